@@ -1,0 +1,65 @@
+# schedkit developer tasks. `make test` is the one command CI runs (through .ci/run).
+#
+#   make install     create .venv and install schedkit with its test extras (editable)
+#   make lint        ruff check + ruff format --check
+#   make typecheck   mypy (strict; configured in pyproject.toml)
+#   make test        lint, typecheck, then pytest;  make test PYTEST_ARGS='-k cron -x'
+#   make services    install/start PostgreSQL, FerretDB, Redis, Chromium (scripts/services.sh)
+#   make demo        run the demo through the schedkit CLI
+#   make bench       run the benchmarks (python -m bench)
+#   make clean       remove caches and build artefacts (`make distclean` also removes .venv)
+#
+# See docs/development.md.
+
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+# Touched after a successful install; pyproject.toml being newer means "re-install".
+STAMP       := $(VENV)/.install-stamp
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := test
+.PHONY: install lint typecheck test services demo bench clean distclean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@# (Re)create the venv when it is missing or its interpreter no longer runs.
+	@$(BIN)/python -c '' 2>/dev/null || { \
+		echo "creating $(VENV) with $(PYTHON)"; \
+		rm -rf $(VENV); \
+		$(PYTHON) -m venv $(VENV) || { \
+			echo "'$(PYTHON) -m venv' failed; on Debian: apt-get install python3-venv" >&2; \
+			exit 1; }; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+lint: install
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
+
+typecheck: install
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+services:
+	bash scripts/services.sh start
+	@echo 'services are up; to point the tests at them run:  eval "$$(scripts/services.sh env)"'
+
+demo: install
+	$(BIN)/schedkit demo
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov \
+		.ci/junit.xml
+	find . -path ./$(VENV) -prune -o \
+		\( -name __pycache__ -o -name '*.egg-info' \) -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

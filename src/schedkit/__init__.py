@@ -1,0 +1,86 @@
+"""schedkit: scheduled tasks for Python business systems.
+
+Tasks are small classes (the design document's ``BaseTask``) or ``@task`` functions; the
+:class:`Scheduler` runs them on cron / interval / date schedules, records every run, and
+fires each schedule exactly once however many nodes share the store.
+"""
+
+from __future__ import annotations
+
+from schedkit.clock import Clock, OffsetClock, SystemClock
+from schedkit.config import SchedkitConfig
+from schedkit.errors import (
+    ConfigError,
+    ConflictError,
+    DuplicateTaskError,
+    NotRunningError,
+    RunNotFoundError,
+    SchedkitError,
+    ScheduleNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+    TaskDefinitionError,
+    TaskNotFoundError,
+    ValidationError,
+)
+from schedkit.events import EventKind, RunEvent
+from schedkit.models import (
+    OverlapPolicy,
+    Run,
+    RunStatus,
+    Schedule,
+    TriggerSource,
+)
+from schedkit.registry import TaskRegistry, task_registry
+from schedkit.service import Scheduler
+from schedkit.sync import SyncScheduler
+from schedkit.task import (
+    BaseTask,
+    RetryPolicy,
+    TaskContext,
+    TaskPriority,
+    TaskResult,
+    TaskStatus,
+    current_context,
+    task,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseTask",
+    "Clock",
+    "ConfigError",
+    "ConflictError",
+    "DuplicateTaskError",
+    "EventKind",
+    "NotRunningError",
+    "OffsetClock",
+    "OverlapPolicy",
+    "RetryPolicy",
+    "Run",
+    "RunEvent",
+    "RunNotFoundError",
+    "RunStatus",
+    "SchedkitConfig",
+    "SchedkitError",
+    "Schedule",
+    "ScheduleNotFoundError",
+    "Scheduler",
+    "StoreError",
+    "StoreUnavailableError",
+    "SyncScheduler",
+    "SystemClock",
+    "TaskContext",
+    "TaskDefinitionError",
+    "TaskNotFoundError",
+    "TaskPriority",
+    "TaskRegistry",
+    "TaskResult",
+    "TaskStatus",
+    "TriggerSource",
+    "ValidationError",
+    "current_context",
+    "task",
+    "task_registry",
+]

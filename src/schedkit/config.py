@@ -1,0 +1,218 @@
+"""Configuration: one pydantic-settings model, from a TOML file and ``SCHEDKIT_*`` variables.
+
+Precedence: explicit arguments > environment (``SCHEDKIT_STORE_URL``,
+``SCHEDKIT_EXECUTOR__MAX_WORKERS`` ...) > TOML file (``SCHEDKIT_CONFIG`` or the path given)
+> defaults. The design document's ``SCHEDULER_CONFIG`` dict is accepted by
+:meth:`SchedkitConfig.from_document`. Secrets (SMTP passwords, webhook tokens, database
+passwords) belong in environment variables, never in the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from schedkit.errors import ConfigError
+
+_config_path: ContextVar[str | None] = ContextVar("schedkit_config_path", default=None)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExecutorConfig(_Section):
+    """How runs execute on this node."""
+
+    #: Thread pool for synchronous tasks (the document: thread pool, 20 workers).
+    max_workers: int = Field(20, ge=1)
+    #: Runs executing at once on this node (async and sync together).
+    max_concurrent_runs: int = Field(50, ge=1)
+    #: How often an idle executor looks for pending runs made by other nodes.
+    poll_interval: float = Field(1.0, gt=0)
+    #: Only claim runs of these tasks (default: every task registered on this node).
+    tasks: list[str] | None = None
+    #: False for a node that only schedules and serves the API.
+    enabled: bool = True
+
+
+class JobDefaults(_Section):
+    """Policies for schedules that do not state them (the document's job_defaults)."""
+
+    coalesce: bool = True
+    max_instances: int = Field(3, ge=1)
+    misfire_grace_time: float | None = Field(300, ge=0)
+
+
+class SchedulerConfig(_Section):
+    """The firing loop and the leases that keep it to one node."""
+
+    enabled: bool = True
+    #: Seconds a leader's lease lasts without renewal; a standby takes over after it.
+    lease_ttl: float = Field(15.0, gt=0)
+    #: Seconds ahead the loop reads due schedules into its in-memory timer heap.
+    lookahead: float = Field(2.0, gt=0)
+    #: Longest sleep between two reads of the store (picks up other nodes' changes).
+    refresh_interval: float = Field(1.0, gt=0)
+    #: Fires handled per schedule per tick (a long downtime is worked off in slices).
+    max_fires_per_tick: int = Field(1000, ge=1)
+    #: Seconds between run heartbeats of an executing node.
+    heartbeat_interval: float = Field(5.0, gt=0)
+    #: A running run without heartbeat for this long is marked lost (and retried).
+    lost_after: float = Field(30.0, gt=0)
+    #: Seconds running runs get to finish on stop before they are cancelled.
+    shutdown_grace: float = Field(30.0, ge=0)
+
+
+class AlertsConfig(_Section):
+    """Alert channels and rules (see docs/monitoring.md)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    enabled: bool = False
+    #: apprise URLs, e.g. ``dingtalk://TOKEN/SECRET``; may name ``${ENV}`` variables.
+    channels: list[str] = Field(default_factory=list)
+
+
+class ApiConfig(_Section):
+    model_config = ConfigDict(extra="allow")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    #: Public base URL of the console, used for links in alerts.
+    base_url: str | None = None
+
+
+class SchedkitConfig(BaseSettings):
+    """Everything schedkit reads. See docs/configuration.md for every key."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SCHEDKIT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    timezone: str = "Asia/Shanghai"
+    store_url: str = "sqlite:///schedkit.db"
+    #: Backend options, e.g. MongoDB ``database`` and ``collections``.
+    store_options: dict[str, Any] = Field(default_factory=dict)
+    #: Packages scanned recursively for tasks (the document's ``tasks/`` tree).
+    task_packages: list[str] = Field(default_factory=list)
+    #: Also load tasks from the ``schedkit.tasks`` entry-point group (plugins).
+    entry_points: bool = True
+    #: A stable name for this node in listings (default: host:pid).
+    node_name: str | None = None
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    job_defaults: JobDefaults = Field(default_factory=JobDefaults)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_path.get() or os.environ.get("SCHEDKIT_CONFIG")
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> SchedkitConfig:
+        """Read the TOML file ``path`` (or ``$SCHEDKIT_CONFIG``) under the environment.
+
+        Raises ConfigError naming the file and every bad key.
+        """
+        from pydantic import ValidationError as PydanticValidationError
+
+        where = str(path or os.environ.get("SCHEDKIT_CONFIG") or "configuration")
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        token = _config_path.set(str(path) if path is not None else None)
+        try:
+            return cls(**overrides)
+        except PydanticValidationError as exc:
+            raise ConfigError(_format_errors(exc, where)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+        finally:
+            _config_path.reset(token)
+
+    @classmethod
+    def from_document(cls, config: dict[str, Any], **overrides: Any) -> SchedkitConfig:
+        """Accept the design document's ``SCHEDULER_CONFIG`` shape.
+
+        ``jobstores.default`` of type ``mongodb`` becomes a MongoDB store URL (taken from
+        ``SCHEDKIT_STORE_URL``/``url``, default ``mongodb://localhost:27017``) with the
+        given database and the collection used for schedules; ``executors.default.
+        max_workers`` sizes the thread pool; ``alerts`` is read as the alerts section.
+        """
+        from pydantic import ValidationError as PydanticValidationError
+
+        data: dict[str, Any] = {}
+        if "timezone" in config:
+            data["timezone"] = config["timezone"]
+        store = (config.get("jobstores") or {}).get("default") or {}
+        kind = store.get("type")
+        if kind == "mongodb":
+            data["store_url"] = store.get("url") or os.environ.get(
+                "SCHEDKIT_STORE_URL", "mongodb://localhost:27017"
+            )
+            options: dict[str, Any] = {}
+            if store.get("database"):
+                options["database"] = store["database"]
+            if store.get("collection"):
+                options["collections"] = {"schedules": store["collection"]}
+            data["store_options"] = options
+        elif kind in ("sqlalchemy", "sqlite", "postgresql"):
+            data["store_url"] = store.get("url")
+        elif kind is not None:
+            raise ConfigError(f"jobstores.default.type: unsupported store type {kind!r}")
+        executor = (config.get("executors") or {}).get("default") or {}
+        if "max_workers" in executor:
+            data["executor"] = {"max_workers": executor["max_workers"]}
+        if "job_defaults" in config:
+            data["job_defaults"] = config["job_defaults"]
+        if "alerts" in config:
+            data["alerts"] = config["alerts"]
+        data.update(overrides)
+        try:
+            return cls(**data)
+        except PydanticValidationError as exc:
+            raise ConfigError(_format_errors(exc, "SCHEDULER_CONFIG")) from None
+
+
+def _format_errors(exc: Any, where: str) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    return f"{where}: " + "; ".join(parts)

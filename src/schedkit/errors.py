@@ -1,0 +1,74 @@
+"""One root exception, specific subclasses. Messages name the thing at fault."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SchedkitError(Exception):
+    """Root of every error schedkit raises on purpose."""
+
+
+class ConfigError(SchedkitError):
+    """The configuration cannot be used (bad value, unknown store URL scheme, ...)."""
+
+
+class ValidationError(SchedkitError):
+    """Input is invalid. ``field`` is the dotted path of the offending field, if known."""
+
+    def __init__(self, message: str, *, field: str | None = None, errors: list[Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.errors = errors or []
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+
+class TaskDefinitionError(SchedkitError):
+    """A task class or function is malformed (not a BaseTask, missing name, ...)."""
+
+
+class DuplicateTaskError(TaskDefinitionError):
+    """Two tasks declare the same name; the message names both locations."""
+
+
+class TaskNotFoundError(SchedkitError, LookupError):
+    """No task is registered under the given name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"unknown task {name!r}")
+        self.name = name
+
+
+class ScheduleNotFoundError(SchedkitError, LookupError):
+    def __init__(self, schedule_id: str):
+        super().__init__(f"unknown schedule {schedule_id!r}")
+        self.schedule_id = schedule_id
+
+
+class RunNotFoundError(SchedkitError, LookupError):
+    def __init__(self, run_id: str):
+        super().__init__(f"unknown run {run_id!r}")
+        self.run_id = run_id
+
+
+class ConflictError(SchedkitError):
+    """The action conflicts with the current state (resume a task that is not paused...)."""
+
+
+class StoreError(SchedkitError):
+    """The store failed or cannot be reached."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached; the URL in the message has its password masked."""
+
+
+class ResultTooLargeError(StoreError):
+    """A run result exceeds the store's size limit."""
+
+
+class NotRunningError(SchedkitError):
+    """The scheduler service is not started."""

@@ -1,0 +1,100 @@
+"""Run events: what happened to a run, published on this node to listeners.
+
+The executor and the scheduler publish; the monitor (metrics, alerts), the API's SSE
+stream and user listeners (the design document's executed / error / missed listeners)
+subscribe. Publishing never blocks and a failing listener never affects a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from schedkit.models import Run, utcnow
+
+logger = logging.getLogger(__name__)
+
+
+class EventKind(enum.StrEnum):
+    CREATED = "created"
+    STARTED = "started"
+    PROGRESS = "progress"
+    RETRYING = "retrying"
+    FINISHED = "finished"
+    SKIPPED = "skipped"
+    MISSED = "missed"
+    LOST = "lost"
+    CANCEL_REQUESTED = "cancel_requested"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunEvent:
+    kind: EventKind
+    run: Run
+    at: datetime = field(default_factory=utcnow)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+Listener = Callable[[RunEvent], Awaitable[None] | None]
+
+
+class EventBus:
+    """Fan-out of run events to callbacks and bounded queues."""
+
+    def __init__(self) -> None:
+        self._listeners: list[tuple[Listener, frozenset[EventKind] | None]] = []
+        self._queues: set[asyncio.Queue[RunEvent]] = set()
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def add_listener(
+        self, listener: Listener, kinds: Iterable[EventKind] | None = None
+    ) -> Callable[[], None]:
+        """Call ``listener`` for events of ``kinds`` (all if None); returns a remover."""
+        entry = (listener, frozenset(kinds) if kinds is not None else None)
+        self._listeners.append(entry)
+        return lambda: self._listeners.remove(entry) if entry in self._listeners else None
+
+    def subscribe(self, maxsize: int = 1000) -> asyncio.Queue[RunEvent]:
+        """A queue receiving every event; a full queue drops its oldest event."""
+        queue: asyncio.Queue[RunEvent] = asyncio.Queue(maxsize)
+        self._queues.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[RunEvent]) -> None:
+        self._queues.discard(queue)
+
+    def publish(self, event: RunEvent) -> None:
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)
+        for listener, kinds in self._listeners:
+            if kinds is not None and event.kind not in kinds:
+                continue
+            try:
+                outcome = listener(event)
+            except Exception:
+                logger.exception("run event listener %r failed on %s", listener, event.kind)
+                continue
+            if inspect.isawaitable(outcome):
+                task = asyncio.ensure_future(self._guard(listener, outcome, event))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+
+    @staticmethod
+    async def _guard(listener: Listener, outcome: Awaitable[None], event: RunEvent) -> None:
+        try:
+            await outcome
+        except Exception:
+            logger.exception("run event listener %r failed on %s", listener, event.kind)
+
+    async def drain(self) -> None:
+        """Wait for listener coroutines still running (used on shutdown)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)

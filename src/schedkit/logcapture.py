@@ -1,0 +1,109 @@
+"""Log records emitted inside a run, from any logger, become that run's log lines.
+
+A handler on the root logger looks up the run of the current context (a contextvar set
+by the executor, copied into the thread pool) and buffers a :class:`LogLine`; the
+executor flushes buffers in batches. A record factory adds ``run_id``, ``task_name`` and
+``attempt`` to every record made inside a run, for structured logging.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from schedkit.models import LogLine
+from schedkit.task import TaskContext, current_context
+
+#: Longest message stored per line; longer ones are cut with a marker.
+MAX_MESSAGE_CHARS = 10_000
+
+
+class RunLogBuffer:
+    """Thread-safe buffer of log lines waiting to be written to the store."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lines: list[LogLine] = []
+        self._seq: dict[str, itertools.count[int]] = {}
+
+    def start_run(self, run_id: str, first_seq: int = 0) -> None:
+        with self._lock:
+            self._seq[run_id] = itertools.count(first_seq)
+
+    def end_run(self, run_id: str) -> None:
+        with self._lock:
+            self._seq.pop(run_id, None)
+
+    def add(self, ctx: TaskContext, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception as exc:  # a bad format string must not break the task
+            message = f"{record.msg!r} (unformattable: {exc})"
+        if record.exc_info and record.exc_info[0] is not None:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[:MAX_MESSAGE_CHARS] + " …[truncated]"
+        with self._lock:
+            counter = self._seq.get(ctx.run_id)
+            if counter is None:
+                return
+            self._lines.append(
+                LogLine(
+                    run_id=ctx.run_id,
+                    seq=next(counter),
+                    attempt=ctx.attempt,
+                    ts=datetime.fromtimestamp(record.created, UTC),
+                    level=record.levelname,
+                    logger=record.name,
+                    message=message,
+                )
+            )
+
+    def put_back(self, lines: list[LogLine]) -> None:
+        """Return lines that could not be written, ahead of newer ones."""
+        with self._lock:
+            self._lines[:0] = lines
+
+    def take(self) -> list[LogLine]:
+        with self._lock:
+            lines, self._lines = self._lines, []
+        return lines
+
+
+class RunLogHandler(logging.Handler):
+    def __init__(self, buffer: RunLogBuffer) -> None:
+        super().__init__(logging.DEBUG)
+        self.buffer = buffer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ctx = current_context()
+        if ctx is not None:
+            self.buffer.add(ctx, record)
+
+
+_factory_lock = threading.Lock()
+_factory_installed = False
+
+
+def install_record_factory() -> None:
+    """Add run_id / task_name / attempt to every LogRecord made inside a run (once)."""
+    global _factory_installed
+    with _factory_lock:
+        if _factory_installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            ctx = current_context()
+            if ctx is not None:
+                record.run_id = ctx.run_id
+                record.task_name = ctx.task_name
+                record.attempt = ctx.attempt
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _factory_installed = True

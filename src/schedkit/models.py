@@ -1,0 +1,286 @@
+"""Value objects shared by every layer: what a schedule, a run, a lease ... is.
+
+They are frozen, keyword-only dataclasses holding plain data (JSON-able dicts, UTC
+datetimes), so every store can persist them without pickling code (the design
+document's sketch pickled bound methods; see mission.md §2).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic_core import to_jsonable_python
+
+JSON = dict[str, Any]
+
+
+class RunStatus(enum.StrEnum):
+    """Status of a run. The design document's five values plus the engine's extras."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+    MISSED = "missed"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (RunStatus.PENDING, RunStatus.RUNNING)
+
+    @property
+    def active(self) -> bool:
+        return self in (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+FINISHED_STATUSES: frozenset[RunStatus] = frozenset(s for s in RunStatus if s.finished)
+ACTIVE_STATUSES: frozenset[RunStatus] = frozenset({RunStatus.PENDING, RunStatus.RUNNING})
+
+
+class TriggerSource(enum.StrEnum):
+    """Why a run exists."""
+
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+    RETRY = "retry"
+    CATCH_UP = "catch_up"
+    DEPENDENCY = "dependency"
+
+
+class OverlapPolicy(enum.StrEnum):
+    """What a fire does while ``max_instances`` runs of its schedule are still active."""
+
+    ALLOW = "allow"
+    SKIP = "skip"
+    QUEUE_ONE = "queue_one"
+    REPLACE = "replace"
+
+
+def to_json(value: Any) -> Any:
+    """JSON-able form of a value object (datetimes ISO 8601, enums by value)."""
+    return to_jsonable_python(value)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def ensure_utc(value: datetime) -> datetime:
+    """Return ``value`` as an aware UTC datetime; naive values are rejected (invariant 7)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given where an aware one is required")
+    return value.astimezone(UTC)
+
+
+_last_ms = 0
+_seq = 0
+
+
+def new_id() -> str:
+    """A 32-hex-digit id that sorts by creation time (UUIDv7 layout, stdlib only)."""
+    global _last_ms, _seq
+    ms = time.time_ns() // 1_000_000
+    if ms <= _last_ms:
+        _seq = (_seq + 1) & 0xFFF
+        if _seq == 0:
+            _last_ms += 1
+        ms = _last_ms
+    else:
+        _last_ms, _seq = ms, 0
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (_seq << 64) | (0b10 << 62) | rand
+    return f"{value:032x}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Schedule:
+    """When a task runs, with its kwargs and policies. Plain data, never code.
+
+    ``trigger`` is the validated trigger spec as a JSON dict (see ``schedkit.triggers``).
+    ``next_fire_time`` is the *nominal* next fire (jitter is applied at firing time, never
+    stored, so jitter cannot drift the series). ``version`` increases on every change made
+    by a user so that an in-memory copy can tell it is stale.
+    """
+
+    id: str
+    task_name: str
+    trigger: JSON
+    kwargs: JSON = field(default_factory=dict)
+    paused: bool = False
+    pause_note: str | None = None
+    misfire_grace_time: float | None = 300.0
+    coalesce: bool = True
+    max_instances: int = 1
+    overlap: OverlapPolicy = OverlapPolicy.SKIP
+    timeout: float | None = None
+    origin: str = "code"
+    next_fire_time: datetime | None = None
+    last_fire_time: datetime | None = None
+    version: int = 1
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Run:
+    """One firing of a schedule or one manual trigger; attempts are retries of it.
+
+    ``scheduled_for`` is the nominal fire time; with ``schedule_id`` it forms the fencing
+    key (invariant 1). Manual runs have ``schedule_id=None`` and are never deduplicated.
+    ``blocked_by`` holds a run id this run waits for (the ``queue_one`` overlap policy);
+    a blocked run cannot be claimed until that run finishes.
+    """
+
+    id: str
+    task_name: str
+    schedule_id: str | None
+    trigger_source: TriggerSource
+    scheduled_for: datetime
+    status: RunStatus = RunStatus.PENDING
+    priority: int = 2
+    attempt: int = 1
+    max_attempts: int = 1
+    kwargs: JSON = field(default_factory=dict)
+    not_before: datetime = field(default_factory=utcnow)
+    blocked_by: str | None = None
+    node_id: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    duration: float | None = None
+    result: JSON | None = None
+    error: JSON | None = None
+    attempt_errors: list[JSON] = field(default_factory=list)
+    progress: JSON | None = None
+    reason: str | None = None
+    cancel_requested: bool = False
+    timeout: float | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    created_by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunOutcome:
+    """The end of one attempt, written by :meth:`Store.finish_run` in one atomic step."""
+
+    status: RunStatus
+    finished_at: datetime
+    duration: float | None = None
+    result: JSON | None = None
+    error: JSON | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunFilter:
+    """History query filter; every field is optional and they combine with AND.
+
+    ``since``/``until`` bound ``scheduled_for`` (``since`` inclusive, ``until`` exclusive).
+    """
+
+    task_name: str | None = None
+    schedule_id: str | None = None
+    statuses: frozenset[RunStatus] | None = None
+    trigger_source: TriggerSource | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    node_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LogLine:
+    """One log record emitted inside a run. ``seq`` orders lines within a run."""
+
+    run_id: str
+    seq: int
+    attempt: int
+    ts: datetime
+    level: str
+    logger: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Lease:
+    """A time-limited claim on a name. ``term`` increases on every change of holder."""
+
+    name: str
+    holder: str
+    term: int
+    acquired_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Node:
+    """One process running schedkit."""
+
+    id: str
+    hostname: str
+    pid: int
+    started_at: datetime
+    heartbeat_at: datetime
+    roles: list[str] = field(default_factory=list)
+    version: str = ""
+    info: JSON = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AuditEvent:
+    """Who did what, when; ``before``/``after`` hold the changed object for edits."""
+
+    id: str
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    before: JSON | None = None
+    after: JSON | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApiToken:
+    """A built-in API token. Only the SHA-256 of the secret is stored."""
+
+    id: str
+    name: str
+    role: str
+    token_hash: str
+    created_at: datetime
+    created_by: str | None = None
+    last_used_at: datetime | None = None
+    revoked: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StateEntry:
+    """A versioned value in the store's small key/value area (alert state and the like)."""
+
+    key: str
+    value: JSON
+    version: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TaskStats:
+    """Aggregates of one task's finished runs over a window."""
+
+    task_name: str
+    counts: Mapping[str, int]
+    total: int
+    success_rate: float | None
+    mean_duration: float | None
+    p50_duration: float | None
+    p95_duration: float | None
+    p99_duration: float | None

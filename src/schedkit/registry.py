@@ -1,0 +1,170 @@
+"""Task registry: name → task, discovery by package scan and by entry points.
+
+Entry points in the group ``schedkit.tasks`` are the plugin mechanism: a third-party
+distribution declares ``[project.entry-points."schedkit.tasks"] name = "pkg.tasks"`` (a
+module or package to scan, a BaseTask subclass, or a ``@task`` function) and its tasks
+appear without any code change in the host.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import pkgutil
+from collections.abc import Iterable, Iterator, Mapping
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any
+
+from schedkit.errors import DuplicateTaskError, TaskDefinitionError, TaskNotFoundError
+from schedkit.task import BaseTask
+
+logger = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "schedkit.tasks"
+
+
+class TaskRegistry:
+    """Holds one instance per task name."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, BaseTask] = {}
+
+    def register_task(
+        self, task_class: type[BaseTask] | BaseTask, task_config: Mapping[str, Any] | None = None
+    ) -> BaseTask:
+        """Register a BaseTask subclass (instantiated here) or a task instance.
+
+        ``task_config`` is merged into the task's ``execution_context``. Registering the
+        same class twice is harmless; another task under a taken name raises
+        DuplicateTaskError naming both definitions.
+        """
+        if isinstance(task_class, BaseTask):
+            instance = task_class
+        elif inspect.isclass(task_class) and issubclass(task_class, BaseTask):
+            if inspect.isabstract(task_class):
+                missing = ", ".join(sorted(task_class.__abstractmethods__))
+                raise TaskDefinitionError(
+                    f"task class {task_class.__qualname__} is abstract (missing: {missing})"
+                )
+            instance = task_class()
+        else:
+            what = getattr(task_class, "__qualname__", repr(task_class))
+            raise TaskDefinitionError(f"task class {what} must inherit from BaseTask")
+        name = instance.task_name
+        if not isinstance(name, str) or not name.strip():
+            raise TaskDefinitionError(f"{instance.source}: task_name must be a non-empty string")
+        existing = self._tasks.get(name)
+        if existing is not None:
+            if _same_definition(existing, instance):
+                if task_config:
+                    existing.execution_context.update(task_config)
+                return existing
+            raise DuplicateTaskError(
+                f"task name {name!r} is defined twice: {existing.source} and {instance.source}"
+            )
+        if task_config:
+            instance.execution_context.update(task_config)
+        self._tasks[name] = instance
+        return instance
+
+    def unregister(self, task_name: str) -> None:
+        self._tasks.pop(task_name, None)
+
+    def get_task(self, task_name: str) -> BaseTask | None:
+        return self._tasks.get(task_name)
+
+    def require(self, task_name: str) -> BaseTask:
+        task = self._tasks.get(task_name)
+        if task is None:
+            raise TaskNotFoundError(task_name)
+        return task
+
+    def list_tasks(
+        self, category: str | None = None, tags: Iterable[str] | None = None
+    ) -> list[BaseTask]:
+        """Tasks of ``category`` having ANY of ``tags`` (both optional), sorted by name."""
+        wanted = set(tags or ())
+        return [
+            t
+            for name, t in sorted(self._tasks.items())
+            if (not category or t.task_category == category)
+            and (not wanted or wanted.intersection(t.task_tags))
+        ]
+
+    def discover(self, packages: Iterable[str]) -> list[BaseTask]:
+        """Import every module under each package (recursively) and register its tasks."""
+        found: list[BaseTask] = []
+        for package in packages:
+            for module in _walk(package):
+                found.extend(self._register_module(module))
+        return found
+
+    def discover_entry_points(self, group: str = ENTRY_POINT_GROUP) -> list[BaseTask]:
+        found: list[BaseTask] = []
+        for ep in entry_points(group=group):
+            try:
+                target = ep.load()
+            except Exception as exc:
+                raise TaskDefinitionError(
+                    f"entry point {ep.name} = {ep.value} ({group}) failed to load: {exc}"
+                ) from exc
+            if isinstance(target, ModuleType):
+                modules = _walk(target.__name__) if hasattr(target, "__path__") else [target]
+                for module in modules:
+                    found.extend(self._register_module(module))
+            else:
+                found.append(self.register_task(target))
+        return found
+
+    def _register_module(self, module: ModuleType) -> list[BaseTask]:
+        found = []
+        for obj in list(vars(module).values()):
+            if isinstance(obj, BaseTask) or (
+                inspect.isclass(obj)
+                and issubclass(obj, BaseTask)
+                and obj.__module__ == module.__name__
+                and not inspect.isabstract(obj)
+            ):
+                found.append(self.register_task(obj))
+        return found
+
+    def __contains__(self, task_name: object) -> bool:
+        return task_name in self._tasks
+
+    def __iter__(self) -> Iterator[BaseTask]:
+        return iter(self.list_tasks())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+def _same_definition(a: BaseTask, b: BaseTask) -> bool:
+    if a is b:
+        return True
+    func_a, func_b = getattr(a, "func", None), getattr(b, "func", None)
+    if func_a is not None or func_b is not None:
+        return func_a is func_b
+    return type(a) is type(b)
+
+
+def _walk(package: str) -> list[ModuleType]:
+    try:
+        root = importlib.import_module(package)
+    except ImportError as exc:
+        raise TaskDefinitionError(f"task package {package!r} cannot be imported: {exc}") from exc
+    modules = [root]
+    path = getattr(root, "__path__", None)
+    if path is None:
+        return modules
+    for info in sorted(pkgutil.walk_packages(path, prefix=f"{package}."), key=lambda i: i.name):
+        try:
+            modules.append(importlib.import_module(info.name))
+        except ImportError as exc:
+            raise TaskDefinitionError(f"task module {info.name!r} failed to import: {exc}") from exc
+    return modules
+
+
+#: The design document's global registry; the Scheduler uses it unless given another.
+task_registry = TaskRegistry()

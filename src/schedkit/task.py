@@ -1,0 +1,541 @@
+"""Tasks: the design document's ``BaseTask``, the ``@task`` decorator, and what a task
+sees while it runs (:class:`TaskContext`).
+
+A class written exactly as in the design document (abstract properties, ``async def
+execute(**kwargs)`` returning ``success/message/data/statistics``) works unchanged; a
+synchronous ``execute`` runs in the executor's thread pool.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextvars
+import enum
+import inspect
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import pydantic
+from pydantic_core import to_jsonable_python
+
+from schedkit.errors import TaskDefinitionError, ValidationError
+from schedkit.models import RunStatus, TriggerSource
+
+__all__ = [
+    "BaseTask",
+    "FunctionTask",
+    "RetryPolicy",
+    "TaskContext",
+    "TaskPriority",
+    "TaskResult",
+    "TaskStatus",
+    "current_context",
+    "task",
+]
+
+#: The design document's name for the run status enum.
+TaskStatus = RunStatus
+
+
+class TaskPriority(enum.IntEnum):
+    LOW = 1
+    NORMAL = 2
+    HIGH = 3
+    CRITICAL = 4
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetryPolicy:
+    """Retries of a failed, timed-out or lost attempt.
+
+    Attempt n (1-based) that fails is retried after
+    ``min(retry_delay * backoff_factor ** (n - 1), max_delay)`` seconds, spread by
+    ``± jitter`` (a fraction) so that many failing runs do not retry in lockstep.
+    """
+
+    max_retries: int = 3
+    retry_delay: float = 60.0
+    backoff_factor: float = 2.0
+    max_delay: float = 3600.0
+    jitter: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValidationError("must be >= 0", field="retry_config.max_retries")
+        if self.retry_delay < 0:
+            raise ValidationError("must be >= 0", field="retry_config.retry_delay")
+        if self.backoff_factor < 1:
+            raise ValidationError("must be >= 1", field="retry_config.backoff_factor")
+        if not 0 <= self.jitter <= 1:
+            raise ValidationError("must be between 0 and 1", field="retry_config.jitter")
+
+    @classmethod
+    def from_config(cls, config: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy:
+        """Accept the design document's ``retry_config`` dict (unknown keys rejected)."""
+        if config is None:
+            return cls()
+        if isinstance(config, RetryPolicy):
+            return config
+        allowed = {"max_retries", "retry_delay", "backoff_factor", "max_delay", "jitter"}
+        unknown = set(config) - allowed
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ValidationError("unknown retry setting", field=f"retry_config.{name}")
+        return cls(**config)
+
+    @property
+    def max_attempts(self) -> int:
+        return self.max_retries + 1
+
+    def delay(self, failed_attempt: int, rng: random.Random | None = None) -> float:
+        base = min(self.retry_delay * self.backoff_factor ** (failed_attempt - 1), self.max_delay)
+        if not self.jitter or not base:
+            return base
+        spread = base * self.jitter
+        return max(0.0, base + (rng or random).uniform(-spread, spread))
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class TaskResult:
+    """The normalized outcome of ``execute``: the document's four keys plus any extras."""
+
+    success: bool = True
+    message: str = ""
+    data: Any = None
+    statistics: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_value(cls, value: Any) -> TaskResult:
+        """``None`` is success; a dict is read by the document's keys; anything else is
+        success with the value as ``data``."""
+        if value is None:
+            return cls()
+        if isinstance(value, TaskResult):
+            return value
+        if isinstance(value, Mapping):
+            known = {"success", "message", "data", "statistics"}
+            stats = value.get("statistics") or {}
+            return cls(
+                success=bool(value.get("success", True)),
+                message=str(value.get("message") or ""),
+                data=value.get("data"),
+                statistics=dict(stats) if isinstance(stats, Mapping) else {"value": stats},
+                extra={k: v for k, v in value.items() if k not in known},
+            )
+        return cls(data=value)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able dict; values JSON cannot carry natively (dates, decimals, ObjectIds)
+        become their string form rather than failing the run after it did its work."""
+        out: dict[str, Any] = {
+            "success": self.success,
+            "message": self.message,
+            "data": self.data,
+            "statistics": self.statistics,
+            **self.extra,
+        }
+        converted: dict[str, Any] = to_jsonable_python(out, fallback=str)
+        return converted
+
+
+_current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
+    "schedkit_task_context", default=None
+)
+
+
+def current_context() -> TaskContext | None:
+    """The context of the run executing in this task/thread, or None outside a run."""
+    return _current.get()
+
+
+class TaskContext:
+    """What a running task can reach without changing ``execute(**kwargs)``:
+    ``self.context`` inside a BaseTask, ``schedkit.current_context()`` anywhere, or a
+    ``ctx`` parameter of a ``@task`` function.
+
+    Thread-safe: a sync task in the thread pool may call :meth:`progress` and read
+    :attr:`cancelled` while the event loop owns the run.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        task_name: str,
+        schedule_id: str | None,
+        scheduled_for: datetime,
+        attempt: int,
+        kwargs: Mapping[str, Any],
+        trigger_source: TriggerSource = TriggerSource.MANUAL,
+        config: Mapping[str, Any] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.task_name = task_name
+        self.schedule_id = schedule_id
+        self.scheduled_for = scheduled_for
+        self.attempt = attempt
+        self.kwargs = dict(kwargs)
+        self.trigger_source = trigger_source
+        self.config: dict[str, Any] = dict(config or {})
+        self.logger = logging.getLogger(f"schedkit.task.{task_name}")
+        self._on_progress = on_progress
+        self._cancel = threading.Event()
+        self.cancel_reason: str | None = None
+
+    def progress(self, done: float, total: float | None = None, note: str | None = None) -> None:
+        """Report progress (e.g. ``ctx.progress(120, 200, "customers")``)."""
+        if self._on_progress is not None:
+            self._on_progress({"done": done, "total": total, "note": note})
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the run was cancelled or timed out; long sync loops should check it."""
+        return self._cancel.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._cancel.is_set():
+            raise RunCancelledError(self.cancel_reason or "cancelled")
+
+    def cancel(self, reason: str) -> None:
+        self.cancel_reason = reason
+        self._cancel.set()
+
+    def activate(self) -> contextvars.Token[TaskContext | None]:
+        return _current.set(self)
+
+    @staticmethod
+    def deactivate(token: contextvars.Token[TaskContext | None]) -> None:
+        _current.reset(token)
+
+
+class RunCancelledError(Exception):
+    """Raised inside a task by :meth:`TaskContext.raise_if_cancelled`."""
+
+
+def _json_kwargs(kwargs: Mapping[str, Any], field_prefix: str = "kwargs") -> dict[str, Any]:
+    import json
+
+    for key, value in kwargs.items():
+        if not isinstance(key, str):
+            raise ValidationError("parameter names must be strings", field=field_prefix)
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"value is not JSON-serializable ({exc})", field=f"{field_prefix}.{key}"
+            ) from None
+    return dict(kwargs)
+
+
+class BaseTask(abc.ABC):
+    """The design document's task base class, unchanged, plus optional extras.
+
+    Extras a subclass may set as class attributes:
+    ``parameters`` (a pydantic model validating kwargs; exposed to API/console forms),
+    ``timeout`` (seconds per attempt), ``depends_on`` (task names whose success triggers
+    this task).
+    """
+
+    parameters: ClassVar[type[pydantic.BaseModel] | None] = None
+    timeout: ClassVar[float | None] = None
+    depends_on: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        self.task_id: str | None = None
+        self.execution_context: dict[str, Any] = {}
+
+    @property
+    @abc.abstractmethod
+    def task_name(self) -> str:
+        """Unique name of the task."""
+
+    @property
+    @abc.abstractmethod
+    def task_description(self) -> str: ...
+
+    @property
+    @abc.abstractmethod
+    def task_category(self) -> str: ...
+
+    @property
+    def task_tags(self) -> list[str]:
+        return []
+
+    @property
+    def task_priority(self) -> TaskPriority:
+        return TaskPriority.NORMAL
+
+    @property
+    def default_schedule(self) -> dict[str, Any] | str | None:
+        """The schedule registered on start. ``None``: the task only runs on demand."""
+        return {
+            "trigger": "cron",
+            "hour": 2,
+            "minute": 0,
+            "misfire_grace_time": 300,
+            "max_instances": 1,
+        }
+
+    @property
+    def retry_config(self) -> dict[str, Any]:
+        return {"max_retries": 3, "retry_delay": 60, "backoff_factor": 2}
+
+    @abc.abstractmethod
+    async def execute(self, **kwargs: Any) -> dict[str, Any]:
+        """The task's work. Returns ``success``, ``message``, ``data``, ``statistics``."""
+
+    def validate_execution_environment(self) -> bool:
+        return True
+
+    def before_execution(self) -> None:
+        return None
+
+    def after_execution(self, result: dict[str, Any]) -> None:
+        return None
+
+    def on_failure(self, error: Exception) -> None:
+        return None
+
+    # -- schedkit extras ------------------------------------------------------------------
+
+    @property
+    def context(self) -> TaskContext:
+        """The context of the current run (only valid inside a run)."""
+        ctx = _current.get()
+        if ctx is None:
+            raise RuntimeError(f"task {self.task_name!r}: no run is executing in this context")
+        return ctx
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy.from_config(self.retry_config)
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.execute)
+
+    def parameters_schema(self) -> dict[str, Any] | None:
+        """JSON Schema of the declared parameters, for forms; None if undeclared."""
+        model = self.parameters
+        return model.model_json_schema() if model is not None else None
+
+    def validate_kwargs(self, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Check kwargs against the declaration and return their JSON form for storage.
+
+        Raises ValidationError naming ``kwargs.<field>``.
+        """
+        kwargs = dict(kwargs or {})
+        model = self.parameters
+        if model is None:
+            return _json_kwargs(kwargs)
+        try:
+            instance = model.model_validate(kwargs)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            path = ".".join(str(p) for p in first["loc"])
+            raise ValidationError(
+                first["msg"],
+                field=f"kwargs.{path}" if path else "kwargs",
+                errors=[{"loc": ["kwargs", *e["loc"]], "msg": e["msg"]} for e in exc.errors()],
+            ) from None
+        dumped: dict[str, Any] = instance.model_dump(mode="json", exclude_unset=True)
+        return dumped
+
+    def prepare_kwargs(self, stored: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn stored (JSON) kwargs into the Python values ``execute`` receives."""
+        model = self.parameters
+        if model is None:
+            return dict(stored)
+        instance = model.model_validate(dict(stored))
+        return {name: getattr(instance, name) for name in model.model_fields}
+
+    @property
+    def source(self) -> str:
+        """Where the task is defined (for duplicate-name messages)."""
+        return _location(type(self))
+
+
+class FunctionTask(BaseTask):
+    """A task made from a plain function by :func:`task`. Calling it calls the function."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str,
+        description: str,
+        category: str,
+        tags: list[str],
+        priority: TaskPriority,
+        schedule: dict[str, Any] | str | None,
+        retry: RetryPolicy | Mapping[str, Any] | None,
+        timeout: float | None,
+        parameters: type[pydantic.BaseModel] | None,
+        depends_on: tuple[str, ...],
+    ) -> None:
+        super().__init__()
+        self.func = func
+        self._name = name
+        self._description = description
+        self._category = category
+        self._tags = tags
+        self._priority = priority
+        self._schedule = schedule
+        self._retry = RetryPolicy.from_config(retry)
+        self._timeout = timeout
+        self._wants_ctx = "ctx" in inspect.signature(func).parameters
+        self._parameters = parameters if parameters is not None else _signature_model(func, name)
+        self._depends_on = depends_on
+        self.__doc__ = func.__doc__
+        self.__wrapped__ = func
+
+    # Instance attributes shadow the ClassVars of BaseTask on purpose: each function
+    # task carries its own declaration.
+    @property  # type: ignore[override]
+    def parameters(self) -> type[pydantic.BaseModel] | None:
+        return self._parameters
+
+    @property  # type: ignore[override]
+    def timeout(self) -> float | None:
+        return self._timeout
+
+    @property  # type: ignore[override]
+    def depends_on(self) -> tuple[str, ...]:
+        return self._depends_on
+
+    @property
+    def task_name(self) -> str:
+        return self._name
+
+    @property
+    def task_description(self) -> str:
+        return self._description
+
+    @property
+    def task_category(self) -> str:
+        return self._category
+
+    @property
+    def task_tags(self) -> list[str]:
+        return list(self._tags)
+
+    @property
+    def task_priority(self) -> TaskPriority:
+        return self._priority
+
+    @property
+    def default_schedule(self) -> dict[str, Any] | str | None:
+        return self._schedule
+
+    @property
+    def retry_config(self) -> dict[str, Any]:
+        p = self._retry
+        return {
+            "max_retries": p.max_retries,
+            "retry_delay": p.retry_delay,
+            "backoff_factor": p.backoff_factor,
+            "max_delay": p.max_delay,
+            "jitter": p.jitter,
+        }
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.func)
+
+    def execute(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        if self._wants_ctx:
+            kwargs["ctx"] = self.context
+        return self.func(**kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.func(*args, **kwargs)
+
+    @property
+    def source(self) -> str:
+        return _location(self.func)
+
+
+def _location(obj: Any) -> str:
+    """``file:line (module.qualname)`` of a class or function, as far as known."""
+    name = f"{obj.__module__}.{obj.__qualname__}"
+    try:
+        return f"{inspect.getsourcefile(obj)}:{inspect.getsourcelines(obj)[1]} ({name})"
+    except (TypeError, OSError):
+        return name
+
+
+def _signature_model(func: Callable[..., Any], name: str) -> type[pydantic.BaseModel] | None:
+    """A pydantic model from the function's annotated parameters (``ctx`` excluded)."""
+    fields: dict[str, Any] = {}
+    for pname, param in inspect.signature(func).parameters.items():
+        if pname == "ctx" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        annotation: Any = Any if param.annotation is param.empty else param.annotation
+        if isinstance(annotation, str):
+            # Postponed annotations are resolved one by one, so an unresolvable ``ctx``
+            # annotation (skipped above) cannot break the others.
+            try:
+                annotation = eval(annotation, getattr(func, "__globals__", {}))
+            except Exception as exc:
+                raise TaskDefinitionError(
+                    f"task {name!r}: cannot resolve the annotation {annotation!r} of "
+                    f"parameter {pname!r} ({exc})"
+                ) from None
+        default = ... if param.default is param.empty else param.default
+        fields[pname] = (annotation, default)
+    if not fields:
+        return None
+    model: type[pydantic.BaseModel] = pydantic.create_model(
+        f"{name}_parameters", __config__=pydantic.ConfigDict(extra="forbid"), **fields
+    )
+    return model
+
+
+def task(
+    name: str | None = None,
+    *,
+    description: str = "",
+    category: str = "default",
+    tags: list[str] | None = None,
+    priority: TaskPriority | int = TaskPriority.NORMAL,
+    schedule: dict[str, Any] | str | None = None,
+    retry: RetryPolicy | Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    parameters: type[pydantic.BaseModel] | None = None,
+    depends_on: tuple[str, ...] | list[str] = (),
+) -> Callable[[Callable[..., Any]], FunctionTask]:
+    """Make a task from a function (sync or async)::
+
+        @task("report_daily", category="report", schedule={"trigger": "cron", "hour": 6})
+        async def report_daily(day: date | None = None, ctx: TaskContext | None = None): ...
+
+    Annotated parameters become the task's declared parameters unless ``parameters``
+    gives a model. A ``ctx`` parameter receives the :class:`TaskContext`. Unlike a
+    BaseTask, a function task has no schedule unless ``schedule`` is given.
+    """
+
+    def decorate(func: Callable[..., Any]) -> FunctionTask:
+        if not callable(func):
+            raise TaskDefinitionError(f"@task needs a function, got {func!r}")
+        return FunctionTask(
+            func,
+            name=name or func.__name__,
+            description=description or inspect.getdoc(func) or "",
+            category=category,
+            tags=list(tags or []),
+            priority=TaskPriority(priority),
+            schedule=schedule,
+            retry=retry,
+            timeout=timeout,
+            parameters=parameters,
+            depends_on=tuple(depends_on),
+        )
+
+    return decorate

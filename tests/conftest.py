@@ -1,0 +1,108 @@
+"""Fixtures shared by every test tier.
+
+Real servers are reached through environment variables (architecture.md):
+SCHEDKIT_TEST_POSTGRES_URL, SCHEDKIT_TEST_MONGO_URL, SCHEDKIT_TEST_REDIS_URL. A test that
+needs a server which is not configured skips and names the variable, unless
+SCHEDKIT_REQUIRE_SERVICES=1 (set by .ci/run), where it fails instead: in CI nothing skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from schedkit.store import Store, create_store
+
+POSTGRES_VAR = "SCHEDKIT_TEST_POSTGRES_URL"
+MONGO_VAR = "SCHEDKIT_TEST_MONGO_URL"
+REDIS_VAR = "SCHEDKIT_TEST_REDIS_URL"
+
+
+def service_url(var: str) -> str:
+    """The URL in ``var``, or skip (fail in CI) naming the variable."""
+    url = os.environ.get(var)
+    if url:
+        return url
+    message = f"set {var} to run this test against a real server"
+    if os.environ.get("SCHEDKIT_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message} (SCHEDKIT_REQUIRE_SERVICES=1 forbids skipping)")
+    pytest.skip(message)
+
+
+def _with_path(url: str, path: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=path))
+
+
+async def _postgres_database(base: str, name: str, *, create: bool) -> None:
+    import asyncpg  # type: ignore[import-untyped]
+
+    admin = _with_path(base, "/postgres").replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(admin)
+    try:
+        if create:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        else:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def _drop_mongo_database(url: str, name: str) -> None:
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
+    try:
+        await client.drop_database(name)
+    finally:
+        await client.close()
+
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.external_service),
+    pytest.param("mongo", id="mongo", marks=pytest.mark.external_service),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A URL of a fresh, empty store of each backend (one database per test)."""
+    backend: str = request.param
+    name = f"schedkit_test_{uuid.uuid4().hex[:12]}"
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'schedkit.db'}"
+    elif backend == "postgres":
+        base = service_url(POSTGRES_VAR)
+        await _postgres_database(base, name, create=True)
+        try:
+            yield _with_path(base, f"/{name}")
+        finally:
+            await _postgres_database(base, name, create=False)
+    else:
+        base = service_url(MONGO_VAR)
+        try:
+            yield _with_path(base, f"/{name}")
+        finally:
+            await _drop_mongo_database(base, name)
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """An opened store of each backend; closed after the test."""
+    s = create_store(store_url)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A fresh SQLite store URL, for tests that need no other backend."""
+    return f"sqlite:///{tmp_path / 'schedkit.db'}"
