@@ -222,7 +222,7 @@ class Executor:
                 logger.warning("run heartbeat failed (will retry): %s", exc)
                 continue
             for run_id in cancel:
-                self.cancel_local(run_id, "cancel requested")
+                self.cancel_local(run_id, "cancel requested on another node")
 
     async def _flush_loop(self) -> None:
         while True:

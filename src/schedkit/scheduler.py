@@ -333,11 +333,10 @@ class SchedulerLoop:
             return replace(run, blocked_by=active[-1].id)
         # REPLACE: the newest run goes ahead; the running ones are cancelled.
         for old in active:
-            cancelled = await self.store.request_cancel(
-                old.id, self.clock.now(), f"replaced by the fire at {run.scheduled_for.isoformat()}"
-            )
+            why = f"replaced by the fire at {run.scheduled_for.isoformat()}"
+            cancelled = await self.store.request_cancel(old.id, self.clock.now(), why)
             if cancelled is not None and cancelled.node_id == self.node_id:
-                self.executor.cancel_local(old.id, cancelled.reason or "replaced")
+                self.executor.cancel_local(old.id, why)
         active.clear()
         return run
 

@@ -1,0 +1,272 @@
+"""Schedules at runtime: add/replace/pause/resume/remove, overlap policies, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from schedkit import (
+    ConflictError,
+    RunStatus,
+    SyncScheduler,
+    TaskContext,
+    TaskNotFoundError,
+    TaskRegistry,
+    ValidationError,
+    task,
+)
+from schedkit.store import create_store
+
+from .conftest import MakeScheduler, fast_config
+
+
+@task("nightly", category="report")
+async def nightly() -> None:
+    return None
+
+
+async def test_add_task_persists_and_survives_restart(make_scheduler: MakeScheduler) -> None:
+    s = await make_scheduler(nightly)
+    schedule = await s.add_task(
+        "nightly",
+        {"trigger": "cron", "hour": 2, "minute": 0, "misfire_grace_time": 300, "max_instances": 1},
+    )
+    assert schedule.origin == "runtime"
+    assert schedule.next_fire_time is not None
+    local = schedule.next_fire_time.astimezone(s.tz)
+    assert (local.hour, local.minute) == (2, 0)
+    # Replacing keeps one schedule with a new version and the new trigger.
+    replaced = await s.add_task("nightly", "30 3 * * *", actor="bob")
+    assert replaced.version == schedule.version + 1
+    assert [x.id for x in await s.list_schedules("nightly")] == ["nightly"]
+    assert replaced.max_instances == 3  # job_defaults fill what the config leaves out
+    await s.stop()
+
+    again = await make_scheduler(nightly)
+    kept = await again.get_schedule("nightly")
+    assert kept is not None and kept.trigger == replaced.trigger and kept.origin == "runtime"
+    info = await again.get_job_info("nightly")
+    assert info[0]["next_run_time"].endswith("+08:00") and "T03:30:00" in info[0]["next_run_time"]
+    audit = await again.store.list_audit(target="nightly")
+    assert [e.action for e in audit][:2] == ["schedule.put", "schedule.put"]
+    assert audit[0].actor == "bob"
+    assert audit[0].before is not None and audit[0].after is not None
+
+
+async def test_pause_resume_remove(make_scheduler: MakeScheduler) -> None:
+    s = await make_scheduler(nightly)
+    await s.add_task("nightly", {"trigger": "interval", "seconds": 0.3})
+    with pytest.raises(ConflictError):
+        await s.resume_task("nightly")
+    paused = await s.pause_task("nightly", note="数据源维护中", actor="ops")
+    assert paused[0].paused and paused[0].pause_note == "数据源维护中"
+    count = await s.count_runs("nightly")
+    await asyncio.sleep(1.0)
+    assert await s.count_runs("nightly") == count
+    info = await s.get_job_info("nightly")
+    assert info[0]["paused"] is True and info[0]["next_run_time"] is None
+    resumed = await s.resume_task("nightly")
+    assert not resumed[0].paused and resumed[0].pause_note is None
+    await asyncio.sleep(1.0)
+    assert await s.count_runs("nightly") > count
+    assert await s.remove_task("nightly")
+    assert await s.list_schedules("nightly") == []
+    assert not await s.remove_task("nightly")
+
+
+async def test_interval_fires_on_time(make_scheduler: MakeScheduler) -> None:
+    seen: list[float] = []
+
+    @task("beat", category="t")
+    async def beat(ctx: TaskContext) -> None:
+        seen.append(time.time() - ctx.scheduled_for.timestamp())
+
+    s = await make_scheduler(beat)
+    await s.add_task("beat", {"trigger": "interval", "seconds": 0.25, "max_instances": 1})
+    await asyncio.sleep(1.6)
+    await s.pause_task("beat")
+    assert len(seen) >= 4
+    # Each run starts close to its nominal time (generous bound for a loaded CI box).
+    assert max(seen) < 0.25
+    runs = await s.list_runs("beat", limit=100)
+    assert len({r.scheduled_for for r in runs}) == len(runs)
+
+
+def _slow_task(name: str, started: list[str], seconds: float) -> Any:
+    @task(name, category="t")
+    async def slow(ctx: TaskContext) -> None:
+        started.append(ctx.run_id)
+        await asyncio.sleep(seconds)
+
+    return slow
+
+
+async def test_overlap_skip_records_skipped(make_scheduler: MakeScheduler) -> None:
+    started: list[str] = []
+    s = await make_scheduler(_slow_task("ov_skip", started, 1.2))
+    await s.add_task(
+        "ov_skip", {"trigger": "interval", "seconds": 0.3, "max_instances": 1, "overlap": "skip"}
+    )
+    await asyncio.sleep(1.5)
+    await s.pause_task("ov_skip")
+    runs = await s.list_runs("ov_skip", limit=100)
+    statuses = Counter(r.status for r in runs)
+    assert statuses[RunStatus.SKIPPED] >= 2
+    assert all(
+        "overlap policy skip" in (r.reason or "") for r in runs if r.status is RunStatus.SKIPPED
+    )
+    assert len(started) == 1
+
+
+async def test_overlap_queue_one(make_scheduler: MakeScheduler) -> None:
+    started: list[str] = []
+    s = await make_scheduler(_slow_task("ov_queue", started, 0.8))
+    await s.add_task(
+        "ov_queue",
+        {"trigger": "interval", "seconds": 0.3, "max_instances": 1, "overlap": "queue_one"},
+    )
+    await asyncio.sleep(1.0)
+    await s.pause_task("ov_queue")
+    runs = await s.list_runs("ov_queue", limit=100)
+    queued = [r for r in runs if r.blocked_by is not None]
+    assert len(queued) == 1, runs
+    assert sum(1 for r in runs if r.status is RunStatus.SKIPPED) >= 1
+    # The queued run starts once the running one finishes, not before.
+    done = await s.wait_for_run(queued[0].id, timeout=5)
+    assert done.status is RunStatus.SUCCESS
+    first = await s.get_run(started[0])
+    assert first.finished_at is not None and done.started_at is not None
+    assert done.started_at >= first.finished_at
+    assert len(started) == 2
+
+
+async def test_overlap_replace_cancels_running(make_scheduler: MakeScheduler) -> None:
+    started: list[str] = []
+    s = await make_scheduler(_slow_task("ov_replace", started, 10))
+    await s.add_task(
+        "ov_replace",
+        {"trigger": "interval", "seconds": 0.4, "max_instances": 1, "overlap": "replace"},
+    )
+    await asyncio.sleep(1.0)
+    await s.pause_task("ov_replace")
+    await asyncio.sleep(0.3)
+    first = await s.get_run(started[0])
+    assert first.status is RunStatus.CANCELLED
+    assert "replaced by the fire" in (first.reason or "")
+    assert len(started) >= 2
+
+
+async def test_overlap_allow_runs_concurrently(make_scheduler: MakeScheduler) -> None:
+    started: list[str] = []
+    s = await make_scheduler(_slow_task("ov_allow", started, 1.0))
+    await s.add_task("ov_allow", {"trigger": "interval", "seconds": 0.25, "overlap": "allow"})
+    await asyncio.sleep(0.9)
+    await s.pause_task("ov_allow")
+    running = await s.count_runs("ov_allow", status=RunStatus.RUNNING)
+    assert running >= 2
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        ({"trigger": "cron", "hour": 25}, "trigger.hour"),
+        ({"trigger": "cron", "minute": 0, "timezone": "Mars/Olympus"}, "trigger.timezone"),
+        ({"trigger": "weekly"}, "trigger.trigger"),
+        ({"trigger": "interval", "seconds": 0}, "trigger.seconds"),
+        (
+            {
+                "trigger": "interval",
+                "minutes": 5,
+                "start_date": "2030-01-02",
+                "end_date": "2030-01-01",
+            },
+            "trigger.end_date",
+        ),
+        ("61 * * * *", "trigger.expression"),
+        ({"trigger": "cron", "hour": 2, "max_instances": 0}, "max_instances"),
+    ],
+)
+async def test_bad_schedule_rejected_and_store_unchanged(
+    make_scheduler: MakeScheduler, config: Any, field: str
+) -> None:
+    s = await make_scheduler(nightly)
+    before = await s.list_schedules()
+    with pytest.raises(ValidationError) as err:
+        await s.add_task("nightly", config)
+    assert err.value.field == field, str(err.value)
+    assert await s.list_schedules() == before
+
+
+async def test_unknown_task_and_bad_kwargs_in_schedule(make_scheduler: MakeScheduler) -> None:
+    @task("typed", category="t")
+    async def typed(days: int = 30) -> None:
+        return None
+
+    s = await make_scheduler(typed)
+    with pytest.raises(TaskNotFoundError, match="no_such"):
+        await s.add_task("no_such", {"trigger": "cron", "hour": 1})
+    with pytest.raises(ValidationError) as err:
+        await s.add_task(
+            "typed", {"trigger": {"trigger": "cron", "hour": 1}, "kwargs": {"days": "x"}}
+        )
+    assert err.value.field == "kwargs.days"
+    with pytest.raises(ValidationError) as err:
+        await s.add_task(
+            "typed", {"trigger": {"trigger": "cron", "hour": 1}, "kwargs": {"nope": 1}}
+        )
+    assert err.value.field == "kwargs.nope"
+    assert await s.list_schedules("typed") == []
+
+
+def test_sync_wrapper_for_scripts(sqlite_url: str) -> None:
+    calls: list[str] = []
+
+    @task("from_flask", category="t")
+    def from_flask(who: str = "flask") -> dict[str, Any]:
+        calls.append(threading.current_thread().name)
+        return {"success": True, "message": f"hello {who}"}
+
+    registry = TaskRegistry()
+    registry.register_task(from_flask)
+    with SyncScheduler(fast_config(sqlite_url), registry=registry) as s:
+        run = s.run_now("from_flask", {"who": "script"}, wait=True, timeout=10)
+        assert run.status is RunStatus.SUCCESS
+        assert run.result["message"] == "hello script"
+        assert s.get_run(run.id).id == run.id
+        assert len(s.list_tasks()) == 1
+    assert calls and calls[0].startswith("schedkit-run")
+
+
+async def test_store_unreachable_at_start_names_url() -> None:
+    from schedkit import Scheduler, StoreUnavailableError
+
+    s = Scheduler(fast_config("postgresql://app:s3cret@127.0.0.1:1/db"), registry=TaskRegistry())
+    with pytest.raises(StoreUnavailableError) as err:
+        await s.start()
+    message = str(err.value)
+    assert "127.0.0.1:1" in message and "s3cret" not in message and "***" in message
+
+
+async def test_heartbeats_while_running(make_scheduler: MakeScheduler, store_url: str) -> None:
+    gate = asyncio.Event()
+
+    @task("beats", category="t")
+    async def beats() -> None:
+        await gate.wait()
+
+    s = await make_scheduler(beats)
+    run = await s.run_now("beats")
+    first = (await s.get_run(run.id)).heartbeat_at
+    await asyncio.sleep(0.7)
+    later = (await s.get_run(run.id)).heartbeat_at
+    assert first is not None and later is not None and later > first
+    gate.set()
+    assert (await s.wait_for_run(run.id, timeout=5)).status is RunStatus.SUCCESS
+    async with create_store(store_url) as store:
+        nodes = await store.list_nodes()
+    assert any(n.id == s.node_id and "executor" in n.roles for n in nodes)

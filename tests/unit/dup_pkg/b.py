@@ -1,0 +1,8 @@
+from __future__ import annotations
+
+from schedkit import task
+
+
+@task("same_name", category="x")
+def second() -> None:
+    return None

@@ -1,0 +1,62 @@
+"""Configuration: defaults, TOML + environment precedence, the document's shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from schedkit import ConfigError, SchedkitConfig
+
+
+def test_defaults_follow_the_document() -> None:
+    c = SchedkitConfig()
+    assert c.timezone == "Asia/Shanghai"
+    assert c.store_url.startswith("sqlite:///")
+    assert c.executor.max_workers == 20
+    assert (
+        c.job_defaults.coalesce,
+        c.job_defaults.max_instances,
+        c.job_defaults.misfire_grace_time,
+    ) == (True, 3, 300)
+
+
+def test_toml_under_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "schedkit.toml"
+    path.write_text(
+        'timezone = "Europe/Berlin"\n[executor]\nmax_workers = 8\npoll_interval = 2.0\n'
+    )
+    monkeypatch.setenv("SCHEDKIT_EXECUTOR__MAX_WORKERS", "4")
+    c = SchedkitConfig.load(path)
+    assert c.timezone == "Europe/Berlin"
+    assert c.executor.max_workers == 4  # environment wins
+    assert c.executor.poll_interval == 2.0  # the file's other keys stay
+
+
+def test_errors_name_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('timezone = "Mars/Base"\n[executor]\nmax_wrokers = 3\n')
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load(path)
+    assert "timezone" in str(err.value) and "executor.max_wrokers" in str(err.value)
+    with pytest.raises(ConfigError, match="does not exist"):
+        SchedkitConfig.load(tmp_path / "missing.toml")
+
+
+def test_document_config_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHEDKIT_STORE_URL", "mongodb://db.internal:27017")
+    c = SchedkitConfig.from_document(
+        {
+            "timezone": "Asia/Shanghai",
+            "jobstores": {
+                "default": {"type": "mongodb", "database": "exds", "collection": "scheduler_jobs"}
+            },
+            "executors": {"default": {"type": "threadpool", "max_workers": 20}},
+            "job_defaults": {"coalesce": True, "max_instances": 3, "misfire_grace_time": 300},
+            "alerts": {"enabled": True, "channels": ["email", "webhook"]},
+        }
+    )
+    assert c.store_url == "mongodb://db.internal:27017"
+    assert c.store_options == {"database": "exds", "collections": {"schedules": "scheduler_jobs"}}
+    assert c.executor.max_workers == 20
+    assert c.alerts.enabled
