@@ -33,7 +33,7 @@ def test_non_basetask_rejected_with_clear_error() -> None:
     reg = TaskRegistry()
     with pytest.raises(TaskDefinitionError, match="Plain must inherit from BaseTask"):
         reg.register_task(Plain)  # type: ignore[arg-type]
-    with pytest.raises(TaskDefinitionError, match="abstract.*execute"):
+    with pytest.raises(TaskDefinitionError, match=r"abstract.*execute"):
         reg.register_task(Incomplete)
 
 
