@@ -40,19 +40,22 @@ class TaskRegistry:
         same class twice is harmless; another task under a taken name raises
         DuplicateTaskError naming both definitions.
         """
-        if isinstance(task_class, BaseTask):
-            instance = task_class
-        elif inspect.isclass(task_class) and issubclass(task_class, BaseTask):
-            if inspect.isabstract(task_class):
-                missing = ", ".join(sorted(task_class.__abstractmethods__))
+        # Typed for callers, checked at run time: the document requires a clear error
+        # for classes that are not tasks.
+        candidate: object = task_class
+        if isinstance(candidate, BaseTask):
+            instance = candidate
+        elif inspect.isclass(candidate) and issubclass(candidate, BaseTask):
+            if inspect.isabstract(candidate):
+                missing = ", ".join(sorted(candidate.__abstractmethods__))
                 raise TaskDefinitionError(
-                    f"task class {task_class.__qualname__} is abstract (missing: {missing})"
+                    f"task class {candidate.__qualname__} is abstract (missing: {missing})"
                 )
-            instance = task_class()
+            instance = candidate()
         else:
-            what = getattr(task_class, "__qualname__", repr(task_class))
+            what = getattr(candidate, "__qualname__", repr(candidate))
             raise TaskDefinitionError(f"task class {what} must inherit from BaseTask")
-        name = instance.task_name
+        name: object = instance.task_name
         if not isinstance(name, str) or not name.strip():
             raise TaskDefinitionError(f"{instance.source}: task_name must be a non-empty string")
         existing = self._tasks.get(name)

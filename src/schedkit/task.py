@@ -398,16 +398,16 @@ class FunctionTask(BaseTask):
 
     # Instance attributes shadow the ClassVars of BaseTask on purpose: each function
     # task carries its own declaration.
-    @property  # type: ignore[override]
-    def parameters(self) -> type[pydantic.BaseModel] | None:
+    @property
+    def parameters(self) -> type[pydantic.BaseModel] | None:  # type: ignore[override]
         return self._parameters
 
-    @property  # type: ignore[override]
-    def timeout(self) -> float | None:
+    @property
+    def timeout(self) -> float | None:  # type: ignore[override]
         return self._timeout
 
-    @property  # type: ignore[override]
-    def depends_on(self) -> tuple[str, ...]:
+    @property
+    def depends_on(self) -> tuple[str, ...]:  # type: ignore[override]
         return self._depends_on
 
     @property
@@ -449,7 +449,7 @@ class FunctionTask(BaseTask):
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.func)
 
-    def execute(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    def execute(self, **kwargs: Any) -> Any:
         if self._wants_ctx:
             kwargs["ctx"] = self.context
         return self.func(**kwargs)
