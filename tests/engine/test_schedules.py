@@ -270,3 +270,93 @@ async def test_heartbeats_while_running(make_scheduler: MakeScheduler, store_url
     async with create_store(store_url) as store:
         nodes = await store.list_nodes()
     assert any(n.id == s.node_id and "executor" in n.roles for n in nodes)
+
+
+async def test_graceful_stop_cancels_after_grace(make_scheduler: MakeScheduler) -> None:
+    quick_done = asyncio.Event()
+
+    @task("quick_on_stop", category="t")
+    async def quick_on_stop() -> None:
+        await asyncio.sleep(0.2)
+        quick_done.set()
+
+    @task("endless", category="t")
+    async def endless() -> None:
+        await asyncio.sleep(60)
+
+    s = await make_scheduler(quick_on_stop, endless)
+    quick = await s.run_now("quick_on_stop")
+    stuck = await s.run_now("endless")
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await s.stop(grace=0.5)
+    assert time.monotonic() - started < 3
+    async with create_store(s.config.store_url) as store:
+        finished = await store.get_run(quick.id)
+        cancelled = await store.get_run(stuck.id)
+    assert finished is not None and finished.status is RunStatus.SUCCESS
+    assert cancelled is not None and cancelled.status is RunStatus.CANCELLED
+    assert cancelled.reason == "service shut down before the run finished"
+
+
+async def test_leader_that_cannot_renew_stops_firing_before_expiry(
+    make_scheduler: MakeScheduler,
+) -> None:
+    from schedkit import StoreUnavailableError
+
+    @task("every_tick", category="t")
+    async def every_tick() -> None:
+        return None
+
+    s = await make_scheduler(every_tick)
+    await s.add_task("every_tick", {"trigger": "interval", "seconds": 0.1, "overlap": "allow"})
+    for _ in range(50):
+        if s.is_leader:
+            break
+        await asyncio.sleep(0.05)
+    assert s.is_leader
+    lease = s.loop.lease
+    assert lease is not None
+
+    # Fault injection, not a mock: from now on every renewal fails as if the store were
+    # unreachable, while the rest of the store keeps working for the assertions.
+    async def unreachable(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailableError("injected: store unreachable for lease renewal")
+
+    s.store.renew_lease = unreachable  # type: ignore[method-assign]
+    await asyncio.sleep(s.config.scheduler.lease_ttl + 0.5)
+    runs = await s.list_runs("every_tick", limit=1000)
+    last_fire_created = max(r.created_at for r in runs)
+    assert not s.is_leader
+    # It stopped creating runs before the lease it held could expire.
+    assert last_fire_created < lease.expires_at
+    held = await s.store.get_lease("scheduler")
+    assert held is not None and held.expires_at < s.clock.now()
+
+
+async def test_calendar_excluded_fires_are_recorded(make_scheduler: MakeScheduler) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from schedkit import OffsetClock
+
+    ran: list[str] = []
+
+    @task("workdays_only", category="t")
+    async def workdays_only() -> None:
+        ran.append("x")
+
+    # 2025-10-01 10:00 Shanghai is National Day: not a Chinese working day.
+    target = datetime(2025, 10, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    clock = OffsetClock(target - datetime.now(ZoneInfo("Asia/Shanghai")))
+    s = await make_scheduler(workdays_only, clock=clock)
+    await s.add_task(
+        "workdays_only",
+        {"trigger": {"trigger": "interval", "seconds": 0.2, "calendar": "cn_workdays"}},
+    )
+    await asyncio.sleep(1.0)
+    await s.pause_task("workdays_only")
+    runs = await s.list_runs("workdays_only", limit=100)
+    assert runs and ran == []
+    assert all(r.status is RunStatus.SKIPPED for r in runs)
+    assert all("calendar" in (r.reason or "") for r in runs)
