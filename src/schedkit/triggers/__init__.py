@@ -1,0 +1,39 @@
+"""When tasks run: validated schedule specs and the runtime triggers built from them.
+
+``ScheduleSpec.parse`` accepts every user-facing form (the design document's flat dict, a
+nested dict, a crontab string) and raises :class:`schedkit.errors.ValidationError` naming
+the field at fault; ``build_trigger`` / ``trigger_from_json`` turn a spec or its stored
+JSON into a :class:`Trigger`; ``preview`` lists upcoming fires. See docs/schedules.md.
+"""
+
+from __future__ import annotations
+
+from schedkit.triggers.runtime import (
+    Trigger,
+    build_trigger,
+    preview,
+    trigger_from_json,
+)
+from schedkit.triggers.specs import (
+    CalendarName,
+    CronSpec,
+    DateSpec,
+    IntervalSpec,
+    ScheduleSpec,
+    TriggerSpec,
+    parse_trigger,
+)
+
+__all__ = [
+    "CalendarName",
+    "CronSpec",
+    "DateSpec",
+    "IntervalSpec",
+    "ScheduleSpec",
+    "Trigger",
+    "TriggerSpec",
+    "build_trigger",
+    "parse_trigger",
+    "preview",
+    "trigger_from_json",
+]

@@ -1,0 +1,432 @@
+"""Schedule specs as validated data: the trigger union and the schedule's policies.
+
+Everything a user can type goes through :meth:`ScheduleSpec.parse` (or
+:meth:`ScheduleSpec.from_json` / :func:`parse_trigger` for stored data), which turns
+pydantic's errors into :class:`schedkit.errors.ValidationError` naming the field at fault.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, Self, TypeVar
+from zoneinfo import ZoneInfo
+
+import pydantic
+from apscheduler.triggers.cron import CronTrigger
+from cronsim import CronSim, CronSimError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    NonNegativeFloat,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from schedkit.errors import ValidationError
+from schedkit.models import OverlapPolicy
+
+CalendarName = Literal["cn_workdays", "cn_skip_holidays"]
+
+CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
+INTERVAL_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
+TRIGGER_TYPES = ("cron", "interval", "date")
+
+# Debian cron's macros, so that "@daily" means what it means in a crontab.
+CRONTAB_MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_T = TypeVar("_T")
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name``; raises ``ValueError`` for a name the tz database lacks."""
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        # ZoneInfo signals a bad key as ZoneInfoNotFoundError (a KeyError), ValueError
+        # (malformed path) or IsADirectoryError ("Asia"); users only need to know it is unknown.
+        raise ValueError(f"unknown timezone {name!r}") from None
+
+
+def crontab_expression(expression: str) -> str:
+    """``expression`` with a Debian macro (``@daily`` ...) expanded."""
+    text = expression.strip()
+    return CRONTAB_MACROS.get(text.lower(), text)
+
+
+def _custom_error(message: str, field: str | None = None) -> PydanticCustomError:
+    # The message goes through a context value so that braces in it are not read as a
+    # template; "field" lets a model-level check name the field at fault.
+    context: dict[str, Any] = {"reason": message}
+    if field is not None:
+        context["field"] = field
+    return PydanticCustomError("schedkit", "{reason}", context)
+
+
+def _int_or_text(value: object) -> object:
+    # Checked before the int | str union so that a wrong type is one error on the field
+    # instead of one per union member.
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | str)):
+        raise _custom_error(f"expected an integer or a cron expression string, got {value!r}")
+    return value
+
+
+CronValue = Annotated[int | str | None, BeforeValidator(_int_or_text)]
+
+
+def _number(value: object) -> object:
+    # As for cron values: one error on the field, and ints stay ints in the stored JSON.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _custom_error(f"expected a number, got {value!r}")
+    return value
+
+
+IntervalAmount = Annotated[int | float, BeforeValidator(_number), Field(ge=0)]
+
+
+def _in_spec_zone(value: datetime, info: ValidationInfo) -> datetime:
+    """Naive datetimes are wall times in the spec's zone; aware ones are shown in it."""
+    name = info.data.get("timezone")
+    if name is None:
+        # Without a zone yet the value stays as given; ScheduleSpec.parse and
+        # build_trigger fill the zone and validate again.
+        return value
+    tz = zone(name)
+    return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+
+
+class _TriggerSpecBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trigger: str
+    timezone: str | None = None
+    jitter: NonNegativeFloat | None = None
+    calendar: CalendarName | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zone(value)
+            except ValueError as exc:
+                raise _custom_error(str(exc)) from None
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able dict (datetimes as ISO strings with offsets); what Schedule.trigger holds."""
+        return {"trigger": self.trigger, **self.model_dump(mode="json", exclude_defaults=True)}
+
+
+class _WindowedSpecBase(_TriggerSpecBase):
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _window(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
+        value = _in_spec_zone(value, info)
+        start = info.data.get("start_date")
+        if (
+            info.field_name == "end_date"
+            and start is not None
+            and (start.tzinfo is None) == (value.tzinfo is None)
+            and value < start
+        ):
+            raise _custom_error(
+                f"end_date {value.isoformat()} is before start_date {start.isoformat()}"
+            )
+        return value
+
+
+class CronSpec(_WindowedSpecBase):
+    """A cron schedule: a crontab ``expression`` or APScheduler's cron fields, not both.
+
+    ``expression`` has standard crontab semantics (5 fields, or 6 with a leading seconds
+    field; day-of-week 0 and 7 are Sunday). The fields follow APScheduler 3's
+    ``CronTrigger`` (``day_of_week`` 0 is Monday; names such as ``"mon-fri"`` work).
+    """
+
+    trigger: Literal["cron"] = "cron"
+    expression: str | None = None
+    year: CronValue = None
+    month: CronValue = None
+    day: CronValue = None
+    week: CronValue = None
+    day_of_week: CronValue = None
+    hour: CronValue = None
+    minute: CronValue = None
+    second: CronValue = None
+
+    @field_validator("expression")
+    @classmethod
+    def _valid_crontab(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        try:
+            CronSim(crontab_expression(value), _EPOCH)
+        except CronSimError as exc:
+            reason = str(exc).lower()
+            raise _custom_error(f"{reason} in crontab {value!r}") from None
+        return value
+
+    @field_validator(*CRON_FIELDS)
+    @classmethod
+    def _valid_cron_field(cls, value: CronValue, info: ValidationInfo) -> CronValue:
+        if value is not None:
+            try:
+                CronTrigger(timezone=UTC, **{str(info.field_name): value})
+            except ValueError as exc:
+                raise _custom_error(f"invalid {info.field_name} {value!r}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        fields = self.cron_fields()
+        if self.expression is not None and fields:
+            raise _custom_error(
+                f"give either expression or cron fields, not both (got {', '.join(fields)})",
+                field="expression",
+            )
+        if self.expression is None and not fields:
+            raise _custom_error(
+                f"a cron trigger needs expression or one of the fields {', '.join(CRON_FIELDS)}",
+                field="expression",
+            )
+        if fields:
+            try:
+                probe = CronTrigger(timezone=UTC, **fields)
+            except ValueError as exc:
+                raise _custom_error(str(exc)) from None
+            # APScheduler accepts impossible dates (day=30, month=2) and then never fires.
+            if probe.get_next_fire_time(None, _EPOCH) is None:
+                raise _custom_error(f"the cron fields {fields} never match a date")
+        return self
+
+    def cron_fields(self) -> dict[str, int | str]:
+        """The APScheduler cron fields that were given."""
+        values = {name: getattr(self, name) for name in CRON_FIELDS}
+        return {name: value for name, value in values.items() if value is not None}
+
+
+class IntervalSpec(_WindowedSpecBase):
+    """Every fixed length of real time (DST does not stretch or shrink it)."""
+
+    trigger: Literal["interval"] = "interval"
+    weeks: IntervalAmount = 0
+    days: IntervalAmount = 0
+    hours: IntervalAmount = 0
+    minutes: IntervalAmount = 0
+    seconds: IntervalAmount = 0
+
+    @model_validator(mode="after")
+    def _positive(self) -> Self:
+        given = [unit for unit in INTERVAL_UNITS if unit in self.model_fields_set]
+        blame = given[-1] if given else "seconds"
+        try:
+            length = self.length()
+        except OverflowError:
+            raise _custom_error("interval is too long", field=blame) from None
+        if length <= timedelta(0):
+            raise _custom_error(
+                "interval must be longer than zero (set weeks, days, hours, minutes or seconds)",
+                field=blame,
+            )
+        return self
+
+    def length(self) -> timedelta:
+        return timedelta(
+            weeks=self.weeks,
+            days=self.days,
+            hours=self.hours,
+            minutes=self.minutes,
+            seconds=self.seconds,
+        )
+
+
+class DateSpec(_TriggerSpecBase):
+    """Once, at ``run_date``."""
+
+    trigger: Literal["date"] = "date"
+    run_date: datetime
+
+    @field_validator("run_date")
+    @classmethod
+    def _run_date_in_zone(cls, value: datetime, info: ValidationInfo) -> datetime:
+        return _in_spec_zone(value, info)
+
+
+TriggerSpec = Annotated[CronSpec | IntervalSpec | DateSpec, Field(discriminator="trigger")]
+TRIGGER_SPEC_TYPES = (CronSpec, IntervalSpec, DateSpec)
+_SPEC_BY_TYPE: dict[str, type[_TriggerSpecBase]] = {
+    "cron": CronSpec,
+    "interval": IntervalSpec,
+    "date": DateSpec,
+}
+_TRIGGER_ADAPTER: TypeAdapter[CronSpec | IntervalSpec | DateSpec] = TypeAdapter(TriggerSpec)
+
+
+class ScheduleSpec(BaseModel):
+    """What a user passes to schedule a task: the trigger plus the firing policies."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trigger: TriggerSpec
+    misfire_grace_time: float | None = Field(default=300.0, gt=0)
+    max_instances: int = Field(default=1, ge=1)
+    coalesce: bool = True
+    overlap: OverlapPolicy = OverlapPolicy.SKIP
+    timeout: float | None = Field(default=None, gt=0)
+    kwargs: dict[str, JsonValue] = Field(default_factory=dict)
+
+    @classmethod
+    def parse(
+        cls,
+        data: ScheduleSpec | CronSpec | IntervalSpec | DateSpec | Mapping[str, Any] | str,
+        *,
+        default_timezone: str = "Asia/Shanghai",
+    ) -> ScheduleSpec:
+        """Validate any accepted form; the result always names its timezone.
+
+        Forms: the design document's flat dict (``{"trigger": "cron", "hour": 2,
+        "max_instances": 1}``), a nested dict (``{"trigger": {...}, "overlap": ...}``), a
+        crontab string, a trigger spec or a ScheduleSpec.
+        """
+        return _validate(_SCHEDULE_ADAPTER, _nested(data, default_timezone), ())
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ScheduleSpec:
+        """The inverse of :meth:`to_json`."""
+        return _validate(_SCHEDULE_ADAPTER, data, ())
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able dict; ``["trigger"]`` is what :class:`schedkit.models.Schedule` stores."""
+        policies = self.model_dump(mode="json", exclude={"trigger"})
+        return {"trigger": self.trigger.to_json(), **policies}
+
+
+_POLICY_FIELDS = frozenset(ScheduleSpec.model_fields) - {"trigger"}
+_SCHEDULE_ADAPTER = TypeAdapter(ScheduleSpec)
+
+
+def parse_trigger(
+    data: Mapping[str, Any] | CronSpec | IntervalSpec | DateSpec,
+    *,
+    default_timezone: str = "Asia/Shanghai",
+) -> CronSpec | IntervalSpec | DateSpec:
+    """A trigger spec from a dict (e.g. ``Schedule.trigger``) or a spec, timezone filled in.
+
+    Errors name ``trigger.<field>``, as for a whole schedule.
+    """
+    if isinstance(data, TRIGGER_SPEC_TYPES):
+        if data.timezone is not None:
+            return data
+        data = _spec_data(data)
+    if isinstance(data, Mapping) and data.get("timezone") is None:
+        data = {**data, "timezone": default_timezone}
+    return _validate(_TRIGGER_ADAPTER, data, ("trigger",))
+
+
+def _spec_data(spec: CronSpec | IntervalSpec | DateSpec) -> dict[str, Any]:
+    """The fields given to ``spec`` as Python values, for validating again."""
+    return {"trigger": spec.trigger, **spec.model_dump(exclude_defaults=True)}
+
+
+def _nested(data: object, default_timezone: str) -> object:
+    """Bring every accepted input form to ``{"trigger": {...}, <policies>}``."""
+    if isinstance(data, ScheduleSpec):
+        # exclude_unset keeps model_fields_set, which tells callers the policies left out.
+        policies = data.model_dump(exclude={"trigger"}, exclude_unset=True)
+        nested: dict[str, Any] = {**policies, "trigger": data.trigger}
+    elif isinstance(data, TRIGGER_SPEC_TYPES):
+        nested = {"trigger": data}
+    elif isinstance(data, str):
+        nested = {"trigger": {"trigger": "cron", "expression": data}}
+    elif isinstance(data, Mapping) and isinstance(data.get("trigger"), str):
+        kind: str = data["trigger"]
+        trigger = {k: v for k, v in data.items() if k not in _POLICY_FIELDS and k != "trigger"}
+        if kind not in TRIGGER_TYPES and (" " in kind.strip() or kind.startswith("@")):
+            trigger = {"trigger": "cron", "expression": kind, **trigger}
+        else:
+            trigger = {"trigger": kind, **trigger}
+        nested = {"trigger": trigger, **{k: v for k, v in data.items() if k in _POLICY_FIELDS}}
+    elif isinstance(data, Mapping):
+        nested = dict(data)
+    else:
+        return data
+    trigger_data = nested.get("trigger")
+    if isinstance(trigger_data, TRIGGER_SPEC_TYPES):
+        trigger_data = _spec_data(trigger_data)
+    if isinstance(trigger_data, Mapping) and trigger_data.get("timezone") is None:
+        nested["trigger"] = {**trigger_data, "timezone": default_timezone}
+    return nested
+
+
+def _validate(adapter: TypeAdapter[_T], data: object, prefix: tuple[str, ...]) -> _T:
+    try:
+        return adapter.validate_python(data)
+    except pydantic.ValidationError as exc:
+        raise _convert(exc, prefix) from None
+
+
+def _convert(exc: pydantic.ValidationError, prefix: tuple[str, ...]) -> ValidationError:
+    problems: list[dict[str, Any]] = []
+    for error in exc.errors():
+        loc = [*prefix, *error["loc"]]
+        model: type[BaseModel] = ScheduleSpec
+        if len(loc) >= 2 and loc[0] == "trigger" and loc[1] in _SPEC_BY_TYPE:
+            # A discriminated union puts the tag in the location; users never typed it.
+            model = _SPEC_BY_TYPE[str(loc.pop(1))]
+        context = error.get("ctx") or {}
+        message = str(error["msg"])
+        if error["type"] == "union_tag_invalid":
+            loc.append("trigger")
+            message = f"unknown trigger type {context.get('tag')!r}; expected one of " + ", ".join(
+                TRIGGER_TYPES
+            )
+        elif error["type"] == "union_tag_not_found":
+            loc.append("trigger")
+            message = "missing trigger type; expected one of " + ", ".join(TRIGGER_TYPES)
+        elif error["type"] == "extra_forbidden":
+            message = _unknown_field_message(str(loc[-1]), model)
+        if "field" in context:
+            loc.append(context["field"])
+        problems.append({"loc": loc, "msg": message})
+    first = problems[0]
+    message = first["msg"]
+    if len(problems) > 1:
+        rest = "; ".join(f"{_dotted(p['loc'])}: {p['msg']}" for p in problems[1:])
+        message = f"{message} (also {rest})"
+    return ValidationError(message, field=_dotted(first["loc"]) or None, errors=problems)
+
+
+def _unknown_field_message(name: str, model: type[BaseModel]) -> str:
+    known = [field for field in model.model_fields if field != "trigger"]
+    if model is not ScheduleSpec:
+        known += sorted(_POLICY_FIELDS)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown field {name!r}{hint}"
+
+
+def _dotted(loc: list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
