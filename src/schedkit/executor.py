@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from schedkit.batching import Batcher
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.errors import StoreError
@@ -115,6 +116,9 @@ class Executor:
             max_workers=config.executor.max_workers, thread_name_prefix="schedkit-run"
         )
         self._loops: list[asyncio.Task[None]] = []
+        self._finishes: Batcher[tuple[str, int, str | None, RunOutcome], bool] = Batcher(
+            store.finish_runs
+        )
         #: Context managers entered around every attempt (tracing spans and the like);
         #: each is called with the run and must not raise out of its own errors.
         self.run_wrappers: list[Callable[[Run], contextlib.AbstractAsyncContextManager[Any]]] = []

@@ -193,6 +193,17 @@ class Store(abc.ABC):
         Returns whether it applied.
         """
 
+    async def finish_runs(
+        self, items: Sequence[tuple[str, int, str | None, RunOutcome]]
+    ) -> list[bool]:
+        """:meth:`finish_run` for many runs, each (run_id, attempt, node_id, outcome).
+
+        Each item is atomic on its own, exactly as :meth:`finish_run`; backends should
+        write the batch in one round trip / transaction (the executor batches the ends of
+        runs finishing together). Returns, per item, whether it applied.
+        """
+        return [await self.finish_run(*item) for item in items]
+
     @abc.abstractmethod
     async def requeue_run(
         self,

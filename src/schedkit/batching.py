@@ -1,0 +1,55 @@
+"""Group store writes that happen close together into one call.
+
+Runs finishing at the same moment each want one atomic write; a store call per run caps
+throughput at the store's round-trip rate. A :class:`Batcher` collects the items submitted
+while the previous call is in flight (or within one loop iteration) and writes them with
+a single call, then answers each submitter with its own result or the call's error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Batcher(Generic[T, R]):
+    def __init__(
+        self, write: Callable[[Sequence[T]], Awaitable[list[R]]], max_batch: int = 500
+    ) -> None:
+        self._write = write
+        self._max_batch = max_batch
+        self._items: list[tuple[T, asyncio.Future[R]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._items.append((item, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            # Yield once so that items submitted in this loop iteration join the batch.
+            await asyncio.sleep(0)
+            while self._items:
+                batch = self._items[: self._max_batch]
+                del self._items[: self._max_batch]
+                try:
+                    results = await self._write([item for item, _ in batch])
+                except BaseException as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._drainer = None
