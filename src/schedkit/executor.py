@@ -180,7 +180,8 @@ class Executor:
         active = self._active.get(run_id)
         if active is None:
             return False
-        active.ctx.cancel(reason)
+        if not active.ctx.cancelled:  # the first reason given is the one recorded
+            active.ctx.cancel(reason)
         if active.work is not None:
             active.work.cancel()
         return True

@@ -29,6 +29,7 @@ from schedkit.errors import (
     ScheduleNotFoundError,
     StoreError,
     TaskNotFoundError,
+    ValidationError,
 )
 from schedkit.events import EventBus, EventKind, Listener, RunEvent
 from schedkit.executor import Executor
@@ -125,6 +126,12 @@ class Scheduler:
         return self._started_at is not None
 
     @property
+    def is_node(self) -> bool:
+        """False for a management client: neither firing nor executing, it registers no
+        node and leaves default schedules to the nodes (CLI commands, an API-only app)."""
+        return self.config.scheduler.enabled or self.config.executor.enabled
+
+    @property
     def is_leader(self) -> bool:
         return self.loop.is_leader
 
@@ -139,8 +146,9 @@ class Scheduler:
             self.registry.discover(self.config.task_packages)
             if self.config.entry_points:
                 self.registry.discover_entry_points()
-            await self._sync_default_schedules()
-            await self._heartbeat_node()
+            if self.is_node:
+                await self._sync_default_schedules()
+                await self._heartbeat_node()
         except BaseException:
             await self.store.close()
             raise
@@ -155,7 +163,8 @@ class Scheduler:
         await self.executor.start()
         if self.config.scheduler.enabled:
             self.loop.start()
-        self._node_task = asyncio.create_task(self._node_loop(), name="schedkit-node")
+        if self.is_node:
+            self._node_task = asyncio.create_task(self._node_loop(), name="schedkit-node")
         logger.info(
             "schedkit node %s started: %d task(s), store %s",
             self.node_id,
@@ -174,10 +183,11 @@ class Scheduler:
         if self._node_task is not None:
             self._node_task.cancel()
             await asyncio.gather(self._node_task, return_exceptions=True)
-        try:
-            await self.store.delete_node(self.node_id)
-        except StoreError as exc:
-            logger.warning("could not unregister node %s: %s", self.node_id, exc)
+            self._node_task = None
+            try:
+                await self.store.delete_node(self.node_id)
+            except StoreError as exc:
+                logger.warning("could not unregister node %s: %s", self.node_id, exc)
         await self.events.drain()
         for extension in reversed(self.extensions):
             await extension.stop()
@@ -451,14 +461,18 @@ class Scheduler:
         *,
         wait: bool = False,
         timeout: float | None = None,
+        max_attempts: int | None = None,
         actor: str = SYSTEM,
     ) -> Run:
         """Run a task now with ``kwargs`` (validated first). With ``wait``, return when the
-        run has finished (or ``timeout`` passed: then the run as it is)."""
+        run has finished (or ``timeout`` passed: then the run as it is).
+        ``max_attempts`` overrides the task's retry policy for this run (1: no retry)."""
         self._require_started()
         task = self.registry.require(task_name)
+        if max_attempts is not None and max_attempts < 1:
+            raise ValidationError("must be >= 1", field="max_attempts")
         stored_kwargs = task.validate_kwargs(kwargs)
-        run = await self._create_manual_run(task, stored_kwargs, actor)
+        run = await self._create_manual_run(task, stored_kwargs, actor, max_attempts=max_attempts)
         await self._audit(actor, "run.create", run.id, None, None, detail=task_name)
         if wait:
             return await self.wait_for_run(run.id, timeout)
@@ -470,6 +484,7 @@ class Scheduler:
         kwargs: dict[str, Any],
         actor: str,
         source: TriggerSource = TriggerSource.MANUAL,
+        max_attempts: int | None = None,
     ) -> Run:
         now = self.clock.now()
         run = Run(
@@ -479,7 +494,7 @@ class Scheduler:
             trigger_source=source,
             scheduled_for=now,
             priority=int(task.task_priority),
-            max_attempts=task.retry_policy.max_attempts,
+            max_attempts=max_attempts or task.retry_policy.max_attempts,
             kwargs=kwargs,
             not_before=now,
             timeout=task.timeout,

@@ -19,7 +19,7 @@ FAST = {
         "lookahead": 1.0,
         "refresh_interval": 0.2,
         "heartbeat_interval": 0.2,
-        "lost_after": 1.0,
+        "lost_after": 3.0,
         "shutdown_grace": 2.0,
     },
 }

@@ -1,0 +1,3 @@
+"""Contract tasks: expiry check, auto-renewal."""
+
+from __future__ import annotations

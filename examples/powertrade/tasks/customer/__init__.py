@@ -1,0 +1,3 @@
+"""Customer tasks: status update, contract consistency check."""
+
+from __future__ import annotations

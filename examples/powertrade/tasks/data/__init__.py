@@ -1,0 +1,3 @@
+"""Data tasks: cleanup, backup, archive."""
+
+from __future__ import annotations

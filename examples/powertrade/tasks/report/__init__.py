@@ -1,0 +1,3 @@
+"""Report tasks: daily, monthly and annual settlement reports (XLSX and CSV)."""
+
+from __future__ import annotations

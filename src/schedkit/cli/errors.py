@@ -1,0 +1,106 @@
+"""How the CLI fails: one clear line on stderr and a meaningful exit code.
+
+Exit codes: 0 success, 1 the command could not do its job (a run failed, the store is
+unreachable, ``check`` found problems, a conflict), 2 the command line is wrong (click's
+usage errors, invalid values such as a bad cron expression or parameter, unknown task,
+schedule or run names), 130 interrupted. ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from schedkit.errors import SchedkitError, ValidationError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+#: Invalid values and unknown names (tasks, schedules, runs, tokens: LookupErrors).
+_USAGE_ERRORS = (ValidationError, LookupError)
+
+
+class UsageProblem(SchedkitError):
+    """A command-line value the CLI itself rejects (bad ``--param``, duration ...)."""
+
+
+class CommandFailed(SchedkitError):
+    """The command ran but did not succeed; the message says why (exit code 1)."""
+
+
+def exit_code_for(exc: BaseException) -> int:
+    if isinstance(exc, SchedkitError) and isinstance(exc, (UsageProblem, *_USAGE_ERRORS)):
+        return EXIT_USAGE
+    return EXIT_FAILURE
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (multi-line messages joined with ' | ')."""
+    return " | ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
+def _secrets(ctx: typer.Context) -> list[str]:
+    """Passwords of store URLs in play, never to be shown in a message."""
+    from urllib.parse import urlsplit
+
+    urls = [os.environ.get("SCHEDKIT_STORE_URL") or ""]
+    state = ctx.find_root().obj
+    urls.append(getattr(state, "store_url", None) or "")
+    config = getattr(state, "loaded_config", None)
+    if config is not None:
+        urls.append(config.store_url)
+    found = []
+    for url in urls:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            password = None
+        if password:
+            found.append(password)
+    return found
+
+
+def report(ctx: typer.Context, exc: BaseException, *, debug: bool) -> int:
+    """Print ``exc`` as one line on stderr (traceback first under ``--debug``)."""
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if isinstance(exc, SchedkitError):
+        message = str(exc)
+    else:
+        message = f"unexpected {type(exc).__name__}: {exc}"
+        if not debug:
+            message += " (run with --debug for the traceback)"
+    for secret in _secrets(ctx):
+        message = message.replace(secret, "***")
+    if debug:
+        text = "".join(traceback.format_exception(exc))
+        for secret in _secrets(ctx):
+            text = text.replace(secret, "***")
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    err.print(f"[bold red]error:[/] {escape(one_line(message))}")
+    return exit_code_for(exc)
+
+
+class SchedkitGroup(TyperGroup):
+    """The root group: turns every exception of a command into one line + exit code."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's (vendored) click Context
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer's own exits and usage errors
+        except KeyboardInterrupt:
+            Console(stderr=True).print("interrupted")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            debug = bool(getattr(ctx.obj, "debug", False))
+            raise typer.Exit(report(ctx, exc, debug=debug)) from None

@@ -1,0 +1,69 @@
+"""Command-line values → plain data: durations (``90d``), ``--param k=v`` pairs."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from .errors import UsageProblem
+
+_UNIT_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+
+
+def parse_duration(text: str, option: str = "duration") -> timedelta:
+    """``90d``, ``12h``, ``30m``, ``45s``, ``2w`` or combinations such as ``1h30m``."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = _PART.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise UsageProblem(
+            f"{option}: {text!r} is not a duration; use a number and a unit "
+            "(w, d, h, m, s), e.g. 90d, 12h, 30m or 1h30m"
+        )
+    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+def _accepts_string(schema: Mapping[str, Any]) -> bool:
+    if schema.get("type") == "string":
+        return True
+    return any(_accepts_string(s) for s in schema.get("anyOf", ()) if isinstance(s, Mapping))
+
+
+def parse_params(
+    pairs: Sequence[str],
+    params_json: str | None = None,
+    schema: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``["day=2024-05-01", "limit=10"]`` (+ a JSON object) → kwargs.
+
+    A value is read as JSON when it is valid JSON (``10``, ``true``, ``[1, 2]``) unless
+    the task declares that parameter as a string; otherwise it stays text.
+    ``schema`` is the task's parameters JSON Schema, if it declares one.
+    """
+    kwargs: dict[str, Any] = {}
+    if params_json:
+        try:
+            loaded = json.loads(params_json)
+        except json.JSONDecodeError as exc:
+            raise UsageProblem(f"--params: not valid JSON ({exc.msg})") from None
+        if not isinstance(loaded, dict):
+            raise UsageProblem("--params: must be a JSON object, e.g. '{\"limit\": 10}'")
+        kwargs.update(loaded)
+    properties: Mapping[str, Any] = (schema or {}).get("properties") or {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageProblem(f"--param: expected KEY=VALUE, got {pair!r}")
+        field_schema = properties.get(key)
+        if isinstance(field_schema, Mapping) and _accepts_string(field_schema) and raw != "null":
+            kwargs[key] = raw
+            continue
+        try:
+            kwargs[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            kwargs[key] = raw
+    return kwargs

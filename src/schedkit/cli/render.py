@@ -1,0 +1,227 @@
+"""Output: rich tables for people, JSON for scripts, times in the configured zone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from schedkit.models import Run, RunStatus, to_json
+
+from .state import Lang
+
+__all__ = ["Lang"]
+
+_ZH: dict[str, str] = {
+    "task": "任务",
+    "name": "名称",
+    "category": "类别",
+    "tags": "标签",
+    "priority": "优先级",
+    "schedule": "调度",
+    "schedules": "调度",
+    "next run": "下次运行",
+    "last run": "上次运行",
+    "run": "运行",
+    "status": "状态",
+    "source": "来源",
+    "scheduled": "计划时间",
+    "started": "开始",
+    "duration": "耗时",
+    "attempt": "尝试",
+    "message": "信息",
+    "id": "编号",
+    "paused": "已暂停",
+    "note": "备注",
+    "description": "描述",
+    "retry": "重试",
+    "timeout": "超时",
+    "parameters": "参数",
+    "type": "类型",
+    "default": "默认值",
+    "required": "必填",
+    "recent runs": "最近运行",
+    "policies": "策略",
+    "check": "检查",
+    "result": "结果",
+    "problem": "问题",
+    "created": "创建时间",
+    "last used": "最近使用",
+    "role": "角色",
+    "revoked": "已撤销",
+    "no runs": "没有运行记录",
+    "no tasks": "没有任务",
+    "yes": "是",
+    "no": "否",
+    "manual only": "仅手动运行",
+    "pending": "等待中",
+    "running": "运行中",
+    "success": "成功",
+    "failed": "失败",
+    "skipped": "已跳过",
+    "cancelled": "已取消",
+    "lost": "丢失",
+    "missed": "错过",
+}
+
+STATUS_STYLE: dict[RunStatus, str] = {
+    RunStatus.PENDING: "cyan",
+    RunStatus.RUNNING: "blue",
+    RunStatus.SUCCESS: "green",
+    RunStatus.FAILED: "red",
+    RunStatus.TIMEOUT: "red",
+    RunStatus.LOST: "red",
+    RunStatus.CANCELLED: "yellow",
+    RunStatus.SKIPPED: "yellow",
+    RunStatus.MISSED: "yellow",
+}
+
+
+def tr(text: str, lang: Lang) -> str:
+    """``text`` in ``lang`` (table headers and a few words; English is the key)."""
+    if lang == "zh":
+        return _ZH.get(text, text)
+    return text
+
+
+def emit_json(data: Any) -> None:
+    """Write ``data`` as JSON on stdout (UTF-8 kept readable, datetimes ISO 8601)."""
+    typer.echo(json.dumps(to_json(data), ensure_ascii=False, indent=2, sort_keys=False))
+
+
+#: Below this console width, tables leave out secondary columns.
+NARROW = 110
+
+#: Columns that never wrap (times, ids, statuses); the others fold.
+_NO_WRAP = frozenset(
+    {"run", "id", "status", "scheduled", "next run", "created", "last used", "duration", "attempt"}
+)
+
+
+def table(headers: Sequence[str], lang: Lang, *, title: str | None = None) -> Table:
+    t = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for header in headers:
+        t.add_column(tr(header, lang), no_wrap=header in _NO_WRAP)
+    return t
+
+
+def when(value: datetime | None, tz: ZoneInfo | None) -> str:
+    """An aware datetime in ``tz`` (None: as it is) as ``YYYY-MM-DD HH:MM:SS``; '-' for None."""
+    if value is None:
+        return "-"
+    local = value if tz is None else value.astimezone(tz)
+    return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 60:
+        return f"{value:.2f}s"
+    minutes, secs = divmod(int(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def status_text(status: RunStatus, lang: Lang) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{escape(tr(status.value, lang))}[/]"
+
+
+def short_id(run_id: str) -> str:
+    """The last 8 hex digits: ids start with a timestamp, so the tail tells runs apart."""
+    return run_id[-8:]
+
+
+def run_message(run: Run) -> str:
+    """What a person wants to know about a run's outcome, in one line."""
+    if run.error:
+        kind = run.error.get("type")
+        message = str(run.error.get("message") or "")
+        text = f"{kind}: {message}" if kind else message
+    elif run.result:
+        text = str(run.result.get("message") or "")
+    else:
+        text = run.reason or ""
+    if run.status is RunStatus.PENDING and run.attempt > 1 and run.attempt_errors:
+        last = run.attempt_errors[-1]
+        text = f"retry pending after: {last.get('type', '')}: {last.get('message', '')}"
+    return " ".join(text.split())
+
+
+def brief(value: Any, limit: int = 100) -> str:
+    """A value on one line: scalars as they are, the rest as JSON cut at ``limit``."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        text = str(value)
+    else:
+        text = json.dumps(to_json(value), ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def progress_text(progress: Mapping[str, Any] | None) -> str:
+    if not progress:
+        return ""
+    done, total, note = progress.get("done"), progress.get("total"), progress.get("note")
+    amount = f"{_num(done)}/{_num(total)}" if total else _num(done)
+    return f"{amount} {note}" if note else amount
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def runs_table(
+    runs: Sequence[Run],
+    tz: ZoneInfo,
+    lang: Lang,
+    *,
+    title: str | None = None,
+    with_task: bool = True,
+    width: int = 140,
+) -> Table:
+    """Runs as a table; on a narrow screen (< 110 columns) source and attempt are left out."""
+    headers = ["run", "task", "status", "source", "scheduled", "duration", "attempt", "message"]
+    drop = set() if with_task else {"task"}
+    if width < NARROW:
+        drop |= {"source", "attempt"}
+    t = table([h for h in headers if h not in drop], lang, title=title)
+    for run in runs:
+        message = run_message(run)
+        if run.status is RunStatus.RUNNING and run.progress:
+            message = progress_text(run.progress)
+        cells = {
+            "run": short_id(run.id),
+            "task": escape(run.task_name),
+            "status": status_text(run.status, lang),
+            "source": run.trigger_source.value,
+            "scheduled": when(run.scheduled_for, tz),
+            "duration": seconds(run.duration),
+            "attempt": f"{run.attempt}/{run.max_attempts}",
+            "message": escape(message),
+        }
+        t.add_row(*(cell for header, cell in cells.items() if header not in drop))
+    return t
+
+
+def print_kv(console: Console, rows: Sequence[tuple[str, str]], lang: Lang) -> None:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key, value in rows:
+        grid.add_row(tr(key, lang), value)
+    console.print(grid)

@@ -1,0 +1,381 @@
+"""``schedkit run``, ``history`` and ``purge``: runs and their records.
+
+``run TASK`` creates a manual run. Without ``--wait`` it returns at once (a running
+service executes the run). With ``--wait`` it shows the run's progress and log lines
+until it finishes, and exits 0 only on success. Where the run executes:
+
+* ``--local``: here, in this process (an executor limited to this task, no scheduler
+  loop), whether or not a service is running;
+* ``--remote``: by a running service; this command only watches;
+* neither (default): by a service if a node with an executor is alive (its heartbeat is
+  recent), else here, so a task can be run from the shell with nothing else started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from datetime import timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from schedkit.errors import ConflictError
+from schedkit.models import LogLine, Node, Run, RunStatus, utcnow
+from schedkit.service import Scheduler
+from schedkit.views import run_view
+
+from . import render
+from .errors import EXIT_FAILURE
+from .parsing import parse_duration, parse_params
+from .render import tr
+from .state import (
+    CliState,
+    JsonOpt,
+    actor,
+    executing,
+    get_state,
+    management,
+    open_store,
+    run_async,
+    wants_json,
+)
+
+#: Seconds between two reads of a watched run.
+POLL_INTERVAL = 0.2
+#: Node names of ``run --local`` processes start with this; they execute only their task.
+LOCAL_NODE_PREFIX = "cli-run"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_task)
+    app.command("history")(history)
+    app.command("purge")(purge)
+
+
+# -- run ---------------------------------------------------------------------------------
+
+
+def run_task(
+    ctx: typer.Context,
+    task_name: Annotated[str, typer.Argument(metavar="TASK", help="Task name.")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", metavar="KEY=VALUE", help="A parameter (repeatable); JSON values."
+        ),
+    ] = None,
+    params: Annotated[
+        str | None, typer.Option("--params", metavar="JSON", help="Parameters as a JSON object.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", "-w", help="Wait for the end; exit 0 only on success.")
+    ] = False,
+    local: Annotated[
+        bool | None,
+        typer.Option(
+            "--local/--remote",
+            help="Execute here (implies --wait) / by a running service. "
+            "Default: a service if one is alive, else here.",
+            show_default=False,
+        ),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0,
+            metavar="SECONDS",
+            help="Stop waiting after SECONDS (a local run is cancelled).",
+        ),
+    ] = None,
+    logs: Annotated[
+        bool, typer.Option("--logs/--no-logs", help="Show the run's log lines.")
+    ] = True,
+    json_: JsonOpt = False,
+) -> None:
+    """Run a task now, optionally waiting for it with a live progress bar."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    wait = wait or bool(local)
+    kv = list(param or [])
+
+    async def work() -> tuple[Run, bool | None]:
+        here = local
+        if wait and here is None:
+            here = not await _alive_executors(state, task_name)
+        if wait and here:
+            async with executing(state, task_name, node_name=_local_node_name(task_name)) as s:
+                run = await _create(s, task_name, kv, params)
+                return await _watch_here(s, run, state, timeout, logs and not as_json), True
+        async with management(state) as s:
+            run = await _create(s, task_name, kv, params)
+            if not wait:
+                return run, bool(await _alive_executors(state, task_name))
+            if not as_json:
+                state.err.print(f"run {run.id} waits for a schedkit service to execute it")
+            try:
+                return await _watch(s, run, state, timeout, logs and not as_json), False
+            except asyncio.CancelledError:
+                state.err.print(f"stopped waiting; run {run.id} goes on in the service")
+                raise
+
+    run, flag = run_async(work())
+    if not wait:
+        if as_json:
+            render.emit_json(run_view(run, state.tz()))
+        else:
+            state.out.print(f"created run {run.id} of {escape(run.task_name)} ({run.status.value})")
+            if not flag:
+                state.err.print(
+                    "[yellow]note:[/] no schedkit service is running: the run stays pending "
+                    f"until one starts (or run it here: schedkit run {escape(task_name)} --wait)"
+                )
+        return
+    if as_json:
+        render.emit_json(run_view(run, state.tz()))
+    else:
+        _print_outcome(state, run, timeout)
+    if run.status is not RunStatus.SUCCESS:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _local_node_name(task_name: str) -> str:
+    return f"{LOCAL_NODE_PREFIX}[{task_name}]@{socket.gethostname()}"
+
+
+async def _alive_executors(state: CliState, task_name: str) -> list[Node]:
+    """Nodes that would execute a run of ``task_name``: an executor, a heartbeat within
+    ``lost_after``; a ``run --local`` process counts only for its own task."""
+    config = state.config()
+    async with open_store(state) as store:
+        nodes = await store.list_nodes()
+    cut = utcnow() - timedelta(seconds=config.scheduler.lost_after)
+    mine = _local_node_name(task_name)
+    return [
+        n
+        for n in nodes
+        if "executor" in n.roles
+        and n.heartbeat_at >= cut
+        and (not n.id.startswith(f"{LOCAL_NODE_PREFIX}[") or n.id.startswith(f"{mine}:"))
+    ]
+
+
+async def _create(s: Scheduler, task_name: str, kv: list[str], params: str | None) -> Run:
+    task = s.get_task(task_name)
+    kwargs = parse_params(kv, params, task.parameters_schema())
+    return await s.run_now(task_name, kwargs, actor=actor())
+
+
+async def _watch_here(
+    s: Scheduler, run: Run, state: CliState, timeout: float | None, logs: bool
+) -> Run:
+    """Watch a run executing in this process; cancel it on Ctrl-C or ``--timeout``."""
+    try:
+        run = await _watch(s, run, state, timeout, logs)
+    except asyncio.CancelledError:
+        await _cancel_quietly(s, run.id, "interrupted in the CLI (Ctrl-C)")
+        # Let it end as cancelled (a thread checks ctx.cancelled between its steps)
+        # before stopping the node, which would cancel it with its own reason.
+        await s.wait_for_run(run.id, timeout=s.config.scheduler.shutdown_grace)
+        raise
+    if not run.status.finished:
+        await _cancel_quietly(s, run.id, f"the CLI stopped waiting after {timeout}s")
+        run = await s.wait_for_run(run.id, timeout=10)
+    return run
+
+
+async def _cancel_quietly(s: Scheduler, run_id: str, reason: str) -> None:
+    with contextlib.suppress(ConflictError):  # it finished meanwhile
+        await s.cancel_run(run_id, actor=actor(), reason=reason)
+
+
+async def _watch(s: Scheduler, run: Run, state: CliState, timeout: float | None, logs: bool) -> Run:
+    """Poll the run until it finishes (or ``timeout``), showing progress and logs."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    console = state.err
+    view = _ProgressView(console, run.task_name, enabled=console.is_terminal and not state.json)
+    after = -1
+    with view:
+        while True:
+            run = await s.get_run(run.id)
+            if logs:
+                lines = await s.get_logs(run.id, after_seq=after)
+                for line in lines:
+                    _print_log(view.console, line, state.tz())
+                if lines:
+                    after = lines[-1].seq
+            view.update(run, state)
+            if run.status.finished or (deadline is not None and loop.time() >= deadline):
+                return run
+            await asyncio.sleep(POLL_INTERVAL)
+
+
+def _print_log(console: Console, line: LogLine, tz: ZoneInfo) -> None:
+    stamp = line.ts.astimezone(tz).strftime("%H:%M:%S")
+    style = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow"}.get(line.level, "dim")
+    console.print(f"[{style}]{stamp} {line.level:<7}[/] {escape(line.message)}", soft_wrap=True)
+
+
+class _ProgressView:
+    """A live bar from the run's progress (``ctx.progress(done, total, note)``)."""
+
+    def __init__(self, console: Console, task_name: str, *, enabled: bool) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not enabled,
+        )
+        self.console = console
+        self.task_id = self.progress.add_task(task_name, total=None, note="pending")
+
+    def __enter__(self) -> _ProgressView:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, run: Run, state: CliState) -> None:
+        progress = run.progress or {}
+        total = progress.get("total")
+        done = progress.get("done") or 0
+        note = str(progress.get("note") or "")
+        status = tr(run.status.value, state.lang)
+        if run.status is RunStatus.PENDING and run.attempt > 1:
+            retry_at = render.when(run.not_before, state.tz())
+            status = f"attempt {run.attempt}/{run.max_attempts} at {retry_at}"
+        label = f"{status} · {note}" if note and run.status is RunStatus.RUNNING else status
+        if run.status.finished and total is None:
+            total, done = 1, 1
+        self.progress.update(
+            self.task_id,
+            total=float(total) if isinstance(total, int | float) else None,
+            completed=float(done) if isinstance(done, int | float) else 0,
+            note=escape(label),
+        )
+
+
+def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
+    lang = state.lang
+    message = render.run_message(run)
+    head = f"run {run.id} of {escape(run.task_name)}"
+    if run.status is RunStatus.SUCCESS:
+        state.out.print(
+            f"[green]✔[/] {head} {tr('success', lang)} in {render.seconds(run.duration)}"
+            + (f": {escape(message)}" if message else "")
+        )
+        stats = (run.result or {}).get("statistics")
+        if isinstance(stats, dict) and stats:
+            rows = [(str(k), escape(render.brief(v))) for k, v in stats.items()]
+            render.print_kv(state.out, rows, lang)
+    elif run.status.finished:
+        state.out.print(
+            f"[red]✘[/] {head} {render.status_text(run.status, lang)} "
+            f"after {render.seconds(run.duration)}" + (f": {escape(message)}" if message else "")
+        )
+    else:
+        state.out.print(
+            f"[yellow]…[/] {head} still {run.status.value} after {timeout}s; stopped waiting"
+        )
+
+
+# -- history -----------------------------------------------------------------------------
+
+
+def history(
+    ctx: typer.Context,
+    task_name: Annotated[
+        str | None, typer.Argument(metavar="[TASK]", help="Task name (default: every task).")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, metavar="N", help="Runs to show.")
+    ] = 20,
+    offset: Annotated[int, typer.Option("--offset", min=0, metavar="N", help="Runs to skip.")] = 0,
+    status: Annotated[
+        list[RunStatus] | None,
+        typer.Option(
+            "--status",
+            "-s",
+            metavar="STATUS",
+            help="Only this status (repeatable): pending, running, success, failed, timeout, "
+            "cancelled, skipped, missed, lost.",
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show a task's runs, newest first."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+
+    async def work() -> tuple[list[Run], int]:
+        async with management(state) as s:
+            runs = await s.list_runs(task_name, status=status or None, limit=limit, offset=offset)
+            total = await s.count_runs(task_name, status=status or None)
+            if task_name is not None and total == 0:
+                s.get_task(task_name)  # a typo is an error, not an empty history
+            return runs, total
+
+    runs, total = run_async(work())
+    if as_json:
+        tz = state.tz()
+        page = [run_view(r, tz) for r in runs]
+        render.emit_json({"total": total, "limit": limit, "offset": offset, "runs": page})
+        return
+    if not runs:
+        state.out.print(tr("no runs", state.lang))
+        return
+    tz = state.tz()
+    out = state.out
+    out.print(render.runs_table(runs, tz, state.lang, with_task=task_name is None, width=out.width))
+    out.print(f"{offset + 1}–{offset + len(runs)} / {total}", style="dim")
+
+
+# -- purge -------------------------------------------------------------------------------
+
+
+def purge(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Age of finished runs to delete: 90d, 12h, 30m.",
+        ),
+    ],
+    json_: JsonOpt = False,
+) -> None:
+    """Delete finished runs (and their logs) that finished longer ago than DURATION."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    age = parse_duration(older_than, "--older-than")
+
+    async def work() -> int:
+        async with management(state) as s:
+            return await s.purge(age, actor=actor())
+
+    count = run_async(work())
+    if as_json:
+        render.emit_json({"deleted": count, "older_than_seconds": age.total_seconds()})
+    else:
+        state.out.print(f"deleted {count} finished run(s) older than {older_than}")

@@ -1,0 +1,307 @@
+"""``schedkit schedule``, ``pause``, ``resume`` and ``next``: when tasks run."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from schedkit.models import OverlapPolicy, Schedule
+from schedkit.triggers import ScheduleSpec, build_trigger, preview
+from schedkit.views import schedule_view
+
+from . import render
+from .errors import UsageProblem
+from .parsing import parse_duration, parse_params
+from .render import tr
+from .state import JsonOpt, actor, get_state, management, run_async, wants_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("schedule")(schedule)
+    app.command("pause")(pause)
+    app.command("resume")(resume)
+    app.command("next")(next_fires)
+
+
+#: Interval units, largest first: ``--interval 90m`` is stored as ``{"minutes": 90}``.
+_INTERVAL_UNITS = (("weeks", 604800), ("days", 86400), ("hours", 3600), ("minutes", 60))
+
+
+def _spec(
+    cron: str | None,
+    interval: str | None,
+    at: str | None,
+    spec: str | None,
+    tz: str | None,
+) -> dict[str, Any]:
+    """The schedule config the options describe (validated later by the façade)."""
+    given = [
+        name
+        for name, value in (
+            ("--cron", cron),
+            ("--interval", interval),
+            ("--at", at),
+            ("--spec", spec),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise UsageProblem(
+            "give exactly one of --cron, --interval, --at or --spec"
+            + (f" (got {', '.join(given)})" if given else "")
+        )
+    if spec is not None:
+        try:
+            loaded = json.loads(spec)
+        except json.JSONDecodeError as exc:
+            raise UsageProblem(f"--spec: not valid JSON ({exc.msg})") from None
+        if isinstance(loaded, str):
+            loaded = {"trigger": {"trigger": "cron", "expression": loaded}}
+        if not isinstance(loaded, dict):
+            raise UsageProblem('--spec: must be a JSON object, e.g. {"trigger": "cron", "hour": 2}')
+        if tz is not None:
+            _set_trigger_field(loaded, "timezone", tz, replace=False)
+        return loaded
+    trigger: dict[str, Any]
+    if cron is not None:
+        trigger = {"trigger": "cron", "expression": cron}
+    elif interval is not None:
+        total = parse_duration(interval, "--interval").total_seconds()
+        unit, size = next(
+            ((u, n) for u, n in _INTERVAL_UNITS if total >= n and total % n == 0), ("seconds", 1)
+        )
+        amount = total / size
+        trigger = {"trigger": "interval", unit: int(amount) if amount.is_integer() else amount}
+    else:
+        assert at is not None
+        trigger = {"trigger": "date", "run_date": at}
+    if tz is not None:
+        trigger["timezone"] = tz
+    return {"trigger": trigger}
+
+
+def _set_trigger_field(
+    config: dict[str, Any], key: str, value: Any, *, replace: bool = True
+) -> None:
+    """Set a trigger field in the nested form (``{"trigger": {...}}``) or the document's
+    flat form (``{"trigger": "cron", "hour": 2}``, trigger fields at the top)."""
+    target = config["trigger"] if isinstance(config.get("trigger"), dict) else config
+    if replace or key not in target:
+        target[key] = value
+
+
+def schedule(
+    ctx: typer.Context,
+    task_name: Annotated[str, typer.Argument(metavar="TASK", help="Task name.")],
+    cron: Annotated[
+        str | None, typer.Option("--cron", metavar="EXPR", help='Crontab, e.g. "0 2 * * *".')
+    ] = None,
+    interval: Annotated[
+        str | None, typer.Option("--interval", metavar="DURATION", help="Every 30m, 2h, 1d ...")
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", metavar="DATETIME", help="Once, at an ISO date-time."),
+    ] = None,
+    spec: Annotated[
+        str | None,
+        typer.Option(
+            "--spec", metavar="JSON", help='A full schedule: {"trigger": "cron", "hour": 2, ...}.'
+        ),
+    ] = None,
+    tz: Annotated[
+        str | None, typer.Option("--tz", metavar="ZONE", help="Time zone of the trigger.")
+    ] = None,
+    schedule_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", metavar="ID", help="Schedule id (default: the task name, its main schedule)."
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", metavar="KEY=VALUE", help="Run parameter (repeatable)."),
+    ] = None,
+    jitter: Annotated[
+        float | None,
+        typer.Option(
+            "--jitter", min=0, metavar="SECONDS", help="Spread each fire over up to SECONDS."
+        ),
+    ] = None,
+    max_instances: Annotated[
+        int | None,
+        typer.Option("--max-instances", min=1, metavar="N", help="Active runs allowed at once."),
+    ] = None,
+    overlap: Annotated[
+        OverlapPolicy | None, typer.Option("--overlap", help="When max_instances are active.")
+    ] = None,
+    misfire_grace: Annotated[
+        float | None,
+        typer.Option(
+            "--misfire-grace", min=0, metavar="SECONDS", help="Seconds a late fire may still run."
+        ),
+    ] = None,
+    run_timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0, metavar="SECONDS", help="Time limit per attempt."),
+    ] = None,
+    remove: Annotated[
+        bool,
+        typer.Option("--remove", help="Remove the schedule --id (or every schedule of the task)."),
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Set when a task runs (replacing the schedule with the same id), or --remove it.
+
+    The change is stored: a running service picks it up, and it survives restarts.
+    """
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    config: dict[str, Any] | None = None
+    if not remove:
+        config = _spec(cron, interval, at, spec, tz)
+        if jitter is not None:
+            _set_trigger_field(config, "jitter", jitter)
+        policies = {
+            "max_instances": max_instances,
+            "overlap": overlap.value if overlap is not None else None,
+            "misfire_grace_time": misfire_grace,
+            "timeout": run_timeout,
+        }
+        config.update({k: v for k, v in policies.items() if v is not None})
+    elif any(v is not None for v in (cron, interval, at, spec)):
+        raise UsageProblem("--remove takes no trigger option")
+
+    async def work() -> list[Schedule]:
+        async with management(state) as s:
+            task = s.get_task(task_name)
+            if config is None:
+                if schedule_id is not None:
+                    await s.delete_schedule(schedule_id, actor=actor())
+                else:
+                    await s.remove_task(task_name, actor=actor())
+                return []
+            if param:
+                config["kwargs"] = parse_params(param, None, task.parameters_schema())
+            return [await s.add_task(task_name, config, schedule_id=schedule_id, actor=actor())]
+
+    changed = run_async(work())
+    lang = state.lang
+    if remove:
+        what = f"schedule {schedule_id}" if schedule_id else f"every schedule of {task_name}"
+        if as_json:
+            render.emit_json({"removed": schedule_id or task_name})
+        else:
+            state.out.print(f"removed {escape(what)}")
+        return
+    view = schedule_view(changed[0], state.tz(), lang)
+    if as_json:
+        render.emit_json(view)
+        return
+    state.out.print(
+        f"scheduled {escape(task_name)} [dim]({escape(view.id)})[/]: {escape(view.description)}; "
+        f"{tr('next run', lang)} {render.when(view.next_fire_time_local, None)}"
+        + (f" ({tr('paused', lang)})" if view.paused else "")
+    )
+
+
+def pause(
+    ctx: typer.Context,
+    task_name: Annotated[str, typer.Argument(metavar="TASK", help="Task name.")],
+    note: Annotated[
+        str | None, typer.Option("--note", metavar="TEXT", help="Why (shown to operators).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Pause every schedule of a task (manual runs still work)."""
+    _pause_or_resume(ctx, task_name, True, note, json_)
+
+
+def resume(
+    ctx: typer.Context,
+    task_name: Annotated[str, typer.Argument(metavar="TASK", help="Task name.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Resume a paused task; its next fire is computed from now."""
+    _pause_or_resume(ctx, task_name, False, None, json_)
+
+
+def _pause_or_resume(
+    ctx: typer.Context, task_name: str, paused: bool, note: str | None, json_: bool
+) -> None:
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+
+    async def work() -> list[Schedule]:
+        async with management(state) as s:
+            if paused:
+                return await s.pause_task(task_name, note, actor=actor())
+            return await s.resume_task(task_name, actor=actor())
+
+    schedules = run_async(work())
+    tz_info = state.tz()
+    if as_json:
+        render.emit_json([schedule_view(s, tz_info, state.lang) for s in schedules])
+        return
+    for s in schedules:
+        if paused:
+            state.out.print(
+                f"paused {escape(s.id)}" + (f": {escape(s.pause_note)}" if s.pause_note else "")
+            )
+        else:
+            state.out.print(
+                f"resumed {escape(s.id)}; {tr('next run', state.lang)} "
+                f"{render.when(s.next_fire_time, tz_info)}"
+            )
+
+
+def next_fires(
+    ctx: typer.Context,
+    expression: Annotated[
+        str,
+        typer.Argument(
+            metavar="CRON",
+            help='Crontab expression ("0 2 * * *") or a JSON schedule ({"trigger": ...}).',
+        ),
+    ],
+    count: Annotated[
+        int, typer.Option("-n", "--count", min=1, max=1000, metavar="N", help="How many.")
+    ] = 5,
+    tz: Annotated[
+        str | None,
+        typer.Option("--tz", metavar="ZONE", help="Time zone [default: the configured one]."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Preview a schedule's next fire times."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    zone = tz or state.config().timezone
+    data: str | dict[str, Any] = expression
+    if expression.lstrip().startswith("{"):
+        try:
+            data = json.loads(expression)
+        except json.JSONDecodeError as exc:
+            raise UsageProblem(f"not valid JSON ({exc.msg})") from None
+    parsed = ScheduleSpec.parse(data, default_timezone=zone)
+    fires: list[datetime] = preview(parsed, count, default_timezone=zone)
+    description = build_trigger(parsed.trigger).describe(state.lang)
+    if as_json:
+        render.emit_json(
+            {
+                "description": description,
+                "timezone": parsed.trigger.timezone,
+                "fires": [f.isoformat() for f in fires],
+            }
+        )
+        return
+    state.out.print(escape(description))
+    for i, fire in enumerate(fires, 1):
+        local = fire.strftime("%Y-%m-%d %H:%M:%S %a")
+        state.out.print(f"{i:>3}. {local} [dim]{fire.isoformat()}[/]")
+    if not fires:
+        state.out.print("(no more fires)")

@@ -1,0 +1,219 @@
+"""``schedkit serve``: the API (and the web console, when installed) with a scheduler node.
+
+The node is started before the HTTP server (a store that cannot be reached is one clear
+error line, not a traceback from the ASGI lifespan) and stopped after it. Ctrl-C or
+SIGTERM stops serving, lets running runs finish for ``scheduler.shutdown_grace``
+seconds, cancels the rest, and exits 0; a second Ctrl-C stops waiting for open HTTP
+connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+from schedkit.registry import TaskRegistry
+from schedkit.service import Scheduler
+
+from .errors import CommandFailed
+from .state import CliState, get_state, run_async, show_info_logs, with_roles
+
+if TYPE_CHECKING:
+    import uvicorn
+
+AuthMode = Literal["token", "none"]
+OnReady = Callable[[str], Awaitable[None]]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    from .demo import demo
+
+    app.command("demo")(demo)
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", metavar="HOST", help="Interface [default: config api.host]."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            "-p",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Port [default: config api.port].",
+        ),
+    ] = None,
+    scheduler_loop: Annotated[
+        bool,
+        typer.Option(
+            "--scheduler/--no-scheduler", help="Fire schedules (when this node holds the lease)."
+        ),
+    ] = True,
+    executor: Annotated[
+        bool, typer.Option("--executor/--no-executor", help="Execute runs on this node.")
+    ] = True,
+    auth: Annotated[
+        AuthMode,
+        typer.Option(
+            "--auth", help="API authentication: tokens, or none (local development only)."
+        ),
+    ] = "token",
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every HTTP request.")
+    ] = True,
+) -> None:
+    """Serve the management API (and console) with a scheduler node until Ctrl-C."""
+    state = get_state(ctx)
+    show_info_logs(state)
+    base = state.config()
+    config = with_roles(base, scheduler=scheduler_loop, executor=executor)
+    scheduler = Scheduler(config, registry=TaskRegistry())
+    bind_host = host or config.api.host
+    bind_port = config.api.port if port is None else port
+
+    async def on_ready(url: str) -> None:
+        out = state.out
+        out.print(f"schedkit is serving on [bold]{url}[/]")
+        out.print(f"  API docs  {url}docs")
+        out.print("Press Ctrl-C to stop.")
+
+    run_async(
+        serve_node(
+            state,
+            scheduler,
+            bind_host,
+            bind_port,
+            auth=auth,
+            access_log=access_log,
+            on_ready=on_ready,
+        )
+    )
+
+
+def public_url(host: str, port: int) -> str:
+    """The URL to open for a server bound to ``host``:``port``."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening socket; an unusable address is one clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise CommandFailed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _server_class() -> type[uvicorn.Server]:
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - the api extra is missing
+        raise CommandFailed("serving needs the api extra: pip install 'schedkit[api]'") from None
+
+    class _Server(uvicorn.Server):
+        """A uvicorn server whose signals are handled by :func:`_signals` instead (uvicorn
+        re-raises SIGINT after shutting down, which would interrupt stopping the node)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return _Server
+
+
+@contextlib.contextmanager
+def _signals(server: uvicorn.Server, state: CliState) -> Iterator[None]:
+    """SIGINT/SIGTERM: stop serving; a second one: stop waiting for connections."""
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if server.should_exit:
+            server.force_exit = True
+            return
+        server.should_exit = True
+        state.err.print("stopping (runs get scheduler.shutdown_grace to finish) ...")
+
+    previous: dict[signal.Signals, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread (tests)
+            previous[sig] = signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        for known, handler in previous.items():
+            signal.signal(known, handler)
+
+
+async def serve_node(
+    state: CliState,
+    scheduler: Scheduler,
+    host: str,
+    port: int,
+    *,
+    auth: AuthMode = "token",
+    access_log: bool = True,
+    on_ready: OnReady | None = None,
+    before_serving: Callable[[Scheduler], Awaitable[None]] | None = None,
+) -> None:
+    """Start ``scheduler``, serve the API on ``host``:``port`` until a signal, stop both."""
+    import uvicorn
+
+    from schedkit.api import create_app
+
+    sock = bind_socket(host, port)
+    try:
+        app = create_app(scheduler, auth=auth)
+        uv_config = uvicorn.Config(
+            app,
+            log_level="debug" if state.debug else "info",
+            access_log=access_log,
+            lifespan="on",
+            timeout_graceful_shutdown=5,
+        )
+        server = _server_class()(uv_config)
+        # Signals are ours from here to the end of stop(): a Ctrl-C while stopping must
+        # not interrupt recording the runs' ends.
+        with _signals(server, state):
+            await scheduler.start()
+            try:
+                if before_serving is not None:
+                    await before_serving(scheduler)
+                serving = asyncio.create_task(server.serve(sockets=[sock]))
+                while not server.started:
+                    done, _ = await asyncio.wait({serving}, timeout=0.05)
+                    if done:
+                        break
+                if server.started and on_ready is not None:
+                    await on_ready(public_url(host, sock.getsockname()[1]))
+                await serving
+                if not server.started and not server.should_exit:
+                    raise CommandFailed("the server did not start (see the log above)")
+            finally:
+                await scheduler.stop()
+    finally:
+        sock.close()
+    state.err.print("stopped")

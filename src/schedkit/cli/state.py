@@ -1,0 +1,254 @@
+"""What every command shares: the global options, the configuration and the façade.
+
+Commands reach the system through :class:`schedkit.Scheduler` started with its
+scheduler loop and executor disabled (:func:`management`), so that ``pause``,
+``history``, ``schedule`` ... work whether or not a service is running; a running
+service picks the change up from the store. ``run --wait`` may start one with the
+executor enabled (:func:`executing`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+
+from schedkit.config import SchedkitConfig
+from schedkit.registry import TaskRegistry
+from schedkit.service import Scheduler
+from schedkit.store import Store, create_store
+
+Lang = Literal["en", "zh"]
+T = TypeVar("T")
+
+#: ``--json`` on a command, same as the global option.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+#: Width of tables written to a pipe or file.
+PIPE_WIDTH = 140
+
+#: The config file read when neither ``--config`` nor ``$SCHEDKIT_CONFIG`` names one.
+DEFAULT_CONFIG_FILE = "schedkit.toml"
+
+
+@dataclass
+class CliState:
+    """The global options (``schedkit [--config ...] COMMAND``) and what they load."""
+
+    config_path: Path | None = None
+    store_url: str | None = None
+    json: bool = False
+    debug: bool = False
+    lang: Lang = "en"
+    log_handler: logging.Handler | None = field(default=None, repr=False)
+    loaded_config: SchedkitConfig | None = field(default=None, repr=False)
+
+    def config_file(self) -> str | None:
+        """``--config``, else ``$SCHEDKIT_CONFIG``, else ``./schedkit.toml`` if present."""
+        if self.config_path is not None:
+            return str(self.config_path)
+        env = os.environ.get("SCHEDKIT_CONFIG")
+        if env:
+            return env
+        return DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).is_file() else None
+
+    def config(self) -> SchedkitConfig:
+        """The configuration (loaded once); ``--store`` overrides the store URL."""
+        if self.loaded_config is None:
+            overrides: dict[str, Any] = {}
+            if self.store_url:
+                overrides["store_url"] = self.store_url
+            self.loaded_config = SchedkitConfig.load(self.config_file(), **overrides)
+        return self.loaded_config
+
+    def tz(self) -> ZoneInfo:
+        """The configured timezone, in which times are shown."""
+        return ZoneInfo(self.config().timezone)
+
+    @property
+    def out(self) -> Console:
+        console = Console(highlight=False, soft_wrap=self.json)
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            # Piped output is not wrapped at 80 columns (use --json to parse it).
+            console.width = PIPE_WIDTH
+        return console
+
+    @property
+    def err(self) -> Console:
+        return Console(stderr=True, highlight=False)
+
+
+def get_state(ctx: typer.Context) -> CliState:
+    state = ctx.find_root().obj
+    if not isinstance(state, CliState):  # a command invoked without the root callback
+        state = CliState()
+        ctx.find_root().obj = state
+    return state
+
+
+def actor() -> str:
+    """Who the audit log names for changes made from this shell."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}@{socket.gethostname()}"
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine on a fresh event loop."""
+    return asyncio.run(coro)
+
+
+def with_roles(
+    config: SchedkitConfig,
+    *,
+    scheduler: bool,
+    executor: bool,
+    executor_tasks: list[str] | None = None,
+    max_concurrent_runs: int | None = None,
+) -> SchedkitConfig:
+    """``config`` with the scheduler loop / executor switched as asked."""
+    sched = config.scheduler.model_copy(update={"enabled": scheduler})
+    exe_update: dict[str, Any] = {"enabled": executor}
+    if executor_tasks is not None:
+        exe_update["tasks"] = executor_tasks
+    if max_concurrent_runs is not None:
+        exe_update["max_concurrent_runs"] = max_concurrent_runs
+    exe = config.executor.model_copy(update=exe_update)
+    return config.model_copy(update={"scheduler": sched, "executor": exe})
+
+
+@asynccontextmanager
+async def management(state: CliState) -> AsyncIterator[Scheduler]:
+    """A started façade that neither fires schedules nor executes runs."""
+    config = with_roles(state.config(), scheduler=False, executor=False)
+    async with _started(Scheduler(config, registry=TaskRegistry())) as scheduler:
+        yield scheduler
+
+
+@asynccontextmanager
+async def executing(
+    state: CliState, task_name: str, *, node_name: str | None = None
+) -> AsyncIterator[Scheduler]:
+    """A started façade that executes runs of ``task_name`` here, one at a time, and
+    fires nothing (its own run and that run's retries)."""
+    config = with_roles(
+        state.config(),
+        scheduler=False,
+        executor=True,
+        executor_tasks=[task_name],
+        max_concurrent_runs=1,
+    )
+    if node_name is not None:
+        config = config.model_copy(update={"node_name": node_name})
+    async with _started(Scheduler(config, registry=TaskRegistry())) as scheduler:
+        yield scheduler
+
+
+@asynccontextmanager
+async def open_store(state: CliState) -> AsyncIterator[Store]:
+    """The configured store, opened (schema created or upgraded), without the façade."""
+    config = state.config()
+    async with create_store(config.store_url, **config.store_options) as store:
+        yield store
+
+
+@asynccontextmanager
+async def _started(scheduler: Scheduler) -> AsyncIterator[Scheduler]:
+    await scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        await scheduler.stop()
+
+
+# -- logging ------------------------------------------------------------------------------
+
+
+class _StderrHandler(logging.StreamHandler[Any]):
+    """Writes to the *current* ``sys.stderr`` (test runners swap it per invocation)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+class _NotInRun(logging.Filter):
+    """Lines logged inside runs are stored with the run (and ``run --wait`` shows them
+    from there); with ``hide_task_loggers`` the task loggers' other lines (``run
+    failed``...) are left out too, as ``run`` prints the outcome itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hide_task_loggers = True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.hide_task_loggers and (
+            record.name == "schedkit.task" or record.name.startswith("schedkit.task.")
+        ):
+            return False
+        return getattr(record, "run_id", None) is None
+
+
+def setup_logging(ctx: typer.Context, level: int) -> logging.Handler:
+    """Log schedkit's messages at ``level`` to stderr for this invocation.
+
+    The root logger passes INFO so that lines logged inside runs are captured into the
+    store; the handler shows ``level`` and above. Both are undone when the command ends.
+    """
+    handler = _StderrHandler()
+    handler.setLevel(level)
+    handler.addFilter(_NotInRun())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO))
+
+    def undo() -> None:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+
+    ctx.call_on_close(undo)
+    return handler
+
+
+def show_info_logs(state: CliState) -> None:
+    """Long-running commands (serve, demo) show INFO lines (``--debug``: DEBUG), and the
+    task loggers' lines outside runs (a run failed ...)."""
+    handler = state.log_handler
+    if handler is None:
+        return
+    if not state.debug:
+        handler.setLevel(logging.INFO)
+    for flt in handler.filters:
+        if isinstance(flt, _NotInRun):
+            flt.hide_task_loggers = False
+
+
+def wants_json(ctx: typer.Context, flag: bool) -> bool:
+    """``--json`` given before the command (global) or after it (on the command)."""
+    state = get_state(ctx)
+    if flag:
+        state.json = True
+    return state.json

@@ -1,0 +1,178 @@
+"""``schedkit tasks list|show``: the registered tasks, their schedules and last runs."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from schedkit import views
+from schedkit.models import Run
+
+from . import render
+from .render import tr
+from .state import JsonOpt, get_state, management, run_async, wants_json
+
+tasks_app = typer.Typer(help="Registered tasks.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(tasks_app, name="tasks")
+
+
+def _schedules_text(summary: views.TaskSummary, lang: render.Lang) -> str:
+    parts = [
+        s.description + (f" ({tr('paused', lang)})" if s.paused else "") for s in summary.schedules
+    ]
+    return "; ".join(parts) if parts else tr("manual only", lang)
+
+
+@tasks_app.command("list")
+def list_tasks(
+    ctx: typer.Context,
+    category: Annotated[str | None, typer.Option("--category", help="Only this category.")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only tasks with any of these tags.")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List tasks with their schedules, next run and last outcome."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    lang = state.lang
+
+    async def work() -> list[views.TaskSummary]:
+        async with management(state) as s:
+            return await views.task_summaries(s, s.list_tasks(category, tag), lang)
+
+    summaries = run_async(work())
+    if as_json:
+        render.emit_json([v.model_dump(mode="json") for v in summaries])
+        return
+    if not summaries:
+        state.out.print(tr("no tasks", lang))
+        return
+    table = render.table(["name", "category", "priority", "schedule", "next run", "last run"], lang)
+    for v in summaries:
+        table.add_row(
+            escape(v.name),
+            escape(v.category),
+            v.priority_name.lower(),
+            escape(_schedules_text(v, lang)),
+            render.when(v.next_fire_time_local, None),
+            render.status_text(v.last_run.status, lang) if v.last_run else "-",
+        )
+    state.out.print(table)
+
+
+@tasks_app.command("show")
+def show_task(
+    ctx: typer.Context,
+    task_name: Annotated[str, typer.Argument(metavar="TASK", help="Task name.")],
+    runs: Annotated[int, typer.Option("--runs", "-n", min=0, help="Recent runs to show.")] = 5,
+    json_: JsonOpt = False,
+) -> None:
+    """Show one task: description, parameters, schedules and recent runs."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    lang = state.lang
+
+    async def work() -> tuple[views.TaskDetail, list[Run]]:
+        async with management(state) as s:
+            detail = await views.task_detail(s, task_name, lang)
+            recent = await s.list_runs(task_name, limit=runs) if runs else []
+            return detail, recent
+
+    detail, recent = run_async(work())
+    tz = state.tz()
+    if as_json:
+        data = detail.model_dump(mode="json")
+        data["recent_runs"] = [views.run_view(r, tz).model_dump(mode="json") for r in recent]
+        render.emit_json(data)
+        return
+    out = state.out
+    retry = detail.retry
+    render.print_kv(
+        out,
+        [
+            ("name", f"[bold]{escape(detail.name)}[/]"),
+            ("description", escape(detail.description or "-")),
+            ("category", escape(detail.category)),
+            ("tags", escape(", ".join(detail.tags) or "-")),
+            ("priority", detail.priority_name.lower()),
+            (
+                "retry",
+                f"max_retries={retry.max_retries} retry_delay={retry.retry_delay:g}s "
+                f"backoff_factor={retry.backoff_factor:g}",
+            ),
+            ("timeout", render.seconds(detail.timeout)),
+        ],
+        lang,
+    )
+    schema: Any = detail.parameters_schema
+    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
+        required = set(schema.get("required") or ())
+        table = render.table(
+            ["name", "type", "default", "required"], lang, title=tr("parameters", lang)
+        )
+        for name, prop in schema["properties"].items():
+            default = "-"
+            if isinstance(prop, dict) and "default" in prop:
+                default = json.dumps(prop["default"], ensure_ascii=False)
+            table.add_row(
+                escape(name),
+                escape(_schema_type(prop)),
+                escape(default),
+                tr("yes", lang) if name in required else tr("no", lang),
+            )
+        out.print(table)
+    if detail.schedules:
+        table = render.table(
+            ["id", "schedule", "next run", "paused", "policies"], lang, title=tr("schedules", lang)
+        )
+        for s in detail.schedules:
+            paused = tr("no", lang)
+            if s.paused:
+                paused = tr("yes", lang) + (f" ({s.pause_note})" if s.pause_note else "")
+            table.add_row(
+                escape(s.id),
+                escape(s.description),
+                render.when(s.next_fire_time_local, None),
+                escape(paused),
+                escape(
+                    f"max_instances={s.max_instances} overlap={s.overlap.value} "
+                    f"misfire_grace={s.misfire_grace_time}"
+                ),
+            )
+        out.print(table)
+    else:
+        out.print(f"{tr('schedules', lang)}: {tr('manual only', lang)}")
+    if runs:
+        if recent:
+            out.print(
+                render.runs_table(
+                    recent,
+                    tz,
+                    lang,
+                    title=tr("recent runs", lang),
+                    with_task=False,
+                    width=out.width,
+                )
+            )
+        else:
+            out.print(tr("no runs", lang))
+
+
+def _schema_type(prop: Any) -> str:
+    if not isinstance(prop, dict):
+        return "any"
+    if "type" in prop:
+        kind = str(prop["type"])
+        return f"{kind} ({prop['format']})" if "format" in prop else kind
+    if "anyOf" in prop:
+        return " | ".join(_schema_type(p) for p in prop["anyOf"])
+    if "$ref" in prop:
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
+    return "any"

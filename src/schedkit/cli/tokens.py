@@ -1,0 +1,117 @@
+"""``schedkit token create|list|revoke``: API tokens of ``schedkit serve``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from schedkit import tokens as core
+from schedkit.models import ApiToken
+from schedkit.views import token_view
+
+from . import render
+from .errors import UsageProblem
+from .render import tr
+from .state import JsonOpt, actor, get_state, open_store, run_async, wants_json
+
+token_app = typer.Typer(help="API tokens (roles: viewer < operator < admin).", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="A unique name, e.g. the user or system using it.", show_default=False),
+    ] = None,
+    name_option: Annotated[
+        str | None, typer.Option("--name", help="The name (instead of the argument).")
+    ] = None,
+    role: Annotated[
+        core.Role, typer.Option("--role", "-r", help="What the token may do.")
+    ] = core.Role.VIEWER,
+    json_: JsonOpt = False,
+) -> None:
+    """Create a token; its secret is printed once and never stored."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    if name and name_option and name != name_option:
+        raise UsageProblem("give the token name once (NAME or --name)")
+    token_name = name or name_option
+    if not token_name:
+        raise UsageProblem("a token needs a name: schedkit token create NAME --role ROLE")
+
+    async def work() -> core.IssuedToken:
+        async with open_store(state) as store:
+            return await core.create_token(store, name=token_name, role=role, actor=actor())
+
+    issued = run_async(work())
+    if as_json:
+        view = token_view(issued.token).model_dump(mode="json")
+        render.emit_json({**view, "secret": issued.secret})
+        return
+    state.out.print(
+        f"created token {escape(token_name)} ({issued.token.role}), id {issued.token.id}"
+    )
+    state.out.print("secret (shown once, keep it safe):")
+    state.out.print(issued.secret, markup=False)
+
+
+@token_app.command("list")
+def list_(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", "-a", help="Include revoked tokens.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """List tokens (never their secrets)."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+
+    async def work() -> list[ApiToken]:
+        async with open_store(state) as store:
+            return await core.list_tokens(store, include_revoked=all_)
+
+    found = run_async(work())
+    if as_json:
+        render.emit_json([token_view(t).model_dump(mode="json") for t in found])
+        return
+    lang = state.lang
+    tz = state.tz()
+    table = render.table(["id", "name", "role", "created", "last used", "revoked"], lang)
+    for t in found:
+        table.add_row(
+            t.id,
+            escape(t.name),
+            t.role,
+            render.when(t.created_at, tz),
+            render.when(t.last_used_at, tz),
+            tr("yes", lang) if t.revoked else tr("no", lang),
+        )
+    state.out.print(table)
+
+
+@token_app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(metavar="TOKEN", help="Token id or name.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Revoke a token at once."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+
+    async def work() -> ApiToken:
+        async with open_store(state) as store:
+            return await core.revoke_token(store, ref, actor=actor())
+
+    token = run_async(work())
+    if as_json:
+        render.emit_json({**token_view(token).model_dump(mode="json"), "revoked": True})
+    else:
+        state.out.print(f"revoked token {escape(token.name)} ({token.id})")

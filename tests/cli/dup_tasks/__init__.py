@@ -1,0 +1,1 @@
+"""Two modules declaring the same task name: discovery must refuse them."""

@@ -1,0 +1,1 @@
+"""Tiny tasks the CLI tests discover through ``task_packages``."""

@@ -1,0 +1,133 @@
+"""``schedkit check``, ``db upgrade`` and ``token create|list|revoke``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from schedkit.models import Schedule
+from schedkit.store import create_store
+from tests.cli.conftest import Cli, one_error_line, write_config
+
+
+def test_check_ok(cli: Cli) -> None:
+    assert cli("tasks", "list").exit_code == 0  # creates the store and default schedules
+    result = cli("check")
+    assert result.exit_code == 0, result.output
+    assert "ok: no problem found" in result.stdout
+    assert "4 discovered in tests.cli.sample_tasks" in result.stdout
+    assert "schema version" in result.stdout
+    data = json.loads(cli("check", "--json").stdout)
+    assert data["ok"] is True and data["problems"] == []
+
+
+def test_check_does_not_create_a_missing_sqlite_store(cli: Cli) -> None:
+    result = cli("check")
+    assert result.exit_code == 0, result.output
+    assert "does not exist yet" in result.stdout
+    assert not cli.db.exists()
+
+
+def test_check_reports_duplicate_task_names(cli: Cli) -> None:
+    config = write_config(cli.cwd / "dup.toml", cli.db, ("tests.cli.dup_tasks",))
+    result = cli("--config", str(config), "--json", "check")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["ok"] is False
+    (problem,) = data["problems"]
+    assert problem["where"] == "discovery"
+    assert "'dup' is defined twice" in problem["problem"]
+    assert "dup_tasks.first" in problem["problem"] and "dup_tasks.second" in problem["problem"]
+
+
+def test_check_reports_bad_default_schedule_and_unknown_package(cli: Cli) -> None:
+    config = write_config(
+        cli.cwd / "bad.toml", cli.db, ("tests.cli.bad_tasks", "tests.cli.no_such_package")
+    )
+    result = cli("--config", str(config), "check")
+    assert result.exit_code == 1
+    assert "problem(s)" in result.stdout
+    assert "no_such_package" in result.stdout
+    only_bad = write_config(cli.cwd / "bad2.toml", cli.db, ("tests.cli.bad_tasks",))
+    data = json.loads(cli("--config", str(only_bad), "--json", "check").stdout)
+    (problem,) = data["problems"]
+    assert problem["where"] == "task bad_hour: default schedule"
+    assert "hour" in problem["problem"]
+
+
+def test_check_reports_stored_schedules_of_unknown_tasks(cli: Cli) -> None:
+    async def orphan() -> None:
+        async with create_store(f"sqlite:///{cli.db}") as store:
+            await store.put_schedule(
+                Schedule(
+                    id="gone",
+                    task_name="removed_task",
+                    trigger={"trigger": "cron", "expression": "0 1 * * *", "timezone": "UTC"},
+                )
+            )
+
+    asyncio.run(orphan())
+    data = json.loads(cli("--json", "check").stdout)
+    assert {"where": "schedule gone", "problem": "task 'removed_task' is not registered"} in data[
+        "problems"
+    ]
+
+
+def test_check_reports_an_unreachable_store_masked(cli: Cli) -> None:
+    result = cli("--store", "postgresql://bob:hunter2@127.0.0.1:1/x", "check")
+    assert result.exit_code == 1
+    assert "bob:***@127.0.0.1:1/x" in result.stdout
+    assert "hunter2" not in result.output
+    assert "4 discovered" in result.stdout  # discovery is still checked
+
+
+def test_check_reports_a_bad_config(cli: Cli) -> None:
+    cli.config.write_text('timezone = "Nowhere/Land"\n')
+    result = cli("--json", "check")
+    assert result.exit_code == 1
+    (problem,) = json.loads(result.stdout)["problems"]
+    assert problem["where"] == "config" and "unknown timezone" in problem["problem"]
+
+
+def test_db_upgrade(cli: Cli) -> None:
+    first = cli("db", "upgrade")
+    assert first.exit_code == 0, first.output
+    assert "created store sqlite:///" in first.stdout and "schema version" in first.stdout
+    second = json.loads(cli("db", "upgrade", "--json").stdout)
+    assert second["created"] is False and second["schema_version"] >= 1
+    missing_dir = cli("--store", f"sqlite:///{cli.cwd}/no/such/dir/x.db", "db", "upgrade")
+    assert missing_dir.exit_code == 1
+    assert "does not exist" in one_error_line(missing_dir.stderr)
+
+
+def test_tokens(cli: Cli) -> None:
+    created = cli("token", "create", "ops-bot", "--role", "operator")
+    assert created.exit_code == 0, created.output
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("skt_")
+
+    listed = cli("token", "list")
+    assert "ops-bot" in listed.stdout and "operator" in listed.stdout
+    assert secret not in listed.output
+
+    data = json.loads(cli("token", "create", "--name", "viewer-1", "--json").stdout)
+    assert data["role"] == "viewer" and data["secret"].startswith("skt_")
+    assert "token_hash" not in data
+
+    duplicate = cli("token", "create", "ops-bot")
+    assert duplicate.exit_code == 1
+    assert "already exists" in one_error_line(duplicate.stderr)
+    bad_role = cli("token", "create", "x", "--role", "root")
+    assert bad_role.exit_code == 2
+
+    revoked = cli("token", "revoke", "ops-bot")
+    assert revoked.exit_code == 0, revoked.output
+    assert [t["name"] for t in json.loads(cli("--json", "token", "list").stdout)] == ["viewer-1"]
+    everything = json.loads(cli("token", "list", "--all", "--json").stdout)
+    assert {t["name"]: t["revoked"] for t in everything} == {"ops-bot": True, "viewer-1": False}
+
+    unknown = cli("token", "revoke", "nobody")
+    assert unknown.exit_code == 2
+    assert one_error_line(unknown.stderr) == "error: unknown token 'nobody'"
+    no_name = cli("token", "create")
+    assert no_name.exit_code == 2

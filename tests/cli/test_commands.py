@@ -1,0 +1,358 @@
+"""Each command through typer's CliRunner: output, JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from schedkit.cli.app import app
+from tests.cli.conftest import Cli, one_error_line
+
+
+def as_json(text: str) -> Any:
+    return json.loads(text)
+
+
+def test_help_lists_every_command(cli: Cli) -> None:
+    result = cli("--help")
+    assert result.exit_code == 0
+    for command in (
+        "run", "history", "purge", "schedule", "pause", "resume", "next", "check",
+        "tasks", "db", "token", "serve", "demo",
+    ):  # fmt: skip
+        assert f"  {command} " in result.stdout, command
+    assert app.info.name == "schedkit"
+
+
+def test_version(cli: Cli) -> None:
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("schedkit ")
+
+
+def test_no_arguments_shows_help_with_usage_exit_code(cli: Cli) -> None:
+    result = cli()
+    assert result.exit_code == 2
+    assert "Usage:" in result.output
+
+
+# -- next --------------------------------------------------------------------------------
+
+
+def test_next_lists_fire_times_in_the_configured_zone(cli: Cli) -> None:
+    result = cli("next", "0 2 * * *", "-n", "3")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "every day at 02:00 (Asia/Shanghai)"
+    assert len(lines) == 4
+    assert all(" 02:00:00 " in line and line.rstrip().endswith("+08:00") for line in lines[1:])
+
+
+def test_next_json_with_tz_and_chinese(cli: Cli) -> None:
+    result = cli("--lang", "zh", "next", "30 9 * * 1-5", "--tz", "UTC", "-n", "2", "--json")
+    assert result.exit_code == 0, result.output
+    data = as_json(result.stdout)
+    assert data["timezone"] == "UTC"
+    assert len(data["fires"]) == 2
+    assert all(f.endswith("T09:30:00+00:00") for f in data["fires"])
+    assert "周" in data["description"]
+
+
+def test_next_accepts_a_json_schedule(cli: Cli) -> None:
+    spec = '{"trigger": "interval", "minutes": 90}'
+    result = cli("--json", "next", spec, "-n", "2")
+    assert result.exit_code == 0, result.output
+    assert "90 minutes" in as_json(result.stdout)["description"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["next", "61 * * * *"], "error: trigger.expression: bad minute"),
+        (["next", "0 2 * * *", "--tz", "Mars/Olympus"], "unknown timezone 'Mars/Olympus'"),
+        (["next", "{not json"], "not valid JSON"),
+    ],
+)
+def test_next_rejects_bad_input_in_one_line(cli: Cli, args: list[str], message: str) -> None:
+    result = cli(*args)
+    assert result.exit_code == 2
+    assert message in one_error_line(result.stderr)
+    assert result.stdout == ""
+
+
+# -- tasks -------------------------------------------------------------------------------
+
+
+def test_tasks_list(cli: Cli) -> None:
+    result = cli("tasks", "list")
+    assert result.exit_code == 0, result.output
+    for name in ("hello", "boom", "slow", "nightly_report"):
+        assert name in result.stdout
+    assert "every day at 02:00 (Asia/Shanghai)" in result.stdout
+    assert "manual only" in result.stdout
+
+
+def test_tasks_list_filters_and_json(cli: Cli) -> None:
+    result = cli("tasks", "list", "--category", "report", "--json")
+    assert result.exit_code == 0, result.output
+    data = as_json(result.stdout)
+    assert [t["name"] for t in data] == ["nightly_report"]
+    assert data[0]["schedules"][0]["id"] == "nightly_report"
+    assert data[0]["next_fire_time_local"].endswith("T02:00:00+08:00")
+    tagged = as_json(cli("--json", "tasks", "list", "--tag", "smoke", "--tag", "nope").stdout)
+    assert [t["name"] for t in tagged] == ["hello"]
+
+
+def test_tasks_list_in_chinese(cli: Cli) -> None:
+    result = cli("--lang", "zh", "tasks", "list")
+    assert result.exit_code == 0
+    assert "任务" in result.stdout or "名称" in result.stdout
+    assert "每天" in result.stdout
+
+
+def test_tasks_show(cli: Cli) -> None:
+    result = cli("tasks", "show", "hello")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Greets someone." in out
+    assert "times" in out and "integer" in out and '"world"' in out
+    assert "manual only" in out
+    data = as_json(cli("tasks", "show", "hello", "--json").stdout)
+    assert data["parameters_schema"]["properties"]["times"]["type"] == "integer"
+    assert data["recent_runs"] == []
+
+
+def test_tasks_show_unknown_task(cli: Cli) -> None:
+    result = cli("tasks", "show", "nope")
+    assert result.exit_code == 2
+    assert one_error_line(result.stderr) == "error: unknown task 'nope'"
+
+
+# -- schedule, pause, resume ---------------------------------------------------------------
+
+
+def test_schedule_cron_then_show(cli: Cli) -> None:
+    result = cli("schedule", "hello", "--cron", "*/5 * * * *", "-p", "name=Bob")
+    assert result.exit_code == 0, result.output
+    assert "every 5 minutes (Asia/Shanghai)" in result.stdout
+    data = as_json(cli("--json", "tasks", "show", "hello").stdout)
+    (schedule,) = data["schedules"]
+    assert schedule["id"] == "hello"
+    assert schedule["kwargs"] == {"name": "Bob"}
+    assert schedule["trigger"]["expression"] == "*/5 * * * *"
+    assert schedule["origin"] == "runtime"
+
+
+def test_schedule_interval_date_and_spec(cli: Cli) -> None:
+    interval = as_json(
+        cli("schedule", "hello", "--interval", "90m", "--id", "hello:often", "--json").stdout
+    )
+    assert interval["trigger"]["minutes"] == 90
+    assert interval["id"] == "hello:often"
+    once = as_json(
+        cli(
+            "schedule", "hello", "--at", "2999-01-01T08:00:00", "--id", "hello:once", "--json"
+        ).stdout
+    )
+    assert once["trigger"]["trigger"] == "date"
+    assert once["next_fire_time_local"] == "2999-01-01T08:00:00+08:00"
+    doc = as_json(
+        cli(
+            "schedule", "hello", "--spec", '{"trigger": "cron", "hour": 3, "max_instances": 2}',
+            "--tz", "UTC", "--jitter", "5", "--overlap", "queue_one", "--json",
+        ).stdout
+    )  # fmt: skip
+    assert doc["trigger"]["hour"] == 3
+    assert doc["trigger"]["timezone"] == "UTC"
+    assert doc["max_instances"] == 2
+    assert doc["overlap"] == "queue_one"
+    ids = [s["id"] for s in as_json(cli("--json", "tasks", "show", "hello").stdout)["schedules"]]
+    assert ids == ["hello", "hello:often", "hello:once"]
+    removed = cli("schedule", "hello", "--remove", "--id", "hello:once")
+    assert removed.exit_code == 0, removed.output
+    ids = [s["id"] for s in as_json(cli("--json", "tasks", "show", "hello").stdout)["schedules"]]
+    assert ids == ["hello", "hello:often"]
+
+
+BAD_SCHEDULES = [
+    (["--cron", "0 25 * * *"], "trigger.expression"),
+    (["--cron", "0 2 * * *", "--interval", "5m"], "exactly one of"),
+    ([], "exactly one of"),
+    (["--interval", "soon"], "--interval"),
+    (["--cron", "0 2 * * *", "-p", "times=many"], "kwargs.times"),
+    (["--cron", "0 2 * * *", "--tz", "Nowhere/Land"], "unknown timezone"),
+    (["--remove", "--cron", "0 2 * * *"], "--remove takes no trigger"),
+]
+
+
+def test_schedule_rejects_bad_input(cli: Cli) -> None:
+    for args, message in BAD_SCHEDULES:
+        result = cli("schedule", "hello", *args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in one_error_line(result.stderr), args
+    shown = as_json(cli("--json", "tasks", "show", "hello").stdout)
+    assert shown["schedules"] == []  # nothing reached the store
+
+
+def test_schedule_unknown_task(cli: Cli) -> None:
+    result = cli("schedule", "nope", "--cron", "0 2 * * *")
+    assert result.exit_code == 2
+    assert one_error_line(result.stderr) == "error: unknown task 'nope'"
+
+
+def test_pause_and_resume(cli: Cli) -> None:
+    paused = cli("pause", "nightly_report", "--note", "month-end freeze")
+    assert paused.exit_code == 0, paused.output
+    assert "paused nightly_report: month-end freeze" in paused.stdout
+    data = as_json(cli("--json", "tasks", "show", "nightly_report").stdout)
+    assert data["paused"] is True
+    assert data["pause_note"] == "month-end freeze"
+    assert data["next_fire_time"] is None
+    resumed = cli("resume", "nightly_report", "--json")
+    assert resumed.exit_code == 0, resumed.output
+    (schedule,) = as_json(resumed.stdout)
+    assert schedule["paused"] is False and schedule["next_fire_time"] is not None
+    again = cli("resume", "nightly_report")
+    assert again.exit_code == 1
+    assert one_error_line(again.stderr) == "error: task 'nightly_report' is not paused"
+
+
+def test_pause_task_without_schedule(cli: Cli) -> None:
+    result = cli("pause", "hello")
+    assert result.exit_code == 2
+    assert "unknown schedule 'hello'" in one_error_line(result.stderr)
+
+
+# -- history and purge -----------------------------------------------------------------------
+
+
+def test_history_and_purge(cli: Cli) -> None:
+    assert cli("run", "hello", "--wait", "-p", "name=Ann").exit_code == 0
+    assert cli("run", "boom", "--wait").exit_code == 1
+    assert cli("run", "hello").exit_code == 0  # pending: no service runs
+
+    table = cli("history")
+    assert table.exit_code == 0, table.output
+    assert "hello Ann x1" in table.stdout
+    assert "ValueError: boom on purpose" in table.stdout
+    assert "1–3 / 3" in table.stdout
+
+    page = as_json(cli("history", "hello", "--json").stdout)
+    assert page["total"] == 2
+    assert [r["status"] for r in page["runs"]] == ["pending", "success"]
+    assert page["runs"][1]["result"]["statistics"] == {"greeted": 1}
+
+    failed = as_json(cli("--json", "history", "--status", "failed").stdout)
+    assert [r["task_name"] for r in failed["runs"]] == ["boom"]
+    limited = as_json(cli("--json", "history", "-n", "1", "--offset", "1").stdout)
+    assert len(limited["runs"]) == 1 and limited["total"] == 3
+
+    assert cli("history", "slow").stdout.strip() == "no runs"
+
+    purged = cli("purge", "--older-than", "90d")
+    assert purged.exit_code == 0
+    assert "deleted 0 finished run(s)" in purged.stdout
+    purged = as_json(cli("purge", "--older-than", "0s", "--json").stdout)
+    assert purged["deleted"] == 2  # the pending run stays
+    assert as_json(cli("--json", "history").stdout)["total"] == 1
+
+
+def test_history_of_unknown_task(cli: Cli) -> None:
+    result = cli("history", "nope")
+    assert result.exit_code == 2
+    assert one_error_line(result.stderr) == "error: unknown task 'nope'"
+
+
+def test_purge_needs_a_duration(cli: Cli) -> None:
+    result = cli("purge", "--older-than", "ninety days")
+    assert result.exit_code == 2
+    assert "--older-than: 'ninety days' is not a duration" in one_error_line(result.stderr)
+    missing = cli("purge")
+    assert missing.exit_code == 2
+    assert "--older-than" in missing.output
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+def test_unreachable_store_is_one_masked_line(cli: Cli) -> None:
+    url = "postgresql://alice:s3cret-pw@127.0.0.1:1/schedkit"
+    result = cli("--store", url, "history")
+    assert result.exit_code == 1
+    line = one_error_line(result.stderr)
+    assert "store postgresql://alice:***@127.0.0.1:1/schedkit" in line
+    assert "cannot reach" in line or "unavailable" in line
+    assert "s3cret-pw" not in result.output
+
+
+def test_debug_adds_the_traceback(cli: Cli) -> None:
+    url = "postgresql://alice:s3cret-pw@127.0.0.1:1/schedkit"
+    result = cli("--debug", "--store", url, "history")
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "StoreUnavailableError" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("error: ")
+    assert "s3cret-pw" not in result.output
+
+
+def test_missing_and_invalid_config(cli: Cli) -> None:
+    missing = cli("--config", "nowhere.toml", "tasks", "list")
+    assert missing.exit_code == 1
+    assert "config file nowhere.toml does not exist" in one_error_line(missing.stderr)
+    bad = cli.cwd / "bad.toml"
+    bad.write_text('timezone = "Mars/Base"\nstore_url = "sqlite:///x.db"\nbogus = 1\n')
+    result = cli("--config", str(bad), "tasks", "list")
+    assert result.exit_code == 1
+    line = one_error_line(result.stderr)
+    assert "timezone" in line and "bogus" in line
+
+
+def test_config_from_environment_variable(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    other = cli.cwd / "other.toml"
+    db = cli.cwd / "other.db"
+    other.write_text(f'store_url = "sqlite:///{db}"\ntask_packages = []\nentry_points = false\n')
+    monkeypatch.setenv("SCHEDKIT_CONFIG", str(other))
+    result = cli("--json", "tasks", "list")
+    assert result.exit_code == 0, result.output
+    assert as_json(result.stdout) == []
+
+
+def test_unexpected_error_is_one_line_unless_debug(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from schedkit.cli import runs
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(runs, "parse_duration", broken)
+    result = cli("purge", "--older-than", "1d")
+    assert result.exit_code == 1
+    line = one_error_line(result.stderr)
+    assert line == "error: unexpected RuntimeError: kaput (run with --debug for the traceback)"
+    debug = cli("--debug", "purge", "--older-than", "1d")
+    assert debug.exit_code == 1
+    assert "Traceback" in debug.stderr
+    assert debug.stderr.rstrip().endswith("error: unexpected RuntimeError: kaput")
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+def test_serve_on_a_busy_port_is_one_line(cli: Cli) -> None:
+    import socket
+
+    from schedkit.cli.serve import public_url
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = cli("serve", "--port", str(port))
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in one_error_line(result.stderr)
+    assert not cli.db.exists()  # nothing was started
+    assert public_url("0.0.0.0", 8000) == "http://127.0.0.1:8000/"
+    assert public_url("::", 8000) == "http://[::1]:8000/"

@@ -1,0 +1,131 @@
+"""``schedkit run``: where a run executes, the live progress, the exit code."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from schedkit import SchedkitConfig, SyncScheduler, TaskRegistry
+from tests.cli.conftest import Cli, one_error_line
+
+
+@pytest.fixture
+def service(cli: Cli) -> Iterator[SyncScheduler]:
+    """A schedkit node (scheduler + executor) on the CLI's store, in a background loop."""
+    config = SchedkitConfig.load(cli.config)
+    node = SyncScheduler(config, registry=TaskRegistry())
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def test_run_wait_executes_here_when_no_service_runs(cli: Cli) -> None:
+    result = cli("run", "hello", "-p", "name=Ann", "-p", "times=3", "--wait")
+    assert result.exit_code == 0, result.output
+    assert "success" in result.stdout and "hello Ann x3" in result.stdout
+    assert "greeted" in result.stdout  # the result's statistics
+    assert "hello Ann" in result.stderr  # the run's log line, read back from the store
+
+    page = json.loads(cli("--json", "history", "hello").stdout)
+    (run,) = page["runs"]
+    assert run["status"] == "success"
+    assert run["kwargs"] == {"name": "Ann", "times": 3}
+    assert run["node_id"].startswith("cli-run[hello]@")
+    assert run["progress"]["done"] == 3 and run["progress"]["total"] == 3
+
+
+def test_run_wait_json_and_failure_exit_code(cli: Cli) -> None:
+    ok = cli("run", "hello", "--wait", "--json")
+    assert ok.exit_code == 0
+    assert json.loads(ok.stdout)["result"]["message"] == "hello world x1"
+    failed = cli("run", "boom", "--wait", "--json")
+    assert failed.exit_code == 1
+    run = json.loads(failed.stdout)
+    assert run["status"] == "failed"
+    assert run["error"]["type"] == "ValueError"
+    human = cli("run", "boom", "--wait")
+    assert human.exit_code == 1
+    assert "failed" in human.stdout and "ValueError: boom on purpose" in human.stdout
+    assert "error:" not in human.stderr  # the outcome is the message, not an error line
+
+
+def test_run_without_wait_leaves_a_pending_run(cli: Cli) -> None:
+    result = cli("run", "hello")
+    assert result.exit_code == 0, result.output
+    assert "created run" in result.stdout and "(pending)" in result.stdout
+    assert "no schedkit service is running" in result.stderr
+    page = json.loads(cli("--json", "history", "hello").stdout)
+    assert [r["status"] for r in page["runs"]] == ["pending"]
+    assert page["runs"][0]["created_by"].startswith("cli:")
+
+
+BAD_RUNS = [
+    (["hello", "-p", "times=lots"], "kwargs.times"),
+    (["hello", "-p", "colour=blue"], "kwargs.colour"),
+    (["hello", "-p", "novalue"], "--param: expected KEY=VALUE"),
+    (["hello", "--params", "[1]"], "--params: must be a JSON object"),
+    (["nope"], "unknown task 'nope'"),
+]
+
+
+def test_run_rejects_bad_input(cli: Cli) -> None:
+    for args, message in BAD_RUNS:
+        result = cli("run", *args, "--wait")
+        assert result.exit_code == 2, (args, result.output)
+        assert message in one_error_line(result.stderr), args
+    assert json.loads(cli("--json", "history").stdout)["total"] == 0
+
+
+def test_run_wait_is_executed_by_a_running_service(cli: Cli, service: SyncScheduler) -> None:
+    result = cli("run", "hello", "-p", "name=Svc", "--wait", "--json")
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    assert run["status"] == "success"
+    assert run["node_id"] == service.node_id
+
+
+def test_run_local_executes_here_even_with_a_service(cli: Cli, service: SyncScheduler) -> None:
+    result = cli("run", "hello", "--local", "--json")  # --local implies --wait
+    assert result.exit_code == 0, result.output
+    run = json.loads(result.stdout)
+    assert run["status"] == "success"
+    assert run["node_id"] != service.node_id
+    assert run["node_id"].startswith("cli-run[hello]@")
+
+
+def test_run_without_wait_is_picked_up_by_the_service(cli: Cli, service: SyncScheduler) -> None:
+    result = cli("run", "hello", "--json")
+    assert result.exit_code == 0
+    run_id = json.loads(result.stdout)["id"]
+    assert "no schedkit service" not in result.stderr
+    run = service.wait_for_run(run_id, timeout=10)
+    assert run.status.value == "success"
+
+
+def test_pause_from_the_cli_reaches_a_running_service(cli: Cli, service: SyncScheduler) -> None:
+    assert cli("pause", "nightly_report", "--note", "freeze").exit_code == 0
+    (schedule,) = service.list_schedules("nightly_report")
+    assert schedule.paused and schedule.pause_note == "freeze"
+    info = service.get_job_info("nightly_report")
+    assert info[0]["next_run_time"] is None
+
+
+def test_live_progress_bar_on_a_terminal(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich draws on stderr as on a terminal
+    result = cli("run", "slow", "-p", "seconds=1.2", "--wait")
+    assert result.exit_code == 0, result.output
+    assert "sleeping" in result.stderr  # the run's progress note
+    assert "━" in result.stderr  # the bar
+    assert "/6" in result.stderr or "%" in result.stderr
+
+
+def test_wait_timeout_cancels_a_local_run(cli: Cli) -> None:
+    result = cli("run", "slow", "-p", "seconds=30", "--wait", "--timeout", "0.5", "--json")
+    assert result.exit_code == 1
+    run = json.loads(result.stdout)
+    assert run["status"] == "cancelled"
+    assert "stopped waiting" in (run["reason"] or "") or run["reason"]

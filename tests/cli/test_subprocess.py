@@ -1,0 +1,95 @@
+"""The CLI as a user runs it (``python -m schedkit``, ``python -m schedkit.cli``; the
+``schedkit`` script runs in test_demo), for exit codes (0 success, 1 failure, 2 usage,
+130 interrupted) and one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from schedkit.models import Run, RunFilter, RunStatus
+from schedkit.store import create_store
+from tests.cli.conftest import Cli, one_error_line, subprocess_env
+
+
+def runs_of(db: Path, task_name: str) -> list[Run]:
+    async def read() -> list[Run]:
+        async with create_store(f"sqlite:///{db}") as store:
+            return await store.list_runs(RunFilter(task_name=task_name))
+
+    return asyncio.run(read())
+
+
+def start(cli: Cli, *args: str, module: str = "schedkit") -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=cli.cwd,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_exit_codes(cli: Cli) -> None:
+    # Started together: each pays the interpreter's start-up once, in parallel.
+    url = "postgresql://carol:pa55word@127.0.0.1:1/db"
+    procs = {
+        "success": start(cli, "run", "hello", "-p", "name=Sub", "--wait", "--json"),
+        "failure": start(cli, "run", "boom", "--wait"),
+        "usage": start(cli, "run", module="schedkit.cli"),
+        "store": start(cli, "--store", url, "tasks", "list"),
+    }
+    done = {name: (p, *p.communicate(timeout=120)) for name, p in procs.items()}
+
+    proc, out, err = done["success"]
+    assert proc.returncode == 0, err
+    assert json.loads(out)["result"]["message"] == "hello Sub x1"
+
+    proc, out, err = done["failure"]
+    assert proc.returncode == 1, err
+    assert "ValueError: boom on purpose" in out
+    assert "Traceback" not in out + err
+
+    proc, out, err = done["usage"]
+    assert proc.returncode == 2, err
+    assert "Missing argument 'TASK'" in err
+
+    proc, out, err = done["store"]
+    assert proc.returncode == 1, err
+    assert "carol:***@127.0.0.1:1/db" in one_error_line(err)
+    assert "pa55word" not in out + err
+
+
+def test_ctrl_c_cancels_a_local_run_and_exits_130(cli: Cli) -> None:
+    proc = start(cli, "run", "slow", "-p", "seconds=6", "--wait")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if cli.db.exists() and any(
+                r.status is RunStatus.RUNNING for r in runs_of(cli.db, "slow")
+            ):
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        else:
+            pytest.fail("the run did not start")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    (run,) = runs_of(cli.db, "slow")
+    assert run.status is RunStatus.CANCELLED
+    assert "Ctrl-C" in (run.reason or "")
