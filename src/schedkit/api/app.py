@@ -1,0 +1,125 @@
+"""The standalone management app (``schedkit serve``): API-token auth, ``/docs``, problems.
+
+``create_app(config_or_scheduler)`` builds a FastAPI app whose lifespan starts the
+scheduler (or runs a given one), mounts the API under ``/api/v1/scheduler`` guarded by
+built-in API tokens, and adds the optional parts that are installed (``/metrics`` and the
+web console) in the one place marked below.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from fastapi import FastAPI
+
+from schedkit.api.auth import Authenticator, anonymous_authenticator, token_authenticator
+from schedkit.api.problems import install_problem_handlers
+from schedkit.api.router import DEFAULT_PREFIX
+from schedkit.integrations.fastapi import (
+    ConfigInput,
+    include_scheduler_router,
+    scheduler_running,
+)
+from schedkit.registry import TaskRegistry
+from schedkit.service import Extension, Scheduler, __version__
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+API_DESCRIPTION = """\
+Manage schedkit tasks, schedules and runs.
+
+Authenticate with `Authorization: Bearer <token>`; create tokens with
+`schedkit token create --name NAME --role viewer|operator|admin`. Roles: **viewer** reads,
+**operator** also runs, cancels, pauses and resumes, **admin** also changes schedules and
+manages tokens. Every error is an RFC 9457 problem (`application/problem+json`).
+"""
+
+
+def create_app(
+    config_or_scheduler: Scheduler | ConfigInput = None,
+    *,
+    registry: TaskRegistry | None = None,
+    extensions: Iterable[Extension] | None = None,
+    auth: Literal["token", "none"] = "token",
+    authenticate: Authenticator | None = None,
+    prefix: str = DEFAULT_PREFIX,
+    title: str = "schedkit",
+) -> FastAPI:
+    """The standalone app. ``config_or_scheduler``: a Scheduler (started with the app
+    unless already started), or a config for a new one (see :class:`schedkit.Scheduler`).
+
+    ``auth="token"`` (default) requires an API token on every route but health/readiness;
+    ``auth="none"`` admits everyone as admin, for local development only (logged loudly).
+    ``authenticate`` replaces both with your own authenticator. ``extensions`` go to a
+    scheduler made here; default: a Monitor (metrics, alerts, traces) when installed.
+    """
+    if isinstance(config_or_scheduler, Scheduler):
+        given: Scheduler | None = config_or_scheduler
+        config: ConfigInput = None
+    else:
+        given, config = None, config_or_scheduler
+    if authenticate is None:
+        if auth == "token":
+            authenticate = token_authenticator()
+        elif auth == "none":
+            authenticate = anonymous_authenticator()
+        else:
+            raise ValueError(f"auth must be 'token' or 'none', not {auth!r}")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        parts = _default_extensions() if extensions is None else list(extensions)
+        async with scheduler_running(
+            app, given, config=config, registry=registry, extensions=parts
+        ):
+            yield
+
+    app = FastAPI(
+        title=title,
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    include_scheduler_router(app, authenticate, prefix=prefix)
+    _add_optional_parts(app, prefix)
+    return app
+
+
+# -- optional parts: each is used when its module is installed. Keep them all here. ----
+
+
+def _default_extensions() -> list[Extension]:
+    """The monitor (``schedkit.monitor.Monitor``: metrics for /metrics, alerts, traces)."""
+    try:
+        monitor = importlib.import_module("schedkit.monitor")
+    except ImportError as exc:  # the "alerts" extra is not installed
+        logger.info("no monitor (metrics, alerts): %s", exc)
+        return []
+    extension: Extension = monitor.Monitor()
+    return [extension]
+
+
+def _add_optional_parts(app: FastAPI, prefix: str) -> None:
+    # Prometheus metrics: schedkit.api.metrics exposes `router` with GET /metrics (app root).
+    if importlib.util.find_spec("schedkit.api.metrics") is not None:
+        metrics = importlib.import_module("schedkit.api.metrics")
+        app.include_router(metrics.router)
+    # Web console: schedkit.console exposes `mount_console(app, *, api_prefix)`, mounted
+    # last because it serves "/" (API routes and /docs must match first).
+    if importlib.util.find_spec("schedkit.console") is not None:
+        console = importlib.import_module("schedkit.console")
+        mount = getattr(console, "mount_console", None)
+        if mount is None:
+            logger.warning("schedkit.console has no mount_console(app, *, api_prefix); not mounted")
+        else:
+            mount(app, api_prefix=prefix)

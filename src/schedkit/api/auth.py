@@ -1,0 +1,178 @@
+"""Who calls, and what they may do.
+
+An *authenticator* is a FastAPI dependency returning a :class:`Principal`:
+
+* :func:`token_authenticator` — standalone serving: ``Authorization: Bearer <token>``
+  checked against the store's API tokens (see :mod:`schedkit.tokens`);
+* :func:`host_authenticator` — embedded in a host app: the host's own user dependency
+  (the design document's ``get_current_active_user``), every user mapped to a role;
+* :func:`anonymous_authenticator` — local development only, everyone is admin.
+
+:func:`require_role` guards a route with a minimum role: 401 without valid credentials,
+403 when the role is too low. The route reads the caller through :data:`ActorDep`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from schedkit.api.deps import get_scheduler
+from schedkit.api.problems import ApiProblem
+from schedkit.tokens import Role, verify_token
+
+__all__ = [
+    "ActorDep",
+    "Authenticator",
+    "Principal",
+    "Role",
+    "anonymous_authenticator",
+    "current_principal",
+    "host_authenticator",
+    "require_role",
+    "token_authenticator",
+]
+
+logger = logging.getLogger(__name__)
+
+_STATE_KEY = "schedkit_principal"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Principal:
+    """The authenticated caller: ``name`` goes to the audit trail."""
+
+    name: str
+    role: Role
+    kind: Literal["token", "host", "anonymous"]
+    user: Any = None
+
+
+#: A FastAPI dependency (sync or async, with its own sub-dependencies) returning a Principal.
+Authenticator = Callable[..., Principal | Awaitable[Principal]]
+
+
+def _unauthorized(detail: str) -> ApiProblem:
+    return ApiProblem(
+        401,
+        detail,
+        slug="unauthorized",
+        title="Authentication required",
+        headers={"WWW-Authenticate": 'Bearer realm="schedkit"'},
+    )
+
+
+def token_authenticator() -> Authenticator:
+    """Bearer API tokens from the scheduler's store."""
+    bearer = HTTPBearer(
+        auto_error=False,
+        scheme_name="ApiToken",
+        description="A schedkit API token: `schedkit token create --name NAME --role ROLE`.",
+    )
+
+    async def authenticate_token(
+        request: Request,
+        # Defaults, not Annotated: the names are local to this factory, and string
+        # annotations (from __future__) are resolved in the module's globals.
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+    ) -> Principal:
+        if credentials is None:
+            raise _unauthorized("send an API token: 'Authorization: Bearer <token>'")
+        scheduler = get_scheduler(request)
+        token = await verify_token(scheduler.store, credentials.credentials)
+        if token is None:
+            raise _unauthorized("the API token is invalid or revoked")
+        return Principal(name=token.name, role=Role(token.role), kind="token")
+
+    return authenticate_token
+
+
+def _user_name(user: Any) -> str:
+    for key in ("username", "name", "email", "id"):
+        value = user.get(key) if isinstance(user, dict) else getattr(user, key, None)
+        if value:
+            return str(value)
+    return str(user)
+
+
+def host_authenticator(
+    user_dependency: Callable[..., Any],
+    role_of: Callable[[Any], Role | str] | None = None,
+) -> Authenticator:
+    """The host app's user dependency; ``role_of(user)`` gives the role (default: admin,
+    i.e. every authenticated user may do everything, as in the design document)."""
+
+    async def authenticate_user(user: Any = Depends(user_dependency)) -> Principal:  # noqa: B008
+        if user is None:
+            raise _unauthorized("authentication required")
+        role = Role.ADMIN
+        if role_of is not None:
+            resolved = role_of(user)
+            if inspect.isawaitable(resolved):
+                resolved = await resolved
+            try:
+                role = Role(resolved)
+            except ValueError:
+                raise ApiProblem(
+                    403,
+                    f"user has no schedkit role ({resolved!r})",
+                    slug="forbidden",
+                    title="Forbidden",
+                ) from None
+        return Principal(name=_user_name(user), role=role, kind="host", user=user)
+
+    return authenticate_user
+
+
+def anonymous_authenticator() -> Authenticator:
+    """Everyone is ``anonymous`` with the admin role. For local development only."""
+    logger.warning(
+        "schedkit API authentication is DISABLED (auth='none'): anyone who can reach the "
+        "server may run, change and delete schedules. Never use this outside local development."
+    )
+
+    def authenticate_nobody() -> Principal:
+        return Principal(name="anonymous", role=Role.ADMIN, kind="anonymous")
+
+    return authenticate_nobody
+
+
+def require_role(authenticate: Authenticator, role: Role) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting callers whose role includes ``role`` (403 otherwise)."""
+
+    async def guard(request: Request, principal: Principal = Depends(authenticate)) -> Principal:  # noqa: B008
+        if not principal.role.allows(role):
+            raise ApiProblem(
+                403,
+                f"role {principal.role.value!r} may not do this; it needs {role.value!r}",
+                slug="forbidden",
+                title="Forbidden",
+                extra={"required_role": role.value, "role": principal.role.value},
+            )
+        setattr(request.state, _STATE_KEY, principal)
+        return principal
+
+    guard.__name__ = f"require_{role.value}"
+    return guard
+
+
+def current_principal(request: Request) -> Principal:
+    """The caller admitted by the route's :func:`require_role` guard."""
+    principal = getattr(request.state, _STATE_KEY, None)
+    if not isinstance(principal, Principal):
+        raise RuntimeError("route has no require_role guard; cannot tell who calls")
+    return principal
+
+
+def _actor(principal: Annotated[Principal, Depends(current_principal)]) -> str:
+    return principal.name
+
+
+#: The caller's name, for the ``actor=`` of the façade's mutating methods.
+ActorDep = Annotated[str, Depends(_actor)]

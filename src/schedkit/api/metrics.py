@@ -1,0 +1,61 @@
+"""``GET /metrics``: the node's Prometheus metrics (text exposition format).
+
+Included at the app root by ``schedkit.api.app`` when present. The scheduler comes from
+``request.app.state.scheduler`` and its :class:`~schedkit.monitor.Monitor` extension
+provides the registry; store-wide gauges are re-sampled at most once a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from schedkit.errors import StoreError
+from schedkit.metrics import CONTENT_TYPE
+from schedkit.monitor import Monitor, find_monitor
+
+router = APIRouter(tags=["monitoring"])
+
+#: Scrapes closer together than this reuse the last store-wide sample.
+SAMPLE_MAX_AGE = 1.0
+
+
+def monitor_of(request: Request) -> Monitor | None:
+    scheduler = getattr(request.app.state, "scheduler", None)
+    return find_monitor(scheduler) if scheduler is not None else None
+
+
+def monitor_status(scheduler: Any) -> dict[str, Any] | None:
+    """Alert channel health etc. for a ``/ready`` endpoint (None without a Monitor)."""
+    monitor = find_monitor(scheduler)
+    return monitor.status() if monitor is not None else None
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus metrics"}},
+    summary="Prometheus metrics of this node",
+)
+async def metrics(request: Request) -> Response:
+    monitor = monitor_of(request)
+    if monitor is None:
+        return JSONResponse(
+            status_code=503,
+            content={
+                "type": "about:blank",
+                "title": "Metrics are not enabled",
+                "status": 503,
+                "detail": "this node's scheduler has no Monitor extension "
+                "(Scheduler(extensions=[Monitor()]))",
+            },
+            media_type="application/problem+json",
+        )
+    # On a store error serve the last sample; schedkit_store_operation_errors_total tells why.
+    with contextlib.suppress(StoreError):
+        await monitor.refresh(SAMPLE_MAX_AGE)
+    body, content_type = monitor.metrics.render_for(request.headers.get("accept"))
+    return Response(body, headers={"Content-Type": content_type})

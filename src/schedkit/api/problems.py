@@ -1,0 +1,303 @@
+"""One error shape for every 4xx/5xx: RFC 9457 problem details.
+
+``{"type", "title", "status", "detail"}`` plus, for invalid input, ``field`` (the dotted
+path of the first field at fault) and ``errors`` (every field at fault). schedkit's
+exceptions map to statuses here and nowhere else.
+
+The router's routes answer their own errors through these (see
+:class:`schedkit.api.routing.ProblemRoute`), so a host application embedding the router
+keeps its own error handlers; :func:`install_problem_handlers` does the same app-wide for
+the standalone app.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from schedkit.errors import (
+    ConflictError,
+    NotRunningError,
+    RunNotFoundError,
+    SchedkitError,
+    ScheduleNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+    TaskNotFoundError,
+    ValidationError,
+)
+from schedkit.tokens import TokenNotFoundError
+
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "PROBLEM_SCHEMA",
+    "ApiProblem",
+    "install_problem_handlers",
+    "internal_error",
+    "problem_for",
+    "problem_response",
+    "problem_responses",
+]
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:schedkit:problem:"
+
+#: JSON Schema of a problem, inlined in the OpenAPI document for every error status.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "description": "A URI naming the kind of problem."},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "field": {
+            "type": ["string", "null"],
+            "description": "Dotted path of the (first) input field at fault.",
+        },
+        "errors": {
+            "type": "array",
+            "description": "Every input field at fault.",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {
+                    "field": {"type": "string"},
+                    "in": {"type": "string", "description": "body, query, path or header"},
+                    "message": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
+_DESCRIPTIONS = {
+    401: "Missing or invalid credentials.",
+    403: "The caller's role does not allow this.",
+    404: "The task, schedule, run or token does not exist.",
+    409: "The action conflicts with the current state.",
+    422: "Invalid input; `field` names the field at fault.",
+    503: "The store cannot be reached or the scheduler is not running.",
+}
+
+
+def problem_responses(statuses: Sequence[int]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries documenting problem answers for ``statuses``."""
+    return {
+        status: {
+            "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
+        }
+        for status in statuses
+    }
+
+
+class ApiProblem(Exception):
+    """Raised by API code to answer with a problem (401, 403, 503 ...)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        title: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.slug = slug
+        self.title = title
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    field: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + slug if slug else "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail is not None:
+        body["detail"] = detail
+    if field is not None or errors:
+        body["field"] = field
+        body["errors"] = errors or []
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _validation_problem(exc: RequestValidationError) -> JSONResponse:
+    errors: list[dict[str, Any]] = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        where = loc[0] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else None
+        path = loc[1:] if where else loc
+        item = {"field": ".".join(path) or (where or ""), "message": str(error.get("msg", ""))}
+        if where:
+            item["in"] = where
+        if error.get("type"):
+            item["type"] = str(error["type"])
+        errors.append(item)
+    first = errors[0] if errors else {"field": "", "message": "invalid request"}
+    detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return problem_response(
+        422,
+        detail,
+        slug="validation-error",
+        title="Invalid input",
+        field=first["field"] or None,
+        errors=errors,
+    )
+
+
+def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
+    if isinstance(exc, ValidationError):
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ())) or (exc.field or ""),
+                "message": str(e.get("msg", "")),
+            }
+            for e in exc.errors
+            if isinstance(e, Mapping)
+        ] or [{"field": exc.field or "", "message": exc.message}]
+        return problem_response(
+            422,
+            str(exc),
+            slug="validation-error",
+            title="Invalid input",
+            field=exc.field,
+            errors=errors,
+        )
+    if isinstance(exc, TaskNotFoundError):
+        return problem_response(
+            404,
+            str(exc),
+            slug="task-not-found",
+            title="Task not found",
+            extra={"task_name": exc.name},
+        )
+    if isinstance(exc, RunNotFoundError):
+        return problem_response(
+            404, str(exc), slug="run-not-found", title="Run not found", extra={"run_id": exc.run_id}
+        )
+    if isinstance(exc, ScheduleNotFoundError):
+        return problem_response(
+            404,
+            str(exc),
+            slug="schedule-not-found",
+            title="Schedule not found",
+            extra={"schedule_id": exc.schedule_id},
+        )
+    if isinstance(exc, TokenNotFoundError):
+        return problem_response(404, str(exc), slug="token-not-found", title="Token not found")
+    if isinstance(exc, ConflictError):
+        return problem_response(409, str(exc), slug="conflict", title="Conflict")
+    if isinstance(exc, StoreUnavailableError):
+        return problem_response(
+            503,
+            str(exc),
+            slug="store-unavailable",
+            title="Store unavailable",
+            headers={"Retry-After": "5"},
+        )
+    if isinstance(exc, StoreError):
+        logger.error("store error answered with 503: %s", exc)
+        return problem_response(
+            503, str(exc), slug="store-error", title="Store error", headers={"Retry-After": "5"}
+        )
+    if isinstance(exc, NotRunningError):
+        return problem_response(
+            503,
+            str(exc),
+            slug="not-running",
+            title="Scheduler not running",
+            headers={"Retry-After": "5"},
+        )
+    logger.error("unmapped schedkit error answered with 500: %r", exc)
+    return problem_response(500, str(exc), slug="internal-error", title="Internal error")
+
+
+def problem_for(exc: Exception) -> JSONResponse | None:
+    """The problem answer for ``exc``, or None for an exception that is a bug."""
+    if isinstance(exc, ApiProblem):
+        return problem_response(
+            exc.status,
+            exc.detail,
+            slug=exc.slug,
+            title=exc.title,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+    if isinstance(exc, RequestValidationError):
+        return _validation_problem(exc)
+    if isinstance(exc, SchedkitError):
+        return _schedkit_problem(exc)
+    if isinstance(exc, StarletteHTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        return problem_response(exc.status_code, detail, headers=exc.headers)
+    return None
+
+
+def internal_error(exc: Exception) -> JSONResponse:
+    logger.error("unhandled error in the schedkit API", exc_info=exc)
+    return problem_response(
+        500, "internal error; see the server log", slug="internal-error", title="Internal error"
+    )
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route of ``app`` serves at the request's path (Starlette's own
+    405 names only the first matching route's methods)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """App-wide problem answers (unknown paths, wrong methods, uncaught errors)."""
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        response = problem_for(exc)
+        if response is None:
+            return internal_error(exc)
+        if response.status_code == 405:
+            response.headers["Allow"] = ", ".join(_allowed_methods(app, request))
+        return response
+
+    app.add_exception_handler(StarletteHTTPException, on_error)
+    app.add_exception_handler(RequestValidationError, on_error)
+    app.add_exception_handler(SchedkitError, on_error)
+    app.add_exception_handler(Exception, on_error)

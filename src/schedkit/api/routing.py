@@ -1,0 +1,148 @@
+"""The route class of the API: strict about its input, and every error a problem.
+
+:class:`ProblemRoute` answers the errors of its handler (schedkit errors, validation
+errors, the auth guards' problems, bugs) as RFC 9457 problems inside the route, so that a
+host application embedding the router keeps its own error handlers. It also rejects, as
+a 422 naming the field, input FastAPI would otherwise let through: query parameters the
+route does not declare (``?categroy=report`` must not list every task), repeats of a
+single-valued parameter, and JSON text no store can hold (lone UTF-16 surrogates).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from fastapi import Request, Response
+from fastapi.exceptions import ResponseValidationError
+from fastapi.routing import APIRoute
+
+from schedkit.api.problems import ApiProblem, internal_error, problem_for
+
+__all__ = ["ProblemRoute"]
+
+
+class ProblemRoute(APIRoute):
+    """An APIRoute that answers every error of its handler with a problem, and rejects
+    query parameters it does not declare (or repeats of a single-valued one) instead of
+    silently ignoring them: ``?categroy=report`` is a 422, not every task."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.query_names: dict[str, bool] = {}  # name -> may repeat
+        pending = [self.dependant]
+        while pending:
+            dependant = pending.pop()
+            for param in dependant.query_params:
+                repeatable = _is_sequence(param.field_info.annotation)
+                self.query_names[param.alias] = (
+                    self.query_names.get(param.alias, False) or repeatable
+                )
+            pending.extend(dependant.dependencies)
+
+    def _check_query(self, request: Request) -> None:
+        seen: set[str] = set()
+        for name, _ in request.query_params.multi_items():
+            if name not in self.query_names:
+                known = ", ".join(sorted(self.query_names)) or "none"
+                raise ApiProblem(
+                    422,
+                    f"unknown query parameter {name!r} (known: {known})",
+                    slug="validation-error",
+                    title="Invalid input",
+                    extra={
+                        "field": name,
+                        "errors": [
+                            {"field": name, "in": "query", "message": "unknown query parameter"}
+                        ],
+                    },
+                )
+            if name in seen and not self.query_names[name]:
+                raise ApiProblem(
+                    422,
+                    f"query parameter {name!r} is given more than once",
+                    slug="validation-error",
+                    title="Invalid input",
+                    extra={
+                        "field": name,
+                        "errors": [
+                            {"field": name, "in": "query", "message": "given more than once"}
+                        ],
+                    },
+                )
+            seen.add(name)
+
+    async def _check_body(self, request: Request) -> None:
+        """Text the stores cannot hold: JSON lets ``"\\ud800"`` through as a lone UTF-16
+        surrogate, which no UTF-8 database column accepts."""
+        if self.body_field is None or "json" not in request.headers.get("content-type", ""):
+            return
+        body = await request.body()
+        if b"\\u" not in body:
+            return
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return  # FastAPI answers malformed JSON itself
+        path = _unencodable(data, [])
+        if path is not None:
+            field = ".".join(path)
+            raise ApiProblem(
+                422,
+                f"{field or 'body'}: text contains an unpaired surrogate (not valid Unicode)",
+                slug="validation-error",
+                title="Invalid input",
+                extra={
+                    "field": field or None,
+                    "errors": [{"field": field, "in": "body", "message": "not valid Unicode text"}],
+                },
+            )
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def problem_handler(request: Request) -> Response:
+            try:
+                self._check_query(request)
+                await self._check_body(request)
+                return await handler(request)
+            except ResponseValidationError as exc:
+                return internal_error(exc)
+            except Exception as exc:
+                response = problem_for(exc)
+                return response if response is not None else internal_error(exc)
+
+        return problem_handler
+
+
+def _unencodable(value: Any, path: list[str]) -> list[str] | None:
+    """The path of the first string (or key) in ``value`` that is not valid UTF-8 text."""
+    stack: list[tuple[Any, list[str]]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                try:
+                    key.encode("utf-8")
+                except UnicodeEncodeError:
+                    return where
+                stack.append((child, [*where, key]))
+        elif isinstance(item, list):
+            stack.extend((child, [*where, str(i)]) for i, child in enumerate(item))
+    return None
+
+
+def _is_sequence(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _is_sequence(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return any(_is_sequence(arg) for arg in get_args(annotation))
+    return origin in (list, tuple, set, frozenset) or annotation in (list, tuple, set, frozenset)

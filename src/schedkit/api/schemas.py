@@ -1,0 +1,197 @@
+"""Request bodies and the API's own response models (the read models are in schedkit.views)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+)
+
+from schedkit.models import RunStatus
+from schedkit.tokens import Role
+from schedkit.views import (
+    AuditView,
+    LogLineView,
+    RunView,
+    ScheduleView,
+    TokenView,
+)
+
+__all__ = [
+    "SCHEDULE_BODY_EXAMPLES",
+    "AuditPage",
+    "CancelRequest",
+    "ExecuteRequest",
+    "Health",
+    "LogPage",
+    "PauseRequest",
+    "Readiness",
+    "RunAccepted",
+    "RunPage",
+    "ScheduleResponse",
+    "TaskSchedules",
+    "TokenCreateRequest",
+    "TokenCreated",
+    "UtcDatetime",
+]
+
+T = TypeVar("T")
+
+
+_NUMBER = re.compile(r"\s*[-+]?\d+(\.\d*)?([eE][-+]?\d+)?\s*")
+
+
+def _iso_text(value: object) -> object:
+    # pydantic reads numbers (and numeric strings) as Unix timestamps; the API documents
+    # ISO 8601 date-times only.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError(
+            "expected an ISO 8601 date-time with offset, e.g. 2025-01-31T02:00:00+08:00"
+        )
+    return value
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("datetime is out of range once converted to UTC") from None
+
+
+#: A query/body datetime: must carry an offset; converted to UTC.
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_to_utc)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExecuteRequest(_Body):
+    """Parameters of a manual run; validated against the task's declared parameters."""
+
+    kwargs: dict[str, JsonValue] = Field(
+        default_factory=dict, description="Keyword arguments for the task's execute()."
+    )
+
+
+class PauseRequest(_Body):
+    note: str | None = Field(
+        default=None, max_length=1000, description="Why it is paused, shown to operators."
+    )
+
+
+class CancelRequest(_Body):
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class TokenCreateRequest(_Body):
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@:-]*$",
+        description="Unique among unrevoked tokens; shown in the audit trail as the actor.",
+    )
+    role: Role
+
+
+class _Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="Matching items, all pages.")
+    limit: int
+    offset: int
+
+
+class RunPage(_Page[RunView]):
+    """A page of runs, newest scheduled first."""
+
+
+class AuditPage(_Page[AuditView]):
+    """A page of audit events, newest first."""
+
+
+class LogPage(BaseModel):
+    run_id: str
+    items: list[LogLineView]
+    next_after_seq: int = Field(description="Pass as ?after_seq= to read the lines after these.")
+
+
+class RunAccepted(BaseModel):
+    """A run was created (202), or has finished when waited for (200)."""
+
+    run_id: str
+    task_name: str
+    status: RunStatus
+    finished: bool
+    run: RunView
+
+
+class ScheduleResponse(BaseModel):
+    schedule: ScheduleView
+    next_fire_times: list[datetime] = Field(description="The next 5 fires, UTC.")
+    next_fire_times_local: list[datetime] = Field(description="The same, in the configured zone.")
+
+
+class TaskSchedules(BaseModel):
+    task_name: str
+    schedules: list[ScheduleView]
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    node_id: str
+    store: Literal["ok"] = "ok"
+    scheduler: Literal["leader", "standby", "disabled"] = Field(
+        description="leader: this node fires schedules; standby: another node holds the lease."
+    )
+
+
+class TokenCreated(BaseModel):
+    token: TokenView
+    secret: str = Field(description="The token itself. Shown once: it is stored hashed.")
+
+
+#: Examples for the schedule bodies (document shape, nested spec, crontab string).
+SCHEDULE_BODY_EXAMPLES: dict[str, dict[str, Any]] = {
+    "document": {
+        "summary": "The design document's shape",
+        "value": {
+            "trigger": "cron",
+            "hour": 2,
+            "minute": 0,
+            "misfire_grace_time": 300,
+            "max_instances": 1,
+        },
+    },
+    "nested": {
+        "summary": "The richer spec: trigger plus policies",
+        "value": {
+            "trigger": {
+                "trigger": "cron",
+                "expression": "30 6 * * 1-5",
+                "timezone": "Asia/Shanghai",
+                "calendar": "cn_workdays",
+            },
+            "overlap": "skip",
+            "timeout": 600,
+            "kwargs": {"dry_run": False},
+        },
+    },
+    "interval": {
+        "summary": "Every 10 minutes",
+        "value": {"trigger": "interval", "minutes": 10, "jitter": 5},
+    },
+    "crontab": {"summary": "A crontab string", "value": "0 2 * * *"},
+}

@@ -1,0 +1,3 @@
+"""Integrations with host frameworks (FastAPI) and execution engines (Celery)."""
+
+from __future__ import annotations

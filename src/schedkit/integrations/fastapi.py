@@ -1,0 +1,162 @@
+"""Run schedkit inside a host FastAPI application.
+
+The design document's ``startup``/``shutdown`` hooks, done the current FastAPI way::
+
+    app = FastAPI(lifespan=scheduler_lifespan(SCHEDULER_CONFIG,
+                                              user_dependency=get_current_active_user))
+
+creates the :class:`~schedkit.Scheduler` when the app starts, puts it on
+``app.state.scheduler``, mounts the management API under ``/api/v1/scheduler`` with the
+host's own user dependency on every route, and stops the scheduler on shutdown. An app
+that already has a lifespan uses :func:`mount_scheduler` (or :func:`scheduler_running`
+inside its own lifespan). With several uvicorn/gunicorn workers, each worker is a node:
+the store's lease decides which one fires schedules, so nothing fires twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from schedkit.api.auth import Authenticator, host_authenticator
+from schedkit.api.router import DEFAULT_PREFIX, create_router
+from schedkit.config import SchedkitConfig
+from schedkit.registry import TaskRegistry
+from schedkit.service import Extension, Scheduler
+from schedkit.tokens import Role
+
+__all__ = ["DEFAULT_PREFIX", "mount_scheduler", "scheduler_lifespan", "scheduler_running"]
+
+logger = logging.getLogger(__name__)
+
+ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+_MOUNTED = "_schedkit_router_prefixes"
+
+
+@asynccontextmanager
+async def scheduler_running(
+    app: FastAPI,
+    scheduler: Scheduler | None = None,
+    *,
+    config: ConfigInput = None,
+    registry: TaskRegistry | None = None,
+    extensions: Iterable[Extension] = (),
+) -> AsyncIterator[Scheduler]:
+    """Start ``scheduler`` (or one made from ``config``/``registry``/``extensions``),
+    expose it on ``app.state.scheduler`` and stop it on exit. A scheduler that is already
+    started is left running on exit: its owner stops it."""
+    if scheduler is None:
+        scheduler = Scheduler(config, registry=registry, extensions=extensions)
+    owned = not scheduler.started
+    if owned:
+        await scheduler.start()
+    app.state.scheduler = scheduler
+    try:
+        yield scheduler
+    finally:
+        if owned:
+            await scheduler.stop()
+        if getattr(app.state, "scheduler", None) is scheduler:
+            del app.state.scheduler
+
+
+def _authenticator(
+    user_dependency: Callable[..., Any] | None,
+    role_of: Callable[[Any], Role | str] | None,
+    authenticate: Authenticator | None,
+) -> Authenticator:
+    if authenticate is not None:
+        return authenticate
+    if user_dependency is None:
+        raise ValueError(
+            "the scheduler API needs the host's user dependency: pass "
+            "user_dependency=get_current_active_user (or authenticate=..., or "
+            "include_router=False to mount the API yourself)"
+        )
+    return host_authenticator(user_dependency, role_of)
+
+
+def include_scheduler_router(
+    app: FastAPI,
+    authenticate: Authenticator,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    tags: Sequence[str] = ("Scheduler",),
+) -> None:
+    """Mount the management API on ``app`` once per prefix."""
+    mounted: set[str] = getattr(app.state, _MOUNTED, set())
+    if prefix in mounted:
+        return
+    app.include_router(create_router(authenticate, prefix=prefix, tags=tags))
+    mounted.add(prefix)
+    setattr(app.state, _MOUNTED, mounted)
+    app.openapi_schema = None  # routes changed: let /docs show them
+
+
+def scheduler_lifespan(
+    config: ConfigInput = None,
+    *,
+    scheduler: Scheduler | None = None,
+    registry: TaskRegistry | None = None,
+    extensions: Iterable[Extension] = (),
+    user_dependency: Callable[..., Any] | None = None,
+    role_of: Callable[[Any], Role | str] | None = None,
+    authenticate: Authenticator | None = None,
+    prefix: str = DEFAULT_PREFIX,
+    tags: Sequence[str] = ("Scheduler",),
+    include_router: bool = True,
+) -> Lifespan:
+    """A lifespan for ``FastAPI(lifespan=...)``: mounts the API (guarded by the host's
+    ``user_dependency``; ``role_of(user)`` gives each user's role, default admin) and runs
+    the scheduler while the app runs."""
+    guard = _authenticator(user_dependency, role_of, authenticate) if include_router else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if guard is not None:
+            include_scheduler_router(app, guard, prefix=prefix, tags=tags)
+        async with scheduler_running(
+            app, scheduler, config=config, registry=registry, extensions=extensions
+        ):
+            yield
+
+    return lifespan
+
+
+def mount_scheduler(
+    app: FastAPI,
+    config: ConfigInput = None,
+    *,
+    scheduler: Scheduler | None = None,
+    registry: TaskRegistry | None = None,
+    extensions: Iterable[Extension] = (),
+    user_dependency: Callable[..., Any] | None = None,
+    role_of: Callable[[Any], Role | str] | None = None,
+    authenticate: Authenticator | None = None,
+    prefix: str = DEFAULT_PREFIX,
+    tags: Sequence[str] = ("Scheduler",),
+) -> None:
+    """Mount the API on an existing ``app`` now and run the scheduler around the app's
+    own lifespan (started before it, stopped after it)."""
+    include_scheduler_router(
+        app, _authenticator(user_dependency, role_of, authenticate), prefix=prefix, tags=tags
+    )
+    host_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(host: Any) -> AsyncIterator[Any]:
+        async with (
+            scheduler_running(
+                app, scheduler, config=config, registry=registry, extensions=extensions
+            ),
+            host_lifespan(host) as state,
+        ):
+            yield state
+
+    app.router.lifespan_context = lifespan

@@ -1,0 +1,106 @@
+"""API tests: a real uvicorn server on a free port, an httpx client per role.
+
+One server per test module (``api`` fixture) on a fresh SQLite store; tokens for each
+role are created in the store beforehand, the way ``schedkit token create`` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from schedkit.api import create_app
+from schedkit.models import ApiToken, new_id, utcnow
+from schedkit.store import create_store
+from schedkit.tokens import Role, create_token, hash_secret
+from tests.api.server import LiveServer, fast_config
+from tests.api.tasks import api_registry
+
+
+async def _make_tokens(url: str, preset: Mapping[str, str]) -> dict[str, str]:
+    """A token per role (``schedkit token create``'s way), plus tokens with ``preset``
+    secrets (name -> secret, role admin) for tests that need the secret up front."""
+    store = create_store(url)
+    await store.open()
+    try:
+        secrets = {}
+        for role in Role:
+            issued = await create_token(store, name=f"{role.value}-bot", role=role, actor="test")
+            secrets[role.value] = issued.secret
+        for name, secret in preset.items():
+            await store.put_token(
+                ApiToken(
+                    id=new_id(),
+                    name=name,
+                    role=Role.ADMIN.value,
+                    token_hash=hash_secret(secret),
+                    created_at=utcnow(),
+                )
+            )
+            secrets[name] = secret
+        return secrets
+    finally:
+        await store.close()
+
+
+@dataclass
+class Api:
+    """A running server and a client for each role (``anon`` sends no token)."""
+
+    server: LiveServer
+    store_url: str
+    secrets: dict[str, str]
+    clients: dict[str, httpx.Client]
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def viewer(self) -> httpx.Client:
+        return self.clients["viewer"]
+
+    @property
+    def operator(self) -> httpx.Client:
+        return self.clients["operator"]
+
+    @property
+    def admin(self) -> httpx.Client:
+        return self.clients["admin"]
+
+    @property
+    def anon(self) -> httpx.Client:
+        return self.clients["anon"]
+
+
+PREFIX = "/api/v1/scheduler"
+
+
+def open_api(store_url: str, preset: Mapping[str, str] | None = None) -> Iterator[Api]:
+    secrets = asyncio.run(_make_tokens(store_url, preset or {}))
+    app = create_app(fast_config(store_url), registry=api_registry())
+    with LiveServer(app) as server:
+        base = server.url + PREFIX
+        clients = {
+            role: httpx.Client(
+                base_url=base, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+            )
+            for role, secret in secrets.items()
+        }
+        clients["anon"] = httpx.Client(base_url=base, timeout=30)
+        try:
+            yield Api(server=server, store_url=store_url, secrets=secrets, clients=clients)
+        finally:
+            for client in clients.values():
+                client.close()
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    path: Path = tmp_path_factory.mktemp("api") / "schedkit.db"
+    yield from open_api(f"sqlite:///{path}")

@@ -1,0 +1,243 @@
+"""Runs, schedules preview, stats, nodes, health and the error shapes, over real HTTP."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from tests.api.conftest import PREFIX, Api
+from tests.api.helpers import problem, wait_run
+
+
+def _run(api: Api, task: str, kwargs: dict[str, object] | None = None) -> str:
+    response = api.operator.post(f"/tasks/{task}/execute", json={"kwargs": kwargs or {}})
+    assert response.status_code == 202, response.text
+    run_id: str = response.json()["run_id"]
+    return run_id
+
+
+def test_health_and_readiness_are_open(api: Api) -> None:
+    assert api.anon.get("/health").json() == {"status": "ok"}
+    ready = api.anon.get("/ready").json()
+    assert ready["status"] == "ready" and ready["store"] == "ok"
+    assert ready["scheduler"] == "leader"  # the only node holds the lease
+
+
+def test_get_run_and_its_logs(api: Api) -> None:
+    run = wait_run(api.viewer, _run(api, "echo", {"count": 1, "label": "log"}))
+    assert run["status"] == "success" and run["kwargs"] == {"count": 1, "label": "log"}
+    assert datetime.fromisoformat(run["scheduled_for_local"]).utcoffset() == timedelta(hours=8)
+    logs = api.viewer.get(f"/runs/{run['id']}/logs").json()
+    messages = [(line["level"], line["message"]) for line in logs["items"]]
+    assert messages == [("INFO", "echo log x1"), ("WARNING", "second line")]
+    after = api.viewer.get(f"/runs/{run['id']}/logs?after_seq={logs['items'][0]['seq']}").json()
+    assert [line["message"] for line in after["items"]] == ["second line"]
+    assert after["next_after_seq"] == logs["next_after_seq"]
+    problem(api.viewer.get("/runs/0123/logs"), 404)
+    body = problem(api.viewer.get("/runs/does-not-exist"), 404)
+    assert body["run_id"] == "does-not-exist"
+
+
+def test_list_runs_filters_and_counts(api: Api) -> None:
+    ok = wait_run(api.viewer, _run(api, "echo", {"count": 7}))
+    failed = wait_run(api.viewer, _run(api, "boom"))
+    page = api.viewer.get("/runs", params={"task": "echo", "status": "success"}).json()
+    assert page["total"] >= 1 and all(
+        r["task_name"] == "echo" and r["status"] == "success" for r in page["items"]
+    )
+    both = api.viewer.get("/runs", params=[("status", "success"), ("status", "failed")]).json()
+    assert {ok["id"], failed["id"]} <= {r["id"] for r in both["items"]}
+    since = (datetime.fromisoformat(ok["scheduled_for"]) - timedelta(microseconds=1)).isoformat()
+    window = api.viewer.get("/runs", params={"since": since, "task": "echo"}).json()
+    assert ok["id"] in {r["id"] for r in window["items"]}
+    until = api.viewer.get("/runs", params={"until": since, "task": "echo"}).json()
+    assert ok["id"] not in {r["id"] for r in until["items"]}
+    manual = api.viewer.get("/runs?trigger_source=manual&limit=1").json()
+    assert len(manual["items"]) == 1 and manual["total"] >= 2
+    assert api.viewer.get("/runs?trigger_source=schedule").json()["total"] == 0
+
+
+def test_run_filters_reject_bad_values(api: Api) -> None:
+    for query, field in [
+        ("since=2025-01-01T00:00:00", "since"),  # no offset: ambiguous
+        ("until=0.5", "until"),  # numbers are not date-times here
+        ("status=done", "status.0"),
+        ("trigger_source=cron", "trigger_source"),
+        ("limit=100000", "limit"),
+        ("statuss=success", "statuss"),  # unknown parameters are not ignored
+        ("task=a&task=b", "task"),  # nor are repeats of single-valued ones
+    ]:
+        assert problem(api.viewer.get(f"/runs?{query}"), 422)["field"] == field, query
+
+
+def test_cancel_a_running_run_then_conflict(api: Api) -> None:
+    run_id = _run(api, "slow")
+    wait_run(api.viewer, run_id, until={"running"})
+    cancelled = api.operator.post(f"/runs/{run_id}/cancel", json={"reason": "test stop"})
+    assert cancelled.status_code == 200, cancelled.text
+    run = wait_run(api.viewer, run_id)
+    assert run["status"] == "cancelled"
+    body = problem(api.operator.post(f"/runs/{run_id}/cancel"), 409)
+    assert "already cancelled" in body["detail"]
+    problem(api.operator.post("/runs/nope/cancel"), 404)
+
+
+def test_retry_a_finished_run(api: Api) -> None:
+    first = wait_run(api.viewer, _run(api, "echo", {"count": 3}))
+    response = api.operator.post(f"/runs/{first['id']}/retry")
+    assert response.status_code == 202, response.text
+    retried = wait_run(api.viewer, response.json()["run_id"])
+    assert retried["trigger_source"] == "retry" and retried["kwargs"] == {"count": 3}
+    running = _run(api, "slow")
+    wait_run(api.viewer, running, until={"running"})
+    assert "still running" in problem(api.operator.post(f"/runs/{running}/retry"), 409)["detail"]
+    api.operator.post(f"/runs/{running}/cancel")
+    problem(api.operator.post("/runs/nope/retry"), 404)
+
+
+def test_preview_validates_without_saving(api: Api) -> None:
+    before = api.viewer.get("/schedules").json()
+    response = api.viewer.post(
+        "/schedules/preview?count=3&lang=zh",
+        json={
+            "trigger": {"trigger": "cron", "expression": "0 9 * * 1-5", "calendar": "cn_workdays"}
+        },
+    )
+    assert response.status_code == 200, response.text
+    preview = response.json()
+    assert preview["complete"] is True and preview["timezone"] == "Asia/Shanghai"
+    assert "工作日" in preview["description"]
+    fires = [datetime.fromisoformat(f) for f in preview["fire_times_local"]]
+    assert len(fires) == 3 and all((f.hour, f.minute) == (9, 0) for f in fires)
+    assert [datetime.fromisoformat(f) for f in preview["fire_times"]] == fires
+    assert preview["spec"]["max_instances"] == 3  # job_defaults fill what the spec leaves out
+    assert api.viewer.get("/schedules").json() == before
+    body = problem(
+        api.viewer.post("/schedules/preview", json={"trigger": "cron", "minute": 61}), 422
+    )
+    assert body["field"] == "trigger.minute"
+    body = problem(
+        api.viewer.post(
+            "/schedules/preview", json={"trigger": "date", "run_date": "9999-12-31T23:59:59-12:00"}
+        ),
+        422,
+    )
+    assert body["field"] == "trigger"
+
+
+def test_preview_of_a_schedule_that_never_fires_is_bounded(api: Api) -> None:
+    # Saturdays that are Chinese working days: almost never. The search stops at its
+    # budget instead of holding the server for the core preview's full scan.
+    started = time.monotonic()
+    response = api.viewer.post(
+        "/schedules/preview",
+        json={
+            "trigger": "cron",
+            "day_of_week": "sat",
+            "hour": 1,
+            "year": "2200-9999",
+            "calendar": "cn_workdays",
+        },
+    )
+    assert response.status_code == 200 and time.monotonic() - started < 5
+    assert api.anon.get("/health").status_code == 200
+
+
+def test_stats_counts_percentiles_running_and_upcoming(api: Api) -> None:
+    wait_run(api.viewer, _run(api, "echo", {"count": 1}))
+    wait_run(api.viewer, _run(api, "boom"))
+    running = _run(api, "slow")
+    wait_run(api.viewer, running, until={"running"})
+    try:
+        stats = api.viewer.get("/stats?hours=1&upcoming=3").json()
+        assert stats["counts"]["success"] >= 1 and stats["counts"]["failed"] >= 1
+        finished = sum(n for s, n in stats["counts"].items() if s not in ("pending", "running"))
+        assert stats["success_rate"] == stats["counts"]["success"] / finished
+        echo = next(t for t in stats["tasks"] if t["task_name"] == "echo")
+        assert echo["p50_duration"] <= echo["p95_duration"] <= echo["p99_duration"]
+        assert running in {r["id"] for r in stats["running"]}
+        assert stats["running_count"] >= 1
+        upcoming = [datetime.fromisoformat(u["fire_time"]) for u in stats["upcoming"]]
+        assert len(upcoming) == 3 and upcoming == sorted(upcoming)
+        assert datetime.fromisoformat(stats["until"]) - datetime.fromisoformat(
+            stats["since"]
+        ) == timedelta(hours=1)
+    finally:
+        api.operator.post(f"/runs/{running}/cancel")
+
+
+def test_task_summary_reports_last_run_and_success_rate(api: Api) -> None:
+    wait_run(api.viewer, _run(api, "boom"))
+    boom = api.viewer.get("/tasks/boom").json()
+    assert boom["last_run"]["status"] == "failed"
+    assert boom["stats_24h"]["success_rate"] == 0.0
+    assert boom["stats_7d"]["counts"]["failed"] >= 1
+
+
+def test_nodes(api: Api) -> None:
+    [node] = api.viewer.get("/nodes").json()
+    assert node["leader"] is True and set(node["roles"]) == {"scheduler", "executor"}
+
+
+def test_tokens_are_shown_once_and_revocable(api: Api) -> None:
+    created = api.admin.post("/tokens", json={"name": "ci-bot", "role": "operator"})
+    assert created.status_code == 201, created.text
+    secret = created.json()["secret"]
+    listed = {t["name"]: t for t in api.admin.get("/tokens").json()}
+    assert listed["ci-bot"]["role"] == "operator" and "secret" not in listed["ci-bot"]
+    assert "token_hash" not in listed["ci-bot"]
+    with httpx.Client(
+        base_url=api.url + PREFIX, headers={"Authorization": f"Bearer {secret}"}
+    ) as ci:
+        assert ci.get("/tasks").status_code == 200
+        assert api.admin.delete(f"/tokens/{created.json()['token']['id']}").status_code == 204
+        problem(ci.get("/tasks"), 401)
+    problem(api.admin.post("/tokens", json={"name": "admin-bot", "role": "viewer"}), 409)
+    assert (
+        problem(api.admin.post("/tokens", json={"name": "x", "role": "root"}), 422)["field"]
+        == "role"
+    )
+    assert "ci-bot" not in {t["name"] for t in api.admin.get("/tokens").json()}
+    revoked = api.admin.get("/tokens?include_revoked=true").json()
+    assert any(t["name"] == "ci-bot" and t["revoked"] for t in revoked)
+
+
+def test_problem_shape_for_framework_errors(api: Api) -> None:
+    unknown = problem(httpx.get(api.url + "/nope"), 404)
+    assert unknown["type"] == "about:blank"
+    wrong = httpx.put(api.url + PREFIX + "/schedules/preview")
+    problem(wrong, 405)
+    assert wrong.headers["allow"] == "POST"
+    assert problem(api.viewer.get("/schedules/preview"), 405)
+    body = problem(
+        api.operator.post(
+            "/tasks/echo/execute",
+            content=b"{not json",
+            headers={"content-type": "application/json"},
+        ),
+        422,
+    )
+    assert body["errors"][0]["in"] == "body"
+    body = problem(
+        api.operator.post(
+            "/tasks/echo/execute",
+            content=b'{"kwargs": {"count": 1, "label": "\\ud800"}}',
+            headers={"content-type": "application/json"},
+        ),
+        422,
+    )
+    assert body["field"] == "kwargs.label"
+
+
+def test_openapi_document_and_docs(api: Api) -> None:
+    document = httpx.get(api.url + "/openapi.json").json()
+    paths = document["paths"]
+    assert f"{PREFIX}/tasks/{{task_name}}/history" in paths
+    responses = paths[f"{PREFIX}/tasks/{{task_name}}"]["get"]["responses"]
+    assert "application/problem+json" in responses["404"]["content"]
+    assert document["components"]["securitySchemes"]["ApiToken"]["scheme"] == "bearer"
+    docs = httpx.get(api.url + "/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert datetime.now(UTC)  # keep the UTC import honest for readers of this file
