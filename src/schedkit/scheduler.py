@@ -82,6 +82,7 @@ class SchedulerLoop:
         self._reap_at = _LONG_AGO
         self._heap: list[tuple[datetime, str]] = []
         self._triggers: dict[str, tuple[int, Trigger]] = {}
+        self._broken: set[tuple[str, int]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -190,7 +191,19 @@ class SchedulerLoop:
         for schedule in due:
             if not self.is_leader:
                 break
-            await self._plan(schedule, now, batch)
+            mark = (len(batch.runs), len(batch.advances), batch.reserved)
+            try:
+                await self._plan(schedule, now, batch)
+            except StoreError:
+                raise
+            except Exception:
+                # One broken schedule (e.g. stored by an older version) must not stop
+                # the others from firing: drop its part of the batch and carry on.
+                del batch.runs[mark[0] :]
+                del batch.advances[mark[1] :]
+                self.executor.release(batch.reserved - mark[2])
+                batch.reserved = mark[2]
+                self._report_broken(schedule)
         await self._write(batch, now)
 
     async def _refresh(self, now: datetime) -> None:
@@ -200,11 +213,24 @@ class SchedulerLoop:
         self._heap = []
         for schedule in window:
             assert schedule.next_fire_time is not None
-            trigger = self._trigger(schedule)
-            fire_at = _fire_at(trigger, schedule, schedule.next_fire_time)
+            try:
+                fire_at = _fire_at(self._trigger(schedule), schedule, schedule.next_fire_time)
+            except Exception:
+                self._report_broken(schedule)
+                continue
             self._heap.append((fire_at, schedule.id))
         heapq.heapify(self._heap)
         self._refresh_at = now + timedelta(seconds=self.cfg.refresh_interval)
+
+    def _report_broken(self, schedule: Schedule) -> None:
+        key = (schedule.id, schedule.version)
+        if key not in self._broken:
+            self._broken.add(key)
+            logger.exception(
+                "schedule %s (version %d) cannot be fired; it is skipped until changed",
+                schedule.id,
+                schedule.version,
+            )
 
     def _trigger(self, schedule: Schedule) -> Trigger:
         cached = self._triggers.get(schedule.id)

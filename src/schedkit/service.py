@@ -279,8 +279,11 @@ class Scheduler:
         kwargs = task.validate_kwargs(spec.kwargs)
         sid = schedule_id or task_name
         before = await self.store.get_schedule(sid)
+        if before is not None and before.task_name != task_name:
+            raise ConflictError(f"schedule {sid!r} belongs to task {before.task_name!r}")
         schedule = self._schedule_from_spec(sid, task, spec, kwargs, "runtime", before)
         await self.store.put_schedule(schedule)
+        await self.store.delete_state(_removed_key(sid))
         self.loop.wake()
         await self._audit(actor, "schedule.put", sid, before, schedule)
         return schedule
@@ -290,18 +293,27 @@ class Scheduler:
         self._require_started()
         removed = False
         for schedule in await self.store.list_schedules(task_name):
-            removed |= await self.store.delete_schedule(schedule.id)
-            await self._audit(actor, "schedule.delete", schedule.id, schedule, None)
-        if removed:
-            self.loop.wake()
+            removed |= await self._delete(schedule, actor)
         return removed
 
     async def delete_schedule(self, schedule_id: str, *, actor: str = SYSTEM) -> None:
         self._require_started()
-        schedule = await self._require_schedule(schedule_id)
-        await self.store.delete_schedule(schedule_id)
+        await self._delete(await self._require_schedule(schedule_id), actor)
+
+    async def _delete(self, schedule: Schedule, actor: str) -> bool:
+        """Delete a schedule; a task's default one is remembered as removed so that the
+        next start does not bring it back from the code (until ``add_task`` again)."""
+        deleted = await self.store.delete_schedule(schedule.id)
+        if schedule.id == schedule.task_name:
+            entry = await self.store.get_state(_removed_key(schedule.id))
+            await self.store.set_state(
+                _removed_key(schedule.id),
+                {"by": actor, "at": self.clock.now().isoformat()},
+                entry.version if entry is not None else 0,
+            )
         self.loop.wake()
-        await self._audit(actor, "schedule.delete", schedule_id, schedule, None)
+        await self._audit(actor, "schedule.delete", schedule.id, schedule, None)
+        return deleted
 
     async def pause_task(
         self, task_name: str, note: str | None = None, *, actor: str = SYSTEM
@@ -321,7 +333,7 @@ class Scheduler:
         self.registry.require(task_name)
         schedules = await self.store.list_schedules(task_name)
         if not schedules:
-            raise ScheduleNotFoundError(task_name)
+            raise ConflictError(f"task {task_name!r} has no schedule to pause or resume")
         if not paused and not any(s.paused for s in schedules):
             raise ConflictError(f"task {task_name!r} is not paused")
         now = self.clock.now()
@@ -436,6 +448,8 @@ class Scheduler:
             config = task.default_schedule
             existing = await self.store.get_schedule(task.task_name)
             if config is None or (existing is not None and existing.origin != "code"):
+                continue
+            if existing is None and await self.store.get_state(_removed_key(task.task_name)):
                 continue
             spec = self.parse_schedule(config)
             schedule = self._schedule_from_spec(
@@ -680,6 +694,10 @@ def _load_config(config: SchedkitConfig | Mapping[str, Any] | str | Path | None)
     if "jobstores" in config or "executors" in config:
         return SchedkitConfig.from_document(dict(config))
     return SchedkitConfig.load(**config)
+
+
+def _removed_key(schedule_id: str) -> str:
+    return f"schedule-removed:{schedule_id}"
 
 
 def _fields(run: Run) -> dict[str, Any]:

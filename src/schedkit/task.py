@@ -220,13 +220,15 @@ class RunCancelledError(Exception):
 
 
 def _json_kwargs(kwargs: Mapping[str, Any], field_prefix: str = "kwargs") -> dict[str, Any]:
+    """Check that every value can be stored as JSON text (UTF-8, no NaN)."""
     import json
 
     for key, value in kwargs.items():
         if not isinstance(key, str):
             raise ValidationError("parameter names must be strings", field=field_prefix)
         try:
-            json.dumps(value, allow_nan=False)
+            # Encoding catches lone surrogates, which JSON allows but UTF-8 does not.
+            json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
         except (TypeError, ValueError) as exc:
             raise ValidationError(
                 f"value is not JSON-serializable ({exc})", field=f"{field_prefix}.{key}"
@@ -346,7 +348,7 @@ class BaseTask(abc.ABC):
                 errors=[{"loc": ["kwargs", *e["loc"]], "msg": e["msg"]} for e in exc.errors()],
             ) from None
         dumped: dict[str, Any] = instance.model_dump(mode="json", exclude_unset=True)
-        return dumped
+        return _json_kwargs(dumped)
 
     def prepare_kwargs(self, stored: Mapping[str, Any]) -> dict[str, Any]:
         """Turn stored (JSON) kwargs into the Python values ``execute`` receives."""
@@ -354,7 +356,8 @@ class BaseTask(abc.ABC):
         if model is None:
             return dict(stored)
         instance = model.model_validate(dict(stored))
-        return {name: getattr(instance, name) for name in model.model_fields}
+        values = {name: getattr(instance, name) for name in model.model_fields}
+        return {**(instance.model_extra or {}), **values}
 
     @property
     def source(self) -> str:
@@ -474,7 +477,10 @@ def _location(obj: Any) -> str:
 def _signature_model(func: Callable[..., Any], name: str) -> type[pydantic.BaseModel] | None:
     """A pydantic model from the function's annotated parameters (``ctx`` excluded)."""
     fields: dict[str, Any] = {}
-    for pname, param in inspect.signature(func).parameters.items():
+    params = inspect.signature(func).parameters.values()
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
+    for param in params:
+        pname = param.name
         if pname == "ctx" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
             continue
         annotation: Any = Any if param.annotation is param.empty else param.annotation
@@ -490,10 +496,14 @@ def _signature_model(func: Callable[..., Any], name: str) -> type[pydantic.BaseM
                 ) from None
         default = ... if param.default is param.empty else param.default
         fields[pname] = (annotation, default)
-    if not fields:
+    if not fields and open_ended:
         return None
+    # A function without **kwargs takes exactly its parameters: anything else is an
+    # error at submission, not a TypeError when the run starts.
     model: type[pydantic.BaseModel] = pydantic.create_model(
-        f"{name}_parameters", __config__=pydantic.ConfigDict(extra="forbid"), **fields
+        f"{name}_parameters",
+        __config__=pydantic.ConfigDict(extra="allow" if open_ended else "forbid"),
+        **fields,
     )
     return model
 

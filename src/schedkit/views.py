@@ -33,7 +33,7 @@ from schedkit.models import (
 from schedkit.scheduler import LEASE_NAME
 from schedkit.service import Scheduler
 from schedkit.task import BaseTask, TaskPriority
-from schedkit.triggers import ScheduleSpec, build_trigger, trigger_from_json
+from schedkit.triggers import build_trigger, trigger_from_json
 
 __all__ = [
     "AuditView",
@@ -266,7 +266,6 @@ def schedule_preview(
             f"the schedule reaches outside the supported dates (years 1-9999): {exc}",
             field="trigger",
         ) from None
-    _check_storable(spec, fires)
     return SchedulePreview(
         spec=spec.to_json(),
         description=trigger.describe(lang),
@@ -275,29 +274,6 @@ def schedule_preview(
         fire_times_local=[f.astimezone(trigger.timezone) for f in fires],
         complete=complete,
     )
-
-
-#: Largest integer every store column holds (PostgreSQL ``integer``).
-MAX_STORED_INT = 2**31 - 1
-
-
-def _check_storable(spec: ScheduleSpec, fires: Sequence[datetime]) -> None:
-    """Workaround for values the spec model accepts but the engine cannot use: a stored
-    schedule with such a value would fail every tick of the scheduler loop (jitter) or
-    the store write (max_instances)."""
-    if spec.max_instances > MAX_STORED_INT:
-        raise ValidationError(f"must be at most {MAX_STORED_INT}", field="max_instances")
-    jitter = spec.trigger.jitter
-    if jitter:
-        try:
-            spread = timedelta(seconds=jitter)
-            for fire in fires[:1]:
-                fire + spread
-        except OverflowError:
-            raise ValidationError(
-                "jitter is too large (fire time plus jitter beyond year 9999)",
-                field="trigger.jitter",
-            ) from None
 
 
 # -- runs --------------------------------------------------------------------------------

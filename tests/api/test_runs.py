@@ -124,7 +124,7 @@ def test_preview_validates_without_saving(api: Api) -> None:
         ),
         422,
     )
-    assert body["field"] == "trigger"
+    assert body["field"] == "trigger.run_date"
 
 
 def test_preview_of_a_schedule_that_never_fires_is_bounded(api: Api) -> None:

@@ -360,3 +360,77 @@ async def test_calendar_excluded_fires_are_recorded(make_scheduler: MakeSchedule
     assert runs and ran == []
     assert all(r.status is RunStatus.SKIPPED for r in runs)
     assert all("calendar" in (r.reason or "") for r in runs)
+
+
+async def test_broken_stored_schedule_does_not_stop_the_others(
+    make_scheduler: MakeScheduler,
+) -> None:
+    from dataclasses import replace as dc_replace
+
+    ran: list[str] = []
+
+    @task("healthy", category="t")
+    async def healthy() -> None:
+        ran.append("ok")
+
+    s = await make_scheduler(healthy, nightly)
+    good = await s.add_task("healthy", {"trigger": "interval", "seconds": 0.2})
+    # A schedule written by some other tool / older version, invalid for this one.
+    broken = dc_replace(
+        good, id="nightly", task_name="nightly", trigger={"trigger": "cron", "hour": 99}, version=1
+    )
+    await s.store.put_schedule(broken)
+    await asyncio.sleep(1.0)
+    assert len(ran) >= 2
+
+
+async def test_removed_default_schedule_stays_removed(make_scheduler: MakeScheduler) -> None:
+    @task("with_default", category="t", schedule={"trigger": "cron", "hour": 4})
+    async def with_default() -> None:
+        return None
+
+    s = await make_scheduler(with_default)
+    assert [x.id for x in await s.list_schedules("with_default")] == ["with_default"]
+    assert await s.remove_task("with_default", actor="ops")
+    await s.stop()
+    again = await make_scheduler(with_default)
+    assert await again.list_schedules("with_default") == []
+    # Scheduling it again on purpose brings it back.
+    await again.add_task("with_default", {"trigger": "cron", "hour": 5})
+    assert [x.id for x in await again.list_schedules("with_default")] == ["with_default"]
+
+
+async def test_schedule_id_of_another_task_and_pause_without_schedule(
+    make_scheduler: MakeScheduler,
+) -> None:
+    @task("other", category="t")
+    async def other() -> None:
+        return None
+
+    s = await make_scheduler(nightly, other)
+    await s.add_task("nightly", {"trigger": "cron", "hour": 1}, schedule_id="shared")
+    with pytest.raises(ConflictError, match="belongs to task 'nightly'"):
+        await s.add_task("other", {"trigger": "cron", "hour": 2}, schedule_id="shared")
+    with pytest.raises(ConflictError, match="no schedule"):
+        await s.pause_task("other")
+
+
+async def test_kwargs_edge_cases_rejected_before_store(make_scheduler: MakeScheduler) -> None:
+    @task("no_params", category="t")
+    async def no_params() -> None:
+        return None
+
+    @task("open_params", category="t")
+    async def open_params(region: str = "广东", **kwargs: Any) -> dict[str, Any]:
+        return {"success": True, "data": {"region": region, **kwargs}}
+
+    s = await make_scheduler(no_params, open_params)
+    with pytest.raises(ValidationError) as err:
+        await s.run_now("no_params", {"surprise": 1})
+    assert err.value.field == "kwargs.surprise"
+    with pytest.raises(ValidationError) as err:
+        await s.run_now("open_params", {"note": "\ud800"})
+    assert err.value.field == "kwargs.note"
+    assert await s.count_runs() == 0
+    run = await s.run_now("open_params", {"batch": 5}, wait=True, timeout=10)
+    assert run.result is not None and run.result["data"] == {"region": "广东", "batch": 5}

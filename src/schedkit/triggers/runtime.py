@@ -208,13 +208,18 @@ class _IntervalTrigger(Trigger):
 
     def next_fire_time(self, previous: datetime | None, now: datetime) -> datetime | None:
         now = ensure_utc(now)
-        if previous is not None:
-            fire = self._aps.get_next_fire_time(ensure_utc(previous), now)
-        elif self._anchored:
-            fire = self._aps.get_next_fire_time(None, now)
-        else:
-            # As in APScheduler: without start_date the first fire is one interval from now.
-            fire = self._aps.get_next_fire_time(now, now)
+        try:
+            if previous is not None:
+                fire = self._aps.get_next_fire_time(ensure_utc(previous), now)
+            elif self._anchored:
+                fire = self._aps.get_next_fire_time(None, now)
+            else:
+                # As in APScheduler: without start_date the first fire is one interval
+                # from now.
+                fire = self._aps.get_next_fire_time(now, now)
+        except (OverflowError, ValueError):
+            # The next fire would lie past year 9999: the series is over.
+            return None
         return None if fire is None else ensure_utc(fire)
 
 

@@ -22,7 +22,6 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
-    NonNegativeFloat,
     TypeAdapter,
     ValidationInfo,
     field_validator,
@@ -108,7 +107,10 @@ def _in_spec_zone(value: datetime, info: ValidationInfo) -> datetime:
         # build_trigger fill the zone and validate again.
         return value
     tz = zone(name)
-    return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+    try:
+        return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+    except (OverflowError, ValueError):
+        raise _custom_error(f"{value.isoformat()} is out of the supported date range") from None
 
 
 class _TriggerSpecBase(BaseModel):
@@ -116,7 +118,8 @@ class _TriggerSpecBase(BaseModel):
 
     trigger: str
     timezone: str | None = None
-    jitter: NonNegativeFloat | None = None
+    #: At most a day: jitter spreads fires, it does not move them to another day.
+    jitter: float | None = Field(default=None, ge=0, le=86_400)
     calendar: CalendarName | None = None
 
     @field_validator("timezone")
@@ -292,7 +295,7 @@ class ScheduleSpec(BaseModel):
 
     trigger: TriggerSpec
     misfire_grace_time: float | None = Field(default=300.0, gt=0)
-    max_instances: int = Field(default=1, ge=1)
+    max_instances: int = Field(default=1, ge=1, le=10_000)
     coalesce: bool = True
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     timeout: float | None = Field(default=None, gt=0)

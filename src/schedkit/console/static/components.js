@@ -1,0 +1,379 @@
+// Shared pieces of the views: formatting, badges, tables, pagers, dialogs, toasts.
+
+import { h, replace } from "./dom.js";
+import { t, locale } from "./i18n.js";
+import { ApiError, NetworkError } from "./api.js";
+
+/** Display settings learnt at start: the scheduler's time zone. */
+export const settings = { tz: null };
+
+export const STATUSES = [
+  "pending",
+  "running",
+  "success",
+  "failed",
+  "timeout",
+  "cancelled",
+  "skipped",
+  "missed",
+  "lost",
+];
+export const SOURCES = ["schedule", "manual", "retry", "catch_up", "dependency"];
+export const ACTIVE = new Set(["pending", "running"]);
+
+// -- formatting ------------------------------------------------------------------------
+
+const partsCache = new Map();
+
+function zoneFormatter(tz) {
+  const key = tz || "";
+  if (!partsCache.has(key)) {
+    partsCache.set(
+      key,
+      new Intl.DateTimeFormat("en-CA", {
+        timeZone: tz || undefined,
+        year: "numeric",
+        month: "2-digit",
+        day: "2-digit",
+        hour: "2-digit",
+        minute: "2-digit",
+        second: "2-digit",
+        hourCycle: "h23",
+      }),
+    );
+  }
+  return partsCache.get(key);
+}
+
+/** Wall-clock parts of `date` in `tz` (default: the scheduler's zone). */
+export function zonedParts(date, tz = settings.tz) {
+  const out = {};
+  for (const part of zoneFormatter(tz).formatToParts(date)) out[part.type] = part.value;
+  return out;
+}
+
+/**
+ * "2026-05-01 02:00:00" in the scheduler's zone. `local` is the API's *_local twin
+ * (already in that zone: its wall clock is shown as is); otherwise `utc` is converted.
+ */
+export function fmtTime(utc, local) {
+  if (local) return local.slice(0, 19).replace("T", " ");
+  if (!utc) return t("none");
+  const p = zonedParts(new Date(utc));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
+
+/** A <time> element: the local text, the UTC instant as datetime and tooltip. */
+export function timeEl(utc, local) {
+  if (!utc && !local) return t("none");
+  return h("time", { datetime: utc || local, title: utc || local }, fmtTime(utc, local));
+}
+
+/** Converts a wall time "YYYY-MM-DDTHH:MM" in the scheduler's zone to a UTC Date. */
+export function wallToUtc(wall) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(wall || "");
+  if (!m) return null;
+  const target = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+  let guess = target;
+  for (let i = 0; i < 3; i++) {
+    const p = zonedParts(new Date(guess));
+    const seen = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+    guess += target - seen;
+  }
+  return new Date(guess);
+}
+
+/** The current wall time in the scheduler's zone, as "YYYY-MM-DDTHH:MM" for inputs. */
+export function wallNow(offsetMs = 0) {
+  const p = zonedParts(new Date(Date.now() + offsetMs));
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+}
+
+export function fmtNumber(n, digits = 0) {
+  return new Intl.NumberFormat(locale(), { maximumFractionDigits: digits }).format(n);
+}
+
+export function fmtDuration(seconds) {
+  if (seconds === null || seconds === undefined) return t("none");
+  if (seconds < 1) return t("ms_short", { n: fmtNumber(seconds * 1000, 0) });
+  if (seconds < 60) return t("seconds_short", { n: fmtNumber(seconds, seconds < 10 ? 2 : 1) });
+  const whole = Math.round(seconds);
+  if (whole < 3600) return t("minutes_seconds", { m: Math.floor(whole / 60), s: whole % 60 });
+  if (whole < 86400) {
+    return t("hours_minutes", { h: Math.floor(whole / 3600), m: Math.floor((whole % 3600) / 60) });
+  }
+  return t("days_hours", { d: Math.floor(whole / 86400), h: Math.floor((whole % 86400) / 3600) });
+}
+
+export function fmtPercent(rate) {
+  if (rate === null || rate === undefined) return t("none");
+  return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(
+    rate,
+  );
+}
+
+/** "98% (50)" for a WindowStats, explained in its tooltip; "—" when nothing finished. */
+export function fmtWindow(stats) {
+  if (!stats || stats.success_rate === null || stats.success_rate === undefined) return t("none");
+  const params = { rate: fmtPercent(stats.success_rate), n: fmtNumber(stats.total) };
+  return h("span", { title: t("rate_title", params) }, t("rate_of", params));
+}
+
+export function shortId(id) {
+  return id ? String(id).slice(-8) : "";
+}
+
+// -- small elements ----------------------------------------------------------------------
+
+export function statusBadge(status) {
+  return h(
+    "span",
+    { class: `badge status status-${status}`, dataset: { status } },
+    t(`status_${status}`),
+  );
+}
+
+export function pausedBadge() {
+  return h("span", { class: "badge badge-paused", dataset: { paused: "true" } }, t("paused"));
+}
+
+export function tagChips(tags) {
+  if (!tags?.length) return t("none");
+  return h(
+    "ul",
+    { class: "chips" },
+    tags.map((tag) => h("li", { class: "chip" }, tag)),
+  );
+}
+
+export function link(href, ...children) {
+  return h("a", { href, "data-link": true }, ...children);
+}
+
+export function taskHref(name) {
+  return `tasks/${encodeURIComponent(name)}`;
+}
+
+export function runHref(id) {
+  return `runs/${encodeURIComponent(id)}`;
+}
+
+export function jsonBlock(value, label) {
+  return h(
+    "pre",
+    { class: "json", tabindex: "0", "aria-label": label || null },
+    JSON.stringify(value, null, 2),
+  );
+}
+
+/** A definition list from [label, value] rows (rows with value undefined are dropped). */
+export function dl(rows, cls = "kv") {
+  return h(
+    "dl",
+    { class: cls },
+    rows
+      .filter(([, value]) => value !== undefined)
+      .map(([label, value]) =>
+        h("div", { class: "kv-row" }, h("dt", {}, label), h("dd", {}, value)),
+      ),
+  );
+}
+
+/**
+ * A table: columns [{label, cell(row) -> node|string, class}], rows.
+ * `caption` names it for screen readers.
+ */
+export function table({ columns, rows, caption, empty, rowAttrs }) {
+  if (!rows.length) return h("p", { class: "empty" }, empty);
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      {},
+      caption ? h("caption", { class: "visually-hidden" }, caption) : null,
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          columns.map((c) => h("th", { scope: "col", class: c.class }, c.label)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        rows.map((row) =>
+          h(
+            "tr",
+            rowAttrs ? rowAttrs(row) : {},
+            columns.map((c) => h("td", { class: c.class }, c.cell(row))),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** "1–50 of 234" with Previous / Next; onPage(newOffset). */
+export function pager({ total, limit, offset, onPage }) {
+  const from = total ? offset + 1 : 0;
+  const to = Math.min(offset + limit, total);
+  return h(
+    "nav",
+    { class: "pager", "aria-label": t("pagination") },
+    h(
+      "span",
+      { class: "pager-range", "aria-live": "polite" },
+      total ? t("page_range", { from, to, total }) : t("page_empty"),
+    ),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "btn",
+        disabled: offset <= 0,
+        onClick: () => onPage(Math.max(0, offset - limit)),
+      },
+      t("previous_page"),
+    ),
+    h(
+      "button",
+      {
+        type: "button",
+        class: "btn",
+        disabled: offset + limit >= total,
+        onClick: () => onPage(offset + limit),
+      },
+      t("next_page"),
+    ),
+  );
+}
+
+// -- errors, toasts, dialogs ---------------------------------------------------------------
+
+/** A human sentence for an error from api(). */
+export function errorText(err) {
+  if (err instanceof NetworkError) return t("error_network", { detail: err.message });
+  if (err instanceof ApiError) {
+    const detail = err.message;
+    if (err.status === 403) return t("error_forbidden", { detail });
+    if (err.status === 404) return t("error_not_found", { detail });
+    if (err.status === 409) return t("error_conflict", { detail });
+    return t("error_generic", { status: err.status, detail });
+  }
+  return t("error_prefix", { detail: err?.message || String(err) });
+}
+
+export function errorBox(err) {
+  return h("p", { class: "alert alert-error", role: "alert" }, errorText(err));
+}
+
+export function toast(content, kind = "info", ms = 6000) {
+  const box = document.getElementById("toasts");
+  const close = h(
+    "button",
+    {
+      type: "button",
+      class: "toast-close",
+      "aria-label": t("close"),
+      onClick: () => item.remove(),
+    },
+    "×",
+  );
+  const item = h("div", { class: `toast toast-${kind}` }, h("div", {}, content), close);
+  box.append(item);
+  if (ms) setTimeout(() => item.remove(), ms);
+  return item;
+}
+
+/**
+ * A modal <dialog> with a title, body and footer buttons; removed from the page when
+ * closed. Returns {dialog, body, footer, close}. Escape and the × button close it.
+ */
+export function openDialog({ title, body, footer, onClose, wide }) {
+  const titleId = `dlg-${Math.random().toString(36).slice(2)}`;
+  const dialog = h(
+    "dialog",
+    { class: wide ? "dialog dialog-wide" : "dialog", "aria-labelledby": titleId },
+    h(
+      "div",
+      { class: "dialog-head" },
+      h("h2", { id: titleId }, title),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "btn btn-quiet dialog-x",
+          "aria-label": t("close"),
+          onClick: () => dialog.close(),
+        },
+        "×",
+      ),
+    ),
+    h("div", { class: "dialog-body" }, body),
+    footer ? h("div", { class: "dialog-foot" }, footer) : null,
+  );
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    onClose?.();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  return { dialog, close: () => dialog.close() };
+}
+
+/** A labelled form field: {id, label, control, help, error slot}. */
+export function field({ id, label, control, help, required, inline }) {
+  const errorId = `${id}-error`;
+  const helpId = help ? `${id}-help` : null;
+  control.id = id;
+  const describedBy = [helpId, errorId].filter(Boolean).join(" ");
+  control.setAttribute("aria-describedby", describedBy);
+  if (required) control.setAttribute("aria-required", "true");
+  const labelEl = h(
+    "label",
+    { for: id },
+    label,
+    required
+      ? h("span", { class: "req", "aria-hidden": "true", title: t("field_required") }, " *")
+      : null,
+  );
+  return h(
+    "div",
+    { class: inline ? "field field-inline" : "field", dataset: { field: id } },
+    inline ? [control, labelEl] : [labelEl, control],
+    help ? h("p", { class: "help", id: helpId }, help) : null,
+    h("p", { class: "field-error", id: errorId, role: "alert" }),
+  );
+}
+
+/** Shows `message` as the error of the field containing `control` (or clears it). */
+export function setFieldError(control, message) {
+  const box = control.closest(".field")?.querySelector(".field-error");
+  if (!box) return;
+  replace(box, message || "");
+  if (message) control.setAttribute("aria-invalid", "true");
+  else control.removeAttribute("aria-invalid");
+}
+
+export function clearFieldErrors(form) {
+  for (const box of form.querySelectorAll(".field-error")) box.replaceChildren();
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+}
+
+export function button(label, onClick, { cls = "btn", ...attrs } = {}) {
+  return h("button", { type: "button", class: cls, onClick, ...attrs }, label);
+}
+
+/** Section with a heading. */
+export function section(title, ...children) {
+  const id = `sec-${Math.random().toString(36).slice(2)}`;
+  return h(
+    "section",
+    { class: "panel", "aria-labelledby": id },
+    h("h2", { id }, title),
+    ...children,
+  );
+}

@@ -1,0 +1,559 @@
+// Forms built from data: a task's parameters (its JSON Schema) and a schedule editor.
+
+import { h, replace, debounce } from "./dom.js";
+import { t } from "./i18n.js";
+import { api, ApiError } from "./api.js";
+import {
+  clearFieldErrors,
+  errorText,
+  field,
+  fmtTime,
+  setFieldError,
+  settings,
+} from "./components.js";
+
+// -- parameters from a JSON Schema ---------------------------------------------------------
+
+/** The schema node behind $ref / a single allOf / an optional (anyOf with null). */
+export function resolveSchema(root, node) {
+  let out = { ...node };
+  let nullable = false;
+  for (let depth = 0; depth < 10; depth++) {
+    if (out.$ref) {
+      const name = out.$ref.split("/").pop();
+      const target = (root.$defs || root.definitions || {})[name] || {};
+      const { $ref, ...rest } = out;
+      out = { ...target, ...rest };
+    } else if (Array.isArray(out.allOf) && out.allOf.length === 1) {
+      const { allOf, ...rest } = out;
+      out = { ...allOf[0], ...rest };
+    } else if (Array.isArray(out.anyOf)) {
+      const others = out.anyOf.filter((branch) => branch.type !== "null");
+      nullable = nullable || others.length < out.anyOf.length;
+      if (others.length !== 1) break;
+      const { anyOf, ...rest } = out;
+      out = { ...others[0], ...rest };
+    } else break;
+  }
+  if (Array.isArray(out.type)) {
+    nullable = nullable || out.type.includes("null");
+    const types = out.type.filter((x) => x !== "null");
+    out.type = types.length === 1 ? types[0] : undefined;
+  }
+  return { node: out, nullable };
+}
+
+function controlFor(node, nullable, required) {
+  // An empty choice only where "not given" differs from every listed value.
+  const optionalEmpty = !required && (node.default === undefined || nullable);
+  if (Array.isArray(node.enum)) {
+    const select = h(
+      "select",
+      {},
+      optionalEmpty ? h("option", { value: "" }, t("field_unset")) : null,
+      node.enum.map((value, i) => h("option", { value: String(i) }, String(value))),
+    );
+    if (node.default !== undefined) {
+      const index = node.enum.findIndex((v) => v === node.default);
+      if (index >= 0) select.value = String(index);
+    }
+    return {
+      control: select,
+      read: () => (select.value === "" ? undefined : node.enum[+select.value]),
+    };
+  }
+  if (node.type === "boolean") {
+    if (nullable || (node.default === undefined && !required)) {
+      const select = h(
+        "select",
+        {},
+        h("option", { value: "" }, t("field_unset")),
+        h("option", { value: "true" }, t("yes")),
+        h("option", { value: "false" }, t("no")),
+      );
+      if (typeof node.default === "boolean") select.value = String(node.default);
+      return {
+        control: select,
+        read: () => (select.value === "" ? undefined : select.value === "true"),
+      };
+    }
+    const box = h("input", { type: "checkbox", checked: node.default === true });
+    return { control: box, read: () => box.checked, inline: true };
+  }
+  if (node.type === "integer" || node.type === "number") {
+    const input = h("input", {
+      type: "number",
+      inputmode: node.type === "integer" ? "numeric" : "decimal",
+      step: node.type === "integer" ? "1" : "any",
+      min: node.minimum ?? node.exclusiveMinimum ?? null,
+      max: node.maximum ?? node.exclusiveMaximum ?? null,
+      value: node.default ?? "",
+    });
+    return {
+      control: input,
+      read: () => {
+        const raw = input.value.trim();
+        if (raw === "") return input.validity.badInput ? "?" : undefined;
+        const n = Number(raw);
+        return Number.isFinite(n) ? n : raw;
+      },
+    };
+  }
+  if (node.type === "string") {
+    const type =
+      { date: "date", "date-time": "datetime-local", time: "time", email: "email", uri: "url" }[
+        node.format
+      ] || "text";
+    const input = h("input", {
+      type,
+      maxlength: node.maxLength ?? null,
+      value: node.default ?? "",
+      step: type === "datetime-local" || type === "time" ? "1" : null,
+    });
+    return {
+      control: input,
+      read: () => (input.value === "" && !required ? undefined : input.value),
+    };
+  }
+  // Arrays, objects and unions: JSON text.
+  const area = h("textarea", {
+    rows: "3",
+    class: "mono",
+    value: node.default !== undefined ? JSON.stringify(node.default) : "",
+  });
+  return {
+    control: area,
+    read: () => {
+      if (area.value.trim() === "") return undefined;
+      try {
+        return JSON.parse(area.value);
+      } catch (err) {
+        throw new FieldError(area, t("field_invalid_json", { detail: err.message }));
+      }
+    },
+  };
+}
+
+class FieldError extends Error {
+  constructor(control, message) {
+    super(message);
+    this.control = control;
+  }
+}
+
+/**
+ * The inputs for a task's parameters. Returns {element, read() -> kwargs,
+ * showErrors(apiError) -> whether every error found its field}.
+ */
+export function paramsForm(schema, prefix) {
+  const controls = new Map(); // name -> {control, read}
+  let element;
+  if (!schema) {
+    const area = h("textarea", { rows: "4", class: "mono", placeholder: "{}" });
+    controls.set("", {
+      control: area,
+      read: () => {
+        if (!area.value.trim()) return {};
+        let value;
+        try {
+          value = JSON.parse(area.value);
+        } catch (err) {
+          throw new FieldError(area, t("field_invalid_json", { detail: err.message }));
+        }
+        if (!value || typeof value !== "object" || Array.isArray(value)) {
+          throw new FieldError(area, t("field_not_object"));
+        }
+        return value;
+      },
+    });
+    element = h(
+      "div",
+      {},
+      h("p", { class: "help" }, t("run_now_undeclared")),
+      field({ id: `${prefix}-kwargs`, label: t("run_now_kwargs_json"), control: area }),
+    );
+  } else {
+    const required = new Set(schema.required || []);
+    const props = Object.entries(schema.properties || {});
+    if (!props.length) {
+      element = h("p", { class: "help" }, t("run_now_no_params"));
+    } else {
+      element = h(
+        "div",
+        { class: "param-fields" },
+        props.map(([name, raw]) => {
+          const { node, nullable } = resolveSchema(schema, raw);
+          const isRequired = required.has(name);
+          const built = controlFor(node, nullable, isRequired);
+          built.control.name = name;
+          built.control.dataset.param = name;
+          if (isRequired && built.control.tagName !== "SELECT") built.control.required = true;
+          controls.set(name, built);
+          const hints = [
+            node.description,
+            node.default !== undefined && node.default !== null
+              ? t("field_default", { value: JSON.stringify(node.default) })
+              : null,
+          ].filter(Boolean);
+          return field({
+            id: `${prefix}-p-${name}`,
+            label: node.title || name,
+            control: built.control,
+            help: hints.join(" · ") || null,
+            required: isRequired,
+            inline: built.inline,
+          });
+        }),
+      );
+    }
+  }
+
+  return {
+    element,
+    read() {
+      const out = {};
+      const errors = [];
+      for (const [name, { control, read }] of controls) {
+        setFieldError(control, "");
+        try {
+          const value = read();
+          if (name === "") Object.assign(out, value);
+          else if (value !== undefined) out[name] = value;
+        } catch (err) {
+          if (!(err instanceof FieldError)) throw err;
+          setFieldError(err.control, err.message);
+          errors.push(err);
+        }
+      }
+      if (errors.length) {
+        errors[0].control.focus();
+        return null;
+      }
+      return out;
+    },
+    /** Puts 422 field errors ("kwargs.count") next to their inputs. */
+    showErrors(err) {
+      if (!(err instanceof ApiError) || err.status !== 422) return false;
+      let placed = 0;
+      let first = null;
+      for (const [path, message] of Object.entries(err.fieldErrors)) {
+        const parts = path.split(".");
+        const name = parts[0] === "kwargs" ? (parts[1] ?? "") : parts[0];
+        const entry = controls.get(name) || (controls.has("") ? controls.get("") : null);
+        if (!entry) continue;
+        setFieldError(entry.control, message);
+        first = first || entry.control;
+        placed += 1;
+      }
+      first?.focus();
+      return placed > 0;
+    },
+  };
+}
+
+// -- schedule editor -----------------------------------------------------------------------
+
+const UNITS = ["seconds", "minutes", "hours", "days", "weeks"];
+const UNIT_SECONDS = { seconds: 1, minutes: 60, hours: 3600, days: 86400, weeks: 604800 };
+const OVERLAPS = ["skip", "allow", "queue_one", "replace"];
+const CALENDARS = ["", "cn_workdays", "cn_skip_holidays"];
+// APScheduler numbers weekdays from Monday = 0; crontab from Sunday = 0.
+const APS_DAYS = { 0: 1, 1: 2, 2: 3, 3: 4, 4: 5, 5: 6, 6: 0 };
+
+/** A crontab expression for a stored trigger, or "" when it has none we can show. */
+export function cronText(trigger) {
+  if (trigger.expression) return trigger.expression;
+  const order = ["month", "day", "hour", "minute"];
+  const known = new Set([
+    "trigger",
+    "timezone",
+    "calendar",
+    "jitter",
+    ...order,
+    "day_of_week",
+    "second",
+  ]);
+  if (Object.keys(trigger).some((k) => !known.has(k))) return "";
+  if (trigger.second !== undefined && String(trigger.second) !== "0") return "";
+  let dow = "*";
+  if (trigger.day_of_week !== undefined) {
+    const raw = String(trigger.day_of_week);
+    dow = /^\d$/.test(raw) ? String(APS_DAYS[raw]) : /^[a-z,-]+$/i.test(raw) ? raw : null;
+    if (dow === null) return "";
+  }
+  // APScheduler: fields below the most significant given one default to their minimum.
+  const given = order.map((k) => trigger[k] !== undefined);
+  const first = given.indexOf(true);
+  const values = order.map((k, i) => {
+    if (trigger[k] !== undefined) return String(trigger[k]);
+    if (first !== -1 && i > first) return k === "day" ? "1" : "0";
+    return "*";
+  });
+  if (first === -1 && dow !== "*") {
+    values[2] = "0";
+    values[3] = "0";
+  }
+  const [month, day, hour, minute] = values;
+  return `${minute} ${hour} ${day} ${month} ${dow}`;
+}
+
+function intervalParts(trigger) {
+  const total = UNITS.reduce((sum, u) => sum + (Number(trigger[u]) || 0) * UNIT_SECONDS[u], 0);
+  for (const unit of [...UNITS].reverse()) {
+    if (total && total % UNIT_SECONDS[unit] === 0)
+      return { every: total / UNIT_SECONDS[unit], unit };
+  }
+  return { every: total || 10, unit: "minutes" };
+}
+
+/**
+ * The schedule editor for `task` (a TaskDetail/TaskSummary). Returns {element, save()}:
+ * save() resolves with the saved ScheduleResponse, or null when the input is invalid
+ * (the errors are shown next to the fields).
+ */
+export function scheduleForm(task, prefix) {
+  const schedules = task.schedules || [];
+  const id = (suffix) => `${prefix}-${suffix}`;
+  const which = h(
+    "select",
+    {},
+    schedules.length
+      ? schedules.map((sch) => h("option", { value: sch.id }, sch.id))
+      : h("option", { value: "" }, t("schedule_new_default", { id: task.name })),
+  );
+  const kindCron = h("input", {
+    type: "radio",
+    name: id("kind"),
+    value: "cron",
+    id: id("kind-cron"),
+  });
+  const kindInterval = h("input", {
+    type: "radio",
+    name: id("kind"),
+    value: "interval",
+    id: id("kind-interval"),
+  });
+  const expr = h("input", {
+    type: "text",
+    class: "mono",
+    spellcheck: "false",
+    autocomplete: "off",
+  });
+  const every = h("input", { type: "number", min: "1", step: "any", inputmode: "decimal" });
+  const unit = h(
+    "select",
+    {},
+    UNITS.map((u) => h("option", { value: u }, t(`unit_${u}`))),
+  );
+  const tz = h("input", { type: "text", placeholder: settings.tz || "", autocomplete: "off" });
+  const calendar = h(
+    "select",
+    {},
+    CALENDARS.map((c) => h("option", { value: c }, t(`calendar_${c || "none"}`))),
+  );
+  const overlap = h(
+    "select",
+    {},
+    OVERLAPS.map((o) => h("option", { value: o }, t(`overlap_${o}`))),
+  );
+  const preview = h("ol", { class: "preview", "aria-live": "polite", dataset: { state: "idle" } });
+  const previewText = h("p", { class: "preview-text" });
+  const formError = h("p", { class: "field-error", role: "alert" });
+
+  const cronBox = h(
+    "div",
+    { class: "kind-cron" },
+    field({
+      id: id("expr"),
+      label: t("schedule_cron_expr"),
+      control: expr,
+      help: t("schedule_cron_help"),
+    }),
+  );
+  const intervalBox = h(
+    "div",
+    { class: "kind-interval row" },
+    field({ id: id("every"), label: t("schedule_every"), control: every }),
+    field({ id: id("unit"), label: t("schedule_unit"), control: unit }),
+  );
+
+  function current() {
+    return schedules.find((sch) => sch.id === which.value) || null;
+  }
+
+  function fill() {
+    const sch = current();
+    const trigger = sch?.trigger || { trigger: "cron", hour: 2, minute: 0 };
+    const isInterval = trigger.trigger === "interval";
+    kindCron.checked = !isInterval;
+    kindInterval.checked = isInterval;
+    expr.value = trigger.trigger === "cron" ? cronText(trigger) : "0 2 * * *";
+    const parts = isInterval ? intervalParts(trigger) : { every: 10, unit: "minutes" };
+    every.value = String(parts.every);
+    unit.value = parts.unit;
+    tz.value = trigger.timezone && trigger.timezone !== settings.tz ? trigger.timezone : "";
+    calendar.value = trigger.calendar || "";
+    overlap.value = sch?.overlap || "skip";
+    showKind();
+  }
+
+  function showKind() {
+    cronBox.hidden = !kindCron.checked;
+    intervalBox.hidden = !kindInterval.checked;
+  }
+
+  /** The request body: the new trigger plus the schedule's other settings, kept. */
+  function body() {
+    const trigger = kindCron.checked
+      ? { trigger: "cron", expression: expr.value.trim() }
+      : { trigger: "interval", [unit.value]: every.value === "" ? 0 : Number(every.value) };
+    if (tz.value.trim()) trigger.timezone = tz.value.trim();
+    if (calendar.value) trigger.calendar = calendar.value;
+    const sch = current();
+    const out = { trigger, overlap: overlap.value };
+    if (sch) {
+      out.misfire_grace_time = sch.misfire_grace_time;
+      out.coalesce = sch.coalesce;
+      out.max_instances = sch.max_instances;
+      out.timeout = sch.timeout;
+      out.kwargs = sch.kwargs;
+    }
+    return out;
+  }
+
+  const controlsByField = {
+    "trigger.expression": expr,
+    "trigger.timezone": tz,
+    "trigger.calendar": calendar,
+    overlap,
+    ...Object.fromEntries(UNITS.map((u) => [`trigger.${u}`, every])),
+  };
+
+  function showErrors(err) {
+    const form = element;
+    clearFieldErrors(form);
+    replace(formError);
+    if (!(err instanceof ApiError) || err.status !== 422) {
+      replace(formError, errorText(err));
+      return;
+    }
+    let placed = false;
+    for (const [path, message] of Object.entries(err.fieldErrors)) {
+      const control =
+        controlsByField[path] ||
+        (path.startsWith("trigger") ? (kindCron.checked ? expr : every) : null);
+      if (control) {
+        setFieldError(control, message);
+        placed = true;
+      }
+    }
+    if (!placed) replace(formError, errorText(err));
+  }
+
+  let seq = 0;
+  async function refreshPreview() {
+    const mine = ++seq;
+    preview.dataset.state = "loading";
+    replace(preview, h("li", { class: "muted" }, t("schedule_preview_loading")));
+    replace(previewText);
+    try {
+      const res = await api("/schedules/preview", {
+        method: "POST",
+        body: body(),
+        query: { count: 5 },
+      });
+      if (mine !== seq) return;
+      clearFieldErrors(element);
+      replace(formError);
+      replace(previewText, res.description);
+      const zone = res.timezone !== settings.tz ? ` (${res.timezone})` : "";
+      replace(
+        preview,
+        res.fire_times_local.length
+          ? res.fire_times_local.map((local, i) =>
+              h("li", {}, h("time", { datetime: res.fire_times[i] }, fmtTime(null, local) + zone)),
+            )
+          : h("li", { class: "muted" }, t("schedule_preview_none")),
+      );
+      preview.dataset.state = "ok";
+    } catch (err) {
+      if (mine !== seq) return;
+      replace(preview);
+      preview.dataset.state = "error";
+      showErrors(err);
+    }
+  }
+  const schedulePreview = debounce(refreshPreview, 350);
+
+  const element = h(
+    "div",
+    { class: "schedule-form" },
+    schedules.length > 1
+      ? field({ id: id("which"), label: t("schedule_which"), control: which })
+      : null,
+    h(
+      "fieldset",
+      { class: "kind" },
+      h("legend", {}, t("schedule_kind")),
+      h("label", { for: id("kind-cron"), class: "radio" }, kindCron, " ", t("schedule_kind_cron")),
+      h(
+        "label",
+        { for: id("kind-interval"), class: "radio" },
+        kindInterval,
+        " ",
+        t("schedule_kind_interval"),
+      ),
+    ),
+    cronBox,
+    intervalBox,
+    h(
+      "div",
+      { class: "row" },
+      field({
+        id: id("tz"),
+        label: t("schedule_timezone"),
+        control: tz,
+        help: t("schedule_timezone_help", { tz: settings.tz || "—" }),
+      }),
+      field({ id: id("calendar"), label: t("schedule_calendar"), control: calendar }),
+    ),
+    field({ id: id("overlap"), label: t("schedule_overlap"), control: overlap }),
+    h("div", { class: "preview-box" }, h("h3", {}, t("schedule_preview")), previewText, preview),
+    schedules.length ? h("p", { class: "help" }, t("schedule_kept")) : null,
+    formError,
+  );
+
+  for (const control of [expr, every, unit, tz, calendar, overlap]) {
+    control.addEventListener("input", schedulePreview);
+  }
+  for (const radio of [kindCron, kindInterval]) {
+    radio.addEventListener("change", () => {
+      showKind();
+      schedulePreview();
+    });
+  }
+  which.addEventListener("change", () => {
+    fill();
+    schedulePreview();
+  });
+  fill();
+  refreshPreview();
+
+  return {
+    element,
+    async save() {
+      schedulePreview.cancel();
+      const sch = current();
+      try {
+        return await api(`/tasks/${encodeURIComponent(task.name)}/schedule`, {
+          method: "POST",
+          body: body(),
+          query: { schedule_id: sch ? sch.id : null },
+        });
+      } catch (err) {
+        showErrors(err);
+        return null;
+      }
+    },
+  };
+}

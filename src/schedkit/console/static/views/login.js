@@ -1,0 +1,94 @@
+// Login: paste an API token; it is checked against the API before it is kept.
+
+import { h, replace } from "../dom.js";
+import { t } from "../i18n.js";
+import { api, ApiError } from "../api.js";
+
+let pending = null; // a message key to show once (signed out, session expired)
+
+export function flash(key) {
+  pending = key;
+}
+
+export async function render(ctx) {
+  const message = pending;
+  pending = null;
+  const input = h("input", {
+    type: "password",
+    id: "token",
+    name: "token",
+    autocomplete: "off",
+    spellcheck: "false",
+    required: true,
+    "aria-describedby": "token-help token-error",
+  });
+  const error = h("p", { id: "token-error", class: "field-error", role: "alert" });
+  const submit = h("button", { type: "submit", class: "btn btn-primary" }, t("login_submit"));
+
+  async function onSubmit(event) {
+    event.preventDefault();
+    const token = input.value.trim();
+    replace(error);
+    input.removeAttribute("aria-invalid");
+    if (!token) {
+      replace(error, t("login_empty"));
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
+    submit.disabled = true;
+    submit.textContent = t("login_checking");
+    try {
+      await api("/runs", { token, query: { limit: 1 } });
+    } catch (err) {
+      submit.disabled = false;
+      submit.textContent = t("login_submit");
+      let text;
+      if (err instanceof ApiError && err.status === 401) text = t("login_invalid");
+      else if (err instanceof ApiError && err.status === 403) {
+        text = t("login_forbidden", { detail: err.message });
+      } else text = t("login_unreachable", { detail: err.message });
+      replace(error, text);
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
+    await ctx.signIn("token", token);
+  }
+
+  replace(
+    ctx.main,
+    h(
+      "div",
+      { class: "login" },
+      h("h1", { tabindex: "-1" }, t("login_title")),
+      message
+        ? h(
+            "p",
+            { class: "alert alert-info", role: "status", dataset: { flash: message } },
+            t(message),
+          )
+        : null,
+      h(
+        "p",
+        {},
+        t("login_intro", { command: "" }),
+        h("code", {}, "schedkit token create --name NAME --role operator"),
+      ),
+      h(
+        "form",
+        { class: "login-form", novalidate: true, onSubmit },
+        h(
+          "div",
+          { class: "field" },
+          h("label", { for: "token" }, t("login_token")),
+          input,
+          h("p", { class: "help", id: "token-help" }, t("login_token_help")),
+          error,
+        ),
+        submit,
+      ),
+    ),
+  );
+  input.focus();
+}

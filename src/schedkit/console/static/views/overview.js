@@ -1,0 +1,250 @@
+// Overview: outcomes over 24 h, runs per hour, what runs now and fires next, nodes.
+
+import { h, replace, throttle } from "../dom.js";
+import { t } from "../i18n.js";
+import { api } from "../api.js";
+import { stackedBars, legend } from "../charts.js";
+import {
+  STATUSES,
+  dl,
+  errorBox,
+  fmtDuration,
+  fmtNumber,
+  fmtPercent,
+  fmtTime,
+  link,
+  runHref,
+  section,
+  statusBadge,
+  table,
+  taskHref,
+  timeEl,
+  zonedParts,
+} from "../components.js";
+
+const HOUR = 3600 * 1000;
+const CHART_PAGES = 4; // at most 4 × 500 runs feed the chart
+
+async function runsSince(since, signal) {
+  const items = [];
+  let total = 0;
+  for (let page = 0; page < CHART_PAGES; page++) {
+    const res = await api("/runs", {
+      query: { since: since.toISOString(), limit: 500, offset: page * 500 },
+      signal,
+    });
+    total = res.total;
+    items.push(...res.items);
+    if (items.length >= total || !res.items.length) break;
+  }
+  return { items, total };
+}
+
+function hourlyChart(runs, total, now) {
+  // 24 one-hour buckets ending now; labels are the bucket's start hour in the zone.
+  const labels = [];
+  for (let i = 23; i >= 0; i--) {
+    const p = zonedParts(new Date(now - (i + 1) * HOUR));
+    labels.push(`${p.hour}:${p.minute}`);
+  }
+  const counts = Object.fromEntries(STATUSES.map((st) => [st, new Array(24).fill(0)]));
+  for (const run of runs.items) {
+    const age = now - Date.parse(run.scheduled_for);
+    const bucket = 23 - Math.floor(age / HOUR);
+    if (bucket >= 0 && bucket < 24 && counts[run.status]) counts[run.status][bucket] += 1;
+  }
+  const series = STATUSES.filter((st) => counts[st].some(Boolean)).map((st) => ({
+    key: st,
+    label: t(`status_${st}`),
+    values: counts[st],
+  }));
+  const title = t("chart_runs_per_hour");
+  if (!runs.items.length) return [h("p", { class: "empty" }, t("chart_no_runs"))];
+  return [
+    stackedBars({
+      title,
+      desc: t("chart_runs_per_hour_desc", { total }),
+      labels,
+      series,
+      labelEvery: 3,
+      formatTick: (v) => fmtNumber(v, 1),
+    }),
+    legend(series.map((ser) => ({ key: ser.key, label: ser.label }))),
+    runs.items.length < total
+      ? h("p", { class: "help" }, t("chart_partial", { n: runs.items.length, total }))
+      : null,
+  ];
+}
+
+function card(label, value, cls) {
+  return h(
+    "div",
+    { class: `card ${cls || ""}` },
+    h("p", { class: "card-label" }, label),
+    h("p", { class: "card-value" }, value),
+  );
+}
+
+function progressText(run) {
+  const p = run.progress;
+  if (!p) return null;
+  const total = p.total ?? null;
+  const text =
+    total !== null
+      ? t("run_progress_text", { done: fmtNumber(p.done, 2), total: fmtNumber(total, 2) })
+      : t("run_progress_done", { done: fmtNumber(p.done, 2) });
+  return h("span", { class: "muted" }, ` ${text}${p.note ? ` · ${p.note}` : ""}`);
+}
+
+export async function render(ctx) {
+  const { main } = ctx;
+  const body = h("div", { class: "overview" }, h("p", { class: "loading" }, t("loading")));
+  replace(
+    main,
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", { tabindex: "-1" }, t("overview_title")),
+      h("p", { class: "muted" }, t("overview_window")),
+    ),
+    body,
+  );
+
+  async function load() {
+    const now = Date.now();
+    const since = new Date(now - 24 * HOUR);
+    let stats, ready, nodes, runs;
+    try {
+      [stats, ready, nodes, runs] = await Promise.all([
+        api("/stats", { query: { hours: 24, upcoming: 10 }, signal: ctx.signal }),
+        api("/ready", { signal: ctx.signal }).catch((err) => ({ error: err })),
+        api("/nodes", { signal: ctx.signal }).catch(() => []),
+        runsSince(since, ctx.signal),
+      ]);
+    } catch (err) {
+      if (err.name !== "AbortError") replace(body, errorBox(err));
+      return;
+    }
+    const counts = stats.counts || {};
+    const failed = (counts.failed || 0) + (counts.timeout || 0) + (counts.lost || 0);
+    replace(
+      body,
+      h(
+        "div",
+        { class: "cards", "aria-label": t("overview_window"), role: "group" },
+        card(t("card_total"), fmtNumber(stats.total)),
+        card(t("card_success"), fmtNumber(counts.success || 0), "card-success"),
+        card(t("card_failed"), fmtNumber(failed), failed ? "card-failed" : ""),
+        card(t("card_success_rate"), fmtPercent(stats.success_rate)),
+        card(t("card_running"), fmtNumber(stats.running_count), "card-running"),
+        card(t("card_pending"), fmtNumber(stats.pending_count)),
+      ),
+      section(t("chart_runs_per_hour"), hourlyChart(runs, runs.total, now)),
+      h(
+        "div",
+        { class: "columns" },
+        section(
+          t("running_now"),
+          stats.running.length
+            ? h(
+                "ul",
+                { class: "list" },
+                stats.running.map((run) =>
+                  h(
+                    "li",
+                    {},
+                    statusBadge(run.status),
+                    " ",
+                    link(taskHref(run.task_name), run.task_name),
+                    " · ",
+                    link(runHref(run.id), fmtTime(run.started_at, run.started_at_local)),
+                    progressText(run),
+                  ),
+                ),
+              )
+            : h("p", { class: "empty" }, t("nothing_running")),
+        ),
+        section(
+          t("upcoming_fires"),
+          stats.upcoming.length
+            ? h(
+                "ul",
+                { class: "list" },
+                stats.upcoming.map((fire) =>
+                  h(
+                    "li",
+                    {},
+                    timeEl(fire.fire_time, fire.fire_time_local),
+                    " ",
+                    link(taskHref(fire.task_name), fire.task_name),
+                    fire.schedule_id !== fire.task_name
+                      ? h("span", { class: "muted" }, ` (${fire.schedule_id})`)
+                      : null,
+                  ),
+                ),
+              )
+            : h("p", { class: "empty" }, t("no_upcoming")),
+        ),
+      ),
+      section(
+        t("nodes_title"),
+        ready.error
+          ? errorBox(ready.error)
+          : dl([
+              [t("node_this"), h("code", {}, ready.node_id)],
+              [t("col_status"), t(`node_role_${ready.scheduler}`)],
+            ]),
+        table({
+          caption: t("nodes_title"),
+          empty: "",
+          rows: nodes,
+          columns: [
+            {
+              label: t("col_id"),
+              cell: (n) => [
+                h("code", {}, n.id),
+                n.leader
+                  ? [" ", h("span", { class: "badge badge-leader" }, t("node_leader_badge"))]
+                  : null,
+              ],
+            },
+            { label: t("node_host"), cell: (n) => `${n.hostname} (${n.pid})` },
+            { label: t("node_roles"), cell: (n) => n.roles.join(", ") },
+            { label: t("node_started"), cell: (n) => timeEl(n.started_at) },
+            { label: t("node_heartbeat"), cell: (n) => timeEl(n.heartbeat_at) },
+            { label: t("node_version"), cell: (n) => n.version },
+          ],
+        }),
+      ),
+      stats.tasks.length
+        ? section(
+            t("per_task_title"),
+            table({
+              caption: t("per_task_title"),
+              empty: "",
+              rows: stats.tasks,
+              columns: [
+                { label: t("col_task"), cell: (s) => link(taskHref(s.task_name), s.task_name) },
+                { label: t("card_total"), cell: (s) => fmtNumber(s.total), class: "num" },
+                {
+                  label: t("card_success_rate"),
+                  cell: (s) => fmtPercent(s.success_rate),
+                  class: "num",
+                },
+                { label: t("col_mean"), cell: (s) => fmtDuration(s.mean_duration), class: "num" },
+                { label: t("col_p50"), cell: (s) => fmtDuration(s.p50_duration), class: "num" },
+                { label: t("col_p95"), cell: (s) => fmtDuration(s.p95_duration), class: "num" },
+              ],
+            }),
+          )
+        : null,
+    );
+  }
+
+  const reload = throttle(load, 1500);
+  ctx.onCleanup(reload.cancel);
+  ctx.onLive(() => reload());
+  ctx.onReconnect(load);
+  ctx.every(30000, load); // runs on other nodes send no events to this one
+  await load();
+}

@@ -1,0 +1,329 @@
+// Run detail: status, timings, progress, errors, result and the log tail, all live;
+// Cancel while active, Run again once finished.
+
+import { h, replace, throttle } from "../dom.js";
+import { t } from "../i18n.js";
+import { api } from "../api.js";
+import {
+  ACTIVE,
+  dl,
+  errorBox,
+  errorText,
+  fmtDuration,
+  fmtNumber,
+  jsonBlock,
+  link,
+  openDialog,
+  runHref,
+  section,
+  shortId,
+  statusBadge,
+  taskHref,
+  timeEl,
+  toast,
+  zonedParts,
+} from "../components.js";
+
+const MAX_LINES = 2000;
+
+function progressBar(run) {
+  const p = run.progress;
+  if (!p) return null;
+  const total = typeof p.total === "number" && p.total > 0 ? p.total : null;
+  const bar = h("progress", {
+    id: "run-progress",
+    max: total ?? null,
+    value: total ? Math.min(p.done, total) : null,
+  });
+  const text =
+    total !== null
+      ? t("run_progress_text", { done: fmtNumber(p.done, 2), total: fmtNumber(total, 2) })
+      : t("run_progress_done", { done: fmtNumber(p.done, 2) });
+  const pct = total ? ` (${fmtNumber((100 * p.done) / total, 0)}%)` : "";
+  return h(
+    "div",
+    { class: "progress", dataset: { done: String(p.done), total: String(p.total ?? "") } },
+    h("label", { for: "run-progress" }, t("run_progress")),
+    bar,
+    h(
+      "span",
+      { class: "progress-text" },
+      text + pct,
+      p.note ? h("span", { class: "muted" }, ` · ${p.note}`) : null,
+    ),
+  );
+}
+
+function errorDetails(error, title) {
+  if (!error) return null;
+  return h(
+    "div",
+    { class: "error-info" },
+    title ? h("h3", {}, title) : null,
+    h(
+      "p",
+      {},
+      h("strong", {}, error.type || t("run_error")),
+      error.message ? `: ${error.message}` : "",
+    ),
+    error.traceback
+      ? h(
+          "details",
+          {},
+          h("summary", {}, t("run_traceback")),
+          h("pre", { class: "traceback", tabindex: "0" }, error.traceback),
+        )
+      : null,
+  );
+}
+
+function logTime(ts) {
+  const p = zonedParts(new Date(ts));
+  const ms = String(new Date(ts).getUTCMilliseconds()).padStart(3, "0");
+  return `${p.hour}:${p.minute}:${p.second}.${ms}`;
+}
+
+function logLine(line) {
+  return h(
+    "li",
+    { class: `log-line level-${line.level.toLowerCase()}`, dataset: { seq: String(line.seq) } },
+    h("time", { datetime: line.ts, title: line.ts }, logTime(line.ts)),
+    h("span", { class: "log-level" }, line.level),
+    h("span", { class: "log-msg" }, line.message),
+  );
+}
+
+export async function render(ctx) {
+  const [id] = ctx.params;
+  const path = `/runs/${encodeURIComponent(id)}`;
+  let run = null;
+  let afterSeq = -1;
+  let fetchingLogs = null;
+
+  const head = h(
+    "div",
+    { class: "page-head" },
+    h("h1", { tabindex: "-1" }, t("run_title", { run: shortId(id) })),
+  );
+  const progressBox = h("div", { class: "progress-box", "aria-live": "polite" });
+  const info = h("div", {});
+  const errors = h("div", {});
+  const result = h("div", {});
+  const logList = h("ol", {
+    class: "log",
+    role: "log",
+    "aria-label": t("run_logs"),
+    tabindex: "0",
+  });
+  const logState = h("p", { class: "muted log-state" });
+  const body = h("div", {}, h("p", { class: "loading" }, t("loading")));
+  replace(ctx.main, head, body);
+
+  function cancelRun() {
+    const confirm = h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-danger",
+        onClick: async () => {
+          confirm.disabled = true;
+          try {
+            update(await api(`${path}/cancel`, { method: "POST", body: {} }));
+            dlg.close();
+            toast(t("run_cancel_sent"), "success");
+          } catch (err) {
+            dlg.close();
+            toast(errorText(err), "error");
+          }
+        },
+      },
+      t("run_cancel"),
+    );
+    const dlg = openDialog({
+      title: t("run_cancel"),
+      body: h("p", {}, t("run_cancel_confirm")),
+      footer: [
+        h("button", { type: "button", class: "btn", onClick: () => dlg.close() }, t("close")),
+        confirm,
+      ],
+    });
+    confirm.focus();
+  }
+
+  async function retryRun() {
+    try {
+      const accepted = await api(`${path}/retry`, { method: "POST" });
+      toast(t("run_retry_started", { run: shortId(accepted.run_id) }), "success");
+      ctx.navigate(runHref(accepted.run_id));
+    } catch (err) {
+      toast(errorText(err), "error");
+    }
+  }
+
+  function update(next) {
+    const focused = document.activeElement?.dataset?.action;
+    run = next;
+    const active = ACTIVE.has(run.status);
+    replace(
+      head,
+      h("h1", { tabindex: "-1" }, t("run_title", { run: shortId(run.id) })),
+      h("span", { class: "run-status", dataset: { status: run.status } }, statusBadge(run.status)),
+      h(
+        "p",
+        { class: "muted" },
+        t("run_of_task", { task: "" }),
+        link(taskHref(run.task_name), run.task_name),
+      ),
+      h(
+        "div",
+        { class: "actions" },
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-danger",
+            disabled: !active,
+            dataset: { action: "cancel" },
+            onClick: cancelRun,
+          },
+          t("run_cancel"),
+        ),
+        h(
+          "button",
+          {
+            type: "button",
+            class: "btn",
+            disabled: active,
+            dataset: { action: "retry" },
+            onClick: retryRun,
+          },
+          t("run_retry"),
+        ),
+      ),
+    );
+    if (focused) head.querySelector(`[data-action="${focused}"]`)?.focus();
+    replace(
+      progressBox,
+      progressBar(run),
+      run.cancel_requested && active
+        ? h("p", { class: "alert alert-warn" }, t("run_cancel_requested"))
+        : null,
+    );
+    replace(
+      info,
+      dl([
+        [t("run_scheduled_for"), timeEl(run.scheduled_for, run.scheduled_for_local)],
+        [t("run_started_at"), timeEl(run.started_at, run.started_at_local)],
+        [t("run_finished_at"), timeEl(run.finished_at, run.finished_at_local)],
+        [t("run_duration"), fmtDuration(run.duration)],
+        [t("run_attempt"), t("run_attempt_of", { n: run.attempt, max: run.max_attempts })],
+        [t("run_source"), t(`source_${run.trigger_source}`)],
+        [t("run_created_by"), run.created_by || t("none")],
+        [t("run_schedule"), run.schedule_id ? h("code", {}, run.schedule_id) : t("none")],
+        [t("run_node"), run.node_id ? h("code", {}, run.node_id) : t("none")],
+        [t("run_heartbeat"), run.heartbeat_at && active ? timeEl(run.heartbeat_at) : undefined],
+        [t("run_not_before"), run.status === "pending" ? timeEl(run.not_before) : undefined],
+        [t("run_blocked_by"), run.blocked_by ? h("code", {}, run.blocked_by) : undefined],
+        [t("run_reason"), run.reason || undefined],
+        [
+          t("run_kwargs"),
+          Object.keys(run.kwargs || {}).length ? jsonBlock(run.kwargs, t("run_kwargs")) : t("none"),
+        ],
+      ]),
+    );
+    replace(
+      errors,
+      run.error ? section(t("run_error"), errorDetails(run.error)) : null,
+      run.attempt_errors?.length
+        ? section(
+            t("run_attempt_errors"),
+            run.attempt_errors.map((err, i) =>
+              errorDetails(err, t("run_attempt_n", { n: err.attempt ?? i + 1 })),
+            ),
+          )
+        : null,
+    );
+    replace(
+      result,
+      run.result
+        ? jsonBlock(run.result, t("run_result"))
+        : h("p", { class: "empty" }, t("run_no_result")),
+    );
+    logState.textContent = active ? t("run_logs_live") : "";
+  }
+
+  async function fetchLogs() {
+    if (fetchingLogs) return fetchingLogs;
+    fetchingLogs = (async () => {
+      try {
+        for (let round = 0; round < 10; round++) {
+          const page = await api(`${path}/logs`, {
+            query: { after_seq: afterSeq, limit: 1000 },
+            signal: ctx.signal,
+          });
+          if (!page.items.length) break;
+          const atBottom = logList.scrollTop + logList.clientHeight >= logList.scrollHeight - 8;
+          logList.querySelector(".empty")?.remove();
+          logList.append(...page.items.map(logLine));
+          while (logList.children.length > MAX_LINES) logList.firstElementChild.remove();
+          afterSeq = page.next_after_seq;
+          if (atBottom) logList.scrollTop = logList.scrollHeight;
+          if (page.items.length < 1000) break;
+        }
+        if (!logList.children.length)
+          logList.append(h("li", { class: "empty" }, t("run_logs_none")));
+      } catch (err) {
+        if (err.name !== "AbortError") toast(errorText(err), "error");
+      } finally {
+        fetchingLogs = null;
+      }
+    })();
+    return fetchingLogs;
+  }
+
+  async function loadRun(initial = false) {
+    try {
+      update(await api(path, { signal: ctx.signal }));
+      return true;
+    } catch (err) {
+      if (initial && err.name !== "AbortError") replace(body, errorBox(err));
+      return false;
+    }
+  }
+
+  if (!(await loadRun(true))) return;
+  replace(
+    body,
+    progressBox,
+    section(t("run_timings"), info),
+    errors,
+    section(t("run_result"), result),
+    section(t("run_logs"), logState, logList),
+  );
+  await fetchLogs();
+
+  const logsSoon = throttle(fetchLogs, 150);
+  ctx.onCleanup(logsSoon.cancel);
+  ctx.onLive(({ kind, data }) => {
+    if (data?.run?.id !== id) return;
+    // A finished event's run may come without the last progress the store keeps: keep
+    // showing ours, then read the stored run.
+    const next =
+      data.run.progress || !run?.progress ? data.run : { ...data.run, progress: run.progress };
+    update(next);
+    logsSoon();
+    if (kind === "finished") loadRun();
+  });
+  ctx.onReconnect(() => {
+    loadRun();
+    fetchLogs();
+  });
+  // Log lines have no events of their own: poll them while the run is active, and the
+  // run itself now and then (it may be executing on another node).
+  let ticks = 0;
+  ctx.every(1000, () => {
+    if (!run || !ACTIVE.has(run.status)) return;
+    fetchLogs();
+    if (++ticks % 5 === 0) loadRun();
+  });
+}

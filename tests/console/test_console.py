@@ -1,0 +1,348 @@
+"""The web console in a real browser against a real server (see conftest.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.console.conftest import HOST_COOKIE, Browsing, Console
+
+pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
+
+expect.set_options(timeout=10_000)
+
+
+async def _wait_live(page: Page) -> None:
+    """The event stream is connected: updates from now on arrive without reloading."""
+    await expect(page.locator("#live")).to_have_attribute("data-state", "live")
+
+
+async def _mark_page(page: Page) -> None:
+    await page.evaluate("window.__noReload = true")
+
+
+async def _assert_not_reloaded(page: Page) -> None:
+    assert await page.evaluate("window.__noReload === true"), "the page was reloaded"
+
+
+async def test_login_with_token_then_task_list(anonymous: Browsing, console: Console) -> None:
+    page = anonymous.page
+    await page.goto(console.base + "tasks")
+    # Not signed in: the login view, remembering where we wanted to go.
+    await expect(page).to_have_url(console.base + "login")
+    await page.get_by_label("API token").fill(console.token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(console.base + "tasks")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Tasks")
+    rows = page.locator("tbody tr[data-task]")
+    await expect(rows).to_have_count(3)
+    for name in ("crunch", "greet", "nightly_report"):
+        await expect(page.locator(f'tr[data-task="{name}"]')).to_be_visible()
+    nightly = page.locator('tr[data-task="nightly_report"]')
+    await expect(nightly).to_contain_text("every day at 02:00")
+    # Next fire in the scheduler's zone (Asia/Shanghai), not the browser's (Europe/Paris).
+    await expect(nightly.locator("time").first).to_have_text(re.compile(r" 02:00:00$"))
+    await expect(page.locator("#tz-note")).to_contain_text("Asia/Shanghai")
+    # Filters by category and tag.
+    await page.get_by_label("Category").select_option("report")
+    await expect(rows).to_have_count(1)
+    await page.get_by_label("Category").select_option("")
+    await page.get_by_label("Tag").select_option("slow")
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_have_attribute("data-task", "crunch")
+    await expect(page).to_have_url(re.compile(r"tasks\?tag=slow$"))
+    await _wait_live(page)
+
+
+async def test_wrong_token_shows_error(anonymous: Browsing, console: Console) -> None:
+    page = anonymous.page
+    await page.goto(console.base)
+    await expect(page).to_have_url(console.base + "login")
+    token = page.get_by_label("API token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#token-error")).to_have_text("Paste a token first.")
+    await token.fill("skt_not-a-real-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#token-error")).to_have_text(
+        "This token is invalid or has been revoked (401)."
+    )
+    await expect(token).to_have_attribute("aria-invalid", "true")
+    await expect(page).to_have_url(console.base + "login")
+    assert await page.evaluate("sessionStorage.getItem('schedkit.token')") is None
+
+
+async def test_run_now_form_then_run_turns_success_live(
+    signed_in: Browsing, console: Console
+) -> None:
+    signed_in.expected_statuses.add(422)  # the out-of-range value below, on purpose
+    page = signed_in.page
+    await page.goto(console.base + "tasks")
+    await _wait_live(page)
+    await _mark_page(page)
+    row = page.locator('tr[data-task="greet"]')
+    await row.get_by_role("button", name="Run now: greet").click()
+
+    dialog = page.get_by_role("dialog", name="Run greet now")
+    await expect(dialog).to_be_visible()
+    # Inputs built from the declared parameters' JSON Schema.
+    name = dialog.get_by_label("Name")
+    times = dialog.get_by_label("Times")
+    await expect(times).to_have_attribute("type", "number")
+    await expect(times).to_have_value("1")  # the declared default
+    await expect(dialog.get_by_label("Loud")).to_have_attribute("type", "checkbox")
+    await expect(dialog.get_by_label("Day")).to_have_attribute("type", "date")
+    await expect(dialog.get_by_label("Mode").locator("option")).to_have_text(["fast", "careful"])
+
+    await name.fill("Ada")
+    await times.fill("50")
+    await dialog.get_by_role("button", name="Run", exact=True).click()
+    # The API's 422 names kwargs.times: the message is shown next to that input.
+    times_error = dialog.locator('.field:has(input[name="times"]) .field-error')
+    await expect(times_error).to_contain_text("less than or equal to 10")
+    await expect(times).to_have_attribute("aria-invalid", "true")
+
+    await times.fill("2")
+    await dialog.get_by_label("Loud").check()
+    await dialog.get_by_label("Day").fill("2026-01-05")
+    await dialog.get_by_label("Mode").select_option(label="careful")
+    await dialog.get_by_role("button", name="Run", exact=True).click()
+    await expect(dialog).to_be_hidden()
+
+    view = page.locator(".toast").get_by_role("link", name="View run")
+    href = await view.get_attribute("href")
+    assert href is not None and href.startswith("runs/")
+    run_id = href.removeprefix("runs/")
+    last = row.locator('td[data-col="last-run"] .last-run')
+    await expect(last).to_have_attribute("data-run-id", run_id)
+    await expect(last).to_have_attribute("data-status", "running")
+    await expect(last).to_have_attribute("data-status", "success")
+    await expect(last.locator(".badge")).to_have_text("Success")
+    await _assert_not_reloaded(page)
+
+    run = console.api.get(f"/runs/{run_id}").json()
+    assert run["kwargs"] == {
+        "name": "Ada",
+        "times": 2,
+        "loud": True,
+        "day": "2026-01-05",
+        "mode": "careful",
+    }
+    assert run["result"]["message"] == "HELLO Ada"
+
+
+async def test_slow_run_detail_shows_progress_and_logs_live(
+    signed_in: Browsing, console: Console
+) -> None:
+    page = signed_in.page
+    await page.goto(console.base + "tasks")
+    await _wait_live(page)
+    await _mark_page(page)
+    row = page.locator('tr[data-task="crunch"]')
+    await row.get_by_role("button", name="Run now: crunch").click()
+    dialog = page.get_by_role("dialog", name="Run crunch now")
+    # No declared parameters: keyword arguments as a JSON object, checked before sending.
+    kwargs = dialog.get_by_label("Keyword arguments (JSON)")
+    await kwargs.fill("{delay: 0.4")
+    await dialog.get_by_role("button", name="Run", exact=True).click()
+    await expect(dialog.locator(".field-error").first).to_contain_text("Not valid JSON")
+    await kwargs.fill('{"delay": 0.4}')
+    await dialog.get_by_role("button", name="Run", exact=True).click()
+    await page.locator(".toast").get_by_role("link", name="View run").click()
+    await expect(page).to_have_url(re.compile(r"/runs/[0-9a-f]+$"))
+    await expect(page.locator(".run-status")).to_have_attribute("data-status", "running")
+
+    progress = page.locator(".progress")
+    await expect(progress).to_be_visible()
+    first = int(await progress.get_attribute("data-done") or "0")
+    lines = page.locator(".log-line")
+    seen = await lines.count()
+    assert first < 8
+    # Progress and log lines advance while we watch.
+    await page.wait_for_function(
+        "n => Number(document.querySelector('.progress')?.dataset.done) > n", arg=first
+    )
+    await page.wait_for_function("n => document.querySelectorAll('.log-line').length > n", arg=seen)
+    await expect(page.locator("#run-progress")).to_have_attribute("max", "8")
+    await expect(page.locator(".run-status")).to_have_attribute("data-status", "success")
+    await expect(progress).to_have_attribute("data-done", "8")
+    await expect(page.locator(".progress-text")).to_contain_text("8 of 8")
+    await expect(lines.filter(has_text="batch 8 of 8 done")).to_have_count(1)
+    await expect(lines.filter(has_text="batch 1 of 8 done")).to_have_count(1)
+    await expect(page.get_by_role("region", name="Result")).to_contain_text('"crunched"')
+    await expect(page.get_by_role("region", name="Timings")).to_contain_text('"delay": 0.4')
+    await expect(page.get_by_role("button", name="Run again")).to_be_enabled()
+    await expect(page.get_by_role("button", name="Cancel run")).to_be_disabled()
+    await _assert_not_reloaded(page)
+
+
+async def test_cancel_running_run_then_run_again(signed_in: Browsing, console: Console) -> None:
+    run_id = console.api.post("/tasks/crunch/execute", json={"kwargs": {"delay": 1}}).json()[
+        "run_id"
+    ]
+    page = signed_in.page
+    await page.goto(console.base + f"runs/{run_id}")
+    await _wait_live(page)
+    await expect(page.locator(".run-status")).to_have_attribute("data-status", "running")
+    await page.get_by_role("button", name="Cancel run").click()
+    confirm = page.get_by_role("dialog", name="Cancel run")
+    await expect(confirm).to_contain_text("Cancel this run?")
+    await confirm.get_by_role("button", name="Cancel run").click()
+    await expect(page.locator(".run-status")).to_have_attribute("data-status", "cancelled")
+    await expect(page.locator(".kv")).to_contain_text("cancelled by console-admin")
+    assert console.api.get(f"/runs/{run_id}").json()["status"] == "cancelled"
+
+    await page.get_by_role("button", name="Run again").click()
+    await expect(page).not_to_have_url(re.compile(f"{run_id}$"))
+    retry_id = page.url.rsplit("/", 1)[1]
+    await expect(page.locator(".run-status")).to_have_attribute("data-status", "running")
+    await expect(page.locator(".kv")).to_contain_text("Retry")
+    console.api.post(f"/runs/{retry_id}/cancel", json={}).raise_for_status()
+    await expect(page.locator(".run-status")).to_have_attribute("data-status", "cancelled")
+
+
+async def test_pause_with_note_then_resume(signed_in: Browsing, console: Console) -> None:
+    page = signed_in.page
+    await page.goto(console.base + "tasks")
+    row = page.locator('tr[data-task="nightly_report"]')
+    await row.get_by_role("button", name="Pause: nightly_report").click()
+    dialog = page.get_by_role("dialog", name="Pause nightly_report")
+    await dialog.get_by_label("Note (why it is paused)").fill("Waiting for upstream data")
+    await dialog.get_by_role("button", name="Pause", exact=True).click()
+    await expect(dialog).to_be_hidden()
+
+    state = row.locator(".pause-state")
+    await expect(state.locator(".badge-paused")).to_have_text("Paused")
+    await expect(state).to_contain_text("Waiting for upstream data")
+    await expect(row).to_have_attribute("data-paused", "true")
+    schedule = console.api.get("/schedules/nightly_report").json()
+    assert schedule["paused"] is True
+    assert schedule["pause_note"] == "Waiting for upstream data"
+
+    await row.get_by_role("button", name="Resume: nightly_report").click()
+    await expect(row).to_have_attribute("data-paused", "false")
+    await expect(row.locator(".badge-paused")).to_have_count(0)
+    assert console.api.get("/schedules/nightly_report").json()["paused"] is False
+
+
+async def test_edit_schedule_with_live_preview(signed_in: Browsing, console: Console) -> None:
+    signed_in.expected_statuses.add(422)  # the invalid expression below, on purpose
+    page = signed_in.page
+    await page.goto(console.base + "tasks")
+    row = page.locator('tr[data-task="crunch"]')
+    await row.get_by_role("button", name="Edit schedule: crunch").click()
+    dialog = page.get_by_role("dialog", name="Edit schedule of crunch")
+    expression = dialog.get_by_label("Cron expression")
+    await expect(expression).to_have_value("0 2 * * *")
+    preview = dialog.locator("ol.preview li")
+    await expect(preview).to_have_count(5)
+
+    await expression.fill("*/15 * * * *")
+    await expect(dialog.locator(".preview-text")).to_contain_text("every 15 minutes")
+    await expect(preview).to_have_count(5)
+    times = await preview.all_inner_texts()
+    assert all(re.search(r" \d\d:(00|15|30|45):00$", text) for text in times), times
+
+    await expression.fill("61 * * * *")
+    expression_error = dialog.locator(".field:has(> input.mono) .field-error")
+    await expect(expression_error).to_contain_text("61")
+    await expect(expression).to_have_attribute("aria-invalid", "true")
+
+    await dialog.get_by_label("Interval").check()
+    await dialog.get_by_label("Every").fill("30")
+    await dialog.get_by_label("Unit").select_option("minutes")
+    await expect(dialog.locator(".preview-text")).to_contain_text("every 30 minutes")
+    await expect(preview).to_have_count(5)
+    await dialog.get_by_role("button", name="Save schedule").click()
+    await expect(dialog).to_be_hidden()
+    await expect(row.locator(".schedule-cell")).to_contain_text("every 30 minutes")
+
+    audit = console.api.get("/audit", params={"action": "schedule.put"}).json()
+    assert audit["items"][0]["target"] == "crunch"
+    await page.get_by_role("link", name="Audit log").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Audit log")
+    await expect(page.locator("tbody tr").first).to_contain_text("Schedule set")
+    console.api.delete("/tasks/crunch/schedule").raise_for_status()
+
+
+async def test_runs_view_filters_with_total(signed_in: Browsing, console: Console) -> None:
+    response = console.api.post(
+        "/tasks/greet/execute", params={"wait": "true"}, json={"kwargs": {"name": "r"}}
+    )
+    assert response.status_code == 200
+    total = console.api.get("/runs", params={"task": "greet", "status": "success"}).json()["total"]
+    page = signed_in.page
+    await page.goto(console.base + "runs")
+    await page.get_by_label("Task").select_option("greet")
+    await page.get_by_label("Status").select_option("success")
+    await page.get_by_role("button", name="Apply").click()
+    await expect(page.locator(".pager-range")).to_have_text(f"1–{total} of {total}")
+    rows = page.locator("tbody tr[data-run]")
+    await expect(rows).to_have_count(total)
+    for status in await rows.evaluate_all("rows => rows.map(r => r.dataset.status)"):
+        assert status == "success"
+    await expect(page).to_have_url(re.compile(r"runs\?task=greet&status=success$"))
+    # A run's row links to its detail page.
+    await rows.first.get_by_role("link").first.click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Run "))
+
+
+async def test_switch_language_to_chinese(signed_in: Browsing, console: Console) -> None:
+    page = signed_in.page
+    await page.goto(console.base + "tasks")
+    await expect(page.locator("tbody tr[data-task]")).to_have_count(3)
+    await page.screenshot(path="/tmp/schedkit-console-tasks-en.png", full_page=True)
+
+    await page.get_by_label("Language").select_option("zh")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("任务")
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    nav = page.get_by_role("navigation")
+    await expect(nav.get_by_role("link")).to_have_text(["概览", "任务", "运行记录", "审计日志"])
+    await expect(page.locator("thead th")).to_contain_text(["名称", "调度计划", "下次触发", "操作"])
+    greet = page.locator('tr[data-task="greet"]')
+    await expect(greet.get_by_role("button", name="立即执行：greet")).to_have_text("立即执行")
+    # Schedule texts come from the API in the chosen language.
+    await expect(page.locator('tr[data-task="nightly_report"]')).to_contain_text("每天 02:00")
+    await expect(page.locator("#live")).to_have_text("实时")
+    await page.screenshot(path="/tmp/schedkit-console-tasks-zh.png", full_page=True)
+
+    # Remembered across reloads.
+    await page.reload()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("任务")
+    await expect(page.get_by_label("语言")).to_have_value("zh")
+    await page.get_by_label("语言").select_option("en")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Tasks")
+
+
+async def test_embedded_in_a_host_app_with_its_cookie_login(
+    embedded: str, anonymous: Browsing
+) -> None:
+    """No token: the host's session cookie authenticates the API calls and the stream.
+    (``embedded`` comes first so that the browser context closes before the host stops.)"""
+    page = anonymous.page
+    await page.goto(embedded + "tasks")
+    await expect(page).to_have_url(embedded + "login")  # no cookie yet: not signed in
+
+    name, value = HOST_COOKIE
+    # As after signing in to the host application:
+    await anonymous.context.add_cookies(
+        [{"name": name, "value": value, "domain": "127.0.0.1", "path": "/"}]
+    )
+    await page.goto(embedded + "tasks")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Tasks")
+    await expect(page.locator("tbody tr[data-task]")).to_have_count(3)
+    await expect(page.get_by_role("button", name="Sign out")).to_be_hidden()
+    await _wait_live(page)
+    assert await page.evaluate("sessionStorage.getItem('schedkit.token')") is None
+    # Actions are taken as the host's user: the audit log names her.
+    await page.get_by_role("button", name="Run now: greet").click()
+    dialog = page.get_by_role("dialog", name="Run greet now")
+    await dialog.get_by_label("Name").fill("Bob")
+    await dialog.get_by_role("button", name="Run", exact=True).click()
+    await expect(page.locator(".toast")).to_contain_text("started")
+    await page.get_by_role("link", name="Audit log").click()
+    await expect(page).to_have_url(embedded + "audit")
+    first = page.locator("tbody tr").first
+    await expect(first).to_contain_text("alice")
+    await expect(first).to_contain_text("Run started")

@@ -1,0 +1,145 @@
+"""The console's server side and files, without a browser: pages, assets, mounting under a
+sub-path, and every text in both languages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import get_args
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from schedkit.console import CONSOLE_PAGES, STATIC_DIR, mount, mount_console
+from schedkit.models import OverlapPolicy, RunStatus, TriggerSource
+from schedkit.task import TaskPriority
+from schedkit.triggers.specs import CalendarName
+
+PAGES = ["/", "/login", "/tasks", "/tasks/nightly_report", "/runs", "/runs/01abc", "/audit"]
+
+
+def _client(app: FastAPI, root_path: str = "") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, root_path=root_path)
+    return httpx.AsyncClient(transport=transport, base_url="http://console.test")
+
+
+@pytest.mark.parametrize("page", PAGES)
+async def test_every_page_url_serves_the_app(page: str) -> None:
+    app = FastAPI()
+    mount_console(app)
+    async with _client(app) as client:
+        response = await client.get(page)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert '<base href="/">' in response.text
+    assert '<meta name="schedkit-api" content="/api/v1/scheduler">' in response.text
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "connect-src 'self'" in csp
+    assert response.headers["cache-control"] == "no-cache"
+
+
+async def test_assets_are_served_as_es_modules() -> None:
+    app = FastAPI()
+    mount(app)  # the short alias
+    async with _client(app) as client:
+        script = await client.get("/assets/app.js")
+        css = await client.get("/assets/app.css")
+        view = await client.get("/assets/views/tasks.js")
+        missing = await client.get("/assets/nope.js")
+        unknown_page = await client.get("/nope")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert "etag" in script.headers
+    assert script.headers["cache-control"] == "no-cache"
+    assert css.headers["content-type"].startswith("text/css")
+    assert view.status_code == 200
+    assert missing.status_code == 404
+    assert unknown_page.status_code == 404
+
+
+async def test_mounted_under_a_sub_path_behind_a_proxy() -> None:
+    app = FastAPI()
+
+    @app.get("/")
+    def host_home() -> dict[str, str]:
+        return {"host": "home"}
+
+    mount_console(app, api_prefix="/internal/scheduler/", path="/ops/console")
+    async with _client(app, root_path="/app") as client:
+        page = await client.get("/app/ops/console/runs/42")
+        bare = await client.get("/app/ops/console")
+        asset = await client.get("/app/ops/console/assets/i18n.js")
+        home = await client.get("/app/")
+    assert page.status_code == 200
+    assert '<base href="/app/ops/console/">' in page.text
+    assert '<meta name="schedkit-api" content="/app/internal/scheduler">' in page.text
+    assert bare.status_code == 308
+    assert bare.headers["location"] == "/app/ops/console/"
+    assert asset.status_code == 200
+    assert home.json() == {"host": "home"}  # the host's own "/" is left alone
+
+
+def test_routes_in_app_js_match_the_server_pages() -> None:
+    """A page the browser routes must be served by the server (deep links, alert links)."""
+    app_js = (STATIC_DIR / "app.js").read_text(encoding="utf-8")
+    patterns = re.findall(r"\{ pattern: /\^(.*?)\$/", app_js)
+    as_urls = [p.replace(r"\/", "/").replace("([^/]+)", "{x}") for p in patterns]
+    served = [re.sub(r"\{\w+\}", "{x}", page) for page in CONSOLE_PAGES]
+    assert sorted(as_urls) == sorted(served)
+
+
+def _messages(lang: str) -> dict[str, str]:
+    text = (STATIC_DIR / "i18n.js").read_text(encoding="utf-8")
+    start = text.index(f"\n  {lang}: {{")
+    end = text.index("\n  },", start)
+    block = text[start:end]
+    pairs = re.findall(
+        r"""^\s{4}(\w+):\s*\n?\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""", block, flags=re.M
+    )
+    return {key: double or single for key, double, single in pairs}
+
+
+def _used_keys() -> set[str]:
+    keys: set[str] = set()
+    for path in Path(STATIC_DIR).rglob("*.js"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        source = "\n".join(line for line in lines if not line.lstrip().startswith("//"))
+        keys.update(re.findall(r"\bt\(\s*\"(\w+)\"", source))
+        keys.update(re.findall(r'data-i18n="(\w+)"', source))
+    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    keys.update(re.findall(r'data-i18n="(\w+)"', html))
+    keys.update(re.findall(r'data-i18n-attr="[\w-]+:(\w+)"', html))
+    return keys
+
+
+def test_every_text_exists_in_english_and_chinese() -> None:
+    en, zh = _messages("en"), _messages("zh")
+    assert len(en) > 250
+    assert set(en) == set(zh), set(en) ^ set(zh)
+    missing = _used_keys() - set(en)
+    assert not missing, f"t() keys without a text: {sorted(missing)}"
+    # Placeholders match between the languages.
+    for key, text in en.items():
+        assert set(re.findall(r"\{(\w+)\}", text)) == set(re.findall(r"\{(\w+)\}", zh[key])), key
+    # The Chinese texts are Chinese (a few are symbols or proper names).
+    untranslated = {k for k, v in zh.items() if not re.search(r"[\u4e00-\u9fff]", v) and v == en[k]}
+    assert untranslated <= {"none", "col_id", "col_p50", "col_p95", "run_progress_text"}, (
+        untranslated
+    )
+
+
+def test_every_status_source_and_policy_has_a_text() -> None:
+    """Texts built from API values (status_*, source_*, ...) exist for every value."""
+    en = _messages("en")
+    wanted = (
+        [f"status_{s.value}" for s in RunStatus]
+        + [f"source_{s.value}" for s in TriggerSource]
+        + [f"overlap_{p.value}" for p in OverlapPolicy]
+        + [f"priority_{p.name}" for p in TaskPriority]
+        + [f"calendar_{c}" for c in get_args(CalendarName)]
+        + [f"node_role_{r}" for r in ("leader", "standby", "disabled")]
+        + [f"origin_{o}" for o in ("code", "runtime")]
+    )
+    assert [key for key in wanted if key not in en] == []
