@@ -228,4 +228,7 @@ def configure(scheduler: Scheduler, **overrides: Any) -> PowertradeSettings:
     context = settings.as_task_config()
     for task in scheduler.registry.discover([TASK_PACKAGE]):
         task.execution_context.update(context)
+    if scheduler.config.result_files_dir is None:
+        # Report runs name their files relative to reports_dir: offer them for download.
+        scheduler.config.result_files_dir = str(settings.reports_dir)
     return settings

@@ -115,6 +115,9 @@ class SchedkitConfig(BaseSettings):
     entry_points: bool = True
     #: A stable name for this node in listings (default: host:pid).
     node_name: str | None = None
+    #: Directory that the ``data.files`` names of run results are relative to; the API
+    #: and console offer those files for download (unset: no downloads).
+    result_files_dir: str | None = None
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     job_defaults: JobDefaults = Field(default_factory=JobDefaults)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)

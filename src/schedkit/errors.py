@@ -54,6 +54,15 @@ class RunNotFoundError(SchedkitError, LookupError):
         self.run_id = run_id
 
 
+class ResultFileNotFoundError(SchedkitError, LookupError):
+    """A run's result does not offer a file under that name (or it is gone)."""
+
+    def __init__(self, run_id: str, name: str, why: str):
+        super().__init__(f"run {run_id} has no result file {name!r}: {why}")
+        self.run_id = run_id
+        self.name = name
+
+
 class ConflictError(SchedkitError):
     """The action conflicts with the current state (resume a task that is not paused...)."""
 

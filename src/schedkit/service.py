@@ -25,6 +25,7 @@ from schedkit.config import SchedkitConfig
 from schedkit.errors import (
     ConflictError,
     NotRunningError,
+    ResultFileNotFoundError,
     RunNotFoundError,
     ScheduleNotFoundError,
     StoreError,
@@ -630,6 +631,26 @@ class Scheduler:
     ) -> int:
         flt = _filter(task_name, status, since, until, trigger_source, schedule_id)
         return await self.store.count_runs(flt)
+
+    async def result_file(self, run_id: str, name: str) -> Path:
+        """The file ``name`` that the run's result lists in ``data.files``, inside
+        ``result_files_dir``. Nothing else is ever served (no path outside the folder,
+        no file the run did not name)."""
+        run = await self.get_run(run_id)
+        data = (run.result or {}).get("data")
+        listed = data.get("files") if isinstance(data, dict) else None
+        base = self.config.result_files_dir
+        if base is None:
+            raise ResultFileNotFoundError(run_id, name, "result_files_dir is not configured")
+        if not isinstance(listed, list) or name not in listed:
+            raise ResultFileNotFoundError(run_id, name, "the run's result does not list it")
+        root = Path(base).resolve()
+        path = (root / name).resolve()
+        if not path.is_relative_to(root):
+            raise ResultFileNotFoundError(run_id, name, "outside result_files_dir")
+        if not path.is_file():
+            raise ResultFileNotFoundError(run_id, name, "the file no longer exists")
+        return path
 
     async def get_logs(
         self, run_id: str, *, after_seq: int = -1, limit: int = 1000

@@ -26,6 +26,7 @@ from starlette.routing import Match
 from schedkit.errors import (
     ConflictError,
     NotRunningError,
+    ResultFileNotFoundError,
     RunNotFoundError,
     SchedkitError,
     ScheduleNotFoundError,
@@ -214,6 +215,10 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
             slug="schedule-not-found",
             title="Schedule not found",
             extra={"schedule_id": exc.schedule_id},
+        )
+    if isinstance(exc, ResultFileNotFoundError):
+        return problem_response(
+            404, str(exc), slug="result-file-not-found", title="Result file not found"
         )
     if isinstance(exc, TokenNotFoundError):
         return problem_response(404, str(exc), slug="token-not-found", title="Token not found")

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response, status
+from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.convertors import StringConvertor, register_url_convertor
 
@@ -466,6 +467,24 @@ async def get_run_logs(
         items=[views.log_line_view(line) for line in lines],
         next_after_seq=lines[-1].seq if lines else after_seq,
     )
+
+
+@route(
+    "GET",
+    "/runs/{run_id}/files/{name:path}",
+    role=Role.VIEWER,
+    errors=(404,),
+    summary="Download a file the run's result names",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
+)
+async def get_run_file(
+    run_id: RunId,
+    name: Annotated[str, Path(description="A name listed in the result's data.files.")],
+    scheduler: SchedulerDep,
+) -> FileResponse:
+    path = await scheduler.result_file(run_id, name)
+    return FileResponse(path, filename=path.name)
 
 
 @route(

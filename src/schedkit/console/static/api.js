@@ -103,6 +103,35 @@ export async function api(path, { method = "GET", query, body, signal, token } =
   return data;
 }
 
+/**
+ * Downloads a file from the API: a plain link cannot carry the Authorization header,
+ * so the file is fetched, then handed to the browser as a local blob.
+ */
+export async function downloadFile(path, filename) {
+  const response = await fetch(apiUrl(path), {
+    headers: headers({ Accept: "*/*" }),
+    credentials: "same-origin",
+    cache: "no-store",
+  });
+  if (!response.ok) {
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    throw new ApiError(response.status, data);
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const anchor = document.createElement("a");
+  anchor.href = url;
+  anchor.download = filename;
+  document.body.append(anchor);
+  anchor.click();
+  anchor.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 /** Parses a text/event-stream body, calling dispatch({event, data, id, retry}). */
 async function readEventStream(body, dispatch) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();

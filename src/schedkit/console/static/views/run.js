@@ -3,7 +3,7 @@
 
 import { h, replace, throttle } from "../dom.js";
 import { t } from "../i18n.js";
-import { api } from "../api.js";
+import { api, downloadFile } from "../api.js";
 import {
   ACTIVE,
   dl,
@@ -243,8 +243,34 @@ export async function render(ctx) {
           )
         : null,
     );
+    const files = Array.isArray(run.result?.data?.files) ? run.result.data.files : [];
     replace(
       result,
+      files.length
+        ? h(
+            "ul",
+            { class: "files" },
+            files.map((name) =>
+              h(
+                "li",
+                {},
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "link",
+                    onclick: () =>
+                      downloadFile(
+                        `${path}/files/${name.split("/").map(encodeURIComponent).join("/")}`,
+                        name.split("/").pop(),
+                      ).catch((err) => alert(errorText(err))),
+                  },
+                  `${t("run_download")} ${name}`,
+                ),
+              ),
+            ),
+          )
+        : null,
       run.result
         ? jsonBlock(run.result, t("run_result"))
         : h("p", { class: "empty" }, t("run_no_result")),
