@@ -644,13 +644,7 @@ class Scheduler:
             raise ResultFileNotFoundError(run_id, name, "result_files_dir is not configured")
         if not isinstance(listed, list) or name not in listed:
             raise ResultFileNotFoundError(run_id, name, "the run's result does not list it")
-        root = Path(base).resolve()
-        path = (root / name).resolve()
-        if not path.is_relative_to(root):
-            raise ResultFileNotFoundError(run_id, name, "outside result_files_dir")
-        if not path.is_file():
-            raise ResultFileNotFoundError(run_id, name, "the file no longer exists")
-        return path
+        return await asyncio.to_thread(_file_inside, base, run_id, name)
 
     async def get_logs(
         self, run_id: str, *, after_seq: int = -1, limit: int = 1000
@@ -715,6 +709,16 @@ def _load_config(config: SchedkitConfig | Mapping[str, Any] | str | Path | None)
     if "jobstores" in config or "executors" in config:
         return SchedkitConfig.from_document(dict(config))
     return SchedkitConfig.load(**config)
+
+
+def _file_inside(base: str, run_id: str, name: str) -> Path:
+    root = Path(base).resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root):
+        raise ResultFileNotFoundError(run_id, name, "outside result_files_dir")
+    if not path.is_file():
+        raise ResultFileNotFoundError(run_id, name, "the file no longer exists")
+    return path
 
 
 def _removed_key(schedule_id: str) -> str:
