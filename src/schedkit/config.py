@@ -82,8 +82,19 @@ class AlertsConfig(_Section):
     model_config = ConfigDict(extra="allow")
 
     enabled: bool = False
-    #: apprise URLs, e.g. ``dingtalk://TOKEN/SECRET``; may name ``${ENV}`` variables.
-    channels: list[str] = Field(default_factory=list)
+    #: apprise URLs (``dingtalk://${SECRET}@${TOKEN}/``; ``${ENV}`` expanded at send time)
+    #: or tables ``{url, name, format, kinds}``; see docs/monitoring.md.
+    channels: list[str | dict[str, Any]] = Field(default_factory=list)
+
+
+class TracingConfig(_Section):
+    """OpenTelemetry export; tracing is a no-op while ``otlp_endpoint`` is unset (the
+    standard ``OTEL_EXPORTER_OTLP_*`` variables work too)."""
+
+    otlp_endpoint: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    service_name: str = "schedkit"
+    timeout: float = Field(10.0, gt=0)
 
 
 class ApiConfig(_Section):
@@ -122,6 +133,7 @@ class SchedkitConfig(BaseSettings):
     job_defaults: JobDefaults = Field(default_factory=JobDefaults)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
 
     @field_validator("timezone")

@@ -252,8 +252,8 @@ class Executor:
             await self.store.update_progress(run_id, progress)
             active = self._active.get(run_id)
             if active is not None:
-                run = replace(active.run, progress=progress)
-                self.events.publish(RunEvent(kind=EventKind.PROGRESS, run=run))
+                active.run = replace(active.run, progress=progress)
+                self.events.publish(RunEvent(kind=EventKind.PROGRESS, run=active.run))
 
     # -- one run --------------------------------------------------------------------------
 
@@ -401,6 +401,9 @@ class Executor:
     ) -> None:
         """Write the attempt's end; retried until the store takes it (outages)."""
         await self._flush_logs_of_run()
+        active = self._active.get(run.id)
+        if active is not None:  # the events after this one carry the last progress
+            run = replace(run, progress=active.run.progress)
         backoff = Backoff()
         while True:
             now = self.clock.now()
@@ -461,7 +464,12 @@ class Executor:
                 attempt.status,
             )
             return
-        self.events.publish(RunEvent(kind=kind, run=final))
+        detail = (
+            {"status": attempt.status.value, "error": attempt.error}
+            if kind is EventKind.RETRYING
+            else {}
+        )
+        self.events.publish(RunEvent(kind=kind, run=final, detail=detail))
         if kind is EventKind.FINISHED and final.status is RunStatus.SUCCESS:
             await self._trigger_dependents(final)
 

@@ -54,6 +54,14 @@ class _Batch:
     runs: list[Run] = field(default_factory=list)
     advances: list[tuple[str, int, datetime | None, datetime | None]] = field(default_factory=list)
     reserved: int = 0
+    #: Why a recorded fire did not run, by run id: calendar, coalesced, misfire, overlap,
+    #: unregistered (machine-readable, for monitors; the run's reason is for people).
+    causes: dict[str, str] = field(default_factory=dict)
+
+    def add(self, run: Run, cause: str | None = None) -> None:
+        self.runs.append(run)
+        if cause is not None:
+            self.causes[run.id] = cause
 
 
 class SchedulerLoop:
@@ -263,29 +271,31 @@ class SchedulerLoop:
         for fire in fires:
             late = (now - _fire_at(trigger, schedule, fire)).total_seconds()
             if task is None:
-                batch.runs.append(
-                    self._record(
-                        schedule,
-                        fire,
-                        RunStatus.SKIPPED,
-                        f"task {schedule.task_name!r} is not registered on the scheduling node",
-                    )
+                self._record(
+                    batch,
+                    schedule,
+                    fire,
+                    RunStatus.SKIPPED,
+                    f"task {schedule.task_name!r} is not registered on the scheduling node",
+                    "unregistered",
                 )
             elif not trigger.calendar_allows(fire):
-                batch.runs.append(
-                    self._record(
-                        schedule, fire, RunStatus.SKIPPED, "business calendar: not a run day"
-                    )
+                self._record(
+                    batch,
+                    schedule,
+                    fire,
+                    RunStatus.SKIPPED,
+                    "business calendar: not a run day",
+                    "calendar",
                 )
             elif schedule.misfire_grace_time is not None and late > schedule.misfire_grace_time:
-                batch.runs.append(
-                    self._record(
-                        schedule,
-                        fire,
-                        RunStatus.MISSED,
-                        f"{late:.1f} s late, over misfire_grace_time "
-                        f"{schedule.misfire_grace_time:g} s",
-                    )
+                self._record(
+                    batch,
+                    schedule,
+                    fire,
+                    RunStatus.MISSED,
+                    f"{late:.1f} s late, over misfire_grace_time {schedule.misfire_grace_time:g} s",
+                    "misfire",
                 )
             else:
                 runnable.append(fire)
@@ -294,13 +304,13 @@ class SchedulerLoop:
         if schedule.coalesce and len(runnable) > 1:
             keep = runnable[-1]
             for fire in runnable[:-1]:
-                batch.runs.append(
-                    self._record(
-                        schedule,
-                        fire,
-                        RunStatus.SKIPPED,
-                        f"coalesced into the fire at {keep.isoformat()}",
-                    )
+                self._record(
+                    batch,
+                    schedule,
+                    fire,
+                    RunStatus.SKIPPED,
+                    f"coalesced into the fire at {keep.isoformat()}",
+                    "coalesced",
                 )
             runnable = [keep]
         active = (
@@ -333,7 +343,7 @@ class SchedulerLoop:
                     started_at=now,
                     heartbeat_at=now,
                 )
-            batch.runs.append(run)
+            batch.add(run, "overlap" if run.status is RunStatus.SKIPPED else None)
             if run.status.active:
                 active.append(run)
 
@@ -392,9 +402,18 @@ class SchedulerLoop:
             created_by="scheduler",
         )
 
-    def _record(self, schedule: Schedule, fire: datetime, status: RunStatus, reason: str) -> Run:
+    def _record(
+        self,
+        batch: _Batch,
+        schedule: Schedule,
+        fire: datetime,
+        status: RunStatus,
+        reason: str,
+        cause: str,
+    ) -> None:
+        """Queue the record of a fire that does not run (invariant 6)."""
         now = self.clock.now()
-        return Run(
+        run = Run(
             id=new_id(),
             task_name=schedule.task_name,
             schedule_id=schedule.id,
@@ -408,6 +427,7 @@ class SchedulerLoop:
             created_at=now,
             created_by="scheduler",
         )
+        batch.add(run, cause)
 
     async def _write(self, batch: _Batch, now: datetime) -> None:
         if not batch.runs and not batch.advances:
@@ -430,12 +450,16 @@ class SchedulerLoop:
                 logger.info(
                     "fire of %s at %s skipped: %s", run.schedule_id, run.scheduled_for, run.reason
                 )
-                self.events.publish(RunEvent(kind=EventKind.SKIPPED, run=run))
+                self.events.publish(
+                    RunEvent(kind=EventKind.SKIPPED, run=run, detail=_cause(batch, run))
+                )
             elif run.status is RunStatus.MISSED:
                 logger.warning(
                     "fire of %s at %s missed: %s", run.schedule_id, run.scheduled_for, run.reason
                 )
-                self.events.publish(RunEvent(kind=EventKind.MISSED, run=run))
+                self.events.publish(
+                    RunEvent(kind=EventKind.MISSED, run=run, detail=_cause(batch, run))
+                )
             else:
                 self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
         if any(r.status is RunStatus.PENDING and r.id in inserted for r in batch.runs):
@@ -459,9 +483,11 @@ class SchedulerLoop:
                 run.task_name,
                 run.node_id,
             )
-            self.events.publish(RunEvent(kind=EventKind.LOST, run=run))
             task = self.registry.get_task(run.task_name)
             when = retry_at(task, run, RunStatus.LOST, now)
+            self.events.publish(
+                RunEvent(kind=EventKind.LOST, run=run, detail={"final": when is None})
+            )
             if when is None:
                 continue
             error = {"type": "RunLost", "message": run.reason or "node stopped heartbeating"}
@@ -481,9 +507,15 @@ class SchedulerLoop:
                         run=replace(
                             run, status=RunStatus.PENDING, attempt=run.attempt + 1, not_before=when
                         ),
+                        detail={"status": RunStatus.LOST.value, "error": error},
                     )
                 )
                 self.executor.wake()
+
+
+def _cause(batch: _Batch, run: Run) -> dict[str, str]:
+    cause = batch.causes.get(run.id)
+    return {"cause": cause} if cause else {}
 
 
 def _fire_at(trigger: Trigger, schedule: Schedule, nominal: datetime) -> datetime:

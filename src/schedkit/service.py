@@ -117,6 +117,8 @@ class Scheduler:
             config=self.config,
         )
         self.extensions: list[Extension] = list(extensions)
+        if self.is_node:
+            self.extensions.extend(_default_extensions(self.extensions))
         self._started_at: datetime | None = None
         self._node_task: asyncio.Task[None] | None = None
 
@@ -159,8 +161,18 @@ class Scheduler:
         if task_logger.level == logging.NOTSET:
             task_logger.setLevel(logging.INFO)
         self._started_at = self.clock.now()
-        for extension in self.extensions:
-            await extension.start(self)
+        started: list[Extension] = []
+        try:
+            for extension in self.extensions:
+                await extension.start(self)
+                started.append(extension)
+        except BaseException:
+            for extension in reversed(started):
+                await extension.stop()
+            logging.getLogger().removeHandler(self._log_handler)
+            self._started_at = None
+            await self.store.close()
+            raise
         await self.executor.start()
         if self.config.scheduler.enabled:
             self.loop.start()
@@ -552,13 +564,14 @@ class Scheduler:
         deadline = None if timeout is None else loop.time() + timeout
         try:
             while True:
+                # Cleared before reading, so an event published during the read is kept.
+                done.clear()
                 run = await self.get_run(run_id)
                 if run.status.finished:
                     return run
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
                     return run
-                done.clear()
                 # Local runs wake us by event; runs on other nodes are polled.
                 step = 0.5 if remaining is None else min(0.5, remaining)
                 with contextlib.suppress(TimeoutError):
@@ -709,6 +722,17 @@ def _load_config(config: SchedkitConfig | Mapping[str, Any] | str | Path | None)
     if "jobstores" in config or "executors" in config:
         return SchedkitConfig.from_document(dict(config))
     return SchedkitConfig.load(**config)
+
+
+def _default_extensions(given: Sequence[Extension]) -> list[Extension]:
+    """A monitor (metrics, alerts, traces) for every node that has none, when its extra
+    is installed."""
+    try:
+        from schedkit.monitor import Monitor
+    except ImportError as exc:  # the "alerts" extra (prometheus-client, apprise) is absent
+        logger.info("no monitor (metrics, alerts, traces): %s", exc)
+        return []
+    return [] if any(isinstance(e, Monitor) for e in given) else [Monitor()]
 
 
 def _file_inside(base: str, run_id: str, name: str) -> Path:

@@ -42,6 +42,7 @@ ROUTES: list[tuple[str, str, str | None, str, Any]] = [
     ("GET", "/runs", VIEWER, "/runs", None),
     ("GET", "/runs/{run_id}", VIEWER, "/runs/nope", None),
     ("GET", "/runs/{run_id}/logs", VIEWER, "/runs/nope/logs", None),
+    ("GET", "/runs/{run_id}/files/{name}", VIEWER, "/runs/nope/files/report.csv", None),
     ("POST", "/runs/{run_id}/cancel", OPERATOR, "/runs/nope/cancel", None),
     ("POST", "/runs/{run_id}/retry", OPERATOR, "/runs/nope/retry", None),
     ("GET", "/stats", VIEWER, "/stats", None),

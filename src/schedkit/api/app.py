@@ -58,7 +58,7 @@ def create_app(
     ``auth="token"`` (default) requires an API token on every route but health/readiness;
     ``auth="none"`` admits everyone as admin, for local development only (logged loudly).
     ``authenticate`` replaces both with your own authenticator. ``extensions`` go to a
-    scheduler made here; default: a Monitor (metrics, alerts, traces) when installed.
+    scheduler made here (every node also gets a Monitor when its extra is installed).
     """
     if isinstance(config_or_scheduler, Scheduler):
         given: Scheduler | None = config_or_scheduler
@@ -75,7 +75,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        parts = _default_extensions() if extensions is None else list(extensions)
+        parts = list(extensions or ())
         async with scheduler_running(
             app, given, config=config, registry=registry, extensions=parts
         ):
@@ -96,17 +96,6 @@ def create_app(
 
 
 # -- optional parts: each is used when its module is installed. Keep them all here. ----
-
-
-def _default_extensions() -> list[Extension]:
-    """The monitor (``schedkit.monitor.Monitor``: metrics for /metrics, alerts, traces)."""
-    try:
-        monitor = importlib.import_module("schedkit.monitor")
-    except ImportError as exc:  # the "alerts" extra is not installed
-        logger.info("no monitor (metrics, alerts): %s", exc)
-        return []
-    extension: Extension = monitor.Monitor()
-    return [extension]
 
 
 def _add_optional_parts(app: FastAPI, prefix: str) -> None:

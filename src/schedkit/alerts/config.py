@@ -1,0 +1,287 @@
+"""The real shape of the ``[alerts]`` configuration section.
+
+``schedkit.config.AlertsConfig`` accepts extra fields; :meth:`AlertsSettings.from_config`
+validates them into the models below. Secrets never sit in the file: channel URLs name
+environment variables as ``${NAME}`` (see :mod:`schedkit.alerts.channels`).
+
+Example (TOML)::
+
+    [alerts]
+    enabled = true
+    language = "zh"
+    channels = ["dingtalk://${DINGTALK_SECRET}@${DINGTALK_TOKEN}/", "wecombot://${WECOM_KEY}"]
+
+    [alerts.rules]
+    too_long = 3600
+    reminder_interval = 3600
+
+    [alerts.tasks.report_daily]
+    consecutive_failures = 3
+    failed = false
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any, Literal, Self
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from schedkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from schedkit.config import SchedkitConfig
+
+
+class AlertKind(enum.StrEnum):
+    """What an alert is about."""
+
+    FAILED = "failed"
+    CONSECUTIVE_FAILURES = "consecutive_failures"
+    TOO_LONG = "too_long"
+    MISSED = "missed"
+    LATE = "late"
+    RECOVERED = "recovered"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuleSet(_Model):
+    """The alert rules of a task (global defaults, overridden per task).
+
+    Every rule alerts on a *change of state*, never on every run: see docs/monitoring.md.
+    """
+
+    #: Alert when a run ends failed / timeout / lost after its last retry (once per
+    #: failure streak).
+    failed: bool = True
+    #: Alert (again, as an escalation) when this many runs in a row failed; 0 = off.
+    consecutive_failures: int = Field(0, ge=0)
+    #: Alert when a run has been running longer than this many seconds (checked while it
+    #: runs, and at its end); 0 = off. The design document's default: 3600 s.
+    too_long: float = Field(3600.0, ge=0)
+    #: Alert when a fire is missed (misfire grace exceeded, e.g. after downtime) or
+    #: skipped by the overlap policy or for an unregistered task.
+    missed: bool = True
+    #: Alert when a run has not started within its grace time.
+    late: bool = True
+    #: Grace time for ``late`` in seconds; None: the schedule's ``misfire_grace_time``
+    #: (manual runs and schedules without one: 300 s).
+    late_after: float | None = Field(None, gt=0)
+    #: Alert when a task succeeds again after an alerted failure.
+    recovered: bool = True
+    #: While a condition stays open, remind every this many seconds; 0 = never.
+    reminder_interval: float = Field(0.0, ge=0)
+    #: Names of the channels this task's alerts go to; None: every channel.
+    channels: list[str] | None = None
+
+
+class RuleOverride(_Model):
+    """Per-task changes to :class:`RuleSet`; fields left out keep the global value."""
+
+    failed: bool | None = None
+    consecutive_failures: int | None = Field(None, ge=0)
+    too_long: float | None = Field(None, ge=0)
+    missed: bool | None = None
+    late: bool | None = None
+    late_after: float | None = Field(None, gt=0)
+    recovered: bool | None = None
+    reminder_interval: float | None = Field(None, ge=0)
+    channels: list[str] | None = None
+
+    def apply(self, base: RuleSet) -> RuleSet:
+        changes = self.model_dump(exclude_unset=True)
+        return base.model_copy(update=changes) if changes else base
+
+
+#: Schemes whose plugins render Markdown well; others get plain text by default.
+MARKDOWN_SCHEMES = frozenset(
+    {"dingtalk", "feishu", "lark", "slack", "mailto", "mailtos", "discord", "mattermost"}
+)
+
+
+class ChannelSettings(_Model):
+    """One alert destination: an apprise URL, optionally named and filtered."""
+
+    url: str
+    #: Name used in per-task routing, logs, metrics and status (default: the URL scheme,
+    #: with ``-2``, ``-3`` ... for repeats).
+    name: str | None = None
+    #: Message format; default: Markdown for chat apps and e-mail, text otherwise.
+    format: Literal["text", "markdown"] | None = None
+    #: Only these alert kinds go to this channel (default: all).
+    kinds: list[AlertKind] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _has_scheme(cls, value: str) -> str:
+        if "://" not in value:
+            raise ValueError("must be an apprise URL such as dingtalk://TOKEN/ or mailtos://...")
+        return value
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.url).scheme.lower() or self.url.split("://", 1)[0].lower()
+
+    @property
+    def body_format(self) -> Literal["text", "markdown"]:
+        if self.format is not None:
+            return self.format
+        return "markdown" if self.scheme in MARKDOWN_SCHEMES else "text"
+
+
+class DeliverySettings(_Model):
+    """How messages leave: off the run path, with timeout, retries and a throttle."""
+
+    #: Seconds one send attempt may take (connect + read); then it counts as failed.
+    timeout: float = Field(10.0, gt=0)
+    #: Extra attempts after a failed send.
+    retries: int = Field(2, ge=0)
+    #: Seconds before the first retry; doubles on each further retry.
+    retry_delay: float = Field(2.0, ge=0)
+    #: Messages per channel per ``throttle_window``; over it they are held back and
+    #: summarised in one message when the window frees up. 0 = no throttle.
+    throttle_per_minute: int = Field(20, ge=0)
+    #: Length of the throttle window in seconds (60 in production; shorter in tests).
+    throttle_window: float = Field(60.0, gt=0)
+    #: Consecutive failed deliveries after which a channel is reported unhealthy.
+    unhealthy_after: int = Field(3, ge=1)
+    #: Messages waiting per channel; beyond it the oldest are dropped (and counted).
+    queue_size: int = Field(1000, ge=1)
+
+
+class AlertsSettings(_Model):
+    """The validated ``[alerts]`` section."""
+
+    enabled: bool = False
+    channels: list[ChannelSettings] = Field(default_factory=list)
+    language: Literal["zh", "en"] = "zh"
+    #: Time zone of times in messages (default: the top-level ``timezone``).
+    timezone: str = "Asia/Shanghai"
+    #: Console base URL for run links (default: ``api.base_url``); no link when unset.
+    base_url: str | None = None
+    #: Link to a run; ``{base_url}``, ``{run_id}`` and ``{task_name}`` are filled in.
+    link_template: str = "{base_url}/runs/{run_id}"
+    rules: RuleSet = Field(default_factory=RuleSet)
+    #: Per-task rule overrides, keyed by task name.
+    tasks: dict[str, RuleOverride] = Field(default_factory=dict)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    #: Seconds between the monitor's periodic work: ``too_long`` / ``late`` checks (on the
+    #: scheduler leader only) and sampling of store-wide gauges.
+    check_interval: float = Field(5.0, gt=0)
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channel_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"url": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_names(cls, value: list[ChannelSettings]) -> list[ChannelSettings]:
+        seen: dict[str, int] = {}
+        named: list[ChannelSettings] = []
+        explicit = [c.name for c in value if c.name]
+        if len(explicit) != len(set(explicit)):
+            dup = next(n for n in explicit if explicit.count(n) > 1)
+            raise ValueError(f"channel name {dup!r} is used twice")
+        for channel in value:
+            if channel.name:
+                named.append(channel)
+                continue
+            base = channel.scheme
+            seen[base] = seen.get(base, 0) + 1
+            name = base if seen[base] == 1 else f"{base}-{seen[base]}"
+            while name in explicit:
+                seen[base] += 1
+                name = f"{base}-{seen[base]}"
+            named.append(channel.model_copy(update={"name": name}))
+        return named
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _routes_exist(self) -> Self:
+        names = {c.name for c in self.channels}
+        routes = [("rules", self.rules.channels)] + [
+            (f"tasks.{task}", o.channels) for task, o in self.tasks.items()
+        ]
+        for where, wanted in routes:
+            for name in wanted or ():
+                if name not in names:
+                    raise ValueError(
+                        f"{where}.channels: no channel named {name!r} "
+                        f"(channels: {', '.join(sorted(n for n in names if n)) or 'none'})"
+                    )
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Alerts are sent only when enabled and at least one channel is configured."""
+        return self.enabled and bool(self.channels)
+
+    def rules_for(self, task_name: str, task_rules: RuleOverride | None = None) -> RuleSet:
+        """Global rules, then the task class's ``alert_rules``, then ``[alerts.tasks.X]``."""
+        rules = self.rules
+        if task_rules is not None:
+            rules = task_rules.apply(rules)
+        override = self.tasks.get(task_name)
+        return override.apply(rules) if override is not None else rules
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], where: str = "alerts") -> Self:
+        """Validate ``data``; raise ConfigError naming every bad key under ``where``."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(_format(exc, where)) from None
+
+    @classmethod
+    def from_config(cls, config: SchedkitConfig) -> Self:
+        """Read ``config.alerts`` (and default the time zone and base URL from the rest)."""
+        data = config.alerts.model_dump()
+        data.setdefault("timezone", None)
+        if data["timezone"] is None:
+            data["timezone"] = config.timezone
+        if data.get("base_url") is None:
+            data["base_url"] = config.api.base_url
+        return cls.parse(data)
+
+
+def parse_task_rules(value: Any, task_name: str) -> RuleOverride | None:
+    """A task class's optional ``alert_rules`` attribute (a dict of RuleOverride fields)."""
+    if value is None:
+        return None
+    if isinstance(value, RuleOverride):
+        return value
+    try:
+        return RuleOverride.model_validate(value)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc, f"{task_name}.alert_rules")) from None
+
+
+def _format(exc: ValidationError, where: str) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}.{loc}: {err['msg']}" if loc else f"{where}: {err['msg']}")
+    return "; ".join(parts)

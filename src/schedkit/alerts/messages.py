@@ -1,0 +1,322 @@
+"""Alert messages in Chinese or English, as plain text or Markdown.
+
+A message carries what an operator needs to act without opening anything: task name and
+description, schedule, run id, scheduled / actual times in the configured time zone,
+attempt, status, error type and message (redacted: no secrets), and a link to the run in
+the console when a base URL is configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from schedkit.alerts.config import AlertKind
+from schedkit.alerts.redact import redact
+from schedkit.alerts.rules import Alert, Severity
+from schedkit.models import Run, RunStatus
+
+Language = Literal["zh", "en"]
+BodyFormat = Literal["text", "markdown"]
+
+#: Longest error message shown in an alert.
+ERROR_LIMIT = 500
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MessageContext:
+    """What rendering needs besides the alert."""
+
+    language: Language = "zh"
+    timezone: str = "Asia/Shanghai"
+    base_url: str | None = None
+    link_template: str = "{base_url}/runs/{run_id}"
+    task_description: str | None = None
+    #: The schedule in words (``Trigger.describe``), or None for manual runs.
+    schedule: str | None = None
+    #: Secret values to mask wherever they appear.
+    secrets: Sequence[str] = ()
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Message:
+    title: str
+    body: str
+    kind: AlertKind
+    severity: Severity
+    format: BodyFormat
+
+
+_TITLES: dict[Language, dict[AlertKind, str]] = {
+    "en": {
+        AlertKind.FAILED: "Task failed: {task}",
+        AlertKind.CONSECUTIVE_FAILURES: "Task failed {count} times in a row: {task}",
+        AlertKind.TOO_LONG: "Task running too long: {task}",
+        AlertKind.MISSED: "Fire missed: {task}",
+        AlertKind.LATE: "Run started late: {task}",
+        AlertKind.RECOVERED: "Task recovered: {task}",
+    },
+    "zh": {
+        AlertKind.FAILED: "任务执行失败：{task}",
+        AlertKind.CONSECUTIVE_FAILURES: "任务连续失败 {count} 次：{task}",
+        AlertKind.TOO_LONG: "任务运行时间过长：{task}",
+        AlertKind.MISSED: "任务错过执行：{task}",
+        AlertKind.LATE: "任务延迟启动：{task}",
+        AlertKind.RECOVERED: "任务已恢复：{task}",
+    },
+}
+
+_SEVERITY_TAG: dict[Language, dict[Severity, str]] = {
+    "en": {
+        Severity.INFO: "OK",
+        Severity.WARNING: "WARNING",
+        Severity.ERROR: "ERROR",
+        Severity.CRITICAL: "CRITICAL",
+    },
+    "zh": {
+        Severity.INFO: "恢复",
+        Severity.WARNING: "警告",
+        Severity.ERROR: "错误",
+        Severity.CRITICAL: "严重",
+    },
+}
+
+_LABELS: dict[Language, dict[str, str]] = {
+    "en": {
+        "task": "Task",
+        "description": "Description",
+        "schedule": "Schedule",
+        "manual": "manual run",
+        "run": "Run ID",
+        "scheduled": "Scheduled for",
+        "started": "Started",
+        "finished": "Finished",
+        "duration": "Duration",
+        "running_for": "Running for",
+        "waited": "Waiting for",
+        "attempt": "Attempt",
+        "status": "Status",
+        "error": "Error",
+        "reason": "Reason",
+        "streak": "Failures in a row",
+        "missed_count": "Fires missed",
+        "late_count": "Runs waiting",
+        "since": "Since",
+        "threshold": "Threshold",
+        "last_error": "Last error",
+        "node": "Node",
+        "link": "Details",
+        "reminder": "Reminder",
+        "still_running": "still running",
+        "not_started": "not started yet",
+    },
+    "zh": {
+        "task": "任务",
+        "description": "描述",
+        "schedule": "调度",
+        "manual": "手动触发",
+        "run": "运行 ID",
+        "scheduled": "计划时间",
+        "started": "开始时间",
+        "finished": "结束时间",
+        "duration": "耗时",
+        "running_for": "已运行",
+        "waited": "已等待",
+        "attempt": "尝试次数",
+        "status": "状态",
+        "error": "错误",
+        "reason": "原因",
+        "streak": "连续失败次数",
+        "missed_count": "错过次数",
+        "late_count": "等待中的运行",
+        "since": "开始于",
+        "threshold": "阈值",
+        "last_error": "上次错误",
+        "node": "节点",
+        "link": "详情",
+        "reminder": "提醒",
+        "still_running": "仍在运行",
+        "not_started": "尚未开始",
+    },
+}
+
+_STATUS: dict[Language, dict[RunStatus, str]] = {
+    "en": {s: s.value for s in RunStatus},
+    "zh": {
+        RunStatus.PENDING: "等待中",
+        RunStatus.RUNNING: "运行中",
+        RunStatus.SUCCESS: "成功",
+        RunStatus.FAILED: "失败",
+        RunStatus.SKIPPED: "已跳过",
+        RunStatus.TIMEOUT: "超时",
+        RunStatus.CANCELLED: "已取消",
+        RunStatus.LOST: "丢失（节点失联）",
+        RunStatus.MISSED: "已错过",
+    },
+}
+
+
+def render(alert: Alert, ctx: MessageContext, fmt: BodyFormat = "text") -> Message:
+    """Title and body of ``alert`` in ``ctx.language`` and ``fmt``."""
+    lang: Language = ctx.language
+    labels = _LABELS[lang]
+    title = _TITLES[lang][alert.kind].format(task=alert.task_name, count=alert.count)
+    tag = _SEVERITY_TAG[lang][alert.severity]
+    title = f"[{tag}] {title}" if lang == "en" else f"【{tag}】{title}"
+    if alert.reminder:
+        title = (
+            f"({labels['reminder']}) {title}"
+            if lang == "en"
+            else f"（{labels['reminder']}）{title}"
+        )
+    rows = _rows(alert, ctx)
+    if fmt == "markdown":
+        body = "\n".join(f"- **{label}**{_sep(lang)}{value}" for label, value in rows)
+    else:
+        body = "\n".join(f"{label}{_sep(lang)}{value}" for label, value in rows)
+    return Message(title=title, body=body, kind=alert.kind, severity=alert.severity, format=fmt)
+
+
+def format_time(value: datetime, timezone: str) -> str:
+    """``2024-05-01 02:00:00 (Asia/Shanghai)``."""
+    local = value.astimezone(ZoneInfo(timezone))
+    return f"{local:%Y-%m-%d %H:%M:%S} ({timezone})"
+
+
+def format_duration(seconds: float, lang: Language) -> str:
+    units = ("h", "min", "s") if lang == "en" else ("小时", "分", "秒")
+    gap = " "
+    if seconds < 60:
+        text = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
+        return f"{text}{gap}{units[2]}"
+    whole = round(seconds)
+    h, rest = divmod(whole, 3600)
+    m, s = divmod(rest, 60)
+    parts = []
+    if h:
+        parts.append(f"{h}{gap}{units[0]}")
+    if m or h:
+        parts.append(f"{m}{gap}{units[1]}")
+    parts.append(f"{s}{gap}{units[2]}")
+    return " ".join(parts)
+
+
+def run_link(ctx: MessageContext, run: Run | None, task_name: str) -> str | None:
+    if not ctx.base_url or run is None:
+        return None
+    return ctx.link_template.format(
+        base_url=ctx.base_url.rstrip("/"), run_id=run.id, task_name=task_name
+    )
+
+
+def _sep(lang: Language) -> str:
+    return ": " if lang == "en" else "："
+
+
+def _rows(alert: Alert, ctx: MessageContext) -> list[tuple[str, str]]:
+    lang: Language = ctx.language
+    labels = _LABELS[lang]
+    tz = ctx.timezone
+    run = alert.run
+    rows: list[tuple[str, str]] = [(labels["task"], alert.task_name)]
+    if ctx.task_description:
+        rows.append((labels["description"], _clean(ctx.task_description, ctx, 300)))
+    if run is not None and run.schedule_id is None:
+        rows.append((labels["schedule"], labels["manual"]))
+    elif ctx.schedule:
+        rows.append((labels["schedule"], ctx.schedule))
+    if run is not None:
+        rows.append((labels["run"], run.id))
+        rows.append((labels["scheduled"], format_time(run.scheduled_for, tz)))
+        if run.started_at is not None:
+            rows.append((labels["started"], format_time(run.started_at, tz)))
+        if run.finished_at is not None and run.status.finished:
+            rows.append((labels["finished"], format_time(run.finished_at, tz)))
+    rows += _specific(alert, ctx)
+    if run is not None and run.node_id:
+        rows.append((labels["node"], run.node_id))
+    link = run_link(ctx, run, alert.task_name)
+    if link:
+        rows.append((labels["link"], link))
+    return rows
+
+
+def _specific(alert: Alert, ctx: MessageContext) -> list[tuple[str, str]]:
+    lang: Language = ctx.language
+    labels = _LABELS[lang]
+    run = alert.run
+    rows: list[tuple[str, str]] = []
+    kind = alert.kind
+    if run is not None and kind is not AlertKind.LATE:
+        rows.append((labels["status"], _STATUS[lang][run.status]))
+    if run is not None and kind in (
+        AlertKind.FAILED,
+        AlertKind.CONSECUTIVE_FAILURES,
+        AlertKind.TOO_LONG,
+        AlertKind.RECOVERED,
+    ):
+        rows.append((labels["attempt"], f"{run.attempt}/{max(run.max_attempts, run.attempt)}"))
+    if kind in (AlertKind.FAILED, AlertKind.CONSECUTIVE_FAILURES) and run is not None:
+        error = _error_text(run, ctx)
+        if error:
+            rows.append((labels["error"], error))
+        if alert.count > 1 or kind is AlertKind.CONSECUTIVE_FAILURES:
+            rows.append((labels["streak"], str(alert.count)))
+        if alert.since is not None and alert.count > 1:
+            rows.append((labels["since"], format_time(alert.since, ctx.timezone)))
+    elif kind is AlertKind.TOO_LONG:
+        if alert.elapsed is not None:
+            running = run is not None and run.status is RunStatus.RUNNING
+            label = labels["running_for"] if running else labels["duration"]
+            value = format_duration(alert.elapsed, lang)
+            if running:
+                value += f" ({labels['still_running']})"
+            rows.append((label, value))
+        if alert.threshold is not None:
+            rows.append((labels["threshold"], format_duration(alert.threshold, lang)))
+    elif kind is AlertKind.LATE:
+        if alert.elapsed is not None:
+            value = format_duration(alert.elapsed, lang)
+            if run is not None and run.status is RunStatus.PENDING:
+                value += f" ({labels['not_started']})"
+            rows.append((labels["waited"], value))
+        if alert.threshold is not None:
+            rows.append((labels["threshold"], format_duration(alert.threshold, lang)))
+        if alert.count > 1:
+            rows.append((labels["late_count"], str(alert.count)))
+    elif kind is AlertKind.MISSED:
+        if run is not None and run.reason:
+            rows.append((labels["reason"], _clean(run.reason, ctx, ERROR_LIMIT)))
+        if alert.count > 1:
+            rows.append((labels["missed_count"], str(alert.count)))
+            if alert.since is not None:
+                rows.append((labels["since"], format_time(alert.since, ctx.timezone)))
+    elif kind is AlertKind.RECOVERED:
+        if run is not None and run.duration is not None:
+            rows.append((labels["duration"], format_duration(run.duration, lang)))
+        if alert.count:
+            rows.append((labels["streak"], str(alert.count)))
+        if alert.since is not None:
+            rows.append((labels["since"], format_time(alert.since, ctx.timezone)))
+        last = alert.last_error or {}
+        if last.get("type") or last.get("message"):
+            text = f"{last.get('type', '')}: {last.get('message', '')}".strip(": ")
+            rows.append((labels["last_error"], _clean(text, ctx, ERROR_LIMIT)))
+    return rows
+
+
+def _error_text(run: Run, ctx: MessageContext) -> str:
+    error = run.error or {}
+    kind = str(error.get("type") or "")
+    message = str(error.get("message") or run.reason or "")
+    text = f"{kind}: {message}" if kind and message else kind or message
+    return _clean(text, ctx, ERROR_LIMIT)
+
+
+def _clean(text: str, ctx: MessageContext, limit: int) -> str:
+    """One line, redacted, cut to ``limit``."""
+    flat = " ".join(text.split())
+    return redact(flat, ctx.secrets, limit)

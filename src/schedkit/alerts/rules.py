@@ -1,0 +1,541 @@
+"""Alert rules as pure functions: (state, observation, rules, now) → (new state, alerts).
+
+One :class:`TaskAlertState` per task lives in the store (``alert:task:<name>``, written
+by compare-and-set), so every node and every restart sees what was already sent. The
+functions here never touch the store or the clock: the monitor reads the state, folds the
+observations of one task through these functions, writes the result with CAS and only
+the winner of the write sends the alerts it produced.
+
+Semantics (one alert per change of state, never one per run):
+
+* failure streak — a run ending ``failed`` / ``timeout`` / ``lost`` after its last retry
+  extends the streak. ``failed`` alerts once when the streak starts;
+  ``consecutive_failures = N`` alerts once when it reaches N (both due at once: one
+  alert, the escalation). Further failures only remind, every ``reminder_interval``.
+  A success ends the streak; ``recovered`` is sent if a failure alert had been sent.
+* ``too_long`` — a run running longer than the threshold alerts once (while running,
+  from the periodic check, or at its end if it finished between checks); reminders
+  while it keeps running.
+* ``missed`` — a fire recorded ``missed`` or skipped (overlap policy, unregistered task)
+  opens an episode with one alert; further misses remind; the episode closes silently
+  when a run of the task finishes with no miss since it started.
+* ``late`` — a run not started within its grace time opens an episode with one alert
+  (seen either while it waits, by the periodic check, or when it starts late); the
+  episode closes silently when a run of the task starts on time.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from schedkit.alerts.config import AlertKind, RuleSet
+from schedkit.models import JSON, Run, RunStatus
+
+#: Final statuses that count as a failure of the task.
+FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.LOST})
+#: Run ids remembered per task to make observations idempotent.
+SEEN_LIMIT = 64
+#: Runs remembered per task for ``too_long``.
+TOO_LONG_LIMIT = 50
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+SEVERITY: dict[AlertKind, Severity] = {
+    AlertKind.FAILED: Severity.ERROR,
+    AlertKind.CONSECUTIVE_FAILURES: Severity.CRITICAL,
+    AlertKind.TOO_LONG: Severity.WARNING,
+    AlertKind.MISSED: Severity.WARNING,
+    AlertKind.LATE: Severity.WARNING,
+    AlertKind.RECOVERED: Severity.INFO,
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Alert:
+    """One message-worthy change of state of a task."""
+
+    kind: AlertKind
+    task_name: str
+    at: datetime
+    #: The run that caused it (the oldest late run for ``late``).
+    run: Run | None = None
+    reminder: bool = False
+    #: Failures in the streak / fires missed / runs late, as of this alert.
+    count: int = 1
+    #: The threshold crossed: N for consecutive failures, seconds for too_long / late.
+    threshold: float | None = None
+    #: Seconds running (too_long) or waiting (late).
+    elapsed: float | None = None
+    #: When the condition began (failure streak / episode start).
+    since: datetime | None = None
+    #: The last failure's error, for ``recovered``.
+    last_error: JSON | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITY[self.kind]
+
+    @property
+    def key(self) -> str:
+        """A stable id of this alert (for logs and message de-duplication downstream)."""
+        run_id = self.run.id if self.run is not None else "-"
+        suffix = f":reminder@{self.at.isoformat()}" if self.reminder else ""
+        return f"{self.task_name}:{self.kind.value}:{run_id}{suffix}"
+
+
+@dataclass(kw_only=True, slots=True)
+class TaskAlertState:
+    """What has been observed and sent for one task; stored as JSON."""
+
+    streak: int = 0
+    failing_since: datetime | None = None
+    failure_sent: list[str] = field(default_factory=list)
+    failure_sent_at: datetime | None = None
+    last_error: JSON | None = None
+    missed_open: bool = False
+    missed_count: int = 0
+    missed_since: datetime | None = None
+    missed_last_at: datetime | None = None
+    missed_sent_at: datetime | None = None
+    late_open: bool = False
+    late_count: int = 0
+    late_since: datetime | None = None
+    late_sent_at: datetime | None = None
+    late_runs: list[str] = field(default_factory=list)
+    too_long: dict[str, datetime] = field(default_factory=dict)
+    seen: list[str] = field(default_factory=list)
+
+    def copy(self) -> TaskAlertState:
+        return replace(
+            self,
+            failure_sent=list(self.failure_sent),
+            late_runs=list(self.late_runs),
+            too_long=dict(self.too_long),
+            seen=list(self.seen),
+        )
+
+    def to_json(self) -> JSON:
+        return {
+            "streak": self.streak,
+            "failing_since": _iso(self.failing_since),
+            "failure_sent": list(self.failure_sent),
+            "failure_sent_at": _iso(self.failure_sent_at),
+            "last_error": self.last_error,
+            "missed_open": self.missed_open,
+            "missed_count": self.missed_count,
+            "missed_since": _iso(self.missed_since),
+            "missed_last_at": _iso(self.missed_last_at),
+            "missed_sent_at": _iso(self.missed_sent_at),
+            "late_open": self.late_open,
+            "late_count": self.late_count,
+            "late_since": _iso(self.late_since),
+            "late_sent_at": _iso(self.late_sent_at),
+            "late_runs": list(self.late_runs),
+            "too_long": {k: v.isoformat() for k, v in self.too_long.items()},
+            "seen": list(self.seen),
+        }
+
+    @classmethod
+    def from_json(cls, data: JSON | None) -> TaskAlertState:
+        if not data:
+            return cls()
+        return cls(
+            streak=int(data.get("streak", 0)),
+            failing_since=_dt(data.get("failing_since")),
+            failure_sent=[str(k) for k in data.get("failure_sent", [])],
+            failure_sent_at=_dt(data.get("failure_sent_at")),
+            last_error=data.get("last_error"),
+            missed_open=bool(data.get("missed_open", False)),
+            missed_count=int(data.get("missed_count", 0)),
+            missed_since=_dt(data.get("missed_since")),
+            missed_last_at=_dt(data.get("missed_last_at")),
+            missed_sent_at=_dt(data.get("missed_sent_at")),
+            late_open=bool(data.get("late_open", False)),
+            late_count=int(data.get("late_count", 0)),
+            late_since=_dt(data.get("late_since")),
+            late_sent_at=_dt(data.get("late_sent_at")),
+            late_runs=[str(r) for r in data.get("late_runs", [])],
+            too_long={
+                str(k): d for k, v in dict(data.get("too_long", {})).items() if (d := _dt(v))
+            },
+            seen=[str(r) for r in data.get("seen", [])],
+        )
+
+    @property
+    def failing(self) -> bool:
+        return self.streak > 0
+
+
+Decision = tuple[TaskAlertState, list[Alert]]
+
+
+def error_summary(run: Run) -> JSON:
+    """The part of a run's error that alerts may show: type, message, status, run id."""
+    error = run.error or {}
+    message = error.get("message") or run.reason or ""
+    return {
+        "run_id": run.id,
+        "status": run.status.value,
+        "type": str(error.get("type") or run.status.value),
+        "message": str(message),
+    }
+
+
+def on_final(state: TaskAlertState, run: Run, rules: RuleSet, now: datetime) -> Decision:
+    """A run reached its final outcome (no retry follows)."""
+    if run.id in state.seen or _nothing_to_do(state, run, rules):
+        return state, []
+    new = state.copy()
+    _remember(new, run.id)
+    alerts: list[Alert] = []
+    alerts += _too_long_at_end(new, run, rules, now)
+    if run.schedule_id is not None and new.missed_open:
+        started = run.started_at or run.created_at
+        if new.missed_last_at is None or new.missed_last_at < started:
+            _close_missed(new)
+    if run.status is RunStatus.SUCCESS:
+        if new.failure_sent and rules.recovered:
+            alerts.append(
+                Alert(
+                    kind=AlertKind.RECOVERED,
+                    task_name=run.task_name,
+                    at=now,
+                    run=run,
+                    count=new.streak,
+                    since=new.failing_since,
+                    last_error=new.last_error,
+                )
+            )
+        new.streak = 0
+        new.failing_since = None
+        new.failure_sent = []
+        new.failure_sent_at = None
+        new.last_error = None
+        return new, alerts
+    if run.status not in FAILURE_STATUSES:
+        return new, alerts
+    new.streak += 1
+    new.failing_since = new.failing_since or run.finished_at or now
+    new.last_error = error_summary(run)
+    opening: list[AlertKind] = []
+    if rules.failed and AlertKind.FAILED.value not in new.failure_sent:
+        opening.append(AlertKind.FAILED)
+    n = rules.consecutive_failures
+    if n and new.streak >= n and AlertKind.CONSECUTIVE_FAILURES.value not in new.failure_sent:
+        opening.append(AlertKind.CONSECUTIVE_FAILURES)
+    if opening:
+        kind = opening[-1]  # both at once: send the escalation only
+        new.failure_sent.extend(k.value for k in opening)
+        new.failure_sent_at = now
+        alerts.append(_failure_alert(kind, new, run, rules, now, reminder=False))
+    elif new.failure_sent and _due(new.failure_sent_at, rules, now):
+        kind = (
+            AlertKind.CONSECUTIVE_FAILURES
+            if AlertKind.CONSECUTIVE_FAILURES.value in new.failure_sent
+            else AlertKind.FAILED
+        )
+        new.failure_sent_at = now
+        alerts.append(_failure_alert(kind, new, run, rules, now, reminder=True))
+    return new, alerts
+
+
+def on_missed(state: TaskAlertState, run: Run, rules: RuleSet, now: datetime) -> Decision:
+    """A fire of the task did not run (recorded missed, or skipped for a bad reason)."""
+    if run.id in state.seen:
+        return state, []
+    new = state.copy()
+    _remember(new, run.id)
+    if not rules.missed:
+        return new, []
+    new.missed_count += 1
+    new.missed_last_at = now
+    if not new.missed_open:
+        new.missed_open = True
+        new.missed_since = now
+        new.missed_sent_at = now
+        return new, [
+            Alert(
+                kind=AlertKind.MISSED, task_name=run.task_name, at=now, run=run, count=1, since=now
+            )
+        ]
+    if _due(new.missed_sent_at, rules, now):
+        new.missed_sent_at = now
+        return new, [
+            Alert(
+                kind=AlertKind.MISSED,
+                task_name=run.task_name,
+                at=now,
+                run=run,
+                reminder=True,
+                count=new.missed_count,
+                since=new.missed_since,
+            )
+        ]
+    return new, []
+
+
+def on_started(
+    state: TaskAlertState, run: Run, rules: RuleSet, now: datetime, late_after: float
+) -> Decision:
+    """A run (attempt) started: late if it waited longer than ``late_after`` seconds."""
+    waited = lateness(run, run.started_at or now)
+    if rules.late and waited > late_after:
+        return _late(state, run, rules, now, waited, late_after, count=1)
+    if state.late_open:
+        new = state.copy()
+        new.late_open = False
+        new.late_count = 0
+        new.late_since = None
+        new.late_sent_at = None
+        new.late_runs = []
+        return new, []
+    return state, []
+
+
+def on_pending_check(
+    state: TaskAlertState,
+    late_runs: list[tuple[Run, float, float]],
+    rules: RuleSet,
+    now: datetime,
+) -> Decision:
+    """The periodic check found runs of the task still waiting past their grace time
+    (each with its seconds waited and its threshold), oldest first."""
+    if not late_runs or not rules.late:
+        return state, []
+    run, waited, threshold = late_runs[0]
+    return _late(
+        state,
+        run,
+        rules,
+        now,
+        waited,
+        threshold,
+        count=len(late_runs),
+        run_ids=[r.id for r, _, _ in late_runs],
+    )
+
+
+def on_running_check(
+    state: TaskAlertState,
+    long_runs: list[tuple[Run, float]],
+    rules: RuleSet,
+    now: datetime,
+) -> Decision:
+    """The periodic check found runs of the task running (each with seconds running)."""
+    if not rules.too_long:
+        return state, []
+    new: TaskAlertState | None = None
+    alerts: list[Alert] = []
+    for run, elapsed in long_runs:
+        if elapsed <= rules.too_long:
+            continue
+        sent = (new or state).too_long.get(run.id)
+        if sent is not None and not _due(sent, rules, now):
+            continue
+        new = new or state.copy()
+        new.too_long[run.id] = now
+        alerts.append(
+            Alert(
+                kind=AlertKind.TOO_LONG,
+                task_name=run.task_name,
+                at=now,
+                run=run,
+                reminder=sent is not None,
+                threshold=rules.too_long,
+                elapsed=elapsed,
+                since=run.started_at,
+            )
+        )
+    if new is None:
+        return state, []
+    _prune_too_long(new)
+    return new, alerts
+
+
+def lateness(run: Run, started: datetime) -> float:
+    """Seconds between when a run could start and when it started (or ``started``=now).
+
+    First attempts count from the nominal fire time; retries from their ``not_before``.
+    """
+    reference = run.scheduled_for if run.attempt <= 1 else run.not_before
+    return max(0.0, (started - reference).total_seconds())
+
+
+def skipped_is_missed(run: Run, detail: dict[str, Any] | None = None) -> bool:
+    """Whether a ``skipped`` fire is worth a ``missed`` alert.
+
+    Skips by the business calendar (on purpose) and fires coalesced into a later one
+    (the work still runs) are not; overlap skips and unregistered tasks are.
+    """
+    cause = (detail or {}).get("cause")
+    if isinstance(cause, str):
+        return cause not in ("calendar", "coalesced")
+    reason = (run.reason or "").lower()
+    return not (reason.startswith("business calendar") or reason.startswith("coalesced"))
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _late(
+    state: TaskAlertState,
+    run: Run,
+    rules: RuleSet,
+    now: datetime,
+    waited: float,
+    threshold: float,
+    *,
+    count: int,
+    run_ids: list[str] | None = None,
+) -> Decision:
+    ids = run_ids or [run.id]
+    if (
+        state.late_open
+        and set(ids) <= set(state.late_runs)
+        and not _due(state.late_sent_at, rules, now)
+    ):
+        return state, []
+    new = state.copy()
+    fresh = [i for i in ids if i not in new.late_runs]
+    new.late_runs = (new.late_runs + fresh)[-SEEN_LIMIT:]
+    new.late_count += len(fresh)
+    if not new.late_open:
+        new.late_open = True
+        new.late_since = now
+        new.late_sent_at = now
+        return new, [
+            Alert(
+                kind=AlertKind.LATE,
+                task_name=run.task_name,
+                at=now,
+                run=run,
+                count=count,
+                threshold=threshold,
+                elapsed=waited,
+                since=now,
+            )
+        ]
+    if _due(new.late_sent_at, rules, now):
+        new.late_sent_at = now
+        return new, [
+            Alert(
+                kind=AlertKind.LATE,
+                task_name=run.task_name,
+                at=now,
+                run=run,
+                reminder=True,
+                count=max(count, new.late_count),
+                threshold=threshold,
+                elapsed=waited,
+                since=new.late_since,
+            )
+        ]
+    return new, []
+
+
+def _nothing_to_do(state: TaskAlertState, run: Run, rules: RuleSet) -> bool:
+    """A success (or cancel) of a healthy task: no write needed (the common case)."""
+    if run.status in FAILURE_STATUSES or state.streak or state.missed_open:
+        return False
+    duration = _duration(run)
+    return not (rules.too_long and duration is not None and duration > rules.too_long)
+
+
+def _duration(run: Run) -> float | None:
+    if run.duration is not None:
+        return run.duration
+    if run.started_at is not None and run.finished_at is not None:
+        return (run.finished_at - run.started_at).total_seconds()
+    return None
+
+
+def _too_long_at_end(state: TaskAlertState, run: Run, rules: RuleSet, now: datetime) -> list[Alert]:
+    if not rules.too_long or run.id in state.too_long:
+        return []
+    duration = _duration(run)
+    if duration is None or duration <= rules.too_long:
+        return []
+    state.too_long[run.id] = now
+    _prune_too_long(state)
+    return [
+        Alert(
+            kind=AlertKind.TOO_LONG,
+            task_name=run.task_name,
+            at=now,
+            run=run,
+            threshold=rules.too_long,
+            elapsed=duration,
+            since=run.started_at,
+        )
+    ]
+
+
+def _failure_alert(
+    kind: AlertKind,
+    state: TaskAlertState,
+    run: Run,
+    rules: RuleSet,
+    now: datetime,
+    *,
+    reminder: bool,
+) -> Alert:
+    threshold = (
+        float(rules.consecutive_failures) if kind is AlertKind.CONSECUTIVE_FAILURES else None
+    )
+    return Alert(
+        kind=kind,
+        task_name=run.task_name,
+        at=now,
+        run=run,
+        reminder=reminder,
+        count=state.streak,
+        threshold=threshold,
+        since=state.failing_since,
+    )
+
+
+def _close_missed(state: TaskAlertState) -> None:
+    state.missed_open = False
+    state.missed_count = 0
+    state.missed_since = None
+    state.missed_last_at = None
+    state.missed_sent_at = None
+
+
+def _due(sent_at: datetime | None, rules: RuleSet, now: datetime) -> bool:
+    if not rules.reminder_interval or sent_at is None:
+        return False
+    return (now - sent_at).total_seconds() >= rules.reminder_interval
+
+
+def _remember(state: TaskAlertState, run_id: str) -> None:
+    state.seen.append(run_id)
+    if len(state.seen) > SEEN_LIMIT:
+        del state.seen[: len(state.seen) - SEEN_LIMIT]
+
+
+def _prune_too_long(state: TaskAlertState) -> None:
+    if len(state.too_long) > TOO_LONG_LIMIT:
+        keep = sorted(state.too_long.items(), key=lambda kv: kv[1])[-TOO_LONG_LIMIT:]
+        state.too_long = dict(keep)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))

@@ -1,0 +1,157 @@
+"""Message rendering: zh/en, text/Markdown, local times, no secrets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schedkit.alerts.config import AlertKind
+from schedkit.alerts.messages import MessageContext, format_duration, format_time, render
+from schedkit.alerts.redact import redact
+from schedkit.alerts.rules import Alert
+from schedkit.models import Run, RunStatus, TriggerSource
+
+T0 = datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
+
+
+def make_run(**kw: object) -> Run:
+    fields: dict[str, object] = {
+        "id": "r1",
+        "task_name": "contract_expiry_check",
+        "schedule_id": "contract_expiry_check",
+        "trigger_source": TriggerSource.SCHEDULE,
+        "scheduled_for": T0,
+        "status": RunStatus.RUNNING,
+        "started_at": T0 + timedelta(seconds=2),
+        "attempt": 1,
+        "max_attempts": 1,
+    }
+    fields.update(kw)
+    return Run(**fields)  # type: ignore[arg-type]
+
+
+CTX = MessageContext(language="zh", task_description="合同到期检查", schedule="每天 08:00")
+
+
+@pytest.mark.parametrize(
+    ("kind", "zh", "en"),
+    [
+        (
+            AlertKind.FAILED,
+            "【错误】任务执行失败：contract_expiry_check",
+            "[ERROR] Task failed: contract_expiry_check",
+        ),
+        (
+            AlertKind.CONSECUTIVE_FAILURES,
+            "【严重】任务连续失败 3 次：contract_expiry_check",
+            "[CRITICAL] Task failed 3 times in a row: contract_expiry_check",
+        ),
+        (
+            AlertKind.TOO_LONG,
+            "【警告】任务运行时间过长：contract_expiry_check",
+            "[WARNING] Task running too long: contract_expiry_check",
+        ),
+        (
+            AlertKind.MISSED,
+            "【警告】任务错过执行：contract_expiry_check",
+            "[WARNING] Fire missed: contract_expiry_check",
+        ),
+        (
+            AlertKind.LATE,
+            "【警告】任务延迟启动：contract_expiry_check",
+            "[WARNING] Run started late: contract_expiry_check",
+        ),
+        (
+            AlertKind.RECOVERED,
+            "【恢复】任务已恢复：contract_expiry_check",
+            "[OK] Task recovered: contract_expiry_check",
+        ),
+    ],
+)
+def test_titles(kind: AlertKind, zh: str, en: str) -> None:
+    alert = Alert(kind=kind, task_name="contract_expiry_check", at=T0, run=make_run(), count=3)
+    assert render(alert, CTX).title == zh
+    assert render(alert, MessageContext(language="en")).title == en
+    reminder = Alert(kind=kind, task_name="contract_expiry_check", at=T0, reminder=True, count=3)
+    assert render(reminder, CTX).title == "（提醒）" + zh
+
+
+def test_too_long_body_in_chinese_markdown() -> None:
+    alert = Alert(
+        kind=AlertKind.TOO_LONG,
+        task_name="contract_expiry_check",
+        at=T0,
+        run=make_run(),
+        elapsed=3725,
+        threshold=3600,
+    )
+    body = render(alert, CTX, "markdown").body
+    assert body.splitlines()[:4] == [
+        "- **任务**：contract_expiry_check",
+        "- **描述**：合同到期检查",
+        "- **调度**：每天 08:00",
+        "- **运行 ID**：r1",
+    ]
+    assert "- **计划时间**：2024-05-02 02:00:00 (Asia/Shanghai)" in body
+    assert "- **开始时间**：2024-05-02 02:00:02 (Asia/Shanghai)" in body
+    assert "- **已运行**：1 小时 2 分 5 秒 (仍在运行)" in body
+    assert "- **阈值**：1 小时 0 分 0 秒" in body
+
+
+def test_failure_body_has_error_attempt_and_link_but_no_secrets() -> None:
+    run = make_run(
+        status=RunStatus.FAILED,
+        attempt=3,
+        max_attempts=3,
+        finished_at=T0 + timedelta(seconds=9),
+        duration=7.0,
+        error={
+            "type": "OperationalError",
+            "message": "could not connect to postgresql://app:s3cret@db/exds\n"
+            "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30 api_key=XYZ123",
+            "traceback": "Traceback: very long",
+        },
+    )
+    alert = Alert(kind=AlertKind.FAILED, task_name="contract_expiry_check", at=T0, run=run)
+    ctx = MessageContext(
+        language="en",
+        base_url="https://ops.example.com/sched/",
+        secrets=("XYZ123",),
+        timezone="UTC",
+    )
+    body = render(alert, ctx).body
+    assert "Attempt: 3/3" in body and "Status: failed" in body
+    assert "Scheduled for: 2024-05-01 18:00:00 (UTC)" in body
+    assert "Details: https://ops.example.com/sched/runs/r1" in body
+    assert "s3cret" not in body and "eyJhbGciOiJIUzI1NiJ9" not in body and "XYZ123" not in body
+    assert "Traceback" not in body
+    assert "Error: OperationalError: could not connect to postgresql://app:***@db/exds" in body
+
+
+def test_manual_run_and_no_link_without_base_url() -> None:
+    alert = Alert(
+        kind=AlertKind.FAILED,
+        task_name="t",
+        at=T0,
+        run=make_run(
+            schedule_id=None, trigger_source=TriggerSource.MANUAL, status=RunStatus.FAILED
+        ),
+    )
+    body = render(alert, MessageContext(language="en")).body
+    assert "Schedule: manual run" in body and "Details" not in body
+
+
+def test_long_errors_are_cut() -> None:
+    run = make_run(status=RunStatus.FAILED, error={"type": "E", "message": "x" * 5000})
+    body = render(Alert(kind=AlertKind.FAILED, task_name="t", at=T0, run=run), CTX).body
+    assert max(len(line) for line in body.splitlines()) < 520
+
+
+def test_helpers() -> None:
+    assert format_time(T0, "Asia/Shanghai") == "2024-05-02 02:00:00 (Asia/Shanghai)"
+    assert format_duration(0.42, "en") == "0.4 s"
+    assert format_duration(59, "zh") == "59 秒"
+    assert format_duration(3661, "en") == "1 h 1 min 1 s"
+    assert redact("password: 'hunter2', token=abc") == "password: '***', token=***"
+    assert redact("x" * 50, limit=10) == "x" * 9 + "…"

@@ -1,0 +1,326 @@
+"""The monitor on a real Scheduler (SQLite store) sending to a real HTTP receiver.
+
+Pins each rule end to end, de-duplication across a restart and across two nodes sharing
+the store (compare-and-set on the alert state), and that a dead or hanging channel
+neither slows nor fails runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from typing import Any
+
+from schedkit import OffsetClock, RunStatus, Scheduler, TaskRegistry, task
+from schedkit.models import RunFilter
+from schedkit.monitor import STATE_PREFIX, Monitor
+
+from .conftest import MakeMonitored, Receiver, alert_settings, fast_config, wait_until
+
+
+def switchable(name: str = "nightly", **options: Any) -> tuple[Any, dict[str, bool]]:
+    """A task that fails while ``flag["fail"]`` is set."""
+    flag = {"fail": True}
+
+    @task(name, description="nightly customer sync", retry={"max_retries": 0}, **options)
+    async def run_it() -> dict[str, Any]:
+        if flag["fail"]:
+            raise RuntimeError("upstream said no (password=hunter2)")
+        return {"success": True, "message": "ok"}
+
+    return run_it, flag
+
+
+def hook(receiver: Receiver, path: str = "/alerts") -> str:
+    return f"json://127.0.0.1:{receiver.port}{path}"
+
+
+def titles(receiver: Receiver, path: str = "/alerts") -> list[str]:
+    return [r.json()["title"] for r in receiver.on(path)]
+
+
+async def settle(monitor: Monitor) -> None:
+    """Wait until the events received so far are evaluated and their messages delivered."""
+    await asyncio.sleep(0.05)  # events published just now reach the monitor's queue
+    await asyncio.wait_for(monitor._queue.join(), 5)
+    if monitor.sender is not None:
+        await asyncio.wait_for(
+            asyncio.gather(*(q.join() for q in monitor.sender._queues.values())), 10
+        )
+
+
+async def test_failed_once_per_streak_then_recovered(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    t, flag = switchable()
+    s, mon = await make_monitored(
+        t, settings=alert_settings([hook(receiver)], base_url="http://console")
+    )
+    for _ in range(5):
+        run = await s.run_now("nightly", wait=True, timeout=5)
+        assert run.status is RunStatus.FAILED
+    await settle(mon)
+    assert titles(receiver) == ["[ERROR] Task failed: nightly"]
+    body = receiver.on("/alerts")[0].json()["message"]
+    assert "Error: RuntimeError: upstream said no (password=***)" in body
+    assert "Description: nightly customer sync" in body and "Schedule: manual run" in body
+    assert "Details: http://console/runs/" in body
+    flag["fail"] = False
+    await s.run_now("nightly", wait=True, timeout=5)
+    await s.run_now("nightly", wait=True, timeout=5)
+    await receiver.wait("/alerts", 2)
+    await settle(mon)
+    assert titles(receiver) == ["[ERROR] Task failed: nightly", "[OK] Task recovered: nightly"]
+    assert "Failures in a row: 5" in receiver.on("/alerts")[1].json()["message"]
+    samples = {
+        (s_.labels.get("task"), s_.labels.get("kind")): s_.value
+        for metric in mon.metrics.registry.collect()
+        if metric.name == "schedkit_alerts"
+        for s_ in metric.samples
+        if s_.name == "schedkit_alerts_total"
+    }
+    assert samples == {("nightly", "failed"): 1, ("nightly", "recovered"): 1}
+
+
+async def test_retries_are_not_failures_until_the_last(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    calls = {"n": 0}
+
+    @task("flaky", retry={"max_retries": 2, "retry_delay": 0.05, "jitter": 0})
+    async def flaky() -> None:
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise RuntimeError("transient")
+
+    s, mon = await make_monitored(flaky, settings=alert_settings([hook(receiver)]))
+    run = await s.run_now("flaky", wait=True, timeout=5)
+    assert run.status is RunStatus.SUCCESS and run.attempt == 3
+    await settle(mon)
+    assert titles(receiver) == []
+
+
+async def test_consecutive_failures_per_task_rules(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    t, _ = switchable()
+    settings = alert_settings(
+        [hook(receiver)], tasks={"nightly": {"failed": False, "consecutive_failures": 3}}
+    )
+    s, mon = await make_monitored(t, settings=settings)
+    for i in range(5):
+        await s.run_now("nightly", wait=True, timeout=5)
+        await settle(mon)
+        assert len(titles(receiver)) == (1 if i >= 2 else 0)
+    assert titles(receiver) == ["[CRITICAL] Task failed 3 times in a row: nightly"]
+
+
+async def test_too_long_fires_while_the_run_is_still_running(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    release = asyncio.Event()
+
+    @task("slow")
+    async def slow() -> None:
+        await release.wait()
+
+    s, mon = await make_monitored(
+        slow, settings=alert_settings([hook(receiver)], rules={"too_long": 0.3})
+    )
+    run = await s.run_now("slow")
+    (msg,) = await receiver.wait("/alerts", 1, timeout=5)
+    assert (await s.get_run(run.id)).status is RunStatus.RUNNING
+    assert msg.json()["title"] == "[WARNING] Task running too long: slow"
+    assert "(still running)" in msg.json()["message"]
+    assert "Threshold: 0.3 s" in msg.json()["message"]
+    release.set()
+    assert (await s.wait_for_run(run.id, 5)).status is RunStatus.SUCCESS
+    await settle(mon)
+    assert len(receiver.on("/alerts")) == 1  # not again at its end
+
+
+async def test_missed_fires_after_downtime_one_alert(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    @task("every_second", schedule={"trigger": "interval", "seconds": 1, "misfire_grace_time": 0.5})
+    async def every_second() -> None:
+        return None
+
+    clock = OffsetClock()
+    s, _mon = await make_monitored(
+        every_second, clock=clock, settings=alert_settings([hook(receiver)])
+    )
+    await s.stop(grace=0)
+    clock.advance(timedelta(seconds=20))  # twenty fires pass while the node is down
+    s2, mon2 = await make_monitored(
+        every_second, clock=clock, settings=alert_settings([hook(receiver)])
+    )
+    await wait_until(lambda: len(receiver.on("/alerts")) >= 1, 5)
+    await asyncio.sleep(0.5)
+    await settle(mon2)
+    missed = await s2.count_runs("every_second", status=RunStatus.MISSED)
+    assert missed >= 15
+    assert titles(receiver) == ["[WARNING] Fire missed: every_second"]
+    body = receiver.on("/alerts")[0].json()["message"]
+    assert "Status: missed" in body and "Schedule: every second" in body
+    assert "over misfire_grace_time 0.5 s" in body
+
+
+async def test_overlap_skip_is_a_missed_alert(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    release = asyncio.Event()
+
+    @task(
+        "busy",
+        schedule={
+            "trigger": "interval",
+            "seconds": 0.3,
+            "max_instances": 1,
+            "overlap": "skip",
+            "misfire_grace_time": 60,
+        },
+    )
+    async def busy() -> None:
+        await release.wait()
+
+    _s, _mon = await make_monitored(
+        busy, settings=alert_settings([hook(receiver)], rules={"too_long": 0})
+    )
+    (msg,) = await receiver.wait("/alerts", 1, timeout=5)
+    assert msg.json()["title"] == "[WARNING] Fire missed: busy"
+    assert "overlap policy skip" in msg.json()["message"]
+    await asyncio.sleep(0.7)  # more skips: same episode, no new alert
+    assert len(receiver.on("/alerts")) == 1
+    release.set()
+
+
+async def test_late_run_alerts_while_waiting(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    t, _ = switchable("queued")
+    # This node executes nothing, so the run waits; the monitor (leader) sees it late.
+    s, _mon = await make_monitored(
+        t,
+        executor={"enabled": False},
+        settings=alert_settings([hook(receiver)], rules={"late_after": 0.3}),
+    )
+    run = await s.run_now("queued")
+    (msg,) = await receiver.wait("/alerts", 1, timeout=5)
+    assert msg.json()["title"] == "[WARNING] Run started late: queued"
+    assert "(not started yet)" in msg.json()["message"]
+    assert run.id in msg.json()["message"]
+    await asyncio.sleep(0.5)
+    assert len(receiver.on("/alerts")) == 1
+
+
+async def test_no_resend_after_restart(make_monitored: MakeMonitored, receiver: Receiver) -> None:
+    t, flag = switchable()
+    s, mon = await make_monitored(t, settings=alert_settings([hook(receiver)]))
+    await s.run_now("nightly", wait=True, timeout=5)
+    await settle(mon)
+    await s.stop()
+    assert titles(receiver) == ["[ERROR] Task failed: nightly"]
+    state = await _state(s, "nightly")
+    assert state is not None and state.value["streak"] == 1
+
+    # A new process on the same store: the streak goes on, nothing is sent again ...
+    s2, mon2 = await make_monitored(t, settings=alert_settings([hook(receiver)]))
+    for _ in range(3):
+        await s2.run_now("nightly", wait=True, timeout=5)
+    await settle(mon2)
+    assert titles(receiver) == ["[ERROR] Task failed: nightly"]
+    # ... and the recovery is sent exactly once.
+    flag["fail"] = False
+    await s2.run_now("nightly", wait=True, timeout=5)
+    await receiver.wait("/alerts", 2)
+    await settle(mon2)
+    assert titles(receiver)[1:] == ["[OK] Task recovered: nightly"]
+    assert "Failures in a row: 4" in receiver.on("/alerts")[1].json()["message"]
+
+
+async def test_two_nodes_send_once(make_monitored: MakeMonitored, receiver: Receiver) -> None:
+    t, _ = switchable()
+    a, mon_a = await make_monitored(t, settings=alert_settings([hook(receiver)]))
+    b, mon_b = await make_monitored(t, settings=alert_settings([hook(receiver)]))
+    runs = await asyncio.gather(
+        *(node.run_now("nightly", wait=True, timeout=5) for node in (a, b, a, b, a, b))
+    )
+    assert {r.node_id for r in runs} == {a.node_id, b.node_id}
+    assert all(r.status is RunStatus.FAILED for r in runs)
+    await settle(mon_a)
+    await settle(mon_b)
+    assert titles(receiver) == ["[ERROR] Task failed: nightly"]
+    state = await _state(a, "nightly")
+    assert state is not None and state.value["streak"] == 6
+
+
+async def test_dead_channels_neither_slow_nor_fail_runs(
+    make_monitored: MakeMonitored, receiver: Receiver, dead_port: int, blackhole: int
+) -> None:
+    t, _flag = switchable()
+    ok_task, _ = switchable("other")
+    settings = alert_settings(
+        [f"json://127.0.0.1:{dead_port}/", f"json://127.0.0.1:{blackhole}/", hook(receiver)],
+        delivery={"timeout": 0.3, "retries": 2, "retry_delay": 0.1, "unhealthy_after": 1},
+        rules={"reminder_interval": 0.01},
+    )
+    s, mon = await make_monitored(t, ok_task, settings=settings)
+    durations = []
+    for _ in range(4):
+        started = time.monotonic()
+        run = await s.run_now("nightly", wait=True, timeout=5)
+        durations.append(time.monotonic() - started)
+        assert run.status is RunStatus.FAILED  # the task's own outcome, untouched
+    assert max(durations) < 1.0, durations
+    # the healthy channel got every alert raised while the other two were failing
+    # (failure + reminders; events arriving together share one reminder)
+    await asyncio.wait_for(mon._queue.join(), 5)
+    raised = sum(
+        sample.value
+        for metric in mon.metrics.registry.collect()
+        if metric.name == "schedkit_alerts"
+        for sample in metric.samples
+        if sample.name == "schedkit_alerts_total"
+    )
+    assert raised >= 2
+    await receiver.wait("/alerts", int(raised))
+
+    def both_down() -> bool:
+        status = {c["name"]: c for c in mon.status()["channels"]}
+        return not status["json"]["healthy"] and not status["json-2"]["healthy"]
+
+    await wait_until(both_down, 10)
+    status = {c["name"]: c for c in mon.status()["channels"]}
+    assert status["json-3"]["healthy"] is True and status["json-3"]["sent"] == raised
+    assert "hunter2" not in str(mon.status())
+
+
+async def _state(s: Scheduler, task_name: str) -> Any:
+    store = s.store
+    if not s.started:
+        await store.open()
+        try:
+            return await store.get_state(STATE_PREFIX + task_name)
+        finally:
+            await store.close()
+    return await store.get_state(STATE_PREFIX + task_name)
+
+
+async def test_disabled_alerts_send_nothing_but_metrics_move(
+    store_path: str, receiver: Receiver
+) -> None:
+    t, _ = switchable()
+    registry = TaskRegistry()
+    registry.register_task(t)
+    mon = Monitor()  # settings from config: [alerts] enabled = false
+    config = fast_config(store_path, alerts={"enabled": False, "channels": [hook(receiver)]})
+    async with Scheduler(config, registry=registry, extensions=[mon]) as s:
+        await s.run_now("nightly", wait=True, timeout=5)
+        await asyncio.sleep(0.2)
+        assert mon.sender is None
+        assert await s.store.count_runs(RunFilter(statuses=frozenset({RunStatus.FAILED}))) == 1
+    assert receiver.on("/") == []
+    text = mon.metrics.render().decode()
+    assert 'schedkit_runs_total{status="failed",task="nightly"} 1.0' in text
