@@ -14,7 +14,6 @@ import contextlib
 import contextvars
 import functools
 import inspect
-import json
 import logging
 import threading
 import traceback
@@ -30,7 +29,15 @@ from schedkit.config import SchedkitConfig
 from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.logcapture import RunLogBuffer
-from schedkit.models import JSON, Run, RunOutcome, RunStatus, TriggerSource, new_id
+from schedkit.models import (
+    JSON,
+    Run,
+    RunOutcome,
+    RunStatus,
+    TriggerSource,
+    new_id,
+    storable_json,
+)
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import MAX_RESULT_BYTES, Store
 from schedkit.task import BaseTask, RunCancelledError, TaskContext, TaskResult
@@ -377,7 +384,12 @@ class Executor:
 
     async def _judge(self, task: BaseTask, ctx: TaskContext, result: TaskResult) -> _Attempt:
         payload = result.to_json()
-        size = len(json.dumps(payload, ensure_ascii=False).encode())
+        try:
+            size = len(storable_json(payload))
+        except ValueError as exc:
+            return _Attempt(
+                status=RunStatus.FAILED, error={"type": "ResultNotStorable", "message": str(exc)}
+            )
         if size > MAX_RESULT_BYTES:
             message = (
                 f"result is {size:,} bytes, over the {MAX_RESULT_BYTES:,}-byte limit; "

@@ -8,7 +8,9 @@ document's sketch pickled bound methods; see mission.md §2).
 from __future__ import annotations
 
 import enum
+import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -63,6 +65,24 @@ class OverlapPolicy(enum.StrEnum):
     SKIP = "skip"
     QUEUE_ONE = "queue_one"
     REPLACE = "replace"
+
+
+#: ``\u0000`` as json.dumps writes a NUL, not preceded by an escaping backslash.
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def storable_json(value: Any) -> bytes:
+    """``value`` as the UTF-8 JSON every store accepts, or ValueError saying why not:
+    NaN/Infinity, lone surrogates (not UTF-8) and NUL characters (PostgreSQL's JSONB
+    refuses them) are rejected here, before they can reach a store."""
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        data = text.encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"not storable as JSON: {exc}") from None
+    if _NUL_ESCAPE.search(text):
+        raise ValueError("not storable as JSON: contains a NUL character (\\u0000)")
+    return data
 
 
 def to_json(value: Any) -> Any:

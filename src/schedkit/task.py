@@ -24,7 +24,7 @@ import pydantic
 from pydantic_core import to_jsonable_python
 
 from schedkit.errors import TaskDefinitionError, ValidationError
-from schedkit.models import RunStatus, TriggerSource
+from schedkit.models import RunStatus, TriggerSource, storable_json
 
 __all__ = [
     "BaseTask",
@@ -220,19 +220,14 @@ class RunCancelledError(Exception):
 
 
 def _json_kwargs(kwargs: Mapping[str, Any], field_prefix: str = "kwargs") -> dict[str, Any]:
-    """Check that every value can be stored as JSON text (UTF-8, no NaN)."""
-    import json
-
+    """Check that every value can be stored as JSON by every store."""
     for key, value in kwargs.items():
         if not isinstance(key, str):
             raise ValidationError("parameter names must be strings", field=field_prefix)
         try:
-            # Encoding catches lone surrogates, which JSON allows but UTF-8 does not.
-            json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(
-                f"value is not JSON-serializable ({exc})", field=f"{field_prefix}.{key}"
-            ) from None
+            storable_json(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc), field=f"{field_prefix}.{key}") from None
     return dict(kwargs)
 
 

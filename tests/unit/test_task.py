@@ -103,3 +103,13 @@ def test_document_defaults() -> None:
     }
     assert doc.retry_config == {"max_retries": 3, "retry_delay": 60, "backoff_factor": 2}
     assert d.parameters is None and d.default_schedule is None
+
+
+def test_storable_json_rejects_what_stores_refuse() -> None:
+    from schedkit.models import storable_json
+
+    assert storable_json({"客户": "华东电力"}) == '{"客户": "华东电力"}'.encode()
+    assert storable_json("a\\u0000b")  # an escaped backslash before u0000 is plain text
+    for bad, why in (("a\x00b", "NUL"), (float("nan"), "Out of range"), ("\ud800", "surrogate")):
+        with pytest.raises(ValueError, match=why):
+            storable_json(bad)

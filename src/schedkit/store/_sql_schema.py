@@ -1,0 +1,390 @@
+"""Tables, indexes, column types and migrations of the SQL store (SQLite and PostgreSQL).
+
+Kept apart from :mod:`schedkit.store.sql` so the schema reads in one place and the
+migration runner can be tested on its own.
+
+Schema versions: a fresh database gets the current tables (``metadata.create_all``) and is
+stamped :func:`latest_version`. An existing database at version N is brought up by the
+steps in :data:`MIGRATIONS`: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``.
+All pending steps run in the one transaction that :func:`migrate` runs in (SQLite and
+PostgreSQL both have transactional DDL), so a failed upgrade leaves the old version intact.
+To add version N + 1: change the table definitions below (fresh databases), append a step
+that turns a version-N database into exactly that (existing databases), and let
+``tests/store/test_sql_migrations.py`` prove that the two agree.
+
+Rolling upgrades: each step states the oldest schema version whose code still works on
+the upgraded database (``compatible_from``). Additive steps (a new table, index or
+nullable column) keep the previous value, so nodes still running the older release go on
+working, and may even restart, while the others are upgraded; a step that older code
+would break on raises it, and older code then refuses to open the database.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Dialect
+
+from schedkit.errors import ConfigError, StoreError
+from schedkit.models import OverlapPolicy, RunStatus, TriggerSource, utcnow
+
+log = logging.getLogger("schedkit.store.sql")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_PREFIX_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,29}")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes, microseconds exact, naive values rejected (invariant 7).
+
+    PostgreSQL: ``TIMESTAMP WITH TIME ZONE``. SQLite has no time type, and its default
+    text format loses the offset and sorts wrongly across formats, so there the value is
+    an INTEGER of microseconds since the Unix epoch: exact, compact (8 bytes), and
+    ordered, which keeps range queries and index scans plain integer comparisons.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.BigInteger())
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"naive datetime {value.isoformat()} given where an aware one is required"
+            )
+        if dialect.name == "sqlite":
+            return (value - _EPOCH) // _MICROSECOND
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return _EPOCH + timedelta(microseconds=value)
+        result: datetime = value.astimezone(UTC)
+        return result
+
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+class StrEnumType(sa.TypeDecorator[_E]):
+    """An enum stored as its string value (readable in SQL, no database enum type to
+    migrate when a member is added)."""
+
+    impl = sa.String(16)
+    cache_ok = True
+
+    def __init__(self, enum_cls: type[_E]) -> None:
+        super().__init__()
+        self.enum_cls = enum_cls
+
+    def process_bind_param(self, value: _E | str | None, dialect: Dialect) -> Any:
+        return None if value is None else self.enum_cls(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> _E | None:
+        return None if value is None else self.enum_cls(value)
+
+
+# ``none_as_null``: Python None is SQL NULL, not the JSON text 'null', so "IS NULL" means
+# what it says. JSONB on PostgreSQL: binary, indexable, compact.
+JSON_TYPE = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """The store's tables under one prefix, sharing one MetaData."""
+
+    prefix: str
+    metadata: sa.MetaData
+    schedules: sa.Table
+    runs: sa.Table
+    run_logs: sa.Table
+    leases: sa.Table
+    nodes: sa.Table
+    audit_events: sa.Table
+    api_tokens: sa.Table
+    kv_state: sa.Table
+    schema_version: sa.Table
+
+
+def build_tables(prefix: str) -> Tables:
+    """The table definitions of the current schema version, names prefixed with ``prefix``.
+
+    Index names carry the prefix too: they share one namespace per database (SQLite) or
+    per schema (PostgreSQL) with the host application's indexes.
+    """
+    if not _PREFIX_RE.fullmatch(prefix):
+        raise ConfigError(
+            f"table_prefix {prefix!r} must be 0-30 letters, digits or underscores, "
+            "not starting with a digit"
+        )
+    md = sa.MetaData()
+    p = prefix
+    ts = UTCDateTime
+
+    schedules = sa.Table(
+        f"{p}schedules",
+        md,
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("task_name", sa.String, nullable=False),
+        sa.Column("trigger", JSON_TYPE, nullable=False),
+        sa.Column("kwargs", JSON_TYPE, nullable=False),
+        sa.Column("paused", sa.Boolean, nullable=False),
+        sa.Column("pause_note", sa.String),
+        sa.Column("misfire_grace_time", sa.Float),
+        sa.Column("coalesce", sa.Boolean, nullable=False),
+        sa.Column("max_instances", sa.Integer, nullable=False),
+        sa.Column("overlap", StrEnumType(OverlapPolicy), nullable=False),
+        sa.Column("timeout", sa.Float),
+        sa.Column("origin", sa.String, nullable=False),
+        sa.Column("next_fire_time", ts()),
+        sa.Column("last_fire_time", ts()),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("created_at", ts(), nullable=False),
+        sa.Column("updated_at", ts(), nullable=False),
+    )
+    sa.Index(f"{p}schedules_due_ix", schedules.c.paused, schedules.c.next_fire_time, schedules.c.id)
+    sa.Index(f"{p}schedules_task_ix", schedules.c.task_name)
+
+    runs = sa.Table(
+        f"{p}runs",
+        md,
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("task_name", sa.String, nullable=False),
+        sa.Column("schedule_id", sa.String),
+        sa.Column("trigger_source", StrEnumType(TriggerSource), nullable=False),
+        sa.Column("scheduled_for", ts(), nullable=False),
+        sa.Column("status", StrEnumType(RunStatus), nullable=False),
+        sa.Column("priority", sa.Integer, nullable=False),
+        sa.Column("attempt", sa.Integer, nullable=False),
+        sa.Column("max_attempts", sa.Integer, nullable=False),
+        sa.Column("kwargs", JSON_TYPE, nullable=False),
+        sa.Column("not_before", ts(), nullable=False),
+        sa.Column("blocked_by", sa.String),
+        sa.Column("node_id", sa.String),
+        sa.Column("started_at", ts()),
+        sa.Column("finished_at", ts()),
+        sa.Column("heartbeat_at", ts()),
+        sa.Column("duration", sa.Float),
+        sa.Column("result", JSON_TYPE),
+        sa.Column("error", JSON_TYPE),
+        sa.Column("attempt_errors", JSON_TYPE, nullable=False),
+        sa.Column("progress", JSON_TYPE),
+        sa.Column("reason", sa.String),
+        sa.Column("cancel_requested", sa.Boolean, nullable=False),
+        sa.Column("timeout", sa.Float),
+        sa.Column("created_at", ts(), nullable=False),
+        sa.Column("created_by", sa.String),
+        # The fencing key (invariant 1). NULL schedule_id (manual runs) never collides:
+        # NULLs are distinct in unique constraints on both databases.
+        sa.UniqueConstraint("schedule_id", "scheduled_for", name=f"{p}runs_fence_uq"),
+    )
+    # Claim: equality on status, then exactly the claim order, so a claim reads the first
+    # rows of the index and stops at LIMIT instead of sorting every pending run.
+    sa.Index(
+        f"{p}runs_claim_ix",
+        runs.c.status,
+        runs.c.priority.desc(),
+        runs.c.not_before,
+        runs.c.id,
+    )
+    sa.Index(f"{p}runs_reaper_ix", runs.c.status, runs.c.heartbeat_at)
+    sa.Index(f"{p}runs_schedule_status_ix", runs.c.schedule_id, runs.c.status)
+    sa.Index(f"{p}runs_blocked_by_ix", runs.c.blocked_by)
+    # History (newest first, ties by id) overall, by task and by node: the id completes
+    # the order so a page is read off the index without a sort.
+    sa.Index(f"{p}runs_scheduled_ix", runs.c.scheduled_for, runs.c.id)
+    sa.Index(f"{p}runs_task_scheduled_ix", runs.c.task_name, runs.c.scheduled_for, runs.c.id)
+    sa.Index(f"{p}runs_node_scheduled_ix", runs.c.node_id, runs.c.scheduled_for, runs.c.id)
+    sa.Index(f"{p}runs_finished_ix", runs.c.finished_at)
+
+    # No foreign keys anywhere: history outlives schedules by design, the purge deletes
+    # log lines explicitly, and FK checks would cost on every hot-path insert.
+    run_logs = sa.Table(
+        f"{p}run_logs",
+        md,
+        sa.Column("run_id", sa.String, primary_key=True),
+        sa.Column("seq", sa.Integer, primary_key=True),
+        sa.Column("attempt", sa.Integer, nullable=False),
+        sa.Column("ts", ts(), nullable=False),
+        sa.Column("level", sa.String, nullable=False),
+        sa.Column("logger", sa.String, nullable=False),
+        sa.Column("message", sa.Text, nullable=False),
+        # SQLite: rows clustered on the primary key, instead of a rowid table plus a
+        # second b-tree for (run_id, seq): a third less space, and a run's lines are
+        # read in one range scan. Log lines are small, where WITHOUT ROWID fits best.
+        sqlite_with_rowid=False,
+    )
+
+    leases = sa.Table(
+        f"{p}leases",
+        md,
+        sa.Column("name", sa.String, primary_key=True),
+        sa.Column("holder", sa.String, nullable=False),
+        sa.Column("term", sa.Integer, nullable=False),
+        sa.Column("acquired_at", ts(), nullable=False),
+        sa.Column("expires_at", ts(), nullable=False),
+    )
+
+    nodes = sa.Table(
+        f"{p}nodes",
+        md,
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("hostname", sa.String, nullable=False),
+        sa.Column("pid", sa.Integer, nullable=False),
+        sa.Column("started_at", ts(), nullable=False),
+        sa.Column("heartbeat_at", ts(), nullable=False),
+        sa.Column("roles", JSON_TYPE, nullable=False),
+        sa.Column("version", sa.String, nullable=False),
+        sa.Column("info", JSON_TYPE, nullable=False),
+    )
+
+    audit_events = sa.Table(
+        f"{p}audit_events",
+        md,
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("at", ts(), nullable=False),
+        sa.Column("actor", sa.String, nullable=False),
+        sa.Column("action", sa.String, nullable=False),
+        sa.Column("target", sa.String, nullable=False),
+        sa.Column("before", JSON_TYPE),
+        sa.Column("after", JSON_TYPE),
+        sa.Column("detail", sa.Text),
+    )
+    # Newest first, overall and per filter (the console's audit views).
+    sa.Index(f"{p}audit_at_ix", audit_events.c.at, audit_events.c.id)
+    for column in (audit_events.c.actor, audit_events.c.action, audit_events.c.target):
+        sa.Index(f"{p}audit_{column.name}_at_ix", column, audit_events.c.at, audit_events.c.id)
+
+    api_tokens = sa.Table(
+        f"{p}api_tokens",
+        md,
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("name", sa.String, nullable=False),
+        sa.Column("role", sa.String, nullable=False),
+        sa.Column("token_hash", sa.String, nullable=False),
+        sa.Column("created_at", ts(), nullable=False),
+        sa.Column("created_by", sa.String),
+        sa.Column("last_used_at", ts()),
+        sa.Column("revoked", sa.Boolean, nullable=False),
+        sa.UniqueConstraint("token_hash", name=f"{p}api_tokens_hash_uq"),
+    )
+
+    kv_state = sa.Table(
+        f"{p}kv_state",
+        md,
+        sa.Column("key", sa.String, primary_key=True),
+        sa.Column("value", JSON_TYPE, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("updated_at", ts(), nullable=False),
+    )
+
+    schema_version = sa.Table(
+        f"{p}schema_version",
+        md,
+        # Versions are given, never generated (no SERIAL on PostgreSQL).
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        # The oldest schema version whose code still works on this one.
+        sa.Column("compatible_from", sa.Integer, nullable=False),
+        sa.Column("applied_at", ts(), nullable=False),
+    )
+
+    return Tables(
+        prefix=prefix,
+        metadata=md,
+        schedules=schedules,
+        runs=runs,
+        run_logs=run_logs,
+        leases=leases,
+        nodes=nodes,
+        audit_events=audit_events,
+        api_tokens=api_tokens,
+        kv_state=kv_state,
+        schema_version=schema_version,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema version up: ``upgrade`` runs inside the caller's transaction."""
+
+    upgrade: Callable[[Connection, Tables], None]
+    #: The oldest schema version whose code still works after this step: keep the
+    #: previous step's value for additive changes (see the module docstring).
+    compatible_from: int
+
+
+#: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
+#: created by ``create_all``; append steps, never edit or reorder released ones.
+MIGRATIONS: list[Migration] = []
+
+
+def latest_version() -> int:
+    """The schema version this code writes and expects."""
+    return len(MIGRATIONS) + 1
+
+
+def _compatible_from(version: int) -> int:
+    return MIGRATIONS[version - 2].compatible_from if version > 1 else 1
+
+
+def _stamp(conn: Connection, tables: Tables, version: int) -> None:
+    conn.execute(
+        tables.schema_version.insert().values(
+            version=version, compatible_from=_compatible_from(version), applied_at=utcnow()
+        )
+    )
+
+
+def migrate(conn: Connection, tables: Tables) -> int:
+    """Create or upgrade the schema in the caller's transaction; returns the version the
+    database is at afterwards.
+
+    The caller serialises concurrent openers (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
+    advisory lock), so a check-then-create here is not racy.
+    """
+    latest = latest_version()
+    sv = tables.schema_version
+    if not sa.inspect(conn).has_table(sv.name):
+        # No schema_version: nothing of ours can exist (creation is one transaction),
+        # so skip create_all's per-table existence checks.
+        tables.metadata.create_all(conn, checkfirst=False)
+        _stamp(conn, tables, latest)
+        return latest
+    row = conn.execute(
+        sa.select(sv.c.version, sv.c.compatible_from).order_by(sv.c.version.desc()).limit(1)
+    ).one()
+    version, compatible_from = int(row.version), int(row.compatible_from)
+    if version > latest:
+        if compatible_from > latest:
+            raise StoreError(
+                f"the database schema is at version {version}, which needs schedkit code of "
+                f"schema version {compatible_from} or newer (this is {latest}); upgrade schedkit"
+            )
+        log.warning(
+            "database schema version %d is newer than this schedkit's (%d) but compatible",
+            version,
+            latest,
+        )
+        return version
+    for target in range(version + 1, latest + 1):
+        log.info("upgrading the schema of %s from version %d to %d", sv.name, target - 1, target)
+        MIGRATIONS[target - 2].upgrade(conn, tables)
+        _stamp(conn, tables, target)
+    return latest

@@ -1,0 +1,535 @@
+"""The store contract, records: what goes in comes back, and the history queries.
+
+Every rule of ``schedkit.store.base`` is pinned here or in ``test_contract_atomic.py``, on
+every backend (the ``store`` / ``store_url`` fixtures of ``tests/conftest.py``). Only the
+public :class:`~schedkit.store.Store` API is used, so the suite runs unchanged on SQLite,
+PostgreSQL and MongoDB.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta, timezone
+
+import pytest
+
+import schedkit.store
+from schedkit.models import (
+    ApiToken,
+    AuditEvent,
+    LogLine,
+    Node,
+    OverlapPolicy,
+    RunFilter,
+    RunStatus,
+    TriggerSource,
+    new_id,
+)
+from schedkit.store import Store, create_store
+from tests.store._contract import (
+    CHINESE,
+    SEC,
+    T0,
+    add_runs,
+    assert_utc,
+    claim_one,
+    claim_one_of,
+    make_run,
+    make_schedule,
+    outcome,
+)
+
+# -- lifecycle ------------------------------------------------------------------------
+
+
+async def test_open_again_keeps_data_and_close_is_idempotent(store_url: str) -> None:
+    first = create_store(store_url)
+    await first.open()
+    await first.open()  # idempotent
+    version = await first.schema_version()
+    assert version >= 1
+    await first.ping()
+    run = make_run()
+    await add_runs(first, run)
+    await first.close()
+    await first.close()  # safe twice
+
+    async with create_store(store_url) as second:  # opens an existing store: no reset
+        assert await second.schema_version() == version
+        assert await second.get_run(run.id) == run
+
+
+# -- schedules --------------------------------------------------------------------------
+
+
+async def test_schedule_round_trip_replace_list_delete(store: Store) -> None:
+    schedule = make_schedule(
+        id="月结-1",
+        task_name=CHINESE,
+        trigger={
+            "trigger": "cron",
+            "hour": "2",
+            "timezone": "Asia/Shanghai",
+            "nested": [1, {"a": None}],
+        },
+        kwargs={"区域": "华东", "ids": [1, 2, 3], "deep": {"x": {"y": [True, False, None, 1.25]}}},
+        paused=True,
+        pause_note=CHINESE,
+        misfire_grace_time=None,
+        coalesce=False,
+        max_instances=3,
+        overlap=OverlapPolicy.QUEUE_ONE,
+        timeout=12.5,
+        origin="api",
+        next_fire_time=T0,
+        last_fire_time=T0 - 86400 * SEC,
+        version=7,
+    )
+    await store.put_schedule(schedule)
+    got = await store.get_schedule("月结-1")
+    assert got == schedule
+    assert got is not None
+    for value in (got.next_fire_time, got.last_fire_time, got.created_at, got.updated_at):
+        assert_utc(value)
+    assert isinstance(got.overlap, OverlapPolicy)
+
+    replaced = replace(schedule, kwargs={}, paused=False, pause_note=None, version=8)
+    await store.put_schedule(replaced)
+    assert await store.get_schedule("月结-1") == replaced
+
+    other = make_schedule(id="a-first", task_name="other")
+    await store.put_schedule(other)
+    assert [s.id for s in await store.list_schedules()] == ["a-first", "月结-1"]
+    assert await store.list_schedules(task_name="other") == [other]
+    assert await store.list_schedules(task_name="nobody") == []
+
+    assert await store.delete_schedule("a-first") is True
+    assert await store.delete_schedule("a-first") is False
+    assert await store.get_schedule("a-first") is None
+
+
+async def test_due_schedules_and_next_fire_time_ignore_paused(store: Store) -> None:
+    assert await store.next_fire_time() is None
+    assert await store.due_schedules(T0, 10) == []
+    await store.put_schedule(make_schedule(id="paused", next_fire_time=T0 - 60 * SEC, paused=True))
+    await store.put_schedule(make_schedule(id="none", next_fire_time=None))
+    assert await store.next_fire_time() is None  # only paused / unscheduled ones
+
+    await store.put_schedule(make_schedule(id="c", next_fire_time=T0 + SEC))
+    await store.put_schedule(make_schedule(id="b", next_fire_time=T0))
+    await store.put_schedule(make_schedule(id="a", next_fire_time=T0 - 5 * SEC))
+    await store.put_schedule(make_schedule(id="later", next_fire_time=T0 + 3600 * SEC))
+
+    assert await store.next_fire_time() == T0 - 5 * SEC
+    due = await store.due_schedules(T0 + SEC, 10)  # ``until`` is inclusive
+    assert [s.id for s in due] == ["a", "b", "c"]
+    assert [s.id for s in await store.due_schedules(T0 + SEC, 2)] == ["a", "b"]
+    assert [s.id for s in await store.due_schedules(T0 - 10 * SEC, 10)] == []
+
+
+async def test_advance_schedules_honours_version(store: Store) -> None:
+    await store.put_schedule(make_schedule(id="a", version=3))
+    await store.put_schedule(make_schedule(id="b", version=1))
+    nxt, last = T0 + 3600 * SEC, T0
+    applied = await store.advance_schedules(
+        [("a", 3, nxt, last), ("b", 2, nxt, last), ("missing", 1, nxt, last)]
+    )
+    assert applied == 1
+    a, b = await store.get_schedule("a"), await store.get_schedule("b")
+    assert a is not None and b is not None
+    assert (a.next_fire_time, a.last_fire_time, a.version) == (nxt, last, 3)
+    assert (b.next_fire_time, b.last_fire_time) == (T0, None)  # stale version: untouched
+    # A schedule that has no next fire any more.
+    assert await store.advance_schedules([("a", 3, None, nxt)]) == 1
+    a = await store.get_schedule("a")
+    assert a is not None and (a.next_fire_time, a.last_fire_time) == (None, nxt)
+    assert await store.advance_schedules([]) == 0
+
+
+# -- runs: records ------------------------------------------------------------------------
+
+
+async def test_run_round_trip_every_field(store: Store) -> None:
+    run = make_run(
+        task_name=CHINESE,
+        schedule_id="日报",
+        trigger_source=TriggerSource.CATCH_UP,
+        scheduled_for=T0,
+        status=RunStatus.FAILED,
+        priority=5,
+        attempt=2,
+        max_attempts=4,
+        kwargs={"客户": ["张三", "李四"], "n": 3, "f": 0.1, "deep": {"a": [{"b": None}]}},
+        not_before=T0 + SEC,
+        blocked_by="other-run",
+        node_id="节点-1",
+        started_at=T0 + 2 * SEC,
+        finished_at=T0 + 3 * SEC,
+        heartbeat_at=T0 + 2.5 * SEC,
+        duration=0.999999,
+        result={"rows": 3, "msg": CHINESE, "list": [1, [2, [3, {"4": "五"}]]]},
+        error={"type": "ValueError", "message": CHINESE, "traceback": "line 1\nline 2"},
+        attempt_errors=[{"attempt": 1, "message": "首次失败"}],
+        progress={"done": 3, "total": 10, "note": CHINESE},
+        reason=CHINESE,
+        cancel_requested=True,
+        timeout=30.0,
+        created_at=T0 - SEC,
+        created_by="张三",
+    )
+    await add_runs(store, run)
+    got = await store.get_run(run.id)
+    assert got == run
+    assert got is not None
+    for value in (
+        got.scheduled_for,
+        got.not_before,
+        got.started_at,
+        got.finished_at,
+        got.heartbeat_at,
+        got.created_at,
+    ):
+        assert_utc(value)
+    assert isinstance(got.status, RunStatus)
+    assert isinstance(got.trigger_source, TriggerSource)
+    assert await store.get_run("unknown") is None
+
+
+async def test_datetimes_in_any_zone_come_back_utc_with_exact_microseconds(store: Store) -> None:
+    shanghai = timezone(timedelta(hours=8))
+    instants = [T0.replace(microsecond=m) for m in (0, 1, 999_999, 500_001)]
+    runs = [
+        make_run(schedule_id=f"s{i}", scheduled_for=at.astimezone(shanghai))
+        for i, at in enumerate(instants)
+    ]
+    await add_runs(store, *runs)
+    for run, at in zip(runs, instants, strict=True):
+        got = await store.get_run(run.id)
+        assert got is not None
+        assert got.scheduled_for == at
+        assert got.scheduled_for.microsecond == at.microsecond
+        assert_utc(got.scheduled_for)
+
+
+async def test_naive_datetime_is_rejected(store: Store) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        await store.insert_runs([make_run(scheduled_for=T0.replace(tzinfo=None))])
+    assert await store.count_runs() == 0
+
+
+async def test_large_result_round_trips(store: Store) -> None:
+    """A result just under MAX_RESULT_BYTES (the engine's limit) must store intact."""
+    result = {
+        "rows": [{"id": i, "name": f"客户{i}", "amount": i * 1.25} for i in range(18_000)],
+        "note": "x" * 1000,
+    }
+    compact = len(json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode())
+    assert 850_000 < compact < schedkit.store.MAX_RESULT_BYTES
+    run = make_run()
+    await add_runs(store, run)
+    await claim_one(store, run)
+    assert await store.finish_run(run.id, 1, "n1", outcome(result=result))
+    got = await store.get_run(run.id)
+    assert got is not None and got.result == result
+
+
+async def test_update_progress(store: Store) -> None:
+    run = make_run()
+    await add_runs(store, run)
+    progress = {"done": 5, "total": 10, "note": CHINESE, "updated_at": T0.isoformat()}
+    await store.update_progress(run.id, progress)
+    got = await store.get_run(run.id)
+    assert got is not None and got.progress == progress
+
+
+async def test_active_runs_pending_and_running_oldest_first(store: Store) -> None:
+    old, mid, new = (make_run(scheduled_for=T0 + i * SEC) for i in range(3))
+    done = make_run(scheduled_for=T0 - SEC, status=RunStatus.SUCCESS, finished_at=T0)
+    other = make_run(schedule_id="other", scheduled_for=T0 - 2 * SEC)
+    await add_runs(store, new, done, old, other, mid)
+    await claim_one_of(store, old)
+    assert [r.id for r in await store.active_runs("s")] == [old.id, mid.id, new.id]
+    assert await store.active_runs("nothing") == []
+
+
+# -- log lines ------------------------------------------------------------------------------
+
+
+async def test_logs_round_trip_in_seq_order(store: Store) -> None:
+    run_id, other = new_id(), new_id()
+    lines = [
+        LogLine(
+            run_id=run_id,
+            seq=seq,
+            attempt=1 + seq // 3,
+            ts=T0 + seq * SEC,
+            level="INFO" if seq % 2 else "ERROR",
+            logger="schedkit.task.日报",
+            message=f"{CHINESE} #{seq}\nsecond line",
+        )
+        for seq in range(6)
+    ]
+    await store.append_logs(lines[3:])
+    await store.append_logs(lines[:3])
+    await store.append_logs([replace(lines[0], run_id=other)])
+    await store.append_logs([])
+    got = await store.get_logs(run_id)
+    assert got == lines
+    for line in got:
+        assert_utc(line.ts)
+    assert await store.get_logs(run_id, after_seq=3) == lines[4:]
+    assert await store.get_logs(run_id, after_seq=0, limit=2) == lines[1:3]
+    assert await store.get_logs("unknown") == []
+
+
+# -- nodes, audit, tokens, key/value ----------------------------------------------------------
+
+
+async def test_nodes(store: Store) -> None:
+    node = Node(
+        id="n2",
+        hostname="主机-1",
+        pid=4242,
+        started_at=T0,
+        heartbeat_at=T0,
+        roles=["scheduler", "executor"],
+        version="0.1.0",
+        info={"cpu": 2, "备注": CHINESE},
+    )
+    await store.upsert_node(node)
+    other = Node(id="n1", hostname="h", pid=1, started_at=T0, heartbeat_at=T0)
+    await store.upsert_node(other)
+    assert await store.list_nodes() == [other, node]
+    beat = replace(node, heartbeat_at=T0 + 5 * SEC, roles=["executor"])
+    await store.upsert_node(beat)
+    assert await store.list_nodes() == [other, beat]
+    assert await store.delete_node("n1") is True
+    assert await store.delete_node("n1") is False
+    assert await store.list_nodes() == [beat]
+
+
+async def test_audit_events(store: Store) -> None:
+    events = [
+        AuditEvent(
+            id=new_id(),
+            at=T0 + i * SEC,
+            actor=actor,
+            action=action,
+            target=target,
+            before={"paused": False} if i == 1 else None,
+            after={"paused": True, "note": CHINESE} if i == 1 else None,
+            detail=f"{CHINESE} {i}",
+        )
+        for i, (actor, action, target) in enumerate(
+            [
+                ("alice", "schedule.create", "s1"),
+                ("bob", "schedule.pause", "s1"),
+                ("alice", "run.cancel", "r9"),
+                ("张三", "schedule.pause", "s2"),
+            ]
+        )
+    ]
+    for event in events:
+        await store.add_audit(event)
+    assert await store.list_audit() == events[::-1]  # newest first
+    assert await store.list_audit(limit=2, offset=1) == [events[2], events[1]]
+    assert await store.list_audit(actor="alice") == [events[2], events[0]]
+    assert await store.list_audit(action="schedule.pause") == [events[3], events[1]]
+    assert await store.list_audit(target="s1", actor="bob") == [events[1]]
+    assert await store.list_audit(actor="张三") == [events[3]]
+    assert await store.count_audit() == 4
+    assert await store.count_audit(action="schedule.pause") == 2
+    assert await store.count_audit(actor="nobody") == 0
+
+
+async def test_api_tokens(store: Store) -> None:
+    first = ApiToken(
+        id="t1", name="运维", role="admin", token_hash="a" * 64, created_at=T0, created_by="root"
+    )
+    second = ApiToken(id="t2", name="ci", role="viewer", token_hash="b" * 64, created_at=T0 + SEC)
+    await store.put_token(second)
+    await store.put_token(first)
+    assert await store.get_token_by_hash("a" * 64) == first
+    assert await store.get_token_by_hash("c" * 64) is None
+    assert await store.list_tokens() == [first, second]
+    await store.touch_token("t1", T0 + 60 * SEC)
+    assert await store.revoke_token("t2") is True
+    assert await store.revoke_token("missing") is False
+    touched = await store.get_token_by_hash("a" * 64)
+    assert touched == replace(first, last_used_at=T0 + 60 * SEC)
+    assert await store.get_token_by_hash("b" * 64) == replace(second, revoked=True)
+
+
+# -- history: list, count, purge, stats ------------------------------------------------------
+
+
+async def test_list_and_count_runs_filters(store: Store) -> None:
+    runs = [
+        make_run(task_name="a", schedule_id="sa", scheduled_for=T0 + 0 * SEC),
+        make_run(
+            task_name="a",
+            schedule_id="sa",
+            scheduled_for=T0 + 1 * SEC,
+            status=RunStatus.SUCCESS,
+            node_id="n1",
+            finished_at=T0,
+        ),
+        make_run(
+            task_name="b",
+            schedule_id="sb",
+            scheduled_for=T0 + 2 * SEC,
+            status=RunStatus.FAILED,
+            node_id="n2",
+            finished_at=T0,
+        ),
+        make_run(
+            task_name="a",
+            schedule_id=None,
+            trigger_source=TriggerSource.MANUAL,
+            scheduled_for=T0 + 3 * SEC,
+            status=RunStatus.RUNNING,
+            node_id="n1",
+        ),
+        make_run(
+            task_name="b",
+            schedule_id="sb",
+            scheduled_for=T0 + 4 * SEC,
+            trigger_source=TriggerSource.RETRY,
+        ),
+    ]
+    # Two manual runs at one instant: ties are broken by id, newest (largest) first.
+    tie = sorted(
+        (make_run(task_name="c", schedule_id=None, scheduled_for=T0 + 5 * SEC) for _ in range(2)),
+        key=lambda r: r.id,
+    )
+    await add_runs(store, *runs, *tie)
+    everything = [tie[1], tie[0], *runs[::-1]]
+
+    async def ids(flt: RunFilter | None = None, **page: int) -> list[str]:
+        return [r.id for r in await store.list_runs(flt, **page)]
+
+    assert await ids() == [r.id for r in everything]
+    assert await ids(None, limit=2, offset=1) == [tie[0].id, runs[4].id]
+    assert await ids(None, offset=10) == []
+    cases = [
+        (RunFilter(task_name="a"), [runs[3], runs[1], runs[0]]),
+        (RunFilter(schedule_id="sb"), [runs[4], runs[2]]),
+        (RunFilter(statuses=frozenset({RunStatus.SUCCESS, RunStatus.FAILED})), [runs[2], runs[1]]),
+        (RunFilter(statuses=frozenset()), []),
+        (RunFilter(trigger_source=TriggerSource.MANUAL), [runs[3]]),
+        (RunFilter(trigger_source=TriggerSource.RETRY), [runs[4]]),
+        (RunFilter(node_id="n1"), [runs[3], runs[1]]),
+        (RunFilter(since=T0 + SEC, until=T0 + 3 * SEC), [runs[2], runs[1]]),  # [since, until)
+        (
+            RunFilter(task_name="a", node_id="n1", statuses=frozenset({RunStatus.RUNNING})),
+            [runs[3]],
+        ),
+        (RunFilter(task_name="nobody"), []),
+    ]
+    for flt, expected in cases:
+        assert await ids(flt) == [r.id for r in expected], flt
+        assert await store.count_runs(flt) == len(expected), flt
+    assert await store.count_runs() == len(everything)
+
+
+async def test_purge_deletes_old_finished_runs_and_their_logs(store: Store) -> None:
+    cut = T0 + 100 * SEC
+    old_done = [
+        make_run(schedule_id=f"old{i}", status=status, finished_at=cut - SEC)
+        for i, status in enumerate(
+            [
+                RunStatus.SUCCESS,
+                RunStatus.FAILED,
+                RunStatus.CANCELLED,
+                RunStatus.SKIPPED,
+                RunStatus.LOST,
+                RunStatus.TIMEOUT,
+                RunStatus.MISSED,
+            ]
+        )
+    ]
+    at_cut = make_run(schedule_id="at", status=RunStatus.SUCCESS, finished_at=cut)
+    recent = make_run(schedule_id="new", status=RunStatus.SUCCESS, finished_at=cut + SEC)
+    old_pending = make_run(schedule_id="p", scheduled_for=T0 - 3600 * SEC)
+    old_running = make_run(
+        schedule_id="r",
+        scheduled_for=T0 - 3600 * SEC,
+        status=RunStatus.RUNNING,
+        node_id="n",
+        started_at=T0,
+    )
+    await add_runs(store, *old_done, at_cut, recent, old_pending, old_running)
+    for run in (*old_done, at_cut, recent, old_pending, old_running):
+        await store.append_logs(
+            [
+                LogLine(
+                    run_id=run.id, seq=i, attempt=1, ts=T0, level="INFO", logger="t", message="m"
+                )
+                for i in range(3)
+            ]
+        )
+
+    assert await store.purge_runs(cut) == len(old_done)
+    for run in old_done:
+        assert await store.get_run(run.id) is None
+        assert await store.get_logs(run.id) == []
+    for run in (at_cut, recent, old_pending, old_running):
+        assert await store.get_run(run.id) is not None
+        assert len(await store.get_logs(run.id)) == 3
+    assert await store.purge_runs(cut) == 0
+
+
+async def test_run_stats_counts_and_nearest_rank_percentiles(store: Store) -> None:
+    since = T0
+    runs = [
+        make_run(
+            task_name="a",
+            schedule_id=f"a{i}",
+            status=RunStatus.SUCCESS,
+            duration=float(d),
+            finished_at=T0,
+        )
+        for i, d in enumerate(
+            [7, 3, 20, 1, 15, 2, 9, 11, 4, 19, 5, 13, 6, 17, 8, 10, 12, 14, 16, 18]
+        )
+    ]
+    runs += [
+        make_run(
+            task_name="a", schedule_id="af", status=RunStatus.FAILED, duration=100.0, finished_at=T0
+        ),
+        make_run(task_name="a", schedule_id="ap"),  # pending: counted, no duration
+        make_run(
+            task_name="a",
+            schedule_id="old",
+            scheduled_for=since - SEC,
+            status=RunStatus.FAILED,
+            duration=999.0,
+            finished_at=T0,
+        ),  # before the window
+        make_run(
+            task_name="b", schedule_id="b1", status=RunStatus.TIMEOUT, duration=30.0, finished_at=T0
+        ),
+        make_run(task_name="c", schedule_id="c1", status=RunStatus.RUNNING),
+    ]
+    await add_runs(store, *runs)
+
+    stats = await store.run_stats(since)
+    assert [s.task_name for s in stats] == ["a", "b", "c"]
+    a, b, c = stats
+    assert dict(a.counts) == {"success": 20, "failed": 1, "pending": 1}
+    assert a.total == 22
+    assert a.success_rate == pytest.approx(20 / 21)  # of finished runs
+    # 21 durations: 1..20 and 100. Nearest rank: the ceil(p/100 * n)-th smallest.
+    assert a.mean_duration == pytest.approx(310 / 21)
+    assert (a.p50_duration, a.p95_duration, a.p99_duration) == (11.0, 20.0, 100.0)
+
+    assert dict(b.counts) == {"timeout": 1} and b.total == 1 and b.success_rate == 0.0
+    assert b.p50_duration == b.p99_duration == b.mean_duration == 30.0
+
+    assert dict(c.counts) == {"running": 1} and c.total == 1
+    assert c.success_rate is None and c.mean_duration is None and c.p95_duration is None
+
+    only_b = await store.run_stats(since, task_name="b")
+    assert only_b == [b]
+    assert await store.run_stats(T0 + SEC) == []

@@ -1,0 +1,547 @@
+"""What only the MongoDB store has: its indexes and their upgrade, configurable
+collections, the documents behind fences, claims and locks, recovery from a writer that
+died halfway, the codec, and races that FerretDB's non-atomic updates would lose.
+
+The shared behaviour is pinned by ``test_contract.py``; these tests run against the
+server in SCHEDKIT_TEST_MONGO_URL (FerretDB v1 here, MongoDB works the same).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import socket
+import uuid
+import warnings
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
+from schedkit.models import (
+    ApiToken,
+    Run,
+    RunOutcome,
+    RunStatus,
+    Schedule,
+    TriggerSource,
+    new_id,
+)
+from schedkit.store import create_store
+from schedkit.store._mongo_codec import INDEXES, fire_key, from_us, to_us
+from schedkit.store.mongo import DEFAULT_COLLECTIONS, INDEX_VERSION, MongoStore
+from tests.conftest import MONGO_VAR, service_url
+
+T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
+SEC = timedelta(seconds=1)
+
+Raw = AsyncDatabase[dict[str, Any]]
+external = pytest.mark.external_service
+
+
+def make_run(**fields: Any) -> Run:
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "task_name": "t",
+        "schedule_id": "s",
+        "trigger_source": TriggerSource.SCHEDULE,
+        "scheduled_for": T0,
+        "not_before": T0,
+        "created_at": T0,
+    }
+    values.update(fields)
+    return Run(**values)
+
+
+def make_schedule(**fields: Any) -> Schedule:
+    values: dict[str, Any] = {
+        "id": "s",
+        "task_name": "t",
+        "trigger": {"trigger": "cron", "hour": 2},
+        "next_fire_time": T0,
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    values.update(fields)
+    return Schedule(**values)
+
+
+@pytest.fixture
+async def mongo_url() -> AsyncIterator[str]:
+    """A URL naming a fresh database on the test server; dropped afterwards."""
+    base = service_url(MONGO_VAR)
+    name = f"schedkit_test_{uuid.uuid4().hex[:12]}"
+    yield urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(base)
+    try:
+        await client.drop_database(name)
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def raw(mongo_url: str) -> AsyncIterator[Raw]:
+    """The test database through a plain client, to look at the documents themselves."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+    try:
+        yield client[urlsplit(mongo_url).path.lstrip("/")]
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def store(mongo_url: str) -> AsyncIterator[MongoStore]:
+    async with MongoStore(mongo_url) as s:
+        yield s
+
+
+async def index_specs(raw: Raw, collection: str) -> dict[str, tuple[list[tuple[str, int]], bool]]:
+    indexes = await (await raw[collection].list_indexes()).to_list()
+    return {
+        ix["name"]: ([(k, int(v)) for k, v in ix["key"].items()], bool(ix.get("unique")))
+        for ix in indexes
+    }
+
+
+def wanted_specs(kind: str) -> dict[str, tuple[list[tuple[str, int]], bool]]:
+    return {ix.name: (list(ix.keys), ix.unique) for ix in INDEXES[kind]}
+
+
+# -- indexes and their version -------------------------------------------------------------
+
+
+@external
+async def test_indexes_are_created_once_and_their_version_recorded(
+    mongo_url: str, raw: Raw
+) -> None:
+    for _ in range(2):  # a second open finds everything in place and changes nothing
+        async with MongoStore(mongo_url) as s:
+            assert await s.schema_version() == INDEX_VERSION
+        for kind, collection in DEFAULT_COLLECTIONS.items():
+            specs = await index_specs(raw, collection)
+            ours = {name: spec for name, spec in specs.items() if name != "_id_"}
+            assert ours == wanted_specs(kind), kind
+    assert await raw["schedkit_meta"].count_documents({}) == 1
+
+
+@external
+async def test_an_older_index_version_is_upgraded_in_place(mongo_url: str, raw: Raw) -> None:
+    run, schedule = make_run(), make_schedule()
+    async with MongoStore(mongo_url) as s:
+        await s.insert_runs([run])
+        await s.put_schedule(schedule)
+    # An older layout: version 0, one index missing, one defined differently, one that
+    # schedkit no longer uses, and an index of the operator's own.
+    runs = raw["task_execution_logs"]
+    await raw["schedkit_meta"].update_one({"_id": "schema"}, {"$set": {"version": 0}})
+    await runs.drop_index("sk_claim")
+    await runs.drop_index("sk_history")
+    await runs.create_index([("scheduled_for", 1)], name="sk_history")
+    await runs.create_index([("created_at", 1)], name="sk_obsolete")
+    await runs.create_index([("created_by", 1)], name="operators_own")
+
+    async with MongoStore(mongo_url) as s:
+        assert await s.schema_version() == INDEX_VERSION
+        assert await s.get_run(run.id) == run
+        assert await s.get_schedule(schedule.id) == schedule
+    specs = await index_specs(raw, "task_execution_logs")
+    assert specs.pop("operators_own") == ([("created_by", 1)], False)
+    specs.pop("_id_")
+    assert specs == wanted_specs("runs")
+
+
+@external
+async def test_a_newer_index_version_is_refused(mongo_url: str, raw: Raw) -> None:
+    await raw["schedkit_meta"].insert_one({"_id": "schema", "version": INDEX_VERSION + 1})
+    with pytest.raises(StoreError, match="newer"):
+        await MongoStore(mongo_url).open()
+
+
+@external
+async def test_apscheduler_jobs_in_the_schedules_collection_are_refused(
+    mongo_url: str, raw: Raw
+) -> None:
+    # The design document's APScheduler 3 job store keeps pickled jobs there.
+    await raw["scheduler_jobs"].insert_one({"_id": "job", "next_run_time": 1.0, "job_state": b"x"})
+    with pytest.raises(ConfigError, match="APScheduler"):
+        await MongoStore(mongo_url).open()
+    async with MongoStore(mongo_url, collections={"schedules": "schedkit_schedules"}) as s:
+        await s.put_schedule(make_schedule())
+    assert await raw["scheduler_jobs"].count_documents({}) == 1
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+@external
+async def test_collection_names_are_configurable(mongo_url: str, raw: Raw) -> None:
+    names = {"runs": "history", "schedules": "jobs", "claims": "fences"}
+    async with MongoStore(mongo_url, collections=names) as s:
+        run = make_run()
+        await s.insert_runs([run])
+        await s.put_schedule(make_schedule())
+        await s.claim_runs("n1", T0, 1)
+    assert await raw["history"].count_documents({"_id": run.id}) == 1
+    assert await raw["jobs"].count_documents({}) == 1
+    assert await raw["fences"].count_documents({"_id": f"{run.id}:1"}) == 1
+    collections = set(await raw.list_collection_names())
+    assert not collections & {"task_execution_logs", "scheduler_jobs", "schedkit_claims"}
+
+
+@external
+async def test_default_collections_are_the_design_documents(mongo_url: str, raw: Raw) -> None:
+    async with create_store(mongo_url) as s:
+        await s.insert_runs([make_run()])
+        await s.put_schedule(make_schedule())
+    assert await raw["task_execution_logs"].count_documents({}) == 1
+    assert await raw["scheduler_jobs"].count_documents({}) == 1
+
+
+@external
+async def test_database_option_wins_over_the_url_path(mongo_url: str) -> None:
+    other = f"schedkit_test_{uuid.uuid4().hex[:12]}"
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+    try:
+        async with MongoStore(mongo_url, database=other) as s:
+            await s.insert_runs([make_run()])
+        assert await client[other]["task_execution_logs"].count_documents({}) == 1
+        url_db = urlsplit(mongo_url).path.lstrip("/")
+        assert "task_execution_logs" not in await client[url_db].list_collection_names()
+    finally:
+        await client.drop_database(other)
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"colections": {}}, "unknown MongoDB store option"),
+        ({"collections": {"jobs": "x"}}, "unknown collection kind"),
+        ({"collections": {"runs": "same", "schedules": "same"}}, "share a collection"),
+        ({"collections": {"runs": "a$b"}}, "runs collection"),
+        ({"database": "a.b"}, "database name"),
+        ({"server_selection_timeout": 0}, "server_selection_timeout"),
+        ({"recover_after": -1}, "recover_after"),
+    ],
+)
+def test_bad_options_are_config_errors(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        MongoStore("mongodb://127.0.0.1/db", **options)
+
+
+def test_database_defaults() -> None:
+    assert MongoStore("mongodb://h/exds")._database == "exds"
+    assert MongoStore("mongodb://h/?replicaSet=rs")._database == "schedkit"
+    assert MongoStore("mongodb://h")._database == "schedkit"
+
+
+async def test_unreachable_server_is_store_unavailable_with_the_url_masked() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = MongoStore(f"mongodb://ops:s3cret@127.0.0.1:{port}/db", server_selection_timeout=0.3)
+    with pytest.raises(StoreUnavailableError) as caught:
+        await store.open()
+    message = str(caught.value)
+    assert f"ops:***@127.0.0.1:{port}" in message
+    assert "s3cret" not in message
+    with pytest.raises(StoreError, match="not open"):
+        await store.ping()
+    # Closing the client cancels pymongo's monitor in the middle of a connection attempt,
+    # and pymongo's _async_create_connection closes its socket on OSError but not on
+    # cancellation. That socket hangs on a traceback the caught error leads to: drop it
+    # and collect the socket here, not in whichever later test the collector runs.
+    del caught
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+# -- documents ---------------------------------------------------------------------------------
+
+
+@external
+async def test_fire_keys_datetimes_and_json_as_stored(store: MongoStore, raw: Raw) -> None:
+    scheduled = make_run()
+    manual = make_run(schedule_id=None, trigger_source=TriggerSource.MANUAL)
+    # Keys FerretDB refuses in documents and an integer BSON cannot hold: stored as text.
+    odd = {"$set": 1, "a.b": [2], "big": 2**70, "": None}
+    await store.insert_runs([scheduled, replace(manual, kwargs=odd)])
+    docs = {d["_id"]: d for d in await raw["task_execution_logs"].find().to_list()}
+    assert docs[scheduled.id]["fire_key"] == f"s|s|{to_us(T0)}"
+    assert docs[manual.id]["fire_key"] == f"m|{manual.id}"
+    assert docs[scheduled.id]["scheduled_for"] == to_us(T0) == 1772353815123457
+    got = await store.get_run(manual.id)
+    assert got is not None and got.kwargs == odd
+
+
+def test_microsecond_codec_is_exact_and_refuses_naive_datetimes() -> None:
+    for value in (
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        T0,
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    ):
+        assert from_us(to_us(value)) == value
+    assert to_us(datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC)) == 1
+    with pytest.raises(ValueError, match="naive"):
+        to_us(datetime(2026, 1, 1))
+
+
+def test_fire_keys_of_different_fires_never_collide() -> None:
+    pairs = [("a|1", T0), ("a", T0), ("a|1|2", T0), ("m", T0)]
+    keys = {fire_key(make_run(schedule_id=sid, scheduled_for=at)) for sid, at in pairs}
+    manual = make_run(schedule_id=None, id="s|m")
+    keys.add(fire_key(manual))
+    assert len(keys) == len(pairs) + 1
+
+
+@external
+async def test_claims_heartbeats_and_exits_are_fence_documents(store: MongoStore, raw: Raw) -> None:
+    run = make_run()
+    await store.insert_runs([run])
+    await store.claim_runs("n1", T0, 1)
+    fences = raw["schedkit_claims"]
+    claim = await fences.find_one({"_id": f"{run.id}:1"})
+    assert claim is not None
+    assert (claim["kind"], claim["node_id"], claim["heartbeat_at"]) == ("claim", "n1", to_us(T0))
+    await store.heartbeat_runs("n1", [run.id], T0 + 5 * SEC)
+    claim = await fences.find_one({"_id": f"{run.id}:1"})
+    assert claim is not None and claim["heartbeat_at"] == to_us(T0 + 5 * SEC)
+    # The run document is not written by heartbeats; reads merge the claim in.
+    doc = await raw["task_execution_logs"].find_one({"_id": run.id})
+    assert doc is not None and doc["heartbeat_at"] == to_us(T0)
+    got = await store.get_run(run.id)
+    assert got is not None and got.heartbeat_at == T0 + 5 * SEC
+
+    done = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0 + 6 * SEC, duration=6.0)
+    assert await store.finish_run(run.id, 1, "n1", done)
+    final = await fences.find_one({"_id": f"{run.id}:1:final"})
+    assert final is not None and final["kind"] == "finish"
+    # Finishing freezes the last heartbeat into the run document.
+    doc = await raw["task_execution_logs"].find_one({"_id": run.id})
+    assert doc is not None and doc["heartbeat_at"] == to_us(T0 + 5 * SEC)
+    # Purging the run removes its fences and sidecars too.
+    assert await store.purge_runs(T0 + 7 * SEC) == 1
+    assert await fences.count_documents({"run_id": run.id}) == 0
+
+
+@external
+async def test_a_large_outcome_is_not_kept_twice(store: MongoStore, raw: Raw) -> None:
+    small, large = make_run(schedule_id="small"), make_run(schedule_id="large")
+    await store.insert_runs([small, large])
+    await store.claim_runs("n1", T0, 2)
+    for run, result in ((small, {"rows": 3}), (large, {"rows": ["x" * 100] * 500})):
+        outcome = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0, result=result)
+        assert await store.finish_run(run.id, 1, "n1", outcome)
+        got = await store.get_run(run.id)
+        assert got is not None and got.result == result
+    fences = raw["schedkit_claims"]
+    kept = await fences.find_one({"_id": f"{small.id}:1:final"})
+    dropped = await fences.find_one({"_id": f"{large.id}:1:final"})
+    assert kept is not None and kept["fields"]["result"] == '{"rows":3}'
+    assert dropped is not None and dropped["fields"]["result"] is None
+
+
+# -- a writer that dies halfway ----------------------------------------------------------------
+
+
+@external
+async def test_a_claim_abandoned_halfway_is_completed_then_reaped(
+    mongo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = make_run(max_attempts=2)
+    async with (
+        MongoStore(mongo_url, recover_after=0.3) as dying,
+        MongoStore(mongo_url, recover_after=0.3) as live,
+    ):
+        await live.insert_runs([run])
+
+        async def die(*args: Any, **kwargs: Any) -> int:
+            raise RuntimeError("node died between its claim and the run's update")
+
+        monkeypatch.setattr(dying, "_write", die)
+        with pytest.raises(RuntimeError, match="node died"):
+            await dying.claim_runs("dead-node", T0, 1)
+        stuck = await live.get_run(run.id)
+        assert stuck is not None and stuck.status is RunStatus.PENDING
+
+        assert await live.claim_runs("live-node", T0, 1) == []  # fresh fence: in flight
+        await asyncio.sleep(0.4)
+        assert await live.claim_runs("live-node", T0, 1) == []  # completes the claim
+        taken = await live.get_run(run.id)
+        assert taken is not None
+        assert (taken.status, taken.node_id, taken.heartbeat_at) == (
+            RunStatus.RUNNING,
+            "dead-node",
+            T0,
+        )
+        lost = await live.mark_lost(stale_before=T0 + SEC, now=T0 + 2 * SEC)
+        assert [r.id for r in lost] == [run.id]
+        assert await live.requeue_run(run.id, 1, [RunStatus.LOST], T0, {"lost": True})
+        (retried,) = await live.claim_runs("live-node", T0 + 3 * SEC, 1)
+        assert (retried.attempt, retried.node_id) == (2, "live-node")
+
+
+@external
+async def test_a_finish_abandoned_halfway_is_completed_by_the_reaper(
+    mongo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = make_run()
+    async with (
+        MongoStore(mongo_url, recover_after=0.3) as dying,
+        MongoStore(mongo_url, recover_after=0.3) as live,
+    ):
+        await live.insert_runs([run])
+        await dying.claim_runs("n1", T0, 1)
+
+        async def die(*args: Any, **kwargs: Any) -> int:
+            raise RuntimeError("died after deciding the outcome")
+
+        monkeypatch.setattr(dying, "_write", die)
+        done = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0 + SEC, duration=1.0)
+        with pytest.raises(RuntimeError):
+            await dying.finish_run(run.id, 1, "n1", done)
+        await asyncio.sleep(0.4)
+        # The reaper finds the run stale, loses to the finish's fence and completes it:
+        # the outcome that was decided wins, the run is not marked lost.
+        assert await live.mark_lost(stale_before=T0 + 10 * SEC, now=T0 + 20 * SEC) == []
+        got = await live.get_run(run.id)
+        assert got is not None and (got.status, got.finished_at) == (RunStatus.SUCCESS, T0 + SEC)
+
+
+@external
+async def test_locks_block_advance_and_are_broken_when_abandoned(mongo_url: str, raw: Raw) -> None:
+    async with MongoStore(mongo_url, recover_after=0.3) as s:
+        await s.put_schedule(make_schedule(version=1))
+        lock = {
+            "_id": "lock:schedule:s",
+            "kind": "lock",
+            "owner": "gone",
+            "at": to_us(datetime.now(UTC)),
+        }
+        await raw["schedkit_claims"].insert_one(lock)
+        # The leader does not wait for a user's write: it leaves the schedule for later.
+        assert await s.advance_schedules([("s", 1, T0 + SEC, T0)]) == 0
+        # A user's write waits, and breaks the lock of a writer that never came back.
+        await s.put_schedule(make_schedule(version=2, pause_note="after the lock"))
+        got = await s.get_schedule("s")
+        assert got is not None and (got.version, got.pause_note) == (2, "after the lock")
+        assert await raw["schedkit_claims"].count_documents({"kind": "lock"}) == 0
+
+
+# -- races FerretDB's read-then-write updates would lose ----------------------------------------
+
+
+@external
+async def test_finish_and_mark_lost_racing_apply_exactly_once(mongo_url: str) -> None:
+    async with MongoStore(mongo_url) as a, MongoStore(mongo_url) as b:
+        runs = [make_run(schedule_id=f"s{i}") for i in range(20)]
+        await a.insert_runs(runs)
+        assert len(await a.claim_runs("n1", T0, 20)) == 20
+        done = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0 + SEC, duration=1.0)
+        finished, lost = await asyncio.gather(
+            asyncio.gather(*(a.finish_run(r.id, 1, "n1", done) for r in runs)),
+            b.mark_lost(stale_before=T0 + SEC, now=T0 + 2 * SEC),
+        )
+        lost_ids = {r.id for r in lost}
+        for run, was_finished in zip(runs, finished, strict=True):
+            assert was_finished != (run.id in lost_ids)
+            got = await a.get_run(run.id)
+            assert got is not None
+            assert got.status is (RunStatus.SUCCESS if was_finished else RunStatus.LOST)
+
+
+@external
+async def test_cancel_racing_claims_never_loses_either(mongo_url: str) -> None:
+    async with MongoStore(mongo_url) as a, MongoStore(mongo_url) as b:
+        runs = [make_run(schedule_id=f"s{i}") for i in range(12)]
+        await a.insert_runs(runs)
+        claimed, cancelled = await asyncio.gather(
+            a.claim_runs("n1", T0, 12),
+            asyncio.gather(*(b.request_cancel(r.id, T0, "stop") for r in runs)),
+        )
+        claimed_ids = {r.id for r in claimed}
+        for run, after in zip(runs, cancelled, strict=True):
+            assert after is not None
+            got = await a.get_run(run.id)
+            assert got is not None
+            if run.id in claimed_ids:  # claimed first: it runs, and is asked to stop
+                assert got.status is RunStatus.RUNNING and got.cancel_requested
+            else:
+                assert got.status is RunStatus.CANCELLED and got.node_id is None
+
+
+@external
+async def test_user_schedule_changes_survive_a_racing_advance(mongo_url: str) -> None:
+    async with MongoStore(mongo_url) as user, MongoStore(mongo_url) as leader:
+        for version in range(1, 31):
+            await user.put_schedule(make_schedule(version=version))
+            changed = make_schedule(version=version + 1, trigger={"trigger": "cron", "hour": 3})
+            await asyncio.gather(
+                leader.advance_schedules([("s", version, T0 + version * SEC, T0)]),
+                user.put_schedule(changed),
+            )
+            got = await user.get_schedule("s")
+            assert got is not None
+            assert (got.version, got.trigger) == (version + 1, changed.trigger)
+
+
+@external
+async def test_touch_racing_revoke_never_unrevokes(mongo_url: str) -> None:
+    async with MongoStore(mongo_url) as api, MongoStore(mongo_url) as admin:
+        for i in range(5):
+            token = ApiToken(
+                id=f"t{i}", name="ci", role="viewer", token_hash=f"{i:064}", created_at=T0
+            )
+            await admin.put_token(token)
+            await asyncio.gather(
+                *(api.touch_token(token.id, T0 + n * SEC) for n in range(4)),
+                admin.revoke_token(token.id),
+            )
+            got = await api.get_token_by_hash(token.token_hash)
+            assert got is not None and got.revoked
+
+
+@external
+async def test_renewal_racing_a_takeover_never_leaves_two_holders(mongo_url: str) -> None:
+    async with MongoStore(mongo_url) as a, MongoStore(mongo_url) as b:
+        for i in range(15):
+            name = f"leader-{i}"
+            assert await a.acquire_lease(name, "a", 10, T0)
+            # By a's clock the lease is still valid, by b's it has just expired.
+            renewed, taken = await asyncio.gather(
+                a.renew_lease(name, "a", 1, 10, T0 + 9 * SEC),
+                b.acquire_lease(name, "b", 10, T0 + 10 * SEC),
+            )
+            assert renewed is None or taken is None
+            current = await a.get_lease(name)
+            assert current is not None
+            holder = renewed or taken
+            if holder is not None:
+                assert current == holder
+
+
+@external
+async def test_requeue_racing_itself_applies_once(mongo_url: str) -> None:
+    async with MongoStore(mongo_url) as a, MongoStore(mongo_url) as b:
+        run = make_run(max_attempts=3)
+        await a.insert_runs([run])
+        await a.claim_runs("n1", T0, 1)
+        failed = RunOutcome(status=RunStatus.FAILED, finished_at=T0, duration=1.0)
+        assert await a.finish_run(run.id, 1, "n1", failed)
+        results = await asyncio.gather(
+            *(
+                s.requeue_run(run.id, 1, [RunStatus.FAILED], T0, {"n": i})
+                for i, s in enumerate([a, b] * 4)
+            )
+        )
+        assert results.count(True) == 1
+        got = await a.get_run(run.id)
+        assert got is not None and got.attempt == 2 and len(got.attempt_errors) == 1

@@ -1,0 +1,217 @@
+"""Schema versions of the SQL store: an old database is upgraded in place, keeps its rows,
+and ends up exactly like a fresh one; steps run once, in one transaction; a database
+newer than the code is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from schedkit.errors import StoreError
+from schedkit.models import LogLine, Run, Schedule, TriggerSource, new_id
+from schedkit.store import _sql_schema
+from schedkit.store._sql_schema import Migration, Tables
+from schedkit.store.sql import SQLStore
+
+pytestmark = pytest.mark.parametrize(
+    "store_url",
+    [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.external_service),
+    ],
+    indirect=True,
+)
+
+T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
+SCHEMA_V1 = Path(__file__).parent / "schema_v1"
+_T = TypeVar("_T")
+
+
+async def on_database(url: str, work: Callable[[sa.Connection], _T]) -> _T:
+    """``work`` in a transaction of the test's own on the store's database."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url)
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        finally:
+            engine.dispose()
+    async_engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with async_engine.begin() as async_conn:
+            return await async_conn.run_sync(work)
+    finally:
+        await async_engine.dispose()
+
+
+def create_v1(conn: sa.Connection) -> None:
+    """The database as schedkit's schema version 1 created it (frozen DDL)."""
+    text = (SCHEMA_V1 / f"{conn.dialect.name}.sql").read_text()
+    ddl = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+    for statement in ddl.split(";"):
+        if statement.strip():
+            conn.exec_driver_sql(statement)
+
+
+def snapshot(prefix: str) -> Callable[[sa.Connection], dict[str, Any]]:
+    """Every table, column, key and index named with ``prefix``, the prefix removed."""
+
+    def take(conn: sa.Connection) -> dict[str, Any]:
+        def name(n: str | None) -> str | None:
+            return None if n is None else n.removeprefix(prefix)
+
+        inspector = sa.inspect(conn)
+        tables = sorted(t for t in inspector.get_table_names() if t.startswith(prefix))
+        shot: dict[str, Any] = {}
+        for table in tables:
+            shot[name(table) or ""] = {
+                "columns": [
+                    (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                    for c in inspector.get_columns(table)
+                ],
+                "pk": inspector.get_pk_constraint(table)["constrained_columns"],
+                "unique": sorted(
+                    (name(u["name"]), tuple(u["column_names"]))
+                    for u in inspector.get_unique_constraints(table)
+                ),
+                "indexes": sorted(
+                    (
+                        name(ix["name"]),
+                        tuple(ix["column_names"]),
+                        ix["unique"],
+                        str(sorted(ix.get("column_sorting", {}).items())),
+                    )
+                    for ix in inspector.get_indexes(table)
+                ),
+            }
+        if conn.dialect.name == "sqlite":
+            # Also what the inspector does not report (WITHOUT ROWID, ...).
+            rows = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL")
+            shot["sqlite_master"] = sorted(
+                " ".join(sql.replace(prefix, "").split()) for n, sql in rows if n.startswith(prefix)
+            )
+        return shot
+
+    return take
+
+
+async def fill(store: SQLStore) -> tuple[Run, Schedule, LogLine]:
+    run = Run(
+        id=new_id(),
+        task_name="日报",
+        schedule_id="s",
+        trigger_source=TriggerSource.SCHEDULE,
+        scheduled_for=T0,
+        kwargs={"区域": "华东"},
+        not_before=T0,
+        created_at=T0,
+    )
+    schedule = Schedule(id="s", task_name="日报", trigger={"trigger": "cron", "hour": 2},
+                        next_fire_time=T0, created_at=T0, updated_at=T0)  # fmt: skip
+    line = LogLine(run_id=run.id, seq=0, attempt=1, ts=T0, level="INFO", logger="t", message="m")
+    assert await store.insert_runs([run]) == [run.id]
+    await store.put_schedule(schedule)
+    await store.append_logs([line])
+    return run, schedule, line
+
+
+async def assert_kept(store: SQLStore, run: Run, schedule: Schedule, line: LogLine) -> None:
+    assert await store.get_run(run.id) == run
+    assert await store.get_schedule(schedule.id) == schedule
+    assert await store.get_logs(run.id) == [line]
+
+
+async def test_version_1_database_upgrades_to_exactly_the_fresh_schema(store_url: str) -> None:
+    await on_database(store_url, create_v1)
+    async with SQLStore(store_url) as store:  # opens (and upgrades) the v1 database
+        assert await store.schema_version() == _sql_schema.latest_version()
+        kept = await fill(store)
+    async with SQLStore(store_url) as store:
+        await assert_kept(store, *kept)
+    async with SQLStore(store_url, table_prefix="fresh_"):
+        pass
+    upgraded = await on_database(store_url, snapshot("schedkit_"))
+    fresh = await on_database(store_url, snapshot("fresh_"))
+    assert upgraded == fresh
+    assert len(upgraded) >= 9
+
+
+def index_names(conn: sa.Connection) -> set[str]:
+    return {ix["name"] or "" for ix in sa.inspect(conn).get_indexes("schedkit_runs")}
+
+
+async def test_steps_run_once_in_a_transaction_and_keep_rows(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with SQLStore(store_url) as store:
+        assert await store.schema_version() == 1
+        kept = await fill(store)
+
+    applied: list[int] = []
+
+    def add_index(conn: sa.Connection, tables: Tables) -> None:
+        applied.append(2)
+        sa.Index(f"{tables.prefix}runs_created_ix", tables.runs.c.created_at).create(conn)
+
+    def broken(conn: sa.Connection, tables: Tables) -> None:
+        sa.Index(f"{tables.prefix}runs_broken_ix", tables.runs.c.task_name).create(conn)
+        raise RuntimeError("step 3 fails after changing the schema")
+
+    v2 = Migration(add_index, compatible_from=1)
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [v2])
+    for _ in range(2):  # the second open finds version 2 and applies nothing
+        async with SQLStore(store_url) as store:
+            assert await store.schema_version() == 2
+            await assert_kept(store, *kept)
+    assert applied == [2]
+    assert "schedkit_runs_created_ix" in await on_database(store_url, index_names)
+
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [v2, Migration(broken, compatible_from=1)])
+    with pytest.raises(RuntimeError, match="step 3 fails"):
+        await SQLStore(store_url).open()
+    # The whole upgrade rolled back: no index from step 3, still at version 2.
+    assert "schedkit_runs_broken_ix" not in await on_database(store_url, index_names)
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [v2])
+    async with SQLStore(store_url) as store:
+        assert await store.schema_version() == 2
+        await assert_kept(store, *kept)
+
+
+async def test_older_code_opens_a_newer_database_only_if_compatible(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def add_index(conn: sa.Connection, tables: Tables) -> None:
+        sa.Index(f"{tables.prefix}runs_created_ix", tables.runs.c.created_at).create(conn)
+
+    def drop_index(conn: sa.Connection, tables: Tables) -> None:
+        conn.exec_driver_sql(f"DROP INDEX {tables.prefix}runs_created_ix")
+
+    additive = Migration(add_index, compatible_from=1)
+    breaking = Migration(drop_index, compatible_from=3)
+    async with SQLStore(store_url) as store:  # created at version 1
+        kept = await fill(store)
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [additive])
+    async with SQLStore(store_url) as store:
+        assert await store.schema_version() == 2
+
+    # A node still on the version-1 release restarts during a rolling upgrade.
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [])
+    async with SQLStore(store_url) as store:
+        assert await store.schema_version() == 2
+        await assert_kept(store, *kept)
+
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [additive, breaking])
+    async with SQLStore(store_url) as store:
+        assert await store.schema_version() == 3
+
+    for older in ([], [additive]):  # code of versions 1 and 2 no longer fits
+        monkeypatch.setattr(_sql_schema, "MIGRATIONS", older)
+        store = SQLStore(store_url)
+        with pytest.raises(StoreError, match="needs schedkit code of schema version 3"):
+            await store.open()

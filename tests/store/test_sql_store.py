@@ -1,0 +1,421 @@
+"""What the SQL store promises beyond the contract: configuration, the schema it creates,
+index-backed hot-path queries, SQLite locking, and how lost connections surface."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
+from schedkit.models import LogLine, Run, RunFilter, RunOutcome, RunStatus, TriggerSource, new_id
+from schedkit.store import create_store
+from schedkit.store.sql import SQLStore
+
+T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
+_T = TypeVar("_T")
+
+sql_backends = pytest.mark.parametrize(
+    "store_url",
+    [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.external_service),
+    ],
+    indirect=True,
+)
+
+
+def make_run(**fields: Any) -> Run:
+    values: dict[str, Any] = {
+        "id": new_id(),
+        "task_name": "t",
+        "schedule_id": "s",
+        "trigger_source": TriggerSource.SCHEDULE,
+        "scheduled_for": T0,
+        "not_before": T0,
+    }
+    values.update(fields)
+    return Run(**values)
+
+
+# -- configuration ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "message"),
+    [
+        ("sqlite:///x.db", {"tabel_prefix": "a_"}, "unknown SQL store option"),
+        ("sqlite:///x.db", {"table_prefix": "bad-prefix"}, "table_prefix"),
+        ("sqlite:///x.db", {"table_prefix": 3}, "table_prefix"),
+        ("sqlite:///x.db", {"pool_size": 0}, "pool_size"),
+        ("sqlite:///x.db", {"busy_timeout": "30"}, "busy_timeout"),
+        ("sqlite://", {}, "names no database file"),
+        ("sqlite:///:memory:", {}, "names no database file"),
+        ("sqlite+pysqlcipher:///x.db", {}, "unknown SQLite driver"),
+        ("postgresql+psycopg2://u:pw@h/db", {}, "asyncpg"),
+        ("mysql://u:pw@h/db", {}, "not a sqlite"),
+    ],
+)
+def test_bad_configuration_is_a_config_error(
+    url: str, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        SQLStore(url, **options)
+
+
+def test_postgres_url_spellings_and_masked_display_url() -> None:
+    for url in (
+        "postgresql://u:secret@h/db",
+        "postgres://u:secret@h/db",
+        "postgresql+asyncpg://u:secret@h/db",
+        "sqlite+aiosqlite:///x.db",
+    ):
+        store = create_store(url, table_prefix="app_")
+        assert isinstance(store, SQLStore)
+        assert "secret" not in store.display_url
+
+
+async def test_use_before_open_is_a_store_error(sqlite_url: str) -> None:
+    store = SQLStore(sqlite_url)
+    with pytest.raises(StoreError, match="not open"):
+        await store.get_run("x")
+
+
+async def test_bad_sqlite_path_is_unavailable(tmp_path: Path) -> None:
+    store = SQLStore(f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}")
+    with pytest.raises(StoreUnavailableError, match="missing-dir"):
+        await store.open()
+    await store.close()
+
+
+async def test_unreachable_postgres_is_unavailable_with_password_masked() -> None:
+    store = SQLStore("postgresql://u:s3cret-pw@127.0.0.1:1/db", connect_timeout=2)
+    with pytest.raises(StoreUnavailableError) as caught:
+        await store.open()
+    assert "s3cret-pw" not in str(caught.value)
+    assert "127.0.0.1:1" in str(caught.value)
+
+
+# -- schema ---------------------------------------------------------------------------------
+
+EXPECTED_TABLES = {
+    "schedules",
+    "runs",
+    "run_logs",
+    "leases",
+    "nodes",
+    "audit_events",
+    "api_tokens",
+    "kv_state",
+    "schema_version",
+}
+EXPECTED_INDEXES = {
+    "runs": {
+        "runs_claim_ix": ["status", "priority", "not_before", "id"],
+        "runs_reaper_ix": ["status", "heartbeat_at"],
+        "runs_schedule_status_ix": ["schedule_id", "status"],
+        "runs_blocked_by_ix": ["blocked_by"],
+        "runs_scheduled_ix": ["scheduled_for", "id"],
+        "runs_task_scheduled_ix": ["task_name", "scheduled_for", "id"],
+        "runs_node_scheduled_ix": ["node_id", "scheduled_for", "id"],
+        "runs_finished_ix": ["finished_at"],
+    },
+    "schedules": {
+        "schedules_due_ix": ["paused", "next_fire_time", "id"],
+        "schedules_task_ix": ["task_name"],
+    },
+    "audit_events": {
+        "audit_at_ix": ["at", "id"],
+        "audit_actor_at_ix": ["actor", "at", "id"],
+        "audit_action_at_ix": ["action", "at", "id"],
+        "audit_target_at_ix": ["target", "at", "id"],
+    },
+}
+
+
+def _schema(conn: sa.Connection) -> dict[str, Any]:
+    inspector = sa.inspect(conn)
+    return {
+        table: {
+            # PostgreSQL also lists the index behind each unique constraint.
+            "indexes": {
+                ix["name"]: ix["column_names"]
+                for ix in inspector.get_indexes(table)
+                if not ix.get("duplicates_constraint")
+            },
+            "unique": {
+                uq["name"]: uq["column_names"] for uq in inspector.get_unique_constraints(table)
+            },
+            "pk": inspector.get_pk_constraint(table)["constrained_columns"],
+        }
+        for table in inspector.get_table_names()
+    }
+
+
+async def on_database(url: str, work: Callable[[sa.Connection], _T]) -> _T:
+    """``work`` on a connection of the test's own to the store's database."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                return work(conn)
+        finally:
+            engine.dispose()
+    async_engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with async_engine.connect() as async_conn:
+            return await async_conn.run_sync(work)
+    finally:
+        await async_engine.dispose()
+
+
+@sql_backends
+async def test_tables_indexes_and_prefix(store_url: str) -> None:
+    async with SQLStore(store_url, table_prefix="app_sk_"):
+        schema = await on_database(store_url, _schema)
+    assert set(schema) == {f"app_sk_{name}" for name in EXPECTED_TABLES}
+    for table, indexes in EXPECTED_INDEXES.items():
+        got = schema[f"app_sk_{table}"]["indexes"]
+        assert got == {f"app_sk_{name}": cols for name, cols in indexes.items()}
+    runs = schema["app_sk_runs"]
+    assert runs["unique"] == {"app_sk_runs_fence_uq": ["schedule_id", "scheduled_for"]}
+    assert schema["app_sk_run_logs"]["pk"] == ["run_id", "seq"]
+
+
+@sql_backends
+async def test_prefixes_keep_stores_apart(store_url: str) -> None:
+    async with SQLStore(store_url) as default, SQLStore(store_url, table_prefix="other_") as other:
+        run = make_run()
+        assert await default.insert_runs([run]) == [run.id]
+        assert await other.get_run(run.id) is None
+        assert await other.insert_runs([run]) == [run.id]  # same key, other tables
+
+
+@sql_backends
+async def test_concurrent_first_opens_create_the_schema_once(store_url: str) -> None:
+    stores = [SQLStore(store_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(s.open() for s in stores))
+        assert [await s.schema_version() for s in stores] == [1] * 4
+    finally:
+        for s in stores:
+            await s.close()
+
+
+# -- hot-path queries hit indexes (SQLite's planner; PostgreSQL's needs real data) ------------
+
+
+@contextlib.contextmanager
+def captured(store: SQLStore) -> Iterator[list[tuple[str, Any]]]:
+    """The SQL statements (and parameters) the store sends while the block runs."""
+    statements: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH", "INSERT")):
+            statements.append((statement, params))
+
+    event.listen(store.sync_engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(store.sync_engine, "before_cursor_execute", record)
+
+
+def plan_problems(db_path: str, statements: list[tuple[str, Any]], *, sorts: bool) -> list[str]:
+    """Plan lines that read a whole schedkit table (and, with ``sorts``, that sort rows
+    instead of reading them in index order) for the given statements."""
+    bad = []
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        for statement, params in statements:
+            first = params[0] if isinstance(params, list) else params
+            for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}", first):
+                detail: str = row[-1]
+                whole_table = detail.startswith("SCAN schedkit_") and " USING " not in detail
+                if whole_table or (sorts and "TEMP B-TREE" in detail):
+                    bad.append(f"{detail}  <-  {statement.split(chr(10))[0][:120]}")
+    return bad
+
+
+async def test_hot_path_queries_use_indexes(sqlite_url: str) -> None:
+    db_path = urlsplit(sqlite_url).path
+    async with SQLStore(sqlite_url) as store:
+        blocker = make_run(schedule_id="b")
+        runs = [make_run(schedule_id=f"s{i}", priority=i % 3) for i in range(20)]
+        await store.insert_runs([blocker, *runs, make_run(blocked_by=blocker.id, schedule_id="x")])
+        done = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0)
+        with captured(store) as hot:
+            claimed = await store.claim_runs("n1", T0, 5)
+            await store.claim_runs("n1", T0, 5, task_names=["t", "u"])
+            await store.heartbeat_runs("n1", [r.id for r in claimed], T0)
+            await store.finish_run(claimed[0].id, 1, "n1", done)
+            await store.request_cancel(runs[-1].id, T0, "x")
+            await store.mark_lost(T0 - timedelta(seconds=1), T0)
+            await store.due_schedules(T0, 100)
+            await store.next_fire_time()
+            await store.active_runs("s1")
+            await store.get_logs(claimed[0].id)
+            await store.get_lease("scheduler")
+            await store.acquire_lease("scheduler", "a", 10, T0)
+            await store.list_runs(RunFilter(task_name="t"), limit=20)
+            await store.list_runs(RunFilter(node_id="n1"), limit=20)
+            await store.list_runs(RunFilter(schedule_id="s1"), limit=20)
+            await store.list_runs(RunFilter(since=T0, until=T0 + timedelta(days=1)), limit=20)
+            await store.list_runs(limit=20)
+            for actor, action, target in (
+                ("alice", None, None),
+                (None, "run.cancel", None),
+                (None, None, "s1"),
+                (None, None, None),
+            ):
+                await store.list_audit(actor=actor, action=action, target=target)
+        with captured(store) as reporting:  # read a window of rows: sorting it is fine
+            await store.run_stats(T0 - timedelta(days=1))
+            await store.purge_runs(T0)
+        assert hot and reporting
+        assert plan_problems(db_path, hot, sorts=True) == []
+        assert plan_problems(db_path, reporting, sorts=False) == []
+
+
+# -- SQLite locking ---------------------------------------------------------------------------
+
+
+async def test_sqlite_writes_wait_for_the_write_lock_and_reads_do_not(sqlite_url: str) -> None:
+    async with SQLStore(sqlite_url, busy_timeout=0.3) as store:
+        run = make_run()
+        await store.insert_runs([run])
+        # Another process's writer holds SQLite's write lock.
+        with contextlib.closing(
+            sqlite3.connect(urlsplit(sqlite_url).path, isolation_level=None)
+        ) as other:
+            other.execute("BEGIN IMMEDIATE")
+            try:
+                assert await store.get_run(run.id) == run  # WAL: readers are not blocked
+                with pytest.raises(StoreUnavailableError, match="locked"):
+                    await store.claim_runs("n1", T0, 10)  # a writer waits, then gives up
+            finally:
+                other.execute("ROLLBACK")
+        claimed = await store.claim_runs("n1", T0, 10)  # nothing was half-done
+        assert [r.id for r in claimed] == [run.id]
+
+
+async def test_sqlite_pragmas(sqlite_url: str) -> None:
+    pragmas: list[Any] = []
+
+    def record(dbapi_connection: Any, _record: Any) -> None:
+        for name in ("journal_mode", "synchronous", "busy_timeout", "foreign_keys"):
+            pragmas.append(dbapi_connection.execute(f"PRAGMA {name}").fetchone()[0])
+
+    async with SQLStore(sqlite_url) as store:
+        # The store's own connections, as it set them up ("connect" listeners run in
+        # order, so this one sees the store's settings); a fresh one after dispose().
+        event.listen(store.sync_engine, "connect", record)
+        store.sync_engine.dispose()
+        await store.ping()
+    assert pragmas == ["wal", 1, 30_000, 0]  # synchronous 1: NORMAL
+
+
+async def test_integer_microseconds_on_sqlite(sqlite_url: str) -> None:
+    """Documented storage format: UTC microseconds since the epoch."""
+    async with SQLStore(sqlite_url) as store:
+        run = make_run()
+        await store.insert_runs([run])
+    with contextlib.closing(sqlite3.connect(urlsplit(sqlite_url).path)) as conn:
+        (raw,) = conn.execute("SELECT scheduled_for FROM schedkit_runs").fetchone()
+    assert raw == int(T0.timestamp()) * 1_000_000 + T0.microsecond
+
+
+# -- a PostgreSQL server that goes away and comes back ----------------------------------------
+
+
+class Proxy:
+    """A TCP proxy to PostgreSQL that can be cut (connections dropped, port closed)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.pumps: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.transport.abort()
+        for pump in self.pumps:
+            pump.cancel()
+        await asyncio.gather(*self.pumps, return_exceptions=True)
+        await self.server.wait_closed()
+        self.writers.clear()
+        self.pumps.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self.writers |= {writer, up_writer}
+        for src, dst in ((reader, up_writer), (up_reader, writer)):
+            pump = asyncio.create_task(self._pump(src, dst))
+            self.pumps.add(pump)
+
+    @staticmethod
+    async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            dst.transport.abort()
+
+
+@pytest.fixture
+async def proxy(store_url: str) -> AsyncIterator[Proxy]:
+    parts = urlsplit(store_url)
+    assert parts.hostname is not None and parts.port is not None
+    p = Proxy((parts.hostname, parts.port))
+    await p.start()
+    yield p
+    if p.server is not None and p.server.is_serving():
+        await p.cut()
+
+
+@pytest.mark.parametrize(
+    "store_url",
+    [pytest.param("postgres", id="postgres", marks=pytest.mark.external_service)],
+    indirect=True,
+)
+async def test_lost_postgres_is_unavailable_then_recovers(store_url: str, proxy: Proxy) -> None:
+    parts = urlsplit(store_url)
+    via_proxy = parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{proxy.port}")
+    async with SQLStore(via_proxy.geturl(), connect_timeout=2) as store:
+        run = make_run()
+        await store.insert_runs([run])
+        await proxy.cut()
+        for operation in (store.get_run(run.id), store.claim_runs("n1", T0, 10)):
+            with pytest.raises(StoreUnavailableError) as caught:
+                await operation
+            assert f":{parts.password}@" not in str(caught.value)
+        await proxy.start()  # the server is back, on the same port
+        assert await store.get_run(run.id) == run
+        await store.append_logs(
+            [
+                LogLine(
+                    run_id=run.id, seq=0, attempt=1, ts=T0, level="INFO", logger="t", message="back"
+                )
+            ]
+        )
+        assert [line.message for line in await store.get_logs(run.id)] == ["back"]
