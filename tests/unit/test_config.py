@@ -60,3 +60,34 @@ def test_document_config_shape(monkeypatch: pytest.MonkeyPatch) -> None:
     assert c.store_options == {"database": "exds", "collections": {"schedules": "scheduler_jobs"}}
     assert c.executor.max_workers == 20
     assert c.alerts.enabled
+
+
+def _keys(model: type, prefix: str = "") -> list[str]:
+    from pydantic import BaseModel
+
+    out = []
+    for name, field in model.model_fields.items():  # type: ignore[attr-defined]
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.extend(_keys(ann, f"{prefix}{name}."))
+        else:
+            out.append(f"{prefix}{name}")
+    return out
+
+
+def test_reference_documents_every_key_and_its_example_loads(tmp_path: Path) -> None:
+    import re
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    for key in _keys(SchedkitConfig):
+        section, _, name = key.rpartition(".")
+        if section:
+            assert f"[{section}]" in doc, f"section [{section}] undocumented"
+        assert f"`{name}`" in doc, f"{key} undocumented"
+    example = re.search(r"```toml\n(.*?)```", doc, re.S)
+    assert example
+    path = tmp_path / "schedkit.toml"
+    path.write_text(example.group(1))
+    config = SchedkitConfig.load(path)
+    assert config.store_options["database"] == "exds"
+    assert config.alerts.enabled
