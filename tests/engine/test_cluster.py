@@ -128,11 +128,17 @@ async def test_sigkill_leader_standby_takes_over(store_url: str, tmp_path: Path)
     assert len(times) == len(set(times))
     seconds = [(t - times[0]).total_seconds() for t in times]
     assert seconds == [float(i) for i in range(len(times))], seconds
-    assert all(
-        r.status in (RunStatus.SUCCESS, RunStatus.SKIPPED, RunStatus.RUNNING)
-        or r.status is RunStatus.CANCELLED
-        for r in runs
-    )
+    # A fire may be running on the killed node when SIGKILL lands (then lost, or pending
+    # again for its retry) or still running on the survivor.
+    allowed = {
+        RunStatus.SUCCESS,
+        RunStatus.SKIPPED,
+        RunStatus.RUNNING,
+        RunStatus.CANCELLED,
+        RunStatus.LOST,
+        RunStatus.PENDING,
+    }
+    assert {r.status for r in runs} <= allowed
     ran = Counter(m["for"] for m in read_marks(marker))
     assert all(c == 1 for c in ran.values())
 

@@ -226,7 +226,8 @@ class Store(abc.ABC):
         """Cancel a run: a pending run becomes ``cancelled`` at once (finished_at = now,
         reason set, blocked runs released); a running run gets ``cancel_requested`` so
         its node stops it. Returns the run after the change, or None if unknown.
-        A finished run is returned unchanged.
+        A finished run is returned unchanged. The cancel request is the last thing written,
+        so a caller that also cancels the run locally acts before any heartbeat reports it.
         """
 
     @abc.abstractmethod

@@ -1,0 +1,580 @@
+"""How schedkit's value objects are laid out as MongoDB documents, with the keys,
+indexes, queries and run-transition fences over them (``mongo.py`` runs them).
+
+Two choices shape every document:
+
+* **Datetimes are int64 microseconds since the Unix epoch (UTC).** BSON dates keep only
+  milliseconds, while the store contract requires microseconds to round-trip exactly;
+  an integer is exact, sorts and compares like the instant it encodes, and is indexed
+  the same way on MongoDB and on FerretDB.
+* **JSON payloads (kwargs, results, errors, progress, audit before/after, state values,
+  node info, triggers) are stored as JSON text.** As BSON some would not round-trip:
+  FerretDB rejects keys that start with ``$`` or contain ``.`` (MongoDB restricts them
+  too) and BSON has no integer beyond 64 bits. Text round-trips exactly and comes from
+  the same serializer as the SQL stores', so every backend accepts the same values.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from schedkit.models import (
+    ApiToken,
+    AuditEvent,
+    Lease,
+    LogLine,
+    Node,
+    OverlapPolicy,
+    Run,
+    RunFilter,
+    RunStatus,
+    Schedule,
+    StateEntry,
+    TaskStats,
+    TriggerSource,
+    ensure_utc,
+)
+
+Doc = dict[str, Any]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+# -- scalars -----------------------------------------------------------------------------
+
+
+def to_us(value: datetime) -> int:
+    """Microseconds since the epoch; a naive datetime raises ValueError (invariant 7)."""
+    return (ensure_utc(value) - _EPOCH) // _MICROSECOND
+
+
+def from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(value))
+
+
+def opt_us(value: datetime | None) -> int | None:
+    return None if value is None else to_us(value)
+
+
+def opt_dt(value: int | None) -> datetime | None:
+    return None if value is None else from_us(value)
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def opt_dump(value: Any) -> str | None:
+    return None if value is None else dump_json(value)
+
+
+def opt_load(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+# -- document keys ---------------------------------------------------------------------------
+
+
+def fire_key(run: Run) -> str:
+    """The fencing key of a run (invariant 1), unique in the runs collection.
+
+    ``s|<schedule_id>|<scheduled_for µs>`` for scheduled runs: the part after the last
+    ``|`` is always digits (or ``-digits``), so two different pairs never give one key.
+    ``m|<run id>`` for runs without a schedule: unique per run, so they never collide.
+    """
+    if run.schedule_id is None:
+        return f"m|{run.id}"
+    return f"s|{run.schedule_id}|{to_us(run.scheduled_for)}"
+
+
+def claim_key(run_id: str, attempt: int) -> str:
+    """Fence of leaving ``pending`` at ``attempt`` (a claim, or a cancel/finish of a
+    pending run); also holds the claiming node's heartbeat while the attempt runs."""
+    return f"{run_id}:{attempt}"
+
+
+def exit_key(run_id: str, attempt: int, status: RunStatus) -> str:
+    """Fence of leaving ``status`` at ``attempt``: each (status, attempt) a run passes
+    through has exactly one way out, so one key per pair makes every exit happen once."""
+    if status is RunStatus.PENDING:
+        return claim_key(run_id, attempt)
+    if status is RunStatus.RUNNING:
+        return f"{run_id}:{attempt}:final"
+    return f"{run_id}:{attempt}:requeue"
+
+
+def cancel_key(run_id: str) -> str:
+    return f"{run_id}:cancel"
+
+
+def progress_key(run_id: str) -> str:
+    return f"{run_id}:progress"
+
+
+def versioned_id(name: str, version: int) -> str:
+    """``_id`` of one version of a lease (term) or state entry; the text after the last
+    ``:`` is the number, so names containing ``:`` stay unambiguous."""
+    return f"{name}:{version}"
+
+
+# -- schedules -----------------------------------------------------------------------------
+
+
+def encode_schedule(s: Schedule) -> Doc:
+    return {
+        "_id": s.id,
+        "task_name": s.task_name,
+        "trigger": dump_json(s.trigger),
+        "kwargs": dump_json(s.kwargs),
+        "paused": s.paused,
+        "pause_note": s.pause_note,
+        "misfire_grace_time": s.misfire_grace_time,
+        "coalesce": s.coalesce,
+        "max_instances": s.max_instances,
+        "overlap": s.overlap.value,
+        "timeout": s.timeout,
+        "origin": s.origin,
+        "next_fire_time": opt_us(s.next_fire_time),
+        "last_fire_time": opt_us(s.last_fire_time),
+        "version": s.version,
+        "created_at": to_us(s.created_at),
+        "updated_at": to_us(s.updated_at),
+    }
+
+
+def decode_schedule(d: Mapping[str, Any]) -> Schedule:
+    return Schedule(
+        id=d["_id"],
+        task_name=d["task_name"],
+        trigger=json.loads(d["trigger"]),
+        kwargs=json.loads(d["kwargs"]),
+        paused=d["paused"],
+        pause_note=d["pause_note"],
+        misfire_grace_time=d["misfire_grace_time"],
+        coalesce=d["coalesce"],
+        max_instances=int(d["max_instances"]),
+        overlap=OverlapPolicy(d["overlap"]),
+        timeout=d["timeout"],
+        origin=d["origin"],
+        next_fire_time=opt_dt(d["next_fire_time"]),
+        last_fire_time=opt_dt(d["last_fire_time"]),
+        version=int(d["version"]),
+        created_at=from_us(d["created_at"]),
+        updated_at=from_us(d["updated_at"]),
+    )
+
+
+# -- runs ------------------------------------------------------------------------------------
+
+
+def encode_run(r: Run) -> Doc:
+    return {
+        "_id": r.id,
+        "fire_key": fire_key(r),
+        "task_name": r.task_name,
+        "schedule_id": r.schedule_id,
+        "trigger_source": r.trigger_source.value,
+        "scheduled_for": to_us(r.scheduled_for),
+        "status": r.status.value,
+        "priority": int(r.priority),
+        "attempt": r.attempt,
+        "max_attempts": r.max_attempts,
+        "kwargs": dump_json(r.kwargs),
+        "not_before": to_us(r.not_before),
+        "blocked_by": r.blocked_by,
+        "node_id": r.node_id,
+        "started_at": opt_us(r.started_at),
+        "finished_at": opt_us(r.finished_at),
+        "heartbeat_at": opt_us(r.heartbeat_at),
+        "duration": r.duration,
+        "result": opt_dump(r.result),
+        "error": opt_dump(r.error),
+        "attempt_errors": [dump_json(e) for e in r.attempt_errors],
+        "progress": opt_dump(r.progress),
+        "reason": r.reason,
+        "cancel_requested": r.cancel_requested,
+        "timeout": r.timeout,
+        "created_at": to_us(r.created_at),
+        "created_by": r.created_by,
+    }
+
+
+def run_sidecar_keys(d: Mapping[str, Any]) -> list[str]:
+    """Keys of the claims-collection documents that hold a run's live fields."""
+    keys = [cancel_key(d["_id"]), progress_key(d["_id"])]
+    if d["status"] == RunStatus.RUNNING.value:
+        keys.append(claim_key(d["_id"], int(d["attempt"])))
+    return keys
+
+
+def decode_run(d: Mapping[str, Any], sidecars: Mapping[str, Mapping[str, Any]]) -> Run:
+    """A run from its document and its sidecars (see ``MongoStore._load_runs``): while it
+    runs, its heartbeat is in its claim document; a progress document and a cancel
+    request document override the run document's fields."""
+    run_id: str = d["_id"]
+    status = RunStatus(d["status"])
+    heartbeat_at = d["heartbeat_at"]
+    claim = sidecars.get(claim_key(run_id, int(d["attempt"])))
+    if status is RunStatus.RUNNING and claim is not None and claim.get("kind") == "claim":
+        heartbeat_at = claim["heartbeat_at"]
+    progress = sidecars.get(progress_key(run_id))
+    return Run(
+        id=run_id,
+        task_name=d["task_name"],
+        schedule_id=d["schedule_id"],
+        trigger_source=TriggerSource(d["trigger_source"]),
+        scheduled_for=from_us(d["scheduled_for"]),
+        status=status,
+        priority=int(d["priority"]),
+        attempt=int(d["attempt"]),
+        max_attempts=int(d["max_attempts"]),
+        kwargs=json.loads(d["kwargs"]),
+        not_before=from_us(d["not_before"]),
+        blocked_by=d["blocked_by"],
+        node_id=d["node_id"],
+        started_at=opt_dt(d["started_at"]),
+        finished_at=opt_dt(d["finished_at"]),
+        heartbeat_at=opt_dt(heartbeat_at),
+        duration=d["duration"],
+        result=opt_load(d["result"]),
+        error=opt_load(d["error"]),
+        attempt_errors=[json.loads(e) for e in d["attempt_errors"]],
+        progress=opt_load(progress["progress"] if progress is not None else d["progress"]),
+        reason=d["reason"],
+        cancel_requested=d["cancel_requested"] or cancel_key(run_id) in sidecars,
+        timeout=d["timeout"],
+        created_at=from_us(d["created_at"]),
+        created_by=d["created_by"],
+    )
+
+
+def outcome_fields(
+    status: RunStatus,
+    finished_at: datetime,
+    *,
+    duration: float | None = None,
+    result: Any = None,
+    error: Any = None,
+    reason: str | None = None,
+) -> Doc:
+    """The run fields an attempt's end sets (``$set`` of finish, cancel, lost)."""
+    return {
+        "status": status.value,
+        "finished_at": to_us(finished_at),
+        "duration": duration,
+        "result": opt_dump(result),
+        "error": opt_dump(error),
+        "reason": reason,
+    }
+
+
+# -- log lines, leases, nodes, audit, tokens, state -------------------------------------------
+
+
+def encode_log(line: LogLine) -> Doc:
+    return {
+        # (run_id, seq) is the line's identity: a batch sent twice adds nothing.
+        "_id": f"{line.run_id}:{line.seq}",
+        "run_id": line.run_id,
+        "seq": line.seq,
+        "attempt": line.attempt,
+        "ts": to_us(line.ts),
+        "level": line.level,
+        "logger": line.logger,
+        "message": line.message,
+    }
+
+
+def decode_log(d: Mapping[str, Any]) -> LogLine:
+    return LogLine(
+        run_id=d["run_id"],
+        seq=int(d["seq"]),
+        attempt=int(d["attempt"]),
+        ts=from_us(d["ts"]),
+        level=d["level"],
+        logger=d["logger"],
+        message=d["message"],
+    )
+
+
+def encode_lease(lease: Lease) -> Doc:
+    return {
+        "_id": versioned_id(lease.name, lease.term),
+        "name": lease.name,
+        "term": lease.term,
+        "holder": lease.holder,
+        "acquired_at": to_us(lease.acquired_at),
+        "expires_at": to_us(lease.expires_at),
+    }
+
+
+def decode_lease(d: Mapping[str, Any]) -> Lease:
+    return Lease(
+        name=d["name"],
+        holder=d["holder"],
+        term=int(d["term"]),
+        acquired_at=from_us(d["acquired_at"]),
+        expires_at=from_us(d["expires_at"]),
+    )
+
+
+def encode_node(node: Node) -> Doc:
+    return {
+        "_id": node.id,
+        "hostname": node.hostname,
+        "pid": node.pid,
+        "started_at": to_us(node.started_at),
+        "heartbeat_at": to_us(node.heartbeat_at),
+        "roles": list(node.roles),
+        "version": node.version,
+        "info": dump_json(node.info),
+    }
+
+
+def decode_node(d: Mapping[str, Any]) -> Node:
+    return Node(
+        id=d["_id"],
+        hostname=d["hostname"],
+        pid=int(d["pid"]),
+        started_at=from_us(d["started_at"]),
+        heartbeat_at=from_us(d["heartbeat_at"]),
+        roles=list(d["roles"]),
+        version=d["version"],
+        info=json.loads(d["info"]),
+    )
+
+
+def encode_audit(event: AuditEvent) -> Doc:
+    return {
+        "_id": event.id,
+        "at": to_us(event.at),
+        "actor": event.actor,
+        "action": event.action,
+        "target": event.target,
+        "before": opt_dump(event.before),
+        "after": opt_dump(event.after),
+        "detail": event.detail,
+    }
+
+
+def decode_audit(d: Mapping[str, Any]) -> AuditEvent:
+    return AuditEvent(
+        id=d["_id"],
+        at=from_us(d["at"]),
+        actor=d["actor"],
+        action=d["action"],
+        target=d["target"],
+        before=opt_load(d["before"]),
+        after=opt_load(d["after"]),
+        detail=d["detail"],
+    )
+
+
+def encode_token(token: ApiToken) -> Doc:
+    return {
+        "_id": token.id,
+        "name": token.name,
+        "role": token.role,
+        "token_hash": token.token_hash,
+        "created_at": to_us(token.created_at),
+        "created_by": token.created_by,
+        "last_used_at": opt_us(token.last_used_at),
+        "revoked": token.revoked,
+    }
+
+
+def decode_token(d: Mapping[str, Any]) -> ApiToken:
+    return ApiToken(
+        id=d["_id"],
+        name=d["name"],
+        role=d["role"],
+        token_hash=d["token_hash"],
+        created_at=from_us(d["created_at"]),
+        created_by=d["created_by"],
+        last_used_at=opt_dt(d["last_used_at"]),
+        revoked=d["revoked"],
+    )
+
+
+def decode_state(d: Mapping[str, Any]) -> StateEntry:
+    return StateEntry(
+        key=d["key"],
+        value=json.loads(d["value"]),
+        version=int(d["version"]),
+        updated_at=from_us(d["updated_at"]),
+    )
+
+
+# -- indexes and queries ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """An index schedkit keeps on a collection (``sk_*`` names are schedkit's own)."""
+
+    name: str
+    keys: tuple[tuple[str, int], ...]
+    unique: bool = False
+
+
+INDEXES: Mapping[str, tuple[Index, ...]] = {
+    "schedules": (
+        Index("sk_due", (("paused", 1), ("next_fire_time", 1), ("_id", 1))),
+        Index("sk_task", (("task_name", 1), ("_id", 1))),
+    ),
+    "runs": (
+        # The fencing key (invariant 1). Not a unique (schedule_id, scheduled_for) index:
+        # MongoDB indexes a missing or null schedule_id as null, so two manual runs at one
+        # instant would collide, and FerretDB v1 has no partial indexes to leave them out
+        # (it even lets missing fields not collide, unlike MongoDB). One always-present
+        # string key behaves the same on both servers.
+        Index("sk_fire_key", (("fire_key", 1),), unique=True),
+        Index("sk_schedule", (("schedule_id", 1), ("scheduled_for", 1), ("_id", 1))),
+        Index("sk_claim", (("status", 1), ("priority", -1), ("not_before", 1), ("_id", 1))),
+        Index("sk_history", (("scheduled_for", -1), ("_id", -1))),
+        Index("sk_task_history", (("task_name", 1), ("scheduled_for", -1), ("_id", -1))),
+        Index("sk_finished", (("status", 1), ("finished_at", 1))),
+        Index("sk_blocked", (("blocked_by", 1),)),
+    ),
+    "run_logs": (Index("sk_run_seq", (("run_id", 1), ("seq", 1))),),
+    "leases": (Index("sk_name_term", (("name", 1), ("term", -1)), unique=True),),
+    "claims": (Index("sk_run", (("run_id", 1),)),),
+    "nodes": (),
+    "audit": (
+        Index("sk_at", (("at", -1), ("_id", -1))),
+        Index("sk_actor", (("actor", 1), ("at", -1))),
+        Index("sk_action", (("action", 1), ("at", -1))),
+        Index("sk_target", (("target", 1), ("at", -1))),
+    ),
+    "tokens": (
+        Index("sk_token_hash", (("token_hash", 1),), unique=True),
+        Index("sk_created", (("created_at", 1), ("_id", 1))),
+    ),
+    "state": (Index("sk_key_version", (("key", 1), ("version", -1)), unique=True),),
+    "meta": (),
+}
+
+
+def run_query(flt: RunFilter | None) -> Doc:
+    if flt is None:
+        return {}
+    query: Doc = {}
+    if flt.task_name is not None:
+        query["task_name"] = flt.task_name
+    if flt.schedule_id is not None:
+        query["schedule_id"] = flt.schedule_id
+    if flt.statuses is not None:
+        query["status"] = {"$in": sorted(s.value for s in flt.statuses)}
+    if flt.trigger_source is not None:
+        query["trigger_source"] = flt.trigger_source.value
+    window: Doc = {}
+    if flt.since is not None:
+        window["$gte"] = to_us(flt.since)
+    if flt.until is not None:
+        window["$lt"] = to_us(flt.until)
+    if window:
+        query["scheduled_for"] = window
+    if flt.node_id is not None:
+        query["node_id"] = flt.node_id
+    return query
+
+
+def audit_query(actor: str | None, action: str | None, target: str | None) -> Doc:
+    given = {"actor": actor, "action": action, "target": target}
+    return {field: value for field, value in given.items() if value is not None}
+
+
+# -- run transitions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One fenced change of a run (see ``mongo.py``'s module docstring).
+
+    Inserting the fence document ``key`` into the claims collection makes the caller the
+    only writer of this change; ``fields`` (``$set``) and ``push`` (``$push``) are what it
+    then writes to the run, provided the run is still at (``from_status``, ``attempt``).
+    A claim's fence also carries the claiming node and its latest heartbeat.
+    """
+
+    key: str
+    kind: str
+    run_id: str
+    attempt: int
+    from_status: str
+    fields: Doc
+    push: Doc | None = None
+    # Release the runs blocked_by this one once written (it ended).
+    release: bool = False
+    node_id: str | None = None
+    heartbeat_at: int | None = None
+
+    def fence(self, at: int) -> Doc:
+        return {
+            "_id": self.key,
+            "kind": self.kind,
+            "run_id": self.run_id,
+            "attempt": self.attempt,
+            "from": self.from_status,
+            "fields": self.fields,
+            "push": self.push,
+            "release": self.release,
+            "node_id": self.node_id,
+            "heartbeat_at": self.heartbeat_at,
+            "at": at,
+        }
+
+    @classmethod
+    def from_fence(cls, d: Mapping[str, Any]) -> Transition:
+        return cls(
+            key=d["_id"],
+            kind=d["kind"],
+            run_id=d["run_id"],
+            attempt=int(d["attempt"]),
+            from_status=d["from"],
+            fields=d["fields"],
+            push=d["push"],
+            release=d["release"],
+            node_id=d["node_id"],
+            heartbeat_at=d["heartbeat_at"],
+        )
+
+    def update(self) -> Doc:
+        update: Doc = {"$set": self.fields}
+        if self.push is not None:
+            update["$push"] = self.push
+        return update
+
+
+def payload_size(fields: Mapping[str, Any]) -> int:
+    return len(fields.get("result") or "") + len(fields.get("error") or "")
+
+
+# -- statistics ------------------------------------------------------------------------------
+
+
+def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
+    """The smallest value with ``percent`` % of the values at or below it."""
+    rank = max(1, math.ceil(percent / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def task_stats(name: str, counts: dict[str, int], durations: Sequence[float]) -> TaskStats:
+    """``durations`` sorted ascending. The success rate is over finished runs."""
+    finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
+    return TaskStats(
+        task_name=name,
+        counts=counts,
+        total=sum(counts.values()),
+        success_rate=counts.get(RunStatus.SUCCESS.value, 0) / finished if finished else None,
+        mean_duration=sum(durations) / len(durations) if durations else None,
+        p50_duration=nearest_rank(durations, 50) if durations else None,
+        p95_duration=nearest_rank(durations, 95) if durations else None,
+        p99_duration=nearest_rank(durations, 99) if durations else None,
+    )
