@@ -122,10 +122,10 @@ from schedkit.store._mongo_codec import (
     progress_key,
     run_query,
     run_sidecar_keys,
-    task_stats,
     to_us,
     versioned_id,
 )
+from schedkit.store._stats import task_stats
 from schedkit.store.base import Store
 
 __all__ = ["DEFAULT_COLLECTIONS", "INDEX_VERSION", "MongoStore"]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,6 +49,7 @@ from schedkit.models import (
 )
 from schedkit.store._sql_engine import SQLOptions, create_runner, json_dumps
 from schedkit.store._sql_schema import UTCDateTime, build_tables
+from schedkit.store._stats import task_stats
 from schedkit.store.base import Store
 
 __all__ = ["SQLOptions", "SQLStore"]
@@ -75,13 +75,6 @@ def _values(obj: Any) -> dict[str, Any]:
     if names is None:
         names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
     return {name: getattr(obj, name) for name in names}
-
-
-def _nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
-    """The nearest-rank percentile: the smallest value with ``percent`` % of the values
-    at or below it (no interpolation, so the result is always an observed duration)."""
-    rank = max(1, math.ceil(percent / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
 
 
 class SQLStore(Store):
@@ -485,7 +478,7 @@ class SQLStore(Store):
             durations: dict[str, list[float]] = {}
             for name, duration in conn.execute(durations_stmt):
                 durations.setdefault(name, []).append(duration)
-            return [_task_stats(name, counts[name], durations.get(name, [])) for name in counts]
+            return [task_stats(name, counts[name], durations.get(name, [])) for name in counts]
 
         stats = await self._db.read(work)
         stats.sort(key=lambda s: s.task_name)
@@ -884,17 +877,3 @@ def _check_outcome(outcome: RunOutcome) -> None:
 
 def _json_text(value: JSON | None) -> str | None:
     return None if value is None else json_dumps(value)
-
-
-def _task_stats(name: str, counts: dict[str, int], durations: list[float]) -> TaskStats:
-    finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
-    return TaskStats(
-        task_name=name,
-        counts=counts,
-        total=sum(counts.values()),
-        success_rate=counts.get(RunStatus.SUCCESS.value, 0) / finished if finished else None,
-        mean_duration=sum(durations) / len(durations) if durations else None,
-        p50_duration=_nearest_rank(durations, 50) if durations else None,
-        p95_duration=_nearest_rank(durations, 95) if durations else None,
-        p99_duration=_nearest_rank(durations, 99) if durations else None,
-    )
