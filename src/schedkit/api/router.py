@@ -320,11 +320,17 @@ async def task_history(
     task_name: TaskName, scheduler: SchedulerDep, limit: Limit = 50, offset: Offset = 0
 ) -> RunPage:
     scheduler.get_task(task_name)
-    runs = await scheduler.list_runs(task_name, limit=limit, offset=offset)
-    total = await scheduler.count_runs(task_name)
+    return await _run_page(scheduler, task_name, limit=limit, offset=offset)
+
+
+async def _run_page(
+    scheduler: Scheduler, task: str | None, *, limit: int, offset: int, **query: Any
+) -> RunPage:
+    """One page of history, newest first, with the total count of the same filter."""
+    runs = await scheduler.list_runs(task, limit=limit, offset=offset, **query)
     return RunPage(
         items=[views.run_view(r, scheduler.tz) for r in runs],
-        total=total,
+        total=await scheduler.count_runs(task, **query),
         limit=limit,
         offset=offset,
     )
@@ -425,14 +431,7 @@ async def list_runs(
         "trigger_source": trigger_source,
         "schedule_id": schedule_id,
     }
-    runs = await scheduler.list_runs(task, limit=limit, offset=offset, **query)
-    total = await scheduler.count_runs(task, **query)
-    return RunPage(
-        items=[views.run_view(r, scheduler.tz) for r in runs],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+    return await _run_page(scheduler, task, limit=limit, offset=offset, **query)
 
 
 @route(
