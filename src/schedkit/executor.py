@@ -124,7 +124,8 @@ class Executor:
         )
         self._loops: list[asyncio.Task[None]] = []
         self._finishes: Batcher[tuple[str, int, str | None, RunOutcome], bool] = Batcher(
-            store.finish_runs
+            # Looked up per call: instrumentation may wrap the store's methods later.
+            lambda items: self.store.finish_runs(items)
         )
         #: Context managers entered around every attempt (tracing spans and the like);
         #: each is called with the run and must not raise out of its own errors.
@@ -198,10 +199,15 @@ class Executor:
     async def _claim_loop(self) -> None:
         backoff = Backoff()
         names = self.config.executor.tasks
+        # While runs are executing, a slot freed by one finishing run does not start a
+        # claim of its own: claims wait until a tenth of the slots are free (or the poll
+        # interval passes), so a busy node claims in batches, one transaction each.
+        batch = max(1, self.capacity // 10)
+        timed_out = True
         while not self._stopping:
             free = self.free_slots
             claimed: list[Run] = []
-            if free:
+            if free and (free >= batch or timed_out or not self._active):
                 try:
                     task_names = (
                         names if names is not None else [t.task_name for t in self.registry]
@@ -218,8 +224,11 @@ class Executor:
             if claimed and len(claimed) == free:
                 continue
             self._wake.clear()
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), self.config.executor.poll_interval)
+                timed_out = False
+            except TimeoutError:
+                timed_out = True
 
     async def _heartbeat_loop(self) -> None:
         interval = self.config.scheduler.heartbeat_interval
@@ -451,8 +460,8 @@ class Executor:
                         error=attempt.error,
                         reason=attempt.reason,
                     )
-                    applied = await self.store.finish_run(
-                        run.id, run.attempt, self.node_id, outcome
+                    applied = await self._finishes.submit(
+                        (run.id, run.attempt, self.node_id, outcome)
                     )
                     kind = EventKind.FINISHED
                     final = replace(

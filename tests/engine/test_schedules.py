@@ -92,7 +92,7 @@ async def test_interval_fires_on_time(make_scheduler: MakeScheduler) -> None:
     await s.pause_task("beat")
     assert len(seen) >= 4
     # Each run starts close to its nominal time (generous bound for a loaded CI box).
-    assert max(seen) < 0.25
+    assert max(seen) < 0.4
     runs = await s.list_runs("beat", limit=100)
     assert len({r.scheduled_for for r in runs}) == len(runs)
 
