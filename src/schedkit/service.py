@@ -131,7 +131,7 @@ class Scheduler:
     @property
     def is_node(self) -> bool:
         """False for a management client: neither firing nor executing, it registers no
-        node and leaves default schedules to the nodes (CLI commands, an API-only app)."""
+        node and gets no monitor (CLI commands, an API-only app)."""
         return self.config.scheduler.enabled or self.config.executor.enabled
 
     @property
@@ -149,8 +149,8 @@ class Scheduler:
             self.registry.discover(self.config.task_packages)
             if self.config.entry_points:
                 self.registry.discover_entry_points()
+            await self._sync_default_schedules()
             if self.is_node:
-                await self._sync_default_schedules()
                 await self._heartbeat_node()
         except BaseException:
             await self.store.close()

@@ -221,8 +221,8 @@ def test_pause_and_resume(cli: Cli) -> None:
 
 def test_pause_task_without_schedule(cli: Cli) -> None:
     result = cli("pause", "hello")
-    assert result.exit_code == 2
-    assert "unknown schedule 'hello'" in one_error_line(result.stderr)
+    assert result.exit_code == 1
+    assert "task 'hello' has no schedule to pause or resume" in one_error_line(result.stderr)
 
 
 # -- history and purge -----------------------------------------------------------------------

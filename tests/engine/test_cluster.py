@@ -26,6 +26,8 @@ from .conftest import MakeScheduler, fast_config
 from .proc_tasks import long_job
 
 HERE = Path(__file__).parent
+#: Enough runs for the two executors' claims to interleave many times.
+RACE_RUNS = 80
 
 
 class Node:
@@ -222,13 +224,13 @@ async def test_two_executors_race_each_run_once(make_scheduler: MakeScheduler) -
             scheduled_for=now,
             not_before=now,
         )
-        for _ in range(200)
+        for _ in range(RACE_RUNS)
     ]
     await a.store.insert_runs(runs)
     a.executor.wake()
     b.executor.wake()
     for _ in range(400):
-        if await a.count_runs(status=RunStatus.SUCCESS) == 200:
+        if await a.count_runs(status=RunStatus.SUCCESS) == RACE_RUNS:
             break
         await asyncio.sleep(0.05)
     assert sorted(executed) == sorted(r.id for r in runs)
