@@ -348,6 +348,11 @@ class TracedStore(Store):
             "finish_run", self.inner.finish_run(run_id, attempt, node_id, outcome)
         )
 
+    async def finish_runs(
+        self, items: Sequence[tuple[str, int, str | None, RunOutcome]]
+    ) -> list[bool]:
+        return await self._call("finish_runs", self.inner.finish_runs(items))
+
     async def requeue_run(
         self,
         run_id: str,
@@ -508,7 +513,8 @@ def observe_store(
 
     proxy = TracedStore(cast(Store, _Unbound(store)), tracer)
     proxy.observers.append(observer)
-    names = sorted(Store.__abstractmethods__ - {"open", "close"})
+    # finish_runs has a default implementation in the contract, so it is not abstract.
+    names = sorted((Store.__abstractmethods__ | {"finish_runs"}) - {"open", "close"})
     for name in names:
         wrapper = getattr(proxy, name)
         setattr(store, name, wrapper)

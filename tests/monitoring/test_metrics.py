@@ -119,7 +119,7 @@ async def test_metrics_move_as_runs_happen(
     )
     assert value(m["schedkit_alert_channel_up"], "schedkit_alert_channel_up", channel="json") == 1
     store = m["schedkit_store_operation_seconds"]
-    for op in ("insert_runs", "finish_run", "claim_runs", "get_state"):
+    for op in ("insert_runs", "finish_runs", "claim_runs", "get_state"):
         assert value(store, "schedkit_store_operation_seconds_count", operation=op) >= 1, op
 
     # A scraper asking for OpenMetrics gets it.

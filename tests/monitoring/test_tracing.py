@@ -89,7 +89,7 @@ async def test_run_spans_with_store_children(
         and c.parent is not None
         and c.parent.span_id == first.context.span_id
     ]
-    assert {c.name for c in children} >= {"schedkit.store.finish_run"}
+    assert {c.name for c in children} >= {"schedkit.store.finish_runs"}
     assert all(c.attributes and c.attributes["db.system"] == "sqlite" for c in children)
     # ... and polling outside runs makes no spans at all
     assert all(c.parent is not None for c in spans if c.name.startswith("schedkit.store."))
@@ -123,7 +123,7 @@ async def test_otlp_export_to_a_real_receiver(
     assert attributes["schedkit.run_id"].string_value == run.id
     assert attributes["schedkit.status"].string_value == "success"
     assert any(
-        sp.name == "schedkit.store.finish_run" and sp.parent_span_id == run_span.span_id
+        sp.name == "schedkit.store.finish_runs" and sp.parent_span_id == run_span.span_id
         for sp in spans
     )
 
@@ -153,9 +153,9 @@ async def test_traced_store_as_the_schedulers_store(store_path: str) -> None:
     async with Scheduler(config, registry=registry, store=store, extensions=[monitor]) as s:
         assert (await s.run_now("traced", wait=True, timeout=5)).status is RunStatus.SUCCESS
         assert s.store.display_url == store.inner.display_url
-    assert {"open", "insert_runs", "finish_run", "close"} <= set(timings)
+    assert {"open", "insert_runs", "finish_runs", "close"} <= set(timings)
     text = monitor.metrics.render().decode()
-    assert 'schedkit_store_operation_seconds_count{operation="finish_run"}' in text
+    assert 'schedkit_store_operation_seconds_count{operation="finish_runs"}' in text
 
 
 async def test_json_log_lines_carry_run_and_trace_ids(
