@@ -128,6 +128,7 @@ EXPECTED_INDEXES = {
         "runs_scheduled_ix": ["scheduled_for", "id"],
         "runs_task_scheduled_ix": ["task_name", "scheduled_for", "id"],
         "runs_node_scheduled_ix": ["node_id", "scheduled_for", "id"],
+        "runs_status_scheduled_ix": ["status", "scheduled_for", "id"],
         "runs_finished_ix": ["finished_at"],
     },
     "schedules": {

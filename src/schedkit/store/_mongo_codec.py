@@ -437,6 +437,7 @@ INDEXES: Mapping[str, tuple[Index, ...]] = {
         Index("sk_claim", (("status", 1), ("priority", -1), ("not_before", 1), ("_id", 1))),
         Index("sk_history", (("scheduled_for", -1), ("_id", -1))),
         Index("sk_task_history", (("task_name", 1), ("scheduled_for", -1), ("_id", -1))),
+        Index("sk_status_history", (("status", 1), ("scheduled_for", -1), ("_id", -1))),
         Index("sk_finished", (("status", 1), ("finished_at", 1))),
         Index("sk_blocked", (("blocked_by", 1),)),
     ),

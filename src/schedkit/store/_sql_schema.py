@@ -212,6 +212,8 @@ def build_tables(prefix: str) -> Tables:
     sa.Index(f"{p}runs_scheduled_ix", runs.c.scheduled_for, runs.c.id)
     sa.Index(f"{p}runs_task_scheduled_ix", runs.c.task_name, runs.c.scheduled_for, runs.c.id)
     sa.Index(f"{p}runs_node_scheduled_ix", runs.c.node_id, runs.c.scheduled_for, runs.c.id)
+    # History filtered by status (e.g. the failed runs): a page off the index, no scan.
+    sa.Index(f"{p}runs_status_scheduled_ix", runs.c.status, runs.c.scheduled_for, runs.c.id)
     sa.Index(f"{p}runs_finished_ix", runs.c.finished_at)
 
     # No foreign keys anywhere: history outlives schedules by design, the purge deletes

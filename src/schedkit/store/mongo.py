@@ -149,7 +149,7 @@ DEFAULT_COLLECTIONS: Mapping[str, str] = {
 
 #: Version of the index set below; stored in the meta collection. Raise it whenever
 #: ``INDEXES`` changes: ``open`` then brings an older database up to date in place.
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 
 _DUPLICATE_KEY = 11000
 _INDEX_NOT_FOUND = 27

@@ -99,6 +99,7 @@ CREATE INDEX schedkit_runs_blocked_by_ix ON schedkit_runs (blocked_by);
 CREATE INDEX schedkit_runs_claim_ix ON schedkit_runs (status, priority DESC, not_before, id);
 CREATE INDEX schedkit_runs_finished_ix ON schedkit_runs (finished_at);
 CREATE INDEX schedkit_runs_node_scheduled_ix ON schedkit_runs (node_id, scheduled_for, id);
+CREATE INDEX schedkit_runs_status_scheduled_ix ON schedkit_runs (status, scheduled_for, id);
 CREATE INDEX schedkit_runs_reaper_ix ON schedkit_runs (status, heartbeat_at);
 CREATE INDEX schedkit_runs_schedule_status_ix ON schedkit_runs (schedule_id, status);
 CREATE INDEX schedkit_runs_scheduled_ix ON schedkit_runs (scheduled_for, id);
