@@ -1,0 +1,135 @@
+"""The systems under test, as the workloads build them: schedkit on SQLite / PostgreSQL
+(this module) and APScheduler 3 (``bench.baseline``).
+
+schedkit runs with its default scheduler settings (lookahead 2 s, refresh 1 s, lease TTL
+15 s ...) and the default ``job_defaults`` (misfire grace 300 s, coalesce); only what a
+benchmark must set is set (store URL, no entry-point discovery, and where a workload says
+so the executor's ``max_concurrent_runs``). The JSON report carries the full config.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from schedkit import SchedkitConfig, Scheduler, TaskContext, TaskRegistry, task
+from schedkit.models import Run, RunStatus, Schedule, TriggerSource, new_id
+from schedkit.triggers import trigger_from_json
+
+SK_SQLITE = "schedkit-sqlite"
+SK_POSTGRES = "schedkit-postgres"
+APS_MEMORY = "apscheduler-memory"
+APS_SQLALCHEMY = "apscheduler-sqlalchemy-sqlite"
+
+SCHEDKIT_SYSTEMS = (SK_SQLITE, SK_POSTGRES)
+APS_SYSTEMS = (APS_MEMORY, APS_SQLALCHEMY)
+
+TASK_NAME = "bench_noop"
+
+#: (schedule_id, scheduled_for as epoch seconds, start as epoch seconds) per execution.
+RECORDS: list[tuple[str | None, float, float]] = []
+
+
+def is_schedkit(system: str) -> bool:
+    return system in SCHEDKIT_SYSTEMS
+
+
+def make_registry() -> TaskRegistry:
+    """A registry with the no-op task: it records when it started against the nominal
+    ``ctx.scheduled_for`` (schedules here never have jitter, so nominal = intended)."""
+    registry = TaskRegistry()
+
+    @task(TASK_NAME, description="benchmark no-op", retry={"max_retries": 0})
+    async def bench_noop(ctx: TaskContext) -> None:
+        RECORDS.append((ctx.schedule_id, ctx.scheduled_for.timestamp(), time.time()))
+
+    registry.register_task(bench_noop)
+    return registry
+
+
+def make_config(store_url: str, **overrides: Any) -> SchedkitConfig:
+    data: dict[str, Any] = {"store_url": store_url, "entry_points": False, "task_packages": []}
+    for key, value in overrides.items():
+        data[key] = value
+    return SchedkitConfig(**data)
+
+
+def config_json(config: SchedkitConfig) -> dict[str, Any]:
+    """The settings that shape performance, for the report (store URL without password)."""
+    dumped = config.model_dump(mode="json", include={"executor", "scheduler", "job_defaults"})
+    return dumped
+
+
+def make_scheduler(store_url: str, **overrides: Any) -> Scheduler:
+    return Scheduler(make_config(store_url, **overrides), registry=make_registry())
+
+
+def pending_run(now: datetime, *, task_name: str = TASK_NAME) -> Run:
+    """A manual run waiting to be claimed (what ``run_now`` creates, minus the audit)."""
+    return Run(
+        id=new_id(),
+        task_name=task_name,
+        schedule_id=None,
+        trigger_source=TriggerSource.MANUAL,
+        scheduled_for=now,
+        status=RunStatus.PENDING,
+        not_before=now,
+        created_at=now,
+        created_by="bench",
+    )
+
+
+def utc_from_ts(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def schedule_from_spec(
+    scheduler: Scheduler, schedule_id: str, spec: Any, now: datetime
+) -> Schedule:
+    """The Schedule ``add_task`` would store for ``spec`` (validated the same way), for
+    the bulk path below."""
+    parsed = scheduler.parse_schedule(spec)
+    trigger = parsed.to_json()["trigger"]
+    return Schedule(
+        id=schedule_id,
+        task_name=TASK_NAME,
+        trigger=trigger,
+        misfire_grace_time=parsed.misfire_grace_time,
+        coalesce=parsed.coalesce,
+        max_instances=parsed.max_instances,
+        overlap=parsed.overlap,
+        timeout=parsed.timeout,
+        origin="runtime",
+        next_fire_time=trigger_from_json(trigger).next_fire_time(None, now),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def bulk_insert_schedules(store_url: str, schedules: list[Schedule]) -> None:
+    """Benchmark set-up only, not a schedkit API: insert schedules with one multi-row
+    INSERT per 5,000 through SQLAlchemy and schedkit's own table definitions (so values
+    are encoded exactly as the store encodes them). The store must exist (opened once).
+    Used where registering 100,000 schedules one store call at a time would take the
+    whole time budget; the per-call rates are measured on samples and reported."""
+    import dataclasses
+
+    import sqlalchemy as sa
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from schedkit.store._sql_schema import build_tables
+
+    table = build_tables("schedkit_").schedules
+    url = store_url.replace("sqlite:///", "sqlite+aiosqlite:///", 1).replace(
+        "postgresql://", "postgresql+asyncpg://", 1
+    )
+    names = [f.name for f in dataclasses.fields(Schedule)]
+    engine = create_async_engine(url)
+    try:
+        for i in range(0, len(schedules), 5000):
+            rows = [{n: getattr(s, n) for n in names} for s in schedules[i : i + 5000]]
+            async with engine.begin() as conn:
+                await conn.execute(sa.insert(table), rows)
+    finally:
+        await engine.dispose()

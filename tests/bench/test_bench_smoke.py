@@ -1,0 +1,79 @@
+"""The benchmark harness cannot rot: ``python -m bench --smoke`` runs every workload on
+every system at toy sizes and writes a complete report. No timing is asserted — the
+figures of a smoke run mean nothing (its children even run side by side)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKLOADS = {"fire_precision", "throughput", "scale", "history", "overhead"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(170)
+def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> None:
+    out = tmp_path / "smoke.json"
+    env = dict(os.environ)
+    # PostgreSQL joins in when SCHEDKIT_TEST_POSTGRES_URL is set (CI); not required here.
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=160,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = json.loads(out.read_text())
+
+    assert report["smoke"] is True
+    assert set(report["workloads"]) == WORKLOADS
+    machine = report["machine"]
+    for key in ("cpus", "python", "versions", "loadavg_at_start"):
+        assert key in machine
+    assert machine["versions"]["apscheduler"].startswith("3.")
+
+    for name, section in report["workloads"].items():
+        systems = section["systems"]
+        assert "schedkit-sqlite" in systems, name
+        if name != "history":  # APScheduler keeps no run history
+            assert "apscheduler-memory" in systems, name
+        assert section["cases"], name
+        for case_name, case in section["cases"].items():
+            assert set(case["results"]) == set(systems), (name, case_name)
+            for system, result in case["results"].items():
+                assert "error" not in result, (name, case_name, system, result["error"])
+
+    fire = next(iter(report["workloads"]["fire_precision"]["cases"].values()))["results"]
+    for result in fire.values():
+        assert result["expected_fires"] > 0
+        assert {"p50_ms", "p99_ms", "max_ms"} <= set(result["lateness"]) or result[
+            "executed_fires"
+        ] == 0
+        assert result["jitter"] is None
+    assert "store_missed" in fire["schedkit-sqlite"]
+
+    throughput = next(iter(report["workloads"]["throughput"]["cases"].values()))["results"]
+    assert all(r["finished"] == r["runs"] for r in throughput.values())
+
+    history = next(iter(report["workloads"]["history"]["cases"].values()))["results"]
+    for result in history.values():
+        assert result["runs_in_store"] == 1000
+        assert all("p95_ms" in q for q in result["queries"].values())
+
+    for case in report["workloads"]["overhead"]["cases"].values():
+        for result in case["results"].values():
+            assert result["profile"]["top_cumulative"]
+            assert result["profile"]["by_area"]
+
+    # The tables went to stdout.
+    assert "## Fire precision" in proc.stdout
+    assert "## History queries" in proc.stdout
