@@ -337,7 +337,9 @@ async def _run_aps(system: str, case: dict[str, Any]) -> dict[str, Any]:
     register_s = time.perf_counter() - t0
     logger.info("%s: %d jobs registered and started in %.1f s", system, n, register_s)
     try:
-        ws = math.ceil(time.time() + case["warmup_s"])
+        # Never before the first nominal fire: with a short smoke warm-up the window
+        # could otherwise end before any schedule has started.
+        ws = max(math.ceil(time.time() + case["warmup_s"]), math.ceil(base))
         we = ws + case["duration_s"]
         window = measure.Window(ws, we)
         window.start()
