@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from fastapi import FastAPI, Request
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
 
@@ -27,6 +23,7 @@ from schedkit.console import mount_console
 from schedkit.integrations.fastapi import mount_scheduler
 from schedkit.store import create_store
 from schedkit.tokens import Role, create_token
+from tests.api.server import LiveServer
 from tests.conftest import service_url
 from tests.console.tasks import console_registry
 
@@ -56,41 +53,6 @@ CONFIG: dict[str, Any] = {
         "shutdown_grace": 1.0,
     },
 }
-
-
-class LiveServer:
-    """uvicorn in a thread on a free port: ``with LiveServer(app) as server: server.url``."""
-
-    def __init__(self, app: Any) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(
-            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive():
-                raise RuntimeError("uvicorn exited while starting (see the log above)")
-            if time.monotonic() > deadline:
-                raise TimeoutError("uvicorn did not start within 20 s")
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()
-        if self.thread.is_alive():
-            raise RuntimeError("uvicorn did not stop within 15 s")
 
 
 @dataclass
