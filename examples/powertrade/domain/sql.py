@@ -353,11 +353,11 @@ class SQLRepository(PowertradeRepository):
 
         async def work(conn: AsyncConnection) -> bool:
             # The unique key decides, inside the transaction: a second attempt inserts
-            # nothing and creates nothing.
+            # nothing and creates nothing. No conflict target: new_contract_id is unique
+            # too (derived from the same key), and PostgreSQL raises on a conflict with an
+            # index other than the target when two renewals race.
             claimed = await conn.execute(
-                self._insert(renewals)
-                .values(_values(renewal))
-                .on_conflict_do_nothing(index_elements=["contract_id", "new_start"])
+                self._insert(renewals).values(_values(renewal)).on_conflict_do_nothing()
             )
             if claimed.rowcount != 1:
                 return False
