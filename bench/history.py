@@ -84,8 +84,32 @@ def timeout(case: dict[str, Any]) -> float:
 
 
 def _key(case: dict[str, Any]) -> str:
+    """The cache key: the history's shape and the runs table's current DDL (columns and
+    indexes), so a schema change builds a fresh store rather than measuring an old one
+    (an index added without a migration never reaches an existing store)."""
     shape = {k: case[k] for k in ("runs", "tasks", "days")} | {"v": GENERATOR_VERSION}
-    return hashlib.sha1(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:10]
+    digest = hashlib.sha1(json.dumps(shape, sort_keys=True).encode())
+    digest.update(_runs_ddl().encode())
+    return digest.hexdigest()[:10]
+
+
+def _runs_ddl() -> str:
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from schedkit.store._sql_schema import build_tables
+
+    runs = build_tables("schedkit_").runs
+    parts = []
+    dialects: tuple[sa.engine.Dialect, ...] = (
+        sqlite.dialect(),
+        postgresql.dialect(),  # type: ignore[no-untyped-call]
+    )
+    for dialect in dialects:
+        parts.append(str(sa.schema.CreateTable(runs).compile(dialect=dialect)))
+        for index in sorted(runs.indexes, key=lambda ix: str(ix.name)):
+            parts.append(str(sa.schema.CreateIndex(index).compile(dialect=dialect)))
+    return "\n".join(parts)
 
 
 async def provision(
