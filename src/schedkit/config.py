@@ -74,6 +74,10 @@ class SchedulerConfig(_Section):
     lost_after: float = Field(30.0, gt=0)
     #: Seconds running runs get to finish on stop before they are cancelled.
     shutdown_grace: float = Field(30.0, ge=0)
+    #: On the first start in the process, move everything allocated so far to the
+    #: garbage collector's permanent generation (``gc.freeze()``): its full collections,
+    #: which stop the event loop, then skip the start-up heap.
+    gc_freeze: bool = True
 
 
 class AlertsConfig(_Section):

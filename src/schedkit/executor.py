@@ -116,6 +116,12 @@ class Executor:
         self._tasks: set[asyncio.Task[None]] = set()
         self._reserved = 0
         self._wake = asyncio.Event()
+        #: Whether claimable runs may be waiting. A claim is a write transaction, so the
+        #: claim loop runs one only on this hint or at each poll, not for every run end.
+        self._maybe_pending = True
+        #: Runs executing here that a queued run waits for (queue_one): their end makes
+        #: the queued run claimable.
+        self._blockers: set[str] = set()
         self._stopping = False
         self._progress: dict[str, JSON] = {}
         self._progress_lock = threading.Lock()
@@ -175,7 +181,18 @@ class Executor:
         self._reserved = max(0, self._reserved - count)
 
     def wake(self) -> None:
+        """Claimable runs may be waiting (created, requeued or released): claim now."""
+        self._maybe_pending = True
         self._wake.set()
+
+    def wake_at(self, when: datetime) -> None:
+        """Claim again when a run's ``not_before`` (e.g. a retry's) arrives."""
+        delay = max(0.0, (when - self.clock.now()).total_seconds())
+        asyncio.get_running_loop().call_later(delay, self.wake)
+
+    def note_blocker(self, run_id: str) -> None:
+        """A queued run waits for ``run_id``: wake the claim loop when it ends here."""
+        self._blockers.add(run_id)
 
     def start_claimed(self, run: Run) -> None:
         """Execute a run already claimed for this node (consumes one reservation)."""
@@ -199,36 +216,51 @@ class Executor:
     async def _claim_loop(self) -> None:
         backoff = Backoff()
         names = self.config.executor.tasks
+        poll_interval = self.config.executor.poll_interval
+        loop = asyncio.get_running_loop()
         # While runs are executing, a slot freed by one finishing run does not start a
         # claim of its own: claims wait until a tenth of the slots are free (or the poll
-        # interval passes), so a busy node claims in batches, one transaction each.
+        # interval passes), so a busy node claims in batches, one transaction each. The
+        # poll (runs of other nodes, retries, runs released by other nodes) keeps its
+        # own clock: the run ends that wake this loop must not keep postponing it.
         batch = max(1, self.capacity // 10)
-        timed_out = True
+        poll_at = loop.time()
         while not self._stopping:
             free = self.free_slots
-            claimed: list[Run] = []
-            if free and (free >= batch or timed_out or not self._active):
+            wanted = min(free, 100)
+            polling = loop.time() >= poll_at
+            if (
+                free
+                and (self._maybe_pending or polling)
+                and (free >= batch or polling or not self._active)
+            ):
+                self._maybe_pending = False
+                if polling:
+                    poll_at = loop.time() + poll_interval
                 try:
                     task_names = (
                         names if names is not None else [t.task_name for t in self.registry]
                     )
                     claimed = await self.store.claim_runs(
-                        self.node_id, self.clock.now(), min(free, 100), task_names
+                        self.node_id, self.clock.now(), wanted, task_names
                     )
                     backoff.reset()
                 except StoreError as exc:
+                    self._maybe_pending = True
                     await backoff.wait(f"claiming runs failed: {exc}")
                     continue
                 for run in claimed:
                     self._start(run)
-            if claimed and len(claimed) == free:
-                continue
+                if len(claimed) == wanted:
+                    # A full claim: more may be waiting.
+                    self._maybe_pending = True
+                    if len(claimed) == free:
+                        continue
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.config.executor.poll_interval)
-                timed_out = False
-            except TimeoutError:
-                timed_out = True
+            # With the poll overdue, no slot is free: the next run end wakes this loop.
+            wait = poll_at - loop.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait if wait > 0 else poll_interval)
 
     async def _heartbeat_loop(self) -> None:
         interval = self.config.scheduler.heartbeat_interval
@@ -323,6 +355,9 @@ class Executor:
             await self._conclude(task, run, attempt, started)
         finally:
             self._active.pop(run.id, None)
+            if run.id in self._blockers:
+                self._blockers.discard(run.id)
+                self._maybe_pending = True
             self._wake.set()
 
     async def _attempt(self, task: BaseTask, run: Run, ctx: TaskContext) -> _Attempt:
@@ -445,6 +480,8 @@ class Executor:
                         },
                     )
                     kind = EventKind.RETRYING
+                    if applied:
+                        self.wake_at(retry_time)
                     final = replace(
                         run,
                         status=RunStatus.PENDING,
@@ -524,7 +561,7 @@ class Executor:
         except StoreError as exc:
             logger.error("could not create runs depending on %s: %s", upstream.id, exc)
             return
-        self._wake.set()
+        self.wake()
 
 
 class Backoff:

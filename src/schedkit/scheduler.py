@@ -20,6 +20,7 @@ import heapq
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
@@ -43,8 +44,17 @@ logger = logging.getLogger(__name__)
 
 LEASE_NAME = "scheduler"
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
-#: Schedules read per tick; a larger backlog is worked off in further ticks at once.
-DUE_BATCH = 10_000
+#: Schedules read per refresh; a larger backlog is worked off in further ticks at once.
+WINDOW_LIMIT = 100_000
+#: How long a schedule read stays held without being due (then it is read again).
+_GENERATION = timedelta(minutes=10)
+
+
+class _Entry(NamedTuple):
+    schedule: Schedule
+    trigger: Trigger
+    #: The next nominal fire (the schedule's as read, then as this node advanced it).
+    next_fire: datetime | None
 
 
 @dataclass(kw_only=True, slots=True)
@@ -89,7 +99,13 @@ class SchedulerLoop:
         self._refresh_at = _LONG_AGO
         self._reap_at = _LONG_AGO
         self._heap: list[tuple[datetime, str]] = []
-        self._triggers: dict[str, tuple[int, Trigger]] = {}
+        #: Schedules due within the lookahead window, with their next nominal fire.
+        self._window: dict[str, _Entry] = {}
+        #: Schedules (and their triggers) held at their latest version read, in two
+        #: generations: an entry unused for a whole generation is dropped.
+        self._known: dict[str, _Entry] = {}
+        self._known_old: dict[str, _Entry] = {}
+        self._generation_at = _LONG_AGO
         self._broken: set[tuple[str, int]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -112,8 +128,15 @@ class SchedulerLoop:
 
     def wake(self) -> None:
         """Re-read the store now (a schedule was added, changed or removed here)."""
-        self._refresh_at = _LONG_AGO
+        self._reset_window()
         self._wake.set()
+
+    def _reset_window(self) -> None:
+        """Rebuild the window and its heap from the next read (fires popped from the
+        heap but not written are planned again from the store)."""
+        self._window.clear()
+        self._heap.clear()
+        self._refresh_at = _LONG_AGO
 
     @property
     def is_leader(self) -> bool:
@@ -182,53 +205,123 @@ class SchedulerLoop:
 
     def _step_down(self) -> None:
         self.lease = None
-        self._heap.clear()
+        self._reset_window()
 
     async def _tick(self) -> None:
         now = self.clock.now()
         if now >= self._refresh_at:
             await self._refresh(now)
-        if not (self._heap and self._heap[0][0] <= now) and now < self._refresh_at:
-            return
+        due: dict[str, _Entry] = {}
         while self._heap and self._heap[0][0] <= now:
-            heapq.heappop(self._heap)
-        due = await self.store.due_schedules(now, DUE_BATCH)
-        if len(due) >= DUE_BATCH:
-            self._wake.set()
+            _, schedule_id = heapq.heappop(self._heap)
+            entry = self._window.get(schedule_id)
+            if entry is not None:
+                due[schedule_id] = entry
+        if not due:
+            return
         batch = _Batch()
-        for schedule in due:
-            if not self.is_leader:
-                break
-            mark = (len(batch.runs), len(batch.advances), batch.reserved)
+        planned: list[tuple[_Entry, list[tuple[datetime, float]]]] = []
+        for entry in due.values():
+            mark = (len(batch.runs), len(batch.advances))
             try:
-                await self._plan(schedule, now, batch)
-            except StoreError:
-                raise
+                runnable = self._plan(entry, now, batch)
             except Exception:
                 # One broken schedule (e.g. stored by an older version) must not stop
                 # the others from firing: drop its part of the batch and carry on.
                 del batch.runs[mark[0] :]
                 del batch.advances[mark[1] :]
-                self.executor.release(batch.reserved - mark[2])
-                batch.reserved = mark[2]
-                self._report_broken(schedule)
-        await self._write(batch, now)
+                self._report_broken(entry.schedule)
+                continue
+            if runnable:
+                planned.append((entry, runnable))
+        # Overlap policies need the runs still active: one query for the whole tick.
+        allow = OverlapPolicy.ALLOW
+        watched = [e.schedule.id for e, _ in planned if e.schedule.overlap is not allow]
+        active = await self.store.active_runs_of(watched) if watched else {}
+        try:
+            for entry, runnable in planned:
+                if not self.is_leader:
+                    break
+                runs = active.get(entry.schedule.id, [])
+                await self._create_runs(entry.schedule, runnable, runs, now, batch)
+        except BaseException:
+            self.executor.release(batch.reserved)
+            raise
+        if self.is_leader:
+            await self._write(batch)
+        else:
+            self.executor.release(batch.reserved)
+            self.wake()
 
     async def _refresh(self, now: datetime) -> None:
-        """Rebuild the timer heap from the schedules due within the lookahead window."""
+        """Re-read which schedules are due within the lookahead window, and queue the
+        exact fire times of those new to it.
+
+        Only (id, version, next fire) is read each time: whole schedules are read for
+        the versions not held yet. Between refreshes a tick fires from this copy (moved
+        on in memory as it fires), so a tick reads no schedule. Edits made on this node
+        call :meth:`wake`; an edit made on another node is caught when the tick writes,
+        since the write applies only to schedules still at the version read.
+        """
+        if now >= self._generation_at:
+            # Schedules not due for a whole generation are dropped (deleted ones too).
+            self._known_old, self._known = self._known, {}
+            self._generation_at = now + _GENERATION
         until = now + timedelta(seconds=self.cfg.lookahead)
-        window = await self.store.due_schedules(until, 100_000)
-        self._heap = []
-        for schedule in window:
-            assert schedule.next_fire_time is not None
-            try:
-                fire_at = _fire_at(self._trigger(schedule), schedule, schedule.next_fire_time)
-            except Exception:
-                self._report_broken(schedule)
+        keys = await self.store.due_schedule_keys(until, WINDOW_LIMIT)
+        missing = [
+            sid
+            for sid, version, _ in keys
+            if self._held(sid, version) is None and (sid, version) not in self._broken
+        ]
+        if missing:
+            for schedule in await self.store.get_schedules(missing):
+                self._hold(schedule)
+        # Entries unchanged since the last read keep their place in the heap; only new
+        # or changed ones are pushed (a stale heap entry fires nothing: its schedule's
+        # next fire has moved on, or it left the window).
+        window: dict[str, _Entry] = {}
+        for sid, version, nominal in keys:
+            current = self._window.get(sid)
+            if (
+                current is not None
+                and current.schedule.version == version
+                and current.next_fire == nominal
+            ):
+                window[sid] = current
                 continue
-            self._heap.append((fire_at, schedule.id))
-        heapq.heapify(self._heap)
-        self._refresh_at = now + timedelta(seconds=self.cfg.refresh_interval)
+            held = self._held(sid, version)
+            if held is None:  # broken, deleted or changed since: the next refresh sees it
+                continue
+            try:
+                fire_at = _fire_at(held.trigger, held.schedule, nominal)
+            except Exception:
+                self._report_broken(held.schedule)
+                continue
+            window[sid] = _Entry(held.schedule, held.trigger, nominal)
+            heapq.heappush(self._heap, (fire_at, sid))
+        self._window = window
+        # A full read may have left due schedules out: read again after this tick's
+        # writes have advanced the ones read.
+        full = len(keys) >= WINDOW_LIMIT
+        self._refresh_at = now if full else now + timedelta(seconds=self.cfg.refresh_interval)
+
+    def _held(self, schedule_id: str, version: int) -> _Entry | None:
+        entry = self._known.get(schedule_id)
+        if entry is None:
+            entry = self._known_old.pop(schedule_id, None)
+            if entry is None:
+                return None
+            self._known[schedule_id] = entry
+        return entry if entry.schedule.version == version else None
+
+    def _hold(self, schedule: Schedule) -> None:
+        try:
+            trigger = trigger_from_json(schedule.trigger)
+        except Exception:
+            self._report_broken(schedule)
+            return
+        self._known[schedule.id] = _Entry(schedule, trigger, schedule.next_fire_time)
 
     def _report_broken(self, schedule: Schedule) -> None:
         key = (schedule.id, schedule.version)
@@ -240,36 +333,28 @@ class SchedulerLoop:
                 schedule.version,
             )
 
-    def _trigger(self, schedule: Schedule) -> Trigger:
-        cached = self._triggers.get(schedule.id)
-        if cached is not None and cached[0] == schedule.version:
-            return cached[1]
-        trigger = trigger_from_json(schedule.trigger)
-        self._triggers[schedule.id] = (schedule.version, trigger)
-        return trigger
-
     # -- planning fires ---------------------------------------------------------------------
 
-    async def _plan(self, schedule: Schedule, now: datetime, batch: _Batch) -> None:
-        """Decide the fate of every due fire of one schedule and queue the writes."""
-        trigger = self._trigger(schedule)
-        fires: list[datetime] = []
-        nominal = schedule.next_fire_time
+    def _plan(self, entry: _Entry, now: datetime, batch: _Batch) -> list[tuple[datetime, float]]:
+        """Decide the fate of every due fire of one schedule: queue its advance and the
+        records of fires that do not run; return the fires that should run, each with
+        how late it is (seconds)."""
+        schedule, trigger = entry.schedule, entry.trigger
+        fires: list[tuple[datetime, float]] = []
+        nominal = entry.next_fire
         while nominal is not None and len(fires) < self.cfg.max_fires_per_tick:
-            if _fire_at(trigger, schedule, nominal) > now:
+            at = _fire_at(trigger, schedule, nominal)
+            if at > now:
                 break
-            fires.append(nominal)
+            fires.append((nominal, (now - at).total_seconds()))
             nominal = trigger.next_fire_time(nominal, now)
         if not fires:
-            return
-        batch.advances.append((schedule.id, schedule.version, nominal, fires[-1]))
-        if nominal is not None and nominal <= now + timedelta(seconds=self.cfg.lookahead):
-            heapq.heappush(self._heap, (_fire_at(trigger, schedule, nominal), schedule.id))
+            return []
+        batch.advances.append((schedule.id, schedule.version, nominal, fires[-1][0]))
 
         task = self.registry.get_task(schedule.task_name)
-        runnable: list[datetime] = []
-        for fire in fires:
-            late = (now - _fire_at(trigger, schedule, fire)).total_seconds()
+        runnable: list[tuple[datetime, float]] = []
+        for fire, late in fires:
             if task is None:
                 self._record(
                     batch,
@@ -298,109 +383,95 @@ class SchedulerLoop:
                     "misfire",
                 )
             else:
-                runnable.append(fire)
+                runnable.append((fire, late))
         if task is None or not runnable:
-            return
+            return []
         if schedule.coalesce and len(runnable) > 1:
             keep = runnable[-1]
-            for fire in runnable[:-1]:
+            for fire, _ in runnable[:-1]:
                 self._record(
                     batch,
                     schedule,
                     fire,
                     RunStatus.SKIPPED,
-                    f"coalesced into the fire at {keep.isoformat()}",
+                    f"coalesced into the fire at {keep[0].isoformat()}",
                     "coalesced",
                 )
             runnable = [keep]
-        active = (
-            []
-            if schedule.overlap is OverlapPolicy.ALLOW
-            else await self.store.active_runs(schedule.id)
-        )
-        for fire in runnable:
-            late = (now - _fire_at(trigger, schedule, fire)).total_seconds()
-            run = self._new_run(
-                schedule,
-                task.task_priority,
-                task.retry_policy.max_attempts,
-                task.timeout,
-                fire,
-                now,
-                late,
-            )
-            run = await self._apply_overlap(schedule, run, active)
-            if (
-                run.status is RunStatus.PENDING
-                and run.blocked_by is None
-                and self.executor.reserve(1)
-            ):
+        return runnable
+
+    async def _create_runs(
+        self,
+        schedule: Schedule,
+        runnable: list[tuple[datetime, float]],
+        active: list[Run],
+        now: datetime,
+        batch: _Batch,
+    ) -> None:
+        """Queue the runs of a schedule's runnable fires, overlap policy applied; the ones
+        that can start here at once are created already running on this node."""
+        task = self.registry.get_task(schedule.task_name)
+        assert task is not None
+        timeout = schedule.timeout if schedule.timeout is not None else task.timeout
+        catch_up_after = self.cfg.lookahead + self.cfg.refresh_interval
+        for fire, late in runnable:
+            skip, blocked_by = await self._overlap(schedule, fire, active)
+            state: dict[str, Any] = {}
+            if skip is not None:
+                state = {"status": RunStatus.SKIPPED, "finished_at": now, "reason": skip}
+            elif blocked_by is not None:
+                state = {"blocked_by": blocked_by}
+            elif self.executor.reserve(1):
                 batch.reserved += 1
-                run = replace(
-                    run,
-                    status=RunStatus.RUNNING,
-                    node_id=self.node_id,
-                    started_at=now,
-                    heartbeat_at=now,
-                )
-            batch.add(run, "overlap" if run.status is RunStatus.SKIPPED else None)
+                state = {
+                    "status": RunStatus.RUNNING,
+                    "node_id": self.node_id,
+                    "started_at": now,
+                    "heartbeat_at": now,
+                }
+            run = Run(
+                id=new_id(),
+                task_name=schedule.task_name,
+                schedule_id=schedule.id,
+                trigger_source=(
+                    TriggerSource.CATCH_UP if late > catch_up_after else TriggerSource.SCHEDULE
+                ),
+                scheduled_for=fire,
+                priority=int(task.task_priority),
+                max_attempts=task.retry_policy.max_attempts,
+                kwargs=dict(schedule.kwargs),
+                not_before=now,
+                timeout=timeout,
+                created_at=now,
+                created_by="scheduler",
+                **state,
+            )
+            batch.add(run, "overlap" if skip is not None else None)
             if run.status.active:
                 active.append(run)
 
-    async def _apply_overlap(self, schedule: Schedule, run: Run, active: list[Run]) -> Run:
+    async def _overlap(
+        self, schedule: Schedule, fire: datetime, active: list[Run]
+    ) -> tuple[str | None, str | None]:
+        """The overlap policy's verdict on a new fire: (why it is skipped, or None; the
+        run it is queued behind, or None)."""
         if schedule.overlap is OverlapPolicy.ALLOW or len(active) < schedule.max_instances:
-            return run
+            return None, None
         note = f"{len(active)} run(s) still active (max_instances={schedule.max_instances})"
         if schedule.overlap is OverlapPolicy.SKIP:
-            return replace(
-                run,
-                status=RunStatus.SKIPPED,
-                finished_at=run.created_at,
-                reason=f"overlap policy skip: {note}",
-            )
+            return f"overlap policy skip: {note}", None
         if schedule.overlap is OverlapPolicy.QUEUE_ONE:
             if any(r.blocked_by is not None for r in active):
-                return replace(
-                    run,
-                    status=RunStatus.SKIPPED,
-                    finished_at=run.created_at,
-                    reason=f"overlap policy queue_one: one run is already queued; {note}",
-                )
-            return replace(run, blocked_by=active[-1].id)
+                return f"overlap policy queue_one: one run is already queued; {note}", None
+            return None, active[-1].id
         # REPLACE: the newest run goes ahead; the running ones are cancelled.
         for old in active:
-            why = f"replaced by the fire at {run.scheduled_for.isoformat()}"
+            why = f"replaced by the fire at {fire.isoformat()}"
             cancelled = await self.store.request_cancel(old.id, self.clock.now(), why)
             if cancelled is not None and cancelled.node_id == self.node_id:
                 self.executor.cancel_local(old.id, why)
         active.clear()
-        return run
-
-    def _new_run(
-        self,
-        schedule: Schedule,
-        priority: int,
-        max_attempts: int,
-        task_timeout: float | None,
-        fire: datetime,
-        now: datetime,
-        late: float,
-    ) -> Run:
-        catch_up = late > self.cfg.lookahead + self.cfg.refresh_interval
-        return Run(
-            id=new_id(),
-            task_name=schedule.task_name,
-            schedule_id=schedule.id,
-            trigger_source=TriggerSource.CATCH_UP if catch_up else TriggerSource.SCHEDULE,
-            scheduled_for=fire,
-            priority=int(priority),
-            max_attempts=max_attempts,
-            kwargs=dict(schedule.kwargs),
-            not_before=now,
-            timeout=schedule.timeout if schedule.timeout is not None else task_timeout,
-            created_at=now,
-            created_by="scheduler",
-        )
+        return None, None
 
     def _record(
         self,
@@ -429,14 +500,20 @@ class SchedulerLoop:
         )
         batch.add(run, cause)
 
-    async def _write(self, batch: _Batch, now: datetime) -> None:
+    async def _write(self, batch: _Batch) -> None:
         if not batch.runs and not batch.advances:
             return
         try:
-            inserted = set(await self.store.insert_runs(batch.runs)) if batch.runs else set()
+            ids, advanced = await self.store.record_fires(batch.runs, batch.advances)
         except BaseException:
             self.executor.release(batch.reserved)
+            self._reset_window()
             raise
+        self._advance_window(batch)
+        if advanced < len(batch.advances):
+            # Changed on another node since the window was read: read it again now.
+            self.wake()
+        inserted = set(ids)
         for run in batch.runs:
             fresh = run.id in inserted
             if run.status is RunStatus.RUNNING:
@@ -462,10 +539,28 @@ class SchedulerLoop:
                 )
             else:
                 self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
-        if any(r.status is RunStatus.PENDING and r.id in inserted for r in batch.runs):
-            self.executor.wake()
-        if batch.advances:
-            await self.store.advance_schedules(batch.advances)
+                if run.blocked_by is not None:
+                    self.executor.note_blocker(run.blocked_by)
+                elif run.status is RunStatus.PENDING:
+                    self.executor.wake()
+
+    def _advance_window(self, batch: _Batch) -> None:
+        """Move the window on as the store was told, and queue each next fire that falls
+        before the next refresh's window."""
+        horizon = self._refresh_at + timedelta(seconds=self.cfg.lookahead)
+        for schedule_id, _, nominal, _ in batch.advances:
+            entry = self._window.get(schedule_id)
+            if entry is None:
+                continue
+            if nominal is None:
+                del self._window[schedule_id]
+                continue
+            fire_at = _fire_at(entry.trigger, entry.schedule, nominal)
+            if fire_at <= horizon:
+                self._window[schedule_id] = _Entry(entry.schedule, entry.trigger, nominal)
+                heapq.heappush(self._heap, (fire_at, schedule_id))
+            else:  # a later refresh reads it back (and queues it)
+                del self._window[schedule_id]
 
     # -- housekeeping -------------------------------------------------------------------------
 
@@ -476,7 +571,11 @@ class SchedulerLoop:
             return
         self._reap_at = now + timedelta(seconds=self.cfg.heartbeat_interval)
         stale_before = now - timedelta(seconds=self.cfg.lost_after)
-        for run in await self.store.mark_lost(stale_before, now):
+        lost = await self.store.mark_lost(stale_before, now)
+        if lost:
+            # Runs queued behind the lost ones are released: claim them.
+            self.executor.wake()
+        for run in lost:
             logger.warning(
                 "run %s of %s lost: node %s stopped heartbeating",
                 run.id,

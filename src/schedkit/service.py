@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -66,6 +67,28 @@ class Extension(Protocol):
     async def start(self, scheduler: Scheduler) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+_heap_frozen = False
+
+
+def _freeze_startup_heap() -> None:
+    """``gc.freeze()`` once per process, after start-up's garbage is collected.
+
+    A firing node allocates fast, so CPython's full collections come every few seconds,
+    and each walks every tracked object while the event loop waits: measured at
+    10,000 schedules firing 1,000 times a second, 80-130 ms pauses that made the fires'
+    p99 lateness. Frozen objects (modules, classes, the application's and the store's
+    long-lived state) are no longer walked; they are still freed by reference counting,
+    only cyclic garbage among them is never collected.
+    """
+    global _heap_frozen
+    if _heap_frozen:
+        return
+    _heap_frozen = True
+    gc.collect()
+    gc.freeze()
+    logger.debug("start-up heap frozen: %d objects", gc.get_freeze_count())
 
 
 class Scheduler:
@@ -175,6 +198,8 @@ class Scheduler:
             raise
         await self.executor.start()
         if self.config.scheduler.enabled:
+            if self.config.scheduler.gc_freeze:
+                _freeze_startup_heap()
             self.loop.start()
         if self.is_node:
             self._node_task = asyncio.create_task(self._node_loop(), name="schedkit-node")
@@ -596,6 +621,7 @@ class Scheduler:
                 self.events.publish(RunEvent(kind=EventKind.CANCEL_REQUESTED, run=run))
         elif run.status is RunStatus.CANCELLED:
             self.events.publish(RunEvent(kind=EventKind.FINISHED, run=run))
+            self.executor.wake()  # runs queued behind it are released
         await self._audit(actor, "run.cancel", run_id, None, None, detail=why)
         return run
 

@@ -226,6 +226,12 @@ def _run_attributes(run: Run) -> dict[str, str | int]:
 # -- the store proxy -------------------------------------------------------------------------
 
 
+#: Contract methods with a default implementation (so not abstract) that are traced too.
+_BATCH_METHODS = frozenset(
+    {"finish_runs", "record_fires", "active_runs_of", "due_schedule_keys", "get_schedules"}
+)
+
+
 class TracedStore(Store):
     """A :class:`Store` that times every call and traces it inside a run's span.
 
@@ -298,6 +304,14 @@ class TracedStore(Store):
     async def due_schedules(self, until: datetime, limit: int) -> list[Schedule]:
         return await self._call("due_schedules", self.inner.due_schedules(until, limit))
 
+    async def due_schedule_keys(
+        self, until: datetime, limit: int
+    ) -> list[tuple[str, int, datetime]]:
+        return await self._call("due_schedule_keys", self.inner.due_schedule_keys(until, limit))
+
+    async def get_schedules(self, schedule_ids: Sequence[str]) -> list[Schedule]:
+        return await self._call("get_schedules", self.inner.get_schedules(schedule_ids))
+
     async def next_fire_time(self) -> datetime | None:
         return await self._call("next_fire_time", self.inner.next_fire_time())
 
@@ -309,6 +323,13 @@ class TracedStore(Store):
     # runs
     async def insert_runs(self, runs: Sequence[Run]) -> list[str]:
         return await self._call("insert_runs", self.inner.insert_runs(runs))
+
+    async def record_fires(
+        self,
+        runs: Sequence[Run],
+        advances: Sequence[tuple[str, int, datetime | None, datetime | None]],
+    ) -> tuple[list[str], int]:
+        return await self._call("record_fires", self.inner.record_fires(runs, advances))
 
     async def get_run(self, run_id: str) -> Run | None:
         return await self._call("get_run", self.inner.get_run(run_id))
@@ -323,6 +344,9 @@ class TracedStore(Store):
 
     async def active_runs(self, schedule_id: str) -> list[Run]:
         return await self._call("active_runs", self.inner.active_runs(schedule_id))
+
+    async def active_runs_of(self, schedule_ids: Sequence[str]) -> dict[str, list[Run]]:
+        return await self._call("active_runs_of", self.inner.active_runs_of(schedule_ids))
 
     async def claim_runs(
         self,
@@ -513,8 +537,7 @@ def observe_store(
 
     proxy = TracedStore(cast(Store, _Unbound(store)), tracer)
     proxy.observers.append(observer)
-    # finish_runs has a default implementation in the contract, so it is not abstract.
-    names = sorted((Store.__abstractmethods__ | {"finish_runs"}) - {"open", "close"})
+    names = sorted((Store.__abstractmethods__ | _BATCH_METHODS) - {"open", "close"})
     for name in names:
         wrapper = getattr(proxy, name)
         setattr(store, name, wrapper)

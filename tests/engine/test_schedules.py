@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -434,3 +435,67 @@ async def test_kwargs_edge_cases_rejected_before_store(make_scheduler: MakeSched
     assert await s.count_runs() == 0
     run = await s.run_now("open_params", {"batch": 5}, wait=True, timeout=10)
     assert run.result is not None and run.result["data"] == {"region": "广东", "batch": 5}
+
+
+async def test_pause_on_another_node_stops_fires_from_the_stale_window(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """The firing node plans from a copy of its window read up to refresh_interval ago;
+    a pause committed on another node must still stop every fire written after it."""
+    leader = await make_scheduler(nightly, scheduler={"refresh_interval": 2.0})
+    other = await make_scheduler(nightly, scheduler={"enabled": False}, executor={"enabled": False})
+    await leader.add_task("nightly", {"trigger": "interval", "seconds": 0.05})
+    await asyncio.sleep(0.6)  # firing; the next read of the window is ≥ 1.4 s away
+    await other.pause_task("nightly", note="from the other node")
+    paused_at = datetime.now(UTC)
+    await asyncio.sleep(1.0)  # 20 fires of the stale copy would be due in this time
+    runs = await leader.list_runs("nightly", limit=500)
+    assert runs, "the schedule fired before the pause"
+    late = [r for r in runs if r.created_at > paused_at]
+    assert late == []
+
+
+async def test_queued_run_starts_when_its_predecessor_ends_not_at_the_next_poll(
+    make_scheduler: MakeScheduler,
+) -> None:
+    started: list[str] = []
+    s = await make_scheduler(
+        _slow_task("ov_queue_fast", started, 0.5), executor={"poll_interval": 30.0}
+    )
+    await s.add_task(
+        "ov_queue_fast",
+        {"trigger": "interval", "seconds": 0.3, "max_instances": 1, "overlap": "queue_one"},
+    )
+    await asyncio.sleep(0.75)  # first fire ~0.3 s, runs 0.5 s; the second is queued
+    await s.pause_task("ov_queue_fast")
+    runs = await s.list_runs("ov_queue_fast", limit=100)
+    queued = [r for r in runs if r.blocked_by is not None]
+    assert len(queued) == 1, runs
+    done = await s.wait_for_run(queued[0].id, timeout=5)
+    first = await s.get_run(queued[0].blocked_by or "")
+    assert first.finished_at is not None and done.started_at is not None
+    assert timedelta(0) <= done.started_at - first.finished_at < timedelta(seconds=1)
+
+
+async def test_runs_of_other_nodes_are_claimed_while_local_runs_keep_ending(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Run ends wake the claim loop without claiming (no pending run is known); they
+    must not keep postponing the poll that finds runs created on other nodes."""
+
+    @task("tick_fast", category="t")
+    async def tick_fast() -> None:
+        await asyncio.sleep(0.005)
+
+    worker = await make_scheduler(tick_fast, nightly, executor={"poll_interval": 0.3})
+    other = await make_scheduler(
+        tick_fast, nightly, scheduler={"enabled": False}, executor={"enabled": False}
+    )
+    await worker.add_task("tick_fast", {"trigger": "interval", "seconds": 0.02})
+    await asyncio.sleep(0.5)
+    run = await other.run_now("nightly")
+    assert run.status is RunStatus.PENDING
+    done = await worker.wait_for_run(run.id, timeout=3)
+    assert done.status is RunStatus.SUCCESS and done.node_id == worker.node_id
+    assert done.started_at is not None
+    assert done.started_at - run.created_at < timedelta(seconds=1.5)

@@ -9,6 +9,8 @@ PostgreSQL and MongoDB.
 from __future__ import annotations
 
 import json
+import math
+import random
 from dataclasses import replace
 from datetime import timedelta, timezone
 
@@ -147,6 +149,51 @@ async def test_advance_schedules_honours_version(store: Store) -> None:
     assert await store.advance_schedules([]) == 0
 
 
+async def test_due_schedule_keys_and_get_schedules(store: Store) -> None:
+    await store.put_schedule(make_schedule(id="b", next_fire_time=T0, version=4))
+    await store.put_schedule(make_schedule(id="a", next_fire_time=T0 - SEC, version=2))
+    await store.put_schedule(make_schedule(id="p", next_fire_time=T0, paused=True))
+    await store.put_schedule(make_schedule(id="later", next_fire_time=T0 + 60 * SEC))
+    keys = await store.due_schedule_keys(T0, 10)
+    assert keys == [("a", 2, T0 - SEC), ("b", 4, T0)]  # due_schedules' rows, order and limit
+    assert keys == [(s.id, s.version, s.next_fire_time) for s in await store.due_schedules(T0, 10)]
+    assert await store.due_schedule_keys(T0, 1) == [("a", 2, T0 - SEC)]
+    assert_utc(keys[0][2])
+    got = await store.get_schedules(["b", "missing", "a", "b"])
+    assert sorted(got, key=lambda s: s.id) == [
+        await store.get_schedule("a"),
+        await store.get_schedule("b"),
+    ]
+    assert await store.get_schedules([]) == []
+
+
+async def test_record_fires_inserts_and_advances_only_schedules_still_at_their_version(
+    store: Store,
+) -> None:
+    await store.put_schedule(make_schedule(id="kept", version=1))
+    await store.put_schedule(make_schedule(id="edited", version=2))  # changed since read
+    nxt = T0 + 3600 * SEC
+    kept_run = make_run(schedule_id="kept")
+    kept_skip = make_run(schedule_id="kept", scheduled_for=T0 - SEC, status=RunStatus.SKIPPED)
+    edited_run = make_run(schedule_id="edited")
+    deleted_run = make_run(schedule_id="deleted")
+    manual = make_run(schedule_id=None)  # in no advance: inserted as insert_runs would
+    inserted, advanced = await store.record_fires(
+        [kept_run, kept_skip, edited_run, deleted_run, manual],
+        [("kept", 1, nxt, T0), ("edited", 1, nxt, T0), ("deleted", 1, nxt, T0)],
+    )
+    assert sorted(inserted) == sorted([kept_run.id, kept_skip.id, manual.id])
+    assert advanced == 1
+    kept, edited = await store.get_schedule("kept"), await store.get_schedule("edited")
+    assert kept is not None and (kept.next_fire_time, kept.last_fire_time) == (nxt, T0)
+    assert edited is not None and edited.next_fire_time == T0  # untouched
+    assert await store.get_run(edited_run.id) is None
+    # Fenced like insert_runs: the same fire again inserts nothing.
+    again = make_run(schedule_id="kept")
+    assert await store.record_fires([again], [("kept", 1, nxt, T0)]) == ([], 1)
+    assert await store.record_fires([], []) == ([], 0)
+
+
 # -- runs: records ------------------------------------------------------------------------
 
 
@@ -251,6 +298,22 @@ async def test_active_runs_pending_and_running_oldest_first(store: Store) -> Non
     await claim_one_of(store, old)
     assert [r.id for r in await store.active_runs("s")] == [old.id, mid.id, new.id]
     assert await store.active_runs("nothing") == []
+
+
+async def test_active_runs_of_many_schedules(store: Store) -> None:
+    a1, a2 = make_run(schedule_id="a"), make_run(schedule_id="a", scheduled_for=T0 + SEC)
+    b1 = make_run(schedule_id="b", priority=9)  # claimed first
+    done = make_run(schedule_id="b", scheduled_for=T0 - SEC, status=RunStatus.FAILED)
+    await add_runs(store, a2, b1, a1, done, make_run(schedule_id="c"))
+    await claim_one_of(store, b1)
+    found = await store.active_runs_of(["b", "a", "none"])
+    assert {sid: [r.id for r in runs] for sid, runs in found.items()} == {
+        "a": [a1.id, a2.id],
+        "b": [b1.id],
+        "none": [],
+    }
+    assert found["b"][0].status is RunStatus.RUNNING
+    assert await store.active_runs_of([]) == {}
 
 
 # -- log lines ------------------------------------------------------------------------------
@@ -533,3 +596,75 @@ async def test_run_stats_counts_and_nearest_rank_percentiles(store: Store) -> No
     only_b = await store.run_stats(since, task_name="b")
     assert only_b == [b]
     assert await store.run_stats(T0 + SEC) == []
+
+
+async def test_run_stats_equal_a_reference_over_many_tasks_statuses_and_sizes(
+    store: Store,
+) -> None:
+    """Nearest ranks at every size around the rank boundaries, ties, every status, tasks
+    with no duration or no run in the window, names in any script: the stats equal
+    what a plain sort of each task's window computes."""
+    rng = random.Random(7)
+    since = T0
+    statuses = [s for s in RunStatus if s.finished] + [RunStatus.PENDING, RunStatus.RUNNING]
+    runs = []
+    expected: dict[str, tuple[dict[str, int], list[float]]] = {}
+    sizes = {f"n{n:03d}": n for n in (1, 2, 3, 19, 20, 21, 99, 100, 101)}
+    sizes |= {CHINESE: 40, "ties": 30, "无时长": 5}
+    for name, size in sizes.items():
+        counts: dict[str, int] = {}
+        durations: list[float] = []
+        for i in range(size):
+            status = statuses[i % len(statuses)] if name != "n001" else RunStatus.SUCCESS
+            duration: float | None = None
+            if status.finished and name != "无时长":
+                duration = float(i % 3) if name == "ties" else 10 ** rng.uniform(-3, 3)
+                durations.append(duration)
+            counts[status.value] = counts.get(status.value, 0) + 1
+            runs.append(
+                make_run(
+                    task_name=name,
+                    schedule_id=f"{name}-{i}",
+                    scheduled_for=since + i * SEC,
+                    status=status,
+                    duration=duration,
+                    finished_at=T0 if status.finished else None,
+                )
+            )
+        expected[name] = (counts, sorted(durations))
+    # Tasks with runs before the window only, or just before it: not reported.
+    runs += [
+        make_run(task_name="a-old", schedule_id="old", scheduled_for=since - SEC),
+        make_run(
+            task_name="zz-old",
+            schedule_id="old2",
+            scheduled_for=since - timedelta(microseconds=1),
+            status=RunStatus.SUCCESS,
+            duration=1.0,
+            finished_at=T0,
+        ),
+    ]
+    await add_runs(store, *runs)
+
+    stats = await store.run_stats(since)
+    assert [s.task_name for s in stats] == sorted(expected)
+    for s in stats:
+        counts, durations = expected[s.task_name]
+        assert dict(s.counts) == counts, s.task_name
+        assert s.total == sum(counts.values())
+        finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
+        assert s.success_rate == counts.get("success", 0) / finished
+        if not durations:
+            assert s.mean_duration is s.p50_duration is s.p95_duration is s.p99_duration is None
+            continue
+        n = len(durations)
+        ranks = [max(1, math.ceil(p / 100 * n)) for p in (50, 95, 99)]
+        percentiles = (s.p50_duration, s.p95_duration, s.p99_duration)
+        assert percentiles == tuple(durations[r - 1] for r in ranks), s.task_name
+        assert s.mean_duration == pytest.approx(sum(durations) / n, rel=1e-12)
+    for name in (CHINESE, "n101", "无时长"):
+        assert await store.run_stats(since, task_name=name) == [
+            s for s in stats if s.task_name == name
+        ]
+    assert await store.run_stats(since, task_name="a-old") == []
+    assert await store.run_stats(since, task_name="no such task") == []

@@ -27,6 +27,7 @@ from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
 from schedkit.models import (
     ApiToken,
     Run,
+    RunFilter,
     RunOutcome,
     RunStatus,
     Schedule,
@@ -154,6 +155,28 @@ async def test_an_older_index_version_is_upgraded_in_place(mongo_url: str, raw: 
     assert specs.pop("operators_own") == ([("created_by", 1)], False)
     specs.pop("_id_")
     assert specs == wanted_specs("runs")
+
+
+@external
+async def test_a_version_2_store_gets_the_task_status_index_in_place(
+    mongo_url: str, raw: Raw
+) -> None:
+    failed = make_run(status=RunStatus.FAILED, finished_at=T0, duration=2.0)
+    async with MongoStore(mongo_url) as s:
+        await s.insert_runs([failed, make_run(schedule_id="other")])
+    runs = raw["task_execution_logs"]
+    await runs.drop_index("sk_task_status_history")
+    await raw["schedkit_meta"].update_one({"_id": "schema"}, {"$set": {"version": 2}})
+
+    async with MongoStore(mongo_url) as s:
+        assert await s.schema_version() == INDEX_VERSION == 3
+        flt = RunFilter(task_name=failed.task_name, statuses=frozenset({RunStatus.FAILED}))
+        assert await s.list_runs(flt) == [failed]
+    specs = await index_specs(raw, "task_execution_logs")
+    assert specs["sk_task_status_history"] == (
+        [("task_name", 1), ("status", 1), ("scheduled_for", -1), ("_id", -1)],
+        False,
+    )
 
 
 @external

@@ -30,6 +30,9 @@ pytestmark = pytest.mark.parametrize(
 
 T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
 SCHEMA_V1 = Path(__file__).parent / "schema_v1"
+# The real steps; the tests below append steps of their own after them.
+RELEASED = list(_sql_schema.MIGRATIONS)
+CURRENT = len(RELEASED) + 1
 _T = TypeVar("_T")
 
 
@@ -127,8 +130,17 @@ async def assert_kept(store: SQLStore, run: Run, schedule: Schedule, line: LogLi
     assert await store.get_logs(run.id) == [line]
 
 
-async def test_version_1_database_upgrades_to_exactly_the_fresh_schema(store_url: str) -> None:
-    await on_database(store_url, create_v1)
+def create_early_v1(conn: sa.Connection) -> None:
+    """A version-1 database created before the status index joined version 1."""
+    create_v1(conn)
+    conn.exec_driver_sql("DROP INDEX schedkit_runs_status_scheduled_ix")
+
+
+@pytest.mark.parametrize("create", [create_v1, create_early_v1], ids=["v1", "early-v1"])
+async def test_version_1_database_upgrades_to_exactly_the_fresh_schema(
+    store_url: str, create: Callable[[sa.Connection], None]
+) -> None:
+    await on_database(store_url, create)
     async with SQLStore(store_url) as store:  # opens (and upgrades) the v1 database
         assert await store.schema_version() == _sql_schema.latest_version()
         kept = await fill(store)
@@ -150,36 +162,37 @@ async def test_steps_run_once_in_a_transaction_and_keep_rows(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with SQLStore(store_url) as store:
-        assert await store.schema_version() == 1
+        assert await store.schema_version() == CURRENT
         kept = await fill(store)
 
     applied: list[int] = []
 
     def add_index(conn: sa.Connection, tables: Tables) -> None:
-        applied.append(2)
+        applied.append(CURRENT + 1)
         sa.Index(f"{tables.prefix}runs_created_ix", tables.runs.c.created_at).create(conn)
 
     def broken(conn: sa.Connection, tables: Tables) -> None:
         sa.Index(f"{tables.prefix}runs_broken_ix", tables.runs.c.task_name).create(conn)
-        raise RuntimeError("step 3 fails after changing the schema")
+        raise RuntimeError("the second step fails after changing the schema")
 
-    v2 = Migration(add_index, compatible_from=1)
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [v2])
-    for _ in range(2):  # the second open finds version 2 and applies nothing
+    step = Migration(add_index, compatible_from=1)
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [*RELEASED, step])
+    for _ in range(2):  # the second open finds the new version and applies nothing
         async with SQLStore(store_url) as store:
-            assert await store.schema_version() == 2
+            assert await store.schema_version() == CURRENT + 1
             await assert_kept(store, *kept)
-    assert applied == [2]
+    assert applied == [CURRENT + 1]
     assert "schedkit_runs_created_ix" in await on_database(store_url, index_names)
 
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [v2, Migration(broken, compatible_from=1)])
-    with pytest.raises(RuntimeError, match="step 3 fails"):
+    failing = [*RELEASED, step, Migration(broken, compatible_from=1)]
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", failing)
+    with pytest.raises(RuntimeError, match="the second step fails"):
         await SQLStore(store_url).open()
-    # The whole upgrade rolled back: no index from step 3, still at version 2.
+    # The whole upgrade rolled back: no index from the failed step, version unchanged.
     assert "schedkit_runs_broken_ix" not in await on_database(store_url, index_names)
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [v2])
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [*RELEASED, step])
     async with SQLStore(store_url) as store:
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == CURRENT + 1
         await assert_kept(store, *kept)
 
 
@@ -193,25 +206,27 @@ async def test_older_code_opens_a_newer_database_only_if_compatible(
         conn.exec_driver_sql(f"DROP INDEX {tables.prefix}runs_created_ix")
 
     additive = Migration(add_index, compatible_from=1)
-    breaking = Migration(drop_index, compatible_from=3)
-    async with SQLStore(store_url) as store:  # created at version 1
+    breaking = Migration(drop_index, compatible_from=CURRENT + 2)
+    async with SQLStore(store_url) as store:  # created at the current version
         kept = await fill(store)
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [additive])
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [*RELEASED, additive])
     async with SQLStore(store_url) as store:
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == CURRENT + 1
 
-    # A node still on the version-1 release restarts during a rolling upgrade.
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [])
+    # A node still on the current release restarts during a rolling upgrade.
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", RELEASED)
     async with SQLStore(store_url) as store:
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == CURRENT + 1
         await assert_kept(store, *kept)
 
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [additive, breaking])
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [*RELEASED, additive, breaking])
     async with SQLStore(store_url) as store:
-        assert await store.schema_version() == 3
+        assert await store.schema_version() == CURRENT + 2
 
-    for older in ([], [additive]):  # code of versions 1 and 2 no longer fits
+    for older in (RELEASED, [*RELEASED, additive]):  # code of the two older versions
         monkeypatch.setattr(_sql_schema, "MIGRATIONS", older)
         store = SQLStore(store_url)
-        with pytest.raises(StoreError, match="needs schedkit code of schema version 3"):
+        with pytest.raises(
+            StoreError, match=f"needs schedkit code of schema version {CURRENT + 2}"
+        ):
             await store.open()

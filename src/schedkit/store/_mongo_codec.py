@@ -438,6 +438,10 @@ INDEXES: Mapping[str, tuple[Index, ...]] = {
         Index("sk_history", (("scheduled_for", -1), ("_id", -1))),
         Index("sk_task_history", (("task_name", 1), ("scheduled_for", -1), ("_id", -1))),
         Index("sk_status_history", (("status", 1), ("scheduled_for", -1), ("_id", -1))),
+        Index(
+            "sk_task_status_history",
+            (("task_name", 1), ("status", 1), ("scheduled_for", -1), ("_id", -1)),
+        ),
         Index("sk_finished", (("status", 1), ("finished_at", 1))),
         Index("sk_blocked", (("blocked_by", 1),)),
     ),

@@ -43,6 +43,21 @@ _MICROSECOND = timedelta(microseconds=1)
 _PREFIX_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,29}")
 
 
+def _require_aware(value: datetime) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()} given where an aware one is required")
+
+
+def to_epoch_us(value: datetime) -> int:
+    """An aware datetime as SQLite stores it: integer microseconds since the epoch."""
+    _require_aware(value)
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def from_epoch_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """Aware UTC datetimes, microseconds exact, naive values rejected (invariant 7).
 
@@ -63,19 +78,16 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(
-                f"naive datetime {value.isoformat()} given where an aware one is required"
-            )
         if dialect.name == "sqlite":
-            return (value - _EPOCH) // _MICROSECOND
+            return to_epoch_us(value)
+        _require_aware(value)
         return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return _EPOCH + timedelta(microseconds=value)
+            return from_epoch_us(value)
         result: datetime = value.astimezone(UTC)
         return result
 
@@ -214,6 +226,20 @@ def build_tables(prefix: str) -> Tables:
     sa.Index(f"{p}runs_node_scheduled_ix", runs.c.node_id, runs.c.scheduled_for, runs.c.id)
     # History filtered by status (e.g. the failed runs): a page off the index, no scan.
     sa.Index(f"{p}runs_status_scheduled_ix", runs.c.status, runs.c.scheduled_for, runs.c.id)
+    # History of one task filtered by status, read off the index like the two above
+    # (through runs_task_scheduled_ix, a page deep in a task's failed runs reads and
+    # drops every entry of its other statuses on the way). The trailing duration makes
+    # it cover run_stats: per task and status the window is one range of entries,
+    # counted and read without touching the table, on both databases, so statistics
+    # need no index of their own that every write would pay for.
+    sa.Index(
+        f"{p}runs_task_status_scheduled_ix",
+        runs.c.task_name,
+        runs.c.status,
+        runs.c.scheduled_for,
+        runs.c.id,
+        runs.c.duration,
+    )
     sa.Index(f"{p}runs_finished_ix", runs.c.finished_at)
 
     # No foreign keys anywhere: history outlives schedules by design, the purge deletes
@@ -332,9 +358,30 @@ class Migration:
     compatible_from: int
 
 
+def _v2_task_status_index(conn: Connection, tables: Tables) -> None:
+    """Version 2: the (task, status) history and statistics index.
+
+    The DDL is spelled out rather than taken from :func:`build_tables`, so that this
+    step stays what it is when a later version changes the definitions. The status
+    index is created only if missing: version 1 stores created before it joined the
+    version-1 tables lack it, and this brings them to the same schema as the others.
+    """
+    runs = tables.runs.name
+    existing = {ix["name"] for ix in sa.inspect(conn).get_indexes(runs)}
+    for name, columns in (
+        ("runs_status_scheduled_ix", "status, scheduled_for, id"),
+        ("runs_task_status_scheduled_ix", "task_name, status, scheduled_for, id, duration"),
+    ):
+        if f"{tables.prefix}{name}" not in existing:
+            conn.exec_driver_sql(f"CREATE INDEX {tables.prefix}{name} ON {runs} ({columns})")
+
+
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
 #: created by ``create_all``; append steps, never edit or reorder released ones.
-MIGRATIONS: list[Migration] = []
+MIGRATIONS: list[Migration] = [
+    # Additive (an index): code of version 1 keeps working on it.
+    Migration(_v2_task_status_index, compatible_from=1),
+]
 
 
 def latest_version() -> int:

@@ -7,6 +7,11 @@ from collections.abc import Sequence
 
 from schedkit.models import RunStatus, TaskStats
 
+#: The percentiles of :class:`~schedkit.models.TaskStats`, in its field order (p50, p95,
+#: p99). A backend computing them in the database asks for these, as fractions
+#: ``p / 100``: the same doubles, so the same ranks, as :func:`nearest_rank`.
+PERCENTILES: tuple[int, ...] = (50, 95, 99)
+
 
 def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
     """The nearest-rank percentile: the smallest value with ``percent`` % of the values
@@ -17,14 +22,31 @@ def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
 
 def task_stats(name: str, counts: dict[str, int], durations: Sequence[float]) -> TaskStats:
     """``durations`` sorted ascending. The success rate is over finished runs."""
+    if not durations:
+        return summarized(name, counts, None, ())
+    return summarized(
+        name,
+        counts,
+        sum(durations) / len(durations),
+        [nearest_rank(durations, p) for p in PERCENTILES],
+    )
+
+
+def summarized(
+    name: str, counts: dict[str, int], mean: float | None, percentiles: Sequence[float]
+) -> TaskStats:
+    """The stats of a task whose durations were summarized elsewhere (in the database):
+    their ``mean`` and the nearest-rank values of :data:`PERCENTILES` (empty when the
+    task has no durations)."""
     finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
+    p50, p95, p99 = percentiles if percentiles else (None, None, None)
     return TaskStats(
         task_name=name,
         counts=counts,
         total=sum(counts.values()),
         success_rate=counts.get(RunStatus.SUCCESS.value, 0) / finished if finished else None,
-        mean_duration=sum(durations) / len(durations) if durations else None,
-        p50_duration=nearest_rank(durations, 50) if durations else None,
-        p95_duration=nearest_rank(durations, 95) if durations else None,
-        p99_duration=nearest_rank(durations, 99) if durations else None,
+        mean_duration=mean,
+        p50_duration=p50,
+        p95_duration=p95,
+        p99_duration=p99,
     )

@@ -46,6 +46,19 @@ from schedkit.models import (
 MAX_RESULT_BYTES = 1_000_000
 
 
+Advance = tuple[str, int, datetime | None, datetime | None]
+
+
+def still_current(
+    runs: Sequence[Run], advances: Sequence[Advance], current: set[str]
+) -> tuple[list[Run], list[Advance]]:
+    """The part of a tick's writes :meth:`Store.record_fires` may apply, given the ids of
+    the schedules found at the version named in ``advances``."""
+    named = {update[0] for update in advances}
+    kept = [run for run in runs if run.schedule_id not in named or run.schedule_id in current]
+    return kept, [update for update in advances if update[0] in current]
+
+
 class Store(abc.ABC):
     """Persistent state of schedkit: schedules, runs, log lines, leases, nodes, audit
     events, API tokens and a small versioned key/value area."""
@@ -110,6 +123,24 @@ class Store(abc.ABC):
         Must use an index on (paused, next_fire_time): never scan all schedules.
         """
 
+    async def due_schedule_keys(
+        self, until: datetime, limit: int
+    ) -> list[tuple[str, int, datetime]]:
+        """(id, version, next_fire_time) of :meth:`due_schedules`, in its order.
+
+        The scheduler re-reads its window every second but needs whole schedules only
+        for those it does not hold at that version; backends should read just these
+        columns (off the same index).
+        """
+        due = await self.due_schedules(until, limit)
+        return [(s.id, s.version, s.next_fire_time) for s in due if s.next_fire_time]
+
+    async def get_schedules(self, schedule_ids: Sequence[str]) -> list[Schedule]:
+        """The schedules among ``schedule_ids`` that exist (any order); backends should
+        read them in one query."""
+        found = [await self.get_schedule(sid) for sid in schedule_ids]
+        return [schedule for schedule in found if schedule is not None]
+
     @abc.abstractmethod
     async def next_fire_time(self) -> datetime | None:
         """Earliest ``next_fire_time`` of unpaused schedules (index-backed)."""
@@ -135,6 +166,36 @@ class Store(abc.ABC):
         with ``schedule_id=None`` are never deduplicated. Returns the ids inserted.
         """
 
+    async def record_fires(
+        self,
+        runs: Sequence[Run],
+        advances: Sequence[tuple[str, int, datetime | None, datetime | None]],
+    ) -> tuple[list[str], int]:
+        """What one scheduler tick writes: the runs of its fires, and its schedules
+        advanced as in :meth:`advance_schedules` (each an (id, version, next, last)).
+
+        The scheduler plans from a copy of the schedules read up to a second before. A
+        run of a schedule named in ``advances`` is therefore inserted (as in
+        :meth:`insert_runs`, fenced) only if that schedule still exists at the version
+        given: a schedule paused, edited or deleted since, on any node, does not fire
+        from the stale copy. Returns the run ids inserted and the advances applied.
+
+        Backends with transactions write all of it in one (one commit per tick; the
+        SQL store does). This default checks the versions, then inserts, then advances:
+        a crash between the writes leaves the schedules unadvanced, and fires planned
+        again from them are fenced by the runs already inserted. A change landing
+        between its check and its writes can let that one tick fire.
+        """
+        current = set()
+        for sid, version, _, _ in advances:
+            schedule = await self.get_schedule(sid)
+            if schedule is not None and schedule.version == version:
+                current.add(sid)
+        kept, moved = still_current(runs, advances, current)
+        inserted = await self.insert_runs(kept) if kept else []
+        advanced = await self.advance_schedules(moved) if moved else 0
+        return inserted, advanced
+
     @abc.abstractmethod
     async def get_run(self, run_id: str) -> Run | None: ...
 
@@ -150,6 +211,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def active_runs(self, schedule_id: str) -> list[Run]:
         """Pending and running runs of a schedule, oldest first (for overlap policies)."""
+
+    async def active_runs_of(self, schedule_ids: Sequence[str]) -> dict[str, list[Run]]:
+        """:meth:`active_runs` of many schedules (every id given is a key). Backends should
+        answer in one query: the scheduler asks once per tick for every due schedule."""
+        return {sid: await self.active_runs(sid) for sid in schedule_ids}
 
     @abc.abstractmethod
     async def claim_runs(

@@ -115,6 +115,7 @@ from schedkit.store._mongo_codec import (
     encode_schedule,
     encode_token,
     exit_key,
+    from_us,
     opt_dt,
     opt_dump,
     opt_us,
@@ -126,7 +127,7 @@ from schedkit.store._mongo_codec import (
     versioned_id,
 )
 from schedkit.store._stats import task_stats
-from schedkit.store.base import Store
+from schedkit.store.base import Store, still_current
 
 __all__ = ["DEFAULT_COLLECTIONS", "INDEX_VERSION", "MongoStore"]
 
@@ -149,7 +150,7 @@ DEFAULT_COLLECTIONS: Mapping[str, str] = {
 
 #: Version of the index set below; stored in the meta collection. Raise it whenever
 #: ``INDEXES`` changes: ``open`` then brings an older database up to date in place.
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 
 _DUPLICATE_KEY = 11000
 _INDEX_NOT_FOUND = 27
@@ -393,6 +394,26 @@ class MongoStore(Store):
         return [decode_schedule(d) for d in await cursor.limit(limit).to_list()]
 
     @_translate_errors
+    async def due_schedule_keys(
+        self, until: datetime, limit: int
+    ) -> list[tuple[str, int, datetime]]:
+        if limit <= 0:
+            return []
+        query = {"paused": False, "next_fire_time": {"$lte": to_us(until)}}
+        fields = {"version": 1, "next_fire_time": 1}
+        cursor = self._c.schedules.find(query, fields).sort([("next_fire_time", 1), ("_id", 1)])
+        docs = await cursor.limit(limit).to_list()
+        return [(d["_id"], d["version"], from_us(d["next_fire_time"])) for d in docs]
+
+    @_translate_errors
+    async def get_schedules(self, schedule_ids: Sequence[str]) -> list[Schedule]:
+        ids = sorted(set(schedule_ids))
+        if not ids:
+            return []
+        docs = await self._c.schedules.find({"_id": {"$in": ids}}).to_list()
+        return [decode_schedule(d) for d in docs]
+
+    @_translate_errors
     async def next_fire_time(self) -> datetime | None:
         doc = await self._c.schedules.find_one(
             {"paused": False, "next_fire_time": {"$ne": None}},
@@ -441,6 +462,24 @@ class MongoStore(Store):
         return [r.id for r in runs if r.id in inserted]
 
     @_translate_errors
+    async def record_fires(
+        self,
+        runs: Sequence[Run],
+        advances: Sequence[tuple[str, int, datetime | None, datetime | None]],
+    ) -> tuple[list[str], int]:
+        # The contract's order without a transaction (check, insert, advance), with the
+        # versions read in one query rather than one per schedule.
+        wanted = {sid: version for sid, version, _, _ in advances}
+        current: set[str] = set()
+        if wanted:
+            cursor = self._c.schedules.find({"_id": {"$in": sorted(wanted)}}, {"version": 1})
+            current = {d["_id"] for d in await cursor.to_list() if d["version"] == wanted[d["_id"]]}
+        kept, moved = still_current(runs, advances, current)
+        inserted = await self.insert_runs(kept) if kept else []
+        advanced = await self.advance_schedules(moved) if moved else 0
+        return inserted, advanced
+
+    @_translate_errors
     async def get_run(self, run_id: str) -> Run | None:
         doc = await self._c.runs.find_one({"_id": run_id})
         return (await self._load_runs([doc]))[0] if doc is not None else None
@@ -460,9 +499,18 @@ class MongoStore(Store):
 
     @_translate_errors
     async def active_runs(self, schedule_id: str) -> list[Run]:
-        query = {"schedule_id": schedule_id, "status": {"$in": [_PENDING, _RUNNING]}}
+        return (await self.active_runs_of([schedule_id]))[schedule_id]
+
+    @_translate_errors
+    async def active_runs_of(self, schedule_ids: Sequence[str]) -> dict[str, list[Run]]:
+        found: dict[str, list[Run]] = {sid: [] for sid in schedule_ids}
+        if not found:
+            return found
+        query = {"schedule_id": {"$in": sorted(found)}, "status": {"$in": [_PENDING, _RUNNING]}}
         cursor = self._c.runs.find(query).sort([("scheduled_for", 1), ("_id", 1)])
-        return await self._load_runs(await cursor.to_list())
+        for run in await self._load_runs(await cursor.to_list()):
+            found[run.schedule_id or ""].append(run)
+        return found
 
     @_translate_errors
     async def claim_runs(
