@@ -38,7 +38,8 @@ class ExecutorConfig(_Section):
 
     #: Thread pool for synchronous tasks (the document: thread pool, 20 workers).
     max_workers: int = Field(20, ge=1)
-    #: Runs executing at once on this node (async and sync together).
+    #: Runs executing at once on this node (async and sync together); a run whose task
+    #: has returned no longer counts while its end is written.
     max_concurrent_runs: int = Field(50, ge=1)
     #: How often an idle executor looks for pending runs made by other nodes.
     poll_interval: float = Field(1.0, gt=0)

@@ -115,6 +115,9 @@ class Executor:
         self._active: dict[str, _Active] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._reserved = 0
+        #: Runs whose task has returned and whose end is being written (in batches): they
+        #: keep heartbeating but no longer take a slot.
+        self._concluding = 0
         self._wake = asyncio.Event()
         #: Whether claimable runs may be waiting. A claim is a write transaction, so the
         #: claim loop runs one only on this hint or at each poll, not for every run end.
@@ -169,7 +172,8 @@ class Executor:
     def free_slots(self) -> int:
         if self._stopping:
             return 0
-        return max(0, self.capacity - len(self._active) - self._reserved)
+        executing = len(self._active) - self._concluding
+        return max(0, self.capacity - executing - self._reserved)
 
     def reserve(self, wanted: int) -> int:
         """Reserve up to ``wanted`` slots for runs this node creates already claimed."""
@@ -351,9 +355,12 @@ class Executor:
             attempt = _Attempt(status=RunStatus.FAILED, error=error_info(exc))
         finally:
             self.logs.end_run(run.id)
+        self._concluding += 1
+        self._wake.set()  # its slot is free
         try:
             await self._conclude(task, run, attempt, started)
         finally:
+            self._concluding -= 1
             self._active.pop(run.id, None)
             if run.id in self._blockers:
                 self._blockers.discard(run.id)

@@ -11,6 +11,8 @@ every node (aggregate them with ``max``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -56,6 +58,7 @@ class SchedkitMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[object, ...], Any] = {}
         r = self.registry
         self.runs = Counter(
             "schedkit_runs",
@@ -155,6 +158,15 @@ class SchedkitMetrics:
             "Unix time of the monitor's last periodic check.",
             registry=r,
         )
+
+    def child(self, metric: Counter | Gauge | Histogram, *values: str) -> Any:
+        """``metric.labels(*values)``, remembered: run events call it several times per
+        run, and prometheus_client checks and joins the label values on every call."""
+        key = (metric, *values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     def set_lease(self, holder: str | None, term: int | None) -> None:
         self.lease_holder.clear()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
-import os
+import random
 import re
 import time
 from collections.abc import Mapping
@@ -106,7 +106,12 @@ _seq = 0
 
 
 def new_id() -> str:
-    """A 32-hex-digit id that sorts by creation time (UUIDv7 layout, stdlib only)."""
+    """A 32-hex-digit id that sorts by creation time (UUIDv7 layout, stdlib only).
+
+    Ids must be unique, not unguessable (nothing is authorised by knowing one), so the
+    random bits come from ``random`` (reseeded in forked children by the module itself)
+    rather than a system call per id: a busy scheduler makes thousands a second.
+    """
     global _last_ms, _seq
     ms = time.time_ns() // 1_000_000
     if ms <= _last_ms:
@@ -116,7 +121,7 @@ def new_id() -> str:
         ms = _last_ms
     else:
         _last_ms, _seq = ms, 0
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    rand = random.getrandbits(62)
     value = (ms << 80) | (0x7 << 76) | (_seq << 64) | (0b10 << 62) | rand
     return f"{value:032x}"
 

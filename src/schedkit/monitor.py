@@ -236,23 +236,23 @@ class Monitor:
         m = self.metrics
         task = run.task_name
         if kind is EventKind.STARTED:
-            m.attempts_started.labels(task=task).inc()
+            m.child(m.attempts_started, task).inc()
             if run.attempt == 1:
-                m.fire_lateness.labels(task=task).observe(lateness(run, run.started_at or event.at))
+                m.child(m.fire_lateness, task).observe(lateness(run, run.started_at or event.at))
         elif kind is EventKind.FINISHED:
-            m.runs.labels(task=task, status=run.status.value).inc()
+            m.child(m.runs, task, run.status.value).inc()
             if run.duration is not None:
-                m.run_duration.labels(task=task, status=run.status.value).observe(run.duration)
+                m.child(m.run_duration, task, run.status.value).observe(run.duration)
             self.tracing.end_run_span(run.id, run.attempt, run.status, run.error)
         elif kind is EventKind.RETRYING:
-            m.retries.labels(task=task).inc()
+            m.child(m.retries, task).inc()
             self.tracing.end_run_span(run.id, run.attempt - 1, "retrying")
         elif kind in (EventKind.SKIPPED, EventKind.MISSED):
-            m.runs.labels(task=task, status=run.status.value).inc()
+            m.child(m.runs, task, run.status.value).inc()
         elif kind is EventKind.LOST:
             self.tracing.end_run_span(run.id, run.attempt, RunStatus.LOST, run.error)
             if self._lost_is_final(run):
-                m.runs.labels(task=task, status=RunStatus.LOST.value).inc()
+                m.child(m.runs, task, RunStatus.LOST.value).inc()
         if kind not in _ALERT_EVENTS or not self.settings.active:
             return
         if self._queue.full():
@@ -499,7 +499,7 @@ class Monitor:
             self.metrics.channel_up.labels(channel=channel).set(1 if healthy else 0)
 
     def _observe_store(self, operation: str, seconds: float, error: BaseException | None) -> None:
-        self.metrics.store_latency.labels(operation=operation).observe(seconds)
+        self.metrics.child(self.metrics.store_latency, operation).observe(seconds)
         if error is not None and not isinstance(error, asyncio.CancelledError):
             self.metrics.store_errors.labels(operation=operation, error=type(error).__name__).inc()
 

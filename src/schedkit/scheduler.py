@@ -415,7 +415,12 @@ class SchedulerLoop:
         timeout = schedule.timeout if schedule.timeout is not None else task.timeout
         catch_up_after = self.cfg.lookahead + self.cfg.refresh_interval
         for fire, late in runnable:
-            skip, blocked_by = await self._overlap(schedule, fire, active)
+            skip, blocked_by = None, None
+            if (
+                schedule.overlap is not OverlapPolicy.ALLOW
+                and len(active) >= schedule.max_instances
+            ):
+                skip, blocked_by = await self._overlap(schedule, fire, active)
             state: dict[str, Any] = {}
             if skip is not None:
                 state = {"status": RunStatus.SKIPPED, "finished_at": now, "reason": skip}
@@ -453,10 +458,8 @@ class SchedulerLoop:
     async def _overlap(
         self, schedule: Schedule, fire: datetime, active: list[Run]
     ) -> tuple[str | None, str | None]:
-        """The overlap policy's verdict on a new fire: (why it is skipped, or None; the
-        run it is queued behind, or None)."""
-        if schedule.overlap is OverlapPolicy.ALLOW or len(active) < schedule.max_instances:
-            return None, None
+        """The overlap policy's verdict on a fire while ``max_instances`` runs are active:
+        (why it is skipped, or None; the run it is queued behind, or None)."""
         note = f"{len(active)} run(s) still active (max_instances={schedule.max_instances})"
         if schedule.overlap is OverlapPolicy.SKIP:
             return f"overlap policy skip: {note}", None

@@ -301,7 +301,8 @@ async def test_active_runs_pending_and_running_oldest_first(store: Store) -> Non
 
 
 async def test_active_runs_of_many_schedules(store: Store) -> None:
-    a1, a2 = make_run(schedule_id="a"), make_run(schedule_id="a", scheduled_for=T0 + SEC)
+    a1 = make_run(schedule_id="a", kwargs={"区域": ["华东", 1.5, None]}, timeout=2.5)
+    a2 = make_run(schedule_id="a", scheduled_for=T0 + SEC, blocked_by=a1.id)
     b1 = make_run(schedule_id="b", priority=9)  # claimed first
     done = make_run(schedule_id="b", scheduled_for=T0 - SEC, status=RunStatus.FAILED)
     await add_runs(store, a2, b1, a1, done, make_run(schedule_id="c"))
@@ -313,6 +314,9 @@ async def test_active_runs_of_many_schedules(store: Store) -> None:
         "none": [],
     }
     assert found["b"][0].status is RunStatus.RUNNING
+    # Every field as get_run reads it (the SQLite store decodes these rows itself).
+    assert found["b"][0] == await store.get_run(b1.id)
+    assert found["a"] == [await store.get_run(a1.id), await store.get_run(a2.id)]
     assert await store.active_runs_of([]) == {}
 
 

@@ -59,8 +59,9 @@ _MAX_TX_ATTEMPTS = 5
 _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
 
 #: How JSON values are written: compact, and UTF-8 rather than \u escapes (smaller, and
-#: readable in the database's own tools).
-json_dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+#: readable in the database's own tools). One encoder made once: ``json.dumps`` with
+#: options builds a new one per call.
+json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -14,19 +14,22 @@ both back through SQLAlchemy). PostgreSQL keeps the SQLAlchemy path.
 
 from __future__ import annotations
 
+import json
+import operator
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schedkit.store._sql_engine import json_dumps
-from schedkit.store._sql_schema import StrEnumType, UTCDateTime, to_epoch_us
+from schedkit.store._sql_schema import StrEnumType, UTCDateTime, from_epoch_us, to_epoch_us
 
 Encoder = Callable[[Any], Any]
+_T = TypeVar("_T")
 
 #: SQLite's default limit on host parameters in one statement is 32,766.
 _MAX_PARAMETERS = 32_000
@@ -53,6 +56,21 @@ def _json(value: Any) -> str | None:
 
 def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
+
+
+def _decoder(column: sa.Column[Any]) -> Encoder | None:
+    """How a stored value of ``column`` becomes the model's value (None: as stored)."""
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return lambda value: None if value is None else from_epoch_us(value)
+    if isinstance(kind, sa.JSON):
+        return lambda value: None if value is None else json.loads(value)
+    if isinstance(kind, sa.Boolean):
+        return lambda value: None if value is None else bool(value)
+    if isinstance(kind, StrEnumType):
+        enum_cls = kind.enum_cls
+        return lambda value: None if value is None else enum_cls(value)
+    return None
 
 
 def _encoder(column: sa.Column[Any]) -> Encoder:
@@ -86,21 +104,48 @@ class DriverTable:
         self.name = table.name
         self.columns = tuple(column.name for column in table.columns)
         self._encoders = {column.name: _encoder(column) for column in table.columns}
-        self._all = tuple(self._encoders[name] for name in self.columns)
+        # A row is read off the object in one C call, then only the columns whose type
+        # converts are touched (half of the runs table's).
+        self._get = operator.attrgetter(*self.columns)
+        self._converted = [
+            (index, self._encoders[name])
+            for index, name in enumerate(self.columns)
+            if self._encoders[name] is not _identity
+        ]
         self._insert_sql: dict[tuple[int, str], str] = {}
+        self._decoders = [
+            (index, decode)
+            for index, decode in enumerate(_decoder(column) for column in table.columns)
+            if decode is not None
+        ]
+        self._select_all = f'SELECT {", ".join(self.columns)} FROM "{self.name}"'
 
-    def row(self, obj: object) -> tuple[Any, ...]:
+    def row(self, obj: object) -> list[Any]:
         """All columns of a value object whose fields are named after them, in table
         order, encoded for the driver."""
-        return tuple(
-            encode(getattr(obj, name)) for name, encode in zip(self.columns, self._all, strict=True)
-        )
+        values = list(self._get(obj))
+        for index, encode in self._converted:
+            values[index] = encode(values[index])
+        return values
+
+    def select_objects(
+        self, conn: Connection, where: str, params: Sequence[Any], factory: Callable[..., _T]
+    ) -> list[_T]:
+        """Whole rows matching ``where`` (SQL after WHERE, with ``?`` parameters), each
+        decoded as the column types would and given to ``factory`` as keywords."""
+        found: list[_T] = []
+        for row in driver(conn).execute(f"{self._select_all} WHERE {where}", tuple(params)):
+            values = list(row)
+            for index, decode in self._decoders:
+                values[index] = decode(values[index])
+            found.append(factory(**dict(zip(self.columns, values, strict=True))))
+        return found
 
     def encode(self, name: str, value: Any) -> Any:
         return self._encoders[name](value)
 
     def insert_returning(
-        self, conn: Connection, rows: Sequence[tuple[Any, ...]], key: str
+        self, conn: Connection, rows: Sequence[Sequence[Any]], key: str
     ) -> list[Any]:
         """INSERT ... ON CONFLICT DO NOTHING RETURNING ``key``, many rows per statement;
         the ``key`` of each row inserted."""

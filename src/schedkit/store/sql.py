@@ -233,15 +233,23 @@ class SQLStore(Store):
         found: dict[str, list[Run]] = {sid: [] for sid in schedule_ids}
         ids = sorted(found)
         stmt = self._active_runs_stmt
+        active = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 
-        def work(conn: Connection) -> list[sa.Row[Any]]:
-            rows: list[sa.Row[Any]] = []
+        def work(conn: Connection) -> list[Run]:
+            runs: list[Run] = []
             for start in range(0, len(ids), _MAX_IN_LIST):
-                rows += conn.execute(stmt, {"ids": ids[start : start + _MAX_IN_LIST]})
-            return rows
+                chunk = ids[start : start + _MAX_IN_LIST]
+                if self._sqlite:  # asked every tick: the driver's rows, decoded here
+                    where = (
+                        f"schedule_id IN ({', '.join('?' * len(chunk))}) AND status IN (?, ?) "
+                        "ORDER BY scheduled_for, id"
+                    )
+                    runs += self._driver_runs.select_objects(conn, where, (*chunk, *active), Run)
+                else:
+                    runs += [Run(**row._asdict()) for row in conn.execute(stmt, {"ids": chunk})]
+            return runs
 
-        for row in await self._db.read(work) if ids else []:
-            run = Run(**row._asdict())
+        for run in await self._db.read(work) if ids else []:
             found[run.schedule_id or ""].append(run)
         return found
 
