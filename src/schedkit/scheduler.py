@@ -219,6 +219,15 @@ class SchedulerLoop:
                 due[schedule_id] = entry
         if not due:
             return
+        try:
+            await self._fire(due, now)
+        except BaseException:
+            # The fires popped from the heap were not written: plan them again from a
+            # fresh read (the window would otherwise hold them as already queued).
+            self._reset_window()
+            raise
+
+    async def _fire(self, due: dict[str, _Entry], now: datetime) -> None:
         batch = _Batch()
         planned: list[tuple[_Entry, list[tuple[datetime, float]]]] = []
         for entry in due.values():
@@ -510,7 +519,6 @@ class SchedulerLoop:
             ids, advanced = await self.store.record_fires(batch.runs, batch.advances)
         except BaseException:
             self.executor.release(batch.reserved)
-            self._reset_window()
             raise
         self._advance_window(batch)
         if advanced < len(batch.advances):

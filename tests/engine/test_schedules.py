@@ -499,3 +499,34 @@ async def test_runs_of_other_nodes_are_claimed_while_local_runs_keep_ending(
     assert done.status is RunStatus.SUCCESS and done.node_id == worker.node_id
     assert done.started_at is not None
     assert done.started_at - run.created_at < timedelta(seconds=1.5)
+
+
+@pytest.mark.parametrize("failing", ["active_runs_of", "record_fires"])
+async def test_a_fire_whose_tick_fails_on_the_store_is_fired_again(
+    make_scheduler: MakeScheduler, failing: str
+) -> None:
+    """A tick that cannot reach the store has taken its fires off the timer heap; they
+    must be planned again from the store, not forgotten (a date trigger fires once)."""
+    from schedkit import StoreUnavailableError
+
+    s = await make_scheduler(nightly)
+    original = getattr(s.store, failing)
+    failures: list[str] = []
+
+    # Fault injection, not a mock: the first call fails as if the store were down.
+    async def down_once(*args: Any, **kwargs: Any) -> Any:
+        if not failures:
+            failures.append(failing)
+            raise StoreUnavailableError(f"injected: {failing} failed")
+        return await original(*args, **kwargs)
+
+    setattr(s.store, failing, down_once)
+    when = datetime.now(UTC) + timedelta(seconds=0.5)
+    await s.add_task("nightly", {"trigger": "date", "run_date": when.isoformat()})
+    for _ in range(60):
+        if await s.count_runs("nightly"):
+            break
+        await asyncio.sleep(0.1)
+    assert failures == [failing]
+    runs = await s.list_runs("nightly")
+    assert [r.scheduled_for for r in runs] == [when]
