@@ -195,8 +195,10 @@ class Executor:
         asyncio.get_running_loop().call_later(delay, self.wake)
 
     def note_blocker(self, run_id: str) -> None:
-        """A queued run waits for ``run_id``: wake the claim loop when it ends here."""
-        self._blockers.add(run_id)
+        """A queued run waits for ``run_id``: wake the claim loop when it ends here (a
+        blocker executing elsewhere is left to the poll)."""
+        if run_id in self._active:
+            self._blockers.add(run_id)
 
     def start_claimed(self, run: Run) -> None:
         """Execute a run already claimed for this node (consumes one reservation)."""
