@@ -278,27 +278,26 @@ class SchedulerLoop:
             self._generation_at = now + _GENERATION
         until = now + timedelta(seconds=self.cfg.lookahead)
         keys = await self.store.due_schedule_keys(until, WINDOW_LIMIT)
+        # Entries unchanged since the last read keep their place in the heap; only new
+        # or changed ones are pushed (a stale heap entry fires nothing: its schedule's
+        # next fire has moved on, or it left the window).
+        window: dict[str, _Entry] = {}
+        changed: list[tuple[str, int, datetime]] = []
+        for sid, version, nominal in keys:
+            old = self._window.get(sid)
+            if old is None or old.schedule.version != version or old.next_fire != nominal:
+                changed.append((sid, version, nominal))
+            else:
+                window[sid] = old
         missing = [
             sid
-            for sid, version, _ in keys
+            for sid, version, _ in changed
             if self._held(sid, version) is None and (sid, version) not in self._broken
         ]
         if missing:
             for schedule in await self.store.get_schedules(missing):
                 self._hold(schedule)
-        # Entries unchanged since the last read keep their place in the heap; only new
-        # or changed ones are pushed (a stale heap entry fires nothing: its schedule's
-        # next fire has moved on, or it left the window).
-        window: dict[str, _Entry] = {}
-        for sid, version, nominal in keys:
-            current = self._window.get(sid)
-            if (
-                current is not None
-                and current.schedule.version == version
-                and current.next_fire == nominal
-            ):
-                window[sid] = current
-                continue
+        for sid, version, nominal in changed:
             held = self._held(sid, version)
             if held is None:  # broken, deleted or changed since: the next refresh sees it
                 continue

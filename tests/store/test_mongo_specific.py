@@ -15,7 +15,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,51 +26,19 @@ from pymongo.asynchronous.database import AsyncDatabase
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
 from schedkit.models import (
     ApiToken,
-    Run,
     RunFilter,
     RunOutcome,
     RunStatus,
-    Schedule,
     TriggerSource,
-    new_id,
 )
 from schedkit.store import create_store
 from schedkit.store._mongo_codec import INDEXES, fire_key, from_us, to_us
 from schedkit.store.mongo import DEFAULT_COLLECTIONS, INDEX_VERSION, MongoStore
 from tests.conftest import MONGO_VAR, service_url
-
-T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
-SEC = timedelta(seconds=1)
+from tests.store._contract import SEC, T0, make_run, make_schedule
 
 Raw = AsyncDatabase[dict[str, Any]]
 external = pytest.mark.external_service
-
-
-def make_run(**fields: Any) -> Run:
-    values: dict[str, Any] = {
-        "id": new_id(),
-        "task_name": "t",
-        "schedule_id": "s",
-        "trigger_source": TriggerSource.SCHEDULE,
-        "scheduled_for": T0,
-        "not_before": T0,
-        "created_at": T0,
-    }
-    values.update(fields)
-    return Run(**values)
-
-
-def make_schedule(**fields: Any) -> Schedule:
-    values: dict[str, Any] = {
-        "id": "s",
-        "task_name": "t",
-        "trigger": {"trigger": "cron", "hour": 2},
-        "next_fire_time": T0,
-        "created_at": T0,
-        "updated_at": T0,
-    }
-    values.update(fields)
-    return Schedule(**values)
 
 
 @pytest.fixture

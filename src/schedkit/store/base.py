@@ -186,11 +186,9 @@ class Store(abc.ABC):
         again from them are fenced by the runs already inserted. A change landing
         between its check and its writes can let that one tick fire.
         """
-        current = set()
-        for sid, version, _, _ in advances:
-            schedule = await self.get_schedule(sid)
-            if schedule is not None and schedule.version == version:
-                current.add(sid)
+        wanted = {sid: version for sid, version, _, _ in advances}
+        found = await self.get_schedules(list(wanted)) if wanted else []
+        current = {s.id for s in found if s.version == wanted[s.id]}
         kept, moved = still_current(runs, advances, current)
         inserted = await self.insert_runs(kept) if kept else []
         advanced = await self.advance_schedules(moved) if moved else 0

@@ -127,7 +127,7 @@ from schedkit.store._mongo_codec import (
     versioned_id,
 )
 from schedkit.store._stats import task_stats
-from schedkit.store.base import Store, still_current
+from schedkit.store.base import Store
 
 __all__ = ["DEFAULT_COLLECTIONS", "INDEX_VERSION", "MongoStore"]
 
@@ -460,24 +460,6 @@ class MongoStore(Store):
         # again after a lost reply) are both skipped: insert-if-absent.
         inserted = await self._insert_new(self._c.runs, [encode_run(r) for r in runs])
         return [r.id for r in runs if r.id in inserted]
-
-    @_translate_errors
-    async def record_fires(
-        self,
-        runs: Sequence[Run],
-        advances: Sequence[tuple[str, int, datetime | None, datetime | None]],
-    ) -> tuple[list[str], int]:
-        # The contract's order without a transaction (check, insert, advance), with the
-        # versions read in one query rather than one per schedule.
-        wanted = {sid: version for sid, version, _, _ in advances}
-        current: set[str] = set()
-        if wanted:
-            cursor = self._c.schedules.find({"_id": {"$in": sorted(wanted)}}, {"version": 1})
-            current = {d["_id"] for d in await cursor.to_list() if d["version"] == wanted[d["_id"]]}
-        kept, moved = still_current(runs, advances, current)
-        inserted = await self.insert_runs(kept) if kept else []
-        advanced = await self.advance_schedules(moved) if moved else 0
-        return inserted, advanced
 
     @_translate_errors
     async def get_run(self, run_id: str) -> Run | None:

@@ -506,11 +506,10 @@ class SQLStore(Store):
             statuses = [s.value for s in _STATUSES]
 
             def work(conn: Connection) -> list[TaskStats]:
-                driver = conn.connection.driver_connection
-                assert driver is not None  # checked out: the sqlite3 connection
-                start = UTCDateTime().process_bind_param(since, conn.dialect)
+                raw = driver(conn)
+                start = to_epoch_us(since)
                 # One read transaction, so that counts and durations are one snapshot.
-                driver.execute("BEGIN")
+                raw.execute("BEGIN")
                 try:
                     counts: dict[str, dict[str, int]] = {}
                     for name, *ns in conn.execute(counts_stmt):
@@ -519,13 +518,13 @@ class SQLStore(Store):
                             counts[name] = found
                     stats = []
                     for name, found in counts.items():
-                        rows = driver.execute(durations_sql, (name, *statuses, start))
+                        rows = raw.execute(durations_sql, (name, *statuses, start))
                         durations = [duration for (duration,) in rows]
                         durations.sort()
                         stats.append(task_stats(name, found, durations))
                     return stats
                 finally:
-                    driver.execute("ROLLBACK")
+                    raw.execute("ROLLBACK")
 
         else:
             # PostgreSQL ranks the durations itself: percentile_disc is the nearest rank
