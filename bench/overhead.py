@@ -103,8 +103,7 @@ def _area(path: str, func: str) -> str:
         return "builtins (C)"
     for needle, area in (
         ("/schedkit/store/", "schedkit.store"),
-        ("/schedkit/executor.py", "schedkit.executor"),
-        ("/schedkit/scheduler.py", "schedkit.scheduler"),
+        ("/schedkit/engine/", "schedkit.engine"),
         ("/schedkit/events.py", "schedkit.events"),
         ("/schedkit/task.py", "schedkit.task"),
         ("/schedkit/triggers/", "schedkit.triggers"),

@@ -43,14 +43,14 @@ from schedkit.alerts.rules import (
 )
 from schedkit.errors import ConfigError, StoreError
 from schedkit.events import EventKind, RunEvent
+from schedkit.extension import ExtensionHost
 from schedkit.metrics import SchedkitMetrics
-from schedkit.models import Run, RunFilter, RunStatus, Schedule
-from schedkit.tracing import Tracing, TracingSettings, observe_store
+from schedkit.models import Run, RunStatus, Schedule
+from schedkit.tracing import Tracing, TracingSettings
 
 if TYPE_CHECKING:
     from schedkit.alerts.channels import AlertSender, DeliveryResult
     from schedkit.config import SchedkitConfig
-    from schedkit.service import Scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,6 @@ EVENT_QUEUE_SIZE = 10_000
 BATCH_SIZE = 500
 CAS_ATTEMPTS = 20
 SCHEDULE_CACHE_SECONDS = 30.0
-LEASE_NAME = "scheduler"
 
 _ALERT_EVENTS = frozenset(
     {EventKind.STARTED, EventKind.FINISHED, EventKind.SKIPPED, EventKind.MISSED, EventKind.LOST}
@@ -100,7 +99,7 @@ class Monitor:
         self.tracing = tracing if isinstance(tracing, Tracing) else Tracing(TracingSettings())
         self._environ = environ
         self.sender: AlertSender | None = None
-        self.scheduler: Scheduler | None = None
+        self.scheduler: ExtensionHost | None = None
         self._queue: asyncio.Queue[RunEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
         self._tasks: list[asyncio.Task[None]] = []
         self._undo: list[Callable[[], None]] = []
@@ -137,7 +136,7 @@ class Monitor:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def start(self, scheduler: Scheduler) -> None:
+    async def start(self, scheduler: ExtensionHost) -> None:
         self.scheduler = scheduler
         if self._settings_given is None:
             self.settings = AlertsSettings.from_config(scheduler.config)
@@ -164,17 +163,13 @@ class Monitor:
             for name in sender.channels:
                 self.metrics.channel_up.labels(channel=name).set(1)
         if self.tracing.enabled:
-            wrapper = self.tracing.run_span
-            scheduler.executor.run_wrappers.append(wrapper)
-            self._undo.append(lambda: _remove(scheduler.executor.run_wrappers, wrapper))
+            self._undo.append(scheduler.add_run_wrapper(self.tracing.run_span))
         self._undo.append(
-            observe_store(
-                scheduler.store,
-                self._observe_store,
-                self.tracing.tracer if self.tracing.enabled else None,
+            scheduler.observe_store(
+                self._observe_store, self.tracing.tracer if self.tracing.enabled else None
             )
         )
-        self._remove_listener = scheduler.events.add_listener(self._on_event)
+        self._remove_listener = scheduler.add_listener(self._on_event)
         self._tasks = [
             asyncio.create_task(self._process(), name="schedkit-monitor-events"),
             asyncio.create_task(self._periodic(), name="schedkit-monitor-check"),
@@ -251,7 +246,7 @@ class Monitor:
             m.child(m.runs, task, run.status.value).inc()
         elif kind is EventKind.LOST:
             self.tracing.end_run_span(run.id, run.attempt, RunStatus.LOST, run.error)
-            if self._lost_is_final(run):
+            if _lost_is_final(event):
                 m.child(m.runs, task, RunStatus.LOST.value).inc()
         if kind not in _ALERT_EVENTS or not self.settings.active:
             return
@@ -266,13 +261,6 @@ class Monitor:
                     "monitor is behind: run events dropped (queue of %d full)", EVENT_QUEUE_SIZE
                 )
         self._queue.put_nowait(event)
-
-    def _lost_is_final(self, run: Run) -> bool:
-        """A lost attempt is final when no retry follows (the reaper requeues otherwise)."""
-        if run.attempt >= run.max_attempts:
-            return True
-        scheduler = self.scheduler
-        return scheduler is not None and scheduler.registry.get_task(run.task_name) is None
 
     async def _process(self) -> None:
         while True:
@@ -318,7 +306,7 @@ class Monitor:
     async def _fold_for(self, event: RunEvent, rules: RuleSet, now: datetime) -> Fold | None:
         run = event.run
         kind = event.kind
-        if kind is EventKind.FINISHED or (kind is EventKind.LOST and self._lost_is_final(run)):
+        if kind is EventKind.FINISHED or (kind is EventKind.LOST and _lost_is_final(event)):
             return lambda s: on_final(s, run, rules, now)
         if kind is EventKind.MISSED or (
             kind is EventKind.SKIPPED and skipped_is_missed(run, event.detail)
@@ -333,10 +321,10 @@ class Monitor:
         """Apply ``folds`` to the task's stored state by compare-and-set; the alerts of
         the write that wins (and only those) are returned for sending."""
         assert self.scheduler is not None
-        store = self.scheduler.store
+        host = self.scheduler
         key = STATE_PREFIX + task_name
         for attempt in range(CAS_ATTEMPTS):
-            entry = await store.get_state(key)
+            entry = await host.get_state(key)
             state = TaskAlertState.from_json(entry.value if entry is not None else None)
             new, alerts = state, []
             for fold in folds:
@@ -344,7 +332,7 @@ class Monitor:
                 alerts += produced
             if new is state:
                 return alerts
-            if await store.set_state(key, new.to_json(), entry.version if entry else 0):
+            if await host.set_state(key, new.to_json(), entry.version if entry else 0):
                 return alerts
             await asyncio.sleep(0.005 * (attempt + 1))
         logger.error(
@@ -383,24 +371,17 @@ class Monitor:
             return
         self._sampled_at = time.monotonic()
         m = self.metrics
-        store = scheduler.store
-        m.node_running.set(len(scheduler.executor.running_ids))
+        m.node_running.set(scheduler.running_count)
         m.is_leader.set(1 if scheduler.is_leader else 0)
-        m.pending.set(await store.count_runs(RunFilter(statuses=frozenset({RunStatus.PENDING}))))
-        m.running.set(await store.count_runs(RunFilter(statuses=frozenset({RunStatus.RUNNING}))))
-        lease = await store.get_lease(LEASE_NAME)
-        if lease is None:
-            m.set_lease(None, None)
-        else:
-            alive = lease.expires_at > self._now()
-            m.set_lease(lease.holder if alive else None, lease.term)
+        m.pending.set(await scheduler.count_runs(status=RunStatus.PENDING))
+        m.running.set(await scheduler.count_runs(status=RunStatus.RUNNING))
+        lease = await scheduler.leader_lease()
+        m.set_lease(lease.holder if lease else None, lease.term if lease else None)
 
     async def _check_running(self) -> None:
         assert self.scheduler is not None
         now = self._now()
-        runs = await self.scheduler.store.list_runs(
-            RunFilter(statuses=frozenset({RunStatus.RUNNING})), limit=CHECK_LIMIT
-        )
+        runs = await self.scheduler.list_runs(status=RunStatus.RUNNING, limit=CHECK_LIMIT)
         by_task: dict[str, list[tuple[Run, float]]] = {}
         for run in runs:
             if run.started_at is None:
@@ -420,9 +401,7 @@ class Monitor:
     async def _check_pending(self) -> None:
         assert self.scheduler is not None
         now = self._now()
-        runs = await self.scheduler.store.list_runs(
-            RunFilter(statuses=frozenset({RunStatus.PENDING})), limit=CHECK_LIMIT
-        )
+        runs = await self.scheduler.list_runs(status=RunStatus.PENDING, limit=CHECK_LIMIT)
         by_task: dict[str, list[tuple[Run, float, float]]] = {}
         for run in runs:
             if run.blocked_by is not None:
@@ -472,7 +451,7 @@ class Monitor:
         description = None
         scheduler = self.scheduler
         if scheduler is not None:
-            task = scheduler.registry.get_task(alert.task_name)
+            task = scheduler.find_task(alert.task_name)
             description = task.task_description if task is not None else None
         schedule_text = None
         run = alert.run
@@ -510,7 +489,7 @@ class Monitor:
         if task_name not in self._task_rules:
             task_rules = None
             if self.scheduler is not None:
-                task = self.scheduler.registry.get_task(task_name)
+                task = self.scheduler.find_task(task_name)
                 if task is not None:
                     try:
                         task_rules = parse_task_rules(getattr(task, "alert_rules", None), task_name)
@@ -534,7 +513,7 @@ class Monitor:
             return cached.schedule
         assert self.scheduler is not None
         try:
-            schedule = await self.scheduler.store.get_schedule(schedule_id)
+            schedule = await self.scheduler.get_schedule(schedule_id)
         except StoreError as exc:
             logger.warning("monitor: could not read schedule %s: %s", schedule_id, exc)
             return cached.schedule if cached is not None else None
@@ -544,6 +523,11 @@ class Monitor:
     def _now(self) -> datetime:
         assert self.scheduler is not None
         return self.scheduler.clock.now()
+
+
+def _lost_is_final(event: RunEvent) -> bool:
+    """The reaper says whether a retry follows a lost attempt (``detail.final``)."""
+    return bool(event.detail.get("final", True))
 
 
 def find_monitor(scheduler: Any) -> Monitor | None:
@@ -562,11 +546,6 @@ def _describe(schedule: Schedule, language: str) -> str | None:
     except Exception:  # an unreadable trigger must not stop an alert
         logger.debug("cannot describe the trigger of schedule %s", schedule.id, exc_info=True)
         return None
-
-
-def _remove(items: list[Any], item: Any) -> None:
-    with contextlib.suppress(ValueError):
-        items.remove(item)
 
 
 __all__ = ["Monitor", "find_monitor"]

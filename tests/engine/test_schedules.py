@@ -316,7 +316,7 @@ async def test_leader_that_cannot_renew_stops_firing_before_expiry(
             break
         await asyncio.sleep(0.05)
     assert s.is_leader
-    lease = s.loop.lease
+    lease = await s.leader_lease()
     assert lease is not None
 
     # Fault injection, not a mock: from now on every renewal fails as if the store were

@@ -18,13 +18,9 @@ from typing import Literal
 from fastapi import FastAPI
 
 from schedkit.api.auth import Authenticator, anonymous_authenticator, token_authenticator
+from schedkit.api.lifespan import ConfigInput, include_scheduler_router, scheduler_running
 from schedkit.api.problems import install_problem_handlers
 from schedkit.api.router import DEFAULT_PREFIX
-from schedkit.integrations.fastapi import (
-    ConfigInput,
-    include_scheduler_router,
-    scheduler_running,
-)
 from schedkit.registry import TaskRegistry
 from schedkit.service import Extension, Scheduler, __version__
 

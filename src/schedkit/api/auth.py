@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from schedkit.api.deps import get_scheduler
 from schedkit.api.problems import ApiProblem
-from schedkit.tokens import Role, verify_token
+from schedkit.tokens import Role
 
 __all__ = [
     "ActorDep",
@@ -85,7 +85,7 @@ def token_authenticator() -> Authenticator:
         if credentials is None:
             raise _unauthorized("send an API token: 'Authorization: Bearer <token>'")
         scheduler = get_scheduler(request)
-        token = await verify_token(scheduler.store, credentials.credentials)
+        token = await scheduler.verify_token(credentials.credentials)
         if token is None:
             raise _unauthorized("the API token is invalid or revoked")
         return Principal(name=token.name, role=Role(token.role), kind="token")

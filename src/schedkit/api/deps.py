@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from fastapi import Depends, Header, Query, Request
 
 from schedkit.errors import NotRunningError
+from schedkit.readmodels import Lang, negotiate_lang
 from schedkit.service import Scheduler
-from schedkit.views import Lang, negotiate_lang
 
 __all__ = ["LangDep", "SchedulerDep", "get_scheduler", "request_lang"]
 

@@ -1,4 +1,4 @@
-"""Request bodies and the API's own response models (the read models are in schedkit.views)."""
+"""Request bodies and the API's own response models (the read models are in schedkit.readmodels)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from pydantic import (
 )
 
 from schedkit.models import RunStatus
-from schedkit.tokens import Role
-from schedkit.views import (
+from schedkit.readmodels import (
     AuditView,
     LogLineView,
     RunView,
     ScheduleView,
     TokenView,
 )
+from schedkit.tokens import Role
 
 __all__ = [
     "SCHEDULE_BODY_EXAMPLES",

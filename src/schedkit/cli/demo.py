@@ -66,6 +66,10 @@ def _remove_database(db: Path) -> None:
             Path(f"{db}{suffix}").unlink()
 
 
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+
+
 def demo(
     ctx: typer.Context,
     port: Annotated[
@@ -116,10 +120,8 @@ def demo(
                         name, DEMO_CRON, schedule_id=DEMO_SCHEDULE_PREFIX + name, actor=actor()
                     )
         with contextlib.suppress(tokens.TokenNotFoundError, schedkit.ConflictError):
-            await tokens.revoke_token(s.store, DEMO_TOKEN_NAME, actor=actor())
-        issued = await tokens.create_token(
-            s.store, name=DEMO_TOKEN_NAME, role=tokens.Role.ADMIN, actor=actor()
-        )
+            await s.revoke_token(DEMO_TOKEN_NAME, actor=actor())
+        issued = await s.create_token(name=DEMO_TOKEN_NAME, role=tokens.Role.ADMIN, actor=actor())
         secret["value"] = issued.secret
 
     async def on_ready(url: str) -> None:

@@ -34,8 +34,8 @@ from rich.progress import (
 
 from schedkit.errors import ConflictError
 from schedkit.models import LogLine, Node, Run, RunStatus, utcnow
+from schedkit.readmodels import run_view
 from schedkit.service import Scheduler
-from schedkit.views import run_view
 
 from . import render
 from .errors import EXIT_FAILURE
@@ -48,7 +48,6 @@ from .state import (
     executing,
     get_state,
     management,
-    open_store,
     run_async,
     wants_json,
 )
@@ -160,8 +159,8 @@ async def _alive_executors(state: CliState, task_name: str) -> list[Node]:
     """Nodes that would execute a run of ``task_name``: an executor, a heartbeat within
     ``lost_after``; a ``run --local`` process counts only for its own task."""
     config = state.config()
-    async with open_store(state) as store:
-        nodes = await store.list_nodes()
+    async with management(state) as s:
+        nodes = await s.list_nodes()
     cut = utcnow() - timedelta(seconds=config.scheduler.lost_after)
     mine = _local_node_name(task_name)
     return [

@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 
 from schedkit.models import OverlapPolicy, Schedule
+from schedkit.readmodels import schedule_view
 from schedkit.triggers import ScheduleSpec, build_trigger, preview
-from schedkit.views import schedule_view
 
 from . import render
 from .errors import UsageProblem

@@ -34,9 +34,6 @@ OnReady = Callable[[str], Awaitable[None]]
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
-    from .demo import demo
-
-    app.command("demo")(demo)
 
 
 def serve(

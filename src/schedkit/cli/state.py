@@ -28,7 +28,6 @@ from rich.console import Console
 from schedkit.config import SchedkitConfig
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
-from schedkit.store import Store, create_store
 
 Lang = Literal["en", "zh"]
 T = TypeVar("T")
@@ -156,14 +155,6 @@ async def executing(
         config = config.model_copy(update={"node_name": node_name})
     async with _started(Scheduler(config, registry=TaskRegistry())) as scheduler:
         yield scheduler
-
-
-@asynccontextmanager
-async def open_store(state: CliState) -> AsyncIterator[Store]:
-    """The configured store, opened (schema created or upgraded), without the façade."""
-    config = state.config()
-    async with create_store(config.store_url, **config.store_options) as store:
-        yield store
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from schedkit import views
+from schedkit import readmodels
 from schedkit.models import Run
 
 from . import render
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(tasks_app, name="tasks")
 
 
-def _schedules_text(summary: views.TaskSummary, lang: render.Lang) -> str:
+def _schedules_text(summary: readmodels.TaskSummary, lang: render.Lang) -> str:
     parts = [
         s.description + (f" ({tr('paused', lang)})" if s.paused else "") for s in summary.schedules
     ]
@@ -43,9 +43,9 @@ def list_tasks(
     as_json = wants_json(ctx, json_)
     lang = state.lang
 
-    async def work() -> list[views.TaskSummary]:
+    async def work() -> list[readmodels.TaskSummary]:
         async with management(state) as s:
-            return await views.task_summaries(s, s.list_tasks(category, tag), lang)
+            return await readmodels.task_summaries(s, s.list_tasks(category, tag), lang)
 
     summaries = run_async(work())
     if as_json:
@@ -79,9 +79,9 @@ def show_task(
     as_json = wants_json(ctx, json_)
     lang = state.lang
 
-    async def work() -> tuple[views.TaskDetail, list[Run]]:
+    async def work() -> tuple[readmodels.TaskDetail, list[Run]]:
         async with management(state) as s:
-            detail = await views.task_detail(s, task_name, lang)
+            detail = await readmodels.task_detail(s, task_name, lang)
             recent = await s.list_runs(task_name, limit=runs) if runs else []
             return detail, recent
 
@@ -89,7 +89,7 @@ def show_task(
     tz = state.tz()
     if as_json:
         data = detail.model_dump(mode="json")
-        data["recent_runs"] = [views.run_view(r, tz).model_dump(mode="json") for r in recent]
+        data["recent_runs"] = [readmodels.run_view(r, tz).model_dump(mode="json") for r in recent]
         render.emit_json(data)
         return
     out = state.out

@@ -9,12 +9,12 @@ from rich.markup import escape
 
 from schedkit import tokens as core
 from schedkit.models import ApiToken
-from schedkit.views import token_view
+from schedkit.readmodels import token_view
 
 from . import render
 from .errors import UsageProblem
 from .render import tr
-from .state import JsonOpt, actor, get_state, open_store, run_async, wants_json
+from .state import JsonOpt, actor, get_state, management, run_async, wants_json
 
 token_app = typer.Typer(help="API tokens (roles: viewer < operator < admin).", no_args_is_help=True)
 
@@ -48,8 +48,8 @@ def create(
         raise UsageProblem("a token needs a name: schedkit token create NAME --role ROLE")
 
     async def work() -> core.IssuedToken:
-        async with open_store(state) as store:
-            return await core.create_token(store, name=token_name, role=role, actor=actor())
+        async with management(state) as s:
+            return await s.create_token(name=token_name, role=role, actor=actor())
 
     issued = run_async(work())
     if as_json:
@@ -74,8 +74,8 @@ def list_(
     as_json = wants_json(ctx, json_)
 
     async def work() -> list[ApiToken]:
-        async with open_store(state) as store:
-            return await core.list_tokens(store, include_revoked=all_)
+        async with management(state) as s:
+            return await s.list_tokens(include_revoked=all_)
 
     found = run_async(work())
     if as_json:
@@ -107,8 +107,8 @@ def revoke(
     as_json = wants_json(ctx, json_)
 
     async def work() -> ApiToken:
-        async with open_store(state) as store:
-            return await core.revoke_token(store, ref, actor=actor())
+        async with management(state) as s:
+            return await s.revoke_token(ref, actor=actor())
 
     token = run_async(work())
     if as_json:

@@ -16,16 +16,15 @@ the store's lease decides which one fires schedules, so nothing fires twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 
 from schedkit.api.auth import Authenticator, host_authenticator
-from schedkit.api.router import DEFAULT_PREFIX, create_router
-from schedkit.config import SchedkitConfig
+from schedkit.api.lifespan import ConfigInput, include_scheduler_router, scheduler_running
+from schedkit.api.router import DEFAULT_PREFIX
 from schedkit.registry import TaskRegistry
 from schedkit.service import Extension, Scheduler
 from schedkit.tokens import Role
@@ -34,36 +33,7 @@ __all__ = ["DEFAULT_PREFIX", "mount_scheduler", "scheduler_lifespan", "scheduler
 
 logger = logging.getLogger(__name__)
 
-ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-_MOUNTED = "_schedkit_router_prefixes"
-
-
-@asynccontextmanager
-async def scheduler_running(
-    app: FastAPI,
-    scheduler: Scheduler | None = None,
-    *,
-    config: ConfigInput = None,
-    registry: TaskRegistry | None = None,
-    extensions: Iterable[Extension] = (),
-) -> AsyncIterator[Scheduler]:
-    """Start ``scheduler`` (or one made from ``config``/``registry``/``extensions``),
-    expose it on ``app.state.scheduler`` and stop it on exit. A scheduler that is already
-    started is left running on exit: its owner stops it."""
-    if scheduler is None:
-        scheduler = Scheduler(config, registry=registry, extensions=extensions)
-    owned = not scheduler.started
-    if owned:
-        await scheduler.start()
-    app.state.scheduler = scheduler
-    try:
-        yield scheduler
-    finally:
-        if owned:
-            await scheduler.stop()
-        if getattr(app.state, "scheduler", None) is scheduler:
-            del app.state.scheduler
 
 
 def _authenticator(
@@ -80,23 +50,6 @@ def _authenticator(
             "include_router=False to mount the API yourself)"
         )
     return host_authenticator(user_dependency, role_of)
-
-
-def include_scheduler_router(
-    app: FastAPI,
-    authenticate: Authenticator,
-    *,
-    prefix: str = DEFAULT_PREFIX,
-    tags: Sequence[str] = ("Scheduler",),
-) -> None:
-    """Mount the management API on ``app`` once per prefix."""
-    mounted: set[str] = getattr(app.state, _MOUNTED, set())
-    if prefix in mounted:
-        return
-    app.include_router(create_router(authenticate, prefix=prefix, tags=tags))
-    mounted.add(prefix)
-    setattr(app.state, _MOUNTED, mounted)
-    app.openapi_schema = None  # routes changed: let /docs show them
 
 
 def scheduler_lifespan(

@@ -8,12 +8,7 @@ JSON into a :class:`Trigger`; ``preview`` lists upcoming fires. See docs/schedul
 
 from __future__ import annotations
 
-from schedkit.triggers.runtime import (
-    Trigger,
-    build_trigger,
-    preview,
-    trigger_from_json,
-)
+from schedkit.triggers.runtime import Trigger, build_trigger, trigger_from_json
 from schedkit.triggers.specs import (
     CalendarName,
     CronSpec,
@@ -23,6 +18,7 @@ from schedkit.triggers.specs import (
     TriggerSpec,
     parse_trigger,
 )
+from schedkit.triggers.upcoming import Upcoming, preview, upcoming
 
 __all__ = [
     "CalendarName",
@@ -32,8 +28,10 @@ __all__ = [
     "ScheduleSpec",
     "Trigger",
     "TriggerSpec",
+    "Upcoming",
     "build_trigger",
     "parse_trigger",
     "preview",
     "trigger_from_json",
+    "upcoming",
 ]

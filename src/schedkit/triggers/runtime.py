@@ -27,14 +27,13 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from cronsim import CronSim
 
-from schedkit.models import ensure_utc, utcnow
+from schedkit.models import ensure_utc
 from schedkit.triggers.calendars import calendar_allows
 from schedkit.triggers.describe import describe_trigger
 from schedkit.triggers.specs import (
     CronSpec,
     DateSpec,
     IntervalSpec,
-    ScheduleSpec,
     crontab_expression,
     parse_trigger,
     zone,
@@ -42,9 +41,6 @@ from schedkit.triggers.specs import (
 
 _TICK = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# preview() gives up after this many nominal fires, so that a calendar excluding every
-# fire (a Saturday-only cron with cn_workdays, beyond chinese_calendar's years) ends.
-PREVIEW_SCAN_LIMIT = 100_000
 
 
 class Trigger(ABC):
@@ -257,34 +253,6 @@ def trigger_from_json(
 ) -> Trigger:
     """The runtime trigger for a stored ``Schedule.trigger``."""
     return build_trigger(data, default_timezone=default_timezone)
-
-
-def preview(
-    spec: ScheduleSpec | CronSpec | IntervalSpec | DateSpec | Mapping[str, Any] | str,
-    n: int = 5,
-    *,
-    now: datetime | None = None,
-    default_timezone: str = "Asia/Shanghai",
-) -> list[datetime]:
-    """The next ``n`` nominal fires at or after ``now`` (aware, in the spec's zone).
-
-    Days the business calendar excludes are left out; ``now`` must be aware.
-    """
-    schedule = ScheduleSpec.parse(spec, default_timezone=default_timezone)
-    trigger = build_trigger(schedule.trigger)
-    start = utcnow() if now is None else ensure_utc(now)
-    fires: list[datetime] = []
-    previous = None
-    for _ in range(PREVIEW_SCAN_LIMIT):
-        if len(fires) >= n:
-            break
-        nominal = trigger.next_fire_time(previous, start)
-        if nominal is None:
-            break
-        if nominal >= start and trigger.calendar_allows(nominal):
-            fires.append(nominal.astimezone(trigger.timezone))
-        previous = nominal
-    return fires
 
 
 def _exists(local: datetime) -> bool:

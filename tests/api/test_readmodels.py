@@ -1,10 +1,10 @@
-"""schedkit.views helpers that need no server."""
+"""schedkit.readmodels helpers that need no server."""
 
 from __future__ import annotations
 
 import pytest
 
-from schedkit.views import negotiate_lang
+from schedkit.readmodels import negotiate_lang
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,69 @@
+"""Running a scheduler for the lifetime of a FastAPI app, and mounting its router once.
+
+Shared by the standalone app (:mod:`schedkit.api.app`) and the embedding helpers
+(:mod:`schedkit.integrations.fastapi`); it imports neither, so both import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from schedkit.api.auth import Authenticator
+from schedkit.api.router import DEFAULT_PREFIX, create_router
+from schedkit.config import SchedkitConfig
+from schedkit.registry import TaskRegistry
+from schedkit.service import Extension, Scheduler
+
+__all__ = ["ConfigInput", "include_scheduler_router", "scheduler_running"]
+
+ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
+_MOUNTED = "_schedkit_router_prefixes"
+
+
+@asynccontextmanager
+async def scheduler_running(
+    app: FastAPI,
+    scheduler: Scheduler | None = None,
+    *,
+    config: ConfigInput = None,
+    registry: TaskRegistry | None = None,
+    extensions: Iterable[Extension] = (),
+) -> AsyncIterator[Scheduler]:
+    """Start ``scheduler`` (or one made from ``config``/``registry``/``extensions``),
+    expose it on ``app.state.scheduler`` and stop it on exit. A scheduler that is already
+    started is left running on exit: its owner stops it."""
+    if scheduler is None:
+        scheduler = Scheduler(config, registry=registry, extensions=extensions)
+    owned = not scheduler.started
+    if owned:
+        await scheduler.start()
+    app.state.scheduler = scheduler
+    try:
+        yield scheduler
+    finally:
+        if owned:
+            await scheduler.stop()
+        if getattr(app.state, "scheduler", None) is scheduler:
+            del app.state.scheduler
+
+
+def include_scheduler_router(
+    app: FastAPI,
+    authenticate: Authenticator,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    tags: Sequence[str] = ("Scheduler",),
+) -> None:
+    """Mount the management API on ``app`` once per prefix."""
+    mounted: set[str] = getattr(app.state, _MOUNTED, set())
+    if prefix in mounted:
+        return
+    app.include_router(create_router(authenticate, prefix=prefix, tags=tags))
+    mounted.add(prefix)
+    setattr(app.state, _MOUNTED, mounted)
+    app.openapi_schema = None  # routes changed: let /docs show them

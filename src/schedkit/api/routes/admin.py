@@ -1,0 +1,92 @@
+"""Administration: nodes, the audit trail and API tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Response, status
+
+from schedkit import readmodels
+from schedkit.api.auth import ActorDep
+from schedkit.api.deps import SchedulerDep
+from schedkit.api.routes.table import Limit, Name, Offset, route
+from schedkit.api.schemas import AuditPage, TokenCreated, TokenCreateRequest
+from schedkit.tokens import Role
+
+
+@route(
+    "GET",
+    "/nodes",
+    role=Role.VIEWER,
+    summary="Nodes sharing the store",
+    response_model=list[readmodels.NodeView],
+)
+async def list_nodes(scheduler: SchedulerDep) -> list[readmodels.NodeView]:
+    return await readmodels.node_views(scheduler)
+
+
+@route("GET", "/audit", role=Role.VIEWER, summary="Audit trail", response_model=AuditPage)
+async def audit(
+    scheduler: SchedulerDep,
+    actor: Name = None,
+    action: Name = None,
+    target: Name = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> AuditPage:
+    """Who did what and when, newest first; schedule changes carry before/after."""
+    events = await scheduler.list_audit(
+        actor=actor, action=action, target=target, limit=limit, offset=offset
+    )
+    total = await scheduler.count_audit(actor=actor, action=action, target=target)
+    return AuditPage(
+        items=[readmodels.audit_view(e) for e in events], total=total, limit=limit, offset=offset
+    )
+
+
+@route(
+    "GET",
+    "/tokens",
+    role=Role.ADMIN,
+    summary="List API tokens",
+    response_model=list[readmodels.TokenView],
+)
+async def list_tokens(
+    scheduler: SchedulerDep, include_revoked: bool = False
+) -> list[readmodels.TokenView]:
+    found = await scheduler.list_tokens(include_revoked=include_revoked)
+    return [readmodels.token_view(t) for t in found]
+
+
+@route(
+    "POST",
+    "/tokens",
+    role=Role.ADMIN,
+    errors=(409,),
+    summary="Create an API token",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenCreated,
+)
+async def create_token(
+    body: TokenCreateRequest, scheduler: SchedulerDep, actor: ActorDep
+) -> TokenCreated:
+    """The secret is in this answer only; the store keeps its SHA-256."""
+    issued = await scheduler.create_token(name=body.name, role=body.role, actor=actor)
+    return TokenCreated(token=readmodels.token_view(issued.token), secret=issued.secret)
+
+
+@route(
+    "DELETE",
+    "/tokens/{token_id}",
+    role=Role.ADMIN,
+    errors=(404, 409),
+    summary="Revoke an API token",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+)
+async def revoke_token(
+    token_id: Annotated[str, Path(max_length=200, description="Token id or name.")],
+    scheduler: SchedulerDep,
+    actor: ActorDep,
+) -> None:
+    await scheduler.revoke_token(token_id, actor=actor)

@@ -1,0 +1,91 @@
+"""The route table: every route with the minimum role it needs, and the parameter types
+several routes share. :func:`schedkit.api.router.create_router` turns it into a router."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Body, Path, Query
+from starlette.convertors import StringConvertor, register_url_convertor
+
+from schedkit.api.schemas import SCHEDULE_BODY_EXAMPLES
+from schedkit.tokens import Role
+
+__all__ = ["ROUTES", "RouteSpec", "RouteTable", "route"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RouteSpec:
+    method: str
+    path: str
+    endpoint: Callable[..., Any]
+    role: Role | None
+    errors: tuple[int, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class RouteTable:
+    """Routes with the role each requires (``None``: open, e.g. health checks)."""
+
+    def __init__(self) -> None:
+        self.specs: list[RouteSpec] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        role: Role | None,
+        errors: Sequence[int] = (),
+        **options: Any,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+            self.specs.append(
+                RouteSpec(
+                    method=method,
+                    path=path,
+                    endpoint=endpoint,
+                    role=role,
+                    errors=tuple(errors),
+                    options=options,
+                )
+            )
+            return endpoint
+
+        return register
+
+
+ROUTES = RouteTable()
+route = ROUTES.route
+
+# Query parameters shared by several routes.
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")]
+Name = Annotated[str | None, Query(max_length=200)]
+TaskName = Annotated[str, Path(max_length=200, description="The task's unique name.")]
+RunId = Annotated[str, Path(max_length=100)]
+ScheduleBody = Annotated[
+    dict[str, Any] | str,
+    Body(
+        description=(
+            "A schedule: the design document's flat dict (`trigger` cron/interval/date plus "
+            "its fields and policies), the nested spec (`trigger` object plus "
+            "`misfire_grace_time`, `max_instances`, `coalesce`, `overlap`, `timeout`, "
+            "`kwargs`), or a crontab string."
+        ),
+        openapi_examples=SCHEDULE_BODY_EXAMPLES,
+    ),
+]
+SCHEDULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$"
+
+
+class _ScheduleIdConvertor(StringConvertor):
+    """A schedule id in a path: any segment but ``preview``, so that ``/schedules/preview``
+    belongs to the preview route alone (GET on it is a 405, not "unknown schedule")."""
+
+    regex = r"(?!preview/?$)[^/]+"
+
+
+register_url_convertor("schedkit_schedule_id", _ScheduleIdConvertor())

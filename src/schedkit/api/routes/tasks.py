@@ -1,0 +1,231 @@
+"""Health, readiness and tasks: list, detail, run now, schedule, pause, resume, history."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import Query, Response, status
+
+from schedkit import readmodels
+from schedkit.api.auth import ActorDep
+from schedkit.api.deps import LangDep, SchedulerDep
+from schedkit.api.routes.common import accepted, run_page
+from schedkit.api.routes.table import (
+    SCHEDULE_ID_PATTERN,
+    Limit,
+    Name,
+    Offset,
+    ScheduleBody,
+    TaskName,
+    route,
+)
+from schedkit.api.schemas import (
+    ExecuteRequest,
+    Health,
+    PauseRequest,
+    Readiness,
+    RunAccepted,
+    RunPage,
+    ScheduleResponse,
+    TaskSchedules,
+)
+from schedkit.errors import ConflictError, ScheduleNotFoundError, ValidationError
+from schedkit.tokens import Role
+
+
+@route("GET", "/health", role=None, summary="Liveness", response_model=Health)
+async def health() -> Health:
+    """Answers as long as the process serves requests."""
+    return Health()
+
+
+@route("GET", "/ready", role=None, errors=(503,), summary="Readiness", response_model=Readiness)
+async def ready(scheduler: SchedulerDep) -> Readiness:
+    """Ready when the scheduler is started and the store answers; ``scheduler`` tells
+    whether this node fires schedules (holds the lease) or stands by."""
+    await scheduler.ping()
+    if not scheduler.config.scheduler.enabled:
+        return Readiness(node_id=scheduler.node_id, scheduler="disabled")
+    return Readiness(
+        node_id=scheduler.node_id, scheduler="leader" if scheduler.is_leader else "standby"
+    )
+
+
+@route(
+    "GET",
+    "/tasks",
+    role=Role.VIEWER,
+    summary="List tasks",
+    response_model=list[readmodels.TaskSummary],
+)
+async def list_tasks(
+    scheduler: SchedulerDep,
+    lang: LangDep,
+    category: Name = None,
+    tags: Annotated[
+        str | None, Query(max_length=1000, description="Comma-separated; any tag matches.")
+    ] = None,
+) -> list[readmodels.TaskSummary]:
+    wanted = [t.strip() for t in tags.split(",") if t.strip()] if tags else None
+    return await readmodels.task_summaries(scheduler, scheduler.list_tasks(category, wanted), lang)
+
+
+@route(
+    "GET",
+    "/tasks/{task_name}",
+    role=Role.VIEWER,
+    errors=(404,),
+    summary="Task detail",
+    response_model=readmodels.TaskDetail,
+)
+async def get_task(
+    task_name: TaskName, scheduler: SchedulerDep, lang: LangDep
+) -> readmodels.TaskDetail:
+    return await readmodels.task_detail(scheduler, task_name, lang)
+
+
+@route(
+    "POST",
+    "/tasks/{task_name}/execute",
+    role=Role.OPERATOR,
+    errors=(404,),
+    summary="Run a task now",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RunAccepted,
+    responses={200: {"model": RunAccepted, "description": "Waited for, and finished."}},
+)
+async def execute_task(
+    task_name: TaskName,
+    scheduler: SchedulerDep,
+    actor: ActorDep,
+    response: Response,
+    body: ExecuteRequest | None = None,
+    wait: Annotated[bool, Query(description="Wait for the run to finish.")] = False,
+    timeout: Annotated[
+        float, Query(gt=0, le=3600, description="Seconds to wait at most (with wait).")
+    ] = 30.0,
+) -> RunAccepted:
+    """Creates a manual run (kwargs validated first) and answers 202 with its id; with
+    ``?wait=true`` answers 200 with the finished run (its result) or 202 on timeout."""
+    run = await scheduler.run_now(
+        task_name, body.kwargs if body else None, wait=wait, timeout=timeout, actor=actor
+    )
+    if run.status.finished:
+        response.status_code = status.HTTP_200_OK
+    return accepted(run, scheduler)
+
+
+@route(
+    "POST",
+    "/tasks/{task_name}/schedule",
+    role=Role.ADMIN,
+    errors=(404, 409),
+    summary="Set a task's schedule",
+    response_model=ScheduleResponse,
+)
+async def schedule_task(
+    task_name: TaskName,
+    config: ScheduleBody,
+    scheduler: SchedulerDep,
+    actor: ActorDep,
+    lang: LangDep,
+    schedule_id: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            pattern=SCHEDULE_ID_PATTERN,
+            description="Schedule to create or replace (default: the task's own).",
+        ),
+    ] = None,
+) -> ScheduleResponse:
+    """Validates, saves (replacing the schedule with the same id) and answers with the
+    next 5 fire times. The document's dict shape and the richer spec are both accepted."""
+    if schedule_id == "preview":
+        raise ValidationError(
+            "'preview' is reserved (POST /schedules/preview)", field="schedule_id"
+        )
+    if schedule_id is not None:
+        existing = await scheduler.get_schedule(schedule_id)
+        if existing is not None and existing.task_name != task_name:
+            raise ConflictError(f"schedule {schedule_id!r} belongs to task {existing.task_name!r}")
+    # Validates first (422 naming the field), without holding the event loop.
+    preview = await asyncio.to_thread(readmodels.schedule_preview, scheduler, config, 5, lang)
+    schedule = await scheduler.add_task(task_name, config, schedule_id=schedule_id, actor=actor)
+    return ScheduleResponse(
+        schedule=readmodels.schedule_view(schedule, scheduler.tz, lang),
+        next_fire_times=preview.fire_times,
+        next_fire_times_local=[f.astimezone(scheduler.tz) for f in preview.fire_times],
+    )
+
+
+@route(
+    "DELETE",
+    "/tasks/{task_name}/schedule",
+    role=Role.ADMIN,
+    errors=(404,),
+    summary="Remove every schedule of a task",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+)
+async def unschedule_task(task_name: TaskName, scheduler: SchedulerDep, actor: ActorDep) -> None:
+    """The task stays registered and can still be run by hand; its history is kept."""
+    scheduler.get_task(task_name)
+    if not await scheduler.remove_task(task_name, actor=actor):
+        raise ScheduleNotFoundError(task_name)
+
+
+@route(
+    "POST",
+    "/tasks/{task_name}/pause",
+    role=Role.OPERATOR,
+    errors=(404,),
+    summary="Pause a task's schedules",
+    response_model=TaskSchedules,
+)
+async def pause_task(
+    task_name: TaskName,
+    scheduler: SchedulerDep,
+    actor: ActorDep,
+    lang: LangDep,
+    body: PauseRequest | None = None,
+) -> TaskSchedules:
+    schedules = await scheduler.pause_task(task_name, body.note if body else None, actor=actor)
+    return TaskSchedules(
+        task_name=task_name,
+        schedules=[readmodels.schedule_view(s, scheduler.tz, lang) for s in schedules],
+    )
+
+
+@route(
+    "POST",
+    "/tasks/{task_name}/resume",
+    role=Role.OPERATOR,
+    errors=(404, 409),
+    summary="Resume a paused task",
+    response_model=TaskSchedules,
+)
+async def resume_task(
+    task_name: TaskName, scheduler: SchedulerDep, actor: ActorDep, lang: LangDep
+) -> TaskSchedules:
+    """409 when the task is not paused. Fires that fell in the pause are not run."""
+    schedules = await scheduler.resume_task(task_name, actor=actor)
+    return TaskSchedules(
+        task_name=task_name,
+        schedules=[readmodels.schedule_view(s, scheduler.tz, lang) for s in schedules],
+    )
+
+
+@route(
+    "GET",
+    "/tasks/{task_name}/history",
+    role=Role.VIEWER,
+    errors=(404,),
+    summary="A task's runs",
+    response_model=RunPage,
+)
+async def task_history(
+    task_name: TaskName, scheduler: SchedulerDep, limit: Limit = 50, offset: Offset = 0
+) -> RunPage:
+    scheduler.get_task(task_name)
+    return await run_page(scheduler, task_name, limit=limit, offset=offset)

@@ -1,0 +1,195 @@
+"""One attempt of a run: the document's hooks in order, under the run's timeout, and the
+verdict on how it ended.
+
+The verdicts are pure functions (:func:`judge_result`, :func:`judge_error`,
+:func:`timed_out`), tested without running anything; :class:`AttemptRunner` does the
+running: async hooks on the event loop, a sync task's hooks on one thread of the
+:class:`~schedkit.engine.threads.ThreadLane` (its timeout starts once it has a thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from schedkit.engine.retries import error_info
+from schedkit.engine.threads import HeldThread, ThreadLane
+from schedkit.models import JSON, Run, RunStatus, storable_json
+from schedkit.store.base import MAX_RESULT_BYTES
+from schedkit.task import BaseTask, RunCancelledError, TaskContext, TaskResult
+
+logger = logging.getLogger(__name__)
+
+#: Longest wait for a task's ``on_failure`` hook; it must not hold the run's end forever.
+ON_FAILURE_TIMEOUT = 60.0
+
+
+class EnvironmentCheckFailed(Exception):
+    """``validate_execution_environment()`` returned False."""
+
+
+class TaskReportedFailure(Exception):
+    """``execute`` returned ``success: False`` without raising."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    """How an attempt ended, before any retry decision."""
+
+    status: RunStatus
+    result: JSON | None = None
+    error: JSON | None = None
+    reason: str | None = None
+
+
+def cancelled(ctx: TaskContext) -> Outcome:
+    return Outcome(status=RunStatus.CANCELLED, reason=ctx.cancel_reason)
+
+
+def timed_out(timeout: float) -> tuple[Outcome, Exception]:
+    """The verdict on an attempt that overran ``timeout``, and the error ``on_failure``
+    receives."""
+    message = f"run exceeded its timeout of {timeout:g} s"
+    return (
+        Outcome(status=RunStatus.TIMEOUT, error={"type": "TimeoutError", "message": message}),
+        TimeoutError(message),
+    )
+
+
+def judge_error(exc: Exception, ctx: TaskContext) -> tuple[Outcome, Exception | None]:
+    """The verdict on an attempt that raised ``exc`` (a cancelled run's error is its
+    cancellation, not a failure); the second item goes to ``on_failure``."""
+    if ctx.cancelled:
+        return cancelled(ctx), None
+    return Outcome(status=RunStatus.FAILED, error=error_info(exc)), exc
+
+
+def judge_result(result: TaskResult, ctx: TaskContext) -> tuple[Outcome, Exception | None]:
+    """The verdict on an attempt whose hooks returned ``result``: cancelled if cancel was
+    asked meanwhile; failed if the result cannot be stored or is over the size limit, or
+    if the task reported ``success: False``; else success."""
+    if ctx.cancelled:
+        return cancelled(ctx), None
+    payload = result.to_json()
+    try:
+        size = len(storable_json(payload))
+    except ValueError as exc:
+        return Outcome(
+            status=RunStatus.FAILED, error={"type": "ResultNotStorable", "message": str(exc)}
+        ), None
+    if size > MAX_RESULT_BYTES:
+        message = (
+            f"result is {size:,} bytes, over the {MAX_RESULT_BYTES:,}-byte limit; "
+            "store large outputs elsewhere and return a reference"
+        )
+        return Outcome(
+            status=RunStatus.FAILED, error={"type": "ResultTooLargeError", "message": message}
+        ), None
+    if result.success:
+        return Outcome(status=RunStatus.SUCCESS, result=payload), None
+    message = result.message or "the task reported failure"
+    failure = TaskReportedFailure(message)
+    return Outcome(
+        status=RunStatus.FAILED,
+        result=payload,
+        error={"type": "TaskReportedFailure", "message": message},
+    ), failure
+
+
+class AttemptRunner:
+    def __init__(self, lane: ThreadLane) -> None:
+        self.lane = lane
+
+    async def run(
+        self,
+        task: BaseTask,
+        run: Run,
+        ctx: TaskContext,
+        on_work: Callable[[asyncio.Task[Any]], None],
+    ) -> Outcome:
+        """Run one attempt. ``on_work`` is given each task a cancel must stop (waiting
+        for a thread, then the hooks), so that :meth:`Executor.cancel_local` can."""
+        held: HeldThread | None = None
+        token = ctx.activate()
+        try:
+            if not task.is_async:
+                waiting = asyncio.create_task(self.lane.hold())
+                on_work(waiting)
+                held = await waiting
+            work = asyncio.create_task(self._hooks(task, run, ctx, held))
+        except (asyncio.CancelledError, RunCancelledError):
+            if not ctx.cancelled:
+                raise
+            return cancelled(ctx)
+        finally:
+            TaskContext.deactivate(token)
+        on_work(work)
+        try:
+            result = await asyncio.wait_for(work, run.timeout) if run.timeout else await work
+        except TimeoutError:
+            ctx.cancel("timeout")
+            outcome, failure = timed_out(run.timeout or 0)
+        except (asyncio.CancelledError, RunCancelledError):
+            if not ctx.cancelled:
+                raise
+            outcome, failure = cancelled(ctx), None
+        except Exception as exc:
+            outcome, failure = judge_error(exc, ctx)
+            if failure is not None:
+                ctx.logger.error("run failed: %s: %s", type(exc).__name__, exc)
+        else:
+            outcome, failure = judge_result(result, ctx)
+        finally:
+            if held is not None:
+                held.done()
+        if failure is not None:
+            await self._on_failure(task, ctx, failure)
+        return outcome
+
+    async def _hooks(
+        self, task: BaseTask, run: Run, ctx: TaskContext, held: HeldThread | None
+    ) -> TaskResult:
+        """The document's order: validate → before → execute → after."""
+        if not await _call(held, task.validate_execution_environment):
+            raise EnvironmentCheckFailed(
+                f"{type(task).__name__}.validate_execution_environment() returned False"
+            )
+        await _call(held, task.before_execution)
+        kwargs = task.prepare_kwargs(run.kwargs)
+        result = TaskResult.from_value(await _call(held, task.execute, **kwargs))
+        try:
+            await _call(held, task.after_execution, result.to_json())
+        except Exception as exc:
+            ctx.logger.exception("after_execution failed (the run's result stands)")
+            result = replace(
+                result, extra={**result.extra, "after_execution_error": error_info(exc)}
+            )
+        return result
+
+    async def _on_failure(self, task: BaseTask, ctx: TaskContext, exc: Exception) -> None:
+        """Call ``on_failure`` in the run's context. A sync hook runs outside the lane: the
+        attempt's own thread may still be busy (a timeout does not stop a thread)."""
+        token = ctx.activate()
+        try:
+            hook: Callable[[Exception], Any] = task.on_failure
+            on_loop = task.is_async or inspect.iscoroutinefunction(hook)
+            outcome = hook(exc) if on_loop else asyncio.to_thread(hook, exc)
+            if inspect.isawaitable(outcome):
+                await asyncio.wait_for(outcome, ON_FAILURE_TIMEOUT)
+        except Exception:
+            ctx.logger.exception("on_failure hook failed")
+        finally:
+            TaskContext.deactivate(token)
+
+
+async def _call(held: HeldThread | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A hook of an async task (or an async hook) on the loop; a sync task's sync hook on
+    its held thread."""
+    if held is None or inspect.iscoroutinefunction(fn):
+        out = fn(*args, **kwargs)
+        return await out if inspect.isawaitable(out) else out
+    return await held.call(fn, *args, **kwargs)

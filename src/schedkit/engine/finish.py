@@ -1,0 +1,145 @@
+"""The end of an attempt: requeue it for a retry or finish the run, in one atomic write
+each, then tell listeners and start the runs that depend on it.
+
+Finishing writes are batched (runs ending together share one transaction); a write the
+store cannot take is retried until it can (an outage must not lose an outcome).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime
+
+from schedkit.batching import Batcher
+from schedkit.clock import Clock
+from schedkit.engine import runs
+from schedkit.engine.attempt import Outcome
+from schedkit.engine.retries import Backoff, attempt_error, retry_at
+from schedkit.errors import StoreError
+from schedkit.events import EventBus, EventKind, RunEvent
+from schedkit.models import Run, RunOutcome, RunStatus
+from schedkit.registry import TaskRegistry
+from schedkit.store.base import Store
+from schedkit.task import BaseTask
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
+class Concluded:
+    """What :meth:`Finisher.conclude` did: the run as it now stands, and whether the
+    store took the write (it does not when the attempt was taken from this node)."""
+
+    run: Run
+    kind: EventKind
+    applied: bool
+    retry_at: datetime | None = None
+    #: Runs of dependent tasks this end created.
+    dependents: int = 0
+
+
+class Finisher:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: TaskRegistry,
+        events: EventBus,
+        clock: Clock,
+        node_id: str,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.events = events
+        self.clock = clock
+        self.node_id = node_id
+        self._finishes: Batcher[tuple[str, int, str | None, RunOutcome], bool] = Batcher(
+            # Looked up per call: instrumentation may wrap the store's methods later.
+            lambda items: self.store.finish_runs(items)
+        )
+
+    async def conclude(
+        self, task: BaseTask | None, run: Run, outcome: Outcome, started: datetime
+    ) -> Concluded:
+        """Write the attempt's end (retried through store outages), publish its event and
+        start dependent runs of a success."""
+        backoff = Backoff()
+        while True:
+            try:
+                done = await self._write(task, run, outcome, started)
+                break
+            except StoreError as exc:
+                await backoff.wait(f"recording the end of run {run.id} failed: {exc}")
+        if not done.applied:
+            logger.warning(
+                "run %s attempt %d was taken from this node (lost or cancelled); "
+                "its outcome %s is dropped",
+                run.id,
+                run.attempt,
+                outcome.status,
+            )
+            return done
+        detail = (
+            {"status": outcome.status.value, "error": outcome.error}
+            if done.kind is EventKind.RETRYING
+            else {}
+        )
+        self.events.publish(RunEvent(kind=done.kind, run=done.run, detail=detail))
+        if done.kind is EventKind.FINISHED and done.run.status is RunStatus.SUCCESS:
+            done = dataclasses.replace(done, dependents=await self._start_dependents(done.run))
+        return done
+
+    async def _write(
+        self, task: BaseTask | None, run: Run, outcome: Outcome, started: datetime
+    ) -> Concluded:
+        now = self.clock.now()
+        policy = task.retry_policy if task is not None else None
+        when = retry_at(policy, run, outcome.status, now)
+        if when is not None:
+            applied = await self.store.requeue_run(
+                run.id,
+                run.attempt,
+                [RunStatus.RUNNING],
+                when,
+                attempt_error(run, outcome.status, outcome.error, started, now),
+            )
+            retried = dataclasses.replace(
+                run, status=RunStatus.PENDING, attempt=run.attempt + 1, not_before=when
+            )
+            return Concluded(run=retried, kind=EventKind.RETRYING, applied=applied, retry_at=when)
+        end = RunOutcome(
+            status=outcome.status,
+            finished_at=now,
+            duration=(now - started).total_seconds(),
+            result=outcome.result,
+            error=outcome.error,
+            reason=outcome.reason,
+        )
+        applied = await self._finishes.submit((run.id, run.attempt, self.node_id, end))
+        finished = dataclasses.replace(
+            run,
+            status=end.status,
+            finished_at=now,
+            duration=end.duration,
+            result=end.result,
+            error=end.error,
+            reason=end.reason,
+        )
+        return Concluded(run=finished, kind=EventKind.FINISHED, applied=applied)
+
+    async def _start_dependents(self, upstream: Run) -> int:
+        """Create the runs of the tasks declaring ``depends_on`` the upstream's task;
+        retried through store outages (safe: they are fenced on the upstream's fire)."""
+        tasks = [t for t in self.registry if upstream.task_name in t.depends_on]
+        if not tasks:
+            return 0
+        dependents = [runs.dependent(t, upstream, self.clock.now()) for t in tasks]
+        backoff = Backoff()
+        while True:
+            try:
+                return len(await self.store.insert_runs(dependents))
+            except StoreError as exc:
+                await backoff.wait(
+                    f"creating the runs depending on run {upstream.id} failed: {exc}"
+                )

@@ -1,0 +1,81 @@
+"""The scheduler lease: only its holder fires schedules (invariant 2).
+
+The holder renews every third of the TTL and counts itself leader only until ``margin``
+seconds before its lease could expire, so a holder whose renewals fail stops firing
+before anyone else can take over. Standbys try to take the lease every refresh interval.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from schedkit.clock import Clock
+from schedkit.errors import StoreError
+from schedkit.models import Lease
+from schedkit.store.base import Store
+
+logger = logging.getLogger(__name__)
+
+LEASE_NAME = "scheduler"
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Leadership:
+    def __init__(
+        self, *, store: Store, clock: Clock, node_id: str, ttl: float, retry_interval: float
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.node_id = node_id
+        self.ttl = ttl
+        self.retry_interval = retry_interval
+        self.margin = min(2.0, ttl / 4)
+        self.lease: Lease | None = None
+        #: When :meth:`keep` next talks to the store.
+        self.due_at = _LONG_AGO
+
+    @property
+    def is_leader(self) -> bool:
+        """True while this node holds a lease that cannot have expired yet."""
+        lease = self.lease
+        return lease is not None and self.clock.now() < lease.expires_at - timedelta(
+            seconds=self.margin
+        )
+
+    async def keep(self) -> bool:
+        """Renew the lease (or try to take it) when due; True when this call made this
+        node the holder of a new term (the caller then reads its window afresh)."""
+        now = self.clock.now()
+        if now < self.due_at:
+            return False
+        held = self.lease
+        lease: Lease | None = None
+        if held is not None:
+            lease = await self.store.renew_lease(LEASE_NAME, self.node_id, held.term, self.ttl, now)
+            if lease is None:
+                logger.warning(
+                    "node %s lost the scheduler lease (term %d)", self.node_id, held.term
+                )
+                self.lease = None
+        if lease is None:
+            lease = await self.store.acquire_lease(LEASE_NAME, self.node_id, self.ttl, now)
+        gained = lease is not None and (held is None or held.term != lease.term)
+        if gained and lease is not None:
+            logger.info("node %s holds the scheduler lease (term %d)", self.node_id, lease.term)
+        self.lease = lease
+        wait = self.ttl / 3 if lease is not None else min(self.retry_interval, self.ttl / 3)
+        self.due_at = now + timedelta(seconds=wait)
+        return gained
+
+    def step_down(self) -> None:
+        """Stop acting as leader at once (the lease may still be held in the store)."""
+        self.lease = None
+
+    async def release(self) -> None:
+        """Give the lease up so that a standby takes over without waiting for its TTL."""
+        if self.lease is not None:
+            with contextlib.suppress(StoreError):
+                await self.store.release_lease(LEASE_NAME, self.node_id)
+            self.lease = None

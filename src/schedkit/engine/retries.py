@@ -1,0 +1,82 @@
+"""Whether and when an attempt is tried again, and how store errors are waited out.
+
+The one owner of retry decisions: the executor (an attempt failed or timed out), the
+reaper (an attempt's node died) and the monitor (is this outcome final) all ask here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from datetime import datetime, timedelta
+
+from schedkit.models import JSON, Run, RunStatus
+from schedkit.task import RetryPolicy
+
+logger = logging.getLogger(__name__)
+
+#: Outcomes of an attempt that a retry policy may retry (never success or cancelled).
+RETRYABLE: frozenset[RunStatus] = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.LOST})
+
+
+def retry_at(
+    policy: RetryPolicy | None, run: Run, status: RunStatus, now: datetime
+) -> datetime | None:
+    """When to retry ``run``'s current attempt, which ended in ``status``; None when the
+    outcome is final (not retryable, attempts used up, or no policy: the task is not
+    registered on this node)."""
+    if policy is None or status not in RETRYABLE or run.attempt >= run.max_attempts:
+        return None
+    return now + timedelta(seconds=policy.delay(run.attempt))
+
+
+def is_final(run: Run, status: RunStatus, *, registered: bool) -> bool:
+    """Whether an attempt ending in ``status`` ends the run (no retry follows).
+
+    The delay is left out: it is random (jitter) and only :func:`retry_at` needs it.
+    """
+    return not registered or status not in RETRYABLE or run.attempt >= run.max_attempts
+
+
+def error_info(exc: BaseException) -> JSON:
+    """How an exception is stored in a run's ``error``."""
+    return {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
+
+
+def attempt_error(
+    run: Run,
+    status: RunStatus,
+    error: JSON | None,
+    started_at: datetime | None,
+    finished_at: datetime,
+) -> JSON:
+    """The record of a retried attempt kept in the run's ``attempt_errors``."""
+    return {
+        "attempt": run.attempt,
+        "status": status.value,
+        "error": error,
+        "started_at": started_at.isoformat() if started_at is not None else None,
+        "finished_at": finished_at.isoformat(),
+    }
+
+
+class Backoff:
+    """Exponential wait after store errors: 0.5 s doubling to 30 s; logs each failure."""
+
+    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
+        self.first = first
+        self.cap = cap
+        self.current = first
+
+    def reset(self) -> None:
+        self.current = self.first
+
+    async def wait(self, message: str) -> None:
+        logger.warning("%s; retrying in %.1f s", message, self.current)
+        await asyncio.sleep(self.current)
+        self.current = min(self.current * 2, self.cap)

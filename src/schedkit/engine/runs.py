@@ -1,0 +1,125 @@
+"""The one place a :class:`~schedkit.models.Run` is built.
+
+A run is born in four ways — fired by a schedule, recorded as a fire that did not run,
+triggered by hand (or as a retry of a finished run), or by a finished upstream task — and
+a run may be created already claimed by the node that fires it. Every field a new run
+gets is decided here, so the scheduler, the façade and the executor cannot disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from schedkit.models import Run, RunStatus, Schedule, TriggerSource, new_id
+from schedkit.task import BaseTask
+
+SCHEDULER_ACTOR = "scheduler"
+
+
+def fired(
+    schedule: Schedule,
+    task: BaseTask,
+    fire: datetime,
+    now: datetime,
+    *,
+    catch_up: bool,
+    blocked_by: str | None = None,
+) -> Run:
+    """The pending run of a schedule's fire at nominal time ``fire``."""
+    return Run(
+        id=new_id(),
+        task_name=schedule.task_name,
+        schedule_id=schedule.id,
+        trigger_source=TriggerSource.CATCH_UP if catch_up else TriggerSource.SCHEDULE,
+        scheduled_for=fire,
+        priority=int(task.task_priority),
+        max_attempts=task.retry_policy.max_attempts,
+        kwargs=dict(schedule.kwargs),
+        not_before=now,
+        blocked_by=blocked_by,
+        timeout=schedule.timeout if schedule.timeout is not None else task.timeout,
+        created_at=now,
+        created_by=SCHEDULER_ACTOR,
+    )
+
+
+def not_run(
+    schedule: Schedule, fire: datetime, status: RunStatus, reason: str, now: datetime
+) -> Run:
+    """The record of a fire that does not run (``skipped`` or ``missed``, invariant 6)."""
+    return Run(
+        id=new_id(),
+        task_name=schedule.task_name,
+        schedule_id=schedule.id,
+        trigger_source=TriggerSource.SCHEDULE,
+        scheduled_for=fire,
+        status=status,
+        kwargs=dict(schedule.kwargs),
+        not_before=now,
+        finished_at=now,
+        reason=reason,
+        created_at=now,
+        created_by=SCHEDULER_ACTOR,
+    )
+
+
+def manual(
+    task: BaseTask,
+    kwargs: dict[str, Any],
+    now: datetime,
+    *,
+    actor: str,
+    source: TriggerSource = TriggerSource.MANUAL,
+    max_attempts: int | None = None,
+) -> Run:
+    """A run started by hand (``run_now``) or as a retry of a finished run. Manual runs
+    have no schedule, so they are never deduplicated."""
+    return Run(
+        id=new_id(),
+        task_name=task.task_name,
+        schedule_id=None,
+        trigger_source=source,
+        scheduled_for=now,
+        priority=int(task.task_priority),
+        max_attempts=max_attempts or task.retry_policy.max_attempts,
+        kwargs=kwargs,
+        not_before=now,
+        timeout=task.timeout,
+        created_at=now,
+        created_by=actor,
+    )
+
+
+def dependent(task: BaseTask, upstream: Run, now: datetime) -> Run:
+    """The run of ``task`` that a successful run of a task it ``depends_on`` starts.
+
+    Fenced like a fire, on a synthetic schedule id and the upstream's fire time, so that
+    an upstream run finishing twice (a retried write) cannot start it twice.
+    """
+    return Run(
+        id=new_id(),
+        task_name=task.task_name,
+        schedule_id=f"{task.task_name}:after:{upstream.task_name}",
+        trigger_source=TriggerSource.DEPENDENCY,
+        scheduled_for=upstream.scheduled_for,
+        priority=int(task.task_priority),
+        max_attempts=task.retry_policy.max_attempts,
+        not_before=now,
+        timeout=task.timeout,
+        created_at=now,
+        created_by=f"run:{upstream.id}",
+    )
+
+
+def claimed(run: Run, node_id: str, now: datetime) -> Run:
+    """``run`` as created already running on ``node_id`` (no claim round trip)."""
+    return dataclasses.replace(
+        run, status=RunStatus.RUNNING, node_id=node_id, started_at=now, heartbeat_at=now
+    )
+
+
+def skipped(run: Run, reason: str, now: datetime) -> Run:
+    """``run`` recorded as a fire skipped by its overlap policy."""
+    return dataclasses.replace(run, status=RunStatus.SKIPPED, finished_at=now, reason=reason)

@@ -1,0 +1,346 @@
+"""The firing loop: turns due schedules into runs. Only the scheduler lease holder fires.
+
+Each node runs this loop; one holds the lease (:mod:`~schedkit.engine.leadership`) and
+fires, the others stand by. The holder keeps the fires due in the next ``lookahead``
+seconds in a :class:`~schedkit.engine.window.FireWindow` and sleeps until the earliest.
+A tick then, in order:
+
+1. takes the due entries off the window;
+2. plans each schedule's fires (:mod:`~schedkit.engine.planning`, pure);
+3. reads the active runs of the schedules whose overlap policy needs them (one query);
+4. builds the runs (:mod:`~schedkit.engine.runs`), the ones that can start here at once
+   created already claimed on slots reserved from the executor;
+5. writes runs and schedule advances in one :meth:`Store.record_fires` — insert-if-absent
+   on (schedule_id, scheduled_for), the fencing key that makes a stale or racing leader
+   harmless (invariant 1), for schedules still at the version planned from;
+6. launches the runs claimed here, publishes events, and only then cancels the runs a
+   ``replace`` policy replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from schedkit.clock import Clock
+from schedkit.config import SchedkitConfig
+from schedkit.engine import planning, runs
+from schedkit.engine.executor import Executor
+from schedkit.engine.leadership import Leadership
+from schedkit.engine.planning import Fire, NotRun
+from schedkit.engine.reaper import Reaper
+from schedkit.engine.retries import Backoff
+from schedkit.engine.slots import Grant
+from schedkit.engine.window import Entry, FireWindow
+from schedkit.errors import StoreError
+from schedkit.events import EventBus, EventKind, RunEvent
+from schedkit.models import OverlapPolicy, Run, RunStatus
+from schedkit.registry import TaskRegistry
+from schedkit.store.base import Store
+
+logger = logging.getLogger(__name__)
+
+#: Schedules read per refresh; a larger backlog is worked off in further ticks at once.
+WINDOW_LIMIT = 100_000
+_LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
+
+Advance = tuple[str, int, datetime | None, datetime | None]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Plan:
+    entry: Entry
+    run: list[Fire]
+    not_run: list[NotRun]
+    advance: Advance
+
+
+@dataclass(kw_only=True, slots=True)
+class _Batch:
+    """What one tick writes, and what it does once written."""
+
+    runs: list[Run] = field(default_factory=list)
+    advances: list[Advance] = field(default_factory=list)
+    #: Why a recorded fire did not run, by run id (machine-readable, for monitors).
+    causes: dict[str, str] = field(default_factory=dict)
+    #: Active runs a ``replace`` fire cancels once it is stored, by the new run's id.
+    replaces: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def add(self, run: Run, cause: str | None = None) -> None:
+        self.runs.append(run)
+        if cause is not None:
+            self.causes[run.id] = cause
+
+
+class SchedulerLoop:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: TaskRegistry,
+        executor: Executor,
+        events: EventBus,
+        clock: Clock,
+        node_id: str,
+        config: SchedkitConfig,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.executor = executor
+        self.events = events
+        self.clock = clock
+        self.node_id = node_id
+        self.cfg = config.scheduler
+        self.leadership = Leadership(
+            store=store,
+            clock=clock,
+            node_id=node_id,
+            ttl=self.cfg.lease_ttl,
+            retry_interval=self.cfg.refresh_interval,
+        )
+        self.reaper = Reaper(
+            store=store,
+            registry=registry,
+            events=events,
+            clock=clock,
+            lost_after=self.cfg.lost_after,
+        )
+        self.window = FireWindow()
+        self._refresh_at = _LONG_AGO
+        self._reap_at = _LONG_AGO
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="schedkit-scheduler")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        await self.leadership.release()
+
+    def wake(self) -> None:
+        """Re-read the store now (a schedule was added, changed or removed here)."""
+        self._replan()
+        self._wake.set()
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leadership.is_leader
+
+    def _replan(self) -> None:
+        """Rebuild the window from the next read (fires taken from it but not written
+        are planned again from the store)."""
+        self.window.clear()
+        self._refresh_at = _LONG_AGO
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = Backoff()
+        while not self._stopping:
+            try:
+                if await self.leadership.keep():
+                    self._replan()
+                if self.is_leader:
+                    await self._tick()
+                    await self._reap()
+                else:
+                    self.window.clear()
+                backoff.reset()
+            except StoreError as exc:
+                await backoff.wait(f"scheduler loop: store error: {exc}")
+                continue
+            except Exception:
+                logger.exception("scheduler loop: unexpected error; continuing in 1 s")
+                await asyncio.sleep(1)
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._sleep_time())
+
+    def _sleep_time(self) -> float:
+        now = self.clock.now()
+        deadlines = [self.leadership.due_at, self._refresh_at]
+        if self.is_leader:
+            deadlines.append(self._reap_at)
+            if (due := self.window.next_due) is not None:
+                deadlines.append(due)
+        else:
+            deadlines.append(now + timedelta(seconds=self.cfg.refresh_interval))
+        return max(0.0, min((d - now).total_seconds() for d in deadlines))
+
+    async def _tick(self) -> None:
+        now = self.clock.now()
+        if now >= self._refresh_at:
+            await self._refresh(now)
+        due = self.window.pop_due(now)
+        if not due:
+            return
+        try:
+            await self._fire(due, now)
+        except BaseException:
+            self._replan()
+            raise
+
+    async def _refresh(self, now: datetime) -> None:
+        """Re-read which schedules are due within the lookahead (only id, version and
+        next fire; whole schedules for versions the window does not hold). An edit made
+        on another node is caught at the latest when the tick writes, since the write
+        applies only to schedules still at the version read."""
+        until = now + timedelta(seconds=self.cfg.lookahead)
+        keys = await self.store.due_schedule_keys(until, WINDOW_LIMIT)
+        missing = self.window.missing(keys, now)
+        if missing:
+            self.window.hold(await self.store.get_schedules(missing))
+        self.window.refresh(keys)
+        # A full read may have left due schedules out: read again after this tick's
+        # writes have advanced the ones read.
+        full = len(keys) >= WINDOW_LIMIT
+        self._refresh_at = now if full else now + timedelta(seconds=self.cfg.refresh_interval)
+
+    async def _fire(self, due: dict[str, Entry], now: datetime) -> None:
+        plans = [plan for entry in due.values() if (plan := self._plan(entry, now)) is not None]
+        watched = [
+            p.entry.schedule.id
+            for p in plans
+            if p.run and p.entry.schedule.overlap is not OverlapPolicy.ALLOW
+        ]
+        active = await self.store.active_runs_of(watched) if watched else {}
+        batch = _Batch()
+        with self.executor.reserve(sum(len(p.run) for p in plans)) as grant:
+            for plan in plans:
+                self._build(plan, active.get(plan.entry.schedule.id, []), now, batch, grant)
+            if not self.is_leader:
+                self.wake()
+                return
+            inserted, advanced = await self.store.record_fires(batch.runs, batch.advances)
+            horizon = self._refresh_at + timedelta(seconds=self.cfg.lookahead)
+            self.window.advance(((sid, nxt) for sid, _, nxt, _ in batch.advances), horizon)
+            if advanced < len(batch.advances):
+                # Changed on another node since the window was read: read it again now.
+                self.wake()
+            stored = set(inserted)
+            self.executor.launch(
+                grant, (r for r in batch.runs if r.id in stored and r.status is RunStatus.RUNNING)
+            )
+        await self._announce(batch, stored)
+
+    def _plan(self, entry: Entry, now: datetime) -> _Plan | None:
+        """The fate of a schedule's due fires; None for a schedule that cannot be
+        planned (a stored trigger this version cannot evaluate), which is reported once
+        and must not stop the others from firing."""
+        schedule, trigger = entry.schedule, entry.trigger
+        try:
+            fires, next_fire = planning.due_fires(
+                trigger, schedule, entry.next_fire, now, self.cfg.max_fires_per_tick
+            )
+            if not fires:
+                return None
+            judged = planning.judge_fires(
+                schedule,
+                fires,
+                registered=self.registry.get_task(schedule.task_name) is not None,
+                calendar=lambda fire: (
+                    None if trigger.calendar_allows(fire) else "business calendar: not a run day"
+                ),
+            )
+        except Exception:
+            self.window.report_broken(schedule)
+            return None
+        return _Plan(
+            entry=entry,
+            run=judged.run,
+            not_run=judged.not_run,
+            advance=(schedule.id, schedule.version, next_fire, fires[-1].nominal),
+        )
+
+    def _build(
+        self, plan: _Plan, active: list[Run], now: datetime, batch: _Batch, grant: Grant
+    ) -> None:
+        """Add a planned schedule's runs to the batch, overlap policy applied."""
+        schedule = plan.entry.schedule
+        batch.advances.append(plan.advance)
+        for dropped in plan.not_run:
+            batch.add(
+                runs.not_run(schedule, dropped.fire, dropped.status, dropped.reason, now),
+                dropped.cause,
+            )
+        task = self.registry.get_task(schedule.task_name)
+        if task is None:
+            return
+        for fire in plan.run:
+            overlap = planning.decide_overlap(schedule, active)
+            catch_up = planning.is_catch_up(fire, self.cfg.lookahead, self.cfg.refresh_interval)
+            run = runs.fired(
+                schedule,
+                task,
+                fire.nominal,
+                now,
+                catch_up=catch_up,
+                blocked_by=overlap.queue_behind,
+            )
+            if overlap.skip is not None:
+                batch.add(runs.skipped(run, overlap.skip, now), planning.CAUSE_OVERLAP)
+                continue
+            if overlap.replace:
+                batch.replaces[run.id] = overlap.replace
+                active.clear()
+            if run.blocked_by is None and grant.take():
+                run = runs.claimed(run, self.node_id, now)
+            batch.add(run)
+            active.append(run)
+
+    async def _announce(self, batch: _Batch, stored: set[str]) -> None:
+        """Publish what the tick stored, then cancel the runs replaced by stored fires."""
+        for run in batch.runs:
+            if run.id not in stored:
+                continue
+            if run.status in (RunStatus.SKIPPED, RunStatus.MISSED):
+                log = logger.info if run.status is RunStatus.SKIPPED else logger.warning
+                log(
+                    "fire of %s at %s %s: %s",
+                    run.schedule_id,
+                    run.scheduled_for,
+                    run.status,
+                    run.reason,
+                )
+                cause = batch.causes.get(run.id)
+                kind = EventKind.SKIPPED if run.status is RunStatus.SKIPPED else EventKind.MISSED
+                self.events.publish(
+                    RunEvent(kind=kind, run=run, detail={"cause": cause} if cause else {})
+                )
+                continue
+            self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
+            if run.blocked_by is not None:
+                self.executor.note_blocker(run.blocked_by)
+            elif run.status is RunStatus.PENDING:
+                self.executor.wake()
+            for old in batch.replaces.get(run.id, ()):
+                await self._cancel_replaced(old, run)
+
+    async def _cancel_replaced(self, run_id: str, by: Run) -> None:
+        why = f"replaced by the fire at {by.scheduled_for.isoformat()}"
+        cancelled = await self.store.request_cancel(run_id, self.clock.now(), why)
+        if cancelled is None:
+            return
+        if cancelled.node_id == self.node_id:
+            self.executor.cancel_local(run_id, why)
+        if cancelled.status is RunStatus.CANCELLED:
+            self.events.publish(RunEvent(kind=EventKind.FINISHED, run=cancelled))
+
+    async def _reap(self) -> None:
+        now = self.clock.now()
+        if now < self._reap_at:
+            return
+        self._reap_at = now + timedelta(seconds=self.cfg.heartbeat_interval)
+        if await self.reaper.reap():
+            self.executor.wake()

@@ -1,0 +1,97 @@
+"""The thread lane: where synchronous task code runs (the document's thread pool).
+
+A thread cannot be interrupted, so a sync task that overruns its timeout or ignores a
+cancel keeps its thread after the run has been recorded. The lane counts such threads as
+busy until they really return, so the executor neither claims sync runs it has no thread
+for nor starts a run's timeout while the run only waits for a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ThreadLane:
+    def __init__(self, size: int, name: str = "schedkit-run") -> None:
+        self.size = size
+        self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        self._busy = 0
+        self._freed: asyncio.Event | None = None
+
+    @property
+    def busy(self) -> int:
+        """Threads running task code, including code whose run already ended."""
+        return self._busy
+
+    @property
+    def free(self) -> int:
+        return self.size - self._busy
+
+    async def hold(self) -> HeldThread:
+        """Wait for a free thread and hold it for one attempt's sync calls."""
+        while self._busy >= self.size:
+            if self._freed is None:
+                self._freed = asyncio.Event()
+            self._freed.clear()
+            await self._freed.wait()
+        self._busy += 1
+        return HeldThread(self)
+
+    def _release(self) -> None:
+        self._busy -= 1
+        if self._freed is not None:
+            self._freed.set()
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class HeldThread:
+    """One attempt's claim on a thread of the lane. It is given back when the attempt is
+    :meth:`done` *and* no call it made is still running."""
+
+    def __init__(self, lane: ThreadLane) -> None:
+        self._lane = lane
+        self._in_flight = 0
+        self._done = False
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
+        """Run ``fn`` on the pool in a copy of the caller's context."""
+        loop = asyncio.get_running_loop()
+        self._in_flight += 1
+
+        def work() -> T:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: shut down
+                    loop.call_soon_threadsafe(self._returned)
+
+        future = self._lane._pool.submit(contextvars.copy_context().run, work)
+
+        def never_ran(done: concurrent.futures.Future[T]) -> None:
+            if done.cancelled():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._returned)
+
+        future.add_done_callback(never_ran)
+        return asyncio.wrap_future(future, loop=loop)
+
+    def done(self) -> None:
+        if not self._done:
+            self._done = True
+            if self._in_flight == 0:
+                self._lane._release()
+
+    def _returned(self) -> None:
+        self._in_flight -= 1
+        if self._done and self._in_flight == 0:
+            self._lane._release()

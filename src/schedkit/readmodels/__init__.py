@@ -1,0 +1,79 @@
+"""Read models: what the API, the console and the CLI show, computed over the service
+façade (never the store). Each view is a frozen pydantic model holding display-ready data:
+UTC times with a ``*_local`` twin in the configured timezone, schedule text in the
+reader's language, statistics over fixed windows.
+"""
+
+from __future__ import annotations
+
+from schedkit.readmodels.admin import (
+    AuditView,
+    NodeView,
+    TokenView,
+    audit_view,
+    node_views,
+    token_view,
+)
+from schedkit.readmodels.common import Lang, negotiate_lang
+from schedkit.readmodels.overview import Overview, overview
+from schedkit.readmodels.runs import (
+    LogLineView,
+    RunBrief,
+    RunEventView,
+    RunView,
+    log_line_view,
+    run_brief,
+    run_event_view,
+    run_view,
+)
+from schedkit.readmodels.schedules import (
+    SchedulePreview,
+    ScheduleView,
+    UpcomingFire,
+    schedule_preview,
+    schedule_view,
+    upcoming_fires,
+)
+from schedkit.readmodels.stats import TaskStatsView, WindowStats, task_stats_view
+from schedkit.readmodels.tasks import (
+    RetryView,
+    TaskDetail,
+    TaskSummary,
+    task_detail,
+    task_summaries,
+)
+
+__all__ = [
+    "AuditView",
+    "Lang",
+    "LogLineView",
+    "NodeView",
+    "Overview",
+    "RetryView",
+    "RunBrief",
+    "RunEventView",
+    "RunView",
+    "SchedulePreview",
+    "ScheduleView",
+    "TaskDetail",
+    "TaskStatsView",
+    "TaskSummary",
+    "TokenView",
+    "UpcomingFire",
+    "WindowStats",
+    "audit_view",
+    "log_line_view",
+    "negotiate_lang",
+    "node_views",
+    "overview",
+    "run_brief",
+    "run_event_view",
+    "run_view",
+    "schedule_preview",
+    "schedule_view",
+    "task_detail",
+    "task_stats_view",
+    "task_summaries",
+    "token_view",
+    "upcoming_fires",
+]

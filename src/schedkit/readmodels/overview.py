@@ -1,0 +1,57 @@
+"""The console's dashboard: outcomes over a window, what runs now, what fires next."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from pydantic import Field
+
+from schedkit.models import RunStatus
+from schedkit.readmodels.common import View
+from schedkit.readmodels.runs import RunView, run_view
+from schedkit.readmodels.schedules import UpcomingFire, upcoming_fires
+from schedkit.readmodels.stats import TaskStatsView, task_stats_view
+from schedkit.service import Scheduler
+
+__all__ = ["Overview", "overview"]
+
+#: Running runs listed on the dashboard (all are counted).
+RUNNING_SHOWN = 100
+
+
+class Overview(View):
+    since: datetime
+    until: datetime
+    total: int
+    counts: dict[str, int] = Field(description="Runs by status over the window, all tasks.")
+    success_rate: float | None = Field(description="Successes / finished runs over the window.")
+    tasks: list[TaskStatsView] = Field(description="Per task counts and duration percentiles.")
+    running_count: int
+    running: list[RunView] = Field(description=f"Runs executing now (at most {RUNNING_SHOWN}).")
+    pending_count: int
+    upcoming: list[UpcomingFire]
+
+
+async def overview(
+    scheduler: Scheduler, window: timedelta = timedelta(hours=24), upcoming: int = 10
+) -> Overview:
+    now = scheduler.clock.now()
+    stats = await scheduler.stats(window)
+    counts: dict[str, int] = {}
+    for task_stats in stats:
+        for status, n in task_stats.counts.items():
+            counts[status] = counts.get(status, 0) + n
+    finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
+    running = await scheduler.list_runs(status=RunStatus.RUNNING, limit=RUNNING_SHOWN)
+    return Overview(
+        since=now - window,
+        until=now,
+        total=sum(counts.values()),
+        counts=counts,
+        success_rate=counts.get(RunStatus.SUCCESS.value, 0) / finished if finished else None,
+        tasks=[task_stats_view(s) for s in stats],
+        running_count=await scheduler.count_runs(status=RunStatus.RUNNING),
+        running=[run_view(r, scheduler.tz) for r in running],
+        pending_count=await scheduler.count_runs(status=RunStatus.PENDING),
+        upcoming=upcoming_fires(await scheduler.list_schedules(), scheduler.tz, upcoming),
+    )

@@ -1,0 +1,158 @@
+"""Schedules as the console and the CLI show them: in words, in local time, with their
+upcoming fires (one preview implementation: :func:`schedkit.triggers.upcoming`)."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+from pydantic import Field, JsonValue
+
+from schedkit.errors import ValidationError
+from schedkit.models import OverlapPolicy, Schedule
+from schedkit.readmodels.common import Lang, View, local
+from schedkit.service import Scheduler
+from schedkit.triggers import build_trigger, trigger_from_json, upcoming
+
+__all__ = [
+    "SchedulePreview",
+    "ScheduleView",
+    "UpcomingFire",
+    "schedule_preview",
+    "schedule_view",
+    "upcoming_fires",
+]
+
+#: Seconds a preview may search (a calendar excluding nearly every fire must not hold a
+#: request, or the event loop, for long).
+PREVIEW_BUDGET = 1.0
+
+
+class ScheduleView(View):
+    """A stored schedule, with its text in the reader's language."""
+
+    id: str
+    task_name: str
+    trigger: dict[str, JsonValue] = Field(description="The validated trigger spec, as stored.")
+    description: str = Field(description="The schedule in words, in the request's language.")
+    timezone: str = Field(description="IANA zone the trigger is evaluated in.")
+    kwargs: dict[str, JsonValue]
+    misfire_grace_time: float | None
+    coalesce: bool
+    max_instances: int
+    overlap: OverlapPolicy
+    timeout: float | None
+    paused: bool
+    pause_note: str | None
+    origin: str = Field(description="'code' (the task's default) or 'runtime' (set by a user).")
+    next_fire_time: datetime | None = Field(description="Next nominal fire, UTC.")
+    next_fire_time_local: datetime | None = Field(description="Next fire in the configured zone.")
+    last_fire_time: datetime | None
+    last_fire_time_local: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def schedule_view(schedule: Schedule, tz: tzinfo, lang: Lang = "en") -> ScheduleView:
+    default_zone = str(tz)
+    try:
+        text = trigger_from_json(schedule.trigger, default_timezone=default_zone).describe(lang)
+    except Exception:  # a stored trigger the current code cannot read: show it raw
+        text = str(schedule.trigger)
+    next_fire = None if schedule.paused else schedule.next_fire_time
+    return ScheduleView(
+        id=schedule.id,
+        task_name=schedule.task_name,
+        trigger=schedule.trigger,
+        description=text,
+        timezone=str(schedule.trigger.get("timezone") or default_zone),
+        kwargs=schedule.kwargs,
+        misfire_grace_time=schedule.misfire_grace_time,
+        coalesce=schedule.coalesce,
+        max_instances=schedule.max_instances,
+        overlap=schedule.overlap,
+        timeout=schedule.timeout,
+        paused=schedule.paused,
+        pause_note=schedule.pause_note,
+        origin=schedule.origin,
+        next_fire_time=next_fire,
+        next_fire_time_local=local(next_fire, tz),
+        last_fire_time=schedule.last_fire_time,
+        last_fire_time_local=local(schedule.last_fire_time, tz),
+        version=schedule.version,
+        created_at=schedule.created_at,
+        updated_at=schedule.updated_at,
+    )
+
+
+class UpcomingFire(View):
+    schedule_id: str
+    task_name: str
+    fire_time: datetime
+    fire_time_local: datetime
+
+
+def upcoming_fires(
+    schedules: Iterable[Schedule], tz: tzinfo, limit: int = 10
+) -> list[UpcomingFire]:
+    """The next ``limit`` nominal fires of the unpaused ``schedules``, earliest first
+    (days excluded by a schedule's business calendar left out)."""
+    fires: list[tuple[datetime, str, str]] = []
+    for schedule in schedules:
+        first = schedule.next_fire_time
+        if schedule.paused or first is None:
+            continue
+        try:
+            trigger = trigger_from_json(schedule.trigger, default_timezone=str(tz))
+            found = upcoming(trigger, limit, first, first=first, budget=PREVIEW_BUDGET / 10)
+        except (OverflowError, ValueError):  # unreadable, or runs past year 9999
+            continue
+        fires.extend((at, schedule.id, schedule.task_name) for at in found.fires)
+    return [
+        UpcomingFire(
+            schedule_id=sid, task_name=name, fire_time=at, fire_time_local=at.astimezone(tz)
+        )
+        for at, sid, name in heapq.nsmallest(limit, fires)
+    ]
+
+
+class SchedulePreview(View):
+    """A validated schedule and its upcoming fires (nothing saved)."""
+
+    spec: dict[str, JsonValue] = Field(description="The validated spec, policies included.")
+    description: str
+    timezone: str
+    fire_times: list[datetime] = Field(description="Upcoming fires, UTC.")
+    fire_times_local: list[datetime] = Field(description="The same, in the spec's zone.")
+    complete: bool = Field(
+        description="False when the search stopped at its time budget before finding "
+        "all the fires asked for (a schedule that fires rarely or never)."
+    )
+
+
+def schedule_preview(
+    scheduler: Scheduler, config: Any, count: int = 5, lang: Lang = "en"
+) -> SchedulePreview:
+    """Validate ``config`` (ValidationError naming the field) and list its next ``count``
+    fires, searching at most :data:`PREVIEW_BUDGET` seconds. Dates beyond what
+    ``datetime`` holds are answered as a ValidationError on ``trigger``."""
+    spec = scheduler.parse_schedule(config)
+    try:
+        trigger = build_trigger(spec.trigger, default_timezone=str(scheduler.tz))
+        found = upcoming(trigger, count, scheduler.clock.now(), budget=PREVIEW_BUDGET)
+    except (OverflowError, ValueError) as exc:
+        raise ValidationError(
+            f"the schedule reaches outside the supported dates (years 1-9999): {exc}",
+            field="trigger",
+        ) from None
+    return SchedulePreview(
+        spec=spec.to_json(),
+        description=trigger.describe(lang),
+        timezone=str(trigger.timezone),
+        fire_times=[f.astimezone(UTC) for f in found.fires],
+        fire_times_local=[f.astimezone(trigger.timezone) for f in found.fires],
+        complete=found.complete,
+    )

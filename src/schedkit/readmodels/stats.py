@@ -1,0 +1,58 @@
+"""Run statistics over windows (counts by status, success rate, duration percentiles)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from schedkit.models import TaskStats
+from schedkit.readmodels.common import View
+
+__all__ = ["TaskStatsView", "WindowStats", "task_stats_view", "window_stats"]
+
+
+class WindowStats(View):
+    """A task's runs scheduled within a window ending now."""
+
+    window: str = Field(description="Window label, e.g. '24h' or '7d'.")
+    since: datetime
+    total: int = Field(description="Runs in the window, finished or not.")
+    counts: dict[str, int] = Field(description="Runs by status.")
+    success_rate: float | None = Field(description="Successes / finished runs; null if none.")
+    mean_duration: float | None = Field(description="Mean seconds of runs with a duration.")
+
+
+class TaskStatsView(View):
+    task_name: str
+    total: int
+    counts: dict[str, int]
+    success_rate: float | None
+    mean_duration: float | None
+    p50_duration: float | None
+    p95_duration: float | None
+    p99_duration: float | None
+
+
+def window_stats(label: str, since: datetime, stats: TaskStats | None) -> WindowStats:
+    return WindowStats(
+        window=label,
+        since=since,
+        total=stats.total if stats else 0,
+        counts=dict(stats.counts) if stats else {},
+        success_rate=stats.success_rate if stats else None,
+        mean_duration=stats.mean_duration if stats else None,
+    )
+
+
+def task_stats_view(stats: TaskStats) -> TaskStatsView:
+    return TaskStatsView(
+        task_name=stats.task_name,
+        total=stats.total,
+        counts=dict(stats.counts),
+        success_rate=stats.success_rate,
+        mean_duration=stats.mean_duration,
+        p50_duration=stats.p50_duration,
+        p95_duration=stats.p95_duration,
+        p99_duration=stats.p99_duration,
+    )

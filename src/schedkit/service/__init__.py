@@ -1,0 +1,520 @@
+"""The service façade: ``schedkit.Scheduler``, the one object users, adapters and
+extensions talk to.
+
+It composes small parts, each with one job: :class:`~schedkit.service.schedules.ScheduleBook`
+(schedule definitions), :class:`~schedkit.service.runs.RunControl` (runs and history),
+:class:`~schedkit.service.node.NodeLifecycle` (this process as a node), and the engine
+(:class:`~schedkit.engine.scheduler.SchedulerLoop`, :class:`~schedkit.engine.executor.Executor`).
+It offers the design document's methods (``add_task``, ``remove_task``, ``pause_task``,
+``resume_task``, ``get_job_info``) plus run control, history, and what the API, console,
+CLI and extensions read. Every mutating method takes an ``actor`` and is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+from zoneinfo import ZoneInfo
+
+from schedkit import tokens
+from schedkit.clock import Clock, SystemClock
+from schedkit.config import SchedkitConfig
+from schedkit.engine.executor import Executor
+from schedkit.engine.leadership import LEASE_NAME
+from schedkit.engine.scheduler import SchedulerLoop
+from schedkit.errors import NotRunningError
+from schedkit.events import EventBus, EventKind, Listener, RunEvent
+from schedkit.extension import Extension, RunWrapper, StoreObserver
+from schedkit.logcapture import RunLogBuffer
+from schedkit.models import (
+    JSON,
+    ApiToken,
+    AuditEvent,
+    Lease,
+    LogLine,
+    Node,
+    Run,
+    RunStatus,
+    Schedule,
+    StateEntry,
+    TaskStats,
+    TriggerSource,
+)
+from schedkit.registry import TaskRegistry, task_registry
+from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
+from schedkit.service.runs import RunControl, run_filter
+from schedkit.service.schedules import ScheduleBook
+from schedkit.store import Store, create_store
+from schedkit.task import BaseTask
+from schedkit.tokens import IssuedToken, Role
+from schedkit.triggers import ScheduleSpec
+from schedkit.version import __version__
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SYSTEM", "Extension", "Scheduler", "__version__"]
+
+ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
+
+
+class Scheduler:
+    """A schedkit node. ``async with Scheduler(config) as s: ...`` or start()/stop().
+
+    ``config``: a :class:`SchedkitConfig`, a dict of its fields, the design document's
+    ``SCHEDULER_CONFIG`` dict, a TOML path, or None (environment and defaults).
+    ``registry`` defaults to the global ``task_registry`` (the document's singleton).
+    ``store`` is the store this node uses; it is public for tests and tools, while the
+    API, console, CLI and extensions use the methods below.
+    """
+
+    def __init__(
+        self,
+        config: ConfigInput = None,
+        *,
+        registry: TaskRegistry | None = None,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        tasks: Iterable[type[BaseTask] | BaseTask] = (),
+        extensions: Iterable[Extension] = (),
+    ) -> None:
+        self.config = load_config(config)
+        self.registry = registry if registry is not None else task_registry
+        for t in tasks:
+            self.registry.register_task(t)
+        self.store = store or create_store(self.config.store_url, **self.config.store_options)
+        self.clock: Clock = clock or SystemClock()
+        self.tz = ZoneInfo(self.config.timezone)
+        self.node_id = make_node_id(self.config)
+        self._events = EventBus()
+        logs = RunLogBuffer()
+        self._executor = Executor(
+            store=self.store,
+            registry=self.registry,
+            events=self._events,
+            clock=self.clock,
+            node_id=self.node_id,
+            config=self.config,
+            logs=logs,
+        )
+        self._loop = SchedulerLoop(
+            store=self.store,
+            registry=self.registry,
+            executor=self._executor,
+            events=self._events,
+            clock=self.clock,
+            node_id=self.node_id,
+            config=self.config,
+        )
+        audit = Auditor(self.store, self.clock)
+        self._audit = audit
+        self.schedules = ScheduleBook(
+            store=self.store,
+            registry=self.registry,
+            clock=self.clock,
+            config=self.config,
+            audit=audit,
+            changed=self._loop.wake,
+        )
+        self.runs = RunControl(
+            store=self.store,
+            registry=self.registry,
+            clock=self.clock,
+            config=self.config,
+            executor=self._executor,
+            events=self._events,
+            audit=audit,
+            node_id=self.node_id,
+        )
+        self._node = NodeLifecycle(
+            store=self.store,
+            clock=self.clock,
+            config=self.config,
+            node_id=self.node_id,
+            logs=logs,
+            info=lambda: {"leader": self.is_leader, "running": self.running_count},
+        )
+        self.extensions: list[Extension] = list(extensions)
+        if self.is_node:
+            self.extensions.extend(_default_extensions(self.extensions))
+        self._stack: contextlib.AsyncExitStack | None = None
+        #: The grace period of the stop in progress (None: the configured one).
+        self._grace: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def started(self) -> bool:
+        return self._stack is not None
+
+    @property
+    def is_node(self) -> bool:
+        """False for a management client: neither firing nor executing, it registers no
+        node and gets no monitor (CLI commands, an API-only app)."""
+        return self.config.scheduler.enabled or self.config.executor.enabled
+
+    @property
+    def is_leader(self) -> bool:
+        return self._loop.is_leader
+
+    @property
+    def running_count(self) -> int:
+        return len(self._executor.running_ids)
+
+    async def start(self) -> None:
+        """Open the store, discover tasks, register their default schedules, start firing
+        (if this node wins the lease) and executing. Fires missed while the service was
+        down are handled on the first tick, per each schedule's misfire/coalesce policy.
+        A step that fails undoes the ones before it."""
+        if self.started:
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            await self.store.open()
+            stack.push_async_callback(self.store.close)
+            self.registry.discover(self.config.task_packages)
+            if self.config.entry_points:
+                self.registry.discover_entry_points()
+            await self.schedules.sync_defaults()
+            if self.is_node:
+                await self._node.register()
+            self._node.capture_logs()
+            stack.callback(self._node.release_logs)
+            self._node.started_at = self.clock.now()
+            for extension in self.extensions:
+                await extension.start(self)
+                stack.push_async_callback(extension.stop)
+            stack.push_async_callback(self._events.drain)
+            if self.is_node:
+                self._node.start_heartbeat()
+                stack.push_async_callback(self._node.unregister)
+            await self._executor.start()
+            stack.push_async_callback(self._stop_executor)
+            if self.config.scheduler.enabled:
+                if self.config.scheduler.gc_freeze:
+                    freeze_startup_heap()
+                self._loop.start()
+                stack.push_async_callback(self._loop.stop)
+            self._stack = stack.pop_all()
+        logger.info(
+            "schedkit node %s started: %d task(s), store %s",
+            self.node_id,
+            len(self.registry),
+            self.store.display_url,
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop firing, let running runs finish for ``grace`` seconds (config default),
+        cancel and record the rest, then close the store."""
+        if self._stack is None:
+            return
+        stack, self._stack = self._stack, None
+        self._grace = grace
+        try:
+            await stack.aclose()
+        finally:
+            self._grace = None
+        logger.info("schedkit node %s stopped", self.node_id)
+
+    async def _stop_executor(self) -> None:
+        grace = self._grace
+        await self._executor.stop(self.config.scheduler.shutdown_grace if grace is None else grace)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _require_started(self) -> None:
+        if not self.started:
+            raise NotRunningError("the scheduler is not started: call start() or use 'async with'")
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailableError unless the store answers now (readiness)."""
+        await self.store.ping()
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    def get_task(self, task_name: str) -> BaseTask:
+        """The registered task (TaskNotFoundError naming close names otherwise)."""
+        return self.registry.require(task_name)
+
+    def find_task(self, task_name: str) -> BaseTask | None:
+        return self.registry.get_task(task_name)
+
+    def list_tasks(
+        self, category: str | None = None, tags: Iterable[str] | None = None
+    ) -> list[BaseTask]:
+        return self.registry.list_tasks(category, tags)
+
+    # -- schedules ---------------------------------------------------------------------------
+
+    def parse_schedule(self, schedule_config: Any) -> ScheduleSpec:
+        """Validate a schedule config; policies it leaves out come from ``job_defaults``."""
+        return self.schedules.parse(schedule_config)
+
+    def preview(self, schedule_config: Any, n: int = 5) -> list[datetime]:
+        return self.schedules.preview(schedule_config, n)
+
+    async def add_task(
+        self,
+        task_name: str,
+        schedule_config: Any,
+        *,
+        schedule_id: str | None = None,
+        actor: str = SYSTEM,
+    ) -> Schedule:
+        """Schedule a task (replacing the schedule with the same id; default id: the task
+        name). Persisted, so it survives restarts and wins over the task's default."""
+        self._require_started()
+        return await self.schedules.put(
+            task_name, schedule_config, schedule_id=schedule_id, actor=actor
+        )
+
+    async def remove_task(self, task_name: str, *, actor: str = SYSTEM) -> bool:
+        """Remove every schedule of the task (its history stays)."""
+        self._require_started()
+        return await self.schedules.remove_task(task_name, actor=actor)
+
+    async def delete_schedule(self, schedule_id: str, *, actor: str = SYSTEM) -> None:
+        self._require_started()
+        await self.schedules.delete(schedule_id, actor=actor)
+
+    async def pause_task(
+        self, task_name: str, note: str | None = None, *, actor: str = SYSTEM
+    ) -> list[Schedule]:
+        """Pause every schedule of the task, with an optional note for operators."""
+        self._require_started()
+        return await self.schedules.set_paused(task_name, True, note, actor=actor)
+
+    async def resume_task(self, task_name: str, *, actor: str = SYSTEM) -> list[Schedule]:
+        """Resume a paused task; fires that fell in the pause are not run (they were
+        paused on purpose) and the next fire is computed from now."""
+        self._require_started()
+        return await self.schedules.set_paused(task_name, False, None, actor=actor)
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return await self.schedules.get(schedule_id)
+
+    async def list_schedules(self, task_name: str | None = None) -> list[Schedule]:
+        return await self.schedules.of_task(task_name)
+
+    async def get_job_info(self, task_name: str | None = None) -> list[dict[str, Any]]:
+        """The document's job listing: id, name, next_run_time, trigger, executor,
+        max_instances (plus paused and pause_note)."""
+        return await self.schedules.job_info(task_name)
+
+    # -- runs --------------------------------------------------------------------------------
+
+    async def run_now(
+        self,
+        task_name: str,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        actor: str = SYSTEM,
+    ) -> Run:
+        """Run a task now with ``kwargs`` (validated first). With ``wait``, return when the
+        run has finished (or ``timeout`` passed: then the run as it is).
+        ``max_attempts`` overrides the task's retry policy for this run (1: no retry)."""
+        self._require_started()
+        run = await self.runs.run_now(task_name, kwargs, max_attempts=max_attempts, actor=actor)
+        return await self.runs.wait(run.id, timeout) if wait else run
+
+    async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:
+        """Wait until the run is finished (retries included); on timeout return it as is."""
+        return await self.runs.wait(run_id, timeout)
+
+    async def cancel_run(
+        self, run_id: str, *, actor: str = SYSTEM, reason: str | None = None
+    ) -> Run:
+        """Cancel a pending run at once, or ask a running run to stop (on any node)."""
+        self._require_started()
+        return await self.runs.cancel(run_id, actor=actor, reason=reason)
+
+    async def retry_run(self, run_id: str, *, actor: str = SYSTEM) -> Run:
+        """Run a finished run's task again with the same kwargs (a new manual run)."""
+        self._require_started()
+        return await self.runs.retry(run_id, actor=actor)
+
+    async def get_run(self, run_id: str) -> Run:
+        return await self.runs.get(run_id)
+
+    async def list_runs(
+        self,
+        task_name: str | None = None,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        trigger_source: TriggerSource | None = None,
+        schedule_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Run]:
+        """History, newest first."""
+        flt = run_filter(task_name, status, since, until, trigger_source, schedule_id)
+        return await self.runs.history(flt, limit=limit, offset=offset)
+
+    async def count_runs(
+        self,
+        task_name: str | None = None,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        trigger_source: TriggerSource | None = None,
+        schedule_id: str | None = None,
+    ) -> int:
+        flt = run_filter(task_name, status, since, until, trigger_source, schedule_id)
+        return await self.runs.count(flt)
+
+    async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
+        """The latest finished run of each task named (tasks without one left out)."""
+        return await self.runs.last_finished(task_names)
+
+    async def result_file(self, run_id: str, name: str) -> Path:
+        """A file the run's result lists in ``data.files`` (see RunControl.result_file)."""
+        return await self.runs.result_file(run_id, name)
+
+    async def get_logs(
+        self, run_id: str, *, after_seq: int = -1, limit: int = 1000
+    ) -> list[LogLine]:
+        return await self.runs.logs(run_id, after_seq=after_seq, limit=limit)
+
+    async def stats(
+        self, window: timedelta = timedelta(days=1), task_name: str | None = None
+    ) -> list[TaskStats]:
+        return await self.runs.stats(window, task_name)
+
+    async def purge(self, older_than: timedelta, *, actor: str = SYSTEM) -> int:
+        """Delete finished runs (and their logs) that finished more than ``older_than`` ago."""
+        return await self.runs.purge(older_than, actor=actor)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def add_listener(
+        self, listener: Listener, kinds: Iterable[EventKind] | None = None
+    ) -> Callable[[], None]:
+        """The document's listeners: called with a RunEvent for each event of ``kinds``;
+        returns a function that removes the listener."""
+        return self._events.add_listener(listener, kinds)
+
+    @contextlib.contextmanager
+    def subscribe(self, maxsize: int = 1000) -> Iterator[asyncio.Queue[RunEvent]]:
+        """A queue receiving every run event of this node while the block runs (a full
+        queue drops its oldest event)."""
+        queue = self._events.subscribe(maxsize)
+        try:
+            yield queue
+        finally:
+            self._events.unsubscribe(queue)
+
+    # -- cluster, audit, tokens, state -------------------------------------------------------
+
+    async def list_nodes(self) -> list[Node]:
+        return await self.store.list_nodes()
+
+    async def leader_lease(self) -> Lease | None:
+        """The scheduler lease if it is held now (expired leases are None)."""
+        lease = await self.store.get_lease(LEASE_NAME)
+        return lease if lease is not None and lease.expires_at > self.clock.now() else None
+
+    async def list_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[AuditEvent]:
+        return await self.store.list_audit(
+            actor=actor, action=action, target=target, limit=limit, offset=offset
+        )
+
+    async def count_audit(
+        self, *, actor: str | None = None, action: str | None = None, target: str | None = None
+    ) -> int:
+        return await self.store.count_audit(actor=actor, action=action, target=target)
+
+    async def create_token(
+        self, *, name: str, role: str | Role, actor: str = SYSTEM
+    ) -> IssuedToken:
+        """A new API token; its secret is in the result only (the store keeps a hash)."""
+        return await tokens.create_token(self.store, name=name, role=role, actor=actor)
+
+    async def list_tokens(self, *, include_revoked: bool = False) -> list[ApiToken]:
+        return await tokens.list_tokens(self.store, include_revoked=include_revoked)
+
+    async def revoke_token(self, ref: str, *, actor: str = SYSTEM) -> ApiToken:
+        """Revoke the token with id or name ``ref``; returns it as it was."""
+        return await tokens.revoke_token(self.store, ref, actor=actor)
+
+    async def verify_token(self, secret: str) -> ApiToken | None:
+        """The live token whose secret this is, or None."""
+        return await tokens.verify_token(self.store, secret)
+
+    async def get_state(self, key: str) -> StateEntry | None:
+        return await self.store.get_state(key)
+
+    async def set_state(self, key: str, value: JSON, expected_version: int) -> bool:
+        """Compare-and-set of a value in the store's key/value area (see Store.set_state)."""
+        return await self.store.set_state(key, value, expected_version)
+
+    # -- extension hooks ---------------------------------------------------------------------
+
+    def add_run_wrapper(self, wrapper: RunWrapper) -> Callable[[], None]:
+        """Enter ``wrapper(run)`` around every attempt executed here; returns a remover."""
+        wrappers = self._executor.run_wrappers
+        wrappers.append(wrapper)
+        return lambda: _discard(wrappers, wrapper)
+
+    def observe_store(self, observer: StoreObserver, tracer: Any = None) -> Callable[[], None]:
+        """Time (and with ``tracer``, trace) every store call; returns an undo function."""
+        from schedkit.tracing import observe_store
+
+        return observe_store(self.store, observer, tracer)
+
+
+def load_config(config: ConfigInput) -> SchedkitConfig:
+    """A :class:`SchedkitConfig` from any of the forms :class:`Scheduler` accepts."""
+    if isinstance(config, SchedkitConfig):
+        return config
+    if config is None:
+        return SchedkitConfig.load()
+    if isinstance(config, str | Path):
+        return SchedkitConfig.load(config)
+    if "jobstores" in config or "executors" in config:
+        return SchedkitConfig.from_document(dict(config))
+    return SchedkitConfig.load(**config)
+
+
+def _default_extensions(given: Sequence[Extension]) -> list[Extension]:
+    """A monitor (metrics, alerts, traces) for every node that has none, when its extra
+    is installed."""
+    try:
+        from schedkit.monitor import Monitor
+    except ImportError as exc:  # the "alerts" extra (prometheus-client, apprise) is absent
+        logger.info("no monitor (metrics, alerts, traces): %s", exc)
+        return []
+    return [] if any(isinstance(e, Monitor) for e in given) else [Monitor()]
+
+
+def _discard(items: list[Any], item: Any) -> None:
+    with contextlib.suppress(ValueError):
+        items.remove(item)

@@ -1,0 +1,135 @@
+"""This process as a node: its id, its row in the store's node table (heartbeated), the
+capture of log records into run logs, and the one-time garbage-collector freeze."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import datetime
+
+from schedkit.clock import Clock
+from schedkit.config import SchedkitConfig
+from schedkit.errors import StoreError
+from schedkit.logcapture import RunLogBuffer, RunLogHandler, install_record_factory
+from schedkit.models import Node, new_id
+from schedkit.store.base import Store
+from schedkit.version import __version__
+
+logger = logging.getLogger(__name__)
+
+_heap_frozen = False
+
+
+def freeze_startup_heap() -> None:
+    """``gc.freeze()`` once per process, after start-up's garbage is collected.
+
+    A firing node allocates fast, so CPython's full collections come every few seconds,
+    and each walks every tracked object while the event loop waits: measured at
+    10,000 schedules firing 1,000 times a second, 80-130 ms pauses that made the fires'
+    p99 lateness. Frozen objects (modules, classes, the application's and the store's
+    long-lived state) are no longer walked; they are still freed by reference counting,
+    only cyclic garbage among them is never collected.
+    """
+    global _heap_frozen
+    if _heap_frozen:
+        return
+    _heap_frozen = True
+    gc.collect()
+    gc.freeze()
+    logger.debug("start-up heap frozen: %d objects", gc.get_freeze_count())
+
+
+def make_node_id(config: SchedkitConfig) -> str:
+    """``name-or-host:pid:random`` — unique per process start, readable in the console."""
+    return f"{config.node_name or socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
+
+
+class NodeLifecycle:
+    """Registers this node, keeps its heartbeat, and captures run log records."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        config: SchedkitConfig,
+        node_id: str,
+        logs: RunLogBuffer,
+        info: Callable[[], dict[str, object]],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.config = config
+        self.node_id = node_id
+        #: Live facts shown with the node (leader, runs executing), read at each beat.
+        self._info = info
+        self._log_handler = RunLogHandler(logs)
+        self.started_at: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def roles(self) -> list[str]:
+        return [
+            role
+            for role, on in (
+                ("scheduler", self.config.scheduler.enabled),
+                ("executor", self.config.executor.enabled),
+            )
+            if on
+        ]
+
+    def capture_logs(self) -> None:
+        """Route log records made inside runs into their run logs (any logger)."""
+        install_record_factory()
+        logging.getLogger().addHandler(self._log_handler)
+        task_logger = logging.getLogger("schedkit.task")
+        if task_logger.level == logging.NOTSET:
+            task_logger.setLevel(logging.INFO)
+
+    def release_logs(self) -> None:
+        logging.getLogger().removeHandler(self._log_handler)
+
+    async def register(self) -> None:
+        """Write this node's row (a store error propagates: start-up must fail)."""
+        await self.beat()
+
+    def start_heartbeat(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="schedkit-node")
+
+    async def unregister(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        self._task = None
+        try:
+            await self.store.delete_node(self.node_id)
+        except StoreError as exc:
+            logger.warning("could not unregister node %s: %s", self.node_id, exc)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.scheduler.heartbeat_interval)
+            try:
+                await self.beat()
+            except StoreError as exc:
+                logger.warning("node heartbeat failed: %s", exc)
+
+    async def beat(self) -> None:
+        now = self.clock.now()
+        await self.store.upsert_node(
+            Node(
+                id=self.node_id,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                started_at=self.started_at or now,
+                heartbeat_at=now,
+                roles=self.roles,
+                version=__version__,
+                info=self._info(),
+            )
+        )

@@ -1,0 +1,237 @@
+"""Run control and history: start a run by hand, wait for it, cancel or retry it, and
+read what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from schedkit.clock import Clock
+from schedkit.config import SchedkitConfig
+from schedkit.engine import runs
+from schedkit.engine.executor import Executor
+from schedkit.errors import (
+    ConflictError,
+    ResultFileNotFoundError,
+    RunNotFoundError,
+    ValidationError,
+)
+from schedkit.events import EventBus, EventKind, RunEvent
+from schedkit.models import LogLine, Run, RunFilter, RunStatus, TaskStats, TriggerSource
+from schedkit.registry import TaskRegistry
+from schedkit.service.audit import Auditor
+from schedkit.store.base import Store
+from schedkit.task import BaseTask
+
+#: How often a wait for a run executing on another node reads it again.
+WAIT_POLL = 0.5
+
+
+class RunControl:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: TaskRegistry,
+        clock: Clock,
+        config: SchedkitConfig,
+        executor: Executor,
+        events: EventBus,
+        audit: Auditor,
+        node_id: str,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.config = config
+        self.executor = executor
+        self.events = events
+        self.audit = audit
+        self.node_id = node_id
+
+    # -- starting and stopping runs --------------------------------------------------------
+
+    async def run_now(
+        self,
+        task_name: str,
+        kwargs: Mapping[str, Any] | None,
+        *,
+        max_attempts: int | None,
+        actor: str,
+    ) -> Run:
+        task = self.registry.require(task_name)
+        if max_attempts is not None and max_attempts < 1:
+            raise ValidationError("must be >= 1", field="max_attempts")
+        stored_kwargs = task.validate_kwargs(kwargs)
+        run = await self._create(task, stored_kwargs, actor, max_attempts=max_attempts)
+        await self.audit.record(actor, "run.create", run.id, detail=task_name)
+        return run
+
+    async def retry(self, run_id: str, *, actor: str) -> Run:
+        """Run a finished run's task again with the same kwargs (a new manual run)."""
+        old = await self.get(run_id)
+        if not old.status.finished:
+            raise ConflictError(f"run {run_id} is still {old.status.value}")
+        task = self.registry.require(old.task_name)
+        run = await self._create(task, dict(old.kwargs), actor, TriggerSource.RETRY)
+        await self.audit.record(actor, "run.retry", run.id, detail=f"retry of {run_id}")
+        return run
+
+    async def _create(
+        self,
+        task: BaseTask,
+        kwargs: dict[str, Any],
+        actor: str,
+        source: TriggerSource = TriggerSource.MANUAL,
+        max_attempts: int | None = None,
+    ) -> Run:
+        """Store a manual run; it starts on this node at once when a slot is free here,
+        else any node claims it."""
+        now = self.clock.now()
+        run = runs.manual(task, kwargs, now, actor=actor, source=source, max_attempts=max_attempts)
+        with self.executor.reserve(1) as grant:
+            if grant.take():
+                run = runs.claimed(run, self.node_id, now)
+            await self.store.insert_runs([run])
+            self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
+            if run.status is RunStatus.RUNNING:
+                self.executor.launch(grant, [run])
+            else:
+                self.executor.wake()
+        return run
+
+    async def cancel(self, run_id: str, *, actor: str, reason: str | None) -> Run:
+        """Cancel a pending run at once, or ask a running run to stop (on any node)."""
+        current = await self.get(run_id)
+        if current.status.finished:
+            raise ConflictError(f"run {run_id} is already {current.status.value}")
+        why = reason or f"cancelled by {actor}"
+        run = await self.store.request_cancel(run_id, self.clock.now(), why)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        if run.status is RunStatus.RUNNING:
+            if not self.executor.cancel_local(run_id, why):
+                self.events.publish(RunEvent(kind=EventKind.CANCEL_REQUESTED, run=run))
+        elif run.status is RunStatus.CANCELLED:
+            self.events.publish(RunEvent(kind=EventKind.FINISHED, run=run))
+            self.executor.wake()  # runs queued behind it are released
+        await self.audit.record(actor, "run.cancel", run_id, detail=why)
+        return run
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> Run:
+        """Wait until the run is finished (retries included); on timeout return it as is."""
+        done = asyncio.Event()
+
+        def on_event(event: RunEvent) -> None:
+            if event.run.id == run_id:
+                done.set()
+
+        remove = self.events.add_listener(on_event, [EventKind.FINISHED, EventKind.RETRYING])
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            while True:
+                # Cleared before reading, so an event published during the read is kept.
+                done.clear()
+                run = await self.get(run_id)
+                if run.status.finished:
+                    return run
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    return run
+                # Local runs wake us by event; runs on other nodes are polled.
+                step = WAIT_POLL if remaining is None else min(WAIT_POLL, remaining)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), step)
+        finally:
+            remove()
+
+    # -- history ---------------------------------------------------------------------------
+
+    async def get(self, run_id: str) -> Run:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        return run
+
+    async def history(self, flt: RunFilter, *, limit: int, offset: int) -> list[Run]:
+        return await self.store.list_runs(flt, limit=limit, offset=offset)
+
+    async def count(self, flt: RunFilter) -> int:
+        return await self.store.count_runs(flt)
+
+    async def last_finished(self, task_names: Sequence[str]) -> dict[str, Run]:
+        """The latest finished run of each task (tasks without one are left out)."""
+        finished = frozenset(s for s in RunStatus if s.finished)
+        found: dict[str, Run] = {}
+        for name in task_names:
+            latest = await self.store.list_runs(
+                RunFilter(task_name=name, statuses=finished), limit=1
+            )
+            if latest:
+                found[name] = latest[0]
+        return found
+
+    async def logs(self, run_id: str, *, after_seq: int, limit: int) -> list[LogLine]:
+        await self.get(run_id)
+        return await self.store.get_logs(run_id, after_seq=after_seq, limit=limit)
+
+    async def stats(self, window: timedelta, task_name: str | None) -> list[TaskStats]:
+        return await self.store.run_stats(self.clock.now() - window, task_name)
+
+    async def purge(self, older_than: timedelta, *, actor: str) -> int:
+        """Delete finished runs (and their logs) that finished more than ``older_than`` ago."""
+        count = await self.store.purge_runs(self.clock.now() - older_than)
+        detail = f"{count} run(s) older than {older_than}"
+        await self.audit.record(actor, "runs.purge", "runs", detail=detail)
+        return count
+
+    async def result_file(self, run_id: str, name: str) -> Path:
+        """The file ``name`` that the run's result lists in ``data.files``, inside
+        ``result_files_dir``. Nothing else is ever served (no path outside the folder,
+        no file the run did not name)."""
+        run = await self.get(run_id)
+        data = (run.result or {}).get("data")
+        listed = data.get("files") if isinstance(data, dict) else None
+        base = self.config.result_files_dir
+        if base is None:
+            raise ResultFileNotFoundError(run_id, name, "result_files_dir is not configured")
+        if not isinstance(listed, list) or name not in listed:
+            raise ResultFileNotFoundError(run_id, name, "the run's result does not list it")
+        return await asyncio.to_thread(_file_inside, base, run_id, name)
+
+
+def run_filter(
+    task_name: str | None = None,
+    status: RunStatus | Sequence[RunStatus] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    trigger_source: TriggerSource | None = None,
+    schedule_id: str | None = None,
+) -> RunFilter:
+    """The history filter of the façade's keyword arguments."""
+    statuses = None
+    if status is not None:
+        statuses = frozenset([status] if isinstance(status, RunStatus) else status)
+    return RunFilter(
+        task_name=task_name,
+        statuses=statuses,
+        since=since,
+        until=until,
+        trigger_source=trigger_source,
+        schedule_id=schedule_id,
+    )
+
+
+def _file_inside(base: str, run_id: str, name: str) -> Path:
+    root = Path(base).resolve()
+    path = (root / name).resolve()
+    if not path.is_relative_to(root):
+        raise ResultFileNotFoundError(run_id, name, "outside result_files_dir")
+    if not path.is_file():
+        raise ResultFileNotFoundError(run_id, name, "the file no longer exists")
+    return path

@@ -1,0 +1,269 @@
+"""Schedule definitions: validated, versioned, persisted, audited.
+
+Every change of a schedule goes through :class:`ScheduleBook`: the spec is validated
+(and filled from ``job_defaults``) before anything is stored (invariant 8), the version
+goes up by one, the change is audited and the scheduler is told to re-read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schedkit.clock import Clock
+from schedkit.config import SchedkitConfig
+from schedkit.errors import ConflictError, ScheduleNotFoundError
+from schedkit.models import Schedule
+from schedkit.registry import TaskRegistry
+from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.store.base import Store
+from schedkit.task import BaseTask
+from schedkit.triggers import ScheduleSpec, preview, trigger_from_json
+
+#: The fields that define a schedule (as opposed to its state: pause, next fire).
+DEFINITION = (
+    "trigger",
+    "kwargs",
+    "misfire_grace_time",
+    "coalesce",
+    "max_instances",
+    "overlap",
+    "timeout",
+)
+
+
+def removed_key(schedule_id: str) -> str:
+    """State key remembering that a task's default schedule was deleted on purpose."""
+    return f"schedule-removed:{schedule_id}"
+
+
+class ScheduleBook:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: TaskRegistry,
+        clock: Clock,
+        config: SchedkitConfig,
+        audit: Auditor,
+        changed: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.config = config
+        self.tz = ZoneInfo(config.timezone)
+        self.audit = audit
+        #: Called after every change, so that this node's scheduler re-reads at once.
+        self._changed = changed
+
+    # -- validation ------------------------------------------------------------------------
+
+    def parse(self, schedule_config: Any) -> ScheduleSpec:
+        """Validate a schedule config (document dict, nested spec or crontab string);
+        policies it leaves out come from ``job_defaults``."""
+        spec = ScheduleSpec.parse(schedule_config, default_timezone=self.config.timezone)
+        defaults = self.config.job_defaults.model_dump()
+        missing = {k: v for k, v in defaults.items() if k not in spec.model_fields_set}
+        return spec.model_copy(update=missing) if missing else spec
+
+    def preview(self, schedule_config: Any, n: int = 5) -> list[datetime]:
+        spec = self.parse(schedule_config)
+        return preview(spec, n, now=self.clock.now(), default_timezone=self.config.timezone)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def get(self, schedule_id: str) -> Schedule | None:
+        return await self.store.get_schedule(schedule_id)
+
+    async def require(self, schedule_id: str) -> Schedule:
+        schedule = await self.store.get_schedule(schedule_id)
+        if schedule is None:
+            raise ScheduleNotFoundError(schedule_id)
+        return schedule
+
+    async def of_task(self, task_name: str | None = None) -> list[Schedule]:
+        return await self.store.list_schedules(task_name)
+
+    async def job_info(self, task_name: str | None = None) -> list[dict[str, Any]]:
+        """The document's job listing: id, name, next_run_time, trigger, executor,
+        max_instances (plus paused and pause_note)."""
+        infos = []
+        for s in await self.store.list_schedules(task_name):
+            task = self.registry.get_task(s.task_name)
+            infos.append(
+                {
+                    "id": s.id,
+                    "name": task.task_description if task else s.task_name,
+                    "next_run_time": None
+                    if s.paused or s.next_fire_time is None
+                    else s.next_fire_time.astimezone(self.tz).isoformat(),
+                    "trigger": trigger_from_json(s.trigger).describe("en"),
+                    "executor": "asyncio" if task is None or task.is_async else "threadpool",
+                    "max_instances": s.max_instances,
+                    "paused": s.paused,
+                    "pause_note": s.pause_note,
+                }
+            )
+        return infos
+
+    # -- changes ---------------------------------------------------------------------------
+
+    async def put(
+        self, task_name: str, schedule_config: Any, *, schedule_id: str | None, actor: str
+    ) -> Schedule:
+        """Create or replace a schedule of a task (default id: the task name)."""
+        task = self.registry.require(task_name)
+        spec = self.parse(schedule_config)
+        kwargs = task.validate_kwargs(spec.kwargs)
+        sid = schedule_id or task_name
+        before = await self.store.get_schedule(sid)
+        if before is not None and before.task_name != task_name:
+            raise ConflictError(f"schedule {sid!r} belongs to task {before.task_name!r}")
+        schedule = self._define(sid, task, spec, kwargs, "runtime", before)
+        await self._save(schedule, before)
+        await self.store.delete_state(removed_key(sid))
+        await self.audit.record(actor, "schedule.put", sid, before, schedule)
+        self._changed()
+        return schedule
+
+    async def remove_task(self, task_name: str, *, actor: str) -> bool:
+        """Delete every schedule of the task (its history stays)."""
+        removed = False
+        for schedule in await self.store.list_schedules(task_name):
+            removed |= await self._delete(schedule, actor)
+        return removed
+
+    async def delete(self, schedule_id: str, *, actor: str) -> None:
+        await self._delete(await self.require(schedule_id), actor)
+
+    async def set_paused(
+        self, task_name: str, paused: bool, note: str | None, *, actor: str
+    ) -> list[Schedule]:
+        """Pause (with a note for operators) or resume every schedule of a task. A resumed
+        schedule's next fire is computed from now: fires in the pause were paused on
+        purpose and are not run."""
+        self.registry.require(task_name)
+        schedules = await self.store.list_schedules(task_name)
+        if not schedules:
+            raise ConflictError(f"task {task_name!r} has no schedule to pause or resume")
+        if not paused and not any(s.paused for s in schedules):
+            raise ConflictError(f"task {task_name!r} is not paused")
+        now = self.clock.now()
+        changed = []
+        for old in schedules:
+            if old.paused == paused and (not paused or old.pause_note == note):
+                changed.append(old)
+                continue
+            next_fire = old.next_fire_time
+            if not paused:
+                next_fire = trigger_from_json(old.trigger).next_fire_time(None, now)
+            new = _next_version(
+                old,
+                now,
+                paused=paused,
+                pause_note=note if paused else None,
+                next_fire_time=next_fire,
+            )
+            await self._save(new, old)
+            action = "schedule.pause" if paused else "schedule.resume"
+            await self.audit.record(actor, action, old.id, old, new, detail=note)
+            changed.append(new)
+        self._changed()
+        return changed
+
+    async def sync_defaults(self) -> None:
+        """Give each task its default schedule, keeping runtime changes and the pending
+        series (so fires missed while down are still due on the first tick)."""
+        for task in self.registry:
+            config = task.default_schedule
+            existing = await self.store.get_schedule(task.task_name)
+            if config is None or (existing is not None and existing.origin != "code"):
+                continue
+            if existing is None and await self.store.get_state(removed_key(task.task_name)):
+                continue
+            spec = self.parse(config)
+            schedule = self._define(
+                task.task_name, task, spec, task.validate_kwargs(spec.kwargs), "code", existing
+            )
+            if existing is not None and same_definition(existing, schedule):
+                continue
+            await self._save(schedule, existing)
+            await self.audit.record(SYSTEM, "schedule.default", schedule.id, existing, schedule)
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _save(self, schedule: Schedule, before: Schedule | None) -> None:
+        """Write the next version of a schedule."""
+        await self.store.put_schedule(schedule)
+
+    async def _delete(self, schedule: Schedule, actor: str) -> bool:
+        """Delete a schedule; a task's default one is remembered as removed so that the
+        next start does not bring it back from the code (until ``add_task`` again)."""
+        deleted = await self.store.delete_schedule(schedule.id)
+        if schedule.id == schedule.task_name:
+            key = removed_key(schedule.id)
+            entry = await self.store.get_state(key)
+            await self.store.set_state(
+                key,
+                {"by": actor, "at": self.clock.now().isoformat()},
+                entry.version if entry is not None else 0,
+            )
+        await self.audit.record(actor, "schedule.delete", schedule.id, schedule, None)
+        self._changed()
+        return deleted
+
+    def _define(
+        self,
+        schedule_id: str,
+        task: BaseTask,
+        spec: ScheduleSpec,
+        kwargs: dict[str, Any],
+        origin: str,
+        existing: Schedule | None,
+    ) -> Schedule:
+        """The schedule a spec defines, as the next version of ``existing``. An unchanged
+        trigger keeps its pending series (fires due while down stay due)."""
+        now = self.clock.now()
+        trigger_json = spec.to_json()["trigger"]
+        keep_series = (
+            existing is not None
+            and existing.trigger == trigger_json
+            and not existing.paused
+            and existing.next_fire_time is not None
+        )
+        next_fire = (
+            existing.next_fire_time
+            if keep_series and existing is not None
+            else trigger_from_json(trigger_json).next_fire_time(None, now)
+        )
+        return Schedule(
+            id=schedule_id,
+            task_name=task.task_name,
+            trigger=trigger_json,
+            kwargs=kwargs,
+            paused=existing.paused if existing is not None else False,
+            pause_note=existing.pause_note if existing is not None else None,
+            misfire_grace_time=spec.misfire_grace_time,
+            coalesce=spec.coalesce,
+            max_instances=spec.max_instances,
+            overlap=spec.overlap,
+            timeout=spec.timeout,
+            origin=origin,
+            next_fire_time=next_fire,
+            last_fire_time=existing.last_fire_time if existing is not None else None,
+            version=existing.version + 1 if existing is not None else 1,
+            created_at=existing.created_at if existing is not None else now,
+            updated_at=now,
+        )
+
+
+def same_definition(a: Schedule, b: Schedule) -> bool:
+    return all(getattr(a, k) == getattr(b, k) for k in DEFINITION)
+
+
+def _next_version(old: Schedule, now: datetime, **changes: Any) -> Schedule:
+    return dataclasses.replace(old, **changes, version=old.version + 1, updated_at=now)
