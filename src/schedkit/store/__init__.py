@@ -7,8 +7,27 @@ from urllib.parse import urlsplit, urlunsplit
 
 from schedkit.errors import ConfigError
 from schedkit.store.base import MAX_RESULT_BYTES, Store
+from schedkit.store.values import (
+    FireRecord,
+    LeaseFence,
+    LostRun,
+    RunFinish,
+    RunRequeue,
+    ScheduleAdvance,
+)
 
-__all__ = ["MAX_RESULT_BYTES", "Store", "create_store", "mask_url"]
+__all__ = [
+    "MAX_RESULT_BYTES",
+    "FireRecord",
+    "LeaseFence",
+    "LostRun",
+    "RunFinish",
+    "RunRequeue",
+    "ScheduleAdvance",
+    "Store",
+    "create_store",
+    "mask_url",
+]
 
 
 def mask_url(url: str) -> str:
