@@ -40,6 +40,7 @@ from schedkit.models import (
 )
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import MAX_RESULT_BYTES, Store
+from schedkit.store.values import RunFinish, RunRequeue
 from schedkit.task import BaseTask, RunCancelledError, TaskContext, TaskResult
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ class Executor:
             max_workers=config.executor.max_workers, thread_name_prefix="schedkit-run"
         )
         self._loops: list[asyncio.Task[None]] = []
-        self._finishes: Batcher[tuple[str, int, str | None, RunOutcome], bool] = Batcher(
+        self._finishes: Batcher[RunFinish, bool] = Batcher(
             # Looked up per call: instrumentation may wrap the store's methods later.
             lambda items: self.store.finish_runs(items)
         )
@@ -476,17 +477,19 @@ class Executor:
                 retry_time = retry_at(task, run, attempt.status, now)
                 if retry_time is not None:
                     applied = await self.store.requeue_run(
-                        run.id,
-                        run.attempt,
-                        [RunStatus.RUNNING],
-                        retry_time,
-                        {
-                            "attempt": run.attempt,
-                            "status": attempt.status.value,
-                            "error": attempt.error,
-                            "started_at": started.isoformat(),
-                            "finished_at": now.isoformat(),
-                        },
+                        RunRequeue(
+                            run_id=run.id,
+                            attempt=run.attempt,
+                            from_statuses=frozenset({RunStatus.RUNNING}),
+                            not_before=retry_time,
+                            attempt_error={
+                                "attempt": run.attempt,
+                                "status": attempt.status.value,
+                                "error": attempt.error,
+                                "started_at": started.isoformat(),
+                                "finished_at": now.isoformat(),
+                            },
+                        )
                     )
                     kind = EventKind.RETRYING
                     if applied:
@@ -507,7 +510,12 @@ class Executor:
                         reason=attempt.reason,
                     )
                     applied = await self._finishes.submit(
-                        (run.id, run.attempt, self.node_id, outcome)
+                        RunFinish(
+                            run_id=run.id,
+                            attempt=run.attempt,
+                            node_id=self.node_id,
+                            outcome=outcome,
+                        )
                     )
                     kind = EventKind.FINISHED
                     final = replace(

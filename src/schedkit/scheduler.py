@@ -38,9 +38,13 @@ from schedkit.models import (
 )
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
+from schedkit.store.values import LeaseFence, LostRun, ScheduleAdvance
 from schedkit.triggers import Trigger, trigger_from_json
 
 logger = logging.getLogger(__name__)
+
+#: Silent runs judged per reaper pass (the rest wait for the next pass).
+_REAP_BATCH = 500
 
 LEASE_NAME = "scheduler"
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
@@ -514,11 +518,30 @@ class SchedulerLoop:
     async def _write(self, batch: _Batch) -> None:
         if not batch.runs and not batch.advances:
             return
+        lease = self.lease
+        fence = (
+            LeaseFence(name=lease.name, holder=lease.holder, term=lease.term)
+            if lease is not None
+            else None
+        )
+        advances = [
+            ScheduleAdvance(schedule_id=sid, version=v, next_fire_time=nxt, last_fire_time=last)
+            for sid, v, nxt, last in batch.advances
+        ]
         try:
-            ids, advanced = await self.store.record_fires(batch.runs, batch.advances)
+            record = await self.store.record_fires(
+                batch.runs, advances, fence=fence, now=self.clock.now()
+            )
         except BaseException:
             self.executor.release(batch.reserved)
             raise
+        if record.fenced:
+            # The lease was lost before the tick was written: nothing was.
+            logger.warning("tick not written: the scheduler lease is no longer held")
+            self.executor.release(batch.reserved)
+            self.wake()
+            return
+        ids, advanced = record.inserted, record.advanced
         self._advance_window(batch)
         if advanced < len(batch.advances):
             # Changed on another node since the window was read: read it again now.
@@ -581,25 +604,13 @@ class SchedulerLoop:
             return
         self._reap_at = now + timedelta(seconds=self.cfg.heartbeat_interval)
         stale_before = now - timedelta(seconds=self.cfg.lost_after)
-        lost = await self.store.mark_lost(stale_before, now)
-        if lost:
-            # Runs queued behind the lost ones are released: claim them.
-            self.executor.wake()
-        for run in lost:
-            logger.warning(
-                "run %s of %s lost: node %s stopped heartbeating",
-                run.id,
-                run.task_name,
-                run.node_id,
-            )
+        reason = f"no heartbeat from its node since before {stale_before.isoformat()}"
+        stale = await self.store.stale_runs(stale_before, _REAP_BATCH)
+        verdicts: list[tuple[Run, LostRun]] = []
+        for run in stale:
             task = self.registry.get_task(run.task_name)
             when = retry_at(task, run, RunStatus.LOST, now)
-            self.events.publish(
-                RunEvent(kind=EventKind.LOST, run=run, detail={"final": when is None})
-            )
-            if when is None:
-                continue
-            error = {"type": "RunLost", "message": run.reason or "node stopped heartbeating"}
+            error = {"type": "RunLost", "message": reason}
             attempt_error = {
                 "attempt": run.attempt,
                 "status": RunStatus.LOST.value,
@@ -607,19 +618,48 @@ class SchedulerLoop:
                 "started_at": run.started_at.isoformat() if run.started_at else None,
                 "finished_at": now.isoformat(),
             }
-            if await self.store.requeue_run(
-                run.id, run.attempt, [RunStatus.LOST], when, attempt_error
-            ):
+            verdict = LostRun(
+                run_id=run.id,
+                attempt=run.attempt,
+                node_id=run.node_id or "",
+                stale_before=stale_before,
+                now=now,
+                retry_at=when,
+                attempt_error=attempt_error,
+                reason=reason,
+            )
+            verdicts.append((run, verdict))
+        applied = await self.store.lose_runs([v for _, v in verdicts]) if verdicts else []
+        if any(applied):
+            # Runs queued behind the lost ones are released: claim them.
+            self.executor.wake()
+        for (run, verdict), ok in zip(verdicts, applied, strict=True):
+            if not ok:
+                continue
+            lost = replace(run, status=RunStatus.LOST, finished_at=now, reason=reason)
+            logger.warning(
+                "run %s of %s lost: node %s stopped heartbeating",
+                run.id,
+                run.task_name,
+                run.node_id,
+            )
+            when = verdict.retry_at
+            self.events.publish(
+                RunEvent(kind=EventKind.LOST, run=lost, detail={"final": when is None})
+            )
+            if when is not None:
                 self.events.publish(
                     RunEvent(
                         kind=EventKind.RETRYING,
                         run=replace(
                             run, status=RunStatus.PENDING, attempt=run.attempt + 1, not_before=when
                         ),
-                        detail={"status": RunStatus.LOST.value, "error": error},
+                        detail={
+                            "status": RunStatus.LOST.value,
+                            "error": verdict.attempt_error["error"],
+                        },
                     )
                 )
-                self.executor.wake()
 
 
 def _cause(batch: _Batch, run: Run) -> dict[str, str]:

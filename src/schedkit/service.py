@@ -320,7 +320,9 @@ class Scheduler:
         if before is not None and before.task_name != task_name:
             raise ConflictError(f"schedule {sid!r} belongs to task {before.task_name!r}")
         schedule = self._schedule_from_spec(sid, task, spec, kwargs, "runtime", before)
-        await self.store.put_schedule(schedule)
+        await self.store.put_schedule(
+            schedule, expected_version=before.version if before is not None else 0
+        )
         await self.store.delete_state(_removed_key(sid))
         self.loop.wake()
         await self._audit(actor, "schedule.put", sid, before, schedule)
@@ -390,7 +392,7 @@ class Scheduler:
                 pause_note=note if paused else None,
                 next_fire_time=next_fire,
             )
-            await self.store.put_schedule(new)
+            await self.store.put_schedule(new, expected_version=old.version)
             await self._audit(
                 actor,
                 "schedule.pause" if paused else "schedule.resume",
@@ -495,7 +497,9 @@ class Scheduler:
             )
             if existing is not None and _same_definition(existing, schedule):
                 continue
-            await self.store.put_schedule(schedule)
+            await self.store.put_schedule(
+                schedule, expected_version=existing.version if existing is not None else 0
+            )
             await self._audit(SYSTEM, "schedule.default", schedule.id, existing, schedule)
 
     def preview(self, schedule_config: Any, n: int = 5) -> list[datetime]:

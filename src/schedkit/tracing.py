@@ -42,13 +42,20 @@ from schedkit.models import (
     Node,
     Run,
     RunFilter,
-    RunOutcome,
     RunStatus,
     Schedule,
     StateEntry,
     TaskStats,
 )
 from schedkit.store.base import Store
+from schedkit.store.values import (
+    FireRecord,
+    LeaseFence,
+    LostRun,
+    RunFinish,
+    RunRequeue,
+    ScheduleAdvance,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -227,9 +234,7 @@ def _run_attributes(run: Run) -> dict[str, str | int]:
 
 
 #: Contract methods with a default implementation (so not abstract) that are traced too.
-_BATCH_METHODS = frozenset(
-    {"finish_runs", "record_fires", "active_runs_of", "due_schedule_keys", "get_schedules"}
-)
+_BATCH_METHODS = frozenset({"finish_run"})
 
 
 class TracedStore(Store):
@@ -289,8 +294,10 @@ class TracedStore(Store):
         return await self._call("schema_version", self.inner.schema_version())
 
     # schedules
-    async def put_schedule(self, schedule: Schedule) -> None:
-        await self._call("put_schedule", self.inner.put_schedule(schedule))
+    async def put_schedule(self, schedule: Schedule, *, expected_version: int) -> None:
+        await self._call(
+            "put_schedule", self.inner.put_schedule(schedule, expected_version=expected_version)
+        )
 
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
         return await self._call("get_schedule", self.inner.get_schedule(schedule_id))
@@ -298,8 +305,13 @@ class TracedStore(Store):
     async def list_schedules(self, task_name: str | None = None) -> list[Schedule]:
         return await self._call("list_schedules", self.inner.list_schedules(task_name))
 
-    async def delete_schedule(self, schedule_id: str) -> bool:
-        return await self._call("delete_schedule", self.inner.delete_schedule(schedule_id))
+    async def delete_schedule(
+        self, schedule_id: str, *, expected_version: int | None = None
+    ) -> bool:
+        return await self._call(
+            "delete_schedule",
+            self.inner.delete_schedule(schedule_id, expected_version=expected_version),
+        )
 
     async def due_schedules(self, until: datetime, limit: int) -> list[Schedule]:
         return await self._call("due_schedules", self.inner.due_schedules(until, limit))
@@ -315,10 +327,8 @@ class TracedStore(Store):
     async def next_fire_time(self) -> datetime | None:
         return await self._call("next_fire_time", self.inner.next_fire_time())
 
-    async def advance_schedules(
-        self, updates: Sequence[tuple[str, int, datetime | None, datetime | None]]
-    ) -> int:
-        return await self._call("advance_schedules", self.inner.advance_schedules(updates))
+    async def advance_schedules(self, advances: Sequence[ScheduleAdvance]) -> int:
+        return await self._call("advance_schedules", self.inner.advance_schedules(advances))
 
     # runs
     async def insert_runs(self, runs: Sequence[Run]) -> list[str]:
@@ -327,9 +337,14 @@ class TracedStore(Store):
     async def record_fires(
         self,
         runs: Sequence[Run],
-        advances: Sequence[tuple[str, int, datetime | None, datetime | None]],
-    ) -> tuple[list[str], int]:
-        return await self._call("record_fires", self.inner.record_fires(runs, advances))
+        advances: Sequence[ScheduleAdvance],
+        *,
+        fence: LeaseFence | None,
+        now: datetime,
+    ) -> FireRecord:
+        return await self._call(
+            "record_fires", self.inner.record_fires(runs, advances, fence=fence, now=now)
+        )
 
     async def get_run(self, run_id: str) -> Run | None:
         return await self._call("get_run", self.inner.get_run(run_id))
@@ -365,36 +380,23 @@ class TracedStore(Store):
     async def update_progress(self, run_id: str, progress: JSON) -> None:
         await self._call("update_progress", self.inner.update_progress(run_id, progress))
 
-    async def finish_run(
-        self, run_id: str, attempt: int, node_id: str | None, outcome: RunOutcome
-    ) -> bool:
-        return await self._call(
-            "finish_run", self.inner.finish_run(run_id, attempt, node_id, outcome)
-        )
+    async def finish_run(self, item: RunFinish) -> bool:
+        return await self._call("finish_run", self.inner.finish_run(item))
 
-    async def finish_runs(
-        self, items: Sequence[tuple[str, int, str | None, RunOutcome]]
-    ) -> list[bool]:
+    async def finish_runs(self, items: Sequence[RunFinish]) -> list[bool]:
         return await self._call("finish_runs", self.inner.finish_runs(items))
 
-    async def requeue_run(
-        self,
-        run_id: str,
-        attempt: int,
-        from_statuses: Sequence[RunStatus],
-        not_before: datetime,
-        attempt_error: JSON,
-    ) -> bool:
-        return await self._call(
-            "requeue_run",
-            self.inner.requeue_run(run_id, attempt, from_statuses, not_before, attempt_error),
-        )
+    async def requeue_run(self, item: RunRequeue) -> bool:
+        return await self._call("requeue_run", self.inner.requeue_run(item))
 
     async def request_cancel(self, run_id: str, now: datetime, reason: str) -> Run | None:
         return await self._call("request_cancel", self.inner.request_cancel(run_id, now, reason))
 
-    async def mark_lost(self, stale_before: datetime, now: datetime) -> list[Run]:
-        return await self._call("mark_lost", self.inner.mark_lost(stale_before, now))
+    async def stale_runs(self, stale_before: datetime, limit: int) -> list[Run]:
+        return await self._call("stale_runs", self.inner.stale_runs(stale_before, limit))
+
+    async def lose_runs(self, items: Sequence[LostRun]) -> list[bool]:
+        return await self._call("lose_runs", self.inner.lose_runs(items))
 
     async def purge_runs(self, finished_before: datetime) -> int:
         return await self._call("purge_runs", self.inner.purge_runs(finished_before))
@@ -484,6 +486,9 @@ class TracedStore(Store):
         await self._call("touch_token", self.inner.touch_token(token_id, now))
 
     # state
+    async def list_state(self, prefix: str) -> list[StateEntry]:
+        return await self._call("list_state", self.inner.list_state(prefix))
+
     async def get_state(self, key: str) -> StateEntry | None:
         return await self._call("get_state", self.inner.get_state(key))
 

@@ -76,7 +76,9 @@ def finish_already_stored(
     )
 
 
-def held_for_finish(item: RunFinish, *, status: RunStatus, attempt: int, node_id: str | None) -> bool:
+def held_for_finish(
+    item: RunFinish, *, status: RunStatus, attempt: int, node_id: str | None
+) -> bool:
     """Whether the stored run is where ``item`` may finish it: ``running`` at its attempt
     on its node, or ``pending`` at its attempt when the item names no node."""
     if attempt != item.attempt:

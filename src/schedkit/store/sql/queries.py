@@ -41,7 +41,7 @@ class Query:
     statement are bound by SQLAlchemy and sent as compiled.
     """
 
-    def __init__(self, stmt: sa.Executable, *, on_sqlite: bool) -> None:
+    def __init__(self, stmt: sa.Select[Any] | sa.UpdateBase, *, on_sqlite: bool) -> None:
         self.stmt = stmt
         self._sqlite = on_sqlite
         if not on_sqlite:
@@ -51,7 +51,7 @@ class Query:
         names = list(compiled.positiontup or ())
         self._names = names
         self._encoders: list[Codec] = [encoder(compiled.binds[n].type) for n in names]
-        self._literals = {n: v for n, v in compiled.params.items() if v is not None}
+        self._literals: dict[str, Any] = dict(compiled.params)
         self._expanding = {n for n in names if compiled.binds[n].expanding}
         columns = _result_columns(stmt)
         self._decoders = [(i, decoder(c.type)) for i, c in enumerate(columns)]
@@ -64,7 +64,7 @@ class Query:
         for name, encode in zip(self._names, self._encoders, strict=True):
             value = params[name] if name in params else self._literals.get(name)
             if name in self._expanding:
-                items = list(value)
+                items = list(value or ())
                 marks = ", ".join("?" * len(items)) if items else "NULL"
                 sql = sql.replace(f"__[POSTCOMPILE_{name}]", marks, 1)
                 values += [encode(item) for item in items]
@@ -83,7 +83,9 @@ class Query:
 
     # -- either database -------------------------------------------------------------------
 
-    def all(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def all(
+        self, conn: Connection, params: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         """Every row the statement returns (SELECT or RETURNING), values decoded."""
         if self._sqlite:
             sql, values = self._render(params or {})
@@ -215,7 +217,9 @@ class InsertIfAbsent:
 
     @functools.lru_cache(maxsize=16)  # noqa: B019 - one store holds a few of these
     def _sqlite_sql(self, size: int) -> str:
-        marks = [{name: sa.bindparam(f"p{i}_{name}") for name in self._columns} for i in range(size)]
+        marks: list[dict[str, Any]] = [
+            {name: sa.bindparam(f"p{i}_{name}") for name in self._columns} for i in range(size)
+        ]
         stmt = sqlite.insert(self._table).values(marks).on_conflict_do_nothing()
         compiled = stmt.returning(self._key).compile(dialect=_SQLITE)
         expected = [f"p{i}_{name}" for i in range(size) for name in self._columns]

@@ -138,7 +138,8 @@ class RunsMixin(SQLBase):
         stmt = (
             sa.select(r)
             .where(r.c.status == RunStatus.RUNNING, r.c.heartbeat_at < stale_before)
-            .order_by(r.c.heartbeat_at, r.c.id)
+            # Off runs_reaper_ix (status, heartbeat_at); ties are put in id order below.
+            .order_by(r.c.heartbeat_at)
             .limit(limit)
         )
         return sorted((Run(**row._asdict()) for row in await self._fetch(stmt)), key=stale_order)

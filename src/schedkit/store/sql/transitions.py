@@ -63,7 +63,8 @@ class TransitionsMixin(SQLBase):
             if retried:
                 stored = self._finish_states(conn, [item.run_id for item in retried])
                 applied = [
-                    ok or self._stored_as(item, stored) for item, ok in zip(items, applied, strict=True)
+                    ok or self._stored_as(item, stored)
+                    for item, ok in zip(items, applied, strict=True)
                 ]
             return applied
 
@@ -182,7 +183,7 @@ class TransitionsMixin(SQLBase):
     @functools.cached_property
     def _finish(self) -> BatchUpdate:
         r = self._t.runs
-        node = sa.bindparam("node_id")
+        node: sa.BindParameter[str] = sa.bindparam("node_id")
         held = sa.or_(
             sa.and_(node.is_(None), r.c.status == RunStatus.PENDING),
             sa.and_(r.c.status == RunStatus.RUNNING, r.c.node_id == node),
