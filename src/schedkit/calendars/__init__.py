@@ -1,0 +1,57 @@
+"""Business calendars: which days a schedule may run on, as data in the store.
+
+A calendar is a base rule (``cn_workdays``, ``cn_holidays``, ``weekdays``, ``all``,
+``none``) plus dated overrides. The Chinese bases are decided by layered sources:
+operator overrides, the national arrangement operators entered (the State Council
+notice), ``chinese-calendar``, then the ``holidays`` package; a year none of them
+confirms is a warning (:meth:`CalendarSet.warnings`), never a silent guess.
+See docs/calendars.md.
+"""
+
+from __future__ import annotations
+
+from schedkit.calendars.catalog import CalendarSet
+from schedkit.calendars.coverage import CalendarWarning, WarningCode, YearCoverage, years_ahead
+from schedkit.calendars.decide import DayDecision, decide
+from schedkit.calendars.model import (
+    ALIASES,
+    BUILTIN_NAMES,
+    Base,
+    Calendar,
+    DayTable,
+    Override,
+    OverrideKind,
+    builtin_calendar,
+    canonical_name,
+    parse_calendar,
+    parse_override,
+    parse_table,
+)
+from schedkit.calendars.rules import CalendarField, CalendarRef
+from schedkit.calendars.sources import Source, YearState
+
+__all__ = [
+    "ALIASES",
+    "BUILTIN_NAMES",
+    "Base",
+    "Calendar",
+    "CalendarField",
+    "CalendarRef",
+    "CalendarSet",
+    "CalendarWarning",
+    "DayDecision",
+    "DayTable",
+    "Override",
+    "OverrideKind",
+    "Source",
+    "WarningCode",
+    "YearCoverage",
+    "YearState",
+    "builtin_calendar",
+    "canonical_name",
+    "decide",
+    "parse_calendar",
+    "parse_override",
+    "parse_table",
+    "years_ahead",
+]
