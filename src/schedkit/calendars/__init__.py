@@ -10,6 +10,7 @@ See docs/calendars.md.
 
 from __future__ import annotations
 
+from schedkit.calendars.book import CalendarBook
 from schedkit.calendars.catalog import CalendarSet
 from schedkit.calendars.coverage import CalendarWarning, WarningCode, YearCoverage, years_ahead
 from schedkit.calendars.decide import DayDecision, decide
@@ -29,29 +30,50 @@ from schedkit.calendars.model import (
 )
 from schedkit.calendars.rules import CalendarField, CalendarRef
 from schedkit.calendars.sources import Source, YearState
+from schedkit.calendars.storage import CalendarStore, StoredCalendar, StoredNotices
+from schedkit.calendars.transfer import (
+    FORMATS,
+    CalendarImportError,
+    Format,
+    LineError,
+    export_overrides,
+    format_for,
+    parse_overrides,
+)
 
 __all__ = [
     "ALIASES",
     "BUILTIN_NAMES",
+    "FORMATS",
     "Base",
     "Calendar",
+    "CalendarBook",
     "CalendarField",
+    "CalendarImportError",
     "CalendarRef",
     "CalendarSet",
+    "CalendarStore",
     "CalendarWarning",
     "DayDecision",
     "DayTable",
+    "Format",
+    "LineError",
     "Override",
     "OverrideKind",
     "Source",
+    "StoredCalendar",
+    "StoredNotices",
     "WarningCode",
     "YearCoverage",
     "YearState",
     "builtin_calendar",
     "canonical_name",
     "decide",
+    "export_overrides",
+    "format_for",
     "parse_calendar",
     "parse_override",
+    "parse_overrides",
     "parse_table",
     "years_ahead",
 ]
