@@ -93,3 +93,24 @@ class StoreUnavailableError(StoreError):
 
 class NotRunningError(SchedkitError):
     """The scheduler service is not started."""
+
+
+class CalendarNotFoundError(SchedkitError, LookupError):
+    """No built-in or stored business calendar has this name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"unknown calendar {name!r}")
+        self.name = name
+
+
+class CalendarConflictError(ConflictError):
+    """A calendar changed since it was read: the edit was not saved (compare-and-set)."""
+
+    def __init__(self, name: str, expected_version: int, current_version: int):
+        super().__init__(
+            f"calendar {name!r} changed meanwhile (version {current_version}, the edit was "
+            f"based on {expected_version}); read it again and redo the edit"
+        )
+        self.name = name
+        self.expected_version = expected_version
+        self.current_version = current_version
