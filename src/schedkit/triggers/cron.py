@@ -15,11 +15,18 @@ and only on the rare calls that meet one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import MAXYEAR, MINYEAR, UTC, datetime, timedelta, tzinfo
 
 from schedkit.triggers.fields import FieldSet
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Wall-clock times are naive: they name no instant until an offset is chosen.
+_NAIVE_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001
+_DAY = timedelta(days=1)
+# Daily from a day before the 1st to a day after the 31st.
+_MONTH_PROBES = 34
+_STEADY: dict[tuple[tzinfo, int, int], timedelta | None] = {}
+_STEADY_LIMIT = 100_000
 _TICK = timedelta(microseconds=1)
 # A repeating job whose matches keep falling into gaps (``* 2 * 3 SUN#2`` in New York)
 # never fires; stop looking after this many gaps in a row rather than walk to year 9999.
@@ -30,12 +37,37 @@ def next_fire(fields: FieldSet, tz: tzinfo, bound: datetime) -> datetime | None:
     """The first fire at or after ``bound`` (aware UTC), as aware UTC; ``None`` if none."""
     try:
         local = bound.astimezone(tz)
+        offset = local.utcoffset()
+        assert offset is not None
+        wall = _wall(bound, offset)
         if fields.wildcard:
-            return _next_wildcard(fields, tz, bound, local)
-        return _next_fixed(fields, tz, bound, local)
+            return _next_wildcard(fields, tz, bound, local, wall)
+        return _next_fixed(fields, tz, bound, wall, offset)
     except OverflowError:
         # The next fire (or the bound in local time) lies beyond year 9999.
         return None
+
+
+def _steady_offset(tz: tzinfo, year: int, month: int) -> timedelta | None:
+    """The zone's offset all through a month and a day either side, or ``None`` when it
+    changes then. Most months have no change: their wall times need no closer look.
+
+    Probed once a day: no zone changes its clock twice within a day.
+    """
+    key = (tz, year, month)
+    try:
+        return _STEADY[key]
+    except KeyError:
+        pass
+    if len(_STEADY) >= _STEADY_LIMIT:
+        _STEADY.clear()
+    steady = None
+    if MINYEAR < year < MAXYEAR:
+        first = datetime(year, month, 1) - _DAY  # noqa: DTZ001 (a wall time)
+        offsets = {tz.utcoffset(first + _DAY * k) for k in range(_MONTH_PROBES)}
+        steady = offsets.pop() if len(offsets) == 1 else None
+    _STEADY[key] = steady
+    return steady
 
 
 def _offsets(tz: tzinfo, wall: datetime) -> tuple[timedelta, timedelta]:
@@ -45,6 +77,9 @@ def _offsets(tz: tzinfo, wall: datetime) -> tuple[timedelta, timedelta]:
     back); ``first < second`` for a time in a gap (PEP 495 reads a gap time with the
     offset before the change for ``fold=0``, after it for ``fold=1``).
     """
+    steady = _steady_offset(tz, wall.year, wall.month)
+    if steady is not None:
+        return steady, steady
     first = tz.utcoffset(wall)
     second = tz.utcoffset(wall.replace(fold=1))
     assert first is not None and second is not None
@@ -52,7 +87,13 @@ def _offsets(tz: tzinfo, wall: datetime) -> tuple[timedelta, timedelta]:
 
 
 def _instant(wall: datetime, offset: timedelta) -> datetime:
-    return (wall - offset).replace(tzinfo=UTC)
+    """Naive ``wall`` read with ``offset``, as aware UTC (arithmetic: replace() is slower)."""
+    return _EPOCH + (wall - _NAIVE_EPOCH - offset)
+
+
+def _wall(moment: datetime, offset: timedelta) -> datetime:
+    """Aware ``moment`` as the naive wall time it shows at ``offset``."""
+    return _NAIVE_EPOCH + (moment - _EPOCH + offset)
 
 
 def _transition(tz: tzinfo, before: datetime, after: datetime) -> datetime:
@@ -71,15 +112,16 @@ def _transition(tz: tzinfo, before: datetime, after: datetime) -> datetime:
     return _EPOCH + timedelta(seconds=high)
 
 
-def _next_fixed(fields: FieldSet, tz: tzinfo, bound: datetime, local: datetime) -> datetime | None:
-    wall = local.replace(tzinfo=None, fold=0)
-    if not bound.microsecond:
+def _next_fixed(
+    fields: FieldSet, tz: tzinfo, bound: datetime, wall: datetime, offset: timedelta
+) -> datetime | None:
+    if not bound.microsecond and _steady_offset(tz, wall.year, wall.month) is None:
         # bound may be the very end of a gap, where the gap's times fire: search from the
         # gap's first wall time then.
-        before, after = tz.utcoffset((bound - _TICK).astimezone(tz)), local.utcoffset()
-        assert before is not None and after is not None
-        if before < after:
-            wall = (bound + before).replace(tzinfo=None)
+        before = tz.utcoffset((bound - _TICK).astimezone(tz))
+        assert before is not None
+        if before < offset:
+            wall = _wall(bound, before)
     while (match := fields.next_match(wall)) is not None:
         first, second = _offsets(tz, match)
         if first == second:
@@ -93,23 +135,22 @@ def _next_fixed(fields: FieldSet, tz: tzinfo, bound: datetime, local: datetime) 
         # A repeated time whose first occurrence has passed: bound is in the second copy,
         # where a fixed-time job does not run again. Go on after the repeated walls.
         change = _transition(tz, fire, _instant(match, second))
-        wall = (change + first).replace(tzinfo=None)
+        wall = _wall(change, first)
     return None
 
 
 def _next_wildcard(
-    fields: FieldSet, tz: tzinfo, bound: datetime, local: datetime
+    fields: FieldSet, tz: tzinfo, bound: datetime, local: datetime, wall: datetime
 ) -> datetime | None:
-    wall = local.replace(tzinfo=None, fold=0)
     first, second = _offsets(tz, wall)
     if first > second and not local.fold:
         # bound is in the first copy of a repeated hour: what matches in the rest of it
         # comes first, then everything in the second copy, whose walls are earlier.
         change = _transition(tz, bound, bound + (first - second))
         match = fields.next_match(wall)
-        if match is not None and match < (change + first).replace(tzinfo=None):
+        if match is not None and match < _wall(change, first):
             return _instant(match, first)
-        bound, wall = change, (change + second).replace(tzinfo=None)
+        bound, wall = change, _wall(change, second)
     gaps = 0
     while (match := fields.next_match(wall)) is not None:
         first, second = _offsets(tz, match)
@@ -125,5 +166,5 @@ def _next_wildcard(
             return None
         # No instant has this wall time: look on from the end of the gap.
         change = _transition(tz, _instant(match, second), _instant(match, first))
-        wall = (change + second).replace(tzinfo=None)
+        wall = _wall(change, second)
     return None

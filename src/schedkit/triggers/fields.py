@@ -107,6 +107,23 @@ def _position_bit(first_weekday: int, length: int, weekday: int, n: int) -> int:
     return 1 << day if day <= length else 0
 
 
+# Day masks shared by every field set with an equal day rule (thousands of schedules
+# have a handful of distinct rules); bounded, as rules come from user input.
+_MASKS: dict[tuple[DayRule, tuple[int, bool, bool], int], int] = {}
+_MASKS_LIMIT = 100_000
+_OWN_MASKS_LIMIT = 1024
+
+
+def _shared_mask(rule: DayRule, year: int, month: int) -> int:
+    kind = year_kind(year)
+    mask = _MASKS.get((rule, kind, month))
+    if mask is None:
+        if len(_MASKS) >= _MASKS_LIMIT:
+            _MASKS.clear()
+        mask = _MASKS[(rule, kind, month)] = rule.month_mask(year, month)
+    return mask
+
+
 @cache
 def year_kind(year: int) -> tuple[int, bool, bool]:
     """What decides the day masks of ``year``: weekday of 1 January, leap, previous leap."""
@@ -154,7 +171,8 @@ class FieldSet:
         self.wildcard = wildcard
         self._month_set = frozenset(months)
         self._year_set = None if years is None else frozenset(years)
-        self._masks: dict[tuple[tuple[int, bool, bool], int], int] = {}
+        # Keyed by year * 16 + month: cheaper to hash than the kind of year.
+        self._masks: dict[int, int] = {}
 
     def __repr__(self) -> str:
         return (
@@ -165,10 +183,11 @@ class FieldSet:
 
     def day_mask(self, year: int, month: int) -> int:
         """Bit *d* set for every matching day *d* (cached per kind of year and month)."""
-        key = (year_kind(year), month)
-        mask = self._masks.get(key)
+        mask = self._masks.get(year * 16 + month)
         if mask is None:
-            mask = self._masks[key] = self.day_rule.month_mask(year, month)
+            if len(self._masks) >= _OWN_MASKS_LIMIT:
+                self._masks.clear()
+            mask = self._masks[year * 16 + month] = _shared_mask(self.day_rule, year, month)
         return mask
 
     def never_fires(self) -> bool:
@@ -190,7 +209,8 @@ class FieldSet:
         if start.microsecond:
             if start >= _LAST_SECOND:
                 return None
-            start = start.replace(microsecond=0) + _SECOND
+            # Arithmetic, not replace(): this is the hot path and replace() is slower.
+            start += timedelta(microseconds=1_000_000 - start.microsecond)
         year, month, day = start.year, start.month, start.day
         clock: tuple[int, int, int] | None = (start.hour, start.minute, start.second)
         months = self.months
