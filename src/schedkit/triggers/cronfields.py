@@ -98,11 +98,11 @@ def _compile(given: tuple[tuple[str, str], ...]) -> FieldSet:
     parsed = {name: _parse(name, text) for name, text in texts.items()}
     days, day_positions = parsed["day"]
     rule = DayRule(
-        days=bits(days - {0}),
+        days=bits(frozenset(days - {0})),
         last_day=0 in days,
         day_positions=frozenset(day_positions),
-        weekdays=bits(parsed["day_of_week"][0]),
-        weeks=None if texts["week"] == "*" else bits(parsed["week"][0]),
+        weekdays=bits(frozenset(parsed["day_of_week"][0])),
+        weeks=None if texts["week"] == "*" else bits(frozenset(parsed["week"][0])),
     )
     return FieldSet(
         seconds=tuple(sorted(parsed["second"][0])),

@@ -72,7 +72,7 @@ def compile_crontab(expression: str) -> FieldSet:
             None,
             f"wrong number of fields: {len(parts)} (expected 5, or 6 with a leading seconds field)",
         )
-    values: list[set[int]] = []
+    values: list[frozenset[int]] = []
     for index in (0, 1, 2, _MONTH):
         values.append(_plain_field(index, parts[index]))
     seconds, minutes, hours, months = values
@@ -84,7 +84,7 @@ def compile_crontab(expression: str) -> FieldSet:
         last_day=last_day,
         last_weekday=last_weekday,
         # Crontab counts from Sunday (0 and 7); the day rule from Monday.
-        weekdays=bits({(day + 6) % 7 for day in weekdays}),
+        weekdays=bits(frozenset((day + 6) % 7 for day in weekdays)),
         weekday_positions=frozenset(((day + 6) % 7, n) for day, n in positions),
         either=not (dom_text.startswith("*") or dow_text.startswith("*")),
     )
@@ -106,14 +106,17 @@ def _items(index: int, text: str) -> list[str]:
     return items
 
 
-def _plain_field(index: int, text: str) -> set[int]:
+# Field texts repeat across expressions ("*", "0", "1-5"): parse each once.
+@lru_cache(maxsize=4096)
+def _plain_field(index: int, text: str) -> frozenset[int]:
     values: set[int] = set()
     for item in _items(index, text):
         values |= _range(index, item, text)
-    return values
+    return frozenset(values)
 
 
-def _day_of_month(text: str) -> tuple[set[int], bool, bool]:
+@lru_cache(maxsize=4096)
+def _day_of_month(text: str) -> tuple[frozenset[int], bool, bool]:
     days: set[int] = set()
     last_day = last_weekday = False
     for item in _items(_DOM, text):
@@ -123,10 +126,11 @@ def _day_of_month(text: str) -> tuple[set[int], bool, bool]:
             last_weekday = True
         else:
             days |= _range(_DOM, item, text)
-    return days, last_day, last_weekday
+    return frozenset(days), last_day, last_weekday
 
 
-def _day_of_week(text: str) -> tuple[set[int], set[tuple[int, int]]]:
+@lru_cache(maxsize=4096)
+def _day_of_week(text: str) -> tuple[frozenset[int], frozenset[tuple[int, int]]]:
     weekdays: set[int] = set()
     positions: set[tuple[int, int]] = set()
     for item in _items(_DOW, text):
@@ -138,7 +142,7 @@ def _day_of_week(text: str) -> tuple[set[int], set[tuple[int, int]]]:
             positions.add((_number(_DOW, day, text), n))
         else:
             weekdays |= _range(_DOW, item, text)
-    return weekdays, positions
+    return frozenset(weekdays), frozenset(positions)
 
 
 def _range(index: int, item: str, text: str) -> set[int]:

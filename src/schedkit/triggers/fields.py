@@ -19,7 +19,7 @@ import calendar
 from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 MAX_YEAR = 9999
 #: Longest crontab expression or cron field value accepted, in characters.
@@ -261,7 +261,8 @@ class FieldSet:
         return None
 
 
-def bits(values: set[int]) -> int:
+@lru_cache(maxsize=4096)
+def bits(values: frozenset[int]) -> int:
     """``values`` as a bit mask (bit *v* set for each *v*)."""
     mask = 0
     for value in values:
