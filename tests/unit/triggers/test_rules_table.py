@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -114,3 +114,34 @@ def test_a_repeating_job_whose_matches_all_fall_in_gaps_has_no_next_fire() -> No
         {"trigger": "cron", "expression": "* 2 * 3 SUN#2", "timezone": "America/New_York"}
     )
     assert trigger.next_fire_time(None, datetime(2026, 1, 1, tzinfo=UTC)) is None
+
+
+@pytest.mark.parametrize(
+    ("zone", "start"),
+    [
+        # The shortest offset changes in tzdata: a week of DST in 2000, four days in 1939.
+        ("America/Recife", datetime(2000, 10, 7, tzinfo=UTC)),
+        ("Africa/Freetown", datetime(1939, 8, 31, tzinfo=UTC)),
+    ],
+)
+def test_short_lived_offsets_are_not_missed(zone: str, start: datetime) -> None:
+    from .oracle import OracleSpec
+    from .oracle import fires as oracle_fires
+
+    tz = ZoneInfo(zone)
+    end = start + timedelta(days=10)
+    for expression, wildcard in (("0,30 * * * *", True), ("30 0 * * *", False)):
+        spec = OracleSpec(
+            data={},
+            seconds=frozenset({0}),
+            minutes=frozenset({0, 30} if wildcard else {30}),
+            hours=frozenset(range(24)) if wildcard else frozenset({0}),
+            day=lambda _day: True,
+            wildcard=wildcard,
+        )
+        trigger = build_trigger({"trigger": "cron", "expression": expression, "timezone": zone})
+        got, fire = [], trigger.next_fire_time(None, start)
+        while fire is not None and fire <= end:
+            got.append(fire)
+            fire = trigger.next_fire_time(fire, start)
+        assert got == oracle_fires(spec, tz, start, end)
