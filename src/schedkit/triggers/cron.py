@@ -30,6 +30,7 @@ _PROBE_DAYS = tuple(timedelta(days=d) for d in range(-1, 35, 3))
 _STEADY: dict[tuple[tzinfo, int, int], timedelta | None] = {}
 _STEADY_LIMIT = 100_000
 _TICK = timedelta(microseconds=1)
+_SECOND = timedelta(seconds=1)
 # A repeating job whose matches keep falling into gaps (``* 2 * 3 SUN#2`` in New York)
 # never fires; stop looking after this many gaps in a row rather than walk to year 9999.
 MAX_GAPS_IN_A_ROW = 1000
@@ -102,8 +103,9 @@ def _transition(tz: tzinfo, before: datetime, after: datetime) -> datetime:
     """The first instant in ``(before, after]`` (aware UTC, offsets differ) with the offset
     of ``after``: the moment the zone's clock changed."""
     offset_before = tz.utcoffset(before.astimezone(tz))
-    low = int((before - _EPOCH).total_seconds())
-    high = int((after - _EPOCH).total_seconds()) + 1
+    # Whole seconds, floored (changes happen on whole seconds).
+    low = (before - _EPOCH) // _SECOND
+    high = (after - _EPOCH) // _SECOND + 1
     while high - low > 1:
         middle = (low + high) // 2
         moment = _EPOCH + timedelta(seconds=middle)

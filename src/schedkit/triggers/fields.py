@@ -29,7 +29,6 @@ MAX_LIST_ITEMS = 100
 #: Position of a weekday in its month meaning "the last one" (``5L``, ``"last fri"``).
 LAST = -1
 
-_SECOND = timedelta(seconds=1)
 # Wall-clock times are naive on purpose: they name no instant until a zone's rules apply.
 _LAST_SECOND = datetime(MAX_YEAR, 12, 31, 23, 59, 59)  # noqa: DTZ001
 # Years 2000-2399: one full Gregorian cycle, so every kind of year occurs in it.

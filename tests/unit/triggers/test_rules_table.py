@@ -145,3 +145,12 @@ def test_short_lived_offsets_are_not_missed(zone: str, start: datetime) -> None:
             got.append(fire)
             fire = trigger.next_fire_time(fire, start)
         assert got == oracle_fires(spec, tz, start, end)
+
+
+def test_every_kind_of_year_occurs_in_the_cycle_never_fires_checks() -> None:
+    """The never-fires reasoning checks one Gregorian cycle: all 21 kinds of year occur."""
+    from schedkit.triggers.fields import year_kind
+
+    cycle = {year_kind(year) for year in range(2000, 2400)}
+    assert cycle == {year_kind(year) for year in range(1, 10_000)}
+    assert len(cycle) == 21
