@@ -33,7 +33,7 @@ from schedkit.alerts.config import (
 )
 from schedkit.alerts.messages import Message, MessageContext, render
 from schedkit.alerts.rules import Alert
-from schedkit.alerts.sms import template_value
+from schedkit.alerts.sms import split_endpoint, template_value
 from schedkit.errors import ConfigError
 from schedkit.monitor import Monitor
 
@@ -324,6 +324,27 @@ def test_missing_sdk_is_a_config_error_naming_the_extra(
     assert "pip install 'schedkit[sms-tencent]'" in text
 
 
+def test_endpoints() -> None:
+    assert split_endpoint("dysmsapi.aliyuncs.com") == ("https", "dysmsapi.aliyuncs.com")
+    assert split_endpoint("http://127.0.0.1:8080/") == ("http", "127.0.0.1:8080")
+    assert split_endpoint("HTTPS://sms.tencentcloudapi.com") == ("https", "sms.tencentcloudapi.com")
+    for bad in ("ftp://x", "http://"):
+        with pytest.raises(ConfigError, match="must be a host name or http"):
+            split_endpoint(bad)
+
+
+async def test_a_variable_unset_after_start_fails_the_delivery(sms_vendor: SmsVendor) -> None:
+    env = dict(ENV)
+    s = sender([aliyun(sms_vendor)], env)
+    s.validate()
+    del env["ALIYUN_SMS_SK"]
+    assert await send(s, failure()) == ["failed"]
+    assert sms_vendor.requests == []
+    assert s.health["aliyun_sms"].last_error == (
+        "environment variable ALIYUN_SMS_SK (named in an alert channel) is not set"
+    )
+
+
 def test_unset_variable_and_bad_number_from_the_environment(sms_vendor: SmsVendor) -> None:
     s = sender([aliyun(sms_vendor, phones=["${ONCALL_PHONE}"], name="oncall")], {})
     with pytest.raises(ConfigError, match=r"alerts channel 'oncall': .*ALIYUN_SMS_AK"):
@@ -356,6 +377,12 @@ def test_config_errors_name_the_key() -> None:
         error(aliyun(vendor, template_params={"msg": "{msg}"}))
     )
     assert "alerts.channels.0.phones: " in error(tencent(vendor, phones=[]))
+    assert "'138-0013-8000' is not a phone number" in error(
+        tencent(vendor, phones=["138-0013-8000"])
+    )
+    assert "template_params.task: Value error, expected '}' before end of string" in error(
+        aliyun(vendor, template_params={"task": "{task"})
+    )
     assert "alerts.channels.0.template_code: Field required" in error(
         {k: v for k, v in aliyun(vendor).items() if k != "template_code"}
     )

@@ -196,10 +196,8 @@ class _SmsChannel(_Channel):
 
 
 def _known_placeholders(value: str) -> str:
-    try:
-        names = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
+    # A malformed text ("{task") raises ValueError here, which pydantic reports.
+    names = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
     unknown = sorted({n for n in names if n not in TEMPLATE_FIELDS})
     if unknown:
         raise ValueError(
