@@ -35,10 +35,10 @@ from apprise.plugins.dingtalk import NotifyDingTalk
 
 from schedkit.alerts.config import ChannelSettings, DeliverySettings
 from schedkit.alerts.messages import Language, Message
-from schedkit.alerts.redact import SecretFilter, redact
 from schedkit.alerts.rules import Severity
 from schedkit.errors import ConfigError
 from schedkit.models import utcnow
+from schedkit.redaction import RedactingFilter, redact, remember_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class AlertSender:
         self._queues: dict[str, asyncio.Queue[_Item]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._secret_filter = SecretFilter()
+        self._secret_filter = RedactingFilter()
         self._asset = apprise.AppriseAsset(
             app_id="schedkit", app_desc="schedkit alerts", storage_mode="memory"
         )
@@ -259,7 +259,7 @@ class AlertSender:
             except ConfigError as exc:
                 problems.append(f"alerts channel {name!r}: {exc}")
                 continue
-            self._secret_filter.add(secrets)
+            remember_secrets(secrets)
             if self._instantiate(url) is None:
                 problems.append(
                     f"alerts channel {name!r}: apprise cannot use this {channel.scheme}:// URL "
@@ -435,7 +435,7 @@ class AlertSender:
             url, secrets = expand_url(channel.url, self.environ)
         except ConfigError as exc:
             return False, str(exc)
-        self._secret_filter.add(secrets)
+        remember_secrets(secrets)
         plugin = self._instantiate(url)
         if plugin is None:
             return False, f"apprise cannot use this {channel.scheme}:// URL"
