@@ -48,7 +48,8 @@ FAST: dict[str, Any] = {
         "heartbeat_interval": 0.2,
         "lost_after": 1.0,
         "shutdown_grace": 1.0,
-    },
+    },  # Sub-second schedules keep these tests short (the default minimum is 1 s).
+    "limits": {"min_interval": 0.0},
 }
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from schedkit.alerts.config import AlertKind
 from schedkit.alerts.messages import MessageContext, format_duration, format_time, render
-from schedkit.alerts.redact import redact
 from schedkit.alerts.rules import Alert
 from schedkit.models import Run, RunStatus, TriggerSource
+from schedkit.redaction import redact
 
 T0 = datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
 

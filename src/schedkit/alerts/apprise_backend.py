@@ -21,9 +21,9 @@ from schedkit.alerts.backends import Backend, Delivery
 from schedkit.alerts.config import ChannelSettings
 from schedkit.alerts.env import expand_url
 from schedkit.alerts.messages import Message
-from schedkit.alerts.redact import SecretFilter, redact
 from schedkit.alerts.rules import Severity
 from schedkit.errors import ConfigError
+from schedkit.redaction import RedactingFilter, redact, remember_secrets
 
 _NOTIFY_TYPE = {
     Severity.INFO: apprise.NotifyType.SUCCESS,
@@ -74,7 +74,7 @@ class AppriseBackend(Backend[ChannelSettings]):
         channel: ChannelSettings,
         environ: Mapping[str, str],
         timeout: float,
-        secret_filter: SecretFilter,
+        secret_filter: RedactingFilter,
     ) -> None:
         super().__init__(channel, environ, timeout, secret_filter)
         self.asset = apprise.AppriseAsset(
@@ -87,7 +87,7 @@ class AppriseBackend(Backend[ChannelSettings]):
             url, secrets = expand_url(self.channel.url, self.environ)
         except ConfigError as exc:
             return [str(exc)]
-        self.secret_filter.add(secrets)
+        remember_secrets(secrets)
         if self._instantiate(url) is None:
             return [
                 f"apprise cannot use this {self.channel.scheme}:// URL "
@@ -103,7 +103,7 @@ class AppriseBackend(Backend[ChannelSettings]):
             url, secrets = expand_url(self.channel.url, self.environ)
         except ConfigError as exc:
             return False, str(exc)
-        self.secret_filter.add(secrets)
+        remember_secrets(secrets)
         plugin = self._instantiate(url)
         if plugin is None:
             return False, f"apprise cannot use this {self.channel.scheme}:// URL"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from schedkit.alerts.messages import Message
-from schedkit.alerts.redact import SecretFilter
+from schedkit.redaction import RedactingFilter
 
 
 @dataclass(kw_only=True, slots=True)
@@ -61,7 +61,7 @@ class Backend(Generic[ChannelT]):
         channel: ChannelT,
         environ: Mapping[str, str],
         timeout: float,
-        secret_filter: SecretFilter,
+        secret_filter: RedactingFilter,
     ) -> None:
         self.channel = channel
         self.environ = environ

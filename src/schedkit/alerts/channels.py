@@ -31,10 +31,10 @@ from schedkit.alerts.backends import ChannelBackend, Delivery
 from schedkit.alerts.config import AnyChannel, ChannelSettings, DeliverySettings
 from schedkit.alerts.env import expand_url as expand_url  # re-exported for schedkit.tracing
 from schedkit.alerts.messages import Language, Message
-from schedkit.alerts.redact import SecretFilter
 from schedkit.alerts.rules import Severity
 from schedkit.errors import ConfigError
 from schedkit.models import utcnow
+from schedkit.redaction import RedactingFilter
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ class AlertSender:
         self._queues: dict[str, asyncio.Queue[_Item]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._secret_filter = SecretFilter()
+        self._secret_filter = RedactingFilter()
         self.backends: dict[str, ChannelBackend] = {
             name: make_backend(c, self.environ, delivery.timeout, self._secret_filter)
             for name, c in self.channels.items()
@@ -394,7 +394,7 @@ def make_backend(
     channel: AnyChannel,
     environ: Mapping[str, str],
     timeout: float,
-    secret_filter: SecretFilter,
+    secret_filter: RedactingFilter,
 ) -> ChannelBackend:
     """The backend for ``channel``; ``${NAME}`` references are read from ``environ`` at
     every send, and the values found are added to ``secret_filter``."""

@@ -15,9 +15,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from schedkit.alerts.config import AlertKind
-from schedkit.alerts.redact import redact
 from schedkit.alerts.rules import Alert, Severity
 from schedkit.models import Run, RunStatus
+from schedkit.redaction import redact
 
 Language = Literal["zh", "en"]
 BodyFormat = Literal["text", "markdown"]

@@ -33,8 +33,8 @@ from schedkit.alerts.config import (
 )
 from schedkit.alerts.env import expand_url
 from schedkit.alerts.messages import Message
-from schedkit.alerts.redact import SecretFilter, redact
 from schedkit.errors import ConfigError
+from schedkit.redaction import RedactingFilter, redact, remember_secrets
 
 #: Links are not allowed in template variables (both vendors' template rules); a URL in
 #: an error message is replaced by its scheme (``mongodb://app:***@db:27017`` → ``mongodb``).
@@ -49,7 +49,7 @@ def sms_backend(
     channel: SmsSettings,
     environ: Mapping[str, str],
     timeout: float,
-    secret_filter: SecretFilter,
+    secret_filter: RedactingFilter,
 ) -> ChannelBackend:
     if isinstance(channel, AliyunSmsSettings):
         return AliyunSms(channel, environ, timeout, secret_filter)
@@ -110,7 +110,7 @@ class _SmsBackend(Backend[SmsSettings], abc.ABC):
             split_endpoint(settings.endpoint)
         except ConfigError as exc:
             return [*problems, str(exc)]
-        self.secret_filter.add(secrets)
+        remember_secrets(secrets)
         problems += [
             f"phones: {mask_phone(p)} is not a phone number (digits, optional leading +)"
             for p in settings.phones
@@ -126,7 +126,7 @@ class _SmsBackend(Backend[SmsSettings], abc.ABC):
             settings, secrets = self._expand()
         except ConfigError as exc:
             return False, str(exc)
-        self.secret_filter.add(secrets)
+        remember_secrets(secrets)
         phones = [p for p in settings.phones if p not in delivery.reached]
         if not phones:
             return True, ""
