@@ -4,6 +4,9 @@
 validates them into the models below. Secrets never sit in the file: channel URLs name
 environment variables as ``${NAME}`` (see :mod:`schedkit.alerts.channels`).
 
+The design document's own shape (``"channels": ["email", "webhook"]`` with ``"email"`` and
+``"webhook"`` sections) is accepted too: :mod:`schedkit.alerts.document` translates it.
+
 Example (TOML)::
 
     [alerts]
@@ -23,6 +26,7 @@ Example (TOML)::
 from __future__ import annotations
 
 import enum
+import logging
 from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,14 +36,19 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from schedkit.alerts import document
 from schedkit.errors import ConfigError
 
 if TYPE_CHECKING:
     from schedkit.config import SchedkitConfig
+
+
+logger = logging.getLogger(__name__)
 
 
 class AlertKind(enum.StrEnum):
@@ -127,7 +136,11 @@ class ChannelSettings(_Model):
     @classmethod
     def _has_scheme(cls, value: str) -> str:
         if "://" not in value:
-            raise ValueError("must be an apprise URL such as dingtalk://TOKEN/ or mailtos://...")
+            raise ValueError(
+                "must be an apprise URL such as dingtalk://TOKEN/ or mailtos://... (or one "
+                f"of the design document's channel names: {', '.join(document.DOCUMENT_CHANNELS)},"
+                " described in a section of that name)"
+            )
         return value
 
     @property
@@ -180,6 +193,18 @@ class AlertsSettings(_Model):
     #: Seconds between the monitor's periodic work: ``too_long`` / ``late`` checks (on the
     #: scheduler leader only) and sampling of store-wide gauges.
     check_interval: float = Field(5.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _document_shape(cls, data: Any, info: ValidationInfo) -> Any:
+        """The design document's named channels and their sections, as channels."""
+        if not isinstance(data, dict) or not document.is_document_shape(data):
+            return data
+        translated, warnings = document.translate(data)
+        if (info.context or {}).get("warn", True):
+            for warning in warnings:
+                logger.warning("%s", warning)
+        return translated
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -248,15 +273,16 @@ class AlertsSettings(_Model):
         return override.apply(rules) if override is not None else rules
 
     @classmethod
-    def parse(cls, data: dict[str, Any], where: str = "alerts") -> Self:
-        """Validate ``data``; raise ConfigError naming every bad key under ``where``."""
+    def parse(cls, data: dict[str, Any], where: str = "alerts", *, warn: bool = True) -> Self:
+        """Validate ``data``; raise ConfigError naming every bad key under ``where``.
+        ``warn``: log what should change (a password written in the file)."""
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context={"warn": warn})
         except ValidationError as exc:
             raise ConfigError(_format(exc, where)) from None
 
     @classmethod
-    def from_config(cls, config: SchedkitConfig) -> Self:
+    def from_config(cls, config: SchedkitConfig, *, warn: bool = True) -> Self:
         """Read ``config.alerts`` (and default the time zone and base URL from the rest)."""
         data = config.alerts.model_dump()
         data.setdefault("timezone", None)
@@ -264,7 +290,13 @@ class AlertsSettings(_Model):
             data["timezone"] = config.timezone
         if data.get("base_url") is None:
             data["base_url"] = config.api.base_url
-        return cls.parse(data)
+        return cls.parse(data, warn=warn)
+
+
+def config_warnings(config: SchedkitConfig) -> list[str]:
+    """What should change in ``config.alerts`` although it works (``schedkit check``)."""
+    data = config.alerts.model_dump()
+    return document.translate(data)[1] if document.is_document_shape(data) else []
 
 
 def parse_task_rules(value: Any, task_name: str) -> RuleOverride | None:
@@ -283,5 +315,9 @@ def _format(exc: ValidationError, where: str) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{where}.{loc}: {err['msg']}" if loc else f"{where}: {err['msg']}")
+        shape = err.get("ctx", {}).get("error")
+        if not loc and isinstance(shape, document.DocumentShapeError):
+            parts.append(str(shape))  # names its own key (alerts.email.recipients: ...)
+        else:
+            parts.append(f"{where}.{loc}: {err['msg']}" if loc else f"{where}: {err['msg']}")
     return "; ".join(parts)
