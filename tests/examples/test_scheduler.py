@@ -102,7 +102,7 @@ async def test_status_update_run_records_progress_and_logs(scheduler: Scheduler)
     assert (run.progress["done"], run.progress["total"], run.progress["note"]) == (
         200,
         200,
-        "customers",
+        "个客户",
     )
     lines = await logs_of(
         scheduler, run.id, lambda ls: any("changed status" in m.message for m in ls)
@@ -127,7 +127,7 @@ async def test_report_and_backup_runs(scheduler: Scheduler, var_dir: Path, tmp_p
     assert report.result is not None
     for name in report.result["data"]["files"]:
         assert (var_dir / "reports" / name).is_file()
-    assert report.progress is not None and report.progress["note"] == "written"
+    assert report.progress is not None and report.progress["note"] == "报表已写入"
 
     backup = await scheduler.run_now("data_backup", {"keep_last": 3}, wait=True, timeout=120)
     assert backup.status is RunStatus.SUCCESS, backup.error

@@ -61,6 +61,7 @@ def create_app(
         config: ConfigInput = None
     else:
         given, config = None, config_or_scheduler
+    token_sign_in = auth == "token" and authenticate is None
     if authenticate is None:
         if auth == "token":
             authenticate = token_authenticator()
@@ -87,24 +88,25 @@ def create_app(
     )
     install_problem_handlers(app)
     include_scheduler_router(app, authenticate, prefix=prefix)
-    _add_optional_parts(app, prefix)
+    _add_optional_parts(app, prefix, token_sign_in=token_sign_in)
     return app
 
 
 # -- optional parts: each is used when its module is installed. Keep them all here. ----
 
 
-def _add_optional_parts(app: FastAPI, prefix: str) -> None:
+def _add_optional_parts(app: FastAPI, prefix: str, *, token_sign_in: bool) -> None:
     # Prometheus metrics: schedkit.api.metrics exposes `router` with GET /metrics (app root).
     if importlib.util.find_spec("schedkit.api.metrics") is not None:
         metrics = importlib.import_module("schedkit.api.metrics")
         app.include_router(metrics.router)
-    # Web console: schedkit.console exposes `mount_console(app, *, api_prefix)`, mounted
-    # last because it serves "/" (API routes and /docs must match first).
+    # Web console: schedkit.console exposes `mount_console(app, *, api_prefix, sign_in)`,
+    # mounted last because it serves "/" (API routes and /docs must match first). With
+    # API tokens, the console signs in with a token at once (no probe answered 401).
     if importlib.util.find_spec("schedkit.console") is not None:
         console = importlib.import_module("schedkit.console")
         mount = getattr(console, "mount_console", None)
         if mount is None:
             logger.warning("schedkit.console has no mount_console(app, *, api_prefix); not mounted")
         else:
-            mount(app, api_prefix=prefix)
+            mount(app, api_prefix=prefix, sign_in="token" if token_sign_in else "auto")

@@ -114,11 +114,11 @@ class ContractCheckTask(PowertradeTask):
         async with self.repository() as repo:
             customers = {c.id for c in await repo.list_customers()}
             contracts = await repo.list_contracts()
-        self.report_progress(1, 2, "loaded contracts")
+        self.report_progress(1, 2, "已加载合同")
         issues = find_issues(contracts, customers)
         by_kind = Counter(i["kind"] for i in issues)
         flagged = len({i["contract_id"] for i in issues})
-        self.report_progress(2, 2, "checked")
+        self.report_progress(2, 2, "检查完成")
         for issue in issues[: params.max_details]:
             self.log.warning(
                 "contract %s (%s): %s — %s",

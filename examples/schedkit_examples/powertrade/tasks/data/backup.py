@@ -183,7 +183,7 @@ class DataBackupTask(PowertradeTask):
             for schedule in schedules:
                 _line(out, {"type": "scheduler", "kind": "schedule", "data": to_json(schedule)})
             counts["scheduler.schedules"] = len(schedules)
-            self.report_progress(len(TABLES) + 1, len(TABLES) + 2, "scheduler schedules")
+            self.report_progress(len(TABLES) + 1, len(TABLES) + 2, "调度配置")
             seen: set[str] = set()
             offset = 0
             while True:
@@ -196,6 +196,6 @@ class DataBackupTask(PowertradeTask):
                     break
                 offset += RUN_PAGE
             counts["scheduler.runs"] = len(seen)
-            self.report_progress(len(TABLES) + 2, len(TABLES) + 2, "scheduler runs")
+            self.report_progress(len(TABLES) + 2, len(TABLES) + 2, "执行记录")
         finally:
             await store.close()

@@ -109,21 +109,21 @@ class DataCleanupTask(PowertradeTask):
         self.log.info(
             "purged %d finished runs older than %d days", runs_purged, params.run_history_days
         )
-        self.report_progress(1, 4, "run history")
+        self.report_progress(1, 4, "执行记录")
 
         async with self.repository(settings) as repo:
             status_purged = await repo.purge_status_history(
                 now - timedelta(days=params.status_history_days)
             )
         self.log.info("purged %d status history records", status_purged)
-        self.report_progress(2, 4, "status history")
+        self.report_progress(2, 4, "状态历史")
 
         clock = time.time()
         temp_files, temp_bytes = remove_old_files(
             settings.temp_dir, params.temp_max_age_hours * 3600, clock
         )
         self.log.info("deleted %d temporary files (%d bytes)", temp_files, temp_bytes)
-        self.report_progress(3, 4, "temporary files")
+        self.report_progress(3, 4, "临时文件")
 
         report_files = report_bytes = 0
         if params.report_days is not None:
@@ -131,7 +131,7 @@ class DataCleanupTask(PowertradeTask):
                 settings.reports_dir, params.report_days * 86400, clock
             )
             self.log.info("deleted %d old report files", report_files)
-        self.report_progress(4, 4, "reports")
+        self.report_progress(4, 4, "旧报表")
 
         return {
             "success": True,

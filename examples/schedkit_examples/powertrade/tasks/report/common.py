@@ -222,7 +222,7 @@ class ReportTask(PowertradeTask):
         async with self.repository(settings) as repo:
             settlements = await repo.settlements_between(first, last)
             customers = {c.id: c for c in await repo.list_customers()}
-        self.report_progress(1, 3, "loaded settlements")
+        self.report_progress(1, 3, "已加载结算数据")
         sheets = [customer_sheet(settlements, customers), self.detail_sheet(settlements)]
         total = totals(settlements, customers)
         summary: list[tuple[str, Any]] = [
@@ -236,9 +236,9 @@ class ReportTask(PowertradeTask):
             ("均价(元/MWh)", total["avg_price"]),
         ]
         summary += [(f"客户状态: {k}", v) for k, v in total["customers_by_status"].items()]
-        self.report_progress(2, 3, "aggregated")
+        self.report_progress(2, 3, "已汇总")
         files = write_report(settings.reports_dir, self.kind, label, summary, sheets)
-        self.report_progress(3, 3, "written")
+        self.report_progress(3, 3, "报表已写入")
         self.log.info("wrote %s (%d settlements)", ", ".join(files), total["settlements"])
         return {
             "success": True,

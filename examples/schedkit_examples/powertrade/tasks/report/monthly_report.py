@@ -19,6 +19,7 @@ class MonthlyReportParameters(AsOfParameters):
         default=None,
         pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
         description="报表月份 YYYY-MM (default: the month before as_of)",
+        examples=["2026-05"],
     )
 
 
