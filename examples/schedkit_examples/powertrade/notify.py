@@ -12,13 +12,15 @@ task's result carries the content either way.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from schedkit.alerts import AlertKind, AlertsSettings, DeliverySettings, Severity
-from schedkit.alerts.channels import AlertSender, DeliveryResult
 from schedkit.alerts.messages import Message
 from schedkit.errors import ConfigError
 from schedkit_examples.powertrade.settings import PowertradeSettings
+
+if TYPE_CHECKING:
+    from schedkit.alerts.channels import DeliveryResult
 
 __all__ = ["send_notification"]
 
@@ -47,6 +49,10 @@ async def send_notification(
         return {"sent": False, "reason": "no alert channels configured ([alerts] channels)"}
     try:
         alerts = AlertsSettings.parse({"enabled": True, "channels": list(settings.alert_channels)})
+        # apprise (behind AlertSender) is imported only when a notice is sent: every
+        # process that merely discovers the tasks (each CLI command) is spared it.
+        from schedkit.alerts.channels import AlertSender
+
         sender = AlertSender(alerts.channels, NOTICE_DELIVERY, language=alerts.language)
         sender.validate()
     except ConfigError as exc:
