@@ -139,6 +139,16 @@ async def test_task_list_fits_with_every_action_on_screen(
     await assert_in_view(page, 'button[data-action="schedule"]')
 
 
+async def test_the_audit_log_fits_too(tab: Browsing, demo_console: Console) -> None:
+    cancelled_run(demo_console)  # a run id, a long target
+    page = tab.page
+    await page.goto(demo_console.base + "audit")
+    await loaded(page)
+    wrap = page.locator("main .table-wrap")
+    scroll, client = await wrap.evaluate("el => [el.scrollWidth, el.clientWidth]")
+    assert scroll <= client, f"the audit table is {scroll - client} px wider than its box"
+
+
 async def test_task_list_on_a_phone(browser: Browser, demo_console: Console) -> None:
     browsing = await open_tab(browser, demo_console.token, width=390, height=844)
     try:
@@ -314,7 +324,7 @@ async def test_charts_have_whole_hours_axis_titles_and_units(
     await loaded(page)
     durations = page.locator("svg.chart")
     await expect(durations.locator("text.axis-title")).to_have_text(
-        ["Latest runs, oldest to newest", "Seconds"]
+        ["Latest runs, oldest to newest", "Duration (s)"]
     )
 
 

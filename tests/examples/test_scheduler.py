@@ -102,7 +102,7 @@ async def test_status_update_run_records_progress_and_logs(scheduler: Scheduler)
     assert (run.progress["done"], run.progress["total"], run.progress["note"]) == (
         200,
         200,
-        "个客户",
+        "客户",
     )
     lines = await logs_of(
         scheduler, run.id, lambda ls: any("changed status" in m.message for m in ls)

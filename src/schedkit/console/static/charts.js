@@ -6,7 +6,7 @@ import { h, s } from "./dom.js";
 const W = 960;
 const H = 240;
 // Room for tick labels plus the axis titles (x below, y rotated on the left).
-const PAD = { top: 12, right: 12, bottom: 46, left: 66 };
+const PAD = { top: 26, right: 12, bottom: 46, left: 56 };
 
 /** A "nice" axis maximum: 4 equal steps of 1, 2, 2.5 or 5 × 10^n (integers if asked). */
 function niceMax(max, integer = false) {
@@ -39,9 +39,9 @@ function axis(maxValue, formatTick) {
   return nodes;
 }
 
-/** The axes' titles: what the x axis counts along, and the y axis' quantity and unit. */
+/** The axes' titles: what the x axis counts along (below it), and the y axis' quantity
+ * and unit (above it, level: rotated text reads badly in Chinese). */
 function axisTitles(xLabel, yLabel) {
-  const plotMid = PAD.top + (H - PAD.top - PAD.bottom) / 2;
   return [
     xLabel
       ? s(
@@ -51,16 +51,7 @@ function axisTitles(xLabel, yLabel) {
         )
       : null,
     yLabel
-      ? s(
-          "text",
-          {
-            class: "axis-title",
-            x: 14,
-            y: plotMid,
-            transform: `rotate(-90 14 ${plotMid})`,
-          },
-          yLabel,
-        )
+      ? s("text", { class: "axis-title axis-title-y", x: 4, y: 14, "text-anchor": "start" }, yLabel)
       : null,
   ];
 }

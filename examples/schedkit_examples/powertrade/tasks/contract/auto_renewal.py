@@ -159,7 +159,7 @@ class ContractAutoRenewalTask(PowertradeTask):
                 else:
                     already.append(contract.id)
                     self.log.info("%s was already renewed as %s", contract.id, new_id)
-                self.report_progress(n, len(candidates), "份合同")
+                self.report_progress(n, len(candidates), "合同")
 
         return {
             "success": True,

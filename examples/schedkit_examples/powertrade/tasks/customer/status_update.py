@@ -130,7 +130,7 @@ class CustomerStatusUpdateTask(PowertradeTask):
                         )
                         self.log.warning("customer %s: %s", customer.id, e)
                     if n % 50 == 0 or n == len(customers):
-                        self.report_progress(n, len(customers), "个客户")
+                        self.report_progress(n, len(customers), "客户")
 
             self.log.info(
                 "%d of %d customers changed status, %d errors",

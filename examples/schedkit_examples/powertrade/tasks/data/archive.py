@@ -87,7 +87,7 @@ class DataArchiveTask(PowertradeTask):
                 cut_off,
                 params.batch_size,
             )
-            self.report_progress(0, total, "条结算数据")
+            self.report_progress(0, total, "结算数据")
             while params.max_batches is None or batches < params.max_batches:
                 self.check_cancelled()
                 n = await repo.archive_batch(cut_off, params.batch_size)
@@ -95,7 +95,7 @@ class DataArchiveTask(PowertradeTask):
                     break
                 moved += n
                 batches += 1
-                self.report_progress(moved, total, "条结算数据")
+                self.report_progress(moved, total, "结算数据")
                 if batches % 10 == 0:
                     self.log.info("archived %d of %d settlements", moved, total)
             remaining = await repo.count_settlements_before(cut_off)

@@ -108,8 +108,8 @@ export async function render(ctx) {
         columns: [
           { label: t("col_when"), cell: (e) => timeEl(e.at) },
           { label: t("col_actor"), cell: (e) => actorEl(e.actor) },
-          { label: t("col_action"), cell: actionCell },
-          { label: t("col_target"), cell: (e) => h("code", {}, e.target) },
+          { label: t("col_action"), cell: actionCell, class: "wrap" },
+          { label: t("col_target"), cell: (e) => h("code", {}, e.target), class: "wrap ids" },
           {
             label: t("col_detail"),
             cell: (e) => (e.detail ? saidEl(e.detail) : t("none")),
