@@ -10,8 +10,6 @@ import ssl
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from schedkit.alerts.rules import Severity
 from schedkit.errors import ConfigError
 from schedkit.monitor import Monitor
 
-from .conftest import Receiver, free_port, wait_until
+from .conftest import Receiver, Smtp, free_port, wait_until
 
 SMTP_USER = "alerts@example.com"
 SMTP_PASSWORD = "pa$$ w0rd/with:odd@chars"
@@ -63,17 +61,11 @@ def scheduler_config(db: Path, alerts: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class TlsSmtp:
-    port: int
-    cert: Path
-    logins: list[tuple[str, str]] = field(default_factory=list)
-    messages: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
+class TlsSmtp(Smtp):
+    """The ``smtp`` fixture's server (it keeps each message) with TLS and logins."""
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 OK"
+    cert: Path | None = None
+    logins: list[tuple[str, str]] = field(default_factory=list)
 
     def authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
