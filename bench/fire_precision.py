@@ -53,7 +53,7 @@ from bench.systems import (
     utc_from_ts,
 )
 from schedkit.models import RunStatus
-from schedkit.store import create_store
+from schedkit.store import ScheduleAdvance, create_store
 
 NAME = "fire_precision"
 TITLE = "Fire precision"
@@ -247,7 +247,14 @@ async def _align(url: str, case: dict[str, Any], starts: list[int], first_us: in
             start = starts[int(schedule.id.removeprefix("fp-"))]
             k = max(0, -(-(first_us - start) // period_us))
             nxt = utc_from_ts((start + k * period_us) / _US)
-            updates.append((schedule.id, schedule.version, nxt, None))
+            updates.append(
+                ScheduleAdvance(
+                    schedule_id=schedule.id,
+                    version=schedule.version,
+                    next_fire_time=nxt,
+                    last_fire_time=None,
+                )
+            )
         for i in range(0, len(updates), 1000):
             await store.advance_schedules(updates[i : i + 1000])
     finally:

@@ -97,7 +97,7 @@ def _runs_ddl() -> str:
     import sqlalchemy as sa
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from schedkit.store._sql_schema import build_tables
+    from schedkit.store.sql.schema import build_tables
 
     runs = build_tables("schedkit_").runs
     parts = []

@@ -153,7 +153,10 @@ async def _schedkit_register(system: str, case: dict[str, Any]) -> dict[str, Any
         t0 = time.perf_counter()
         for chunk in range(0, put_n, 200):
             await asyncio.gather(
-                *(scheduler.store.put_schedule(s) for s in built[chunk : min(put_n, chunk + 200)])
+                *(
+                    scheduler.store.put_schedule(s, expected_version=s.version - 1)
+                    for s in built[chunk : min(put_n, chunk + 200)]
+                )
             )
         put_s = time.perf_counter() - t0
         logger.info("%s: %d schedules through put_schedule in %.1f s", system, put_n, put_s)

@@ -118,7 +118,7 @@ async def bulk_insert_schedules(store_url: str, schedules: list[Schedule]) -> No
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from schedkit.store._sql_schema import build_tables
+    from schedkit.store.sql.schema import build_tables
 
     table = build_tables("schedkit_").schedules
     url = store_url.replace("sqlite:///", "sqlite+aiosqlite:///", 1).replace(

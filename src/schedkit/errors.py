@@ -75,6 +75,22 @@ class ConflictError(SchedkitError):
     """The action conflicts with the current state (resume a task that is not paused...)."""
 
 
+class ScheduleConflictError(ConflictError):
+    """A schedule write expected a version the store no longer holds: someone else changed
+    (or created, or deleted) the schedule since it was read. Re-read it and retry."""
+
+    def __init__(self, schedule_id: str, expected: int, actual: int | None) -> None:
+        found = "does not exist" if actual is None else f"is at version {actual}"
+        wanted = "not to exist yet" if expected == 0 else f"at version {expected}"
+        super().__init__(
+            f"schedule {schedule_id!r} was expected {wanted} but {found}: it was changed "
+            "concurrently; re-read it and apply the change again"
+        )
+        self.schedule_id = schedule_id
+        self.expected = expected
+        self.actual = actual
+
+
 class StoreError(SchedkitError):
     """The store failed or cannot be reached."""
 
@@ -83,9 +99,26 @@ class StoreUnavailableError(StoreError):
     """The store cannot be reached; the URL in the message has its password masked."""
 
 
-class ResultTooLargeError(StoreError):
-    """A run result exceeds the store's size limit."""
-
-
 class NotRunningError(SchedkitError):
     """The scheduler service is not started."""
+
+
+class CalendarNotFoundError(SchedkitError, LookupError):
+    """No built-in or stored business calendar has this name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"unknown calendar {name!r}")
+        self.name = name
+
+
+class CalendarConflictError(ConflictError):
+    """A calendar changed since it was read: the edit was not saved (compare-and-set)."""
+
+    def __init__(self, name: str, expected_version: int, current_version: int):
+        super().__init__(
+            f"calendar {name!r} changed meanwhile (version {current_version}, the edit was "
+            f"based on {expected_version}); read it again and redo the edit"
+        )
+        self.name = name
+        self.expected_version = expected_version
+        self.current_version = current_version

@@ -69,7 +69,8 @@ def test_check_reports_stored_schedules_of_unknown_tasks(cli: Cli) -> None:
                     id="gone",
                     task_name="removed_task",
                     trigger={"trigger": "cron", "expression": "0 1 * * *", "timezone": "UTC"},
-                )
+                ),
+                expected_version=0,
             )
 
     asyncio.run(orphan())

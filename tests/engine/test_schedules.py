@@ -377,10 +377,16 @@ async def test_broken_stored_schedule_does_not_stop_the_others(
     s = await make_scheduler(healthy, nightly)
     good = await s.add_task("healthy", {"trigger": "interval", "seconds": 0.2})
     # A schedule written by some other tool / older version, invalid for this one.
+    existing = await s.store.get_schedule("nightly")
+    expected = existing.version if existing is not None else 0
     broken = dc_replace(
-        good, id="nightly", task_name="nightly", trigger={"trigger": "cron", "hour": 99}, version=1
+        good,
+        id="nightly",
+        task_name="nightly",
+        trigger={"trigger": "cron", "hour": 99},
+        version=expected + 1,
     )
-    await s.store.put_schedule(broken)
+    await s.store.put_schedule(broken, expected_version=expected)
     await asyncio.sleep(1.0)
     assert len(ran) >= 2
 

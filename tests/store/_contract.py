@@ -3,11 +3,13 @@ value-object factories and small steps, all through the public Store API only.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schedkit.models import Run, RunOutcome, RunStatus, Schedule, TriggerSource, new_id
-from schedkit.store import Store
+from schedkit.store import LostRun, RunFinish, RunRequeue, ScheduleAdvance, Store
 
 #: A fixed instant with a non-zero microsecond part, so that any precision loss shows.
 T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
@@ -71,3 +73,62 @@ async def claim_one_of(store: Store, run: Run) -> None:
     """Claim exactly ``run`` by making it the only claimable one for a moment."""
     claimed = await store.claim_runs("n1", run.not_before, 1, task_names=[run.task_name])
     assert [r.id for r in claimed] == [run.id]
+
+
+async def seed(store: Store, schedule: Schedule) -> Schedule:
+    """Store ``schedule`` at its version, through every version before it (writes are
+    compare-and-set: a new schedule starts at version 1)."""
+    current = await store.get_schedule(schedule.id)
+    start = current.version + 1 if current is not None else 1
+    for version in range(start, schedule.version + 1):
+        await store.put_schedule(replace(schedule, version=version), expected_version=version - 1)
+    return schedule
+
+
+def adv(
+    schedule_id: str, version: int, nxt: datetime | None, last: datetime | None
+) -> ScheduleAdvance:
+    return ScheduleAdvance(
+        schedule_id=schedule_id, version=version, next_fire_time=nxt, last_fire_time=last
+    )
+
+
+def fin(run_id: str, attempt: int, node_id: str | None, result: RunOutcome) -> RunFinish:
+    return RunFinish(run_id=run_id, attempt=attempt, node_id=node_id, outcome=result)
+
+
+def rq(
+    run_id: str,
+    attempt: int,
+    from_statuses: Sequence[RunStatus],
+    not_before: datetime,
+    attempt_error: dict[str, Any],
+) -> RunRequeue:
+    return RunRequeue(
+        run_id=run_id,
+        attempt=attempt,
+        from_statuses=frozenset(from_statuses),
+        not_before=not_before,
+        attempt_error=attempt_error,
+    )
+
+
+def lost(
+    run: Run,
+    *,
+    stale_before: datetime,
+    now: datetime,
+    retry_at: datetime | None = None,
+    node_id: str | None = None,
+) -> LostRun:
+    """The engine's verdict on ``run`` (as read: its attempt and node) going silent."""
+    return LostRun(
+        run_id=run.id,
+        attempt=run.attempt,
+        node_id=node_id or run.node_id or "",
+        stale_before=stale_before,
+        now=now,
+        retry_at=retry_at,
+        attempt_error={"attempt": run.attempt, "status": "lost"},
+        reason=f"no heartbeat since before {stale_before.isoformat()}",
+    )

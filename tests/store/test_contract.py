@@ -28,18 +28,21 @@ from schedkit.models import (
     TriggerSource,
     new_id,
 )
-from schedkit.store import Store, create_store
+from schedkit.store import FireRecord, Store, create_store
 from tests.store._contract import (
     CHINESE,
     SEC,
     T0,
     add_runs,
+    adv,
     assert_utc,
     claim_one,
     claim_one_of,
+    fin,
     make_run,
     make_schedule,
     outcome,
+    seed,
 )
 
 # -- lifecycle ------------------------------------------------------------------------
@@ -88,7 +91,7 @@ async def test_schedule_round_trip_replace_list_delete(store: Store) -> None:
         last_fire_time=T0 - 86400 * SEC,
         version=7,
     )
-    await store.put_schedule(schedule)
+    await seed(store, schedule)
     got = await store.get_schedule("月结-1")
     assert got == schedule
     assert got is not None
@@ -97,11 +100,11 @@ async def test_schedule_round_trip_replace_list_delete(store: Store) -> None:
     assert isinstance(got.overlap, OverlapPolicy)
 
     replaced = replace(schedule, kwargs={}, paused=False, pause_note=None, version=8)
-    await store.put_schedule(replaced)
+    await seed(store, replaced)
     assert await store.get_schedule("月结-1") == replaced
 
     other = make_schedule(id="a-first", task_name="other")
-    await store.put_schedule(other)
+    await seed(store, other)
     assert [s.id for s in await store.list_schedules()] == ["a-first", "月结-1"]
     assert await store.list_schedules(task_name="other") == [other]
     assert await store.list_schedules(task_name="nobody") == []
@@ -114,14 +117,14 @@ async def test_schedule_round_trip_replace_list_delete(store: Store) -> None:
 async def test_due_schedules_and_next_fire_time_ignore_paused(store: Store) -> None:
     assert await store.next_fire_time() is None
     assert await store.due_schedules(T0, 10) == []
-    await store.put_schedule(make_schedule(id="paused", next_fire_time=T0 - 60 * SEC, paused=True))
-    await store.put_schedule(make_schedule(id="none", next_fire_time=None))
+    await seed(store, make_schedule(id="paused", next_fire_time=T0 - 60 * SEC, paused=True))
+    await seed(store, make_schedule(id="none", next_fire_time=None))
     assert await store.next_fire_time() is None  # only paused / unscheduled ones
 
-    await store.put_schedule(make_schedule(id="c", next_fire_time=T0 + SEC))
-    await store.put_schedule(make_schedule(id="b", next_fire_time=T0))
-    await store.put_schedule(make_schedule(id="a", next_fire_time=T0 - 5 * SEC))
-    await store.put_schedule(make_schedule(id="later", next_fire_time=T0 + 3600 * SEC))
+    await seed(store, make_schedule(id="c", next_fire_time=T0 + SEC))
+    await seed(store, make_schedule(id="b", next_fire_time=T0))
+    await seed(store, make_schedule(id="a", next_fire_time=T0 - 5 * SEC))
+    await seed(store, make_schedule(id="later", next_fire_time=T0 + 3600 * SEC))
 
     assert await store.next_fire_time() == T0 - 5 * SEC
     due = await store.due_schedules(T0 + SEC, 10)  # ``until`` is inclusive
@@ -131,11 +134,11 @@ async def test_due_schedules_and_next_fire_time_ignore_paused(store: Store) -> N
 
 
 async def test_advance_schedules_honours_version(store: Store) -> None:
-    await store.put_schedule(make_schedule(id="a", version=3))
-    await store.put_schedule(make_schedule(id="b", version=1))
+    await seed(store, make_schedule(id="a", version=3))
+    await seed(store, make_schedule(id="b", version=1))
     nxt, last = T0 + 3600 * SEC, T0
     applied = await store.advance_schedules(
-        [("a", 3, nxt, last), ("b", 2, nxt, last), ("missing", 1, nxt, last)]
+        [adv("a", 3, nxt, last), adv("b", 2, nxt, last), adv("missing", 1, nxt, last)]
     )
     assert applied == 1
     a, b = await store.get_schedule("a"), await store.get_schedule("b")
@@ -143,17 +146,17 @@ async def test_advance_schedules_honours_version(store: Store) -> None:
     assert (a.next_fire_time, a.last_fire_time, a.version) == (nxt, last, 3)
     assert (b.next_fire_time, b.last_fire_time) == (T0, None)  # stale version: untouched
     # A schedule that has no next fire any more.
-    assert await store.advance_schedules([("a", 3, None, nxt)]) == 1
+    assert await store.advance_schedules([adv("a", 3, None, nxt)]) == 1
     a = await store.get_schedule("a")
     assert a is not None and (a.next_fire_time, a.last_fire_time) == (None, nxt)
     assert await store.advance_schedules([]) == 0
 
 
 async def test_due_schedule_keys_and_get_schedules(store: Store) -> None:
-    await store.put_schedule(make_schedule(id="b", next_fire_time=T0, version=4))
-    await store.put_schedule(make_schedule(id="a", next_fire_time=T0 - SEC, version=2))
-    await store.put_schedule(make_schedule(id="p", next_fire_time=T0, paused=True))
-    await store.put_schedule(make_schedule(id="later", next_fire_time=T0 + 60 * SEC))
+    await seed(store, make_schedule(id="b", next_fire_time=T0, version=4))
+    await seed(store, make_schedule(id="a", next_fire_time=T0 - SEC, version=2))
+    await seed(store, make_schedule(id="p", next_fire_time=T0, paused=True))
+    await seed(store, make_schedule(id="later", next_fire_time=T0 + 60 * SEC))
     keys = await store.due_schedule_keys(T0, 10)
     assert keys == [("a", 2, T0 - SEC), ("b", 4, T0)]  # due_schedules' rows, order and limit
     assert keys == [(s.id, s.version, s.next_fire_time) for s in await store.due_schedules(T0, 10)]
@@ -170,28 +173,34 @@ async def test_due_schedule_keys_and_get_schedules(store: Store) -> None:
 async def test_record_fires_inserts_and_advances_only_schedules_still_at_their_version(
     store: Store,
 ) -> None:
-    await store.put_schedule(make_schedule(id="kept", version=1))
-    await store.put_schedule(make_schedule(id="edited", version=2))  # changed since read
+    await seed(store, make_schedule(id="kept", version=1))
+    await seed(store, make_schedule(id="edited", version=2))  # changed since read
     nxt = T0 + 3600 * SEC
     kept_run = make_run(schedule_id="kept")
     kept_skip = make_run(schedule_id="kept", scheduled_for=T0 - SEC, status=RunStatus.SKIPPED)
     edited_run = make_run(schedule_id="edited")
     deleted_run = make_run(schedule_id="deleted")
     manual = make_run(schedule_id=None)  # in no advance: inserted as insert_runs would
-    inserted, advanced = await store.record_fires(
+    record = await store.record_fires(
         [kept_run, kept_skip, edited_run, deleted_run, manual],
-        [("kept", 1, nxt, T0), ("edited", 1, nxt, T0), ("deleted", 1, nxt, T0)],
+        [adv("kept", 1, nxt, T0), adv("edited", 1, nxt, T0), adv("deleted", 1, nxt, T0)],
+        fence=None,
+        now=T0,
     )
-    assert sorted(inserted) == sorted([kept_run.id, kept_skip.id, manual.id])
-    assert advanced == 1
+    assert sorted(record.inserted) == sorted([kept_run.id, kept_skip.id, manual.id])
+    assert record.advanced == 1
     kept, edited = await store.get_schedule("kept"), await store.get_schedule("edited")
     assert kept is not None and (kept.next_fire_time, kept.last_fire_time) == (nxt, T0)
     assert edited is not None and edited.next_fire_time == T0  # untouched
     assert await store.get_run(edited_run.id) is None
     # Fenced like insert_runs: the same fire again inserts nothing.
     again = make_run(schedule_id="kept")
-    assert await store.record_fires([again], [("kept", 1, nxt, T0)]) == ([], 1)
-    assert await store.record_fires([], []) == ([], 0)
+    assert await store.record_fires(
+        [again], [adv("kept", 1, nxt, T0)], fence=None, now=T0
+    ) == FireRecord(inserted=[], advanced=1)
+    assert await store.record_fires([], [], fence=None, now=T0) == FireRecord(
+        inserted=[], advanced=0
+    )
 
 
 # -- runs: records ------------------------------------------------------------------------
@@ -276,7 +285,7 @@ async def test_large_result_round_trips(store: Store) -> None:
     run = make_run()
     await add_runs(store, run)
     await claim_one(store, run)
-    assert await store.finish_run(run.id, 1, "n1", outcome(result=result))
+    assert await store.finish_run(fin(run.id, 1, "n1", outcome(result=result)))
     got = await store.get_run(run.id)
     assert got is not None and got.result == result
 

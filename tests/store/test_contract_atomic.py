@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ import pytest
 
 import schedkit.store
 from schedkit.models import RunFilter, RunStatus, TriggerSource
-from schedkit.store import Store, create_store
+from schedkit.store import Store
 from tests.store._contract import (
     CHINESE,
     SEC,
@@ -29,29 +29,14 @@ from tests.store._contract import (
     add_runs,
     assert_utc,
     claim_one,
+    fin,
     make_run,
     outcome,
+    rq,
 )
+from tests.store.conftest import MoreStores
 
-MoreStores = Callable[[int], Awaitable[list[Store]]]
 RunWorkers = Callable[[int, int], Awaitable[list[dict[str, list[str]]]]]
-
-
-@pytest.fixture
-async def more_stores(store_url: str) -> AsyncIterator[MoreStores]:
-    """``await more_stores(n)``: n more opened stores on the test's database."""
-    opened: list[Store] = []
-
-    async def open_more(n: int) -> list[Store]:
-        for _ in range(n):
-            s = create_store(store_url)
-            await s.open()
-            opened.append(s)
-        return opened[-n:]
-
-    yield open_more
-    for s in opened:
-        await s.close()
 
 
 # A worker process: opens the store, says "ready", waits for a line on stdin (so that
@@ -300,13 +285,13 @@ async def test_several_processes_fence_fires_and_claim_each_run_once(
 async def test_finish_run_is_fenced_by_attempt_node_and_status(store: Store) -> None:
     run = make_run()
     await add_runs(store, run)
-    assert not await store.finish_run(run.id, 1, "n1", outcome())  # still pending
+    assert not await store.finish_run(fin(run.id, 1, "n1", outcome()))  # still pending
     claimed = await claim_one(store, run, "n1")
 
-    assert not await store.finish_run(run.id, 2, "n1", outcome())  # wrong attempt
-    assert not await store.finish_run(run.id, 1, "n2", outcome())  # wrong node
-    assert not await store.finish_run(run.id, 1, None, outcome())  # not pending
-    assert not await store.finish_run("unknown", 1, "n1", outcome())
+    assert not await store.finish_run(fin(run.id, 2, "n1", outcome()))  # wrong attempt
+    assert not await store.finish_run(fin(run.id, 1, "n2", outcome()))  # wrong node
+    assert not await store.finish_run(fin(run.id, 1, None, outcome()))  # not pending
+    assert not await store.finish_run(fin("unknown", 1, "n1", outcome()))
     assert await store.get_run(run.id) == claimed  # nothing changed
 
     final = outcome(
@@ -317,7 +302,7 @@ async def test_finish_run_is_fenced_by_attempt_node_and_status(store: Store) -> 
         error={"type": "RuntimeError", "message": CHINESE},
         reason="boom",
     )
-    assert await store.finish_run(run.id, 1, "n1", final)
+    assert await store.finish_run(fin(run.id, 1, "n1", final))
     got = await store.get_run(run.id)
     assert got == replace(
         claimed,
@@ -329,7 +314,7 @@ async def test_finish_run_is_fenced_by_attempt_node_and_status(store: Store) -> 
         reason="boom",
     )
     # Finished: a second finish (a duplicate or a zombie) cannot overwrite it.
-    assert not await store.finish_run(run.id, 1, "n1", outcome(RunStatus.SUCCESS))
+    assert not await store.finish_run(fin(run.id, 1, "n1", outcome(RunStatus.SUCCESS)))
     assert await store.get_run(run.id) == got
 
 
@@ -345,11 +330,11 @@ async def test_finish_runs_applies_each_item_on_its_own(store: Store) -> None:
 
     applied = await store.finish_runs(
         [
-            (ok.id, 1, "n1", done),
-            (wrong_attempt.id, 2, "n1", done),
-            (wrong_node.id, 1, "n2", done),
-            (pending.id, 1, None, skipped),
-            ("unknown", 1, "n1", done),
+            fin(ok.id, 1, "n1", done),
+            fin(wrong_attempt.id, 2, "n1", done),
+            fin(wrong_node.id, 1, "n2", done),
+            fin(pending.id, 1, None, skipped),
+            fin("unknown", 1, "n1", done),
         ]
     )
     assert applied == [True, False, False, True, False]
@@ -375,7 +360,7 @@ async def test_finish_runs_applies_each_item_on_its_own(store: Store) -> None:
     await claim_one(store, blocked, "n3")
     failed = outcome(RunStatus.FAILED, error={"m": "x"})
     assert await store.finish_runs(
-        [(blocked.id, 1, "n3", failed), (blocked.id, 1, "n3", done)]
+        [fin(blocked.id, 1, "n3", failed), fin(blocked.id, 1, "n3", done)]
     ) == [True, False]
     got = await store.get_run(blocked.id)
     assert got is not None and got.status is RunStatus.FAILED
@@ -386,8 +371,8 @@ async def test_finish_pending_run_without_node(store: Store) -> None:
     run = make_run()
     await add_runs(store, run)
     skipped = outcome(RunStatus.SKIPPED, duration=None, reason="overlap: skip")
-    assert not await store.finish_run(run.id, 2, None, skipped)  # wrong attempt
-    assert await store.finish_run(run.id, 1, None, skipped)
+    assert not await store.finish_run(fin(run.id, 2, None, skipped))  # wrong attempt
+    assert await store.finish_run(fin(run.id, 1, None, skipped))
     got = await store.get_run(run.id)
     assert got is not None
     assert (got.status, got.reason, got.finished_at) == (
@@ -405,7 +390,7 @@ async def test_final_outcome_releases_blocked_runs(store: Store) -> None:
     await add_runs(store, first, queued, unrelated)
     await claim_one(store, first, now=T0 + 5 * SEC)  # the blocked ones are not claimable
 
-    assert await store.finish_run(first.id, 1, "n1", outcome())
+    assert await store.finish_run(fin(first.id, 1, "n1", outcome()))
     released = await store.get_run(queued.id)
     assert released is not None and released.blocked_by is None
     still = await store.get_run(unrelated.id)
@@ -418,7 +403,7 @@ async def test_fenced_out_finish_releases_nothing(store: Store) -> None:
     queued = make_run(scheduled_for=T0 + SEC, blocked_by=first.id)
     await add_runs(store, first, queued)
     await claim_one(store, first)
-    assert not await store.finish_run(first.id, 1, "zombie", outcome())  # fenced out
+    assert not await store.finish_run(fin(first.id, 1, "zombie", outcome()))  # fenced out
     got = await store.get_run(queued.id)
     assert got is not None and got.blocked_by == first.id
 
@@ -427,15 +412,17 @@ async def test_requeue_run(store: Store) -> None:
     run = make_run(max_attempts=3)
     await add_runs(store, run)
     await claim_one(store, run)
-    assert await store.finish_run(run.id, 1, "n1", outcome(RunStatus.FAILED, error={"m": "x"}))
+    assert await store.finish_run(fin(run.id, 1, "n1", outcome(RunStatus.FAILED, error={"m": "x"})))
 
     retry_at = T0 + 60 * SEC
     err1 = {"attempt": 1, "type": "ValueError", "message": CHINESE}
-    assert not await store.requeue_run(run.id, 2, [RunStatus.FAILED], retry_at, err1)
-    assert not await store.requeue_run(run.id, 1, [RunStatus.TIMEOUT], retry_at, err1)
-    assert await store.requeue_run(run.id, 1, [RunStatus.FAILED, RunStatus.LOST], retry_at, err1)
+    assert not await store.requeue_run(rq(run.id, 2, [RunStatus.FAILED], retry_at, err1))
+    assert not await store.requeue_run(rq(run.id, 1, [RunStatus.TIMEOUT], retry_at, err1))
+    assert await store.requeue_run(
+        rq(run.id, 1, [RunStatus.FAILED, RunStatus.LOST], retry_at, err1)
+    )
     # Applied once only: the attempt moved on.
-    assert not await store.requeue_run(run.id, 1, [RunStatus.PENDING], retry_at, err1)
+    assert not await store.requeue_run(rq(run.id, 1, [RunStatus.PENDING], retry_at, err1))
 
     got = await store.get_run(run.id)
     assert got is not None
@@ -450,7 +437,7 @@ async def test_requeue_run(store: Store) -> None:
     again = await claim_one(store, got, "n2", now=retry_at)
     assert again.attempt == 2
     err2 = {"attempt": 2, "type": "TimeoutError", "message": "slow"}
-    assert await store.requeue_run(run.id, 2, [RunStatus.RUNNING], retry_at, err2)
+    assert await store.requeue_run(rq(run.id, 2, [RunStatus.RUNNING], retry_at, err2))
     got = await store.get_run(run.id)
     assert got is not None and got.attempt == 3 and got.attempt_errors == [err1, err2]
 
@@ -512,42 +499,6 @@ async def test_heartbeat_runs(store: Store) -> None:
 
     await store.request_cancel(mine_claimed.id, later, "stop")
     assert await store.heartbeat_runs("n1", [mine_claimed.id], later + SEC) == {mine_claimed.id}
-
-
-async def test_mark_lost_only_stale_running_runs(store: Store) -> None:
-    stale, fresh, pending = (make_run(schedule_id=k) for k in ("stale", "fresh", "pending"))
-    await add_runs(store, stale, fresh)
-    await store.claim_runs("n1", T0, 10)
-    await store.heartbeat_runs("n1", [fresh.id], T0 + 40 * SEC)  # stale keeps T0
-    await add_runs(store, pending)
-    now = T0 + 60 * SEC
-
-    lost = await store.mark_lost(stale_before=T0 + 30 * SEC, now=now)
-    assert [r.id for r in lost] == [stale.id]
-    assert lost[0].status is RunStatus.LOST and lost[0].finished_at == now and lost[0].reason
-    assert await store.get_run(stale.id) == lost[0]
-    for run_id, status in ((fresh.id, RunStatus.RUNNING), (pending.id, RunStatus.PENDING)):
-        got = await store.get_run(run_id)
-        assert got is not None and got.status is status
-    # The zombie node of the lost run can neither heartbeat nor finish it.
-    assert await store.heartbeat_runs("n1", [stale.id], now) == set()
-    assert not await store.finish_run(stale.id, 1, "n1", outcome())
-    assert await store.mark_lost(stale_before=T0 + 30 * SEC, now=now) == []
-    # The engine may retry it.
-    assert await store.requeue_run(stale.id, 1, [RunStatus.LOST], now, {"lost": True})
-
-
-async def test_mark_lost_releases_the_runs_it_blocked(store: Store) -> None:
-    dead = make_run(schedule_id="queue")
-    await add_runs(store, dead)
-    await store.claim_runs("n1", T0, 10)
-    queued = make_run(schedule_id="queue", scheduled_for=T0 + SEC, blocked_by=dead.id)
-    await add_runs(store, queued)
-    assert await store.claim_runs("n2", T0 + SEC, 10) == []  # still blocked
-    assert [r.id for r in await store.mark_lost(T0 + 30 * SEC, T0 + 60 * SEC)] == [dead.id]
-    released = await store.get_run(queued.id)
-    assert released is not None and released.blocked_by is None
-    assert [r.id for r in await store.claim_runs("n2", T0 + 61 * SEC, 10)] == [queued.id]
 
 
 # -- leases ---------------------------------------------------------------------------------

@@ -32,10 +32,10 @@ from schedkit.models import (
     TriggerSource,
 )
 from schedkit.store import create_store
-from schedkit.store._mongo_codec import INDEXES, fire_key, from_us, to_us
 from schedkit.store.mongo import DEFAULT_COLLECTIONS, INDEX_VERSION, MongoStore
+from schedkit.store.mongo.codec import INDEXES, fire_key, from_us, to_us
 from tests.conftest import MONGO_VAR, service_url
-from tests.store._contract import SEC, T0, make_run, make_schedule
+from tests.store._contract import SEC, T0, adv, fin, lost, make_run, make_schedule, rq, seed
 
 Raw = AsyncDatabase[dict[str, Any]]
 external = pytest.mark.external_service
@@ -104,7 +104,7 @@ async def test_an_older_index_version_is_upgraded_in_place(mongo_url: str, raw: 
     run, schedule = make_run(), make_schedule()
     async with MongoStore(mongo_url) as s:
         await s.insert_runs([run])
-        await s.put_schedule(schedule)
+        await seed(s, schedule)
     # An older layout: version 0, one index missing, one defined differently, one that
     # schedkit no longer uses, and an index of the operator's own.
     runs = raw["task_execution_logs"]
@@ -163,7 +163,7 @@ async def test_apscheduler_jobs_in_the_schedules_collection_are_refused(
     with pytest.raises(ConfigError, match="APScheduler"):
         await MongoStore(mongo_url).open()
     async with MongoStore(mongo_url, collections={"schedules": "schedkit_schedules"}) as s:
-        await s.put_schedule(make_schedule())
+        await seed(s, make_schedule())
     assert await raw["scheduler_jobs"].count_documents({}) == 1
 
 
@@ -176,7 +176,7 @@ async def test_collection_names_are_configurable(mongo_url: str, raw: Raw) -> No
     async with MongoStore(mongo_url, collections=names) as s:
         run = make_run()
         await s.insert_runs([run])
-        await s.put_schedule(make_schedule())
+        await seed(s, make_schedule())
         await s.claim_runs("n1", T0, 1)
     assert await raw["history"].count_documents({"_id": run.id}) == 1
     assert await raw["jobs"].count_documents({}) == 1
@@ -189,7 +189,7 @@ async def test_collection_names_are_configurable(mongo_url: str, raw: Raw) -> No
 async def test_default_collections_are_the_design_documents(mongo_url: str, raw: Raw) -> None:
     async with create_store(mongo_url) as s:
         await s.insert_runs([make_run()])
-        await s.put_schedule(make_schedule())
+        await seed(s, make_schedule())
     assert await raw["task_execution_logs"].count_documents({}) == 1
     assert await raw["scheduler_jobs"].count_documents({}) == 1
 
@@ -312,7 +312,7 @@ async def test_claims_heartbeats_and_exits_are_fence_documents(store: MongoStore
     assert got is not None and got.heartbeat_at == T0 + 5 * SEC
 
     done = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0 + 6 * SEC, duration=6.0)
-    assert await store.finish_run(run.id, 1, "n1", done)
+    assert await store.finish_run(fin(run.id, 1, "n1", done))
     final = await fences.find_one({"_id": f"{run.id}:1:final"})
     assert final is not None and final["kind"] == "finish"
     # Finishing freezes the last heartbeat into the run document.
@@ -330,7 +330,7 @@ async def test_a_large_outcome_is_not_kept_twice(store: MongoStore, raw: Raw) ->
     await store.claim_runs("n1", T0, 2)
     for run, result in ((small, {"rows": 3}), (large, {"rows": ["x" * 100] * 500})):
         outcome = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0, result=result)
-        assert await store.finish_run(run.id, 1, "n1", outcome)
+        assert await store.finish_run(fin(run.id, 1, "n1", outcome))
         got = await store.get_run(run.id)
         assert got is not None and got.result == result
     fences = raw["schedkit_claims"]
@@ -373,9 +373,9 @@ async def test_a_claim_abandoned_halfway_is_completed_then_reaped(
             "dead-node",
             T0,
         )
-        lost = await live.mark_lost(stale_before=T0 + SEC, now=T0 + 2 * SEC)
-        assert [r.id for r in lost] == [run.id]
-        assert await live.requeue_run(run.id, 1, [RunStatus.LOST], T0, {"lost": True})
+        (stale,) = await live.stale_runs(T0 + SEC, 10)
+        verdict = lost(stale, stale_before=T0 + SEC, now=T0 + 2 * SEC, retry_at=T0)
+        assert await live.lose_runs([verdict]) == [True]
         (retried,) = await live.claim_runs("live-node", T0 + 3 * SEC, 1)
         assert (retried.attempt, retried.node_id) == (2, "live-node")
 
@@ -398,19 +398,125 @@ async def test_a_finish_abandoned_halfway_is_completed_by_the_reaper(
         monkeypatch.setattr(dying, "_write", die)
         done = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0 + SEC, duration=1.0)
         with pytest.raises(RuntimeError):
-            await dying.finish_run(run.id, 1, "n1", done)
+            await dying.finish_run(fin(run.id, 1, "n1", done))
         await asyncio.sleep(0.4)
         # The reaper finds the run stale, loses to the finish's fence and completes it:
         # the outcome that was decided wins, the run is not marked lost.
-        assert await live.mark_lost(stale_before=T0 + 10 * SEC, now=T0 + 20 * SEC) == []
+        (stale,) = await live.stale_runs(T0 + 10 * SEC, 10)
+        verdict = lost(stale, stale_before=T0 + 10 * SEC, now=T0 + 20 * SEC)
+        assert await live.lose_runs([verdict]) == [False]
         got = await live.get_run(run.id)
         assert got is not None and (got.status, got.finished_at) == (RunStatus.SUCCESS, T0 + SEC)
 
 
 @external
+async def test_a_run_whose_node_died_after_its_finish_fence_is_not_left_running(
+    mongo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #16 (FerretDB, leader SIGKILLed every ~12 s): a node killed right after
+    inserting the fence of its run's finish, before writing the run, left the run
+    ``running``: the reaper lost to that fence and waited ``recover_after`` (30 s) while
+    ``lost_after`` was 3 s. The reaper now completes the dead node's decided outcome as
+    soon as the run is stale. The dead writer is simulated by failing its run write;
+    ``recover_after`` keeps its default: nothing here waits for it."""
+    run = make_run(max_attempts=3)
+    async with MongoStore(mongo_url) as dying, MongoStore(mongo_url) as reaper:
+        await reaper.insert_runs([run])
+        await dying.claim_runs("n1", T0, 1)
+
+        async def die(*args: Any, **kwargs: Any) -> int:
+            raise RuntimeError("SIGKILL between the finish fence and the run write")
+
+        monkeypatch.setattr(dying, "_write", die)
+        done = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0 + SEC, duration=1.0)
+        with pytest.raises(RuntimeError):
+            await dying.finish_run(fin(run.id, 1, "n1", done))
+        (stale,) = await reaper.stale_runs(T0 + 3 * SEC, 10)
+        verdict = lost(stale, stale_before=T0 + 3 * SEC, now=T0 + 4 * SEC, retry_at=T0 + 9 * SEC)
+        assert await reaper.lose_runs([verdict]) == [False]  # the decided finish wins
+        got = await reaper.get_run(run.id)
+        assert got is not None and (got.status, got.finished_at) == (RunStatus.SUCCESS, T0 + SEC)
+        assert await reaper.stale_runs(T0 + 3 * SEC, 10) == []
+
+
+@external
+async def test_a_reaper_dying_halfway_leaves_its_verdict_to_the_next_one(
+    mongo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader killed between the fence of its verdict and the run write: the next
+    reaper applies that verdict (a retry) at once, and the run is retried."""
+    run = make_run(max_attempts=3)
+    async with MongoStore(mongo_url) as dying, MongoStore(mongo_url) as reaper:
+        await reaper.insert_runs([run])
+        (claimed,) = await reaper.claim_runs("n1", T0, 1)
+        verdict = lost(claimed, stale_before=T0 + 3 * SEC, now=T0 + 4 * SEC, retry_at=T0 + 5 * SEC)
+
+        async def die(*args: Any, **kwargs: Any) -> int:
+            raise RuntimeError("leader SIGKILLed")
+
+        monkeypatch.setattr(dying, "_write", die)
+        with pytest.raises(RuntimeError):
+            await dying.lose_runs([verdict])
+        assert await reaper.lose_runs([verdict]) == [False]
+        got = await reaper.get_run(run.id)
+        assert got is not None and (got.status, got.attempt) == (RunStatus.PENDING, 2)
+        (again,) = await reaper.claim_runs("n2", T0 + 5 * SEC, 1)
+        assert again.attempt == 2
+
+
+@external
+async def test_a_release_racing_a_cancel_never_brings_the_blocked_run_back(
+    mongo_url: str,
+) -> None:
+    """The release of blocked runs was a plain update: on FerretDB it wrote back a copy
+    read before a concurrent cancel of the blocked run, which became pending again."""
+    async with MongoStore(mongo_url) as a, MongoStore(mongo_url) as b:
+        for i in range(15):
+            blocker = make_run(schedule_id=f"q{i}")
+            await a.insert_runs([blocker])
+            (running,) = await a.claim_runs("n1", T0, 1)
+            queued = make_run(schedule_id=f"q{i}", scheduled_for=T0 + SEC, blocked_by=blocker.id)
+            await a.insert_runs([queued])
+            done = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0 + SEC, duration=1.0)
+            await asyncio.gather(
+                a.finish_run(fin(running.id, 1, "n1", done)),
+                b.request_cancel(queued.id, T0 + SEC, "stop"),
+            )
+            got = await a.get_run(queued.id)
+            assert got is not None and got.status is RunStatus.CANCELLED, i
+
+
+@external
+async def test_a_finish_retried_after_its_write_failed_applies(
+    mongo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fence of a finish is in, its run write failed (a connection drop): the same
+    finish sent again is this finish, not a rival's, and applies at once."""
+    run = make_run()
+    async with MongoStore(mongo_url) as s:
+        await s.insert_runs([run])
+        await s.claim_runs("n1", T0, 1)
+        write = s._write
+
+        async def drop(*args: Any, **kwargs: Any) -> int:
+            raise RuntimeError("connection dropped")
+
+        monkeypatch.setattr(s, "_write", drop)
+        done = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0 + SEC, duration=1.0)
+        with pytest.raises(RuntimeError):
+            await s.finish_run(fin(run.id, 1, "n1", done))
+        monkeypatch.setattr(s, "_write", write)
+        other = RunOutcome(status=RunStatus.FAILED, finished_at=T0 + SEC, duration=1.0)
+        assert not await s.finish_run(fin(run.id, 1, "n1", other))  # not the same finish
+        assert await s.finish_run(fin(run.id, 1, "n1", done))
+        got = await s.get_run(run.id)
+        assert got is not None and got.status is RunStatus.SUCCESS
+
+
+@external
 async def test_locks_block_advance_and_are_broken_when_abandoned(mongo_url: str, raw: Raw) -> None:
     async with MongoStore(mongo_url, recover_after=0.3) as s:
-        await s.put_schedule(make_schedule(version=1))
+        await seed(s, make_schedule(version=1))
         lock = {
             "_id": "lock:schedule:s",
             "kind": "lock",
@@ -419,9 +525,9 @@ async def test_locks_block_advance_and_are_broken_when_abandoned(mongo_url: str,
         }
         await raw["schedkit_claims"].insert_one(lock)
         # The leader does not wait for a user's write: it leaves the schedule for later.
-        assert await s.advance_schedules([("s", 1, T0 + SEC, T0)]) == 0
+        assert await s.advance_schedules([adv("s", 1, T0 + SEC, T0)]) == 0
         # A user's write waits, and breaks the lock of a writer that never came back.
-        await s.put_schedule(make_schedule(version=2, pause_note="after the lock"))
+        await seed(s, make_schedule(version=2, pause_note="after the lock"))
         got = await s.get_schedule("s")
         assert got is not None and (got.version, got.pause_note) == (2, "after the lock")
         assert await raw["schedkit_claims"].count_documents({"kind": "lock"}) == 0
@@ -431,17 +537,19 @@ async def test_locks_block_advance_and_are_broken_when_abandoned(mongo_url: str,
 
 
 @external
-async def test_finish_and_mark_lost_racing_apply_exactly_once(mongo_url: str) -> None:
+async def test_finish_and_lose_runs_racing_apply_exactly_once(mongo_url: str) -> None:
     async with MongoStore(mongo_url) as a, MongoStore(mongo_url) as b:
         runs = [make_run(schedule_id=f"s{i}") for i in range(20)]
         await a.insert_runs(runs)
         assert len(await a.claim_runs("n1", T0, 20)) == 20
         done = RunOutcome(status=RunStatus.SUCCESS, finished_at=T0 + SEC, duration=1.0)
-        finished, lost = await asyncio.gather(
-            asyncio.gather(*(a.finish_run(r.id, 1, "n1", done) for r in runs)),
-            b.mark_lost(stale_before=T0 + SEC, now=T0 + 2 * SEC),
+        stale = await b.stale_runs(T0 + SEC, 100)
+        verdicts = [lost(r, stale_before=T0 + SEC, now=T0 + 2 * SEC) for r in stale]
+        finished, marked = await asyncio.gather(
+            asyncio.gather(*(a.finish_run(fin(r.id, 1, "n1", done)) for r in runs)),
+            b.lose_runs(verdicts),
         )
-        lost_ids = {r.id for r in lost}
+        lost_ids = {v.run_id for v, ok in zip(verdicts, marked, strict=True) if ok}
         for run, was_finished in zip(runs, finished, strict=True):
             assert was_finished != (run.id in lost_ids)
             got = await a.get_run(run.id)
@@ -473,11 +581,11 @@ async def test_cancel_racing_claims_never_loses_either(mongo_url: str) -> None:
 async def test_user_schedule_changes_survive_a_racing_advance(mongo_url: str) -> None:
     async with MongoStore(mongo_url) as user, MongoStore(mongo_url) as leader:
         for version in range(1, 31):
-            await user.put_schedule(make_schedule(version=version))
+            await seed(user, make_schedule(version=version))
             changed = make_schedule(version=version + 1, trigger={"trigger": "cron", "hour": 3})
             await asyncio.gather(
-                leader.advance_schedules([("s", version, T0 + version * SEC, T0)]),
-                user.put_schedule(changed),
+                leader.advance_schedules([adv("s", version, T0 + version * SEC, T0)]),
+                user.put_schedule(changed, expected_version=version),
             )
             got = await user.get_schedule("s")
             assert got is not None
@@ -526,10 +634,10 @@ async def test_requeue_racing_itself_applies_once(mongo_url: str) -> None:
         await a.insert_runs([run])
         await a.claim_runs("n1", T0, 1)
         failed = RunOutcome(status=RunStatus.FAILED, finished_at=T0, duration=1.0)
-        assert await a.finish_run(run.id, 1, "n1", failed)
+        assert await a.finish_run(fin(run.id, 1, "n1", failed))
         results = await asyncio.gather(
             *(
-                s.requeue_run(run.id, 1, [RunStatus.FAILED], T0, {"n": i})
+                s.requeue_run(rq(run.id, 1, [RunStatus.FAILED], T0, {"n": i}))
                 for i, s in enumerate([a, b] * 4)
             )
         )

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from schedkit.errors import StoreError
 from schedkit.models import LogLine, Run, Schedule, TriggerSource, new_id
-from schedkit.store import _sql_schema
-from schedkit.store._sql_schema import Migration, Tables
 from schedkit.store.sql import SQLStore
+from schedkit.store.sql import schema as _sql_schema
+from schedkit.store.sql.schema import Migration, Tables
+from tests.store._contract import seed
 
 pytestmark = pytest.mark.parametrize(
     "store_url",
@@ -119,7 +120,7 @@ async def fill(store: SQLStore) -> tuple[Run, Schedule, LogLine]:
                         next_fire_time=T0, created_at=T0, updated_at=T0)  # fmt: skip
     line = LogLine(run_id=run.id, seq=0, attempt=1, ts=T0, level="INFO", logger="t", message="m")
     assert await store.insert_runs([run]) == [run.id]
-    await store.put_schedule(schedule)
+    await seed(store, schedule)
     await store.append_logs([line])
     return run, schedule, line
 

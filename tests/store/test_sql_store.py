@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
 from schedkit.models import LogLine, Run, RunFilter, RunOutcome, RunStatus, TriggerSource, new_id
 from schedkit.store import create_store
-from schedkit.store._sql_schema import latest_version
 from schedkit.store.sql import SQLStore
+from schedkit.store.sql.schema import latest_version
+from tests.store._contract import fin, lost
 
 T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
 _T = TypeVar("_T")
@@ -260,9 +261,10 @@ async def test_hot_path_queries_use_indexes(sqlite_url: str) -> None:
             claimed = await store.claim_runs("n1", T0, 5)
             await store.claim_runs("n1", T0, 5, task_names=["t", "u"])
             await store.heartbeat_runs("n1", [r.id for r in claimed], T0)
-            await store.finish_run(claimed[0].id, 1, "n1", done)
+            await store.finish_run(fin(claimed[0].id, 1, "n1", done))
             await store.request_cancel(runs[-1].id, T0, "x")
-            await store.mark_lost(T0 - timedelta(seconds=1), T0)
+            for run in await store.stale_runs(T0 - timedelta(seconds=1), 10):
+                await store.lose_runs([lost(run, stale_before=T0 - timedelta(seconds=1), now=T0)])
             await store.due_schedules(T0, 100)
             await store.next_fire_time()
             await store.active_runs("s1")

@@ -21,6 +21,7 @@ from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import Run, RunOutcome, RunStatus
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
+from schedkit.store.values import RunFinish, RunRequeue
 from schedkit.task import BaseTask
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class Finisher:
         self.events = events
         self.clock = clock
         self.node_id = node_id
-        self._finishes: Batcher[tuple[str, int, str | None, RunOutcome], bool] = Batcher(
+        self._finishes: Batcher[RunFinish, bool] = Batcher(
             # Looked up per call: instrumentation may wrap the store's methods later.
             lambda items: self.store.finish_runs(items)
         )
@@ -98,11 +99,13 @@ class Finisher:
         when = retry_at(policy, run, outcome.status, now)
         if when is not None:
             applied = await self.store.requeue_run(
-                run.id,
-                run.attempt,
-                [RunStatus.RUNNING],
-                when,
-                attempt_error(run, outcome.status, outcome.error, started, now),
+                RunRequeue(
+                    run_id=run.id,
+                    attempt=run.attempt,
+                    from_statuses=frozenset({RunStatus.RUNNING}),
+                    not_before=when,
+                    attempt_error=attempt_error(run, outcome.status, outcome.error, started, now),
+                )
             )
             retried = dataclasses.replace(
                 run, status=RunStatus.PENDING, attempt=run.attempt + 1, not_before=when
@@ -116,7 +119,9 @@ class Finisher:
             error=outcome.error,
             reason=outcome.reason,
         )
-        applied = await self._finishes.submit((run.id, run.attempt, self.node_id, end))
+        applied = await self._finishes.submit(
+            RunFinish(run_id=run.id, attempt=run.attempt, node_id=self.node_id, outcome=end)
+        )
         finished = dataclasses.replace(
             run,
             status=end.status,

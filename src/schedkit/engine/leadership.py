@@ -15,6 +15,7 @@ from schedkit.clock import Clock
 from schedkit.errors import StoreError
 from schedkit.models import Lease
 from schedkit.store.base import Store
+from schedkit.store.values import LeaseFence
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,13 @@ class Leadership:
         wait = self.ttl / 3 if lease is not None else min(self.retry_interval, self.ttl / 3)
         self.due_at = now + timedelta(seconds=wait)
         return gained
+
+    def fence(self) -> LeaseFence | None:
+        """The condition a leader's writes carry: the lease still held at this term."""
+        lease = self.lease
+        if lease is None:
+            return None
+        return LeaseFence(name=lease.name, holder=lease.holder, term=lease.term)
 
     def step_down(self) -> None:
         """Stop acting as leader at once (the lease may still be held in the store)."""

@@ -40,6 +40,7 @@ from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import OverlapPolicy, Run, RunStatus
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
+from schedkit.store.values import ScheduleAdvance
 
 logger = logging.getLogger(__name__)
 
@@ -47,15 +48,13 @@ logger = logging.getLogger(__name__)
 WINDOW_LIMIT = 100_000
 _LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)
 
-Advance = tuple[str, int, datetime | None, datetime | None]
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Plan:
     entry: Entry
     run: list[Fire]
     not_run: list[NotRun]
-    advance: Advance
+    advance: ScheduleAdvance
 
 
 @dataclass(kw_only=True, slots=True)
@@ -63,7 +62,7 @@ class _Batch:
     """What one tick writes, and what it does once written."""
 
     runs: list[Run] = field(default_factory=list)
-    advances: list[Advance] = field(default_factory=list)
+    advances: list[ScheduleAdvance] = field(default_factory=list)
     #: Why a recorded fire did not run, by run id (machine-readable, for monitors).
     causes: dict[str, str] = field(default_factory=dict)
     #: Active runs a ``replace`` fire cancels once it is stored, by the new run's id.
@@ -219,16 +218,28 @@ class SchedulerLoop:
         with self.executor.reserve(sum(len(p.run) for p in plans)) as grant:
             for plan in plans:
                 self._build(plan, active.get(plan.entry.schedule.id, []), now, batch, grant)
-            if not self.is_leader:
+            fence = self.leadership.fence()
+            if fence is None or not self.is_leader:
                 self.wake()
                 return
-            inserted, advanced = await self.store.record_fires(batch.runs, batch.advances)
+            record = await self.store.record_fires(
+                batch.runs, batch.advances, fence=fence, now=self.clock.now()
+            )
+            if record.fenced:
+                # The lease was lost (expired or taken over) before the write: nothing
+                # of this tick was written; the next holder plans these fires.
+                logger.warning("tick not written: node %s no longer holds the lease", self.node_id)
+                self.leadership.step_down()
+                self.wake()
+                return
             horizon = self._refresh_at + timedelta(seconds=self.cfg.lookahead)
-            self.window.advance(((sid, nxt) for sid, _, nxt, _ in batch.advances), horizon)
-            if advanced < len(batch.advances):
+            self.window.advance(
+                ((a.schedule_id, a.next_fire_time) for a in batch.advances), horizon
+            )
+            if record.advanced < len(batch.advances):
                 # Changed on another node since the window was read: read it again now.
                 self.wake()
-            stored = set(inserted)
+            stored = set(record.inserted)
             self.executor.launch(
                 grant, (r for r in batch.runs if r.id in stored and r.status is RunStatus.RUNNING)
             )
@@ -260,7 +271,12 @@ class SchedulerLoop:
             entry=entry,
             run=judged.run,
             not_run=judged.not_run,
-            advance=(schedule.id, schedule.version, next_fire, fires[-1].nominal),
+            advance=ScheduleAdvance(
+                schedule_id=schedule.id,
+                version=schedule.version,
+                next_fire_time=next_fire,
+                last_fire_time=fires[-1].nominal,
+            ),
         )
 
     def _build(

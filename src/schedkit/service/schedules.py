@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
-from schedkit.errors import ConflictError, ScheduleNotFoundError
+from schedkit.errors import ConflictError, ScheduleConflictError, ScheduleNotFoundError
 from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import SYSTEM, Auditor
@@ -33,6 +33,10 @@ DEFINITION = (
     "overlap",
     "timeout",
 )
+
+
+#: Tries of a default schedule's sync against nodes starting at the same time.
+SYNC_ATTEMPTS = 5
 
 
 def removed_key(schedule_id: str) -> str:
@@ -177,33 +181,45 @@ class ScheduleBook:
 
     async def sync_defaults(self) -> None:
         """Give each task its default schedule, keeping runtime changes and the pending
-        series (so fires missed while down are still due on the first tick)."""
+        series (so fires missed while down are still due on the first tick). Nodes
+        starting together race for it: the loser reads the winner's and decides again."""
         for task in self.registry:
-            config = task.default_schedule
-            existing = await self.store.get_schedule(task.task_name)
-            if config is None or (existing is not None and existing.origin != "code"):
-                continue
-            if existing is None and await self.store.get_state(removed_key(task.task_name)):
-                continue
-            spec = self.parse(config)
-            schedule = self._define(
-                task.task_name, task, spec, task.validate_kwargs(spec.kwargs), "code", existing
-            )
-            if existing is not None and same_definition(existing, schedule):
-                continue
-            await self._save(schedule, existing)
-            await self.audit.record(SYSTEM, "schedule.default", schedule.id, existing, schedule)
+            for attempt in range(SYNC_ATTEMPTS):
+                try:
+                    await self._sync_default(task)
+                    break
+                except ScheduleConflictError:
+                    if attempt == SYNC_ATTEMPTS - 1:
+                        raise
+
+    async def _sync_default(self, task: BaseTask) -> None:
+        config = task.default_schedule
+        existing = await self.store.get_schedule(task.task_name)
+        if config is None or (existing is not None and existing.origin != "code"):
+            return
+        if existing is None and await self.store.get_state(removed_key(task.task_name)):
+            return
+        spec = self.parse(config)
+        schedule = self._define(
+            task.task_name, task, spec, task.validate_kwargs(spec.kwargs), "code", existing
+        )
+        if existing is not None and same_definition(existing, schedule):
+            return
+        await self._save(schedule, existing)
+        await self.audit.record(SYSTEM, "schedule.default", schedule.id, existing, schedule)
 
     # -- internals -------------------------------------------------------------------------
 
     async def _save(self, schedule: Schedule, before: Schedule | None) -> None:
-        """Write the next version of a schedule."""
-        await self.store.put_schedule(schedule)
+        """Write the next version of ``before`` (compare-and-set: a change made meanwhile
+        anywhere raises ScheduleConflictError instead of being overwritten)."""
+        expected = before.version if before is not None else 0
+        await self.store.put_schedule(schedule, expected_version=expected)
 
     async def _delete(self, schedule: Schedule, actor: str) -> bool:
         """Delete a schedule; a task's default one is remembered as removed so that the
         next start does not bring it back from the code (until ``add_task`` again)."""
-        deleted = await self.store.delete_schedule(schedule.id)
+        deleted = await self.store.delete_schedule(schedule.id, expected_version=schedule.version)
         if schedule.id == schedule.task_name:
             key = removed_key(schedule.id)
             entry = await self.store.get_state(key)

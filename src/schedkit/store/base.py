@@ -1,20 +1,23 @@
 """The store contract: every backend implements :class:`Store`, and nothing else.
 
-Rules every backend follows (the contract suite in ``tests/store`` checks them):
+Rules every backend follows (the contract suite in ``tests/store`` checks them on
+SQLite, PostgreSQL and MongoDB):
 
 * All datetimes going in and coming out are timezone-aware UTC with microseconds kept
-  exactly (invariant 7). JSON values (kwargs, results, audit before/after) round-trip as
-  given, including non-ASCII text and nesting.
-* Backends hold no scheduling logic: they store, filter and perform the few atomic
-  steps named below. Deciding *what* to fire, retry or alert is the engine's job.
-* Methods are coroutine functions and are safe to call concurrently from many tasks,
-  threads' event loops excluded: one ``Store`` instance belongs to one event loop.
-* Atomic steps (each is all-or-nothing and safe against other processes sharing the
-  store): :meth:`insert_runs` per run (insert-if-absent on the fencing key),
-  :meth:`claim_runs` per run, :meth:`finish_run`, :meth:`requeue_run`, every lease
-  method, :meth:`set_state`.
-* A backend that cannot reach its server raises :class:`~schedkit.errors.StoreUnavailableError`;
-  callers back off and retry.
+  exactly (invariant 7). JSON values (kwargs, results, audit before/after, state values)
+  round-trip as given, including non-ASCII text and nesting.
+* Backends hold no scheduling logic: they store, filter and perform the atomic steps
+  named below. Deciding *what* to fire, retry or alert is the engine's job; the few
+  rules applied inside those steps are written once, in ``schedkit.store._common``.
+* Methods are coroutine functions, safe to call concurrently from many tasks of one
+  event loop: one ``Store`` instance belongs to one event loop.
+* "Atomic" means all-or-nothing and safe against every other process sharing the store.
+  Where a method takes a batch, each item is atomic on its own unless said otherwise.
+* A backend that cannot reach its server raises
+  :class:`~schedkit.errors.StoreUnavailableError` (callers back off and retry); any
+  other failure of the database is a :class:`~schedkit.errors.StoreError`. Bad
+  arguments (naive datetimes, a non-final outcome) raise ValueError before anything is
+  written.
 """
 
 from __future__ import annotations
@@ -34,29 +37,22 @@ from schedkit.models import (
     Node,
     Run,
     RunFilter,
-    RunOutcome,
-    RunStatus,
     Schedule,
     StateEntry,
     TaskStats,
+)
+from schedkit.store.values import (
+    FireRecord,
+    LeaseFence,
+    LostRun,
+    RunFinish,
+    RunRequeue,
+    ScheduleAdvance,
 )
 
 #: Serialized size limit of a run's ``result`` (and of its ``error``). Over it, the
 #: engine fails the run with a clear error instead of sending the value to the store.
 MAX_RESULT_BYTES = 1_000_000
-
-
-Advance = tuple[str, int, datetime | None, datetime | None]
-
-
-def still_current(
-    runs: Sequence[Run], advances: Sequence[Advance], current: set[str]
-) -> tuple[list[Run], list[Advance]]:
-    """The part of a tick's writes :meth:`Store.record_fires` may apply, given the ids of
-    the schedules found at the version named in ``advances``."""
-    named = {update[0] for update in advances}
-    kept = [run for run in runs if run.schedule_id not in named or run.schedule_id in current]
-    return kept, [update for update in advances if update[0] in current]
 
 
 class Store(abc.ABC):
@@ -67,25 +63,28 @@ class Store(abc.ABC):
     display_url: str = ""
 
     # -- lifecycle -------------------------------------------------------------------
+    # Opening creates or upgrades what the store needs; everything else needs it open.
 
     @abc.abstractmethod
     async def open(self) -> None:
-        """Connect, then create or upgrade the schema / indexes (idempotent).
+        """Connect, then create or upgrade the schema / indexes. Idempotent, and safe
+        when several processes open one store at once.
 
-        Raises StoreUnavailableError when the server cannot be reached.
+        Raises StoreUnavailableError when the server cannot be reached, StoreError when
+        the stored schema is newer than this code can use.
         """
 
     @abc.abstractmethod
     async def close(self) -> None:
-        """Release connections. Safe to call twice."""
+        """Release connections (work already started finishes first). Safe to call twice."""
 
     @abc.abstractmethod
     async def ping(self) -> None:
-        """Raise StoreUnavailableError unless the store answers right now."""
+        """Return if the store answers right now; StoreUnavailableError otherwise."""
 
     @abc.abstractmethod
     async def schema_version(self) -> int:
-        """The schema / index version the store is at."""
+        """The schema (SQL) or index (MongoDB) version the store is at."""
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -100,102 +99,108 @@ class Store(abc.ABC):
         await self.close()
 
     # -- schedules -------------------------------------------------------------------
+    # Written by users (through the façade) and by the leader (advances, fires). Every
+    # user write is compare-and-set on ``version``; the leader's writes never change the
+    # version and apply only at the version they were planned from, so neither side
+    # can overwrite the other's change unseen.
 
     @abc.abstractmethod
-    async def put_schedule(self, schedule: Schedule) -> None:
-        """Insert or fully replace the schedule with ``schedule.id``."""
+    async def put_schedule(self, schedule: Schedule, *, expected_version: int) -> None:
+        """Create or fully replace the schedule ``schedule.id``, compare-and-set.
+
+        ``expected_version`` 0: the schedule must not exist yet. Otherwise the stored
+        version must equal it. ``schedule.version`` must be ``expected_version + 1``
+        (ValueError otherwise). Atomic: of several writers expecting one version,
+        exactly one succeeds. Raises :class:`~schedkit.errors.ScheduleConflictError`
+        (with the version found) when the expectation does not hold; nothing is written.
+        """
 
     @abc.abstractmethod
-    async def get_schedule(self, schedule_id: str) -> Schedule | None: ...
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        """The schedule, or None if it does not exist."""
 
     @abc.abstractmethod
     async def list_schedules(self, task_name: str | None = None) -> list[Schedule]:
         """All schedules (of one task if given), ordered by id."""
 
     @abc.abstractmethod
-    async def delete_schedule(self, schedule_id: str) -> bool:
-        """Delete; runs keep their history. True if it existed."""
+    async def delete_schedule(
+        self, schedule_id: str, *, expected_version: int | None = None
+    ) -> bool:
+        """Delete the schedule; its runs keep their history. With ``expected_version``,
+        compare-and-set: a schedule at another version is left alone and
+        ScheduleConflictError raised. Atomic. Returns True if it existed (and was
+        deleted), False if it did not exist."""
 
     @abc.abstractmethod
     async def due_schedules(self, until: datetime, limit: int) -> list[Schedule]:
-        """Unpaused schedules with ``next_fire_time <= until``, earliest first.
+        """Up to ``limit`` unpaused schedules with ``next_fire_time <= until``, earliest
+        first (ties by id). Index-backed: never a scan of all schedules."""
 
-        Must use an index on (paused, next_fire_time): never scan all schedules.
-        """
-
+    @abc.abstractmethod
     async def due_schedule_keys(
         self, until: datetime, limit: int
     ) -> list[tuple[str, int, datetime]]:
-        """(id, version, next_fire_time) of :meth:`due_schedules`, in its order.
+        """(id, version, next_fire_time) of :meth:`due_schedules`, in its order, read
+        from the same index without whole documents (the leader asks every second)."""
 
-        The scheduler re-reads its window every second but needs whole schedules only
-        for those it does not hold at that version; backends should read just these
-        columns (off the same index).
-        """
-        due = await self.due_schedules(until, limit)
-        return [(s.id, s.version, s.next_fire_time) for s in due if s.next_fire_time]
-
+    @abc.abstractmethod
     async def get_schedules(self, schedule_ids: Sequence[str]) -> list[Schedule]:
-        """The schedules among ``schedule_ids`` that exist (any order); backends should
-        read them in one query."""
-        found = [await self.get_schedule(sid) for sid in schedule_ids]
-        return [schedule for schedule in found if schedule is not None]
+        """The schedules among ``schedule_ids`` that exist, in any order, in one query."""
 
     @abc.abstractmethod
     async def next_fire_time(self) -> datetime | None:
-        """Earliest ``next_fire_time`` of unpaused schedules (index-backed)."""
+        """Earliest ``next_fire_time`` of unpaused schedules, or None (index-backed)."""
 
     @abc.abstractmethod
-    async def advance_schedules(
-        self, updates: Sequence[tuple[str, int, datetime | None, datetime | None]]
-    ) -> int:
-        """Set (next_fire_time, last_fire_time) for each (id, version, next, last).
-
-        An update applies only if the stored ``version`` still equals the given one, so a
-        user's concurrent change is never overwritten. Returns how many applied.
-        """
-
-    # -- runs ------------------------------------------------------------------------
+    async def advance_schedules(self, advances: Sequence[ScheduleAdvance]) -> int:
+        """Set ``next_fire_time`` and ``last_fire_time`` of each schedule still at the
+        ``version`` its advance names (a user's concurrent change is never overwritten;
+        the version is not changed). Each advance is atomic; they apply in the order
+        given. Returns how many applied."""
 
     @abc.abstractmethod
-    async def insert_runs(self, runs: Sequence[Run]) -> list[str]:
-        """Insert each run unless a run with the same (schedule_id, scheduled_for) exists.
-
-        This is the fencing key (invariant 1): whatever the number of concurrent callers,
-        processes or nodes, one (schedule_id, scheduled_for) yields at most one run. Runs
-        with ``schedule_id=None`` are never deduplicated. Returns the ids inserted.
-        """
-
     async def record_fires(
         self,
         runs: Sequence[Run],
-        advances: Sequence[tuple[str, int, datetime | None, datetime | None]],
-    ) -> tuple[list[str], int]:
-        """What one scheduler tick writes: the runs of its fires, and its schedules
-        advanced as in :meth:`advance_schedules` (each an (id, version, next, last)).
+        advances: Sequence[ScheduleAdvance],
+        *,
+        fence: LeaseFence | None,
+        now: datetime,
+    ) -> FireRecord:
+        """Write one scheduler tick: insert the runs of its fires (as
+        :meth:`insert_runs`: insert-if-absent on the fencing key) and advance its
+        schedules (as :meth:`advance_schedules`).
 
-        The scheduler plans from a copy of the schedules read up to a second before. A
-        run of a schedule named in ``advances`` is therefore inserted (as in
-        :meth:`insert_runs`, fenced) only if that schedule still exists at the version
-        given: a schedule paused, edited or deleted since, on any node, does not fire
-        from the stale copy. Returns the run ids inserted and the advances applied.
+        The tick was planned from copies of the schedules read up to a second before:
+        a run of a schedule named in ``advances`` is inserted only if that schedule is
+        still at the version named, and no schedule write can land between that check
+        and the writes. Runs of schedules not named in ``advances`` are inserted as
+        given.
 
-        Backends with transactions write all of it in one (one commit per tick; the
-        SQL store does). This default checks the versions, then inserts, then advances:
-        a crash between the writes leaves the schedules unadvanced, and fires planned
-        again from them are fenced by the runs already inserted. A change landing
-        between its check and its writes can let that one tick fire.
+        With ``fence``, nothing at all is written unless lease ``fence.name`` is held by
+        ``fence.holder`` at ``fence.term`` with ``expires_at > now`` when the tick is
+        written: a node whose lease expired or was taken over cannot insert runs or
+        advance schedules. The result then says ``fenced=True``. (How each backend
+        makes the check and the writes one step is in its module docstring.)
+
+        Returns the ids inserted (in the order given) and the count of advances applied.
         """
-        wanted = {sid: version for sid, version, _, _ in advances}
-        found = await self.get_schedules(list(wanted)) if wanted else []
-        current = {s.id for s in found if s.version == wanted[s.id]}
-        kept, moved = still_current(runs, advances, current)
-        inserted = await self.insert_runs(kept) if kept else []
-        advanced = await self.advance_schedules(moved) if moved else 0
-        return inserted, advanced
+
+    # -- runs: creating and reading ----------------------------------------------------
 
     @abc.abstractmethod
-    async def get_run(self, run_id: str) -> Run | None: ...
+    async def insert_runs(self, runs: Sequence[Run]) -> list[str]:
+        """Insert each run unless a run with the same (schedule_id, scheduled_for) or
+        the same id exists. This is the fencing key (invariant 1): whatever the number
+        of concurrent callers, one (schedule_id, scheduled_for) yields at most one run.
+        Runs with ``schedule_id=None`` are never deduplicated. Atomic per run (a batch
+        re-sent after a lost acknowledgement inserts nothing twice). Returns the ids
+        inserted, in the order given."""
+
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> Run | None:
+        """The run with its live fields (heartbeat, progress, cancel request), or None."""
 
     @abc.abstractmethod
     async def list_runs(
@@ -204,16 +209,25 @@ class Store(abc.ABC):
         """Runs matching ``flt``, newest ``scheduled_for`` first (ties: newest id first)."""
 
     @abc.abstractmethod
-    async def count_runs(self, flt: RunFilter | None = None) -> int: ...
+    async def count_runs(self, flt: RunFilter | None = None) -> int:
+        """How many runs match ``flt``."""
 
     @abc.abstractmethod
     async def active_runs(self, schedule_id: str) -> list[Run]:
-        """Pending and running runs of a schedule, oldest first (for overlap policies)."""
+        """Pending and running runs of a schedule, oldest ``scheduled_for`` first (ties
+        by id), for overlap policies."""
 
+    @abc.abstractmethod
     async def active_runs_of(self, schedule_ids: Sequence[str]) -> dict[str, list[Run]]:
-        """:meth:`active_runs` of many schedules (every id given is a key). Backends should
-        answer in one query: the scheduler asks once per tick for every due schedule."""
-        return {sid: await self.active_runs(sid) for sid in schedule_ids}
+        """:meth:`active_runs` of many schedules in one query (every id given is a key):
+        the leader asks once per tick for every due schedule."""
+
+    # -- runs: claiming, running, ending ---------------------------------------------------
+    # Each (status, attempt) a run passes through has one way out, taken once: claim or
+    # cancel out of ``pending``, finish / requeue / lose out of ``running``, requeue out
+    # of a finished status. Every transition below is conditional on the state it
+    # leaves, so a late or repeated call (a zombie node, a retried request) changes
+    # nothing that moved on.
 
     @abc.abstractmethod
     async def claim_runs(
@@ -223,130 +237,138 @@ class Store(abc.ABC):
         limit: int,
         task_names: Sequence[str] | None = None,
     ) -> list[Run]:
-        """Atomically move up to ``limit`` claimable runs to ``running`` for ``node_id``.
+        """Move up to ``limit`` claimable runs to ``running`` for ``node_id``.
 
-        Claimable: status pending, ``not_before <= now``, ``blocked_by`` is null, and the
-        task is in ``task_names`` when given. Order: priority descending, then
-        ``not_before`` ascending, then id. Sets node_id, started_at = heartbeat_at = now.
-        Each run is claimed by exactly one caller however many race (invariant 3);
-        the returned runs carry the new state.
+        Claimable: status pending, ``not_before <= now``, ``blocked_by`` null, and the
+        task in ``task_names`` when given (an empty list claims nothing). Sets node_id,
+        started_at = heartbeat_at = now. Atomic per run: each run is claimed by exactly
+        one caller however many race (invariant 3). Returns the runs claimed with their
+        new state, in claim order (``_common.claim_order``: priority descending, then
+        ``not_before``, then id).
         """
 
     @abc.abstractmethod
     async def heartbeat_runs(self, node_id: str, run_ids: Sequence[str], now: datetime) -> set[str]:
-        """Set heartbeat_at = now on the given running runs of ``node_id``.
-
-        Returns the ids among them whose ``cancel_requested`` is set, so a node learns of
-        a cancel made on another node in the same round trip.
-        """
+        """Set heartbeat_at = now on those of ``run_ids`` still running on ``node_id``.
+        Returns the ids among them whose cancel was requested, so a node learns of a
+        cancel made on another node in the same round trip."""
 
     @abc.abstractmethod
     async def update_progress(self, run_id: str, progress: JSON) -> None:
-        """Store the run's latest progress (done, total, note, updated_at)."""
+        """Store the run's latest progress (done, total, note, updated_at); an unknown
+        run is ignored."""
 
     @abc.abstractmethod
-    async def finish_run(
-        self, run_id: str, attempt: int, node_id: str | None, outcome: RunOutcome
-    ) -> bool:
-        """Finish a run in one atomic write (invariant 5).
+    async def finish_runs(self, items: Sequence[RunFinish]) -> list[bool]:
+        """End attempts, each in one atomic write (invariant 5): status, finished_at,
+        duration, result, error, reason.
 
-        Applies only if the run is ``running`` at ``attempt`` and held by ``node_id``
-        (``None``: a run still ``pending``, e.g. cancelled or skipped before starting).
-        A zombie node whose run was reaped as lost therefore cannot overwrite it. When the
-        outcome is final, runs ``blocked_by`` this run are released (``blocked_by`` null).
-        Returns whether it applied.
+        An item applies only if the run is ``running`` at its attempt on its node (or
+        ``pending`` at its attempt when it names no node): a zombie node whose run was
+        reaped cannot overwrite it. When it applies, runs ``blocked_by`` the run are
+        released (``blocked_by`` null) in the same step. Idempotent: an item whose
+        attempt is already stored finished with the same status and finished_at by the
+        same node counts as applied (a finish re-sent after its acknowledgement was
+        lost). Items are applied in the order given (of two for one attempt, the first
+        wins); a batch is written in one round trip / transaction where the backend can.
+        ValueError (nothing written) if an outcome's status is not final. Returns, per
+        item, whether it applied.
         """
 
-    async def finish_runs(
-        self, items: Sequence[tuple[str, int, str | None, RunOutcome]]
-    ) -> list[bool]:
-        """:meth:`finish_run` for many runs, each (run_id, attempt, node_id, outcome).
-
-        Each item is atomic on its own, exactly as :meth:`finish_run`; backends should
-        write the batch in one round trip / transaction (the executor batches the ends of
-        runs finishing together). Returns, per item, whether it applied.
-        """
-        return [await self.finish_run(*item) for item in items]
+    async def finish_run(self, item: RunFinish) -> bool:
+        """:meth:`finish_runs` of one item."""
+        (applied,) = await self.finish_runs([item])
+        return applied
 
     @abc.abstractmethod
-    async def requeue_run(
-        self,
-        run_id: str,
-        attempt: int,
-        from_statuses: Sequence[RunStatus],
-        not_before: datetime,
-        attempt_error: JSON,
-    ) -> bool:
-        """Put a failed / timed-out / lost attempt back to ``pending`` for a retry.
-
-        Applies only if the run's status is in ``from_statuses`` and its attempt equals
-        ``attempt``; then attempt += 1, node/started/heartbeat cleared, ``not_before``
-        set, ``attempt_error`` appended to ``attempt_errors``. Atomic. Returns whether it
-        applied.
-        """
+    async def requeue_run(self, item: RunRequeue) -> bool:
+        """Send a failed / timed-out / lost (or still running) attempt back to
+        ``pending`` for a retry. Applies only if the run's status is in
+        ``item.from_statuses`` and its attempt equals ``item.attempt``; then attempt + 1,
+        ``not_before`` set, ``attempt_error`` appended to ``attempt_errors``, and node,
+        started/heartbeat/finished times, duration, result, error and reason cleared
+        (``_common.REQUEUE_CLEARED``). Atomic: of racing requeues one applies. Returns
+        whether it applied."""
 
     @abc.abstractmethod
     async def request_cancel(self, run_id: str, now: datetime, reason: str) -> Run | None:
         """Cancel a run: a pending run becomes ``cancelled`` at once (finished_at = now,
-        reason set, blocked runs released); a running run gets ``cancel_requested`` so
-        its node stops it. Returns the run after the change, or None if unknown.
-        A finished run is returned unchanged. The cancel request is the last thing written,
-        so a caller that also cancels the run locally acts before any heartbeat reports it.
-        """
+        reason set, blocked runs released, atomically); a running run gets
+        ``cancel_requested`` so its node stops it. A finished run is returned unchanged.
+        Returns the run after the change, or None if unknown. The cancel request is the
+        last thing written, so a caller that also cancels the run locally acts before
+        any heartbeat reports it."""
 
     @abc.abstractmethod
-    async def mark_lost(self, stale_before: datetime, now: datetime) -> list[Run]:
-        """Mark ``lost`` every running run whose heartbeat_at < ``stale_before``.
+    async def stale_runs(self, stale_before: datetime, limit: int) -> list[Run]:
+        """Up to ``limit`` running runs whose heartbeat_at < ``stale_before``, oldest
+        heartbeat first (``_common.stale_order``): the candidates the engine judges
+        with :meth:`lose_runs`. A read; nothing changes."""
 
-        Atomic per run (a run that heartbeats concurrently is not marked). Sets
-        finished_at = now and a reason, and releases runs ``blocked_by`` a run marked
-        (a dead run must not hold a queued one forever). Returns the runs marked
-        (invariant 4).
+    @abc.abstractmethod
+    async def lose_runs(self, items: Sequence[LostRun]) -> list[bool]:
+        """Apply the engine's verdict on silent runs, each item in ONE atomic step.
+
+        An item applies only if the run is still ``running`` at ``item.attempt`` on
+        ``item.node_id`` with heartbeat_at < ``item.stale_before`` (a heartbeat that
+        lands first wins: the run is left alone). Then either the run ends
+        (``retry_at`` None: status ``lost``, finished_at = ``now``, ``reason``) or it
+        goes straight back to ``pending`` for its next attempt (attempt + 1,
+        ``not_before`` = ``retry_at``, ``attempt_error`` appended to
+        ``attempt_errors``, the ``REQUEUE_CLEARED`` fields cleared, ``reason`` kept for
+        the record in attempt_errors only). Either way, runs ``blocked_by`` it are
+        released in the same step (a dead run must not hold a queued one). No state in
+        between is ever stored, so a reaper dying halfway leaves the run as it was.
+        Returns, per item, whether it applied.
         """
 
     @abc.abstractmethod
     async def purge_runs(self, finished_before: datetime) -> int:
-        """Delete finished runs with finished_at < cut-off and their log lines.
-
-        Returns the number of runs deleted.
-        """
+        """Delete finished runs with finished_at < ``finished_before``, with their log
+        lines (in batches). Returns the number of runs deleted."""
 
     @abc.abstractmethod
     async def run_stats(self, since: datetime, task_name: str | None = None) -> list[TaskStats]:
-        """Per task: run counts by status and duration statistics of runs scheduled
-        since ``since``. Percentiles come from sorted durations (nearest rank)."""
+        """Per task (ordered by name): run counts by status and duration statistics of
+        runs scheduled since ``since``. Percentiles come from sorted durations (nearest
+        rank, ``store._stats``)."""
 
     # -- run log lines -----------------------------------------------------------------
 
     @abc.abstractmethod
-    async def append_logs(self, lines: Sequence[LogLine]) -> None: ...
+    async def append_logs(self, lines: Sequence[LogLine]) -> None:
+        """Store log lines; idempotent on (run_id, seq): a batch re-sent adds nothing."""
 
     @abc.abstractmethod
     async def get_logs(
         self, run_id: str, *, after_seq: int = -1, limit: int = 1000
     ) -> list[LogLine]:
-        """A run's log lines with seq > ``after_seq``, in seq order."""
+        """A run's log lines with seq > ``after_seq``, in seq order, up to ``limit``."""
 
     # -- leases --------------------------------------------------------------------------
+    # A lease is a named, time-limited claim (the ``scheduler`` lease elects the leader).
+    # Terms count up with every new holder, so a write fenced by (holder, term) — see
+    # record_fires — is refused once anyone else has held the lease since.
 
     @abc.abstractmethod
     async def acquire_lease(
         self, name: str, holder: str, ttl: float, now: datetime
     ) -> Lease | None:
         """Take the lease if it is free or expired (term + 1), or extend it if ``holder``
-        already holds it (same term). Returns the lease held, or None if another holder's
-        lease is still valid. Atomic against every other caller."""
+        already holds it (same term). Returns the lease held, or None if another
+        holder's lease is still valid. Atomic against every other caller."""
 
     @abc.abstractmethod
     async def renew_lease(
         self, name: str, holder: str, term: int, ttl: float, now: datetime
     ) -> Lease | None:
         """Extend the lease if ``holder`` still holds it at ``term`` and it has not
-        expired; None otherwise (the holder must stop acting on it)."""
+        expired; None otherwise (the holder must stop acting on it). Atomic."""
 
     @abc.abstractmethod
     async def release_lease(self, name: str, holder: str) -> bool:
-        """Give the lease up; only its holder can. True if it was released."""
+        """Give the lease up (it expires at once, its term stays counted); only its
+        holder can. True if it was released."""
 
     @abc.abstractmethod
     async def get_lease(self, name: str) -> Lease | None:
@@ -355,18 +377,22 @@ class Store(abc.ABC):
     # -- nodes ---------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def upsert_node(self, node: Node) -> None: ...
+    async def upsert_node(self, node: Node) -> None:
+        """Insert or replace a node's record (each node writes its own)."""
 
     @abc.abstractmethod
-    async def list_nodes(self) -> list[Node]: ...
+    async def list_nodes(self) -> list[Node]:
+        """All node records, ordered by id."""
 
     @abc.abstractmethod
-    async def delete_node(self, node_id: str) -> bool: ...
+    async def delete_node(self, node_id: str) -> bool:
+        """Delete a node's record; True if it existed."""
 
     # -- audit ---------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def add_audit(self, event: AuditEvent) -> None: ...
+    async def add_audit(self, event: AuditEvent) -> None:
+        """Append an audit event."""
 
     @abc.abstractmethod
     async def list_audit(
@@ -378,40 +404,55 @@ class Store(abc.ABC):
         limit: int = 50,
         offset: int = 0,
     ) -> list[AuditEvent]:
-        """Newest first."""
+        """Events matching every filter given, newest first (ties: newest id first)."""
 
     @abc.abstractmethod
     async def count_audit(
         self, *, actor: str | None = None, action: str | None = None, target: str | None = None
-    ) -> int: ...
+    ) -> int:
+        """How many events match every filter given."""
 
     # -- API tokens ------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def put_token(self, token: ApiToken) -> None: ...
+    async def put_token(self, token: ApiToken) -> None:
+        """Insert or replace a token record (only its hash is stored)."""
 
     @abc.abstractmethod
-    async def get_token_by_hash(self, token_hash: str) -> ApiToken | None: ...
+    async def get_token_by_hash(self, token_hash: str) -> ApiToken | None:
+        """The token with this hash (revoked or not), or None."""
 
     @abc.abstractmethod
-    async def list_tokens(self) -> list[ApiToken]: ...
+    async def list_tokens(self) -> list[ApiToken]:
+        """All tokens, oldest first (ties by id)."""
 
     @abc.abstractmethod
-    async def revoke_token(self, token_id: str) -> bool: ...
+    async def revoke_token(self, token_id: str) -> bool:
+        """Mark a token revoked; True if it exists. A concurrent touch never undoes it."""
 
     @abc.abstractmethod
-    async def touch_token(self, token_id: str, now: datetime) -> None: ...
+    async def touch_token(self, token_id: str, now: datetime) -> None:
+        """Record the token's last use; an unknown token is ignored."""
 
     # -- key/value state ---------------------------------------------------------------------
+    # Small versioned JSON documents (alert state, business calendars), compare-and-set.
 
     @abc.abstractmethod
-    async def get_state(self, key: str) -> StateEntry | None: ...
+    async def get_state(self, key: str) -> StateEntry | None:
+        """The entry at its latest version, or None."""
+
+    @abc.abstractmethod
+    async def list_state(self, prefix: str) -> list[StateEntry]:
+        """Every entry whose key starts with ``prefix`` (taken literally: no wildcard),
+        at its latest version, ordered by key."""
 
     @abc.abstractmethod
     async def set_state(self, key: str, value: JSON, expected_version: int) -> bool:
         """Compare-and-set: write ``value`` at version ``expected_version + 1`` only if the
         current version is ``expected_version`` (0: the key must not exist). Atomic across
-        processes; exactly one of several racing writers with the same expectation wins."""
+        processes; exactly one of several racing writers with the same expectation wins.
+        Returns whether it was written."""
 
     @abc.abstractmethod
-    async def delete_state(self, key: str) -> None: ...
+    async def delete_state(self, key: str) -> None:
+        """Delete the entry (every version); an unknown key is ignored."""

@@ -42,8 +42,8 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
-from schedkit.store import mask_url
-from schedkit.store._sql_schema import Tables, migrate
+from schedkit.store.sql.schema import Tables, migrate
+from schedkit.store.urls import mask_url
 
 log = logging.getLogger("schedkit.store.sql")
 
@@ -379,7 +379,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL: readers never block the writer nor it them. synchronous=NORMAL: no fsync
     # per commit; a power cut may lose the last commits but never corrupts. No foreign
-    # keys are declared (see _sql_schema). No "PRAGMA optimize" (nor ANALYZE): on a new
+    # keys are declared (see schema.py). No "PRAGMA optimize" (nor ANALYZE): on a new
     # connection before SQLite 3.46 it does nothing (it analyzes only tables this
     # connection has queried; measured no-op on 3.40), and where it runs it plans by
     # statistics of whatever the history held then. The queries are written so that

@@ -1,0 +1,78 @@
+"""A consistent set of calendars read at one moment: what the firing path asks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from schedkit.calendars.coverage import (
+    DEFAULT_HORIZON,
+    CalendarWarning,
+    YearCoverage,
+    calendar_warnings,
+    coverage,
+    missing_warning,
+)
+from schedkit.calendars.decide import DayDecision, decide
+from schedkit.calendars.model import Calendar, DayTable, builtin_calendar, canonical_name
+from schedkit.calendars.rules import CalendarRef, allows, nth_open_day
+from schedkit.errors import CalendarNotFoundError
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalendarSet:
+    """Stored calendars (by canonical name) and the national arrangement operators
+    entered; the built-in calendars are always there. Immutable: a newer reading of the
+    store is a new set."""
+
+    calendars: Mapping[str, Calendar] = field(default_factory=dict)
+    notices: DayTable = field(default_factory=DayTable)
+
+    def calendar(self, name: str) -> Calendar:
+        """The calendar ``name`` (alias resolved), or CalendarNotFoundError."""
+        key = canonical_name(name)
+        found = self.calendars.get(key) or builtin_calendar(key)
+        if found is None:
+            raise CalendarNotFoundError(name)
+        return found
+
+    def decide(self, name: str, day: date) -> DayDecision:
+        """Whether calendar ``name`` is open on ``day``, and which source said so."""
+        return decide(self.calendar(name), day, self.notices)
+
+    def allows(self, ref: CalendarRef | str, day: date) -> DayDecision:
+        """Whether a schedule whose calendar is ``ref`` may run on the local date ``day``."""
+        ref = ref if isinstance(ref, CalendarRef) else CalendarRef.parse(ref)
+        calendar = self.calendar(ref.name)
+        return allows(ref, day, lambda d: decide(calendar, d, self.notices))
+
+    def nth_open_day(self, name: str, year: int, month: int, nth: int) -> date | None:
+        """The ``nth`` open day (negative: from the end) of a month of calendar ``name``."""
+        calendar = self.calendar(name)
+        return nth_open_day(lambda d: decide(calendar, d, self.notices), year, month, nth)
+
+    def coverage(self, name: str, years: Iterable[int]) -> list[YearCoverage]:
+        """How well each of ``years`` of calendar ``name`` is known."""
+        return coverage(self.calendar(name), years, self.notices)
+
+    def warnings(
+        self, names: Iterable[str], *, today: date, horizon: timedelta = DEFAULT_HORIZON
+    ) -> list[CalendarWarning]:
+        """Warnings for the calendars ``names`` (those schedules reference): each year
+        from ``today`` to ``today + horizon`` that is not confirmed, and each name that
+        is no calendar. The one call behind ``/ready``, the console, ``schedkit check``
+        and the alert rule."""
+        found: dict[str, Calendar] = {}
+        missing: set[str] = set()
+        for name in names:
+            try:
+                calendar = self.calendar(name)
+            except CalendarNotFoundError:
+                missing.add(name)
+            else:
+                found[calendar.name] = calendar
+        warnings = [missing_warning(name) for name in sorted(missing)]
+        return warnings + calendar_warnings(
+            found.values(), self.notices, today=today, horizon=horizon
+        )

@@ -1,0 +1,307 @@
+"""What a business calendar is: a base rule plus dated overrides, as validated data.
+
+A calendar is stored as JSON and typed in by operators (API, CLI, files), so every value
+object here is a frozen pydantic model: :func:`parse_calendar` and friends turn bad input
+into :class:`schedkit.errors.ValidationError` naming the field at fault.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import functools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from typing import Any, Self, TypeVar
+
+import pydantic
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from schedkit.errors import ValidationError
+
+#: Overrides a calendar (or the national record) may hold: about 40 years of trading days.
+MAX_OVERRIDES = 10_000
+#: Years outside this range are refused: no source knows them and they are typing errors.
+MIN_YEAR, MAX_YEAR = 1950, 2199
+
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+_M = TypeVar("_M", bound=BaseModel)
+
+
+class Base(enum.StrEnum):
+    """The rule that decides a day no override names."""
+
+    #: Chinese working days: Monday–Friday except public holidays, plus make-up workdays.
+    CN_WORKDAYS = "cn_workdays"
+    #: Every day except Chinese public holidays (weekends included).
+    CN_HOLIDAYS = "cn_holidays"
+    #: Monday–Friday.
+    WEEKDAYS = "weekdays"
+    #: Every day.
+    ALL = "all"
+    #: No day: a custom calendar open only on the days it lists (trading days...).
+    NONE = "none"
+
+    @property
+    def chinese(self) -> bool:
+        """Whether the Chinese public-holiday sources decide this base's days."""
+        return self in (Base.CN_WORKDAYS, Base.CN_HOLIDAYS)
+
+    def rule_opens(self, day: date) -> bool:
+        """The base's answer for an ordinary day (no holiday, no make-up workday)."""
+        if self in (Base.CN_WORKDAYS, Base.WEEKDAYS):
+            return day.weekday() < 5
+        return self is not Base.NONE
+
+
+#: ``cn_skip_holidays`` is the name stored schedules have used for ``cn_holidays``.
+ALIASES: Mapping[str, str] = {"cn_skip_holidays": Base.CN_HOLIDAYS.value}
+#: Calendars that exist without being stored; a stored calendar of that name (same base)
+#: adds its overrides to the built-in one.
+BUILTIN_NAMES: frozenset[str] = frozenset(b.value for b in Base if b is not Base.NONE)
+
+
+class OverrideKind(enum.StrEnum):
+    """Why a day is open or closed against the base rule; each kind implies one."""
+
+    HOLIDAY = "holiday"
+    MAKEUP_WORKDAY = "makeup_workday"
+    EXTRA_CLOSED = "extra_closed"
+    EXTRA_OPEN = "extra_open"
+    TRADING_DAY = "trading_day"
+
+    @property
+    def opens(self) -> bool:
+        return self not in (OverrideKind.HOLIDAY, OverrideKind.EXTRA_CLOSED)
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a valid calendar name, else ValueError saying what one is."""
+    if not _NAME_RE.fullmatch(name):
+        raise ValueError(
+            "a calendar name is 1-64 lower-case letters, digits, '_', '.' or '-', "
+            f"starting with a letter or digit (got {name!r})"
+        )
+    return name
+
+
+def canonical_name(name: str) -> str:
+    """``name`` with an alias resolved (``cn_skip_holidays`` → ``cn_holidays``)."""
+    return ALIASES.get(name, name)
+
+
+def _check_year(year: int) -> int:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise ValueError(f"year {year} is outside {MIN_YEAR}-{MAX_YEAR}")
+    return year
+
+
+class Override(BaseModel):
+    """One dated exception to a calendar's base rule."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    date: datetime.date
+    open: bool
+    #: Input without a kind gets ``extra_open`` / ``extra_closed`` after ``open``.
+    kind: OverrideKind
+    note: str | None = Field(default=None, max_length=200)
+
+    @field_validator("date")
+    @classmethod
+    def _year_in_range(cls, value: datetime.date) -> datetime.date:
+        _check_year(value.year)
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_kind(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("kind") is None and "open" in data:
+            opens = data["open"]
+            if isinstance(opens, bool):
+                kind = OverrideKind.EXTRA_OPEN if opens else OverrideKind.EXTRA_CLOSED
+                return {**data, "kind": kind}
+        return data
+
+    @model_validator(mode="after")
+    def _kind_matches(self) -> Self:
+        if self.kind.opens != self.open:
+            state = "open" if self.kind.opens else "closed"
+            raise ValueError(f"a {self.kind.value} day is {state}, not {_state(self.open)}")
+        return self
+
+
+def _state(opens: bool) -> str:
+    return "open" if opens else "closed"
+
+
+class DayTable(BaseModel):
+    """Dated overrides and the years whose overrides are complete (``confirmed_years``).
+
+    Entering the State Council's notice for a year and marking the year confirmed is how
+    an operator tells schedkit the year is known: the days the table does not list then
+    follow the base rule, whatever the packages guess.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    overrides: tuple[Override, ...] = Field(default=(), max_length=MAX_OVERRIDES)
+    confirmed_years: frozenset[int] = frozenset()
+
+    @field_validator("overrides")
+    @classmethod
+    def _sorted_unique(cls, value: tuple[Override, ...]) -> tuple[Override, ...]:
+        seen: set[date] = set()
+        for item in value:
+            if item.date in seen:
+                raise ValueError(f"{item.date.isoformat()} is listed twice")
+            seen.add(item.date)
+        return tuple(sorted(value, key=lambda item: item.date))
+
+    @field_validator("confirmed_years")
+    @classmethod
+    def _years_in_range(cls, value: frozenset[int]) -> frozenset[int]:
+        for year in value:
+            _check_year(year)
+        return value
+
+    @functools.cached_property
+    def by_date(self) -> Mapping[date, Override]:
+        return {item.date: item for item in self.overrides}
+
+    def years(self) -> frozenset[int]:
+        """Years with at least one override."""
+        return frozenset(item.date.year for item in self.overrides)
+
+    def replace(self, **changes: Any) -> Self:
+        """A validated copy with ``changes`` (``model_copy`` would keep :attr:`by_date`)."""
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return type(self).model_validate({**fields, **changes})
+
+    def with_overrides(self, overrides: Iterable[Override]) -> Self:
+        """A copy with ``overrides`` added, replacing those of the same dates."""
+        merged = dict(self.by_date)
+        merged.update((item.date, item) for item in overrides)
+        return self.replace(overrides=tuple(merged.values()))
+
+    def without_dates(self, days: Iterable[date]) -> Self:
+        """A copy without the overrides of ``days``."""
+        drop = set(days)
+        kept = tuple(item for item in self.overrides if item.date not in drop)
+        return self.replace(overrides=kept)
+
+    def with_year(self, year: int, overrides: Iterable[Override], *, confirmed: bool) -> Self:
+        """A copy whose overrides of ``year`` are exactly ``overrides`` (entries of other
+        years among them, such as a make-up workday on 31 December before, are added), and
+        ``year`` confirmed or not."""
+        _check_year(year)
+        kept = [item for item in self.overrides if item.date.year != year]
+        years = self.confirmed_years | {year} if confirmed else self.confirmed_years - {year}
+        return self.replace(overrides=tuple(kept), confirmed_years=years).with_overrides(overrides)
+
+    def with_confirmed(self, year: int, confirmed: bool = True) -> Self:
+        """A copy with ``year`` marked confirmed (or no longer)."""
+        _check_year(year)
+        years = self.confirmed_years | {year} if confirmed else self.confirmed_years - {year}
+        return self.replace(confirmed_years=years)
+
+
+class Calendar(DayTable):
+    """A named calendar: a base rule, its overrides and its confirmed years."""
+
+    name: str
+    base: Base
+    description: str = Field(default="", max_length=500)
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        return canonical_name(check_name(value))
+
+    @field_validator("base", mode="before")
+    @classmethod
+    def _base_alias(cls, value: object) -> object:
+        return ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @field_validator("base")
+    @classmethod
+    def _builtin_keeps_its_base(cls, value: Base, info: ValidationInfo) -> Base:
+        name = info.data.get("name")
+        if name in BUILTIN_NAMES and value.value != name:
+            raise ValueError(f"the built-in calendar {name!r} has base {name!r}")
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        """The calendar as stored (and exported): plain JSON, years sorted."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        data["base"] = self.base.value
+        if self.confirmed_years:
+            data["confirmed_years"] = sorted(self.confirmed_years)
+        return data
+
+
+def builtin_calendar(name: str) -> Calendar | None:
+    """The calendar ``name`` (alias resolved) means with nothing stored, or None."""
+    name = canonical_name(name)
+    return Calendar(name=name, base=Base(name)) if name in BUILTIN_NAMES else None
+
+
+def table_to_json(table: DayTable) -> dict[str, Any]:
+    """A :class:`DayTable` as stored: plain JSON, years sorted."""
+    data = table.model_dump(mode="json", exclude_defaults=True)
+    if table.confirmed_years:
+        data["confirmed_years"] = sorted(table.confirmed_years)
+    return data
+
+
+def parse_calendar(data: object) -> Calendar:
+    """A :class:`Calendar` from JSON-like data, or ValidationError naming the field."""
+    return _validate(Calendar, data)
+
+
+def parse_table(data: object) -> DayTable:
+    """A :class:`DayTable` from JSON-like data, or ValidationError naming the field."""
+    return _validate(DayTable, data)
+
+
+def parse_override(data: object) -> Override:
+    """An :class:`Override` from JSON-like data, or ValidationError naming the field."""
+    return _validate(Override, data)
+
+
+def _validate(model: type[_M], data: object) -> _M:
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def validation_error(
+    exc: pydantic.ValidationError, prefix: tuple[str | int, ...] = ()
+) -> ValidationError:
+    """pydantic's errors as one :class:`ValidationError` naming the first field at fault."""
+    problems = [{"loc": [*prefix, *error["loc"]], "msg": _message(error)} for error in exc.errors()]
+    first = problems[0]
+    message = str(first["msg"])
+    if len(problems) > 1:
+        rest = "; ".join(f"{_dotted(p['loc'])}: {p['msg']}" for p in problems[1:])
+        message = f"{message} (also {rest})"
+    return ValidationError(message, field=_dotted(first["loc"]) or None, errors=problems)
+
+
+def _message(error: Any) -> str:
+    message = str(error["msg"])
+    # pydantic prefixes errors raised in validators; users need only the reason.
+    return message.removeprefix("Value error, ")
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    return ".".join(str(part) for part in loc)

@@ -1,0 +1,135 @@
+"""The packages that know China's public holidays, behind one small interface.
+
+* ``chinese-calendar`` holds the State Council's notices, and nothing else: each year it
+  knows is official; any other year raises ``NotImplementedError`` (1.11.0, the newest
+  release, knows 2004–2026).
+* ``holidays`` (its ``CN`` model) computes the statutory days of any year from 1950 to
+  2100, and adds the notices' substituted days off and make-up workdays for the years its
+  maintainers entered (``ChinaStaticHolidays.special_public_holidays``: 2001–2026 in
+  0.109). For other years its days off are the statutory ones moved by a generic
+  "weekend to next workday" rule and it knows no make-up workday: an estimate, which its
+  labels do not say (the CN model never turns on ``show_estimated``), so we tell by the
+  notice years.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from dataclasses import dataclass
+from datetime import date
+
+import chinese_calendar
+import holidays
+from holidays.countries.china import China, ChinaStaticHolidays
+
+
+class Source(enum.StrEnum):
+    """Who decided a day, highest precedence first."""
+
+    #: The calendar's own dated override (or its confirmed year).
+    OVERRIDE = "override"
+    #: The national holiday arrangement operators entered (the State Council notice).
+    NOTICE = "notice"
+    CHINESE_CALENDAR = "chinese-calendar"
+    HOLIDAYS = "holidays"
+    #: Monday–Friday, for a Chinese base in a year no source knows: a guess.
+    WEEKDAY_RULE = "weekday-rule"
+    #: The base rule of a calendar that needs no data (``weekdays``, ``all``, ``none``).
+    BASE = "base"
+
+
+class YearState(enum.StrEnum):
+    """How well a year of a calendar is known."""
+
+    CONFIRMED = "confirmed"
+    ESTIMATED = "estimated"
+    UNCOVERED = "uncovered"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChinaDay:
+    """What one package says about one day in China."""
+
+    day: date
+    #: A public holiday or a day off substituted for one (closed in both Chinese bases).
+    holiday: bool
+    #: A working day: Monday–Friday not off, or a make-up workday.
+    workday: bool
+    #: The festival's name, if the package gives one.
+    name: str | None
+    #: False when the package only estimates the day's year.
+    confirmed: bool
+
+    def note(self) -> str | None:
+        """The festival, or that the day is a make-up workday; None for ordinary days."""
+        if self.holiday:
+            return self.name
+        if self.workday and self.day.weekday() >= 5:
+            return f"make-up workday ({self.name})" if self.name else "make-up workday"
+        return None
+
+
+def chinese_calendar_day(day: date) -> ChinaDay | None:
+    """``chinese-calendar``'s answer, or None for a year it does not know."""
+    try:
+        on_holiday, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        return None
+    # Weekends are (True, None), festivals (True, name), make-up workdays (False, name).
+    return ChinaDay(
+        day=day,
+        holiday=on_holiday and name is not None,
+        workday=not on_holiday,
+        name=name,
+        confirmed=True,
+    )
+
+
+def holidays_day(day: date) -> ChinaDay | None:
+    """The ``holidays`` package's answer, or None for a year outside its CN model."""
+    if not China.start_year <= day.year <= China.end_year:
+        return None
+    model = _china(day.year)
+    name = model.get(day)
+    return ChinaDay(
+        day=day,
+        holiday=name is not None,
+        workday=model.is_working_day(day),
+        name=name,
+        confirmed=day.year in holidays_notice_years(),
+    )
+
+
+def chinese_calendar_state(year: int) -> YearState:
+    """CONFIRMED for a year ``chinese-calendar`` knows, else UNCOVERED."""
+    known = chinese_calendar_day(date(year, 7, 1)) is not None
+    return YearState.CONFIRMED if known else YearState.UNCOVERED
+
+
+def holidays_state(year: int) -> YearState:
+    """CONFIRMED for a year whose notice ``holidays`` holds, ESTIMATED for one it only
+    computes, UNCOVERED outside its CN model."""
+    if year in holidays_notice_years():
+        return YearState.CONFIRMED
+    if China.start_year <= year <= China.end_year:
+        return YearState.ESTIMATED
+    return YearState.UNCOVERED
+
+
+@functools.cache
+def holidays_notice_years() -> frozenset[int]:
+    """Years for which ``holidays`` carries the State Council notice's substitutions.
+
+    Read from the CN model's data table; if a release renames it, every year counts as
+    estimated (a warning too many, never a silent guess).
+    """
+    table = getattr(ChinaStaticHolidays, "special_public_holidays", {})
+    return frozenset(year for year in table if isinstance(year, int))
+
+
+@functools.lru_cache(maxsize=64)
+def _china(year: int) -> holidays.HolidayBase:
+    # The next year's notice can make 31 December a make-up workday (2005 for 2006): the
+    # model only knows it once that year is populated too.
+    return holidays.country_holidays("CN", years=(year, year + 1))

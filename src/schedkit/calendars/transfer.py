@@ -1,0 +1,247 @@
+"""Overrides to and from files: CSV, JSON lines, and the State Council notice form.
+
+* CSV: ``date,status,kind,note`` (``status`` is ``open`` or ``closed``; ``kind`` and
+  ``note`` may be empty; a header line is optional).
+* JSON lines: one override per line, ``{"date": "2027-01-01", "open": false, "kind":
+  "holiday", "note": "元旦"}`` (``kind`` and ``note`` optional).
+* Notice: the State Council's notice as typed from it, one line per holiday range or
+  make-up workday::
+
+      放假 2027-01-01 至 2027-01-03 元旦         (or: holiday 2027-01-01..2027-01-03 元旦)
+      上班 2027-02-14 春节调休                   (or: workday 2027-02-14 春节调休)
+
+In every format blank lines and lines starting with ``#`` are skipped, and a file with
+bad lines is refused whole with an error for each (:class:`CalendarImportError`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+import pydantic
+
+from schedkit.calendars.model import Override, OverrideKind, validation_error
+from schedkit.errors import ValidationError
+
+Format = Literal["csv", "jsonl", "notice"]
+FORMATS: tuple[Format, ...] = ("csv", "jsonl", "notice")
+#: A holiday range longer than this is a typing error (the longest so far: 8 days).
+MAX_RANGE_DAYS = 31
+
+_SUFFIXES: dict[str, Format] = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".txt": "notice",
+    ".notice": "notice",
+}
+_CLOSED_WORDS = {"holiday", "放假", "休"}
+_OPEN_WORDS = {"workday", "上班", "班"}
+_NOTICE_LINE = re.compile(
+    r"(?P<verb>\S+)\s+(?P<start>\d{4}-\d{1,2}-\d{1,2})"
+    r"(?:\s*(?:\.\.|至|到|~|～)\s*(?P<end>\d{4}-\d{1,2}-\d{1,2}))?"
+    r"(?:\s+(?P<note>.+))?"
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LineError:
+    line: int
+    message: str
+
+
+class CalendarImportError(ValidationError):
+    """A file of overrides has bad lines; ``lines`` holds one error per bad line."""
+
+    def __init__(self, lines: Sequence[LineError]):
+        shown = "; ".join(f"line {e.line}: {e.message}" for e in lines[:20])
+        more = f" (and {len(lines) - 20} more)" if len(lines) > 20 else ""
+        count = f"{len(lines)} bad line" + ("s" if len(lines) > 1 else "")
+        super().__init__(
+            f"{count}: {shown}{more}",
+            field="file",
+            errors=[{"loc": ["line", e.line], "msg": e.message} for e in lines],
+        )
+        self.lines = list(lines)
+
+
+def format_for(filename: str) -> Format:
+    """The format a file name's suffix means; ValidationError for another suffix."""
+    lowered = filename.lower()
+    for suffix, fmt in _SUFFIXES.items():
+        if lowered.endswith(suffix):
+            return fmt
+    known = ", ".join(_SUFFIXES)
+    raise ValidationError(f"cannot tell the format of {filename!r}: expected {known}", field="file")
+
+
+def parse_overrides(text: str, fmt: Format) -> list[Override]:
+    """The overrides in ``text``, in file order; CalendarImportError listing each bad
+    line (a date given twice is an error on its second line)."""
+    parse_line = {"csv": _csv_line, "jsonl": _jsonl_line, "notice": _notice_line}[fmt]
+    found: list[Override] = []
+    where: dict[date, int] = {}
+    errors: list[LineError] = []
+    for number, line in _content_lines(text):
+        if fmt == "csv" and not where and not errors and line.lower().startswith("date,"):
+            continue  # the header
+        try:
+            items = parse_line(line)
+        except ValidationError as exc:
+            errors.append(LineError(line=number, message=str(exc)))
+            continue
+        for item in items:
+            if item.date in where:
+                errors.append(
+                    LineError(
+                        line=number,
+                        message=f"{item.date.isoformat()} is already given on line "
+                        f"{where[item.date]}",
+                    )
+                )
+                break
+            where[item.date] = number
+            found.append(item)
+    if errors:
+        raise CalendarImportError(errors)
+    return found
+
+
+def export_overrides(overrides: Iterable[Override], fmt: Format) -> str:
+    """``overrides`` written in ``fmt``, sorted by date; :func:`parse_overrides` reads
+    them back. The notice form holds holidays and make-up workdays only."""
+    items = sorted(overrides, key=lambda item: item.date)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["date", "status", "kind", "note"])
+        for item in items:
+            status = "open" if item.open else "closed"
+            writer.writerow([item.date.isoformat(), status, item.kind.value, item.note or ""])
+        return out.getvalue()
+    if fmt == "jsonl":
+        lines = (
+            json.dumps(item.model_dump(mode="json", exclude_none=True), ensure_ascii=False)
+            for item in items
+        )
+        return "".join(f"{line}\n" for line in lines)
+    return _export_notice(items)
+
+
+def _content_lines(text: str) -> Iterator[tuple[int, str]]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip().lstrip("\ufeff")
+        if line and not line.startswith("#"):
+            yield number, line
+
+
+def _override(data: object) -> Override:
+    try:
+        return Override.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def _csv_line(line: str) -> list[Override]:
+    cells = next(csv.reader([line]))
+    if not 2 <= len(cells) <= 4:
+        raise ValidationError(f"expected date,status[,kind[,note]], got {len(cells)} fields")
+    day, status, kind, note = [*(cell.strip() for cell in cells), "", ""][:4]
+    if status.lower() not in ("open", "closed"):
+        raise ValidationError(f"status must be 'open' or 'closed', got {status!r}", field="status")
+    return [
+        _override(
+            {
+                "date": day,
+                "open": status.lower() == "open",
+                "kind": kind or None,
+                "note": note or None,
+            }
+        )
+    ]
+
+
+def _jsonl_line(line: str) -> list[Override]:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"not JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise ValidationError(f"expected a JSON object, got {type(data).__name__}")
+    return [_override(data)]
+
+
+def _notice_line(line: str) -> list[Override]:
+    match = _NOTICE_LINE.fullmatch(line)
+    if match is None:
+        raise ValidationError(
+            "expected '放假 <date> [至 <date>] [note]' or '上班 <date> [note]' "
+            "(or holiday / workday)"
+        )
+    verb = match["verb"].lower()
+    if verb not in _CLOSED_WORDS | _OPEN_WORDS:
+        raise ValidationError(
+            f"unknown word {match['verb']!r}: expected 放假/holiday or 上班/workday"
+        )
+    opens = verb in _OPEN_WORDS
+    start, end = _notice_date(match["start"]), _notice_date(match["end"] or match["start"])
+    if end < start:
+        raise ValidationError(f"the range ends ({end}) before it starts ({start})")
+    if (end - start).days >= MAX_RANGE_DAYS:
+        raise ValidationError(f"a range of more than {MAX_RANGE_DAYS} days is not a holiday")
+    kind = OverrideKind.MAKEUP_WORKDAY if opens else OverrideKind.HOLIDAY
+    days = (start + timedelta(days=n) for n in range((end - start).days + 1))
+    return [
+        _override({"date": day, "open": opens, "kind": kind, "note": match["note"]}) for day in days
+    ]
+
+
+def _notice_date(text: str) -> date:
+    try:
+        year, month, day = (int(part) for part in text.split("-"))
+        return date(year, month, day)
+    except ValueError as exc:
+        raise ValidationError(f"invalid date {text!r}: {exc}") from None
+
+
+def _export_notice(items: Sequence[Override]) -> str:
+    odd = [i.date.isoformat() for i in items if i.kind not in _NOTICE_KINDS]
+    if odd:
+        raise ValidationError(
+            "the notice form holds holidays and make-up workdays only; not " + ", ".join(odd[:10]),
+            field="format",
+        )
+    lines: list[str] = []
+    run: list[Override] = []
+    for item in [*items, None]:
+        if run and (
+            item is None
+            or item.open
+            or item.note != run[-1].note
+            or item.date != run[-1].date + timedelta(days=1)
+        ):
+            first, last = run[0].date.isoformat(), run[-1].date.isoformat()
+            span = first if first == last else f"{first} 至 {last}"
+            lines.append(_with_note(f"放假 {span}", run[0].note))
+            run = []
+        if item is None:
+            break
+        if item.open:
+            lines.append(_with_note(f"上班 {item.date.isoformat()}", item.note))
+        else:
+            run.append(item)
+    return "".join(f"{line}\n" for line in lines)
+
+
+_NOTICE_KINDS = frozenset({OverrideKind.HOLIDAY, OverrideKind.MAKEUP_WORKDAY})
+
+
+def _with_note(text: str, note: str | None) -> str:
+    return f"{text} {note}" if note else text

@@ -1,0 +1,207 @@
+"""Run transitions, fences, locks and the release of blocked runs (see the package docstring)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import (
+    AsyncIterator,
+    Collection,
+    Sequence,
+)
+
+from pymongo import UpdateMany
+
+from schedkit.errors import StoreError
+from schedkit.models import (
+    new_id,
+)
+from schedkit.store.mongo.base import (
+    MAX_LOCK_DELAY,
+    PENDING,
+    MongoBase,
+    clock_us,
+    log,
+)
+from schedkit.store.mongo.codec import (
+    Doc,
+    Transition,
+    claim_key,
+    dump_json,
+)
+
+#: Kind of the fence of a blocked run's release (deleted once written).
+RELEASE = "release"
+
+
+class FencesMixin(MongoBase):
+    async def _begin(
+        self, transitions: Sequence[Transition], *, recover: bool = True
+    ) -> list[Transition]:
+        """Insert the fences of ``transitions``; the ones inserted are the caller's to
+        :meth:`_write`. A fence someone else has held for longer than ``recover_after``
+        is completed on their behalf (unless ``recover`` is false: the caller will)."""
+        if not transitions:
+            return []
+        # One fence per key: of two transitions of one run in a batch, the first counts.
+        first: dict[str, Transition] = {}
+        for t in transitions:
+            first.setdefault(t.key, t)
+        fences = [t.fence(clock_us()) for t in first.values()]
+        inserted = await self._insert_new(self._c.claims, fences)
+        held = [key for key in first if key not in inserted]
+        if held and recover:
+            await self._complete_abandoned(held)
+        return [t for key, t in first.items() if key in inserted]
+
+    async def _complete_abandoned(
+        self, keys: Sequence[str], *, older_than: float | None = -1.0
+    ) -> None:
+        """Write the changes of those fences among ``keys`` held for longer than
+        ``older_than`` seconds (default ``recover_after``; None: whatever their age, for
+        a caller that knows their writer is gone)."""
+        query: Doc = {"_id": {"$in": list(keys)}, "kind": {"$ne": "lock"}}
+        age = self._recover_after if older_than is not None and older_than < 0 else older_than
+        if age is not None:
+            query["at"] = {"$lt": clock_us() - int(age * 1_000_000)}
+        old = await self._c.claims.find(query).to_list()
+        if not old:
+            return
+        # Written already, almost always: the write then matches nothing (a run never
+        # returns to a (status, attempt) it left).
+        transitions = [Transition.from_fence(d) for d in old]
+        completed = await self._write(transitions)
+        await self._drop_releases(transitions)
+        if completed:
+            log.warning(
+                "store %s: completed %d run transition(s) whose writer stopped halfway: %s",
+                self.display_url,
+                completed,
+                ", ".join(d["_id"] for d in old),
+            )
+
+    async def _same_change_held(self, transitions: Sequence[Transition]) -> list[Transition]:
+        """Those of ``transitions`` whose fence is held with exactly their change (the
+        same call sent again after its reply was lost): theirs to write."""
+        if not transitions:
+            return []
+        keys = [t.key for t in transitions]
+        held = {d["_id"]: d for d in await self._c.claims.find({"_id": {"$in": keys}}).to_list()}
+        return [
+            t
+            for t in transitions
+            if (d := held.get(t.key)) is not None
+            and (d["kind"], d["fields"], d["push"]) == (t.kind, t.fields, t.push)
+        ]
+
+    async def _write(self, transitions: Sequence[Transition]) -> int:
+        """Write fenced transitions to their runs; how many runs they changed.
+
+        A write applies only while its run is still in the (status, attempt) it leaves.
+        For the fence's owner that always holds (leaving takes the very fence it holds),
+        unless it paused beyond ``recover_after`` and its change was completed and
+        followed by others meanwhile: then its late write must not apply, and does not.
+        For whoever completes an abandoned fence, it is what makes a late completion
+        harmless. Transitions making the same change (a batch of claims) go as one
+        UpdateMany: FerretDB reads the whole collection for each update statement.
+        """
+        groups: dict[str, list[Transition]] = {}
+        for t in transitions:
+            same = dump_json([t.from_status, t.attempt, t.fields, t.push])
+            groups.setdefault(same, []).append(t)
+        writes = [
+            UpdateMany(
+                {
+                    "_id": {"$in": [t.run_id for t in group]},
+                    "status": group[0].from_status,
+                    "attempt": group[0].attempt,
+                },
+                group[0].update(),
+            )
+            for group in groups.values()
+        ]
+        result = await self._c.runs.bulk_write(writes, ordered=False)
+        ended = [t.run_id for t in transitions if t.release]
+        if ended:
+            await self._release(ended)
+        return result.matched_count
+
+    async def _release(self, ended: Sequence[str]) -> None:
+        """Release the pending runs ``blocked_by`` any of ``ended``.
+
+        A release is a transition of the blocked run, fenced by the key of its way out
+        of ``pending`` (held only while it writes, then deleted): a plain update would,
+        on FerretDB, write back a copy read before a concurrent cancel or skip of that
+        run and bring the cancelled run back. A blocked run whose fence is taken is
+        leaving ``pending`` anyway (cancelled) or being released by someone else.
+        """
+        blocked = await self._c.runs.find(
+            {"blocked_by": {"$in": list(ended)}, "status": PENDING}, {"attempt": 1}
+        ).to_list()
+        releases = [
+            Transition(
+                key=claim_key(d["_id"], int(d["attempt"])),
+                kind=RELEASE,
+                run_id=d["_id"],
+                attempt=int(d["attempt"]),
+                from_status=PENDING,
+                fields={"blocked_by": None},
+            )
+            for d in blocked
+        ]
+        mine = await self._begin(releases, recover=False)
+        if mine:
+            await self._write(mine)
+            await self._drop_releases(mine)
+
+    async def _drop_releases(self, transitions: Sequence[Transition]) -> None:
+        """Delete the fences of written releases: the run's way out of ``pending`` is
+        open again (to a claim or a cancel)."""
+        keys = [t.key for t in transitions if t.kind == RELEASE]
+        if keys:
+            await self._c.claims.delete_many({"_id": {"$in": keys}, "kind": RELEASE})
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, name: str) -> AsyncIterator[None]:
+        """Hold the lock document of ``name`` (waiting for it) while the body writes."""
+        owner = new_id()
+        delay = 0.005
+        deadline = time.monotonic() + 2 * self._recover_after
+        while not await self._take_locks([name], owner):
+            if time.monotonic() > deadline:
+                raise StoreError(f"store {self.display_url}: {name} stayed locked")
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, MAX_LOCK_DELAY)
+        try:
+            yield
+        finally:
+            await self._unlock([name], owner)
+
+    async def _take_locks(self, names: Sequence[str], owner: str) -> set[str]:
+        """Take the free locks among ``names``; a lock held longer than ``recover_after``
+        belongs to a writer that died holding it, and is broken (to be taken next time)."""
+        at = clock_us()
+        docs = [{"_id": f"lock:{name}", "kind": "lock", "owner": owner, "at": at} for name in names]
+        taken = await self._insert_new(self._c.claims, docs)
+        busy = [d["_id"] for d in docs if d["_id"] not in taken]
+        if busy:
+            stale = {
+                "_id": {"$in": busy},
+                "kind": "lock",
+                "at": {"$lt": at - self._recover_after_us},
+            }
+            broken = await self._c.claims.delete_many(stale)
+            if broken.deleted_count:
+                log.warning(
+                    "store %s: broke %d lock(s) held for over %.0f s",
+                    self.display_url,
+                    broken.deleted_count,
+                    self._recover_after,
+                )
+        return {name for name in names if f"lock:{name}" in taken}
+
+    async def _unlock(self, names: Collection[str], owner: str) -> None:
+        if names:
+            ids = [f"lock:{name}" for name in names]
+            await self._c.claims.delete_many({"_id": {"$in": ids}, "owner": owner})

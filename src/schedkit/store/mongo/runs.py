@@ -1,0 +1,284 @@
+"""Runs in the MongoDB store: reading them (sidecars merged in), claiming them,
+heartbeats, progress, the reaper's read, purge, statistics and log lines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import (
+    Sequence,
+)
+from datetime import datetime
+
+from pymongo.errors import (
+    DuplicateKeyError,
+)
+
+from schedkit.models import (
+    FINISHED_STATUSES,
+    JSON,
+    LogLine,
+    Run,
+    RunFilter,
+    TaskStats,
+)
+from schedkit.store._common import (
+    claim_order,
+    nothing_to_claim,
+    stale_order,
+)
+from schedkit.store._stats import task_stats
+from schedkit.store.mongo.base import (
+    CLAIM_ORDER,
+    CLAIM_QUERIES,
+    HISTORY_ORDER,
+    PENDING,
+    PURGE_BATCH,
+    RUNNING,
+    clock_us,
+    translate_errors,
+)
+from schedkit.store.mongo.codec import (
+    Doc,
+    Transition,
+    cancel_key,
+    claim_key,
+    decode_log,
+    dump_json,
+    encode_log,
+    progress_key,
+    run_query,
+    to_us,
+)
+from schedkit.store.mongo.fences import FencesMixin
+
+
+class RunsMixin(FencesMixin):
+    async def get_run(self, run_id: str) -> Run | None:
+        doc = await self._c.runs.find_one({"_id": run_id})
+        return (await self._load_runs([doc]))[0] if doc is not None else None
+
+    @translate_errors
+    async def list_runs(
+        self, flt: RunFilter | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[Run]:
+        if limit <= 0:
+            return []
+        cursor = self._c.runs.find(run_query(flt)).sort(HISTORY_ORDER)
+        return await self._load_runs(await cursor.skip(offset).limit(limit).to_list())
+
+    @translate_errors
+    async def count_runs(self, flt: RunFilter | None = None) -> int:
+        return await self._c.runs.count_documents(run_query(flt))
+
+    @translate_errors
+    async def active_runs(self, schedule_id: str) -> list[Run]:
+        return (await self.active_runs_of([schedule_id]))[schedule_id]
+
+    @translate_errors
+    async def active_runs_of(self, schedule_ids: Sequence[str]) -> dict[str, list[Run]]:
+        found: dict[str, list[Run]] = {sid: [] for sid in schedule_ids}
+        if not found:
+            return found
+        query = {"schedule_id": {"$in": sorted(found)}, "status": {"$in": [PENDING, RUNNING]}}
+        cursor = self._c.runs.find(query).sort([("scheduled_for", 1), ("_id", 1)])
+        for run in await self._load_runs(await cursor.to_list()):
+            found[run.schedule_id or ""].append(run)
+        return found
+
+    @translate_errors
+    async def claim_runs(
+        self,
+        node_id: str,
+        now: datetime,
+        limit: int,
+        task_names: Sequence[str] | None = None,
+    ) -> list[Run]:
+        if nothing_to_claim(limit, task_names):
+            return []
+        now_us = to_us(now)
+        query: Doc = {"status": PENDING, "not_before": {"$lte": now_us}, "blocked_by": None}
+        if task_names is not None:
+            query["task_name"] = {"$in": list(task_names)}
+        fields = {
+            "status": RUNNING,
+            "node_id": node_id,
+            "started_at": now_us,
+            "heartbeat_at": now_us,
+        }
+        won: list[tuple[Doc, Transition]] = []
+        lost: list[str] = []
+        tried: list[str] = []
+        for _ in range(CLAIM_QUERIES):
+            # Twice the runs wanted: losing some races to other claimers then costs no
+            # new query. Exactly as many fences as still wanted are inserted at a time,
+            # since a fence won is a run owned.
+            window_size = 2 * (limit - len(won))
+            if tried:
+                query["_id"] = {"$nin": tried}
+            cursor = self._c.runs.find(query).sort(CLAIM_ORDER).limit(window_size)
+            window = await cursor.to_list()
+            rest = window
+            while rest and len(won) < limit:
+                batch, rest = rest[: limit - len(won)], rest[limit - len(won) :]
+                tried.extend(d["_id"] for d in batch)
+                claims = [
+                    Transition(
+                        key=claim_key(d["_id"], int(d["attempt"])),
+                        kind="claim",
+                        run_id=d["_id"],
+                        attempt=int(d["attempt"]),
+                        from_status=PENDING,
+                        fields=fields,
+                        node_id=node_id,
+                        heartbeat_at=now_us,
+                    )
+                    for d in batch
+                ]
+                mine = {t.key for t in await self._begin(claims, recover=False)}
+                won.extend((d, t) for d, t in zip(batch, claims, strict=True) if t.key in mine)
+                lost.extend(t.key for t in claims if t.key not in mine)
+            if len(won) >= limit or len(window) < window_size:
+                break
+        if lost:
+            # Once per call rather than per race lost: almost every fence lost is fresh.
+            await self._complete_abandoned(lost)
+        if not won:
+            return []
+        await self._write([t for _, t in won])
+        claimed = await self._load_runs([{**d, **fields} for d, _ in won])
+        return sorted(claimed, key=claim_order)
+
+    @translate_errors
+    async def heartbeat_runs(self, node_id: str, run_ids: Sequence[str], now: datetime) -> set[str]:
+        if not run_ids:
+            return set()
+        now_us = to_us(now)
+        running = await self._c.runs.find(
+            {"_id": {"$in": list(run_ids)}, "status": RUNNING, "node_id": node_id},
+            {"attempt": 1, "cancel_requested": 1},
+        ).to_list()
+        if not running:
+            return set()
+        keys = [claim_key(d["_id"], int(d["attempt"])) for d in running]
+        # The claim document is written by this node only (the claimer), so this update
+        # cannot undo anyone's write even on FerretDB.
+        beat, cancels = await asyncio.gather(
+            self._c.claims.update_many(
+                {"_id": {"$in": keys}, "kind": "claim"}, {"$set": {"heartbeat_at": now_us}}
+            ),
+            self._c.claims.find(
+                {"_id": {"$in": [cancel_key(d["_id"]) for d in running]}}, {"run_id": 1}
+            ).to_list(),
+        )
+        if beat.matched_count < len(keys):
+            await self._adopt(running, node_id, now_us)
+        flagged = {d["_id"] for d in running if d["cancel_requested"]}
+        return flagged | {d["run_id"] for d in cancels}
+
+    async def _adopt(self, running: Sequence[Doc], node_id: str, now_us: int) -> None:
+        """Give claim documents to running runs that have none (stored as ``running`` by
+        ``insert_runs``, e.g. imported history), so that their heartbeats are kept."""
+        fences = [
+            Transition(
+                key=claim_key(d["_id"], int(d["attempt"])),
+                kind="claim",
+                run_id=d["_id"],
+                attempt=int(d["attempt"]),
+                # An attempt that never was pending: completing this fence matches nothing.
+                from_status=PENDING,
+                fields={"status": RUNNING, "node_id": node_id},
+                node_id=node_id,
+                heartbeat_at=now_us,
+            ).fence(clock_us())
+            for d in running
+        ]
+        await self._insert_new(self._c.claims, fences)
+
+    @translate_errors
+    async def update_progress(self, run_id: str, progress: JSON) -> None:
+        fields = {"run_id": run_id, "kind": "progress", "progress": dump_json(progress)}
+        if await self._c.runs.find_one({"_id": run_id}, {"_id": 1}) is None:
+            return
+        key = {"_id": progress_key(run_id)}
+        try:
+            await self._c.claims.update_one(key, {"$set": fields}, upsert=True)
+        except DuplicateKeyError:
+            # Two first updates raced and both inserted (FerretDB upserts by a read and
+            # then an insert): the document exists now.
+            await self._c.claims.update_one(key, {"$set": fields})
+
+    @translate_errors
+    async def stale_runs(self, stale_before: datetime, limit: int) -> list[Run]:
+        if limit <= 0:
+            return []
+        # Few runs are running at a time (bounded by the nodes' slots): read them all,
+        # with the heartbeats their claim documents hold.
+        running = await self._c.runs.find({"status": RUNNING}).to_list()
+        runs = await self._load_runs(running)
+        stale = [r for r in runs if r.heartbeat_at is not None and r.heartbeat_at < stale_before]
+        return sorted(stale, key=stale_order)[:limit]
+
+    @translate_errors
+    async def purge_runs(self, finished_before: datetime) -> int:
+        finished = sorted(s.value for s in FINISHED_STATUSES)
+        purgeable = {"status": {"$in": finished}, "finished_at": {"$lt": to_us(finished_before)}}
+        total = 0
+        while True:
+            batch = await self._c.runs.find(purgeable, {"_id": 1}).limit(PURGE_BATCH).to_list()
+            ids = [d["_id"] for d in batch]
+            if not ids:
+                return total
+            deleted = await self._c.runs.delete_many({"_id": {"$in": ids}, **purgeable})
+            total += deleted.deleted_count
+            # A run requeued meanwhile was not deleted: keep its log lines and claims.
+            kept = {
+                d["_id"]
+                for d in await self._c.runs.find({"_id": {"$in": ids}}, {"_id": 1}).to_list()
+            }
+            gone = [i for i in ids if i not in kept]
+            await asyncio.gather(
+                self._c.run_logs.delete_many({"run_id": {"$in": gone}}),
+                self._c.claims.delete_many({"run_id": {"$in": gone}}),
+            )
+            if len(ids) < PURGE_BATCH:
+                return total
+
+    @translate_errors
+    async def run_stats(self, since: datetime, task_name: str | None = None) -> list[TaskStats]:
+        window: Doc = {"scheduled_for": {"$gte": to_us(since)}}
+        if task_name is not None:
+            window["task_name"] = task_name
+        # Counts by $group/$sum, durations sorted by the server and the rest computed
+        # here: FerretDB v1's $group knows only $sum and $count (no $avg, $percentile).
+        pipeline: list[Doc] = [
+            {"$match": window},
+            {"$group": {"_id": {"task": "$task_name", "status": "$status"}, "n": {"$sum": 1}}},
+        ]
+        rows = await (await self._c.runs.aggregate(pipeline)).to_list()
+        counts: dict[str, dict[str, int]] = {}
+        for row in rows:
+            counts.setdefault(row["_id"]["task"], {})[row["_id"]["status"]] = int(row["n"])
+        durations: dict[str, list[float]] = {}
+        cursor = self._c.runs.find(
+            {**window, "duration": {"$ne": None}}, {"task_name": 1, "duration": 1}
+        )
+        for d in await cursor.sort([("task_name", 1), ("duration", 1)]).to_list():
+            durations.setdefault(d["task_name"], []).append(d["duration"])
+        return [task_stats(name, counts[name], durations.get(name, [])) for name in sorted(counts)]
+
+    # -- run log lines -----------------------------------------------------------------
+
+    @translate_errors
+    async def append_logs(self, lines: Sequence[LogLine]) -> None:
+        if lines:
+            # Idempotent on (run_id, seq), the _id: a batch re-sent adds no duplicates.
+            await self._insert_new(self._c.run_logs, [encode_log(line) for line in lines])
+
+    @translate_errors
+    async def get_logs(
+        self, run_id: str, *, after_seq: int = -1, limit: int = 1000
+    ) -> list[LogLine]:
+        if limit <= 0:
+            return []
+        cursor = self._c.run_logs.find({"run_id": run_id, "seq": {"$gt": after_seq}})
+        return [decode_log(d) for d in await cursor.sort("seq", 1).limit(limit).to_list()]

@@ -1,0 +1,232 @@
+"""Schedules in the MongoDB store: compare-and-set writes under the schedule's lock
+document, the leader's reads and advances, and the tick's write (with its runs)."""
+
+from __future__ import annotations
+
+from collections.abc import (
+    Sequence,
+)
+from datetime import datetime
+
+from pymongo import UpdateOne
+from pymongo.errors import (
+    DuplicateKeyError,
+)
+
+from schedkit.errors import ScheduleConflictError
+from schedkit.models import (
+    Run,
+    Schedule,
+    new_id,
+)
+from schedkit.store._common import (
+    check_schedule_version,
+    still_current,
+)
+from schedkit.store.mongo.base import (
+    translate_errors,
+)
+from schedkit.store.mongo.codec import (
+    decode_schedule,
+    encode_run,
+    encode_schedule,
+    from_us,
+    opt_dt,
+    opt_us,
+    to_us,
+)
+from schedkit.store.mongo.fences import FencesMixin
+from schedkit.store.mongo.leases import LeasesMixin
+from schedkit.store.values import (
+    FireRecord,
+    LeaseFence,
+    ScheduleAdvance,
+)
+
+
+class SchedulesMixin(LeasesMixin, FencesMixin):
+    # -- schedules -------------------------------------------------------------------
+
+    @translate_errors
+    async def put_schedule(self, schedule: Schedule, *, expected_version: int) -> None:
+        check_schedule_version(schedule, expected_version)
+        doc = encode_schedule(schedule)
+        # Every writer of a schedule holds its lock: the version read here is still the
+        # stored one when the write lands.
+        async with self._locked(_lock_name(schedule.id)):
+            actual = await self._version_of(schedule.id)
+            expected = expected_version if expected_version else None
+            if actual != expected:
+                raise ScheduleConflictError(schedule.id, expected_version, actual)
+            if actual is None:
+                try:
+                    await self._c.schedules.insert_one(doc)
+                except DuplicateKeyError:  # a writer whose lock was broken as stale
+                    found = await self._version_of(schedule.id)
+                    raise ScheduleConflictError(schedule.id, expected_version, found) from None
+            else:
+                await self._c.schedules.replace_one({"_id": schedule.id}, doc)
+
+    @translate_errors
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        doc = await self._c.schedules.find_one({"_id": schedule_id})
+        return decode_schedule(doc) if doc is not None else None
+
+    @translate_errors
+    async def list_schedules(self, task_name: str | None = None) -> list[Schedule]:
+        query = {} if task_name is None else {"task_name": task_name}
+        docs = await self._c.schedules.find(query).sort("_id", 1).to_list()
+        return [decode_schedule(d) for d in docs]
+
+    @translate_errors
+    async def delete_schedule(
+        self, schedule_id: str, *, expected_version: int | None = None
+    ) -> bool:
+        async with self._locked(_lock_name(schedule_id)):
+            if expected_version is not None:
+                actual = await self._version_of(schedule_id)
+                if actual is None:
+                    return False
+                if actual != expected_version:
+                    raise ScheduleConflictError(schedule_id, expected_version, actual)
+            result = await self._c.schedules.delete_one({"_id": schedule_id})
+        return result.deleted_count > 0
+
+    @translate_errors
+    async def due_schedules(self, until: datetime, limit: int) -> list[Schedule]:
+        if limit <= 0:
+            return []
+        # $lte on a number never matches null (BSON type bracketing), so schedules with
+        # no next fire are left out by the index range itself.
+        query = {"paused": False, "next_fire_time": {"$lte": to_us(until)}}
+        cursor = self._c.schedules.find(query).sort([("next_fire_time", 1), ("_id", 1)])
+        return [decode_schedule(d) for d in await cursor.limit(limit).to_list()]
+
+    @translate_errors
+    async def due_schedule_keys(
+        self, until: datetime, limit: int
+    ) -> list[tuple[str, int, datetime]]:
+        if limit <= 0:
+            return []
+        query = {"paused": False, "next_fire_time": {"$lte": to_us(until)}}
+        fields = {"version": 1, "next_fire_time": 1}
+        cursor = self._c.schedules.find(query, fields).sort([("next_fire_time", 1), ("_id", 1)])
+        docs = await cursor.limit(limit).to_list()
+        return [(d["_id"], d["version"], from_us(d["next_fire_time"])) for d in docs]
+
+    @translate_errors
+    async def get_schedules(self, schedule_ids: Sequence[str]) -> list[Schedule]:
+        ids = sorted(set(schedule_ids))
+        if not ids:
+            return []
+        docs = await self._c.schedules.find({"_id": {"$in": ids}}).to_list()
+        return [decode_schedule(d) for d in docs]
+
+    @translate_errors
+    async def next_fire_time(self) -> datetime | None:
+        doc = await self._c.schedules.find_one(
+            {"paused": False, "next_fire_time": {"$ne": None}},
+            {"next_fire_time": 1},
+            sort=[("next_fire_time", 1)],
+        )
+        return opt_dt(doc["next_fire_time"]) if doc is not None else None
+
+    @translate_errors
+    async def advance_schedules(self, advances: Sequence[ScheduleAdvance]) -> int:
+        if not advances:
+            return 0
+        owner = new_id()
+        # A schedule a user is changing right now is left for the next tick: the user's
+        # write bumps its version, so this advance would not apply anyway.
+        taken = await self._take_locks(_lock_names(advances), owner)
+        try:
+            return await self._advance_locked(
+                [a for a in advances if _lock_name(a.schedule_id) in taken]
+            )
+        finally:
+            await self._unlock(taken, owner)
+
+    @translate_errors
+    async def record_fires(
+        self,
+        runs: Sequence[Run],
+        advances: Sequence[ScheduleAdvance],
+        *,
+        fence: LeaseFence | None,
+        now: datetime,
+    ) -> FireRecord:
+        """The tick holds the lock documents of all its schedules across the lease
+        check, the version check, the inserts and the advances, so no ``put_schedule``
+        or ``delete_schedule`` lands in between; a schedule a user holds locked is left
+        out like one at another version (the leader re-reads it). Without
+        multi-document transactions, the lease is checked after the locks are taken and
+        before the first write: a lease lost before that writes nothing. A takeover
+        landing during the tick's few round trips can let that one tick complete (on
+        MongoDB and FerretDB alike), but the new leader cannot write the same schedules
+        meanwhile (their locks are held) and the fencing key keeps each fire to one run.
+        """
+        if not runs and not advances:
+            return FireRecord(inserted=[], advanced=0)
+        owner = new_id()
+        taken = await self._take_locks(_lock_names(advances), owner)
+        try:
+            if fence is not None and not await self._lease_held(fence, now):
+                return FireRecord(inserted=[], advanced=0, fenced=True)
+            wanted = {
+                a.schedule_id: a.version for a in advances if _lock_name(a.schedule_id) in taken
+            }
+            found = await self._c.schedules.find(
+                {"_id": {"$in": sorted(wanted)}}, {"version": 1}
+            ).to_list()
+            current = {d["_id"] for d in found if d["version"] == wanted[d["_id"]]}
+            kept, moved = still_current(runs, advances, current)
+            docs = [encode_run(run) for run in kept]
+            inserted = await self._insert_new(self._c.runs, docs) if docs else set()
+            advanced = await self._advance_locked(moved)
+            return FireRecord(
+                inserted=[run.id for run in runs if run.id in inserted], advanced=advanced
+            )
+        finally:
+            await self._unlock(taken, owner)
+
+    async def _advance_locked(self, advances: Sequence[ScheduleAdvance]) -> int:
+        """Version-checked advances of schedules whose locks the caller holds."""
+        ops = [
+            UpdateOne(
+                {"_id": a.schedule_id, "version": a.version},
+                {
+                    "$set": {
+                        "next_fire_time": opt_us(a.next_fire_time),
+                        "last_fire_time": opt_us(a.last_fire_time),
+                    }
+                },
+            )
+            for a in advances
+        ]
+        if not ops:
+            return 0
+        # Ordered, as the SQL store applies them: in the order given.
+        return (await self._c.schedules.bulk_write(ops)).matched_count
+
+    async def _version_of(self, schedule_id: str) -> int | None:
+        doc = await self._c.schedules.find_one({"_id": schedule_id}, {"version": 1})
+        return int(doc["version"]) if doc is not None else None
+
+    # -- runs ------------------------------------------------------------------------
+
+    @translate_errors
+    async def insert_runs(self, runs: Sequence[Run]) -> list[str]:
+        if not runs:
+            return []
+        # A duplicate fire_key (another node fired it) and a duplicate _id (a batch sent
+        # again after a lost reply) are both skipped: insert-if-absent.
+        inserted = await self._insert_new(self._c.runs, [encode_run(r) for r in runs])
+        return [r.id for r in runs if r.id in inserted]
+
+
+def _lock_name(schedule_id: str) -> str:
+    return f"schedule:{schedule_id}"
+
+
+def _lock_names(advances: Sequence[ScheduleAdvance]) -> list[str]:
+    return sorted({_lock_name(a.schedule_id) for a in advances})

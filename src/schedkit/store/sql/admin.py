@@ -1,0 +1,128 @@
+"""Nodes, audit events, API tokens and the key/value state in the SQL store: plain rows,
+each write one statement (the state's compare-and-set a conditional one)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from schedkit.models import JSON, ApiToken, AuditEvent, Node, StateEntry, utcnow
+from schedkit.store.sql.base import SQLBase, values_of
+
+
+class AdminMixin(SQLBase):
+    async def upsert_node(self, node: Node) -> None:
+        await self._upsert(self._t.nodes, values_of(node), "id")
+
+    async def list_nodes(self) -> list[Node]:
+        n = self._t.nodes
+        return [Node(**row._asdict()) for row in await self._fetch(sa.select(n).order_by(n.c.id))]
+
+    async def delete_node(self, node_id: str) -> bool:
+        n = self._t.nodes
+        return await self._rowcount(sa.delete(n).where(n.c.id == node_id)) > 0
+
+    # -- audit ---------------------------------------------------------------------------
+
+    async def add_audit(self, event: AuditEvent) -> None:
+        await self._rowcount(sa.insert(self._t.audit_events).values(values_of(event)))
+
+    async def list_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[AuditEvent]:
+        a = self._t.audit_events
+        stmt = (
+            sa.select(a)
+            .where(*self._audit_conditions(actor, action, target))
+            .order_by(a.c.at.desc(), a.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [AuditEvent(**row._asdict()) for row in await self._fetch(stmt)]
+
+    async def count_audit(
+        self, *, actor: str | None = None, action: str | None = None, target: str | None = None
+    ) -> int:
+        a = self._t.audit_events
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(a)
+            .where(*self._audit_conditions(actor, action, target))
+        )
+        return int(await self._db.read(lambda conn: conn.execute(stmt).scalar_one()))
+
+    # -- API tokens ------------------------------------------------------------------------
+
+    async def put_token(self, token: ApiToken) -> None:
+        await self._upsert(self._t.api_tokens, values_of(token), "id")
+
+    async def get_token_by_hash(self, token_hash: str) -> ApiToken | None:
+        tk = self._t.api_tokens
+        rows = await self._fetch(sa.select(tk).where(tk.c.token_hash == token_hash))
+        return ApiToken(**rows[0]._asdict()) if rows else None
+
+    async def list_tokens(self) -> list[ApiToken]:
+        tk = self._t.api_tokens
+        stmt = sa.select(tk).order_by(tk.c.created_at, tk.c.id)
+        return [ApiToken(**row._asdict()) for row in await self._fetch(stmt)]
+
+    async def revoke_token(self, token_id: str) -> bool:
+        tk = self._t.api_tokens
+        return (
+            await self._rowcount(sa.update(tk).where(tk.c.id == token_id).values(revoked=True)) > 0
+        )
+
+    async def touch_token(self, token_id: str, now: datetime) -> None:
+        tk = self._t.api_tokens
+        await self._rowcount(sa.update(tk).where(tk.c.id == token_id).values(last_used_at=now))
+
+    # -- key/value state ---------------------------------------------------------------------
+
+    async def get_state(self, key: str) -> StateEntry | None:
+        kv = self._t.kv_state
+        rows = await self._fetch(sa.select(kv).where(kv.c.key == key))
+        return StateEntry(**rows[0]._asdict()) if rows else None
+
+    async def set_state(self, key: str, value: JSON, expected_version: int) -> bool:
+        kv = self._t.kv_state
+        now = utcnow()
+        stmt: sa.Executable
+        if expected_version == 0:
+            stmt = (
+                self._insert(kv)
+                .values(key=key, value=value, version=1, updated_at=now)
+                .on_conflict_do_nothing()
+            )
+        else:
+            stmt = (
+                sa.update(kv)
+                .where(kv.c.key == key, kv.c.version == expected_version)
+                .values(value=value, version=kv.c.version + 1, updated_at=now)
+            )
+        return await self._rowcount(stmt) == 1
+
+    async def list_state(self, prefix: str) -> list[StateEntry]:
+        kv = self._t.kv_state
+        # substr, not LIKE (whose wildcards the prefix could contain); sorted here, by
+        # code point as on every backend, not by the database's collation.
+        stmt = sa.select(kv).where(sa.func.substr(kv.c.key, 1, len(prefix)) == prefix)
+        entries = [StateEntry(**row._asdict()) for row in await self._fetch(stmt)]
+        return sorted(entries, key=lambda entry: entry.key)
+
+    async def delete_state(self, key: str) -> None:
+        kv = self._t.kv_state
+        await self._rowcount(sa.delete(kv).where(kv.c.key == key))
+
+    def _audit_conditions(
+        self, actor: str | None, action: str | None, target: str | None
+    ) -> list[sa.ColumnElement[bool]]:
+        a = self._t.audit_events
+        given = ((a.c.actor, actor), (a.c.action, action), (a.c.target, target))
+        return [column == value for column, value in given if value is not None]

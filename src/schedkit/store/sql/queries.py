@@ -1,0 +1,236 @@
+"""The SQL store's hot queries, each written once in SQLAlchemy Core for both databases.
+
+What the scheduler and the executor repeat (a tick's reads and writes, claims, finishes,
+the reaper's steps) is defined here once, with named parameters. How it runs differs:
+
+* **SQLite**: compiled once, when the store opens, to SQLite's SQL and parameter order,
+  then executed straight through the ``sqlite3`` driver with values encoded as the
+  column types would (:mod:`schedkit.store.sql.rows`): SQLAlchemy's per-statement
+  machinery cost as much as the statement itself.
+* **PostgreSQL**: the same Core statement, executed through SQLAlchemy (asyncpg), which
+  caches its compiled form. A batch update (one template applied to many rows) becomes
+  one ``UPDATE ... FROM unnest(arrays)`` derived from the same template, so a batch is
+  one round trip (asyncpg reports no row counts for executemany).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.elements import BindParameter
+
+from schedkit.store.sql.engine import json_dumps
+from schedkit.store.sql.rows import Codec, decoder, driver, encoder
+from schedkit.store.sql.schema import JSON_TYPE
+
+#: SQLite's default limit on host parameters in one statement is 32,766.
+_MAX_PARAMETERS = 32_000
+_SQLITE = sqlite.dialect()
+
+
+class Query:
+    """One statement with named parameters (``sa.bindparam``), run on either database.
+
+    Parameters named ``expanding`` take a list (``IN``). Literal values in the
+    statement are bound by SQLAlchemy and sent as compiled.
+    """
+
+    def __init__(self, stmt: sa.Select[Any] | sa.UpdateBase, *, on_sqlite: bool) -> None:
+        self.stmt = stmt
+        self._sqlite = on_sqlite
+        if not on_sqlite:
+            return
+        compiled = stmt.compile(dialect=_SQLITE)
+        self._sql = compiled.string
+        names = list(compiled.positiontup or ())
+        self._names = names
+        self._encoders: list[Codec] = [encoder(compiled.binds[n].type) for n in names]
+        self._literals: dict[str, Any] = dict(compiled.params)
+        self._expanding = {n for n in names if compiled.binds[n].expanding}
+        columns = _result_columns(stmt)
+        self._decoders = [(i, decoder(c.type)) for i, c in enumerate(columns)]
+
+    # -- SQLite --------------------------------------------------------------------------
+
+    def _render(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        sql = self._sql
+        values: list[Any] = []
+        for name, encode in zip(self._names, self._encoders, strict=True):
+            value = params[name] if name in params else self._literals.get(name)
+            if name in self._expanding:
+                items = list(value or ())
+                marks = ", ".join("?" * len(items)) if items else "NULL"
+                sql = sql.replace(f"__[POSTCOMPILE_{name}]", marks, 1)
+                values += [encode(item) for item in items]
+            else:
+                values.append(encode(value))
+        return sql, values
+
+    def _decode(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        out = []
+        for row in rows:
+            values = list(row)
+            for index, decode in self._decoders:
+                values[index] = decode(values[index])
+            out.append(tuple(values))
+        return out
+
+    # -- either database -------------------------------------------------------------------
+
+    def all(
+        self, conn: Connection, params: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Every row the statement returns (SELECT or RETURNING), values decoded."""
+        if self._sqlite:
+            sql, values = self._render(params or {})
+            return self._decode(driver(conn).execute(sql, values).fetchall())
+        return [tuple(row) for row in conn.execute(self.stmt, dict(params or {}))]
+
+    def rowcount(self, conn: Connection, params: Mapping[str, Any] | None = None) -> int:
+        """Run a write; the number of rows it changed."""
+        if self._sqlite:
+            sql, values = self._render(params or {})
+            return int(driver(conn).execute(sql, values).rowcount)
+        return int(conn.execute(self.stmt, dict(params or {})).rowcount)
+
+
+class BatchUpdate:
+    """One UPDATE template (``WHERE`` and ``SET`` over named parameters, no expanding
+    ones) applied to many parameter rows in one step.
+
+    SQLite runs the compiled template per row on the driver (under the transaction's
+    write lock, so rows apply one after the other, in the order given). PostgreSQL runs
+    the template once, its parameters replaced by the columns of ``unnest`` over one
+    array per parameter: one statement, each target row joined once (the rows of a
+    batch must name distinct targets: ``key``).
+    """
+
+    def __init__(
+        self,
+        template: sa.Update,
+        params: Mapping[str, sa.types.TypeEngine[Any]],
+        key: sa.Column[Any],
+        *,
+        on_sqlite: bool,
+    ) -> None:
+        self._sqlite = on_sqlite
+        self._names = tuple(params)
+        self._key = key
+        if on_sqlite:
+            self._one = Query(template, on_sqlite=True)
+            return
+        # JSON goes as text and is cast back per row: asyncpg has no jsonb[] codec that
+        # SQLAlchemy feeds.
+        self._json = {n for n, kind in params.items() if kind is JSON_TYPE}
+        arrays = [
+            sa.bindparam(
+                f"{n}__array",
+                type_=postgresql.ARRAY(sa.String if n in self._json else kind),
+            )
+            for n, kind in params.items()
+        ]
+        given = (
+            sa.func.unnest(*arrays)
+            .table_valued(*(sa.column(n) for n in params))
+            .render_derived(name="given")
+        )
+        columns: dict[str, Any] = {
+            n: sa.cast(given.c[n], postgresql.JSONB) if n in self._json else given.c[n]
+            for n in params
+        }
+
+        def replace(element: Any, **_: Any) -> Any:
+            if isinstance(element, BindParameter) and element.key in columns:
+                return columns[element.key]
+            return None
+
+        batch = visitors.replacement_traverse(template, {}, replace)
+        assert isinstance(batch, sa.Update)
+        self._batch = batch.returning(key)
+
+    def applied(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
+        """Apply every row; per row, whether it changed its target."""
+        if not rows:
+            return []
+        if self._sqlite:
+            return [self._one.rowcount(conn, row) > 0 for row in rows]
+        params = {f"{n}__array": [self._value(n, row[n]) for row in rows] for n in self._names}
+        changed = {value for (value,) in conn.execute(self._batch, params)}
+        return [row[self._key.name] in changed for row in rows]
+
+    def _value(self, name: str, value: Any) -> Any:
+        if name in self._json and value is not None:
+            return json_dumps(value)
+        return value
+
+
+class InsertIfAbsent:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING <key>`` of many whole rows.
+
+    SQLite: multi-row VALUES compiled once per power-of-two page size, so a batch of n
+    rows takes at most log2(n) + 1 statements, each compiled once per process.
+    PostgreSQL: SQLAlchemy's executemany with RETURNING (it sends multi-row pages).
+    """
+
+    def __init__(self, table: sa.Table, key: sa.Column[Any], *, on_sqlite: bool) -> None:
+        self._table = table
+        self._key = key
+        self._sqlite = on_sqlite
+        self._columns = [c.name for c in table.columns]
+        self._encoders = [encoder(c.type) for c in table.columns]
+        self._largest = 1
+        while self._largest * 2 * len(self._columns) <= _MAX_PARAMETERS:
+            self._largest *= 2
+        if not on_sqlite:
+            # No conflict target: a duplicate fencing key and a re-sent id (a batch
+            # retried after a lost commit acknowledgement) are both skipped.
+            self._stmt = postgresql.insert(table).on_conflict_do_nothing().returning(key)
+
+    def insert(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[Any]:
+        """Insert ``rows`` (column → value); the keys of the rows inserted."""
+        if not rows:
+            return set()
+        if not self._sqlite:
+            return set(conn.execute(self._stmt, [dict(row) for row in rows]).scalars())
+        raw = driver(conn)
+        inserted: set[Any] = set()
+        start = 0
+        while start < len(rows):
+            size = self._largest
+            while size > len(rows) - start:
+                size //= 2
+            page = rows[start : start + size]
+            values = [
+                encode(row[name])
+                for row in page
+                for name, encode in zip(self._columns, self._encoders, strict=True)
+            ]
+            inserted.update(key for (key,) in raw.execute(self._sqlite_sql(size), values))
+            start += size
+        return inserted
+
+    @functools.lru_cache(maxsize=16)  # noqa: B019 - one store holds a few of these
+    def _sqlite_sql(self, size: int) -> str:
+        marks: list[dict[str, Any]] = [
+            {name: sa.bindparam(f"p{i}_{name}") for name in self._columns} for i in range(size)
+        ]
+        stmt = sqlite.insert(self._table).values(marks).on_conflict_do_nothing()
+        compiled = stmt.returning(self._key).compile(dialect=_SQLITE)
+        expected = [f"p{i}_{name}" for i in range(size) for name in self._columns]
+        # The values are sent row by row, column by column: the compiled order must be so.
+        assert list(compiled.positiontup or ()) == expected
+        return compiled.string
+
+
+def _result_columns(stmt: sa.Executable) -> Sequence[sa.ColumnElement[Any]]:
+    if isinstance(stmt, sa.Select):
+        return list(stmt.selected_columns)
+    if isinstance(stmt, sa.Insert | sa.Update | sa.Delete):
+        return list(stmt.exported_columns)
+    return []

@@ -1,0 +1,89 @@
+"""Values as the ``sqlite3`` driver takes and gives them, for the SQLite store's hot path.
+
+The statements a firing scheduler and a busy executor repeat spent most of their time in
+SQLAlchemy's per-row parameter processing and per-statement execution machinery
+(measured: about 1 ms of CPU per one-run tick, and 85 µs per run in ticks of 100). On
+SQLite they are therefore compiled once (:mod:`schedkit.store.sql.queries`) and run on
+the driver connection under the SQLAlchemy one, inside the same transaction. This
+module encodes and decodes their values exactly as the column types of
+:mod:`schedkit.store.sql.schema` do on SQLite, so rows written either way are the same
+bytes (the contract tests read both back through SQLAlchemy).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from schedkit.store.sql.engine import json_dumps
+from schedkit.store.sql.schema import StrEnumType, UTCDateTime, from_epoch_us, to_epoch_us
+
+Codec = Callable[[Any], Any]
+
+
+def identity(value: Any) -> Any:
+    return value
+
+
+def _timestamp(value: datetime | None) -> int | None:
+    return None if value is None else to_epoch_us(value)
+
+
+def _enum(enum_cls: type[Enum]) -> Codec:
+    def encode(value: Enum | str | None) -> Any:
+        return None if value is None else enum_cls(value).value
+
+    return encode
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json_dumps(value)
+
+
+def _bool(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def encoder(kind: sa.types.TypeEngine[Any]) -> Codec:
+    """How a value bound to a parameter of type ``kind`` goes to the driver."""
+    if isinstance(kind, UTCDateTime):
+        return _timestamp
+    if isinstance(kind, sa.JSON):
+        return _json
+    if isinstance(kind, sa.Boolean):
+        return _bool
+    if isinstance(kind, StrEnumType):
+        return _enum(kind.enum_cls)
+    return identity
+
+
+def decoder(kind: sa.types.TypeEngine[Any]) -> Codec:
+    """How a stored value of type ``kind`` becomes the model's value."""
+    if isinstance(kind, UTCDateTime):
+        return lambda value: None if value is None else from_epoch_us(value)
+    if isinstance(kind, sa.JSON):
+        return lambda value: None if value is None else json.loads(value)
+    if isinstance(kind, sa.Boolean):
+        return lambda value: None if value is None else bool(value)
+    if isinstance(kind, StrEnumType):
+        enum_cls = kind.enum_cls
+        return lambda value: None if value is None else enum_cls(value)
+    return identity
+
+
+def driver(conn: Connection) -> sqlite3.Connection:
+    """The ``sqlite3`` connection under a SQLAlchemy one, inside the same transaction.
+
+    Its errors are ``sqlite3`` exceptions, not SQLAlchemy's: the SQLite runner
+    translates both.
+    """
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw

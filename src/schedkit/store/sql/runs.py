@@ -1,0 +1,239 @@
+"""Runs in the SQL store: reading them, claiming them, their heartbeats, progress, log
+lines and purge. (Ending an attempt is in :mod:`schedkit.store.sql.transitions`.)
+
+Claims select their candidates with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so that
+concurrent claimers take disjoint runs without waiting; on SQLite the write lock, taken
+up front, already excludes every other writer.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from schedkit.models import FINISHED_STATUSES, JSON, LogLine, Run, RunFilter, RunStatus
+from schedkit.store._common import claim_order, nothing_to_claim, stale_order
+from schedkit.store.sql.base import SQLBase, chunks, values_of
+from schedkit.store.sql.queries import Query
+
+# Purges delete in batches so a long purge never holds SQLite's write lock for long.
+_PURGE_BATCH = 1000
+
+
+class RunsMixin(SQLBase):
+    async def get_run(self, run_id: str) -> Run | None:
+        r = self._t.runs
+        rows = await self._fetch(sa.select(r).where(r.c.id == run_id))
+        return Run(**rows[0]._asdict()) if rows else None
+
+    async def list_runs(
+        self, flt: RunFilter | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[Run]:
+        r = self._t.runs
+        stmt = (
+            sa.select(r)
+            .where(*self._run_conditions(flt))
+            .order_by(r.c.scheduled_for.desc(), r.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [Run(**row._asdict()) for row in await self._fetch(stmt)]
+
+    async def count_runs(self, flt: RunFilter | None = None) -> int:
+        r = self._t.runs
+        stmt = sa.select(sa.func.count()).select_from(r).where(*self._run_conditions(flt))
+        return int(await self._db.read(lambda conn: conn.execute(stmt).scalar_one()))
+
+    async def active_runs(self, schedule_id: str) -> list[Run]:
+        return (await self.active_runs_of([schedule_id]))[schedule_id]
+
+    async def active_runs_of(self, schedule_ids: Sequence[str]) -> dict[str, list[Run]]:
+        found: dict[str, list[Run]] = {sid: [] for sid in schedule_ids}
+        query, columns = self._active_runs, [c.name for c in self._t.runs.columns]
+
+        def work(conn: Connection) -> list[Run]:
+            return [
+                Run(**dict(zip(columns, row, strict=True)))
+                for chunk in chunks(sorted(found))
+                for row in query.all(conn, {"ids": chunk})
+            ]
+
+        for run in await self._db.read(work) if found else []:
+            found[run.schedule_id or ""].append(run)
+        return found
+
+    async def claim_runs(
+        self,
+        node_id: str,
+        now: datetime,
+        limit: int,
+        task_names: Sequence[str] | None = None,
+    ) -> list[Run]:
+        if nothing_to_claim(limit, task_names):
+            return []
+        if self._sqlite:
+            # Idle nodes poll every second: a read that finds nothing takes no write lock
+            # and builds no UPDATE.
+            claimable = self._claimable
+            if not await self._db.read(lambda conn: claimable.all(conn, {"now": now})):
+                return []
+        r = self._t.runs
+        candidates = (
+            sa.select(r.c.id)
+            .where(
+                r.c.status == RunStatus.PENDING,
+                r.c.not_before <= now,
+                r.c.blocked_by.is_(None),
+            )
+            .order_by(r.c.priority.desc(), r.c.not_before, r.c.id)
+            .limit(limit)
+            # PostgreSQL: rows another claimer has locked are passed over, not waited
+            # for. SQLite renders no FOR UPDATE; its write lock already excludes others.
+            .with_for_update(skip_locked=True)
+        )
+        if task_names is not None:
+            candidates = candidates.where(r.c.task_name.in_(list(task_names)))
+        # A materialized CTE runs the locking SELECT exactly once. As a plain IN
+        # (subquery), PostgreSQL may run it again while updating, and every run picks
+        # further rows: claims were seen returning more runs than their limit.
+        claimable_cte = candidates.cte("claimable").prefix_with("MATERIALIZED")
+        stmt = (
+            sa.update(r)
+            .where(r.c.id.in_(sa.select(claimable_cte.c.id)), r.c.status == RunStatus.PENDING)
+            .values(status=RunStatus.RUNNING, node_id=node_id, started_at=now, heartbeat_at=now)
+            .returning(*r.c)
+        )
+        claimed = [Run(**row._asdict()) for row in await self._fetch(stmt, write=True)]
+        # RETURNING comes in no particular order.
+        return sorted(claimed, key=claim_order)
+
+    async def heartbeat_runs(self, node_id: str, run_ids: Sequence[str], now: datetime) -> set[str]:
+        if not run_ids:
+            return set()
+        r = self._t.runs
+        stmt = (
+            sa.update(r)
+            .where(
+                r.c.id.in_(sorted(run_ids)),
+                r.c.node_id == node_id,
+                r.c.status == RunStatus.RUNNING,
+            )
+            .values(heartbeat_at=now)
+            .returning(r.c.id, r.c.cancel_requested)
+        )
+        return {row.id for row in await self._fetch(stmt, write=True) if row.cancel_requested}
+
+    async def update_progress(self, run_id: str, progress: JSON) -> None:
+        r = self._t.runs
+        await self._rowcount(sa.update(r).where(r.c.id == run_id).values(progress=progress))
+
+    async def stale_runs(self, stale_before: datetime, limit: int) -> list[Run]:
+        if limit <= 0:
+            return []
+        r = self._t.runs
+        stmt = (
+            sa.select(r)
+            .where(r.c.status == RunStatus.RUNNING, r.c.heartbeat_at < stale_before)
+            # Off runs_reaper_ix (status, heartbeat_at); ties are put in id order below.
+            .order_by(r.c.heartbeat_at)
+            .limit(limit)
+        )
+        return sorted((Run(**row._asdict()) for row in await self._fetch(stmt)), key=stale_order)
+
+    async def purge_runs(self, finished_before: datetime) -> int:
+        r, logs = self._t.runs, self._t.run_logs
+        purgeable = sa.and_(
+            r.c.finished_at < finished_before, r.c.status.in_(sorted(FINISHED_STATUSES))
+        )
+        batch = sa.select(r.c.id).where(purgeable).limit(_PURGE_BATCH).scalar_subquery()
+        delete_runs = sa.delete(r).where(r.c.id.in_(batch), purgeable).returning(r.c.id)
+
+        def work(conn: Connection) -> int:
+            deleted = list(conn.execute(delete_runs).scalars())
+            if deleted:
+                conn.execute(sa.delete(logs).where(logs.c.run_id.in_(deleted)))
+            return len(deleted)
+
+        total = 0
+        while True:
+            count = await self._db.write(work)
+            total += count
+            if count < _PURGE_BATCH:
+                return total
+
+    # -- run log lines -----------------------------------------------------------------
+
+    async def append_logs(self, lines: Sequence[LogLine]) -> None:
+        if not lines:
+            return
+        params = [values_of(line) for line in lines]
+        # Idempotent on (run_id, seq): a batch re-sent after an error adds no duplicates.
+        stmt = self._insert(self._t.run_logs).on_conflict_do_nothing()
+        await self._db.write(lambda conn: conn.execute(stmt, params))
+
+    async def get_logs(
+        self, run_id: str, *, after_seq: int = -1, limit: int = 1000
+    ) -> list[LogLine]:
+        lg = self._t.run_logs
+        stmt = (
+            sa.select(lg)
+            .where(lg.c.run_id == run_id, lg.c.seq > after_seq)
+            .order_by(lg.c.seq)
+            .limit(limit)
+        )
+        return [LogLine(**row._asdict()) for row in await self._fetch(stmt)]
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _run_conditions(self, flt: RunFilter | None) -> list[sa.ColumnElement[bool]]:
+        if flt is None:
+            return []
+        r = self._t.runs
+        conditions: list[sa.ColumnElement[bool]] = []
+        if flt.task_name is not None:
+            conditions.append(r.c.task_name == flt.task_name)
+        if flt.schedule_id is not None:
+            conditions.append(r.c.schedule_id == flt.schedule_id)
+        if flt.statuses is not None:
+            conditions.append(r.c.status.in_(sorted(flt.statuses)))
+        if flt.trigger_source is not None:
+            conditions.append(r.c.trigger_source == flt.trigger_source)
+        if flt.since is not None:
+            conditions.append(r.c.scheduled_for >= flt.since)
+        if flt.until is not None:
+            conditions.append(r.c.scheduled_for < flt.until)
+        if flt.node_id is not None:
+            conditions.append(r.c.node_id == flt.node_id)
+        return conditions
+
+    @functools.cached_property
+    def _active_runs(self) -> Query:
+        r = self._t.runs
+        stmt = (
+            sa.select(r)
+            .where(
+                r.c.schedule_id.in_(sa.bindparam("ids", expanding=True)),
+                r.c.status.in_([RunStatus.PENDING, RunStatus.RUNNING]),
+            )
+            .order_by(r.c.scheduled_for, r.c.id)
+        )
+        return Query(stmt, on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _claimable(self) -> Query:
+        """SQLite: whether any run may be claimable now (any task; off the claim index)."""
+        r = self._t.runs
+        stmt = (
+            sa.select(sa.literal(1))
+            .where(
+                r.c.status == RunStatus.PENDING,
+                r.c.not_before <= sa.bindparam("now"),
+                r.c.blocked_by.is_(None),
+            )
+            .limit(1)
+        )
+        return Query(stmt, on_sqlite=self._sqlite)

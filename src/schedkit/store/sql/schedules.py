@@ -1,0 +1,243 @@
+"""Schedules in the SQL store: compare-and-set writes, the leader's reads and advances,
+and the tick's write (:meth:`SchedulesMixin.record_fires`).
+
+A user's write is one conditional statement (``INSERT ... ON CONFLICT DO NOTHING`` when
+the schedule must be new, ``UPDATE ... WHERE version = expected`` otherwise) whose row
+count says whether it applied. A tick's write is one transaction: the lease fence is
+checked and the schedules' versions read under lock (SQLite: the write lock taken at
+``BEGIN IMMEDIATE``; PostgreSQL: ``FOR SHARE`` on the lease row, ``FOR UPDATE`` on the
+schedule rows), so neither a takeover nor a user's write can land before its inserts and
+advances commit.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from schedkit.errors import ScheduleConflictError
+from schedkit.models import Run, Schedule
+from schedkit.store._common import check_schedule_version, still_current
+from schedkit.store.sql.base import SQLBase, chunks, values_of
+from schedkit.store.sql.leases import LeasesMixin
+from schedkit.store.sql.queries import BatchUpdate, InsertIfAbsent, Query
+from schedkit.store.sql.schema import UTCDateTime
+from schedkit.store.values import FireRecord, LeaseFence, ScheduleAdvance
+
+
+class SchedulesMixin(LeasesMixin, SQLBase):
+    async def put_schedule(self, schedule: Schedule, *, expected_version: int) -> None:
+        check_schedule_version(schedule, expected_version)
+        s = self._t.schedules
+        values = values_of(schedule)
+        stmt: sa.Executable
+        if expected_version == 0:
+            stmt = self._insert(s).values(values).on_conflict_do_nothing()
+        else:
+            stmt = (
+                sa.update(s)
+                .where(s.c.id == schedule.id, s.c.version == expected_version)
+                .values({k: v for k, v in values.items() if k != "id"})
+            )
+        version_of = sa.select(s.c.version).where(s.c.id == schedule.id)
+
+        def work(conn: Connection) -> tuple[bool, int | None]:
+            if conn.execute(stmt).rowcount == 1:
+                return True, schedule.version
+            return False, conn.execute(version_of).scalar()
+
+        written, actual = await self._db.write(work)
+        if not written:
+            raise ScheduleConflictError(schedule.id, expected_version, actual)
+
+    async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        s = self._t.schedules
+        rows = await self._fetch(sa.select(s).where(s.c.id == schedule_id))
+        return Schedule(**rows[0]._asdict()) if rows else None
+
+    async def list_schedules(self, task_name: str | None = None) -> list[Schedule]:
+        s = self._t.schedules
+        stmt = sa.select(s).order_by(s.c.id)
+        if task_name is not None:
+            stmt = stmt.where(s.c.task_name == task_name)
+        return [Schedule(**row._asdict()) for row in await self._fetch(stmt)]
+
+    async def delete_schedule(
+        self, schedule_id: str, *, expected_version: int | None = None
+    ) -> bool:
+        s = self._t.schedules
+        stmt = sa.delete(s).where(s.c.id == schedule_id)
+        if expected_version is None:
+            return await self._rowcount(stmt) > 0
+        version_of = sa.select(s.c.version).where(s.c.id == schedule_id)
+
+        def work(conn: Connection) -> tuple[bool, int | None]:
+            if conn.execute(stmt.where(s.c.version == expected_version)).rowcount == 1:
+                return True, expected_version
+            return False, conn.execute(version_of).scalar()
+
+        deleted, actual = await self._db.write(work)
+        if actual is None:
+            return False
+        if not deleted:
+            raise ScheduleConflictError(schedule_id, expected_version, actual)
+        return True
+
+    async def due_schedules(self, until: datetime, limit: int) -> list[Schedule]:
+        s = self._t.schedules
+        stmt = (
+            sa.select(s)
+            .where(s.c.paused == sa.false(), s.c.next_fire_time <= until)
+            .order_by(s.c.next_fire_time, s.c.id)
+            .limit(limit)
+        )
+        return [Schedule(**row._asdict()) for row in await self._fetch(stmt)]
+
+    async def due_schedule_keys(
+        self, until: datetime, limit: int
+    ) -> list[tuple[str, int, datetime]]:
+        query, params = self._due_keys, {"until": until, "limit": limit}
+        rows = await self._db.read(lambda conn: query.all(conn, params))
+        return [(sid, version, nxt) for sid, version, nxt in rows]
+
+    async def get_schedules(self, schedule_ids: Sequence[str]) -> list[Schedule]:
+        s = self._t.schedules
+        found: list[Schedule] = []
+        for chunk in chunks(sorted(set(schedule_ids))):
+            stmt = sa.select(s).where(s.c.id.in_(chunk))
+            found += [Schedule(**row._asdict()) for row in await self._fetch(stmt)]
+        return found
+
+    async def next_fire_time(self) -> datetime | None:
+        s = self._t.schedules
+        # ORDER BY ... LIMIT 1 rather than MIN(): reads one index entry on both databases.
+        stmt = (
+            sa.select(s.c.next_fire_time)
+            .where(s.c.paused == sa.false(), s.c.next_fire_time.is_not(None))
+            .order_by(s.c.next_fire_time)
+            .limit(1)
+        )
+        found: datetime | None = await self._db.read(lambda conn: conn.execute(stmt).scalar())
+        return found
+
+    async def advance_schedules(self, advances: Sequence[ScheduleAdvance]) -> int:
+        if not advances:
+            return 0
+        return await self._db.write(lambda conn: self._advance_in(conn, advances))
+
+    async def insert_runs(self, runs: Sequence[Run]) -> list[str]:
+        if not runs:
+            return []
+        inserted = await self._db.write(lambda conn: self._insert_runs_in(conn, runs))
+        return [run.id for run in runs if run.id in inserted]
+
+    async def record_fires(
+        self,
+        runs: Sequence[Run],
+        advances: Sequence[ScheduleAdvance],
+        *,
+        fence: LeaseFence | None,
+        now: datetime,
+    ) -> FireRecord:
+        if not runs and not advances:
+            return FireRecord(inserted=[], advanced=0)
+        wanted = {advance.schedule_id: advance.version for advance in advances}
+
+        # One transaction, one commit (one fsync) per tick.
+        def work(conn: Connection) -> FireRecord:
+            if fence is not None and not self._lease_held_in(conn, fence, now):
+                return FireRecord(inserted=[], advanced=0, fenced=True)
+            kept, moved = still_current(runs, advances, self._current(conn, wanted))
+            inserted = self._insert_runs_in(conn, kept) if kept else set()
+            advanced = self._advance_in(conn, moved) if moved else 0
+            return FireRecord(
+                inserted=[run.id for run in runs if run.id in inserted], advanced=advanced
+            )
+
+        return await self._db.write(work)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _insert_runs_in(self, conn: Connection, runs: Sequence[Run]) -> set[str]:
+        """Insert-if-absent on the fencing key; the ids inserted."""
+        # Same key order in every batch: two PostgreSQL transactions inserting the same
+        # keys then wait on each other in one direction only (no deadlock).
+        ordered = sorted(runs, key=lambda run: (run.schedule_id or "", run.scheduled_for, run.id))
+        return self._run_inserter.insert(conn, [values_of(run) for run in ordered])
+
+    def _current(self, conn: Connection, wanted: dict[str, int]) -> set[str]:
+        """The ids of ``wanted`` stored at the version it names, read under lock (see the
+        module docstring), in id order like the advance (no deadlock)."""
+        current: set[str] = set()
+        for chunk in chunks(sorted(wanted)):
+            rows = self._versions.all(conn, {"ids": chunk})
+            current.update(sid for sid, version in rows if wanted[sid] == version)
+        return current
+
+    def _advance_in(self, conn: Connection, advances: Sequence[ScheduleAdvance]) -> int:
+        """Version-checked advances; how many applied."""
+        # Sorted by id so that concurrent batches lock rows in one order (no deadlock).
+        ordered = sorted(advances, key=lambda a: a.schedule_id)
+        rows = [
+            {
+                "id": a.schedule_id,
+                "version": a.version,
+                "next": a.next_fire_time,
+                "last": a.last_fire_time,
+            }
+            for a in ordered
+        ]
+        if len({a.schedule_id for a in ordered}) < len(ordered):
+            # A schedule named twice must see both; one UPDATE ... FROM joins it once.
+            return sum(self._advance.applied(conn, [row])[0] for row in rows)
+        return sum(self._advance.applied(conn, rows))
+
+    # The hot path's statements, defined once (see queries.py).
+
+    @functools.cached_property
+    def _due_keys(self) -> Query:
+        s = self._t.schedules
+        stmt = (
+            sa.select(s.c.id, s.c.version, s.c.next_fire_time)
+            .where(s.c.paused == sa.false(), s.c.next_fire_time <= sa.bindparam("until"))
+            .order_by(s.c.next_fire_time, s.c.id)
+            .limit(sa.bindparam("limit", type_=sa.Integer))
+        )
+        return Query(stmt, on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _versions(self) -> Query:
+        s = self._t.schedules
+        stmt = (
+            sa.select(s.c.id, s.c.version)
+            .where(s.c.id.in_(sa.bindparam("ids", expanding=True)))
+            .order_by(s.c.id)
+        )
+        # PostgreSQL locks the rows (SQLite renders no FOR UPDATE: its write lock holds).
+        return Query(stmt.with_for_update(), on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _advance(self) -> BatchUpdate:
+        s = self._t.schedules
+        template = (
+            sa.update(s)
+            .where(s.c.id == sa.bindparam("id"), s.c.version == sa.bindparam("version"))
+            .values(next_fire_time=sa.bindparam("next"), last_fire_time=sa.bindparam("last"))
+        )
+        types: dict[str, Any] = {
+            "id": sa.String(),
+            "version": sa.Integer(),
+            "next": UTCDateTime(),
+            "last": UTCDateTime(),
+        }
+        return BatchUpdate(template, types, s.c.id, on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _run_inserter(self) -> InsertIfAbsent:
+        r = self._t.runs
+        return InsertIfAbsent(r, r.c.id, on_sqlite=self._sqlite)

@@ -1,0 +1,226 @@
+"""How attempts end in the SQL store: finish, requeue, lose, cancel.
+
+Every step is a conditional ``UPDATE ... WHERE <the state it leaves>`` whose row count
+(or RETURNING) says whether it applied, run with the release of the runs it blocked in
+one transaction, so no read-then-write window exists on either database.
+``request_cancel`` reads first and holds what it read (``SELECT ... FOR UPDATE``; on
+SQLite the write lock is held from the transaction's start).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from schedkit.models import Run, RunStatus
+from schedkit.store._common import (
+    REQUEUE_CLEARED,
+    check_finishes,
+    finish_already_stored,
+)
+from schedkit.store.sql.base import SQLBase, chunks
+from schedkit.store.sql.queries import BatchUpdate, Query
+from schedkit.store.sql.schema import JSON_TYPE, UTCDateTime
+from schedkit.store.values import LostRun, RunFinish, RunRequeue
+
+
+class TransitionsMixin(SQLBase):
+    async def finish_runs(self, items: Sequence[RunFinish]) -> list[bool]:
+        if not items:
+            return []
+        check_finishes(items)
+        rows = [
+            {
+                "id": item.run_id,
+                "attempt": item.attempt,
+                "node_id": item.node_id,
+                "status": item.outcome.status.value,
+                "finished_at": item.outcome.finished_at,
+                "duration": item.outcome.duration,
+                "result": item.outcome.result,
+                "error": item.outcome.error,
+                "reason": item.outcome.reason,
+            }
+            for item in items
+        ]
+        distinct = len({item.run_id for item in items}) == len(items)
+
+        def work(conn: Connection) -> list[bool]:
+            if distinct:
+                applied = self._finish.applied(conn, rows)
+            else:
+                # A run named twice must see the first item's effect; in one
+                # UPDATE ... FROM it would be joined once, by either item.
+                applied = [self._finish.applied(conn, [row])[0] for row in rows]
+            self._release_in(conn, [i.run_id for i, ok in zip(items, applied, strict=True) if ok])
+            retried = [i for i, ok in zip(items, applied, strict=True) if not ok]
+            if retried:
+                stored = self._finish_states(conn, [item.run_id for item in retried])
+                applied = [
+                    ok or self._stored_as(item, stored)
+                    for item, ok in zip(items, applied, strict=True)
+                ]
+            return applied
+
+        return await self._db.write(work)
+
+    async def requeue_run(self, item: RunRequeue) -> bool:
+        if not item.from_statuses:
+            return False
+        r = self._t.runs
+        stmt = (
+            sa.update(r)
+            .where(
+                r.c.id == item.run_id,
+                r.c.attempt == item.attempt,
+                r.c.status.in_(sorted(item.from_statuses)),
+            )
+            .values(self._requeued(item.not_before, item.attempt_error))
+        )
+        return await self._rowcount(stmt) == 1
+
+    async def lose_runs(self, items: Sequence[LostRun]) -> list[bool]:
+        if not items:
+            return []
+        r = self._t.runs
+
+        def one(item: LostRun) -> sa.Update:
+            stmt = sa.update(r).where(
+                r.c.id == item.run_id,
+                r.c.status == RunStatus.RUNNING,
+                r.c.attempt == item.attempt,
+                r.c.node_id == item.node_id,
+                # A heartbeat committed first makes the row not match.
+                r.c.heartbeat_at < item.stale_before,
+            )
+            if item.retry_at is None:
+                return stmt.values(status=RunStatus.LOST, finished_at=item.now, reason=item.reason)
+            return stmt.values(self._requeued(item.retry_at, item.attempt_error))
+
+        def work(conn: Connection) -> list[bool]:
+            applied = [conn.execute(one(item)).rowcount == 1 for item in items]
+            # A dead run must not hold its queued successor forever.
+            self._release_in(conn, [i.run_id for i, ok in zip(items, applied, strict=True) if ok])
+            return applied
+
+        return await self._db.write(work)
+
+    async def request_cancel(self, run_id: str, now: datetime, reason: str) -> Run | None:
+        r = self._t.runs
+        select_run = sa.select(r).where(r.c.id == run_id).with_for_update()
+        this_run = sa.update(r).where(r.c.id == run_id)
+
+        def work(conn: Connection) -> Run | None:
+            row = conn.execute(select_run).first()
+            if row is None:
+                return None
+            run = Run(**row._asdict())
+            if run.status == RunStatus.PENDING:
+                conn.execute(
+                    this_run.values(status=RunStatus.CANCELLED, finished_at=now, reason=reason)
+                )
+                self._release_in(conn, [run_id])
+                return dataclasses.replace(
+                    run, status=RunStatus.CANCELLED, finished_at=now, reason=reason
+                )
+            if run.status == RunStatus.RUNNING and not run.cancel_requested:
+                conn.execute(this_run.values(cancel_requested=True))
+                return dataclasses.replace(run, cancel_requested=True)
+            return run
+
+        return await self._db.write(work)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _requeued(self, not_before: datetime, attempt_error: Any) -> dict[str, Any]:
+        """The SET of a run sent back to pending for its next attempt."""
+        r = self._t.runs
+        error = sa.bindparam("attempt_error", attempt_error, type_=JSON_TYPE)
+        return {
+            "status": RunStatus.PENDING,
+            "attempt": r.c.attempt + 1,
+            "not_before": not_before,
+            "attempt_errors": self._json_append(r.c.attempt_errors, error),
+            **dict.fromkeys(REQUEUE_CLEARED),
+        }
+
+    def _release_in(self, conn: Connection, run_ids: list[str]) -> None:
+        """Release the runs ``blocked_by`` any of ``run_ids`` (they ended)."""
+        for chunk in chunks(sorted(run_ids)):
+            self._release.rowcount(conn, {"ids": chunk})
+
+    def _finish_states(
+        self, conn: Connection, run_ids: list[str]
+    ) -> dict[str, tuple[RunStatus, int, str | None, datetime | None]]:
+        return {
+            run_id: (RunStatus(status), attempt, node_id, finished_at)
+            for chunk in chunks(sorted(set(run_ids)))
+            for run_id, status, attempt, node_id, finished_at in self._finish_state.all(
+                conn, {"ids": chunk}
+            )
+        }
+
+    @staticmethod
+    def _stored_as(
+        item: RunFinish, stored: dict[str, tuple[RunStatus, int, str | None, datetime | None]]
+    ) -> bool:
+        found = stored.get(item.run_id)
+        if found is None:
+            return False
+        status, attempt, node_id, finished_at = found
+        return finish_already_stored(
+            item, status=status, attempt=attempt, node_id=node_id, finished_at=finished_at
+        )
+
+    # The hot path's statements, defined once (see queries.py).
+
+    @functools.cached_property
+    def _finish(self) -> BatchUpdate:
+        r = self._t.runs
+        node: sa.BindParameter[str] = sa.bindparam("node_id")
+        held = sa.or_(
+            sa.and_(node.is_(None), r.c.status == RunStatus.PENDING),
+            sa.and_(r.c.status == RunStatus.RUNNING, r.c.node_id == node),
+        )
+        outcome = ("status", "finished_at", "duration", "result", "error", "reason")
+        template = (
+            sa.update(r)
+            .where(r.c.id == sa.bindparam("id"), r.c.attempt == sa.bindparam("attempt"), held)
+            .values({name: sa.bindparam(name) for name in outcome})
+        )
+        types: dict[str, Any] = {
+            "id": sa.String(),
+            "attempt": sa.Integer(),
+            "node_id": sa.String(),
+            "status": sa.String(),
+            "finished_at": UTCDateTime(),
+            "duration": sa.Float(),
+            "result": JSON_TYPE,
+            "error": JSON_TYPE,
+            "reason": sa.String(),
+        }
+        return BatchUpdate(template, types, r.c.id, on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _release(self) -> Query:
+        r = self._t.runs
+        stmt = (
+            sa.update(r)
+            .where(r.c.blocked_by.in_(sa.bindparam("ids", expanding=True)))
+            .values(blocked_by=None)
+        )
+        return Query(stmt, on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _finish_state(self) -> Query:
+        r = self._t.runs
+        stmt = sa.select(r.c.id, r.c.status, r.c.attempt, r.c.node_id, r.c.finished_at).where(
+            r.c.id.in_(sa.bindparam("ids", expanding=True))
+        )
+        return Query(stmt, on_sqlite=self._sqlite)

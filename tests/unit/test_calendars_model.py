@@ -1,0 +1,147 @@
+"""Calendar value objects: accepted input, precise errors, JSON round trips, edits."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from schedkit.calendars import (
+    Base,
+    Calendar,
+    DayTable,
+    Override,
+    OverrideKind,
+    builtin_calendar,
+    parse_calendar,
+    parse_override,
+)
+from schedkit.errors import ValidationError
+
+SPOT: dict[str, Any] = {
+    "name": "spot-trading.sd",
+    "base": "none",
+    "description": "山东现货市场交易日",
+    "confirmed_years": [2026],
+    "overrides": [
+        {"date": "2026-01-06", "open": True, "kind": "trading_day"},
+        {"date": "2026-01-05", "open": True, "kind": "trading_day", "note": "首个交易日"},
+    ],
+}
+
+
+def test_json_round_trip_sorts_overrides_by_date() -> None:
+    calendar = parse_calendar(SPOT)
+    assert [o.date for o in calendar.overrides] == [date(2026, 1, 5), date(2026, 1, 6)]
+    data = calendar.to_json()
+    assert data["base"] == "none" and data["confirmed_years"] == [2026]
+    assert data["overrides"][0] == {
+        "date": "2026-01-05",
+        "open": True,
+        "kind": "trading_day",
+        "note": "首个交易日",
+    }
+    assert parse_calendar(data) == calendar
+
+
+def test_builtin_calendars_exist_without_data() -> None:
+    assert builtin_calendar("cn_workdays") == Calendar(name="cn_workdays", base=Base.CN_WORKDAYS)
+    assert builtin_calendar("cn_skip_holidays") == Calendar(
+        name="cn_holidays", base=Base.CN_HOLIDAYS
+    )
+    assert builtin_calendar("none") is None
+    assert builtin_calendar("spot") is None
+
+
+def test_alias_is_accepted_as_name_and_base() -> None:
+    calendar = parse_calendar({"name": "ops", "base": "cn_skip_holidays"})
+    assert calendar.base is Base.CN_HOLIDAYS
+    assert parse_calendar({"name": "cn_skip_holidays", "base": "cn_holidays"}).name == (
+        "cn_holidays"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "text"),
+    [
+        ({"name": "Spot", "base": "none"}, "name", "lower-case"),
+        ({"name": "", "base": "none"}, "name", "1-64"),
+        ({"name": "spot", "base": "workdays"}, "base", "cn_workdays"),
+        ({"name": "cn_workdays", "base": "all"}, "base", "built-in calendar 'cn_workdays'"),
+        ({"name": "spot", "base": "none", "colour": "red"}, "colour", "Extra inputs"),
+        ({"name": "spot", "base": "none", "confirmed_years": [1900]}, "confirmed_years", "1950"),
+        (
+            {"name": "spot", "base": "none", "overrides": [{"date": "2026-13-01", "open": True}]},
+            "overrides.0.date",
+            "month",
+        ),
+        (
+            {
+                "name": "spot",
+                "base": "none",
+                "overrides": [
+                    {"date": "2026-01-05", "open": True},
+                    {"date": "2026-01-05", "open": False},
+                ],
+            },
+            "overrides",
+            "2026-01-05 is listed twice",
+        ),
+    ],
+)
+def test_bad_calendar_names_the_field(data: dict[str, Any], field: str | None, text: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        parse_calendar(data)
+    assert caught.value.field == field
+    assert text in str(caught.value)
+
+
+def test_override_kind_defaults_from_open_and_must_agree() -> None:
+    assert parse_override({"date": "2027-01-01", "open": False}).kind is OverrideKind.EXTRA_CLOSED
+    assert parse_override({"date": "2027-01-01", "open": True}).kind is OverrideKind.EXTRA_OPEN
+    with pytest.raises(ValidationError, match="a holiday day is closed, not open"):
+        parse_override({"date": "2027-01-01", "open": True, "kind": "holiday"})
+    with pytest.raises(ValidationError) as caught:
+        parse_override({"date": "2027-01-01", "open": "maybe"})
+    assert caught.value.field == "open"
+
+
+def test_value_objects_are_frozen() -> None:
+    calendar = parse_calendar(SPOT)
+    with pytest.raises(Exception, match="frozen"):
+        calendar.name = "other"  # type: ignore[misc]
+
+
+def holiday(day: str, note: str = "元旦") -> Override:
+    return Override(date=date.fromisoformat(day), open=False, kind=OverrideKind.HOLIDAY, note=note)
+
+
+def test_with_year_replaces_that_year_and_sets_the_flag() -> None:
+    table = DayTable(
+        overrides=(holiday("2026-01-01"), holiday("2027-01-01"), holiday("2027-01-04")),
+        confirmed_years=frozenset({2026}),
+    )
+    makeup = Override(
+        date=date(2026, 12, 31), open=True, kind=OverrideKind.MAKEUP_WORKDAY, note="元旦调休"
+    )
+    updated = table.with_year(2027, [holiday("2027-01-02"), makeup], confirmed=True)
+    assert [o.date.isoformat() for o in updated.overrides] == [
+        "2026-01-01",
+        "2026-12-31",
+        "2027-01-02",
+    ]
+    assert updated.confirmed_years == {2026, 2027}
+    assert updated.by_date[date(2026, 12, 31)] == makeup
+    assert date(2027, 1, 1) not in updated.by_date
+    assert table.by_date.keys() == {date(2026, 1, 1), date(2027, 1, 1), date(2027, 1, 4)}
+    assert updated.with_confirmed(2026, False).confirmed_years == {2027}
+
+
+def test_edits_keep_the_calendar_valid() -> None:
+    calendar = parse_calendar(SPOT)
+    edited = calendar.with_overrides([holiday("2026-01-06", "检修")]).without_dates(
+        [date(2026, 1, 5)]
+    )
+    assert isinstance(edited, Calendar) and edited.name == "spot-trading.sd"
+    assert [(o.date.day, o.open) for o in edited.overrides] == [(6, False)]

@@ -1,0 +1,139 @@
+"""A schedule's calendar reference, and the Nth / last open day of the month."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from schedkit.calendars import (
+    Base,
+    Calendar,
+    CalendarField,
+    CalendarRef,
+    CalendarSet,
+    Override,
+    OverrideKind,
+    Source,
+)
+from schedkit.errors import ValidationError
+
+BUILTINS = CalendarSet()
+
+
+class Spec(BaseModel):
+    """Stands for the schedule spec the integration step extends."""
+
+    calendar: CalendarField | None = None
+
+
+@pytest.mark.parametrize(
+    ("given", "nth", "stored"),
+    [
+        ("cn_workdays", None, "cn_workdays"),
+        ("cn_skip_holidays", None, "cn_skip_holidays"),
+        ({"name": "cn_workdays"}, None, "cn_workdays"),
+        ({"name": "cn_workdays", "nth": 3}, 3, {"name": "cn_workdays", "nth": 3}),
+        ({"name": "cn_workdays", "nth": "last"}, -1, {"name": "cn_workdays", "nth": -1}),
+        ({"name": "spot", "nth": -2}, -2, {"name": "spot", "nth": -2}),
+    ],
+)
+def test_reference_forms_and_json_round_trip(given: Any, nth: int | None, stored: Any) -> None:
+    ref = CalendarRef.parse(given)
+    assert ref.nth == nth
+    assert ref.to_json() == stored
+    spec = Spec.model_validate({"calendar": given})
+    assert spec.calendar == ref
+    dumped = spec.model_dump(mode="json")
+    assert dumped == {"calendar": stored}
+    assert Spec.model_validate(dumped) == spec
+    assert Spec.model_validate_json(spec.model_dump_json()) == spec
+
+
+@pytest.mark.parametrize(
+    ("given", "field", "text"),
+    [
+        ({"name": "cn_workdays", "nth": 0}, "calendar.nth", "counts from 1"),
+        ({"name": "cn_workdays", "nth": 32}, "calendar.nth", "less than or equal to 31"),
+        ({"name": "cn_workdays", "nth": "first"}, "calendar.nth", "'last'"),
+        ({"name": "cn_workdays", "nth": True}, "calendar.nth", "'last'"),
+        ({"name": "cn_workdays", "day": 3}, "calendar.day", "Extra inputs"),
+        ({"nth": 3}, "calendar.name", "Field required"),
+        ("CN Workdays", "calendar.name", "lower-case"),
+        (7, "calendar", "valid dictionary"),
+    ],
+)
+def test_bad_reference_names_the_field(given: Any, field: str, text: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        CalendarRef.parse(given)
+    assert caught.value.field == field
+    assert text in str(caught.value)
+
+
+def test_describe_in_both_languages() -> None:
+    third = CalendarRef(name="cn_workdays", nth=3)
+    assert third.describe() == "3rd open day of the month in cn_workdays"
+    assert third.describe("zh") == "每月第 3 个 cn_workdays 开放日"
+    assert CalendarRef(name="cn_workdays", nth=-1).describe() == (
+        "last open day of the month in cn_workdays"
+    )
+    assert CalendarRef(name="x", nth=-2).describe("zh") == "每月倒数第 2 个 x 开放日"
+    assert CalendarRef(name="x", nth=-2).describe() == "2nd to last open day of the month in x"
+    assert CalendarRef(name="x", nth=11).describe().startswith("11th ")
+
+
+def test_nth_workday_counts_makeup_days_and_skips_golden_week() -> None:
+    # 1-8 October 2025 are off, 9 and 10 are workdays and Saturday 11 is a make-up workday.
+    assert BUILTINS.nth_open_day("cn_workdays", 2025, 10, 1) == date(2025, 10, 9)
+    assert BUILTINS.nth_open_day("cn_workdays", 2025, 10, 3) == date(2025, 10, 11)
+    assert BUILTINS.nth_open_day("cn_workdays", 2025, 10, -1) == date(2025, 10, 31)
+    # Sunday 28 September 2025 is a make-up workday; 30 September the last workday.
+    assert BUILTINS.nth_open_day("cn_workdays", 2025, 9, -1) == date(2025, 9, 30)
+    assert BUILTINS.nth_open_day("cn_workdays", 2025, 9, -2) == date(2025, 9, 29)
+    assert BUILTINS.nth_open_day("cn_workdays", 2025, 9, -3) == date(2025, 9, 28)
+    # February 2026: 14 (Sat) and 28 (Sat) are make-up workdays around the Spring Festival.
+    assert BUILTINS.nth_open_day("cn_workdays", 2026, 2, -1) == date(2026, 2, 28)
+
+
+def test_allows_only_the_nth_open_day() -> None:
+    ref = CalendarRef.parse({"name": "cn_workdays", "nth": 3})
+    allowed = [d for d in (date(2025, 10, n) for n in range(1, 32)) if BUILTINS.allows(ref, d).open]
+    assert allowed == [date(2025, 10, 11)]
+    hit = BUILTINS.allows(ref, date(2025, 10, 11))
+    assert hit.confirmed and hit.source is Source.CHINESE_CALENDAR
+    assert hit.note == "3rd open day of the month in cn_workdays (2025-10)"
+    miss = BUILTINS.allows(ref, date(2025, 10, 10))
+    assert not miss.open and miss.note is not None and "2025-10-11" in miss.note
+
+
+def test_plain_reference_is_the_calendar_decision() -> None:
+    for day in (date(2025, 9, 28), date(2025, 10, 1), date(2025, 10, 12)):
+        assert BUILTINS.allows("cn_workdays", day) == BUILTINS.decide("cn_workdays", day)
+
+
+def test_month_with_fewer_open_days_has_no_nth_day() -> None:
+    spot = Calendar(
+        name="spot",
+        base=Base.NONE,
+        overrides=tuple(
+            Override(date=date(2026, 1, n), open=True, kind=OverrideKind.TRADING_DAY)
+            for n in (5, 6)
+        ),
+        confirmed_years=frozenset({2026}),
+    )
+    books = CalendarSet(calendars={"spot": spot})
+    ref = CalendarRef(name="spot", nth=3)
+    assert books.nth_open_day("spot", 2026, 1, 3) is None
+    decision = books.allows(ref, date(2026, 1, 6))
+    assert not decision.open
+    assert decision.note == "2026-01 has only 2 open days, no 3rd open day of the month in spot"
+    assert books.allows(CalendarRef(name="spot", nth=-1), date(2026, 1, 6)).open
+
+
+def test_nth_day_in_an_unconfirmed_month_is_unconfirmed() -> None:
+    ref = CalendarRef(name="cn_workdays", nth=-1)
+    last = BUILTINS.nth_open_day("cn_workdays", 2101, 1, -1)
+    assert last == date(2101, 1, 31)  # a Monday, by the weekday rule
+    assert not BUILTINS.allows(ref, last).confirmed

@@ -1,0 +1,166 @@
+"""Overrides from and to files: CSV, JSON lines and the State Council notice form."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from schedkit.calendars import (
+    CalendarImportError,
+    Override,
+    OverrideKind,
+    export_overrides,
+    format_for,
+    parse_overrides,
+)
+from schedkit.errors import ValidationError
+
+NOTICE_2026 = """\
+# 国务院办公厅关于2026年部分节假日安排的通知（节选）
+放假 2026-01-01 至 2026-01-03 元旦
+上班 2026-01-04 元旦调休
+holiday 2026-02-15..2026-02-23 春节
+workday 2026-02-14 春节调休
+上班 2026-02-28 春节调休
+"""
+
+
+def test_notice_form_expands_ranges() -> None:
+    items = parse_overrides(NOTICE_2026, "notice")
+    closed = [o.date for o in items if not o.open]
+    assert closed[:3] == [date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3)]
+    assert len(closed) == 3 + 9
+    assert {o.kind for o in items if not o.open} == {OverrideKind.HOLIDAY}
+    makeup = [(o.date, o.kind, o.note) for o in items if o.open]
+    assert makeup == [
+        (date(2026, 1, 4), OverrideKind.MAKEUP_WORKDAY, "元旦调休"),
+        (date(2026, 2, 14), OverrideKind.MAKEUP_WORKDAY, "春节调休"),
+        (date(2026, 2, 28), OverrideKind.MAKEUP_WORKDAY, "春节调休"),
+    ]
+
+
+def test_notice_form_agrees_with_the_official_package_on_2026() -> None:
+    from schedkit.calendars import Base, Calendar, CalendarSet
+
+    items = parse_overrides(NOTICE_2026, "notice")
+    typed = CalendarSet(
+        calendars={"typed": Calendar(name="typed", base=Base.CN_WORKDAYS, overrides=tuple(items))}
+    )
+    official = CalendarSet()
+    for item in items:
+        assert (
+            typed.decide("typed", item.date).open == official.decide("cn_workdays", item.date).open
+        ), item.date
+
+
+def test_bad_notice_lines_are_each_reported() -> None:
+    text = "\n".join(
+        [
+            "放假 2027-01-01 至 2027-01-03 元旦",
+            "休息 2027-01-04",  # unknown word
+            "放假 2027-02-10 至 2027-02-05",  # reversed
+            "上班 2027-02-30",  # no such date
+            "放假 2027-01-03",  # given on line 1 already
+            "放假 2027-07-01 至 2027-08-15 暑假",  # too long
+            "元旦放假三天",  # not the form
+        ]
+    )
+    with pytest.raises(CalendarImportError) as caught:
+        parse_overrides(text, "notice")
+    lines = {e.line: e.message for e in caught.value.lines}
+    assert sorted(lines) == [2, 3, 4, 5, 6, 7]
+    assert "unknown word '休息'" in lines[2]
+    assert "ends (2027-02-05) before it starts (2027-02-10)" in lines[3]
+    assert "invalid date '2027-02-30'" in lines[4]
+    assert lines[5] == "2027-01-03 is already given on line 1"
+    assert "more than 31 days" in lines[6]
+    assert "expected '放假 <date>" in lines[7]
+    assert caught.value.message.startswith("6 bad lines: line 2: ")
+    assert caught.value.field == "file"
+
+
+def test_csv_with_header_comments_and_defaults() -> None:
+    text = (
+        "date,status,kind,note\n"
+        "# 山东现货交易日\n"
+        "2026-01-05,open,trading_day,首个交易日\n"
+        "2026-01-06,open,,\n"
+        '2026-01-07,closed,extra_closed,"系统升级, 停市"\n'
+        "2026-01-08,open\n"
+    )
+    items = parse_overrides(text, "csv")
+    assert [(o.date.day, o.open, o.kind, o.note) for o in items] == [
+        (5, True, OverrideKind.TRADING_DAY, "首个交易日"),
+        (6, True, OverrideKind.EXTRA_OPEN, None),
+        (7, False, OverrideKind.EXTRA_CLOSED, "系统升级, 停市"),
+        (8, True, OverrideKind.EXTRA_OPEN, None),
+    ]
+
+
+def test_bad_csv_lines_are_each_reported() -> None:
+    text = (
+        "2026-01-05,open,trading_day\n"
+        "2026-01-06,maybe\n"
+        "2026-01-07,open,holiday\n"
+        "01/08/2026,open\n"
+        "2026-01-09\n"
+        "2026-01-05,closed\n"
+    )
+    with pytest.raises(CalendarImportError) as caught:
+        parse_overrides(text, "csv")
+    lines = {e.line: e.message for e in caught.value.lines}
+    assert sorted(lines) == [2, 3, 4, 5, 6]
+    assert "status must be 'open' or 'closed'" in lines[2]
+    assert "a holiday day is closed, not open" in lines[3]
+    assert lines[4].startswith("date: ")
+    assert "expected date,status" in lines[5]
+    assert "already given on line 1" in lines[6]
+
+
+def test_jsonl_and_its_errors() -> None:
+    good = '{"date": "2027-01-01", "open": false, "kind": "holiday", "note": "元旦"}\n'
+    (item,) = parse_overrides(good, "jsonl")
+    assert item == Override(
+        date=date(2027, 1, 1), open=False, kind=OverrideKind.HOLIDAY, note="元旦"
+    )
+    bad = good + '{"date": "2027-01-02", "open": false\n[1, 2]\n{"date": "2027-01-03"}\n'
+    with pytest.raises(CalendarImportError) as caught:
+        parse_overrides(bad, "jsonl")
+    lines = {e.line: e.message for e in caught.value.lines}
+    assert sorted(lines) == [2, 3, 4]
+    assert lines[2].startswith("not JSON")
+    assert "expected a JSON object, got list" in lines[3]
+    assert lines[4].startswith("open: Field required")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "notice"])
+def test_export_reads_back(fmt: str) -> None:
+    items = parse_overrides(NOTICE_2026, "notice")
+    text = export_overrides(reversed(items), fmt)  # type: ignore[arg-type]
+    assert parse_overrides(text, fmt) == sorted(items, key=lambda o: o.date)  # type: ignore[arg-type]
+
+
+def test_notice_export_groups_ranges() -> None:
+    text = export_overrides(parse_overrides(NOTICE_2026, "notice"), "notice")
+    assert text.splitlines() == [
+        "放假 2026-01-01 至 2026-01-03 元旦",
+        "上班 2026-01-04 元旦调休",
+        "上班 2026-02-14 春节调休",
+        "放假 2026-02-15 至 2026-02-23 春节",
+        "上班 2026-02-28 春节调休",
+    ]
+
+
+def test_notice_export_refuses_other_kinds() -> None:
+    item = Override(date=date(2026, 1, 5), open=True, kind=OverrideKind.TRADING_DAY)
+    with pytest.raises(ValidationError, match="holidays and make-up workdays only; not 2026-01-05"):
+        export_overrides([item], "notice")
+
+
+def test_format_for_file_names() -> None:
+    assert format_for("spot-2027.CSV") == "csv"
+    assert format_for("overrides.jsonl") == "jsonl"
+    assert format_for("notice-2027.txt") == "notice"
+    with pytest.raises(ValidationError, match=r"cannot tell the format of 'a\.xlsx'"):
+        format_for("a.xlsx")
