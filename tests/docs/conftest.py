@@ -26,12 +26,17 @@ from tests.docs.snippets import REPO
 VENV = Path(sys.executable).parent.parent
 
 
+#: Not passed on to the reader's shell: the developer's settings, and coverage's, which
+#: would measure (and slow down) every command the docs run; tests/cli measures them.
+_NOT_INHERITED = ("SCHEDKIT_", "POWERTRADE_", "PYTHON", "COVERAGE_")
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without the developer's SCHEDKIT_* / POWERTRADE_* / PYTHON* settings."""
+    """This environment as a reader's fresh shell has it (see :data:`_NOT_INHERITED`)."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SCHEDKIT_", "POWERTRADE_", "PYTHON")) and k != "VIRTUAL_ENV"
+        if not k.startswith(_NOT_INHERITED) and k != "VIRTUAL_ENV"
     }
     env.update(PYTHONUNBUFFERED="1", COLUMNS="200", **extra)
     return env
@@ -53,8 +58,9 @@ def copy_tracked_files(target: Path) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def fresh_clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh clone per test module (the doc tests' snippets write into theirs)."""
     return copy_tracked_files(tmp_path_factory.mktemp("clone") / "schedkit")
 
 
@@ -65,6 +71,11 @@ class Demo:
     cwd: Path
     proc: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
+    _reader: threading.Thread = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
 
     @property
     def text(self) -> str:
@@ -113,8 +124,11 @@ class Demo:
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        self._reader.join(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         return self.proc.returncode
 
 
@@ -128,9 +142,7 @@ def start_demo(cwd: Path, *command: str, env: dict[str, str] | None = None) -> D
         text=True,
         start_new_session=True,
     )
-    demo = Demo(cwd=cwd, proc=proc)
-    threading.Thread(target=demo._drain, daemon=True).start()
-    return demo
+    return Demo(cwd=cwd, proc=proc)
 
 
 @pytest.fixture(scope="module")

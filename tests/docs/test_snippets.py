@@ -184,6 +184,7 @@ def _run_session(path: Path, demo: Demo, work: Path) -> str | None:
     return None
 
 
+@pytest.mark.timeout(900)
 def test_shell_blocks_run_against_the_demo(demo: Demo, tmp_path: Path) -> None:
     """Each file is one session; the files' sessions run at once (they share the demo,
     as readers of different pages would)."""

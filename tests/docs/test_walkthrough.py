@@ -41,6 +41,7 @@ def readme_block(starting: str) -> str:
     return next(b.code for b in blocks(REPO / "README.md") if b.code.startswith(starting))
 
 
+@pytest.mark.timeout(600)
 def test_fresh_clone_readme_demo_cli_console_and_embedding(
     fresh_clone: Path, tmp_path: Path
 ) -> None:
