@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Error as PlaywrightError
 
 from tests.console.conftest import Browsing, Console, open_tab
 
@@ -112,7 +113,10 @@ async def loaded(page: Page) -> None:
 
 async def _button_at_its_centre(page: Page, button: Any) -> tuple[bool, Any, int]:
     width = page.viewport_size["width"] if page.viewport_size else 0
-    await button.scroll_into_view_if_needed()
+    try:
+        await button.scroll_into_view_if_needed(timeout=2000)
+    except PlaywrightError:  # redrawn by a live update meanwhile: look again
+        return False, None, width
     box = await button.bounding_box()
     if box is None:
         return False, box, width
@@ -139,28 +143,34 @@ async def assert_in_view(page: Page, selector: str) -> None:
 
 
 async def assert_fits(page: Page, selector: str) -> None:
-    """The scrolling box ``selector`` shows its whole table (looked at a few times, as a
-    live update may redraw it)."""
+    """The scrolling box ``selector`` shows its whole table, and no cell's content runs
+    out of its cell (under the pinned column). Looked at a few times, as a live update
+    may redraw the table."""
+    script = """el => [el.scrollWidth - el.clientWidth,
+        [...el.querySelectorAll('td')].filter(td => td.scrollWidth > td.clientWidth + 1)
+            .map(td => td.dataset.label || td.textContent.slice(0, 30))]"""
     for _ in range(5):
-        scroll, client = await page.locator(selector).evaluate(
-            "el => [el.scrollWidth, el.clientWidth]"
-        )
-        if scroll <= client:
+        excess, spilling = await page.locator(selector).evaluate(script)
+        if excess <= 0 and not spilling:
             return
         await page.wait_for_timeout(200)
-    raise AssertionError(f"{selector}: the table is {scroll - client} px wider than its box")
+    raise AssertionError(f"{selector}: {excess} px too wide; content out of cells: {spilling}")
 
 
 async def test_task_list_fits_with_every_action_on_screen(
     tab: Browsing, demo_console: Console
 ) -> None:
     page = tab.page
+    running = demo_console.api.post("/tasks/crunch/execute", json={"kwargs": {"delay": 1}})
     await page.goto(demo_console.base + "tasks")
     await loaded(page)
-    await expect(page.locator("tbody tr[data-task]")).to_have_count(
-        11
-    )  # the example's ten and crunch
+    rows = page.locator("tbody tr[data-task]")
+    await expect(rows).to_have_count(11)  # the example's ten and crunch
+    # With a run in progress (its last-run cell shows a time, not a duration).
+    last = page.locator('tr[data-task="crunch"] .last-run')
+    await expect(last).to_have_attribute("data-status", "running")
     await assert_fits(page, ".tasks-table .table-wrap")
+    demo_console.api.post(f"/runs/{running.json()['run_id']}/cancel", json={})
     await assert_in_view(page, 'button[data-action="pause"]')
     await assert_in_view(page, 'button[data-action="schedule"]')
 

@@ -33,16 +33,20 @@ export function later(a, b) {
 
 export function lastRunCell(run) {
   if (!run) return t("none");
+  // A finished run shows its duration; an active one its scheduled time of day (the
+  // full date-time is the link's tooltip), short enough for the column.
+  const when = fmtTime(run.scheduled_for, run.scheduled_for_local);
   return h(
     "span",
     { class: "last-run", dataset: { runId: run.id, status: run.status } },
     statusBadge(run.status),
     " ",
-    link(
-      runHref(run.id),
+    h(
+      "a",
+      { href: runHref(run.id), "data-link": true, title: when },
       run.duration !== null && run.duration !== undefined
         ? fmtDuration(run.duration)
-        : fmtTime(run.scheduled_for, run.scheduled_for_local),
+        : when.slice(11),
     ),
   );
 }
