@@ -6,7 +6,8 @@
 #   make test        lint, typecheck, then pytest with the coverage floor (pyproject.toml);
 #                    make test PYTEST_ARGS='-k cron -x'
 #   make services    install/start PostgreSQL, FerretDB, Redis, Chromium (scripts/services.sh)
-#   make demo        run the demo through the schedkit CLI
+#   make demo        run the demo through the schedkit CLI;  make demo PORT=8080 HOST=0.0.0.0
+#   make screenshots regenerate docs/screenshots/ (the console in Chromium, both languages)
 #   make bench       run the benchmarks (python -m bench)
 #   make clean       remove caches and build artefacts (`make distclean` also removes .venv)
 #
@@ -18,9 +19,12 @@ BIN         := $(VENV)/bin
 # Touched after a successful install; pyproject.toml being newer means "re-install".
 STAMP       := $(VENV)/.install-stamp
 PYTEST_ARGS ?=
+# Where `make demo` serves the console and API.
+HOST        ?= 127.0.0.1
+PORT        ?= 8000
 
 .DEFAULT_GOAL := test
-.PHONY: install lint typecheck test services demo bench clean distclean
+.PHONY: install lint typecheck test services demo screenshots bench clean distclean
 
 install: $(STAMP)
 
@@ -32,8 +36,9 @@ $(STAMP): pyproject.toml
 		$(PYTHON) -m venv $(VENV) || { \
 			echo "'$(PYTHON) -m venv' failed; on Debian: apt-get install python3-venv" >&2; \
 			exit 1; }; }
+	@echo "installing schedkit and its test dependencies into $(VENV) (a minute or two the first time)"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --progress-bar on -e '.[test]'
 	touch $@
 
 lint: install
@@ -51,7 +56,11 @@ services:
 	@echo 'services are up; to point the tests at them run:  eval "$$(scripts/services.sh env)"'
 
 demo: install
-	$(BIN)/schedkit demo
+	$(BIN)/schedkit demo --host $(HOST) --port $(PORT)
+
+screenshots: install
+	bash scripts/services.sh chromium
+	$(BIN)/python scripts/screenshots.py docs/screenshots
 
 bench: install
 	$(BIN)/python -m bench

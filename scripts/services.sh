@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install (only what is missing) and run, on 127.0.0.1, the real services the schedkit
-# tests need: PostgreSQL, FerretDB v1 (MongoDB wire protocol), Redis and Chromium.
+# tests need: PostgreSQL, FerretDB v1 (MongoDB wire protocol), Redis and Chromium (with
+# a CJK font, so that the console's Chinese text renders in tests and screenshots).
 #
 #   scripts/services.sh start    install what is missing, start what is down, wait until ready
 #   scripts/services.sh stop     stop PostgreSQL, FerretDB and Redis
 #   scripts/services.sh status   one line per service; exits non-zero if any is down
 #   scripts/services.sh env      print only `export SCHEDKIT_TEST_...=...` lines, for eval
+#   scripts/services.sh chromium install only Chromium and a CJK font (make screenshots)
 #
 # Every command is idempotent; `start` when everything is up takes about a second.
 # Progress messages go to stderr, so stdout of `env` is safe to eval.
@@ -27,6 +29,7 @@ PG_PASSWORD=schedkit
 MONGO_PORT=27017
 REDIS_PORT=6379
 CHROMIUM=/usr/bin/chromium
+CJK_FONT_PACKAGE=fonts-noto-cjk
 
 FERRETDB_MODULE=github.com/FerretDB/FerretDB
 FERRETDB_VERSION=v1.24.2
@@ -310,11 +313,19 @@ redis_stop() {
 
 # ---------------------------------------------------------------- Chromium
 
+# A font with Chinese glyphs: without one, Chromium draws the console's 中文 as boxes.
+cjk_font_present() {
+    command -v fc-list >/dev/null && [[ -n $(fc-list :lang=zh family 2>/dev/null) ]]
+}
+
 chromium_check() {
     [[ -x $CHROMIUM ]] || apt_install chromium
     local version
     version=$("$CHROMIUM" --version 2>/dev/null) || die "$CHROMIUM --version fails"
     log "$version at $CHROMIUM"
+    cjk_font_present || apt_install "$CJK_FONT_PACKAGE"
+    cjk_font_present || die "no CJK font after installing $CJK_FONT_PACKAGE"
+    log "CJK font: $(fc-list :lang=zh family | head -n 1)"
 }
 
 # ---------------------------------------------------------------- commands
@@ -355,6 +366,11 @@ cmd_status() {
     else
         echo "chromium  MISSING $CHROMIUM"; rc=1
     fi
+    if cjk_font_present; then
+        echo "cjk-font  ok    $(fc-list :lang=zh family | head -n 1)"
+    else
+        echo "cjk-font  MISSING (apt-get install $CJK_FONT_PACKAGE)"; rc=1
+    fi
     return "$rc"
 }
 
@@ -370,8 +386,9 @@ start) cmd_start ;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 env) cmd_env ;;
+chromium) chromium_check ;;
 *)
-    echo "usage: $0 start|stop|status|env" >&2
+    echo "usage: $0 start|stop|status|env|chromium" >&2
     exit 2
     ;;
 esac

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -35,11 +36,18 @@ class DuplicateTaskError(TaskDefinitionError):
 
 
 class TaskNotFoundError(SchedkitError, LookupError):
-    """No task is registered under the given name."""
+    """No task is registered under the given name. The message suggests ``close`` names
+    and says where tasks were looked for (``searched``), when known."""
 
-    def __init__(self, name: str):
-        super().__init__(f"unknown task {name!r}")
+    def __init__(self, name: str, *, close: Sequence[str] = (), searched: str | None = None):
+        message = f"unknown task {name!r}"
+        if close:
+            message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+        if searched:
+            message += f" ({searched})"
+        super().__init__(message)
         self.name = name
+        self.close = list(close)
 
 
 class ScheduleNotFoundError(SchedkitError, LookupError):

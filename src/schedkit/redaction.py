@@ -39,7 +39,8 @@ _URL_PASSWORD = re.compile(
 _KEY_VALUE = re.compile(
     r"(?P<head>\b(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
     r"access[_-]?token|auth|authorization|private[_-]?key|client[_-]?secret|sign|signature)"
-    r"\b[\"']?\s*[=:]\s*[\"']?)(?P<secret>[^\s\"',;&})\]]+)",
+    # A ${VARIABLE} reference names where a secret is, it is not one: left as it is.
+    r"\b[\"']?\s*[=:]\s*[\"']?)(?P<secret>(?!\$\{)[^\s\"',;&})\]]+)",
     re.IGNORECASE,
 )
 _BEARER = re.compile(

@@ -8,6 +8,7 @@ appear without any code change in the host.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import logging
@@ -30,6 +31,9 @@ class TaskRegistry:
 
     def __init__(self) -> None:
         self._tasks: dict[str, BaseTask] = {}
+        #: Where discovery looked: package names, then entry-point groups.
+        self._packages: list[str] = []
+        self._groups: list[str] = []
 
     def register_task(
         self, task_class: type[BaseTask] | BaseTask, task_config: Mapping[str, Any] | None = None
@@ -81,8 +85,20 @@ class TaskRegistry:
     def require(self, task_name: str) -> BaseTask:
         task = self._tasks.get(task_name)
         if task is None:
-            raise TaskNotFoundError(task_name)
+            names = sorted(self._tasks)
+            close = [n for n in names if task_name and task_name in n][:2]
+            close = close or difflib.get_close_matches(task_name, names, n=2, cutoff=0.75)
+            raise TaskNotFoundError(task_name, close=close, searched=self.searched())
         return task
+
+    def searched(self) -> str:
+        """Where tasks were looked for, in words (for "unknown task" messages)."""
+        packages = ", ".join(self._packages) or "none configured"
+        where = f"task_packages: {packages}"
+        if self._groups:
+            where += f"; entry points: {', '.join(self._groups)}"
+        count = len(self._tasks)
+        return f"{count} task{'' if count == 1 else 's'} registered; searched {where}"
 
     def list_tasks(
         self, category: str | None = None, tags: Iterable[str] | None = None
@@ -100,12 +116,16 @@ class TaskRegistry:
         """Import every module under each package (recursively) and register its tasks."""
         found: list[BaseTask] = []
         for package in packages:
+            if package not in self._packages:
+                self._packages.append(package)
             for module in _walk(package):
                 found.extend(self._register_module(module))
         return found
 
     def discover_entry_points(self, group: str = ENTRY_POINT_GROUP) -> list[BaseTask]:
         found: list[BaseTask] = []
+        if group not in self._groups:
+            self._groups.append(group)
         for ep in entry_points(group=group):
             try:
                 target = ep.load()

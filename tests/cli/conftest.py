@@ -110,6 +110,14 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     return Cli(cwd=tmp_path, db=db, config=config)
 
 
+@pytest.fixture
+def stored(cli: Cli) -> Cli:
+    """``cli`` whose store exists already (read commands never create one)."""
+    result = cli("db", "upgrade")
+    assert result.exit_code == 0, result.output
+    return cli
+
+
 def one_error_line(text: str) -> str:
     """The single ``error:`` line of ``text`` (fails unless there is exactly one)."""
     lines = [line for line in text.splitlines() if line.startswith("error:")]

@@ -11,7 +11,8 @@ from tests.cli.conftest import Cli, one_error_line, write_config
 
 
 def test_check_ok(cli: Cli) -> None:
-    assert cli("tasks", "list").exit_code == 0  # creates the store and default schedules
+    assert cli("db", "upgrade").exit_code == 0
+    assert cli("tasks", "list").exit_code == 0  # stores the default schedules
     result = cli("check")
     assert result.exit_code == 0, result.output
     assert "ok: no problem found" in result.stdout
@@ -19,6 +20,9 @@ def test_check_ok(cli: Cli) -> None:
     assert "schema version" in result.stdout
     data = json.loads(cli("check", "--json").stdout)
     assert data["ok"] is True and data["problems"] == []
+    assert data["store"] == f"sqlite:///{cli.db}"
+    # The problems table has no title of its own (a stray "problem" line before it).
+    assert cli("--lang", "en", "check").stdout.count("problem") == 1  # "no problem found"
 
 
 def test_check_does_not_create_a_missing_sqlite_store(cli: Cli) -> None:
@@ -47,6 +51,8 @@ def test_check_reports_bad_default_schedule_and_unknown_package(cli: Cli) -> Non
     result = cli("--config", str(config), "check")
     assert result.exit_code == 1
     assert "problem(s)" in result.stdout
+    lines = [line.strip() for line in result.stdout.splitlines()]
+    assert "problem" not in lines  # the table is not preceded by a stray title line
     assert "no_such_package" in result.stdout
     only_bad = write_config(cli.cwd / "bad2.toml", cli.db, ("tests.cli.bad_tasks",))
     data = json.loads(cli("--config", str(only_bad), "--json", "check").stdout)
@@ -106,6 +112,10 @@ def test_tokens(cli: Cli) -> None:
     assert created.exit_code == 0, created.output
     secret = created.stdout.strip().splitlines()[-1]
     assert secret.startswith("skt_")
+    # It says which store the token lives in (a server on another store rejects it),
+    # and that the store was created just now.
+    assert f"in store sqlite:///{cli.db}" in created.stdout
+    assert f"created a new store at {cli.db}" in created.stderr
 
     listed = cli("token", "list")
     assert "ops-bot" in listed.stdout and "operator" in listed.stdout
@@ -123,8 +133,10 @@ def test_tokens(cli: Cli) -> None:
 
     revoked = cli("token", "revoke", "ops-bot")
     assert revoked.exit_code == 0, revoked.output
-    assert [t["name"] for t in json.loads(cli("--json", "token", "list").stdout)] == ["viewer-1"]
-    everything = json.loads(cli("token", "list", "--all", "--json").stdout)
+    listed_json = json.loads(cli("--json", "token", "list").stdout)
+    assert [t["name"] for t in listed_json["tokens"]] == ["viewer-1"]
+    assert listed_json["store"] == f"sqlite:///{cli.db}"
+    everything = json.loads(cli("token", "list", "--all", "--json").stdout)["tokens"]
     assert {t["name"]: t["revoked"] for t in everything} == {"ops-bot": True, "viewer-1": False}
 
     unknown = cli("token", "revoke", "nobody")

@@ -15,6 +15,15 @@ def as_json(text: str) -> Any:
     return json.loads(text)
 
 
+def assert_unknown_task(line: str, name: str, *close: str) -> None:
+    """The "unknown task" error line: close names suggested, where tasks were looked for."""
+    assert line.startswith(f"error: unknown task {name!r}"), line
+    for suggestion in close:
+        assert repr(suggestion) in line.split("did you mean", 1)[1], line
+    assert "searched task_packages: tests.cli.sample_tasks" in line, line
+    assert "config: schedkit.toml" in line, line
+
+
 def test_help_lists_every_command(cli: Cli) -> None:
     result = cli("--help")
     assert result.exit_code == 0
@@ -85,34 +94,43 @@ def test_next_rejects_bad_input_in_one_line(cli: Cli, args: list[str], message: 
 # -- tasks -------------------------------------------------------------------------------
 
 
-def test_tasks_list(cli: Cli) -> None:
+def test_tasks_list(stored: Cli) -> None:
+    cli = stored
     result = cli("tasks", "list")
     assert result.exit_code == 0, result.output
     for name in ("hello", "boom", "slow", "nightly_report"):
         assert name in result.stdout
     assert "every day at 02:00 (Asia/Shanghai)" in result.stdout
     assert "manual only" in result.stdout
+    assert result.stdout.rstrip().splitlines()[-1] == f"store sqlite:///{cli.db}"
 
 
-def test_tasks_list_filters_and_json(cli: Cli) -> None:
+def test_tasks_list_filters_and_json(stored: Cli) -> None:
+    cli = stored
     result = cli("tasks", "list", "--category", "report", "--json")
     assert result.exit_code == 0, result.output
     data = as_json(result.stdout)
-    assert [t["name"] for t in data] == ["nightly_report"]
-    assert data[0]["schedules"][0]["id"] == "nightly_report"
-    assert data[0]["next_fire_time_local"].endswith("T02:00:00+08:00")
+    assert data["store"] == f"sqlite:///{cli.db}"
+    tasks = data["tasks"]
+    assert [t["name"] for t in tasks] == ["nightly_report"]
+    assert tasks[0]["schedules"][0]["id"] == "nightly_report"
+    assert tasks[0]["next_fire_time_local"].endswith("T02:00:00+08:00")
     tagged = as_json(cli("--json", "tasks", "list", "--tag", "smoke", "--tag", "nope").stdout)
-    assert [t["name"] for t in tagged] == ["hello"]
+    assert [t["name"] for t in tagged["tasks"]] == ["hello"]
 
 
-def test_tasks_list_in_chinese(cli: Cli) -> None:
+def test_tasks_list_in_chinese(stored: Cli) -> None:
+    cli = stored
     result = cli("--lang", "zh", "tasks", "list")
     assert result.exit_code == 0
     assert "任务" in result.stdout or "名称" in result.stdout
     assert "每天" in result.stdout
+    assert "仅手动运行" in result.stdout and "普通" in result.stdout  # no "manual only", "normal"
+    assert f"存储 sqlite:///{cli.db}" in result.stdout
 
 
-def test_tasks_show(cli: Cli) -> None:
+def test_tasks_show(stored: Cli) -> None:
+    cli = stored
     result = cli("tasks", "show", "hello")
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -124,10 +142,11 @@ def test_tasks_show(cli: Cli) -> None:
     assert data["recent_runs"] == []
 
 
-def test_tasks_show_unknown_task(cli: Cli) -> None:
+def test_tasks_show_unknown_task(stored: Cli) -> None:
+    cli = stored
     result = cli("tasks", "show", "nope")
     assert result.exit_code == 2
-    assert one_error_line(result.stderr) == "error: unknown task 'nope'"
+    assert_unknown_task(one_error_line(result.stderr), "nope")
 
 
 # -- schedule, pause, resume ---------------------------------------------------------------
@@ -199,7 +218,7 @@ def test_schedule_rejects_bad_input(cli: Cli) -> None:
 def test_schedule_unknown_task(cli: Cli) -> None:
     result = cli("schedule", "nope", "--cron", "0 2 * * *")
     assert result.exit_code == 2
-    assert one_error_line(result.stderr) == "error: unknown task 'nope'"
+    assert_unknown_task(one_error_line(result.stderr), "nope")
 
 
 def test_pause_and_resume(cli: Cli) -> None:
@@ -212,7 +231,7 @@ def test_pause_and_resume(cli: Cli) -> None:
     assert data["next_fire_time"] is None
     resumed = cli("resume", "nightly_report", "--json")
     assert resumed.exit_code == 0, resumed.output
-    (schedule,) = as_json(resumed.stdout)
+    (schedule,) = as_json(resumed.stdout)["schedules"]
     assert schedule["paused"] is False and schedule["next_fire_time"] is not None
     again = cli("resume", "nightly_report")
     assert again.exit_code == 1
@@ -249,7 +268,7 @@ def test_history_and_purge(cli: Cli) -> None:
     limited = as_json(cli("--json", "history", "-n", "1", "--offset", "1").stdout)
     assert len(limited["runs"]) == 1 and limited["total"] == 3
 
-    assert cli("history", "slow").stdout.strip() == "no runs"
+    assert cli("history", "slow").stdout.splitlines() == ["no runs", f"store sqlite:///{cli.db}"]
 
     purged = cli("purge", "--older-than", "90d")
     assert purged.exit_code == 0
@@ -259,10 +278,11 @@ def test_history_and_purge(cli: Cli) -> None:
     assert as_json(cli("--json", "history").stdout)["total"] == 1
 
 
-def test_history_of_unknown_task(cli: Cli) -> None:
+def test_history_of_unknown_task(stored: Cli) -> None:
+    cli = stored
     result = cli("history", "nope")
     assert result.exit_code == 2
-    assert one_error_line(result.stderr) == "error: unknown task 'nope'"
+    assert_unknown_task(one_error_line(result.stderr), "nope")
 
 
 def test_purge_needs_a_duration(cli: Cli) -> None:
@@ -314,9 +334,10 @@ def test_config_from_environment_variable(cli: Cli, monkeypatch: pytest.MonkeyPa
     db = cli.cwd / "other.db"
     other.write_text(f'store_url = "sqlite:///{db}"\ntask_packages = []\nentry_points = false\n')
     monkeypatch.setenv("SCHEDKIT_CONFIG", str(other))
+    assert cli("db", "upgrade").exit_code == 0
     result = cli("--json", "tasks", "list")
     assert result.exit_code == 0, result.output
-    assert as_json(result.stdout) == []
+    assert as_json(result.stdout) == {"store": f"sqlite:///{db}", "tasks": []}
 
 
 def test_unexpected_error_is_one_line_unless_debug(

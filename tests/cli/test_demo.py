@@ -6,6 +6,7 @@ a task triggered through the API, and stops cleanly on SIGINT (exit 0, nothing l
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -26,6 +27,7 @@ SCRIPT = Path(sys.executable).parent / "schedkit"
 API = "/api/v1/scheduler"
 TOKEN = re.compile(r"admin token\s+(skt_[A-Za-z0-9_-]+)")
 URL = re.compile(r"console\s+(http://\S+/)")
+USE_LINE = re.compile(r"^\s+export (SCHEDKIT_CONFIG=.*)$", re.MULTILINE)
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +85,7 @@ def demo_env() -> dict[str, str]:
 
 def test_demo_end_to_end(tmp_path: Path) -> None:
     port = free_port()
-    var = tmp_path / "var"
+    var = tmp_path / "demo"  # not ./var: the files must land here, not in the cwd
     command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "schedkit"]
     proc = subprocess.Popen(
         [*command, "demo", "--port", str(port), "--var-dir", str(var)],
@@ -116,6 +118,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             tasks = client.get(f"{API}/tasks", headers=auth).json()
             names = {t["name"] for t in tasks}
             assert {"customer_status_auto_update", "report_daily", "data_backup"} <= names
+            use_the_cli_on_the_demo(wait_for(USE_LINE, out, proc, err), tmp_path, var, client)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0, err.text
     finally:
@@ -140,3 +143,52 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     ids = {s.id for s in schedules}
     assert "demo:customer_status_auto_update" in ids
     assert "customer_status_auto_update" in ids  # the task's own schedule stays
+
+
+def cli_env(use_line: str) -> dict[str, str]:
+    """The environment after ``export <use_line>`` (``NAME=value`` pairs)."""
+    env = demo_env()
+    env.pop("SCHEDKIT_SCHEDULER__SHUTDOWN_GRACE")
+    for pair in use_line.split():
+        name, _, value = pair.partition("=")
+        env[name] = value
+    return env
+
+
+def use_the_cli_on_the_demo(use_line: str, cwd: Path, var: Path, api: httpx.Client) -> None:
+    """The line the demo prints points the CLI at the demo's store, tasks and files: the
+    tasks are there, a report run from the shell lands in the demo's folder (so the
+    console offers it), and a token made there signs in to the demo."""
+    env = cli_env(use_line)
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "schedkit"]
+
+    def cli(*args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*command, *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+
+    procs = {
+        "tasks": cli("--json", "tasks", "list"),
+        "report": cli("--json", "run", "report_daily", "--local"),
+        "token": cli("--json", "token", "create", "walker", "--role", "viewer"),
+    }
+    done = {name: (p.returncode, out, err) for name, p in procs.items() for out, err in [
+        p.communicate(timeout=120)]}  # fmt: skip
+    for name, (code, _, err) in done.items():
+        assert code == 0, (name, err)
+    database = f"sqlite:///{var.resolve() / 'demo.db'}"
+    listed = json.loads(done["tasks"][1])
+    assert listed["store"] == database
+    assert len(listed["tasks"]) == 10
+    report = json.loads(done["report"][1])
+    assert report["store"] == database and report["status"] == "success", report
+    files = report["result"]["data"]["files"]
+    assert all((var / "reports" / name).is_file() for name in files), files
+    assert not (cwd / "var" / "reports").exists()  # not the working directory's var/
+    token = json.loads(done["token"][1])
+    assert token["store"] == database
+    viewer = {"Authorization": f"Bearer {token['secret']}"}
+    assert api.get(f"{API}/tasks", headers=viewer).status_code == 200
+    download = api.get(f"{API}/runs/{report['id']}/files/{files[0]}", headers=viewer)
+    assert download.status_code == 200, download.text

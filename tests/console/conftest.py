@@ -18,6 +18,7 @@ import pytest_asyncio
 from fastapi import FastAPI, Request
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, async_playwright
 
+from schedkit import SchedkitConfig, Scheduler, TaskRegistry
 from schedkit.api import create_app
 from schedkit.console import mount_console
 from schedkit.integrations.fastapi import mount_scheduler
@@ -25,7 +26,7 @@ from schedkit.store import create_store
 from schedkit.tokens import Role, create_token
 from tests.api.server import LiveServer
 from tests.conftest import service_url
-from tests.console.tasks import console_registry
+from tests.console.tasks import console_registry, crunch
 
 CHROMIUM_VAR = "SCHEDKIT_TEST_CHROMIUM"
 PREFIX = "/api/v1/scheduler"
@@ -62,6 +63,8 @@ class Console:
     url: str
     token: str
     api: httpx.Client
+    #: The server's files (the demo's var directory), when the test needs them.
+    var: Path | None = None
 
     @property
     def base(self) -> str:
@@ -98,6 +101,48 @@ def console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         )
         try:
             yield Console(url=server.url, token=token, api=client)
+        finally:
+            client.close()
+
+
+@pytest.fixture(scope="module")
+def demo_console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """The power-trading example served the way ``schedkit demo`` serves it: its ten
+    tasks with their own schedules, the demo's every-minute ``demo:<task>`` schedules next
+    to them, report files offered for download (no sample data: the tasks run on an
+    empty database). Plus the test task ``crunch``, slow enough to cancel."""
+    from schedkit.cli.demo import DEMO_CRON, DEMO_SCHEDULE_PREFIX, DEMO_TASKS, example_dir
+    from schedkit_examples.powertrade.settings import configure
+
+    var = tmp_path_factory.mktemp("demo")
+    store_url = f"sqlite:///{var / 'demo.db'}"
+    token = asyncio.run(_admin_token(store_url))
+    config = SchedkitConfig.load(
+        example_dir() / "schedkit.toml",
+        store_url=store_url,
+        entry_points=False,
+        executor=CONFIG["executor"],
+        scheduler=CONFIG["scheduler"],
+    )
+    registry = TaskRegistry()
+    registry.register_task(crunch)  # slow enough to be cancelled while it runs
+    scheduler = Scheduler(config, registry=registry)
+    configure(scheduler, var_dir=str(var))
+    with LiveServer(create_app(scheduler)) as server:
+        client = httpx.Client(
+            base_url=server.url + PREFIX,
+            # X-Requested-With: bodyless changes must say they are not a cross-site form.
+            headers={"Authorization": f"Bearer {token}", "X-Requested-With": "tests"},
+            timeout=30,
+        )
+        try:
+            for name in DEMO_TASKS:
+                client.post(
+                    f"/tasks/{name}/schedule",
+                    params={"schedule_id": DEMO_SCHEDULE_PREFIX + name},
+                    json=DEMO_CRON,
+                ).raise_for_status()
+            yield Console(url=server.url, token=token, api=client, var=var)
         finally:
             client.close()
 
@@ -160,9 +205,20 @@ async def browser(chromium: str) -> AsyncIterator[Browser]:
             await launched.close()
 
 
-async def _open(browser: Browser, token: str | None) -> Browsing:
+async def open_tab(
+    browser: Browser,
+    token: str | None,
+    *,
+    width: int = 1440,
+    height: int = 900,
+    lang: str | None = None,
+) -> Browsing:
+    """A fresh browser context and tab (signed in when given a ``token``; in ``lang``
+    when given, else following the browser's en-US)."""
     context = await browser.new_context(
-        viewport={"width": 1440, "height": 900}, locale="en-US", timezone_id="Europe/Paris"
+        viewport={"width": width, "height": height},
+        locale="en-US",
+        timezone_id="Europe/Paris",
     )
     context.set_default_timeout(10_000)
     if token is not None:
@@ -170,6 +226,8 @@ async def _open(browser: Browser, token: str | None) -> Browsing:
         await context.add_init_script(
             f"sessionStorage.setItem('schedkit.token', {json.dumps(token)});"
         )
+    if lang is not None:
+        await context.add_init_script(f"localStorage.setItem('schedkit.lang', '{lang}');")
     page = await context.new_page()
     browsing = Browsing(page=page, context=context)
 
@@ -185,7 +243,7 @@ async def _open(browser: Browser, token: str | None) -> Browsing:
 @pytest_asyncio.fixture(loop_scope="module")
 async def anonymous(browser: Browser) -> AsyncIterator[Browsing]:
     """A fresh tab without a token (the login view); the console's probe gets a 401."""
-    browsing = await _open(browser, None)
+    browsing = await open_tab(browser, None)
     browsing.expected_statuses.add(401)
     try:
         yield browsing
@@ -197,7 +255,7 @@ async def anonymous(browser: Browser) -> AsyncIterator[Browsing]:
 @pytest_asyncio.fixture(loop_scope="module")
 async def signed_in(browser: Browser, console: Console) -> AsyncIterator[Browsing]:
     """A tab holding the admin token."""
-    browsing = await _open(browser, console.token)
+    browsing = await open_tab(browser, console.token)
     try:
         yield browsing
     finally:

@@ -143,3 +143,25 @@ def test_every_status_source_and_policy_has_a_text() -> None:
         + [f"origin_{o}" for o in ("code", "runtime")]
     )
     assert [key for key in wanted if key not in en] == []
+
+
+async def test_the_page_says_how_to_sign_in_and_the_schedulers_zone(tmp_path: Path) -> None:
+    """Before anyone signs in, the page tells the console the scheduler's zone (for the
+    footer) and that the API wants a token (so it asks for one instead of probing the API
+    and logging a 401)."""
+    from schedkit.api import create_app
+    from tests.console.tasks import console_registry
+
+    config = {"store_url": f"sqlite:///{tmp_path / 's.db'}", "timezone": "America/Lima"}
+    app = create_app(config, registry=console_registry())
+    async with app.router.lifespan_context(app), _client(app) as client:
+        page = (await client.get("/login")).text
+    assert '<meta name="schedkit-sign-in" content="token">' in page
+    assert '<meta name="schedkit-tz" content="America/Lima">' in page
+
+    embedded = FastAPI()
+    mount_console(embedded)  # a host app's login may admit the browser: probe first
+    async with _client(embedded) as client:
+        page = (await client.get("/")).text
+    assert '<meta name="schedkit-sign-in" content="auto">' in page
+    assert '<meta name="schedkit-tz" content="">' in page  # no scheduler on app.state

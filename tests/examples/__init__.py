@@ -1,3 +1,3 @@
-"""Tests of the powertrade example (examples/powertrade)."""
+"""Tests of the powertrade example (examples/schedkit_examples/powertrade)."""
 
 from __future__ import annotations

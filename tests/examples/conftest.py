@@ -20,10 +20,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from examples.powertrade.domain import PowertradeRepository, create_repository
-from examples.powertrade.sampledata import generate
-from examples.powertrade.tasks.base_task import PowertradeTask
 
+from schedkit_examples.powertrade.domain import PowertradeRepository, create_repository
+from schedkit_examples.powertrade.sampledata import generate
+from schedkit_examples.powertrade.tasks.base_task import PowertradeTask
 from tests.conftest import MONGO_VAR, POSTGRES_VAR, service_url
 
 AS_OF = date(2025, 6, 30)

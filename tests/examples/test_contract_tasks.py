@@ -12,11 +12,12 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
-from examples.powertrade.domain import PowertradeRepository, repository_for
-from examples.powertrade.domain.models import CustomerStatus, Renewal
-from examples.powertrade.settings import PowertradeSettings
-from examples.powertrade.tasks.contract.auto_renewal import ContractAutoRenewalTask
-from examples.powertrade.tasks.contract.expire_check import ContractExpireCheckTask
+
+from schedkit_examples.powertrade.domain import PowertradeRepository, repository_for
+from schedkit_examples.powertrade.domain.models import CustomerStatus, Renewal
+from schedkit_examples.powertrade.settings import PowertradeSettings
+from schedkit_examples.powertrade.tasks.contract.auto_renewal import ContractAutoRenewalTask
+from schedkit_examples.powertrade.tasks.contract.expire_check import ContractExpireCheckTask
 
 from .conftest import AS_OF
 from .test_customer_tasks import contract, customer
@@ -146,7 +147,7 @@ async def test_auto_renewal_retry_after_failure_renews_once(
         repo.renew_contract = renew_then_fail  # type: ignore[method-assign, assignment]
         return repo
 
-    monkeypatch.setattr("examples.powertrade.tasks.base_task.repository_for", flaky)
+    monkeypatch.setattr("schedkit_examples.powertrade.tasks.base_task.repository_for", flaky)
     task: ContractAutoRenewalTask = make_task(ContractAutoRenewalTask, empty_url)
     with pytest.raises(ConnectionError):
         await task.execute(as_of=AS_OF)

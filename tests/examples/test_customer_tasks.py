@@ -7,16 +7,16 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
-from examples.powertrade.domain import PowertradeRepository
-from examples.powertrade.domain.models import (
+from schedkit_examples.powertrade.domain import PowertradeRepository
+from schedkit_examples.powertrade.domain.models import (
     Contract,
     Customer,
     CustomerStatus,
     InvalidContractError,
     compute_customer_status,
 )
-from examples.powertrade.tasks.customer.contract_check import ContractCheckTask
-from examples.powertrade.tasks.customer.status_update import CustomerStatusUpdateTask
+from schedkit_examples.powertrade.tasks.customer.contract_check import ContractCheckTask
+from schedkit_examples.powertrade.tasks.customer.status_update import CustomerStatusUpdateTask
 
 from .conftest import AS_OF
 

@@ -12,19 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from examples.powertrade import restore as restore_module
-from examples.powertrade.domain import TABLES, PowertradeRepository
-from examples.powertrade.domain.models import StatusChange, add_months
-from examples.powertrade.restore import BackupError, read_backup, restore
-from examples.powertrade.sampledata import generate
-from examples.powertrade.tasks.contract.auto_renewal import ContractAutoRenewalTask
-from examples.powertrade.tasks.customer.status_update import CustomerStatusUpdateTask
-from examples.powertrade.tasks.data.archive import DataArchiveTask
-from examples.powertrade.tasks.data.backup import DataBackupTask, list_backups
-from examples.powertrade.tasks.data.cleanup import DataCleanupTask
 
 from schedkit.models import Run, RunStatus, TriggerSource, new_id
 from schedkit.store import create_store
+from schedkit_examples.powertrade import restore as restore_module
+from schedkit_examples.powertrade.domain import TABLES, PowertradeRepository
+from schedkit_examples.powertrade.domain.models import StatusChange, add_months
+from schedkit_examples.powertrade.restore import BackupError, read_backup, restore
+from schedkit_examples.powertrade.sampledata import generate
+from schedkit_examples.powertrade.tasks.contract.auto_renewal import ContractAutoRenewalTask
+from schedkit_examples.powertrade.tasks.customer.status_update import CustomerStatusUpdateTask
+from schedkit_examples.powertrade.tasks.data.archive import DataArchiveTask
+from schedkit_examples.powertrade.tasks.data.backup import DataBackupTask, list_backups
+from schedkit_examples.powertrade.tasks.data.cleanup import DataCleanupTask
 
 from .conftest import AS_OF, repo_for
 

@@ -6,7 +6,8 @@ from collections import Counter
 from datetime import date
 
 import pytest
-from examples.powertrade.domain.models import (
+
+from schedkit_examples.powertrade.domain.models import (
     Contract,
     CustomerStatus,
     InvalidContractError,
@@ -14,9 +15,9 @@ from examples.powertrade.domain.models import (
     compute_customer_status,
     renewal_period,
 )
-from examples.powertrade.sampledata import build
-from examples.powertrade.settings import load_settings
-from examples.powertrade.tasks.customer.contract_check import find_issues
+from schedkit_examples.powertrade.sampledata import build
+from schedkit_examples.powertrade.settings import load_settings
+from schedkit_examples.powertrade.tasks.customer.contract_check import find_issues
 
 from .conftest import AS_OF
 

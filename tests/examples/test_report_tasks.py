@@ -11,12 +11,13 @@ from typing import Any
 import openpyxl
 import pytest
 import sqlalchemy as sa
-from examples.powertrade.domain import PowertradeRepository
-from examples.powertrade.domain.sql import SQLRepository
-from examples.powertrade.tasks.data.archive import DataArchiveTask
-from examples.powertrade.tasks.report.annual_report import AnnualReportTask
-from examples.powertrade.tasks.report.daily_report import DailyReportTask
-from examples.powertrade.tasks.report.monthly_report import MonthlyReportTask
+
+from schedkit_examples.powertrade.domain import PowertradeRepository
+from schedkit_examples.powertrade.domain.sql import SQLRepository
+from schedkit_examples.powertrade.tasks.data.archive import DataArchiveTask
+from schedkit_examples.powertrade.tasks.report.annual_report import AnnualReportTask
+from schedkit_examples.powertrade.tasks.report.daily_report import DailyReportTask
+from schedkit_examples.powertrade.tasks.report.monthly_report import MonthlyReportTask
 
 from .conftest import AS_OF
 

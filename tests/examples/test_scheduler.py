@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from examples.powertrade.domain import create_repository, repository_for
-from examples.powertrade.restore import restore_schedules
-from examples.powertrade.settings import configure
-from examples.powertrade.tasks.contract.auto_renewal import ContractAutoRenewalTask
 
 from schedkit import RunStatus, Scheduler, TaskRegistry
 from schedkit.models import LogLine
 from schedkit.store import create_store
+from schedkit_examples.powertrade.domain import create_repository, repository_for
+from schedkit_examples.powertrade.restore import restore_schedules
+from schedkit_examples.powertrade.settings import configure
+from schedkit_examples.powertrade.tasks.contract.auto_renewal import ContractAutoRenewalTask
 from tests.engine.conftest import fast_config
 
 from .conftest import AS_OF
@@ -44,7 +44,9 @@ TASKS = {
 @pytest.fixture
 async def scheduler(sample_url: str, var_dir: Path) -> AsyncIterator[Scheduler]:
     """A started node whose store is the sample database itself."""
-    config = fast_config(sample_url, task_packages=["examples.powertrade.tasks"], **RELAXED)
+    config = fast_config(
+        sample_url, task_packages=["schedkit_examples.powertrade.tasks"], **RELAXED
+    )
     s = Scheduler(config, registry=TaskRegistry())
     settings = configure(s, var_dir=str(var_dir))
     assert settings.db_url == sample_url  # same database as the store
@@ -100,7 +102,7 @@ async def test_status_update_run_records_progress_and_logs(scheduler: Scheduler)
     assert (run.progress["done"], run.progress["total"], run.progress["note"]) == (
         200,
         200,
-        "customers",
+        "客户",
     )
     lines = await logs_of(
         scheduler, run.id, lambda ls: any("changed status" in m.message for m in ls)
@@ -125,7 +127,7 @@ async def test_report_and_backup_runs(scheduler: Scheduler, var_dir: Path, tmp_p
     assert report.result is not None
     for name in report.result["data"]["files"]:
         assert (var_dir / "reports" / name).is_file()
-    assert report.progress is not None and report.progress["note"] == "written"
+    assert report.progress is not None and report.progress["note"] == "报表已写入"
 
     backup = await scheduler.run_now("data_backup", {"keep_last": 3}, wait=True, timeout=120)
     assert backup.status is RunStatus.SUCCESS, backup.error

@@ -48,3 +48,11 @@ def test_credentials_are_masked_in_the_log_and_for_readers(api: Api, process_log
         assert "postgresql://app:***@db.internal" in run["error"]["message"]
         for secret in SECRETS:
             assert secret not in shown
+
+
+def test_a_variable_reference_is_not_a_secret_but_a_value_is() -> None:
+    from schedkit.redaction import redact
+
+    assert redact('"password": "${SMTP_PASSWORD}"') == '"password": "${SMTP_PASSWORD}"'
+    assert redact('"password": "s3cret"') == '"password": "***"'
+    assert redact("token=abc123 password=${P}") == "token=*** password=${P}"

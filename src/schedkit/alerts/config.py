@@ -7,6 +7,9 @@ channel is an apprise URL string or a table whose ``type`` selects the model:
 :class:`ChannelSettings` (absent / ``apprise``), :class:`AliyunSmsSettings`,
 :class:`TencentSmsSettings`.
 
+The design document's own shape (``"channels": ["email", "webhook"]`` with ``"email"`` and
+``"webhook"`` sections) is accepted too: :mod:`schedkit.alerts.document` translates it.
+
 Example (TOML)::
 
     [alerts]
@@ -26,6 +29,7 @@ Example (TOML)::
 from __future__ import annotations
 
 import enum
+import logging
 import re
 import string
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
@@ -38,15 +42,20 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from schedkit.alerts import document
 from schedkit.alerts.env import env_names
 from schedkit.errors import ConfigError
 
 if TYPE_CHECKING:
     from schedkit.config import SchedkitConfig
+
+
+logger = logging.getLogger(__name__)
 
 
 class AlertKind(enum.StrEnum):
@@ -149,7 +158,11 @@ class ChannelSettings(_Channel):
     @classmethod
     def _has_scheme(cls, value: str) -> str:
         if "://" not in value:
-            raise ValueError("must be an apprise URL such as dingtalk://TOKEN/ or mailtos://...")
+            raise ValueError(
+                "must be an apprise URL such as dingtalk://TOKEN/ or mailtos://... (or one "
+                f"of the design document's channel names: {', '.join(document.DOCUMENT_CHANNELS)},"
+                " described in a section of that name)"
+            )
         return value
 
     @property
@@ -300,6 +313,18 @@ class AlertsSettings(_Model):
     #: scheduler leader only) and sampling of store-wide gauges.
     check_interval: float = Field(5.0, gt=0)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _document_shape(cls, data: Any, info: ValidationInfo) -> Any:
+        """The design document's named channels and their sections, as channels."""
+        if not isinstance(data, dict) or not document.is_document_shape(data):
+            return data
+        translated, warnings = document.translate(data)
+        if (info.context or {}).get("warn", True):
+            for warning in warnings:
+                logger.warning("%s", warning)
+        return translated
+
     @field_validator("channels", mode="before")
     @classmethod
     def _channel_strings(cls, value: Any) -> Any:
@@ -367,15 +392,16 @@ class AlertsSettings(_Model):
         return override.apply(rules) if override is not None else rules
 
     @classmethod
-    def parse(cls, data: dict[str, Any], where: str = "alerts") -> Self:
-        """Validate ``data``; raise ConfigError naming every bad key under ``where``."""
+    def parse(cls, data: dict[str, Any], where: str = "alerts", *, warn: bool = True) -> Self:
+        """Validate ``data``; raise ConfigError naming every bad key under ``where``.
+        ``warn``: log what should change (a password written in the file)."""
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context={"warn": warn})
         except ValidationError as exc:
             raise ConfigError(_format(exc, where)) from None
 
     @classmethod
-    def from_config(cls, config: SchedkitConfig) -> Self:
+    def from_config(cls, config: SchedkitConfig, *, warn: bool = True) -> Self:
         """Read ``config.alerts`` (and default the time zone and base URL from the rest)."""
         data = config.alerts.model_dump()
         data.setdefault("timezone", None)
@@ -383,7 +409,13 @@ class AlertsSettings(_Model):
             data["timezone"] = config.timezone
         if data.get("base_url") is None:
             data["base_url"] = config.api.base_url
-        return cls.parse(data)
+        return cls.parse(data, warn=warn)
+
+
+def config_warnings(config: SchedkitConfig) -> list[str]:
+    """What should change in ``config.alerts`` although it works (``schedkit check``)."""
+    data = config.alerts.model_dump()
+    return document.translate(data)[1] if document.is_document_shape(data) else []
 
 
 def _channel_table(value: Any) -> Any:
@@ -411,7 +443,11 @@ def _format(exc: ValidationError, where: str) -> str:
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in _without_channel_type(err["loc"]))
-        parts.append(f"{where}.{loc}: {err['msg']}" if loc else f"{where}: {err['msg']}")
+        shape = err.get("ctx", {}).get("error")
+        if not loc and isinstance(shape, document.DocumentShapeError):
+            parts.append(str(shape))  # names its own key (alerts.email.recipients: ...)
+        else:
+            parts.append(f"{where}.{loc}: {err['msg']}" if loc else f"{where}: {err['msg']}")
     return "; ".join(parts)
 
 

@@ -74,6 +74,7 @@ def create_app(
         given, config = None, config_or_scheduler
         # Loaded once more by the lifespan's scheduler; here for what the app serves.
         settings = load_config(config).api
+    token_sign_in = auth == "token" and authenticate is None
     if authenticate is None:
         if auth == "token":
             authenticate = token_authenticator()
@@ -102,7 +103,7 @@ def create_app(
     include_scheduler_router(app, authenticate, prefix=prefix)
     if settings.docs:
         add_docs(app)
-    _add_optional_parts(app, prefix, authenticate, settings)
+    _add_optional_parts(app, prefix, authenticate, settings, token_sign_in=token_sign_in)
     return app
 
 
@@ -110,7 +111,12 @@ def create_app(
 
 
 def _add_optional_parts(
-    app: FastAPI, prefix: str, authenticate: Authenticator, settings: ApiConfig
+    app: FastAPI,
+    prefix: str,
+    authenticate: Authenticator,
+    settings: ApiConfig,
+    *,
+    token_sign_in: bool,
 ) -> None:
     # Prometheus metrics: schedkit.api.metrics exposes `router` with GET /metrics (app
     # root), for viewers unless configured public (it names tasks, channels, hosts).
@@ -120,12 +126,13 @@ def _add_optional_parts(
             [] if settings.metrics_public else [Depends(require_role(authenticate, Role.VIEWER))]
         )
         app.include_router(metrics.router, dependencies=guard)
-    # Web console: schedkit.console exposes `mount_console(app, *, api_prefix)`, mounted
-    # last because it serves "/" (API routes and /docs must match first).
+    # Web console: schedkit.console exposes `mount_console(app, *, api_prefix, sign_in)`,
+    # mounted last because it serves "/" (API routes and /docs must match first). With
+    # API tokens, the console signs in with a token at once (no probe answered 401).
     if importlib.util.find_spec("schedkit.console") is not None:
         console = importlib.import_module("schedkit.console")
         mount = getattr(console, "mount_console", None)
         if mount is None:
             logger.warning("schedkit.console has no mount_console(app, *, api_prefix); not mounted")
         else:
-            mount(app, api_prefix=prefix)
+            mount(app, api_prefix=prefix, sign_in="token" if token_sign_in else "auto")

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape
 
+from schedkit.alerts.config import AlertsSettings, config_warnings
 from schedkit.errors import SchedkitError
 from schedkit.registry import TaskRegistry
+from schedkit.service.location import describe_store, sqlite_file
 from schedkit.store import Store, create_store
 from schedkit.triggers import ScheduleSpec, trigger_from_json
 
 from . import render
 from .errors import EXIT_FAILURE, CommandFailed
-from .render import tr
 from .state import CliState, JsonOpt, get_state, run_async, wants_json
 
 db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
@@ -30,10 +29,13 @@ def register(app: typer.Typer) -> None:
 
 @dataclass
 class Report:
-    """What ``check`` found: facts (``info``) and ``problems``."""
+    """What ``check`` found: facts (``info``), ``problems`` (exit 1) and ``warnings``
+    (what works but should change)."""
 
     info: list[tuple[str, str]] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    store: str | None = None
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append((where, " ".join(message.split())))
@@ -41,20 +43,11 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": not self.problems,
+            "store": self.store,
             "info": [{"check": c, "result": r} for c, r in self.info],
             "problems": [{"where": w, "problem": p} for w, p in self.problems],
+            "warnings": [{"where": w, "warning": m} for w, m in self.warnings],
         }
-
-
-def _sqlite_file(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL (None for other stores and in-memory SQLite)."""
-    parts = urlsplit(url)
-    if not parts.scheme.startswith("sqlite"):
-        return None
-    path = parts.path[1:] if parts.path.startswith("/") else parts.path
-    if not path or path == ":memory:":
-        return None
-    return Path(path)
 
 
 async def _check(state: CliState, report: Report) -> None:
@@ -65,23 +58,27 @@ async def _check(state: CliState, report: Report) -> None:
         return
     report.info.append(("config", state.config_file() or "(defaults and environment)"))
     report.info.append(("timezone", config.timezone))
+    try:
+        AlertsSettings.from_config(config, warn=False)
+        report.warnings.extend(("alerts", w) for w in config_warnings(config))
+    except SchedkitError as exc:
+        report.problem("alerts", str(exc))
 
     store: Store | None = None
     try:
         store = create_store(config.store_url, **config.store_options)
     except SchedkitError as exc:
         report.problem("store", str(exc))
-    sqlite_file = _sqlite_file(config.store_url)
-    if store is not None and sqlite_file is not None and not sqlite_file.exists():
-        report.info.append(
-            ("store", f"{store.display_url} (does not exist yet; created on first use)")
-        )
+    label = report.store = describe_store(config.store_url)
+    path = sqlite_file(config.store_url)
+    if store is not None and path is not None and not path.exists():
+        report.info.append(("store", f"{label} (does not exist yet; created on first use)"))
         store = None
     elif store is not None:
         try:
             await store.open()
             report.info.append(
-                ("store", f"{store.display_url} (schema version {await store.schema_version()})")
+                ("store", f"{label} (schema version {await store.schema_version()})")
             )
         except SchedkitError as exc:
             report.problem("store", str(exc))
@@ -142,8 +139,10 @@ def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
     else:
         lang = state.lang
         render.print_kv(state.out, [(k, escape(v)) for k, v in report.info], lang)
+        for where, warning in report.warnings:
+            state.out.print(f"[yellow]warning[/] {escape(where)}: {escape(warning)}")
         if report.problems:
-            table = render.table(["check", "problem"], lang, title=tr("problem", lang))
+            table = render.table(["check", "problem"], lang)
             for where, problem in report.problems:
                 table.add_row(escape(where), f"[red]{escape(problem)}[/]")
             state.out.print(table)
@@ -160,17 +159,18 @@ def db_upgrade(ctx: typer.Context, json_: JsonOpt = False) -> None:
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
     config = state.config()
-    sqlite_file = _sqlite_file(config.store_url)
-    created = sqlite_file is not None and not sqlite_file.exists()
+    path = sqlite_file(config.store_url)
+    created = path is not None and not path.exists()
 
-    async def work() -> tuple[str, int]:
+    async def work() -> int:
         store = create_store(config.store_url, **config.store_options)
         async with store:
-            return store.display_url, await store.schema_version()
+            return await store.schema_version()
 
-    if sqlite_file is not None and not sqlite_file.parent.exists():
-        raise CommandFailed(f"directory {sqlite_file.parent} does not exist")
-    url, version = run_async(work())
+    if path is not None and not path.parent.exists():
+        raise CommandFailed(f"directory {path.parent} does not exist")
+    version = run_async(work())
+    url = describe_store(config.store_url)
     if as_json:
         render.emit_json({"store": url, "schema_version": version, "created": created})
     elif created:

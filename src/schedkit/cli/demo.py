@@ -1,17 +1,23 @@
 """``schedkit demo`` (what ``make demo`` runs): the powertrade example, served.
 
-Uses ``examples/powertrade/schedkit.toml`` with a SQLite file under ``var/demo/``; on the
-first start (no database yet) fills it with the example's sample data. Every start
-creates a fresh admin API token (the previous demo token is revoked) and prints it once
-with the URL. In demo mode a few tasks also run every minute (extra schedules with ids
-``demo:<task>``, so the tasks' own schedules stay as they are). Ctrl-C stops it cleanly.
+Uses the example's ``schedkit.toml`` (package ``schedkit_examples.powertrade``, shipped
+in the wheel) with a SQLite file under ``var/demo/``; on the first start (no database
+yet) fills it with the example's sample data. Every start creates a fresh admin API
+token (the previous demo token is revoked) and prints it once with the URL. In demo mode
+a few tasks also run every minute (extra schedules with ids ``demo:<task>``, so the
+tasks' own schedules stay as they are). Ctrl-C stops it cleanly.
+
+So that the CLI works on the demo, it writes ``var/demo/schedkit.toml`` (the store, the
+task packages, where result files are) and prints the line that points the CLI (and the
+example's tasks run from it) there.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
+import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +33,15 @@ from schedkit.service import Scheduler
 
 from .errors import CommandFailed
 from .serve import serve_node
-from .state import CliState, actor, get_state, run_async, show_info_logs
+from .state import (
+    DEMO_CONFIG_FILE,
+    DEMO_VAR_DIR,
+    CliState,
+    actor,
+    get_state,
+    run_async,
+    show_info_logs,
+)
 
 #: Tasks that also run every minute in the demo, when the example defines them.
 DEMO_TASKS = (
@@ -40,24 +54,54 @@ DEMO_CRON = "* * * * *"
 DEMO_SCHEDULE_PREFIX = "demo:"
 DEMO_TOKEN_NAME = "demo-admin"
 DEMO_DB = "demo.db"
+EXAMPLE_PACKAGE = "schedkit_examples.powertrade"
 
 
 def example_dir() -> Path:
-    """``examples/powertrade`` of this source checkout, made importable."""
-    spec = importlib.util.find_spec("examples")
-    if spec is None or not spec.submodule_search_locations:
-        root = Path(schedkit.__file__).resolve().parents[2]
-        if (root / "examples" / "powertrade" / "schedkit.toml").is_file():
-            sys.path.insert(0, str(root))
+    """The directory of the powertrade example package (its ``schedkit.toml``)."""
     try:
-        module = importlib.import_module("examples.powertrade")
+        module = importlib.import_module(EXAMPLE_PACKAGE)
     except ImportError as exc:
         raise CommandFailed(
-            "the demo needs the examples/ directory of a schedkit source checkout "
-            f"(run it from the repository root): {exc}"
+            f"the demo needs schedkit's example package {EXAMPLE_PACKAGE} and its "
+            f"dependencies: pip install 'schedkit[demo]' ({exc})"
         ) from None
     assert module.__file__ is not None
     return Path(module.__file__).resolve().parent
+
+
+def cli_config(config: SchedkitConfig, result_files_dir: Path) -> str:
+    """The TOML the CLI reads to work on the demo (what differs from the defaults)."""
+    # JSON strings are valid TOML basic strings (same escapes).
+    lines = [
+        "# Written by `schedkit demo` on each start: the CLI's configuration for this demo.",
+        f"timezone = {json.dumps(config.timezone)}",
+        f"store_url = {json.dumps(config.store_url)}",
+        f"task_packages = {json.dumps(config.task_packages)}",
+        f"result_files_dir = {json.dumps(str(result_files_dir))}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _command() -> str:
+    """How to call this ``schedkit`` from a shell: its name when that is what PATH finds,
+    else its path."""
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    found = shutil.which("schedkit")
+    if (
+        here is not None
+        and here.name == "schedkit"
+        and (found is None or Path(found).resolve() != here)
+    ):
+        with contextlib.suppress(ValueError):
+            return str(here.relative_to(Path.cwd()))
+        return str(here)
+    return "schedkit"
+
+
+def use_line(config_file: Path, var: Path) -> str:
+    """The line that points the CLI and the example's tasks at the demo."""
+    return f"export SCHEDKIT_CONFIG={config_file} POWERTRADE_VAR_DIR={var}"
 
 
 def _remove_database(db: Path) -> None:
@@ -81,7 +125,7 @@ def demo(
         typer.Option(
             "--var-dir", metavar="DIR", help="Demo database, reports and backups.", file_okay=False
         ),
-    ] = Path("var/demo"),
+    ] = DEMO_VAR_DIR,
     every_minute: Annotated[
         bool,
         typer.Option(
@@ -97,7 +141,7 @@ def demo(
     state = get_state(ctx)
     show_info_logs(state)
     here = example_dir()
-    settings_module: Any = importlib.import_module("examples.powertrade.settings")
+    settings_module: Any = importlib.import_module(f"{EXAMPLE_PACKAGE}.settings")
 
     var = var_dir.expanduser().resolve()
     var.mkdir(parents=True, exist_ok=True)
@@ -108,6 +152,8 @@ def demo(
     config = SchedkitConfig.load(here / "schedkit.toml", store_url=f"sqlite:///{db}")
     scheduler = Scheduler(config, registry=TaskRegistry())
     settings = settings_module.configure(scheduler, var_dir=str(var))
+    config_file = var / DEMO_CONFIG_FILE
+    config_file.write_text(cli_config(config, settings.reports_dir), encoding="utf-8")
     secret: dict[str, str] = {}
 
     async def prepare(s: Scheduler) -> None:
@@ -136,6 +182,9 @@ def demo(
             out.print(
                 f"  every minute {', '.join(n for n in DEMO_TASKS if n in scheduler.registry)}"
             )
+        out.print("Use the CLI on this demo (in another shell):")
+        out.print(f"  {escape(use_line(config_file, var))}", soft_wrap=True)
+        out.print(f"  {escape(_command())} tasks list", soft_wrap=True)
         out.print("Press Ctrl-C to stop.")
         out.file.flush()
 
@@ -154,8 +203,8 @@ def demo(
 
 async def _sample_data(state: CliState, settings: Any) -> None:
     # Imported by name: the example is not part of the package (nor type-checked with it).
-    domain: Any = importlib.import_module("examples.powertrade.domain")
-    sampledata: Any = importlib.import_module("examples.powertrade.sampledata")
+    domain: Any = importlib.import_module(f"{EXAMPLE_PACKAGE}.domain")
+    sampledata: Any = importlib.import_module(f"{EXAMPLE_PACKAGE}.sampledata")
     async with domain.repository_for(settings) as repo:
         counts: dict[str, int] = await sampledata.generate(repo)
     summary = ", ".join(f"{n} {table}" for table, n in counts.items())

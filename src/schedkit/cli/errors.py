@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from schedkit.errors import SchedkitError, ValidationError
+from schedkit.errors import SchedkitError, TaskNotFoundError, ValidationError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -78,6 +78,9 @@ def report(ctx: typer.Context, exc: BaseException, *, debug: bool) -> int:
         message = f"unexpected {type(exc).__name__}: {exc}"
         if not debug:
             message += " (run with --debug for the traceback)"
+    where = getattr(ctx.find_root().obj, "where_to_look", None)
+    if isinstance(exc, TaskNotFoundError) and callable(where):
+        message += f"; {where()}"
     for secret in _secrets(ctx):
         message = message.replace(secret, "***")
     if debug:

@@ -70,6 +70,50 @@ _ZH: dict[str, str] = {
     "cancelled": "已取消",
     "lost": "丢失",
     "missed": "错过",
+    # check
+    "config": "配置",
+    "timezone": "时区",
+    "store": "存储",
+    "tasks": "任务",
+    "discovery": "任务发现",
+    # priorities, trigger sources, roles, overlap policies
+    "low": "低",
+    "normal": "普通",
+    "high": "高",
+    "critical": "紧急",
+    "manual": "手动触发",
+    "catch_up": "补跑",
+    "dependency": "依赖触发",
+    "viewer": "只读",
+    "operator": "操作员",
+    "admin": "管理员",
+    "skip": "跳过本次",
+    "allow": "照常执行",
+    "queue_one": "排队一次",
+    "replace": "取消正在运行的",
+    # parameter types (JSON Schema)
+    "string": "字符串",
+    "integer": "整数",
+    "number": "数字",
+    "boolean": "布尔值",
+    "array": "数组",
+    "object": "对象",
+    "null": "空",
+    "any": "任意",
+    "date": "日期",
+    "date-time": "日期时间",
+}
+
+#: Sentences with values, per language.
+_TEMPLATES: dict[str, dict[Lang, str]] = {
+    "retry": {
+        "en": "max_retries={n} retry_delay={delay} backoff_factor={factor}",
+        "zh": "最多重试 {n} 次，间隔 {delay}，退避系数 ×{factor}",
+    },
+    "policies": {
+        "en": "max_instances={n} overlap={overlap} misfire_grace={grace}",
+        "zh": "最大并发 {n}，重叠时{overlap}，错过宽限 {grace}",
+    },
 }
 
 STATUS_STYLE: dict[RunStatus, str] = {
@@ -90,6 +134,16 @@ def tr(text: str, lang: Lang) -> str:
     if lang == "zh":
         return _ZH.get(text, text)
     return text
+
+
+def fill(template: str, lang: Lang, **values: Any) -> str:
+    """A sentence of :data:`_TEMPLATES` in ``lang`` with ``values`` filled in."""
+    return _TEMPLATES[template][lang].format(**values)
+
+
+def store_line(console: Console, label: str, lang: Lang) -> None:
+    """The store a command used, as the last line of its output."""
+    console.print(f"{tr('store', lang)} {escape(label)}", style="dim", soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:
@@ -208,7 +262,7 @@ def runs_table(
             "run": short_id(run.id),
             "task": escape(run.task_name),
             "status": status_text(run.status, lang),
-            "source": run.trigger_source.value,
+            "source": tr(run.trigger_source.value, lang),
             "scheduled": when(run.scheduled_for, tz),
             "duration": seconds(run.duration),
             "attempt": f"{run.attempt}/{run.max_attempts}",

@@ -132,22 +132,22 @@ def run_task(
                 raise
 
     run, flag = run_async(work())
-    if not wait:
-        if as_json:
-            render.emit_json(run_view(run, state.tz()))
-        else:
-            state.out.print(f"created run {run.id} of {escape(run.task_name)} ({run.status.value})")
-            if not flag:
-                state.err.print(
-                    "[yellow]note:[/] no schedkit service is running: the run stays pending "
-                    f"until one starts (or run it here: schedkit run {escape(task_name)} --wait)"
-                )
-        return
+    store = state.store_label()
     if as_json:
-        render.emit_json(run_view(run, state.tz()))
+        render.emit_json({"store": store, **run_view(run, state.tz()).model_dump(mode="json")})
+    elif not wait:
+        state.out.print(f"created run {run.id} of {escape(run.task_name)} ({run.status.value})")
+        render.store_line(state.out, store, state.lang)
+        if not flag:
+            state.err.print(
+                "[yellow]note:[/] no schedkit service is running on this store: the run stays "
+                f"pending until one starts (or run it here: schedkit run {escape(task_name)} "
+                "--wait)"
+            )
     else:
         _print_outcome(state, run, timeout)
-    if run.status is not RunStatus.SUCCESS:
+        render.store_line(state.out, store, state.lang)
+    if wait and run.status is not RunStatus.SUCCESS:
         raise typer.Exit(EXIT_FAILURE)
 
 
@@ -327,7 +327,7 @@ def history(
     as_json = wants_json(ctx, json_)
 
     async def work() -> tuple[list[Run], int]:
-        async with management(state) as s:
+        async with management(state, read_only=True) as s:
             runs = await s.list_runs(task_name, status=status or None, limit=limit, offset=offset)
             total = await s.count_runs(task_name, status=status or None)
             if task_name is not None and total == 0:
@@ -335,18 +335,24 @@ def history(
             return runs, total
 
     runs, total = run_async(work())
-    if as_json:
-        tz = state.tz()
-        page = [run_view(r, tz) for r in runs]
-        render.emit_json({"total": total, "limit": limit, "offset": offset, "runs": page})
-        return
-    if not runs:
-        state.out.print(tr("no runs", state.lang))
-        return
     tz = state.tz()
+    store = state.store_label()
+    if as_json:
+        page = [run_view(r, tz) for r in runs]
+        render.emit_json(
+            {"store": store, "total": total, "limit": limit, "offset": offset, "runs": page}
+        )
+        return
     out = state.out
-    out.print(render.runs_table(runs, tz, state.lang, with_task=task_name is None, width=out.width))
-    out.print(f"{offset + 1}–{offset + len(runs)} / {total}", style="dim")
+    if not runs:
+        out.print(tr("no runs", state.lang))
+    else:
+        table = render.runs_table(
+            runs, tz, state.lang, with_task=task_name is None, width=out.width
+        )
+        out.print(table)
+        out.print(f"{offset + 1}–{offset + len(runs)} / {total}", style="dim")
+    render.store_line(out, store, state.lang)
 
 
 # -- purge -------------------------------------------------------------------------------
@@ -374,7 +380,11 @@ def purge(
             return await s.purge(age, actor=actor())
 
     count = run_async(work())
+    store = state.store_label()
     if as_json:
-        render.emit_json({"deleted": count, "older_than_seconds": age.total_seconds()})
+        render.emit_json(
+            {"store": store, "deleted": count, "older_than_seconds": age.total_seconds()}
+        )
     else:
         state.out.print(f"deleted {count} finished run(s) older than {older_than}")
+        render.store_line(state.out, store, state.lang)

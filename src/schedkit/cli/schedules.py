@@ -191,22 +191,25 @@ def schedule(
 
     changed = run_async(work())
     lang = state.lang
+    store = state.store_label()
     if remove:
         what = f"schedule {schedule_id}" if schedule_id else f"every schedule of {task_name}"
         if as_json:
-            render.emit_json({"removed": schedule_id or task_name})
+            render.emit_json({"store": store, "removed": schedule_id or task_name})
         else:
             state.out.print(f"removed {escape(what)}")
+            render.store_line(state.out, store, lang)
         return
     view = schedule_view(changed[0], state.tz(), lang)
     if as_json:
-        render.emit_json(view)
+        render.emit_json({"store": store, **view.model_dump(mode="json")})
         return
     state.out.print(
         f"scheduled {escape(task_name)} [dim]({escape(view.id)})[/]: {escape(view.description)}; "
         f"{tr('next run', lang)} {render.when(view.next_fire_time_local, None)}"
         + (f" ({tr('paused', lang)})" if view.paused else "")
     )
+    render.store_line(state.out, store, lang)
 
 
 def pause(
@@ -244,8 +247,10 @@ def _pause_or_resume(
 
     schedules = run_async(work())
     tz_info = state.tz()
+    store = state.store_label()
     if as_json:
-        render.emit_json([schedule_view(s, tz_info, state.lang) for s in schedules])
+        views = [schedule_view(s, tz_info, state.lang).model_dump(mode="json") for s in schedules]
+        render.emit_json({"store": store, "schedules": views})
         return
     for s in schedules:
         if paused:
@@ -257,6 +262,7 @@ def _pause_or_resume(
                 f"resumed {escape(s.id)}; {tr('next run', state.lang)} "
                 f"{render.when(s.next_fire_time, tz_info)}"
             )
+    render.store_line(state.out, store, state.lang)
 
 
 def next_fires(

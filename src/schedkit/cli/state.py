@@ -28,6 +28,9 @@ from rich.console import Console
 from schedkit.config import SchedkitConfig
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
+from schedkit.service.location import describe_store, sqlite_file
+
+from .errors import CommandFailed
 
 Lang = Literal["en", "zh"]
 T = TypeVar("T")
@@ -40,6 +43,11 @@ PIPE_WIDTH = 140
 
 #: The config file read when neither ``--config`` nor ``$SCHEDKIT_CONFIG`` names one.
 DEFAULT_CONFIG_FILE = "schedkit.toml"
+
+#: Where ``schedkit demo`` keeps its database, files and the configuration it writes for
+#: the CLI (relative to the working directory, unless ``--var-dir`` says otherwise).
+DEMO_VAR_DIR = Path("var/demo")
+DEMO_CONFIG_FILE = "schedkit.toml"
 
 
 @dataclass
@@ -71,6 +79,24 @@ class CliState:
                 overrides["store_url"] = self.store_url
             self.loaded_config = SchedkitConfig.load(self.config_file(), **overrides)
         return self.loaded_config
+
+    def config_source(self) -> str:
+        """The configuration in words: its file, or that there is none."""
+        return self.config_file() or "none (defaults and SCHEDKIT_* variables)"
+
+    def store_label(self) -> str:
+        """The store the commands use: a SQLite file's absolute path, else the masked URL."""
+        return describe_store(self.config().store_url)
+
+    def where_to_look(self) -> str:
+        """What to check when a command finds no tasks or the wrong store: the config in
+        use, and the demo's configuration when a demo ran in this directory."""
+        hint = f"config: {self.config_source()}"
+        demo = DEMO_VAR_DIR / DEMO_CONFIG_FILE
+        used = self.config_file()
+        if demo.is_file() and (used is None or Path(used).resolve() != demo.resolve()):
+            hint += f"; the demo's: export SCHEDKIT_CONFIG={demo}"
+        return hint
 
     def tz(self) -> ZoneInfo:
         """The configured timezone, in which times are shown."""
@@ -130,11 +156,25 @@ def with_roles(
     return config.model_copy(update={"scheduler": sched, "executor": exe})
 
 
+def require_existing_store(state: CliState) -> None:
+    """Read commands never create a store: a SQLite file that does not exist is an error
+    (a mistyped path would otherwise show an empty, new store)."""
+    path = sqlite_file(state.config().store_url)
+    if path is not None and not path.exists():
+        raise CommandFailed(
+            f"store sqlite:///{path} does not exist: this command reads a store and never "
+            f"creates one ({state.where_to_look()}; `schedkit db upgrade` creates a store)"
+        )
+
+
 @asynccontextmanager
-async def management(state: CliState) -> AsyncIterator[Scheduler]:
-    """A started façade that neither fires schedules nor executes runs."""
+async def management(state: CliState, *, read_only: bool = False) -> AsyncIterator[Scheduler]:
+    """A started façade that neither fires schedules nor executes runs. ``read_only``:
+    the store must exist already (see :func:`require_existing_store`)."""
+    if read_only:
+        require_existing_store(state)
     config = with_roles(state.config(), scheduler=False, executor=False)
-    async with _started(Scheduler(config, registry=TaskRegistry())) as scheduler:
+    async with _started(state, Scheduler(config, registry=TaskRegistry())) as scheduler:
         yield scheduler
 
 
@@ -153,13 +193,21 @@ async def executing(
     )
     if node_name is not None:
         config = config.model_copy(update={"node_name": node_name})
-    async with _started(Scheduler(config, registry=TaskRegistry())) as scheduler:
+    async with _started(state, Scheduler(config, registry=TaskRegistry())) as scheduler:
         yield scheduler
 
 
 @asynccontextmanager
-async def _started(scheduler: Scheduler) -> AsyncIterator[Scheduler]:
+async def _started(state: CliState, scheduler: Scheduler) -> AsyncIterator[Scheduler]:
+    path = sqlite_file(scheduler.config.store_url)
+    created = path is not None and not path.exists()
     await scheduler.start()
+    if created and not state.json:
+        # A new, empty store is rarely what a command on an existing system wants.
+        state.err.print(
+            f"[yellow]note:[/] created a new store at {path} ({state.where_to_look()})",
+            soft_wrap=True,
+        )
     try:
         yield scheduler
     finally:

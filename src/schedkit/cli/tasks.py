@@ -15,11 +15,18 @@ from . import render
 from .render import tr
 from .state import JsonOpt, get_state, management, run_async, wants_json
 
-tasks_app = typer.Typer(help="Registered tasks.", no_args_is_help=True)
+tasks_app = typer.Typer(help="Registered tasks (`schedkit tasks` alone lists them).")
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(tasks_app, name="tasks")
+
+
+@tasks_app.callback(invoke_without_command=True)
+def tasks_group(ctx: typer.Context) -> None:
+    """Registered tasks: `list` (the default) and `show TASK`."""
+    if ctx.invoked_subcommand is None:
+        list_tasks(ctx)
 
 
 def _schedules_text(summary: readmodels.TaskSummary, lang: render.Lang) -> str:
@@ -43,28 +50,37 @@ def list_tasks(
     as_json = wants_json(ctx, json_)
     lang = state.lang
 
-    async def work() -> list[readmodels.TaskSummary]:
-        async with management(state) as s:
-            return await readmodels.task_summaries(s, s.list_tasks(category, tag), lang)
+    async def work() -> tuple[list[readmodels.TaskSummary], str]:
+        async with management(state, read_only=True) as s:
+            summaries = await readmodels.task_summaries(s, s.list_tasks(category, tag), lang)
+            return summaries, s.registry.searched()
 
-    summaries = run_async(work())
+    summaries, searched = run_async(work())
+    store = state.store_label()
     if as_json:
-        render.emit_json([v.model_dump(mode="json") for v in summaries])
+        render.emit_json({"store": store, "tasks": [v.model_dump(mode="json") for v in summaries]})
         return
     if not summaries:
-        state.out.print(tr("no tasks", lang))
-        return
-    table = render.table(["name", "category", "priority", "schedule", "next run", "last run"], lang)
-    for v in summaries:
-        table.add_row(
-            escape(v.name),
-            escape(v.category),
-            v.priority_name.lower(),
-            escape(_schedules_text(v, lang)),
-            render.when(v.next_fire_time_local, None),
-            render.status_text(v.last_run.status, lang) if v.last_run else "-",
+        filtered = category is not None or bool(tag)
+        state.out.print(
+            tr("no tasks", lang)
+            + ("" if filtered else f" ({escape(searched)}; {escape(state.where_to_look())})")
         )
-    state.out.print(table)
+    else:
+        table = render.table(
+            ["name", "category", "priority", "schedule", "next run", "last run"], lang
+        )
+        for v in summaries:
+            table.add_row(
+                escape(v.name),
+                escape(v.category),
+                tr(v.priority_name.lower(), lang),
+                escape(_schedules_text(v, lang)),
+                render.when(v.next_fire_time_local, None),
+                render.status_text(v.last_run.status, lang) if v.last_run else "-",
+            )
+        state.out.print(table)
+    render.store_line(state.out, store, lang)
 
 
 @tasks_app.command("show")
@@ -80,7 +96,7 @@ def show_task(
     lang = state.lang
 
     async def work() -> tuple[readmodels.TaskDetail, list[Run]]:
-        async with management(state) as s:
+        async with management(state, read_only=True) as s:
             detail = await readmodels.task_detail(s, task_name, lang)
             recent = await s.list_runs(task_name, limit=runs) if runs else []
             return detail, recent
@@ -90,7 +106,7 @@ def show_task(
     if as_json:
         data = detail.model_dump(mode="json")
         data["recent_runs"] = [readmodels.run_view(r, tz).model_dump(mode="json") for r in recent]
-        render.emit_json(data)
+        render.emit_json({"store": state.store_label(), **data})
         return
     out = state.out
     retry = detail.retry
@@ -101,11 +117,16 @@ def show_task(
             ("description", escape(detail.description or "-")),
             ("category", escape(detail.category)),
             ("tags", escape(", ".join(detail.tags) or "-")),
-            ("priority", detail.priority_name.lower()),
+            ("priority", tr(detail.priority_name.lower(), lang)),
             (
                 "retry",
-                f"max_retries={retry.max_retries} retry_delay={retry.retry_delay:g}s "
-                f"backoff_factor={retry.backoff_factor:g}",
+                render.fill(
+                    "retry",
+                    lang,
+                    n=retry.max_retries,
+                    delay=render.seconds(retry.retry_delay),
+                    factor=f"{retry.backoff_factor:g}",
+                ),
             ),
             ("timeout", render.seconds(detail.timeout)),
         ],
@@ -123,7 +144,7 @@ def show_task(
                 default = json.dumps(prop["default"], ensure_ascii=False)
             table.add_row(
                 escape(name),
-                escape(_schema_type(prop)),
+                escape(_schema_type(prop, lang)),
                 escape(default),
                 tr("yes", lang) if name in required else tr("no", lang),
             )
@@ -142,8 +163,13 @@ def show_task(
                 render.when(s.next_fire_time_local, None),
                 escape(paused),
                 escape(
-                    f"max_instances={s.max_instances} overlap={s.overlap.value} "
-                    f"misfire_grace={s.misfire_grace_time}"
+                    render.fill(
+                        "policies",
+                        lang,
+                        n=s.max_instances,
+                        overlap=tr(s.overlap.value, lang),
+                        grace=render.seconds(s.misfire_grace_time),
+                    )
                 ),
             )
         out.print(table)
@@ -163,16 +189,17 @@ def show_task(
             )
         else:
             out.print(tr("no runs", lang))
+    render.store_line(out, state.store_label(), lang)
 
 
-def _schema_type(prop: Any) -> str:
+def _schema_type(prop: Any, lang: render.Lang) -> str:
     if not isinstance(prop, dict):
-        return "any"
+        return tr("any", lang)
     if "type" in prop:
-        kind = str(prop["type"])
-        return f"{kind} ({prop['format']})" if "format" in prop else kind
+        kind = tr(str(prop["type"]), lang)
+        return f"{kind} ({tr(str(prop['format']), lang)})" if "format" in prop else kind
     if "anyOf" in prop:
-        return " | ".join(_schema_type(p) for p in prop["anyOf"])
+        return " | ".join(_schema_type(p, lang) for p in prop["anyOf"])
     if "$ref" in prop:
         return str(prop["$ref"]).rsplit("/", 1)[-1]
-    return "any"
+    return tr("any", lang)

@@ -52,14 +52,18 @@ def create(
             return await s.create_token(name=token_name, role=role, actor=actor())
 
     issued = run_async(work())
+    store = state.store_label()
     if as_json:
         view = token_view(issued.token).model_dump(mode="json")
-        render.emit_json({**view, "secret": issued.secret})
+        render.emit_json({"store": store, **view, "secret": issued.secret})
         return
     state.out.print(
-        f"created token {escape(token_name)} ({issued.token.role}), id {issued.token.id}"
+        f"created token {escape(token_name)} ({issued.token.role}), id {issued.token.id}, "
+        f"in store {escape(store)}"
     )
-    state.out.print("secret (shown once, keep it safe):")
+    state.out.print(
+        "it works with the servers using this store; secret (shown once, keep it safe):"
+    )
     state.out.print(issued.secret, markup=False)
 
 
@@ -74,12 +78,14 @@ def list_(
     as_json = wants_json(ctx, json_)
 
     async def work() -> list[ApiToken]:
-        async with management(state) as s:
+        async with management(state, read_only=True) as s:
             return await s.list_tokens(include_revoked=all_)
 
     found = run_async(work())
+    store = state.store_label()
     if as_json:
-        render.emit_json([token_view(t).model_dump(mode="json") for t in found])
+        tokens = [token_view(t).model_dump(mode="json") for t in found]
+        render.emit_json({"store": store, "tokens": tokens})
         return
     lang = state.lang
     tz = state.tz()
@@ -88,12 +94,13 @@ def list_(
         table.add_row(
             t.id,
             escape(t.name),
-            t.role,
+            tr(t.role, lang),
             render.when(t.created_at, tz),
             render.when(t.last_used_at, tz),
             tr("yes", lang) if t.revoked else tr("no", lang),
         )
     state.out.print(table)
+    render.store_line(state.out, store, lang)
 
 
 @token_app.command("revoke")
@@ -111,7 +118,10 @@ def revoke(
             return await s.revoke_token(ref, actor=actor())
 
     token = run_async(work())
+    store = state.store_label()
     if as_json:
-        render.emit_json({**token_view(token).model_dump(mode="json"), "revoked": True})
+        view = token_view(token).model_dump(mode="json")
+        render.emit_json({"store": store, **view, "revoked": True})
     else:
         state.out.print(f"revoked token {escape(token.name)} ({token.id})")
+        render.store_line(state.out, store, state.lang)

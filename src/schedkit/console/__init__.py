@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -71,15 +72,31 @@ def _normalize(path: str) -> str:
     return f"/{stripped}/" if stripped else "/"
 
 
+SignIn = Literal["token", "auto"]
+
+
+def _timezone(request: Request) -> str:
+    """The scheduler's zone (times are shown in it), known before anyone signs in."""
+    scheduler = getattr(request.app.state, "scheduler", None)
+    zone = getattr(scheduler, "tz", None)
+    return str(zone) if zone is not None else ""
+
+
 def mount_console(
     app: FastAPI,
     *,
     api_prefix: str = _DEFAULT_API_PREFIX,
     path: str = "/",
+    sign_in: SignIn = "auto",
 ) -> None:
     """Serve the console on ``app`` under ``path`` (default ``/``), talking to the API
     mounted at ``api_prefix`` on the same app. Call it after the API routes are added
-    (the console's pages must not shadow them)."""
+    (the console's pages must not shadow them).
+
+    ``sign_in``: ``"token"`` when the API wants API tokens (``schedkit serve``): without
+    one the console goes straight to its sign-in page; ``"auto"`` (embedded) first asks
+    the API whether the host application's own login (its cookie) already admits the
+    browser."""
     base = _normalize(path)
     api = "/" + api_prefix.strip().strip("/")
     template = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
@@ -87,9 +104,15 @@ def mount_console(
     def render(request: Request) -> HTMLResponse:
         # root_path: the app may be served behind a proxy under a sub-path.
         root = str(request.scope.get("root_path", "")).rstrip("/")
-        page = template.replace("%BASE%", html.escape(root + base, quote=True)).replace(
-            "%API%", html.escape(root + api, quote=True)
-        )
+        values = {
+            "%BASE%": root + base,
+            "%API%": root + api,
+            "%SIGN_IN%": sign_in,
+            "%TZ%": _timezone(request),
+        }
+        page = template
+        for marker, value in values.items():
+            page = page.replace(marker, html.escape(value, quote=True))
         return HTMLResponse(page, headers=_PAGE_HEADERS)
 
     router = APIRouter(include_in_schema=False)

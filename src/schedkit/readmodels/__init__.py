@@ -31,9 +31,11 @@ from schedkit.readmodels.runs import (
 from schedkit.readmodels.schedules import (
     SchedulePreview,
     ScheduleView,
+    TaskUpcoming,
     UpcomingFire,
     schedule_preview,
     schedule_view,
+    upcoming_by_task,
     upcoming_fires,
 )
 from schedkit.readmodels.stats import TaskStatsView, WindowStats, task_stats_view
@@ -61,6 +63,7 @@ __all__ = [
     "TaskDetail",
     "TaskStatsView",
     "TaskSummary",
+    "TaskUpcoming",
     "TokenView",
     "UpcomingFire",
     "WindowStats",
@@ -79,5 +82,6 @@ __all__ = [
     "task_stats_view",
     "task_summaries",
     "token_view",
+    "upcoming_by_task",
     "upcoming_fires",
 ]

@@ -9,7 +9,12 @@ from pydantic import Field
 from schedkit.models import RunStatus
 from schedkit.readmodels.common import View
 from schedkit.readmodels.runs import RunSummary, run_summary
-from schedkit.readmodels.schedules import UpcomingFire, upcoming_fires
+from schedkit.readmodels.schedules import (
+    TaskUpcoming,
+    UpcomingFire,
+    upcoming_by_task,
+    upcoming_fires,
+)
 from schedkit.readmodels.stats import TaskStatsView, task_stats_view
 from schedkit.service import Scheduler
 
@@ -29,7 +34,10 @@ class Overview(View):
     running_count: int
     running: list[RunSummary] = Field(description=f"Runs executing now (at most {RUNNING_SHOWN}).")
     pending_count: int
-    upcoming: list[UpcomingFire]
+    upcoming: list[UpcomingFire] = Field(description="The next fires of all schedules.")
+    upcoming_by_task: list[TaskUpcoming] = Field(
+        description="The tasks firing soonest, each with the next fire of each schedule."
+    )
 
 
 async def overview(
@@ -43,6 +51,7 @@ async def overview(
             counts[status] = counts.get(status, 0) + n
     finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
     running = await scheduler.list_runs(status=RunStatus.RUNNING, limit=RUNNING_SHOWN)
+    schedules = await scheduler.list_schedules()
     return Overview(
         since=now - window,
         until=now,
@@ -53,5 +62,6 @@ async def overview(
         running_count=await scheduler.count_runs(status=RunStatus.RUNNING),
         running=[run_summary(r, scheduler.tz) for r in running],
         pending_count=await scheduler.count_runs(status=RunStatus.PENDING),
-        upcoming=upcoming_fires(await scheduler.list_schedules(), scheduler.tz, upcoming),
+        upcoming=upcoming_fires(schedules, scheduler.tz, upcoming),
+        upcoming_by_task=upcoming_by_task(schedules, scheduler.tz, upcoming),
     )

@@ -19,9 +19,11 @@ from schedkit.triggers import build_trigger, trigger_from_json, upcoming
 __all__ = [
     "SchedulePreview",
     "ScheduleView",
+    "TaskUpcoming",
     "UpcomingFire",
     "schedule_preview",
     "schedule_view",
+    "upcoming_by_task",
     "upcoming_fires",
 ]
 
@@ -95,11 +97,18 @@ class UpcomingFire(View):
     fire_time_local: datetime
 
 
-def upcoming_fires(
-    schedules: Iterable[Schedule], tz: tzinfo, limit: int = 10
-) -> list[UpcomingFire]:
-    """The next ``limit`` nominal fires of the unpaused ``schedules``, earliest first
-    (days excluded by a schedule's business calendar left out)."""
+class TaskUpcoming(View):
+    """What fires next for one task: the next fire of each of its unpaused schedules."""
+
+    task_name: str
+    fires: list[UpcomingFire] = Field(description="One per schedule, earliest first.")
+
+
+def _next_fires(
+    schedules: Iterable[Schedule], tz: tzinfo, per_schedule: int
+) -> list[tuple[datetime, str, str]]:
+    """(fire, schedule id, task) for the next ``per_schedule`` nominal fires of each
+    unpaused schedule (days excluded by its business calendar left out)."""
     fires: list[tuple[datetime, str, str]] = []
     for schedule in schedules:
         first = schedule.next_fire_time
@@ -107,16 +116,40 @@ def upcoming_fires(
             continue
         try:
             trigger = trigger_from_json(schedule.trigger, default_timezone=str(tz))
-            found = upcoming(trigger, limit, first, first=first, budget=PREVIEW_BUDGET / 10)
+            found = upcoming(trigger, per_schedule, first, first=first, budget=PREVIEW_BUDGET / 10)
         except (OverflowError, ValueError):  # unreadable, or runs past year 9999
             continue
         fires.extend((at, schedule.id, schedule.task_name) for at in found.fires)
-    return [
-        UpcomingFire(
-            schedule_id=sid, task_name=name, fire_time=at, fire_time_local=at.astimezone(tz)
-        )
-        for at, sid, name in heapq.nsmallest(limit, fires)
-    ]
+    return fires
+
+
+def _fire(at: datetime, schedule_id: str, task_name: str, tz: tzinfo) -> UpcomingFire:
+    return UpcomingFire(
+        schedule_id=schedule_id,
+        task_name=task_name,
+        fire_time=at,
+        fire_time_local=at.astimezone(tz),
+    )
+
+
+def upcoming_fires(
+    schedules: Iterable[Schedule], tz: tzinfo, limit: int = 10
+) -> list[UpcomingFire]:
+    """The next ``limit`` nominal fires of the unpaused ``schedules``, earliest first."""
+    found = _next_fires(schedules, tz, limit)
+    return [_fire(at, sid, name, tz) for at, sid, name in heapq.nsmallest(limit, found)]
+
+
+def upcoming_by_task(
+    schedules: Iterable[Schedule], tz: tzinfo, limit: int = 10
+) -> list[TaskUpcoming]:
+    """The ``limit`` tasks that fire soonest, each with the next fire of every schedule
+    of it: a schedule firing every minute cannot hide the daily ones."""
+    by_task: dict[str, list[UpcomingFire]] = {}
+    for at, sid, name in sorted(_next_fires(schedules, tz, 1)):
+        by_task.setdefault(name, []).append(_fire(at, sid, name, tz))
+    ordered = sorted(by_task.items(), key=lambda item: (item[1][0].fire_time, item[0]))
+    return [TaskUpcoming(task_name=name, fires=fires) for name, fires in ordered[:limit]]
 
 
 class SchedulePreview(View):

@@ -6,7 +6,7 @@
 import { h, replace } from "./dom.js";
 import { t, getLang, setLang, applyStatic } from "./i18n.js";
 import { api, auth, ApiError, openEventStream } from "./api.js";
-import { settings, toast } from "./components.js";
+import { clearToasts, settings, toast } from "./components.js";
 import * as overviewView from "./views/overview.js";
 import * as loginView from "./views/login.js";
 import * as tasksView from "./views/tasks.js";
@@ -28,6 +28,11 @@ const ROUTES = [
 
 const BASE = new URL(document.baseURI).pathname;
 const NEXT_KEY = "schedkit.next";
+/** Given by the server with the page: "token" when the API wants API tokens (then a
+ * browser without one signs in at once), "auto" when a host's login may admit it. */
+const SIGN_IN = document.querySelector('meta[name="schedkit-sign-in"]')?.content || "auto";
+/** The scheduler's time zone, known before signing in (the footer says it from the start). */
+const PAGE_TZ = document.querySelector('meta[name="schedkit-tz"]')?.content || null;
 
 const state = {
   mode: null, // "token" (API token in sessionStorage) or "host" (cookie / no auth)
@@ -85,6 +90,7 @@ export function navigate(path, { replace: replaceEntry = false } = {}) {
   const url = new URL(path, document.baseURI);
   if (replaceEntry) history.replaceState(null, "", url);
   else history.pushState(null, "", url);
+  clearToasts();
   render();
 }
 
@@ -178,8 +184,13 @@ async function render({ keepFocus = false } = {}) {
 // -- sign-in -------------------------------------------------------------------------------
 
 async function loadSettings() {
-  // The scheduler's zone: /ready may carry it; else a preview of a schedule without a
-  // zone answers with the default zone.
+  // The scheduler's zone: the page carries it; an older server's /ready may; else a
+  // preview of a schedule without a zone answers with the default zone.
+  if (PAGE_TZ) {
+    settings.tz = PAGE_TZ;
+    showTzNote();
+    return;
+  }
   try {
     const ready = await api("/ready");
     if (ready?.timezone) settings.tz = ready.timezone;
@@ -249,14 +260,18 @@ async function start() {
     event.preventDefault();
     navigate(url.pathname + url.search);
   });
-  window.addEventListener("popstate", () => render());
+  window.addEventListener("popstate", () => {
+    clearToasts();
+    render();
+  });
   auth.onUnauthorized = () => {
     if (state.mode) signOut(state.mode === "token" ? "login_expired" : "login_host_note");
   };
 
+  settings.tz = PAGE_TZ;
   if (auth.token) {
     state.mode = "token";
-  } else {
+  } else if (SIGN_IN !== "token") {
     // Embedded in a host app, its session cookie may already authenticate us.
     try {
       await api("/runs", { token: null, query: { limit: 1 } });

@@ -4,8 +4,9 @@
 import { h, s } from "./dom.js";
 
 const W = 960;
-const H = 220;
-const PAD = { top: 12, right: 12, bottom: 28, left: 44 };
+const H = 240;
+// Room for tick labels plus the axis titles (x below, y rotated on the left).
+const PAD = { top: 26, right: 12, bottom: 46, left: 56 };
 
 /** A "nice" axis maximum: 4 equal steps of 1, 2, 2.5 or 5 × 10^n (integers if asked). */
 function niceMax(max, integer = false) {
@@ -38,6 +39,23 @@ function axis(maxValue, formatTick) {
   return nodes;
 }
 
+/** The axes' titles: what the x axis counts along (below it), and the y axis' quantity
+ * and unit (above it, level: rotated text reads badly in Chinese). */
+function axisTitles(xLabel, yLabel) {
+  return [
+    xLabel
+      ? s(
+          "text",
+          { class: "axis-title", x: PAD.left + (W - PAD.left - PAD.right) / 2, y: H - 6 },
+          xLabel,
+        )
+      : null,
+    yLabel
+      ? s("text", { class: "axis-title axis-title-y", x: 4, y: 14, "text-anchor": "start" }, yLabel)
+      : null,
+  ];
+}
+
 function frame(title, desc, children) {
   return s(
     "svg",
@@ -55,10 +73,20 @@ function frame(title, desc, children) {
 }
 
 /**
- * Stacked bars. labels: x labels (one per bar); series: [{key, label, values}] stacked
- * bottom-up, each coloured by the class `status-${key}`. Every `labelEvery`-th label shown.
+ * Stacked bars. labels: x labels (one per bar, in each bar's tooltip); series: [{key,
+ * label, values}] stacked bottom-up, each coloured by the class `status-${key}`.
+ * `tickAt(label, i)` says which labels the x axis shows; `xLabel` / `yLabel` title the axes.
  */
-export function stackedBars({ title, desc, labels, series, labelEvery = 3, formatTick = String }) {
+export function stackedBars({
+  title,
+  desc,
+  labels,
+  series,
+  tickAt = (_, i) => i % 3 === 0,
+  formatTick = String,
+  xLabel,
+  yLabel,
+}) {
   const totals = labels.map((_, i) => series.reduce((sum, ser) => sum + (ser.values[i] || 0), 0));
   const max = niceMax(Math.max(...totals, 0), true);
   const plotW = W - PAD.left - PAD.right;
@@ -88,21 +116,23 @@ export function stackedBars({ title, desc, labels, series, labelEvery = 3, forma
         ),
       );
     }
-    if (i % labelEvery === 0) {
+    if (tickAt(label, i)) {
+      // At the bar's left edge: the label is the start of the bar's period.
       bars.push(
         s(
           "text",
-          { class: "tick", x: (x + barW / 2).toFixed(1), y: H - 8, "text-anchor": "middle" },
+          { class: "tick tick-x", x: (PAD.left + i * slot).toFixed(1), y: H - 28, "text-anchor": "middle" },
           label,
         ),
       );
     }
   });
-  return frame(title, desc, [...axis(max, formatTick), ...bars]);
+  return frame(title, desc, [...axis(max, formatTick), ...bars, ...axisTitles(xLabel, yLabel)]);
 }
 
-/** One bar per item: [{value, cls, label}] (value null: no bar); ticks via formatTick. */
-export function bars({ title, desc, items, formatTick = String }) {
+/** One bar per item: [{value, cls, label}] (value null: no bar); ticks via formatTick;
+ * `xLabel` / `yLabel` title the axes. */
+export function bars({ title, desc, items, formatTick = String, xLabel, yLabel }) {
   const max = niceMax(Math.max(...items.map((it) => it.value || 0), 0));
   const plotW = W - PAD.left - PAD.right;
   const plotH = H - PAD.top - PAD.bottom;
@@ -124,7 +154,7 @@ export function bars({ title, desc, items, formatTick = String }) {
       s("title", {}, item.label),
     );
   });
-  return frame(title, desc, [...axis(max, formatTick), ...nodes]);
+  return frame(title, desc, [...axis(max, formatTick), ...nodes, ...axisTitles(xLabel, yLabel)]);
 }
 
 /** A legend (HTML list) for series keys: [{key, label}], swatches coloured by status-*. */

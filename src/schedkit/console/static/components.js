@@ -3,6 +3,7 @@
 import { h, replace } from "./dom.js";
 import { t, locale } from "./i18n.js";
 import { ApiError, NetworkError } from "./api.js";
+import { actorName, fieldMessage, serverText } from "./messages.js";
 
 /** Display settings learnt at start: the scheduler's time zone. */
 export const settings = { tz: null };
@@ -115,7 +116,11 @@ export function fmtPercent(rate) {
 /** "98% (50)" for a WindowStats, explained in its tooltip; "—" when nothing finished. */
 export function fmtWindow(stats) {
   if (!stats || stats.success_rate === null || stats.success_rate === undefined) return t("none");
-  const params = { rate: fmtPercent(stats.success_rate), n: fmtNumber(stats.total) };
+  const params = {
+    rate: fmtPercent(stats.success_rate),
+    n: fmtNumber(stats.total),
+    count: stats.total,
+  };
   return h("span", { title: t("rate_title", params) }, t("rate_of", params));
 }
 
@@ -253,11 +258,32 @@ export function pager({ total, limit, offset, onPage }) {
 
 // -- errors, toasts, dialogs ---------------------------------------------------------------
 
+/** A sentence of the server (reason, audit detail, error) in the operator's language. */
+export function said(text) {
+  return serverText(text, { time: (iso) => fmtTime(iso), duration: fmtDuration });
+}
+
+/** said(text) as an element whose tooltip keeps the server's own words. */
+export function saidEl(text) {
+  const shown = said(text);
+  return shown === text ? text : h("span", { title: text }, shown);
+}
+
+/** An actor ("system", "cli:user@host", a token name) as the operator reads it. */
+export function actorEl(actor) {
+  const shown = actorName(actor);
+  return shown === actor ? actor : h("span", { title: actor }, shown);
+}
+
 /** A human sentence for an error from api(). */
 export function errorText(err) {
   if (err instanceof NetworkError) return t("error_network", { detail: err.message });
   if (err instanceof ApiError) {
-    const detail = err.message;
+    if (err.status === 422 && err.problem.errors?.length) {
+      const messages = err.problem.errors.map((e) => fieldMessage(e.message));
+      return t("error_invalid", { detail: messages.join(" ") });
+    }
+    const detail = said(err.message);
     if (err.status === 403) return t("error_forbidden", { detail });
     if (err.status === 404) return t("error_not_found", { detail });
     if (err.status === 409) return t("error_conflict", { detail });
@@ -268,6 +294,12 @@ export function errorText(err) {
 
 export function errorBox(err) {
   return h("p", { class: "alert alert-error", role: "alert" }, errorText(err));
+}
+
+/** Removes the messages of the previous page (a "started" toast is done once its link
+ * was followed; left there, it covers the next page's panels). */
+export function clearToasts() {
+  document.getElementById("toasts")?.replaceChildren();
 }
 
 export function toast(content, kind = "info", ms = 6000) {

@@ -3,6 +3,7 @@
 import { h, replace, debounce } from "./dom.js";
 import { t } from "./i18n.js";
 import { api, ApiError } from "./api.js";
+import { fieldMessage } from "./messages.js";
 import {
   clearFieldErrors,
   errorText,
@@ -188,7 +189,7 @@ export function paramsForm(schema, prefix) {
           built.control.name = name;
           built.control.dataset.param = name;
           if (isRequired && built.control.tagName !== "SELECT") built.control.required = true;
-          controls.set(name, built);
+          controls.set(name, { ...built, node });
           const hints = [
             node.description,
             node.default !== undefined && node.default !== null
@@ -241,7 +242,7 @@ export function paramsForm(schema, prefix) {
         const name = parts[0] === "kwargs" ? (parts[1] ?? "") : parts[0];
         const entry = controls.get(name) || (controls.has("") ? controls.get("") : null);
         if (!entry) continue;
-        setFieldError(entry.control, message);
+        setFieldError(entry.control, fieldMessage(message, { node: entry.node }));
         first = first || entry.control;
         placed += 1;
       }
@@ -312,7 +313,11 @@ function intervalParts(trigger) {
  * (the errors are shown next to the fields).
  */
 export function scheduleForm(task, prefix) {
-  const schedules = task.schedules || [];
+  // The task's own schedule (id = task name) first: it is the one usually edited, not
+  // an extra one such as the demo's every-minute "demo:<task>".
+  const schedules = [...(task.schedules || [])].sort(
+    (a, b) => (b.id === task.name) - (a.id === task.name),
+  );
   const id = (suffix) => `${prefix}-${suffix}`;
   const which = h(
     "select",
@@ -443,7 +448,7 @@ export function scheduleForm(task, prefix) {
         controlsByField[path] ||
         (path.startsWith("trigger") ? (kindCron.checked ? expr : every) : null);
       if (control) {
-        setFieldError(control, message);
+        setFieldError(control, fieldMessage(message));
         placed = true;
       }
     }

@@ -3,7 +3,7 @@
 import { h, replace } from "../dom.js";
 import { has, t } from "../i18n.js";
 import { api } from "../api.js";
-import { errorBox, jsonBlock, pager, table, timeEl } from "../components.js";
+import { actorEl, errorBox, jsonBlock, pager, saidEl, table, timeEl } from "../components.js";
 
 const PAGE = 50;
 
@@ -107,10 +107,14 @@ export async function render(ctx) {
         rows: page.items,
         columns: [
           { label: t("col_when"), cell: (e) => timeEl(e.at) },
-          { label: t("col_actor"), cell: (e) => e.actor },
-          { label: t("col_action"), cell: actionCell },
-          { label: t("col_target"), cell: (e) => h("code", {}, e.target) },
-          { label: t("col_detail"), cell: (e) => e.detail || t("none"), class: "wrap" },
+          { label: t("col_actor"), cell: (e) => actorEl(e.actor) },
+          { label: t("col_action"), cell: actionCell, class: "wrap" },
+          { label: t("col_target"), cell: (e) => h("code", {}, e.target), class: "wrap ids" },
+          {
+            label: t("col_detail"),
+            cell: (e) => (e.detail ? saidEl(e.detail) : t("none")),
+            class: "wrap",
+          },
           { label: t("audit_changes"), cell: changes, class: "wrap" },
         ],
       }),

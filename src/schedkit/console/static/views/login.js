@@ -69,11 +69,18 @@ export async function render(ctx) {
             t(message),
           )
         : null,
+      h("p", {}, t("login_intro")),
       h(
-        "p",
-        {},
-        t("login_intro", { command: "" }),
-        h("code", {}, "schedkit token create --name NAME --role operator"),
+        "ul",
+        { class: "login-hints" },
+        h("li", {}, t("login_hint_demo")),
+        h(
+          "li",
+          {},
+          t("login_hint_create"),
+          " ",
+          h("code", {}, "schedkit token create NAME --role operator"),
+        ),
       ),
       h(
         "form",

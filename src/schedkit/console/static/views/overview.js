@@ -15,10 +15,12 @@ import {
   link,
   runHref,
   section,
+  settings,
   statusBadge,
   table,
   taskHref,
   timeEl,
+  wallToUtc,
   zonedParts,
 } from "../components.js";
 
@@ -40,17 +42,23 @@ async function runsSince(since, signal) {
   return { items, total };
 }
 
+/** The start (UTC ms) of the hour `now` falls in, as the scheduler's zone counts hours. */
+function hourStart(now) {
+  const p = zonedParts(new Date(now));
+  return wallToUtc(`${p.year}-${p.month}-${p.day}T${p.hour}:00`).getTime();
+}
+
 function hourlyChart(runs, total, now) {
-  // 24 one-hour buckets ending now; labels are the bucket's start hour in the zone.
-  const labels = [];
-  for (let i = 23; i >= 0; i--) {
-    const p = zonedParts(new Date(now - (i + 1) * HOUR));
-    labels.push(`${p.hour}:${p.minute}`);
-  }
+  // 24 buckets on whole hours of the scheduler's zone: 23 full hours and the current one.
+  const current = hourStart(now);
+  const starts = Array.from({ length: 24 }, (_, i) => current - (23 - i) * HOUR);
+  const labels = starts.map((start) => {
+    const p = zonedParts(new Date(start));
+    return `${p.hour}:${p.minute}`;
+  });
   const counts = Object.fromEntries(STATUSES.map((st) => [st, new Array(24).fill(0)]));
   for (const run of runs.items) {
-    const age = now - Date.parse(run.scheduled_for);
-    const bucket = 23 - Math.floor(age / HOUR);
+    const bucket = Math.floor((Date.parse(run.scheduled_for) - starts[0]) / HOUR);
     if (bucket >= 0 && bucket < 24 && counts[run.status]) counts[run.status][bucket] += 1;
   }
   const series = STATUSES.filter((st) => counts[st].some(Boolean)).map((st) => ({
@@ -63,11 +71,13 @@ function hourlyChart(runs, total, now) {
   return [
     stackedBars({
       title,
-      desc: t("chart_runs_per_hour_desc", { total }),
+      desc: t("chart_runs_per_hour_desc", { total, count: total }),
       labels,
       series,
-      labelEvery: 3,
+      tickAt: (label) => Number(label.slice(0, 2)) % 3 === 0,
       formatTick: (v) => fmtNumber(v, 1),
+      xLabel: t("chart_axis_hour", { tz: settings.tz || "" }),
+      yLabel: t("chart_axis_runs"),
     }),
     legend(series.map((ser) => ({ key: ser.key, label: ser.label }))),
     runs.items.length < total
@@ -76,13 +86,77 @@ function hourlyChart(runs, total, now) {
   ];
 }
 
-function card(label, value, cls) {
+function card(label, value, cls, { key, title } = {}) {
   return h(
     "div",
-    { class: `card ${cls || ""}` },
+    { class: `card ${cls || ""}`, title: title || null, dataset: key ? { count: key } : null },
     h("p", { class: "card-label" }, label),
     h("p", { class: "card-value" }, value),
   );
+}
+
+/** Outcomes over the window: every finished status has its own count. */
+function outcomeCards(stats) {
+  const counts = stats.counts || {};
+  const n = (...statuses) => statuses.reduce((sum, st) => sum + (counts[st] || 0), 0);
+  const counted = (key, value, cls) =>
+    card(t(`card_${key}`), fmtNumber(value), value ? cls : "", { key });
+  return h(
+    "div",
+    { class: "cards", "aria-label": t("overview_window"), role: "group" },
+    counted("total", stats.total, ""),
+    counted("success", n("success"), "card-success"),
+    counted("failed", n("failed"), "card-failed"),
+    counted("timeout", n("timeout"), "card-failed"),
+    counted("cancelled", n("cancelled"), "card-cancelled"),
+    counted("lost", n("lost"), "card-failed"),
+    counted("skipped", n("skipped", "missed"), "card-cancelled"),
+    card(t("card_success_rate"), fmtPercent(stats.success_rate), "", {
+      key: "success_rate",
+      title: t("card_success_rate_title"),
+    }),
+    counted("running", stats.running_count, "card-running"),
+    counted("pending", stats.pending_count, ""),
+  );
+}
+
+/** The tasks firing soonest, each with the next fire of each of its schedules. */
+function upcomingTable(groups) {
+  return table({
+    caption: t("upcoming_fires"),
+    empty: t("no_upcoming"),
+    rows: groups,
+    rowAttrs: (g) => ({ dataset: { task: g.task_name } }),
+    columns: [
+      { label: t("col_task"), cell: (g) => link(taskHref(g.task_name), g.task_name) },
+      {
+        label: t("upcoming_next"),
+        cell: (g) =>
+          h(
+            "ul",
+            { class: "plain" },
+            g.fires.map((f) => h("li", {}, timeEl(f.fire_time, f.fire_time_local))),
+          ),
+      },
+      {
+        label: t("upcoming_schedule"),
+        cell: (g) =>
+          h(
+            "ul",
+            { class: "plain" },
+            g.fires.map((f) =>
+              h(
+                "li",
+                { dataset: { schedule: f.schedule_id } },
+                f.schedule_id === g.task_name
+                  ? h("span", { class: "muted" }, t("upcoming_own"))
+                  : h("code", {}, f.schedule_id),
+              ),
+            ),
+          ),
+      },
+    ],
+  });
 }
 
 function progressText(run) {
@@ -125,24 +199,13 @@ export async function render(ctx) {
       if (err.name !== "AbortError") replace(body, errorBox(err));
       return;
     }
-    const counts = stats.counts || {};
-    const failed = (counts.failed || 0) + (counts.timeout || 0) + (counts.lost || 0);
     replace(
       body,
-      h(
-        "div",
-        { class: "cards", "aria-label": t("overview_window"), role: "group" },
-        card(t("card_total"), fmtNumber(stats.total)),
-        card(t("card_success"), fmtNumber(counts.success || 0), "card-success"),
-        card(t("card_failed"), fmtNumber(failed), failed ? "card-failed" : ""),
-        card(t("card_success_rate"), fmtPercent(stats.success_rate)),
-        card(t("card_running"), fmtNumber(stats.running_count), "card-running"),
-        card(t("card_pending"), fmtNumber(stats.pending_count)),
-      ),
+      outcomeCards(stats),
       section(t("chart_runs_per_hour"), hourlyChart(runs, runs.total, now)),
       h(
         "div",
-        { class: "columns" },
+        { class: "columns columns-1-2" },
         section(
           t("running_now"),
           stats.running.length
@@ -164,27 +227,7 @@ export async function render(ctx) {
               )
             : h("p", { class: "empty" }, t("nothing_running")),
         ),
-        section(
-          t("upcoming_fires"),
-          stats.upcoming.length
-            ? h(
-                "ul",
-                { class: "list" },
-                stats.upcoming.map((fire) =>
-                  h(
-                    "li",
-                    {},
-                    timeEl(fire.fire_time, fire.fire_time_local),
-                    " ",
-                    link(taskHref(fire.task_name), fire.task_name),
-                    fire.schedule_id !== fire.task_name
-                      ? h("span", { class: "muted" }, ` (${fire.schedule_id})`)
-                      : null,
-                  ),
-                ),
-              )
-            : h("p", { class: "empty" }, t("no_upcoming")),
-        ),
+        section(t("upcoming_fires"), upcomingTable(stats.upcoming_by_task || [])),
       ),
       section(
         t("nodes_title"),
@@ -209,7 +252,10 @@ export async function render(ctx) {
               ],
             },
             { label: t("node_host"), cell: (n) => `${n.hostname} (${n.pid})` },
-            { label: t("node_roles"), cell: (n) => n.roles.join(", ") },
+            {
+              label: t("node_roles"),
+              cell: (n) => n.roles.map((r) => t(`node_role_name_${r}`)).join(t("list_separator")),
+            },
             { label: t("node_started"), cell: (n) => timeEl(n.started_at) },
             { label: t("node_heartbeat"), cell: (n) => timeEl(n.heartbeat_at) },
             { label: t("node_version"), cell: (n) => n.version },

@@ -1,11 +1,12 @@
 // Run detail: status, timings, progress, errors, result and the log tail, all live;
 // Cancel while active, Run again once finished.
 
-import { h, replace, throttle } from "../dom.js";
-import { t } from "../i18n.js";
+import { h, replace, s, throttle } from "../dom.js";
+import { has, t } from "../i18n.js";
 import { api, downloadFile } from "../api.js";
 import {
   ACTIVE,
+  actorEl,
   dl,
   errorBox,
   errorText,
@@ -15,6 +16,7 @@ import {
   link,
   openDialog,
   runHref,
+  saidEl,
   section,
   shortId,
   statusBadge,
@@ -25,6 +27,21 @@ import {
 } from "../components.js";
 
 const MAX_LINES = 2000;
+
+/** An arrow into a tray, drawn (a font may lack any arrow glyph). */
+function downloadIcon() {
+  return s(
+    "svg",
+    { class: "file-icon", viewBox: "0 0 16 16", width: "14", height: "14", "aria-hidden": "true" },
+    s("path", { d: "M8 2v8M4.5 6.5 8 10l3.5-3.5M2.5 13.5h11" }),
+  );
+}
+
+/** Why a run shows no result, by its status. */
+function noResultText(status) {
+  const key = `run_no_result_${status}`;
+  return has(key) ? t(key) : t("run_no_result");
+}
 
 function progressBar(run) {
   const p = run.progress;
@@ -64,7 +81,7 @@ function errorDetails(error, title) {
       "p",
       {},
       h("strong", {}, error.type || t("run_error")),
-      error.message ? `: ${error.message}` : "",
+      error.message ? [": ", saidEl(error.message)] : "",
     ),
     error.traceback
       ? h(
@@ -218,13 +235,13 @@ export async function render(ctx) {
         [t("run_duration"), fmtDuration(run.duration)],
         [t("run_attempt"), t("run_attempt_of", { n: run.attempt, max: run.max_attempts })],
         [t("run_source"), t(`source_${run.trigger_source}`)],
-        [t("run_created_by"), run.created_by || t("none")],
+        [t("run_created_by"), run.created_by ? actorEl(run.created_by) : t("none")],
         [t("run_schedule"), run.schedule_id ? h("code", {}, run.schedule_id) : t("none")],
         [t("run_node"), run.node_id ? h("code", {}, run.node_id) : t("none")],
         [t("run_heartbeat"), run.heartbeat_at && active ? timeEl(run.heartbeat_at) : undefined],
         [t("run_not_before"), run.status === "pending" ? timeEl(run.not_before) : undefined],
         [t("run_blocked_by"), run.blocked_by ? h("code", {}, run.blocked_by) : undefined],
-        [t("run_reason"), run.reason || undefined],
+        [t("run_reason"), run.reason ? saidEl(run.reason) : undefined],
         [
           t("run_kwargs"),
           Object.keys(run.kwargs || {}).length ? jsonBlock(run.kwargs, t("run_kwargs")) : t("none"),
@@ -246,36 +263,48 @@ export async function render(ctx) {
     const files = Array.isArray(run.result?.data?.files) ? run.result.data.files : [];
     replace(
       result,
-      files.length
-        ? h(
-            "ul",
-            { class: "files" },
-            files.map((name) =>
-              h(
-                "li",
-                {},
-                h(
-                  "button",
-                  {
-                    type: "button",
-                    class: "link",
-                    onclick: () =>
-                      downloadFile(
-                        `${path}/files/${name.split("/").map(encodeURIComponent).join("/")}`,
-                        name.split("/").pop(),
-                      ).catch((err) => alert(errorText(err))),
-                  },
-                  `${t("run_download")} ${name}`,
-                ),
-              ),
-            ),
-          )
-        : null,
+      files.length ? downloads(files) : null,
       run.result
         ? jsonBlock(run.result, t("run_result"))
-        : h("p", { class: "empty" }, t("run_no_result")),
+        : h("p", { class: "empty no-result" }, noResultText(run.status)),
     );
     logState.textContent = active ? t("run_logs_live") : "";
+  }
+
+  /** The run's result files as download buttons; a failed download is a toast. */
+  function downloads(files) {
+    return h(
+      "div",
+      { class: "files", role: "group", "aria-label": t("run_files") },
+      files.map((name) => {
+        const button = h(
+          "button",
+          {
+            type: "button",
+            class: "btn btn-small file-download",
+            dataset: { file: name },
+            title: name,
+            onClick: async () => {
+              button.disabled = true;
+              try {
+                await downloadFile(
+                  `${path}/files/${name.split("/").map(encodeURIComponent).join("/")}`,
+                  name.split("/").pop(),
+                );
+              } catch (err) {
+                toast(t("run_download_failed", { name, detail: errorText(err) }), "error");
+              } finally {
+                button.disabled = false;
+              }
+            },
+          },
+          downloadIcon(),
+          ` ${t("run_download")} `,
+          h("span", { class: "file-name" }, name.split("/").pop()),
+        );
+        return button;
+      }),
+    );
   }
 
   async function fetchLogs() {

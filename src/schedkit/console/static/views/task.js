@@ -1,7 +1,7 @@
 // Task detail: declaration, schedules, statistics, duration chart and paged history.
 
 import { h, replace, throttle } from "../dom.js";
-import { t } from "../i18n.js";
+import { has, t } from "../i18n.js";
 import { api } from "../api.js";
 import { bars, legend } from "../charts.js";
 import { taskActions } from "../actions.js";
@@ -28,6 +28,13 @@ import {
 const PAGE = 20;
 const CHART_RUNS = 50;
 
+/** A JSON Schema type or format ("date-time") in words; unknown ones as they are. */
+function typeName(kind) {
+  if (!kind) return "";
+  const key = `type_${String(kind).replace(/\W/g, "_")}`;
+  return has(key) ? t(key) : String(kind);
+}
+
 function paramsList(schema) {
   const props = Object.entries(schema?.properties || {});
   if (!props.length) return t("task_no_parameters");
@@ -38,16 +45,16 @@ function paramsList(schema) {
     props.map(([name, raw]) => {
       const { node, nullable } = resolveSchema(schema, raw);
       const base = Array.isArray(node.enum)
-        ? node.enum.map(String).join(" | ")
-        : node.format || node.type || "";
-      const type = base && nullable ? `${base} | null` : base;
+        ? node.enum.map(String).join(t("list_separator"))
+        : typeName(node.format || node.type);
+      const type = base && nullable ? t("type_optional", { type: base }) : base;
       return h(
         "li",
         {},
         h("code", {}, name),
         type ? h("span", { class: "muted" }, ` (${type})`) : null,
         required.has(name) ? h("span", { class: "req" }, " *") : null,
-        node.default !== undefined
+        node.default !== undefined && node.default !== null
           ? h("span", { class: "muted" }, ` = ${JSON.stringify(node.default)}`)
           : null,
       );
@@ -64,7 +71,7 @@ function statsBlock(label, w) {
     h(
       "p",
       { class: "muted" },
-      t("stats_runs", { n: fmtNumber(w.total) }),
+      t("stats_runs", { n: fmtNumber(w.total), count: w.total }),
       w.mean_duration !== null ? ` · ${t("stats_mean", { d: fmtDuration(w.mean_duration) })}` : "",
     ),
   );
@@ -83,7 +90,9 @@ function durationChart(runs) {
         cls: `status-${r.status}`,
         label: `${fmtTime(r.scheduled_for, r.scheduled_for_local)} · ${t(`status_${r.status}`)} · ${fmtDuration(r.duration)}`,
       })),
-      formatTick: (v) => fmtNumber(v, 2),
+      formatTick: (v) => fmtNumber(v, 3),
+      xLabel: t("chart_axis_latest_runs"),
+      yLabel: t("chart_axis_seconds"),
     }),
     legend(present.map((st) => ({ key: st, label: t(`status_${st}`) }))),
   ];

@@ -33,16 +33,20 @@ export function later(a, b) {
 
 export function lastRunCell(run) {
   if (!run) return t("none");
+  // A finished run shows its duration; an active one its scheduled time of day (the
+  // full date-time is the link's tooltip), short enough for the column.
+  const when = fmtTime(run.scheduled_for, run.scheduled_for_local);
   return h(
     "span",
     { class: "last-run", dataset: { runId: run.id, status: run.status } },
     statusBadge(run.status),
     " ",
-    link(
-      runHref(run.id),
+    h(
+      "a",
+      { href: runHref(run.id), "data-link": true, title: when },
       run.duration !== null && run.duration !== undefined
         ? fmtDuration(run.duration)
-        : fmtTime(run.scheduled_for, run.scheduled_for_local),
+        : when.slice(11),
     ),
   );
 }
@@ -159,12 +163,19 @@ export async function render(ctx) {
     );
   }
 
+  // The description sits under the name, and the actions column stays pinned to the
+  // right edge: the table fits from 1280 px up; below 720 px each task is a card.
   const columns = [
     {
       label: t("col_name"),
-      cell: (x) => [link(taskHref(x.name), h("strong", {}, x.name)), " ", priorityBadge(x)],
+      cell: (x) => [
+        link(taskHref(x.name), h("strong", {}, x.name)),
+        " ",
+        priorityBadge(x),
+        x.description ? h("span", { class: "task-desc" }, x.description) : null,
+      ],
+      class: "task-name",
     },
-    { label: t("col_description"), cell: (x) => x.description || t("none"), class: "wrap" },
     { label: t("col_category"), cell: (x) => x.category },
     { label: t("col_tags"), cell: (x) => tagChips(x.tags) },
     { label: t("col_schedule"), cell: (x) => scheduleCell(x), class: "wrap" },
@@ -174,10 +185,21 @@ export async function render(ctx) {
       cell: (x) => lastRunCell(later(latest.get(x.name), x.last_run)),
       key: "last-run",
     },
-    { label: t("col_success_24h"), cell: (x) => fmtWindow(x.stats_24h), class: "num" },
-    { label: t("col_success_7d"), cell: (x) => fmtWindow(x.stats_7d), class: "num" },
+    {
+      label: t("col_success"),
+      cell: (x) =>
+        h(
+          "dl",
+          { class: "rates" },
+          h("dt", {}, t("window_24h")),
+          h("dd", {}, fmtWindow(x.stats_24h)),
+          h("dt", {}, t("window_7d")),
+          h("dd", {}, fmtWindow(x.stats_7d)),
+        ),
+    },
     {
       label: t("col_actions"),
+      class: "sticky-actions",
       cell: (x) =>
         taskActions(x, {
           onChange: load,
@@ -209,7 +231,7 @@ export async function render(ctx) {
         { class: "table-wrap" },
         h(
           "table",
-          {},
+          { class: "tasks" },
           h("caption", { class: "visually-hidden" }, t("tasks_title")),
           h(
             "thead",
@@ -228,7 +250,14 @@ export async function render(ctx) {
                 "tr",
                 { dataset: { task: x.name, paused: String(x.paused) } },
                 columns.map((c) =>
-                  h("td", { class: c.class, dataset: c.key ? { col: c.key } : null }, c.cell(x)),
+                  h(
+                    "td",
+                    {
+                      class: c.class,
+                      dataset: c.key ? { col: c.key, label: c.label } : { label: c.label },
+                    },
+                    c.cell(x),
+                  ),
                 ),
               ),
             ),

@@ -1,0 +1,162 @@
+// Sentences the server writes in English — validation errors, reasons of runs, details
+// of audit events, names of system actors — said in the operator's language.
+//
+// Each known shape is a pattern and the text of i18n.js it becomes; what no pattern
+// knows (a note or reason a person typed) is shown as it is. Keep the patterns in step
+// with the server's wording: tests/console pins each one against a real server.
+
+import { t } from "./i18n.js";
+
+const CRON_FIELDS = {
+  second: "cron_second",
+  minute: "cron_minute",
+  hour: "cron_hour",
+  "day-of-month": "cron_day_of_month",
+  "day of month": "cron_day_of_month",
+  month: "cron_month",
+  "day-of-week": "cron_day_of_week",
+  "day of week": "cron_day_of_week",
+};
+
+/** "'fast' or 'careful'" -> "fast, careful" (pydantic's list of allowed values). */
+function allowedValues(text) {
+  const quoted = text.match(/'[^']*'/g);
+  return quoted ? quoted.map((q) => q.slice(1, -1)).join(t("list_separator")) : text;
+}
+
+/** "90 days, 0:00:00" (a Python timedelta) -> seconds, or null. */
+function timedeltaSeconds(text) {
+  const m = /^(?:(\d+) days?, )?(\d+):(\d\d):(\d\d)(?:\.\d+)?$/.exec(text.trim());
+  if (!m) return null;
+  return (+m[1] || 0) * 86400 + +m[2] * 3600 + +m[3] * 60 + +m[4];
+}
+
+// [pattern, (match, context) -> text]. First match wins; order from specific to general.
+const VALIDATION = [
+  [/^Value error, (.*)$/s, (m, ctx) => fieldMessage(m[1], ctx)],
+  [/^Field required$/, () => t("v_required")],
+  [/^Input should be a valid integer/, () => t("v_integer")],
+  [/^Input should be a valid number/, () => t("v_number")],
+  [/^Input should be a valid boolean/, () => t("v_boolean")],
+  [/^Input should be a valid string/, () => t("v_string")],
+  [/^Input should be a valid date(?:time)? or (?:date)?time|^Input should be a valid datetime/, () =>
+    t("v_datetime")],
+  [/^Input should be a valid date/, () => t("v_date")],
+  [/^Input should be greater than or equal to (\S+)$/, (m) => t("v_ge", { n: m[1] })],
+  [/^Input should be greater than (\S+)$/, (m) => t("v_gt", { n: m[1] })],
+  [/^Input should be less than or equal to (\S+)$/, (m) => t("v_le", { n: m[1] })],
+  [/^Input should be less than (\S+)$/, (m) => t("v_lt", { n: m[1] })],
+  [/^String should have at least (\d+) characters?$/, (m) => t("v_min_length", { n: m[1] })],
+  [/^String should have at most (\d+) characters?$/, (m) => t("v_max_length", { n: m[1] })],
+  [
+    /^String should match pattern /,
+    (m, ctx) => {
+      const example = ctx?.node?.examples?.[0];
+      return example !== undefined ? t("v_pattern_example", { example }) : t("v_pattern");
+    },
+  ],
+  [/^Input should be (.*'.*)$/, (m) => t("v_one_of", { values: allowedValues(m[1]) })],
+  [/^Extra inputs are not permitted$/, () => t("v_extra")],
+  // Schedules: crontab strings, zones, intervals.
+  [
+    /^wrong number of fields.* in crontab '(.*)'$/,
+    (m) => t("v_cron_fields", { expr: m[1] }),
+  ],
+  [
+    /^crontab '(.*)' never fires/,
+    (m) => t("v_cron_never", { expr: m[1] }),
+  ],
+  [
+    /^(?:bad|invalid) (second|minute|hour|day[- ]of[- ]month|month|day[- ]of[- ]week)\b(?: '[^']*')?(?:: (.*?))? in crontab '(.*)'$/,
+    (m) => {
+      const range = /(\S+) is outside (\d+)-(\d+)/.exec(m[2] || "");
+      const detail = range ? t("v_cron_range", { value: range[1], low: range[2], high: range[3] }) : "";
+      return t("v_cron_field", { field: t(CRON_FIELDS[m[1]]), expr: m[3], detail });
+    },
+  ],
+  [/unknown timezone '([^']*)'/, (m) => t("v_timezone", { tz: m[1] })],
+  [/^interval is too long/, () => t("v_interval_long")],
+];
+
+// Reasons of runs, details of audit events and error answers.
+const SENTENCES = [
+  [/^cancelled by (.+)$/, (m) => t("r_cancelled_by", { actor: actorName(m[1]) })],
+  [/^the node shut down$/, () => t("r_node_shut_down")],
+  [/^node stopped heartbeating$/, () => t("r_node_lost")],
+  [/^interrupted in the CLI \(Ctrl-C\)$/, () => t("r_cli_interrupted")],
+  [/^the CLI stopped waiting after (\S+?)s$/, (m) => t("r_cli_timeout", { s: m[1] })],
+  [
+    /^task '(.+)' is not registered on the scheduling node$/,
+    (m) => t("r_unregistered", { task: m[1] }),
+  ],
+  [/^business calendar: not a run day$/, () => t("r_calendar")],
+  [
+    /^([\d.]+) s late, over misfire_grace_time ([\d.]+) s$/,
+    (m) => t("r_late", { late: m[1], grace: m[2] }),
+  ],
+  [/^coalesced into the fire at (\S+)$/, (m, ctx) => t("r_coalesced", { time: ctx.time(m[1]) })],
+  [/^replaced by the fire at (\S+)$/, (m, ctx) => t("r_replaced", { time: ctx.time(m[1]) })],
+  [
+    /^overlap policy (skip|queue_one): (?:one run is already queued; )?(\d+) run\(s\) still active \(max_instances=(\d+)\)$/,
+    (m) => t(`r_overlap_${m[1]}`, { n: m[2], max: m[3] }),
+  ],
+  [/^retry of (\S+)$/, (m) => t("d_retry_of", { run: m[1].slice(-8) })],
+  [/^role (\w+)$/, (m) => t("d_role", { role: t(`role_${m[1]}`) })],
+  [
+    /^(\d+) run\(s\) older than (.+)$/,
+    (m, ctx) => {
+      const seconds = timedeltaSeconds(m[2]);
+      return t("d_purged", { n: m[1], age: seconds === null ? m[2] : ctx.duration(seconds) });
+    },
+  ],
+  [
+    /^role '(\w+)' may not do this; it needs '(\w+)'$/,
+    (m) => t("e_role", { role: t(`role_${m[1]}`), needed: t(`role_${m[2]}`) }),
+  ],
+  [/^task '(.+)' is not paused$/, (m) => t("e_not_paused", { task: m[1] })],
+  [/^task '(.+)' has no schedule to pause or resume$/, (m) => t("e_no_schedule", { task: m[1] })],
+  [/^run (\S+) is already (\w+)$/, (m) => t("e_run_finished", { status: t(`status_${m[2]}`) })],
+  [/^run (\S+) is still (\w+)/, (m) => t("e_run_active", { status: t(`status_${m[2]}`) })],
+  [/^the API token is invalid or revoked$/, () => t("e_token_invalid")],
+];
+
+function translate(rules, text, ctx) {
+  for (const [pattern, make] of rules) {
+    const m = pattern.exec(text);
+    if (m) return make(m, ctx);
+  }
+  return null;
+}
+
+/**
+ * A validation message of the API ("String should match pattern …") in the operator's
+ * language; `ctx.node` is the field's JSON Schema (its `examples` explain a pattern).
+ */
+export function fieldMessage(message, ctx = {}) {
+  const text = String(message ?? "");
+  return translate(VALIDATION, text, ctx) ?? text;
+}
+
+/**
+ * A sentence of the server (a run's reason, an audit detail, an error's detail) in the
+ * operator's language, or as it is when it is not one of the known shapes. `ctx` gives
+ * `time(iso)` and `duration(seconds)` formatters.
+ */
+export function serverText(text, ctx) {
+  if (text === null || text === undefined) return text;
+  const raw = String(text);
+  return translate(SENTENCES, raw, ctx) ?? translate(VALIDATION, raw, ctx) ?? raw;
+}
+
+/** Actors the system writes ("system", "scheduler", "cli:user@host", "run:<id>"). */
+export function actorName(actor) {
+  if (!actor) return actor;
+  if (actor === "system") return t("actor_system");
+  if (actor === "scheduler") return t("actor_scheduler");
+  if (actor === "anonymous") return t("actor_anonymous");
+  const cli = /^cli:(.+)$/.exec(actor);
+  if (cli) return t("actor_cli", { who: cli[1] });
+  const upstream = /^run:(\S+)$/.exec(actor);
+  if (upstream) return t("actor_upstream", { run: upstream[1].slice(-8) });
+  return actor;
+}

@@ -1,0 +1,31 @@
+"""Where a store URL points, said the same way by every tool: a SQLite file by its
+absolute path, any other store by its URL with the password masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from schedkit.store import mask_url
+
+__all__ = ["describe_store", "sqlite_file"]
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL, absolute (None for other stores and for an
+    in-memory SQLite database)."""
+    parts = urlsplit(url)
+    if not parts.scheme.lower().startswith("sqlite"):
+        return None
+    # sqlite:///relative.db has the path "/relative.db", sqlite:////abs.db "//abs.db".
+    path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+    if not path or path == ":memory:" or path.startswith("file::memory:"):
+        return None
+    return Path(path).expanduser().resolve()
+
+
+def describe_store(url: str) -> str:
+    """``sqlite:////abs/path/file.db`` for a SQLite file, else the URL with its password
+    masked."""
+    path = sqlite_file(url)
+    return f"sqlite:///{path}" if path is not None else mask_url(url)

@@ -1,0 +1,125 @@
+"""Which store and which tasks: every command that touches a store names it (text and
+JSON), read commands never create a SQLite file, and an unknown task name gets close
+names and where tasks were looked for."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli.conftest import Cli, one_error_line, write_config
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["history"],
+        ["history", "hello"],
+        ["tasks", "list"],
+        ["tasks"],
+        ["tasks", "show", "hello"],
+        ["token", "list"],
+    ],
+)
+def test_read_commands_never_create_a_sqlite_file(cli: Cli, args: list[str]) -> None:
+    typo = cli.cwd / "var" / "demo" / "nothere.db"
+    typo.parent.mkdir(parents=True)
+    result = cli("--store", "sqlite:///var/demo/nothere.db", *args)
+    assert result.exit_code == 1, result.output
+    line = one_error_line(result.stderr)
+    assert f"store sqlite:///{typo} does not exist" in line
+    assert "never creates one" in line
+    assert result.stdout == ""
+    assert not typo.exists()
+    assert list(typo.parent.iterdir()) == []
+
+
+def test_a_missing_store_points_at_the_demo_when_one_ran_here(cli: Cli) -> None:
+    demo = cli.cwd / "var" / "demo"
+    demo.mkdir(parents=True)
+    (demo / "schedkit.toml").write_text('store_url = "sqlite:///var/demo/demo.db"\n')
+    line = one_error_line(cli("history").stderr)
+    assert "config: schedkit.toml" in line
+    assert "the demo's: export SCHEDKIT_CONFIG=var/demo/schedkit.toml" in line
+
+
+STORE_COMMANDS = [
+    ["run", "hello", "-p", "name=Ann"],
+    ["run", "hello", "-p", "name=Ann", "--wait"],
+    ["history"],
+    ["tasks", "list"],
+    ["tasks", "show", "hello"],
+    ["schedule", "hello", "--cron", "0 3 * * *"],
+    ["pause", "nightly_report"],
+    ["purge", "--older-than", "90d"],
+    ["token", "create", "{name}"],
+    ["token", "list"],
+]
+
+
+@pytest.mark.parametrize("args", STORE_COMMANDS, ids=" ".join)
+def test_every_store_command_names_its_store(stored: Cli, args: list[str]) -> None:
+    label = f"sqlite:///{stored.db}"
+    text = stored(*(a.format(name="bot") for a in args))
+    assert text.exit_code == 0, text.output
+    assert f"store {label}" in text.stdout
+    as_json = stored("--json", *(a.format(name="bot-2") for a in args))
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout)["store"] == label
+
+
+def test_write_commands_say_when_they_create_a_store(cli: Cli) -> None:
+    result = cli("schedule", "hello", "--cron", "0 3 * * *")
+    assert result.exit_code == 0, result.output
+    assert f"note: created a new store at {cli.db}" in result.stderr
+    assert "config: schedkit.toml" in result.stderr
+    again = cli("schedule", "hello", "--cron", "0 4 * * *")
+    assert "created a new store" not in again.stderr
+
+
+def test_unknown_task_suggests_close_names_and_where_it_looked(stored: Cli) -> None:
+    typo = one_error_line(stored("run", "helo", "--wait").stderr)
+    assert typo.startswith("error: unknown task 'helo'; did you mean 'hello'?"), typo
+    assert "(4 tasks registered; searched task_packages: tests.cli.sample_tasks" in typo
+    assert "config: schedkit.toml" in typo
+    prefix = one_error_line(stored("tasks", "show", "nightly").stderr)
+    assert "did you mean 'nightly_report'?" in prefix
+    far = one_error_line(stored("history", "zzz").stderr)
+    assert "did you mean" not in far and "searched task_packages" in far
+
+
+def test_no_tasks_says_where_it_looked(cli: Cli) -> None:
+    empty = write_config(cli.cwd / "empty.toml", cli.db, ())
+    assert cli("--config", str(empty), "db", "upgrade").exit_code == 0
+    result = cli("--config", str(empty), "tasks", "list")
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("no tasks (0 tasks registered; searched task_packages: none")
+    assert f"config: {empty}" in first
+    filtered = cli("tasks", "list", "--category", "nothing-here")
+    assert filtered.stdout.splitlines()[0] == "no tasks"
+
+
+def test_tasks_alone_lists_the_tasks(stored: Cli) -> None:
+    alone = stored("tasks")
+    assert alone.exit_code == 0, alone.output
+    assert alone.stdout == stored("tasks", "list").stdout
+    assert "nightly_report" in alone.stdout
+
+
+def test_chinese_tables_have_no_english_words(stored: Cli) -> None:
+    shown = stored("--lang", "zh", "tasks", "show", "nightly_report")
+    assert shown.exit_code == 0, shown.output
+    out = shown.stdout
+    assert "普通" in out  # priority
+    assert "最多重试" in out and "退避系数" in out  # retry policy
+    assert "最大并发" in out and "重叠时跳过本次" in out  # schedule policies
+    for word in ("normal", "max_retries", "max_instances", "overlap=", "misfire_grace"):
+        assert word not in out, word
+    params = stored("--lang", "zh", "tasks", "show", "hello").stdout
+    assert "整数" in params and "字符串" in params
+    assert "integer" not in params and "string" not in params
+    stored("run", "hello", "-p", "name=Li", "--wait")
+    history = stored("--lang", "zh", "history").stdout
+    assert "手动触发" in history and "manual" not in history
