@@ -23,6 +23,7 @@ from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.attempt import AttemptRunner, Outcome
 from schedkit.engine.finish import Finisher
+from schedkit.engine.isolation import needs_thread
 from schedkit.engine.progress import RunFeed
 from schedkit.engine.retries import Backoff, error_info
 from schedkit.engine.slots import Grant, Slots
@@ -225,7 +226,7 @@ class Executor:
         names = self.config.executor.tasks
         tasks = [t for t in self.registry if names is None or t.task_name in names]
         if self.lane.free <= 0:
-            tasks = [t for t in tasks if t.is_async]
+            tasks = [t for t in tasks if not needs_thread(t)]
         return [t.task_name for t in tasks]
 
     async def _heartbeat_loop(self) -> None:

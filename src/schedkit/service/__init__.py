@@ -27,6 +27,7 @@ from schedkit.clock import Clock, SystemClock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
 from schedkit.engine.leadership import LEASE_NAME
+from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
 from schedkit.errors import NotRunningError
 from schedkit.events import EventBus, EventKind, Listener, RunEvent
@@ -138,7 +139,11 @@ class Scheduler:
             config=self.config,
             node_id=self.node_id,
             logs=logs,
-            info=lambda: {"leader": self.is_leader, "running": self.running_count},
+            info=lambda: {
+                "leader": self.is_leader,
+                "running": self.running_count,
+                NODE_RUNS: self._executor.running_ids,
+            },
         )
         self.extensions: list[Extension] = list(extensions)
         if self.is_node:
