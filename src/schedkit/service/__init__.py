@@ -94,7 +94,7 @@ class Scheduler:
         self.tz = ZoneInfo(self.config.timezone)
         self.node_id = make_node_id(self.config)
         self._events = EventBus()
-        logs = RunLogBuffer()
+        logs = self._logs = RunLogBuffer()
         self._executor = Executor(
             store=self.store,
             registry=self.registry,
@@ -171,6 +171,12 @@ class Scheduler:
     @property
     def running_count(self) -> int:
         return len(self._executor.running_ids)
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """What this node's bounded buffers dropped since it started, by buffer (run log
+        lines waiting for the store, listener calls waiting to finish)."""
+        return {o.what: o.dropped for o in (self._logs.overflow, self._events.overflow)}
 
     async def start(self) -> None:
         """Open the store, discover tasks, register their default schedules, start firing
