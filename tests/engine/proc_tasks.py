@@ -45,3 +45,8 @@ async def long_job(ctx: TaskContext) -> None:
     if ctx.attempt == 1:
         await asyncio.sleep(60)
     _mark(ctx, "done")
+
+
+@task("quick", category="test", retry={"max_retries": 2, "retry_delay": 0.1, "jitter": 0})
+async def quick(ctx: TaskContext) -> None:
+    _mark(ctx, "quick")
