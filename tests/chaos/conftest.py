@@ -1,0 +1,34 @@
+"""The chaos test's figures are printed at the end of the session (so CI output shows
+them) and, with SCHEDKIT_CHAOS_REPORT=PATH, written there as JSON lines."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+FIGURES: list[dict[str, Any]] = []
+
+
+def record(figures: dict[str, Any]) -> None:
+    FIGURES.append(figures)
+    path = os.environ.get("SCHEDKIT_CHAOS_REPORT")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(figures) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not FIGURES:
+        return
+    terminalreporter.section("chaos figures (issue #16)")
+    for figures in FIGURES:
+        terminalreporter.write_line(" ".join(f"{key}={value}" for key, value in figures.items()))
+
+
+@pytest.fixture
+def chaos_seconds() -> float:
+    """Seconds of load: SCHEDKIT_CHAOS_SECONDS (600 for the long version), default 50."""
+    return float(os.environ.get("SCHEDKIT_CHAOS_SECONDS", "50"))
