@@ -560,3 +560,20 @@ async def test_a_requeue_whose_acknowledgement_was_lost_is_announced(
 
     await until(announced, timeout=10)
     assert [e.run.attempt for e in retrying] == [2] and lost_once
+
+
+@sqlite_only
+async def test_a_standby_waits_quietly_for_the_lease(make_scheduler: MakeScheduler) -> None:
+    """Found on the way: a node that had never held the lease computed a sleep of zero
+    and spun its scheduler loop (about 7,000 turns a second, a core's worth of CPU)."""
+    leader = await make_scheduler()
+
+    async def leads() -> bool:
+        return leader.is_leader
+
+    await until(leads, timeout=10)
+    await make_scheduler()  # a standby
+    await asyncio.sleep(0.5)
+    cpu = time.process_time()
+    await asyncio.sleep(2.0)
+    assert time.process_time() - cpu < 0.5
