@@ -7,8 +7,6 @@ import json
 import os
 from typing import Any
 
-import pytest
-
 FIGURES: list[dict[str, Any]] = []
 
 
@@ -26,9 +24,3 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.section("chaos figures (issue #16)")
     for figures in FIGURES:
         terminalreporter.write_line(" ".join(f"{key}={value}" for key, value in figures.items()))
-
-
-@pytest.fixture
-def chaos_seconds() -> float:
-    """Seconds of load: SCHEDKIT_CHAOS_SECONDS (600 for the long version), default 50."""
-    return float(os.environ.get("SCHEDKIT_CHAOS_SECONDS", "50"))

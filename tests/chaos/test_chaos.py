@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,7 +34,15 @@ from .checker import check
 from .conftest import record
 from .harness import Cluster, Plan, disturb
 
-pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+#: Seconds of load: SCHEDKIT_CHAOS_SECONDS (600 for the long version), default 50.
+CHAOS_SECONDS = float(os.environ.get("SCHEDKIT_CHAOS_SECONDS", "50"))
+
+pytestmark = [
+    pytest.mark.chaos,
+    pytest.mark.slow,
+    # Load, then the drain, then reading and checking the history.
+    pytest.mark.timeout(CHAOS_SECONDS + 300),
+]
 
 NODES = 3
 #: The bounds the defaults promise (docs/lifecycle.md): a killed leader's schedules fire
@@ -113,10 +122,9 @@ async def _drained(store: Store) -> float:
 
 
 async def test_chaos(
-    chaos_store: tuple[str, str, Callable[[], None] | None],
-    chaos_seconds: float,
-    tmp_path: Path,
+    chaos_store: tuple[str, str, Callable[[], None] | None], tmp_path: Path
 ) -> None:
+    chaos_seconds = CHAOS_SECONDS
     backend, url, restart = chaos_store
     cluster = Cluster(url, tmp_path)
     long_run = chaos_seconds >= 300
