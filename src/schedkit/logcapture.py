@@ -25,6 +25,17 @@ MAX_MESSAGE_CHARS = 10_000
 MAX_BUFFERED_LINES = 50_000
 
 
+def record_text(record: logging.LogRecord) -> str:
+    """A record's message with its exception's traceback, as a run log line holds it."""
+    try:
+        message = record.getMessage()
+    except Exception as exc:  # a bad format string must not break the task
+        message = f"{record.msg!r} (unformattable: {exc})"
+    if record.exc_info and record.exc_info[0] is not None:
+        message += "\n" + logging.Formatter().formatException(record.exc_info)
+    return message
+
+
 class RunLogBuffer:
     """Thread-safe, bounded buffer of log lines waiting to be written to the store."""
 
@@ -43,12 +54,7 @@ class RunLogBuffer:
             self._seq.pop(run_id, None)
 
     def add(self, ctx: TaskContext, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-        except Exception as exc:  # a bad format string must not break the task
-            message = f"{record.msg!r} (unformattable: {exc})"
-        if record.exc_info and record.exc_info[0] is not None:
-            message += "\n" + logging.Formatter().formatException(record.exc_info)
+        message = record_text(record)
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[:MAX_MESSAGE_CHARS] + " …[truncated]"
         with self._lock:

@@ -8,18 +8,19 @@ across processes), so the checker can tell which process executed which attempt.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import time
 
 from schedkit import TaskContext, task
+from tests.engine.nodes import append_line
 
 RETRY = {"max_retries": 5, "retry_delay": 0.5, "backoff_factor": 1, "jitter": 0}
 
 
 def mark(ctx: TaskContext, event: str) -> None:
-    line = json.dumps(
+    append_line(
+        os.environ["SCHEDKIT_CHAOS_MARKS"],
         {
             "event": event,
             "task": ctx.task_name,
@@ -28,13 +29,8 @@ def mark(ctx: TaskContext, event: str) -> None:
             "for": ctx.scheduled_for.isoformat(),
             "pid": os.getpid(),
             "t": time.time(),
-        }
+        },
     )
-    fd = os.open(os.environ["SCHEDKIT_CHAOS_MARKS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 @task(

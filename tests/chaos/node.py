@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parents[2]))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from chaos_tasks import chaos_single, chaos_tick
 
 from schedkit import SchedkitConfig, Scheduler, TaskRegistry
+from tests.engine.nodes import serve
 
 
 async def main() -> None:
@@ -29,16 +30,7 @@ async def main() -> None:
     registry.register_task(chaos_tick)
     registry.register_task(chaos_single)
     config = SchedkitConfig(store_url=sys.argv[1], entry_points=False)
-    scheduler = Scheduler(config, registry=registry)
-    await scheduler.start()
-    sys.stdout.write(f"READY {scheduler.node_id}\n")
-    sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await scheduler.stop(grace=5)
+    await serve(Scheduler(config, registry=registry), grace=5)
 
 
 if __name__ == "__main__":

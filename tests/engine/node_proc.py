@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parents[2]))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from proc_tasks import long_job, quick, tick
@@ -24,6 +25,7 @@ from proc_tasks import long_job, quick, tick
 from conftest import fast_config
 from schedkit import Scheduler, TaskRegistry
 from schedkit.store import Store
+from tests.engine.nodes import serve
 
 
 def _die(*_: Any, **__: Any) -> Any:
@@ -57,17 +59,9 @@ async def main() -> None:
         if t.task_name in tasks:
             registry.register_task(t)
     scheduler = Scheduler(fast_config(url, **overrides), registry=registry)
-    await scheduler.start()
-    if where is not None:
-        die_in(scheduler.store, where)
-    sys.stdout.write(f"READY {scheduler.node_id}\n")
-    sys.stdout.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await scheduler.stop(grace=2)
+    await serve(
+        scheduler, started=None if where is None else lambda: die_in(scheduler.store, where)
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Node processes (``node_proc.py``) for the multi-process tests, and the marks their
-tasks write."""
+"""Node processes for the multi-process tests (``node_proc.py`` here, tests/chaos's
+``node.py``): starting and stopping them from a test, serving inside them, and the marks
+their tasks write."""
 
 from __future__ import annotations
 
@@ -9,10 +10,41 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from schedkit import Scheduler
+
 HERE = Path(__file__).parent
+
+
+def append_line(path: str, record: dict[str, Any]) -> None:
+    """Append one JSON line to ``path``: a single O_APPEND write of a short line, atomic
+    across the processes writing the same file."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, (json.dumps(record) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+async def serve(
+    scheduler: Scheduler, grace: float = 2.0, started: Callable[[], None] | None = None
+) -> None:
+    """Inside a node process: start (then call ``started``), print ``READY <node_id>``,
+    and stop cleanly on SIGTERM / SIGINT (SIGKILL is how tests simulate a crash)."""
+    await scheduler.start()
+    if started is not None:
+        started()
+    sys.stdout.write(f"READY {scheduler.node_id}\n")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await scheduler.stop(grace=grace)
 
 
 class Node:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from schedkit import RunStatus, TaskContext, task
+from schedkit import RunStatus, Scheduler, TaskContext, task
 from schedkit.errors import TaskDefinitionError
+from schedkit.models import Run
 
 from .conftest import MakeScheduler
 from .isolated_tasks import (
@@ -50,15 +51,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-@sqlite_only
-async def test_a_stubborn_body_is_killed_at_its_timeout(
+async def _stubborn(
     make_scheduler: MakeScheduler, tmp_path: Path
-) -> None:
+) -> tuple[Scheduler, Run, dict[str, Any]]:
+    """A node, and a run of the stubborn task whose body (in a child) has started."""
     mark = tmp_path / "mark.json"
     s = await make_scheduler(isolated_stubborn)
     run = await s.run_now("isolated_stubborn", {"mark": str(mark)})
     body = await _started(mark)
     assert body["pid"] != os.getpid()
+    return s, run, body
+
+
+@sqlite_only
+async def test_a_stubborn_body_is_killed_at_its_timeout(
+    make_scheduler: MakeScheduler, tmp_path: Path
+) -> None:
+    s, run, body = await _stubborn(make_scheduler, tmp_path)
     done = await s.wait_for_run(run.id, timeout=30)
     assert done.status is RunStatus.TIMEOUT
     assert done.error is not None and "timeout of 1 s" in done.error["message"]
@@ -73,10 +82,7 @@ async def test_a_stubborn_body_is_killed_at_its_timeout(
 
 @sqlite_only
 async def test_cancel_kills_the_child(make_scheduler: MakeScheduler, tmp_path: Path) -> None:
-    mark = tmp_path / "mark.json"
-    s = await make_scheduler(isolated_stubborn)
-    run = await s.run_now("isolated_stubborn", {"mark": str(mark)})
-    body = await _started(mark)
+    s, run, body = await _stubborn(make_scheduler, tmp_path)
     await s.cancel_run(run.id, actor="alice")
     done = await s.wait_for_run(run.id, timeout=10)
     assert done.status is RunStatus.CANCELLED and done.reason == "cancelled by alice"

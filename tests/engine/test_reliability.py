@@ -325,6 +325,20 @@ async def test_a_reaper_killed_mid_verdict_leaves_the_run_retryable(
 # -- a run's end: retried writes, events, dependents ---------------------------------------
 
 
+class _AckLostOnce:
+    """The first call is written, then its answer is lost (the connection drops)."""
+
+    def __init__(self) -> None:
+        self.happened = False
+
+    async def __call__(self, original: Any, *args: Any) -> Any:
+        applied = await original(*args)
+        if not self.happened:
+            self.happened = True
+            raise StoreUnavailableError("connection reset before the commit was acknowledged")
+        return applied
+
+
 @task("upstream", category="t")
 async def upstream() -> None:
     return None
@@ -343,18 +357,10 @@ async def test_a_finish_whose_acknowledgement_was_lost_is_announced_and_starts_d
     s = await make_scheduler(upstream, downstream)
     finished: list[RunEvent] = []
     s.add_listener(finished.append, [EventKind.FINISHED])
-    lost_once: list[bool] = []
-
-    async def ack_lost(original: Any, items: Any) -> Any:
-        applied = await original(items)
-        if not lost_once:
-            lost_once.append(True)
-            raise StoreUnavailableError("connection reset before the commit was acknowledged")
-        return applied
-
-    intercept(s.store, "finish_runs", ack_lost)
+    lost_once = _AckLostOnce()
+    intercept(s.store, "finish_runs", lost_once)
     run = await s.run_now("upstream", wait=True, timeout=15)
-    assert run.status is RunStatus.SUCCESS and lost_once
+    assert run.status is RunStatus.SUCCESS and lost_once.happened
 
     async def dependent_done() -> list[Run]:
         return await s.list_runs("downstream", status=RunStatus.SUCCESS)
@@ -542,16 +548,8 @@ async def test_a_requeue_whose_acknowledgement_was_lost_is_announced(
     s = await make_scheduler(second_time_lucky)
     retrying: list[RunEvent] = []
     s.add_listener(retrying.append, [EventKind.RETRYING])
-    lost_once: list[bool] = []
-
-    async def ack_lost(original: Any, item: Any) -> Any:
-        applied = await original(item)
-        if not lost_once:
-            lost_once.append(True)
-            raise StoreUnavailableError("connection reset before the commit was acknowledged")
-        return applied
-
-    intercept(s.store, "requeue_run", ack_lost)
+    lost_once = _AckLostOnce()
+    intercept(s.store, "requeue_run", lost_once)
     run = await s.run_now("second_time_lucky", wait=True, timeout=15)
     assert (run.status, run.attempt, attempts) == (RunStatus.SUCCESS, 2, [1, 2])
 
@@ -559,7 +557,7 @@ async def test_a_requeue_whose_acknowledgement_was_lost_is_announced(
         return retrying
 
     await until(announced, timeout=10)
-    assert [e.run.attempt for e in retrying] == [2] and lost_once
+    assert [e.run.attempt for e in retrying] == [2] and lost_once.happened
 
 
 @sqlite_only

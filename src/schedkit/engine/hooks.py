@@ -5,7 +5,7 @@ attempt isolated in a child process (:mod:`~schedkit.engine.isolation_child`).""
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -13,6 +13,26 @@ from schedkit.engine.retries import error_info
 from schedkit.engine.threads import HeldThread
 from schedkit.models import Run
 from schedkit.task import BaseTask, TaskContext, TaskResult
+
+
+def context_of(
+    run: Run,
+    *,
+    config: Mapping[str, Any] | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> TaskContext:
+    """The context an attempt of ``run`` sees (on this node, or in its child process)."""
+    return TaskContext(
+        run_id=run.id,
+        task_name=run.task_name,
+        schedule_id=run.schedule_id,
+        scheduled_for=run.scheduled_for,
+        attempt=run.attempt,
+        kwargs=run.kwargs,
+        trigger_source=run.trigger_source,
+        config=config,
+        on_progress=on_progress,
+    )
 
 
 class EnvironmentCheckFailed(Exception):

@@ -18,10 +18,11 @@ import threading
 from collections.abc import Callable
 from typing import IO, Any
 
-from schedkit.engine.hooks import run_hooks
+from schedkit.engine.hooks import context_of, run_hooks
 from schedkit.engine.isolation import frame
 from schedkit.engine.retries import error_info
 from schedkit.errors import TaskNotFoundError
+from schedkit.logcapture import record_text
 from schedkit.task import BaseTask, FunctionTask, TaskContext
 
 Send = Callable[[tuple[Any, ...]], None]
@@ -35,13 +36,7 @@ class _Forward(logging.Handler):
         self._send = send
 
     def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-        except Exception as exc:  # a bad format string must not break the task
-            text = f"{record.msg!r} (unformattable: {exc})"
-        if record.exc_info and record.exc_info[0] is not None:
-            text += "\n" + logging.Formatter().formatException(record.exc_info)
-        self._send(("log", record.name, record.levelno, text, record.created))
+        self._send(("log", record.name, record.levelno, record_text(record), record.created))
 
 
 def find_task(module: str, qualname: str | None, task_name: str) -> BaseTask:
@@ -100,14 +95,8 @@ def main() -> None:
         _error(send, exc)
         return
     task.execution_context = request["execution_context"]
-    ctx = TaskContext(
-        run_id=run.id,
-        task_name=run.task_name,
-        schedule_id=run.schedule_id,
-        scheduled_for=run.scheduled_for,
-        attempt=run.attempt,
-        kwargs=run.kwargs,
-        trigger_source=run.trigger_source,
+    ctx = context_of(
+        run,
         config=request["config"],
         on_progress=lambda progress: send(("progress", progress)),
     )
