@@ -31,6 +31,14 @@ def isolated_stubborn(mark: str, ctx: TaskContext) -> None:
         time.sleep(0.05)
 
 
+@task("isolated_forever", category="t", retry={"max_retries": 0}, isolation="process")
+def isolated_forever(mark: str) -> None:
+    """No timeout, never returns: only a kill (or its node's death) stops it."""
+    _mark(mark)
+    while True:
+        time.sleep(0.05)
+
+
 @task("isolated_report", category="t", retry={"max_retries": 0}, isolation="process")
 def isolated_report(mark: str, rows: int, ctx: TaskContext) -> dict[str, Any]:
     _mark(mark)

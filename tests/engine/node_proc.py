@@ -20,6 +20,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).parents[2]))
 sys.path.insert(0, str(Path(__file__).parent))
 
+from isolated_tasks import isolated_forever
 from proc_tasks import long_job, quick, tick
 
 from conftest import fast_config
@@ -55,7 +56,7 @@ async def main() -> None:
     where = overrides.pop("die_in", None)
     tasks = overrides.pop("tasks", ["tick", "long_job"])
     registry = TaskRegistry()
-    for t in (tick, long_job, quick):
+    for t in (tick, long_job, quick, isolated_forever):
         if t.task_name in tasks:
             registry.register_task(t)
     scheduler = Scheduler(fast_config(url, **overrides), registry=registry)

@@ -14,7 +14,8 @@ import pytest
 
 from schedkit import RunStatus, Scheduler, TaskContext, task
 from schedkit.errors import TaskDefinitionError
-from schedkit.models import Run
+from schedkit.models import Run, TriggerSource, new_id
+from schedkit.store import create_store
 
 from .conftest import MakeScheduler
 from .isolated_tasks import (
@@ -23,6 +24,7 @@ from .isolated_tasks import (
     isolated_report,
     isolated_stubborn,
 )
+from .nodes import Node
 
 # The child process is the same whatever the store: one backend is enough here.
 sqlite_only = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
@@ -159,3 +161,34 @@ def test_isolation_must_be_thread_or_process() -> None:
         @task("bad", isolation="fork")  # type: ignore[arg-type]
         def bad(ctx: TaskContext) -> None:
             return None
+
+
+@sqlite_only
+async def test_the_child_of_a_killed_node_exits(store_url: str, tmp_path: Path) -> None:
+    """SIGKILL leaves children running: an isolated attempt of a dead node must not go on
+    beside the retry of its run on another node."""
+    mark = tmp_path / "mark.json"
+    node = Node(store_url, tmp_path / "marks.jsonl", tasks=["isolated_forever"])
+    await node.ready()
+    try:
+        async with create_store(store_url) as store:
+            await store.insert_runs([_manual_run("isolated_forever", {"mark": str(mark)})])
+            body = await _started(mark)
+    finally:
+        node.kill()
+    for _ in range(60):
+        if not _alive(body["pid"]):
+            break
+        await asyncio.sleep(0.1)
+    assert not _alive(body["pid"])
+
+
+def _manual_run(task_name: str, kwargs: dict[str, Any]) -> Run:
+    return Run(
+        id=new_id(),
+        task_name=task_name,
+        schedule_id=None,
+        trigger_source=TriggerSource.MANUAL,
+        scheduled_for=datetime.now(UTC),
+        kwargs=kwargs,
+    )

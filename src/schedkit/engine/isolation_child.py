@@ -3,7 +3,8 @@
 ``python -m schedkit.engine.isolation_child FD``: reads its request (a pickle) from
 stdin, finds the task in its module, runs the hooks, and writes framed messages to file
 descriptor FD: ``ready``, then ``log`` / ``progress`` as they come, then ``result`` or
-``error``. Anything the task prints goes to the node's own stdout and stderr.
+``error``. Anything the task prints goes to the node's own stdout and stderr. The child
+exits by itself when its node dies.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -77,7 +79,20 @@ def _error(send: Send, exc: BaseException) -> None:
     send(("error", error_info(exc), pickled))
 
 
+#: How often the child checks that its node is still there.
+ORPHAN_CHECK = 0.5
+
+
+def _die_with(parent: int) -> None:
+    """End this process when its node dies (SIGKILL leaves children running): the run
+    is retried elsewhere, and this attempt must not go on working beside the retry."""
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK)
+    os._exit(1)
+
+
 def main() -> None:
+    threading.Thread(target=_die_with, args=(os.getppid(),), daemon=True).start()
     out = os.fdopen(int(sys.argv[1]), "wb")
     send = _sender(out)
     request = pickle.load(sys.stdin.buffer)

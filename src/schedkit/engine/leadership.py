@@ -67,6 +67,10 @@ class Leadership:
             except StoreError as exc:
                 await backoff.wait(f"scheduler lease: store error: {exc}")
                 continue
+            except Exception:  # a bug must not end the node's part in leadership
+                logger.exception("scheduler lease: unexpected error; trying again in 1 s")
+                await asyncio.sleep(1)
+                continue
             backoff.reset()
             if gained:
                 on_gain()
