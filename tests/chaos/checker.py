@@ -41,6 +41,9 @@ class Figures:
     stuck: int = 0
     failover: list[float] = field(default_factory=list)
     lost_detection: list[float] = field(default_factory=list)
+    #: Lost detections whose window held a server restart: delayed by the outage, and
+    #: reported apart (the bound holds for a reachable store).
+    lost_detection_outage: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -77,6 +80,9 @@ class Figures:
             "lost_detection_max_s": (
                 round(max(self.lost_detection), 2) if self.lost_detection else None
             ),
+            "lost_detection_across_restart_max_s": (
+                round(max(self.lost_detection_outage), 2) if self.lost_detection_outage else None
+            ),
         }
 
 
@@ -86,15 +92,16 @@ def check(
     runs: list[Run],
     marks: list[dict[str, Any]],
     kills: list[Kill],
-    server_restarts: int,
+    restarts: list[tuple[float, float]],
 ) -> Figures:
-    """Judge a chaos run (the store read after the cluster drained)."""
+    """Judge a chaos run (the store read after the cluster drained). ``restarts``: when
+    the server went down and came back (Unix times)."""
     f = Figures(
         store=store,
         seconds=seconds,
         kills=len(kills),
         leader_kills=sum(k.leader for k in kills),
-        server_restarts=server_restarts,
+        server_restarts=len(restarts),
     )
     killed = {k.pid: k for k in kills}
     fired = [r for r in runs if r.schedule_id is not None]
@@ -140,7 +147,8 @@ def check(
                 f.problems.append(f"run {run.id} attempt {record['attempt']} lost, node alive")
                 continue
             judged = datetime.fromisoformat(record["finished_at"]).timestamp()
-            f.lost_detection.append(judged - kill.at)
+            across = any(down < judged and up > kill.at for down, up in restarts)
+            (f.lost_detection_outage if across else f.lost_detection).append(judged - kill.at)
         if run.status is RunStatus.LOST:
             f.problems.append(f"run {run.id} ended lost with retries left")
 

@@ -127,9 +127,9 @@ async def disturb(
     observer: Store,
     plan: Plan,
     restart_server: Callable[[], None] | None,
-) -> tuple[list[Kill], int]:
+) -> tuple[list[Kill], list[tuple[float, float]]]:
     """Run the plan against the cluster (keeping it at its size); the kills made and the
-    number of server restarts."""
+    server restarts (Unix times down, up again)."""
     rng = random.Random(plan.seed)
     loop = asyncio.get_running_loop()
     begin = loop.time()
@@ -141,7 +141,7 @@ async def disturb(
     )
     quiet_until = begin
     kills: list[Kill] = []
-    restarts = 0
+    restarts: list[tuple[float, float]] = []
     size = len(cluster.nodes)
     while True:
         await asyncio.sleep(rng.uniform(*plan.kill_every))
@@ -149,8 +149,9 @@ async def disturb(
         if now > end - plan.quiet:
             break
         if next_restart is not None and now >= next_restart and restart_server is not None:
+            down = time.time()
             await asyncio.to_thread(restart_server)
-            restarts += 1
+            restarts.append((down, time.time()))
             quiet_until = loop.time() + plan.quiet
             next_restart += plan.restart_every or 0
             continue

@@ -34,7 +34,7 @@ def _start(run: Run, attempt: int = 1, pid: int = 100) -> dict[str, Any]:
 
 def test_a_clean_history_passes() -> None:
     runs = [_run(i) for i in range(5)]
-    figures = check("sqlite", 5, runs, [_start(r) for r in runs], [], 0)
+    figures = check("sqlite", 5, runs, [_start(r) for r in runs], [], [])
     assert figures.ok and figures.fires == 5 and figures.runs_executed == 5
 
 
@@ -63,7 +63,7 @@ def test_each_fault_is_caught() -> None:
         _start(runs[4], 1, pid=9),  # re-executed, but its node was not killed
         _start(runs[4], 2, pid=8),
     ]
-    figures = check("sqlite", 7, runs, marks, [kill], 0)
+    figures = check("sqlite", 7, runs, marks, [kill], [])
     assert figures.duplicates == 1
     assert figures.double_executions == 2
     assert figures.false_lost == 1
@@ -72,3 +72,18 @@ def test_each_fault_is_caught() -> None:
     assert figures.lost_detection == [23.0]
     assert figures.failover == [1.0]  # the fire created at second 3
     assert not figures.ok
+
+
+def test_a_lost_detection_across_a_server_restart_is_reported_apart() -> None:
+    kill = Kill(at=T0.timestamp(), pid=7, node_id="n7", leader=False)
+    record = {
+        "attempt": 1,
+        "node_id": "n7",
+        "status": "lost",
+        "finished_at": (T0 + timedelta(seconds=40)).isoformat(),
+    }
+    runs = [_run(0, attempt=2, attempt_errors=[record])]
+    restart = (T0.timestamp() + 10, T0.timestamp() + 25)
+    figures = check("mongo", 60, runs, [], [kill], [restart])
+    assert (figures.lost_detection, figures.lost_detection_outage) == ([], [40.0])
+    assert check("mongo", 60, runs, [], [kill], []).lost_detection == [40.0]
