@@ -3,7 +3,8 @@
 #   make install     create .venv and install schedkit with its test extras (editable)
 #   make lint        ruff check + ruff format --check
 #   make typecheck   mypy (strict; configured in pyproject.toml)
-#   make test        lint, typecheck, then pytest;  make test PYTEST_ARGS='-k cron -x'
+#   make test        lint, typecheck, then pytest with the coverage floor (pyproject.toml);
+#                    make test PYTEST_ARGS='-k cron -x'
 #   make services    install/start PostgreSQL, FerretDB, Redis, Chromium (scripts/services.sh)
 #   make demo        run the demo through the schedkit CLI
 #   make bench       run the benchmarks (python -m bench)
@@ -43,7 +44,7 @@ typecheck: install
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 services:
 	bash scripts/services.sh start

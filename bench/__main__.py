@@ -39,7 +39,7 @@ from typing import Any
 from bench import measure
 from bench.systems import APS_SQLALCHEMY, SK_POSTGRES, SK_SQLITE
 
-WORKLOADS = ("fire_precision", "throughput", "scale", "history", "overhead")
+WORKLOADS = ("fire_precision", "throughput", "scale", "history", "overhead", "triggers")
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench"
 POSTGRES_VAR = "SCHEDKIT_TEST_POSTGRES_URL"

@@ -263,7 +263,7 @@ def machine_info() -> dict[str, Any]:
         "loadavg_at_start": loadavg(),
         "versions": {
             name: _version(name)
-            for name in ("schedkit", "apscheduler", "sqlalchemy", "aiosqlite", "asyncpg")
+            for name in ("schedkit", "apscheduler", "cronsim", "sqlalchemy", "aiosqlite", "asyncpg")
         },
     }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gzip
 import json
 import logging
@@ -159,7 +160,13 @@ async def restore_schedules(path: Path, store: Store) -> int:
     count = 0
     for record in _lines(path):
         if record.get("type") == "scheduler" and record.get("kind") == "schedule":
-            await store.put_schedule(_schedule(record["data"]))
+            schedule = _schedule(record["data"])
+            current = await store.get_schedule(schedule.id)
+            # A new version of whatever is stored under that id (compare-and-set).
+            version = current.version if current is not None else 0
+            await store.put_schedule(
+                dataclasses.replace(schedule, version=version + 1), expected_version=version
+            )
             count += 1
     return count
 

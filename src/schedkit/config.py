@@ -106,6 +106,17 @@ class TracingConfig(_Section):
     timeout: float = Field(10.0, gt=0)
 
 
+class LimitsConfig(_Section):
+    """Bounds on what callers may store (checked by the façade for every adapter)."""
+
+    #: Largest JSON size of a run's or a schedule's kwargs, in bytes (422 above it).
+    max_kwargs_bytes: int = Field(64 * 1024, ge=2)
+    #: Shortest time between two fires of any schedule, in seconds (0: no minimum).
+    min_interval: float = Field(1.0, ge=0)
+    #: Most schedules the store may hold; adding one more is refused with a clear error.
+    max_schedules: int = Field(100_000, ge=1)
+
+
 class ApiConfig(_Section):
     model_config = ConfigDict(extra="allow")
 
@@ -113,6 +124,18 @@ class ApiConfig(_Section):
     port: int = Field(8000, ge=0, le=65535)
     #: Public base URL of the console, used for links in alerts.
     base_url: str | None = None
+    #: Largest request body, in bytes; larger ones are answered 413 before they are read.
+    max_body_size: int = Field(1024 * 1024, ge=1024)
+    #: Runs one caller (token, or user when embedded) may create per minute, on average.
+    run_rate: float = Field(60.0, gt=0)
+    #: Runs one caller may create at once before ``run_rate`` applies.
+    run_burst: int = Field(20, ge=1)
+    #: Serve ``GET /metrics`` without a token (for a scraper on a private network).
+    metrics_public: bool = False
+    #: Serve the interactive API documentation (``/docs``).
+    docs: bool = True
+    #: Seconds between checks that the token of an open event stream is still valid.
+    stream_recheck: float = Field(5.0, gt=0, le=300)
 
 
 class SchedkitConfig(BaseSettings):
@@ -143,6 +166,7 @@ class SchedkitConfig(BaseSettings):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     tracing: TracingConfig = Field(default_factory=TracingConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
 
     @field_validator("timezone")

@@ -27,6 +27,7 @@ __all__ = [
     "TokenNotFoundError",
     "create_token",
     "hash_secret",
+    "is_live",
     "list_tokens",
     "revoke_token",
     "verify_token",
@@ -142,6 +143,11 @@ async def verify_token(
     if token.last_used_at is None or at - token.last_used_at >= TOUCH_INTERVAL:
         await store.touch_token(token.id, at)
     return token
+
+
+async def is_live(store: Store, token_id: str) -> bool:
+    """Whether the token with id ``token_id`` exists and is not revoked."""
+    return any(t.id == token_id and not t.revoked for t in await store.list_tokens())
 
 
 async def list_tokens(store: Store, *, include_revoked: bool = False) -> list[ApiToken]:

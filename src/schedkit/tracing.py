@@ -33,12 +33,12 @@ from opentelemetry import trace
 from opentelemetry.trace import NoOpTracer, Span, SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, ConfigDict, Field
 
-from schedkit.alerts.redact import redact
 from schedkit.models import (
     JSON,
     Run,
     RunStatus,
 )
+from schedkit.redaction import redact
 from schedkit.store.base import Store
 
 logger = logging.getLogger(__name__)

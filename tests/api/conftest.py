@@ -10,10 +10,12 @@ import asyncio
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from schedkit import TaskRegistry
 from schedkit.api import create_app
 from schedkit.models import ApiToken, new_id, utcnow
 from schedkit.store import create_store
@@ -81,18 +83,32 @@ class Api:
 PREFIX = "/api/v1/scheduler"
 
 
-def open_api(store_url: str, preset: Mapping[str, str] | None = None) -> Iterator[Api]:
+def open_api(
+    store_url: str,
+    preset: Mapping[str, str] | None = None,
+    *,
+    registry: TaskRegistry | None = None,
+    grace: float = 2.0,
+    **config: Any,
+) -> Iterator[Api]:
+    """A server on ``store_url`` (``config`` overrides the fast test config) with a
+    client per role; ``grace``: how long stopping waits for open connections."""
     secrets = asyncio.run(_make_tokens(store_url, preset or {}))
-    app = create_app(fast_config(store_url), registry=api_registry())
-    with LiveServer(app) as server:
+    app = create_app(fast_config(store_url, **config), registry=registry or api_registry())
+    with LiveServer(app, grace=grace) as server:
         base = server.url + PREFIX
+        # X-Requested-With: what a client sends on a change without a body (see
+        # schedkit.api.guards); bodies go as JSON.
+        common = {"X-Requested-With": "tests"}
         clients = {
             role: httpx.Client(
-                base_url=base, headers={"Authorization": f"Bearer {secret}"}, timeout=30
+                base_url=base,
+                headers={**common, "Authorization": f"Bearer {secret}"},
+                timeout=30,
             )
             for role, secret in secrets.items()
         }
-        clients["anon"] = httpx.Client(base_url=base, timeout=30)
+        clients["anon"] = httpx.Client(base_url=base, headers=common, timeout=30)
         try:
             yield Api(server=server, store_url=store_url, secrets=secrets, clients=clients)
         finally:

@@ -31,14 +31,14 @@ def fast_config(store_url: str, **overrides: Any) -> dict[str, Any]:
 class LiveServer:
     """``with LiveServer(app) as server: httpx.get(server.url + ...)``."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, grace: float = 2.0) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port: int = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=grace
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from tests.api.conftest import Api
 from tests.api.helpers import problem, wait_run
 
 
-def _events(api: Api, **query: str) -> list[dict[str, Any]]:
-    page = api.viewer.get("/audit", params={**query, "limit": "500"}).json()
+def _events(api: Api, client: httpx.Client | None = None, **query: str) -> list[dict[str, Any]]:
+    page = (client or api.viewer).get("/audit", params={**query, "limit": "500"}).json()
     assert page["total"] == len(page["items"])
     items: list[dict[str, Any]] = page["items"]
     return items
@@ -70,7 +72,7 @@ def test_run_actions_are_audited(api: Api) -> None:
 def test_token_management_is_audited_without_secrets(api: Api) -> None:
     created = api.admin.post("/tokens", json={"name": "audited", "role": "viewer"}).json()
     api.admin.delete("/tokens/audited")
-    events = _events(api, target="token:audited")
+    events = _events(api, api.admin, target="token:audited")
     assert [(e["action"], e["actor"]) for e in reversed(events)] == [
         ("token.create", "admin-bot"),
         ("token.revoke", "admin-bot"),

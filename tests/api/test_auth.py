@@ -57,7 +57,7 @@ ROUTES: list[tuple[str, str, str | None, str, Any]] = [
 
 def _call(client: httpx.Client, method: str, url: str, body: Any) -> httpx.Response:
     if body is None:
-        return client.request(method, url)
+        return client.request(method, url, headers={"X-Requested-With": "tests"})
     return client.request(method, url, json=body)
 
 

@@ -51,7 +51,10 @@ def test_stream_delivers_a_runs_events(api: Api) -> None:
     assert "started" in kinds and kinds[-1] == "finished"
     finished = seen[-1]["data"]
     assert finished["kind"] == "finished" and finished["run"]["status"] == "success"
-    assert finished["run"]["result"]["data"] == {"count": 4, "label": "x"}
+    # Events carry the run's summary; the run itself has the kwargs and the result.
+    assert "result" not in finished["run"] and "kwargs" not in finished["run"]
+    run = api.viewer.get(f"/runs/{run_id}").json()
+    assert run["result"]["data"] == {"count": 4, "label": "x"}
 
 
 def test_stream_needs_a_viewer_token_and_ends_after_its_duration(api: Api) -> None:

@@ -165,14 +165,14 @@ def test_schedule_accepts_the_nested_spec_and_crontab_strings(api: Api) -> None:
     ).json()
     assert body["schedule"]["id"] == "slow-weekday"
     assert all(datetime.fromisoformat(f).weekday() < 5 for f in body["next_fire_times_local"])
-    ids = [s["id"] for s in api.viewer.get("/schedules?task=slow").json()]
+    ids = [s["id"] for s in api.viewer.get("/schedules?task=slow").json()["items"]]
     assert ids == ["slow", "slow-weekday"]
     # A schedule id of another task is not taken over.
     problem(
         api.admin.post("/tasks/slow/schedule?schedule_id=nightly_report", json="0 1 * * *"), 409
     )
     assert api.admin.delete("/tasks/slow/schedule").status_code == 204
-    assert api.viewer.get("/schedules?task=slow").json() == []
+    assert api.viewer.get("/schedules?task=slow").json()["items"] == []
     problem(api.admin.delete("/tasks/slow/schedule"), 404)
 
 

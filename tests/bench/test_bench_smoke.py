@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = {"fire_precision", "throughput", "scale", "history", "overhead"}
+WORKLOADS = {"fire_precision", "throughput", "scale", "history", "overhead", "triggers"}
+# Workloads of the time engine alone: no store, so their systems are the engines.
+ENGINES = {"triggers"}
 
 
 @pytest.mark.slow
@@ -43,8 +45,11 @@ def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> No
 
     for name, section in report["workloads"].items():
         systems = section["systems"]
-        assert "schedkit-sqlite" in systems, name
-        if name != "history":  # APScheduler keeps no run history
+        if name in ENGINES:
+            assert set(systems) == {"schedkit", "cronsim", "apscheduler-3"}, name
+        else:
+            assert "schedkit-sqlite" in systems, name
+        if name not in ENGINES | {"history"}:  # APScheduler keeps no run history
             assert "apscheduler-memory" in systems, name
         assert section["cases"], name
         for case_name, case in section["cases"].items():
@@ -74,6 +79,18 @@ def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> No
             assert result["profile"]["top_cumulative"]
             assert result["profile"]["by_area"]
 
+    engines = next(iter(report["workloads"]["triggers"]["cases"].values()))["results"]
+    for result in engines.values():
+        assert result["next_fire"]["median of the schedules"]["p50_us"] > 0
+        assert result["build"]["cached"]["p50_us"] > 0
+        assert result["schedules"]["n"] == 1000
+    assert "first compile" in engines["schedkit"]["build"]
+    assert {t["target"] for t in report["targets"]} >= {
+        "next fire of common schedules: median ≤ 20 µs",
+        "building a trigger ≤ 50 µs",
+    }
+
     # The tables went to stdout.
     assert "## Fire precision" in proc.stdout
     assert "## History queries" in proc.stdout
+    assert "## Time engine" in proc.stdout

@@ -92,7 +92,8 @@ def console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     with LiveServer(app) as server:
         client = httpx.Client(
             base_url=server.url + PREFIX,
-            headers={"Authorization": f"Bearer {token}"},
+            # X-Requested-With: bodyless changes must say they are not a cross-site form.
+            headers={"Authorization": f"Bearer {token}", "X-Requested-With": "tests"},
             timeout=30,
         )
         try:

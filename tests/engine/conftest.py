@@ -21,7 +21,8 @@ FAST = {
         "heartbeat_interval": 0.2,
         "lost_after": 3.0,
         "shutdown_grace": 2.0,
-    },
+    },  # Sub-second schedules keep these tests short (the default minimum is 1 s).
+    "limits": {"min_interval": 0.0},
 }
 
 

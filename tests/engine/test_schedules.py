@@ -13,6 +13,7 @@ import pytest
 
 from schedkit import (
     ConflictError,
+    Run,
     RunStatus,
     SyncScheduler,
     TaskContext,
@@ -472,10 +473,16 @@ async def test_queued_run_starts_when_its_predecessor_ends_not_at_the_next_poll(
         "ov_queue_fast",
         {"trigger": "interval", "seconds": 0.3, "max_instances": 1, "overlap": "queue_one"},
     )
-    await asyncio.sleep(0.75)  # first fire ~0.3 s, runs 0.5 s; the second is queued
+    # First fire ~0.3 s, runs 0.5 s; the second is queued behind it. Polled, not slept
+    # for a fixed time: a loaded machine may fire late.
+    queued: list[Run] = []
+    for _ in range(100):
+        runs = await s.list_runs("ov_queue_fast", limit=100)
+        queued = [r for r in runs if r.blocked_by is not None]
+        if queued:
+            break
+        await asyncio.sleep(0.05)
     await s.pause_task("ov_queue_fast")
-    runs = await s.list_runs("ov_queue_fast", limit=100)
-    queued = [r for r in runs if r.blocked_by is not None]
     assert len(queued) == 1, runs
     done = await s.wait_for_run(queued[0].id, timeout=5)
     first = await s.get_run(queued[0].blocked_by or "")

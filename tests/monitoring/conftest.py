@@ -5,12 +5,15 @@
   Feishu / Lark / Slack plugins post to fixed vendor hosts, so ``vendor_endpoints``
   redirects each plugin's endpoint class attribute to the receiver (see there).
 * ``smtp`` — a real SMTP server (aiosmtpd) on a free port.
+* ``sms_vendor`` — stand-ins for the Alibaba Cloud and Tencent Cloud SMS APIs that check
+  each request's signature as the vendors do (see ``sms_vendor.py``).
 * ``make_monitored`` — Schedulers with short intervals, SQLite store and a Monitor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -32,6 +35,8 @@ from schedkit.alerts.config import AlertsSettings
 from schedkit.clock import Clock
 from schedkit.monitor import Monitor
 
+from .sms_vendor import SmsVendor, handler
+
 FAST: dict[str, Any] = {
     "timezone": "Asia/Shanghai",
     "entry_points": False,
@@ -43,7 +48,8 @@ FAST: dict[str, Any] = {
         "heartbeat_interval": 0.2,
         "lost_after": 1.0,
         "shutdown_grace": 1.0,
-    },
+    },  # Sub-second schedules keep these tests short (the default minimum is 1 s).
+    "limits": {"min_interval": 0.0},
 }
 
 
@@ -138,19 +144,25 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    box = Receiver(port=0)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(box))
-    box.port = int(server.server_address[1])
+@contextlib.contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serve ``handler`` on a free local port (yielded) in a thread, until exit."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield box
+        yield int(server.server_address[1])
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    box = Receiver(port=0)
+    with serving(_handler(box)) as box.port:
+        yield box
 
 
 @pytest.fixture
@@ -182,6 +194,13 @@ def vendor_endpoints(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Rec
     monkeypatch.setattr(NotifyLark, "notify_url", f"{base}/lark/open-apis/bot/v2/hook/")
     monkeypatch.setattr(NotifySlack, "webhook_url", f"{base}/slack/services")
     return receiver
+
+
+@pytest.fixture
+def sms_vendor() -> Iterator[SmsVendor]:
+    box = SmsVendor()
+    with serving(handler(box)) as box.port:
+        yield box
 
 
 # -- SMTP -----------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ import pytest
 
 from schedkit.alerts.config import AlertKind
 from schedkit.alerts.messages import MessageContext, format_duration, format_time, render
-from schedkit.alerts.redact import redact
 from schedkit.alerts.rules import Alert
 from schedkit.models import Run, RunStatus, TriggerSource
+from schedkit.redaction import redact
 
 T0 = datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
 
@@ -155,3 +155,43 @@ def test_helpers() -> None:
     assert format_duration(3661, "en") == "1 h 1 min 1 s"
     assert redact("password: 'hunter2', token=abc") == "password: '***', token=***"
     assert redact("x" * 50, limit=10) == "x" * 9 + "…"
+
+
+@pytest.mark.parametrize(
+    ("alert", "gist"),
+    [
+        (
+            Alert(
+                kind=AlertKind.TOO_LONG,
+                task_name="t",
+                at=T0,
+                run=make_run(),
+                elapsed=3725.0,
+                threshold=3600.0,
+            ),
+            "已运行：1 小时 2 分 5 秒",
+        ),
+        (
+            Alert(kind=AlertKind.LATE, task_name="t", at=T0, run=make_run(), elapsed=360.0),
+            "已等待：6 分 0 秒",
+        ),
+        (
+            Alert(
+                kind=AlertKind.MISSED,
+                task_name="t",
+                at=T0,
+                run=make_run(status=RunStatus.MISSED, reason="later than misfire grace 300 s"),
+            ),
+            "later than misfire grace 300 s",
+        ),
+        (
+            Alert(kind=AlertKind.RECOVERED, task_name="t", at=T0, run=make_run(), count=3),
+            "连续失败次数：3",
+        ),
+    ],
+)
+def test_template_fields_carry_the_gist_of_each_kind(alert: Alert, gist: str) -> None:
+    fields = render(alert, CTX).fields
+    assert fields["message"] == gist
+    assert fields["task"] == "t" and fields["run"] == "r1" and fields["run_id"] == "r1"
+    assert fields["time"] == "05-02 02:00" and fields["count"] == str(alert.count)

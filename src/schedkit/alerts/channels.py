@@ -1,17 +1,17 @@
-"""Delivering alert messages through apprise, off every run's path.
+"""Delivering alert messages to channels, off every run's path.
 
 Each channel has its own queue and worker task, so a slow or dead channel delays only
-its own messages: never a run, never another channel. A send runs apprise (blocking
-``requests``/``smtplib`` code) in a small dedicated thread pool with a timeout, and is
-retried with exponential delay. A per-channel throttle caps messages per window; what it
-holds back is summarised in one message once the window frees up. Each channel's health
-(consecutive failures, last error) is kept for status endpoints and metrics.
+its own messages: never a run, never another channel. A send runs the channel's backend
+(apprise, or an SMS vendor's SDK: blocking code, see :mod:`schedkit.alerts.backends`) in
+a small dedicated thread pool with a timeout, and is retried with exponential delay. A
+per-channel throttle caps messages per window; what it holds back is summarised in one
+message once the window frees up. Each channel's health (consecutive failures, last
+error) is kept for status endpoints and metrics.
 
-Secrets: channel URLs name environment variables as ``${NAME}`` (value inserted
-percent-encoded, right for tokens, user names and passwords) or ``${NAME:raw}`` (inserted
-as is, e.g. a whole URL). They are expanded at send time, in the worker thread, and the
-expanded URL is never logged; known secret values are masked in error texts and in
-apprise's own log records.
+Secrets: channels name environment variables as ``${NAME}`` (see
+:mod:`schedkit.alerts.env`). They are expanded at send time, in the worker thread, and
+never logged; known secret values are masked in error texts and in the log records of
+the libraries that send (apprise, urllib3, the SMS SDKs).
 """
 
 from __future__ import annotations
@@ -20,105 +20,27 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
-import warnings
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import quote, unquote
 
-import apprise
-from apprise.plugins.dingtalk import NotifyDingTalk
-
-from schedkit.alerts.config import ChannelSettings, DeliverySettings
+from schedkit.alerts.backends import ChannelBackend, Delivery
+from schedkit.alerts.config import AnyChannel, ChannelSettings, DeliverySettings
+from schedkit.alerts.env import expand_url as expand_url  # re-exported for schedkit.tracing
 from schedkit.alerts.messages import Language, Message
-from schedkit.alerts.redact import SecretFilter, redact
 from schedkit.alerts.rules import Severity
 from schedkit.errors import ConfigError
 from schedkit.models import utcnow
+from schedkit.redaction import RedactingFilter
 
 logger = logging.getLogger(__name__)
-
-_ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<mode>raw))?\}")
-
-#: Loggers whose records can show a channel's expanded URL: apprise's own (debug lines
-#: with the request URL) and urllib3's request lines (with the query string).
-FILTERED_LOGGERS = ("apprise", "urllib3.connectionpool")
 
 DeliveryResult = Literal["sent", "failed", "throttled", "dropped"]
 #: Called after each message's fate is known: (channel name, message, result).
 DeliveryHook = Callable[[str, Message, DeliveryResult], None]
-
-_NOTIFY_TYPE = {
-    Severity.INFO: apprise.NotifyType.SUCCESS,
-    Severity.WARNING: apprise.NotifyType.WARNING,
-    Severity.ERROR: apprise.NotifyType.FAILURE,
-    Severity.CRITICAL: apprise.NotifyType.FAILURE,
-}
-
-
-def load_apprise_plugins() -> None:
-    """Import apprise's plugins now, once, rather than lazily inside the first send.
-
-    The first lookup of a scheme makes apprise import ~150 plugin modules; doing that up
-    front keeps the first alert fast and keeps it out of the worker threads. Some of
-    those modules import deprecated stdlib modules (``imghdr`` on Python 3.11/3.12):
-    their DeprecationWarnings are apprise's concern and are ignored for this import only.
-    """
-    from apprise.plugins import N_MGR
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        N_MGR.load_modules()  # type: ignore[no-untyped-call]
-
-
-def expand_url(
-    template: str, environ: Mapping[str, str], *, raw: bool = False
-) -> tuple[str, list[str]]:
-    """``template`` with ``${NAME}`` / ``${NAME:raw}`` filled from ``environ``, and the
-    secret values inserted (both forms), for masking. ConfigError names a missing one.
-
-    ``raw``: insert every value as is (for header values rather than URLs)."""
-    secrets: list[str] = []
-
-    def fill(match: re.Match[str]) -> str:
-        name = match.group("name")
-        value = environ.get(name)
-        if value is None:
-            raise ConfigError(
-                f"environment variable {name} (named in an alert channel URL) is not set"
-            )
-        secrets.append(value)
-        if raw or match.group("mode") == "raw":
-            return value
-        quoted = quote(value, safe="")
-        if quoted != value:
-            secrets.append(quoted)
-        return quoted
-
-    return _ENV_REF.sub(fill, template), secrets
-
-
-def env_names(template: str) -> list[str]:
-    return [m.group("name") for m in _ENV_REF.finditer(template)]
-
-
-class _SignedDingTalk(NotifyDingTalk):  # type: ignore[no-untyped-call]
-    """apprise's DingTalk plugin with the ``sign`` parameter encoded once.
-
-    apprise 1.x/2.x percent-encodes the base64 signature itself and then hands it to
-    ``requests`` as a query parameter, which encodes it again (``%2B`` → ``%252B``);
-    DingTalk decodes once and answers 310000 "sign not match". Returning the plain base64
-    lets ``requests`` apply the single encoding DingTalk expects. Everything else
-    (payload, HMAC-SHA256 over ``timestamp\\nsecret``, endpoint) is apprise's own code.
-    """
-
-    def get_signature(self) -> tuple[str, str]:
-        timestamp, signature = super().get_signature()  # type: ignore[no-untyped-call]
-        return str(timestamp), unquote(str(signature))
 
 
 @dataclass(kw_only=True, slots=True)
@@ -215,7 +137,7 @@ class AlertSender:
 
     def __init__(
         self,
-        channels: Sequence[ChannelSettings],
+        channels: Sequence[AnyChannel],
         delivery: DeliverySettings,
         *,
         language: Language = "zh",
@@ -233,14 +155,15 @@ class AlertSender:
             )
             for name, c in self.channels.items()
         }
-        load_apprise_plugins()
         self._queues: dict[str, asyncio.Queue[_Item]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._pool: ThreadPoolExecutor | None = None
-        self._secret_filter = SecretFilter()
-        self._asset = apprise.AppriseAsset(
-            app_id="schedkit", app_desc="schedkit alerts", storage_mode="memory"
-        )
+        self._secret_filter = RedactingFilter()
+        self.backends: dict[str, ChannelBackend] = {
+            name: make_backend(c, self.environ, delivery.timeout, self._secret_filter)
+            for name, c in self.channels.items()
+        }
+        self._loggers = sorted({n for b in self.backends.values() for n in b.loggers})
 
     @property
     def environ(self) -> Mapping[str, str]:
@@ -249,27 +172,19 @@ class AlertSender:
     # -- lifecycle -----------------------------------------------------------------------
 
     def validate(self) -> None:
-        """Check every channel URL now (variables set, apprise understands it).
+        """Check every channel now (variables set, URL understood, SDK installed).
 
-        Raises ConfigError naming the channel (never the expanded URL)."""
-        problems = []
-        for name, channel in self.channels.items():
-            try:
-                url, secrets = expand_url(channel.url, self.environ)
-            except ConfigError as exc:
-                problems.append(f"alerts channel {name!r}: {exc}")
-                continue
-            self._secret_filter.add(secrets)
-            if self._instantiate(url) is None:
-                problems.append(
-                    f"alerts channel {name!r}: apprise cannot use this {channel.scheme}:// URL "
-                    "(unknown scheme or malformed; see docs/monitoring.md)"
-                )
+        Raises ConfigError naming the channel (never a secret)."""
+        problems = [
+            f"alerts channel {name!r}: {problem}"
+            for name, backend in self.backends.items()
+            for problem in backend.problems()
+        ]
         if problems:
             raise ConfigError("; ".join(problems))
 
     async def start(self) -> None:
-        for name in FILTERED_LOGGERS:
+        for name in self._loggers:
             logging.getLogger(name).addFilter(self._secret_filter)
         self._pool = ThreadPoolExecutor(
             max_workers=max(2, 2 * len(self.channels)), thread_name_prefix="schedkit-alert"
@@ -297,7 +212,7 @@ class AlertSender:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-        for name in FILTERED_LOGGERS:
+        for name in self._loggers:
             logging.getLogger(name).removeFilter(self._secret_filter)
 
     # -- sending -------------------------------------------------------------------------
@@ -323,9 +238,9 @@ class AlertSender:
     def secrets(self) -> set[str]:
         """Secret values of the channels (expanded ``${ENV}`` values), for masking."""
         values: set[str] = set()
-        for channel in self.channels.values():
+        for backend in self.backends.values():
             with contextlib.suppress(ConfigError):
-                values.update(expand_url(channel.url, self.environ)[1])
+                values.update(backend.secrets())
         return values
 
     def status(self) -> list[dict[str, Any]]:
@@ -378,8 +293,9 @@ class AlertSender:
         health = self.health[name]
         attempts = 1 + self.delivery.retries
         error = "unknown error"
+        delivery = Delivery()
         for attempt in range(1, attempts + 1):
-            ok, error = await self._attempt(name, message)
+            ok, error = await self._attempt(name, message, delivery)
             if ok:
                 health.consecutive_failures = 0
                 health.sent += 1
@@ -415,66 +331,19 @@ class AlertSender:
             " (channel now reported unhealthy)" if was_healthy and not health.healthy else "",
         )
 
-    async def _attempt(self, name: str, message: Message) -> tuple[bool, str]:
+    async def _attempt(self, name: str, message: Message, delivery: Delivery) -> tuple[bool, str]:
         loop = asyncio.get_running_loop()
         timeout = self.delivery.timeout
         pool = self._pool
         if pool is None:
             return False, "sender stopped"
-        future = loop.run_in_executor(pool, self._send_blocking, name, message)
+        future = loop.run_in_executor(pool, self.backends[name].send, message, delivery)
         try:
-            # apprise's own socket timeouts are set to ``timeout``; the margin covers
+            # The backends' own socket timeouts are set to ``timeout``; the margin covers
             # connect + read + SMTP dialogue before we stop waiting.
             return await asyncio.wait_for(future, timeout * 2 + 1)
         except TimeoutError:
             return False, f"no answer within {timeout * 2 + 1:g} s"
-
-    def _send_blocking(self, name: str, message: Message) -> tuple[bool, str]:
-        channel = self.channels[name]
-        try:
-            url, secrets = expand_url(channel.url, self.environ)
-        except ConfigError as exc:
-            return False, str(exc)
-        self._secret_filter.add(secrets)
-        plugin = self._instantiate(url)
-        if plugin is None:
-            return False, f"apprise cannot use this {channel.scheme}:// URL"
-        timeout = self.delivery.timeout
-        plugin.socket_connect_timeout = min(float(plugin.socket_connect_timeout), timeout)
-        plugin.socket_read_timeout = min(float(plugin.socket_read_timeout), timeout)
-        notifier = apprise.Apprise(asset=self._asset)
-        notifier.add(plugin)
-        fmt = (
-            apprise.NotifyFormat.MARKDOWN
-            if message.format == "markdown"
-            else apprise.NotifyFormat.TEXT
-        )
-        try:
-            result = notifier.notify(
-                body=message.body,
-                title=message.title,
-                notify_type=_NOTIFY_TYPE[message.severity],
-                body_format=fmt,
-            )
-        except Exception as exc:  # apprise plugins are not supposed to raise; be safe
-            return False, redact(f"{type(exc).__name__}: {exc}", secrets, 300)
-        if result:
-            return True, ""
-        return False, redact(_failure_reason(result), secrets, 300)
-
-    def _instantiate(self, url: str) -> Any:
-        try:
-            if url.lower().startswith("dingtalk://"):
-                parsed = NotifyDingTalk.parse_url(url)  # type: ignore[no-untyped-call]
-                if not parsed:
-                    return None
-                parsed.pop("schema", None)
-                return _SignedDingTalk(  # type: ignore[no-untyped-call]
-                    asset=self._asset, **{k: v for k, v in parsed.items() if k != "asset"}
-                )
-            return apprise.Apprise.instantiate(url, asset=self._asset)
-        except Exception:  # invalid token formats raise from plugin constructors
-            return None
 
     def _summary(self, held: list[Message]) -> Message:
         title, intro = _SUMMARY[self.language]
@@ -487,12 +356,24 @@ class AlertSender:
         if len(held) > 20:
             lines.append(f"- … (+{len(held) - 20})")
         worst = max(held, key=lambda m: list(Severity).index(m.severity))
+        heading = title.format(n=len(held))
+        tasks = dict.fromkeys(m.fields["task"] for m in held if m.fields.get("task"))
         return Message(
-            title=title.format(n=len(held)),
+            title=heading,
             body="\n".join(lines),
             kind=worst.kind,
             severity=worst.severity,
             format="text",
+            # Template channels (SMS) get one message naming the tasks held back.
+            fields={
+                **worst.fields,
+                "task": ",".join(tasks),
+                "run_id": "",
+                "run": "",
+                "message": heading,
+                "count": str(len(held)),
+                "title": heading,
+            },
         )
 
     def _record(self, channel: str, message: Message, result: DeliveryResult) -> None:
@@ -509,15 +390,18 @@ class AlertSender:
                 logger.exception("alert delivery hook failed")
 
 
-def _failure_reason(result: Any) -> str:
-    """The warnings apprise logged for this call (apprise >= 2 returns them)."""
-    logs = getattr(result, "logs", None)
-    texts: list[str] = []
-    if callable(logs):
-        with contextlib.suppress(Exception):
-            texts = [
-                str(entry.message)
-                for entry in logs()
-                if str(getattr(entry, "level", "")).upper() in ("WARNING", "ERROR", "CRITICAL")
-            ]
-    return "; ".join(dict.fromkeys(texts)) or "apprise reported a failed delivery"
+def make_backend(
+    channel: AnyChannel,
+    environ: Mapping[str, str],
+    timeout: float,
+    secret_filter: RedactingFilter,
+) -> ChannelBackend:
+    """The backend for ``channel``; ``${NAME}`` references are read from ``environ`` at
+    every send, and the values found are added to ``secret_filter``."""
+    if isinstance(channel, ChannelSettings):
+        from schedkit.alerts.apprise_backend import AppriseBackend
+
+        return AppriseBackend(channel, environ, timeout, secret_filter)
+    from schedkit.alerts.sms import sms_backend
+
+    return sms_backend(channel, environ, timeout, secret_filter)

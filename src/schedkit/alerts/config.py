@@ -1,8 +1,11 @@
 """The real shape of the ``[alerts]`` configuration section.
 
 ``schedkit.config.AlertsConfig`` accepts extra fields; :meth:`AlertsSettings.from_config`
-validates them into the models below. Secrets never sit in the file: channel URLs name
-environment variables as ``${NAME}`` (see :mod:`schedkit.alerts.channels`).
+validates them into the models below. Secrets never sit in the file: channel URLs and SMS
+keys name environment variables as ``${NAME}`` (see :mod:`schedkit.alerts.env`). A
+channel is an apprise URL string or a table whose ``type`` selects the model:
+:class:`ChannelSettings` (absent / ``apprise``), :class:`AliyunSmsSettings`,
+:class:`TencentSmsSettings`.
 
 Example (TOML)::
 
@@ -23,11 +26,14 @@ Example (TOML)::
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Any, Literal, Self
+import re
+import string
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -36,6 +42,7 @@ from pydantic import (
     model_validator,
 )
 
+from schedkit.alerts.env import env_names
 from schedkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -110,18 +117,33 @@ MARKDOWN_SCHEMES = frozenset(
     {"dingtalk", "feishu", "lark", "slack", "mailto", "mailtos", "discord", "mattermost"}
 )
 
+#: Placeholders SMS template parameters may use (filled from the alert; see
+#: :func:`schedkit.alerts.messages.render`).
+TEMPLATE_FIELDS = frozenset(
+    {"task", "kind", "severity", "run_id", "run", "message", "count", "time", "title"}
+)
 
-class ChannelSettings(_Model):
-    """One alert destination: an apprise URL, optionally named and filtered."""
+#: A phone number as the SMS APIs take it: digits, optionally E.164's leading ``+``.
+PHONE_NUMBER = re.compile(r"^\+?[0-9]{5,20}$")
 
-    url: str
-    #: Name used in per-task routing, logs, metrics and status (default: the URL scheme,
-    #: with ``-2``, ``-3`` ... for repeats).
+
+class _Channel(_Model):
+    """What every channel has: a name for routing and a filter on alert kinds."""
+
+    #: Name used in per-task routing, logs, metrics and status (default: the URL scheme
+    #: or the SMS type, with ``-2``, ``-3`` ... for repeats).
     name: str | None = None
-    #: Message format; default: Markdown for chat apps and e-mail, text otherwise.
-    format: Literal["text", "markdown"] | None = None
     #: Only these alert kinds go to this channel (default: all).
     kinds: list[AlertKind] | None = None
+
+
+class ChannelSettings(_Channel):
+    """One alert destination: an apprise URL, optionally named and filtered."""
+
+    type: Literal["apprise"] = "apprise"
+    url: str
+    #: Message format; default: Markdown for chat apps and e-mail, text otherwise.
+    format: Literal["text", "markdown"] | None = None
 
     @field_validator("url")
     @classmethod
@@ -139,6 +161,103 @@ class ChannelSettings(_Model):
         if self.format is not None:
             return self.format
         return "markdown" if self.scheme in MARKDOWN_SCHEMES else "text"
+
+
+class _SmsChannel(_Channel):
+    """An SMS template sent to a list of phones through a vendor's SDK."""
+
+    #: ``aliyun_sms`` or ``tencent_sms`` (each subclass narrows it to its literal).
+    type: str
+    #: The approved signature (签名), without 【】.
+    sign_name: str = Field(min_length=1)
+    #: Recipients (``${NAME}`` allowed); a rule reaches another list through another
+    #: channel (see docs/monitoring.md).
+    phones: list[str] = Field(min_length=1)
+    #: API host, or ``http://host:port`` for a local stand-in of the vendor (tests).
+    endpoint: str
+    #: Longest value of one template parameter; longer values are cut, ending in "…".
+    max_param_length: int = Field(ge=2)
+
+    @property
+    def scheme(self) -> str:
+        return self.type
+
+    @property
+    def body_format(self) -> Literal["text", "markdown"]:
+        return "text"
+
+    @field_validator("phones")
+    @classmethod
+    def _phone_numbers(cls, value: list[str]) -> list[str]:
+        for phone in value:
+            if not env_names(phone) and not PHONE_NUMBER.match(phone):
+                raise ValueError(f"{phone!r} is not a phone number (digits, optional leading +)")
+        return value
+
+
+def _known_placeholders(value: str) -> str:
+    # A malformed text ("{task") raises ValueError here, which pydantic reports.
+    names = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+    unknown = sorted({n for n in names if n not in TEMPLATE_FIELDS})
+    if unknown:
+        raise ValueError(
+            f"unknown placeholder {{{unknown[0]}}} (known: {', '.join(sorted(TEMPLATE_FIELDS))})"
+        )
+    return value
+
+
+def _from_environment(value: str) -> str:
+    if not env_names(value):
+        raise ValueError(
+            "must name an environment variable as ${NAME}; secrets never sit in the file"
+        )
+    return value
+
+
+#: A secret: only ``${NAME}`` references are accepted.
+EnvSecret = Annotated[str, AfterValidator(_from_environment)]
+#: A template parameter's text, with placeholders from TEMPLATE_FIELDS.
+ParamTemplate = Annotated[str, AfterValidator(_known_placeholders)]
+
+
+class AliyunSmsSettings(_SmsChannel):
+    """Alibaba Cloud SMS (短信服务, API ``SendSms`` 2017-05-25)."""
+
+    type: Literal["aliyun_sms"]
+    access_key_id: EnvSecret
+    access_key_secret: EnvSecret
+    #: The approved template, e.g. ``SMS_123456789``.
+    template_code: str = Field(min_length=1)
+    #: Template variable → text with placeholders, e.g. ``{task = "{task}"}``.
+    template_params: dict[str, ParamTemplate] = Field(default_factory=dict)
+    endpoint: str = "dysmsapi.aliyuncs.com"
+    #: Alibaba Cloud allows 35 characters per variable of a notification template.
+    max_param_length: int = Field(35, ge=2)
+
+
+class TencentSmsSettings(_SmsChannel):
+    """Tencent Cloud SMS (短信, API ``SendSms`` 2021-01-11)."""
+
+    type: Literal["tencent_sms"]
+    secret_id: EnvSecret
+    secret_key: EnvSecret
+    #: The SMS application's SdkAppId, e.g. ``1400006666``.
+    sdk_app_id: str = Field(min_length=1)
+    template_id: str = Field(min_length=1)
+    #: Template parameters {1}, {2}, ... in order, as texts with placeholders.
+    template_params: list[ParamTemplate] = Field(default_factory=list)
+    region: str = "ap-guangzhou"
+    endpoint: str = "sms.tencentcloudapi.com"
+    #: Tencent Cloud allows 12 characters per variable on personally verified accounts
+    #: (enterprise accounts: no per-variable limit).
+    max_param_length: int = Field(12, ge=2)
+
+
+SmsSettings = AliyunSmsSettings | TencentSmsSettings
+#: Any channel table; ``type`` tells them apart (absent: an apprise URL).
+AnyChannel = Annotated[
+    ChannelSettings | AliyunSmsSettings | TencentSmsSettings, Field(discriminator="type")
+]
 
 
 class DeliverySettings(_Model):
@@ -165,7 +284,7 @@ class AlertsSettings(_Model):
     """The validated ``[alerts]`` section."""
 
     enabled: bool = False
-    channels: list[ChannelSettings] = Field(default_factory=list)
+    channels: list[AnyChannel] = Field(default_factory=list)
     language: Literal["zh", "en"] = "zh"
     #: Time zone of times in messages (default: the top-level ``timezone``).
     timezone: str = "Asia/Shanghai"
@@ -185,14 +304,14 @@ class AlertsSettings(_Model):
     @classmethod
     def _channel_strings(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return [{"url": v} if isinstance(v, str) else v for v in value]
+            return [_channel_table(v) for v in value]
         return value
 
     @field_validator("channels")
     @classmethod
-    def _unique_names(cls, value: list[ChannelSettings]) -> list[ChannelSettings]:
+    def _unique_names(cls, value: list[AnyChannel]) -> list[AnyChannel]:
         seen: dict[str, int] = {}
-        named: list[ChannelSettings] = []
+        named: list[AnyChannel] = []
         explicit = [c.name for c in value if c.name]
         if len(explicit) != len(set(explicit)):
             dup = next(n for n in explicit if explicit.count(n) > 1)
@@ -267,6 +386,15 @@ class AlertsSettings(_Model):
         return cls.parse(data)
 
 
+def _channel_table(value: Any) -> Any:
+    """A plain string is an apprise URL; a table without ``type`` is one too."""
+    if isinstance(value, str):
+        return {"type": "apprise", "url": value}
+    if isinstance(value, dict) and "type" not in value:
+        return {"type": "apprise", **value}
+    return value
+
+
 def parse_task_rules(value: Any, task_name: str) -> RuleOverride | None:
     """A task class's optional ``alert_rules`` attribute (a dict of RuleOverride fields)."""
     if value is None:
@@ -282,6 +410,16 @@ def parse_task_rules(value: Any, task_name: str) -> RuleOverride | None:
 def _format(exc: ValidationError, where: str) -> str:
     parts = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = ".".join(str(p) for p in _without_channel_type(err["loc"]))
         parts.append(f"{where}.{loc}: {err['msg']}" if loc else f"{where}: {err['msg']}")
     return "; ".join(parts)
+
+
+def _without_channel_type(loc: tuple[int | str, ...]) -> list[int | str]:
+    """pydantic puts the channel's ``type`` in the path (``channels.0.apprise.url``); the
+    user wrote ``channels[0].url``."""
+    return [
+        p
+        for i, p in enumerate(loc)
+        if not (i >= 2 and loc[i - 2] == "channels" and isinstance(loc[i - 1], int))
+    ]

@@ -9,15 +9,15 @@ the console when a base URL is configured.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from schedkit.alerts.config import AlertKind
-from schedkit.alerts.redact import redact
 from schedkit.alerts.rules import Alert, Severity
 from schedkit.models import Run, RunStatus
+from schedkit.redaction import redact
 
 Language = Literal["zh", "en"]
 BodyFormat = Literal["text", "markdown"]
@@ -48,6 +48,10 @@ class Message:
     kind: AlertKind
     severity: Severity
     format: BodyFormat
+    #: Short values for template channels (SMS), keyed by the names in
+    #: :data:`~schedkit.alerts.config.TEMPLATE_FIELDS`; may be empty (then such a channel
+    #: falls back to the title).
+    fields: dict[str, str] = field(default_factory=dict)
 
 
 _TITLES: dict[Language, dict[AlertKind, str]] = {
@@ -66,6 +70,26 @@ _TITLES: dict[Language, dict[AlertKind, str]] = {
         AlertKind.MISSED: "任务错过执行：{task}",
         AlertKind.LATE: "任务延迟启动：{task}",
         AlertKind.RECOVERED: "任务已恢复：{task}",
+    },
+}
+
+#: The kind in a few words, for SMS template parameters.
+_KIND_SHORT: dict[Language, dict[AlertKind, str]] = {
+    "en": {
+        AlertKind.FAILED: "failed",
+        AlertKind.CONSECUTIVE_FAILURES: "failed repeatedly",
+        AlertKind.TOO_LONG: "running too long",
+        AlertKind.MISSED: "fire missed",
+        AlertKind.LATE: "started late",
+        AlertKind.RECOVERED: "recovered",
+    },
+    "zh": {
+        AlertKind.FAILED: "执行失败",
+        AlertKind.CONSECUTIVE_FAILURES: "连续失败",
+        AlertKind.TOO_LONG: "运行超时",
+        AlertKind.MISSED: "错过执行",
+        AlertKind.LATE: "延迟启动",
+        AlertKind.RECOVERED: "已恢复",
     },
 }
 
@@ -177,7 +201,51 @@ def render(alert: Alert, ctx: MessageContext, fmt: BodyFormat = "text") -> Messa
         body = "\n".join(f"- **{label}**{_sep(lang)}{value}" for label, value in rows)
     else:
         body = "\n".join(f"{label}{_sep(lang)}{value}" for label, value in rows)
-    return Message(title=title, body=body, kind=alert.kind, severity=alert.severity, format=fmt)
+    return Message(
+        title=title,
+        body=body,
+        kind=alert.kind,
+        severity=alert.severity,
+        format=fmt,
+        fields=template_fields(alert, ctx, title),
+    )
+
+
+def template_fields(alert: Alert, ctx: MessageContext, title: str) -> dict[str, str]:
+    """The alert as the short values SMS templates take (uncut: each channel cuts to its
+    vendor's limit)."""
+    lang: Language = ctx.language
+    run = alert.run
+    local = alert.at.astimezone(ZoneInfo(ctx.timezone))
+    return {
+        "task": alert.task_name,
+        "kind": _KIND_SHORT[lang][alert.kind],
+        "severity": _SEVERITY_TAG[lang][alert.severity],
+        "run_id": run.id if run is not None else "",
+        "run": run.id[:8] if run is not None else "",
+        "message": _gist(alert, ctx),
+        "count": str(alert.count),
+        "time": f"{local:%m-%d %H:%M}",
+        "title": title,
+    }
+
+
+def _gist(alert: Alert, ctx: MessageContext) -> str:
+    """The one fact of the alert an operator needs first: the error, how long, why."""
+    lang: Language = ctx.language
+    labels = _LABELS[lang]
+    run = alert.run
+    kind = alert.kind
+    if kind in (AlertKind.FAILED, AlertKind.CONSECUTIVE_FAILURES):
+        return _error_text(run, ctx) if run is not None else ""
+    if kind in (AlertKind.TOO_LONG, AlertKind.LATE) and alert.elapsed is not None:
+        label = labels["running_for"] if kind is AlertKind.TOO_LONG else labels["waited"]
+        return f"{label}{_sep(lang)}{format_duration(alert.elapsed, lang)}"
+    if kind is AlertKind.MISSED and run is not None and run.reason:
+        return _clean(run.reason, ctx, ERROR_LIMIT)
+    if kind is AlertKind.RECOVERED and alert.count:
+        return f"{labels['streak']}{_sep(lang)}{alert.count}"
+    return ""
 
 
 def format_time(value: datetime, timezone: str) -> str:

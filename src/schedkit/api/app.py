@@ -15,14 +15,22 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Literal
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from schedkit.api.auth import Authenticator, anonymous_authenticator, token_authenticator
+from schedkit.api.auth import (
+    Authenticator,
+    anonymous_authenticator,
+    require_role,
+    token_authenticator,
+)
+from schedkit.api.docs import add_docs
 from schedkit.api.lifespan import ConfigInput, include_scheduler_router, scheduler_running
 from schedkit.api.problems import install_problem_handlers
 from schedkit.api.router import DEFAULT_PREFIX
+from schedkit.config import ApiConfig
 from schedkit.registry import TaskRegistry
-from schedkit.service import Extension, Scheduler, __version__
+from schedkit.service import Extension, Scheduler, __version__, load_config
+from schedkit.tokens import Role
 
 __all__ = ["create_app"]
 
@@ -55,12 +63,17 @@ def create_app(
     ``auth="none"`` admits everyone as admin, for local development only (logged loudly).
     ``authenticate`` replaces both with your own authenticator. ``extensions`` go to a
     scheduler made here (every node also gets a Monitor when its extra is installed).
+    The config's ``api`` section decides whether ``/metrics`` needs a token and whether
+    ``/docs`` is served.
     """
     if isinstance(config_or_scheduler, Scheduler):
         given: Scheduler | None = config_or_scheduler
         config: ConfigInput = None
+        settings = config_or_scheduler.config.api
     else:
         given, config = None, config_or_scheduler
+        # Loaded once more by the lifespan's scheduler; here for what the app serves.
+        settings = load_config(config).api
     if authenticate is None:
         if auth == "token":
             authenticate = token_authenticator()
@@ -82,23 +95,31 @@ def create_app(
         version=__version__,
         description=API_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
     install_problem_handlers(app)
     include_scheduler_router(app, authenticate, prefix=prefix)
-    _add_optional_parts(app, prefix)
+    if settings.docs:
+        add_docs(app)
+    _add_optional_parts(app, prefix, authenticate, settings)
     return app
 
 
 # -- optional parts: each is used when its module is installed. Keep them all here. ----
 
 
-def _add_optional_parts(app: FastAPI, prefix: str) -> None:
-    # Prometheus metrics: schedkit.api.metrics exposes `router` with GET /metrics (app root).
+def _add_optional_parts(
+    app: FastAPI, prefix: str, authenticate: Authenticator, settings: ApiConfig
+) -> None:
+    # Prometheus metrics: schedkit.api.metrics exposes `router` with GET /metrics (app
+    # root), for viewers unless configured public (it names tasks, channels, hosts).
     if importlib.util.find_spec("schedkit.api.metrics") is not None:
         metrics = importlib.import_module("schedkit.api.metrics")
-        app.include_router(metrics.router)
+        guard = (
+            [] if settings.metrics_public else [Depends(require_role(authenticate, Role.VIEWER))]
+        )
+        app.include_router(metrics.router, dependencies=guard)
     # Web console: schedkit.console exposes `mount_console(app, *, api_prefix)`, mounted
     # last because it serves "/" (API routes and /docs must match first).
     if importlib.util.find_spec("schedkit.console") is not None:

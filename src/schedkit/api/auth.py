@@ -42,6 +42,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _STATE_KEY = "schedkit_principal"
+#: (secret, token) verified earlier in the same request (routes with a body authenticate
+#: before reading it, then FastAPI runs the guard again).
+_TOKEN_KEY = "schedkit_verified_token"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -52,6 +55,8 @@ class Principal:
     role: Role
     kind: Literal["token", "host", "anonymous"]
     user: Any = None
+    #: The API token's id (token principals): open event streams re-check it.
+    token_id: str | None = None
 
 
 #: A FastAPI dependency (sync or async, with its own sub-dependencies) returning a Principal.
@@ -84,11 +89,16 @@ def token_authenticator() -> Authenticator:
     ) -> Principal:
         if credentials is None:
             raise _unauthorized("send an API token: 'Authorization: Bearer <token>'")
-        scheduler = get_scheduler(request)
-        token = await scheduler.verify_token(credentials.credentials)
+        secret = credentials.credentials
+        known = getattr(request.state, _TOKEN_KEY, None)
+        if known is not None and known[0] == secret:
+            token = known[1]
+        else:
+            token = await get_scheduler(request).verify_token(secret)
+            setattr(request.state, _TOKEN_KEY, (secret, token))
         if token is None:
             raise _unauthorized("the API token is invalid or revoked")
-        return Principal(name=token.name, role=Role(token.role), kind="token")
+        return Principal(name=token.name, role=Role(token.role), kind="token", token_id=token.id)
 
     return authenticate_token
 

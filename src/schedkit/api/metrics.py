@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from schedkit.api.problems import problem_responses
 from schedkit.errors import StoreError
 from schedkit.metrics import CONTENT_TYPE
 from schedkit.monitor import Monitor, find_monitor
@@ -37,7 +38,10 @@ def monitor_status(scheduler: Any) -> dict[str, Any] | None:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus metrics"}},
+    responses={
+        200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus metrics"},
+        **problem_responses([401, 403, 503]),
+    },
     summary="Prometheus metrics of this node",
 )
 async def metrics(request: Request) -> Response:

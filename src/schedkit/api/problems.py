@@ -91,7 +91,11 @@ _DESCRIPTIONS = {
     403: "The caller's role does not allow this.",
     404: "The task, schedule, run or token does not exist.",
     409: "The action conflicts with the current state.",
+    413: "The request body is over `api.max_body_size`.",
+    415: "Send `Content-Type: application/json` (a request without a body may send "
+    "`X-Requested-With` instead).",
     422: "Invalid input; `field` names the field at fault.",
+    429: "Too many runs created; `Retry-After` says when to try again.",
     503: "The store cannot be reached or the scheduler is not running.",
 }
 

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from schedkit.api.auth import Authenticator, require_role
+from schedkit.api.guards import MUTATING_METHODS
 from schedkit.api.problems import problem_responses
 from schedkit.api.routes import ROUTES
 from schedkit.api.routing import ProblemRoute
@@ -33,8 +34,9 @@ def create_router(
     guards = {role: [Depends(require_role(authenticate, role))] for role in Role}
     for spec in ROUTES.specs:
         statuses = set(spec.errors) | {503}
-        if spec.method in ("POST", "PUT", "PATCH"):
-            statuses.add(400)  # a body that cannot be decoded
+        if spec.method in MUTATING_METHODS:
+            # A body (or Content-Length) that cannot be decoded, too large, not JSON.
+            statuses |= {400, 413, 415}
         if spec.role is not None:
             statuses |= {401, 403, 422}
         options = dict(spec.options)

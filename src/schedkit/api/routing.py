@@ -6,19 +6,35 @@ host application embedding the router keeps its own error handlers. It also reje
 a 422 naming the field, input FastAPI would otherwise let through: query parameters the
 route does not declare (``?categroy=report`` must not list every task), repeats of a
 single-valued parameter, and JSON text no store can hold (lone UTF-16 surrogates).
+
+A mutating request is checked in this order, each step before the next one costs
+anything: its declared size (413) and content type (415, see :mod:`schedkit.api.guards`),
+then who calls (401/403: the route's role guard runs before FastAPI reads the body), then
+the body itself, read with the size limit enforced while it streams.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable, Coroutine
+from contextlib import AsyncExitStack
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Request, Response
-from fastapi.exceptions import ResponseValidationError
+from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import solve_dependencies
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
 from fastapi.routing import APIRoute
 
+from schedkit.api.guards import (
+    MUTATING_METHODS,
+    check_content_type,
+    check_declared_size,
+    limited_receive,
+    max_body_size,
+)
 from schedkit.api.problems import ApiProblem, internal_error, problem_for
 
 __all__ = ["ProblemRoute"]
@@ -41,6 +57,47 @@ class ProblemRoute(APIRoute):
                     self.query_names.get(param.alias, False) or repeatable
                 )
             pending.extend(dependant.dependencies)
+        # FastAPI puts the route-level dependencies (the role guard) first. Routes with a
+        # body run it themselves before the body is read (see _authenticate_first).
+        self.body_guard: Dependant | None = (
+            self.dependant.dependencies[0]
+            if self.dependencies and self.body_field is not None
+            else None
+        )
+
+    def _admit(self, request: Request) -> Request:
+        """Check a mutating request's declared size and content type; return it with
+        its body counted against the limit as it streams."""
+        if request.method not in MUTATING_METHODS:
+            return request
+        limit = max_body_size(request.scope)
+        check_declared_size(request.headers, limit)
+        check_content_type(request.headers)
+        return Request(request.scope, limited_receive(request.receive, limit))
+
+    async def _authenticate_first(self, request: Request) -> None:
+        """Run the role guard now: FastAPI reads and parses a body before it solves any
+        dependency, which would let anyone make the server read a body. The token
+        authenticator remembers its answer for the request, so the second run is free."""
+        if self.body_guard is None:
+            return
+        guard = self.body_guard
+        async with AsyncExitStack() as own:
+            stack = request.scope.get("fastapi_inner_astack", own)
+            solved = await solve_dependencies(
+                request=request,
+                dependant=guard,
+                dependency_overrides_provider=self.dependency_overrides_provider,
+                async_exit_stack=stack,
+                embed_body_fields=False,
+            )
+            if solved.errors:
+                raise RequestValidationError(solved.errors)
+            # solve_dependencies solves the guard's own dependencies; the guard is ours.
+            assert guard.call is not None
+            outcome = guard.call(**solved.values)
+            if inspect.isawaitable(outcome):
+                await outcome
 
     def _check_query(self, request: Request) -> None:
         seen: set[str] = set()
@@ -106,6 +163,8 @@ class ProblemRoute(APIRoute):
         async def problem_handler(request: Request) -> Response:
             try:
                 self._check_query(request)
+                request = self._admit(request)
+                await self._authenticate_first(request)
                 await self._check_body(request)
                 return await handler(request)
             except ResponseValidationError as exc:

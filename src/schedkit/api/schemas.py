@@ -20,6 +20,7 @@ from schedkit.models import RunStatus
 from schedkit.readmodels import (
     AuditView,
     LogLineView,
+    RunSummary,
     RunView,
     ScheduleView,
     TokenView,
@@ -37,6 +38,7 @@ __all__ = [
     "Readiness",
     "RunAccepted",
     "RunPage",
+    "SchedulePage",
     "ScheduleResponse",
     "TaskSchedules",
     "TokenCreateRequest",
@@ -110,8 +112,12 @@ class _Page(BaseModel, Generic[T]):
     offset: int
 
 
-class RunPage(_Page[RunView]):
+class RunPage(_Page[RunSummary]):
     """A page of runs, newest scheduled first."""
+
+
+class SchedulePage(_Page[ScheduleView]):
+    """A page of schedules, in id order."""
 
 
 class AuditPage(_Page[AuditView]):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterator
@@ -65,7 +66,9 @@ def serve(
     auth: Annotated[
         AuthMode,
         typer.Option(
-            "--auth", help="API authentication: tokens, or none (local development only)."
+            "--auth",
+            help="API authentication: tokens, or none (local development only: loopback "
+            "--host only, and no token can be created through the API).",
         ),
     ] = "token",
     access_log: Annotated[
@@ -84,7 +87,8 @@ def serve(
     async def on_ready(url: str) -> None:
         out = state.out
         out.print(f"schedkit is serving on [bold]{url}[/]")
-        out.print(f"  API docs  {url}docs")
+        if config.api.docs:
+            out.print(f"  API docs  {url}docs")
         out.print("Press Ctrl-C to stop.")
 
     run_async(
@@ -109,6 +113,26 @@ def public_url(host: str, port: int) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}/"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_auth_bind(auth: AuthMode, host: str) -> None:
+    """``--auth none`` admits everyone as admin: refuse it on an address others reach."""
+    if auth == "none" and not is_loopback(host):
+        raise CommandFailed(
+            f"--auth none serves without authentication, so it binds only to a loopback "
+            f"address (127.0.0.1, ::1, localhost), not {host!r}; create a token instead: "
+            "schedkit token create --name NAME --role admin"
+        )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -181,6 +205,7 @@ async def serve_node(
 
     from schedkit.api import create_app
 
+    check_auth_bind(auth, host)
     sock = bind_socket(host, port)
     try:
         app = create_app(scheduler, auth=auth)

@@ -22,6 +22,7 @@ from schedkit.engine.hooks import run_hooks
 from schedkit.engine.isolation import needs_thread, run_isolated
 from schedkit.engine.retries import error_info
 from schedkit.engine.threads import HeldThread, ThreadLane
+from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, clip
 from schedkit.models import JSON, Run, RunStatus, storable_json
 from schedkit.store.base import MAX_RESULT_BYTES
 from schedkit.task import BaseTask, RunCancelledError, TaskContext, TaskResult
@@ -91,7 +92,7 @@ def judge_result(result: TaskResult, ctx: TaskContext) -> tuple[Outcome, Excepti
         ), None
     if result.success:
         return Outcome(status=RunStatus.SUCCESS, result=payload), None
-    message = result.message or "the task reported failure"
+    message = clip(result.message or "the task reported failure", MAX_ERROR_MESSAGE_CHARS)
     failure = TaskReportedFailure(message)
     return Outcome(
         status=RunStatus.FAILED,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from schedkit.clock import Clock
 from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
+from schedkit.limits import MAX_NOTE_CHARS, clip
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import JSON, Run
 from schedkit.store.base import Store
@@ -48,6 +49,8 @@ class RunFeed:
     def progress(self, run_id: str, progress: JSON) -> None:
         """Record a run's latest progress (thread-safe; the newest report wins)."""
         stamped = {**progress, "updated_at": self.clock.now().isoformat()}
+        if isinstance(note := progress.get("note"), str):
+            stamped["note"] = clip(note, MAX_NOTE_CHARS)
         with self._lock:
             self._progress[run_id] = stamped
 

@@ -11,6 +11,7 @@ import logging
 import traceback
 from datetime import datetime, timedelta
 
+from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_TRACEBACK_CHARS, clip, clip_tail
 from schedkit.models import JSON, Run, RunStatus
 from schedkit.task import RetryPolicy
 
@@ -40,11 +41,11 @@ def is_final(run: Run, status: RunStatus, *, registered: bool) -> bool:
 
 
 def error_info(exc: BaseException) -> JSON:
-    """How an exception is stored in a run's ``error``."""
+    """How an exception is stored in a run's ``error`` (long texts cut, see limits)."""
     return {
         "type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
+        "message": clip(str(exc), MAX_ERROR_MESSAGE_CHARS),
+        "traceback": clip_tail("".join(traceback.format_exception(exc)), MAX_TRACEBACK_CHARS),
     }
 
 

@@ -20,10 +20,12 @@ from schedkit.readmodels.runs import (
     LogLineView,
     RunBrief,
     RunEventView,
+    RunSummary,
     RunView,
     log_line_view,
     run_brief,
     run_event_view,
+    run_summary,
     run_view,
 )
 from schedkit.readmodels.schedules import (
@@ -52,6 +54,7 @@ __all__ = [
     "RetryView",
     "RunBrief",
     "RunEventView",
+    "RunSummary",
     "RunView",
     "SchedulePreview",
     "ScheduleView",
@@ -68,6 +71,7 @@ __all__ = [
     "overview",
     "run_brief",
     "run_event_view",
+    "run_summary",
     "run_view",
     "schedule_preview",
     "schedule_view",

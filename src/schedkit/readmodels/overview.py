@@ -8,7 +8,7 @@ from pydantic import Field
 
 from schedkit.models import RunStatus
 from schedkit.readmodels.common import View
-from schedkit.readmodels.runs import RunView, run_view
+from schedkit.readmodels.runs import RunSummary, run_summary
 from schedkit.readmodels.schedules import UpcomingFire, upcoming_fires
 from schedkit.readmodels.stats import TaskStatsView, task_stats_view
 from schedkit.service import Scheduler
@@ -27,7 +27,7 @@ class Overview(View):
     success_rate: float | None = Field(description="Successes / finished runs over the window.")
     tasks: list[TaskStatsView] = Field(description="Per task counts and duration percentiles.")
     running_count: int
-    running: list[RunView] = Field(description=f"Runs executing now (at most {RUNNING_SHOWN}).")
+    running: list[RunSummary] = Field(description=f"Runs executing now (at most {RUNNING_SHOWN}).")
     pending_count: int
     upcoming: list[UpcomingFire]
 
@@ -51,7 +51,7 @@ async def overview(
         success_rate=counts.get(RunStatus.SUCCESS.value, 0) / finished if finished else None,
         tasks=[task_stats_view(s) for s in stats],
         running_count=await scheduler.count_runs(status=RunStatus.RUNNING),
-        running=[run_view(r, scheduler.tz) for r in running],
+        running=[run_summary(r, scheduler.tz) for r in running],
         pending_count=await scheduler.count_runs(status=RunStatus.PENDING),
         upcoming=upcoming_fires(await scheduler.list_schedules(), scheduler.tz, upcoming),
     )

@@ -10,15 +10,18 @@ from pydantic import Field, JsonValue
 from schedkit.events import EventKind, RunEvent
 from schedkit.models import LogLine, Run, RunStatus, TriggerSource, to_json
 from schedkit.readmodels.common import View, local
+from schedkit.redaction import redact, redact_json
 
 __all__ = [
     "LogLineView",
     "RunBrief",
     "RunEventView",
+    "RunSummary",
     "RunView",
     "log_line_view",
     "run_brief",
     "run_event_view",
+    "run_summary",
     "run_view",
 ]
 
@@ -38,22 +41,24 @@ class RunBrief(View):
     attempt: int
 
 
-class RunView(RunBrief):
-    """Everything known about a run."""
+class RunSummary(RunBrief):
+    """A run as lists and live events show it: its state and outcome without its kwargs,
+    result body or tracebacks, so that a page of runs stays small whatever the runs
+    carry (``GET /runs/{id}`` has everything)."""
 
     task_name: str
     schedule_id: str | None
     priority: int
     max_attempts: int
-    kwargs: dict[str, JsonValue]
     not_before: datetime
     blocked_by: str | None
     node_id: str | None
     started_at_local: datetime | None
     heartbeat_at: datetime | None
-    result: dict[str, JsonValue] | None
-    error: dict[str, JsonValue] | None
-    attempt_errors: list[dict[str, JsonValue]]
+    error: dict[str, JsonValue] | None = Field(
+        description="The error's type and message (credentials masked)."
+    )
+    failed_attempts: int = Field(description="Earlier attempts that failed and were retried.")
     progress: dict[str, JsonValue] | None
     reason: str | None
     cancel_requested: bool
@@ -62,18 +67,51 @@ class RunView(RunBrief):
     created_by: str | None
 
 
+class RunView(RunSummary):
+    """Everything known about a run (credentials in errors masked)."""
+
+    kwargs: dict[str, JsonValue]
+    result: dict[str, JsonValue] | None
+    error: dict[str, JsonValue] | None = Field(
+        description="type, message and traceback (credentials masked)."
+    )
+    attempt_errors: list[dict[str, JsonValue]]
+
+
+#: Run attributes a brief (and so every view) shows as they are.
+_BRIEF_COPIED = (
+    "id",
+    "status",
+    "trigger_source",
+    "scheduled_for",
+    "started_at",
+    "finished_at",
+    "duration",
+    "attempt",
+)
+#: Run attributes a summary (and so the full view) adds as they are.
+_SUMMARY_COPIED = (
+    "task_name",
+    "schedule_id",
+    "priority",
+    "max_attempts",
+    "not_before",
+    "blocked_by",
+    "node_id",
+    "heartbeat_at",
+    "reason",
+    "cancel_requested",
+    "timeout",
+    "created_at",
+    "created_by",
+)
+
+
 def _run_fields(run: Run, tz: tzinfo) -> dict[str, Any]:
     return {
-        "id": run.id,
-        "status": run.status,
-        "trigger_source": run.trigger_source,
-        "scheduled_for": run.scheduled_for,
+        **{name: getattr(run, name) for name in _BRIEF_COPIED},
         "scheduled_for_local": run.scheduled_for.astimezone(tz),
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
         "finished_at_local": local(run.finished_at, tz),
-        "duration": run.duration,
-        "attempt": run.attempt,
     }
 
 
@@ -81,28 +119,30 @@ def run_brief(run: Run, tz: tzinfo) -> RunBrief:
     return RunBrief(**_run_fields(run, tz))
 
 
+def _summary_fields(run: Run, tz: tzinfo) -> dict[str, Any]:
+    return {
+        **_run_fields(run, tz),
+        **{name: getattr(run, name) for name in _SUMMARY_COPIED},
+        "started_at_local": local(run.started_at, tz),
+        "failed_attempts": len(run.attempt_errors),
+        "progress": to_json(run.progress),
+    }
+
+
+def run_summary(run: Run, tz: tzinfo) -> RunSummary:
+    error = None
+    if run.error is not None:
+        error = {key: run.error.get(key) for key in ("type", "message")}
+    return RunSummary(**_summary_fields(run, tz), error=redact_json(to_json(error)))
+
+
 def run_view(run: Run, tz: tzinfo) -> RunView:
     return RunView(
-        **_run_fields(run, tz),
-        task_name=run.task_name,
-        schedule_id=run.schedule_id,
-        priority=run.priority,
-        max_attempts=run.max_attempts,
+        **_summary_fields(run, tz),
         kwargs=to_json(run.kwargs),
-        not_before=run.not_before,
-        blocked_by=run.blocked_by,
-        node_id=run.node_id,
-        started_at_local=local(run.started_at, tz),
-        heartbeat_at=run.heartbeat_at,
         result=to_json(run.result),
-        error=to_json(run.error),
-        attempt_errors=to_json(run.attempt_errors),
-        progress=to_json(run.progress),
-        reason=run.reason,
-        cancel_requested=run.cancel_requested,
-        timeout=run.timeout,
-        created_at=run.created_at,
-        created_by=run.created_by,
+        error=redact_json(to_json(run.error)),
+        attempt_errors=redact_json(to_json(run.attempt_errors)),
     )
 
 
@@ -122,7 +162,7 @@ def log_line_view(line: LogLine) -> LogLineView:
         ts=line.ts,
         level=line.level,
         logger=line.logger,
-        message=line.message,
+        message=redact(line.message),
     )
 
 
@@ -131,11 +171,11 @@ class RunEventView(View):
 
     kind: EventKind
     at: datetime
-    run: RunView
+    run: RunSummary
     detail: dict[str, JsonValue]
 
 
 def run_event_view(event: RunEvent, tz: tzinfo) -> RunEventView:
     return RunEventView(
-        kind=event.kind, at=event.at, run=run_view(event.run, tz), detail=to_json(event.detail)
+        kind=event.kind, at=event.at, run=run_summary(event.run, tz), detail=to_json(event.detail)
     )

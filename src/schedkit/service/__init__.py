@@ -48,6 +48,7 @@ from schedkit.models import (
     TriggerSource,
 )
 from schedkit.registry import TaskRegistry, task_registry
+from schedkit.service import audit as audit_trail
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
 from schedkit.service.runs import RunControl, run_filter
@@ -319,8 +320,14 @@ class Scheduler:
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
         return await self.schedules.get(schedule_id)
 
-    async def list_schedules(self, task_name: str | None = None) -> list[Schedule]:
-        return await self.schedules.of_task(task_name)
+    async def list_schedules(
+        self, task_name: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[Schedule]:
+        """Schedules in id order (of one task if given); a page with ``limit``."""
+        return await self.schedules.of_task(task_name, limit=limit, offset=offset)
+
+    async def count_schedules(self, task_name: str | None = None) -> int:
+        return await self.schedules.count(task_name)
 
     async def get_job_info(self, task_name: str | None = None) -> list[dict[str, Any]]:
         """The document's job listing: id, name, next_run_time, trigger, executor,
@@ -453,15 +460,31 @@ class Scheduler:
         target: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        include_tokens: bool = True,
     ) -> list[AuditEvent]:
-        return await self.store.list_audit(
-            actor=actor, action=action, target=target, limit=limit, offset=offset
+        """Audit events, newest first; ``include_tokens=False`` leaves out the token
+        events (what non-admins may read)."""
+        if include_tokens:
+            return await self.store.list_audit(
+                actor=actor, action=action, target=target, limit=limit, offset=offset
+            )
+        return await audit_trail.list_visible(
+            self.store, actor=actor, action=action, target=target, limit=limit, offset=offset
         )
 
     async def count_audit(
-        self, *, actor: str | None = None, action: str | None = None, target: str | None = None
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        include_tokens: bool = True,
     ) -> int:
-        return await self.store.count_audit(actor=actor, action=action, target=target)
+        if include_tokens:
+            return await self.store.count_audit(actor=actor, action=action, target=target)
+        return await audit_trail.count_visible(
+            self.store, actor=actor, action=action, target=target
+        )
 
     async def create_token(
         self, *, name: str, role: str | Role, actor: str = SYSTEM
@@ -479,6 +502,10 @@ class Scheduler:
     async def verify_token(self, secret: str) -> ApiToken | None:
         """The live token whose secret this is, or None."""
         return await tokens.verify_token(self.store, secret)
+
+    async def token_is_live(self, token_id: str) -> bool:
+        """Whether the token with this id exists and is not revoked (open streams ask)."""
+        return await tokens.is_live(self.store, token_id)
 
     async def get_state(self, key: str) -> StateEntry | None:
         return await self.store.get_state(key)

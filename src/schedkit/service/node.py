@@ -16,6 +16,7 @@ from schedkit.config import SchedkitConfig
 from schedkit.errors import StoreError
 from schedkit.logcapture import RunLogBuffer, RunLogHandler, install_record_factory
 from schedkit.models import Node, new_id
+from schedkit.redaction import install_log_redaction, remember_url_password
 from schedkit.store.base import Store
 from schedkit.version import __version__
 
@@ -83,8 +84,11 @@ class NodeLifecycle:
         ]
 
     def capture_logs(self) -> None:
-        """Route log records made inside runs into their run logs (any logger)."""
+        """Route log records made inside runs into their run logs (any logger), and mask
+        credentials in every record of the ``schedkit`` loggers (see schedkit.redaction)."""
         install_record_factory()
+        install_log_redaction()
+        remember_url_password(self.config.store_url)
         logging.getLogger().addHandler(self._log_handler)
         task_logger = logging.getLogger("schedkit.task")
         if task_logger.level == logging.NOTSET:

@@ -21,6 +21,7 @@ from schedkit.errors import (
     ValidationError,
 )
 from schedkit.events import EventBus, EventKind, RunEvent
+from schedkit.limits import check_kwargs_size
 from schedkit.models import LogLine, Run, RunFilter, RunStatus, TaskStats, TriggerSource
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import Auditor
@@ -67,6 +68,7 @@ class RunControl:
         if max_attempts is not None and max_attempts < 1:
             raise ValidationError("must be >= 1", field="max_attempts")
         stored_kwargs = task.validate_kwargs(kwargs)
+        check_kwargs_size(stored_kwargs, self.config.limits.max_kwargs_bytes)
         run = await self._create(task, stored_kwargs, actor, max_attempts=max_attempts)
         await self.audit.record(actor, "run.create", run.id, detail=task_name)
         return run

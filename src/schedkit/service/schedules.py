@@ -8,6 +8,7 @@ goes up by one, the change is audited and the scheduler is told to re-read.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -15,13 +16,26 @@ from zoneinfo import ZoneInfo
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
-from schedkit.errors import ConflictError, ScheduleConflictError, ScheduleNotFoundError
+from schedkit.errors import (
+    ConflictError,
+    ScheduleConflictError,
+    ScheduleNotFoundError,
+    ValidationError,
+)
+from schedkit.limits import check_kwargs_size
 from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
-from schedkit.triggers import ScheduleSpec, preview, trigger_from_json
+from schedkit.triggers import (
+    CronSpec,
+    DateSpec,
+    IntervalSpec,
+    ScheduleSpec,
+    preview,
+    trigger_from_json,
+)
 
 #: The fields that define a schedule (as opposed to its state: pause, next fire).
 DEFINITION = (
@@ -70,9 +84,22 @@ class ScheduleBook:
         """Validate a schedule config (document dict, nested spec or crontab string);
         policies it leaves out come from ``job_defaults``."""
         spec = ScheduleSpec.parse(schedule_config, default_timezone=self.config.timezone)
+        self._check_gap(spec)
         defaults = self.config.job_defaults.model_dump()
         missing = {k: v for k, v in defaults.items() if k not in spec.model_fields_set}
         return spec.model_copy(update=missing) if missing else spec
+
+    def _check_gap(self, spec: ScheduleSpec) -> None:
+        """Refuse triggers that may fire closer together than ``limits.min_interval``."""
+        minimum = self.config.limits.min_interval
+        gap = smallest_gap(spec.trigger)
+        if gap is None or gap >= minimum:
+            return
+        raise ValidationError(
+            f"the schedule may fire every {gap:g} s, more often than the minimum of "
+            f"{minimum:g} s (limits.min_interval)",
+            field=f"trigger.{_gap_field(spec.trigger)}",
+        )
 
     def preview(self, schedule_config: Any, n: int = 5) -> list[datetime]:
         spec = self.parse(schedule_config)
@@ -89,8 +116,16 @@ class ScheduleBook:
             raise ScheduleNotFoundError(schedule_id)
         return schedule
 
-    async def of_task(self, task_name: str | None = None) -> list[Schedule]:
-        return await self.store.list_schedules(task_name)
+    async def of_task(
+        self, task_name: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[Schedule]:
+        """The task's schedules (every schedule without ``task_name``), in id order,
+        ``limit`` of them from ``offset`` on if given."""
+        schedules = sorted(await self.store.list_schedules(task_name), key=lambda s: s.id)
+        return schedules[offset : None if limit is None else offset + limit]
+
+    async def count(self, task_name: str | None = None) -> int:
+        return len(await self.store.list_schedules(task_name))
 
     async def job_info(self, task_name: str | None = None) -> list[dict[str, Any]]:
         """The document's job listing: id, name, next_run_time, trigger, executor,
@@ -123,10 +158,13 @@ class ScheduleBook:
         task = self.registry.require(task_name)
         spec = self.parse(schedule_config)
         kwargs = task.validate_kwargs(spec.kwargs)
+        check_kwargs_size(kwargs, self.config.limits.max_kwargs_bytes)
         sid = schedule_id or task_name
         before = await self.store.get_schedule(sid)
         if before is not None and before.task_name != task_name:
             raise ConflictError(f"schedule {sid!r} belongs to task {before.task_name!r}")
+        if before is None:
+            await self._check_room()
         schedule = self._define(sid, task, spec, kwargs, "runtime", before)
         await self._save(schedule, before)
         await self.store.delete_state(removed_key(sid))
@@ -210,6 +248,14 @@ class ScheduleBook:
 
     # -- internals -------------------------------------------------------------------------
 
+    async def _check_room(self) -> None:
+        limit = self.config.limits.max_schedules
+        if await self.count() >= limit:
+            raise ConflictError(
+                f"the store already holds {limit:,} schedules, the most allowed "
+                "(limits.max_schedules); delete schedules or raise the limit"
+            )
+
     async def _save(self, schedule: Schedule, before: Schedule | None) -> None:
         """Write the next version of ``before`` (compare-and-set: a change made meanwhile
         anywhere raises ScheduleConflictError instead of being overwritten)."""
@@ -283,3 +329,77 @@ def same_definition(a: Schedule, b: Schedule) -> bool:
 
 def _next_version(old: Schedule, now: datetime, **changes: Any) -> Schedule:
     return dataclasses.replace(old, **changes, version=old.version + 1, updated_at=now)
+
+
+def smallest_gap(trigger: CronSpec | IntervalSpec | DateSpec) -> float | None:
+    """Seconds between the two closest fires ``trigger`` can make, or None if it fires
+    once. For cron, the seconds field decides (a minute, or the minutes field times 60
+    when it names one second; an hour as the bound beyond that)."""
+    if isinstance(trigger, IntervalSpec):
+        return trigger.length().total_seconds()
+    if isinstance(trigger, DateSpec):
+        return None
+    seconds, minutes = _cron_second_minute(trigger)
+    second_gap = _cyclic_gap(seconds)
+    if second_gap is not None:
+        return second_gap
+    minute_gap = _cyclic_gap(minutes)
+    return 3600.0 if minute_gap is None else 60.0 * minute_gap
+
+
+INTERVAL_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
+_ABOVE_MINUTE = ("year", "month", "day", "week", "day_of_week", "hour")
+
+
+def _cron_second_minute(trigger: CronSpec) -> tuple[str, str]:
+    if trigger.expression is not None:
+        fields = trigger.expression.split()
+        if len(fields) == 6:
+            return fields[0], fields[1]
+        return "0", fields[0] if len(fields) == 5 else "0"
+    # APScheduler's defaults: fields below the most significant one given are their
+    # minimum, fields above it "*".
+    second = "0" if trigger.second is None else str(trigger.second)
+    if trigger.minute is not None:
+        return second, str(trigger.minute)
+    above = any(getattr(trigger, name) is not None for name in _ABOVE_MINUTE)
+    return second, "0" if above else "*"
+
+
+def _cyclic_gap(field: str) -> float | None:
+    """The smallest distance between two values (wrapping at 60) of a seconds or minutes
+    cron field; None for a single value. A form not understood counts as every value."""
+    values: set[int] = set()
+    for part in field.split(","):
+        base, _, step_text = part.partition("/")
+        try:
+            step = int(step_text) if step_text else 1
+            if base == "*":
+                low, high = 0, 59
+            elif "-" in base:
+                low, high = (int(x) for x in base.split("-", 1))
+            else:
+                low = int(base)
+                high = 59 if step_text else low
+        except ValueError:
+            return 1.0
+        if step < 1:
+            return 1.0
+        values.update(range(low, high + 1, step))
+    ordered = sorted(values)
+    if len(ordered) < 2:
+        return None
+    gaps = [b - a for a, b in itertools.pairwise(ordered)]
+    gaps.append(60 - ordered[-1] + ordered[0])
+    return float(min(gaps))
+
+
+def _gap_field(trigger: CronSpec | IntervalSpec | DateSpec) -> str:
+    if isinstance(trigger, IntervalSpec):
+        given = [
+            u
+            for u in ("weeks", "days", "hours", "minutes", "seconds")
+            if u in trigger.model_fields_set
+        ]
+        return given[-1] if given else "seconds"
+    return "expression" if isinstance(trigger, CronSpec) and trigger.expression else "second"

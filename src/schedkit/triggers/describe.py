@@ -8,17 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from apscheduler.triggers.cron import CronTrigger
-
-from schedkit.triggers.specs import (
-    CronSpec,
-    DateSpec,
-    IntervalSpec,
-    crontab_expression,
-    zone,
-)
+from schedkit.triggers.cronfields import field_texts
+from schedkit.triggers.crontab import expand_macro
+from schedkit.triggers.specs import CronSpec, DateSpec, IntervalSpec, zone
 
 _WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _WEEKDAYS_ZH = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
@@ -152,7 +146,7 @@ def _interval(spec: IntervalSpec, zh: bool) -> str:
 
 def _cron(spec: CronSpec, zh: bool) -> str:
     if spec.expression is not None:
-        shape = _crontab_shape(crontab_expression(spec.expression))
+        shape = _crontab_shape(expand_macro(spec.expression))
         raw = spec.expression
         fallback = f"cron 表达式 '{raw}'" if zh else f"cron '{raw}'"
     else:
@@ -175,9 +169,9 @@ def _crontab_shape(expression: str) -> _Shape | None:
 
 
 def _fields_shape(fields: Mapping[str, int | str]) -> _Shape | None:
-    # APScheduler fills the fields left out (smaller units default to their minimum), so
-    # describe what it will actually run.
-    full = {f.name: str(f) for f in CronTrigger(timezone=UTC, **fields).fields}
+    # The fields left out are filled in (smaller units default to their minimum), so
+    # describe what will actually run.
+    full = field_texts(fields)
     if full["year"] != "*" or full["week"] != "*":
         return None
     return _shape(

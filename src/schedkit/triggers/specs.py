@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import pydantic
-from apscheduler.triggers.cron import CronTrigger
-from cronsim import CronSim, CronSimError
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -31,26 +29,19 @@ from pydantic_core import PydanticCustomError
 
 from schedkit.errors import ValidationError
 from schedkit.models import OverlapPolicy
+from schedkit.triggers.cronfields import FIELDS as CRON_FIELDS
+from schedkit.triggers.cronfields import check_field, compile_fields
+from schedkit.triggers.crontab import compile_crontab
+from schedkit.triggers.fields import FieldError
 
 CalendarName = Literal["cn_workdays", "cn_skip_holidays"]
 
-CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute", "second")
 INTERVAL_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
 TRIGGER_TYPES = ("cron", "interval", "date")
 
-# Debian cron's macros, so that "@daily" means what it means in a crontab.
-CRONTAB_MACROS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _T = TypeVar("_T")
+# The day fields a "never fires" error points at, the most specific first.
+_DATE_FIELDS = ("day", "week", "day_of_week", "month", "year")
 
 
 def zone(name: str) -> ZoneInfo:
@@ -63,10 +54,9 @@ def zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown timezone {name!r}") from None
 
 
-def crontab_expression(expression: str) -> str:
-    """``expression`` with a Debian macro (``@daily`` ...) expanded."""
-    text = expression.strip()
-    return CRONTAB_MACROS.get(text.lower(), text)
+def _shown(expression: str) -> str:
+    """``expression`` quoted for an error message, cut when it is long."""
+    return repr(expression if len(expression) <= 80 else expression[:77] + "...")
 
 
 def _custom_error(message: str, field: str | None = None) -> PydanticCustomError:
@@ -186,10 +176,14 @@ class CronSpec(_WindowedSpecBase):
             return None
         value = value.strip()
         try:
-            CronSim(crontab_expression(value), _EPOCH)
-        except CronSimError as exc:
-            reason = str(exc).lower()
-            raise _custom_error(f"{reason} in crontab {value!r}") from None
+            fields = compile_crontab(value)
+        except FieldError as exc:
+            raise _custom_error(f"{exc.message} in crontab {_shown(value)}") from None
+        if fields.never_fires():
+            raise _custom_error(
+                f"crontab {_shown(value)} never fires: no date in any year matches its "
+                "day-of-month, month and day-of-week fields"
+            )
         return value
 
     @field_validator(*CRON_FIELDS)
@@ -197,9 +191,9 @@ class CronSpec(_WindowedSpecBase):
     def _valid_cron_field(cls, value: CronValue, info: ValidationInfo) -> CronValue:
         if value is not None:
             try:
-                CronTrigger(timezone=UTC, **{str(info.field_name): value})
-            except ValueError as exc:
-                raise _custom_error(f"invalid {info.field_name} {value!r}: {exc}") from None
+                check_field(str(info.field_name), value)
+            except FieldError as exc:
+                raise _custom_error(exc.message) from None
         return value
 
     @model_validator(mode="after")
@@ -217,12 +211,16 @@ class CronSpec(_WindowedSpecBase):
             )
         if fields:
             try:
-                probe = CronTrigger(timezone=UTC, **fields)
-            except ValueError as exc:
-                raise _custom_error(str(exc)) from None
-            # APScheduler accepts impossible dates (day=30, month=2) and then never fires.
-            if probe.get_next_fire_time(None, _EPOCH) is None:
-                raise _custom_error(f"the cron fields {fields} never match a date")
+                compiled = compile_fields(fields)
+            except FieldError as exc:
+                raise _custom_error(exc.message, field=exc.field) from None
+            if compiled.never_fires():
+                given = ", ".join(f"{k}={v!r}" for k, v in fields.items() if k in _DATE_FIELDS)
+                blame = next(name for name in _DATE_FIELDS if name in fields)
+                raise _custom_error(
+                    f"the cron fields never fire: no date in any year matches {given}",
+                    field=blame,
+                )
         return self
 
     def cron_fields(self) -> dict[str, int | str]:

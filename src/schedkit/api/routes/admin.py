@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Response, status
+from fastapi import Path, Request, Response, status
 
 from schedkit import readmodels
-from schedkit.api.auth import ActorDep
+from schedkit.api.auth import ActorDep, current_principal
 from schedkit.api.deps import SchedulerDep
+from schedkit.api.problems import ApiProblem
 from schedkit.api.routes.table import Limit, Name, Offset, route
 from schedkit.api.schemas import AuditPage, TokenCreated, TokenCreateRequest
 from schedkit.tokens import Role
@@ -27,6 +28,7 @@ async def list_nodes(scheduler: SchedulerDep) -> list[readmodels.NodeView]:
 
 @route("GET", "/audit", role=Role.VIEWER, summary="Audit trail", response_model=AuditPage)
 async def audit(
+    request: Request,
     scheduler: SchedulerDep,
     actor: Name = None,
     action: Name = None,
@@ -34,11 +36,15 @@ async def audit(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> AuditPage:
-    """Who did what and when, newest first; schedule changes carry before/after."""
+    """Who did what and when, newest first; schedule changes carry before/after. Token
+    events (``token.create``, ``token.revoke``) are listed to admins only."""
+    admin = current_principal(request).role.allows(Role.ADMIN)
     events = await scheduler.list_audit(
-        actor=actor, action=action, target=target, limit=limit, offset=offset
+        actor=actor, action=action, target=target, limit=limit, offset=offset, include_tokens=admin
     )
-    total = await scheduler.count_audit(actor=actor, action=action, target=target)
+    total = await scheduler.count_audit(
+        actor=actor, action=action, target=target, include_tokens=admin
+    )
     return AuditPage(
         items=[readmodels.audit_view(e) for e in events], total=total, limit=limit, offset=offset
     )
@@ -68,9 +74,18 @@ async def list_tokens(
     response_model=TokenCreated,
 )
 async def create_token(
-    body: TokenCreateRequest, scheduler: SchedulerDep, actor: ActorDep
+    request: Request, body: TokenCreateRequest, scheduler: SchedulerDep, actor: ActorDep
 ) -> TokenCreated:
-    """The secret is in this answer only; the store keeps its SHA-256."""
+    """The secret is in this answer only; the store keeps its SHA-256. A server without
+    authentication (``--auth none``) cannot create tokens (403)."""
+    if current_principal(request).kind == "anonymous":
+        raise ApiProblem(
+            403,
+            "tokens cannot be created without authentication (the server runs with "
+            "--auth none); use 'schedkit token create'",
+            slug="forbidden",
+            title="Forbidden",
+        )
     issued = await scheduler.create_token(name=body.name, role=body.role, actor=actor)
     return TokenCreated(token=readmodels.token_view(issued.token), secret=issued.secret)
 

@@ -18,7 +18,7 @@ async def run_page(
     """One page of history, newest first, with the total count of the same filter."""
     runs = await scheduler.list_runs(task, limit=limit, offset=offset, **query)
     return RunPage(
-        items=[readmodels.run_view(r, scheduler.tz) for r in runs],
+        items=[readmodels.run_summary(r, scheduler.tz) for r in runs],
         total=await scheduler.count_runs(task, **query),
         limit=limit,
         offset=offset,

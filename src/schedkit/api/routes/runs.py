@@ -12,8 +12,9 @@ from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from schedkit import readmodels
-from schedkit.api.auth import ActorDep
+from schedkit.api.auth import ActorDep, current_principal
 from schedkit.api.deps import SchedulerDep
+from schedkit.api.ratelimit import RunRateDep
 from schedkit.api.routes.common import accepted, run_page
 from schedkit.api.routes.table import Limit, Name, Offset, RunId, route
 from schedkit.api.schemas import CancelRequest, LogPage, RunAccepted, RunPage, UtcDatetime
@@ -121,12 +122,14 @@ async def cancel_run(
     "POST",
     "/runs/{run_id}/retry",
     role=Role.OPERATOR,
-    errors=(404, 409),
+    errors=(404, 409, 429),
     summary="Run a finished run again",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RunAccepted,
 )
-async def retry_run(run_id: RunId, scheduler: SchedulerDep, actor: ActorDep) -> RunAccepted:
+async def retry_run(
+    run_id: RunId, scheduler: SchedulerDep, actor: ActorDep, _rate: RunRateDep
+) -> RunAccepted:
     """A new manual run with the same kwargs; 409 while the run is still active."""
     return accepted(await scheduler.retry_run(run_id, actor=actor), scheduler)
 
@@ -160,15 +163,24 @@ async def events(
     ] = 300.0,
 ) -> AsyncIterator[ServerSentEvent]:
     """A ``text/event-stream`` of this node's run events: first ``event: ready``, then one
-    event per run change (``event:`` is the kind, ``data:`` a RunEventView). The stream ends
-    after ``duration`` seconds; EventSource clients reconnect by themselves."""
+    event per run change (``event:`` is the kind, ``data:`` a RunEventView with the run's
+    summary). The stream ends after ``duration`` seconds, and soon after its API token is
+    revoked; EventSource clients reconnect by themselves."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + duration
+    token_id = current_principal(request).token_id
+    recheck = scheduler.config.api.stream_recheck
+    next_check = loop.time() + recheck
     with scheduler.subscribe() as queue:
         yield ServerSentEvent(event="ready", data={"node_id": scheduler.node_id}, retry=2000)
         while (remaining := deadline - loop.time()) > 0:
+            if token_id is not None and loop.time() >= next_check:
+                if not await scheduler.token_is_live(token_id):
+                    return
+                next_check = loop.time() + recheck
+            wait = min(remaining, max(0.0, next_check - loop.time()), 5.0)
             try:
-                event = await asyncio.wait_for(queue.get(), timeout=min(remaining, 5.0))
+                event = await asyncio.wait_for(queue.get(), timeout=wait)
             except TimeoutError:
                 if await request.is_disconnected():
                     return

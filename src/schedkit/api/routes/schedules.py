@@ -10,7 +10,8 @@ from fastapi import Path, Query, Response, status
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
 from schedkit.api.deps import LangDep, SchedulerDep
-from schedkit.api.routes.table import Name, ScheduleBody, route
+from schedkit.api.routes.table import Limit, Name, Offset, ScheduleBody, route
+from schedkit.api.schemas import SchedulePage
 from schedkit.errors import ScheduleNotFoundError
 from schedkit.tokens import Role
 
@@ -20,15 +21,23 @@ from schedkit.tokens import Role
     "/schedules",
     role=Role.VIEWER,
     summary="List schedules",
-    response_model=list[readmodels.ScheduleView],
+    response_model=SchedulePage,
 )
 async def list_schedules(
-    scheduler: SchedulerDep, lang: LangDep, task: Name = None
-) -> list[readmodels.ScheduleView]:
-    return [
-        readmodels.schedule_view(s, scheduler.tz, lang)
-        for s in await scheduler.list_schedules(task)
-    ]
+    scheduler: SchedulerDep,
+    lang: LangDep,
+    task: Name = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> SchedulePage:
+    """In id order, with the total count of the same filter."""
+    schedules = await scheduler.list_schedules(task, limit=limit, offset=offset)
+    return SchedulePage(
+        items=[readmodels.schedule_view(s, scheduler.tz, lang) for s in schedules],
+        total=await scheduler.count_schedules(task),
+        limit=limit,
+        offset=offset,
+    )
 
 
 @route(

@@ -10,6 +10,7 @@ from fastapi import Query, Response, status
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
 from schedkit.api.deps import LangDep, SchedulerDep
+from schedkit.api.ratelimit import RunRateDep
 from schedkit.api.routes.common import accepted, run_page
 from schedkit.api.routes.table import (
     SCHEDULE_ID_PATTERN,
@@ -89,7 +90,7 @@ async def get_task(
     "POST",
     "/tasks/{task_name}/execute",
     role=Role.OPERATOR,
-    errors=(404,),
+    errors=(404, 429),
     summary="Run a task now",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RunAccepted,
@@ -100,6 +101,7 @@ async def execute_task(
     scheduler: SchedulerDep,
     actor: ActorDep,
     response: Response,
+    _rate: RunRateDep,
     body: ExecuteRequest | None = None,
     wait: Annotated[bool, Query(description="Wait for the run to finish.")] = False,
     timeout: Annotated[
@@ -179,7 +181,7 @@ async def unschedule_task(task_name: TaskName, scheduler: SchedulerDep, actor: A
     "POST",
     "/tasks/{task_name}/pause",
     role=Role.OPERATOR,
-    errors=(404,),
+    errors=(404, 409),
     summary="Pause a task's schedules",
     response_model=TaskSchedules,
 )
@@ -190,6 +192,7 @@ async def pause_task(
     lang: LangDep,
     body: PauseRequest | None = None,
 ) -> TaskSchedules:
+    """409 when the task has no schedule."""
     schedules = await scheduler.pause_task(task_name, body.note if body else None, actor=actor)
     return TaskSchedules(
         task_name=task_name,

@@ -75,7 +75,12 @@ export async function api(path, { method = "GET", query, body, signal, token } =
   try {
     response = await fetch(apiUrl(path, query), {
       method,
-      headers: headers(body !== undefined ? { "Content-Type": "application/json" } : {}, token),
+      // Every change is JSON, with or without a body: the API refuses other content
+      // types on them (a cross-site form or text/plain request cannot be one of ours).
+      headers: headers(
+        body !== undefined || method !== "GET" ? { "Content-Type": "application/json" } : {},
+        token,
+      ),
       body: body !== undefined ? JSON.stringify(body) : undefined,
       credentials: "same-origin",
       cache: "no-store",

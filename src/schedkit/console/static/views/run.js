@@ -332,10 +332,14 @@ export async function render(ctx) {
   ctx.onCleanup(logsSoon.cancel);
   ctx.onLive(({ kind, data }) => {
     if (data?.run?.id !== id) return;
-    // A finished event's run may come without the last progress the store keeps: keep
-    // showing ours, then read the stored run.
-    const next =
-      data.run.progress || !run?.progress ? data.run : { ...data.run, progress: run.progress };
+    // An event carries the run's summary (no kwargs, result or tracebacks): keep those
+    // from the full run read before. A finished event's run may come without the last
+    // progress the store keeps: keep showing ours, then read the stored run.
+    const next = {
+      ...run,
+      ...data.run,
+      progress: data.run.progress || run?.progress || null,
+    };
     update(next);
     logsSoon();
     if (kind === "finished") loadRun();

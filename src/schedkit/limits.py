@@ -1,0 +1,65 @@
+"""How big the texts and parameters that runs carry may get.
+
+Every read of a run (a history page, an event, an alert) carries what the run stores, so
+one huge error message or kwargs dict would be paid for on every read: error messages,
+tracebacks and progress notes are cut (with a marker saying how much) where they are
+produced, and kwargs over the configured size are refused before anything is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from schedkit.errors import ValidationError
+from schedkit.models import storable_json
+
+__all__ = [
+    "MAX_ERROR_MESSAGE_CHARS",
+    "MAX_NOTE_CHARS",
+    "MAX_TRACEBACK_CHARS",
+    "check_kwargs_size",
+    "clip",
+    "clip_tail",
+]
+
+#: Longest error message a run keeps.
+MAX_ERROR_MESSAGE_CHARS = 4_000
+#: Longest traceback a run keeps (its end, where the error is, is what is kept).
+MAX_TRACEBACK_CHARS = 16_000
+#: Longest progress note.
+MAX_NOTE_CHARS = 500
+
+
+def _marker(cut: int) -> str:
+    return f"…[truncated {cut:,} characters]"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text``, or its first ``limit`` characters followed by a marker naming the cut."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + _marker(len(text) - limit)
+
+
+def clip_tail(text: str, limit: int) -> str:
+    """``text``, or a marker naming the cut followed by its last ``limit`` characters
+    (for tracebacks, whose last lines name the error)."""
+    if len(text) <= limit:
+        return text
+    return _marker(len(text) - limit) + text[-limit:]
+
+
+def check_kwargs_size(kwargs: Mapping[str, Any], limit: int) -> None:
+    """Raise ValidationError (field ``kwargs``) when the JSON of ``kwargs`` is over
+    ``limit`` bytes."""
+    try:
+        size = len(storable_json(dict(kwargs)))
+    except ValueError as exc:
+        raise ValidationError(str(exc), field="kwargs") from None
+    if size > limit:
+        raise ValidationError(
+            f"kwargs are {size:,} bytes of JSON, over the {limit:,}-byte limit "
+            "(limits.max_kwargs_bytes); pass a reference to large inputs instead",
+            field="kwargs",
+        )

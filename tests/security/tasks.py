@@ -1,0 +1,56 @@
+"""Tasks the security tests run: one that accepts any kwargs, one whose errors and notes
+are huge, one whose error and log lines carry credentials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schedkit import TaskContext, TaskRegistry, task
+
+#: Credentials the leaky task puts in its error and its log lines.
+STORE_PASSWORD = "pg-Secret-42"
+API_KEY = "sk_live_abcdef123456"
+BEARER = "eyJhbGciOiJIUzI1NiJ9.leaked.signature"
+LEAK = (
+    f"cannot reach postgresql://app:{STORE_PASSWORD}@db.internal/exds "
+    f"(GET https://api.example.com/v1?token={API_KEY} with Authorization: Bearer {BEARER}; "
+    "password=hunter2-hunter2)"
+)
+SECRETS = (STORE_PASSWORD, API_KEY, BEARER, "hunter2-hunter2")
+
+#: Size of the huge task's error message and progress note.
+HUGE = 3 * 1024 * 1024
+
+
+@task("anything", description="Takes any kwargs", category="sec", retry={"max_retries": 0})
+async def anything(**kwargs: Any) -> dict[str, Any]:
+    return {"success": True, "message": "ok"}
+
+
+@task(
+    "huge",
+    description="Fails with a huge message",
+    category="sec",
+    retry={"max_retries": 1, "retry_delay": 0.01},
+)
+def huge(ctx: TaskContext) -> None:
+    ctx.progress(1, 2, "n" * HUGE)
+    raise ValueError("m" * HUGE)
+
+
+@task(
+    "leaky",
+    description="Fails with credentials in its error",
+    category="sec",
+    retry={"max_retries": 0},
+)
+def leaky(ctx: TaskContext) -> None:
+    ctx.logger.warning("connecting with %s", LEAK)
+    raise ConnectionError(LEAK)
+
+
+def security_registry() -> TaskRegistry:
+    registry = TaskRegistry()
+    for t in (anything, huge, leaky):
+        registry.register_task(t)
+    return registry

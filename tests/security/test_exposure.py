@@ -1,0 +1,92 @@
+"""Findings 8 and 9: /metrics needs a token unless configured public, ``--auth none``
+binds to loopback only and cannot mint tokens, and the OpenAPI document lists the
+statuses routes answer."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from schedkit.api import create_app
+from schedkit.store import create_store
+from tests.api.conftest import PREFIX, Api, open_api
+from tests.api.helpers import problem
+from tests.api.server import LiveServer, fast_config
+from tests.security.tasks import security_registry
+
+
+def test_metrics_need_a_token_unless_public(api: Api, tmp_path: Path) -> None:
+    problem(httpx.get(api.url + "/metrics"), 401)
+    scraped = httpx.get(api.url + "/metrics", headers=api.viewer.headers)
+    assert scraped.status_code == 200 and "schedkit_" in scraped.text
+    public = open_api(
+        f"sqlite:///{tmp_path / 'public.db'}",
+        registry=security_registry(),
+        api={"metrics_public": True},
+    )
+    for server in public:
+        assert httpx.get(server.url + "/metrics").status_code == 200
+
+
+def test_auth_none_refuses_an_address_others_can_reach(tmp_path: Path) -> None:
+    env = {**os.environ, "SCHEDKIT_STORE_URL": f"sqlite:///{tmp_path / 'none.db'}"}
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "schedkit",
+                "serve",
+                "--auth",
+                "none",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                "0",
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError("schedkit serve --auth none served on 0.0.0.0") from exc
+    assert done.returncode != 0
+    assert "loopback" in done.stderr + done.stdout
+
+
+def test_auth_none_cannot_mint_tokens(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'anon.db'}"
+    app = create_app(fast_config(url), registry=security_registry(), auth="none")
+    with LiveServer(app) as server:
+        made = httpx.post(
+            server.url + PREFIX + "/tokens", json={"name": "backdoor", "role": "admin"}
+        )
+        assert "--auth none" in problem(made, 403)["detail"]
+
+    async def tokens() -> int:
+        store = create_store(url)
+        await store.open()
+        try:
+            return len(await store.list_tokens())
+        finally:
+            await store.close()
+
+    assert asyncio.run(tokens()) == 0
+
+
+def test_pausing_a_task_without_schedules_is_a_documented_409(api: Api) -> None:
+    problem(api.operator.post("/tasks/anything/pause", json={}), 409)
+    document = httpx.get(api.url + "/openapi.json").json()
+    pause = document["paths"][PREFIX + "/tasks/{task_name}/pause"]["post"]
+    assert "409" in pause["responses"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if method in ("post", "delete") and path.startswith(PREFIX):
+                assert {"413", "415"} <= set(operation["responses"]), (method, path)
