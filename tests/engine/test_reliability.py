@@ -157,7 +157,7 @@ async def test_a_cancelled_queued_run_stays_cancelled_when_its_blocker_ends(
 
     s = await make_scheduler(queued)
     cancelled: list[str] = []
-    for round_ in range(3):
+    for round_ in range(4):
         release.clear()
         config = {"trigger": "interval", "seconds": 0.3, "kwargs": {"round": round_}}
         sid = f"queued-{round_}"
@@ -174,13 +174,15 @@ async def test_a_cancelled_queued_run_stays_cancelled_when_its_blocker_ends(
         # Cancel the queued run as its blocker ends.
         cancel = asyncio.create_task(s.cancel_run(waiting.id))
         release.set()
-        await cancel
-        cancelled.append(waiting.id)
+        if (await cancel).status is RunStatus.CANCELLED:
+            # The cancel won (a cancel arriving after the release and the claim asks
+            # the running run to stop instead, which is not this race).
+            cancelled.append(waiting.id)
         await until(lambda: _settled(s, "queued"), timeout=10)
+    assert cancelled, "no round where the cancel came first"
     await asyncio.sleep(1.0)  # a run that came back would have been claimed by now
     runs = {r.id: r for r in await s.list_runs("queued", limit=100)}
-    assert [runs[i].status for i in cancelled] == [RunStatus.CANCELLED] * 3
-    assert sum(r.status is RunStatus.SUCCESS for r in runs.values()) == 3  # the blockers
+    assert [runs[i].status for i in cancelled] == [RunStatus.CANCELLED] * len(cancelled)
 
 
 async def _settled(s: Scheduler, task_name: str) -> bool:
