@@ -1,11 +1,14 @@
 """Helpers of the reliability tests: wrap one method of a live store (the real store
-still does the work), wait for a condition."""
+still does the work), wait for a condition, make a manual run to insert."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
+
+from schedkit.models import JSON, Run, TriggerSource, new_id
 
 Around = Callable[..., Awaitable[Any]]
 
@@ -34,3 +37,16 @@ async def until(check: Callable[[], Awaitable[Any]], timeout: float, interval: f
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+def manual_run(task_name: str, kwargs: dict[str, JSON] | None = None, max_attempts: int = 3) -> Run:
+    """A manual run due now, to insert behind the nodes' backs."""
+    return Run(
+        id=new_id(),
+        task_name=task_name,
+        schedule_id=None,
+        trigger_source=TriggerSource.MANUAL,
+        scheduled_for=datetime.now(UTC),
+        kwargs=kwargs or {},
+        max_attempts=max_attempts,
+    )

@@ -14,7 +14,7 @@ import pytest
 
 from schedkit import RunStatus, Scheduler, TaskContext, task
 from schedkit.errors import TaskDefinitionError
-from schedkit.models import Run, TriggerSource, new_id
+from schedkit.models import Run
 from schedkit.store import create_store
 
 from .conftest import MakeScheduler
@@ -25,6 +25,7 @@ from .isolated_tasks import (
     isolated_stubborn,
 )
 from .nodes import Node
+from .taps import manual_run
 
 # The child process is the same whatever the store: one backend is enough here.
 sqlite_only = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
@@ -172,7 +173,7 @@ async def test_the_child_of_a_killed_node_exits(store_url: str, tmp_path: Path) 
     await node.ready()
     try:
         async with create_store(store_url) as store:
-            await store.insert_runs([_manual_run("isolated_forever", {"mark": str(mark)})])
+            await store.insert_runs([manual_run("isolated_forever", {"mark": str(mark)})])
             body = await _started(mark)
     finally:
         node.kill()
@@ -181,14 +182,3 @@ async def test_the_child_of_a_killed_node_exits(store_url: str, tmp_path: Path) 
             break
         await asyncio.sleep(0.1)
     assert not _alive(body["pid"])
-
-
-def _manual_run(task_name: str, kwargs: dict[str, Any]) -> Run:
-    return Run(
-        id=new_id(),
-        task_name=task_name,
-        schedule_id=None,
-        trigger_source=TriggerSource.MANUAL,
-        scheduled_for=datetime.now(UTC),
-        kwargs=kwargs,
-    )

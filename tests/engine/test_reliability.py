@@ -19,30 +19,19 @@ import pytest
 from schedkit import RunStatus, Scheduler, TaskContext, TaskRegistry, task
 from schedkit.errors import StoreUnavailableError
 from schedkit.events import EventKind, RunEvent
-from schedkit.models import Run, TriggerSource, new_id
+from schedkit.models import Run
 from schedkit.store import create_store
 
 from .conftest import MakeScheduler, fast_config
 from .nodes import Node, read_marks
 from .proc_tasks import long_job, quick
-from .taps import intercept, until
+from .taps import intercept, manual_run, until
 
 #: FAST's lost_after + two heartbeat intervals (the reaper's cadence), plus slack for a
 #: loaded 2-core machine and this test's polling.
 LOST_BOUND = 3.0 + 0.2 + 0.2 + 1.5
 
 sqlite_only = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
-
-
-def _manual(task_name: str, max_attempts: int = 3) -> Run:
-    return Run(
-        id=new_id(),
-        task_name=task_name,
-        schedule_id=None,
-        trigger_source=TriggerSource.MANUAL,
-        scheduled_for=datetime.now(UTC),
-        max_attempts=max_attempts,
-    )
 
 
 def _registry(*tasks: Any) -> TaskRegistry:
@@ -73,7 +62,7 @@ async def test_a_node_killed_while_writing_a_run_end_has_the_run_lost_in_time(
     )
     await survivor.start()
     try:
-        run = _manual("quick")
+        run = manual_run("quick")
         await survivor.store.insert_runs([run])
 
         async def died() -> bool:
@@ -308,7 +297,7 @@ async def test_a_reaper_killed_mid_verdict_leaves_the_run_retryable(
             return lease is not None and lease.holder == leader.node_id
 
         await until(leads, timeout=10)
-        run = _manual("long_job")
+        run = manual_run("long_job")
         await store.insert_runs([run])
         # A node that claims the run, then dies at once (it never heartbeats).
         [claimed] = await store.claim_runs("ghost", datetime.now(UTC), 1)
@@ -518,7 +507,7 @@ async def test_a_run_orphaned_on_a_live_node_is_still_recovered(
         attempts.append(ctx.attempt)
 
     s = await make_scheduler(orphan, executor={"tasks": []})
-    run = _manual("orphan")
+    run = manual_run("orphan")
     await s.store.insert_runs([run])
     [claimed] = await s.store.claim_runs(s.node_id, datetime.now(UTC), 1)
     assert claimed.node_id == s.node_id and s.running_count == 0
