@@ -65,6 +65,9 @@ def _child(workload: str, system: str, phase: str, spec_path: str, out_path: str
     # the report counts them, so keep stderr readable.
     for name in ("schedkit", "apscheduler"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # Lease changes stay visible: a leader losing its lease under load is a false
+    # takeover waiting to happen (one "holds the scheduler lease" line per run is right).
+    logging.getLogger("schedkit.engine.leadership").setLevel(logging.INFO)
     # shutdown(wait=False) cancels in-flight jobs and APScheduler logs each as an error;
     # real job errors are counted from its EVENT_JOB_ERROR events instead.
     logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)

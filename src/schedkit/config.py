@@ -62,17 +62,21 @@ class SchedulerConfig(_Section):
 
     enabled: bool = True
     #: Seconds a leader's lease lasts without renewal; a standby takes over after it.
-    lease_ttl: float = Field(15.0, gt=0)
+    #: With the defaults a killed leader's schedules fire again within 10 s
+    #: (docs/lifecycle.md has the bounds and how they were checked).
+    lease_ttl: float = Field(6.0, gt=0)
     #: Seconds ahead the loop reads due schedules into its in-memory timer heap.
     lookahead: float = Field(2.0, gt=0)
     #: Longest sleep between two reads of the store (picks up other nodes' changes).
     refresh_interval: float = Field(1.0, gt=0)
     #: Fires handled per schedule per tick (a long downtime is worked off in slices).
     max_fires_per_tick: int = Field(1000, ge=1)
-    #: Seconds between run heartbeats of an executing node.
-    heartbeat_interval: float = Field(5.0, gt=0)
-    #: A running run without heartbeat for this long is marked lost (and retried).
-    lost_after: float = Field(30.0, gt=0)
+    #: Seconds between heartbeats of running runs and of the node's own row (also the
+    #: leader's pass over silent runs).
+    heartbeat_interval: float = Field(3.0, gt=0)
+    #: A running run without heartbeat for this long, whose node has not beaten for
+    #: this long either, is marked lost (and retried): within 30 s with the defaults.
+    lost_after: float = Field(20.0, gt=0)
     #: Seconds running runs get to finish on stop before they are cancelled.
     shutdown_grace: float = Field(30.0, ge=0)
     #: On the first start in the process, move everything allocated so far to the

@@ -17,8 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from schedkit.models import Run, utcnow
+from schedkit.overflow import Overflow
 
 logger = logging.getLogger(__name__)
+
+#: Most listener coroutines still running at once (a listener stuck on an unreachable
+#: store must not pile up a task per event); past it, calls are dropped and counted.
+MAX_PENDING_CALLS = 10_000
 
 
 class EventKind(enum.StrEnum):
@@ -47,10 +52,11 @@ Listener = Callable[[RunEvent], Awaitable[None] | None]
 class EventBus:
     """Fan-out of run events to callbacks and bounded queues."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_pending: int = MAX_PENDING_CALLS) -> None:
         self._listeners: list[tuple[Listener, frozenset[EventKind] | None]] = []
         self._queues: set[asyncio.Queue[RunEvent]] = set()
         self._pending: set[asyncio.Task[None]] = set()
+        self.overflow = Overflow("listener_calls", max_pending)
 
     def add_listener(
         self, listener: Listener, kinds: Iterable[EventKind] | None = None
@@ -82,10 +88,21 @@ class EventBus:
             except Exception:
                 logger.exception("run event listener %r failed on %s", listener, event.kind)
                 continue
-            if inspect.isawaitable(outcome):
-                task = asyncio.ensure_future(self._guard(listener, outcome, event))
-                self._pending.add(task)
-                task.add_done_callback(self._pending.discard)
+            if not inspect.isawaitable(outcome):
+                continue
+            if len(self._pending) >= self.overflow.bound:
+                if inspect.iscoroutine(outcome):
+                    outcome.close()  # never awaited, on purpose
+                self.overflow.drop()
+                continue
+            task = asyncio.ensure_future(self._guard(listener, outcome, event))
+            self._pending.add(task)
+            task.add_done_callback(self._settled)
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if len(self._pending) < self.overflow.bound // 2:
+            self.overflow.drained()
 
     @staticmethod
     async def _guard(listener: Listener, outcome: Awaitable[None], event: RunEvent) -> None:

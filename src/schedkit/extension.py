@@ -41,6 +41,11 @@ class ExtensionHost(Protocol):
         """Runs executing on this node now."""
         ...
 
+    @property
+    def dropped(self) -> dict[str, int]:
+        """What the node's bounded buffers dropped so far, by buffer."""
+        ...
+
     def find_task(self, task_name: str) -> BaseTask | None: ...
 
     def add_listener(

@@ -15,19 +15,35 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schedkit.models import LogLine
+from schedkit.overflow import Overflow
 from schedkit.task import TaskContext, current_context
 
 #: Longest message stored per line; longer ones are cut with a marker.
 MAX_MESSAGE_CHARS = 10_000
+#: Most lines waiting to be written (a store outage must not exhaust memory); past it,
+#: new lines are dropped and counted.
+MAX_BUFFERED_LINES = 50_000
+
+
+def record_text(record: logging.LogRecord) -> str:
+    """A record's message with its exception's traceback, as a run log line holds it."""
+    try:
+        message = record.getMessage()
+    except Exception as exc:  # a bad format string must not break the task
+        message = f"{record.msg!r} (unformattable: {exc})"
+    if record.exc_info and record.exc_info[0] is not None:
+        message += "\n" + logging.Formatter().formatException(record.exc_info)
+    return message
 
 
 class RunLogBuffer:
-    """Thread-safe buffer of log lines waiting to be written to the store."""
+    """Thread-safe, bounded buffer of log lines waiting to be written to the store."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_lines: int = MAX_BUFFERED_LINES) -> None:
         self._lock = threading.Lock()
         self._lines: list[LogLine] = []
         self._seq: dict[str, itertools.count[int]] = {}
+        self.overflow = Overflow("run_log_lines", max_lines)
 
     def start_run(self, run_id: str, first_seq: int = 0) -> None:
         with self._lock:
@@ -38,38 +54,48 @@ class RunLogBuffer:
             self._seq.pop(run_id, None)
 
     def add(self, ctx: TaskContext, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-        except Exception as exc:  # a bad format string must not break the task
-            message = f"{record.msg!r} (unformattable: {exc})"
-        if record.exc_info and record.exc_info[0] is not None:
-            message += "\n" + logging.Formatter().formatException(record.exc_info)
+        message = record_text(record)
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[:MAX_MESSAGE_CHARS] + " …[truncated]"
         with self._lock:
             counter = self._seq.get(ctx.run_id)
             if counter is None:
                 return
-            self._lines.append(
-                LogLine(
-                    run_id=ctx.run_id,
-                    seq=next(counter),
-                    attempt=ctx.attempt,
-                    ts=datetime.fromtimestamp(record.created, UTC),
-                    level=record.levelname,
-                    logger=record.name,
-                    message=message,
+            if len(self._lines) >= self.overflow.bound:
+                next(counter)  # the gap in seq shows where lines were dropped
+                full = True
+            else:
+                full = False
+                self._lines.append(
+                    LogLine(
+                        run_id=ctx.run_id,
+                        seq=next(counter),
+                        attempt=ctx.attempt,
+                        ts=datetime.fromtimestamp(record.created, UTC),
+                        level=record.levelname,
+                        logger=record.name,
+                        message=message,
+                    )
                 )
-            )
+        if full:
+            self.overflow.drop()
 
     def put_back(self, lines: list[LogLine]) -> None:
-        """Return lines that could not be written, ahead of newer ones."""
+        """Return lines that could not be written, ahead of newer ones (the newest are
+        dropped past the bound)."""
         with self._lock:
             self._lines[:0] = lines
+            over = len(self._lines) - self.overflow.bound
+            if over > 0:
+                del self._lines[-over:]
+        if over > 0:
+            self.overflow.drop(over)
 
     def take(self) -> list[LogLine]:
         with self._lock:
             lines, self._lines = self._lines, []
+        if lines:
+            self.overflow.drained()
         return lines
 
 

@@ -153,6 +153,13 @@ class SchedkitMetrics:
             "Run events the monitor could not process in time (its queue was full).",
             registry=r,
         )
+        self.buffer_dropped = Counter(
+            "schedkit_buffer_dropped",
+            "Items a full in-memory buffer of this node dropped (run log lines, listener "
+            "calls), e.g. during a long store outage.",
+            ["buffer"],
+            registry=r,
+        )
         self.last_check = Gauge(
             "schedkit_monitor_last_check_timestamp_seconds",
             "Unix time of the monitor's last periodic check.",

@@ -101,6 +101,8 @@ class Monitor:
         self.sender: AlertSender | None = None
         self.scheduler: ExtensionHost | None = None
         self._queue: asyncio.Queue[RunEvent] = asyncio.Queue(EVENT_QUEUE_SIZE)
+        #: Drops of the node's buffers already counted in the metric, by buffer.
+        self._dropped: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._undo: list[Callable[[], None]] = []
         self._remove_listener: Callable[[], None] | None = None
@@ -372,6 +374,11 @@ class Monitor:
         self._sampled_at = time.monotonic()
         m = self.metrics
         m.node_running.set(scheduler.running_count)
+        for buffer, dropped in scheduler.dropped.items():
+            counted = self._dropped.get(buffer, 0)
+            if dropped > counted:
+                m.child(m.buffer_dropped, buffer).inc(dropped - counted)
+                self._dropped[buffer] = dropped
         m.is_leader.set(1 if scheduler.is_leader else 0)
         m.pending.set(await scheduler.count_runs(status=RunStatus.PENDING))
         m.running.set(await scheduler.count_runs(status=RunStatus.RUNNING))

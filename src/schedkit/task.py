@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, get_args
 
 import pydantic
 from pydantic_core import to_jsonable_python
@@ -40,6 +40,18 @@ __all__ = [
 
 #: The design document's name for the run status enum.
 TaskStatus = RunStatus
+
+#: Where an attempt's code runs: ``thread`` (async code on the event loop, sync code on
+#: the thread pool) or ``process`` (a child process, killed at the timeout or on cancel).
+Isolation = Literal["thread", "process"]
+
+
+def _check_isolation(value: object, owner: str) -> Isolation:
+    if value not in get_args(Isolation):
+        raise TaskDefinitionError(
+            f"{owner}: isolation must be 'thread' or 'process', not {value!r}"
+        )
+    return value  # type: ignore[return-value]
 
 
 class TaskPriority(enum.IntEnum):
@@ -237,12 +249,19 @@ class BaseTask(abc.ABC):
     Extras a subclass may set as class attributes:
     ``parameters`` (a pydantic model validating kwargs; exposed to API/console forms),
     ``timeout`` (seconds per attempt), ``depends_on`` (task names whose success triggers
-    this task).
+    this task), ``isolation`` (``"process"``: each attempt runs in a child process that is
+    killed at the timeout or on cancel; see docs/tasks.md).
     """
 
     parameters: ClassVar[type[pydantic.BaseModel] | None] = None
     timeout: ClassVar[float | None] = None
     depends_on: ClassVar[tuple[str, ...]] = ()
+    isolation: ClassVar[Isolation] = "thread"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "isolation" in vars(cls) and not isinstance(vars(cls)["isolation"], property):
+            _check_isolation(cls.isolation, cls.__qualname__)
 
     def __init__(self) -> None:
         self.task_id: str | None = None
@@ -377,9 +396,11 @@ class FunctionTask(BaseTask):
         timeout: float | None,
         parameters: type[pydantic.BaseModel] | None,
         depends_on: tuple[str, ...],
+        isolation: Isolation = "thread",
     ) -> None:
         super().__init__()
         self.func = func
+        self._isolation = _check_isolation(isolation, f"task {name!r}")
         self._name = name
         self._description = description
         self._category = category
@@ -407,6 +428,10 @@ class FunctionTask(BaseTask):
     @property
     def depends_on(self) -> tuple[str, ...]:  # type: ignore[override]
         return self._depends_on
+
+    @property
+    def isolation(self) -> Isolation:  # type: ignore[override]
+        return self._isolation
 
     @property
     def task_name(self) -> str:
@@ -515,6 +540,7 @@ def task(
     timeout: float | None = None,
     parameters: type[pydantic.BaseModel] | None = None,
     depends_on: tuple[str, ...] | list[str] = (),
+    isolation: Isolation = "thread",
 ) -> Callable[[Callable[..., Any]], FunctionTask]:
     """Make a task from a function (sync or async)::
 
@@ -524,6 +550,8 @@ def task(
     Annotated parameters become the task's declared parameters unless ``parameters``
     gives a model. A ``ctx`` parameter receives the :class:`TaskContext`. Unlike a
     BaseTask, a function task has no schedule unless ``schedule`` is given.
+    ``isolation="process"`` runs each attempt in a child process (the function must be
+    defined at the top level of an importable module).
     """
 
     def decorate(func: Callable[..., Any]) -> FunctionTask:
@@ -541,6 +569,7 @@ def task(
             timeout=timeout,
             parameters=parameters,
             depends_on=tuple(depends_on),
+            isolation=isolation,
         )
 
     return decorate

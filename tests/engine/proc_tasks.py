@@ -7,27 +7,23 @@ writes of a short line are atomic), so the test can count executions across proc
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 
 from schedkit import TaskContext, task
+from tests.engine.nodes import append_line
 
 
 def _mark(ctx: TaskContext, event: str) -> None:
-    line = json.dumps(
+    append_line(
+        os.environ["SCHEDKIT_TEST_MARKER"],
         {
             "event": event,
             "run": ctx.run_id,
             "for": ctx.scheduled_for.isoformat(),
             "attempt": ctx.attempt,
             "pid": os.getpid(),
-        }
+        },
     )
-    fd = os.open(os.environ["SCHEDKIT_TEST_MARKER"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, (line + "\n").encode())
-    finally:
-        os.close(fd)
 
 
 @task(
@@ -45,3 +41,8 @@ async def long_job(ctx: TaskContext) -> None:
     if ctx.attempt == 1:
         await asyncio.sleep(60)
     _mark(ctx, "done")
+
+
+@task("quick", category="test", retry={"max_retries": 2, "retry_delay": 0.1, "jitter": 0})
+async def quick(ctx: TaskContext) -> None:
+    _mark(ctx, "quick")

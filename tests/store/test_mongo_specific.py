@@ -31,7 +31,7 @@ from schedkit.models import (
     RunStatus,
     TriggerSource,
 )
-from schedkit.store import create_store
+from schedkit.store import LeaseFence, create_store
 from schedkit.store.mongo import DEFAULT_COLLECTIONS, INDEX_VERSION, MongoStore
 from schedkit.store.mongo.codec import INDEXES, fire_key, from_us, to_us
 from tests.conftest import MONGO_VAR, service_url
@@ -531,6 +531,39 @@ async def test_locks_block_advance_and_are_broken_when_abandoned(mongo_url: str,
         got = await s.get_schedule("s")
         assert got is not None and (got.version, got.pause_note) == (2, "after the lock")
         assert await raw["schedkit_claims"].count_documents({"kind": "lock"}) == 0
+
+
+@external
+async def test_a_tick_lock_of_an_earlier_lease_term_is_broken_at_once(
+    mongo_url: str, raw: Raw
+) -> None:
+    """A leader killed mid-tick left its schedules locked, and the next leader could not
+    fire them for ``recover_after`` (30 s): failovers of 38 s under chaos. A lock taken
+    by a tick of an earlier lease term is broken by the next term's tick at once; a
+    user's lock is not."""
+    async with MongoStore(mongo_url) as s:  # recover_after: the default 30 s
+        await seed(s, make_schedule(version=1))
+        await seed(s, make_schedule(id="u", version=1))
+        now = datetime.now(UTC)
+        assert await s.acquire_lease("scheduler", "dead", 10, now) is not None
+        at = to_us(now)
+        await raw["schedkit_claims"].insert_many(
+            [
+                {"_id": "lock:schedule:s", "kind": "lock", "owner": "t", "at": at, "term": 1},
+                {"_id": "lock:schedule:u", "kind": "lock", "owner": "user", "at": at},
+            ]
+        )
+        assert await s.release_lease("scheduler", "dead")
+        lease = await s.acquire_lease("scheduler", "n2", 10, datetime.now(UTC))
+        assert lease is not None and lease.term == 2
+        fence = LeaseFence(name="scheduler", holder="n2", term=2)
+        advances = [adv("s", 1, T0 + SEC, T0), adv("u", 1, T0 + SEC, T0)]
+        first = await s.record_fires([], advances, fence=fence, now=datetime.now(UTC))
+        assert first.advanced == 0  # both left out; the dead tick's lock is broken
+        second = await s.record_fires([], advances, fence=fence, now=datetime.now(UTC))
+        assert second.advanced == 1  # the user's lock still holds "u"
+        got = await s.get_schedule("s")
+        assert got is not None and got.next_fire_time == T0 + SEC
 
 
 # -- races FerretDB's read-then-write updates would lose ----------------------------------------

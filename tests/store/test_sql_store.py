@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -520,3 +521,25 @@ async def test_lost_postgres_is_unavailable_then_recovers(store_url: str, proxy:
             ]
         )
         assert [line.message for line in await store.get_logs(run.id)] == ["back"]
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_sqlite_proofs_of_life_go_ahead_of_queued_writes(store: SQLStore) -> None:
+    """Issue #16: with claims queued in the writer (1.5-3.9 s each on a busy store), run
+    heartbeats, node rows and lease renewals waited behind all of them and live nodes'
+    runs were taken for lost. They now wait for the write in progress at most."""
+
+    def slow_write(conn: Any) -> None:
+        conn.exec_driver_sql("SELECT 1")
+        time.sleep(0.4)
+
+    backlog = [asyncio.ensure_future(store._db.write(slow_write)) for _ in range(5)]
+    await asyncio.sleep(0.05)  # the first is in progress, four queued behind it
+    started = time.monotonic()
+    lease = await store.acquire_lease("scheduler", "n1", 10, datetime.now(UTC))
+    await store.heartbeat_runs("n1", ["r1"], datetime.now(UTC))
+    took = time.monotonic() - started
+    assert lease is not None
+    assert not all(w.done() for w in backlog)
+    assert took < 1.0, took  # FIFO: after the whole 2 s backlog
+    await asyncio.gather(*backlog)

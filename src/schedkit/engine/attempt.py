@@ -4,7 +4,9 @@ verdict on how it ended.
 The verdicts are pure functions (:func:`judge_result`, :func:`judge_error`,
 :func:`timed_out`), tested without running anything; :class:`AttemptRunner` does the
 running: async hooks on the event loop, a sync task's hooks on one thread of the
-:class:`~schedkit.engine.threads.ThreadLane` (its timeout starts once it has a thread).
+:class:`~schedkit.engine.threads.ThreadLane` (its timeout starts once it has a thread),
+the hooks of a task with ``isolation = "process"`` in a child process
+(:mod:`~schedkit.engine.isolation`; killed at the timeout or on cancel).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
+from schedkit.engine.hooks import run_hooks
+from schedkit.engine.isolation import needs_thread, run_isolated
 from schedkit.engine.retries import error_info
 from schedkit.engine.threads import HeldThread, ThreadLane
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, clip
@@ -27,10 +31,6 @@ logger = logging.getLogger(__name__)
 
 #: Longest wait for a task's ``on_failure`` hook; it must not hold the run's end forever.
 ON_FAILURE_TIMEOUT = 60.0
-
-
-class EnvironmentCheckFailed(Exception):
-    """``validate_execution_environment()`` returned False."""
 
 
 class TaskReportedFailure(Exception):
@@ -115,13 +115,18 @@ class AttemptRunner:
         """Run one attempt. ``on_work`` is given each task a cancel must stop (waiting
         for a thread, then the hooks), so that :meth:`Executor.cancel_local` can."""
         held: HeldThread | None = None
+        isolated = task.isolation == "process"
         token = ctx.activate()
         try:
-            if not task.is_async:
+            if needs_thread(task):
                 waiting = asyncio.create_task(self.lane.hold())
                 on_work(waiting)
                 held = await waiting
-            work = asyncio.create_task(self._hooks(task, run, ctx, held))
+            work = asyncio.create_task(
+                run_isolated(task, run, ctx, run.timeout)
+                if isolated
+                else run_hooks(task, run, ctx, held)
+            )
         except (asyncio.CancelledError, RunCancelledError):
             if not ctx.cancelled:
                 raise
@@ -130,7 +135,9 @@ class AttemptRunner:
             TaskContext.deactivate(token)
         on_work(work)
         try:
-            result = await asyncio.wait_for(work, run.timeout) if run.timeout else await work
+            # An isolated attempt keeps its own timeout: it starts once the child runs.
+            timed = run.timeout and not isolated
+            result = await asyncio.wait_for(work, run.timeout) if timed else await work
         except TimeoutError:
             ctx.cancel("timeout")
             outcome, failure = timed_out(run.timeout or 0)
@@ -151,26 +158,6 @@ class AttemptRunner:
             await self._on_failure(task, ctx, failure)
         return outcome
 
-    async def _hooks(
-        self, task: BaseTask, run: Run, ctx: TaskContext, held: HeldThread | None
-    ) -> TaskResult:
-        """The document's order: validate → before → execute → after."""
-        if not await _call(held, task.validate_execution_environment):
-            raise EnvironmentCheckFailed(
-                f"{type(task).__name__}.validate_execution_environment() returned False"
-            )
-        await _call(held, task.before_execution)
-        kwargs = task.prepare_kwargs(run.kwargs)
-        result = TaskResult.from_value(await _call(held, task.execute, **kwargs))
-        try:
-            await _call(held, task.after_execution, result.to_json())
-        except Exception as exc:
-            ctx.logger.exception("after_execution failed (the run's result stands)")
-            result = replace(
-                result, extra={**result.extra, "after_execution_error": error_info(exc)}
-            )
-        return result
-
     async def _on_failure(self, task: BaseTask, ctx: TaskContext, exc: Exception) -> None:
         """Call ``on_failure`` in the run's context. A sync hook runs outside the lane: the
         attempt's own thread may still be busy (a timeout does not stop a thread)."""
@@ -185,12 +172,3 @@ class AttemptRunner:
             ctx.logger.exception("on_failure hook failed")
         finally:
             TaskContext.deactivate(token)
-
-
-async def _call(held: HeldThread | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """A hook of an async task (or an async hook) on the loop; a sync task's sync hook on
-    its held thread."""
-    if held is None or inspect.iscoroutinefunction(fn):
-        out = fn(*args, **kwargs)
-        return await out if inspect.isawaitable(out) else out
-    return await held.call(fn, *args, **kwargs)

@@ -23,6 +23,8 @@ from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.attempt import AttemptRunner, Outcome
 from schedkit.engine.finish import Finisher
+from schedkit.engine.hooks import context_of
+from schedkit.engine.isolation import needs_thread
 from schedkit.engine.progress import RunFeed
 from schedkit.engine.retries import Backoff, error_info
 from schedkit.engine.slots import Grant, Slots
@@ -225,7 +227,7 @@ class Executor:
         names = self.config.executor.tasks
         tasks = [t for t in self.registry if names is None or t.task_name in names]
         if self.lane.free <= 0:
-            tasks = [t for t in tasks if t.is_async]
+            tasks = [t for t in tasks if not needs_thread(t)]
         return [t.task_name for t in tasks]
 
     async def _heartbeat_loop(self) -> None:
@@ -247,16 +249,7 @@ class Executor:
 
     def _start(self, run: Run) -> None:
         """Execute a run that holds a slot here."""
-        ctx = TaskContext(
-            run_id=run.id,
-            task_name=run.task_name,
-            schedule_id=run.schedule_id,
-            scheduled_for=run.scheduled_for,
-            attempt=run.attempt,
-            kwargs=run.kwargs,
-            trigger_source=run.trigger_source,
-            on_progress=functools.partial(self.feed.progress, run.id),
-        )
+        ctx = context_of(run, on_progress=functools.partial(self.feed.progress, run.id))
         self._active[run.id] = _Active(run=run, ctx=ctx)
         task = asyncio.create_task(self._execute(run, ctx), name=f"schedkit-run-{run.id}")
         self._tasks.add(task)

@@ -27,6 +27,17 @@ from schedkit.task import BaseTask
 logger = logging.getLogger(__name__)
 
 
+def requeued_as(stored: Run, item: RunRequeue) -> bool:
+    """Whether ``stored`` already holds the requeue ``item`` (its attempt record)."""
+    mine = item.attempt_error
+    return stored.attempt > item.attempt and any(
+        isinstance(e, dict)
+        and e.get("attempt") == mine["attempt"]
+        and e.get("finished_at") == mine["finished_at"]
+        for e in stored.attempt_errors
+    )
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class Concluded:
     """What :meth:`Finisher.conclude` did: the run as it now stands, and whether the
@@ -65,12 +76,22 @@ class Finisher:
     ) -> Concluded:
         """Write the attempt's end (retried through store outages), publish its event and
         start dependent runs of a success."""
+        now = self.clock.now()
+        policy = task.retry_policy if task is not None else None
+        when = retry_at(policy, run, outcome.status, now)
+        # Decided once: a write re-sent after a store error must be the very same write,
+        # so that one whose acknowledgement was lost is recognised as applied.
+        resent = False
         backoff = Backoff()
         while True:
             try:
-                done = await self._write(task, run, outcome, started)
+                if when is not None:
+                    done = await self._requeue(run, outcome, started, now, when, resent)
+                else:
+                    done = await self._finish(run, outcome, started, now)
                 break
             except StoreError as exc:
+                resent = True
                 await backoff.wait(f"recording the end of run {run.id} failed: {exc}")
         if not done.applied:
             logger.warning(
@@ -91,26 +112,35 @@ class Finisher:
             done = dataclasses.replace(done, dependents=await self._start_dependents(done.run))
         return done
 
-    async def _write(
-        self, task: BaseTask | None, run: Run, outcome: Outcome, started: datetime
+    async def _requeue(
+        self,
+        run: Run,
+        outcome: Outcome,
+        started: datetime,
+        now: datetime,
+        when: datetime,
+        resent: bool,
     ) -> Concluded:
-        now = self.clock.now()
-        policy = task.retry_policy if task is not None else None
-        when = retry_at(policy, run, outcome.status, now)
-        if when is not None:
-            applied = await self.store.requeue_run(
-                RunRequeue(
-                    run_id=run.id,
-                    attempt=run.attempt,
-                    from_statuses=frozenset({RunStatus.RUNNING}),
-                    not_before=when,
-                    attempt_error=attempt_error(run, outcome.status, outcome.error, started, now),
-                )
-            )
-            retried = dataclasses.replace(
-                run, status=RunStatus.PENDING, attempt=run.attempt + 1, not_before=when
-            )
-            return Concluded(run=retried, kind=EventKind.RETRYING, applied=applied, retry_at=when)
+        item = RunRequeue(
+            run_id=run.id,
+            attempt=run.attempt,
+            from_statuses=frozenset({RunStatus.RUNNING}),
+            not_before=when,
+            attempt_error=attempt_error(run, outcome.status, outcome.error, started, now),
+        )
+        applied = await self.store.requeue_run(item)
+        if not applied and resent:
+            # Refused, after a try whose answer was lost: applied if the run holds it.
+            stored = await self.store.get_run(run.id)
+            applied = stored is not None and requeued_as(stored, item)
+        retried = dataclasses.replace(
+            run, status=RunStatus.PENDING, attempt=run.attempt + 1, not_before=when
+        )
+        return Concluded(run=retried, kind=EventKind.RETRYING, applied=applied, retry_at=when)
+
+    async def _finish(
+        self, run: Run, outcome: Outcome, started: datetime, now: datetime
+    ) -> Concluded:
         end = RunOutcome(
             status=outcome.status,
             finished_at=now,

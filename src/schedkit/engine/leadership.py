@@ -3,15 +3,21 @@
 The holder renews every third of the TTL and counts itself leader only until ``margin``
 seconds before its lease could expire, so a holder whose renewals fail stops firing
 before anyone else can take over. Standbys try to take the lease every refresh interval.
+Renewal runs in a task of its own (:meth:`Leadership.run`), so that a tick waiting on a
+slow write never delays it; the writes of a tick carry the lease term
+(:meth:`Leadership.fence`), so a holder that lost the lease meanwhile writes nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from schedkit.clock import Clock
+from schedkit.engine.retries import Backoff
 from schedkit.errors import StoreError
 from schedkit.models import Lease
 from schedkit.store.base import Store
@@ -40,10 +46,36 @@ class Leadership:
     @property
     def is_leader(self) -> bool:
         """True while this node holds a lease that cannot have expired yet."""
+        return self.clock.now() < self.steps_down_at
+
+    @property
+    def steps_down_at(self) -> datetime:
+        """When this node stops counting itself leader unless the lease is renewed."""
         lease = self.lease
-        return lease is not None and self.clock.now() < lease.expires_at - timedelta(
-            seconds=self.margin
-        )
+        if lease is None:
+            return _LONG_AGO
+        return lease.expires_at - timedelta(seconds=self.margin)
+
+    async def run(self, on_gain: Callable[[], None]) -> None:
+        """Keep the lease, or try to take it, each time it is due, until cancelled;
+        ``on_gain`` is called when this node becomes the holder of a new term. Store
+        errors are retried within a third of the TTL (a renewal must not wait longer)."""
+        backoff = Backoff(cap=self.ttl / 3)
+        while True:
+            try:
+                gained = await self.keep()
+            except StoreError as exc:
+                await backoff.wait(f"scheduler lease: store error: {exc}")
+                continue
+            except Exception:  # a bug must not end the node's part in leadership
+                logger.exception("scheduler lease: unexpected error; trying again in 1 s")
+                await asyncio.sleep(1)
+                continue
+            backoff.reset()
+            if gained:
+                on_gain()
+            wait = (self.due_at - self.clock.now()).total_seconds()
+            await asyncio.sleep(max(0.0, wait))
 
     async def keep(self) -> bool:
         """Renew the lease (or try to take it) when due; True when this call made this

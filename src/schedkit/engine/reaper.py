@@ -4,6 +4,12 @@ its task's policy (invariant 4: nothing stays ``running`` forever).
 Run by the scheduler lease holder every heartbeat interval. The decision (retry or not,
 and when) is made here; the store applies each verdict in one atomic step, so a leader
 dying halfway leaves no run marked lost that should have been retried.
+
+A silent run is not always a dead one: when the store is slow, run heartbeats can lag
+behind while the node is well. So a run is judged lost only if its node does not vouch
+for it (:func:`vouched`): each node's own row, heartbeated on its own schedule, lists
+the runs it is executing. A live node that does not list a run it should (an orphan: a
+claim whose answer never reached the node) does not save it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from datetime import datetime, timedelta
 from schedkit.clock import Clock
 from schedkit.engine.retries import attempt_error, retry_at
 from schedkit.events import EventBus, EventKind, RunEvent
-from schedkit.models import Run, RunStatus
+from schedkit.models import Node, Run, RunStatus
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
 from schedkit.store.values import LostRun
@@ -24,6 +30,28 @@ logger = logging.getLogger(__name__)
 
 #: Silent runs judged per pass (the rest wait for the next pass).
 REAP_BATCH = 500
+#: The key of a node row's ``info`` listing the ids of the runs executing on the node.
+NODE_RUNS = "runs"
+
+
+def vouched(run: Run, node: Node | None, lost_after: float, now: datetime) -> bool:
+    """Whether ``run`` (silent for over ``lost_after`` seconds) is spared because its node
+    is alive and vouches for it.
+
+    Alive: the node's row was heartbeated within ``lost_after``. It vouches for the run
+    if its latest beat lists the run, or if that beat is too close to the run's last
+    sign of life to tell (a claim's answer may reach the node after the beat was
+    taken): a beat taken ``lost_after`` after the run's last heartbeat that does not
+    list the run means the node has lost track of it, and the run is judged lost.
+    """
+    window = timedelta(seconds=lost_after)
+    if node is None or node.heartbeat_at < now - window:
+        return False
+    listed = node.info.get(NODE_RUNS)
+    if isinstance(listed, list) and run.id in listed:
+        return True
+    last_sign = run.heartbeat_at or run.started_at
+    return last_sign is not None and node.heartbeat_at < last_sign + window
 
 
 def lost_verdict(
@@ -68,6 +96,20 @@ class Reaper:
         stale = await self.store.stale_runs(stale_before, REAP_BATCH)
         if not stale:
             return False
+        nodes = {n.id: n for n in await self.store.list_nodes()}
+        spared = {
+            r.id for r in stale if vouched(r, nodes.get(r.node_id or ""), self.lost_after, now)
+        }
+        if spared:
+            logger.warning(
+                "%d run(s) without heartbeat for %g s not marked lost: their nodes are "
+                "alive and report them (is the store slow?)",
+                len(spared),
+                self.lost_after,
+            )
+            stale = [r for r in stale if r.id not in spared]
+            if not stale:
+                return False
         verdicts = []
         for run in stale:
             task = self.registry.get_task(run.task_name)

@@ -56,9 +56,11 @@ def attempt_error(
     started_at: datetime | None,
     finished_at: datetime,
 ) -> JSON:
-    """The record of a retried attempt kept in the run's ``attempt_errors``."""
+    """The record of a retried attempt kept in the run's ``attempt_errors`` (with the node
+    that ran it: the one that died, for a lost attempt)."""
     return {
         "attempt": run.attempt,
+        "node_id": run.node_id,
         "status": status.value,
         "error": error,
         "started_at": started_at.isoformat() if started_at is not None else None,

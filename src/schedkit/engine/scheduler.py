@@ -113,10 +113,14 @@ class SchedulerLoop:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._lease_task: asyncio.Task[None] | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._lease_task = asyncio.create_task(
+            self.leadership.run(on_gain=self.wake), name="schedkit-lease"
+        )
         self._task = asyncio.create_task(self._run(), name="schedkit-scheduler")
 
     async def stop(self) -> None:
@@ -124,6 +128,9 @@ class SchedulerLoop:
         self._wake.set()
         if self._task is not None:
             await self._task
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            await asyncio.gather(self._lease_task, return_exceptions=True)
         await self.leadership.release()
 
     def wake(self) -> None:
@@ -147,8 +154,6 @@ class SchedulerLoop:
         backoff = Backoff()
         while not self._stopping:
             try:
-                if await self.leadership.keep():
-                    self._replan()
                 if self.is_leader:
                     await self._tick()
                     await self._reap()
@@ -168,13 +173,13 @@ class SchedulerLoop:
 
     def _sleep_time(self) -> float:
         now = self.clock.now()
-        deadlines = [self.leadership.due_at, self._refresh_at]
-        if self.is_leader:
-            deadlines.append(self._reap_at)
-            if (due := self.window.next_due) is not None:
-                deadlines.append(due)
-        else:
-            deadlines.append(now + timedelta(seconds=self.cfg.refresh_interval))
+        if not self.is_leader:
+            # A standby has nothing to do until the lease task wakes it on a gain.
+            return self.cfg.refresh_interval
+        # The last deadline: it stops counting itself leader unless renewed meanwhile.
+        deadlines = [self._refresh_at, self._reap_at, self.leadership.steps_down_at]
+        if (due := self.window.next_due) is not None:
+            deadlines.append(due)
         return max(0.0, min((d - now).total_seconds() for d in deadlines))
 
     async def _tick(self) -> None:

@@ -27,6 +27,7 @@ from schedkit.clock import Clock, SystemClock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
 from schedkit.engine.leadership import LEASE_NAME
+from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
 from schedkit.errors import NotRunningError
 from schedkit.events import EventBus, EventKind, Listener, RunEvent
@@ -94,7 +95,7 @@ class Scheduler:
         self.tz = ZoneInfo(self.config.timezone)
         self.node_id = make_node_id(self.config)
         self._events = EventBus()
-        logs = RunLogBuffer()
+        logs = self._logs = RunLogBuffer()
         self._executor = Executor(
             store=self.store,
             registry=self.registry,
@@ -139,7 +140,11 @@ class Scheduler:
             config=self.config,
             node_id=self.node_id,
             logs=logs,
-            info=lambda: {"leader": self.is_leader, "running": self.running_count},
+            info=lambda: {
+                "leader": self.is_leader,
+                "running": self.running_count,
+                NODE_RUNS: self._executor.running_ids,
+            },
         )
         self.extensions: list[Extension] = list(extensions)
         if self.is_node:
@@ -167,6 +172,12 @@ class Scheduler:
     @property
     def running_count(self) -> int:
         return len(self._executor.running_ids)
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """What this node's bounded buffers dropped since it started, by buffer (run log
+        lines waiting for the store, listener calls waiting to finish)."""
+        return {o.what: o.dropped for o in (self._logs.overflow, self._events.overflow)}
 
     async def start(self) -> None:
         """Open the store, discover tasks, register their default schedules, start firing

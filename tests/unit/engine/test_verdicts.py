@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from schedkit.engine import attempt, retries
@@ -112,11 +113,13 @@ class TestRetries:
         assert retries.is_final(run(1), RunStatus.FAILED, registered=False)
 
     def test_the_attempt_record_keeps_status_error_and_times(self) -> None:
+        on_node = replace(run(2), node_id="n1")
         record = retries.attempt_error(
-            run(2), RunStatus.TIMEOUT, {"type": "TimeoutError"}, T0, T0 + timedelta(seconds=1)
+            on_node, RunStatus.TIMEOUT, {"type": "TimeoutError"}, T0, T0 + timedelta(seconds=1)
         )
         assert record == {
             "attempt": 2,
+            "node_id": "n1",
             "status": "timeout",
             "error": {"type": "TimeoutError"},
             "started_at": T0.isoformat(),

@@ -178,23 +178,37 @@ class FencesMixin(MongoBase):
         finally:
             await self._unlock([name], owner)
 
-    async def _take_locks(self, names: Sequence[str], owner: str) -> set[str]:
+    async def _take_locks(
+        self, names: Sequence[str], owner: str, term: int | None = None
+    ) -> set[str]:
         """Take the free locks among ``names``; a lock held longer than ``recover_after``
-        belongs to a writer that died holding it, and is broken (to be taken next time)."""
+        belongs to a writer that died holding it, and is broken (to be taken next time).
+
+        ``term``: the caller is a scheduler tick fenced by the lease at that term. Its
+        locks record the term, and a lock recorded by a tick of an older term is broken
+        at once: that tick's leader has lost the lease (killed mid-tick, usually), and
+        waiting ``recover_after`` for its locks kept the new leader from firing those
+        schedules for 30 s. Should that old tick still be writing, it writes what the
+        fencing key and the version checks let through: no fire twice, no user change
+        overwritten."""
         at = clock_us()
-        docs = [{"_id": f"lock:{name}", "kind": "lock", "owner": owner, "at": at} for name in names]
+        docs = [
+            {"_id": f"lock:{name}", "kind": "lock", "owner": owner, "at": at}
+            | ({} if term is None else {"term": term})
+            for name in names
+        ]
         taken = await self._insert_new(self._c.claims, docs)
         busy = [d["_id"] for d in docs if d["_id"] not in taken]
         if busy:
-            stale = {
-                "_id": {"$in": busy},
-                "kind": "lock",
-                "at": {"$lt": at - self._recover_after_us},
-            }
+            abandoned: list[Doc] = [{"at": {"$lt": at - self._recover_after_us}}]
+            if term is not None:
+                abandoned.append({"term": {"$lt": term}})
+            stale = {"_id": {"$in": busy}, "kind": "lock", "$or": abandoned}
             broken = await self._c.claims.delete_many(stale)
             if broken.deleted_count:
                 log.warning(
-                    "store %s: broke %d lock(s) held for over %.0f s",
+                    "store %s: broke %d lock(s) of a writer gone (held for over %.0f s, "
+                    "or by a scheduler tick of an earlier lease term)",
                     self.display_url,
                     broken.deleted_count,
                     self._recover_after,

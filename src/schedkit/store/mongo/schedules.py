@@ -168,7 +168,8 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
         if not runs and not advances:
             return FireRecord(inserted=[], advanced=0)
         owner = new_id()
-        taken = await self._take_locks(_lock_names(advances), owner)
+        term = fence.term if fence is not None else None
+        taken = await self._take_locks(_lock_names(advances), owner, term)
         try:
             if fence is not None and not await self._lease_held(fence, now):
                 return FireRecord(inserted=[], advanced=0, fenced=True)

@@ -13,7 +13,7 @@ from schedkit.store.sql.base import SQLBase, values_of
 
 class AdminMixin(SQLBase):
     async def upsert_node(self, node: Node) -> None:
-        await self._upsert(self._t.nodes, values_of(node), "id")
+        await self._upsert(self._t.nodes, values_of(node), "id", urgent=True)
 
     async def list_nodes(self) -> list[Node]:
         n = self._t.nodes

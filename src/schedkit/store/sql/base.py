@@ -80,25 +80,30 @@ class SQLBase(Store):
         """The dialect's INSERT, which has ON CONFLICT (same API on both)."""
         return sqlite.insert(table) if self._sqlite else postgresql.insert(table)
 
-    async def _upsert(self, table: sa.Table, values: dict[str, Any], key: str) -> None:
+    async def _upsert(
+        self, table: sa.Table, values: dict[str, Any], key: str, *, urgent: bool = False
+    ) -> None:
         stmt = self._insert(table).values(values)
         stmt = stmt.on_conflict_do_update(
             index_elements=[table.c[key]],
             set_={name: stmt.excluded[name] for name in values if name != key},
         )
-        await self._rowcount(stmt)
+        await self._rowcount(stmt, urgent=urgent)
 
-    async def _fetch(self, stmt: sa.Executable, *, write: bool = False) -> list[sa.Row[Any]]:
-        """All rows of one statement (a write transaction with ``write``: RETURNING)."""
+    async def _fetch(
+        self, stmt: sa.Executable, *, write: bool = False, urgent: bool = False
+    ) -> list[sa.Row[Any]]:
+        """All rows of one statement (a write transaction with ``write``: RETURNING).
+        ``urgent``: see :meth:`Runner.write`."""
 
         def work(conn: Connection) -> list[sa.Row[Any]]:
             return list(conn.execute(stmt))
 
-        return await (self._db.write(work) if write else self._db.read(work))
+        return await (self._db.write(work, urgent=urgent) if write else self._db.read(work))
 
-    async def _rowcount(self, stmt: sa.Executable) -> int:
+    async def _rowcount(self, stmt: sa.Executable, *, urgent: bool = False) -> int:
         """Run one write statement in its own transaction; its row count."""
-        return await self._db.write(lambda conn: conn.execute(stmt).rowcount)
+        return await self._db.write(lambda conn: conn.execute(stmt).rowcount, urgent=urgent)
 
     def _json_append(self, column: sa.ColumnElement[Any], item: Any) -> sa.ColumnElement[Any]:
         """``column`` (a JSON array) with ``item`` (a JSON value or a bound parameter)

@@ -17,9 +17,11 @@ Write transactions on SQLite start with ``BEGIN IMMEDIATE``: the database has on
 lock, and a transaction that reads first and then asks for it can fail with SQLITE_BUSY
 however long the busy timeout (two such readers each wait for the other). Taking the
 lock up front makes writers queue instead, across processes too. This process's writers
-also queue in a one-thread executor rather than polling in SQLite's busy handler. Reads
-run without a transaction (each statement reads its own snapshot) and, in WAL mode,
-never wait for writers.
+also queue for one writer thread rather than polling in SQLite's busy handler; *urgent*
+writes (heartbeats, leases: the proofs of life other nodes judge this one by) go ahead
+of the queue, so that they wait for the transaction in progress at most, never for a
+backlog of claims or ticks. Reads run without a transaction (each statement reads its
+own snapshot) and, in WAL mode, never wait for writers.
 """
 
 from __future__ import annotations
@@ -27,12 +29,15 @@ from __future__ import annotations
 import abc
 import asyncio
 import functools
+import itertools
 import json
 import logging
+import queue
 import sqlite3
+import threading
 import zlib
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -148,8 +153,10 @@ class Runner(abc.ABC):
         """Run ``work`` for reading (no write lock; it must not write)."""
 
     @abc.abstractmethod
-    async def write(self, work: Work[_T]) -> _T:
-        """Run ``work`` in one write transaction, committed when it returns."""
+    async def write(self, work: Work[_T], *, urgent: bool = False) -> _T:
+        """Run ``work`` in one write transaction, committed when it returns. An
+        ``urgent`` write (a heartbeat, a lease) goes ahead of writes still queued in
+        this process."""
 
     @abc.abstractmethod
     def _create(self) -> None:
@@ -220,7 +227,7 @@ class SQLiteRunner(Runner):
         super().__init__(url, display_url, options)
         self._engine: sa.Engine | None = None
         self._write_engine: sa.Engine | None = None
-        self._writer: ThreadPoolExecutor | None = None
+        self._writer: _Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
 
     @property
@@ -248,7 +255,7 @@ class SQLiteRunner(Runner):
         event.listen(engine, "begin", _sqlite_on_begin)
         self._engine = engine
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="schedkit-sqlite-writer")
+        self._writer = _Writer("schedkit-sqlite-writer")
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="schedkit-sqlite-reader")
 
     async def read(self, work: Work[_T]) -> _T:
@@ -262,16 +269,19 @@ class SQLiteRunner(Runner):
 
         return await self._in_thread(executor, run)
 
-    async def write(self, work: Work[_T]) -> _T:
-        engine, executor = self._write_engine, self._writer
-        if engine is None or executor is None:
+    async def write(self, work: Work[_T], *, urgent: bool = False) -> _T:
+        engine, writer = self._write_engine, self._writer
+        if engine is None or writer is None:
             raise self._not_open()
 
         def run() -> _T:
             with engine.begin() as conn:
                 return work(conn)
 
-        return await self._in_thread(executor, run)
+        try:
+            return await asyncio.wrap_future(writer.submit(run, urgent=urgent))
+        except (exc.SQLAlchemyError, OSError, sqlite3.Error) as error:
+            raise self.translate(error) from error
 
     async def _in_thread(self, executor: ThreadPoolExecutor, run: Callable[[], _T]) -> _T:
         try:
@@ -283,12 +293,49 @@ class SQLiteRunner(Runner):
         engine, writer, readers = self._engine, self._writer, self._readers
         self._engine = self._write_engine = None
         self._writer = self._readers = None
-        for executor in (writer, readers):
-            if executor is not None:
-                # Let work already handed to a thread finish (and commit) first.
-                await asyncio.to_thread(executor.shutdown, wait=True)
+        # Let work already handed to a thread finish (and commit) first.
+        if writer is not None:
+            await asyncio.to_thread(writer.shutdown)
+        if readers is not None:
+            await asyncio.to_thread(readers.shutdown, wait=True)
         if engine is not None:
             engine.dispose()
+
+
+class _Writer:
+    """One thread running write transactions in order of submission, urgent ones first
+    (a ``PriorityQueue`` of (priority, sequence number, work))."""
+
+    _STOP = (2, -1, None)
+
+    def __init__(self, name: str) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[], _T], *, urgent: bool) -> Future[_T]:
+        future: Future[_T] = Future()
+        self._queue.put((0 if urgent else 1, next(self._seq), (fn, future)))
+        return future
+
+    def shutdown(self) -> None:
+        """Run what is queued, then stop the thread."""
+        self._queue.put(self._STOP)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        while True:
+            _, _, item = self._queue.get()
+            if item is None:
+                return
+            fn, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn())
+            except BaseException as error:
+                future.set_exception(error)
 
 
 class PostgresRunner(Runner):
@@ -336,8 +383,9 @@ class PostgresRunner(Runner):
         except (exc.SQLAlchemyError, OSError) as error:
             raise self.translate(error) from error
 
-    async def write(self, work: Work[_T]) -> _T:
-        """Also retries the whole transaction when PostgreSQL aborted it to break a
+    async def write(self, work: Work[_T], *, urgent: bool = False) -> _T:
+        """(``urgent`` changes nothing here: each write has a pooled connection of its
+        own.) Also retries the whole transaction when PostgreSQL aborted it to break a
         deadlock (two multi-row UPDATEs locking shared rows in different orders)."""
         if self._engine is None:
             raise self._not_open()

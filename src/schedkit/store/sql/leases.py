@@ -52,7 +52,7 @@ class LeasesMixin(SQLBase):
             row = conn.execute(first).first() or conn.execute(take_or_extend).first()
             return Lease(**row._asdict()) if row is not None else None
 
-        return await self._db.write(work)
+        return await self._db.write(work, urgent=True)
 
     async def renew_lease(
         self, name: str, holder: str, term: int, ttl: float, now: datetime
@@ -69,7 +69,7 @@ class LeasesMixin(SQLBase):
             .values(expires_at=now + timedelta(seconds=ttl))
             .returning(*ls.c)
         )
-        rows = await self._fetch(stmt, write=True)
+        rows = await self._fetch(stmt, write=True, urgent=True)
         return Lease(**rows[0]._asdict()) if rows else None
 
     async def release_lease(self, name: str, holder: str) -> bool:
@@ -81,7 +81,7 @@ class LeasesMixin(SQLBase):
             .where(ls.c.name == name, ls.c.holder == holder, ls.c.expires_at > ls.c.acquired_at)
             .values(expires_at=ls.c.acquired_at)
         )
-        return await self._rowcount(stmt) == 1
+        return await self._rowcount(stmt, urgent=True) == 1
 
     async def get_lease(self, name: str) -> Lease | None:
         ls = self._t.leases

@@ -125,7 +125,8 @@ class RunsMixin(SQLBase):
             .values(heartbeat_at=now)
             .returning(r.c.id, r.c.cancel_requested)
         )
-        return {row.id for row in await self._fetch(stmt, write=True) if row.cancel_requested}
+        rows = await self._fetch(stmt, write=True, urgent=True)
+        return {row.id for row in rows if row.cancel_requested}
 
     async def update_progress(self, run_id: str, progress: JSON) -> None:
         r = self._t.runs

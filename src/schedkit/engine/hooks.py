@@ -1,0 +1,71 @@
+"""The design document's hooks of one attempt, in order: validate → before → execute →
+after. Shared by the attempt on this node (:mod:`~schedkit.engine.attempt`) and by an
+attempt isolated in a child process (:mod:`~schedkit.engine.isolation_child`)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from schedkit.engine.retries import error_info
+from schedkit.engine.threads import HeldThread
+from schedkit.models import Run
+from schedkit.task import BaseTask, TaskContext, TaskResult
+
+
+def context_of(
+    run: Run,
+    *,
+    config: Mapping[str, Any] | None = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> TaskContext:
+    """The context an attempt of ``run`` sees (on this node, or in its child process)."""
+    return TaskContext(
+        run_id=run.id,
+        task_name=run.task_name,
+        schedule_id=run.schedule_id,
+        scheduled_for=run.scheduled_for,
+        attempt=run.attempt,
+        kwargs=run.kwargs,
+        trigger_source=run.trigger_source,
+        config=config,
+        on_progress=on_progress,
+    )
+
+
+class EnvironmentCheckFailed(Exception):
+    """``validate_execution_environment()`` returned False."""
+
+
+async def run_hooks(
+    task: BaseTask, run: Run, ctx: TaskContext, held: HeldThread | None
+) -> TaskResult:
+    """The hooks in the document's order; sync hooks of a sync task on ``held`` (in the
+    calling thread when None). An ``after_execution`` failure is kept with the result,
+    which stands."""
+    if not await call_hook(held, task.validate_execution_environment):
+        raise EnvironmentCheckFailed(
+            f"{type(task).__name__}.validate_execution_environment() returned False"
+        )
+    await call_hook(held, task.before_execution)
+    kwargs = task.prepare_kwargs(run.kwargs)
+    result = TaskResult.from_value(await call_hook(held, task.execute, **kwargs))
+    try:
+        await call_hook(held, task.after_execution, result.to_json())
+    except Exception as exc:
+        ctx.logger.exception("after_execution failed (the run's result stands)")
+        result = replace(result, extra={**result.extra, "after_execution_error": error_info(exc)})
+    return result
+
+
+async def call_hook(
+    held: HeldThread | None, fn: Callable[..., Any], *args: Any, **kwargs: Any
+) -> Any:
+    """A hook of an async task (or an async hook) on the loop; a sync task's sync hook on
+    its held thread."""
+    if held is None or inspect.iscoroutinefunction(fn):
+        out = fn(*args, **kwargs)
+        return await out if inspect.isawaitable(out) else out
+    return await held.call(fn, *args, **kwargs)

@@ -1,0 +1,568 @@
+"""Regression tests of issue #16 (reliability), one or more per hole found, on every store.
+
+Each test reproduces what was observed (through the façade, real stores, real node
+processes where a crash is involved) and fails on the engine before the fix; the
+docstring names the hole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schedkit import RunStatus, Scheduler, TaskContext, TaskRegistry, task
+from schedkit.errors import StoreUnavailableError
+from schedkit.events import EventKind, RunEvent
+from schedkit.models import Run
+from schedkit.store import create_store
+
+from .conftest import MakeScheduler, fast_config
+from .nodes import Node, read_marks
+from .proc_tasks import long_job, quick
+from .taps import intercept, manual_run, until
+
+#: FAST's lost_after + two heartbeat intervals (the reaper's cadence), plus slack for a
+#: loaded 2-core machine and this test's polling.
+LOST_BOUND = 3.0 + 0.2 + 0.2 + 1.5
+
+sqlite_only = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+
+def _registry(*tasks: Any) -> TaskRegistry:
+    registry = TaskRegistry()
+    for t in tasks:
+        registry.register_task(t)
+    return registry
+
+
+# -- a run whose node died before its end was written --------------------------------------
+
+
+async def test_a_node_killed_while_writing_a_run_end_has_the_run_lost_in_time(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Hole: on MongoDB a run whose node was killed right after its task returned (the
+    end's fence taken, the run not yet written) stayed ``running`` for 30 s and more."""
+    worker = Node(
+        store_url,
+        tmp_path / "marks.jsonl",
+        tasks=["quick"],
+        scheduler={"enabled": False},
+        die_in="finish",
+    )
+    await worker.ready()
+    survivor = Scheduler(
+        fast_config(store_url, executor={"enabled": False}), registry=_registry(quick)
+    )
+    await survivor.start()
+    try:
+        run = manual_run("quick")
+        await survivor.store.insert_runs([run])
+
+        async def died() -> bool:
+            return worker.proc.poll() is not None
+
+        await until(died, timeout=30)
+        died_at = time.monotonic()
+
+        async def judged() -> Run | None:
+            current = await survivor.get_run(run.id)
+            return None if current.status is RunStatus.RUNNING else current
+
+        current = await until(judged, timeout=LOST_BOUND + 10)
+        assert time.monotonic() - died_at <= LOST_BOUND
+        if current.attempt_errors:  # nothing of the end was stored: lost, then retried
+            assert current.attempt_errors[0]["status"] == "lost"
+            assert (current.status, current.attempt) == (RunStatus.PENDING, 2)
+        else:  # the end was decided (MongoDB: its fence held it): completed as decided
+            assert (current.status, current.attempt) == (RunStatus.SUCCESS, 1)
+        assert [m["event"] for m in read_marks(tmp_path / "marks.jsonl")] == ["quick"]
+    finally:
+        await survivor.stop(grace=1)
+        worker.stop()
+
+
+# -- schedule writes: compare-and-set ------------------------------------------------------
+
+
+@task("edited", category="t")
+async def edited(n: int = 0) -> None:
+    return None
+
+
+async def test_concurrent_edits_of_one_schedule_one_wins_the_other_conflicts(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: two concurrent add_task calls on one schedule both returned version 2 with
+    different kwargs, and the store kept one of them."""
+    a = await make_scheduler(edited)
+    b = await make_scheduler(edited, scheduler={"enabled": False})
+    await a.add_task("edited", {"trigger": "interval", "seconds": 60, "kwargs": {"n": 0}})
+    # Both editors read the schedule before either writes.
+    barrier = asyncio.Barrier(2)
+
+    async def read_then_wait(original: Any, *args: Any) -> Any:
+        found = await original(*args)
+        await barrier.wait()
+        return found
+
+    for s in (a, b):
+        intercept(s.store, "get_schedule", read_then_wait)
+    results = await asyncio.gather(
+        *(
+            s.add_task("edited", {"trigger": "interval", "seconds": 60, "kwargs": {"n": n}})
+            for n, s in ((1, a), (2, b))
+        ),
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert [type(e).__name__ for e in errors] == ["ScheduleConflictError"], results
+    [winner] = [r for r in results if not isinstance(r, BaseException)]
+    async with create_store(a.config.store_url) as store:
+        stored = await store.get_schedule("edited")
+    assert stored is not None
+    assert (stored.version, stored.kwargs) == (winner.version, winner.kwargs)
+
+
+# -- queued runs and their blockers ------------------------------------------------------
+
+
+async def test_a_cancelled_queued_run_stays_cancelled_when_its_blocker_ends(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: the release of runs ``blocked_by`` an ending run was not fenced (MongoDB): a
+    queued run cancelled at that instant could come back to pending and run."""
+    release = asyncio.Event()
+
+    @task("queued", category="t")
+    async def queued(round: int) -> None:
+        await release.wait()
+
+    s = await make_scheduler(queued)
+    cancelled: list[str] = []
+    for round_ in range(4):
+        release.clear()
+        config = {"trigger": "interval", "seconds": 0.3, "kwargs": {"round": round_}}
+        sid = f"queued-{round_}"
+        await s.add_task(
+            "queued", {**config, "max_instances": 1, "overlap": "queue_one"}, schedule_id=sid
+        )
+
+        async def blocked(sid: str = sid) -> list[Run]:
+            runs = await s.list_runs(schedule_id=sid, status=RunStatus.PENDING, limit=10)
+            return [r for r in runs if r.blocked_by is not None]
+
+        [waiting] = await until(blocked, timeout=10)
+        await s.delete_schedule(sid)
+        # Cancel the queued run as its blocker ends.
+        cancel = asyncio.create_task(s.cancel_run(waiting.id))
+        release.set()
+        if (await cancel).status is RunStatus.CANCELLED:
+            # The cancel won (a cancel arriving after the release and the claim asks
+            # the running run to stop instead, which is not this race).
+            cancelled.append(waiting.id)
+        await until(lambda: _settled(s, "queued"), timeout=10)
+    assert cancelled, "no round where the cancel came first"
+    await asyncio.sleep(1.0)  # a run that came back would have been claimed by now
+    runs = {r.id: r for r in await s.list_runs("queued", limit=100)}
+    assert [runs[i].status for i in cancelled] == [RunStatus.CANCELLED] * len(cancelled)
+
+
+async def _settled(s: Scheduler, task_name: str) -> bool:
+    return await s.count_runs(task_name, status=RunStatus.RUNNING) == 0
+
+
+# -- the leader's writes carry its lease -----------------------------------------------------
+
+
+@task("every_second", category="t")
+async def every_second() -> None:
+    return None
+
+
+class _Gate:
+    """Holds calls of one store method at its door while armed."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.opened = asyncio.Event()
+        self.armed = True
+
+    async def __call__(self, original: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.armed:
+            self.armed = False
+            self.entered.set()
+            await self.opened.wait()
+        return await original(*args, **kwargs)
+
+
+async def _lease_ops_fail(original: Any, *args: Any, **kwargs: Any) -> Any:
+    raise StoreUnavailableError("the scheduler lease cannot be reached from this node")
+
+
+async def test_a_tick_written_after_the_lease_expired_writes_nothing(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: leadership was checked when a tick was planned, not when it was written: a
+    tick waiting on a slow write still inserted runs and advanced schedules after its
+    node's lease had expired and another node held it."""
+    s = await make_scheduler(every_second)
+    await s.add_task("every_second", {"trigger": "interval", "seconds": 1})
+
+    async def fired() -> int:
+        return await s.count_runs("every_second")
+
+    await until(fired, timeout=10)
+    gate = _Gate()
+    intercept(s.store, "record_fires", gate)
+    await asyncio.wait_for(gate.entered.wait(), 5)
+    # The node loses the store for its lease; its lease expires; another node takes it.
+    for name in ("renew_lease", "acquire_lease"):
+        intercept(s.store, name, _lease_ops_fail)
+    async with create_store(s.config.store_url) as other:
+
+        async def taken() -> object:
+            return await other.acquire_lease("scheduler", "intruder", 60, datetime.now(UTC))
+
+        await until(taken, timeout=10)
+        before = await other.list_runs(limit=1000)
+        schedule_before = await other.get_schedule("every_second")
+        gate.opened.set()
+        await asyncio.sleep(1.0)
+        assert await other.list_runs(limit=1000) == before
+        assert await other.get_schedule("every_second") == schedule_before
+
+
+async def test_replace_cancels_nothing_when_its_tick_is_not_written(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: the ``replace`` overlap policy cancelled the active runs before the tick's
+    version check: a fire that was never written (the schedule paused meanwhile on
+    another node) still cancelled the running run."""
+    release = asyncio.Event()
+
+    @task("replaced", category="t")
+    async def replaced() -> None:
+        await release.wait()
+
+    a = await make_scheduler(replaced)
+    b = await make_scheduler(replaced, scheduler={"enabled": False}, executor={"enabled": False})
+    await a.add_task(
+        "replaced",
+        {"trigger": "interval", "seconds": 1, "max_instances": 1, "overlap": "replace"},
+    )
+
+    async def running() -> list[Run]:
+        return await a.list_runs("replaced", status=RunStatus.RUNNING)
+
+    [first] = await until(running, timeout=10)
+    gate = _Gate()
+    intercept(a.store, "record_fires", gate)
+    await asyncio.wait_for(gate.entered.wait(), 5)
+    await b.pause_task("replaced")
+    gate.opened.set()
+    await asyncio.sleep(1.0)
+    assert (await a.get_run(first.id)).status is RunStatus.RUNNING
+    release.set()
+    assert (await a.wait_for_run(first.id, timeout=10)).status is RunStatus.SUCCESS
+
+
+# -- the reaper's verdict is one step ---------------------------------------------------------
+
+
+async def test_a_reaper_killed_mid_verdict_leaves_the_run_retryable(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hole: the reaper marked a run lost, then requeued it in a second step: a leader
+    killed in between left a ``lost`` run with retries left that never retried."""
+    monkeypatch.setenv("SCHEDKIT_TEST_MARKER", str(tmp_path / "marks.jsonl"))
+    leader = Node(
+        store_url,
+        tmp_path / "marks.jsonl",
+        tasks=["long_job"],
+        executor={"enabled": False},
+        die_in="requeue",
+    )
+    await leader.ready()
+    async with create_store(store_url) as store:
+
+        async def leads() -> bool:
+            lease = await store.get_lease("scheduler")
+            return lease is not None and lease.holder == leader.node_id
+
+        await until(leads, timeout=10)
+        run = manual_run("long_job")
+        await store.insert_runs([run])
+        # A node that claims the run, then dies at once (it never heartbeats).
+        [claimed] = await store.claim_runs("ghost", datetime.now(UTC), 1)
+        assert claimed.id == run.id
+        survivor = Scheduler(fast_config(store_url), registry=_registry(long_job))
+        await survivor.start()
+        try:
+            done = await survivor.wait_for_run(run.id, timeout=LOST_BOUND + 15)
+        finally:
+            await survivor.stop(grace=1)
+            leader.stop()
+    assert done.status is RunStatus.SUCCESS and done.attempt == 2
+    assert done.attempt_errors[0]["status"] == "lost"
+
+
+# -- a run's end: retried writes, events, dependents ---------------------------------------
+
+
+class _AckLostOnce:
+    """The first call is written, then its answer is lost (the connection drops)."""
+
+    def __init__(self) -> None:
+        self.happened = False
+
+    async def __call__(self, original: Any, *args: Any) -> Any:
+        applied = await original(*args)
+        if not self.happened:
+            self.happened = True
+            raise StoreUnavailableError("connection reset before the commit was acknowledged")
+        return applied
+
+
+@task("upstream", category="t")
+async def upstream() -> None:
+    return None
+
+
+@task("downstream", category="t", depends_on=("upstream",))
+async def downstream() -> None:
+    return None
+
+
+async def test_a_finish_whose_acknowledgement_was_lost_is_announced_and_starts_dependents(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: a finish whose commit acknowledgement was lost was retried, got False, and
+    the outcome was logged "dropped": no FINISHED event, no dependent runs."""
+    s = await make_scheduler(upstream, downstream)
+    finished: list[RunEvent] = []
+    s.add_listener(finished.append, [EventKind.FINISHED])
+    lost_once = _AckLostOnce()
+    intercept(s.store, "finish_runs", lost_once)
+    run = await s.run_now("upstream", wait=True, timeout=15)
+    assert run.status is RunStatus.SUCCESS and lost_once.happened
+
+    async def dependent_done() -> list[Run]:
+        return await s.list_runs("downstream", status=RunStatus.SUCCESS)
+
+    await until(dependent_done, timeout=15)
+    assert [e.run.id for e in finished if e.run.task_name == "upstream"] == [run.id]
+
+
+async def test_dependent_runs_are_created_through_a_store_error(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: the runs of dependent tasks were dropped when creating them hit a store
+    error."""
+    s = await make_scheduler(upstream, downstream)
+    failed: list[bool] = []
+
+    async def first_dependents_fail(original: Any, runs: Any) -> Any:
+        if not failed and any(r.task_name == "downstream" for r in runs):
+            failed.append(True)
+            raise StoreUnavailableError("store restarting")
+        return await original(runs)
+
+    intercept(s.store, "insert_runs", first_dependents_fail)
+    await s.run_now("upstream", wait=True, timeout=15)
+
+    async def dependent_done() -> list[Run]:
+        return await s.list_runs("downstream", status=RunStatus.SUCCESS)
+
+    await until(dependent_done, timeout=15)
+    assert failed
+
+
+# -- sync tasks: timeouts, threads, hooks --------------------------------------------------
+
+
+@sqlite_only
+async def test_sync_timeouts_count_from_the_body_start_and_every_body_starts(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole, as measured: 2 threads, timeout 0.3 s, a body sleeping 3 s that ignores
+    ``ctx.cancelled``, three runs: all three were recorded ``timeout`` about 3 s after
+    creation, and the third body never started."""
+    bodies: dict[str, float] = {}
+
+    @task("sleeper", category="t", timeout=0.3, retry={"max_retries": 0})
+    def sleeper(ctx: TaskContext) -> None:
+        bodies[ctx.run_id] = time.time()
+        time.sleep(3)
+
+    s = await make_scheduler(sleeper, executor={"max_workers": 2})
+    runs = [await s.run_now("sleeper") for _ in range(3)]
+    done = [await s.wait_for_run(r.id, timeout=15) for r in runs]
+    assert [d.status for d in done] == [RunStatus.TIMEOUT] * 3
+    assert set(bodies) == {r.id for r in runs}  # the third body started too
+    for d in done:
+        assert d.finished_at is not None
+        late = d.finished_at.timestamp() - bodies[d.id]
+        assert 0.25 <= late < 0.3 + 0.5, (d.id, late)
+
+
+@sqlite_only
+async def test_a_body_that_never_returns_still_ends_its_run(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: ``on_failure`` of a sync task needed a pool thread: with the only thread held
+    by a body that never returns, the timed-out run stayed ``running`` (heartbeating)
+    forever."""
+    stuck = threading.Event()
+    hooked: list[str] = []
+
+    @task("hung", category="t", timeout=0.3, retry={"max_retries": 0})
+    def hung() -> None:
+        stuck.wait(30)
+
+    hung.on_failure = lambda exc: hooked.append(type(exc).__name__)  # type: ignore[method-assign]
+    s = await make_scheduler(hung, executor={"max_workers": 1})
+    try:
+        done = await s.run_now("hung", wait=True, timeout=5)
+        assert done.status is RunStatus.TIMEOUT
+        assert hooked == ["TimeoutError"]
+    finally:
+        stuck.set()
+
+
+@sqlite_only
+async def test_a_cancelled_run_task_still_writes_the_run_end(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: cancelling a run's asyncio task (the event loop shutting down) skipped the
+    write of its end: the run stayed ``running`` until the reaper took it for lost."""
+    started = asyncio.Event()
+
+    @task("interrupted", category="t", retry={"max_retries": 0})
+    async def interrupted() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    s = await make_scheduler(interrupted)
+    run = await s.run_now("interrupted")
+    await asyncio.wait_for(started.wait(), 5)
+    [task_] = [t for t in asyncio.all_tasks() if t.get_name() == f"schedkit-run-{run.id}"]
+    task_.cancel()
+    done = await s.wait_for_run(run.id, timeout=5)
+    assert done.status is RunStatus.CANCELLED and done.finished_at is not None
+
+
+# -- liveness: silent runs of live nodes ---------------------------------------------------
+
+
+async def test_a_live_node_keeps_its_runs_while_their_heartbeats_lag(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: with the store slow (claims of 1.5-3.9 s on FerretDB), run heartbeats queued
+    behind claims and runs executing on a live node were marked lost and retried."""
+    release = asyncio.Event()
+    attempts: list[int] = []
+
+    @task("steady", category="t")
+    async def steady(ctx: TaskContext) -> None:
+        attempts.append(ctx.attempt)
+        await release.wait()
+
+    s = await make_scheduler(steady)
+    run = await s.run_now("steady")
+
+    async def started() -> bool:
+        return bool(attempts)
+
+    await until(started, timeout=10)
+
+    async def lagging(original: Any, *args: Any) -> Any:
+        await asyncio.sleep(3600)  # stuck behind a slow store
+
+    intercept(s.store, "heartbeat_runs", lagging)
+    await asyncio.sleep(LOST_BOUND + 1)  # well past lost_after without a run heartbeat
+    current = await s.get_run(run.id)
+    assert current.status is RunStatus.RUNNING and current.attempt == 1, current
+    assert current.attempt_errors == []
+    release.set()
+    done = await s.wait_for_run(run.id, timeout=10)
+    assert (done.status, done.attempt, attempts) == (RunStatus.SUCCESS, 1, [1])
+
+
+async def test_a_run_orphaned_on_a_live_node_is_still_recovered(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """The other side of the rule above: a run the store says is running on a live node
+    that does not know of it (the claim's answer never reached it) is lost and retried."""
+    attempts: list[int] = []
+
+    @task("orphan", category="t")
+    async def orphan(ctx: TaskContext) -> None:
+        attempts.append(ctx.attempt)
+
+    s = await make_scheduler(orphan, executor={"tasks": []})
+    run = manual_run("orphan")
+    await s.store.insert_runs([run])
+    [claimed] = await s.store.claim_runs(s.node_id, datetime.now(UTC), 1)
+    assert claimed.node_id == s.node_id and s.running_count == 0
+    started = time.monotonic()
+
+    async def judged() -> Run | None:
+        current = await s.get_run(run.id)
+        return current if current.attempt_errors else None
+
+    current = await until(judged, timeout=LOST_BOUND + 10)
+    assert time.monotonic() - started <= LOST_BOUND + 0.5
+    assert current.attempt_errors[0]["status"] == "lost"
+    assert current.status is RunStatus.PENDING and current.attempt == 2
+
+
+async def test_a_requeue_whose_acknowledgement_was_lost_is_announced(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """The same hole for a retry: a requeue whose acknowledgement was lost was re-sent,
+    refused (the run had moved on), and the retry went unannounced."""
+    attempts: list[int] = []
+
+    @task("second_time_lucky", category="t", retry={"max_retries": 1, "retry_delay": 0.1})
+    async def second_time_lucky(ctx: TaskContext) -> None:
+        attempts.append(ctx.attempt)
+        if ctx.attempt == 1:
+            raise RuntimeError("first attempt fails")
+
+    s = await make_scheduler(second_time_lucky)
+    retrying: list[RunEvent] = []
+    s.add_listener(retrying.append, [EventKind.RETRYING])
+    lost_once = _AckLostOnce()
+    intercept(s.store, "requeue_run", lost_once)
+    run = await s.run_now("second_time_lucky", wait=True, timeout=15)
+    assert (run.status, run.attempt, attempts) == (RunStatus.SUCCESS, 2, [1, 2])
+
+    async def announced() -> list[RunEvent]:  # the re-sent requeue may come after the retry
+        return retrying
+
+    await until(announced, timeout=10)
+    assert [e.run.attempt for e in retrying] == [2] and lost_once.happened
+
+
+@sqlite_only
+async def test_a_standby_waits_quietly_for_the_lease(make_scheduler: MakeScheduler) -> None:
+    """Found on the way: a node that had never held the lease computed a sleep of zero
+    and spun its scheduler loop (about 7,000 turns a second, a core's worth of CPU)."""
+    leader = await make_scheduler()
+
+    async def leads() -> bool:
+        return leader.is_leader
+
+    await until(leads, timeout=10)
+    await make_scheduler()  # a standby
+    await asyncio.sleep(0.5)
+    cpu = time.process_time()
+    await asyncio.sleep(2.0)
+    assert time.process_time() - cpu < 0.5
