@@ -45,6 +45,9 @@ class ExecutorConfig(_Section):
     poll_interval: float = Field(1.0, gt=0)
     #: Only claim runs of these tasks (default: every task registered on this node).
     tasks: list[str] | None = None
+    #: A run handed to another executor (``executor = "celery"``) still pending this
+    #: many seconds after its message was sent is sent again (a lost message).
+    resend_after: float = Field(300.0, gt=0)
     #: False for a node that only schedules and serves the API.
     enabled: bool = True
 

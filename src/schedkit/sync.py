@@ -153,6 +153,7 @@ class SyncScheduler:
     count_schedules = _Blocking(Scheduler.count_schedules)
     get_job_info = _Blocking(Scheduler.get_job_info)
     run_now = _Blocking(Scheduler.run_now)
+    execute_handed_off = _Blocking(Scheduler.execute_handed_off)
     wait_for_run = _Blocking(Scheduler.wait_for_run)
     cancel_run = _Blocking(Scheduler.cancel_run)
     retry_run = _Blocking(Scheduler.retry_run)

@@ -54,6 +54,16 @@ def _check_isolation(value: object, owner: str) -> Isolation:
     return value  # type: ignore[return-value]
 
 
+#: The executor of a task whose runs schedkit nodes execute themselves.
+LOCAL_EXECUTOR = "local"
+
+
+def _check_executor(value: object, owner: str) -> str:
+    if not isinstance(value, str) or not value.isidentifier():
+        raise TaskDefinitionError(f"{owner}: executor must be a name like 'celery', not {value!r}")
+    return value
+
+
 class TaskPriority(enum.IntEnum):
     LOW = 1
     NORMAL = 2
@@ -250,18 +260,24 @@ class BaseTask(abc.ABC):
     ``parameters`` (a pydantic model validating kwargs; exposed to API/console forms),
     ``timeout`` (seconds per attempt), ``depends_on`` (task names whose success triggers
     this task), ``isolation`` (``"process"``: each attempt runs in a child process that is
-    killed at the timeout or on cancel; see docs/tasks.md).
+    killed at the timeout or on cancel; see docs/tasks.md), ``executor`` (``"celery"``:
+    runs are sent to Celery workers instead of executing on schedkit nodes; see
+    docs/celery.md).
     """
 
     parameters: ClassVar[type[pydantic.BaseModel] | None] = None
     timeout: ClassVar[float | None] = None
     depends_on: ClassVar[tuple[str, ...]] = ()
     isolation: ClassVar[Isolation] = "thread"
+    executor: ClassVar[str] = LOCAL_EXECUTOR
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "isolation" in vars(cls) and not isinstance(vars(cls)["isolation"], property):
+        own = vars(cls)
+        if "isolation" in own and not isinstance(own["isolation"], property):
             _check_isolation(cls.isolation, cls.__qualname__)
+        if "executor" in own and not isinstance(own["executor"], property):
+            _check_executor(cls.executor, cls.__qualname__)
 
     def __init__(self) -> None:
         self.task_id: str | None = None
@@ -397,10 +413,12 @@ class FunctionTask(BaseTask):
         parameters: type[pydantic.BaseModel] | None,
         depends_on: tuple[str, ...],
         isolation: Isolation = "thread",
+        executor: str = LOCAL_EXECUTOR,
     ) -> None:
         super().__init__()
         self.func = func
         self._isolation = _check_isolation(isolation, f"task {name!r}")
+        self._executor = _check_executor(executor, f"task {name!r}")
         self._name = name
         self._description = description
         self._category = category
@@ -432,6 +450,10 @@ class FunctionTask(BaseTask):
     @property
     def isolation(self) -> Isolation:  # type: ignore[override]
         return self._isolation
+
+    @property
+    def executor(self) -> str:  # type: ignore[override]
+        return self._executor
 
     @property
     def task_name(self) -> str:
@@ -541,6 +563,7 @@ def task(
     parameters: type[pydantic.BaseModel] | None = None,
     depends_on: tuple[str, ...] | list[str] = (),
     isolation: Isolation = "thread",
+    executor: str = LOCAL_EXECUTOR,
 ) -> Callable[[Callable[..., Any]], FunctionTask]:
     """Make a task from a function (sync or async)::
 
@@ -551,7 +574,8 @@ def task(
     gives a model. A ``ctx`` parameter receives the :class:`TaskContext`. Unlike a
     BaseTask, a function task has no schedule unless ``schedule`` is given.
     ``isolation="process"`` runs each attempt in a child process (the function must be
-    defined at the top level of an importable module).
+    defined at the top level of an importable module); ``executor="celery"`` sends its
+    runs to Celery workers (docs/celery.md).
     """
 
     def decorate(func: Callable[..., Any]) -> FunctionTask:
@@ -570,6 +594,7 @@ def task(
             parameters=parameters,
             depends_on=tuple(depends_on),
             isolation=isolation,
+            executor=executor,
         )
 
     return decorate

@@ -23,19 +23,20 @@ from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.attempt import AttemptRunner, Outcome
 from schedkit.engine.finish import Finisher
+from schedkit.engine.handoff import HandOff
 from schedkit.engine.hooks import context_of
 from schedkit.engine.isolation import needs_thread
 from schedkit.engine.progress import RunFeed
 from schedkit.engine.retries import Backoff, error_info
 from schedkit.engine.slots import Grant, Slots
 from schedkit.engine.threads import ThreadLane
-from schedkit.errors import StoreError
+from schedkit.errors import NotRunningError, StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import JSON, Run, RunStatus
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
-from schedkit.task import BaseTask, TaskContext
+from schedkit.task import LOCAL_EXECUTOR, BaseTask, TaskContext
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class Executor:
         node_id: str,
         config: SchedkitConfig,
         logs: RunLogBuffer,
+        may_hand_off: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -85,6 +87,14 @@ class Executor:
         )
         self.feed = RunFeed(
             store=store, events=events, clock=clock, logs=logs, record=self._record_progress
+        )
+        self.handoff = HandOff(
+            store=store,
+            registry=registry,
+            clock=clock,
+            poll_interval=cfg.poll_interval,
+            resend_after=cfg.resend_after,
+            may_send=may_hand_off,
         )
         #: Context managers entered around every attempt (tracing spans and the like);
         #: each is called with the run and must not raise out of its own errors.
@@ -107,6 +117,7 @@ class Executor:
             self._loops.append(asyncio.create_task(self._claim_loop(), name="schedkit-claim"))
         self._loops.append(asyncio.create_task(self._heartbeat_loop(), name="schedkit-heartbeat"))
         self._loops.append(asyncio.create_task(self.feed.loop(), name="schedkit-flush"))
+        self._loops.append(asyncio.create_task(self.handoff.loop(), name="schedkit-handoff"))
 
     async def stop(self, grace: float) -> None:
         """Stop claiming, give running runs ``grace`` seconds, then cancel the rest."""
@@ -146,6 +157,31 @@ class Executor:
         """Claimable runs may be waiting (created, requeued or released): claim now."""
         self._maybe_pending = True
         self._wake.set()
+        self.handoff.wake()
+
+    @staticmethod
+    def executes_here(task: BaseTask) -> bool:
+        """Whether runs of ``task`` execute on schedkit nodes (else they are handed off,
+        and never created already claimed)."""
+        return task.executor == LOCAL_EXECUTOR
+
+    async def execute_one(self, task_name: str) -> Run | None:
+        """The receiving end of a hand-off: claim one claimable run of ``task_name`` and
+        execute it here, whatever its task's executor; the run as it ended, or None when
+        none was claimable (the run was already claimed: a message delivered twice).
+
+        The claim is the fence (invariant 3); concurrency is the caller's (a Celery
+        worker's pool), so no slot is waited for."""
+        if self.slots.closed:
+            raise NotRunningError("this node is stopping")
+        claimed = await self.store.claim_runs(self.node_id, self.clock.now(), 1, [task_name])
+        if not claimed:
+            return None
+        run = claimed[0]
+        self.slots.occupy(from_reserved=False)
+        # Shielded: the run's end is written even if the caller stops waiting.
+        await asyncio.shield(self._start(run))
+        return await self.store.get_run(run.id)
 
     def wake_at(self, when: datetime) -> None:
         """Claim again when a run's ``not_before`` (e.g. a retry's) arrives."""
@@ -225,7 +261,11 @@ class Executor:
         registered), without sync tasks while every thread is busy (they would only wait
         for one, holding a slot)."""
         names = self.config.executor.tasks
-        tasks = [t for t in self.registry if names is None or t.task_name in names]
+        tasks = [
+            t
+            for t in self.registry
+            if (names is None or t.task_name in names) and self.executes_here(t)
+        ]
         if self.lane.free <= 0:
             tasks = [t for t in tasks if not needs_thread(t)]
         return [t.task_name for t in tasks]
@@ -247,13 +287,14 @@ class Executor:
 
     # -- one run --------------------------------------------------------------------------
 
-    def _start(self, run: Run) -> None:
+    def _start(self, run: Run) -> asyncio.Task[None]:
         """Execute a run that holds a slot here."""
         ctx = context_of(run, on_progress=functools.partial(self.feed.progress, run.id))
         self._active[run.id] = _Active(run=run, ctx=ctx)
         task = asyncio.create_task(self._execute(run, ctx), name=f"schedkit-run-{run.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _execute(self, run: Run, ctx: TaskContext) -> None:
         started = self.clock.now()

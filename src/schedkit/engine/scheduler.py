@@ -315,7 +315,7 @@ class SchedulerLoop:
             if overlap.replace:
                 batch.replaces[run.id] = overlap.replace
                 active.clear()
-            if run.blocked_by is None and grant.take():
+            if run.blocked_by is None and self.executor.executes_here(task) and grant.take():
                 run = runs.claimed(run, self.node_id, now)
             batch.add(run)
             active.append(run)

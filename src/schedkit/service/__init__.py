@@ -26,6 +26,7 @@ from schedkit import tokens
 from schedkit.clock import Clock, SystemClock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
+from schedkit.engine.handoff import Sender
 from schedkit.engine.leadership import LEASE_NAME
 from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
@@ -104,6 +105,8 @@ class Scheduler:
             node_id=self.node_id,
             config=self.config,
             logs=logs,
+            # One sender in a cluster: the node that fires (or any node that fires nothing).
+            may_hand_off=lambda: not self.config.scheduler.enabled or self.is_leader,
         )
         self._loop = SchedulerLoop(
             store=self.store,
@@ -521,6 +524,20 @@ class Scheduler:
         wrappers = self._executor.run_wrappers
         wrappers.append(wrapper)
         return lambda: _discard(wrappers, wrapper)
+
+    def add_executor(self, name: str, send: Sender) -> Callable[[], None]:
+        """Hand the runs of tasks declaring ``executor = name`` to ``send`` (a coroutine
+        function given each run once it is claimable, e.g. one that sends a Celery
+        message); returns a remover. See docs/celery.md."""
+        return self._executor.handoff.add(name, send)
+
+    async def execute_handed_off(self, task_name: str) -> Run | None:
+        """The worker's end of a hand-off: claim one claimable run of ``task_name`` and
+        execute it on this node, with its context, hooks, retries, timeout, cancel,
+        progress and logs; the run as it ended, or None when no run was claimable (its
+        message was a duplicate)."""
+        self._require_started()
+        return await self._executor.execute_one(task_name)
 
     def observe_store(self, observer: StoreObserver, tracer: Any = None) -> Callable[[], None]:
         """Time (and with ``tracer``, trace) every store call; returns an undo function."""

@@ -92,11 +92,11 @@ class RunControl:
         max_attempts: int | None = None,
     ) -> Run:
         """Store a manual run; it starts on this node at once when a slot is free here,
-        else any node claims it."""
+        else any node claims it (or it is handed to its task's executor)."""
         now = self.clock.now()
         run = runs.manual(task, kwargs, now, actor=actor, source=source, max_attempts=max_attempts)
         with self.executor.reserve(1) as grant:
-            if grant.take():
+            if self.executor.executes_here(task) and grant.take():
                 run = runs.claimed(run, self.node_id, now)
             await self.store.insert_runs([run])
             self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))

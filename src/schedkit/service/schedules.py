@@ -27,7 +27,7 @@ from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.store.base import Store
-from schedkit.task import BaseTask
+from schedkit.task import LOCAL_EXECUTOR, BaseTask
 from schedkit.triggers import (
     CronSpec,
     DateSpec,
@@ -141,7 +141,7 @@ class ScheduleBook:
                     if s.paused or s.next_fire_time is None
                     else s.next_fire_time.astimezone(self.tz).isoformat(),
                     "trigger": trigger_from_json(s.trigger).describe("en"),
-                    "executor": "asyncio" if task is None or task.is_async else "threadpool",
+                    "executor": _executor_of(task),
                     "max_instances": s.max_instances,
                     "paused": s.paused,
                     "pause_note": s.pause_note,
@@ -403,3 +403,10 @@ def _gap_field(trigger: CronSpec | IntervalSpec | DateSpec) -> str:
         ]
         return given[-1] if given else "seconds"
     return "expression" if isinstance(trigger, CronSpec) and trigger.expression else "second"
+
+
+def _executor_of(task: BaseTask | None) -> str:
+    """The document's ``executor`` field: where the task's runs execute."""
+    if task is not None and task.executor != LOCAL_EXECUTOR:
+        return task.executor
+    return "asyncio" if task is None or task.is_async else "threadpool"

@@ -1,0 +1,131 @@
+"""Runs handed to another executor (``executor = "celery"``): sent once claimable.
+
+Such runs are fired, recorded and fenced like any other, but no schedkit node claims
+them in its claim loop. This loop finds the pending, due runs of those tasks and gives
+each to its executor's sender (e.g. one Celery message per run). The receiving worker
+claims a run of the task through the store (:meth:`Executor.execute_one`, invariant 3),
+so a message delivered twice, or sent by two nodes, never executes a run twice.
+
+A run still pending ``resend_after`` seconds after it was sent is sent again: a message
+the broker lost must not leave the run pending forever (the duplicates this makes are
+harmless, for the same reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from schedkit.clock import Clock
+from schedkit.errors import StoreError
+from schedkit.models import Run, RunFilter, RunStatus
+from schedkit.registry import TaskRegistry
+from schedkit.store.base import Store
+from schedkit.task import LOCAL_EXECUTOR
+
+logger = logging.getLogger(__name__)
+
+#: Given each claimable run of a task using the executor it is installed for.
+Sender = Callable[[Run], Awaitable[None]]
+#: Most pending runs of one task read per pass.
+SEND_BATCH = 500
+
+_PENDING = frozenset({RunStatus.PENDING})
+
+
+class HandOff:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: TaskRegistry,
+        clock: Clock,
+        poll_interval: float,
+        resend_after: float,
+        may_send: Callable[[], bool],
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.resend_after = resend_after
+        #: Whether this node sends now (the scheduler lease holder does: one sender in a
+        #: cluster keeps messages one per run).
+        self.may_send = may_send
+        self.senders: dict[str, Sender] = {}
+        #: (run id, attempt) → loop time its message was sent.
+        self._sent: dict[tuple[str, int], float] = {}
+        self._wake = asyncio.Event()
+        self._unserved: set[str] = set()
+
+    def add(self, executor: str, sender: Sender) -> Callable[[], None]:
+        """Send runs of tasks whose ``executor`` is ``executor`` through ``sender``."""
+        if executor == LOCAL_EXECUTOR:
+            raise ValueError(f"{LOCAL_EXECUTOR!r} is the executor of schedkit nodes")
+        self.senders[executor] = sender
+        self.wake()
+
+        def remove() -> None:
+            if self.senders.get(executor) is sender:
+                del self.senders[executor]
+
+        return remove
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def loop(self) -> None:
+        while True:
+            if self.senders and self.may_send():
+                try:
+                    await self.send_due()
+                except StoreError as exc:
+                    logger.warning("reading runs to hand off failed (will retry): %s", exc)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def send_due(self) -> int:
+        """Send every claimable run not sent yet (or sent too long ago); how many."""
+        now = self.clock.now()
+        mono = asyncio.get_running_loop().time()
+        seen: set[tuple[str, int]] = set()
+        sent = 0
+        for task in self.registry:
+            if task.executor == LOCAL_EXECUTOR:
+                continue
+            sender = self.senders.get(task.executor)
+            if sender is None:
+                self._warn_unserved(task.task_name, task.executor)
+                continue
+            flt = RunFilter(task_name=task.task_name, statuses=_PENDING)
+            for run in await self.store.list_runs(flt, limit=SEND_BATCH):
+                if run.blocked_by is not None or run.not_before > now:
+                    continue
+                key = (run.id, run.attempt)
+                seen.add(key)
+                at = self._sent.get(key)
+                if at is not None and mono - at < self.resend_after:
+                    continue
+                try:
+                    await sender(run)
+                except Exception:
+                    logger.exception("sending run %s to executor %s failed", run.id, task.executor)
+                    continue
+                self._sent[key] = mono
+                sent += 1
+        # Runs no longer pending (claimed, cancelled) are forgotten.
+        self._sent = {key: at for key, at in self._sent.items() if key in seen}
+        return sent
+
+    def _warn_unserved(self, task_name: str, executor: str) -> None:
+        if task_name not in self._unserved:
+            self._unserved.add(task_name)
+            logger.warning(
+                "task %s uses executor %r, which is not installed on this node: its runs "
+                "wait until a node that has it sends them",
+                task_name,
+                executor,
+            )

@@ -1,0 +1,190 @@
+"""Runs of tasks with another executor are handed off, each claimable run once (engine
+/handoff.py), and the receiving end claims one run per message (Executor.execute_one)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from schedkit import Scheduler, TaskRegistry, task
+from schedkit.clock import SystemClock
+from schedkit.engine import runs
+from schedkit.engine.handoff import HandOff
+from schedkit.errors import NotRunningError, TaskDefinitionError
+from schedkit.models import Run, RunStatus
+from schedkit.store import Store, create_store
+from schedkit.task import BaseTask
+from tests.engine.conftest import fast_config
+
+
+@task("remote", executor="elsewhere")
+async def remote() -> dict[str, object]:
+    return {"success": True, "message": "ran"}
+
+
+@task("homeless", executor="nowhere")
+async def homeless() -> dict[str, object]:
+    return {"success": True}
+
+
+@task("here")
+async def here() -> dict[str, object]:
+    return {"success": True}
+
+
+@pytest.fixture
+async def sqlite_store(sqlite_url: str) -> AsyncIterator[Store]:
+    store = create_store(sqlite_url)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def handoff(store: Store, resend_after: float = 300.0) -> HandOff:
+    registry = TaskRegistry()
+    for t in (remote, homeless, here):
+        registry.register_task(t)
+    return HandOff(
+        store=store,
+        registry=registry,
+        clock=SystemClock(),
+        poll_interval=0.05,
+        resend_after=resend_after,
+        may_send=lambda: True,
+    )
+
+
+async def pending(store: Store, t: BaseTask, *, later: bool = False) -> Run:
+    run = runs.manual(t, {}, SystemClock().now(), actor="test")
+    if later:  # a retry's back-off: not claimable yet
+        run = dataclasses.replace(run, not_before=run.not_before + timedelta(hours=1))
+    await store.insert_runs([run])
+    return run
+
+
+async def test_each_claimable_run_is_sent_once(sqlite_store: Store) -> None:
+    h = handoff(sqlite_store)
+    sent: list[str] = []
+
+    async def send(run: Run) -> None:
+        sent.append(run.id)
+
+    h.add("elsewhere", send)
+    a, b = await pending(sqlite_store, remote), await pending(sqlite_store, remote)
+    await pending(sqlite_store, here)  # executed by schedkit nodes: never handed off
+    await pending(sqlite_store, remote, later=True)
+    assert await h.send_due() == 2
+    assert sorted(sent) == sorted([a.id, b.id])
+    assert await h.send_due() == 0
+
+
+async def test_a_run_still_pending_after_resend_after_is_sent_again(sqlite_store: Store) -> None:
+    h = handoff(sqlite_store, resend_after=1e-9)
+    sent: list[str] = []
+
+    async def send(run: Run) -> None:
+        sent.append(run.id)
+
+    h.add("elsewhere", send)
+    run = await pending(sqlite_store, remote)
+    await h.send_due()
+    await h.send_due()
+    assert sent == [run.id, run.id]
+
+
+async def test_a_failed_send_is_tried_again_on_the_next_pass(
+    sqlite_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = handoff(sqlite_store)
+    calls: list[str] = []
+
+    async def flaky(run: Run) -> None:
+        calls.append(run.id)
+        if len(calls) == 1:
+            raise ConnectionError("broker down")
+
+    h.add("elsewhere", flaky)
+    run = await pending(sqlite_store, remote)
+    with caplog.at_level(logging.ERROR, "schedkit.engine.handoff"):
+        assert await h.send_due() == 0
+    assert "broker down" in caplog.text
+    assert await h.send_due() == 1
+    assert calls == [run.id, run.id]
+
+
+async def test_a_task_whose_executor_is_not_installed_is_reported_once(
+    sqlite_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = handoff(sqlite_store)
+
+    async def send(run: Run) -> None:  # pragma: no cover - nothing of this executor
+        raise AssertionError
+
+    h.add("elsewhere", send)
+    await pending(sqlite_store, homeless)
+    with caplog.at_level(logging.WARNING, "schedkit.engine.handoff"):
+        await h.send_due()
+        await h.send_due()
+    assert caplog.text.count("executor 'nowhere'") == 1
+
+
+async def test_the_local_executor_cannot_be_replaced_and_a_sender_is_removable(
+    sqlite_store: Store,
+) -> None:
+    h = handoff(sqlite_store)
+
+    async def send(run: Run) -> None:  # pragma: no cover - never called
+        raise AssertionError
+
+    with pytest.raises(ValueError, match="local"):
+        h.add("local", send)
+    remove = h.add("elsewhere", send)
+    remove()
+    assert h.senders == {}
+
+
+def test_an_executor_must_be_a_name() -> None:
+    with pytest.raises(TaskDefinitionError, match="executor must be a name"):
+        task("bad", executor="no such thing")(lambda: None)
+    with pytest.raises(TaskDefinitionError, match="executor must be a name"):
+
+        class Bad(BaseTask):
+            executor = ""
+
+
+async def test_a_node_sends_and_another_executes_one_run_per_message(sqlite_url: str) -> None:
+    """The façade's two ends on one store: the sender sees a manual run once, the
+    executing node claims it, and a second message for it finds nothing to claim."""
+    registry = TaskRegistry()
+    registry.register_task(remote)
+    sent: list[Run] = []
+
+    async def send(run: Run) -> None:
+        sent.append(run)
+
+    async with (
+        Scheduler(fast_config(sqlite_url), registry=registry) as sender,
+        Scheduler(
+            fast_config(sqlite_url, scheduler={"enabled": False}, executor={"tasks": []}),
+            registry=registry,
+        ) as worker,
+    ):
+        sender.add_executor("elsewhere", send)
+        run = await sender.run_now("remote")
+        assert run.status is RunStatus.PENDING  # never claimed at creation by the sender
+        deadline = sender.clock.now() + timedelta(seconds=10)
+        while not sent and sender.clock.now() < deadline:
+            await sender.wait_for_run(run.id, 0.05)
+        assert [r.id for r in sent] == [run.id]
+        done = await worker.execute_handed_off("remote")
+        assert done is not None and done.id == run.id and done.status is RunStatus.SUCCESS
+        assert done.node_id == worker.node_id
+        assert await worker.execute_handed_off("remote") is None
+    with pytest.raises(NotRunningError):
+        await worker.execute_handed_off("remote")
