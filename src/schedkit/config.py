@@ -159,6 +159,9 @@ class SchedkitConfig(BaseSettings):
     task_packages: list[str] = Field(default_factory=list)
     #: Also load tasks from the ``schedkit.tasks`` entry-point group (plugins).
     entry_points: bool = True
+    #: Extensions started with the node, as ``module:attribute`` import paths of
+    #: objects (e.g. the Celery bridge: ``"proj.celery:bridge"``, docs/celery.md).
+    extensions: list[str] = Field(default_factory=list)
     #: A stable name for this node in listings (default: host:pid).
     node_name: str | None = None
     #: Directory that the ``data.files`` names of run results are relative to; the API

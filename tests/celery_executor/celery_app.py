@@ -19,7 +19,6 @@ REDIS = os.environ.get("SCHEDKIT_TEST_REDIS_URL", "memory://")
 app = Celery("schedkit_test", broker=REDIS, backend=REDIS)
 app.conf.update(
     broker_connection_retry_on_startup=True,
-    worker_hijack_root_logger=False,
     result_expires=300,
 )
 

@@ -40,6 +40,13 @@ NOT_RUN: dict[tuple[str, str], str] = {
         "20 minutes of benchmarks; tests/bench runs the smoke size"
     ),
     ("docs/benchmarks.md", 'eval "$(scripts/services.sh env)"'): ("the full benchmark run"),
+    ("docs/celery.md", "celery -A proj worker --loglevel=INFO"): (
+        "needs the reader's proj package and a broker; tests/celery_executor runs real "
+        "`celery worker` processes"
+    ),
+    ("docs/celery.md", "schedkit --config schedkit.toml serve"): (
+        "serves until Ctrl-C, with the reader's proj package (tests/cli runs serve)"
+    ),
     ("docs/cli.md", "pip install 'schedkit[cli,api]'"): (
         "installs packages (the wheel test installs the wheel)"
     ),

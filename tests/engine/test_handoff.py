@@ -14,7 +14,7 @@ from schedkit import Scheduler, TaskRegistry, task
 from schedkit.clock import SystemClock
 from schedkit.engine import runs
 from schedkit.engine.handoff import HandOff
-from schedkit.errors import NotRunningError, TaskDefinitionError
+from schedkit.errors import ConfigError, NotRunningError, TaskDefinitionError
 from schedkit.models import Run, RunStatus
 from schedkit.store import Store, create_store
 from schedkit.task import BaseTask
@@ -188,3 +188,41 @@ async def test_a_node_sends_and_another_executes_one_run_per_message(sqlite_url:
         assert await worker.execute_handed_off("remote") is None
     with pytest.raises(NotRunningError):
         await worker.execute_handed_off("remote")
+
+
+class Plugin:
+    """An extension named in the configuration (``extensions``)."""
+
+    def __init__(self) -> None:
+        self.hosts: list[object] = []
+
+    async def start(self, host: object) -> None:
+        self.hosts.append(host)
+
+    async def stop(self) -> None:
+        pass
+
+
+PLUGIN = Plugin()
+
+
+async def test_extensions_named_in_the_configuration_start_with_the_node(sqlite_url: str) -> None:
+    config = fast_config(sqlite_url, extensions=["tests.engine.test_handoff:PLUGIN"])
+    async with Scheduler(config, registry=TaskRegistry()) as s:
+        assert PLUGIN in s.extensions and PLUGIN.hosts[-1] is s
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("no_colon", "expected 'module:attribute'"),
+        ("tests.engine.no_such_module:x", "cannot be loaded"),
+        ("tests.engine.test_handoff:MISSING", "cannot be loaded"),
+        ("tests.engine.test_handoff:here", "no start"),
+    ],
+)
+def test_an_extension_that_cannot_be_loaded_is_a_config_error(
+    sqlite_url: str, ref: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Scheduler(fast_config(sqlite_url, extensions=[ref]), registry=TaskRegistry())

@@ -1,10 +1,11 @@
 """Runs handed to another executor (``executor = "celery"``): sent once claimable.
 
 Such runs are fired, recorded and fenced like any other, but no schedkit node claims
-them in its claim loop. This loop finds the pending, due runs of those tasks and gives
-each to its executor's sender (e.g. one Celery message per run). The receiving worker
-claims a run of the task through the store (:meth:`Executor.execute_one`, invariant 3),
-so a message delivered twice, or sent by two nodes, never executes a run twice.
+them in its claim loop. This loop, on the scheduler lease holder, finds the pending,
+due runs of those tasks and gives each to its executor's sender (e.g. one Celery
+message per run). The receiving worker claims a run of the task through the store
+(:meth:`Executor.execute_one`, invariant 3), so a message delivered twice never
+executes a run twice.
 
 A run still pending ``resend_after`` seconds after it was sent is sent again: a message
 the broker lost must not leave the run pending forever (the duplicates this makes are

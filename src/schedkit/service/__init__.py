@@ -32,7 +32,7 @@ from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
 from schedkit.errors import NotRunningError
 from schedkit.events import EventBus, EventKind, Listener, RunEvent
-from schedkit.extension import Extension, RunWrapper, StoreObserver
+from schedkit.extension import Extension, RunWrapper, StoreObserver, load_extension
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import (
     JSON,
@@ -105,8 +105,8 @@ class Scheduler:
             node_id=self.node_id,
             config=self.config,
             logs=logs,
-            # One sender in a cluster: the node that fires (or any node that fires nothing).
-            may_hand_off=lambda: not self.config.scheduler.enabled or self.is_leader,
+            # One sender in a cluster: the node that fires them.
+            may_hand_off=lambda: self.is_leader,
         )
         self._loop = SchedulerLoop(
             store=self.store,
@@ -150,6 +150,7 @@ class Scheduler:
             },
         )
         self.extensions: list[Extension] = list(extensions)
+        self.extensions.extend(load_extension(ref) for ref in self.config.extensions)
         if self.is_node:
             self.extensions.extend(_default_extensions(self.extensions))
         self._stack: contextlib.AsyncExitStack | None = None
