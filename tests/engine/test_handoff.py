@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -82,6 +83,33 @@ async def test_each_claimable_run_is_sent_once(sqlite_store: Store) -> None:
     assert await h.send_due() == 2
     assert sorted(sent) == sorted([a.id, b.id])
     assert await h.send_due() == 0
+
+
+async def test_a_run_created_during_a_pass_is_sent_without_waiting_for_the_poll(
+    sqlite_store: Store,
+) -> None:
+    h = handoff(sqlite_store)
+    h.poll_interval = 60.0  # far beyond the test's deadline: only a wake-up can send
+    sent: list[str] = []
+    second: list[Run] = []
+    both = asyncio.Event()
+
+    async def send(run: Run) -> None:
+        sent.append(run.id)
+        if len(sent) == 2:
+            both.set()
+        if not second:  # a run created (and its wake-up given) while this pass sends
+            second.append(await pending(sqlite_store, remote))
+            h.wake()
+
+    h.add("elsewhere", send)
+    first = await pending(sqlite_store, remote)
+    loop = asyncio.create_task(h.loop())
+    try:
+        await asyncio.wait_for(both.wait(), 10)
+    finally:
+        loop.cancel()
+    assert sent == [first.id, second[0].id]
 
 
 async def test_a_run_still_pending_after_resend_after_is_sent_again(sqlite_store: Store) -> None:

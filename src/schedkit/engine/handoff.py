@@ -79,12 +79,13 @@ class HandOff:
 
     async def loop(self) -> None:
         while True:
+            # Cleared before the pass: a run created during it wakes the next one.
+            self._wake.clear()
             if self.senders and self.may_send():
                 try:
                     await self.send_due()
                 except StoreError as exc:
                     logger.warning("reading runs to hand off failed (will retry): %s", exc)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
 
