@@ -35,9 +35,12 @@ async def finished(s: Scheduler, run_id: str) -> Run:
     return run
 
 
-async def test_a_run_executes_on_a_celery_worker_into_the_store(celery_env: CeleryEnv) -> None:
+@pytest.mark.parametrize("pool", ["solo", "prefork"])
+async def test_a_run_executes_on_a_celery_worker_into_the_store(
+    celery_env: CeleryEnv, pool: str
+) -> None:
     s = await celery_env.scheduler()
-    celery_env.worker()
+    worker = celery_env.worker(pool)
     run = await finished(s, (await s.run_now("celery_echo", {"value": 7})).id)
     assert run.status is RunStatus.SUCCESS, run
     assert run.result is not None and run.result["data"]["value"] == 7
@@ -49,6 +52,10 @@ async def test_a_run_executes_on_a_celery_worker_into_the_store(celery_env: Cele
     assert any("echo 7 from pid" in line.message for line in logs), logs
     nodes = {n.id: n for n in await s.list_nodes()}
     assert run.node_id in nodes and nodes[run.node_id].roles == ["executor"]
+    # A worker shut down as Celery does (warm shutdown) stops its schedkit node.
+    worker.terminate()
+    assert await asyncio.to_thread(worker.wait, 30) == 0
+    assert run.node_id not in {n.id for n in await s.list_nodes()}
 
 
 async def test_scheduled_fires_are_sent_to_celery(celery_env: CeleryEnv) -> None:
