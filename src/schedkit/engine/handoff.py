@@ -113,13 +113,25 @@ class HandOff:
                     continue
                 try:
                     await sender(run)
-                except Exception:
-                    logger.exception("sending run %s to executor %s failed", run.id, task.executor)
-                    continue
+                except Exception as exc:
+                    # The broker is likely down: the next pass tries again, one line each.
+                    logger.warning(
+                        "sending runs of %s to executor %s failed (will retry): %s: %s",
+                        task.task_name,
+                        task.executor,
+                        type(exc).__name__,
+                        exc,
+                    )
+                    break
                 self._sent[key] = mono
                 sent += 1
-        # Runs no longer pending (claimed, cancelled) are forgotten.
-        self._sent = {key: at for key, at in self._sent.items() if key in seen}
+        # Runs no longer pending (claimed, cancelled) are forgotten once a resend would be
+        # due; a run merely outside this pass's batch (a backlog) keeps its send time.
+        self._sent = {
+            key: at
+            for key, at in self._sent.items()
+            if key in seen or mono - at < self.resend_after
+        }
         return sent
 
     def _warn_unserved(self, task_name: str, executor: str) -> None:
