@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from schedkit import Scheduler, TaskRegistry, task
-from schedkit.clock import SystemClock
+from schedkit.clock import OffsetClock, SystemClock
 from schedkit.engine import runs
 from schedkit.engine.handoff import HandOff
 from schedkit.errors import ConfigError, NotRunningError, TaskDefinitionError
@@ -212,12 +212,46 @@ async def test_a_node_sends_and_another_executes_one_run_per_message(sqlite_url:
         while not sent and sender.clock.now() < deadline:
             await sender.wait_for_run(run.id, 0.05)
         assert [r.id for r in sent] == [run.id]
-        done = await worker.execute_handed_off("remote")
+        done = await worker.execute_handed_off(run.id, "remote")
         assert done is not None and done.id == run.id and done.status is RunStatus.SUCCESS
         assert done.node_id == worker.node_id
-        assert await worker.execute_handed_off("remote") is None
+        assert await worker.execute_handed_off(run.id, "remote") is None
     with pytest.raises(NotRunningError):
-        await worker.execute_handed_off("remote")
+        await worker.execute_handed_off(run.id, "remote")
+
+
+async def test_the_worker_executes_the_run_its_message_names_or_nothing(sqlite_url: str) -> None:
+    """Not another run of the task; not a run cancelled meanwhile; a run sent before its
+    time by this node's clock (the sender's runs ahead) is waited for, briefly."""
+    registry = TaskRegistry()
+    registry.register_task(remote)
+    behind = OffsetClock(timedelta(seconds=-0.5))
+    async with (
+        Scheduler(fast_config(sqlite_url), registry=registry) as sender,
+        Scheduler(
+            fast_config(sqlite_url, scheduler={"enabled": False}, executor={"tasks": []}),
+            registry=registry,
+            clock=behind,
+        ) as worker,
+    ):
+        named = await sender.run_now("remote")
+        other = await sender.run_now("remote")
+        cancelled = await sender.run_now("remote")
+        await sender.cancel_run(cancelled.id)
+        done = await worker.execute_handed_off(named.id, "remote")
+        assert done is not None and done.id == named.id and done.status is RunStatus.SUCCESS
+        assert (await sender.get_run(other.id)).status is RunStatus.PENDING
+        assert await worker.execute_handed_off(cancelled.id, "remote") is None
+        assert await worker.execute_handed_off(other.id, "no_such_task") is None
+        later = await sender.store.insert_runs(
+            [
+                dataclasses.replace(
+                    runs.manual(remote, {}, sender.clock.now(), actor="test"),
+                    not_before=sender.clock.now() + timedelta(hours=1),
+                )
+            ]
+        )
+        assert await worker.execute_handed_off(later[0], "remote") is None
 
 
 class Plugin:

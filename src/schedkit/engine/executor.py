@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 SEQ_PER_ATTEMPT = 1_000_000_000
 #: Most runs claimed in one store call.
 CLAIM_BATCH = 100
+#: Longest wait for a handed-off run that arrived before its time by this node's clock.
+MAX_CLOCK_SKEW = 10.0
 
 RunWrapper = Callable[[Run], contextlib.AbstractAsyncContextManager[Any]]
 
@@ -165,23 +167,41 @@ class Executor:
         and never created already claimed)."""
         return task.executor == LOCAL_EXECUTOR
 
-    async def execute_one(self, task_name: str) -> Run | None:
-        """The receiving end of a hand-off: claim one claimable run of ``task_name`` and
-        execute it here, whatever its task's executor; the run as it ended, or None when
-        none was claimable (the run was already claimed: a message delivered twice).
-
-        The claim is the fence (invariant 3); concurrency is the caller's (a Celery
-        worker's pool), so no slot is waited for."""
+    async def execute_one(self, run_id: str, task_name: str) -> Run | None:
+        """The receiving end of a hand-off: claim the run ``run_id`` (of ``task_name``)
+        and execute it here, whatever its task's executor; the run as it ended, or None
+        when it was not claimable (already claimed: a message delivered twice; or
+        cancelled). The claim is the fence (invariant 3); concurrency is the caller's
+        (a Celery worker's pool), so no slot is waited for."""
         if self.slots.closed:
             raise NotRunningError("this node is stopping")
-        claimed = await self.store.claim_runs(self.node_id, self.clock.now(), 1, [task_name])
+        claimed = await self._claim_named(run_id, task_name)
         if not claimed:
             return None
-        run = claimed[0]
         self.slots.occupy(from_reserved=False)
         # Shielded: the run's end is written even if the caller stops waiting.
-        await asyncio.shield(self._start(run))
-        return await self.store.get_run(run.id)
+        await asyncio.shield(self._start(claimed[0]))
+        return await self.store.get_run(run_id)
+
+    async def _claim_named(self, run_id: str, task_name: str) -> list[Run]:
+        claimed = await self.store.claim_runs(
+            self.node_id, self.clock.now(), 1, [task_name], run_ids=[run_id]
+        )
+        if claimed:
+            return claimed
+        # Sent when due by the sender's clock, which may be ahead of this one: a run
+        # due within MAX_CLOCK_SKEW is waited for, not dropped (it would wait for the
+        # resend otherwise).
+        run = await self.store.get_run(run_id)
+        if run is None or run.status is not RunStatus.PENDING or run.blocked_by is not None:
+            return []
+        early = (run.not_before - self.clock.now()).total_seconds()
+        if not 0 < early <= MAX_CLOCK_SKEW:
+            return []
+        await asyncio.sleep(early)
+        return await self.store.claim_runs(
+            self.node_id, self.clock.now(), 1, [task_name], run_ids=[run_id]
+        )
 
     def wake_at(self, when: datetime) -> None:
         """Claim again when a run's ``not_before`` (e.g. a retry's) arrives."""

@@ -3,7 +3,7 @@
 Such runs are fired, recorded and fenced like any other, but no schedkit node claims
 them in its claim loop. This loop, on the scheduler lease holder, finds the pending,
 due runs of those tasks and gives each to its executor's sender (e.g. one Celery
-message per run). The receiving worker claims a run of the task through the store
+message per run). The receiving worker claims the run it names through the store
 (:meth:`Executor.execute_one`, invariant 3), so a message delivered twice never
 executes a run twice.
 
@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 Sender = Callable[[Run], Awaitable[None]]
 #: Most pending runs of one task read per pass.
 SEND_BATCH = 500
+#: Seconds a wake-up waits before its pass, gathering the runs created with it.
+GATHER = 0.02
 
 _PENDING = frozenset({RunStatus.PENDING})
 
@@ -88,6 +90,9 @@ class HandOff:
                     logger.warning("reading runs to hand off failed (will retry): %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                # Woken: let the rest of a burst of new runs arrive, so that one pass
+                # (one read of the pending runs) sends them all.
+                await asyncio.sleep(GATHER)
 
     async def send_due(self) -> int:
         """Send every claimable run not sent yet (or sent too long ago); how many."""

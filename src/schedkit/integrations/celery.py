@@ -16,7 +16,7 @@ One call wires both ends (docs/celery.md)::
   broker (a run still pending long after is sent again: ``executor.resend_after``).
 - **Receiving end** (every Celery worker process): the task ``schedkit.run`` starts, on
   its first message, a schedkit node inside the process (it fires nothing and claims
-  nothing by itself) and asks it to claim one run of the task and execute it
+  nothing by itself) and asks it to claim the run the message names and execute it
   (:meth:`Scheduler.execute_handed_off`): the same context, hooks, retries, timeout,
   cancel, progress and log capture as on any node. The claim is the fence: a message
   delivered twice finds nothing to claim. The node heartbeats its runs, so a worker that
@@ -112,12 +112,11 @@ class CeleryBridge:
     # -- the receiving end: the Celery task in a worker process ------------------------------
 
     def receive(self, run_id: str, task_name: str) -> dict[str, Any] | None:
-        """Execute one run of ``task_name`` (normally ``run_id``, or another claimable run
-        of the task when that one was claimed by a duplicate message); None when there
-        was nothing to claim."""
-        run = self.node().execute_handed_off(task_name)
+        """Execute the run ``run_id`` of ``task_name``; None when it was not claimable
+        (a duplicate message, or the run was cancelled meanwhile)."""
+        run = self.node().execute_handed_off(run_id, task_name)
         if run is None:
-            logger.info("run %s of %s: nothing to claim (a duplicate message)", run_id, task_name)
+            logger.info("run %s of %s not claimable (a duplicate message?)", run_id, task_name)
             return None
         return {"run_id": run.id, "status": run.status.value, "attempt": run.attempt}
 

@@ -532,13 +532,13 @@ class Scheduler:
         message); returns a remover. See docs/celery.md."""
         return self._executor.handoff.add(name, send)
 
-    async def execute_handed_off(self, task_name: str) -> Run | None:
-        """The worker's end of a hand-off: claim one claimable run of ``task_name`` and
+    async def execute_handed_off(self, run_id: str, task_name: str) -> Run | None:
+        """The worker's end of a hand-off: claim the run ``run_id`` of ``task_name`` and
         execute it on this node, with its context, hooks, retries, timeout, cancel,
-        progress and logs; the run as it ended, or None when no run was claimable (its
-        message was a duplicate)."""
+        progress and logs; the run as it ended, or None when it was not claimable (its
+        message was a duplicate, or the run was cancelled meanwhile)."""
         self._require_started()
-        return await self._executor.execute_one(task_name)
+        return await self._executor.execute_one(run_id, task_name)
 
     def observe_store(self, observer: StoreObserver, tracer: Any = None) -> Callable[[], None]:
         """Time (and with ``tracer``, trace) every store call; returns an undo function."""

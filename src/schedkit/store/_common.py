@@ -40,10 +40,12 @@ def stale_order(run: Run) -> tuple[datetime, str]:
     return (run.heartbeat_at, run.id)
 
 
-def nothing_to_claim(limit: int, task_names: Sequence[str] | None) -> bool:
-    """A claim that cannot return anything (no room, or an empty task filter): answered
-    without a query."""
-    return limit <= 0 or (task_names is not None and not task_names)
+def nothing_to_claim(
+    limit: int, task_names: Sequence[str] | None, run_ids: Sequence[str] | None = None
+) -> bool:
+    """A claim that cannot return anything (no room, or an empty task or run filter):
+    answered without a query."""
+    return limit <= 0 or any(f is not None and not f for f in (task_names, run_ids))
 
 
 def check_finishes(items: Sequence[RunFinish]) -> None:

@@ -92,13 +92,16 @@ class RunsMixin(FencesMixin):
         now: datetime,
         limit: int,
         task_names: Sequence[str] | None = None,
+        *,
+        run_ids: Sequence[str] | None = None,
     ) -> list[Run]:
-        if nothing_to_claim(limit, task_names):
+        if nothing_to_claim(limit, task_names, run_ids):
             return []
         now_us = to_us(now)
         query: Doc = {"status": PENDING, "not_before": {"$lte": now_us}, "blocked_by": None}
         if task_names is not None:
             query["task_name"] = {"$in": list(task_names)}
+        ids: Doc = {} if run_ids is None else {"$in": list(run_ids)}
         fields = {
             "status": RUNNING,
             "node_id": node_id,
@@ -113,8 +116,8 @@ class RunsMixin(FencesMixin):
             # new query. Exactly as many fences as still wanted are inserted at a time,
             # since a fence won is a run owned.
             window_size = 2 * (limit - len(won))
-            if tried:
-                query["_id"] = {"$nin": tried}
+            if ids or tried:
+                query["_id"] = {**ids, "$nin": tried} if tried else ids
             cursor = self._c.runs.find(query).sort(CLAIM_ORDER).limit(window_size)
             window = await cursor.to_list()
             rest = window

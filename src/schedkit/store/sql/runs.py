@@ -72,8 +72,10 @@ class RunsMixin(SQLBase):
         now: datetime,
         limit: int,
         task_names: Sequence[str] | None = None,
+        *,
+        run_ids: Sequence[str] | None = None,
     ) -> list[Run]:
-        if nothing_to_claim(limit, task_names):
+        if nothing_to_claim(limit, task_names, run_ids):
             return []
         if self._sqlite:
             # Idle nodes poll every second: a read that finds nothing takes no write lock
@@ -97,6 +99,8 @@ class RunsMixin(SQLBase):
         )
         if task_names is not None:
             candidates = candidates.where(r.c.task_name.in_(list(task_names)))
+        if run_ids is not None:
+            candidates = candidates.where(r.c.id.in_(list(run_ids)))
         # A materialized CTE runs the locking SELECT exactly once. As a plain IN
         # (subquery), PostgreSQL may run it again while updating, and every run picks
         # further rows: claims were seen returning more runs than their limit.
