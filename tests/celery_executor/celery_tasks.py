@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from schedkit import TaskContext, task
+from schedkit import BaseTask, TaskContext, task
 
 NO_RETRY = {"max_retries": 0}
 QUICK_RETRY = {"max_retries": 2, "retry_delay": 0.1, "backoff_factor": 1, "jitter": 0}
@@ -61,4 +61,39 @@ async def celery_killed(marker: str, ctx: TaskContext) -> dict[str, Any]:
     return {"success": True, "message": f"attempt {ctx.attempt}"}
 
 
-TASKS = [celery_echo, celery_flaky, celery_slow, celery_long, celery_counted, celery_killed]
+class CeleryHooked(BaseTask):
+    """The design document's hooks, each logging its name, on a Celery worker."""
+
+    task_name = "celery_hooked"
+    task_description = "hooks in order on a Celery worker"
+    task_category = "test"
+    executor = "celery"
+    retry_config = NO_RETRY
+
+    def validate_execution_environment(self) -> bool:
+        self.context.logger.info("hook: validate")
+        return bool(self.context.kwargs.get("valid", True))
+
+    def before_execution(self) -> None:
+        self.context.logger.info("hook: before")
+
+    def execute(self, **kwargs: Any) -> dict[str, Any]:
+        self.context.logger.info("hook: execute")
+        return {"success": True, "message": "hooked"}
+
+    def after_execution(self, result: dict[str, Any]) -> None:
+        self.context.logger.info("hook: after")
+
+    def on_failure(self, error: Exception) -> None:
+        self.context.logger.info("hook: on_failure %s", type(error).__name__)
+
+
+TASKS = [
+    celery_echo,
+    celery_flaky,
+    celery_slow,
+    celery_long,
+    celery_counted,
+    celery_killed,
+    CeleryHooked,
+]

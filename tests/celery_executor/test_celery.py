@@ -83,6 +83,23 @@ async def test_a_failed_attempt_is_retried_on_celery(celery_env: CeleryEnv) -> N
     assert "the first attempt fails" in str(run.attempt_errors)
 
 
+async def test_the_document_s_hooks_run_in_order_on_celery(celery_env: CeleryEnv) -> None:
+    s = await celery_env.scheduler()
+    celery_env.worker()
+    ok = await s.run_now("celery_hooked", {"valid": True})
+    refused = await s.run_now("celery_hooked", {"valid": False})
+    ok, refused = await finished(s, ok.id), await finished(s, refused.id)
+
+    async def hooks(run: Run) -> list[str]:
+        return [line.message for line in await s.get_logs(run.id) if "hook:" in line.message]
+
+    assert ok.status is RunStatus.SUCCESS, ok
+    assert await hooks(ok) == ["hook: validate", "hook: before", "hook: execute", "hook: after"]
+    assert refused.status is RunStatus.FAILED, refused
+    assert refused.error is not None and refused.error["type"] == "EnvironmentCheckFailed"
+    assert await hooks(refused) == ["hook: validate", "hook: on_failure EnvironmentCheckFailed"]
+
+
 async def test_a_run_over_its_timeout_times_out_on_celery(celery_env: CeleryEnv) -> None:
     s = await celery_env.scheduler()
     celery_env.worker()
