@@ -102,7 +102,7 @@ class Executor:
         #: each is called with the run and must not raise out of its own errors.
         self.run_wrappers: list[RunWrapper] = []
         self._active: dict[str, _Active] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Run]] = set()
         self._wake = asyncio.Event()
         # Whether claimable runs may be waiting. A claim is a write transaction, so the
         # claim loop runs one only on this hint or at each poll, not for every run end.
@@ -169,10 +169,11 @@ class Executor:
 
     async def execute_one(self, run_id: str, task_name: str) -> Run | None:
         """The receiving end of a hand-off: claim the run ``run_id`` (of ``task_name``)
-        and execute it here, whatever its task's executor; the run as it ended, or None
-        when it was not claimable (already claimed: a message delivered twice; or
-        cancelled). The claim is the fence (invariant 3); concurrency is the caller's
-        (a Celery worker's pool), so no slot is waited for."""
+        and execute it here, whatever its task's executor; the run as the attempt left
+        it (pending again for a retry), or None when it was not claimable (already
+        claimed: a message delivered twice; or cancelled). The claim is the fence
+        (invariant 3); concurrency is the caller's (a Celery worker's pool), so no slot
+        is waited for."""
         if self.slots.closed:
             raise NotRunningError("this node is stopping")
         claimed = await self._claim_named(run_id, task_name)
@@ -180,8 +181,7 @@ class Executor:
             return None
         self.slots.occupy(from_reserved=False)
         # Shielded: the run's end is written even if the caller stops waiting.
-        await asyncio.shield(self._start(claimed[0]))
-        return await self.store.get_run(run_id)
+        return await asyncio.shield(self._start(claimed[0]))
 
     async def _claim_named(self, run_id: str, task_name: str) -> list[Run]:
         claimed = await self.store.claim_runs(
@@ -307,8 +307,8 @@ class Executor:
 
     # -- one run --------------------------------------------------------------------------
 
-    def _start(self, run: Run) -> asyncio.Task[None]:
-        """Execute a run that holds a slot here."""
+    def _start(self, run: Run) -> asyncio.Task[Run]:
+        """Execute a run that holds a slot here; the task returns the run as it ended."""
         ctx = context_of(run, on_progress=functools.partial(self.feed.progress, run.id))
         self._active[run.id] = _Active(run=run, ctx=ctx)
         task = asyncio.create_task(self._execute(run, ctx), name=f"schedkit-run-{run.id}")
@@ -316,7 +316,7 @@ class Executor:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _execute(self, run: Run, ctx: TaskContext) -> None:
+    async def _execute(self, run: Run, ctx: TaskContext) -> Run:
         started = self.clock.now()
         self.logs.start_run(run.id, (run.attempt - 1) * SEQ_PER_ATTEMPT)
         self.events.publish(RunEvent(kind=EventKind.STARTED, run=run))
@@ -334,7 +334,7 @@ class Executor:
         self.slots.vacate()
         self._wake.set()  # its slot is free
         try:
-            await asyncio.shield(self._conclude(task, run, outcome, started))
+            ended = await asyncio.shield(self._conclude(task, run, outcome, started))
         finally:
             self._active.pop(run.id, None)
             if run.id in self._blockers:
@@ -343,6 +343,7 @@ class Executor:
             self._wake.set()
         if interrupted:
             raise asyncio.CancelledError
+        return ended
 
     async def _attempt(self, task: BaseTask | None, run: Run, ctx: TaskContext) -> Outcome:
         if task is None:
@@ -369,7 +370,7 @@ class Executor:
 
     async def _conclude(
         self, task: BaseTask | None, run: Run, outcome: Outcome, started: datetime
-    ) -> None:
+    ) -> Run:
         await self.feed.flush_quietly()
         active = self._active.get(run.id)
         if active is not None:  # the events after this one carry the last progress
@@ -379,6 +380,7 @@ class Executor:
             self.wake_at(done.retry_at)
         if done.dependents:
             self.wake()
+        return done.run
 
     def _record_progress(self, run_id: str, progress: JSON) -> Run | None:
         active = self._active.get(run_id)

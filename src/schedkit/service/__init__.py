@@ -535,8 +535,9 @@ class Scheduler:
     async def execute_handed_off(self, run_id: str, task_name: str) -> Run | None:
         """The worker's end of a hand-off: claim the run ``run_id`` of ``task_name`` and
         execute it on this node, with its context, hooks, retries, timeout, cancel,
-        progress and logs; the run as it ended, or None when it was not claimable (its
-        message was a duplicate, or the run was cancelled meanwhile)."""
+        progress and logs; the run as the attempt left it (pending again for a retry),
+        or None when it was not claimable (its message was a duplicate, or the run was
+        cancelled meanwhile)."""
         self._require_started()
         return await self._executor.execute_one(run_id, task_name)
 
