@@ -8,10 +8,13 @@ processes and records back, and how long a run waits from creation to its start.
 Each case: a fresh store, one schedkit node (the sender, holding the scheduler lease)
 and N ``celery -A bench.celery_runs worker --pool=threads`` processes on a queue of
 their own (Redis: ``--redis-url`` or ``$SCHEDKIT_TEST_REDIS_URL``). A warm-up round
-starts every worker process's schedkit node; then ``--runs`` manual runs of a no-op
-``executor = "celery"`` task are created at once and the clock stops when the last has
-finished in the store. Separate from ``python -m bench`` (whose workloads compare
-schedkit with APScheduler): this one has nothing to compare with.
+starts every worker process's schedkit node. Then 50 manual runs of a no-op
+``executor = "celery"`` task, one at a time (start wait: from a run's creation to its
+start on a worker, the whole hand-off), and a backlog of ``--runs`` runs created with
+the sender off and sent at once (runs/s: from the sender's start until the last has
+finished in the store). Separate from
+``python -m bench`` (whose workloads compare schedkit with APScheduler): this one has
+nothing to compare with.
 
 This module is also the workers' Celery app (``-A bench.celery_runs``): the store and
 the broker come from the environment the driver sets.
@@ -38,12 +41,14 @@ from celery import Celery
 
 from bench.measure import pg_create_database, pg_drop_database
 from schedkit import SchedkitConfig, Scheduler, TaskRegistry, task
-from schedkit.integrations.celery import install
+from schedkit.integrations.celery import EXECUTOR, install
 from schedkit.models import RunStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = "bench_celery_noop"
 STORE_VAR = "SCHEDKIT_BENCH_CELERY_STORE"
+#: Runs created one after the other, each once the previous has finished (start wait).
+LATENCY_RUNS = 50
 REDIS_VAR = "SCHEDKIT_TEST_REDIS_URL"
 
 
@@ -106,37 +111,50 @@ def _stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait()
 
 
-async def _burst(s: Scheduler, runs: int, timeout: float) -> tuple[float, list[str]]:
-    """Create ``runs`` runs at once; seconds until the last finished, and their ids."""
-    started = time.perf_counter()
-    ids = [(await s.run_now(TASK)).id for _ in range(runs)]
+async def _create(s: Scheduler, runs: int) -> list[str]:
+    return [(await s.run_now(TASK)).id for _ in range(runs)]
+
+
+async def _all_done(s: Scheduler, runs: int, started: float, timeout: float) -> float:
+    """Seconds from ``started`` until ``runs`` runs have succeeded."""
     deadline = started + timeout
     while await s.count_runs(TASK, status=RunStatus.SUCCESS) < runs:
         if time.perf_counter() > deadline:
             raise TimeoutError(f"runs not finished within {timeout:g} s")
         await asyncio.sleep(0.02)
-    return time.perf_counter() - started, ids
+    return time.perf_counter() - started
 
 
 async def case(
     store_url: str, workers: int, concurrency: int, runs: int, redis: str
 ) -> dict[str, Any]:
+    """Runs one at a time (how long a run waits from its creation to its start on a
+    worker), then a backlog of ``runs`` runs created with the sender off and sent at once
+    (how many runs a second the workers take through)."""
     queue = f"schedkit-bench-{uuid.uuid4().hex[:8]}"
     sender_app = Celery("schedkit_bench_sender", broker=redis)
     sender = install(sender_app, registry=TaskRegistry(), queue=queue)
+    timeout = max(120.0, runs / 5)
     with tempfile.TemporaryDirectory() as logs:
         procs = _start_workers(workers, concurrency, queue, store_url, redis, Path(logs))
         try:
-            async with Scheduler(config(store_url), registry=_registry(), extensions=[sender]) as s:
+            async with Scheduler(config(store_url), registry=_registry()) as s:
+                stop_sending = s.add_executor(EXECUTOR, sender.send)
                 # Warm-up: every worker process starts its schedkit node on a message.
-                await _burst(s, workers * concurrency * 2, timeout=120)
-                await s.purge(older_than=timedelta(0))
-                seconds, ids = await _burst(s, runs, timeout=max(120, runs / 5))
+                warm = workers * concurrency * 2
+                await _create(s, warm)
+                await _all_done(s, warm, time.perf_counter(), 120)
                 waits = []
-                for run_id in ids:
-                    run = await s.get_run(run_id)
+                for _ in range(LATENCY_RUNS if runs >= LATENCY_RUNS else 3):
+                    run = await s.run_now(TASK, wait=True, timeout=30)
                     assert run.started_at is not None
                     waits.append((run.started_at - run.scheduled_for).total_seconds() * 1000)
+                await s.purge(older_than=timedelta(0))
+                stop_sending()
+                await _create(s, runs)
+                started = time.perf_counter()
+                s.add_executor(EXECUTOR, sender.send)
+                seconds = await _all_done(s, runs, started, timeout)
         finally:
             await asyncio.to_thread(_stop_workers, procs)
             sender_app.close()
@@ -145,7 +163,7 @@ async def case(
         "workers": workers,
         "concurrency": concurrency,
         "runs": runs,
-        "seconds": round(seconds, 3),
+        "backlog_seconds": round(seconds, 3),
         "runs_per_s": round(runs / seconds, 1),
         "start_wait_ms_p50": round(statistics.median(waits), 1),
         "start_wait_ms_p95": round(waits[int(len(waits) * 0.95) - 1], 1),
@@ -183,7 +201,7 @@ async def main(argv: list[str] | None = None) -> int:
                     await pg_drop_database(args.postgres_url, name)
     report = {"store": store, "cpus": os.cpu_count(), "smoke": args.smoke, "cases": results}
     print(f"Runs through Celery, {store} store, {os.cpu_count()} CPU(s) (workers share them)\n")
-    print("| worker processes | threads each | runs | runs/s | start wait p50 | p95 |")
+    print("| worker processes | threads each | runs | backlog runs/s | start wait p50 | p95 |")
     print("|---|---|---|---|---|---|")
     for r in results:
         print(
