@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from celery import Celery
 
 from schedkit import Scheduler, TaskRegistry
@@ -41,13 +42,13 @@ class CeleryEnv:
     def bridge(self) -> CeleryBridge:
         return install(self.app, registry=TaskRegistry(), tasks=TASKS, queue=self.queue)
 
-    async def scheduler(self, *, send: bool = True) -> Scheduler:
+    async def scheduler(self, *, send: bool = True, **overrides: Any) -> Scheduler:
         """A schedkit node firing and recording runs (sending them to Celery if ``send``)."""
         registry = TaskRegistry()
         for t in TASKS:
             registry.register_task(t)
         s = Scheduler(
-            fast_config(self.store_url),
+            fast_config(self.store_url, **overrides),
             registry=registry,
             extensions=[self.bridge()] if send else [],
         )
@@ -77,6 +78,16 @@ class CeleryEnv:
     def send(self, run_id: str, task_name: str) -> Any:
         """Publish the message a sending node would (to duplicate it on purpose)."""
         return self.app.send_task("schedkit.run", args=[run_id, task_name], queue=self.queue)
+
+    def queued(self) -> int:
+        """Messages waiting in this test's queue (Redis keeps a queue as a list)."""
+        with redis.Redis.from_url(self.redis_url) as client:
+            return int(client.llen(self.queue))
+
+    def purge(self) -> int:
+        """Drop the messages waiting in this test's queue (a broker losing them)."""
+        with redis.Redis.from_url(self.redis_url) as client:
+            return int(client.delete(self.queue))
 
     def worker_logs(self) -> str:
         return "\n".join(

@@ -165,3 +165,17 @@ async def test_a_killed_celery_worker_s_run_is_lost_then_retried(
     assert run.attempt == 2 and run.node_id != victim
     [lost] = run.attempt_errors
     assert isinstance(lost, dict) and lost["status"] == "lost", lost
+
+
+async def test_a_message_the_broker_lost_is_sent_again(celery_env: CeleryEnv) -> None:
+    s = await celery_env.scheduler(executor={"resend_after": 1.0})
+    run = await s.run_now("celery_echo", {"value": 1})
+
+    async def sent() -> bool:
+        return await asyncio.to_thread(celery_env.queued) >= 1
+
+    await until(sent, "the run's message in the queue")
+    assert await asyncio.to_thread(celery_env.purge) >= 1  # no worker ever sees it
+    celery_env.worker()
+    done = await finished(s, run.id)
+    assert done.status is RunStatus.SUCCESS and done.attempt == 1
