@@ -8,6 +8,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,12 @@ from schedkit import Scheduler, TaskRegistry, task
 from schedkit.clock import OffsetClock, SystemClock
 from schedkit.engine import runs
 from schedkit.engine.handoff import HandOff
-from schedkit.errors import ConfigError, NotRunningError, TaskDefinitionError
+from schedkit.errors import (
+    ConfigError,
+    NotRunningError,
+    StoreUnavailableError,
+    TaskDefinitionError,
+)
 from schedkit.models import Run, RunStatus
 from schedkit.store import Store, create_store
 from schedkit.task import BaseTask
@@ -312,3 +318,43 @@ async def test_a_run_outside_a_pass_s_batch_is_not_sent_again_when_it_comes_back
     await sqlite_store.request_cancel(newer.id, SystemClock().now(), "test")
     await h.send_due()
     assert sent == [first.id, newer.id]
+
+
+async def test_a_store_error_while_reading_pending_runs_is_retried(
+    sqlite_store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    h = handoff(sqlite_store)
+    sent = asyncio.Event()
+
+    async def send(run: Run) -> None:
+        sent.set()
+
+    h.add("elsewhere", send)
+    await pending(sqlite_store, remote)
+    real = sqlite_store.list_runs
+    failures = [StoreUnavailableError("the database is restarting")]
+
+    async def flaky_list_runs(*args: Any, **kwargs: Any) -> list[Run]:
+        if failures:
+            raise failures.pop()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite_store, "list_runs", flaky_list_runs)
+    loop = asyncio.create_task(h.loop())
+    try:
+        with caplog.at_level(logging.WARNING, "schedkit.engine.handoff"):
+            await asyncio.wait_for(sent.wait(), 10)
+    finally:
+        loop.cancel()
+    assert "the database is restarting" in caplog.text
+
+
+async def test_a_stopping_node_takes_no_handed_off_run(sqlite_url: str) -> None:
+    registry = TaskRegistry()
+    registry.register_task(remote)
+    async with Scheduler(fast_config(sqlite_url), registry=registry) as s:
+        run = await s.run_now("remote")
+        s._executor.slots.close()  # what stop() does first
+        with pytest.raises(NotRunningError, match="stopping"):
+            await s.execute_handed_off(run.id, "remote")
+        assert (await s.get_run(run.id)).status is RunStatus.PENDING
