@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from pathlib import Path
@@ -61,6 +62,14 @@ async def celery_killed(marker: str, ctx: TaskContext) -> dict[str, Any]:
     return {"success": True, "message": f"attempt {ctx.attempt}"}
 
 
+@task("celery_isolated", executor="celery", isolation="process", timeout=1.0, retry=NO_RETRY)
+def celery_isolated(seconds: float) -> dict[str, Any]:
+    """Sync code that ignores cancellation: only killing its process stops it."""
+    logging.getLogger("celery_isolated").info("child pid %s", os.getpid())
+    time.sleep(seconds)
+    return {"success": True, "data": {"pid": os.getpid()}}
+
+
 class CeleryHooked(BaseTask):
     """The design document's hooks, each logging its name, on a Celery worker."""
 
@@ -95,5 +104,6 @@ TASKS = [
     celery_long,
     celery_counted,
     celery_killed,
+    celery_isolated,
     CeleryHooked,
 ]

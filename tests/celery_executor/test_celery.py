@@ -179,3 +179,17 @@ async def test_a_message_the_broker_lost_is_sent_again(celery_env: CeleryEnv) ->
     celery_env.worker()
     done = await finished(s, run.id)
     assert done.status is RunStatus.SUCCESS and done.attempt == 1
+
+
+async def test_an_isolated_task_on_a_prefork_worker_is_killed_at_its_timeout(
+    celery_env: CeleryEnv,
+) -> None:
+    s = await celery_env.scheduler()
+    celery_env.worker("prefork")
+    quick = await finished(s, (await s.run_now("celery_isolated", {"seconds": 0})).id)
+    assert quick.status is RunStatus.SUCCESS, quick
+    assert quick.result is not None and quick.result["data"]["pid"] != os.getpid()
+    hung = await finished(s, (await s.run_now("celery_isolated", {"seconds": 60})).id)
+    assert hung.status is RunStatus.TIMEOUT, hung
+    logs = await s.get_logs(hung.id)
+    assert any("child pid" in line.message for line in logs), logs
