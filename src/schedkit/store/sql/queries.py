@@ -228,6 +228,40 @@ class InsertIfAbsent:
         return compiled.string
 
 
+class BulkInsert:
+    """A plain ``INSERT`` of many whole rows, for a batch whose keys were checked free
+    under the same transaction (a duplicate is an IntegrityError, not skipped).
+
+    SQLite: one compiled single-row statement through the driver's ``executemany`` (a
+    loop in C; a multi-row VALUES statement of thousands of rows costs SQLAlchemy more
+    to compile than SQLite to run). PostgreSQL: SQLAlchemy's executemany (asyncpg sends
+    the rows as one pipelined batch).
+    """
+
+    def __init__(self, table: sa.Table, *, on_sqlite: bool) -> None:
+        self._table = table
+        self._sqlite = on_sqlite
+        self._columns = [c.name for c in table.columns]
+        self._encoders = [encoder(c.type) for c in table.columns]
+        if on_sqlite:
+            marks: dict[str, Any] = {name: sa.bindparam(f"p_{name}") for name in self._columns}
+            compiled = sqlite.insert(table).values(marks).compile(dialect=_SQLITE)
+            # The values are sent column by column: the compiled order must be so.
+            assert list(compiled.positiontup or ()) == [f"p_{n}" for n in self._columns]
+            self._sql = compiled.string
+
+    def insert(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        if not self._sqlite:
+            conn.execute(sa.insert(self._table), [dict(row) for row in rows])
+            return
+        pairs = list(zip(self._columns, self._encoders, strict=True))
+        driver(conn).executemany(
+            self._sql, ([encode(row[name]) for name, encode in pairs] for row in rows)
+        )
+
+
 def _result_columns(stmt: sa.Executable) -> Sequence[sa.ColumnElement[Any]]:
     if isinstance(stmt, sa.Select):
         return list(stmt.selected_columns)

@@ -13,6 +13,7 @@ advances commit.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,7 @@ from schedkit.models import Run, Schedule, ScheduleCounts
 from schedkit.store._common import check_new_schedules, check_schedule_version, still_current
 from schedkit.store.sql.base import SQLBase, chunks, values_of
 from schedkit.store.sql.leases import LeasesMixin
-from schedkit.store.sql.queries import BatchUpdate, InsertIfAbsent, Query
+from schedkit.store.sql.queries import BatchUpdate, BulkInsert, InsertIfAbsent, Query
 from schedkit.store.sql.schema import UTCDateTime
 from schedkit.store.values import FireRecord, LeaseFence, ScheduleAdvance
 
@@ -75,9 +76,10 @@ class SchedulesMixin(LeasesMixin, SQLBase):
                 found = conn.execute(stmt.limit(1)).first()
                 if found is not None:
                     raise ScheduleConflictError(found.id, 0, found.version)
-            inserted = self._schedule_inserter.insert(conn, rows)
-            if len(inserted) < len(rows):  # PostgreSQL: created since the check
-                raise ScheduleConflictError(next(i for i in ids if i not in inserted), 0, 1)
+            try:
+                self._schedule_inserter.insert(conn, rows)
+            except sa.exc.IntegrityError as error:  # PostgreSQL: created since the check
+                raise ScheduleConflictError(_duplicate_id(error), 0, 1) from None
 
         await self._db.write(work)
 
@@ -297,11 +299,16 @@ class SchedulesMixin(LeasesMixin, SQLBase):
         return BatchUpdate(template, types, s.c.id, on_sqlite=self._sqlite)
 
     @functools.cached_property
-    def _schedule_inserter(self) -> InsertIfAbsent:
-        s = self._t.schedules
-        return InsertIfAbsent(s, s.c.id, on_sqlite=self._sqlite)
+    def _schedule_inserter(self) -> BulkInsert:
+        return BulkInsert(self._t.schedules, on_sqlite=self._sqlite)
 
     @functools.cached_property
     def _run_inserter(self) -> InsertIfAbsent:
         r = self._t.runs
         return InsertIfAbsent(r, r.c.id, on_sqlite=self._sqlite)
+
+
+def _duplicate_id(error: sa.exc.IntegrityError) -> str:
+    """The id PostgreSQL names in a unique violation ("Key (id)=(x) already exists")."""
+    found = re.search(r"Key \(id\)=\((.*)\) already exists", str(error.orig))
+    return found.group(1) if found else "?"
