@@ -94,3 +94,30 @@ def test_batch_size_body_size_and_role_limits_hold(api: Api) -> None:
     problem(api.operator.post("/schedules", json=items(1, prefix="op")), 403)
     problem(api.anon.post("/schedules", json=items(1, prefix="anon")), 401)
     assert total(api) == before
+
+
+def test_task_pages_and_stats_stay_small_with_many_schedules(api: Api) -> None:
+    api.admin.post("/schedules", json=items(600, prefix="page")).raise_for_status()
+    count = total(api, "echo")
+    assert count >= 600
+    echo = next(t for t in api.viewer.get("/tasks").json() if t["name"] == "echo")
+    assert echo["schedule_count"] == count
+    assert [s["id"] for s in echo["schedules"]] == [s["id"] for s in echo["schedules"]][:10]
+    assert len(echo["schedules"]) == 10
+    assert echo["next_fire_time"] is not None and echo["paused"] is False
+    detail = api.viewer.get(
+        "/tasks/echo", params={"schedules_limit": 20, "schedules_offset": 10}
+    ).json()
+    assert detail["schedule_count"] == count
+    listed = api.viewer.get("/schedules", params={"task": "echo", "limit": 20, "offset": 10})
+    assert [s["id"] for s in detail["schedules"]] == [s["id"] for s in listed.json()["items"]]
+    problem(api.viewer.get("/tasks/echo", params={"schedules_limit": 501}), 422)
+    stats = api.viewer.get("/stats", params={"upcoming": 5}).json()
+    assert len(stats["upcoming"]) == 5
+    fires = [f["fire_time"] for f in stats["upcoming"]]
+    assert fires == sorted(fires)
+    by_task = {t["task_name"]: t["fires"] for t in stats["upcoming_by_task"]}
+    assert 1 <= len(by_task["echo"]) <= 10
+    assert by_task["echo"][0]["fire_time"] == echo["next_fire_time"].replace("+00:00", "Z") or (
+        by_task["echo"][0]["fire_time"][:19] == echo["next_fire_time"][:19]
+    )
