@@ -192,12 +192,18 @@ class ScheduleBook:
         )
         # Thousands of entries are seconds of CPU: off the event loop that fires schedules.
         built, errors = await asyncio.to_thread(build, entries)
-        found = await self.store.get_schedules([s.id for s in built])
-        errors += existing_errors(entries, built, {s.id for s in found})
         if errors:
-            raise BulkScheduleError(sorted(errors, key=lambda e: e.line), what=what)
+            raise BulkScheduleError(errors, what=what)
         check_room(await self.count(), len(built), self.config.limits.max_schedules)
-        await self.store.insert_schedules(built)
+        try:
+            await self.store.insert_schedules(built)
+        except ScheduleConflictError:
+            # Ids the store holds already: read them all, to name every line at fault.
+            found = await self.store.get_schedules([s.id for s in built])
+            existing = existing_errors(entries, built, {s.id for s in found})
+            if not existing:  # deleted again meanwhile
+                raise
+            raise BulkScheduleError(existing, what=what) from None
         for schedule in built:
             if schedule.id == schedule.task_name:
                 await self.store.delete_state(removed_key(schedule.id))

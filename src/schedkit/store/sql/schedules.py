@@ -13,7 +13,6 @@ advances commit.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -26,7 +25,13 @@ from schedkit.models import Run, Schedule, ScheduleCounts
 from schedkit.store._common import check_new_schedules, check_schedule_version, still_current
 from schedkit.store.sql.base import SQLBase, chunks, values_of
 from schedkit.store.sql.leases import LeasesMixin
-from schedkit.store.sql.queries import BatchUpdate, BulkInsert, InsertIfAbsent, Query
+from schedkit.store.sql.queries import (
+    BatchUpdate,
+    BulkInsert,
+    DuplicateKey,
+    InsertIfAbsent,
+    Query,
+)
 from schedkit.store.sql.schema import UTCDateTime
 from schedkit.store.values import FireRecord, LeaseFence, ScheduleAdvance
 
@@ -66,22 +71,31 @@ class SchedulesMixin(LeasesMixin, SQLBase):
         if not schedules:
             return
         s = self._t.schedules
-        ids = sorted(schedule.id for schedule in schedules)
         rows = [values_of(schedule) for schedule in schedules]
 
         # One transaction: raising inside it rolls every row back.
         def work(conn: Connection) -> None:
-            for chunk in chunks(ids):
-                stmt = sa.select(s.c.id, s.c.version).where(s.c.id.in_(chunk)).order_by(s.c.id)
-                found = conn.execute(stmt.limit(1)).first()
-                if found is not None:
-                    raise ScheduleConflictError(found.id, 0, found.version)
-            try:
-                self._schedule_inserter.insert(conn, rows)
-            except sa.exc.IntegrityError as error:  # PostgreSQL: created since the check
-                raise ScheduleConflictError(_duplicate_id(error), 0, 1) from None
+            if self._sqlite:
+                # Under the write lock taken at BEGIN: nothing can appear after the check.
+                for chunk in chunks(sorted(schedule.id for schedule in schedules)):
+                    stmt = sa.select(s.c.id).where(s.c.id.in_(chunk)).order_by(s.c.id).limit(1)
+                    found = conn.execute(stmt).scalar()
+                    if found is not None:
+                        raise DuplicateKey(found)
+            # PostgreSQL: the primary key refuses a duplicate and fails the transaction.
+            self._schedule_inserter.insert(conn, rows)
 
-        await self._db.write(work)
+        try:
+            await self._db.write(work)
+        except DuplicateKey as duplicate:
+            sid = duplicate.key or ""
+            raise ScheduleConflictError(sid, 0, await self._version_of(sid)) from None
+
+    async def _version_of(self, schedule_id: str) -> int | None:
+        s = self._t.schedules
+        stmt = sa.select(s.c.version).where(s.c.id == schedule_id)
+        found: int | None = await self._db.read(lambda conn: conn.execute(stmt).scalar())
+        return found
 
     async def list_schedules(
         self, task_name: str | None = None, *, limit: int | None = None, offset: int = 0
@@ -306,9 +320,3 @@ class SchedulesMixin(LeasesMixin, SQLBase):
     def _run_inserter(self) -> InsertIfAbsent:
         r = self._t.runs
         return InsertIfAbsent(r, r.c.id, on_sqlite=self._sqlite)
-
-
-def _duplicate_id(error: sa.exc.IntegrityError) -> str:
-    """The id PostgreSQL names in a unique violation ("Key (id)=(x) already exists")."""
-    found = re.search(r"Key \(id\)=\((.*)\) already exists", str(error.orig))
-    return found.group(1) if found else "?"
