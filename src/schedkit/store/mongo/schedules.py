@@ -95,23 +95,28 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
             if doc is not None:
                 raise ScheduleConflictError(doc["_id"], 0, int(doc["version"]))
         docs = [encode_schedule(schedule) for schedule in schedules]
-        done = 0
+        ours: list[str] = []  # ids this call may have inserted
         try:
             for start in range(0, len(docs), INSERT_BATCH):
                 batch = docs[start : start + INSERT_BATCH]
                 try:
                     await self._c.schedules.insert_many(batch, ordered=True)
                 except BulkWriteError as error:
-                    written = int(error.details.get("nInserted", 0))
-                    done += written
-                    codes = {e.get("code") for e in error.details.get("writeErrors", [])}
-                    if codes != {DUPLICATE_KEY}:
+                    failures = error.details.get("writeErrors", [])
+                    # Every document of the batch but the ones refused may be in:
+                    # FerretDB goes on past the first failure of an "ordered" insert.
+                    refused = {batch[int(e["index"])]["_id"] for e in failures}
+                    ours += [d["_id"] for d in batch if d["_id"] not in refused]
+                    if not failures or {e.get("code") for e in failures} != {DUPLICATE_KEY}:
                         raise
-                    # Created since the check (ordered: the first error stopped the batch).
-                    raise ScheduleConflictError(batch[written]["_id"], 0, 1) from None
-                done += len(batch)
+                    first = batch[int(failures[0]["index"])]["_id"]
+                    raise ScheduleConflictError(first, 0, 1) from None
+                except BaseException:
+                    ours += [d["_id"] for d in batch]  # a lost reply: any of it may be in
+                    raise
+                ours += [d["_id"] for d in batch]
         except BaseException:
-            await self._undo_inserts([d["_id"] for d in docs[:done]])
+            await self._undo_inserts(ours)
             raise
 
     async def _undo_inserts(self, ids: Sequence[str]) -> None:
