@@ -38,6 +38,12 @@ def test_import_json_lines(cli: Cli) -> None:
     assert count(cli) == 120
     shown = json.loads(cli("--json", "tasks", "show", "hello").stdout)
     assert shown["schedules"][0]["kwargs"] == {"name": "m0"}
+    assert len(shown["schedules"]) == 50
+    text = " ".join(cli("tasks", "show", "hello").stdout.split())
+    assert "the first 50 of 120 schedules, in id order" in text
+    assert "and 110 more" in " ".join(cli("tasks", "list").stdout.split())
+    zh = " ".join(cli("--lang", "zh", "tasks", "show", "hello").stdout.split())
+    assert "共 120 个调度计划，按 ID 顺序显示前 50 个" in zh
 
 
 def test_import_csv_with_crontab_zone_and_kwargs(cli: Cli) -> None:
