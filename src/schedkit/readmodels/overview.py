@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from pydantic import Field
@@ -66,6 +67,10 @@ async def overview(
         for counts in firing
         for schedule in await scheduler.next_schedules(UPCOMING_PER_TASK, counts.task_name)
     ]
+    # Each schedule's next fires are searched (a calendar may skip many days): not on the
+    # event loop that fires schedules.
+    soonest_fires = await asyncio.to_thread(upcoming_fires, soonest, scheduler.tz, upcoming)
+    task_fires = await asyncio.to_thread(upcoming_by_task, by_task, scheduler.tz, upcoming)
     return Overview(
         since=now - window,
         until=now,
@@ -76,6 +81,6 @@ async def overview(
         running_count=await scheduler.count_runs(status=RunStatus.RUNNING),
         running=[run_summary(r, scheduler.tz) for r in running],
         pending_count=await scheduler.count_runs(status=RunStatus.PENDING),
-        upcoming=upcoming_fires(soonest, scheduler.tz, upcoming),
-        upcoming_by_task=upcoming_by_task(by_task, scheduler.tz, upcoming),
+        upcoming=soonest_fires,
+        upcoming_by_task=task_fires,
     )

@@ -72,9 +72,11 @@ class BulkScheduleError(ValidationError):
         )
         more = f" (and {len(entries) - SHOWN_ERRORS} more)" if len(entries) > SHOWN_ERRORS else ""
         count = f"{len(entries)} bad {what}" + ("s" if len(entries) > 1 else "")
+        first = entries[0] if entries else None
         super().__init__(
             f"{count}, nothing was stored: {shown}{more}",
-            field=what,
+            # The first field at fault, as the API names it: "<position>.<field>".
+            field=None if first is None else ".".join(filter(None, [str(first.line), first.field])),
             errors=[
                 {"loc": [e.line, *(e.field.split(".") if e.field else [])], "msg": e.message}
                 for e in entries
@@ -82,6 +84,10 @@ class BulkScheduleError(ValidationError):
         )
         self.entries = list(entries)
         self.what = what
+
+    def __str__(self) -> str:
+        # The message names every position already; no "field: " prefix before it.
+        return self.message
 
 
 def build_schedules(
