@@ -96,6 +96,10 @@ def test_import_twice_reports_existing_ids_and_format_errors(cli: Cli) -> None:
     assert "line 3: id: schedule 'j-000' exists already" in " ".join(again.stderr.split())
     (cli.cwd / "s.txt").write_text("x", encoding="utf-8")
     assert "cannot tell the format" in cli("schedule", "import", "s.txt").stderr
+    wrong = cli("schedule", "import", "s.txt", "--format", "xml")
+    assert wrong.exit_code == 2 and "--format must be one of jsonl, csv" in wrong.stderr
+    (cli.cwd / "more.txt").write_text("task,schedule,id\nhello,0 3 * * *,t-1\n", encoding="utf-8")
+    assert cli("schedule", "import", "more.txt", "--format", "csv").exit_code == 0
     (cli.cwd / "h.csv").write_text("name,when\nx,y\n", encoding="utf-8")
     assert "must name the columns" in cli("schedule", "import", "h.csv").stderr
-    assert count(cli) == 3
+    assert count(cli) == 4
