@@ -12,7 +12,6 @@ many schedules tend to share a handful of triggers.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -167,7 +166,7 @@ class _Builder:
         self._max_kwargs = config.limits.max_kwargs_bytes
         self._parse = parse
         self._now = now
-        # Canonical JSON of a config without its kwargs → (spec, trigger, next fire).
+        # repr of a config without its kwargs → (spec, trigger, next fire).
         self._specs: dict[str, tuple[ScheduleSpec, dict[str, Any], datetime | None]] = {}
 
     def build(self, entry: ScheduleEntry) -> Schedule:
@@ -196,17 +195,16 @@ class _Builder:
         )
 
     def _spec(self, config: Any) -> tuple[ScheduleSpec, dict[str, Any], datetime | None]:
-        try:
-            key = json.dumps(config, sort_keys=True, separators=(",", ":"))
-        except (TypeError, ValueError):
-            key = None
-        found = self._specs.get(key) if key is not None else None
+        # repr, not a canonical JSON dump (twice the cost): configs come from JSON, whose
+        # values repr faithfully; the same config written in another key order is merely
+        # validated again.
+        key = repr(config)
+        found = self._specs.get(key)
         if found is None:
             spec = self._parse(config)
             trigger = spec.to_json()["trigger"]
             found = (spec, trigger, trigger_from_json(trigger).next_fire_time(None, self._now))
-            if key is not None:
-                self._specs[key] = found
+            self._specs[key] = found
         return found
 
 
