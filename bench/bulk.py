@@ -2,6 +2,7 @@
 
     python -m bench.bulk import --n 100000                       # SQLite
     python -m bench.bulk import --n 100000 --postgres-url URL    # and PostgreSQL
+    python -m bench.bulk import --n 100000 --mongo-url URL       # and MongoDB (FerretDB)
     python -m bench.bulk api --n 10000 --requests 200            # API probe, SQLite
 
 ``import``: ``Scheduler.add_schedules`` of ``n`` schedules of one task (60 distinct cron
@@ -28,6 +29,7 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from bench import measure
 from bench.systems import TASK_NAME, make_scheduler
@@ -84,7 +86,25 @@ def run_import(args: argparse.Namespace) -> list[dict[str, Any]]:
             rows.append({"system": "schedkit-postgres", **asyncio.run(import_once(url, args.n))})
         finally:
             asyncio.run(measure.pg_drop_database(args.postgres_url, name))
+    if args.mongo_url:
+        # FerretDB here: a real MongoDB server differs (say so beside its figures).
+        name = f"schedkit_bulk_{os.getpid()}"
+        url = urlunsplit(urlsplit(args.mongo_url)._replace(path=f"/{name}"))
+        try:
+            rows.append({"system": "schedkit-mongo", **asyncio.run(import_once(url, args.n))})
+        finally:
+            asyncio.run(_drop_mongo(args.mongo_url, name))
     return rows
+
+
+async def _drop_mongo(url: str, name: str) -> None:
+    from pymongo import AsyncMongoClient
+
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(url)
+    try:
+        await client.drop_database(name)
+    finally:
+        await client.close()
 
 
 class _Server:
@@ -176,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1000, help="schedules")
     parser.add_argument("--requests", type=int, default=20, help="api: requests per page")
     parser.add_argument("--postgres-url", default=os.environ.get("SCHEDKIT_TEST_POSTGRES_URL"))
+    parser.add_argument("--mongo-url", default=os.environ.get("SCHEDKIT_TEST_MONGO_URL"))
     args = parser.parse_args(argv)
     rows = run_import(args) if args.what == "import" else run_api(args)
     headers = list(rows[0])

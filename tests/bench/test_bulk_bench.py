@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(*args: str) -> list[dict[str, object]]:
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.bulk", *args, "--postgres-url", ""],
+        [sys.executable, "-m", "bench.bulk", *args, "--postgres-url", "", "--mongo-url", ""],
         cwd=ROOT,
         capture_output=True,
         text=True,
