@@ -33,6 +33,7 @@ from schedkit.models import (
 )
 from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import Scheduler
+from schedkit.service.bulk import BulkScheduleError, ScheduleEntry
 from schedkit.sync import SyncScheduler
 from schedkit.task import (
     BaseTask,
@@ -49,6 +50,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BaseTask",
+    "BulkScheduleError",
     "Clock",
     "ConfigError",
     "ConflictError",
@@ -65,6 +67,7 @@ __all__ = [
     "SchedkitConfig",
     "SchedkitError",
     "Schedule",
+    "ScheduleEntry",
     "ScheduleNotFoundError",
     "Scheduler",
     "StoreError",

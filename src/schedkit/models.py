@@ -156,6 +156,19 @@ class Schedule:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ScheduleCounts:
+    """One task's schedules in numbers (what a task listing shows without reading them)."""
+
+    task_name: str
+    #: Schedules of the task.
+    total: int
+    #: How many of them are paused.
+    paused: int
+    #: Earliest ``next_fire_time`` of its unpaused schedules, or None.
+    next_fire_time: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Run:
     """One firing of a schedule or one manual trigger; attempts are retries of it.
 

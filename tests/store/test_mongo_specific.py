@@ -677,3 +677,39 @@ async def test_requeue_racing_itself_applies_once(mongo_url: str) -> None:
         assert results.count(True) == 1
         got = await a.get_run(run.id)
         assert got is not None and got.attempt == 2 and len(got.attempt_errors) == 1
+
+
+# -- bulk schedule inserts: compensation instead of a transaction -----------------------------
+
+
+@external
+async def test_a_bulk_insert_failing_midway_deletes_what_it_inserted(
+    store: MongoStore, raw: Raw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer creates an id of the batch after the check, before its batch is
+    written: the batches already written are deleted again, the other writer's schedule
+    (and a schedule a user changed meanwhile, at version 2) stays."""
+    from schedkit.errors import ScheduleConflictError
+    from schedkit.store.mongo.schedules import INSERT_BATCH
+
+    batch = [make_schedule(id=f"s{i:05d}", next_fire_time=T0 + i * SEC) for i in range(2500)]
+    late = batch[2 * INSERT_BATCH + 5].id
+    collection = store._c.schedules
+    real_insert = collection.insert_many
+    calls: list[int] = []
+
+    async def insert_many(docs: Any, **kwargs: Any) -> Any:
+        calls.append(len(docs))
+        if len(calls) == 2:  # a user changes a schedule of the first batch meanwhile
+            await raw["scheduler_jobs"].update_one({"_id": "s00003"}, {"$set": {"version": 2}})
+        if len(calls) == 3:  # another writer creates an id of the third batch
+            await store.put_schedule(make_schedule(id=late), expected_version=0)
+        return await real_insert(docs, **kwargs)
+
+    monkeypatch.setattr(collection, "insert_many", insert_many)
+    with pytest.raises(ScheduleConflictError) as caught:
+        await store.insert_schedules(batch)
+    assert caught.value.schedule_id == late
+    assert calls == [INSERT_BATCH, INSERT_BATCH, 500]
+    left = sorted(s.id for s in await store.list_schedules())
+    assert left == ["s00003", late]

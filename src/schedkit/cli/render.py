@@ -114,6 +114,11 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "max_instances={n} overlap={overlap} misfire_grace={grace}",
         "zh": "最大并发 {n}，重叠时{overlap}，错过宽限 {grace}",
     },
+    "more schedules": {"en": "and {n} more", "zh": "另有 {n} 个"},
+    "schedules shown": {
+        "en": "the first {shown} of {total} schedules, in id order",
+        "zh": "共 {total} 个调度计划，按 ID 顺序显示前 {shown} 个",
+    },
 }
 
 STATUS_STYLE: dict[RunStatus, str] = {

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -44,6 +44,7 @@ from schedkit.models import (
     Run,
     RunStatus,
     Schedule,
+    ScheduleCounts,
     StateEntry,
     TaskStats,
     TriggerSource,
@@ -51,6 +52,7 @@ from schedkit.models import (
 from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import audit as audit_trail
 from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.service.bulk import ScheduleEntry
 from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
 from schedkit.service.runs import RunControl, run_filter
 from schedkit.service.schedules import ScheduleBook
@@ -65,6 +67,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["SYSTEM", "Extension", "Scheduler", "__version__"]
 
 ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
+#: Later than any fire time: "due by the end of time" is every fire to come.
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 class Scheduler:
@@ -321,6 +325,15 @@ class Scheduler:
         self._require_started()
         return await self.schedules.set_paused(task_name, False, None, actor=actor)
 
+    async def add_schedules(
+        self, entries: Sequence[ScheduleEntry], *, actor: str = SYSTEM, what: str = "line"
+    ) -> list[Schedule]:
+        """Create many schedules, all or nothing: each entry is validated first
+        (BulkScheduleError lists every bad entry by its ``line``, named ``what``), then
+        all are written in one batch. Only creates (an id already stored is an error)."""
+        self._require_started()
+        return await self.schedules.put_many(entries, actor=actor, what=what)
+
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
         return await self.schedules.get(schedule_id)
 
@@ -332,6 +345,14 @@ class Scheduler:
 
     async def count_schedules(self, task_name: str | None = None) -> int:
         return await self.schedules.count(task_name)
+
+    async def schedule_counts(self) -> list[ScheduleCounts]:
+        """Per task with schedules: how many, how many paused, the earliest next fire."""
+        return await self.store.schedule_counts()
+
+    async def next_schedules(self, limit: int, task_name: str | None = None) -> list[Schedule]:
+        """The ``limit`` unpaused schedules firing soonest (of one task if given)."""
+        return await self.store.due_schedules(END_OF_TIME, limit, task_name=task_name)
 
     async def get_job_info(self, task_name: str | None = None) -> list[dict[str, Any]]:
         """The document's job listing: id, name, next_run_time, trigger, executor,
@@ -407,7 +428,7 @@ class Scheduler:
 
     async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
         """The latest finished run of each task named (tasks without one left out)."""
-        return await self.runs.last_finished(task_names)
+        return await self.store.last_finished_runs(task_names)
 
     async def result_file(self, run_id: str, name: str) -> Path:
         """A file the run's result lists in ``data.files`` (see RunControl.result_file)."""

@@ -166,18 +166,6 @@ class RunControl:
     async def count(self, flt: RunFilter) -> int:
         return await self.store.count_runs(flt)
 
-    async def last_finished(self, task_names: Sequence[str]) -> dict[str, Run]:
-        """The latest finished run of each task (tasks without one are left out)."""
-        finished = frozenset(s for s in RunStatus if s.finished)
-        found: dict[str, Run] = {}
-        for name in task_names:
-            latest = await self.store.list_runs(
-                RunFilter(task_name=name, statuses=finished), limit=1
-            )
-            if latest:
-                found[name] = latest[0]
-        return found
-
     async def logs(self, run_id: str, *, after_seq: int, limit: int) -> list[LogLine]:
         await self.get(run_id)
         return await self.store.get_logs(run_id, after_seq=after_seq, limit=limit)

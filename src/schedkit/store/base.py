@@ -38,6 +38,7 @@ from schedkit.models import (
     Run,
     RunFilter,
     Schedule,
+    ScheduleCounts,
     StateEntry,
     TaskStats,
 )
@@ -120,8 +121,38 @@ class Store(abc.ABC):
         """The schedule, or None if it does not exist."""
 
     @abc.abstractmethod
-    async def list_schedules(self, task_name: str | None = None) -> list[Schedule]:
-        """All schedules (of one task if given), ordered by id."""
+    async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
+        """Create many new schedules at once (a bulk import), all or nothing.
+
+        Each must be at version 1 and the ids distinct (ValueError otherwise, before
+        anything is written). If any id is already stored, ScheduleConflictError names
+        the first one found (expected 0, its stored version) and none of the batch is
+        stored. SQL: one transaction (on SQLite it holds the write lock while it lasts,
+        about a second per 100,000 schedules). MongoDB (FerretDB has no multi-document
+        transactions): the ids are checked first, then inserted in ordered batches;
+        when a batch fails (an id created meanwhile, a lost server), the documents this
+        call inserted that are still at version 1 are deleted again before the error is
+        raised. Readers may see part of the batch until then, and a process killed
+        halfway leaves the batches it wrote (an import run again then reports their ids
+        as existing).
+        """
+
+    @abc.abstractmethod
+    async def list_schedules(
+        self, task_name: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[Schedule]:
+        """Schedules (of one task if given), ordered by id: all of them, or ``limit``
+        from ``offset`` on (index-backed pages)."""
+
+    @abc.abstractmethod
+    async def count_schedules(self, task_name: str | None = None) -> int:
+        """How many schedules there are (of one task if given)."""
+
+    @abc.abstractmethod
+    async def schedule_counts(self) -> list[ScheduleCounts]:
+        """Per task that has schedules (ordered by name): how many, how many paused, and
+        the earliest next fire of the unpaused ones. Aggregated by the database: the
+        schedules themselves are not sent."""
 
     @abc.abstractmethod
     async def delete_schedule(
@@ -133,9 +164,12 @@ class Store(abc.ABC):
         deleted), False if it did not exist."""
 
     @abc.abstractmethod
-    async def due_schedules(self, until: datetime, limit: int) -> list[Schedule]:
+    async def due_schedules(
+        self, until: datetime, limit: int, *, task_name: str | None = None
+    ) -> list[Schedule]:
         """Up to ``limit`` unpaused schedules with ``next_fire_time <= until``, earliest
-        first (ties by id). Index-backed: never a scan of all schedules."""
+        first (ties by id), of one task if given. Index-backed: never a scan of all
+        schedules."""
 
     @abc.abstractmethod
     async def due_schedule_keys(
@@ -211,6 +245,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count_runs(self, flt: RunFilter | None = None) -> int:
         """How many runs match ``flt``."""
+
+    @abc.abstractmethod
+    async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
+        """The latest finished run (newest ``scheduled_for``, ties: newest id) of each
+        task named; tasks without one are left out. One query on SQL (a correlated,
+        index-backed subquery per task). MongoDB: one indexed query per task, sent
+        concurrently (FerretDB v1's ``$group`` has no ``$first``)."""
 
     @abc.abstractmethod
     async def active_runs(self, schedule_id: str) -> list[Run]:

@@ -100,6 +100,7 @@ export const MESSAGES = {
     paused: "Paused",
     paused_note: "Paused: {note}",
     no_schedule: "On demand only",
+    schedules_more: "and {n} more schedules",
 
     // overview
     overview_title: "Overview",
@@ -235,6 +236,7 @@ export const MESSAGES = {
     task_no_parameters: "None declared",
     schedules_title: "Schedules",
     no_schedules: "This task has no schedules; it runs only when triggered.",
+    schedules_shown: "The first {shown} of {total} schedules (in id order).",
     col_id: "ID",
     col_timezone: "Time zone",
     col_last_fire: "Last fire",
@@ -346,6 +348,7 @@ export const MESSAGES = {
     act_token_revoke: "Token revoked",
     // plurals (Intl.PluralRules "one"; the count is params.count, else params.n)
     tasks_count_one: "{n} task",
+    schedules_more_one: "and {n} more schedule",
     stats_runs_one: "{n} run",
     rate_title_one: "{rate} of the finished runs succeeded; {n} run in all",
     chart_runs_per_hour_desc_one: "{total} run in the last 24 hours.",
@@ -550,6 +553,7 @@ export const MESSAGES = {
     paused: "已暂停",
     paused_note: "已暂停：{note}",
     no_schedule: "仅手动执行",
+    schedules_more: "另有 {n} 个调度计划",
 
     overview_title: "概览",
     overview_window: "最近 24 小时",
@@ -678,6 +682,7 @@ export const MESSAGES = {
     task_no_parameters: "未声明",
     schedules_title: "调度计划",
     no_schedules: "该任务没有调度计划，只在手动或依赖触发时运行。",
+    schedules_shown: "共 {total} 个调度计划，按 ID 顺序显示前 {shown} 个。",
     col_id: "ID",
     col_timezone: "时区",
     col_last_fire: "上次触发",
@@ -786,6 +791,7 @@ export const MESSAGES = {
     act_token_revoke: "吊销令牌",
     // Chinese has no plural forms: the "_one" texts equal the others.
     tasks_count_one: "共 {n} 个任务",
+    schedules_more_one: "另有 {n} 个调度计划",
     stats_runs_one: "{n} 次运行",
     rate_title_one: "已结束的运行中成功占 {rate}，共 {n} 次运行",
     chart_runs_per_hour_desc_one: "最近 24 小时共运行 {total} 次。",
