@@ -44,6 +44,7 @@ from schedkit.task import (
     current_context,
     task,
 )
+from schedkit.workflows import FailurePolicy, Step, StepCondition, Workflow
 
 __version__ = "0.1.0"
 
@@ -54,6 +55,7 @@ __all__ = [
     "ConflictError",
     "DuplicateTaskError",
     "EventKind",
+    "FailurePolicy",
     "NotRunningError",
     "OffsetClock",
     "OverlapPolicy",
@@ -67,6 +69,8 @@ __all__ = [
     "Schedule",
     "ScheduleNotFoundError",
     "Scheduler",
+    "Step",
+    "StepCondition",
     "StoreError",
     "StoreUnavailableError",
     "SyncScheduler",
@@ -80,6 +84,7 @@ __all__ = [
     "TaskStatus",
     "TriggerSource",
     "ValidationError",
+    "Workflow",
     "current_context",
     "task",
     "task_registry",

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from schedkit.models import JSON, Run, RunStatus, WorkflowStatus
+from schedkit.models import JSON, Run, RunStatus, WorkflowRun, WorkflowStatus
 from schedkit.workflows.definition import FailurePolicy, StepCondition, Workflow, topological
 
 #: Run statuses that count as a step failing (what ``on="failure"`` reacts to).
@@ -48,6 +48,15 @@ class FlowPlan:
     #: Steps to start now, in definition order.
     ready: list[str] = field(default_factory=list)
     status: WorkflowStatus = WorkflowStatus.RUNNING
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class FlowState:
+    """A workflow run as it stands: its record, the definition it runs and its plan."""
+
+    record: WorkflowRun
+    workflow: Workflow
+    plan: FlowPlan
 
 
 def plan(wf: Workflow, runs: Mapping[str, Run]) -> FlowPlan:
