@@ -143,7 +143,8 @@ async def test_the_daily_contract_workflow_runs_its_steps_on_one_business_date(
     assert "到期检查列出自动续约合同" in results["auto_renewal"]["message"]
     ends = [r.finished_at for r in runs.values() if r is not None]
     starts = [r.started_at for r in runs.values() if r is not None]
-    assert all(e is not None and s is not None and e <= s for e, s in zip(ends, starts[1:]))
+    pairs = zip(ends[:-1], starts[1:], strict=True)
+    assert all(e is not None and s is not None and e <= s for e, s in pairs)
 
 
 async def test_report_and_backup_runs(scheduler: Scheduler, var_dir: Path, tmp_path: Path) -> None:
