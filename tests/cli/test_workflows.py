@@ -65,3 +65,10 @@ def test_start_wait_status_runs_and_retry(wf_cli: Cli, service: SyncScheduler) -
     refused = wf_cli("workflow", "retry", run["id"], "greet")
     assert "only a failed step" in one_error_line(refused.stderr)
     assert wf_cli("workflow", "runs", "--status", "success").output.strip() == "no workflow runs"
+
+
+def test_no_workflows_and_the_group_alone_lists(stored: Cli, wf_cli: Cli) -> None:
+    write_config(stored.config, stored.db)  # the sample tasks only
+    assert stored("workflow").output.strip() == "no workflows"
+    write_config(stored.config, stored.db, (SAMPLE_PACKAGE, "tests.cli.workflow_tasks"))
+    assert "greeting" in stored("workflow").output

@@ -284,3 +284,20 @@ async def test_concurrent_advancers_create_each_step_once(store: Store, store_ur
     finally:
         for o in others:
             await o.close()
+
+
+async def test_advancing_what_is_not_there_changes_nothing(store: Store, store_url: str) -> None:
+    flows = Flows(store=store, registry=TaskRegistry(), clock=SystemClock(), wake=lambda: None)
+    assert await flows.advance("nope") is None
+    assert await flows.state("nope") is None
+    with pytest.raises(ValidationError, match="no workflow run"):
+        await flows.retry_step("nope", "a")
+    plain = run_builder.manual(
+        task(name="x")(lambda: None), {}, utcnow(), actor="t"
+    )  # not a workflow step
+    await flows.step_ended(plain)
+    # A store that fails leaves the advancement to the sweep (logged, not raised).
+    closed = create_store(store_url)
+    broken = Flows(store=closed, registry=TaskRegistry(), clock=SystemClock(), wake=lambda: None)
+    step = replace(plain, schedule_id="workflow:w1:a")
+    await broken.step_ended(step)

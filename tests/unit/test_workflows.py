@@ -13,6 +13,7 @@ from schedkit.models import Run, RunStatus, TriggerSource, WorkflowStatus
 from schedkit.registry import TaskRegistry
 from schedkit.task import task
 from schedkit.workflows import FailurePolicy, Step, Workflow, WorkflowDefinitionError
+from schedkit.workflows.launcher import WorkflowLauncher
 from schedkit.workflows.plan import (
     WORKFLOW_KEY,
     parse_step_key,
@@ -257,3 +258,13 @@ def test_registry_registers_a_launcher_and_checks_step_tasks() -> None:
     reg.check_workflows()
     with pytest.raises(DuplicateTaskError, match="defined twice"):
         reg.register_workflow(Workflow.chain("line", ["y", "x"]))
+
+
+async def test_the_launcher_task_describes_and_starts_nothing_itself() -> None:
+    launcher = WorkflowLauncher(Workflow.chain("line", ["x"], schedule="0 6 * * *"))
+    assert launcher.task_name == "workflow.line"
+    assert launcher.task_description == "starts workflow line"
+    assert launcher.task_category == "workflow"
+    assert launcher.default_schedule == "0 6 * * *"
+    assert launcher.source == "workflow line"
+    assert (await launcher.execute())["success"] is True
