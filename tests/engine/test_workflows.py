@@ -301,3 +301,32 @@ async def test_advancing_what_is_not_there_changes_nothing(store: Store, store_u
     broken = Flows(store=closed, registry=TaskRegistry(), clock=SystemClock(), wake=lambda: None)
     step = replace(plain, schedule_id="workflow:w1:a")
     await broken.step_ended(step)
+
+
+async def test_cancelling_a_pending_step_moves_the_workflow_on_at_once(
+    make_scheduler: MakeScheduler,
+) -> None:
+    wf = Workflow(
+        "line",
+        [
+            Step(name="a", task="a"),
+            Step(name="d", task="d", after=("a",)),
+            Step(name="cleanup", task="cleanup", after=("a",), on="failure"),
+        ],
+    )
+    reg = TaskRegistry()
+    for t in make_tasks([], set()):
+        reg.register_task(t)
+    reg.register_workflow(wf)
+    # No executor here: the first step stays pending. The leader's sweep runs at start,
+    # then only after lost_after: what follows below is the cancel's own doing.
+    s = await make_scheduler(
+        registry=reg, executor={"enabled": False}, scheduler={"lost_after": 60.0}
+    )
+    started = await s.workflows.start("line", actor="t")
+    a = started.plan.steps["a"].run
+    assert a is not None and a.status is RunStatus.PENDING
+    await s.cancel_run(a.id, actor="ops")
+    state = await s.workflows.get(started.record.id)
+    assert state.plan.steps["d"].state == "skipped"
+    assert state.plan.steps["cleanup"].state == "pending"  # created: it runs on failure

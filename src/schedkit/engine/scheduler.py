@@ -370,6 +370,7 @@ class SchedulerLoop:
         self._reap_at = now + timedelta(seconds=self.cfg.heartbeat_interval)
         if await self.reaper.reap():
             self.executor.wake()
+            self._sweep_at = now  # a lost step may end its workflow or start a handler
         if now >= self._sweep_at and (self._sweep is None or self._sweep.done()):
             # Workflow advancements a dead node did not make: as often as lost runs are
             # found, so a workflow stalls no longer than a run of that node would. Off

@@ -121,6 +121,7 @@ class RunControl:
         elif run.status is RunStatus.CANCELLED:
             self.events.publish(RunEvent(kind=EventKind.FINISHED, run=run))
             self.executor.wake()  # runs queued behind it are released
+            await self.executor.flows.step_ended(run)  # a workflow step: what follows it
         await self.audit.record(actor, "run.cancel", run_id, detail=why)
         return run
 
