@@ -330,3 +330,23 @@ async def test_cancelling_a_pending_step_moves_the_workflow_on_at_once(
     state = await s.workflows.get(started.record.id)
     assert state.plan.steps["d"].state == "skipped"
     assert state.plan.steps["cleanup"].state == "pending"  # created: it runs on failure
+
+
+async def test_a_launcher_attempt_repeated_after_a_crash_starts_one_workflow_run(
+    store: Store,
+) -> None:
+    """The launcher node died after starting the workflow run but before recording its
+    own end: the reaper's retry launches again, with the same launcher run."""
+    wf = Workflow.chain("line", ["a", "d"])
+    reg = TaskRegistry()
+    reg.register_workflow(wf)
+    launcher = run_builder.manual(
+        reg.require("workflow.line"), {"day": 1}, utcnow(), actor="scheduler"
+    )
+    flows = Flows(store=store, registry=reg, clock=SystemClock(), wake=lambda: None)
+    first = await flows.launch(wf, launcher)
+    retried = replace(launcher, attempt=2, trigger_source=TriggerSource.RETRY)
+    again = await flows.launch(wf, retried)
+    assert first.id == again.id == launcher.id
+    assert await store.count_workflow_runs() == 1
+    assert [r.id for r in await store.list_runs()] == [step_run_id(launcher.id, "a")]
