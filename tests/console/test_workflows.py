@@ -154,6 +154,12 @@ async def test_a_run_shows_each_step_and_retry_continues(
     await expect(page).to_have_url(
         wf_console.base + f"runs/{(await _run_id(wf_console, run_id, 'collect'))}"
     )
+    # ... whose page names the workflow run and step, and links back.
+    back = page.get_by_role("link", name=f"Step collect of workflow run {run_id[-8:]}")
+    await expect(back).to_be_visible()
+    await expect(page.get_by_text(f"Workflow run {run_id[-8:]}", exact=True)).to_be_visible()
+    await back.click()
+    await expect(page).to_have_url(wf_console.base + f"workflow-runs/{run_id}")
 
 
 async def _run_id(console: Console, run_id: str, step: str) -> str:

@@ -495,6 +495,8 @@ export const MESSAGES = {
     r_wf_stopped: "The workflow stopped: step {step} failed",
     r_wf_upstream: "Upstream step {step}: {status}",
     r_wf_no_failure: "No upstream step failed",
+    run_workflow_step: "Step {step} of workflow run {run}",
+    actor_workflow: "Workflow run {run}",
   },
 
   zh: {
@@ -964,6 +966,8 @@ export const MESSAGES = {
     r_wf_stopped: "工作流已停止：步骤 {step} 失败",
     r_wf_upstream: "上游步骤 {step}：{status}",
     r_wf_no_failure: "没有上游步骤失败",
+    run_workflow_step: "工作流运行 {run} 的步骤 {step}",
+    actor_workflow: "工作流运行 {run}",
   },
 };
 

@@ -162,6 +162,8 @@ export function actorName(actor) {
   if (actor === "anonymous") return t("actor_anonymous");
   const cli = /^cli:(.+)$/.exec(actor);
   if (cli) return t("actor_cli", { who: cli[1] });
+  const workflow = /^workflow:(\S+)$/.exec(actor);
+  if (workflow) return t("actor_workflow", { run: workflow[1].slice(-8) });
   const upstream = /^run:(\S+)$/.exec(actor);
   if (upstream) return t("actor_upstream", { run: upstream[1].slice(-8) });
   return actor;
