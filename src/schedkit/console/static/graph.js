@@ -7,7 +7,11 @@ import { h, s } from "./dom.js";
 import { t } from "./i18n.js";
 import { fmtDuration } from "./components.js";
 
-const NODE_W = 168;
+const NODE_W = 188;
+// Characters that fit a node's width (name: bold 13 px; detail: 12 px); longer texts
+// end in an ellipsis, the whole text in the node's tooltip.
+const NAME_CHARS = 21;
+const DETAIL_CHARS = 24;
 const NODE_H = 52;
 const COL_GAP = 64;
 const ROW_GAP = 22;
@@ -16,6 +20,10 @@ const PAD = 12;
 /** The text of a step's state: a run status, or waiting / ready / skipped. */
 export function stateText(state) {
   return state === "waiting" || state === "ready" ? t(`state_${state}`) : t(`status_${state}`);
+}
+
+function fit(text, max) {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 function edgePath(from, to) {
@@ -89,8 +97,8 @@ export function workflowGraph({ name, layers, steps, onStep }) {
       },
       s("title", {}, step.reason ? `${label} (${step.reason})` : label),
       s("rect", { width: NODE_W, height: NODE_H, rx: 8, ry: 8 }),
-      s("text", { x: 12, y: 21, class: "wf-node-name" }, step.name),
-      s("text", { x: 12, y: 40, class: "wf-node-detail" }, detail),
+      s("text", { x: 12, y: 21, class: "wf-node-name" }, fit(step.name, NAME_CHARS)),
+      s("text", { x: 12, y: 40, class: "wf-node-detail" }, fit(detail, DETAIL_CHARS)),
     );
     return node;
   });

@@ -56,7 +56,8 @@ function definitionPanel(wf, ctx, reload) {
     h(
       "p",
       { class: "muted" },
-      `${t("wf_policy")}: ${t(`policy_${wf.failure_policy}`)} · `,
+      t("wf_policy_is", { policy: t(`policy_${wf.failure_policy}`) }),
+      " · ",
       link(`tasks/${encodeURIComponent(wf.launcher_task)}`, wf.launcher_task),
     ),
     workflowGraph({ name: wf.name, layers: wf.layers, steps: wf.steps }),
