@@ -350,3 +350,23 @@ async def test_a_launcher_attempt_repeated_after_a_crash_starts_one_workflow_run
     assert first.id == again.id == launcher.id
     assert await store.count_workflow_runs() == 1
     assert [r.id for r in await store.list_runs()] == [step_run_id(launcher.id, "a")]
+
+
+async def test_the_sweep_reaches_every_unfinished_workflow_run(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("schedkit.engine.flows.SWEEP_BATCH", 2)
+    wf = Workflow.chain("line", ["a"])
+    now = utcnow()
+    for i in range(5):
+        record = WorkflowRun(
+            id=f"w{i}",
+            workflow="line",
+            definition=wf.to_json(),
+            trigger_source=TriggerSource.SCHEDULE,
+            scheduled_for=now,
+        )
+        assert await store.insert_workflow_run(record)
+    flows = Flows(store=store, registry=TaskRegistry(), clock=SystemClock(), wake=lambda: None)
+    assert await flows.sweep() == 5
+    assert {r.id for r in await store.list_runs()} == {step_run_id(f"w{i}", "a") for i in range(5)}

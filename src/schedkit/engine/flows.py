@@ -193,10 +193,20 @@ class Flows:
         """Advance every unfinished workflow run (the leader, periodically): completes
         advancements a node died before making. Returns how many it looked at."""
         running = frozenset({WorkflowStatus.RUNNING})
-        records = await self.store.list_workflow_runs(statuses=running, limit=SWEEP_BATCH)
-        for record in records:
-            await self.advance(record.id)
-        return len(records)
+        seen, offset = 0, 0
+        while True:
+            # Page by page, so every unfinished run is reached however many there are
+            # (one that ends meanwhile shifts the pages: what that skips, the next sweep
+            # takes).
+            records = await self.store.list_workflow_runs(
+                statuses=running, limit=SWEEP_BATCH, offset=offset
+            )
+            for record in records:
+                await self.advance(record.id)
+            seen += len(records)
+            if len(records) < SWEEP_BATCH:
+                return seen
+            offset += SWEEP_BATCH
 
     async def _step_runs(self, record: WorkflowRun, wf: Workflow) -> dict[str, Run]:
         ids = [step_run_id(record.id, s.name) for s in wf.steps]
