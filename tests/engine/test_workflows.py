@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -115,6 +116,10 @@ async def test_a_dag_runs_in_order_and_passes_results_down(make_scheduler: MakeS
     listed = await s.workflows.history("diamond")
     assert [w.id for w in listed] == [started.record.id]
     assert await s.workflows.count(status=WorkflowStatus.SUCCESS) == 1
+    # History purges take the workflow runs with their step runs.
+    await asyncio.sleep(0.01)
+    assert await s.purge(timedelta(0)) == 6  # the six steps that ran
+    assert await s.workflows.count() == 0
 
 
 async def test_stop_policy_runs_the_handlers_only(make_scheduler: MakeScheduler) -> None:

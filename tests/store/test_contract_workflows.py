@@ -104,3 +104,22 @@ async def test_get_runs_reads_several_by_id(store: Store) -> None:
     assert set(got) == {a.id, b.id}
     assert got[b.id].status is RunStatus.SUCCESS
     assert await store.get_runs([]) == []
+
+
+async def test_purge_deletes_workflow_runs_that_ended_before(store: Store) -> None:
+    for i, (status, end) in enumerate(
+        [
+            (WorkflowStatus.SUCCESS, T0),
+            (WorkflowStatus.FAILED, T0 + SEC),
+            (WorkflowStatus.SUCCESS, T0 + 10 * SEC),
+            (WorkflowStatus.RUNNING, None),
+        ]
+    ):
+        await store.insert_workflow_run(make_wf(id=f"w{i}", created_at=T0 + i * SEC))
+        if status is not WorkflowStatus.RUNNING:
+            await store.set_workflow_status(
+                f"w{i}", expected_version=1, status=status, finished_at=end, now=T0
+            )
+    assert await store.purge_workflow_runs(T0 + 5 * SEC) == 2
+    assert [w.id for w in await store.list_workflow_runs()] == ["w3", "w2"]
+    assert await store.purge_workflow_runs(T0 + 5 * SEC) == 0

@@ -187,8 +187,11 @@ class RunControl:
         return await self.store.run_stats(self.clock.now() - window, task_name)
 
     async def purge(self, older_than: timedelta, *, actor: str) -> int:
-        """Delete finished runs (and their logs) that finished more than ``older_than`` ago."""
-        count = await self.store.purge_runs(self.clock.now() - older_than)
+        """Delete finished runs (and their logs) that finished more than ``older_than`` ago,
+        and the workflow runs that ended before then."""
+        cutoff = self.clock.now() - older_than
+        count = await self.store.purge_runs(cutoff)
+        await self.store.purge_workflow_runs(cutoff)
         detail = f"{count} run(s) older than {older_than}"
         await self.audit.record(actor, "runs.purge", "runs", detail=detail)
         return count

@@ -388,6 +388,12 @@ class Store(abc.ABC):
         and version + 1. Atomic: of several writers expecting one version, exactly one
         applies. Returns whether it applied (False for an unknown run too)."""
 
+    @abc.abstractmethod
+    async def purge_workflow_runs(self, finished_before: datetime) -> int:
+        """Delete workflow runs that ended (not ``running``) with finished_at <
+        ``finished_before`` (their step runs go with :meth:`purge_runs`). Returns how
+        many were deleted."""
+
     # -- run log lines -----------------------------------------------------------------
 
     @abc.abstractmethod

@@ -105,6 +105,14 @@ class WorkflowsMixin(FencesMixin):
         return int(await self._c.workflow_runs.count_documents(_query(workflow, statuses)))
 
     @translate_errors
+    async def purge_workflow_runs(self, finished_before: datetime) -> int:
+        query = {
+            "status": {"$ne": WorkflowStatus.RUNNING.value},
+            "finished_at": {"$lt": to_us(finished_before)},
+        }
+        return int((await self._c.workflow_runs.delete_many(query)).deleted_count)
+
+    @translate_errors
     async def set_workflow_status(
         self,
         run_id: str,

@@ -83,6 +83,13 @@ class WorkflowsMixin(SQLBase):
         )
         return await self._rowcount(stmt) == 1
 
+    async def purge_workflow_runs(self, finished_before: datetime) -> int:
+        w = self._t.workflow_runs
+        stmt = sa.delete(w).where(
+            w.c.status != WorkflowStatus.RUNNING, w.c.finished_at < finished_before
+        )
+        return int(await self._rowcount(stmt))
+
     def _workflow_conditions(
         self, workflow: str | None, statuses: frozenset[WorkflowStatus] | None
     ) -> list[sa.ColumnElement[bool]]:
