@@ -375,3 +375,36 @@ async def test_the_sweep_reaches_every_unfinished_workflow_run(
     flows = Flows(store=store, registry=TaskRegistry(), clock=SystemClock(), wake=lambda: None)
     assert await flows.sweep() == 5
     assert {r.id for r in await store.list_runs()} == {step_run_id(f"w{i}", "a") for i in range(5)}
+
+
+async def test_the_leader_completes_advancements_a_node_did_not_make(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Two nodes: a worker that executes steps but "dies" after recording each step's end
+    (it never advances the workflow), and a leader that executes nothing. The leader's
+    sweep creates each next step and writes the end of the workflow."""
+    wf = Workflow.chain("line", ["a", "c", "d"])
+    log: list[tuple[str, str]] = []
+
+    def registry() -> TaskRegistry:
+        reg = TaskRegistry()
+        for t in make_tasks(log, set()):
+            reg.register_task(t)
+        reg.register_workflow(wf)
+        return reg
+
+    worker = await make_scheduler(registry=registry(), scheduler={"enabled": False})
+
+    async def dies_before_advancing(run: Any) -> None:
+        return None
+
+    worker._executor.flows.step_ended = dies_before_advancing  # type: ignore[method-assign]
+    leader = await make_scheduler(
+        registry=registry(), executor={"enabled": False}, scheduler={"lost_after": 1.0}
+    )
+    started = await leader.workflows.start("line", actor="t")
+    state = await leader.workflows.wait(started.record.id, timeout=60)
+    assert state.record.status is WorkflowStatus.SUCCESS
+    assert [e for e in log if e[0] == "start"] == [("start", "a"), ("start", "c"), ("start", "d")]
+    nodes = {v.run.node_id for v in state.plan.steps.values() if v.run is not None}
+    assert nodes == {worker.node_id}
