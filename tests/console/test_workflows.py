@@ -187,3 +187,21 @@ async def test_the_run_page_in_chinese(browser: Browser, wf_console: Console) ->
     finally:
         await browsing.context.close()
     assert browsing.unexpected_errors() == []
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_start_now_with_params_from_the_console(tab: Browsing, wf_console: Console) -> None:
+    FAIL["on"] = False
+    page = tab.page
+    await page.goto(wf_console.base + "workflows")
+    await page.get_by_role("button", name="Start now").click()
+    dialog = page.get_by_role("dialog", name="Start nightly_close")
+    params = dialog.get_by_label("Params")
+    await params.fill("[1, 2]")
+    await dialog.get_by_role("button", name="Start now").click()
+    await expect(dialog.locator(".field-error").first).to_contain_text("Enter a JSON object")
+    await params.fill('{"day": "2026-12-01"}')
+    await dialog.get_by_role("button", name="Start now").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Workflow run")
+    await expect(page.locator(".run-status")).to_have_attribute("data-status", "success")
+    await expect(page.locator("pre.json")).to_contain_text('"day": "2026-12-01"')

@@ -7,10 +7,13 @@ import { api } from "../api.js";
 import {
   errorBox,
   errorText,
+  field,
   fmtDuration,
   link,
+  openDialog,
   pager,
   section,
+  setFieldError,
   shortId,
   statusBadge,
   table,
@@ -25,28 +28,68 @@ export function workflowRunHref(id) {
   return `workflow-runs/${encodeURIComponent(id)}`;
 }
 
-function definitionPanel(wf, ctx, reload) {
+/** Start now: a dialog for the workflow run's params (a JSON object, optional). */
+function startDialog(wf, ctx) {
+  const formId = `wf-start-${wf.name}`;
+  const params = h("textarea", { rows: "4", class: "mono", placeholder: '{"as_of": "2026-06-30"}' });
+  const formError = h("p", { class: "field-error form-error", role: "alert" });
+  const submit = h("button", { type: "submit", form: formId, class: "btn btn-primary" }, t("wf_start"));
+  const form = h(
+    "form",
+    { id: formId, novalidate: true, dataset: { workflow: wf.name } },
+    field({ id: `${formId}-params`, label: t("wf_params"), control: params, help: t("wf_params_help") }),
+    formError,
+  );
+  const dlg = openDialog({
+    title: t("wf_start_title", { name: wf.name }),
+    body: form,
+    footer: [
+      h("button", { type: "button", class: "btn", onClick: () => dlg.close() }, t("cancel")),
+      submit,
+    ],
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    replace(formError);
+    setFieldError(params, "");
+    let values = {};
+    const text = params.value.trim();
+    if (text) {
+      try {
+        values = JSON.parse(text);
+      } catch {
+        values = null;
+      }
+      if (values === null || typeof values !== "object" || Array.isArray(values)) {
+        setFieldError(params, t("wf_params_invalid"));
+        return;
+      }
+    }
+    submit.disabled = true;
+    try {
+      const run = await api(`/workflows/${encodeURIComponent(wf.name)}/start`, {
+        method: "POST",
+        body: { params: values },
+      });
+      dlg.close();
+      toast(t("wf_started", { name: wf.name }), "success");
+      ctx.navigate(workflowRunHref(run.id));
+    } catch (err) {
+      submit.disabled = false;
+      replace(formError, errorText(err));
+    }
+  });
+  params.focus();
+}
+
+function definitionPanel(wf, ctx) {
   const start = h(
     "button",
     {
       type: "button",
       class: "btn btn-primary",
       dataset: { action: "start", workflow: wf.name },
-      onClick: async () => {
-        start.disabled = true;
-        try {
-          const run = await api(`/workflows/${encodeURIComponent(wf.name)}/start`, {
-            method: "POST",
-            body: { params: {} },
-          });
-          toast(t("wf_started", { name: wf.name }), "success");
-          ctx.navigate(workflowRunHref(run.id));
-        } catch (err) {
-          start.disabled = false;
-          toast(errorText(err), "error");
-          reload();
-        }
-      },
+      onClick: () => startDialog(wf, ctx),
     },
     t("wf_start"),
   );
@@ -124,7 +167,7 @@ export async function render(ctx) {
       replace(
         defs,
         workflows.length
-          ? workflows.map((wf) => definitionPanel(wf, ctx, load))
+          ? workflows.map((wf) => definitionPanel(wf, ctx))
           : h("p", { class: "empty" }, t("wf_none")),
       );
       await loadRuns();
