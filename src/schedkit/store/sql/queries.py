@@ -173,24 +173,31 @@ class BatchUpdate:
 class InsertIfAbsent:
     """``INSERT ... ON CONFLICT DO NOTHING RETURNING <key>`` of many whole rows.
 
-    SQLite: multi-row VALUES compiled once per power-of-two page size, so a batch of n
-    rows takes at most log2(n) + 1 statements, each compiled once per process.
+    SQLite: one multi-row VALUES statement per page of as many rows as the parameter
+    limit allows. The one-row statement is compiled by SQLAlchemy once; a page's text
+    repeats its row of placeholders (compiling a many-row statement through SQLAlchemy
+    took longer than inserting the rows, on every new page size).
     PostgreSQL: SQLAlchemy's executemany with RETURNING (it sends multi-row pages).
     """
 
     def __init__(self, table: sa.Table, key: sa.Column[Any], *, on_sqlite: bool) -> None:
-        self._table = table
         self._key = key
         self._sqlite = on_sqlite
         self._columns = [c.name for c in table.columns]
         self._encoders = [encoder(c.type) for c in table.columns]
-        self._largest = 1
-        while self._largest * 2 * len(self._columns) <= _MAX_PARAMETERS:
-            self._largest *= 2
+        self._page = max(1, _MAX_PARAMETERS // len(self._columns))
         if not on_sqlite:
             # No conflict target: a duplicate fencing key and a re-sent id (a batch
             # retried after a lost commit acknowledgement) are both skipped.
             self._stmt = postgresql.insert(table).on_conflict_do_nothing().returning(key)
+            return
+        one = sqlite.insert(table).values({n: sa.bindparam(n) for n in self._columns})
+        compiled = one.on_conflict_do_nothing().returning(key).compile(dialect=_SQLITE)
+        # The values are sent row by row, column by column: the compiled order must be so.
+        assert list(compiled.positiontup or ()) == self._columns
+        head, rest = compiled.string.split(" VALUES ", 1)
+        row_end = rest.index(")") + 1
+        self._head, self._row, self._tail = f"{head} VALUES ", rest[:row_end], rest[row_end:]
 
     def insert(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> set[Any]:
         """Insert ``rows`` (column → value); the keys of the rows inserted."""
@@ -200,32 +207,19 @@ class InsertIfAbsent:
             return set(conn.execute(self._stmt, [dict(row) for row in rows]).scalars())
         raw = driver(conn)
         inserted: set[Any] = set()
-        start = 0
-        while start < len(rows):
-            size = self._largest
-            while size > len(rows) - start:
-                size //= 2
-            page = rows[start : start + size]
+        for start in range(0, len(rows), self._page):
+            page = rows[start : start + self._page]
             values = [
                 encode(row[name])
                 for row in page
                 for name, encode in zip(self._columns, self._encoders, strict=True)
             ]
-            inserted.update(key for (key,) in raw.execute(self._sqlite_sql(size), values))
-            start += size
+            inserted.update(key for (key,) in raw.execute(self._sqlite_sql(len(page)), values))
         return inserted
 
-    @functools.lru_cache(maxsize=16)  # noqa: B019 - one store holds a few of these
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one store holds a few of these
     def _sqlite_sql(self, size: int) -> str:
-        marks: list[dict[str, Any]] = [
-            {name: sa.bindparam(f"p{i}_{name}") for name in self._columns} for i in range(size)
-        ]
-        stmt = sqlite.insert(self._table).values(marks).on_conflict_do_nothing()
-        compiled = stmt.returning(self._key).compile(dialect=_SQLITE)
-        expected = [f"p{i}_{name}" for i in range(size) for name in self._columns]
-        # The values are sent row by row, column by column: the compiled order must be so.
-        assert list(compiled.positiontup or ()) == expected
-        return compiled.string
+        return self._head + ", ".join([self._row] * size) + self._tail
 
 
 def _result_columns(stmt: sa.Executable) -> Sequence[sa.ColumnElement[Any]]:
