@@ -45,6 +45,7 @@ from schedkit.task import (
     current_context,
     task,
 )
+from schedkit.workflows import FailurePolicy, Step, StepCondition, Workflow
 
 __version__ = "0.1.0"
 
@@ -56,6 +57,7 @@ __all__ = [
     "ConflictError",
     "DuplicateTaskError",
     "EventKind",
+    "FailurePolicy",
     "NotRunningError",
     "OffsetClock",
     "OverlapPolicy",
@@ -70,6 +72,8 @@ __all__ = [
     "ScheduleEntry",
     "ScheduleNotFoundError",
     "Scheduler",
+    "Step",
+    "StepCondition",
     "StoreError",
     "StoreUnavailableError",
     "SyncScheduler",
@@ -83,6 +87,7 @@ __all__ = [
     "TaskStatus",
     "TriggerSource",
     "ValidationError",
+    "Workflow",
     "current_context",
     "task",
     "task_registry",

@@ -52,6 +52,18 @@ ROUTES: list[tuple[str, str, str | None, str, Any]] = [
     ("GET", "/tokens", ADMIN, "/tokens", None),
     ("POST", "/tokens", ADMIN, "/tokens", {"name": "x", "role": "nobody"}),
     ("DELETE", "/tokens/{token_id}", ADMIN, "/tokens/nope", None),
+    ("GET", "/workflows", VIEWER, "/workflows", None),
+    ("GET", "/workflows/{name}", VIEWER, "/workflows/nope", None),
+    ("POST", "/workflows/{name}/start", OPERATOR, "/workflows/nope/start", {}),
+    ("GET", "/workflow-runs", VIEWER, "/workflow-runs", None),
+    ("GET", "/workflow-runs/{run_id}", VIEWER, "/workflow-runs/nope", None),
+    (
+        "POST",
+        "/workflow-runs/{run_id}/steps/{step}/retry",
+        OPERATOR,
+        "/workflow-runs/nope/steps/a/retry",
+        None,
+    ),
 ]
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "TokenCreateRequest",
     "TokenCreated",
     "UtcDatetime",
+    "WorkflowStartRequest",
 ]
 
 T = TypeVar("T")
@@ -92,6 +93,13 @@ class ExecuteRequest(_Body):
 class PauseRequest(_Body):
     note: str | None = Field(
         default=None, max_length=1000, description="Why it is paused, shown to operators."
+    )
+
+
+class WorkflowStartRequest(_Body):
+    params: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="The workflow run's params; every step reads them in its context.",
     )
 
 

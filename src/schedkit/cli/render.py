@@ -102,6 +102,22 @@ _ZH: dict[str, str] = {
     "any": "任意",
     "date": "日期",
     "date-time": "日期时间",
+    # workflows
+    "workflow": "工作流",
+    "workflows": "工作流",
+    "step": "步骤",
+    "steps": "步骤",
+    "after": "前置步骤",
+    "on": "运行条件",
+    "policy": "失败策略",
+    "waiting": "等待上游",
+    "ready": "就绪",
+    "always": "总是运行",
+    "failure": "上游失败时",
+    "stop": "停止其余步骤",
+    "continue": "继续独立分支",
+    "no workflows": "没有工作流",
+    "no workflow runs": "没有工作流运行记录",
 }
 
 #: Sentences with values, per language.

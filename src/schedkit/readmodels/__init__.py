@@ -46,6 +46,16 @@ from schedkit.readmodels.tasks import (
     task_detail,
     task_summaries,
 )
+from schedkit.readmodels.workflows import (
+    StepRunView,
+    WorkflowRunPage,
+    WorkflowRunSummary,
+    WorkflowRunView,
+    WorkflowView,
+    workflow_run_summary,
+    workflow_run_view,
+    workflow_view,
+)
 
 __all__ = [
     "AuditView",
@@ -60,6 +70,7 @@ __all__ = [
     "RunView",
     "SchedulePreview",
     "ScheduleView",
+    "StepRunView",
     "TaskDetail",
     "TaskStatsView",
     "TaskSummary",
@@ -67,6 +78,10 @@ __all__ = [
     "TokenView",
     "UpcomingFire",
     "WindowStats",
+    "WorkflowRunPage",
+    "WorkflowRunSummary",
+    "WorkflowRunView",
+    "WorkflowView",
     "audit_view",
     "log_line_view",
     "negotiate_lang",
@@ -84,4 +99,7 @@ __all__ = [
     "token_view",
     "upcoming_by_task",
     "upcoming_fires",
+    "workflow_run_summary",
+    "workflow_run_view",
+    "workflow_view",
 ]

@@ -3,7 +3,8 @@ extensions talk to.
 
 It composes small parts, each with one job: :class:`~schedkit.service.schedules.ScheduleBook`
 (schedule definitions), :class:`~schedkit.service.runs.RunControl` (runs and history),
-:class:`~schedkit.service.node.NodeLifecycle` (this process as a node), and the engine
+:class:`~schedkit.service.node.NodeLifecycle` (this process as a node),
+:class:`~schedkit.service.workflows.WorkflowControl` (workflows), and the engine
 (:class:`~schedkit.engine.scheduler.SchedulerLoop`, :class:`~schedkit.engine.executor.Executor`).
 It offers the design document's methods (``add_task``, ``remove_task``, ``pause_task``,
 ``resume_task``, ``get_job_info``) plus run control, history, and what the API, console,
@@ -56,11 +57,13 @@ from schedkit.service.bulk import ScheduleEntry
 from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
 from schedkit.service.runs import RunControl, run_filter
 from schedkit.service.schedules import ScheduleBook
+from schedkit.service.workflows import WorkflowControl
 from schedkit.store import Store, create_store
 from schedkit.task import BaseTask
 from schedkit.tokens import IssuedToken, Role
 from schedkit.triggers import ScheduleSpec
 from schedkit.version import __version__
+from schedkit.workflows import Workflow
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +93,14 @@ class Scheduler:
         clock: Clock | None = None,
         tasks: Iterable[type[BaseTask] | BaseTask] = (),
         extensions: Iterable[Extension] = (),
+        workflows: Iterable[Workflow] = (),
     ) -> None:
         self.config = load_config(config)
         self.registry = registry if registry is not None else task_registry
         for t in tasks:
             self.registry.register_task(t)
+        for wf in workflows:
+            self.registry.register_workflow(wf)
         self.store = store or create_store(self.config.store_url, **self.config.store_options)
         self.clock: Clock = clock or SystemClock()
         self.tz = ZoneInfo(self.config.timezone)
@@ -140,6 +146,14 @@ class Scheduler:
             events=self._events,
             audit=audit,
             node_id=self.node_id,
+        )
+        #: Workflows: definitions, starting by hand, their runs, retrying a step.
+        self.workflows = WorkflowControl(
+            store=self.store,
+            registry=self.registry,
+            flows=self._executor.flows,
+            clock=self.clock,
+            audit=audit,
         )
         self._node = NodeLifecycle(
             store=self.store,
@@ -200,6 +214,7 @@ class Scheduler:
             self.registry.discover(self.config.task_packages)
             if self.config.entry_points:
                 self.registry.discover_entry_points()
+            self.registry.check_workflows()
             await self.schedules.sync_defaults()
             if self.is_node:
                 await self._node.register()

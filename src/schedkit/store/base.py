@@ -41,6 +41,8 @@ from schedkit.models import (
     ScheduleCounts,
     StateEntry,
     TaskStats,
+    WorkflowRun,
+    WorkflowStatus,
 )
 from schedkit.store.values import (
     FireRecord,
@@ -377,6 +379,65 @@ class Store(abc.ABC):
         """Per task (ordered by name): run counts by status and duration statistics of
         runs scheduled since ``since``. Percentiles come from sorted durations (nearest
         rank, ``store._stats``)."""
+
+    @abc.abstractmethod
+    async def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """The runs among ``run_ids`` that exist (as :meth:`get_run`), in any order, in
+        one query: the step runs of a workflow run, whose ids are known in advance."""
+
+    # -- workflow runs -------------------------------------------------------------------
+    # A workflow run's steps are ordinary runs (created with :meth:`insert_runs`, fenced
+    # on a key per step); this record holds the definition it was started with and its
+    # status. Only the status changes, compare-and-set on ``version``.
+
+    @abc.abstractmethod
+    async def insert_workflow_run(self, run: WorkflowRun) -> bool:
+        """Insert the workflow run unless one with its id exists (insert-if-absent,
+        atomic: a start repeated after a crash inserts nothing twice). Returns whether
+        it was inserted."""
+
+    @abc.abstractmethod
+    async def get_workflow_run(self, run_id: str) -> WorkflowRun | None:
+        """The workflow run, or None."""
+
+    @abc.abstractmethod
+    async def list_workflow_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: frozenset[WorkflowStatus] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[WorkflowRun]:
+        """Workflow runs matching every filter given, newest ``created_at`` first (ties:
+        newest id first)."""
+
+    @abc.abstractmethod
+    async def count_workflow_runs(
+        self, *, workflow: str | None = None, statuses: frozenset[WorkflowStatus] | None = None
+    ) -> int:
+        """How many workflow runs match every filter given."""
+
+    @abc.abstractmethod
+    async def set_workflow_status(
+        self,
+        run_id: str,
+        *,
+        expected_version: int,
+        status: WorkflowStatus,
+        finished_at: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """Compare-and-set the status: applies only if the workflow run is at
+        ``expected_version``; then status and finished_at are set, updated_at = ``now``
+        and version + 1. Atomic: of several writers expecting one version, exactly one
+        applies. Returns whether it applied (False for an unknown run too)."""
+
+    @abc.abstractmethod
+    async def purge_workflow_runs(self, finished_before: datetime) -> int:
+        """Delete workflow runs that ended (not ``running``) with finished_at <
+        ``finished_before`` (their step runs go with :meth:`purge_runs`). Returns how
+        many were deleted."""
 
     # -- run log lines -----------------------------------------------------------------
 
