@@ -8,14 +8,12 @@ engine, so the façade stays the one way in (and no import cycle ties them toget
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
-from schedkit.errors import ConfigError
 from schedkit.events import EventKind, Listener
 from schedkit.models import JSON, Lease, Run, RunStatus, Schedule, StateEntry
 from schedkit.task import BaseTask
@@ -92,20 +90,3 @@ class Extension(Protocol):
     async def start(self, host: ExtensionHost) -> None: ...
 
     async def stop(self) -> None: ...
-
-
-def load_extension(ref: str) -> Extension:
-    """The object at the import path ``module:attribute`` (config ``extensions``);
-    ConfigError when it cannot be imported or is not an extension."""
-    module_name, _, attribute = ref.partition(":")
-    if not module_name or not attribute:
-        raise ConfigError(f"extension {ref!r}: expected 'module:attribute'")
-    try:
-        found: object = importlib.import_module(module_name)
-        for part in attribute.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"extension {ref!r} cannot be loaded: {exc}") from exc
-    if not callable(getattr(found, "start", None)) or not callable(getattr(found, "stop", None)):
-        raise ConfigError(f"extension {ref!r} has no start(host) and stop() methods")
-    return cast(Extension, found)

@@ -18,13 +18,14 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar
 
 import pydantic
 from pydantic_core import to_jsonable_python
 
 from schedkit.errors import TaskDefinitionError, ValidationError
 from schedkit.models import RunStatus, TriggerSource, storable_json
+from schedkit.placement import LOCAL_EXECUTOR, Isolation, check_executor, check_isolation
 
 __all__ = [
     "BaseTask",
@@ -40,28 +41,6 @@ __all__ = [
 
 #: The design document's name for the run status enum.
 TaskStatus = RunStatus
-
-#: Where an attempt's code runs: ``thread`` (async code on the event loop, sync code on
-#: the thread pool) or ``process`` (a child process, killed at the timeout or on cancel).
-Isolation = Literal["thread", "process"]
-
-
-def _check_isolation(value: object, owner: str) -> Isolation:
-    if value not in get_args(Isolation):
-        raise TaskDefinitionError(
-            f"{owner}: isolation must be 'thread' or 'process', not {value!r}"
-        )
-    return value  # type: ignore[return-value]
-
-
-#: The executor of a task whose runs schedkit nodes execute themselves.
-LOCAL_EXECUTOR = "local"
-
-
-def _check_executor(value: object, owner: str) -> str:
-    if not isinstance(value, str) or not value.isidentifier():
-        raise TaskDefinitionError(f"{owner}: executor must be a name like 'celery', not {value!r}")
-    return value
 
 
 class TaskPriority(enum.IntEnum):
@@ -290,9 +269,9 @@ class BaseTask(abc.ABC):
         super().__init_subclass__(**kwargs)
         own = vars(cls)
         if "isolation" in own and not isinstance(own["isolation"], property):
-            _check_isolation(cls.isolation, cls.__qualname__)
+            check_isolation(cls.isolation, cls.__qualname__)
         if "executor" in own and not isinstance(own["executor"], property):
-            _check_executor(cls.executor, cls.__qualname__)
+            check_executor(cls.executor, cls.__qualname__)
 
     def __init__(self) -> None:
         self.task_id: str | None = None
@@ -432,8 +411,8 @@ class FunctionTask(BaseTask):
     ) -> None:
         super().__init__()
         self.func = func
-        self._isolation = _check_isolation(isolation, f"task {name!r}")
-        self._executor = _check_executor(executor, f"task {name!r}")
+        self._isolation = check_isolation(isolation, f"task {name!r}")
+        self._executor = check_executor(executor, f"task {name!r}")
         self._name = name
         self._description = description
         self._category = category

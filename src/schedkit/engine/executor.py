@@ -35,9 +35,10 @@ from schedkit.errors import NotRunningError, StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import JSON, Run, RunStatus
+from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
-from schedkit.task import LOCAL_EXECUTOR, BaseTask, TaskContext
+from schedkit.task import BaseTask, TaskContext
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable
 from schedkit.clock import Clock
 from schedkit.errors import StoreError
 from schedkit.models import Run, RunFilter, RunStatus
+from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
-from schedkit.task import LOCAL_EXECUTOR
 
 logger = logging.getLogger(__name__)
 

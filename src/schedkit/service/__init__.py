@@ -33,7 +33,7 @@ from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
 from schedkit.errors import NotRunningError
 from schedkit.events import EventBus, EventKind, Listener, RunEvent
-from schedkit.extension import Extension, RunWrapper, StoreObserver, load_extension
+from schedkit.extension import Extension, RunWrapper, StoreObserver
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import (
     JSON,
@@ -54,6 +54,7 @@ from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import audit as audit_trail
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.bulk import ScheduleEntry
+from schedkit.service.extensions import node_extensions
 from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
 from schedkit.service.runs import RunControl, run_filter
 from schedkit.service.schedules import ScheduleBook
@@ -167,10 +168,7 @@ class Scheduler:
                 NODE_RUNS: self._executor.running_ids,
             },
         )
-        self.extensions: list[Extension] = list(extensions)
-        self.extensions.extend(load_extension(ref) for ref in self.config.extensions)
-        if self.is_node:
-            self.extensions.extend(_default_extensions(self.extensions))
+        self.extensions = node_extensions(self.config, extensions, self.is_node)
         self._stack: contextlib.AsyncExitStack | None = None
         #: The grace period of the stop in progress (None: the configured one).
         self._grace: float | None = None
@@ -563,17 +561,13 @@ class Scheduler:
         return lambda: _discard(wrappers, wrapper)
 
     def add_executor(self, name: str, send: Sender) -> Callable[[], None]:
-        """Hand the runs of tasks declaring ``executor = name`` to ``send`` (a coroutine
-        function given each run once it is claimable, e.g. one that sends a Celery
-        message); returns a remover. See docs/celery.md."""
+        """Hand runs of tasks with ``executor = name`` to ``send`` (given each claimable
+        run, e.g. to send a Celery message); returns a remover. See docs/celery.md."""
         return self._executor.handoff.add(name, send)
 
     async def execute_handed_off(self, run_id: str, task_name: str) -> Run | None:
-        """The worker's end of a hand-off: claim the run ``run_id`` of ``task_name`` and
-        execute it on this node, with its context, hooks, retries, timeout, cancel,
-        progress and logs; the run as the attempt left it (pending again for a retry),
-        or None when it was not claimable (its message was a duplicate, or the run was
-        cancelled meanwhile)."""
+        """A worker's end of a hand-off: claim the run and execute it here, as any run;
+        the run as the attempt left it, or None if not claimable (a duplicate message)."""
         self._require_started()
         return await self._executor.execute_one(run_id, task_name)
 
@@ -595,17 +589,6 @@ def load_config(config: ConfigInput) -> SchedkitConfig:
     if "jobstores" in config or "executors" in config:
         return SchedkitConfig.from_document(dict(config))
     return SchedkitConfig.load(**config)
-
-
-def _default_extensions(given: Sequence[Extension]) -> list[Extension]:
-    """A monitor (metrics, alerts, traces) for every node that has none, when its extra
-    is installed."""
-    try:
-        from schedkit.monitor import Monitor
-    except ImportError as exc:  # the "alerts" extra (prometheus-client, apprise) is absent
-        logger.info("no monitor (metrics, alerts, traces): %s", exc)
-        return []
-    return [] if any(isinstance(e, Monitor) for e in given) else [Monitor()]
 
 
 def _discard(items: list[Any], item: Any) -> None:

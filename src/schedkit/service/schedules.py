@@ -26,6 +26,7 @@ from schedkit.errors import (
 )
 from schedkit.limits import check_kwargs_size
 from schedkit.models import Schedule
+from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.bulk import (
@@ -36,7 +37,7 @@ from schedkit.service.bulk import (
     existing_errors,
 )
 from schedkit.store.base import Store
-from schedkit.task import LOCAL_EXECUTOR, BaseTask
+from schedkit.task import BaseTask
 from schedkit.triggers import (
     CronSpec,
     DateSpec,
