@@ -382,7 +382,9 @@ class Executor:
     ) -> Run:
         await self.feed.flush_quietly()
         active = self._active.get(run.id)
-        if active is not None:  # the events after this one carry the last progress
+        # The events after this one carry the last progress (a copy only when it moved:
+        # this is once per run on the hot path).
+        if active is not None and active.run.progress is not run.progress:
             run = dataclasses.replace(run, progress=active.run.progress)
         done = await self.finisher.conclude(task, run, outcome, started)
         if done.retry_at is not None and done.applied:
