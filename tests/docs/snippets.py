@@ -40,6 +40,9 @@ NOT_RUN: dict[tuple[str, str], str] = {
         "20 minutes of benchmarks; tests/bench runs the smoke size"
     ),
     ("docs/benchmarks.md", 'eval "$(scripts/services.sh env)"'): ("the full benchmark run"),
+    ("docs/benchmarks.md", ".venv/bin/python -m bench --only throughput,overhead \\"): (
+        "the before/after comparison: minutes of benchmarks, in two checkouts"
+    ),
     ("docs/celery.md", "celery -A proj worker --loglevel=INFO"): (
         "needs the reader's proj package and a broker; tests/celery_executor runs real "
         "`celery worker` processes"
