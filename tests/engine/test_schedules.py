@@ -543,3 +543,47 @@ async def test_a_fire_whose_tick_fails_on_the_store_is_fired_again(
     assert failures == [failing]
     runs = await s.list_runs("nightly")
     assert [r.scheduled_for for r in runs] == [when]
+
+
+# -- fires taken a little ahead (scheduler.fire_ahead) ---------------------------------------
+
+STAMPS: dict[str, datetime] = {}
+STAMPED: list[asyncio.Event] = []  # this test's (each test has an event loop of its own)
+
+
+@task("stamp")
+async def stamp(ctx: TaskContext) -> None:
+    STAMPS[ctx.schedule_id or ""] = datetime.now(UTC)
+    if len(STAMPS) == 5:
+        STAMPED[-1].set()
+
+
+async def test_fires_due_close_together_share_one_write_and_each_starts_on_time(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """At high fire rates a tick per fire cost a transaction per fire; fires nearly due
+    join the tick of the first and still start at their own times."""
+    STAMPS.clear()
+    STAMPED.append(asyncio.Event())
+    # A long lookahead and refresh: the loop wakes for the first fire, not for a read.
+    s = await make_scheduler(
+        stamp, scheduler={"fire_ahead": 0.2, "lookahead": 5.0, "refresh_interval": 5.0}
+    )
+    writes: list[str] = []
+    s.observe_store(lambda op, _elapsed, _error: writes.append(op))
+    base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    due = {f"s{i}": base + timedelta(milliseconds=30 * i) for i in range(5)}
+    for sid, when in due.items():
+        await s.add_task(
+            "stamp", {"trigger": "date", "run_date": when.isoformat()}, schedule_id=sid
+        )
+    await asyncio.wait_for(STAMPED[-1].wait(), 15)
+    assert set(STAMPS) == set(due)
+    # Five fires 120 ms apart in all, with 200 ms ahead: one tick wrote them (two if the
+    # loop woke for its lease between them), not one each.
+    assert 1 <= writes.count("record_fires") <= 2
+    for sid, when in due.items():
+        assert STAMPS[sid] >= when - timedelta(milliseconds=2), (sid, STAMPS[sid], when)
+        run = (await s.list_runs(schedule_id=sid))[0]
+        assert run.status is RunStatus.SUCCESS
+        assert run.started_at is not None and run.started_at >= when

@@ -21,7 +21,7 @@ from typing import Any
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
-from schedkit.engine.attempt import AttemptRunner, Outcome
+from schedkit.engine.attempt import AttemptRunner, Outcome, cancelled
 from schedkit.engine.finish import Finisher
 from schedkit.engine.flows import Flows
 from schedkit.engine.handoff import HandOff
@@ -326,7 +326,9 @@ class Executor:
         return task
 
     async def _execute(self, run: Run, ctx: TaskContext) -> Run:
-        started = self.clock.now()
+        # A fire taken ahead of its time (scheduler.fire_ahead) starts at that time (see
+        # _attempt): its duration counts from then, as its stored started_at does.
+        started = max(self.clock.now(), run.not_before)
         self.logs.start_run(run.id, (run.attempt - 1) * SEQ_PER_ATTEMPT)
         self.events.publish(RunEvent(kind=EventKind.STARTED, run=run))
         task = self.registry.get_task(run.task_name)
@@ -363,6 +365,12 @@ class Executor:
                     "message": f"unknown task {run.task_name!r} on node {self.node_id}",
                 },
             )
+        early = (run.not_before - self.clock.now()).total_seconds()
+        if early > 0:
+            # Bounded by the setting, whatever a test clock says.
+            await asyncio.sleep(min(early, self.config.scheduler.fire_ahead))
+            if ctx.cancelled:  # while it waited for its time
+                return cancelled(ctx)
         ctx.config.update(task.execution_context)
 
         def on_work(work: asyncio.Task[Any]) -> None:

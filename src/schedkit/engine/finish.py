@@ -117,8 +117,12 @@ class Finisher:
             else {}
         )
         self.events.publish(RunEvent(kind=done.kind, run=done.run, detail=detail))
-        if done.kind is EventKind.FINISHED and done.run.status is RunStatus.SUCCESS:
-            done = dataclasses.replace(done, dependents=await self._start_dependents(done.run))
+        if (
+            done.kind is EventKind.FINISHED
+            and done.run.status is RunStatus.SUCCESS
+            and (started_dependents := await self._start_dependents(done.run))
+        ):
+            done = dataclasses.replace(done, dependents=started_dependents)
         if done.kind is EventKind.FINISHED and self.flows is not None:
             await self.flows.step_ended(done.run)
         return done

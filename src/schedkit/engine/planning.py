@@ -37,8 +37,13 @@ class Fire:
     """One due fire of a schedule: its nominal time and how late it is being handled."""
 
     nominal: datetime
-    #: Seconds between its firing time (nominal + jitter) and now.
+    #: Seconds between its firing time (nominal + jitter) and now; negative for a fire
+    #: taken a little ahead of its time (``fire_ahead``).
     late: float
+
+    def starts_at(self, now: datetime) -> datetime:
+        """When its run may start: its firing time, or now for a fire already due."""
+        return now - timedelta(seconds=self.late) if self.late < 0 else now
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -87,14 +92,17 @@ def due_fires(
     next_fire: datetime | None,
     now: datetime,
     limit: int,
+    until: datetime | None = None,
 ) -> tuple[list[Fire], datetime | None]:
-    """The fires from ``next_fire`` on that are due at ``now`` (at most ``limit``), and
-    the nominal fire after them (the schedule's new ``next_fire_time``)."""
+    """The fires from ``next_fire`` on that are due by ``until`` (default ``now``; at
+    most ``limit``), and the nominal fire after them (the schedule's new
+    ``next_fire_time``)."""
+    horizon = now if until is None else until
     fires: list[Fire] = []
     nominal = next_fire
     while nominal is not None and len(fires) < limit:
         at = fire_time(trigger, schedule, nominal)
-        if at > now:
+        if at > horizon:
             break
         fires.append(Fire(nominal=nominal, late=(now - at).total_seconds()))
         nominal = trigger.next_fire_time(nominal, now)

@@ -28,8 +28,13 @@ def fired(
     *,
     catch_up: bool,
     blocked_by: str | None = None,
+    not_before: datetime | None = None,
+    claimed_by: str | None = None,
 ) -> Run:
-    """The pending run of a schedule's fire at nominal time ``fire``."""
+    """The run of a schedule's fire at nominal time ``fire``, to start at ``not_before``
+    (default: now; later for a fire taken ahead of its time): pending, or already
+    running on node ``claimed_by`` (see :func:`claimed`)."""
+    start = now if not_before is None else not_before
     return Run(
         id=new_id(),
         task_name=schedule.task_name,
@@ -39,11 +44,12 @@ def fired(
         priority=int(task.task_priority),
         max_attempts=task.retry_policy.max_attempts,
         kwargs=dict(schedule.kwargs),
-        not_before=now,
+        not_before=start,
         blocked_by=blocked_by,
         timeout=schedule.timeout if schedule.timeout is not None else task.timeout,
         created_at=now,
         created_by=SCHEDULER_ACTOR,
+        **({} if claimed_by is None else _running_on(claimed_by, start, now)),
     )
 
 
@@ -144,10 +150,18 @@ def step(
 
 
 def claimed(run: Run, node_id: str, now: datetime) -> Run:
-    """``run`` as created already running on ``node_id`` (no claim round trip)."""
-    return dataclasses.replace(
-        run, status=RunStatus.RUNNING, node_id=node_id, started_at=now, heartbeat_at=now
-    )
+    """``run`` as created already running on ``node_id`` (no claim round trip); it
+    starts at its ``not_before`` when that is later (a fire taken ahead of its time)."""
+    return dataclasses.replace(run, **_running_on(node_id, run.not_before, now))
+
+
+def _running_on(node_id: str, not_before: datetime, now: datetime) -> dict[str, Any]:
+    return {
+        "status": RunStatus.RUNNING,
+        "node_id": node_id,
+        "started_at": max(now, not_before),
+        "heartbeat_at": now,
+    }
 
 
 def skipped(run: Run, reason: str, now: datetime) -> Run:

@@ -191,11 +191,13 @@ class SchedulerLoop:
         now = self.clock.now()
         if now >= self._refresh_at:
             await self._refresh(now)
-        due = self.window.pop_due(now)
+        # Fires nearly due join this tick: one write for all, each run starting on time.
+        until = now + timedelta(seconds=self.cfg.fire_ahead)
+        due = self.window.pop_due(until)
         if not due:
             return
         try:
-            await self._fire(due, now)
+            await self._fire(due, now, until)
         except BaseException:
             self._replan()
             raise
@@ -216,8 +218,10 @@ class SchedulerLoop:
         full = len(keys) >= WINDOW_LIMIT
         self._refresh_at = now if full else now + timedelta(seconds=self.cfg.refresh_interval)
 
-    async def _fire(self, due: dict[str, Entry], now: datetime) -> None:
-        plans = [plan for entry in due.values() if (plan := self._plan(entry, now)) is not None]
+    async def _fire(self, due: dict[str, Entry], now: datetime, until: datetime) -> None:
+        plans = [
+            plan for entry in due.values() if (plan := self._plan(entry, now, until)) is not None
+        ]
         watched = [
             p.entry.schedule.id
             for p in plans
@@ -255,14 +259,14 @@ class SchedulerLoop:
             )
         await self._announce(batch, stored)
 
-    def _plan(self, entry: Entry, now: datetime) -> _Plan | None:
+    def _plan(self, entry: Entry, now: datetime, until: datetime) -> _Plan | None:
         """The fate of a schedule's due fires; None for a schedule that cannot be
         planned (a stored trigger this version cannot evaluate), which is reported once
         and must not stop the others from firing."""
         schedule, trigger = entry.schedule, entry.trigger
         try:
             fires, next_fire = planning.due_fires(
-                trigger, schedule, entry.next_fire, now, self.cfg.max_fires_per_tick
+                trigger, schedule, entry.next_fire, now, self.cfg.max_fires_per_tick, until
             )
             if not fires:
                 return None
@@ -306,6 +310,14 @@ class SchedulerLoop:
         for fire in plan.run:
             overlap = planning.decide_overlap(schedule, active)
             catch_up = planning.is_catch_up(fire, self.cfg.lookahead, self.cfg.refresh_interval)
+            # Claimed here when it can start here now: decided before the run is built,
+            # so that the hot path builds each run once.
+            claim = (
+                overlap.skip is None
+                and overlap.queue_behind is None
+                and self.executor.executes_here(task)
+                and grant.take()
+            )
             run = runs.fired(
                 schedule,
                 task,
@@ -313,6 +325,8 @@ class SchedulerLoop:
                 now,
                 catch_up=catch_up,
                 blocked_by=overlap.queue_behind,
+                not_before=fire.starts_at(now),
+                claimed_by=self.node_id if claim else None,
             )
             if overlap.skip is not None:
                 batch.add(runs.skipped(run, overlap.skip, now), planning.CAUSE_OVERLAP)
@@ -320,8 +334,6 @@ class SchedulerLoop:
             if overlap.replace:
                 batch.replaces[run.id] = overlap.replace
                 active.clear()
-            if run.blocked_by is None and self.executor.executes_here(task) and grant.take():
-                run = runs.claimed(run, self.node_id, now)
             batch.add(run)
             active.append(run)
 

@@ -57,6 +57,24 @@ class TestDueFires:
         assert [f.late for f in due] == [150.0, 90.0, 30.0]
         assert nxt == T0 + timedelta(minutes=3)
 
+    def test_a_fire_nearly_due_is_taken_ahead_and_starts_at_its_time(self) -> None:
+        s = schedule()
+        trigger = trigger_from_json(s.trigger)
+        now = T0 - timedelta(milliseconds=15)
+        due, nxt = planning.due_fires(
+            trigger, s, T0, now, limit=100, until=now + timedelta(milliseconds=20)
+        )
+        assert [f.nominal for f in due] == [T0]
+        assert due[0].late == pytest.approx(-0.015)
+        assert due[0].starts_at(now) == T0  # not before its time
+        assert nxt == T0 + timedelta(minutes=1)
+        # Without the look-ahead it is not due yet.
+        assert planning.due_fires(trigger, s, T0, now, limit=100)[0] == []
+
+    def test_a_due_fire_starts_now(self) -> None:
+        late = Fire(nominal=T0, late=2.5)
+        assert late.starts_at(T0 + timedelta(seconds=2.5)) == T0 + timedelta(seconds=2.5)
+
     def test_a_fire_not_yet_due_is_left_for_later(self) -> None:
         s = schedule()
         due, nxt = planning.due_fires(
