@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from schedkit.errors import ConfigError
+from schedkit.models import MAX_NODE_LABELS, labels_of
 
 _config_path: ContextVar[str | None] = ContextVar("schedkit_config_path", default=None)
 
@@ -45,8 +46,18 @@ class ExecutorConfig(_Section):
     poll_interval: float = Field(1.0, gt=0)
     #: Only claim runs of these tasks (default: every task registered on this node).
     tasks: list[str] | None = None
+    #: Labels this node offers: it executes runs of tasks requiring any subset of them
+    #: (a task's ``labels``), and only those (see docs/cluster.md).
+    labels: list[str] = Field(default_factory=list, max_length=MAX_NODE_LABELS)
     #: False for a node that only schedules and serves the API.
     enabled: bool = True
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        if isinstance(value, str):  # SCHEDKIT_EXECUTOR__LABELS=gpu,reports
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return list(labels_of(value)) if isinstance(value, list | tuple) else value
 
 
 class JobDefaults(_Section):
@@ -77,6 +88,8 @@ class SchedulerConfig(_Section):
     #: A running run without heartbeat for this long, whose node has not beaten for
     #: this long either, is marked lost (and retried): within 30 s with the defaults.
     lost_after: float = Field(20.0, gt=0)
+    #: A node silent this long is removed from the node list by the leader.
+    node_expiry: float = Field(300.0, gt=0)
     #: Seconds running runs get to finish on stop before they are cancelled.
     shutdown_grace: float = Field(30.0, ge=0)
     #: On the first start in the process, move everything allocated so far to the

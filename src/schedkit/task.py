@@ -24,7 +24,7 @@ import pydantic
 from pydantic_core import to_jsonable_python
 
 from schedkit.errors import TaskDefinitionError, ValidationError
-from schedkit.models import RunStatus, TriggerSource, storable_json
+from schedkit.models import RunStatus, TriggerSource, labels_of, storable_json
 
 __all__ = [
     "BaseTask",
@@ -52,6 +52,13 @@ def _check_isolation(value: object, owner: str) -> Isolation:
             f"{owner}: isolation must be 'thread' or 'process', not {value!r}"
         )
     return value  # type: ignore[return-value]
+
+
+def _check_labels(value: object, owner: str) -> tuple[str, ...]:
+    try:
+        return labels_of(value)
+    except (TypeError, ValueError) as exc:
+        raise TaskDefinitionError(f"{owner}: {exc}") from None
 
 
 class TaskPriority(enum.IntEnum):
@@ -250,18 +257,22 @@ class BaseTask(abc.ABC):
     ``parameters`` (a pydantic model validating kwargs; exposed to API/console forms),
     ``timeout`` (seconds per attempt), ``depends_on`` (task names whose success triggers
     this task), ``isolation`` (``"process"``: each attempt runs in a child process that is
-    killed at the timeout or on cancel; see docs/tasks.md).
+    killed at the timeout or on cancel; see docs/tasks.md), ``labels`` (labels a node
+    must offer to execute its runs, e.g. ``("gpu",)``; see docs/cluster.md).
     """
 
     parameters: ClassVar[type[pydantic.BaseModel] | None] = None
     timeout: ClassVar[float | None] = None
     depends_on: ClassVar[tuple[str, ...]] = ()
     isolation: ClassVar[Isolation] = "thread"
+    labels: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "isolation" in vars(cls) and not isinstance(vars(cls)["isolation"], property):
             _check_isolation(cls.isolation, cls.__qualname__)
+        if "labels" in vars(cls) and not isinstance(vars(cls)["labels"], property):
+            cls.labels = _check_labels(cls.labels, cls.__qualname__)
 
     def __init__(self) -> None:
         self.task_id: str | None = None
@@ -397,10 +408,12 @@ class FunctionTask(BaseTask):
         parameters: type[pydantic.BaseModel] | None,
         depends_on: tuple[str, ...],
         isolation: Isolation = "thread",
+        labels: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.func = func
         self._isolation = _check_isolation(isolation, f"task {name!r}")
+        self._labels = _check_labels(labels, f"task {name!r}")
         self._name = name
         self._description = description
         self._category = category
@@ -432,6 +445,10 @@ class FunctionTask(BaseTask):
     @property
     def isolation(self) -> Isolation:  # type: ignore[override]
         return self._isolation
+
+    @property
+    def labels(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self._labels
 
     @property
     def task_name(self) -> str:
@@ -541,6 +558,7 @@ def task(
     parameters: type[pydantic.BaseModel] | None = None,
     depends_on: tuple[str, ...] | list[str] = (),
     isolation: Isolation = "thread",
+    labels: tuple[str, ...] | list[str] = (),
 ) -> Callable[[Callable[..., Any]], FunctionTask]:
     """Make a task from a function (sync or async)::
 
@@ -551,7 +569,8 @@ def task(
     gives a model. A ``ctx`` parameter receives the :class:`TaskContext`. Unlike a
     BaseTask, a function task has no schedule unless ``schedule`` is given.
     ``isolation="process"`` runs each attempt in a child process (the function must be
-    defined at the top level of an importable module).
+    defined at the top level of an importable module). Only nodes offering every one of
+    ``labels`` execute its runs.
     """
 
     def decorate(func: Callable[..., Any]) -> FunctionTask:
@@ -570,6 +589,7 @@ def task(
             parameters=parameters,
             depends_on=tuple(depends_on),
             isolation=isolation,
+            labels=tuple(labels),
         )
 
     return decorate

@@ -99,6 +99,8 @@ class Executor:
         # the queued run claimable.
         self._blockers: set[str] = set()
         self._loops: list[asyncio.Task[None]] = []
+        #: Runs stopped by a drain: their attempt goes back to pending, not cancelled.
+        self._handed_back: set[str] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -110,20 +112,30 @@ class Executor:
 
     async def stop(self, grace: float) -> None:
         """Stop claiming, give running runs ``grace`` seconds, then cancel the rest."""
-        self.slots.close()
-        self._wake.set()
-        if self._tasks:
-            _, still = await asyncio.wait(set(self._tasks), timeout=grace)
-            for run_id in list(self._active):
-                self.cancel_local(run_id, "service shut down before the run finished")
-            if still:
-                await asyncio.wait(still, timeout=max(5.0, grace))
+        await self.drain(grace, hand_back=False)
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         with contextlib.suppress(StoreError):
             await self.feed.flush()
         self.lane.shutdown()
+
+    async def drain(self, grace: float, *, hand_back: bool = True) -> None:
+        """Stop claiming and give running runs ``grace`` seconds to finish; then stop the
+        rest and hand them back to ``pending`` (``hand_back``: any node claims them
+        again) or record them cancelled. Returns when no run executes here."""
+        self.slots.close()
+        self._wake.set()
+        if self._tasks:
+            _, still = await asyncio.wait(set(self._tasks), timeout=grace)
+            for run_id in list(self._active):
+                if hand_back:
+                    self._handed_back.add(run_id)
+                    self.cancel_local(run_id, "the node drained before the run finished")
+                else:
+                    self.cancel_local(run_id, "service shut down before the run finished")
+            if still:
+                await asyncio.wait(still, timeout=max(5.0, grace))
 
     # -- what the scheduler and the façade ask ---------------------------------------------
 
@@ -135,6 +147,11 @@ class Executor:
         """Slots for runs about to be created already claimed by this node; launch them
         with :meth:`launch` (what is not launched is given back when the grant closes)."""
         return self.slots.reserve(wanted)
+
+    def offers(self, run: Run) -> bool:
+        """Whether this node offers every label ``run`` requires (a run created here is
+        taken at once only then; otherwise a node that offers them claims it)."""
+        return set(run.labels) <= set(self.config.executor.labels)
 
     def launch(self, grant: Grant, runs: Iterable[Run]) -> None:
         """Execute runs created claimed by this node, each on a slot of ``grant``."""
@@ -199,7 +216,11 @@ class Executor:
                     poll_at = loop.time() + poll_interval
                 try:
                     claimed = await self.store.claim_runs(
-                        self.node_id, self.clock.now(), wanted, self._claimable_tasks()
+                        self.node_id,
+                        self.clock.now(),
+                        wanted,
+                        self._claimable_tasks(),
+                        self.config.executor.labels,
                     )
                     backoff.reset()
                 except StoreError as exc:
@@ -313,7 +334,9 @@ class Executor:
         active = self._active.get(run.id)
         if active is not None:  # the events after this one carry the last progress
             run = dataclasses.replace(run, progress=active.run.progress)
-        done = await self.finisher.conclude(task, run, outcome, started)
+        hand_back = run.id in self._handed_back and outcome.status is RunStatus.CANCELLED
+        self._handed_back.discard(run.id)
+        done = await self.finisher.conclude(task, run, outcome, started, hand_back=hand_back)
         if done.retry_at is not None and done.applied:
             self.wake_at(done.retry_at)
         if done.dependents:

@@ -42,6 +42,7 @@ def fired(
         timeout=schedule.timeout if schedule.timeout is not None else task.timeout,
         created_at=now,
         created_by=SCHEDULER_ACTOR,
+        labels=task.labels,
     )
 
 
@@ -89,6 +90,7 @@ def manual(
         timeout=task.timeout,
         created_at=now,
         created_by=actor,
+        labels=task.labels,
     )
 
 
@@ -110,6 +112,7 @@ def dependent(task: BaseTask, upstream: Run, now: datetime) -> Run:
         timeout=task.timeout,
         created_at=now,
         created_by=f"run:{upstream.id}",
+        labels=task.labels,
     )
 
 

@@ -106,6 +106,7 @@ class SchedulerLoop:
             events=events,
             clock=clock,
             lost_after=self.cfg.lost_after,
+            node_expiry=self.cfg.node_expiry,
         )
         self.window = FireWindow()
         self._refresh_at = _LONG_AGO
@@ -315,7 +316,7 @@ class SchedulerLoop:
             if overlap.replace:
                 batch.replaces[run.id] = overlap.replace
                 active.clear()
-            if run.blocked_by is None and grant.take():
+            if run.blocked_by is None and self.executor.offers(run) and grant.take():
                 run = runs.claimed(run, self.node_id, now)
             batch.add(run)
             active.append(run)
@@ -365,3 +366,4 @@ class SchedulerLoop:
         self._reap_at = now + timedelta(seconds=self.cfg.heartbeat_interval)
         if await self.reaper.reap():
             self.executor.wake()
+        await self.reaper.expire_nodes()

@@ -49,6 +49,7 @@ from schedkit.models import (
 )
 from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import audit as audit_trail
+from schedkit.service import cluster
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
 from schedkit.service.runs import RunControl, run_filter
@@ -144,7 +145,10 @@ class Scheduler:
                 "leader": self.is_leader,
                 "running": self.running_count,
                 NODE_RUNS: self._executor.running_ids,
+                "labels": self.config.executor.labels,
+                "capacity": self._executor.slots.capacity,
             },
+            drain=self._executor.drain,
         )
         self.extensions: list[Extension] = list(extensions)
         if self.is_node:
@@ -446,6 +450,32 @@ class Scheduler:
 
     async def list_nodes(self) -> list[Node]:
         return await self.store.list_nodes()
+
+    @property
+    def draining(self) -> bool:
+        return self._node.draining
+
+    async def drain(self, grace: float | None = None) -> None:
+        """Stop taking runs here, let running runs finish for ``grace`` seconds (default
+        ``scheduler.shutdown_grace``), then hand the rest back to pending for any node to
+        claim. The node keeps serving and firing; stop it afterwards."""
+        self._require_started()
+        await self._node.start_drain(grace)
+
+    async def wait_drained(self) -> None:
+        """Return once this node has drained (however the drain was asked)."""
+        await self._node.drained.wait()
+
+    async def request_drain(self, node_id: str, *, actor: str = SYSTEM) -> Node:
+        """Ask a live node sharing the store (this one included) to drain; another node
+        starts within ``scheduler.heartbeat_interval``. NodeNotFoundError otherwise."""
+        return await cluster.request_drain(self.store, self._node, self._audit, node_id, actor)
+
+    async def waiting_reasons(self, runs: Sequence[Run]) -> dict[str, str]:
+        """Why each of ``runs`` that no live node can take waits (the labels it requires
+        that no node offers), by run id."""
+        lost_after = self.config.scheduler.lost_after
+        return await cluster.waiting_reasons(self.store, self.clock, lost_after, runs)
 
     async def leader_lease(self) -> Lease | None:
         """The scheduler lease if it is held now (expired leases are None)."""

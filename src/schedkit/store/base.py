@@ -236,11 +236,14 @@ class Store(abc.ABC):
         now: datetime,
         limit: int,
         task_names: Sequence[str] | None = None,
+        labels: Sequence[str] = (),
     ) -> list[Run]:
         """Move up to ``limit`` claimable runs to ``running`` for ``node_id``.
 
-        Claimable: status pending, ``not_before <= now``, ``blocked_by`` null, and the
-        task in ``task_names`` when given (an empty list claims nothing). Sets node_id,
+        Claimable: status pending, ``not_before <= now``, ``blocked_by`` null, the task
+        in ``task_names`` when given (an empty list claims nothing), and every label the
+        run requires (``Run.labels``) among the ``labels`` the node offers (a node
+        offering none claims only runs that require none). Sets node_id,
         started_at = heartbeat_at = now. Atomic per run: each run is claimed by exactly
         one caller however many race (invariant 3). Returns the runs claimed with their
         new state, in claim order (``_common.claim_order``: priority descending, then

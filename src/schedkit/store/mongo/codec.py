@@ -200,6 +200,7 @@ def encode_run(r: Run) -> Doc:
         "timeout": r.timeout,
         "created_at": to_us(r.created_at),
         "created_by": r.created_by,
+        "labels": ",".join(r.labels),
     }
 
 
@@ -249,6 +250,7 @@ def decode_run(d: Mapping[str, Any], sidecars: Mapping[str, Mapping[str, Any]]) 
         timeout=d["timeout"],
         created_at=from_us(d["created_at"]),
         created_by=d["created_by"],
+        labels=tuple(d["labels"].split(",")) if d.get("labels") else (),
     )
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -111,6 +111,23 @@ class StrEnumType(sa.TypeDecorator[_E]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> _E | None:
         return None if value is None else self.enum_cls(value)
+
+
+class LabelsType(sa.TypeDecorator[tuple[str, ...]]):
+    """A run's required labels as one string (``_common.labels_key``): an equality test
+    per offered subset filters claims on every backend alike. A string bound as is is
+    already a key (the claim filter binds keys)."""
+
+    impl = sa.String()
+    cache_ok = True
+
+    def process_bind_param(self, value: Sequence[str] | str | None, dialect: Dialect) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        return ",".join(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[str, ...]:
+        return tuple(value.split(",")) if value else ()
 
 
 # ``none_as_null``: Python None is SQL NULL, not the JSON text 'null', so "IS NULL" means
@@ -203,6 +220,8 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("timeout", sa.Float),
         sa.Column("created_at", ts(), nullable=False),
         sa.Column("created_by", sa.String),
+        # Labels a claiming node must offer, as ``_common.labels_key`` (schema version 3).
+        sa.Column("labels", LabelsType(), nullable=False, server_default=""),
         # The fencing key (invariant 1). NULL schedule_id (manual runs) never collides:
         # NULLs are distinct in unique constraints on both databases.
         sa.UniqueConstraint("schedule_id", "scheduled_for", name=f"{p}runs_fence_uq"),
@@ -376,11 +395,20 @@ def _v2_task_status_index(conn: Connection, tables: Tables) -> None:
             conn.exec_driver_sql(f"CREATE INDEX {tables.prefix}{name} ON {runs} ({columns})")
 
 
+def _v3_run_labels(conn: Connection, tables: Tables) -> None:
+    """Version 3: the labels a run requires of the node claiming it ('' for none)."""
+    conn.exec_driver_sql(
+        f"ALTER TABLE {tables.runs.name} ADD COLUMN labels VARCHAR DEFAULT '' NOT NULL"
+    )
+
+
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
 #: created by ``create_all``; append steps, never edit or reorder released ones.
 MIGRATIONS: list[Migration] = [
     # Additive (an index): code of version 1 keeps working on it.
     Migration(_v2_task_status_index, compatible_from=1),
+    # Additive (a column with a default): older code inserts runs without labels.
+    Migration(_v3_run_labels, compatible_from=1),
 ]
 
 

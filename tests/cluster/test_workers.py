@@ -1,0 +1,153 @@
+"""Worker nodes as real processes on a shared store: label routing, drain on SIGTERM and
+on request, the node list."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from schedkit import RunStatus, Scheduler
+from schedkit.models import Run
+
+from .conftest import Worker, management
+
+pytestmark = pytest.mark.parametrize(
+    "store_url",
+    [
+        pytest.param("postgres", id="postgres", marks=pytest.mark.external_service),
+        pytest.param("mongo", id="mongo", marks=pytest.mark.external_service),
+    ],
+    indirect=True,
+)
+
+
+async def settle(s: Scheduler, ids: list[str], timeout: float = 60) -> list[Run]:
+    """The runs once every one is finished (deadline: AssertionError with their state)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = [await s.get_run(i) for i in ids]
+        if all(r.status.finished for r in runs) or time.monotonic() > deadline:
+            return runs
+        await asyncio.sleep(0.1)
+
+
+async def poll(check, timeout: float = 30, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_runs_go_only_to_nodes_offering_their_labels(
+    cluster_config: Path, workers: list[Worker]
+) -> None:
+    gpu = Worker(cluster_config, "--label", "gpu")
+    reports = Worker(cluster_config, "-l", "reports,extra", "--capacity", "3")
+    workers.extend([gpu, reports])
+    await asyncio.to_thread(gpu.ready)
+    await asyncio.to_thread(reports.ready)
+    async with management(cluster_config) as s:
+        created = {
+            name: [(await s.run_now(name)).id for _ in range(6)]
+            for name in ("gpu_job", "report_job", "plain")
+        }
+        stuck = await s.run_now("intranet_job")
+        done = await settle(s, [i for ids in created.values() for i in ids])
+        by_id = {r.id: r for r in done}
+        assert {r.status for r in done} == {RunStatus.SUCCESS}, done
+        assert {by_id[i].node_id for i in created["gpu_job"]} == {gpu.node_id}
+        assert {by_id[i].node_id for i in created["report_job"]} == {reports.node_id}
+        assert {by_id[i].node_id for i in created["plain"]} <= {gpu.node_id, reports.node_id}
+        assert by_id[created["gpu_job"][0]].labels == ("gpu",)
+
+        # The intranet run waits, and says why.
+        waiting = await s.get_run(stuck.id)
+        assert waiting.status is RunStatus.PENDING
+        reasons = await s.waiting_reasons([waiting])
+        assert "intranet" in reasons[stuck.id]
+        assert await s.waiting_reasons(done) == {}
+
+        listed = {n.id: n for n in await s.list_nodes()}
+        assert listed[reports.node_id].info["labels"] == ["extra", "reports"]
+        assert listed[reports.node_id].info["capacity"] == 3
+    for w in (gpu, reports):
+        w.terminate()
+        code, err = await asyncio.to_thread(w.wait)
+        assert code == 0, err
+
+
+async def test_sigterm_drains_finishes_running_runs_and_hands_back_the_rest(
+    cluster_config: Path, workers: list[Worker]
+) -> None:
+    first = Worker(cluster_config, "--capacity", "4", "--grace", "1.5")
+    workers.append(first)
+    await asyncio.to_thread(first.ready)
+    async with management(cluster_config) as s:
+        short = [(await s.run_now("sleeper", {"seconds": 0.5})).id for _ in range(2)]
+        long = [(await s.run_now("sleeper", {"seconds": 60})).id for _ in range(2)]
+        extra = [(await s.run_now("sleeper", {"seconds": 0.1})).id for _ in range(2)]
+
+        async def four_running() -> bool:
+            runs = [await s.get_run(i) for i in short + long]
+            return all(r.status is RunStatus.RUNNING for r in runs)
+
+        await poll(four_running, what="four runs running")
+        first.terminate()
+        began = time.monotonic()
+        code, err = await asyncio.to_thread(first.wait)
+        took = time.monotonic() - began
+        assert code == 0, err
+        assert "drained and stopped" in err
+        # Grace 1.5 s, then the long runs are stopped and handed back at once.
+        assert took < 15, took
+        for run in [await s.get_run(i) for i in short]:
+            assert run.status is RunStatus.SUCCESS, run
+        for run in [await s.get_run(i) for i in long]:
+            assert run.status is RunStatus.PENDING and run.attempt == 2, run
+            assert run.node_id is None
+            assert "drained" in str(run.attempt_errors[-1]), run.attempt_errors
+        # The two runs created over capacity were never claimed by the draining node.
+        for run in [await s.get_run(i) for i in extra]:
+            assert run.status is RunStatus.PENDING and run.attempt == 1, run
+
+        # Another node takes everything handed back: nothing is lost or stuck.
+        second = Worker(cluster_config)
+        workers.append(second)
+        await asyncio.to_thread(second.ready)
+        done = await settle(s, long + extra)
+        assert {r.status for r in done} == {RunStatus.SUCCESS}, done
+        assert {r.node_id for r in done} == {second.node_id}
+    second.terminate()
+    code, err = await asyncio.to_thread(second.wait)
+    assert code == 0, err
+
+
+async def test_a_drain_asked_through_the_store_stops_the_worker(
+    cluster_config: Path, workers: list[Worker]
+) -> None:
+    worker = Worker(cluster_config)
+    workers.append(worker)
+    node_id = await asyncio.to_thread(worker.ready)
+    async with management(cluster_config) as s:
+        running = await s.run_now("sleeper", {"seconds": 1.0})
+
+        async def started() -> bool:
+            return (await s.get_run(running.id)).status is RunStatus.RUNNING
+
+        await poll(started, what="the run to start")
+        node = await s.request_drain(node_id, actor="ops")
+        assert node.id == node_id
+        code, err = await asyncio.to_thread(worker.wait)
+        assert code == 0, err
+        assert (await s.get_run(running.id)).status is RunStatus.SUCCESS
+        audit = await s.list_audit(action="node.drain")
+        assert [(e.actor, e.target) for e in audit] == [("ops", node_id)]
+        # A node that stopped has unregistered: nothing left to drain.
+        assert node_id not in {n.id for n in await s.list_nodes()}
+        from schedkit.errors import NodeNotFoundError
+
+        with pytest.raises(NodeNotFoundError):
+            await s.request_drain(node_id)
