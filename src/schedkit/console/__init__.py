@@ -39,6 +39,7 @@ CONSOLE_PAGES: tuple[str, ...] = (
     "runs",
     "runs/{run_id}",
     "audit",
+    "nodes",
 )
 
 _DEFAULT_API_PREFIX = "/api/v1/scheduler"

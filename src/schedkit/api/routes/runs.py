@@ -58,7 +58,10 @@ async def list_runs(
     response_model=readmodels.RunView,
 )
 async def get_run(run_id: RunId, scheduler: SchedulerDep) -> readmodels.RunView:
-    return readmodels.run_view(await scheduler.get_run(run_id), scheduler.tz)
+    """``waiting`` says why a pending run waits when no live node offers its labels."""
+    run = await scheduler.get_run(run_id)
+    waiting = await scheduler.waiting_reasons([run])
+    return readmodels.run_view(run, scheduler.tz, waiting.get(run.id))
 
 
 @route(

@@ -14,6 +14,7 @@ import * as taskView from "./views/task.js";
 import * as runsView from "./views/runs.js";
 import * as runView from "./views/run.js";
 import * as auditView from "./views/audit.js";
+import * as nodesView from "./views/nodes.js";
 
 // Keep in step with CONSOLE_PAGES in schedkit/console/__init__.py.
 const ROUTES = [
@@ -24,6 +25,7 @@ const ROUTES = [
   { pattern: /^runs$/, view: runsView, nav: "runs" },
   { pattern: /^runs\/([^/]+)$/, view: runView, nav: "runs" },
   { pattern: /^audit$/, view: auditView, nav: "audit" },
+  { pattern: /^nodes$/, view: nodesView, nav: "nodes" },
 ];
 
 const BASE = new URL(document.baseURI).pathname;
