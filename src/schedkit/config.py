@@ -13,7 +13,7 @@ import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -130,6 +130,20 @@ class LimitsConfig(_Section):
     max_schedules: int = Field(100_000, ge=1)
 
 
+class ClusterConfig(_Section):
+    """How the nodes sharing a store tell each other of run events and new runs."""
+
+    #: The notify channel: ``auto`` (Redis when ``redis_url`` is set, else PostgreSQL's
+    #: LISTEN/NOTIFY when the store is PostgreSQL, else none: the store polls),
+    #: ``postgres``, ``redis`` or ``none``.
+    notify: Literal["auto", "postgres", "redis", "none"] = "auto"
+    #: Redis for the channel (``redis://host:6379/0``).
+    redis_url: str | None = None
+    #: Without a channel, how often a node with a live view subscribed reads the store
+    #: for runs executing on other nodes (seconds).
+    poll_interval: float = Field(2.0, gt=0)
+
+
 class ApiConfig(_Section):
     model_config = ConfigDict(extra="allow")
 
@@ -181,6 +195,7 @@ class SchedkitConfig(BaseSettings):
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @field_validator("timezone")
     @classmethod

@@ -40,10 +40,10 @@ _STARTED = re.compile(r"schedkit worker (\S+) started")
 class Worker:
     """A ``schedkit worker`` process; ``node_id`` once it has started."""
 
-    def __init__(self, config: Path, *args: str) -> None:
+    def __init__(self, config: Path, *args: str, **env: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "schedkit", "--config", str(config), "worker", *args],
-            env=subprocess_env(),
+            env=subprocess_env(**env),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -79,14 +79,14 @@ class Worker:
 
 
 @pytest.fixture
-def cluster_config(store_url: str, tmp_path: Path) -> Path:
+def cluster_config_path(store_url: str, tmp_path: Path) -> Path:
     path = tmp_path / "schedkit.toml"
     path.write_text(CONFIG.format(url=store_url, tasks=TASKS), encoding="utf-8")
     return path
 
 
 @pytest.fixture
-def workers(cluster_config: Path) -> Iterator[list[Worker]]:
+def workers() -> Iterator[list[Worker]]:
     """Start workers with ``workers.append(Worker(cluster_config, ...))``; killed at the end."""
     started: list[Worker] = []
     yield started
@@ -94,13 +94,14 @@ def workers(cluster_config: Path) -> Iterator[list[Worker]]:
         w.kill()
 
 
-def management(config: Path) -> Scheduler:
+def management(config: Path, **overrides: object) -> Scheduler:
     """A façade that neither fires nor executes (what the API and CLI use)."""
     cfg = SchedkitConfig.load(config)
     cfg = cfg.model_copy(
         update={
             "scheduler": cfg.scheduler.model_copy(update={"enabled": False}),
             "executor": cfg.executor.model_copy(update={"enabled": False}),
+            **overrides,
         }
     )
     return Scheduler(cfg, registry=TaskRegistry())

@@ -42,14 +42,14 @@ async def poll(check, timeout: float = 30, what: str = "") -> None:  # type: ign
 
 
 async def test_runs_go_only_to_nodes_offering_their_labels(
-    cluster_config: Path, workers: list[Worker]
+    cluster_config_path: Path, workers: list[Worker]
 ) -> None:
-    gpu = Worker(cluster_config, "--label", "gpu")
-    reports = Worker(cluster_config, "-l", "reports,extra", "--capacity", "3")
+    gpu = Worker(cluster_config_path, "--label", "gpu")
+    reports = Worker(cluster_config_path, "-l", "reports,extra", "--capacity", "3")
     workers.extend([gpu, reports])
     await asyncio.to_thread(gpu.ready)
     await asyncio.to_thread(reports.ready)
-    async with management(cluster_config) as s:
+    async with management(cluster_config_path) as s:
         created = {
             name: [(await s.run_now(name)).id for _ in range(6)]
             for name in ("gpu_job", "report_job", "plain")
@@ -80,12 +80,12 @@ async def test_runs_go_only_to_nodes_offering_their_labels(
 
 
 async def test_sigterm_drains_finishes_running_runs_and_hands_back_the_rest(
-    cluster_config: Path, workers: list[Worker]
+    cluster_config_path: Path, workers: list[Worker]
 ) -> None:
-    first = Worker(cluster_config, "--capacity", "4", "--grace", "1.5")
+    first = Worker(cluster_config_path, "--capacity", "4", "--grace", "1.5")
     workers.append(first)
     await asyncio.to_thread(first.ready)
-    async with management(cluster_config) as s:
+    async with management(cluster_config_path) as s:
         short = [(await s.run_now("sleeper", {"seconds": 0.5})).id for _ in range(2)]
         long = [(await s.run_now("sleeper", {"seconds": 60})).id for _ in range(2)]
         extra = [(await s.run_now("sleeper", {"seconds": 0.1})).id for _ in range(2)]
@@ -114,7 +114,7 @@ async def test_sigterm_drains_finishes_running_runs_and_hands_back_the_rest(
             assert run.status is RunStatus.PENDING and run.attempt == 1, run
 
         # Another node takes everything handed back: nothing is lost or stuck.
-        second = Worker(cluster_config)
+        second = Worker(cluster_config_path)
         workers.append(second)
         await asyncio.to_thread(second.ready)
         done = await settle(s, long + extra)
@@ -126,12 +126,12 @@ async def test_sigterm_drains_finishes_running_runs_and_hands_back_the_rest(
 
 
 async def test_a_drain_asked_through_the_store_stops_the_worker(
-    cluster_config: Path, workers: list[Worker]
+    cluster_config_path: Path, workers: list[Worker]
 ) -> None:
-    worker = Worker(cluster_config)
+    worker = Worker(cluster_config_path)
     workers.append(worker)
     node_id = await asyncio.to_thread(worker.ready)
-    async with management(cluster_config) as s:
+    async with management(cluster_config_path) as s:
         running = await s.run_now("sleeper", {"seconds": 1.0})
 
         async def started() -> bool:

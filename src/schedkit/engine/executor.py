@@ -99,6 +99,9 @@ class Executor:
         # the queued run claimable.
         self._blockers: set[str] = set()
         self._loops: list[asyncio.Task[None]] = []
+        #: Tells the other nodes that runs became claimable (set when a notify channel
+        #: connects the nodes; without one they find the runs at their next poll).
+        self.announce: Callable[[], None] | None = None
         #: Runs stopped by a drain: their attempt goes back to pending, not cancelled.
         self._handed_back: set[str] = set()
 
@@ -160,14 +163,21 @@ class Executor:
             self._start(run)
 
     def wake(self) -> None:
-        """Claimable runs may be waiting (created, requeued or released): claim now."""
+        """Claimable runs may be waiting (created, requeued or released): claim now,
+        and tell the other nodes (:attr:`announce`)."""
+        self.wake_here()
+        if self.announce is not None:
+            self.announce()
+
+    def wake_here(self) -> None:
+        """Claim now (another node said claimable runs may be waiting)."""
         self._maybe_pending = True
         self._wake.set()
 
     def wake_at(self, when: datetime) -> None:
         """Claim again when a run's ``not_before`` (e.g. a retry's) arrives."""
         delay = max(0.0, (when - self.clock.now()).total_seconds())
-        asyncio.get_running_loop().call_later(delay, self.wake)
+        asyncio.get_running_loop().call_later(delay, self.wake_here)
 
     def note_blocker(self, run_id: str) -> None:
         """A queued run waits for ``run_id``: wake the claim loop when it ends here (a

@@ -22,7 +22,7 @@ from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-from schedkit import tokens
+from schedkit import broadcast, tokens
 from schedkit.clock import Clock, SystemClock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
@@ -209,6 +209,8 @@ class Scheduler:
             if self.is_node:
                 self._node.start_heartbeat()
                 stack.push_async_callback(self._node.unregister)
+            # Before the executor: it stops after it, so the last runs' ends go out.
+            await broadcast.attach(stack, self.config, self.store, self._events, self._executor)
             await self._executor.start()
             stack.push_async_callback(self._stop_executor)
             if self.config.scheduler.enabled:
