@@ -4,13 +4,18 @@ on request, the node list."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from schedkit import RunStatus, Scheduler
+from schedkit.errors import NodeNotFoundError
 from schedkit.models import Run
+from tests.cli.conftest import subprocess_env
 
 from .conftest import Worker, management
 
@@ -147,7 +152,39 @@ async def test_a_drain_asked_through_the_store_stops_the_worker(
         assert [(e.actor, e.target) for e in audit] == [("ops", node_id)]
         # A node that stopped has unregistered: nothing left to drain.
         assert node_id not in {n.id for n in await s.list_nodes()}
-        from schedkit.errors import NodeNotFoundError
-
         with pytest.raises(NodeNotFoundError):
             await s.request_drain(node_id)
+
+
+def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "schedkit", "--config", str(config), *args],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_nodes_and_drain_commands(cluster_config_path: Path, workers: list[Worker]) -> None:
+    worker = Worker(cluster_config_path, "--label", "gpu", "--capacity", "7")
+    workers.append(worker)
+    node_id = await asyncio.to_thread(worker.ready)
+
+    listed = await asyncio.to_thread(cli, cluster_config_path, "nodes", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [node] = json.loads(listed.stdout)["nodes"]
+    assert node["id"] == node_id and node["labels"] == ["gpu"] and node["capacity"] == 7
+    assert node["roles"] == ["executor"] and node["alive"] and not node["draining"]
+    table = await asyncio.to_thread(cli, cluster_config_path, "--lang", "zh", "nodes")
+    assert "排空" not in table.stdout and "在线" in table.stdout and "gpu" in table.stdout
+
+    unknown = await asyncio.to_thread(cli, cluster_config_path, "drain", "nope")
+    assert unknown.returncode == 2 and "no live node 'nope'" in unknown.stderr
+    asked = await asyncio.to_thread(cli, cluster_config_path, "drain", node_id)
+    assert asked.returncode == 0, asked.stderr
+    assert f"node {node_id} asked to drain" in asked.stdout
+    code, err = await asyncio.to_thread(worker.wait)
+    assert code == 0, err
+    assert "drained and stopped" in err
