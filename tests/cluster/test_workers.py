@@ -188,3 +188,38 @@ async def test_nodes_and_drain_commands(cluster_config_path: Path, workers: list
     code, err = await asyncio.to_thread(worker.wait)
     assert code == 0, err
     assert "drained and stopped" in err
+
+
+async def test_drain_under_load_loses_no_run_and_leaves_none_stuck(
+    cluster_config_path: Path, workers: list[Worker]
+) -> None:
+    draining = Worker(cluster_config_path, "--capacity", "10", "--grace", "0.2")
+    staying = Worker(cluster_config_path, "--capacity", "10")
+    workers.extend([draining, staying])
+    await asyncio.to_thread(draining.ready)
+    await asyncio.to_thread(staying.ready)
+    async with management(cluster_config_path) as s:
+        ids = [(await s.run_now("sleeper", {"seconds": 0.3})).id for _ in range(150)]
+
+        async def a_third_done() -> bool:
+            return await s.count_runs("sleeper", status=RunStatus.SUCCESS) >= 50
+
+        await poll(a_third_done, timeout=60, what="a third of the runs")
+        draining.terminate()
+        code, err = await asyncio.to_thread(draining.wait)
+        assert code == 0, err
+        done = await settle(s, ids, timeout=120)
+        assert {r.status for r in done} == {RunStatus.SUCCESS}, [
+            (r.id, r.status) for r in done if r.status is not RunStatus.SUCCESS
+        ]
+        handed_back = [r for r in done if r.attempt > 1]
+        assert all(r.node_id == staying.node_id for r in handed_back)
+        assert all(
+            e["error"]["type"] == "HandedBack" and e["node_id"] == draining.node_id
+            for r in handed_back
+            for e in r.attempt_errors
+        )
+        assert await s.count_runs(status=[RunStatus.RUNNING, RunStatus.PENDING]) == 0
+    staying.terminate()
+    code, err = await asyncio.to_thread(staying.wait)
+    assert code == 0, err
