@@ -165,9 +165,10 @@ async def events(
         float, Query(gt=0, le=3600, description="Seconds before the server ends the stream.")
     ] = 300.0,
 ) -> AsyncIterator[ServerSentEvent]:
-    """A ``text/event-stream`` of this node's run events: first ``event: ready``, then one
-    event per run change (``event:`` is the kind, ``data:`` a RunEventView with the run's
-    summary). The stream ends after ``duration`` seconds, and soon after its API token is
+    """A ``text/event-stream`` of run events, of this node and of the others sharing the
+    store (through the notify channel, or the store poll; docs/cluster.md): first
+    ``event: ready``, then one event per run change (``event:`` is the kind, ``data:`` a
+    RunEventView with the run's summary). The stream ends after ``duration`` seconds, and soon after its API token is
     revoked; EventSource clients reconnect by themselves."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + duration
