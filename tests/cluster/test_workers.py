@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from schedkit import RunStatus, Scheduler
@@ -223,3 +225,24 @@ async def test_drain_under_load_loses_no_run_and_leaves_none_stuck(
     staying.terminate()
     code, err = await asyncio.to_thread(staying.wait)
     assert code == 0, err
+
+
+async def test_worker_with_api_serves_and_exits_when_drained(
+    cluster_config_path: Path, workers: list[Worker]
+) -> None:
+    worker = Worker(cluster_config_path, "--api", "--port", "0", "--label", "gpu")
+    workers.append(worker)
+    assert worker.proc.stdout is not None
+    line = await asyncio.to_thread(worker.proc.stdout.readline)
+    found = re.search(r"schedkit worker (\S+) serving on (\S+)", line)
+    assert found, line
+    node_id, url = found.groups()
+    async with httpx.AsyncClient() as client:
+        health = await client.get(url + "api/v1/scheduler/health")
+    assert health.status_code == 200
+    async with management(cluster_config_path) as s:
+        run = await s.run_now("gpu_job")
+        assert (await s.wait_for_run(run.id, timeout=30)).node_id == node_id
+        await s.request_drain(node_id)
+        code, err = await asyncio.to_thread(worker.wait)
+        assert code == 0, err
