@@ -169,6 +169,8 @@ class Schedule:
     max_instances: int = 1
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     timeout: float | None = None
+    #: Labels a node must offer to execute this schedule's runs, on top of its task's.
+    labels: tuple[str, ...] = ()
     origin: str = "code"
     next_fire_time: datetime | None = None
     last_fire_time: datetime | None = None

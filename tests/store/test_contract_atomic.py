@@ -31,6 +31,7 @@ from tests.store._contract import (
     claim_one,
     fin,
     make_run,
+    make_schedule,
     outcome,
     rq,
 )
@@ -624,3 +625,12 @@ async def test_claims_route_runs_by_the_labels_nodes_offer(store: Store) -> None
     assert last.id == intranet.id and last.labels == ("intranet",)
     listed = await store.list_runs(RunFilter(node_id="n-gpu"))
     assert {r.labels for r in listed} == {("gpu",), ("gpu", "reports")}
+
+
+async def test_schedule_labels_round_trip(store: Store) -> None:
+    schedule = make_schedule(id="gpu-nightly", labels=("gpu", "reports"))
+    await store.put_schedule(schedule, expected_version=0)
+    got = await store.get_schedule("gpu-nightly")
+    assert got is not None and got.labels == ("gpu", "reports")
+    [listed] = await store.list_schedules()
+    assert listed.labels == ("gpu", "reports")

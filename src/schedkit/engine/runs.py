@@ -12,7 +12,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from schedkit.models import Run, RunStatus, Schedule, TriggerSource, new_id
+from schedkit.models import Run, RunStatus, Schedule, TriggerSource, labels_of, new_id
 from schedkit.task import BaseTask
 
 SCHEDULER_ACTOR = "scheduler"
@@ -42,7 +42,7 @@ def fired(
         timeout=schedule.timeout if schedule.timeout is not None else task.timeout,
         created_at=now,
         created_by=SCHEDULER_ACTOR,
-        labels=task.labels,
+        labels=labels_of([*task.labels, *schedule.labels]),
     )
 
 

@@ -168,8 +168,8 @@ async def events(
     """A ``text/event-stream`` of run events, of this node and of the others sharing the
     store (through the notify channel, or the store poll; docs/cluster.md): first
     ``event: ready``, then one event per run change (``event:`` is the kind, ``data:`` a
-    RunEventView with the run's summary). The stream ends after ``duration`` seconds, and soon after its API token is
-    revoked; EventSource clients reconnect by themselves."""
+    RunEventView with the run's summary). The stream ends after ``duration`` seconds, and
+    soon after its API token is revoked; EventSource clients reconnect by themselves."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + duration
     token_id = current_principal(request).token_id

@@ -187,6 +187,8 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("created_at", ts(), nullable=False),
         sa.Column("updated_at", ts(), nullable=False),
+        # Labels its runs require on top of the task's (schema version 3, added last).
+        sa.Column("labels", LabelsType(), nullable=False, server_default=""),
     )
     sa.Index(f"{p}schedules_due_ix", schedules.c.paused, schedules.c.next_fire_time, schedules.c.id)
     sa.Index(f"{p}schedules_task_ix", schedules.c.task_name)
@@ -396,10 +398,10 @@ def _v2_task_status_index(conn: Connection, tables: Tables) -> None:
 
 
 def _v3_run_labels(conn: Connection, tables: Tables) -> None:
-    """Version 3: the labels a run requires of the node claiming it ('' for none)."""
-    conn.exec_driver_sql(
-        f"ALTER TABLE {tables.runs.name} ADD COLUMN labels VARCHAR DEFAULT '' NOT NULL"
-    )
+    """Version 3: the labels a run (and a schedule's runs) require of the node claiming
+    it ('' for none)."""
+    for table in (tables.runs.name, tables.schedules.name):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN labels VARCHAR DEFAULT '' NOT NULL")
 
 
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
