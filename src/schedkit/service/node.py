@@ -141,6 +141,8 @@ class NodeLifecycle:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+        if self._draining is not None:  # ends with the executor, stopped before this
+            await asyncio.gather(self._draining, return_exceptions=True)
         try:
             await self.store.delete_node(self.node_id)
             await self.store.delete_state(DRAIN_KEY + self.node_id)
