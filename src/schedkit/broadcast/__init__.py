@@ -27,6 +27,7 @@ from pydantic import TypeAdapter
 
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
+from schedkit.errors import ConfigError
 from schedkit.events import EventBus, RunEvent
 from schedkit.models import to_json
 from schedkit.store.base import Store
@@ -71,7 +72,7 @@ def transport_for(config: SchedkitConfig) -> Transport | None:
 
         return PostgresTransport(config.store_url)
     if mode == "postgres":
-        raise ValueError("cluster.notify = 'postgres' needs a PostgreSQL store_url")
+        raise ConfigError("cluster.notify = 'postgres' needs a PostgreSQL store_url")
     return None
 
 
@@ -187,13 +188,14 @@ class Broadcast:
         size = 0
         for event in events:
             text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-            if len(text.encode()) > MAX_PAYLOAD - 100:
+            length = len(text.encode()) + 1
+            if length > MAX_PAYLOAD - 100:
                 continue  # a huge progress note: left to the store
-            if batch and size + len(text) > MAX_PAYLOAD - 100:
+            if batch and size + length > MAX_PAYLOAD - 100:
                 payloads.append(self._message(batch, wake and not payloads))
                 batch, size = [], 0
             batch.append(text)
-            size += len(text.encode()) + 1
+            size += length
         if batch or (wake and not payloads):
             payloads.append(self._message(batch, wake and not payloads))
         return payloads
