@@ -13,7 +13,7 @@ import os
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from schedkit.errors import ConfigError
+from schedkit.models import MAX_NODE_LABELS, labels_of
 
 _config_path: ContextVar[str | None] = ContextVar("schedkit_config_path", default=None)
 
@@ -48,8 +49,18 @@ class ExecutorConfig(_Section):
     #: A run handed to another executor (``executor = "celery"``) still pending this
     #: many seconds after its message was sent is sent again (a lost message).
     resend_after: float = Field(300.0, gt=0)
+    #: Labels this node offers: it executes runs of tasks requiring any subset of them
+    #: (a task's ``labels``), and only those (see docs/cluster.md).
+    labels: list[str] = Field(default_factory=list, max_length=MAX_NODE_LABELS)
     #: False for a node that only schedules and serves the API.
     enabled: bool = True
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        if isinstance(value, str):  # SCHEDKIT_EXECUTOR__LABELS=gpu,reports
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return list(labels_of(value)) if isinstance(value, list | tuple) else value
 
 
 class JobDefaults(_Section):
@@ -85,6 +96,8 @@ class SchedulerConfig(_Section):
     #: A running run without heartbeat for this long, whose node has not beaten for
     #: this long either, is marked lost (and retried): within 30 s with the defaults.
     lost_after: float = Field(20.0, gt=0)
+    #: A node silent this long is removed from the node list by the leader.
+    node_expiry: float = Field(300.0, gt=0)
     #: Seconds running runs get to finish on stop before they are cancelled.
     shutdown_grace: float = Field(30.0, ge=0)
     #: On the first start in the process, move everything allocated so far to the
@@ -123,6 +136,20 @@ class LimitsConfig(_Section):
     min_interval: float = Field(1.0, ge=0)
     #: Most schedules the store may hold; adding one more is refused with a clear error.
     max_schedules: int = Field(100_000, ge=1)
+
+
+class ClusterConfig(_Section):
+    """How the nodes sharing a store tell each other of run events and new runs."""
+
+    #: The notify channel: ``auto`` (Redis when ``redis_url`` is set, else PostgreSQL's
+    #: LISTEN/NOTIFY when the store is PostgreSQL, else none: the store polls),
+    #: ``postgres``, ``redis`` or ``none``.
+    notify: Literal["auto", "postgres", "redis", "none"] = "auto"
+    #: Redis for the channel (``redis://host:6379/0``).
+    redis_url: str | None = None
+    #: Without a channel, how often a node with a live view subscribed reads the store
+    #: for runs executing on other nodes (seconds).
+    poll_interval: float = Field(2.0, gt=0)
 
 
 class ApiConfig(_Section):
@@ -179,6 +206,7 @@ class SchedkitConfig(BaseSettings):
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     @field_validator("timezone")
     @classmethod

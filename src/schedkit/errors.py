@@ -74,6 +74,12 @@ class WorkflowRunNotFoundError(SchedkitError, LookupError):
         self.run_id = run_id
 
 
+class NodeNotFoundError(SchedkitError, LookupError):
+    def __init__(self, node_id: str):
+        super().__init__(f"no live node {node_id!r} shares this store")
+        self.node_id = node_id
+
+
 class ResultFileNotFoundError(SchedkitError, LookupError):
     """A run's result does not offer a file under that name (or it is gone)."""
 

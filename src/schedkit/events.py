@@ -76,10 +76,7 @@ class EventBus:
         self._queues.discard(queue)
 
     def publish(self, event: RunEvent) -> None:
-        for queue in self._queues:
-            if queue.full():
-                queue.get_nowait()
-            queue.put_nowait(event)
+        self.publish_remote(event)
         for listener, kinds in self._listeners:
             if kinds is not None and event.kind not in kinds:
                 continue
@@ -98,6 +95,19 @@ class EventBus:
             task = asyncio.ensure_future(self._guard(listener, outcome, event))
             self._pending.add(task)
             task.add_done_callback(self._settled)
+
+    def publish_remote(self, event: RunEvent) -> None:
+        """An event of another node (see :mod:`schedkit.broadcast`): to the queues (live
+        views) only; listeners hear only of this node's runs."""
+        for queue in self._queues:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(event)
+
+    @property
+    def watched(self) -> bool:
+        """Whether a live view is subscribed (polling for remote events is then worth it)."""
+        return bool(self._queues)
 
     def _settled(self, task: asyncio.Task[None]) -> None:
         self._pending.discard(task)

@@ -99,6 +99,28 @@ def to_json(value: Any) -> Any:
     return to_jsonable_python(value)
 
 
+#: What a label may look like: it is stored joined with commas, and typed in configs.
+_LABEL_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
+#: Most labels one node offers: a claim matches its runs against every subset of them.
+MAX_NODE_LABELS = 8
+
+
+def labels_of(values: Any) -> tuple[str, ...]:
+    """Labels in their one stored form: sorted, without duplicates, each validated
+    (lowercase letters, digits, ``_ . -``; ValueError naming the bad one)."""
+    if isinstance(values, str):
+        values = [values]
+    found: set[str] = set()
+    for value in values:
+        if not isinstance(value, str) or not _LABEL_RE.fullmatch(value):
+            raise ValueError(
+                f"label {value!r} must be 1-40 lowercase letters, digits, '_', '.' or '-', "
+                "starting with a letter or digit"
+            )
+        found.add(value)
+    return tuple(sorted(found))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -156,6 +178,8 @@ class Schedule:
     max_instances: int = 1
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     timeout: float | None = None
+    #: Labels a node must offer to execute this schedule's runs, on top of its task's.
+    labels: tuple[str, ...] = ()
     origin: str = "code"
     next_fire_time: datetime | None = None
     last_fire_time: datetime | None = None
@@ -213,6 +237,8 @@ class Run:
     timeout: float | None = None
     created_at: datetime = field(default_factory=utcnow)
     created_by: str | None = None
+    #: Labels a node must offer to claim this run (sorted, unique; see :func:`labels_of`).
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

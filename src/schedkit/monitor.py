@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import time
@@ -409,10 +410,14 @@ class Monitor:
         assert self.scheduler is not None
         now = self._now()
         runs = await self.scheduler.list_runs(status=RunStatus.PENDING, limit=CHECK_LIMIT)
+        # A run no live node can take says so in its alert (its reason, for messages).
+        waiting = await self.scheduler.waiting_reasons(runs)
         by_task: dict[str, list[tuple[Run, float, float]]] = {}
         for run in runs:
             if run.blocked_by is not None:
                 continue
+            if run.id in waiting:
+                run = dataclasses.replace(run, reason=waiting[run.id])
             rules = self.rules_for(run.task_name)
             if not rules.late:
                 continue

@@ -1,12 +1,14 @@
 """Where a task's attempts execute: ``isolation`` (in the node's process, or a child
-process of their own) and ``executor`` (schedkit nodes, or another executor such as
-Celery: docs/celery.md). Declared on the task, checked when it is defined."""
+process of their own), ``executor`` (schedkit nodes, or another executor such as
+Celery: docs/celery.md) and ``labels`` (what a node must offer to claim its runs:
+docs/cluster.md). Declared on the task, checked when it is defined."""
 
 from __future__ import annotations
 
 from typing import Literal, get_args
 
 from schedkit.errors import TaskDefinitionError
+from schedkit.models import labels_of
 
 #: Where an attempt's code runs: ``thread`` (async code on the event loop, sync code on
 #: the thread pool) or ``process`` (a child process, killed at the timeout or on cancel).
@@ -29,3 +31,10 @@ def check_executor(value: object, owner: str) -> str:
     if not isinstance(value, str) or not value.isidentifier():
         raise TaskDefinitionError(f"{owner}: executor must be a name like 'celery', not {value!r}")
     return value
+
+
+def check_labels(value: object, owner: str) -> tuple[str, ...]:
+    try:
+        return labels_of(value)
+    except (TypeError, ValueError) as exc:
+        raise TaskDefinitionError(f"{owner}: {exc}") from None

@@ -9,23 +9,26 @@ synchronous ``execute`` runs in the executor's thread pool.
 from __future__ import annotations
 
 import abc
-import contextvars
 import enum
 import inspect
-import logging
 import random
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, ClassVar
 
 import pydantic
 from pydantic_core import to_jsonable_python
 
+from schedkit.context import TaskContext, current_context
 from schedkit.errors import TaskDefinitionError, ValidationError
-from schedkit.models import RunStatus, TriggerSource, storable_json
-from schedkit.placement import LOCAL_EXECUTOR, Isolation, check_executor, check_isolation
+from schedkit.models import RunStatus, storable_json
+from schedkit.placement import (
+    LOCAL_EXECUTOR,
+    Isolation,
+    check_executor,
+    check_isolation,
+    check_labels,
+)
 
 __all__ = [
     "BaseTask",
@@ -145,96 +148,6 @@ class TaskResult:
         return converted
 
 
-_current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
-    "schedkit_task_context", default=None
-)
-
-
-def current_context() -> TaskContext | None:
-    """The context of the run executing in this task/thread, or None outside a run."""
-    return _current.get()
-
-
-class TaskContext:
-    """What a running task can reach without changing ``execute(**kwargs)``:
-    ``self.context`` inside a BaseTask, ``schedkit.current_context()`` anywhere, or a
-    ``ctx`` parameter of a ``@task`` function.
-
-    Thread-safe: a sync task in the thread pool may call :meth:`progress` and read
-    :attr:`cancelled` while the event loop owns the run.
-    """
-
-    def __init__(
-        self,
-        *,
-        run_id: str,
-        task_name: str,
-        schedule_id: str | None,
-        scheduled_for: datetime,
-        attempt: int,
-        kwargs: Mapping[str, Any],
-        trigger_source: TriggerSource = TriggerSource.MANUAL,
-        config: Mapping[str, Any] | None = None,
-        on_progress: Callable[[dict[str, Any]], None] | None = None,
-        workflow: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.run_id = run_id
-        self.task_name = task_name
-        self.schedule_id = schedule_id
-        self.scheduled_for = scheduled_for
-        self.attempt = attempt
-        self.kwargs = dict(kwargs)
-        self.trigger_source = trigger_source
-        self.config: dict[str, Any] = dict(config or {})
-        #: For a workflow step: ``run_id``, ``workflow``, ``step``, ``params`` (the
-        #: workflow run's) and ``upstream``; None for a run outside a workflow.
-        self.workflow: dict[str, Any] | None = dict(workflow) if workflow else None
-        self.logger = logging.getLogger(f"schedkit.task.{task_name}")
-        self._on_progress = on_progress
-        self._cancel = threading.Event()
-        self.cancel_reason: str | None = None
-
-    @property
-    def upstream(self) -> dict[str, Any]:
-        """For a workflow step, each upstream step's outcome by step name:
-        ``{"status": "success", "result": {"success": ..., "data": ...}}``; else empty."""
-        return dict((self.workflow or {}).get("upstream") or {})
-
-    def upstream_data(self, step: str) -> Any:
-        """The ``data`` an upstream step returned (None if it returned none)."""
-        result = (self.upstream.get(step) or {}).get("result") or {}
-        return result.get("data")
-
-    def progress(self, done: float, total: float | None = None, note: str | None = None) -> None:
-        """Report progress (e.g. ``ctx.progress(120, 200, "customers")``)."""
-        if self._on_progress is not None:
-            self._on_progress({"done": done, "total": total, "note": note})
-
-    @property
-    def cancelled(self) -> bool:
-        """True once the run was cancelled or timed out; long sync loops should check it."""
-        return self._cancel.is_set()
-
-    def raise_if_cancelled(self) -> None:
-        if self._cancel.is_set():
-            raise RunCancelledError(self.cancel_reason or "cancelled")
-
-    def cancel(self, reason: str) -> None:
-        self.cancel_reason = reason
-        self._cancel.set()
-
-    def activate(self) -> contextvars.Token[TaskContext | None]:
-        return _current.set(self)
-
-    @staticmethod
-    def deactivate(token: contextvars.Token[TaskContext | None]) -> None:
-        _current.reset(token)
-
-
-class RunCancelledError(Exception):
-    """Raised inside a task by :meth:`TaskContext.raise_if_cancelled`."""
-
-
 def _json_kwargs(kwargs: Mapping[str, Any], field_prefix: str = "kwargs") -> dict[str, Any]:
     """Check that every value can be stored as JSON by every store."""
     for key, value in kwargs.items():
@@ -256,7 +169,8 @@ class BaseTask(abc.ABC):
     this task), ``isolation`` (``"process"``: each attempt runs in a child process that is
     killed at the timeout or on cancel; see docs/tasks.md), ``executor`` (``"celery"``:
     runs are sent to Celery workers instead of executing on schedkit nodes; see
-    docs/celery.md).
+    docs/celery.md), ``labels`` (labels a node must offer to execute its runs, e.g.
+    ``("gpu",)``; see docs/cluster.md).
     """
 
     parameters: ClassVar[type[pydantic.BaseModel] | None] = None
@@ -264,6 +178,7 @@ class BaseTask(abc.ABC):
     depends_on: ClassVar[tuple[str, ...]] = ()
     isolation: ClassVar[Isolation] = "thread"
     executor: ClassVar[str] = LOCAL_EXECUTOR
+    labels: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -272,6 +187,8 @@ class BaseTask(abc.ABC):
             check_isolation(cls.isolation, cls.__qualname__)
         if "executor" in own and not isinstance(own["executor"], property):
             check_executor(cls.executor, cls.__qualname__)
+        if "labels" in own and not isinstance(own["labels"], property):
+            cls.labels = check_labels(cls.labels, cls.__qualname__)
 
     def __init__(self) -> None:
         self.task_id: str | None = None
@@ -334,7 +251,7 @@ class BaseTask(abc.ABC):
     @property
     def context(self) -> TaskContext:
         """The context of the current run (only valid inside a run)."""
-        ctx = _current.get()
+        ctx = current_context()
         if ctx is None:
             raise RuntimeError(f"task {self.task_name!r}: no run is executing in this context")
         return ctx
@@ -408,11 +325,13 @@ class FunctionTask(BaseTask):
         depends_on: tuple[str, ...],
         isolation: Isolation = "thread",
         executor: str = LOCAL_EXECUTOR,
+        labels: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.func = func
         self._isolation = check_isolation(isolation, f"task {name!r}")
         self._executor = check_executor(executor, f"task {name!r}")
+        self._labels = check_labels(labels, f"task {name!r}")
         self._name = name
         self._description = description
         self._category = category
@@ -448,6 +367,10 @@ class FunctionTask(BaseTask):
     @property
     def executor(self) -> str:  # type: ignore[override]
         return self._executor
+
+    @property
+    def labels(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self._labels
 
     @property
     def task_name(self) -> str:
@@ -558,6 +481,7 @@ def task(
     depends_on: tuple[str, ...] | list[str] = (),
     isolation: Isolation = "thread",
     executor: str = LOCAL_EXECUTOR,
+    labels: tuple[str, ...] | list[str] = (),
 ) -> Callable[[Callable[..., Any]], FunctionTask]:
     """Make a task from a function (sync or async)::
 
@@ -569,7 +493,8 @@ def task(
     BaseTask, a function task has no schedule unless ``schedule`` is given.
     ``isolation="process"`` runs each attempt in a child process (the function must be
     defined at the top level of an importable module); ``executor="celery"`` sends its
-    runs to Celery workers (docs/celery.md).
+    runs to Celery workers (docs/celery.md). Only nodes offering every one of ``labels``
+    execute its runs.
     """
 
     def decorate(func: Callable[..., Any]) -> FunctionTask:
@@ -589,6 +514,7 @@ def task(
             depends_on=tuple(depends_on),
             isolation=isolation,
             executor=executor,
+            labels=tuple(labels),
         )
 
     return decorate

@@ -29,7 +29,7 @@ def test_help_lists_every_command(cli: Cli) -> None:
     assert result.exit_code == 0
     for command in (
         "run", "history", "purge", "schedule", "pause", "resume", "next", "check",
-        "tasks", "db", "token", "serve", "demo",
+        "tasks", "db", "token", "serve", "demo", "worker", "nodes", "drain",
     ):  # fmt: skip
         assert f"  {command} " in result.stdout, command
     assert app.info.name == "schedkit"
@@ -162,6 +162,17 @@ def test_schedule_cron_then_show(cli: Cli) -> None:
     assert schedule["kwargs"] == {"name": "Bob"}
     assert schedule["trigger"]["expression"] == "*/5 * * * *"
     assert schedule["origin"] == "runtime"
+
+
+def test_schedule_with_labels(cli: Cli) -> None:
+    made = as_json(
+        cli(
+            "schedule", "hello", "--interval", "1h", "--label", "gpu", "--label", "a", "--json"
+        ).stdout
+    )
+    assert made["labels"] == ["a", "gpu"]
+    bad = cli("schedule", "hello", "--interval", "1h", "--label", "GPU")
+    assert bad.exit_code == 2 and "labels" in bad.stderr
 
 
 def test_schedule_interval_date_and_spec(cli: Cli) -> None:

@@ -16,7 +16,16 @@ from schedkit.models import OverlapPolicy, RunStatus, TriggerSource
 from schedkit.task import TaskPriority
 from schedkit.triggers.specs import CalendarName
 
-PAGES = ["/", "/login", "/tasks", "/tasks/nightly_report", "/runs", "/runs/01abc", "/audit"]
+PAGES = [
+    "/",
+    "/login",
+    "/tasks",
+    "/tasks/nightly_report",
+    "/runs",
+    "/runs/01abc",
+    "/audit",
+    "/nodes",
+]
 
 
 def _client(app: FastAPI, root_path: str = "") -> httpx.AsyncClient:

@@ -12,6 +12,8 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from schedkit import OffsetClock, RunStatus, Scheduler, TaskRegistry, task
 from schedkit.models import RunFilter
 from schedkit.monitor import STATE_PREFIX, Monitor
@@ -213,6 +215,26 @@ async def test_late_run_alerts_while_waiting(
     assert run.id in msg.json()["message"]
     await asyncio.sleep(0.5)
     assert len(receiver.on("/alerts")) == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [("zh", "没有在线节点提供此运行所需的标签 gpu"), ("en", "no live node offers the labels gpu")],
+)
+async def test_late_alert_of_a_run_no_node_can_take_says_why(
+    make_monitored: MakeMonitored, receiver: Receiver, language: str, said: str
+) -> None:
+    # This node executes, but offers no "gpu": the run waits, and the alert says why.
+    t, _ = switchable("render", labels=["gpu"])
+    s, _mon = await make_monitored(
+        t,
+        executor={"labels": ["reports"]},
+        settings=alert_settings([hook(receiver)], rules={"late_after": 0.3}, language=language),
+    )
+    run = await s.run_now("render")
+    (msg,) = await receiver.wait("/alerts", 1, timeout=5)
+    assert said in msg.json()["message"]
+    assert (await s.get_run(run.id)).status is RunStatus.PENDING
 
 
 async def test_no_resend_after_restart(make_monitored: MakeMonitored, receiver: Receiver) -> None:

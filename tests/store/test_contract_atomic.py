@@ -31,6 +31,7 @@ from tests.store._contract import (
     claim_one,
     fin,
     make_run,
+    make_schedule,
     outcome,
     rq,
 )
@@ -596,3 +597,40 @@ async def test_concurrent_compare_and_set_has_one_winner(
         assert entry is not None
         assert entry.version == expected + 1
         assert entry.value == {"writer": results.index(True)}
+
+
+async def test_claims_route_runs_by_the_labels_nodes_offer(store: Store) -> None:
+    """A run that requires labels is claimed only by a node offering every one of them;
+    a run requiring none by any node; the labels round-trip on every read."""
+    plain = make_run(task_name="t", schedule_id=None, priority=1)
+    gpu = make_run(task_name="t", schedule_id=None, priority=2, labels=("gpu",))
+    gpu_reports = make_run(task_name="t", schedule_id=None, priority=3, labels=("gpu", "reports"))
+    intranet = make_run(task_name="t", schedule_id=None, priority=4, labels=("intranet",))
+    await add_runs(store, plain, gpu, gpu_reports, intranet)
+    got = await store.get_run(gpu_reports.id)
+    assert got is not None and got.labels == ("gpu", "reports")
+
+    # Offering only "reports" claims none of the labelled runs, only the plain one.
+    assert [r.id for r in await store.claim_runs("n-reports", T0, 10, labels=["reports"])] == [
+        plain.id
+    ]
+    # Offering gpu + reports (+ an unused label) claims both gpu runs, highest priority
+    # first, never the intranet one.
+    claimed = await store.claim_runs("n-gpu", T0, 10, labels=["reports", "gpu", "x"])
+    assert [r.id for r in claimed] == [gpu_reports.id, gpu.id]
+    assert claimed[0].labels == ("gpu", "reports")
+    # A node without labels finds nothing left it may take.
+    assert await store.claim_runs("n-plain", T0, 10) == []
+    (last,) = await store.claim_runs("n-intranet", T0, 10, labels=["intranet"])
+    assert last.id == intranet.id and last.labels == ("intranet",)
+    listed = await store.list_runs(RunFilter(node_id="n-gpu"))
+    assert {r.labels for r in listed} == {("gpu",), ("gpu", "reports")}
+
+
+async def test_schedule_labels_round_trip(store: Store) -> None:
+    schedule = make_schedule(id="gpu-nightly", labels=("gpu", "reports"))
+    await store.put_schedule(schedule, expected_version=0)
+    got = await store.get_schedule("gpu-nightly")
+    assert got is not None and got.labels == ("gpu", "reports")
+    [listed] = await store.list_schedules()
+    assert listed.labels == ("gpu", "reports")

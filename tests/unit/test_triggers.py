@@ -146,6 +146,7 @@ def test_trigger_json_is_compact_and_explicit() -> None:
         "overlap": "skip",
         "timeout": None,
         "kwargs": {},
+        "labels": [],
     }
 
 

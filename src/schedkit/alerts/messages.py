@@ -312,6 +312,13 @@ def _rows(alert: Alert, ctx: MessageContext) -> list[tuple[str, str]]:
     return rows
 
 
+def _no_node_text(run: Run, lang: Language) -> str:
+    labels = ", ".join(run.labels)
+    if lang == "zh":
+        return f"没有在线节点提供此运行所需的标签 {labels}"
+    return f"no live node offers the labels {labels} this run requires"
+
+
 def _specific(alert: Alert, ctx: MessageContext) -> list[tuple[str, str]]:
     lang: Language = ctx.language
     labels = _LABELS[lang]
@@ -355,6 +362,8 @@ def _specific(alert: Alert, ctx: MessageContext) -> list[tuple[str, str]]:
             rows.append((labels["threshold"], format_duration(alert.threshold, lang)))
         if alert.count > 1:
             rows.append((labels["late_count"], str(alert.count)))
+        if run is not None and run.reason and run.labels:  # no live node offers its labels
+            rows.append((labels["reason"], _no_node_text(run, lang)))
     elif kind is AlertKind.MISSED:
         if run is not None and run.reason:
             rows.append((labels["reason"], _clean(run.reason, ctx, ERROR_LIMIT)))

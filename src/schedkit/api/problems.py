@@ -25,6 +25,7 @@ from starlette.routing import Match
 
 from schedkit.errors import (
     ConflictError,
+    NodeNotFoundError,
     NotRunningError,
     ResultFileNotFoundError,
     RunNotFoundError,
@@ -221,6 +222,14 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
             slug="schedule-not-found",
             title="Schedule not found",
             extra={"schedule_id": exc.schedule_id},
+        )
+    if isinstance(exc, NodeNotFoundError):
+        return problem_response(
+            404,
+            str(exc),
+            slug="node-not-found",
+            title="Node not found",
+            extra={"node_id": exc.node_id},
         )
     if isinstance(exc, ResultFileNotFoundError):
         return problem_response(

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from . import admin, demo, runs, schedules, serve, tasks, tokens, workflows
+from . import admin, cluster, demo, runs, schedules, serve, tasks, tokens, workflows
 from .errors import SchedkitGroup
 from .state import CliState, Lang, setup_logging
 
@@ -107,6 +107,7 @@ schedules.register(app)
 admin.register(app)
 tokens.register(app)
 serve.register(app)
+cluster.register(app)
 demo.register(app)
 workflows.register(app)
 

@@ -152,6 +152,14 @@ def schedule(
         float | None,
         typer.Option("--timeout", min=0, metavar="SECONDS", help="Time limit per attempt."),
     ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            metavar="LABEL",
+            help="A label a node must offer to run these runs (repeat; on top of the task's).",
+        ),
+    ] = None,
     remove: Annotated[
         bool,
         typer.Option("--remove", help="Remove the schedule --id (or every schedule of the task)."),
@@ -174,6 +182,7 @@ def schedule(
             "overlap": overlap.value if overlap is not None else None,
             "misfire_grace_time": misfire_grace,
             "timeout": run_timeout,
+            "labels": label,
         }
         config.update({k: v for k, v in policies.items() if v is not None})
     elif any(v is not None for v in (cron, interval, at, spec)):

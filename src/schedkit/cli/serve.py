@@ -189,6 +189,19 @@ def _signals(server: uvicorn.Server, state: CliState) -> Iterator[None]:
             signal.signal(known, handler)
 
 
+def _exit_when_drained(scheduler: Scheduler, server: uvicorn.Server) -> None:
+    async def watch() -> None:
+        await scheduler.wait_drained()
+        server.should_exit = True
+
+    task = asyncio.create_task(watch())
+    _watchers.add(task)
+    task.add_done_callback(_watchers.discard)
+
+
+_watchers: set[asyncio.Task[None]] = set()
+
+
 async def serve_node(
     state: CliState,
     scheduler: Scheduler,
@@ -199,8 +212,11 @@ async def serve_node(
     access_log: bool = True,
     on_ready: OnReady | None = None,
     before_serving: Callable[[Scheduler], Awaitable[None]] | None = None,
+    drain: bool = False,
 ) -> None:
-    """Start ``scheduler``, serve the API on ``host``:``port`` until a signal, stop both."""
+    """Start ``scheduler``, serve the API on ``host``:``port`` until a signal, stop both.
+    ``drain`` (a worker): a drain request also ends serving, and the node drains (runs
+    left after the grace period are handed back, not cancelled) before it stops."""
     import uvicorn
 
     from schedkit.api import create_app
@@ -225,6 +241,8 @@ async def serve_node(
                 if before_serving is not None:
                     await before_serving(scheduler)
                 serving = asyncio.create_task(server.serve(sockets=[sock]))
+                if drain:
+                    _exit_when_drained(scheduler, server)
                 while not server.started:
                     done, _ = await asyncio.wait({serving}, timeout=0.05)
                     if done:
@@ -235,6 +253,8 @@ async def serve_node(
                 if not server.started and not server.should_exit:
                     raise CommandFailed("the server did not start (see the log above)")
             finally:
+                if drain and scheduler.started:
+                    await scheduler.drain()
                 await scheduler.stop()
     finally:
         sock.close()

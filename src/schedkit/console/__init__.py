@@ -41,6 +41,7 @@ CONSOLE_PAGES: tuple[str, ...] = (
     "workflows",
     "workflow-runs/{run_id}",
     "audit",
+    "nodes",
 )
 
 _DEFAULT_API_PREFIX = "/api/v1/scheduler"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from schedkit.context import RunCancelledError, TaskContext
 from schedkit.engine.hooks import run_hooks
 from schedkit.engine.isolation import needs_thread, run_isolated
 from schedkit.engine.retries import error_info
@@ -25,7 +26,7 @@ from schedkit.engine.threads import HeldThread, ThreadLane
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, clip
 from schedkit.models import JSON, Run, RunStatus, storable_json
 from schedkit.store.base import MAX_RESULT_BYTES
-from schedkit.task import BaseTask, RunCancelledError, TaskContext, TaskResult
+from schedkit.task import BaseTask, TaskResult
 
 logger = logging.getLogger(__name__)
 

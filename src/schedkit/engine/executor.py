@@ -120,6 +120,11 @@ class Executor:
         # the queued run claimable.
         self._blockers: set[str] = set()
         self._loops: list[asyncio.Task[None]] = []
+        #: Tells the other nodes that runs became claimable (set when a notify channel
+        #: connects the nodes; without one they find the runs at their next poll).
+        self.announce: Callable[[], None] | None = None
+        #: Runs stopped by a drain: their attempt goes back to pending, not cancelled.
+        self._handed_back: set[str] = set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -132,20 +137,30 @@ class Executor:
 
     async def stop(self, grace: float) -> None:
         """Stop claiming, give running runs ``grace`` seconds, then cancel the rest."""
-        self.slots.close()
-        self._wake.set()
-        if self._tasks:
-            _, still = await asyncio.wait(set(self._tasks), timeout=grace)
-            for run_id in list(self._active):
-                self.cancel_local(run_id, "service shut down before the run finished")
-            if still:
-                await asyncio.wait(still, timeout=max(5.0, grace))
+        await self.drain(grace, hand_back=False)
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         with contextlib.suppress(StoreError):
             await self.feed.flush()
         self.lane.shutdown()
+
+    async def drain(self, grace: float, *, hand_back: bool = True) -> None:
+        """Stop claiming and give running runs ``grace`` seconds to finish; then stop the
+        rest and hand them back to ``pending`` (``hand_back``: any node claims them
+        again) or record them cancelled. Returns when no run executes here."""
+        self.slots.close()
+        self._wake.set()
+        if self._tasks:
+            _, still = await asyncio.wait(set(self._tasks), timeout=grace)
+            for run_id in list(self._active):
+                if hand_back:
+                    self._handed_back.add(run_id)
+                    self.cancel_local(run_id, "the node drained before the run finished")
+                else:
+                    self.cancel_local(run_id, "service shut down before the run finished")
+            if still:
+                await asyncio.wait(still, timeout=max(5.0, grace))
 
     # -- what the scheduler and the façade ask ---------------------------------------------
 
@@ -158,6 +173,17 @@ class Executor:
         with :meth:`launch` (what is not launched is given back when the grant closes)."""
         return self.slots.reserve(wanted)
 
+    def starts_here(self, task: BaseTask, labels: Iterable[str]) -> bool:
+        """Whether a run of ``task`` requiring ``labels`` created on this node may start
+        here at once (else it is left pending for a node or executor that takes it)."""
+        return self.executes_here(task) and self.offers(labels)
+
+    def offers(self, labels: Iterable[str]) -> bool:
+        """Whether this node offers every label of ``labels`` (a run's required ones: a
+        run created here is taken at once only then; otherwise a node that offers them
+        claims it)."""
+        return set(labels) <= set(self.config.executor.labels)
+
     def launch(self, grant: Grant, runs: Iterable[Run]) -> None:
         """Execute runs created claimed by this node, each on a slot of ``grant``."""
         for run in runs:
@@ -165,7 +191,14 @@ class Executor:
             self._start(run)
 
     def wake(self) -> None:
-        """Claimable runs may be waiting (created, requeued or released): claim now."""
+        """Claimable runs may be waiting (created, requeued or released): claim now,
+        and tell the other nodes (:attr:`announce`)."""
+        self.wake_here()
+        if self.announce is not None:
+            self.announce()
+
+    def wake_here(self) -> None:
+        """Claim now (another node said claimable runs may be waiting)."""
         self._maybe_pending = True
         self._wake.set()
         self.handoff.wake()
@@ -215,7 +248,7 @@ class Executor:
     def wake_at(self, when: datetime) -> None:
         """Claim again when a run's ``not_before`` (e.g. a retry's) arrives."""
         delay = max(0.0, (when - self.clock.now()).total_seconds())
-        asyncio.get_running_loop().call_later(delay, self.wake)
+        asyncio.get_running_loop().call_later(delay, self.wake_here)
 
     def note_blocker(self, run_id: str) -> None:
         """A queued run waits for ``run_id``: wake the claim loop when it ends here (a
@@ -264,7 +297,11 @@ class Executor:
                     poll_at = loop.time() + poll_interval
                 try:
                     claimed = await self.store.claim_runs(
-                        self.node_id, self.clock.now(), wanted, self._claimable_tasks()
+                        self.node_id,
+                        self.clock.now(),
+                        wanted,
+                        self._claimable_tasks(),
+                        self.config.executor.labels,
                     )
                     backoff.reset()
                 except StoreError as exc:
@@ -394,7 +431,9 @@ class Executor:
         # this is once per run on the hot path).
         if active is not None and active.run.progress is not run.progress:
             run = dataclasses.replace(run, progress=active.run.progress)
-        done = await self.finisher.conclude(task, run, outcome, started)
+        hand_back = run.id in self._handed_back and outcome.status is RunStatus.CANCELLED
+        self._handed_back.discard(run.id)
+        done = await self.finisher.conclude(task, run, outcome, started, hand_back=hand_back)
         if done.retry_at is not None and done.applied:
             self.wake_at(done.retry_at)
         if done.dependents:

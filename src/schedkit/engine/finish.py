@@ -79,14 +79,24 @@ class Finisher:
         )
 
     async def conclude(
-        self, task: BaseTask | None, run: Run, outcome: Outcome, started: datetime
+        self,
+        task: BaseTask | None,
+        run: Run,
+        outcome: Outcome,
+        started: datetime,
+        *,
+        hand_back: bool = False,
     ) -> Concluded:
         """Write the attempt's end (retried through store outages), publish its event and
-        start dependent runs of a success."""
+        start dependent runs of a success. ``hand_back``: the attempt was stopped by a
+        drain, so the run goes back to pending at once for any node to claim."""
         now = self.clock.now()
         policy = task.retry_policy if task is not None else None
-        when = retry_at(policy, run, outcome.status, now)
-        if isinstance(task, WorkflowLauncher) and outcome.status is RunStatus.SUCCESS:
+        when = now if hand_back else retry_at(policy, run, outcome.status, now)
+        if hand_back:
+            error = {"type": "HandedBack", "message": outcome.reason or "the node drained"}
+            outcome = dataclasses.replace(outcome, error=error)
+        elif isinstance(task, WorkflowLauncher) and outcome.status is RunStatus.SUCCESS:
             outcome = await self._launch(task, run, outcome)
         # Decided once: a write re-sent after a store error must be the very same write,
         # so that one whose acknowledgement was lost is recognised as applied.

@@ -81,12 +81,30 @@ class Reaper:
         events: EventBus,
         clock: Clock,
         lost_after: float,
+        node_expiry: float,
     ) -> None:
         self.store = store
         self.registry = registry
         self.events = events
         self.clock = clock
         self.lost_after = lost_after
+        self.node_expiry = node_expiry
+        self._expire_at: datetime | None = None
+
+    async def expire_nodes(self) -> int:
+        """Delete the rows of nodes silent for ``node_expiry`` seconds (dead nodes age
+        out of the node list); looked at once a minute at most. Returns how many."""
+        now = self.clock.now()
+        if self._expire_at is not None and now < self._expire_at:
+            return 0
+        self._expire_at = now + timedelta(seconds=min(60.0, self.node_expiry))
+        cut = now - timedelta(seconds=self.node_expiry)
+        gone = 0
+        for node in await self.store.list_nodes():
+            if node.heartbeat_at < cut and await self.store.delete_node(node.id):
+                logger.info("node %s silent since %s: removed", node.id, node.heartbeat_at)
+                gone += 1
+        return gone
 
     async def reap(self) -> bool:
         """Judge the runs of silent nodes; True when runs became claimable (retries, and

@@ -13,7 +13,15 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from schedkit.models import Run, RunStatus, Schedule, TriggerSource, WorkflowRun, new_id
+from schedkit.models import (
+    Run,
+    RunStatus,
+    Schedule,
+    TriggerSource,
+    WorkflowRun,
+    labels_of,
+    new_id,
+)
 from schedkit.task import BaseTask
 from schedkit.workflows.plan import step_key, step_run_id
 
@@ -49,6 +57,7 @@ def fired(
         timeout=schedule.timeout if schedule.timeout is not None else task.timeout,
         created_at=now,
         created_by=SCHEDULER_ACTOR,
+        labels=labels_of([*task.labels, *schedule.labels]),
         **({} if claimed_by is None else _running_on(claimed_by, start, now)),
     )
 
@@ -97,6 +106,7 @@ def manual(
         timeout=task.timeout,
         created_at=now,
         created_by=actor,
+        labels=task.labels,
     )
 
 
@@ -118,6 +128,7 @@ def dependent(task: BaseTask, upstream: Run, now: datetime) -> Run:
         timeout=task.timeout,
         created_at=now,
         created_by=f"run:{upstream.id}",
+        labels=task.labels,
     )
 
 

@@ -37,7 +37,7 @@ from schedkit.engine.slots import Grant
 from schedkit.engine.window import Entry, FireWindow
 from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
-from schedkit.models import OverlapPolicy, Run, RunStatus
+from schedkit.models import OverlapPolicy, Run, RunStatus, labels_of
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
 from schedkit.store.values import ScheduleAdvance
@@ -106,6 +106,7 @@ class SchedulerLoop:
             events=events,
             clock=clock,
             lost_after=self.cfg.lost_after,
+            node_expiry=self.cfg.node_expiry,
         )
         self.window = FireWindow()
         self._refresh_at = _LONG_AGO
@@ -307,6 +308,7 @@ class SchedulerLoop:
         task = self.registry.get_task(schedule.task_name)
         if task is None:
             return
+        labels = labels_of([*task.labels, *schedule.labels])
         for fire in plan.run:
             overlap = planning.decide_overlap(schedule, active)
             catch_up = planning.is_catch_up(fire, self.cfg.lookahead, self.cfg.refresh_interval)
@@ -315,7 +317,7 @@ class SchedulerLoop:
             claim = (
                 overlap.skip is None
                 and overlap.queue_behind is None
-                and self.executor.executes_here(task)
+                and self.executor.starts_here(task, labels)
                 and grant.take()
             )
             run = runs.fired(
@@ -383,6 +385,7 @@ class SchedulerLoop:
         if await self.reaper.reap():
             self.executor.wake()
             self._sweep_at = now  # a lost step may end its workflow or start a handler
+        await self.reaper.expire_nodes()
         if now >= self._sweep_at and (self._sweep is None or self._sweep.done()):
             # Workflow advancements a dead node did not make: as often as lost runs are
             # found, so a workflow stalls no longer than a run of that node would. Off

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import Field, JsonValue
 
@@ -18,10 +18,18 @@ class NodeView(View):
     hostname: str
     pid: int
     started_at: datetime
-    heartbeat_at: datetime
-    roles: list[str]
+    heartbeat_at: datetime = Field(description="Last heartbeat of the node's own row.")
+    roles: list[str] = Field(description="scheduler (may fire), executor (runs tasks).")
     version: str
     leader: bool = Field(description="Holds the scheduler lease (fires schedules).")
+    labels: list[str] = Field(description="Labels offered: runs requiring them may run here.")
+    capacity: int = Field(description="Runs that may execute here at once.")
+    running: int = Field(description="Runs executing here at the last heartbeat.")
+    draining: bool = Field(description="Takes no new runs; hands back what is left.")
+    alive: bool = Field(
+        description="Heartbeated within scheduler.lost_after; silent nodes are removed "
+        "after scheduler.node_expiry."
+    )
     info: dict[str, JsonValue]
 
 
@@ -29,6 +37,8 @@ async def node_views(scheduler: Scheduler) -> list[NodeView]:
     nodes = await scheduler.list_nodes()
     lease = await scheduler.leader_lease()
     holder = lease.holder if lease is not None else None
+    lost_after = timedelta(seconds=scheduler.config.scheduler.lost_after)
+    now = scheduler.clock.now()
     return [
         NodeView(
             id=n.id,
@@ -39,10 +49,24 @@ async def node_views(scheduler: Scheduler) -> list[NodeView]:
             roles=list(n.roles),
             version=n.version,
             leader=n.id == holder,
+            labels=_strings(n.info.get("labels")),
+            capacity=_count(n.info.get("capacity")),
+            running=_count(n.info.get("running")),
+            draining=bool(n.info.get("draining")),
+            alive=n.heartbeat_at >= now - lost_after,
             info=to_json(n.info),
         )
         for n in nodes
     ]
+
+
+def _strings(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _count(value: object) -> int:
+    # Rows of older nodes lack the field; a bool is not a count.
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class AuditView(View):

@@ -65,6 +65,10 @@ class RunSummary(RunBrief):
     timeout: float | None
     created_at: datetime
     created_by: str | None
+    labels: list[str] = Field(description="Labels a node must offer to execute the run.")
+    waiting: str | None = Field(
+        None, description="Why a pending run waits when no live node can take it."
+    )
 
 
 class RunView(RunSummary):
@@ -126,19 +130,23 @@ def _summary_fields(run: Run, tz: tzinfo) -> dict[str, Any]:
         "started_at_local": local(run.started_at, tz),
         "failed_attempts": len(run.attempt_errors),
         "progress": to_json(run.progress),
+        "labels": list(run.labels),
     }
 
 
-def run_summary(run: Run, tz: tzinfo) -> RunSummary:
+def run_summary(run: Run, tz: tzinfo, waiting: str | None = None) -> RunSummary:
     error = None
     if run.error is not None:
         error = {key: run.error.get(key) for key in ("type", "message")}
-    return RunSummary(**_summary_fields(run, tz), error=redact_json(to_json(error)))
+    return RunSummary(
+        **_summary_fields(run, tz), error=redact_json(to_json(error)), waiting=waiting
+    )
 
 
-def run_view(run: Run, tz: tzinfo) -> RunView:
+def run_view(run: Run, tz: tzinfo, waiting: str | None = None) -> RunView:
     return RunView(
         **_summary_fields(run, tz),
+        waiting=waiting,
         kwargs=to_json(run.kwargs),
         result=to_json(run.result),
         error=redact_json(to_json(run.error)),

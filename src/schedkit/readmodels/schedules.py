@@ -46,6 +46,7 @@ class ScheduleView(View):
     max_instances: int
     overlap: OverlapPolicy
     timeout: float | None
+    labels: list[str] = Field(description="Labels its runs require on top of the task's.")
     paused: bool
     pause_note: str | None
     origin: str = Field(description="'code' (the task's default) or 'runtime' (set by a user).")
@@ -77,6 +78,7 @@ def schedule_view(schedule: Schedule, tz: tzinfo, lang: Lang = "en") -> Schedule
         max_instances=schedule.max_instances,
         overlap=schedule.overlap,
         timeout=schedule.timeout,
+        labels=list(schedule.labels),
         paused=schedule.paused,
         pause_note=schedule.pause_note,
         origin=schedule.origin,

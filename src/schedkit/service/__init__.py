@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
-from schedkit import tokens
+from schedkit import broadcast
 from schedkit.clock import Clock, SystemClock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
@@ -36,9 +36,6 @@ from schedkit.events import EventBus, EventKind, Listener, RunEvent
 from schedkit.extension import Extension, RunWrapper, StoreObserver
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import (
-    JSON,
-    ApiToken,
-    AuditEvent,
     Lease,
     LogLine,
     Node,
@@ -46,12 +43,12 @@ from schedkit.models import (
     RunStatus,
     Schedule,
     ScheduleCounts,
-    StateEntry,
     TaskStats,
     TriggerSource,
 )
 from schedkit.registry import TaskRegistry, task_registry
-from schedkit.service import audit as audit_trail
+from schedkit.service import cluster
+from schedkit.service.admin import AdminFacade
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.bulk import ScheduleEntry
 from schedkit.service.extensions import node_extensions
@@ -61,7 +58,6 @@ from schedkit.service.schedules import ScheduleBook
 from schedkit.service.workflows import WorkflowControl
 from schedkit.store import Store, create_store
 from schedkit.task import BaseTask
-from schedkit.tokens import IssuedToken, Role
 from schedkit.triggers import ScheduleSpec
 from schedkit.version import __version__
 from schedkit.workflows import Workflow
@@ -75,7 +71,7 @@ ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-class Scheduler:
+class Scheduler(AdminFacade):
     """A schedkit node. ``async with Scheduler(config) as s: ...`` or start()/stop().
 
     ``config``: a :class:`SchedkitConfig`, a dict of its fields, the design document's
@@ -166,7 +162,10 @@ class Scheduler:
                 "leader": self.is_leader,
                 "running": self.running_count,
                 NODE_RUNS: self._executor.running_ids,
+                "labels": self.config.executor.labels,
+                "capacity": self._executor.slots.capacity,
             },
+            drain=self._executor.drain,
         )
         self.extensions = node_extensions(self.config, extensions, self.is_node)
         self._stack: contextlib.AsyncExitStack | None = None
@@ -226,6 +225,8 @@ class Scheduler:
             if self.is_node:
                 self._node.start_heartbeat()
                 stack.push_async_callback(self._node.unregister)
+            # Before the executor: it stops after it, so the last runs' ends go out.
+            await broadcast.attach(stack, self.config, self.store, self._events, self._executor)
             await self._executor.start()
             stack.push_async_callback(self._stop_executor)
             if self.config.scheduler.enabled:
@@ -485,72 +486,36 @@ class Scheduler:
     async def list_nodes(self) -> list[Node]:
         return await self.store.list_nodes()
 
+    @property
+    def draining(self) -> bool:
+        return self._node.draining
+
+    async def drain(self, grace: float | None = None) -> None:
+        """Stop taking runs here, let running runs finish for ``grace`` seconds (default
+        ``scheduler.shutdown_grace``), then hand the rest back to pending for any node to
+        claim. The node keeps serving and firing; stop it afterwards."""
+        self._require_started()
+        await self._node.start_drain(grace)
+
+    async def wait_drained(self) -> None:
+        """Return once this node has drained (however the drain was asked)."""
+        await self._node.drained.wait()
+
+    async def request_drain(self, node_id: str, *, actor: str = SYSTEM) -> Node:
+        """Ask a live node sharing the store (this one included) to drain; another node
+        starts within ``scheduler.heartbeat_interval``. NodeNotFoundError otherwise."""
+        return await cluster.request_drain(self.store, self._node, self._audit, node_id, actor)
+
+    async def waiting_reasons(self, runs: Sequence[Run]) -> dict[str, str]:
+        """Why each of ``runs`` that no live node can take waits (the labels it requires
+        that no node offers), by run id."""
+        lost_after = self.config.scheduler.lost_after
+        return await cluster.waiting_reasons(self.store, self.clock, lost_after, runs)
+
     async def leader_lease(self) -> Lease | None:
         """The scheduler lease if it is held now (expired leases are None)."""
         lease = await self.store.get_lease(LEASE_NAME)
         return lease if lease is not None and lease.expires_at > self.clock.now() else None
-
-    async def list_audit(
-        self,
-        *,
-        actor: str | None = None,
-        action: str | None = None,
-        target: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-        include_tokens: bool = True,
-    ) -> list[AuditEvent]:
-        """Audit events, newest first; ``include_tokens=False`` leaves out the token
-        events (what non-admins may read)."""
-        if include_tokens:
-            return await self.store.list_audit(
-                actor=actor, action=action, target=target, limit=limit, offset=offset
-            )
-        return await audit_trail.list_visible(
-            self.store, actor=actor, action=action, target=target, limit=limit, offset=offset
-        )
-
-    async def count_audit(
-        self,
-        *,
-        actor: str | None = None,
-        action: str | None = None,
-        target: str | None = None,
-        include_tokens: bool = True,
-    ) -> int:
-        if include_tokens:
-            return await self.store.count_audit(actor=actor, action=action, target=target)
-        return await audit_trail.count_visible(
-            self.store, actor=actor, action=action, target=target
-        )
-
-    async def create_token(
-        self, *, name: str, role: str | Role, actor: str = SYSTEM
-    ) -> IssuedToken:
-        """A new API token; its secret is in the result only (the store keeps a hash)."""
-        return await tokens.create_token(self.store, name=name, role=role, actor=actor)
-
-    async def list_tokens(self, *, include_revoked: bool = False) -> list[ApiToken]:
-        return await tokens.list_tokens(self.store, include_revoked=include_revoked)
-
-    async def revoke_token(self, ref: str, *, actor: str = SYSTEM) -> ApiToken:
-        """Revoke the token with id or name ``ref``; returns it as it was."""
-        return await tokens.revoke_token(self.store, ref, actor=actor)
-
-    async def verify_token(self, secret: str) -> ApiToken | None:
-        """The live token whose secret this is, or None."""
-        return await tokens.verify_token(self.store, secret)
-
-    async def token_is_live(self, token_id: str) -> bool:
-        """Whether the token with this id exists and is not revoked (open streams ask)."""
-        return await tokens.is_live(self.store, token_id)
-
-    async def get_state(self, key: str) -> StateEntry | None:
-        return await self.store.get_state(key)
-
-    async def set_state(self, key: str, value: JSON, expected_version: int) -> bool:
-        """Compare-and-set of a value in the store's key/value area (see Store.set_state)."""
-        return await self.store.set_state(key, value, expected_version)
 
     # -- extension hooks ---------------------------------------------------------------------
 

@@ -1,14 +1,16 @@
-"""This process as a node: its id, its row in the store's node table (heartbeated), the
-capture of log records into run logs, and the one-time garbage-collector freeze."""
+"""This process as a node: its id, its row in the store's node table (heartbeated), its
+drain (asked here or by any node through the store), the capture of log records into run
+logs, and the one-time garbage-collector freeze."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from schedkit.clock import Clock
@@ -44,6 +46,10 @@ def freeze_startup_heap() -> None:
     logger.debug("start-up heap frozen: %d objects", gc.get_freeze_count())
 
 
+#: Key prefix, in the store's state area, of a drain asked of a node by another one.
+DRAIN_KEY = "node.drain:"
+
+
 def make_node_id(config: SchedkitConfig) -> str:
     """``name-or-host:pid:random`` — unique per process start, readable in the console."""
     return f"{config.node_name or socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
@@ -61,6 +67,7 @@ class NodeLifecycle:
         node_id: str,
         logs: RunLogBuffer,
         info: Callable[[], dict[str, object]],
+        drain: Callable[[float], Awaitable[None]],
     ) -> None:
         self.store = store
         self.clock = clock
@@ -71,6 +78,30 @@ class NodeLifecycle:
         self._log_handler = RunLogHandler(logs)
         self.started_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
+        #: Stops the executor taking runs and hands back what is left (the façade's).
+        self._drain = drain
+        self._draining: asyncio.Task[None] | None = None
+        self.drained = asyncio.Event()
+
+    @property
+    def draining(self) -> bool:
+        return self._draining is not None
+
+    def start_drain(self, grace: float | None = None) -> asyncio.Task[None]:
+        """Drain this node (once; later calls return the same drain), giving running runs
+        ``grace`` seconds (default ``scheduler.shutdown_grace``)."""
+        if self._draining is None:
+            logger.info("node %s draining: no new runs are taken here", self.node_id)
+            wait = self.config.scheduler.shutdown_grace if grace is None else grace
+            self._draining = asyncio.create_task(self._drain_now(wait), name="schedkit-drain")
+        return self._draining
+
+    async def _drain_now(self, grace: float) -> None:
+        with contextlib.suppress(StoreError):
+            await self.beat()  # shown draining at once, not at the next beat
+        await self._drain(grace)
+        self.drained.set()
+        logger.info("node %s drained", self.node_id)
 
     @property
     def roles(self) -> list[str]:
@@ -110,8 +141,11 @@ class NodeLifecycle:
         self._task.cancel()
         await asyncio.gather(self._task, return_exceptions=True)
         self._task = None
+        if self._draining is not None:  # ends with the executor, stopped before this
+            await asyncio.gather(self._draining, return_exceptions=True)
         try:
             await self.store.delete_node(self.node_id)
+            await self.store.delete_state(DRAIN_KEY + self.node_id)
         except StoreError as exc:
             logger.warning("could not unregister node %s: %s", self.node_id, exc)
 
@@ -120,6 +154,8 @@ class NodeLifecycle:
             await asyncio.sleep(self.config.scheduler.heartbeat_interval)
             try:
                 await self.beat()
+                if not self.draining and await self.store.get_state(DRAIN_KEY + self.node_id):
+                    self.start_drain()
             except StoreError as exc:
                 logger.warning("node heartbeat failed: %s", exc)
 
@@ -134,6 +170,6 @@ class NodeLifecycle:
                 heartbeat_at=now,
                 roles=self.roles,
                 version=__version__,
-                info=self._info(),
+                info={**self._info(), "draining": self.draining, "drained": self.drained.is_set()},
             )
         )

@@ -96,7 +96,7 @@ class RunControl:
         now = self.clock.now()
         run = runs.manual(task, kwargs, now, actor=actor, source=source, max_attempts=max_attempts)
         with self.executor.reserve(1) as grant:
-            if self.executor.executes_here(task) and grant.take():
+            if self.executor.starts_here(task, run.labels) and grant.take():
                 run = runs.claimed(run, self.node_id, now)
             await self.store.insert_runs([run])
             self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))

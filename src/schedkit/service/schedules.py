@@ -56,6 +56,7 @@ DEFINITION = (
     "max_instances",
     "overlap",
     "timeout",
+    "labels",
 )
 
 
@@ -356,6 +357,7 @@ class ScheduleBook:
             max_instances=spec.max_instances,
             overlap=spec.overlap,
             timeout=spec.timeout,
+            labels=tuple(spec.labels),
             origin=origin,
             next_fire_time=next_fire,
             last_fire_time=existing.last_fire_time if existing is not None else None,

@@ -48,6 +48,24 @@ def nothing_to_claim(
     return limit <= 0 or any(f is not None and not f for f in (task_names, run_ids))
 
 
+def labels_key(labels: Sequence[str]) -> str:
+    """A run's required labels as stored: sorted, joined with commas ('' for none), so
+    that one equality test says whether a node offers exactly that set."""
+    return ",".join(labels)
+
+
+def offered_keys(labels: Sequence[str]) -> list[str]:
+    """The stored label keys of every run a node offering ``labels`` may claim: every
+    subset of them ('' included). A claim filters on ``labels IN`` these, which works
+    alike on every backend (no JSON operators); nodes offer at most
+    ``models.MAX_NODE_LABELS`` labels, so at most 256 keys."""
+    ordered = sorted(set(labels))
+    return [
+        labels_key([label for bit, label in enumerate(ordered) if mask >> bit & 1])
+        for mask in range(1 << len(ordered))
+    ]
+
+
 def check_finishes(items: Sequence[RunFinish]) -> None:
     """ValueError unless every item ends its run with a final status."""
     for item in items:

@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from schedkit.errors import ValidationError
-from schedkit.models import OverlapPolicy
+from schedkit.models import MAX_NODE_LABELS, OverlapPolicy, labels_of
 from schedkit.triggers.cronfields import FIELDS as CRON_FIELDS
 from schedkit.triggers.cronfields import check_field, compile_fields
 from schedkit.triggers.crontab import compile_crontab
@@ -298,6 +298,13 @@ class ScheduleSpec(BaseModel):
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     timeout: float | None = Field(default=None, gt=0)
     kwargs: dict[str, JsonValue] = Field(default_factory=dict)
+    #: Labels a node must offer to execute the runs, on top of the task's (docs/cluster.md).
+    labels: list[str] = Field(default_factory=list, max_length=MAX_NODE_LABELS)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: list[str]) -> list[str]:
+        return list(labels_of(value))
 
     @classmethod
     def parse(

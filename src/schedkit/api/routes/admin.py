@@ -23,7 +23,32 @@ from schedkit.tokens import Role
     response_model=list[readmodels.NodeView],
 )
 async def list_nodes(scheduler: SchedulerDep) -> list[readmodels.NodeView]:
+    """Every node sharing the store, alive or silent (silent ones are removed after
+    ``scheduler.node_expiry``)."""
     return await readmodels.node_views(scheduler)
+
+
+@route(
+    "POST",
+    "/nodes/{node_id}/drain",
+    role=Role.OPERATOR,
+    errors=(404,),
+    summary="Drain a node",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=readmodels.NodeView,
+)
+async def drain_node(
+    scheduler: SchedulerDep,
+    actor: ActorDep,
+    node_id: Annotated[str, Path(max_length=300)],
+) -> readmodels.NodeView:
+    """Ask a live node to stop taking runs, let its running runs finish within its
+    ``scheduler.shutdown_grace`` and hand the rest back to pending; a ``schedkit
+    worker`` then exits. The node acts within one heartbeat interval (404 if no live
+    node has this id)."""
+    await scheduler.request_drain(node_id, actor=actor)
+    views = {v.id: v for v in await readmodels.node_views(scheduler)}
+    return views[node_id]
 
 
 @route("GET", "/audit", role=Role.VIEWER, summary="Audit trail", response_model=AuditPage)

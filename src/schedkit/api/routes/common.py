@@ -17,8 +17,9 @@ async def run_page(
 ) -> RunPage:
     """One page of history, newest first, with the total count of the same filter."""
     runs = await scheduler.list_runs(task, limit=limit, offset=offset, **query)
+    waiting = await scheduler.waiting_reasons(runs)
     return RunPage(
-        items=[readmodels.run_summary(r, scheduler.tz) for r in runs],
+        items=[readmodels.run_summary(r, scheduler.tz, waiting.get(r.id)) for r in runs],
         total=await scheduler.count_runs(task, **query),
         limit=limit,
         offset=offset,

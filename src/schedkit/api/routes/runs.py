@@ -58,7 +58,10 @@ async def list_runs(
     response_model=readmodels.RunView,
 )
 async def get_run(run_id: RunId, scheduler: SchedulerDep) -> readmodels.RunView:
-    return readmodels.run_view(await scheduler.get_run(run_id), scheduler.tz)
+    """``waiting`` says why a pending run waits when no live node offers its labels."""
+    run = await scheduler.get_run(run_id)
+    waiting = await scheduler.waiting_reasons([run])
+    return readmodels.run_view(run, scheduler.tz, waiting.get(run.id))
 
 
 @route(
@@ -162,10 +165,11 @@ async def events(
         float, Query(gt=0, le=3600, description="Seconds before the server ends the stream.")
     ] = 300.0,
 ) -> AsyncIterator[ServerSentEvent]:
-    """A ``text/event-stream`` of this node's run events: first ``event: ready``, then one
-    event per run change (``event:`` is the kind, ``data:`` a RunEventView with the run's
-    summary). The stream ends after ``duration`` seconds, and soon after its API token is
-    revoked; EventSource clients reconnect by themselves."""
+    """A ``text/event-stream`` of run events, of this node and of the others sharing the
+    store (through the notify channel, or the store poll; docs/cluster.md): first
+    ``event: ready``, then one event per run change (``event:`` is the kind, ``data:`` a
+    RunEventView with the run's summary). The stream ends after ``duration`` seconds, and
+    soon after its API token is revoked; EventSource clients reconnect by themselves."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + duration
     token_id = current_principal(request).token_id

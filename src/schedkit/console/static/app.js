@@ -16,6 +16,7 @@ import * as runView from "./views/run.js";
 import * as auditView from "./views/audit.js";
 import * as workflowsView from "./views/workflows.js";
 import * as workflowRunView from "./views/workflow_run.js";
+import * as nodesView from "./views/nodes.js";
 
 // Keep in step with CONSOLE_PAGES in schedkit/console/__init__.py.
 const ROUTES = [
@@ -28,6 +29,7 @@ const ROUTES = [
   { pattern: /^workflows$/, view: workflowsView, nav: "workflows" },
   { pattern: /^workflow-runs\/([^/]+)$/, view: workflowRunView, nav: "workflows" },
   { pattern: /^audit$/, view: auditView, nav: "audit" },
+  { pattern: /^nodes$/, view: nodesView, nav: "nodes" },
 ];
 
 const BASE = new URL(document.baseURI).pathname;

@@ -422,6 +422,7 @@ export function scheduleForm(task, prefix) {
       out.max_instances = sch.max_instances;
       out.timeout = sch.timeout;
       out.kwargs = sch.kwargs;
+      out.labels = sch.labels || [];
     }
     return out;
   }

@@ -137,6 +137,7 @@ def encode_schedule(s: Schedule) -> Doc:
         "max_instances": s.max_instances,
         "overlap": s.overlap.value,
         "timeout": s.timeout,
+        "labels": ",".join(s.labels),
         "origin": s.origin,
         "next_fire_time": opt_us(s.next_fire_time),
         "last_fire_time": opt_us(s.last_fire_time),
@@ -159,6 +160,7 @@ def decode_schedule(d: Mapping[str, Any]) -> Schedule:
         max_instances=int(d["max_instances"]),
         overlap=OverlapPolicy(d["overlap"]),
         timeout=d["timeout"],
+        labels=tuple(d["labels"].split(",")) if d.get("labels") else (),
         origin=d["origin"],
         next_fire_time=opt_dt(d["next_fire_time"]),
         last_fire_time=opt_dt(d["last_fire_time"]),
@@ -200,6 +202,7 @@ def encode_run(r: Run) -> Doc:
         "timeout": r.timeout,
         "created_at": to_us(r.created_at),
         "created_by": r.created_by,
+        "labels": ",".join(r.labels),
     }
 
 
@@ -249,6 +252,7 @@ def decode_run(d: Mapping[str, Any], sidecars: Mapping[str, Mapping[str, Any]]) 
         timeout=d["timeout"],
         created_at=from_us(d["created_at"]),
         created_by=d["created_by"],
+        labels=tuple(d["labels"].split(",")) if d.get("labels") else (),
     )
 
 

@@ -24,6 +24,7 @@ from schedkit.models import (
 from schedkit.store._common import (
     claim_order,
     nothing_to_claim,
+    offered_keys,
     stale_order,
 )
 from schedkit.store._stats import task_stats
@@ -104,13 +105,20 @@ class RunsMixin(FencesMixin):
         now: datetime,
         limit: int,
         task_names: Sequence[str] | None = None,
+        labels: Sequence[str] = (),
         *,
         run_ids: Sequence[str] | None = None,
     ) -> list[Run]:
         if nothing_to_claim(limit, task_names, run_ids):
             return []
         now_us = to_us(now)
-        query: Doc = {"status": PENDING, "not_before": {"$lte": now_us}, "blocked_by": None}
+        query: Doc = {
+            "status": PENDING,
+            "not_before": {"$lte": now_us},
+            "blocked_by": None,
+            # None: documents written before runs had labels (they require none).
+            "labels": {"$in": [*offered_keys(labels), None]},
+        }
         if task_names is not None:
             query["task_name"] = {"$in": list(task_names)}
         ids: Doc = {} if run_ids is None else {"$in": list(run_ids)}

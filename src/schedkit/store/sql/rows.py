@@ -23,7 +23,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schedkit.store.sql.engine import json_dumps
-from schedkit.store.sql.schema import StrEnumType, UTCDateTime, from_epoch_us, to_epoch_us
+from schedkit.store.sql.schema import (
+    LabelsType,
+    StrEnumType,
+    UTCDateTime,
+    from_epoch_us,
+    to_epoch_us,
+)
 
 Codec = Callable[[Any], Any]
 
@@ -47,6 +53,10 @@ def _json(value: Any) -> str | None:
     return None if value is None else json_dumps(value)
 
 
+def _labels(value: tuple[str, ...] | str) -> str:
+    return value if isinstance(value, str) else ",".join(value)
+
+
 def _bool(value: bool | None) -> int | None:
     return None if value is None else int(value)
 
@@ -61,6 +71,8 @@ def encoder(kind: sa.types.TypeEngine[Any]) -> Codec:
         return _bool
     if isinstance(kind, StrEnumType):
         return _enum(kind.enum_cls)
+    if isinstance(kind, LabelsType):
+        return _labels
     return identity
 
 
@@ -75,6 +87,8 @@ def decoder(kind: sa.types.TypeEngine[Any]) -> Codec:
     if isinstance(kind, StrEnumType):
         enum_cls = kind.enum_cls
         return lambda value: None if value is None else enum_cls(value)
+    if isinstance(kind, LabelsType):
+        return lambda value: tuple(value.split(",")) if value else ()
     return identity
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schedkit.models import FINISHED_STATUSES, JSON, LogLine, Run, RunFilter, RunStatus
-from schedkit.store._common import claim_order, nothing_to_claim, stale_order
+from schedkit.store._common import claim_order, nothing_to_claim, offered_keys, stale_order
 from schedkit.store.sql.base import SQLBase, chunks, values_of
 from schedkit.store.sql.queries import Query
 
@@ -95,6 +95,7 @@ class RunsMixin(SQLBase):
         now: datetime,
         limit: int,
         task_names: Sequence[str] | None = None,
+        labels: Sequence[str] = (),
         *,
         run_ids: Sequence[str] | None = None,
     ) -> list[Run]:
@@ -113,6 +114,7 @@ class RunsMixin(SQLBase):
                 r.c.status == RunStatus.PENDING,
                 r.c.not_before <= now,
                 r.c.blocked_by.is_(None),
+                r.c.labels.in_(offered_keys(labels)),
             )
             .order_by(r.c.priority.desc(), r.c.not_before, r.c.id)
             .limit(limit)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -113,6 +113,23 @@ class StrEnumType(sa.TypeDecorator[_E]):
         return None if value is None else self.enum_cls(value)
 
 
+class LabelsType(sa.TypeDecorator[tuple[str, ...]]):
+    """A run's required labels as one string (``_common.labels_key``): an equality test
+    per offered subset filters claims on every backend alike. A string bound as is is
+    already a key (the claim filter binds keys)."""
+
+    impl = sa.String()
+    cache_ok = True
+
+    def process_bind_param(self, value: Sequence[str] | str | None, dialect: Dialect) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        return ",".join(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[str, ...]:
+        return tuple(value.split(",")) if value else ()
+
+
 # ``none_as_null``: Python None is SQL NULL, not the JSON text 'null', so "IS NULL" means
 # what it says. JSONB on PostgreSQL: binary, indexable, compact.
 JSON_TYPE = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
@@ -171,6 +188,8 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("created_at", ts(), nullable=False),
         sa.Column("updated_at", ts(), nullable=False),
+        # Labels its runs require on top of the task's (schema version 3, added last).
+        sa.Column("labels", LabelsType(), nullable=False, server_default=""),
     )
     sa.Index(f"{p}schedules_due_ix", schedules.c.paused, schedules.c.next_fire_time, schedules.c.id)
     sa.Index(f"{p}schedules_task_ix", schedules.c.task_name)
@@ -204,6 +223,8 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("timeout", sa.Float),
         sa.Column("created_at", ts(), nullable=False),
         sa.Column("created_by", sa.String),
+        # Labels a claiming node must offer, as ``_common.labels_key`` (schema version 3).
+        sa.Column("labels", LabelsType(), nullable=False, server_default=""),
         # The fencing key (invariant 1). NULL schedule_id (manual runs) never collides:
         # NULLs are distinct in unique constraints on both databases.
         sa.UniqueConstraint("schedule_id", "scheduled_for", name=f"{p}runs_fence_uq"),
@@ -416,6 +437,13 @@ def _v3_workflow_runs(conn: Connection, tables: Tables) -> None:
     md.create_all(conn, checkfirst=True)
 
 
+def _v4_run_labels(conn: Connection, tables: Tables) -> None:
+    """Version 4: the labels a run (and a schedule's runs) require of the node claiming
+    it ('' for none)."""
+    for table in (tables.runs.name, tables.schedules.name):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN labels VARCHAR DEFAULT '' NOT NULL")
+
+
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
 #: created by ``create_all``; append steps, never edit or reorder released ones.
 MIGRATIONS: list[Migration] = [
@@ -423,6 +451,8 @@ MIGRATIONS: list[Migration] = [
     Migration(_v2_task_status_index, compatible_from=1),
     # Additive (a new table): code of versions 1 and 2 keeps working on it.
     Migration(_v3_workflow_runs, compatible_from=1),
+    # Additive (a column with a default): older code inserts runs without labels.
+    Migration(_v4_run_labels, compatible_from=1),
 ]
 
 

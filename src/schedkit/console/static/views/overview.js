@@ -291,6 +291,6 @@ export async function render(ctx) {
   ctx.onCleanup(reload.cancel);
   ctx.onLive(() => reload());
   ctx.onReconnect(load);
-  ctx.every(30000, load); // runs on other nodes send no events to this one
+  ctx.every(30000, load); // stats of other nodes' runs when no notify channel connects them
   await load();
 }

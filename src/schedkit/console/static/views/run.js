@@ -236,6 +236,13 @@ export async function render(ctx) {
       run.cancel_requested && active
         ? h("p", { class: "alert alert-warn" }, t("run_cancel_requested"))
         : null,
+      run.waiting
+        ? h(
+            "p",
+            { class: "alert alert-warn", dataset: { waiting: "labels" } },
+            t("run_waiting_labels", { labels: run.labels.join(t("list_separator")) }),
+          )
+        : null,
     );
     replace(
       info,
@@ -252,6 +259,7 @@ export async function render(ctx) {
         [t("run_heartbeat"), run.heartbeat_at && active ? timeEl(run.heartbeat_at) : undefined],
         [t("run_not_before"), run.status === "pending" ? timeEl(run.not_before) : undefined],
         [t("run_blocked_by"), run.blocked_by ? h("code", {}, run.blocked_by) : undefined],
+        [t("run_labels"), run.labels.length ? h("code", {}, run.labels.join(", ")) : undefined],
         [t("run_reason"), run.reason ? saidEl(run.reason) : undefined],
         [
           t("run_kwargs"),

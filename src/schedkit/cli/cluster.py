@@ -1,0 +1,199 @@
+"""``schedkit worker``, ``schedkit nodes`` and ``schedkit drain``: nodes sharing a store.
+
+A worker executes runs and fires nothing; it serves the API only with ``--api``. SIGTERM
+or Ctrl-C drains it (no new runs; running runs get ``--grace`` seconds; the rest go back
+to pending for other nodes) and it exits 0; so does a drain asked through the API, the
+console or ``schedkit drain``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from schedkit.readmodels import NodeView, node_views
+from schedkit.registry import TaskRegistry
+from schedkit.service import Scheduler
+
+from . import render
+from .errors import CommandFailed
+from .render import tr
+from .serve import serve_node
+from .state import (
+    CliState,
+    JsonOpt,
+    actor,
+    get_state,
+    management,
+    run_async,
+    show_info_logs,
+    wants_json,
+    with_roles,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+    app.command("nodes")(nodes)
+    app.command("drain")(drain)
+
+
+def worker(
+    ctx: typer.Context,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label",
+            "-l",
+            metavar="LABEL",
+            help="A label this node offers (repeat, or comma-separated): it executes runs "
+            "of tasks requiring any of its labels [default: config executor.labels].",
+        ),
+    ] = None,
+    capacity: Annotated[
+        int | None,
+        typer.Option(
+            "--capacity",
+            "-c",
+            min=1,
+            metavar="N",
+            help="Runs executing at once [default: config executor.max_concurrent_runs].",
+        ),
+    ] = None,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            "--grace",
+            min=0,
+            metavar="SECONDS",
+            help="On SIGTERM, how long running runs may finish before they are handed "
+            "back [default: config scheduler.shutdown_grace].",
+        ),
+    ] = None,
+    api: Annotated[
+        bool, typer.Option("--api", help="Also serve the API (and console) on --host:--port.")
+    ] = False,
+    host: Annotated[str | None, typer.Option("--host", metavar="HOST")] = None,
+    port: Annotated[int | None, typer.Option("--port", "-p", min=0, max=65535)] = None,
+) -> None:
+    """Execute runs (fire none) until SIGTERM, Ctrl-C or a drain request; then drain and
+    exit 0."""
+    state = get_state(ctx)
+    show_info_logs(state)
+    config = with_roles(
+        state.config(), scheduler=False, executor=True, max_concurrent_runs=capacity
+    )
+    if label:
+        try:
+            executor = config.executor.model_validate(
+                {**config.executor.model_dump(), "labels": ",".join(label)}
+            )
+        except ValueError as exc:
+            raise CommandFailed(f"--label: {exc}") from None
+        config = config.model_copy(update={"executor": executor})
+    if grace is not None:
+        sched = config.scheduler.model_copy(update={"shutdown_grace": grace})
+        config = config.model_copy(update={"scheduler": sched})
+    scheduler = Scheduler(config, registry=TaskRegistry())
+    if api:
+        bind_host = host or config.api.host
+        bind_port = config.api.port if port is None else port
+
+        async def on_ready(url: str) -> None:
+            state.out.print(f"schedkit worker {scheduler.node_id} serving on [bold]{url}[/]")
+
+        run_async(serve_node(state, scheduler, bind_host, bind_port, on_ready=on_ready, drain=True))
+    else:
+        run_async(run_worker(state, scheduler))
+
+
+async def run_worker(state: CliState, scheduler: Scheduler) -> None:
+    """Start the node, wait for a signal or a drain request, drain, stop."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await scheduler.start()
+        try:
+            labels = ", ".join(scheduler.config.executor.labels) or "-"
+            state.err.print(
+                f"schedkit worker {escape(scheduler.node_id)} started "
+                f"(labels: {escape(labels)}); SIGTERM or Ctrl-C drains it"
+            )
+            signalled = asyncio.create_task(stop.wait())
+            drained = asyncio.create_task(scheduler.wait_drained())
+            await asyncio.wait({signalled, drained}, return_when=asyncio.FIRST_COMPLETED)
+            signalled.cancel()
+            drained.cancel()
+            state.err.print("draining (running runs get scheduler.shutdown_grace) ...")
+            await scheduler.drain()
+        finally:
+            await scheduler.stop(grace=0)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError):
+                loop.remove_signal_handler(sig)
+    state.err.print("drained and stopped")
+
+
+def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """The nodes sharing the store: roles, labels, capacity, running runs, lease, drain."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+
+    async def work() -> list[NodeView]:
+        async with management(state, read_only=True) as s:
+            return await node_views(s)
+
+    found = run_async(work())
+    store = state.store_label()
+    if as_json:
+        render.emit_json({"store": store, "nodes": [n.model_dump(mode="json") for n in found]})
+        return
+    lang, tz = state.lang, state.tz()
+    headers = ["node", "host", "pid", "version", "roles", "labels", "capacity", "running"]
+    table = render.table([*headers, "leader", "heartbeat", "state"], lang)
+    for n in found:
+        condition = "draining" if n.draining else "alive" if n.alive else "silent"
+        table.add_row(
+            escape(n.id),
+            escape(n.hostname),
+            str(n.pid),
+            escape(n.version),
+            ", ".join(tr(r, lang) for r in n.roles),
+            escape(", ".join(n.labels)) or "-",
+            str(n.capacity),
+            str(n.running),
+            tr("yes", lang) if n.leader else "",
+            render.when(n.heartbeat_at, tz),
+            tr(condition, lang),
+        )
+    state.out.print(table)
+    render.store_line(state.out, store, lang)
+
+
+def drain(
+    ctx: typer.Context,
+    node_id: Annotated[str, typer.Argument(metavar="NODE", help="Node id (schedkit nodes).")],
+    json_: JsonOpt = False,
+) -> None:
+    """Ask a node to drain: it takes no new runs, lets running ones finish within its
+    grace period, hands the rest back, and (a worker) exits."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+
+    async def work() -> None:
+        async with management(state) as s:
+            await s.request_drain(node_id, actor=actor())
+
+    run_async(work())
+    if as_json:
+        render.emit_json({"store": state.store_label(), "node": node_id, "draining": True})
+    else:
+        state.out.print(f"node {escape(node_id)} asked to drain")

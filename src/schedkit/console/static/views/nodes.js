@@ -1,0 +1,116 @@
+// Nodes sharing the store: roles, labels, capacity, what runs where, the lease holder,
+// heartbeats; Drain asks a node to stop taking runs and hand back what is left.
+
+import { h, replace } from "../dom.js";
+import { t } from "../i18n.js";
+import { api } from "../api.js";
+import { errorBox, errorText, openDialog, table, timeEl, toast } from "../components.js";
+
+function stateBadge(node) {
+  const key = node.draining ? "draining" : node.alive ? "alive" : "silent";
+  return h("span", { class: `badge badge-node-${key}` }, t(`node_state_${key}`));
+}
+
+export async function render(ctx) {
+  const body = h("div", {}, h("p", { class: "loading" }, t("loading")));
+  replace(
+    ctx.main,
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", { tabindex: "-1" }, t("nodes_title")),
+      h("button", { type: "button", class: "btn", onClick: () => load() }, t("refresh")),
+    ),
+    h("p", { class: "muted" }, t("nodes_intro")),
+    body,
+  );
+
+  function drain(node) {
+    const confirm = h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-danger",
+        onClick: async () => {
+          confirm.disabled = true;
+          try {
+            await api(`/nodes/${encodeURIComponent(node.id)}/drain`, { method: "POST" });
+            dlg.close();
+            toast(t("node_drain_sent"), "success");
+            load();
+          } catch (err) {
+            dlg.close();
+            toast(errorText(err), "error");
+          }
+        },
+      },
+      t("node_drain"),
+    );
+    const dlg = openDialog({
+      title: t("node_drain"),
+      body: [h("p", {}, h("code", {}, node.id)), h("p", {}, t("node_drain_confirm"))],
+      footer: [
+        h("button", { type: "button", class: "btn", onClick: () => dlg.close() }, t("close")),
+        confirm,
+      ],
+    });
+    confirm.focus();
+  }
+
+  async function load() {
+    let nodes;
+    try {
+      nodes = await api("/nodes", { signal: ctx.signal });
+    } catch (err) {
+      if (err.name !== "AbortError") replace(body, errorBox(err));
+      return;
+    }
+    replace(
+      body,
+      table({
+        caption: t("nodes_title"),
+        empty: t("nodes_none"),
+        rows: nodes,
+        rowAttrs: (n) => ({ dataset: { node: n.id } }),
+        columns: [
+          {
+            label: t("col_id"),
+            cell: (n) => [
+              h("code", {}, n.id),
+              n.leader
+                ? [" ", h("span", { class: "badge badge-leader" }, t("node_leader_badge"))]
+                : null,
+            ],
+          },
+          { label: t("node_host"), cell: (n) => `${n.hostname} (${n.pid})` },
+          { label: t("node_version"), cell: (n) => n.version },
+          {
+            label: t("node_roles"),
+            cell: (n) => n.roles.map((r) => t(`node_role_name_${r}`)).join(t("list_separator")),
+          },
+          {
+            label: t("node_labels"),
+            cell: (n) => (n.labels.length ? n.labels.map((l) => h("code", {}, l, " ")) : "—"),
+          },
+          { label: t("node_running"), cell: (n) => `${n.running} / ${n.capacity}`, class: "num" },
+          { label: t("node_heartbeat"), cell: (n) => timeEl(n.heartbeat_at) },
+          { label: t("col_status"), cell: stateBadge },
+          {
+            label: t("col_actions"),
+            cell: (n) =>
+              n.alive && !n.draining && n.roles.includes("executor")
+                ? h(
+                    "button",
+                    { type: "button", class: "btn btn-small", onClick: () => drain(n) },
+                    t("node_drain"),
+                  )
+                : null,
+          },
+        ],
+      }),
+    );
+  }
+
+  ctx.every(3000, load); // heartbeats and drains happen on other nodes
+  await load();
+}

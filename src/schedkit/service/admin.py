@@ -1,0 +1,78 @@
+"""The façade's administration part: the audit trail, API tokens and the store's
+key/value area, as :class:`~schedkit.service.Scheduler` offers them (it inherits
+:class:`AdminFacade`). Each method is a thin call into the module that owns the rule."""
+
+from __future__ import annotations
+
+from schedkit import tokens
+from schedkit.models import JSON, ApiToken, AuditEvent, StateEntry
+from schedkit.service import audit as audit_trail
+from schedkit.service.audit import SYSTEM
+from schedkit.store import Store
+from schedkit.tokens import IssuedToken, Role
+
+
+class AdminFacade:
+    store: Store
+
+    async def list_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        include_tokens: bool = True,
+    ) -> list[AuditEvent]:
+        """Audit events, newest first; ``include_tokens=False`` leaves out the token
+        events (what non-admins may read)."""
+        if include_tokens:
+            return await self.store.list_audit(
+                actor=actor, action=action, target=target, limit=limit, offset=offset
+            )
+        return await audit_trail.list_visible(
+            self.store, actor=actor, action=action, target=target, limit=limit, offset=offset
+        )
+
+    async def count_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        include_tokens: bool = True,
+    ) -> int:
+        if include_tokens:
+            return await self.store.count_audit(actor=actor, action=action, target=target)
+        return await audit_trail.count_visible(
+            self.store, actor=actor, action=action, target=target
+        )
+
+    async def create_token(
+        self, *, name: str, role: str | Role, actor: str = SYSTEM
+    ) -> IssuedToken:
+        """A new API token; its secret is in the result only (the store keeps a hash)."""
+        return await tokens.create_token(self.store, name=name, role=role, actor=actor)
+
+    async def list_tokens(self, *, include_revoked: bool = False) -> list[ApiToken]:
+        return await tokens.list_tokens(self.store, include_revoked=include_revoked)
+
+    async def revoke_token(self, ref: str, *, actor: str = SYSTEM) -> ApiToken:
+        """Revoke the token with id or name ``ref``; returns it as it was."""
+        return await tokens.revoke_token(self.store, ref, actor=actor)
+
+    async def verify_token(self, secret: str) -> ApiToken | None:
+        """The live token whose secret this is, or None."""
+        return await tokens.verify_token(self.store, secret)
+
+    async def token_is_live(self, token_id: str) -> bool:
+        """Whether the token with this id exists and is not revoked (open streams ask)."""
+        return await tokens.is_live(self.store, token_id)
+
+    async def get_state(self, key: str) -> StateEntry | None:
+        return await self.store.get_state(key)
+
+    async def set_state(self, key: str, value: JSON, expected_version: int) -> bool:
+        """Compare-and-set of a value in the store's key/value area (see Store.set_state)."""
+        return await self.store.set_state(key, value, expected_version)

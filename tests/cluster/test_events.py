@@ -1,0 +1,99 @@
+"""Across nodes: a live view on one node sees runs executing on another (PostgreSQL
+NOTIFY, Redis pub/sub, or the store poll), and a run created on one node starts on
+another within 100 ms where a notify channel exists."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+from schedkit import EventKind, RunStatus
+from schedkit.config import ClusterConfig
+from tests.conftest import service_url
+
+from .conftest import Worker, management
+
+
+def case(store: str, kind: str) -> object:
+    return pytest.param(store, kind, id=f"{store}-{kind}", marks=pytest.mark.external_service)
+
+
+def channel(kind: str) -> dict[str, str]:
+    """Environment of a worker and config of this process for one kind of channel."""
+    if kind == "redis":
+        url = service_url("SCHEDKIT_TEST_REDIS_URL")
+        return {"SCHEDKIT_CLUSTER__REDIS_URL": url}
+    if kind == "poll":
+        return {"SCHEDKIT_CLUSTER__NOTIFY": "none"}
+    return {}
+
+
+def cluster_config(kind: str) -> ClusterConfig:
+    env = channel(kind)
+    return ClusterConfig(
+        notify=env.get("SCHEDKIT_CLUSTER__NOTIFY", "auto"),  # type: ignore[arg-type]
+        redis_url=env.get("SCHEDKIT_CLUSTER__REDIS_URL"),
+        poll_interval=0.3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("store_url", "kind"),
+    [case("postgres", "notify"), case("mongo", "redis"), case("mongo", "poll")],
+    indirect=["store_url"],
+)
+async def test_live_view_sees_runs_executing_on_another_node(
+    cluster_config_path: Path, workers: list[Worker], kind: str
+) -> None:
+    worker = Worker(cluster_config_path, **channel(kind))
+    workers.append(worker)
+    node_id = await asyncio.to_thread(worker.ready)
+    async with management(cluster_config_path, cluster=cluster_config(kind)) as s:
+        with s.subscribe() as queue:
+            run = await s.run_now("sleeper", {"seconds": 1.0})
+            seen: dict[EventKind, str | None] = {}
+            deadline = time.monotonic() + 30
+            while EventKind.FINISHED not in seen:
+                left = deadline - time.monotonic()
+                assert left > 0, f"events seen: {seen}"
+                event = await asyncio.wait_for(queue.get(), left)
+                if event.run.id == run.id:
+                    seen[event.kind] = event.run.node_id
+        assert seen[EventKind.STARTED] == node_id
+        assert seen[EventKind.FINISHED] == node_id
+        assert (await s.get_run(run.id)).status is RunStatus.SUCCESS
+    worker.terminate()
+    code, err = await asyncio.to_thread(worker.wait)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("store_url", "kind"),
+    [case("postgres", "notify"), case("mongo", "redis")],
+    indirect=["store_url"],
+)
+async def test_a_run_created_on_one_node_starts_on_another_within_100_ms(
+    cluster_config_path: Path, workers: list[Worker], kind: str
+) -> None:
+    # The worker's own poll is 5 s: only the channel can make it start a run sooner.
+    worker = Worker(cluster_config_path, SCHEDKIT_EXECUTOR__POLL_INTERVAL="5", **channel(kind))
+    workers.append(worker)
+    await asyncio.to_thread(worker.ready)
+    async with management(cluster_config_path, cluster=cluster_config(kind)) as s:
+        await asyncio.sleep(6)  # past the worker's first poll, so it idles on its timer
+        delays = []
+        for _ in range(10):
+            run = await s.run_now("plain")
+            done = await s.wait_for_run(run.id, timeout=30)
+            assert done.status is RunStatus.SUCCESS and done.started_at is not None
+            delays.append((done.started_at - done.created_at).total_seconds())
+            await asyncio.sleep(0.2)
+    assert statistics.median(delays) < 0.1, delays
+    assert max(delays) < 1.0, delays  # never the 5 s poll
+    worker.terminate()
+    code, err = await asyncio.to_thread(worker.wait)
+    assert code == 0, err

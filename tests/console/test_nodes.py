@@ -1,0 +1,100 @@
+"""The console's Nodes page and a run waiting for labels, in a real browser against a
+real server of its own (draining it must not disturb the other console tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import expect
+
+from schedkit import TaskRegistry, task
+from schedkit.api import create_app
+from tests.api.server import LiveServer
+from tests.console.conftest import CONFIG, PREFIX, Console, _admin_token, open_tab
+
+pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
+
+expect.set_options(timeout=10_000)
+
+
+@task("gpu_render", labels=["gpu"])
+async def gpu_render() -> dict[str, object]:
+    return {"success": True, "message": "rendered"}
+
+
+@pytest.fixture(scope="module")
+def node_console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    path: Path = tmp_path_factory.mktemp("nodes") / "schedkit.db"
+    store_url = f"sqlite:///{path}"
+    token = asyncio.run(_admin_token(store_url))
+    registry = TaskRegistry()
+    registry.register_task(gpu_render)
+    config = {**CONFIG, "store_url": store_url, "executor": {"labels": ["reports"]}}
+    app = create_app(config, registry=registry)
+    with LiveServer(app) as server:
+        client = httpx.Client(
+            base_url=server.url + PREFIX,
+            headers={"Authorization": f"Bearer {token}", "X-Requested-With": "tests"},
+            timeout=30,
+        )
+        try:
+            yield Console(url=server.url, token=token, api=client)
+        finally:
+            client.close()
+
+
+async def test_a_run_no_node_can_take_says_why(browser, node_console: Console) -> None:  # type: ignore[no-untyped-def]
+    run_id = node_console.api.post("/tasks/gpu_render/execute", json={}).json()["run_id"]
+    view = node_console.api.get(f"/runs/{run_id}").json()
+    assert view["status"] == "pending" and view["labels"] == ["gpu"]
+    assert "gpu" in view["waiting"]
+    listed = node_console.api.get("/runs", params={"task": "gpu_render"}).json()
+    assert listed["items"][0]["waiting"] == view["waiting"]
+
+    for lang, text in (("en", "no live node offers the labels gpu"), ("zh", "所需的标签 gpu")):
+        browsing = await open_tab(browser, node_console.token, lang=lang)
+        try:
+            await browsing.page.goto(node_console.base + f"runs/{run_id}")
+            await expect(browsing.page.locator("[data-waiting=labels]")).to_contain_text(text)
+        finally:
+            await browsing.context.close()
+        assert browsing.unexpected_errors() == []
+
+
+async def test_nodes_page_lists_this_node_and_drains_it(browser, node_console: Console) -> None:  # type: ignore[no-untyped-def]
+    browsing = await open_tab(browser, node_console.token)
+    page = browsing.page
+    try:
+        await page.goto(node_console.base + "nodes")
+        row = page.locator("tr[data-node]")
+        await expect(row).to_have_count(1)
+        await expect(row).to_contain_text("reports")
+        await expect(row).to_contain_text("Alive")
+        await expect(row).to_contain_text("0 / 50")
+        await expect(row.locator(".badge-leader")).to_have_count(1)
+        await row.get_by_role("button", name="Drain").click()
+        dialog = page.get_by_role("dialog", name="Drain")
+        await expect(dialog).to_contain_text("stops taking runs")
+        await dialog.get_by_role("button", name="Drain").click()
+        await expect(row).to_contain_text("Draining")
+        await expect(row.get_by_role("button", name="Drain")).to_have_count(0)
+
+        [node] = node_console.api.get("/nodes").json()
+        assert node["draining"] is True and node["labels"] == ["reports"]
+        audit = node_console.api.get("/audit", params={"action": "node.drain"}).json()
+        assert [e["target"] for e in audit["items"]] == [node["id"]]
+        # A drained node takes no run, even one it could execute.
+        gone = node_console.api.post(f"/nodes/{'x' * 10}/drain")
+        assert gone.status_code == 404 and gone.json()["node_id"] == "x" * 10
+
+        await page.evaluate("localStorage.setItem('schedkit.lang', 'zh')")
+        await page.reload()
+        await expect(page.locator("h1")).to_have_text("节点")
+        await expect(row).to_contain_text("排空中")
+    finally:
+        await browsing.context.close()
+    assert browsing.unexpected_errors() == []

@@ -1,0 +1,77 @@
+"""Node rows: silent nodes age out of the list; a drain asked of this very node."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from schedkit import RunStatus, task
+from schedkit.engine.reaper import Reaper
+from schedkit.events import EventBus
+from schedkit.models import Node
+from schedkit.registry import TaskRegistry
+from schedkit.store import Store
+
+from .conftest import MakeScheduler
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = T0
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def node(node_id: str, beat: datetime) -> Node:
+    return Node(id=node_id, hostname="h", pid=1, started_at=T0, heartbeat_at=beat)
+
+
+async def test_silent_nodes_age_out(store: Store) -> None:
+    clock = Clock()
+    reaper = Reaper(
+        store=store,
+        registry=TaskRegistry(),
+        events=EventBus(),
+        clock=clock,  # type: ignore[arg-type]
+        lost_after=20,
+        node_expiry=300,
+    )
+    await store.upsert_node(node("dead", T0 - timedelta(seconds=301)))
+    await store.upsert_node(node("quiet", T0 - timedelta(seconds=100)))
+    await store.upsert_node(node("alive", T0))
+    assert await reaper.expire_nodes() == 1
+    assert [n.id for n in await store.list_nodes()] == ["alive", "quiet"]
+    clock.at += timedelta(seconds=30)  # looked at once a minute at most
+    await store.upsert_node(node("dead2", T0 - timedelta(seconds=999)))
+    assert await reaper.expire_nodes() == 0
+    clock.at += timedelta(seconds=300)
+    await store.upsert_node(node("alive", clock.at))  # it keeps beating
+    assert await reaper.expire_nodes() == 2  # dead2, and quiet now silent 430 s
+    assert [n.id for n in await store.list_nodes()] == ["alive"]
+
+
+@task("slow_one", retry={"max_retries": 0})
+async def slow_one() -> dict[str, object]:
+    await asyncio.sleep(30)
+    return {"success": True}
+
+
+async def test_draining_this_node_hands_its_run_back(make_scheduler: MakeScheduler) -> None:
+    s = await make_scheduler(slow_one)
+    run = await s.run_now("slow_one")
+    assert (await s.get_run(run.id)).status is RunStatus.RUNNING
+    node_row = await s.request_drain(s.node_id, actor="ops")
+    assert node_row.id == s.node_id and s.draining
+    await asyncio.wait_for(s.wait_drained(), 20)  # grace 2 s, then handed back
+    back = await s.get_run(run.id)
+    assert back.status is RunStatus.PENDING and back.attempt == 2
+    assert back.attempt_errors[-1]["error"]["type"] == "HandedBack"
+    [me] = [n for n in await s.list_nodes() if n.id == s.node_id]
+    assert me.info["draining"] is True
+    # Drained: it takes no new run either.
+    later = await s.run_now("slow_one")
+    await asyncio.sleep(0.5)
+    assert (await s.get_run(later.id)).status is RunStatus.PENDING
