@@ -56,6 +56,8 @@ class TriggerSource(enum.StrEnum):
     RETRY = "retry"
     CATCH_UP = "catch_up"
     DEPENDENCY = "dependency"
+    #: A past fire run on request (``Scheduler.backfill``).
+    BACKFILL = "backfill"
 
 
 class OverlapPolicy(enum.StrEnum):

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -50,6 +50,7 @@ from schedkit.models import (
 from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import audit as audit_trail
 from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.service.backfill import Backfill, Backfills
 from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
 from schedkit.service.runs import RunControl, run_filter
 from schedkit.service.schedules import ScheduleBook
@@ -133,6 +134,16 @@ class Scheduler:
             events=self._events,
             audit=audit,
             node_id=self.node_id,
+        )
+        self.backfills = Backfills(
+            store=self.store,
+            registry=self.registry,
+            clock=self.clock,
+            config=self.config,
+            executor=self._executor,
+            events=self._events,
+            audit=audit,
+            run_control=self.runs,
         )
         self._node = NodeLifecycle(
             store=self.store,
@@ -368,6 +379,32 @@ class Scheduler:
         """Run a finished run's task again with the same kwargs (a new manual run)."""
         self._require_started()
         return await self.runs.retry(run_id, actor=actor)
+
+    async def backfill(
+        self,
+        schedule_id: str,
+        start: date | datetime,
+        end: date | datetime,
+        *,
+        concurrency: int = 1,
+        actor: str = SYSTEM,
+    ) -> Backfill:
+        """Run the schedule's past fires in ``[start, end)`` (a date alone is that whole
+        day), at most ``concurrency`` at once, each run marked ``backfill``. Repeating a
+        request creates nothing twice. See docs/backfill.md."""
+        self._require_started()
+        return await self.backfills.request(
+            schedule_id, start, end, concurrency=concurrency, actor=actor
+        )
+
+    async def backfill_status(self, schedule_id: str) -> Backfill | None:
+        """The schedule's latest backfill and its progress (None: never backfilled)."""
+        return await self.backfills.status(schedule_id)
+
+    async def cancel_backfill(self, schedule_id: str, *, actor: str = SYSTEM) -> Backfill:
+        """Cancel the unfinished runs of the schedule's latest backfill."""
+        self._require_started()
+        return await self.backfills.cancel(schedule_id, actor=actor)
 
     async def get_run(self, run_id: str) -> Run:
         return await self.runs.get(run_id)
