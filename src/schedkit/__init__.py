@@ -10,6 +10,7 @@ from __future__ import annotations
 from schedkit.clock import Clock, OffsetClock, SystemClock
 from schedkit.config import SchedkitConfig
 from schedkit.errors import (
+    BackfillNotFoundError,
     ConfigError,
     ConflictError,
     DuplicateTaskError,
@@ -48,6 +49,7 @@ from schedkit.task import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackfillNotFoundError",
     "BaseTask",
     "Clock",
     "ConfigError",

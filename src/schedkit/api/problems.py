@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from schedkit.errors import (
+    BackfillNotFoundError,
     ConflictError,
     NotRunningError,
     ResultFileNotFoundError,
@@ -218,6 +219,14 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
             str(exc),
             slug="schedule-not-found",
             title="Schedule not found",
+            extra={"schedule_id": exc.schedule_id},
+        )
+    if isinstance(exc, BackfillNotFoundError):
+        return problem_response(
+            404,
+            str(exc),
+            slug="backfill-not-found",
+            title="No backfill",
             extra={"schedule_id": exc.schedule_id},
         )
     if isinstance(exc, ResultFileNotFoundError):

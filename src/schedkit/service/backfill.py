@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Literal
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
@@ -57,7 +58,7 @@ class Backfill:
     created: int | None = None
 
     @property
-    def state(self) -> str:
+    def state(self) -> Literal["running", "done", "cancelled"]:
         """``cancelled``, ``done`` (every run finished) or ``running``."""
         if self.cancelled_at is not None:
             return "cancelled"
