@@ -68,6 +68,7 @@ _ZH: dict[str, str] = {
     "failed": "失败",
     "skipped": "已跳过",
     "cancelled": "已取消",
+    "done": "已完成",
     "lost": "丢失",
     "missed": "错过",
     # check
@@ -84,6 +85,7 @@ _ZH: dict[str, str] = {
     "manual": "手动触发",
     "catch_up": "补跑",
     "dependency": "依赖触发",
+    "backfill": "回填",
     "viewer": "只读",
     "operator": "操作员",
     "admin": "管理员",
@@ -109,6 +111,16 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
     "retry": {
         "en": "max_retries={n} retry_delay={delay} backoff_factor={factor}",
         "zh": "最多重试 {n} 次，间隔 {delay}，退避系数 ×{factor}",
+    },
+    "backfill": {
+        "en": "backfill of {id} {start} .. {end} (concurrency {n}): {state}",
+        "zh": "{id} 回填 {start} 至 {end}（并发 {n}）：{state}",
+    },
+    "backfill progress": {
+        "en": "{done}/{total} done: {succeeded} succeeded, {failed} failed, {skipped} skipped, "
+        "{cancelled} cancelled; {running} running, {pending} waiting",
+        "zh": "已完成 {done}/{total}：成功 {succeeded}，失败 {failed}，跳过 {skipped}，"
+        "取消 {cancelled}；运行中 {running}，等待 {pending}",
     },
     "policies": {
         "en": "max_instances={n} overlap={overlap} misfire_grace={grace}",
