@@ -136,6 +136,11 @@ class Schedule:
     ``next_fire_time`` is the *nominal* next fire (jitter is applied at firing time, never
     stored, so jitter cannot drift the series). ``version`` increases on every change made
     by a user so that an in-memory copy can tell it is stale.
+
+    End conditions: ``max_runs`` (None: no limit) ends the schedule once ``run_count``
+    fires have started runs; ``run_count`` is advanced by the leader in the same write as
+    those fires (:meth:`Store.record_fires`), and a user's write never changes it. An end
+    date is the trigger's ``end_date``. An ended schedule has no ``next_fire_time``.
     """
 
     id: str
@@ -150,6 +155,8 @@ class Schedule:
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     timeout: float | None = None
     origin: str = "code"
+    max_runs: int | None = None
+    run_count: int = 0
     next_fire_time: datetime | None = None
     last_fire_time: datetime | None = None
     version: int = 1

@@ -99,6 +99,12 @@ def still_current(
     return kept, [advance for advance in advances if advance.schedule_id in current]
 
 
+def count_inserted(advances: Sequence[ScheduleAdvance], inserted: set[str]) -> list[int]:
+    """Per advance, how many of its ``counted`` runs are among ``inserted``: what
+    :meth:`Store.record_fires` adds to the schedule's ``run_count``."""
+    return [sum(run_id in inserted for run_id in advance.counted) for advance in advances]
+
+
 def check_schedule_version(schedule: Schedule, expected_version: int) -> None:
     """ValueError unless ``schedule`` is the next version after ``expected_version``."""
     if expected_version < 0:

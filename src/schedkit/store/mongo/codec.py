@@ -138,6 +138,8 @@ def encode_schedule(s: Schedule) -> Doc:
         "overlap": s.overlap.value,
         "timeout": s.timeout,
         "origin": s.origin,
+        "max_runs": s.max_runs,
+        "run_count": s.run_count,
         "next_fire_time": opt_us(s.next_fire_time),
         "last_fire_time": opt_us(s.last_fire_time),
         "version": s.version,
@@ -160,6 +162,9 @@ def decode_schedule(d: Mapping[str, Any]) -> Schedule:
         overlap=OverlapPolicy(d["overlap"]),
         timeout=d["timeout"],
         origin=d["origin"],
+        # Documents written before end conditions existed lack both fields.
+        max_runs=d.get("max_runs"),
+        run_count=int(d.get("run_count", 0)),
         next_fire_time=opt_dt(d["next_fire_time"]),
         last_fire_time=opt_dt(d["last_fire_time"]),
         version=int(d["version"]),

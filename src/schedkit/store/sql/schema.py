@@ -170,6 +170,9 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("created_at", ts(), nullable=False),
         sa.Column("updated_at", ts(), nullable=False),
+        # Version 3 (added last, where ALTER TABLE puts them on an upgraded database).
+        sa.Column("max_runs", sa.Integer),
+        sa.Column("run_count", sa.Integer, nullable=False, server_default="0"),
     )
     sa.Index(f"{p}schedules_due_ix", schedules.c.paused, schedules.c.next_fire_time, schedules.c.id)
     sa.Index(f"{p}schedules_task_ix", schedules.c.task_name)
@@ -376,11 +379,25 @@ def _v2_task_status_index(conn: Connection, tables: Tables) -> None:
             conn.exec_driver_sql(f"CREATE INDEX {tables.prefix}{name} ON {runs} ({columns})")
 
 
+def _v3_end_conditions(conn: Connection, tables: Tables) -> None:
+    """Version 3: a schedule's end after N runs (``max_runs``, ``run_count``).
+
+    Additive: code of version 2 neither reads nor writes the columns (its inserts get
+    ``run_count`` 0 from the default), so it keeps working on the upgraded database."""
+    schedules = tables.schedules.name
+    conn.exec_driver_sql(f"ALTER TABLE {schedules} ADD COLUMN max_runs INTEGER")
+    conn.exec_driver_sql(
+        f"ALTER TABLE {schedules} ADD COLUMN run_count INTEGER DEFAULT '0' NOT NULL"
+    )
+
+
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
 #: created by ``create_all``; append steps, never edit or reorder released ones.
 MIGRATIONS: list[Migration] = [
     # Additive (an index): code of version 1 keeps working on it.
     Migration(_v2_task_status_index, compatible_from=1),
+    # Additive (two columns, one with a default): code of version 1 keeps working on it.
+    Migration(_v3_end_conditions, compatible_from=1),
 ]
 
 
