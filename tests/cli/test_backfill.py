@@ -1,9 +1,11 @@
 """``schedkit backfill``: request with progress until done (a service executes), repeat,
-status, cancel, history showing the runs as backfills, bad input."""
+status, cancel, history showing the runs as backfills, bad input; and ``--max-runs``:
+a schedule that ended shows why."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -73,3 +75,19 @@ def test_backfill_bad_input(cli: Cli, args: tuple[str, ...], message: str) -> No
     result = cli("backfill", "hello", *args)
     assert result.exit_code != 0, result.output
     assert message in one_error_line(result.stderr)
+
+
+def test_schedule_max_runs_ends_and_shows_why(cli: Cli, service: SyncScheduler) -> None:
+    made = cli("schedule", "hello", "--interval", "1s", "--max-runs", "1", "--json")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["max_runs"] == 1
+    deadline = time.monotonic() + 20
+    while True:
+        (shown,) = json.loads(cli("--json", "tasks", "show", "hello").stdout)["schedules"]
+        if shown["ended"] is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert shown["ended"] == "max_runs" and shown["run_count"] == 1
+    assert "ended (max runs 1/1)" in cli("tasks", "show", "hello").stdout
+    assert "已结束（已达最大运行次数 1/1）" in cli("--lang", "zh", "tasks", "show", "hello").stdout
+    assert "ended (max runs 1/1)" in cli("tasks").stdout

@@ -149,6 +149,10 @@ def schedule(
         float | None,
         typer.Option("--timeout", min=0, metavar="SECONDS", help="Time limit per attempt."),
     ] = None,
+    max_runs: Annotated[
+        int | None,
+        typer.Option("--max-runs", min=1, metavar="N", help="End the schedule after N runs."),
+    ] = None,
     remove: Annotated[
         bool,
         typer.Option("--remove", help="Remove the schedule --id (or every schedule of the task)."),
@@ -171,6 +175,7 @@ def schedule(
             "overlap": overlap.value if overlap is not None else None,
             "misfire_grace_time": misfire_grace,
             "timeout": run_timeout,
+            "max_runs": max_runs,
         }
         config.update({k: v for k, v in policies.items() if v is not None})
     elif any(v is not None for v in (cron, interval, at, spec)):
@@ -206,7 +211,7 @@ def schedule(
         return
     state.out.print(
         f"scheduled {escape(task_name)} [dim]({escape(view.id)})[/]: {escape(view.description)}; "
-        f"{tr('next run', lang)} {render.when(view.next_fire_time_local, None)}"
+        f"{tr('next run', lang)} {escape(render.next_run(view, lang))}"
         + (f" ({tr('paused', lang)})" if view.paused else "")
     )
     render.store_line(state.out, store, lang)
