@@ -114,3 +114,31 @@ async def test_ends_at_the_end_date(make_scheduler: MakeScheduler) -> None:
     count = len(runs)
     await asyncio.sleep(0.6)
     assert await s.count_runs("pulse") == count
+
+
+async def test_max_runs_holds_across_a_leader_change(make_scheduler: MakeScheduler) -> None:
+    """Two nodes on one store; the leader stops part-way through the series and the
+    other takes over from the count in the store: exactly max_runs runs in all."""
+    first = await make_scheduler(pulse)
+    second = await make_scheduler(pulse)
+    await first.add_task("pulse", {"trigger": "interval", "seconds": 0.2, "max_runs": 6})
+
+    async def some_ran() -> bool:
+        return await first.count_runs("pulse") >= 2
+
+    await until(some_ran, 15)
+    leader = first if first.is_leader else second
+    other = second if leader is first else first
+    await leader.stop()
+
+    async def ended() -> bool:
+        current = await other.get_schedule("pulse")
+        return current is not None and current.next_fire_time is None
+
+    await until(ended, 30)
+    await asyncio.sleep(0.6)
+    final = await other.get_schedule("pulse")
+    assert final is not None and final.run_count == 6
+    runs = await other.list_runs("pulse", limit=100)
+    started = [r for r in runs if r.status not in (RunStatus.SKIPPED, RunStatus.MISSED)]
+    assert len(started) == 6 and len({r.scheduled_for for r in started}) == 6
