@@ -88,6 +88,9 @@ def fires_in(trigger: Trigger, start: datetime, end: datetime, limit: int) -> li
     than ``limit`` (a range that large is a mistake or must be split)."""
     fires: list[BackfillFire] = []
     nominal = trigger.next_fire_time(None, start)
+    # A date trigger answers its run date even when it is before ``start``.
+    if nominal is not None and nominal < start:
+        nominal = trigger.next_fire_time(nominal, start)
     while nominal is not None and nominal < end:
         if len(fires) == limit:
             raise ValidationError(

@@ -53,6 +53,16 @@ def test_fires_in_is_half_open() -> None:
     assert [f.nominal for f in fires] == [nine, nine + timedelta(days=1)]
 
 
+def test_fires_in_of_a_date_trigger_only_inside_the_range() -> None:
+    once = trigger_from_json({"trigger": "date", "run_date": "2026-11-03T09:00:00+08:00"})
+    lo, hi = backfill.window(date(2026, 11, 1), date(2026, 11, 5), SHANGHAI, NOW)
+    assert [f.nominal for f in backfill.fires_in(once, lo, hi, 10)] == [
+        datetime(2026, 11, 3, 9, tzinfo=SHANGHAI)
+    ]
+    lo, hi = backfill.window(date(2026, 11, 4), date(2026, 11, 5), SHANGHAI, NOW)
+    assert backfill.fires_in(once, lo, hi, 10) == []
+
+
 def test_chain_deals_fires_onto_concurrency_chains() -> None:
     fires = [NOW + timedelta(days=i) for i in range(5)]
     assert backfill.chain(fires, 2) == [None, None, fires[0], fires[1], fires[2]]
