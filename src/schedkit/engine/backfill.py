@@ -17,13 +17,14 @@ the second time, and a chain link always names a run that exists.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from schedkit.errors import ValidationError
-from schedkit.models import ensure_utc
+from schedkit.models import RunStatus, ensure_utc
 from schedkit.triggers import Trigger
 
 #: Most runs of one backfill request that may run at once.
@@ -132,3 +133,25 @@ class Progress:
     @property
     def finished(self) -> bool:
         return self.done == self.total
+
+
+_FAILED = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.LOST})
+_SKIPPED = frozenset({RunStatus.SKIPPED, RunStatus.MISSED})
+
+
+def progress(statuses: Iterable[RunStatus]) -> Progress:
+    """The progress of a backfill whose runs are in ``statuses`` (one read of them, so
+    the counts agree with each other)."""
+    counts = Counter(statuses)
+    total = sum(counts.values())
+    running, pending = counts[RunStatus.RUNNING], counts[RunStatus.PENDING]
+    return Progress(
+        total=total,
+        done=total - running - pending,
+        running=running,
+        pending=pending,
+        succeeded=counts[RunStatus.SUCCESS],
+        failed=sum(counts[s] for s in _FAILED),
+        skipped=sum(counts[s] for s in _SKIPPED),
+        cancelled=counts[RunStatus.CANCELLED],
+    )

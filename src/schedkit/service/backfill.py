@@ -33,9 +33,6 @@ logger = logging.getLogger(__name__)
 #: Tries of the request record's compare-and-set against a concurrent request.
 _RECORD_ATTEMPTS = 5
 
-_FAILED = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.LOST})
-_SKIPPED = frozenset({RunStatus.SKIPPED, RunStatus.MISSED})
-
 
 def state_key(schedule_id: str) -> str:
     return f"backfill:{schedule_id}"
@@ -194,22 +191,12 @@ class Backfills:
     async def _status(
         self, schedule_id: str, record: JSON, *, created: int | None = None
     ) -> Backfill:
-        async def count(statuses: frozenset[RunStatus] | None = None) -> int:
-            return await self.store.count_runs(self._filter(schedule_id, record, statuses))
-
-        total = await count()
-        running = await count(frozenset({RunStatus.RUNNING}))
-        pending = await count(frozenset({RunStatus.PENDING}))
-        progress = backfill.Progress(
-            total=total,
-            done=total - running - pending,
-            running=running,
-            pending=pending,
-            succeeded=await count(frozenset({RunStatus.SUCCESS})),
-            failed=await count(_FAILED),
-            skipped=await count(_SKIPPED),
-            cancelled=await count(frozenset({RunStatus.CANCELLED})),
+        # One read of the runs, counted here: separate counts per status would each see
+        # another moment, and a run moving on between them would be counted twice or not.
+        found = await self.store.list_runs(
+            self._filter(schedule_id, record), limit=self.config.limits.max_backfill_fires
         )
+        progress = backfill.progress(run.status for run in found)
         cancelled_at = record.get("cancelled_at")
         return Backfill(
             schedule_id=schedule_id,

@@ -9,6 +9,7 @@ import pytest
 
 from schedkit.engine import backfill
 from schedkit.errors import ValidationError
+from schedkit.models import RunStatus
 from schedkit.triggers import trigger_from_json
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -80,6 +81,16 @@ def test_run_ids_depend_on_schedule_and_fire_only() -> None:
     assert a != backfill.run_id("report", NOW + timedelta(seconds=1))
     assert a != backfill.run_id("other", NOW)
     assert len(a) == 32 and backfill.schedule_key("report") == "report:backfill"
+
+
+def test_progress_counts_one_read_of_the_runs() -> None:
+    s = RunStatus
+    statuses = [s.SUCCESS, s.SUCCESS, s.FAILED, s.TIMEOUT, s.SKIPPED, s.RUNNING, s.PENDING]
+    p = backfill.progress([*statuses, s.CANCELLED, s.LOST])
+    assert (p.total, p.done, p.running, p.pending) == (9, 7, 1, 1)
+    assert (p.succeeded, p.failed, p.skipped, p.cancelled) == (2, 3, 1, 1)
+    assert not p.finished
+    assert backfill.progress([]).finished
 
 
 def test_progress_is_finished_when_every_run_is_done() -> None:
