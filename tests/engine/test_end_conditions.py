@@ -8,7 +8,7 @@ import asyncio
 from datetime import timedelta
 
 from schedkit import RunStatus, task
-from schedkit.models import utcnow
+from schedkit.models import Schedule, utcnow
 from schedkit.service.schedules import ended_by
 
 from .conftest import MakeScheduler
@@ -142,3 +142,31 @@ async def test_max_runs_holds_across_a_leader_change(make_scheduler: MakeSchedul
     runs = await other.list_runs("pulse", limit=100)
     started = [r for r in runs if r.status not in (RunStatus.SKIPPED, RunStatus.MISSED)]
     assert len(started) == 6 and len({r.scheduled_for for r in started}) == 6
+
+
+async def test_a_due_schedule_whose_count_is_reached_is_ended_without_firing(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A user's edit racing the leader's last counted fire can store a next fire beside a
+    count that has reached max_runs (put_schedule keeps the stored count): the leader
+    ends the series instead of firing it."""
+    s = await make_scheduler(pulse)
+    now = utcnow()
+    await s.store.put_schedule(
+        Schedule(
+            id="pulse",
+            task_name="pulse",
+            trigger={"trigger": "interval", "seconds": 1, "timezone": "UTC"},
+            max_runs=2,
+            run_count=2,
+            next_fire_time=now,
+        ),
+        expected_version=0,
+    )
+
+    async def ended() -> bool:
+        current = await s.get_schedule("pulse")
+        return current is not None and current.next_fire_time is None
+
+    await until(ended, 15)
+    assert await s.count_runs("pulse") == 0
