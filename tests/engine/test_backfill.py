@@ -137,3 +137,22 @@ async def test_backfill_refuses_bad_requests(make_scheduler: MakeScheduler) -> N
         "daily_report", datetime.now(s.tz).date(), date(2099, 1, 1), concurrency=1
     )
     assert late.end <= datetime.now(s.tz)
+
+
+async def test_the_limit_holds_across_nodes(make_scheduler: MakeScheduler) -> None:
+    """Two executing nodes on one store claim the backfill's runs; the chains in the
+    store still let no more than `concurrency` run at once."""
+    gauge = Gauge()
+    first = await make_scheduler(report_task(gauge, 0.1))
+    await make_scheduler(report_task(gauge, 0.1))
+    await first.add_task("daily_report", {"trigger": "cron", "hour": 9, "minute": 0})
+    await first.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 12), concurrency=3)
+
+    async def finished() -> bool:
+        status = await first.backfill_status("daily_report")
+        return status is not None and status.progress.finished
+
+    await until(finished, 60)
+    status = await first.backfill_status("daily_report")
+    assert status is not None and status.progress.succeeded == 12
+    assert 1 < gauge.most <= 3
