@@ -34,6 +34,7 @@ from schedkit.models import (
 )
 from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import Scheduler
+from schedkit.service.bulk import BulkScheduleError, ScheduleEntry
 from schedkit.sync import SyncScheduler
 from schedkit.task import (
     BaseTask,
@@ -45,17 +46,20 @@ from schedkit.task import (
     current_context,
     task,
 )
+from schedkit.workflows import FailurePolicy, Step, StepCondition, Workflow
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackfillNotFoundError",
     "BaseTask",
+    "BulkScheduleError",
     "Clock",
     "ConfigError",
     "ConflictError",
     "DuplicateTaskError",
     "EventKind",
+    "FailurePolicy",
     "NotRunningError",
     "OffsetClock",
     "OverlapPolicy",
@@ -67,8 +71,11 @@ __all__ = [
     "SchedkitConfig",
     "SchedkitError",
     "Schedule",
+    "ScheduleEntry",
     "ScheduleNotFoundError",
     "Scheduler",
+    "Step",
+    "StepCondition",
     "StoreError",
     "StoreUnavailableError",
     "SyncScheduler",
@@ -82,6 +89,7 @@ __all__ = [
     "TaskStatus",
     "TriggerSource",
     "ValidationError",
+    "Workflow",
     "current_context",
     "task",
     "task_registry",

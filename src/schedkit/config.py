@@ -45,6 +45,9 @@ class ExecutorConfig(_Section):
     poll_interval: float = Field(1.0, gt=0)
     #: Only claim runs of these tasks (default: every task registered on this node).
     tasks: list[str] | None = None
+    #: A run handed to another executor (``executor = "celery"``) still pending this
+    #: many seconds after its message was sent is sent again (a lost message).
+    resend_after: float = Field(300.0, gt=0)
     #: False for a node that only schedules and serves the API.
     enabled: bool = True
 
@@ -158,6 +161,9 @@ class SchedkitConfig(BaseSettings):
     task_packages: list[str] = Field(default_factory=list)
     #: Also load tasks from the ``schedkit.tasks`` entry-point group (plugins).
     entry_points: bool = True
+    #: Extensions started with the node, as ``module:attribute`` import paths of
+    #: objects (e.g. the Celery bridge: ``"proj.celery:bridge"``, docs/celery.md).
+    extensions: list[str] = Field(default_factory=list)
     #: A stable name for this node in listings (default: host:pid).
     node_name: str | None = None
     #: Directory that the ``data.files`` names of run results are relative to; the API

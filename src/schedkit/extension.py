@@ -8,7 +8,7 @@ engine, so the façade stays the one way in (and no import cycle ties them toget
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -55,6 +55,10 @@ class ExtensionHost(Protocol):
     def add_run_wrapper(self, wrapper: RunWrapper) -> Callable[[], None]: ...
 
     def observe_store(self, observer: StoreObserver, tracer: Any = None) -> Callable[[], None]: ...
+
+    def add_executor(
+        self, name: str, send: Callable[[Run], Awaitable[None]]
+    ) -> Callable[[], None]: ...
 
     async def get_schedule(self, schedule_id: str) -> Schedule | None: ...
 

@@ -18,13 +18,14 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal, get_args
+from typing import Any, ClassVar
 
 import pydantic
 from pydantic_core import to_jsonable_python
 
 from schedkit.errors import TaskDefinitionError, ValidationError
 from schedkit.models import RunStatus, TriggerSource, storable_json
+from schedkit.placement import LOCAL_EXECUTOR, Isolation, check_executor, check_isolation
 
 __all__ = [
     "BaseTask",
@@ -40,18 +41,6 @@ __all__ = [
 
 #: The design document's name for the run status enum.
 TaskStatus = RunStatus
-
-#: Where an attempt's code runs: ``thread`` (async code on the event loop, sync code on
-#: the thread pool) or ``process`` (a child process, killed at the timeout or on cancel).
-Isolation = Literal["thread", "process"]
-
-
-def _check_isolation(value: object, owner: str) -> Isolation:
-    if value not in get_args(Isolation):
-        raise TaskDefinitionError(
-            f"{owner}: isolation must be 'thread' or 'process', not {value!r}"
-        )
-    return value  # type: ignore[return-value]
 
 
 class TaskPriority(enum.IntEnum):
@@ -187,6 +176,7 @@ class TaskContext:
         trigger_source: TriggerSource = TriggerSource.MANUAL,
         config: Mapping[str, Any] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        workflow: Mapping[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.task_name = task_name
@@ -196,10 +186,24 @@ class TaskContext:
         self.kwargs = dict(kwargs)
         self.trigger_source = trigger_source
         self.config: dict[str, Any] = dict(config or {})
+        #: For a workflow step: ``run_id``, ``workflow``, ``step``, ``params`` (the
+        #: workflow run's) and ``upstream``; None for a run outside a workflow.
+        self.workflow: dict[str, Any] | None = dict(workflow) if workflow else None
         self.logger = logging.getLogger(f"schedkit.task.{task_name}")
         self._on_progress = on_progress
         self._cancel = threading.Event()
         self.cancel_reason: str | None = None
+
+    @property
+    def upstream(self) -> dict[str, Any]:
+        """For a workflow step, each upstream step's outcome by step name:
+        ``{"status": "success", "result": {"success": ..., "data": ...}}``; else empty."""
+        return dict((self.workflow or {}).get("upstream") or {})
+
+    def upstream_data(self, step: str) -> Any:
+        """The ``data`` an upstream step returned (None if it returned none)."""
+        result = (self.upstream.get(step) or {}).get("result") or {}
+        return result.get("data")
 
     def progress(self, done: float, total: float | None = None, note: str | None = None) -> None:
         """Report progress (e.g. ``ctx.progress(120, 200, "customers")``)."""
@@ -250,18 +254,24 @@ class BaseTask(abc.ABC):
     ``parameters`` (a pydantic model validating kwargs; exposed to API/console forms),
     ``timeout`` (seconds per attempt), ``depends_on`` (task names whose success triggers
     this task), ``isolation`` (``"process"``: each attempt runs in a child process that is
-    killed at the timeout or on cancel; see docs/tasks.md).
+    killed at the timeout or on cancel; see docs/tasks.md), ``executor`` (``"celery"``:
+    runs are sent to Celery workers instead of executing on schedkit nodes; see
+    docs/celery.md).
     """
 
     parameters: ClassVar[type[pydantic.BaseModel] | None] = None
     timeout: ClassVar[float | None] = None
     depends_on: ClassVar[tuple[str, ...]] = ()
     isolation: ClassVar[Isolation] = "thread"
+    executor: ClassVar[str] = LOCAL_EXECUTOR
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "isolation" in vars(cls) and not isinstance(vars(cls)["isolation"], property):
-            _check_isolation(cls.isolation, cls.__qualname__)
+        own = vars(cls)
+        if "isolation" in own and not isinstance(own["isolation"], property):
+            check_isolation(cls.isolation, cls.__qualname__)
+        if "executor" in own and not isinstance(own["executor"], property):
+            check_executor(cls.executor, cls.__qualname__)
 
     def __init__(self) -> None:
         self.task_id: str | None = None
@@ -397,10 +407,12 @@ class FunctionTask(BaseTask):
         parameters: type[pydantic.BaseModel] | None,
         depends_on: tuple[str, ...],
         isolation: Isolation = "thread",
+        executor: str = LOCAL_EXECUTOR,
     ) -> None:
         super().__init__()
         self.func = func
-        self._isolation = _check_isolation(isolation, f"task {name!r}")
+        self._isolation = check_isolation(isolation, f"task {name!r}")
+        self._executor = check_executor(executor, f"task {name!r}")
         self._name = name
         self._description = description
         self._category = category
@@ -432,6 +444,10 @@ class FunctionTask(BaseTask):
     @property
     def isolation(self) -> Isolation:  # type: ignore[override]
         return self._isolation
+
+    @property
+    def executor(self) -> str:  # type: ignore[override]
+        return self._executor
 
     @property
     def task_name(self) -> str:
@@ -541,6 +557,7 @@ def task(
     parameters: type[pydantic.BaseModel] | None = None,
     depends_on: tuple[str, ...] | list[str] = (),
     isolation: Isolation = "thread",
+    executor: str = LOCAL_EXECUTOR,
 ) -> Callable[[Callable[..., Any]], FunctionTask]:
     """Make a task from a function (sync or async)::
 
@@ -551,7 +568,8 @@ def task(
     gives a model. A ``ctx`` parameter receives the :class:`TaskContext`. Unlike a
     BaseTask, a function task has no schedule unless ``schedule`` is given.
     ``isolation="process"`` runs each attempt in a child process (the function must be
-    defined at the top level of an importable module).
+    defined at the top level of an importable module); ``executor="celery"`` sends its
+    runs to Celery workers (docs/celery.md).
     """
 
     def decorate(func: Callable[..., Any]) -> FunctionTask:
@@ -570,6 +588,7 @@ def task(
             parameters=parameters,
             depends_on=tuple(depends_on),
             isolation=isolation,
+            executor=executor,
         )
 
     return decorate

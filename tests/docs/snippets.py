@@ -40,6 +40,16 @@ NOT_RUN: dict[tuple[str, str], str] = {
         "20 minutes of benchmarks; tests/bench runs the smoke size"
     ),
     ("docs/benchmarks.md", 'eval "$(scripts/services.sh env)"'): ("the full benchmark run"),
+    ("docs/benchmarks.md", ".venv/bin/python -m bench --only throughput,overhead \\"): (
+        "the before/after comparison: minutes of benchmarks, in two checkouts"
+    ),
+    ("docs/celery.md", "celery -A proj worker --loglevel=INFO"): (
+        "needs the reader's proj package and a broker; tests/celery_executor runs real "
+        "`celery worker` processes"
+    ),
+    ("docs/celery.md", "schedkit --config schedkit.toml serve"): (
+        "serves until Ctrl-C, with the reader's proj package (tests/cli runs serve)"
+    ),
     ("docs/cli.md", "pip install 'schedkit[cli,api]'"): (
         "installs packages (the wheel test installs the wheel)"
     ),
@@ -70,6 +80,9 @@ NOT_RUN: dict[tuple[str, str], str] = {
         "docs/schedules.md",
         "from schedkit.triggers import ScheduleSpec, build_trigger, preview, trigger_from_json",
     ): ("a fragment: `now` is the caller's (owned by the time-engine docs)"),
+    ("docs/reliability.md", 'eval "$(bash scripts/services.sh env)"'): (
+        "the chaos test's long version runs 30 minutes; tests/chaos is part of this suite"
+    ),
     ("docs/stores.md", "from schedkit.store import create_store"): (
         "needs a PostgreSQL server at db.internal and /var/lib/app"
     ),

@@ -23,16 +23,19 @@ from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.attempt import AttemptRunner, Outcome
 from schedkit.engine.finish import Finisher
+from schedkit.engine.flows import Flows
+from schedkit.engine.handoff import HandOff
 from schedkit.engine.hooks import context_of
 from schedkit.engine.isolation import needs_thread
 from schedkit.engine.progress import RunFeed
 from schedkit.engine.retries import Backoff, error_info
 from schedkit.engine.slots import Grant, Slots
 from schedkit.engine.threads import ThreadLane
-from schedkit.errors import StoreError
+from schedkit.errors import NotRunningError, StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import JSON, Run, RunStatus
+from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
 from schedkit.task import BaseTask, TaskContext
@@ -43,6 +46,8 @@ logger = logging.getLogger(__name__)
 SEQ_PER_ATTEMPT = 1_000_000_000
 #: Most runs claimed in one store call.
 CLAIM_BATCH = 100
+#: Longest wait for a handed-off run that arrived before its time by this node's clock.
+MAX_CLOCK_SKEW = 10.0
 
 RunWrapper = Callable[[Run], contextlib.AbstractAsyncContextManager[Any]]
 
@@ -68,6 +73,7 @@ class Executor:
         node_id: str,
         config: SchedkitConfig,
         logs: RunLogBuffer,
+        may_hand_off: Callable[[], bool] = lambda: True,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -80,17 +86,32 @@ class Executor:
         self.slots = Slots(cfg.max_concurrent_runs if cfg.enabled else 0)
         self.lane = ThreadLane(cfg.max_workers)
         self.attempts = AttemptRunner(self.lane)
+        #: Workflow runs: advanced here when a step ends, and by the façade and the leader.
+        self.flows = Flows(store=store, registry=registry, clock=clock, wake=self.wake)
         self.finisher = Finisher(
-            store=store, registry=registry, events=events, clock=clock, node_id=node_id
+            store=store,
+            registry=registry,
+            events=events,
+            clock=clock,
+            node_id=node_id,
+            flows=self.flows,
         )
         self.feed = RunFeed(
             store=store, events=events, clock=clock, logs=logs, record=self._record_progress
+        )
+        self.handoff = HandOff(
+            store=store,
+            registry=registry,
+            clock=clock,
+            poll_interval=cfg.poll_interval,
+            resend_after=cfg.resend_after,
+            may_send=may_hand_off,
         )
         #: Context managers entered around every attempt (tracing spans and the like);
         #: each is called with the run and must not raise out of its own errors.
         self.run_wrappers: list[RunWrapper] = []
         self._active: dict[str, _Active] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Run]] = set()
         self._wake = asyncio.Event()
         # Whether claimable runs may be waiting. A claim is a write transaction, so the
         # claim loop runs one only on this hint or at each poll, not for every run end.
@@ -107,6 +128,7 @@ class Executor:
             self._loops.append(asyncio.create_task(self._claim_loop(), name="schedkit-claim"))
         self._loops.append(asyncio.create_task(self._heartbeat_loop(), name="schedkit-heartbeat"))
         self._loops.append(asyncio.create_task(self.feed.loop(), name="schedkit-flush"))
+        self._loops.append(asyncio.create_task(self.handoff.loop(), name="schedkit-handoff"))
 
     async def stop(self, grace: float) -> None:
         """Stop claiming, give running runs ``grace`` seconds, then cancel the rest."""
@@ -146,6 +168,49 @@ class Executor:
         """Claimable runs may be waiting (created, requeued or released): claim now."""
         self._maybe_pending = True
         self._wake.set()
+        self.handoff.wake()
+
+    @staticmethod
+    def executes_here(task: BaseTask) -> bool:
+        """Whether runs of ``task`` execute on schedkit nodes (else they are handed off,
+        and never created already claimed)."""
+        return task.executor == LOCAL_EXECUTOR
+
+    async def execute_one(self, run_id: str, task_name: str) -> Run | None:
+        """The receiving end of a hand-off: claim the run ``run_id`` (of ``task_name``)
+        and execute it here, whatever its task's executor; the run as the attempt left
+        it (pending again for a retry), or None when it was not claimable (already
+        claimed: a message delivered twice; or cancelled). The claim is the fence
+        (invariant 3); concurrency is the caller's (a Celery worker's pool), so no slot
+        is waited for."""
+        if self.slots.closed:
+            raise NotRunningError("this node is stopping")
+        claimed = await self._claim_named(run_id, task_name)
+        if not claimed:
+            return None
+        self.slots.occupy(from_reserved=False)
+        # Shielded: the run's end is written even if the caller stops waiting.
+        return await asyncio.shield(self._start(claimed[0]))
+
+    async def _claim_named(self, run_id: str, task_name: str) -> list[Run]:
+        claimed = await self.store.claim_runs(
+            self.node_id, self.clock.now(), 1, [task_name], run_ids=[run_id]
+        )
+        if claimed:
+            return claimed
+        # Sent when due by the sender's clock, which may be ahead of this one: a run
+        # due within MAX_CLOCK_SKEW is waited for, not dropped (it would wait for the
+        # resend otherwise).
+        run = await self.store.get_run(run_id)
+        if run is None or run.status is not RunStatus.PENDING or run.blocked_by is not None:
+            return []
+        early = (run.not_before - self.clock.now()).total_seconds()
+        if not 0 < early <= MAX_CLOCK_SKEW:
+            return []
+        await asyncio.sleep(early)
+        return await self.store.claim_runs(
+            self.node_id, self.clock.now(), 1, [task_name], run_ids=[run_id]
+        )
 
     def wake_at(self, when: datetime) -> None:
         """Claim again when a run's ``not_before`` (e.g. a retry's) arrives."""
@@ -225,7 +290,11 @@ class Executor:
         registered), without sync tasks while every thread is busy (they would only wait
         for one, holding a slot)."""
         names = self.config.executor.tasks
-        tasks = [t for t in self.registry if names is None or t.task_name in names]
+        tasks = [
+            t
+            for t in self.registry
+            if (names is None or t.task_name in names) and self.executes_here(t)
+        ]
         if self.lane.free <= 0:
             tasks = [t for t in tasks if not needs_thread(t)]
         return [t.task_name for t in tasks]
@@ -247,15 +316,16 @@ class Executor:
 
     # -- one run --------------------------------------------------------------------------
 
-    def _start(self, run: Run) -> None:
-        """Execute a run that holds a slot here."""
+    def _start(self, run: Run) -> asyncio.Task[Run]:
+        """Execute a run that holds a slot here; the task returns the run as it ended."""
         ctx = context_of(run, on_progress=functools.partial(self.feed.progress, run.id))
         self._active[run.id] = _Active(run=run, ctx=ctx)
         task = asyncio.create_task(self._execute(run, ctx), name=f"schedkit-run-{run.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
-    async def _execute(self, run: Run, ctx: TaskContext) -> None:
+    async def _execute(self, run: Run, ctx: TaskContext) -> Run:
         started = self.clock.now()
         self.logs.start_run(run.id, (run.attempt - 1) * SEQ_PER_ATTEMPT)
         self.events.publish(RunEvent(kind=EventKind.STARTED, run=run))
@@ -273,7 +343,7 @@ class Executor:
         self.slots.vacate()
         self._wake.set()  # its slot is free
         try:
-            await asyncio.shield(self._conclude(task, run, outcome, started))
+            ended = await asyncio.shield(self._conclude(task, run, outcome, started))
         finally:
             self._active.pop(run.id, None)
             if run.id in self._blockers:
@@ -282,6 +352,7 @@ class Executor:
             self._wake.set()
         if interrupted:
             raise asyncio.CancelledError
+        return ended
 
     async def _attempt(self, task: BaseTask | None, run: Run, ctx: TaskContext) -> Outcome:
         if task is None:
@@ -308,16 +379,19 @@ class Executor:
 
     async def _conclude(
         self, task: BaseTask | None, run: Run, outcome: Outcome, started: datetime
-    ) -> None:
+    ) -> Run:
         await self.feed.flush_quietly()
         active = self._active.get(run.id)
-        if active is not None:  # the events after this one carry the last progress
+        # The events after this one carry the last progress (a copy only when it moved:
+        # this is once per run on the hot path).
+        if active is not None and active.run.progress is not run.progress:
             run = dataclasses.replace(run, progress=active.run.progress)
         done = await self.finisher.conclude(task, run, outcome, started)
         if done.retry_at is not None and done.applied:
             self.wake_at(done.retry_at)
         if done.dependents:
             self.wake()
+        return done.run
 
     def _record_progress(self, run_id: str, progress: JSON) -> Run | None:
         active = self._active.get(run_id)

@@ -47,6 +47,16 @@ from schedkit.readmodels.tasks import (
     task_detail,
     task_summaries,
 )
+from schedkit.readmodels.workflows import (
+    StepRunView,
+    WorkflowRunPage,
+    WorkflowRunSummary,
+    WorkflowRunView,
+    WorkflowView,
+    workflow_run_summary,
+    workflow_run_view,
+    workflow_view,
+)
 
 __all__ = [
     "AuditView",
@@ -62,6 +72,7 @@ __all__ = [
     "RunView",
     "SchedulePreview",
     "ScheduleView",
+    "StepRunView",
     "TaskDetail",
     "TaskStatsView",
     "TaskSummary",
@@ -69,6 +80,10 @@ __all__ = [
     "TokenView",
     "UpcomingFire",
     "WindowStats",
+    "WorkflowRunPage",
+    "WorkflowRunSummary",
+    "WorkflowRunView",
+    "WorkflowView",
     "audit_view",
     "backfill_view",
     "log_line_view",
@@ -87,4 +102,7 @@ __all__ = [
     "token_view",
     "upcoming_by_task",
     "upcoming_fires",
+    "workflow_run_summary",
+    "workflow_run_view",
+    "workflow_view",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from pydantic import Field
@@ -22,6 +23,8 @@ __all__ = ["Overview", "overview"]
 
 #: Running runs listed on the dashboard (all are counted).
 RUNNING_SHOWN = 100
+#: Schedules of one task whose next fire the dashboard's "upcoming by task" lists.
+UPCOMING_PER_TASK = 10
 
 
 class Overview(View):
@@ -36,7 +39,8 @@ class Overview(View):
     pending_count: int
     upcoming: list[UpcomingFire] = Field(description="The next fires of all schedules.")
     upcoming_by_task: list[TaskUpcoming] = Field(
-        description="The tasks firing soonest, each with the next fire of each schedule."
+        description="The tasks firing soonest, each with the next fire of each of its "
+        f"{UPCOMING_PER_TASK} schedules firing soonest."
     )
 
 
@@ -51,7 +55,22 @@ async def overview(
             counts[status] = counts.get(status, 0) + n
     finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
     running = await scheduler.list_runs(status=RunStatus.RUNNING, limit=RUNNING_SHOWN)
-    schedules = await scheduler.list_schedules()
+    # The schedules firing soonest (index-backed), never all of them: the next
+    # ``upcoming`` fires come from the ``upcoming`` schedules whose next fire is earliest.
+    soonest = await scheduler.next_schedules(upcoming)
+    firing = sorted(
+        (c for c in await scheduler.schedule_counts() if c.next_fire_time is not None),
+        key=lambda c: (c.next_fire_time, c.task_name),
+    )[:upcoming]
+    by_task = [
+        schedule
+        for counts in firing
+        for schedule in await scheduler.next_schedules(UPCOMING_PER_TASK, counts.task_name)
+    ]
+    # Each schedule's next fires are searched (a calendar may skip many days): not on the
+    # event loop that fires schedules.
+    soonest_fires = await asyncio.to_thread(upcoming_fires, soonest, scheduler.tz, upcoming)
+    task_fires = await asyncio.to_thread(upcoming_by_task, by_task, scheduler.tz, upcoming)
     return Overview(
         since=now - window,
         until=now,
@@ -62,6 +81,6 @@ async def overview(
         running_count=await scheduler.count_runs(status=RunStatus.RUNNING),
         running=[run_summary(r, scheduler.tz) for r in running],
         pending_count=await scheduler.count_runs(status=RunStatus.PENDING),
-        upcoming=upcoming_fires(schedules, scheduler.tz, upcoming),
-        upcoming_by_task=upcoming_by_task(schedules, scheduler.tz, upcoming),
+        upcoming=soonest_fires,
+        upcoming_by_task=task_fires,
     )

@@ -3,7 +3,8 @@ extensions talk to.
 
 It composes small parts, each with one job: :class:`~schedkit.service.schedules.ScheduleBook`
 (schedule definitions), :class:`~schedkit.service.runs.RunControl` (runs and history),
-:class:`~schedkit.service.node.NodeLifecycle` (this process as a node), and the engine
+:class:`~schedkit.service.node.NodeLifecycle` (this process as a node),
+:class:`~schedkit.service.workflows.WorkflowControl` (workflows), and the engine
 (:class:`~schedkit.engine.scheduler.SchedulerLoop`, :class:`~schedkit.engine.executor.Executor`).
 It offers the design document's methods (``add_task``, ``remove_task``, ``pause_task``,
 ``resume_task``, ``get_job_info``) plus run control, history, and what the API, console,
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -26,6 +27,7 @@ from schedkit import tokens
 from schedkit.clock import Clock, SystemClock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
+from schedkit.engine.handoff import Sender
 from schedkit.engine.leadership import LEASE_NAME
 from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
@@ -43,6 +45,7 @@ from schedkit.models import (
     Run,
     RunStatus,
     Schedule,
+    ScheduleCounts,
     StateEntry,
     TaskStats,
     TriggerSource,
@@ -50,24 +53,30 @@ from schedkit.models import (
 from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import audit as audit_trail
 from schedkit.service.audit import SYSTEM, Auditor
-from schedkit.service.backfill import Backfill, Backfills
+from schedkit.service.backfill import BackfillMethods, Backfills
+from schedkit.service.bulk import ScheduleEntry
+from schedkit.service.extensions import node_extensions
 from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
 from schedkit.service.runs import RunControl, run_filter
 from schedkit.service.schedules import ScheduleBook
+from schedkit.service.workflows import WorkflowControl
 from schedkit.store import Store, create_store
 from schedkit.task import BaseTask
 from schedkit.tokens import IssuedToken, Role
 from schedkit.triggers import ScheduleSpec
 from schedkit.version import __version__
+from schedkit.workflows import Workflow
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["SYSTEM", "Extension", "Scheduler", "__version__"]
 
 ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
+#: Later than any fire time: "due by the end of time" is every fire to come.
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-class Scheduler:
+class Scheduler(BackfillMethods):
     """A schedkit node. ``async with Scheduler(config) as s: ...`` or start()/stop().
 
     ``config``: a :class:`SchedkitConfig`, a dict of its fields, the design document's
@@ -86,11 +95,14 @@ class Scheduler:
         clock: Clock | None = None,
         tasks: Iterable[type[BaseTask] | BaseTask] = (),
         extensions: Iterable[Extension] = (),
+        workflows: Iterable[Workflow] = (),
     ) -> None:
         self.config = load_config(config)
         self.registry = registry if registry is not None else task_registry
         for t in tasks:
             self.registry.register_task(t)
+        for wf in workflows:
+            self.registry.register_workflow(wf)
         self.store = store or create_store(self.config.store_url, **self.config.store_options)
         self.clock: Clock = clock or SystemClock()
         self.tz = ZoneInfo(self.config.timezone)
@@ -105,6 +117,8 @@ class Scheduler:
             node_id=self.node_id,
             config=self.config,
             logs=logs,
+            # One sender in a cluster: the node that fires them.
+            may_hand_off=lambda: self.is_leader,
         )
         self._loop = SchedulerLoop(
             store=self.store,
@@ -135,15 +149,14 @@ class Scheduler:
             audit=audit,
             node_id=self.node_id,
         )
-        self.backfills = Backfills(
+        self.backfills = Backfills(self.runs)
+        #: Workflows: definitions, starting by hand, their runs, retrying a step.
+        self.workflows = WorkflowControl(
             store=self.store,
             registry=self.registry,
+            flows=self._executor.flows,
             clock=self.clock,
-            config=self.config,
-            executor=self._executor,
-            events=self._events,
             audit=audit,
-            run_control=self.runs,
         )
         self._node = NodeLifecycle(
             store=self.store,
@@ -157,9 +170,7 @@ class Scheduler:
                 NODE_RUNS: self._executor.running_ids,
             },
         )
-        self.extensions: list[Extension] = list(extensions)
-        if self.is_node:
-            self.extensions.extend(_default_extensions(self.extensions))
+        self.extensions = node_extensions(self.config, extensions, self.is_node)
         self._stack: contextlib.AsyncExitStack | None = None
         #: The grace period of the stop in progress (None: the configured one).
         self._grace: float | None = None
@@ -203,6 +214,7 @@ class Scheduler:
             self.registry.discover(self.config.task_packages)
             if self.config.entry_points:
                 self.registry.discover_entry_points()
+            self.registry.check_workflows()
             await self.schedules.sync_defaults()
             if self.is_node:
                 await self._node.register()
@@ -328,6 +340,15 @@ class Scheduler:
         self._require_started()
         return await self.schedules.set_paused(task_name, False, None, actor=actor)
 
+    async def add_schedules(
+        self, entries: Sequence[ScheduleEntry], *, actor: str = SYSTEM, what: str = "line"
+    ) -> list[Schedule]:
+        """Create many schedules, all or nothing: each entry is validated first
+        (BulkScheduleError lists every bad entry by its ``line``, named ``what``), then
+        all are written in one batch. Only creates (an id already stored is an error)."""
+        self._require_started()
+        return await self.schedules.put_many(entries, actor=actor, what=what)
+
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
         return await self.schedules.get(schedule_id)
 
@@ -339,6 +360,14 @@ class Scheduler:
 
     async def count_schedules(self, task_name: str | None = None) -> int:
         return await self.schedules.count(task_name)
+
+    async def schedule_counts(self) -> list[ScheduleCounts]:
+        """Per task with schedules: how many, how many paused, the earliest next fire."""
+        return await self.store.schedule_counts()
+
+    async def next_schedules(self, limit: int, task_name: str | None = None) -> list[Schedule]:
+        """The ``limit`` unpaused schedules firing soonest (of one task if given)."""
+        return await self.store.due_schedules(END_OF_TIME, limit, task_name=task_name)
 
     async def get_job_info(self, task_name: str | None = None) -> list[dict[str, Any]]:
         """The document's job listing: id, name, next_run_time, trigger, executor,
@@ -380,32 +409,6 @@ class Scheduler:
         self._require_started()
         return await self.runs.retry(run_id, actor=actor)
 
-    async def backfill(
-        self,
-        schedule_id: str,
-        start: date | datetime,
-        end: date | datetime,
-        *,
-        concurrency: int = 1,
-        actor: str = SYSTEM,
-    ) -> Backfill:
-        """Run the schedule's past fires in ``[start, end)`` (a date alone is that whole
-        day), at most ``concurrency`` at once, each run marked ``backfill``. Repeating a
-        request creates nothing twice. See docs/backfill.md."""
-        self._require_started()
-        return await self.backfills.request(
-            schedule_id, start, end, concurrency=concurrency, actor=actor
-        )
-
-    async def backfill_status(self, schedule_id: str) -> Backfill | None:
-        """The schedule's latest backfill and its progress (None: never backfilled)."""
-        return await self.backfills.status(schedule_id)
-
-    async def cancel_backfill(self, schedule_id: str, *, actor: str = SYSTEM) -> Backfill:
-        """Cancel the unfinished runs of the schedule's latest backfill."""
-        self._require_started()
-        return await self.backfills.cancel(schedule_id, actor=actor)
-
     async def get_run(self, run_id: str) -> Run:
         return await self.runs.get(run_id)
 
@@ -440,7 +443,7 @@ class Scheduler:
 
     async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
         """The latest finished run of each task named (tasks without one left out)."""
-        return await self.runs.last_finished(task_names)
+        return await self.store.last_finished_runs(task_names)
 
     async def result_file(self, run_id: str, name: str) -> Path:
         """A file the run's result lists in ``data.files`` (see RunControl.result_file)."""
@@ -559,6 +562,17 @@ class Scheduler:
         wrappers.append(wrapper)
         return lambda: _discard(wrappers, wrapper)
 
+    def add_executor(self, name: str, send: Sender) -> Callable[[], None]:
+        """Hand runs of tasks with ``executor = name`` to ``send`` (given each claimable
+        run, e.g. to send a Celery message); returns a remover. See docs/celery.md."""
+        return self._executor.handoff.add(name, send)
+
+    async def execute_handed_off(self, run_id: str, task_name: str) -> Run | None:
+        """A worker's end of a hand-off: claim the run and execute it here, as any run;
+        the run as the attempt left it, or None if not claimable (a duplicate message)."""
+        self._require_started()
+        return await self._executor.execute_one(run_id, task_name)
+
     def observe_store(self, observer: StoreObserver, tracer: Any = None) -> Callable[[], None]:
         """Time (and with ``tracer``, trace) every store call; returns an undo function."""
         from schedkit.tracing import observe_store
@@ -577,17 +591,6 @@ def load_config(config: ConfigInput) -> SchedkitConfig:
     if "jobstores" in config or "executors" in config:
         return SchedkitConfig.from_document(dict(config))
     return SchedkitConfig.load(**config)
-
-
-def _default_extensions(given: Sequence[Extension]) -> list[Extension]:
-    """A monitor (metrics, alerts, traces) for every node that has none, when its extra
-    is installed."""
-    try:
-        from schedkit.monitor import Monitor
-    except ImportError as exc:  # the "alerts" extra (prometheus-client, apprise) is absent
-        logger.info("no monitor (metrics, alerts, traces): %s", exc)
-        return []
-    return [] if any(isinstance(e, Monitor) for e in given) else [Monitor()]
 
 
 def _discard(items: list[Any], item: Any) -> None:

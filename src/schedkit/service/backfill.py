@@ -14,18 +14,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-from schedkit.clock import Clock
-from schedkit.config import SchedkitConfig
 from schedkit.engine import backfill, runs
-from schedkit.engine.executor import Executor
 from schedkit.engine.planning import CAUSE_CALENDAR
 from schedkit.errors import ConflictError, ScheduleNotFoundError
-from schedkit.events import EventBus, EventKind, RunEvent
+from schedkit.events import EventKind, RunEvent
 from schedkit.models import ACTIVE_STATUSES, JSON, RunFilter, RunStatus
-from schedkit.registry import TaskRegistry
-from schedkit.service.audit import Auditor
+from schedkit.service.audit import SYSTEM
 from schedkit.service.runs import RunControl
-from schedkit.store.base import Store
 from schedkit.triggers import trigger_from_json
 
 logger = logging.getLogger(__name__)
@@ -63,26 +58,16 @@ class Backfill:
 
 
 class Backfills:
-    def __init__(
-        self,
-        *,
-        store: Store,
-        registry: TaskRegistry,
-        clock: Clock,
-        config: SchedkitConfig,
-        executor: Executor,
-        events: EventBus,
-        audit: Auditor,
-        run_control: RunControl,
-    ) -> None:
-        self.store = store
-        self.registry = registry
-        self.clock = clock
-        self.config = config
-        self.executor = executor
-        self.events = events
-        self.audit = audit
+    def __init__(self, run_control: RunControl) -> None:
+        # The parts a backfill uses are the run control's: one store, clock, executor...
         self.run_control = run_control
+        self.store = run_control.store
+        self.registry = run_control.registry
+        self.clock = run_control.clock
+        self.config = run_control.config
+        self.executor = run_control.executor
+        self.events = run_control.events
+        self.audit = run_control.audit
 
     async def request(
         self,
@@ -209,3 +194,39 @@ class Backfills:
             progress=progress,
             created=created,
         )
+
+
+class BackfillMethods:
+    """The backfill methods of the façade, :class:`schedkit.Scheduler` (kept here, beside
+    what they call, so that the façade's module stays readable)."""
+
+    backfills: Backfills
+
+    def _require_started(self) -> None:
+        raise NotImplementedError  # the Scheduler's
+
+    async def backfill(
+        self,
+        schedule_id: str,
+        start: date | datetime,
+        end: date | datetime,
+        *,
+        concurrency: int = 1,
+        actor: str = SYSTEM,
+    ) -> Backfill:
+        """Run the schedule's past fires in ``[start, end)`` (a date alone is that whole
+        day), at most ``concurrency`` at once, each run marked ``backfill``. Repeating a
+        request creates nothing twice. See docs/backfill.md."""
+        self._require_started()
+        return await self.backfills.request(
+            schedule_id, start, end, concurrency=concurrency, actor=actor
+        )
+
+    async def backfill_status(self, schedule_id: str) -> Backfill | None:
+        """The schedule's latest backfill and its progress (None: never backfilled)."""
+        return await self.backfills.status(schedule_id)
+
+    async def cancel_backfill(self, schedule_id: str, *, actor: str = SYSTEM) -> Backfill:
+        """Cancel the unfinished runs of the schedule's latest backfill."""
+        self._require_started()
+        return await self.backfills.cancel(schedule_id, actor=actor)

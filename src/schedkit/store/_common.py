@@ -40,10 +40,12 @@ def stale_order(run: Run) -> tuple[datetime, str]:
     return (run.heartbeat_at, run.id)
 
 
-def nothing_to_claim(limit: int, task_names: Sequence[str] | None) -> bool:
-    """A claim that cannot return anything (no room, or an empty task filter): answered
-    without a query."""
-    return limit <= 0 or (task_names is not None and not task_names)
+def nothing_to_claim(
+    limit: int, task_names: Sequence[str] | None, run_ids: Sequence[str] | None = None
+) -> bool:
+    """A claim that cannot return anything (no room, or an empty task or run filter):
+    answered without a query."""
+    return limit <= 0 or any(f is not None and not f for f in (task_names, run_ids))
 
 
 def check_finishes(items: Sequence[RunFinish]) -> None:
@@ -103,6 +105,17 @@ def count_inserted(advances: Sequence[ScheduleAdvance], inserted: set[str]) -> l
     """Per advance, how many of its ``counted`` runs are among ``inserted``: what
     :meth:`Store.record_fires` adds to the schedule's ``run_count``."""
     return [sum(run_id in inserted for run_id in advance.counted) for advance in advances]
+
+
+def check_new_schedules(schedules: Sequence[Schedule]) -> None:
+    """ValueError unless every schedule is a first version and no id repeats (what
+    :meth:`~schedkit.store.Store.insert_schedules` takes)."""
+    seen: set[str] = set()
+    for schedule in schedules:
+        check_schedule_version(schedule, 0)
+        if schedule.id in seen:
+            raise ValueError(f"schedule {schedule.id!r} is given twice")
+        seen.add(schedule.id)
 
 
 def check_schedule_version(schedule: Schedule, expected_version: int) -> None:

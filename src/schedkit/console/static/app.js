@@ -14,6 +14,8 @@ import * as taskView from "./views/task.js";
 import * as runsView from "./views/runs.js";
 import * as runView from "./views/run.js";
 import * as auditView from "./views/audit.js";
+import * as workflowsView from "./views/workflows.js";
+import * as workflowRunView from "./views/workflow_run.js";
 
 // Keep in step with CONSOLE_PAGES in schedkit/console/__init__.py.
 const ROUTES = [
@@ -23,6 +25,8 @@ const ROUTES = [
   { pattern: /^tasks\/([^/]+)$/, view: taskView, nav: "tasks" },
   { pattern: /^runs$/, view: runsView, nav: "runs" },
   { pattern: /^runs\/([^/]+)$/, view: runView, nav: "runs" },
+  { pattern: /^workflows$/, view: workflowsView, nav: "workflows" },
+  { pattern: /^workflow-runs\/([^/]+)$/, view: workflowRunView, nav: "workflows" },
   { pattern: /^audit$/, view: auditView, nav: "audit" },
 ];
 

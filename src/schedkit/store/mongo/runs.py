@@ -71,6 +71,18 @@ class RunsMixin(FencesMixin):
         return await self._c.runs.count_documents(run_query(flt))
 
     @translate_errors
+    async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
+        finished = sorted(status.value for status in FINISHED_STATUSES)
+        names = sorted(set(task_names))
+
+        async def latest(name: str) -> Doc | None:
+            query = {"task_name": name, "status": {"$in": finished}}
+            return await self._c.runs.find_one(query, sort=HISTORY_ORDER)
+
+        docs = [d for d in await asyncio.gather(*(latest(n) for n in names)) if d is not None]
+        return {run.task_name: run for run in await self._load_runs(docs)}
+
+    @translate_errors
     async def active_runs(self, schedule_id: str) -> list[Run]:
         return (await self.active_runs_of([schedule_id]))[schedule_id]
 
@@ -92,13 +104,16 @@ class RunsMixin(FencesMixin):
         now: datetime,
         limit: int,
         task_names: Sequence[str] | None = None,
+        *,
+        run_ids: Sequence[str] | None = None,
     ) -> list[Run]:
-        if nothing_to_claim(limit, task_names):
+        if nothing_to_claim(limit, task_names, run_ids):
             return []
         now_us = to_us(now)
         query: Doc = {"status": PENDING, "not_before": {"$lte": now_us}, "blocked_by": None}
         if task_names is not None:
             query["task_name"] = {"$in": list(task_names)}
+        ids: Doc = {} if run_ids is None else {"$in": list(run_ids)}
         fields = {
             "status": RUNNING,
             "node_id": node_id,
@@ -113,8 +128,8 @@ class RunsMixin(FencesMixin):
             # new query. Exactly as many fences as still wanted are inserted at a time,
             # since a fence won is a run owned.
             window_size = 2 * (limit - len(won))
-            if tried:
-                query["_id"] = {"$nin": tried}
+            if ids or tried:
+                query["_id"] = {**ids, "$nin": tried} if tried else ids
             cursor = self._c.runs.find(query).sort(CLAIM_ORDER).limit(window_size)
             window = await cursor.to_list()
             rest = window

@@ -22,6 +22,8 @@ from schedkit.store.sql.queries import Query
 
 # Purges delete in batches so a long purge never holds SQLite's write lock for long.
 _PURGE_BATCH = 1000
+#: Tasks per query of last_finished_runs (one subquery each).
+_LATEST_PER_QUERY = 200
 
 
 class RunsMixin(SQLBase):
@@ -48,6 +50,27 @@ class RunsMixin(SQLBase):
         stmt = sa.select(sa.func.count()).select_from(r).where(*self._run_conditions(flt))
         return int(await self._db.read(lambda conn: conn.execute(stmt).scalar_one()))
 
+    async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
+        r = self._t.runs
+        finished = sorted(status.value for status in FINISHED_STATUSES)
+        found: dict[str, Run] = {}
+        names = sorted(set(task_names))
+        for start in range(0, len(names), _LATEST_PER_QUERY):
+            # Per task, the newest finished run's id off runs_task_scheduled_ix (read
+            # backwards, stopping at the first finished entry); the rows in one query.
+            latest = [
+                sa.select(r.c.id)
+                .where(r.c.task_name == name, r.c.status.in_(finished))
+                .order_by(r.c.scheduled_for.desc(), r.c.id.desc())
+                .limit(1)
+                .scalar_subquery()
+                for name in names[start : start + _LATEST_PER_QUERY]
+            ]
+            for row in await self._fetch(sa.select(r).where(r.c.id.in_(latest))):
+                run = Run(**row._asdict())
+                found[run.task_name] = run
+        return found
+
     async def active_runs(self, schedule_id: str) -> list[Run]:
         return (await self.active_runs_of([schedule_id]))[schedule_id]
 
@@ -72,8 +95,10 @@ class RunsMixin(SQLBase):
         now: datetime,
         limit: int,
         task_names: Sequence[str] | None = None,
+        *,
+        run_ids: Sequence[str] | None = None,
     ) -> list[Run]:
-        if nothing_to_claim(limit, task_names):
+        if nothing_to_claim(limit, task_names, run_ids):
             return []
         if self._sqlite:
             # Idle nodes poll every second: a read that finds nothing takes no write lock
@@ -97,6 +122,8 @@ class RunsMixin(SQLBase):
         )
         if task_names is not None:
             candidates = candidates.where(r.c.task_name.in_(list(task_names)))
+        if run_ids is not None:
+            candidates = candidates.where(r.c.id.in_(list(run_ids)))
         # A materialized CTE runs the locking SELECT exactly once. As a plain IN
         # (subquery), PostgreSQL may run it again while updating, and every run picks
         # further rows: claims were seen returning more runs than their limit.

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect
 
 from schedkit.errors import ConfigError, StoreError
-from schedkit.models import OverlapPolicy, RunStatus, TriggerSource, utcnow
+from schedkit.models import OverlapPolicy, RunStatus, TriggerSource, WorkflowStatus, utcnow
 
 log = logging.getLogger("schedkit.store.sql")
 
@@ -133,6 +133,7 @@ class Tables:
     api_tokens: sa.Table
     kv_state: sa.Table
     schema_version: sa.Table
+    workflow_runs: sa.Table
 
 
 def build_tables(prefix: str) -> Tables:
@@ -170,7 +171,7 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("created_at", ts(), nullable=False),
         sa.Column("updated_at", ts(), nullable=False),
-        # Version 3 (added last, where ALTER TABLE puts them on an upgraded database).
+        # Version 4 (added last, where ALTER TABLE puts them on an upgraded database).
         sa.Column("max_runs", sa.Integer),
         sa.Column("run_count", sa.Integer, nullable=False, server_default="0"),
     )
@@ -326,6 +327,8 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("updated_at", ts(), nullable=False),
     )
 
+    workflow_runs = _workflow_runs_table(md, p)
+
     schema_version = sa.Table(
         f"{p}schema_version",
         md,
@@ -348,7 +351,35 @@ def build_tables(prefix: str) -> Tables:
         api_tokens=api_tokens,
         kv_state=kv_state,
         schema_version=schema_version,
+        workflow_runs=workflow_runs,
     )
+
+
+def _workflow_runs_table(md: sa.MetaData, p: str) -> sa.Table:
+    """Workflow runs (schema version 3): a table of their own, so the runs table and its
+    hot-path indexes stay as they were."""
+    ts = UTCDateTime
+    table = sa.Table(
+        f"{p}workflow_runs",
+        md,
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("workflow", sa.String, nullable=False),
+        sa.Column("definition", JSON_TYPE, nullable=False),
+        sa.Column("trigger_source", StrEnumType(TriggerSource), nullable=False),
+        sa.Column("scheduled_for", ts(), nullable=False),
+        sa.Column("status", StrEnumType(WorkflowStatus), nullable=False),
+        sa.Column("params", JSON_TYPE, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("created_at", ts(), nullable=False),
+        sa.Column("updated_at", ts(), nullable=False),
+        sa.Column("finished_at", ts()),
+        sa.Column("created_by", sa.String),
+    )
+    # Newest first, overall, per workflow and per status (the sweep reads the running).
+    sa.Index(f"{p}workflow_runs_created_ix", table.c.created_at, table.c.id)
+    sa.Index(f"{p}workflow_runs_workflow_ix", table.c.workflow, table.c.created_at, table.c.id)
+    sa.Index(f"{p}workflow_runs_status_ix", table.c.status, table.c.created_at, table.c.id)
+    return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,10 +410,19 @@ def _v2_task_status_index(conn: Connection, tables: Tables) -> None:
             conn.exec_driver_sql(f"CREATE INDEX {tables.prefix}{name} ON {runs} ({columns})")
 
 
-def _v3_end_conditions(conn: Connection, tables: Tables) -> None:
-    """Version 3: a schedule's end after N runs (``max_runs``, ``run_count``).
+def _v3_workflow_runs(conn: Connection, tables: Tables) -> None:
+    """Version 3: the workflow runs table. Built from a MetaData of its own holding only
+    that table as version 3 defines it (``_workflow_runs_table``, which later versions
+    must leave as it is or copy here before changing it)."""
+    md = sa.MetaData()
+    _workflow_runs_table(md, tables.prefix)
+    md.create_all(conn, checkfirst=True)
 
-    Additive: code of version 2 neither reads nor writes the columns (its inserts get
+
+def _v4_end_conditions(conn: Connection, tables: Tables) -> None:
+    """Version 4: a schedule's end after N runs (``max_runs``, ``run_count``).
+
+    Additive: code of versions 1 to 3 neither reads nor writes the columns (its inserts get
     ``run_count`` 0 from the default), so it keeps working on the upgraded database."""
     schedules = tables.schedules.name
     conn.exec_driver_sql(f"ALTER TABLE {schedules} ADD COLUMN max_runs INTEGER")
@@ -396,8 +436,10 @@ def _v3_end_conditions(conn: Connection, tables: Tables) -> None:
 MIGRATIONS: list[Migration] = [
     # Additive (an index): code of version 1 keeps working on it.
     Migration(_v2_task_status_index, compatible_from=1),
+    # Additive (a new table): code of versions 1 and 2 keeps working on it.
+    Migration(_v3_workflow_runs, compatible_from=1),
     # Additive (two columns, one with a default): code of version 1 keeps working on it.
-    Migration(_v3_end_conditions, compatible_from=1),
+    Migration(_v4_end_conditions, compatible_from=1),
 ]
 
 

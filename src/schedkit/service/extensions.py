@@ -1,0 +1,54 @@
+"""The extensions a node starts: those given, those the configuration names by import
+path (``extensions = ["proj.celery:bridge"]``), and a monitor when none was given."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable, Sequence
+from typing import cast
+
+from schedkit.config import SchedkitConfig
+from schedkit.errors import ConfigError
+from schedkit.extension import Extension
+
+logger = logging.getLogger(__name__)
+
+
+def node_extensions(
+    config: SchedkitConfig, given: Iterable[Extension], is_node: bool
+) -> list[Extension]:
+    """``given``, then the configured ones, then (on a node) a default monitor."""
+    extensions = list(given)
+    extensions.extend(load_extension(ref) for ref in config.extensions)
+    if is_node:
+        extensions.extend(_default_extensions(extensions))
+    return extensions
+
+
+def load_extension(ref: str) -> Extension:
+    """The object at the import path ``module:attribute`` (config ``extensions``);
+    ConfigError when it cannot be imported or is not an extension."""
+    module_name, _, attribute = ref.partition(":")
+    if not module_name or not attribute:
+        raise ConfigError(f"extension {ref!r}: expected 'module:attribute'")
+    try:
+        found: object = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"extension {ref!r} cannot be loaded: {exc}") from exc
+    if not callable(getattr(found, "start", None)) or not callable(getattr(found, "stop", None)):
+        raise ConfigError(f"extension {ref!r} has no start(host) and stop() methods")
+    return cast(Extension, found)
+
+
+def _default_extensions(given: Sequence[Extension]) -> list[Extension]:
+    """A monitor (metrics, alerts, traces) for every node that has none, when its extra
+    is installed."""
+    try:
+        from schedkit.monitor import Monitor
+    except ImportError as exc:  # the "alerts" extra (prometheus-client, apprise) is absent
+        logger.info("no monitor (metrics, alerts, traces): %s", exc)
+        return []
+    return [] if any(isinstance(e, Monitor) for e in given) else [Monitor()]
