@@ -10,6 +10,7 @@ from __future__ import annotations
 from schedkit.clock import Clock, OffsetClock, SystemClock
 from schedkit.config import SchedkitConfig
 from schedkit.errors import (
+    BackfillNotFoundError,
     ConfigError,
     ConflictError,
     DuplicateTaskError,
@@ -50,6 +51,7 @@ from schedkit.workflows import FailurePolicy, Step, StepCondition, Workflow
 __version__ = "0.1.0"
 
 __all__ = [
+    "BackfillNotFoundError",
     "BaseTask",
     "BulkScheduleError",
     "Clock",

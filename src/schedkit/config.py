@@ -136,6 +136,8 @@ class LimitsConfig(_Section):
     min_interval: float = Field(1.0, ge=0)
     #: Most schedules the store may hold; adding one more is refused with a clear error.
     max_schedules: int = Field(100_000, ge=1)
+    #: Most fires one backfill request may cover; a larger range is refused (split it).
+    max_backfill_fires: int = Field(1000, ge=1)
 
 
 class ClusterConfig(_Section):

@@ -56,6 +56,14 @@ class ScheduleNotFoundError(SchedkitError, LookupError):
         self.schedule_id = schedule_id
 
 
+class BackfillNotFoundError(SchedkitError, LookupError):
+    """The schedule has never been backfilled."""
+
+    def __init__(self, schedule_id: str):
+        super().__init__(f"schedule {schedule_id!r} has no backfill")
+        self.schedule_id = schedule_id
+
+
 class RunNotFoundError(SchedkitError, LookupError):
     def __init__(self, run_id: str):
         super().__init__(f"unknown run {run_id!r}")

@@ -56,6 +56,8 @@ class TriggerSource(enum.StrEnum):
     RETRY = "retry"
     CATCH_UP = "catch_up"
     DEPENDENCY = "dependency"
+    #: A past fire run on request (``Scheduler.backfill``).
+    BACKFILL = "backfill"
     WORKFLOW = "workflow"
 
 
@@ -165,6 +167,11 @@ class Schedule:
     ``next_fire_time`` is the *nominal* next fire (jitter is applied at firing time, never
     stored, so jitter cannot drift the series). ``version`` increases on every change made
     by a user so that an in-memory copy can tell it is stale.
+
+    End conditions: ``max_runs`` (None: no limit) ends the schedule once ``run_count``
+    fires have started runs; ``run_count`` is advanced by the leader in the same write as
+    those fires (:meth:`Store.record_fires`), and a user's write never changes it. An end
+    date is the trigger's ``end_date``. An ended schedule has no ``next_fire_time``.
     """
 
     id: str
@@ -181,6 +188,8 @@ class Schedule:
     #: Labels a node must offer to execute this schedule's runs, on top of its task's.
     labels: tuple[str, ...] = ()
     origin: str = "code"
+    max_runs: int | None = None
+    run_count: int = 0
     next_fire_time: datetime | None = None
     last_fire_time: datetime | None = None
     version: int = 1

@@ -23,12 +23,13 @@ from schedkit.models import (
     LogLine,
     Node,
     OverlapPolicy,
+    Run,
     RunFilter,
     RunStatus,
     TriggerSource,
     new_id,
 )
-from schedkit.store import FireRecord, Store, create_store
+from schedkit.store import FireRecord, LeaseFence, ScheduleAdvance, Store, create_store
 from tests.store._contract import (
     CHINESE,
     SEC,
@@ -681,3 +682,50 @@ async def test_run_stats_equal_a_reference_over_many_tasks_statuses_and_sizes(
         ]
     assert await store.run_stats(since, task_name="a-old") == []
     assert await store.run_stats(since, task_name="no such task") == []
+
+
+async def test_record_fires_counts_inserted_runs_towards_max_runs(store: Store) -> None:
+    """End after N runs: ``run_count`` moves in the tick's write by the counted runs it
+    inserts, never by a fire already stored, a stale tick, or a fenced-out one; a user's
+    replacement keeps it."""
+    await seed(store, make_schedule(id="s", max_runs=3))
+    nxt = T0 + 3600 * SEC
+    first, second = make_run(), make_run(scheduled_for=T0 + SEC)
+    skipped = make_run(scheduled_for=T0 - SEC, status=RunStatus.SKIPPED)
+
+    def counting(*runs: Run) -> ScheduleAdvance:
+        return replace(adv("s", 1, nxt, T0), counted=tuple(r.id for r in runs))
+
+    record = await store.record_fires(
+        [first, second, skipped], [counting(first, second)], fence=None, now=T0
+    )
+    assert len(record.inserted) == 3 and record.advanced == 1
+    stored = await store.get_schedule("s")
+    assert stored is not None and (stored.max_runs, stored.run_count) == (3, 2)
+    # The same fire again (a tick re-sent, another leader): inserted nothing, counts nothing.
+    again = make_run()
+    await store.record_fires([again], [counting(again)], fence=None, now=T0)
+    # Without counted runs (advance_schedules, or a calendar skip): no change.
+    await store.advance_schedules([counting(make_run(scheduled_for=T0 + 9 * SEC))])
+    # Fenced out (a lease never held): nothing written, nothing counted.
+    late = make_run(scheduled_for=T0 + 2 * SEC)
+    fence = LeaseFence(name="scheduler", holder="x", term=7)
+    fenced = await store.record_fires([late], [counting(late)], fence=fence, now=T0)
+    assert fenced.fenced
+    stored = await store.get_schedule("s")
+    assert stored is not None and stored.run_count == 2
+    # A user's edit (compare-and-set) keeps the count; raising max_runs does not reset it.
+    await store.put_schedule(
+        replace(stored, max_runs=5, run_count=0, version=2), expected_version=1
+    )
+    edited = await store.get_schedule("s")
+    assert edited is not None and (edited.max_runs, edited.run_count) == (5, 2)
+    # A tick planned from the copy before the edit counts nothing.
+    stale = make_run(scheduled_for=T0 + 3 * SEC)
+    assert (await store.record_fires([stale], [counting(stale)], fence=None, now=T0)).advanced == 0
+    edited = await store.get_schedule("s")
+    assert edited is not None and edited.run_count == 2
+    # A new schedule starts with the count it is given (an import, a copy).
+    await seed(store, make_schedule(id="copy", run_count=4, max_runs=None))
+    copy = await store.get_schedule("copy")
+    assert copy is not None and (copy.max_runs, copy.run_count) == (None, 4)

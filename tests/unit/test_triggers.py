@@ -145,6 +145,7 @@ def test_trigger_json_is_compact_and_explicit() -> None:
         "coalesce": True,
         "overlap": "skip",
         "timeout": None,
+        "max_runs": None,
         "kwargs": {},
         "labels": [],
     }

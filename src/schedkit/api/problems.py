@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from schedkit.errors import (
+    BackfillNotFoundError,
     ConflictError,
     NodeNotFoundError,
     NotRunningError,
@@ -230,6 +231,14 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
             slug="node-not-found",
             title="Node not found",
             extra={"node_id": exc.node_id},
+        )
+    if isinstance(exc, BackfillNotFoundError):
+        return problem_response(
+            404,
+            str(exc),
+            slug="backfill-not-found",
+            title="No backfill",
+            extra={"schedule_id": exc.schedule_id},
         )
     if isinstance(exc, ResultFileNotFoundError):
         return problem_response(

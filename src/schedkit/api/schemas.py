@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -32,6 +32,7 @@ __all__ = [
     "MAX_SCHEDULE_BATCH",
     "SCHEDULE_BODY_EXAMPLES",
     "AuditPage",
+    "BackfillRequest",
     "CancelRequest",
     "ExecuteRequest",
     "Health",
@@ -105,6 +106,19 @@ class WorkflowStartRequest(_Body):
 
 class CancelRequest(_Body):
     reason: str | None = Field(default=None, max_length=1000)
+
+
+class BackfillRequest(_Body):
+    """A past range of a schedule to run. A date alone is that whole day in the
+    schedule's timezone (``to`` inclusive); a date-time needs an offset (``to`` exclusive)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    start: AwareDatetime | date = Field(alias="from", examples=["2026-11-01"])
+    end: AwareDatetime | date = Field(alias="to", examples=["2026-11-15"])
+    concurrency: int = Field(
+        default=1, ge=1, le=100, description="Most runs of this backfill running at once."
+    )
 
 
 #: Most schedules one ``POST /schedules`` creates (larger imports: the CLI, or batches).

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from . import admin, cluster, demo, runs, schedules, serve, tasks, tokens, workflows
+from . import admin, backfill, cluster, demo, runs, schedules, serve, tasks, tokens, workflows
 from .errors import SchedkitGroup
 from .state import CliState, Lang, setup_logging
 
@@ -104,6 +104,7 @@ def _export_env(ctx: typer.Context, name: str, value: str | None) -> None:
 tasks.register(app)
 runs.register(app)
 schedules.register(app)
+backfill.register(app)
 admin.register(app)
 tokens.register(app)
 serve.register(app)

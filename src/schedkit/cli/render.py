@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from schedkit.models import Run, RunStatus, to_json
+from schedkit.readmodels import ScheduleView
 
 from .state import Lang
 
@@ -68,6 +69,7 @@ _ZH: dict[str, str] = {
     "failed": "失败",
     "skipped": "已跳过",
     "cancelled": "已取消",
+    "done": "已完成",
     "lost": "丢失",
     "missed": "错过",
     # nodes
@@ -100,6 +102,10 @@ _ZH: dict[str, str] = {
     "manual": "手动触发",
     "catch_up": "补跑",
     "dependency": "依赖触发",
+    "max_runs": "已达最大运行次数",
+    "end_date": "已过结束时间",
+    "last_fire": "唯一一次触发已执行",
+    "backfill": "回填",
     "viewer": "只读",
     "operator": "操作员",
     "admin": "管理员",
@@ -142,6 +148,20 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "max_retries={n} retry_delay={delay} backoff_factor={factor}",
         "zh": "最多重试 {n} 次，间隔 {delay}，退避系数 ×{factor}",
     },
+    "ended": {
+        "en": "ended ({why})",
+        "zh": "已结束（{why}）",
+    },
+    "backfill": {
+        "en": "backfill of {id} {start} .. {end} (concurrency {n}): {state}",
+        "zh": "{id} 回填 {start} 至 {end}（并发 {n}）：{state}",
+    },
+    "backfill progress": {
+        "en": "{done}/{total} done: {succeeded} succeeded, {failed} failed, {skipped} skipped, "
+        "{cancelled} cancelled; {running} running, {pending} waiting",
+        "zh": "已完成 {done}/{total}：成功 {succeeded}，失败 {failed}，跳过 {skipped}，"
+        "取消 {cancelled}；运行中 {running}，等待 {pending}",
+    },
     "policies": {
         "en": "max_instances={n} overlap={overlap} misfire_grace={grace}",
         "zh": "最大并发 {n}，重叠时{overlap}，错过宽限 {grace}",
@@ -176,6 +196,16 @@ def tr(text: str, lang: Lang) -> str:
 def fill(template: str, lang: Lang, **values: Any) -> str:
     """A sentence of :data:`_TEMPLATES` in ``lang`` with ``values`` filled in."""
     return _TEMPLATES[template][lang].format(**values)
+
+
+def next_run(view: ScheduleView, lang: Lang) -> str:
+    """A schedule's next run, or why it has ended (with its count when max_runs ended it)."""
+    if view.ended is None:
+        return when(view.next_fire_time_local, None)
+    why = tr(view.ended.replace("_", " "), lang) if lang == "en" else tr(view.ended, lang)
+    if view.ended == "max_runs":
+        why += f" {view.run_count}/{view.max_runs}"
+    return fill("ended", lang, why=why)
 
 
 def store_line(console: Console, label: str, lang: Lang) -> None:

@@ -160,6 +160,10 @@ def schedule(
             help="A label a node must offer to run these runs (repeat; on top of the task's).",
         ),
     ] = None,
+    max_runs: Annotated[
+        int | None,
+        typer.Option("--max-runs", min=1, metavar="N", help="End the schedule after N runs."),
+    ] = None,
     remove: Annotated[
         bool,
         typer.Option("--remove", help="Remove the schedule --id (or every schedule of the task)."),
@@ -183,6 +187,7 @@ def schedule(
             "misfire_grace_time": misfire_grace,
             "timeout": run_timeout,
             "labels": label,
+            "max_runs": max_runs,
         }
         config.update({k: v for k, v in policies.items() if v is not None})
     elif any(v is not None for v in (cron, interval, at, spec)):
@@ -218,7 +223,7 @@ def schedule(
         return
     state.out.print(
         f"scheduled {escape(task_name)} [dim]({escape(view.id)})[/]: {escape(view.description)}; "
-        f"{tr('next run', lang)} {render.when(view.next_fire_time_local, None)}"
+        f"{tr('next run', lang)} {escape(render.next_run(view, lang))}"
         + (f" ({tr('paused', lang)})" if view.paused else "")
     )
     render.store_line(state.out, store, lang)

@@ -31,7 +31,10 @@ def tasks_group(ctx: typer.Context) -> None:
 
 def _schedules_text(summary: readmodels.TaskSummary, lang: render.Lang) -> str:
     parts = [
-        s.description + (f" ({tr('paused', lang)})" if s.paused else "") for s in summary.schedules
+        s.description
+        + (f" ({tr('paused', lang)})" if s.paused else "")
+        + (f" [{render.next_run(s, lang)}]" if s.ended else "")
+        for s in summary.schedules
     ]
     hidden = summary.schedule_count - len(summary.schedules)
     if hidden > 0:
@@ -163,7 +166,7 @@ def show_task(
             table.add_row(
                 escape(s.id),
                 escape(s.description),
-                render.when(s.next_fire_time_local, None),
+                escape(render.next_run(s, lang)),
                 escape(paused),
                 escape(
                     render.fill(

@@ -8,7 +8,8 @@ The scheduler loop calls, per schedule and tick:
 2. :func:`judge_fires` — unregistered task, business calendar, misfire grace and
    coalescing turn some of them into records of fires that do not run (invariant 6);
 3. :func:`decide_overlap` per remaining fire — ``max_instances`` and the overlap policy
-   against the schedule's active runs.
+   against the schedule's active runs;
+4. :func:`next_after` — the end condition ``max_runs``: no next fire once reached.
 """
 
 from __future__ import annotations
@@ -186,6 +187,28 @@ def decide_overlap(schedule: Schedule, active: Sequence[Run]) -> Overlap:
             return Overlap(skip=f"overlap policy queue_one: one run is already queued; {note}")
         return Overlap(queue_behind=active[-1].id)
     return Overlap(replace=tuple(run.id for run in active))
+
+
+def runs_left(schedule: Schedule) -> int | None:
+    """How many more runs the schedule may start (None: no ``max_runs``)."""
+    if schedule.max_runs is None:
+        return None
+    return max(0, schedule.max_runs - schedule.run_count)
+
+
+def fire_limit(schedule: Schedule, per_tick: int) -> int:
+    """How many due fires one tick may take: a schedule ending after N runs takes no
+    more than it may still run, so a fire past its end is never planned."""
+    left = runs_left(schedule)
+    return per_tick if left is None else min(per_tick, left)
+
+
+def next_after(schedule: Schedule, started: int, next_fire: datetime | None) -> datetime | None:
+    """The schedule's next fire once this tick started ``started`` runs: None when that
+    reaches ``max_runs`` (the schedule has ended; fires skipped by the calendar, a
+    misfire or the overlap policy do not count)."""
+    left = runs_left(schedule)
+    return None if left is not None and started >= left else next_fire
 
 
 def is_catch_up(fire: Fire, lookahead: float, refresh_interval: float) -> bool:

@@ -1,8 +1,8 @@
 """The one place a :class:`~schedkit.models.Run` is built.
 
 A run is born in five ways — fired by a schedule, recorded as a fire that did not run,
-triggered by hand (or as a retry of a finished run), by a finished upstream task, or as
-a workflow step — and
+triggered by hand (or as a retry of a finished run), by a finished upstream task, as a
+workflow step, or as a past fire backfilled on request — and
 a run may be created already claimed by the node that fires it. Every field a new run
 gets is decided here, so the scheduler, the façade and the executor cannot disagree.
 """
@@ -13,6 +13,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
+from schedkit.engine import backfill
 from schedkit.models import (
     Run,
     RunStatus,
@@ -129,6 +130,42 @@ def dependent(task: BaseTask, upstream: Run, now: datetime) -> Run:
         created_at=now,
         created_by=f"run:{upstream.id}",
         labels=task.labels,
+    )
+
+
+def backfilled(
+    schedule: Schedule,
+    task: BaseTask,
+    fire: backfill.BackfillFire,
+    now: datetime,
+    *,
+    blocked_by: datetime | None,
+    actor: str,
+) -> Run:
+    """The run of a past fire of ``schedule`` asked for by a backfill: pending (waiting
+    for the run of fire ``blocked_by`` when given), or, for a fire the business calendar
+    excludes, recorded ``skipped`` with the reason. Id and fencing key come from the
+    schedule and fire alone (:mod:`~schedkit.engine.backfill`), so a repeated request
+    inserts nothing twice."""
+    run = Run(
+        id=backfill.run_id(schedule.id, fire.nominal),
+        task_name=schedule.task_name,
+        schedule_id=backfill.schedule_key(schedule.id),
+        trigger_source=TriggerSource.BACKFILL,
+        scheduled_for=fire.nominal,
+        priority=int(task.task_priority),
+        max_attempts=task.retry_policy.max_attempts,
+        kwargs=dict(schedule.kwargs),
+        not_before=now,
+        blocked_by=None if blocked_by is None else backfill.run_id(schedule.id, blocked_by),
+        timeout=schedule.timeout if schedule.timeout is not None else task.timeout,
+        created_at=now,
+        created_by=actor,
+    )
+    if fire.excluded is None:
+        return run
+    return dataclasses.replace(
+        run, status=RunStatus.SKIPPED, finished_at=now, reason=fire.excluded, blocked_by=None
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,10 +38,11 @@ from schedkit.engine.slots import Grant
 from schedkit.engine.window import Entry, FireWindow
 from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
-from schedkit.models import OverlapPolicy, Run, RunStatus, labels_of
+from schedkit.models import OverlapPolicy, Run, RunStatus, Schedule, labels_of
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
 from schedkit.store.values import ScheduleAdvance
+from schedkit.task import BaseTask
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,15 @@ class _Batch:
         self.runs.append(run)
         if cause is not None:
             self.causes[run.id] = cause
+
+
+def _ended(schedule: Schedule) -> ScheduleAdvance:
+    return ScheduleAdvance(
+        schedule_id=schedule.id,
+        version=schedule.version,
+        next_fire_time=None,
+        last_fire_time=schedule.last_fire_time,
+    )
 
 
 class SchedulerLoop:
@@ -122,7 +133,7 @@ class SchedulerLoop:
 
     def start(self) -> None:
         self._lease_task = asyncio.create_task(
-            self.leadership.run(on_gain=self.wake), name="schedkit-lease"
+            self.leadership.run(on_gain=self._gained), name="schedkit-lease"
         )
         self._task = asyncio.create_task(self._run(), name="schedkit-scheduler")
 
@@ -143,6 +154,11 @@ class SchedulerLoop:
         """Re-read the store now (a schedule was added, changed or removed here)."""
         self._replan()
         self._wake.set()
+
+    def _gained(self) -> None:
+        """The lease was taken: plan from fresh copies of the schedules."""
+        self.window.forget()
+        self.wake()
 
     @property
     def is_leader(self) -> bool:
@@ -247,14 +263,18 @@ class SchedulerLoop:
                 self.leadership.step_down()
                 self.wake()
                 return
+            stored = set(record.inserted)
             horizon = self._refresh_at + timedelta(seconds=self.cfg.lookahead)
             self.window.advance(
-                ((a.schedule_id, a.next_fire_time) for a in batch.advances), horizon
+                (
+                    (a.schedule_id, a.next_fire_time, sum(i in stored for i in a.counted))
+                    for a in batch.advances
+                ),
+                horizon,
             )
             if record.advanced < len(batch.advances):
                 # Changed on another node since the window was read: read it again now.
                 self.wake()
-            stored = set(record.inserted)
             self.executor.launch(
                 grant, (r for r in batch.runs if r.id in stored and r.status is RunStatus.RUNNING)
             )
@@ -265,9 +285,13 @@ class SchedulerLoop:
         planned (a stored trigger this version cannot evaluate), which is reported once
         and must not stop the others from firing."""
         schedule, trigger = entry.schedule, entry.trigger
+        if planning.runs_left(schedule) == 0:
+            # Ended (max_runs lowered under its count on another node): stop the series.
+            return _Plan(entry=entry, run=[], not_run=[], advance=_ended(schedule))
         try:
+            limit = planning.fire_limit(schedule, self.cfg.max_fires_per_tick)
             fires, next_fire = planning.due_fires(
-                trigger, schedule, entry.next_fire, now, self.cfg.max_fires_per_tick, until
+                trigger, schedule, entry.next_fire, now, limit, until
             )
             if not fires:
                 return None
@@ -299,15 +323,37 @@ class SchedulerLoop:
     ) -> None:
         """Add a planned schedule's runs to the batch, overlap policy applied."""
         schedule = plan.entry.schedule
-        batch.advances.append(plan.advance)
+        counted: list[str] = []
         for dropped in plan.not_run:
             batch.add(
                 runs.not_run(schedule, dropped.fire, dropped.status, dropped.reason, now),
                 dropped.cause,
             )
         task = self.registry.get_task(schedule.task_name)
-        if task is None:
-            return
+        if task is not None:
+            counted = self._build_runs(plan, task, active, now, batch, grant)
+        advance = plan.advance
+        batch.advances.append(
+            dataclasses.replace(
+                advance,
+                next_fire_time=planning.next_after(schedule, len(counted), advance.next_fire_time),
+                counted=tuple(counted),
+            )
+        )
+
+    def _build_runs(
+        self,
+        plan: _Plan,
+        task: BaseTask,
+        active: list[Run],
+        now: datetime,
+        batch: _Batch,
+        grant: Grant,
+    ) -> list[str]:
+        """Add the runs of a plan's runnable fires; the ids of those that started (not
+        skipped by the overlap policy), which count towards ``max_runs``."""
+        schedule = plan.entry.schedule
+        counted: list[str] = []
         labels = labels_of([*task.labels, *schedule.labels])
         for fire in plan.run:
             overlap = planning.decide_overlap(schedule, active)
@@ -338,6 +384,8 @@ class SchedulerLoop:
                 active.clear()
             batch.add(run)
             active.append(run)
+            counted.append(run.id)
+        return counted
 
     async def _announce(self, batch: _Batch, stored: set[str]) -> None:
         """Publish what the tick stored, then cancel the runs replaced by stored fires."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from schedkit.engine.planning import fire_time
@@ -113,13 +113,23 @@ class FireWindow:
                 due[sid] = entry
         return due
 
-    def advance(self, moves: Iterable[tuple[str, datetime | None]], horizon: datetime) -> None:
-        """Move entries on to their next nominal fire, as the store was told, and queue
-        each one due before ``horizon`` (later ones are read back by a later refresh)."""
-        for sid, nominal in moves:
+    def forget(self) -> None:
+        """Drop every schedule held as well (on gaining the lease: while another node
+        fired, the copies' ``run_count`` may have fallen behind at an unchanged version)."""
+        self.clear()
+        self._known.clear()
+        self._known_old.clear()
+
+    def advance(self, moves: Iterable[tuple[str, datetime | None, int]], horizon: datetime) -> None:
+        """Move entries on to their next nominal fire and count the runs started, as the
+        store was told, and queue each one due before ``horizon`` (later ones are read
+        back by a later refresh)."""
+        for sid, nominal, started in moves:
             entry = self._window.get(sid)
             if entry is None:
                 continue
+            if started:
+                entry = self._count(entry, started)
             if nominal is not None:
                 at = fire_time(entry.trigger, entry.schedule, nominal)
                 if at <= horizon:
@@ -127,6 +137,17 @@ class FireWindow:
                     heapq.heappush(self._heap, (at, sid))
                     continue
             del self._window[sid]
+
+    def _count(self, entry: Entry, started: int) -> Entry:
+        """``entry`` with ``started`` more runs counted, in the held copy too (the leader's
+        advances keep the version, so the copy would not be read again)."""
+        schedule = replace(entry.schedule, run_count=entry.schedule.run_count + started)
+        counted = Entry(schedule, entry.trigger, entry.next_fire)
+        self._window[schedule.id] = counted
+        held = self._known.get(schedule.id)
+        if held is not None and held.schedule.version == schedule.version:
+            self._known[schedule.id] = Entry(schedule, held.trigger, held.next_fire)
+        return counted
 
     def report_broken(self, schedule: Schedule) -> None:
         """Log (once per version, with the traceback being handled) that a schedule

@@ -14,6 +14,7 @@ from schedkit.readmodels.admin import (
     node_views,
     token_view,
 )
+from schedkit.readmodels.backfill import BackfillView, backfill_view
 from schedkit.readmodels.common import Lang, negotiate_lang
 from schedkit.readmodels.overview import Overview, overview
 from schedkit.readmodels.runs import (
@@ -59,6 +60,7 @@ from schedkit.readmodels.workflows import (
 
 __all__ = [
     "AuditView",
+    "BackfillView",
     "Lang",
     "LogLineView",
     "NodeView",
@@ -83,6 +85,7 @@ __all__ = [
     "WorkflowRunView",
     "WorkflowView",
     "audit_view",
+    "backfill_view",
     "log_line_view",
     "negotiate_lang",
     "node_views",

@@ -14,6 +14,7 @@ from schedkit.errors import ValidationError
 from schedkit.models import OverlapPolicy, Schedule
 from schedkit.readmodels.common import Lang, View, local
 from schedkit.service import Scheduler
+from schedkit.service.schedules import EndReason, ended_by
 from schedkit.triggers import build_trigger, trigger_from_json, upcoming
 
 __all__ = [
@@ -50,6 +51,12 @@ class ScheduleView(View):
     paused: bool
     pause_note: str | None
     origin: str = Field(description="'code' (the task's default) or 'runtime' (set by a user).")
+    max_runs: int | None = Field(description="Ends after this many runs (null: no limit).")
+    run_count: int = Field(description="Runs its fires started (what max_runs counts).")
+    ended: EndReason | None = Field(
+        description="Why it fires no more: 'max_runs', 'end_date' (the trigger's), or "
+        "'last_fire' (a one-off date fired); null while it has a next fire."
+    )
     next_fire_time: datetime | None = Field(description="Next nominal fire, UTC.")
     next_fire_time_local: datetime | None = Field(description="Next fire in the configured zone.")
     last_fire_time: datetime | None
@@ -82,6 +89,9 @@ def schedule_view(schedule: Schedule, tz: tzinfo, lang: Lang = "en") -> Schedule
         paused=schedule.paused,
         pause_note=schedule.pause_note,
         origin=schedule.origin,
+        max_runs=schedule.max_runs,
+        run_count=schedule.run_count,
+        ended=ended_by(schedule),
         next_fire_time=next_fire,
         next_fire_time_local=local(next_fire, tz),
         last_fire_time=schedule.last_fire_time,

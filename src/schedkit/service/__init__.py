@@ -50,6 +50,7 @@ from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import cluster
 from schedkit.service.admin import AdminFacade
 from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.service.backfill import BackfillMethods, Backfills
 from schedkit.service.bulk import ScheduleEntry
 from schedkit.service.extensions import node_extensions
 from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
@@ -71,7 +72,7 @@ ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-class Scheduler(AdminFacade):
+class Scheduler(AdminFacade, BackfillMethods):
     """A schedkit node. ``async with Scheduler(config) as s: ...`` or start()/stop().
 
     ``config``: a :class:`SchedkitConfig`, a dict of its fields, the design document's
@@ -144,6 +145,7 @@ class Scheduler(AdminFacade):
             audit=audit,
             node_id=self.node_id,
         )
+        self.backfills = Backfills(self.runs)
         #: Workflows: definitions, starting by hand, their runs, retrying a step.
         self.workflows = WorkflowControl(
             store=self.store,

@@ -112,9 +112,18 @@ class RunControl:
         if current.status.finished:
             raise ConflictError(f"run {run_id} is already {current.status.value}")
         why = reason or f"cancelled by {actor}"
-        run = await self.store.request_cancel(run_id, self.clock.now(), why)
+        run = await self.request_cancel(run_id, why)
         if run is None:
             raise RunNotFoundError(run_id)
+        await self.audit.record(actor, "run.cancel", run_id, detail=why)
+        return run
+
+    async def request_cancel(self, run_id: str, why: str) -> Run | None:
+        """Cancel a pending run now or ask a running one to stop, wherever it runs (not
+        audited: the caller records the action it is part of). None for an unknown run."""
+        run = await self.store.request_cancel(run_id, self.clock.now(), why)
+        if run is None:
+            return None
         if run.status is RunStatus.RUNNING:
             if not self.executor.cancel_local(run_id, why):
                 self.events.publish(RunEvent(kind=EventKind.CANCEL_REQUESTED, run=run))
@@ -122,7 +131,6 @@ class RunControl:
             self.events.publish(RunEvent(kind=EventKind.FINISHED, run=run))
             self.executor.wake()  # runs queued behind it are released
             await self.executor.flows.step_ended(run)  # a workflow step: what follows it
-        await self.audit.record(actor, "run.cancel", run_id, detail=why)
         return run
 
     async def wait(self, run_id: str, timeout: float | None = None) -> Run:

@@ -13,11 +13,12 @@ import functools
 import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
+from schedkit.engine import planning
 from schedkit.errors import (
     ConflictError,
     ScheduleConflictError,
@@ -57,6 +58,7 @@ DEFINITION = (
     "overlap",
     "timeout",
     "labels",
+    "max_runs",
 )
 
 
@@ -245,7 +247,8 @@ class ScheduleBook:
                 continue
             next_fire = old.next_fire_time
             if not paused:
-                next_fire = trigger_from_json(old.trigger).next_fire_time(None, now)
+                upcoming = trigger_from_json(old.trigger).next_fire_time(None, now)
+                next_fire = planning.next_after(old, 0, upcoming)  # an ended one stays ended
             new = _next_version(
                 old,
                 now,
@@ -345,7 +348,7 @@ class ScheduleBook:
             if keep_series and existing is not None
             else trigger_from_json(trigger_json).next_fire_time(None, now)
         )
-        return Schedule(
+        schedule = Schedule(
             id=schedule_id,
             task_name=task.task_name,
             trigger=trigger_json,
@@ -359,12 +362,33 @@ class ScheduleBook:
             timeout=spec.timeout,
             labels=tuple(spec.labels),
             origin=origin,
+            max_runs=spec.max_runs,
+            run_count=existing.run_count if existing is not None else 0,
             next_fire_time=next_fire,
             last_fire_time=existing.last_fire_time if existing is not None else None,
             version=existing.version + 1 if existing is not None else 1,
             created_at=existing.created_at if existing is not None else now,
             updated_at=now,
         )
+        # Ended after max_runs (raising it resumes the series from now, as set above).
+        return dataclasses.replace(
+            schedule, next_fire_time=planning.next_after(schedule, 0, next_fire)
+        )
+
+
+#: Why a schedule fires no more (see :func:`ended_by`).
+EndReason = Literal["max_runs", "end_date", "last_fire"]
+
+
+def ended_by(schedule: Schedule) -> EndReason | None:
+    """Why the schedule has ended, or None while it still has a next fire: it started
+    ``max_runs`` runs, its trigger passed its ``end_date``, or its last fire (a one-off
+    date) came."""
+    if schedule.next_fire_time is not None:
+        return None
+    if planning.runs_left(schedule) == 0:
+        return "max_runs"
+    return "end_date" if schedule.trigger.get("end_date") else "last_fire"
 
 
 def same_definition(a: Schedule, b: Schedule) -> bool:

@@ -119,6 +119,12 @@ def still_current(
     return kept, [advance for advance in advances if advance.schedule_id in current]
 
 
+def count_inserted(advances: Sequence[ScheduleAdvance], inserted: set[str]) -> list[int]:
+    """Per advance, how many of its ``counted`` runs are among ``inserted``: what
+    :meth:`Store.record_fires` adds to the schedule's ``run_count``."""
+    return [sum(run_id in inserted for run_id in advance.counted) for advance in advances]
+
+
 def check_new_schedules(schedules: Sequence[Schedule]) -> None:
     """ValueError unless every schedule is a first version and no id repeats (what
     :meth:`~schedkit.store.Store.insert_schedules` takes)."""

@@ -114,7 +114,9 @@ class Store(abc.ABC):
         ``expected_version`` 0: the schedule must not exist yet. Otherwise the stored
         version must equal it. ``schedule.version`` must be ``expected_version + 1``
         (ValueError otherwise). Atomic: of several writers expecting one version,
-        exactly one succeeds. Raises :class:`~schedkit.errors.ScheduleConflictError`
+        exactly one succeeds. Replacing keeps the stored ``run_count`` (it belongs to the
+        leader's advances, which do not change the version); a new schedule starts with
+        the one given. Raises :class:`~schedkit.errors.ScheduleConflictError`
         (with the version found) when the expectation does not hold; nothing is written.
         """
 
@@ -192,8 +194,8 @@ class Store(abc.ABC):
     async def advance_schedules(self, advances: Sequence[ScheduleAdvance]) -> int:
         """Set ``next_fire_time`` and ``last_fire_time`` of each schedule still at the
         ``version`` its advance names (a user's concurrent change is never overwritten;
-        the version is not changed). Each advance is atomic; they apply in the order
-        given. Returns how many applied."""
+        the version is not changed, nor ``run_count``: no run is inserted here). Each
+        advance is atomic; they apply in the order given. Returns how many applied."""
 
     @abc.abstractmethod
     async def record_fires(
@@ -206,7 +208,10 @@ class Store(abc.ABC):
     ) -> FireRecord:
         """Write one scheduler tick: insert the runs of its fires (as
         :meth:`insert_runs`: insert-if-absent on the fencing key) and advance its
-        schedules (as :meth:`advance_schedules`).
+        schedules (as :meth:`advance_schedules`), adding to each schedule's
+        ``run_count`` how many runs of its advance's ``counted`` this write inserted: the
+        count moves in the same step as the runs it counts, so ``max_runs`` holds
+        however many leaders come and go (``_common.count_inserted``).
 
         The tick was planned from copies of the schedules read up to a second before:
         a run of a schedule named in ``advances`` is inserted only if that schedule is

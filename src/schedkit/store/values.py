@@ -12,12 +12,16 @@ from schedkit.models import JSON, RunOutcome, RunStatus
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ScheduleAdvance:
-    """Move schedule ``schedule_id`` on to its next fire, if it is still at ``version``."""
+    """Move schedule ``schedule_id`` on to its next fire, if it is still at ``version``.
+    ``counted`` names the runs of the same tick that count towards its ``max_runs``:
+    :meth:`~schedkit.store.Store.record_fires` adds to ``run_count`` how many of them it
+    inserts (a fire already stored is not counted twice)."""
 
     schedule_id: str
     version: int
     next_fire_time: datetime | None
     last_fire_time: datetime | None
+    counted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -297,6 +297,8 @@ class ScheduleSpec(BaseModel):
     coalesce: bool = True
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     timeout: float | None = Field(default=None, gt=0)
+    #: End after this many runs (None: no limit). An end date is the trigger's end_date.
+    max_runs: int | None = Field(default=None, ge=1, le=1_000_000_000)
     kwargs: dict[str, JsonValue] = Field(default_factory=dict)
     #: Labels a node must offer to execute the runs, on top of the task's (docs/cluster.md).
     labels: list[str] = Field(default_factory=list, max_length=MAX_NODE_LABELS)

@@ -9,6 +9,7 @@ import pytest
 from schedkit.engine import planning
 from schedkit.engine.planning import Fire
 from schedkit.models import OverlapPolicy, Run, RunStatus, Schedule, TriggerSource
+from schedkit.service.schedules import ended_by
 from schedkit.triggers import trigger_from_json
 
 T0 = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
@@ -206,3 +207,26 @@ class TestOverlap:
 def test_catch_up_is_a_fire_later_than_the_read_ahead_explains() -> None:
     assert not planning.is_catch_up(Fire(nominal=T0, late=2.9), lookahead=2.0, refresh_interval=1.0)
     assert planning.is_catch_up(Fire(nominal=T0, late=3.1), lookahead=2.0, refresh_interval=1.0)
+
+
+def test_end_after_max_runs() -> None:
+    unlimited = schedule()
+    assert planning.runs_left(unlimited) is None
+    assert planning.fire_limit(unlimited, 50) == 50
+    assert planning.next_after(unlimited, 10, T0) == T0
+    two_left = schedule(max_runs=5, run_count=3)
+    assert planning.runs_left(two_left) == 2
+    assert planning.fire_limit(two_left, 50) == 2
+    assert planning.next_after(two_left, 1, T0) == T0
+    assert planning.next_after(two_left, 2, T0) is None  # the second run ends it
+    lowered = schedule(max_runs=2, run_count=3)
+    assert planning.runs_left(lowered) == 0 and planning.fire_limit(lowered, 50) == 0
+    assert planning.next_after(lowered, 0, T0) is None
+
+
+def test_ended_by_names_the_end_condition() -> None:
+    assert ended_by(schedule(next_fire_time=T0, max_runs=1)) is None
+    assert ended_by(schedule(next_fire_time=None, max_runs=2, run_count=2)) == "max_runs"
+    ended_at = {**EVERY_MINUTE, "end_date": "2026-12-31T00:00:00+08:00"}
+    assert ended_by(schedule(trigger=ended_at, next_fire_time=None)) == "end_date"
+    assert ended_by(schedule(next_fire_time=None)) == "last_fire"

@@ -13,11 +13,12 @@ from schedkit.api.deps import LangDep, SchedulerDep
 from schedkit.api.routes.table import Limit, Name, Offset, ScheduleBody, route
 from schedkit.api.schemas import (
     MAX_SCHEDULE_BATCH,
+    BackfillRequest,
     ScheduleBatchCreated,
     ScheduleBatchItem,
     SchedulePage,
 )
-from schedkit.errors import ScheduleNotFoundError
+from schedkit.errors import BackfillNotFoundError, ScheduleNotFoundError
 from schedkit.service.bulk import ScheduleEntry
 from schedkit.tokens import Role
 
@@ -124,3 +125,62 @@ async def preview_schedule(
     """Nothing is saved. 422 names the field at fault. ``complete`` is false when the
     search for fire times hit its time budget (a schedule that fires rarely or never)."""
     return await asyncio.to_thread(readmodels.schedule_preview, scheduler, config, count, lang)
+
+
+@route(
+    "POST",
+    "/schedules/{schedule_id:schedkit_schedule_id}/backfill",
+    role=Role.OPERATOR,
+    errors=(404, 409),
+    summary="Backfill a past range",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=readmodels.BackfillView,
+)
+async def backfill_schedule(
+    schedule_id: Annotated[str, Path(max_length=200)],
+    body: BackfillRequest,
+    scheduler: SchedulerDep,
+    actor: ActorDep,
+) -> readmodels.BackfillView:
+    """Creates a run (trigger source ``backfill``) for every fire of the schedule in the
+    range that has none yet, at most ``concurrency`` running at once. Asking again
+    creates nothing twice (``created`` 0). 422 when the range is empty or holds more
+    fires than ``limits.max_backfill_fires``."""
+    backfill = await scheduler.backfill(
+        schedule_id, body.start, body.end, concurrency=body.concurrency, actor=actor
+    )
+    return readmodels.backfill_view(backfill, scheduler.tz)
+
+
+@route(
+    "GET",
+    "/schedules/{schedule_id:schedkit_schedule_id}/backfill",
+    role=Role.VIEWER,
+    errors=(404,),
+    summary="Progress of the latest backfill",
+    response_model=readmodels.BackfillView,
+)
+async def backfill_status(
+    schedule_id: Annotated[str, Path(max_length=200)], scheduler: SchedulerDep
+) -> readmodels.BackfillView:
+    """404 when the schedule was never backfilled."""
+    backfill = await scheduler.backfill_status(schedule_id)
+    if backfill is None:
+        raise BackfillNotFoundError(schedule_id)
+    return readmodels.backfill_view(backfill, scheduler.tz)
+
+
+@route(
+    "POST",
+    "/schedules/{schedule_id:schedkit_schedule_id}/backfill/cancel",
+    role=Role.OPERATOR,
+    errors=(409,),
+    summary="Cancel the latest backfill",
+    response_model=readmodels.BackfillView,
+)
+async def cancel_backfill(
+    schedule_id: Annotated[str, Path(max_length=200)], scheduler: SchedulerDep, actor: ActorDep
+) -> readmodels.BackfillView:
+    """Cancels its pending runs and asks its running ones to stop. 409 when there is none."""
+    backfill = await scheduler.cancel_backfill(schedule_id, actor=actor)
+    return readmodels.backfill_view(backfill, scheduler.tz)

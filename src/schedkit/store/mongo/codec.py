@@ -139,6 +139,8 @@ def encode_schedule(s: Schedule) -> Doc:
         "timeout": s.timeout,
         "labels": ",".join(s.labels),
         "origin": s.origin,
+        "max_runs": s.max_runs,
+        "run_count": s.run_count,
         "next_fire_time": opt_us(s.next_fire_time),
         "last_fire_time": opt_us(s.last_fire_time),
         "version": s.version,
@@ -162,6 +164,9 @@ def decode_schedule(d: Mapping[str, Any]) -> Schedule:
         timeout=d["timeout"],
         labels=tuple(d["labels"].split(",")) if d.get("labels") else (),
         origin=d["origin"],
+        # Documents written before end conditions existed lack both fields.
+        max_runs=d.get("max_runs"),
+        run_count=int(d.get("run_count", 0)),
         next_fire_time=opt_dt(d["next_fire_time"]),
         last_fire_time=opt_dt(d["last_fire_time"]),
         version=int(d["version"]),

@@ -25,6 +25,7 @@ from schedkit.models import (
 from schedkit.store._common import (
     check_new_schedules,
     check_schedule_version,
+    count_inserted,
     still_current,
 )
 from schedkit.store.mongo.base import (
@@ -73,7 +74,10 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
                     found = await self._version_of(schedule.id)
                     raise ScheduleConflictError(schedule.id, expected_version, found) from None
             else:
-                await self._c.schedules.replace_one({"_id": schedule.id}, doc)
+                # Every field but run_count (see Store.put_schedule): an advance cannot
+                # land meanwhile, since the tick's write holds this lock too.
+                kept = {k: v for k, v in doc.items() if k not in ("_id", "run_count")}
+                await self._c.schedules.update_one({"_id": schedule.id}, {"$set": kept})
 
     @translate_errors
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
@@ -242,7 +246,7 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
         taken = await self._take_locks(_lock_names(advances), owner)
         try:
             return await self._advance_locked(
-                [a for a in advances if _lock_name(a.schedule_id) in taken]
+                [a for a in advances if _lock_name(a.schedule_id) in taken], set()
             )
         finally:
             await self._unlock(taken, owner)
@@ -284,15 +288,16 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
             kept, moved = still_current(runs, advances, current)
             docs = [encode_run(run) for run in kept]
             inserted = await self._insert_new(self._c.runs, docs) if docs else set()
-            advanced = await self._advance_locked(moved)
+            advanced = await self._advance_locked(moved, inserted)
             return FireRecord(
                 inserted=[run.id for run in runs if run.id in inserted], advanced=advanced
             )
         finally:
             await self._unlock(taken, owner)
 
-    async def _advance_locked(self, advances: Sequence[ScheduleAdvance]) -> int:
-        """Version-checked advances of schedules whose locks the caller holds."""
+    async def _advance_locked(self, advances: Sequence[ScheduleAdvance], inserted: set[str]) -> int:
+        """Version-checked advances of schedules whose locks the caller holds, each
+        counting its runs among ``inserted``."""
         ops = [
             UpdateOne(
                 {"_id": a.schedule_id, "version": a.version},
@@ -300,10 +305,11 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
                     "$set": {
                         "next_fire_time": opt_us(a.next_fire_time),
                         "last_fire_time": opt_us(a.last_fire_time),
-                    }
+                    },
+                    "$inc": {"run_count": count},
                 },
             )
-            for a in advances
+            for a, count in zip(advances, count_inserted(advances, inserted), strict=True)
         ]
         if not ops:
             return 0

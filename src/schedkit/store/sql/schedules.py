@@ -22,7 +22,12 @@ from sqlalchemy.engine import Connection
 
 from schedkit.errors import ScheduleConflictError
 from schedkit.models import Run, Schedule, ScheduleCounts
-from schedkit.store._common import check_new_schedules, check_schedule_version, still_current
+from schedkit.store._common import (
+    check_new_schedules,
+    check_schedule_version,
+    count_inserted,
+    still_current,
+)
 from schedkit.store.sql.base import SQLBase, chunks, values_of
 from schedkit.store.sql.leases import LeasesMixin
 from schedkit.store.sql.queries import (
@@ -34,6 +39,9 @@ from schedkit.store.sql.queries import (
 )
 from schedkit.store.sql.schema import UTCDateTime
 from schedkit.store.values import FireRecord, LeaseFence, ScheduleAdvance
+
+#: Columns a user's replacement of a schedule leaves as stored (see Store.put_schedule).
+_KEPT = frozenset({"id", "run_count"})
 
 
 class SchedulesMixin(LeasesMixin, SQLBase):
@@ -48,7 +56,7 @@ class SchedulesMixin(LeasesMixin, SQLBase):
             stmt = (
                 sa.update(s)
                 .where(s.c.id == schedule.id, s.c.version == expected_version)
-                .values({k: v for k, v in values.items() if k != "id"})
+                .values({k: v for k, v in values.items() if k not in _KEPT})
             )
         version_of = sa.select(s.c.version).where(s.c.id == schedule.id)
 
@@ -203,7 +211,9 @@ class SchedulesMixin(LeasesMixin, SQLBase):
     async def advance_schedules(self, advances: Sequence[ScheduleAdvance]) -> int:
         if not advances:
             return 0
-        return await self._db.write(lambda conn: self._advance_in(conn, advances))
+        return await self._db.write(
+            lambda conn: self._advance_in(conn, advances, [0] * len(advances))
+        )
 
     async def insert_runs(self, runs: Sequence[Run]) -> list[str]:
         if not runs:
@@ -229,7 +239,8 @@ class SchedulesMixin(LeasesMixin, SQLBase):
                 return FireRecord(inserted=[], advanced=0, fenced=True)
             kept, moved = still_current(runs, advances, self._current(conn, wanted))
             inserted = self._insert_runs_in(conn, kept) if kept else set()
-            advanced = self._advance_in(conn, moved) if moved else 0
+            counts = count_inserted(moved, inserted)
+            advanced = self._advance_in(conn, moved, counts) if moved else 0
             return FireRecord(
                 inserted=[run.id for run in runs if run.id in inserted], advanced=advanced
             )
@@ -254,20 +265,24 @@ class SchedulesMixin(LeasesMixin, SQLBase):
             current.update(sid for sid, version in rows if wanted[sid] == version)
         return current
 
-    def _advance_in(self, conn: Connection, advances: Sequence[ScheduleAdvance]) -> int:
-        """Version-checked advances; how many applied."""
+    def _advance_in(
+        self, conn: Connection, advances: Sequence[ScheduleAdvance], counts: Sequence[int]
+    ) -> int:
+        """Version-checked advances, each adding its count to ``run_count``; how many
+        applied."""
         # Sorted by id so that concurrent batches lock rows in one order (no deadlock).
-        ordered = sorted(advances, key=lambda a: a.schedule_id)
+        ordered = sorted(zip(advances, counts, strict=True), key=lambda ac: ac[0].schedule_id)
         rows = [
             {
                 "id": a.schedule_id,
                 "version": a.version,
                 "next": a.next_fire_time,
                 "last": a.last_fire_time,
+                "runs": count,
             }
-            for a in ordered
+            for a, count in ordered
         ]
-        if len({a.schedule_id for a in ordered}) < len(ordered):
+        if len({a.schedule_id for a in advances}) < len(advances):
             # A schedule named twice must see both; one UPDATE ... FROM joins it once.
             return sum(self._advance.applied(conn, [row])[0] for row in rows)
         return sum(self._advance.applied(conn, rows))
@@ -302,13 +317,18 @@ class SchedulesMixin(LeasesMixin, SQLBase):
         template = (
             sa.update(s)
             .where(s.c.id == sa.bindparam("id"), s.c.version == sa.bindparam("version"))
-            .values(next_fire_time=sa.bindparam("next"), last_fire_time=sa.bindparam("last"))
+            .values(
+                next_fire_time=sa.bindparam("next"),
+                last_fire_time=sa.bindparam("last"),
+                run_count=s.c.run_count + sa.bindparam("runs"),
+            )
         )
         types: dict[str, Any] = {
             "id": sa.String(),
             "version": sa.Integer(),
             "next": UTCDateTime(),
             "last": UTCDateTime(),
+            "runs": sa.Integer(),
         }
         return BatchUpdate(template, types, s.c.id, on_sqlite=self._sqlite)
 

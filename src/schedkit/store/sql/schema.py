@@ -188,8 +188,11 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("created_at", ts(), nullable=False),
         sa.Column("updated_at", ts(), nullable=False),
-        # Labels its runs require on top of the task's (schema version 3, added last).
+        # Labels its runs require on top of the task's (schema version 4).
         sa.Column("labels", LabelsType(), nullable=False, server_default=""),
+        # Version 5 (added last, where ALTER TABLE puts them on an upgraded database).
+        sa.Column("max_runs", sa.Integer),
+        sa.Column("run_count", sa.Integer, nullable=False, server_default="0"),
     )
     sa.Index(f"{p}schedules_due_ix", schedules.c.paused, schedules.c.next_fire_time, schedules.c.id)
     sa.Index(f"{p}schedules_task_ix", schedules.c.task_name)
@@ -223,7 +226,7 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("timeout", sa.Float),
         sa.Column("created_at", ts(), nullable=False),
         sa.Column("created_by", sa.String),
-        # Labels a claiming node must offer, as ``_common.labels_key`` (schema version 3).
+        # Labels a claiming node must offer, as ``_common.labels_key`` (schema version 4).
         sa.Column("labels", LabelsType(), nullable=False, server_default=""),
         # The fencing key (invariant 1). NULL schedule_id (manual runs) never collides:
         # NULLs are distinct in unique constraints on both databases.
@@ -444,6 +447,18 @@ def _v4_run_labels(conn: Connection, tables: Tables) -> None:
         conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN labels VARCHAR DEFAULT '' NOT NULL")
 
 
+def _v5_end_conditions(conn: Connection, tables: Tables) -> None:
+    """Version 5: a schedule's end after N runs (``max_runs``, ``run_count``).
+
+    Additive: code of versions 1 to 4 neither reads nor writes the columns (its inserts get
+    ``run_count`` 0 from the default), so it keeps working on the upgraded database."""
+    schedules = tables.schedules.name
+    conn.exec_driver_sql(f"ALTER TABLE {schedules} ADD COLUMN max_runs INTEGER")
+    conn.exec_driver_sql(
+        f"ALTER TABLE {schedules} ADD COLUMN run_count INTEGER DEFAULT '0' NOT NULL"
+    )
+
+
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
 #: created by ``create_all``; append steps, never edit or reorder released ones.
 MIGRATIONS: list[Migration] = [
@@ -453,6 +468,8 @@ MIGRATIONS: list[Migration] = [
     Migration(_v3_workflow_runs, compatible_from=1),
     # Additive (a column with a default): older code inserts runs without labels.
     Migration(_v4_run_labels, compatible_from=1),
+    # Additive (two columns, one with a default): code of version 1 keeps working on it.
+    Migration(_v5_end_conditions, compatible_from=1),
 ]
 
 

@@ -5,6 +5,7 @@ import { has, t } from "../i18n.js";
 import { api } from "../api.js";
 import { bars, legend } from "../charts.js";
 import { taskActions } from "../actions.js";
+import { backfill } from "../backfill.js";
 import { resolveSchema } from "../forms.js";
 import { runsTable } from "./runs.js";
 import {
@@ -96,6 +97,27 @@ function durationChart(runs) {
     }),
     legend(present.map((st) => ({ key: st, label: t(`status_${st}`) }))),
   ];
+}
+
+/** A schedule's state: ended (and why), paused (with its note) or active; with its count
+ * of runs when it ends after max_runs. */
+function scheduleState(sch) {
+  const count =
+    sch.max_runs !== null
+      ? h("span", { class: "muted" }, ` · ${t("runs_of_max", { count: sch.run_count, max: sch.max_runs })}`)
+      : null;
+  if (sch.ended) {
+    const text = t(`ended_${sch.ended}`, { n: sch.run_count });
+    return [h("span", { class: "badge badge-ended", dataset: { ended: sch.ended } }, text), count];
+  }
+  if (sch.paused) {
+    return [
+      pausedBadge(),
+      sch.pause_note ? h("span", { class: "pause-note" }, ` ${sch.pause_note}`) : null,
+      count,
+    ];
+  }
+  return [t("active"), count];
 }
 
 export async function render(ctx) {
@@ -232,18 +254,21 @@ export async function render(ctx) {
               class: "num",
             },
             { label: t("col_origin"), cell: (sch) => t(`origin_${sch.origin}`) },
+            { label: t("col_status"), cell: scheduleState, class: "wrap" },
             {
-              label: t("col_status"),
+              label: t("col_actions"),
               cell: (sch) =>
-                sch.paused
-                  ? [
-                      pausedBadge(),
-                      sch.pause_note
-                        ? h("span", { class: "pause-note" }, ` ${sch.pause_note}`)
-                        : null,
-                    ]
-                  : t("active"),
-              class: "wrap",
+                h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "btn btn-small",
+                    "aria-label": t("action_for", { action: t("action_backfill"), task: sch.id }),
+                    dataset: { action: "backfill" },
+                    onClick: () => backfill(sch.id, { onDone: () => loadHistory() }),
+                  },
+                  t("action_backfill"),
+                ),
             },
           ],
         }),

@@ -1,0 +1,124 @@
+"""``schedkit backfill``: run a schedule's past fires over a range, show progress, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from schedkit.readmodels import BackfillView, backfill_view
+
+from . import render
+from .errors import UsageProblem
+from .render import tr
+from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
+
+#: How often ``--wait`` reads the progress again.
+POLL = 0.5
+
+
+def register(app: typer.Typer) -> None:
+    app.command("backfill")(backfill)
+
+
+def _moment(text: str, option: str) -> date | datetime:
+    """A date (a whole day in the schedule's zone) or an ISO 8601 date-time."""
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageProblem(
+            f"{option}: expected a date (2026-11-01) or a date-time (2026-11-01T09:00+08:00)"
+        ) from None
+
+
+def backfill(
+    ctx: typer.Context,
+    schedule_id: Annotated[str, typer.Argument(metavar="SCHEDULE", help="Schedule id.")],
+    start: Annotated[
+        str | None,
+        typer.Option("--from", metavar="DATE", help="First day (or date-time) of the range."),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option("--to", metavar="DATE", help="Last day, included (a date-time: excluded)."),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", min=1, max=100, metavar="N", help="Runs at once.")
+    ] = 1,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show progress until every run has finished.")
+    ] = False,
+    status: Annotated[
+        bool, typer.Option("--status", help="Show the latest backfill's progress.")
+    ] = False,
+    cancel: Annotated[
+        bool, typer.Option("--cancel", help="Cancel the latest backfill's unfinished runs.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Run a schedule's past fires from --from to --to (at most --concurrency at once).
+
+    Each run is marked as a backfill; asking again for the same range creates nothing
+    twice. The runs execute on the nodes serving the store (``schedkit serve``).
+    """
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    asks = (start is not None or end is not None) + status + cancel
+    if asks != 1 or (start is None) != (end is None):
+        raise UsageProblem("give --from and --to, or --status, or --cancel")
+    window = None
+    if start is not None and end is not None:
+        window = (_moment(start, "--from"), _moment(end, "--to"))
+
+    async def work() -> list[BackfillView]:
+        async with management(state) as s:
+            if window is not None:
+                done = await s.backfill(
+                    schedule_id, *window, concurrency=concurrency, actor=actor()
+                )
+            elif cancel:
+                done = await s.cancel_backfill(schedule_id, actor=actor())
+            else:
+                found = await s.backfill_status(schedule_id)
+                if found is None:
+                    raise UsageProblem(f"schedule {schedule_id!r} has no backfill")
+                done = found
+            views = [backfill_view(done, state.tz())]
+            while wait and views[-1].state == "running":
+                await asyncio.sleep(POLL)
+                current = await s.backfill_status(schedule_id)
+                assert current is not None
+                view = backfill_view(current, state.tz())
+                if view.done != views[-1].done and not as_json:
+                    _progress(state, view)
+                views.append(view)
+            return views
+
+    views = run_async(work())
+    final = views[-1]
+    if as_json:
+        render.emit_json({"store": state.store_label(), **final.model_dump(mode="json")})
+        return
+    lang = state.lang
+    first = views[0]
+    state.out.print(
+        render.fill(
+            "backfill",
+            lang,
+            id=escape(schedule_id),
+            start=first.start_local.strftime("%Y-%m-%d %H:%M"),
+            end=first.end_local.strftime("%Y-%m-%d %H:%M"),
+            n=first.concurrency,
+            state=tr(final.state, lang),
+        )
+        + (f" [dim]({first.created} new)[/]" if first.created is not None else "")
+    )
+    _progress(state, final)
+    render.store_line(state.out, state.store_label(), lang)
+
+
+def _progress(state: CliState, view: BackfillView) -> None:
+    state.out.print(render.fill("backfill progress", state.lang, **view.model_dump()))

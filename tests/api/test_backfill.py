@@ -1,0 +1,75 @@
+"""Backfill over HTTP: request, progress, repeat, cancel, bad ranges, roles."""
+
+from __future__ import annotations
+
+import time
+
+from tests.api.conftest import Api
+from tests.api.helpers import problem
+
+
+def wait_done(api: Api, schedule_id: str, timeout: float = 30) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, object] = api.viewer.get(f"/schedules/{schedule_id}/backfill").json()
+        if body["state"] != "running" or time.monotonic() > deadline:
+            return body
+        time.sleep(0.1)
+
+
+def test_backfill_a_range_then_read_its_progress(api: Api) -> None:
+    problem(api.viewer.get("/schedules/nightly_report/backfill"), 404)
+    request = {"from": "2026-11-01", "to": "2026-11-15", "concurrency": 3}
+    problem(api.viewer.post("/schedules/nightly_report/backfill", json=request), 403)
+    response = api.operator.post("/schedules/nightly_report/backfill", json=request)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["created"] == 15 and body["total"] == 15 and body["concurrency"] == 3
+    assert body["start_local"] == "2026-11-01T00:00:00+08:00"
+    assert body["end_local"] == "2026-11-16T00:00:00+08:00"
+    done = wait_done(api, "nightly_report")
+    assert done["state"] == "done" and done["succeeded"] == 15 and done["created"] is None
+
+    runs = api.viewer.get(
+        "/runs", params={"task": "nightly_report", "trigger_source": "backfill", "limit": 50}
+    ).json()
+    assert runs["total"] == 15
+    assert {r["trigger_source"] for r in runs["items"]} == {"backfill"}
+
+    again = api.operator.post("/schedules/nightly_report/backfill", json=request).json()
+    assert again["created"] == 0 and again["total"] == 15
+
+
+def test_backfill_cancel(api: Api) -> None:
+    api.admin.post("/tasks/slow/schedule?schedule_id=slow-daily", json="0 9 * * *")
+    request = {"from": "2026-11-01T00:00:00+08:00", "to": "2026-11-04T00:00:00+08:00"}
+    body = api.operator.post("/schedules/slow-daily/backfill", json=request).json()
+    assert body["total"] == 3 and body["concurrency"] == 1
+    cancelled = api.operator.post("/schedules/slow-daily/backfill/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["state"] == "cancelled"
+    deadline = time.monotonic() + 15
+    while api.viewer.get("/schedules/slow-daily/backfill").json()["cancelled"] < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    problem(api.operator.post("/schedules/cleanup/backfill/cancel"), 409)
+
+
+def test_backfill_refuses_bad_input_naming_the_field(api: Api) -> None:
+    url = "/schedules/nightly_report/backfill"
+    body = problem(api.operator.post(url, json={"from": "2026-11-05", "to": "2026-11-01"}), 422)
+    assert body["field"] == "from"
+    body = problem(api.operator.post(url, json={"from": "2020-01-01", "to": "2026-11-01"}), 422)
+    assert body["field"] == "to" and "split the range" in body["detail"]
+    problem(api.operator.post(url, json={"from": "2026-11-01"}), 422)
+    problem(
+        api.operator.post(url, json={"from": "2026-11-01", "to": "2026-11-02", "concurrency": 0}),
+        422,
+    )
+    problem(api.operator.post(url, json={"from": "2026-11-01T09:00", "to": "2026-11-02"}), 422)
+    problem(
+        api.operator.post(
+            "/schedules/nope/backfill", json={"from": "2026-11-01", "to": "2026-11-02"}
+        ),
+        404,
+    )

@@ -1,0 +1,93 @@
+"""``schedkit backfill``: request with progress until done (a service executes), repeat,
+status, cancel, history showing the runs as backfills, bad input; and ``--max-runs``:
+a schedule that ended shows why."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from schedkit import SchedkitConfig, SyncScheduler, TaskRegistry
+from tests.cli.conftest import Cli, one_error_line
+
+
+@pytest.fixture
+def service(cli: Cli) -> Iterator[SyncScheduler]:
+    """A schedkit node (scheduler + executor) on the CLI's store, in a background loop."""
+    node = SyncScheduler(SchedkitConfig.load(cli.config), registry=TaskRegistry())
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def test_backfill_waits_showing_progress(cli: Cli, service: SyncScheduler) -> None:
+    assert cli("schedule", "hello", "--cron", "0 9 * * *").exit_code == 0
+    args = ("backfill", "hello", "--from", "2026-11-01", "--to", "2026-11-05")
+    result = cli(*args, "--concurrency", "2", "--wait")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "backfill of hello 2026-11-01 00:00 .. 2026-11-06 00:00 (concurrency 2): done" in out
+    assert "(5 new)" in out and "5/5 done: 5 succeeded" in out
+
+    again = json.loads(cli(*args, "--json").stdout)
+    assert again["created"] == 0 and again["total"] == 5 and again["state"] == "done"
+
+    history = json.loads(cli("--json", "history", "hello").stdout)
+    assert [r["trigger_source"] for r in history["runs"]] == ["backfill"] * 5
+    table = cli("history", "hello").stdout
+    assert "backfill" in table
+
+    zh = cli("--lang", "zh", "backfill", "hello", "--status")
+    assert zh.exit_code == 0, zh.output
+    assert "回填" in zh.stdout and "已完成 5/5" in zh.stdout
+
+
+def test_backfill_status_and_cancel_without_a_service(cli: Cli) -> None:
+    assert cli("schedule", "hello", "--cron", "0 9 * * *").exit_code == 0
+    made = json.loads(
+        cli("backfill", "hello", "--from", "2026-11-01", "--to", "2026-11-03", "--json").stdout
+    )
+    assert made["created"] == 3 and made["pending"] == 3 and made["state"] == "running"
+    status = cli("backfill", "hello", "--status")
+    assert "0/3 done" in status.stdout and "3 waiting" in status.stdout
+    cancelled = cli("backfill", "hello", "--cancel")
+    assert cancelled.exit_code == 0, cancelled.output
+    assert "cancelled" in cancelled.stdout and "3/3 done" in cancelled.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--from", "2026-11-01"), "give --from and --to"),
+        (("--status", "--cancel"), "give --from and --to"),
+        (("--from", "1 Nov", "--to", "2026-11-02"), "--from: expected a date"),
+        (("--from", "2026-11-05", "--to", "2026-11-01"), "is empty"),
+        (("--status",), "has no backfill"),
+    ],
+)
+def test_backfill_bad_input(cli: Cli, args: tuple[str, ...], message: str) -> None:
+    assert cli("schedule", "hello", "--cron", "0 9 * * *").exit_code == 0
+    result = cli("backfill", "hello", *args)
+    assert result.exit_code != 0, result.output
+    assert message in one_error_line(result.stderr)
+
+
+def test_schedule_max_runs_ends_and_shows_why(cli: Cli, service: SyncScheduler) -> None:
+    made = cli("schedule", "hello", "--interval", "1s", "--max-runs", "1", "--json")
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.stdout)["max_runs"] == 1
+    deadline = time.monotonic() + 20
+    while True:
+        (shown,) = json.loads(cli("--json", "tasks", "show", "hello").stdout)["schedules"]
+        if shown["ended"] is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert shown["ended"] == "max_runs" and shown["run_count"] == 1
+    assert "ended (max runs 1/1)" in cli("tasks", "show", "hello").stdout
+    assert "已结束（已达最大运行次数 1/1）" in cli("--lang", "zh", "tasks", "show", "hello").stdout
+    assert "ended (max runs 1/1)" in cli("tasks").stdout

@@ -1,0 +1,77 @@
+"""The console's backfill dialog on a schedule (English and Chinese), with progress, and
+an ended schedule shown as ended."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.console.conftest import Browsing, Console, open_tab
+
+pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
+
+
+async def test_backfill_dialog_runs_a_range_and_shows_progress(
+    signed_in: Browsing, console: Console
+) -> None:
+    page = signed_in.page
+    await page.goto(console.base + "tasks/nightly_report")
+    row = page.locator('tr[data-schedule="nightly_report"]')
+    await row.get_by_role("button", name="Backfill: nightly_report").click()
+    dialog = page.get_by_role("dialog", name="Backfill nightly_report")
+    await dialog.get_by_label("From (first day)").fill("2026-11-01")
+    await dialog.get_by_label("To (last day, included)").fill("2026-11-05")
+    await dialog.get_by_label("Runs at once").fill("2")
+    await dialog.get_by_role("button", name="Start backfill").click()
+    await expect(dialog.locator(".backfill-state")).to_have_attribute("data-state", "done")
+    await expect(dialog.locator(".backfill-progress")).to_contain_text("5 of 5 done: 5 succeeded")
+    await expect(dialog.locator(".backfill-state")).to_contain_text("at most 2 at once")
+    await page.screenshot(path="/tmp/schedkit-console-backfill.png")
+    await dialog.get_by_role("button", name="Close", exact=True).first.click()
+    await expect(dialog).to_be_hidden()
+
+    runs = console.api.get(
+        "/runs", params={"task": "nightly_report", "trigger_source": "backfill"}
+    ).json()
+    assert runs["total"] == 5
+    await expect(page.locator(".history")).to_contain_text("Backfill")
+    audit = console.api.get("/audit", params={"action": "schedule.backfill"}).json()
+    assert audit["total"] == 1
+
+    # A bad range is answered in the dialog, nothing is stored.
+    await row.get_by_role("button", name="Backfill: nightly_report").click()
+    dialog = page.get_by_role("dialog", name="Backfill nightly_report")
+    await dialog.get_by_label("From (first day)").fill("2026-11-05")
+    await dialog.get_by_label("To (last day, included)").fill("2026-11-01")
+    await dialog.get_by_role("button", name="Start backfill").click()
+    await expect(dialog.locator(".form-error")).to_contain_text("first not after the last")
+
+
+async def test_ended_schedule_and_the_dialog_in_chinese(browser: Browser, console: Console) -> None:
+    console.api.post(
+        "/tasks/crunch/schedule",
+        params={"schedule_id": "crunch-twice"},
+        json={"trigger": "interval", "seconds": 1, "max_runs": 2},
+    ).raise_for_status()
+    deadline = time.monotonic() + 20
+    while console.api.get("/schedules/crunch-twice").json()["ended"] is None:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    browsing = await open_tab(browser, console.token, lang="zh")
+    try:
+        page = browsing.page
+        await page.goto(console.base + "tasks/crunch")
+        row = page.locator('tr[data-schedule="crunch-twice"]')
+        await expect(row.locator(".badge-ended")).to_have_text("已结束（已运行 2/2 次）")
+        await expect(row).to_contain_text("已运行 2/2 次")
+        await row.get_by_role("button", name="回填：crunch-twice").click()
+        dialog = page.get_by_role("dialog", name="回填 crunch-twice")
+        await expect(dialog.get_by_label("开始日期（含）")).to_be_visible()
+        await expect(dialog.get_by_role("button", name="开始回填")).to_be_visible()
+    finally:
+        await browsing.context.close()
+    assert browsing.unexpected_errors() == []
+    console.api.delete("/schedules/crunch-twice").raise_for_status()

@@ -1,0 +1,158 @@
+"""Backfill on every store: the right runs, the concurrency limit observed, no duplicates
+on a repeated request, cancel, progress, and the range cap."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+
+from schedkit import RunStatus, TaskContext, ValidationError, task
+from schedkit.models import TriggerSource
+
+from .conftest import MakeScheduler
+from .taps import until
+
+DAILY_WORKDAYS = {"trigger": "cron", "hour": 9, "minute": 0, "calendar": "cn_workdays"}
+
+
+class Gauge:
+    """Counts the runs executing at once and the most seen."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+
+def report_task(gauge: Gauge, hold: float) -> Any:
+    @task("daily_report", category="report")
+    async def daily_report(ctx: TaskContext) -> dict[str, Any]:
+        gauge.now += 1
+        gauge.most = max(gauge.most, gauge.now)
+        try:
+            await asyncio.sleep(hold)
+        finally:
+            gauge.now -= 1
+        return {"success": True, "message": "ok"}
+
+    return daily_report
+
+
+async def test_backfill_runs_each_past_fire_within_the_limit_once(
+    make_scheduler: MakeScheduler,
+) -> None:
+    gauge = Gauge()
+    s = await make_scheduler(report_task(gauge, 0.15))
+    await s.add_task("daily_report", DAILY_WORKDAYS)
+
+    first = await s.backfill(
+        "daily_report", date(2026, 11, 1), date(2026, 11, 15), concurrency=2, actor="ops"
+    )
+    # 1-15 November 2026: 15 fires at 09:00 local, five on weekends (1, 7, 8, 14, 15).
+    assert first.created == 15 and first.progress.total == 15
+    assert first.concurrency == 2 and first.requested_by == "ops"
+
+    async def finished() -> bool:
+        status = await s.backfill_status("daily_report")
+        return status is not None and status.progress.finished
+
+    await until(finished, 60)
+    status = await s.backfill_status("daily_report")
+    assert status is not None and status.state == "done"
+    assert status.progress.succeeded == 10 and status.progress.skipped == 5
+    assert gauge.most == 2, "two chains: at most (and, with 10 runs, exactly) two at once"
+
+    runs = await s.list_runs("daily_report", limit=100)
+    assert {r.trigger_source for r in runs} == {TriggerSource.BACKFILL}
+    local = sorted(r.scheduled_for.astimezone(s.tz) for r in runs)
+    assert [d.day for d in local] == list(range(1, 16))
+    assert {(d.hour, d.minute) for d in local} == {(9, 0)}
+    weekend = [r for r in runs if r.scheduled_for.astimezone(s.tz).weekday() >= 5]
+    assert {r.status for r in weekend} == {RunStatus.SKIPPED}
+    assert all("calendar" in (r.reason or "") for r in weekend)
+    assert all(r.created_by == "ops" for r in runs)
+
+    # The same request again, and an overlapping one: nothing is created twice.
+    again = await s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 15), concurrency=2)
+    assert again.created == 0 and again.progress.total == 15
+    wider = await s.backfill("daily_report", date(2026, 11, 10), date(2026, 11, 16))
+    assert wider.created == 1  # only Monday 16 November is new
+    await until(finished, 30)
+    assert await s.count_runs("daily_report") == 16
+    audit = await s.list_audit(action="schedule.backfill")
+    assert len(audit) == 3 and audit[-1].actor == "ops"
+
+
+async def test_backfill_cancel_stops_the_rest(make_scheduler: MakeScheduler) -> None:
+    started = asyncio.Event()
+
+    @task("slow_report", category="report")
+    async def slow_report() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    s = await make_scheduler(slow_report)
+    await s.add_task("slow_report", {"trigger": "cron", "hour": 9, "minute": 0})
+    status = await s.backfill("slow_report", date(2026, 11, 1), date(2026, 11, 5))
+    assert status.progress.total == 5 and status.progress.done == 0
+    await asyncio.wait_for(started.wait(), 10)
+    during = await s.backfill_status("slow_report")
+    assert during is not None and during.state == "running"
+    assert during.progress.running == 1 and during.progress.pending == 4
+
+    cancelled = await s.cancel_backfill("slow_report", actor="ops")
+    assert cancelled.state == "cancelled"
+
+    async def all_cancelled() -> bool:
+        current = await s.backfill_status("slow_report")
+        assert current is not None
+        return current.progress.cancelled == 5
+
+    await until(all_cancelled, 15)
+    final = await s.backfill_status("slow_report")
+    assert final is not None and final.progress.finished and final.progress.succeeded == 0
+
+
+async def test_backfill_refuses_bad_requests(make_scheduler: MakeScheduler) -> None:
+    gauge = Gauge()
+    s = await make_scheduler(report_task(gauge, 0), limits={"max_backfill_fires": 10})
+    await s.add_task("daily_report", {"trigger": "cron", "hour": 9, "minute": 0})
+    with pytest.raises(ValidationError, match="more than 10 fires") as too_many:
+        await s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 15))
+    assert too_many.value.field == "to"
+    with pytest.raises(ValidationError, match="empty") as empty:
+        await s.backfill("daily_report", date(2026, 11, 5), date(2026, 11, 1))
+    assert empty.value.field == "from"
+    with pytest.raises(ValidationError) as bad:
+        await s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 2), concurrency=0)
+    assert bad.value.field == "concurrency"
+    with pytest.raises(LookupError):
+        await s.backfill("nope", date(2026, 11, 1), date(2026, 11, 2))
+    assert await s.backfill_status("daily_report") is None
+    assert await s.count_runs("daily_report") == 0
+    # A range reaching into the future stops at now.
+    late = await s.backfill(
+        "daily_report", datetime.now(s.tz).date(), date(2099, 1, 1), concurrency=1
+    )
+    assert late.end <= datetime.now(s.tz)
+
+
+async def test_the_limit_holds_across_nodes(make_scheduler: MakeScheduler) -> None:
+    """Two executing nodes on one store claim the backfill's runs; the chains in the
+    store still let no more than `concurrency` run at once."""
+    gauge = Gauge()
+    first = await make_scheduler(report_task(gauge, 0.1))
+    await make_scheduler(report_task(gauge, 0.1))
+    await first.add_task("daily_report", {"trigger": "cron", "hour": 9, "minute": 0})
+    await first.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 12), concurrency=3)
+
+    async def finished() -> bool:
+        status = await first.backfill_status("daily_report")
+        return status is not None and status.progress.finished
+
+    await until(finished, 60)
+    status = await first.backfill_status("daily_report")
+    assert status is not None and status.progress.succeeded == 12
+    assert 1 < gauge.most <= 3

@@ -1,0 +1,100 @@
+"""A backfill's decisions as pure functions: the range, its fires, the chains."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from schedkit.engine import backfill
+from schedkit.errors import ValidationError
+from schedkit.models import RunStatus
+from schedkit.triggers import trigger_from_json
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
+DAILY = {"trigger": "cron", "hour": 9, "minute": 0, "timezone": "Asia/Shanghai"}
+
+
+def test_window_takes_dates_as_whole_local_days_and_stops_at_now() -> None:
+    lo, hi = backfill.window(date(2026, 11, 1), date(2026, 11, 15), SHANGHAI, NOW)
+    assert lo == datetime(2026, 11, 1, tzinfo=SHANGHAI)
+    assert hi == datetime(2026, 11, 16, tzinfo=SHANGHAI)
+    lo, hi = backfill.window(date(2026, 12, 1), date(2027, 1, 1), SHANGHAI, NOW)
+    assert hi == NOW
+    # A naive date-time is local; an aware one is taken as it is.
+    lo, _ = backfill.window(datetime(2026, 11, 1, 8), NOW, SHANGHAI, NOW)
+    assert lo == datetime(2026, 11, 1, 0, tzinfo=UTC)
+    with pytest.raises(ValidationError) as empty:
+        backfill.window(date(2026, 12, 3), date(2026, 12, 5), SHANGHAI, NOW)
+    assert empty.value.field == "from"
+
+
+def test_fires_in_judges_the_calendar_and_caps_the_count() -> None:
+    trigger = trigger_from_json({**DAILY, "calendar": "cn_workdays"})
+    lo, hi = backfill.window(date(2026, 9, 26), date(2026, 10, 10), SHANGHAI, NOW)
+    fires = backfill.fires_in(trigger, lo, hi, 100)
+    assert len(fires) == 15
+    runs = {f.nominal.astimezone(SHANGHAI).day for f in fires if f.excluded is None}
+    # Weekend 26-27 September and the National Day holidays (1-7 October) are off;
+    # Saturday 10 October is a make-up workday (调休).
+    assert runs == {28, 29, 30, 8, 9, 10}
+    assert all(f.excluded == backfill.CALENDAR_REASON for f in fires if f.excluded)
+    assert len(backfill.fires_in(trigger, lo, hi, 15)) == 15
+    with pytest.raises(ValidationError, match="more than 14 fires") as over:
+        backfill.fires_in(trigger, lo, hi, 14)
+    assert over.value.field == "to"
+
+
+def test_fires_in_is_half_open() -> None:
+    trigger = trigger_from_json(DAILY)
+    nine = datetime(2026, 11, 1, 9, tzinfo=SHANGHAI)
+    fires = backfill.fires_in(trigger, nine, nine + timedelta(days=2), 10)
+    assert [f.nominal for f in fires] == [nine, nine + timedelta(days=1)]
+
+
+def test_fires_in_of_a_date_trigger_only_inside_the_range() -> None:
+    once = trigger_from_json({"trigger": "date", "run_date": "2026-11-03T09:00:00+08:00"})
+    lo, hi = backfill.window(date(2026, 11, 1), date(2026, 11, 5), SHANGHAI, NOW)
+    assert [f.nominal for f in backfill.fires_in(once, lo, hi, 10)] == [
+        datetime(2026, 11, 3, 9, tzinfo=SHANGHAI)
+    ]
+    lo, hi = backfill.window(date(2026, 11, 4), date(2026, 11, 5), SHANGHAI, NOW)
+    assert backfill.fires_in(once, lo, hi, 10) == []
+
+
+def test_chain_deals_fires_onto_concurrency_chains() -> None:
+    fires = [NOW + timedelta(days=i) for i in range(5)]
+    assert backfill.chain(fires, 2) == [None, None, fires[0], fires[1], fires[2]]
+    assert backfill.chain(fires, 9) == [None] * 5
+    assert backfill.chain([], 3) == []
+    assert backfill.check_concurrency(1) == 1
+    for bad in (0, backfill.MAX_CONCURRENCY + 1):
+        with pytest.raises(ValidationError):
+            backfill.check_concurrency(bad)
+
+
+def test_run_ids_depend_on_schedule_and_fire_only() -> None:
+    a = backfill.run_id("report", NOW)
+    assert a == backfill.run_id("report", NOW.astimezone(SHANGHAI))
+    assert a != backfill.run_id("report", NOW + timedelta(seconds=1))
+    assert a != backfill.run_id("other", NOW)
+    assert len(a) == 32 and backfill.schedule_key("report") == "report:backfill"
+
+
+def test_progress_counts_one_read_of_the_runs() -> None:
+    s = RunStatus
+    statuses = [s.SUCCESS, s.SUCCESS, s.FAILED, s.TIMEOUT, s.SKIPPED, s.RUNNING, s.PENDING]
+    p = backfill.progress([*statuses, s.CANCELLED, s.LOST])
+    assert (p.total, p.done, p.running, p.pending) == (9, 7, 1, 1)
+    assert (p.succeeded, p.failed, p.skipped, p.cancelled) == (2, 3, 1, 1)
+    assert not p.finished
+    assert backfill.progress([]).finished
+
+
+def test_progress_is_finished_when_every_run_is_done() -> None:
+    counts = {"running": 0, "pending": 0, "succeeded": 2, "failed": 0, "skipped": 1}
+    done = backfill.Progress(total=3, done=3, cancelled=0, **counts)
+    assert done.finished
+    assert not backfill.Progress(total=3, done=2, cancelled=0, **{**counts, "pending": 1}).finished
