@@ -370,6 +370,9 @@ def lateness(run: Run, started: datetime) -> float:
     return max(0.0, (started - reference).total_seconds())
 
 
+_NOT_MISSED_REASONS = ("business calendar", "calendar ", "unknown calendar", "coalesced")
+
+
 def skipped_is_missed(run: Run, detail: dict[str, Any] | None = None) -> bool:
     """Whether a ``skipped`` fire is worth a ``missed`` alert.
 
@@ -380,7 +383,9 @@ def skipped_is_missed(run: Run, detail: dict[str, Any] | None = None) -> bool:
     if isinstance(cause, str):
         return cause not in ("calendar", "coalesced")
     reason = (run.reason or "").lower()
-    return not (reason.startswith("business calendar") or reason.startswith("coalesced"))
+    # Runs stored before causes were recorded: calendar skips read "business calendar: ..."
+    # (older releases) or "calendar <name>: ..." / "unknown calendar ..." (since).
+    return not reason.startswith(_NOT_MISSED_REASONS)
 
 
 # -- helpers ----------------------------------------------------------------------------

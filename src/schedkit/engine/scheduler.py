@@ -25,6 +25,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from schedkit.calendars import CalendarBook, CalendarSet
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.engine import planning, runs
@@ -107,6 +108,9 @@ class SchedulerLoop:
             clock=clock,
             lost_after=self.cfg.lost_after,
         )
+        #: The store's calendars, re-read (by version) on each tick that fires a
+        #: schedule with a calendar, so an edit on any node is in force at its next fire.
+        self.calendars = CalendarBook(store)
         self.window = FireWindow()
         self._refresh_at = _LONG_AGO
         self._reap_at = _LONG_AGO
@@ -212,7 +216,9 @@ class SchedulerLoop:
         self._refresh_at = now if full else now + timedelta(seconds=self.cfg.refresh_interval)
 
     async def _fire(self, due: dict[str, Entry], now: datetime) -> None:
-        plans = [plan for entry in due.values() if (plan := self._plan(entry, now)) is not None]
+        names = [ref.name for entry in due.values() if (ref := entry.trigger.calendar)]
+        books = await self.calendars.refresh(names) if names else self.calendars.current
+        plans = [p for entry in due.values() if (p := self._plan(entry, now, books)) is not None]
         watched = [
             p.entry.schedule.id
             for p in plans
@@ -250,7 +256,7 @@ class SchedulerLoop:
             )
         await self._announce(batch, stored)
 
-    def _plan(self, entry: Entry, now: datetime) -> _Plan | None:
+    def _plan(self, entry: Entry, now: datetime, books: CalendarSet) -> _Plan | None:
         """The fate of a schedule's due fires; None for a schedule that cannot be
         planned (a stored trigger this version cannot evaluate), which is reported once
         and must not stop the others from firing."""
@@ -265,9 +271,7 @@ class SchedulerLoop:
                 schedule,
                 fires,
                 registered=self.registry.get_task(schedule.task_name) is not None,
-                calendar=lambda fire: (
-                    None if trigger.calendar_allows(fire) else "business calendar: not a run day"
-                ),
+                calendar=planning.calendar_check(trigger, books),
             )
         except Exception:
             self.window.report_broken(schedule)

@@ -29,12 +29,15 @@ from schedkit.readmodels.runs import (
     run_view,
 )
 from schedkit.readmodels.schedules import (
+    CalendarWarningView,
     SchedulePreview,
     ScheduleView,
     TaskUpcoming,
     UpcomingFire,
+    calendar_warning_view,
     schedule_preview,
     schedule_view,
+    stored_preview,
     upcoming_by_task,
     upcoming_fires,
 )
@@ -49,6 +52,7 @@ from schedkit.readmodels.tasks import (
 
 __all__ = [
     "AuditView",
+    "CalendarWarningView",
     "Lang",
     "LogLineView",
     "NodeView",
@@ -68,6 +72,7 @@ __all__ = [
     "UpcomingFire",
     "WindowStats",
     "audit_view",
+    "calendar_warning_view",
     "log_line_view",
     "negotiate_lang",
     "node_views",
@@ -78,6 +83,7 @@ __all__ = [
     "run_view",
     "schedule_preview",
     "schedule_view",
+    "stored_preview",
     "task_detail",
     "task_stats_view",
     "task_summaries",

@@ -7,11 +7,13 @@ from datetime import datetime, timedelta
 from pydantic import Field
 
 from schedkit.models import RunStatus
-from schedkit.readmodels.common import View
+from schedkit.readmodels.common import Lang, View
 from schedkit.readmodels.runs import RunSummary, run_summary
 from schedkit.readmodels.schedules import (
+    CalendarWarningView,
     TaskUpcoming,
     UpcomingFire,
+    calendar_warning_view,
     upcoming_by_task,
     upcoming_fires,
 )
@@ -38,10 +40,18 @@ class Overview(View):
     upcoming_by_task: list[TaskUpcoming] = Field(
         description="The tasks firing soonest, each with the next fire of each schedule."
     )
+    calendar_warnings: list[CalendarWarningView] = Field(
+        default_factory=list,
+        description="Business calendars schedules use whose coming years no source "
+        'confirms ("calendar cn_workdays for 2027 not confirmed"), or that are missing.',
+    )
 
 
 async def overview(
-    scheduler: Scheduler, window: timedelta = timedelta(hours=24), upcoming: int = 10
+    scheduler: Scheduler,
+    window: timedelta = timedelta(hours=24),
+    upcoming: int = 10,
+    lang: Lang = "en",
 ) -> Overview:
     now = scheduler.clock.now()
     stats = await scheduler.stats(window)
@@ -52,6 +62,9 @@ async def overview(
     finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
     running = await scheduler.list_runs(status=RunStatus.RUNNING, limit=RUNNING_SHOWN)
     schedules = await scheduler.list_schedules()
+    names = await scheduler.calendars.referenced()
+    calendars = await scheduler.calendars.snapshot(names)
+    warnings = calendars.warnings(names, today=scheduler.calendars.today())
     return Overview(
         since=now - window,
         until=now,
@@ -62,6 +75,7 @@ async def overview(
         running_count=await scheduler.count_runs(status=RunStatus.RUNNING),
         running=[run_summary(r, scheduler.tz) for r in running],
         pending_count=await scheduler.count_runs(status=RunStatus.PENDING),
-        upcoming=upcoming_fires(schedules, scheduler.tz, upcoming),
-        upcoming_by_task=upcoming_by_task(schedules, scheduler.tz, upcoming),
+        upcoming=upcoming_fires(schedules, scheduler.tz, upcoming, calendars),
+        upcoming_by_task=upcoming_by_task(schedules, scheduler.tz, upcoming, calendars),
+        calendar_warnings=[calendar_warning_view(w, lang) for w in warnings],
     )

@@ -50,6 +50,7 @@ from schedkit.models import (
 from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import audit as audit_trail
 from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.service.calendars import CalendarDesk
 from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
 from schedkit.service.runs import RunControl, run_filter
 from schedkit.service.schedules import ScheduleBook
@@ -124,6 +125,8 @@ class Scheduler:
             audit=audit,
             changed=self._loop.wake,
         )
+        #: Business calendars: read, edit, import, export, warnings (docs/calendars.md).
+        self.calendars = CalendarDesk(store=self.store, clock=self.clock, tz=self.tz, audit=audit)
         self.runs = RunControl(
             store=self.store,
             registry=self.registry,
@@ -278,7 +281,10 @@ class Scheduler:
         return self.schedules.parse(schedule_config)
 
     def preview(self, schedule_config: Any, n: int = 5) -> list[datetime]:
-        return self.schedules.preview(schedule_config, n)
+        """The next ``n`` fires, judged by the calendars as this node last read them;
+        ``await scheduler.calendars.preview(...)`` reads the store first and says which
+        source decided each day."""
+        return self.schedules.preview(schedule_config, n, self.calendars.current)
 
     async def add_task(
         self,
@@ -291,6 +297,7 @@ class Scheduler:
         """Schedule a task (replacing the schedule with the same id; default id: the task
         name). Persisted, so it survives restarts and wins over the task's default."""
         self._require_started()
+        await self.calendars.require(self.schedules.parse(schedule_config).trigger)
         return await self.schedules.put(
             task_name, schedule_config, schedule_id=schedule_id, actor=actor
         )

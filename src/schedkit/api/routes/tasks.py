@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import Query, Response, status
@@ -152,7 +151,7 @@ async def schedule_task(
         if existing is not None and existing.task_name != task_name:
             raise ConflictError(f"schedule {schedule_id!r} belongs to task {existing.task_name!r}")
     # Validates first (422 naming the field), without holding the event loop.
-    preview = await asyncio.to_thread(readmodels.schedule_preview, scheduler, config, 5, lang)
+    preview = await readmodels.stored_preview(scheduler, config, 5, lang)
     schedule = await scheduler.add_task(task_name, config, schedule_id=schedule_id, actor=actor)
     return ScheduleResponse(
         schedule=readmodels.schedule_view(schedule, scheduler.tz, lang),
