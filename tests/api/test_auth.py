@@ -52,6 +52,36 @@ ROUTES: list[tuple[str, str, str | None, str, Any]] = [
     ("GET", "/tokens", ADMIN, "/tokens", None),
     ("POST", "/tokens", ADMIN, "/tokens", {"name": "x", "role": "nobody"}),
     ("DELETE", "/tokens/{token_id}", ADMIN, "/tokens/nope", None),
+    ("GET", "/calendars", VIEWER, "/calendars", None),
+    ("GET", "/calendar-warnings", VIEWER, "/calendar-warnings", None),
+    ("PUT", "/calendar-notices/{year}", ADMIN, "/calendar-notices/2027", {"text": "bad"}),
+    ("GET", "/calendars/{name}", VIEWER, "/calendars/nope", None),
+    ("PUT", "/calendars/{name}", ADMIN, "/calendars/nope", {"base": "?", "expected_version": 0}),
+    ("DELETE", "/calendars/{name}", ADMIN, "/calendars/nope?expected_version=1", None),
+    ("POST", "/calendars/{name}/overrides", ADMIN, "/calendars/nope/overrides", {"overrides": []}),
+    (
+        "DELETE",
+        "/calendars/{name}/overrides/{day}",
+        ADMIN,
+        "/calendars/nope/overrides/2027-01-01",
+        None,
+    ),
+    (
+        "PUT",
+        "/calendars/{name}/years/{year}/confirmed",
+        ADMIN,
+        "/calendars/nope/years/2027/confirmed",
+        {},
+    ),
+    ("GET", "/calendars/{name}/years/{year}", VIEWER, "/calendars/nope/years/2027", None),
+    (
+        "POST",
+        "/calendars/{name}/import",
+        ADMIN,
+        "/calendars/nope/import",
+        {"text": "", "format": "csv"},
+    ),
+    ("GET", "/calendars/{name}/export", VIEWER, "/calendars/nope/export?format=csv", None),
 ]
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from . import admin, demo, runs, schedules, serve, tasks, tokens
+from . import admin, calendars, demo, runs, schedules, serve, tasks, tokens
 from .errors import SchedkitGroup
 from .state import CliState, Lang, setup_logging
 
@@ -106,6 +106,7 @@ runs.register(app)
 schedules.register(app)
 admin.register(app)
 tokens.register(app)
+calendars.register(app)
 serve.register(app)
 demo.register(app)
 

@@ -70,6 +70,14 @@ _ZH: dict[str, str] = {
     "cancelled": "已取消",
     "lost": "丢失",
     "missed": "错过",
+    # calendars
+    "base": "基础规则",
+    "overrides": "覆盖日期",
+    "version": "版本",
+    "coverage": "数据覆盖",
+    "confirmed": "已确认",
+    "estimated": "推算",
+    "uncovered": "无数据",
     # check
     "config": "配置",
     "timezone": "时区",

@@ -14,6 +14,18 @@ from schedkit.readmodels.admin import (
     node_views,
     token_view,
 )
+from schedkit.readmodels.calendars import (
+    CalendarDetail,
+    CalendarSummary,
+    CalendarYear,
+    DayView,
+    OverrideView,
+    YearCoverageView,
+    calendar_detail,
+    calendar_summaries,
+    calendar_warnings,
+    calendar_year,
+)
 from schedkit.readmodels.common import Lang, negotiate_lang
 from schedkit.readmodels.overview import Overview, overview
 from schedkit.readmodels.runs import (
@@ -52,10 +64,15 @@ from schedkit.readmodels.tasks import (
 
 __all__ = [
     "AuditView",
+    "CalendarDetail",
+    "CalendarSummary",
     "CalendarWarningView",
+    "CalendarYear",
+    "DayView",
     "Lang",
     "LogLineView",
     "NodeView",
+    "OverrideView",
     "Overview",
     "RetryView",
     "RunBrief",
@@ -71,8 +88,13 @@ __all__ = [
     "TokenView",
     "UpcomingFire",
     "WindowStats",
+    "YearCoverageView",
     "audit_view",
+    "calendar_detail",
+    "calendar_summaries",
     "calendar_warning_view",
+    "calendar_warnings",
+    "calendar_year",
     "log_line_view",
     "negotiate_lang",
     "node_views",

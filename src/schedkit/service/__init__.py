@@ -298,6 +298,7 @@ class Scheduler:
         name). Persisted, so it survives restarts and wins over the task's default."""
         self._require_started()
         await self.calendars.require(self.schedules.parse(schedule_config).trigger)
+        self.calendars.changed()
         return await self.schedules.put(
             task_name, schedule_config, schedule_id=schedule_id, actor=actor
         )

@@ -8,6 +8,7 @@ naming it, on every node (:class:`~schedkit.calendars.CalendarBook`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
@@ -27,6 +28,7 @@ from schedkit.calendars import (
     parse_calendar,
     parse_override,
     parse_overrides,
+    referenced_names,
 )
 from schedkit.clock import Clock
 from schedkit.errors import CalendarNotFoundError, ValidationError
@@ -34,6 +36,9 @@ from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.store.base import Store
 from schedkit.triggers import ScheduleSpec, Upcoming, build_trigger, upcoming
 from schedkit.triggers.specs import TriggerSpec
+
+#: Seconds :meth:`CalendarDesk.warnings` reuses its last answer.
+WARNINGS_TTL = 10.0
 
 
 class CalendarDesk:
@@ -46,6 +51,8 @@ class CalendarDesk:
         self.clock = clock
         self.tz = tz
         self.audit = audit
+        #: The last :meth:`warnings`: (monotonic time, today, warnings).
+        self._warned: tuple[float, date, list[CalendarWarning]] | None = None
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -72,6 +79,10 @@ class CalendarDesk:
         CalendarNotFoundError."""
         return await self._cals.load(name)
 
+    async def get_stored(self, name: str) -> StoredCalendar | None:
+        """The calendar ``name`` if one is stored (None for a built-in nobody edited)."""
+        return await self._cals.get(name)
+
     async def notices(self) -> StoredNotices:
         """The national holiday arrangement operators entered."""
         return await self._cals.get_notices()
@@ -82,22 +93,23 @@ class CalendarDesk:
 
     async def referenced(self) -> list[str]:
         """The calendar names the stored schedules reference (sorted, aliases kept)."""
-        names: set[str] = set()
-        for schedule in await self._store.list_schedules(None):
-            ref = schedule.trigger.get("calendar")
-            if isinstance(ref, str):
-                names.add(ref)
-            elif isinstance(ref, Mapping) and isinstance(ref.get("name"), str):
-                names.add(ref["name"])
-        return sorted(names)
+        return referenced_names(s.trigger for s in await self._store.list_schedules(None))
 
     async def warnings(self, today: date | None = None) -> list[CalendarWarning]:
         """Each year from today to the warning horizon that a calendar a schedule uses
         does not have confirmed, and each calendar a schedule names that does not exist:
-        what ``/ready``, the console, ``schedkit check`` and the alert rule show."""
+        what ``/ready``, the console, ``schedkit check`` and the alert rule show. Kept
+        for :data:`WARNINGS_TTL` seconds (readiness probes call it often; it reads every
+        schedule); an edit through this node clears it at once."""
+        day = today or self.today()
+        cached = self._warned
+        if cached is not None and cached[1] == day and time.monotonic() - cached[0] < WARNINGS_TTL:
+            return list(cached[2])
         names = await self.referenced()
         books = await self.snapshot(names)
-        return books.warnings(names, today=today or self.today())
+        found = books.warnings(names, today=day)
+        self._warned = (time.monotonic(), day, found)
+        return list(found)
 
     async def preview(self, schedule_config: Any, n: int = 5) -> Upcoming:
         """The next ``n`` fires of a schedule config against the stored calendars, each
@@ -109,6 +121,10 @@ class CalendarDesk:
         trigger = build_trigger(spec, default_timezone=str(self.tz))
         books = await self.snapshot([trigger.calendar.name] if trigger.calendar else [])
         return upcoming(trigger, n, self.clock.now(), calendars=books)
+
+    def changed(self) -> None:
+        """Forget the cached warnings (a schedule or calendar changed here)."""
+        self._warned = None
 
     async def require(self, spec: TriggerSpec) -> None:
         """ValidationError on ``trigger.calendar`` when the spec names a calendar that
@@ -139,6 +155,7 @@ class CalendarDesk:
         """Delete a stored calendar (a built-in one falls back to its defaults)."""
         before = await self._cals.get(name)
         await self._cals.delete(name, expected_version=expected_version)
+        self._warned = None
         await self.audit.record(
             actor, "calendar.delete", name, before.calendar.to_json() if before else None
         )
@@ -224,6 +241,7 @@ class CalendarDesk:
         items = parse_overrides(text, fmt)
         before = await self._cals.get_notices()
         saved = await self._cals.enter_notice(year, items, confirmed=confirmed)
+        self._warned = None
         await self.audit.record(
             actor,
             "calendar.notice",
@@ -251,6 +269,7 @@ class CalendarDesk:
     async def _audit(
         self, actor: str, action: str, saved: StoredCalendar, before: StoredCalendar | None
     ) -> None:
+        self._warned = None
         await self.audit.record(
             actor,
             action,

@@ -41,8 +41,8 @@ class Upcoming:
     complete: bool
     #: The business calendar's decision for each fire (same order), None without one.
     decisions: list[DayDecision | None] = field(default_factory=list)
-    #: The calendar's years from the start to the last fire found that no source
-    #: confirms (empty without a calendar).
+    #: The calendar's years from the first fire found to the last (at least the
+    #: warning horizon) that no source confirms (empty without a calendar).
     warnings: list[CalendarWarning] = field(default_factory=list)
 
 
@@ -84,7 +84,9 @@ def upcoming(
         nominal = trigger.next_fire_time(nominal, start)
     warnings: list[CalendarWarning] = []
     if ref is not None:
-        today = trigger.local_day(start)
+        # From the first fire found (the start without one) to the last, and at least
+        # the usual horizon: the years this preview's days depend on.
+        today = trigger.local_day(fires[0] if fires else start)
         horizon = DEFAULT_HORIZON
         if fires:
             horizon = max(horizon, trigger.local_day(fires[-1]) - today)

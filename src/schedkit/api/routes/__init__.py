@@ -3,7 +3,16 @@
 
 from __future__ import annotations
 
-from schedkit.api.routes import admin, runs, schedules, tasks
+from schedkit.api.routes import admin, calendars, runs, schedules, tasks
 from schedkit.api.routes.table import ROUTES, RouteSpec, RouteTable
 
-__all__ = ["ROUTES", "RouteSpec", "RouteTable", "admin", "runs", "schedules", "tasks"]
+__all__ = [
+    "ROUTES",
+    "RouteSpec",
+    "RouteTable",
+    "admin",
+    "calendars",
+    "runs",
+    "schedules",
+    "tasks",
+]

@@ -40,15 +40,19 @@ async def health() -> Health:
     return Health()
 
 
-@route("GET", "/ready", role=None, errors=(503,), summary="Readiness", response_model=Readiness)
-async def ready(scheduler: SchedulerDep) -> Readiness:
+@route("GET", "/ready", role=None, errors=(422, 503), summary="Readiness", response_model=Readiness)
+async def ready(scheduler: SchedulerDep, lang: LangDep) -> Readiness:
     """Ready when the scheduler is started and the store answers; ``scheduler`` tells
-    whether this node fires schedules (holds the lease) or stands by."""
+    whether this node fires schedules (holds the lease) or stands by;
+    ``calendar_warnings`` lists coming calendar years no source confirms."""
     await scheduler.ping()
-    if not scheduler.config.scheduler.enabled:
-        return Readiness(node_id=scheduler.node_id, scheduler="disabled")
+    role = "disabled"
+    if scheduler.config.scheduler.enabled:
+        role = "leader" if scheduler.is_leader else "standby"
     return Readiness(
-        node_id=scheduler.node_id, scheduler="leader" if scheduler.is_leader else "standby"
+        node_id=scheduler.node_id,
+        scheduler=role,
+        calendar_warnings=await readmodels.calendar_warnings(scheduler, lang),
     )
 
 
