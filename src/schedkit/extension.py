@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from schedkit.calendars import CalendarWarning
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.events import EventKind, Listener
@@ -74,6 +75,10 @@ class ExtensionHost(Protocol):
     ) -> int: ...
 
     async def leader_lease(self) -> Lease | None: ...
+
+    async def calendar_warnings(self) -> list[CalendarWarning]:
+        """Coming years of the calendars schedules use that no source confirms."""
+        ...
 
     async def get_state(self, key: str) -> StateEntry | None: ...
 

@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from schedkit.alerts.config import AlertsSettings, RuleOverride, RuleSet, parse_task_rules
+from schedkit.alerts.config import (
+    AlertKind,
+    AlertsSettings,
+    RuleOverride,
+    RuleSet,
+    parse_task_rules,
+)
 from schedkit.alerts.messages import Message, MessageContext, render
 from schedkit.alerts.rules import (
     Alert,
@@ -41,6 +47,7 @@ from schedkit.alerts.rules import (
     on_started,
     skipped_is_missed,
 )
+from schedkit.calendars import CalendarWarning
 from schedkit.errors import ConfigError, StoreError
 from schedkit.events import EventKind, RunEvent
 from schedkit.extension import ExtensionHost
@@ -55,6 +62,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATE_PREFIX = "alert:task:"
+#: The calendar warnings already alerted: ``{"sent": ["cn_workdays:2027:<code>", ...]}``.
+CALENDAR_STATE_KEY = "alert:calendars"
 #: Grace time for ``late`` when neither the rule nor the schedule gives one.
 DEFAULT_LATE_AFTER = 300.0
 #: Runs read per periodic check (running, pending).
@@ -364,6 +373,8 @@ class Monitor:
         if scheduler is not None and self.settings.active and scheduler.is_leader:
             await self._check_running()
             await self._check_pending()
+            if self.settings.rules.calendar:
+                await self._check_calendars()
         self._last_check = self._now()
         self.metrics.last_check.set(time.time())
 
@@ -428,6 +439,33 @@ class Monitor:
                 [functools.partial(on_pending_check, late_runs=late_runs, rules=rules, now=now)],
             )
             await self._dispatch(alerts)
+
+    async def _check_calendars(self) -> None:
+        """One alert per calendar warning when it appears ("calendar cn_workdays for 2027
+        not confirmed"). The warnings already sent are kept in the store, so a restart or
+        a new leader does not send them again; a warning that went away (the year was
+        entered) and comes back is sent again."""
+        assert self.scheduler is not None
+        warnings = await self.scheduler.calendar_warnings()
+        current = {_calendar_key(w): w for w in warnings}
+        entry = await self.scheduler.get_state(CALENDAR_STATE_KEY)
+        sent = set(entry.value.get("sent", [])) if entry is not None else set()
+        if set(current) == sent:
+            return
+        version = entry.version if entry is not None else 0
+        # Another node sending the same alerts won the compare-and-set: it sends them.
+        if not await self.scheduler.set_state(
+            CALENDAR_STATE_KEY, {"sent": sorted(current)}, version
+        ):
+            return
+        now = self._now()
+        await self._dispatch(
+            [
+                Alert(kind=AlertKind.CALENDAR, task_name=w.calendar, at=now, calendar_warning=w)
+                for key, w in sorted(current.items())
+                if key not in sent
+            ]
+        )
 
     # -- sending -------------------------------------------------------------------------
 
@@ -530,6 +568,10 @@ class Monitor:
     def _now(self) -> datetime:
         assert self.scheduler is not None
         return self.scheduler.clock.now()
+
+
+def _calendar_key(warning: CalendarWarning) -> str:
+    return f"{warning.calendar}:{warning.year}:{warning.code.value}"
 
 
 def _lost_is_final(event: RunEvent) -> bool:

@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from schedkit.alerts.config import AlertKind, RuleSet
+from schedkit.calendars import CalendarWarning
 from schedkit.models import JSON, Run, RunStatus
 
 #: Final statuses that count as a failure of the task.
@@ -56,6 +57,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.MISSED: Severity.WARNING,
     AlertKind.LATE: Severity.WARNING,
     AlertKind.RECOVERED: Severity.INFO,
+    AlertKind.CALENDAR: Severity.WARNING,
 }
 
 
@@ -79,6 +81,8 @@ class Alert:
     since: datetime | None = None
     #: The last failure's error, for ``recovered``.
     last_error: JSON | None = None
+    #: For ``calendar_unconfirmed``: the warning (``task_name`` is the calendar's name).
+    calendar_warning: CalendarWarning | None = None
 
     @property
     def severity(self) -> Severity:

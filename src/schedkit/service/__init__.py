@@ -23,6 +23,7 @@ from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from schedkit import tokens
+from schedkit.calendars import CalendarWarning
 from schedkit.clock import Clock, SystemClock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
@@ -514,6 +515,10 @@ class Scheduler:
     async def token_is_live(self, token_id: str) -> bool:
         """Whether the token with this id exists and is not revoked (open streams ask)."""
         return await tokens.is_live(self.store, token_id)
+
+    async def calendar_warnings(self) -> list[CalendarWarning]:
+        """See :meth:`CalendarDesk.warnings` (what the alert rule sends)."""
+        return await self.calendars.warnings()
 
     async def get_state(self, key: str) -> StateEntry | None:
         return await self.store.get_state(key)

@@ -51,6 +51,8 @@ class CalendarDesk:
         self.clock = clock
         self.tz = tz
         self.audit = audit
+        #: Seconds :meth:`warnings` reuses its last answer (0: always read).
+        self.warnings_ttl = WARNINGS_TTL
         #: The last :meth:`warnings`: (monotonic time, today, warnings).
         self._warned: tuple[float, date, list[CalendarWarning]] | None = None
 
@@ -99,11 +101,12 @@ class CalendarDesk:
         """Each year from today to the warning horizon that a calendar a schedule uses
         does not have confirmed, and each calendar a schedule names that does not exist:
         what ``/ready``, the console, ``schedkit check`` and the alert rule show. Kept
-        for :data:`WARNINGS_TTL` seconds (readiness probes call it often; it reads every
+        for :attr:`warnings_ttl` seconds (readiness probes call it often; it reads every
         schedule); an edit through this node clears it at once."""
         day = today or self.today()
         cached = self._warned
-        if cached is not None and cached[1] == day and time.monotonic() - cached[0] < WARNINGS_TTL:
+        fresh = cached is not None and time.monotonic() - cached[0] < self.warnings_ttl
+        if cached is not None and fresh and cached[1] == day:
             return list(cached[2])
         names = await self.referenced()
         books = await self.snapshot(names)
