@@ -133,6 +133,9 @@ async def shoot(out: Path, width: int, chromium: str, url: str, token: str) -> l
         "run-progress": f"runs/{runs['status']}",
         "run-cancelled": f"runs/{runs['cancelled']}",
         "audit": "audit",
+        "calendars": "calendars",
+        # The year no package confirms yet: the warning and the estimated days.
+        "calendar": "calendars/cn_workdays?year=2027",
     }
     written: list[Path] = []
     async with async_playwright() as playwright:

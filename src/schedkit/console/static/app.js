@@ -14,6 +14,7 @@ import * as taskView from "./views/task.js";
 import * as runsView from "./views/runs.js";
 import * as runView from "./views/run.js";
 import * as auditView from "./views/audit.js";
+import * as calendarsView from "./views/calendars.js";
 
 // Keep in step with CONSOLE_PAGES in schedkit/console/__init__.py.
 const ROUTES = [
@@ -23,6 +24,8 @@ const ROUTES = [
   { pattern: /^tasks\/([^/]+)$/, view: taskView, nav: "tasks" },
   { pattern: /^runs$/, view: runsView, nav: "runs" },
   { pattern: /^runs\/([^/]+)$/, view: runView, nav: "runs" },
+  { pattern: /^calendars$/, view: calendarsView, nav: "calendars" },
+  { pattern: /^calendars\/([^/]+)$/, view: calendarsView, nav: "calendars" },
   { pattern: /^audit$/, view: auditView, nav: "audit" },
 ];
 
