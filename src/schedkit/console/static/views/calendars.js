@@ -261,16 +261,18 @@ function editSection(detail, year, reload) {
     field({ id: "cal-note", label: t("cal_col_note"), control: note }),
     h("button", { type: "submit", class: "btn btn-primary" }, t("cal_add")),
   );
-  const confirmed = detail.confirmed_years.includes(year);
-  const confirm = button(
-    t(confirmed ? "cal_unconfirm" : "cal_confirm", { year }),
-    () =>
-      save(`${base}/years/${year}/confirmed`, {
-        method: "PUT",
-        body: { confirmed: !confirmed, expected_version: detail.version },
-      }),
-  );
   const chinese = detail.base === "cn_workdays" || detail.base === "cn_holidays";
+  const confirmed = detail.confirmed_years.includes(year);
+  // A Chinese calendar's year is confirmed by entering the notice: confirming the
+  // calendar's own year would make its unlisted days follow Monday–Friday.
+  const confirm = chinese
+    ? null
+    : button(t(confirmed ? "cal_unconfirm" : "cal_confirm", { year }), () =>
+        save(`${base}/years/${year}/confirmed`, {
+          method: "PUT",
+          body: { confirmed: !confirmed, expected_version: detail.version },
+        }),
+      );
   const text = h("textarea", {
     id: "cal-notice",
     rows: 5,
@@ -294,7 +296,7 @@ function editSection(detail, year, reload) {
         h("button", { type: "submit", class: "btn btn-primary" }, t("cal_notice_submit")),
       )
     : null;
-  return section(t("cal_edit_title"), addForm, h("p", {}, confirm), notice);
+  return section(t("cal_edit_title"), addForm, confirm ? h("p", {}, confirm) : null, notice);
 }
 
 export async function render(ctx) {
