@@ -174,5 +174,6 @@ class SyncScheduler:
     revoke_token = _Blocking(Scheduler.revoke_token)
     verify_token = _Blocking(Scheduler.verify_token)
     token_is_live = _Blocking(Scheduler.token_is_live)
+    calendar_warnings = _Blocking(Scheduler.calendar_warnings)
     get_state = _Blocking(Scheduler.get_state)
     set_state = _Blocking(Scheduler.set_state)

@@ -148,3 +148,23 @@ def test_the_2027_notice_makes_new_year_a_confirmed_holiday(api: Api) -> None:
     assert preview["calendar_notes"][1] == (
         "calendar cn_workdays: 2027-01-09 open (元旦调休), decided by notice"
     )
+
+
+def test_delete_and_export_formats(api: Api) -> None:
+    created = api.admin.put(
+        "/calendars/maint",
+        json={
+            "base": "weekdays",
+            "overrides": [{"date": "2027-03-01", "open": False, "note": "盘点"}],
+            "expected_version": 0,
+        },
+    ).json()
+    assert created["override_list"][0]["kind"] == "extra_closed"
+    jsonl = api.viewer.get("/calendars/maint/export?format=jsonl")
+    assert jsonl.headers["content-type"].startswith("application/x-ndjson")
+    assert '"note": "盘点"' in jsonl.text
+    problem(api.viewer.get("/calendars/maint/export?format=notice"), 422)  # not a holiday
+    problem(api.admin.delete("/calendars/maint?expected_version=7"), 409)
+    assert api.admin.delete("/calendars/maint?expected_version=1").status_code == 204
+    problem(api.viewer.get("/calendars/maint"), 404)
+    problem(api.viewer.get("/calendars/nope/export?format=csv"), 404)

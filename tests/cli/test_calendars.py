@@ -98,3 +98,47 @@ def test_next_names_the_deciding_source(cli: Cli) -> None:
     ]
     missing = cli("next", json.dumps({**spec, "calendar": "sd-spot"}))
     assert missing.exit_code != 0 and "built-in calendars only" in missing.output
+
+
+def test_export_to_a_file_and_partial_notice(stored: Cli) -> None:
+    cli = stored
+    notice = cli.cwd / "2027.notice"
+    notice.write_text("放假 2027-10-01 至 2027-10-07 国庆节\n")
+    result = cli("calendar", "notice", "2027", str(notice), "--not-confirmed", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["version"] == 1
+    out = cli.cwd / "workdays.txt"
+    added = cli("calendar", "override", "add", "cn_workdays", "2027-02-06", "--open",
+                "--kind", "makeup_workday", "-m", "春节调休", "--json")  # fmt: skip
+    assert json.loads(added.stdout)["version"] == 1
+    assert cli("calendar", "export", "cn_workdays", "-o", str(out)).exit_code == 0
+    assert out.read_text() == "上班 2027-02-06 春节调休\n"
+    unknown = cli("calendar", "export", "cn_workdays", "--format", "xml")
+    assert unknown.exit_code != 0 and "unknown format 'xml'" in unknown.output
+    # A partly entered year stays a warning.
+    shown = json.loads(cli("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    assert shown["coverage"]["state"] == "estimated"
+    assert shown["coverage"]["source"] == "override"
+    assert (
+        cli("calendar", "set", "cn_workdays", "--base", "cn_workdays", "-d", "工作日").exit_code
+        == 0
+    )
+    listed = json.loads(cli("calendar", "list", "--json").stdout)
+    mine = next(c for c in listed if c["name"] == "cn_workdays")
+    assert mine["description"] == "工作日" and mine["overrides"] == 1
+
+
+def test_text_output_of_list_show_and_warnings(stored: Cli) -> None:
+    listed = stored("calendar", "list")
+    assert listed.exit_code == 0 and "cn_workdays" in listed.stdout
+    zh = stored("--lang", "zh", "calendar", "list")
+    assert "已确认" in zh.stdout
+    shown = stored("calendar", "show", "cn_workdays", "2027")
+    assert "warning calendar cn_workdays for 2027 not confirmed" in shown.stdout
+    assert "2027-01-01 closed (New Year's Day), decided by holidays (not confirmed)" in (
+        shown.stdout
+    )
+    assert "2027-01" in shown.stdout and "Mo Tu We Th Fr Sa Su" in shown.stdout
+    assert json.loads(stored("calendar", "warnings", "--json").stdout) == []
+    assert stored("calendar", "warnings").stdout.startswith("ok: every calendar in use")
+    assert stored("calendar", "export", "cn_workdays").stdout == "date,status,kind,note\n"

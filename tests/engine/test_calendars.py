@@ -7,13 +7,17 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from schedkit import OffsetClock, RunStatus, TaskRegistry, task
+from schedkit import OffsetClock, RunStatus, Scheduler, TaskRegistry, task
 from schedkit.models import Run
+from schedkit.store import create_store
 
-from .conftest import MakeScheduler
+from .conftest import MakeScheduler, fast_config
+from .nodes import Node, read_marks
+from .proc_tasks import quick
 
 T = TypeVar("T")
 
@@ -93,3 +97,78 @@ async def test_an_override_entered_on_one_node_takes_effect_on_the_next_fire(
 
     again = await _wait_for(closed_again, "a skip decided by the override")
     assert "2027-01-09 closed (系统维护)" in (again[0].reason or "")
+
+
+async def test_a_notice_entered_while_a_process_cluster_runs(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Two node processes fire a workday schedule on a Saturday of 2027; an operator
+    (a third process's façade, as the CLI or API would) enters the 2027 notice making it
+    a make-up workday; the cluster runs the schedule from its next fire, no restart."""
+    marker = tmp_path / "marks.jsonl"
+    clock_at = MAKEUP_SATURDAY.isoformat()
+    nodes = [Node(store_url, marker, tasks=["quick"], clock_at=clock_at) for _ in range(2)]
+    config = fast_config(store_url, scheduler={"enabled": False}, executor={"enabled": False})
+    registry = TaskRegistry()
+    registry.register_task(quick)
+    # The operator's clock agrees with the nodes' (the schedule's first fire comes from it).
+    operator = Scheduler(
+        config, registry=registry, clock=OffsetClock(MAKEUP_SATURDAY - datetime.now(SHANGHAI))
+    )
+    try:
+        await asyncio.gather(*(n.ready() for n in nodes))
+        await operator.start()
+        await operator.add_task(
+            "quick",
+            {"trigger": {"trigger": "interval", "seconds": 0.5, "calendar": "cn_workdays"}},
+        )
+
+        async def skipped() -> list[Run]:
+            return await operator.list_runs("quick", status=RunStatus.SKIPPED, limit=5)
+
+        before = await _wait_for(skipped, "calendar skips on the cluster")
+        assert "decided by holidays (not confirmed)" in (before[0].reason or "")
+        await operator.calendars.enter_notice(2027, "上班 2027-01-09 元旦调休\n", confirmed=True)
+
+        async def quick_ran() -> list[dict[str, object]]:
+            return [m for m in read_marks(marker) if m["event"] == "quick"]
+
+        ran = await _wait_for(quick_ran, "a run on the cluster after the notice")
+        assert ran
+        await operator.pause_task("quick")
+    finally:
+        codes = [n.stop() for n in nodes]
+        await operator.stop()
+    assert codes == [0, 0]
+    runs = await _all_runs(store_url)
+    skipped_after = [
+        r for r in runs if r.status is RunStatus.SKIPPED and "decided by notice" in (r.reason or "")
+    ]
+    assert skipped_after == []  # the notice opened the day: nothing skipped by it
+
+
+async def _all_runs(store_url: str) -> list[Run]:
+    async with create_store(store_url) as store:
+        return await store.list_runs(limit=1000)
+
+
+async def test_the_facade_previews_against_the_stored_calendars(
+    make_scheduler: MakeScheduler,
+) -> None:
+    clock = OffsetClock(datetime(2026, 12, 30, 8, 0, tzinfo=SHANGHAI) - datetime.now(SHANGHAI))
+    s = await make_scheduler(clock=clock, scheduler={"enabled": False})
+    config = {"trigger": "cron", "hour": 9, "minute": 0, "calendar": "cn_workdays"}
+    found = await s.calendars.preview(config, 3)
+    assert [f.astimezone(SHANGHAI).day for f in found.fires] == [30, 31, 4]
+    assert [w.title() for w in found.warnings] == ["calendar cn_workdays for 2027 not confirmed"]
+    await s.calendars.add_overrides(
+        "cn_workdays", [{"date": "2027-01-02", "open": True, "kind": "makeup_workday"}]
+    )
+    found = await s.calendars.preview(config, 3)
+    assert [f.astimezone(SHANGHAI).day for f in found.fires] == [30, 31, 2]
+    # The blocking preview uses the calendars as this node last read them.
+    assert [f.day for f in s.preview(config, 3)] == [30, 31, 2]
+    assert (await s.calendars.get_stored("cn_workdays")) is not None
+    assert await s.calendars.get_stored("weekdays") is None
+    assert (await s.calendars.notices()).version == 0
+    assert await s.calendars.referenced() == []

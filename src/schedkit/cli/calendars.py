@@ -113,8 +113,8 @@ def show(
     days = {d.date: d for d in view.days}
     for month in range(1, 13):
         state.out.print(_month(days, view.year, month, lang))
-    notes = [d for d in view.days if d.note or d.source in ("override", "notice")]
-    for d in notes:
+    # Holidays, make-up workdays and the days operators entered (the rest follow the rule).
+    for d in (d for d in view.days if d.note):
         state.out.print(f"  {escape(d.reason)}")
     for w in view.warnings:
         state.out.print(f"[yellow]warning[/] {escape(w.title)}: {escape(w.message)}")

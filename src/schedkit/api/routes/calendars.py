@@ -25,7 +25,8 @@ Year = Annotated[int, Path(ge=1950, le=2199)]
 FormatQuery = Annotated[
     Format, Query(description=f"File format: {', '.join(FORMATS)} (notice: 放假/上班 lines).")
 ]
-#: A file of overrides: at most 10,000 lines of a few dozen characters.
+#: A file of overrides: at most 10,000 lines of a few dozen characters (the body's own
+#: limit, ``api.max_body_size``, may refuse it first: 413).
 MAX_FILE_CHARS = 1_000_000
 
 
@@ -114,7 +115,7 @@ async def calendar_warnings(
     "PUT",
     "/calendar-notices/{year}",
     role=Role.ADMIN,
-    errors=(409, 422),
+    errors=(409, 413, 422),
     summary="Enter the national holiday notice of a year",
     response_model=readmodels.CalendarYear,
 )
@@ -146,7 +147,7 @@ async def get_calendar(name: CalendarName, scheduler: SchedulerDep) -> readmodel
     "PUT",
     "/calendars/{name}",
     role=Role.ADMIN,
-    errors=(409, 422),
+    errors=(409, 413, 422),
     summary="Create or replace a calendar",
     response_model=readmodels.CalendarDetail,
 )
@@ -184,7 +185,7 @@ async def delete_calendar(
     "POST",
     "/calendars/{name}/overrides",
     role=Role.ADMIN,
-    errors=(404, 409, 422),
+    errors=(404, 409, 413, 422),
     summary="Add overrides",
     response_model=readmodels.CalendarDetail,
 )
@@ -262,7 +263,7 @@ async def calendar_year(
     "POST",
     "/calendars/{name}/import",
     role=Role.ADMIN,
-    errors=(404, 409, 422),
+    errors=(404, 409, 413, 422),
     summary="Import overrides from a file",
     response_model=readmodels.CalendarDetail,
 )
