@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Browser, expect
 
-from tests.console.conftest import Browsing, Console
+from tests.console.conftest import Browsing, Console, open_tab
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -95,3 +95,16 @@ async def test_calendar_pages(signed_in: Browsing, console: Console) -> None:
         "title", "日历 cn_workdays：2027-01-01 关闭（录入的国务院通知，元旦）"
     )
     await page.screenshot(path="/tmp/schedkit-console-calendar-zh.png", full_page=True)
+
+
+async def test_the_year_view_fits_a_phone(browser: Browser, console: Console) -> None:
+    browsing = await open_tab(browser, console.token, width=390, height=844)
+    try:
+        page = browsing.page
+        await page.goto(console.base + "calendars/cn_workdays?year=2026")
+        await expect(page.locator('[data-date="2026-12-31"]')).to_be_visible()
+        width = await page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways ({width} px)"
+    finally:
+        await browsing.context.close()
+    assert browsing.unexpected_errors() == []
