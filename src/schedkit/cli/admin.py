@@ -146,10 +146,12 @@ async def _check_calendars(
     today = datetime.now(ZoneInfo(timezone)).date()
     for warning in books.warnings(names, today=today):
         where = f"calendar {warning.calendar}"
+        # "calendar cn_workdays: 2027 is not confirmed; ..." under "calendar cn_workdays".
+        text = warning.message().removeprefix(f"{where}: ")
         if warning.code is WarningCode.MISSING:
-            report.problem(where, warning.message())
+            report.problem(where, text)
         else:
-            report.warnings.append((where, f"{warning.title()}: {warning.message()}"))
+            report.warnings.append((where, text))
 
 
 def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
