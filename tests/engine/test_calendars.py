@@ -172,3 +172,38 @@ async def test_the_facade_previews_against_the_stored_calendars(
     assert await s.calendars.get_stored("weekdays") is None
     assert (await s.calendars.notices()).version == 0
     assert await s.calendars.referenced() == []
+
+
+async def test_third_workday_rule_fires_on_the_make_up_saturday(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """October 2025: 1–8 off, so the 3rd workday is Saturday the 11th (a make-up day)."""
+    third = {"name": "cn_workdays", "nth": 3}
+
+    @task("settlement", category="t")
+    async def settlement() -> None:
+        return None
+
+    # The earlier day first: a node whose clock is later sees the first node's lease as
+    # long expired.
+    for day, status in ((10, RunStatus.SKIPPED), (11, RunStatus.SUCCESS)):
+        at = datetime(2025, 10, day, 10, 0, tzinfo=SHANGHAI)
+        registry = TaskRegistry()
+        registry.register_task(settlement)
+        node = await make_scheduler(
+            registry=registry, clock=OffsetClock(at - datetime.now(SHANGHAI))
+        )
+        await node.add_task(
+            "settlement", {"trigger": {"trigger": "interval", "seconds": 0.2, "calendar": third}}
+        )
+
+        async def judged(node: Scheduler = node, status: RunStatus = status) -> list[Run]:
+            return await node.list_runs("settlement", status=status, limit=5)
+
+        found = await _wait_for(judged, f"a {status.value} run on 2025-10-{day}")
+        if status is RunStatus.SKIPPED:
+            assert "not the 3rd open day of the month in cn_workdays: that is 2025-10-11" in (
+                found[0].reason or ""
+            )
+        await node.remove_task("settlement")
+        await node.stop()
