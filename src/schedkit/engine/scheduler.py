@@ -216,7 +216,7 @@ class SchedulerLoop:
         self._refresh_at = now if full else now + timedelta(seconds=self.cfg.refresh_interval)
 
     async def _fire(self, due: dict[str, Entry], now: datetime) -> None:
-        names = [ref.name for entry in due.values() if (ref := entry.trigger.calendar)]
+        names = [ref.name for entry in due.values() if (ref := entry.trigger.calendar) is not None]
         books = await self.calendars.refresh(names) if names else self.calendars.current
         plans = [p for entry in due.values() if (p := self._plan(entry, now, books)) is not None]
         watched = [
