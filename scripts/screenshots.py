@@ -98,15 +98,27 @@ def make_runs(api: httpx.Client) -> dict[str, str]:
         data: dict[str, object] = response.json()
         return data
 
+    workflow = api.post("/workflows/daily_contract_close/start", json={"params": {}})
+    workflow.raise_for_status()
     report = execute("report_daily", {}, True)
     status = execute("customer_status_auto_update", {}, True)
     backup = execute("data_backup", {}, False)
     api.post(f"/runs/{backup['run_id']}/cancel", json={})
+    wait_for_workflow(api, str(workflow.json()["id"]))
     return {
+        "workflow": str(workflow.json()["id"]),
         "report": str(report["run_id"]),
         "status": str(status["run_id"]),
         "cancelled": str(backup["run_id"]),
     }
+
+
+def wait_for_workflow(api: httpx.Client, run_id: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while api.get(f"/workflow-runs/{run_id}").json()["status"] == "running":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"workflow run {run_id} still running after {timeout} s")
+        time.sleep(0.2)
 
 
 async def settle(page: Page) -> None:
@@ -118,7 +130,9 @@ async def settle(page: Page) -> None:
     await page.wait_for_timeout(300)
 
 
-async def shoot(out: Path, width: int, chromium: str, url: str, token: str) -> list[Path]:
+async def shoot(
+    out: Path, width: int, chromium: str, url: str, token: str, only: set[str]
+) -> list[Path]:
     with httpx.Client(
         base_url=url.rstrip("/") + API, headers={"Authorization": f"Bearer {token}"}, timeout=60
     ) as api:
@@ -136,7 +150,11 @@ async def shoot(out: Path, width: int, chromium: str, url: str, token: str) -> l
         "calendars": "calendars",
         # The year no package confirms yet: the warning and the estimated days.
         "calendar": "calendars/cn_workdays?year=2027",
+        "workflows": "workflows",
+        "workflow-run": f"workflow-runs/{runs['workflow']}",
     }
+    if only:
+        pages = {name: path for name, path in pages.items() if name in only}
     written: list[Path] = []
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
@@ -149,6 +167,7 @@ async def shoot(out: Path, width: int, chromium: str, url: str, token: str) -> l
             )
             await context.add_init_script(f"localStorage.setItem('schedkit.lang', '{lang}');")
             page = await context.new_page()
+            await page.goto(url + "login")  # an origin for the token in sessionStorage
             for name, path in pages.items():
                 if name != "login":
                     await page.evaluate(
@@ -168,6 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", nargs="?", default="docs/screenshots", type=Path)
     parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--only", nargs="*", default=[], help="Only these pages (names).")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args()
     fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True)
@@ -175,7 +195,9 @@ def main() -> None:
         raise SystemExit("no CJK font: run scripts/services.sh chromium (Chinese would be boxes)")
     args.out.mkdir(parents=True, exist_ok=True)
     with running_demo() as (url, token):
-        written = asyncio.run(shoot(args.out, args.width, args.chromium, url, token))
+        written = asyncio.run(
+            shoot(args.out, args.width, args.chromium, url, token, set(args.only))
+        )
     for path in written:
         print(path)
 

@@ -33,6 +33,7 @@ from schedkit.models import (
 )
 from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import Scheduler
+from schedkit.service.bulk import BulkScheduleError, ScheduleEntry
 from schedkit.sync import SyncScheduler
 from schedkit.task import (
     BaseTask,
@@ -44,16 +45,19 @@ from schedkit.task import (
     current_context,
     task,
 )
+from schedkit.workflows import FailurePolicy, Step, StepCondition, Workflow
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BaseTask",
+    "BulkScheduleError",
     "Clock",
     "ConfigError",
     "ConflictError",
     "DuplicateTaskError",
     "EventKind",
+    "FailurePolicy",
     "NotRunningError",
     "OffsetClock",
     "OverlapPolicy",
@@ -65,8 +69,11 @@ __all__ = [
     "SchedkitConfig",
     "SchedkitError",
     "Schedule",
+    "ScheduleEntry",
     "ScheduleNotFoundError",
     "Scheduler",
+    "Step",
+    "StepCondition",
     "StoreError",
     "StoreUnavailableError",
     "SyncScheduler",
@@ -80,6 +87,7 @@ __all__ = [
     "TaskStatus",
     "TriggerSource",
     "ValidationError",
+    "Workflow",
     "current_context",
     "task",
     "task_registry",

@@ -62,6 +62,18 @@ class RunNotFoundError(SchedkitError, LookupError):
         self.run_id = run_id
 
 
+class WorkflowNotFoundError(SchedkitError, LookupError):
+    def __init__(self, name: str):
+        super().__init__(f"no workflow {name!r}")
+        self.name = name
+
+
+class WorkflowRunNotFoundError(SchedkitError, LookupError):
+    def __init__(self, run_id: str):
+        super().__init__(f"no workflow run {run_id!r}")
+        self.run_id = run_id
+
+
 class ResultFileNotFoundError(SchedkitError, LookupError):
     """A run's result does not offer a file under that name (or it is gone)."""
 

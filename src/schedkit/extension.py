@@ -25,6 +25,10 @@ RunWrapper = Callable[[Run], contextlib.AbstractAsyncContextManager[Any]]
 StoreObserver = Callable[[str, float, BaseException | None], None]
 
 
+class CalendarWarnings(Protocol):
+    async def warnings(self) -> list[CalendarWarning]: ...
+
+
 class ExtensionHost(Protocol):
     """The node as an extension sees it (implemented by :class:`schedkit.Scheduler`)."""
 
@@ -76,8 +80,9 @@ class ExtensionHost(Protocol):
 
     async def leader_lease(self) -> Lease | None: ...
 
-    async def calendar_warnings(self) -> list[CalendarWarning]:
-        """Coming years of the calendars schedules use that no source confirms."""
+    @property
+    def calendars(self) -> CalendarWarnings:
+        """The business calendars (``warnings()``: years no source confirms)."""
         ...
 
     async def get_state(self, key: str) -> StateEntry | None: ...

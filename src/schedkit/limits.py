@@ -17,12 +17,18 @@ from schedkit.models import storable_json
 __all__ = [
     "MAX_ERROR_MESSAGE_CHARS",
     "MAX_NOTE_CHARS",
+    "MAX_SCHEDULE_ID_CHARS",
     "MAX_TRACEBACK_CHARS",
+    "SCHEDULE_ID_PATTERN",
     "check_kwargs_size",
     "clip",
     "clip_tail",
 ]
 
+#: What a schedule id given by a user may look like (API paths and queries, imports).
+SCHEDULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$"
+#: Longest schedule id a user may give.
+MAX_SCHEDULE_ID_CHARS = 200
 #: Longest error message a run keeps.
 MAX_ERROR_MESSAGE_CHARS = 4_000
 #: Longest traceback a run keeps (its end, where the error is, is what is kept).

@@ -56,6 +56,15 @@ class TriggerSource(enum.StrEnum):
     RETRY = "retry"
     CATCH_UP = "catch_up"
     DEPENDENCY = "dependency"
+    WORKFLOW = "workflow"
+
+
+class WorkflowStatus(enum.StrEnum):
+    """Status of a workflow run (its steps have their own run statuses)."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
 
 
 class OverlapPolicy(enum.StrEnum):
@@ -156,6 +165,19 @@ class Schedule:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class ScheduleCounts:
+    """One task's schedules in numbers (what a task listing shows without reading them)."""
+
+    task_name: str
+    #: Schedules of the task.
+    total: int
+    #: How many of them are paused.
+    paused: int
+    #: Earliest ``next_fire_time`` of its unpaused schedules, or None.
+    next_fire_time: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Run:
     """One firing of a schedule or one manual trigger; attempts are retries of it.
 
@@ -190,6 +212,27 @@ class Run:
     cancel_requested: bool = False
     timeout: float | None = None
     created_at: datetime = field(default_factory=utcnow)
+    created_by: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorkflowRun:
+    """One run of a workflow: the definition it was started with (so a code change never
+    alters a run in flight) and its status. Its steps are runs of their tasks, linked by
+    their fencing key (``schedkit.workflows.plan.step_key``). ``version`` counts status
+    changes, which are compare-and-set."""
+
+    id: str
+    workflow: str
+    definition: JSON
+    trigger_source: TriggerSource
+    scheduled_for: datetime
+    status: WorkflowStatus = WorkflowStatus.RUNNING
+    params: JSON = field(default_factory=dict)
+    version: int = 1
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+    finished_at: datetime | None = None
     created_by: str | None = None
 
 

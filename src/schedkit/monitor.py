@@ -446,7 +446,7 @@ class Monitor:
         a new leader does not send them again; a warning that went away (the year was
         entered) and comes back is sent again."""
         assert self.scheduler is not None
-        warnings = await self.scheduler.calendar_warnings()
+        warnings = await self.scheduler.calendars.warnings()
         current = {_calendar_key(w): w for w in warnings}
         entry = await self.scheduler.get_state(CALENDAR_STATE_KEY)
         sent = set(entry.value.get("sent", [])) if entry is not None else set()

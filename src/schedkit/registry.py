@@ -20,6 +20,8 @@ from typing import Any
 
 from schedkit.errors import DuplicateTaskError, TaskDefinitionError, TaskNotFoundError
 from schedkit.task import BaseTask
+from schedkit.workflows.definition import Workflow
+from schedkit.workflows.launcher import WorkflowLauncher
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +77,36 @@ class TaskRegistry:
             instance.execution_context.update(task_config)
         self._tasks[name] = instance
         return instance
+
+    def register_workflow(self, workflow: Workflow) -> Workflow:
+        """Register a workflow: its launcher task ``workflow.<name>`` (scheduled and run
+        like any task). The same workflow twice is harmless; another workflow under a
+        taken name raises DuplicateTaskError. Its steps' tasks are checked when the
+        scheduler starts (:meth:`check_workflows`), so they may be registered later."""
+        existing = self._tasks.get(WorkflowLauncher(workflow).task_name)
+        if isinstance(existing, WorkflowLauncher) and existing.workflow != workflow:
+            raise DuplicateTaskError(f"workflow {workflow.name!r} is defined twice, differently")
+        self.register_task(WorkflowLauncher(workflow))
+        return workflow
+
+    def workflows(self) -> list[Workflow]:
+        """The registered workflows, by name."""
+        return [t.workflow for t in self.list_tasks() if isinstance(t, WorkflowLauncher)]
+
+    def get_workflow(self, name: str) -> Workflow | None:
+        return next((w for w in self.workflows() if w.name == name), None)
+
+    def check_workflows(self) -> None:
+        """Every step of every workflow names a registered task with valid kwargs;
+        TaskDefinitionError naming the step otherwise."""
+        for wf in self.workflows():
+            for step in wf.steps:
+                task = self._tasks.get(step.task)
+                if task is None or isinstance(task, WorkflowLauncher):
+                    raise TaskDefinitionError(
+                        f"workflow {wf.name!r}, step {step.name!r}: no task {step.task!r}"
+                    )
+                task.validate_kwargs(step.kwargs)
 
     def unregister(self, task_name: str) -> None:
         self._tasks.pop(task_name, None)
@@ -144,7 +176,9 @@ class TaskRegistry:
     def _register_module(self, module: ModuleType) -> list[BaseTask]:
         found = []
         for obj in list(vars(module).values()):
-            if isinstance(obj, BaseTask) or (
+            if isinstance(obj, Workflow):
+                self.register_workflow(obj)
+            elif isinstance(obj, BaseTask) or (
                 inspect.isclass(obj)
                 and issubclass(obj, BaseTask)
                 and obj.__module__ == module.__name__

@@ -144,6 +144,7 @@ class SyncScheduler:
         return self.scheduler.list_tasks(category, tags)
 
     add_task = _Blocking(Scheduler.add_task)
+    add_schedules = _Blocking(Scheduler.add_schedules)
     remove_task = _Blocking(Scheduler.remove_task)
     delete_schedule = _Blocking(Scheduler.delete_schedule)
     pause_task = _Blocking(Scheduler.pause_task)
@@ -151,6 +152,8 @@ class SyncScheduler:
     get_schedule = _Blocking(Scheduler.get_schedule)
     list_schedules = _Blocking(Scheduler.list_schedules)
     count_schedules = _Blocking(Scheduler.count_schedules)
+    schedule_counts = _Blocking(Scheduler.schedule_counts)
+    next_schedules = _Blocking(Scheduler.next_schedules)
     get_job_info = _Blocking(Scheduler.get_job_info)
     run_now = _Blocking(Scheduler.run_now)
     wait_for_run = _Blocking(Scheduler.wait_for_run)
@@ -174,6 +177,5 @@ class SyncScheduler:
     revoke_token = _Blocking(Scheduler.revoke_token)
     verify_token = _Blocking(Scheduler.verify_token)
     token_is_live = _Blocking(Scheduler.token_is_live)
-    calendar_warnings = _Blocking(Scheduler.calendar_warnings)
     get_state = _Blocking(Scheduler.get_state)
     set_state = _Blocking(Scheduler.set_state)

@@ -187,6 +187,7 @@ class TaskContext:
         trigger_source: TriggerSource = TriggerSource.MANUAL,
         config: Mapping[str, Any] | None = None,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
+        workflow: Mapping[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.task_name = task_name
@@ -196,10 +197,24 @@ class TaskContext:
         self.kwargs = dict(kwargs)
         self.trigger_source = trigger_source
         self.config: dict[str, Any] = dict(config or {})
+        #: For a workflow step: ``run_id``, ``workflow``, ``step``, ``params`` (the
+        #: workflow run's) and ``upstream``; None for a run outside a workflow.
+        self.workflow: dict[str, Any] | None = dict(workflow) if workflow else None
         self.logger = logging.getLogger(f"schedkit.task.{task_name}")
         self._on_progress = on_progress
         self._cancel = threading.Event()
         self.cancel_reason: str | None = None
+
+    @property
+    def upstream(self) -> dict[str, Any]:
+        """For a workflow step, each upstream step's outcome by step name:
+        ``{"status": "success", "result": {"success": ..., "data": ...}}``; else empty."""
+        return dict((self.workflow or {}).get("upstream") or {})
+
+    def upstream_data(self, step: str) -> Any:
+        """The ``data`` an upstream step returned (None if it returned none)."""
+        result = (self.upstream.get(step) or {}).get("result") or {}
+        return result.get("data")
 
     def progress(self, done: float, total: float | None = None, note: str | None = None) -> None:
         """Report progress (e.g. ``ctx.progress(120, 200, "customers")``)."""

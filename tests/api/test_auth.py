@@ -36,6 +36,7 @@ ROUTES: list[tuple[str, str, str | None, str, Any]] = [
     ("POST", "/tasks/{task_name}/resume", OPERATOR, "/tasks/nope/resume", None),
     ("GET", "/tasks/{task_name}/history", VIEWER, "/tasks/nope/history", None),
     ("GET", "/schedules", VIEWER, "/schedules", None),
+    ("POST", "/schedules", ADMIN, "/schedules", []),
     ("GET", "/schedules/{schedule_id}", VIEWER, "/schedules/nope", None),
     ("DELETE", "/schedules/{schedule_id}", ADMIN, "/schedules/nope", None),
     ("POST", "/schedules/preview", VIEWER, "/schedules/preview", "0 2 * * *"),
@@ -82,6 +83,18 @@ ROUTES: list[tuple[str, str, str | None, str, Any]] = [
         {"text": "", "format": "csv"},
     ),
     ("GET", "/calendars/{name}/export", VIEWER, "/calendars/nope/export?format=csv", None),
+    ("GET", "/workflows", VIEWER, "/workflows", None),
+    ("GET", "/workflows/{name}", VIEWER, "/workflows/nope", None),
+    ("POST", "/workflows/{name}/start", OPERATOR, "/workflows/nope/start", {}),
+    ("GET", "/workflow-runs", VIEWER, "/workflow-runs", None),
+    ("GET", "/workflow-runs/{run_id}", VIEWER, "/workflow-runs/nope", None),
+    (
+        "POST",
+        "/workflow-runs/{run_id}/steps/{step}/retry",
+        OPERATOR,
+        "/workflow-runs/nope/steps/a/retry",
+        None,
+    ),
 ]
 
 

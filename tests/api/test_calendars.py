@@ -164,6 +164,7 @@ def test_delete_and_export_formats(api: Api) -> None:
     assert jsonl.headers["content-type"].startswith("application/x-ndjson")
     assert '"note": "盘点"' in jsonl.text
     problem(api.viewer.get("/calendars/maint/export?format=notice"), 422)  # not a holiday
+    assert problem(api.admin.delete("/calendars/maint/overrides/2027-13-01"), 422)["field"] == "day"
     problem(api.admin.delete("/calendars/maint?expected_version=7"), 409)
     assert api.admin.delete("/calendars/maint?expected_version=1").status_code == 204
     problem(api.viewer.get("/calendars/maint"), 404)

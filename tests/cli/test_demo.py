@@ -180,7 +180,7 @@ def use_the_cli_on_the_demo(use_line: str, cwd: Path, var: Path, api: httpx.Clie
     database = f"sqlite:///{var.resolve() / 'demo.db'}"
     listed = json.loads(done["tasks"][1])
     assert listed["store"] == database
-    assert len(listed["tasks"]) == 10
+    assert len(listed["tasks"]) == 11  # ten tasks and the workflow's launcher
     report = json.loads(done["report"][1])
     assert report["store"] == database and report["status"] == "success", report
     files = report["result"]["data"]["files"]

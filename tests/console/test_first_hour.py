@@ -165,7 +165,7 @@ async def test_task_list_fits_with_every_action_on_screen(
     await page.goto(demo_console.base + "tasks")
     await loaded(page)
     rows = page.locator("tbody tr[data-task]")
-    await expect(rows).to_have_count(11)  # the example's ten and crunch
+    await expect(rows).to_have_count(12)  # the example's ten, its workflow's launcher, crunch
     # With a run in progress (its last-run cell shows a time, not a duration).
     last = page.locator('tr[data-task="crunch"] .last-run')
     await expect(last).to_have_attribute("data-status", "running")

@@ -70,6 +70,9 @@ NOT_RUN: dict[tuple[str, str], str] = {
         "docs/schedules.md",
         "from schedkit.triggers import ScheduleSpec, build_trigger, preview, trigger_from_json",
     ): ("a fragment: `now` is the caller's (owned by the time-engine docs)"),
+    ("docs/reliability.md", 'eval "$(bash scripts/services.sh env)"'): (
+        "the chaos test's long version runs 30 minutes; tests/chaos is part of this suite"
+    ),
     ("docs/stores.md", "from schedkit.store import create_store"): (
         "needs a PostgreSQL server at db.internal and /var/lib/app"
     ),

@@ -38,6 +38,7 @@ TASKS = {
     "report_annual",
     "report_daily",
     "report_monthly",
+    "workflow.daily_contract_close",
 }
 
 
@@ -77,7 +78,8 @@ async def test_discovery_and_default_schedules(scheduler: Scheduler) -> None:
         "report_annual",
     }
     jobs = {j["id"]: j for j in await scheduler.get_job_info()}
-    assert set(jobs) == TASKS
+    # The workflow has no schedule of its own: its tasks keep theirs.
+    assert set(jobs) == TASKS - {"workflow.daily_contract_close"}
     assert jobs["customer_status_auto_update"]["next_run_time"].endswith("T02:00:00+08:00")
     assert "working days" in jobs["contract_expire_check"]["trigger"]
     assert jobs["report_annual"]["next_run_time"][5:10] == "01-01"
@@ -117,6 +119,32 @@ async def test_status_update_run_records_progress_and_logs(scheduler: Scheduler)
     with pytest.raises(ValidationError) as info:
         await scheduler.run_now("customer_status_auto_update", {"expiring_within_days": 0})
     assert info.value.field == "kwargs.expiring_within_days"
+
+
+async def test_the_daily_contract_workflow_runs_its_steps_on_one_business_date(
+    scheduler: Scheduler,
+) -> None:
+    started = await scheduler.workflows.start(
+        "daily_contract_close", {"as_of": AS_OF.isoformat()}, actor="ops"
+    )
+    state = await scheduler.workflows.wait(started.record.id, timeout=120)
+    assert state.record.status.value == "success", {
+        k: (v.state, v.run.error if v.run else None) for k, v in state.plan.steps.items()
+    }
+    runs = {name: v.run for name, v in state.plan.steps.items()}
+    assert list(runs) == ["customer_status", "expiry_check", "auto_renewal", "daily_report"]
+    results = {name: r.result for name, r in runs.items() if r is not None and r.result}
+    assert len(results) == 4
+    # One business date for every step, passed down from the workflow's params.
+    assert results["expiry_check"]["data"]["as_of"] == AS_OF.isoformat()
+    assert results["auto_renewal"]["data"]["as_of"] == AS_OF.isoformat()
+    assert results["customer_status"]["statistics"]["total_checked"] == 200
+    # The renewal step read the expiry check's result.
+    assert "到期检查列出自动续约合同" in results["auto_renewal"]["message"]
+    ends = [r.finished_at for r in runs.values() if r is not None]
+    starts = [r.started_at for r in runs.values() if r is not None]
+    pairs = zip(ends[:-1], starts[1:], strict=True)
+    assert all(e is not None and s is not None and e <= s for e, s in pairs)
 
 
 async def test_report_and_backup_runs(scheduler: Scheduler, var_dir: Path, tmp_path: Path) -> None:

@@ -111,7 +111,7 @@ def test_the_wheel_ships_the_example_and_the_demo_runs_anywhere(tmp_path: Path) 
                 f"{API}/tasks", headers={"Authorization": f"Bearer {found.group(1)}"}
             )
             assert tasks.status_code == 200, tasks.text
-            assert len(tasks.json()) == 10
+            assert len(tasks.json()) == 11  # ten tasks and the workflow's launcher
             page = client.get("/tasks")
             assert page.status_code == 200 and "schedkit" in page.text
             assert client.get("/assets/app.js").status_code == 200

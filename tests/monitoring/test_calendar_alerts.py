@@ -67,6 +67,6 @@ async def test_the_rule_can_be_turned_off(
     await mon.check()
     await asyncio.sleep(0.3)
     assert titles(receiver) == []
-    assert [w.title("zh") for w in await s.calendar_warnings()] == [
+    assert [w.title("zh") for w in await s.calendars.warnings()] == [
         "日历 cn_workdays 的 2027 年数据未确认"
     ]

@@ -137,7 +137,7 @@ async def test_a_version_2_store_gets_the_task_status_index_in_place(
     await raw["schedkit_meta"].update_one({"_id": "schema"}, {"$set": {"version": 2}})
 
     async with MongoStore(mongo_url) as s:
-        assert await s.schema_version() == INDEX_VERSION == 3
+        assert await s.schema_version() == INDEX_VERSION == 4
         flt = RunFilter(task_name=failed.task_name, statuses=frozenset({RunStatus.FAILED}))
         assert await s.list_runs(flt) == [failed]
     specs = await index_specs(raw, "task_execution_logs")
@@ -145,6 +145,19 @@ async def test_a_version_2_store_gets_the_task_status_index_in_place(
         [("task_name", 1), ("status", 1), ("scheduled_for", -1), ("_id", -1)],
         False,
     )
+
+
+@external
+async def test_a_version_3_store_gets_the_workflow_runs_indexes(mongo_url: str, raw: Raw) -> None:
+    async with MongoStore(mongo_url):
+        pass
+    await raw["schedkit_workflow_runs"].drop()
+    await raw["schedkit_meta"].update_one({"_id": "schema"}, {"$set": {"version": 3}})
+    async with MongoStore(mongo_url) as s:
+        assert await s.schema_version() == 4
+    specs = await index_specs(raw, "schedkit_workflow_runs")
+    specs.pop("_id_")
+    assert specs == wanted_specs("workflow_runs")
 
 
 @external
@@ -677,3 +690,39 @@ async def test_requeue_racing_itself_applies_once(mongo_url: str) -> None:
         assert results.count(True) == 1
         got = await a.get_run(run.id)
         assert got is not None and got.attempt == 2 and len(got.attempt_errors) == 1
+
+
+# -- bulk schedule inserts: compensation instead of a transaction -----------------------------
+
+
+@external
+async def test_a_bulk_insert_failing_midway_deletes_what_it_inserted(
+    store: MongoStore, raw: Raw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer creates an id of the batch after the check, before its batch is
+    written: the batches already written are deleted again, the other writer's schedule
+    (and a schedule a user changed meanwhile, at version 2) stays."""
+    from schedkit.errors import ScheduleConflictError
+    from schedkit.store.mongo.schedules import INSERT_BATCH
+
+    batch = [make_schedule(id=f"s{i:05d}", next_fire_time=T0 + i * SEC) for i in range(2500)]
+    late = batch[2 * INSERT_BATCH + 5].id
+    collection = store._c.schedules
+    real_insert = collection.insert_many
+    calls: list[int] = []
+
+    async def insert_many(docs: Any, **kwargs: Any) -> Any:
+        calls.append(len(docs))
+        if len(calls) == 2:  # a user changes a schedule of the first batch meanwhile
+            await raw["scheduler_jobs"].update_one({"_id": "s00003"}, {"$set": {"version": 2}})
+        if len(calls) == 3:  # another writer creates an id of the third batch
+            await store.put_schedule(make_schedule(id=late), expected_version=0)
+        return await real_insert(docs, **kwargs)
+
+    monkeypatch.setattr(collection, "insert_many", insert_many)
+    with pytest.raises(ScheduleConflictError) as caught:
+        await store.insert_schedules(batch)
+    assert caught.value.schedule_id == late
+    assert calls == [INSERT_BATCH, INSERT_BATCH, 500]
+    left = sorted(s.id for s in await store.list_schedules())
+    assert left == ["s00003", late]

@@ -121,6 +121,7 @@ EXPECTED_TABLES = {
     "api_tokens",
     "kv_state",
     "schema_version",
+    "workflow_runs",
 }
 EXPECTED_INDEXES = {
     "runs": {
@@ -144,6 +145,11 @@ EXPECTED_INDEXES = {
         "audit_actor_at_ix": ["actor", "at", "id"],
         "audit_action_at_ix": ["action", "at", "id"],
         "audit_target_at_ix": ["target", "at", "id"],
+    },
+    "workflow_runs": {
+        "workflow_runs_created_ix": ["created_at", "id"],
+        "workflow_runs_workflow_ix": ["workflow", "created_at", "id"],
+        "workflow_runs_status_ix": ["status", "created_at", "id"],
     },
 }
 

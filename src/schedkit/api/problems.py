@@ -35,6 +35,8 @@ from schedkit.errors import (
     StoreUnavailableError,
     TaskNotFoundError,
     ValidationError,
+    WorkflowNotFoundError,
+    WorkflowRunNotFoundError,
 )
 from schedkit.tokens import TokenNotFoundError
 
@@ -224,6 +226,10 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
     if isinstance(exc, ResultFileNotFoundError):
         return problem_response(
             404, str(exc), slug="result-file-not-found", title="Result file not found"
+        )
+    if isinstance(exc, WorkflowNotFoundError | WorkflowRunNotFoundError):
+        return problem_response(
+            404, str(exc), slug="workflow-not-found", title="Workflow not found"
         )
     if isinstance(exc, TokenNotFoundError):
         return problem_response(404, str(exc), slug="token-not-found", title="Token not found")

@@ -16,6 +16,7 @@ from pydantic import (
     JsonValue,
 )
 
+from schedkit.limits import MAX_SCHEDULE_ID_CHARS, SCHEDULE_ID_PATTERN
 from schedkit.models import RunStatus
 from schedkit.readmodels import (
     AuditView,
@@ -29,6 +30,7 @@ from schedkit.readmodels import (
 from schedkit.tokens import Role
 
 __all__ = [
+    "MAX_SCHEDULE_BATCH",
     "SCHEDULE_BODY_EXAMPLES",
     "AuditPage",
     "CancelRequest",
@@ -39,12 +41,15 @@ __all__ = [
     "Readiness",
     "RunAccepted",
     "RunPage",
+    "ScheduleBatchCreated",
+    "ScheduleBatchItem",
     "SchedulePage",
     "ScheduleResponse",
     "TaskSchedules",
     "TokenCreateRequest",
     "TokenCreated",
     "UtcDatetime",
+    "WorkflowStartRequest",
 ]
 
 T = TypeVar("T")
@@ -92,8 +97,36 @@ class PauseRequest(_Body):
     )
 
 
+class WorkflowStartRequest(_Body):
+    params: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="The workflow run's params; every step reads them in its context.",
+    )
+
+
 class CancelRequest(_Body):
     reason: str | None = Field(default=None, max_length=1000)
+
+
+#: Most schedules one ``POST /schedules`` creates (larger imports: the CLI, or batches).
+MAX_SCHEDULE_BATCH = 1000
+
+
+class ScheduleBatchItem(_Body):
+    """One schedule of a batch: its task, its schedule, its id (default: the task name)."""
+
+    id: str | None = Field(
+        default=None, max_length=MAX_SCHEDULE_ID_CHARS, pattern=SCHEDULE_ID_PATTERN
+    )
+    task: str = Field(min_length=1, max_length=200)
+    schedule: dict[str, JsonValue] | str = Field(
+        description="Any form POST /tasks/{task_name}/schedule takes."
+    )
+
+
+class ScheduleBatchCreated(BaseModel):
+    created: int = Field(description="How many schedules were created (all of the batch).")
+    ids: list[str]
 
 
 class TokenCreateRequest(_Body):

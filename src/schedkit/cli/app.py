@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from . import admin, calendars, demo, runs, schedules, serve, tasks, tokens
+from . import admin, calendars, demo, runs, schedules, serve, tasks, tokens, workflows
 from .errors import SchedkitGroup
 from .state import CliState, Lang, setup_logging
 
@@ -109,6 +109,7 @@ tokens.register(app)
 calendars.register(app)
 serve.register(app)
 demo.register(app)
+workflows.register(app)
 
 
 def main() -> None:

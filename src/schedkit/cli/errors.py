@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import typer
 from rich.console import Console
@@ -95,6 +96,16 @@ def report(ctx: typer.Context, exc: BaseException, *, debug: bool) -> int:
 
 class SchedkitGroup(TyperGroup):
     """The root group: turns every exception of a command into one line + exit code."""
+
+    #: Two-word commands: ``schedkit schedule import FILE`` runs ``schedule-import``
+    #: (``schedule`` itself takes a task name first).
+    SUBCOMMANDS: ClassVar[Mapping[str, str]] = {"schedule import": "schedule-import"}
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = self.SUBCOMMANDS.get(" ".join(args[:2]))
+        if name is not None:
+            return super().resolve_command(ctx, [name, *args[2:]])
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:  # typer's (vendored) click Context
         try:

@@ -110,6 +110,22 @@ _ZH: dict[str, str] = {
     "any": "任意",
     "date": "日期",
     "date-time": "日期时间",
+    # workflows
+    "workflow": "工作流",
+    "workflows": "工作流",
+    "step": "步骤",
+    "steps": "步骤",
+    "after": "前置步骤",
+    "on": "运行条件",
+    "policy": "失败策略",
+    "waiting": "等待上游",
+    "ready": "就绪",
+    "always": "总是运行",
+    "failure": "上游失败时",
+    "stop": "停止其余步骤",
+    "continue": "继续独立分支",
+    "no workflows": "没有工作流",
+    "no workflow runs": "没有工作流运行记录",
 }
 
 #: Sentences with values, per language.
@@ -121,6 +137,11 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
     "policies": {
         "en": "max_instances={n} overlap={overlap} misfire_grace={grace}",
         "zh": "最大并发 {n}，重叠时{overlap}，错过宽限 {grace}",
+    },
+    "more schedules": {"en": "and {n} more", "zh": "另有 {n} 个"},
+    "schedules shown": {
+        "en": "the first {shown} of {total} schedules, in id order",
+        "zh": "共 {total} 个调度计划，按 ID 顺序显示前 {shown} 个",
     },
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +13,7 @@ from rich.markup import escape
 from schedkit.errors import CalendarNotFoundError
 from schedkit.models import OverlapPolicy, Schedule
 from schedkit.readmodels import schedule_view
+from schedkit.service.schedule_files import FORMATS, format_for, parse_schedule_file
 from schedkit.triggers import ScheduleSpec, build_trigger, preview_upcoming
 
 from . import render
@@ -23,6 +25,7 @@ from .state import JsonOpt, actor, get_state, management, run_async, wants_json
 
 def register(app: typer.Typer) -> None:
     app.command("schedule")(schedule)
+    app.command("schedule-import", hidden=True)(import_schedules)
     app.command("pause")(pause)
     app.command("resume")(resume)
     app.command("next")(next_fires)
@@ -211,6 +214,45 @@ def schedule(
         + (f" ({tr('paused', lang)})" if view.paused else "")
     )
     render.store_line(state.out, store, lang)
+
+
+def import_schedules(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", help="JSON lines (.jsonl) or CSV (.csv).", exists=True, dir_okay=False
+        ),
+    ],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", metavar="FORMAT", help="jsonl or csv [default: by suffix]."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """(schedkit schedule import FILE) Create many schedules from a file, all or none.
+
+    Every line is validated first; a file with bad lines is refused whole, each bad
+    line named with its number. See docs/cli.md for the formats.
+    """
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    chosen = fmt or format_for(file.name)
+    if chosen not in FORMATS:
+        raise UsageProblem(f"--format must be one of {', '.join(FORMATS)}, not {chosen!r}")
+    entries = parse_schedule_file(file.read_text(encoding="utf-8-sig"), chosen)
+
+    async def work() -> int:
+        async with management(state) as s:
+            return len(await s.add_schedules(entries, actor=actor()))
+
+    created = run_async(work())
+    store = state.store_label()
+    if as_json:
+        render.emit_json({"store": store, "created": created, "file": str(file)})
+        return
+    state.out.print(f"imported {created:,} schedule(s) from {escape(file.name)}")
+    render.store_line(state.out, store, state.lang)
 
 
 def pause(

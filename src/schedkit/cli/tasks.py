@@ -33,6 +33,9 @@ def _schedules_text(summary: readmodels.TaskSummary, lang: render.Lang) -> str:
     parts = [
         s.description + (f" ({tr('paused', lang)})" if s.paused else "") for s in summary.schedules
     ]
+    hidden = summary.schedule_count - len(summary.schedules)
+    if hidden > 0:
+        parts.append(render.fill("more schedules", lang, n=f"{hidden:,}"))
     return "; ".join(parts) if parts else tr("manual only", lang)
 
 
@@ -173,6 +176,9 @@ def show_task(
                 ),
             )
         out.print(table)
+        if detail.schedule_count > len(detail.schedules):
+            shown, total = len(detail.schedules), f"{detail.schedule_count:,}"
+            out.print(render.fill("schedules shown", lang, shown=shown, total=total))
     else:
         out.print(f"{tr('schedules', lang)}: {tr('manual only', lang)}")
     if runs:

@@ -40,6 +40,8 @@ CONSOLE_PAGES: tuple[str, ...] = (
     "runs/{run_id}",
     "calendars",
     "calendars/{name}",
+    "workflows",
+    "workflow-runs/{run_id}",
     "audit",
 )
 

@@ -23,6 +23,7 @@ from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.attempt import AttemptRunner, Outcome
 from schedkit.engine.finish import Finisher
+from schedkit.engine.flows import Flows
 from schedkit.engine.hooks import context_of
 from schedkit.engine.isolation import needs_thread
 from schedkit.engine.progress import RunFeed
@@ -80,8 +81,15 @@ class Executor:
         self.slots = Slots(cfg.max_concurrent_runs if cfg.enabled else 0)
         self.lane = ThreadLane(cfg.max_workers)
         self.attempts = AttemptRunner(self.lane)
+        #: Workflow runs: advanced here when a step ends, and by the façade and the leader.
+        self.flows = Flows(store=store, registry=registry, clock=clock, wake=self.wake)
         self.finisher = Finisher(
-            store=store, registry=registry, events=events, clock=clock, node_id=node_id
+            store=store,
+            registry=registry,
+            events=events,
+            clock=clock,
+            node_id=node_id,
+            flows=self.flows,
         )
         self.feed = RunFeed(
             store=store, events=events, clock=clock, logs=logs, record=self._record_progress

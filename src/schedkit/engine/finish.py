@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from schedkit.batching import Batcher
 from schedkit.clock import Clock
@@ -23,6 +24,10 @@ from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
 from schedkit.store.values import RunFinish, RunRequeue
 from schedkit.task import BaseTask
+from schedkit.workflows.launcher import WorkflowLauncher
+
+if TYPE_CHECKING:
+    from schedkit.engine.flows import Flows
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +65,10 @@ class Finisher:
         events: EventBus,
         clock: Clock,
         node_id: str,
+        flows: Flows | None = None,
     ) -> None:
         self.store = store
+        self.flows = flows
         self.registry = registry
         self.events = events
         self.clock = clock
@@ -79,6 +86,8 @@ class Finisher:
         now = self.clock.now()
         policy = task.retry_policy if task is not None else None
         when = retry_at(policy, run, outcome.status, now)
+        if isinstance(task, WorkflowLauncher) and outcome.status is RunStatus.SUCCESS:
+            outcome = await self._launch(task, run, outcome)
         # Decided once: a write re-sent after a store error must be the very same write,
         # so that one whose acknowledgement was lost is recognised as applied.
         resent = False
@@ -110,7 +119,24 @@ class Finisher:
         self.events.publish(RunEvent(kind=done.kind, run=done.run, detail=detail))
         if done.kind is EventKind.FINISHED and done.run.status is RunStatus.SUCCESS:
             done = dataclasses.replace(done, dependents=await self._start_dependents(done.run))
+        if done.kind is EventKind.FINISHED and self.flows is not None:
+            await self.flows.step_ended(done.run)
         return done
+
+    async def _launch(self, task: WorkflowLauncher, run: Run, outcome: Outcome) -> Outcome:
+        """Start the workflow of a successful launcher run before its end is recorded
+        (see ``workflows.launcher``); retried through store outages."""
+        if self.flows is None:
+            return outcome
+        backoff = Backoff()
+        while True:
+            try:
+                started = await self.flows.launch(task.workflow, run)
+                break
+            except StoreError as exc:
+                await backoff.wait(f"starting workflow {task.workflow.name} failed: {exc}")
+        result = {**(outcome.result or {}), "data": {"workflow_run_id": started.id}}
+        return dataclasses.replace(outcome, result=result)
 
     async def _requeue(
         self,

@@ -13,6 +13,7 @@ from schedkit.engine.retries import error_info
 from schedkit.engine.threads import HeldThread
 from schedkit.models import Run
 from schedkit.task import BaseTask, TaskContext, TaskResult
+from schedkit.workflows.plan import WORKFLOW_KEY
 
 
 def context_of(
@@ -32,6 +33,7 @@ def context_of(
         trigger_source=run.trigger_source,
         config=config,
         on_progress=on_progress,
+        workflow=run.kwargs.get(WORKFLOW_KEY),
     )
 
 
@@ -50,7 +52,7 @@ async def run_hooks(
             f"{type(task).__name__}.validate_execution_environment() returned False"
         )
     await call_hook(held, task.before_execution)
-    kwargs = task.prepare_kwargs(run.kwargs)
+    kwargs = task.prepare_kwargs({k: v for k, v in run.kwargs.items() if k != WORKFLOW_KEY})
     result = TaskResult.from_value(await call_hook(held, task.execute, **kwargs))
     try:
         await call_hook(held, task.after_execution, result.to_json())

@@ -1,7 +1,8 @@
 """The one place a :class:`~schedkit.models.Run` is built.
 
-A run is born in four ways — fired by a schedule, recorded as a fire that did not run,
-triggered by hand (or as a retry of a finished run), or by a finished upstream task — and
+A run is born in five ways — fired by a schedule, recorded as a fire that did not run,
+triggered by hand (or as a retry of a finished run), by a finished upstream task, or as
+a workflow step — and
 a run may be created already claimed by the node that fires it. Every field a new run
 gets is decided here, so the scheduler, the façade and the executor cannot disagree.
 """
@@ -12,8 +13,9 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from schedkit.models import Run, RunStatus, Schedule, TriggerSource, new_id
+from schedkit.models import Run, RunStatus, Schedule, TriggerSource, WorkflowRun, new_id
 from schedkit.task import BaseTask
+from schedkit.workflows.plan import step_key, step_run_id
 
 SCHEDULER_ACTOR = "scheduler"
 
@@ -110,6 +112,34 @@ def dependent(task: BaseTask, upstream: Run, now: datetime) -> Run:
         timeout=task.timeout,
         created_at=now,
         created_by=f"run:{upstream.id}",
+    )
+
+
+def step(
+    task: BaseTask | None,
+    task_name: str,
+    workflow_run: WorkflowRun,
+    step_name: str,
+    kwargs: dict[str, Any],
+    now: datetime,
+) -> Run:
+    """The run of a workflow step, fenced on the step's key and the workflow run's
+    ``scheduled_for`` with an id derived from them: one run per step per workflow run,
+    whoever creates it. A task no longer registered gets default policies (and fails
+    with a clear error when it is claimed)."""
+    return Run(
+        id=step_run_id(workflow_run.id, step_name),
+        task_name=task_name,
+        schedule_id=step_key(workflow_run.id, step_name),
+        trigger_source=TriggerSource.WORKFLOW,
+        scheduled_for=workflow_run.scheduled_for,
+        priority=int(task.task_priority) if task is not None else 2,
+        max_attempts=task.retry_policy.max_attempts if task is not None else 1,
+        kwargs=kwargs,
+        not_before=now,
+        timeout=task.timeout if task is not None else None,
+        created_at=now,
+        created_by=f"workflow:{workflow_run.id}",
     )
 
 

@@ -114,6 +114,8 @@ class SchedulerLoop:
         self.window = FireWindow()
         self._refresh_at = _LONG_AGO
         self._reap_at = _LONG_AGO
+        self._sweep_at = _LONG_AGO
+        self._sweep: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -135,6 +137,9 @@ class SchedulerLoop:
         if self._lease_task is not None:
             self._lease_task.cancel()
             await asyncio.gather(self._lease_task, return_exceptions=True)
+        if self._sweep is not None:
+            self._sweep.cancel()
+            await asyncio.gather(self._sweep, return_exceptions=True)
         await self.leadership.release()
 
     def wake(self) -> None:
@@ -369,3 +374,16 @@ class SchedulerLoop:
         self._reap_at = now + timedelta(seconds=self.cfg.heartbeat_interval)
         if await self.reaper.reap():
             self.executor.wake()
+            self._sweep_at = now  # a lost step may end its workflow or start a handler
+        if now >= self._sweep_at and (self._sweep is None or self._sweep.done()):
+            # Workflow advancements a dead node did not make: as often as lost runs are
+            # found, so a workflow stalls no longer than a run of that node would. Off
+            # the loop's path, so that many workflow runs never delay a fire.
+            self._sweep_at = now + timedelta(seconds=self.cfg.lost_after)
+            self._sweep = asyncio.create_task(self._sweep_flows(), name="schedkit-flows")
+
+    async def _sweep_flows(self) -> None:
+        try:
+            await self.executor.flows.sweep()
+        except StoreError as exc:
+            logger.warning("workflow sweep: store error: %s (next sweep retries)", exc)

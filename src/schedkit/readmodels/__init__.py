@@ -61,6 +61,16 @@ from schedkit.readmodels.tasks import (
     task_detail,
     task_summaries,
 )
+from schedkit.readmodels.workflows import (
+    StepRunView,
+    WorkflowRunPage,
+    WorkflowRunSummary,
+    WorkflowRunView,
+    WorkflowView,
+    workflow_run_summary,
+    workflow_run_view,
+    workflow_view,
+)
 
 __all__ = [
     "AuditView",
@@ -81,6 +91,7 @@ __all__ = [
     "RunView",
     "SchedulePreview",
     "ScheduleView",
+    "StepRunView",
     "TaskDetail",
     "TaskStatsView",
     "TaskSummary",
@@ -88,6 +99,10 @@ __all__ = [
     "TokenView",
     "UpcomingFire",
     "WindowStats",
+    "WorkflowRunPage",
+    "WorkflowRunSummary",
+    "WorkflowRunView",
+    "WorkflowView",
     "YearCoverageView",
     "audit_view",
     "calendar_detail",
@@ -112,4 +127,7 @@ __all__ = [
     "token_view",
     "upcoming_by_task",
     "upcoming_fires",
+    "workflow_run_summary",
+    "workflow_run_view",
+    "workflow_view",
 ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from pydantic import Field
 
+from schedkit.calendars import referenced_names
 from schedkit.models import RunStatus
 from schedkit.readmodels.common import Lang, View
 from schedkit.readmodels.runs import RunSummary, run_summary
@@ -24,6 +26,8 @@ __all__ = ["Overview", "overview"]
 
 #: Running runs listed on the dashboard (all are counted).
 RUNNING_SHOWN = 100
+#: Schedules of one task whose next fire the dashboard's "upcoming by task" lists.
+UPCOMING_PER_TASK = 10
 
 
 class Overview(View):
@@ -38,7 +42,8 @@ class Overview(View):
     pending_count: int
     upcoming: list[UpcomingFire] = Field(description="The next fires of all schedules.")
     upcoming_by_task: list[TaskUpcoming] = Field(
-        description="The tasks firing soonest, each with the next fire of each schedule."
+        description="The tasks firing soonest, each with the next fire of each of its "
+        f"{UPCOMING_PER_TASK} schedules firing soonest."
     )
     calendar_warnings: list[CalendarWarningView] = Field(
         default_factory=list,
@@ -61,10 +66,31 @@ async def overview(
             counts[status] = counts.get(status, 0) + n
     finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
     running = await scheduler.list_runs(status=RunStatus.RUNNING, limit=RUNNING_SHOWN)
-    schedules = await scheduler.list_schedules()
-    names = await scheduler.calendars.referenced()
-    calendars = await scheduler.calendars.snapshot(names)
-    warnings = calendars.warnings(names, today=scheduler.calendars.today())
+    # The schedules firing soonest (index-backed), never all of them: the next
+    # ``upcoming`` fires come from the ``upcoming`` schedules whose next fire is earliest.
+    soonest = await scheduler.next_schedules(upcoming)
+    firing = sorted(
+        (c for c in await scheduler.schedule_counts() if c.next_fire_time is not None),
+        key=lambda c: (c.next_fire_time, c.task_name),
+    )[:upcoming]
+    by_task = [
+        schedule
+        for counts in firing
+        for schedule in await scheduler.next_schedules(UPCOMING_PER_TASK, counts.task_name)
+    ]
+    # The store's calendars those schedules name, read once for both lists.
+    calendars = await scheduler.calendars.snapshot(
+        referenced_names(s.trigger for s in [*soonest, *by_task])
+    )
+    # Each schedule's next fires are searched (a calendar may skip many days): not on the
+    # event loop that fires schedules.
+    soonest_fires = await asyncio.to_thread(
+        upcoming_fires, soonest, scheduler.tz, upcoming, calendars
+    )
+    task_fires = await asyncio.to_thread(
+        upcoming_by_task, by_task, scheduler.tz, upcoming, calendars
+    )
+    warnings = await scheduler.calendars.warnings()
     return Overview(
         since=now - window,
         until=now,
@@ -75,7 +101,7 @@ async def overview(
         running_count=await scheduler.count_runs(status=RunStatus.RUNNING),
         running=[run_summary(r, scheduler.tz) for r in running],
         pending_count=await scheduler.count_runs(status=RunStatus.PENDING),
-        upcoming=upcoming_fires(schedules, scheduler.tz, upcoming, calendars),
-        upcoming_by_task=upcoming_by_task(schedules, scheduler.tz, upcoming, calendars),
+        upcoming=soonest_fires,
+        upcoming_by_task=task_fires,
         calendar_warnings=[calendar_warning_view(w, lang) for w in warnings],
     )

@@ -1,7 +1,9 @@
 """Tasks with their schedules, next fire, last run and recent statistics.
 
-Built from a fixed number of reads whatever the number of tasks: all schedules, the
-latest finished run of every task, and one statistics query per window.
+Built from a few reads whatever the number of tasks and schedules: per-task schedule
+counts (aggregated by the store), a page of each task's schedules (one read of them
+all while there are few), the latest finished run of every task (one query), and one
+statistics query per window. A task with 10,000 schedules costs what one with ten does.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from datetime import datetime, timedelta
 
 from pydantic import Field, JsonValue
 
-from schedkit.models import Run, Schedule, TaskStats, to_json
+from schedkit.models import Run, Schedule, ScheduleCounts, TaskStats, to_json
 from schedkit.readmodels.common import Lang, View, local
 from schedkit.readmodels.runs import RunBrief, run_brief
 from schedkit.readmodels.schedules import ScheduleView, schedule_view
@@ -20,6 +22,12 @@ from schedkit.service import Scheduler
 from schedkit.task import BaseTask, TaskPriority
 
 __all__ = ["RetryView", "TaskDetail", "TaskSummary", "task_detail", "task_summaries"]
+
+#: Schedules a task summary lists (a task detail: a page of DETAIL_PAGE by default).
+SCHEDULES_SHOWN = 10
+DETAIL_PAGE = 50
+#: Below this many schedules of the tasks asked for, all are read in one query.
+READ_ALL_BELOW = 500
 
 #: The windows every task summary reports (label, length).
 STAT_WINDOWS: tuple[tuple[str, timedelta], ...] = (
@@ -37,7 +45,10 @@ class TaskSummary(View):
     tags: list[str]
     priority: int = Field(description="1 LOW, 2 NORMAL, 3 HIGH, 4 CRITICAL.")
     priority_name: str
-    schedules: list[ScheduleView]
+    schedules: list[ScheduleView] = Field(
+        description="Its schedules in id order: the first page of them (see schedule_count)."
+    )
+    schedule_count: int = Field(description="How many schedules the task has in all.")
     paused: bool = Field(description="True when the task has schedules and all are paused.")
     pause_note: str | None
     next_fire_time: datetime | None = Field(description="Earliest next fire of its schedules, UTC.")
@@ -72,26 +83,47 @@ _Windows = list[tuple[str, datetime, Mapping[str, TaskStats]]]
 
 
 async def task_summaries(
-    scheduler: Scheduler, tasks: Sequence[BaseTask], lang: Lang = "en"
+    scheduler: Scheduler,
+    tasks: Sequence[BaseTask],
+    lang: Lang = "en",
+    *,
+    limit: int = SCHEDULES_SHOWN,
+    offset: int = 0,
 ) -> list[TaskSummary]:
-    """Summaries of ``tasks`` (a fixed number of reads, see the module docstring)."""
+    """Summaries of ``tasks``, each with ``limit`` of its schedules from ``offset`` on
+    (a few reads, see the module docstring)."""
     names = [t.task_name for t in tasks]
     single = names[0] if len(names) == 1 else None
-    by_task: dict[str, list[Schedule]] = {}
-    for schedule in await scheduler.list_schedules(single):
-        by_task.setdefault(schedule.task_name, []).append(schedule)
+    counts = {c.task_name: c for c in await scheduler.schedule_counts()}
+    pages = await _schedule_pages(scheduler, names, counts, limit, offset)
     last = await scheduler.last_finished_runs(names)
     windows = await _stats_windows(scheduler, single)
     return [
-        _summary(scheduler, t, by_task.get(t.task_name, []), last.get(t.task_name), windows, lang)
+        _summary(
+            scheduler,
+            t,
+            pages.get(t.task_name, []),
+            counts.get(t.task_name),
+            last.get(t.task_name),
+            windows,
+            lang,
+        )
         for t in tasks
     ]
 
 
-async def task_detail(scheduler: Scheduler, task_name: str, lang: Lang = "en") -> TaskDetail:
-    """Raises TaskNotFoundError for an unknown task."""
+async def task_detail(
+    scheduler: Scheduler,
+    task_name: str,
+    lang: Lang = "en",
+    *,
+    limit: int = DETAIL_PAGE,
+    offset: int = 0,
+) -> TaskDetail:
+    """Raises TaskNotFoundError for an unknown task. ``limit`` and ``offset`` page its
+    schedules."""
     task = scheduler.get_task(task_name)
-    (summary,) = await task_summaries(scheduler, [task], lang)
+    (summary,) = await task_summaries(scheduler, [task], lang, limit=limit, offset=offset)
     policy = task.retry_policy
     return TaskDetail(
         **summary.model_dump(),
@@ -110,6 +142,29 @@ async def task_detail(scheduler: Scheduler, task_name: str, lang: Lang = "en") -
     )
 
 
+async def _schedule_pages(
+    scheduler: Scheduler,
+    names: Sequence[str],
+    counts: Mapping[str, ScheduleCounts],
+    limit: int,
+    offset: int,
+) -> dict[str, list[Schedule]]:
+    """A page of each task's schedules: one read of every schedule of the tasks while
+    they are few, else one page read per task that has schedules."""
+    having = [n for n in names if n in counts]
+    pages: dict[str, list[Schedule]] = {}
+    if sum(counts[n].total for n in having) <= READ_ALL_BELOW:
+        wanted = set(having)
+        single = having[0] if len(having) == 1 else None
+        for schedule in await scheduler.list_schedules(single) if having else []:
+            if schedule.task_name in wanted:
+                pages.setdefault(schedule.task_name, []).append(schedule)
+        return {name: found[offset : offset + limit] for name, found in pages.items()}
+    for name in having:
+        pages[name] = await scheduler.list_schedules(name, limit=limit, offset=offset)
+    return pages
+
+
 async def _stats_windows(scheduler: Scheduler, task_name: str | None) -> _Windows:
     now = scheduler.clock.now()
     windows: _Windows = []
@@ -123,15 +178,15 @@ def _summary(
     scheduler: Scheduler,
     task: BaseTask,
     schedules: list[Schedule],
+    counts: ScheduleCounts | None,
     last: Run | None,
     windows: _Windows,
     lang: Lang,
 ) -> TaskSummary:
     tz = scheduler.tz
     views = [schedule_view(s, tz, lang) for s in schedules]
-    fires = [v.next_fire_time for v in views if v.next_fire_time is not None]
-    next_fire = min(fires) if fires else None
-    paused = bool(schedules) and all(s.paused for s in schedules)
+    next_fire = counts.next_fire_time if counts is not None else None
+    paused = counts is not None and counts.total > 0 and counts.paused == counts.total
     stats = {
         label: window_stats(label, since, by.get(task.task_name)) for label, since, by in windows
     }
@@ -144,6 +199,7 @@ def _summary(
         priority=priority,
         priority_name=_priority_name(priority),
         schedules=views,
+        schedule_count=counts.total if counts is not None else 0,
         paused=paused,
         pause_note=next((s.pause_note for s in schedules if s.pause_note), None)
         if paused

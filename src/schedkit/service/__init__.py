@@ -3,7 +3,8 @@ extensions talk to.
 
 It composes small parts, each with one job: :class:`~schedkit.service.schedules.ScheduleBook`
 (schedule definitions), :class:`~schedkit.service.runs.RunControl` (runs and history),
-:class:`~schedkit.service.node.NodeLifecycle` (this process as a node), and the engine
+:class:`~schedkit.service.node.NodeLifecycle` (this process as a node),
+:class:`~schedkit.service.workflows.WorkflowControl` (workflows), and the engine
 (:class:`~schedkit.engine.scheduler.SchedulerLoop`, :class:`~schedkit.engine.executor.Executor`).
 It offers the design document's methods (``add_task``, ``remove_task``, ``pause_task``,
 ``resume_task``, ``get_job_info``) plus run control, history, and what the API, console,
@@ -16,14 +17,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from schedkit import tokens
-from schedkit.calendars import CalendarWarning
 from schedkit.clock import Clock, SystemClock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
@@ -44,6 +44,7 @@ from schedkit.models import (
     Run,
     RunStatus,
     Schedule,
+    ScheduleCounts,
     StateEntry,
     TaskStats,
     TriggerSource,
@@ -51,21 +52,26 @@ from schedkit.models import (
 from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import audit as audit_trail
 from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.service.bulk import ScheduleEntry
 from schedkit.service.calendars import CalendarDesk
 from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
 from schedkit.service.runs import RunControl, run_filter
 from schedkit.service.schedules import ScheduleBook
+from schedkit.service.workflows import WorkflowControl
 from schedkit.store import Store, create_store
 from schedkit.task import BaseTask
 from schedkit.tokens import IssuedToken, Role
 from schedkit.triggers import ScheduleSpec
 from schedkit.version import __version__
+from schedkit.workflows import Workflow
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["SYSTEM", "Extension", "Scheduler", "__version__"]
 
 ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
+#: Later than any fire time: "due by the end of time" is every fire to come.
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 class Scheduler:
@@ -87,11 +93,14 @@ class Scheduler:
         clock: Clock | None = None,
         tasks: Iterable[type[BaseTask] | BaseTask] = (),
         extensions: Iterable[Extension] = (),
+        workflows: Iterable[Workflow] = (),
     ) -> None:
         self.config = load_config(config)
         self.registry = registry if registry is not None else task_registry
         for t in tasks:
             self.registry.register_task(t)
+        for wf in workflows:
+            self.registry.register_workflow(wf)
         self.store = store or create_store(self.config.store_url, **self.config.store_options)
         self.clock: Clock = clock or SystemClock()
         self.tz = ZoneInfo(self.config.timezone)
@@ -126,7 +135,6 @@ class Scheduler:
             audit=audit,
             changed=self._loop.wake,
         )
-        #: Business calendars: read, edit, import, export, warnings (docs/calendars.md).
         self.calendars = CalendarDesk(store=self.store, clock=self.clock, tz=self.tz, audit=audit)
         self.runs = RunControl(
             store=self.store,
@@ -137,6 +145,14 @@ class Scheduler:
             events=self._events,
             audit=audit,
             node_id=self.node_id,
+        )
+        #: Workflows: definitions, starting by hand, their runs, retrying a step.
+        self.workflows = WorkflowControl(
+            store=self.store,
+            registry=self.registry,
+            flows=self._executor.flows,
+            clock=self.clock,
+            audit=audit,
         )
         self._node = NodeLifecycle(
             store=self.store,
@@ -196,6 +212,7 @@ class Scheduler:
             self.registry.discover(self.config.task_packages)
             if self.config.entry_points:
                 self.registry.discover_entry_points()
+            self.registry.check_workflows()
             await self.schedules.sync_defaults()
             if self.is_node:
                 await self._node.register()
@@ -282,9 +299,7 @@ class Scheduler:
         return self.schedules.parse(schedule_config)
 
     def preview(self, schedule_config: Any, n: int = 5) -> list[datetime]:
-        """The next ``n`` fires, judged by the calendars as this node last read them;
-        ``await scheduler.calendars.preview(...)`` reads the store first and says which
-        source decided each day."""
+        """Next fires by the calendars as last read (``calendars.preview`` reads them)."""
         return self.schedules.preview(schedule_config, n, self.calendars.current)
 
     async def add_task(
@@ -326,6 +341,15 @@ class Scheduler:
         self._require_started()
         return await self.schedules.set_paused(task_name, False, None, actor=actor)
 
+    async def add_schedules(
+        self, entries: Sequence[ScheduleEntry], *, actor: str = SYSTEM, what: str = "line"
+    ) -> list[Schedule]:
+        """Create many schedules, all or nothing: each entry is validated first
+        (BulkScheduleError lists every bad entry by its ``line``, named ``what``), then
+        all are written in one batch. Only creates (an id already stored is an error)."""
+        self._require_started()
+        return await self.schedules.put_many(entries, actor=actor, what=what)
+
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
         return await self.schedules.get(schedule_id)
 
@@ -337,6 +361,14 @@ class Scheduler:
 
     async def count_schedules(self, task_name: str | None = None) -> int:
         return await self.schedules.count(task_name)
+
+    async def schedule_counts(self) -> list[ScheduleCounts]:
+        """Per task with schedules: how many, how many paused, the earliest next fire."""
+        return await self.store.schedule_counts()
+
+    async def next_schedules(self, limit: int, task_name: str | None = None) -> list[Schedule]:
+        """The ``limit`` unpaused schedules firing soonest (of one task if given)."""
+        return await self.store.due_schedules(END_OF_TIME, limit, task_name=task_name)
 
     async def get_job_info(self, task_name: str | None = None) -> list[dict[str, Any]]:
         """The document's job listing: id, name, next_run_time, trigger, executor,
@@ -412,7 +444,7 @@ class Scheduler:
 
     async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
         """The latest finished run of each task named (tasks without one left out)."""
-        return await self.runs.last_finished(task_names)
+        return await self.store.last_finished_runs(task_names)
 
     async def result_file(self, run_id: str, name: str) -> Path:
         """A file the run's result lists in ``data.files`` (see RunControl.result_file)."""
@@ -515,10 +547,6 @@ class Scheduler:
     async def token_is_live(self, token_id: str) -> bool:
         """Whether the token with this id exists and is not revoked (open streams ask)."""
         return await tokens.is_live(self.store, token_id)
-
-    async def calendar_warnings(self) -> list[CalendarWarning]:
-        """See :meth:`CalendarDesk.warnings` (what the alert rule sends)."""
-        return await self.calendars.warnings()
 
     async def get_state(self, key: str) -> StateEntry | None:
         return await self.store.get_state(key)

@@ -121,6 +121,7 @@ class RunControl:
         elif run.status is RunStatus.CANCELLED:
             self.events.publish(RunEvent(kind=EventKind.FINISHED, run=run))
             self.executor.wake()  # runs queued behind it are released
+            await self.executor.flows.step_ended(run)  # a workflow step: what follows it
         await self.audit.record(actor, "run.cancel", run_id, detail=why)
         return run
 
@@ -166,18 +167,6 @@ class RunControl:
     async def count(self, flt: RunFilter) -> int:
         return await self.store.count_runs(flt)
 
-    async def last_finished(self, task_names: Sequence[str]) -> dict[str, Run]:
-        """The latest finished run of each task (tasks without one are left out)."""
-        finished = frozenset(s for s in RunStatus if s.finished)
-        found: dict[str, Run] = {}
-        for name in task_names:
-            latest = await self.store.list_runs(
-                RunFilter(task_name=name, statuses=finished), limit=1
-            )
-            if latest:
-                found[name] = latest[0]
-        return found
-
     async def logs(self, run_id: str, *, after_seq: int, limit: int) -> list[LogLine]:
         await self.get(run_id)
         return await self.store.get_logs(run_id, after_seq=after_seq, limit=limit)
@@ -186,8 +175,11 @@ class RunControl:
         return await self.store.run_stats(self.clock.now() - window, task_name)
 
     async def purge(self, older_than: timedelta, *, actor: str) -> int:
-        """Delete finished runs (and their logs) that finished more than ``older_than`` ago."""
-        count = await self.store.purge_runs(self.clock.now() - older_than)
+        """Delete finished runs (and their logs) that finished more than ``older_than`` ago,
+        and the workflow runs that ended before then."""
+        cutoff = self.clock.now() - older_than
+        count = await self.store.purge_runs(cutoff)
+        await self.store.purge_workflow_runs(cutoff)
         detail = f"{count} run(s) older than {older_than}"
         await self.audit.record(actor, "runs.purge", "runs", detail=detail)
         return count

@@ -7,9 +7,11 @@ goes up by one, the change is audited and the scheduler is told to re-read.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +29,13 @@ from schedkit.limits import check_kwargs_size
 from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.service.bulk import (
+    BulkScheduleError,
+    ScheduleEntry,
+    build_schedules,
+    check_room,
+    existing_errors,
+)
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import (
@@ -130,11 +139,10 @@ class ScheduleBook:
     ) -> list[Schedule]:
         """The task's schedules (every schedule without ``task_name``), in id order,
         ``limit`` of them from ``offset`` on if given."""
-        schedules = sorted(await self.store.list_schedules(task_name), key=lambda s: s.id)
-        return schedules[offset : None if limit is None else offset + limit]
+        return await self.store.list_schedules(task_name, limit=limit, offset=offset)
 
     async def count(self, task_name: str | None = None) -> int:
-        return len(await self.store.list_schedules(task_name))
+        return await self.store.count_schedules(task_name)
 
     async def job_info(self, task_name: str | None = None) -> list[dict[str, Any]]:
         """The document's job listing: id, name, next_run_time, trigger, executor,
@@ -180,6 +188,39 @@ class ScheduleBook:
         await self.audit.record(actor, "schedule.put", sid, before, schedule)
         self._changed()
         return schedule
+
+    async def put_many(
+        self, entries: Sequence[ScheduleEntry], *, actor: str, what: str = "line"
+    ) -> list[Schedule]:
+        """Create many schedules, all or nothing: every entry is validated first (an
+        error per bad entry, BulkScheduleError naming positions by ``what``), then all
+        are written in one batch. Only creates: an id already stored is an error."""
+        now = self.clock.now()
+        build = functools.partial(
+            build_schedules, registry=self.registry, config=self.config, parse=self.parse, now=now
+        )
+        # Thousands of entries are seconds of CPU: off the event loop that fires schedules.
+        built, errors = await asyncio.to_thread(build, entries)
+        if errors:
+            raise BulkScheduleError(errors, what=what)
+        check_room(await self.count(), len(built), self.config.limits.max_schedules)
+        try:
+            await self.store.insert_schedules(built)
+        except ScheduleConflictError:
+            # Ids the store holds already: read them all, to name every line at fault.
+            found = await self.store.get_schedules([s.id for s in built])
+            existing = existing_errors(entries, built, {s.id for s in found})
+            if not existing:  # deleted again meanwhile
+                raise
+            raise BulkScheduleError(existing, what=what) from None
+        for schedule in built:
+            if schedule.id == schedule.task_name:
+                await self.store.delete_state(removed_key(schedule.id))
+        await self.audit.record(
+            actor, "schedule.import", "schedules", detail=f"{len(built)} schedule(s)"
+        )
+        self._changed()
+        return built
 
     async def remove_task(self, task_name: str, *, actor: str) -> bool:
         """Delete every schedule of the task (its history stays)."""
@@ -259,7 +300,7 @@ class ScheduleBook:
 
     async def _check_room(self) -> None:
         limit = self.config.limits.max_schedules
-        if await self.count() >= limit:
+        if await self.store.count_schedules() >= limit:
             raise ConflictError(
                 f"the store already holds {limit:,} schedules, the most allowed "
                 "(limits.max_schedules); delete schedules or raise the limit"

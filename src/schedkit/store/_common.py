@@ -99,6 +99,17 @@ def still_current(
     return kept, [advance for advance in advances if advance.schedule_id in current]
 
 
+def check_new_schedules(schedules: Sequence[Schedule]) -> None:
+    """ValueError unless every schedule is a first version and no id repeats (what
+    :meth:`~schedkit.store.Store.insert_schedules` takes)."""
+    seen: set[str] = set()
+    for schedule in schedules:
+        check_schedule_version(schedule, 0)
+        if schedule.id in seen:
+            raise ValueError(f"schedule {schedule.id!r} is given twice")
+        seen.add(schedule.id)
+
+
 def check_schedule_version(schedule: Schedule, expected_version: int) -> None:
     """ValueError unless ``schedule`` is the next version after ``expected_version``."""
     if expected_version < 0:

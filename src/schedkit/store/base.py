@@ -38,8 +38,11 @@ from schedkit.models import (
     Run,
     RunFilter,
     Schedule,
+    ScheduleCounts,
     StateEntry,
     TaskStats,
+    WorkflowRun,
+    WorkflowStatus,
 )
 from schedkit.store.values import (
     FireRecord,
@@ -120,8 +123,38 @@ class Store(abc.ABC):
         """The schedule, or None if it does not exist."""
 
     @abc.abstractmethod
-    async def list_schedules(self, task_name: str | None = None) -> list[Schedule]:
-        """All schedules (of one task if given), ordered by id."""
+    async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
+        """Create many new schedules at once (a bulk import), all or nothing.
+
+        Each must be at version 1 and the ids distinct (ValueError otherwise, before
+        anything is written). If any id is already stored, ScheduleConflictError names
+        the first one found (expected 0, its stored version) and none of the batch is
+        stored. SQL: one transaction (on SQLite it holds the write lock while it lasts,
+        about a second per 100,000 schedules). MongoDB (FerretDB has no multi-document
+        transactions): the ids are checked first, then inserted in ordered batches;
+        when a batch fails (an id created meanwhile, a lost server), the documents this
+        call inserted that are still at version 1 are deleted again before the error is
+        raised. Readers may see part of the batch until then, and a process killed
+        halfway leaves the batches it wrote (an import run again then reports their ids
+        as existing).
+        """
+
+    @abc.abstractmethod
+    async def list_schedules(
+        self, task_name: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[Schedule]:
+        """Schedules (of one task if given), ordered by id: all of them, or ``limit``
+        from ``offset`` on (index-backed pages)."""
+
+    @abc.abstractmethod
+    async def count_schedules(self, task_name: str | None = None) -> int:
+        """How many schedules there are (of one task if given)."""
+
+    @abc.abstractmethod
+    async def schedule_counts(self) -> list[ScheduleCounts]:
+        """Per task that has schedules (ordered by name): how many, how many paused, and
+        the earliest next fire of the unpaused ones. Aggregated by the database: the
+        schedules themselves are not sent."""
 
     @abc.abstractmethod
     async def delete_schedule(
@@ -133,9 +166,12 @@ class Store(abc.ABC):
         deleted), False if it did not exist."""
 
     @abc.abstractmethod
-    async def due_schedules(self, until: datetime, limit: int) -> list[Schedule]:
+    async def due_schedules(
+        self, until: datetime, limit: int, *, task_name: str | None = None
+    ) -> list[Schedule]:
         """Up to ``limit`` unpaused schedules with ``next_fire_time <= until``, earliest
-        first (ties by id). Index-backed: never a scan of all schedules."""
+        first (ties by id), of one task if given. Index-backed: never a scan of all
+        schedules."""
 
     @abc.abstractmethod
     async def due_schedule_keys(
@@ -211,6 +247,13 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def count_runs(self, flt: RunFilter | None = None) -> int:
         """How many runs match ``flt``."""
+
+    @abc.abstractmethod
+    async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
+        """The latest finished run (newest ``scheduled_for``, ties: newest id) of each
+        task named; tasks without one are left out. One query on SQL (a correlated,
+        index-backed subquery per task). MongoDB: one indexed query per task, sent
+        concurrently (FerretDB v1's ``$group`` has no ``$first``)."""
 
     @abc.abstractmethod
     async def active_runs(self, schedule_id: str) -> list[Run]:
@@ -332,6 +375,65 @@ class Store(abc.ABC):
         """Per task (ordered by name): run counts by status and duration statistics of
         runs scheduled since ``since``. Percentiles come from sorted durations (nearest
         rank, ``store._stats``)."""
+
+    @abc.abstractmethod
+    async def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """The runs among ``run_ids`` that exist (as :meth:`get_run`), in any order, in
+        one query: the step runs of a workflow run, whose ids are known in advance."""
+
+    # -- workflow runs -------------------------------------------------------------------
+    # A workflow run's steps are ordinary runs (created with :meth:`insert_runs`, fenced
+    # on a key per step); this record holds the definition it was started with and its
+    # status. Only the status changes, compare-and-set on ``version``.
+
+    @abc.abstractmethod
+    async def insert_workflow_run(self, run: WorkflowRun) -> bool:
+        """Insert the workflow run unless one with its id exists (insert-if-absent,
+        atomic: a start repeated after a crash inserts nothing twice). Returns whether
+        it was inserted."""
+
+    @abc.abstractmethod
+    async def get_workflow_run(self, run_id: str) -> WorkflowRun | None:
+        """The workflow run, or None."""
+
+    @abc.abstractmethod
+    async def list_workflow_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        statuses: frozenset[WorkflowStatus] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[WorkflowRun]:
+        """Workflow runs matching every filter given, newest ``created_at`` first (ties:
+        newest id first)."""
+
+    @abc.abstractmethod
+    async def count_workflow_runs(
+        self, *, workflow: str | None = None, statuses: frozenset[WorkflowStatus] | None = None
+    ) -> int:
+        """How many workflow runs match every filter given."""
+
+    @abc.abstractmethod
+    async def set_workflow_status(
+        self,
+        run_id: str,
+        *,
+        expected_version: int,
+        status: WorkflowStatus,
+        finished_at: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """Compare-and-set the status: applies only if the workflow run is at
+        ``expected_version``; then status and finished_at are set, updated_at = ``now``
+        and version + 1. Atomic: of several writers expecting one version, exactly one
+        applies. Returns whether it applied (False for an unknown run too)."""
+
+    @abc.abstractmethod
+    async def purge_workflow_runs(self, finished_before: datetime) -> int:
+        """Delete workflow runs that ended (not ``running``) with finished_at <
+        ``finished_before`` (their step runs go with :meth:`purge_runs`). Returns how
+        many were deleted."""
 
     # -- run log lines -----------------------------------------------------------------
 

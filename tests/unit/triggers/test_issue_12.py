@@ -214,13 +214,15 @@ def test_a_fixed_time_in_the_gap_is_due_when_asked_exactly_at_the_gaps_end(
 def test_a_schedule_that_never_fires_is_rejected_in_under_50_ms(
     spec: dict[str, Any], field: str
 ) -> None:
-    started = time.perf_counter()
+    # This thread's CPU time, not the wall clock: the bound is about the reasoning (a
+    # search over years would take seconds), not about how busy the machine is.
+    started = time.thread_time()
     with pytest.raises(ValidationError) as caught:
         ScheduleSpec.parse(spec)
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     assert caught.value.field == field
     assert "never fire" in caught.value.message
-    assert elapsed < 0.05, f"{elapsed * 1000:.1f} ms"
+    assert elapsed < 0.05, f"{elapsed * 1000:.1f} ms of CPU"
 
 
 def test_rare_but_possible_schedules_are_accepted() -> None:

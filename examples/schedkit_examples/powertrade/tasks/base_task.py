@@ -90,8 +90,15 @@ class PowertradeTask(BaseTask):
 
     @staticmethod
     def business_date(as_of: date | None, settings: PowertradeSettings) -> date:
-        """``as_of``, or today in the configured timezone (Asia/Shanghai)."""
-        return as_of or datetime.now(ZoneInfo(settings.timezone)).date()
+        """``as_of``, else the ``as_of`` param of the workflow run this step belongs to
+        (one business date for every step), else today in the configured timezone."""
+        if as_of is not None:
+            return as_of
+        ctx = current_context()
+        given = (ctx.workflow or {}).get("params", {}).get("as_of") if ctx is not None else None
+        if given:
+            return date.fromisoformat(str(given))
+        return datetime.now(ZoneInfo(settings.timezone)).date()
 
     @staticmethod
     def now() -> datetime:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from schedkit.api.routes import admin, calendars, runs, schedules, tasks
+from schedkit.api.routes import admin, calendars, runs, schedules, tasks, workflows
 from schedkit.api.routes.table import ROUTES, RouteSpec, RouteTable
 
 __all__ = [
@@ -15,4 +15,5 @@ __all__ = [
     "runs",
     "schedules",
     "tasks",
+    "workflows",
 ]

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Query, Response, status
+from fastapi import Body, Path, Query, Response, status
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
 from schedkit.api.deps import LangDep, SchedulerDep
 from schedkit.api.routes.table import Limit, Name, Offset, ScheduleBody, route
-from schedkit.api.schemas import SchedulePage
+from schedkit.api.schemas import (
+    MAX_SCHEDULE_BATCH,
+    ScheduleBatchCreated,
+    ScheduleBatchItem,
+    SchedulePage,
+)
 from schedkit.errors import ScheduleNotFoundError
+from schedkit.service.bulk import ScheduleEntry
 from schedkit.tokens import Role
 
 
@@ -37,6 +43,36 @@ async def list_schedules(
         limit=limit,
         offset=offset,
     )
+
+
+@route(
+    "POST",
+    "/schedules",
+    role=Role.ADMIN,
+    errors=(404, 409),
+    summary="Create many schedules",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ScheduleBatchCreated,
+)
+async def create_schedules(
+    items: Annotated[
+        list[ScheduleBatchItem],
+        Body(min_length=1, max_length=MAX_SCHEDULE_BATCH, description="The schedules."),
+    ],
+    scheduler: SchedulerDep,
+    actor: ActorDep,
+) -> ScheduleBatchCreated:
+    """Creates every schedule of the list, or none: each item is validated first and a
+    422 lists every bad one (``errors[].field`` starts with the item's index); an id
+    already stored is a 422 of its item. At most 1,000 items (and
+    ``api.max_body_size`` bytes) per request; ``schedkit schedule import`` takes files
+    of any size."""
+    entries = [
+        ScheduleEntry(task_name=item.task, config=item.schedule, schedule_id=item.id, line=n)
+        for n, item in enumerate(items)
+    ]
+    created = await scheduler.add_schedules(entries, actor=actor, what="item")
+    return ScheduleBatchCreated(created=len(created), ids=[s.id for s in created])
 
 
 @route(

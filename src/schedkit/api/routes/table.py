@@ -11,9 +11,10 @@ from fastapi import Body, Path, Query
 from starlette.convertors import StringConvertor, register_url_convertor
 
 from schedkit.api.schemas import SCHEDULE_BODY_EXAMPLES
+from schedkit.limits import SCHEDULE_ID_PATTERN
 from schedkit.tokens import Role
 
-__all__ = ["ROUTES", "RouteSpec", "RouteTable", "route"]
+__all__ = ["ROUTES", "SCHEDULE_ID_PATTERN", "RouteSpec", "RouteTable", "route"]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -78,7 +79,6 @@ ScheduleBody = Annotated[
         openapi_examples=SCHEDULE_BODY_EXAMPLES,
     ),
 ]
-SCHEDULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$"
 
 
 class _ScheduleIdConvertor(StringConvertor):

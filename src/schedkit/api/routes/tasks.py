@@ -71,6 +71,7 @@ async def list_tasks(
         str | None, Query(max_length=1000, description="Comma-separated; any tag matches.")
     ] = None,
 ) -> list[readmodels.TaskSummary]:
+    """Each task with its first 10 schedules and ``schedule_count``."""
     wanted = [t.strip() for t in tags.split(",") if t.strip()] if tags else None
     return await readmodels.task_summaries(scheduler, scheduler.list_tasks(category, wanted), lang)
 
@@ -84,9 +85,18 @@ async def list_tasks(
     response_model=readmodels.TaskDetail,
 )
 async def get_task(
-    task_name: TaskName, scheduler: SchedulerDep, lang: LangDep
+    task_name: TaskName,
+    scheduler: SchedulerDep,
+    lang: LangDep,
+    schedules_limit: Annotated[
+        int, Query(ge=1, le=500, description="Schedules listed (a page; see schedule_count).")
+    ] = 50,
+    schedules_offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> readmodels.TaskDetail:
-    return await readmodels.task_detail(scheduler, task_name, lang)
+    """The task with a page of its schedules (``schedule_count`` says how many in all)."""
+    return await readmodels.task_detail(
+        scheduler, task_name, lang, limit=schedules_limit, offset=schedules_offset
+    )
 
 
 @route(

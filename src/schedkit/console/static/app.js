@@ -15,6 +15,8 @@ import * as runsView from "./views/runs.js";
 import * as runView from "./views/run.js";
 import * as auditView from "./views/audit.js";
 import * as calendarsView from "./views/calendars.js";
+import * as workflowsView from "./views/workflows.js";
+import * as workflowRunView from "./views/workflow_run.js";
 
 // Keep in step with CONSOLE_PAGES in schedkit/console/__init__.py.
 const ROUTES = [
@@ -26,6 +28,8 @@ const ROUTES = [
   { pattern: /^runs\/([^/]+)$/, view: runView, nav: "runs" },
   { pattern: /^calendars$/, view: calendarsView, nav: "calendars" },
   { pattern: /^calendars\/([^/]+)$/, view: calendarsView, nav: "calendars" },
+  { pattern: /^workflows$/, view: workflowsView, nav: "workflows" },
+  { pattern: /^workflow-runs\/([^/]+)$/, view: workflowRunView, nav: "workflows" },
   { pattern: /^audit$/, view: auditView, nav: "audit" },
 ];
 

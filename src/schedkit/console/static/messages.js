@@ -133,6 +133,12 @@ const SENTENCES = [
   [/^run (\S+) is already (\w+)$/, (m) => t("e_run_finished", { status: t(`status_${m[2]}`) })],
   [/^run (\S+) is still (\w+)/, (m) => t("e_run_active", { status: t(`status_${m[2]}`) })],
   [/^the API token is invalid or revoked$/, () => t("e_token_invalid")],
+  [/^the workflow stopped: step (\S+) failed$/, (m) => t("r_wf_stopped", { step: m[1] })],
+  [
+    /^upstream step (\S+) (\w+)$/,
+    (m) => t("r_wf_upstream", { step: m[1], status: t(`status_${m[2]}`) }),
+  ],
+  [/^no upstream step failed$/, () => t("r_wf_no_failure")],
 ];
 
 function translate(rules, text, ctx) {
@@ -171,6 +177,8 @@ export function actorName(actor) {
   if (actor === "anonymous") return t("actor_anonymous");
   const cli = /^cli:(.+)$/.exec(actor);
   if (cli) return t("actor_cli", { who: cli[1] });
+  const workflow = /^workflow:(\S+)$/.exec(actor);
+  if (workflow) return t("actor_workflow", { run: workflow[1].slice(-8) });
   const upstream = /^run:(\S+)$/.exec(actor);
   if (upstream) return t("actor_upstream", { run: upstream[1].slice(-8) });
   return actor;

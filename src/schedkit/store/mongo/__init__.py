@@ -48,7 +48,7 @@ microseconds and JSON payloads are JSON text (see ``codec``). Indexes are create
 
 Modules: ``codec`` (documents, keys, indexes), ``base`` (options, opening, helpers),
 ``fences`` (transitions, locks, releases), ``schedules``, ``runs``, ``transitions``,
-``leases``, ``admin``.
+``leases``, ``admin``, ``workflows``.
 """
 
 from __future__ import annotations
@@ -58,11 +58,12 @@ from schedkit.store.mongo.base import DEFAULT_COLLECTIONS, INDEX_VERSION
 from schedkit.store.mongo.runs import RunsMixin
 from schedkit.store.mongo.schedules import SchedulesMixin
 from schedkit.store.mongo.transitions import TransitionsMixin
+from schedkit.store.mongo.workflows import WorkflowsMixin
 
 __all__ = ["DEFAULT_COLLECTIONS", "INDEX_VERSION", "MongoStore"]
 
 
-class MongoStore(SchedulesMixin, RunsMixin, TransitionsMixin, AdminMixin):
+class MongoStore(SchedulesMixin, RunsMixin, TransitionsMixin, AdminMixin, WorkflowsMixin):
     """The store on MongoDB (``mongodb://`` or ``mongodb+srv://`` URL) or FerretDB.
 
     Options: ``database`` (default: the URL's path, else ``schedkit``), ``collections``

@@ -59,11 +59,12 @@ DEFAULT_COLLECTIONS: Mapping[str, str] = {
     "tokens": "schedkit_tokens",
     "state": "schedkit_state",
     "meta": "schedkit_meta",
+    "workflow_runs": "schedkit_workflow_runs",
 }
 
 #: Version of the index set below; stored in the meta collection. Raise it whenever
 #: ``INDEXES`` changes: ``open`` then brings an older database up to date in place.
-INDEX_VERSION = 3
+INDEX_VERSION = 4
 
 DUPLICATE_KEY = 11000
 _INDEX_NOT_FOUND = 27
@@ -99,6 +100,7 @@ class Collections:
     tokens: AsyncCollection[Doc]
     state: AsyncCollection[Doc]
     meta: AsyncCollection[Doc]
+    workflow_runs: AsyncCollection[Doc]
 
 
 _P = ParamSpec("_P")

@@ -461,6 +461,11 @@ INDEXES: Mapping[str, tuple[Index, ...]] = {
     ),
     "state": (Index("sk_key_version", (("key", 1), ("version", -1)), unique=True),),
     "meta": (),
+    "workflow_runs": (
+        Index("sk_wf_created", (("created_at", -1), ("_id", -1))),
+        Index("sk_wf_workflow", (("workflow", 1), ("created_at", -1), ("_id", -1))),
+        Index("sk_wf_status", (("status", 1), ("created_at", -1), ("_id", -1))),
+    ),
 }
 
 

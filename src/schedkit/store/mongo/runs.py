@@ -71,6 +71,18 @@ class RunsMixin(FencesMixin):
         return await self._c.runs.count_documents(run_query(flt))
 
     @translate_errors
+    async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
+        finished = sorted(status.value for status in FINISHED_STATUSES)
+        names = sorted(set(task_names))
+
+        async def latest(name: str) -> Doc | None:
+            query = {"task_name": name, "status": {"$in": finished}}
+            return await self._c.runs.find_one(query, sort=HISTORY_ORDER)
+
+        docs = [d for d in await asyncio.gather(*(latest(n) for n in names)) if d is not None]
+        return {run.task_name: run for run in await self._load_runs(docs)}
+
+    @translate_errors
     async def active_runs(self, schedule_id: str) -> list[Run]:
         return (await self.active_runs_of([schedule_id]))[schedule_id]
 

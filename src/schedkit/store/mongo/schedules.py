@@ -3,6 +3,7 @@ document, the leader's reads and advances, and the tick's write (with its runs).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import (
     Sequence,
 )
@@ -10,6 +11,7 @@ from datetime import datetime
 
 from pymongo import UpdateOne
 from pymongo.errors import (
+    BulkWriteError,
     DuplicateKeyError,
 )
 
@@ -17,13 +19,16 @@ from schedkit.errors import ScheduleConflictError
 from schedkit.models import (
     Run,
     Schedule,
+    ScheduleCounts,
     new_id,
 )
 from schedkit.store._common import (
+    check_new_schedules,
     check_schedule_version,
     still_current,
 )
 from schedkit.store.mongo.base import (
+    DUPLICATE_KEY,
     translate_errors,
 )
 from schedkit.store.mongo.codec import (
@@ -42,6 +47,9 @@ from schedkit.store.values import (
     LeaseFence,
     ScheduleAdvance,
 )
+
+#: Schedules per insert (and per id check) of a bulk insert.
+INSERT_BATCH = 1000
 
 
 class SchedulesMixin(LeasesMixin, FencesMixin):
@@ -73,10 +81,99 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
         return decode_schedule(doc) if doc is not None else None
 
     @translate_errors
-    async def list_schedules(self, task_name: str | None = None) -> list[Schedule]:
+    async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
+        """No multi-document transaction (FerretDB has none): the ids are checked, then
+        the batches inserted in order; on a failure the documents inserted by this
+        call are deleted again (see the contract for what a reader may see)."""
+        check_new_schedules(schedules)
+        ids = sorted(schedule.id for schedule in schedules)
+        for start in range(0, len(ids), INSERT_BATCH):
+            chunk = ids[start : start + INSERT_BATCH]
+            doc = await self._c.schedules.find_one(
+                {"_id": {"$in": chunk}}, {"version": 1}, sort=[("_id", 1)]
+            )
+            if doc is not None:
+                raise ScheduleConflictError(doc["_id"], 0, int(doc["version"]))
+        docs = [encode_schedule(schedule) for schedule in schedules]
+        ours: list[str] = []  # ids this call may have inserted
+        try:
+            for start in range(0, len(docs), INSERT_BATCH):
+                batch = docs[start : start + INSERT_BATCH]
+                try:
+                    await self._c.schedules.insert_many(batch, ordered=True)
+                except BulkWriteError as error:
+                    failures = error.details.get("writeErrors", [])
+                    # Every document of the batch but the ones refused may be in:
+                    # FerretDB goes on past the first failure of an "ordered" insert.
+                    refused = {batch[int(e["index"])]["_id"] for e in failures}
+                    ours += [d["_id"] for d in batch if d["_id"] not in refused]
+                    if not failures or {e.get("code") for e in failures} != {DUPLICATE_KEY}:
+                        raise
+                    first = batch[int(failures[0]["index"])]["_id"]
+                    raise ScheduleConflictError(first, 0, 1) from None
+                except BaseException:
+                    ours += [d["_id"] for d in batch]  # a lost reply: any of it may be in
+                    raise
+                ours += [d["_id"] for d in batch]
+        except BaseException:
+            await self._undo_inserts(ours)
+            raise
+
+    async def _undo_inserts(self, ids: Sequence[str]) -> None:
+        """Delete schedules a failed :meth:`insert_schedules` inserted, unless a user
+        has changed one since (it is then theirs: version above 1)."""
+        for start in range(0, len(ids), INSERT_BATCH):
+            chunk = list(ids[start : start + INSERT_BATCH])
+            await self._c.schedules.delete_many({"_id": {"$in": chunk}, "version": 1})
+
+    @translate_errors
+    async def list_schedules(
+        self, task_name: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[Schedule]:
         query = {} if task_name is None else {"task_name": task_name}
-        docs = await self._c.schedules.find(query).sort("_id", 1).to_list()
-        return [decode_schedule(d) for d in docs]
+        cursor = self._c.schedules.find(query).sort("_id", 1)
+        if offset:
+            cursor = cursor.skip(offset)
+        if limit is not None:
+            if limit <= 0:
+                return []
+            cursor = cursor.limit(limit)
+        return [decode_schedule(d) for d in await cursor.to_list()]
+
+    @translate_errors
+    async def count_schedules(self, task_name: str | None = None) -> int:
+        query = {} if task_name is None else {"task_name": task_name}
+        return await self._c.schedules.count_documents(query)
+
+    @translate_errors
+    async def schedule_counts(self) -> list[ScheduleCounts]:
+        # FerretDB v1's $group knows $sum and $count only: counts per (task, paused)
+        # here, each task's earliest next fire by its own indexed query.
+        pipeline: list[dict[str, object]] = [
+            {"$group": {"_id": {"task": "$task_name", "paused": "$paused"}, "n": {"$sum": 1}}}
+        ]
+        counts: dict[str, list[int]] = {}
+        for row in await (await self._c.schedules.aggregate(pipeline)).to_list():
+            pair = counts.setdefault(row["_id"]["task"], [0, 0])
+            pair[0] += int(row["n"])
+            if row["_id"]["paused"]:
+                pair[1] += int(row["n"])
+        names = sorted(counts)
+        firsts = await asyncio.gather(*(self._first_fire(name) for name in names))
+        return [
+            ScheduleCounts(
+                task_name=name, total=counts[name][0], paused=counts[name][1], next_fire_time=nxt
+            )
+            for name, nxt in zip(names, firsts, strict=True)
+        ]
+
+    async def _first_fire(self, task_name: str) -> datetime | None:
+        doc = await self._c.schedules.find_one(
+            {"task_name": task_name, "paused": False, "next_fire_time": {"$ne": None}},
+            {"next_fire_time": 1},
+            sort=[("next_fire_time", 1)],
+        )
+        return opt_dt(doc["next_fire_time"]) if doc is not None else None
 
     @translate_errors
     async def delete_schedule(
@@ -93,12 +190,16 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
         return result.deleted_count > 0
 
     @translate_errors
-    async def due_schedules(self, until: datetime, limit: int) -> list[Schedule]:
+    async def due_schedules(
+        self, until: datetime, limit: int, *, task_name: str | None = None
+    ) -> list[Schedule]:
         if limit <= 0:
             return []
         # $lte on a number never matches null (BSON type bracketing), so schedules with
         # no next fire are left out by the index range itself.
-        query = {"paused": False, "next_fire_time": {"$lte": to_us(until)}}
+        query: dict[str, object] = {"paused": False, "next_fire_time": {"$lte": to_us(until)}}
+        if task_name is not None:
+            query["task_name"] = task_name
         cursor = self._c.schedules.find(query).sort([("next_fire_time", 1), ("_id", 1)])
         return [decode_schedule(d) for d in await cursor.limit(limit).to_list()]
 

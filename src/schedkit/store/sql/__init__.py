@@ -6,7 +6,8 @@ One module per concern, each a mixin over :class:`~schedkit.store.sql.base.SQLBa
 * ``engine``: connections and transactions (the SQLite writer thread, PostgreSQL's
   retried transactions), errors translated;
 * ``queries`` and ``rows``: the hot queries, each defined once and run on both databases;
-* ``schedules``, ``runs``, ``transitions``, ``leases``, ``admin``, ``stats``: the
+* ``schedules``, ``runs``, ``transitions``, ``leases``, ``admin``, ``stats``,
+  ``workflows``: the
   contract's methods.
 
 Every method is one unit of work: a function of a ``Connection`` run as one read, or as
@@ -22,11 +23,12 @@ from schedkit.store.sql.runs import RunsMixin
 from schedkit.store.sql.schedules import SchedulesMixin
 from schedkit.store.sql.stats import StatsMixin
 from schedkit.store.sql.transitions import TransitionsMixin
+from schedkit.store.sql.workflows import WorkflowsMixin
 
 __all__ = ["SQLOptions", "SQLStore"]
 
 
-class SQLStore(SchedulesMixin, RunsMixin, TransitionsMixin, AdminMixin, StatsMixin):
+class SQLStore(SchedulesMixin, RunsMixin, TransitionsMixin, AdminMixin, StatsMixin, WorkflowsMixin):
     """The store on SQLite (``sqlite:///path``) or PostgreSQL (``postgresql://...``).
 
     Options (see :class:`SQLOptions`): ``table_prefix`` (default ``schedkit_``),

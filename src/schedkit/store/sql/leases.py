@@ -9,6 +9,7 @@ sees a takeover committed before it) and under the write lock on SQLite.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from schedkit.models import Lease
 from schedkit.store.sql.base import SQLBase
+from schedkit.store.sql.queries import Query
 from schedkit.store.sql.schema import UTCDateTime
 from schedkit.store.values import LeaseFence
 
@@ -90,15 +92,21 @@ class LeasesMixin(SQLBase):
 
     def _lease_held_in(self, conn: Connection, fence: LeaseFence, now: datetime) -> bool:
         """Whether ``fence`` holds at ``now``, read in the caller's write transaction."""
+        params = {"name": fence.name, "holder": fence.holder, "term": fence.term, "now": now}
+        return bool(self._held.all(conn, params))
+
+    # Every firing tick reads it: built and compiled once (see queries.py).
+    @functools.cached_property
+    def _held(self) -> Query:
         ls = self._t.leases
         stmt = (
             sa.select(ls.c.term)
             .where(
-                ls.c.name == fence.name,
-                ls.c.holder == fence.holder,
-                ls.c.term == fence.term,
-                ls.c.expires_at > now,
+                ls.c.name == sa.bindparam("name"),
+                ls.c.holder == sa.bindparam("holder"),
+                ls.c.term == sa.bindparam("term"),
+                ls.c.expires_at > sa.bindparam("now", type_=UTCDateTime()),
             )
             .with_for_update(read=True)
         )
-        return conn.execute(stmt).first() is not None
+        return Query(stmt, on_sqlite=self._sqlite)

@@ -22,6 +22,8 @@ from schedkit.store.sql.queries import Query
 
 # Purges delete in batches so a long purge never holds SQLite's write lock for long.
 _PURGE_BATCH = 1000
+#: Tasks per query of last_finished_runs (one subquery each).
+_LATEST_PER_QUERY = 200
 
 
 class RunsMixin(SQLBase):
@@ -47,6 +49,27 @@ class RunsMixin(SQLBase):
         r = self._t.runs
         stmt = sa.select(sa.func.count()).select_from(r).where(*self._run_conditions(flt))
         return int(await self._db.read(lambda conn: conn.execute(stmt).scalar_one()))
+
+    async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
+        r = self._t.runs
+        finished = sorted(status.value for status in FINISHED_STATUSES)
+        found: dict[str, Run] = {}
+        names = sorted(set(task_names))
+        for start in range(0, len(names), _LATEST_PER_QUERY):
+            # Per task, the newest finished run's id off runs_task_scheduled_ix (read
+            # backwards, stopping at the first finished entry); the rows in one query.
+            latest = [
+                sa.select(r.c.id)
+                .where(r.c.task_name == name, r.c.status.in_(finished))
+                .order_by(r.c.scheduled_for.desc(), r.c.id.desc())
+                .limit(1)
+                .scalar_subquery()
+                for name in names[start : start + _LATEST_PER_QUERY]
+            ]
+            for row in await self._fetch(sa.select(r).where(r.c.id.in_(latest))):
+                run = Run(**row._asdict())
+                found[run.task_name] = run
+        return found
 
     async def active_runs(self, schedule_id: str) -> list[Run]:
         return (await self.active_runs_of([schedule_id]))[schedule_id]

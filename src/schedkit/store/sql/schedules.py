@@ -21,11 +21,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schedkit.errors import ScheduleConflictError
-from schedkit.models import Run, Schedule
-from schedkit.store._common import check_schedule_version, still_current
+from schedkit.models import Run, Schedule, ScheduleCounts
+from schedkit.store._common import check_new_schedules, check_schedule_version, still_current
 from schedkit.store.sql.base import SQLBase, chunks, values_of
 from schedkit.store.sql.leases import LeasesMixin
-from schedkit.store.sql.queries import BatchUpdate, InsertIfAbsent, Query
+from schedkit.store.sql.queries import (
+    BatchUpdate,
+    BulkInsert,
+    DuplicateKey,
+    InsertIfAbsent,
+    Query,
+)
 from schedkit.store.sql.schema import UTCDateTime
 from schedkit.store.values import FireRecord, LeaseFence, ScheduleAdvance
 
@@ -60,12 +66,77 @@ class SchedulesMixin(LeasesMixin, SQLBase):
         rows = await self._fetch(sa.select(s).where(s.c.id == schedule_id))
         return Schedule(**rows[0]._asdict()) if rows else None
 
-    async def list_schedules(self, task_name: str | None = None) -> list[Schedule]:
+    async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
+        check_new_schedules(schedules)
+        if not schedules:
+            return
+        s = self._t.schedules
+        rows = [values_of(schedule) for schedule in schedules]
+
+        # One transaction: raising inside it rolls every row back.
+        def work(conn: Connection) -> None:
+            if self._sqlite:
+                # Under the write lock taken at BEGIN: nothing can appear after the check.
+                for chunk in chunks(sorted(schedule.id for schedule in schedules)):
+                    stmt = sa.select(s.c.id).where(s.c.id.in_(chunk)).order_by(s.c.id).limit(1)
+                    found = conn.execute(stmt).scalar()
+                    if found is not None:
+                        raise DuplicateKey(found)
+            # PostgreSQL: the primary key refuses a duplicate and fails the transaction.
+            self._schedule_inserter.insert(conn, rows)
+
+        try:
+            await self._db.write(work)
+        except DuplicateKey as duplicate:
+            sid = duplicate.key or ""
+            raise ScheduleConflictError(sid, 0, await self._version_of(sid)) from None
+
+    async def _version_of(self, schedule_id: str) -> int | None:
+        s = self._t.schedules
+        stmt = sa.select(s.c.version).where(s.c.id == schedule_id)
+        found: int | None = await self._db.read(lambda conn: conn.execute(stmt).scalar())
+        return found
+
+    async def list_schedules(
+        self, task_name: str | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[Schedule]:
         s = self._t.schedules
         stmt = sa.select(s).order_by(s.c.id)
         if task_name is not None:
             stmt = stmt.where(s.c.task_name == task_name)
+        if limit is not None:
+            stmt = stmt.limit(limit).offset(offset)
+        elif offset:
+            stmt = stmt.offset(offset)
         return [Schedule(**row._asdict()) for row in await self._fetch(stmt)]
+
+    async def count_schedules(self, task_name: str | None = None) -> int:
+        s = self._t.schedules
+        stmt = sa.select(sa.func.count()).select_from(s)
+        if task_name is not None:
+            stmt = stmt.where(s.c.task_name == task_name)
+        return int(await self._db.read(lambda conn: conn.execute(stmt).scalar_one()))
+
+    async def schedule_counts(self) -> list[ScheduleCounts]:
+        s = self._t.schedules
+        paused = sa.case((s.c.paused == sa.true(), 1), else_=0)
+        unpaused_next = sa.case((s.c.paused == sa.false(), s.c.next_fire_time), else_=None)
+        stmt = (
+            sa.select(
+                s.c.task_name,
+                sa.func.count(),
+                sa.func.sum(paused),
+                sa.func.min(sa.type_coerce(unpaused_next, s.c.next_fire_time.type)),
+            )
+            .group_by(s.c.task_name)
+            .order_by(s.c.task_name)
+        )
+        return [
+            ScheduleCounts(
+                task_name=name, total=int(total), paused=int(n_paused or 0), next_fire_time=nxt
+            )
+            for name, total, n_paused, nxt in (tuple(row) for row in await self._fetch(stmt))
+        ]
 
     async def delete_schedule(
         self, schedule_id: str, *, expected_version: int | None = None
@@ -88,7 +159,9 @@ class SchedulesMixin(LeasesMixin, SQLBase):
             raise ScheduleConflictError(schedule_id, expected_version, actual)
         return True
 
-    async def due_schedules(self, until: datetime, limit: int) -> list[Schedule]:
+    async def due_schedules(
+        self, until: datetime, limit: int, *, task_name: str | None = None
+    ) -> list[Schedule]:
         s = self._t.schedules
         stmt = (
             sa.select(s)
@@ -96,6 +169,8 @@ class SchedulesMixin(LeasesMixin, SQLBase):
             .order_by(s.c.next_fire_time, s.c.id)
             .limit(limit)
         )
+        if task_name is not None:
+            stmt = stmt.where(s.c.task_name == task_name)
         return [Schedule(**row._asdict()) for row in await self._fetch(stmt)]
 
     async def due_schedule_keys(
@@ -236,6 +311,10 @@ class SchedulesMixin(LeasesMixin, SQLBase):
             "last": UTCDateTime(),
         }
         return BatchUpdate(template, types, s.c.id, on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _schedule_inserter(self) -> BulkInsert:
+        return BulkInsert(self._t.schedules, on_sqlite=self._sqlite)
 
     @functools.cached_property
     def _run_inserter(self) -> InsertIfAbsent:

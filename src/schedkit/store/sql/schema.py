@@ -34,7 +34,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect
 
 from schedkit.errors import ConfigError, StoreError
-from schedkit.models import OverlapPolicy, RunStatus, TriggerSource, utcnow
+from schedkit.models import OverlapPolicy, RunStatus, TriggerSource, WorkflowStatus, utcnow
 
 log = logging.getLogger("schedkit.store.sql")
 
@@ -133,6 +133,7 @@ class Tables:
     api_tokens: sa.Table
     kv_state: sa.Table
     schema_version: sa.Table
+    workflow_runs: sa.Table
 
 
 def build_tables(prefix: str) -> Tables:
@@ -323,6 +324,8 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("updated_at", ts(), nullable=False),
     )
 
+    workflow_runs = _workflow_runs_table(md, p)
+
     schema_version = sa.Table(
         f"{p}schema_version",
         md,
@@ -345,7 +348,35 @@ def build_tables(prefix: str) -> Tables:
         api_tokens=api_tokens,
         kv_state=kv_state,
         schema_version=schema_version,
+        workflow_runs=workflow_runs,
     )
+
+
+def _workflow_runs_table(md: sa.MetaData, p: str) -> sa.Table:
+    """Workflow runs (schema version 3): a table of their own, so the runs table and its
+    hot-path indexes stay as they were."""
+    ts = UTCDateTime
+    table = sa.Table(
+        f"{p}workflow_runs",
+        md,
+        sa.Column("id", sa.String, primary_key=True),
+        sa.Column("workflow", sa.String, nullable=False),
+        sa.Column("definition", JSON_TYPE, nullable=False),
+        sa.Column("trigger_source", StrEnumType(TriggerSource), nullable=False),
+        sa.Column("scheduled_for", ts(), nullable=False),
+        sa.Column("status", StrEnumType(WorkflowStatus), nullable=False),
+        sa.Column("params", JSON_TYPE, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("created_at", ts(), nullable=False),
+        sa.Column("updated_at", ts(), nullable=False),
+        sa.Column("finished_at", ts()),
+        sa.Column("created_by", sa.String),
+    )
+    # Newest first, overall, per workflow and per status (the sweep reads the running).
+    sa.Index(f"{p}workflow_runs_created_ix", table.c.created_at, table.c.id)
+    sa.Index(f"{p}workflow_runs_workflow_ix", table.c.workflow, table.c.created_at, table.c.id)
+    sa.Index(f"{p}workflow_runs_status_ix", table.c.status, table.c.created_at, table.c.id)
+    return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,11 +407,22 @@ def _v2_task_status_index(conn: Connection, tables: Tables) -> None:
             conn.exec_driver_sql(f"CREATE INDEX {tables.prefix}{name} ON {runs} ({columns})")
 
 
+def _v3_workflow_runs(conn: Connection, tables: Tables) -> None:
+    """Version 3: the workflow runs table. Built from a MetaData of its own holding only
+    that table as version 3 defines it (``_workflow_runs_table``, which later versions
+    must leave as it is or copy here before changing it)."""
+    md = sa.MetaData()
+    _workflow_runs_table(md, tables.prefix)
+    md.create_all(conn, checkfirst=True)
+
+
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
 #: created by ``create_all``; append steps, never edit or reorder released ones.
 MIGRATIONS: list[Migration] = [
     # Additive (an index): code of version 1 keeps working on it.
     Migration(_v2_task_status_index, compatible_from=1),
+    # Additive (a new table): code of versions 1 and 2 keeps working on it.
+    Migration(_v3_workflow_runs, compatible_from=1),
 ]
 
 

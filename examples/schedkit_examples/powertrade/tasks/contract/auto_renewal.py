@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import pydantic
 
-from schedkit import TaskPriority
+from schedkit import TaskPriority, current_context
 from schedkit_examples.powertrade.domain.models import (
     Contract,
     InvalidContractError,
@@ -93,6 +93,18 @@ class ContractAutoRenewalTask(PowertradeTask):
     def retry_config(self) -> dict[str, Any]:
         return {"max_retries": 5, "retry_delay": 120, "backoff_factor": 2}
 
+    @staticmethod
+    def _listed_note() -> str:
+        """In a workflow after the expiry check: how many auto-renew contracts it listed
+        (its result, passed down), for the operator to compare with what was renewed."""
+        ctx = current_context()
+        for outcome in (ctx.upstream if ctx is not None else {}).values():
+            data = (outcome.get("result") or {}).get("data") or {}
+            if isinstance(data, dict) and isinstance(data.get("contracts"), list):
+                listed = sum(1 for c in data["contracts"] if c.get("auto_renew"))
+                return f"（到期检查列出自动续约合同 {listed} 份）"
+        return ""
+
     async def execute(self, **kwargs: Any) -> dict[str, Any]:
         params = self.params(AutoRenewalParameters, kwargs)
         settings = self.settings()
@@ -163,7 +175,7 @@ class ContractAutoRenewalTask(PowertradeTask):
 
         return {
             "success": True,
-            "message": f"自动续约完成：续约 {len(renewed)} 份合同",
+            "message": f"自动续约完成：续约 {len(renewed)} 份合同" + self._listed_note(),
             "statistics": {
                 "candidates": len(candidates),
                 "renewed": len(renewed),

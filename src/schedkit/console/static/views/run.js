@@ -94,6 +94,17 @@ function errorDetails(error, title) {
   );
 }
 
+/** A run's schedule id; a workflow step's ("workflow:<run>:<step>") links to its run. */
+function scheduleCell(scheduleId) {
+  if (!scheduleId) return t("none");
+  const step = /^workflow:([^:]+):(.+)$/.exec(scheduleId);
+  if (!step) return h("code", {}, scheduleId);
+  return link(
+    `workflow-runs/${encodeURIComponent(step[1])}`,
+    t("run_workflow_step", { step: step[2], run: shortId(step[1]) }),
+  );
+}
+
 function logTime(ts) {
   const p = zonedParts(new Date(ts));
   const ms = String(new Date(ts).getUTCMilliseconds()).padStart(3, "0");
@@ -236,7 +247,7 @@ export async function render(ctx) {
         [t("run_attempt"), t("run_attempt_of", { n: run.attempt, max: run.max_attempts })],
         [t("run_source"), t(`source_${run.trigger_source}`)],
         [t("run_created_by"), run.created_by ? actorEl(run.created_by) : t("none")],
-        [t("run_schedule"), run.schedule_id ? h("code", {}, run.schedule_id) : t("none")],
+        [t("run_schedule"), scheduleCell(run.schedule_id)],
         [t("run_node"), run.node_id ? h("code", {}, run.node_id) : t("none")],
         [t("run_heartbeat"), run.heartbeat_at && active ? timeEl(run.heartbeat_at) : undefined],
         [t("run_not_before"), run.status === "pending" ? timeEl(run.not_before) : undefined],

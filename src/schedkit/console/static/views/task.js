@@ -247,6 +247,13 @@ export async function render(ctx) {
             },
           ],
         }),
+        task.schedule_count > task.schedules.length
+          ? h(
+              "p",
+              { class: "muted schedules-shown" },
+              t("schedules_shown", { shown: task.schedules.length, total: task.schedule_count }),
+            )
+          : null,
       ),
       section(t("chart_durations"), chart),
       section(t("history_title"), history),

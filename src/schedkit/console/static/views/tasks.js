@@ -64,6 +64,13 @@ export function scheduleCell(task) {
           ),
         )
       : h("span", { class: "muted" }, t("no_schedule")),
+    task.schedule_count > task.schedules.length
+      ? h(
+          "p",
+          { class: "muted schedules-more" },
+          t("schedules_more", { n: task.schedule_count - task.schedules.length }),
+        )
+      : null,
     task.paused
       ? h(
           "p",

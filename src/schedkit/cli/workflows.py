@@ -1,0 +1,245 @@
+"""``schedkit workflow list|show|start|runs|status|retry``: workflows and their runs.
+
+``start`` creates a workflow run that a running schedkit service executes (its steps are
+ordinary runs); ``--wait`` follows it to the end and exits 0 only on success.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from schedkit import readmodels
+from schedkit.models import RunStatus, WorkflowStatus
+
+from . import render
+from .errors import EXIT_FAILURE
+from .parsing import parse_params
+from .render import tr
+from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
+
+workflow_app = typer.Typer(help="Workflows: DAGs of task steps (`schedkit workflow` lists them).")
+
+_STATUS_STYLE = {"waiting": "dim", "ready": "cyan", "skipped": "yellow"}
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(workflow_app, name="workflow")
+
+
+@workflow_app.callback(invoke_without_command=True)
+def workflow_group(ctx: typer.Context) -> None:
+    """Workflows: `list` (the default), `show`, `start`, `runs`, `status`, `retry`."""
+    if ctx.invoked_subcommand is None:
+        list_workflows(ctx)
+
+
+def _state_text(state: str, lang: render.Lang) -> str:
+    if state in _STATUS_STYLE:
+        return f"[{_STATUS_STYLE[state]}]{escape(tr(state, lang))}[/]"
+    return render.status_text(RunStatus(state), lang)
+
+
+def _wf_status(status: WorkflowStatus, lang: render.Lang) -> str:
+    return render.status_text(RunStatus(status.value), lang)
+
+
+@workflow_app.command("list")
+def list_workflows(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """List the workflows defined in the task packages."""
+    state = get_state(ctx)
+
+    async def work() -> list[readmodels.WorkflowView]:
+        async with management(state, read_only=True) as s:
+            return [readmodels.workflow_view(wf) for wf in s.workflows.definitions()]
+
+    views = run_async(work())
+    if wants_json(ctx, json_):
+        render.emit_json({"workflows": [v.model_dump(mode="json") for v in views]})
+        return
+    if not views:
+        state.out.print(tr("no workflows", state.lang))
+        return
+    table = render.table(["name", "steps", "policy", "task", "description"], state.lang)
+    for v in views:
+        table.add_row(
+            escape(v.name),
+            escape(" → ".join(", ".join(layer) for layer in v.layers)),
+            tr(v.failure_policy, state.lang),
+            escape(v.launcher_task),
+            escape(v.description),
+        )
+    state.out.print(table)
+
+
+@workflow_app.command("show")
+def show_workflow(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="WORKFLOW")],
+    json_: JsonOpt = False,
+) -> None:
+    """A workflow's steps: task, upstream steps and condition."""
+    state = get_state(ctx)
+
+    async def work() -> readmodels.WorkflowView:
+        async with management(state, read_only=True) as s:
+            return readmodels.workflow_view(s.workflows.definition(name))
+
+    view = run_async(work())
+    if wants_json(ctx, json_):
+        render.emit_json(view.model_dump(mode="json"))
+        return
+    lang = state.lang
+    table = render.table(["step", "task", "after", "on"], lang, title=f"{view.name}")
+    for step in view.steps:
+        table.add_row(
+            escape(step.name),
+            escape(step.task),
+            escape(", ".join(step.after) or "-"),
+            tr(step.on, lang),
+        )
+    state.out.print(table)
+    state.out.print(f"{tr('policy', lang)}: {tr(view.failure_policy, lang)}")
+
+
+@workflow_app.command("start")
+def start_workflow(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(metavar="WORKFLOW")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", "-p", metavar="KEY=VALUE", help="A param (repeatable); JSON values."
+        ),
+    ] = None,
+    params: Annotated[
+        str | None, typer.Option("--params", metavar="JSON", help="Params as a JSON object.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", "-w", help="Wait for the end; exit 0 only on success.")
+    ] = False,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0, metavar="SECONDS", help="Stop waiting.")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Start a workflow now (a running schedkit service executes its steps)."""
+    state = get_state(ctx)
+    values = parse_params(list(param or []), params)
+
+    async def work() -> readmodels.WorkflowRunView:
+        async with management(state) as s:
+            started = await s.workflows.start(name, values, actor=actor())
+            done = await s.workflows.wait(started.record.id, timeout) if wait else started
+            return readmodels.workflow_run_view(done, state.tz())
+
+    view = run_async(work())
+    _print_run(ctx, state, view, json_)
+    if wait and view.status is not WorkflowStatus.SUCCESS:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@workflow_app.command("runs")
+def list_runs(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(metavar="[WORKFLOW]")] = None,
+    status: Annotated[
+        WorkflowStatus | None, typer.Option("--status", help="Only runs with this status.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 20,
+    json_: JsonOpt = False,
+) -> None:
+    """Workflow runs, newest first."""
+    state = get_state(ctx)
+
+    async def work() -> list[readmodels.WorkflowRunSummary]:
+        async with management(state, read_only=True) as s:
+            runs = await s.workflows.history(name, status, limit=limit)
+            return [readmodels.workflow_run_summary(r, state.tz()) for r in runs]
+
+    views = run_async(work())
+    if wants_json(ctx, json_):
+        render.emit_json({"items": [v.model_dump(mode="json") for v in views]})
+        return
+    lang = state.lang
+    if not views:
+        state.out.print(tr("no workflow runs", lang))
+        return
+    table = render.table(["id", "workflow", "status", "source", "created", "duration"], lang)
+    for v in views:
+        table.add_row(
+            v.id,
+            escape(v.workflow),
+            _wf_status(v.status, lang),
+            tr(v.trigger_source, lang),
+            render.when(v.created_at_local, None),
+            render.seconds(v.duration),
+        )
+    state.out.print(table)
+
+
+@workflow_app.command("status")
+def run_status(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="A workflow run's id.")],
+    json_: JsonOpt = False,
+) -> None:
+    """A workflow run step by step: state, attempt, start, duration, message."""
+    state = get_state(ctx)
+
+    async def work() -> readmodels.WorkflowRunView:
+        async with management(state, read_only=True) as s:
+            return readmodels.workflow_run_view(await s.workflows.get(run_id), state.tz())
+
+    _print_run(ctx, state, run_async(work()), json_)
+
+
+@workflow_app.command("retry")
+def retry_step(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="A workflow run's id.")],
+    step: Annotated[str, typer.Argument(metavar="STEP", help="The failed step.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Run a failed step again; the steps waiting on it follow (a service executes them)."""
+    state = get_state(ctx)
+
+    async def work() -> readmodels.WorkflowRunView:
+        async with management(state) as s:
+            await s.workflows.retry_step(run_id, step, actor=actor())
+            return readmodels.workflow_run_view(await s.workflows.get(run_id), state.tz())
+
+    _print_run(ctx, state, run_async(work()), json_)
+
+
+def _print_run(
+    ctx: typer.Context, state: CliState, view: readmodels.WorkflowRunView, json_: bool
+) -> None:
+    if wants_json(ctx, json_):
+        render.emit_json(view.model_dump(mode="json"))
+        return
+    lang = state.lang
+    state.out.print(
+        f"{tr('workflow', lang)} {escape(view.workflow)} {view.id}: "
+        f"{_wf_status(view.status, lang)} ({render.seconds(view.duration)})"
+    )
+    table = render.table(
+        ["step", "task", "status", "attempt", "started", "duration", "message"], lang
+    )
+    for step in view.steps:
+        run = step.run
+        message = step.reason or ""
+        if run is not None and run.error:
+            message = str(run.error.get("message") or "")
+        table.add_row(
+            escape(step.name),
+            escape(step.task),
+            _state_text(step.state, lang),
+            str(run.attempt) if run else "-",
+            render.when(run.started_at_local, None) if run else "-",
+            render.seconds(run.duration) if run else "-",
+            escape(message),
+        )
+    state.out.print(table)

@@ -1,0 +1,142 @@
+// A workflow drawn as a layered graph in SVG: one column per layer (a step sits one
+// column right of its deepest upstream step, as the API's `layers` say), arrows from a
+// step to the steps after it. No layout library: columns and rows are enough for the
+// small DAGs workflows are.
+
+import { h, s } from "./dom.js";
+import { t } from "./i18n.js";
+import { fmtDuration } from "./components.js";
+
+const NODE_W = 188;
+// Characters that fit a node's width (name: bold 13 px; detail: 12 px); longer texts
+// end in an ellipsis, the whole text in the node's tooltip.
+const NAME_CHARS = 21;
+const DETAIL_CHARS = 24;
+const NODE_H = 52;
+const COL_GAP = 64;
+const ROW_GAP = 22;
+const PAD = 12;
+
+/** The text of a step's state: a run status, or waiting / ready / skipped. */
+export function stateText(state) {
+  return state === "waiting" || state === "ready" ? t(`state_${state}`) : t(`status_${state}`);
+}
+
+function fit(text, max) {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+function edgePath(from, to) {
+  const x1 = from.x + NODE_W;
+  const y1 = from.y + NODE_H / 2;
+  const x2 = to.x - 6;
+  const y2 = to.y + NODE_H / 2;
+  const mid = (x1 + x2) / 2;
+  return `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`;
+}
+
+/**
+ * workflowGraph({name, layers, steps, onStep}) -> <figure> with the SVG.
+ * `steps`: [{name, task, after, on, state?, run?}]; `onStep(step)` makes nodes with a
+ * run clickable (Enter / click).
+ */
+export function workflowGraph({ name, layers, steps, onStep }) {
+  const byName = Object.fromEntries(steps.map((st) => [st.name, st]));
+  const pos = {};
+  const tallest = Math.max(...layers.map((layer) => layer.length));
+  const height = PAD * 2 + tallest * NODE_H + (tallest - 1) * ROW_GAP;
+  layers.forEach((layer, col) => {
+    const columnH = layer.length * NODE_H + (layer.length - 1) * ROW_GAP;
+    const top = PAD + (height - PAD * 2 - columnH) / 2;
+    layer.forEach((stepName, row) => {
+      pos[stepName] = { x: PAD + col * (NODE_W + COL_GAP), y: top + row * (NODE_H + ROW_GAP) };
+    });
+  });
+  const width = PAD * 2 + layers.length * NODE_W + (layers.length - 1) * COL_GAP;
+
+  const edges = [];
+  for (const step of steps) {
+    for (const up of step.after) {
+      edges.push(
+        s("path", {
+          class: `wf-edge wf-edge-${step.on}`,
+          d: edgePath(pos[up], pos[step.name]),
+          "marker-end": "url(#wf-arrow)",
+          dataset: { from: up, to: step.name },
+        }),
+      );
+    }
+  }
+
+  const nodes = steps.map((step) => {
+    const p = pos[step.name];
+    const state = step.state || "definition";
+    const run = step.run;
+    const detail = step.state
+      ? [stateText(step.state), run?.duration != null ? fmtDuration(run.duration) : null]
+          .filter(Boolean)
+          .join(" · ")
+      : step.task;
+    const clickable = Boolean(run && onStep);
+    const label = `${step.name}: ${detail}`;
+    const node = s(
+      "g",
+      {
+        class: ["wf-node", `wf-state-${state}`, clickable ? "wf-clickable" : null],
+        transform: `translate(${p.x},${p.y})`,
+        dataset: { step: step.name, state },
+        tabindex: clickable ? "0" : null,
+        role: clickable ? "link" : "listitem",
+        "aria-label": label,
+        onClick: clickable ? () => onStep(byName[step.name]) : null,
+        onKeydown: clickable
+          ? (e) => {
+              if (e.key === "Enter") onStep(byName[step.name]);
+            }
+          : null,
+      },
+      s("title", {}, step.reason ? `${label} (${step.reason})` : label),
+      s("rect", { width: NODE_W, height: NODE_H, rx: 8, ry: 8 }),
+      s("text", { x: 12, y: 21, class: "wf-node-name" }, fit(step.name, NAME_CHARS)),
+      s("text", { x: 12, y: 40, class: "wf-node-detail" }, fit(detail, DETAIL_CHARS)),
+    );
+    return node;
+  });
+
+  const svg = s(
+    "svg",
+    {
+      class: "wf-graph",
+      viewBox: `0 0 ${width} ${height}`,
+      width,
+      height,
+      role: "list",
+      "aria-label": t("wf_graph", { name }),
+    },
+    s(
+      "defs",
+      {},
+      s(
+        "marker",
+        {
+          id: "wf-arrow",
+          viewBox: "0 0 10 10",
+          refX: "8",
+          refY: "5",
+          markerWidth: "7",
+          markerHeight: "7",
+          orient: "auto-start-reverse",
+        },
+        s("path", { d: "M0,0 L10,5 L0,10 z", class: "wf-arrow" }),
+      ),
+    ),
+    edges,
+    nodes,
+  );
+  return h(
+    "figure",
+    { class: "wf-figure" },
+    h("div", { class: "wf-scroll", tabindex: "0" }, svg),
+    h("figcaption", { class: "muted" }, t("wf_graph_help")),
+  );
+}

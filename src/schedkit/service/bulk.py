@@ -1,0 +1,241 @@
+"""Many schedules at once: validate every entry first, then write them in one batch.
+
+A bulk import either stores every schedule or none (the store's
+:meth:`~schedkit.store.Store.insert_schedules`), and a batch with bad entries is refused
+whole with one error per bad entry (:class:`BulkScheduleError`), named by the entry's
+line (its line in a file, or its position in an API request).
+
+Validation is the costly part (a trigger to check, a next fire to compute, kwargs to
+check per entry), so identical schedule configs are validated once per import: files of
+many schedules tend to share a handful of triggers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schedkit.config import SchedkitConfig
+from schedkit.errors import ConflictError, SchedkitError, ValidationError
+from schedkit.limits import MAX_SCHEDULE_ID_CHARS, SCHEDULE_ID_PATTERN, check_kwargs_size
+from schedkit.models import Schedule
+from schedkit.registry import TaskRegistry
+from schedkit.triggers import ScheduleSpec, trigger_from_json
+
+__all__ = [
+    "BulkScheduleError",
+    "EntryError",
+    "ScheduleEntry",
+    "build_schedules",
+    "check_room",
+    "existing_errors",
+]
+
+#: Bad entries named one by one in an error's message (all are in its ``errors``).
+SHOWN_ERRORS = 20
+_ID = re.compile(SCHEDULE_ID_PATTERN)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ScheduleEntry:
+    """One schedule to create: its task, its config (any form ``add_task`` takes) and its
+    id (default: the task name). ``line`` says where it came from, for errors."""
+
+    task_name: str
+    config: Any
+    schedule_id: str | None = None
+    line: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EntryError:
+    """What is wrong with the entry at ``line`` (``field``: the dotted path at fault)."""
+
+    line: int
+    message: str
+    field: str | None = None
+
+
+class BulkScheduleError(ValidationError):
+    """Entries of a bulk import are invalid; nothing was stored. ``entries`` holds one
+    error per bad entry; ``what`` names the position (``line`` of a file, ``item`` of a
+    request)."""
+
+    def __init__(self, entries: Sequence[EntryError], *, what: str = "line") -> None:
+        shown = "; ".join(
+            f"{what} {e.line}: " + (f"{e.field}: " if e.field else "") + e.message
+            for e in entries[:SHOWN_ERRORS]
+        )
+        more = f" (and {len(entries) - SHOWN_ERRORS} more)" if len(entries) > SHOWN_ERRORS else ""
+        count = f"{len(entries)} bad {what}" + ("s" if len(entries) > 1 else "")
+        first = entries[0] if entries else None
+        super().__init__(
+            f"{count}, nothing was stored: {shown}{more}",
+            # The first field at fault, as the API names it: "<position>.<field>".
+            field=None if first is None else ".".join(filter(None, [str(first.line), first.field])),
+            errors=[
+                {"loc": [e.line, *(e.field.split(".") if e.field else [])], "msg": e.message}
+                for e in entries
+            ],
+        )
+        self.entries = list(entries)
+        self.what = what
+
+    def __str__(self) -> str:
+        # The message names every position already; no "field: " prefix before it.
+        return self.message
+
+
+def build_schedules(
+    entries: Sequence[ScheduleEntry],
+    *,
+    registry: TaskRegistry,
+    config: SchedkitConfig,
+    parse: Callable[[Any], ScheduleSpec],
+    now: datetime,
+) -> tuple[list[Schedule], list[EntryError]]:
+    """The schedules ``entries`` define (first versions, origin ``runtime``), and the
+    errors of the bad ones; a pure function of its arguments (the caller runs it off the
+    event loop). ``parse`` validates a config (the façade's, with ``job_defaults``)."""
+    builder = _Builder(registry=registry, config=config, parse=parse, now=now)
+    schedules: list[Schedule] = []
+    errors: list[EntryError] = []
+    first_line: dict[str, int] = {}
+    for entry in entries:
+        try:
+            schedule = builder.build(entry)
+        except SchedkitError as exc:
+            errors.append(_entry_error(entry.line, exc))
+            continue
+        seen = first_line.setdefault(schedule.id, entry.line)
+        if seen != entry.line:
+            errors.append(
+                EntryError(
+                    line=entry.line,
+                    message=f"schedule id {schedule.id!r} is already given on line {seen}",
+                    field="id",
+                )
+            )
+            continue
+        schedules.append(schedule)
+    return schedules, errors
+
+
+def existing_errors(
+    entries: Sequence[ScheduleEntry], schedules: Sequence[Schedule], existing: set[str]
+) -> list[EntryError]:
+    """An error per entry whose id the store holds already (imports only create)."""
+    if not existing:
+        return []
+    line_of = {_entry_id(e): e.line for e in entries}
+    return [
+        EntryError(
+            line=line_of[s.id],
+            message=f"schedule {s.id!r} exists already (an import only creates schedules)",
+            field="id",
+        )
+        for s in schedules
+        if s.id in existing
+    ]
+
+
+def check_room(count: int, adding: int, limit: int) -> None:
+    """ConflictError when ``adding`` schedules to ``count`` would pass ``limit``."""
+    if count + adding > limit:
+        raise ConflictError(
+            f"the store holds {count:,} schedules and the import adds {adding:,}: more than "
+            f"the {limit:,} allowed (limits.max_schedules); nothing was stored"
+        )
+
+
+class _Builder:
+    """Builds one schedule per entry, validating each distinct config once."""
+
+    def __init__(
+        self,
+        *,
+        registry: TaskRegistry,
+        config: SchedkitConfig,
+        parse: Callable[[Any], ScheduleSpec],
+        now: datetime,
+    ) -> None:
+        self._registry = registry
+        self._max_kwargs = config.limits.max_kwargs_bytes
+        self._parse = parse
+        self._now = now
+        # repr of a config without its kwargs → (spec, trigger, next fire).
+        self._specs: dict[str, tuple[ScheduleSpec, dict[str, Any], datetime | None]] = {}
+
+    def build(self, entry: ScheduleEntry) -> Schedule:
+        task = self._registry.require(entry.task_name)
+        sid = _entry_id(entry)
+        _check_id(sid)
+        config, kwargs = _split_kwargs(entry.config)
+        spec, trigger, next_fire = self._spec(config)
+        stored = task.validate_kwargs(kwargs)
+        check_kwargs_size(stored, self._max_kwargs)
+        return Schedule(
+            id=sid,
+            task_name=task.task_name,
+            trigger=trigger,
+            kwargs=stored,
+            misfire_grace_time=spec.misfire_grace_time,
+            coalesce=spec.coalesce,
+            max_instances=spec.max_instances,
+            overlap=spec.overlap,
+            timeout=spec.timeout,
+            origin="runtime",
+            next_fire_time=next_fire,
+            version=1,
+            created_at=self._now,
+            updated_at=self._now,
+        )
+
+    def _spec(self, config: Any) -> tuple[ScheduleSpec, dict[str, Any], datetime | None]:
+        # repr, not a canonical JSON dump (twice the cost): configs come from JSON, whose
+        # values repr faithfully; the same config written in another key order is merely
+        # validated again.
+        key = repr(config)
+        found = self._specs.get(key)
+        if found is None:
+            spec = self._parse(config)
+            trigger = spec.to_json()["trigger"]
+            found = (spec, trigger, trigger_from_json(trigger).next_fire_time(None, self._now))
+            self._specs[key] = found
+        return found
+
+
+def _entry_id(entry: ScheduleEntry) -> str:
+    return entry.schedule_id if entry.schedule_id is not None else entry.task_name
+
+
+def _check_id(sid: str) -> None:
+    if len(sid) > MAX_SCHEDULE_ID_CHARS:
+        raise ValidationError(f"longer than {MAX_SCHEDULE_ID_CHARS} characters", field="id")
+    if not _ID.match(sid) or sid == "preview":
+        raise ValidationError(
+            f"{sid!r} is not a schedule id (letters, digits and _.:@-, not 'preview')",
+            field="id",
+        )
+
+
+def _split_kwargs(config: Any) -> tuple[Any, Any]:
+    """The config without its ``kwargs`` (validated per task, not cached), and them."""
+    if isinstance(config, Mapping) and "kwargs" in config:
+        kwargs = config["kwargs"]
+        if not isinstance(kwargs, Mapping):
+            raise ValidationError("must be an object", field="schedule.kwargs")
+        return {k: v for k, v in config.items() if k != "kwargs"}, kwargs
+    return config, None
+
+
+def _entry_error(line: int, exc: SchedkitError) -> EntryError:
+    if isinstance(exc, ValidationError):
+        field = exc.field
+        if field is not None and field != "id" and not field.startswith("schedule"):
+            field = f"schedule.{field}"
+        return EntryError(line=line, message=exc.message, field=field)
+    return EntryError(line=line, message=str(exc), field="task")

@@ -1,0 +1,112 @@
+"""Workflows in the façade: their definitions (registered in code), starting one by hand,
+their runs with per-step status and timings, and retrying a failed step.
+
+Starting on a schedule goes through the workflow's launcher task (``workflow.<name>``),
+scheduled like any task; see ``schedkit.workflows.launcher``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from schedkit.clock import Clock
+from schedkit.engine.flows import Flows
+from schedkit.errors import ValidationError, WorkflowNotFoundError, WorkflowRunNotFoundError
+from schedkit.models import Run, WorkflowRun, WorkflowStatus, storable_json
+from schedkit.registry import TaskRegistry
+from schedkit.service.audit import Auditor
+from schedkit.store.base import Store
+from schedkit.workflows.definition import Workflow
+from schedkit.workflows.plan import FlowState
+
+#: How often :meth:`WorkflowControl.wait` looks at a workflow run.
+WAIT_POLL = 0.1
+
+
+class WorkflowControl:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: TaskRegistry,
+        flows: Flows,
+        clock: Clock,
+        audit: Auditor,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.flows = flows
+        self.clock = clock
+        self.audit = audit
+
+    def definitions(self) -> list[Workflow]:
+        """Every registered workflow, by name."""
+        return self.registry.workflows()
+
+    def definition(self, name: str) -> Workflow:
+        wf = self.registry.get_workflow(name)
+        if wf is None:
+            raise WorkflowNotFoundError(name)
+        return wf
+
+    async def start(
+        self, name: str, params: Mapping[str, Any] | None = None, *, actor: str
+    ) -> FlowState:
+        """Start workflow ``name`` now with ``params`` (JSON, read by every step in
+        ``TaskContext.workflow["params"]``)."""
+        wf = self.definition(name)
+        values = dict(params or {})
+        try:
+            storable_json(values)
+        except ValueError as exc:
+            raise ValidationError(str(exc), field="params") from None
+        record = await self.flows.start(wf, values, actor=actor)
+        await self.audit.record(actor, "workflow.start", f"workflow:{name}", None, None, record.id)
+        return await self.get(record.id)
+
+    async def get(self, run_id: str) -> FlowState:
+        state = await self.flows.state(run_id)
+        if state is None:
+            raise WorkflowRunNotFoundError(run_id)
+        return state
+
+    async def history(
+        self,
+        workflow: str | None = None,
+        status: WorkflowStatus | None = None,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[WorkflowRun]:
+        statuses = frozenset({status}) if status is not None else None
+        return await self.store.list_workflow_runs(
+            workflow=workflow, statuses=statuses, limit=limit, offset=offset
+        )
+
+    async def count(self, workflow: str | None = None, status: WorkflowStatus | None = None) -> int:
+        statuses = frozenset({status}) if status is not None else None
+        return await self.store.count_workflow_runs(workflow=workflow, statuses=statuses)
+
+    async def retry_step(self, run_id: str, step: str, *, actor: str) -> Run:
+        """Run a failed step once more; the steps waiting on it follow if it succeeds."""
+        await self.get(run_id)
+        run = await self.flows.retry_step(run_id, step)
+        await self.audit.record(
+            actor, "workflow.retry_step", f"workflow_run:{run_id}", None, None, step
+        )
+        return run
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> FlowState:
+        """Wait until the workflow run is no longer running (or ``timeout`` passed: then
+        it as it stands)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            state = await self.get(run_id)
+            if state.record.status is not WorkflowStatus.RUNNING:
+                return state
+            if deadline is not None and time.monotonic() >= deadline:
+                return state
+            await asyncio.sleep(WAIT_POLL)

@@ -1,0 +1,123 @@
+"""``POST /schedules``: many schedules in one request, all or nothing, over real HTTP;
+and the pages the console reads when a task has many schedules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Api, open_api
+from tests.api.helpers import problem
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """A server of its own: these tests count every schedule in the store."""
+    path: Path = tmp_path_factory.mktemp("bulk") / "schedkit.db"
+    yield from open_api(f"sqlite:///{path}", api={"max_body_size": 200_000})
+
+
+def items(n: int, prefix: str = "m", **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": f"{prefix}-{i:04d}",
+            "task": "echo",
+            "schedule": {"trigger": "cron", "minute": i % 60, "kwargs": {"count": i % 10}},
+            **extra,
+        }
+        for i in range(n)
+    ]
+
+
+def total(api: Api, task: str | None = None) -> int:
+    params = {"task": task, "limit": 1} if task else {"limit": 1}
+    count: int = api.viewer.get("/schedules", params=params).json()["total"]
+    return count
+
+
+def test_a_batch_creates_every_schedule(api: Api) -> None:
+    before = total(api)
+    answer = api.admin.post("/schedules", json=items(300))
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["created"] == 300
+    assert answer.json()["ids"][:2] == ["m-0000", "m-0001"]
+    assert total(api) == before + 300
+    one = api.viewer.get("/schedules/m-0007").json()
+    assert one["task_name"] == "echo" and one["kwargs"] == {"count": 7}
+    assert one["origin"] == "runtime" and one["next_fire_time"] is not None
+    event = api.admin.get("/audit", params={"action": "schedule.import"}).json()["items"][0]
+    assert event["detail"] == "300 schedule(s)"
+
+
+def test_bad_items_are_each_named_and_nothing_is_stored(api: Api) -> None:
+    before = total(api)
+    batch = items(50, prefix="bad")
+    batch[3]["task"] = "no_such_task"
+    batch[10]["schedule"] = {"trigger": "cron", "hour": 25}
+    batch[20]["schedule"]["kwargs"] = {"count": "many"}
+    batch[30]["id"] = "bad-0000"  # given twice
+    body = problem(api.admin.post("/schedules", json=batch), 422)
+    fields = [e["field"] for e in body["errors"]]
+    assert fields[0] == "3.task"
+    assert fields[1].startswith("10.schedule") and "hour" in fields[1]
+    assert fields[2] == "20.schedule.kwargs.count"
+    assert fields[3] == "30.id"
+    assert len(fields) == 4
+    assert "4 bad items, nothing was stored" in body["detail"]
+    assert "already given on line 0" in body["errors"][3]["message"]
+    assert total(api) == before
+
+
+def test_an_existing_id_refuses_the_whole_batch(api: Api) -> None:
+    assert api.admin.post("/schedules", json=items(2, prefix="dup")).status_code == 201
+    before = total(api)
+    body = problem(api.admin.post("/schedules", json=items(5, prefix="dup")), 422)
+    assert [e["field"] for e in body["errors"]] == ["0.id", "1.id"]
+    assert "exists already" in body["errors"][0]["message"]
+    assert total(api) == before
+
+
+def test_batch_size_body_size_and_role_limits_hold(api: Api) -> None:
+    before = total(api)
+    too_many = items(1001, prefix="x")
+    # The item limit, checked on a body under the byte limit (short items).
+    short = [{"task": "echo", "schedule": "* * * * *"} for _ in range(1001)]
+    assert len(short) == len(too_many)
+    body = problem(api.admin.post("/schedules", json=short), 422)
+    assert "1000" in body["detail"]
+    big = items(10, prefix="big", schedule={"trigger": "cron", "kwargs": {"label": "x" * 30_000}})
+    problem(api.admin.post("/schedules", json=big), 413)
+    problem(api.admin.post("/schedules", json=[]), 422)
+    problem(api.operator.post("/schedules", json=items(1, prefix="op")), 403)
+    problem(api.anon.post("/schedules", json=items(1, prefix="anon")), 401)
+    assert total(api) == before
+
+
+def test_task_pages_and_stats_stay_small_with_many_schedules(api: Api) -> None:
+    api.admin.post("/schedules", json=items(600, prefix="page")).raise_for_status()
+    count = total(api, "echo")
+    assert count >= 600
+    echo = next(t for t in api.viewer.get("/tasks").json() if t["name"] == "echo")
+    assert echo["schedule_count"] == count
+    assert [s["id"] for s in echo["schedules"]] == [s["id"] for s in echo["schedules"]][:10]
+    assert len(echo["schedules"]) == 10
+    assert echo["next_fire_time"] is not None and echo["paused"] is False
+    detail = api.viewer.get(
+        "/tasks/echo", params={"schedules_limit": 20, "schedules_offset": 10}
+    ).json()
+    assert detail["schedule_count"] == count
+    listed = api.viewer.get("/schedules", params={"task": "echo", "limit": 20, "offset": 10})
+    assert [s["id"] for s in detail["schedules"]] == [s["id"] for s in listed.json()["items"]]
+    problem(api.viewer.get("/tasks/echo", params={"schedules_limit": 501}), 422)
+    stats = api.viewer.get("/stats", params={"upcoming": 5}).json()
+    assert len(stats["upcoming"]) == 5
+    fires = [f["fire_time"] for f in stats["upcoming"]]
+    assert fires == sorted(fires)
+    by_task = {t["task_name"]: t["fires"] for t in stats["upcoming_by_task"]}
+    assert 1 <= len(by_task["echo"]) <= 10
+    assert by_task["echo"][0]["fire_time"] == echo["next_fire_time"].replace("+00:00", "Z") or (
+        by_task["echo"][0]["fire_time"][:19] == echo["next_fire_time"][:19]
+    )

@@ -1,0 +1,46 @@
+"""``python -m bench.bulk`` cannot rot: both probes run at toy size (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str) -> list[dict[str, object]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.bulk", *args, "--postgres-url", "", "--mongo-url", ""],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows: list[dict[str, object]] = json.loads(proc.stderr.strip().splitlines()[-1])
+    return rows
+
+
+@pytest.mark.timeout(150)
+def test_import_probe_reports_a_rate() -> None:
+    (row,) = run("import", "--n", "300")
+    assert row["system"] == "schedkit-sqlite" and row["n"] == 300
+    assert isinstance(row["per_second"], int) and row["per_second"] > 0
+
+
+@pytest.mark.timeout(150)
+def test_api_probe_reports_every_console_page() -> None:
+    rows = run("api", "--n", "300", "--requests", "3")
+    assert [r["page"] for r in rows] == [
+        "tasks",
+        "task detail",
+        "schedules page",
+        "stats",
+        "runs page",
+    ]
+    assert all(isinstance(r["p95_ms"], float) for r in rows)

@@ -1,0 +1,105 @@
+"""``schedkit schedule import FILE``: JSON lines and CSV, all or nothing, each bad line
+named with its number."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.cli.conftest import Cli
+
+
+def count(cli: Cli, task: str = "hello") -> int:
+    shown: dict[str, Any] = json.loads(cli("--json", "tasks", "show", task).stdout)
+    total: int = shown["schedule_count"]
+    return total
+
+
+def jsonl(n: int, prefix: str = "j") -> str:
+    lines = ["# meters, one schedule each", ""]
+    lines += [
+        json.dumps(
+            {
+                "id": f"{prefix}-{i:03d}",
+                "task": "hello",
+                "schedule": {"trigger": "cron", "minute": i % 60, "kwargs": {"name": f"m{i}"}},
+            }
+        )
+        for i in range(n)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def test_import_json_lines(cli: Cli) -> None:
+    (cli.cwd / "s.jsonl").write_text(jsonl(120), encoding="utf-8")
+    result = cli("schedule", "import", "s.jsonl")
+    assert result.exit_code == 0, result.output
+    assert "imported 120 schedule(s) from s.jsonl" in result.stdout
+    assert count(cli) == 120
+    shown = json.loads(cli("--json", "tasks", "show", "hello").stdout)
+    assert shown["schedules"][0]["kwargs"] == {"name": "m0"}
+    assert len(shown["schedules"]) == 50
+    text = " ".join(cli("tasks", "show", "hello").stdout.split())
+    assert "the first 50 of 120 schedules, in id order" in text
+    assert "and 110 more" in " ".join(cli("tasks", "list").stdout.split())
+    zh = " ".join(cli("--lang", "zh", "tasks", "show", "hello").stdout.split())
+    assert "共 120 个调度计划，按 ID 顺序显示前 50 个" in zh
+
+
+def test_import_csv_with_crontab_zone_and_kwargs(cli: Cli) -> None:
+    text = (
+        "id,task,schedule,kwargs,timezone\n"
+        'c-1,hello,0 2 * * *,"{""name"": ""Ann""}",Europe/Paris\n'
+        'c-2,hello,"{""trigger"": ""interval"", ""hours"": 2}",,\n'
+        "\n"
+        "c-3,hello,*/10 * * * *,,\n"
+    )
+    (cli.cwd / "s.csv").write_text(text, encoding="utf-8")
+    result = cli("--json", "schedule", "import", "s.csv")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["created"] == 3
+    shown = json.loads(cli("--json", "tasks", "show", "hello").stdout)
+    by_id = {s["id"]: s for s in shown["schedules"]}
+    assert by_id["c-1"]["timezone"] == "Europe/Paris"
+    assert by_id["c-1"]["kwargs"] == {"name": "Ann"}
+    assert by_id["c-2"]["trigger"]["hours"] == 2
+
+
+def test_a_bad_line_refuses_the_whole_file_naming_each_line(stored: Cli) -> None:
+    cli = stored
+    lines = jsonl(30).splitlines()
+    # Lines 1 and 2 are the comment and the blank line: entry i is on line i + 3.
+    lines[5] = "{not json"
+    lines[10] = json.dumps({"id": "x-1", "task": "nope", "schedule": "0 2 * * *"})
+    lines[12] = json.dumps({"id": "x-2", "task": "hello", "schedule": "0 25 * * *"})
+    (cli.cwd / "bad.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    result = cli("schedule", "import", "bad.jsonl")
+    assert result.exit_code == 2
+    assert "line 6: not JSON" in result.stderr
+    assert count(cli) == 0
+    lines[5] = json.dumps({"id": "x-0", "task": "hello", "schedule": "0 2 * * *"})
+    (cli.cwd / "bad.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    result = cli("schedule", "import", "bad.jsonl")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "2 bad lines, nothing was stored" in message
+    assert "line 11: task: unknown task 'nope'" in message
+    assert "line 13: schedule" in message
+    assert count(cli) == 0
+
+
+def test_import_twice_reports_existing_ids_and_format_errors(cli: Cli) -> None:
+    (cli.cwd / "s.jsonl").write_text(jsonl(3), encoding="utf-8")
+    assert cli("schedule", "import", "s.jsonl").exit_code == 0
+    again = cli("schedule", "import", "s.jsonl")
+    assert again.exit_code == 2
+    assert "line 3: id: schedule 'j-000' exists already" in " ".join(again.stderr.split())
+    (cli.cwd / "s.txt").write_text("x", encoding="utf-8")
+    assert "cannot tell the format" in cli("schedule", "import", "s.txt").stderr
+    wrong = cli("schedule", "import", "s.txt", "--format", "xml")
+    assert wrong.exit_code == 2 and "--format must be one of jsonl, csv" in wrong.stderr
+    (cli.cwd / "more.txt").write_text("task,schedule,id\nhello,0 3 * * *,t-1\n", encoding="utf-8")
+    assert cli("schedule", "import", "more.txt", "--format", "csv").exit_code == 0
+    (cli.cwd / "h.csv").write_text("name,when\nx,y\n", encoding="utf-8")
+    assert "must name the columns" in cli("schedule", "import", "h.csv").stderr
+    assert count(cli) == 4

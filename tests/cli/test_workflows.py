@@ -1,0 +1,74 @@
+"""``schedkit workflow``: list, show, start --wait against a running service, runs,
+status, retry, in English and Chinese, and JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from schedkit import SchedkitConfig, SyncScheduler, TaskRegistry
+from tests.cli.conftest import SAMPLE_PACKAGE, Cli, one_error_line, write_config
+
+
+@pytest.fixture
+def wf_cli(cli: Cli) -> Cli:
+    write_config(cli.config, cli.db, (SAMPLE_PACKAGE, "tests.cli.workflow_tasks"))
+    return cli
+
+
+@pytest.fixture
+def service(wf_cli: Cli) -> Iterator[SyncScheduler]:
+    node = SyncScheduler(SchedkitConfig.load(wf_cli.config), registry=TaskRegistry())
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def test_list_and_show(wf_cli: Cli) -> None:
+    assert wf_cli("db", "upgrade").exit_code == 0
+    listed = wf_cli("workflow", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "greeting" in listed.output and "greet → explode → again, handler" in listed.output
+    shown = wf_cli("--lang", "zh", "workflow", "show", "greeting")
+    assert "前置步骤" in shown.output and "上游失败时" in shown.output
+    data = json.loads(wf_cli("workflow", "show", "greeting", "--json").stdout)
+    assert data["launcher_task"] == "workflow.greeting"
+    missing = wf_cli("workflow", "show", "nope")
+    assert missing.exit_code != 0
+    assert "no workflow 'nope'" in one_error_line(missing.stderr)
+
+
+def test_start_wait_status_runs_and_retry(wf_cli: Cli, service: SyncScheduler) -> None:
+    started = wf_cli("workflow", "start", "greeting", "-p", "day=1", "--wait", "--timeout", "30")
+    assert started.exit_code == 1, started.output  # the workflow failed: boom
+    assert "explode" in started.output and "boom on purpose" in started.output
+    assert "the workflow stopped: step explode failed" in started.output
+    runs = json.loads(wf_cli("workflow", "runs", "greeting", "--json").stdout)["items"]
+    (run,) = runs
+    assert run["status"] == "failed" and run["params"] == {"day": 1}
+    status = json.loads(wf_cli("workflow", "status", run["id"], "--json").stdout)
+    states = {s["name"]: s["state"] for s in status["steps"]}
+    assert states == {
+        "greet": "success",
+        "explode": "failed",
+        "again": "skipped",
+        "handler": "success",
+    }
+    zh = wf_cli("--lang", "zh", "workflow", "runs", "--status", "failed")
+    assert "工作流" in zh.output and "失败" in zh.output
+    retried = wf_cli("workflow", "retry", run["id"], "explode")
+    assert retried.exit_code == 0, retried.output
+    refused = wf_cli("workflow", "retry", run["id"], "greet")
+    assert "only a failed step" in one_error_line(refused.stderr)
+    assert wf_cli("workflow", "runs", "--status", "success").output.strip() == "no workflow runs"
+
+
+def test_no_workflows_and_the_group_alone_lists(stored: Cli, wf_cli: Cli) -> None:
+    write_config(stored.config, stored.db)  # the sample tasks only
+    assert stored("workflow").output.strip() == "no workflows"
+    write_config(stored.config, stored.db, (SAMPLE_PACKAGE, "tests.cli.workflow_tasks"))
+    assert "greeting" in stored("workflow").output

@@ -1,0 +1,1 @@
+"""A workflow over the sample tasks, for ``schedkit workflow`` tests."""

@@ -1,0 +1,207 @@
+"""The workflow pages in Chromium: the definitions drawn as graphs, a run's graph coloured
+by step state with per-step timings and reasons, Retry on a failed step, a node leading
+to its run, in English and Chinese."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, expect
+
+from schedkit import Step, TaskRegistry, Workflow, task
+from schedkit.api import create_app
+from tests.api.server import LiveServer
+from tests.console.conftest import CONFIG, PREFIX, Browsing, Console, _admin_token, open_tab
+
+FAIL = {"on": True}
+
+
+@task("wf_collect", category="demo", retry={"max_retries": 0})
+def collect() -> dict[str, Any]:
+    return {"success": True, "message": "collected", "data": {"customers": 3}}
+
+
+@task("wf_settle", category="demo", retry={"max_retries": 0})
+def settle() -> dict[str, Any]:
+    if FAIL["on"]:
+        raise RuntimeError("settlement service down")
+    return {"success": True, "message": "settled"}
+
+
+@task("wf_report", category="demo", retry={"max_retries": 0})
+def report() -> dict[str, Any]:
+    return {"success": True, "message": "reported"}
+
+
+FLOW = Workflow(
+    "nightly_close",
+    [
+        Step(name="collect", task="wf_collect"),
+        Step(name="settle", task="wf_settle", after=("collect",)),
+        Step(name="report", task="wf_report", after=("settle",)),
+        Step(name="alert_ops", task="wf_report", after=("settle",), on="failure"),
+    ],
+    description="日终结算",
+)
+
+
+@pytest.fixture(scope="module")
+def wf_console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    path: Path = tmp_path_factory.mktemp("console-wf") / "schedkit.db"
+    store_url = f"sqlite:///{path}"
+    token = asyncio.run(_admin_token(store_url))
+    registry = TaskRegistry()
+    for t in (collect, settle, report):
+        registry.register_task(t)
+    registry.register_workflow(FLOW)
+    with LiveServer(create_app({**CONFIG, "store_url": store_url}, registry=registry)) as server:
+        client = httpx.Client(
+            base_url=server.url + PREFIX,
+            headers={"Authorization": f"Bearer {token}", "X-Requested-With": "tests"},
+            timeout=30,
+        )
+        try:
+            yield Console(url=server.url, token=token, api=client)
+        finally:
+            client.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def tab(browser: Browser, wf_console: Console) -> AsyncIterator[Browsing]:
+    browsing = await open_tab(browser, wf_console.token)
+    try:
+        yield browsing
+    finally:
+        await browsing.context.close()
+    assert browsing.unexpected_errors() == []
+
+
+def failed_run(console: Console) -> str:
+    FAIL["on"] = True
+    run_id: str = console.api.post("/workflows/nightly_close/start", json={}).json()["id"]
+    deadline = time.monotonic() + 30
+    while console.api.get(f"/workflow-runs/{run_id}").json()["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return run_id
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_workflows_page_draws_each_definition(tab: Browsing, wf_console: Console) -> None:
+    run_id = failed_run(wf_console)
+    page = tab.page
+    await page.goto(wf_console.base + "workflows")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Workflows")
+    graph = page.locator("svg.wf-graph")
+    await expect(graph).to_have_attribute("aria-label", "Steps of nightly_close")
+    await expect(graph.locator(".wf-node")).to_have_count(4)
+    await expect(graph.locator(".wf-edge")).to_have_count(3)
+    await expect(graph.locator(".wf-edge-failure")).to_have_count(1)
+    # Layers become columns: settle sits right of collect, report and alert_ops share one.
+    boxes = {
+        name: await graph.locator(f'.wf-node[data-step="{name}"]').bounding_box()
+        for name in ("collect", "settle", "report", "alert_ops")
+    }
+    assert all(b is not None for b in boxes.values())
+    assert boxes["collect"]["x"] < boxes["settle"]["x"] < boxes["report"]["x"]  # type: ignore[index]
+    assert boxes["report"]["x"] == boxes["alert_ops"]["x"]  # type: ignore[index]
+    row = page.locator(f'tr[data-workflow-run="{run_id}"]')
+    await expect(row).to_contain_text("Failed")
+    await row.get_by_role("link").click()
+    await expect(page).to_have_url(wf_console.base + f"workflow-runs/{run_id}")
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_run_shows_each_step_and_retry_continues(
+    tab: Browsing, wf_console: Console
+) -> None:
+    run_id = failed_run(wf_console)
+    page = tab.page
+    await page.goto(wf_console.base + f"workflow-runs/{run_id}")
+    graph = page.locator("svg.wf-graph")
+    states = {"collect": "success", "settle": "failed", "report": "skipped", "alert_ops": "success"}
+    for step, state in states.items():
+        await expect(graph.locator(f'.wf-node[data-step="{step}"]')).to_have_attribute(
+            "data-state", state
+        )
+    report_row = page.locator('tr[data-step="report"]')
+    await expect(report_row).to_contain_text("The workflow stopped: step settle failed")
+    settle_row = page.locator('tr[data-step="settle"]')
+    await expect(settle_row).to_contain_text("settlement service down")
+    await expect(settle_row.locator("td").nth(4)).to_have_text("1")  # attempt
+    await page.screenshot(path="/tmp/schedkit-console-workflow-run-en.png", full_page=True)
+
+    FAIL["on"] = False  # fixed: the operator retries the failed step
+    await settle_row.get_by_role("button", name="Retry step").click()
+    await expect(page.locator(".toast")).to_contain_text("Step settle sent back to run.")
+    await expect(page.locator(".run-status")).to_have_attribute(
+        "data-status", "success", timeout=20_000
+    )
+    await expect(graph.locator('.wf-node[data-step="report"]')).to_have_attribute(
+        "data-state", "success"
+    )
+    await expect(page.locator('tr[data-step="settle"] td').nth(4)).to_have_text("2")
+
+    # A node with a run leads to that run.
+    await graph.locator('.wf-node[data-step="collect"]').click()
+    await expect(page).to_have_url(
+        wf_console.base + f"runs/{(await _run_id(wf_console, run_id, 'collect'))}"
+    )
+    # ... whose page names the workflow run and step, and links back.
+    back = page.get_by_role("link", name=f"Step collect of workflow run {run_id[-8:]}")
+    await expect(back).to_be_visible()
+    await expect(page.get_by_text(f"Workflow run {run_id[-8:]}", exact=True)).to_be_visible()
+    await back.click()
+    await expect(page).to_have_url(wf_console.base + f"workflow-runs/{run_id}")
+
+
+async def _run_id(console: Console, run_id: str, step: str) -> str:
+    body = console.api.get(f"/workflow-runs/{run_id}").json()
+    return next(s["run"]["id"] for s in body["steps"] if s["name"] == step)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_the_run_page_in_chinese(browser: Browser, wf_console: Console) -> None:
+    run_id = failed_run(wf_console)
+    browsing = await open_tab(browser, wf_console.token, lang="zh")
+    try:
+        page = browsing.page
+        await page.goto(wf_console.base + f"workflow-runs/{run_id}")
+        await expect(page.get_by_role("heading", level=1)).to_have_text(f"工作流运行 {run_id[-8:]}")
+        await expect(page.locator('tr[data-step="report"]')).to_contain_text(
+            "工作流已停止：步骤 settle 失败"
+        )
+        await expect(page.locator('tr[data-step="alert_ops"]')).to_contain_text("有上游步骤失败")
+        await expect(page.locator("svg.wf-graph")).to_have_attribute(
+            "aria-label", "nightly_close 的步骤"
+        )
+        await expect(page.get_by_role("link", name="工作流").first).to_be_visible()
+        await page.screenshot(path="/tmp/schedkit-console-workflow-run-zh.png", full_page=True)
+    finally:
+        await browsing.context.close()
+    assert browsing.unexpected_errors() == []
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_start_now_with_params_from_the_console(tab: Browsing, wf_console: Console) -> None:
+    FAIL["on"] = False
+    page = tab.page
+    await page.goto(wf_console.base + "workflows")
+    await page.get_by_role("button", name="Start now").click()
+    dialog = page.get_by_role("dialog", name="Start nightly_close")
+    params = dialog.get_by_label("Params")
+    await params.fill("[1, 2]")
+    await dialog.get_by_role("button", name="Start now").click()
+    await expect(dialog.locator(".field-error").first).to_contain_text("Enter a JSON object")
+    await params.fill('{"day": "2026-12-01"}')
+    await dialog.get_by_role("button", name="Start now").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Workflow run")
+    await expect(page.locator(".run-status")).to_have_attribute("data-status", "success")
+    await expect(page.locator("pre.json")).to_contain_text('"day": "2026-12-01"')

@@ -1,0 +1,135 @@
+"""Schedule files (JSON lines, CSV): what each line becomes, and each bad line named."""
+
+from __future__ import annotations
+
+import pytest
+
+from schedkit.errors import ValidationError
+from schedkit.service.bulk import BulkScheduleError, EntryError, ScheduleEntry
+from schedkit.service.schedule_files import format_for, parse_schedule_file
+
+
+def bad_lines(text: str, fmt: str) -> list[tuple[int, str | None, str]]:
+    with pytest.raises(BulkScheduleError) as caught:
+        parse_schedule_file(text, fmt)  # type: ignore[arg-type]
+    return [(e.line, e.field, e.message) for e in caught.value.entries]
+
+
+def test_format_by_suffix() -> None:
+    assert format_for("A.JSONL") == "jsonl"
+    assert format_for("x.ndjson") == "jsonl"
+    assert format_for("x.csv") == "csv"
+    with pytest.raises(ValidationError, match="cannot tell the format"):
+        format_for("x.json")
+
+
+def test_json_lines_become_entries_with_their_line_numbers() -> None:
+    text = (
+        "# comment\n"
+        "\n"
+        '{"id": "a", "task": "t", "schedule": "0 2 * * *"}\n'
+        '{"task_name": "u", "schedule": {"trigger": "interval", "hours": 1}}\n'
+    )
+    assert parse_schedule_file(text, "jsonl") == [
+        ScheduleEntry(task_name="t", config="0 2 * * *", schedule_id="a", line=3),
+        ScheduleEntry(task_name="u", config={"trigger": "interval", "hours": 1}, line=4),
+    ]
+
+
+def test_bad_json_lines_are_each_named() -> None:
+    text = "\n".join(
+        [
+            "[1, 2]",
+            '{"task": "t", "schedule": "x", "when": 1}',
+            '{"schedule": "0 2 * * *"}',
+            '{"task": "t"}',
+            '{"task": "t", "schedule": 5}',
+            '{"task": "t", "schedule": "0 2 * * *", "id": 7}',
+            "{oops",
+            '{"task": "t", "schedule": "0 2 * * *"}',
+        ]
+    )
+    assert bad_lines(text, "jsonl") == [
+        (1, None, 'must be an object {"task": ..., "schedule": ...}'),
+        (2, None, "unknown key(s) when; known: id, task, schedule"),
+        (3, "task", "a task name is required"),
+        (4, "schedule", "a schedule (an object or a crontab string) is required"),
+        (5, "schedule", "a schedule (an object or a crontab string) is required"),
+        (6, "id", "must be a string"),
+        (7, None, "not JSON (Expecting property name enclosed in double quotes)"),
+    ]
+
+
+def test_csv_rows_become_entries() -> None:
+    text = (
+        "id,task,schedule,kwargs,timezone\n"
+        'a,t,0 2 * * *,"{""n"": 1}",Europe/Paris\n'
+        '  ,t,"{""trigger"": ""interval"", ""hours"": 2}",,\n'
+        ",,,,\n"
+        "c,t,*/5 * * * *,,\n"
+    )
+    assert parse_schedule_file(text, "csv") == [
+        ScheduleEntry(
+            task_name="t",
+            config={
+                "trigger": {
+                    "trigger": "cron",
+                    "expression": "0 2 * * *",
+                    "timezone": "Europe/Paris",
+                },
+                "kwargs": {"n": 1},
+            },
+            schedule_id="a",
+            line=2,
+        ),
+        ScheduleEntry(task_name="t", config={"trigger": "interval", "hours": 2}, line=3),
+        ScheduleEntry(
+            task_name="t",
+            config={"trigger": {"trigger": "cron", "expression": "*/5 * * * *"}},
+            schedule_id="c",
+            line=5,
+        ),
+    ]
+
+
+def test_bad_csv_rows_are_each_named() -> None:
+    text = (
+        "task,schedule,kwargs,timezone\n"
+        't,"{""trigger"": ""cron"", ""hour"": 2}",,UTC\n'
+        't,"{""trigger"": ""cron"", ""kwargs"": {}}","{}",\n'
+        "t,0 2 * * *,{bad,\n"
+        "t,{bad,,\n"
+        ",0 2 * * *,,\n"
+        "t,,,\n"
+    )
+    assert bad_lines(text, "csv") == [
+        (2, "timezone", "give the zone inside a JSON schedule"),
+        (3, "kwargs", "kwargs given twice (column and schedule)"),
+        (4, "kwargs", "not JSON (Expecting property name enclosed in double quotes)"),
+        (5, "schedule", "not JSON (Expecting property name enclosed in double quotes)"),
+        (6, "task", "a task name is required"),
+        (7, "schedule", "a schedule (an object or a crontab string) is required"),
+    ]
+    assert bad_lines("name,when\nx,y\n", "csv") == [
+        (
+            1,
+            None,
+            "the first line must name the columns: task, schedule (required), id, kwargs, "
+            "timezone; found name, when",
+        )
+    ]
+    assert bad_lines("", "csv")[0][2].endswith("found nothing")
+
+
+def test_the_error_lists_twenty_lines_and_counts_the_rest() -> None:
+    error = BulkScheduleError([EntryError(line=n, message="bad") for n in range(1, 26)])
+    assert str(error).startswith("25 bad lines, nothing was stored: line 1: bad;")
+    assert str(error).endswith("line 20: bad (and 5 more)")
+    assert error.field == "1"
+    assert len(error.errors) == 25
+    one = BulkScheduleError(
+        [EntryError(line=0, message="bad", field="schedule.trigger")], what="item"
+    )
+    assert str(one) == "1 bad item, nothing was stored: item 0: schedule.trigger: bad"
+    assert one.field == "0.schedule.trigger"
+    assert one.errors == [{"loc": [0, "schedule", "trigger"], "msg": "bad"}]
