@@ -6,7 +6,7 @@ and the warnings for years no source confirms. Every edit is a compare-and-set o
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Path, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +33,9 @@ FormatQuery = Annotated[
 #: still fits the body limit (1 MiB) and is answered 422 naming the field; larger files
 #: go in parts, or through ``schedkit calendar import`` (no HTTP body).
 MAX_FILE_CHARS = 80_000
+#: Overrides per request, for the same reason (a longer list: several requests, or a file).
+MAX_OVERRIDES = 300
+_MANY = f"At most {MAX_OVERRIDES} per request; more through an import or several requests."
 
 
 class _Body(BaseModel):
@@ -40,22 +43,34 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class OverrideIn(_Body):
+    """One dated override as sent (validated again by the calendar model)."""
+
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")
+    open: bool
+    kind: str | None = Field(
+        default=None,
+        max_length=20,
+        description="holiday, makeup_workday, extra_closed, extra_open or trading_day "
+        "(default: extra_open / extra_closed).",
+    )
+    note: str | None = Field(default=None, max_length=200)
+
+
 class CalendarPut(_Body):
     """A whole calendar; ``expected_version`` 0 creates it."""
 
-    base: str = Field(description="cn_workdays, cn_holidays, weekdays, all or none.")
-    description: str = ""
-    overrides: list[dict[str, Any]] = Field(default_factory=list, max_length=10_000)
+    base: str = Field(max_length=20, description="cn_workdays, cn_holidays, weekdays, all or none.")
+    description: str = Field(default="", max_length=500)
+    overrides: list[OverrideIn] = Field(
+        default_factory=list, max_length=MAX_OVERRIDES, description=_MANY
+    )
     confirmed_years: list[int] = Field(default_factory=list, max_length=300)
     expected_version: int = Field(ge=0, description="The version read (0: create).")
 
 
 class OverridesAdd(_Body):
-    overrides: list[dict[str, Any]] = Field(
-        max_length=10_000,
-        description='Each {"date": "2027-01-01", "open": false, "kind": "holiday", '
-        '"note": "元旦"} (kind and note optional).',
-    )
+    overrides: list[OverrideIn] = Field(max_length=MAX_OVERRIDES, description=_MANY)
     confirm_years: list[int] = Field(
         default_factory=list, max_length=300, description="Years to mark complete."
     )
@@ -160,7 +175,7 @@ async def put_calendar(
     name: CalendarName, body: CalendarPut, scheduler: SchedulerDep, actor: ActorDep
 ) -> readmodels.CalendarDetail:
     """409 when the calendar's version is no longer ``expected_version``."""
-    data = body.model_dump(exclude={"expected_version"})
+    data = body.model_dump(exclude={"expected_version"}, exclude_none=True)
     await scheduler.calendars.put(
         {**data, "name": name}, expected_version=body.expected_version, actor=actor
     )
@@ -201,7 +216,7 @@ async def add_overrides(
     fire on every node."""
     await scheduler.calendars.add_overrides(
         name,
-        body.overrides,
+        [o.model_dump(exclude_none=True) for o in body.overrides],
         confirm_years=body.confirm_years,
         expected_version=body.expected_version,
         actor=actor,
