@@ -147,6 +147,9 @@ async def shoot(
         "run-progress": f"runs/{runs['status']}",
         "run-cancelled": f"runs/{runs['cancelled']}",
         "audit": "audit",
+        "calendars": "calendars",
+        # The year no package confirms yet: the warning and the estimated days.
+        "calendar": "calendars/cn_workdays?year=2027",
         "workflows": "workflows",
         "workflow-run": f"workflow-runs/{runs['workflow']}",
     }

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from schedkit.calendars import CalendarWarning
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.events import EventKind, Listener
@@ -22,6 +23,10 @@ from schedkit.task import BaseTask
 RunWrapper = Callable[[Run], contextlib.AbstractAsyncContextManager[Any]]
 #: Told of every store call: (operation, seconds, exception or None).
 StoreObserver = Callable[[str, float, BaseException | None], None]
+
+
+class CalendarWarnings(Protocol):
+    async def warnings(self) -> list[CalendarWarning]: ...
 
 
 class ExtensionHost(Protocol):
@@ -80,6 +85,11 @@ class ExtensionHost(Protocol):
     async def leader_lease(self) -> Lease | None: ...
 
     async def waiting_reasons(self, runs: Sequence[Run]) -> dict[str, str]: ...
+
+    @property
+    def calendars(self) -> CalendarWarnings:
+        """The business calendars (``warnings()``: years no source confirms)."""
+        ...
 
     async def get_state(self, key: str) -> StateEntry | None: ...
 

@@ -28,12 +28,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from schedkit.alerts.config import AlertsSettings, RuleOverride, RuleSet, parse_task_rules
+from schedkit.alerts.config import (
+    AlertsSettings,
+    RuleOverride,
+    RuleSet,
+    parse_task_rules,
+)
 from schedkit.alerts.messages import Message, MessageContext, render
 from schedkit.alerts.rules import (
     Alert,
     Decision,
     TaskAlertState,
+    calendar_alerts,
     lateness,
     on_final,
     on_missed,
@@ -56,6 +62,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 STATE_PREFIX = "alert:task:"
+#: The calendar warnings already alerted: ``{"sent": ["cn_workdays:2027:<code>", ...]}``.
+CALENDAR_STATE_KEY = "alert:calendars"
 #: Grace time for ``late`` when neither the rule nor the schedule gives one.
 DEFAULT_LATE_AFTER = 300.0
 #: Runs read per periodic check (running, pending).
@@ -365,6 +373,8 @@ class Monitor:
         if scheduler is not None and self.settings.active and scheduler.is_leader:
             await self._check_running()
             await self._check_pending()
+            if self.settings.rules.calendar:
+                await self._check_calendars()
         self._last_check = self._now()
         self.metrics.last_check.set(time.time())
 
@@ -432,6 +442,23 @@ class Monitor:
                 task_name,
                 [functools.partial(on_pending_check, late_runs=late_runs, rules=rules, now=now)],
             )
+            await self._dispatch(alerts)
+
+    async def _check_calendars(self) -> None:
+        """One alert per calendar warning when it appears ("calendar cn_workdays for 2027
+        not confirmed"). The warnings already sent are kept in the store, so a restart or
+        a new leader does not send them again; a warning that went away (the year was
+        entered) and comes back is sent again."""
+        assert self.scheduler is not None
+        warnings = await self.scheduler.calendars.warnings()
+        entry = await self.scheduler.get_state(CALENDAR_STATE_KEY)
+        sent = set(entry.value.get("sent", [])) if entry is not None else set()
+        keys, alerts = calendar_alerts(warnings, sent, self._now())
+        if set(keys) == sent:
+            return
+        version = entry.version if entry is not None else 0
+        # Another node sending the same alerts won the compare-and-set: it sends them.
+        if await self.scheduler.set_state(CALENDAR_STATE_KEY, {"sent": keys}, version):
             await self._dispatch(alerts)
 
     # -- sending -------------------------------------------------------------------------

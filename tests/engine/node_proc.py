@@ -4,7 +4,8 @@ Usage: python node_proc.py STORE_URL CONFIG_JSON. Prints "READY <node_id>" once 
 stops cleanly on SIGTERM / SIGINT (SIGKILL is what the tests use to simulate a crash).
 ``"die_in": "finish"`` in the config kills the node with SIGKILL at the moment it writes
 a run's end (on MongoDB: after the end's fence is taken, before the run is written);
-``"die_in": "requeue"`` when it first sends a run back to pending.
+``"die_in": "requeue"`` when it first sends a run back to pending. ``"clock_at": ISO
+datetime`` starts the node's clock at that instant (then it runs at the normal pace).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from isolated_tasks import isolated_forever
 from proc_tasks import long_job, quick, tick
 
 from conftest import fast_config
-from schedkit import Scheduler, TaskRegistry
+from schedkit import OffsetClock, Scheduler, TaskRegistry
 from schedkit.store import Store
 from tests.engine.nodes import serve
 
@@ -55,11 +57,15 @@ async def main() -> None:
     url, overrides = sys.argv[1], json.loads(sys.argv[2])
     where = overrides.pop("die_in", None)
     tasks = overrides.pop("tasks", ["tick", "long_job"])
+    clock_at = overrides.pop("clock_at", None)
+    clock = None
+    if clock_at is not None:
+        clock = OffsetClock(datetime.fromisoformat(clock_at) - datetime.now(UTC))
     registry = TaskRegistry()
     for t in (tick, long_job, quick, isolated_forever):
         if t.task_name in tasks:
             registry.register_task(t)
-    scheduler = Scheduler(fast_config(url, **overrides), registry=registry)
+    scheduler = Scheduler(fast_config(url, **overrides), registry=registry, clock=clock)
     await serve(
         scheduler, started=None if where is None else lambda: die_in(scheduler.store, where)
     )

@@ -234,4 +234,5 @@ def test_alert_kinds_cover_the_issue() -> None:
         "missed",
         "late",
         "recovered",
+        "calendar_unconfirmed",  # issue #14
     }

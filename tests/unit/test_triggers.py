@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +20,7 @@ from schedkit.triggers import (
     parse_trigger,
     preview,
     trigger_from_json,
+    upcoming,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -203,7 +203,16 @@ def test_trigger_json_is_compact_and_explicit() -> None:
         ("0 0 30 2 *", "trigger.expression", "never fires"),
         ({"trigger": "date"}, "trigger.run_date", "required"),
         ({"trigger": "cron", "hour": 2, "jitter": -1}, "trigger.jitter", "greater than"),
-        ({"trigger": "cron", "hour": 2, "calendar": "us_holidays"}, "trigger.calendar", "cn_"),
+        (
+            {"trigger": "cron", "hour": 2, "calendar": "US Holidays"},
+            "trigger.calendar.name",
+            "lower",
+        ),
+        (
+            {"trigger": "cron", "hour": 2, "calendar": {"name": "x", "nth": 0}},
+            "trigger.calendar.nth",
+            "0",
+        ),
         (42, None, "dictionary"),
     ],
 )
@@ -389,32 +398,33 @@ def test_six_field_crontab_has_leading_seconds() -> None:
     ],
 )
 def test_chinese_calendars(day: str, workdays: bool, skip_holidays: bool) -> None:
-    nine = datetime.combine(date.fromisoformat(day), datetime.min.time(), SHANGHAI).replace(hour=9)
-    assert build_trigger(CronSpec(hour=9, calendar="cn_workdays")).calendar_allows(nine) is workdays
-    skipping = build_trigger(CronSpec(hour=9, calendar="cn_skip_holidays"))
-    assert skipping.calendar_allows(nine) is skip_holidays
-    assert build_trigger(CronSpec(hour=9)).calendar_allows(nine) is True
+    def fires(calendar: str | None) -> bool:
+        spec = CronSpec(hour=9, calendar=calendar)
+        return sh(*map(int, day.split("-")), 9) in preview(
+            spec, 1, now=sh(*map(int, day.split("-")))
+        )
+
+    assert fires("cn_workdays") is workdays
+    assert fires("cn_skip_holidays") is skip_holidays
+    assert fires(None) is True
 
 
 def test_calendar_day_is_the_local_day() -> None:
     trigger = build_trigger(CronSpec(hour=0, minute=30, calendar="cn_workdays"))
     # 16:30 UTC on 30 September is 00:30 on 1 October in Shanghai.
-    assert trigger.calendar_allows(datetime(2025, 9, 30, 16, 30, tzinfo=UTC)) is False
-    assert trigger.calendar_allows(datetime(2025, 9, 30, 15, 30, tzinfo=UTC)) is True
+    assert trigger.local_day(datetime(2025, 9, 30, 16, 30, tzinfo=UTC)) == date(2025, 10, 1)
+    assert trigger.local_day(datetime(2025, 9, 30, 15, 30, tzinfo=UTC)) == date(2025, 9, 30)
+    got = upcoming(trigger, 1, datetime(2025, 9, 30, 15, 0, tzinfo=UTC))
+    assert got.fires == [datetime(2025, 10, 8, 16, 30, tzinfo=UTC)]  # 00:30 on 9 October
 
 
-def test_years_without_holiday_data_fall_back_and_warn_once(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    workdays = build_trigger(CronSpec(hour=9, calendar="cn_workdays"))
-    holidays = build_trigger(CronSpec(hour=9, calendar="cn_skip_holidays"))
-    with caplog.at_level(logging.WARNING, logger="schedkit.triggers.calendars"):
-        assert workdays.calendar_allows(sh(2077, 10, 1, 9)) is True  # a Friday
-        assert workdays.calendar_allows(sh(2077, 10, 2, 9)) is False  # a Saturday
-        assert holidays.calendar_allows(sh(2077, 10, 1, 9)) is True
-        assert holidays.calendar_allows(sh(2077, 10, 2, 9)) is True
-    warnings = [r for r in caplog.records if "2077" in r.getMessage()]
-    assert len(warnings) == 1
+def test_a_calendar_reference_keeps_its_json() -> None:
+    plain = ScheduleSpec.parse({"trigger": "cron", "hour": 9, "calendar": "cn_workdays"})
+    assert plain.trigger.to_json()["calendar"] == "cn_workdays"
+    nth = ScheduleSpec.parse(
+        {"trigger": "cron", "hour": 9, "calendar": {"name": "cn_workdays", "nth": "last"}}
+    )
+    assert nth.trigger.to_json()["calendar"] == {"name": "cn_workdays", "nth": -1}
 
 
 # -- preview ---------------------------------------------------------------------------------

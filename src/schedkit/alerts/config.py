@@ -67,6 +67,8 @@ class AlertKind(enum.StrEnum):
     MISSED = "missed"
     LATE = "late"
     RECOVERED = "recovered"
+    #: A coming year of a calendar schedules use that no source confirms.
+    CALENDAR = "calendar_unconfirmed"
 
 
 class _Model(BaseModel):
@@ -97,6 +99,10 @@ class RuleSet(_Model):
     late_after: float | None = Field(None, gt=0)
     #: Alert when a task succeeds again after an alerted failure.
     recovered: bool = True
+    #: Alert once per calendar and year when a coming year of a business calendar that
+    #: schedules use is not confirmed ("calendar cn_workdays for 2027 not confirmed"), or
+    #: a calendar they name is missing. Read from the global rules only.
+    calendar: bool = True
     #: While a condition stays open, remind every this many seconds; 0 = never.
     reminder_interval: float = Field(0.0, ge=0)
     #: Names of the channels this task's alerts go to; None: every channel.

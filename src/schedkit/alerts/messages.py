@@ -62,6 +62,7 @@ _TITLES: dict[Language, dict[AlertKind, str]] = {
         AlertKind.MISSED: "Fire missed: {task}",
         AlertKind.LATE: "Run started late: {task}",
         AlertKind.RECOVERED: "Task recovered: {task}",
+        AlertKind.CALENDAR: "Calendar not confirmed: {task}",
     },
     "zh": {
         AlertKind.FAILED: "任务执行失败：{task}",
@@ -70,6 +71,7 @@ _TITLES: dict[Language, dict[AlertKind, str]] = {
         AlertKind.MISSED: "任务错过执行：{task}",
         AlertKind.LATE: "任务延迟启动：{task}",
         AlertKind.RECOVERED: "任务已恢复：{task}",
+        AlertKind.CALENDAR: "日历数据未确认：{task}",
     },
 }
 
@@ -82,6 +84,7 @@ _KIND_SHORT: dict[Language, dict[AlertKind, str]] = {
         AlertKind.MISSED: "fire missed",
         AlertKind.LATE: "started late",
         AlertKind.RECOVERED: "recovered",
+        AlertKind.CALENDAR: "calendar not confirmed",
     },
     "zh": {
         AlertKind.FAILED: "执行失败",
@@ -90,6 +93,7 @@ _KIND_SHORT: dict[Language, dict[AlertKind, str]] = {
         AlertKind.MISSED: "错过执行",
         AlertKind.LATE: "延迟启动",
         AlertKind.RECOVERED: "已恢复",
+        AlertKind.CALENDAR: "日历未确认",
     },
 }
 
@@ -136,6 +140,7 @@ _LABELS: dict[Language, dict[str, str]] = {
         "reminder": "Reminder",
         "still_running": "still running",
         "not_started": "not started yet",
+        "calendar": "Calendar",
     },
     "zh": {
         "task": "任务",
@@ -164,6 +169,7 @@ _LABELS: dict[Language, dict[str, str]] = {
         "reminder": "提醒",
         "still_running": "仍在运行",
         "not_started": "尚未开始",
+        "calendar": "日历",
     },
 }
 
@@ -187,7 +193,11 @@ def render(alert: Alert, ctx: MessageContext, fmt: BodyFormat = "text") -> Messa
     """Title and body of ``alert`` in ``ctx.language`` and ``fmt``."""
     lang: Language = ctx.language
     labels = _LABELS[lang]
-    title = _TITLES[lang][alert.kind].format(task=alert.task_name, count=alert.count)
+    warning = alert.calendar_warning
+    if warning is not None:  # "calendar cn_workdays for 2027 not confirmed"
+        title = warning.title(lang)
+    else:
+        title = _TITLES[lang][alert.kind].format(task=alert.task_name, count=alert.count)
     tag = _SEVERITY_TAG[lang][alert.severity]
     title = f"[{tag}] {title}" if lang == "en" else f"【{tag}】{title}"
     if alert.reminder:
@@ -245,6 +255,8 @@ def _gist(alert: Alert, ctx: MessageContext) -> str:
         return _clean(run.reason, ctx, ERROR_LIMIT)
     if kind is AlertKind.RECOVERED and alert.count:
         return f"{labels['streak']}{_sep(lang)}{alert.count}"
+    if alert.calendar_warning is not None:
+        return alert.calendar_warning.message(lang)
     return ""
 
 
@@ -289,6 +301,9 @@ def _rows(alert: Alert, ctx: MessageContext) -> list[tuple[str, str]]:
     labels = _LABELS[lang]
     tz = ctx.timezone
     run = alert.run
+    warning = alert.calendar_warning
+    if warning is not None:
+        return [(labels["calendar"], warning.calendar), (labels["reason"], warning.message(lang))]
     rows: list[tuple[str, str]] = [(labels["task"], alert.task_name)]
     if ctx.task_description:
         rows.append((labels["description"], _clean(ctx.task_description, ctx, 300)))

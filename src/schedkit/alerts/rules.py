@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from schedkit.alerts.config import AlertKind, RuleSet
+from schedkit.calendars import CalendarWarning
 from schedkit.models import JSON, Run, RunStatus
 
 #: Final statuses that count as a failure of the task.
@@ -56,6 +57,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.MISSED: Severity.WARNING,
     AlertKind.LATE: Severity.WARNING,
     AlertKind.RECOVERED: Severity.INFO,
+    AlertKind.CALENDAR: Severity.WARNING,
 }
 
 
@@ -79,6 +81,8 @@ class Alert:
     since: datetime | None = None
     #: The last failure's error, for ``recovered``.
     last_error: JSON | None = None
+    #: For ``calendar_unconfirmed``: the warning (``task_name`` is the calendar's name).
+    calendar_warning: CalendarWarning | None = None
 
     @property
     def severity(self) -> Severity:
@@ -370,6 +374,9 @@ def lateness(run: Run, started: datetime) -> float:
     return max(0.0, (started - reference).total_seconds())
 
 
+_NOT_MISSED_REASONS = ("business calendar", "calendar ", "unknown calendar", "coalesced")
+
+
 def skipped_is_missed(run: Run, detail: dict[str, Any] | None = None) -> bool:
     """Whether a ``skipped`` fire is worth a ``missed`` alert.
 
@@ -380,7 +387,9 @@ def skipped_is_missed(run: Run, detail: dict[str, Any] | None = None) -> bool:
     if isinstance(cause, str):
         return cause not in ("calendar", "coalesced")
     reason = (run.reason or "").lower()
-    return not (reason.startswith("business calendar") or reason.startswith("coalesced"))
+    # Runs stored before causes were recorded: calendar skips read "business calendar: ..."
+    # (older releases) or "calendar <name>: ..." / "unknown calendar ..." (since).
+    return not reason.startswith(_NOT_MISSED_REASONS)
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -539,3 +548,17 @@ def _dt(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value
     return datetime.fromisoformat(str(value))
+
+
+def calendar_alerts(
+    warnings: list[CalendarWarning], sent: set[str], now: datetime
+) -> tuple[list[str], list[Alert]]:
+    """The keys of the calendar warnings standing now (what the store keeps as sent), and
+    an alert for each not ``sent`` before: one per calendar, year and kind of warning."""
+    current = {f"{w.calendar}:{w.year}:{w.code.value}": w for w in warnings}
+    alerts = [
+        Alert(kind=AlertKind.CALENDAR, task_name=w.calendar, at=now, calendar_warning=w)
+        for key, w in sorted(current.items())
+        if key not in sent
+    ]
+    return sorted(current), alerts

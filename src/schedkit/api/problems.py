@@ -25,6 +25,7 @@ from starlette.routing import Match
 
 from schedkit.errors import (
     BackfillNotFoundError,
+    CalendarNotFoundError,
     ConflictError,
     NodeNotFoundError,
     NotRunningError,
@@ -93,7 +94,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 _DESCRIPTIONS = {
     401: "Missing or invalid credentials.",
     403: "The caller's role does not allow this.",
-    404: "The task, schedule, run or token does not exist.",
+    404: "The task, schedule, run, token or calendar does not exist.",
     409: "The action conflicts with the current state.",
     413: "The request body is over `api.max_body_size`.",
     415: "Send `Content-Type: application/json` (a request without a body may send "
@@ -250,6 +251,14 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
         )
     if isinstance(exc, TokenNotFoundError):
         return problem_response(404, str(exc), slug="token-not-found", title="Token not found")
+    if isinstance(exc, CalendarNotFoundError):
+        return problem_response(
+            404,
+            str(exc),
+            slug="calendar-not-found",
+            title="Calendar not found",
+            extra={"calendar": exc.name},
+        )
     if isinstance(exc, ConflictError):
         return problem_response(409, str(exc), slug="conflict", title="Conflict")
     if isinstance(exc, StoreUnavailableError):

@@ -20,6 +20,7 @@ from schedkit.limits import MAX_SCHEDULE_ID_CHARS, SCHEDULE_ID_PATTERN
 from schedkit.models import RunStatus
 from schedkit.readmodels import (
     AuditView,
+    CalendarWarningView,
     LogLineView,
     RunSummary,
     RunView,
@@ -208,6 +209,12 @@ class Readiness(BaseModel):
     store: Literal["ok"] = "ok"
     scheduler: Literal["leader", "standby", "disabled"] = Field(
         description="leader: this node fires schedules; standby: another node holds the lease."
+    )
+    calendar_warnings: list[CalendarWarningView] = Field(
+        default_factory=list,
+        description="Business calendars schedules use whose coming years no source "
+        'confirms ("calendar cn_workdays for 2027 not confirmed"): the node is ready, '
+        "but those schedules follow an estimate until an operator enters the year.",
     )
 
 

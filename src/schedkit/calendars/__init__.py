@@ -10,7 +10,7 @@ See docs/calendars.md.
 
 from __future__ import annotations
 
-from schedkit.calendars.book import CalendarBook
+from schedkit.calendars.book import CalendarBook, referenced_names
 from schedkit.calendars.catalog import CalendarSet
 from schedkit.calendars.coverage import CalendarWarning, WarningCode, YearCoverage, years_ahead
 from schedkit.calendars.decide import DayDecision, decide
@@ -75,5 +75,6 @@ __all__ = [
     "parse_override",
     "parse_overrides",
     "parse_table",
+    "referenced_names",
     "years_ahead",
 ]

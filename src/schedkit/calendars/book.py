@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from schedkit.calendars.catalog import CalendarSet
 from schedkit.calendars.model import Calendar, DayTable, canonical_name
@@ -86,3 +87,15 @@ class CalendarBook:
             notices = DayTable()
         self._notices = (stamp, notices)
         return notices
+
+
+def referenced_names(triggers: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The calendar names stored triggers (``Schedule.trigger``) reference, sorted."""
+    names: set[str] = set()
+    for trigger in triggers:
+        ref = trigger.get("calendar")
+        if isinstance(ref, Mapping):
+            ref = ref.get("name")
+        if isinstance(ref, str):
+            names.add(ref)
+    return sorted(names)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.markup import escape
 
 from schedkit.alerts.config import AlertsSettings, config_warnings
+from schedkit.calendars import CalendarBook, WarningCode, referenced_names
 from schedkit.errors import SchedkitError
+from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.service.location import describe_store, sqlite_file
 from schedkit.store import Store, create_store
@@ -109,6 +113,7 @@ async def _check(state: CliState, report: Report) -> None:
         if store is not None:
             schedules = await store.list_schedules()
             report.info.append(("schedules", f"{len(schedules)} stored"))
+            await _check_calendars(store, schedules, config.timezone, report)
             for s in schedules:
                 where = f"schedule {s.id}"
                 try:
@@ -126,6 +131,27 @@ async def _check(state: CliState, report: Report) -> None:
     finally:
         if store is not None:
             await store.close()
+
+
+async def _check_calendars(
+    store: Store, schedules: list[Schedule], timezone: str, report: Report
+) -> None:
+    """A warning for each coming year of a calendar the schedules use that no source
+    confirms ("calendar cn_workdays for 2027 not confirmed"), and a problem for each
+    calendar they name that does not exist."""
+    names = referenced_names(s.trigger for s in schedules)
+    if not names:
+        return
+    books = await CalendarBook(store).refresh(names)
+    today = datetime.now(ZoneInfo(timezone)).date()
+    for warning in books.warnings(names, today=today):
+        where = f"calendar {warning.calendar}"
+        # "calendar cn_workdays: 2027 is not confirmed; ..." under "calendar cn_workdays".
+        text = warning.message().removeprefix(f"{where}: ")
+        if warning.code is WarningCode.MISSING:
+            report.problem(where, text)
+        else:
+            report.warnings.append((where, text))
 
 
 def check(ctx: typer.Context, json_: JsonOpt = False) -> None:

@@ -10,7 +10,19 @@ from typing import Annotated
 
 import typer
 
-from . import admin, backfill, cluster, demo, runs, schedules, serve, tasks, tokens, workflows
+from . import (
+    admin,
+    backfill,
+    calendars,
+    cluster,
+    demo,
+    runs,
+    schedules,
+    serve,
+    tasks,
+    tokens,
+    workflows,
+)
 from .errors import SchedkitGroup
 from .state import CliState, Lang, setup_logging
 
@@ -107,6 +119,7 @@ schedules.register(app)
 backfill.register(app)
 admin.register(app)
 tokens.register(app)
+calendars.register(app)
 serve.register(app)
 cluster.register(app)
 demo.register(app)

@@ -88,6 +88,13 @@ _ZH: dict[str, str] = {
     "draining": "排空中",
     "scheduler": "调度",
     "executor": "执行",
+    # calendars
+    "base": "基础规则",
+    "overrides": "覆盖日期",
+    "coverage": "数据覆盖",
+    "confirmed": "已确认",
+    "estimated": "推算",
+    "uncovered": "无数据",
     # check
     "config": "配置",
     "timezone": "时区",

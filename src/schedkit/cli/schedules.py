@@ -10,10 +10,11 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from schedkit.errors import CalendarNotFoundError
 from schedkit.models import OverlapPolicy, Schedule
 from schedkit.readmodels import schedule_view
 from schedkit.service.schedule_files import FORMATS, format_for, parse_schedule_file
-from schedkit.triggers import ScheduleSpec, build_trigger, preview
+from schedkit.triggers import ScheduleSpec, build_trigger, preview_upcoming
 
 from . import render
 from .errors import UsageProblem
@@ -350,20 +351,34 @@ def next_fires(
         except json.JSONDecodeError as exc:
             raise UsageProblem(f"not valid JSON ({exc.msg})") from None
     parsed = ScheduleSpec.parse(data, default_timezone=zone)
-    fires: list[datetime] = preview(parsed, count, default_timezone=zone)
-    description = build_trigger(parsed.trigger).describe(state.lang)
+    try:
+        found = preview_upcoming(parsed, count, default_timezone=zone)
+    except CalendarNotFoundError as exc:
+        raise UsageProblem(
+            f"{exc}: `schedkit next` knows the built-in calendars only "
+            "(see `schedkit calendar show NAME` for a stored one)"
+        ) from None
+    fires: list[datetime] = found.fires
+    lang = state.lang
+    notes = [d.reason(lang) if d is not None else None for d in found.decisions]
+    description = build_trigger(parsed.trigger).describe(lang)
     if as_json:
         render.emit_json(
             {
                 "description": description,
                 "timezone": parsed.trigger.timezone,
                 "fires": [f.isoformat() for f in fires],
+                "calendar_notes": notes,
+                "calendar_warnings": [w.title(lang) for w in found.warnings],
             }
         )
         return
     state.out.print(escape(description))
-    for i, fire in enumerate(fires, 1):
+    for i, (fire, note) in enumerate(zip(fires, notes, strict=True), 1):
         local = fire.strftime("%Y-%m-%d %H:%M:%S %a")
-        state.out.print(f"{i:>3}. {local} [dim]{fire.isoformat()}[/]")
+        extra = f"  {escape(note)}" if note else ""
+        state.out.print(f"{i:>3}. {local} [dim]{fire.isoformat()}[/]{extra}")
     if not fires:
         state.out.print("(no more fires)")
+    for warning in found.warnings:
+        state.out.print(f"[yellow]warning[/] {escape(warning.message(lang))}")

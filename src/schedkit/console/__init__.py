@@ -38,6 +38,8 @@ CONSOLE_PAGES: tuple[str, ...] = (
     "tasks/{task_name}",
     "runs",
     "runs/{run_id}",
+    "calendars",
+    "calendars/{name}",
     "workflows",
     "workflow-runs/{run_id}",
     "audit",

@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from schedkit.engine.planning import CalendarCheck
 from schedkit.errors import ValidationError
 from schedkit.models import RunStatus, ensure_utc
 from schedkit.triggers import Trigger
 
 #: Most runs of one backfill request that may run at once.
 MAX_CONCURRENCY = 100
-
-CALENDAR_REASON = "business calendar: not a run day"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -83,10 +82,13 @@ def _bound(value: date | datetime, tz: ZoneInfo, *, next_day: bool) -> datetime:
     return ensure_utc(datetime.combine(day, time(), tzinfo=tz))
 
 
-def fires_in(trigger: Trigger, start: datetime, end: datetime, limit: int) -> list[BackfillFire]:
+def fires_in(
+    trigger: Trigger, start: datetime, end: datetime, limit: int, calendar: CalendarCheck
+) -> list[BackfillFire]:
     """The trigger's nominal fires in ``[start, end)``, each judged by the business
-    calendar as the scheduler judges a live fire. ValidationError when there are more
-    than ``limit`` (a range that large is a mistake or must be split)."""
+    calendar check the scheduler judges a live fire with (``planning.calendar_check``).
+    ValidationError when there are more than ``limit`` (a range that large is a mistake
+    or must be split)."""
     fires: list[BackfillFire] = []
     nominal = trigger.next_fire_time(None, start)
     # A date trigger answers its run date even when it is before ``start``.
@@ -99,8 +101,7 @@ def fires_in(trigger: Trigger, start: datetime, end: datetime, limit: int) -> li
                 "backfill may create (limits.max_backfill_fires); split the range",
                 field="to",
             )
-        allowed = trigger.calendar_allows(nominal)
-        fires.append(BackfillFire(nominal=nominal, excluded=None if allowed else CALENDAR_REASON))
+        fires.append(BackfillFire(nominal=nominal, excluded=calendar(nominal)))
         nominal = trigger.next_fire_time(nominal, end)
     return fires
 

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from schedkit.calendars import CalendarSet
+from schedkit.errors import CalendarNotFoundError
 from schedkit.models import OverlapPolicy, Run, RunStatus, Schedule
 from schedkit.triggers import Trigger
 
@@ -31,6 +33,24 @@ CAUSE_OVERLAP = "overlap"
 
 #: Given a nominal fire, why the business calendar excludes it, or None if it allows it.
 CalendarCheck = Callable[[datetime], str | None]
+
+
+def calendar_check(trigger: Trigger, calendars: CalendarSet) -> CalendarCheck:
+    """The business-calendar check of ``trigger``'s fires against ``calendars`` (the
+    store's calendars as read this tick). A skip's reason names the calendar, the day and
+    the source that decided it; a calendar that does not exist skips every fire."""
+    ref = trigger.calendar
+    if ref is None:
+        return lambda nominal: None
+
+    def check(nominal: datetime) -> str | None:
+        try:
+            decision = calendars.allows(ref, trigger.local_day(nominal))
+        except CalendarNotFoundError as exc:
+            return f"{exc}: create the calendar or change the schedule"
+        return None if decision.open else decision.reason()
+
+    return check
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

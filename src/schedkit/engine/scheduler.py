@@ -26,6 +26,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from schedkit.calendars import CalendarBook, CalendarSet
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.engine import planning, runs
@@ -119,6 +120,9 @@ class SchedulerLoop:
             lost_after=self.cfg.lost_after,
             node_expiry=self.cfg.node_expiry,
         )
+        #: The store's calendars, re-read (by version) on each tick that fires a
+        #: schedule with a calendar, so an edit on any node is in force at its next fire.
+        self.calendars = CalendarBook(store)
         self.window = FireWindow()
         self._refresh_at = _LONG_AGO
         self._reap_at = _LONG_AGO
@@ -236,8 +240,10 @@ class SchedulerLoop:
         self._refresh_at = now if full else now + timedelta(seconds=self.cfg.refresh_interval)
 
     async def _fire(self, due: dict[str, Entry], now: datetime, until: datetime) -> None:
+        names = [ref.name for entry in due.values() if (ref := entry.trigger.calendar) is not None]
+        books = await self.calendars.refresh(names) if names else self.calendars.current
         plans = [
-            plan for entry in due.values() if (plan := self._plan(entry, now, until)) is not None
+            p for entry in due.values() if (p := self._plan(entry, now, until, books)) is not None
         ]
         watched = [
             p.entry.schedule.id
@@ -280,7 +286,9 @@ class SchedulerLoop:
             )
         await self._announce(batch, stored)
 
-    def _plan(self, entry: Entry, now: datetime, until: datetime) -> _Plan | None:
+    def _plan(
+        self, entry: Entry, now: datetime, until: datetime, books: CalendarSet
+    ) -> _Plan | None:
         """The fate of a schedule's due fires; None for a schedule that cannot be
         planned (a stored trigger this version cannot evaluate), which is reported once
         and must not stop the others from firing."""
@@ -299,9 +307,7 @@ class SchedulerLoop:
                 schedule,
                 fires,
                 registered=self.registry.get_task(schedule.task_name) is not None,
-                calendar=lambda fire: (
-                    None if trigger.calendar_allows(fire) else "business calendar: not a run day"
-                ),
+                calendar=planning.calendar_check(trigger, books),
             )
         except Exception:
             self.window.report_broken(schedule)

@@ -15,6 +15,18 @@ from schedkit.readmodels.admin import (
     token_view,
 )
 from schedkit.readmodels.backfill import BackfillView, backfill_view
+from schedkit.readmodels.calendars import (
+    CalendarDetail,
+    CalendarSummary,
+    CalendarYear,
+    DayView,
+    OverrideView,
+    YearCoverageView,
+    calendar_detail,
+    calendar_summaries,
+    calendar_warnings,
+    calendar_year,
+)
 from schedkit.readmodels.common import Lang, negotiate_lang
 from schedkit.readmodels.overview import Overview, overview
 from schedkit.readmodels.runs import (
@@ -30,12 +42,15 @@ from schedkit.readmodels.runs import (
     run_view,
 )
 from schedkit.readmodels.schedules import (
+    CalendarWarningView,
     SchedulePreview,
     ScheduleView,
     TaskUpcoming,
     UpcomingFire,
+    calendar_warning_view,
     schedule_preview,
     schedule_view,
+    stored_preview,
     upcoming_by_task,
     upcoming_fires,
 )
@@ -61,9 +76,15 @@ from schedkit.readmodels.workflows import (
 __all__ = [
     "AuditView",
     "BackfillView",
+    "CalendarDetail",
+    "CalendarSummary",
+    "CalendarWarningView",
+    "CalendarYear",
+    "DayView",
     "Lang",
     "LogLineView",
     "NodeView",
+    "OverrideView",
     "Overview",
     "RetryView",
     "RunBrief",
@@ -84,8 +105,14 @@ __all__ = [
     "WorkflowRunSummary",
     "WorkflowRunView",
     "WorkflowView",
+    "YearCoverageView",
     "audit_view",
     "backfill_view",
+    "calendar_detail",
+    "calendar_summaries",
+    "calendar_warning_view",
+    "calendar_warnings",
+    "calendar_year",
     "log_line_view",
     "negotiate_lang",
     "node_views",
@@ -96,6 +123,7 @@ __all__ = [
     "run_view",
     "schedule_preview",
     "schedule_view",
+    "stored_preview",
     "task_detail",
     "task_stats_view",
     "task_summaries",

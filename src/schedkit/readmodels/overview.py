@@ -7,12 +7,15 @@ from datetime import datetime, timedelta
 
 from pydantic import Field
 
+from schedkit.calendars import referenced_names
 from schedkit.models import RunStatus
-from schedkit.readmodels.common import View
+from schedkit.readmodels.common import Lang, View
 from schedkit.readmodels.runs import RunSummary, run_summary
 from schedkit.readmodels.schedules import (
+    CalendarWarningView,
     TaskUpcoming,
     UpcomingFire,
+    calendar_warning_view,
     upcoming_by_task,
     upcoming_fires,
 )
@@ -42,10 +45,18 @@ class Overview(View):
         description="The tasks firing soonest, each with the next fire of each of its "
         f"{UPCOMING_PER_TASK} schedules firing soonest."
     )
+    calendar_warnings: list[CalendarWarningView] = Field(
+        default_factory=list,
+        description="Business calendars schedules use whose coming years no source "
+        'confirms ("calendar cn_workdays for 2027 not confirmed"), or that are missing.',
+    )
 
 
 async def overview(
-    scheduler: Scheduler, window: timedelta = timedelta(hours=24), upcoming: int = 10
+    scheduler: Scheduler,
+    window: timedelta = timedelta(hours=24),
+    upcoming: int = 10,
+    lang: Lang = "en",
 ) -> Overview:
     now = scheduler.clock.now()
     stats = await scheduler.stats(window)
@@ -67,10 +78,19 @@ async def overview(
         for counts in firing
         for schedule in await scheduler.next_schedules(UPCOMING_PER_TASK, counts.task_name)
     ]
+    # The store's calendars those schedules name, read once for both lists.
+    calendars = await scheduler.calendars.snapshot(
+        referenced_names(s.trigger for s in [*soonest, *by_task])
+    )
     # Each schedule's next fires are searched (a calendar may skip many days): not on the
     # event loop that fires schedules.
-    soonest_fires = await asyncio.to_thread(upcoming_fires, soonest, scheduler.tz, upcoming)
-    task_fires = await asyncio.to_thread(upcoming_by_task, by_task, scheduler.tz, upcoming)
+    soonest_fires = await asyncio.to_thread(
+        upcoming_fires, soonest, scheduler.tz, upcoming, calendars
+    )
+    task_fires = await asyncio.to_thread(
+        upcoming_by_task, by_task, scheduler.tz, upcoming, calendars
+    )
+    warnings = await scheduler.calendars.warnings()
     return Overview(
         since=now - window,
         until=now,
@@ -83,4 +103,5 @@ async def overview(
         pending_count=await scheduler.count_runs(status=RunStatus.PENDING),
         upcoming=soonest_fires,
         upcoming_by_task=task_fires,
+        calendar_warnings=[calendar_warning_view(w, lang) for w in warnings],
     )

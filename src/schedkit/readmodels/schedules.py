@@ -3,6 +3,7 @@ upcoming fires (one preview implementation: :func:`schedkit.triggers.upcoming`).
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections.abc import Iterable
 from datetime import UTC, datetime, tzinfo
@@ -10,7 +11,8 @@ from typing import Any
 
 from pydantic import Field, JsonValue
 
-from schedkit.errors import ValidationError
+from schedkit.calendars import CalendarSet, CalendarWarning
+from schedkit.errors import CalendarNotFoundError, ValidationError
 from schedkit.models import OverlapPolicy, Schedule
 from schedkit.readmodels.common import Lang, View, local
 from schedkit.service import Scheduler
@@ -18,12 +20,15 @@ from schedkit.service.schedules import EndReason, ended_by
 from schedkit.triggers import build_trigger, trigger_from_json, upcoming
 
 __all__ = [
+    "CalendarWarningView",
     "SchedulePreview",
     "ScheduleView",
     "TaskUpcoming",
     "UpcomingFire",
+    "calendar_warning_view",
     "schedule_preview",
     "schedule_view",
+    "stored_preview",
     "upcoming_by_task",
     "upcoming_fires",
 ]
@@ -117,7 +122,7 @@ class TaskUpcoming(View):
 
 
 def _next_fires(
-    schedules: Iterable[Schedule], tz: tzinfo, per_schedule: int
+    schedules: Iterable[Schedule], tz: tzinfo, per_schedule: int, calendars: CalendarSet | None
 ) -> list[tuple[datetime, str, str]]:
     """(fire, schedule id, task) for the next ``per_schedule`` nominal fires of each
     unpaused schedule (days excluded by its business calendar left out)."""
@@ -128,8 +133,16 @@ def _next_fires(
             continue
         try:
             trigger = trigger_from_json(schedule.trigger, default_timezone=str(tz))
-            found = upcoming(trigger, per_schedule, first, first=first, budget=PREVIEW_BUDGET / 10)
-        except (OverflowError, ValueError):  # unreadable, or runs past year 9999
+            found = upcoming(
+                trigger,
+                per_schedule,
+                first,
+                first=first,
+                calendars=calendars,
+                budget=PREVIEW_BUDGET / 10,
+            )
+        # Unreadable, runs past year 9999, or names no calendar (a warning says so).
+        except (OverflowError, ValueError, CalendarNotFoundError):
             continue
         fires.extend((at, schedule.id, schedule.task_name) for at in found.fires)
     return fires
@@ -145,23 +158,58 @@ def _fire(at: datetime, schedule_id: str, task_name: str, tz: tzinfo) -> Upcomin
 
 
 def upcoming_fires(
-    schedules: Iterable[Schedule], tz: tzinfo, limit: int = 10
+    schedules: Iterable[Schedule],
+    tz: tzinfo,
+    limit: int = 10,
+    calendars: CalendarSet | None = None,
 ) -> list[UpcomingFire]:
-    """The next ``limit`` nominal fires of the unpaused ``schedules``, earliest first."""
-    found = _next_fires(schedules, tz, limit)
+    """The next ``limit`` nominal fires of the unpaused ``schedules``, earliest first
+    (business calendars judged by ``calendars``, default the built-in ones)."""
+    found = _next_fires(schedules, tz, limit, calendars)
     return [_fire(at, sid, name, tz) for at, sid, name in heapq.nsmallest(limit, found)]
 
 
 def upcoming_by_task(
-    schedules: Iterable[Schedule], tz: tzinfo, limit: int = 10
+    schedules: Iterable[Schedule],
+    tz: tzinfo,
+    limit: int = 10,
+    calendars: CalendarSet | None = None,
 ) -> list[TaskUpcoming]:
     """The ``limit`` tasks that fire soonest, each with the next fire of every schedule
     of it: a schedule firing every minute cannot hide the daily ones."""
     by_task: dict[str, list[UpcomingFire]] = {}
-    for at, sid, name in sorted(_next_fires(schedules, tz, 1)):
+    for at, sid, name in sorted(_next_fires(schedules, tz, 1, calendars)):
         by_task.setdefault(name, []).append(_fire(at, sid, name, tz))
     ordered = sorted(by_task.items(), key=lambda item: (item[1][0].fire_time, item[0]))
     return [TaskUpcoming(task_name=name, fires=fires) for name, fires in ordered[:limit]]
+
+
+class CalendarWarningView(View):
+    """A year of a business calendar no source confirms, or a calendar that is missing."""
+
+    code: str = Field(
+        description="calendar_year_estimated, calendar_year_uncovered or calendar_missing."
+    )
+    calendar: str
+    year: int | None
+    state: str = Field(description="estimated or uncovered.")
+    source: str = Field(description="The layer deciding the year's days now.")
+    title: str = Field(
+        description='Short form, e.g. "calendar cn_workdays for 2027 not confirmed".'
+    )
+    message: str = Field(description="What decides the days now and what to do.")
+
+
+def calendar_warning_view(warning: CalendarWarning, lang: Lang = "en") -> CalendarWarningView:
+    return CalendarWarningView(
+        code=warning.code.value,
+        calendar=warning.calendar,
+        year=warning.year,
+        state=warning.state.value,
+        source=warning.source.value,
+        title=warning.title(lang),
+        message=warning.message(lang),
+    )
 
 
 class SchedulePreview(View):
@@ -176,18 +224,49 @@ class SchedulePreview(View):
         description="False when the search stopped at its time budget before finding "
         "all the fires asked for (a schedule that fires rarely or never)."
     )
+    calendar_notes: list[str | None] = Field(
+        default_factory=list,
+        description="Per fire, the business calendar's decision: the source that said the "
+        "day is open and whether that is confirmed (null without a calendar).",
+    )
+    calendar_warnings: list[CalendarWarningView] = Field(
+        default_factory=list,
+        description="Years of the schedule's calendar up to its last fire shown that no "
+        "source confirms.",
+    )
+
+
+async def stored_preview(
+    scheduler: Scheduler, config: Any, count: int = 5, lang: Lang = "en"
+) -> SchedulePreview:
+    """:func:`schedule_preview` against the calendars stored now (read first), run off
+    the event loop."""
+    spec = scheduler.parse_schedule(config)
+    ref = spec.trigger.calendar
+    calendars = await scheduler.calendars.snapshot([ref.name] if ref is not None else [])
+    return await asyncio.to_thread(schedule_preview, scheduler, config, count, lang, calendars)
 
 
 def schedule_preview(
-    scheduler: Scheduler, config: Any, count: int = 5, lang: Lang = "en"
+    scheduler: Scheduler,
+    config: Any,
+    count: int = 5,
+    lang: Lang = "en",
+    calendars: CalendarSet | None = None,
 ) -> SchedulePreview:
     """Validate ``config`` (ValidationError naming the field) and list its next ``count``
-    fires, searching at most :data:`PREVIEW_BUDGET` seconds. Dates beyond what
-    ``datetime`` holds are answered as a ValidationError on ``trigger``."""
+    fires, searching at most :data:`PREVIEW_BUDGET` seconds, business calendars judged
+    by ``calendars`` (default the built-in ones). Dates beyond what ``datetime`` holds
+    are answered as a ValidationError on ``trigger``, an unknown calendar as one on
+    ``trigger.calendar``."""
     spec = scheduler.parse_schedule(config)
     try:
         trigger = build_trigger(spec.trigger, default_timezone=str(scheduler.tz))
-        found = upcoming(trigger, count, scheduler.clock.now(), budget=PREVIEW_BUDGET)
+        found = upcoming(
+            trigger, count, scheduler.clock.now(), calendars=calendars, budget=PREVIEW_BUDGET
+        )
+    except CalendarNotFoundError as exc:
+        raise ValidationError(str(exc), field="trigger.calendar") from None
     except (OverflowError, ValueError) as exc:
         raise ValidationError(
             f"the schedule reaches outside the supported dates (years 1-9999): {exc}",
@@ -200,4 +279,6 @@ def schedule_preview(
         fire_times=[f.astimezone(UTC) for f in found.fires],
         fire_times_local=[f.astimezone(trigger.timezone) for f in found.fires],
         complete=found.complete,
+        calendar_notes=[d.reason(lang) if d is not None else None for d in found.decisions],
+        calendar_warnings=[calendar_warning_view(w, lang) for w in found.warnings],
     )

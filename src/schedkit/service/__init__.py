@@ -52,6 +52,7 @@ from schedkit.service.admin import AdminFacade
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.backfill import BackfillMethods, Backfills
 from schedkit.service.bulk import ScheduleEntry
+from schedkit.service.calendars import CalendarDesk
 from schedkit.service.extensions import node_extensions
 from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
 from schedkit.service.runs import RunControl, run_filter
@@ -135,6 +136,7 @@ class Scheduler(AdminFacade, BackfillMethods):
             audit=audit,
             changed=self._loop.wake,
         )
+        self.calendars = CalendarDesk(store=self.store, clock=self.clock, tz=self.tz, audit=audit)
         self.runs = RunControl(
             store=self.store,
             registry=self.registry,
@@ -145,7 +147,7 @@ class Scheduler(AdminFacade, BackfillMethods):
             audit=audit,
             node_id=self.node_id,
         )
-        self.backfills = Backfills(self.runs)
+        self.backfills = Backfills(self.runs, self.calendars)
         #: Workflows: definitions, starting by hand, their runs, retrying a step.
         self.workflows = WorkflowControl(
             store=self.store,
@@ -302,7 +304,8 @@ class Scheduler(AdminFacade, BackfillMethods):
         return self.schedules.parse(schedule_config)
 
     def preview(self, schedule_config: Any, n: int = 5) -> list[datetime]:
-        return self.schedules.preview(schedule_config, n)
+        """Next fires by the calendars as last read (``calendars.preview`` reads them)."""
+        return self.schedules.preview(schedule_config, n, self.calendars.current)
 
     async def add_task(
         self,
@@ -315,6 +318,8 @@ class Scheduler(AdminFacade, BackfillMethods):
         """Schedule a task (replacing the schedule with the same id; default id: the task
         name). Persisted, so it survives restarts and wins over the task's default."""
         self._require_started()
+        await self.calendars.require(self.schedules.parse(schedule_config).trigger)
+        self.calendars.changed()
         return await self.schedules.put(
             task_name, schedule_config, schedule_id=schedule_id, actor=actor
         )

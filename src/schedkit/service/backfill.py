@@ -15,11 +15,12 @@ from datetime import date, datetime
 from typing import Literal
 
 from schedkit.engine import backfill, runs
-from schedkit.engine.planning import CAUSE_CALENDAR
+from schedkit.engine.planning import CAUSE_CALENDAR, calendar_check
 from schedkit.errors import ConflictError, ScheduleNotFoundError
 from schedkit.events import EventKind, RunEvent
 from schedkit.models import ACTIVE_STATUSES, JSON, RunFilter, RunStatus
 from schedkit.service.audit import SYSTEM
+from schedkit.service.calendars import CalendarDesk
 from schedkit.service.runs import RunControl
 from schedkit.triggers import trigger_from_json
 
@@ -58,9 +59,10 @@ class Backfill:
 
 
 class Backfills:
-    def __init__(self, run_control: RunControl) -> None:
+    def __init__(self, run_control: RunControl, calendars: CalendarDesk) -> None:
         # The parts a backfill uses are the run control's: one store, clock, executor...
         self.run_control = run_control
+        self.calendars = calendars
         self.store = run_control.store
         self.registry = run_control.registry
         self.clock = run_control.clock
@@ -90,7 +92,10 @@ class Backfills:
         now = self.clock.now()
         lo, hi = backfill.window(start, end, trigger.timezone, now)
         limit = self.config.limits.max_backfill_fires
-        fires = backfill.fires_in(trigger, lo, hi, limit)
+        books = await self.calendars.snapshot(
+            [] if trigger.calendar is None else [trigger.calendar.name]
+        )
+        fires = backfill.fires_in(trigger, lo, hi, limit, calendar_check(trigger, books))
         stored = await self.store.list_runs(
             RunFilter(schedule_id=backfill.schedule_key(schedule_id), since=lo, until=hi),
             limit=limit,

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from schedkit.calendars import CalendarSet
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.engine import planning
@@ -114,9 +115,17 @@ class ScheduleBook:
             field=f"trigger.{_gap_field(spec.trigger)}",
         )
 
-    def preview(self, schedule_config: Any, n: int = 5) -> list[datetime]:
+    def preview(
+        self, schedule_config: Any, n: int = 5, calendars: CalendarSet | None = None
+    ) -> list[datetime]:
         spec = self.parse(schedule_config)
-        return preview(spec, n, now=self.clock.now(), default_timezone=self.config.timezone)
+        return preview(
+            spec,
+            n,
+            now=self.clock.now(),
+            default_timezone=self.config.timezone,
+            calendars=calendars,
+        )
 
     # -- reads -----------------------------------------------------------------------------
 

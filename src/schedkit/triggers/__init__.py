@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from schedkit.triggers.runtime import Trigger, build_trigger, trigger_from_json
 from schedkit.triggers.specs import (
-    CalendarName,
     CronSpec,
     DateSpec,
     IntervalSpec,
@@ -18,10 +17,9 @@ from schedkit.triggers.specs import (
     TriggerSpec,
     parse_trigger,
 )
-from schedkit.triggers.upcoming import Upcoming, preview, upcoming
+from schedkit.triggers.upcoming import Upcoming, preview, preview_upcoming, upcoming
 
 __all__ = [
-    "CalendarName",
     "CronSpec",
     "DateSpec",
     "IntervalSpec",
@@ -32,6 +30,7 @@ __all__ = [
     "build_trigger",
     "parse_trigger",
     "preview",
+    "preview_upcoming",
     "trigger_from_json",
     "upcoming",
 ]

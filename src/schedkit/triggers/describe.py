@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from schedkit.calendars.model import canonical_name
+from schedkit.calendars.rules import CalendarRef
 from schedkit.triggers.cronfields import field_texts
 from schedkit.triggers.crontab import expand_macro
 from schedkit.triggers.specs import CronSpec, DateSpec, IntervalSpec, zone
@@ -113,15 +115,24 @@ def describe_trigger(spec: CronSpec | IntervalSpec | DateSpec, lang: str = "en")
         if spec.end_date is not None:
             end = _moment(spec.end_date, tz)
             notes.append(f"至 {end} 止" if zh else f"until {end}")
-    if spec.calendar == "cn_workdays":
-        notes.append("仅中国工作日（含调休上班日）" if zh else "on Chinese working days only")
-    elif spec.calendar == "cn_skip_holidays":
-        notes.append("跳过中国法定节假日" if zh else "skipping Chinese public holidays")
+    if spec.calendar is not None:
+        notes.append(_calendar(spec.calendar, zh))
     if spec.jitter:
         notes.append(
             f"随机延迟最多 {spec.jitter:g} 秒" if zh else f"jitter up to {spec.jitter:g} s"
         )
     return ("，" if zh else ", ").join(notes)
+
+
+def _calendar(ref: CalendarRef, zh: bool) -> str:
+    if ref.nth is not None:
+        return ref.describe("zh" if zh else "en")
+    name = canonical_name(ref.name)
+    if name == "cn_workdays":
+        return "仅中国工作日（含调休上班日）" if zh else "on Chinese working days only"
+    if name == "cn_holidays":
+        return "跳过中国法定节假日" if zh else "skipping Chinese public holidays"
+    return f"按日历 {name} 的开放日" if zh else f"on the open days of calendar {name}"
 
 
 def _moment(value: datetime, tz: str) -> str:

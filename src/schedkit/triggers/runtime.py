@@ -18,12 +18,12 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from schedkit.calendars.rules import CalendarRef
 from schedkit.models import ensure_utc
-from schedkit.triggers.calendars import calendar_allows
 from schedkit.triggers.cron import next_fire
 from schedkit.triggers.cronfields import compile_fields
 from schedkit.triggers.crontab import compile_crontab
@@ -71,11 +71,15 @@ class Trigger(ABC):
         fraction = int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
         return fraction * self.spec.jitter
 
-    def calendar_allows(self, nominal: datetime) -> bool:
-        """False when the business calendar excludes ``nominal``'s day (in the spec's zone)."""
-        return calendar_allows(
-            self.spec.calendar, ensure_utc(nominal).astimezone(self.timezone).date()
-        )
+    @property
+    def calendar(self) -> CalendarRef | None:
+        """The business calendar the spec names (decided against the store's calendars
+        by the engine and the previews, see :mod:`schedkit.calendars`)."""
+        return self.spec.calendar
+
+    def local_day(self, nominal: datetime) -> date:
+        """``nominal``'s date in the spec's zone: the day a business calendar judges."""
+        return ensure_utc(nominal).astimezone(self.timezone).date()
 
     def describe(self, lang: str = "en") -> str:
         """The schedule in words, ``lang`` ``"en"`` or ``"zh"``."""

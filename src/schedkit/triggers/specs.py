@@ -27,14 +27,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from schedkit.calendars.rules import CalendarField
 from schedkit.errors import ValidationError
 from schedkit.models import MAX_NODE_LABELS, OverlapPolicy, labels_of
 from schedkit.triggers.cronfields import FIELDS as CRON_FIELDS
 from schedkit.triggers.cronfields import check_field, compile_fields
 from schedkit.triggers.crontab import compile_crontab
 from schedkit.triggers.fields import FieldError
-
-CalendarName = Literal["cn_workdays", "cn_skip_holidays"]
 
 INTERVAL_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
 TRIGGER_TYPES = ("cron", "interval", "date")
@@ -110,7 +109,9 @@ class _TriggerSpecBase(BaseModel):
     timezone: str | None = None
     #: At most a day: jitter spreads fires, it does not move them to another day.
     jitter: float | None = Field(default=None, ge=0, le=86_400)
-    calendar: CalendarName | None = None
+    #: A calendar name (built in or stored) or ``{"name": ..., "nth": ...}``; which
+    #: calendars exist is known to the store, not here (see schedkit.calendars).
+    calendar: CalendarField | None = None
 
     @field_validator("timezone")
     @classmethod

@@ -7,7 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from schedkit.calendars import CalendarSet
 from schedkit.engine import backfill
+from schedkit.engine.planning import calendar_check
 from schedkit.errors import ValidationError
 from schedkit.models import RunStatus
 from schedkit.triggers import trigger_from_json
@@ -15,6 +17,10 @@ from schedkit.triggers import trigger_from_json
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 2, 4, 0, tzinfo=UTC)
 DAILY = {"trigger": "cron", "hour": 9, "minute": 0, "timezone": "Asia/Shanghai"}
+
+
+def any_day(_: datetime) -> str | None:
+    return None
 
 
 def test_window_takes_dates_as_whole_local_days_and_stops_at_now() -> None:
@@ -34,34 +40,38 @@ def test_window_takes_dates_as_whole_local_days_and_stops_at_now() -> None:
 def test_fires_in_judges_the_calendar_and_caps_the_count() -> None:
     trigger = trigger_from_json({**DAILY, "calendar": "cn_workdays"})
     lo, hi = backfill.window(date(2026, 9, 26), date(2026, 10, 10), SHANGHAI, NOW)
-    fires = backfill.fires_in(trigger, lo, hi, 100)
+    check = calendar_check(trigger, CalendarSet())
+    fires = backfill.fires_in(trigger, lo, hi, 100, check)
     assert len(fires) == 15
     runs = {f.nominal.astimezone(SHANGHAI).day for f in fires if f.excluded is None}
     # Weekend 26-27 September and the National Day holidays (1-7 October) are off;
     # Saturday 10 October is a make-up workday (调休).
     assert runs == {28, 29, 30, 8, 9, 10}
-    assert all(f.excluded == backfill.CALENDAR_REASON for f in fires if f.excluded)
-    assert len(backfill.fires_in(trigger, lo, hi, 15)) == 15
+    # The skip reason names the day and the source that decided it, as a live skip's.
+    national_day = [f.excluded for f in fires if f.nominal.astimezone(SHANGHAI).day == 1]
+    assert national_day[0] is not None and "2026-10-01" in national_day[0]
+    assert "chinese-calendar" in national_day[0]
+    assert len(backfill.fires_in(trigger, lo, hi, 15, check)) == 15
     with pytest.raises(ValidationError, match="more than 14 fires") as over:
-        backfill.fires_in(trigger, lo, hi, 14)
+        backfill.fires_in(trigger, lo, hi, 14, check)
     assert over.value.field == "to"
 
 
 def test_fires_in_is_half_open() -> None:
     trigger = trigger_from_json(DAILY)
     nine = datetime(2026, 11, 1, 9, tzinfo=SHANGHAI)
-    fires = backfill.fires_in(trigger, nine, nine + timedelta(days=2), 10)
+    fires = backfill.fires_in(trigger, nine, nine + timedelta(days=2), 10, any_day)
     assert [f.nominal for f in fires] == [nine, nine + timedelta(days=1)]
 
 
 def test_fires_in_of_a_date_trigger_only_inside_the_range() -> None:
     once = trigger_from_json({"trigger": "date", "run_date": "2026-11-03T09:00:00+08:00"})
     lo, hi = backfill.window(date(2026, 11, 1), date(2026, 11, 5), SHANGHAI, NOW)
-    assert [f.nominal for f in backfill.fires_in(once, lo, hi, 10)] == [
+    assert [f.nominal for f in backfill.fires_in(once, lo, hi, 10, any_day)] == [
         datetime(2026, 11, 3, 9, tzinfo=SHANGHAI)
     ]
     lo, hi = backfill.window(date(2026, 11, 4), date(2026, 11, 5), SHANGHAI, NOW)
-    assert backfill.fires_in(once, lo, hi, 10) == []
+    assert backfill.fires_in(once, lo, hi, 10, any_day) == []
 
 
 def test_chain_deals_fires_onto_concurrency_chains() -> None:

@@ -3,7 +3,17 @@
 
 from __future__ import annotations
 
-from schedkit.api.routes import admin, runs, schedules, tasks, workflows
+from schedkit.api.routes import admin, calendars, runs, schedules, tasks, workflows
 from schedkit.api.routes.table import ROUTES, RouteSpec, RouteTable
 
-__all__ = ["ROUTES", "RouteSpec", "RouteTable", "admin", "runs", "schedules", "tasks", "workflows"]
+__all__ = [
+    "ROUTES",
+    "RouteSpec",
+    "RouteTable",
+    "admin",
+    "calendars",
+    "runs",
+    "schedules",
+    "tasks",
+    "workflows",
+]

@@ -13,7 +13,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep, current_principal
-from schedkit.api.deps import SchedulerDep
+from schedkit.api.deps import LangDep, SchedulerDep
 from schedkit.api.ratelimit import RunRateDep
 from schedkit.api.routes.common import accepted, run_page
 from schedkit.api.routes.table import Limit, Name, Offset, RunId, route
@@ -142,12 +142,13 @@ async def retry_run(
 )
 async def stats(
     scheduler: SchedulerDep,
+    lang: LangDep,
     hours: Annotated[int, Query(ge=1, le=24 * 366, description="Window length.")] = 24,
     upcoming: Annotated[int, Query(ge=0, le=100, description="Upcoming fires listed.")] = 10,
 ) -> readmodels.Overview:
     """Counts by status and success rate over the window, duration percentiles per task,
-    runs executing now and the next fires."""
-    return await readmodels.overview(scheduler, timedelta(hours=hours), upcoming)
+    runs executing now, the next fires and the business-calendar warnings."""
+    return await readmodels.overview(scheduler, timedelta(hours=hours), upcoming, lang)
 
 
 @route(

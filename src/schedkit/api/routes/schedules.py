@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import Body, Path, Query, Response, status
@@ -124,7 +123,7 @@ async def preview_schedule(
 ) -> readmodels.SchedulePreview:
     """Nothing is saved. 422 names the field at fault. ``complete`` is false when the
     search for fire times hit its time budget (a schedule that fires rarely or never)."""
-    return await asyncio.to_thread(readmodels.schedule_preview, scheduler, config, count, lang)
+    return await readmodels.stored_preview(scheduler, config, count, lang)
 
 
 @route(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 from fastapi import Query, Response, status
@@ -41,15 +40,19 @@ async def health() -> Health:
     return Health()
 
 
-@route("GET", "/ready", role=None, errors=(503,), summary="Readiness", response_model=Readiness)
-async def ready(scheduler: SchedulerDep) -> Readiness:
+@route("GET", "/ready", role=None, errors=(422, 503), summary="Readiness", response_model=Readiness)
+async def ready(scheduler: SchedulerDep, lang: LangDep) -> Readiness:
     """Ready when the scheduler is started and the store answers; ``scheduler`` tells
-    whether this node fires schedules (holds the lease) or stands by."""
+    whether this node fires schedules (holds the lease) or stands by;
+    ``calendar_warnings`` lists coming calendar years no source confirms."""
     await scheduler.ping()
-    if not scheduler.config.scheduler.enabled:
-        return Readiness(node_id=scheduler.node_id, scheduler="disabled")
+    role = "disabled"
+    if scheduler.config.scheduler.enabled:
+        role = "leader" if scheduler.is_leader else "standby"
     return Readiness(
-        node_id=scheduler.node_id, scheduler="leader" if scheduler.is_leader else "standby"
+        node_id=scheduler.node_id,
+        scheduler=role,
+        calendar_warnings=await readmodels.calendar_warnings(scheduler, lang),
     )
 
 
@@ -162,7 +165,7 @@ async def schedule_task(
         if existing is not None and existing.task_name != task_name:
             raise ConflictError(f"schedule {schedule_id!r} belongs to task {existing.task_name!r}")
     # Validates first (422 naming the field), without holding the event loop.
-    preview = await asyncio.to_thread(readmodels.schedule_preview, scheduler, config, 5, lang)
+    preview = await readmodels.stored_preview(scheduler, config, 5, lang)
     schedule = await scheduler.add_task(task_name, config, schedule_id=schedule_id, actor=actor)
     return ScheduleResponse(
         schedule=readmodels.schedule_view(schedule, scheduler.tz, lang),

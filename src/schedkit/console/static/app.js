@@ -14,6 +14,7 @@ import * as taskView from "./views/task.js";
 import * as runsView from "./views/runs.js";
 import * as runView from "./views/run.js";
 import * as auditView from "./views/audit.js";
+import * as calendarsView from "./views/calendars.js";
 import * as workflowsView from "./views/workflows.js";
 import * as workflowRunView from "./views/workflow_run.js";
 import * as nodesView from "./views/nodes.js";
@@ -26,6 +27,8 @@ const ROUTES = [
   { pattern: /^tasks\/([^/]+)$/, view: taskView, nav: "tasks" },
   { pattern: /^runs$/, view: runsView, nav: "runs" },
   { pattern: /^runs\/([^/]+)$/, view: runView, nav: "runs" },
+  { pattern: /^calendars$/, view: calendarsView, nav: "calendars" },
+  { pattern: /^calendars\/([^/]+)$/, view: calendarsView, nav: "calendars" },
   { pattern: /^workflows$/, view: workflowsView, nav: "workflows" },
   { pattern: /^workflow-runs\/([^/]+)$/, view: workflowRunView, nav: "workflows" },
   { pattern: /^audit$/, view: auditView, nav: "audit" },

@@ -5,7 +5,7 @@
 // knows (a note or reason a person typed) is shown as it is. Keep the patterns in step
 // with the server's wording: tests/console pins each one against a real server.
 
-import { t } from "./i18n.js";
+import { has, t } from "./i18n.js";
 
 const CRON_FIELDS = {
   second: "cron_second",
@@ -90,6 +90,21 @@ const SENTENCES = [
     (m) => t("r_unregistered", { task: m[1] }),
   ],
   [/^business calendar: not a run day$/, () => t("r_calendar")],
+  [
+    /^calendar (\S+): (\d{4}-\d{2}-\d{2}) (open|closed)(?: \((.+)\))?, decided by (\S+)( \(not confirmed\))?$/,
+    (m) =>
+      t(m[6] ? "r_calendar_day_estimated" : "r_calendar_day", {
+        name: m[1],
+        date: m[2],
+        state: t(`cal_${m[3]}`),
+        note: m[4] ? ` (${m[4]})` : "",
+        source: has(`cal_src_${m[5]}`) ? t(`cal_src_${m[5]}`) : m[5],
+      }),
+  ],
+  [
+    /^unknown calendar '(.+)': create the calendar or change the schedule$/,
+    (m) => t("r_calendar_missing", { name: m[1] }),
+  ],
   [
     /^([\d.]+) s late, over misfire_grace_time ([\d.]+) s$/,
     (m) => t("r_late", { late: m[1], grace: m[2] }),

@@ -1,7 +1,7 @@
 // Overview: outcomes over 24 h, runs per hour, what runs now and fires next, nodes.
 
 import { h, replace, throttle } from "../dom.js";
-import { t } from "../i18n.js";
+import { getLang, t } from "../i18n.js";
 import { api } from "../api.js";
 import { stackedBars, legend } from "../charts.js";
 import {
@@ -23,6 +23,7 @@ import {
   wallToUtc,
   zonedParts,
 } from "../components.js";
+import { calendarWarnings } from "./calendars.js";
 
 const HOUR = 3600 * 1000;
 const CHART_PAGES = 4; // at most 4 × 500 runs feed the chart
@@ -190,7 +191,10 @@ export async function render(ctx) {
     let stats, ready, nodes, runs;
     try {
       [stats, ready, nodes, runs] = await Promise.all([
-        api("/stats", { query: { hours: 24, upcoming: 10 }, signal: ctx.signal }),
+        api("/stats", {
+          query: { hours: 24, upcoming: 10, lang: getLang() },
+          signal: ctx.signal,
+        }),
         api("/ready", { signal: ctx.signal }).catch((err) => ({ error: err })),
         api("/nodes", { signal: ctx.signal }).catch(() => []),
         runsSince(since, ctx.signal),
@@ -201,6 +205,7 @@ export async function render(ctx) {
     }
     replace(
       body,
+      calendarWarnings(stats.calendar_warnings),
       outcomeCards(stats),
       section(t("chart_runs_per_hour"), hourlyChart(runs, runs.total, now)),
       h(

@@ -1,0 +1,329 @@
+"""``schedkit calendar …``: business calendars in the store — list, show a year, create,
+overrides, confirm a year, import and export files, the State Council notice, warnings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.markup import escape
+
+from schedkit import readmodels
+from schedkit.calendars import Format, StoredCalendar, format_for
+from schedkit.errors import ValidationError
+from schedkit.service import Scheduler
+
+from . import render
+from .render import tr
+from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
+
+calendar_app = typer.Typer(
+    help="Business calendars: workdays, holidays, trading days (docs/calendars.md).",
+    no_args_is_help=True,
+)
+override_app = typer.Typer(help="Dated overrides of a calendar.", no_args_is_help=True)
+calendar_app.add_typer(override_app, name="override")
+
+T = TypeVar("T")
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Calendar name, e.g. cn_workdays.")]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option("--format", "-f", help="csv, jsonl or notice [default: from the file name]."),
+]
+_WEEKDAYS = {"en": "Mo Tu We Th Fr Sa Su", "zh": "一 二 三 四 五 六 日"}
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(calendar_app, name="calendar")
+
+
+def _with(state: CliState, work: Callable[[Scheduler], Awaitable[T]], read: bool = False) -> T:
+    async def run() -> T:
+        async with management(state, read_only=read) as scheduler:
+            return await work(scheduler)
+
+    return run_async(run())
+
+
+def _format(value: str | None, file: Path | None) -> Format:
+    if value is None:
+        if file is None:
+            return "csv"
+        return format_for(file.name)
+    if value not in ("csv", "jsonl", "notice"):
+        raise ValidationError(f"unknown format {value!r}: csv, jsonl or notice", field="format")
+    return value  # type: ignore[return-value]
+
+
+def _saved(state: CliState, stored: StoredCalendar, as_json: bool, what: str) -> None:
+    cal = stored.calendar
+    if as_json:
+        render.emit_json({"store": state.store_label(), "version": stored.version, **cal.to_json()})
+        return
+    state.out.print(
+        f"{what}: calendar {escape(cal.name)} (base {cal.base.value}), "
+        f"{len(cal.overrides)} override(s), version {stored.version}"
+    )
+
+
+@calendar_app.command("list")
+def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Every calendar (stored and built-in) and how well this year and the next are known."""
+    state = get_state(ctx)
+    found = _with(state, readmodels.calendar_summaries, read=True)
+    if wants_json(ctx, json_):
+        render.emit_json([c.model_dump(mode="json") for c in found])
+        return
+    lang = state.lang
+    table = render.table(["name", "base", "overrides", "version", "coverage"], lang)
+    for c in found:
+        cover = ", ".join(f"{y.year} {tr(y.state.value, lang)}" for y in c.coverage)
+        table.add_row(escape(c.name), c.base, str(c.overrides), str(c.version), cover)
+    state.out.print(table)
+    render.store_line(state.out, state.store_label(), lang)
+
+
+@calendar_app.command("show")
+def show(
+    ctx: typer.Context,
+    name: NameArg,
+    year: Annotated[int | None, typer.Argument(help="[default: this year]")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """A year of a calendar, month by month: open days, closed days, and who decided."""
+    state = get_state(ctx)
+    lang = state.lang
+    wanted = year or dt.datetime.now(state.tz()).year
+
+    async def work(s: Scheduler) -> readmodels.CalendarYear:
+        return await readmodels.calendar_year(s, name, wanted, lang)
+
+    view = _with(state, work, read=True)
+    if wants_json(ctx, json_):
+        render.emit_json(view.model_dump(mode="json"))
+        return
+    cover = view.coverage
+    state.out.print(
+        f"[bold]{escape(view.calendar)} {view.year}[/]: {view.open_days} open days, "
+        f"{tr(cover.state.value, lang)} ({cover.source})"
+    )
+    days = {d.date: d for d in view.days}
+    for month in range(1, 13):
+        state.out.print(_month(days, view.year, month, lang))
+    # Holidays, make-up workdays and the days operators entered (the rest follow the rule).
+    for d in (d for d in view.days if d.note):
+        state.out.print(f"  {escape(d.reason)}")
+    for w in view.warnings:
+        state.out.print(f"[yellow]warning[/] {escape(w.title)}: {escape(w.message)}")
+
+
+def _month(days: dict[dt.date, readmodels.DayView], year: int, month: int, lang: str) -> str:
+    """A month as a small grid: open days plain, closed dim, unconfirmed underlined."""
+    first = dt.date(year, month, 1)
+    lines = [f"{first:%Y-%m}   {_WEEKDAYS['zh' if lang == 'zh' else 'en']}"]
+    cells = ["  "] * first.weekday()
+    day = first
+    while day.month == month:
+        view = days[day]
+        style = "green" if view.open else "dim"
+        if not view.confirmed:
+            style += " underline"
+        cells.append(f"[{style}]{day.day:>2}[/]")
+        day += dt.timedelta(days=1)
+    for i in range(0, len(cells), 7):
+        lines.append("          " + " ".join(cells[i : i + 7]))
+    return "\n".join(lines)
+
+
+@calendar_app.command("set")
+def set_(
+    ctx: typer.Context,
+    name: NameArg,
+    base: Annotated[
+        str, typer.Option("--base", help="cn_workdays, cn_holidays, weekdays, all or none.")
+    ],
+    description: Annotated[str | None, typer.Option("--description", "-d")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Create a calendar, or change the base and description of one (overrides kept)."""
+    state = get_state(ctx)
+
+    async def work(s: Scheduler) -> StoredCalendar:
+        current = await s.calendars.get_stored(name)
+        data: dict[str, Any] = current.calendar.to_json() if current is not None else {}
+        data.update(name=name, base=base)
+        if description is not None:
+            data["description"] = description
+        version = current.version if current is not None else 0
+        return await s.calendars.put(data, expected_version=version, actor=actor())
+
+    _saved(state, _with(state, work), wants_json(ctx, json_), "saved")
+
+
+@override_app.command("add")
+def override_add(
+    ctx: typer.Context,
+    name: NameArg,
+    days: Annotated[list[dt.datetime], typer.Argument(metavar="DATE...", formats=["%Y-%m-%d"])],
+    open_: Annotated[
+        bool, typer.Option("--open/--closed", help="Open (run) or closed (skip) on these days.")
+    ],
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help="holiday, makeup_workday, extra_closed, extra_open, trading_day "
+            "[default: extra_open / extra_closed].",
+        ),
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", "-m")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Add overrides (replacing those of the same dates); in force at the next fire."""
+    state = get_state(ctx)
+    items = [
+        {"date": d.date().isoformat(), "open": open_, "kind": kind, "note": note} for d in days
+    ]
+
+    async def work(s: Scheduler) -> StoredCalendar:
+        return await s.calendars.add_overrides(name, items, actor=actor())
+
+    _saved(state, _with(state, work), wants_json(ctx, json_), "saved")
+
+
+@override_app.command("remove")
+def override_remove(
+    ctx: typer.Context,
+    name: NameArg,
+    days: Annotated[list[dt.datetime], typer.Argument(metavar="DATE...", formats=["%Y-%m-%d"])],
+    json_: JsonOpt = False,
+) -> None:
+    """Remove the overrides of these dates."""
+    state = get_state(ctx)
+
+    async def work(s: Scheduler) -> StoredCalendar:
+        dates = [d.date() for d in days]
+        return await s.calendars.remove_overrides(name, dates, actor=actor())
+
+    _saved(state, _with(state, work), wants_json(ctx, json_), "saved")
+
+
+@calendar_app.command("confirm")
+def confirm(
+    ctx: typer.Context,
+    name: NameArg,
+    year: Annotated[int, typer.Argument(help="The year whose days are now all entered.")],
+    undo: Annotated[bool, typer.Option("--undo", help="No longer confirmed.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Mark a year of a calendar complete: no longer a warning."""
+    state = get_state(ctx)
+
+    async def work(s: Scheduler) -> StoredCalendar:
+        return await s.calendars.confirm_year(name, year, not undo, actor=actor())
+
+    _saved(state, _with(state, work), wants_json(ctx, json_), "saved")
+
+
+@calendar_app.command("import")
+def import_(
+    ctx: typer.Context,
+    name: NameArg,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE")],
+    fmt: FormatOpt = None,
+    confirm_year: Annotated[
+        list[int] | None, typer.Option("--confirm-year", help="Mark this year complete.")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Add the overrides of a CSV / JSON lines / notice file (refused whole if a line is bad)."""
+    state = get_state(ctx)
+    text = file.read_text(encoding="utf-8-sig")
+    chosen = _format(fmt, file)
+
+    async def work(s: Scheduler) -> StoredCalendar:
+        return await s.calendars.import_text(
+            name, text, chosen, confirm_years=confirm_year or (), actor=actor()
+        )
+
+    _saved(state, _with(state, work), wants_json(ctx, json_), "imported")
+
+
+@calendar_app.command("notice")
+def notice(
+    ctx: typer.Context,
+    year: Annotated[int, typer.Argument(help="The year the notice arranges.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE")],
+    fmt: FormatOpt = None,
+    not_confirmed: Annotated[
+        bool, typer.Option("--not-confirmed", help="Entered in part: keep the warning.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Enter the State Council's holiday notice of YEAR for every Chinese calendar
+    (lines like '放假 2027-01-01 至 2027-01-03 元旦' and '上班 2027-02-06 春节调休')."""
+    state = get_state(ctx)
+    text = file.read_text(encoding="utf-8-sig")
+    chosen = _format(fmt, file) if fmt or file.suffix else "notice"
+
+    async def work(s: Scheduler) -> int:
+        saved = await s.calendars.enter_notice(
+            year, text, chosen, confirmed=not not_confirmed, actor=actor()
+        )
+        return saved.version
+
+    version = _with(state, work)
+    if wants_json(ctx, json_):
+        render.emit_json({"store": state.store_label(), "year": year, "version": version})
+        return
+    state.out.print(
+        f"entered the {year} notice ({'confirmed' if not not_confirmed else 'not confirmed'}), "
+        f"version {version}"
+    )
+
+
+@calendar_app.command("export")
+def export(
+    ctx: typer.Context,
+    name: NameArg,
+    fmt: FormatOpt = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", dir_okay=False, help="[default: stdout]")
+    ] = None,
+) -> None:
+    """Write a calendar's overrides as CSV, JSON lines or the notice form."""
+    state = get_state(ctx)
+    chosen = _format(fmt, output)
+
+    async def work(s: Scheduler) -> str:
+        return await s.calendars.export(name, chosen)
+
+    text = _with(state, work, read=True)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@calendar_app.command("warnings")
+def warnings(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Coming years of the calendars schedules use that no source confirms; exit 1 if any."""
+    state = get_state(ctx)
+    lang = state.lang
+
+    async def work(s: Scheduler) -> list[readmodels.CalendarWarningView]:
+        return await readmodels.calendar_warnings(s, lang)
+
+    found = _with(state, work, read=True)
+    if wants_json(ctx, json_):
+        render.emit_json([w.model_dump(mode="json") for w in found])
+    else:
+        for w in found:
+            state.out.print(f"[yellow]warning[/] {escape(w.title)}: {escape(w.message)}")
+        if not found:
+            state.out.print("[green]ok[/]: every calendar in use is confirmed")
+    if found:
+        raise typer.Exit(1)

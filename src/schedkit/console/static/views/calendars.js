@@ -1,0 +1,305 @@
+// Business calendars: the list with each calendar's coverage and the warnings for years no
+// source confirms; one calendar's year, month by month, with the source that decided each
+// day; its overrides (add, remove), confirming a year, and entering the State Council
+// notice. Everything goes through the API: the page decides nothing itself.
+
+import { h, replace } from "../dom.js";
+import { getLang, t } from "../i18n.js";
+import { api } from "../api.js";
+import { button, errorBox, errorText, field, link, section, table, toast } from "../components.js";
+
+const KINDS = ["holiday", "makeup_workday", "extra_closed", "extra_open", "trading_day"];
+
+export function calendarHref(name, year) {
+  return `calendars/${encodeURIComponent(name)}${year ? `?year=${year}` : ""}`;
+}
+
+/** A warnings box ("calendar cn_workdays for 2027 not confirmed"), or null for none. */
+export function calendarWarnings(warnings) {
+  if (!warnings || !warnings.length) return null;
+  return h(
+    "div",
+    { class: "alert alert-warn calendar-warnings", role: "status" },
+    h("strong", {}, t("cal_warnings_title")),
+    h(
+      "ul",
+      {},
+      warnings.map((w) =>
+        h(
+          "li",
+          {},
+          link(calendarHref(w.calendar, w.year), w.title),
+          h("span", { class: "muted" }, ` — ${w.message}`),
+        ),
+      ),
+    ),
+  );
+}
+
+function coverageText(coverage) {
+  return coverage.map((c) => `${c.year} ${t(`cal_state_${c.state}`)}`).join(t("list_separator"));
+}
+
+async function renderList(ctx) {
+  const body = h("div", {}, h("p", { class: "loading" }, t("loading")));
+  replace(ctx.main, h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, t("cal_title"))), body);
+  let calendars, warnings;
+  try {
+    [calendars, warnings] = await Promise.all([
+      api("/calendars", { signal: ctx.signal }),
+      api("/calendar-warnings", { query: { lang: getLang() }, signal: ctx.signal }),
+    ]);
+  } catch (err) {
+    if (err.name !== "AbortError") replace(body, errorBox(err));
+    return;
+  }
+  replace(
+    body,
+    calendarWarnings(warnings),
+    table({
+      caption: t("cal_title"),
+      empty: t("cal_none"),
+      rows: calendars,
+      columns: [
+        { label: t("cal_col_name"), cell: (c) => link(calendarHref(c.name), c.name) },
+        { label: t("cal_col_base"), cell: (c) => t(`cal_base_${c.base}`) },
+        { label: t("cal_col_overrides"), cell: (c) => String(c.overrides), class: "num" },
+        { label: t("cal_col_coverage"), cell: (c) => coverageText(c.coverage), class: "wrap" },
+        { label: t("col_description"), cell: (c) => c.description || t("none"), class: "wrap" },
+      ],
+    }),
+  );
+}
+
+function monthGrid(days, month) {
+  const first = days.find((d) => Number(d.date.slice(5, 7)) === month);
+  const inMonth = days.filter((d) => Number(d.date.slice(5, 7)) === month);
+  // Monday first: getUTCDay() is 0 for Sunday.
+  const lead = (new Date(`${first.date}T00:00:00Z`).getUTCDay() + 6) % 7;
+  const cells = [];
+  for (let i = 0; i < lead; i++) cells.push(h("span", { class: "cal-day cal-blank" }));
+  for (const d of inMonth) {
+    const cls = ["cal-day", d.open ? "cal-open" : "cal-closed"];
+    if (!d.confirmed) cls.push("cal-estimated");
+    // A day an operator listed (a confirmed year's other days follow the base rule).
+    if ((d.source === "override" || d.source === "notice") && d.note) cls.push("cal-entered");
+    cells.push(
+      h(
+        "span",
+        {
+          class: cls.join(" "),
+          title: d.reason,
+          "data-date": d.date,
+          "aria-label": d.reason,
+          role: "img",
+        },
+        String(Number(d.date.slice(8))),
+      ),
+    );
+  }
+  return h(
+    "div",
+    { class: "cal-month" },
+    h("h3", {}, t(`cal_month_${month}`)),
+    h(
+      "div",
+      { class: "cal-grid" },
+      t("cal_weekdays")
+        .split(" ")
+        .map((w) => h("span", { class: "cal-head" }, w)),
+      cells,
+    ),
+  );
+}
+
+function legend() {
+  const item = (cls, key) => h("li", {}, h("span", { class: `cal-day ${cls}` }, "1"), t(key));
+  return h(
+    "ul",
+    { class: "cal-legend" },
+    item("cal-open", "cal_legend_open"),
+    item("cal-closed", "cal_legend_closed"),
+    item("cal-open cal-estimated", "cal_legend_estimated"),
+    item("cal-closed cal-entered", "cal_legend_entered"),
+  );
+}
+
+async function renderCalendar(ctx, name) {
+  const thisYear = new Date().getFullYear();
+  const year = Number(ctx.query.get("year")) || thisYear;
+  const body = h("div", {}, h("p", { class: "loading" }, t("loading")));
+  const nav = h(
+    "div",
+    { class: "cal-years" },
+    link(calendarHref(name, year - 1), `← ${year - 1}`),
+    h("strong", {}, String(year)),
+    link(calendarHref(name, year + 1), `${year + 1} →`),
+  );
+  replace(
+    ctx.main,
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", { tabindex: "-1" }, t("cal_one_title", { name, year })),
+      nav,
+    ),
+    body,
+  );
+  const load = async () => {
+    let detail, view;
+    try {
+      [detail, view] = await Promise.all([
+        api(`/calendars/${encodeURIComponent(name)}`, { signal: ctx.signal }),
+        api(`/calendars/${encodeURIComponent(name)}/years/${year}`, {
+          query: { lang: getLang() },
+          signal: ctx.signal,
+        }),
+      ]);
+    } catch (err) {
+      if (err.name !== "AbortError") replace(body, errorBox(err));
+      return;
+    }
+    const cover = view.coverage;
+    replace(
+      body,
+      calendarWarnings(view.warnings),
+      h(
+        "p",
+        { class: "cal-summary" },
+        t("cal_summary", {
+          base: t(`cal_base_${detail.base}`),
+          open: view.open_days,
+          state: t(`cal_state_${cover.state}`),
+          source: cover.source,
+        }),
+      ),
+      legend(),
+      h(
+        "div",
+        { class: "cal-year", "aria-label": t("cal_one_title", { name, year }) },
+        Array.from({ length: 12 }, (_, i) => monthGrid(view.days, i + 1)),
+      ),
+      overridesSection(detail, year, load),
+      editSection(detail, year, load),
+    );
+  };
+  await load();
+}
+
+function overridesSection(detail, year, reload) {
+  const rows = detail.override_list.filter((o) => o.date.startsWith(String(year)));
+  return section(
+    t("cal_overrides_title", { year }),
+    table({
+      caption: t("cal_overrides_title", { year }),
+      empty: t("cal_overrides_none"),
+      rows,
+      columns: [
+        { label: t("cal_col_date"), cell: (o) => h("code", {}, o.date) },
+        { label: t("cal_col_state"), cell: (o) => t(o.open ? "cal_open" : "cal_closed") },
+        { label: t("cal_col_kind"), cell: (o) => t(`cal_kind_${o.kind}`) },
+        { label: t("cal_col_note"), cell: (o) => o.note || t("none"), class: "wrap" },
+        {
+          label: t("col_actions"),
+          cell: (o) =>
+            button(t("cal_remove"), async () => {
+              try {
+                await api(
+                  `/calendars/${encodeURIComponent(detail.name)}/overrides/${o.date}`,
+                  { method: "DELETE", query: { expected_version: detail.version } },
+                );
+                toast(t("cal_saved"), "success");
+                reload();
+              } catch (err) {
+                toast(errorText(err), "error");
+              }
+            }),
+        },
+      ],
+    }),
+  );
+}
+
+function editSection(detail, year, reload) {
+  const date = h("input", { type: "date", id: "cal-date", required: true, value: `${year}-01-01` });
+  const kind = h(
+    "select",
+    { id: "cal-kind" },
+    KINDS.map((k) => h("option", { value: k }, t(`cal_kind_${k}`))),
+  );
+  const note = h("input", { type: "text", id: "cal-note", maxlength: 200 });
+  const save = async (path, options) => {
+    try {
+      await api(path, options);
+      toast(t("cal_saved"), "success");
+      reload();
+    } catch (err) {
+      toast(errorText(err), "error");
+    }
+  };
+  const base = `/calendars/${encodeURIComponent(detail.name)}`;
+  const addForm = h(
+    "form",
+    {
+      class: "cal-form",
+      onSubmit: (e) => {
+        e.preventDefault();
+        const opens = !["holiday", "extra_closed"].includes(kind.value);
+        save(`${base}/overrides`, {
+          method: "POST",
+          body: {
+            overrides: [
+              { date: date.value, open: opens, kind: kind.value, note: note.value || null },
+            ],
+            expected_version: detail.version,
+          },
+        });
+      },
+    },
+    field({ id: "cal-date", label: t("cal_col_date"), control: date }),
+    field({ id: "cal-kind", label: t("cal_col_kind"), control: kind }),
+    field({ id: "cal-note", label: t("cal_col_note"), control: note }),
+    h("button", { type: "submit", class: "btn btn-primary" }, t("cal_add")),
+  );
+  const chinese = detail.base === "cn_workdays" || detail.base === "cn_holidays";
+  const confirmed = detail.confirmed_years.includes(year);
+  // A Chinese calendar's year is confirmed by entering the notice: confirming the
+  // calendar's own year would make its unlisted days follow Monday–Friday.
+  const confirm = chinese
+    ? null
+    : button(t(confirmed ? "cal_unconfirm" : "cal_confirm", { year }), () =>
+        save(`${base}/years/${year}/confirmed`, {
+          method: "PUT",
+          body: { confirmed: !confirmed, expected_version: detail.version },
+        }),
+      );
+  const text = h("textarea", {
+    id: "cal-notice",
+    rows: 5,
+    placeholder: `放假 ${year}-01-01 至 ${year}-01-03 元旦\n上班 ${year}-02-06 春节调休`,
+  });
+  const notice = chinese
+    ? h(
+        "form",
+        {
+          class: "cal-form cal-notice",
+          onSubmit: (e) => {
+            e.preventDefault();
+            save(`/calendar-notices/${year}`, {
+              method: "PUT",
+              body: { text: text.value, format: "notice", confirmed: true },
+            });
+          },
+        },
+        field({ id: "cal-notice", label: t("cal_notice_label", { year }), control: text }),
+        h("p", { class: "muted" }, t("cal_notice_help")),
+        h("button", { type: "submit", class: "btn btn-primary" }, t("cal_notice_submit")),
+      )
+    : null;
+  return section(t("cal_edit_title"), addForm, confirm ? h("p", {}, confirm) : null, notice);
+}
+
+export async function render(ctx) {
+  if (ctx.params.length && ctx.params[0]) return renderCalendar(ctx, ctx.params[0]);
+  return renderList(ctx);
+}

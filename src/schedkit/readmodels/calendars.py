@@ -1,0 +1,164 @@
+"""Business calendars as the API, the console and the CLI show them: the list, one
+calendar with its overrides, a year day by day (who decided each day), and the warnings
+for years no source confirms."""
+
+from __future__ import annotations
+
+import calendar as gregorian
+from datetime import date, datetime, timedelta
+
+from pydantic import Field
+
+from schedkit.calendars import (
+    BUILTIN_NAMES,
+    CalendarSet,
+    Override,
+    StoredCalendar,
+    YearState,
+    years_ahead,
+)
+from schedkit.readmodels.common import Lang, View
+from schedkit.readmodels.schedules import CalendarWarningView, calendar_warning_view
+from schedkit.service import Scheduler
+
+__all__ = [
+    "CalendarDetail",
+    "CalendarSummary",
+    "CalendarYear",
+    "DayView",
+    "OverrideView",
+    "YearCoverageView",
+    "calendar_detail",
+    "calendar_summaries",
+    "calendar_warnings",
+    "calendar_year",
+]
+
+
+class YearCoverageView(View):
+    year: int
+    state: YearState = Field(description="confirmed, estimated or uncovered.")
+    source: str = Field(description="The layer that makes the year as known as it is.")
+
+
+class OverrideView(View):
+    date: date
+    open: bool
+    kind: str = Field(description="holiday, makeup_workday, extra_closed, extra_open, trading_day.")
+    note: str | None
+
+
+class CalendarSummary(View):
+    name: str
+    base: str
+    description: str
+    builtin: bool = Field(description="One of the calendars that exist without being stored.")
+    stored: bool = Field(description="False for a built-in calendar nobody edited.")
+    version: int = Field(description="Pass as expected_version when editing (0: not stored).")
+    updated_at: datetime | None
+    overrides: int = Field(description="How many dated overrides it has.")
+    confirmed_years: list[int]
+    coverage: list[YearCoverageView] = Field(description="This year and the coming ones.")
+
+
+class CalendarDetail(CalendarSummary):
+    override_list: list[OverrideView]
+
+
+class DayView(View):
+    date: date
+    open: bool
+    source: str = Field(description="override, notice, chinese-calendar, holidays, ...")
+    confirmed: bool
+    note: str | None
+    reason: str = Field(description="The decision in words, in the reader's language.")
+
+
+class CalendarYear(View):
+    calendar: str
+    year: int
+    coverage: YearCoverageView
+    open_days: int
+    days: list[DayView] = Field(description="Every day of the year, 1 January first.")
+    warnings: list[CalendarWarningView]
+
+
+def _coverage(books: CalendarSet, name: str, years: list[int]) -> list[YearCoverageView]:
+    return [
+        YearCoverageView(year=c.year, state=c.state, source=c.source.value)
+        for c in books.coverage(name, years)
+    ]
+
+
+def _summary(stored: StoredCalendar, books: CalendarSet, today: date) -> dict[str, object]:
+    cal = stored.calendar
+    return {
+        "name": cal.name,
+        "base": cal.base.value,
+        "description": cal.description,
+        "builtin": cal.name in BUILTIN_NAMES,
+        "stored": stored.version > 0,
+        "version": stored.version,
+        "updated_at": stored.updated_at,
+        "overrides": len(cal.overrides),
+        "confirmed_years": sorted(cal.confirmed_years),
+        "coverage": _coverage(books, cal.name, years_ahead(today)),
+    }
+
+
+def _override(item: Override) -> OverrideView:
+    return OverrideView(date=item.date, open=item.open, kind=item.kind.value, note=item.note)
+
+
+async def calendar_summaries(scheduler: Scheduler) -> list[CalendarSummary]:
+    """Every calendar (stored ones and built-ins), by name."""
+    calendars = await scheduler.calendars.list_all()
+    books = await scheduler.calendars.snapshot([s.calendar.name for s in calendars])
+    today = scheduler.calendars.today()
+    return [CalendarSummary.model_validate(_summary(s, books, today)) for s in calendars]
+
+
+async def calendar_detail(scheduler: Scheduler, name: str) -> CalendarDetail:
+    """One calendar with its overrides (CalendarNotFoundError if none has this name)."""
+    stored = await scheduler.calendars.get(name)
+    books = await scheduler.calendars.snapshot([stored.calendar.name])
+    data = _summary(stored, books, scheduler.calendars.today())
+    data["override_list"] = [_override(o) for o in stored.calendar.overrides]
+    return CalendarDetail.model_validate(data)
+
+
+async def calendar_year(
+    scheduler: Scheduler, name: str, year: int, lang: Lang = "en"
+) -> CalendarYear:
+    """Every day of ``year`` in calendar ``name``: open or not, and who decided."""
+    stored = await scheduler.calendars.get(name)
+    cal_name = stored.calendar.name
+    books = await scheduler.calendars.snapshot([cal_name])
+    first = date(year, 1, 1)
+    length = 366 if gregorian.isleap(year) else 365
+    decisions = [books.decide(cal_name, first + timedelta(days=n)) for n in range(length)]
+    warnings = books.warnings([cal_name], today=first, horizon=timedelta(days=length - 1))
+    return CalendarYear(
+        calendar=cal_name,
+        year=year,
+        coverage=_coverage(books, cal_name, [year])[0],
+        open_days=sum(d.open for d in decisions),
+        days=[
+            DayView(
+                date=d.day,
+                open=d.open,
+                source=d.source.value,
+                confirmed=d.confirmed,
+                note=d.note,
+                reason=d.reason(lang),
+            )
+            for d in decisions
+        ],
+        warnings=[calendar_warning_view(w, lang) for w in warnings],
+    )
+
+
+async def calendar_warnings(scheduler: Scheduler, lang: Lang = "en") -> list[CalendarWarningView]:
+    """The warnings of the calendars schedules use: each coming year no source confirms
+    ("calendar cn_workdays for 2027 not confirmed"), and each calendar that is missing."""
+    return [calendar_warning_view(w, lang) for w in await scheduler.calendars.warnings()]

@@ -1,0 +1,282 @@
+"""Business calendars as the façade offers them: read, edit, import, export, warn.
+
+Every edit is a compare-and-set on the version read (two operators editing the same
+calendar: the second gets CalendarConflictError, HTTP 409) and is audited. Edits need no
+restart: the scheduler re-reads a calendar by its version at the next fire of a schedule
+naming it, on every node (:class:`~schedkit.calendars.CalendarBook`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schedkit.calendars import (
+    Calendar,
+    CalendarBook,
+    CalendarSet,
+    CalendarStore,
+    CalendarWarning,
+    Format,
+    Override,
+    StoredCalendar,
+    StoredNotices,
+    export_overrides,
+    parse_calendar,
+    parse_override,
+    parse_overrides,
+    referenced_names,
+)
+from schedkit.clock import Clock
+from schedkit.errors import CalendarNotFoundError, ValidationError
+from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.store.base import Store
+from schedkit.triggers import ScheduleSpec, Upcoming, build_trigger, upcoming
+from schedkit.triggers.specs import TriggerSpec
+
+#: Seconds :meth:`CalendarDesk.warnings` reuses its last answer.
+WARNINGS_TTL = 10.0
+
+
+class CalendarDesk:
+    """``scheduler.calendars``: the calendars of the scheduler's store."""
+
+    def __init__(self, *, store: Store, clock: Clock, tz: ZoneInfo, audit: Auditor) -> None:
+        self._cals = CalendarStore(store)
+        self._book = CalendarBook(store)
+        self._store = store
+        self.clock = clock
+        self.tz = tz
+        self.audit = audit
+        #: Seconds :meth:`warnings` reuses its last answer (0: always read).
+        self.warnings_ttl = WARNINGS_TTL
+        #: The last :meth:`warnings`: (monotonic time, today, warnings).
+        self._warned: tuple[float, date, list[CalendarWarning]] | None = None
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def today(self) -> date:
+        """Today in the scheduler's zone: the day warnings count from."""
+        return self.clock.now().astimezone(self.tz).date()
+
+    @property
+    def current(self) -> CalendarSet:
+        """The calendars as last read by :meth:`snapshot` (the built-ins before)."""
+        return self._book.current
+
+    async def snapshot(self, names: Iterable[str] = ()) -> CalendarSet:
+        """The calendars ``names`` (and the national notices) as stored now, for
+        decisions; built-ins are always in it."""
+        return await self._book.refresh(names)
+
+    async def list_all(self) -> list[StoredCalendar]:
+        """Every calendar: the stored ones and the built-ins nobody stored."""
+        return await self._cals.list()
+
+    async def get(self, name: str) -> StoredCalendar:
+        """The calendar ``name`` (stored, else built in at version 0), or
+        CalendarNotFoundError."""
+        return await self._cals.load(name)
+
+    async def get_stored(self, name: str) -> StoredCalendar | None:
+        """The calendar ``name`` if one is stored (None for a built-in nobody edited)."""
+        return await self._cals.get(name)
+
+    async def notices(self) -> StoredNotices:
+        """The national holiday arrangement operators entered."""
+        return await self._cals.get_notices()
+
+    async def export(self, name: str, fmt: Format) -> str:
+        """The overrides of calendar ``name`` in file format ``fmt``."""
+        return export_overrides((await self.get(name)).calendar.overrides, fmt)
+
+    async def referenced(self) -> list[str]:
+        """The calendar names the stored schedules reference (sorted, aliases kept)."""
+        return referenced_names(s.trigger for s in await self._store.list_schedules(None))
+
+    async def warnings(self, today: date | None = None) -> list[CalendarWarning]:
+        """Each year from today to the warning horizon that a calendar a schedule uses
+        does not have confirmed, and each calendar a schedule names that does not exist:
+        what ``/ready``, the console, ``schedkit check`` and the alert rule show. Kept
+        for :attr:`warnings_ttl` seconds (readiness probes call it often; it reads every
+        schedule); an edit through this node clears it at once."""
+        day = today or self.today()
+        cached = self._warned
+        fresh = cached is not None and time.monotonic() - cached[0] < self.warnings_ttl
+        if cached is not None and fresh and cached[1] == day:
+            return list(cached[2])
+        names = await self.referenced()
+        books = await self.snapshot(names)
+        found = books.warnings(names, today=day)
+        self._warned = (time.monotonic(), day, found)
+        return list(found)
+
+    async def preview(self, schedule_config: Any, n: int = 5) -> Upcoming:
+        """The next ``n`` fires of a schedule config against the stored calendars, each
+        with the calendar's decision, and the calendar's warnings (nothing saved)."""
+        spec = ScheduleSpec.parse(schedule_config, default_timezone=str(self.tz))
+        return await self.preview_trigger(spec.trigger, n)
+
+    async def preview_trigger(self, spec: TriggerSpec, n: int = 5) -> Upcoming:
+        trigger = build_trigger(spec, default_timezone=str(self.tz))
+        books = await self.snapshot([trigger.calendar.name] if trigger.calendar else [])
+        return upcoming(trigger, n, self.clock.now(), calendars=books)
+
+    def changed(self) -> None:
+        """Forget the cached warnings (a schedule or calendar changed here)."""
+        self._warned = None
+
+    async def require(self, spec: TriggerSpec) -> None:
+        """ValidationError on ``trigger.calendar`` when the spec names a calendar that
+        neither is built in nor stored (checked before a schedule is saved)."""
+        if spec.calendar is None:
+            return
+        try:
+            await self.get(spec.calendar.name)
+        except CalendarNotFoundError as exc:
+            raise ValidationError(
+                f"{exc}: create it first (schedkit calendar set) or use a built-in one",
+                field="trigger.calendar",
+            ) from None
+
+    # -- edits -------------------------------------------------------------------------------
+
+    async def put(
+        self, data: Mapping[str, Any], *, expected_version: int, actor: str = SYSTEM
+    ) -> StoredCalendar:
+        """Create or replace a calendar from its JSON (``expected_version`` 0: create)."""
+        calendar = parse_calendar(dict(data))
+        before = await self._cals.get(calendar.name)
+        saved = await self._cals.save(calendar, expected_version=expected_version)
+        await self._audit(actor, "calendar.put", saved, before)
+        return saved
+
+    async def delete(self, name: str, *, expected_version: int, actor: str = SYSTEM) -> None:
+        """Delete a stored calendar (a built-in one falls back to its defaults)."""
+        before = await self._cals.get(name)
+        await self._cals.delete(name, expected_version=expected_version)
+        self._warned = None
+        await self.audit.record(
+            actor, "calendar.delete", name, before.calendar.to_json() if before else None
+        )
+
+    async def add_overrides(
+        self,
+        name: str,
+        overrides: Iterable[Override | Mapping[str, Any]],
+        *,
+        confirm_years: Iterable[int] = (),
+        expected_version: int | None = None,
+        actor: str = SYSTEM,
+    ) -> StoredCalendar:
+        """Add (or replace, by date) overrides of calendar ``name``, and mark
+        ``confirm_years`` complete. ``expected_version`` None: the version read now."""
+        items = [o if isinstance(o, Override) else parse_override(dict(o)) for o in overrides]
+        current = await self._current(name, expected_version)
+        calendar = current.calendar.with_overrides(items)
+        for year in confirm_years:
+            calendar = calendar.with_confirmed(year)
+        return await self._save(current, calendar, "calendar.override.add", actor)
+
+    async def remove_overrides(
+        self,
+        name: str,
+        days: Iterable[date],
+        *,
+        expected_version: int | None = None,
+        actor: str = SYSTEM,
+    ) -> StoredCalendar:
+        """Remove the overrides of ``days`` from calendar ``name``."""
+        current = await self._current(name, expected_version)
+        calendar = current.calendar.without_dates(days)
+        return await self._save(current, calendar, "calendar.override.remove", actor)
+
+    async def confirm_year(
+        self,
+        name: str,
+        year: int,
+        confirmed: bool = True,
+        *,
+        expected_version: int | None = None,
+        actor: str = SYSTEM,
+    ) -> StoredCalendar:
+        """Mark ``year`` of calendar ``name`` complete (its unlisted days follow the base
+        rule, whatever the packages guess), or no longer."""
+        current = await self._current(name, expected_version)
+        calendar = current.calendar.with_confirmed(year, confirmed)
+        return await self._save(current, calendar, "calendar.confirm", actor)
+
+    async def import_text(
+        self,
+        name: str,
+        text: str,
+        fmt: Format,
+        *,
+        confirm_years: Iterable[int] = (),
+        expected_version: int | None = None,
+        actor: str = SYSTEM,
+    ) -> StoredCalendar:
+        """Add the overrides of a file (CSV, JSON lines or the notice form) to calendar
+        ``name``; a file with a bad line is refused whole (CalendarImportError)."""
+        items = parse_overrides(text, fmt)
+        return await self.add_overrides(
+            name,
+            items,
+            confirm_years=confirm_years,
+            expected_version=expected_version,
+            actor=actor,
+        )
+
+    async def enter_notice(
+        self,
+        year: int,
+        text: str,
+        fmt: Format = "notice",
+        *,
+        confirmed: bool,
+        actor: str = SYSTEM,
+    ) -> StoredNotices:
+        """Replace the national arrangement of ``year`` (shared by every calendar with a
+        Chinese base) by the days of a file, typically the State Council notice."""
+        items = parse_overrides(text, fmt)
+        before = await self._cals.get_notices()
+        saved = await self._cals.enter_notice(year, items, confirmed=confirmed)
+        self._warned = None
+        await self.audit.record(
+            actor,
+            "calendar.notice",
+            str(year),
+            detail=f"{len(items)} day(s), {'confirmed' if confirmed else 'not confirmed'} "
+            f"(version {before.version} -> {saved.version})",
+        )
+        return saved
+
+    async def _current(self, name: str, expected_version: int | None) -> StoredCalendar:
+        current = await self.get(name)
+        if expected_version is None:
+            return current
+        return StoredCalendar(
+            calendar=current.calendar, version=expected_version, updated_at=current.updated_at
+        )
+
+    async def _save(
+        self, current: StoredCalendar, calendar: Calendar, action: str, actor: str
+    ) -> StoredCalendar:
+        saved = await self._cals.save(calendar, expected_version=current.version)
+        await self._audit(actor, action, saved, current if current.version else None)
+        return saved
+
+    async def _audit(
+        self, actor: str, action: str, saved: StoredCalendar, before: StoredCalendar | None
+    ) -> None:
+        self._warned = None
+        await self.audit.record(
+            actor,
+            action,
+            saved.calendar.name,
+            before.calendar.to_json() if before is not None else None,
+            saved.calendar.to_json(),
+        )

@@ -1,0 +1,171 @@
+"""Business calendars over real HTTP: list, edit with compare-and-set, overrides, files,
+the year view, the national notice, and the warnings on /ready and /stats."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import Api, open_api
+from tests.api.helpers import problem
+
+THIS_YEAR = date.today().year
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    path: Path = tmp_path_factory.mktemp("calendars") / "schedkit.db"
+    yield from open_api(f"sqlite:///{path}")
+
+
+def test_builtins_are_listed_and_a_year_names_its_sources(api: Api) -> None:
+    names = [c["name"] for c in api.viewer.get("/calendars").json()]
+    assert {"cn_workdays", "cn_holidays", "weekdays", "all"} <= set(names)
+    year = api.viewer.get("/calendars/cn_workdays/years/2025").json()
+    days = {d["date"]: d for d in year["days"]}
+    assert len(days) == 365 and year["coverage"]["state"] == "confirmed"
+    assert days["2025-09-28"]["open"] and days["2025-09-28"]["source"] == "chinese-calendar"
+    assert not days["2025-10-01"]["open"] and days["2025-10-01"]["note"] == "National Day"
+    zh = api.viewer.get("/calendars/cn_workdays/years/2026?lang=zh").json()
+    feb14 = next(d for d in zh["days"] if d["date"] == "2026-02-14")
+    assert feb14["open"] and "chinese-calendar" in feb14["reason"]
+    estimated = api.viewer.get("/calendars/cn_workdays/years/2027").json()
+    assert estimated["coverage"] == {"year": 2027, "state": "estimated", "source": "holidays"}
+    assert [w["title"] for w in estimated["warnings"]] == [
+        "calendar cn_workdays for 2027 not confirmed"
+    ]
+    problem(api.viewer.get("/calendars/nope"), 404)
+
+
+def test_a_trading_calendar_is_edited_and_its_warning_shown_until_confirmed(api: Api) -> None:
+    created = api.admin.put(
+        "/calendars/sd-spot",
+        json={"base": "none", "description": "山东现货交易日", "expected_version": 0},
+    )
+    assert created.status_code == 200, created.text
+    assert created.json()["version"] == 1
+    # A second create of the same calendar is a conflict, not an overwrite.
+    again = api.admin.put("/calendars/sd-spot", json={"base": "none", "expected_version": 0})
+    problem(again, 409)
+    problem(api.operator.put("/calendars/x", json={"base": "none", "expected_version": 0}), 403)
+
+    saved = api.admin.post(
+        "/schedules/preview", json={"trigger": "cron", "hour": 9, "calendar": "sd-spot"}
+    )
+    assert saved.status_code == 200 and saved.json()["fire_times"] == []
+    response = api.admin.post(
+        "/tasks/echo/schedule?schedule_id=spot-report",
+        json={"trigger": "cron", "hour": 9, "calendar": "sd-spot", "kwargs": {"count": 1}},
+    )
+    assert response.status_code == 200, response.text
+    ready = api.anon.get("/ready").json()
+    titles = [w["title"] for w in ready["calendar_warnings"]]
+    assert f"calendar sd-spot for {THIS_YEAR} not confirmed" in titles
+    stats = api.viewer.get("/stats?lang=zh").json()
+    assert any(w["calendar"] == "sd-spot" for w in stats["calendar_warnings"])
+
+    text = f"{THIS_YEAR + 1}-01-04,open,trading_day,首个交易日\n{THIS_YEAR + 1}-01-05,open,,\n"
+    imported = api.admin.post(
+        "/calendars/sd-spot/import", json={"text": text, "format": "csv"}
+    ).json()
+    assert imported["overrides"] == 2 and imported["version"] == 2
+    bad = problem(
+        api.admin.post(
+            "/calendars/sd-spot/import", json={"text": "2027-13-01,open\n", "format": "csv"}
+        ),
+        422,
+    )
+    assert "line 1" in bad["detail"]
+    removed = api.admin.delete(f"/calendars/sd-spot/overrides/{THIS_YEAR + 1}-01-05").json()
+    assert removed["overrides"] == 1
+    exported = api.viewer.get("/calendars/sd-spot/export?format=csv")
+    assert exported.text.splitlines()[1] == f"{THIS_YEAR + 1}-01-04,open,trading_day,首个交易日"
+    for year in (THIS_YEAR, THIS_YEAR + 1):
+        api.admin.put(f"/calendars/sd-spot/years/{year}/confirmed", json={"confirmed": True})
+    ready = api.anon.get("/ready").json()
+    assert [w for w in ready["calendar_warnings"] if w["calendar"] == "sd-spot"] == []
+    detail = api.viewer.get("/calendars/sd-spot").json()
+    assert detail["override_list"] == [
+        {
+            "date": f"{THIS_YEAR + 1}-01-04",
+            "open": True,
+            "kind": "trading_day",
+            "note": "首个交易日",
+        }
+    ]
+    assert all(c["state"] == "confirmed" for c in detail["coverage"])
+    stale = api.admin.post(
+        "/calendars/sd-spot/overrides",
+        json={"overrides": [{"date": f"{THIS_YEAR}-12-31", "open": True}], "expected_version": 1},
+    )
+    problem(stale, 409)
+    audit = api.viewer.get("/audit?target=sd-spot").json()["items"]
+    assert {e["action"] for e in audit} >= {"calendar.put", "calendar.override.add"}
+
+
+def test_a_schedule_naming_no_calendar_is_refused(api: Api) -> None:
+    body = problem(
+        api.admin.post(
+            "/tasks/echo/schedule?schedule_id=ghost",
+            json={"trigger": "cron", "hour": 9, "calendar": "ghost", "kwargs": {"count": 1}},
+        ),
+        422,
+    )
+    assert body["field"] == "trigger.calendar"
+
+
+def test_the_2027_notice_makes_new_year_a_confirmed_holiday(api: Api) -> None:
+    notice = "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n"
+    response = api.admin.put("/calendar-notices/2027", json={"text": notice})
+    assert response.status_code == 200, response.text
+    year = response.json()
+    days = {d["date"]: d for d in year["days"]}
+    assert year["coverage"] == {"year": 2027, "state": "confirmed", "source": "notice"}
+    assert days["2027-01-01"] | {"reason": ""} == {
+        "date": "2027-01-01",
+        "open": False,
+        "source": "notice",
+        "confirmed": True,
+        "note": "元旦",
+        "reason": "",
+    }
+    assert days["2027-01-09"]["open"] and year["warnings"] == []
+    preview = api.viewer.post(
+        "/schedules/preview?count=2",
+        json={
+            "trigger": {
+                "trigger": "cron",
+                "hour": 9,
+                "calendar": "cn_workdays",
+                "start_date": "2027-01-08T00:00:00+08:00",
+            }
+        },
+    ).json()
+    assert preview["fire_times_local"][1].startswith("2027-01-09T09:00")
+    assert preview["calendar_notes"][1] == (
+        "calendar cn_workdays: 2027-01-09 open (元旦调休), decided by notice"
+    )
+
+
+def test_delete_and_export_formats(api: Api) -> None:
+    created = api.admin.put(
+        "/calendars/maint",
+        json={
+            "base": "weekdays",
+            "overrides": [{"date": "2027-03-01", "open": False, "note": "盘点"}],
+            "expected_version": 0,
+        },
+    ).json()
+    assert created["override_list"][0]["kind"] == "extra_closed"
+    jsonl = api.viewer.get("/calendars/maint/export?format=jsonl")
+    assert jsonl.headers["content-type"].startswith("application/x-ndjson")
+    assert '"note": "盘点"' in jsonl.text
+    problem(api.viewer.get("/calendars/maint/export?format=notice"), 422)  # not a holiday
+    assert problem(api.admin.delete("/calendars/maint/overrides/2027-13-01"), 422)["field"] == "day"
+    problem(api.admin.delete("/calendars/maint?expected_version=7"), 409)
+    assert api.admin.delete("/calendars/maint?expected_version=1").status_code == 204
+    problem(api.viewer.get("/calendars/maint"), 404)
+    problem(api.viewer.get("/calendars/nope/export?format=csv"), 404)

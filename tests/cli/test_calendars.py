@@ -1,0 +1,146 @@
+"""``schedkit calendar …`` and the calendar warnings of ``schedkit check`` / ``next``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from tests.cli.conftest import Cli
+
+THIS_YEAR = date.today().year
+NEXT_YEAR = THIS_YEAR + 1
+
+
+def test_calendar_commands_edit_show_import_and_export(stored: Cli) -> None:
+    cli = stored
+    assert cli("calendar", "set", "sd-spot", "--base", "none", "-d", "山东现货").exit_code == 0
+    csv = cli.cwd / "spot.csv"
+    csv.write_text(f"date,status,kind,note\n{NEXT_YEAR}-01-04,open,trading_day,首日\n")
+    result = cli("calendar", "import", "sd-spot", str(csv), "--confirm-year", str(NEXT_YEAR))
+    assert result.exit_code == 0, result.output
+    assert "1 override(s), version 2" in result.stdout
+    added = cli(
+        "calendar", "override", "add", "sd-spot", f"{NEXT_YEAR}-01-05", f"{NEXT_YEAR}-01-06",
+        "--open", "--kind", "trading_day",
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    removed = cli("calendar", "override", "remove", "sd-spot", f"{NEXT_YEAR}-01-06")
+    assert "2 override(s)" in removed.stdout
+    exported = cli("calendar", "export", "sd-spot", "--format", "csv")
+    assert exported.stdout.splitlines() == [
+        "date,status,kind,note",
+        f"{NEXT_YEAR}-01-04,open,trading_day,首日",
+        f"{NEXT_YEAR}-01-05,open,trading_day,",
+    ]
+    listed = json.loads(cli("calendar", "list", "--json").stdout)
+    spot = next(c for c in listed if c["name"] == "sd-spot")
+    assert spot["version"] == 4 and spot["confirmed_years"] == [NEXT_YEAR]
+    shown = cli("calendar", "show", "sd-spot", str(NEXT_YEAR))
+    assert shown.exit_code == 0, shown.output
+    assert f"sd-spot {NEXT_YEAR}: 2 open days, confirmed (override)" in shown.stdout
+    assert f"calendar sd-spot: {NEXT_YEAR}-01-04 open (首日), decided by override" in shown.stdout
+    bad = cli.cwd / "bad.csv"
+    bad.write_text("2027-02-30,open\n")
+    refused = cli("calendar", "import", "sd-spot", str(bad))
+    assert refused.exit_code != 0 and "line 1" in refused.output
+
+
+def test_year_view_of_the_chinese_calendar(stored: Cli) -> None:
+    data = json.loads(stored("calendar", "show", "cn_workdays", "2025", "--json").stdout)
+    days = {d["date"]: d for d in data["days"]}
+    assert days["2025-09-28"]["open"] and days["2025-09-28"]["source"] == "chinese-calendar"
+    zh = stored("--lang", "zh", "calendar", "show", "cn_workdays", "2026")
+    assert "2026-02-14 开放" in zh.stdout and "已确认" in zh.stdout
+
+
+def test_check_and_warnings_show_an_unconfirmed_year_until_it_is_entered(stored: Cli) -> None:
+    cli = stored
+    assert cli("calendar", "set", "sd-spot", "--base", "none").exit_code == 0
+    spec = json.dumps({"trigger": "cron", "hour": 9, "calendar": "sd-spot"})
+    result = cli("schedule", "hello", "--spec", spec)
+    assert result.exit_code == 0, result.output
+    title = f"calendar sd-spot for {THIS_YEAR} not confirmed"
+    check = json.loads(cli("check", "--json").stdout)
+    assert check["ok"] is True
+    assert {"where": "calendar sd-spot", "warning": f"no day of {THIS_YEAR} is entered, so "
+            "the calendar is closed all year. Enter its open days for "
+            f"{THIS_YEAR} and mark the year confirmed."} in check["warnings"]  # fmt: skip
+    assert f"warning calendar sd-spot: no day of {THIS_YEAR}" in cli("check").stdout
+    warned = cli("calendar", "warnings")
+    assert warned.exit_code == 1 and title in warned.stdout
+    for year in {THIS_YEAR, NEXT_YEAR}:
+        assert cli("calendar", "confirm", "sd-spot", str(year)).exit_code == 0
+    assert cli("calendar", "warnings").exit_code == 0
+    check = json.loads(cli("check", "--json").stdout)
+    assert not [w for w in check["warnings"] if w["where"] == "calendar sd-spot"]
+
+
+def test_notice_command_enters_the_state_council_notice(stored: Cli) -> None:
+    notice = stored.cwd / "2027.txt"
+    notice.write_text("放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 调休\n")
+    result = stored("calendar", "notice", "2027", str(notice))
+    assert result.exit_code == 0, result.output
+    data = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    assert data["coverage"] == {"year": 2027, "state": "confirmed", "source": "notice"}
+    assert data["warnings"] == []
+
+
+def test_next_names_the_deciding_source(cli: Cli) -> None:
+    spec = {"trigger": "cron", "hour": 9, "calendar": "cn_workdays"}
+    later = {**spec, "start_date": "2098-12-31T00:00:00"}
+    data = json.loads(cli("next", json.dumps(later), "-n", "2", "--json").stdout)
+    assert data["fires"] == ["2098-12-31T09:00:00+08:00", "2099-01-02T09:00:00+08:00"]
+    assert data["calendar_notes"] == [
+        "calendar cn_workdays: 2098-12-31 open, decided by holidays (not confirmed)",
+        "calendar cn_workdays: 2099-01-02 open, decided by holidays (not confirmed)",
+    ]
+    assert data["calendar_warnings"] == [
+        "calendar cn_workdays for 2098 not confirmed",
+        "calendar cn_workdays for 2099 not confirmed",
+    ]
+    missing = cli("next", json.dumps({**spec, "calendar": "sd-spot"}))
+    assert missing.exit_code != 0 and "built-in calendars only" in missing.output
+
+
+def test_export_to_a_file_and_partial_notice(stored: Cli) -> None:
+    cli = stored
+    notice = cli.cwd / "2027.notice"
+    notice.write_text("放假 2027-10-01 至 2027-10-07 国庆节\n")
+    result = cli("calendar", "notice", "2027", str(notice), "--not-confirmed", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["version"] == 1
+    out = cli.cwd / "workdays.txt"
+    added = cli("calendar", "override", "add", "cn_workdays", "2027-02-06", "--open",
+                "--kind", "makeup_workday", "-m", "春节调休", "--json")  # fmt: skip
+    assert json.loads(added.stdout)["version"] == 1
+    assert cli("calendar", "export", "cn_workdays", "-o", str(out)).exit_code == 0
+    assert out.read_text() == "上班 2027-02-06 春节调休\n"
+    unknown = cli("calendar", "export", "cn_workdays", "--format", "xml")
+    assert unknown.exit_code != 0 and "unknown format 'xml'" in unknown.output
+    # A partly entered year stays a warning.
+    shown = json.loads(cli("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    assert shown["coverage"]["state"] == "estimated"
+    assert shown["coverage"]["source"] == "override"
+    assert (
+        cli("calendar", "set", "cn_workdays", "--base", "cn_workdays", "-d", "工作日").exit_code
+        == 0
+    )
+    listed = json.loads(cli("calendar", "list", "--json").stdout)
+    mine = next(c for c in listed if c["name"] == "cn_workdays")
+    assert mine["description"] == "工作日" and mine["overrides"] == 1
+
+
+def test_text_output_of_list_show_and_warnings(stored: Cli) -> None:
+    listed = stored("calendar", "list")
+    assert listed.exit_code == 0 and "cn_workdays" in listed.stdout
+    zh = stored("--lang", "zh", "calendar", "list")
+    assert "已确认" in zh.stdout
+    shown = stored("calendar", "show", "cn_workdays", "2027")
+    assert "warning calendar cn_workdays for 2027 not confirmed" in shown.stdout
+    assert "2027-01-01 closed (New Year's Day), decided by holidays (not confirmed)" in (
+        shown.stdout
+    )
+    assert "2027-01" in shown.stdout and "Mo Tu We Th Fr Sa Su" in shown.stdout
+    assert json.loads(stored("calendar", "warnings", "--json").stdout) == []
+    assert stored("calendar", "warnings").stdout.startswith("ok: every calendar in use")
+    assert stored("calendar", "export", "cn_workdays").stdout == "date,status,kind,note\n"

@@ -1,0 +1,110 @@
+"""The calendar pages in Chromium: the list with its warnings, the year view naming the
+source of each day, entering the 2027 notice and overrides, the overview's warning, and
+the pages in Chinese (issue #14)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.console.conftest import Browsing, Console, open_tab
+
+pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
+
+expect.set_options(timeout=10_000)
+THIS_YEAR = date.today().year
+
+
+async def test_calendar_pages(signed_in: Browsing, console: Console) -> None:
+    page = signed_in.page
+    console.api.put(
+        "/calendars/sd-spot",
+        json={"base": "none", "description": "山东现货", "expected_version": 0},
+    ).raise_for_status()
+    console.api.post(
+        "/tasks/greet/schedule",
+        params={"schedule_id": "spot-greet"},
+        json={"trigger": "cron", "hour": 9, "calendar": "sd-spot", "kwargs": {"name": "spot"}},
+    ).raise_for_status()
+    title = f"calendar sd-spot for {THIS_YEAR} not confirmed"
+
+    # The overview says it first.
+    await page.goto(console.base)
+    await expect(page.locator(".calendar-warnings")).to_contain_text(title)
+
+    await page.get_by_role("navigation").get_by_role("link", name="Calendars").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Business calendars")
+    await expect(page.locator(".calendar-warnings")).to_contain_text(title)
+    await expect(page.locator("tbody")).to_contain_text("cn_workdays")
+
+    # A year the packages know: the 调休 days are open and say who decided.
+    await page.goto(console.base + "calendars/cn_workdays?year=2026")
+    feb14 = page.locator('[data-date="2026-02-14"]')
+    await expect(feb14).to_have_class("cal-day cal-open")
+    await expect(feb14).to_have_attribute(
+        "title", "calendar cn_workdays: 2026-02-14 open (make-up workday (Spring Festival)), "
+        "decided by chinese-calendar",
+    )  # fmt: skip
+    await expect(page.locator('[data-date="2026-02-16"]')).to_have_class("cal-day cal-closed")
+
+    # 2027: estimated, a warning, until the State Council notice is entered here.
+    await page.goto(console.base + "calendars/cn_workdays?year=2027")
+    await expect(page.locator(".calendar-warnings")).to_contain_text(
+        "calendar cn_workdays for 2027 not confirmed"
+    )
+    await expect(page.locator('[data-date="2027-01-01"]')).to_have_class(
+        "cal-day cal-closed cal-estimated"
+    )
+    await page.get_by_label("State Council holiday notice for 2027").fill(
+        "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休"
+    )
+    await page.get_by_role("button", name="Enter the notice").click()
+    await expect(page.locator('[data-date="2027-01-09"]')).to_have_class(
+        "cal-day cal-open cal-entered"
+    )
+    await expect(page.locator(".calendar-warnings")).to_have_count(0)
+    await expect(page.locator('[data-date="2027-01-01"]')).to_have_attribute(
+        "title", "calendar cn_workdays: 2027-01-01 closed (元旦), decided by notice"
+    )
+    await page.screenshot(path="/tmp/schedkit-console-calendar-en.png", full_page=True)
+
+    # A trading calendar: add a day, confirm the years, the warning goes.
+    await page.goto(console.base + f"calendars/sd-spot?year={THIS_YEAR}")
+    await page.get_by_label("Date").fill(f"{THIS_YEAR}-12-31")
+    await page.get_by_label("Kind").select_option("trading_day")
+    await page.get_by_label("Note").fill("年末交易日")
+    await page.get_by_role("button", name="Add override").click()
+    row = page.locator("tbody tr", has_text=f"{THIS_YEAR}-12-31")
+    await expect(row).to_contain_text("Trading day")
+    await expect(page.locator(f'[data-date="{THIS_YEAR}-12-31"]')).to_have_class(
+        "cal-day cal-open cal-entered"
+    )
+    await page.get_by_role("button", name=f"Mark {THIS_YEAR} confirmed").click()
+    await expect(page.get_by_role("button", name=f"Mark {THIS_YEAR} not confirmed")).to_be_visible()
+    await row.get_by_role("button", name="Remove").click()
+    await expect(page.locator("tbody tr", has_text=f"{THIS_YEAR}-12-31")).to_have_count(0)
+
+    # In Chinese.
+    await page.goto(console.base + "calendars/cn_workdays?year=2027")
+    await page.get_by_label("Language").select_option("zh")
+    await expect(page.get_by_role("heading", level=1)).to_have_text("日历 cn_workdays，2027 年")
+    await expect(page.locator(".cal-month h3").first).to_have_text("一月")
+    await expect(page.locator('[data-date="2027-01-01"]')).to_have_attribute(
+        "title", "日历 cn_workdays：2027-01-01 关闭（录入的国务院通知，元旦）"
+    )
+    await page.screenshot(path="/tmp/schedkit-console-calendar-zh.png", full_page=True)
+
+
+async def test_the_year_view_fits_a_phone(browser: Browser, console: Console) -> None:
+    browsing = await open_tab(browser, console.token, width=390, height=844)
+    try:
+        page = browsing.page
+        await page.goto(console.base + "calendars/cn_workdays?year=2026")
+        await expect(page.locator('[data-date="2026-12-31"]')).to_be_visible()
+        width = await page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, f"the page scrolls sideways ({width} px)"
+    finally:
+        await browsing.context.close()
+    assert browsing.unexpected_errors() == []

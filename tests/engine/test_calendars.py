@@ -1,0 +1,209 @@
+"""Business calendars on a running cluster: an operator's edit on one node is in force
+at the next fire on the node that fires, without a restart (issue #14)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+from zoneinfo import ZoneInfo
+
+from schedkit import OffsetClock, RunStatus, Scheduler, TaskRegistry, task
+from schedkit.models import Run
+from schedkit.store import create_store
+
+from .conftest import MakeScheduler, fast_config
+from .nodes import Node, read_marks
+from .proc_tasks import quick
+
+T = TypeVar("T")
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+#: A Saturday in 2027, a year no package confirms: closed by the estimate until an
+#: operator enters it as a make-up workday (a hypothetical 调休 of the 2027 notice).
+MAKEUP_SATURDAY = datetime(2027, 1, 9, 10, 0, tzinfo=SHANGHAI)
+
+
+async def _wait_for(predicate: Callable[[], Awaitable[T]], what: str, timeout: float = 15.0) -> T:
+    """Poll ``predicate`` until it returns something truthy (a loaded machine is slow)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = await predicate()
+        if found:
+            return found
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_an_override_entered_on_one_node_takes_effect_on_the_next_fire(
+    make_scheduler: MakeScheduler,
+) -> None:
+    @task("daily_report_2027", category="t")
+    async def report() -> None:
+        return None
+
+    clock = OffsetClock(MAKEUP_SATURDAY - datetime.now(SHANGHAI))
+    nodes = []
+    for _ in range(2):
+        registry = TaskRegistry()
+        registry.register_task(report)
+        nodes.append(await make_scheduler(registry=registry, clock=clock))
+
+    async def has_leader() -> bool:
+        return any(n.is_leader for n in nodes)
+
+    await _wait_for(has_leader, "a leader")
+    leader = next(n for n in nodes if n.is_leader)
+    other = next(n for n in nodes if n is not leader)
+    await other.add_task(
+        "daily_report_2027",
+        {"trigger": {"trigger": "interval", "seconds": 0.2, "calendar": "cn_workdays"}},
+    )
+
+    async def skipped() -> list[Run]:
+        return await leader.list_runs("daily_report_2027", status=RunStatus.SKIPPED, limit=5)
+
+    before = await _wait_for(skipped, "a calendar skip")
+    assert "2027-01-09 closed, decided by holidays (not confirmed)" in (before[0].reason or "")
+    assert [w.title() for w in await other.calendars.warnings()] == [
+        "calendar cn_workdays for 2027 not confirmed"
+    ]
+
+    # The operator enters the (hypothetical) 2027 notice on the node that does not fire.
+    await other.calendars.enter_notice(
+        2027, "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n", confirmed=True
+    )
+
+    async def succeeded() -> list[Run]:
+        return await leader.list_runs("daily_report_2027", status=RunStatus.SUCCESS, limit=5)
+
+    ran = await _wait_for(succeeded, "a run after the notice")
+    assert ran[0].node_id in {n.node_id for n in nodes}
+    assert await other.calendars.warnings() == []
+    await other.pause_task("daily_report_2027")
+
+    # And back: a calendar override closing the day wins over the notice.
+    await leader.calendars.add_overrides(
+        "cn_workdays", [{"date": "2027-01-09", "open": False, "note": "系统维护"}]
+    )
+    await other.resume_task("daily_report_2027")
+
+    async def closed_again() -> list[Run]:
+        runs = await skipped()
+        return [r for r in runs if "decided by override" in (r.reason or "")]
+
+    again = await _wait_for(closed_again, "a skip decided by the override")
+    assert "2027-01-09 closed (系统维护)" in (again[0].reason or "")
+
+
+async def test_a_notice_entered_while_a_process_cluster_runs(
+    store_url: str, tmp_path: Path
+) -> None:
+    """Two node processes fire a workday schedule on a Saturday of 2027; an operator
+    (a third process's façade, as the CLI or API would) enters the 2027 notice making it
+    a make-up workday; the cluster runs the schedule from its next fire, no restart."""
+    marker = tmp_path / "marks.jsonl"
+    clock_at = MAKEUP_SATURDAY.isoformat()
+    nodes = [Node(store_url, marker, tasks=["quick"], clock_at=clock_at) for _ in range(2)]
+    config = fast_config(store_url, scheduler={"enabled": False}, executor={"enabled": False})
+    registry = TaskRegistry()
+    registry.register_task(quick)
+    # The operator's clock agrees with the nodes' (the schedule's first fire comes from it).
+    operator = Scheduler(
+        config, registry=registry, clock=OffsetClock(MAKEUP_SATURDAY - datetime.now(SHANGHAI))
+    )
+    try:
+        await asyncio.gather(*(n.ready() for n in nodes))
+        await operator.start()
+        await operator.add_task(
+            "quick",
+            {"trigger": {"trigger": "interval", "seconds": 0.5, "calendar": "cn_workdays"}},
+        )
+
+        async def skipped() -> list[Run]:
+            return await operator.list_runs("quick", status=RunStatus.SKIPPED, limit=5)
+
+        before = await _wait_for(skipped, "calendar skips on the cluster")
+        assert "decided by holidays (not confirmed)" in (before[0].reason or "")
+        await operator.calendars.enter_notice(2027, "上班 2027-01-09 元旦调休\n", confirmed=True)
+
+        async def quick_ran() -> list[dict[str, object]]:
+            return [m for m in read_marks(marker) if m["event"] == "quick"]
+
+        ran = await _wait_for(quick_ran, "a run on the cluster after the notice")
+        assert ran
+        await operator.pause_task("quick")
+    finally:
+        codes = [n.stop() for n in nodes]
+        await operator.stop()
+    assert codes == [0, 0]
+    runs = await _all_runs(store_url)
+    skipped_after = [
+        r for r in runs if r.status is RunStatus.SKIPPED and "decided by notice" in (r.reason or "")
+    ]
+    assert skipped_after == []  # the notice opened the day: nothing skipped by it
+
+
+async def _all_runs(store_url: str) -> list[Run]:
+    async with create_store(store_url) as store:
+        return await store.list_runs(limit=1000)
+
+
+async def test_the_facade_previews_against_the_stored_calendars(
+    make_scheduler: MakeScheduler,
+) -> None:
+    clock = OffsetClock(datetime(2026, 12, 30, 8, 0, tzinfo=SHANGHAI) - datetime.now(SHANGHAI))
+    s = await make_scheduler(clock=clock, scheduler={"enabled": False})
+    config = {"trigger": "cron", "hour": 9, "minute": 0, "calendar": "cn_workdays"}
+    found = await s.calendars.preview(config, 3)
+    assert [f.astimezone(SHANGHAI).day for f in found.fires] == [30, 31, 4]
+    assert [w.title() for w in found.warnings] == ["calendar cn_workdays for 2027 not confirmed"]
+    await s.calendars.add_overrides(
+        "cn_workdays", [{"date": "2027-01-02", "open": True, "kind": "makeup_workday"}]
+    )
+    found = await s.calendars.preview(config, 3)
+    assert [f.astimezone(SHANGHAI).day for f in found.fires] == [30, 31, 2]
+    # The blocking preview uses the calendars as this node last read them.
+    assert [f.day for f in s.preview(config, 3)] == [30, 31, 2]
+    assert (await s.calendars.get_stored("cn_workdays")) is not None
+    assert await s.calendars.get_stored("weekdays") is None
+    assert (await s.calendars.notices()).version == 0
+    assert await s.calendars.referenced() == []
+
+
+async def test_third_workday_rule_fires_on_the_make_up_saturday(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """October 2025: 1–8 off, so the 3rd workday is Saturday the 11th (a make-up day)."""
+    third = {"name": "cn_workdays", "nth": 3}
+
+    @task("settlement", category="t")
+    async def settlement() -> None:
+        return None
+
+    # The earlier day first: a node whose clock is later sees the first node's lease as
+    # long expired.
+    for day, status in ((10, RunStatus.SKIPPED), (11, RunStatus.SUCCESS)):
+        at = datetime(2025, 10, day, 10, 0, tzinfo=SHANGHAI)
+        registry = TaskRegistry()
+        registry.register_task(settlement)
+        node = await make_scheduler(
+            registry=registry, clock=OffsetClock(at - datetime.now(SHANGHAI))
+        )
+        await node.add_task(
+            "settlement", {"trigger": {"trigger": "interval", "seconds": 0.2, "calendar": third}}
+        )
+
+        async def judged(node: Scheduler = node, status: RunStatus = status) -> list[Run]:
+            return await node.list_runs("settlement", status=status, limit=5)
+
+        found = await _wait_for(judged, f"a {status.value} run on 2025-10-{day}")
+        if status is RunStatus.SKIPPED:
+            assert "not the 3rd open day of the month in cn_workdays: that is 2025-10-11" in (
+                found[0].reason or ""
+            )
+        await node.remove_task("settlement")
+        await node.stop()
