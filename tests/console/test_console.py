@@ -299,7 +299,7 @@ async def test_switch_language_to_chinese(signed_in: Browsing, console: Console)
     await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     nav = page.get_by_role("navigation")
     await expect(nav.get_by_role("link")).to_have_text(
-        ["概览", "任务", "运行记录", "工作流", "业务日历", "审计日志"]
+        ["概览", "任务", "运行记录", "工作流", "节点", "业务日历", "审计日志"]
     )
     await expect(page.locator("thead th")).to_contain_text(["名称", "调度计划", "下次触发", "操作"])
     greet = page.locator('tr[data-task="greet"]')

@@ -587,3 +587,22 @@ async def test_fires_due_close_together_share_one_write_and_each_starts_on_time(
         run = (await s.list_runs(schedule_id=sid))[0]
         assert run.status is RunStatus.SUCCESS
         assert run.started_at is not None and run.started_at >= when
+
+
+async def test_stop_does_not_wait_without_bound_for_a_tick_stuck_on_the_store(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A tick waiting on the store (a lock left behind, a server that stopped answering)
+    kept stop() waiting as long as it did; stop() now cancels it after the lease's time."""
+    s = await make_scheduler(nightly)  # lease_ttl 2 s (tests' config)
+    stuck = asyncio.Event()
+
+    async def never_answers(*_args: Any, **_kwargs: Any) -> Any:
+        stuck.set()
+        await asyncio.Event().wait()
+
+    s.store.due_schedule_keys = never_answers  # type: ignore[method-assign]
+    await asyncio.wait_for(stuck.wait(), 5)
+    started = time.monotonic()
+    await s.stop(grace=0.5)
+    assert time.monotonic() - started < 2.0 + 1.5

@@ -145,7 +145,18 @@ class SchedulerLoop:
         self._stopping = True
         self._wake.set()
         if self._task is not None:
-            await self._task
+            # A tick can wait on the store (a lock, a slow server); stopping must not wait
+            # for it without bound. Past the lease's time the tick is cancelled, which is
+            # no worse than this node being killed mid-tick: each store call is fenced,
+            # and the next lease holder plans what the tick did not write.
+            done, _ = await asyncio.wait({self._task}, timeout=self.cfg.lease_ttl)
+            if not done:
+                logger.warning(
+                    "scheduler loop still in a tick %.0f s after stop(): cancelling it",
+                    self.cfg.lease_ttl,
+                )
+                self._task.cancel()
+                await asyncio.gather(self._task, return_exceptions=True)
         if self._lease_task is not None:
             self._lease_task.cancel()
             await asyncio.gather(self._lease_task, return_exceptions=True)
