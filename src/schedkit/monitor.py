@@ -53,6 +53,7 @@ from schedkit.events import EventKind, RunEvent
 from schedkit.extension import ExtensionHost
 from schedkit.metrics import SchedkitMetrics
 from schedkit.models import Run, RunStatus, Schedule
+from schedkit.stopping import cancel_and_wait
 from schedkit.tracing import Tracing, TracingSettings
 
 if TYPE_CHECKING:
@@ -201,9 +202,7 @@ class Monitor:
             self._remove_listener = None
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._queue.join(), 5.0)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(*self._tasks)
         self._tasks = []
         if self.sender is not None:
             await self.sender.stop(grace=min(5.0, self.settings.delivery.timeout))

@@ -37,6 +37,7 @@ from schedkit.logcapture import RunLogBuffer
 from schedkit.models import JSON, Run, RunStatus
 from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
+from schedkit.stopping import cancel_and_wait
 from schedkit.store.base import Store
 from schedkit.task import BaseTask, TaskContext
 
@@ -138,9 +139,7 @@ class Executor:
     async def stop(self, grace: float) -> None:
         """Stop claiming, give running runs ``grace`` seconds, then cancel the rest."""
         await self.drain(grace, hand_back=False)
-        for loop in self._loops:
-            loop.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        await cancel_and_wait(*self._loops)
         with contextlib.suppress(StoreError):
             await self.feed.flush()
         self.lane.shutdown()

@@ -41,6 +41,7 @@ from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import OverlapPolicy, Run, RunStatus, Schedule, labels_of
 from schedkit.registry import TaskRegistry
+from schedkit.stopping import cancel_and_wait
 from schedkit.store.base import Store
 from schedkit.store.values import ScheduleAdvance
 from schedkit.task import BaseTask
@@ -155,14 +156,8 @@ class SchedulerLoop:
                     "scheduler loop still in a tick %.0f s after stop(): cancelling it",
                     self.cfg.lease_ttl,
                 )
-                self._task.cancel()
-                await asyncio.gather(self._task, return_exceptions=True)
-        if self._lease_task is not None:
-            self._lease_task.cancel()
-            await asyncio.gather(self._lease_task, return_exceptions=True)
-        if self._sweep is not None:
-            self._sweep.cancel()
-            await asyncio.gather(self._sweep, return_exceptions=True)
+                await cancel_and_wait(self._task)
+        await cancel_and_wait(self._lease_task, self._sweep)
         await self.leadership.release()
 
     def wake(self) -> None:

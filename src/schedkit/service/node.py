@@ -19,6 +19,7 @@ from schedkit.errors import StoreError
 from schedkit.logcapture import RunLogBuffer, RunLogHandler, install_record_factory
 from schedkit.models import Node, new_id
 from schedkit.redaction import install_log_redaction, remember_url_password
+from schedkit.stopping import cancel_and_wait
 from schedkit.store.base import Store
 from schedkit.version import __version__
 
@@ -138,8 +139,7 @@ class NodeLifecycle:
     async def unregister(self) -> None:
         if self._task is None:
             return
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
+        await cancel_and_wait(self._task)
         self._task = None
         if self._draining is not None:  # ends with the executor, stopped before this
             await asyncio.gather(self._draining, return_exceptions=True)

@@ -1,0 +1,56 @@
+"""Stopping background tasks whose loop can swallow a cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+from schedkit.errors import StoreUnavailableError
+from schedkit.stopping import cancel_and_wait
+
+
+async def test_a_task_that_swallows_one_cancellation_is_still_stopped() -> None:
+    """A loop retrying store errors, whose store call turns a cancellation into a store
+    error (as the MongoDB driver can), went on after one cancel: stop() hung."""
+    calls = 0
+
+    in_call = asyncio.Event()
+
+    async def store_call() -> None:
+        in_call.set()
+        try:
+            await asyncio.sleep(0.05)
+        except asyncio.CancelledError:
+            raise StoreUnavailableError("connection closed") from None
+        finally:
+            in_call.clear()
+
+    async def retrying_loop() -> None:
+        nonlocal calls
+        while True:  # like the lease loop: a short store call, then a longer wait
+            calls += 1
+            try:
+                await store_call()
+            except StoreUnavailableError:
+                pass
+            await asyncio.sleep(0.3)
+
+    task = asyncio.create_task(retrying_loop())
+    await in_call.wait()
+    # One cancellation alone does not end it...
+    task.cancel()
+    await asyncio.sleep(0.45)
+    assert not task.done() and calls >= 2  # it went on to its next store call
+    # ...cancel_and_wait does.
+    await asyncio.wait_for(cancel_and_wait(task, None), 5)
+    assert task.cancelled()
+
+
+async def test_ended_and_failed_tasks_are_fine() -> None:
+    async def fails() -> None:
+        raise RuntimeError("boom")
+
+    failed = asyncio.create_task(fails())
+    done = asyncio.create_task(asyncio.sleep(0))
+    await asyncio.sleep(0.01)
+    await cancel_and_wait(failed, done)
+    assert failed.done() and done.done()
