@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from schedkit.errors import StoreUnavailableError
 from schedkit.stopping import cancel_and_wait
@@ -28,10 +29,8 @@ async def test_a_task_that_swallows_one_cancellation_is_still_stopped() -> None:
         nonlocal calls
         while True:  # like the lease loop: a short store call, then a longer wait
             calls += 1
-            try:
+            with contextlib.suppress(StoreUnavailableError):
                 await store_call()
-            except StoreUnavailableError:
-                pass
             await asyncio.sleep(0.3)
 
     task = asyncio.create_task(retrying_loop())
