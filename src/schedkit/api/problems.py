@@ -187,6 +187,35 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     )
 
 
+#: The 404s: error type(s), problem slug, title, and the ``extra`` member naming what was
+#: not found (its key, and the error's attribute holding it), if any.
+_NOT_FOUND: tuple[
+    tuple[type[Exception] | tuple[type[Exception], ...], str, str, str | None, str], ...
+] = (
+    (TaskNotFoundError, "task-not-found", "Task not found", "task_name", "name"),
+    (RunNotFoundError, "run-not-found", "Run not found", "run_id", "run_id"),
+    (
+        ScheduleNotFoundError,
+        "schedule-not-found",
+        "Schedule not found",
+        "schedule_id",
+        "schedule_id",
+    ),
+    (NodeNotFoundError, "node-not-found", "Node not found", "node_id", "node_id"),
+    (BackfillNotFoundError, "backfill-not-found", "No backfill", "schedule_id", "schedule_id"),
+    (ResultFileNotFoundError, "result-file-not-found", "Result file not found", None, ""),
+    (
+        (WorkflowNotFoundError, WorkflowRunNotFoundError),
+        "workflow-not-found",
+        "Workflow not found",
+        None,
+        "",
+    ),
+    (TokenNotFoundError, "token-not-found", "Token not found", None, ""),
+    (CalendarNotFoundError, "calendar-not-found", "Calendar not found", "calendar", "name"),
+)
+
+
 def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
     if isinstance(exc, ValidationError):
         errors = [
@@ -205,60 +234,10 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
             field=exc.field,
             errors=errors,
         )
-    if isinstance(exc, TaskNotFoundError):
-        return problem_response(
-            404,
-            str(exc),
-            slug="task-not-found",
-            title="Task not found",
-            extra={"task_name": exc.name},
-        )
-    if isinstance(exc, RunNotFoundError):
-        return problem_response(
-            404, str(exc), slug="run-not-found", title="Run not found", extra={"run_id": exc.run_id}
-        )
-    if isinstance(exc, ScheduleNotFoundError):
-        return problem_response(
-            404,
-            str(exc),
-            slug="schedule-not-found",
-            title="Schedule not found",
-            extra={"schedule_id": exc.schedule_id},
-        )
-    if isinstance(exc, NodeNotFoundError):
-        return problem_response(
-            404,
-            str(exc),
-            slug="node-not-found",
-            title="Node not found",
-            extra={"node_id": exc.node_id},
-        )
-    if isinstance(exc, BackfillNotFoundError):
-        return problem_response(
-            404,
-            str(exc),
-            slug="backfill-not-found",
-            title="No backfill",
-            extra={"schedule_id": exc.schedule_id},
-        )
-    if isinstance(exc, ResultFileNotFoundError):
-        return problem_response(
-            404, str(exc), slug="result-file-not-found", title="Result file not found"
-        )
-    if isinstance(exc, WorkflowNotFoundError | WorkflowRunNotFoundError):
-        return problem_response(
-            404, str(exc), slug="workflow-not-found", title="Workflow not found"
-        )
-    if isinstance(exc, TokenNotFoundError):
-        return problem_response(404, str(exc), slug="token-not-found", title="Token not found")
-    if isinstance(exc, CalendarNotFoundError):
-        return problem_response(
-            404,
-            str(exc),
-            slug="calendar-not-found",
-            title="Calendar not found",
-            extra={"calendar": exc.name},
-        )
+    for kinds, slug, title, key, attribute in _NOT_FOUND:
+        if isinstance(exc, kinds):
+            extra = None if key is None else {key: getattr(exc, attribute)}
+            return problem_response(404, str(exc), slug=slug, title=title, extra=extra)
     if isinstance(exc, ConflictError):
         return problem_response(409, str(exc), slug="conflict", title="Conflict")
     if isinstance(exc, StoreUnavailableError):
