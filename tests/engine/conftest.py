@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -11,6 +9,7 @@ import pytest
 
 from schedkit import SchedkitConfig, Scheduler, TaskRegistry
 from schedkit.clock import Clock
+from tests.stopping import stop_or_fail
 
 FAST = {
     "timezone": "Asia/Shanghai",
@@ -62,13 +61,5 @@ async def make_scheduler(store_url: str) -> AsyncIterator[MakeScheduler]:
 
     yield make
     for s in reversed(started):
-        stopping = asyncio.ensure_future(s.stop(grace=1.0))
-        done, _ = await asyncio.wait({stopping}, timeout=60)
-        if not done:
-            # A stop that hangs: say where every task of the loop waits (seen once in a
-            # while on FerretDB in the full suite, never alone), then fail.
-            for waiting in asyncio.all_tasks():
-                waiting.print_stack(file=sys.stderr)
-            stopping.cancel()
-            pytest.fail("Scheduler.stop() did not return within 60 s (task stacks on stderr)")
-        stopping.result()
+        # A stop that hangs was seen once in a while on FerretDB in the full suite.
+        await stop_or_fail(s, grace=1.0)

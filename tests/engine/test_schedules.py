@@ -165,11 +165,16 @@ async def test_overlap_replace_cancels_running(make_scheduler: MakeScheduler) ->
 
 async def test_overlap_allow_runs_concurrently(make_scheduler: MakeScheduler) -> None:
     started: list[str] = []
-    s = await make_scheduler(_slow_task("ov_allow", started, 1.0))
+    s = await make_scheduler(_slow_task("ov_allow", started, 5.0))
     await s.add_task("ov_allow", {"trigger": "interval", "seconds": 0.25, "overlap": "allow"})
-    await asyncio.sleep(0.9)
+    # Each run lasts 5 s, so once a second fire has started both are running; polled
+    # rather than slept, as a busy machine can delay the second fire past a fixed sleep.
+    deadline = asyncio.get_running_loop().time() + 4.0
+    running = 0
+    while running < 2 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
+        running = await s.count_runs("ov_allow", status=RunStatus.RUNNING)
     await s.pause_task("ov_allow")
-    running = await s.count_runs("ov_allow", status=RunStatus.RUNNING)
     assert running >= 2
 
 

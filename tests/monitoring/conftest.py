@@ -34,6 +34,7 @@ from schedkit import SchedkitConfig, Scheduler, TaskRegistry
 from schedkit.alerts.config import AlertsSettings
 from schedkit.clock import Clock
 from schedkit.monitor import Monitor
+from tests.stopping import stop_or_fail
 
 from .sms_vendor import SmsVendor, handler
 
@@ -298,4 +299,4 @@ async def make_monitored(store_path: str) -> AsyncIterator[MakeMonitored]:
 
     yield make
     for s in reversed(started):
-        await s.stop(grace=1.0)
+        await stop_or_fail(s, grace=1.0)

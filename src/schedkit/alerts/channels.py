@@ -35,6 +35,7 @@ from schedkit.alerts.rules import Severity
 from schedkit.errors import ConfigError
 from schedkit.models import utcnow
 from schedkit.redaction import RedactingFilter
+from schedkit.stopping import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -204,9 +205,10 @@ class AlertSender:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*joins, return_exceptions=True)
-        for worker in self._workers:
-            worker.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+        # Python 3.11's wait_for (the throttle's wait for the next message) can swallow a
+        # cancellation that meets a message arriving; one cancel then left a worker running
+        # and stop() waiting for it forever (a teardown hang in the full suite).
+        await cancel_and_wait(*self._workers)
         self._workers.clear()
         self._queues.clear()
         if self._pool is not None:
