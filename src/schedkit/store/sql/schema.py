@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, Dialect
 
 from schedkit.errors import ConfigError, StoreError
 from schedkit.models import OverlapPolicy, RunStatus, TriggerSource, WorkflowStatus, utcnow
+from schedkit.store.sql.rollups import backfill
 
 log = logging.getLogger("schedkit.store.sql")
 
@@ -151,6 +152,7 @@ class Tables:
     kv_state: sa.Table
     schema_version: sa.Table
     workflow_runs: sa.Table
+    run_rollups: sa.Table
 
 
 def build_tables(prefix: str) -> Tables:
@@ -373,6 +375,7 @@ def build_tables(prefix: str) -> Tables:
         kv_state=kv_state,
         schema_version=schema_version,
         workflow_runs=workflow_runs,
+        run_rollups=_run_rollups_table(md, p),
     )
 
 
@@ -401,6 +404,24 @@ def _workflow_runs_table(md: sa.MetaData, p: str) -> sa.Table:
     sa.Index(f"{p}workflow_runs_workflow_ix", table.c.workflow, table.c.created_at, table.c.id)
     sa.Index(f"{p}workflow_runs_status_ix", table.c.status, table.c.created_at, table.c.id)
     return table
+
+
+def _run_rollups_table(md: sa.MetaData, p: str) -> sa.Table:
+    """Run rollups (schema version :data:`ROLLUPS_VERSION`, ``store._rollups``): per
+    period (3600 or 86400 s), period start of ``scheduled_for``, task and finished status.
+    The key leads with the period and its start: a window of every task is one range."""
+    return sa.Table(
+        f"{p}run_rollups",
+        md,
+        sa.Column("period", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("period_start", UTCDateTime(), primary_key=True),
+        sa.Column("task_name", sa.String, primary_key=True),
+        sa.Column("status", sa.String(16), primary_key=True),
+        sa.Column("runs", sa.BigInteger, nullable=False),
+        sa.Column("timed", sa.BigInteger, nullable=False),
+        sa.Column("duration_sum", sa.Float, nullable=False),
+        sa.Column("histogram", sa.LargeBinary, nullable=False),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,6 +480,21 @@ def _v5_end_conditions(conn: Connection, tables: Tables) -> None:
     )
 
 
+def _v6_run_rollups(conn: Connection, tables: Tables) -> None:
+    """Version :data:`ROLLUPS_VERSION`: the run rollups table, filled from the runs
+    already stored. (Defined apart, like version 3's table, and ``backfill`` reads only
+    columns every version has.)"""
+    md = sa.MetaData()
+    _run_rollups_table(md, tables.prefix)
+    md.create_all(conn, checkfirst=True)
+    backfill(conn, tables.runs, tables.run_rollups)
+
+
+#: The schema version that added run rollups. Not additive: code of older versions
+#: finishes and purges runs without keeping the rollups right, so it must not open an
+#: upgraded database (``compatible_from``).
+ROLLUPS_VERSION = 6
+
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
 #: created by ``create_all``; append steps, never edit or reorder released ones.
 MIGRATIONS: list[Migration] = [
@@ -470,6 +506,8 @@ MIGRATIONS: list[Migration] = [
     Migration(_v4_run_labels, compatible_from=1),
     # Additive (two columns, one with a default): code of version 1 keeps working on it.
     Migration(_v5_end_conditions, compatible_from=1),
+    # Not additive in effect: older code would leave the rollups wrong.
+    Migration(_v6_run_rollups, compatible_from=ROLLUPS_VERSION),
 ]
 
 

@@ -5,13 +5,23 @@ comments in :meth:`StatsMixin.run_stats` for why)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from schedkit.models import RunStatus, TaskStats
+from schedkit.models import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, TaskStats
+from schedkit.store._rollups import (
+    DAY,
+    HOUR,
+    WindowAggregate,
+    add_rows,
+    approximate_stats,
+    period_ceil,
+)
 from schedkit.store._stats import PERCENTILES, summarized, task_stats
 from schedkit.store.sql.base import SQLBase
 from schedkit.store.sql.rows import driver
@@ -19,10 +29,85 @@ from schedkit.store.sql.schema import to_epoch_us
 
 # run_stats counts per status in this order (so the counts read in it too).
 _STATUSES: tuple[RunStatus, ...] = tuple(sorted(RunStatus))
+_T = TypeVar("_T")
 
 
 class StatsMixin(SQLBase):
-    async def run_stats(self, since: datetime, task_name: str | None = None) -> list[TaskStats]:
+    async def run_stats(
+        self, since: datetime, task_name: str | None = None, *, exact: bool = False
+    ) -> list[TaskStats]:
+        if exact:
+            return await self._exact_stats(since, task_name)
+        r, ru = self._t.runs, self._t.run_rollups
+        hour, day = period_ceil(since, HOUR), period_ceil(since, DAY)
+        finished = sorted(s.value for s in FINISHED_STATUSES)
+        active = sorted(s.value for s in ACTIVE_STATUSES)
+        one_task = [] if task_name is None else [r.c.task_name == task_name]
+        # Runs not finished are counted off runs_status_scheduled_ix (few, in any
+        # healthy store); the finished ones of the window's first partial hour are read
+        # one by one; the whole hours up to the first whole day and the days from it on
+        # come from the rollups.
+        active_counts = (
+            sa.select(r.c.task_name, r.c.status, sa.func.count())
+            .where(r.c.status.in_(active), r.c.scheduled_for >= since, *one_task)
+            .group_by(r.c.task_name, r.c.status)
+        )
+        edge = sa.select(r.c.task_name, r.c.status, r.c.duration).where(
+            r.c.status.in_(finished),
+            r.c.scheduled_for >= since,
+            r.c.scheduled_for < hour,
+            *one_task,
+        )
+        sums = (
+            ru.c.task_name,
+            ru.c.status,
+            ru.c.runs,
+            ru.c.timed,
+            ru.c.duration_sum,
+            ru.c.histogram,
+        )
+        task_rollups = [] if task_name is None else [ru.c.task_name == task_name]
+        rollups = sa.union_all(
+            sa.select(*sums).where(
+                ru.c.period == HOUR,
+                ru.c.period_start >= hour,
+                ru.c.period_start < day,
+                *task_rollups,
+            ),
+            sa.select(*sums).where(ru.c.period == DAY, ru.c.period_start >= day, *task_rollups),
+        )
+
+        def work(conn: Connection) -> list[TaskStats]:
+            tasks: dict[str, WindowAggregate] = {}
+            for name, status, n in conn.execute(active_counts):
+                tasks.setdefault(name, WindowAggregate()).count(status.value, n)
+            if since < hour:
+                for name, status, duration in conn.execute(edge):
+                    agg = tasks.setdefault(name, WindowAggregate())
+                    agg.count(status.value, 1)
+                    agg.finished.add(duration)
+            add_rows(tasks, conn.execute(rollups))
+            return approximate_stats(tasks)
+
+        return await self._snapshot(work)
+
+    async def _snapshot(self, work: Callable[[Connection], _T]) -> _T:
+        """``work`` in one read transaction (one snapshot on SQLite too, where reads
+        otherwise run in autocommit mode; PostgreSQL reads each unit of work in one)."""
+        if not self._sqlite:
+            return await self._db.read(work)
+
+        def snapshot(conn: Connection) -> _T:
+            raw = driver(conn)
+            raw.execute("BEGIN")
+            try:
+                return work(conn)
+            finally:
+                raw.execute("ROLLBACK")
+
+        return await self._db.read(snapshot)
+
+    async def _exact_stats(self, since: datetime, task_name: str | None) -> list[TaskStats]:
         r = self._t.runs
         tasks = self._stats_tasks(task_name)
         named = tasks.c.name.is_not(None)
