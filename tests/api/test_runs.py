@@ -164,9 +164,10 @@ def test_stats_counts_percentiles_running_and_upcoming(api: Api) -> None:
         echo_exact = next(t for t in exact["tasks"] if t["task_name"] == "echo")
         assert echo_exact["percentiles_approximate"] is False
         assert echo_exact["relative_error"] is None
-        assert abs(echo["p50_duration"] - echo_exact["p50_duration"]) <= 0.0501 * echo_exact[
-            "p50_duration"
-        ]
+        assert (
+            abs(echo["p50_duration"] - echo_exact["p50_duration"])
+            <= 0.0501 * echo_exact["p50_duration"]
+        )
         assert running in {r["id"] for r in stats["running"]}
         assert stats["running_count"] >= 1
         upcoming = [datetime.fromisoformat(u["fire_time"]) for u in stats["upcoming"]]

@@ -14,13 +14,13 @@ from schedkit.store._rollups import (
     HOUR,
     MIN_DURATION,
     RELATIVE_ERROR,
+    DenseHistogram,
     Rollup,
     RollupDelta,
     add_encoded,
     bucket_of,
     bucket_value,
     encode_histogram,
-    percentiles,
     period_ceil,
     period_start,
 )
@@ -52,7 +52,12 @@ def test_histogram_percentiles_are_within_the_error_of_the_nearest_rank(n: int) 
     rollup = Rollup()
     for d in durations:
         rollup.add(d)
-    found = percentiles(rollup.compacted())
+    # Summed from blobs of several rollups, as a window is.
+    dense = DenseHistogram()
+    half = {i: c // 2 for i, c in rollup.histogram.items()}
+    dense.add_blob(encode_histogram(half))
+    dense.add_blob(encode_histogram({i: c - half[i] for i, c in rollup.histogram.items()}))
+    found = dense.percentiles()
     assert len(found) == len(PERCENTILES)
     for p, value in zip(PERCENTILES, found, strict=True):
         exact = nearest_rank(durations, p)
@@ -62,10 +67,28 @@ def test_histogram_percentiles_are_within_the_error_of_the_nearest_rank(n: int) 
 
 
 def test_no_durations_no_percentiles() -> None:
-    assert percentiles({}) == []
+    assert DenseHistogram().percentiles() == []
+    empty = DenseHistogram()
+    empty.add_blob(b"")
+    empty.add_blob(None)
+    assert empty.percentiles() == []
     rollup = Rollup()
     rollup.add(None)
     assert rollup.runs == 1 and rollup.timed == 0 and rollup.compacted() == {}
+
+
+def test_dense_histogram_grows_both_ways() -> None:
+    dense = DenseHistogram()
+    dense.add_blob(encode_histogram({10: 1, 12: 1}))
+    dense.add_blob(encode_histogram({5: 2}))
+    dense.add(20)
+    dense.add_blob(encode_histogram({11: 3, 14: 1}))
+    assert dense.low == 5
+    assert {dense.low + i: c for i, c in enumerate(dense.counts) if c} == {
+        5: 2, 10: 1, 11: 3, 12: 1, 14: 1, 20: 1
+    }  # fmt: skip
+    # 9 durations: ranks 5, 9 and 9.
+    assert dense.percentiles() == [bucket_value(11), bucket_value(20), bucket_value(20)]
 
 
 def test_encoding_round_trips_and_merges_with_a_sign() -> None:

@@ -307,8 +307,10 @@ def plan_of(db_path: str, statement: str, params: Any) -> list[str]:
 
 async def test_rollup_stats_read_key_and_index_ranges_only(sqlite_url: str) -> None:
     """The default run_stats reads neither table whole: the window's whole periods are
-    ranges of the rollups' key, its partial first hour and the active runs index ranges."""
+    ranges of the rollups' key, its partial first hour and the active runs index ranges.
+    (Its statements go to the driver directly: their plans are asked for here.)"""
     db_path = urlsplit(sqlite_url).path
+    since = T0 - timedelta(days=2)
     async with SQLStore(sqlite_url) as store:
         await store.insert_runs(
             [
@@ -322,11 +324,15 @@ async def test_rollup_stats_read_key_and_index_ranges_only(sqlite_url: str) -> N
                 for i, status in enumerate([RunStatus.SUCCESS, RunStatus.PENDING] * 30)
             ]
         )
-        with captured(store) as statements:
-            assert len(await store.run_stats(T0 - timedelta(days=2))) == 3
-            assert len(await store.run_stats(T0 - timedelta(days=2), task_name="t1")) == 1
+        assert len(await store.run_stats(since)) == 3
+        assert len(await store.run_stats(since, task_name="t1")) == 1
+        params = {"since": since, "hour": T0, "day": T0, "task": "t1"}
+        statements = [
+            query._render(params) for queries in store._rollup_queries.values() for query in queries
+        ]
     lines = [line for st, p in statements for line in plan_of(db_path, st, p)]
-    assert lines and not [line for line in lines if line.startswith("SCAN")]
+    assert len(statements) == 8 and lines
+    assert not [line for line in lines if line.startswith("SCAN")], lines
 
 
 async def test_run_stats_reads_index_ranges_without_sorting(sqlite_url: str) -> None:

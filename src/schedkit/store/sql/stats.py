@@ -24,8 +24,9 @@ from schedkit.store._rollups import (
 )
 from schedkit.store._stats import PERCENTILES, summarized, task_stats
 from schedkit.store.sql.base import SQLBase
+from schedkit.store.sql.queries import Query
 from schedkit.store.sql.rows import driver
-from schedkit.store.sql.schema import to_epoch_us
+from schedkit.store.sql.schema import UTCDateTime, to_epoch_us
 
 # run_stats counts per status in this order (so the counts read in it too).
 _STATUSES: tuple[RunStatus, ...] = tuple(sorted(RunStatus))
@@ -38,55 +39,21 @@ class StatsMixin(SQLBase):
     ) -> list[TaskStats]:
         if exact:
             return await self._exact_stats(since, task_name)
-        r, ru = self._t.runs, self._t.run_rollups
         hour, day = period_ceil(since, HOUR), period_ceil(since, DAY)
-        finished = sorted(s.value for s in FINISHED_STATUSES)
-        active = sorted(s.value for s in ACTIVE_STATUSES)
-        one_task = [] if task_name is None else [r.c.task_name == task_name]
-        # Runs not finished are counted off runs_status_scheduled_ix (few, in any
-        # healthy store); the finished ones of the window's first partial hour are read
-        # one by one; the whole hours up to the first whole day and the days from it on
-        # come from the rollups.
-        active_counts = (
-            sa.select(r.c.task_name, r.c.status, sa.func.count())
-            .where(r.c.status.in_(active), r.c.scheduled_for >= since, *one_task)
-            .group_by(r.c.task_name, r.c.status)
-        )
-        edge = sa.select(r.c.task_name, r.c.status, r.c.duration).where(
-            r.c.status.in_(finished),
-            r.c.scheduled_for >= since,
-            r.c.scheduled_for < hour,
-            *one_task,
-        )
-        sums = (
-            ru.c.task_name,
-            ru.c.status,
-            ru.c.runs,
-            ru.c.timed,
-            ru.c.duration_sum,
-            ru.c.histogram,
-        )
-        task_rollups = [] if task_name is None else [ru.c.task_name == task_name]
-        rollups = sa.union_all(
-            sa.select(*sums).where(
-                ru.c.period == HOUR,
-                ru.c.period_start >= hour,
-                ru.c.period_start < day,
-                *task_rollups,
-            ),
-            sa.select(*sums).where(ru.c.period == DAY, ru.c.period_start >= day, *task_rollups),
-        )
+        params = {"since": since, "hour": hour, "day": day, "task": task_name}
+        queries = self._rollup_queries[task_name is not None]
 
         def work(conn: Connection) -> list[TaskStats]:
+            active, edge, hours, days = queries
             tasks: dict[str, WindowAggregate] = {}
-            for name, status, n in conn.execute(active_counts):
+            for name, status, n in active.all(conn, params):
                 tasks.setdefault(name, WindowAggregate()).count(status.value, n)
             if since < hour:
-                for name, status, duration in conn.execute(edge):
-                    agg = tasks.setdefault(name, WindowAggregate())
-                    agg.count(status.value, 1)
-                    agg.finished.add(duration)
-            add_rows(tasks, conn.execute(rollups))
+                for name, status, duration in edge.all(conn, params):
+                    tasks.setdefault(name, WindowAggregate()).add_run(status.value, duration)
+            if hour < day:
+                add_rows(tasks, hours.all(conn, params))
+            add_rows(tasks, days.all(conn, params))
             return approximate_stats(tasks)
 
         return await self._snapshot(work)
@@ -197,6 +164,53 @@ class StatsMixin(SQLBase):
         stats = await self._db.read(work)
         stats.sort(key=lambda s: s.task_name)
         return stats
+
+    @functools.cached_property
+    def _rollup_queries(self) -> dict[bool, tuple[Query, Query, Query, Query]]:
+        """The statements of a window answered from the rollups (parameters ``since``,
+        ``hour``, ``day``, ``task``), for every task (False) and for one (True): pending
+        and running counts of the window (runs_status_scheduled_ix ranges, few rows), the
+        finished runs of its partial first hour one by one, the hour rows from ``hour``
+        up to ``day`` and the day rows from ``day`` on (two ranges of the rollups' key)."""
+        r, ru = self._t.runs, self._t.run_rollups
+        finished = sorted(s.value for s in FINISHED_STATUSES)
+        active = sorted(s.value for s in ACTIVE_STATUSES)
+        sums = (
+            ru.c.task_name,
+            ru.c.status,
+            ru.c.runs,
+            ru.c.timed,
+            ru.c.duration_sum,
+            ru.c.histogram,
+        )
+        since, hour, day = (
+            sa.bindparam(name, type_=UTCDateTime()) for name in ("since", "hour", "day")
+        )
+        built: dict[bool, tuple[Query, Query, Query, Query]] = {}
+        for one_task in (False, True):
+            runs_of = [r.c.task_name == sa.bindparam("task")] if one_task else []
+            rollups_of = [ru.c.task_name == sa.bindparam("task")] if one_task else []
+            statements = (
+                sa.select(r.c.task_name, r.c.status, sa.func.count())
+                .where(r.c.status.in_(active), r.c.scheduled_for >= since, *runs_of)
+                .group_by(r.c.task_name, r.c.status),
+                sa.select(r.c.task_name, r.c.status, r.c.duration).where(
+                    r.c.status.in_(finished),
+                    r.c.scheduled_for >= since,
+                    r.c.scheduled_for < hour,
+                    *runs_of,
+                ),
+                sa.select(*sums).where(
+                    ru.c.period == HOUR,
+                    ru.c.period_start >= hour,
+                    ru.c.period_start < day,
+                    *rollups_of,
+                ),
+                sa.select(*sums).where(ru.c.period == DAY, ru.c.period_start >= day, *rollups_of),
+            )
+            a, e, h, d = (Query(stmt, on_sqlite=self._sqlite) for stmt in statements)
+            built[one_task] = (a, e, h, d)
+        return built
 
     @functools.cached_property
     def _sqlite_durations_sql(self) -> str:
