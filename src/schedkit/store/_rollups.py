@@ -34,13 +34,14 @@ _LOG_GAMMA = math.log(GAMMA)
 #: Seconds; shorter durations are counted in this one's bucket.
 MIN_DURATION = 1e-6
 
+#: The periods every finished run is rolled up in, in seconds: hours for the edge of a
+#: window, days for its bulk (a 7-day window reads ~8 day rows and at most 23 hour rows
+#: per task and status, instead of up to 168 hour rows).
 HOUR = 3600
 DAY = 86_400
-#: The periods every finished run is rolled up in: hours for the edge of a window, days
-#: for its bulk (a 7-day window reads ~8 day rows and at most 23 hour rows per task and
-#: status, instead of up to 168 hour rows).
-PERIODS: tuple[int, ...] = (HOUR, DAY)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
+_FINISHED = frozenset(s.value for s in RunStatus if s.finished)
 
 #: (task_name, status, period in seconds, period start)
 RollupKey = tuple[str, str, int, datetime]
@@ -119,13 +120,14 @@ class Rollup:
 
 class RollupDelta:
     """The changes one write makes to the rollups, one entry per key: a finish batch
-    becomes one upsert per (task, status, period) it touches, not one per run."""
+    becomes one upsert per (task, status, period) it touches, not one per run. Runs are
+    summed per hour first; the day rows are the sums of their hours."""
 
     def __init__(self) -> None:
-        self.changes: dict[RollupKey, Rollup] = {}
+        self._hours: dict[tuple[str, str, int], Rollup] = {}
 
     def __bool__(self) -> bool:
-        return bool(self.changes)
+        return bool(self._hours)
 
     def add(
         self,
@@ -136,19 +138,27 @@ class RollupDelta:
         sign: int = 1,
     ) -> None:
         """Count (``sign`` 1) or uncount (-1) a run; only finished runs are rolled up."""
-        status = RunStatus(status)
-        if not status.finished:
+        if status not in _FINISHED:
             return
-        for period in PERIODS:
-            key = (task_name, status.value, period, period_start(scheduled_for, period))
-            rollup = self.changes.get(key)
-            if rollup is None:
-                rollup = self.changes[key] = Rollup()
-            rollup.add(duration, sign)
+        # Exact integer arithmetic (a float timestamp rounds 07:59:59.999999 up to 8:00).
+        key = (task_name, str(status), (scheduled_for - _EPOCH) // _HOUR)
+        rollup = self._hours.get(key)
+        if rollup is None:
+            rollup = self._hours[key] = Rollup()
+        rollup.add(duration, sign)
 
     def sorted_items(self) -> list[tuple[RollupKey, Rollup]]:
         """In key order: concurrent writers lock rollup rows in one order (no deadlock)."""
-        return sorted(self.changes.items(), key=lambda item: item[0])
+        changes: dict[RollupKey, Rollup] = {}
+        for (task_name, status, hour), rollup in self._hours.items():
+            start = _EPOCH + hour * _HOUR
+            changes[(task_name, status, HOUR, start)] = rollup
+            day_key = (task_name, status, DAY, period_start(start, DAY))
+            day = changes.get(day_key)
+            if day is None:
+                day = changes[day_key] = Rollup()
+            day.merge(rollup)
+        return sorted(changes.items(), key=lambda item: item[0])
 
 
 class DenseHistogram:

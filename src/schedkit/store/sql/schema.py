@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection, Dialect
 
 from schedkit.errors import ConfigError, StoreError
 from schedkit.models import OverlapPolicy, RunStatus, TriggerSource, WorkflowStatus, utcnow
-from schedkit.store.sql.rollups import backfill
+from schedkit.store._rollups import RollupDelta, encode_histogram
 
 log = logging.getLogger("schedkit.store.sql")
 
@@ -487,7 +487,30 @@ def _v6_run_rollups(conn: Connection, tables: Tables) -> None:
     md = sa.MetaData()
     _run_rollups_table(md, tables.prefix)
     md.create_all(conn, checkfirst=True)
-    backfill(conn, tables.runs, tables.run_rollups)
+    runs = tables.runs
+    finished = sorted(s.value for s in RunStatus if s.finished)
+    stmt = sa.select(runs.c.task_name, runs.c.scheduled_for, runs.c.status, runs.c.duration)
+    delta = RollupDelta()
+    # Streamed: a large history is never held in memory at once.
+    for task_name, scheduled_for, status, duration in conn.execute(
+        stmt.where(runs.c.status.in_(finished)).execution_options(yield_per=10_000)
+    ):
+        delta.add(task_name, scheduled_for, status, duration)
+    rows = [
+        {
+            "task_name": task_name,
+            "status": status,
+            "period": period,
+            "period_start": start,
+            "runs": r.runs,
+            "timed": r.timed,
+            "duration_sum": r.duration_sum,
+            "histogram": encode_histogram(r.compacted()),
+        }
+        for (task_name, status, period, start), r in delta.sorted_items()
+    ]
+    for start in range(0, len(rows), 1000):
+        conn.execute(tables.run_rollups.insert(), rows[start : start + 1000])
 
 
 #: The schema version that added run rollups. Not additive: code of older versions
