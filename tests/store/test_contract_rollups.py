@@ -148,6 +148,11 @@ async def test_rollups_follow_finish_lose_cancel_requeue_and_purge(store: Store)
     )
     await assert_stats_agree(store, since)
     assert (await store.run_stats(since))[0].counts["failed"] == 1
+    # Sent again (the attempt moved on): nothing changes, the rollups neither.
+    assert not await store.requeue_run(
+        rq(again.id, again.attempt, [RunStatus.FAILED], T0, {"error": "retried"})
+    )
+    assert (await store.run_stats(since))[0].counts["failed"] == 1
 
     # The purge takes the runs finished before the cut out of the rollups.
     assert await store.purge_runs(T0 + 30 * SEC) >= 4

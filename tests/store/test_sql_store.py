@@ -328,7 +328,7 @@ async def test_rollup_stats_read_key_and_index_ranges_only(sqlite_url: str) -> N
         assert len(await store.run_stats(since, task_name="t1")) == 1
         params = {"since": since, "hour": T0, "day": T0, "task": "t1"}
         statements = [
-            query._render(params) for queries in store._rollup_queries.values() for query in queries
+            query._render(params) for parts, _ in store._rollup_queries.values() for query in parts
         ]
     lines = [line for st, p in statements for line in plan_of(db_path, st, p)]
     assert len(statements) == 8 and lines

@@ -250,16 +250,19 @@ def approximate_stats(tasks: Mapping[str, WindowAggregate]) -> list[TaskStats]:
     return stats
 
 
-def add_rows(
-    into: dict[str, WindowAggregate],
-    rows: Iterable[Sequence[Any]],
-) -> None:
-    """Sum rollup rows (task, status, runs, timed, duration_sum, histogram blob)."""
-    for name, status, runs, timed, total, blob in rows:
+def add_rows(into: dict[str, WindowAggregate], rows: Iterable[Sequence[Any]]) -> None:
+    """Sum a window's rows (kind, task, status, count, timed, duration sum, histogram
+    blob) per task. Kinds: ``r`` a rollup row, ``e`` one finished run (the sum is its
+    duration, or None), ``a`` a count of runs not finished."""
+    for kind, name, status, n, timed, total, blob in rows:
         agg = into.get(name)
         if agg is None:
             agg = into[name] = WindowAggregate()
-        agg.count(status, runs)
-        agg.timed += timed
-        agg.duration_sum += total
-        agg.histogram.add_blob(blob)
+        if kind == "e":
+            agg.add_run(status, total)
+            continue
+        agg.count(status, n)
+        if kind == "r":
+            agg.timed += timed
+            agg.duration_sum += total
+            agg.histogram.add_blob(blob)

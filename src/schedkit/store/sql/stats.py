@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -41,19 +41,22 @@ class StatsMixin(SQLBase):
             return await self._exact_stats(since, task_name)
         hour, day = period_ceil(since, HOUR), period_ceil(since, DAY)
         params = {"since": since, "hour": hour, "day": day, "task": task_name}
-        queries = self._rollup_queries[task_name is not None]
+        parts, union = self._rollup_queries[task_name is not None]
 
         def work(conn: Connection) -> list[TaskStats]:
-            active, edge, hours, days = queries
             tasks: dict[str, WindowAggregate] = {}
-            for name, status, n in active.all(conn, params):
-                tasks.setdefault(name, WindowAggregate()).count(status.value, n)
-            if since < hour:
-                for name, status, duration in edge.all(conn, params):
-                    tasks.setdefault(name, WindowAggregate()).add_run(status.value, duration)
-            if hour < day:
-                add_rows(tasks, hours.all(conn, params))
-            add_rows(tasks, days.all(conn, params))
+            if self._sqlite:
+                # In process: the parts one by one, skipping empty ranges.
+                active, edge, hours, days = parts
+                add_rows(tasks, active.all(conn, params))
+                if since < hour:
+                    add_rows(tasks, edge.all(conn, params))
+                if hour < day:
+                    add_rows(tasks, hours.all(conn, params))
+                add_rows(tasks, days.all(conn, params))
+            else:
+                # One round trip, not four.
+                add_rows(tasks, conn.execute(union, params))
             return approximate_stats(tasks)
 
         return await self._snapshot(work)
@@ -166,50 +169,72 @@ class StatsMixin(SQLBase):
         return stats
 
     @functools.cached_property
-    def _rollup_queries(self) -> dict[bool, tuple[Query, Query, Query, Query]]:
+    def _rollup_queries(self) -> dict[bool, tuple[tuple[Query, ...], sa.Executable]]:
         """The statements of a window answered from the rollups (parameters ``since``,
-        ``hour``, ``day``, ``task``), for every task (False) and for one (True): pending
-        and running counts of the window (runs_status_scheduled_ix ranges, few rows), the
-        finished runs of its partial first hour one by one, the hour rows from ``hour``
-        up to ``day`` and the day rows from ``day`` on (two ranges of the rollups' key)."""
+        ``hour``, ``day``, ``task``), for every task (False) and for one (True), as parts
+        (SQLite) and as one UNION ALL (PostgreSQL): pending and running counts of the
+        window (runs_status_scheduled_ix ranges, few rows), the finished runs of its
+        partial first hour one by one, the hour rows from ``hour`` up to ``day`` and the
+        day rows from ``day`` on (two ranges of the rollups' key). Every row is (kind,
+        task, status, count, timed, duration sum, histogram): ``_rollups.add_rows``."""
         r, ru = self._t.runs, self._t.run_rollups
         finished = sorted(s.value for s in FINISHED_STATUSES)
         active = sorted(s.value for s in ACTIVE_STATUSES)
-        sums = (
-            ru.c.task_name,
-            ru.c.status,
-            ru.c.runs,
-            ru.c.timed,
-            ru.c.duration_sum,
-            ru.c.histogram,
-        )
+
+        def constant(sql: str, kind: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+            return sa.literal_column(sql, kind)
+
+        # The status as stored (a string): no enum built per row.
+        status = sa.type_coerce(r.c.status, sa.String())
+        no_histogram = constant("CAST(NULL AS BYTEA)", sa.LargeBinary())  # NULL alone: text
+        sums = (ru.c.runs, ru.c.timed, ru.c.duration_sum, ru.c.histogram)
         since, hour, day = (
             sa.bindparam(name, type_=UTCDateTime()) for name in ("since", "hour", "day")
         )
-        built: dict[bool, tuple[Query, Query, Query, Query]] = {}
+        built: dict[bool, tuple[tuple[Query, ...], sa.Executable]] = {}
         for one_task in (False, True):
             runs_of = [r.c.task_name == sa.bindparam("task")] if one_task else []
             rollups_of = [ru.c.task_name == sa.bindparam("task")] if one_task else []
             statements = (
-                sa.select(r.c.task_name, r.c.status, sa.func.count())
+                sa.select(
+                    constant("'a'", sa.String()),
+                    r.c.task_name,
+                    status,
+                    sa.func.count(),
+                    constant("0", sa.BigInteger()),
+                    constant("CAST(0 AS FLOAT)", sa.Float()),
+                    no_histogram,
+                )
                 .where(r.c.status.in_(active), r.c.scheduled_for >= since, *runs_of)
                 .group_by(r.c.task_name, r.c.status),
-                sa.select(r.c.task_name, r.c.status, r.c.duration).where(
+                sa.select(
+                    constant("'e'", sa.String()),
+                    r.c.task_name,
+                    status,
+                    constant("1", sa.BigInteger()),
+                    constant("0", sa.BigInteger()),
+                    r.c.duration,
+                    no_histogram,
+                ).where(
                     r.c.status.in_(finished),
                     r.c.scheduled_for >= since,
                     r.c.scheduled_for < hour,
                     *runs_of,
                 ),
-                sa.select(*sums).where(
+                sa.select(constant("'r'", sa.String()), ru.c.task_name, ru.c.status, *sums).where(
                     ru.c.period == HOUR,
                     ru.c.period_start >= hour,
                     ru.c.period_start < day,
                     *rollups_of,
                 ),
-                sa.select(*sums).where(ru.c.period == DAY, ru.c.period_start >= day, *rollups_of),
+                sa.select(constant("'r'", sa.String()), ru.c.task_name, ru.c.status, *sums).where(
+                    ru.c.period == DAY, ru.c.period_start >= day, *rollups_of
+                ),
             )
-            a, e, h, d = (Query(stmt, on_sqlite=self._sqlite) for stmt in statements)
-            built[one_task] = (a, e, h, d)
+            parts = (
+                tuple(Query(stmt, on_sqlite=True) for stmt in statements) if self._sqlite else ()
+            )
+            built[one_task] = (parts, sa.union_all(*statements))
         return built
 
     @functools.cached_property
