@@ -122,6 +122,7 @@ EXPECTED_TABLES = {
     "kv_state",
     "schema_version",
     "workflow_runs",
+    "run_rollups",
 }
 EXPECTED_INDEXES = {
     "runs": {
@@ -192,8 +193,15 @@ async def on_database(url: str, work: Callable[[sa.Connection], _T]) -> _T:
 
 @sql_backends
 async def test_tables_indexes_and_prefix(store_url: str) -> None:
-    async with SQLStore(store_url, table_prefix="app_sk_"):
+    async with SQLStore(store_url, table_prefix="app_sk_") as store:
         schema = await on_database(store_url, _schema)
+        # The rollups' own SQL names the prefixed table too.
+        done = make_run(status=RunStatus.SUCCESS, duration=2.0, finished_at=T0)
+        await store.insert_runs([done])
+        [stats] = await store.run_stats(T0 - timedelta(hours=30))
+        assert stats.counts == {"success": 1} and stats.percentiles_approximate
+        assert await store.purge_runs(T0 + timedelta(seconds=1)) == 1
+        assert await store.run_stats(T0 - timedelta(hours=30)) == []
     assert set(schema) == {f"app_sk_{name}" for name in EXPECTED_TABLES}
     for table, indexes in EXPECTED_INDEXES.items():
         got = schema[f"app_sk_{table}"]["indexes"]

@@ -52,7 +52,13 @@ class TransitionsMixin(SQLBase):
         distinct = len({item.run_id for item in items}) == len(items)
 
         def work(conn: Connection) -> list[bool]:
-            if distinct:
+            # Per run finished, the task and scheduled_for its rollups are keyed on:
+            # on PostgreSQL returned by the UPDATE itself, otherwise read after it.
+            places: dict[str, tuple[str, datetime]] | None = None
+            if distinct and not self._sqlite:
+                places = self._finish.changed(conn, rows)
+                applied = [item.run_id in places for item in items]
+            elif distinct:
                 applied = self._finish.applied(conn, rows)
             else:
                 # A run named twice must see the first item's effect; in one
@@ -61,7 +67,7 @@ class TransitionsMixin(SQLBase):
             done = [i for i, ok in zip(items, applied, strict=True) if ok]
             self._release_in(conn, [i.run_id for i in done])
             if done:
-                where = self._run_places(conn, [i.run_id for i in done])
+                where = places or self._run_places(conn, [i.run_id for i in done])
                 self._roll(
                     conn,
                     [(*where[i.run_id], i.outcome.status, i.outcome.duration) for i in done],
@@ -244,7 +250,13 @@ class TransitionsMixin(SQLBase):
             "error": JSON_TYPE,
             "reason": sa.String(),
         }
-        return BatchUpdate(template, types, r.c.id, on_sqlite=self._sqlite)
+        return BatchUpdate(
+            template,
+            types,
+            r.c.id,
+            on_sqlite=self._sqlite,
+            returning=(r.c.task_name, r.c.scheduled_for),
+        )
 
     @functools.cached_property
     def _release(self) -> Query:
