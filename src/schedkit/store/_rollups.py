@@ -238,12 +238,10 @@ def approximate_stats(tasks: Mapping[str, WindowAggregate]) -> list[TaskStats]:
     """The stats of each task with runs, percentiles read off its histogram."""
     stats = []
     for name in sorted(tasks):
+        # Every task here has runs: it was added by a row that counts some.
         agg = tasks[name]
-        counts = {s: n for s, n in agg.counts.items() if n}
-        if not counts:
-            continue
         mean = agg.duration_sum / agg.timed if agg.timed else None
-        found = summarized(name, counts, mean, agg.histogram.percentiles())
+        found = summarized(name, agg.counts, mean, agg.histogram.percentiles())
         stats.append(
             dataclasses.replace(found, percentiles_approximate=True, relative_error=RELATIVE_ERROR)
         )
