@@ -146,8 +146,9 @@ def _task_names(n: int) -> list[str]:
     return [TASK_NAME] + [f"bench_task_{i:02d}" for i in range(1, n)]
 
 
-def _runs(case: dict[str, Any], end: datetime) -> Any:
-    """The history, oldest first, in batches of 5,000 Run objects."""
+def history_runs(case: dict[str, Any], end: datetime) -> Any:
+    """The history, oldest first, in batches of 5,000 Run objects (also fills the API
+    probe of ``bench.bulk``)."""
     rng = random.Random(42)
     n, tasks = case["runs"], _task_names(case["tasks"])
     span = case["days"] * _DAY
@@ -221,7 +222,7 @@ async def _fill(store: Store, url: str, case: dict[str, Any], system: str) -> di
     end = datetime.now(UTC).replace(microsecond=0)
     t0 = time.perf_counter()
     done = 0
-    for batch in _runs(case, end):
+    for batch in history_runs(case, end):
         await store.insert_runs(batch)
         done += len(batch)
         if done % 100_000 == 0:
