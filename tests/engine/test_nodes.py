@@ -6,13 +6,16 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from schedkit import RunStatus, task
+from schedkit.clock import SystemClock
 from schedkit.engine.reaper import Reaper
 from schedkit.events import EventBus
+from schedkit.logcapture import RunLogBuffer
 from schedkit.models import Node
 from schedkit.registry import TaskRegistry
+from schedkit.service.node import NodeLifecycle
 from schedkit.store import Store
 
-from .conftest import MakeScheduler
+from .conftest import MakeScheduler, fast_config
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -75,3 +78,43 @@ async def test_draining_this_node_hands_its_run_back(make_scheduler: MakeSchedul
     later = await s.run_now("slow_one")
     await asyncio.sleep(0.5)
     assert (await s.get_run(later.id)).status is RunStatus.PENDING
+
+
+async def test_a_stopped_node_leaves_the_list_with_a_heartbeat_write_in_flight(
+    store: Store,
+) -> None:
+    """A heartbeat cancelled inside its write could still land after the node deleted its
+    row (the server finishes a request its client stopped waiting for), putting the node
+    back into the list until it expired: seen on FerretDB under load. The store here is
+    real; only the delay of its node write is added, as the server's own."""
+    real_upsert = store.upsert_node
+    sent: list[asyncio.Future[None]] = []
+
+    async def upsert_landing_late(row: Node) -> None:
+        async def server_side() -> None:
+            await asyncio.sleep(0.3)
+            await real_upsert(row)
+
+        sent.append(asyncio.ensure_future(server_side()))
+        await asyncio.shield(sent[-1])
+
+    lifecycle = NodeLifecycle(
+        store=store,
+        clock=SystemClock(),
+        config=fast_config("sqlite:///unused.db", scheduler={"heartbeat_interval": 0.05}),
+        node_id="node-late-beat",
+        logs=RunLogBuffer(),
+        info=dict,
+        drain=lambda grace: asyncio.sleep(0),
+    )
+    await lifecycle.register()
+    store.upsert_node = upsert_landing_late  # type: ignore[method-assign, assignment]
+    lifecycle.start_heartbeat()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while not any(not write.done() for write in sent):
+        assert loop.time() < deadline, "no heartbeat write started"
+        await asyncio.sleep(0.01)
+    await lifecycle.unregister()
+    await asyncio.gather(*sent)
+    assert "node-late-beat" not in {n.id for n in await store.list_nodes()}

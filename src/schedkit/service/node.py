@@ -47,6 +47,9 @@ def freeze_startup_heap() -> None:
     logger.debug("start-up heap frozen: %d objects", gc.get_freeze_count())
 
 
+#: Seconds unregistering waits for a heartbeat write in flight before cancelling it.
+UNREGISTER_WAIT = 5.0
+
 #: Key prefix, in the store's state area, of a drain asked of a node by another one.
 DRAIN_KEY = "node.drain:"
 
@@ -79,6 +82,7 @@ class NodeLifecycle:
         self._log_handler = RunLogHandler(logs)
         self.started_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         #: Stops the executor taking runs and hands back what is left (the façade's).
         self._drain = drain
         self._draining: asyncio.Task[None] | None = None
@@ -139,6 +143,12 @@ class NodeLifecycle:
     async def unregister(self) -> None:
         if self._task is None:
             return
+        # The heartbeat ends after the write it may be in, not inside it: a write whose
+        # caller was cancelled can still reach the store after the delete below (the
+        # server finishes a request its client stopped waiting for) and bring the node
+        # back into the list until it expired (seen on FerretDB under load).
+        self._stop.set()
+        await asyncio.wait({self._task}, timeout=UNREGISTER_WAIT)
         await cancel_and_wait(self._task)
         self._task = None
         if self._draining is not None:  # ends with the executor, stopped before this
@@ -150,14 +160,18 @@ class NodeLifecycle:
             logger.warning("could not unregister node %s: %s", self.node_id, exc)
 
     async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.scheduler.heartbeat_interval)
+        while not await self._stopped_within(self.config.scheduler.heartbeat_interval):
             try:
                 await self.beat()
                 if not self.draining and await self.store.get_state(DRAIN_KEY + self.node_id):
                     self.start_drain()
             except StoreError as exc:
                 logger.warning("node heartbeat failed: %s", exc)
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        return self._stop.is_set()
 
     async def beat(self) -> None:
         now = self.clock.now()
