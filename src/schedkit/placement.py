@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 from schedkit.errors import TaskDefinitionError
-from schedkit.models import labels_of
+from schedkit.models import LOCAL_EXECUTOR, labels_of
 
 #: Where an attempt's code runs: ``thread`` (async code on the event loop, sync code on
 #: the thread pool) or ``process`` (a child process, killed at the timeout or on cancel).
@@ -23,8 +23,7 @@ def check_isolation(value: object, owner: str) -> Isolation:
     return value  # type: ignore[return-value]
 
 
-#: The executor of a task whose runs schedkit nodes execute themselves.
-LOCAL_EXECUTOR = "local"
+__all__ = ["LOCAL_EXECUTOR", "Isolation", "check_executor", "check_isolation", "check_labels"]
 
 
 def check_executor(value: object, owner: str) -> str:

@@ -98,6 +98,7 @@ class RunsMixin(SQLBase):
         labels: Sequence[str] = (),
         *,
         run_ids: Sequence[str] | None = None,
+        executor: str | None = None,
     ) -> list[Run]:
         if nothing_to_claim(limit, task_names, run_ids):
             return []
@@ -126,6 +127,8 @@ class RunsMixin(SQLBase):
             candidates = candidates.where(r.c.task_name.in_(list(task_names)))
         if run_ids is not None:
             candidates = candidates.where(r.c.id.in_(list(run_ids)))
+        if executor is not None:
+            candidates = candidates.where(r.c.executor == executor)
         # A materialized CTE runs the locking SELECT exactly once. As a plain IN
         # (subquery), PostgreSQL may run it again while updating, and every run picks
         # further rows: claims were seen returning more runs than their limit.
@@ -238,6 +241,8 @@ class RunsMixin(SQLBase):
             conditions.append(r.c.scheduled_for < flt.until)
         if flt.node_id is not None:
             conditions.append(r.c.node_id == flt.node_id)
+        if flt.executor is not None:
+            conditions.append(r.c.executor == flt.executor)
         return conditions
 
     @functools.cached_property

@@ -34,7 +34,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect
 
 from schedkit.errors import ConfigError, StoreError
-from schedkit.models import OverlapPolicy, RunStatus, TriggerSource, WorkflowStatus, utcnow
+from schedkit.models import (
+    LOCAL_EXECUTOR,
+    OverlapPolicy,
+    RunStatus,
+    TriggerSource,
+    WorkflowStatus,
+    utcnow,
+)
 
 log = logging.getLogger("schedkit.store.sql")
 
@@ -193,6 +200,8 @@ def build_tables(prefix: str) -> Tables:
         # Version 5 (added last, where ALTER TABLE puts them on an upgraded database).
         sa.Column("max_runs", sa.Integer),
         sa.Column("run_count", sa.Integer, nullable=False, server_default="0"),
+        # Where its runs execute; NULL: where the task says (_run_executor's version).
+        sa.Column("executor", sa.String),
     )
     sa.Index(f"{p}schedules_due_ix", schedules.c.paused, schedules.c.next_fire_time, schedules.c.id)
     sa.Index(f"{p}schedules_task_ix", schedules.c.task_name)
@@ -228,6 +237,9 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("created_by", sa.String),
         # Labels a claiming node must offer, as ``_common.labels_key`` (schema version 4).
         sa.Column("labels", LabelsType(), nullable=False, server_default=""),
+        # Where the run executes: 'local' (schedkit nodes claim it) or the executor it is
+        # handed to, e.g. 'celery' (_run_executor's version).
+        sa.Column("executor", sa.String, nullable=False, server_default=LOCAL_EXECUTOR),
         # The fencing key (invariant 1). NULL schedule_id (manual runs) never collides:
         # NULLs are distinct in unique constraints on both databases.
         sa.UniqueConstraint("schedule_id", "scheduled_for", name=f"{p}runs_fence_uq"),
@@ -266,6 +278,19 @@ def build_tables(prefix: str) -> Tables:
         runs.c.duration,
     )
     sa.Index(f"{p}runs_finished_ix", runs.c.finished_at)
+    # The hand-off's read of the pending runs of another executor. Partial: the runs
+    # schedkit nodes execute themselves (almost all) are not in it, so the hot path's
+    # inserts and claims do not pay for it.
+    handed_off = runs.c.executor != LOCAL_EXECUTOR
+    sa.Index(
+        f"{p}runs_handoff_ix",
+        runs.c.executor,
+        runs.c.status,
+        runs.c.scheduled_for,
+        runs.c.id,
+        postgresql_where=handed_off,
+        sqlite_where=handed_off,
+    )
 
     # No foreign keys anywhere: history outlives schedules by design, the purge deletes
     # log lines explicitly, and FK checks would cost on every hot-path insert.
@@ -409,8 +434,9 @@ class Migration:
 
     upgrade: Callable[[Connection, Tables], None]
     #: The oldest schema version whose code still works after this step: keep the
-    #: previous step's value for additive changes (see the module docstring).
-    compatible_from: int
+    #: previous step's value for additive changes (see the module docstring); None:
+    #: only code of the version this step makes (or newer).
+    compatible_from: int | None
 
 
 def _v2_task_status_index(conn: Connection, tables: Tables) -> None:
@@ -459,6 +485,25 @@ def _v5_end_conditions(conn: Connection, tables: Tables) -> None:
     )
 
 
+def _run_executor(conn: Connection, tables: Tables) -> None:
+    """Where runs execute (``runs.executor``, 'local' for every run stored before, which
+    is what they were unless their task said otherwise: no release sent runs elsewhere)
+    and a schedule's choice of it (``schedules.executor``, NULL: the task's), with the
+    hand-off's partial index.
+
+    Not additive: older code would claim runs recorded for another executor (it knows
+    only the executor of their task), so it refuses the upgraded database."""
+    runs, p = tables.runs.name, tables.prefix
+    conn.exec_driver_sql(
+        f"ALTER TABLE {runs} ADD COLUMN executor VARCHAR DEFAULT '{LOCAL_EXECUTOR}' NOT NULL"
+    )
+    conn.exec_driver_sql(f"ALTER TABLE {tables.schedules.name} ADD COLUMN executor VARCHAR")
+    conn.exec_driver_sql(
+        f"CREATE INDEX {p}runs_handoff_ix ON {runs} (executor, status, scheduled_for, id) "
+        f"WHERE executor != '{LOCAL_EXECUTOR}'"
+    )
+
+
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
 #: created by ``create_all``; append steps, never edit or reorder released ones.
 MIGRATIONS: list[Migration] = [
@@ -470,6 +515,8 @@ MIGRATIONS: list[Migration] = [
     Migration(_v4_run_labels, compatible_from=1),
     # Additive (two columns, one with a default): code of version 1 keeps working on it.
     Migration(_v5_end_conditions, compatible_from=1),
+    # Not additive (see the step): only code of the version it makes works on it.
+    Migration(_run_executor, compatible_from=None),
 ]
 
 
@@ -479,7 +526,10 @@ def latest_version() -> int:
 
 
 def _compatible_from(version: int) -> int:
-    return MIGRATIONS[version - 2].compatible_from if version > 1 else 1
+    if version <= 1:
+        return 1
+    compatible_from = MIGRATIONS[version - 2].compatible_from
+    return version if compatible_from is None else compatible_from
 
 
 def _stamp(conn: Connection, tables: Tables, version: int) -> None:
