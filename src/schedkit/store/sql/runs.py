@@ -15,7 +15,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from schedkit.models import FINISHED_STATUSES, JSON, LogLine, Run, RunFilter, RunStatus
+from schedkit.models import (
+    FINISHED_STATUSES,
+    JSON,
+    LOCAL_EXECUTOR,
+    LogLine,
+    Run,
+    RunFilter,
+    RunStatus,
+)
 from schedkit.store._common import claim_order, nothing_to_claim, offered_keys, stale_order
 from schedkit.store.sql.base import SQLBase, chunks, values_of
 from schedkit.store.sql.queries import Query
@@ -243,6 +251,10 @@ class RunsMixin(SQLBase):
             conditions.append(r.c.node_id == flt.node_id)
         if flt.executor is not None:
             conditions.append(r.c.executor == flt.executor)
+            if flt.executor != LOCAL_EXECUTOR:
+                # Implied, but said with the literal of runs_handoff_ix's WHERE: SQLite
+                # uses a partial index only for a query repeating that term.
+                conditions.append(r.c.executor != sa.literal(LOCAL_EXECUTOR, literal_execute=True))
         return conditions
 
     @functools.cached_property
