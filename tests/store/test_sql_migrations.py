@@ -231,3 +231,52 @@ async def test_older_code_opens_a_newer_database_only_if_compatible(
             StoreError, match=f"needs schedkit code of schema version {CURRENT + 2}"
         ):
             await store.open()
+
+
+async def test_runs_stored_before_the_executor_step_are_local_and_older_code_is_refused(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step adding ``runs.executor``: runs and schedules written by the version before
+    it read as ``local`` runs and schedules following their task; code of that version
+    refuses the upgraded database (it would claim runs meant for Celery)."""
+    executor_step = next(i for i, m in enumerate(RELEASED) if m.upgrade.__name__ == "_run_executor")
+    before = RELEASED[:executor_step]
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", before)
+    await on_database(store_url, create_v1)
+    async with SQLStore(store_url) as store:  # upgraded to the version before the step
+        assert await store.schema_version() == executor_step + 1
+    run = Run(id=new_id(), task_name="t", schedule_id="s", trigger_source=TriggerSource.SCHEDULE,
+              scheduled_for=T0, not_before=T0, created_at=T0)  # fmt: skip
+    schedule = Schedule(id="s", task_name="t", trigger={"trigger": "cron", "hour": 2},
+                        next_fire_time=T0, created_at=T0, updated_at=T0)  # fmt: skip
+
+    def write_old_rows(conn: sa.Connection) -> None:
+        """What code of that version writes: no executor column to fill."""
+        tables = _sql_schema.build_tables("schedkit_")
+        fields = {c.name for c in tables.runs.columns} - {"executor"}
+        values = {k: v for k, v in vars_of(run).items() if k in fields}
+        conn.execute(tables.runs.insert().values(**values))
+        sched_fields = {c.name for c in tables.schedules.columns} - {"executor"}
+        conn.execute(
+            tables.schedules.insert().values(
+                **{k: v for k, v in vars_of(schedule).items() if k in sched_fields}
+            )
+        )
+
+    await on_database(store_url, write_old_rows)
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", RELEASED)
+    async with SQLStore(store_url) as store:
+        assert await store.schema_version() == CURRENT
+        got = await store.get_run(run.id)
+        assert got is not None and got.executor == "local"
+        stored = await store.get_schedule("s")
+        assert stored is not None and stored.executor is None
+        assert [r.id for r in await store.claim_runs("n", T0, 5, executor="local")] == [run.id]
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", before)
+    with pytest.raises(StoreError, match=f"schema version {CURRENT} or newer"):
+        await SQLStore(store_url).open()
+
+
+def vars_of(value: Any) -> dict[str, Any]:
+    """A value object's fields by name (slots dataclasses have no ``__dict__``)."""
+    return {f: getattr(value, f) for f in value.__dataclass_fields__}
