@@ -196,7 +196,7 @@ async def test_a_lost_channel_is_polled_over_and_reconnected(
     assert log == ["poll started", "poll stopped", "woken"]
     assert channel.opened == 2 and channel.refuse == 0
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "lost (server restarted)" in warnings[0].getMessage()
+    assert len(warnings) == 1 and "unavailable (server restarted)" in warnings[0].getMessage()
     assert "polling the store" in warnings[0].getMessage()
     assert any("memory back after" in r.getMessage() for r in caplog.records)
     # The other nodes are told to claim (their wake-ups sent meanwhile were lost); the
@@ -259,3 +259,25 @@ async def test_stopping_during_an_outage_ends_the_reconnection() -> None:
     assert log == ["poll started", "poll stopped"]
     channel.losses[0]("late report")  # after stop: ignored
     assert not node._reconnects
+
+
+async def test_a_channel_unreachable_at_start_is_polled_over_until_it_connects(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broadcast, "RECONNECT_FIRST", 0.01)
+    channel = Channel()
+    channel.refuse = 2
+    log: list[str] = []
+    node = Broadcast(
+        transport=channel,
+        events=EventBus(),
+        node_id="a",
+        wake=lambda: log.append("woken"),
+        fallback=lambda: Poll(log),
+    )
+    await node.start()  # not an error: the node polls meanwhile
+    assert not node.connected
+    assert "unavailable (cannot connect: OSError: connection refused)" in caplog.text
+    await until(lambda: node.connected and "woken" in log)
+    assert log == ["poll started", "poll stopped", "woken"]
+    await node.stop()

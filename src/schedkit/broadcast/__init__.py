@@ -110,8 +110,9 @@ async def attach(
     executor: Executor,
 ) -> None:
     """Connect this node to the others for the life of ``stack``: the notify channel, or
-    the store poll when there is none (or it cannot be reached: a warning, not an error,
-    since every node still finds its runs by polling)."""
+    the store poll when there is none. A channel that cannot be reached (now or later) is
+    a warning, not an error, since every node still finds its runs by polling: the node
+    polls the store until it connects."""
     from schedkit.broadcast.poll import StorePoll
 
     node_id = executor.node_id
@@ -130,16 +131,10 @@ async def attach(
             wake=executor.wake_here,
             fallback=store_poll,
         )
-        try:
-            await shared.start()
-        except Exception as exc:
-            logger.warning("no notify channel (%s): %s; polling the store", transport.name, exc)
-            with contextlib.suppress(Exception):
-                await transport.close()
-        else:
-            executor.announce = shared.announce_wake
-            stack.push_async_callback(shared.stop)
-            return
+        await shared.start()
+        executor.announce = shared.announce_wake
+        stack.push_async_callback(shared.stop)
+        return
     poll = store_poll()
     await poll.start()
     stack.push_async_callback(poll.stop)
@@ -188,10 +183,15 @@ class Broadcast:
         return not self._down
 
     async def start(self) -> None:
-        await self.transport.open(self._receive, self._lost)
+        """Connect, or (the channel cannot be reached) poll and keep trying."""
         self._remove = self.events.add_listener(self._on_event)
         self._task = asyncio.create_task(self._send_loop(), name="schedkit-broadcast")
-        logger.info("node events shared through %s", self.transport.name)
+        try:
+            await self.transport.open(self._receive, self._lost)
+        except Exception as exc:
+            self._lost(f"cannot connect: {type(exc).__name__}: {exc}")
+        else:
+            logger.info("node events shared through %s", self.transport.name)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -214,7 +214,7 @@ class Broadcast:
         if self._stopping or not self.connected:
             return
         logger.warning(
-            "node events: %s lost (%s); polling the store until it is back",
+            "node events: %s unavailable (%s); polling the store until it is back",
             self.transport.name,
             reason,
         )
