@@ -56,8 +56,6 @@ class PostgresTransport:
             raise
 
     async def send(self, payload: str) -> None:
-        if self._conn is None:
-            raise ConnectionError("not connected")
         # One connection for both: asyncpg runs one query at a time on it.
         async with self._lock:
             await self._conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
