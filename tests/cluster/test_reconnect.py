@@ -212,9 +212,18 @@ async def redis_proxy() -> AsyncIterator[Proxy]:
 @pytest.mark.parametrize(
     "store_url", [pytest.param("mongo", marks=pytest.mark.external_service)], indirect=True
 )
+@pytest.mark.parametrize("down_at_start", [False, True], ids=["dropped", "down-at-start"])
 async def test_while_the_channel_is_down_runs_start_through_the_poll(
-    cluster_config_path: Path, workers: list[Worker], store_url: str, redis_proxy: Proxy
+    cluster_config_path: Path,
+    workers: list[Worker],
+    store_url: str,
+    redis_proxy: Proxy,
+    down_at_start: bool,
 ) -> None:
+    """The channel's server goes away and stays away for a while (``dropped``), or is
+    already away when the nodes start (``down-at-start``)."""
+    if down_at_start:
+        redis_proxy.cut()
     url = urlsplit(service_url(REDIS_VAR))
     through_proxy = f"redis://127.0.0.1:{redis_proxy.port}{url.path or '/0'}"
     worker = Worker(
@@ -232,8 +241,9 @@ async def test_while_the_channel_is_down_runs_start_through_the_poll(
         async def both_listening() -> bool:
             return len(await server.ids(nodes)) == 2
 
-        await until(both_listening, "both nodes listening")
-        redis_proxy.cut()  # the channel's server is gone, and stays gone for now
+        if not down_at_start:
+            await until(both_listening, "both nodes listening")
+            redis_proxy.cut()  # the channel's server is gone, and stays gone for now
         run = await s.run_now("plain")
         done = await s.wait_for_run(run.id, timeout=30)
         # Started on the worker while no channel could be reached: by its store poll.
