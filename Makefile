@@ -4,7 +4,7 @@
 #   make lint        ruff check + ruff format --check
 #   make typecheck   mypy (strict; configured in pyproject.toml)
 #   make test        lint, typecheck, then pytest with the coverage floor (pyproject.toml);
-#                    make test PYTEST_ARGS='-k cron -x'
+#                    make test PYTEST_ARGS='-k cron -x'   (PYTEST_WORKERS=0: one process)
 #   make services    install/start PostgreSQL, FerretDB, Redis, Chromium (scripts/services.sh)
 #   make demo        run the demo through the schedkit CLI;  make demo PORT=8080 HOST=0.0.0.0
 #   make screenshots regenerate docs/screenshots/ (the console in Chromium, both languages)
@@ -19,6 +19,9 @@ BIN         := $(VENV)/bin
 # Touched after a successful install; pyproject.toml being newer means "re-install".
 STAMP       := $(VENV)/.install-stamp
 PYTEST_ARGS ?=
+# pytest-xdist workers (tests/conftest.py keeps the multi-process tests in one of them);
+# make test PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 # Where `make demo` serves the console and API.
 HOST        ?= 127.0.0.1
 PORT        ?= 8000
@@ -49,7 +52,7 @@ typecheck: install
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --cov --cov-report=term $(PYTEST_ARGS)
 
 services:
 	bash scripts/services.sh start

@@ -10,6 +10,11 @@ uses throw-away stores instead). PostgreSQL
 gets an ``ANALYZE`` after the fill (what autovacuum does soon after a bulk load);
 SQLite gets none, as schedkit never runs one.
 
+``run_stats`` is timed twice per window: the default answer (whole hours and days from
+the rollups, percentiles off their histogram) and ``exact=True`` (every duration of the
+window read and ranked); the largest relative difference of a rollup percentile from the
+exact one is reported with them.
+
 Each query goes through the store API (SQL + row → ``Run`` objects): one untimed first
 call (its time is reported apart, ``first_ms``: it reads pages not yet cached), then up
 to ``reps`` timed calls, stopping early (after at least 10) once ``budget_s`` is spent;
@@ -40,6 +45,8 @@ logger = logging.getLogger("bench")
 GENERATOR_VERSION = 1
 MARKER = "bench.history"
 MIN_REPS = 10
+#: The label prefix of the exact run_stats query (``exact=True``), timed beside the default.
+EXACT = "stats exact"
 _DAY = 86_400
 
 
@@ -84,31 +91,34 @@ def timeout(case: dict[str, Any]) -> float:
 
 
 def _key(case: dict[str, Any]) -> str:
-    """The cache key: the history's shape and the runs table's current DDL (columns and
-    indexes), so a schema change builds a fresh store rather than measuring an old one
-    (an index added without a migration never reaches an existing store)."""
+    """The cache key: the history's shape and the current DDL of the runs and run
+    rollups tables (columns and indexes), so a schema change builds a fresh store rather
+    than measuring an old one (an index added without a migration never reaches an
+    existing store, and a store of an older schema version is not the lead's to
+    upgrade)."""
     shape = {k: case[k] for k in ("runs", "tasks", "days")} | {"v": GENERATOR_VERSION}
     digest = hashlib.sha1(json.dumps(shape, sort_keys=True).encode())
-    digest.update(_runs_ddl().encode())
+    digest.update(_schema_ddl().encode())
     return digest.hexdigest()[:10]
 
 
-def _runs_ddl() -> str:
+def _schema_ddl() -> str:
     import sqlalchemy as sa
     from sqlalchemy.dialects import postgresql, sqlite
 
     from schedkit.store.sql.schema import build_tables
 
-    runs = build_tables("schedkit_").runs
+    tables = build_tables("schedkit_")
     parts = []
     dialects: tuple[sa.engine.Dialect, ...] = (
         sqlite.dialect(),
         postgresql.dialect(),  # type: ignore[no-untyped-call]
     )
     for dialect in dialects:
-        parts.append(str(sa.schema.CreateTable(runs).compile(dialect=dialect)))
-        for index in sorted(runs.indexes, key=lambda ix: str(ix.name)):
-            parts.append(str(sa.schema.CreateIndex(index).compile(dialect=dialect)))
+        for table in (tables.runs, tables.run_rollups):
+            parts.append(str(sa.schema.CreateTable(table).compile(dialect=dialect)))
+            for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+                parts.append(str(sa.schema.CreateIndex(index).compile(dialect=dialect)))
     return "\n".join(parts)
 
 
@@ -136,8 +146,9 @@ def _task_names(n: int) -> list[str]:
     return [TASK_NAME] + [f"bench_task_{i:02d}" for i in range(1, n)]
 
 
-def _runs(case: dict[str, Any], end: datetime) -> Any:
-    """The history, oldest first, in batches of 5,000 Run objects."""
+def history_runs(case: dict[str, Any], end: datetime) -> Any:
+    """The history, oldest first, in batches of 5,000 Run objects (also fills the API
+    probe of ``bench.bulk``)."""
     rng = random.Random(42)
     n, tasks = case["runs"], _task_names(case["tasks"])
     span = case["days"] * _DAY
@@ -211,7 +222,7 @@ async def _fill(store: Store, url: str, case: dict[str, Any], system: str) -> di
     end = datetime.now(UTC).replace(microsecond=0)
     t0 = time.perf_counter()
     done = 0
-    for batch in _runs(case, end):
+    for batch in history_runs(case, end):
         await store.insert_runs(batch)
         done += len(batch)
         if done % 100_000 == 0:
@@ -334,14 +345,23 @@ async def run(
             ("count: a task", lambda: store.count_runs(RunFilter(task_name=task))),
             ("count: status=failed", lambda: store.count_runs(RunFilter(statuses=failed))),
             ("count: all", lambda: store.count_runs(None)),
-            ("stats: last 24 h", lambda: store.run_stats(end - timedelta(days=1))),
-            ("stats: last 7 days", lambda: store.run_stats(end - timedelta(days=7))),
         ]
+        for days, window in ((1, "24 h"), (7, "7 days")):
+            since = end - timedelta(days=days)
+            queries += [
+                (f"stats: last {window}", lambda since=since: store.run_stats(since)),
+                (
+                    f"{EXACT}: last {window}",
+                    lambda since=since: store.run_stats(since, exact=True),
+                ),
+            ]
         results: dict[str, Any] = {}
+        outputs: dict[str, Any] = {}
         for label, fn in queries:
             stats, out = await _timed(fn, case["reps"], case["budget_s"])
             stats["rows"] = len(out) if isinstance(out, list) else out
             results[label] = stats
+            outputs[label] = out
             logger.info(
                 "%s: %s p50 %.2f ms p95 %.2f ms", system, label, stats["p50_ms"], stats["p95_ms"]
             )
@@ -350,11 +370,31 @@ async def run(
         await store.close()
     return {
         "runs_in_store": total,
+        "percentile_max_rel_error": _largest_error(outputs),
         "fill": info,
         "filled_now": filled_now,
         "queries": results,
         **measure.memory_report(),
     }
+
+
+def _largest_error(outputs: dict[str, Any]) -> float:
+    """The largest relative difference of a rollup percentile from the exact one."""
+    worst = 0.0
+    for label, exact in outputs.items():
+        if not label.startswith(EXACT):
+            continue
+        approx = {s.task_name: s for s in outputs[label.replace(EXACT, "stats", 1)]}
+        for e in exact:
+            a = approx[e.task_name]
+            for got, want in (
+                (a.p50_duration, e.p50_duration),
+                (a.p95_duration, e.p95_duration),
+                (a.p99_duration, e.p99_duration),
+            ):
+                if got is not None and want:
+                    worst = max(worst, abs(got - want) / want)
+    return round(worst, 4)
 
 
 def render(section: dict[str, Any]) -> str:
@@ -391,6 +431,7 @@ def render(section: dict[str, Any]) -> str:
         fills += [
             f"{s}: {r['runs_in_store']:,} runs, filled at {r['fill']['fill_per_s']:,.0f} runs/s"
             + (" (this run)" if r["filled_now"] else " (cached)")
+            + f", rollup percentiles within {r.get('percentile_max_rel_error', 0):.1%} of exact"
             for s, r in res.items()
             if "fill" in r
         ]
@@ -404,6 +445,8 @@ def targets(section: dict[str, Any]) -> list[dict[str, Any]]:
         if r.get("runs_in_store", 0) < 1_000_000:
             continue
         for label, q in r["queries"].items():
+            if label.startswith(EXACT):
+                continue  # on demand only; the target is the default (rollup) query
             out.append(
                 {
                     "target": f"history p95 ≤ 20 ms (SQLite): {label}",

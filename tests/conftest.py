@@ -106,3 +106,21 @@ async def store(store_url: str) -> AsyncIterator[Store]:
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite store URL, for tests that need no other backend."""
     return f"sqlite:///{tmp_path / 'schedkit.db'}"
+
+
+#: Tests that start processes of their own (node clusters, Celery workers, uvicorn
+#: workers, the demo) or load the machine on purpose (chaos): under pytest-xdist they
+#: all run in one worker, one after another, while the other worker takes the
+#: in-process tests. Celery tests also share Redis queues, which must not be consumed by
+#: a second test's worker at the same time.
+SERIAL_TIERS = ("chaos", "cluster", "celery_executor", "docs", "faults", "bench", "examples")
+SERIAL_FILES = ("tests/engine/test_cluster.py", "tests/api/test_workers.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = Path(str(item.path)).relative_to(root).as_posix()
+        tier = where.split("/")[1] if where.count("/") >= 2 else ""
+        if tier in SERIAL_TIERS or where in SERIAL_FILES:
+            item.add_marker(pytest.mark.xdist_group("processes"))

@@ -18,10 +18,15 @@ R = TypeVar("R")
 
 class Batcher(Generic[T, R]):
     def __init__(
-        self, write: Callable[[Sequence[T]], Awaitable[list[R]]], max_batch: int = 500
+        self,
+        write: Callable[[Sequence[T]], Awaitable[list[R]]],
+        max_batch: int = 500,
+        linger: float = 0.0,
     ) -> None:
         self._write = write
         self._max_batch = max_batch
+        self._linger = linger
+        self._last_write = -1e9
         self._items: list[tuple[T, asyncio.Future[R]]] = []
         self._drainer: asyncio.Task[None] | None = None
 
@@ -34,8 +39,12 @@ class Batcher(Generic[T, R]):
 
     async def _drain(self) -> None:
         try:
-            # Yield once so that items submitted in this loop iteration join the batch.
-            await asyncio.sleep(0)
+            # Yield once so that items submitted in this loop iteration join the batch;
+            # under load (the previous write ended less than ``linger`` ago) wait that
+            # long, so that items arriving one by one share a write too.
+            loop = asyncio.get_running_loop()
+            busy = loop.time() - self._last_write < self._linger
+            await asyncio.sleep(self._linger if busy else 0)
             while self._items:
                 batch = self._items[: self._max_batch]
                 del self._items[: self._max_batch]
@@ -48,6 +57,8 @@ class Batcher(Generic[T, R]):
                     if not isinstance(exc, Exception):
                         raise
                     continue
+                finally:
+                    self._last_write = loop.time()
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)

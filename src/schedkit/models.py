@@ -399,3 +399,8 @@ class TaskStats:
     p50_duration: float | None
     p95_duration: float | None
     p99_duration: float | None
+    #: True when the percentiles were read off the rollups' duration histogram (counts,
+    #: success rate and mean stay exact): each is then within ``relative_error`` of the
+    #: exact nearest-rank value. False for the exact query.
+    percentiles_approximate: bool = False
+    relative_error: float | None = None

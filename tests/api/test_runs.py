@@ -157,6 +157,17 @@ def test_stats_counts_percentiles_running_and_upcoming(api: Api) -> None:
         assert stats["success_rate"] == stats["counts"]["success"] / finished
         echo = next(t for t in stats["tasks"] if t["task_name"] == "echo")
         assert echo["p50_duration"] <= echo["p95_duration"] <= echo["p99_duration"]
+        # The percentiles come from the rollups' histogram, and say so; on request the
+        # exact ones, within that error of them.
+        assert echo["percentiles_approximate"] is True and echo["relative_error"] == 0.05
+        exact = api.viewer.get("/stats?hours=1&upcoming=0&exact=true").json()
+        echo_exact = next(t for t in exact["tasks"] if t["task_name"] == "echo")
+        assert echo_exact["percentiles_approximate"] is False
+        assert echo_exact["relative_error"] is None
+        assert (
+            abs(echo["p50_duration"] - echo_exact["p50_duration"])
+            <= 0.0501 * echo_exact["p50_duration"]
+        )
         assert running in {r["id"] for r in stats["running"]}
         assert stats["running_count"] >= 1
         upcoming = [datetime.fromisoformat(u["fire_time"]) for u in stats["upcoming"]]

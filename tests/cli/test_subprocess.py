@@ -69,7 +69,7 @@ def test_exit_codes(cli: Cli) -> None:
 
 
 def test_ctrl_c_cancels_a_local_run_and_exits_130(cli: Cli) -> None:
-    proc = start(cli, "run", "slow", "-p", "seconds=6", "--wait")
+    proc = start(cli, "run", "slow", "-p", "seconds=60", "--wait")
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -82,7 +82,7 @@ def test_ctrl_c_cancels_a_local_run_and_exits_130(cli: Cli) -> None:
         else:
             pytest.fail("the run did not start")
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()

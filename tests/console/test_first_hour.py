@@ -339,6 +339,9 @@ async def test_overview_counts_every_outcome(tab: Browsing, demo_console: Consol
     await expect(page.locator('.card[data-count="success_rate"]')).to_have_attribute(
         "title", re.compile("cancelled")
     )
+    # The per-task percentiles come from the store's rollups, and say so.
+    await expect(page.locator("main")).to_contain_text("within ±5 % of the exact values")
+    await expect(page.locator("td", has_text=re.compile("^≈ ")).first).to_be_visible()
 
 
 async def test_charts_have_whole_hours_axis_titles_and_units(

@@ -591,7 +591,7 @@ async def test_run_stats_counts_and_nearest_rank_percentiles(store: Store) -> No
     ]
     await add_runs(store, *runs)
 
-    stats = await store.run_stats(since)
+    stats = await store.run_stats(since, exact=True)
     assert [s.task_name for s in stats] == ["a", "b", "c"]
     a, b, c = stats
     assert dict(a.counts) == {"success": 20, "failed": 1, "pending": 1}
@@ -607,9 +607,9 @@ async def test_run_stats_counts_and_nearest_rank_percentiles(store: Store) -> No
     assert dict(c.counts) == {"running": 1} and c.total == 1
     assert c.success_rate is None and c.mean_duration is None and c.p95_duration is None
 
-    only_b = await store.run_stats(since, task_name="b")
+    only_b = await store.run_stats(since, task_name="b", exact=True)
     assert only_b == [b]
-    assert await store.run_stats(T0 + SEC) == []
+    assert await store.run_stats(T0 + SEC, exact=True) == []
 
 
 async def test_run_stats_equal_a_reference_over_many_tasks_statuses_and_sizes(
@@ -660,7 +660,7 @@ async def test_run_stats_equal_a_reference_over_many_tasks_statuses_and_sizes(
     ]
     await add_runs(store, *runs)
 
-    stats = await store.run_stats(since)
+    stats = await store.run_stats(since, exact=True)
     assert [s.task_name for s in stats] == sorted(expected)
     for s in stats:
         counts, durations = expected[s.task_name]
@@ -677,11 +677,11 @@ async def test_run_stats_equal_a_reference_over_many_tasks_statuses_and_sizes(
         assert percentiles == tuple(durations[r - 1] for r in ranks), s.task_name
         assert s.mean_duration == pytest.approx(sum(durations) / n, rel=1e-12)
     for name in (CHINESE, "n101", "无时长"):
-        assert await store.run_stats(since, task_name=name) == [
+        assert await store.run_stats(since, task_name=name, exact=True) == [
             s for s in stats if s.task_name == name
         ]
-    assert await store.run_stats(since, task_name="a-old") == []
-    assert await store.run_stats(since, task_name="no such task") == []
+    assert await store.run_stats(since, task_name="a-old", exact=True) == []
+    assert await store.run_stats(since, task_name="no such task", exact=True) == []
 
 
 async def test_record_fires_counts_inserted_runs_towards_max_runs(store: Store) -> None:

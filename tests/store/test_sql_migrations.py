@@ -5,7 +5,7 @@ newer than the code is refused."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from schedkit.errors import StoreError
-from schedkit.models import LogLine, Run, Schedule, TriggerSource, new_id
+from schedkit.models import LogLine, Run, RunStatus, Schedule, TriggerSource, new_id
+from schedkit.store._rollups import RELATIVE_ERROR
 from schedkit.store.sql import SQLStore
 from schedkit.store.sql import schema as _sql_schema
 from schedkit.store.sql.schema import Migration, Tables
@@ -35,6 +36,7 @@ SCHEMA_V1 = Path(__file__).parent / "schema_v1"
 RELEASED = list(_sql_schema.MIGRATIONS)
 CURRENT = len(RELEASED) + 1
 _T = TypeVar("_T")
+ROLLUP_ERROR = RELATIVE_ERROR * (1 + 1e-9)
 
 
 async def on_database(url: str, work: Callable[[sa.Connection], _T]) -> _T:
@@ -231,6 +233,72 @@ async def test_older_code_opens_a_newer_database_only_if_compatible(
             StoreError, match=f"needs schedkit code of schema version {CURRENT + 2}"
         ):
             await store.open()
+
+
+async def test_rollups_step_fills_the_rollups_from_the_stored_runs(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database of the version before rollups, holding finished and active runs, gets
+    rollups that answer run_stats like the exact query; older code may not open it."""
+    monkeypatch.setattr(_sql_schema, "_BACKFILL_PAGE", 7)  # the runs are read in pages
+    before = _sql_schema.ROLLUPS_VERSION - 1
+    runs = [
+        Run(
+            id=new_id(),
+            task_name=f"t{i % 3}",
+            schedule_id=f"s{i}",
+            trigger_source=TriggerSource.SCHEDULE,
+            scheduled_for=T0 - i * timedelta(minutes=37),
+            not_before=T0,
+            created_at=T0,
+            status=[RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.PENDING][i % 3 if i % 5 else 1],
+            duration=None if i % 3 == 2 else 0.01 * (i + 1),
+            finished_at=None if i % 3 == 2 else T0,
+        )
+        for i in range(400)
+    ]
+    async with SQLStore(store_url) as store:
+        assert await store.insert_runs(runs)
+
+    def to_version_before(conn: sa.Connection) -> None:
+        # Version ROLLUPS_VERSION only added the table: without it (and its stamp), and
+        # without what the later executor step added, the database is exactly the
+        # version before.
+        conn.exec_driver_sql("DROP TABLE schedkit_run_rollups")
+        conn.exec_driver_sql("DROP INDEX schedkit_runs_handoff_ix")
+        conn.exec_driver_sql("ALTER TABLE schedkit_runs DROP COLUMN executor")
+        conn.exec_driver_sql("ALTER TABLE schedkit_schedules DROP COLUMN executor")
+        # A fresh database has one stamp, of its version.
+        conn.exec_driver_sql(
+            f"UPDATE schedkit_schema_version SET version = {before}, compatible_from = 1"
+        )
+
+    await on_database(store_url, to_version_before)
+    async with SQLStore(store_url) as store:
+        assert await store.schema_version() == CURRENT
+        since = T0 - timedelta(hours=100, minutes=13)
+        exact = await store.run_stats(since, exact=True)
+        approx = await store.run_stats(since)
+        assert [s.task_name for s in approx] == [s.task_name for s in exact] == ["t0", "t1", "t2"]
+        for a, e in zip(approx, exact, strict=True):
+            assert a.percentiles_approximate and dict(a.counts) == dict(e.counts)
+            if e.mean_duration is None:  # t2: pending runs, and failed ones never run
+                assert a.mean_duration is a.p50_duration is a.p99_duration is None
+                continue
+            assert a.mean_duration == pytest.approx(e.mean_duration, rel=1e-9)
+            for got, want in ((a.p50_duration, e.p50_duration), (a.p99_duration, e.p99_duration)):
+                assert got is not None and want is not None
+                assert abs(got - want) <= ROLLUP_ERROR * want
+
+    def stamped(conn: sa.Connection) -> int:
+        stmt = (
+            "SELECT compatible_from FROM schedkit_schema_version "
+            f"WHERE version = {_sql_schema.ROLLUPS_VERSION}"
+        )
+        return int(conn.exec_driver_sql(stmt).scalars().first() or 0)
+
+    # Code without rollups would finish and purge runs without keeping them right.
+    assert await on_database(store_url, stamped) == _sql_schema.ROLLUPS_VERSION
 
 
 async def test_runs_stored_before_the_executor_step_are_local_and_older_code_is_refused(

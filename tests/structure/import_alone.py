@@ -18,30 +18,48 @@ import traceback
 PRELOAD = ("pydantic", "pydantic_settings", "sqlalchemy", "fastapi", "starlette", "typer", "rich")
 
 
+def _start(module: str) -> tuple[int, int]:
+    """Fork a child importing ``module``; its pid and the pipe its error comes through."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            importlib.import_module(module)
+            code = 0
+        except BaseException:
+            os.write(write, traceback.format_exc().strip().splitlines()[-1].encode())
+            code = 1
+        os._exit(code)
+    os.close(write)
+    return pid, read
+
+
+def _finish(module: str, pid: int, read: int) -> bool:
+    """Wait for the child; print the module and its error if it failed."""
+    with os.fdopen(read, "rb") as pipe:
+        message = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 0:
+        return True
+    print(f"{module}\t{message or 'exit ' + str(status)}")
+    return False
+
+
 def main(modules: list[str]) -> int:
     for name in PRELOAD:
         importlib.import_module(name)
     assert not any(m == "schedkit" or m.startswith("schedkit.") for m in sys.modules)
+    # As many children at once as there are cores: each is independent of the others.
+    width = max(1, os.cpu_count() or 1)
+    running: list[tuple[str, int, int]] = []
     failed = 0
     for module in modules:
-        read, write = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            os.close(read)
-            try:
-                importlib.import_module(module)
-                code = 0
-            except BaseException:
-                os.write(write, traceback.format_exc().strip().splitlines()[-1].encode())
-                code = 1
-            os._exit(code)
-        os.close(write)
-        with os.fdopen(read, "rb") as pipe:
-            message = pipe.read().decode()
-        _, status = os.waitpid(pid, 0)
-        if os.waitstatus_to_exitcode(status) != 0:
-            failed += 1
-            print(f"{module}\t{message or 'exit ' + str(status)}")
+        running.append((module, *_start(module)))
+        if len(running) >= width:
+            failed += not _finish(*running.pop(0))
+    for child in running:
+        failed += not _finish(*child)
     return 1 if failed else 0
 
 

@@ -39,3 +39,39 @@ async def test_a_failed_write_fails_its_batch_only() -> None:
     with pytest.raises(ConnectionError):
         await asyncio.gather(batcher.submit("a"), batcher.submit("b"))
     assert await batcher.submit("c") == "c"
+
+
+async def test_under_load_items_arriving_one_by_one_share_a_write() -> None:
+    """Items 2 ms apart each had a write of their own; a busy batcher waits ``linger``
+    for the next ones (the finish writes of runs ending one after another)."""
+    calls: list[list[int]] = []
+
+    async def write(items: Sequence[int]) -> list[int]:
+        calls.append(list(items))
+        return list(items)
+
+    async def trickle(batcher: Batcher[int, int]) -> None:
+        waiting = []
+        for i in range(20):
+            waiting.append(asyncio.ensure_future(batcher.submit(i)))
+            await asyncio.sleep(0.002)
+        assert await asyncio.gather(*waiting) == list(range(20))
+
+    await trickle(Batcher(write))
+    alone = len(calls)
+    calls.clear()
+    await trickle(Batcher(write, linger=0.02))
+    assert alone >= 10
+    assert len(calls) <= alone / 2, (alone, calls)
+
+
+async def test_an_idle_batcher_writes_at_once_despite_linger() -> None:
+    written = asyncio.Event()
+
+    async def write(items: Sequence[int]) -> list[int]:
+        written.set()
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(write, linger=10.0)
+    assert await asyncio.wait_for(batcher.submit(1), 1.0) == 1
+    assert written.is_set()

@@ -44,6 +44,9 @@ from .render import tr
 from .state import (
     CliState,
     JsonOpt,
+    ParamOpt,
+    ParamsOpt,
+    WaitOpt,
     actor,
     executing,
     get_state,
@@ -70,18 +73,9 @@ def register(app: typer.Typer) -> None:
 def run_task(
     ctx: typer.Context,
     task_name: Annotated[str, typer.Argument(metavar="TASK", help="Task name.")],
-    param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--param", "-p", metavar="KEY=VALUE", help="A parameter (repeatable); JSON values."
-        ),
-    ] = None,
-    params: Annotated[
-        str | None, typer.Option("--params", metavar="JSON", help="Parameters as a JSON object.")
-    ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait", "-w", help="Wait for the end; exit 0 only on success.")
-    ] = False,
+    param: ParamOpt = None,
+    params: ParamsOpt = None,
+    wait: WaitOpt = False,
     local: Annotated[
         bool | None,
         typer.Option(

@@ -38,6 +38,22 @@ T = TypeVar("T")
 #: ``--json`` on a command, same as the global option.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
+#: ``--param KEY=VALUE`` (repeatable) and ``--params JSON``: a run's or workflow's values.
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param", "-p", metavar="KEY=VALUE", help="A parameter (repeatable); JSON values."
+    ),
+]
+ParamsOpt = Annotated[
+    str | None, typer.Option("--params", metavar="JSON", help="Parameters as a JSON object.")
+]
+
+#: ``--wait``: follow a run or workflow run to its end.
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", "-w", help="Wait for the end; exit 0 only on success.")
+]
+
 #: Width of tables written to a pipe or file.
 PIPE_WIDTH = 140
 

@@ -18,7 +18,18 @@ from . import render
 from .errors import EXIT_FAILURE
 from .parsing import parse_params
 from .render import tr
-from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
+from .state import (
+    CliState,
+    JsonOpt,
+    ParamOpt,
+    ParamsOpt,
+    WaitOpt,
+    actor,
+    get_state,
+    management,
+    run_async,
+    wants_json,
+)
 
 workflow_app = typer.Typer(help="Workflows: DAGs of task steps (`schedkit workflow` lists them).")
 
@@ -108,18 +119,9 @@ def show_workflow(
 def start_workflow(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="WORKFLOW")],
-    param: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--param", "-p", metavar="KEY=VALUE", help="A param (repeatable); JSON values."
-        ),
-    ] = None,
-    params: Annotated[
-        str | None, typer.Option("--params", metavar="JSON", help="Params as a JSON object.")
-    ] = None,
-    wait: Annotated[
-        bool, typer.Option("--wait", "-w", help="Wait for the end; exit 0 only on success.")
-    ] = False,
+    param: ParamOpt = None,
+    params: ParamsOpt = None,
+    wait: WaitOpt = False,
     timeout: Annotated[
         float | None, typer.Option("--timeout", min=0, metavar="SECONDS", help="Stop waiting.")
     ] = None,

@@ -57,9 +57,11 @@ async def overview(
     window: timedelta = timedelta(hours=24),
     upcoming: int = 10,
     lang: Lang = "en",
+    *,
+    exact: bool = False,
 ) -> Overview:
     now = scheduler.clock.now()
-    stats = await scheduler.stats(window)
+    stats = await scheduler.stats(window, exact=exact)
     counts: dict[str, int] = {}
     for task_stats in stats:
         for status, n in task_stats.counts.items():

@@ -32,6 +32,15 @@ class TaskStatsView(View):
     p50_duration: float | None
     p95_duration: float | None
     p99_duration: float | None
+    percentiles_approximate: bool = Field(
+        default=False,
+        description="True when the percentiles come from the duration histogram of the "
+        "store's rollups: each within relative_error of the exact value (counts, success "
+        "rate and mean are exact either way).",
+    )
+    relative_error: float | None = Field(
+        default=None, description="The percentiles' largest relative error; null when exact."
+    )
 
 
 def window_stats(label: str, since: datetime, stats: TaskStats | None) -> WindowStats:
@@ -55,4 +64,6 @@ def task_stats_view(stats: TaskStats) -> TaskStatsView:
         p50_duration=stats.p50_duration,
         p95_duration=stats.p95_duration,
         p99_duration=stats.p99_duration,
+        percentiles_approximate=stats.percentiles_approximate,
+        relative_error=stats.relative_error,
     )

@@ -461,9 +461,15 @@ class Scheduler(AdminFacade, BackfillMethods):
         return await self.runs.logs(run_id, after_seq=after_seq, limit=limit)
 
     async def stats(
-        self, window: timedelta = timedelta(days=1), task_name: str | None = None
+        self,
+        window: timedelta = timedelta(days=1),
+        task_name: str | None = None,
+        *,
+        exact: bool = False,
     ) -> list[TaskStats]:
-        return await self.runs.stats(window, task_name)
+        """Per task, run statistics of the runs scheduled in the last ``window``; the
+        percentiles from the store's rollups unless ``exact`` (``Store.run_stats``)."""
+        return await self.runs.stats(window, task_name, exact=exact)
 
     async def purge(self, older_than: timedelta, *, actor: str = SYSTEM) -> int:
         """Delete finished runs (and their logs) that finished more than ``older_than`` ago."""

@@ -191,8 +191,10 @@ class RunControl:
         await self.get(run_id)
         return await self.store.get_logs(run_id, after_seq=after_seq, limit=limit)
 
-    async def stats(self, window: timedelta, task_name: str | None) -> list[TaskStats]:
-        return await self.store.run_stats(self.clock.now() - window, task_name)
+    async def stats(
+        self, window: timedelta, task_name: str | None, *, exact: bool = False
+    ) -> list[TaskStats]:
+        return await self.store.run_stats(self.clock.now() - window, task_name, exact=exact)
 
     async def purge(self, older_than: timedelta, *, actor: str) -> int:
         """Delete finished runs (and their logs) that finished more than ``older_than`` ago,

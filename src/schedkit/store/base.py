@@ -386,10 +386,18 @@ class Store(abc.ABC):
         lines (in batches). Returns the number of runs deleted."""
 
     @abc.abstractmethod
-    async def run_stats(self, since: datetime, task_name: str | None = None) -> list[TaskStats]:
+    async def run_stats(
+        self, since: datetime, task_name: str | None = None, *, exact: bool = False
+    ) -> list[TaskStats]:
         """Per task (ordered by name): run counts by status and duration statistics of
-        runs scheduled since ``since``. Percentiles come from sorted durations (nearest
-        rank, ``store._stats``)."""
+        runs scheduled since ``since``.
+
+        Counts, success rate and mean are exact. Percentiles are nearest-rank
+        (``store._stats``): with ``exact``, or on a backend without rollups, from the
+        sorted durations; otherwise read off the rollups' duration histogram
+        (``store._rollups``), each within ``relative_error`` of the exact value, and the
+        result says so (``percentiles_approximate``). The rollups count every finished
+        run stored, whichever way it was stored, finished, sent back or deleted."""
 
     @abc.abstractmethod
     async def get_runs(self, run_ids: Sequence[str]) -> list[Run]:

@@ -145,10 +145,17 @@ async def stats(
     lang: LangDep,
     hours: Annotated[int, Query(ge=1, le=24 * 366, description="Window length.")] = 24,
     upcoming: Annotated[int, Query(ge=0, le=100, description="Upcoming fires listed.")] = 10,
+    exact: Annotated[
+        bool,
+        Query(
+            description="Exact duration percentiles (every duration of the window read and "
+            "ranked) instead of the rollups' histogram, within relative_error."
+        ),
+    ] = False,
 ) -> readmodels.Overview:
     """Counts by status and success rate over the window, duration percentiles per task,
     runs executing now, the next fires and the business-calendar warnings."""
-    return await readmodels.overview(scheduler, timedelta(hours=hours), upcoming, lang)
+    return await readmodels.overview(scheduler, timedelta(hours=hours), upcoming, lang, exact=exact)
 
 
 @route(

@@ -145,6 +145,8 @@ export const MESSAGES = {
       "Every process sharing this store. Silent nodes are removed after a while; runs needing labels go only to nodes offering them.",
     nodes_none: "No node has registered.",
     per_task_title: "Per task, last 24 hours",
+    percentiles_approx:
+      "≈ percentiles from the store's rollups, within ±{pct} % of the exact values; counts and means are exact.",
     col_p50: "p50",
     col_p95: "p95",
     col_mean: "Mean",
@@ -753,6 +755,7 @@ export const MESSAGES = {
     nodes_intro: "共享此存储的所有进程。失联节点会在一段时间后移除；需要标签的运行只会交给提供这些标签的节点。",
     nodes_none: "还没有节点注册。",
     per_task_title: "各任务最近 24 小时统计",
+    percentiles_approx: "≈ 分位数取自存储的汇总数据，与精确值的相对误差不超过 ±{pct}%；次数和平均值是精确的。",
     col_p50: "P50",
     col_p95: "P95",
     col_mean: "平均",

@@ -271,7 +271,10 @@ class RunsMixin(FencesMixin):
                 return total
 
     @translate_errors
-    async def run_stats(self, since: datetime, task_name: str | None = None) -> list[TaskStats]:
+    async def run_stats(
+        self, since: datetime, task_name: str | None = None, *, exact: bool = False
+    ) -> list[TaskStats]:
+        # No rollups here yet: always the exact query (``exact`` changes nothing).
         window: Doc = {"scheduled_for": {"$gte": to_us(since)}}
         if task_name is not None:
             window["task_name"] = task_name

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from schedkit.store.base import Store
 from schedkit.store.sql.engine import SQLOptions, create_runner
+from schedkit.store.sql.rollups import apply_delta, runs_delta
 from schedkit.store.sql.schema import build_tables
 
 log = logging.getLogger("schedkit.store.sql")
@@ -104,6 +107,20 @@ class SQLBase(Store):
     async def _rowcount(self, stmt: sa.Executable, *, urgent: bool = False) -> int:
         """Run one write statement in its own transaction; its row count."""
         return await self._db.write(lambda conn: conn.execute(stmt).rowcount, urgent=urgent)
+
+    def _roll(
+        self,
+        conn: Connection,
+        runs: Sequence[tuple[str, datetime, str, float | None]],
+        *,
+        sign: int = 1,
+    ) -> None:
+        """Count (``sign`` 1) or uncount (-1) runs given as (task_name, scheduled_for,
+        status, duration) in the rollups, in the caller's transaction; runs not finished
+        are no rollup's."""
+        delta = runs_delta(runs, sign)
+        if delta:
+            apply_delta(conn, self._t.run_rollups, delta)
 
     def _json_append(self, column: sa.ColumnElement[Any], item: Any) -> sa.ColumnElement[Any]:
         """``column`` (a JSON array) with ``item`` (a JSON value or a bound parameter)

@@ -122,6 +122,7 @@ class BatchUpdate:
         key: sa.Column[Any],
         *,
         on_sqlite: bool,
+        returning: Sequence[sa.Column[Any]] = (),
     ) -> None:
         self._sqlite = on_sqlite
         self._names = tuple(params)
@@ -156,7 +157,7 @@ class BatchUpdate:
 
         batch = visitors.replacement_traverse(template, {}, replace)
         assert isinstance(batch, sa.Update)
-        self._batch = batch.returning(key)
+        self._batch = batch.returning(key, *returning)
 
     def applied(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
         """Apply every row; per row, whether it changed its target."""
@@ -164,9 +165,17 @@ class BatchUpdate:
             return []
         if self._sqlite:
             return [self._one.rowcount(conn, row) > 0 for row in rows]
-        params = {f"{n}__array": [self._value(n, row[n]) for row in rows] for n in self._names}
-        changed = {value for (value,) in conn.execute(self._batch, params)}
+        changed = self.changed(conn, rows)
         return [row[self._key.name] in changed for row in rows]
+
+    def changed(
+        self, conn: Connection, rows: Sequence[Mapping[str, Any]]
+    ) -> dict[Any, tuple[Any, ...]]:
+        """PostgreSQL only: apply every row; per target changed (by key), the values of
+        the ``returning`` columns, read in the same round trip."""
+        assert not self._sqlite
+        params = {f"{n}__array": [self._value(n, row[n]) for row in rows] for n in self._names}
+        return {key: tuple(rest) for key, *rest in conn.execute(self._batch, params)}
 
     def _value(self, name: str, value: Any) -> Any:
         if name in self._json and value is not None:

@@ -191,12 +191,18 @@ class RunsMixin(SQLBase):
             r.c.finished_at < finished_before, r.c.status.in_(sorted(FINISHED_STATUSES))
         )
         batch = sa.select(r.c.id).where(purgeable).limit(_PURGE_BATCH).scalar_subquery()
-        delete_runs = sa.delete(r).where(r.c.id.in_(batch), purgeable).returning(r.c.id)
+        delete_runs = (
+            sa.delete(r)
+            .where(r.c.id.in_(batch), purgeable)
+            .returning(r.c.id, r.c.task_name, r.c.scheduled_for, r.c.status, r.c.duration)
+        )
 
         def work(conn: Connection) -> int:
-            deleted = list(conn.execute(delete_runs).scalars())
+            deleted = list(conn.execute(delete_runs))
             if deleted:
-                conn.execute(sa.delete(logs).where(logs.c.run_id.in_(deleted)))
+                ids = [row[0] for row in deleted]
+                conn.execute(sa.delete(logs).where(logs.c.run_id.in_(ids)))
+                self._roll(conn, [tuple(row[1:]) for row in deleted], sign=-1)
             return len(deleted)
 
         total = 0

@@ -254,7 +254,17 @@ class SchedulesMixin(LeasesMixin, SQLBase):
         # Same key order in every batch: two PostgreSQL transactions inserting the same
         # keys then wait on each other in one direction only (no deadlock).
         ordered = sorted(runs, key=lambda run: (run.schedule_id or "", run.scheduled_for, run.id))
-        return self._run_inserter.insert(conn, [values_of(run) for run in ordered])
+        inserted = self._run_inserter.insert(conn, [values_of(run) for run in ordered])
+        # Runs stored finished (missed fires, imported history) count in the rollups.
+        self._roll(
+            conn,
+            [
+                (run.task_name, run.scheduled_for, run.status, run.duration)
+                for run in ordered
+                if run.status.finished and run.id in inserted
+            ],
+        )
+        return inserted
 
     def _current(self, conn: Connection, wanted: dict[str, int]) -> set[str]:
         """The ids of ``wanted`` stored at the version it names, read under lock (see the

@@ -42,6 +42,7 @@ from schedkit.models import (
     WorkflowStatus,
     utcnow,
 )
+from schedkit.store._rollups import RollupDelta, encode_histogram
 
 log = logging.getLogger("schedkit.store.sql")
 
@@ -158,6 +159,7 @@ class Tables:
     kv_state: sa.Table
     schema_version: sa.Table
     workflow_runs: sa.Table
+    run_rollups: sa.Table
 
 
 def build_tables(prefix: str) -> Tables:
@@ -398,6 +400,7 @@ def build_tables(prefix: str) -> Tables:
         kv_state=kv_state,
         schema_version=schema_version,
         workflow_runs=workflow_runs,
+        run_rollups=_run_rollups_table(md, p),
     )
 
 
@@ -426,6 +429,24 @@ def _workflow_runs_table(md: sa.MetaData, p: str) -> sa.Table:
     sa.Index(f"{p}workflow_runs_workflow_ix", table.c.workflow, table.c.created_at, table.c.id)
     sa.Index(f"{p}workflow_runs_status_ix", table.c.status, table.c.created_at, table.c.id)
     return table
+
+
+def _run_rollups_table(md: sa.MetaData, p: str) -> sa.Table:
+    """Run rollups (schema version :data:`ROLLUPS_VERSION`, ``store._rollups``): per
+    period (3600 or 86400 s), period start of ``scheduled_for``, task and finished status.
+    The key leads with the period and its start: a window of every task is one range."""
+    return sa.Table(
+        f"{p}run_rollups",
+        md,
+        sa.Column("period", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("period_start", UTCDateTime(), primary_key=True),
+        sa.Column("task_name", sa.String, primary_key=True),
+        sa.Column("status", sa.String(16), primary_key=True),
+        sa.Column("runs", sa.BigInteger, nullable=False),
+        sa.Column("timed", sa.BigInteger, nullable=False),
+        sa.Column("duration_sum", sa.Float, nullable=False),
+        sa.Column("histogram", sa.LargeBinary, nullable=False),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,6 +506,60 @@ def _v5_end_conditions(conn: Connection, tables: Tables) -> None:
     )
 
 
+#: Runs read per query while the rollups step fills the table.
+_BACKFILL_PAGE = 10_000
+
+
+def _v6_run_rollups(conn: Connection, tables: Tables) -> None:
+    """Version :data:`ROLLUPS_VERSION`: the run rollups table, filled from the runs
+    already stored. (Defined apart, like version 3's table, and ``backfill`` reads only
+    columns every version has.)"""
+    md = sa.MetaData()
+    _run_rollups_table(md, tables.prefix)
+    md.create_all(conn, checkfirst=True)
+    runs = tables.runs
+    finished = sorted(s.value for s in RunStatus if s.finished)
+    stmt = (
+        sa.select(runs.c.id, runs.c.task_name, runs.c.scheduled_for, runs.c.status, runs.c.duration)
+        .where(runs.c.status.in_(finished))
+        .order_by(runs.c.id)
+        .limit(_BACKFILL_PAGE)
+    )
+    delta = RollupDelta()
+    # Read in pages by id: a large history is never held in memory at once, and no
+    # server-side cursor is left open in the transaction (on PostgreSQL a later step's
+    # ALTER TABLE of the runs is refused while one is).
+    last: str | None = None
+    while True:
+        page = conn.execute(stmt if last is None else stmt.where(runs.c.id > last)).all()
+        for _, task_name, scheduled_for, status, duration in page:
+            delta.add(task_name, scheduled_for, status, duration)
+        if len(page) < _BACKFILL_PAGE:
+            break
+        last = page[-1].id
+    rows = [
+        {
+            "task_name": task_name,
+            "status": status,
+            "period": period,
+            "period_start": start,
+            "runs": r.runs,
+            "timed": r.timed,
+            "duration_sum": r.duration_sum,
+            "histogram": encode_histogram(r.compacted()),
+        }
+        for (task_name, status, period, start), r in delta.sorted_items()
+    ]
+    for start in range(0, len(rows), 1000):
+        conn.execute(tables.run_rollups.insert(), rows[start : start + 1000])
+
+
+#: The schema version that added run rollups. Not additive: code of older versions
+#: finishes and purges runs without keeping the rollups right, so it must not open an
+#: upgraded database (``compatible_from``).
+ROLLUPS_VERSION = 6
+
+
 def _run_executor(conn: Connection, tables: Tables) -> None:
     """Where runs execute (``runs.executor``, 'local' for every run stored before, which
     is what they were unless their task said otherwise: no release sent runs elsewhere)
@@ -515,6 +590,8 @@ MIGRATIONS: list[Migration] = [
     Migration(_v4_run_labels, compatible_from=1),
     # Additive (two columns, one with a default): code of version 1 keeps working on it.
     Migration(_v5_end_conditions, compatible_from=1),
+    # Not additive in effect: older code would leave the rollups wrong.
+    Migration(_v6_run_rollups, compatible_from=ROLLUPS_VERSION),
     # Not additive (see the step): only code of the version it makes works on it.
     Migration(_run_executor, compatible_from=None),
 ]

@@ -5,24 +5,79 @@ comments in :meth:`StatsMixin.run_stats` for why)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from schedkit.models import RunStatus, TaskStats
+from schedkit.models import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, TaskStats
+from schedkit.store._rollups import (
+    DAY,
+    HOUR,
+    WindowAggregate,
+    add_rows,
+    approximate_stats,
+    period_ceil,
+)
 from schedkit.store._stats import PERCENTILES, summarized, task_stats
 from schedkit.store.sql.base import SQLBase
+from schedkit.store.sql.queries import Query
 from schedkit.store.sql.rows import driver
-from schedkit.store.sql.schema import to_epoch_us
+from schedkit.store.sql.schema import UTCDateTime, to_epoch_us
 
 # run_stats counts per status in this order (so the counts read in it too).
 _STATUSES: tuple[RunStatus, ...] = tuple(sorted(RunStatus))
+_T = TypeVar("_T")
 
 
 class StatsMixin(SQLBase):
-    async def run_stats(self, since: datetime, task_name: str | None = None) -> list[TaskStats]:
+    async def run_stats(
+        self, since: datetime, task_name: str | None = None, *, exact: bool = False
+    ) -> list[TaskStats]:
+        if exact:
+            return await self._exact_stats(since, task_name)
+        hour, day = period_ceil(since, HOUR), period_ceil(since, DAY)
+        params = {"since": since, "hour": hour, "day": day, "task": task_name}
+        parts, union = self._rollup_queries[task_name is not None]
+
+        def work(conn: Connection) -> list[TaskStats]:
+            tasks: dict[str, WindowAggregate] = {}
+            if self._sqlite:
+                # In process: the parts one by one, skipping empty ranges.
+                active, edge, hours, days = parts
+                add_rows(tasks, active.all(conn, params))
+                if since < hour:
+                    add_rows(tasks, edge.all(conn, params))
+                if hour < day:
+                    add_rows(tasks, hours.all(conn, params))
+                add_rows(tasks, days.all(conn, params))
+            else:
+                # One round trip, not four.
+                add_rows(tasks, conn.execute(union, params))
+            return approximate_stats(tasks)
+
+        return await self._snapshot(work)
+
+    async def _snapshot(self, work: Callable[[Connection], _T]) -> _T:
+        """``work`` in one read transaction (one snapshot on SQLite too, where reads
+        otherwise run in autocommit mode; PostgreSQL reads each unit of work in one)."""
+        if not self._sqlite:
+            return await self._db.read(work)
+
+        def snapshot(conn: Connection) -> _T:
+            raw = driver(conn)
+            raw.execute("BEGIN")
+            try:
+                return work(conn)
+            finally:
+                raw.execute("ROLLBACK")
+
+        return await self._db.read(snapshot)
+
+    async def _exact_stats(self, since: datetime, task_name: str | None) -> list[TaskStats]:
         r = self._t.runs
         tasks = self._stats_tasks(task_name)
         named = tasks.c.name.is_not(None)
@@ -112,6 +167,75 @@ class StatsMixin(SQLBase):
         stats = await self._db.read(work)
         stats.sort(key=lambda s: s.task_name)
         return stats
+
+    @functools.cached_property
+    def _rollup_queries(self) -> dict[bool, tuple[tuple[Query, ...], sa.Executable]]:
+        """The statements of a window answered from the rollups (parameters ``since``,
+        ``hour``, ``day``, ``task``), for every task (False) and for one (True), as parts
+        (SQLite) and as one UNION ALL (PostgreSQL): pending and running counts of the
+        window (runs_status_scheduled_ix ranges, few rows), the finished runs of its
+        partial first hour one by one, the hour rows from ``hour`` up to ``day`` and the
+        day rows from ``day`` on (two ranges of the rollups' key). Every row is (kind,
+        task, status, count, timed, duration sum, histogram): ``_rollups.add_rows``."""
+        r, ru = self._t.runs, self._t.run_rollups
+        finished = sorted(s.value for s in FINISHED_STATUSES)
+        active = sorted(s.value for s in ACTIVE_STATUSES)
+
+        def constant(sql: str, kind: sa.types.TypeEngine[Any]) -> sa.ColumnElement[Any]:
+            return sa.literal_column(sql, kind)
+
+        # The status as stored (a string): no enum built per row.
+        status = sa.type_coerce(r.c.status, sa.String())
+        no_histogram = constant("CAST(NULL AS BYTEA)", sa.LargeBinary())  # NULL alone: text
+        sums = (ru.c.runs, ru.c.timed, ru.c.duration_sum, ru.c.histogram)
+        since, hour, day = (
+            sa.bindparam(name, type_=UTCDateTime()) for name in ("since", "hour", "day")
+        )
+        built: dict[bool, tuple[tuple[Query, ...], sa.Executable]] = {}
+        for one_task in (False, True):
+            runs_of = [r.c.task_name == sa.bindparam("task")] if one_task else []
+            rollups_of = [ru.c.task_name == sa.bindparam("task")] if one_task else []
+            statements = (
+                sa.select(
+                    constant("'a'", sa.String()),
+                    r.c.task_name,
+                    status,
+                    sa.func.count(),
+                    constant("0", sa.BigInteger()),
+                    constant("CAST(0 AS FLOAT)", sa.Float()),
+                    no_histogram,
+                )
+                .where(r.c.status.in_(active), r.c.scheduled_for >= since, *runs_of)
+                .group_by(r.c.task_name, r.c.status),
+                sa.select(
+                    constant("'e'", sa.String()),
+                    r.c.task_name,
+                    status,
+                    constant("1", sa.BigInteger()),
+                    constant("0", sa.BigInteger()),
+                    r.c.duration,
+                    no_histogram,
+                ).where(
+                    r.c.status.in_(finished),
+                    r.c.scheduled_for >= since,
+                    r.c.scheduled_for < hour,
+                    *runs_of,
+                ),
+                sa.select(constant("'r'", sa.String()), ru.c.task_name, ru.c.status, *sums).where(
+                    ru.c.period == HOUR,
+                    ru.c.period_start >= hour,
+                    ru.c.period_start < day,
+                    *rollups_of,
+                ),
+                sa.select(constant("'r'", sa.String()), ru.c.task_name, ru.c.status, *sums).where(
+                    ru.c.period == DAY, ru.c.period_start >= day, *rollups_of
+                ),
+            )
+            parts = (
+                tuple(Query(stmt, on_sqlite=True) for stmt in statements) if self._sqlite else ()
+            )
+            built[one_task] = (parts, sa.union_all(*statements))
+        return built
 
     @functools.cached_property
     def _sqlite_durations_sql(self) -> str:

@@ -52,13 +52,26 @@ class TransitionsMixin(SQLBase):
         distinct = len({item.run_id for item in items}) == len(items)
 
         def work(conn: Connection) -> list[bool]:
-            if distinct:
+            # Per run finished, the task and scheduled_for its rollups are keyed on:
+            # on PostgreSQL returned by the UPDATE itself, otherwise read after it.
+            places: dict[str, tuple[str, datetime]] | None = None
+            if distinct and not self._sqlite:
+                places = self._finish.changed(conn, rows)
+                applied = [item.run_id in places for item in items]
+            elif distinct:
                 applied = self._finish.applied(conn, rows)
             else:
                 # A run named twice must see the first item's effect; in one
                 # UPDATE ... FROM it would be joined once, by either item.
                 applied = [self._finish.applied(conn, [row])[0] for row in rows]
-            self._release_in(conn, [i.run_id for i, ok in zip(items, applied, strict=True) if ok])
+            done = [i for i, ok in zip(items, applied, strict=True) if ok]
+            self._release_in(conn, [i.run_id for i in done])
+            if done:
+                where = places or self._run_places(conn, [i.run_id for i in done])
+                self._roll(
+                    conn,
+                    [(*where[i.run_id], i.outcome.status, i.outcome.duration) for i in done],
+                )
             retried = [i for i, ok in zip(items, applied, strict=True) if not ok]
             if retried:
                 stored = self._finish_states(conn, [item.run_id for item in retried])
@@ -74,16 +87,33 @@ class TransitionsMixin(SQLBase):
         if not item.from_statuses:
             return False
         r = self._t.runs
-        stmt = (
-            sa.update(r)
-            .where(
-                r.c.id == item.run_id,
-                r.c.attempt == item.attempt,
-                r.c.status.in_(sorted(item.from_statuses)),
-            )
-            .values(self._requeued(item.not_before, item.attempt_error))
+        matches = (
+            r.c.id == item.run_id,
+            r.c.attempt == item.attempt,
+            r.c.status.in_(sorted(item.from_statuses)),
         )
-        return await self._rowcount(stmt) == 1
+        stmt = (
+            sa.update(r).where(*matches).values(self._requeued(item.not_before, item.attempt_error))
+        )
+        if all(s.active for s in item.from_statuses):
+            # From pending or running: no rollup counts the run yet.
+            return await self._rowcount(stmt) == 1
+        # A finished run (a failed workflow step retried) leaves its rollup: read what
+        # it counted as, holding the row, then send it back.
+        before = (
+            sa.select(r.c.task_name, r.c.scheduled_for, r.c.status, r.c.duration)
+            .where(*matches)
+            .with_for_update()
+        )
+
+        def work(conn: Connection) -> bool:
+            found = conn.execute(before).first()
+            if found is None or conn.execute(stmt).rowcount != 1:
+                return False
+            self._roll(conn, [tuple(found)], sign=-1)
+            return True
+
+        return await self._db.write(work)
 
     async def lose_runs(self, items: Sequence[LostRun]) -> list[bool]:
         if not items:
@@ -107,6 +137,12 @@ class TransitionsMixin(SQLBase):
             applied = [conn.execute(one(item)).rowcount == 1 for item in items]
             # A dead run must not hold its queued successor forever.
             self._release_in(conn, [i.run_id for i, ok in zip(items, applied, strict=True) if ok])
+            lost = [
+                i.run_id for i, ok in zip(items, applied, strict=True) if ok and i.retry_at is None
+            ]
+            if lost:
+                where = self._run_places(conn, lost)
+                self._roll(conn, [(*where[i], RunStatus.LOST, None) for i in lost])
             return applied
 
         return await self._db.write(work)
@@ -126,6 +162,7 @@ class TransitionsMixin(SQLBase):
                     this_run.values(status=RunStatus.CANCELLED, finished_at=now, reason=reason)
                 )
                 self._release_in(conn, [run_id])
+                self._roll(conn, [(run.task_name, run.scheduled_for, RunStatus.CANCELLED, None)])
                 return dataclasses.replace(
                     run, status=RunStatus.CANCELLED, finished_at=now, reason=reason
                 )
@@ -148,6 +185,14 @@ class TransitionsMixin(SQLBase):
             "not_before": not_before,
             "attempt_errors": self._json_append(r.c.attempt_errors, error),
             **dict.fromkeys(REQUEUE_CLEARED),
+        }
+
+    def _run_places(self, conn: Connection, run_ids: list[str]) -> dict[str, tuple[str, datetime]]:
+        """Per run, the task and scheduled_for its rollups are keyed on."""
+        return {
+            run_id: (task_name, scheduled_for)
+            for chunk in chunks(sorted(set(run_ids)))
+            for run_id, task_name, scheduled_for in self._run_place.all(conn, {"ids": chunk})
         }
 
     def _release_in(self, conn: Connection, run_ids: list[str]) -> None:
@@ -205,7 +250,13 @@ class TransitionsMixin(SQLBase):
             "error": JSON_TYPE,
             "reason": sa.String(),
         }
-        return BatchUpdate(template, types, r.c.id, on_sqlite=self._sqlite)
+        return BatchUpdate(
+            template,
+            types,
+            r.c.id,
+            on_sqlite=self._sqlite,
+            returning=(r.c.task_name, r.c.scheduled_for),
+        )
 
     @functools.cached_property
     def _release(self) -> Query:
@@ -214,6 +265,14 @@ class TransitionsMixin(SQLBase):
             sa.update(r)
             .where(r.c.blocked_by.in_(sa.bindparam("ids", expanding=True)))
             .values(blocked_by=None)
+        )
+        return Query(stmt, on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _run_place(self) -> Query:
+        r = self._t.runs
+        stmt = sa.select(r.c.id, r.c.task_name, r.c.scheduled_for).where(
+            r.c.id.in_(sa.bindparam("ids", expanding=True))
         )
         return Query(stmt, on_sqlite=self._sqlite)
 

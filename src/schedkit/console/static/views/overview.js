@@ -283,10 +283,11 @@ export async function render(ctx) {
                   class: "num",
                 },
                 { label: t("col_mean"), cell: (s) => fmtDuration(s.mean_duration), class: "num" },
-                { label: t("col_p50"), cell: (s) => fmtDuration(s.p50_duration), class: "num" },
-                { label: t("col_p95"), cell: (s) => fmtDuration(s.p95_duration), class: "num" },
+                { label: t("col_p50"), cell: (s) => percentile(s, s.p50_duration), class: "num" },
+                { label: t("col_p95"), cell: (s) => percentile(s, s.p95_duration), class: "num" },
               ],
             }),
+            approximateNote(stats.tasks),
           )
         : null,
     );
@@ -298,4 +299,18 @@ export async function render(ctx) {
   ctx.onReconnect(load);
   ctx.every(30000, load); // stats of other nodes' runs when no notify channel connects them
   await load();
+}
+
+/** A duration percentile, marked "≈" when read off the rollups' histogram. */
+function percentile(stats, value) {
+  const text = fmtDuration(value);
+  return stats.percentiles_approximate && value !== null ? `≈ ${text}` : text;
+}
+
+/** The note saying how far an approximate percentile may be from the exact one. */
+function approximateNote(tasks) {
+  const approximate = tasks.find((s) => s.percentiles_approximate);
+  if (!approximate) return null;
+  const pct = Math.round(approximate.relative_error * 1000) / 10;
+  return h("p", { class: "help" }, t("percentiles_approx", { pct }));
 }

@@ -1,0 +1,164 @@
+"""Run statistics from rollups, on every backend: counts, success rate and mean equal the
+exact query's, percentiles are within the stated relative error of it (and say so), and
+stay so while runs are finished, lost, cancelled, requeued and purged. (The MongoDB store
+keeps no rollups yet: there the default answer is the exact one.)"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from schedkit.models import Run, RunStatus, TaskStats
+from schedkit.store import Store
+from schedkit.store._rollups import RELATIVE_ERROR
+from tests.store._contract import SEC, T0, add_runs, fin, lost, make_run, outcome, rq
+
+HOUR = timedelta(hours=1)
+TOLERANCE = RELATIVE_ERROR * (1 + 1e-9)
+
+
+def rolled_up(store: Store) -> bool:
+    return type(store).__module__.startswith("schedkit.store.sql")
+
+
+async def assert_stats_agree(store: Store, since: datetime, task_name: str | None = None) -> None:
+    """The default stats against the exact query, window from ``since``."""
+    exact = await store.run_stats(since, task_name, exact=True)
+    approx = await store.run_stats(since, task_name)
+    assert [s.task_name for s in approx] == [s.task_name for s in exact]
+    for a, e in zip(approx, exact, strict=True):
+        assert_close(a, e)
+
+
+def assert_close(a: TaskStats, e: TaskStats) -> None:
+    assert not e.percentiles_approximate and e.relative_error is None
+    assert dict(a.counts) == dict(e.counts), a.task_name
+    assert a.total == e.total and a.success_rate == e.success_rate
+    if e.mean_duration is None:
+        assert a.mean_duration is None
+    else:
+        assert a.mean_duration == pytest.approx(e.mean_duration, rel=1e-9)
+    for got, want in (
+        (a.p50_duration, e.p50_duration),
+        (a.p95_duration, e.p95_duration),
+        (a.p99_duration, e.p99_duration),
+    ):
+        if want is None:
+            assert got is None
+        else:
+            assert got is not None and abs(got - want) <= TOLERANCE * want, (a.task_name, got, want)
+    if a.percentiles_approximate:
+        assert a.relative_error == RELATIVE_ERROR
+
+
+def history(rng: random.Random, start: datetime, hours: int, per_hour: int) -> list[Run]:
+    """Finished and active runs of three tasks over ``hours`` hours from ``start``."""
+    statuses = [RunStatus.SUCCESS] * 6 + [
+        RunStatus.FAILED,
+        RunStatus.SKIPPED,
+        RunStatus.MISSED,
+        RunStatus.TIMEOUT,
+        RunStatus.PENDING,
+    ]
+    runs = []
+    for h in range(hours):
+        for i in range(per_hour):
+            status = rng.choice(statuses)
+            at = start + h * HOUR + rng.uniform(0, 3599) * SEC
+            timed = status in (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.TIMEOUT)
+            runs.append(
+                make_run(
+                    task_name=rng.choice(["a", "b", "电费"]),
+                    schedule_id=f"s{h}-{i}",
+                    scheduled_for=at,
+                    not_before=at,
+                    status=status,
+                    duration=10 ** rng.uniform(-2, 3) if timed else None,
+                    finished_at=at + SEC if status.finished else None,
+                )
+            )
+    return runs
+
+
+async def test_stats_from_rollups_agree_with_the_exact_query(store: Store) -> None:
+    rng = random.Random(3)
+    # 60 hours of history, the window edges falling inside hours and days.
+    await add_runs(store, *history(rng, T0 - 50 * HOUR, 60, 15))
+    for since in (T0 - 48 * HOUR, T0 - 30 * HOUR, T0 - 24 * HOUR, T0, T0 - 7 * 24 * HOUR):
+        await assert_stats_agree(store, since)
+        await assert_stats_agree(store, since, "电费")
+    stats = await store.run_stats(T0 - 24 * HOUR)
+    assert all(s.percentiles_approximate is rolled_up(store) for s in stats)
+    # An hour-aligned window has no partial edge; a window past every run, no stats.
+    hour = T0.replace(minute=0, second=0, microsecond=0)
+    await assert_stats_agree(store, hour - 5 * HOUR)
+    assert await store.run_stats(T0 + 20 * HOUR) == []
+    assert await store.run_stats(T0, "no such task") == []
+
+
+async def test_rollups_follow_finish_lose_cancel_requeue_and_purge(store: Store) -> None:
+    since = T0 - 30 * HOUR
+    pending = [
+        make_run(
+            task_name="t",
+            schedule_id=f"p{i}",
+            scheduled_for=T0 - i * 3 * HOUR,
+            not_before=T0 - i * 3 * HOUR,
+        )
+        for i in range(8)
+    ]
+    await add_runs(store, *pending)
+    await assert_stats_agree(store, since)
+
+    claimed = {r.id: r for r in await store.claim_runs("n1", T0, 6)}
+    assert len(claimed) == 6
+    ran = sorted(claimed.values(), key=lambda r: r.id)
+    done, failed, silent = ran[:3], ran[3:5], ran[5]
+    results = [
+        fin(r.id, r.attempt, "n1", outcome(duration=1.0 + i, finished_at=T0 + i * SEC))
+        for i, r in enumerate(done)
+    ]
+    results += [
+        fin(r.id, r.attempt, "n1", outcome(RunStatus.FAILED, duration=50.0, finished_at=T0 + HOUR))
+        for r in failed
+    ]
+    assert await store.finish_runs(results) == [True] * 5
+    await assert_stats_agree(store, since)
+
+    # The reaper marks a silent run lost; a cancelled pending run is finished too.
+    assert await store.lose_runs([lost(silent, stale_before=T0 + SEC, now=T0 + 2 * SEC)]) == [True]
+    left = [r for r in pending if r.id not in claimed]
+    assert await store.request_cancel(left[0].id, T0, "operator") is not None
+    stats = await store.run_stats(since, exact=True)
+    assert dict(stats[0].counts) == {
+        "success": 3,
+        "failed": 2,
+        "lost": 1,
+        "cancelled": 1,
+        "pending": 1,
+    }
+    await assert_stats_agree(store, since)
+
+    # A failed run sent back for another attempt leaves its rollup.
+    again = failed[0]
+    assert await store.requeue_run(
+        rq(again.id, again.attempt, [RunStatus.FAILED], T0, {"error": "retried"})
+    )
+    await assert_stats_agree(store, since)
+    assert (await store.run_stats(since))[0].counts["failed"] == 1
+    # Sent again (the attempt moved on): nothing changes, the rollups neither.
+    assert not await store.requeue_run(
+        rq(again.id, again.attempt, [RunStatus.FAILED], T0, {"error": "retried"})
+    )
+    assert (await store.run_stats(since))[0].counts["failed"] == 1
+
+    # The purge takes the runs finished before the cut out of the rollups.
+    assert await store.purge_runs(T0 + 30 * SEC) >= 4
+    await assert_stats_agree(store, since)
+    stats = await store.run_stats(since)
+    assert dict(stats[0].counts) == {"failed": 1, "pending": 2}
+    assert await store.purge_runs(T0 + 2 * HOUR) == 1
+    assert [dict(s.counts) for s in await store.run_stats(since)] == [{"pending": 2}]
+    await assert_stats_agree(store, since)
