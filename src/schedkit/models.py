@@ -101,6 +101,10 @@ def to_json(value: Any) -> Any:
     return to_jsonable_python(value)
 
 
+#: The executor of runs that schedkit nodes execute themselves (the others are handed
+#: off, e.g. to Celery: ``schedkit.placement``).
+LOCAL_EXECUTOR = "local"
+
 #: What a label may look like: it is stored joined with commas, and typed in configs.
 _LABEL_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 #: Most labels one node offers: a claim matches its runs against every subset of them.
@@ -187,6 +191,9 @@ class Schedule:
     timeout: float | None = None
     #: Labels a node must offer to execute this schedule's runs, on top of its task's.
     labels: tuple[str, ...] = ()
+    #: Where this schedule's runs execute (``"local"``, ``"celery"``); None: where its
+    #: task says (``BaseTask.executor``). Recorded on each run (``Run.executor``).
+    executor: str | None = None
     origin: str = "code"
     max_runs: int | None = None
     run_count: int = 0
@@ -248,6 +255,10 @@ class Run:
     created_by: str | None = None
     #: Labels a node must offer to claim this run (sorted, unique; see :func:`labels_of`).
     labels: tuple[str, ...] = ()
+    #: Where the run executes, decided when it is created (its schedule's choice, else
+    #: its task's): schedkit nodes claim only ``"local"`` runs; the others are handed to
+    #: that executor (``schedkit.engine.handoff``). Retries and requeues keep it.
+    executor: str = LOCAL_EXECUTOR
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -297,6 +308,7 @@ class RunFilter:
     since: datetime | None = None
     until: datetime | None = None
     node_id: str | None = None
+    executor: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

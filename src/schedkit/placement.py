@@ -1,14 +1,17 @@
 """Where a task's attempts execute: ``isolation`` (in the node's process, or a child
 process of their own), ``executor`` (schedkit nodes, or another executor such as
 Celery: docs/celery.md) and ``labels`` (what a node must offer to claim its runs:
-docs/cluster.md). Declared on the task, checked when it is defined."""
+docs/cluster.md). Declared on the task, checked when it is defined; a schedule may choose
+another executor for its runs (``Schedule.executor``), recorded on each run."""
 
 from __future__ import annotations
 
 from typing import Literal, get_args
 
 from schedkit.errors import TaskDefinitionError
-from schedkit.models import labels_of
+from schedkit.models import LOCAL_EXECUTOR, labels_of
+
+__all__ = ["LOCAL_EXECUTOR", "Isolation", "check_executor", "check_isolation", "check_labels"]
 
 #: Where an attempt's code runs: ``thread`` (async code on the event loop, sync code on
 #: the thread pool) or ``process`` (a child process, killed at the timeout or on cancel).
@@ -21,10 +24,6 @@ def check_isolation(value: object, owner: str) -> Isolation:
             f"{owner}: isolation must be 'thread' or 'process', not {value!r}"
         )
     return value  # type: ignore[return-value]
-
-
-#: The executor of a task whose runs schedkit nodes execute themselves.
-LOCAL_EXECUTOR = "local"
 
 
 def check_executor(value: object, owner: str) -> str:

@@ -97,7 +97,16 @@ class CeleryHooked(BaseTask):
         self.context.logger.info("hook: on_failure %s", type(error).__name__)
 
 
+@task("local_echo", retry=NO_RETRY)
+async def local_echo(value: int, ctx: TaskContext) -> dict[str, Any]:
+    """A task of schedkit's own nodes (no executor declared): a schedule may send its
+    runs to Celery all the same."""
+    ctx.logger.info("local echo %s from pid %s", value, os.getpid())
+    return {"success": True, "message": "echoed", "data": {"value": value, "pid": os.getpid()}}
+
+
 TASKS = [
+    local_echo,
     celery_echo,
     celery_flaky,
     celery_slow,

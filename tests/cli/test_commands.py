@@ -175,6 +175,17 @@ def test_schedule_with_labels(cli: Cli) -> None:
     assert bad.exit_code == 2 and "labels" in bad.stderr
 
 
+def test_schedule_with_an_executor(cli: Cli) -> None:
+    made = as_json(
+        cli("schedule", "hello", "--interval", "1h", "--executor", "celery", "--json").stdout
+    )
+    assert made["executor"] == "celery"
+    again = as_json(cli("schedule", "hello", "--interval", "1h", "--json").stdout)
+    assert again["executor"] is None  # the task's choice
+    bad = cli("schedule", "hello", "--interval", "1h", "--executor", "k8s")
+    assert bad.exit_code == 2 and "--executor" in bad.stderr
+
+
 def test_schedule_interval_date_and_spec(cli: Cli) -> None:
     interval = as_json(
         cli("schedule", "hello", "--interval", "90m", "--id", "hello:often", "--json").stdout

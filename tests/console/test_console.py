@@ -266,6 +266,32 @@ async def test_edit_schedule_with_live_preview(signed_in: Browsing, console: Con
     console.api.delete("/tasks/crunch/schedule").raise_for_status()
 
 
+async def test_edit_schedule_chooses_where_its_runs_execute(
+    signed_in: Browsing, console: Console
+) -> None:
+    page = signed_in.page
+    await page.goto(console.base + "tasks")
+    row = page.locator('tr[data-task="crunch"]')
+    edit = row.get_by_role("button", name="Edit schedule: crunch")
+    dialog = page.get_by_role("dialog", name="Edit schedule of crunch")
+    executor = dialog.get_by_label("Executed by")
+    save = dialog.get_by_role("button", name="Save schedule")
+    await edit.click()
+    await expect(executor).to_have_value("")  # the task's own choice
+    await executor.select_option(label="Celery workers")
+    await save.click()
+    await expect(dialog).to_be_hidden()
+    assert console.api.get("/schedules/crunch").json()["executor"] == "celery"
+    # Shown when the editor opens again; set back to the task's choice.
+    await edit.click()
+    await expect(executor).to_have_value("celery")
+    await executor.select_option(label="As the task says")
+    await save.click()
+    await expect(dialog).to_be_hidden()
+    assert console.api.get("/schedules/crunch").json()["executor"] is None
+    console.api.delete("/tasks/crunch/schedule").raise_for_status()
+
+
 async def test_runs_view_filters_with_total(signed_in: Browsing, console: Console) -> None:
     response = console.api.post(
         "/tasks/greet/execute", params={"wait": "true"}, json={"kwargs": {"name": "r"}}

@@ -726,3 +726,23 @@ async def test_a_bulk_insert_failing_midway_deletes_what_it_inserted(
     assert calls == [INSERT_BATCH, INSERT_BATCH, 500]
     left = sorted(s.id for s in await store.list_schedules())
     assert left == ["s00003", late]
+
+
+async def test_documents_stored_before_runs_had_an_executor_are_local(
+    store: MongoStore, raw: Raw
+) -> None:
+    """The MongoDB side of the SQL step that added ``executor``: a run document without
+    the field reads as ``local`` and local claims take it; a schedule without it follows
+    its task."""
+    run = make_run(schedule_id="old")
+    await store.insert_runs([run])
+    await store.put_schedule(make_schedule(id="old", executor="celery"), expected_version=0)
+    await raw["task_execution_logs"].update_one({"_id": run.id}, {"$unset": {"executor": ""}})
+    await raw["scheduler_jobs"].update_one({"_id": "old"}, {"$unset": {"executor": ""}})
+    got = await store.get_run(run.id)
+    assert got is not None and got.executor == "local"
+    assert [r.id for r in await store.list_runs(RunFilter(executor="local"))] == [run.id]
+    [claimed] = await store.claim_runs("n1", T0, 5, executor="local")
+    assert claimed.id == run.id and claimed.executor == "local"
+    schedule = await store.get_schedule("old")
+    assert schedule is not None and schedule.executor is None

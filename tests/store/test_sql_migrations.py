@@ -235,9 +235,12 @@ async def test_older_code_opens_a_newer_database_only_if_compatible(
             await store.open()
 
 
-async def test_rollups_step_fills_the_rollups_from_the_stored_runs(store_url: str) -> None:
+async def test_rollups_step_fills_the_rollups_from_the_stored_runs(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A database of the version before rollups, holding finished and active runs, gets
     rollups that answer run_stats like the exact query; older code may not open it."""
+    monkeypatch.setattr(_sql_schema, "_BACKFILL_PAGE", 7)  # the runs are read in pages
     before = _sql_schema.ROLLUPS_VERSION - 1
     runs = [
         Run(
@@ -258,9 +261,13 @@ async def test_rollups_step_fills_the_rollups_from_the_stored_runs(store_url: st
         assert await store.insert_runs(runs)
 
     def to_version_before(conn: sa.Connection) -> None:
-        # Version ROLLUPS_VERSION only added the table: without it (and its stamp), the
-        # database is exactly the version before.
+        # Version ROLLUPS_VERSION only added the table: without it (and its stamp), and
+        # without what the later executor step added, the database is exactly the
+        # version before.
         conn.exec_driver_sql("DROP TABLE schedkit_run_rollups")
+        conn.exec_driver_sql("DROP INDEX schedkit_runs_handoff_ix")
+        conn.exec_driver_sql("ALTER TABLE schedkit_runs DROP COLUMN executor")
+        conn.exec_driver_sql("ALTER TABLE schedkit_schedules DROP COLUMN executor")
         # A fresh database has one stamp, of its version.
         conn.exec_driver_sql(
             f"UPDATE schedkit_schema_version SET version = {before}, compatible_from = 1"
@@ -284,8 +291,60 @@ async def test_rollups_step_fills_the_rollups_from_the_stored_runs(store_url: st
                 assert abs(got - want) <= ROLLUP_ERROR * want
 
     def stamped(conn: sa.Connection) -> int:
-        stmt = "SELECT compatible_from FROM schedkit_schema_version ORDER BY version DESC"
+        stmt = (
+            "SELECT compatible_from FROM schedkit_schema_version "
+            f"WHERE version = {_sql_schema.ROLLUPS_VERSION}"
+        )
         return int(conn.exec_driver_sql(stmt).scalars().first() or 0)
 
     # Code without rollups would finish and purge runs without keeping them right.
     assert await on_database(store_url, stamped) == _sql_schema.ROLLUPS_VERSION
+
+
+async def test_runs_stored_before_the_executor_step_are_local_and_older_code_is_refused(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step adding ``runs.executor``: runs and schedules written by the version before
+    it read as ``local`` runs and schedules following their task; code of that version
+    refuses the upgraded database (it would claim runs meant for Celery)."""
+    executor_step = next(i for i, m in enumerate(RELEASED) if m.upgrade.__name__ == "_run_executor")
+    before = RELEASED[:executor_step]
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", before)
+    await on_database(store_url, create_v1)
+    async with SQLStore(store_url) as store:  # upgraded to the version before the step
+        assert await store.schema_version() == executor_step + 1
+    run = Run(id=new_id(), task_name="t", schedule_id="s", trigger_source=TriggerSource.SCHEDULE,
+              scheduled_for=T0, not_before=T0, created_at=T0)  # fmt: skip
+    schedule = Schedule(id="s", task_name="t", trigger={"trigger": "cron", "hour": 2},
+                        next_fire_time=T0, created_at=T0, updated_at=T0)  # fmt: skip
+
+    def write_old_rows(conn: sa.Connection) -> None:
+        """What code of that version writes: no executor column to fill."""
+        tables = _sql_schema.build_tables("schedkit_")
+        fields = {c.name for c in tables.runs.columns} - {"executor"}
+        values = {k: v for k, v in vars_of(run).items() if k in fields}
+        conn.execute(tables.runs.insert().values(**values))
+        sched_fields = {c.name for c in tables.schedules.columns} - {"executor"}
+        conn.execute(
+            tables.schedules.insert().values(
+                **{k: v for k, v in vars_of(schedule).items() if k in sched_fields}
+            )
+        )
+
+    await on_database(store_url, write_old_rows)
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", RELEASED)
+    async with SQLStore(store_url) as store:
+        assert await store.schema_version() == CURRENT
+        got = await store.get_run(run.id)
+        assert got is not None and got.executor == "local"
+        stored = await store.get_schedule("s")
+        assert stored is not None and stored.executor is None
+        assert [r.id for r in await store.claim_runs("n", T0, 5, executor="local")] == [run.id]
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", before)
+    with pytest.raises(StoreError, match=f"schema version {CURRENT} or newer"):
+        await SQLStore(store_url).open()
+
+
+def vars_of(value: Any) -> dict[str, Any]:
+    """A value object's fields by name (slots dataclasses have no ``__dict__``)."""
+    return {f: getattr(value, f) for f in value.__dataclass_fields__}

@@ -136,6 +136,7 @@ EXPECTED_INDEXES = {
         "runs_status_scheduled_ix": ["status", "scheduled_for", "id"],
         "runs_task_status_scheduled_ix": ["task_name", "status", "scheduled_for", "id", "duration"],
         "runs_finished_ix": ["finished_at"],
+        "runs_handoff_ix": ["executor", "status", "scheduled_for", "id"],
     },
     "schedules": {
         "schedules_due_ix": ["paused", "next_fire_time", "id"],
@@ -306,6 +307,31 @@ async def test_hot_path_queries_use_indexes(sqlite_url: str) -> None:
         assert hot and reporting
         assert plan_problems(db_path, hot, sorts=True) == []
         assert plan_problems(db_path, reporting, sorts=False) == []
+
+
+async def test_the_hand_off_reads_its_runs_off_their_partial_index(sqlite_url: str) -> None:
+    """The sender's read of another executor's pending runs uses ``runs_handoff_ix`` (which
+    holds only such runs) without a sort; a node's local claim never reads it."""
+    db_path = urlsplit(sqlite_url).path
+    async with SQLStore(sqlite_url) as store:
+        await store.insert_runs(
+            [
+                make_run(schedule_id=f"s{i}", executor="celery" if i % 4 == 0 else "local")
+                for i in range(40)
+            ]
+        )
+        pending = frozenset({RunStatus.PENDING})
+        with captured(store) as sender:
+            sent = await store.list_runs(RunFilter(executor="celery", statuses=pending), limit=500)
+        with captured(store) as claim:
+            claimed = await store.claim_runs("n1", T0, 100, executor="local")
+    assert len(sent) == 10 and {r.executor for r in sent} == {"celery"}
+    assert len(claimed) == 30 and {r.executor for r in claimed} == {"local"}
+    assert plan_problems(db_path, sender, sorts=True) == []
+    lines = [line for st, p in sender for line in plan_of(db_path, st, p)]
+    assert any("runs_handoff_ix" in line for line in lines), lines
+    claim_lines = [line for st, p in claim for line in plan_of(db_path, st, p)]
+    assert not any("runs_handoff_ix" in line for line in claim_lines), claim_lines
 
 
 def plan_of(db_path: str, statement: str, params: Any) -> list[str]:

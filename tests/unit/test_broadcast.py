@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
+from schedkit import broadcast
 from schedkit.broadcast import MAX_PAYLOAD, Broadcast, slim, transport_for
 from schedkit.config import SchedkitConfig
 from schedkit.errors import ConfigError
@@ -27,10 +29,20 @@ class Channel:
         self.name = "memory"
         self.sent: list[str] = []
         self.receivers: list[Callable[[str], None]] = []
+        self.losses: list[Callable[[str], None]] = []
         self.fail = fail
+        #: Opens that fail before one succeeds (a server still down).
+        self.refuse = 0
+        self.opened = 0
+        self.closed = 0
 
-    async def open(self, receive: Callable[[str], None]) -> None:
+    async def open(self, receive: Callable[[str], None], lost: Callable[[str], None]) -> None:
+        if self.refuse:
+            self.refuse -= 1
+            raise OSError("connection refused")
+        self.opened += 1
         self.receivers.append(receive)
+        self.losses.append(lost)
 
     async def send(self, payload: str) -> None:
         if self.fail:
@@ -41,7 +53,7 @@ class Channel:
             receive(payload)
 
     async def close(self) -> None:
-        pass
+        self.closed += 1
 
 
 def run(note: str = "", **fields: object) -> Run:
@@ -132,3 +144,140 @@ def test_the_channel_follows_the_configuration() -> None:
     with pytest.raises(ConfigError, match="PostgreSQL store_url"):
         transport_for(config(**sqlite, cluster={"notify": "postgres"}))
     assert slim(RunEvent(kind=EventKind.CREATED, run=run()))["kind"] == "created"
+
+
+class Poll:
+    """A stand-in for the store poll: records when it runs."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def start(self) -> None:
+        self.log.append("poll started")
+
+    async def stop(self) -> None:
+        self.log.append("poll stopped")
+
+
+_sleep = asyncio.sleep  # the real one, for tests that replace asyncio.sleep
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "timed out"
+        await _sleep(0.005)
+
+
+async def test_a_lost_channel_is_polled_over_and_reconnected(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broadcast, "RECONNECT_FIRST", 0.01)
+    caplog.set_level(logging.INFO, logger="schedkit.broadcast")
+    channel = Channel()
+    bus = EventBus()
+    log: list[str] = []
+    node = Broadcast(
+        transport=channel,
+        events=bus,
+        node_id="a",
+        wake=lambda: log.append("woken"),
+        fallback=lambda: Poll(log),
+    )
+    await node.start()
+    channel.refuse = 3  # the server is still down for three attempts
+    channel.losses[0]("server restarted")
+    channel.losses[0]("server restarted")  # reported twice: one outage, one warning
+    assert not node.connected
+    # While down, nothing is sent: the store poll covers live views.
+    bus.publish(RunEvent(kind=EventKind.STARTED, run=run()))
+    await until(lambda: node.connected and "woken" in log)
+    assert log == ["poll started", "poll stopped", "woken"]
+    assert channel.opened == 2 and channel.refuse == 0
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "unavailable (server restarted)" in warnings[0].getMessage()
+    assert "polling the store" in warnings[0].getMessage()
+    assert any("memory back after" in r.getMessage() for r in caplog.records)
+    # The other nodes are told to claim (their wake-ups sent meanwhile were lost); the
+    # event published during the outage is not sent.
+    await until(lambda: bool(channel.sent))
+    [message] = [json.loads(p) for p in channel.sent]
+    assert message["w"] is True and message["e"] == []
+    await node.stop()
+
+
+async def test_the_backoff_doubles_up_to_its_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:
+        waits.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(broadcast.asyncio, "sleep", sleep)
+    channel = Channel()
+    node = Broadcast(transport=channel, events=EventBus(), node_id="a", wake=lambda: None)
+    await node.start()
+    channel.refuse = 9
+    channel.losses[0]("gone")
+    await until(lambda: node.connected)
+    monkeypatch.setattr(broadcast.asyncio, "sleep", real_sleep)
+    assert waits == [0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0, 10.0, 10.0, 10.0]
+    await node.stop()
+
+
+async def test_a_failed_send_counts_as_a_lost_channel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(broadcast, "RECONNECT_FIRST", 0.01)
+    channel = Channel(fail=True)
+    bus = EventBus()
+    node = Broadcast(transport=channel, events=bus, node_id="a", wake=lambda: None)
+    await node.start()
+    bus.publish(RunEvent(kind=EventKind.FINISHED, run=run()))
+    await until(lambda: channel.opened == 2)  # reconnected
+    channel.fail = False
+    await until(lambda: bool(channel.sent))
+    await node.stop()
+    assert channel.closed >= 2
+
+
+async def test_stopping_during_an_outage_ends_the_reconnection() -> None:
+    channel = Channel()
+    log: list[str] = []
+    node = Broadcast(
+        transport=channel,
+        events=EventBus(),
+        node_id="a",
+        wake=lambda: None,
+        fallback=lambda: Poll(log),
+    )
+    await node.start()
+    channel.refuse = 1000
+    channel.losses[0]("gone")
+    await until(lambda: log == ["poll started"])
+    await node.stop()
+    assert log == ["poll started", "poll stopped"]
+    channel.losses[0]("late report")  # after stop: ignored
+    assert not node._reconnects
+
+
+async def test_a_channel_unreachable_at_start_is_polled_over_until_it_connects(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broadcast, "RECONNECT_FIRST", 0.01)
+    channel = Channel()
+    channel.refuse = 2
+    log: list[str] = []
+    node = Broadcast(
+        transport=channel,
+        events=EventBus(),
+        node_id="a",
+        wake=lambda: log.append("woken"),
+        fallback=lambda: Poll(log),
+    )
+    await node.start()  # not an error: the node polls meanwhile
+    assert not node.connected
+    assert "unavailable (cannot connect: OSError: connection refused)" in caplog.text
+    await until(lambda: node.connected and "woken" in log)
+    assert log == ["poll started", "poll stopped", "woken"]
+    await node.stop()

@@ -148,6 +148,7 @@ def test_trigger_json_is_compact_and_explicit() -> None:
         "max_runs": None,
         "kwargs": {},
         "labels": [],
+        "executor": None,
     }
 
 

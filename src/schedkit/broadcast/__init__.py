@@ -11,6 +11,11 @@ Channels: PostgreSQL ``LISTEN``/``NOTIFY`` on the store's own database, or Redis
 (``cluster.redis_url``); without either, nodes fall back to their store polls
 (:mod:`schedkit.broadcast.poll` for live views). Sending never blocks a run: messages
 queue in memory and go out in batches, one at a time, as fast as the channel takes them.
+
+A channel whose connection drops (a server restart, the connection killed) is not fatal:
+the node logs one warning, polls the store for live views meanwhile (its executor polls
+for runs anyway), reconnects with a capped backoff, logs when it is back, and then wakes
+its executor and the other nodes, since wake-ups sent during the outage were lost.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ MAX_PAYLOAD = 7800
 MAX_QUEUED = 10_000
 #: Longest error message carried in an event (the full one is in the store).
 MAX_MESSAGE = 300
+#: Seconds before the first reconnection attempt after a channel was lost; doubled after
+#: each failed attempt, up to RECONNECT_MAX.
+RECONNECT_FIRST = 0.2
+RECONNECT_MAX = 10.0
 
 _EVENT = TypeAdapter(RunEvent)
 
@@ -49,28 +58,45 @@ class Transport(Protocol):
 
     name: str
 
-    async def open(self, receive: Callable[[str], None]) -> None:
-        """Connect and call ``receive`` with every message sent by any node."""
+    async def open(self, receive: Callable[[str], None], lost: Callable[[str], None]) -> None:
+        """Connect and call ``receive`` with every message sent by any node; call
+        ``lost`` (with the reason) if the connection drops afterwards. After a loss the
+        caller closes the transport and may open it again."""
 
     async def send(self, payload: str) -> None: ...
 
     async def close(self) -> None: ...
 
 
-def transport_for(config: SchedkitConfig) -> Transport | None:
+class Fallback(Protocol):
+    """What runs while the channel is down (the store poll for live views)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def client_name(node_id: str) -> str:
+    """The name of a node's channel connection on the server (``pg_stat_activity``'s
+    ``application_name``, Redis ``CLIENT LIST``): which node a connection is."""
+    return f"schedkit-events-{node_id}"
+
+
+def transport_for(config: SchedkitConfig, node_id: str = "") -> Transport | None:
     """The channel ``cluster.notify`` names (``auto``: Redis if ``cluster.redis_url`` is
     set, else PostgreSQL if the store is PostgreSQL, else none)."""
     mode = config.cluster.notify
     if mode == "none":
         return None
+    name = client_name(node_id)
     if mode == "redis" or (mode == "auto" and config.cluster.redis_url):
         from schedkit.broadcast.redis import RedisTransport
 
-        return RedisTransport(config.cluster.redis_url or "redis://127.0.0.1:6379/0")
+        return RedisTransport(config.cluster.redis_url or "redis://127.0.0.1:6379/0", name)
     if config.store_url.startswith("postgresql"):
         from schedkit.broadcast.postgres import PostgresTransport
 
-        return PostgresTransport(config.store_url)
+        return PostgresTransport(config.store_url, name)
     if mode == "postgres":
         raise ConfigError("cluster.notify = 'postgres' needs a PostgreSQL store_url")
     return None
@@ -84,29 +110,32 @@ async def attach(
     executor: Executor,
 ) -> None:
     """Connect this node to the others for the life of ``stack``: the notify channel, or
-    the store poll when there is none (or it cannot be reached: a warning, not an error,
-    since every node still finds its runs by polling)."""
-    node_id = executor.node_id
-    transport = transport_for(config)
-    if transport is not None:
-        shared = Broadcast(
-            transport=transport, events=events, node_id=node_id, wake=executor.wake_here
-        )
-        try:
-            await shared.start()
-        except Exception as exc:
-            logger.warning("no notify channel (%s): %s; polling the store", transport.name, exc)
-            with contextlib.suppress(Exception):
-                await transport.close()
-        else:
-            executor.announce = shared.announce_wake
-            stack.push_async_callback(shared.stop)
-            return
+    the store poll when there is none. A channel that cannot be reached (now or later) is
+    a warning, not an error, since every node still finds its runs by polling: the node
+    polls the store until it connects."""
     from schedkit.broadcast.poll import StorePoll
 
-    poll = StorePoll(
-        store=store, events=events, node_id=node_id, interval=config.cluster.poll_interval
-    )
+    node_id = executor.node_id
+
+    def store_poll() -> StorePoll:
+        return StorePoll(
+            store=store, events=events, node_id=node_id, interval=config.cluster.poll_interval
+        )
+
+    transport = transport_for(config, node_id)
+    if transport is not None:
+        shared = Broadcast(
+            transport=transport,
+            events=events,
+            node_id=node_id,
+            wake=executor.wake_here,
+            fallback=store_poll,
+        )
+        await shared.start()
+        executor.announce = shared.announce_wake
+        stack.push_async_callback(shared.stop)
+        return
+    poll = store_poll()
     await poll.start()
     stack.push_async_callback(poll.stop)
 
@@ -125,36 +154,108 @@ class Broadcast:
     others'."""
 
     def __init__(
-        self, *, transport: Transport, events: EventBus, node_id: str, wake: Callable[[], None]
+        self,
+        *,
+        transport: Transport,
+        events: EventBus,
+        node_id: str,
+        wake: Callable[[], None],
+        fallback: Callable[[], Fallback] | None = None,
     ) -> None:
         self.transport = transport
         self.events = events
         self.node_id = node_id
         self._wake = wake
+        #: Made and started while the channel is down, stopped when it is back.
+        self._make_fallback = fallback
         self._queue: list[dict[str, Any]] = []
         self._wake_pending = False
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._remove: Callable[[], None] | None = None
+        #: Whether the channel is down (a reconnection is in progress).
+        self._down = False
+        self._reconnects: set[asyncio.Task[None]] = set()
+        self._stopping = False
+
+    @property
+    def connected(self) -> bool:
+        return not self._down
 
     async def start(self) -> None:
-        await self.transport.open(self._receive)
+        """Connect, or (the channel cannot be reached) poll and keep trying."""
         self._remove = self.events.add_listener(self._on_event)
         self._task = asyncio.create_task(self._send_loop(), name="schedkit-broadcast")
-        logger.info("node events shared through %s", self.transport.name)
+        try:
+            await self.transport.open(self._receive, self._lost)
+        except Exception as exc:
+            self._lost(f"cannot connect: {type(exc).__name__}: {exc}")
+        else:
+            logger.info("node events shared through %s", self.transport.name)
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._remove is not None:
             self._remove()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        # The last runs' ends (this node stops after its executor): best effort.
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(2):
-                for payload in self._payloads():
-                    await self.transport.send(payload)
+        for task in (self._task, *self._reconnects):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self.connected:
+            # The last runs' ends (this node stops after its executor): best effort.
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    for payload in self._payloads():
+                        await self.transport.send(payload)
         await self.transport.close()
+
+    def _lost(self, reason: str) -> None:
+        """The channel's connection dropped: poll meanwhile, and reconnect."""
+        if self._stopping or not self.connected:
+            return
+        logger.warning(
+            "node events: %s unavailable (%s); polling the store until it is back",
+            self.transport.name,
+            reason,
+        )
+        self._down = True
+        task = asyncio.create_task(self._reconnect_loop(), name="schedkit-broadcast-reconnect")
+        self._reconnects.add(task)
+        task.add_done_callback(self._reconnects.discard)
+
+    async def _reconnect_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        down_since = loop.time()
+        fallback = self._make_fallback() if self._make_fallback is not None else None
+        try:
+            if fallback is not None:
+                await fallback.start()
+            delay = RECONNECT_FIRST
+            while True:
+                await self.transport.close()
+                await asyncio.sleep(delay)
+                try:
+                    await self.transport.open(self._receive, self._lost)
+                except Exception as exc:
+                    logger.debug(
+                        "node events: reconnecting to %s failed: %s", self.transport.name, exc
+                    )
+                    delay = min(delay * 2, RECONNECT_MAX)
+                    continue
+                # Up from here on: a loss from now on (even while the fallback stops)
+                # starts a reconnection of its own.
+                self._down = False
+                break
+        finally:
+            if fallback is not None:
+                await fallback.stop()
+        logger.info(
+            "node events: %s back after %.1f s", self.transport.name, loop.time() - down_since
+        )
+        # Wake-ups sent while it was down were lost, both ways: claim now, and tell the
+        # others to.
+        self._wake()
+        self.announce_wake()
 
     def announce_wake(self) -> None:
         """Runs became claimable: other nodes should claim now."""
@@ -171,13 +272,18 @@ class Broadcast:
         while True:
             await self._kick.wait()
             self._kick.clear()
+            if not self.connected:
+                # Down: what happens meanwhile is left to the store (polls), and the
+                # reconnection announces a wake-up.
+                self._queue.clear()
+                self._wake_pending = False
+                continue
             for payload in self._payloads():
                 try:
                     await self.transport.send(payload)
                 except Exception as exc:  # a channel outage loses live updates only
-                    logger.warning(
-                        "sending node events through %s failed: %s", self.transport.name, exc
-                    )
+                    self._lost(f"sending failed: {type(exc).__name__}: {exc}")
+                    break
 
     def _payloads(self) -> list[str]:
         """What is queued as messages under :data:`MAX_PAYLOAD` (wake-up in the first)."""

@@ -1,5 +1,9 @@
 """The notify channel over PostgreSQL ``LISTEN``/``NOTIFY`` on the store's database: one
-extra connection per node, no other service to run."""
+extra connection per node, no other service to run.
+
+The connection is named (``application_name``, what ``pg_stat_activity`` shows) after
+the node, and reports its loss (a server restart, ``pg_terminate_backend``) through the
+``lost`` callback: :class:`~schedkit.broadcast.Broadcast` then polls and reconnects."""
 
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ from schedkit.store.urls import mask_url
 
 #: The channel name (channels are per database, so stores in other databases never meet).
 CHANNEL = "schedkit_events"
+#: PostgreSQL's limit on ``application_name`` (longer names are cut by the server).
+MAX_APPLICATION_NAME = 63
 
 
 class PostgresTransport:
-    def __init__(self, store_url: str) -> None:
+    def __init__(self, store_url: str, client_name: str = "schedkit-events") -> None:
         self.name = f"PostgreSQL NOTIFY ({mask_url(store_url)})"
         url = sa.make_url(store_url)
         self._connect: dict[str, Any] = {
@@ -25,15 +31,29 @@ class PostgresTransport:
             "user": url.username,
             "password": url.password,
             "database": url.database,
+            "server_settings": {"application_name": client_name[:MAX_APPLICATION_NAME]},
         }
         self._conn: Any = None
+        self._on_closed: Callable[[Any], None] | None = None
         self._lock = asyncio.Lock()
 
-    async def open(self, receive: Callable[[str], None]) -> None:
+    async def open(self, receive: Callable[[str], None], lost: Callable[[str], None]) -> None:
         import asyncpg  # type: ignore[import-untyped]
 
-        self._conn = await asyncpg.connect(**self._connect)
-        await self._conn.add_listener(CHANNEL, lambda *args: receive(args[-1]))
+        conn = await asyncpg.connect(**self._connect)
+
+        def on_closed(_conn: Any) -> None:
+            lost("the connection was closed")
+
+        # Called when the connection ends for any reason but close() below, which
+        # removes it first.
+        conn.add_termination_listener(on_closed)
+        self._conn, self._on_closed = conn, on_closed
+        try:
+            await conn.add_listener(CHANNEL, lambda *args: receive(args[-1]))
+        except BaseException:
+            await self.close()
+            raise
 
     async def send(self, payload: str) -> None:
         # One connection for both: asyncpg runs one query at a time on it.
@@ -43,4 +63,11 @@ class PostgresTransport:
     async def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            await conn.close(timeout=5)
+            if self._on_closed is not None:
+                conn.remove_termination_listener(self._on_closed)
+            if conn.is_closed():
+                return
+            try:
+                await conn.close(timeout=5)
+            except Exception:  # a broken connection: dropped without the goodbye
+                conn.terminate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,13 @@ from .errors import UsageProblem
 from .parsing import parse_duration, parse_params
 from .render import tr
 from .state import JsonOpt, actor, get_state, management, run_async, wants_json
+
+
+class ExecutorChoice(enum.StrEnum):
+    """Where a schedule's runs execute (``ScheduleSpec.executor``)."""
+
+    local = "local"
+    celery = "celery"
 
 
 def register(app: typer.Typer) -> None:
@@ -165,6 +173,14 @@ def schedule(
         int | None,
         typer.Option("--max-runs", min=1, metavar="N", help="End the schedule after N runs."),
     ] = None,
+    executor: Annotated[
+        ExecutorChoice | None,
+        typer.Option(
+            "--executor",
+            help="Where the runs execute: schedkit nodes or Celery workers (default: the "
+            "task's choice).",
+        ),
+    ] = None,
     remove: Annotated[
         bool,
         typer.Option("--remove", help="Remove the schedule --id (or every schedule of the task)."),
@@ -189,6 +205,7 @@ def schedule(
             "timeout": run_timeout,
             "labels": label,
             "max_runs": max_runs,
+            "executor": executor.value if executor is not None else None,
         }
         config.update({k: v for k, v in policies.items() if v is not None})
     elif any(v is not None for v in (cron, interval, at, spec)):

@@ -172,10 +172,11 @@ class Executor:
         with :meth:`launch` (what is not launched is given back when the grant closes)."""
         return self.slots.reserve(wanted)
 
-    def starts_here(self, task: BaseTask, labels: Iterable[str]) -> bool:
-        """Whether a run of ``task`` requiring ``labels`` created on this node may start
-        here at once (else it is left pending for a node or executor that takes it)."""
-        return self.executes_here(task) and self.offers(labels)
+    def starts_here(self, executor: str, labels: Iterable[str]) -> bool:
+        """Whether a run for ``executor`` requiring ``labels`` created on this node may
+        start here at once (else it is left pending for a node or executor that takes
+        it): runs handed to another executor are never created already claimed."""
+        return executor == LOCAL_EXECUTOR and self.offers(labels)
 
     def offers(self, labels: Iterable[str]) -> bool:
         """Whether this node offers every label of ``labels`` (a run's required ones: a
@@ -202,15 +203,9 @@ class Executor:
         self._wake.set()
         self.handoff.wake()
 
-    @staticmethod
-    def executes_here(task: BaseTask) -> bool:
-        """Whether runs of ``task`` execute on schedkit nodes (else they are handed off,
-        and never created already claimed)."""
-        return task.executor == LOCAL_EXECUTOR
-
     async def execute_one(self, run_id: str, task_name: str) -> Run | None:
         """The receiving end of a hand-off: claim the run ``run_id`` (of ``task_name``)
-        and execute it here, whatever its task's executor; the run as the attempt left
+        and execute it here, whatever its executor; the run as the attempt left
         it (pending again for a retry), or None when it was not claimable (already
         claimed: a message delivered twice; or cancelled). The claim is the fence
         (invariant 3); concurrency is the caller's (a Celery worker's pool), so no slot
@@ -301,6 +296,7 @@ class Executor:
                         wanted,
                         self._claimable_tasks(),
                         self.config.executor.labels,
+                        executor=LOCAL_EXECUTOR,
                     )
                     backoff.reset()
                 except StoreError as exc:
@@ -324,13 +320,10 @@ class Executor:
     def _claimable_tasks(self) -> Sequence[str]:
         """The tasks this node claims runs of: the configured ones (default: all it has
         registered), without sync tasks while every thread is busy (they would only wait
-        for one, holding a slot)."""
+        for one, holding a slot). Only their ``local`` runs are claimed (see
+        :meth:`_claim_loop`): the executor is the run's, recorded when it was created."""
         names = self.config.executor.tasks
-        tasks = [
-            t
-            for t in self.registry
-            if (names is None or t.task_name in names) and self.executes_here(t)
-        ]
+        tasks = [t for t in self.registry if names is None or t.task_name in names]
         if self.lane.free <= 0:
             tasks = [t for t in tasks if not needs_thread(t)]
         return [t.task_name for t in tasks]

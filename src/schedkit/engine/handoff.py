@@ -1,9 +1,11 @@
 """Runs handed to another executor (``executor = "celery"``): sent once claimable.
 
-Such runs are fired, recorded and fenced like any other, but no schedkit node claims
-them in its claim loop. This loop, on the scheduler lease holder, finds the pending,
-due runs of those tasks and gives each to its executor's sender (e.g. one Celery
-message per run). The receiving worker claims the run it names through the store
+A run's executor is recorded when it is created (``Run.executor``: its schedule's
+choice, else its task's). Runs of another executor are fired, recorded and fenced like
+any other, but no schedkit node claims them in its claim loop (it claims ``local`` runs
+only). This loop, on the scheduler lease holder, finds the pending, due runs of each
+installed executor and gives each to that executor's sender (e.g. one Celery message
+per run). The receiving worker claims the run it names through the store
 (:meth:`Executor.execute_one`, invariant 3), so a message delivered twice never
 executes a run twice.
 
@@ -28,9 +30,9 @@ from schedkit.store.base import Store
 
 logger = logging.getLogger(__name__)
 
-#: Given each claimable run of a task using the executor it is installed for.
+#: Given each claimable run of the executor it is installed for.
 Sender = Callable[[Run], Awaitable[None]]
-#: Most pending runs of one task read per pass.
+#: Most pending runs of one executor read per pass.
 SEND_BATCH = 500
 #: Seconds a wake-up waits before its pass, gathering the runs created with it.
 GATHER = 0.02
@@ -64,7 +66,7 @@ class HandOff:
         self._unserved: set[str] = set()
 
     def add(self, executor: str, sender: Sender) -> Callable[[], None]:
-        """Send runs of tasks whose ``executor`` is ``executor`` through ``sender``."""
+        """Send runs whose ``executor`` is ``executor`` through ``sender``."""
         if executor == LOCAL_EXECUTOR:
             raise ValueError(f"{LOCAL_EXECUTOR!r} is the executor of schedkit nodes")
         self.senders[executor] = sender
@@ -100,14 +102,9 @@ class HandOff:
         mono = asyncio.get_running_loop().time()
         seen: set[tuple[str, int]] = set()
         sent = 0
-        for task in self.registry:
-            if task.executor == LOCAL_EXECUTOR:
-                continue
-            sender = self.senders.get(task.executor)
-            if sender is None:
-                self._warn_unserved(task.task_name, task.executor)
-                continue
-            flt = RunFilter(task_name=task.task_name, statuses=_PENDING)
+        self._warn_unserved()
+        for executor, sender in list(self.senders.items()):
+            flt = RunFilter(executor=executor, statuses=_PENDING)
             for run in await self.store.list_runs(flt, limit=SEND_BATCH):
                 if run.blocked_by is not None or run.not_before > now:
                     continue
@@ -121,9 +118,8 @@ class HandOff:
                 except Exception as exc:
                     # The broker is likely down: the next pass tries again, one line each.
                     logger.warning(
-                        "sending runs of %s to executor %s failed (will retry): %s: %s",
-                        task.task_name,
-                        task.executor,
+                        "sending runs to executor %s failed (will retry): %s: %s",
+                        executor,
                         type(exc).__name__,
                         exc,
                     )
@@ -139,12 +135,17 @@ class HandOff:
         }
         return sent
 
-    def _warn_unserved(self, task_name: str, executor: str) -> None:
-        if task_name not in self._unserved:
-            self._unserved.add(task_name)
-            logger.warning(
-                "task %s uses executor %r, which is not installed on this node: its runs "
-                "wait until a node that has it sends them",
-                task_name,
-                executor,
-            )
+    def _warn_unserved(self) -> None:
+        """Once per task: its runs go to an executor not installed on this node."""
+        for task in self.registry:
+            executor = task.executor
+            if executor in self.senders or executor == LOCAL_EXECUTOR:
+                continue
+            if task.task_name not in self._unserved:
+                self._unserved.add(task.task_name)
+                logger.warning(
+                    "task %s uses executor %r, which is not installed on this node: its "
+                    "runs wait until a node that has it sends them",
+                    task.task_name,
+                    executor,
+                )

@@ -15,6 +15,7 @@ from typing import Any
 
 from schedkit.engine import backfill
 from schedkit.models import (
+    LOCAL_EXECUTOR,
     Run,
     RunStatus,
     Schedule,
@@ -27,6 +28,11 @@ from schedkit.task import BaseTask
 from schedkit.workflows.plan import step_key, step_run_id
 
 SCHEDULER_ACTOR = "scheduler"
+
+
+def executor_of(schedule: Schedule, task: BaseTask) -> str:
+    """Where the runs of ``schedule`` execute: its own choice, else its task's."""
+    return schedule.executor if schedule.executor is not None else task.executor
 
 
 def fired(
@@ -59,6 +65,7 @@ def fired(
         created_at=now,
         created_by=SCHEDULER_ACTOR,
         labels=labels_of([*task.labels, *schedule.labels]),
+        executor=executor_of(schedule, task),
         **({} if claimed_by is None else _running_on(claimed_by, start, now)),
     )
 
@@ -91,9 +98,11 @@ def manual(
     actor: str,
     source: TriggerSource = TriggerSource.MANUAL,
     max_attempts: int | None = None,
+    executor: str | None = None,
 ) -> Run:
-    """A run started by hand (``run_now``) or as a retry of a finished run. Manual runs
-    have no schedule, so they are never deduplicated."""
+    """A run started by hand (``run_now``) or as a retry of a finished run (which passes
+    that run's ``executor``; default: the task's). Manual runs have no schedule, so they
+    are never deduplicated."""
     return Run(
         id=new_id(),
         task_name=task.task_name,
@@ -108,6 +117,7 @@ def manual(
         created_at=now,
         created_by=actor,
         labels=task.labels,
+        executor=task.executor if executor is None else executor,
     )
 
 
@@ -130,6 +140,7 @@ def dependent(task: BaseTask, upstream: Run, now: datetime) -> Run:
         created_at=now,
         created_by=f"run:{upstream.id}",
         labels=task.labels,
+        executor=task.executor,
     )
 
 
@@ -161,6 +172,7 @@ def backfilled(
         timeout=schedule.timeout if schedule.timeout is not None else task.timeout,
         created_at=now,
         created_by=actor,
+        executor=executor_of(schedule, task),
     )
     if fire.excluded is None:
         return run
@@ -194,6 +206,7 @@ def step(
         timeout=task.timeout if task is not None else None,
         created_at=now,
         created_by=f"workflow:{workflow_run.id}",
+        executor=task.executor if task is not None else LOCAL_EXECUTOR,
     )
 
 

@@ -367,6 +367,7 @@ class SchedulerLoop:
         schedule = plan.entry.schedule
         counted: list[str] = []
         labels = labels_of([*task.labels, *schedule.labels])
+        executor = runs.executor_of(schedule, task)
         for fire in plan.run:
             overlap = planning.decide_overlap(schedule, active)
             catch_up = planning.is_catch_up(fire, self.cfg.lookahead, self.cfg.refresh_interval)
@@ -375,7 +376,7 @@ class SchedulerLoop:
             claim = (
                 overlap.skip is None
                 and overlap.queue_behind is None
-                and self.executor.starts_here(task, labels)
+                and self.executor.starts_here(executor, labels)
                 and grant.take()
             )
             run = runs.fired(

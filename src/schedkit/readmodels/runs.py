@@ -66,6 +66,9 @@ class RunSummary(RunBrief):
     created_at: datetime
     created_by: str | None
     labels: list[str] = Field(description="Labels a node must offer to execute the run.")
+    executor: str = Field(
+        "local", description="Where the run executes: 'local' (schedkit nodes) or e.g. 'celery'."
+    )
     waiting: str | None = Field(
         None, description="Why a pending run waits when no live node can take it."
     )
@@ -96,6 +99,7 @@ _BRIEF_COPIED = (
 #: Run attributes a summary (and so the full view) adds as they are.
 _SUMMARY_COPIED = (
     "task_name",
+    "executor",
     "schedule_id",
     "priority",
     "max_attempts",

@@ -53,6 +53,9 @@ class ScheduleView(View):
     overlap: OverlapPolicy
     timeout: float | None
     labels: list[str] = Field(description="Labels its runs require on top of the task's.")
+    executor: str | None = Field(
+        description="Where its runs execute ('local' or 'celery'); null: where the task says."
+    )
     paused: bool
     pause_note: str | None
     origin: str = Field(description="'code' (the task's default) or 'runtime' (set by a user).")
@@ -91,6 +94,7 @@ def schedule_view(schedule: Schedule, tz: tzinfo, lang: Lang = "en") -> Schedule
         overlap=schedule.overlap,
         timeout=schedule.timeout,
         labels=list(schedule.labels),
+        executor=schedule.executor,
         paused=schedule.paused,
         pause_note=schedule.pause_note,
         origin=schedule.origin,

@@ -79,7 +79,10 @@ class RunControl:
         if not old.status.finished:
             raise ConflictError(f"run {run_id} is still {old.status.value}")
         task = self.registry.require(old.task_name)
-        run = await self._create(task, dict(old.kwargs), actor, TriggerSource.RETRY)
+        # On the executor the finished run had (its schedule's choice, if it had one).
+        run = await self._create(
+            task, dict(old.kwargs), actor, TriggerSource.RETRY, executor=old.executor
+        )
         await self.audit.record(actor, "run.retry", run.id, detail=f"retry of {run_id}")
         return run
 
@@ -90,13 +93,22 @@ class RunControl:
         actor: str,
         source: TriggerSource = TriggerSource.MANUAL,
         max_attempts: int | None = None,
+        executor: str | None = None,
     ) -> Run:
         """Store a manual run; it starts on this node at once when a slot is free here,
-        else any node claims it (or it is handed to its task's executor)."""
+        else any node claims it (or it is handed to its executor)."""
         now = self.clock.now()
-        run = runs.manual(task, kwargs, now, actor=actor, source=source, max_attempts=max_attempts)
+        run = runs.manual(
+            task,
+            kwargs,
+            now,
+            actor=actor,
+            source=source,
+            max_attempts=max_attempts,
+            executor=executor,
+        )
         with self.executor.reserve(1) as grant:
-            if self.executor.starts_here(task, run.labels) and grant.take():
+            if self.executor.starts_here(run.executor, run.labels) and grant.take():
                 run = runs.claimed(run, self.node_id, now)
             await self.store.insert_runs([run])
             self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))

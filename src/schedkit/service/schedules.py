@@ -60,6 +60,7 @@ DEFINITION = (
     "timeout",
     "labels",
     "max_runs",
+    "executor",
 )
 
 
@@ -162,7 +163,7 @@ class ScheduleBook:
                     if s.paused or s.next_fire_time is None
                     else s.next_fire_time.astimezone(self.tz).isoformat(),
                     "trigger": trigger_from_json(s.trigger).describe("en"),
-                    "executor": _executor_of(task),
+                    "executor": _executor_of(s, task),
                     "max_instances": s.max_instances,
                     "paused": s.paused,
                     "pause_note": s.pause_note,
@@ -370,6 +371,7 @@ class ScheduleBook:
             overlap=spec.overlap,
             timeout=spec.timeout,
             labels=tuple(spec.labels),
+            executor=spec.executor,
             origin=origin,
             max_runs=spec.max_runs,
             run_count=existing.run_count if existing is not None else 0,
@@ -482,8 +484,9 @@ def _gap_field(trigger: CronSpec | IntervalSpec | DateSpec) -> str:
     return "expression" if isinstance(trigger, CronSpec) and trigger.expression else "second"
 
 
-def _executor_of(task: BaseTask | None) -> str:
-    """The document's ``executor`` field: where the task's runs execute."""
-    if task is not None and task.executor != LOCAL_EXECUTOR:
-        return task.executor
+def _executor_of(schedule: Schedule, task: BaseTask | None) -> str:
+    """The document's ``executor`` field: where the schedule's runs execute."""
+    chosen = schedule.executor or (task.executor if task is not None else LOCAL_EXECUTOR)
+    if chosen != LOCAL_EXECUTOR:
+        return chosen
     return "asyncio" if task is None or task.is_async else "threadpool"

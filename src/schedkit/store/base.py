@@ -287,15 +287,18 @@ class Store(abc.ABC):
         labels: Sequence[str] = (),
         *,
         run_ids: Sequence[str] | None = None,
+        executor: str | None = None,
     ) -> list[Run]:
         """Move up to ``limit`` claimable runs to ``running`` for ``node_id``.
 
         Claimable: status pending, ``not_before <= now``, ``blocked_by`` null, the task
         in ``task_names`` when given (an empty list claims nothing), every label the run
         requires (``Run.labels``) among the ``labels`` the node offers (a node offering
-        none claims only runs that require none), and the run's id in ``run_ids`` when
-        given (``run_ids`` is how a worker claims the run its message names, e.g. a
-        Celery hand-off). Sets node_id,
+        none claims only runs that require none), the run's ``executor`` equal to
+        ``executor`` when given (a schedkit node's claim loop claims ``"local"`` runs
+        only; runs stored before runs had an executor are ``"local"``), and the run's id
+        in ``run_ids`` when given (``run_ids`` is how a worker claims the run its
+        message names, e.g. a Celery hand-off, whatever its executor). Sets node_id,
         started_at = heartbeat_at = now. Atomic per run: each run is claimed by exactly
         one caller however many race (invariant 3). Returns the runs claimed with their
         new state, in claim order (``_common.claim_order``: priority descending, then

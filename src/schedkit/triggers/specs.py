@@ -303,6 +303,9 @@ class ScheduleSpec(BaseModel):
     kwargs: dict[str, JsonValue] = Field(default_factory=dict)
     #: Labels a node must offer to execute the runs, on top of the task's (docs/cluster.md).
     labels: list[str] = Field(default_factory=list, max_length=MAX_NODE_LABELS)
+    #: Where the runs execute: schedkit nodes (``local``) or Celery workers (``celery``);
+    #: None: where the task says (docs/cluster.md). Recorded on each run.
+    executor: Literal["local", "celery"] | None = None
 
     @field_validator("labels")
     @classmethod

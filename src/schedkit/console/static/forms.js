@@ -257,6 +257,8 @@ export function paramsForm(schema, prefix) {
 const UNITS = ["seconds", "minutes", "hours", "days", "weeks"];
 const UNIT_SECONDS = { seconds: 1, minutes: 60, hours: 3600, days: 86400, weeks: 604800 };
 const OVERLAPS = ["skip", "allow", "queue_one", "replace"];
+// "" keeps the task's own choice (the schedule's executor is null then).
+const EXECUTORS = ["", "local", "celery"];
 const CALENDARS = ["", "cn_workdays", "cn_skip_holidays"];
 // APScheduler numbers weekdays from Monday = 0; crontab from Sunday = 0.
 const APS_DAYS = { 0: 1, 1: 2, 2: 3, 3: 4, 4: 5, 5: 6, 6: 0 };
@@ -361,6 +363,11 @@ export function scheduleForm(task, prefix) {
     {},
     OVERLAPS.map((o) => h("option", { value: o }, t(`overlap_${o}`))),
   );
+  const executor = h(
+    "select",
+    {},
+    EXECUTORS.map((e) => h("option", { value: e }, t(`executor_${e || "task"}`))),
+  );
   const preview = h("ol", { class: "preview", "aria-live": "polite", dataset: { state: "idle" } });
   const previewText = h("p", { class: "preview-text" });
   const formError = h("p", { class: "field-error", role: "alert" });
@@ -399,6 +406,7 @@ export function scheduleForm(task, prefix) {
     tz.value = trigger.timezone && trigger.timezone !== settings.tz ? trigger.timezone : "";
     calendar.value = trigger.calendar || "";
     overlap.value = sch?.overlap || "skip";
+    executor.value = sch?.executor || "";
     showKind();
   }
 
@@ -415,7 +423,7 @@ export function scheduleForm(task, prefix) {
     if (tz.value.trim()) trigger.timezone = tz.value.trim();
     if (calendar.value) trigger.calendar = calendar.value;
     const sch = current();
-    const out = { trigger, overlap: overlap.value };
+    const out = { trigger, overlap: overlap.value, executor: executor.value || null };
     if (sch) {
       out.misfire_grace_time = sch.misfire_grace_time;
       out.coalesce = sch.coalesce;
@@ -432,6 +440,7 @@ export function scheduleForm(task, prefix) {
     "trigger.timezone": tz,
     "trigger.calendar": calendar,
     overlap,
+    executor,
     ...Object.fromEntries(UNITS.map((u) => [`trigger.${u}`, every])),
   };
 
@@ -523,7 +532,17 @@ export function scheduleForm(task, prefix) {
       }),
       field({ id: id("calendar"), label: t("schedule_calendar"), control: calendar }),
     ),
-    field({ id: id("overlap"), label: t("schedule_overlap"), control: overlap }),
+    h(
+      "div",
+      { class: "row" },
+      field({ id: id("overlap"), label: t("schedule_overlap"), control: overlap }),
+      field({
+        id: id("executor"),
+        label: t("schedule_executor"),
+        control: executor,
+        help: t("schedule_executor_help"),
+      }),
+    ),
     h("div", { class: "preview-box" }, h("h3", {}, t("schedule_preview")), previewText, preview),
     schedules.length ? h("p", { class: "help" }, t("schedule_kept")) : null,
     formError,

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schedkit.models import (
+    LOCAL_EXECUTOR,
     ApiToken,
     AuditEvent,
     Lease,
@@ -138,6 +139,7 @@ def encode_schedule(s: Schedule) -> Doc:
         "overlap": s.overlap.value,
         "timeout": s.timeout,
         "labels": ",".join(s.labels),
+        "executor": s.executor,
         "origin": s.origin,
         "max_runs": s.max_runs,
         "run_count": s.run_count,
@@ -163,6 +165,7 @@ def decode_schedule(d: Mapping[str, Any]) -> Schedule:
         overlap=OverlapPolicy(d["overlap"]),
         timeout=d["timeout"],
         labels=tuple(d["labels"].split(",")) if d.get("labels") else (),
+        executor=d.get("executor"),
         origin=d["origin"],
         # Documents written before end conditions existed lack both fields.
         max_runs=d.get("max_runs"),
@@ -208,6 +211,7 @@ def encode_run(r: Run) -> Doc:
         "created_at": to_us(r.created_at),
         "created_by": r.created_by,
         "labels": ",".join(r.labels),
+        "executor": r.executor,
     }
 
 
@@ -258,6 +262,7 @@ def decode_run(d: Mapping[str, Any], sidecars: Mapping[str, Mapping[str, Any]]) 
         created_at=from_us(d["created_at"]),
         created_by=d["created_by"],
         labels=tuple(d["labels"].split(",")) if d.get("labels") else (),
+        executor=d.get("executor") or LOCAL_EXECUTOR,
     )
 
 
@@ -499,7 +504,15 @@ def run_query(flt: RunFilter | None) -> Doc:
         query["scheduled_for"] = window
     if flt.node_id is not None:
         query["node_id"] = flt.node_id
+    if flt.executor is not None:
+        query["executor"] = executor_match(flt.executor)
     return query
+
+
+def executor_match(executor: str) -> Any:
+    """The query of runs recorded for ``executor``: documents written before runs had an
+    executor (no field) are ``local`` runs."""
+    return {"$in": [executor, None]} if executor == LOCAL_EXECUTOR else executor
 
 
 def audit_query(actor: str | None, action: str | None, target: str | None) -> Doc:

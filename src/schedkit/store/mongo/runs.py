@@ -46,6 +46,7 @@ from schedkit.store.mongo.codec import (
     decode_log,
     dump_json,
     encode_log,
+    executor_match,
     progress_key,
     run_query,
     to_us,
@@ -108,6 +109,7 @@ class RunsMixin(FencesMixin):
         labels: Sequence[str] = (),
         *,
         run_ids: Sequence[str] | None = None,
+        executor: str | None = None,
     ) -> list[Run]:
         if nothing_to_claim(limit, task_names, run_ids):
             return []
@@ -121,6 +123,8 @@ class RunsMixin(FencesMixin):
         }
         if task_names is not None:
             query["task_name"] = {"$in": list(task_names)}
+        if executor is not None:
+            query["executor"] = executor_match(executor)
         ids: Doc = {} if run_ids is None else {"$in": list(run_ids)}
         fields = {
             "status": RUNNING,

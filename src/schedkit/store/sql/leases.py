@@ -17,8 +17,8 @@ from sqlalchemy.engine import Connection
 
 from schedkit.models import Lease
 from schedkit.store.sql.base import SQLBase
+from schedkit.store.sql.columns import UTCDateTime
 from schedkit.store.sql.queries import Query
-from schedkit.store.sql.schema import UTCDateTime
 from schedkit.store.values import LeaseFence
 
 

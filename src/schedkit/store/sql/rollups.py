@@ -22,8 +22,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from schedkit.store._rollups import Rollup, RollupDelta, RollupKey, add_encoded, encode_histogram
+from schedkit.store.sql.columns import to_epoch_us
 from schedkit.store.sql.rows import driver
-from schedkit.store.sql.schema import to_epoch_us
 
 _SUMS = ("runs", "timed", "duration_sum", "histogram")
 #: Keys per statement (PostgreSQL's arrays; SQLite goes key by key).

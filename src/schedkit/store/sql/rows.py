@@ -22,14 +22,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from schedkit.store.sql.engine import json_dumps
-from schedkit.store.sql.schema import (
+from schedkit.store.sql.columns import (
     LabelsType,
     StrEnumType,
     UTCDateTime,
     from_epoch_us,
     to_epoch_us,
 )
+from schedkit.store.sql.engine import json_dumps
 
 Codec = Callable[[Any], Any]
 

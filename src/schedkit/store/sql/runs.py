@@ -15,7 +15,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from schedkit.models import FINISHED_STATUSES, JSON, LogLine, Run, RunFilter, RunStatus
+from schedkit.models import (
+    FINISHED_STATUSES,
+    JSON,
+    LOCAL_EXECUTOR,
+    LogLine,
+    Run,
+    RunFilter,
+    RunStatus,
+)
 from schedkit.store._common import claim_order, nothing_to_claim, offered_keys, stale_order
 from schedkit.store.sql.base import SQLBase, chunks, values_of
 from schedkit.store.sql.queries import Query
@@ -98,6 +106,7 @@ class RunsMixin(SQLBase):
         labels: Sequence[str] = (),
         *,
         run_ids: Sequence[str] | None = None,
+        executor: str | None = None,
     ) -> list[Run]:
         if nothing_to_claim(limit, task_names, run_ids):
             return []
@@ -126,6 +135,8 @@ class RunsMixin(SQLBase):
             candidates = candidates.where(r.c.task_name.in_(list(task_names)))
         if run_ids is not None:
             candidates = candidates.where(r.c.id.in_(list(run_ids)))
+        if executor is not None:
+            candidates = candidates.where(r.c.executor == executor)
         # A materialized CTE runs the locking SELECT exactly once. As a plain IN
         # (subquery), PostgreSQL may run it again while updating, and every run picks
         # further rows: claims were seen returning more runs than their limit.
@@ -244,6 +255,12 @@ class RunsMixin(SQLBase):
             conditions.append(r.c.scheduled_for < flt.until)
         if flt.node_id is not None:
             conditions.append(r.c.node_id == flt.node_id)
+        if flt.executor is not None:
+            conditions.append(r.c.executor == flt.executor)
+            if flt.executor != LOCAL_EXECUTOR:
+                # Implied, but said with the literal of runs_handoff_ix's WHERE: SQLite
+                # uses a partial index only for a query repeating that term.
+                conditions.append(r.c.executor != sa.literal(LOCAL_EXECUTOR, literal_execute=True))
         return conditions
 
     @functools.cached_property

@@ -29,6 +29,7 @@ from schedkit.store._common import (
     still_current,
 )
 from schedkit.store.sql.base import SQLBase, chunks, values_of
+from schedkit.store.sql.columns import UTCDateTime
 from schedkit.store.sql.leases import LeasesMixin
 from schedkit.store.sql.queries import (
     BatchUpdate,
@@ -37,7 +38,6 @@ from schedkit.store.sql.queries import (
     InsertIfAbsent,
     Query,
 )
-from schedkit.store.sql.schema import UTCDateTime
 from schedkit.store.values import FireRecord, LeaseFence, ScheduleAdvance
 
 #: Columns a user's replacement of a schedule leaves as stored (see Store.put_schedule).

@@ -21,119 +21,29 @@ would break on raises it, and older code then refuses to open the database.
 
 from __future__ import annotations
 
-import enum
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection
 
 from schedkit.errors import ConfigError, StoreError
-from schedkit.models import OverlapPolicy, RunStatus, TriggerSource, WorkflowStatus, utcnow
+from schedkit.models import (
+    LOCAL_EXECUTOR,
+    OverlapPolicy,
+    RunStatus,
+    TriggerSource,
+    WorkflowStatus,
+    utcnow,
+)
 from schedkit.store._rollups import RollupDelta, encode_histogram
+from schedkit.store.sql.columns import JSON_TYPE, LabelsType, StrEnumType, UTCDateTime
 
 log = logging.getLogger("schedkit.store.sql")
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _PREFIX_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,29}")
-
-
-def _require_aware(value: datetime) -> None:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime {value.isoformat()} given where an aware one is required")
-
-
-def to_epoch_us(value: datetime) -> int:
-    """An aware datetime as SQLite stores it: integer microseconds since the epoch."""
-    _require_aware(value)
-    return (value - _EPOCH) // _MICROSECOND
-
-
-def from_epoch_us(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
-
-
-class UTCDateTime(sa.TypeDecorator[datetime]):
-    """Aware UTC datetimes, microseconds exact, naive values rejected (invariant 7).
-
-    PostgreSQL: ``TIMESTAMP WITH TIME ZONE``. SQLite has no time type, and its default
-    text format loses the offset and sorts wrongly across formats, so there the value is
-    an INTEGER of microseconds since the Unix epoch: exact, compact (8 bytes), and
-    ordered, which keeps range queries and index scans plain integer comparisons.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name == "sqlite":
-            return dialect.type_descriptor(sa.BigInteger())
-        return dialect.type_descriptor(sa.DateTime(timezone=True))
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if dialect.name == "sqlite":
-            return to_epoch_us(value)
-        _require_aware(value)
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if dialect.name == "sqlite":
-            return from_epoch_us(value)
-        result: datetime = value.astimezone(UTC)
-        return result
-
-
-_E = TypeVar("_E", bound=enum.Enum)
-
-
-class StrEnumType(sa.TypeDecorator[_E]):
-    """An enum stored as its string value (readable in SQL, no database enum type to
-    migrate when a member is added)."""
-
-    impl = sa.String(16)
-    cache_ok = True
-
-    def __init__(self, enum_cls: type[_E]) -> None:
-        super().__init__()
-        self.enum_cls = enum_cls
-
-    def process_bind_param(self, value: _E | str | None, dialect: Dialect) -> Any:
-        return None if value is None else self.enum_cls(value).value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> _E | None:
-        return None if value is None else self.enum_cls(value)
-
-
-class LabelsType(sa.TypeDecorator[tuple[str, ...]]):
-    """A run's required labels as one string (``_common.labels_key``): an equality test
-    per offered subset filters claims on every backend alike. A string bound as is is
-    already a key (the claim filter binds keys)."""
-
-    impl = sa.String()
-    cache_ok = True
-
-    def process_bind_param(self, value: Sequence[str] | str | None, dialect: Dialect) -> Any:
-        if value is None or isinstance(value, str):
-            return value
-        return ",".join(value)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> tuple[str, ...]:
-        return tuple(value.split(",")) if value else ()
-
-
-# ``none_as_null``: Python None is SQL NULL, not the JSON text 'null', so "IS NULL" means
-# what it says. JSONB on PostgreSQL: binary, indexable, compact.
-JSON_TYPE = sa.JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +105,8 @@ def build_tables(prefix: str) -> Tables:
         # Version 5 (added last, where ALTER TABLE puts them on an upgraded database).
         sa.Column("max_runs", sa.Integer),
         sa.Column("run_count", sa.Integer, nullable=False, server_default="0"),
+        # Where its runs execute; NULL: where the task says (_run_executor's version).
+        sa.Column("executor", sa.String),
     )
     sa.Index(f"{p}schedules_due_ix", schedules.c.paused, schedules.c.next_fire_time, schedules.c.id)
     sa.Index(f"{p}schedules_task_ix", schedules.c.task_name)
@@ -230,6 +142,9 @@ def build_tables(prefix: str) -> Tables:
         sa.Column("created_by", sa.String),
         # Labels a claiming node must offer, as ``_common.labels_key`` (schema version 4).
         sa.Column("labels", LabelsType(), nullable=False, server_default=""),
+        # Where the run executes: 'local' (schedkit nodes claim it) or the executor it is
+        # handed to, e.g. 'celery' (_run_executor's version).
+        sa.Column("executor", sa.String, nullable=False, server_default=LOCAL_EXECUTOR),
         # The fencing key (invariant 1). NULL schedule_id (manual runs) never collides:
         # NULLs are distinct in unique constraints on both databases.
         sa.UniqueConstraint("schedule_id", "scheduled_for", name=f"{p}runs_fence_uq"),
@@ -268,6 +183,19 @@ def build_tables(prefix: str) -> Tables:
         runs.c.duration,
     )
     sa.Index(f"{p}runs_finished_ix", runs.c.finished_at)
+    # The hand-off's read of the pending runs of another executor. Partial: the runs
+    # schedkit nodes execute themselves (almost all) are not in it, so the hot path's
+    # inserts and claims do not pay for it.
+    handed_off = runs.c.executor != LOCAL_EXECUTOR
+    sa.Index(
+        f"{p}runs_handoff_ix",
+        runs.c.executor,
+        runs.c.status,
+        runs.c.scheduled_for,
+        runs.c.id,
+        postgresql_where=handed_off,
+        sqlite_where=handed_off,
+    )
 
     # No foreign keys anywhere: history outlives schedules by design, the purge deletes
     # log lines explicitly, and FK checks would cost on every hot-path insert.
@@ -430,8 +358,9 @@ class Migration:
 
     upgrade: Callable[[Connection, Tables], None]
     #: The oldest schema version whose code still works after this step: keep the
-    #: previous step's value for additive changes (see the module docstring).
-    compatible_from: int
+    #: previous step's value for additive changes (see the module docstring); None:
+    #: only code of the version this step makes (or newer).
+    compatible_from: int | None
 
 
 def _v2_task_status_index(conn: Connection, tables: Tables) -> None:
@@ -480,6 +409,10 @@ def _v5_end_conditions(conn: Connection, tables: Tables) -> None:
     )
 
 
+#: Runs read per query while the rollups step fills the table.
+_BACKFILL_PAGE = 10_000
+
+
 def _v6_run_rollups(conn: Connection, tables: Tables) -> None:
     """Version :data:`ROLLUPS_VERSION`: the run rollups table, filled from the runs
     already stored. (Defined apart, like version 3's table, and ``backfill`` reads only
@@ -489,13 +422,24 @@ def _v6_run_rollups(conn: Connection, tables: Tables) -> None:
     md.create_all(conn, checkfirst=True)
     runs = tables.runs
     finished = sorted(s.value for s in RunStatus if s.finished)
-    stmt = sa.select(runs.c.task_name, runs.c.scheduled_for, runs.c.status, runs.c.duration)
+    stmt = (
+        sa.select(runs.c.id, runs.c.task_name, runs.c.scheduled_for, runs.c.status, runs.c.duration)
+        .where(runs.c.status.in_(finished))
+        .order_by(runs.c.id)
+        .limit(_BACKFILL_PAGE)
+    )
     delta = RollupDelta()
-    # Streamed: a large history is never held in memory at once.
-    for task_name, scheduled_for, status, duration in conn.execute(
-        stmt.where(runs.c.status.in_(finished)).execution_options(yield_per=10_000)
-    ):
-        delta.add(task_name, scheduled_for, status, duration)
+    # Read in pages by id: a large history is never held in memory at once, and no
+    # server-side cursor is left open in the transaction (on PostgreSQL a later step's
+    # ALTER TABLE of the runs is refused while one is).
+    last: str | None = None
+    while True:
+        page = conn.execute(stmt if last is None else stmt.where(runs.c.id > last)).all()
+        for _, task_name, scheduled_for, status, duration in page:
+            delta.add(task_name, scheduled_for, status, duration)
+        if len(page) < _BACKFILL_PAGE:
+            break
+        last = page[-1].id
     rows = [
         {
             "task_name": task_name,
@@ -518,6 +462,26 @@ def _v6_run_rollups(conn: Connection, tables: Tables) -> None:
 #: upgraded database (``compatible_from``).
 ROLLUPS_VERSION = 6
 
+
+def _run_executor(conn: Connection, tables: Tables) -> None:
+    """Where runs execute (``runs.executor``, 'local' for every run stored before, which
+    is what they were unless their task said otherwise: no release sent runs elsewhere)
+    and a schedule's choice of it (``schedules.executor``, NULL: the task's), with the
+    hand-off's partial index.
+
+    Not additive: older code would claim runs recorded for another executor (it knows
+    only the executor of their task), so it refuses the upgraded database."""
+    runs, p = tables.runs.name, tables.prefix
+    conn.exec_driver_sql(
+        f"ALTER TABLE {runs} ADD COLUMN executor VARCHAR DEFAULT '{LOCAL_EXECUTOR}' NOT NULL"
+    )
+    conn.exec_driver_sql(f"ALTER TABLE {tables.schedules.name} ADD COLUMN executor VARCHAR")
+    conn.exec_driver_sql(
+        f"CREATE INDEX {p}runs_handoff_ix ON {runs} (executor, status, scheduled_for, id) "
+        f"WHERE executor != '{LOCAL_EXECUTOR}'"
+    )
+
+
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
 #: created by ``create_all``; append steps, never edit or reorder released ones.
 MIGRATIONS: list[Migration] = [
@@ -531,6 +495,8 @@ MIGRATIONS: list[Migration] = [
     Migration(_v5_end_conditions, compatible_from=1),
     # Not additive in effect: older code would leave the rollups wrong.
     Migration(_v6_run_rollups, compatible_from=ROLLUPS_VERSION),
+    # Not additive (see the step): only code of the version it makes works on it.
+    Migration(_run_executor, compatible_from=None),
 ]
 
 
@@ -540,7 +506,10 @@ def latest_version() -> int:
 
 
 def _compatible_from(version: int) -> int:
-    return MIGRATIONS[version - 2].compatible_from if version > 1 else 1
+    if version <= 1:
+        return 1
+    compatible_from = MIGRATIONS[version - 2].compatible_from
+    return version if compatible_from is None else compatible_from
 
 
 def _stamp(conn: Connection, tables: Tables, version: int) -> None:

@@ -24,9 +24,9 @@ from schedkit.store._rollups import (
 )
 from schedkit.store._stats import PERCENTILES, summarized, task_stats
 from schedkit.store.sql.base import SQLBase
+from schedkit.store.sql.columns import UTCDateTime, to_epoch_us
 from schedkit.store.sql.queries import Query
 from schedkit.store.sql.rows import driver
-from schedkit.store.sql.schema import UTCDateTime, to_epoch_us
 
 # run_stats counts per status in this order (so the counts read in it too).
 _STATUSES: tuple[RunStatus, ...] = tuple(sorted(RunStatus))

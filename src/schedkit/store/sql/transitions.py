@@ -25,8 +25,8 @@ from schedkit.store._common import (
     finish_already_stored,
 )
 from schedkit.store.sql.base import SQLBase, chunks
+from schedkit.store.sql.columns import JSON_TYPE, UTCDateTime
 from schedkit.store.sql.queries import BatchUpdate, Query
-from schedkit.store.sql.schema import JSON_TYPE, UTCDateTime
 from schedkit.store.values import LostRun, RunFinish, RunRequeue
 
 
