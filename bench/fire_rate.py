@@ -106,7 +106,11 @@ async def run(
     phase: str, system: str, spec: dict[str, Any], prior: dict[str, Any]
 ) -> dict[str, Any]:
     result = await fire_precision.run(phase, system, spec, prior)
-    writes = sum(result.get("round_trips_by_kind", {}).get(kind, 0) for kind in WRITES)
+    writes = sum(
+        n
+        for kind, n in result.get("round_trips_by_kind", {}).items()
+        if kind in WRITES or kind.startswith(tuple(f"{w}:" for w in WRITES))
+    )
     result["store_writes"] = writes
     executed = result["executed_fires"]
     result["fires_per_store_write"] = round(executed / writes, 2) if writes else None

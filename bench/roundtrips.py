@@ -13,8 +13,9 @@ itself, so production pays nothing but one ``None`` check per SQLite unit of wor
   ``execute`` / ``executemany``.
 * MongoDB: a ``pymongo.monitoring.CommandListener`` registered for every client the
   process creates afterwards: each command sent (``find``, ``getMore``, ``insert``,
-  ``update`` ...) is one round trip. Server monitoring (``hello`` heartbeats on their
-  own connections) is not a command event and is not counted.
+  ``update`` ...) is one round trip, counted by command and collection. Server
+  monitoring (``hello`` heartbeats on their own connections) is not a command event and
+  is not counted.
 
 On SQLite nothing leaves the process: a "round trip" there is one call into SQLite.
 On PostgreSQL and MongoDB it is one request the server answers, which is what a
@@ -48,7 +49,7 @@ def install() -> None:
 
 
 def snapshot() -> Counter[str]:
-    """The counts so far, by kind (``sql:SELECT``, ``mongo:find`` ...)."""
+    """The counts so far, by kind (``sql:SELECT``, ``mongo:find:<collection>`` ...)."""
     with _lock:
         return Counter(_counts)
 
@@ -116,7 +117,13 @@ def _install_mongo() -> None:
 
     class Listener(monitoring.CommandListener):
         def started(self, event: monitoring.CommandStartedEvent) -> None:
-            _add(f"mongo:{event.command_name}")
+            # By collection too (``mongo:find:task_execution_logs``): which documents a
+            # store call reads or writes is what tells its round trips apart.
+            name = event.command_name
+            target = event.command.get(name)
+            if name == "getMore":
+                target = event.command.get("collection")
+            _add(f"mongo:{name}:{target}" if isinstance(target, str) else f"mongo:{name}")
 
         def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
             pass

@@ -86,7 +86,8 @@ def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> No
     for system, result in throughput.items():
         assert (result["round_trips_per_run"] > 0) == (system != "apscheduler-memory"), system
     if mongo:
-        assert throughput["schedkit-mongo"]["round_trips_by_kind"].get("mongo:find")
+        kinds = throughput["schedkit-mongo"]["round_trips_by_kind"]
+        assert kinds.get("mongo:find:task_execution_logs"), kinds
         assert "FerretDB v1" in proc.stdout  # the tables say what the Mongo figures are
 
     rate = report["workloads"]["fire_rate"]["cases"]

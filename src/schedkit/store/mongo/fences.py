@@ -11,7 +11,7 @@ from collections.abc import (
     Sequence,
 )
 
-from pymongo import UpdateMany
+from pymongo import UpdateMany, UpdateOne
 
 from schedkit.errors import StoreError
 from schedkit.models import (
@@ -103,15 +103,28 @@ class FencesMixin(MongoBase):
         unless it paused beyond ``recover_after`` and its change was completed and
         followed by others meanwhile: then its late write must not apply, and does not.
         For whoever completes an abandoned fence, it is what makes a late completion
-        harmless. Transitions making the same change (a batch of claims) go as one
-        UpdateMany: FerretDB reads the whole collection for each update statement.
+        harmless. One ``update`` command (one round trip) for the batch. Transitions
+        making the same change (a batch of claims) go as one UpdateMany: FerretDB v1
+        pays per update statement, and reads the whole collection for an ``$in``.
+        A change of its own (a finish: its times and result are its own) goes as an
+        UpdateOne by ``_id`` equality, the one filter FerretDB v1 looks up by index:
+        a batch of k finishes was k whole-collection reads.
         """
         groups: dict[str, list[Transition]] = {}
         for t in transitions:
             same = dump_json([t.from_status, t.attempt, t.fields, t.push])
             groups.setdefault(same, []).append(t)
-        writes = [
-            UpdateMany(
+        writes: list[UpdateOne | UpdateMany] = [
+            UpdateOne(
+                {
+                    "_id": group[0].run_id,
+                    "status": group[0].from_status,
+                    "attempt": group[0].attempt,
+                },
+                group[0].update(),
+            )
+            if len(group) == 1
+            else UpdateMany(
                 {
                     "_id": {"$in": [t.run_id for t in group]},
                     "status": group[0].from_status,
