@@ -20,6 +20,7 @@ from schedkit.models import (
 from schedkit.store.mongo.base import (
     MAX_LOCK_DELAY,
     PENDING,
+    WRITE_BATCH,
     MongoBase,
     clock_us,
     log,
@@ -103,12 +104,12 @@ class FencesMixin(MongoBase):
         unless it paused beyond ``recover_after`` and its change was completed and
         followed by others meanwhile: then its late write must not apply, and does not.
         For whoever completes an abandoned fence, it is what makes a late completion
-        harmless. One ``update`` command (one round trip) for the batch. Transitions
-        making the same change (a batch of claims) go as one UpdateMany: FerretDB v1
-        pays per update statement, and reads the whole collection for an ``$in``.
-        A change of its own (a finish: its times and result are its own) goes as an
-        UpdateOne by ``_id`` equality, the one filter FerretDB v1 looks up by index:
-        a batch of k finishes was k whole-collection reads.
+        harmless. One ``update`` command (one round trip) per ``WRITE_BATCH``
+        statements. Transitions making the same change (a batch of claims) go as one
+        UpdateMany: FerretDB v1 pays per update statement, and reads the whole
+        collection for an ``$in``. A change of its own (a finish: its times and result
+        are its own) goes as an UpdateOne by ``_id`` equality, the one filter FerretDB
+        v1 looks up by index (a batch of k finishes was k whole-collection reads).
         """
         groups: dict[str, list[Transition]] = {}
         for t in transitions:
@@ -134,11 +135,14 @@ class FencesMixin(MongoBase):
             )
             for group in groups.values()
         ]
-        result = await self._c.runs.bulk_write(writes, ordered=False)
+        matched = 0
+        for start in range(0, len(writes), WRITE_BATCH):
+            chunk = writes[start : start + WRITE_BATCH]
+            matched += (await self._c.runs.bulk_write(chunk, ordered=False)).matched_count
         ended = [t.run_id for t in transitions if t.release]
         if ended:
             await self._release(ended)
-        return result.matched_count
+        return matched
 
     async def _release(self, ended: Sequence[str]) -> None:
         """Release the pending runs ``blocked_by`` any of ``ended``.
