@@ -80,7 +80,10 @@ def cases(smoke: bool, opts: dict[str, Any]) -> list[dict[str, Any]]:
             "put_sample": 1_000,
             "due": 10,
             "idle_s": 20.0,
-            "mongo": {"schedules": 10_000, "facade_sample": 200, "put_sample": 200},
+            # FerretDB v1 reads the whole schedules collection for each tick's query: at
+            # 10,000 schedules no store command even started in the idle window and no
+            # due fire ran; at 1,000 some due fires run, seconds late.
+            "mongo": {"schedules": 1_000, "facade_sample": 200, "put_sample": 200},
         }
     ]
 
