@@ -4,6 +4,7 @@
     python -m bench --smoke                 # tiny version of every workload (CI)
     python -m bench --only throughput,history --json out.json
     python -m bench --postgres-url postgresql://user:pw@host/postgres
+    python -m bench --mongo-url mongodb://host:27017   # adds schedkit-mongo (FerretDB here)
 
 Each (workload, case, system) runs in a fresh interpreter (``--child``, internal), so
 CPU and RSS figures belong to one system and a crash cannot take the harness down.
@@ -36,13 +37,22 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench import measure
-from bench.systems import APS_SQLALCHEMY, SK_POSTGRES, SK_SQLITE
+from bench import measure, roundtrips
+from bench.systems import APS_SQLALCHEMY, MONGO_NOTE, SK_MONGO, SK_POSTGRES, SK_SQLITE
 
-WORKLOADS = ("fire_precision", "throughput", "scale", "history", "overhead", "triggers")
+WORKLOADS = (
+    "fire_precision",
+    "fire_rate",
+    "throughput",
+    "scale",
+    "history",
+    "overhead",
+    "triggers",
+)
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var" / "bench"
 POSTGRES_VAR = "SCHEDKIT_TEST_POSTGRES_URL"
+MONGO_VAR = "SCHEDKIT_TEST_MONGO_URL"
 
 logger = logging.getLogger("bench")
 
@@ -73,6 +83,8 @@ def _child(workload: str, system: str, phase: str, spec_path: str, out_path: str
     logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
     spec = json.loads(Path(spec_path).read_text())
     module = importlib.import_module(f"bench.{workload}")
+    if getattr(module, "COUNT_ROUND_TRIPS", True):  # the profiling workload opts out
+        roundtrips.install()
     result = asyncio.run(module.run(phase, system, spec["case"], spec["prior"]))
     Path(out_path).write_text(json.dumps(_clean(result)))
     return 0
@@ -171,13 +183,16 @@ def _wait4(proc: subprocess.Popen[str], timeout: float) -> tuple[int, int, Any]:
 
 
 def _provision(
-    module: ModuleType, system: str, case: dict[str, Any], pg_url: str | None, workdir: Path
+    module: ModuleType, system: str, case: dict[str, Any], urls: dict[str, str], workdir: Path
 ) -> tuple[dict[str, Any], list[Any]]:
     """Where the system stores its data for this case, and how to clean up after."""
     cleanup: list[Any] = []
     directory = workdir / f"{module.NAME}-{_slug(case['case'])}-{system}"
     directory.mkdir(parents=True, exist_ok=True)
-    if case.get("cache"):  # a store kept between runs (var/bench/, a named database)
+    pg_url = urls.get("postgres")
+    if case.get("cache") and system != SK_MONGO:
+        # A store kept between runs (var/bench/, a named database); never on FerretDB,
+        # whose cases are small enough to fill each time.
         env: dict[str, Any] = asyncio.run(module.provision(system, case, pg_url, VAR))
         return env, cleanup
     cleanup.append(lambda: shutil.rmtree(directory, ignore_errors=True))
@@ -192,6 +207,11 @@ def _provision(
         env["store_url"] = asyncio.run(measure.pg_create_database(pg_url, name))
         env["pg_url"], env["pg_db"] = pg_url, name
         cleanup.append(lambda: asyncio.run(measure.pg_drop_database(pg_url, name)))
+    elif system == SK_MONGO:
+        mongo_url = urls["mongo"]
+        db = f"schedkit_bench_{uuid.uuid4().hex[:10]}"
+        env["store_url"] = measure.mongo_with_database(mongo_url, db)
+        cleanup.append(lambda: asyncio.run(measure.mongo_drop_database(mongo_url, db)))
     return env, cleanup
 
 
@@ -199,7 +219,7 @@ def _run_system(
     module: ModuleType,
     system: str,
     case: dict[str, Any],
-    pg_url: str | None,
+    urls: dict[str, str],
     workdir: Path,
 ) -> dict[str, Any]:
     started = time.time()
@@ -209,7 +229,7 @@ def _run_system(
     }
     cleanup: list[Any] = []
     try:
-        env, cleanup = _provision(module, system, case, pg_url, workdir)
+        env, cleanup = _provision(module, system, case, urls, workdir)
         spec = {**case, "env": env}
         for phase in module.phases(system):
             logger.info("%s / %s / %s: %s", module.NAME, case["case"], system, phase)
@@ -257,6 +277,15 @@ def _postgres_url(args: argparse.Namespace) -> str | None:
     return url
 
 
+def _mongo_url(args: argparse.Namespace) -> str | None:
+    if args.no_mongo:
+        return None
+    url: str | None = args.mongo_url or os.environ.get(MONGO_VAR)
+    if not url:
+        logger.info("no MongoDB URL (--mongo-url or %s): schedkit-mongo skipped", MONGO_VAR)
+    return url
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny version of every workload")
@@ -283,7 +312,19 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-postgres", action="store_true", help="never run on PostgreSQL")
     parser.add_argument(
+        "--mongo-url",
+        metavar="URL",
+        help=f"also run schedkit-mongo on this MongoDB/FerretDB server (default ${MONGO_VAR})",
+    )
+    parser.add_argument("--no-mongo", action="store_true", help="never run on MongoDB")
+    parser.add_argument(
         "--duration", type=float, help="fire-precision window in seconds (default 60)"
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        metavar="N",
+        help="fire_rate: run PostgreSQL at 1,000 fires/s N times in a row (default 5; smoke 2)",
     )
     parser.add_argument(
         "--max-concurrent-runs",
@@ -321,7 +362,16 @@ def main(argv: list[str] | None = None) -> int:
     pg_version = asyncio.run(measure.pg_server_version(pg_url)) if pg_url else None
     if pg_url and pg_version is None:
         pg_url = None
-    opts = {"duration": args.duration, "max_concurrent_runs": args.max_concurrent_runs}
+    mongo_url = _mongo_url(args)
+    mongo_version = asyncio.run(measure.mongo_server_version(mongo_url)) if mongo_url else None
+    if mongo_url and mongo_version is None:
+        mongo_url = None
+    urls = {k: v for k, v in (("postgres", pg_url), ("mongo", mongo_url)) if v is not None}
+    opts = {
+        "duration": args.duration,
+        "max_concurrent_runs": args.max_concurrent_runs,
+        "repeat": args.repeat,
+    }
     started = datetime.now(UTC)
     report: dict[str, Any] = {
         "command": shlex.join(
@@ -334,7 +384,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "started_at": started.isoformat(),
         "smoke": args.smoke,
-        "machine": {**measure.machine_info(), "postgres_server": pg_version},
+        "machine": {
+            **measure.machine_info(),
+            "postgres_server": pg_version,
+            "mongo_server": mongo_version,
+        },
         "options": opts,
         "workloads": {},
         "targets": [],
@@ -344,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     m = report["machine"]
     print(
         f"machine: {m['cpu_model']}, {m['cpus']} CPUs, {m['mem_total_mb']:,} MB; "
-        f"Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL {pg_version or 'not used'}; "
+        f"Python {m['python']}, SQLite {m['sqlite']}, PostgreSQL {pg_version or 'not used'}, "
+        f"MongoDB protocol {mongo_version or 'not used'}; "
         f"load {m['loadavg_at_start']}\n"
     )
     VAR.mkdir(parents=True, exist_ok=True)
@@ -363,22 +418,26 @@ def main(argv: list[str] | None = None) -> int:
         return [c for c in found if not args.case or args.case in c["case"]]
 
     def systems_of(module: ModuleType) -> list[str]:
-        found: list[str] = module.systems(pg_url is not None)
+        found: list[str] = module.systems(pg_url is not None, mongo_url is not None)
         return [s for s in found if not only_systems or s in only_systems]
+
+    def systems_of_case(module: ModuleType, case: dict[str, Any]) -> list[str]:
+        """A case may name the only systems it runs on (``systems``)."""
+        return [s for s in systems_of(module) if s in case.get("systems", [s])]
 
     try:
         jobs = [
             (module, case, system)
             for module in modules
             for case in cases_of(module)
-            for system in systems_of(module)
+            for system in systems_of_case(module, case)
         ]
         results: dict[tuple[str, str, str], dict[str, Any]] = {}
         started_at: dict[str, float] = {}
         if parallel > 1:
             with ThreadPoolExecutor(parallel) as pool:
                 futures = {
-                    (m.NAME, c["case"], sy): pool.submit(_run_system, m, sy, c, pg_url, workdir)
+                    (m.NAME, c["case"], sy): pool.submit(_run_system, m, sy, c, urls, workdir)
                     for m, c, sy in jobs
                 }
                 results = {key: future.result() for key, future in futures.items()}
@@ -395,8 +454,8 @@ def main(argv: list[str] | None = None) -> int:
                     "params": case,
                     "results": {
                         system: results.get((name, case["case"], system))
-                        or _run_system(module, system, case, pg_url, workdir)
-                        for system in section["systems"]
+                        or _run_system(module, system, case, urls, workdir)
+                        for system in systems_of_case(module, case)
                     },
                 }
             section["elapsed_s"] = round(time.time() - started_at[name], 1)
@@ -414,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"## {module.TITLE}\n")
             print(rendered)
             print()
+            if SK_MONGO in section["systems"]:
+                print(f"{MONGO_NOTE}\n")
             sys.stdout.flush()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

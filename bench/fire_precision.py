@@ -24,7 +24,11 @@ After a warm-up of one period, a window of ``duration_s`` seconds is measured:
   schedkit the ``missed`` / ``skipped`` runs the store recorded for the window are
   reported too (APScheduler: its missed / max_instances events);
 * CPU seconds of the process over the window (plus, on PostgreSQL, of the server
-  processes serving the benchmark's database), and peak RSS of the process.
+  processes serving the benchmark's database), and peak RSS of the process;
+* store round trips over the window per fire executed (``bench.roundtrips``).
+
+schedkit-mongo runs fewer schedules on FerretDB (the case's ``mongo`` sizes; the table
+says so): the full rates are far beyond FerretDB v1.
 """
 
 from __future__ import annotations
@@ -37,19 +41,21 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from bench import measure
+from bench import measure, roundtrips
 from bench.systems import (
     APS_MEMORY,
     APS_SQLALCHEMY,
     RECORDS,
-    SK_POSTGRES,
     SK_SQLITE,
     TASK_NAME,
     bulk_insert_schedules,
     config_json,
     is_schedkit,
     make_scheduler,
+    scaled_note,
     schedule_from_spec,
+    sized,
+    store_systems,
     utc_from_ts,
 )
 from schedkit.models import RunStatus
@@ -62,8 +68,8 @@ logger = logging.getLogger("bench")
 _US = 1_000_000
 
 
-def systems(postgres: bool) -> list[str]:
-    return [SK_SQLITE, *([SK_POSTGRES] if postgres else []), APS_MEMORY, APS_SQLALCHEMY]
+def systems(postgres: bool, mongo: bool = False) -> list[str]:
+    return [*store_systems(postgres, mongo), APS_MEMORY, APS_SQLALCHEMY]
 
 
 def cases(smoke: bool, opts: dict[str, Any]) -> list[dict[str, Any]]:
@@ -77,6 +83,7 @@ def cases(smoke: bool, opts: dict[str, Any]) -> list[dict[str, Any]]:
                 "warmup_s": 0.5,
                 "duration_s": duration or 1.5,
                 "drain_s": 1.0,
+                "mongo": {"schedules": 5},
             }
         ]
     d = duration or 60.0
@@ -89,6 +96,8 @@ def cases(smoke: bool, opts: dict[str, Any]) -> list[dict[str, Any]]:
             "duration_s": d,
             "drain_s": 10.0,
             "facade_max": 1_000,
+            # 10 fires/s: about what FerretDB v1 keeps up with.
+            "mongo": {"schedules": 100},
         }
         for n in (1_000, 10_000)
     ]
@@ -122,7 +131,7 @@ async def run(
     phase: str, system: str, spec: dict[str, Any], prior: dict[str, Any]
 ) -> dict[str, Any]:
     if is_schedkit(system):
-        return await _run_schedkit(system, spec)
+        return await _run_schedkit(system, sized(system, spec))
     return await _run_aps(system, spec)
 
 
@@ -279,9 +288,11 @@ async def _run_schedkit(system: str, case: dict[str, Any]) -> dict[str, Any]:
         window.start()
         pg_before: dict[int, float] = {}
         await _wait_until(ws)
+        trips0 = roundtrips.snapshot()
         if env.get("pg_db"):
             pg_before = await measure.pg_backend_cpu(env["pg_url"], env["pg_db"])
         await _wait_until(we)
+        trips1 = roundtrips.snapshot()
         pg_after: dict[int, float] = {}
         if env.get("pg_db"):
             pg_after = await measure.pg_backend_cpu(env["pg_url"], env["pg_db"])
@@ -290,6 +301,8 @@ async def _run_schedkit(system: str, case: dict[str, Any]) -> dict[str, Any]:
         expected = _expected(starts, round(period * _US), ws_us, we_us)
         drained = await _drain(ws_us, we_us, expected, case["drain_s"])
         result = _result(case, starts, ws, we, window, drained)
+        _add_round_trips(result, trips0, trips1)
+        result["schedules"] = case["schedules"]
         since, until = utc_from_ts(ws), utc_from_ts(we)
         result["store_missed"] = await scheduler.count_runs(
             status=RunStatus.MISSED, since=since, until=until
@@ -350,12 +363,16 @@ async def _run_aps(system: str, case: dict[str, Any]) -> dict[str, Any]:
         we = ws + case["duration_s"]
         window = measure.Window(ws, we)
         window.start()
+        await _wait_until(ws)
+        trips0 = roundtrips.snapshot()
         await _wait_until(we)
+        trips1 = roundtrips.snapshot()
         window.join()
         ws_us, we_us = round(ws * _US), round(we * _US)
         expected = _expected(starts, round(period * _US), ws_us, we_us)
         drained = await _drain(ws_us, we_us, expected, case["drain_s"])
         result = _result(case, starts, ws, we, window, drained)
+        _add_round_trips(result, trips0, trips1)
         result["aps_events"] = dict(EVENTS)
         result["register_s"] = round(register_s, 2)
         result["register_per_s"] = round(sample / add_s, 1)
@@ -366,6 +383,14 @@ async def _run_aps(system: str, case: dict[str, Any]) -> dict[str, Any]:
     finally:
         scheduler.shutdown(wait=False)
         await asyncio.sleep(0)
+
+
+def _add_round_trips(result: dict[str, Any], before: Counter[str], after: Counter[str]) -> None:
+    """The window's store round trips, per fire executed."""
+    trips = roundtrips.per_run(before, after, result["executed_fires"])
+    result["round_trips"] = trips["round_trips"]
+    result["round_trips_per_fire"] = trips["round_trips_per_run"]
+    result["round_trips_by_kind"] = trips["round_trips_by_kind"]
 
 
 def _lost_cell(r: dict[str, Any]) -> str:
@@ -397,6 +422,7 @@ def render(section: dict[str, Any]) -> str:
         "CPU s",
         "CPU % core",
         "CPU ms/fire",
+        "round trips/fire",
         "srv CPU s",
         "peak RSS MB",
     ]
@@ -404,13 +430,13 @@ def render(section: dict[str, Any]) -> str:
     for case_name, case in section["cases"].items():
         for system, r in case["results"].items():
             if "error" in r:
-                rows.append([case_name, system, "error: " + r["error"][:60], *[""] * 11])
+                rows.append([case_name, system, "error: " + r["error"][:60], *[""] * 12])
                 continue
             lat = r["lateness"]
             rows.append(
                 [
                     case_name,
-                    system,
+                    system + scaled_note(system, case["params"]),
                     r["expected_fires"],
                     r["executed_fires"],
                     _lost_cell(r),
@@ -421,6 +447,7 @@ def render(section: dict[str, Any]) -> str:
                     r["cpu"]["cpu_s"],
                     r["cpu"]["cpu_pct_of_core"],
                     r["cpu_ms_per_fire"],
+                    r.get("round_trips_per_fire"),
                     r.get("server_cpu_s"),
                     r["peak_rss_mb"],
                 ]

@@ -349,6 +349,42 @@ def pg_cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     return round(sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items()), 3)
 
 
+# -- MongoDB ---------------------------------------------------------------------------------
+
+
+def mongo_with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def mongo_server_version(url: str) -> str | None:
+    """ "FerretDB v1.24.2 (MongoDB 7.0.42 protocol)", "MongoDB 7.0.12", or None if the
+    server cannot be reached."""
+    from pymongo import AsyncMongoClient
+    from pymongo.errors import PyMongoError
+
+    client: Any = AsyncMongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        info = await client.admin.command("buildInfo")
+    except PyMongoError as exc:
+        logger.warning("MongoDB at %s unreachable: %s", urlsplit(url).hostname, exc)
+        return None
+    finally:
+        await client.close()
+    if info.get("ferretdbVersion"):
+        return f"FerretDB {info['ferretdbVersion']} (MongoDB {info['version']} protocol)"
+    return f"MongoDB {info['version']}"
+
+
+async def mongo_drop_database(url: str, name: str) -> None:
+    from pymongo import AsyncMongoClient
+
+    client: Any = AsyncMongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        await client.drop_database(name)
+    finally:
+        await client.close()
+
+
 # -- rendering -------------------------------------------------------------------------------
 
 

@@ -15,6 +15,10 @@ CPU per run too). The profiles run cProfile with each thread's own CPU clock on 
 event-loop thread and on every thread the store starts (SQLite's writer and readers),
 so waiting (GIL, locks, I/O) costs nothing in them; each thread's plain CPU per run is
 then spread over the areas in the proportions its profile found.
+
+Store round trips are not counted here (``COUNT_ROUND_TRIPS``: the counter would show in
+the profiles); the throughput and fire-rate workloads count them. schedkit-mongo runs
+fewer runs and schedules on FerretDB (the case's ``mongo`` sizes; the table says so).
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ from bench import measure
 from bench.systems import (
     APS_MEMORY,
     RECORDS,
-    SK_POSTGRES,
     SK_SQLITE,
     config_json,
     is_schedkit,
     make_scheduler,
     pending_run,
+    scaled_note,
+    sized,
+    store_systems,
     utc_from_ts,
 )
 from schedkit.events import EventKind, RunEvent
@@ -50,15 +56,24 @@ TITLE = "Per-run overhead"
 logger = logging.getLogger("bench")
 
 
-def systems(postgres: bool) -> list[str]:
-    return [SK_SQLITE, *([SK_POSTGRES] if postgres else []), APS_MEMORY]
+COUNT_ROUND_TRIPS = False
+
+
+def systems(postgres: bool, mongo: bool = False) -> list[str]:
+    return [*store_systems(postgres, mongo), APS_MEMORY]
 
 
 def cases(smoke: bool, opts: dict[str, Any]) -> list[dict[str, Any]]:
     mcr = opts.get("max_concurrent_runs") or 100
     if smoke:
         return [
-            {"case": "manual runs", "kind": "manual", "runs": 100, "max_concurrent_runs": mcr},
+            {
+                "case": "manual runs",
+                "kind": "manual",
+                "runs": 100,
+                "max_concurrent_runs": mcr,
+                "mongo": {"runs": 10},
+            },
             {
                 "case": "scheduled fires",
                 "kind": "fires",
@@ -66,10 +81,17 @@ def cases(smoke: bool, opts: dict[str, Any]) -> list[dict[str, Any]]:
                 "interval_s": 1.0,
                 "warmup_s": 0.5,
                 "duration_s": 1.0,
+                "mongo": {"schedules": 3},
             },
         ]
     return [
-        {"case": "manual runs", "kind": "manual", "runs": 5_000, "max_concurrent_runs": mcr},
+        {
+            "case": "manual runs",
+            "kind": "manual",
+            "runs": 5_000,
+            "max_concurrent_runs": mcr,
+            "mongo": {"runs": 200},
+        },
         {
             "case": "scheduled fires",
             "kind": "fires",
@@ -77,6 +99,7 @@ def cases(smoke: bool, opts: dict[str, Any]) -> list[dict[str, Any]]:
             "interval_s": 2.0,
             "warmup_s": 5.0,
             "duration_s": 10.0,
+            "mongo": {"schedules": 20},
         },
     ]
 
@@ -111,6 +134,8 @@ def _area(path: str, func: str) -> str:
         ("/sqlalchemy/", "sqlalchemy"),
         ("/aiosqlite/", "aiosqlite"),
         ("/asyncpg/", "asyncpg"),
+        ("/pymongo/", "pymongo"),
+        ("/bson/", "pymongo"),
         ("/apscheduler/", "apscheduler"),
         ("/pydantic", "pydantic"),
         ("/asyncio/", "asyncio"),
@@ -231,6 +256,7 @@ class Profiling:
 async def run(
     phase: str, system: str, spec: dict[str, Any], prior: dict[str, Any]
 ) -> dict[str, Any]:
+    spec = sized(system, spec)
     manual = spec["kind"] == "manual"
     profiling = Profiling()
     if is_schedkit(system):
@@ -493,5 +519,6 @@ def render(section: dict[str, Any]) -> str:
                 for name, p in profiles.items()
                 if p.get("plain_cpu_us_per_unit", 0) >= 10
             )
-            rows.append([case_name, system, r["runs"], rate, cpu, threads, where])
+            label = system + scaled_note(system, case["params"])
+            rows.append([case_name, label, r["runs"], rate, cpu, threads, where])
     return measure.table(headers, rows)

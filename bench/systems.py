@@ -1,5 +1,12 @@
-"""The systems under test, as the workloads build them: schedkit on SQLite / PostgreSQL
-(this module) and APScheduler 3 (``bench.baseline``).
+"""The systems under test, as the workloads build them: schedkit on SQLite / PostgreSQL /
+MongoDB (this module) and APScheduler 3 (``bench.baseline``).
+
+schedkit-mongo runs against whatever MongoDB-protocol server ``--mongo-url`` names; on
+this project's machines that is FerretDB v1 on its SQLite handler, which is one to two
+orders of magnitude slower per command than a real MongoDB server (a ``find_one`` by
+``_id`` took 63 ms). Its times say little about MongoDB; its *store round trips per run*
+(``bench.roundtrips``) are the figure that carries over. Workloads give it smaller sizes
+where the full ones would not finish (``MONGO_SIZES`` of each case), and say so.
 
 schedkit runs with its default scheduler settings (lookahead 2 s, refresh 1 s, lease TTL
 15 s ...) and the default ``job_defaults`` (misfire grace 300 s, coalesce); only what a
@@ -19,13 +26,22 @@ from schedkit.triggers import trigger_from_json
 
 SK_SQLITE = "schedkit-sqlite"
 SK_POSTGRES = "schedkit-postgres"
+SK_MONGO = "schedkit-mongo"
 APS_MEMORY = "apscheduler-memory"
 APS_SQLALCHEMY = "apscheduler-sqlalchemy-sqlite"
 
-SCHEDKIT_SYSTEMS = (SK_SQLITE, SK_POSTGRES)
+SCHEDKIT_SYSTEMS = (SK_SQLITE, SK_POSTGRES, SK_MONGO)
 APS_SYSTEMS = (APS_MEMORY, APS_SQLALCHEMY)
 
 TASK_NAME = "bench_noop"
+
+#: What every table with a schedkit-mongo row says under it.
+MONGO_NOTE = (
+    "schedkit-mongo ran on FerretDB v1 (SQLite handler), a MongoDB wire-protocol server "
+    "that is much slower per command than a real MongoDB server: its times and rates are "
+    "no MongoDB figures. What carries over to a real server is the store round trips per "
+    "run. Where its case was scaled down, the cell says so (FerretDB: ...)."
+)
 
 #: (schedule_id, scheduled_for as epoch seconds, start as epoch seconds) per execution.
 RECORDS: list[tuple[str | None, float, float]] = []
@@ -33,6 +49,29 @@ RECORDS: list[tuple[str | None, float, float]] = []
 
 def is_schedkit(system: str) -> bool:
     return system in SCHEDKIT_SYSTEMS
+
+
+def store_systems(postgres: bool, mongo: bool) -> list[str]:
+    """The schedkit systems whose servers are there (SQLite always is)."""
+    return [SK_SQLITE, *([SK_POSTGRES] if postgres else []), *([SK_MONGO] if mongo else [])]
+
+
+def sized(system: str, case: dict[str, Any]) -> dict[str, Any]:
+    """``case`` as ``system`` runs it: schedkit-mongo takes the case's ``mongo`` sizes
+    (smaller, so that FerretDB finishes in a sensible time)."""
+    if system != SK_MONGO or not case.get("mongo"):
+        return case
+    return {**case, **case["mongo"]}
+
+
+def scaled_note(system: str, case: dict[str, Any]) -> str:
+    """ " (FerretDB: runs 500)" when ``system`` ran ``case`` at other sizes, else ""."""
+    if system != SK_MONGO or not case.get("mongo"):
+        return ""
+    sizes = ", ".join(
+        f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in case["mongo"].items()
+    )
+    return f" (FerretDB: {sizes})"
 
 
 def make_registry() -> TaskRegistry:
@@ -110,10 +149,23 @@ def schedule_from_spec(
 async def bulk_insert_schedules(store_url: str, schedules: list[Schedule]) -> None:
     """Benchmark set-up only, not a schedkit API: insert schedules with one multi-row
     INSERT per 5,000 through SQLAlchemy and schedkit's own table definitions (so values
-    are encoded exactly as the store encodes them). The store must exist (opened once).
+    are encoded exactly as the store encodes them; on MongoDB through the store's own
+    ``insert_schedules``). The store must exist (opened once).
     Used where registering 100,000 schedules one store call at a time would take the
     whole time budget; the per-call rates are measured on samples and reported."""
     import dataclasses
+
+    if store_url.startswith("mongodb"):
+        from schedkit.store import create_store
+
+        store = create_store(store_url)
+        await store.open()
+        try:
+            for i in range(0, len(schedules), 5000):
+                await store.insert_schedules(schedules[i : i + 5000])
+        finally:
+            await store.close()
+        return
 
     import sqlalchemy as sa
     from sqlalchemy.ext.asyncio import create_async_engine

@@ -48,7 +48,7 @@ ZONES = ("Europe/Berlin", "Asia/Shanghai", "America/New_York")
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def systems(postgres: bool) -> list[str]:
+def systems(postgres: bool, mongo: bool = False) -> list[str]:
     return [SCHEDKIT, CRONSIM, APSCHEDULER]
 
 

@@ -1,6 +1,7 @@
 """The benchmark harness cannot rot: ``python -m bench --smoke`` runs every workload on
 every system at toy sizes and writes a complete report. No timing is asserted — the
-figures of a smoke run mean nothing (its children even run side by side)."""
+figures of a smoke run mean nothing (its children even run side by side). PostgreSQL and
+MongoDB (FerretDB) join in when their test URLs are set, as they are in CI."""
 
 from __future__ import annotations
 
@@ -13,24 +14,34 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKLOADS = {"fire_precision", "throughput", "scale", "history", "overhead", "triggers"}
+WORKLOADS = {
+    "fire_precision",
+    "fire_rate",
+    "throughput",
+    "scale",
+    "history",
+    "overhead",
+    "triggers",
+}
 # Workloads of the time engine alone: no store, so their systems are the engines.
 ENGINES = {"triggers"}
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(170)
+@pytest.mark.timeout(290)
 def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> None:
     out = tmp_path / "smoke.json"
     env = dict(os.environ)
-    # PostgreSQL joins in when SCHEDKIT_TEST_POSTGRES_URL is set (CI); not required here.
+    # PostgreSQL joins in when SCHEDKIT_TEST_POSTGRES_URL is set (CI), schedkit-mongo when
+    # SCHEDKIT_TEST_MONGO_URL is; neither is required here.
+    mongo = bool(env.get("SCHEDKIT_TEST_MONGO_URL"))
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--json", str(out)],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        timeout=160,
+        timeout=280,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -49,11 +60,14 @@ def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> No
             assert set(systems) == {"schedkit", "cronsim", "apscheduler-3"}, name
         else:
             assert "schedkit-sqlite" in systems, name
+            assert ("schedkit-mongo" in systems) == mongo, name
         if name not in ENGINES | {"history"}:  # APScheduler keeps no run history
             assert "apscheduler-memory" in systems, name
         assert section["cases"], name
         for case_name, case in section["cases"].items():
-            assert set(case["results"]) == set(systems), (name, case_name)
+            # A case may run on some of the systems only (fire_rate's PostgreSQL repeats).
+            wanted = {s for s in systems if s in case["params"].get("systems", systems)}
+            assert set(case["results"]) == wanted, (name, case_name)
             for system, result in case["results"].items():
                 assert "error" not in result, (name, case_name, system, result["error"])
 
@@ -68,6 +82,23 @@ def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> No
 
     throughput = next(iter(report["workloads"]["throughput"]["cases"].values()))["results"]
     assert all(r["finished"] == r["runs"] for r in throughput.values())
+    # Store round trips are counted for every store (APScheduler's memory store has none).
+    for system, result in throughput.items():
+        assert (result["round_trips_per_run"] > 0) == (system != "apscheduler-memory"), system
+    if mongo:
+        kinds = throughput["schedkit-mongo"]["round_trips_by_kind"]
+        assert kinds.get("mongo:find:task_execution_logs"), kinds
+        assert "FerretDB v1" in proc.stdout  # the tables say what the Mongo figures are
+
+    rate = report["workloads"]["fire_rate"]["cases"]
+    first = next(iter(rate.values()))["results"]
+    for result in first.values():
+        assert result["expected_fires"] > 0
+        assert "fires_per_store_write" in result
+    repeats = [c for c in rate.values() if c["params"].get("repeat")]
+    assert len(repeats) == 2  # --repeat's smoke default
+    if "schedkit-postgres" in report["workloads"]["fire_rate"]["systems"]:
+        assert all(set(c["results"]) == {"schedkit-postgres"} for c in repeats)
 
     history = next(iter(report["workloads"]["history"]["cases"].values()))["results"]
     for result in history.values():
@@ -92,5 +123,6 @@ def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> No
 
     # The tables went to stdout.
     assert "## Fire precision" in proc.stdout
+    assert "## Fire rate" in proc.stdout
     assert "## History queries" in proc.stdout
     assert "## Time engine" in proc.stdout

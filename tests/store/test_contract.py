@@ -153,6 +153,20 @@ async def test_advance_schedules_honours_version(store: Store) -> None:
     assert await store.advance_schedules([]) == 0
 
 
+@pytest.mark.timeout(60)
+async def test_a_tick_advances_150_schedules_in_one_call(store: Store) -> None:
+    # A leader's tick over many due schedules advances them all at once. FerretDB v1
+    # never answered an update command holding 100 single-document updates: the MongoDB
+    # store's advance of 100+ schedules hung (found by the fire-rate benchmark).
+    ids = [f"s{i:03d}" for i in range(150)]
+    await store.insert_schedules([make_schedule(id=sid) for sid in ids])
+    nxt = T0 + 3600 * SEC
+    assert await store.advance_schedules([adv(sid, 1, nxt, T0) for sid in ids]) == 150
+    stored = await store.get_schedules(ids)
+    assert len(stored) == 150
+    assert {(s.next_fire_time, s.last_fire_time) for s in stored} == {(nxt, T0)}
+
+
 async def test_due_schedule_keys_and_get_schedules(store: Store) -> None:
     await seed(store, make_schedule(id="b", next_fire_time=T0, version=4))
     await seed(store, make_schedule(id="a", next_fire_time=T0 - SEC, version=2))

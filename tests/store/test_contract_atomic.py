@@ -368,6 +368,28 @@ async def test_finish_runs_applies_each_item_on_its_own(store: Store) -> None:
     assert await store.finish_runs([]) == []
 
 
+@pytest.mark.timeout(60)
+async def test_a_batch_of_150_finishes_each_its_own_applies_in_one_call(store: Store) -> None:
+    # A busy node ends runs in batches, each with its own times and result. FerretDB v1
+    # never answered an update command holding 100 single-document updates: the MongoDB
+    # store's batch of 100+ finishes hung (found by the throughput benchmark).
+    runs = await add_runs(store, *(make_run(schedule_id=f"s{i:03d}") for i in range(150)))
+    assert len(await store.claim_runs("n1", T0, 150)) == 150
+    items = [
+        fin(run.id, 1, "n1", outcome(finished_at=T0 + (10 + i) * SEC, result={"i": i}))
+        for i, run in enumerate(runs)
+    ]
+    assert await store.finish_runs(items) == [True] * 150
+    stored = {r.id: r for r in await store.get_runs([r.id for r in runs])}
+    for i, run in enumerate(runs):
+        got = stored[run.id]
+        assert (got.status, got.result, got.finished_at) == (
+            RunStatus.SUCCESS,
+            {"i": i},
+            T0 + (10 + i) * SEC,
+        )
+
+
 async def test_finish_pending_run_without_node(store: Store) -> None:
     run = make_run()
     await add_runs(store, run)

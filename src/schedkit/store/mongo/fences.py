@@ -11,7 +11,7 @@ from collections.abc import (
     Sequence,
 )
 
-from pymongo import UpdateMany
+from pymongo import UpdateMany, UpdateOne
 
 from schedkit.errors import StoreError
 from schedkit.models import (
@@ -20,6 +20,7 @@ from schedkit.models import (
 from schedkit.store.mongo.base import (
     MAX_LOCK_DELAY,
     PENDING,
+    WRITE_BATCH,
     MongoBase,
     clock_us,
     log,
@@ -103,15 +104,28 @@ class FencesMixin(MongoBase):
         unless it paused beyond ``recover_after`` and its change was completed and
         followed by others meanwhile: then its late write must not apply, and does not.
         For whoever completes an abandoned fence, it is what makes a late completion
-        harmless. Transitions making the same change (a batch of claims) go as one
-        UpdateMany: FerretDB reads the whole collection for each update statement.
+        harmless. One ``update`` command (one round trip) per ``WRITE_BATCH``
+        statements. Transitions making the same change (a batch of claims) go as one
+        UpdateMany: FerretDB v1 pays per update statement, and reads the whole
+        collection for an ``$in``. A change of its own (a finish: its times and result
+        are its own) goes as an UpdateOne by ``_id`` equality, the one filter FerretDB
+        v1 looks up by index (a batch of k finishes was k whole-collection reads).
         """
         groups: dict[str, list[Transition]] = {}
         for t in transitions:
             same = dump_json([t.from_status, t.attempt, t.fields, t.push])
             groups.setdefault(same, []).append(t)
-        writes = [
-            UpdateMany(
+        writes: list[UpdateOne | UpdateMany] = [
+            UpdateOne(
+                {
+                    "_id": group[0].run_id,
+                    "status": group[0].from_status,
+                    "attempt": group[0].attempt,
+                },
+                group[0].update(),
+            )
+            if len(group) == 1
+            else UpdateMany(
                 {
                     "_id": {"$in": [t.run_id for t in group]},
                     "status": group[0].from_status,
@@ -121,11 +135,14 @@ class FencesMixin(MongoBase):
             )
             for group in groups.values()
         ]
-        result = await self._c.runs.bulk_write(writes, ordered=False)
+        matched = 0
+        for start in range(0, len(writes), WRITE_BATCH):
+            chunk = writes[start : start + WRITE_BATCH]
+            matched += (await self._c.runs.bulk_write(chunk, ordered=False)).matched_count
         ended = [t.run_id for t in transitions if t.release]
         if ended:
             await self._release(ended)
-        return result.matched_count
+        return matched
 
     async def _release(self, ended: Sequence[str]) -> None:
         """Release the pending runs ``blocked_by`` any of ``ended``.

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -92,6 +92,13 @@ def decoder(kind: sa.types.TypeEngine[Any]) -> Codec:
     return identity
 
 
+#: Instrumentation hook, None in production: when set, it is called with the SQL of
+#: each statement sent straight through the ``sqlite3`` driver (``execute`` and
+#: ``executemany``, once each), which SQLAlchemy's ``before_cursor_execute`` event never
+#: sees. The benchmark sets it to count store round trips (``bench/roundtrips.py``).
+on_driver_statement: Callable[[str], None] | None = None
+
+
 def driver(conn: Connection) -> sqlite3.Connection:
     """The ``sqlite3`` connection under a SQLAlchemy one, inside the same transaction.
 
@@ -100,4 +107,23 @@ def driver(conn: Connection) -> sqlite3.Connection:
     """
     raw = conn.connection.driver_connection
     assert isinstance(raw, sqlite3.Connection)
-    return raw
+    hook = on_driver_statement
+    if hook is None:
+        return raw
+    return cast(sqlite3.Connection, _Announced(raw, hook))
+
+
+class _Announced:
+    """A ``sqlite3`` connection whose statements are announced to a hook first."""
+
+    def __init__(self, raw: sqlite3.Connection, hook: Callable[[str], None]) -> None:
+        self._raw = raw
+        self._hook = hook
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        self._hook(sql)
+        return self._raw.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        self._hook(sql)
+        return self._raw.executemany(sql, *args)
