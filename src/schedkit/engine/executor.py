@@ -303,9 +303,7 @@ class Executor:
                     self._maybe_pending = True
                     await backoff.wait(f"claiming runs failed: {exc}")
                     continue
-                for run in claimed:
-                    self.slots.occupy(from_reserved=False)
-                    self._start(run)
+                self._start_claimed(claimed)
                 if len(claimed) == wanted:
                     # A full claim: more may be waiting.
                     self._maybe_pending = True
@@ -316,6 +314,17 @@ class Executor:
             wait = poll_at - loop.time()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait if wait > 0 else poll_interval)
+
+    def _start_claimed(self, claimed: Sequence[Run]) -> None:
+        for run in claimed:
+            self.slots.occupy(from_reserved=False)
+            self._start(run)
+            if self.slots.closed:
+                # Claimed while a drain began (a slow claim on FerretDB answered after the
+                # drain had handed back the runs it saw): handed back unstarted, where the
+                # stop that follows would have recorded it cancelled.
+                self._handed_back.add(run.id)
+                self.cancel_local(run.id, "the node drained before the run started")
 
     def _claimable_tasks(self) -> Sequence[str]:
         """The tasks this node claims runs of: the configured ones (default: all it has
@@ -395,11 +404,11 @@ class Executor:
                 },
             )
         early = (run.not_before - self.clock.now()).total_seconds()
-        if early > 0:
+        if early > 0 and not ctx.cancelled:
             # Bounded by the setting, whatever a test clock says.
             await asyncio.sleep(min(early, self.config.scheduler.fire_ahead))
-            if ctx.cancelled:  # while it waited for its time
-                return cancelled(ctx)
+        if ctx.cancelled:  # before its attempt began, or while it waited for its time
+            return cancelled(ctx)
         ctx.config.update(task.execution_context)
 
         def on_work(work: asyncio.Task[Any]) -> None:
