@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from schedkit import RunStatus, task
 from schedkit.clock import SystemClock
+from schedkit.engine import runs
 from schedkit.engine.reaper import Reaper
 from schedkit.events import EventBus
 from schedkit.logcapture import RunLogBuffer
-from schedkit.models import Node
+from schedkit.models import Node, Run, utcnow
 from schedkit.registry import TaskRegistry
 from schedkit.service.node import NodeLifecycle
 from schedkit.store import Store
@@ -118,3 +120,37 @@ async def test_a_stopped_node_leaves_the_list_with_a_heartbeat_write_in_flight(
     await lifecycle.unregister()
     await asyncio.gather(*sent)
     assert "node-late-beat" not in {n.id for n in await store.list_nodes()}
+
+
+async def test_a_run_whose_claim_answers_after_the_drain_began_is_handed_back_unstarted(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A claim sent before a drain and answered after it (FerretDB under load) started a
+    run the drain had not seen; the stop that follows recorded it cancelled. Only the
+    claim's answer is delayed here; the store is real."""
+    s = await make_scheduler(slow_one)
+    real_claim = s.store.claim_runs
+    answered, release = asyncio.Event(), asyncio.Event()
+
+    async def claim_answering_late(*args: Any, **kwargs: Any) -> list[Run]:
+        found = await real_claim(*args, **kwargs)
+        if found:
+            answered.set()
+            await release.wait()
+        return found
+
+    s.store.claim_runs = claim_answering_late  # type: ignore[method-assign]
+    pending = runs.manual(s.get_task("slow_one"), {}, utcnow(), actor="test")
+    await s.store.insert_runs([pending])
+    await asyncio.wait_for(answered.wait(), 10)
+    await s.request_drain(s.node_id, actor="ops")
+    await asyncio.wait_for(s.wait_drained(), 10)
+    release.set()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    back = await s.get_run(pending.id)
+    while back.status is not RunStatus.PENDING and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        back = await s.get_run(pending.id)
+    assert back.status is RunStatus.PENDING, back
+    assert back.attempt_errors[-1]["error"]["type"] == "HandedBack"
