@@ -124,3 +124,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = where.split("/")[1] if where.count("/") >= 2 else ""
         if tier in SERIAL_TIERS or where in SERIAL_FILES:
             item.add_marker(pytest.mark.xdist_group("processes"))
+        elif tier == "console":
+            # One demo server per worker is shared by the console tests, which count the
+            # runs they made on it: they stay together in one worker, in file order.
+            item.add_marker(pytest.mark.xdist_group("console"))

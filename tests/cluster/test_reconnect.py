@@ -171,6 +171,10 @@ class Proxy:
             writer.close()
             return
         up_reader, up_writer = await asyncio.open_connection(*self.target)
+        if not self.up:  # cut while connecting: a pipe added now would never be closed
+            up_writer.close()
+            writer.close()
+            return
         self.pipes |= {writer, up_writer}
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
