@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -57,10 +56,16 @@ class TaskContext:
         #: For a workflow step: ``run_id``, ``workflow``, ``step``, ``params`` (the
         #: workflow run's) and ``upstream``; None for a run outside a workflow.
         self.workflow: dict[str, Any] | None = dict(workflow) if workflow else None
-        self.logger = logging.getLogger(f"schedkit.task.{task_name}")
         self._on_progress = on_progress
-        self._cancel = threading.Event()
+        # A plain flag, not a threading.Event: nothing waits on it, the task's thread
+        # only reads it, and one attribute write is atomic (the reason is set first).
+        self._cancelled = False
         self.cancel_reason: str | None = None
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The task's logger, ``schedkit.task.<task name>``."""
+        return logging.getLogger(f"schedkit.task.{self.task_name}")
 
     @property
     def upstream(self) -> dict[str, Any]:
@@ -81,15 +86,15 @@ class TaskContext:
     @property
     def cancelled(self) -> bool:
         """True once the run was cancelled or timed out; long sync loops should check it."""
-        return self._cancel.is_set()
+        return self._cancelled
 
     def raise_if_cancelled(self) -> None:
-        if self._cancel.is_set():
+        if self._cancelled:
             raise RunCancelledError(self.cancel_reason or "cancelled")
 
     def cancel(self, reason: str) -> None:
         self.cancel_reason = reason
-        self._cancel.set()
+        self._cancelled = True
 
     def activate(self) -> contextvars.Token[TaskContext | None]:
         return _current.set(self)

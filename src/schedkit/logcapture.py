@@ -91,6 +91,12 @@ class RunLogBuffer:
         if over > 0:
             self.overflow.drop(over)
 
+    @property
+    def pending(self) -> bool:
+        """Whether lines wait to be written (a lock-free peek: a line added meanwhile
+        goes with the next flush)."""
+        return bool(self._lines)
+
     def take(self) -> list[LogLine]:
         with self._lock:
             lines, self._lines = self._lines, []

@@ -341,6 +341,8 @@ class FunctionTask(BaseTask):
         self._retry = RetryPolicy.from_config(retry)
         self._timeout = timeout
         self._wants_ctx = "ctx" in inspect.signature(func).parameters
+        # Asked several times per run (thread or loop, each hook); the function is fixed.
+        self._is_async = inspect.iscoroutinefunction(func)
         self._parameters = parameters if parameters is not None else _signature_model(func, name)
         self._depends_on = depends_on
         self.__doc__ = func.__doc__
@@ -409,7 +411,7 @@ class FunctionTask(BaseTask):
 
     @property
     def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.func)
+        return self._is_async
 
     def execute(self, **kwargs: Any) -> Any:
         if self._wants_ctx:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -44,13 +44,14 @@ class Channel:
         self.receivers.append(receive)
         self.losses.append(lost)
 
-    async def send(self, payload: str) -> None:
+    async def send(self, payloads: Sequence[str]) -> None:
         if self.fail:
             raise OSError("channel down")
-        assert len(payload.encode()) <= MAX_PAYLOAD
-        self.sent.append(payload)
-        for receive in self.receivers:
-            receive(payload)
+        for payload in payloads:
+            assert len(payload.encode()) <= MAX_PAYLOAD
+            self.sent.append(payload)
+            for receive in self.receivers:
+                receive(payload)
 
     async def close(self) -> None:
         self.closed += 1

@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from pydantic import TypeAdapter
+from pydantic_core import to_jsonable_python
 
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
 from schedkit.errors import ConfigError
 from schedkit.events import EventBus, RunEvent
-from schedkit.models import to_json
 from schedkit.store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -63,7 +62,8 @@ class Transport(Protocol):
         ``lost`` (with the reason) if the connection drops afterwards. After a loss the
         caller closes the transport and may open it again."""
 
-    async def send(self, payload: str) -> None: ...
+    async def send(self, payloads: Sequence[str]) -> None:
+        """Send messages, in order, in one round trip."""
 
     async def close(self) -> None: ...
 
@@ -140,13 +140,19 @@ async def attach(
     stack.push_async_callback(poll.stop)
 
 
+#: Run fields sent emptied (or, the error, cut short): they can be large.
+_HEAVY = {"kwargs", "result", "error", "attempt_errors"}
+
+
 def slim(event: RunEvent) -> dict[str, Any]:
-    """The event as sent: the run without kwargs, result, tracebacks or attempt records."""
+    """The event as sent: the run without kwargs, result, tracebacks or attempt records.
+    Twice per run: the heavy fields are left out of the conversion, not copied first."""
     error = event.run.error
     if error is not None:
         error = {"type": error.get("type"), "message": str(error.get("message", ""))[:MAX_MESSAGE]}
-    run = dataclasses.replace(event.run, kwargs={}, result=None, error=error, attempt_errors=[])
-    return {"kind": event.kind, "run": to_json(run), "at": event.at.isoformat()}
+    run = to_jsonable_python(event.run, exclude=_HEAVY)
+    run.update(kwargs={}, result=None, error=error, attempt_errors=[])
+    return {"kind": event.kind, "run": run, "at": event.at.isoformat()}
 
 
 class Broadcast:
@@ -177,6 +183,7 @@ class Broadcast:
         self._down = False
         self._reconnects: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._own = json.dumps({"n": node_id})[:-1] + ","
 
     @property
     def connected(self) -> bool:
@@ -205,8 +212,7 @@ class Broadcast:
             # The last runs' ends (this node stops after its executor): best effort.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
-                    for payload in self._payloads():
-                        await self.transport.send(payload)
+                    await self.transport.send(self._payloads())
         await self.transport.close()
 
     def _lost(self, reason: str) -> None:
@@ -278,12 +284,10 @@ class Broadcast:
                 self._queue.clear()
                 self._wake_pending = False
                 continue
-            for payload in self._payloads():
-                try:
-                    await self.transport.send(payload)
-                except Exception as exc:  # a channel outage loses live updates only
-                    self._lost(f"sending failed: {type(exc).__name__}: {exc}")
-                    break
+            try:
+                await self.transport.send(self._payloads())
+            except Exception as exc:  # a channel outage loses live updates only
+                self._lost(f"sending failed: {type(exc).__name__}: {exc}")
 
     def _payloads(self) -> list[str]:
         """What is queued as messages under :data:`MAX_PAYLOAD` (wake-up in the first)."""
@@ -307,10 +311,13 @@ class Broadcast:
         return payloads
 
     def _message(self, events: list[str], wake: bool) -> str:
-        head = json.dumps({"n": self.node_id, "w": wake})
+        head = json.dumps({"n": self.node_id, "w": wake})  # starts with self._own
         return head[:-1] + ',"e":[' + ",".join(events) + "]}"
 
     def _receive(self, payload: str) -> None:
+        # Its own messages come back too (PostgreSQL): recognised before parsing them.
+        if payload.startswith(self._own):
+            return
         try:
             message = json.loads(payload)
             if message.get("n") == self.node_id:

@@ -8,7 +8,7 @@ the node, and reports its loss (a server restart, ``pg_terminate_backend``) thro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,10 +55,16 @@ class PostgresTransport:
             await self.close()
             raise
 
-    async def send(self, payload: str) -> None:
-        # One connection for both: asyncpg runs one query at a time on it.
+    async def send(self, payloads: Sequence[str]) -> None:
+        if not payloads:
+            return
+        # One connection for both: asyncpg runs one query at a time on it. A
+        # notification holds under 8,000 bytes, so a busy node sends several per round
+        # trip (unnest keeps their order).
         async with self._lock:
-            await self._conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+            await self._conn.execute(
+                "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, list(payloads)
+            )
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from schedkit.store.urls import mask_url
@@ -52,8 +52,9 @@ class RedisTransport:
         else:
             lost("the subscription ended")
 
-    async def send(self, payload: str) -> None:
-        await self._client.publish(CHANNEL, payload)
+    async def send(self, payloads: Sequence[str]) -> None:
+        for payload in payloads:  # a Redis message has no size limit: rarely several
+            await self._client.publish(CHANNEL, payload)
 
     async def close(self) -> None:
         task, self._task = self._task, None

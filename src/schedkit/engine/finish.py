@@ -16,7 +16,7 @@ from schedkit.batching import Batcher
 from schedkit.clock import Clock
 from schedkit.engine import runs
 from schedkit.engine.attempt import Outcome
-from schedkit.engine.retries import Backoff, attempt_error, retry_at
+from schedkit.engine.retries import RETRYABLE, Backoff, attempt_error, retry_at
 from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import Run, RunOutcome, RunStatus
@@ -97,7 +97,9 @@ class Finisher:
         start dependent runs of a success. ``hand_back``: the attempt was stopped by a
         drain, so the run goes back to pending at once for any node to claim."""
         now = self.clock.now()
-        policy = task.retry_policy if task is not None else None
+        # The policy is built only for an outcome it may retry (not once per success).
+        retryable = task is not None and outcome.status in RETRYABLE
+        policy = task.retry_policy if retryable and task is not None else None
         when = now if hand_back else retry_at(policy, run, outcome.status, now)
         if hand_back:
             error = {"type": "HandedBack", "message": outcome.reason or "the node drained"}
@@ -212,7 +214,7 @@ class Finisher:
     async def _start_dependents(self, upstream: Run) -> int:
         """Create the runs of the tasks declaring ``depends_on`` the upstream's task;
         retried through store outages (safe: they are fenced on the upstream's fire)."""
-        tasks = [t for t in self.registry if upstream.task_name in t.depends_on]
+        tasks = self.registry.dependents(upstream.task_name)
         if not tasks:
             return 0
         dependents = [runs.dependent(t, upstream, self.clock.now()) for t in tasks]

@@ -64,6 +64,8 @@ class RunFeed:
 
     async def flush_quietly(self) -> None:
         """A flush before a run's end is written; a store error is left to the loop."""
+        if not self.logs.pending and not self._progress:  # most runs: nothing to write
+            return
         with contextlib.suppress(StoreError):
             await self.flush()
 

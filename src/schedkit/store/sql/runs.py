@@ -141,9 +141,14 @@ class RunsMixin(SQLBase):
         # (subquery), PostgreSQL may run it again while updating, and every run picks
         # further rows: claims were seen returning more runs than their limit.
         claimable_cte = candidates.cte("claimable").prefix_with("MATERIALIZED")
+        # PostgreSQL checks again that a locked candidate is still pending. SQLite needs
+        # no check (the transaction holds the write lock since it began), and given one
+        # it searched the status index for it: a scan of every pending run per claim
+        # (6 µs per run claimed out of 17, with 20,000 pending) instead of 100 lookups.
+        still_pending = [] if self._sqlite else [r.c.status == RunStatus.PENDING]
         stmt = (
             sa.update(r)
-            .where(r.c.id.in_(sa.select(claimable_cte.c.id)), r.c.status == RunStatus.PENDING)
+            .where(r.c.id.in_(sa.select(claimable_cte.c.id)), *still_pending)
             .values(status=RunStatus.RUNNING, node_id=node_id, started_at=now, heartbeat_at=now)
             .returning(*r.c)
         )
@@ -159,7 +164,10 @@ class RunsMixin(SQLBase):
             sa.update(r)
             .where(
                 r.c.id.in_(sorted(run_ids)),
-                r.c.node_id == node_id,
+                # Wrapped so that it filters the key lookups: as ``node_id = ?`` it led
+                # SQLite's planner (no statistics) to the node's index, reading every
+                # run the node ever executed at each heartbeat.
+                sa.func.coalesce(r.c.node_id, "") == node_id,
                 r.c.status == RunStatus.RUNNING,
             )
             .values(heartbeat_at=now)

@@ -53,13 +53,11 @@ class TransitionsMixin(SQLBase):
 
         def work(conn: Connection) -> list[bool]:
             # Per run finished, the task and scheduled_for its rollups are keyed on:
-            # on PostgreSQL returned by the UPDATE itself, otherwise read after it.
+            # returned by the UPDATE itself, or read after it.
             places: dict[str, tuple[str, datetime]] | None = None
-            if distinct and not self._sqlite:
+            if distinct:
                 places = self._finish.changed(conn, rows)
                 applied = [item.run_id in places for item in items]
-            elif distinct:
-                applied = self._finish.applied(conn, rows)
             else:
                 # A run named twice must see the first item's effect; in one
                 # UPDATE ... FROM it would be joined once, by either item.
