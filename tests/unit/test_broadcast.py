@@ -5,6 +5,7 @@ reach live views only, and a broken channel or message costs live updates only."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schedkit import broadcast
-from schedkit.broadcast import MAX_PAYLOAD, Broadcast, slim, transport_for
+from schedkit.broadcast import _EVENT, MAX_MESSAGE, MAX_PAYLOAD, Broadcast, slim, transport_for
 from schedkit.config import SchedkitConfig
 from schedkit.errors import ConfigError
 from schedkit.events import EventBus, EventKind, RunEvent
@@ -144,7 +145,19 @@ def test_the_channel_follows_the_configuration() -> None:
     assert redis is not None and redis.name.startswith("Redis")
     with pytest.raises(ConfigError, match="PostgreSQL store_url"):
         transport_for(config(**sqlite, cluster={"notify": "postgres"}))
-    assert slim(RunEvent(kind=EventKind.CREATED, run=run()))["kind"] == "created"
+
+
+def test_a_slim_event_is_the_event_without_the_runs_heavy_fields() -> None:
+    """What a node receives: every field of the run as sent, kwargs, result and attempt
+    records emptied, the error cut to its type and the start of its message."""
+    sent = run("note ✓", result={"success": True, "data": [1, 2]}, attempt_errors=[{"a": 1}])
+    event = RunEvent(kind=EventKind.FINISHED, run=sent, at=NOW)
+    got = _EVENT.validate_python(json.loads(slim(event)))
+    error = {"type": "E", "message": "x" * MAX_MESSAGE}
+    light = dataclasses.replace(sent, kwargs={}, result=None, attempt_errors=[], error=error)
+    assert got == RunEvent(kind=EventKind.FINISHED, run=light, at=NOW)
+    no_error = RunEvent(kind=EventKind.CREATED, run=dataclasses.replace(sent, error=None))
+    assert json.loads(slim(no_error))["run"]["error"] is None
 
 
 class Poll:

