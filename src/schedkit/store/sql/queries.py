@@ -112,9 +112,9 @@ class BatchUpdate:
     The template's parameters are replaced by the columns of a derived table ``given``
     of the rows: on PostgreSQL ``unnest`` over one array per parameter; on SQLite a
     ``WITH given(...) AS (VALUES ...)`` of one placeholder row per row (a page of rows
-    per statement, under the parameter limit). Run once per row, the same batch cost
-    SQLite 2.5 times the CPU per row (the statement's steps, and the parameters'
-    encoding in Python per row).
+    per statement, under the parameter limit). Run once per row on SQLite, a finish
+    batch of 50 cost 34.5 µs of CPU per run against 30.3 µs (its steps, and the
+    parameters' rendering in Python per row).
     """
 
     def __init__(
