@@ -108,8 +108,11 @@ class FencesMixin(MongoBase):
         statements. Transitions making the same change (a batch of claims) go as one
         UpdateMany: FerretDB v1 pays per update statement, and reads the whole
         collection for an ``$in``. A change of its own (a finish: its times and result
-        are its own) goes as an UpdateOne by ``_id`` equality, the one filter FerretDB
-        v1 looks up by index (a batch of k finishes was k whole-collection reads).
+        are its own) goes as an UpdateOne, which FerretDB v1 stops reading at its run.
+        No filter here is looked up by index on FerretDB 1.24 (SQLite): it hands SQLite
+        only a filter of exactly ``{_id: value}``, and SQLite scans even that; these,
+        with status and attempt, are decoded document by document, so a write's cost
+        grows with the run history.
         """
         groups: dict[str, list[Transition]] = {}
         for t in transitions:
