@@ -46,6 +46,7 @@ from bench.systems import (
     store_systems,
     utc_from_ts,
 )
+from schedkit import Scheduler
 
 NAME = "scale"
 TITLE = "Scale"
@@ -132,13 +133,20 @@ async def _poll(condition: Any, timeout: float, step: float) -> bool:
 # -- schedkit ----------------------------------------------------------------------------
 
 
+def scale_scheduler(case: dict[str, Any]) -> Scheduler:
+    """A node allowed the case's schedules (100,000 and the due ones are over the default
+    ``limits.max_schedules``)."""
+    limit = case["schedules"] + case["due"]
+    return make_scheduler(case["env"]["store_url"], limits={"max_schedules": limit})
+
+
 async def _schedkit_register(system: str, case: dict[str, Any]) -> dict[str, Any]:
     """A sample through the façade, a sample through ``store.put_schedule`` (200 calls
     in flight), the rest with the benchmark's bulk INSERT (set-up only)."""
     n = case["schedules"]
     facade_n = min(case["facade_sample"], n)
     put_n = min(case["put_sample"], n - facade_n)
-    scheduler = make_scheduler(case["env"]["store_url"])
+    scheduler = scale_scheduler(case)
     await scheduler.start()
     base = time.time()
     try:
@@ -215,7 +223,7 @@ async def _add_due_schedkit(scheduler: Any, case: dict[str, Any], ws: float) -> 
 async def _schedkit_start(system: str, case: dict[str, Any]) -> dict[str, Any]:
     env = case["env"]
     rss0 = measure.rss_mb()
-    scheduler = make_scheduler(env["store_url"])
+    scheduler = scale_scheduler(case)
     t0 = time.perf_counter()
     await scheduler.start()
     start_s = time.perf_counter() - t0

@@ -126,3 +126,15 @@ def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> No
     assert "## Fire rate" in proc.stdout
     assert "## History queries" in proc.stdout
     assert "## Time engine" in proc.stdout
+
+
+def test_the_full_scale_case_fits_the_schedule_limit_it_runs_with() -> None:
+    """Hole: the full run's scale case registers 100,000 schedules and 10 due ones, and
+    the default ``limits.max_schedules`` (100,000) refused the due ones: the case failed
+    on every schedkit store (seen only in a full ``make bench``)."""
+    from bench import scale
+
+    for smoke in (False, True):
+        for case in scale.cases(smoke, {}):
+            scheduler = scale.scale_scheduler({**case, "env": {"store_url": "sqlite:///x.db"}})
+            assert scheduler.config.limits.max_schedules >= case["schedules"] + case["due"]
