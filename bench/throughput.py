@@ -33,6 +33,7 @@ from bench.systems import (
     APS_SQLALCHEMY,
     RECORDS,
     SK_MONGO,
+    SK_POSTGRES,
     SK_SQLITE,
     config_json,
     is_schedkit,
@@ -318,6 +319,21 @@ def targets(section: dict[str, Any]) -> list[dict[str, Any]]:
     for case_name, case in section["cases"].items():
         res = case["results"]
         out.extend(_mongo_targets(case_name, res.get(SK_MONGO, {})))
+        for system, goal, store in (
+            (SK_SQLITE, 10_000, "SQLite"),
+            (SK_POSTGRES, 6_000, "PostgreSQL"),
+        ):
+            got = res.get(system, {}).get("runs_per_s")
+            if got is not None:
+                out.append(
+                    {
+                        "target": f"throughput ≥ {goal:,} runs/s on {store} with history",
+                        "case": case_name,
+                        "measured": f"{got:,.0f} runs/s",
+                        "met": got >= goal,
+                        "factor": measure.ratio(got, goal),
+                    }
+                )
         sk = res.get(SK_SQLITE, {})
         rate = sk.get("runs_per_s")
         if rate is None:
