@@ -147,6 +147,10 @@ export function editSchedule(task, { onDone } = {}) {
     const saved = await editor.save();
     submit.disabled = false;
     if (!saved) return;
+    // The row keeps this task object until the refreshed list replaces it: an editor
+    // opened again before then must show what was just saved, not what it replaced.
+    const others = (task.schedules || []).filter((sch) => sch.id !== saved.schedule.id);
+    task.schedules = [saved.schedule, ...others];
     dlg.close();
     toast(t("schedule_saved", { task: task.name, text: saved.schedule.description }), "success");
     onDone?.(saved);
