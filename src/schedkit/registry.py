@@ -118,7 +118,7 @@ class TaskRegistry:
         """The tasks declaring ``depends_on`` ``task_name``, by name (asked at every
         successful run's end: no copy or sort of the whole registry when none does)."""
         found = [t for t in self._tasks.values() if task_name in t.depends_on]
-        return sorted(found, key=lambda t: t.task_name) if len(found) > 1 else found
+        return sorted(found, key=lambda t: t.task_name)
 
     def require(self, task_name: str) -> BaseTask:
         task = self._tasks.get(task_name)

@@ -98,8 +98,7 @@ class Finisher:
         drain, so the run goes back to pending at once for any node to claim."""
         now = self.clock.now()
         # The policy is built only for an outcome it may retry (not once per success).
-        retryable = task is not None and outcome.status in RETRYABLE
-        policy = task.retry_policy if retryable and task is not None else None
+        policy = task.retry_policy if task is not None and outcome.status in RETRYABLE else None
         when = now if hand_back else retry_at(policy, run, outcome.status, now)
         if hand_back:
             error = {"type": "HandedBack", "message": outcome.reason or "the node drained"}

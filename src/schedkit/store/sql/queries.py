@@ -166,6 +166,8 @@ class BatchUpdate:
         self._batch = batch.returning(key, *returning)
         if on_sqlite:
             self._query = Query(self._batch, on_sqlite=True)
+            # The statement after the WITH, and its literals' values: the same per call.
+            self._sql, self._literals = self._query._render({})
 
     def applied(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[bool]:
         """Apply every row; per row, whether it changed its target."""
@@ -187,7 +189,7 @@ class BatchUpdate:
     def _changed_on_sqlite(
         self, conn: Connection, rows: Sequence[Mapping[str, Any]]
     ) -> dict[Any, tuple[Any, ...]]:
-        sql, literals = self._query._render({})
+        sql, literals = self._sql, self._literals
         coded = list(zip(self._names, self._encoders, strict=True))
         page = max(1, (_MAX_PARAMETERS - len(literals)) // len(coded))
         changed: dict[Any, tuple[Any, ...]] = {}
