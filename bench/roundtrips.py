@@ -106,7 +106,7 @@ def _install_sql() -> None:
     event.listen(sa.Engine, "rollback", on_rollback)
     event.listen(sa.Engine, "engine_connect", on_connect)
 
-    def driver_statement(sql: str) -> None:
+    def driver_statement(sql: str, _params: Any) -> None:
         _add(f"sql:{sql.lstrip().split(None, 1)[0].upper() if sql.strip() else '?'}")
 
     rows.on_driver_statement = driver_statement

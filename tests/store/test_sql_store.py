@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
 from schedkit.models import LogLine, Run, RunFilter, RunOutcome, RunStatus, TriggerSource, new_id
 from schedkit.store import create_store
-from schedkit.store.sql import SQLStore
+from schedkit.store.sql import SQLStore, rows
 from schedkit.store.sql.schema import latest_version
 from tests.store._contract import fin, lost
 
@@ -245,9 +246,12 @@ def captured(store: SQLStore) -> Iterator[list[tuple[str, Any]]]:
             statements.append((statement, params))
 
     event.listen(store.sync_engine, "before_cursor_execute", record)
+    # The hot statements go to the sqlite3 driver directly.
+    rows.on_driver_statement = functools.partial(record, None, None)
     try:
         yield statements
     finally:
+        rows.on_driver_statement = None
         event.remove(store.sync_engine, "before_cursor_execute", record)
 
 

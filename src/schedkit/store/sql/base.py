@@ -49,6 +49,8 @@ class SQLBase(Store):
         self._t = build_tables(opts.table_prefix)
         self._db = create_runner(url, opts)
         self._sqlite = self._db.is_sqlite
+        #: Whether the last claim found runs (SQLite: then the next one skips its probe).
+        self._claim_found = False
         self.display_url = self._db.display_url
         self._open = False
 

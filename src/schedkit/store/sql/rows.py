@@ -92,11 +92,12 @@ def decoder(kind: sa.types.TypeEngine[Any]) -> Codec:
     return identity
 
 
-#: Instrumentation hook, None in production: when set, it is called with the SQL of
-#: each statement sent straight through the ``sqlite3`` driver (``execute`` and
-#: ``executemany``, once each), which SQLAlchemy's ``before_cursor_execute`` event never
-#: sees. The benchmark sets it to count store round trips (``bench/roundtrips.py``).
-on_driver_statement: Callable[[str], None] | None = None
+#: Instrumentation hook, None in production: when set, it is called with the SQL and
+#: the parameters (a tuple; for ``executemany`` a list of them) of each statement sent
+#: straight through the ``sqlite3`` driver, which SQLAlchemy's
+#: ``before_cursor_execute`` event never sees. The benchmark sets it to count store
+#: round trips (``bench/roundtrips.py``); tests read the plans of the statements.
+on_driver_statement: Callable[[str, Any], None] | None = None
 
 
 def driver(conn: Connection) -> sqlite3.Connection:
@@ -116,14 +117,15 @@ def driver(conn: Connection) -> sqlite3.Connection:
 class _Announced:
     """A ``sqlite3`` connection whose statements are announced to a hook first."""
 
-    def __init__(self, raw: sqlite3.Connection, hook: Callable[[str], None]) -> None:
+    def __init__(self, raw: sqlite3.Connection, hook: Callable[[str, Any], None]) -> None:
         self._raw = raw
         self._hook = hook
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        self._hook(sql)
+        self._hook(sql, tuple(args[0]) if args else ())
         return self._raw.execute(sql, *args)
 
     def executemany(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        self._hook(sql)
-        return self._raw.executemany(sql, *args)
+        rows = list(args[0]) if args else []
+        self._hook(sql, rows)
+        return self._raw.executemany(sql, rows)
