@@ -172,6 +172,29 @@ async def test_a_refresh_stopped_halfway_leaves_the_hour_stale(store: MongoStore
     assert cache is not None and cache["valid"] and cache["statuses"][0]["runs"] == 1
 
 
+async def test_a_refresh_whose_lock_was_broken_meanwhile_leaves_the_hour_stale(
+    store: MongoStore, raw: Raw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (run,) = await running(store, 1)
+    await finish(store, run)
+    count_hours = store._count_hours
+
+    async def slower_than_recover_after(*args: Any) -> Any:
+        counted = await count_hours(*args)
+        # Broken as abandoned by another reader, which may now cache a newer count.
+        await raw["schedkit_claims"].delete_one({"_id": f"lock:rollup:{cache_key(KEY)}"})
+        return counted
+
+    monkeypatch.setattr(store, "_count_hours", slower_than_recover_after)
+    assert await successes(store) == 1
+    monkeypatch.undo()
+    cache = await raw[ROLLUPS].find_one({"_id": cache_key(KEY)})
+    assert cache is not None and not cache["valid"]
+    assert await successes(store) == 1
+    cache = await raw[ROLLUPS].find_one({"_id": cache_key(KEY)})
+    assert cache is not None and cache["valid"]
+
+
 async def test_an_hour_another_reader_holds_is_counted_not_cached(
     store: MongoStore, raw: Raw
 ) -> None:

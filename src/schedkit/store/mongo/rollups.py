@@ -19,7 +19,10 @@ updated by two parties:
 An hour is fresh when its cache is valid and it has no mark; its cache is then used as
 is. A reader refreshes the stale hours of its window under their locks, in this order:
 (1) set their caches invalid, (2) delete their marks, (3) read their finished runs,
-(4) write their caches, valid. The argument, per run write W of such an hour:
+(4) write their caches, valid, (5) check that it still holds their locks (one held past
+``recover_after`` is broken as abandoned) and invalidate those it does not: another
+reader may have refreshed them meanwhile, and a write after (5) can only be a later
+holder's. The argument, per run write W of such an hour:
 
 * W's mark was inserted (or found) before (2): W's run write came before it, so before
   (3), which counts it.
@@ -31,9 +34,10 @@ is. A reader refreshes the stale hours of its window under their locks, in this 
   insert of finished runs marks all of a batch, so the batch sent again marks it; a
   purge marks before its delete as well as after.
 
-Readers of one hour take turns by its lock document (``fences._take_locks``); an hour
-another reader holds is counted from its runs, not cached. A cache may so lag the runs
-only while a mark says so, and a reader never answers from such a cache.
+Readers of one hour take turns by its lock document (``fences._take_locks``): a reader's
+steps 1 to 4 see no other reader's writes, or its step 5 invalidates; an hour another
+reader holds is counted from its runs, not cached. A cache may so lag the runs only
+while a mark or its ``valid`` flag says so, and no reader answers from such a cache.
 """
 
 from __future__ import annotations
@@ -164,16 +168,40 @@ class RollupsMixin(FencesMixin):
             try:
                 mine = [h for h in batch if _lock(h) in taken]
                 if mine:
-                    caches = {"_id": {"$in": [cache_key(h) for h in mine]}}
-                    await self._c.run_rollups.update_many(caches, {"$set": {"valid": False}})
+                    await self._invalidate(mine)
                     marks = {"_id": {"$in": [mark_key(h) for h in mine]}}
                     await self._c.run_rollups.delete_many(marks)
                 counted = await self._count_hours(batch)
-                await self._store_caches({h: counted.get(h, {}) for h in mine})
+                if mine:
+                    await self._store_caches({h: counted.get(h, {}) for h in mine})
+                    await self._invalidate(await self._locks_lost(mine, owner))
                 found |= counted
             finally:
                 await self._unlock(taken, owner)
         return found
+
+    async def _invalidate(self, hours: Collection[Hour]) -> None:
+        if hours:
+            caches = {"_id": {"$in": [cache_key(h) for h in hours]}}
+            await self._c.run_rollups.update_many(caches, {"$set": {"valid": False}})
+
+    async def _locks_lost(self, hours: Sequence[Hour], owner: str) -> list[Hour]:
+        """Those of ``hours`` whose lock ``owner`` no longer holds: broken as abandoned
+        (a refresh slower than ``recover_after``), so another reader may have cached a
+        newer count before this one wrote. Their caches are then invalidated: anyone's
+        write after this check is a later lock holder's, and so newer."""
+        ids = [f"lock:{_lock(h)}" for h in hours]
+        query = {"_id": {"$in": ids}, "owner": owner}
+        held = {d["_id"] for d in await self._c.claims.find(query, {"_id": 1}).to_list()}
+        lost = [h for h, lock in zip(hours, ids, strict=True) if lock not in held]
+        if lost:
+            log.warning(
+                "store %s: %d rollup lock(s) broken during a refresh (slower than "
+                "recover_after): their hours are recounted by the next read",
+                self.display_url,
+                len(lost),
+            )
+        return lost
 
     async def _count_hours(self, hours: Sequence[Hour]) -> dict[Hour, PerStatus]:
         """The rollups of ``hours`` from their finished runs (step 3), in one query: the
