@@ -248,8 +248,8 @@ class MongoBase(Store):
         return await stored_version(self._c)
 
     async def _migrate(self, c: Collections) -> int:
-        """Bring the indexes to :data:`INDEX_VERSION` (idempotent; documents untouched
-        here: a mixin whose documents need an upgrade does it before calling this)."""
+        """Bring the indexes to :data:`INDEX_VERSION` (idempotent), and the documents
+        (:meth:`_upgrade_documents`) before the version is recorded."""
         stored = await stored_version(c)
         if stored > INDEX_VERSION:
             raise StoreError(
@@ -261,12 +261,18 @@ class MongoBase(Store):
         for kind, indexes in INDEXES.items():
             await _sync_indexes(getattr(c, kind), indexes)
         if stored < INDEX_VERSION:
+            await self._upgrade_documents(c, stored)
             doc = {"_id": _SCHEMA_ID, "version": INDEX_VERSION, "updated_at": clock_us()}
             await upsert(c.meta, doc)
             log.info(
                 "store %s: indexes at version %d (were %d)", self.display_url, INDEX_VERSION, stored
             )
         return INDEX_VERSION
+
+    async def _upgrade_documents(self, c: Collections, stored: int) -> None:
+        """What the documents of a database at index version ``stored`` need for this
+        one: nothing here; a mixin whose documents a version changed extends it (and
+        must be idempotent: a node stopped halfway leaves the old version recorded)."""
 
     # -- internals -----------------------------------------------------------------------
 

@@ -65,7 +65,6 @@ from schedkit.store.mongo.base import (
     RUNNING,
     WRITE_BATCH,
     Collections,
-    stored_version,
 )
 from schedkit.store.mongo.codec import Doc, to_us
 from schedkit.store.mongo.fences import FencesMixin
@@ -221,12 +220,11 @@ class RollupsMixin(FencesMixin):
         for start in range(0, len(writes), WRITE_BATCH):
             await self._c.run_rollups.bulk_write(writes[start : start + WRITE_BATCH], ordered=False)
 
-    async def _migrate(self, c: Collections) -> int:
-        """A database from before rollups gets a mark for every hour of its history
-        before its version moves on (a migration stopped halfway is run again)."""
-        if await stored_version(c) < ROLLUPS_VERSION:
+    async def _upgrade_documents(self, c: Collections, stored: int) -> None:
+        """A database from before rollups gets a mark for every hour of its history."""
+        await super()._upgrade_documents(c, stored)
+        if stored < ROLLUPS_VERSION:
             await self._mark_history(c)
-        return await super()._migrate(c)
 
     async def _mark_history(self, c: Collections) -> None:
         """Mark every (task, hour) holding finished runs: one pass over them, their
