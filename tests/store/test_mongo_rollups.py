@@ -7,6 +7,7 @@ lose, cancel, requeue and purge is ``test_contract_rollups.py``'s, on every stor
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -262,3 +263,37 @@ async def test_a_purge_leaves_no_rollup_documents_behind(store: MongoStore, raw:
     assert await store.purge_runs(T0 + HOUR) == 3
     assert await store.run_stats(SINCE) == []
     assert await raw[ROLLUPS].count_documents({}) == 0
+
+
+async def test_finishes_racing_readers_end_counted_exactly_once(mongo_url: str) -> None:
+    """Nodes finishing runs of one hour while others read its stats (and so refresh its
+    cache) over and over: once the finishes are done, the next read counts them all."""
+    async with (
+        MongoStore(mongo_url) as a,
+        MongoStore(mongo_url) as b,
+        MongoStore(mongo_url) as c,
+    ):
+        runs = await running(a, 40)
+        finishing = True
+
+        async def finisher(store: MongoStore, mine: list[Run]) -> None:
+            for start in range(0, len(mine), 4):
+                items = [
+                    fin(r.id, r.attempt, "n1", outcome(duration=0.1 * (i + 1), finished_at=T0))
+                    for i, r in enumerate(mine[start : start + 4], start)
+                ]
+                assert await store.finish_runs(items) == [True] * len(items)
+
+        async def reader(store: MongoStore) -> int:
+            reads = 0
+            while finishing or reads == 0:
+                await store.run_stats(SINCE)
+                reads += 1
+            return reads
+
+        readers = [asyncio.create_task(reader(s)) for s in (b, c)]
+        await asyncio.gather(finisher(a, runs[::2]), finisher(b, runs[1::2]))
+        finishing = False
+        assert all(await asyncio.gather(*readers))
+        assert await successes(c) == 40
+        await assert_stats_agree(c, SINCE)
