@@ -137,7 +137,7 @@ class RollupsMixin(FencesMixin):
 
     async def _refresh(self, hours: Collection[Hour]) -> dict[Hour, PerStatus]:
         """The rollups of ``hours`` counted from their runs, and cached where this
-        caller gets the hour's lock (the module docstring's steps 1 to 4)."""
+        caller gets the hour's lock (the module docstring's steps 1 to 5)."""
         # By hour, then task: a batch spans few hours of every task, so the runs each
         # batch reads are not read again by the next (after an upgrade, every hour of a
         # 7-day window of 20 tasks is stale at once).
