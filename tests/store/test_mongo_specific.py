@@ -137,7 +137,7 @@ async def test_a_version_2_store_gets_the_task_status_index_in_place(
     await raw["schedkit_meta"].update_one({"_id": "schema"}, {"$set": {"version": 2}})
 
     async with MongoStore(mongo_url) as s:
-        assert await s.schema_version() == INDEX_VERSION == 4
+        assert await s.schema_version() == INDEX_VERSION == 5
         flt = RunFilter(task_name=failed.task_name, statuses=frozenset({RunStatus.FAILED}))
         assert await s.list_runs(flt) == [failed]
     specs = await index_specs(raw, "task_execution_logs")
@@ -154,7 +154,7 @@ async def test_a_version_3_store_gets_the_workflow_runs_indexes(mongo_url: str, 
     await raw["schedkit_workflow_runs"].drop()
     await raw["schedkit_meta"].update_one({"_id": "schema"}, {"$set": {"version": 3}})
     async with MongoStore(mongo_url) as s:
-        assert await s.schema_version() == 4
+        assert await s.schema_version() == INDEX_VERSION
     specs = await index_specs(raw, "schedkit_workflow_runs")
     specs.pop("_id_")
     assert specs == wanted_specs("workflow_runs")

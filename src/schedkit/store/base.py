@@ -393,10 +393,10 @@ class Store(abc.ABC):
         runs scheduled since ``since``.
 
         Counts, success rate and mean are exact. Percentiles are nearest-rank
-        (``store._stats``): with ``exact``, or on a backend without rollups, from the
-        sorted durations; otherwise read off the rollups' duration histogram
-        (``store._rollups``), each within ``relative_error`` of the exact value, and the
-        result says so (``percentiles_approximate``). The rollups count every finished
+        (``store._stats``): with ``exact``, from the sorted durations; otherwise read
+        off the rollups' duration histogram (``store._rollups``), each within
+        ``relative_error`` of the exact value, and the result says so
+        (``percentiles_approximate``). The rollups count every finished
         run stored, whichever way it was stored, finished, sent back or deleted."""
 
     @abc.abstractmethod

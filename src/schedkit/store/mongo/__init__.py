@@ -42,13 +42,17 @@ by one, and every document that several parties change has one writer at a time:
   version and writes under it, and a tick holds the locks of all its schedules across
   its lease check, version check, inserts and advances.
 
+* **Run rollups** (hourly, for ``run_stats``) are caches written only by a reader
+  holding the hour's lock, invalidated by *marks* that writers only insert after their
+  run write (the mark of a transition is in its fence): see ``rollups.py``.
+
 The fences, locks and sidecars all live in the claims collection. Datetimes are int64
 microseconds and JSON payloads are JSON text (see ``codec``). Indexes are created at
 :meth:`MongoStore.open` and recorded with a version in the meta collection.
 
 Modules: ``codec`` (documents, keys, indexes), ``base`` (options, opening, helpers),
 ``fences`` (transitions, locks, releases), ``schedules``, ``runs``, ``transitions``,
-``leases``, ``admin``, ``workflows``.
+``leases``, ``admin``, ``workflows``, ``rollup_marks`` and ``rollups`` (run rollups).
 """
 
 from __future__ import annotations

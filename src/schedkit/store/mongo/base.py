@@ -60,11 +60,12 @@ DEFAULT_COLLECTIONS: Mapping[str, str] = {
     "state": "schedkit_state",
     "meta": "schedkit_meta",
     "workflow_runs": "schedkit_workflow_runs",
+    "run_rollups": "schedkit_run_rollups",
 }
 
 #: Version of the index set below; stored in the meta collection. Raise it whenever
 #: ``INDEXES`` changes: ``open`` then brings an older database up to date in place.
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 
 DUPLICATE_KEY = 11000
 _INDEX_NOT_FOUND = 27
@@ -104,6 +105,7 @@ class Collections:
     state: AsyncCollection[Doc]
     meta: AsyncCollection[Doc]
     workflow_runs: AsyncCollection[Doc]
+    run_rollups: AsyncCollection[Doc]
 
 
 _P = ParamSpec("_P")
@@ -243,13 +245,12 @@ class MongoBase(Store):
 
     @translate_errors
     async def schema_version(self) -> int:
-        meta = await self._c.meta.find_one({"_id": _SCHEMA_ID})
-        return int(meta["version"]) if meta is not None else 0
+        return await stored_version(self._c)
 
     async def _migrate(self, c: Collections) -> int:
-        """Bring the indexes to :data:`INDEX_VERSION` (idempotent; documents untouched)."""
-        meta = await c.meta.find_one({"_id": _SCHEMA_ID})
-        stored = int(meta["version"]) if meta is not None else 0
+        """Bring the indexes to :data:`INDEX_VERSION` (idempotent), and the documents
+        (:meth:`_upgrade_documents`) before the version is recorded."""
+        stored = await stored_version(c)
         if stored > INDEX_VERSION:
             raise StoreError(
                 f"store {self.display_url} is at index version {stored}, newer than this "
@@ -260,12 +261,18 @@ class MongoBase(Store):
         for kind, indexes in INDEXES.items():
             await _sync_indexes(getattr(c, kind), indexes)
         if stored < INDEX_VERSION:
+            await self._upgrade_documents(c, stored)
             doc = {"_id": _SCHEMA_ID, "version": INDEX_VERSION, "updated_at": clock_us()}
             await upsert(c.meta, doc)
             log.info(
                 "store %s: indexes at version %d (were %d)", self.display_url, INDEX_VERSION, stored
             )
         return INDEX_VERSION
+
+    async def _upgrade_documents(self, c: Collections, stored: int) -> None:
+        """What the documents of a database at index version ``stored`` need for this
+        one: nothing here; a mixin whose documents a version changed extends it (and
+        must be idempotent: a node stopped halfway leaves the old version recorded)."""
 
     # -- internals -----------------------------------------------------------------------
 
@@ -293,6 +300,12 @@ class MongoBase(Store):
             failed = {e["index"] for e in errors}
             return {d["_id"] for i, d in enumerate(docs) if i not in failed}
         return {d["_id"] for d in docs}
+
+
+async def stored_version(c: Collections) -> int:
+    """The index version recorded in the meta collection (0: none yet)."""
+    meta = await c.meta.find_one({"_id": _SCHEMA_ID})
+    return int(meta["version"]) if meta is not None else 0
 
 
 async def upsert(collection: AsyncCollection[Doc], doc: Doc) -> None:

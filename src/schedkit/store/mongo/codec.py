@@ -480,6 +480,7 @@ INDEXES: Mapping[str, tuple[Index, ...]] = {
         Index("sk_wf_workflow", (("workflow", 1), ("created_at", -1), ("_id", -1))),
         Index("sk_wf_status", (("status", 1), ("created_at", -1), ("_id", -1))),
     ),
+    "run_rollups": (Index("sk_rollup_hour", (("hour", 1), ("task_name", 1))),),
 }
 
 
@@ -544,6 +545,8 @@ class Transition:
     release: bool = False
     node_id: str | None = None
     heartbeat_at: int | None = None
+    # The rollup mark written after the run (``rollups.py``): its hour's counts change.
+    rollup: str | None = None
 
     def fence(self, at: int) -> Doc:
         return {
@@ -557,6 +560,7 @@ class Transition:
             "release": self.release,
             "node_id": self.node_id,
             "heartbeat_at": self.heartbeat_at,
+            "rollup": self.rollup,
             "at": at,
         }
 
@@ -573,6 +577,7 @@ class Transition:
             release=d["release"],
             node_id=d["node_id"],
             heartbeat_at=d["heartbeat_at"],
+            rollup=d.get("rollup"),  # fences written before rollups have none
         )
 
     def update(self) -> Doc:

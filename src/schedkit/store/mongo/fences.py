@@ -21,7 +21,6 @@ from schedkit.store.mongo.base import (
     MAX_LOCK_DELAY,
     PENDING,
     WRITE_BATCH,
-    MongoBase,
     clock_us,
     log,
 )
@@ -31,12 +30,13 @@ from schedkit.store.mongo.codec import (
     claim_key,
     dump_json,
 )
+from schedkit.store.mongo.rollup_marks import MarksMixin
 
 #: Kind of the fence of a blocked run's release (deleted once written).
 RELEASE = "release"
 
 
-class FencesMixin(MongoBase):
+class FencesMixin(MarksMixin):
     async def _begin(
         self, transitions: Sequence[Transition], *, recover: bool = True
     ) -> list[Transition]:
@@ -73,6 +73,15 @@ class FencesMixin(MongoBase):
         # returns to a (status, attempt) it left).
         transitions = [Transition.from_fence(d) for d in old]
         completed = await self._write(transitions)
+        # A fence from before rollups names no mark: mark its run's hour from the run.
+        unmarked = [
+            d["run_id"] for d in old if "rollup" not in d and d["kind"] not in ("claim", RELEASE)
+        ]
+        if unmarked:
+            runs = self._c.runs.find(
+                {"_id": {"$in": unmarked}}, {"task_name": 1, "scheduled_for": 1}
+            )
+            await self._mark_runs(await runs.to_list(), finished=False)
         await self._drop_releases(transitions)
         if completed:
             log.warning(
@@ -113,6 +122,9 @@ class FencesMixin(MongoBase):
         only a filter of exactly ``{_id: value}``, and SQLite scans even that; these,
         with status and attempt, are decoded document by document, so a write's cost
         grows with the run history.
+
+        Then the rollup marks of the transitions (one command): after the run write, as
+        ``rollups.py`` requires, and here so that completing a fence marks too.
         """
         groups: dict[str, list[Transition]] = {}
         for t in transitions:
@@ -142,6 +154,7 @@ class FencesMixin(MongoBase):
         for start in range(0, len(writes), WRITE_BATCH):
             chunk = writes[start : start + WRITE_BATCH]
             matched += (await self._c.runs.bulk_write(chunk, ordered=False)).matched_count
+        await self._mark(t.rollup for t in transitions if t.rollup is not None)
         ended = [t.run_id for t in transitions if t.release]
         if ended:
             await self._release(ended)

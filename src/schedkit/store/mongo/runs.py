@@ -51,10 +51,11 @@ from schedkit.store.mongo.codec import (
     run_query,
     to_us,
 )
-from schedkit.store.mongo.fences import FencesMixin
+from schedkit.store.mongo.rollup_marks import Hour, mark_of, run_hour
+from schedkit.store.mongo.rollups import RollupsMixin
 
 
-class RunsMixin(FencesMixin):
+class RunsMixin(RollupsMixin):
     async def get_run(self, run_id: str) -> Run | None:
         doc = await self._c.runs.find_one({"_id": run_id})
         return (await self._load_runs([doc]))[0] if doc is not None else None
@@ -250,12 +251,20 @@ class RunsMixin(FencesMixin):
         finished = sorted(s.value for s in FINISHED_STATUSES)
         purgeable = {"status": {"$in": finished}, "finished_at": {"$lt": to_us(finished_before)}}
         total = 0
+        hours: set[Hour] = set()
+        projection = {"task_name": 1, "scheduled_for": 1}
         while True:
-            batch = await self._c.runs.find(purgeable, {"_id": 1}).limit(PURGE_BATCH).to_list()
+            batch = await self._c.runs.find(purgeable, projection).limit(PURGE_BATCH).to_list()
             ids = [d["_id"] for d in batch]
             if not ids:
-                return total
+                break
+            # Marked before the delete too: a purge stopped right after it finds these
+            # runs no more when run again (see rollups.py).
+            marks = [mark_of(d) for d in batch]
+            await self._mark(marks)
             deleted = await self._c.runs.delete_many({"_id": {"$in": ids}, **purgeable})
+            await self._mark(marks)
+            hours.update(run_hour(d) for d in batch)
             total += deleted.deleted_count
             # A run requeued meanwhile was not deleted: keep its log lines and claims.
             kept = {
@@ -268,13 +277,18 @@ class RunsMixin(FencesMixin):
                 self._c.claims.delete_many({"run_id": {"$in": gone}}),
             )
             if len(ids) < PURGE_BATCH:
-                return total
+                break
+        # Count the hours purged now: the caches of hours left empty go, and with them
+        # the marks of old hours that no statistics window may ever read again.
+        await self._refresh(hours)
+        return total
 
     @translate_errors
     async def run_stats(
         self, since: datetime, task_name: str | None = None, *, exact: bool = False
     ) -> list[TaskStats]:
-        # No rollups here yet: always the exact query (``exact`` changes nothing).
+        if not exact:
+            return await self._rollup_stats(since, task_name)
         window: Doc = {"scheduled_for": {"$gte": to_us(since)}}
         if task_name is not None:
             window["task_name"] = task_name

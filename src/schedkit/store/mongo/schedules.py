@@ -289,6 +289,7 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
             kept, moved = still_current(runs, advances, current)
             docs = [encode_run(run) for run in kept]
             inserted = await self._insert_new(self._c.runs, docs) if docs else set()
+            await self._mark_runs(docs)
             advanced = await self._advance_locked(moved, inserted)
             return FireRecord(
                 inserted=[run.id for run in runs if run.id in inserted], advanced=advanced
@@ -333,7 +334,11 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
             return []
         # A duplicate fire_key (another node fired it) and a duplicate _id (a batch sent
         # again after a lost reply) are both skipped: insert-if-absent.
-        inserted = await self._insert_new(self._c.runs, [encode_run(r) for r in runs])
+        docs = [encode_run(r) for r in runs]
+        inserted = await self._insert_new(self._c.runs, docs)
+        # Runs stored finished (missed fires, imported history) count in the rollups:
+        # all of them, inserted now or by this batch sent before (its marks then lost).
+        await self._mark_runs(docs)
         return [r.id for r in runs if r.id in inserted]
 
 

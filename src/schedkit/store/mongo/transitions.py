@@ -42,6 +42,7 @@ from schedkit.store.mongo.codec import (
     to_us,
 )
 from schedkit.store.mongo.fences import FencesMixin
+from schedkit.store.mongo.rollup_marks import mark_of
 from schedkit.store.values import (
     LostRun,
     RunFinish,
@@ -93,7 +94,9 @@ class TransitionsMixin(FencesMixin):
 
     @translate_errors
     async def requeue_run(self, item: RunRequeue) -> bool:
-        doc = await self._c.runs.find_one({"_id": item.run_id}, {"status": 1, "attempt": 1})
+        doc = await self._c.runs.find_one(
+            {"_id": item.run_id}, {"status": 1, "attempt": 1, "task_name": 1, "scheduled_for": 1}
+        )
         if doc is None or doc["attempt"] != item.attempt:
             return False
         status = RunStatus(doc["status"])
@@ -107,6 +110,8 @@ class TransitionsMixin(FencesMixin):
             from_status=status.value,
             fields=_requeued(item.attempt, item.not_before),
             push={"attempt_errors": dump_json(item.attempt_error)},
+            # Out of a finished status: the run leaves its hour's rollup.
+            rollup=mark_of(doc) if status.finished else None,
         )
         if not await self._begin([requeue]):
             return False
@@ -134,7 +139,7 @@ class TransitionsMixin(FencesMixin):
             d["_id"]: d
             for d in await self._c.runs.find(
                 {"_id": {"$in": ids}, "status": RUNNING},
-                {"attempt": 1, "node_id": 1, "heartbeat_at": 1},
+                {"attempt": 1, "node_id": 1, "heartbeat_at": 1, "task_name": 1, "scheduled_for": 1},
             ).to_list()
         }
         claims = {
@@ -179,6 +184,7 @@ class TransitionsMixin(FencesMixin):
                 from_status=PENDING,
                 fields=fields,
                 release=True,
+                rollup=mark_of(doc),
             )
             if await self._begin([cancel]):
                 await self._write([cancel])
@@ -232,6 +238,7 @@ def _finish(doc: Doc | None, item: RunFinish, claims: Mapping[str, Doc]) -> Tran
         from_status=doc["status"],
         fields=fields,
         release=True,
+        rollup=mark_of(doc),
     )
 
 
@@ -278,6 +285,8 @@ def _lost(doc: Doc | None, item: LostRun, claims: Mapping[str, Doc]) -> Transiti
         fields=fields,
         push=push,
         release=True,
+        # Lost is finished (rolled up); sent back to pending is not.
+        rollup=mark_of(doc) if item.retry_at is None else None,
     )
 
 
