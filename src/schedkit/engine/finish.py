@@ -19,7 +19,7 @@ from schedkit.engine.attempt import Outcome
 from schedkit.engine.retries import RETRYABLE, Backoff, attempt_error, retry_at
 from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
-from schedkit.models import Run, RunOutcome, RunStatus
+from schedkit.models import Run, RunOutcome, RunStatus, run_with
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
 from schedkit.store.values import RunFinish, RunRequeue
@@ -199,7 +199,7 @@ class Finisher:
         applied = await self._finishes.submit(
             RunFinish(run_id=run.id, attempt=run.attempt, node_id=self.node_id, outcome=end)
         )
-        finished = dataclasses.replace(
+        finished = run_with(
             run,
             status=end.status,
             finished_at=now,

@@ -23,6 +23,7 @@ from schedkit.models import (
     WorkflowRun,
     labels_of,
     new_id,
+    run_with,
 )
 from schedkit.task import BaseTask
 from schedkit.workflows.plan import step_key, step_run_id
@@ -213,7 +214,7 @@ def step(
 def claimed(run: Run, node_id: str, now: datetime) -> Run:
     """``run`` as created already running on ``node_id`` (no claim round trip); it
     starts at its ``not_before`` when that is later (a fire taken ahead of its time)."""
-    return dataclasses.replace(run, **_running_on(node_id, run.not_before, now))
+    return run_with(run, **_running_on(node_id, run.not_before, now))
 
 
 def _running_on(node_id: str, not_before: datetime, now: datetime) -> dict[str, Any]:

@@ -255,7 +255,7 @@ class SQLiteRunner(Runner):
         event.listen(engine, "begin", _sqlite_on_begin)
         self._engine = engine
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
-        self._writer = _Writer("schedkit-sqlite-writer")
+        self._writer = _Writer("schedkit-sqlite-writer", self._write_engine)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="schedkit-sqlite-reader")
 
     async def read(self, work: Work[_T]) -> _T:
@@ -274,12 +274,8 @@ class SQLiteRunner(Runner):
         if engine is None or writer is None:
             raise self._not_open()
 
-        def run() -> _T:
-            with engine.begin() as conn:
-                return work(conn)
-
         try:
-            return await asyncio.wrap_future(writer.submit(run, urgent=urgent))
+            return await asyncio.wrap_future(writer.submit(work, urgent=urgent))
         except (exc.SQLAlchemyError, OSError, sqlite3.Error) as error:
             raise self.translate(error) from error
 
@@ -302,21 +298,35 @@ class SQLiteRunner(Runner):
             engine.dispose()
 
 
+_URGENT, _ORDINARY = 0, 1
+
+
 class _Writer:
     """One thread running write transactions in order of submission, urgent ones first
-    (a ``PriorityQueue`` of (priority, sequence number, work))."""
+    (a ``PriorityQueue`` of (priority, sequence number, work)).
+
+    Works found waiting together share one transaction (group commit): a busy node's
+    claim and finish batch, queued while the other was written, commit once. A commit
+    was a third of the writer's time (dirty pages to the WAL), and each transaction
+    one more wake-up of the event loop. If any work of a group raises, the group is
+    rolled back and its works run again one transaction each, so that each gets its
+    own outcome (works are re-runnable: PostgreSQL's runner retries them too). Urgent
+    writes are never grouped, nor waited for behind a group (see :meth:`_joining`)."""
 
     _STOP = (2, -1, None)
+    #: Works per shared transaction at most: the first one's result waits for them all.
+    _GROUP = 16
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, engine: sa.Engine) -> None:
+        self._engine = engine
         self._queue: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
         self._seq = itertools.count()
         self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[], _T], *, urgent: bool) -> Future[_T]:
+    def submit(self, work: Work[_T], *, urgent: bool) -> Future[_T]:
         future: Future[_T] = Future()
-        self._queue.put((0 if urgent else 1, next(self._seq), (fn, future)))
+        self._queue.put((_URGENT if urgent else _ORDINARY, next(self._seq), (work, future)))
         return future
 
     def shutdown(self) -> None:
@@ -326,16 +336,60 @@ class _Writer:
 
     def _serve(self) -> None:
         while True:
-            _, _, item = self._queue.get()
-            if item is None:
+            entry = self._queue.get()
+            if entry[2] is None:
                 return
-            fn, future = item
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(fn())
-            except BaseException as error:
-                future.set_exception(error)
+            self._transaction(entry)
+
+    def _joining(self) -> tuple[int, int, Any] | None:
+        """The next queued write if it is an ordinary one, to run in the transaction in
+        progress; an urgent write (always first in the queue) or the stop is put back
+        and ends the transaction, so an urgent write waits for one work at most."""
+        try:
+            entry = self._queue.get_nowait()
+        except queue.Empty:
+            return None
+        if entry[0] != _ORDINARY or entry[2] is None:
+            self._queue.put(entry)  # the same (priority, sequence): the same place
+            return None
+        return entry
+
+    def _transaction(self, first: tuple[int, int, Any]) -> None:
+        work, future = first[2]
+        if not future.set_running_or_notify_cancel():
+            return
+        ran: list[tuple[Work[Any], Future[Any]]] = [(work, future)]
+        results: list[Any] = []
+        try:
+            with self._engine.begin() as conn:
+                results.append(work(conn))
+                while first[0] == _ORDINARY and len(ran) < self._GROUP:
+                    entry = self._joining()
+                    if entry is None:
+                        break
+                    work, future = entry[2]
+                    if future.set_running_or_notify_cancel():
+                        ran.append((work, future))
+                        results.append(work(conn))
+        except BaseException as error:
+            if len(ran) == 1:
+                ran[0][1].set_exception(error)
+                return
+            # Rolled back: each work again in a transaction of its own, for its outcome.
+            for work, future in ran:
+                self._alone(work, future)
+            return
+        for (_, future), result in zip(ran, results, strict=True):
+            future.set_result(result)  # once committed
+
+    def _alone(self, work: Work[Any], future: Future[Any]) -> None:
+        try:
+            with self._engine.begin() as conn:
+                result = work(conn)
+        except BaseException as error:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
 
 class PostgresRunner(Runner):

@@ -23,6 +23,7 @@ from schedkit.models import (
     Run,
     RunFilter,
     RunStatus,
+    run_of_values,
 )
 from schedkit.store._common import claim_order, nothing_to_claim, offered_keys, stale_order
 from schedkit.store.sql.base import SQLBase, chunks, values_of
@@ -84,11 +85,11 @@ class RunsMixin(SQLBase):
 
     async def active_runs_of(self, schedule_ids: Sequence[str]) -> dict[str, list[Run]]:
         found: dict[str, list[Run]] = {sid: [] for sid in schedule_ids}
-        query, columns = self._active_runs, [c.name for c in self._t.runs.columns]
+        query = self._active_runs
 
         def work(conn: Connection) -> list[Run]:
             return [
-                Run(**dict(zip(columns, row, strict=True)))
+                run_of_values(row)
                 for chunk in chunks(sorted(found))
                 for row in query.all(conn, {"ids": chunk})
             ]
@@ -132,10 +133,10 @@ class RunsMixin(SQLBase):
             params["run_ids"] = list(run_ids)
         if executor is not None:
             params["executor_name"] = executor
-        columns = [c.name for c in self._t.runs.columns]
         rows = await self._db.write(lambda conn: query.all(conn, params))
         self._claim_found = bool(rows)
-        claimed = [Run(**dict(zip(columns, row, strict=True))) for row in rows]
+        # The columns are Run's fields, in order.
+        claimed = [run_of_values(row) for row in rows]
         # RETURNING comes in no particular order.
         return sorted(claimed, key=claim_order)
 
