@@ -9,25 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 
 from schedkit.models import Run, RunStatus
 from schedkit.store.mongo import MongoStore, rollups
 from schedkit.store.mongo.codec import exit_key, to_us
 from schedkit.store.mongo.rollup_marks import cache_key, hour_of, mark_key
-from tests.conftest import MONGO_VAR, service_url
 from tests.store._contract import SEC, T0, fin, make_run, outcome
+from tests.store.conftest import Raw
 from tests.store.test_contract_rollups import assert_stats_agree
 
-Raw = AsyncDatabase[dict[str, Any]]
 pytestmark = pytest.mark.external_service
 
 HOUR = timedelta(hours=1)
@@ -36,27 +31,6 @@ SINCE = T0 - 10 * HOUR
 AT = T0 - 3 * HOUR
 KEY = ("t", hour_of(to_us(AT)))
 ROLLUPS = "schedkit_run_rollups"
-
-
-@pytest.fixture
-async def mongo_url() -> AsyncIterator[str]:
-    base = service_url(MONGO_VAR)
-    name = f"schedkit_test_{uuid.uuid4().hex[:12]}"
-    yield urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(base)
-    try:
-        await client.drop_database(name)
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-async def raw(mongo_url: str) -> AsyncIterator[Raw]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
-    try:
-        yield client[urlsplit(mongo_url).path.lstrip("/")]
-    finally:
-        await client.close()
 
 
 @pytest.fixture

@@ -17,11 +17,10 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
 from schedkit.models import (
@@ -34,34 +33,10 @@ from schedkit.models import (
 from schedkit.store import LeaseFence, create_store
 from schedkit.store.mongo import DEFAULT_COLLECTIONS, INDEX_VERSION, MongoStore
 from schedkit.store.mongo.codec import INDEXES, fire_key, from_us, to_us
-from tests.conftest import MONGO_VAR, service_url
 from tests.store._contract import SEC, T0, adv, fin, lost, make_run, make_schedule, rq, seed
+from tests.store.conftest import Raw
 
-Raw = AsyncDatabase[dict[str, Any]]
 external = pytest.mark.external_service
-
-
-@pytest.fixture
-async def mongo_url() -> AsyncIterator[str]:
-    """A URL naming a fresh database on the test server; dropped afterwards."""
-    base = service_url(MONGO_VAR)
-    name = f"schedkit_test_{uuid.uuid4().hex[:12]}"
-    yield urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(base)
-    try:
-        await client.drop_database(name)
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-async def raw(mongo_url: str) -> AsyncIterator[Raw]:
-    """The test database through a plain client, to look at the documents themselves."""
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
-    try:
-        yield client[urlsplit(mongo_url).path.lstrip("/")]
-    finally:
-        await client.close()
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ cancelled while queued never runs. (Urgent writes going ahead of a group:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -32,11 +33,10 @@ async def stored(store: SQLStore) -> list[int]:
     return sorted(v for (v,) in rows)
 
 
-async def queued_behind_a_held_writer(
-    store: SQLStore, works: list[Callable[[Connection], int]]
-) -> list[Any]:
-    """Run ``works`` submitted while the writer thread is busy with another write, so
-    that they wait in its queue together."""
+@contextlib.asynccontextmanager
+async def writer_held(store: SQLStore) -> AsyncIterator[None]:
+    """The writer thread busy with a write of its own for the block: writes submitted
+    in it wait in the writer's queue, together. Released when the block ends."""
     held, release = threading.Event(), threading.Event()
 
     def hold(conn: Connection) -> None:
@@ -45,10 +45,21 @@ async def queued_behind_a_held_writer(
 
     first = asyncio.ensure_future(store._db.write(hold))
     await asyncio.to_thread(held.wait, 10)
-    pending = [asyncio.ensure_future(store._db.write(w)) for w in works]
-    await asyncio.sleep(0)  # every write is in the writer's queue
-    release.set()
-    await first
+    try:
+        yield
+        await asyncio.sleep(0)  # every write submitted is in the writer's queue
+    finally:
+        release.set()
+        await first
+
+
+async def queued_behind_a_held_writer(
+    store: SQLStore, works: list[Callable[[Connection], int]]
+) -> list[Any]:
+    """Run ``works`` submitted while the writer thread is busy with another write, so
+    that they wait in its queue together."""
+    async with writer_held(store):
+        pending = [asyncio.ensure_future(store._db.write(w)) for w in works]
     return list(await asyncio.gather(*pending, return_exceptions=True))
 
 
@@ -81,20 +92,11 @@ async def test_a_failing_write_in_a_group_fails_alone(sqlite_url: str) -> None:
 async def test_a_cancelled_write_waiting_in_the_queue_is_never_run(sqlite_url: str) -> None:
     async with SQLStore(sqlite_url) as store:
         await store._db.write(lambda conn: conn.execute(text("CREATE TABLE scratch (v INT)")))
-        held, release = threading.Event(), threading.Event()
-
-        def hold(conn: Connection) -> None:
-            held.set()
-            release.wait(10)
-
-        first = asyncio.ensure_future(store._db.write(hold))
-        await asyncio.to_thread(held.wait, 10)
-        dropped = asyncio.ensure_future(store._db.write(insert(7)))
-        kept = asyncio.ensure_future(store._db.write(insert(8)))
-        await asyncio.sleep(0)
-        dropped.cancel()
-        release.set()
-        await first
+        async with writer_held(store):
+            dropped = asyncio.ensure_future(store._db.write(insert(7)))
+            kept = asyncio.ensure_future(store._db.write(insert(8)))
+            await asyncio.sleep(0)
+            dropped.cancel()
         assert await kept == 8
         with pytest.raises(asyncio.CancelledError):
             await dropped
