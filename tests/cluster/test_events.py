@@ -1,17 +1,22 @@
 """Across nodes: a live view on one node sees runs executing on another (PostgreSQL
-NOTIFY, Redis pub/sub, or the store poll), and a run created on one node starts on
-another within 100 ms where a notify channel exists."""
+NOTIFY, Redis pub/sub, or the store poll), a run created on one node starts on
+another within 100 ms where a notify channel exists, and a node alone notifies nothing
+but its presence."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from schedkit import EventKind, RunStatus
+from schedkit import EventKind, RunStatus, SchedkitConfig, Scheduler
+from schedkit.broadcast.postgres import PostgresTransport
 from schedkit.config import ClusterConfig
 from tests.conftest import service_url
 
@@ -97,3 +102,59 @@ async def test_a_run_created_on_one_node_starts_on_another_within_100_ms(
     worker.terminate()
     code, err = await asyncio.to_thread(worker.wait)
     assert code == 0, err
+
+
+async def until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.external_service
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+async def test_a_node_alone_notifies_only_its_presence_until_another_says_hello(
+    cluster_config_path: Path, store_url: str
+) -> None:
+    """On the real server, seen from a plain listener on the channel: a node alone runs
+    without one NOTIFY per batch of events (they cost CPU on the node and the server);
+    once a peer says hello it answers and sends its runs' events; after the peer's bye
+    it is quiet again."""
+    heard: list[dict[str, Any]] = []
+    listener = PostgresTransport(store_url, "test-listener")
+    await listener.open(lambda payload: heard.append(json.loads(payload)), lambda _: None)
+    try:
+        async with Scheduler(SchedkitConfig.load(cluster_config_path)) as s:
+
+            def said() -> list[Any]:
+                return [m.get("p") for m in heard if m["n"] == s.node_id]
+
+            def finished(run_id: str) -> bool:
+                return any(
+                    e["kind"] == "finished" and e["run"]["id"] == run_id
+                    for m in heard
+                    if m["n"] == s.node_id
+                    for e in m.get("e", ())
+                )
+
+            alone = [await s.run_now("plain") for _ in range(5)]
+            for run in alone:
+                assert (await s.wait_for_run(run.id, timeout=30)).status is RunStatus.SUCCESS
+            await asyncio.sleep(0.3)  # time for anything sent to arrive
+            assert said() == ["hello"]
+
+            await listener.send([json.dumps({"n": "peer", "p": "hello"})])
+            await until(lambda: said() == ["hello", "here"], "the answer to a hello")
+            run = await s.run_now("plain")
+            await until(lambda: finished(run.id), "the run's events")
+
+            await listener.send([json.dumps({"n": "peer", "p": "bye"})])
+            await asyncio.sleep(0.3)
+            before = len(heard)
+            run = await s.run_now("plain")
+            assert (await s.wait_for_run(run.id, timeout=30)).status is RunStatus.SUCCESS
+            await asyncio.sleep(0.3)
+            assert [m for m in heard[before:] if "p" not in m] == []  # presence only
+        assert said()[-1] == "bye"
+    finally:
+        await listener.close()

@@ -1,6 +1,7 @@
 """The broadcast's own rules, over an in-memory channel: messages stay under the NOTIFY
 size limit, a wake-up rides the first one, a node ignores its own messages, remote events
-reach live views only, and a broken channel or message costs live updates only."""
+reach live views only, a broken channel or message costs live updates only, and a node
+sends only while it knows another node listens (hello, here, bye)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,21 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+def presence(node: str, says: str) -> str:
+    return json.dumps({"n": node, "p": says})
+
+
+def told(channel: Channel, node: str = "a") -> list[dict[str, object]]:
+    """The messages ``node`` sent other than its presence: events and wake-ups."""
+    messages = [json.loads(p) for p in channel.sent]
+    return [m for m in messages if m["n"] == node and "p" not in m]
+
+
+def spoken(channel: Channel, node: str = "a") -> list[object]:
+    """What ``node`` said of its presence, in order."""
+    return [m["p"] for p in channel.sent if (m := json.loads(p))["n"] == node and "p" in m]
+
+
 async def test_events_and_wake_ups_cross_between_nodes() -> None:
     channel = Channel()
     here, there = EventBus(), EventBus()
@@ -108,6 +124,7 @@ async def test_messages_stay_under_the_payload_limit() -> None:
     channel = Channel()
     bus = EventBus()
     node = Broadcast(transport=channel, events=bus, node_id="a", wake=lambda: None)
+    node._receive(presence("b", "here"))  # somebody listens
     node.announce_wake()
     for i in range(40):
         bus_event = RunEvent(kind=EventKind.PROGRESS, run=run(f"步骤 {i} " * 40))
@@ -124,6 +141,7 @@ async def test_messages_stay_under_the_payload_limit() -> None:
 async def test_a_broken_channel_loses_live_updates_only(caplog: pytest.LogCaptureFixture) -> None:
     bus = EventBus()
     node = Broadcast(transport=Channel(fail=True), events=bus, node_id="a", wake=lambda: None)
+    node._receive(presence("b", "here"))
     await node.start()
     bus.publish(RunEvent(kind=EventKind.FINISHED, run=run()))
     await settle()
@@ -200,6 +218,7 @@ async def test_a_lost_channel_is_polled_over_and_reconnected(
         fallback=lambda: Poll(log),
     )
     await node.start()
+    channel.receivers[0](presence("b", "here"))  # another node listens
     channel.refuse = 3  # the server is still down for three attempts
     channel.losses[0]("server restarted")
     channel.losses[0]("server restarted")  # reported twice: one outage, one warning
@@ -214,10 +233,12 @@ async def test_a_lost_channel_is_polled_over_and_reconnected(
     assert "polling the store" in warnings[0].getMessage()
     assert any("memory back after" in r.getMessage() for r in caplog.records)
     # The other nodes are told to claim (their wake-ups sent meanwhile were lost); the
-    # event published during the outage is not sent.
-    await until(lambda: bool(channel.sent))
-    [message] = [json.loads(p) for p in channel.sent]
+    # event published during the outage is not sent. It says hello again: the others
+    # may have forgotten it while it was silent.
+    await until(lambda: bool(told(channel)))
+    [message] = told(channel)
     assert message["w"] is True and message["e"] == []
+    assert spoken(channel) == ["hello", "hello"]
     await node.stop()
 
 
@@ -246,11 +267,12 @@ async def test_a_failed_send_counts_as_a_lost_channel(monkeypatch: pytest.Monkey
     channel = Channel(fail=True)
     bus = EventBus()
     node = Broadcast(transport=channel, events=bus, node_id="a", wake=lambda: None)
+    node._receive(presence("b", "here"))
     await node.start()
     bus.publish(RunEvent(kind=EventKind.FINISHED, run=run()))
     await until(lambda: channel.opened == 2)  # reconnected
     channel.fail = False
-    await until(lambda: bool(channel.sent))
+    await until(lambda: bool(told(channel)))
     await node.stop()
     assert channel.closed >= 2
 
@@ -294,4 +316,75 @@ async def test_a_channel_unreachable_at_start_is_polled_over_until_it_connects(
     assert "unavailable (cannot connect: OSError: connection refused)" in caplog.text
     await until(lambda: node.connected and "woken" in log)
     assert log == ["poll started", "poll stopped", "woken"]
+    await node.stop()
+
+
+async def test_a_node_sends_only_while_another_node_listens() -> None:
+    """Alone, a node sends its presence and nothing else (the channel costs CPU on both
+    ends); a node starting says hello, is answered, and from then on hears the others'
+    events; a node stopping says bye, and the others go quiet again."""
+    channel = Channel()
+    here, there = EventBus(), EventBus()
+    woken: list[str] = []
+    a = Broadcast(transport=channel, events=here, node_id="a", wake=lambda: woken.append("a"))
+    await a.start()  # nobody answers: waits HELLO_WAIT
+    here.publish(RunEvent(kind=EventKind.STARTED, run=run()))
+    a.announce_wake()
+    await settle()
+    assert spoken(channel) == ["hello"] and told(channel) == [] and a.peers == []
+
+    b = Broadcast(transport=channel, events=there, node_id="b", wake=lambda: woken.append("b"))
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await b.start()
+    assert loop.time() - began < broadcast.HELLO_WAIT  # answered, not timed out
+    assert spoken(channel, "a") == ["hello", "here"] and spoken(channel, "b") == ["hello"]
+    assert a.peers == ["b"] and b.peers == ["a"]
+    view = there.subscribe()
+    here.publish(RunEvent(kind=EventKind.FINISHED, run=run()))
+    a.announce_wake()
+    await settle()
+    assert view.get_nowait().kind is EventKind.FINISHED
+    assert woken == ["b"]
+
+    await b.stop()
+    assert spoken(channel, "b") == ["hello", "bye"] and a.peers == []
+    sent = len(channel.sent)
+    here.publish(RunEvent(kind=EventKind.FINISHED, run=run()))
+    a.announce_wake()
+    await settle()
+    assert len(channel.sent) == sent
+    await a.stop()
+
+
+async def test_presence_is_repeated_and_a_silent_peer_is_forgotten(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(broadcast, "PRESENCE_INTERVAL", 0.02)
+    monkeypatch.setattr(broadcast, "PEER_EXPIRY", 0.1)
+    caplog.set_level(logging.INFO, logger="schedkit.broadcast")
+    channel = Channel()
+    node = Broadcast(transport=channel, events=EventBus(), node_id="a", wake=lambda: None)
+    await node.start()
+    channel.receivers[0](presence("killed", "here"))  # then never heard from again
+    assert node.peers == ["killed"]
+    await until(lambda: node.peers == [])
+    assert spoken(channel).count("here") >= 3  # one every PRESENCE_INTERVAL
+    assert "no word from node killed" in caplog.text
+    await node.stop()
+
+
+async def test_a_node_of_an_older_version_is_known_from_its_first_message() -> None:
+    """Older nodes say no hello but send every event: the first one tells this node that
+    somebody listens."""
+    channel = Channel()
+    bus = EventBus()
+    node = Broadcast(transport=channel, events=bus, node_id="a", wake=lambda: None)
+    await node.start()
+    channel.receivers[0](json.dumps({"n": "old", "w": False, "e": []}))
+    assert node.peers == ["old"]
+    bus.publish(RunEvent(kind=EventKind.STARTED, run=run()))
+    await settle()
+    [message] = told(channel)
+    assert [e["kind"] for e in message["e"]] == ["started"]  # type: ignore[union-attr]
     await node.stop()

@@ -12,6 +12,15 @@ Channels: PostgreSQL ``LISTEN``/``NOTIFY`` on the store's own database, or Redis
 (:mod:`schedkit.broadcast.poll` for live views). Sending never blocks a run: messages
 queue in memory and go out in batches, one at a time, as fast as the channel takes them.
 
+A node sends only while it knows another node listens, since the channel costs CPU on
+both ends (a sixth of a run's on PostgreSQL, where a node hears its own messages too).
+Nodes say who they are: a ``hello`` on connecting, which every listening node answers
+with a ``here``, a ``here`` every :data:`PRESENCE_INTERVAL` seconds, and a ``bye`` on
+stopping. Where the store lists other live nodes, starting waits (briefly) for the first
+answer, so that the others send to this node once it has started. A peer silent for
+:data:`PEER_EXPIRY` seconds (one that was killed) is forgotten. A node alone therefore
+sends nothing but its presence.
+
 A channel whose connection drops (a server restart, the connection killed) is not fatal:
 the node logs one warning, polls the store for live views meanwhile (its executor polls
 for runs anyway), reconnects with a capped backoff, logs when it is back, and then wakes
@@ -25,6 +34,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from pydantic import TypeAdapter
@@ -48,6 +58,15 @@ MAX_MESSAGE = 300
 #: each failed attempt, up to RECONNECT_MAX.
 RECONNECT_FIRST = 0.2
 RECONNECT_MAX = 10.0
+#: Seconds between a node's ``here`` messages.
+PRESENCE_INTERVAL = 10.0
+#: A peer not heard from for this long is taken to be gone (it was killed: one that
+#: stops says ``bye``).
+PEER_EXPIRY = 3.5 * PRESENCE_INTERVAL
+#: Seconds a starting node waits for the first answer to its ``hello``.
+HELLO_WAIT = 0.25
+#: What a presence message (``"p"``) says.
+HELLO, HERE, BYE = "hello", "here", "bye"
 
 _EVENT = TypeAdapter(RunEvent)
 
@@ -124,6 +143,7 @@ async def attach(
 
     transport = transport_for(config, node_id)
     if transport is not None:
+        others = await _live_nodes(store, config, exclude=node_id)
         shared = Broadcast(
             transport=transport,
             events=events,
@@ -131,13 +151,20 @@ async def attach(
             wake=executor.wake_here,
             fallback=store_poll,
         )
-        await shared.start()
+        await shared.start(expect_peers=others > 0)
         executor.announce = shared.announce_wake
         stack.push_async_callback(shared.stop)
         return
     poll = store_poll()
     await poll.start()
     stack.push_async_callback(poll.stop)
+
+
+async def _live_nodes(store: Store, config: SchedkitConfig, *, exclude: str) -> int:
+    """How many other nodes the store lists as beating (API-only processes and CLI
+    commands are not listed; they learn of a starting node from its hello)."""
+    since = datetime.now(UTC) - timedelta(seconds=config.scheduler.lost_after)
+    return sum(n.id != exclude and n.heartbeat_at >= since for n in await store.list_nodes())
 
 
 #: Run fields sent emptied (or, the error, cut short): they can be large.
@@ -173,6 +200,7 @@ class Broadcast:
         node_id: str,
         wake: Callable[[], None],
         fallback: Callable[[], Fallback] | None = None,
+        hello_wait: float = HELLO_WAIT,
     ) -> None:
         self.transport = transport
         self.events = events
@@ -190,21 +218,40 @@ class Broadcast:
         self._reconnects: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._own = json.dumps({"n": node_id})[:-1] + ","
+        #: The other nodes heard from, with when (loop time): sending waits for one.
+        self._peers: dict[str, float] = {}
+        #: The presence message to send next, if any.
+        self._presence: str | None = None
+        self._presence_at = 0.0
+        self._hello_wait = hello_wait
+        self._answered = asyncio.Event()
 
     @property
     def connected(self) -> bool:
         return not self._down
 
-    async def start(self) -> None:
-        """Connect, or (the channel cannot be reached) poll and keep trying."""
+    async def start(self, *, expect_peers: bool = True) -> None:
+        """Connect, or (the channel cannot be reached) poll and keep trying.
+        ``expect_peers``: wait up to ``hello_wait`` for another node to answer."""
         self._remove = self.events.add_listener(self._on_event)
         self._task = asyncio.create_task(self._send_loop(), name="schedkit-broadcast")
         try:
             await self.transport.open(self._receive, self._lost)
         except Exception as exc:
             self._lost(f"cannot connect: {type(exc).__name__}: {exc}")
-        else:
-            logger.info("node events shared through %s", self.transport.name)
+            return
+        logger.info("node events shared through %s", self.transport.name)
+        self._say(HELLO)
+        if expect_peers:
+            # The nodes already listening answer once they know this one: from then on
+            # they send to it. None answering within the wait: this node is alone.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._answered.wait(), self._hello_wait)
+
+    @property
+    def peers(self) -> list[str]:
+        """The other nodes this one knows to listen (it sends only while there are)."""
+        return sorted(self._peers)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -218,7 +265,7 @@ class Broadcast:
             # The last runs' ends (this node stops after its executor): best effort.
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
-                    await self.transport.send(self._payloads())
+                    await self.transport.send([*self._payloads(), self._presence_message(BYE)])
         await self.transport.close()
 
     def _lost(self, reason: str) -> None:
@@ -265,38 +312,62 @@ class Broadcast:
             "node events: %s back after %.1f s", self.transport.name, loop.time() - down_since
         )
         # Wake-ups sent while it was down were lost, both ways: claim now, and tell the
-        # others to.
+        # others to. Its peers may have forgotten it meanwhile: it says hello again.
         self._wake()
         self.announce_wake()
+        self._say(HELLO)
 
     def announce_wake(self) -> None:
         """Runs became claimable: other nodes should claim now."""
-        self._wake_pending = True
+        if self._peers:
+            self._wake_pending = True
+            self._kick.set()
+
+    def _say(self, presence: str) -> None:
+        self._presence = presence
         self._kick.set()
 
     def _on_event(self, event: RunEvent) -> None:
+        if not self._peers:
+            return  # nobody to tell (and the slim copy is most of the cost)
         if len(self._queue) >= MAX_QUEUED:
             del self._queue[0]
         self._queue.append(slim(event))
         self._kick.set()
 
     async def _send_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._presence_at = loop.time() + PRESENCE_INTERVAL
         while True:
-            await self._kick.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(self._presence_at):
+                    await self._kick.wait()
             self._kick.clear()
+            if loop.time() >= self._presence_at:
+                self._presence_at = loop.time() + PRESENCE_INTERVAL
+                self._presence = self._presence or HERE
+                self._forget_silent(loop.time())
             if not self.connected:
                 # Down: what happens meanwhile is left to the store (polls), and the
                 # reconnection announces a wake-up.
                 self._queue.clear()
                 self._wake_pending = False
+                self._presence = None
                 continue
             try:
                 await self.transport.send(self._payloads())
             except Exception as exc:  # a channel outage loses live updates only
                 self._lost(f"sending failed: {type(exc).__name__}: {exc}")
 
+    def _forget_silent(self, now: float) -> None:
+        cutoff = now - PEER_EXPIRY
+        for node in [n for n, heard in self._peers.items() if heard < cutoff]:
+            logger.info("node events: no word from node %s for %.0f s", node, PEER_EXPIRY)
+            del self._peers[node]
+
     def _payloads(self) -> list[str]:
-        """What is queued as messages under :data:`MAX_PAYLOAD` (wake-up in the first)."""
+        """What is queued as messages under :data:`MAX_PAYLOAD` (wake-up in the first),
+        after the presence message if one is due."""
         events, self._queue = self._queue, []
         wake, self._wake_pending = self._wake_pending, False
         payloads: list[str] = []
@@ -313,7 +384,13 @@ class Broadcast:
             size += length
         if batch or (wake and not payloads):
             payloads.append(self._message(batch, wake and not payloads))
+        if self._presence is not None:
+            payloads.insert(0, self._presence_message(self._presence))
+            self._presence = None
         return payloads
+
+    def _presence_message(self, presence: str) -> str:
+        return json.dumps({"n": self.node_id, "p": presence})
 
     def _message(self, events: list[str], wake: bool) -> str:
         head = json.dumps({"n": self.node_id, "w": wake})  # starts with self._own
@@ -325,11 +402,29 @@ class Broadcast:
             return
         try:
             message = json.loads(payload)
-            if message.get("n") == self.node_id:
+            sender = message.get("n")
+            if sender == self.node_id:
                 return
+            self._heard(sender, message.get("p"))
             if message.get("w"):
                 self._wake()
             for data in message.get("e", ()):
                 self.events.publish_remote(_EVENT.validate_python(data))
         except Exception as exc:  # a message of another version: skipped, said once per kind
             logger.debug("node event message skipped: %s", exc)
+
+    def _heard(self, sender: object, presence: object) -> None:
+        """Any message shows its sender listens (a node of an older version, which says
+        no hello, is known from its first event)."""
+        if not isinstance(sender, str):
+            return
+        if presence == BYE:
+            self._peers.pop(sender, None)
+            return
+        if sender not in self._peers:
+            logger.debug("node events: node %s listens", sender)
+        self._peers[sender] = asyncio.get_running_loop().time()
+        if presence == HELLO:
+            self._say(HERE)
+        else:
+            self._answered.set()
