@@ -1,10 +1,15 @@
-"""Node rows: silent nodes age out of the list; a drain asked of this very node."""
+"""Node rows: silent nodes age out of the list; a drain asked of this very node; a node
+raises the garbage collector's thresholds on start (never lowers them)."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from schedkit import RunStatus, task
 from schedkit.clock import SystemClock
@@ -14,7 +19,7 @@ from schedkit.events import EventBus
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import Node, Run, utcnow
 from schedkit.registry import TaskRegistry
-from schedkit.service.node import NodeLifecycle
+from schedkit.service.node import NodeLifecycle, raise_gc_threshold
 from schedkit.store import Store
 
 from .conftest import MakeScheduler, fast_config
@@ -154,3 +159,38 @@ async def test_a_run_whose_claim_answers_after_the_drain_began_is_handed_back_un
         back = await s.get_run(pending.id)
     assert back.status is RunStatus.PENDING, back
     assert back.attempt_errors[-1]["error"]["type"] == "HandedBack"
+
+
+@pytest.fixture
+def collector() -> Iterator[None]:
+    """The process's collector thresholds, put back after the test."""
+    before = gc.get_threshold()
+    yield
+    gc.set_threshold(*before)
+
+
+@pytest.mark.usefixtures("collector")
+def test_the_collectors_thresholds_are_raised_never_lowered() -> None:
+    gc.set_threshold(700, 10, 10)  # CPython's default
+    raise_gc_threshold((10_000, 10, 10))
+    assert gc.get_threshold() == (10_000, 10, 10)
+    gc.set_threshold(50_000, 5, 100)  # an application's own tuning, partly higher
+    raise_gc_threshold((10_000, 10, 10))
+    assert gc.get_threshold() == (50_000, 10, 100)
+    raise_gc_threshold((0, 0, 0))  # the setting that leaves them alone
+    assert gc.get_threshold() == (50_000, 10, 100)
+    gc.set_threshold(0, 10, 10)  # automatic collection turned off by the host
+    raise_gc_threshold((10_000, 10, 10))
+    assert gc.get_threshold() == (0, 10, 10)
+
+
+@pytest.mark.usefixtures("collector")
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_a_node_raises_the_thresholds_when_it_starts_a_client_does_not(
+    make_scheduler: MakeScheduler,
+) -> None:
+    gc.set_threshold(700, 10, 10)
+    await make_scheduler(scheduler={"enabled": False}, executor={"enabled": False})
+    assert gc.get_threshold() == (700, 10, 10)  # a management client: the host's business
+    await make_scheduler(scheduler={"gc_threshold": [2_000, 20, 30]})
+    assert gc.get_threshold() == (2_000, 20, 30)

@@ -54,7 +54,12 @@ from schedkit.service.backfill import BackfillMethods, Backfills
 from schedkit.service.bulk import ScheduleEntry
 from schedkit.service.calendars import CalendarDesk
 from schedkit.service.extensions import node_extensions
-from schedkit.service.node import NodeLifecycle, freeze_startup_heap, make_node_id
+from schedkit.service.node import (
+    NodeLifecycle,
+    freeze_startup_heap,
+    make_node_id,
+    raise_gc_threshold,
+)
 from schedkit.service.runs import RunControl, run_filter
 from schedkit.service.schedules import ScheduleBook
 from schedkit.service.workflows import WorkflowControl
@@ -227,6 +232,7 @@ class Scheduler(AdminFacade, BackfillMethods):
                 stack.push_async_callback(extension.stop)
             stack.push_async_callback(self._events.drain)
             if self.is_node:
+                raise_gc_threshold(self.config.scheduler.gc_threshold)
                 self._node.start_heartbeat()
                 stack.push_async_callback(self._node.unregister)
             # Before the executor: it stops after it, so the last runs' ends go out.
