@@ -104,8 +104,8 @@ class SchedulerConfig(_Section):
     #: garbage collector's permanent generation (``gc.freeze()``): its full collections,
     #: which stop the event loop, then skip the start-up heap.
     gc_freeze: bool = True
-    #: On a node's first start in the process, raise the garbage collector's thresholds
-    #: to at least these (``gc.set_threshold``; higher ones the host set are kept): at the
+    #: When a node starts, raise the process's garbage collector thresholds to at least
+    #: these (``gc.set_threshold``; higher ones the host set are kept): at the
     #: default (700, 10, 10) a busy node runs a full collection every second or two.
     #: ``(0, 0, 0)`` leaves them alone, as does a host that turned collection off.
     gc_threshold: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt] = (10_000, 10, 10)
