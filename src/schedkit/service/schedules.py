@@ -189,7 +189,9 @@ class ScheduleBook:
             await self._check_room()
         schedule = self._define(sid, task, spec, kwargs, "runtime", before)
         await self._save(schedule, before)
-        await self.store.delete_state(removed_key(sid))
+        if sid == task_name:
+            # Only a task's default schedule is remembered as removed (see _delete).
+            await self.store.delete_state(removed_key(sid))
         await self.audit.record(actor, "schedule.put", sid, before, schedule)
         self._changed()
         return schedule

@@ -26,7 +26,10 @@ class AdminMixin(SQLBase):
     # -- audit ---------------------------------------------------------------------------
 
     async def add_audit(self, event: AuditEvent) -> None:
-        await self._rowcount(sa.insert(self._t.audit_events).values(values_of(event)))
+        # Values as parameters (see put_schedule): the audit row is written on every change.
+        values = values_of(event)
+        stmt = sa.insert(self._t.audit_events)
+        await self._db.write(lambda conn: conn.execute(stmt, values).rowcount)
 
     async def list_audit(
         self,

@@ -48,20 +48,24 @@ class SchedulesMixin(LeasesMixin, SQLBase):
     async def put_schedule(self, schedule: Schedule, *, expected_version: int) -> None:
         check_schedule_version(schedule, expected_version)
         s = self._t.schedules
+        # The values go as execute parameters, not .values(): SQLAlchemy coerced each
+        # literal on every call (0.4 ms of an add_task's 2.5); the statement is cached.
         values = values_of(schedule)
         stmt: sa.Executable
         if expected_version == 0:
-            stmt = self._insert(s).values(values).on_conflict_do_nothing()
+            stmt = self._insert(s).on_conflict_do_nothing()
         else:
-            stmt = (
-                sa.update(s)
-                .where(s.c.id == schedule.id, s.c.version == expected_version)
-                .values({k: v for k, v in values.items() if k not in _KEPT})
+            # Where-parameters named apart from every column: a column-named one would be
+            # taken as a value to SET.
+            stmt = sa.update(s).where(
+                s.c.id == sa.bindparam("where_id"), s.c.version == sa.bindparam("where_version")
             )
+            values = {k: v for k, v in values.items() if k not in _KEPT}
+            values.update(where_id=schedule.id, where_version=expected_version)
         version_of = sa.select(s.c.version).where(s.c.id == schedule.id)
 
         def work(conn: Connection) -> tuple[bool, int | None]:
-            if conn.execute(stmt).rowcount == 1:
+            if conn.execute(stmt, values).rowcount == 1:
                 return True, schedule.version
             return False, conn.execute(version_of).scalar()
 
