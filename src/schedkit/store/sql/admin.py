@@ -26,10 +26,7 @@ class AdminMixin(SQLBase):
     # -- audit ---------------------------------------------------------------------------
 
     async def add_audit(self, event: AuditEvent) -> None:
-        # Values as parameters (see put_schedule): the audit row is written on every change.
-        values = values_of(event)
-        stmt = sa.insert(self._t.audit_events)
-        await self._db.write(lambda conn: conn.execute(stmt, values).rowcount)
+        await self._rowcount(sa.insert(self._t.audit_events), values_of(event))
 
     async def list_audit(
         self,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -106,9 +106,17 @@ class SQLBase(Store):
 
         return await (self._db.write(work, urgent=urgent) if write else self._db.read(work))
 
-    async def _rowcount(self, stmt: sa.Executable, *, urgent: bool = False) -> int:
-        """Run one write statement in its own transaction; its row count."""
-        return await self._db.write(lambda conn: conn.execute(stmt).rowcount, urgent=urgent)
+    async def _rowcount(
+        self,
+        stmt: sa.Executable,
+        params: Mapping[str, Any] | None = None,
+        *,
+        urgent: bool = False,
+    ) -> int:
+        """Run one write statement in its own transaction; its row count. ``params``: the
+        values as execute parameters, for a statement written on every change (values
+        given to ``.values()`` are coerced one by one on every call)."""
+        return await self._db.write(lambda conn: conn.execute(stmt, params).rowcount, urgent=urgent)
 
     def _roll(
         self,
