@@ -127,7 +127,10 @@ async def test_overlap_skip_records_skipped(make_scheduler: MakeScheduler) -> No
 
 async def test_overlap_queue_one(make_scheduler: MakeScheduler) -> None:
     started: list[str] = []
-    s = await make_scheduler(_slow_task("ov_queue", started, 0.8))
+    # The first run (fired at 0.3 s) outlasts the pause by far: had it ended before the
+    # pause (0.8 s long, it ended at 1.1 s), a loaded machine pausing a little late let
+    # the fire at 1.2 s queue a third run.
+    s = await make_scheduler(_slow_task("ov_queue", started, 1.5))
     await s.add_task(
         "ov_queue",
         {"trigger": "interval", "seconds": 0.3, "max_instances": 1, "overlap": "queue_one"},
