@@ -53,7 +53,7 @@ from schedkit.events import EventKind, RunEvent
 from schedkit.extension import ExtensionHost
 from schedkit.metrics import SchedkitMetrics
 from schedkit.models import Run, RunStatus, Schedule
-from schedkit.stopping import cancel_and_wait
+from schedkit.stopping import cancel_and_wait, wait_for
 from schedkit.tracing import Tracing, TracingSettings
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ class Monitor:
             self._remove_listener()
             self._remove_listener = None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), 5.0)
+            await wait_for(self._queue.join(), 5.0)
         await cancel_and_wait(*self._tasks)
         self._tasks = []
         if self.sender is not None:

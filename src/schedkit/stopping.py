@@ -1,9 +1,13 @@
-"""Stopping a node's background tasks: cancel them and wait until each has ended."""
+"""Stopping a node's background tasks: cancel them and wait until each has ended, and
+waits with a time limit that a cancellation always ends."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 #: Seconds after which a cancellation is sent again to a task that has not ended.
 RECANCEL_AFTER = 0.5
@@ -27,3 +31,14 @@ async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
     for ended in given:
         if not ended.cancelled():
             ended.exception()  # retrieved: no "exception was never retrieved" warning
+
+
+async def wait_for(awaitable: Awaitable[_T], timeout: float | None) -> _T:
+    """``asyncio.wait_for`` without its Python 3.11 flaw: there, a wait that ends in the
+    loop iteration in which its caller is cancelled returns its result and the
+    cancellation is dropped. A background loop woken by its event just as
+    ``asyncio.run`` cancelled it (a program ending without ``stop()``) then waited
+    again, and the program hung at exit. Awaited in the caller's own task under
+    ``asyncio.timeout``, a cancellation always arrives."""
+    async with asyncio.timeout(timeout):
+        return await awaitable

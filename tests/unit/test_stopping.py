@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
+
 from schedkit.errors import StoreUnavailableError
-from schedkit.stopping import cancel_and_wait
+from schedkit.stopping import cancel_and_wait, wait_for
 
 
 async def test_a_task_that_swallows_one_cancellation_is_still_stopped() -> None:
@@ -53,3 +55,35 @@ async def test_ended_and_failed_tasks_are_fine() -> None:
     await asyncio.sleep(0.01)
     await cancel_and_wait(failed, done)
     assert failed.done() and done.done()
+
+
+async def test_a_wait_woken_as_its_caller_is_cancelled_still_ends_the_caller() -> None:
+    """Python 3.11's ``asyncio.wait_for`` returns a wait that ended in the same loop
+    iteration as a cancellation of its caller, and drops the cancellation. A loop woken
+    by its event as ``asyncio.run`` cancelled it (a program ending without stop())
+    waited again forever: the program hung at exit."""
+    wake = asyncio.Event()
+    waits = 0
+
+    async def loop_until_cancelled() -> None:
+        nonlocal waits
+        while True:
+            waits += 1
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await wait_for(wake.wait(), 0.05)
+
+    task = asyncio.create_task(loop_until_cancelled())
+    await asyncio.sleep(0)  # waiting on its event
+    wake.set()
+    task.cancel()  # once, in the iteration its wait ends: what asyncio.run does
+    done, _ = await asyncio.wait({task}, timeout=0.5)
+    assert done and task.cancelled()
+    assert waits == 1
+
+
+async def test_wait_for_times_out_and_answers() -> None:
+    with pytest.raises(TimeoutError):
+        await wait_for(asyncio.sleep(1), 0.01)
+    assert await wait_for(asyncio.sleep(0, "answer"), 1) == "answer"
+    assert await wait_for(asyncio.sleep(0, "no limit"), None) == "no limit"

@@ -35,7 +35,7 @@ from schedkit.alerts.rules import Severity
 from schedkit.errors import ConfigError
 from schedkit.models import utcnow
 from schedkit.redaction import RedactingFilter
-from schedkit.stopping import cancel_and_wait
+from schedkit.stopping import cancel_and_wait, wait_for
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +260,7 @@ class AlertSender:
             if held:
                 wait = max(0.0, throttle.free_at(loop.time()) - loop.time())
                 with contextlib.suppress(TimeoutError):
-                    item = await asyncio.wait_for(queue.get(), wait)
+                    item = await wait_for(queue.get(), wait)
             else:
                 item = await queue.get()
             finished = 0 if item is None else 1
@@ -343,7 +343,7 @@ class AlertSender:
         try:
             # The backends' own socket timeouts are set to ``timeout``; the margin covers
             # connect + read + SMTP dialogue before we stop waiting.
-            return await asyncio.wait_for(future, timeout * 2 + 1)
+            return await wait_for(future, timeout * 2 + 1)
         except TimeoutError:
             return False, f"no answer within {timeout * 2 + 1:g} s"
 

@@ -44,6 +44,7 @@ from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
 from schedkit.errors import ConfigError
 from schedkit.events import EventBus, RunEvent
+from schedkit.stopping import wait_for
 from schedkit.store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -246,7 +247,7 @@ class Broadcast:
             # The nodes already listening answer once they know this one: from then on
             # they send to it. None answering within the wait: this node is alone.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._answered.wait(), self._hello_wait)
+                await wait_for(self._answered.wait(), self._hello_wait)
 
     @property
     def peers(self) -> list[str]:

@@ -25,6 +25,7 @@ from schedkit.engine.retries import error_info
 from schedkit.engine.threads import HeldThread, ThreadLane
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, clip
 from schedkit.models import JSON, Run, RunStatus, storable_json
+from schedkit.stopping import wait_for
 from schedkit.store.base import MAX_RESULT_BYTES
 from schedkit.task import BaseTask, TaskResult
 
@@ -138,7 +139,7 @@ class AttemptRunner:
         try:
             # An isolated attempt keeps its own timeout: it starts once the child runs.
             timed = run.timeout and not isolated
-            result = await asyncio.wait_for(work, run.timeout) if timed else await work
+            result = await wait_for(work, run.timeout) if timed else await work
         except TimeoutError:
             ctx.cancel("timeout")
             outcome, failure = timed_out(run.timeout or 0)
@@ -168,7 +169,7 @@ class AttemptRunner:
             on_loop = task.is_async or inspect.iscoroutinefunction(hook)
             outcome = hook(exc) if on_loop else asyncio.to_thread(hook, exc)
             if inspect.isawaitable(outcome):
-                await asyncio.wait_for(outcome, ON_FAILURE_TIMEOUT)
+                await wait_for(outcome, ON_FAILURE_TIMEOUT)
         except Exception:
             ctx.logger.exception("on_failure hook failed")
         finally:

@@ -37,7 +37,7 @@ from schedkit.logcapture import RunLogBuffer
 from schedkit.models import JSON, Run, RunStatus
 from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
-from schedkit.stopping import cancel_and_wait
+from schedkit.stopping import cancel_and_wait, wait_for
 from schedkit.store.base import Store
 from schedkit.task import BaseTask, TaskContext
 
@@ -275,8 +275,8 @@ class Executor:
         # own clock: the run ends that wake this loop must not keep postponing it.
         batch = max(1, self.slots.capacity // 10)
         poll_at = loop.time()
-        # Checked, not only cancelled: Python 3.11's wait_for can swallow a cancel that
-        # arrives as its wait ends (stop() wakes this loop, then cancels it).
+        # Checked, not only cancelled: stop() closes the slots and wakes this loop, which
+        # then ends of itself.
         while not self.slots.closed:
             free = self.slots.free
             wanted = min(free, CLAIM_BATCH)
@@ -313,7 +313,7 @@ class Executor:
             # With the poll overdue, no slot is free: the next run end wakes this loop.
             wait = poll_at - loop.time()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait if wait > 0 else poll_interval)
+                await wait_for(self._wake.wait(), wait if wait > 0 else poll_interval)
 
     def _start_claimed(self, claimed: Sequence[Run]) -> None:
         for run in claimed:

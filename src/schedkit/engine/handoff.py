@@ -26,6 +26,7 @@ from schedkit.errors import StoreError
 from schedkit.models import Run, RunFilter, RunStatus
 from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
+from schedkit.stopping import wait_for
 from schedkit.store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ class HandOff:
                 except StoreError as exc:
                     logger.warning("reading runs to hand off failed (will retry): %s", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await wait_for(self._wake.wait(), self.poll_interval)
                 # Woken: let the rest of a burst of new runs arrive, so that one pass
                 # (one read of the pending runs) sends them all.
                 await asyncio.sleep(GATHER)

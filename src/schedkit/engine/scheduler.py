@@ -41,7 +41,7 @@ from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import OverlapPolicy, Run, RunStatus, Schedule, labels_of
 from schedkit.registry import TaskRegistry
-from schedkit.stopping import cancel_and_wait
+from schedkit.stopping import cancel_and_wait, wait_for
 from schedkit.store.base import Store
 from schedkit.store.values import ScheduleAdvance
 from schedkit.task import BaseTask
@@ -201,7 +201,7 @@ class SchedulerLoop:
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._sleep_time())
+                await wait_for(self._wake.wait(), self._sleep_time())
 
     def _sleep_time(self) -> float:
         now = self.clock.now()

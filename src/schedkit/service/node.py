@@ -19,7 +19,7 @@ from schedkit.errors import StoreError
 from schedkit.logcapture import RunLogBuffer, RunLogHandler, install_record_factory
 from schedkit.models import Node, new_id
 from schedkit.redaction import install_log_redaction, remember_url_password
-from schedkit.stopping import cancel_and_wait
+from schedkit.stopping import cancel_and_wait, wait_for
 from schedkit.store.base import Store
 from schedkit.version import __version__
 
@@ -189,7 +189,7 @@ class NodeLifecycle:
 
     async def _stopped_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+            await wait_for(self._stop.wait(), seconds)
         return self._stop.is_set()
 
     async def beat(self) -> None:

@@ -25,6 +25,7 @@ from schedkit.limits import check_kwargs_size
 from schedkit.models import LogLine, Run, RunFilter, RunStatus, TaskStats, TriggerSource
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import Auditor
+from schedkit.stopping import wait_for
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 
@@ -169,7 +170,7 @@ class RunControl:
                 # Local runs wake us by event; runs on other nodes are polled.
                 step = WAIT_POLL if remaining is None else min(WAIT_POLL, remaining)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(done.wait(), step)
+                    await wait_for(done.wait(), step)
         finally:
             remove()
 

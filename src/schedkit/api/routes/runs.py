@@ -19,6 +19,7 @@ from schedkit.api.routes.common import accepted, run_page
 from schedkit.api.routes.table import Limit, Name, Offset, RunId, route
 from schedkit.api.schemas import CancelRequest, LogPage, RunAccepted, RunPage, UtcDatetime
 from schedkit.models import RunStatus, TriggerSource
+from schedkit.stopping import wait_for
 from schedkit.tokens import Role
 
 
@@ -192,7 +193,7 @@ async def events(
                 next_check = loop.time() + recheck
             wait = min(remaining, max(0.0, next_check - loop.time()), 5.0)
             try:
-                event = await asyncio.wait_for(queue.get(), timeout=wait)
+                event = await wait_for(queue.get(), timeout=wait)
             except TimeoutError:
                 if await request.is_disconnected():
                     return
