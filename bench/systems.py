@@ -74,12 +74,23 @@ def scaled_note(system: str, case: dict[str, Any]) -> str:
     return f" (FerretDB: {sizes})"
 
 
-def make_registry() -> TaskRegistry:
+def make_registry(*, sync_task: bool = False) -> TaskRegistry:
     """A registry with the no-op task: it records when it started against the nominal
-    ``ctx.scheduled_for`` (schedules here never have jitter, so nominal = intended)."""
+    ``ctx.scheduled_for`` (schedules here never have jitter, so nominal = intended).
+    ``sync_task``: the same task as a plain function, run on the node's threads."""
     registry = TaskRegistry()
+    noop = task(TASK_NAME, description="benchmark no-op", retry={"max_retries": 0})
 
-    @task(TASK_NAME, description="benchmark no-op", retry={"max_retries": 0})
+    if sync_task:
+
+        @noop
+        def bench_noop_sync(ctx: TaskContext) -> None:
+            RECORDS.append((ctx.schedule_id, ctx.scheduled_for.timestamp(), time.time()))
+
+        registry.register_task(bench_noop_sync)
+        return registry
+
+    @noop
     async def bench_noop(ctx: TaskContext) -> None:
         RECORDS.append((ctx.schedule_id, ctx.scheduled_for.timestamp(), time.time()))
 
@@ -100,8 +111,10 @@ def config_json(config: SchedkitConfig) -> dict[str, Any]:
     return dumped
 
 
-def make_scheduler(store_url: str, **overrides: Any) -> Scheduler:
-    return Scheduler(make_config(store_url, **overrides), registry=make_registry())
+def make_scheduler(store_url: str, *, sync_task: bool = False, **overrides: Any) -> Scheduler:
+    return Scheduler(
+        make_config(store_url, **overrides), registry=make_registry(sync_task=sync_task)
+    )
 
 
 def pending_run(now: datetime, *, task_name: str = TASK_NAME) -> Run:

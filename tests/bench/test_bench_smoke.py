@@ -80,8 +80,11 @@ def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> No
         assert result["jitter"] is None
     assert "store_missed" in fire["schedkit-sqlite"]
 
-    throughput = next(iter(report["workloads"]["throughput"]["cases"].values()))["results"]
-    assert all(r["finished"] == r["runs"] for r in throughput.values())
+    drains = report["workloads"]["throughput"]["cases"].values()
+    assert [c["params"]["sync_task"] for c in drains] == [False, True]  # both kinds of task
+    for drain in drains:
+        assert all(r["finished"] == r["runs"] for r in drain["results"].values())
+    throughput = next(iter(drains))["results"]
     # Store round trips are counted for every store (APScheduler's memory store has none).
     for system, result in throughput.items():
         assert (result["round_trips_per_run"] > 0) == (system != "apscheduler-memory"), system

@@ -85,7 +85,8 @@ class Executor:
         self.logs = logs
         cfg = config.executor
         self.slots = Slots(cfg.max_concurrent_runs if cfg.enabled else 0)
-        self.lane = ThreadLane(cfg.max_workers)
+        # A freed thread may let runs of sync tasks be claimed (see _claimable_tasks).
+        self.lane = ThreadLane(cfg.max_workers, on_free=self._thread_freed)
         self.attempts = AttemptRunner(self.lane)
         #: Workflow runs: advanced here when a step ends, and by the façade and the leader.
         self.flows = Flows(store=store, registry=registry, clock=clock, wake=self.wake)
@@ -289,12 +290,13 @@ class Executor:
                 self._maybe_pending = False
                 if polling:
                     poll_at = loop.time() + poll_interval
+                tasks, left_out = self._claimable_tasks()
                 try:
                     claimed = await self.store.claim_runs(
                         self.node_id,
                         self.clock.now(),
                         wanted,
-                        self._claimable_tasks(),
+                        tasks,
                         self.config.executor.labels,
                         executor=LOCAL_EXECUTOR,
                     )
@@ -309,6 +311,12 @@ class Executor:
                     self._maybe_pending = True
                     if len(claimed) == free:
                         continue
+                elif left_out:
+                    # Runs of sync tasks, left out while every thread was busy, may be
+                    # waiting: claimed at the next run end (it frees a thread), not at
+                    # the next poll. Forgotten, a backlog of sync runs went at one
+                    # claim per poll: 100 runs/s from 100 slots and a 1 s poll.
+                    self._maybe_pending = True
             self._wake.clear()
             # With the poll overdue, no slot is free: the next run end wakes this loop.
             wait = poll_at - loop.time()
@@ -326,16 +334,21 @@ class Executor:
                 self._handed_back.add(run.id)
                 self.cancel_local(run.id, "the node drained before the run started")
 
-    def _claimable_tasks(self) -> Sequence[str]:
+    def _thread_freed(self) -> None:
+        self._wake.set()
+
+    def _claimable_tasks(self) -> tuple[list[str], bool]:
         """The tasks this node claims runs of: the configured ones (default: all it has
         registered), without sync tasks while every thread is busy (they would only wait
-        for one, holding a slot). Only their ``local`` runs are claimed (see
-        :meth:`_claim_loop`): the executor is the run's, recorded when it was created."""
+        for one, holding a slot); and whether any was left out for that. Only their
+        ``local`` runs are claimed (see :meth:`_claim_loop`): the executor is the run's,
+        recorded when it was created."""
         names = self.config.executor.tasks
         tasks = [t for t in self.registry if names is None or t.task_name in names]
-        if self.lane.free <= 0:
-            tasks = [t for t in tasks if not needs_thread(t)]
-        return [t.task_name for t in tasks]
+        if self.lane.free > 0:
+            return [t.task_name for t in tasks], False
+        free_of_threads = [t.task_name for t in tasks if not needs_thread(t)]
+        return free_of_threads, len(free_of_threads) < len(tasks)
 
     async def _heartbeat_loop(self) -> None:
         interval = self.config.scheduler.heartbeat_interval

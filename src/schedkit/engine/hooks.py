@@ -47,19 +47,32 @@ async def run_hooks(
     """The hooks in the document's order; sync hooks of a sync task on ``held`` (in the
     calling thread when None). An ``after_execution`` failure is kept with the result,
     which stands."""
-    if not await call_hook(held, task.validate_execution_environment):
+    validate = _own_hook(task, "validate_execution_environment")
+    if validate is not None and not await call_hook(held, validate):
         raise EnvironmentCheckFailed(
             f"{type(task).__name__}.validate_execution_environment() returned False"
         )
-    await call_hook(held, task.before_execution)
+    if (before := _own_hook(task, "before_execution")) is not None:
+        await call_hook(held, before)
     kwargs = task.prepare_kwargs({k: v for k, v in run.kwargs.items() if k != WORKFLOW_KEY})
     result = TaskResult.from_value(await call_hook(held, task.execute, **kwargs))
+    after = _own_hook(task, "after_execution")
+    if after is None:
+        return result
     try:
-        await call_hook(held, task.after_execution, result.to_json())
+        await call_hook(held, after, result.to_json())
     except Exception as exc:
         ctx.logger.exception("after_execution failed (the run's result stands)")
         result = replace(result, extra={**result.extra, "after_execution_error": error_info(exc)})
     return result
+
+
+def _own_hook(task: BaseTask, name: str) -> Callable[..., Any] | None:
+    """The task's hook ``name``, or None where it is :class:`BaseTask`'s own no-op, which
+    is not called: for a sync task every call is a hop to its thread and back (three of
+    the four hops of a task with no hooks of its own)."""
+    hook: Callable[..., Any] = getattr(task, name)
+    return None if getattr(hook, "__func__", None) is getattr(BaseTask, name) else hook
 
 
 async def call_hook(

@@ -20,11 +20,19 @@ T = TypeVar("T")
 
 
 class ThreadLane:
-    def __init__(self, size: int, name: str = "schedkit-run") -> None:
+    def __init__(
+        self,
+        size: int,
+        name: str = "schedkit-run",
+        on_free: Callable[[], None] | None = None,
+    ) -> None:
         self.size = size
         self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
         self._busy = 0
         self._freed: asyncio.Event | None = None
+        #: Called on the loop whenever a thread becomes free (also one whose run was
+        #: recorded long before: a sync task that overran its timeout).
+        self._on_free = on_free
 
     @property
     def busy(self) -> int:
@@ -49,6 +57,8 @@ class ThreadLane:
         self._busy -= 1
         if self._freed is not None:
             self._freed.set()
+        if self._on_free is not None:
+            self._on_free()
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
