@@ -189,6 +189,23 @@ async def test_a_thread_freed_after_its_run_timed_out_takes_the_next_sync_run(
     assert (await s.wait_for_run(second.id, timeout=10)).status is RunStatus.SUCCESS
 
 
+async def test_a_sync_task_raising_stop_iteration_fails_its_run(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """``next()`` on an empty iterator in sync task code left the run "running" for
+    ever (its thread's future refused the StopIteration); it fails like any error."""
+
+    @task("empty_iterator", category="test", retry={"max_retries": 0})
+    def empty_iterator() -> None:
+        next(iter([]))
+
+    s = await make_scheduler(empty_iterator)
+    run = await s.run_now("empty_iterator", wait=True, timeout=10)
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None and run.error["type"] == "RuntimeError"
+    assert "raised StopIteration" in run.error["message"]
+
+
 async def test_result_rules(make_scheduler: MakeScheduler) -> None:
     @task("returns_none", category="t")
     async def returns_none() -> None:

@@ -70,3 +70,21 @@ async def test_an_attempt_keeps_its_thread_between_hooks() -> None:
     await asyncio.sleep(0)
     assert lane.busy == 0
     lane.shutdown()
+
+
+async def test_a_call_raising_stop_iteration_fails_instead_of_hanging() -> None:
+    """A future refuses StopIteration: raised by sync task code (``next()`` on an
+    empty iterator), it left the attempt waiting forever."""
+    lane = ThreadLane(1)
+    held = await lane.hold()
+
+    def empty() -> None:
+        next(iter([]))
+
+    with pytest.raises(RuntimeError, match=r"empty.*raised StopIteration"):
+        await asyncio.wait_for(held.call(empty), 2)
+    assert await held.call(lambda: "the thread is fine") == "the thread is fine"
+    held.done()
+    await asyncio.sleep(0)
+    assert lane.busy == 0
+    lane.shutdown()
