@@ -14,17 +14,15 @@ import pytest
 
 from schedkit import (
     BaseTask,
-    Run,
     RunStatus,
     TaskContext,
     TaskNotFoundError,
     TaskPriority,
-    TriggerSource,
     ValidationError,
     current_context,
     task,
 )
-from schedkit.models import new_id
+from schedkit.engine import runs
 
 from .conftest import MakeScheduler
 
@@ -144,9 +142,9 @@ async def test_a_backlog_of_sync_runs_is_claimed_as_threads_free(
     s = await make_scheduler(
         sync_backlog, executor={"poll_interval": 30.0, "max_workers": 2, "max_concurrent_runs": 4}
     )
-    runs = [await s.run_now("sync_backlog") for _ in range(24)]
+    backlog = [await s.run_now("sync_backlog") for _ in range(24)]
     t0 = time.monotonic()
-    for run in runs:
+    for run in backlog:
         ended = await s.wait_for_run(run.id, timeout=20)
         assert ended.status is RunStatus.SUCCESS
     # 24 runs of 10 ms on 2 threads: 0.12 s of work; one claim per poll took minutes.
@@ -170,16 +168,9 @@ async def test_a_thread_freed_after_its_run_timed_out_takes_the_next_sync_run(
     )
     first = await s.run_now("overruns", {"hold": True})
     assert (await s.wait_for_run(first.id, timeout=10)).status is RunStatus.TIMEOUT
-    now = s.clock.now()
-    second = Run(
-        id=new_id(),
-        task_name="overruns",
-        schedule_id=None,
-        trigger_source=TriggerSource.MANUAL,
-        scheduled_for=now,
-        not_before=now,
-        kwargs={"hold": False},
-    )
+    overrun = s.get_task("overruns")
+    assert overrun is not None
+    second = runs.manual(overrun, {"hold": False}, s.clock.now(), actor="test")
     # Pending, as a run of another node or a retry is (run_now would start it here).
     await s.store.insert_runs([second])
     s._executor.wake_here()

@@ -7,9 +7,10 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from schedkit.engine import runs
 from schedkit.engine.hooks import context_of, run_hooks
 from schedkit.engine.threads import HeldThread, ThreadLane
-from schedkit.models import Run, RunStatus, TriggerSource, new_id
+from schedkit.models import Run
 from schedkit.task import BaseTask
 
 
@@ -44,18 +45,8 @@ class Hooked(Plain):
         self.calls.append(f"after {result['data']}")
 
 
-def _run() -> Run:
-    now = datetime.now(UTC)
-    return Run(
-        id=new_id(),
-        task_name="plain",
-        schedule_id=None,
-        trigger_source=TriggerSource.MANUAL,
-        scheduled_for=now,
-        status=RunStatus.RUNNING,
-        not_before=now,
-        created_at=now,
-    )
+def _run(task: BaseTask) -> Run:
+    return runs.manual(task, {}, datetime.now(UTC), actor="test")
 
 
 async def _hops(task: BaseTask) -> tuple[list[str], Any]:
@@ -69,7 +60,7 @@ async def _hops(task: BaseTask) -> tuple[list[str], Any]:
             sent.append(fn.__name__)
             return held.call(fn, *args, **kwargs)
 
-    run = _run()
+    run = _run(task)
     try:
         result = await run_hooks(task, run, context_of(run), Recording(lane))
     finally:
