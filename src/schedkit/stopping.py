@@ -38,7 +38,19 @@ async def wait_for(awaitable: Awaitable[_T], timeout: float | None) -> _T:
     loop iteration in which its caller is cancelled returns its result and the
     cancellation is dropped. A background loop woken by its event just as
     ``asyncio.run`` cancelled it (a program ending without ``stop()``) then waited
-    again, and the program hung at exit. Awaited in the caller's own task under
-    ``asyncio.timeout``, a cancellation always arrives."""
-    async with asyncio.timeout(timeout):
-        return await awaitable
+    again, and the program hung at exit. Here the caller waits through
+    ``asyncio.wait``, which never swallows a cancellation of its caller."""
+    inner = asyncio.ensure_future(awaitable)
+    try:
+        done, _ = await asyncio.wait({inner}, timeout=timeout)
+    except asyncio.CancelledError:
+        inner.cancel()
+        raise
+    if not done:
+        inner.cancel()
+        # Like asyncio.wait_for: the awaitable has ended before TimeoutError is raised.
+        await asyncio.wait({inner})
+        if not inner.cancelled() and inner.exception() is None:
+            return inner.result()
+        raise TimeoutError
+    return inner.result()
