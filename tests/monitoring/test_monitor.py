@@ -297,15 +297,12 @@ async def test_dead_channels_neither_slow_nor_fail_runs(
         assert run.status is RunStatus.FAILED  # the task's own outcome, untouched
     assert max(durations) < 1.0, durations
     # the healthy channel got every alert raised while the other two were failing
-    # (failure + reminders; events arriving together share one reminder)
+    # (failure + reminders; events arriving together share one reminder). run_now
+    # returns before the monitor has the last run's event: count alerts only once all
+    # four failures are in, or a reminder raised after the count is "sent" beyond it.
+    await wait_until(lambda: _total(mon, "schedkit_runs", status="failed") == 4)
     await asyncio.wait_for(mon._queue.join(), 5)
-    raised = sum(
-        sample.value
-        for metric in mon.metrics.registry.collect()
-        if metric.name == "schedkit_alerts"
-        for sample in metric.samples
-        if sample.name == "schedkit_alerts_total"
-    )
+    raised = _total(mon, "schedkit_alerts")
     assert raised >= 2
     await receiver.wait("/alerts", int(raised))
 
@@ -317,6 +314,18 @@ async def test_dead_channels_neither_slow_nor_fail_runs(
     status = {c["name"]: c for c in mon.status()["channels"]}
     assert status["json-3"]["healthy"] is True and status["json-3"]["sent"] == raised
     assert "hunter2" not in str(mon.status())
+
+
+def _total(mon: Monitor, metric_name: str, **labels: str) -> float:
+    """A counter's total over the samples whose labels include ``labels``."""
+    return sum(
+        sample.value
+        for metric in mon.metrics.registry.collect()
+        if metric.name == metric_name
+        for sample in metric.samples
+        if sample.name == metric_name + "_total"
+        and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 async def _state(s: Scheduler, task_name: str) -> Any:
