@@ -39,18 +39,28 @@ async def wait_for(awaitable: Awaitable[_T], timeout: float | None) -> _T:
     cancellation is dropped. A background loop woken by its event just as
     ``asyncio.run`` cancelled it (a program ending without ``stop()``) then waited
     again, and the program hung at exit. Here the caller waits through
-    ``asyncio.wait``, which never swallows a cancellation of its caller."""
+    ``asyncio.wait``, which never swallows a cancellation of its caller.
+
+    As with ``asyncio.wait_for``, the awaitable has ended (its cleanup run) before a
+    cancelled caller goes on, or before ``TimeoutError`` is raised."""
     inner = asyncio.ensure_future(awaitable)
     try:
         done, _ = await asyncio.wait({inner}, timeout=timeout)
     except asyncio.CancelledError:
-        inner.cancel()
+        await _cancel_and_settle(inner)
         raise
     if not done:
-        inner.cancel()
-        # Like asyncio.wait_for: the awaitable has ended before TimeoutError is raised.
-        await asyncio.wait({inner})
+        await _cancel_and_settle(inner)
         if not inner.cancelled() and inner.exception() is None:
             return inner.result()
         raise TimeoutError
     return inner.result()
+
+
+async def _cancel_and_settle(inner: asyncio.Future[Any]) -> None:
+    """Cancel ``inner`` and wait until it has ended; a further cancellation of the
+    caller meanwhile ends the wait (the caller is being stopped harder)."""
+    inner.cancel()
+    await asyncio.wait({inner})
+    if not inner.cancelled():
+        inner.exception()  # retrieved: no "exception was never retrieved" warning

@@ -87,3 +87,45 @@ async def test_wait_for_times_out_and_answers() -> None:
         await wait_for(asyncio.sleep(1), 0.01)
     assert await wait_for(asyncio.sleep(0, "answer"), 1) == "answer"
     assert await wait_for(asyncio.sleep(0, "no limit"), None) == "no limit"
+
+
+async def test_a_cancelled_caller_returns_only_once_the_awaited_work_has_unwound() -> None:
+    """Like ``asyncio.wait_for``: a caller cancelled while waiting returns once the work
+    it waited on has run its own cleanup. A run's attempt waits on the task's code this
+    way; had the caller gone on at once, a node's stop() could close the store while a
+    cancelled task was still writing in its ``finally``."""
+    unwound = asyncio.Event()
+    started = asyncio.Event()
+
+    async def work_with_cleanup() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.sleep(0.05)  # cleanup that itself awaits
+            unwound.set()
+
+    for timeout in (5.0, None):
+        unwound.clear()
+        started.clear()
+        caller = asyncio.create_task(wait_for(work_with_cleanup(), timeout))
+        await started.wait()
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert unwound.is_set(), timeout
+
+
+async def test_a_timed_out_wait_returns_once_the_work_has_unwound() -> None:
+    unwound = asyncio.Event()
+
+    async def work_with_cleanup() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.sleep(0.05)
+            unwound.set()
+
+    with pytest.raises(TimeoutError):
+        await wait_for(work_with_cleanup(), 0.01)
+    assert unwound.is_set()
