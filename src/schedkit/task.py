@@ -399,6 +399,11 @@ class FunctionTask(BaseTask):
         return self._schedule
 
     @property
+    def retry_policy(self) -> RetryPolicy:
+        # The policy as given, not rebuilt from retry_config on every fire and run end.
+        return self._retry
+
+    @property
     def retry_config(self) -> dict[str, Any]:
         p = self._retry
         return {
