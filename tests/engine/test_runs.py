@@ -197,6 +197,33 @@ async def test_a_sync_task_raising_stop_iteration_fails_its_run(
     assert "raised StopIteration" in run.error["message"]
 
 
+class StopIterationInOnFailure(SyncTask):
+    """A sync task whose on_failure hook calls ``next()`` on an empty iterator."""
+
+    task_name = "stop_in_on_failure"  # type: ignore[assignment]
+    retry_config = {"max_retries": 0}  # type: ignore[assignment]
+
+    def execute(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        raise ValueError("upstream down")
+
+    def on_failure(self, error: Exception) -> None:
+        next(iter([]))
+
+
+async def test_a_sync_on_failure_raising_stop_iteration_does_not_hold_the_runs_end(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """The sync ``on_failure`` hook runs on a thread through a future that refuses a
+    StopIteration: the run's end waited for the hook's 60 s limit. The hook's error is
+    logged like any other and the run fails at once, with the task's own error."""
+    s = await make_scheduler(StopIterationInOnFailure())
+    started = time.monotonic()
+    run = await s.run_now("stop_in_on_failure", wait=True, timeout=20)
+    assert time.monotonic() - started < 5
+    assert run.status is RunStatus.FAILED
+    assert run.error is not None and run.error["type"] == "ValueError"
+
+
 async def test_result_rules(make_scheduler: MakeScheduler) -> None:
     @task("returns_none", category="t")
     async def returns_none() -> None:

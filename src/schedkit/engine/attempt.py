@@ -22,7 +22,7 @@ from schedkit.context import RunCancelledError, TaskContext
 from schedkit.engine.hooks import run_hooks
 from schedkit.engine.isolation import needs_thread, run_isolated
 from schedkit.engine.retries import error_info
-from schedkit.engine.threads import HeldThread, ThreadLane
+from schedkit.engine.threads import HeldThread, ThreadLane, without_stop_iteration
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, clip
 from schedkit.models import JSON, Run, RunStatus, storable_json
 from schedkit.stopping import wait_for
@@ -167,7 +167,7 @@ class AttemptRunner:
         try:
             hook: Callable[[Exception], Any] = task.on_failure
             on_loop = task.is_async or inspect.iscoroutinefunction(hook)
-            outcome = hook(exc) if on_loop else asyncio.to_thread(hook, exc)
+            outcome = hook(exc) if on_loop else asyncio.to_thread(without_stop_iteration, hook, exc)
             if inspect.isawaitable(outcome):
                 await wait_for(outcome, ON_FAILURE_TIMEOUT)
         except Exception:

@@ -20,6 +20,19 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def without_stop_iteration(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Call ``fn`` (on a thread); a StopIteration it raises comes out as a RuntimeError,
+    as it would from a coroutine (PEP 479). An asyncio future refuses StopIteration (a
+    TypeError in the loop's callback) and is never settled: a sync task's attempt waited
+    for ever, its run "running" with live heartbeats, and a sync ``on_failure`` hook held
+    its run's end for the hook's whole time limit."""
+    try:
+        return fn(*args, **kwargs)
+    except StopIteration as exc:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise RuntimeError(f"{name} raised StopIteration") from exc
+
+
 class ThreadLane:
     def __init__(
         self,
@@ -87,15 +100,7 @@ class HeldThread:
 
         def work() -> None:
             try:
-                result = context.run(fn, *args, **kwargs)
-            except StopIteration as exc:
-                # A future refuses it (TypeError in the loop's callback: the attempt
-                # then waited forever, its run "running" with live heartbeats). As a
-                # coroutine's would be (PEP 479), it becomes a RuntimeError.
-                name = getattr(fn, "__qualname__", repr(fn))
-                error = RuntimeError(f"{name} raised StopIteration")
-                error.__cause__ = exc
-                end = functools.partial(self._ended, future, None, error)
+                result = context.run(without_stop_iteration, fn, *args, **kwargs)
             except BaseException as exc:
                 end = functools.partial(self._ended, future, None, exc)
             else:
