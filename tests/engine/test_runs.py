@@ -201,7 +201,10 @@ class StopIterationInOnFailure(SyncTask):
     """A sync task whose on_failure hook calls ``next()`` on an empty iterator."""
 
     task_name = "stop_in_on_failure"  # type: ignore[assignment]
-    retry_config = {"max_retries": 0}  # type: ignore[assignment]
+
+    @property
+    def retry_config(self) -> dict[str, Any]:
+        return {"max_retries": 0}
 
     def execute(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
         raise ValueError("upstream down")
