@@ -89,6 +89,16 @@ async def test_wait_for_times_out_and_answers() -> None:
     assert await wait_for(asyncio.sleep(0, "no limit"), None) == "no limit"
 
 
+async def _work_with_cleanup(started: asyncio.Event, unwound: asyncio.Event) -> None:
+    """Long work whose cleanup itself awaits; ``unwound`` is set once it has run."""
+    started.set()
+    try:
+        await asyncio.sleep(10)
+    finally:
+        await asyncio.sleep(0.05)
+        unwound.set()
+
+
 async def test_a_cancelled_caller_returns_only_once_the_awaited_work_has_unwound() -> None:
     """Like ``asyncio.wait_for``: a caller cancelled while waiting returns once the work
     it waited on has run its own cleanup. A run's attempt waits on the task's code this
@@ -96,19 +106,10 @@ async def test_a_cancelled_caller_returns_only_once_the_awaited_work_has_unwound
     cancelled task was still writing in its ``finally``."""
     unwound = asyncio.Event()
     started = asyncio.Event()
-
-    async def work_with_cleanup() -> None:
-        started.set()
-        try:
-            await asyncio.sleep(10)
-        finally:
-            await asyncio.sleep(0.05)  # cleanup that itself awaits
-            unwound.set()
-
     for timeout in (5.0, None):
         unwound.clear()
         started.clear()
-        caller = asyncio.create_task(wait_for(work_with_cleanup(), timeout))
+        caller = asyncio.create_task(wait_for(_work_with_cleanup(started, unwound), timeout))
         await started.wait()
         caller.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -118,14 +119,6 @@ async def test_a_cancelled_caller_returns_only_once_the_awaited_work_has_unwound
 
 async def test_a_timed_out_wait_returns_once_the_work_has_unwound() -> None:
     unwound = asyncio.Event()
-
-    async def work_with_cleanup() -> None:
-        try:
-            await asyncio.sleep(10)
-        finally:
-            await asyncio.sleep(0.05)
-            unwound.set()
-
     with pytest.raises(TimeoutError):
-        await wait_for(work_with_cleanup(), 0.01)
+        await wait_for(_work_with_cleanup(asyncio.Event(), unwound), 0.01)
     assert unwound.is_set()

@@ -129,8 +129,8 @@ class FireWindow:
             if entry is None:
                 continue
             if started and entry.schedule.max_runs is not None:
-                # Only max_runs reads the count (planning.runs_left); copying the schedule
-                # for every fire of the others was a tenth of the tick's CPU.
+                # Only max_runs reads the count (planning.runs_left); for the others the
+                # copy of the schedule (5 us per fire) bought nothing.
                 entry = self._count(entry, started)
             if nominal is not None:
                 at = fire_time(entry.trigger, entry.schedule, nominal)
