@@ -7,7 +7,17 @@ import threading
 import time
 from typing import Any
 
+import anyio
 import uvicorn
+
+# anyio imports its submodules on first use, and pytest rewrites them as it imports
+# them (anyio is a pytest plugin), parsing their source. A console test failed when a
+# server thread's first anyio.open_file parsed while another thread did: CPython 3.11
+# raised "AST constructor recursion depth mismatch" (python/cpython#106905,
+# pytest-dev/pytest#10763) and the page got a truncated file. So import them all here,
+# in the thread that imports this module, before any server thread starts.
+for _name in dir(anyio):
+    getattr(anyio, _name)
 
 FAST: dict[str, Any] = {
     "timezone": "Asia/Shanghai",

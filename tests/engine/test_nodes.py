@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from schedkit import RunStatus, task
+from schedkit import RunStatus, Scheduler, task
 from schedkit.clock import SystemClock
 from schedkit.engine import runs
 from schedkit.engine.reaper import Reaper
@@ -20,7 +20,7 @@ from schedkit.logcapture import RunLogBuffer
 from schedkit.models import Node, Run, utcnow
 from schedkit.registry import TaskRegistry
 from schedkit.service.node import NodeLifecycle, raise_gc_threshold
-from schedkit.store import Store
+from schedkit.store import Store, create_store
 
 from .conftest import MakeScheduler, fast_config
 
@@ -127,38 +127,68 @@ async def test_a_stopped_node_leaves_the_list_with_a_heartbeat_write_in_flight(
     assert "node-late-beat" not in {n.id for n in await store.list_nodes()}
 
 
-async def test_a_run_whose_claim_answers_after_the_drain_began_is_handed_back_unstarted(
-    make_scheduler: MakeScheduler,
-) -> None:
-    """A claim sent before a drain and answered after it (FerretDB under load) started a
-    run the drain had not seen; the stop that follows recorded it cancelled. Only the
-    claim's answer is delayed here; the store is real."""
-    s = await make_scheduler(slow_one)
+async def claimed_with_a_late_answer(s: Scheduler) -> Run:
+    """A pending run of ``slow_one`` that the store has claimed for ``s``, whose claim
+    answers 0.3 s later (FerretDB under load). Only the answer is delayed; the store is
+    real."""
     real_claim = s.store.claim_runs
-    answered, release = asyncio.Event(), asyncio.Event()
+    answered = asyncio.Event()
 
     async def claim_answering_late(*args: Any, **kwargs: Any) -> list[Run]:
         found = await real_claim(*args, **kwargs)
         if found:
             answered.set()
-            await release.wait()
+            await asyncio.sleep(0.3)
         return found
 
     s.store.claim_runs = claim_answering_late  # type: ignore[method-assign]
     pending = runs.manual(s.get_task("slow_one"), {}, utcnow(), actor="test")
     await s.store.insert_runs([pending])
     await asyncio.wait_for(answered.wait(), 10)
+    return pending
+
+
+def handed_back(run: Run | None) -> bool:
+    return (
+        run is not None
+        and run.status is RunStatus.PENDING
+        and run.attempt_errors[-1]["error"]["type"] == "HandedBack"
+    )
+
+
+async def test_a_drain_waits_for_a_claim_sent_before_it_and_hands_its_run_back(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A claim sent before a drain and answered after it started a run the drain had
+    not seen (and the stop that followed recorded it cancelled). The drain now waits
+    for the answer, and the run goes back to pending unstarted."""
+    s = await make_scheduler(slow_one)
+    run = await claimed_with_a_late_answer(s)
     await s.request_drain(s.node_id, actor="ops")
     await asyncio.wait_for(s.wait_drained(), 10)
-    release.set()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 10
-    back = await s.get_run(pending.id)
-    while back.status is not RunStatus.PENDING and loop.time() < deadline:
-        await asyncio.sleep(0.05)
-        back = await s.get_run(pending.id)
-    assert back.status is RunStatus.PENDING, back
-    assert back.attempt_errors[-1]["error"]["type"] == "HandedBack"
+    back = await s.get_run(run.id)
+    assert handed_back(back), back
+
+
+async def test_a_node_stopped_while_its_claim_is_unanswered_hands_the_run_back(
+    make_scheduler: MakeScheduler, store_url: str
+) -> None:
+    """The stop used to cancel a claim still waiting for its answer: the store had
+    claimed the run, the node never started it, and it stayed ``running`` on a node
+    that was gone until the reaper found its heartbeat stale (on the MongoDB store, a
+    claim cut between its two writes holds the run for ``recover_after`` first). A
+    drain under load on FerretDB timed out that way. The stop now waits for the answer
+    and hands the run back."""
+    s = await make_scheduler(slow_one)
+    run = await claimed_with_a_late_answer(s)
+    await s.stop(grace=1.0)
+    store = create_store(store_url)
+    await store.open()
+    try:
+        back = await store.get_run(run.id)
+    finally:
+        await store.close()
+    assert handed_back(back), back
 
 
 @pytest.fixture

@@ -49,6 +49,8 @@ SEQ_PER_ATTEMPT = 1_000_000_000
 CLAIM_BATCH = 100
 #: Longest wait for a handed-off run that arrived before its time by this node's clock.
 MAX_CLOCK_SKEW = 10.0
+#: Longest wait of a drain for the answer to a claim already sent.
+CLAIM_ANSWER_WAIT = 10.0
 
 RunWrapper = Callable[[Run], contextlib.AbstractAsyncContextManager[Any]]
 
@@ -130,6 +132,9 @@ class Executor:
         self.announce: Callable[[], None] | None = None
         #: Runs stopped by a drain: their attempt goes back to pending, not cancelled.
         self._handed_back: set[str] = set()
+        # Clear while a claim waits for the store's answer (see drain).
+        self._no_claim_sent = asyncio.Event()
+        self._no_claim_sent.set()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -154,6 +159,7 @@ class Executor:
         again) or record them cancelled. Returns when no run executes here."""
         self.slots.close()
         self._wake.set()
+        await self._claim_answered()
         if self._tasks:
             _, still = await asyncio.wait(set(self._tasks), timeout=grace)
             for run_id in list(self._active):
@@ -164,6 +170,22 @@ class Executor:
                     self.cancel_local(run_id, "service shut down before the run finished")
             if still:
                 await asyncio.wait(still, timeout=max(5.0, grace))
+
+    async def _claim_answered(self) -> None:
+        """Wait for the answer to a claim already sent. Cut by the stop's cancel, it left
+        runs the store had claimed for this node ``running`` and never started, until
+        the reaper found them stale (and on the MongoDB store, a claim cut between its
+        two writes holds its runs for ``recover_after`` first). Answered, the claim
+        loop hands them back unstarted (see _start_claimed) before this returns: it
+        starts them before it next yields."""
+        try:
+            await wait_for(self._no_claim_sent.wait(), CLAIM_ANSWER_WAIT)
+        except TimeoutError:
+            logger.warning(
+                "a claim sent before the drain had no answer after %.0f s; "
+                "runs it claimed are found by the reaper",
+                CLAIM_ANSWER_WAIT,
+            )
 
     # -- what the scheduler and the façade ask ---------------------------------------------
 
@@ -295,14 +317,7 @@ class Executor:
                     self._poll_at = loop.time() + poll_interval
                 tasks, left_out = self._claimable_tasks()
                 try:
-                    claimed = await self.store.claim_runs(
-                        self.node_id,
-                        self.clock.now(),
-                        wanted,
-                        tasks,
-                        self.config.executor.labels,
-                        executor=LOCAL_EXECUTOR,
-                    )
+                    claimed = await self._claim(wanted, tasks)
                     backoff.reset()
                 except StoreError as exc:
                     self._maybe_pending = True
@@ -325,6 +340,20 @@ class Executor:
             wait = self._poll_at - loop.time()
             with contextlib.suppress(TimeoutError):
                 await wait_for(self._wake.wait(), wait if wait > 0 else poll_interval)
+
+    async def _claim(self, wanted: int, tasks: Sequence[str]) -> list[Run]:
+        self._no_claim_sent.clear()
+        try:
+            return await self.store.claim_runs(
+                self.node_id,
+                self.clock.now(),
+                wanted,
+                tasks,
+                self.config.executor.labels,
+                executor=LOCAL_EXECUTOR,
+            )
+        finally:
+            self._no_claim_sent.set()
 
     def _start_claimed(self, claimed: Sequence[Run]) -> None:
         for run in claimed:
