@@ -24,7 +24,7 @@ from schedkit import (
 )
 from schedkit.store import create_store
 
-from .conftest import MakeScheduler, fast_config
+from .conftest import MakeScheduler, eventually, fast_config
 
 
 @task("nightly", category="report")
@@ -74,8 +74,11 @@ async def test_pause_resume_remove(make_scheduler: MakeScheduler) -> None:
     assert info[0]["paused"] is True and info[0]["next_run_time"] is None
     resumed = await s.resume_task("nightly")
     assert not resumed[0].paused and resumed[0].pause_note is None
-    await asyncio.sleep(1.0)
-    assert await s.count_runs("nightly") > count
+
+    async def fired_again() -> bool:
+        return await s.count_runs("nightly") > count
+
+    await eventually(fired_again, "a fire after the resume")
     assert await s.remove_task("nightly")
     assert await s.list_schedules("nightly") == []
     assert not await s.remove_task("nightly")
@@ -274,9 +277,13 @@ async def test_heartbeats_while_running(make_scheduler: MakeScheduler, store_url
     s = await make_scheduler(beats)
     run = await s.run_now("beats")
     first = (await s.get_run(run.id)).heartbeat_at
-    await asyncio.sleep(0.7)
-    later = (await s.get_run(run.id)).heartbeat_at
-    assert first is not None and later is not None and later > first
+    assert first is not None
+
+    async def beaten() -> bool:
+        later = (await s.get_run(run.id)).heartbeat_at
+        return later is not None and later > first
+
+    await eventually(beaten, "a heartbeat after the first")  # one every 0.2 s
     gate.set()
     assert (await s.wait_for_run(run.id, timeout=5)).status is RunStatus.SUCCESS
     async with create_store(store_url) as store:
@@ -398,8 +405,12 @@ async def test_broken_stored_schedule_does_not_stop_the_others(
         version=expected + 1,
     )
     await s.store.put_schedule(broken, expected_version=expected)
-    await asyncio.sleep(1.0)
-    assert len(ran) >= 2
+    seen = len(ran)
+
+    async def still_firing() -> bool:
+        return len(ran) >= seen + 2
+
+    await eventually(still_firing, "two fires of the healthy schedule")
 
 
 async def test_removed_default_schedule_stays_removed(make_scheduler: MakeScheduler) -> None:
