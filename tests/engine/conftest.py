@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -40,16 +38,6 @@ def fast_config(store_url: str, **overrides: Any) -> SchedkitConfig:
 
 
 MakeScheduler = Callable[..., Awaitable[Scheduler]]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 10) -> None:
-    """Return once ``check()`` holds; AssertionError naming ``what`` after ``timeout``
-    seconds. For what must happen soon but not by a set time: FerretDB under the CI's
-    load took over a second for what takes milliseconds alone."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
