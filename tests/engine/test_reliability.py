@@ -409,7 +409,9 @@ async def test_sync_timeouts_count_from_the_body_start_and_every_body_starts(
     for d in done:
         assert d.finished_at is not None
         late = d.finished_at.timestamp() - bodies[d.id]
-        assert 0.25 <= late < 0.3 + 0.5, (d.id, late)
+        # Counted from the body's start, not the run's creation; recorded at the
+        # timeout, not when the 3 s body ends (slack for a loaded CI machine: 1.08 s seen).
+        assert 0.25 <= late < 2.0, (d.id, late)
 
 
 @sqlite_only
