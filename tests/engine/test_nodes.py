@@ -182,12 +182,8 @@ async def test_a_node_stopped_while_its_claim_is_unanswered_hands_the_run_back(
     s = await make_scheduler(slow_one)
     run = await claimed_with_a_late_answer(s)
     await s.stop(grace=1.0)
-    store = create_store(store_url)
-    await store.open()
-    try:
+    async with create_store(store_url) as store:
         back = await store.get_run(run.id)
-    finally:
-        await store.close()
     assert handed_back(back), back
 
 
