@@ -5,7 +5,8 @@ itself, so production pays nothing but one ``None`` check per SQLite unit of wor
 
 * SQL through SQLAlchemy: every statement (``before_cursor_execute``, an executemany
   counts once), every ``COMMIT``; on PostgreSQL also ``BEGIN`` and ``ROLLBACK`` (each a
-  message the server answers) and the pool's pre-ping on each checkout.
+  message the server answers) and each ping of a pooled connection (three messages on
+  asyncpg).
   Class-level listeners, so every engine of the process is counted: schedkit's and
   APScheduler's SQLAlchemyJobStore alike.
 * SQL sent straight through the ``sqlite3`` driver (schedkit's SQLite hot path, which
@@ -75,6 +76,24 @@ def per_run(before: Counter[str], after: Counter[str], runs: int) -> dict[str, A
     }
 
 
+def _count_pings() -> None:
+    """Pings of pooled connections (pool_pre_ping, or schedkit's ping of an idle
+    PostgreSQL connection) are sent by the dialect's ``do_ping``, past the statement
+    events. asyncpg's is three messages (BEGIN, an empty query, ROLLBACK)."""
+    from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
+    from sqlalchemy.engine.default import DefaultDialect
+
+    for dialect, messages in ((DefaultDialect, 1), (PGDialect_asyncpg, 3)):
+        ping = dialect.do_ping
+
+        def counted(self: Any, dbapi_connection: Any, _ping: Any = ping, _n: int = messages) -> Any:
+            for _ in range(_n):
+                _add("sql:ping")
+            return _ping(self, dbapi_connection)
+
+        dialect.do_ping = counted  # type: ignore[method-assign]
+
+
 def _install_sql() -> None:
     import sqlalchemy as sa
     from sqlalchemy import event
@@ -84,27 +103,30 @@ def _install_sql() -> None:
     def statement(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
         _add(f"sql:{sql.lstrip().split(None, 1)[0].upper() if sql.strip() else '?'}")
 
+    def autocommit(conn: Any) -> bool:
+        # SQLAlchemy fires begin/commit/rollback on an autocommit connection too; the
+        # driver sends nothing then (schedkit's PostgreSQL reads and one-statement writes).
+        return bool(conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
+
     def on_commit(conn: Any) -> None:
-        _add("sql:COMMIT")
+        if not autocommit(conn):
+            _add("sql:COMMIT")
 
     def on_begin(conn: Any) -> None:
-        if conn.dialect.name != "sqlite":  # SQLite's BEGIN is a statement of its own
+        # SQLite's BEGIN is a statement of its own.
+        if conn.dialect.name != "sqlite" and not autocommit(conn):
             _add("sql:BEGIN")
 
     def on_rollback(conn: Any) -> None:
-        if conn.dialect.name != "sqlite":  # no-op outside a transaction on SQLite
+        # A no-op outside a transaction on SQLite.
+        if conn.dialect.name != "sqlite" and not autocommit(conn):
             _add("sql:ROLLBACK")
-
-    def on_connect(conn: Any) -> None:
-        # Private attribute: whether the pool pings each connection it hands out.
-        if getattr(conn.engine.pool, "_pre_ping", False):
-            _add("sql:ping")
 
     event.listen(sa.Engine, "before_cursor_execute", statement)
     event.listen(sa.Engine, "commit", on_commit)
     event.listen(sa.Engine, "begin", on_begin)
     event.listen(sa.Engine, "rollback", on_rollback)
-    event.listen(sa.Engine, "engine_connect", on_connect)
+    _count_pings()
 
     def driver_statement(sql: str, _params: Any) -> None:
         _add(f"sql:{sql.lstrip().split(None, 1)[0].upper() if sql.strip() else '?'}")

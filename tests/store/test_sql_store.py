@@ -14,17 +14,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
 from schedkit.models import LogLine, Run, RunFilter, RunOutcome, RunStatus, TriggerSource, new_id
 from schedkit.store import create_store
 from schedkit.store.sql import SQLStore, rows
+from schedkit.store.sql import engine as sql_engine
 from schedkit.store.sql.schema import latest_version
-from tests.store._contract import fin, lost
+from tests.store._contract import fin, lost, outcome
 
 T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
 _T = TypeVar("_T")
@@ -626,6 +629,92 @@ async def test_lost_postgres_is_unavailable_then_recovers(store_url: str, proxy:
             ]
         )
         assert [line.message for line in await store.get_logs(run.id)] == ["back"]
+
+
+async def _terminate_backend_of(store: SQLStore, store_url: str) -> None:
+    """Kill, on the server, the pooled connection a store call uses next (the only one:
+    one call at a time uses one connection)."""
+    pid = await store._db.read(lambda c: c.exec_driver_sql("SELECT pg_backend_pid()").scalar())
+    conn = await asyncpg.connect(store_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        assert await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize(
+    "store_url",
+    [pytest.param("postgres", id="postgres", marks=pytest.mark.external_service)],
+    indirect=True,
+)
+async def test_postgres_pings_only_connections_idle_for_a_while(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """asyncpg's ping is three round trips; pinged on every checkout (pool_pre_ping), it
+    was about a fifth of a busy node's round trips. A connection used a moment ago is
+    handed out as it is; one idle longer than ``PING_IDLE_AFTER`` is pinged, and a dead
+    one replaced, so that a server restart costs no operation."""
+    pings: list[object] = []
+    real_ping = PGDialect_asyncpg.do_ping
+
+    def counted_ping(dialect: PGDialect_asyncpg, dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return real_ping(dialect, dbapi_connection)
+
+    monkeypatch.setattr(PGDialect_asyncpg, "do_ping", counted_ping)
+    async with SQLStore(store_url) as store:
+        run = make_run()
+        await store.insert_runs([run])
+        pings.clear()
+        for _ in range(20):
+            assert await store.get_run(run.id) == run
+        assert pings == []
+
+        # Idle past the threshold: pinged, found dead, replaced; the operation succeeds.
+        monkeypatch.setattr(sql_engine, "PING_IDLE_AFTER", 0.05)
+        await _terminate_backend_of(store, store_url)
+        await asyncio.sleep(0.1)
+        assert await store.get_run(run.id) == run
+        assert len(pings) >= 1
+
+        # Killed a moment after its last use: that one operation fails as unavailable
+        # (callers retry such errors), and the next finds a live connection.
+        monkeypatch.setattr(sql_engine, "PING_IDLE_AFTER", 60.0)
+        await _terminate_backend_of(store, store_url)
+        with pytest.raises(StoreUnavailableError):
+            await store.get_run(run.id)
+        assert await store.get_run(run.id) == run
+
+
+@pytest.mark.parametrize(
+    "store_url",
+    [pytest.param("postgres", id="postgres", marks=pytest.mark.external_service)],
+    indirect=True,
+)
+async def test_postgres_reads_and_one_statement_writes_send_no_begin(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction costs two round trips (BEGIN, then COMMIT or ROLLBACK) around its
+    statements: reads and one-statement writes (a claim, a heartbeat) run without one;
+    a finish (several statements that must land together) still has one."""
+    began: list[str] = []
+    real_start = asyncpg.transaction.Transaction.start
+
+    async def counted_start(tx: asyncpg.transaction.Transaction) -> None:
+        began.append("BEGIN")
+        await real_start(tx)
+
+    monkeypatch.setattr(asyncpg.transaction.Transaction, "start", counted_start)
+    async with SQLStore(store_url) as store:
+        run = make_run()
+        await store.insert_runs([run])
+        began.clear()
+        assert await store.get_run(run.id) == run
+        assert [r.id for r in await store.claim_runs("n1", T0, 10)] == [run.id]
+        assert not await store.heartbeat_runs("n1", [run.id], T0)
+        assert began == []
+        assert await store.finish_runs([fin(run.id, 1, "n1", outcome())]) == [True]
+        assert began == ["BEGIN"]
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

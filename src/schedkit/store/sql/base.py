@@ -104,7 +104,7 @@ class SQLBase(Store):
         def work(conn: Connection) -> list[sa.Row[Any]]:
             return list(conn.execute(stmt))
 
-        return await (self._db.write(work, urgent=urgent) if write else self._db.read(work))
+        return await (self._db.write_one(work, urgent=urgent) if write else self._db.read(work))
 
     async def _rowcount(
         self,
@@ -116,7 +116,9 @@ class SQLBase(Store):
         """Run one write statement in its own transaction; its row count. ``params``: the
         values as execute parameters, for a statement written on every change (values
         given to ``.values()`` are coerced one by one on every call)."""
-        return await self._db.write(lambda conn: conn.execute(stmt, params).rowcount, urgent=urgent)
+        return await self._db.write_one(
+            lambda conn: conn.execute(stmt, params).rowcount, urgent=urgent
+        )
 
     def _roll(
         self,

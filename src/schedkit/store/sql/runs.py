@@ -133,7 +133,7 @@ class RunsMixin(SQLBase):
             params["run_ids"] = list(run_ids)
         if executor is not None:
             params["executor_name"] = executor
-        rows = await self._db.write(lambda conn: query.all(conn, params))
+        rows = await self._db.write_one(lambda conn: query.all(conn, params))
         self._claim_found = bool(rows)
         # The columns are Run's fields, in order.
         claimed = [run_of_values(row) for row in rows]
