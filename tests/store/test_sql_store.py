@@ -41,6 +41,12 @@ sql_backends = pytest.mark.parametrize(
     indirect=True,
 )
 
+postgres_only = pytest.mark.parametrize(
+    "store_url",
+    [pytest.param("postgres", id="postgres", marks=pytest.mark.external_service)],
+    indirect=True,
+)
+
 
 def make_run(**fields: Any) -> Run:
     values: dict[str, Any] = {
@@ -443,11 +449,7 @@ async def test_run_stats_reads_index_ranges_without_sorting(sqlite_url: str) -> 
     ]
 
 
-@pytest.mark.parametrize(
-    "store_url",
-    [pytest.param("postgres", id="postgres", marks=pytest.mark.external_service)],
-    indirect=True,
-)
+@postgres_only
 async def test_postgres_plans_use_the_task_status_index(store_url: str) -> None:
     """PostgreSQL's planner, with statistics of a realistic history: a page of a task's
     failed runs is found on the (task, status) index, and run_stats reads the window
@@ -603,11 +605,7 @@ async def proxy(store_url: str) -> AsyncIterator[Proxy]:
         await p.cut()
 
 
-@pytest.mark.parametrize(
-    "store_url",
-    [pytest.param("postgres", id="postgres", marks=pytest.mark.external_service)],
-    indirect=True,
-)
+@postgres_only
 async def test_lost_postgres_is_unavailable_then_recovers(store_url: str, proxy: Proxy) -> None:
     parts = urlsplit(store_url)
     via_proxy = parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{proxy.port}")
@@ -642,11 +640,7 @@ async def _terminate_backend_of(store: SQLStore, store_url: str) -> None:
         await conn.close()
 
 
-@pytest.mark.parametrize(
-    "store_url",
-    [pytest.param("postgres", id="postgres", marks=pytest.mark.external_service)],
-    indirect=True,
-)
+@postgres_only
 async def test_postgres_pings_only_connections_idle_for_a_while(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -686,11 +680,7 @@ async def test_postgres_pings_only_connections_idle_for_a_while(
         assert await store.get_run(run.id) == run
 
 
-@pytest.mark.parametrize(
-    "store_url",
-    [pytest.param("postgres", id="postgres", marks=pytest.mark.external_service)],
-    indirect=True,
-)
+@postgres_only
 async def test_postgres_reads_and_one_statement_writes_send_no_begin(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

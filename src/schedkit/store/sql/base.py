@@ -98,7 +98,8 @@ class SQLBase(Store):
     async def _fetch(
         self, stmt: sa.Executable, *, write: bool = False, urgent: bool = False
     ) -> list[sa.Row[Any]]:
-        """All rows of one statement (a write transaction with ``write``: RETURNING).
+        """All rows of one statement (a write with ``write``: RETURNING; see
+        :meth:`Runner.write_one`).
         ``urgent``: see :meth:`Runner.write`."""
 
         def work(conn: Connection) -> list[sa.Row[Any]]:

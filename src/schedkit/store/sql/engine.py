@@ -441,6 +441,11 @@ class PostgresRunner(Runner):
                 "server_settings": {"application_name": "schedkit"},
             },
         )
+        # Reads and single-statement writes: each statement is its own transaction, as
+        # a transaction's statements each see their own snapshot under READ COMMITTED
+        # anyway; no BEGIN and COMMIT/ROLLBACK round trips (setting the mode is local to
+        # the driver's connection).
+        self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         # A server restart leaves dead pooled connections: a connection idle for a while
         # is tested on checkout rather than failing the first operation after a restart.
         # Not every checkout (SQLAlchemy's pool_pre_ping): asyncpg's ping is three round
@@ -448,11 +453,6 @@ class PostgresRunner(Runner):
         # fifth of all round trips of a busy node. A connection checked in a moment ago
         # was alive then; if the server died since, the statement fails as unavailable
         # (callers retry) and SQLAlchemy recycles the whole pool.
-        # Reads and single-statement writes: each statement is its own transaction, as
-        # a transaction's statements each see their own snapshot under READ COMMITTED
-        # anyway; no BEGIN and COMMIT/ROLLBACK round trips (setting the mode is local to
-        # the driver's connection).
-        self._autocommit = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         pool = self._engine.sync_engine.pool
         event.listen(pool, "connect", _mark_idle)
         event.listen(pool, "checkin", _mark_idle)
