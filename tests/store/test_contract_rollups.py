@@ -17,6 +17,7 @@ from schedkit.store._rollups import RELATIVE_ERROR
 from tests.store._contract import SEC, T0, add_runs, fin, lost, make_run, outcome, rq
 
 HOUR = timedelta(hours=1)
+MIN = timedelta(minutes=1)
 TOLERANCE = RELATIVE_ERROR * (1 + 1e-9)
 
 
@@ -83,7 +84,12 @@ async def test_stats_from_rollups_agree_with_the_exact_query(store: Store) -> No
     rng = random.Random(3)
     # 60 hours of history, the window edges falling inside hours and days.
     await add_runs(store, *history(rng, T0 - 50 * HOUR, 60, 15))
-    for since in (T0 - 48 * HOUR, T0 - 30 * HOUR, T0 - 24 * HOUR, T0, T0 - 7 * 24 * HOUR):
+    # T0 is 08:30:15: windows read as days minus their start (from 00:10, 01:40, 08:30)
+    # and as hours up to a day (from 12:10, 22:30), their edges added and subtracted.
+    windows = [T0 - 48 * HOUR, T0 - 30 * HOUR, T0 - 24 * HOUR, T0, T0 - 7 * 24 * HOUR]
+    windows += [T0 - delta for delta in (8 * HOUR + 20 * MIN, 31 * HOUR - 10 * MIN)]
+    windows += [T0 - delta for delta in (20 * HOUR + 20 * MIN, 10 * HOUR)]
+    for since in windows:
         await assert_stats_agree(store, since)
         await assert_stats_agree(store, since, "电费")
     stats = await store.run_stats(T0 - 24 * HOUR)

@@ -23,6 +23,7 @@ from schedkit.store._rollups import (
     encode_histogram,
     period_ceil,
     period_start,
+    window_plan,
 )
 from schedkit.store._stats import PERCENTILES, nearest_rank
 
@@ -137,3 +138,73 @@ def test_a_delta_keeps_one_entry_per_key_and_skips_unfinished_runs() -> None:
         assert (rollup.runs, rollup.timed) == (2, 2)
         assert rollup.compacted() == {bucket_of(2.0): 2}
     assert math.isclose(delta.sorted_items()[0][1].duration_sum, 4.0)
+
+
+def _at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2026, 3, day, hour, minute, second, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("since", "edge", "hours", "days_from"),
+    [
+        # Late in its hour: the runs up to the hour added; early in the day: the day
+        # from its start, minus its hours up to 09:00.
+        (
+            _at(1, 8, 30, 15),
+            ("e", _at(1, 8, 30, 15), _at(1, 9)),
+            ("-r", _at(1, 0), _at(1, 9)),
+            _at(1, 0),
+        ),
+        (_at(1, 8, 10), ("-e", _at(1, 8), _at(1, 8, 10)), ("-r", _at(1, 0), _at(1, 8)), _at(1, 0)),
+        (
+            _at(1, 20, 40),
+            ("e", _at(1, 20, 40), _at(1, 21)),
+            ("r", _at(1, 21), _at(2, 0)),
+            _at(2, 0),
+        ),
+        # Noon is as far from either day boundary: the hours up to the next day.
+        (_at(1, 12), ("e", _at(1, 12), _at(1, 12)), ("r", _at(1, 12), _at(2, 0)), _at(2, 0)),
+        # Cut at the next midnight: no hour rows at all.
+        (_at(1, 23, 50), ("e", _at(1, 23, 50), _at(2, 0)), ("r", _at(2, 0), _at(2, 0)), _at(2, 0)),
+        (_at(1, 0, 10), ("-e", _at(1, 0), _at(1, 0, 10)), ("r", _at(1, 0), _at(1, 0)), _at(1, 0)),
+    ],
+)
+def test_a_window_plan_reads_the_shorter_side_of_its_hour_and_day(
+    since: datetime,
+    edge: tuple[str, datetime, datetime],
+    hours: tuple[str, datetime, datetime],
+    days_from: datetime,
+) -> None:
+    plan = window_plan(since)
+    assert (plan.edge_kind, plan.edge_from, plan.edge_to) == edge
+    assert (plan.hours_kind, plan.hours_from, plan.hours_to) == hours
+    assert plan.days_from == days_from
+
+
+def test_every_window_plan_counts_each_instant_once_from_since_on() -> None:
+    """Added and subtracted parts sum to exactly the window, for any ``since``: every
+    instant from ``since`` on is counted once, every one before it not at all. At most
+    half an hour of runs and 12 hour rows are read."""
+    rng = random.Random(11)
+    base = _at(1, 0)
+    for _ in range(500):
+        since = base + timedelta(
+            seconds=rng.randrange(3 * 86_400), microseconds=rng.randrange(10**6)
+        )
+        plan = window_plan(since)
+        edge_sign = -1 if plan.edge_kind == "-e" else 1
+        hours_sign = -1 if plan.hours_kind == "-r" else 1
+        assert plan.edge_to - plan.edge_from <= timedelta(minutes=30)
+        assert plan.hours_to - plan.hours_from <= timedelta(hours=12)
+        for moment in (plan.hours_from, plan.hours_to):
+            assert period_start(moment, HOUR) == moment
+        assert period_start(plan.days_from, DAY) == plan.days_from
+        probes = [since + timedelta(seconds=s) for s in range(-90_000, 90_000, 997)]
+        probes += [since, since - timedelta(microseconds=1)]
+        for t in probes:
+            counted = (
+                edge_sign * (plan.edge_from <= t < plan.edge_to)
+                + hours_sign * (plan.hours_from <= t < plan.hours_to)
+                + (t >= plan.days_from)
+            )
+            assert counted == (t >= since), (since, t, plan)

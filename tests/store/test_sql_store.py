@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
 from schedkit.models import LogLine, Run, RunFilter, RunOutcome, RunStatus, TriggerSource, new_id
 from schedkit.store import create_store
+from schedkit.store._rollups import window_plan
 from schedkit.store.sql import SQLStore, rows
 from schedkit.store.sql import engine as sql_engine
 from schedkit.store.sql.schema import latest_version
@@ -404,7 +405,7 @@ async def test_rollup_stats_read_key_and_index_ranges_only(sqlite_url: str) -> N
         )
         assert len(await store.run_stats(since)) == 3
         assert len(await store.run_stats(since, task_name="t1")) == 1
-        params = {"since": since, "hour": T0, "day": T0, "task": "t1"}
+        params = {"since": since, "task": "t1", **window_plan(since).params()}
         statements = [
             query._render(params) for parts, _ in store._rollup_queries.values() for query in parts
         ]

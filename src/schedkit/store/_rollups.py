@@ -35,8 +35,8 @@ _LOG_GAMMA = math.log(GAMMA)
 MIN_DURATION = 1e-6
 
 #: The periods every finished run is rolled up in, in seconds: hours for the edge of a
-#: window, days for its bulk (a 7-day window reads ~8 day rows and at most 23 hour rows
-#: per task and status, instead of up to 168 hour rows).
+#: window, days for its bulk (a 7-day window reads ~8 day rows and at most 12 hour rows
+#: per task and status, instead of up to 168 hour rows: :class:`WindowPlan`).
 HOUR = 3600
 DAY = 86_400
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -183,7 +183,7 @@ class DenseHistogram:
         if high > self.low + len(self.counts):
             self.counts.extend([0] * (high - self.low - len(self.counts)))
 
-    def add_blob(self, blob: bytes | None) -> None:
+    def add_blob(self, blob: bytes | None, sign: int = 1) -> None:
         if not blob:
             return
         values = array("q")
@@ -192,7 +192,8 @@ class DenseHistogram:
         self._cover(low, low + len(counts))
         start = low - self.low
         end = start + len(counts)
-        self.counts[start:end] = map(operator.add, self.counts[start:end], counts)
+        combine = operator.add if sign > 0 else operator.sub
+        self.counts[start:end] = map(combine, self.counts[start:end], counts)
 
     def add(self, index: int, count: int = 1) -> None:
         self._cover(index, index + 1)
@@ -225,23 +226,26 @@ class WindowAggregate:
         if n:
             self.counts[status] = self.counts.get(status, 0) + n
 
-    def add_run(self, status: str, duration: float | None) -> None:
-        """A finished run read one by one (the window's partial first hour)."""
-        self.count(status, 1)
+    def add_run(self, status: str, duration: float | None, sign: int = 1) -> None:
+        """A finished run read one by one (a partial hour at the window's edge)."""
+        self.count(status, sign)
         if duration is not None:
-            self.timed += 1
-            self.duration_sum += duration
-            self.histogram.add(bucket_of(duration))
+            self.timed += sign
+            self.duration_sum += sign * duration
+            self.histogram.add(bucket_of(duration), sign)
 
 
 def approximate_stats(tasks: Mapping[str, WindowAggregate]) -> list[TaskStats]:
     """The stats of each task with runs, percentiles read off its histogram."""
     stats = []
     for name in sorted(tasks):
-        # Every task here has runs: it was added by a row that counts some.
         agg = tasks[name]
+        # A window read as a day minus its start may cancel a status, or a whole task.
+        counts = {status: n for status, n in agg.counts.items() if n}
+        if not counts:
+            continue
         mean = agg.duration_sum / agg.timed if agg.timed else None
-        found = summarized(name, agg.counts, mean, agg.histogram.percentiles())
+        found = summarized(name, counts, mean, agg.histogram.percentiles())
         stats.append(
             dataclasses.replace(found, percentiles_approximate=True, relative_error=RELATIVE_ERROR)
         )
@@ -251,16 +255,58 @@ def approximate_stats(tasks: Mapping[str, WindowAggregate]) -> list[TaskStats]:
 def add_rows(into: dict[str, WindowAggregate], rows: Iterable[Sequence[Any]]) -> None:
     """Sum a window's rows (kind, task, status, count, timed, duration sum, histogram
     blob) per task. Kinds: ``r`` a rollup row, ``e`` one finished run (the sum is its
-    duration, or None), ``a`` a count of runs not finished."""
+    duration, or None), ``a`` a count of runs not finished; ``-r`` and ``-e`` are
+    subtracted (:class:`WindowPlan`)."""
     for kind, name, status, n, timed, total, blob in rows:
         agg = into.get(name)
         if agg is None:
             agg = into[name] = WindowAggregate()
-        if kind == "e":
-            agg.add_run(status, total)
+        if kind == "e" or kind == "-e":
+            agg.add_run(status, total, -1 if kind == "-e" else 1)
             continue
-        agg.count(status, n)
-        if kind == "r":
-            agg.timed += timed
-            agg.duration_sum += total
-            agg.histogram.add_blob(blob)
+        if kind == "a":
+            agg.count(status, n)
+            continue
+        sign = -1 if kind == "-r" else 1
+        agg.count(status, sign * n)
+        agg.timed += sign * timed
+        agg.duration_sum += sign * total
+        agg.histogram.add_blob(blob, sign)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    """How the finished runs of the window from ``since`` on are read: rollup rows of
+    whole periods, and the runs of a partial hour one by one, each part added or
+    subtracted (its row kind, :func:`add_rows`).
+
+    The window is cut at the hour nearest ``since``: the runs between the two are
+    added (``since`` before it) or subtracted (after it). From that hour on it is the
+    hours up to the next day plus the days from there, or, nearer the day's start, the
+    days from the day's start minus its hours up to the cut. So a window reads at most
+    half an hour of runs and 12 hour rows per task and status, whatever its size."""
+
+    edge_kind: str
+    edge_from: datetime
+    edge_to: datetime
+    hours_kind: str
+    hours_from: datetime
+    hours_to: datetime
+    days_from: datetime
+
+    def params(self) -> dict[str, Any]:
+        """The plan as the SQL store's statement parameters of the same names."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def window_plan(since: datetime) -> WindowPlan:
+    """The parts of the window from ``since`` on (:class:`WindowPlan`)."""
+    hour0, hour1 = period_start(since, HOUR), period_ceil(since, HOUR)
+    if since - hour0 < hour1 - since:
+        cut, edge = hour0, ("-e", hour0, since)
+    else:
+        cut, edge = hour1, ("e", since, hour1)
+    day0, day1 = period_start(cut, DAY), period_ceil(cut, DAY)
+    if cut - day0 < day1 - cut:
+        return WindowPlan(*edge, "-r", day0, cut, day0)
+    return WindowPlan(*edge, "r", cut, day1, day1)

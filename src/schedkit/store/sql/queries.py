@@ -30,7 +30,7 @@ from sqlalchemy.util import await_only
 from schedkit.errors import StoreError
 from schedkit.store.sql.columns import JSON_TYPE
 from schedkit.store.sql.engine import json_dumps
-from schedkit.store.sql.rows import Codec, decoder, driver, encoder
+from schedkit.store.sql.rows import Codec, decoder, driver, encoder, identity
 
 #: SQLite's default limit on host parameters in one statement is 32,766.
 _MAX_PARAMETERS = 32_000
@@ -58,7 +58,9 @@ class Query:
         self._literals: dict[str, Any] = dict(compiled.params)
         self._expanding = {n for n in names if compiled.binds[n].expanding}
         columns = _result_columns(stmt)
-        self._decoders = [(i, decoder(c.type)) for i, c in enumerate(columns)]
+        decoders = [(i, decoder(c.type)) for i, c in enumerate(columns)]
+        # Rows of plain columns (numbers, text, blobs) are returned as the driver gives them.
+        self._decoders = [(i, decode) for i, decode in decoders if decode is not identity]
 
     # -- SQLite --------------------------------------------------------------------------
 
@@ -76,7 +78,9 @@ class Query:
                 values.append(encode(value))
         return sql, values
 
-    def _decode(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    def _decode(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        if not self._decoders:
+            return rows
         out = []
         for row in rows:
             values = list(row)

@@ -20,7 +20,7 @@ from schedkit.store._rollups import (
     WindowAggregate,
     add_rows,
     approximate_stats,
-    period_ceil,
+    window_plan,
 )
 from schedkit.store._stats import PERCENTILES, summarized, task_stats
 from schedkit.store.sql.base import SQLBase
@@ -39,8 +39,8 @@ class StatsMixin(SQLBase):
     ) -> list[TaskStats]:
         if exact:
             return await self._exact_stats(since, task_name)
-        hour, day = period_ceil(since, HOUR), period_ceil(since, DAY)
-        params = {"since": since, "hour": hour, "day": day, "task": task_name}
+        plan = window_plan(since)
+        params = {"since": since, "task": task_name, **plan.params()}
         parts, union = self._rollup_queries[task_name is not None]
 
         def work(conn: Connection) -> list[TaskStats]:
@@ -49,9 +49,9 @@ class StatsMixin(SQLBase):
                 # In process: the parts one by one, skipping empty ranges.
                 active, edge, hours, days = parts
                 add_rows(tasks, active.all(conn, params))
-                if since < hour:
+                if plan.edge_from < plan.edge_to:
                     add_rows(tasks, edge.all(conn, params))
-                if hour < day:
+                if plan.hours_from < plan.hours_to:
                     add_rows(tasks, hours.all(conn, params))
                 add_rows(tasks, days.all(conn, params))
             else:
@@ -171,12 +171,12 @@ class StatsMixin(SQLBase):
     @functools.cached_property
     def _rollup_queries(self) -> dict[bool, tuple[tuple[Query, ...], sa.Executable]]:
         """The statements of a window answered from the rollups (parameters ``since``,
-        ``hour``, ``day``, ``task``), for every task (False) and for one (True), as parts
-        (SQLite) and as one UNION ALL (PostgreSQL): pending and running counts of the
-        window (runs_status_scheduled_ix ranges, few rows), the finished runs of its
-        partial first hour one by one, the hour rows from ``hour`` up to ``day`` and the
-        day rows from ``day`` on (two ranges of the rollups' key). Every row is (kind,
-        task, status, count, timed, duration sum, histogram): ``_rollups.add_rows``."""
+        ``task`` and a :class:`WindowPlan`'s), for every task
+        (False) and for one (True), as parts (SQLite) and as one UNION ALL (PostgreSQL):
+        pending and running counts of the window (runs_status_scheduled_ix ranges, few
+        rows), the finished runs of the plan's partial hour one by one, its hour rows
+        and its day rows (two ranges of the rollups' key). Every row is (kind, task,
+        status, count, timed, duration sum, histogram): ``_rollups.add_rows``."""
         r, ru = self._t.runs, self._t.run_rollups
         finished = sorted(s.value for s in FINISHED_STATUSES)
         active = sorted(s.value for s in ACTIVE_STATUSES)
@@ -188,8 +188,13 @@ class StatsMixin(SQLBase):
         status = sa.type_coerce(r.c.status, sa.String())
         no_histogram = constant("CAST(NULL AS BYTEA)", sa.LargeBinary())  # NULL alone: text
         sums = (ru.c.runs, ru.c.timed, ru.c.duration_sum, ru.c.histogram)
-        since, hour, day = (
-            sa.bindparam(name, type_=UTCDateTime()) for name in ("since", "hour", "day")
+        since, edge_from, edge_to, hours_from, hours_to, days_from = (
+            sa.bindparam(name, type_=UTCDateTime())
+            for name in ("since", "edge_from", "edge_to", "hours_from", "hours_to", "days_from")
+        )
+        edge_kind, hours_kind = (
+            sa.cast(sa.bindparam(name, type_=sa.String()), sa.String())
+            for name in ("edge_kind", "hours_kind")
         )
         built: dict[bool, tuple[tuple[Query, ...], sa.Executable]] = {}
         for one_task in (False, True):
@@ -208,7 +213,7 @@ class StatsMixin(SQLBase):
                 .where(r.c.status.in_(active), r.c.scheduled_for >= since, *runs_of)
                 .group_by(r.c.task_name, r.c.status),
                 sa.select(
-                    constant("'e'", sa.String()),
+                    edge_kind,
                     r.c.task_name,
                     status,
                     constant("1", sa.BigInteger()),
@@ -217,18 +222,18 @@ class StatsMixin(SQLBase):
                     no_histogram,
                 ).where(
                     r.c.status.in_(finished),
-                    r.c.scheduled_for >= since,
-                    r.c.scheduled_for < hour,
+                    r.c.scheduled_for >= edge_from,
+                    r.c.scheduled_for < edge_to,
                     *runs_of,
                 ),
-                sa.select(constant("'r'", sa.String()), ru.c.task_name, ru.c.status, *sums).where(
+                sa.select(hours_kind, ru.c.task_name, ru.c.status, *sums).where(
                     ru.c.period == HOUR,
-                    ru.c.period_start >= hour,
-                    ru.c.period_start < day,
+                    ru.c.period_start >= hours_from,
+                    ru.c.period_start < hours_to,
                     *rollups_of,
                 ),
                 sa.select(constant("'r'", sa.String()), ru.c.task_name, ru.c.status, *sums).where(
-                    ru.c.period == DAY, ru.c.period_start >= day, *rollups_of
+                    ru.c.period == DAY, ru.c.period_start >= days_from, *rollups_of
                 ),
             )
             parts = (
