@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -47,9 +47,9 @@ from schedkit.store import create_store
 PAGES = (
     ("overview", "/stats?hours=24&upcoming=10&lang=en"),
     ("overview", "/ready"),
-    ("overview", "/runs?since={since}&limit=500&offset=0"),
-    ("overview", "/runs?status=pending&status=running&limit=100"),
+    ("overview", "/nodes"),
     ("tasks", "/tasks"),
+    ("tasks", "/runs?status=pending&status=running&limit=100"),
     ("task detail", f"/tasks/{TASK_NAME}"),
     ("task detail", f"/tasks/{TASK_NAME}/history?limit=50&offset=0"),
     ("schedules", f"/schedules?task={TASK_NAME}&limit=50&offset=5000"),
@@ -183,7 +183,6 @@ def run_api(args: argparse.Namespace) -> list[dict[str, Any]]:
         url = f"sqlite:///{Path(tmp) / 'api.db'}"
         asyncio.run(import_once(url, args.n))
         newest = asyncio.run(_fill_runs(url, args.runs))
-        since = (datetime.now(UTC) - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M:%SZ")
         scheduler = make_scheduler(url)
         app = create_app(scheduler, auth="none")
         lags: list[float] = []
@@ -204,7 +203,7 @@ def run_api(args: argparse.Namespace) -> list[dict[str, Any]]:
         rows = []
         with _Server(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
             for label, template in PAGES:
-                path = template.format(run=newest, since=since)
+                path = template.format(run=newest)
                 client.get(path).raise_for_status()  # warm
                 lags.clear()
                 times, size = [], 0

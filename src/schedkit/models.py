@@ -437,3 +437,13 @@ class TaskStats:
     #: exact nearest-rank value. False for the exact query.
     percentiles_approximate: bool = False
     relative_error: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HourlyRunCount:
+    """The runs of every task scheduled in one UTC hour with one status."""
+
+    #: The hour's start, timezone-aware UTC.
+    hour: datetime
+    status: RunStatus
+    count: int

@@ -170,6 +170,7 @@ class SyncScheduler:
     result_file = _Blocking(Scheduler.result_file)
     get_logs = _Blocking(Scheduler.get_logs)
     stats = _Blocking(Scheduler.stats)
+    runs_per_hour = _Blocking(Scheduler.runs_per_hour)
     purge = _Blocking(Scheduler.purge)
     ping = _Blocking(Scheduler.ping)
     list_nodes = _Blocking(Scheduler.list_nodes)

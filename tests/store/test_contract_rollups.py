@@ -7,11 +7,12 @@ rollups (SQL in the finish transaction, MongoDB as hourly caches: see
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
 
-from schedkit.models import Run, RunStatus, TaskStats
+from schedkit.models import HourlyRunCount, Run, RunFilter, RunStatus, TaskStats
 from schedkit.store import Store
 from schedkit.store._rollups import RELATIVE_ERROR
 from tests.store._contract import SEC, T0, add_runs, fin, lost, make_run, outcome, rq
@@ -165,3 +166,71 @@ async def test_rollups_follow_finish_lose_cancel_requeue_and_purge(store: Store)
     assert await store.purge_runs(T0 + 2 * HOUR) == 1
     assert [dict(s.counts) for s in await store.run_stats(since)] == [{"pending": 2}]
     await assert_stats_agree(store, since)
+
+
+async def assert_hourly_counts_agree(store: Store, since: datetime, until: datetime) -> None:
+    """``run_counts_per_hour`` against every run of its whole hours counted one by one."""
+    start = since.replace(minute=0, second=0, microsecond=0)
+    end = until.replace(minute=0, second=0, microsecond=0) + HOUR
+    runs = await store.list_runs(RunFilter(since=start, until=end), limit=100_000)
+    counted = Counter(
+        (r.scheduled_for.replace(minute=0, second=0, microsecond=0), r.status) for r in runs
+    )
+    want = [
+        HourlyRunCount(hour=hour, status=status, count=n)
+        for (hour, status), n in sorted(counted.items())
+    ]
+    got = await store.run_counts_per_hour(since, until)
+    assert got == want
+    for c in got:
+        assert c.hour.utcoffset() == timedelta(0) and c.hour.minute == 0
+
+
+async def test_hourly_counts_follow_finish_lose_cancel_requeue_and_purge(store: Store) -> None:
+    rng = random.Random(7)
+    # 32 hours of finished and pending runs of three tasks, the last ones after T0.
+    await add_runs(store, *history(rng, T0 - 30 * HOUR, 32, 6))
+    windows = [(T0 - 24 * HOUR, T0), (T0 - 30 * HOUR, T0 + 2 * HOUR), (T0 - 5 * HOUR, T0 - HOUR)]
+
+    async def agree() -> None:
+        for since, until in windows:
+            await assert_hourly_counts_agree(store, since, until)
+
+    await agree()
+    counts = await store.run_counts_per_hour(T0 - 30 * HOUR, T0 + 2 * HOUR)
+    assert {c.status for c in counts} >= {RunStatus.SUCCESS, RunStatus.PENDING}
+
+    # Claimed (running), then finished, failed, lost; a pending run cancelled.
+    claimed = await store.claim_runs("n1", T0, 8)
+    assert len(claimed) == 8
+    await agree()
+    done, failed, silent = claimed[:3], claimed[3:5], claimed[5]
+    results = [
+        fin(r.id, r.attempt, "n1", outcome(duration=1.0 + i, finished_at=T0 + i * SEC))
+        for i, r in enumerate(done)
+    ]
+    results += [
+        fin(r.id, r.attempt, "n1", outcome(RunStatus.FAILED, duration=5.0, finished_at=T0 + HOUR))
+        for r in failed
+    ]
+    assert await store.finish_runs(results) == [True] * 5
+    assert await store.lose_runs([lost(silent, stale_before=T0 + SEC, now=T0 + 2 * SEC)]) == [True]
+    waiting = await store.list_runs(RunFilter(statuses=frozenset({RunStatus.PENDING})), limit=1)
+    assert await store.request_cancel(waiting[0].id, T0, "operator") is not None
+    await agree()
+
+    # A failed run sent back for another attempt leaves its hour's rollup.
+    again = failed[0]
+    assert await store.requeue_run(
+        rq(again.id, again.attempt, [RunStatus.FAILED], T0, {"error": "retried"})
+    )
+    await agree()
+
+    # The purge takes the runs finished before the cut out of the counts.
+    assert await store.purge_runs(T0 - 10 * HOUR) > 0
+    await agree()
+    assert await store.purge_runs(T0 + 2 * HOUR) > 0
+    await agree()
+    left = await store.run_counts_per_hour(T0 - 30 * HOUR, T0 + 2 * HOUR)
+    assert {c.status for c in left} <= {RunStatus.PENDING, RunStatus.RUNNING}
+    assert await store.run_counts_per_hour(T0 + 5 * HOUR, T0 + 9 * HOUR) == []

@@ -54,7 +54,7 @@ from schedkit.readmodels.schedules import (
     upcoming_by_task,
     upcoming_fires,
 )
-from schedkit.readmodels.stats import TaskStatsView, WindowStats, task_stats_view
+from schedkit.readmodels.stats import HourCounts, TaskStatsView, WindowStats, task_stats_view
 from schedkit.readmodels.tasks import (
     RetryView,
     TaskDetail,
@@ -81,6 +81,7 @@ __all__ = [
     "CalendarWarningView",
     "CalendarYear",
     "DayView",
+    "HourCounts",
     "Lang",
     "LogLineView",
     "NodeView",

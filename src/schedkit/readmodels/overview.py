@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import datetime, timedelta
 
 from pydantic import Field
@@ -19,7 +20,7 @@ from schedkit.readmodels.schedules import (
     upcoming_by_task,
     upcoming_fires,
 )
-from schedkit.readmodels.stats import TaskStatsView, task_stats_view
+from schedkit.readmodels.stats import HourCounts, TaskStatsView, hour_counts, task_stats_view
 from schedkit.service import Scheduler
 
 __all__ = ["Overview", "overview"]
@@ -28,6 +29,10 @@ __all__ = ["Overview", "overview"]
 RUNNING_SHOWN = 100
 #: Schedules of one task whose next fire the dashboard's "upcoming by task" lists.
 UPCOMING_PER_TASK = 10
+#: Hours ``per_hour`` covers at most (the last of a longer window): each is one rollup
+#: row per task and status to read, and one entry to send.
+PER_HOUR_MAX = 7 * 24
+_HOUR = timedelta(hours=1)
 
 
 class Overview(View):
@@ -37,6 +42,11 @@ class Overview(View):
     counts: dict[str, int] = Field(description="Runs by status over the window, all tasks.")
     success_rate: float | None = Field(description="Successes / finished runs over the window.")
     tasks: list[TaskStatsView] = Field(description="Per task counts and duration percentiles.")
+    per_hour: list[HourCounts] = Field(
+        description="Runs per whole UTC hour of scheduled_for by status, one entry per hour "
+        f"of the window (its last {PER_HOUR_MAX} at most), the current hour last; exact, "
+        "from the store's rollups."
+    )
     running_count: int
     running: list[RunSummary] = Field(description=f"Runs executing now (at most {RUNNING_SHOWN}).")
     pending_count: int
@@ -62,6 +72,10 @@ async def overview(
 ) -> Overview:
     now = scheduler.clock.now()
     stats = await scheduler.stats(window, exact=exact)
+    # As many whole hours as the window spans, so a 24 h window is 24 bars.
+    hours = min(PER_HOUR_MAX, max(1, math.ceil(window / _HOUR)))
+    first = now.replace(minute=0, second=0, microsecond=0) - (hours - 1) * _HOUR
+    per_hour = await scheduler.runs_per_hour(first, now)
     counts: dict[str, int] = {}
     for task_stats in stats:
         for status, n in task_stats.counts.items():
@@ -100,6 +114,7 @@ async def overview(
         counts=counts,
         success_rate=counts.get(RunStatus.SUCCESS.value, 0) / finished if finished else None,
         tasks=[task_stats_view(s) for s in stats],
+        per_hour=hour_counts(first, hours, per_hour, scheduler.tz),
         running_count=await scheduler.count_runs(status=RunStatus.RUNNING),
         running=[run_summary(r, scheduler.tz) for r in running],
         pending_count=await scheduler.count_runs(status=RunStatus.PENDING),

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta, tzinfo
 
 from pydantic import Field
 
-from schedkit.models import TaskStats
+from schedkit.models import HourlyRunCount, TaskStats
 from schedkit.readmodels.common import View
 
-__all__ = ["TaskStatsView", "WindowStats", "task_stats_view", "window_stats"]
+__all__ = [
+    "HourCounts",
+    "TaskStatsView",
+    "WindowStats",
+    "hour_counts",
+    "task_stats_view",
+    "window_stats",
+]
+
+_HOUR = timedelta(hours=1)
 
 
 class WindowStats(View):
@@ -67,3 +77,27 @@ def task_stats_view(stats: TaskStats) -> TaskStatsView:
         percentiles_approximate=stats.percentiles_approximate,
         relative_error=stats.relative_error,
     )
+
+
+class HourCounts(View):
+    """Runs of every task scheduled in one whole UTC hour, by status."""
+
+    start: datetime = Field(description="The hour's start (UTC).")
+    start_local: datetime
+    counts: dict[str, int] = Field(description="Runs by status; statuses without runs left out.")
+
+
+def hour_counts(
+    first: datetime, hours: int, found: Iterable[HourlyRunCount], tz: tzinfo
+) -> list[HourCounts]:
+    """Every one of the ``hours`` hours from ``first`` on, with or without runs (a chart
+    draws a bar per hour); counts of other hours are left out."""
+    starts = [first + i * _HOUR for i in range(hours)]
+    per_hour: dict[datetime, dict[str, int]] = {start: {} for start in starts}
+    for c in found:
+        if c.hour in per_hour:
+            per_hour[c.hour][c.status.value] = c.count
+    return [
+        HourCounts(start=start, start_local=start.astimezone(tz), counts=per_hour[start])
+        for start in starts
+    ]

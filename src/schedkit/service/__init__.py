@@ -36,6 +36,7 @@ from schedkit.events import EventBus, EventKind, Listener, RunEvent
 from schedkit.extension import Extension, RunWrapper, StoreObserver
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import (
+    HourlyRunCount,
     Lease,
     LogLine,
     Node,
@@ -476,6 +477,14 @@ class Scheduler(AdminFacade, BackfillMethods):
         """Per task, run statistics of the runs scheduled in the last ``window``; the
         percentiles from the store's rollups unless ``exact`` (``Store.run_stats``)."""
         return await self.runs.stats(window, task_name, exact=exact)
+
+    async def runs_per_hour(
+        self, since: datetime, until: datetime | None = None
+    ) -> list[HourlyRunCount]:
+        """Runs of every task per UTC hour of ``scheduled_for`` and status, from the hour
+        holding ``since`` to the one holding ``until`` (default: now), whole hours;
+        exact for any number of runs (``Store.run_counts_per_hour``)."""
+        return await self.runs.per_hour(since, until)
 
     async def purge(self, older_than: timedelta, *, actor: str = SYSTEM) -> int:
         """Delete finished runs (and their logs) that finished more than ``older_than`` ago."""

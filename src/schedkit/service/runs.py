@@ -22,7 +22,15 @@ from schedkit.errors import (
 )
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.limits import check_kwargs_size
-from schedkit.models import LogLine, Run, RunFilter, RunStatus, TaskStats, TriggerSource
+from schedkit.models import (
+    HourlyRunCount,
+    LogLine,
+    Run,
+    RunFilter,
+    RunStatus,
+    TaskStats,
+    TriggerSource,
+)
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import Auditor
 from schedkit.stopping import wait_for
@@ -196,6 +204,9 @@ class RunControl:
         self, window: timedelta, task_name: str | None, *, exact: bool = False
     ) -> list[TaskStats]:
         return await self.store.run_stats(self.clock.now() - window, task_name, exact=exact)
+
+    async def per_hour(self, since: datetime, until: datetime | None) -> list[HourlyRunCount]:
+        return await self.store.run_counts_per_hour(since, until or self.clock.now())
 
     async def purge(self, older_than: timedelta, *, actor: str) -> int:
         """Delete finished runs (and their logs) that finished more than ``older_than`` ago,

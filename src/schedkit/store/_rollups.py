@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schedkit.models import RunStatus, TaskStats
+from schedkit.models import HourlyRunCount, RunStatus, TaskStats
 from schedkit.store._stats import PERCENTILES, summarized
 
 #: The largest relative error of a percentile computed from rollups.
@@ -310,3 +310,23 @@ def window_plan(since: datetime) -> WindowPlan:
     if cut - day0 < day1 - cut:
         return WindowPlan(*edge, "-r", day0, cut, day0)
     return WindowPlan(*edge, "r", cut, day1, day1)
+
+
+def hours_span(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    """The whole hours ``run_counts_per_hour`` counts: from the start of the hour holding
+    ``since`` to the end of the one holding ``until``."""
+    return period_start(since, HOUR), period_start(until, HOUR) + _HOUR
+
+
+def hourly_counts(rows: Iterable[tuple[datetime, str, int]]) -> list[HourlyRunCount]:
+    """Rows of (hour start, status, count) summed per hour and status, over tasks and
+    over the rollups and the runs not finished; ordered, zero counts left out (a row a
+    requeue or purge emptied may still be stored)."""
+    sums: dict[tuple[datetime, str], int] = {}
+    for hour, status, n in rows:
+        sums[(hour, status)] = sums.get((hour, status), 0) + n
+    return [
+        HourlyRunCount(hour=hour, status=RunStatus(status), count=n)
+        for (hour, status), n in sorted(sums.items())
+        if n
+    ]

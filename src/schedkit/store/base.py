@@ -32,6 +32,7 @@ from schedkit.models import (
     JSON,
     ApiToken,
     AuditEvent,
+    HourlyRunCount,
     Lease,
     LogLine,
     Node,
@@ -398,6 +399,16 @@ class Store(abc.ABC):
         ``relative_error`` of the exact value, and the result says so
         (``percentiles_approximate``). The rollups count every finished
         run stored, whichever way it was stored, finished, sent back or deleted."""
+
+    @abc.abstractmethod
+    async def run_counts_per_hour(self, since: datetime, until: datetime) -> list[HourlyRunCount]:
+        """Runs of every task per UTC hour of ``scheduled_for`` and status, for the whole
+        hours from the one holding ``since`` to the one holding ``until`` (both included,
+        all of their runs counted), ordered by hour then status; zero counts left out.
+
+        Finished runs are counted off the hour rollups (as :meth:`run_stats` reads them:
+        never run by run, so the cost does not grow with the runs in the window); runs not
+        finished from the runs themselves (few in a healthy store). One snapshot on SQL."""
 
     @abc.abstractmethod
     async def get_runs(self, run_ids: Sequence[str]) -> list[Run]:

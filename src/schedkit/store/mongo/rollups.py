@@ -1,6 +1,6 @@
 """Run rollups in the MongoDB store (``store._rollups``): per task and hour of
-``scheduled_for``, the aggregates of its finished runs, cached, and ``run_stats`` read
-from them.
+``scheduled_for``, the aggregates of its finished runs, cached, and ``run_stats`` and
+``run_counts_per_hour`` read from them.
 
 Not counts kept by ``$inc`` as the SQL stores keep them in the finish transaction: a
 run write here can be applied twice (fence recovery re-runs ``_write``), and on FerretDB
@@ -50,7 +50,7 @@ from typing import Any
 
 from pymongo import DeleteOne, ReplaceOne
 
-from schedkit.models import TaskStats, new_id
+from schedkit.models import HourlyRunCount, TaskStats, new_id
 from schedkit.store._rollups import (
     HOUR,
     Rollup,
@@ -58,6 +58,8 @@ from schedkit.store._rollups import (
     add_rows,
     approximate_stats,
     encode_histogram,
+    hourly_counts,
+    hours_span,
     period_ceil,
 )
 from schedkit.store.mongo.base import (
@@ -66,7 +68,7 @@ from schedkit.store.mongo.base import (
     WRITE_BATCH,
     Collections,
 )
-from schedkit.store.mongo.codec import Doc, to_us
+from schedkit.store.mongo.codec import Doc, from_us, to_us
 from schedkit.store.mongo.fences import FencesMixin
 from schedkit.store.mongo.rollup_marks import (
     CACHE,
@@ -75,6 +77,7 @@ from schedkit.store.mongo.rollup_marks import (
     MARK,
     Hour,
     cache_key,
+    hour_of,
     mark_docs,
     mark_key,
     run_hour,
@@ -120,6 +123,33 @@ class RollupsMixin(FencesMixin):
         )
         tasks: dict[str, WindowAggregate] = {}
         add_rows(tasks, map(_window_row, window_runs))
+        fresh, refreshed = await self._fresh_hours(stored)
+        add_rows(tasks, (row for d in fresh for row in _cached(d)))
+        add_rows(tasks, (row for key, found in refreshed.items() for row in _rows(key, found)))
+        return approximate_stats(tasks)
+
+    async def run_counts_per_hour(self, since: datetime, until: datetime) -> list[HourlyRunCount]:
+        start, end = hours_span(since, until)
+        span = {"$gte": to_us(start), "$lt": to_us(end)}
+        active = {"status": {"$in": [PENDING, RUNNING]}, "scheduled_for": span}
+        projection = {"_id": 0, "status": 1, "scheduled_for": 1}
+        window_runs, stored = await asyncio.gather(
+            self._c.runs.find(active, projection).to_list(),
+            self._c.run_rollups.find({"hour": span}).to_list(),
+        )
+        fresh, refreshed = await self._fresh_hours(stored)
+        rows = [(hour_of(d["scheduled_for"]), d["status"], 1) for d in window_runs]
+        rows += [(d["hour"], s["status"], s["runs"]) for d in fresh for s in d["statuses"]]
+        rows += [
+            (hour, status, r.runs)
+            for (_, hour), found in refreshed.items()
+            for status, r in found.items()
+        ]
+        return hourly_counts((from_us(hour), status, n) for hour, status, n in rows)
+
+    async def _fresh_hours(self, stored: Iterable[Doc]) -> tuple[list[Doc], dict[Hour, PerStatus]]:
+        """The hours of the rollup documents ``stored`` (caches and marks): the caches
+        usable as they are, and the rollups of the other hours, refreshed."""
         caches: dict[Hour, Doc] = {}
         stale: set[Hour] = set()
         for d in stored:
@@ -128,12 +158,8 @@ class RollupsMixin(FencesMixin):
                 stale.add(key)
             else:
                 caches[key] = d
-        add_rows(
-            tasks, (row for key, d in caches.items() if key not in stale for row in _cached(d))
-        )
-        refreshed = await self._refresh(stale)
-        add_rows(tasks, (row for key, found in refreshed.items() for row in _rows(key, found)))
-        return approximate_stats(tasks)
+        fresh = [d for key, d in caches.items() if key not in stale]
+        return fresh, await self._refresh(stale)
 
     async def _refresh(self, hours: Collection[Hour]) -> dict[Hour, PerStatus]:
         """The rollups of ``hours`` counted from their runs, and cached where this

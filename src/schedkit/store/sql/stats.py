@@ -1,6 +1,6 @@
 """Run statistics in the SQL store: counts per task and status off the (task, status)
 index, durations ranked in the database on PostgreSQL and in Python on SQLite (see the
-comments in :meth:`StatsMixin.run_stats` for why)."""
+comments in :meth:`StatsMixin.run_stats` for why); runs per hour off the hour rollups."""
 
 from __future__ import annotations
 
@@ -13,13 +13,22 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from schedkit.models import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, TaskStats
+from schedkit.models import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    HourlyRunCount,
+    RunStatus,
+    TaskStats,
+)
 from schedkit.store._rollups import (
     DAY,
     HOUR,
     WindowAggregate,
     add_rows,
     approximate_stats,
+    hourly_counts,
+    hours_span,
+    period_start,
     window_plan,
 )
 from schedkit.store._stats import PERCENTILES, summarized, task_stats
@@ -60,6 +69,44 @@ class StatsMixin(SQLBase):
             return approximate_stats(tasks)
 
         return await self._snapshot(work)
+
+    async def run_counts_per_hour(self, since: datetime, until: datetime) -> list[HourlyRunCount]:
+        start, end = hours_span(since, until)
+        hours, active = self._hourly_queries
+        params = {"start": start, "end": end}
+
+        def work(conn: Connection) -> list[HourlyRunCount]:
+            rows = [(hour, status, n) for hour, status, n in conn.execute(hours, params)]
+            rows += [
+                (period_start(at, HOUR), status, 1) for at, status in conn.execute(active, params)
+            ]
+            return hourly_counts(rows)
+
+        return await self._snapshot(work)
+
+    @functools.cached_property
+    def _hourly_queries(self) -> tuple[sa.Select[Any], sa.Select[Any]]:
+        """``run_counts_per_hour``'s statements (parameters ``start`` and ``end``): the
+        hour rollup rows summed over tasks (one range of the rollups' key), and the runs
+        not finished one by one (runs_status_scheduled_ix ranges)."""
+        r, ru = self._t.runs, self._t.run_rollups
+        start, end = (sa.bindparam(name, type_=UTCDateTime()) for name in ("start", "end"))
+        hours = (
+            sa.select(
+                ru.c.period_start,
+                ru.c.status,
+                # sum() of a bigint is a numeric on PostgreSQL.
+                sa.cast(sa.func.sum(ru.c.runs), sa.BigInteger()),
+            )
+            .where(ru.c.period == HOUR, ru.c.period_start >= start, ru.c.period_start < end)
+            .group_by(ru.c.period_start, ru.c.status)
+        )
+        active = sa.select(r.c.scheduled_for, sa.type_coerce(r.c.status, sa.String())).where(
+            r.c.status.in_(sorted(s.value for s in ACTIVE_STATUSES)),
+            r.c.scheduled_for >= start,
+            r.c.scheduled_for < end,
+        )
+        return hours, active
 
     async def _snapshot(self, work: Callable[[Connection], _T]) -> _T:
         """``work`` in one read transaction (one snapshot on SQLite too, where reads

@@ -20,58 +20,25 @@ import {
   table,
   taskHref,
   timeEl,
-  wallToUtc,
-  zonedParts,
 } from "../components.js";
 import { calendarWarnings } from "./calendars.js";
 
-const HOUR = 3600 * 1000;
-const CHART_PAGES = 4; // at most 4 × 500 runs feed the chart
-
-async function runsSince(since, signal) {
-  const items = [];
-  let total = 0;
-  for (let page = 0; page < CHART_PAGES; page++) {
-    const res = await api("/runs", {
-      query: { since: since.toISOString(), limit: 500, offset: page * 500 },
-      signal,
-    });
-    total = res.total;
-    items.push(...res.items);
-    if (items.length >= total || !res.items.length) break;
-  }
-  return { items, total };
-}
-
-/** The start (UTC ms) of the hour `now` falls in, as the scheduler's zone counts hours. */
-function hourStart(now) {
-  const p = zonedParts(new Date(now));
-  return wallToUtc(`${p.year}-${p.month}-${p.day}T${p.hour}:00`).getTime();
-}
-
-function hourlyChart(runs, total, now) {
-  // 24 buckets on whole hours of the scheduler's zone: 23 full hours and the current one.
-  const current = hourStart(now);
-  const starts = Array.from({ length: 24 }, (_, i) => current - (23 - i) * HOUR);
-  const labels = starts.map((start) => {
-    const p = zonedParts(new Date(start));
-    return `${p.hour}:${p.minute}`;
-  });
-  const counts = Object.fromEntries(STATUSES.map((st) => [st, new Array(24).fill(0)]));
-  for (const run of runs.items) {
-    const bucket = Math.floor((Date.parse(run.scheduled_for) - starts[0]) / HOUR);
-    if (bucket >= 0 && bucket < 24 && counts[run.status]) counts[run.status][bucket] += 1;
-  }
-  const series = STATUSES.filter((st) => counts[st].some(Boolean)).map((st) => ({
+/** Runs per hour by status: one bar per hour of `perHour` (the /stats `per_hour`: whole
+ * UTC hours from the store's rollups, exact however many runs), labelled with its start
+ * in the scheduler's zone. */
+function hourlyChart(perHour) {
+  // "HH:MM" of the API's wall clock in the scheduler's zone (start_local).
+  const labels = perHour.map((hour) => hour.start_local.slice(11, 16));
+  const series = STATUSES.map((st) => ({
     key: st,
     label: t(`status_${st}`),
-    values: counts[st],
-  }));
-  const title = t("chart_runs_per_hour");
-  if (!runs.items.length) return [h("p", { class: "empty" }, t("chart_no_runs"))];
+    values: perHour.map((hour) => hour.counts[st] || 0),
+  })).filter((ser) => ser.values.some(Boolean));
+  const total = series.reduce((sum, ser) => sum + ser.values.reduce((a, b) => a + b, 0), 0);
+  if (!total) return [h("p", { class: "empty" }, t("chart_no_runs"))];
   return [
     stackedBars({
-      title,
+      title: t("chart_runs_per_hour"),
       desc: t("chart_runs_per_hour_desc", { total, count: total }),
       labels,
       series,
@@ -81,9 +48,6 @@ function hourlyChart(runs, total, now) {
       yLabel: t("chart_axis_runs"),
     }),
     legend(series.map((ser) => ({ key: ser.key, label: ser.label }))),
-    runs.items.length < total
-      ? h("p", { class: "help" }, t("chart_partial", { n: runs.items.length, total }))
-      : null,
   ];
 }
 
@@ -186,18 +150,15 @@ export async function render(ctx) {
   );
 
   async function load() {
-    const now = Date.now();
-    const since = new Date(now - 24 * HOUR);
-    let stats, ready, nodes, runs;
+    let stats, ready, nodes;
     try {
-      [stats, ready, nodes, runs] = await Promise.all([
+      [stats, ready, nodes] = await Promise.all([
         api("/stats", {
           query: { hours: 24, upcoming: 10, lang: getLang() },
           signal: ctx.signal,
         }),
         api("/ready", { signal: ctx.signal }).catch((err) => ({ error: err })),
         api("/nodes", { signal: ctx.signal }).catch(() => []),
-        runsSince(since, ctx.signal),
       ]);
     } catch (err) {
       if (err.name !== "AbortError") replace(body, errorBox(err));
@@ -207,7 +168,7 @@ export async function render(ctx) {
       body,
       calendarWarnings(stats.calendar_warnings),
       outcomeCards(stats),
-      section(t("chart_runs_per_hour"), hourlyChart(runs, runs.total, now)),
+      section(t("chart_runs_per_hour"), hourlyChart(stats.per_hour)),
       h(
         "div",
         { class: "columns columns-1-2" },

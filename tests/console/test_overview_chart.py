@@ -1,0 +1,101 @@
+"""The overview's runs-per-hour chart counts every run of the last 24 hours (it comes
+from /stats' per_hour, read off the store's rollups), not only the newest 2,000."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import expect
+
+from schedkit import TaskRegistry
+from schedkit.api import create_app
+from schedkit.models import Run, RunStatus, utcnow
+from schedkit.store import create_store
+from tests.api.server import LiveServer
+from tests.console.conftest import CONFIG, PREFIX, Browsing, Console, _admin_token
+from tests.store._contract import make_run
+
+pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
+
+expect.set_options(timeout=10_000)
+
+HOUR = timedelta(hours=1)
+RUNS = 2_500
+DB = "schedkit.db"
+
+
+@pytest.fixture(scope="module")
+def console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """A server whose store holds only the runs a test puts there: no task, no schedule."""
+    var: Path = tmp_path_factory.mktemp("chart")
+    store_url = f"sqlite:///{var / DB}"
+    token = asyncio.run(_admin_token(store_url))
+    app = create_app({**CONFIG, "store_url": store_url}, registry=TaskRegistry())
+    with LiveServer(app) as server:
+        client = httpx.Client(
+            base_url=server.url + PREFIX,
+            headers={"Authorization": f"Bearer {token}", "X-Requested-With": "tests"},
+            timeout=30,
+        )
+        try:
+            yield Console(url=server.url, token=token, api=client, var=var)
+        finally:
+            client.close()
+
+
+async def _insert_history(store_url: str) -> None:
+    """RUNS finished runs spread over the chart's hours but its first one (so an hour
+    turning during the test leaves them all on the chart)."""
+    now = utcnow()
+    first = now.replace(minute=0, second=0, microsecond=0) - 22 * HOUR
+    span = (now - first) / HOUR - 0.01
+    rng = random.Random(11)
+    statuses = [RunStatus.SUCCESS] * 5 + [RunStatus.FAILED, RunStatus.SKIPPED]
+    runs: list[Run] = []
+    for i in range(RUNS):
+        at = first + rng.uniform(0, span) * HOUR
+        status = rng.choice(statuses)
+        runs.append(
+            make_run(
+                task_name="bulk",
+                schedule_id=f"s{i}",
+                scheduled_for=at,
+                not_before=at,
+                created_at=at,
+                status=status,
+                duration=0.5,
+                finished_at=at + timedelta(seconds=1),
+            )
+        )
+    store = create_store(store_url)
+    await store.open()
+    try:
+        assert len(await store.insert_runs(runs)) == RUNS
+    finally:
+        await store.close()
+
+
+async def test_overview_chart_counts_runs_beyond_the_old_2000(
+    signed_in: Browsing, console: Console
+) -> None:
+    assert console.var is not None
+    await _insert_history(f"sqlite:///{console.var / DB}")
+    page = signed_in.page
+    await page.goto(console.base)
+    chart = page.locator("svg.chart").first
+    await expect(chart).to_be_visible()
+    # Each bar segment's tooltip: "HH:MM · Status: n".
+    titles = await chart.locator("rect.bar title").all_text_contents()
+    counts = [int(t.rsplit(": ", 1)[1]) for t in titles]
+    assert sum(counts) == RUNS
+    assert {t.split(" · ")[1].split(":")[0] for t in titles} == {"Success", "Failed", "Skipped"}
+    await expect(page.locator("main")).not_to_contain_text("The chart shows the latest")
+    ticks = await chart.locator("text.tick-x").all_text_contents()
+    assert len(ticks) == 8 and all(re.fullmatch(r"\d\d:00", t) for t in ticks), ticks
