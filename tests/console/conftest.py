@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,21 @@ async def _admin_token(store_url: str) -> str:
         await store.close()
 
 
+@contextmanager
+def serving(app: FastAPI, token: str, var: Path | None = None) -> Iterator[Console]:
+    """``app`` on a live server, with an API client that holds ``token``."""
+    with (
+        LiveServer(app) as server,
+        httpx.Client(
+            base_url=server.url + PREFIX,
+            # X-Requested-With: bodyless changes must say they are not a cross-site form.
+            headers={"Authorization": f"Bearer {token}", "X-Requested-With": "tests"},
+            timeout=30,
+        ) as client,
+    ):
+        yield Console(url=server.url, token=token, api=client, var=var)
+
+
 @pytest.fixture(scope="module")
 def chromium() -> str:
     return service_url(CHROMIUM_VAR)
@@ -92,17 +108,8 @@ def console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     store_url = f"sqlite:///{path}"
     token = asyncio.run(_admin_token(store_url))
     app = create_app({**CONFIG, "store_url": store_url}, registry=console_registry())
-    with LiveServer(app) as server:
-        client = httpx.Client(
-            base_url=server.url + PREFIX,
-            # X-Requested-With: bodyless changes must say they are not a cross-site form.
-            headers={"Authorization": f"Bearer {token}", "X-Requested-With": "tests"},
-            timeout=30,
-        )
-        try:
-            yield Console(url=server.url, token=token, api=client)
-        finally:
-            client.close()
+    with serving(app, token) as console:
+        yield console
 
 
 @pytest.fixture(scope="module")
@@ -128,23 +135,14 @@ def demo_console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     registry.register_task(crunch)  # slow enough to be cancelled while it runs
     scheduler = Scheduler(config, registry=registry)
     configure(scheduler, var_dir=str(var))
-    with LiveServer(create_app(scheduler)) as server:
-        client = httpx.Client(
-            base_url=server.url + PREFIX,
-            # X-Requested-With: bodyless changes must say they are not a cross-site form.
-            headers={"Authorization": f"Bearer {token}", "X-Requested-With": "tests"},
-            timeout=30,
-        )
-        try:
-            for name in DEMO_TASKS:
-                client.post(
-                    f"/tasks/{name}/schedule",
-                    params={"schedule_id": DEMO_SCHEDULE_PREFIX + name},
-                    json=DEMO_CRON,
-                ).raise_for_status()
-            yield Console(url=server.url, token=token, api=client, var=var)
-        finally:
-            client.close()
+    with serving(create_app(scheduler), token, var) as console:
+        for name in DEMO_TASKS:
+            console.api.post(
+                f"/tasks/{name}/schedule",
+                params={"schedule_id": DEMO_SCHEDULE_PREFIX + name},
+                json=DEMO_CRON,
+            ).raise_for_status()
+        yield console
 
 
 HOST_COOKIE = ("host_session", "alice-session")

@@ -7,14 +7,12 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import expect
 
 from schedkit import TaskRegistry, task
 from schedkit.api import create_app
-from tests.api.server import LiveServer
-from tests.console.conftest import CONFIG, PREFIX, Console, _admin_token, open_tab
+from tests.console.conftest import CONFIG, Console, _admin_token, open_tab, serving
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -35,16 +33,8 @@ def node_console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     registry.register_task(gpu_render)
     config = {**CONFIG, "store_url": store_url, "executor": {"labels": ["reports"]}}
     app = create_app(config, registry=registry)
-    with LiveServer(app) as server:
-        client = httpx.Client(
-            base_url=server.url + PREFIX,
-            headers={"Authorization": f"Bearer {token}", "X-Requested-With": "tests"},
-            timeout=30,
-        )
-        try:
-            yield Console(url=server.url, token=token, api=client)
-        finally:
-            client.close()
+    with serving(app, token) as console:
+        yield console
 
 
 async def test_a_run_no_node_can_take_says_why(browser, node_console: Console) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import expect
 
@@ -18,8 +17,7 @@ from schedkit import TaskRegistry
 from schedkit.api import create_app
 from schedkit.models import Run, RunStatus, utcnow
 from schedkit.store import create_store
-from tests.api.server import LiveServer
-from tests.console.conftest import CONFIG, PREFIX, Browsing, Console, _admin_token
+from tests.console.conftest import CONFIG, Browsing, Console, _admin_token, serving
 from tests.store._contract import make_run
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
@@ -38,16 +36,8 @@ def console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     store_url = f"sqlite:///{var / DB}"
     token = asyncio.run(_admin_token(store_url))
     app = create_app({**CONFIG, "store_url": store_url}, registry=TaskRegistry())
-    with LiveServer(app) as server:
-        client = httpx.Client(
-            base_url=server.url + PREFIX,
-            headers={"Authorization": f"Bearer {token}", "X-Requested-With": "tests"},
-            timeout=30,
-        )
-        try:
-            yield Console(url=server.url, token=token, api=client, var=var)
-        finally:
-            client.close()
+    with serving(app, token, var) as console:
+        yield console
 
 
 async def _insert_history(store_url: str) -> None:

@@ -10,15 +10,20 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, expect
 
 from schedkit import Step, TaskRegistry, Workflow, task
 from schedkit.api import create_app
-from tests.api.server import LiveServer
-from tests.console.conftest import CONFIG, PREFIX, Browsing, Console, _admin_token, open_tab
+from tests.console.conftest import (
+    CONFIG,
+    Browsing,
+    Console,
+    _admin_token,
+    open_tab,
+    serving,
+)
 
 FAIL = {"on": True}
 
@@ -61,16 +66,9 @@ def wf_console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     for t in (collect, settle, report):
         registry.register_task(t)
     registry.register_workflow(FLOW)
-    with LiveServer(create_app({**CONFIG, "store_url": store_url}, registry=registry)) as server:
-        client = httpx.Client(
-            base_url=server.url + PREFIX,
-            headers={"Authorization": f"Bearer {token}", "X-Requested-With": "tests"},
-            timeout=30,
-        )
-        try:
-            yield Console(url=server.url, token=token, api=client)
-        finally:
-            client.close()
+    app = create_app({**CONFIG, "store_url": store_url}, registry=registry)
+    with serving(app, token) as console:
+        yield console
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -81,6 +82,27 @@ def history(rng: random.Random, start: datetime, hours: int, per_hour: int) -> l
     return runs
 
 
+async def finish(
+    store: Store, done: Sequence[Run], failed: Sequence[Run], *, failed_duration: float
+) -> None:
+    """Runs claimed by n1 finished: ``done`` successes of 1 s, 2 s, ... ending a second
+    apart from T0, ``failed`` failures of ``failed_duration`` ending an hour after T0."""
+    results = [
+        fin(r.id, r.attempt, "n1", outcome(duration=1.0 + i, finished_at=T0 + i * SEC))
+        for i, r in enumerate(done)
+    ]
+    results += [
+        fin(
+            r.id,
+            r.attempt,
+            "n1",
+            outcome(RunStatus.FAILED, duration=failed_duration, finished_at=T0 + HOUR),
+        )
+        for r in failed
+    ]
+    assert await store.finish_runs(results) == [True] * len(results)
+
+
 async def test_stats_from_rollups_agree_with_the_exact_query(store: Store) -> None:
     rng = random.Random(3)
     # 60 hours of history, the window edges falling inside hours and days.
@@ -120,15 +142,7 @@ async def test_rollups_follow_finish_lose_cancel_requeue_and_purge(store: Store)
     assert len(claimed) == 6
     ran = sorted(claimed.values(), key=lambda r: r.id)
     done, failed, silent = ran[:3], ran[3:5], ran[5]
-    results = [
-        fin(r.id, r.attempt, "n1", outcome(duration=1.0 + i, finished_at=T0 + i * SEC))
-        for i, r in enumerate(done)
-    ]
-    results += [
-        fin(r.id, r.attempt, "n1", outcome(RunStatus.FAILED, duration=50.0, finished_at=T0 + HOUR))
-        for r in failed
-    ]
-    assert await store.finish_runs(results) == [True] * 5
+    await finish(store, done, failed, failed_duration=50.0)
     await assert_stats_agree(store, since)
 
     # The reaper marks a silent run lost; a cancelled pending run is finished too.
@@ -205,15 +219,7 @@ async def test_hourly_counts_follow_finish_lose_cancel_requeue_and_purge(store: 
     assert len(claimed) == 8
     await agree()
     done, failed, silent = claimed[:3], claimed[3:5], claimed[5]
-    results = [
-        fin(r.id, r.attempt, "n1", outcome(duration=1.0 + i, finished_at=T0 + i * SEC))
-        for i, r in enumerate(done)
-    ]
-    results += [
-        fin(r.id, r.attempt, "n1", outcome(RunStatus.FAILED, duration=5.0, finished_at=T0 + HOUR))
-        for r in failed
-    ]
-    assert await store.finish_runs(results) == [True] * 5
+    await finish(store, done, failed, failed_duration=5.0)
     assert await store.lose_runs([lost(silent, stale_before=T0 + SEC, now=T0 + 2 * SEC)]) == [True]
     waiting = await store.list_runs(RunFilter(statuses=frozenset({RunStatus.PENDING})), limit=1)
     assert await store.request_cancel(waiting[0].id, T0, "operator") is not None
