@@ -282,9 +282,7 @@ async def _wipe(url: str, system: str) -> None:
 
 async def _pg_execute(url: str, sql: str) -> None:
     """Maintenance SQL on the benchmark's own database, outside the store."""
-    import asyncpg  # type: ignore[import-untyped]
-
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await measure.pg_connect(url)
     try:
         await conn.execute(sql)
     finally:

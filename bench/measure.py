@@ -275,15 +275,36 @@ def pg_with_database(url: str, name: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
-def _pg_admin_url(url: str) -> str:
-    return pg_with_database(url, "postgres").replace("postgresql+asyncpg://", "postgresql://")
+async def pg_connect(url: str, database: str | None = None) -> Any:
+    """An asyncpg connection to the server of ``url`` (a store URL, ``postgresql://`` or
+    ``postgresql+asyncpg://``), to ``database`` or the URL's own.
+
+    The URL's query parameters become keyword arguments, as SQLAlchemy's asyncpg dialect
+    passes them to the store's connections (``?ssl=disable``): put in a DSN, asyncpg
+    would send ``ssl`` to the server as a setting, which it refuses."""
+    import asyncpg  # type: ignore[import-untyped]
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return await asyncpg.connect(
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.username,
+        password=parsed.password,
+        database=database or parsed.database,
+        **{key: str(value) for key, value in parsed.query.items()},
+    )
+
+
+async def _pg_admin(url: str) -> Any:
+    return await pg_connect(url, "postgres")
 
 
 async def pg_server_version(url: str) -> str | None:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
     try:
-        conn = await asyncpg.connect(_pg_admin_url(url))
+        conn = await _pg_admin(url)
     except (OSError, asyncpg.PostgresError) as exc:
         logger.warning("PostgreSQL at %s unreachable: %s", urlsplit(url).hostname, exc)
         return None
@@ -294,9 +315,7 @@ async def pg_server_version(url: str) -> str | None:
 
 
 async def pg_database_exists(url: str, name: str) -> bool:
-    import asyncpg
-
-    conn = await asyncpg.connect(_pg_admin_url(url))
+    conn = await _pg_admin(url)
     try:
         return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
     finally:
@@ -305,9 +324,7 @@ async def pg_database_exists(url: str, name: str) -> bool:
 
 async def pg_create_database(url: str, name: str) -> str:
     """Create database ``name`` (dropping a leftover of the same name); its URL."""
-    import asyncpg
-
-    conn = await asyncpg.connect(_pg_admin_url(url))
+    conn = await _pg_admin(url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}"')
@@ -317,9 +334,7 @@ async def pg_create_database(url: str, name: str) -> str:
 
 
 async def pg_drop_database(url: str, name: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(_pg_admin_url(url))
+    conn = await _pg_admin(url)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -330,9 +345,7 @@ async def pg_backend_cpu(url: str, datname: str) -> dict[int, float]:
     """CPU seconds so far of each server process connected to ``datname`` (the server's
     share of the work, which the client's getrusage cannot see). Empty if /proc does not
     show the server's processes (server on another host)."""
-    import asyncpg
-
-    conn = await asyncpg.connect(_pg_admin_url(url))
+    conn = await _pg_admin(url)
     try:
         rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", datname)
     finally:
