@@ -103,3 +103,19 @@ def test_import_twice_reports_existing_ids_and_format_errors(cli: Cli) -> None:
     (cli.cwd / "h.csv").write_text("name,when\nx,y\n", encoding="utf-8")
     assert "must name the columns" in cli("schedule", "import", "h.csv").stderr
     assert count(cli) == 4
+
+
+def test_help_and_usage_errors_name_the_command_as_typed(cli: Cli) -> None:
+    """Hole: ``schedkit schedule import --help`` printed ``Usage: schedkit
+    schedule-import``, the hidden name it is dispatched to, and so did its usage errors."""
+    shown = cli("schedule", "import", "--help")
+    assert shown.exit_code == 0
+    assert "Usage: schedkit schedule import [OPTIONS] {FILE}" in shown.stdout
+    assert "schedule-import" not in shown.stdout
+    missing = cli("schedule", "import")
+    assert missing.exit_code == 2
+    assert "schedkit schedule import -h" in missing.stderr
+    assert "schedule-import" not in missing.stderr
+    # Found from the command it belongs to, hidden as its own entry in `schedkit --help`.
+    schedule_help = " ".join(cli("schedule", "--help").stdout.split())
+    assert "schedkit schedule import FILE" in schedule_help

@@ -102,9 +102,12 @@ class SchedkitGroup(TyperGroup):
     SUBCOMMANDS: ClassVar[Mapping[str, str]] = {"schedule import": "schedule-import"}
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        name = self.SUBCOMMANDS.get(" ".join(args[:2]))
+        typed = " ".join(args[:2])
+        name = self.SUBCOMMANDS.get(typed)
         if name is not None:
-            return super().resolve_command(ctx, [name, *args[2:]])
+            # Named as typed: the name returned is the one its help and usage errors show.
+            _, command, rest = super().resolve_command(ctx, [name, *args[2:]])
+            return typed, command, rest
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:  # typer's (vendored) click Context

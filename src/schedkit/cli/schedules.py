@@ -190,6 +190,7 @@ def schedule(
     """Set when a task runs (replacing the schedule with the same id), or --remove it.
 
     The change is stored: a running service picks it up, and it survives restarts.
+    Many schedules at once, from a JSON lines or CSV file: schedkit schedule import FILE.
     """
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
@@ -261,7 +262,7 @@ def import_schedules(
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """(schedkit schedule import FILE) Create many schedules from a file, all or none.
+    """Create many schedules from a file, all or none.
 
     Every line is validated first; a file with bad lines is refused whole, each bad
     line named with its number. See docs/cli.md for the formats.
