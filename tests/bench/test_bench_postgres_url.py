@@ -8,17 +8,14 @@ reported PostgreSQL unreachable and every schedkit-postgres case was an error.""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench import measure
+from tests.bench.conftest import run_bench
 from tests.cli.conftest import subprocess_env
 from tests.conftest import service_url
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.external_service
 
@@ -55,16 +52,7 @@ def test_a_workload_runs_on_a_url_with_a_query(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     args = ["--smoke", "--only", "throughput", "--case", "100 runs at once"]
     args += ["--systems", "schedkit-postgres", "--no-mongo", "--postgres-url", url]
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", *args, "--json", str(out)],
-        cwd=ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    run_bench("bench", *args, "--json", str(out), env=subprocess_env(), timeout=120)
     cases = json.loads(out.read_text())["workloads"]["throughput"]["cases"]
     assert cases
     for case in cases.values():

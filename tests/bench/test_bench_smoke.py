@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.conftest import run_bench
+
 WORKLOADS = {
     "fire_precision",
     "fire_rate",
@@ -35,16 +34,7 @@ def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> No
     # PostgreSQL joins in when SCHEDKIT_TEST_POSTGRES_URL is set (CI), schedkit-mongo when
     # SCHEDKIT_TEST_MONGO_URL is; neither is required here.
     mongo = bool(env.get("SCHEDKIT_TEST_MONGO_URL"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--json", str(out)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    proc = run_bench("bench", "--smoke", "--json", str(out), env=env, timeout=280)
     report = json.loads(out.read_text())
 
     assert report["smoke"] is True

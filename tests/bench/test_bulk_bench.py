@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.conftest import run_bench
 
 
 def run(*args: str) -> list[dict[str, object]]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.bulk", *args, "--postgres-url", "", "--mongo-url", ""],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_bench("bench.bulk", *args, "--postgres-url", "", "--mongo-url", "", timeout=120)
     rows: list[dict[str, object]] = json.loads(proc.stderr.strip().splitlines()[-1])
     return rows
 

@@ -4,16 +4,13 @@ No timing is asserted (the figures of a toy run mean nothing)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.bench.conftest import run_bench
 from tests.cli.conftest import subprocess_env
 from tests.conftest import service_url
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.external_service
@@ -21,16 +18,7 @@ def test_workers_benchmark_reports_runs_per_second(tmp_path: Path) -> None:
     url = service_url("SCHEDKIT_TEST_POSTGRES_URL")
     out = tmp_path / "workers.json"
     args = ["--runs", "60", "--workers", "1,2", "--postgres-url", url, "--json", str(out)]
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.workers", *args],
-        cwd=ROOT,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    run_bench("bench.workers", *args, env=subprocess_env(), timeout=240)
     report = json.loads(out.read_text())
     assert report["cpu_count"] >= 1
     assert [c["workers"] for c in report["cases"]] == [1, 2]
