@@ -27,12 +27,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 
 
 async def _insert(url: str, runs: list[Run]) -> None:
-    store = create_store(url)
-    await store.open()
-    try:
+    async with create_store(url) as store:
         assert await store.insert_runs(runs) == [r.id for r in runs]
-    finally:
-        await store.close()
 
 
 def _history(now: datetime) -> list[Run]:

@@ -64,12 +64,8 @@ async def _insert_history(store_url: str) -> None:
                 finished_at=at + timedelta(seconds=1),
             )
         )
-    store = create_store(store_url)
-    await store.open()
-    try:
+    async with create_store(store_url) as store:
         assert len(await store.insert_runs(runs)) == RUNS
-    finally:
-        await store.close()
 
 
 async def test_overview_chart_counts_runs_beyond_the_old_2000(
