@@ -133,21 +133,38 @@ async def test_overlap_skip_records_skipped(make_scheduler: MakeScheduler) -> No
 
 async def test_overlap_queue_one(make_scheduler: MakeScheduler) -> None:
     started: list[str] = []
-    # The first run (fired at 0.3 s) outlasts the pause by far: had it ended before the
-    # pause (0.8 s long, it ended at 1.1 s), a loaded machine pausing a little late let
-    # the fire at 1.2 s queue a third run.
-    s = await make_scheduler(_slow_task("ov_queue", started, 1.5))
+    release = asyncio.Event()
+
+    # The first run holds until the test releases it: a sleep of fixed length let a loaded
+    # machine finish it before the pause, and the next fire then queued a second run.
+    @task("ov_queue", category="t")
+    async def held(ctx: TaskContext) -> None:
+        started.append(ctx.run_id)
+        if len(started) == 1:
+            await release.wait()
+
+    s = await make_scheduler(held)
     await s.add_task(
         "ov_queue",
         {"trigger": "interval", "seconds": 0.3, "max_instances": 1, "overlap": "queue_one"},
     )
-    await asyncio.sleep(1.0)
+
+    async def queued_and_skipped() -> list[Run] | None:
+        runs = await s.list_runs("ov_queue", limit=100)
+        statuses = Counter(r.status for r in runs)
+        blocked = any(r.blocked_by is not None for r in runs)
+        return runs if blocked and statuses[RunStatus.SKIPPED] >= 1 else None
+
+    await until(queued_and_skipped, timeout=10)
     await s.pause_task("ov_queue")
     runs = await s.list_runs("ov_queue", limit=100)
     queued = [r for r in runs if r.blocked_by is not None]
     assert len(queued) == 1, runs
-    assert sum(1 for r in runs if r.status is RunStatus.SKIPPED) >= 1
+    assert queued[0].blocked_by == started[0]
+    assert queued[0].status is RunStatus.PENDING
+    assert len(started) == 1
     # The queued run starts once the running one finishes, not before.
+    release.set()
     done = await s.wait_for_run(queued[0].id, timeout=5)
     assert done.status is RunStatus.SUCCESS
     first = await s.get_run(started[0])

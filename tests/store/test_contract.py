@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -208,11 +209,12 @@ async def test_record_fires_inserts_and_advances_only_schedules_still_at_their_v
     assert kept is not None and (kept.next_fire_time, kept.last_fire_time) == (nxt, T0)
     assert edited is not None and edited.next_fire_time == T0  # untouched
     assert await store.get_run(edited_run.id) is None
-    # Fenced like insert_runs: the same fire again inserts nothing.
+    # Fenced like insert_runs: the same fire again inserts nothing, and counts nothing
+    # (the advance that stored its run counted it).
     again = make_run(schedule_id="kept")
     assert await store.record_fires(
         [again], [adv("kept", 1, nxt, T0)], fence=None, now=T0
-    ) == FireRecord(inserted=[], advanced=1)
+    ) == FireRecord(inserted=[], advanced=1, recounted={"kept": 0})
     assert await store.record_fires([], [], fence=None, now=T0) == FireRecord(
         inserted=[], advanced=0
     )
@@ -743,3 +745,57 @@ async def test_record_fires_counts_inserted_runs_towards_max_runs(store: Store) 
     await seed(store, make_schedule(id="copy", run_count=4, max_runs=None))
     copy = await store.get_schedule("copy")
     assert copy is not None and (copy.max_runs, copy.run_count) == (None, 4)
+
+
+async def test_record_fires_counts_a_fire_an_earlier_write_stored_once(store: Store) -> None:
+    """A tick's fires planned again after an earlier write stored their runs but not
+    their advance (the MongoDB store writes in steps and can stop between them; a reply
+    lost and the write sent again): each fire's run counts once, whichever write stored
+    it. Before, a re-planned fire counted nothing, and a schedule ending after 2 runs
+    started 3."""
+    await seed(store, make_schedule(id="s", max_runs=10))
+
+    async def tick(*runs: Run, last: datetime, counted: Sequence[Run] = ()) -> FireRecord:
+        advance = replace(adv("s", 1, last + SEC, last), counted=tuple(r.id for r in counted))
+        return await store.record_fires(list(runs), [advance], fence=None, now=T0)
+
+    async def run_count() -> int:
+        stored = await store.get_schedule("s")
+        assert stored is not None
+        return stored.run_count
+
+    first = make_run()
+    await tick(first, last=T0, counted=[first])
+    assert await run_count() == 1
+    # The next tick's write stored its run, then stopped before its advance.
+    second = make_run(scheduled_for=T0 + SEC)
+    assert await store.insert_runs([second]) == [second.id]
+    # Planned again from the store, the fire overlaps its own run and is skipped: the
+    # run stored for it still counts.
+    overlapped = make_run(scheduled_for=T0 + SEC, status=RunStatus.SKIPPED)
+    record = await tick(overlapped, last=T0 + SEC)
+    assert record.inserted == [] and record.advanced == 1 and record.recounted == {"s": 1}
+    assert await run_count() == 2
+    # A second leader's tick planned from a copy read before that advance: its fire was
+    # counted by the advance, so it counts nothing.
+    stale = make_run(scheduled_for=T0 + SEC)
+    record = await tick(stale, last=T0 + SEC, counted=[stale])
+    assert record.advanced == 1 and record.recounted == {"s": 0}
+    assert await run_count() == 2
+    # Several fires, one of them stored before: each counts once; runs of other sources
+    # and fires stored as skipped or missed in between count nothing.
+    third = make_run(scheduled_for=T0 + 2 * SEC)
+    others = [
+        make_run(scheduled_for=T0 + 3 * SEC, trigger_source=TriggerSource.BACKFILL),
+        make_run(scheduled_for=T0 + 4 * SEC, status=RunStatus.MISSED),
+    ]
+    await store.insert_runs([third, *others])
+    third_again, fifth = make_run(scheduled_for=T0 + 2 * SEC), make_run(scheduled_for=T0 + 5 * SEC)
+    record = await tick(third_again, fifth, last=T0 + 5 * SEC, counted=[third_again, fifth])
+    assert record.inserted == [fifth.id] and record.recounted == {"s": 2}
+    assert await run_count() == 4
+    # A tick whose runs were all inserted now counts them, as ever.
+    sixth = make_run(scheduled_for=T0 + 6 * SEC)
+    record = await tick(sixth, last=T0 + 6 * SEC, counted=[sixth])
+    assert record.recounted == {}
+    assert await run_count() == 5

@@ -13,7 +13,7 @@ import gc
 import socket
 import uuid
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +21,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from pymongo import AsyncMongoClient
+from pymongo.errors import AutoReconnect
 
+from schedkit import Scheduler, TaskRegistry, task
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
 from schedkit.models import (
     ApiToken,
@@ -30,7 +32,7 @@ from schedkit.models import (
     RunStatus,
     TriggerSource,
 )
-from schedkit.store import LeaseFence, create_store
+from schedkit.store import LeaseFence, ScheduleAdvance, create_store
 from schedkit.store.mongo import DEFAULT_COLLECTIONS, INDEX_VERSION, MongoStore
 from schedkit.store.mongo.codec import INDEXES, fire_key, from_us, to_us
 from tests.store._contract import SEC, T0, adv, fin, lost, make_run, make_schedule, rq, seed
@@ -499,6 +501,68 @@ async def test_a_finish_retried_after_its_write_failed_applies(
         assert await s.finish_run(fin(run.id, 1, "n1", done))
         got = await s.get_run(run.id)
         assert got is not None and got.status is RunStatus.SUCCESS
+
+
+@external
+async def test_a_tick_write_stopped_before_its_advance_still_ends_after_max_runs(
+    mongo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen under load in CI: a schedule ending after 2 runs started 3. A tick's write
+    stored its run, then failed before its advance (the connection dropped; this store
+    writes a tick in steps). The fire, planned again from the store, found its run
+    stored and counted nothing, so one fire more ran. Fault injected: no server can be
+    made to drop a connection between two given commands."""
+    from tests.engine.conftest import fast_config
+    from tests.engine.taps import until
+    from tests.stopping import stop_or_fail
+
+    @task("quick_end", category="t")
+    async def quick_end() -> None:
+        return None
+
+    store = MongoStore(mongo_url)
+    advance = store._advance_locked
+    counting_writes: list[int] = []
+
+    async def drop_the_second(advances: Sequence[ScheduleAdvance], counts: list[int]) -> int:
+        if any(a.counted for a in advances):
+            counting_writes.append(len(advances))
+            if len(counting_writes) == 2:
+                raise AutoReconnect("connection dropped between the insert and the advance")
+        return await advance(advances, counts)
+
+    monkeypatch.setattr(store, "_advance_locked", drop_the_second)
+    registry = TaskRegistry()
+    registry.register_task(quick_end)
+    scheduler = Scheduler(fast_config(mongo_url), registry=registry, store=store)
+    await scheduler.start()
+    try:
+        # The run the failed write stored stays active (claimed for this node, never
+        # launched, until the reaper sees it lost): the fire planned again is skipped.
+        await scheduler.add_task(
+            "quick_end",
+            {
+                "trigger": "interval",
+                "seconds": 0.2,
+                "max_runs": 2,
+                "max_instances": 1,
+                "overlap": "skip",
+            },
+        )
+
+        async def ended() -> bool:
+            schedule = await scheduler.get_schedule("quick_end")
+            return schedule is not None and schedule.next_fire_time is None
+
+        await until(ended, timeout=15)
+        assert len(counting_writes) >= 2  # the fault was injected
+        runs = await scheduler.list_runs("quick_end", limit=100)
+        started = [r for r in runs if r.status not in (RunStatus.SKIPPED, RunStatus.MISSED)]
+        assert len(started) == 2, runs
+        schedule = await scheduler.get_schedule("quick_end")
+        assert schedule is not None and schedule.run_count == 2
+    finally:
+        await stop_or_fail(scheduler, grace=1.0)
 
 
 @external

@@ -277,9 +277,16 @@ class SchedulerLoop:
                 return
             stored = set(record.inserted)
             horizon = self._refresh_at + timedelta(seconds=self.cfg.lookahead)
+            recounted = record.recounted
             self.window.advance(
                 (
-                    (a.schedule_id, a.next_fire_time, sum(i in stored for i in a.counted))
+                    (
+                        a.schedule_id,
+                        a.next_fire_time,
+                        recounted[a.schedule_id]
+                        if a.schedule_id in recounted
+                        else sum(i in stored for i in a.counted),
+                    )
                     for a in batch.advances
                 ),
                 horizon,

@@ -8,10 +8,11 @@ clears) live here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from schedkit.models import Run, RunOutcome, RunStatus, Schedule
+from schedkit.models import Run, RunOutcome, RunStatus, Schedule, TriggerSource
 from schedkit.store.values import RunFinish, ScheduleAdvance
 
 #: The run fields a requeue (and a lost attempt sent back to pending) clears: the
@@ -121,8 +122,53 @@ def still_current(
 
 def count_inserted(advances: Sequence[ScheduleAdvance], inserted: set[str]) -> list[int]:
     """Per advance, how many of its ``counted`` runs are among ``inserted``: what
-    :meth:`Store.record_fires` adds to the schedule's ``run_count``."""
+    :meth:`Store.record_fires` adds to the schedule's ``run_count``, unless
+    :func:`recounts` names the advance."""
     return [sum(run_id in inserted for run_id in advance.counted) for advance in advances]
+
+
+#: The trigger sources of the runs a scheduler tick stores for a schedule's fires.
+FIRED_SOURCES: tuple[TriggerSource, ...] = (TriggerSource.SCHEDULE, TriggerSource.CATCH_UP)
+#: The statuses a fire is stored with when it starts no run; all others count.
+NOT_STARTED: tuple[RunStatus, ...] = (RunStatus.SKIPPED, RunStatus.MISSED)
+
+
+@dataclass(frozen=True, slots=True)
+class Recount:
+    """An advance whose count is read from the runs stored: ``index`` in the advances,
+    the runs of ``schedule_id`` fired after ``after`` (None: from the first) up to
+    ``until``, of :data:`FIRED_SOURCES`, not :data:`NOT_STARTED`."""
+
+    index: int
+    schedule_id: str
+    after: datetime | None
+    until: datetime
+
+
+def recounts(
+    runs: Sequence[Run],
+    advances: Sequence[ScheduleAdvance],
+    inserted: set[str],
+    last_fired: Mapping[str, datetime | None],
+) -> list[Recount]:
+    """The advances of :meth:`Store.record_fires` whose count cannot be the runs this
+    write inserted: a run of their schedule was found already stored. An earlier write
+    of the same fires stored it and then stopped before its advance (the MongoDB store
+    writes in several steps), or its reply was lost and it was sent again. The runs of
+    those fires count once, whichever write stored them: all fires after the
+    schedule's stored ``last_fire_time`` (``last_fired``), which moves in the same
+    atomic step as ``run_count``. A fire at or before it was counted then (a second
+    leader's tick planned from a copy read before that advance counts nothing)."""
+    again = {r.schedule_id for r in runs if r.id not in inserted}
+    after = dict(last_fired)
+    found: list[Recount] = []
+    for index, advance in enumerate(advances):
+        sid, until = advance.schedule_id, advance.last_fire_time
+        if sid not in again or until is None:
+            continue
+        found.append(Recount(index, sid, after.get(sid), until))
+        after[sid] = until
+    return found
 
 
 def check_new_schedules(schedules: Sequence[Schedule]) -> None:

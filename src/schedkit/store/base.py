@@ -212,7 +212,11 @@ class Store(abc.ABC):
         schedules (as :meth:`advance_schedules`), adding to each schedule's
         ``run_count`` how many runs of its advance's ``counted`` this write inserted: the
         count moves in the same step as the runs it counts, so ``max_runs`` holds
-        however many leaders come and go (``_common.count_inserted``).
+        however many leaders come and go (``_common.count_inserted``). For a schedule
+        with a run of this write found already stored (an earlier write of the same
+        fires stored it and stopped before its advance), the count is the started runs
+        stored for its fires after its stored ``last_fire_time``, whichever write
+        stored them, reported in ``FireRecord.recounted`` (``_common.recounts``).
 
         The tick was planned from copies of the schedules read up to a second before:
         a run of a schedule named in ``advances`` is inserted only if that schedule is
@@ -226,7 +230,8 @@ class Store(abc.ABC):
         advance schedules. The result then says ``fenced=True``. (How each backend
         makes the check and the writes one step is in its module docstring.)
 
-        Returns the ids inserted (in the order given) and the count of advances applied.
+        Returns the ids inserted (in the order given), the count of advances applied
+        and the schedules recounted.
         """
 
     # -- runs: creating and reading ----------------------------------------------------

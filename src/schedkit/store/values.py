@@ -4,7 +4,8 @@ write reports back. Frozen and keyword-only, so a call site names every field.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from schedkit.models import JSON, RunOutcome, RunStatus
@@ -43,6 +44,11 @@ class FireRecord:
     advanced: int
     #: True when the lease fence no longer held: then nothing at all was written.
     fenced: bool = False
+    #: The schedules whose ``run_count`` this write moved by the runs stored for the
+    #: fires of their advance, not by its own inserts (``_common.recounts``: fires
+    #: planned again after a write that stored their runs but not their advance), with
+    #: what it added: the planner's copies count the same.
+    recounted: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -23,9 +23,12 @@ from schedkit.models import (
     new_id,
 )
 from schedkit.store._common import (
+    FIRED_SOURCES,
+    NOT_STARTED,
     check_new_schedules,
     check_schedule_version,
     count_inserted,
+    recounts,
     still_current,
 )
 from schedkit.store.mongo.base import (
@@ -246,9 +249,8 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
         # write bumps its version, so this advance would not apply anyway.
         taken = await self._take_locks(_lock_names(advances), owner)
         try:
-            return await self._advance_locked(
-                [a for a in advances if _lock_name(a.schedule_id) in taken], set()
-            )
+            locked = [a for a in advances if _lock_name(a.schedule_id) in taken]
+            return await self._advance_locked(locked, [0] * len(locked))
         finally:
             await self._unlock(taken, owner)
 
@@ -283,23 +285,52 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
                 a.schedule_id: a.version for a in advances if _lock_name(a.schedule_id) in taken
             }
             found = await self._c.schedules.find(
-                {"_id": {"$in": sorted(wanted)}}, {"version": 1}
+                {"_id": {"$in": sorted(wanted)}}, {"version": 1, "last_fire_time": 1}
             ).to_list()
-            current = {d["_id"] for d in found if d["version"] == wanted[d["_id"]]}
-            kept, moved = still_current(runs, advances, current)
+            last_fired = {
+                d["_id"]: opt_dt(d.get("last_fire_time"))
+                for d in found
+                if d["version"] == wanted[d["_id"]]
+            }
+            kept, moved = still_current(runs, advances, set(last_fired))
             docs = [encode_run(run) for run in kept]
             inserted = await self._insert_new(self._c.runs, docs) if docs else set()
             await self._mark_runs(docs)
-            advanced = await self._advance_locked(moved, inserted)
+            counts = count_inserted(moved, inserted)
+            recounted: dict[str, int] = {}
+            for recount in recounts(kept, moved, inserted, last_fired):
+                counts[recount.index] = recounted[
+                    recount.schedule_id
+                ] = await self._started_between(recount.schedule_id, recount.after, recount.until)
+            advanced = await self._advance_locked(moved, counts)
             return FireRecord(
-                inserted=[run.id for run in runs if run.id in inserted], advanced=advanced
+                inserted=[run.id for run in runs if run.id in inserted],
+                advanced=advanced,
+                recounted=recounted,
             )
         finally:
             await self._unlock(taken, owner)
 
-    async def _advance_locked(self, advances: Sequence[ScheduleAdvance], inserted: set[str]) -> int:
+    async def _started_between(
+        self, schedule_id: str, after: datetime | None, until: datetime
+    ) -> int:
+        """How many of the schedule's fires after ``after`` up to ``until`` started a
+        run (``_common.recounts``)."""
+        fired: dict[str, int] = {"$lte": to_us(until)}
+        if after is not None:
+            fired["$gt"] = to_us(after)
+        return await self._c.runs.count_documents(
+            {
+                "schedule_id": schedule_id,
+                "scheduled_for": fired,
+                "trigger_source": {"$in": [s.value for s in FIRED_SOURCES]},
+                "status": {"$nin": [s.value for s in NOT_STARTED]},
+            }
+        )
+
+    async def _advance_locked(self, advances: Sequence[ScheduleAdvance], counts: list[int]) -> int:
         """Version-checked advances of schedules whose locks the caller holds, each
-        counting its runs among ``inserted``."""
+        adding its count to ``run_count``."""
         ops = [
             UpdateOne(
                 {"_id": a.schedule_id, "version": a.version},
@@ -311,7 +342,7 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
                     "$inc": {"run_count": count},
                 },
             )
-            for a, count in zip(advances, count_inserted(advances, inserted), strict=True)
+            for a, count in zip(advances, counts, strict=True)
         ]
         matched = 0
         # Ordered, as the SQL store applies them: in the order given. At most

@@ -23,9 +23,12 @@ from sqlalchemy.engine import Connection
 from schedkit.errors import ScheduleConflictError
 from schedkit.models import Run, Schedule, ScheduleCounts
 from schedkit.store._common import (
+    FIRED_SOURCES,
+    NOT_STARTED,
     check_new_schedules,
     check_schedule_version,
     count_inserted,
+    recounts,
     still_current,
 )
 from schedkit.store.sql.base import SQLBase, chunks, values_of
@@ -241,12 +244,20 @@ class SchedulesMixin(LeasesMixin, SQLBase):
         def work(conn: Connection) -> FireRecord:
             if fence is not None and not self._lease_held_in(conn, fence, now):
                 return FireRecord(inserted=[], advanced=0, fenced=True)
-            kept, moved = still_current(runs, advances, self._current(conn, wanted))
+            last_fired = self._current(conn, wanted)
+            kept, moved = still_current(runs, advances, set(last_fired))
             inserted = self._insert_runs_in(conn, kept) if kept else set()
             counts = count_inserted(moved, inserted)
+            recounted: dict[str, int] = {}
+            for recount in recounts(kept, moved, inserted, last_fired):
+                counts[recount.index] = recounted[recount.schedule_id] = self._started_between(
+                    conn, recount.schedule_id, recount.after, recount.until
+                )
             advanced = self._advance_in(conn, moved, counts) if moved else 0
             return FireRecord(
-                inserted=[run.id for run in runs if run.id in inserted], advanced=advanced
+                inserted=[run.id for run in runs if run.id in inserted],
+                advanced=advanced,
+                recounted=recounted,
             )
 
         return await self._db.write(work)
@@ -270,14 +281,31 @@ class SchedulesMixin(LeasesMixin, SQLBase):
         )
         return inserted
 
-    def _current(self, conn: Connection, wanted: dict[str, int]) -> set[str]:
-        """The ids of ``wanted`` stored at the version it names, read under lock (see the
-        module docstring), in id order like the advance (no deadlock)."""
-        current: set[str] = set()
+    def _current(self, conn: Connection, wanted: dict[str, int]) -> dict[str, datetime | None]:
+        """The ``last_fire_time`` of each of ``wanted`` stored at the version it names,
+        read under lock (see the module docstring), in id order like the advance (no
+        deadlock)."""
+        current: dict[str, datetime | None] = {}
         for chunk in chunks(sorted(wanted)):
             rows = self._versions.all(conn, {"ids": chunk})
-            current.update(sid for sid, version in rows if wanted[sid] == version)
+            current.update((sid, last) for sid, version, last in rows if wanted[sid] == version)
         return current
+
+    def _started_between(
+        self, conn: Connection, schedule_id: str, after: datetime | None, until: datetime
+    ) -> int:
+        """How many of the schedule's fires after ``after`` up to ``until`` started a
+        run (``_common.recounts``; rare, so not one of the prepared queries)."""
+        r = self._t.runs
+        stmt = sa.select(sa.func.count()).where(
+            r.c.schedule_id == schedule_id,
+            r.c.scheduled_for <= until,
+            r.c.trigger_source.in_(FIRED_SOURCES),
+            r.c.status.not_in(NOT_STARTED),
+        )
+        if after is not None:
+            stmt = stmt.where(r.c.scheduled_for > after)
+        return int(conn.execute(stmt).scalar_one())
 
     def _advance_in(
         self, conn: Connection, advances: Sequence[ScheduleAdvance], counts: Sequence[int]
@@ -318,7 +346,7 @@ class SchedulesMixin(LeasesMixin, SQLBase):
     def _versions(self) -> Query:
         s = self._t.schedules
         stmt = (
-            sa.select(s.c.id, s.c.version)
+            sa.select(s.c.id, s.c.version, s.c.last_fire_time)
             .where(s.c.id.in_(sa.bindparam("ids", expanding=True)))
             .order_by(s.c.id)
         )
