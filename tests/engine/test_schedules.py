@@ -116,19 +116,32 @@ def _slow_task(name: str, started: list[str], seconds: float) -> Any:
 
 async def test_overlap_skip_records_skipped(make_scheduler: MakeScheduler) -> None:
     started: list[str] = []
-    s = await make_scheduler(_slow_task("ov_skip", started, 1.2))
+    release = asyncio.Event()
+
+    # The first run holds until released: one of fixed length (1.2 s against a pause at
+    # 1.5 s) could end before a late pause, and the next fire then started a second.
+    @task("ov_skip", category="t")
+    async def held(ctx: TaskContext) -> None:
+        started.append(ctx.run_id)
+        await release.wait()
+
+    s = await make_scheduler(held)
     await s.add_task(
         "ov_skip", {"trigger": "interval", "seconds": 0.3, "max_instances": 1, "overlap": "skip"}
     )
-    await asyncio.sleep(1.5)
+
+    async def skipped_twice() -> bool:
+        return await s.count_runs("ov_skip", status=RunStatus.SKIPPED) >= 2
+
+    await until(skipped_twice, timeout=10)
     await s.pause_task("ov_skip")
+    release.set()
     runs = await s.list_runs("ov_skip", limit=100)
-    statuses = Counter(r.status for r in runs)
-    assert statuses[RunStatus.SKIPPED] >= 2
     assert all(
         "overlap policy skip" in (r.reason or "") for r in runs if r.status is RunStatus.SKIPPED
     )
     assert len(started) == 1
+    assert Counter(r.status for r in runs)[RunStatus.SKIPPED] == len(runs) - 1
 
 
 async def test_overlap_queue_one(make_scheduler: MakeScheduler) -> None:

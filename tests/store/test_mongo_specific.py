@@ -27,6 +27,7 @@ from schedkit import Scheduler, TaskRegistry, task
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
 from schedkit.models import (
     ApiToken,
+    Run,
     RunFilter,
     RunOutcome,
     RunStatus,
@@ -537,8 +538,8 @@ async def test_a_tick_write_stopped_before_its_advance_still_ends_after_max_runs
     scheduler = Scheduler(fast_config(mongo_url), registry=registry, store=store)
     await scheduler.start()
     try:
-        # The run the failed write stored stays active (claimed for this node, never
-        # launched, until the reaper sees it lost): the fire planned again is skipped.
+        # The run the failed write stored is active (claimed for this node, started once
+        # the store answers again): the fire planned again is skipped.
         await scheduler.add_task(
             "quick_end",
             {
@@ -561,6 +562,16 @@ async def test_a_tick_write_stopped_before_its_advance_still_ends_after_max_runs
         assert len(started) == 2, runs
         schedule = await scheduler.get_schedule("quick_end")
         assert schedule is not None and schedule.run_count == 2
+
+        # The run the failed write stored claimed for this node runs at its first
+        # attempt: it was not left for the reaper to find lost (lost_after) and retry.
+        async def both_done() -> list[Run] | None:
+            runs = await scheduler.list_runs("quick_end", limit=100)
+            done = [r for r in runs if r.status is RunStatus.SUCCESS]
+            return done if len(done) == 2 else None
+
+        done = await until(both_done, timeout=10)
+        assert [r.attempt for r in done] == [1, 1], done
     finally:
         await stop_or_fail(scheduler, grace=1.0)
 

@@ -133,6 +133,11 @@ class SchedulerLoop:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
+        #: Runs built claimed by this node for a tick write that failed: it may have
+        #: stored them before failing (the MongoDB store writes in steps), and then
+        #: nothing executes them until the reaper finds them lost (``lost_after``) and
+        #: their retry is due. Looked up once the store answers, and started here.
+        self._unsettled: list[Run] = []
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -186,6 +191,8 @@ class SchedulerLoop:
         backoff = Backoff()
         while not self._stopping:
             try:
+                if self._unsettled:
+                    await self._settle()
                 if self.is_leader:
                     await self._tick()
                     await self._reap()
@@ -265,9 +272,13 @@ class SchedulerLoop:
             if fence is None or not self.is_leader:
                 self.wake()
                 return
-            record = await self.store.record_fires(
-                batch.runs, batch.advances, fence=fence, now=self.clock.now()
-            )
+            try:
+                record = await self.store.record_fires(
+                    batch.runs, batch.advances, fence=fence, now=self.clock.now()
+                )
+            except Exception:
+                self._unsettled += [r for r in batch.runs if r.status is RunStatus.RUNNING]
+                raise
             if record.fenced:
                 # The lease was lost (expired or taken over) before the write: nothing
                 # of this tick was written; the next holder plans these fires.
@@ -406,6 +417,34 @@ class SchedulerLoop:
             active.append(run)
             counted.append(run.id)
         return counted
+
+    async def _settle(self) -> None:
+        """Start the runs a failed tick write stored claimed by this node (those it did
+        not store are fired again from the store)."""
+        built = {run.id: run for run in self._unsettled}
+        stored = await self.store.get_runs(list(built))
+        self._unsettled.clear()
+        mine = [
+            run
+            for run in stored
+            if run.status is RunStatus.RUNNING
+            and run.node_id == self.node_id
+            and run.attempt == built[run.id].attempt
+        ]
+        if not mine:
+            return
+        with self.executor.reserve(len(mine)) as grant:
+            started = mine[: grant.count]
+            self.executor.launch(grant, started)
+        logger.warning(
+            "a tick write failed after storing %d run(s) claimed by this node: %d started "
+            "now, %d left for the reaper (no free slot)",
+            len(mine),
+            len(started),
+            len(mine) - len(started),
+        )
+        for run in started:
+            self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
 
     async def _announce(self, batch: _Batch, stored: set[str]) -> None:
         """Publish what the tick stored, then cancel the runs replaced by stored fires."""
