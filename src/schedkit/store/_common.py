@@ -159,6 +159,8 @@ def recounts(
     schedule's stored ``last_fire_time`` (``last_fired``), which moves in the same
     atomic step as ``run_count``. A fire at or before it was counted then (a second
     leader's tick planned from a copy read before that advance counts nothing)."""
+    if len(inserted) == len(runs):  # every tick but those written again
+        return []
     again = {r.schedule_id for r in runs if r.id not in inserted}
     after = dict(last_fired)
     found: list[Recount] = []
