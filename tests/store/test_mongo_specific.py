@@ -36,6 +36,9 @@ from schedkit.models import (
 from schedkit.store import LeaseFence, ScheduleAdvance, create_store
 from schedkit.store.mongo import DEFAULT_COLLECTIONS, INDEX_VERSION, MongoStore
 from schedkit.store.mongo.codec import INDEXES, fire_key, from_us, to_us
+from tests.engine.conftest import fast_config
+from tests.engine.taps import until
+from tests.stopping import stop_or_fail
 from tests.store._contract import SEC, T0, adv, fin, lost, make_run, make_schedule, rq, seed
 from tests.store.conftest import Raw
 
@@ -513,9 +516,6 @@ async def test_a_tick_write_stopped_before_its_advance_still_ends_after_max_runs
     writes a tick in steps). The fire, planned again from the store, found its run
     stored and counted nothing, so one fire more ran. Fault injected: no server can be
     made to drop a connection between two given commands."""
-    from tests.engine.conftest import fast_config
-    from tests.engine.taps import until
-    from tests.stopping import stop_or_fail
 
     @task("quick_end", category="t")
     async def quick_end() -> None:
