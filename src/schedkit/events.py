@@ -85,7 +85,8 @@ class EventBus:
             except Exception:
                 logger.exception("run event listener %r failed on %s", listener, event.kind)
                 continue
-            if not inspect.isawaitable(outcome):
+            # Most listeners are plain functions: None needs no awaitable check.
+            if outcome is None or not inspect.isawaitable(outcome):
                 continue
             if len(self._pending) >= self.overflow.bound:
                 if inspect.iscoroutine(outcome):

@@ -547,6 +547,32 @@ async def test_integer_microseconds_on_sqlite(sqlite_url: str) -> None:
     assert raw == int(T0.timestamp()) * 1_000_000 + T0.microsecond
 
 
+def test_driver_codecs_match_the_column_types() -> None:
+    """The hot path's shortcuts (empty JSON containers, enum lookups) give what the
+    column types give, fresh containers each time, and still refuse unknown values."""
+    from schedkit.store.sql.columns import StrEnumType
+    from schedkit.store.sql.engine import json_dumps
+
+    as_json, from_json = rows.encoder(sa.JSON()), rows.decoder(sa.JSON())
+    for value in ({}, [], {"a": [1, {}]}, [{}], "", 0, None):
+        assert as_json(value) == (None if value is None else json_dumps(value))
+        assert from_json(as_json(value)) == value
+    first, second = from_json("{}"), from_json("{}")
+    first["changed"] = 1
+    assert second == {} and from_json("[]") == [] and from_json("[]") is not from_json("[]")
+
+    status = StrEnumType(RunStatus)
+    as_text, from_text = rows.encoder(status), rows.decoder(status)
+    for member in RunStatus:
+        assert as_text(member) == as_text(member.value) == member.value
+        assert from_text(member.value) is member
+    assert as_text(None) is None and from_text(None) is None
+    with pytest.raises(ValueError, match="exploded"):
+        as_text("exploded")
+    with pytest.raises(ValueError, match="exploded"):
+        from_text("exploded")
+
+
 # -- a PostgreSQL server that goes away and comes back ----------------------------------------
 
 

@@ -472,6 +472,9 @@ class Executor:
             self._active[run.id].work = work
 
         try:
+            if not self.run_wrappers:
+                # An exit stack per run costs more than the attempt of a no-op task.
+                return await self.attempts.run(task, run, ctx, on_work)
             async with contextlib.AsyncExitStack() as stack:
                 for wrapper in self.run_wrappers:
                     await stack.enter_async_context(wrapper(run))

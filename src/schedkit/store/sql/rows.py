@@ -38,19 +38,34 @@ def identity(value: Any) -> Any:
     return value
 
 
+#: The text ``json_dumps`` gives an empty dict and list (see :func:`_json`).
+_EMPTY_TEXT: dict[type, str] = {dict: "{}", list: "[]"}
+
+
 def _timestamp(value: datetime | None) -> int | None:
     return None if value is None else to_epoch_us(value)
 
 
 def _enum(enum_cls: type[Enum]) -> Codec:
+    # Keyed by value, found by member too (a StrEnum member equals its value).
+    values = {member.value: member.value for member in enum_cls}
+
     def encode(value: Enum | str | None) -> Any:
-        return None if value is None else enum_cls(value).value
+        if value is None:
+            return None
+        known = values.get(value)
+        return known if known is not None else enum_cls(value).value  # unknown: ValueError
 
     return encode
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json_dumps(value)
+    if value is None:
+        return None
+    # A run's kwargs and attempt errors are empty in almost every row written.
+    if not value and type(value) in _EMPTY_TEXT:
+        return _EMPTY_TEXT[type(value)]
+    return json_dumps(value)
 
 
 def _labels(value: tuple[str, ...] | str) -> str:
@@ -76,17 +91,41 @@ def encoder(kind: sa.types.TypeEngine[Any]) -> Codec:
     return identity
 
 
+#: The JSON of a run's empty kwargs and attempt errors, in almost every row a claim
+#: reads: a fresh container each, without the parser.
+_EMPTY_JSON: dict[str, Callable[[], Any]] = {"{}": dict, "[]": list}
+
+
+def _json_value(value: str | None) -> Any:
+    if value is None:
+        return None
+    empty = _EMPTY_JSON.get(value)
+    return empty() if empty is not None else json.loads(value)
+
+
+def _enum_decoder(enum_cls: type[Enum]) -> Codec:
+    # A dict lookup first: calling the enum class runs its metaclass's lookup in Python.
+    members = {member.value: member for member in enum_cls}
+
+    def decode(value: str | None) -> Enum | None:
+        if value is None:
+            return None
+        member = members.get(value)
+        return member if member is not None else enum_cls(value)  # unknown: its ValueError
+
+    return decode
+
+
 def decoder(kind: sa.types.TypeEngine[Any]) -> Codec:
     """How a stored value of type ``kind`` becomes the model's value."""
     if isinstance(kind, UTCDateTime):
         return lambda value: None if value is None else from_epoch_us(value)
     if isinstance(kind, sa.JSON):
-        return lambda value: None if value is None else json.loads(value)
+        return _json_value
     if isinstance(kind, sa.Boolean):
         return lambda value: None if value is None else bool(value)
     if isinstance(kind, StrEnumType):
-        enum_cls = kind.enum_cls
-        return lambda value: None if value is None else enum_cls(value)
+        return _enum_decoder(kind.enum_cls)
     if isinstance(kind, LabelsType):
         return lambda value: tuple(value.split(",")) if value else ()
     return identity
