@@ -15,6 +15,7 @@ from schedkit import (
     ConflictError,
     Run,
     RunStatus,
+    Scheduler,
     SyncScheduler,
     TaskContext,
     TaskNotFoundError,
@@ -22,7 +23,11 @@ from schedkit import (
     ValidationError,
     task,
 )
-from schedkit.store import create_store
+from schedkit.clock import OffsetClock
+from schedkit.errors import StoreUnavailableError
+from schedkit.events import EventKind, RunEvent
+from schedkit.store import Store, create_store
+from schedkit.store.values import FireRecord
 
 from .conftest import MakeScheduler, fast_config
 from .taps import until
@@ -595,6 +600,85 @@ async def test_a_fire_whose_tick_fails_on_the_store_is_fired_again(
     assert failures == [failing]
     runs = await s.list_runs("nightly")
     assert [r.scheduled_for for r in runs] == [when]
+
+
+@task(
+    "strict_minutes",
+    category="test",
+    schedule={"trigger": "cron", "minute": "*", "misfire_grace_time": 20, "coalesce": False},
+)
+async def strict_minutes() -> None:
+    return None
+
+
+async def test_a_tick_write_whose_answer_was_lost_still_announces_what_it_stored(
+    store_url: str,
+) -> None:
+    """A tick's write committed and its answer was lost (a dropped connection after the
+    commit): the fires are not planned again (the schedule is advanced), and what the
+    write stored was never announced — no ``missed`` event for the missed fires, so no
+    missed-run alert, and no ``created`` for the run. Fault injected: the real write
+    runs, then the call fails as a lost answer does."""
+    registry = TaskRegistry()
+    registry.register_task(strict_minutes)
+    clock = OffsetClock()
+    first = Scheduler(fast_config(store_url), registry=registry, clock=clock)
+    await first.start()
+    (schedule,) = await first.list_schedules()
+    await first.stop()
+    # The service is down over three fires: the next start's first tick records the two
+    # older than the misfire grace missed and runs the third.
+    assert schedule.next_fire_time is not None
+    clock.advance(schedule.next_fire_time + timedelta(minutes=2, seconds=5) - clock.now())
+    answers_lost: list[FireRecord] = []
+    store = create_store(fast_config(store_url).store_url)
+    # On the class: a node instruments its store's methods in place when it starts.
+    store.__class__ = _losing_an_answer(type(store), answers_lost)
+    second = Scheduler(fast_config(store_url), registry=registry, clock=clock, store=store)
+    events: list[RunEvent] = []
+    second.add_listener(events.append)
+    await second.start()
+    try:
+
+        async def settled() -> list[Run] | None:
+            runs = await second.list_runs("strict_minutes", limit=100)
+            pending = {RunStatus.PENDING, RunStatus.RUNNING}
+            return runs if len(runs) == 3 and not {r.status for r in runs} & pending else None
+
+        runs = await until(settled, timeout=15)
+        assert len(answers_lost) == 1  # the fault was injected
+        missed = [r for r in runs if r.status is RunStatus.MISSED]
+        started = [r for r in runs if r.status is not RunStatus.MISSED]
+        assert (len(missed), len(started)) == (2, 1), runs
+        await until(lambda: _events_of(events, started, EventKind.FINISHED), timeout=10)
+        announced = Counter((e.kind, e.run.id) for e in events)
+        for run in missed:
+            assert announced[(EventKind.MISSED, run.id)] == 1, (run, events)
+        for run in started:
+            assert announced[(EventKind.CREATED, run.id)] == 1, (run, events)
+            assert announced[(EventKind.STARTED, run.id)] == 1, (run, events)
+    finally:
+        await second.stop()
+
+
+def _losing_an_answer(store_class: type[Store], lost: list[FireRecord]) -> type[Store]:
+    """``store_class`` whose first tick write storing runs commits, then fails as a
+    write whose answer was lost does."""
+
+    class LosingAnAnswer(store_class):  # type: ignore[misc, valid-type]
+        async def record_fires(self, *args: Any, **kwargs: Any) -> FireRecord:
+            record: FireRecord = await super().record_fires(*args, **kwargs)
+            if record.inserted and not lost:
+                lost.append(record)
+                raise StoreUnavailableError("injected: the write committed, its answer was lost")
+            return record
+
+    return LosingAnAnswer
+
+
+async def _events_of(events: list[RunEvent], runs: list[Run], kind: EventKind) -> bool:
+    ids = {e.run.id for e in events if e.kind is kind}
+    return all(run.id in ids for run in runs)
 
 
 # -- fires taken a little ahead (scheduler.fire_ahead) ---------------------------------------

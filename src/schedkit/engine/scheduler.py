@@ -133,11 +133,14 @@ class SchedulerLoop:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._lease_task: asyncio.Task[None] | None = None
-        #: Runs built claimed by this node for a tick write that failed: it may have
-        #: stored them before failing (the MongoDB store writes in steps), and then
-        #: nothing executes them until the reaper finds them lost (``lost_after``) and
-        #: their retry is due. Looked up once the store answers, and started here.
-        self._unsettled: list[Run] = []
+        #: Tick writes that failed: each may have stored its runs all the same (the
+        #: MongoDB store writes in steps; any store's answer can be lost after its
+        #: commit). Those runs are fired by no later tick (their fencing keys are
+        #: taken), so what was stored is looked up once the store answers: the runs
+        #: claimed by this node are started here (else the reaper would find them lost
+        #: after ``lost_after`` and retry them), and every stored fire is announced
+        #: (else a missed fire would raise no alert).
+        self._unsettled: list[_Batch] = []
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -277,7 +280,7 @@ class SchedulerLoop:
                     batch.runs, batch.advances, fence=fence, now=self.clock.now()
                 )
             except Exception:
-                self._unsettled += [r for r in batch.runs if r.status is RunStatus.RUNNING]
+                self._unsettled.append(batch)
                 raise
             if record.fenced:
                 # The lease was lost (expired or taken over) before the write: nothing
@@ -419,11 +422,11 @@ class SchedulerLoop:
         return counted
 
     async def _settle(self) -> None:
-        """Start the runs a failed tick write stored claimed by this node (those it did
-        not store are fired again from the store)."""
-        built = {run.id: run for run in self._unsettled}
+        """Start and announce what failed tick writes stored (what they did not store
+        is fired again from the store, and announced by that tick)."""
+        built = {run.id: run for batch in self._unsettled for run in batch.runs}
         stored = await self.store.get_runs(list(built))
-        self._unsettled.clear()
+        batches, self._unsettled = self._unsettled, []
         mine = [
             run
             for run in stored
@@ -431,20 +434,20 @@ class SchedulerLoop:
             and run.node_id == self.node_id
             and run.attempt == built[run.id].attempt
         ]
-        if not mine:
-            return
-        with self.executor.reserve(len(mine)) as grant:
-            started = mine[: grant.count]
-            self.executor.launch(grant, started)
-        logger.warning(
-            "a tick write failed after storing %d run(s) claimed by this node: %d started "
-            "now, %d left for the reaper (no free slot)",
-            len(mine),
-            len(started),
-            len(mine) - len(started),
-        )
-        for run in started:
-            self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
+        if mine:
+            with self.executor.reserve(len(mine)) as grant:
+                started = mine[: grant.count]
+                self.executor.launch(grant, started)
+            logger.warning(
+                "a tick write failed after storing %d run(s) claimed by this node: %d "
+                "started now, %d left for the reaper (no free slot)",
+                len(mine),
+                len(started),
+                len(mine) - len(started),
+            )
+        ids = {run.id for run in stored}
+        for batch in batches:
+            await self._announce(batch, ids)
 
     async def _announce(self, batch: _Batch, stored: set[str]) -> None:
         """Publish what the tick stored, then cancel the runs replaced by stored fires."""
