@@ -8,9 +8,10 @@ docstring names the hole.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -351,12 +352,15 @@ async def test_a_finish_whose_acknowledgement_was_lost_is_announced_and_starts_d
     lost_once = _AckLostOnce()
     intercept(s.store, "finish_runs", lost_once)
     run = await s.run_now("upstream", wait=True, timeout=15)
-    assert run.status is RunStatus.SUCCESS and lost_once.happened
+    # The wait may see the committed end before the write's answer is lost: the fault
+    # is checked once the dependent ran (created only after the end was recognised).
+    assert run.status is RunStatus.SUCCESS
 
     async def dependent_done() -> list[Run]:
         return await s.list_runs("downstream", status=RunStatus.SUCCESS)
 
     await until(dependent_done, timeout=15)
+    assert lost_once.happened
     assert [e.run.id for e in finished if e.run.task_name == "upstream"] == [run.id]
 
 
@@ -557,6 +561,49 @@ async def test_a_requeue_whose_acknowledgement_was_lost_is_announced(
 
     await until(announced, timeout=10)
     assert [e.run.attempt for e in retrying] == [2] and lost_once.happened
+
+
+async def test_runs_the_reaper_judged_with_its_answer_lost_are_announced(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """The same hole for the reaper: its verdicts were written, their answer was lost,
+    and no later pass finds those runs (no longer running): no ``lost`` event, so no
+    lost-run alert, and no ``retrying``."""
+
+    @task("patient", category="t", retry={"max_retries": 1, "retry_delay": 60})
+    async def patient() -> None:
+        return None
+
+    s = await make_scheduler(patient)
+    events: list[RunEvent] = []
+    s.add_listener(events.append, [EventKind.LOST, EventKind.RETRYING])
+    lost_once = _AckLostOnce()
+    intercept(s.store, "lose_runs", lost_once)
+    # Two runs of a node that died long ago: one with no attempt left, one retried.
+    silent = datetime.now(UTC) - timedelta(seconds=30)
+    final, retried = (
+        dataclasses.replace(
+            manual_run("patient", max_attempts=attempts),
+            status=RunStatus.RUNNING,
+            node_id="ghost",
+            started_at=silent,
+            heartbeat_at=silent,
+        )
+        for attempts in (1, 2)
+    )
+    await s.store.insert_runs([final, retried])
+
+    async def judged() -> bool:
+        return len(events) >= 3
+
+    await until(judged, timeout=LOST_BOUND + 10)
+    assert lost_once.happened
+    assert sorted((e.kind.value, e.run.id) for e in events) == sorted(
+        [("lost", final.id), ("lost", retried.id), ("retrying", retried.id)]
+    )
+    stored = {r.id: r for r in await s.store.get_runs([final.id, retried.id])}
+    assert stored[final.id].status is RunStatus.LOST
+    assert (stored[retried.id].status, stored[retried.id].attempt) == (RunStatus.PENDING, 2)
 
 
 @sqlite_only

@@ -16,7 +16,7 @@ from schedkit.batching import Batcher
 from schedkit.clock import Clock
 from schedkit.engine import runs
 from schedkit.engine.attempt import Outcome
-from schedkit.engine.retries import RETRYABLE, Backoff, attempt_error, retry_at
+from schedkit.engine.retries import RETRYABLE, Backoff, attempt_error, retried_with, retry_at
 from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import Run, RunOutcome, RunStatus, run_with
@@ -35,17 +35,6 @@ logger = logging.getLogger(__name__)
 #: previous write ended less than this ago). At 1,000 runs/s each ended alone (1.5 runs
 #: per write); an idle node still writes a lone finish at once.
 FINISH_LINGER = 0.010
-
-
-def requeued_as(stored: Run, item: RunRequeue) -> bool:
-    """Whether ``stored`` already holds the requeue ``item`` (its attempt record)."""
-    mine = item.attempt_error
-    return stored.attempt > item.attempt and any(
-        isinstance(e, dict)
-        and e.get("attempt") == mine["attempt"]
-        and e.get("finished_at") == mine["finished_at"]
-        for e in stored.attempt_errors
-    )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -179,7 +168,7 @@ class Finisher:
         if not applied and resent:
             # Refused, after a try whose answer was lost: applied if the run holds it.
             stored = await self.store.get_run(run.id)
-            applied = stored is not None and requeued_as(stored, item)
+            applied = stored is not None and retried_with(stored, item.attempt, item.attempt_error)
         retried = dataclasses.replace(
             run, status=RunStatus.PENDING, attempt=run.attempt + 1, not_before=when
         )

@@ -19,7 +19,8 @@ import logging
 from datetime import datetime, timedelta
 
 from schedkit.clock import Clock
-from schedkit.engine.retries import attempt_error, retry_at
+from schedkit.engine.retries import attempt_error, retried_with, retry_at
+from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import Node, Run, RunStatus
 from schedkit.registry import TaskRegistry
@@ -72,6 +73,18 @@ def lost_verdict(
     )
 
 
+def holds(stored: Run, verdict: LostRun) -> bool:
+    """Whether ``stored`` is the run as ``verdict`` left it (lost for good, or requeued
+    with the lost attempt's record), not as a later write did."""
+    if verdict.retry_at is not None:
+        return retried_with(stored, verdict.attempt, verdict.attempt_error)
+    return (
+        stored.status is RunStatus.LOST
+        and stored.attempt == verdict.attempt
+        and stored.reason == verdict.reason
+    )
+
+
 class Reaper:
     def __init__(
         self,
@@ -90,6 +103,9 @@ class Reaper:
         self.lost_after = lost_after
         self.node_expiry = node_expiry
         self._expire_at: datetime | None = None
+        #: Verdicts of a write that failed: applied all the same if only its answer was
+        #: lost, and then no later pass finds their runs (no longer running) to announce.
+        self._unsettled: list[tuple[Run, LostRun]] = []
 
     async def expire_nodes(self) -> int:
         """Delete the rows of nodes silent for ``node_expiry`` seconds (dead nodes age
@@ -109,11 +125,12 @@ class Reaper:
     async def reap(self) -> bool:
         """Judge the runs of silent nodes; True when runs became claimable (retries, and
         runs that were queued behind lost ones)."""
+        settled = await self._settle() if self._unsettled else False
         now = self.clock.now()
         stale_before = now - timedelta(seconds=self.lost_after)
         stale = await self.store.stale_runs(stale_before, REAP_BATCH)
         if not stale:
-            return False
+            return settled
         nodes = {n.id: n for n in await self.store.list_nodes()}
         spared = {
             r.id for r in stale if vouched(r, nodes.get(r.node_id or ""), self.lost_after, now)
@@ -127,17 +144,31 @@ class Reaper:
             )
             stale = [r for r in stale if r.id not in spared]
             if not stale:
-                return False
+                return settled
         verdicts = []
         for run in stale:
             task = self.registry.get_task(run.task_name)
             retry = retry_at(task.retry_policy if task else None, run, RunStatus.LOST, now)
             verdicts.append(lost_verdict(run, retry, stale_before, now))
-        applied = await self.store.lose_runs(verdicts)
+        try:
+            applied = await self.store.lose_runs(verdicts)
+        except StoreError:
+            self._unsettled = list(zip(stale, verdicts, strict=True))
+            raise
         for run, verdict, ok in zip(stale, verdicts, applied, strict=True):
             if ok:
                 self._announce(run, verdict)
-        return any(applied)
+        return any(applied) or settled
+
+    async def _settle(self) -> bool:
+        """Announce the verdicts of a failed write that the store holds; whether any."""
+        stored = await self.store.get_runs([run.id for run, _ in self._unsettled])
+        now = {run.id: run for run in stored}
+        pairs, self._unsettled = self._unsettled, []
+        applied = [(run, v) for run, v in pairs if run.id in now and holds(now[run.id], v)]
+        for run, verdict in applied:
+            self._announce(run, verdict)
+        return bool(applied)
 
     def _announce(self, run: Run, verdict: LostRun) -> None:
         logger.warning(

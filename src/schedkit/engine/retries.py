@@ -68,6 +68,18 @@ def attempt_error(
     }
 
 
+def retried_with(stored: Run, attempt: int, record: JSON) -> bool:
+    """Whether ``stored`` has moved past ``attempt`` keeping ``record`` (made by
+    :func:`attempt_error`) as that attempt's: a requeue applied, whether or not its
+    answer arrived."""
+    return stored.attempt > attempt and any(
+        isinstance(e, dict)
+        and e.get("attempt") == record["attempt"]
+        and e.get("finished_at") == record["finished_at"]
+        for e in stored.attempt_errors
+    )
+
+
 class Backoff:
     """Exponential wait after store errors: 0.5 s doubling to 30 s; logs each failure."""
 
