@@ -243,6 +243,32 @@ async def test_concurrent_first_opens_create_the_schema_once(store_url: str) -> 
             await s.close()
 
 
+async def test_a_new_sqlite_file_another_process_is_writing_opens_after_its_write(
+    sqlite_url: str,
+) -> None:
+    """Seen in CI: of two nodes started at once on a new SQLite file, one exited with
+    "database is locked". Turning a file to WAL needs it unlocked, and SQLite answers
+    busy at once there instead of waiting out the busy timeout (3 threads opening one
+    new file at once: 13 of 200 trials). The store now waits for the lock as for any."""
+    path = urlsplit(sqlite_url).path
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        # Another process's write in progress, its file not yet WAL.
+        other.execute("CREATE TABLE elsewhere (x)")
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO elsewhere VALUES (1)")
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.5, other.execute, "COMMIT")
+        started = time.monotonic()
+        async with SQLStore(sqlite_url) as store:
+            assert await store.schema_version() == latest_version()
+        assert time.monotonic() - started >= 0.4  # it waited for the write
+    finally:
+        other.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
 # -- hot-path queries hit indexes (SQLite's planner; PostgreSQL's needs real data) ------------
 
 

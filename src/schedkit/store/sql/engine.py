@@ -264,7 +264,7 @@ class SQLiteRunner(Runner):
             # The sqlite3 driver's timeout is SQLite's busy timeout.
             connect_args={"timeout": self.options.busy_timeout},
         )
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect", _sqlite_connect_hook(self.options.busy_timeout))
         event.listen(engine, "begin", _sqlite_on_begin)
         self._engine = engine
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
@@ -532,21 +532,43 @@ def _select_one(conn: Connection) -> None:
     conn.execute(sa.select(1))
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # The driver must not open transactions itself: _sqlite_on_begin does, so that
-    # writes can say IMMEDIATE (SQLAlchemy's documented recipe).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    # WAL: readers never block the writer nor it them. synchronous=NORMAL: no fsync
-    # per commit; a power cut may lose the last commits but never corrupts. No foreign
-    # keys are declared (see schema.py). No "PRAGMA optimize" (nor ANALYZE): on a new
-    # connection before SQLite 3.46 it does nothing (it analyzes only tables this
-    # connection has queried; measured no-op on 3.40), and where it runs it plans by
-    # statistics of whatever the history held then. The queries are written so that
-    # their index is the planner's choice without statistics (tests/store checks it).
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=OFF"):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+def _sqlite_connect_hook(busy_timeout: float) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The driver must not open transactions itself: _sqlite_on_begin does, so that
+        # writes can say IMMEDIATE (SQLAlchemy's documented recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # WAL: readers never block the writer nor it them. synchronous=NORMAL: no fsync
+        # per commit; a power cut may lose the last commits but never corrupts. No
+        # foreign keys are declared (see schema.py). No "PRAGMA optimize" (nor ANALYZE):
+        # on a new connection before SQLite 3.46 it does nothing (it analyzes only tables
+        # this connection has queried; measured no-op on 3.40), and where it runs it
+        # plans by statistics of whatever the history held then. The queries are written
+        # so that their index is the planner's choice without statistics (tests/store
+        # checks it).
+        _wal(cursor, busy_timeout)
+        for pragma in ("synchronous=NORMAL", "foreign_keys=OFF"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    return on_connect
+
+
+def _wal(cursor: sqlite3.Cursor, busy_timeout: float) -> None:
+    """Turn the file to WAL (a no-op once it is). Turning it needs the file unlocked, and
+    SQLite answers "database is locked" at once there rather than waiting out the busy
+    timeout: nodes started together on a new file failed to start. So wait here."""
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
