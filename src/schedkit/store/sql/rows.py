@@ -38,8 +38,11 @@ def identity(value: Any) -> Any:
     return value
 
 
-#: The text ``json_dumps`` gives an empty dict and list (see :func:`_json`).
+#: The text ``json_dumps`` gives an empty dict and list, and back: a run's kwargs and
+#: attempt errors are empty in almost every row written and read, and these pass by
+#: the JSON encoder and parser (a fresh container each on the way back).
 _EMPTY_TEXT: dict[type, str] = {dict: "{}", list: "[]"}
+_EMPTY_JSON: dict[str, Callable[[], Any]] = {text: kind for kind, text in _EMPTY_TEXT.items()}
 
 
 def _timestamp(value: datetime | None) -> int | None:
@@ -62,7 +65,6 @@ def _enum(enum_cls: type[Enum]) -> Codec:
 def _json(value: Any) -> str | None:
     if value is None:
         return None
-    # A run's kwargs and attempt errors are empty in almost every row written.
     if not value and type(value) in _EMPTY_TEXT:
         return _EMPTY_TEXT[type(value)]
     return json_dumps(value)
@@ -89,11 +91,6 @@ def encoder(kind: sa.types.TypeEngine[Any]) -> Codec:
     if isinstance(kind, LabelsType):
         return _labels
     return identity
-
-
-#: The JSON of a run's empty kwargs and attempt errors, in almost every row a claim
-#: reads: a fresh container each, without the parser.
-_EMPTY_JSON: dict[str, Callable[[], Any]] = {"{}": dict, "[]": list}
 
 
 def _json_value(value: str | None) -> Any:
