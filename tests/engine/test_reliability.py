@@ -388,6 +388,34 @@ async def test_dependent_runs_are_created_through_a_store_error(
     assert failed
 
 
+async def test_dependent_runs_stored_with_their_answer_lost_are_announced(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: the dependent runs' insert committed and its answer was lost; the retry
+    inserted nothing (the same ids, already stored), so the runs, stored and executed,
+    were never announced (no ``created`` event)."""
+    s = await make_scheduler(upstream, downstream)
+    lost_once = _AckLostOnce()
+
+    async def dependents_answer_lost(original: Any, runs: Any) -> Any:
+        if any(r.task_name == "downstream" for r in runs):
+            return await lost_once(original, runs)
+        return await original(runs)
+
+    intercept(s.store, "insert_runs", dependents_answer_lost)
+    created: list[RunEvent] = []
+    s.add_listener(created.append, [EventKind.CREATED])
+    await s.run_now("upstream", wait=True, timeout=15)
+
+    async def dependent_announced() -> list[RunEvent]:
+        return [e for e in created if e.run.task_name == "downstream"]
+
+    [announced] = await until(dependent_announced, timeout=15)
+    assert lost_once.happened
+    stored = await s.list_runs("downstream")
+    assert [run.id for run in stored] == [announced.run.id]
+
+
 # -- sync tasks: timeouts, threads, hooks --------------------------------------------------
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,7 @@ from schedkit.clock import SystemClock
 from schedkit.engine import runs as run_builder
 from schedkit.engine.flows import Flows
 from schedkit.errors import ConflictError, ValidationError, WorkflowNotFoundError
-from schedkit.models import RunOutcome, TriggerSource, WorkflowRun, WorkflowStatus, utcnow
+from schedkit.models import Run, RunOutcome, TriggerSource, WorkflowRun, WorkflowStatus, utcnow
 from schedkit.store import Store, create_store
 from schedkit.store.values import RunFinish
 from schedkit.workflows.plan import step_run_id
@@ -72,6 +73,21 @@ async def start_node(
     reg.register_workflow(wf)
     s = await make_scheduler(registry=reg)
     return s, log
+
+
+def _flows(
+    store: Store,
+    registry: TaskRegistry | None = None,
+    created: Callable[[Sequence[Run]], None] = lambda runs: None,
+) -> Flows:
+    """A node's workflow engine alone, over ``store``, without an executor."""
+    return Flows(
+        store=store,
+        registry=registry or TaskRegistry(),
+        clock=SystemClock(),
+        wake=lambda: None,
+        created=created,
+    )
 
 
 def steps(state: Any) -> dict[str, str]:
@@ -259,8 +275,9 @@ async def test_concurrent_advancers_create_each_step_once(store: Store, store_ur
     for o in others:
         await o.open()
     try:
+        announced: list[str] = []
         flows = [
-            Flows(store=st, registry=TaskRegistry(), clock=SystemClock(), wake=lambda: None)
+            _flows(st, created=lambda runs: announced.extend(r.id for r in runs))
             for st in [store, *others]
         ]
         record = await flows[0].start(wf, {}, run_id="w-race")
@@ -269,6 +286,8 @@ async def test_concurrent_advancers_create_each_step_once(store: Store, store_ur
         assert sorted(r.id for r in runs) == sorted(
             step_run_id("w-race", f"s{i}") for i in range(5)
         )
+        # Each step run announced once, by the advancer that stored it.
+        assert sorted(announced) == sorted(r.id for r in runs)
         # Every root ends together: each advancer sees the join ready; one run is made.
         for r in runs:
             claimed = await store.claim_runs("n", r.not_before, 10)
@@ -286,13 +305,14 @@ async def test_concurrent_advancers_create_each_step_once(store: Store, store_ur
         joins = [r for r in await store.list_runs() if r.id == step_run_id("w-race", "join")]
         assert len(joins) == 1
         assert len(await store.list_runs()) == 6
+        assert sorted(announced) == sorted(r.id for r in await store.list_runs())
     finally:
         for o in others:
             await o.close()
 
 
 async def test_advancing_what_is_not_there_changes_nothing(store: Store, store_url: str) -> None:
-    flows = Flows(store=store, registry=TaskRegistry(), clock=SystemClock(), wake=lambda: None)
+    flows = _flows(store)
     assert await flows.advance("nope") is None
     assert await flows.state("nope") is None
     with pytest.raises(ValidationError, match="no workflow run"):
@@ -303,7 +323,7 @@ async def test_advancing_what_is_not_there_changes_nothing(store: Store, store_u
     await flows.step_ended(plain)
     # A store that fails leaves the advancement to the sweep (logged, not raised).
     closed = create_store(store_url)
-    broken = Flows(store=closed, registry=TaskRegistry(), clock=SystemClock(), wake=lambda: None)
+    broken = _flows(closed)
     step = replace(plain, schedule_id="workflow:w1:a")
     await broken.step_ended(step)
 
@@ -348,7 +368,7 @@ async def test_a_launcher_attempt_repeated_after_a_crash_starts_one_workflow_run
     launcher = run_builder.manual(
         reg.require("workflow.line"), {"day": 1}, utcnow(), actor="scheduler"
     )
-    flows = Flows(store=store, registry=reg, clock=SystemClock(), wake=lambda: None)
+    flows = _flows(store, reg)
     first = await flows.launch(wf, launcher)
     retried = replace(launcher, attempt=2, trigger_source=TriggerSource.RETRY)
     again = await flows.launch(wf, retried)
@@ -372,7 +392,7 @@ async def test_the_sweep_reaches_every_unfinished_workflow_run(
             scheduled_for=now,
         )
         assert await store.insert_workflow_run(record)
-    flows = Flows(store=store, registry=TaskRegistry(), clock=SystemClock(), wake=lambda: None)
+    flows = _flows(store)
     assert await flows.sweep() == 5
     assert {r.id for r in await store.list_runs()} == {step_run_id(f"w{i}", "a") for i in range(5)}
 

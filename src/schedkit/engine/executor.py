@@ -91,13 +91,16 @@ class Executor:
         self.lane = ThreadLane(cfg.max_workers, on_free=self._thread_freed)
         self.attempts = AttemptRunner(self.lane)
         #: Workflow runs: advanced here when a step ends, and by the façade and the leader.
-        self.flows = Flows(store=store, registry=registry, clock=clock, wake=self.wake)
+        self.flows = Flows(
+            store=store, registry=registry, clock=clock, wake=self.wake, created=self.created
+        )
         self.finisher = Finisher(
             store=store,
             registry=registry,
             events=events,
             clock=clock,
             node_id=node_id,
+            created=self.created,
             flows=self.flows,
         )
         self.feed = RunFeed(
@@ -215,6 +218,15 @@ class Executor:
         for run in runs:
             grant.launch()
             self._start(run)
+
+    def created(self, runs: Sequence[Run]) -> None:
+        """The engine stored new pending runs (a dependent task's, a workflow's steps):
+        announce each, as every run's birth is, and have them claimed now, here or by
+        another node, rather than at the next poll."""
+        for run in runs:
+            self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
+        if runs:
+            self.wake()
 
     def wake(self) -> None:
         """Claimable runs may be waiting (created, requeued or released): claim now,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -59,9 +60,12 @@ class Finisher:
         events: EventBus,
         clock: Clock,
         node_id: str,
+        created: Callable[[Sequence[Run]], None],
         flows: Flows | None = None,
     ) -> None:
         self.store = store
+        #: Told of the dependent runs this node stored (announces them, wakes the claimers).
+        self.created = created
         self.flows = flows
         self.registry = registry
         self.events = events
@@ -206,11 +210,21 @@ class Finisher:
         if not tasks:
             return 0
         dependents = [runs.dependent(t, upstream, self.clock.now()) for t in tasks]
+        resent = False
         backoff = Backoff()
         while True:
             try:
-                return len(await self.store.insert_runs(dependents))
+                stored = set(await self.store.insert_runs(dependents))
+                rest = [run.id for run in dependents if run.id not in stored]
+                if resent and rest:
+                    # A try whose answer was lost may have stored them: the same ids.
+                    stored.update(run.id for run in await self.store.get_runs(rest))
+                break
             except StoreError as exc:
+                resent = True
                 await backoff.wait(
                     f"creating the runs depending on run {upstream.id} failed: {exc}"
                 )
+        created = [run for run in dependents if run.id in stored]
+        self.created(created)
+        return len(created)

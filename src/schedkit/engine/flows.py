@@ -13,7 +13,7 @@ with a step to start: the leader's :meth:`Flows.sweep` starts it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,12 +46,21 @@ SWEEP_BATCH = 200
 
 class Flows:
     def __init__(
-        self, *, store: Store, registry: TaskRegistry, clock: Clock, wake: Callable[[], None]
+        self,
+        *,
+        store: Store,
+        registry: TaskRegistry,
+        clock: Clock,
+        wake: Callable[[], None],
+        created: Callable[[Sequence[Run]], None],
     ) -> None:
         self.store = store
         self.registry = registry
         self.clock = clock
+        #: Told that a step's run was sent back to pending (wakes the claimers).
         self.wake = wake
+        #: Told of the step runs this node stored (announces them, wakes the claimers).
+        self.created = created
 
     async def start(
         self,
@@ -122,8 +131,8 @@ class Flows:
             if p.ready:
                 now = self.clock.now()
                 created = [self._step_run(record, wf, name, step_runs, now) for name in p.ready]
-                if await self.store.insert_runs(created):
-                    self.wake()
+                inserted = set(await self.store.insert_runs(created))
+                self.created([run for run in created if run.id in inserted])
                 continue
             if p.status is record.status:
                 return record
