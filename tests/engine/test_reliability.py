@@ -416,6 +416,26 @@ async def test_dependent_runs_stored_with_their_answer_lost_are_announced(
     assert [run.id for run in stored] == [announced.run.id]
 
 
+async def test_a_manual_run_stored_with_its_answer_lost_starts_and_is_returned(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: a manual run's insert committed and its answer was lost. The run was
+    stored running on this node but never started, the caller got the store's error
+    (and would trigger the task again), and after ``lost_after`` the reaper judged the
+    run lost — a lost-run alert for a run that never began."""
+    s = await make_scheduler(upstream)
+    lost_once = _AckLostOnce()
+    intercept(s.store, "insert_runs", lost_once)
+    created: list[RunEvent] = []
+    s.add_listener(created.append, [EventKind.CREATED, EventKind.LOST])
+    run = await s.run_now("upstream", wait=True, timeout=15)
+    assert lost_once.happened
+    assert run.status is RunStatus.SUCCESS
+    assert run.attempt == 1
+    assert [r.id for r in await s.list_runs("upstream")] == [run.id]
+    assert [(e.kind, e.run.id) for e in created] == [(EventKind.CREATED, run.id)]
+
+
 # -- sync tasks: timeouts, threads, hooks --------------------------------------------------
 
 

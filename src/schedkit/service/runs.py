@@ -18,6 +18,7 @@ from schedkit.errors import (
     ConflictError,
     ResultFileNotFoundError,
     RunNotFoundError,
+    StoreError,
     ValidationError,
 )
 from schedkit.events import EventBus, EventKind, RunEvent
@@ -119,13 +120,27 @@ class RunControl:
         with self.executor.reserve(1) as grant:
             if self.executor.starts_here(run.executor, run.labels) and grant.take():
                 run = runs.claimed(run, self.node_id, now)
-            await self.store.insert_runs([run])
+            await self._insert(run)
             self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
             if run.status is RunStatus.RUNNING:
                 self.executor.launch(grant, [run])
             else:
                 self.executor.wake()
         return run
+
+    async def _insert(self, run: Run) -> None:
+        """Store a new run. A failed insert may have committed with its answer lost: a
+        run stored claimed by this node would then never start here, and be judged lost
+        (and alerted on) once its heartbeats are missed, while the caller, told of an
+        error, triggers it again. So an insert that failed is looked up by the run's id
+        before its error is raised."""
+        try:
+            await self.store.insert_runs([run])
+        except StoreError:
+            with contextlib.suppress(StoreError):
+                if await self.store.get_run(run.id) is not None:
+                    return
+            raise
 
     async def cancel(self, run_id: str, *, actor: str, reason: str | None) -> Run:
         """Cancel a pending run at once, or ask a running run to stop (on any node)."""
