@@ -130,9 +130,9 @@ class Flows:
             p = plan(wf, step_runs)
             if p.ready:
                 now = self.clock.now()
-                created = [self._step_run(record, wf, name, step_runs, now) for name in p.ready]
-                inserted = set(await self.store.insert_runs(created))
-                self.created([run for run in created if run.id in inserted])
+                ready = [self._step_run(record, wf, name, step_runs, now) for name in p.ready]
+                inserted = set(await self.store.insert_runs(ready))
+                self.created([run for run in ready if run.id in inserted])
                 continue
             if p.status is record.status:
                 return record
