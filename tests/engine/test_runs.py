@@ -553,8 +553,9 @@ async def test_a_dependent_run_is_announced_and_starts_without_waiting_for_a_pol
     make_scheduler: MakeScheduler,
 ) -> None:
     """Hole: a dependent run was stored silently — no ``created`` event (the console's
-    live view, the API's event stream and listeners never saw it born) — and waited for
-    the executor's next poll to start, as no one woke the claim loop."""
+    live view, the API's event stream and listeners never saw it born) — and no claim
+    loop was told of it: here the upstream's end happened to wake the local one, other
+    nodes waited for their next poll. The start is checked here against a 30 s poll."""
     s = await make_scheduler(report_source, report_after_source, executor={"poll_interval": 30})
     events: list[RunEvent] = []
     s.add_listener(events.append, [EventKind.CREATED, EventKind.FINISHED])
