@@ -20,7 +20,7 @@ import pytest
 from schedkit import RunStatus, Scheduler, TaskContext, TaskRegistry, task
 from schedkit.errors import StoreUnavailableError
 from schedkit.events import EventKind, RunEvent
-from schedkit.models import Run
+from schedkit.models import Run, TriggerSource
 from schedkit.store import create_store
 
 from .conftest import MakeScheduler, fast_config
@@ -388,6 +388,33 @@ async def test_dependent_runs_are_created_through_a_store_error(
     assert failed
 
 
+async def test_a_dependent_run_is_announced_and_starts_without_waiting_for_a_poll(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: a dependent run was stored silently — no ``created`` event (the console's
+    live view, the API's event stream and listeners never saw it born) — and no claim
+    loop was told of it: here the upstream's end happened to wake the local one, other
+    nodes waited for their next poll. The start is checked here against a 30 s poll."""
+    s = await make_scheduler(upstream, downstream, executor={"poll_interval": 30})
+    events: list[RunEvent] = []
+    s.add_listener(events.append, [EventKind.CREATED, EventKind.FINISHED])
+    source = await s.run_now("upstream", wait=True, timeout=10)
+    assert source.status is RunStatus.SUCCESS
+
+    async def dependent_done() -> list[Run]:
+        return await s.list_runs("downstream", status=RunStatus.SUCCESS)
+
+    # Well inside the 30 s poll: only a wake-up at its creation starts it this soon.
+    [dependent] = await until(dependent_done, timeout=10)
+    assert dependent.trigger_source is TriggerSource.DEPENDENCY
+    created = [e.run.id for e in events if e.kind is EventKind.CREATED]
+    assert created == [source.id, dependent.id]
+    assert [e.kind for e in events if e.run.id == dependent.id] == [
+        EventKind.CREATED,
+        EventKind.FINISHED,
+    ]
+
+
 async def test_dependent_runs_stored_with_their_answer_lost_are_announced(
     make_scheduler: MakeScheduler,
 ) -> None:
@@ -426,14 +453,14 @@ async def test_a_manual_run_stored_with_its_answer_lost_starts_and_is_returned(
     s = await make_scheduler(upstream)
     lost_once = _AckLostOnce()
     intercept(s.store, "insert_runs", lost_once)
-    created: list[RunEvent] = []
-    s.add_listener(created.append, [EventKind.CREATED, EventKind.LOST])
+    events: list[RunEvent] = []
+    s.add_listener(events.append, [EventKind.CREATED, EventKind.LOST])
     run = await s.run_now("upstream", wait=True, timeout=15)
     assert lost_once.happened
     assert run.status is RunStatus.SUCCESS
     assert run.attempt == 1
     assert [r.id for r in await s.list_runs("upstream")] == [run.id]
-    assert [(e.kind, e.run.id) for e in created] == [(EventKind.CREATED, run.id)]
+    assert [(e.kind, e.run.id) for e in events] == [(EventKind.CREATED, run.id)]
 
 
 # -- sync tasks: timeouts, threads, hooks --------------------------------------------------

@@ -14,13 +14,10 @@ import pytest
 
 from schedkit import (
     BaseTask,
-    EventKind,
-    RunEvent,
     RunStatus,
     TaskContext,
     TaskNotFoundError,
     TaskPriority,
-    TriggerSource,
     ValidationError,
     current_context,
     task,
@@ -28,7 +25,6 @@ from schedkit import (
 from schedkit.engine import runs
 
 from .conftest import MakeScheduler
-from .taps import until
 
 
 class CustomerStatusUpdateTask(BaseTask):
@@ -537,40 +533,3 @@ async def test_times_are_utc(make_scheduler: MakeScheduler) -> None:
     run = await s.run_now("t_utc", wait=True, timeout=10)
     assert run.started_at is not None and run.started_at.tzinfo is not None
     assert run.started_at.astimezone(UTC) == run.started_at
-
-
-@task("report_source", category="t")
-async def report_source() -> None:
-    return None
-
-
-@task("report_after_source", category="t", depends_on=("report_source",))
-async def report_after_source() -> None:
-    return None
-
-
-async def test_a_dependent_run_is_announced_and_starts_without_waiting_for_a_poll(
-    make_scheduler: MakeScheduler,
-) -> None:
-    """Hole: a dependent run was stored silently — no ``created`` event (the console's
-    live view, the API's event stream and listeners never saw it born) — and no claim
-    loop was told of it: here the upstream's end happened to wake the local one, other
-    nodes waited for their next poll. The start is checked here against a 30 s poll."""
-    s = await make_scheduler(report_source, report_after_source, executor={"poll_interval": 30})
-    events: list[RunEvent] = []
-    s.add_listener(events.append, [EventKind.CREATED, EventKind.FINISHED])
-    upstream = await s.run_now("report_source", wait=True, timeout=10)
-    assert upstream.status is RunStatus.SUCCESS
-
-    async def dependent_done() -> list[Any]:
-        return await s.list_runs("report_after_source", status=RunStatus.SUCCESS)
-
-    # Well inside the 30 s poll: only a wake-up at its creation starts it this soon.
-    [dependent] = await until(dependent_done, timeout=10)
-    assert dependent.trigger_source is TriggerSource.DEPENDENCY
-    created = [e.run.id for e in events if e.kind is EventKind.CREATED]
-    assert created == [upstream.id, dependent.id]
-    assert [e.kind for e in events if e.run.id == dependent.id] == [
-        EventKind.CREATED,
-        EventKind.FINISHED,
-    ]
