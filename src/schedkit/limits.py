@@ -15,7 +15,9 @@ from schedkit.errors import ValidationError
 from schedkit.models import storable_json
 
 __all__ = [
+    "IDEMPOTENCY_KEY_PATTERN",
     "MAX_ERROR_MESSAGE_CHARS",
+    "MAX_IDEMPOTENCY_KEY_CHARS",
     "MAX_NOTE_CHARS",
     "MAX_SCHEDULE_ID_CHARS",
     "MAX_TRACEBACK_CHARS",
@@ -25,6 +27,11 @@ __all__ = [
     "clip_tail",
 ]
 
+#: What an idempotency key of a manual run may look like: printable ASCII (a UUID, or a
+#: name such as ``report-2026-12-05``).
+IDEMPOTENCY_KEY_PATTERN = r"^[ -~]+$"
+#: Longest idempotency key of a manual run.
+MAX_IDEMPOTENCY_KEY_CHARS = 200
 #: What a schedule id given by a user may look like (API paths and queries, imports).
 SCHEDULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$"
 #: Longest schedule id a user may give.

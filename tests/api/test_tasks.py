@@ -121,6 +121,29 @@ def test_execute_validates_kwargs_before_storing(api: Api) -> None:
     problem(api.operator.post("/tasks/nope/execute", json={}), 404)
 
 
+def test_execute_with_an_idempotency_key_creates_the_run_once(api: Api) -> None:
+    key = {"Idempotency-Key": "echo-2026-12-05"}
+    body = {"kwargs": {"count": 3}}
+    before = api.viewer.get("/runs?task=echo").json()["total"]
+    first = api.operator.post("/tasks/echo/execute", json=body, headers=key)
+    assert first.status_code == 202, first.text
+    run_id = first.json()["run_id"]
+    assert wait_run(api.viewer, run_id)["status"] == "success"
+    # Sent again (a retry after a lost answer): the same run, finished, nothing new.
+    again = api.operator.post("/tasks/echo/execute?wait=true", json=body, headers=key)
+    assert again.status_code == 200, again.text
+    assert again.json()["run_id"] == run_id and again.json()["finished"] is True
+    assert api.viewer.get("/runs?task=echo").json()["total"] == before + 1
+    # The same key with other kwargs is the client's mistake: 409, nothing stored.
+    other = {"kwargs": {"count": 4}}
+    conflict = problem(api.operator.post("/tasks/echo/execute", json=other, headers=key), 409)
+    assert "other kwargs" in conflict["detail"]
+    for bad in (b"", b"x" * 201, "月".encode(), b"a\tb"):
+        malformed = {"Idempotency-Key": bad}
+        problem(api.operator.post("/tasks/echo/execute", json=body, headers=malformed), 422)
+    assert api.viewer.get("/runs?task=echo").json()["total"] == before + 1
+
+
 def test_failed_run_records_the_error(api: Api) -> None:
     run_id = api.operator.post("/tasks/boom/execute").json()["run_id"]
     run = wait_run(api.viewer, run_id)

@@ -63,6 +63,26 @@ def test_run_without_wait_leaves_a_pending_run(cli: Cli) -> None:
     assert page["runs"][0]["created_by"].startswith("cli:")
 
 
+def test_run_with_an_idempotency_key_runs_once(cli: Cli) -> None:
+    """A cron wrapper started twice for the same day runs the task once; the second
+    command shows the first one's run and exit code."""
+    args = ("run", "hello", "-p", "name=Ann", "--idempotency-key", "hello-2026-12-05")
+    first = cli(*args, "--wait", "--json")
+    assert first.exit_code == 0, first.output
+    run = json.loads(first.stdout)
+    assert run["status"] == "success"
+    again = cli(*args, "--wait", "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["id"] == run["id"]
+    shown = cli(*args)
+    assert f"run {run['id']} of hello for key hello-2026-12-05 (success)" in shown.stdout
+    assert json.loads(cli("--json", "history", "hello").stdout)["total"] == 1
+    other = cli("run", "hello", "-p", "name=Bob", "--idempotency-key", "hello-2026-12-05")
+    assert other.exit_code != 0
+    assert "other kwargs" in one_error_line(other.stderr)
+    assert json.loads(cli("--json", "history", "hello").stdout)["total"] == 1
+
+
 BAD_RUNS = [
     (["hello", "-p", "times=lots"], "kwargs.times"),
     (["hello", "-p", "colour=blue"], "kwargs.colour"),

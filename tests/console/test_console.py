@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from tests.console.conftest import HOST_COOKIE, Browsing, Console
 
@@ -130,6 +130,43 @@ async def test_run_now_form_then_run_turns_success_live(
         "mode": "careful",
     }
     assert run["result"]["message"] == "HELLO Ada"
+
+
+async def test_run_now_sent_again_after_a_lost_answer_creates_one_run(
+    signed_in: Browsing, console: Console
+) -> None:
+    """The server creates the run and the answer never reaches the browser (a proxy
+    dropped it): the dialog says so, the operator clicks Run again, and that repeat
+    (same idempotency key) answers with the run already created, not a second one."""
+    page = signed_in.page
+    before = console.api.get("/runs", params={"task": "greet"}).json()["total"]
+    keys: list[str | None] = []
+    page.on(
+        "request",
+        lambda r: keys.append(r.headers.get("idempotency-key")) if "/execute" in r.url else None,
+    )
+
+    async def answer_lost(route: Route) -> None:
+        await route.fetch()  # the server has created the run...
+        await route.abort("connectionreset")  # ...and the browser never hears of it
+
+    await page.route("**/tasks/greet/execute*", answer_lost, times=1)
+    await page.goto(console.base + "tasks")
+    await page.locator('tr[data-task="greet"]').get_by_role("button", name="Run now: greet").click()
+    dialog = page.get_by_role("dialog", name="Run greet now")
+    await dialog.get_by_label("Name").fill("Once")
+    await dialog.get_by_role("button", name="Run", exact=True).click()
+    await expect(dialog.locator(".form-error")).not_to_be_empty()
+    await expect(dialog).to_be_visible()
+    await dialog.get_by_role("button", name="Run", exact=True).click()
+    await expect(dialog).to_be_hidden()
+    href = await page.locator(".toast").get_by_role("link", name="View run").get_attribute("href")
+    assert href is not None
+    assert len(keys) == 2 and keys[0] is not None and keys[0] == keys[1]
+    assert console.api.get("/runs", params={"task": "greet"}).json()["total"] == before + 1
+    assert console.api.get(f"/runs/{href.removeprefix('runs/')}").json()["kwargs"]["name"] == "Once"
+    # The aborted request, on purpose.
+    signed_in.errors[:] = [e for e in signed_in.errors if "ERR_CONNECTION_RESET" not in e]
 
 
 async def test_slow_run_detail_shows_progress_and_logs_live(

@@ -97,6 +97,15 @@ def run_task(
     logs: Annotated[
         bool, typer.Option("--logs/--no-logs", help="Show the run's log lines.")
     ] = True,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            metavar="KEY",
+            help="Create the run only once: run again with the same KEY, this command "
+            "shows (or waits for) the run the first one created.",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Run a task now, optionally waiting for it with a live progress bar."""
@@ -111,10 +120,10 @@ def run_task(
             here = not await _alive_executors(state, task_name)
         if wait and here:
             async with executing(state, task_name, node_name=_local_node_name(task_name)) as s:
-                run = await _create(s, task_name, kv, params)
+                run = await _create(s, task_name, kv, params, idempotency_key)
                 return await _watch_here(s, run, state, timeout, logs and not as_json), True
         async with management(state) as s:
-            run = await _create(s, task_name, kv, params)
+            run = await _create(s, task_name, kv, params, idempotency_key)
             if not wait:
                 return run, bool(await _alive_executors(state, task_name))
             if not as_json:
@@ -130,7 +139,10 @@ def run_task(
     if as_json:
         render.emit_json({"store": store, **run_view(run, state.tz()).model_dump(mode="json")})
     elif not wait:
-        state.out.print(f"created run {run.id} of {escape(run.task_name)} ({run.status.value})")
+        # With a key, the run may be the one an earlier command created.
+        made = "created run" if idempotency_key is None else "run"
+        key = "" if idempotency_key is None else f" for key {escape(idempotency_key)}"
+        state.out.print(f"{made} {run.id} of {escape(run.task_name)}{key} ({run.status.value})")
         render.store_line(state.out, store, state.lang)
         if not flag:
             state.err.print(
@@ -166,10 +178,12 @@ async def _alive_executors(state: CliState, task_name: str) -> list[Node]:
     ]
 
 
-async def _create(s: Scheduler, task_name: str, kv: list[str], params: str | None) -> Run:
+async def _create(
+    s: Scheduler, task_name: str, kv: list[str], params: str | None, key: str | None
+) -> Run:
     task = s.get_task(task_name)
     kwargs = parse_params(kv, params, task.parameters_schema())
-    return await s.run_now(task_name, kwargs, actor=actor())
+    return await s.run_now(task_name, kwargs, actor=actor(), idempotency_key=key)
 
 
 async def _watch_here(

@@ -10,10 +10,14 @@ gets is decided here, so the scheduler, the façade and the executor cannot disa
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import re
 from datetime import datetime
 from typing import Any
 
 from schedkit.engine import backfill
+from schedkit.errors import ValidationError
+from schedkit.limits import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_CHARS
 from schedkit.models import (
     LOCAL_EXECUTOR,
     Run,
@@ -100,12 +104,14 @@ def manual(
     source: TriggerSource = TriggerSource.MANUAL,
     max_attempts: int | None = None,
     executor: str | None = None,
+    run_id: str | None = None,
 ) -> Run:
     """A run started by hand (``run_now``) or as a retry of a finished run (which passes
     that run's ``executor``; default: the task's). Manual runs have no schedule, so they
-    are never deduplicated."""
+    are never deduplicated by the fencing key; one asked with an idempotency key has
+    that key's id (:func:`keyed_id`), so a repeat stores nothing."""
     return Run(
-        id=new_id(),
+        id=new_id() if run_id is None else run_id,
         task_name=task.task_name,
         schedule_id=None,
         trigger_source=source,
@@ -120,6 +126,20 @@ def manual(
         labels=task.labels,
         executor=task.executor if executor is None else executor,
     )
+
+
+def keyed_id(task_name: str, key: str) -> str:
+    """The id of the manual run of ``task_name`` asked with the idempotency key ``key``:
+    the same for every request and node, so the key is remembered as long as the run is
+    kept in the history (until a purge removes it). Keys: see
+    :data:`schedkit.limits.IDEMPOTENCY_KEY_PATTERN`."""
+    if len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
+        raise ValidationError(
+            f"must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters",
+            field="idempotency_key",
+        )
+    digest = hashlib.sha256(f"manual|{task_name}|{key}".encode()).hexdigest()
+    return digest[:32]
 
 
 def dependent(task: BaseTask, upstream: Run, now: datetime) -> Run:

@@ -398,12 +398,22 @@ class Scheduler(AdminFacade, BackfillMethods):
         timeout: float | None = None,
         max_attempts: int | None = None,
         actor: str = SYSTEM,
+        idempotency_key: str | None = None,
     ) -> Run:
         """Run a task now with ``kwargs`` (validated first). With ``wait``, return when the
         run has finished (or ``timeout`` passed: then the run as it is).
-        ``max_attempts`` overrides the task's retry policy for this run (1: no retry)."""
+        ``max_attempts`` overrides the task's retry policy for this run (1: no retry).
+        With ``idempotency_key``, later calls with that key return the first call's run
+        (while it is in the history) rather than create one; ConflictError if their
+        ``kwargs`` differ (docs/api.md, "Retrying safely")."""
         self._require_started()
-        run = await self.runs.run_now(task_name, kwargs, max_attempts=max_attempts, actor=actor)
+        run = await self.runs.run_now(
+            task_name,
+            kwargs,
+            max_attempts=max_attempts,
+            actor=actor,
+            idempotency_key=idempotency_key,
+        )
         return await self.runs.wait(run.id, timeout) if wait else run
 
     async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:

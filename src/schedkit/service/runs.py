@@ -73,13 +73,28 @@ class RunControl:
         *,
         max_attempts: int | None,
         actor: str,
+        idempotency_key: str | None = None,
     ) -> Run:
+        """Create a manual run. With ``idempotency_key``, the run of ``task_name``
+        created earlier with that key is returned instead, as long as it is kept in
+        the history (see :func:`schedkit.engine.runs.keyed_id`)."""
         task = self.registry.require(task_name)
         if max_attempts is not None and max_attempts < 1:
             raise ValidationError("must be >= 1", field="max_attempts")
         stored_kwargs = task.validate_kwargs(kwargs)
         check_kwargs_size(stored_kwargs, self.config.limits.max_kwargs_bytes)
-        run = await self._create(task, stored_kwargs, actor, max_attempts=max_attempts)
+        run_id = None
+        if idempotency_key is not None:
+            run_id = runs.keyed_id(task_name, idempotency_key)
+            # Most repeats find their run here, without taking a slot.
+            earlier = await self.store.get_run(run_id)
+            if earlier is not None:
+                return _same_request(earlier, stored_kwargs, idempotency_key)
+        run, created = await self._create(
+            task, stored_kwargs, actor, max_attempts=max_attempts, run_id=run_id
+        )
+        if not created:
+            return _same_request(run, stored_kwargs, str(idempotency_key))
         await self.audit.record(actor, "run.create", run.id, detail=task_name)
         return run
 
@@ -90,7 +105,7 @@ class RunControl:
             raise ConflictError(f"run {run_id} is still {old.status.value}")
         task = self.registry.require(old.task_name)
         # On the executor the finished run had (its schedule's choice, if it had one).
-        run = await self._create(
+        run, _ = await self._create(
             task, dict(old.kwargs), actor, TriggerSource.RETRY, executor=old.executor
         )
         await self.audit.record(actor, "run.retry", run.id, detail=f"retry of {run_id}")
@@ -104,9 +119,12 @@ class RunControl:
         source: TriggerSource = TriggerSource.MANUAL,
         max_attempts: int | None = None,
         executor: str | None = None,
-    ) -> Run:
+        run_id: str | None = None,
+    ) -> tuple[Run, bool]:
         """Store a manual run; it starts on this node at once when a slot is free here,
-        else any node claims it (or it is handed to its executor)."""
+        else any node claims it (or it is handed to its executor). A ``run_id`` given
+        (an idempotency key's) may be stored already: that run is returned as it is,
+        with False (not created by this call)."""
         now = self.clock.now()
         run = runs.manual(
             task,
@@ -116,31 +134,58 @@ class RunControl:
             source=source,
             max_attempts=max_attempts,
             executor=executor,
+            run_id=run_id,
         )
         with self.executor.reserve(1) as grant:
             if self.executor.starts_here(run.executor, run.labels) and grant.take():
                 run = runs.claimed(run, self.node_id, now)
-            await self._insert(run)
+            earlier = await self._insert(run, keyed=run_id is not None)
+            if earlier is not None:
+                return earlier, False
             self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
             if run.status is RunStatus.RUNNING:
                 self.executor.launch(grant, [run])
             else:
                 self.executor.wake()
-        return run
+        return run, True
 
-    async def _insert(self, run: Run) -> None:
-        """Store a new run. A failed insert may have committed with its answer lost: a
-        run stored claimed by this node would then never start here, and be judged lost
-        (and alerted on) once its heartbeats are missed, while the caller, told of an
-        error, triggers it again. So an insert that failed is looked up by the run's id
-        before its error is raised."""
+    async def _insert(self, run: Run, *, keyed: bool) -> Run | None:
+        """Store a new run: None when this call stored it, else the run stored earlier
+        under its id (a keyed id's: another request with the same idempotency key).
+
+        A failed insert may have committed with its answer lost: a run stored claimed by
+        this node would then never start here, and be judged lost (and alerted on) once
+        its heartbeats are missed, while the caller, told of an error, triggers it
+        again. So an insert that failed is looked up by the run's id before its error is
+        raised. Found, it is this call's unless its id is keyed and the run is not one
+        only this call can have stored: claimed by this node and not executing here (a
+        request with the same key that stored it here started it before yielding)."""
         try:
-            await self.store.insert_runs([run])
+            inserted = await self.store.insert_runs([run])
         except StoreError:
             with contextlib.suppress(StoreError):
-                if await self.store.get_run(run.id) is not None:
-                    return
+                found = await self.store.get_run(run.id)
+                if found is not None:
+                    return None if not keyed or self._ours(run, found) else found
             raise
+        if inserted:
+            return None
+        earlier = await self.store.get_run(run.id)
+        if earlier is None:  # purged between the two calls
+            raise ConflictError(f"run {run.id} was removed while it was being created; retry")
+        return earlier
+
+    def _ours(self, run: Run, found: Run) -> bool:
+        """Whether ``found``, stored under the keyed id of ``run`` whose insert failed,
+        is this call's: one it stored claimed here that nothing executes. A pending one
+        cannot be told apart from another request's, and is left to the claim loops."""
+        return (
+            run.status is RunStatus.RUNNING
+            and found.status is RunStatus.RUNNING
+            and found.node_id == self.node_id
+            and found.attempt == 1
+            and found.id not in self.executor.running_ids
+        )
 
     async def cancel(self, run_id: str, *, actor: str, reason: str | None) -> Run:
         """Cancel a pending run at once, or ask a running run to stop (on any node)."""
@@ -246,6 +291,17 @@ class RunControl:
         if not isinstance(listed, list) or name not in listed:
             raise ResultFileNotFoundError(run_id, name, "the run's result does not list it")
         return await asyncio.to_thread(_file_inside, base, run_id, name)
+
+
+def _same_request(run: Run, kwargs: Mapping[str, Any], key: str) -> Run:
+    """The run created earlier with an idempotency key, if it was asked with the same
+    kwargs: a key sent again with others is a client's mistake, not a repeat."""
+    if dict(kwargs) != run.kwargs:
+        raise ConflictError(
+            f"the idempotency key {key!r} was used for run {run.id} of {run.task_name!r} "
+            "with other kwargs; use a new key for a different request"
+        )
+    return run
 
 
 def run_filter(

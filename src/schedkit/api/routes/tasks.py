@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Query, Response, status
+from fastapi import Header, Query, Response, status
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
@@ -31,6 +31,7 @@ from schedkit.api.schemas import (
     TaskSchedules,
 )
 from schedkit.errors import ConflictError, ScheduleNotFoundError, ValidationError
+from schedkit.limits import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_CHARS
 from schedkit.tokens import Role
 
 
@@ -103,7 +104,7 @@ async def get_task(
     "POST",
     "/tasks/{task_name}/execute",
     role=Role.OPERATOR,
-    errors=(404, 429),
+    errors=(404, 409, 429),
     summary="Run a task now",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=RunAccepted,
@@ -120,11 +121,28 @@ async def execute_task(
     timeout: Annotated[
         float, Query(gt=0, le=3600, description="Seconds to wait at most (with wait).")
     ] = 30.0,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Makes a repeated request safe: the run created by the first "
+            "request with this key (for this task) is answered again, not a new one, "
+            "while the run is kept in the history. The same key with other kwargs: 409.",
+        ),
+    ] = None,
 ) -> RunAccepted:
     """Creates a manual run (kwargs validated first) and answers 202 with its id; with
-    ``?wait=true`` answers 200 with the finished run (its result) or 202 on timeout."""
+    ``?wait=true`` answers 200 with the finished run (its result) or 202 on timeout.
+    With an ``Idempotency-Key`` already used for this task, nothing is created: the
+    answer is about the run that key created."""
     run = await scheduler.run_now(
-        task_name, body.kwargs if body else None, wait=wait, timeout=timeout, actor=actor
+        task_name,
+        body.kwargs if body else None,
+        wait=wait,
+        timeout=timeout,
+        actor=actor,
+        idempotency_key=idempotency_key,
     )
     if run.status.finished:
         response.status_code = status.HTTP_200_OK

@@ -20,6 +20,12 @@ function cancelButton(close) {
   return h("button", { type: "button", class: "btn", onClick: close }, t("cancel"));
 }
 
+/** A random idempotency key (crypto.randomUUID needs a secure context; this does not). */
+function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** Run now: a form from the task's declared parameters; onStarted(run) on success. */
 export async function runNow(taskName, { onStarted } = {}) {
   let detail;
@@ -44,6 +50,10 @@ export async function runNow(taskName, { onStarted } = {}) {
     body: form,
     footer: [cancelButton(() => dlg.close()), submit],
   });
+  // One idempotency key per request: sent again after an error (the run may have been
+  // created and its answer lost), a new one once the parameters change.
+  let sent = null;
+  let key = null;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(formError);
@@ -52,11 +62,17 @@ export async function runNow(taskName, { onStarted } = {}) {
       replace(formError, t("form_has_errors"));
       return;
     }
+    const request = JSON.stringify(kwargs);
+    if (request !== sent) {
+      sent = request;
+      key = newKey();
+    }
     submit.disabled = true;
     try {
       const accepted = await api(`${taskPath(taskName)}/execute`, {
         method: "POST",
         body: { kwargs },
+        headers: { "Idempotency-Key": key },
       });
       dlg.close();
       toast(

@@ -67,10 +67,14 @@ export function apiUrl(path, query) {
 }
 
 /**
- * api("/tasks", {query, method, body, signal, token}) -> parsed JSON (null for 204).
- * Throws ApiError (with the problem) or NetworkError. `token` overrides the stored one.
+ * api("/tasks", {query, method, body, signal, token, headers}) -> parsed JSON (null for
+ * 204). Throws ApiError (with the problem) or NetworkError. `token` overrides the stored
+ * one; `headers` are sent besides ours.
  */
-export async function api(path, { method = "GET", query, body, signal, token } = {}) {
+export async function api(
+  path,
+  { method = "GET", query, body, signal, token, headers: more } = {},
+) {
   let response;
   try {
     response = await fetch(apiUrl(path, query), {
@@ -78,7 +82,9 @@ export async function api(path, { method = "GET", query, body, signal, token } =
       // Every change is JSON, with or without a body: the API refuses other content
       // types on them (a cross-site form or text/plain request cannot be one of ours).
       headers: headers(
-        body !== undefined || method !== "GET" ? { "Content-Type": "application/json" } : {},
+        body !== undefined || method !== "GET"
+          ? { "Content-Type": "application/json", ...more }
+          : { ...more },
         token,
       ),
       body: body !== undefined ? JSON.stringify(body) : undefined,
