@@ -230,11 +230,13 @@ async def test_cancel_running_run_then_run_again(signed_in: Browsing, console: C
     await expect(page.locator(".kv")).to_contain_text("Cancelled by console-admin")
     assert console.api.get(f"/runs/{run_id}").json()["status"] == "cancelled"
 
-    await page.get_by_role("button", name="Run again").click()
+    before = console.api.get("/runs", params={"task": "crunch"}).json()["total"]
+    await page.get_by_role("button", name="Run again").dblclick()  # one run, not two
     await expect(page).not_to_have_url(re.compile(f"{run_id}$"))
     retry_id = page.url.rsplit("/", 1)[1]
     await expect(page.locator(".run-status")).to_have_attribute("data-status", "running")
     await expect(page.locator(".kv")).to_contain_text("Retry")
+    assert console.api.get("/runs", params={"task": "crunch"}).json()["total"] == before + 1
     console.api.post(f"/runs/{retry_id}/cancel", json={}).raise_for_status()
     await expect(page.locator(".run-status")).to_have_attribute("data-status", "cancelled")
 

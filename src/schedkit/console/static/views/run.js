@@ -178,13 +178,19 @@ export async function render(ctx) {
     confirm.focus();
   }
 
+  // A double click sent two requests, and made two runs.
+  let retrying = false;
   async function retryRun() {
+    if (retrying) return;
+    retrying = true;
     try {
       const accepted = await api(`${path}/retry`, { method: "POST" });
       toast(t("run_retry_started", { run: shortId(accepted.run_id) }), "success");
       ctx.navigate(runHref(accepted.run_id));
     } catch (err) {
       toast(errorText(err), "error");
+    } finally {
+      retrying = false;
     }
   }
 
