@@ -97,6 +97,18 @@ def test_retry_a_finished_run(api: Api) -> None:
     problem(api.operator.post("/runs/nope/retry"), 404)
 
 
+def test_retry_with_an_idempotency_key_creates_one_run(api: Api) -> None:
+    first = wait_run(api.viewer, _run(api, "echo", {"count": 7}))
+    before = api.viewer.get("/runs?task=echo").json()["total"]
+    key = {"Idempotency-Key": f"retry-{first['id']}"}
+    answers = [api.operator.post(f"/runs/{first['id']}/retry", headers=key) for _ in range(3)]
+    assert {a.status_code for a in answers} <= {200, 202}
+    assert len({a.json()["run_id"] for a in answers}) == 1
+    assert wait_run(api.viewer, answers[0].json()["run_id"])["trigger_source"] == "retry"
+    assert api.viewer.get("/runs?task=echo").json()["total"] == before + 1
+    problem(api.operator.post(f"/runs/{first['id']}/retry", headers={"Idempotency-Key": ""}), 422)
+
+
 def test_preview_validates_without_saving(api: Api) -> None:
     before = api.viewer.get("/schedules").json()
     response = api.viewer.post(

@@ -241,6 +241,31 @@ async def test_cancel_running_run_then_run_again(signed_in: Browsing, console: C
     await expect(page.locator(".run-status")).to_have_attribute("data-status", "cancelled")
 
 
+async def test_run_again_after_a_lost_answer_creates_one_run(
+    signed_in: Browsing, console: Console
+) -> None:
+    """The retry is created and its answer lost on the way: the page shows the error,
+    and the next click (the same key) is answered with that retry, not a second one."""
+    done = console.api.post(
+        "/tasks/greet/execute", params={"wait": "true"}, json={"kwargs": {"name": "again"}}
+    ).json()
+    page = signed_in.page
+
+    async def answer_lost(route: Route) -> None:
+        await route.fetch()
+        await route.abort("connectionreset")
+
+    await page.route("**/retry", answer_lost, times=1)
+    await page.goto(console.base + f"runs/{done['run_id']}")
+    before = console.api.get("/runs", params={"task": "greet"}).json()["total"]
+    await page.get_by_role("button", name="Run again").click()
+    await expect(page.locator(".toast.toast-error")).to_be_visible()
+    await page.get_by_role("button", name="Run again").click()
+    await expect(page).not_to_have_url(re.compile(f"{done['run_id']}$"))
+    assert console.api.get("/runs", params={"task": "greet"}).json()["total"] == before + 1
+    signed_in.errors[:] = [e for e in signed_in.errors if "ERR_CONNECTION_RESET" not in e]
+
+
 async def test_pause_with_note_then_resume(signed_in: Browsing, console: Console) -> None:
     page = signed_in.page
     await page.goto(console.base + "tasks")

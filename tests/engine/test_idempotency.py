@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from schedkit import ConflictError, RunStatus, ValidationError, task
+from schedkit import ConflictError, RunStatus, TriggerSource, ValidationError, task
 from schedkit.events import EventKind, RunEvent
 
 from .conftest import MakeScheduler
@@ -57,6 +57,21 @@ async def test_a_request_repeated_with_its_key_returns_the_first_run(
     later = await s.run_now("invoice", {"month": "2026-11"}, idempotency_key="invoice-2026-11")
     assert (later.id, later.status) == (first.id, RunStatus.SUCCESS)
     assert BODIES == ["2026-11"]
+    # One run created, one audit entry: the repeats created nothing.
+    assert [e.target for e in await s.list_audit(action="run.create")] == [first.id]
+
+
+async def test_a_retry_repeated_with_its_key_makes_one_run(make_scheduler: MakeScheduler) -> None:
+    s = await make_scheduler(invoice)
+    done = await s.run_now("invoice", {"month": "2026-10"}, wait=True, timeout=10)
+    retried = await s.retry_run(done.id, idempotency_key="retry-october")
+    again = await s.retry_run(done.id, idempotency_key="retry-october")
+    assert again.id == retried.id != done.id
+    assert retried.trigger_source is TriggerSource.RETRY
+    assert (await s.wait_for_run(retried.id, timeout=10)).status is RunStatus.SUCCESS
+    assert BODIES == ["2026-10", "2026-10"]
+    assert len(await s.list_runs("invoice")) == 2
+    assert [e.target for e in await s.list_audit(action="run.retry")] == [retried.id]
 
 
 async def test_keys_are_per_task_and_a_new_key_makes_a_new_run(

@@ -1,4 +1,5 @@
-"""Request-scoped dependencies every route shares: the scheduler and the reader's language."""
+"""Request-scoped dependencies routes share: the scheduler, the reader's language, the
+idempotency key of a request that creates a run."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Annotated, Literal
 from fastapi import Depends, Header, Query, Request
 
 from schedkit.errors import NotRunningError
+from schedkit.limits import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_CHARS
 from schedkit.readmodels import Lang, negotiate_lang
 from schedkit.service import Scheduler
 
-__all__ = ["LangDep", "SchedulerDep", "get_scheduler", "request_lang"]
+__all__ = ["IdempotencyKey", "LangDep", "SchedulerDep", "get_scheduler", "request_lang"]
 
 
 def get_scheduler(request: Request) -> Scheduler:
@@ -34,3 +36,14 @@ def request_lang(
 
 SchedulerDep = Annotated[Scheduler, Depends(get_scheduler)]
 LangDep = Annotated[Lang, Depends(request_lang)]
+#: The ``Idempotency-Key`` header of a request that creates a run (docs/api.md).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=MAX_IDEMPOTENCY_KEY_CHARS,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Makes a repeated request safe: the run created by the first request "
+        "with this key (for this task) is answered again, not a new one, while the run is "
+        "kept in the history. The same key with other kwargs: 409.",
+    ),
+]

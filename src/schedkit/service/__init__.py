@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -36,16 +36,11 @@ from schedkit.events import EventBus, EventKind, Listener, RunEvent
 from schedkit.extension import Extension, RunWrapper, StoreObserver
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import (
-    HourlyRunCount,
     Lease,
-    LogLine,
     Node,
     Run,
-    RunStatus,
     Schedule,
     ScheduleCounts,
-    TaskStats,
-    TriggerSource,
 )
 from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import cluster
@@ -61,7 +56,7 @@ from schedkit.service.node import (
     make_node_id,
     raise_gc_threshold,
 )
-from schedkit.service.runs import RunControl, run_filter
+from schedkit.service.runs import RunControl, RunMethods
 from schedkit.service.schedules import ScheduleBook
 from schedkit.service.workflows import WorkflowControl
 from schedkit.store import Store, create_store
@@ -79,7 +74,7 @@ ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-class Scheduler(AdminFacade, BackfillMethods):
+class Scheduler(AdminFacade, BackfillMethods, RunMethods):
     """A schedkit node. ``async with Scheduler(config) as s: ...`` or start()/stop().
 
     ``config``: a :class:`SchedkitConfig`, a dict of its fields, the design document's
@@ -386,119 +381,6 @@ class Scheduler(AdminFacade, BackfillMethods):
         """The document's job listing: id, name, next_run_time, trigger, executor,
         max_instances (plus paused and pause_note)."""
         return await self.schedules.job_info(task_name)
-
-    # -- runs --------------------------------------------------------------------------------
-
-    async def run_now(
-        self,
-        task_name: str,
-        kwargs: Mapping[str, Any] | None = None,
-        *,
-        wait: bool = False,
-        timeout: float | None = None,
-        max_attempts: int | None = None,
-        actor: str = SYSTEM,
-        idempotency_key: str | None = None,
-    ) -> Run:
-        """Run a task now with ``kwargs`` (validated first). With ``wait``, return when the
-        run has finished (or ``timeout`` passed: then the run as it is).
-        ``max_attempts`` overrides the task's retry policy for this run (1: no retry).
-        With ``idempotency_key``, later calls with that key return the first call's run
-        (while it is in the history) rather than create one; ConflictError if their
-        ``kwargs`` differ (docs/api.md, "Retrying safely")."""
-        self._require_started()
-        run = await self.runs.run_now(
-            task_name,
-            kwargs,
-            max_attempts=max_attempts,
-            actor=actor,
-            idempotency_key=idempotency_key,
-        )
-        return await self.runs.wait(run.id, timeout) if wait else run
-
-    async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:
-        """Wait until the run is finished (retries included); on timeout return it as is."""
-        return await self.runs.wait(run_id, timeout)
-
-    async def cancel_run(
-        self, run_id: str, *, actor: str = SYSTEM, reason: str | None = None
-    ) -> Run:
-        """Cancel a pending run at once, or ask a running run to stop (on any node)."""
-        self._require_started()
-        return await self.runs.cancel(run_id, actor=actor, reason=reason)
-
-    async def retry_run(self, run_id: str, *, actor: str = SYSTEM) -> Run:
-        """Run a finished run's task again with the same kwargs (a new manual run)."""
-        self._require_started()
-        return await self.runs.retry(run_id, actor=actor)
-
-    async def get_run(self, run_id: str) -> Run:
-        return await self.runs.get(run_id)
-
-    async def list_runs(
-        self,
-        task_name: str | None = None,
-        *,
-        status: RunStatus | Sequence[RunStatus] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        trigger_source: TriggerSource | None = None,
-        schedule_id: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> list[Run]:
-        """History, newest first."""
-        flt = run_filter(task_name, status, since, until, trigger_source, schedule_id)
-        return await self.runs.history(flt, limit=limit, offset=offset)
-
-    async def count_runs(
-        self,
-        task_name: str | None = None,
-        *,
-        status: RunStatus | Sequence[RunStatus] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        trigger_source: TriggerSource | None = None,
-        schedule_id: str | None = None,
-    ) -> int:
-        flt = run_filter(task_name, status, since, until, trigger_source, schedule_id)
-        return await self.runs.count(flt)
-
-    async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
-        """The latest finished run of each task named (tasks without one left out)."""
-        return await self.store.last_finished_runs(task_names)
-
-    async def result_file(self, run_id: str, name: str) -> Path:
-        """A file the run's result lists in ``data.files`` (see RunControl.result_file)."""
-        return await self.runs.result_file(run_id, name)
-
-    async def get_logs(
-        self, run_id: str, *, after_seq: int = -1, limit: int = 1000
-    ) -> list[LogLine]:
-        return await self.runs.logs(run_id, after_seq=after_seq, limit=limit)
-
-    async def stats(
-        self,
-        window: timedelta = timedelta(days=1),
-        task_name: str | None = None,
-        *,
-        exact: bool = False,
-    ) -> list[TaskStats]:
-        """Per task, run statistics of the runs scheduled in the last ``window``; the
-        percentiles from the store's rollups unless ``exact`` (``Store.run_stats``)."""
-        return await self.runs.stats(window, task_name, exact=exact)
-
-    async def runs_per_hour(
-        self, since: datetime, until: datetime | None = None
-    ) -> list[HourlyRunCount]:
-        """Runs of every task per UTC hour of ``scheduled_for`` and status, from the hour
-        holding ``since`` to the one holding ``until`` (default: now), whole hours;
-        exact for any number of runs (``Store.run_counts_per_hour``)."""
-        return await self.runs.per_hour(since, until)
-
-    async def purge(self, older_than: timedelta, *, actor: str = SYSTEM) -> int:
-        """Delete finished runs (and their logs) that finished more than ``older_than`` ago."""
-        return await self.runs.purge(older_than, actor=actor)
 
     # -- events ------------------------------------------------------------------------------
 

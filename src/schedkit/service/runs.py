@@ -33,7 +33,7 @@ from schedkit.models import (
     TriggerSource,
 )
 from schedkit.registry import TaskRegistry
-from schedkit.service.audit import Auditor
+from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.stopping import wait_for
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
@@ -83,33 +83,47 @@ class RunControl:
             raise ValidationError("must be >= 1", field="max_attempts")
         stored_kwargs = task.validate_kwargs(kwargs)
         check_kwargs_size(stored_kwargs, self.config.limits.max_kwargs_bytes)
-        run_id = None
-        if idempotency_key is not None:
-            run_id = runs.keyed_id(task_name, idempotency_key)
-            # Most repeats find their run here, without taking a slot.
-            earlier = await self.store.get_run(run_id)
-            if earlier is not None:
-                return _same_request(earlier, stored_kwargs, idempotency_key)
-        run, created = await self._create(
-            task, stored_kwargs, actor, max_attempts=max_attempts, run_id=run_id
+        run, created = await self._create_once(
+            task, stored_kwargs, actor, idempotency_key, max_attempts=max_attempts
         )
-        if not created:
-            return _same_request(run, stored_kwargs, str(idempotency_key))
-        await self.audit.record(actor, "run.create", run.id, detail=task_name)
+        if created:
+            await self.audit.record(actor, "run.create", run.id, detail=task_name)
         return run
 
-    async def retry(self, run_id: str, *, actor: str) -> Run:
-        """Run a finished run's task again with the same kwargs (a new manual run)."""
+    async def retry(self, run_id: str, *, actor: str, idempotency_key: str | None = None) -> Run:
+        """Run a finished run's task again with the same kwargs (a new manual run; once
+        per ``idempotency_key``, as :meth:`run_now`)."""
         old = await self.get(run_id)
         if not old.status.finished:
             raise ConflictError(f"run {run_id} is still {old.status.value}")
         task = self.registry.require(old.task_name)
         # On the executor the finished run had (its schedule's choice, if it had one).
-        run, _ = await self._create(
-            task, dict(old.kwargs), actor, TriggerSource.RETRY, executor=old.executor
+        run, created = await self._create_once(
+            task,
+            dict(old.kwargs),
+            actor,
+            idempotency_key,
+            source=TriggerSource.RETRY,
+            executor=old.executor,
         )
-        await self.audit.record(actor, "run.retry", run.id, detail=f"retry of {run_id}")
+        if created:
+            await self.audit.record(actor, "run.retry", run.id, detail=f"retry of {run_id}")
         return run
+
+    async def _create_once(
+        self, task: BaseTask, kwargs: dict[str, Any], actor: str, key: str | None, **options: Any
+    ) -> tuple[Run, bool]:
+        """:meth:`_create`, or with an idempotency ``key`` the run created earlier with it
+        (and False)."""
+        if key is None:
+            return await self._create(task, kwargs, actor, **options)
+        run_id = runs.keyed_id(task.task_name, key)
+        # Most repeats find their run here, without taking a slot.
+        earlier = await self.store.get_run(run_id)
+        if earlier is not None:
+            return _same_request(earlier, kwargs, key), False
+        run, created = await self._create(task, kwargs, actor, run_id=run_id, **options)
+        return (run if created else _same_request(run, kwargs, key)), created
 
     async def _create(
         self,
@@ -291,6 +305,131 @@ class RunControl:
         if not isinstance(listed, list) or name not in listed:
             raise ResultFileNotFoundError(run_id, name, "the run's result does not list it")
         return await asyncio.to_thread(_file_inside, base, run_id, name)
+
+
+class RunMethods:
+    """The run methods of the façade, :class:`schedkit.Scheduler` (kept here, beside
+    what they call, so that the façade's module stays readable)."""
+
+    runs: RunControl
+    store: Store
+
+    def _require_started(self) -> None:
+        raise NotImplementedError  # the Scheduler's
+
+    async def run_now(
+        self,
+        task_name: str,
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        actor: str = SYSTEM,
+        idempotency_key: str | None = None,
+    ) -> Run:
+        """Run a task now with ``kwargs`` (validated first). With ``wait``, return when the
+        run has finished (or ``timeout`` passed: then the run as it is).
+        ``max_attempts`` overrides the task's retry policy for this run (1: no retry).
+        With ``idempotency_key``, later calls with that key return the first call's run
+        (while it is in the history) rather than create one; ConflictError if their
+        ``kwargs`` differ (docs/api.md, "Retrying safely")."""
+        self._require_started()
+        run = await self.runs.run_now(
+            task_name,
+            kwargs,
+            max_attempts=max_attempts,
+            actor=actor,
+            idempotency_key=idempotency_key,
+        )
+        return await self.runs.wait(run.id, timeout) if wait else run
+
+    async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:
+        """Wait until the run is finished (retries included); on timeout return it as is."""
+        return await self.runs.wait(run_id, timeout)
+
+    async def cancel_run(
+        self, run_id: str, *, actor: str = SYSTEM, reason: str | None = None
+    ) -> Run:
+        """Cancel a pending run at once, or ask a running run to stop (on any node)."""
+        self._require_started()
+        return await self.runs.cancel(run_id, actor=actor, reason=reason)
+
+    async def retry_run(
+        self, run_id: str, *, actor: str = SYSTEM, idempotency_key: str | None = None
+    ) -> Run:
+        """Run a finished run's task again with the same kwargs (a new manual run; once
+        per ``idempotency_key``, as :meth:`run_now`)."""
+        self._require_started()
+        return await self.runs.retry(run_id, actor=actor, idempotency_key=idempotency_key)
+
+    async def get_run(self, run_id: str) -> Run:
+        return await self.runs.get(run_id)
+
+    async def list_runs(
+        self,
+        task_name: str | None = None,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        trigger_source: TriggerSource | None = None,
+        schedule_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Run]:
+        """History, newest first."""
+        flt = run_filter(task_name, status, since, until, trigger_source, schedule_id)
+        return await self.runs.history(flt, limit=limit, offset=offset)
+
+    async def count_runs(
+        self,
+        task_name: str | None = None,
+        *,
+        status: RunStatus | Sequence[RunStatus] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        trigger_source: TriggerSource | None = None,
+        schedule_id: str | None = None,
+    ) -> int:
+        flt = run_filter(task_name, status, since, until, trigger_source, schedule_id)
+        return await self.runs.count(flt)
+
+    async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
+        """The latest finished run of each task named (tasks without one left out)."""
+        return await self.store.last_finished_runs(task_names)
+
+    async def result_file(self, run_id: str, name: str) -> Path:
+        """A file the run's result lists in ``data.files`` (see RunControl.result_file)."""
+        return await self.runs.result_file(run_id, name)
+
+    async def get_logs(
+        self, run_id: str, *, after_seq: int = -1, limit: int = 1000
+    ) -> list[LogLine]:
+        return await self.runs.logs(run_id, after_seq=after_seq, limit=limit)
+
+    async def stats(
+        self,
+        window: timedelta = timedelta(days=1),
+        task_name: str | None = None,
+        *,
+        exact: bool = False,
+    ) -> list[TaskStats]:
+        """Per task, run statistics of the runs scheduled in the last ``window``; the
+        percentiles from the store's rollups unless ``exact`` (``Store.run_stats``)."""
+        return await self.runs.stats(window, task_name, exact=exact)
+
+    async def runs_per_hour(
+        self, since: datetime, until: datetime | None = None
+    ) -> list[HourlyRunCount]:
+        """Runs of every task per UTC hour of ``scheduled_for`` and status, from the hour
+        holding ``since`` to the one holding ``until`` (default: now), whole hours;
+        exact for any number of runs (``Store.run_counts_per_hour``)."""
+        return await self.runs.per_hour(since, until)
+
+    async def purge(self, older_than: timedelta, *, actor: str = SYSTEM) -> int:
+        """Delete finished runs (and their logs) that finished more than ``older_than`` ago."""
+        return await self.runs.purge(older_than, actor=actor)
 
 
 def _same_request(run: Run, kwargs: Mapping[str, Any], key: str) -> Run:

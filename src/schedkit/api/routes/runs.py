@@ -13,7 +13,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep, current_principal
-from schedkit.api.deps import LangDep, SchedulerDep
+from schedkit.api.deps import IdempotencyKey, LangDep, SchedulerDep
 from schedkit.api.ratelimit import RunRateDep
 from schedkit.api.routes.common import accepted, run_page
 from schedkit.api.routes.table import Limit, Name, Offset, RunId, route
@@ -132,10 +132,16 @@ async def cancel_run(
     response_model=RunAccepted,
 )
 async def retry_run(
-    run_id: RunId, scheduler: SchedulerDep, actor: ActorDep, _rate: RunRateDep
+    run_id: RunId,
+    scheduler: SchedulerDep,
+    actor: ActorDep,
+    _rate: RunRateDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> RunAccepted:
-    """A new manual run with the same kwargs; 409 while the run is still active."""
-    return accepted(await scheduler.retry_run(run_id, actor=actor), scheduler)
+    """A new manual run with the same kwargs; 409 while the run is still active. With an
+    ``Idempotency-Key`` already used for this task, the run it created is answered."""
+    run = await scheduler.retry_run(run_id, actor=actor, idempotency_key=idempotency_key)
+    return accepted(run, scheduler)
 
 
 @route(

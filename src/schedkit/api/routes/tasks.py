@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Header, Query, Response, status
+from fastapi import Query, Response, status
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
-from schedkit.api.deps import LangDep, SchedulerDep
+from schedkit.api.deps import IdempotencyKey, LangDep, SchedulerDep
 from schedkit.api.ratelimit import RunRateDep
 from schedkit.api.routes.common import accepted, run_page
 from schedkit.api.routes.table import (
@@ -31,7 +31,6 @@ from schedkit.api.schemas import (
     TaskSchedules,
 )
 from schedkit.errors import ConflictError, ScheduleNotFoundError, ValidationError
-from schedkit.limits import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_CHARS
 from schedkit.tokens import Role
 
 
@@ -121,16 +120,7 @@ async def execute_task(
     timeout: Annotated[
         float, Query(gt=0, le=3600, description="Seconds to wait at most (with wait).")
     ] = 30.0,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            max_length=MAX_IDEMPOTENCY_KEY_CHARS,
-            pattern=IDEMPOTENCY_KEY_PATTERN,
-            description="Makes a repeated request safe: the run created by the first "
-            "request with this key (for this task) is answered again, not a new one, "
-            "while the run is kept in the history. The same key with other kwargs: 409.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> RunAccepted:
     """Creates a manual run (kwargs validated first) and answers 202 with its id; with
     ``?wait=true`` answers 200 with the finished run (its result) or 202 on timeout.

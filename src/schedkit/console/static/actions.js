@@ -3,7 +3,7 @@
 
 import { h, replace } from "./dom.js";
 import { t } from "./i18n.js";
-import { api } from "./api.js";
+import { api, newKey } from "./api.js";
 import { errorText, field, link, openDialog, runHref, shortId, toast } from "./components.js";
 import { paramsForm, scheduleForm } from "./forms.js";
 
@@ -18,12 +18,6 @@ function submitButton(formId, label) {
 
 function cancelButton(close) {
   return h("button", { type: "button", class: "btn", onClick: close }, t("cancel"));
-}
-
-/** A random idempotency key (crypto.randomUUID needs a secure context; this does not). */
-function newKey() {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Run now: a form from the task's declared parameters; onStarted(run) on success. */

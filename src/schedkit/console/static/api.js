@@ -55,6 +55,15 @@ function headers(extra, token) {
   return out;
 }
 
+/**
+ * A random Idempotency-Key for a request that creates a run: sent again with a retry of
+ * the same request (crypto.randomUUID needs a secure context; this does not).
+ */
+export function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 export function apiUrl(path, query) {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query || {})) {

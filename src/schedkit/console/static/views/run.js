@@ -3,7 +3,7 @@
 
 import { h, replace, s, throttle } from "../dom.js";
 import { has, t } from "../i18n.js";
-import { api, downloadFile } from "../api.js";
+import { api, downloadFile, newKey } from "../api.js";
 import {
   ACTIVE,
   actorEl,
@@ -178,13 +178,18 @@ export async function render(ctx) {
     confirm.focus();
   }
 
-  // A double click sent two requests, and made two runs.
+  // A double click sent two requests, and made two runs. A click after an error sends
+  // the same key: the retry may have been created and its answer lost.
   let retrying = false;
+  const retryKey = newKey();
   async function retryRun() {
     if (retrying) return;
     retrying = true;
     try {
-      const accepted = await api(`${path}/retry`, { method: "POST" });
+      const accepted = await api(`${path}/retry`, {
+        method: "POST",
+        headers: { "Idempotency-Key": retryKey },
+      });
       toast(t("run_retry_started", { run: shortId(accepted.run_id) }), "success");
       ctx.navigate(runHref(accepted.run_id));
     } catch (err) {
