@@ -104,3 +104,21 @@ def test_start_shows_each_step_then_retry_continues(api: Api) -> None:
     explode = {s["name"]: s for s in retried["steps"]}["explode"]
     assert explode["run"]["attempt"] > by_name["explode"]["run"]["attempt"]  # it ran again
     assert api.viewer.get("/workflow-runs/nope").status_code == 404
+
+
+def test_a_start_with_an_idempotency_key_starts_one_run(api: Api) -> None:
+    key = {"Idempotency-Key": "settle-2026-12-05"}
+    body = {"params": {"day": "2026-12-05"}}
+    before = api.viewer.get("/workflow-runs", params={"workflow": "settle"}).json()["total"]
+    first = api.operator.post("/workflows/settle/start", json=body, headers=key)
+    assert first.status_code == 202, first.text
+    again = api.operator.post("/workflows/settle/start", json=body, headers=key)
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    other = {"params": {"day": "2026-12-06"}}
+    conflict = api.operator.post("/workflows/settle/start", json=other, headers=key)
+    assert conflict.status_code == 409 and "other params" in conflict.json()["detail"]
+    bad = api.operator.post("/workflows/settle/start", json=body, headers={"Idempotency-Key": ""})
+    assert bad.status_code == 422
+    wait_done(api.viewer, first.json()["id"])
+    after = api.viewer.get("/workflow-runs", params={"workflow": "settle"}).json()["total"]
+    assert after == before + 1

@@ -67,6 +67,16 @@ def test_start_wait_status_runs_and_retry(wf_cli: Cli, service: SyncScheduler) -
     assert wf_cli("workflow", "runs", "--status", "success").output.strip() == "no workflow runs"
 
 
+def test_start_with_an_idempotency_key_starts_once(wf_cli: Cli) -> None:
+    args = ("workflow", "start", "greeting", "-p", "day=2", "--idempotency-key", "greet-2")
+    first = wf_cli(*args, "--json")
+    assert first.exit_code == 0, first.output
+    again = wf_cli(*args, "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["id"] == json.loads(first.stdout)["id"]
+    assert len(json.loads(wf_cli("workflow", "runs", "greeting", "--json").stdout)["items"]) == 1
+
+
 def test_no_workflows_and_the_group_alone_lists(stored: Cli, wf_cli: Cli) -> None:
     write_config(stored.config, stored.db)  # the sample tasks only
     assert stored("workflow").output.strip() == "no workflows"

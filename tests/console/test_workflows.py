@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from schedkit import Step, TaskRegistry, Workflow, task
 from schedkit.api import create_app
@@ -203,3 +203,32 @@ async def test_start_now_with_params_from_the_console(tab: Browsing, wf_console:
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Workflow run")
     await expect(page.locator(".run-status")).to_have_attribute("data-status", "success")
     await expect(page.locator("pre.json")).to_contain_text('"day": "2026-12-01"')
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_start_now_sent_again_after_a_lost_answer_starts_one_run(
+    tab: Browsing, wf_console: Console
+) -> None:
+    """The start is carried out and its answer lost on the way: the dialog says so, and
+    the second click (the same idempotency key) opens that run instead of a second."""
+    FAIL["on"] = False
+    page = tab.page
+    runs = "/workflow-runs?workflow=nightly_close"
+    before = wf_console.api.get(runs).json()["total"]
+
+    async def answer_lost(route: Route) -> None:
+        await route.fetch()
+        await route.abort("connectionreset")
+
+    await page.route("**/workflows/nightly_close/start", answer_lost, times=1)
+    await page.goto(wf_console.base + "workflows")
+    await page.get_by_role("button", name="Start now").click()
+    dialog = page.get_by_role("dialog", name="Start nightly_close")
+    await dialog.get_by_label("Params").fill('{"day": "2026-12-05"}')
+    await dialog.get_by_role("button", name="Start now").click()
+    await expect(dialog.locator(".form-error")).not_to_be_empty()
+    await dialog.get_by_role("button", name="Start now").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text("Workflow run")
+    await expect(page.locator(".run-status")).to_have_attribute("data-status", "success")
+    assert wf_console.api.get(runs).json()["total"] == before + 1
+    tab.errors[:] = [e for e in tab.errors if "ERR_CONNECTION_RESET" not in e]

@@ -280,7 +280,7 @@ async def test_concurrent_advancers_create_each_step_once(store: Store, store_ur
             _flows(st, created=lambda runs: announced.extend(r.id for r in runs))
             for st in [store, *others]
         ]
-        record = await flows[0].start(wf, {}, run_id="w-race")
+        record, _ = await flows[0].start(wf, {}, run_id="w-race")
         await asyncio.gather(*(f.advance(record.id) for f in flows for _ in range(3)))
         runs = await store.list_runs()
         assert sorted(r.id for r in runs) == sorted(
@@ -428,3 +428,40 @@ async def test_the_leader_completes_advancements_a_node_did_not_make(
     assert [e for e in log if e[0] == "start"] == [("start", "a"), ("start", "c"), ("start", "d")]
     nodes = {v.run.node_id for v in state.plan.steps.values() if v.run is not None}
     assert nodes == {worker.node_id}
+
+
+async def test_a_start_repeated_with_its_key_starts_one_workflow_run(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A client's retry, a double submit, the same start on two nodes at once: one run
+    of the workflow, each step once; the same key with other params is refused."""
+    s, log = await start_node(make_scheduler, diamond(), fail=set())
+    other = await make_scheduler(registry=s.registry)
+    params = {"day": "2026-12-05"}
+    starts = await asyncio.gather(
+        *(
+            node.workflows.start("diamond", params, actor="t", idempotency_key="day-2026-12-05")
+            for node in (s, other, s, other)
+        )
+    )
+    assert len({state.record.id for state in starts}) == 1
+    done = await s.workflows.wait(starts[0].record.id, 30)
+    assert done.record.status is WorkflowStatus.SUCCESS
+    assert sorted(name for kind, name in log if kind == "start") == [
+        "a",
+        "b",
+        "c",
+        "cleanup",
+        "d",
+        "e",
+    ]
+    again = await s.workflows.start("diamond", params, actor="t", idempotency_key="day-2026-12-05")
+    assert (again.record.id, again.record.status) == (done.record.id, WorkflowStatus.SUCCESS)
+    assert len(await s.workflows.history("diamond")) == 1
+    assert len(await s.list_audit(action="workflow.start")) == 1
+    with pytest.raises(ConflictError, match="other params"):
+        await s.workflows.start(
+            "diamond", {"day": "x"}, actor="t", idempotency_key="day-2026-12-05"
+        )
+    with pytest.raises(ValidationError):
+        await s.workflows.start("diamond", params, actor="t", idempotency_key="")

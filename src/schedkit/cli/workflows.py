@@ -125,6 +125,15 @@ def start_workflow(
     timeout: Annotated[
         float | None, typer.Option("--timeout", min=0, metavar="SECONDS", help="Stop waiting.")
     ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            metavar="KEY",
+            help="Start it only once: run again with the same KEY, this command shows "
+            "(or waits for) the workflow run the first one started.",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Start a workflow now (a running schedkit service executes its steps)."""
@@ -133,7 +142,9 @@ def start_workflow(
 
     async def work() -> readmodels.WorkflowRunView:
         async with management(state) as s:
-            started = await s.workflows.start(name, values, actor=actor())
+            started = await s.workflows.start(
+                name, values, actor=actor(), idempotency_key=idempotency_key
+            )
             done = await s.workflows.wait(started.record.id, timeout) if wait else started
             return readmodels.workflow_run_view(done, state.tz())
 

@@ -71,9 +71,9 @@ class Flows:
         source: TriggerSource = TriggerSource.MANUAL,
         scheduled_for: datetime | None = None,
         actor: str | None = None,
-    ) -> WorkflowRun:
+    ) -> tuple[WorkflowRun, bool]:
         """Insert the workflow run (if absent: ``run_id`` makes a repeated start the same
-        run) and start its first steps."""
+        run) and start its first steps; the run, and whether this call inserted it."""
         now = self.clock.now()
         record = WorkflowRun(
             id=run_id or new_id(),
@@ -86,9 +86,9 @@ class Flows:
             updated_at=now,
             created_by=actor,
         )
-        await self.store.insert_workflow_run(record)
+        inserted = await self.store.insert_workflow_run(record)
         advanced = await self.advance(record.id)
-        return advanced or record
+        return advanced or record, inserted
 
     async def launch(self, wf: Workflow, launcher: Run) -> WorkflowRun:
         """Start ``wf`` for a successful run of its launcher task: the same id, so a
@@ -98,7 +98,7 @@ class Flows:
             if launcher.trigger_source is not TriggerSource.RETRY
             else TriggerSource.MANUAL
         )
-        return await self.start(
+        started, _ = await self.start(
             wf,
             launcher.kwargs,
             run_id=launcher.id,
@@ -106,6 +106,7 @@ class Flows:
             scheduled_for=launcher.scheduled_for,
             actor=launcher.created_by,
         )
+        return started
 
     async def state(self, run_id: str) -> FlowState | None:
         """The workflow run, its definition and its plan now; None if unknown."""

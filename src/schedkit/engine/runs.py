@@ -128,17 +128,17 @@ def manual(
     )
 
 
-def keyed_id(task_name: str, key: str) -> str:
-    """The id of the manual run of ``task_name`` asked with the idempotency key ``key``:
-    the same for every request and node, so the key is remembered as long as the run is
-    kept in the history (until a purge removes it). Keys: see
-    :data:`schedkit.limits.IDEMPOTENCY_KEY_PATTERN`."""
+def keyed_id(name: str, key: str, *, kind: str = "manual") -> str:
+    """The id of the manual run of task ``name`` (``kind="workflow"``: the run of
+    workflow ``name``) asked with the idempotency key ``key``: the same for every request
+    and node, so the key is remembered as long as the run is kept in the history (until a
+    purge removes it). Keys: see :data:`schedkit.limits.IDEMPOTENCY_KEY_PATTERN`."""
     if len(key) > MAX_IDEMPOTENCY_KEY_CHARS or not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
         raise ValidationError(
             f"must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters",
             field="idempotency_key",
         )
-    digest = hashlib.sha256(f"manual|{task_name}|{key}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{kind}|{name}|{key}".encode()).hexdigest()
     return digest[:32]
 
 

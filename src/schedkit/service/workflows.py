@@ -13,8 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from schedkit.clock import Clock
+from schedkit.engine import runs
 from schedkit.engine.flows import Flows
-from schedkit.errors import ValidationError, WorkflowNotFoundError, WorkflowRunNotFoundError
+from schedkit.errors import (
+    ConflictError,
+    ValidationError,
+    WorkflowNotFoundError,
+    WorkflowRunNotFoundError,
+)
 from schedkit.models import Run, WorkflowRun, WorkflowStatus, storable_json
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import Auditor
@@ -53,18 +59,40 @@ class WorkflowControl:
         return wf
 
     async def start(
-        self, name: str, params: Mapping[str, Any] | None = None, *, actor: str
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        actor: str,
+        idempotency_key: str | None = None,
     ) -> FlowState:
         """Start workflow ``name`` now with ``params`` (JSON, read by every step in
-        ``TaskContext.workflow["params"]``)."""
+        ``TaskContext.workflow["params"]``). With ``idempotency_key``, the run of ``name``
+        started earlier with that key is returned instead (ConflictError if it was
+        started with other params), as ``run_now`` does for tasks."""
         wf = self.definition(name)
         values = dict(params or {})
         try:
             storable_json(values)
         except ValueError as exc:
             raise ValidationError(str(exc), field="params") from None
-        record = await self.flows.start(wf, values, actor=actor)
-        await self.audit.record(actor, "workflow.start", f"workflow:{name}", None, None, record.id)
+        run_id = None
+        if idempotency_key is not None:
+            run_id = runs.keyed_id(name, idempotency_key, kind="workflow")
+            earlier = await self.store.get_workflow_run(run_id)
+            if earlier is not None:
+                _same_start(earlier, values, idempotency_key)
+                # A start cut after its insert (an error answered, then this repeat)
+                # has its first steps started here rather than at the leader's sweep.
+                await self.flows.advance(run_id)
+                return await self.get(run_id)
+        record, inserted = await self.flows.start(wf, values, actor=actor, run_id=run_id)
+        if not inserted:
+            _same_start(record, values, str(idempotency_key))
+        else:
+            await self.audit.record(
+                actor, "workflow.start", f"workflow:{name}", None, None, record.id
+            )
         return await self.get(record.id)
 
     async def get(self, run_id: str) -> FlowState:
@@ -110,3 +138,13 @@ class WorkflowControl:
             if deadline is not None and time.monotonic() >= deadline:
                 return state
             await asyncio.sleep(WAIT_POLL)
+
+
+def _same_start(record: WorkflowRun, params: Mapping[str, Any], key: str) -> WorkflowRun:
+    """The workflow run started earlier with an idempotency key, if with the same params."""
+    if dict(params) != record.params:
+        raise ConflictError(
+            f"the idempotency key {key!r} was used for workflow run {record.id} of "
+            f"{record.workflow!r} with other params; use a new key for a different request"
+        )
+    return record

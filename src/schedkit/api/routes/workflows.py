@@ -9,7 +9,7 @@ from fastapi import Path, Query, status
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
-from schedkit.api.deps import SchedulerDep
+from schedkit.api.deps import IdempotencyKey, SchedulerDep
 from schedkit.api.ratelimit import RunRateDep
 from schedkit.api.routes.table import Limit, Name, Offset, RunId, route
 from schedkit.api.schemas import WorkflowStartRequest
@@ -48,7 +48,7 @@ async def get_workflow(name: WorkflowName, scheduler: SchedulerDep) -> readmodel
     "POST",
     "/workflows/{name}/start",
     role=Role.OPERATOR,
-    errors=(404, 422, 429),
+    errors=(404, 409, 422, 429),
     summary="Start a workflow now",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=readmodels.WorkflowRunView,
@@ -59,9 +59,13 @@ async def start_workflow(
     actor: ActorDep,
     _rate: RunRateDep,
     body: WorkflowStartRequest | None = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> readmodels.WorkflowRunView:
-    """A new workflow run; its first steps are created at once."""
-    state = await scheduler.workflows.start(name, body.params if body else {}, actor=actor)
+    """A new workflow run; its first steps are created at once. With an
+    ``Idempotency-Key`` already used for this workflow, the run it started is answered."""
+    state = await scheduler.workflows.start(
+        name, body.params if body else {}, actor=actor, idempotency_key=idempotency_key
+    )
     return readmodels.workflow_run_view(state, scheduler.tz)
 
 

@@ -3,7 +3,7 @@
 
 import { h, replace } from "./dom.js";
 import { t } from "./i18n.js";
-import { api, newKey } from "./api.js";
+import { api, requestKeys } from "./api.js";
 import { errorText, field, link, openDialog, runHref, shortId, toast } from "./components.js";
 import { paramsForm, scheduleForm } from "./forms.js";
 
@@ -44,10 +44,7 @@ export async function runNow(taskName, { onStarted } = {}) {
     body: form,
     footer: [cancelButton(() => dlg.close()), submit],
   });
-  // One idempotency key per request: sent again after an error (the run may have been
-  // created and its answer lost), a new one once the parameters change.
-  let sent = null;
-  let key = null;
+  const keyOf = requestKeys();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(formError);
@@ -56,17 +53,12 @@ export async function runNow(taskName, { onStarted } = {}) {
       replace(formError, t("form_has_errors"));
       return;
     }
-    const request = JSON.stringify(kwargs);
-    if (request !== sent) {
-      sent = request;
-      key = newKey();
-    }
     submit.disabled = true;
     try {
       const accepted = await api(`${taskPath(taskName)}/execute`, {
         method: "POST",
         body: { kwargs },
-        headers: { "Idempotency-Key": key },
+        headers: { "Idempotency-Key": keyOf(kwargs) },
       });
       dlg.close();
       toast(

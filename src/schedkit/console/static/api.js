@@ -64,6 +64,24 @@ export function newKey() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * keyOf = requestKeys(); keyOf(body) -> the Idempotency-Key of a form's request: the same
+ * while the body stays the same (a retry after an error, when the request may have been
+ * carried out and its answer lost), a new one once it changes (another request).
+ */
+export function requestKeys() {
+  let sent = null;
+  let key = null;
+  return (body) => {
+    const request = JSON.stringify(body);
+    if (request !== sent) {
+      sent = request;
+      key = newKey();
+    }
+    return key;
+  };
+}
+
 export function apiUrl(path, query) {
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query || {})) {

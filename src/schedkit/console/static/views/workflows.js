@@ -3,7 +3,7 @@
 
 import { h, replace } from "../dom.js";
 import { t } from "../i18n.js";
-import { api } from "../api.js";
+import { api, requestKeys } from "../api.js";
 import {
   errorBox,
   errorText,
@@ -48,6 +48,7 @@ function startDialog(wf, ctx) {
       submit,
     ],
   });
+  const keyOf = requestKeys();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     replace(formError);
@@ -70,6 +71,7 @@ function startDialog(wf, ctx) {
       const run = await api(`/workflows/${encodeURIComponent(wf.name)}/start`, {
         method: "POST",
         body: { params: values },
+        headers: { "Idempotency-Key": keyOf(values) },
       });
       dlg.close();
       toast(t("wf_started", { name: wf.name }), "success");
