@@ -12,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from schedkit.engine import backfill
-from schedkit.errors import ValidationError
+from schedkit.errors import ConflictError, ValidationError
 from schedkit.limits import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_CHARS
 from schedkit.models import (
     LOCAL_EXECUTOR,
@@ -140,6 +141,19 @@ def keyed_id(name: str, key: str, *, kind: str = "manual") -> str:
         )
     digest = hashlib.sha256(f"{kind}|{name}|{key}".encode()).hexdigest()
     return digest[:32]
+
+
+def check_repeat(
+    key: str, earlier: str, given: Mapping[str, Any], stored: Mapping[str, Any], inputs: str
+) -> None:
+    """A request repeated with the idempotency ``key`` of ``earlier`` (e.g. ``"run <id>
+    of 'task'"``) must bring the same ``inputs`` (kwargs, params) as stored: a key sent
+    again with others is a client's mistake, not a repeat (ConflictError)."""
+    if dict(given) != stored:
+        raise ConflictError(
+            f"the idempotency key {key!r} was used for {earlier} with other {inputs}; "
+            "use a new key for a different request"
+        )
 
 
 def dependent(task: BaseTask, upstream: Run, now: datetime) -> Run:

@@ -120,10 +120,16 @@ class RunControl:
         run_id = runs.keyed_id(task.task_name, key)
         # Most repeats find their run here, without taking a slot.
         earlier = await self.store.get_run(run_id)
-        if earlier is not None:
-            return _same_request(earlier, kwargs, key), False
-        run, created = await self._create(task, kwargs, actor, run_id=run_id, **options)
-        return (run if created else _same_request(run, kwargs, key)), created
+        run, created = (
+            (earlier, False)
+            if earlier is not None
+            else await self._create(task, kwargs, actor, run_id=run_id, **options)
+        )
+        if not created:
+            runs.check_repeat(
+                key, f"run {run.id} of {run.task_name!r}", kwargs, run.kwargs, "kwargs"
+            )
+        return run, created
 
     async def _create(
         self,
@@ -430,17 +436,6 @@ class RunMethods:
     async def purge(self, older_than: timedelta, *, actor: str = SYSTEM) -> int:
         """Delete finished runs (and their logs) that finished more than ``older_than`` ago."""
         return await self.runs.purge(older_than, actor=actor)
-
-
-def _same_request(run: Run, kwargs: Mapping[str, Any], key: str) -> Run:
-    """The run created earlier with an idempotency key, if it was asked with the same
-    kwargs: a key sent again with others is a client's mistake, not a repeat."""
-    if dict(kwargs) != run.kwargs:
-        raise ConflictError(
-            f"the idempotency key {key!r} was used for run {run.id} of {run.task_name!r} "
-            "with other kwargs; use a new key for a different request"
-        )
-    return run
 
 
 def run_filter(

@@ -16,7 +16,6 @@ from schedkit.clock import Clock
 from schedkit.engine import runs
 from schedkit.engine.flows import Flows
 from schedkit.errors import (
-    ConflictError,
     ValidationError,
     WorkflowNotFoundError,
     WorkflowRunNotFoundError,
@@ -81,14 +80,14 @@ class WorkflowControl:
             run_id = runs.keyed_id(name, idempotency_key, kind="workflow")
             earlier = await self.store.get_workflow_run(run_id)
             if earlier is not None:
-                _same_start(earlier, values, idempotency_key)
+                _check_repeat(idempotency_key, earlier, values)
                 # A start cut after its insert (an error answered, then this repeat)
                 # has its first steps started here rather than at the leader's sweep.
                 await self.flows.advance(run_id)
                 return await self.get(run_id)
         record, inserted = await self.flows.start(wf, values, actor=actor, run_id=run_id)
         if not inserted:
-            _same_start(record, values, str(idempotency_key))
+            _check_repeat(str(idempotency_key), record, values)
         else:
             await self.audit.record(
                 actor, "workflow.start", f"workflow:{name}", None, None, record.id
@@ -140,11 +139,6 @@ class WorkflowControl:
             await asyncio.sleep(WAIT_POLL)
 
 
-def _same_start(record: WorkflowRun, params: Mapping[str, Any], key: str) -> WorkflowRun:
-    """The workflow run started earlier with an idempotency key, if with the same params."""
-    if dict(params) != record.params:
-        raise ConflictError(
-            f"the idempotency key {key!r} was used for workflow run {record.id} of "
-            f"{record.workflow!r} with other params; use a new key for a different request"
-        )
-    return record
+def _check_repeat(key: str, earlier: WorkflowRun, params: Mapping[str, Any]) -> None:
+    described = f"workflow run {earlier.id} of {earlier.workflow!r}"
+    runs.check_repeat(key, described, params, earlier.params, "params")
