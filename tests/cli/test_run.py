@@ -149,3 +149,25 @@ def test_wait_timeout_cancels_a_local_run(cli: Cli) -> None:
     run = json.loads(result.stdout)
     assert run["status"] == "cancelled"
     assert "stopped waiting" in (run["reason"] or "") or run["reason"]
+
+
+def test_a_local_repeat_of_a_keyed_run_does_not_cancel_the_services_run(
+    cli: Cli, service: SyncScheduler
+) -> None:
+    """``run --local`` repeated with the key of a run a service executes watches that
+    run; stopping to wait (here ``--timeout``; Ctrl-C takes the same decision) must
+    leave it running there, not cancel it as if it executed here."""
+    key = "slow-2026-12-05"
+    first = service.run_now("slow", {"seconds": 1.5}, idempotency_key=key)
+    assert service.wait_for_run(first.id, timeout=0.3).status.value == "running"
+    result = cli(
+        "run", "slow", "-p", "seconds=1.5", "--local", "--idempotency-key", key,
+        "--timeout", "0.2", "--json",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    shown = json.loads(result.stdout)
+    assert (shown["id"], shown["status"], shown["node_id"]) == (
+        first.id, "running", service.node_id,
+    )  # fmt: skip
+    assert f"run {first.id} goes on (not executed here)" in result.stderr
+    assert service.wait_for_run(first.id, timeout=10).status.value == "success"

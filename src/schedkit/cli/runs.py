@@ -91,7 +91,7 @@ def run_task(
             "--timeout",
             min=0,
             metavar="SECONDS",
-            help="Stop waiting after SECONDS (a local run is cancelled).",
+            help="Stop waiting after SECONDS (a run executing here is cancelled).",
         ),
     ] = None,
     logs: Annotated[
@@ -121,7 +121,9 @@ def run_task(
         if wait and here:
             async with executing(state, task_name, node_name=_local_node_name(task_name)) as s:
                 run = await _create(s, task_name, kv, params, idempotency_key)
-                return await _watch_here(s, run, state, timeout, logs and not as_json), True
+                keyed = idempotency_key is not None
+                watched = await _watch_here(s, run, state, timeout, logs and not as_json, keyed)
+                return watched, True
         async with management(state) as s:
             run = await _create(s, task_name, kv, params, idempotency_key)
             if not wait:
@@ -187,21 +189,38 @@ async def _create(
 
 
 async def _watch_here(
-    s: Scheduler, run: Run, state: CliState, timeout: float | None, logs: bool
+    s: Scheduler, run: Run, state: CliState, timeout: float | None, logs: bool, keyed: bool
 ) -> Run:
-    """Watch a run executing in this process; cancel it on Ctrl-C or ``--timeout``."""
+    """Watch a run executing in this process; cancel it on Ctrl-C or ``--timeout``
+    (unless it is not this command's to stop: see :func:`_stops_with_this_command`)."""
     try:
         run = await _watch(s, run, state, timeout, logs)
     except asyncio.CancelledError:
-        await _cancel_quietly(s, run.id, "interrupted in the CLI (Ctrl-C)")
-        # Let it end as cancelled (a thread checks ctx.cancelled between its steps)
-        # before stopping the node, which would cancel it with its own reason.
-        await s.wait_for_run(run.id, timeout=s.config.scheduler.shutdown_grace)
+        if await _stops_with_this_command(s, run, keyed):
+            await _cancel_quietly(s, run.id, "interrupted in the CLI (Ctrl-C)")
+            # Let it end as cancelled (a thread checks ctx.cancelled between its steps)
+            # before stopping the node, which would cancel it with its own reason.
+            await s.wait_for_run(run.id, timeout=s.config.scheduler.shutdown_grace)
+        else:
+            state.err.print(f"stopped waiting; run {run.id} goes on (not executed here)")
         raise
     if not run.status.finished:
-        await _cancel_quietly(s, run.id, f"the CLI stopped waiting after {timeout}s")
-        run = await s.wait_for_run(run.id, timeout=10)
+        if await _stops_with_this_command(s, run, keyed):
+            await _cancel_quietly(s, run.id, f"the CLI stopped waiting after {timeout}s")
+            run = await s.wait_for_run(run.id, timeout=10)
+        else:
+            state.err.print(f"run {run.id} goes on (not executed here)")
     return run
+
+
+async def _stops_with_this_command(s: Scheduler, run: Run, keyed: bool) -> bool:
+    """Whether stopping to wait cancels ``run``. Without an idempotency key the run is
+    this command's own. With one it may be an earlier request's, executing on a service
+    (or waiting for one), which a repeat must not cancel: it is cancelled only if it
+    executes in this process."""
+    if not keyed:
+        return True
+    return (await s.get_run(run.id)).node_id == s.node_id
 
 
 async def _cancel_quietly(s: Scheduler, run_id: str, reason: str) -> None:
