@@ -19,7 +19,7 @@ from schedkit.store._rollups import RELATIVE_ERROR
 from schedkit.store.sql import SQLStore
 from schedkit.store.sql import schema as _sql_schema
 from schedkit.store.sql.schema import Migration, Tables
-from tests.store._contract import seed
+from tests.store._contract import lost, make_run, seed
 
 pytestmark = pytest.mark.parametrize(
     "store_url",
@@ -92,6 +92,8 @@ def snapshot(prefix: str) -> Callable[[sa.Connection], dict[str, Any]]:
                         tuple(ix["column_names"]),
                         ix["unique"],
                         str(sorted(ix.get("column_sorting", {}).items())),
+                        # A partial index's predicate (on SQLite also in sqlite_master).
+                        str(ix.get("dialect_options", {}).get("postgresql_where")),
                     )
                     for ix in inspector.get_indexes(table)
                 ),
@@ -155,6 +157,24 @@ async def test_version_1_database_upgrades_to_exactly_the_fresh_schema(
     fresh = await on_database(store_url, snapshot("fresh_"))
     assert upgraded == fresh
     assert len(upgraded) >= 9
+
+
+#: The run indexes as version 7 defines them (before the partial ones of version 8).
+FULL_RUN_INDEXES = {
+    "claim": "(status, priority DESC, not_before, id)",
+    "reaper": "(status, heartbeat_at)",
+    "schedule_status": "(schedule_id, status)",
+    "blocked_by": "(blocked_by)",
+    "finished": "(finished_at)",
+}
+
+
+def undo_partial_run_indexes(conn: sa.Connection) -> None:
+    """A current database's run indexes as version 7 had them."""
+    for name in ("claim", "reaper", "schedule_active", "blocked_by", "finished"):
+        conn.exec_driver_sql(f"DROP INDEX schedkit_runs_{name}_ix")
+    for name, columns in FULL_RUN_INDEXES.items():
+        conn.exec_driver_sql(f"CREATE INDEX schedkit_runs_{name}_ix ON schedkit_runs {columns}")
 
 
 def index_names(conn: sa.Connection) -> set[str]:
@@ -264,6 +284,7 @@ async def test_rollups_step_fills_the_rollups_from_the_stored_runs(
         # Version ROLLUPS_VERSION only added the table: without it (and its stamp), and
         # without what the later executor step added, the database is exactly the
         # version before.
+        undo_partial_run_indexes(conn)
         conn.exec_driver_sql("DROP TABLE schedkit_run_rollups")
         conn.exec_driver_sql("DROP INDEX schedkit_runs_handoff_ix")
         conn.exec_driver_sql("ALTER TABLE schedkit_runs DROP COLUMN executor")
@@ -341,8 +362,48 @@ async def test_runs_stored_before_the_executor_step_are_local_and_older_code_is_
         assert stored is not None and stored.executor is None
         assert [r.id for r in await store.claim_runs("n", T0, 5, executor="local")] == [run.id]
     monkeypatch.setattr(_sql_schema, "MIGRATIONS", before)
-    with pytest.raises(StoreError, match=f"schema version {CURRENT} or newer"):
+    with pytest.raises(StoreError, match=f"schema version {executor_step + 2} or newer"):
         await SQLStore(store_url).open()
+
+
+async def test_partial_run_indexes_step_keeps_every_run_findable_and_older_code_working(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 8 rebuilds five run indexes as partial ones: a version-7 database's pending,
+    running, queued and finished runs are claimed, reaped, released and purged as before,
+    and code of version 7 still opens the upgraded database (the step is additive in
+    effect)."""
+
+    blocker = make_run(schedule_id="a", status=RunStatus.RUNNING, node_id="gone", heartbeat_at=T0)
+    queued = make_run(
+        schedule_id="a", scheduled_for=T0 + timedelta(minutes=1), blocked_by=blocker.id
+    )
+    pending = make_run(schedule_id="b")
+    done = make_run(schedule_id="c", status=RunStatus.SUCCESS, finished_at=T0, duration=1.0)
+    async with SQLStore(store_url) as store:
+        assert await store.insert_runs([blocker, queued, pending, done])
+
+    def to_version_7(conn: sa.Connection) -> None:
+        undo_partial_run_indexes(conn)
+        conn.exec_driver_sql(
+            f"UPDATE schedkit_schema_version SET version = {CURRENT - 1}, compatible_from = 7"
+        )
+
+    assert CURRENT == 8
+    await on_database(store_url, to_version_7)
+    async with SQLStore(store_url) as store:
+        assert await store.schema_version() == CURRENT
+        assert [r.id for r in await store.active_runs("a")] == [blocker.id, queued.id]
+        [stale] = await store.stale_runs(T0 + timedelta(seconds=1), 10)
+        assert stale.id == blocker.id
+        verdict = lost(stale, stale_before=T0 + timedelta(seconds=1), now=T0)
+        assert await store.lose_runs([verdict]) == [True]  # and releases the queued run
+        claimed = await store.claim_runs("n", T0, 5)
+        assert {r.id for r in claimed} == {pending.id, queued.id}
+        assert await store.purge_runs(T0 + timedelta(seconds=1)) == 2  # done and the lost one
+    monkeypatch.setattr(_sql_schema, "MIGRATIONS", RELEASED[:-1])
+    async with SQLStore(store_url) as older:  # code of version 7 opens it
+        assert [r.id for r in await older.claim_runs("n", T0, 5)] == []
 
 
 def vars_of(value: Any) -> dict[str, Any]:

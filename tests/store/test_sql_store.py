@@ -139,7 +139,7 @@ EXPECTED_INDEXES = {
     "runs": {
         "runs_claim_ix": ["status", "priority", "not_before", "id"],
         "runs_reaper_ix": ["status", "heartbeat_at"],
-        "runs_schedule_status_ix": ["schedule_id", "status"],
+        "runs_schedule_active_ix": ["schedule_id", "scheduled_for", "id"],
         "runs_blocked_by_ix": ["blocked_by"],
         "runs_scheduled_ix": ["scheduled_for", "id"],
         "runs_task_scheduled_ix": ["task_name", "scheduled_for", "id"],
@@ -167,6 +167,23 @@ EXPECTED_INDEXES = {
 }
 
 
+#: The partial indexes, and a word of their predicate (each dialect spells it its way).
+PARTIAL_INDEXES = {
+    "runs_claim_ix": "'pending'",
+    "runs_reaper_ix": "'running'",
+    "runs_schedule_active_ix": "'running'",
+    "runs_blocked_by_ix": "blocked_by is not null",
+    "runs_finished_ix": "finished_at is not null",
+    "runs_handoff_ix": "'local'",
+}
+
+
+def _predicate(index: Any) -> str | None:
+    options = index.get("dialect_options", {})
+    where = options.get("postgresql_where", options.get("sqlite_where"))
+    return None if where is None else str(where).lower()
+
+
 def _schema(conn: sa.Connection) -> dict[str, Any]:
     inspector = sa.inspect(conn)
     return {
@@ -174,6 +191,11 @@ def _schema(conn: sa.Connection) -> dict[str, Any]:
             # PostgreSQL also lists the index behind each unique constraint.
             "indexes": {
                 ix["name"]: ix["column_names"]
+                for ix in inspector.get_indexes(table)
+                if not ix.get("duplicates_constraint")
+            },
+            "predicates": {
+                ix["name"]: _predicate(ix)
                 for ix in inspector.get_indexes(table)
                 if not ix.get("duplicates_constraint")
             },
@@ -219,6 +241,9 @@ async def test_tables_indexes_and_prefix(store_url: str) -> None:
         got = schema[f"app_sk_{table}"]["indexes"]
         assert got == {f"app_sk_{name}": cols for name, cols in indexes.items()}
     runs = schema["app_sk_runs"]
+    for name, predicate in runs["predicates"].items():
+        word = PARTIAL_INDEXES.get(name.removeprefix("app_sk_"))
+        assert (predicate is None) if word is None else (word in (predicate or "")), name
     assert runs["unique"] == {"app_sk_runs_fence_uq": ["schedule_id", "scheduled_for"]}
     assert schema["app_sk_run_logs"]["pk"] == ["run_id", "seq"]
 
@@ -403,6 +428,36 @@ async def test_the_hand_off_reads_its_runs_off_their_partial_index(sqlite_url: s
     assert any("runs_handoff_ix" in line for line in lines), lines
     claim_lines = [line for st, p in claim for line in plan_of(db_path, st, p)]
     assert not any("runs_handoff_ix" in line for line in claim_lines), claim_lines
+
+
+async def test_run_phase_statements_read_their_partial_indexes(sqlite_url: str) -> None:
+    """The claim, the reaper, the overlap read and the release of queued runs each read
+    the partial index of their phase: they name its predicate as it is written (with a
+    parameter in its place SQLite's planner passes the index by, and the claim sorted
+    every pending run). (The purge, without statistics, reads the status index.)"""
+    db_path = urlsplit(sqlite_url).path
+    async with SQLStore(sqlite_url) as store:
+        blocker = make_run(schedule_id="a")
+        others = [make_run(schedule_id=f"s{i}") for i in range(10)]
+        queued = make_run(schedule_id="a", scheduled_for=T0 + timedelta(minutes=1),
+                          blocked_by=blocker.id)  # fmt: skip
+        await store.insert_runs([blocker, *others, queued])
+        with captured(store) as statements:
+            await store.claim_runs("n1", T0, 5)
+            await store.active_runs("a")
+            [stale, *_] = await store.stale_runs(T0 + timedelta(seconds=1), 10)
+            await store.lose_runs([lost(stale, stale_before=T0 + timedelta(seconds=1), now=T0)])
+    expected = {
+        "WITH claimable": "runs_claim_ix",
+        "heartbeat_at < ?": "runs_reaper_ix",
+        "schedule_id IN": "runs_schedule_active_ix",
+        "SET blocked_by=?": "runs_blocked_by_ix",
+    }
+    for marker, index in expected.items():
+        found = [(sql, p) for sql, p in statements if marker in sql]
+        assert found, marker
+        lines = [line for sql, p in found for line in plan_of(db_path, sql, p)]
+        assert any(index in line for line in lines), (marker, lines)
 
 
 def plan_of(db_path: str, statement: str, params: Any) -> list[str]:

@@ -28,6 +28,7 @@ from schedkit.models import (
 from schedkit.store._common import claim_order, nothing_to_claim, offered_keys, stale_order
 from schedkit.store.sql.base import SQLBase, chunks, values_of
 from schedkit.store.sql.queries import Query
+from schedkit.store.sql.schema import ACTIVE_ONLY, PENDING_ONLY, RUNNING_ONLY
 
 # Purges delete in batches so a long purge never holds SQLite's write lock for long.
 _PURGE_BATCH = 1000
@@ -170,8 +171,8 @@ class RunsMixin(SQLBase):
         r = self._t.runs
         stmt = (
             sa.select(r)
-            .where(r.c.status == RunStatus.RUNNING, r.c.heartbeat_at < stale_before)
-            # Off runs_reaper_ix (status, heartbeat_at); ties are put in id order below.
+            .where(RUNNING_ONLY, r.c.heartbeat_at < stale_before)
+            # Off runs_reaper_ix (running runs only); ties are put in id order below.
             .order_by(r.c.heartbeat_at)
             .limit(limit)
         )
@@ -262,7 +263,7 @@ class RunsMixin(SQLBase):
             sa.select(r)
             .where(
                 r.c.schedule_id.in_(sa.bindparam("ids", expanding=True)),
-                r.c.status.in_([RunStatus.PENDING, RunStatus.RUNNING]),
+                ACTIVE_ONLY,
             )
             .order_by(r.c.scheduled_for, r.c.id)
         )
@@ -277,7 +278,7 @@ class RunsMixin(SQLBase):
         candidates = (
             sa.select(r.c.id)
             .where(
-                r.c.status == RunStatus.PENDING,
+                PENDING_ONLY,
                 r.c.not_before <= sa.bindparam("claimed_at", type_=r.c.not_before.type),
                 r.c.blocked_by.is_(None),
                 r.c.labels.in_(sa.bindparam("offered", expanding=True)),
@@ -324,7 +325,7 @@ class RunsMixin(SQLBase):
         stmt = (
             sa.select(sa.literal(1))
             .where(
-                r.c.status == RunStatus.PENDING,
+                PENDING_ONLY,
                 r.c.not_before <= sa.bindparam("now"),
                 r.c.blocked_by.is_(None),
             )

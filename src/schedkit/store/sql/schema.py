@@ -45,6 +45,12 @@ log = logging.getLogger("schedkit.store.sql")
 
 _PREFIX_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,29}")
 
+#: The predicates of the partial run indexes by status (schema version 8), as text: the
+#: statements they serve say them in exactly these words (see the runs table's indexes).
+PENDING_ONLY = sa.text(f"status = '{RunStatus.PENDING.value}'")
+RUNNING_ONLY = sa.text(f"status = '{RunStatus.RUNNING.value}'")
+ACTIVE_ONLY = sa.text(f"status IN ('{RunStatus.PENDING.value}', '{RunStatus.RUNNING.value}')")
+
 
 @dataclass(frozen=True, slots=True)
 class Tables:
@@ -149,18 +155,50 @@ def build_tables(prefix: str) -> Tables:
         # NULLs are distinct in unique constraints on both databases.
         sa.UniqueConstraint("schedule_id", "scheduled_for", name=f"{p}runs_fence_uq"),
     )
-    # Claim: equality on status, then exactly the claim order, so a claim reads the first
-    # rows of the index and stops at LIMIT instead of sorting every pending run.
+    # Partial indexes (schema version 8): the index of a phase of a run's life holds only
+    # the runs in it, so a run's insert and its two transitions skip the others. On
+    # PostgreSQL an update that changes the status writes a new entry in every index
+    # whose predicate the new row meets (no HOT update); on SQLite the indexes stay as
+    # small as the active runs, their pages hot. The statements these serve repeat each
+    # predicate as written (PENDING_ONLY, ...): a planner uses a partial index only for
+    # a query that implies its predicate, which a list of parameters never does, nor a
+    # parameter in PostgreSQL's generic plans.
+    #
+    # Claim: exactly the claim order over the pending runs, so a claim reads the first
+    # entries and stops at LIMIT instead of sorting every pending run. The status leads
+    # although the predicate fixes it: without statistics, SQLite's planner prefers an
+    # index with an equality on its first column (the status history index) and sorts.
     sa.Index(
         f"{p}runs_claim_ix",
         runs.c.status,
         runs.c.priority.desc(),
         runs.c.not_before,
         runs.c.id,
+        postgresql_where=PENDING_ONLY,
+        sqlite_where=PENDING_ONLY,
     )
-    sa.Index(f"{p}runs_reaper_ix", runs.c.status, runs.c.heartbeat_at)
-    sa.Index(f"{p}runs_schedule_status_ix", runs.c.schedule_id, runs.c.status)
-    sa.Index(f"{p}runs_blocked_by_ix", runs.c.blocked_by)
+    # The reaper: running runs by heartbeat (the status leads, as in the claim's).
+    sa.Index(
+        f"{p}runs_reaper_ix",
+        runs.c.status,
+        runs.c.heartbeat_at,
+        postgresql_where=RUNNING_ONLY,
+        sqlite_where=RUNNING_ONLY,
+    )
+    # The overlap policies: the active runs of the due schedules, oldest first.
+    sa.Index(
+        f"{p}runs_schedule_active_ix",
+        runs.c.schedule_id,
+        runs.c.scheduled_for,
+        runs.c.id,
+        postgresql_where=ACTIVE_ONLY,
+        sqlite_where=ACTIVE_ONLY,
+    )
+    # Runs queued behind another one (few): released when it ends.
+    blocked = runs.c.blocked_by.is_not(None)
+    sa.Index(
+        f"{p}runs_blocked_by_ix", runs.c.blocked_by, postgresql_where=blocked, sqlite_where=blocked
+    )
     # History (newest first, ties by id) overall, by task and by node: the id completes
     # the order so a page is read off the index without a sort.
     sa.Index(f"{p}runs_scheduled_ix", runs.c.scheduled_for, runs.c.id)
@@ -182,7 +220,9 @@ def build_tables(prefix: str) -> Tables:
         runs.c.id,
         runs.c.duration,
     )
-    sa.Index(f"{p}runs_finished_ix", runs.c.finished_at)
+    # The purge: finished runs by end time.
+    ended = runs.c.finished_at.is_not(None)
+    sa.Index(f"{p}runs_finished_ix", runs.c.finished_at, postgresql_where=ended, sqlite_where=ended)
     # The hand-off's read of the pending runs of another executor. Partial: the runs
     # schedkit nodes execute themselves (almost all) are not in it, so the hot path's
     # inserts and claims do not pay for it.
@@ -482,6 +522,30 @@ def _run_executor(conn: Connection, tables: Tables) -> None:
     )
 
 
+def _v8_partial_run_indexes(conn: Connection, tables: Tables) -> None:
+    """Version 8: the claim, reaper, overlap, queue and purge indexes of the runs hold
+    only the runs each one serves (see the runs table's indexes); spelled out, like the
+    steps before, so that the step stays what it is.
+
+    Additive in effect: code of version 7 finds the same runs, through these indexes
+    where its statements match their predicates (on both databases the claim and the
+    reaper do: the status is planned with its bound value), else through others (its
+    overlap read, by the schedule's fencing key)."""
+    runs, p = tables.runs.name, tables.prefix
+    pending, running = RunStatus.PENDING.value, RunStatus.RUNNING.value
+    active = f"status IN ('{pending}', '{running}')"
+    replaced = {
+        "claim": ("claim", f"(status, priority DESC, not_before, id) WHERE status = '{pending}'"),
+        "reaper": ("reaper", f"(status, heartbeat_at) WHERE status = '{running}'"),
+        "schedule_status": ("schedule_active", f"(schedule_id, scheduled_for, id) WHERE {active}"),
+        "blocked_by": ("blocked_by", "(blocked_by) WHERE blocked_by IS NOT NULL"),
+        "finished": ("finished", "(finished_at) WHERE finished_at IS NOT NULL"),
+    }
+    for old, (new, definition) in replaced.items():
+        conn.exec_driver_sql(f"DROP INDEX {p}runs_{old}_ix")
+        conn.exec_driver_sql(f"CREATE INDEX {p}runs_{new}_ix ON {runs} {definition}")
+
+
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
 #: created by ``create_all``; append steps, never edit or reorder released ones.
 MIGRATIONS: list[Migration] = [
@@ -497,6 +561,8 @@ MIGRATIONS: list[Migration] = [
     Migration(_v6_run_rollups, compatible_from=ROLLUPS_VERSION),
     # Not additive (see the step): only code of the version it makes works on it.
     Migration(_run_executor, compatible_from=None),
+    # Additive in effect (see the step): code of version 7 keeps working on it.
+    Migration(_v8_partial_run_indexes, compatible_from=7),
 ]
 
 
