@@ -17,8 +17,10 @@ from schedkit.errors import StoreError
 from schedkit.models import LogLine, Run, RunStatus, Schedule, TriggerSource, new_id
 from schedkit.store._rollups import RELATIVE_ERROR
 from schedkit.store.sql import SQLStore
+from schedkit.store.sql import migrations as _sql_migrations
 from schedkit.store.sql import schema as _sql_schema
-from schedkit.store.sql.schema import Migration, Tables
+from schedkit.store.sql.migrations import Migration
+from schedkit.store.sql.schema import Tables
 from tests.store._contract import lost, make_run, seed
 
 pytestmark = pytest.mark.parametrize(
@@ -33,7 +35,7 @@ pytestmark = pytest.mark.parametrize(
 T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
 SCHEMA_V1 = Path(__file__).parent / "schema_v1"
 # The real steps; the tests below append steps of their own after them.
-RELEASED = list(_sql_schema.MIGRATIONS)
+RELEASED = list(_sql_migrations.MIGRATIONS)
 CURRENT = len(RELEASED) + 1
 _T = TypeVar("_T")
 ROLLUP_ERROR = RELATIVE_ERROR * (1 + 1e-9)
@@ -147,7 +149,7 @@ async def test_version_1_database_upgrades_to_exactly_the_fresh_schema(
 ) -> None:
     await on_database(store_url, create)
     async with SQLStore(store_url) as store:  # opens (and upgrades) the v1 database
-        assert await store.schema_version() == _sql_schema.latest_version()
+        assert await store.schema_version() == _sql_migrations.latest_version()
         kept = await fill(store)
     async with SQLStore(store_url) as store:
         await assert_kept(store, *kept)
@@ -199,7 +201,7 @@ async def test_steps_run_once_in_a_transaction_and_keep_rows(
         raise RuntimeError("the second step fails after changing the schema")
 
     step = Migration(add_index, compatible_from=1)
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [*RELEASED, step])
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", [*RELEASED, step])
     for _ in range(2):  # the second open finds the new version and applies nothing
         async with SQLStore(store_url) as store:
             assert await store.schema_version() == CURRENT + 1
@@ -208,12 +210,12 @@ async def test_steps_run_once_in_a_transaction_and_keep_rows(
     assert "schedkit_runs_created_ix" in await on_database(store_url, index_names)
 
     failing = [*RELEASED, step, Migration(broken, compatible_from=1)]
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", failing)
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", failing)
     with pytest.raises(RuntimeError, match="the second step fails"):
         await SQLStore(store_url).open()
     # The whole upgrade rolled back: no index from the failed step, version unchanged.
     assert "schedkit_runs_broken_ix" not in await on_database(store_url, index_names)
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [*RELEASED, step])
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", [*RELEASED, step])
     async with SQLStore(store_url) as store:
         assert await store.schema_version() == CURRENT + 1
         await assert_kept(store, *kept)
@@ -232,22 +234,22 @@ async def test_older_code_opens_a_newer_database_only_if_compatible(
     breaking = Migration(drop_index, compatible_from=CURRENT + 2)
     async with SQLStore(store_url) as store:  # created at the current version
         kept = await fill(store)
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [*RELEASED, additive])
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", [*RELEASED, additive])
     async with SQLStore(store_url) as store:
         assert await store.schema_version() == CURRENT + 1
 
     # A node still on the current release restarts during a rolling upgrade.
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", RELEASED)
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", RELEASED)
     async with SQLStore(store_url) as store:
         assert await store.schema_version() == CURRENT + 1
         await assert_kept(store, *kept)
 
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", [*RELEASED, additive, breaking])
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", [*RELEASED, additive, breaking])
     async with SQLStore(store_url) as store:
         assert await store.schema_version() == CURRENT + 2
 
     for older in (RELEASED, [*RELEASED, additive]):  # code of the two older versions
-        monkeypatch.setattr(_sql_schema, "MIGRATIONS", older)
+        monkeypatch.setattr(_sql_migrations, "MIGRATIONS", older)
         store = SQLStore(store_url)
         with pytest.raises(
             StoreError, match=f"needs schedkit code of schema version {CURRENT + 2}"
@@ -260,8 +262,8 @@ async def test_rollups_step_fills_the_rollups_from_the_stored_runs(
 ) -> None:
     """A database of the version before rollups, holding finished and active runs, gets
     rollups that answer run_stats like the exact query; older code may not open it."""
-    monkeypatch.setattr(_sql_schema, "_BACKFILL_PAGE", 7)  # the runs are read in pages
-    before = _sql_schema.ROLLUPS_VERSION - 1
+    monkeypatch.setattr(_sql_migrations, "_BACKFILL_PAGE", 7)  # the runs are read in pages
+    before = _sql_migrations.ROLLUPS_VERSION - 1
     runs = [
         Run(
             id=new_id(),
@@ -314,12 +316,12 @@ async def test_rollups_step_fills_the_rollups_from_the_stored_runs(
     def stamped(conn: sa.Connection) -> int:
         stmt = (
             "SELECT compatible_from FROM schedkit_schema_version "
-            f"WHERE version = {_sql_schema.ROLLUPS_VERSION}"
+            f"WHERE version = {_sql_migrations.ROLLUPS_VERSION}"
         )
         return int(conn.exec_driver_sql(stmt).scalars().first() or 0)
 
     # Code without rollups would finish and purge runs without keeping them right.
-    assert await on_database(store_url, stamped) == _sql_schema.ROLLUPS_VERSION
+    assert await on_database(store_url, stamped) == _sql_migrations.ROLLUPS_VERSION
 
 
 async def test_runs_stored_before_the_executor_step_are_local_and_older_code_is_refused(
@@ -330,7 +332,7 @@ async def test_runs_stored_before_the_executor_step_are_local_and_older_code_is_
     refuses the upgraded database (it would claim runs meant for Celery)."""
     executor_step = next(i for i, m in enumerate(RELEASED) if m.upgrade.__name__ == "_run_executor")
     before = RELEASED[:executor_step]
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", before)
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", before)
     await on_database(store_url, create_v1)
     async with SQLStore(store_url) as store:  # upgraded to the version before the step
         assert await store.schema_version() == executor_step + 1
@@ -353,7 +355,7 @@ async def test_runs_stored_before_the_executor_step_are_local_and_older_code_is_
         )
 
     await on_database(store_url, write_old_rows)
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", RELEASED)
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", RELEASED)
     async with SQLStore(store_url) as store:
         assert await store.schema_version() == CURRENT
         got = await store.get_run(run.id)
@@ -361,7 +363,7 @@ async def test_runs_stored_before_the_executor_step_are_local_and_older_code_is_
         stored = await store.get_schedule("s")
         assert stored is not None and stored.executor is None
         assert [r.id for r in await store.claim_runs("n", T0, 5, executor="local")] == [run.id]
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", before)
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", before)
     with pytest.raises(StoreError, match=f"schema version {executor_step + 2} or newer"):
         await SQLStore(store_url).open()
 
@@ -401,7 +403,7 @@ async def test_partial_run_indexes_step_keeps_every_run_findable_and_older_code_
         claimed = await store.claim_runs("n", T0, 5)
         assert {r.id for r in claimed} == {pending.id, queued.id}
         assert await store.purge_runs(T0 + timedelta(seconds=1)) == 2  # done and the lost one
-    monkeypatch.setattr(_sql_schema, "MIGRATIONS", RELEASED[:-1])
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", RELEASED[:-1])
     async with SQLStore(store_url) as older:  # code of version 7 opens it
         assert [r.id for r in await older.claim_runs("n", T0, 5)] == []
 

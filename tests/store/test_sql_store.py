@@ -27,7 +27,7 @@ from schedkit.store import create_store
 from schedkit.store._rollups import window_plan
 from schedkit.store.sql import SQLStore, rows
 from schedkit.store.sql import engine as sql_engine
-from schedkit.store.sql.schema import latest_version
+from schedkit.store.sql.migrations import latest_version
 from tests.store._contract import fin, lost, outcome
 
 T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)

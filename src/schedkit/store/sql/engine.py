@@ -49,7 +49,8 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
-from schedkit.store.sql.schema import Tables, migrate
+from schedkit.store.sql.migrations import migrate
+from schedkit.store.sql.schema import Tables
 from schedkit.store.urls import mask_url
 
 log = logging.getLogger("schedkit.store.sql")

@@ -1,0 +1,266 @@
+"""Schema versions of the SQL store and the steps between them.
+
+A fresh database gets the current tables (:func:`schedkit.store.sql.schema.build_tables`,
+``metadata.create_all``) and is stamped :func:`latest_version`. An existing database at
+version N is brought up by the steps in :data:`MIGRATIONS`: ``MIGRATIONS[i]`` upgrades
+version ``i + 1`` to ``i + 2``. All pending steps run in the one transaction that
+:func:`migrate` runs in (SQLite and PostgreSQL both have transactional DDL), so a failed
+upgrade leaves the old version intact. To add version N + 1: change the table definitions
+(fresh databases), append a step that turns a version-N database into exactly that
+(existing databases), and let ``tests/store/test_sql_migrations.py`` prove that the two
+agree.
+
+Rolling upgrades: each step states the oldest schema version whose code still works on
+the upgraded database (``compatible_from``). Additive steps (a new table, index or
+nullable column) keep the previous value, so nodes still running the older release go on
+working, and may even restart, while the others are upgraded; a step that older code
+would break on raises it, and older code then refuses to open the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from schedkit.errors import StoreError
+from schedkit.models import LOCAL_EXECUTOR, RunStatus, utcnow
+from schedkit.store._rollups import RollupDelta, encode_histogram
+from schedkit.store.sql.schema import Tables, run_rollups_table, workflow_runs_table
+
+log = logging.getLogger("schedkit.store.sql")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema version up: ``upgrade`` runs inside the caller's transaction."""
+
+    upgrade: Callable[[Connection, Tables], None]
+    #: The oldest schema version whose code still works after this step: keep the
+    #: previous step's value for additive changes (see the module docstring); None:
+    #: only code of the version this step makes (or newer).
+    compatible_from: int | None
+
+
+def _v2_task_status_index(conn: Connection, tables: Tables) -> None:
+    """Version 2: the (task, status) history and statistics index.
+
+    The DDL is spelled out rather than taken from :func:`build_tables`, so that this
+    step stays what it is when a later version changes the definitions. The status
+    index is created only if missing: version 1 stores created before it joined the
+    version-1 tables lack it, and this brings them to the same schema as the others.
+    """
+    runs = tables.runs.name
+    existing = {ix["name"] for ix in sa.inspect(conn).get_indexes(runs)}
+    for name, columns in (
+        ("runs_status_scheduled_ix", "status, scheduled_for, id"),
+        ("runs_task_status_scheduled_ix", "task_name, status, scheduled_for, id, duration"),
+    ):
+        if f"{tables.prefix}{name}" not in existing:
+            conn.exec_driver_sql(f"CREATE INDEX {tables.prefix}{name} ON {runs} ({columns})")
+
+
+def _v3_workflow_runs(conn: Connection, tables: Tables) -> None:
+    """Version 3: the workflow runs table. Built from a MetaData of its own holding only
+    that table as version 3 defines it (``workflow_runs_table``, which later versions
+    must leave as it is or copy here before changing it)."""
+    md = sa.MetaData()
+    workflow_runs_table(md, tables.prefix)
+    md.create_all(conn, checkfirst=True)
+
+
+def _v4_run_labels(conn: Connection, tables: Tables) -> None:
+    """Version 4: the labels a run (and a schedule's runs) require of the node claiming
+    it ('' for none)."""
+    for table in (tables.runs.name, tables.schedules.name):
+        conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN labels VARCHAR DEFAULT '' NOT NULL")
+
+
+def _v5_end_conditions(conn: Connection, tables: Tables) -> None:
+    """Version 5: a schedule's end after N runs (``max_runs``, ``run_count``).
+
+    Additive: code of versions 1 to 4 neither reads nor writes the columns (its inserts get
+    ``run_count`` 0 from the default), so it keeps working on the upgraded database."""
+    schedules = tables.schedules.name
+    conn.exec_driver_sql(f"ALTER TABLE {schedules} ADD COLUMN max_runs INTEGER")
+    conn.exec_driver_sql(
+        f"ALTER TABLE {schedules} ADD COLUMN run_count INTEGER DEFAULT '0' NOT NULL"
+    )
+
+
+#: Runs read per query while the rollups step fills the table.
+_BACKFILL_PAGE = 10_000
+
+
+def _v6_run_rollups(conn: Connection, tables: Tables) -> None:
+    """Version :data:`ROLLUPS_VERSION`: the run rollups table, filled from the runs
+    already stored. (Defined apart, like version 3's table, and ``backfill`` reads only
+    columns every version has.)"""
+    md = sa.MetaData()
+    run_rollups_table(md, tables.prefix)
+    md.create_all(conn, checkfirst=True)
+    runs = tables.runs
+    finished = sorted(s.value for s in RunStatus if s.finished)
+    stmt = (
+        sa.select(runs.c.id, runs.c.task_name, runs.c.scheduled_for, runs.c.status, runs.c.duration)
+        .where(runs.c.status.in_(finished))
+        .order_by(runs.c.id)
+        .limit(_BACKFILL_PAGE)
+    )
+    delta = RollupDelta()
+    # Read in pages by id: a large history is never held in memory at once, and no
+    # server-side cursor is left open in the transaction (on PostgreSQL a later step's
+    # ALTER TABLE of the runs is refused while one is).
+    last: str | None = None
+    while True:
+        page = conn.execute(stmt if last is None else stmt.where(runs.c.id > last)).all()
+        for _, task_name, scheduled_for, status, duration in page:
+            delta.add(task_name, scheduled_for, status, duration)
+        if len(page) < _BACKFILL_PAGE:
+            break
+        last = page[-1].id
+    rows = [
+        {
+            "task_name": task_name,
+            "status": status,
+            "period": period,
+            "period_start": start,
+            "runs": r.runs,
+            "timed": r.timed,
+            "duration_sum": r.duration_sum,
+            "histogram": encode_histogram(r.compacted()),
+        }
+        for (task_name, status, period, start), r in delta.sorted_items()
+    ]
+    for start in range(0, len(rows), 1000):
+        conn.execute(tables.run_rollups.insert(), rows[start : start + 1000])
+
+
+#: The schema version that added run rollups. Not additive: code of older versions
+#: finishes and purges runs without keeping the rollups right, so it must not open an
+#: upgraded database (``compatible_from``).
+ROLLUPS_VERSION = 6
+
+
+def _run_executor(conn: Connection, tables: Tables) -> None:
+    """Where runs execute (``runs.executor``, 'local' for every run stored before, which
+    is what they were unless their task said otherwise: no release sent runs elsewhere)
+    and a schedule's choice of it (``schedules.executor``, NULL: the task's), with the
+    hand-off's partial index.
+
+    Not additive: older code would claim runs recorded for another executor (it knows
+    only the executor of their task), so it refuses the upgraded database."""
+    runs, p = tables.runs.name, tables.prefix
+    conn.exec_driver_sql(
+        f"ALTER TABLE {runs} ADD COLUMN executor VARCHAR DEFAULT '{LOCAL_EXECUTOR}' NOT NULL"
+    )
+    conn.exec_driver_sql(f"ALTER TABLE {tables.schedules.name} ADD COLUMN executor VARCHAR")
+    conn.exec_driver_sql(
+        f"CREATE INDEX {p}runs_handoff_ix ON {runs} (executor, status, scheduled_for, id) "
+        f"WHERE executor != '{LOCAL_EXECUTOR}'"
+    )
+
+
+def _v8_partial_run_indexes(conn: Connection, tables: Tables) -> None:
+    """Version 8: the claim, reaper, overlap, queue and purge indexes of the runs hold
+    only the runs each one serves (see the runs table's indexes); spelled out, like the
+    steps before, so that the step stays what it is.
+
+    Additive in effect: code of version 7 finds the same runs, through these indexes
+    where its statements match their predicates (on both databases the claim and the
+    reaper do: the status is planned with its bound value), else through others (its
+    overlap read, by the schedule's fencing key)."""
+    runs, p = tables.runs.name, tables.prefix
+    pending, running = RunStatus.PENDING.value, RunStatus.RUNNING.value
+    active = f"status IN ('{pending}', '{running}')"
+    replaced = {
+        "claim": ("claim", f"(status, priority DESC, not_before, id) WHERE status = '{pending}'"),
+        "reaper": ("reaper", f"(status, heartbeat_at) WHERE status = '{running}'"),
+        "schedule_status": ("schedule_active", f"(schedule_id, scheduled_for, id) WHERE {active}"),
+        "blocked_by": ("blocked_by", "(blocked_by) WHERE blocked_by IS NOT NULL"),
+        "finished": ("finished", "(finished_at) WHERE finished_at IS NOT NULL"),
+    }
+    for old, (new, definition) in replaced.items():
+        conn.exec_driver_sql(f"DROP INDEX {p}runs_{old}_ix")
+        conn.exec_driver_sql(f"CREATE INDEX {p}runs_{new}_ix ON {runs} {definition}")
+
+
+#: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
+#: created by ``create_all``; append steps, never edit or reorder released ones.
+MIGRATIONS: list[Migration] = [
+    # Additive (an index): code of version 1 keeps working on it.
+    Migration(_v2_task_status_index, compatible_from=1),
+    # Additive (a new table): code of versions 1 and 2 keeps working on it.
+    Migration(_v3_workflow_runs, compatible_from=1),
+    # Additive (a column with a default): older code inserts runs without labels.
+    Migration(_v4_run_labels, compatible_from=1),
+    # Additive (two columns, one with a default): code of version 1 keeps working on it.
+    Migration(_v5_end_conditions, compatible_from=1),
+    # Not additive in effect: older code would leave the rollups wrong.
+    Migration(_v6_run_rollups, compatible_from=ROLLUPS_VERSION),
+    # Not additive (see the step): only code of the version it makes works on it.
+    Migration(_run_executor, compatible_from=None),
+    # Additive in effect (see the step): code of version 7 keeps working on it.
+    Migration(_v8_partial_run_indexes, compatible_from=7),
+]
+
+
+def latest_version() -> int:
+    """The schema version this code writes and expects."""
+    return len(MIGRATIONS) + 1
+
+
+def _compatible_from(version: int) -> int:
+    if version <= 1:
+        return 1
+    compatible_from = MIGRATIONS[version - 2].compatible_from
+    return version if compatible_from is None else compatible_from
+
+
+def _stamp(conn: Connection, tables: Tables, version: int) -> None:
+    conn.execute(
+        tables.schema_version.insert().values(
+            version=version, compatible_from=_compatible_from(version), applied_at=utcnow()
+        )
+    )
+
+
+def migrate(conn: Connection, tables: Tables) -> int:
+    """Create or upgrade the schema in the caller's transaction; returns the version the
+    database is at afterwards.
+
+    The caller serialises concurrent openers (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
+    advisory lock), so a check-then-create here is not racy.
+    """
+    latest = latest_version()
+    sv = tables.schema_version
+    if not sa.inspect(conn).has_table(sv.name):
+        # No schema_version: nothing of ours can exist (creation is one transaction),
+        # so skip create_all's per-table existence checks.
+        tables.metadata.create_all(conn, checkfirst=False)
+        _stamp(conn, tables, latest)
+        return latest
+    row = conn.execute(
+        sa.select(sv.c.version, sv.c.compatible_from).order_by(sv.c.version.desc()).limit(1)
+    ).one()
+    version, compatible_from = int(row.version), int(row.compatible_from)
+    if version > latest:
+        if compatible_from > latest:
+            raise StoreError(
+                f"the database schema is at version {version}, which needs schedkit code of "
+                f"schema version {compatible_from} or newer (this is {latest}); upgrade schedkit"
+            )
+        log.warning(
+            "database schema version %d is newer than this schedkit's (%d) but compatible",
+            version,
+            latest,
+        )
+        return version
+    for target in range(version + 1, latest + 1):
+        log.info("upgrading the schema of %s from version %d to %d", sv.name, target - 1, target)
+        MIGRATIONS[target - 2].upgrade(conn, tables)
+        _stamp(conn, tables, target)
+    return latest
