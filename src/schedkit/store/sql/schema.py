@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -42,6 +43,11 @@ class Tables:
     schema_version: sa.Table
     workflow_runs: sa.Table
     run_rollups: sa.Table
+
+
+def _partial(name: str, *columns: Any, where: sa.ColumnElement[bool] | sa.TextClause) -> sa.Index:
+    """A partial index, with the same predicate on both databases."""
+    return sa.Index(name, *columns, postgresql_where=where, sqlite_where=where)
 
 
 def build_tables(prefix: str) -> Tables:
@@ -141,37 +147,26 @@ def build_tables(prefix: str) -> Tables:
     # entries and stops at LIMIT instead of sorting every pending run. The status leads
     # although the predicate fixes it: without statistics, SQLite's planner prefers an
     # index with an equality on its first column (the status history index) and sorts.
-    sa.Index(
+    _partial(
         f"{p}runs_claim_ix",
         runs.c.status,
         runs.c.priority.desc(),
         runs.c.not_before,
         runs.c.id,
-        postgresql_where=PENDING_ONLY,
-        sqlite_where=PENDING_ONLY,
+        where=PENDING_ONLY,
     )
     # The reaper: running runs by heartbeat (the status leads, as in the claim's).
-    sa.Index(
-        f"{p}runs_reaper_ix",
-        runs.c.status,
-        runs.c.heartbeat_at,
-        postgresql_where=RUNNING_ONLY,
-        sqlite_where=RUNNING_ONLY,
-    )
+    _partial(f"{p}runs_reaper_ix", runs.c.status, runs.c.heartbeat_at, where=RUNNING_ONLY)
     # The overlap policies: the active runs of the due schedules, oldest first.
-    sa.Index(
+    _partial(
         f"{p}runs_schedule_active_ix",
         runs.c.schedule_id,
         runs.c.scheduled_for,
         runs.c.id,
-        postgresql_where=ACTIVE_ONLY,
-        sqlite_where=ACTIVE_ONLY,
+        where=ACTIVE_ONLY,
     )
     # Runs queued behind another one (few): released when it ends.
-    blocked = runs.c.blocked_by.is_not(None)
-    sa.Index(
-        f"{p}runs_blocked_by_ix", runs.c.blocked_by, postgresql_where=blocked, sqlite_where=blocked
-    )
+    _partial(f"{p}runs_blocked_by_ix", runs.c.blocked_by, where=runs.c.blocked_by.is_not(None))
     # History (newest first, ties by id) overall, by task and by node: the id completes
     # the order so a page is read off the index without a sort.
     sa.Index(f"{p}runs_scheduled_ix", runs.c.scheduled_for, runs.c.id)
@@ -194,20 +189,17 @@ def build_tables(prefix: str) -> Tables:
         runs.c.duration,
     )
     # The purge: finished runs by end time.
-    ended = runs.c.finished_at.is_not(None)
-    sa.Index(f"{p}runs_finished_ix", runs.c.finished_at, postgresql_where=ended, sqlite_where=ended)
+    _partial(f"{p}runs_finished_ix", runs.c.finished_at, where=runs.c.finished_at.is_not(None))
     # The hand-off's read of the pending runs of another executor. Partial: the runs
     # schedkit nodes execute themselves (almost all) are not in it, so the hot path's
     # inserts and claims do not pay for it.
-    handed_off = runs.c.executor != LOCAL_EXECUTOR
-    sa.Index(
+    _partial(
         f"{p}runs_handoff_ix",
         runs.c.executor,
         runs.c.status,
         runs.c.scheduled_for,
         runs.c.id,
-        postgresql_where=handed_off,
-        sqlite_where=handed_off,
+        where=runs.c.executor != LOCAL_EXECUTOR,
     )
 
     # No foreign keys anywhere: history outlives schedules by design, the purge deletes
