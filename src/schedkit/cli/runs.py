@@ -192,35 +192,34 @@ async def _watch_here(
     s: Scheduler, run: Run, state: CliState, timeout: float | None, logs: bool, keyed: bool
 ) -> Run:
     """Watch a run executing in this process; cancel it on Ctrl-C or ``--timeout``
-    (unless it is not this command's to stop: see :func:`_stops_with_this_command`)."""
+    (unless it is not this command's to stop: see :func:`_cancel_if_ours`)."""
     try:
         run = await _watch(s, run, state, timeout, logs)
     except asyncio.CancelledError:
-        if await _stops_with_this_command(s, run, keyed):
-            await _cancel_quietly(s, run.id, "interrupted in the CLI (Ctrl-C)")
+        if await _cancel_if_ours(s, run, state, keyed, "interrupted in the CLI (Ctrl-C)"):
             # Let it end as cancelled (a thread checks ctx.cancelled between its steps)
             # before stopping the node, which would cancel it with its own reason.
             await s.wait_for_run(run.id, timeout=s.config.scheduler.shutdown_grace)
-        else:
-            state.err.print(f"stopped waiting; run {run.id} goes on (not executed here)")
         raise
     if not run.status.finished:
-        if await _stops_with_this_command(s, run, keyed):
-            await _cancel_quietly(s, run.id, f"the CLI stopped waiting after {timeout}s")
+        reason = f"the CLI stopped waiting after {timeout}s"
+        if await _cancel_if_ours(s, run, state, keyed, reason):
             run = await s.wait_for_run(run.id, timeout=10)
-        else:
-            state.err.print(f"run {run.id} goes on (not executed here)")
     return run
 
 
-async def _stops_with_this_command(s: Scheduler, run: Run, keyed: bool) -> bool:
-    """Whether stopping to wait cancels ``run``. Without an idempotency key the run is
-    this command's own. With one it may be an earlier request's, executing on a service
-    (or waiting for one), which a repeat must not cancel: it is cancelled only if it
-    executes in this process."""
-    if not keyed:
-        return True
-    return (await s.get_run(run.id)).node_id == s.node_id
+async def _cancel_if_ours(
+    s: Scheduler, run: Run, state: CliState, keyed: bool, reason: str
+) -> bool:
+    """Cancel ``run`` as this command stops waiting for it, if it is this command's to
+    stop; whether it was. Without an idempotency key the run is this command's own. With
+    one it may be an earlier request's, executing on a service (or waiting for one),
+    which a repeat must not cancel: it is cancelled only if it executes in this process."""
+    if keyed and (await s.get_run(run.id)).node_id != s.node_id:
+        state.err.print(f"run {run.id} goes on (not executed here)")
+        return False
+    await _cancel_quietly(s, run.id, reason)
+    return True
 
 
 async def _cancel_quietly(s: Scheduler, run_id: str, reason: str) -> None:
