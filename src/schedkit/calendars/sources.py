@@ -18,10 +18,13 @@ import enum
 import functools
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import chinese_calendar
-import holidays
-from holidays.countries.china import China, ChinaStaticHolidays
+
+if TYPE_CHECKING:
+    from holidays import HolidayBase
+    from holidays.countries.china import China, ChinaStaticHolidays
 
 
 class Source(enum.StrEnum):
@@ -88,7 +91,7 @@ def chinese_calendar_day(day: date) -> ChinaDay | None:
 
 def holidays_day(day: date) -> ChinaDay | None:
     """The ``holidays`` package's answer, or None for a year outside its CN model."""
-    if not China.start_year <= day.year <= China.end_year:
+    if not _covered(day.year):
         return None
     model = _china(day.year)
     name = model.get(day)
@@ -112,7 +115,7 @@ def holidays_state(year: int) -> YearState:
     computes, UNCOVERED outside its CN model."""
     if year in holidays_notice_years():
         return YearState.CONFIRMED
-    if China.start_year <= year <= China.end_year:
+    if _covered(year):
         return YearState.ESTIMATED
     return YearState.UNCOVERED
 
@@ -124,12 +127,27 @@ def holidays_notice_years() -> frozenset[int]:
     Read from the CN model's data table; if a release renames it, every year counts as
     estimated (a warning too many, never a silent guess).
     """
-    table = getattr(ChinaStaticHolidays, "special_public_holidays", {})
+    table = getattr(_cn_model()[1], "special_public_holidays", {})
     return frozenset(year for year in table if isinstance(year, int))
 
 
 @functools.lru_cache(maxsize=64)
-def _china(year: int) -> holidays.HolidayBase:
+def _china(year: int) -> HolidayBase:
     # The next year's notice can make 31 December a make-up workday (2005 for 2006): the
     # model only knows it once that year is populated too.
-    return holidays.country_holidays("CN", years=(year, year + 1))
+    return _cn_model()[0](years=(year, year + 1))
+
+
+def _covered(year: int) -> bool:
+    china = _cn_model()[0]
+    return china.start_year <= year <= china.end_year
+
+
+@functools.cache
+def _cn_model() -> tuple[type[China], type[ChinaStaticHolidays]]:
+    """``holidays``' CN model, imported on first use: importing it imports every country
+    the package models (≈ 80 ms, a quarter of ``import schedkit``), which every CLI
+    command, worker and embedding app paid at start, calendar or not."""
+    from holidays.countries.china import China, ChinaStaticHolidays
+
+    return China, ChinaStaticHolidays
