@@ -340,7 +340,8 @@ def workflow_runs_table(md: sa.MetaData, p: str) -> sa.Table:
 
 
 def run_rollups_table(md: sa.MetaData, p: str) -> sa.Table:
-    """Run rollups (schema version :data:`ROLLUPS_VERSION`, ``store._rollups``): per
+    """Run rollups (schema version
+    :data:`~schedkit.store.sql.migrations.ROLLUPS_VERSION`, ``store._rollups``): per
     period (3600 or 86400 s), period start of ``scheduled_for``, task and finished status.
     The key leads with the period and its start: a window of every task is one range."""
     return sa.Table(
