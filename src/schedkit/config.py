@@ -9,25 +9,47 @@ passwords) belong in environment variables, never in the file.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as _SettingsError
 
 from schedkit.errors import ConfigError
 from schedkit.models import MAX_NODE_LABELS, labels_of
 
 _config_path: ContextVar[str | None] = ContextVar("schedkit_config_path", default=None)
+
+
+def _words(value: Any) -> Any:
+    """A list read from the environment: comma-separated (``gpu,reports``, as the docs
+    write it) or a JSON list. pydantic-settings would parse it as JSON only, so
+    the fields using this are marked ``NoDecode`` and the text arrives here."""
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f'{value!r} is not a JSON list; write a,b or ["a", "b"]') from None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+#: A list of names, from TOML or the environment (comma-separated or JSON).
+Words = Annotated[list[str], NoDecode, BeforeValidator(_words)]
 
 
 class _Section(BaseModel):
@@ -45,22 +67,20 @@ class ExecutorConfig(_Section):
     #: How often an idle executor looks for pending runs made by other nodes.
     poll_interval: float = Field(1.0, gt=0)
     #: Only claim runs of these tasks (default: every task registered on this node).
-    tasks: list[str] | None = None
+    tasks: Annotated[list[str] | None, NoDecode, BeforeValidator(_words)] = None
     #: A run handed to another executor (``executor = "celery"``) still pending this
     #: many seconds after its message was sent is sent again (a lost message).
     resend_after: float = Field(300.0, gt=0)
     #: Labels this node offers: it executes runs of tasks requiring any subset of them
     #: (a task's ``labels``), and only those (see docs/cluster.md).
-    labels: list[str] = Field(default_factory=list, max_length=MAX_NODE_LABELS)
+    labels: Words = Field(default_factory=list, max_length=MAX_NODE_LABELS)
     #: False for a node that only schedules and serves the API.
     enabled: bool = True
 
-    @field_validator("labels", mode="before")
+    @field_validator("labels")
     @classmethod
-    def _labels(cls, value: Any) -> Any:
-        if isinstance(value, str):  # SCHEDKIT_EXECUTOR__LABELS=gpu,reports
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        return list(labels_of(value)) if isinstance(value, list | tuple) else value
+    def _labels(cls, value: list[str]) -> list[str]:
+        return list(labels_of(value))
 
 
 class JobDefaults(_Section):
@@ -195,12 +215,12 @@ class SchedkitConfig(BaseSettings):
     #: Backend options, e.g. MongoDB ``database`` and ``collections``.
     store_options: dict[str, Any] = Field(default_factory=dict)
     #: Packages scanned recursively for tasks (the document's ``tasks/`` tree).
-    task_packages: list[str] = Field(default_factory=list)
+    task_packages: Words = Field(default_factory=list)
     #: Also load tasks from the ``schedkit.tasks`` entry-point group (plugins).
     entry_points: bool = True
     #: Extensions started with the node, as ``module:attribute`` import paths of
     #: objects (e.g. the Celery bridge: ``"proj.celery:bridge"``, docs/celery.md).
-    extensions: list[str] = Field(default_factory=list)
+    extensions: Words = Field(default_factory=list)
     #: A stable name for this node in listings (default: host:pid).
     node_name: str | None = None
     #: Directory that the ``data.files`` names of run results are relative to; the API
@@ -249,7 +269,17 @@ class SchedkitConfig(BaseSettings):
 
         where = str(path or os.environ.get("SCHEDKIT_CONFIG") or "configuration")
         if path is not None and not Path(path).is_file():
-            raise ConfigError(f"config file {path} does not exist")
+            url = "://" in str(path)
+            raise ConfigError(
+                f"config file {path} does not exist"
+                + (
+                    ": that is a store URL, not a config file; give it as store_url "
+                    f'(Scheduler({{"store_url": "{path}"}}), schedkit --store, or '
+                    "SCHEDKIT_STORE_URL)"
+                    if url
+                    else ""
+                )
+            )
         token = _config_path.set(str(path) if path is not None else None)
         try:
             return cls(**overrides)
@@ -257,6 +287,8 @@ class SchedkitConfig(BaseSettings):
             raise ConfigError(_format_errors(exc, where)) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+        except _SettingsError as exc:
+            raise ConfigError(_environment_error(exc)) from None
         finally:
             _config_path.reset(token)
 
@@ -302,6 +334,26 @@ class SchedkitConfig(BaseSettings):
             return cls(**data)
         except PydanticValidationError as exc:
             raise ConfigError(_format_errors(exc, "SCHEDULER_CONFIG")) from None
+
+
+def _environment_error(exc: Exception) -> str:
+    """pydantic-settings' error for an environment value it could not parse as JSON,
+    with the variable to fix and how to write it."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    field = found.group(1) if found else None
+    variable = f"SCHEDKIT_{field.upper()}" if field else "a SCHEDKIT_* variable"
+    kind = (
+        SchedkitConfig.model_fields[field].annotation
+        if field in SchedkitConfig.model_fields
+        else None
+    )
+    if isinstance(kind, type) and issubclass(kind, BaseModel):
+        variable += "__*"  # a section's variables are read together
+    return (
+        f"environment variable {variable} cannot be read: a table (or a list of tables) "
+        "given in the environment must be JSON, e.g. "
+        """SCHEDKIT_STORE_OPTIONS='{"database": "exds"}'"""
+    )
 
 
 def _format_errors(exc: Any, where: str) -> str:

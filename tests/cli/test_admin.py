@@ -96,6 +96,28 @@ def test_check_reports_a_bad_config(cli: Cli) -> None:
     assert problem["where"] == "config" and "unknown timezone" in problem["problem"]
 
 
+def test_check_reports_an_alert_channel_a_node_could_not_start_with(cli: Cli) -> None:
+    """Hole: with a channel's secret variable unset, ``check`` said "ok" (exit 0), and
+    the node then refused to start: ``check`` is meant to be run before a deployment."""
+    config = cli.config.read_text(encoding="utf-8")
+    cli.config.write_text(
+        config
+        + "\n[alerts]\nenabled = true\n"
+        + '[[alerts.channels]]\nname = "hook"\n'
+        + 'url = "json://127.0.0.1:9/${SCHEDKIT_TEST_NO_SUCH_SECRET}"\n',
+        encoding="utf-8",
+    )
+    result = cli("--json", "check")
+    assert result.exit_code == 1, result.output
+    (problem,) = json.loads(result.stdout)["problems"]
+    assert problem["where"] == "alerts"
+    assert "alerts channel 'hook'" in problem["problem"]
+    assert "SCHEDKIT_TEST_NO_SUCH_SECRET" in problem["problem"]
+    assert "is not set" in problem["problem"]
+    fine = cli("--json", "check", env={"SCHEDKIT_TEST_NO_SUCH_SECRET": "token-1"})
+    assert json.loads(fine.stdout)["problems"] == [], fine.output
+
+
 def test_db_upgrade(cli: Cli) -> None:
     first = cli("db", "upgrade")
     assert first.exit_code == 0, first.output

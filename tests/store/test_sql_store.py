@@ -75,6 +75,8 @@ def make_run(**fields: Any) -> Run:
         ("sqlite:///x.db", {"busy_timeout": "30"}, "busy_timeout"),
         ("sqlite://", {}, "names no database file"),
         ("sqlite:///:memory:", {}, "names no database file"),
+        # Two slashes: the file name is read as a host name, and the error says so.
+        ("sqlite://x.db", {}, "'x.db' was read as a host name: write sqlite:///x.db"),
         ("sqlite+pysqlcipher:///x.db", {}, "unknown SQLite driver"),
         ("postgresql+psycopg2://u:pw@h/db", {}, "asyncpg"),
         ("mysql://u:pw@h/db", {}, "not a sqlite"),

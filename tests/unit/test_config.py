@@ -43,6 +43,13 @@ def test_errors_name_the_key(tmp_path: Path) -> None:
         SchedkitConfig.load(tmp_path / "missing.toml")
 
 
+def test_a_store_url_given_as_the_config_file_says_where_it_belongs() -> None:
+    """``Scheduler("sqlite:///x.db")`` (a store URL where a config path goes) said only
+    that no such config file exists."""
+    with pytest.raises(ConfigError, match=r"that is a store URL.*store_url"):
+        SchedkitConfig.load("sqlite:///x.db")
+
+
 def test_document_config_shape(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCHEDKIT_STORE_URL", "mongodb://db.internal:27017")
     c = SchedkitConfig.from_document(
@@ -91,3 +98,47 @@ def test_reference_documents_every_key_and_its_example_loads(tmp_path: Path) -> 
     config = SchedkitConfig.load(path)
     assert config.store_options["database"] == "exds"
     assert config.alerts.enabled
+
+
+@pytest.mark.parametrize(
+    ("value", "labels"),
+    [
+        ("gpu,reports", ["gpu", "reports"]),
+        ("gpu", ["gpu"]),
+        ('["gpu", "reports"]', ["gpu", "reports"]),
+    ],
+)
+def test_node_labels_from_the_environment_as_documented(
+    monkeypatch: pytest.MonkeyPatch, value: str, labels: list[str]
+) -> None:
+    """Hole: the documented ``SCHEDKIT_EXECUTOR__LABELS=gpu,reports`` (and a single label)
+    failed every command with pydantic-settings' "error parsing value" (it read the
+    value as JSON first); only a JSON list worked."""
+    monkeypatch.setenv("SCHEDKIT_EXECUTOR__LABELS", value)
+    assert SchedkitConfig.load().executor.labels == labels
+
+
+def test_lists_from_the_environment_take_commas_or_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHEDKIT_TASK_PACKAGES", "myapp.tasks, reports.jobs")
+    monkeypatch.setenv("SCHEDKIT_EXTENSIONS", '["proj.celery:bridge"]')
+    monkeypatch.setenv("SCHEDKIT_EXECUTOR__TASKS", "report_daily")
+    c = SchedkitConfig.load()
+    assert c.task_packages == ["myapp.tasks", "reports.jobs"]
+    assert c.extensions == ["proj.celery:bridge"]
+    assert c.executor.tasks == ["report_daily"]
+
+
+def test_an_environment_value_that_is_not_json_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A table (dict) from the environment must be JSON: the error says which variable
+    and how to write it, as a ConfigError, not pydantic-settings' SettingsError."""
+    monkeypatch.setenv("SCHEDKIT_STORE_OPTIONS", "database=exds")
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load()
+    assert "SCHEDKIT_STORE_OPTIONS" in str(err.value)
+    assert "JSON" in str(err.value)
+    monkeypatch.delenv("SCHEDKIT_STORE_OPTIONS")
+    monkeypatch.setenv("SCHEDKIT_EXTENSIONS", "[broken")
+    with pytest.raises(ConfigError, match=r"extensions: .*not a JSON list"):
+        SchedkitConfig.load()

@@ -63,8 +63,13 @@ async def _check(state: CliState, report: Report) -> None:
     report.info.append(("config", state.config_file() or "(defaults and environment)"))
     report.info.append(("timezone", config.timezone))
     try:
-        AlertsSettings.from_config(config, warn=False)
+        alerts = AlertsSettings.from_config(config, warn=False)
         report.warnings.extend(("alerts", w) for w in config_warnings(config))
+        if alerts.active:
+            # As a node's start checks them; apprise is imported only when alerts are on.
+            from schedkit.alerts.channels import AlertSender
+
+            AlertSender(alerts.channels, alerts.delivery).validate()
     except SchedkitError as exc:
         report.problem("alerts", str(exc))
 

@@ -126,10 +126,17 @@ def create_runner(url: str, options: SQLOptions) -> Runner:
             raise ConfigError(f"store URL {display_url!r}: unknown SQLite driver {driver!r}")
         if not parsed.database or parsed.database == ":memory:":
             # Each pooled connection would get its own empty in-memory database.
-            raise ConfigError(
-                f"store URL {display_url!r} names no database file: use sqlite:///PATH "
-                "(a temporary file for a throwaway store)"
+            # sqlite://x.db (two slashes) puts the file name in the host part.
+            host = parsed.host
+            how = (
+                f"{host!r} was read as a host name: write sqlite:///{host} (relative) "
+                f"or sqlite:////absolute/path/{host}"
+                if host
+                else "write sqlite:///relative/path.db or sqlite:////absolute/path.db (an "
+                "in-memory database is not shared by the store's connections; for a "
+                "throwaway store, name a temporary file)"
             )
+            raise ConfigError(f"store URL {display_url!r} names no database file: {how}")
         return SQLiteRunner(parsed.set(drivername="sqlite+pysqlite"), display_url, options)
     if backend in ("postgresql", "postgres"):
         if driver not in ("", "asyncpg"):
