@@ -12,6 +12,7 @@ import difflib
 import importlib
 import inspect
 import logging
+import os
 import pkgutil
 from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
@@ -213,20 +214,58 @@ def _same_definition(a: BaseTask, b: BaseTask) -> bool:
 
 
 def _walk(package: str) -> list[ModuleType]:
-    try:
-        root = importlib.import_module(package)
-    except ImportError as exc:
-        raise TaskDefinitionError(f"task package {package!r} cannot be imported: {exc}") from exc
+    root = _import(package, f"task package {package!r} cannot be imported")
     modules = [root]
     path = getattr(root, "__path__", None)
-    if path is None:
-        return modules
-    for info in sorted(pkgutil.walk_packages(path, prefix=f"{package}."), key=lambda i: i.name):
-        try:
-            modules.append(importlib.import_module(info.name))
-        except ImportError as exc:
-            raise TaskDefinitionError(f"task module {info.name!r} failed to import: {exc}") from exc
+    if path is not None:
+        modules.extend(_walk_path(list(path), package, set()))
     return modules
+
+
+def _walk_path(path: list[str], package: str, seen: set[str]) -> list[ModuleType]:
+    """The modules under one package's ``__path__``, recursively, by name.
+
+    ``pkgutil.walk_packages`` only lists folders having an ``__init__.py``; a folder
+    without one is a namespace package Python imports all the same (``import
+    pkg.customer.status`` works), so a task in it must not be silently left out.
+    """
+    folders = [p for p in path if os.path.isdir(p) and os.path.realpath(p) not in seen]
+    # A symlink back up the tree would otherwise be walked (and its modules imported
+    # under a new name) forever.
+    seen.update(os.path.realpath(p) for p in folders)
+    listed = {info.name: info.ispkg for info in pkgutil.iter_modules(folders)}
+    namespaces = {
+        entry.name
+        for folder in folders
+        for entry in os.scandir(folder)
+        if entry.is_dir() and _may_be_namespace(entry.name) and entry.name not in listed
+    }
+    modules: list[ModuleType] = []
+    for name in sorted(listed.keys() | namespaces):
+        full = f"{package}.{name}"
+        if name in namespaces:
+            # Not imported itself (it has no code): its modules import it if there are any.
+            sub = [os.path.join(folder, name) for folder in folders]
+            modules.extend(_walk_path(sub, full, seen))
+            continue
+        module = _import(full, f"task module {full!r} failed to import")
+        modules.append(module)
+        if listed[name]:
+            modules.extend(_walk_path(list(getattr(module, "__path__", [])), full, seen))
+    return modules
+
+
+def _may_be_namespace(folder: str) -> bool:
+    # Hidden folders and names like "static-files" are never imported by an import
+    # statement; __pycache__ holds bytecode of the modules next to it.
+    return folder.isidentifier() and folder != "__pycache__"
+
+
+def _import(name: str, failure: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise TaskDefinitionError(f"{failure}: {exc}") from exc
 
 
 #: The design document's global registry; the Scheduler uses it unless given another.

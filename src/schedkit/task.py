@@ -12,6 +12,7 @@ import abc
 import enum
 import inspect
 import random
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -340,10 +341,14 @@ class FunctionTask(BaseTask):
         self._schedule = schedule
         self._retry = RetryPolicy.from_config(retry)
         self._timeout = timeout
-        self._wants_ctx = "ctx" in inspect.signature(func).parameters
+        self._context_param = _context_parameter(func, name)
         # Asked several times per run (thread or loop, each hook); the function is fixed.
         self._is_async = inspect.iscoroutinefunction(func)
-        self._parameters = parameters if parameters is not None else _signature_model(func, name)
+        self._parameters = (
+            parameters
+            if parameters is not None
+            else _signature_model(func, name, self._context_param)
+        )
         self._depends_on = depends_on
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
@@ -419,8 +424,8 @@ class FunctionTask(BaseTask):
         return self._is_async
 
     def execute(self, **kwargs: Any) -> Any:
-        if self._wants_ctx:
-            kwargs["ctx"] = self.context
+        if self._context_param is not None:
+            kwargs[self._context_param] = self.context
         return self.func(**kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -440,38 +445,101 @@ def _location(obj: Any) -> str:
         return name
 
 
-def _signature_model(func: Callable[..., Any], name: str) -> type[pydantic.BaseModel] | None:
-    """A pydantic model from the function's annotated parameters (``ctx`` excluded)."""
+def _resolve_annotation(annotation: Any, func: Callable[..., Any]) -> Any:
+    """A postponed (string) annotation evaluated in the function's module."""
+    if isinstance(annotation, str):
+        return eval(annotation, getattr(func, "__globals__", {}))
+    return annotation
+
+
+def _context_parameter(func: Callable[..., Any], name: str) -> str | None:
+    """The parameter that receives the run's TaskContext: the one named ``ctx`` or
+    annotated with TaskContext under any other name (a TaskContext cannot be a declared,
+    stored parameter, so the annotation can only mean the context)."""
+    found: list[str] = []
+    for param in inspect.signature(func).parameters.values():
+        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        if param.name == "ctx":
+            found.append(param.name)
+            continue
+        try:
+            annotation = _resolve_annotation(param.annotation, func)
+        except Exception as exc:
+            if isinstance(param.annotation, str) and "TaskContext" in param.annotation:
+                raise TaskDefinitionError(
+                    f"task {name!r}: cannot resolve the annotation {param.annotation!r} of "
+                    f"parameter {param.name!r} ({exc}); to receive the run's context, "
+                    "name the parameter `ctx` or import TaskContext outside "
+                    "`if TYPE_CHECKING:`"
+                ) from None
+            # Any other unresolvable annotation is reported by _signature_model, which
+            # is skipped when the task declares ``parameters=``.
+            continue
+        # ``TaskContext`` itself or a union holding it (``TaskContext | None``).
+        if annotation is TaskContext or TaskContext in typing.get_args(annotation):
+            found.append(param.name)
+    if len(found) > 1:
+        listed = " and ".join(repr(n) for n in found)
+        raise TaskDefinitionError(
+            f"task {name!r}: parameters {listed} both ask for the run's TaskContext; "
+            "keep one (`ctx`, or one parameter annotated TaskContext)"
+        )
+    return found[0] if found else None
+
+
+def _signature_model(
+    func: Callable[..., Any], name: str, context_param: str | None
+) -> type[pydantic.BaseModel] | None:
+    """A pydantic model from the function's annotated parameters but the context's."""
     fields: dict[str, Any] = {}
     params = inspect.signature(func).parameters.values()
     open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
     for param in params:
         pname = param.name
-        if pname == "ctx" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+        if pname == context_param or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
             continue
         annotation: Any = Any if param.annotation is param.empty else param.annotation
-        if isinstance(annotation, str):
-            # Postponed annotations are resolved one by one, so an unresolvable ``ctx``
-            # annotation (skipped above) cannot break the others.
-            try:
-                annotation = eval(annotation, getattr(func, "__globals__", {}))
-            except Exception as exc:
-                raise TaskDefinitionError(
-                    f"task {name!r}: cannot resolve the annotation {annotation!r} of "
-                    f"parameter {pname!r} ({exc})"
-                ) from None
+        # Postponed annotations are resolved one by one, so an unresolvable annotation
+        # of the context parameter (skipped above) cannot break the others.
+        try:
+            annotation = _resolve_annotation(annotation, func)
+        except Exception as exc:
+            raise TaskDefinitionError(
+                f"task {name!r}: cannot resolve the annotation {annotation!r} of "
+                f"parameter {pname!r} ({exc})"
+            ) from None
         default = ... if param.default is param.empty else param.default
         fields[pname] = (annotation, default)
     if not fields and open_ended:
         return None
     # A function without **kwargs takes exactly its parameters: anything else is an
     # error at submission, not a TypeError when the run starts.
-    model: type[pydantic.BaseModel] = pydantic.create_model(
-        f"{name}_parameters",
-        __config__=pydantic.ConfigDict(extra="allow" if open_ended else "forbid"),
-        **fields,
-    )
+    try:
+        model: type[pydantic.BaseModel] = pydantic.create_model(
+            f"{name}_parameters",
+            __config__=pydantic.ConfigDict(extra="allow" if open_ended else "forbid"),
+            **fields,
+        )
+    except pydantic.PydanticSchemaGenerationError as exc:
+        # pydantic names neither the task nor the parameter, only the type.
+        culprit = next((p for p, (a, _) in fields.items() if not _validatable(a)), None)
+        which = f"parameter {culprit!r}" if culprit else "a parameter"
+        reason = str(exc).split(". ", 1)[0]
+        raise TaskDefinitionError(
+            f"task {name!r}: {which} is not a JSON value pydantic can validate ({reason}); "
+            "give `parameters=` a pydantic model, or take the run's context in a parameter "
+            "named `ctx`"
+        ) from None
     return model
+
+
+def _validatable(annotation: Any) -> bool:
+    try:
+        pydantic.TypeAdapter(annotation)
+    except pydantic.PydanticSchemaGenerationError:
+        return False
+    return True
 
 
 def task(
@@ -496,12 +564,12 @@ def task(
         async def report_daily(day: date | None = None, ctx: TaskContext | None = None): ...
 
     Annotated parameters become the task's declared parameters unless ``parameters``
-    gives a model. A ``ctx`` parameter receives the :class:`TaskContext`. Unlike a
-    BaseTask, a function task has no schedule unless ``schedule`` is given.
-    ``isolation="process"`` runs each attempt in a child process (the function must be
-    defined at the top level of an importable module); ``executor="celery"`` sends its
-    runs to Celery workers (docs/celery.md). Only nodes offering every one of ``labels``
-    execute its runs.
+    gives a model. A ``ctx`` parameter, or one annotated :class:`TaskContext`, receives
+    the run's context. Unlike a BaseTask, a function task has no schedule unless
+    ``schedule`` is given. ``isolation="process"`` runs each attempt in a child process
+    (the function must be defined at the top level of an importable module);
+    ``executor="celery"`` sends its runs to Celery workers (docs/celery.md). Only nodes
+    offering every one of ``labels`` execute its runs.
     """
 
     def decorate(func: Callable[..., Any]) -> FunctionTask:

@@ -80,6 +80,34 @@ def test_an_existing_id_refuses_the_whole_batch(api: Api) -> None:
     assert total(api) == before
 
 
+def test_every_bad_item_is_named_in_one_answer(api: Api) -> None:
+    """Hole: an item the request schema refused (an id with a space, an unknown key, a
+    missing task) was all the 422 named, the other bad items only came once those were
+    fixed, and stored ids only once every other item was right. One answer names them
+    all."""
+    assert api.admin.post("/schedules", json=items(1, prefix="kept")).status_code == 201
+    before = total(api)
+    batch: list[Any] = items(9, prefix="one")
+    batch[1]["id"] = "has space"
+    batch[2]["when"] = "daily"
+    del batch[3]["task"]
+    batch[4] = "0 2 * * *"
+    batch[5]["task"] = "no_such_task"
+    batch[6]["schedule"] = {"trigger": "cron", "hour": 25}
+    batch[7]["schedule"]["kwargs"] = {"count": "many"}
+    batch[8]["id"] = "kept-0000"
+    body = problem(api.admin.post("/schedules", json=batch), 422)
+    assert "8 bad items, nothing was stored: item 1: id:" in body["detail"]
+    fields = [e["field"] for e in body["errors"]]
+    assert fields[:6] == ["1.id", "2", "3.task", "4", "5.task", "6.schedule.trigger.hour"]
+    assert fields[6:] == ["7.schedule.kwargs.count", "8.id"]
+    messages = [e["message"] for e in body["errors"]]
+    assert messages[1] == "unknown key(s) when; known: id, task, schedule"
+    assert messages[3] == 'must be an object {"task": ..., "schedule": ...}'
+    assert "exists already" in messages[7]
+    assert total(api) == before
+
+
 def test_batch_size_body_size_and_role_limits_hold(api: Api) -> None:
     before = total(api)
     too_many = items(1001, prefix="x")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -217,6 +219,38 @@ def test_schedule_interval_date_and_spec(cli: Cli) -> None:
     assert ids == ["hello", "hello:often"]
 
 
+@pytest.fixture
+def utc_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process's local zone is UTC (the configured one is Asia/Shanghai)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("utc_machine")
+def test_schedule_at_a_past_date_is_kept_with_a_warning(cli: Cli) -> None:
+    """``--at 2020-01-01T10:00:00`` said only "next run 2020-01-01 10:00:00", exit 0, and
+    the fire was then recorded missed."""
+    result = cli("schedule", "hello", "--at", "2020-01-01T10:00:00", "--id", "hello:once")
+    assert result.exit_code == 0, result.output
+    assert "next run 2020-01-01 10:00:00" in result.stdout  # kept: backfill-like uses exist
+    [warning] = [line for line in result.stderr.splitlines() if "hello:once" in line]
+    assert warning.startswith("warning schedule hello:once fires once, at 2020-01-01 10:00:00")
+    assert "(Asia/Shanghai)" in warning and " ago, " in warning
+    assert "misfire grace of 5m00s" in warning and "recorded missed" in warning
+    # A naive date-time, read in the configured zone, which is not this machine's.
+    assert "naive date-times are read in Asia/Shanghai" in warning and "(UTC)" in warning
+    assert "WARNING" not in result.stderr  # said once, as the CLI's warning, not a log line
+    zh = cli("--lang", "zh", "schedule", "hello", "--at", "2020-01-01T10:00:00+08:00")
+    assert zh.exit_code == 0, zh.output
+    [warning] = [line for line in zh.stderr.splitlines() if "hello" in line]
+    assert "将记为错过" in warning and "本机时区" not in warning  # aware: its instant is meant
+    ahead = cli("schedule", "hello", "--at", "2999-01-01T08:00:00")
+    assert ahead.exit_code == 0 and "warning" not in ahead.stderr
+
+
 BAD_SCHEDULES = [
     (["--cron", "0 25 * * *"], "trigger.expression"),
     (["--cron", "0 2 * * *", "--interval", "5m"], "exactly one of"),
@@ -261,9 +295,13 @@ def test_pause_and_resume(cli: Cli) -> None:
 
 
 def test_pause_task_without_schedule(cli: Cli) -> None:
-    result = cli("pause", "hello")
-    assert result.exit_code == 1
-    assert "task 'hello' has no schedule to pause or resume" in one_error_line(result.stderr)
+    # A conflict with the task's state, exit 1 as docs/cli.md's exit-code table says
+    # (its "pause and resume" section once said 2); an unknown task is a usage error.
+    for command in ("pause", "resume"):
+        result = cli(command, "hello")
+        assert result.exit_code == 1, command
+        assert "task 'hello' has no schedule to pause or resume" in one_error_line(result.stderr)
+    assert cli("pause", "nope").exit_code == 2
 
 
 # -- history and purge -----------------------------------------------------------------------

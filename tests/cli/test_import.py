@@ -66,25 +66,82 @@ def test_import_csv_with_crontab_zone_and_kwargs(cli: Cli) -> None:
 
 
 def test_a_bad_line_refuses_the_whole_file_naming_each_line(stored: Cli) -> None:
+    """Hole: a line that is not JSON was reported alone, the other bad lines (trigger,
+    task, kwargs) only once it was fixed, and ids already stored only once every other
+    line was right: one bad line per run. One run names them all."""
     cli = stored
+    (cli.cwd / "old.jsonl").write_text(
+        json.dumps({"id": "x-old", "task": "hello", "schedule": "0 1 * * *"}), encoding="utf-8"
+    )
+    assert cli("schedule", "import", "old.jsonl").exit_code == 0
     lines = jsonl(30).splitlines()
     # Lines 1 and 2 are the comment and the blank line: entry i is on line i + 3.
     lines[5] = "{not json"
     lines[10] = json.dumps({"id": "x-1", "task": "nope", "schedule": "0 2 * * *"})
-    lines[12] = json.dumps({"id": "x-2", "task": "hello", "schedule": "0 25 * * *"})
-    (cli.cwd / "bad.jsonl").write_text("\n".join(lines), encoding="utf-8")
-    result = cli("schedule", "import", "bad.jsonl")
-    assert result.exit_code == 2
-    assert "line 6: not JSON" in result.stderr
-    assert count(cli) == 0
-    lines[5] = json.dumps({"id": "x-0", "task": "hello", "schedule": "0 2 * * *"})
+    lines[12] = json.dumps(
+        {"id": "x-2", "task": "hello", "schedule": {"trigger": "cron", "hour": 25}}
+    )
+    lines[14] = json.dumps(
+        {
+            "id": "x-3",
+            "task": "hello",
+            "schedule": {"trigger": "cron", "hour": 2, "kwargs": {"colour": "red"}},
+        }
+    )
+    lines[16] = json.dumps({"id": "x-4", "task": "hello", "when": "daily"})
+    lines[18] = json.dumps({"id": "x-old", "task": "hello", "schedule": "0 3 * * *"})
     (cli.cwd / "bad.jsonl").write_text("\n".join(lines), encoding="utf-8")
     result = cli("schedule", "import", "bad.jsonl")
     assert result.exit_code == 2
     message = " ".join(result.stderr.split())
-    assert "2 bad lines, nothing was stored" in message
+    assert "6 bad lines, nothing was stored: line 6: not JSON" in message
     assert "line 11: task: unknown task 'nope'" in message
-    assert "line 13: schedule" in message
+    assert "line 13: schedule.trigger.hour: invalid hour '25'" in message
+    assert "line 15: schedule.kwargs.colour: Extra inputs are not permitted" in message
+    assert "line 17: unknown key(s) when" in message
+    assert "line 19: id: schedule 'x-old' exists already" in message
+    assert count(cli) == 1
+
+
+def test_every_bad_csv_row_is_named_in_one_run(stored: Cli) -> None:
+    cli = stored
+    text = (
+        "id,task,schedule,kwargs\n"
+        "c-1,hello,0 2 * * *,{bad\n"
+        "c-2,hello,0 25 * * *,\n"
+        "c-3,nope,0 2 * * *,\n"
+        'c-4,hello,0 2 * * *,"{""colour"": ""red""}"\n'
+        "c-5,,0 2 * * *,\n"
+        "c-6,hello,0 4 * * *,\n"
+    )
+    (cli.cwd / "bad.csv").write_text(text, encoding="utf-8")
+    result = cli("schedule", "import", "bad.csv")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "5 bad lines, nothing was stored: line 2: kwargs: not JSON" in message
+    assert "line 3: schedule" in message
+    assert "line 4: task: unknown task 'nope'" in message
+    assert "line 5: schedule.kwargs.colour" in message
+    assert "line 6: task: a task name is required" in message
+    assert count(cli) == 0
+
+
+def test_past_twenty_bad_lines_the_error_says_how_many_more(stored: Cli) -> None:
+    cli = stored
+    lines = jsonl(30).splitlines()
+    for i in range(2, 14):
+        lines[i] = "{not json"
+    for i in range(14, 27):
+        lines[i] = json.dumps({"task": "nope", "schedule": "0 2 * * *"})
+    (cli.cwd / "bad.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    result = cli("schedule", "import", "bad.jsonl")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "25 bad lines, nothing was stored: line 3: not JSON" in message
+    assert message.endswith(
+        "line 22: task: unknown task 'nope' (4 tasks registered; "
+        "searched task_packages: tests.cli.sample_tasks) (and 5 more)"
+    )
     assert count(cli) == 0
 
 

@@ -103,3 +103,32 @@ def test_ctrl_c_cancels_a_local_run_and_exits_130(cli: Cli) -> None:
     (run,) = runs_of(cli.db, "slow")
     assert run.status is RunStatus.CANCELLED
     assert "Ctrl-C" in (run.reason or "")
+
+
+def test_a_worker_says_the_grace_in_force_when_it_drains(cli: Cli) -> None:
+    """``--grace 60`` printed "running runs get scheduler.shutdown_grace": the name of a
+    setting it had overridden, not the 60 s given."""
+    plain = start(cli, "worker", "--grace", "60")
+    api = start(cli, "worker", "--grace", "7", "--api", "--port", "0")
+    try:
+        assert plain.stderr is not None and api.stdout is not None
+        seen = ""
+        while "started" not in seen:
+            line = plain.stderr.readline()
+            assert line, seen
+            seen += line
+        assert "serving on" in api.stdout.readline()
+        for proc in (plain, api):
+            proc.send_signal(signal.SIGTERM)
+        _, err = plain.communicate(timeout=60)
+        _, api_err = api.communicate(timeout=60)
+    finally:
+        for proc in (plain, api):
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert plain.returncode == 0 and api.returncode == 0, seen + err + api_err
+    assert "running runs get 1m00s" in seen + err
+    assert "runs get 7.00s" in api_err
+    assert "scheduler.shutdown_grace" not in seen + err + api_err
+

@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from schedkit import ConflictError, RunStatus, TaskContext, task
-from schedkit.service.bulk import BulkScheduleError, ScheduleEntry
+from schedkit.service.bulk import BulkScheduleError, EntryError, ScheduleEntry
 
 from .conftest import MakeScheduler
 
@@ -105,6 +105,34 @@ async def test_bad_entries_are_each_named(make_scheduler: MakeScheduler) -> None
     ]
     assert "item 4: id: schedule id 'ok-1' is already given on line 3" in str(caught.value)
     assert await s.count_schedules() == 0
+
+
+async def test_one_pass_names_unreadable_bad_and_stored_entries(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Hole: ids already stored were named only once every other entry was right, so
+    fixing the named entries revealed more. Items a reader could make no entry of
+    (EntryError) are named with the rest, in line order."""
+    s = await make_scheduler(read_meter)
+    await s.add_schedules(entries(2, prefix="old"))
+    mixed: list[ScheduleEntry | EntryError] = [
+        *entries(2, prefix="old", first_line=1),
+        EntryError(line=3, message="not JSON"),
+        ScheduleEntry(task_name="read_meter", config={"trigger": "cron", "hour": 24}, line=4),
+        *entries(1, prefix="new", first_line=5),
+    ]
+    with pytest.raises(BulkScheduleError) as caught:
+        await s.add_schedules(mixed)
+    assert [(e.line, e.field) for e in caught.value.entries] == [
+        (1, "id"),
+        (2, "id"),
+        (3, None),
+        (4, "schedule.trigger.hour"),
+    ]
+    assert str(caught.value).startswith(
+        "4 bad lines, nothing was stored: line 1: id: schedule 'old-0000' exists already"
+    )
+    assert await s.count_schedules() == 2
 
 
 async def test_the_schedule_limit_counts_the_whole_batch(make_scheduler: MakeScheduler) -> None:

@@ -1,10 +1,12 @@
 """Node rows: silent nodes age out of the list; a drain asked of this very node; a node
-raises the garbage collector's thresholds on start (never lowers them)."""
+raises the garbage collector's thresholds on start (never lowers them); a node without
+tasks says so when it starts."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -239,3 +241,31 @@ async def test_a_program_ending_without_stop_is_not_held_by_a_woken_loop(
         t.cancel()  # ... and cancelled in the same iteration, once, as asyncio.run does
     _, still = await asyncio.wait(mine, timeout=2)
     assert not still, sorted(t.get_name() for t in still)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_a_node_without_tasks_says_so_when_it_starts(
+    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A registry left out (``mount_scheduler(app, config)`` without ``registry=``) made a
+    node that ran with no task at all, silently: ``GET /tasks`` answered ``[]``."""
+
+    def no_task_warnings() -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "schedkit.service" and "no task" in r.getMessage()
+        ]
+
+    @task("present")
+    def present() -> None: ...
+
+    with caplog.at_level(logging.INFO, logger="schedkit.service"):
+        await make_scheduler(present)
+        assert no_task_warnings() == []
+        await make_scheduler(scheduler={"enabled": False}, executor={"enabled": False})
+        assert no_task_warnings() == []  # a management client runs no task anyway
+        await make_scheduler()
+    [warning] = no_task_warnings()
+    assert "task_packages: none configured" in warning and "registry=" in warning
+    assert [r.levelno for r in caplog.records if r.getMessage() == warning] == [logging.WARNING]

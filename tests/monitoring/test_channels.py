@@ -12,8 +12,10 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -212,6 +214,38 @@ def test_missing_variable_is_a_config_error_naming_it() -> None:
         s.validate()
     with pytest.raises(ConfigError, match="cannot use"):
         sender(["nosuchscheme://x"]).validate()
+
+
+def test_dingtalk_target_that_is_not_a_phone_number_is_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # apprise reads path parts after the token as phone numbers to @-mention and drops the
+    # others with a warning: a signing secret written there leaves the robot unsigned.
+    caplog.set_level(logging.DEBUG)
+    env = {"DINGTALK_SECRET": SECRET, "DINGTALK_TOKEN": TOKEN}
+    s = sender(["dingtalk://${DINGTALK_TOKEN}/${DINGTALK_SECRET}"], env)
+    with pytest.raises(ConfigError, match=r"alerts channel 'dingtalk': .*not a phone number") as e:
+        s.validate()
+    assert "dingtalk://SECRET@TOKEN/" in str(e.value)
+    assert SECRET not in str(e.value) and SECRET not in caplog.text
+    with pytest.raises(ConfigError, match="not a phone number"):
+        sender(["dingtalk://${DINGTALK_TOKEN}/?to=13800138000,1380013"], env).validate()
+    for url in (
+        "dingtalk://${DINGTALK_SECRET}@${DINGTALK_TOKEN}/",
+        "dingtalk://${DINGTALK_SECRET}@${DINGTALK_TOKEN}/13800138000/+86-139-0013-9000/",
+        "dingtalk://${DINGTALK_TOKEN}/?to=13800138000,13800138000",
+    ):
+        sender([url], env).validate()
+
+
+def test_dingtalk_urls_of_docs_and_examples_pass_the_check() -> None:
+    root = Path(__file__).resolve().parents[2]
+    files = [root / "README.md", *root.glob("docs/*.md"), *root.glob("examples/**/*.toml")]
+    found = [(f, u) for f in files for u in re.findall(r"dingtalk://[^\s\"'`]+", f.read_text())]
+    assert {f.name for f, _ in found} >= {"monitoring.md", "schedkit.toml", "schedkit.mongo.toml"}
+    for url in sorted({u for _, u in found}):
+        env = {name: SECRET for name in re.findall(r"\$\{(\w+)", url)}
+        sender([url], env).validate()
 
 
 def test_expand_url_quotes_values() -> None:

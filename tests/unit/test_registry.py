@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -108,3 +111,55 @@ def test_entry_points_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
         "customer_status_auto_update",
         "ok",
     ]
+
+
+def test_discovery_descends_into_folders_without_init() -> None:
+    # customer/ and customer/nightly/ have no __init__.py; Python imports them as
+    # namespace packages, so their tasks are found like any other.
+    reg = TaskRegistry()
+    reg.discover(["tests.unit.ns_pkg"])
+    assert [t.task_name for t in reg] == ["ns_customer_status", "ns_nightly_close"]
+    # A namespace package given as the package to scan is walked the same way.
+    reg = TaskRegistry()
+    reg.discover(["tests.unit.ns_pkg.customer"])
+    assert [t.task_name for t in reg] == ["ns_customer_status", "ns_nightly_close"]
+
+
+@pytest.fixture
+def tmp_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty regular package ``tmp_tasks`` importable from tmp_path, forgotten after."""
+    root = tmp_path / "tmp_tasks"
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield root
+    for name in [m for m in sys.modules if m == "tmp_tasks" or m.startswith("tmp_tasks.")]:
+        del sys.modules[name]
+
+
+TASK_SOURCE = "from schedkit import task\n\n@task({name!r})\ndef f() -> None:\n    return None\n"
+
+
+def test_discovery_skips_folders_that_are_not_packages(tmp_package: Path) -> None:
+    jobs = tmp_package / "jobs"
+    jobs.mkdir()
+    (jobs / "nightly.py").write_text(TASK_SOURCE.format(name="nightly"))
+    # Never importable by an import statement, or not code: importing them would be wrong.
+    for folder in (".hidden", "not-a-name", "__pycache__"):
+        (tmp_package / folder).mkdir()
+        (tmp_package / folder / "boom.py").write_text("raise RuntimeError('imported')\n")
+    (tmp_package / "static").mkdir()
+    (tmp_package / "static" / "style.css").write_text("")
+    # A symlink back up must not make discovery loop or import a module twice.
+    (jobs / "again").symlink_to(jobs, target_is_directory=True)
+    reg = TaskRegistry()
+    reg.discover(["tmp_tasks"])
+    assert [t.task_name for t in reg] == ["nightly"]
+    assert "tmp_tasks.static" not in sys.modules  # no module in it: nothing imported
+
+
+def test_failing_module_in_folder_without_init_is_named(tmp_package: Path) -> None:
+    (tmp_package / "jobs").mkdir()
+    (tmp_package / "jobs" / "broken.py").write_text("import no_such_dependency\n")
+    with pytest.raises(TaskDefinitionError, match=r"'tmp_tasks\.jobs\.broken' failed to import"):
+        TaskRegistry().discover(["tmp_tasks"])

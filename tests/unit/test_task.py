@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import random
-from datetime import date
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, Optional
 
 import pytest
 
-from schedkit import RetryPolicy, TaskPriority, TaskResult, ValidationError, task
+from schedkit import (
+    RetryPolicy,
+    TaskContext,
+    TaskDefinitionError,
+    TaskPriority,
+    TaskResult,
+    ValidationError,
+    task,
+)
 from schedkit.task import FunctionTask
 
 
@@ -113,3 +121,77 @@ def test_storable_json_rejects_what_stores_refuse() -> None:
     for bad, why in (("a\x00b", "NUL"), (float("nan"), "Out of range"), ("\ud800", "surrogate")):
         with pytest.raises(ValueError, match=why):
             storable_json(bad)
+
+
+def _run_with_context(fn: FunctionTask, **kwargs: Any) -> Any:
+    ctx = TaskContext(
+        run_id="r1",
+        task_name=fn.task_name,
+        schedule_id=None,
+        scheduled_for=datetime(2026, 12, 2, tzinfo=UTC),
+        attempt=1,
+        kwargs=kwargs,
+    )
+    token = ctx.activate()
+    try:
+        return ctx, fn.execute(**kwargs)
+    finally:
+        TaskContext.deactivate(token)
+
+
+def test_a_parameter_annotated_task_context_receives_the_context_under_any_name() -> None:
+    # ``context`` is the natural guess (class tasks read ``self.context``); it used to
+    # fail at import with pydantic's PydanticSchemaGenerationError.
+    @task("by_annotation")
+    def by_annotation(day: int, context: TaskContext) -> tuple[int, TaskContext]:
+        return day, context
+
+    @task("optional_annotation")
+    def optional_annotation(run: Optional[TaskContext] = None) -> TaskContext | None:  # noqa: UP045
+        return run
+
+    schema = by_annotation.parameters_schema()
+    assert schema is not None and list(schema["properties"]) == ["day"]
+    assert by_annotation.validate_kwargs({"day": 3}) == {"day": 3}
+    ctx, result = _run_with_context(by_annotation, day=3)
+    assert result == (3, ctx)
+    assert optional_annotation.parameters is None or not optional_annotation.parameters.model_fields
+    ctx, result = _run_with_context(optional_annotation)
+    assert result is ctx
+
+
+def test_two_context_parameters_are_refused_naming_task_and_parameters() -> None:
+    with pytest.raises(TaskDefinitionError) as err:
+
+        @task("two_contexts")
+        def two_contexts(ctx: TaskContext, context: TaskContext) -> None: ...
+
+    message = str(err.value)
+    assert "'two_contexts'" in message and "'ctx'" in message and "'context'" in message
+
+
+def test_an_unresolvable_task_context_annotation_says_how_to_fix_it() -> None:
+    # TaskContext imported only under TYPE_CHECKING: the postponed annotation cannot be
+    # resolved, so the parameter cannot be recognized as the context by its annotation.
+    namespace: dict[str, Any] = {}
+    source = "from __future__ import annotations\ndef only_typing(context: TaskContext): ..."
+    exec(source, namespace)
+    with pytest.raises(TaskDefinitionError) as err:
+        task("only_typing")(namespace["only_typing"])
+    message = str(err.value)
+    assert "'only_typing'" in message and "'context'" in message
+    assert "ctx" in message and "TYPE_CHECKING" in message
+
+
+class Connection:
+    """Not something pydantic can validate nor a store can keep."""
+
+
+def test_an_unusable_parameter_type_names_the_task_and_parameter() -> None:
+    with pytest.raises(TaskDefinitionError) as err:
+
+        @task("takes_a_connection")
+        def takes_a_connection(conn: Connection) -> None: ...
+
+    message = str(err.value)
+    assert "'takes_a_connection'" in message and "'conn'" in message and "parameters=" in message

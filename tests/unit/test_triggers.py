@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -150,6 +151,15 @@ def test_trigger_json_is_compact_and_explicit() -> None:
         "labels": [],
         "executor": None,
     }
+
+
+def test_the_stored_form_in_docs_schedules_md_is_exactly_to_json() -> None:
+    """docs/schedules.md "Stored form" once left out ``"max_runs": null``."""
+    text = (Path(__file__).parents[2] / "docs" / "schedules.md").read_text(encoding="utf-8")
+    section = text.split("## Stored form", 1)[1]
+    shown = json.loads(section.split("```json\n", 1)[1].split("```", 1)[0])
+    assert list(shown) == list(ScheduleSpec.from_json(shown).to_json())
+    assert ScheduleSpec.from_json(shown).to_json() == shown
 
 
 # -- validation errors ------------------------------------------------------------------------

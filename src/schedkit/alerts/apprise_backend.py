@@ -9,8 +9,10 @@ secret filter, which masks them in apprise's and urllib3's log records.
 from __future__ import annotations
 
 import contextlib
+import logging
+import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -88,12 +90,31 @@ class AppriseBackend(Backend[ChannelSettings]):
         except ConfigError as exc:
             return [str(exc)]
         remember_secrets(secrets)
-        if self._instantiate(url) is None:
+        # The sender masks these loggers only while it runs; a check comes before, and
+        # apprise's warnings about a bad URL quote its parts (token, secret) as they are.
+        with self._masked_logs():
+            plugin = self._instantiate(url)
+        if plugin is None:
             return [
                 f"apprise cannot use this {self.channel.scheme}:// URL "
                 "(unknown scheme or malformed; see docs/monitoring.md)"
             ]
+        if isinstance(plugin, NotifyDingTalk):
+            return _dingtalk_problems(url, plugin)
         return []
+
+    @contextlib.contextmanager
+    def _masked_logs(self) -> Iterator[None]:
+        loggers = [logging.getLogger(name) for name in self.loggers]
+        added = [lg for lg in loggers if self.secret_filter not in lg.filters]
+        for lg in added:
+            lg.addFilter(self.secret_filter)
+        try:
+            yield
+        finally:
+            # Only ours: a running sender's filter stays where it put it.
+            for lg in added:
+                lg.removeFilter(self.secret_filter)
 
     def secrets(self) -> list[str]:
         return expand_url(self.channel.url, self.environ)[1]
@@ -142,6 +163,28 @@ class AppriseBackend(Backend[ChannelSettings]):
             return apprise.Apprise.instantiate(url, asset=self.asset)
         except Exception:  # invalid token formats raise from plugin constructors
             return None
+
+
+def _dingtalk_problems(url: str, plugin: Any) -> list[str]:
+    """apprise reads every path part after the token (and ``to=``) as a phone number to
+    @-mention, and drops those that are not with a mere warning. The likely slip is the
+    signing secret written as ``dingtalk://TOKEN/SECRET``: the robot is then unsigned,
+    and DingTalk refuses every message of a robot with signing on. The text names no
+    target: such a target is a secret."""
+    parsed = NotifyDingTalk.parse_url(url) or {}  # type: ignore[no-untyped-call]
+    written = parsed.get("targets") or []
+    targets = NotifyDingTalk.parse_list(written)  # type: ignore[no-untyped-call]
+    kept = set(plugin.targets)
+    # apprise keeps a phone number as its digits only ("+86 138-..." → "86138...").
+    dropped = [t for t in targets if "".join(re.findall(r"\d+", t)) not in kept]
+    if not dropped:
+        return []
+    what = "a target that is" if len(dropped) == 1 else f"{len(dropped)} targets that are"
+    return [
+        f"this dingtalk:// URL has {what} not a phone number of 11 to 14 digits (path parts "
+        "after the token, or to=), which apprise would drop; a signing secret goes before "
+        "the token: dingtalk://SECRET@TOKEN/ (see docs/monitoring.md)"
+    ]
 
 
 def _failure_reason(result: Any) -> str:

@@ -190,7 +190,10 @@ class RunAccepted(BaseModel):
 
 class ScheduleResponse(BaseModel):
     schedule: ScheduleView
-    next_fire_times: list[datetime] = Field(description="The next 5 fires, UTC.")
+    next_fire_times: list[datetime] = Field(
+        description="The next 5 fires from now that its business calendar allows (as "
+        "schedule.next_fire_time), UTC."
+    )
     next_fire_times_local: list[datetime] = Field(description="The same, in the configured zone.")
 
 

@@ -131,7 +131,9 @@ async def run_worker(state: CliState, scheduler: Scheduler) -> None:
             await asyncio.wait({signalled, drained}, return_when=asyncio.FIRST_COMPLETED)
             signalled.cancel()
             drained.cancel()
-            state.err.print("draining (running runs get scheduler.shutdown_grace) ...")
+            # The grace in force: --grace replaced the configured one.
+            grace = render.seconds(scheduler.config.scheduler.shutdown_grace)
+            state.err.print(f"draining (running runs get {grace}) ...")
             await scheduler.drain()
         finally:
             await scheduler.stop(grace=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from rich.table import Table
 
 from schedkit.models import Run, RunStatus, to_json
 from schedkit.readmodels import ScheduleView
+from schedkit.service.past_dates import PastRunDate
 
 from .state import Lang
 
@@ -178,6 +180,16 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "the first {shown} of {total} schedules, in id order",
         "zh": "共 {total} 个调度计划，按 ID 顺序显示前 {shown} 个",
     },
+    "past run date": {
+        "en": "schedule {id} fires once, at {at}: {late} ago, later than its misfire grace "
+        "of {grace}, so it will be recorded missed, not run",
+        "zh": "调度计划 {id} 只触发一次，时间 {at}，已过去 {late}，超过错过宽限 {grace}："
+        "将记为错过，不会运行",
+    },
+    "naive zone": {
+        "en": "; naive date-times are read in {zone}, not in this machine's zone ({local})",
+        "zh": "；不带时区的时间按 {zone} 解读，而不是本机时区（{local}）",
+    },
 }
 
 STATUS_STYLE: dict[RunStatus, str] = {
@@ -206,13 +218,41 @@ def fill(template: str, lang: Lang, **values: Any) -> str:
 
 
 def next_run(view: ScheduleView, lang: Lang) -> str:
-    """A schedule's next run, or why it has ended (with its count when max_runs ended it)."""
+    """A schedule's next run (the one its calendar allows), why its calendar allows none,
+    or why it has ended (with its count when max_runs ended it)."""
     if view.ended is None:
+        if view.next_fire_time_local is None and view.next_fire_note is not None:
+            return view.next_fire_note
         return when(view.next_fire_time_local, None)
     why = tr(view.ended.replace("_", " "), lang) if lang == "en" else tr(view.ended, lang)
     if view.ended == "max_runs":
         why += f" {view.run_count}/{view.max_runs}"
     return fill("ended", lang, why=why)
+
+
+def logged_warning(record: logging.LogRecord, lang: Lang) -> str:
+    """A warning the façade logged, in the CLI's words and language when it carries its
+    facts (:class:`PastRunDate`), else as logged."""
+    past = getattr(record, "past_run_date", None)
+    if not isinstance(past, PastRunDate):
+        return record.getMessage()
+    text = fill(
+        "past run date",
+        lang,
+        id=past.schedule_id,
+        at=f"{when(past.run_date, None)} ({past.zone})",
+        late=_elapsed(past.late.total_seconds()),
+        grace=seconds(past.misfire_grace_time),
+    )
+    if past.local_zone is not None:
+        text += fill("naive zone", lang, zone=past.zone, local=past.local_zone)
+    return text
+
+
+def _elapsed(value: float) -> str:
+    """:func:`seconds` with whole days first: years read as days, not 60,000 hours."""
+    days, rest = divmod(value, 86400)
+    return f"{int(days)}d{seconds(rest)}" if days else seconds(rest)
 
 
 def store_line(console: Console, label: str, lang: Lang) -> None:

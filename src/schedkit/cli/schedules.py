@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 
 from schedkit.errors import CalendarNotFoundError
-from schedkit.models import OverlapPolicy, Schedule
-from schedkit.readmodels import schedule_view
+from schedkit.models import OverlapPolicy
+from schedkit.readmodels import ScheduleView, schedule_views
 from schedkit.service.schedule_files import FORMATS, format_for, parse_schedule_file
 from schedkit.triggers import ScheduleSpec, build_trigger, preview_upcoming
 
@@ -212,7 +212,7 @@ def schedule(
     elif any(v is not None for v in (cron, interval, at, spec)):
         raise UsageProblem("--remove takes no trigger option")
 
-    async def work() -> list[Schedule]:
+    async def work() -> list[ScheduleView]:
         async with management(state) as s:
             task = s.get_task(task_name)
             if config is None:
@@ -223,10 +223,17 @@ def schedule(
                 return []
             if param:
                 config["kwargs"] = parse_params(param, None, task.parameters_schema())
-            return [await s.add_task(task_name, config, schedule_id=schedule_id, actor=actor())]
+            saved = await s.add_task(task_name, config, schedule_id=schedule_id, actor=actor())
+            # Viewed while the store is open: the next run is the one its calendar allows.
+            return await schedule_views(s, [saved], state.lang)
 
-    changed = run_async(work())
+    # Said as the CLI's warnings (a one-off already past its misfire grace ...).
+    with state.warnings_of("schedkit.service.schedules") as warned:
+        changed = run_async(work())
     lang = state.lang
+    for record in warned:
+        text = render.logged_warning(record, lang)
+        state.err.print(f"[yellow]warning[/] {escape(text)}", soft_wrap=True)
     store = state.store_label()
     if remove:
         what = f"schedule {schedule_id}" if schedule_id else f"every schedule of {task_name}"
@@ -236,7 +243,7 @@ def schedule(
             state.out.print(f"removed {escape(what)}")
             render.store_line(state.out, store, lang)
         return
-    view = schedule_view(changed[0], state.tz(), lang)
+    view = changed[0]
     if as_json:
         render.emit_json({"store": store, **view.model_dump(mode="json")})
         return
@@ -314,28 +321,28 @@ def _pause_or_resume(
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
 
-    async def work() -> list[Schedule]:
+    async def work() -> list[ScheduleView]:
         async with management(state) as s:
             if paused:
-                return await s.pause_task(task_name, note, actor=actor())
-            return await s.resume_task(task_name, actor=actor())
+                changed = await s.pause_task(task_name, note, actor=actor())
+            else:
+                changed = await s.resume_task(task_name, actor=actor())
+            return await schedule_views(s, changed, state.lang)
 
-    schedules = run_async(work())
-    tz_info = state.tz()
+    views = run_async(work())
     store = state.store_label()
     if as_json:
-        views = [schedule_view(s, tz_info, state.lang).model_dump(mode="json") for s in schedules]
-        render.emit_json({"store": store, "schedules": views})
+        render.emit_json({"store": store, "schedules": [v.model_dump(mode="json") for v in views]})
         return
-    for s in schedules:
+    for v in views:
         if paused:
             state.out.print(
-                f"paused {escape(s.id)}" + (f": {escape(s.pause_note)}" if s.pause_note else "")
+                f"paused {escape(v.id)}" + (f": {escape(v.pause_note)}" if v.pause_note else "")
             )
         else:
             state.out.print(
-                f"resumed {escape(s.id)}; {tr('next run', state.lang)} "
-                f"{render.when(s.next_fire_time, tz_info)}"
+                f"resumed {escape(v.id)}; {tr('next run', state.lang)} "
+                f"{escape(render.next_run(v, state.lang))}"
             )
     render.store_line(state.out, store, state.lang)
 

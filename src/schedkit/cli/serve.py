@@ -23,6 +23,7 @@ import typer
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
 
+from . import render
 from .errors import CommandFailed
 from .state import CliState, get_state, run_async, show_info_logs, with_roles
 
@@ -168,15 +169,16 @@ def _server_class() -> type[uvicorn.Server]:
 
 
 @contextlib.contextmanager
-def _signals(server: uvicorn.Server, state: CliState) -> Iterator[None]:
-    """SIGINT/SIGTERM: stop serving; a second one: stop waiting for connections."""
+def _signals(server: uvicorn.Server, state: CliState, grace: float) -> Iterator[None]:
+    """SIGINT/SIGTERM: stop serving; a second one: stop waiting for connections.
+    ``grace``: how long running runs may still finish (said when stopping)."""
 
     def handle(signum: int, frame: FrameType | None) -> None:
         if server.should_exit:
             server.force_exit = True
             return
         server.should_exit = True
-        state.err.print("stopping (runs get scheduler.shutdown_grace to finish) ...")
+        state.err.print(f"stopping (runs get {render.seconds(grace)} to finish) ...")
 
     previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -235,7 +237,7 @@ async def serve_node(
         server = _server_class()(uv_config)
         # Signals are ours from here to the end of stop(): a Ctrl-C while stopping must
         # not interrupt recording the runs' ends.
-        with _signals(server, state):
+        with _signals(server, state, scheduler.config.scheduler.shutdown_grace):
             await scheduler.start()
             try:
                 if before_serving is not None:

@@ -15,8 +15,8 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -129,6 +129,27 @@ class CliState:
     @property
     def err(self) -> Console:
         return Console(stderr=True, highlight=False)
+
+    @contextmanager
+    def warnings_of(self, logger: str) -> Iterator[list[logging.LogRecord]]:
+        """The warnings ``logger`` logs meanwhile, kept from the log handler: the command
+        prints them as its own warnings, in its words and language, not as log lines."""
+        caught: list[logging.LogRecord] = []
+
+        def catch(record: logging.LogRecord) -> bool:
+            if record.name == logger and record.levelno == logging.WARNING:
+                caught.append(record)
+                return False
+            return True
+
+        handler = self.log_handler
+        if handler is not None:
+            handler.addFilter(catch)
+        try:
+            yield caught
+        finally:
+            if handler is not None:
+                handler.removeFilter(catch)
 
 
 def get_state(ctx: typer.Context) -> CliState:

@@ -1,23 +1,38 @@
 """Schedules as the console and the CLI show them: in words, in local time, with their
-upcoming fires (one preview implementation: :func:`schedkit.triggers.upcoming`)."""
+upcoming fires (one preview implementation: :func:`schedkit.triggers.upcoming`).
+
+A schedule's next fire as shown is the next one its business calendar allows
+(:func:`allowed_fires`), not the nominal fire the engine stores: the engine records a
+nominal fire on a day the calendar excludes as a skipped run, so showing it would
+announce a run that never happens, and contradict the preview.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from pydantic import Field, JsonValue
 
-from schedkit.calendars import CalendarSet, CalendarWarning
+from schedkit.calendars import CalendarSet, CalendarWarning, referenced_names
 from schedkit.errors import CalendarNotFoundError, ValidationError
 from schedkit.models import OverlapPolicy, Schedule
 from schedkit.readmodels.common import Lang, View, local
 from schedkit.service import Scheduler
 from schedkit.service.schedules import EndReason, ended_by
-from schedkit.triggers import build_trigger, trigger_from_json, upcoming
+from schedkit.triggers import (
+    AllowedFire,
+    Blocked,
+    OpenDays,
+    allowed_fire,
+    build_trigger,
+    trigger_from_json,
+    upcoming,
+)
 
 __all__ = [
     "CalendarWarningView",
@@ -25,9 +40,11 @@ __all__ = [
     "ScheduleView",
     "TaskUpcoming",
     "UpcomingFire",
+    "allowed_fires",
     "calendar_warning_view",
     "schedule_preview",
     "schedule_view",
+    "schedule_views",
     "stored_preview",
     "upcoming_by_task",
     "upcoming_fires",
@@ -36,6 +53,29 @@ __all__ = [
 #: Seconds a preview may search (a calendar excluding nearly every fire must not hold a
 #: request, or the event loop, for long).
 PREVIEW_BUDGET = 1.0
+#: Seconds one request may search for the fires calendars allow, all its schedules
+#: together (a schedule whose nominal fire the calendar allows needs no search).
+ALLOWED_BUDGET = PREVIEW_BUDGET
+
+#: ``next_fire_note`` by why there is no allowed fire ("closed_until": CLOSED with a day).
+_NOTES: dict[str, dict[Lang, str]] = {
+    Blocked.MISSING: {
+        "en": "calendar {name} does not exist: every fire is recorded skipped until it is created",
+        "zh": "日历 {name} 不存在：在创建它之前，每次触发都记为跳过",
+    },
+    Blocked.CLOSED: {
+        "en": "calendar {name} allows none of its remaining fires",
+        "zh": "日历 {name} 不允许其余任何一次触发",
+    },
+    "closed_until": {
+        "en": "calendar {name} allows none of its fires until {day}",
+        "zh": "日历 {name} 在 {day} 之前不允许任何一次触发",
+    },
+    Blocked.UNSEARCHED: {
+        "en": "not looked up: this request's time for calendar searches ran out (calendar {name})",
+        "zh": "未查找：本次请求查找日历 {name} 允许的触发时间已超时",
+    },
+}
 
 
 class ScheduleView(View):
@@ -65,8 +105,20 @@ class ScheduleView(View):
         description="Why it fires no more: 'max_runs', 'end_date' (the trigger's), or "
         "'last_fire' (a one-off date fired); null while it has a next fire."
     )
-    next_fire_time: datetime | None = Field(description="Next nominal fire, UTC.")
-    next_fire_time_local: datetime | None = Field(description="Next fire in the configured zone.")
+    next_fire_time: datetime | None = Field(
+        description="The next fire its business calendar allows (without a calendar: the "
+        "trigger's next fire), UTC; null when paused, ended, or when the calendar allows "
+        "none (next_fire_note says why). A fire of the trigger on a day the calendar "
+        "excludes does not run: it is recorded as a skipped run."
+    )
+    next_fire_time_local: datetime | None = Field(description="The same, in the configured zone.")
+    next_fire_note: str | None = Field(
+        default=None,
+        description="Why a schedule neither paused nor ended has no next_fire_time: its "
+        "calendar does not exist (every fire is recorded skipped), allows none of its fires "
+        "within two years or before the trigger ends, or was not looked up (the request's "
+        "time for calendar searches ran out). In the request's language.",
+    )
     last_fire_time: datetime | None
     last_fire_time_local: datetime | None
     version: int
@@ -74,13 +126,33 @@ class ScheduleView(View):
     updated_at: datetime
 
 
-def schedule_view(schedule: Schedule, tz: tzinfo, lang: Lang = "en") -> ScheduleView:
+async def schedule_views(
+    scheduler: Scheduler, schedules: Sequence[Schedule], lang: Lang = "en"
+) -> list[ScheduleView]:
+    """Views of ``schedules``, each with the next fire its calendar allows
+    (:func:`allowed_fires`: the store's calendars read once for all of them)."""
+    allowed = await allowed_fires(scheduler, schedules)
+    return [schedule_view(s, scheduler.tz, lang, next_fire=allowed.get(s.id)) for s in schedules]
+
+
+def schedule_view(
+    schedule: Schedule, tz: tzinfo, lang: Lang = "en", *, next_fire: AllowedFire | None
+) -> ScheduleView:
+    """The view of ``schedule``; ``next_fire`` is its entry of :func:`allowed_fires`
+    (None: no next fire, as for a paused or ended schedule)."""
     default_zone = str(tz)
+    calendar = None
     try:
-        text = trigger_from_json(schedule.trigger, default_timezone=default_zone).describe(lang)
+        trigger = trigger_from_json(schedule.trigger, default_timezone=default_zone)
+        text = trigger.describe(lang)
+        calendar = trigger.calendar
     except Exception:  # a stored trigger the current code cannot read: show it raw
         text = str(schedule.trigger)
-    next_fire = None if schedule.paused else schedule.next_fire_time
+    fire = next_fire.fire if next_fire is not None else None
+    note = None
+    if next_fire is not None and next_fire.blocked is not None and calendar is not None:
+        key = "closed_until" if next_fire.until is not None else next_fire.blocked
+        note = _NOTES[key][lang].format(name=calendar.name, day=next_fire.until)
     return ScheduleView(
         id=schedule.id,
         task_name=schedule.task_name,
@@ -101,14 +173,51 @@ def schedule_view(schedule: Schedule, tz: tzinfo, lang: Lang = "en") -> Schedule
         max_runs=schedule.max_runs,
         run_count=schedule.run_count,
         ended=ended_by(schedule),
-        next_fire_time=next_fire,
-        next_fire_time_local=local(next_fire, tz),
+        next_fire_time=fire,
+        next_fire_time_local=local(fire, tz),
+        next_fire_note=note,
         last_fire_time=schedule.last_fire_time,
         last_fire_time_local=local(schedule.last_fire_time, tz),
         version=schedule.version,
         created_at=schedule.created_at,
         updated_at=schedule.updated_at,
     )
+
+
+async def allowed_fires(
+    scheduler: Scheduler, schedules: Iterable[Schedule]
+) -> dict[str, AllowedFire]:
+    """The next fire each schedule neither paused nor ended may run at, by id: its stored
+    (nominal) next fire, or for one with a business calendar the first fire from there
+    that the calendar allows (:func:`schedkit.triggers.allowed_fire`). The calendars
+    named are read from the store once for all the schedules, and the search runs off
+    the event loop, :data:`ALLOWED_BUDGET` seconds at most in all."""
+    active = {s.id: s for s in schedules if not s.paused and s.next_fire_time is not None}
+    names = referenced_names(s.trigger for s in active.values())
+    if not names:  # no calendar: nothing to read, nothing to search
+        return {sid: AllowedFire(fire=s.next_fire_time) for sid, s in active.items()}
+    calendars = await scheduler.calendars.snapshot(names)
+    return await asyncio.to_thread(_allowed, list(active.values()), str(scheduler.tz), calendars)
+
+
+def _allowed(
+    schedules: list[Schedule], default_zone: str, calendars: CalendarSet
+) -> dict[str, AllowedFire]:
+    days = OpenDays(calendars)
+    deadline = time.monotonic() + ALLOWED_BUDGET
+    found: dict[str, AllowedFire] = {}
+    for schedule in schedules:
+        nominal = schedule.next_fire_time
+        assert nominal is not None  # allowed_fires passes only schedules with one
+        found[schedule.id] = AllowedFire(fire=nominal)
+        if not schedule.trigger.get("calendar"):
+            continue
+        try:
+            trigger = trigger_from_json(schedule.trigger, default_timezone=default_zone)
+        except ValidationError:  # a stored trigger the current code cannot read: as stored
+            continue
+        found[schedule.id] = allowed_fire(trigger, nominal, days, deadline=deadline)
+    return found
 
 
 class UpcomingFire(View):

@@ -1,14 +1,17 @@
 """Tasks with their schedules, next fire, last run and recent statistics.
 
 Built from a few reads whatever the number of tasks and schedules: per-task schedule
-counts (aggregated by the store), a page of each task's schedules (one read of them
-all while there are few), the latest finished run of every task (one query), and one
-statistics query per window. A task with 10,000 schedules costs what one with ten does.
+counts (aggregated by the store), a page of each task's schedules and the ones firing
+soonest (one read of them all while there are few), the business calendars they name
+(one read), the latest finished run of every task (one query), and one statistics
+query per window. A task with 10,000 schedules costs what one with ten does.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import Field, JsonValue
@@ -16,10 +19,11 @@ from pydantic import Field, JsonValue
 from schedkit.models import Run, Schedule, ScheduleCounts, TaskStats, to_json
 from schedkit.readmodels.common import Lang, View, local
 from schedkit.readmodels.runs import RunBrief, run_brief
-from schedkit.readmodels.schedules import ScheduleView, schedule_view
+from schedkit.readmodels.schedules import ScheduleView, allowed_fires, schedule_view
 from schedkit.readmodels.stats import WindowStats, window_stats
 from schedkit.service import Scheduler
 from schedkit.task import BaseTask, TaskPriority
+from schedkit.triggers import AllowedFire
 
 __all__ = ["RetryView", "TaskDetail", "TaskSummary", "task_detail", "task_summaries"]
 
@@ -28,6 +32,9 @@ SCHEDULES_SHOWN = 10
 DETAIL_PAGE = 50
 #: Below this many schedules of the tasks asked for, all are read in one query.
 READ_ALL_BELOW = 500
+#: Schedules of a task read first, soonest nominal fire first, to find its next fire
+#: (four times as many again while calendars move all of them past the last one read).
+SOONEST_READ = 50
 
 #: The windows every task summary reports (label, length).
 STAT_WINDOWS: tuple[tuple[str, timedelta], ...] = (
@@ -51,7 +58,10 @@ class TaskSummary(View):
     schedule_count: int = Field(description="How many schedules the task has in all.")
     paused: bool = Field(description="True when the task has schedules and all are paused.")
     pause_note: str | None
-    next_fire_time: datetime | None = Field(description="Earliest next fire of its schedules, UTC.")
+    next_fire_time: datetime | None = Field(
+        description="The earliest next_fire_time of its schedules: the earliest fire their "
+        "business calendars allow, UTC."
+    )
     next_fire_time_local: datetime | None
     last_run: RunBrief | None = Field(description="The latest finished run.")
     stats_24h: WindowStats
@@ -95,14 +105,22 @@ async def task_summaries(
     names = [t.task_name for t in tasks]
     single = names[0] if len(names) == 1 else None
     counts = {c.task_name: c for c in await scheduler.schedule_counts()}
-    pages = await _schedule_pages(scheduler, names, counts, limit, offset)
+    read = await _read_schedules(scheduler, names, counts, limit, offset)
+    shown = itertools.chain(*read.pages.values(), *read.soonest.values())
+    allowed = await allowed_fires(scheduler, shown)
+    next_fires = {
+        name: await _next_fire(scheduler, name, soonest, read.all_read, allowed)
+        for name, soonest in read.soonest.items()
+    }
     last = await scheduler.last_finished_runs(names)
     windows = await _stats_windows(scheduler, single)
     return [
         _summary(
             scheduler,
             t,
-            pages.get(t.task_name, []),
+            read.pages.get(t.task_name, []),
+            allowed,
+            next_fires.get(t.task_name),
             counts.get(t.task_name),
             last.get(t.task_name),
             windows,
@@ -142,27 +160,89 @@ async def task_detail(
     )
 
 
-async def _schedule_pages(
+@dataclass(frozen=True, kw_only=True, slots=True)
+class _Read:
+    #: A page of each task's schedules, in id order.
+    pages: dict[str, list[Schedule]]
+    #: Per task with a next fire, its unpaused schedules soonest nominal fire first:
+    #: every one of them, or the first SOONEST_READ.
+    soonest: dict[str, list[Schedule]]
+    #: True when ``soonest`` holds every unpaused schedule of each task.
+    all_read: bool
+
+
+async def _read_schedules(
     scheduler: Scheduler,
     names: Sequence[str],
     counts: Mapping[str, ScheduleCounts],
     limit: int,
     offset: int,
-) -> dict[str, list[Schedule]]:
-    """A page of each task's schedules: one read of every schedule of the tasks while
-    they are few, else one page read per task that has schedules."""
+) -> _Read:
+    """One read of every schedule of the tasks while they are few, else a page read and
+    a read of the soonest per task that has schedules."""
     having = [n for n in names if n in counts]
-    pages: dict[str, list[Schedule]] = {}
+    firing = [n for n in having if counts[n].next_fire_time is not None]
+    found: dict[str, list[Schedule]] = {}
     if sum(counts[n].total for n in having) <= READ_ALL_BELOW:
         wanted = set(having)
         single = having[0] if len(having) == 1 else None
         for schedule in await scheduler.list_schedules(single) if having else []:
             if schedule.task_name in wanted:
-                pages.setdefault(schedule.task_name, []).append(schedule)
-        return {name: found[offset : offset + limit] for name, found in pages.items()}
+                found.setdefault(schedule.task_name, []).append(schedule)
+        return _Read(
+            pages={name: every[offset : offset + limit] for name, every in found.items()},
+            soonest={name: _by_next_fire(found[name]) for name in firing},
+            all_read=True,
+        )
     for name in having:
-        pages[name] = await scheduler.list_schedules(name, limit=limit, offset=offset)
-    return pages
+        found[name] = await scheduler.list_schedules(name, limit=limit, offset=offset)
+    soonest = {name: await scheduler.next_schedules(SOONEST_READ, name) for name in firing}
+    return _Read(pages=found, soonest=soonest, all_read=False)
+
+
+def _by_next_fire(schedules: list[Schedule]) -> list[Schedule]:
+    """The unpaused ones with a next fire, soonest first (as ``next_schedules`` reads)."""
+    firing = [s for s in schedules if not s.paused and s.next_fire_time is not None]
+    return sorted(firing, key=lambda s: (s.next_fire_time, s.id))
+
+
+async def _next_fire(
+    scheduler: Scheduler,
+    task_name: str,
+    soonest: list[Schedule],
+    all_read: bool,
+    allowed: Mapping[str, AllowedFire],
+) -> datetime | None:
+    """The earliest fire the calendars of the task's schedules allow. No schedule fires
+    before its nominal fire, so those read soonest first decide once the next one's
+    nominal fire is not earlier than the best found; else more are read (rarely: the
+    first SOONEST_READ would all have to be moved by their calendars)."""
+    complete = all_read or len(soonest) < SOONEST_READ
+    while True:
+        best, known = _earliest(soonest, allowed, complete=complete)
+        if known:
+            return best
+        limit = 4 * len(soonest)
+        soonest = await scheduler.next_schedules(limit, task_name)
+        allowed = await allowed_fires(scheduler, soonest)
+        complete = len(soonest) < limit
+
+
+def _earliest(
+    soonest: list[Schedule], allowed: Mapping[str, AllowedFire], *, complete: bool
+) -> tuple[datetime | None, bool]:
+    """(the earliest allowed fire of ``soonest``, whether no schedule not in it can fire
+    earlier); ``complete``: ``soonest`` is every unpaused schedule of the task."""
+    best: datetime | None = None
+    for schedule in soonest:
+        nominal = schedule.next_fire_time
+        if best is not None and nominal is not None and nominal >= best:
+            return best, True
+        entry = allowed.get(schedule.id)
+        fire = entry.fire if entry is not None else None
+        if fire is not None and (best is None or fire < best):
+            best = fire
+    return best, complete
 
 
 async def _stats_windows(scheduler: Scheduler, task_name: str | None) -> _Windows:
@@ -178,14 +258,15 @@ def _summary(
     scheduler: Scheduler,
     task: BaseTask,
     schedules: list[Schedule],
+    allowed: Mapping[str, AllowedFire],
+    next_fire: datetime | None,
     counts: ScheduleCounts | None,
     last: Run | None,
     windows: _Windows,
     lang: Lang,
 ) -> TaskSummary:
     tz = scheduler.tz
-    views = [schedule_view(s, tz, lang) for s in schedules]
-    next_fire = counts.next_fire_time if counts is not None else None
+    views = [schedule_view(s, tz, lang, next_fire=allowed.get(s.id)) for s in schedules]
     paused = counts is not None and counts.total > 0 and counts.paused == counts.total
     stats = {
         label: window_stats(label, since, by.get(task.task_name)) for label, since, by in windows

@@ -47,7 +47,7 @@ from schedkit.service import cluster
 from schedkit.service.admin import AdminFacade
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.backfill import BackfillMethods, Backfills
-from schedkit.service.bulk import ScheduleEntry
+from schedkit.service.bulk import EntryError, ScheduleEntry
 from schedkit.service.calendars import CalendarDesk
 from schedkit.service.extensions import node_extensions
 from schedkit.service.node import (
@@ -247,6 +247,13 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             len(self.registry),
             self.store.display_url,
         )
+        if self.is_node and not len(self.registry):
+            # A forgotten registry= or task_packages otherwise shows only as an empty list.
+            logger.warning(
+                "schedkit node %s has no task: %s; set task_packages or pass registry=",
+                self.node_id,
+                self.registry.searched(),
+            )
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop firing, let running runs finish for ``grace`` seconds (config default),
@@ -349,11 +356,17 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
         return await self.schedules.set_paused(task_name, False, None, actor=actor)
 
     async def add_schedules(
-        self, entries: Sequence[ScheduleEntry], *, actor: str = SYSTEM, what: str = "line"
+        self,
+        entries: Sequence[ScheduleEntry | EntryError],
+        *,
+        actor: str = SYSTEM,
+        what: str = "line",
     ) -> list[Schedule]:
         """Create many schedules, all or nothing: each entry is validated first
-        (BulkScheduleError lists every bad entry by its ``line``, named ``what``), then
-        all are written in one batch. Only creates (an id already stored is an error)."""
+        (BulkScheduleError lists every bad entry by its ``line``, named ``what``, with
+        each EntryError given among ``entries``: an item its reader could make no entry
+        of), then all are written in one batch. Only creates (an id already stored is an
+        error)."""
         self._require_started()
         return await self.schedules.put_many(entries, actor=actor, what=what)
 

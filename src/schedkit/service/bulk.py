@@ -3,7 +3,9 @@
 A bulk import either stores every schedule or none (the store's
 :meth:`~schedkit.store.Store.insert_schedules`), and a batch with bad entries is refused
 whole with one error per bad entry (:class:`BulkScheduleError`), named by the entry's
-line (its line in a file, or its position in an API request).
+line (its line in a file, or its position in an API request). Every kind of fault is
+found in the same pass (an item that is no entry at all, a bad trigger, task or kwargs,
+an id given twice or stored already): fixing the named lines must not reveal others.
 
 Validation is the costly part (a trigger to check, a next fire to compute, kwargs to
 check per entry), so identical schedule configs are validated once per import: files of
@@ -31,12 +33,14 @@ __all__ = [
     "ScheduleEntry",
     "build_schedules",
     "check_room",
+    "entry_from_item",
     "existing_errors",
 ]
 
 #: Bad entries named one by one in an error's message (all are in its ``errors``).
 SHOWN_ERRORS = 20
 _ID = re.compile(SCHEDULE_ID_PATTERN)
+_ITEM_KEYS = frozenset({"id", "task", "schedule"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -89,22 +93,52 @@ class BulkScheduleError(ValidationError):
         return self.message
 
 
+def entry_from_item(line: int, item: object) -> ScheduleEntry | EntryError:
+    """The entry a JSON item describes (``{"id": ..., "task": ..., "schedule": ...}``: a
+    line of a file, an item of a request), or why it is none; such an error goes to
+    :func:`build_schedules` with the entries, to be reported with theirs."""
+    if not isinstance(item, Mapping):
+        return EntryError(line=line, message='must be an object {"task": ..., "schedule": ...}')
+    unknown = sorted(str(k) for k in set(item) - _ITEM_KEYS)
+    if unknown:
+        return EntryError(
+            line=line, message=f"unknown key(s) {', '.join(unknown)}; known: id, task, schedule"
+        )
+    task, schedule, sid = item.get("task"), item.get("schedule"), item.get("id")
+    if not isinstance(task, str) or not task:
+        return EntryError(line=line, message="a task name is required", field="task")
+    if not isinstance(schedule, Mapping | str):
+        return EntryError(
+            line=line,
+            message="a schedule (an object or a crontab string) is required",
+            field="schedule",
+        )
+    if sid is not None and not isinstance(sid, str):
+        return EntryError(line=line, message="must be a string", field="id")
+    return ScheduleEntry(task_name=task, config=schedule, schedule_id=sid, line=line)
+
+
 def build_schedules(
-    entries: Sequence[ScheduleEntry],
+    entries: Sequence[ScheduleEntry | EntryError],
     *,
     registry: TaskRegistry,
     config: SchedkitConfig,
     parse: Callable[[Any], ScheduleSpec],
     now: datetime,
-) -> tuple[list[Schedule], list[EntryError]]:
-    """The schedules ``entries`` define (first versions, origin ``runtime``), and the
-    errors of the bad ones; a pure function of its arguments (the caller runs it off the
-    event loop). ``parse`` validates a config (the façade's, with ``job_defaults``)."""
+) -> tuple[dict[int, Schedule], list[EntryError]]:
+    """The schedules ``entries`` define (first versions, origin ``runtime``) by the line
+    of their entry, in entry order, and the errors of the bad entries, in line order (an
+    :class:`EntryError` among ``entries``, an item its reader could make no entry of, is
+    one of them); a pure function of its arguments (the caller runs it off the event
+    loop). ``parse`` validates a config (the façade's, with ``job_defaults``)."""
     builder = _Builder(registry=registry, config=config, parse=parse, now=now)
-    schedules: list[Schedule] = []
+    schedules: dict[int, Schedule] = {}
     errors: list[EntryError] = []
     first_line: dict[str, int] = {}
     for entry in entries:
+        if isinstance(entry, EntryError):
+            errors.append(entry)
+            continue
         try:
             schedule = builder.build(entry)
         except SchedkitError as exc:
@@ -120,24 +154,20 @@ def build_schedules(
                 )
             )
             continue
-        schedules.append(schedule)
+        schedules[entry.line] = schedule
     return schedules, errors
 
 
-def existing_errors(
-    entries: Sequence[ScheduleEntry], schedules: Sequence[Schedule], existing: set[str]
-) -> list[EntryError]:
-    """An error per entry whose id the store holds already (imports only create)."""
-    if not existing:
-        return []
-    line_of = {_entry_id(e): e.line for e in entries}
+def existing_errors(schedules: Mapping[int, Schedule], existing: set[str]) -> list[EntryError]:
+    """An error per schedule (by the line of its entry) whose id the store holds already
+    (imports only create)."""
     return [
         EntryError(
-            line=line_of[s.id],
+            line=line,
             message=f"schedule {s.id!r} exists already (an import only creates schedules)",
             field="id",
         )
-        for s in schedules
+        for line, s in schedules.items()
         if s.id in existing
     ]
 

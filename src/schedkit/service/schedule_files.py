@@ -10,8 +10,10 @@
   object (as in JSON lines); ``kwargs`` a JSON object; ``timezone`` the zone of a
   crontab string.
 
-Blank lines and lines starting with ``#`` are skipped in JSON lines. A file with bad
-lines is refused whole, with an error per bad line (:class:`BulkScheduleError`).
+Blank lines and lines starting with ``#`` are skipped in JSON lines. A line that is no
+schedule at all (not JSON, a key missing) becomes an :class:`EntryError` among the
+entries: the bulk import reports it with the errors of the other lines, and a file
+with bad lines is refused whole (:class:`~schedkit.service.bulk.BulkScheduleError`).
 """
 
 from __future__ import annotations
@@ -22,14 +24,13 @@ import json
 from typing import Any, Literal
 
 from schedkit.errors import ValidationError
-from schedkit.service.bulk import BulkScheduleError, EntryError, ScheduleEntry
+from schedkit.service.bulk import EntryError, ScheduleEntry, entry_from_item
 
 __all__ = ["FORMATS", "Format", "format_for", "parse_schedule_file"]
 
 Format = Literal["jsonl", "csv"]
 FORMATS: tuple[Format, ...] = ("jsonl", "csv")
 _SUFFIXES: dict[str, Format] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
-_JSON_KEYS = frozenset({"id", "task", "task_name", "schedule"})
 _CSV_COLUMNS = frozenset({"id", "task", "schedule", "kwargs", "timezone"})
 
 
@@ -46,25 +47,16 @@ def format_for(filename: str) -> Format:
     )
 
 
-def parse_schedule_file(text: str, fmt: Format) -> list[ScheduleEntry]:
-    """The entries of a file, in file order, each with its line number;
-    BulkScheduleError listing each line that is not an entry at all (what the entries
-    say is validated later, with the rest)."""
-    entries: list[ScheduleEntry] = []
-    errors: list[EntryError] = []
-    lines = _jsonl_entries(text) if fmt == "jsonl" else _csv_entries(text)
-    for _, parsed in lines:
-        if isinstance(parsed, EntryError):
-            errors.append(parsed)
-        else:
-            entries.append(parsed)
-    if errors:
-        raise BulkScheduleError(errors)
-    return entries
+def parse_schedule_file(text: str, fmt: Format) -> list[ScheduleEntry | EntryError]:
+    """The entries of a file, in file order, each with its line number, and an
+    EntryError for each line that is not an entry at all (what the entries say is
+    validated later, and these errors are reported with the rest: pass the whole list
+    to the bulk import)."""
+    return _jsonl_entries(text) if fmt == "jsonl" else _csv_entries(text)
 
 
-def _jsonl_entries(text: str) -> list[tuple[int, ScheduleEntry | EntryError]]:
-    found: list[tuple[int, ScheduleEntry | EntryError]] = []
+def _jsonl_entries(text: str) -> list[ScheduleEntry | EntryError]:
+    found: list[ScheduleEntry | EntryError] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -72,41 +64,17 @@ def _jsonl_entries(text: str) -> list[tuple[int, ScheduleEntry | EntryError]]:
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            found.append((number, EntryError(line=number, message=f"not JSON ({exc.msg})")))
+            found.append(EntryError(line=number, message=f"not JSON ({exc.msg})"))
             continue
-        found.append((number, _json_entry(number, item)))
+        if isinstance(item, dict) and "task_name" in item:
+            # The files' other name of "task" (which wins when both are given).
+            task = item.get("task", item["task_name"])
+            item = {**{k: v for k, v in item.items() if k != "task_name"}, "task": task}
+        found.append(entry_from_item(number, item))
     return found
 
 
-def _json_entry(number: int, item: Any) -> ScheduleEntry | EntryError:
-    if not isinstance(item, dict):
-        return EntryError(line=number, message='must be an object {"task": ..., "schedule": ...}')
-    unknown = sorted(set(item) - _JSON_KEYS)
-    if unknown:
-        return EntryError(
-            line=number,
-            message=f"unknown key(s) {', '.join(unknown)}; known: id, task, schedule",
-        )
-    task = item.get("task", item.get("task_name"))
-    problem = _missing(task, item.get("schedule"), item.get("id"))
-    if problem is not None:
-        return EntryError(line=number, message=problem[1], field=problem[0])
-    return ScheduleEntry(
-        task_name=str(task), config=item["schedule"], schedule_id=item.get("id"), line=number
-    )
-
-
-def _missing(task: Any, schedule: Any, sid: Any) -> tuple[str, str] | None:
-    if not isinstance(task, str) or not task:
-        return "task", "a task name is required"
-    if schedule is None or not isinstance(schedule, dict | str):
-        return "schedule", "a schedule (an object or a crontab string) is required"
-    if sid is not None and not isinstance(sid, str):
-        return "id", "must be a string"
-    return None
-
-
-def _csv_entries(text: str) -> list[tuple[int, ScheduleEntry | EntryError]]:
+def _csv_entries(text: str) -> list[ScheduleEntry | EntryError]:
     reader = csv.DictReader(io.StringIO(text), skipinitialspace=True)
     columns = {c.strip() for c in reader.fieldnames or ()}
     if not {"task", "schedule"} <= columns or not columns <= _CSV_COLUMNS:
@@ -114,15 +82,15 @@ def _csv_entries(text: str) -> list[tuple[int, ScheduleEntry | EntryError]]:
             "the first line must name the columns: task, schedule (required), id, kwargs, "
             f"timezone; found {', '.join(sorted(columns)) or 'nothing'}"
         )
-        return [(1, EntryError(line=1, message=message))]
-    found: list[tuple[int, ScheduleEntry | EntryError]] = []
+        return [EntryError(line=1, message=message)]
+    found: list[ScheduleEntry | EntryError] = []
     start = reader.line_num + 1
     for row in reader:
         number, start = start, reader.line_num + 1
         cells = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         if not any(cells.values()):
             continue
-        found.append((number, _csv_entry(number, cells)))
+        found.append(_csv_entry(number, cells))
     return found
 
 
@@ -156,11 +124,8 @@ def _csv_entry(number: int, cells: dict[str, str]) -> ScheduleEntry | EntryError
         return EntryError(line=number, message=f"not JSON ({exc.msg})", field="schedule")
     except ValidationError as exc:
         return EntryError(line=number, message=exc.message, field=exc.field)
-    sid = cells.get("id") or None
-    problem = _missing(cells.get("task"), config, sid)
-    if problem is not None:
-        return EntryError(line=number, message=problem[1], field=problem[0])
-    return ScheduleEntry(task_name=cells["task"], config=config, schedule_id=sid, line=number)
+    item = {"id": cells.get("id") or None, "task": cells.get("task"), "schedule": config}
+    return entry_from_item(number, item)
 
 
 def _json_cell(text: str, column: str) -> Any:

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import functools
 import itertools
+import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -33,11 +34,13 @@ from schedkit.registry import TaskRegistry
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.bulk import (
     BulkScheduleError,
+    EntryError,
     ScheduleEntry,
     build_schedules,
     check_room,
     existing_errors,
 )
+from schedkit.service.past_dates import naive_run_date, past_run_date
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import (
@@ -66,6 +69,8 @@ DEFINITION = (
 
 #: Tries of a default schedule's sync against nodes starting at the same time.
 SYNC_ATTEMPTS = 5
+
+logger = logging.getLogger(__name__)
 
 
 def removed_key(schedule_id: str) -> str:
@@ -189,6 +194,7 @@ class ScheduleBook:
             await self._check_room()
         schedule = self._define(sid, task, spec, kwargs, "runtime", before)
         await self._save(schedule, before)
+        self._warn_if_past(schedule, schedule_config)
         if sid == task_name:
             # Only a task's default schedule is remembered as removed (see _delete).
             await self.store.delete_state(removed_key(sid))
@@ -197,26 +203,29 @@ class ScheduleBook:
         return schedule
 
     async def put_many(
-        self, entries: Sequence[ScheduleEntry], *, actor: str, what: str = "line"
+        self, entries: Sequence[ScheduleEntry | EntryError], *, actor: str, what: str = "line"
     ) -> list[Schedule]:
         """Create many schedules, all or nothing: every entry is validated first (an
-        error per bad entry, BulkScheduleError naming positions by ``what``), then all
-        are written in one batch. Only creates: an id already stored is an error."""
+        error per bad entry, BulkScheduleError naming positions by ``what``; an
+        EntryError among ``entries`` is one), then all are written in one batch. Only
+        creates: an id already stored is an error."""
         now = self.clock.now()
         build = functools.partial(
             build_schedules, registry=self.registry, config=self.config, parse=self.parse, now=now
         )
         # Thousands of entries are seconds of CPU: off the event loop that fires schedules.
-        built, errors = await asyncio.to_thread(build, entries)
+        by_line, errors = await asyncio.to_thread(build, entries)
         if errors:
-            raise BulkScheduleError(errors, what=what)
+            # The stored ids too, though the insert would find them for free: one pass
+            # names every bad line, or fixing those named reveals the others.
+            errors += await self._existing(by_line)
+            raise BulkScheduleError(sorted(errors, key=lambda e: e.line), what=what)
+        built = list(by_line.values())
         check_room(await self.count(), len(built), self.config.limits.max_schedules)
         try:
             await self.store.insert_schedules(built)
         except ScheduleConflictError:
-            # Ids the store holds already: read them all, to name every line at fault.
-            found = await self.store.get_schedules([s.id for s in built])
-            existing = existing_errors(entries, built, {s.id for s in found})
+            existing = await self._existing(by_line)
             if not existing:  # deleted again meanwhile
                 raise
             raise BulkScheduleError(existing, what=what) from None
@@ -228,6 +237,11 @@ class ScheduleBook:
         )
         self._changed()
         return built
+
+    async def _existing(self, by_line: dict[int, Schedule]) -> list[EntryError]:
+        """An error per schedule whose id is stored already (all of them: one read)."""
+        found = await self.store.get_schedules([s.id for s in by_line.values()])
+        return existing_errors(by_line, {s.id for s in found})
 
     async def remove_task(self, task_name: str, *, actor: str) -> bool:
         """Delete every schedule of the task (its history stays)."""
@@ -302,6 +316,7 @@ class ScheduleBook:
         if existing is not None and same_definition(existing, schedule):
             return
         await self._save(schedule, existing)
+        self._warn_if_past(schedule, config)
         await self.audit.record(SYSTEM, "schedule.default", schedule.id, existing, schedule)
 
     # -- internals -------------------------------------------------------------------------
@@ -313,6 +328,14 @@ class ScheduleBook:
                 f"the store already holds {limit:,} schedules, the most allowed "
                 "(limits.max_schedules); delete schedules or raise the limit"
             )
+
+    def _warn_if_past(self, schedule: Schedule, given: Any) -> None:
+        """Log a one-off schedule stored already past its misfire grace (accepted: its
+        fire is recorded missed, which may be meant, but is a mistake more often)."""
+        past = past_run_date(schedule, self.clock.now(), naive=naive_run_date(given))
+        if past is not None:
+            # The record carries the facts, for adapters to say it in their own words.
+            logger.warning("%s", past.message(), extra={"past_run_date": past})
 
     async def _save(self, schedule: Schedule, before: Schedule | None) -> None:
         """Write the next version of ``before`` (compare-and-set: a change made meanwhile

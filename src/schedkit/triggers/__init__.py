@@ -17,16 +17,29 @@ from schedkit.triggers.specs import (
     TriggerSpec,
     parse_trigger,
 )
-from schedkit.triggers.upcoming import Upcoming, preview, preview_upcoming, upcoming
+from schedkit.triggers.upcoming import (
+    AllowedFire,
+    Blocked,
+    OpenDays,
+    Upcoming,
+    allowed_fire,
+    preview,
+    preview_upcoming,
+    upcoming,
+)
 
 __all__ = [
+    "AllowedFire",
+    "Blocked",
     "CronSpec",
     "DateSpec",
     "IntervalSpec",
+    "OpenDays",
     "ScheduleSpec",
     "Trigger",
     "TriggerSpec",
     "Upcoming",
+    "allowed_fire",
     "build_trigger",
     "parse_trigger",
     "preview",

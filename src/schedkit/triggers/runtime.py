@@ -59,6 +59,13 @@ class Trigger(ABC):
         policy decides and a late start is recorded instead of silently dropped.
         """
 
+    @abstractmethod
+    def fire_at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
+        """The first fire at or after ``at`` of the series ``nominal`` is a fire of
+        (``nominal`` itself when ``at`` is not later), or ``None`` if the series ends
+        before: what stepping ``next_fire_time(previous, ...)`` from ``nominal`` reaches
+        first at ``at``, without stepping through every fire in between."""
+
     def jitter_offset(self, schedule_id: str, nominal: datetime) -> float:
         """Seconds in ``[0, jitter)`` to add to ``nominal`` when firing; 0 without jitter.
 
@@ -113,6 +120,10 @@ class _CronTrigger(Trigger):
             return None
         return fire
 
+    def fire_at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
+        # A cron series is its fields: the fire after any instant is the same from there.
+        return self.next_fire_time(None, max(ensure_utc(nominal), ensure_utc(at)))
+
 
 class _IntervalTrigger(Trigger):
     """Fixed real-time spacing."""
@@ -132,6 +143,13 @@ class _IntervalTrigger(Trigger):
             ensure_utc(now),
         )
 
+    def fire_at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
+        # The series is anchored on its fires (start_date, or the first fire from when it
+        # was scheduled), so the grid through ``nominal`` decides, not ``at``.
+        return next_interval_fire(
+            self._length, ensure_utc(nominal), self._end, None, ensure_utc(at)
+        )
+
 
 class _DateTrigger(Trigger):
     """Once."""
@@ -143,6 +161,9 @@ class _DateTrigger(Trigger):
     def next_fire_time(self, previous: datetime | None, now: datetime) -> datetime | None:
         ensure_utc(now)
         return next_date_fire(self._run_date, previous)
+
+    def fire_at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
+        return ensure_utc(nominal) if ensure_utc(at) <= ensure_utc(nominal) else None
 
 
 def build_trigger(

@@ -6,20 +6,28 @@ calendars read by the caller; the built-in ones when none is given). Each fire f
 carries the calendar's decision (which source said the day is open, and whether that is
 confirmed), and the preview lists the calendar's warnings for the years it reaches: a
 year no source confirms is said, never silently guessed.
+
+:func:`allowed_fire` answers the same question for one fire, from a schedule's stored
+(nominal) next fire, for every schedule a listing shows: it jumps over the days the
+calendar excludes instead of stepping through each fire on them.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from datetime import time as wall_time
 from typing import Any
 
 from schedkit.calendars.catalog import CalendarSet
 from schedkit.calendars.coverage import DEFAULT_HORIZON, CalendarWarning
 from schedkit.calendars.decide import DayDecision
+from schedkit.calendars.rules import CalendarRef
+from schedkit.errors import CalendarNotFoundError
 from schedkit.models import ensure_utc, utcnow
 from schedkit.triggers.runtime import Trigger, build_trigger
 from schedkit.triggers.specs import CronSpec, DateSpec, IntervalSpec, ScheduleSpec
@@ -29,6 +37,11 @@ _log = logging.getLogger(__name__)
 #: Nominal fires examined at most per preview, so that a business calendar excluding
 #: (nearly) every fire ends the search.
 SCAN_LIMIT = 100_000
+
+#: How far past a nominal fire's day :func:`allowed_fire` looks for a day the calendar
+#: allows: past the years any calendar is known for, and room for rare matches such as
+#: "the 3rd workday of the month, if it is a Monday".
+ALLOWED_HORIZON = timedelta(days=2 * 366)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -138,3 +151,94 @@ def preview(
     for warning in found.warnings:
         _log.warning("%s", warning.message())
     return found.fires
+
+
+class Blocked(enum.StrEnum):
+    """Why a schedule that has a nominal next fire has no fire its calendar allows."""
+
+    #: The calendar is neither stored nor built in: the engine skips every fire.
+    MISSING = "calendar_missing"
+    #: The calendar allows none of the fires within :data:`ALLOWED_HORIZON` (``until``
+    #: says the last day looked at), or none of those left before the series ends.
+    CLOSED = "calendar_closed"
+    #: The caller's deadline passed before this schedule's search began.
+    UNSEARCHED = "not_searched"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AllowedFire:
+    """The next fire a schedule's business calendar allows, or why there is none."""
+
+    #: Aware UTC; None when ``blocked`` says why.
+    fire: datetime | None
+    blocked: Blocked | None = None
+    #: For CLOSED: the last local day looked at; None when the series ends before it.
+    until: date | None = None
+
+
+class OpenDays:
+    """The local dates calendar references allow, each decided once against one reading
+    of the calendars: the schedules of a listing share their calendars' days (an Nth-day
+    rule decides its whole month per day asked)."""
+
+    def __init__(self, calendars: CalendarSet) -> None:
+        self.calendars = calendars
+        self._open: dict[tuple[str, int | None, date], bool] = {}
+        self._next: dict[tuple[str, int | None, date], date | None] = {}
+
+    def allows(self, ref: CalendarRef, day: date) -> bool:
+        """Whether ``ref`` allows ``day``; CalendarNotFoundError for an unknown calendar."""
+        key = (ref.name, ref.nth, day)
+        found = self._open.get(key)
+        if found is None:
+            found = self._open[key] = self.calendars.allows(ref, day).open
+        return found
+
+    def next_open(self, ref: CalendarRef, day: date) -> date | None:
+        """The first day after ``day`` that ``ref`` allows, within :data:`ALLOWED_HORIZON`."""
+        key = (ref.name, ref.nth, day)
+        if key not in self._next:
+            found = None
+            candidate = day
+            for _ in range(ALLOWED_HORIZON.days):
+                candidate += timedelta(days=1)
+                if self.allows(ref, candidate):
+                    found = candidate
+                    break
+            self._next[key] = found
+        return self._next[key]
+
+
+def allowed_fire(
+    trigger: Trigger, nominal: datetime, days: OpenDays, *, deadline: float | None = None
+) -> AllowedFire:
+    """The first fire from ``nominal`` (a fire of ``trigger``: a schedule's stored next
+    fire) that the trigger's business calendar allows, judged by ``days``: the fire
+    :func:`upcoming` lists first from there, and the one the engine runs (it records
+    the fires before it as skipped). Looks :data:`ALLOWED_HORIZON` past ``nominal``'s
+    day; a search still needed after ``deadline`` (``time.monotonic()``) is not made."""
+    ref = trigger.calendar
+    if ref is None:
+        return AllowedFire(fire=nominal)
+    fire: datetime | None = nominal
+    try:
+        last = trigger.local_day(nominal) + ALLOWED_HORIZON
+        while fire is not None:
+            day = trigger.local_day(fire)
+            if day > last:
+                return AllowedFire(fire=None, blocked=Blocked.CLOSED, until=last)
+            if days.allows(ref, day):
+                return AllowedFire(fire=fire)
+            if deadline is not None and time.monotonic() > deadline:
+                return AllowedFire(fire=None, blocked=Blocked.UNSEARCHED)
+            following = days.next_open(ref, day)
+            if following is None or following > last:
+                return AllowedFire(fire=None, blocked=Blocked.CLOSED, until=last)
+            # Every fire before that day's start is on a day the calendar excludes.
+            start = datetime.combine(following, wall_time(), tzinfo=trigger.timezone)
+            fire = trigger.fire_at_or_after(fire, start)
+    except CalendarNotFoundError:
+        return AllowedFire(fire=None, blocked=Blocked.MISSING)
+    except OverflowError:  # the horizon or the series runs past year 9999
+        pass
+    return AllowedFire(fire=None, blocked=Blocked.CLOSED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Body, Path, Query, Response, status
+from pydantic import JsonValue, PlainValidator
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
@@ -18,7 +19,7 @@ from schedkit.api.schemas import (
     SchedulePage,
 )
 from schedkit.errors import BackfillNotFoundError, ScheduleNotFoundError
-from schedkit.service.bulk import ScheduleEntry
+from schedkit.service.bulk import entry_from_item
 from schedkit.tokens import Role
 
 
@@ -39,11 +40,19 @@ async def list_schedules(
     """In id order, with the total count of the same filter."""
     schedules = await scheduler.list_schedules(task, limit=limit, offset=offset)
     return SchedulePage(
-        items=[readmodels.schedule_view(s, scheduler.tz, lang) for s in schedules],
+        items=await readmodels.schedule_views(scheduler, schedules, lang),
         total=await scheduler.count_schedules(task),
         limit=limit,
         offset=offset,
     )
+
+
+#: A batch item, documented as ScheduleBatchItem but read by the service (any JSON passes
+#: here): a schema error would refuse the request naming only the items it sees, and
+#: the other items' faults would show only once those are fixed.
+BatchItem = Annotated[
+    JsonValue, PlainValidator(lambda item: item, json_schema_input_type=ScheduleBatchItem)
+]
 
 
 @route(
@@ -57,7 +66,7 @@ async def list_schedules(
 )
 async def create_schedules(
     items: Annotated[
-        list[ScheduleBatchItem],
+        list[BatchItem],
         Body(min_length=1, max_length=MAX_SCHEDULE_BATCH, description="The schedules."),
     ],
     scheduler: SchedulerDep,
@@ -68,10 +77,7 @@ async def create_schedules(
     already stored is a 422 of its item. At most 1,000 items (and
     ``api.max_body_size`` bytes) per request; ``schedkit schedule import`` takes files
     of any size."""
-    entries = [
-        ScheduleEntry(task_name=item.task, config=item.schedule, schedule_id=item.id, line=n)
-        for n, item in enumerate(items)
-    ]
+    entries = [entry_from_item(n, item) for n, item in enumerate(items)]
     created = await scheduler.add_schedules(entries, actor=actor, what="item")
     return ScheduleBatchCreated(created=len(created), ids=[s.id for s in created])
 
@@ -90,7 +96,8 @@ async def get_schedule(
     schedule = await scheduler.get_schedule(schedule_id)
     if schedule is None:
         raise ScheduleNotFoundError(schedule_id)
-    return readmodels.schedule_view(schedule, scheduler.tz, lang)
+    (view,) = await readmodels.schedule_views(scheduler, [schedule], lang)
+    return view
 
 
 @route(

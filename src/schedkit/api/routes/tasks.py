@@ -163,7 +163,8 @@ async def schedule_task(
     ] = None,
 ) -> ScheduleResponse:
     """Validates, saves (replacing the schedule with the same id) and answers with the
-    next 5 fire times. The document's dict shape and the richer spec are both accepted."""
+    next 5 fire times its business calendar allows (as the schedule's
+    ``next_fire_time``). The document's dict shape and the richer spec are both accepted."""
     if schedule_id == "preview":
         raise ValidationError(
             "'preview' is reserved (POST /schedules/preview)", field="schedule_id"
@@ -175,8 +176,9 @@ async def schedule_task(
     # Validates first (422 naming the field), without holding the event loop.
     preview = await readmodels.stored_preview(scheduler, config, 5, lang)
     schedule = await scheduler.add_task(task_name, config, schedule_id=schedule_id, actor=actor)
+    (view,) = await readmodels.schedule_views(scheduler, [schedule], lang)
     return ScheduleResponse(
-        schedule=readmodels.schedule_view(schedule, scheduler.tz, lang),
+        schedule=view,
         next_fire_times=preview.fire_times,
         next_fire_times_local=[f.astimezone(scheduler.tz) for f in preview.fire_times],
     )
@@ -217,7 +219,7 @@ async def pause_task(
     schedules = await scheduler.pause_task(task_name, body.note if body else None, actor=actor)
     return TaskSchedules(
         task_name=task_name,
-        schedules=[readmodels.schedule_view(s, scheduler.tz, lang) for s in schedules],
+        schedules=await readmodels.schedule_views(scheduler, schedules, lang),
     )
 
 
@@ -236,7 +238,7 @@ async def resume_task(
     schedules = await scheduler.resume_task(task_name, actor=actor)
     return TaskSchedules(
         task_name=task_name,
-        schedules=[readmodels.schedule_view(s, scheduler.tz, lang) for s in schedules],
+        schedules=await readmodels.schedule_views(scheduler, schedules, lang),
     )
 
 

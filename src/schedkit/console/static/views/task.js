@@ -241,7 +241,11 @@ export async function render(ctx) {
             { label: t("col_timezone"), cell: (sch) => sch.timezone },
             {
               label: t("col_next_fire"),
-              cell: (sch) => timeEl(sch.next_fire_time, sch.next_fire_time_local),
+              // The fire its business calendar allows; when it allows none, the API says why.
+              cell: (sch) =>
+                !sch.next_fire_time && sch.next_fire_note
+                  ? h("span", { class: "next-fire-note" }, sch.next_fire_note)
+                  : timeEl(sch.next_fire_time, sch.next_fire_time_local),
             },
             {
               label: t("col_last_fire"),

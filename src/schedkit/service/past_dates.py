@@ -1,0 +1,94 @@
+"""One-off schedules added with their run date already past the misfire grace.
+
+Such a schedule is accepted (backfill-like uses exist) but its only fire will be
+recorded ``missed``; more often than not that is a mistake, such as a naive
+``datetime.now() + ...`` on a machine whose zone is not the configured one (naive
+datetimes are wall times in the trigger's zone). :class:`ScheduleBook` logs a
+:class:`PastRunDate` when it stores one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from schedkit.engine import planning
+from schedkit.models import Schedule
+from schedkit.triggers import trigger_from_json
+
+__all__ = ["PastRunDate", "naive_run_date", "past_run_date"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PastRunDate:
+    """A one-off schedule whose only fire is later than its misfire grace already."""
+
+    schedule_id: str
+    #: The run date, in the zone it was given in (the trigger's).
+    run_date: datetime
+    late: timedelta
+    misfire_grace_time: float
+    #: This machine's zone, when a naive run date was read in another (the trigger's).
+    local_zone: str | None
+
+    @property
+    def zone(self) -> str:
+        return str(self.run_date.tzinfo)
+
+    def message(self) -> str:
+        late = timedelta(seconds=round(self.late.total_seconds()))
+        text = (
+            f"schedule {self.schedule_id!r} fires once, at "
+            f"{self.run_date:%Y-%m-%d %H:%M:%S} ({self.zone}): {late} ago, later than its "
+            f"misfire_grace_time of {self.misfire_grace_time:g} s, so it will be recorded "
+            "missed, not run"
+        )
+        if self.local_zone is not None:
+            text += (
+                f"; naive datetimes are read in {self.zone}, not in this machine's zone "
+                f"({self.local_zone})"
+            )
+        return text
+
+
+def past_run_date(schedule: Schedule, now: datetime, *, naive: bool) -> PastRunDate | None:
+    """What to warn of when ``schedule`` is a one-off whose fire, due ``now``, would be
+    recorded missed; None otherwise. ``naive``: its run date was given without an offset."""
+    grace = schedule.misfire_grace_time
+    nominal = schedule.next_fire_time
+    if schedule.trigger.get("trigger") != "date" or grace is None or nominal is None:
+        return None
+    trigger = trigger_from_json(schedule.trigger)
+    late = now - planning.fire_time(trigger, schedule, nominal)
+    if late.total_seconds() <= grace:
+        return None
+    given = nominal.astimezone(ZoneInfo(schedule.trigger["timezone"]))
+    # The same wall time read in this machine's zone, as the caller probably meant it.
+    local = given.replace(tzinfo=None).astimezone()
+    other_zone = naive and local.utcoffset() != given.utcoffset()
+    return PastRunDate(
+        schedule_id=schedule.id,
+        run_date=given,
+        late=late,
+        misfire_grace_time=grace,
+        local_zone=local.tzname() if other_zone else None,
+    )
+
+
+def naive_run_date(config: Any) -> bool:
+    """Whether a schedule config gives its ``run_date`` without a UTC offset."""
+    if not isinstance(config, Mapping):
+        return False  # a spec object: its run date is aware already
+    trigger = config.get("trigger")
+    value = (trigger if isinstance(trigger, Mapping) else config).get("run_date")
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return False
+    if isinstance(value, datetime):
+        return value.tzinfo is None
+    return isinstance(value, date)

@@ -1,0 +1,89 @@
+"""A one-off schedule whose run date is already past its misfire grace when it is added is
+kept (backfill-like uses exist) but said: a warning naming the schedule, its run date,
+how late it is and that it will be recorded missed; and, for a naive run date read in a
+zone other than this machine's, that zone.
+
+Seen: on a UTC machine, ``{"trigger": "date", "run_date": datetime.now() + 3 s}`` is read
+as Asia/Shanghai wall time (as documented), 8 h in the past, and was silently missed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schedkit import RunStatus, task
+
+from .conftest import MakeScheduler
+from .taps import until
+
+pytestmark = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+LOGGER = "schedkit.service.schedules"
+
+
+@task("once", category="t")
+def once() -> None:
+    return None
+
+
+@pytest.fixture
+def utc_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process's local zone is UTC (the configured one is Asia/Shanghai)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == LOGGER and r.levelno == logging.WARNING and "missed" in r.getMessage()
+    ]
+
+
+@pytest.mark.usefixtures("utc_machine")
+async def test_a_naive_run_date_read_hours_in_the_past_is_kept_and_warned_about(
+    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = await make_scheduler(once)
+    soon = datetime.now() + timedelta(seconds=3)  # naive: the user meant 3 s from now, UTC
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        added = await s.add_task("once", {"trigger": "date", "run_date": soon})
+    assert added.next_fire_time is not None  # accepted, as documented
+    [warning] = _warnings(caplog)
+    shanghai_wall = soon.strftime("%Y-%m-%d %H:%M:%S")
+    assert "'once'" in warning and f"{shanghai_wall} (Asia/Shanghai)" in warning
+    assert "7:59:5" in warning  # how far in the past (8 h less the 3 s)
+    assert "recorded missed" in warning and "misfire_grace_time of 300 s" in warning
+    assert "naive" in warning and "Asia/Shanghai" in warning and "(UTC)" in warning
+    # What it says happens.
+    await until(lambda: s.count_runs("once", status=RunStatus.MISSED), 15)
+
+
+async def test_only_a_run_date_past_its_misfire_grace_is_warned_about(
+    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = await make_scheduler(once)
+    now = datetime.now(UTC)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        for run_date, grace in (
+            (now + timedelta(hours=1), 300),  # ahead
+            (now - timedelta(seconds=30), 300),  # late, but within the grace: it runs
+            (now - timedelta(days=3), None),  # no grace limit: it runs, however late
+        ):
+            spec = {"trigger": "date", "run_date": run_date, "misfire_grace_time": grace}
+            await s.add_task("once", spec)
+        assert _warnings(caplog) == []
+        # Aware: its instant is meant, so no word about zones.
+        await s.add_task(
+            "once", {"trigger": "date", "run_date": now - timedelta(minutes=10), "timeout": 5}
+        )
+    [warning] = _warnings(caplog)
+    assert "0:10:00 ago" in warning and "naive" not in warning
