@@ -116,6 +116,9 @@ class SchedulerConfig(_Section):
     #: A running run without heartbeat for this long, whose node has not beaten for
     #: this long either, is marked lost (and retried): within 30 s with the defaults.
     lost_after: float = Field(20.0, gt=0)
+    #: Longest time a watchdog thread heartbeats the runs of a node whose event loop is
+    #: held (an async task making blocking calls); past it the node counts as hung.
+    blocked_loop_grace: float = Field(1800.0, gt=0)
     #: A node silent this long is removed from the node list by the leader.
     node_expiry: float = Field(300.0, gt=0)
     #: Seconds running runs get to finish on stop before they are cancelled.

@@ -132,3 +132,16 @@ def test_a_worker_says_the_grace_in_force_when_it_drains(cli: Cli) -> None:
     assert "runs get 7.00s" in api_err
     assert "scheduler.shutdown_grace" not in seen + err + api_err
 
+
+def test_a_sync_task_that_overruns_its_cancel_does_not_hold_the_process(cli: Cli) -> None:
+    """Hole (an audit): ``schedkit run hang --local --timeout 2`` printed "cancelled after
+    2.04s" and then took 40 s to exit: the task's thread, which cannot be interrupted,
+    was joined at interpreter exit. ``slow`` sleeps 20 s between its cancel checks."""
+    began = time.monotonic()
+    done = cli.subprocess("run", "slow", "-p", "seconds=120", "--local", "--timeout", "2")
+    took = time.monotonic() - began
+    assert done.returncode == 1, done.stderr
+    assert took < 12, (took, done.stderr)
+    assert "abandoned when this process exits" in done.stderr, done.stderr
+    (run,) = runs_of(cli.db, "slow")
+    assert run.status is RunStatus.CANCELLED

@@ -154,6 +154,12 @@ class Executor:
         await cancel_and_wait(*self._loops)
         with contextlib.suppress(StoreError):
             await self.feed.flush()
+        if self.lane.busy:
+            logger.warning(
+                "%d thread(s) still run task code of runs already recorded (sync code that "
+                "ignored its timeout or cancel); it is abandoned when this process exits",
+                self.lane.busy,
+            )
         self.lane.shutdown()
 
     async def drain(self, grace: float, *, hand_back: bool = True) -> None:
@@ -195,6 +201,11 @@ class Executor:
     @property
     def running_ids(self) -> list[str]:
         return list(self._active)
+
+    def executing(self) -> list[tuple[str, str]]:
+        """(run id, task name) of each run executing here. Read by the watchdog thread
+        while the loop is held: a RuntimeError means the loop changed them meanwhile."""
+        return [(run_id, active.run.task_name) for run_id, active in list(self._active.items())]
 
     def reserve(self, wanted: int) -> Grant:
         """Slots for runs about to be created already claimed by this node; launch them

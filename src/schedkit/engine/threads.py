@@ -14,8 +14,9 @@ import contextlib
 import contextvars
 import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from schedkit.engine.daemon_pool import DaemonThreadPool
 
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ class ThreadLane:
         on_free: Callable[[], None] | None = None,
     ) -> None:
         self.size = size
-        self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        self._pool = DaemonThreadPool(max_workers=size, thread_name_prefix=name)
         self._busy = 0
         self._freed: asyncio.Event | None = None
         #: Called on the loop whenever a thread becomes free (also one whose run was

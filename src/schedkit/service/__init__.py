@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from schedkit.engine.handoff import Sender
 from schedkit.engine.leadership import LEASE_NAME
 from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
+from schedkit.engine.watchdog import LoopWatchdog
 from schedkit.errors import NotRunningError
 from schedkit.events import EventBus, EventKind, Listener, RunEvent
 from schedkit.extension import Extension, RunWrapper, StoreObserver
@@ -117,6 +119,19 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             logs=logs,
             # One sender in a cluster: the node that fires them.
             may_hand_off=lambda: self.is_leader,
+        )
+        self._watchdog = LoopWatchdog(
+            node_id=self.node_id,
+            interval=self.config.scheduler.heartbeat_interval,
+            grace=self.config.scheduler.blocked_loop_grace,
+            clock=self.clock,
+            executing=self._executor.executing,
+            # A store object given cannot be copied: a held loop is then only reported.
+            open_store=None
+            if store is not None
+            else functools.partial(
+                create_store, self.config.store_url, **self.config.store_options
+            ),
         )
         self._loop = SchedulerLoop(
             store=self.store,
@@ -235,6 +250,9 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             await broadcast.attach(stack, self.config, self.store, self._events, self._executor)
             await self._executor.start()
             stack.push_async_callback(self._stop_executor)
+            if self.is_node:
+                self._watchdog.start()
+                stack.push_async_callback(self._watchdog.stop)
             if self.config.scheduler.enabled:
                 if self.config.scheduler.gc_freeze:
                     freeze_startup_heap()

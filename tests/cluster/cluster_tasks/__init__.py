@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 from schedkit import TaskContext, task
 
@@ -34,3 +36,14 @@ async def sleeper(seconds: float, ctx: TaskContext) -> dict[str, object]:
     if ctx.attempt == 1:
         await asyncio.sleep(seconds)
     return {"success": True, "message": f"slept on attempt {ctx.attempt}"}
+
+
+@task("blocking", retry={"max_retries": 1, "retry_delay": 0})
+async def blocking(seconds: float, marks: str) -> dict[str, object]:
+    """Holds its node's event loop: a synchronous sleep inside ``async def``, as the
+    design document's example does with pymongo. Each body start is appended to
+    ``marks``."""
+    with Path(marks).open("a", encoding="utf-8") as out:  # noqa: ASYNC230 - on purpose
+        out.write("start\n")
+    time.sleep(seconds)  # noqa: ASYNC251 - the blocking call under test
+    return {"success": True, "message": f"blocked {seconds} s"}

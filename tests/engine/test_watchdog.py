@@ -1,0 +1,94 @@
+"""The watchdog of a held event loop: it says what holds the loop, heartbeats the runs
+executing here through a store connection of its own (on each store), gives up after
+``blocked_loop_grace``, and says when the loop runs again. The loop is held here by a
+synchronous sleep, as a blocking async task holds it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schedkit.clock import SystemClock
+from schedkit.engine.watchdog import LoopWatchdog
+from schedkit.models import RunStatus
+from schedkit.store import Store, create_store
+from tests.store._contract import make_run
+
+NODE = "vm:1:watch"
+
+
+def hold_the_loop(seconds: float) -> None:
+    """What an async task making a blocking call does to the loop that runs it."""
+    time.sleep(seconds)
+
+
+def watchdog(url: str | None, run_id: str, grace: float) -> LoopWatchdog:
+    return LoopWatchdog(
+        node_id=NODE,
+        interval=0.05,
+        grace=grace,
+        clock=SystemClock(),
+        executing=lambda: [(run_id, "settle_accounts")],
+        open_store=None if url is None else lambda: create_store(url),
+    )
+
+
+async def test_runs_are_heartbeated_while_the_loop_is_held(
+    store: Store, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    run = make_run(
+        status=RunStatus.RUNNING, node_id=NODE, started_at=long_ago, heartbeat_at=long_ago
+    )
+    await store.insert_runs([run])
+    dog = watchdog(store_url, run.id, grace=60)
+    held_at = datetime.now(UTC)
+    dog.start()
+    hold_the_loop(1.5)  # the watchdog's store has a loop of its own
+    await dog.stop()
+    stored = await store.get_run(run.id)
+    assert stored is not None and stored.heartbeat_at is not None
+    assert stored.heartbeat_at > held_at
+    said = [r.getMessage() for r in caplog.records if r.name == "schedkit.engine.watchdog"]
+    assert "has not run for" in said[0] and f"settle_accounts (run {run.id})" in said[0]
+    assert "runs again after" in said[-1]
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_a_loop_held_past_the_grace_is_given_up(
+    store: Store, store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past ``blocked_loop_grace`` the node counts as hung: the watchdog stops speaking
+    for its runs (the reaper then judges them lost, as a dead node's) and says so."""
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    run = make_run(
+        status=RunStatus.RUNNING, node_id=NODE, started_at=long_ago, heartbeat_at=long_ago
+    )
+    await store.insert_runs([run])
+    caplog.set_level(logging.WARNING, "schedkit.engine.watchdog")
+    dog = watchdog(store_url, run.id, grace=0.4)
+    held_at = datetime.now(UTC)
+    dog.start()
+    hold_the_loop(1.5)  # one hold, well past the grace
+    await dog.stop()
+    stored = await store.get_run(run.id)
+    assert stored is not None and stored.heartbeat_at is not None
+    # Beaten within the grace, and not after it.
+    assert held_at < stored.heartbeat_at < held_at + timedelta(seconds=0.8)
+    said = [r.getMessage() for r in caplog.records if r.name == "schedkit.engine.watchdog"]
+    assert any("will be judged lost" in m for m in said), said
+
+
+async def test_without_a_store_of_its_own_it_only_reports(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A node given a store object (not a URL) cannot open another connection to it."""
+    dog = watchdog(None, "r1", grace=60)
+    dog.start()
+    hold_the_loop(0.3)
+    await dog.stop()
+    said = [r.getMessage() for r in caplog.records if r.name == "schedkit.engine.watchdog"]
+    assert len(said) == 2 and "settle_accounts (run r1)" in said[0], said
