@@ -166,6 +166,18 @@ def test_schedule_cron_then_show(cli: Cli) -> None:
     assert schedule["origin"] == "runtime"
 
 
+def test_tasks_show_says_each_schedule_s_parameters_and_timeout(cli: Cli) -> None:
+    """Hole (a new user): after ``schedule --timeout 900 -p keep_last=14`` the table of
+    ``tasks show`` showed ``timeout -`` and no parameter: only ``--json`` had them."""
+    made = cli("schedule", "hello", "--cron", "0 2 * * *", "--timeout", "900", "-p", "name=Bob")
+    assert made.exit_code == 0, made.output
+    out = cli("tasks", "show", "hello").stdout
+    assert "timeout=15m00s" in out
+    assert '{"name": "Bob"}' in out
+    zh = cli("--lang", "zh", "tasks", "show", "hello").stdout
+    assert "超时 15m00s" in zh
+
+
 def test_schedule_with_labels(cli: Cli) -> None:
     made = as_json(
         cli(

@@ -24,7 +24,7 @@ from . import (
     workflows,
 )
 from .errors import SchedkitGroup
-from .state import CliState, Lang, setup_logging
+from .state import CliState, Lang, LogFormat, setup_logging
 
 app = typer.Typer(
     name="schedkit",
@@ -78,6 +78,15 @@ def root(
     lang: Annotated[
         Lang, typer.Option("--lang", help="Language of tables and schedule descriptions.")
     ] = "en",
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            envvar="SCHEDKIT_LOG_FORMAT",
+            help="Log lines on stderr as text or as one JSON object per line (services: "
+            "run lines too, with their run id).",
+        ),
+    ] = "text",
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
@@ -88,8 +97,15 @@ def root(
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
-    state = CliState(config_path=config, store_url=store, json=json_output, debug=debug, lang=lang)
-    state.log_handler = setup_logging(ctx, logging.DEBUG if debug else logging.WARNING)
+    state = CliState(
+        config_path=config,
+        store_url=store,
+        json=json_output,
+        debug=debug,
+        lang=lang,
+        log_format=log_format,
+    )
+    state.log_handler = setup_logging(ctx, logging.DEBUG if debug else logging.WARNING, log_format)
     ctx.obj = state
     # Tasks executing in this process (run --local, serve) that read the configuration
     # themselves see the same file and store as the command.

@@ -172,8 +172,8 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "取消 {cancelled}；运行中 {running}，等待 {pending}",
     },
     "policies": {
-        "en": "max_instances={n} overlap={overlap} misfire_grace={grace}",
-        "zh": "最大并发 {n}，重叠时{overlap}，错过宽限 {grace}",
+        "en": "max_instances={n} overlap={overlap} misfire_grace={grace} timeout={timeout}",
+        "zh": "最大并发 {n}，重叠时{overlap}，错过宽限 {grace}，超时 {timeout}",
     },
     "more schedules": {"en": "and {n} more", "zh": "另有 {n} 个"},
     "schedules shown": {

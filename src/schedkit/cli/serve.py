@@ -230,6 +230,9 @@ async def serve_node(
         uv_config = uvicorn.Config(
             app,
             log_level="debug" if state.debug else "info",
+            # uvicorn's own formatters would write text lines among the JSON ones: its
+            # loggers then go through ours.
+            log_config=None if state.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
             access_log=access_log,
             lifespan="on",
             timeout_graceful_shutdown=5,

@@ -33,6 +33,8 @@ from schedkit.service.location import describe_store, sqlite_file
 from .errors import CommandFailed
 
 Lang = Literal["en", "zh"]
+#: How the CLI writes its log lines to stderr.
+LogFormat = Literal["text", "json"]
 T = TypeVar("T")
 
 #: ``--json`` on a command, same as the global option.
@@ -75,6 +77,7 @@ class CliState:
     json: bool = False
     debug: bool = False
     lang: Lang = "en"
+    log_format: LogFormat = "text"
     log_handler: logging.Handler | None = field(default=None, repr=False)
     loaded_config: SchedkitConfig | None = field(default=None, repr=False)
 
@@ -272,13 +275,18 @@ class _StderrHandler(logging.StreamHandler[Any]):
 class _NotInRun(logging.Filter):
     """Lines logged inside runs are stored with the run (and ``run --wait`` shows them
     from there); with ``hide_task_loggers`` the task loggers' other lines (``run
-    failed``...) are left out too, as ``run`` prints the outcome itself."""
+    failed``...) are left out too, as ``run`` prints the outcome itself. A service
+    logging JSON (``show_run_lines``) passes run lines on too: a log pipeline wants
+    them, and each carries its run id."""
 
     def __init__(self) -> None:
         super().__init__()
         self.hide_task_loggers = True
+        self.show_run_lines = False
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if self.show_run_lines:
+            return True
         if self.hide_task_loggers and (
             record.name == "schedkit.task" or record.name.startswith("schedkit.task.")
         ):
@@ -286,8 +294,11 @@ class _NotInRun(logging.Filter):
         return getattr(record, "run_id", None) is None
 
 
-def setup_logging(ctx: typer.Context, level: int) -> logging.Handler:
-    """Log schedkit's messages at ``level`` to stderr for this invocation.
+def setup_logging(
+    ctx: typer.Context, level: int, log_format: LogFormat = "text"
+) -> logging.Handler:
+    """Log schedkit's messages at ``level`` to stderr for this invocation, as text lines
+    or one JSON object per line (``log_format``).
 
     The root logger passes INFO so that lines logged inside runs are captured into the
     store; the handler shows ``level`` and above. Both are undone when the command ends.
@@ -295,7 +306,12 @@ def setup_logging(ctx: typer.Context, level: int) -> logging.Handler:
     handler = _StderrHandler()
     handler.setLevel(level)
     handler.addFilter(_NotInRun())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        from schedkit.tracing import JsonLogFormatter  # OpenTelemetry: only when asked
+
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     previous = root.level
     root.addHandler(handler)
@@ -320,6 +336,7 @@ def show_info_logs(state: CliState) -> None:
     for flt in handler.filters:
         if isinstance(flt, _NotInRun):
             flt.hide_task_loggers = False
+            flt.show_run_lines = state.log_format == "json"
 
 
 def wants_json(ctx: typer.Context, flag: bool) -> bool:

@@ -157,7 +157,9 @@ def show_task(
         out.print(table)
     if detail.schedules:
         table = render.table(
-            ["id", "schedule", "next run", "paused", "policies"], lang, title=tr("schedules", lang)
+            ["id", "schedule", "parameters", "next run", "paused", "policies"],
+            lang,
+            title=tr("schedules", lang),
         )
         for s in detail.schedules:
             paused = tr("no", lang)
@@ -166,6 +168,7 @@ def show_task(
             table.add_row(
                 escape(s.id),
                 escape(s.description),
+                escape(json.dumps(s.kwargs, ensure_ascii=False) if s.kwargs else "-"),
                 escape(render.next_run(s, lang)),
                 escape(paused),
                 escape(
@@ -175,6 +178,10 @@ def show_task(
                         n=s.max_instances,
                         overlap=tr(s.overlap.value, lang),
                         grace=render.seconds(s.misfire_grace_time),
+                        # The schedule's own, else the task's.
+                        timeout=render.seconds(
+                            s.timeout if s.timeout is not None else detail.timeout
+                        ),
                     )
                 ),
             )

@@ -47,3 +47,9 @@ async def blocking(seconds: float, marks: str) -> dict[str, object]:
         out.write("start\n")
     time.sleep(seconds)  # noqa: ASYNC251 - the blocking call under test
     return {"success": True, "message": f"blocked {seconds} s"}
+
+
+@task("chatty", retry={"max_retries": 0})
+async def chatty(ctx: TaskContext) -> dict[str, object]:
+    ctx.logger.info("settled 3 accounts")
+    return {"success": True, "message": "chatty"}
