@@ -9,8 +9,9 @@ SCHEDKIT_REQUIRE_SERVICES=1 (set by .ci/run), where it fails instead: in CI noth
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -128,3 +129,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             # One demo server per worker is shared by the console tests, which count the
             # runs they made on it: they stay together in one worker, in file order.
             item.add_marker(pytest.mark.xdist_group("console"))
+
+
+@pytest.fixture
+def utc_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process's local zone is UTC (the configured one is Asia/Shanghai)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -229,16 +227,6 @@ def test_schedule_interval_date_and_spec(cli: Cli) -> None:
     assert removed.exit_code == 0, removed.output
     ids = [s["id"] for s in as_json(cli("--json", "tasks", "show", "hello").stdout)["schedules"]]
     assert ids == ["hello", "hello:often"]
-
-
-@pytest.fixture
-def utc_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """This process's local zone is UTC (the configured one is Asia/Shanghai)."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 @pytest.mark.usefixtures("utc_machine")

@@ -9,8 +9,6 @@ as Asia/Shanghai wall time (as documented), 8 h in the past, and was silently mi
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,16 +26,6 @@ LOGGER = "schedkit.service.schedules"
 @task("once", category="t")
 def once() -> None:
     return None
-
-
-@pytest.fixture
-def utc_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """This process's local zone is UTC (the configured one is Asia/Shanghai)."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
