@@ -36,13 +36,19 @@ MASK = "***"
 _URL_PASSWORD = re.compile(
     r"(?P<head>\b[a-z][a-z0-9+.\-]*://[^\s:/@]*:)(?P<secret>[^\s@/]+)(?=@)", re.IGNORECASE
 )
-_KEY_VALUE = re.compile(
-    r"(?P<head>\b(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
+#: Names of keys whose values are secrets.
+_SECRET_NAMES = (
+    r"(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
     r"access[_-]?token|auth|authorization|private[_-]?key|client[_-]?secret|sign|signature)"
+)
+_KEY_VALUE = re.compile(
+    rf"(?P<head>\b{_SECRET_NAMES}"
     # A ${VARIABLE} reference names where a secret is, it is not one: left as it is.
     r"\b[\"']?\s*[=:]\s*[\"']?)(?P<secret>(?!\$\{)[^\s\"',;&})\]]+)",
     re.IGNORECASE,
 )
+#: A JSON key naming a secret, alone or as the last part of a name (``db_password``).
+_SECRET_KEY = re.compile(rf"(?:^|[_\-.]){_SECRET_NAMES}$", re.IGNORECASE)
 _BEARER = re.compile(
     r"(?P<head>\b(?:bearer|basic)\s+)(?P<secret>[A-Za-z0-9._~+/=\-]{8,})", re.IGNORECASE
 )
@@ -87,14 +93,26 @@ def redact(text: str, secrets: Iterable[str] = (), limit: int | None = None) -> 
 
 
 def redact_json(value: Any) -> Any:
-    """``value`` (JSON data) with every string in it redacted."""
+    """``value`` (JSON data) with every string in it redacted, and the string value of a
+    key that names a secret (``{"token": "..."}``) masked whole."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {key: redact_json(item) for key, item in value.items()}
+        return {key: _redact_item(key, item) for key, item in value.items()}
     if isinstance(value, list):
         return [redact_json(item) for item in value]
     return value
+
+
+def _redact_item(key: Any, item: Any) -> Any:
+    if (
+        isinstance(item, str)
+        and isinstance(key, str)
+        and _SECRET_KEY.search(key)
+        and not item.startswith("${")
+    ):
+        return MASK
+    return redact_json(item)
 
 
 class RedactingFilter(logging.Filter):

@@ -266,3 +266,16 @@ def test_history_paginates_with_a_total(api: Api) -> None:
     assert newest_first == sorted(newest_first, reverse=True)
     problem(api.viewer.get("/tasks/nope/history"), 404)
     assert problem(api.viewer.get("/tasks/echo/history?limit=0"), 422)["field"] == "limit"
+
+
+def test_a_body_of_the_wrong_kind_names_the_body_not_a_type(api: Api) -> None:
+    """Hole (an audit): ``null`` as a schedule answered ``field: "dict[str,any]"`` (the
+    union member pydantic tried), not a field of the request."""
+    answer = problem(
+        api.admin.post(
+            "/tasks/boom/schedule", content="null", headers={"Content-Type": "application/json"}
+        ),
+        422,
+    )
+    assert answer["field"] == "body"
+    assert {e["field"] for e in answer["errors"]} == {"body"}

@@ -49,8 +49,25 @@ def leaky(ctx: TaskContext) -> None:
     raise ConnectionError(LEAK)
 
 
+@task(
+    "reporting",
+    description="Reports its failure as the design document's tasks do",
+    category="sec",
+    retry={"max_retries": 0},
+)
+def reporting(ctx: TaskContext) -> dict[str, Any]:
+    """The design document's tasks return ``{"success": False, "message": f"...{e}"}``:
+    the error text lands in the result, not in the run's error."""
+    ctx.progress(1, 2, f"retrying with token={API_KEY}")
+    return {
+        "success": False,
+        "message": f"任务执行失败: {LEAK}",
+        "data": {"dsn": f"postgresql://app:{STORE_PASSWORD}@db.internal/exds"},
+    }
+
+
 def security_registry() -> TaskRegistry:
     registry = TaskRegistry()
-    for t in (anything, huge, leaky):
+    for t in (anything, huge, leaky, reporting):
         registry.register_task(t)
     return registry

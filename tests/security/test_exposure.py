@@ -5,6 +5,7 @@ statuses routes answer."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -31,6 +32,27 @@ def test_metrics_need_a_token_unless_public(api: Api, tmp_path: Path) -> None:
     )
     for server in public:
         assert httpx.get(server.url + "/metrics").status_code == 200
+
+
+def test_an_unauthenticated_scrape_is_a_plain_401_not_a_logged_error(api: Api) -> None:
+    """Hole (an audit): the 401 of /metrics (a router-level guard) reached Starlette's
+    catch-all handler, which answers and re-raises, so uvicorn logged "Exception in ASGI
+    application" with a 60-line traceback at every scrape of an unconfigured scraper."""
+    seen: list[logging.LogRecord] = []
+
+    class Catch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Catch(logging.ERROR)
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    try:
+        problem(httpx.get(api.url + "/metrics"), 401)
+        problem(httpx.get(api.url + "/metrics", headers={"Authorization": "Bearer nope"}), 401)
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in seen] == []
 
 
 def test_auth_none_refuses_an_address_others_can_reach(tmp_path: Path) -> None:

@@ -50,9 +50,54 @@ def test_credentials_are_masked_in_the_log_and_for_readers(api: Api, process_log
             assert secret not in shown
 
 
+def test_credentials_in_a_result_progress_and_kwargs_are_masked_for_readers(api: Api) -> None:
+    """Hole (an audit): the run's error was masked, but its result, progress note and
+    kwargs were shown as stored, to viewers, in the console and in the event stream; the
+    design document's tasks put the exception text in the result's message."""
+    run_id = api.operator.post("/tasks/reporting/execute", json={}).json()["run_id"]
+    wait_run(api.viewer, run_id)
+    given = {"dsn": f"postgresql://app:{SECRETS[0]}@db.internal/exds", "token": SECRETS[1]}
+    other = api.operator.post("/tasks/anything/execute", json={"kwargs": given}).json()
+    wait_run(api.viewer, other["run_id"])
+    for client in (api.viewer, api.admin):
+        run = client.get(f"/runs/{run_id}").json()
+        assert run["result"]["message"].startswith(
+            "任务执行失败: cannot reach postgresql://app:***@"
+        )
+        assert run["result"]["data"]["dsn"] == "postgresql://app:***@db.internal/exds"
+        assert run["progress"]["note"] == "retrying with token=***"
+        listed = client.get("/runs", params={"task": "reporting"}).json()["items"][0]
+        with_kwargs = client.get(f"/runs/{other['run_id']}").json()
+        assert with_kwargs["kwargs"]["dsn"] == "postgresql://app:***@db.internal/exds"
+        shown = str(run) + str(listed) + str(with_kwargs)
+        for secret in SECRETS:
+            assert secret not in shown
+
+
 def test_a_variable_reference_is_not_a_secret_but_a_value_is() -> None:
     from schedkit.redaction import redact
 
     assert redact('"password": "${SMTP_PASSWORD}"') == '"password": "${SMTP_PASSWORD}"'
     assert redact('"password": "s3cret"') == '"password": "***"'
     assert redact("token=abc123 password=${P}") == "token=*** password=${P}"
+
+
+def test_json_values_of_keys_that_name_a_secret_are_masked_whole() -> None:
+    from schedkit.redaction import redact_json
+
+    masked = redact_json(
+        {
+            "db_password": "plain-value",
+            "token": "${API_TOKEN}",
+            "nested": [{"apiKey": "abcd1234"}],
+            "author": "Li Lei",
+            "design": "A-1",
+        }
+    )
+    assert masked == {
+        "db_password": "***",
+        "token": "${API_TOKEN}",
+        "nested": [{"apiKey": "***"}],
+        "author": "Li Lei",
+        "design": "A-1",
+    }

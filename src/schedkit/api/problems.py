@@ -13,6 +13,7 @@ the standalone app.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -163,12 +164,25 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
+#: A union member's tag in an error's location, as pydantic writes it.
+_UNION_MEMBER = re.compile(r"^(?:[a-z][a-z0-9_-]*\[.*\]|str|int|float|bool|bytes|list|dict)$")
+
+
 def _validation_problem(exc: RequestValidationError) -> JSONResponse:
+    undecodable = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+    if undecodable is not None:
+        # FastAPI reports the character position as the field ("8"), which reads as the
+        # index of a batch item: a body that is not JSON is the documented 400.
+        loc = undecodable.get("loc", ())
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        reason = (undecodable.get("ctx") or {}).get("error") or undecodable.get("msg")
+        return problem_response(400, f"the body is not valid JSON{at}: {reason}", field="body")
     errors: list[dict[str, Any]] = []
     for error in exc.errors():
         loc = [str(part) for part in error.get("loc", ())]
         where = loc[0] if loc and loc[0] in ("body", "query", "path", "header", "cookie") else None
-        path = loc[1:] if where else loc
+        # pydantic names the member of a union it tried ("dict[str,any]"): no field.
+        path = [p for p in (loc[1:] if where else loc) if not _UNION_MEMBER.match(p)]
         item = {"field": ".".join(path) or (where or ""), "message": str(error.get("msg", ""))}
         if where:
             item["in"] = where
@@ -321,4 +335,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_error)
     app.add_exception_handler(RequestValidationError, on_error)
     app.add_exception_handler(SchedkitError, on_error)
+    # Raised by router-level dependencies too (/metrics' guard): without its own handler
+    # it would reach the catch-all below, which Starlette answers and then re-raises.
+    app.add_exception_handler(ApiProblem, on_error)
     app.add_exception_handler(Exception, on_error)

@@ -133,7 +133,8 @@ def _summary_fields(run: Run, tz: tzinfo) -> dict[str, Any]:
         **{name: getattr(run, name) for name in _SUMMARY_COPIED},
         "started_at_local": local(run.started_at, tz),
         "failed_attempts": len(run.attempt_errors),
-        "progress": to_json(run.progress),
+        # Task-written text, like the error: it can carry what the task connected with.
+        "progress": redact_json(to_json(run.progress)),
         "labels": list(run.labels),
     }
 
@@ -151,8 +152,9 @@ def run_view(run: Run, tz: tzinfo, waiting: str | None = None) -> RunView:
     return RunView(
         **_summary_fields(run, tz),
         waiting=waiting,
-        kwargs=to_json(run.kwargs),
-        result=to_json(run.result),
+        kwargs=redact_json(to_json(run.kwargs)),
+        # The design document's tasks put the exception text in the result's message.
+        result=redact_json(to_json(run.result)),
         error=redact_json(to_json(run.error)),
         attempt_errors=redact_json(to_json(run.attempt_errors)),
     )
