@@ -125,6 +125,11 @@ class StoreUnavailableError(StoreError):
     """The store cannot be reached; the URL in the message has its password masked."""
 
 
+class StoreClosedError(StoreError):
+    """The store object is not open (never opened, or closed by a stopping node): unlike
+    an outage, waiting does not help."""
+
+
 class NotRunningError(SchedkitError):
     """The scheduler service is not started."""
 

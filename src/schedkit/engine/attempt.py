@@ -47,6 +47,9 @@ class Outcome:
     result: JSON | None = None
     error: JSON | None = None
     reason: str | None = None
+    #: False when a retry would only repeat the work: the task did it, and its result
+    #: cannot be stored (not JSON, too large).
+    retryable: bool = True
 
 
 def cancelled(ctx: TaskContext) -> Outcome:
@@ -82,7 +85,9 @@ def judge_result(result: TaskResult, ctx: TaskContext) -> tuple[Outcome, Excepti
         size = len(storable_json(payload))
     except ValueError as exc:
         return Outcome(
-            status=RunStatus.FAILED, error={"type": "ResultNotStorable", "message": str(exc)}
+            status=RunStatus.FAILED,
+            error={"type": "ResultNotStorable", "message": str(exc)},
+            retryable=False,
         ), None
     if size > MAX_RESULT_BYTES:
         message = (
@@ -90,7 +95,9 @@ def judge_result(result: TaskResult, ctx: TaskContext) -> tuple[Outcome, Excepti
             "store large outputs elsewhere and return a reference"
         )
         return Outcome(
-            status=RunStatus.FAILED, error={"type": "ResultTooLargeError", "message": message}
+            status=RunStatus.FAILED,
+            error={"type": "ResultTooLargeError", "message": message},
+            retryable=False,
         ), None
     if result.success:
         return Outcome(status=RunStatus.SUCCESS, result=payload), None
@@ -170,7 +177,8 @@ class AttemptRunner:
             outcome = hook(exc) if on_loop else asyncio.to_thread(without_stop_iteration, hook, exc)
             if inspect.isawaitable(outcome):
                 await wait_for(outcome, ON_FAILURE_TIMEOUT)
-        except Exception:
+        except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit):
+            # Not the loop's to end (see hooks.TaskExited).
             ctx.logger.exception("on_failure hook failed")
         finally:
             TaskContext.deactivate(token)

@@ -18,7 +18,7 @@ from schedkit.clock import Clock
 from schedkit.engine import runs
 from schedkit.engine.attempt import Outcome
 from schedkit.engine.retries import RETRYABLE, Backoff, attempt_error, retried_with, retry_at
-from schedkit.errors import StoreError
+from schedkit.errors import StoreClosedError, StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import Run, RunOutcome, RunStatus, run_with
 from schedkit.registry import TaskRegistry
@@ -91,7 +91,8 @@ class Finisher:
         drain, so the run goes back to pending at once for any node to claim."""
         now = self.clock.now()
         # The policy is built only for an outcome it may retry (not once per success).
-        policy = task.retry_policy if task is not None and outcome.status in RETRYABLE else None
+        retryable = task is not None and outcome.status in RETRYABLE and outcome.retryable
+        policy = task.retry_policy if retryable and task is not None else None
         when = now if hand_back else retry_at(policy, run, outcome.status, now)
         if hand_back:
             error = {"type": "HandedBack", "message": outcome.reason or "the node drained"}
@@ -109,6 +110,12 @@ class Finisher:
                 else:
                     done = await self._finish(run, outcome, started, now)
                 break
+            except StoreClosedError as exc:
+                # The node stopped and closed its store while this run was still ending
+                # (a slow on_failure hook): waiting would never end, and the process
+                # could not exit. The run stays running; the reaper judges it lost.
+                logger.warning("the end of run %s is not recorded: %s", run.id, exc)
+                return Concluded(run=run, kind=EventKind.LOST, applied=False)
             except StoreError as exc:
                 resent = True
                 await backoff.wait(f"recording the end of run {run.id} failed: {exc}")

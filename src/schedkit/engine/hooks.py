@@ -41,6 +41,20 @@ class EnvironmentCheckFailed(Exception):
     """``validate_execution_environment()`` returned False."""
 
 
+class TaskExited(Exception):
+    """The task's code raised SystemExit, KeyboardInterrupt or GeneratorExit. Left as
+    they are, these end the event loop (asyncio re-raises them out of the task that
+    got them): ``sys.exit(1)`` in a task stopped the whole node, or the application
+    embedding it, and a retry on the next start did it again."""
+
+    def __init__(self, exc: BaseException) -> None:
+        said = f": {exc}" if str(exc) else ""
+        super().__init__(
+            f"the task's code raised {type(exc).__name__}{said}; recorded as a failure "
+            "instead of ending this process"
+        )
+
+
 async def run_hooks(
     task: BaseTask, run: Run, ctx: TaskContext, held: HeldThread | None
 ) -> TaskResult:
@@ -79,8 +93,11 @@ async def call_hook(
     held: HeldThread | None, fn: Callable[..., Any], *args: Any, **kwargs: Any
 ) -> Any:
     """A hook of an async task (or an async hook) on the loop; a sync task's sync hook on
-    its held thread."""
-    if held is None or inspect.iscoroutinefunction(fn):
-        out = fn(*args, **kwargs)
-        return await out if inspect.isawaitable(out) else out
-    return await held.call(fn, *args, **kwargs)
+    its held thread. What would end the process is raised as :class:`TaskExited`."""
+    try:
+        if held is None or inspect.iscoroutinefunction(fn):
+            out = fn(*args, **kwargs)
+            return await out if inspect.isawaitable(out) else out
+        return await held.call(fn, *args, **kwargs)
+    except (SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
+        raise TaskExited(exc) from exc

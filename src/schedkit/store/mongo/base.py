@@ -27,7 +27,7 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
+from schedkit.errors import ConfigError, StoreClosedError, StoreError, StoreUnavailableError
 from schedkit.models import (
     Run,
     RunStatus,
@@ -201,7 +201,7 @@ class MongoBase(Store):
     @property
     def _c(self) -> Collections:
         if self._collections is None:
-            raise StoreError(f"store {self.display_url} is not open (call open() first)")
+            raise StoreClosedError(f"store {self.display_url} is not open (call open() first)")
         return self._collections
 
     # -- lifecycle -------------------------------------------------------------------

@@ -48,7 +48,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
+from schedkit.errors import ConfigError, StoreClosedError, StoreError, StoreUnavailableError
 from schedkit.store.sql.migrations import migrate
 from schedkit.store.sql.schema import Tables
 from schedkit.store.urls import mask_url
@@ -206,7 +206,7 @@ class Runner(abc.ABC):
         return migrate(conn, tables)
 
     def _not_open(self) -> StoreError:
-        return StoreError(f"store {self.display_url} is not open (call open() first)")
+        return StoreClosedError(f"store {self.display_url} is not open (call open() first)")
 
     def translate(self, error: BaseException) -> BaseException:
         """The schedkit error for a database error: unreachable server or locked file →
