@@ -103,6 +103,8 @@ def rq(
     from_statuses: Sequence[RunStatus],
     not_before: datetime,
     attempt_error: dict[str, Any],
+    *,
+    now: datetime = T0,
 ) -> RunRequeue:
     return RunRequeue(
         run_id=run_id,
@@ -110,6 +112,7 @@ def rq(
         from_statuses=frozenset(from_statuses),
         not_before=not_before,
         attempt_error=attempt_error,
+        now=now,
     )
 
 

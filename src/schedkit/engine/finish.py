@@ -22,6 +22,7 @@ from schedkit.errors import StoreClosedError, StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import Run, RunOutcome, RunStatus, run_with
 from schedkit.registry import TaskRegistry
+from schedkit.store._common import CANCELLED_IN_ATTEMPT
 from schedkit.store.base import Store
 from schedkit.store.values import RunFinish, RunRequeue
 from schedkit.task import BaseTask
@@ -174,15 +175,31 @@ class Finisher:
             from_statuses=frozenset({RunStatus.RUNNING}),
             not_before=when,
             attempt_error=attempt_error(run, outcome.status, outcome.error, started, now),
+            now=now,
         )
-        applied = await self.store.requeue_run(item)
-        if not applied and resent:
+        ended = await self.store.requeue_run(item)
+        if ended is None and resent:
             # Refused, after a try whose answer was lost: applied if the run holds it.
             stored = await self.store.get_run(run.id)
-            applied = stored is not None and retried_with(stored, item.attempt, item.attempt_error)
+            if stored is not None and retried_with(stored, item.attempt, item.attempt_error):
+                ended = RunStatus.PENDING
+            elif stored is not None and _cancelled_by(stored, item):
+                ended = RunStatus.CANCELLED
+        if ended is RunStatus.CANCELLED:
+            # Its cancel was requested before this node heard of it: the store ended the
+            # run instead of retrying it.
+            cancelled = run_with(
+                run,
+                status=RunStatus.CANCELLED,
+                finished_at=now,
+                error=item.attempt_error,
+                reason=CANCELLED_IN_ATTEMPT,
+            )
+            return Concluded(run=cancelled, kind=EventKind.FINISHED, applied=True)
         retried = dataclasses.replace(
             run, status=RunStatus.PENDING, attempt=run.attempt + 1, not_before=when
         )
+        applied = ended is not None
         return Concluded(run=retried, kind=EventKind.RETRYING, applied=applied, retry_at=when)
 
     async def _finish(
@@ -235,3 +252,14 @@ class Finisher:
         created = [run for run in dependents if run.id in stored]
         self.created(created)
         return len(created)
+
+
+def _cancelled_by(stored: Run, item: RunRequeue) -> bool:
+    """Whether ``stored`` shows ``item`` applied as a cancel (a requeue of a run whose
+    cancel was requested, sent again after its answer was lost)."""
+    return (
+        stored.status is RunStatus.CANCELLED
+        and stored.attempt == item.attempt
+        and stored.finished_at == item.now
+        and stored.reason == CANCELLED_IN_ATTEMPT
+    )

@@ -191,6 +191,7 @@ class Flows:
             from_statuses=frozenset({run.status}),
             not_before=now,
             attempt_error=attempt_error(run, run.status, run.error, run.started_at, now),
+            now=now,
         )
         if not await self.store.requeue_run(item):
             raise ConflictError(f"step {step!r} changed meanwhile; look again")

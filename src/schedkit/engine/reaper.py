@@ -22,8 +22,9 @@ from schedkit.clock import Clock
 from schedkit.engine.retries import attempt_error, retried_with, retry_at
 from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
-from schedkit.models import Node, Run, RunStatus
+from schedkit.models import Node, Run, RunStatus, run_with
 from schedkit.registry import TaskRegistry
+from schedkit.store._common import CANCELLED_IN_ATTEMPT
 from schedkit.store.base import Store
 from schedkit.store.values import LostRun
 
@@ -177,9 +178,21 @@ class Reaper:
         lost = dataclasses.replace(
             run, status=RunStatus.LOST, finished_at=verdict.now, reason=verdict.reason
         )
-        final = verdict.retry_at is None
+        # A retry verdict of a run whose cancel was requested ended it cancelled instead
+        # (Store.lose_runs), as read by stale_runs just before.
+        cancelled = verdict.retry_at is not None and run.cancel_requested
+        final = verdict.retry_at is None or cancelled
         self.events.publish(RunEvent(kind=EventKind.LOST, run=lost, detail={"final": final}))
-        if verdict.retry_at is not None:
+        if cancelled:
+            ended = run_with(
+                run,
+                status=RunStatus.CANCELLED,
+                finished_at=verdict.now,
+                error=verdict.attempt_error,
+                reason=CANCELLED_IN_ATTEMPT,
+            )
+            self.events.publish(RunEvent(kind=EventKind.FINISHED, run=ended))
+        elif verdict.retry_at is not None:
             retried = dataclasses.replace(
                 run, status=RunStatus.PENDING, attempt=run.attempt + 1, not_before=verdict.retry_at
             )

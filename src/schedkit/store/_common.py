@@ -29,6 +29,11 @@ REQUEUE_CLEARED: tuple[str, ...] = (
 )
 
 
+#: The reason of a run ended ``cancelled`` by a requeue or a lost verdict of its attempt:
+#: its cancel was requested while it ran, before its node heard of it.
+CANCELLED_IN_ATTEMPT = "cancel requested during its attempt"
+
+
 def claim_order(run: Run) -> tuple[int, datetime, str]:
     """The order :meth:`Store.claim_runs` hands runs back in: priority descending, then
     ``not_before``, then id (the order its index reads them in)."""

@@ -38,6 +38,7 @@ from schedkit.models import (
     Node,
     Run,
     RunFilter,
+    RunStatus,
     Schedule,
     ScheduleCounts,
     StateEntry,
@@ -345,14 +346,15 @@ class Store(abc.ABC):
         return applied
 
     @abc.abstractmethod
-    async def requeue_run(self, item: RunRequeue) -> bool:
-        """Send a failed / timed-out / lost (or still running) attempt back to
-        ``pending`` for a retry. Applies only if the run's status is in
-        ``item.from_statuses`` and its attempt equals ``item.attempt``; then attempt + 1,
-        ``not_before`` set, ``attempt_error`` appended to ``attempt_errors``, and node,
-        started/heartbeat/finished times, duration, result, error and reason cleared
-        (``_common.REQUEUE_CLEARED``). Atomic: of racing requeues one applies. Returns
-        whether it applied."""
+    async def requeue_run(self, item: RunRequeue) -> RunStatus | None:
+        """Send a failed / timed-out / lost (or still running) attempt back to ``pending``
+        for a retry, if the run's status is in ``item.from_statuses`` at ``item.attempt``:
+        attempt + 1, ``not_before`` set, ``attempt_error`` appended to ``attempt_errors``,
+        the ``_common.REQUEUE_CLEARED`` fields cleared. An active run whose cancel was
+        requested ends ``cancelled`` instead (finished_at ``item.now``, reason
+        ``_common.CANCELLED_IN_ATTEMPT``, error ``attempt_error``, blocked runs released).
+        Atomic: of racing requeues one applies. Returns the status it left the run in
+        (pending, cancelled), or None if it did not apply."""
 
     @abc.abstractmethod
     async def request_cancel(self, run_id: str, now: datetime, reason: str) -> Run | None:
@@ -377,13 +379,12 @@ class Store(abc.ABC):
         ``item.node_id`` with heartbeat_at < ``item.stale_before`` (a heartbeat that
         lands first wins: the run is left alone). Then either the run ends
         (``retry_at`` None: status ``lost``, finished_at = ``now``, ``reason``) or it
-        goes straight back to ``pending`` for its next attempt (attempt + 1,
-        ``not_before`` = ``retry_at``, ``attempt_error`` appended to
-        ``attempt_errors``, the ``REQUEUE_CLEARED`` fields cleared, ``reason`` kept for
-        the record in attempt_errors only). Either way, runs ``blocked_by`` it are
-        released in the same step (a dead run must not hold a queued one). No state in
-        between is ever stored, so a reaper dying halfway leaves the run as it was.
-        Returns, per item, whether it applied.
+        goes straight back to ``pending`` as :meth:`requeue_run` sends it (``not_before``
+        = ``retry_at``, ``reason`` kept in attempt_errors only; ``cancelled`` instead if
+        its cancel was requested). Either way, runs ``blocked_by`` it are released in the
+        same step (a dead run must not hold a queued one). No state in between is ever
+        stored, so a reaper dying halfway leaves the run as it was. Returns, per item,
+        whether it applied.
         """
 
     @abc.abstractmethod

@@ -67,13 +67,15 @@ class RunFinish:
 class RunRequeue:
     """Send attempt ``attempt`` of run ``run_id``, now in one of ``from_statuses``, back to
     ``pending`` for the next attempt, not before ``not_before``; ``attempt_error`` is
-    appended to the run's ``attempt_errors``."""
+    appended to the run's ``attempt_errors``. ``now``: when the attempt ended (the run's
+    finished_at, should a requested cancel end it instead)."""
 
     run_id: str
     attempt: int
     from_statuses: frozenset[RunStatus]
     not_before: datetime
     attempt_error: JSON
+    now: datetime
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,5 +1,13 @@
 """How attempts end in the MongoDB store: finish, requeue, lose, cancel, each one fenced
-transition (see the package docstring)."""
+transition (see the package docstring).
+
+A requeue or lost verdict of an active attempt whose cancel was requested ends the run
+``cancelled`` instead. The request is a sidecar document, not the run's fence, so no
+single insert decides between the two: each side writes first and looks for the other
+after (a requeue writes ``pending``, then looks for the request; a request is written,
+then looks at the run), so at least one of them sees the other and cancels the run out
+of ``pending``.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +20,12 @@ from collections.abc import (
 from datetime import datetime
 
 from schedkit.models import (
+    JSON,
     Run,
     RunStatus,
 )
 from schedkit.store._common import (
+    CANCELLED_IN_ATTEMPT,
     REQUEUE_CLEARED,
     check_finishes,
     finish_already_stored,
@@ -93,15 +103,32 @@ class TransitionsMixin(FencesMixin):
         return applied
 
     @translate_errors
-    async def requeue_run(self, item: RunRequeue) -> bool:
-        doc = await self._c.runs.find_one(
-            {"_id": item.run_id}, {"status": 1, "attempt": 1, "task_name": 1, "scheduled_for": 1}
+    async def requeue_run(self, item: RunRequeue) -> RunStatus | None:
+        wanted = {"status": 1, "attempt": 1, "task_name": 1, "scheduled_for": 1}
+        doc, request = await asyncio.gather(
+            self._c.runs.find_one({"_id": item.run_id}, {**wanted, "cancel_requested": 1}),
+            self._c.claims.find_one({"_id": cancel_key(item.run_id)}, {"_id": 1}),
         )
         if doc is None or doc["attempt"] != item.attempt:
-            return False
+            return None
         status = RunStatus(doc["status"])
         if status not in item.from_statuses:
-            return False
+            return None
+        if status.active and (request is not None or doc["cancel_requested"]):
+            cancel = Transition(
+                key=exit_key(item.run_id, item.attempt, status),
+                kind="cancel",
+                run_id=item.run_id,
+                attempt=item.attempt,
+                from_status=status.value,
+                fields=_cancelled(item.now, item.attempt_error),
+                release=True,
+                rollup=mark_of(doc),
+            )
+            if not await self._begin([cancel]):
+                return None
+            await self._write([cancel])
+            return RunStatus.CANCELLED
         requeue = Transition(
             key=exit_key(item.run_id, item.attempt, status),
             kind="requeue",
@@ -114,9 +141,11 @@ class TransitionsMixin(FencesMixin):
             rollup=mark_of(doc) if status.finished else None,
         )
         if not await self._begin([requeue]):
-            return False
+            return None
         await self._write([requeue])
-        return True
+        if status.active and await self._cancel_requeued({item.run_id: item.now}):
+            return RunStatus.CANCELLED
+        return RunStatus.PENDING
 
     @translate_errors
     async def lose_runs(self, items: Sequence[LostRun]) -> list[bool]:
@@ -139,18 +168,26 @@ class TransitionsMixin(FencesMixin):
             d["_id"]: d
             for d in await self._c.runs.find(
                 {"_id": {"$in": ids}, "status": RUNNING},
-                {"attempt": 1, "node_id": 1, "heartbeat_at": 1, "task_name": 1, "scheduled_for": 1},
+                {
+                    "attempt": 1,
+                    "node_id": 1,
+                    "heartbeat_at": 1,
+                    "task_name": 1,
+                    "scheduled_for": 1,
+                    "cancel_requested": 1,
+                },
             ).to_list()
         }
+        # Their claims (heartbeats) and cancel requests.
+        sidecars = [
+            key
+            for d in running.values()
+            for key in (claim_key(d["_id"], int(d["attempt"])), cancel_key(d["_id"]))
+        ]
         claims = {
             d["_id"]: d
             for d in await self._c.claims.find(
-                {
-                    "_id": {
-                        "$in": [claim_key(d["_id"], int(d["attempt"])) for d in running.values()]
-                    }
-                },
-                {"kind": 1, "heartbeat_at": 1},
+                {"_id": {"$in": sidecars}}, {"kind": 1, "heartbeat_at": 1}
             ).to_list()
         }
         verdicts = [_lost(running.get(item.run_id), item, claims) for item in items]
@@ -162,6 +199,8 @@ class TransitionsMixin(FencesMixin):
             await self._complete_abandoned(held, older_than=None)
         if won:
             await self._write(won)
+            requeued = {t.run_id for t in won if t.fields["status"] == PENDING}
+            await self._cancel_requeued({i.run_id: i.now for i in items if i.run_id in requeued})
         applied: list[bool] = []
         for t in verdicts:
             applied.append(t is not None and t.key in mine)
@@ -171,29 +210,8 @@ class TransitionsMixin(FencesMixin):
 
     @translate_errors
     async def request_cancel(self, run_id: str, now: datetime, reason: str) -> Run | None:
-        fields = {"status": RunStatus.CANCELLED.value, "finished_at": to_us(now), "reason": reason}
-        doc = await self._c.runs.find_one({"_id": run_id})
-        for _ in range(SETTLE_TRIES):
-            if doc is None or doc["status"] != PENDING:
-                break
-            cancel = Transition(
-                key=claim_key(run_id, int(doc["attempt"])),
-                kind="cancel",
-                run_id=run_id,
-                attempt=int(doc["attempt"]),
-                from_status=PENDING,
-                fields=fields,
-                release=True,
-                rollup=mark_of(doc),
-            )
-            if await self._begin([cancel]):
-                await self._write([cancel])
-                doc = await self._c.runs.find_one({"_id": run_id})
-                break
-            # Someone else is moving it out of pending (a claimer, usually): wait for
-            # the outcome to show, then cancel what it became.
-            await asyncio.sleep(SETTLE_DELAY)
-            doc = await self._c.runs.find_one({"_id": run_id})
+        found = await self._c.runs.find_one({"_id": run_id})
+        doc = await self._cancel_pending(found, now, reason)
         if doc is None:
             return None
         run = (await self._load_runs([doc]))[0]
@@ -206,7 +224,58 @@ class TransitionsMixin(FencesMixin):
             request = {"_id": cancel_key(run_id), "kind": "cancel", "run_id": run_id}
             await self._insert_new(self._c.claims, [request])
             run = dataclasses.replace(run, cancel_requested=True)
+            again = await self._c.runs.find_one({"_id": run_id})
+            if run.status is RunStatus.RUNNING and again is not None and again["status"] == PENDING:
+                # Its attempt was sent back to pending by a requeue that looked for a
+                # request before this one was written: cancel what it became.
+                doc = await self._cancel_pending(again, now, reason)
+                if doc is not None:
+                    run = (await self._load_runs([doc]))[0]
         return run
+
+    async def _cancel_pending(self, doc: Doc | None, now: datetime, reason: str) -> Doc | None:
+        """Cancel the run of ``doc`` if it is pending (fenced as its way out of
+        ``pending``); the run's document after, as it then stands."""
+        fields = {"status": RunStatus.CANCELLED.value, "finished_at": to_us(now), "reason": reason}
+        for _ in range(SETTLE_TRIES):
+            if doc is None or doc["status"] != PENDING:
+                break
+            run_id = doc["_id"]
+            cancel = Transition(
+                key=claim_key(run_id, int(doc["attempt"])),
+                kind="cancel",
+                run_id=run_id,
+                attempt=int(doc["attempt"]),
+                from_status=PENDING,
+                fields=fields,
+                release=True,
+                rollup=mark_of(doc),
+            )
+            if await self._begin([cancel]):
+                await self._write([cancel])
+                return await self._c.runs.find_one({"_id": run_id})
+            # Someone else is moving it out of pending (a claimer, usually): wait for
+            # the outcome to show, then cancel what it became.
+            await asyncio.sleep(SETTLE_DELAY)
+            doc = await self._c.runs.find_one({"_id": run_id})
+        return doc
+
+    async def _cancel_requeued(self, ended: Mapping[str, datetime]) -> bool:
+        """Cancel those runs just sent back to pending (id: when their attempt ended)
+        whose cancel was requested meanwhile (see the module docstring); whether any
+        ended cancelled."""
+        if not ended:
+            return False
+        requests = await self._c.claims.find(
+            {"_id": {"$in": [cancel_key(run_id) for run_id in ended]}}, {"run_id": 1}
+        ).to_list()
+        cancelled = False
+        for request in requests:
+            run_id = request["run_id"]
+            doc = await self._c.runs.find_one({"_id": run_id})
+            doc = await self._cancel_pending(doc, ended[run_id], CANCELLED_IN_ATTEMPT)
+            cancelled |= doc is not None and doc["status"] == RunStatus.CANCELLED.value
+        return cancelled
 
 
 def _finish(doc: Doc | None, item: RunFinish, claims: Mapping[str, Doc]) -> Transition | None:
@@ -264,6 +333,9 @@ def _lost(doc: Doc | None, item: LostRun, claims: Mapping[str, Doc]) -> Transiti
     beat = claim["heartbeat_at"] if claim and claim["kind"] == "claim" else doc["heartbeat_at"]
     if beat is None or beat >= to_us(item.stale_before):
         return None  # a heartbeat landed first
+    # Ends the run (rolled up) unless it goes back to pending for a retry.
+    final = True
+    push = None
     if item.retry_at is None:
         fields: Doc = {
             "status": RunStatus.LOST.value,
@@ -272,8 +344,10 @@ def _lost(doc: Doc | None, item: LostRun, claims: Mapping[str, Doc]) -> Transiti
             # The last heartbeat (in the claim document) becomes part of the record.
             "heartbeat_at": beat,
         }
-        push = None
+    elif doc["cancel_requested"] or cancel_key(item.run_id) in claims:
+        fields = {**_cancelled(item.now, item.attempt_error), "heartbeat_at": beat}
     else:
+        final = False
         fields = _requeued(item.attempt, item.retry_at)
         push = {"attempt_errors": dump_json(item.attempt_error)}
     return Transition(
@@ -285,9 +359,19 @@ def _lost(doc: Doc | None, item: LostRun, claims: Mapping[str, Doc]) -> Transiti
         fields=fields,
         push=push,
         release=True,
-        # Lost is finished (rolled up); sent back to pending is not.
-        rollup=mark_of(doc) if item.retry_at is None else None,
+        rollup=mark_of(doc) if final else None,
     )
+
+
+def _cancelled(now: datetime, attempt_error: JSON) -> Doc:
+    """The ``$set`` of an active run ended ``cancelled`` instead of retried: its cancel
+    was requested during the attempt; the attempt's record becomes its error."""
+    return {
+        "status": RunStatus.CANCELLED.value,
+        "finished_at": to_us(now),
+        "reason": CANCELLED_IN_ATTEMPT,
+        "error": dump_json(attempt_error),
+    }
 
 
 def _requeued(attempt: int, not_before: datetime) -> Doc:

@@ -4,7 +4,10 @@ Every step is a conditional ``UPDATE ... WHERE <the state it leaves>`` whose row
 (or RETURNING) says whether it applied, run with the release of the runs it blocked in
 one transaction, so no read-then-write window exists on either database.
 ``request_cancel`` reads first and holds what it read (``SELECT ... FOR UPDATE``; on
-SQLite the write lock is held from the transaction's start).
+SQLite the write lock is held from the transaction's start). A requeue or lost verdict
+of a running attempt reads ``cancel_requested`` in its own UPDATE (``CASE``), so a cancel
+request committed before it always wins and one committed after it finds a finished
+(or pending) run.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from schedkit.models import Run, RunStatus
 from schedkit.store._common import (
+    CANCELLED_IN_ATTEMPT,
     REQUEUE_CLEARED,
     check_finishes,
     finish_already_stored,
@@ -81,35 +85,54 @@ class TransitionsMixin(SQLBase):
 
         return await self._db.write(work)
 
-    async def requeue_run(self, item: RunRequeue) -> bool:
+    async def requeue_run(self, item: RunRequeue) -> RunStatus | None:
         if not item.from_statuses:
-            return False
+            return None
         r = self._t.runs
         matches = (
             r.c.id == item.run_id,
             r.c.attempt == item.attempt,
             r.c.status.in_(sorted(item.from_statuses)),
         )
+        if all(s.active for s in item.from_statuses):
+            # From pending or running: no rollup counts the run yet; one it leaves
+            # cancelled is counted and releases its queue, as a finish would.
+            ending = (
+                sa.update(r)
+                .where(*matches)
+                .values(self._requeued(item.not_before, item.attempt_error, item.now))
+                .returning(r.c.status, r.c.task_name, r.c.scheduled_for)
+            )
+
+            def end(conn: Connection) -> RunStatus | None:
+                row = conn.execute(ending).first()
+                if row is None:
+                    return None
+                status = RunStatus(row.status)
+                if status is RunStatus.CANCELLED:
+                    self._release_in(conn, [item.run_id])
+                    self._roll(conn, [(row.task_name, row.scheduled_for, status, None)])
+                return status
+
+            return await self._db.write(end)
+        # A finished run (a failed workflow step retried) leaves its rollup: read what
+        # it counted as, holding the row, then send it back. A cancel requested in an
+        # earlier attempt does not stop this explicit retry.
         stmt = (
             sa.update(r).where(*matches).values(self._requeued(item.not_before, item.attempt_error))
         )
-        if all(s.active for s in item.from_statuses):
-            # From pending or running: no rollup counts the run yet.
-            return await self._rowcount(stmt) == 1
-        # A finished run (a failed workflow step retried) leaves its rollup: read what
-        # it counted as, holding the row, then send it back.
         before = (
             sa.select(r.c.task_name, r.c.scheduled_for, r.c.status, r.c.duration)
             .where(*matches)
             .with_for_update()
         )
 
-        def work(conn: Connection) -> bool:
+        def work(conn: Connection) -> RunStatus | None:
             found = conn.execute(before).first()
             if found is None or conn.execute(stmt).rowcount != 1:
-                return False
+                return None
             self._roll(conn, [tuple(found)], sign=-1)
-            return True
+            return RunStatus.PENDING
 
         return await self._db.write(work)
 
@@ -128,19 +151,25 @@ class TransitionsMixin(SQLBase):
                 r.c.heartbeat_at < item.stale_before,
             )
             if item.retry_at is None:
-                return stmt.values(status=RunStatus.LOST, finished_at=item.now, reason=item.reason)
-            return stmt.values(self._requeued(item.retry_at, item.attempt_error))
+                stmt = stmt.values(status=RunStatus.LOST, finished_at=item.now, reason=item.reason)
+            else:
+                stmt = stmt.values(self._requeued(item.retry_at, item.attempt_error, item.now))
+            return stmt.returning(r.c.status)
 
         def work(conn: Connection) -> list[bool]:
-            applied = [conn.execute(one(item)).rowcount == 1 for item in items]
+            # Per item, the status it left the run in (None: it did not apply).
+            ended = [conn.execute(one(item)).scalar() for item in items]
+            applied = [status is not None for status in ended]
             # A dead run must not hold its queued successor forever.
             self._release_in(conn, [i.run_id for i, ok in zip(items, applied, strict=True) if ok])
-            lost = [
-                i.run_id for i, ok in zip(items, applied, strict=True) if ok and i.retry_at is None
+            finished = [
+                (i.run_id, RunStatus(status))
+                for i, status in zip(items, ended, strict=True)
+                if status is not None and RunStatus(status).finished
             ]
-            if lost:
-                where = self._run_places(conn, lost)
-                self._roll(conn, [(*where[i], RunStatus.LOST, None) for i in lost])
+            if finished:
+                where = self._run_places(conn, [run_id for run_id, _ in finished])
+                self._roll(conn, [(*where[i], status, None) for i, status in finished])
             return applied
 
         return await self._db.write(work)
@@ -173,16 +202,43 @@ class TransitionsMixin(SQLBase):
 
     # -- internals -----------------------------------------------------------------------
 
-    def _requeued(self, not_before: datetime, attempt_error: Any) -> dict[str, Any]:
-        """The SET of a run sent back to pending for its next attempt."""
+    def _requeued(
+        self, not_before: datetime, attempt_error: Any, ended_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """The SET of a run sent back to pending for its next attempt. With ``ended_at``
+        (an attempt ending), a run whose cancel was requested ends ``cancelled`` at
+        ``ended_at`` instead, its attempt's record as its error: the row's own flag
+        decides, inside the one UPDATE."""
         r = self._t.runs
         error = sa.bindparam("attempt_error", attempt_error, type_=JSON_TYPE)
-        return {
+        requeued: dict[str, Any] = {
             "status": RunStatus.PENDING,
             "attempt": r.c.attempt + 1,
             "not_before": not_before,
             "attempt_errors": self._json_append(r.c.attempt_errors, error),
             **dict.fromkeys(REQUEUE_CLEARED),
+        }
+        if ended_at is None:
+            return requeued
+        cancelled: dict[str, Any] = {
+            "status": RunStatus.CANCELLED,
+            "finished_at": ended_at,
+            "reason": CANCELLED_IN_ATTEMPT,
+            "error": error,
+        }
+
+        def value(name: str, given: Any) -> sa.ColumnElement[Any]:
+            column = r.c[name]
+            if isinstance(given, sa.ColumnElement):
+                return given
+            return sa.literal(given, column.type)
+
+        return {
+            name: sa.case(
+                (r.c.cancel_requested, value(name, cancelled.get(name, r.c[name]))),
+                else_=value(name, given),
+            )
+            for name, given in requeued.items()
         }
 
     def _run_places(self, conn: Connection, run_ids: list[str]) -> dict[str, tuple[str, datetime]]:
