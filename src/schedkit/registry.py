@@ -124,11 +124,16 @@ class TaskRegistry:
     def require(self, task_name: str) -> BaseTask:
         task = self._tasks.get(task_name)
         if task is None:
-            names = sorted(self._tasks)
-            close = [n for n in names if task_name and task_name in n][:2]
-            close = close or difflib.get_close_matches(task_name, names, n=2, cutoff=0.75)
-            raise TaskNotFoundError(task_name, close=close, searched=self.searched())
+            raise self.not_found(task_name)
         return task
+
+    def not_found(self, task_name: str) -> TaskNotFoundError:
+        """The error for ``task_name``, which is not registered: it names the registered
+        names close to it and where tasks were looked for."""
+        names = sorted(self._tasks)
+        close = [n for n in names if task_name and task_name in n][:2]
+        close = close or difflib.get_close_matches(task_name, names, n=2, cutoff=0.75)
+        return TaskNotFoundError(task_name, close=close, searched=self.searched())
 
     def searched(self) -> str:
         """Where tasks were looked for, in words (for "unknown task" messages)."""

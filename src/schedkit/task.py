@@ -15,6 +15,7 @@ import random
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any, ClassVar
 
 import pydantic
@@ -23,6 +24,7 @@ from pydantic_core import to_jsonable_python
 from schedkit.context import TaskContext, current_context
 from schedkit.errors import TaskDefinitionError, ValidationError
 from schedkit.models import RunStatus, storable_json
+from schedkit.parameters import declared_in_zone, validated
 from schedkit.placement import (
     LOCAL_EXECUTOR,
     Isolation,
@@ -270,25 +272,18 @@ class BaseTask(abc.ABC):
         model = self.parameters
         return model.model_json_schema() if model is not None else None
 
-    def validate_kwargs(self, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Check kwargs against the declaration and return their JSON form for storage.
-
-        Raises ValidationError naming ``kwargs.<field>``.
+    def validate_kwargs(
+        self, kwargs: Mapping[str, Any] | None, *, tz: tzinfo | None = None
+    ) -> dict[str, Any]:
+        """Check kwargs against the declaration and return their JSON form for storage,
+        declared date-times without an offset read as wall times in ``tz`` if given
+        (:mod:`schedkit.parameters`). Raises ValidationError naming ``kwargs.<field>``.
         """
         kwargs = dict(kwargs or {})
         model = self.parameters
         if model is None:
             return _json_kwargs(kwargs)
-        try:
-            instance = model.model_validate(kwargs)
-        except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            path = ".".join(str(p) for p in first["loc"])
-            raise ValidationError(
-                first["msg"],
-                field=f"kwargs.{path}" if path else "kwargs",
-                errors=[{"loc": ["kwargs", *e["loc"]], "msg": e["msg"]} for e in exc.errors()],
-            ) from None
+        instance = declared_in_zone(validated(model, kwargs), tz)
         dumped: dict[str, Any] = instance.model_dump(mode="json", exclude_unset=True)
         return _json_kwargs(dumped)
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from schedkit.models import Run, RunStatus, Schedule, TriggerSource
+from schedkit.store import create_store
 from tests.api.conftest import PREFIX, Api
 from tests.api.helpers import problem, wait_run
+from tests.store._contract import make_run, make_schedule
 
 
 def _run(api: Api, task: str, kwargs: dict[str, object] | None = None) -> str:
@@ -70,6 +74,63 @@ def test_run_filters_reject_bad_values(api: Api) -> None:
         ("task=a&task=b", "task"),  # nor are repeats of single-valued ones
     ]:
         assert problem(api.viewer.get(f"/runs?{query}"), 422)["field"] == field, query
+
+
+def test_a_task_filter_naming_no_task_is_refused(api: Api) -> None:
+    """Hole (an audit): ``/runs?task=report_dialy`` answered an empty 200, as if the task
+    had never run (and the event stream stayed silent), while ``/tasks/nope/history``
+    answered 404."""
+    headers = {"Authorization": f"Bearer {api.secrets['viewer']}"}
+    for path in ("/runs", "/schedules", "/events"):
+        url = api.url + PREFIX + path
+        response = httpx.get(url, params={"task": "echoo"}, headers=headers, timeout=10)
+        body = problem(response, 422)
+        assert body["field"] == "task", path
+        assert body["errors"][0]["field"] == "task", path
+        assert "unknown task 'echoo'; did you mean 'echo'?" in body["detail"], path
+    # Task names are told to callers with a role only.
+    problem(api.anon.get("/runs", params={"task": "echoo"}), 401)
+
+
+async def _store_history(url: str, run: Run, schedule: Schedule) -> None:
+    async with create_store(url) as store:
+        await store.insert_runs([run])
+        await store.put_schedule(schedule, expected_version=0)
+
+
+def test_a_task_no_longer_registered_stays_listable(api: Api) -> None:
+    """Its runs and schedules stay in the store after it left the code: a filter naming
+    it lists them (one store read tells such a name from a typo)."""
+    finished = datetime.now(UTC) - timedelta(days=3)
+    run = make_run(
+        task_name="retired_report",
+        schedule_id=None,
+        trigger_source=TriggerSource.MANUAL,
+        scheduled_for=finished,
+        not_before=finished,
+        created_at=finished,
+        status=RunStatus.SUCCESS,
+        finished_at=finished,
+        duration=1.0,
+    )
+    # Paused: the leader fires no skipped run of it, so only its schedule is stored.
+    schedule = make_schedule(id="retired-nightly", task_name="retired_schedule", paused=True)
+    asyncio.run(_store_history(api.store_url, run, schedule))
+    runs = api.viewer.get("/runs", params={"task": "retired_report"}).json()
+    assert [r["id"] for r in runs["items"]] == [run.id] and runs["total"] == 1
+    failed = api.viewer.get("/runs", params={"task": "retired_report", "status": "failed"})
+    assert failed.json()["total"] == 0
+    assert api.viewer.get("/schedules", params={"task": "retired_report"}).json()["total"] == 0
+    stored = api.viewer.get("/schedules", params={"task": "retired_schedule"}).json()
+    assert [s["id"] for s in stored["items"]] == ["retired-nightly"]
+    headers = {"Authorization": f"Bearer {api.secrets['viewer']}"}
+    stream = httpx.get(
+        api.url + PREFIX + "/events",
+        params={"task": "retired_report", "duration": 0.2},
+        headers=headers,
+        timeout=5,
+    )
+    assert stream.status_code == 200 and "event: ready" in stream.text
 
 
 def test_cancel_a_running_run_then_conflict(api: Api) -> None:
@@ -240,9 +301,9 @@ def test_problem_shape_for_framework_errors(api: Api) -> None:
             content=b"{not json",
             headers={"content-type": "application/json"},
         ),
-        422,
+        400,  # docs/api.md: a body that is not valid JSON
     )
-    assert body["errors"][0]["in"] == "body"
+    assert body["field"] == "body"
     body = problem(
         api.operator.post(
             "/tasks/echo/execute",

@@ -102,6 +102,21 @@ def test_execute_wait_timeout_answers_202(api: Api) -> None:
     api.operator.post(f"/runs/{response.json()['run_id']}/cancel")
 
 
+def test_execute_refuses_a_timeout_without_wait(api: Api) -> None:
+    """Hole (an audit): ``?timeout=5`` without ``wait=true`` was ignored, so the run got
+    no time limit: the timeout bounds the wait for the answer (docs/api.md)."""
+    # As admin, a caller of its own: the operator's run-rate burst is for the other tests.
+    before = api.viewer.get("/runs?task=echo").json()["total"]
+    for query in ("timeout=5", "wait=false&timeout=5"):
+        response = api.admin.post(f"/tasks/echo/execute?{query}", json={"kwargs": {"count": 1}})
+        body = problem(response, 422)
+        assert body["field"] == "timeout", query
+        assert "give wait=true" in body["detail"], query
+    assert api.viewer.get("/runs?task=echo").json()["total"] == before  # nothing created
+    waited = api.admin.post("/tasks/echo/execute?wait=true", json={"kwargs": {"count": 1}})
+    assert waited.status_code == 200 and waited.json()["finished"] is True
+
+
 def test_execute_accepts_an_empty_body(api: Api) -> None:
     response = api.operator.post("/tasks/nightly_report/execute")
     assert response.status_code == 202

@@ -23,6 +23,7 @@ from schedkit import (
     task,
 )
 from schedkit.engine import runs
+from tests.store._contract import make_run, make_schedule
 
 from .conftest import MakeScheduler
 
@@ -498,6 +499,37 @@ async def test_parameters_validated_before_store(make_scheduler: MakeScheduler) 
     assert run.status is RunStatus.SUCCESS
     assert run.priority == int(TaskPriority.HIGH)
     assert run.result is not None and run.result["data"] == {"days": 7, "region": "广东"}
+
+
+async def test_a_timeout_without_wait_is_refused(make_scheduler: MakeScheduler) -> None:
+    """It bounds the wait for the run, it is no time limit of the run: given alone, it
+    was ignored."""
+    s = await make_scheduler(ParamTask)
+    with pytest.raises(ValidationError) as err:
+        await s.run_now("contract_expire_check", {"days": 7}, timeout=5)
+    assert err.value.field == "timeout"
+    assert await s.count_runs() == 0
+
+
+async def test_a_task_filter_names_a_registered_or_stored_task(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A listing's task filter: a registered task, or one whose runs or schedules the
+    store still holds (removed from the code); anything else is a typo, refused with
+    the close registered names (on every store)."""
+    s = await make_scheduler(ParamTask)
+    await s.check_task_filter(None)
+    await s.check_task_filter("contract_expire_check")
+    with pytest.raises(ValidationError) as err:
+        await s.check_task_filter("contract_expire_chek")
+    assert err.value.field == "task"
+    assert "did you mean 'contract_expire_check'?" in str(err.value)
+    retired = make_run(task_name="retired_report", status=RunStatus.SKIPPED)
+    await s.store.insert_runs([retired])
+    await s.check_task_filter("retired_report")
+    schedule = make_schedule(id="retired-nightly", task_name="retired_export", paused=True)
+    await s.store.put_schedule(schedule, expected_version=0)
+    await s.check_task_filter("retired_export")
 
 
 async def test_non_json_kwargs_rejected(make_scheduler: MakeScheduler) -> None:

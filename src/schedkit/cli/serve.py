@@ -2,9 +2,9 @@
 
 The node is started before the HTTP server (a store that cannot be reached is one clear
 error line, not a traceback from the ASGI lifespan) and stopped after it. Ctrl-C or
-SIGTERM stops serving, lets running runs finish for ``scheduler.shutdown_grace``
-seconds, cancels the rest, and exits 0; a second Ctrl-C stops waiting for open HTTP
-connections.
+SIGTERM stops serving (open event streams end within a second), lets running runs
+finish for ``scheduler.shutdown_grace`` seconds, cancels the rest, and exits 0; a
+second Ctrl-C stops waiting for open HTTP connections.
 """
 
 from __future__ import annotations
@@ -151,39 +151,40 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server_class() -> type[uvicorn.Server]:
+def _make_server(config: uvicorn.Config, on_stop: Callable[[], None]) -> uvicorn.Server:
+    """A uvicorn server whose signal handler is installed by :func:`_signals` (uvicorn
+    re-raises SIGINT after shutting down, which would interrupt stopping the node).
+    SIGINT/SIGTERM: stop serving (``on_stop`` says so); a second one: stop waiting for
+    connections."""
     try:
         import uvicorn
     except ImportError:  # pragma: no cover - the api extra is missing
         raise CommandFailed("serving needs the api extra: pip install 'schedkit[api]'") from None
 
     class _Server(uvicorn.Server):
-        """A uvicorn server whose signals are handled by :func:`_signals` instead (uvicorn
-        re-raises SIGINT after shutting down, which would interrupt stopping the node)."""
-
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    return _Server
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self.should_exit:
+                self.force_exit = True
+                return
+            self.should_exit = True
+            on_stop()
+
+    return _Server(config)
 
 
 @contextlib.contextmanager
-def _signals(server: uvicorn.Server, state: CliState, grace: float) -> Iterator[None]:
-    """SIGINT/SIGTERM: stop serving; a second one: stop waiting for connections.
-    ``grace``: how long running runs may still finish (said when stopping)."""
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        if server.should_exit:
-            server.force_exit = True
-            return
-        server.should_exit = True
-        state.err.print(f"stopping (runs get {render.seconds(grace)} to finish) ...")
-
+def _signals(server: uvicorn.Server) -> Iterator[None]:
+    """SIGINT/SIGTERM go to ``server.handle_exit`` while the block runs. The handler
+    stays the server's own method: open event streams find the server through it and
+    end as it stops (schedkit.api.shutdown)."""
     previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError):  # not the main thread (tests)
-            previous[sig] = signal.signal(sig, handle)
+            previous[sig] = signal.signal(sig, server.handle_exit)
     try:
         yield
     finally:
@@ -237,10 +238,13 @@ async def serve_node(
             lifespan="on",
             timeout_graceful_shutdown=5,
         )
-        server = _server_class()(uv_config)
+        grace = render.seconds(scheduler.config.scheduler.shutdown_grace)
+        server = _make_server(
+            uv_config, lambda: state.err.print(f"stopping (runs get {grace} to finish) ...")
+        )
         # Signals are ours from here to the end of stop(): a Ctrl-C while stopping must
         # not interrupt recording the runs' ends.
-        with _signals(server, state, scheduler.config.scheduler.shutdown_grace):
+        with _signals(server):
             await scheduler.start()
             try:
                 if before_serving is not None:

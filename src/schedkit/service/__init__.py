@@ -162,6 +162,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             events=self._events,
             audit=audit,
             node_id=self.node_id,
+            tz=self.tz,
         )
         self.backfills = Backfills(self.runs, self.calendars)
         #: Workflows: definitions, starting by hand, their runs, retrying a step.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from schedkit.config import SchedkitConfig
@@ -125,13 +125,15 @@ def build_schedules(
     config: SchedkitConfig,
     parse: Callable[[Any], ScheduleSpec],
     now: datetime,
+    tz: tzinfo,
 ) -> tuple[dict[int, Schedule], list[EntryError]]:
     """The schedules ``entries`` define (first versions, origin ``runtime``) by the line
     of their entry, in entry order, and the errors of the bad entries, in line order (an
     :class:`EntryError` among ``entries``, an item its reader could make no entry of, is
     one of them); a pure function of its arguments (the caller runs it off the event
-    loop). ``parse`` validates a config (the façade's, with ``job_defaults``)."""
-    builder = _Builder(registry=registry, config=config, parse=parse, now=now)
+    loop). ``parse`` validates a config (the façade's, with ``job_defaults``); naive
+    date-times in kwargs are wall times in ``tz``, the scheduler's zone."""
+    builder = _Builder(registry=registry, config=config, parse=parse, now=now, tz=tz)
     schedules: dict[int, Schedule] = {}
     errors: list[EntryError] = []
     first_line: dict[str, int] = {}
@@ -191,11 +193,13 @@ class _Builder:
         config: SchedkitConfig,
         parse: Callable[[Any], ScheduleSpec],
         now: datetime,
+        tz: tzinfo,
     ) -> None:
         self._registry = registry
         self._max_kwargs = config.limits.max_kwargs_bytes
         self._parse = parse
         self._now = now
+        self._tz = tz
         # repr of a config without its kwargs → (spec, trigger, next fire).
         self._specs: dict[str, tuple[ScheduleSpec, dict[str, Any], datetime | None]] = {}
 
@@ -205,7 +209,7 @@ class _Builder:
         _check_id(sid)
         config, kwargs = _split_kwargs(entry.config)
         spec, trigger, next_fire = self._spec(config)
-        stored = task.validate_kwargs(kwargs)
+        stored = task.validate_kwargs(kwargs, tz=self._tz)
         check_kwargs_size(stored, self._max_kwargs)
         return Schedule(
             id=sid,

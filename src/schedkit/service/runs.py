@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class RunControl:
         events: EventBus,
         audit: Auditor,
         node_id: str,
+        tz: tzinfo,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -63,6 +64,8 @@ class RunControl:
         self.events = events
         self.audit = audit
         self.node_id = node_id
+        #: The scheduler's zone: naive date-times in kwargs are wall times there.
+        self.tz = tz
 
     # -- starting and stopping runs --------------------------------------------------------
 
@@ -81,7 +84,7 @@ class RunControl:
         task = self.registry.require(task_name)
         if max_attempts is not None and max_attempts < 1:
             raise ValidationError("must be >= 1", field="max_attempts")
-        stored_kwargs = task.validate_kwargs(kwargs)
+        stored_kwargs = task.validate_kwargs(kwargs, tz=self.tz)
         check_kwargs_size(stored_kwargs, self.config.limits.max_kwargs_bytes)
         run, created = await self._create_once(
             task, stored_kwargs, actor, idempotency_key, max_attempts=max_attempts
@@ -276,6 +279,20 @@ class RunControl:
     async def count(self, flt: RunFilter) -> int:
         return await self.store.count_runs(flt)
 
+    async def check_task_filter(self, task_name: str) -> None:
+        """Refuse ``task_name`` as a listing's filter when no task of that name is
+        registered or has anything in the store: a typo would otherwise list nothing,
+        as if the task had never run. A task removed from the code stays listable by
+        its runs (or schedules); an unregistered name costs one indexed read for that
+        (a second one before it is refused)."""
+        if self.registry.get_task(task_name) is not None:
+            return
+        if await self.store.list_runs(RunFilter(task_name=task_name), limit=1):
+            return
+        if await self.store.count_schedules(task_name):
+            return
+        raise ValidationError(str(self.registry.not_found(task_name)), field="task")
+
     async def logs(self, run_id: str, *, after_seq: int, limit: int) -> list[LogLine]:
         await self.get(run_id)
         return await self.store.get_logs(run_id, after_seq=after_seq, limit=limit)
@@ -339,8 +356,11 @@ class RunMethods:
         ``max_attempts`` overrides the task's retry policy for this run (1: no retry).
         With ``idempotency_key``, later calls with that key return the first call's run
         (while it is in the history) rather than create one; ConflictError if their
-        ``kwargs`` differ (docs/api.md, "Retrying safely")."""
+        ``kwargs`` differ (docs/api.md, "Retrying safely"). A ``timeout`` without
+        ``wait`` is refused: it bounds the wait, it is no time limit of the run."""
         self._require_started()
+        if timeout is not None and not wait:
+            raise ValidationError("timeout is how long to wait: give wait=true", field="timeout")
         run = await self.runs.run_now(
             task_name,
             kwargs,
@@ -387,6 +407,13 @@ class RunMethods:
         """History, newest first."""
         flt = run_filter(task_name, status, since, until, trigger_source, schedule_id)
         return await self.runs.history(flt, limit=limit, offset=offset)
+
+    async def check_task_filter(self, task_name: str | None) -> None:
+        """ValidationError naming ``task`` (with the registered names close to it) when
+        ``task_name``, given to filter a listing, names no task: none registered, and
+        neither runs nor schedules of it stored. None (no filter) passes."""
+        if task_name is not None:
+            await self.runs.check_task_filter(task_name)
 
     async def count_runs(
         self,

@@ -184,7 +184,7 @@ class ScheduleBook:
         """Create or replace a schedule of a task (default id: the task name)."""
         task = self.registry.require(task_name)
         spec = self.parse(schedule_config)
-        kwargs = task.validate_kwargs(spec.kwargs)
+        kwargs = task.validate_kwargs(spec.kwargs, tz=self.tz)
         check_kwargs_size(kwargs, self.config.limits.max_kwargs_bytes)
         sid = schedule_id or task_name
         before = await self.store.get_schedule(sid)
@@ -211,7 +211,12 @@ class ScheduleBook:
         creates: an id already stored is an error."""
         now = self.clock.now()
         build = functools.partial(
-            build_schedules, registry=self.registry, config=self.config, parse=self.parse, now=now
+            build_schedules,
+            registry=self.registry,
+            config=self.config,
+            parse=self.parse,
+            now=now,
+            tz=self.tz,
         )
         # Thousands of entries are seconds of CPU: off the event loop that fires schedules.
         by_line, errors = await asyncio.to_thread(build, entries)
@@ -310,9 +315,8 @@ class ScheduleBook:
         if existing is None and await self.store.get_state(removed_key(task.task_name)):
             return
         spec = self.parse(config)
-        schedule = self._define(
-            task.task_name, task, spec, task.validate_kwargs(spec.kwargs), "code", existing
-        )
+        kwargs = task.validate_kwargs(spec.kwargs, tz=self.tz)
+        schedule = self._define(task.task_name, task, spec, kwargs, "code", existing)
         if existing is not None and same_definition(existing, schedule):
             return
         await self._save(schedule, existing)

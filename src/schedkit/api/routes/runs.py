@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Annotated, Any
@@ -16,16 +17,21 @@ from schedkit.api.auth import ActorDep, current_principal
 from schedkit.api.deps import IdempotencyKey, LangDep, SchedulerDep
 from schedkit.api.ratelimit import RunRateDep
 from schedkit.api.routes.common import accepted, run_page
-from schedkit.api.routes.table import Limit, Name, Offset, RunId, route
+from schedkit.api.routes.table import Limit, Name, Offset, RunId, TaskFilterCheck, route
 from schedkit.api.schemas import CancelRequest, LogPage, RunAccepted, RunPage, UtcDatetime
+from schedkit.api.shutdown import server_stopping
 from schedkit.models import RunStatus, TriggerSource
 from schedkit.stopping import wait_for
 from schedkit.tokens import Role
+
+#: Seconds between an open event stream's looks for a stop of the server or scheduler.
+STOP_CHECK = 1.0
 
 
 @route("GET", "/runs", role=Role.VIEWER, summary="Search runs", response_model=RunPage)
 async def list_runs(
     scheduler: SchedulerDep,
+    _task_known: TaskFilterCheck,
     task: Name = None,
     run_status: Annotated[
         list[RunStatus] | None, Query(alias="status", description="Any of these statuses.")
@@ -39,7 +45,8 @@ async def list_runs(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> RunPage:
-    """Newest scheduled first, with the total count of matching runs."""
+    """Newest scheduled first, with the total count of matching runs. A ``task`` that
+    is neither registered nor in the history is refused (422, with close names)."""
     query: dict[str, Any] = {
         "status": run_status or None,
         "since": since,
@@ -175,6 +182,7 @@ async def stats(
 async def events(
     request: Request,
     scheduler: SchedulerDep,
+    _task_known: TaskFilterCheck,
     task: Name = None,
     duration: Annotated[
         float, Query(gt=0, le=3600, description="Seconds before the server ends the stream.")
@@ -184,20 +192,27 @@ async def events(
     store (through the notify channel, or the store poll; docs/cluster.md): first
     ``event: ready``, then one event per run change (``event:`` is the kind, ``data:`` a
     RunEventView with the run's summary). The stream ends after ``duration`` seconds, and
-    soon after its API token is revoked; EventSource clients reconnect by themselves."""
+    soon after its API token is revoked; EventSource clients reconnect by themselves. A
+    ``task`` that is neither registered nor in the history is refused (422)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + duration
     token_id = current_principal(request).token_id
     recheck = scheduler.config.api.stream_recheck
-    next_check = loop.time() + recheck
+    # Without a token (a host app's user, --auth none) there is nothing to check again;
+    # a check time left in the past would make every wait below 0 and the loop spin.
+    next_check = loop.time() + recheck if token_id is not None else math.inf
     with scheduler.subscribe() as queue:
         yield ServerSentEvent(event="ready", data={"node_id": scheduler.node_id}, retry=2000)
         while (remaining := deadline - loop.time()) > 0:
+            # Nothing tells an open answer that the server or the scheduler is stopping,
+            # and the server waits for it: see schedkit.api.shutdown.
+            if not scheduler.started or server_stopping():
+                return
             if token_id is not None and loop.time() >= next_check:
                 if not await scheduler.token_is_live(token_id):
                     return
                 next_check = loop.time() + recheck
-            wait = min(remaining, max(0.0, next_check - loop.time()), 5.0)
+            wait = min(remaining, max(0.0, next_check - loop.time()), STOP_CHECK)
             try:
                 event = await wait_for(queue.get(), timeout=wait)
             except TimeoutError:

@@ -10,7 +10,14 @@ from pydantic import JsonValue, PlainValidator
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
 from schedkit.api.deps import LangDep, SchedulerDep
-from schedkit.api.routes.table import Limit, Name, Offset, ScheduleBody, route
+from schedkit.api.routes.table import (
+    Limit,
+    Name,
+    Offset,
+    ScheduleBody,
+    TaskFilterCheck,
+    route,
+)
 from schedkit.api.schemas import (
     MAX_SCHEDULE_BATCH,
     BackfillRequest,
@@ -33,11 +40,13 @@ from schedkit.tokens import Role
 async def list_schedules(
     scheduler: SchedulerDep,
     lang: LangDep,
+    _task_known: TaskFilterCheck,
     task: Name = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> SchedulePage:
-    """In id order, with the total count of the same filter."""
+    """In id order, with the total count of the same filter. A ``task`` that is neither
+    registered nor in the store is refused (422, with close names)."""
     schedules = await scheduler.list_schedules(task, limit=limit, offset=offset)
     return SchedulePage(
         items=await readmodels.schedule_views(scheduler, schedules, lang),

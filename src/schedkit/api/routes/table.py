@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Body, Path, Query
+from fastapi import Body, Depends, Path, Query, Request
 from starlette.convertors import StringConvertor, register_url_convertor
 
+from schedkit.api.deps import SchedulerDep
 from schedkit.api.schemas import SCHEDULE_BODY_EXAMPLES
 from schedkit.limits import SCHEDULE_ID_PATTERN
 from schedkit.tokens import Role
@@ -79,6 +80,17 @@ ScheduleBody = Annotated[
         openapi_examples=SCHEDULE_BODY_EXAMPLES,
     ),
 ]
+
+
+async def _check_task_filter(request: Request, scheduler: SchedulerDep) -> None:
+    await scheduler.check_task_filter(request.query_params.get("task"))
+
+
+#: Refuses the route's ``task`` filter when it names no task (422, see
+#: Scheduler.check_task_filter). A dependency, so that the event stream refuses it before
+#: its answer starts; it reads the parameter the route declares rather than declaring it
+#: again (FastAPI would then validate it twice, listing each fault twice).
+TaskFilterCheck = Annotated[None, Depends(_check_task_filter)]
 
 
 class _ScheduleIdConvertor(StringConvertor):

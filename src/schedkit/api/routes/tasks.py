@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
-from fastapi import Query, Response, status
+from fastapi import Depends, Query, Request, Response, status
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
@@ -32,6 +32,27 @@ from schedkit.api.schemas import (
 )
 from schedkit.errors import ConflictError, ScheduleNotFoundError, ValidationError
 from schedkit.tokens import Role
+
+
+class _Wait(NamedTuple):
+    wait: bool
+    #: None when neither waiting nor given.
+    timeout: float | None
+
+
+def _wait(
+    request: Request,
+    wait: Annotated[bool, Query(description="Wait for the run to finish.")] = False,
+    timeout: Annotated[
+        float, Query(gt=0, le=3600, description="Seconds to wait at most (with wait).")
+    ] = 30.0,
+) -> _Wait:
+    """``?wait=`` and ``?timeout=`` for the service, which refuses a timeout given without
+    wait: the default filled in would hide that one was given."""
+    return _Wait(wait, timeout if wait or "timeout" in request.query_params else None)
+
+
+WaitDep = Annotated[_Wait, Depends(_wait)]
 
 
 @route("GET", "/health", role=None, summary="Liveness", response_model=Health)
@@ -115,22 +136,20 @@ async def execute_task(
     actor: ActorDep,
     response: Response,
     _rate: RunRateDep,
+    waiting: WaitDep,
     body: ExecuteRequest | None = None,
-    wait: Annotated[bool, Query(description="Wait for the run to finish.")] = False,
-    timeout: Annotated[
-        float, Query(gt=0, le=3600, description="Seconds to wait at most (with wait).")
-    ] = 30.0,
     idempotency_key: IdempotencyKey = None,
 ) -> RunAccepted:
     """Creates a manual run (kwargs validated first) and answers 202 with its id; with
     ``?wait=true`` answers 200 with the finished run (its result) or 202 on timeout.
-    With an ``Idempotency-Key`` already used for this task, nothing is created: the
-    answer is about the run that key created."""
+    ``timeout`` bounds that wait (it is no time limit of the run): without ``wait``
+    it is refused (422). With an ``Idempotency-Key`` already used for this task,
+    nothing is created: the answer is about the run that key created."""
     run = await scheduler.run_now(
         task_name,
         body.kwargs if body else None,
-        wait=wait,
-        timeout=timeout,
+        wait=waiting.wait,
+        timeout=waiting.timeout,
         actor=actor,
         idempotency_key=idempotency_key,
     )

@@ -70,18 +70,50 @@ export function timeEl(utc, local) {
   return h("time", { datetime: utc || local, title: utc || local }, fmtTime(utc, local));
 }
 
-/** Converts a wall time "YYYY-MM-DDTHH:MM" in the scheduler's zone to a UTC Date. */
-export function wallToUtc(wall) {
+const DAY_MS = 86_400_000;
+
+/** The UTC offset of `tz` at the instant `ms`, in ms (zones change it on whole seconds). */
+function offsetAt(ms, tz) {
+  const at = Math.floor(ms / 1000) * 1000;
+  const p = zonedParts(new Date(at), tz);
+  return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second) - at;
+}
+
+/**
+ * The instant (a Date) of the wall time "YYYY-MM-DDTHH:MM[:SS]" in `tz` (default: the
+ * scheduler's zone), read as the server reads a naive date-time (fold=0): a time that
+ * shows twice when clocks go back is its first occurrence; one that never shows when
+ * they go forward takes the offset before the change (02:30 in a 02:00→03:00 gap is
+ * 03:30). Null when `wall` is no wall time.
+ */
+export function wallToUtc(wall, tz = settings.tz) {
   const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?/.exec(wall || "");
   if (!m) return null;
-  const target = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
-  let guess = target;
-  for (let i = 0; i < 3; i++) {
-    const p = zonedParts(new Date(guess));
-    const seen = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
-    guess += target - seen;
-  }
-  return new Date(guess);
+  const asUtc = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +(m[6] || 0));
+  // A day before and after, the offsets on either side of any change near the time.
+  const before = offsetAt(asUtc - DAY_MS, tz);
+  const after = offsetAt(asUtc + DAY_MS, tz);
+  // The offset the zone really has at the instant it gives; in a gap neither does.
+  const offset = [before, after].find((o) => offsetAt(asUtc - o, tz) === o) ?? before;
+  return new Date(asUtc - offset);
+}
+
+/**
+ * The wall time `wall` in `tz` (see wallToUtc) as ISO 8601 with the zone's offset at
+ * that instant, as the clock shows it: "2026-12-06T10:00:00+08:00". Null if no wall time.
+ */
+export function wallWithOffset(wall, tz = settings.tz) {
+  const at = wallToUtc(wall, tz);
+  if (!at) return null;
+  const p = zonedParts(at, tz);
+  const seconds = offsetAt(at.getTime(), tz) / 1000;
+  const abs = Math.abs(seconds);
+  const two = (n) => String(n).padStart(2, "0");
+  // Whole minutes, as the server writes offsets (and reads no others): only local mean
+  // times before 1901 had seconds (Asia/Shanghai: +08:05:43).
+  const sign = seconds < 0 ? "-" : "+";
+  const offset = `${sign}${two(Math.floor(abs / 3600))}:${two(Math.floor(abs / 60) % 60)}`;
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}:${p.second}${offset}`;
 }
 
 /** The current wall time in the scheduler's zone, as "YYYY-MM-DDTHH:MM" for inputs. */
@@ -356,12 +388,13 @@ export function openDialog({ title, body, footer, onClose, wide }) {
   return { dialog, close: () => dialog.close() };
 }
 
-/** A labelled form field: {id, label, control, help, error slot}. */
-export function field({ id, label, control, help, required, inline }) {
+/** A labelled form field: {id, label, control, suffix (a unit after it), help, error slot}. */
+export function field({ id, label, control, suffix, help, required, inline }) {
   const errorId = `${id}-error`;
   const helpId = help ? `${id}-help` : null;
+  const suffixId = suffix ? `${id}-suffix` : null;
   control.id = id;
-  const describedBy = [helpId, errorId].filter(Boolean).join(" ");
+  const describedBy = [suffixId, helpId, errorId].filter(Boolean).join(" ");
   control.setAttribute("aria-describedby", describedBy);
   if (required) control.setAttribute("aria-required", "true");
   const labelEl = h(
@@ -375,10 +408,19 @@ export function field({ id, label, control, help, required, inline }) {
   return h(
     "div",
     { class: inline ? "field field-inline" : "field", dataset: { field: id } },
-    inline ? [control, labelEl] : [labelEl, control],
+    inline
+      ? [control, labelEl]
+      : [labelEl, suffix ? withSuffix(control, suffix, suffixId) : control],
     help ? h("p", { class: "help", id: helpId }, help) : null,
     h("p", { class: "field-error", id: errorId, role: "alert" }),
   );
+}
+
+/** `control` with `suffix` (a unit, a time zone) beside it, describing it. */
+function withSuffix(control, suffix, id) {
+  suffix.id = id;
+  suffix.classList.add("suffix");
+  return h("span", { class: "with-suffix" }, control, suffix);
 }
 
 /** Shows `message` as the error of the field containing `control` (or clears it). */

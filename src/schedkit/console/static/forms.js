@@ -11,6 +11,7 @@ import {
   fmtTime,
   setFieldError,
   settings,
+  wallWithOffset,
 } from "./components.js";
 
 // -- parameters from a JSON Schema ---------------------------------------------------------
@@ -100,16 +101,28 @@ function controlFor(node, nullable, required) {
       },
     };
   }
+  if (node.type === "string" && node.format === "date-time") {
+    // A time on the scheduler's clock (the zone every time here is shown in, not the
+    // browser's), sent with that zone's offset on its date so that it says what it means.
+    const zone = settings.tz || Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const input = h("input", { type: "datetime-local", step: "1", value: node.default ?? "" });
+    return {
+      control: input,
+      suffix: h("span", { title: t("field_zone_title", { tz: zone }) }, zone),
+      read: () => {
+        if (input.value === "") return required ? "" : undefined;
+        return wallWithOffset(input.value) ?? input.value;
+      },
+    };
+  }
   if (node.type === "string") {
     const type =
-      { date: "date", "date-time": "datetime-local", time: "time", email: "email", uri: "url" }[
-        node.format
-      ] || "text";
+      { date: "date", time: "time", email: "email", uri: "url" }[node.format] || "text";
     const input = h("input", {
       type,
       maxlength: node.maxLength ?? null,
       value: node.default ?? "",
-      step: type === "datetime-local" || type === "time" ? "1" : null,
+      step: type === "time" ? "1" : null,
     });
     return {
       control: input,
@@ -200,6 +213,7 @@ export function paramsForm(schema, prefix) {
             id: `${prefix}-p-${name}`,
             label: node.title || name,
             control: built.control,
+            suffix: built.suffix,
             help: hints.join(" · ") || null,
             required: isRequired,
             inline: built.inline,
