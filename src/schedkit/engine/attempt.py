@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schedkit.context import RunCancelledError, TaskContext
-from schedkit.engine.hooks import run_hooks
+from schedkit.engine.hooks import PROCESS_EXITS, run_hooks
 from schedkit.engine.isolation import needs_thread, run_isolated
 from schedkit.engine.retries import error_info
 from schedkit.engine.threads import HeldThread, ThreadLane, without_stop_iteration
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: Longest wait for a task's ``on_failure`` hook; it must not hold the run's end forever.
 ON_FAILURE_TIMEOUT = 60.0
+#: What an ``on_failure`` hook may raise and only be logged for (see hooks.TaskExited).
+_HOOK_ERRORS: tuple[type[BaseException], ...] = (Exception, *PROCESS_EXITS)
 
 
 class TaskReportedFailure(Exception):
@@ -177,8 +179,7 @@ class AttemptRunner:
             outcome = hook(exc) if on_loop else asyncio.to_thread(without_stop_iteration, hook, exc)
             if inspect.isawaitable(outcome):
                 await wait_for(outcome, ON_FAILURE_TIMEOUT)
-        except (Exception, SystemExit, KeyboardInterrupt, GeneratorExit):
-            # Not the loop's to end (see hooks.TaskExited).
+        except _HOOK_ERRORS:
             ctx.logger.exception("on_failure hook failed")
         finally:
             TaskContext.deactivate(token)

@@ -92,8 +92,8 @@ class Finisher:
         drain, so the run goes back to pending at once for any node to claim."""
         now = self.clock.now()
         # The policy is built only for an outcome it may retry (not once per success).
-        retryable = task is not None and outcome.status in RETRYABLE and outcome.retryable
-        policy = task.retry_policy if retryable and task is not None else None
+        retryable = outcome.status in RETRYABLE and outcome.retryable
+        policy = task.retry_policy if task is not None and retryable else None
         when = now if hand_back else retry_at(policy, run, outcome.status, now)
         if hand_back:
             error = {"type": "HandedBack", "message": outcome.reason or "the node drained"}
@@ -188,13 +188,7 @@ class Finisher:
         if ended is RunStatus.CANCELLED:
             # Its cancel was requested before this node heard of it: the store ended the
             # run instead of retrying it.
-            cancelled = run_with(
-                run,
-                status=RunStatus.CANCELLED,
-                finished_at=now,
-                error=item.attempt_error,
-                reason=CANCELLED_IN_ATTEMPT,
-            )
+            cancelled = runs.cancelled_in_attempt(run, item.attempt_error, now)
             return Concluded(run=cancelled, kind=EventKind.FINISHED, applied=True)
         retried = dataclasses.replace(
             run, status=RunStatus.PENDING, attempt=run.attempt + 1, not_before=when

@@ -41,6 +41,10 @@ class EnvironmentCheckFailed(Exception):
     """``validate_execution_environment()`` returned False."""
 
 
+#: What task code can raise that would end the event loop, and with it the process.
+PROCESS_EXITS: tuple[type[BaseException], ...] = (SystemExit, KeyboardInterrupt, GeneratorExit)
+
+
 class TaskExited(Exception):
     """The task's code raised SystemExit, KeyboardInterrupt or GeneratorExit. Left as
     they are, these end the event loop (asyncio re-raises them out of the task that
@@ -99,5 +103,5 @@ async def call_hook(
             out = fn(*args, **kwargs)
             return await out if inspect.isawaitable(out) else out
         return await held.call(fn, *args, **kwargs)
-    except (SystemExit, KeyboardInterrupt, GeneratorExit) as exc:
+    except PROCESS_EXITS as exc:
         raise TaskExited(exc) from exc

@@ -19,12 +19,12 @@ import logging
 from datetime import datetime, timedelta
 
 from schedkit.clock import Clock
+from schedkit.engine import runs
 from schedkit.engine.retries import attempt_error, retried_with, retry_at
 from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
-from schedkit.models import Node, Run, RunStatus, run_with
+from schedkit.models import Node, Run, RunStatus
 from schedkit.registry import TaskRegistry
-from schedkit.store._common import CANCELLED_IN_ATTEMPT
 from schedkit.store.base import Store
 from schedkit.store.values import LostRun
 
@@ -184,13 +184,7 @@ class Reaper:
         final = verdict.retry_at is None or cancelled
         self.events.publish(RunEvent(kind=EventKind.LOST, run=lost, detail={"final": final}))
         if cancelled:
-            ended = run_with(
-                run,
-                status=RunStatus.CANCELLED,
-                finished_at=verdict.now,
-                error=verdict.attempt_error,
-                reason=CANCELLED_IN_ATTEMPT,
-            )
+            ended = runs.cancelled_in_attempt(run, verdict.attempt_error, verdict.now)
             self.events.publish(RunEvent(kind=EventKind.FINISHED, run=ended))
         elif verdict.retry_at is not None:
             retried = dataclasses.replace(

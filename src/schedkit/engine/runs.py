@@ -20,6 +20,7 @@ from schedkit.engine import backfill
 from schedkit.errors import ConflictError, ValidationError
 from schedkit.limits import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_CHARS
 from schedkit.models import (
+    JSON,
     LOCAL_EXECUTOR,
     Run,
     RunStatus,
@@ -30,6 +31,7 @@ from schedkit.models import (
     new_id,
     run_with,
 )
+from schedkit.store._common import CANCELLED_IN_ATTEMPT
 from schedkit.task import BaseTask
 from schedkit.workflows.plan import step_key, step_run_id
 
@@ -263,3 +265,16 @@ def _running_on(node_id: str, not_before: datetime, now: datetime) -> dict[str, 
 def skipped(run: Run, reason: str, now: datetime) -> Run:
     """``run`` recorded as a fire skipped by its overlap policy."""
     return dataclasses.replace(run, status=RunStatus.SKIPPED, finished_at=now, reason=reason)
+
+
+def cancelled_in_attempt(run: Run, attempt_error: JSON, now: datetime) -> Run:
+    """``run`` as the store leaves it when its attempt ends (a requeue, a lost verdict)
+    after its cancel was requested: cancelled at ``now``, the attempt's record as its
+    error (see :meth:`Store.requeue_run`)."""
+    return run_with(
+        run,
+        status=RunStatus.CANCELLED,
+        finished_at=now,
+        error=attempt_error,
+        reason=CANCELLED_IN_ATTEMPT,
+    )
