@@ -51,6 +51,8 @@ class SQLBase(Store):
         self._sqlite = self._db.is_sqlite
         #: Whether the last claim found runs (SQLite: then the next one skips its probe).
         self._claim_found = False
+        #: PostgreSQL: whether a full claim checked the runs table has planner statistics.
+        self._statistics_checked = False
         self.display_url = self._db.display_url
         self._open = False
 

@@ -15,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from schedkit.errors import StoreError
 from schedkit.models import (
     FINISHED_STATUSES,
     JSON,
@@ -26,7 +27,7 @@ from schedkit.models import (
     run_of_values,
 )
 from schedkit.store._common import claim_order, nothing_to_claim, offered_keys, stale_order
-from schedkit.store.sql.base import SQLBase, chunks, values_of
+from schedkit.store.sql.base import SQLBase, chunks, log, values_of
 from schedkit.store.sql.queries import Query
 from schedkit.store.sql.schema import ACTIVE_ONLY, PENDING_ONLY, RUNNING_ONLY
 
@@ -136,10 +137,39 @@ class RunsMixin(SQLBase):
             params["executor_name"] = executor
         rows = await self._db.write_one(lambda conn: query.all(conn, params))
         self._claim_found = bool(rows)
+        if len(rows) >= limit and not self._sqlite and not self._statistics_checked:
+            self._statistics_checked = True
+            await self._analyze_if_never_analyzed()
         # The columns are Run's fields, in order.
         claimed = [run_of_values(row) for row in rows]
         # RETURNING comes in no particular order.
         return sorted(claimed, key=claim_order)
+
+    async def _analyze_if_never_analyzed(self) -> None:
+        """Give PostgreSQL's planner statistics of the runs table if it has none yet (a
+        new database, one restored from a dump, until autovacuum's first pass). Without
+        them it estimates a task's pending runs at one row and picks the (task, status)
+        index, then sorts every pending run at each claim: 11–13 ms per claim of 100
+        with 20,000 pending, against 3–4 ms off the claim index. Checked once per store,
+        at its first full claim (a backlog): later ones are autovacuum's to keep."""
+        name = self._t.runs.name
+
+        def work(conn: Connection) -> None:
+            never = conn.execute(
+                sa.text(
+                    "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL "
+                    "FROM pg_stat_user_tables WHERE relid = to_regclass(:name)"
+                ),
+                {"name": name},
+            ).scalar()
+            if never:
+                # SKIP_LOCKED: if autovacuum is analyzing it right now, that will do.
+                conn.exec_driver_sql(f'ANALYZE (SKIP_LOCKED) "{name}"')
+
+        try:
+            await self._db.write_one(work)
+        except StoreError as exc:
+            log.info("could not analyze %s (the claims may sort their candidates): %s", name, exc)
 
     async def heartbeat_runs(self, node_id: str, run_ids: Sequence[str], now: datetime) -> set[str]:
         if not run_ids:
@@ -300,14 +330,16 @@ class RunsMixin(SQLBase):
         # (subquery), PostgreSQL may run it again while updating, and every run picks
         # further rows: claims were seen returning more runs than their limit.
         claimable_cte = candidates.cte("claimable").prefix_with("MATERIALIZED")
-        # PostgreSQL checks again that a locked candidate is still pending. SQLite needs
-        # no check (the transaction holds the write lock since it began), and given one
-        # it searched the status index for it: a scan of every pending run per claim
-        # (6 µs per run claimed out of 17, with 20,000 pending) instead of 100 lookups.
-        still_pending = [] if self._sqlite else [r.c.status == RunStatus.PENDING]
+        # No second check that a candidate is still pending: SQLite's transaction holds
+        # the write lock since it began, and PostgreSQL's FOR UPDATE locks the newest
+        # version of each candidate only if it still meets the candidates' conditions
+        # (read committed rechecks them). Given one, both planners searched the pending
+        # runs' index for each claimed id: on PostgreSQL, with statistics from a history
+        # of finished runs and a backlog of 20,000 pending, a claim of 100 took 330 ms
+        # instead of 4 (on SQLite, 6 µs per run claimed out of 17).
         stmt = (
             sa.update(r)
-            .where(r.c.id.in_(sa.select(claimable_cte.c.id)), *still_pending)
+            .where(r.c.id.in_(sa.select(claimable_cte.c.id)))
             .values(
                 status=RunStatus.RUNNING,
                 node_id=sa.bindparam("claimer"),
