@@ -8,6 +8,7 @@ executor flushes buffers in batches. A record factory adds ``run_id``, ``task_na
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import threading
@@ -21,8 +22,10 @@ from schedkit.task import TaskContext, current_context
 #: Longest message stored per line; longer ones are cut with a marker.
 MAX_MESSAGE_CHARS = 10_000
 #: Most lines waiting to be written (a store outage must not exhaust memory); past it,
-#: new lines are dropped and counted.
+#: new lines are dropped and counted, and the run's log says where and how many.
 MAX_BUFFERED_LINES = 50_000
+#: The logger name of the line that stands for dropped lines in a run's log.
+DROPPED_LOGGER = "schedkit.logcapture"
 
 
 def record_text(record: logging.LogRecord) -> str:
@@ -43,6 +46,8 @@ class RunLogBuffer:
         self._lock = threading.Lock()
         self._lines: list[LogLine] = []
         self._seq: dict[str, itertools.count[int]] = {}
+        #: Per run, (attempt, lines dropped) since its last line kept.
+        self._gaps: dict[str, tuple[int, int]] = {}
         self.overflow = Overflow("run_log_lines", max_lines)
 
     def start_run(self, run_id: str, first_seq: int = 0) -> None:
@@ -51,7 +56,28 @@ class RunLogBuffer:
 
     def end_run(self, run_id: str) -> None:
         with self._lock:
-            self._seq.pop(run_id, None)
+            counter = self._seq.pop(run_id, None)
+            gap = self._gaps.pop(run_id, None)
+            if gap is not None and counter is not None:
+                # Kept past the bound (one line per run): a log that just stops reads as
+                # a run that stopped logging.
+                self._lines.append(self._marker(run_id, *gap, next(counter)))
+
+    def _marker(self, run_id: str, attempt: int, dropped: int, seq: int) -> LogLine:
+        """The line a run's log shows where ``dropped`` of its lines were not kept."""
+        return LogLine(
+            run_id=run_id,
+            seq=seq,
+            attempt=attempt,
+            ts=datetime.now(UTC),
+            level="WARNING",
+            logger=DROPPED_LOGGER,
+            message=(
+                f"{dropped:,} log line{'s' if dropped != 1 else ''} dropped here: this "
+                f"node's buffer of lines not yet written to the store was full "
+                f"({self.overflow.bound:,} lines)"
+            ),
+        )
 
     def add(self, ctx: TaskContext, record: logging.LogRecord) -> None:
         message = record_text(record)
@@ -63,9 +89,13 @@ class RunLogBuffer:
                 return
             if len(self._lines) >= self.overflow.bound:
                 next(counter)  # the gap in seq shows where lines were dropped
+                _, dropped = self._gaps.get(ctx.run_id, (ctx.attempt, 0))
+                self._gaps[ctx.run_id] = (ctx.attempt, dropped + 1)
                 full = True
             else:
                 full = False
+                if (gap := self._gaps.pop(ctx.run_id, None)) is not None:
+                    self._lines.append(self._marker(ctx.run_id, *gap, next(counter)))
                 self._lines.append(
                     LogLine(
                         run_id=ctx.run_id,
@@ -86,10 +116,22 @@ class RunLogBuffer:
         with self._lock:
             self._lines[:0] = lines
             over = len(self._lines) - self.overflow.bound
+            gone: list[LogLine] = []
             if over > 0:
+                tail = self._lines[-over:]
                 del self._lines[-over:]
-        if over > 0:
-            self.overflow.drop(over)
+                gone = [line for line in tail if line.logger != DROPPED_LOGGER]
+                # Markers stay; per run, a new one in place of its last line dropped
+                # (that seq is free).
+                last = {line.run_id: line for line in gone}
+                counts = collections.Counter(line.run_id for line in gone)
+                self._lines += [line for line in tail if line.logger == DROPPED_LOGGER]
+                self._lines += [
+                    self._marker(run_id, line.attempt, counts[run_id], line.seq)
+                    for run_id, line in last.items()
+                ]
+        if gone:
+            self.overflow.drop(len(gone))
 
     @property
     def pending(self) -> bool:

@@ -155,6 +155,7 @@ class SyncScheduler:
     schedule_counts = _Blocking(Scheduler.schedule_counts)
     next_schedules = _Blocking(Scheduler.next_schedules)
     get_job_info = _Blocking(Scheduler.get_job_info)
+    allowed_fires = _Blocking(Scheduler.allowed_fires)
     run_now = _Blocking(Scheduler.run_now)
     execute_handed_off = _Blocking(Scheduler.execute_handed_off)
     wait_for_run = _Blocking(Scheduler.wait_for_run)

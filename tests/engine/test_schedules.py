@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -64,6 +66,41 @@ async def test_add_task_persists_and_survives_restart(make_scheduler: MakeSchedu
     assert [e.action for e in audit][:2] == ["schedule.put", "schedule.put"]
     assert audit[0].actor == "bob"
     assert audit[0].before is not None and audit[0].after is not None
+
+
+async def test_a_recurring_schedule_past_its_end_date_is_stored_with_a_warning(
+    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cron schedule whose end_date had passed (a year typed wrong) was stored as
+    ended without a word, unlike a one-off already past its run date."""
+    s = await make_scheduler(nightly)
+    ended = {"trigger": "cron", "hour": 2, "end_date": "2020-06-30T00:00:00"}
+    with caplog.at_level(logging.WARNING, logger="schedkit.service.schedules"):
+        schedule = await s.add_task("nightly", ended, schedule_id="nightly:ended")
+        await s.add_task("nightly", {**ended, "end_date": "2999-06-30"}, schedule_id="later")
+    assert schedule.next_fire_time is None  # kept: an end date may be meant
+    [warning] = [r for r in caplog.records if "end_date" in r.getMessage()]
+    assert warning.getMessage() == (
+        "schedule 'nightly:ended' has no fire before its end_date 2020-06-30 00:00:00 "
+        "(Asia/Shanghai): it is stored as ended and will not run"
+    )
+    assert warning.past_end_date.schedule_id == "nightly:ended"  # type: ignore[attr-defined]
+
+
+async def test_job_info_gives_the_next_run_the_calendar_allows(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """get_job_info said the stored, nominal next fire: a Sunday for a workday schedule,
+    whose Sunday fire is recorded skipped, while the console and the CLI said Monday."""
+    saturday = datetime(2026, 12, 5, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    clock = OffsetClock(saturday - datetime.now(UTC))
+    s = await make_scheduler(nightly, clock=clock)
+    workdays = {"trigger": "cron", "hour": 8, "minute": 30, "calendar": "cn_workdays"}
+    schedule = await s.add_task("nightly", workdays)
+    assert schedule.next_fire_time is not None
+    assert schedule.next_fire_time.astimezone(s.tz).isoformat() == "2026-12-06T08:30:00+08:00"
+    [info] = await s.get_job_info("nightly")
+    assert info["next_run_time"] == "2026-12-07T08:30:00+08:00"
 
 
 async def test_pause_resume_remove(make_scheduler: MakeScheduler) -> None:
@@ -391,7 +428,6 @@ async def test_leader_that_cannot_renew_stops_firing_before_expiry(
 
 async def test_calendar_excluded_fires_are_recorded(make_scheduler: MakeScheduler) -> None:
     from datetime import datetime
-    from zoneinfo import ZoneInfo
 
     from schedkit import OffsetClock
 

@@ -49,17 +49,56 @@ def test_log_buffer_drops_past_its_bound_and_warns_once(caplog: pytest.LogCaptur
         # A failed write puts its lines back; past the bound the newest go.
         buffer.add(ctx, _record("after"))
         buffer.put_back(lines)
-        assert len(buffer.take()) == 5 and buffer.overflow.dropped == 8
+        assert buffer.overflow.dropped == 8
+        assert [(line.seq, line.message) for line in buffer.take()] == [
+            *[(i, f"line {i}") for i in range(5)],
+            # The first drops' marker stays; the put-back's replaces "after" (seq 13).
+            (12, _dropped(7)),
+            (13, _dropped(1)),
+        ]
         # Drained and overflowing anew: warned again.
         for i in range(7):
             buffer.add(ctx, _record(f"again {i}"))
     assert buffer.overflow.dropped == 10
     # One warning per episode of drops (the first, the put-back, this one).
     assert len([m for m in _warnings(caplog) if "dropping" in m]) == 3
-    # Line numbers keep counting through the drops: the gap shows where lines are missing.
-    buffer.take()
+    # Line numbers keep counting through the drops: the gap shows where lines are missing,
+    # and the line before the next one kept says how many.
+    assert len(buffer.take()) == 5
     buffer.add(ctx, _record("last"))
-    assert buffer.take()[0].seq == 20
+    marker, last = buffer.take()
+    assert (marker.seq, marker.level, marker.message) == (21, "WARNING", _dropped(2))
+    assert (last.seq, last.message) == (22, "last")
+
+
+def _dropped(n: int) -> str:
+    line = "line" if n == 1 else "lines"
+    return (
+        f"{n} log {line} dropped here: this node's buffer of lines not yet written to the "
+        "store was full (5 lines)"
+    )
+
+
+def test_a_run_ending_while_its_lines_are_dropped_says_so_at_the_end_of_its_log() -> None:
+    """A task logging faster than the store takes lines (200,000 in one run) lost the
+    newest ones with nothing in its log to say so: it read as if it stopped logging."""
+    buffer = RunLogBuffer(max_lines=3)
+    buffer.start_run("r1")
+    buffer.start_run("r2")
+    for i in range(5):
+        buffer.add(_ctx("r1"), _record(f"r1 {i}"))
+    buffer.add(_ctx("r2"), _record("r2 dropped"))
+    buffer.end_run("r1")
+    buffer.end_run("r2")
+    buffer.end_run("r2")  # twice: no second marker
+    lines = [(line.run_id, line.seq, line.message) for line in buffer.take()]
+    assert lines == [
+        ("r1", 0, "r1 0"),
+        ("r1", 1, "r1 1"),
+        ("r1", 2, "r1 2"),
+        ("r1", 5, _dropped(2).replace("(5 lines)", "(3 lines)")),
+        ("r2", 1, _dropped(1).replace("(5 lines)", "(3 lines)")),
+    ]
 
 
 async def test_event_bus_bounds_pending_listener_calls(caplog: pytest.LogCaptureFixture) -> None:

@@ -2,23 +2,21 @@
 upcoming fires (one preview implementation: :func:`schedkit.triggers.upcoming`).
 
 A schedule's next fire as shown is the next one its business calendar allows
-(:func:`allowed_fires`), not the nominal fire the engine stores: the engine records a
-nominal fire on a day the calendar excludes as a skipped run, so showing it would
-announce a run that never happens, and contradict the preview.
+(:mod:`schedkit.service.next_fires`), not the nominal fire the engine stores, which
+would contradict the preview.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
-import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from pydantic import Field, JsonValue
 
-from schedkit.calendars import CalendarSet, CalendarWarning, referenced_names
+from schedkit.calendars import CalendarSet, CalendarWarning
 from schedkit.errors import CalendarNotFoundError, ValidationError
 from schedkit.models import OverlapPolicy, Schedule
 from schedkit.readmodels.common import Lang, View, local
@@ -27,8 +25,6 @@ from schedkit.service.schedules import EndReason, ended_by
 from schedkit.triggers import (
     AllowedFire,
     Blocked,
-    OpenDays,
-    allowed_fire,
     build_trigger,
     trigger_from_json,
     upcoming,
@@ -40,7 +36,6 @@ __all__ = [
     "ScheduleView",
     "TaskUpcoming",
     "UpcomingFire",
-    "allowed_fires",
     "calendar_warning_view",
     "schedule_preview",
     "schedule_view",
@@ -53,9 +48,6 @@ __all__ = [
 #: Seconds a preview may search (a calendar excluding nearly every fire must not hold a
 #: request, or the event loop, for long).
 PREVIEW_BUDGET = 1.0
-#: Seconds one request may search for the fires calendars allow, all its schedules
-#: together (a schedule whose nominal fire the calendar allows needs no search).
-ALLOWED_BUDGET = PREVIEW_BUDGET
 
 #: ``next_fire_note`` by why there is no allowed fire ("closed_until": CLOSED with a day).
 _NOTES: dict[str, dict[Lang, str]] = {
@@ -130,15 +122,15 @@ async def schedule_views(
     scheduler: Scheduler, schedules: Sequence[Schedule], lang: Lang = "en"
 ) -> list[ScheduleView]:
     """Views of ``schedules``, each with the next fire its calendar allows
-    (:func:`allowed_fires`: the store's calendars read once for all of them)."""
-    allowed = await allowed_fires(scheduler, schedules)
+    (:meth:`Scheduler.allowed_fires`: the store's calendars read once for all of them)."""
+    allowed = await scheduler.allowed_fires(schedules)
     return [schedule_view(s, scheduler.tz, lang, next_fire=allowed.get(s.id)) for s in schedules]
 
 
 def schedule_view(
     schedule: Schedule, tz: tzinfo, lang: Lang = "en", *, next_fire: AllowedFire | None
 ) -> ScheduleView:
-    """The view of ``schedule``; ``next_fire`` is its entry of :func:`allowed_fires`
+    """The view of ``schedule``; ``next_fire`` is its entry of ``Scheduler.allowed_fires``
     (None: no next fire, as for a paused or ended schedule)."""
     default_zone = str(tz)
     calendar = None
@@ -182,42 +174,6 @@ def schedule_view(
         created_at=schedule.created_at,
         updated_at=schedule.updated_at,
     )
-
-
-async def allowed_fires(
-    scheduler: Scheduler, schedules: Iterable[Schedule]
-) -> dict[str, AllowedFire]:
-    """The next fire each schedule neither paused nor ended may run at, by id: its stored
-    (nominal) next fire, or for one with a business calendar the first fire from there
-    that the calendar allows (:func:`schedkit.triggers.allowed_fire`). The calendars
-    named are read from the store once for all the schedules, and the search runs off
-    the event loop, :data:`ALLOWED_BUDGET` seconds at most in all."""
-    active = {s.id: s for s in schedules if not s.paused and s.next_fire_time is not None}
-    names = referenced_names(s.trigger for s in active.values())
-    if not names:  # no calendar: nothing to read, nothing to search
-        return {sid: AllowedFire(fire=s.next_fire_time) for sid, s in active.items()}
-    calendars = await scheduler.calendars.snapshot(names)
-    return await asyncio.to_thread(_allowed, list(active.values()), str(scheduler.tz), calendars)
-
-
-def _allowed(
-    schedules: list[Schedule], default_zone: str, calendars: CalendarSet
-) -> dict[str, AllowedFire]:
-    days = OpenDays(calendars)
-    deadline = time.monotonic() + ALLOWED_BUDGET
-    found: dict[str, AllowedFire] = {}
-    for schedule in schedules:
-        nominal = schedule.next_fire_time
-        assert nominal is not None  # allowed_fires passes only schedules with one
-        found[schedule.id] = AllowedFire(fire=nominal)
-        if not schedule.trigger.get("calendar"):
-            continue
-        try:
-            trigger = trigger_from_json(schedule.trigger, default_timezone=default_zone)
-        except ValidationError:  # a stored trigger the current code cannot read: as stored
-            continue
-        found[schedule.id] = allowed_fire(trigger, nominal, days, deadline=deadline)
-    return found
 
 
 class UpcomingFire(View):

@@ -19,7 +19,7 @@ from pydantic import Field, JsonValue
 from schedkit.models import Run, Schedule, ScheduleCounts, TaskStats, to_json
 from schedkit.readmodels.common import Lang, View, local
 from schedkit.readmodels.runs import RunBrief, run_brief
-from schedkit.readmodels.schedules import ScheduleView, allowed_fires, schedule_view
+from schedkit.readmodels.schedules import ScheduleView, schedule_view
 from schedkit.readmodels.stats import WindowStats, window_stats
 from schedkit.service import Scheduler
 from schedkit.task import BaseTask, TaskPriority
@@ -107,7 +107,7 @@ async def task_summaries(
     counts = {c.task_name: c for c in await scheduler.schedule_counts()}
     read = await _read_schedules(scheduler, names, counts, limit, offset)
     shown = itertools.chain(*read.pages.values(), *read.soonest.values())
-    allowed = await allowed_fires(scheduler, shown)
+    allowed = await scheduler.allowed_fires(shown)
     next_fires = {
         name: await _next_fire(scheduler, name, soonest, read.all_read, allowed)
         for name, soonest in read.soonest.items()
@@ -224,7 +224,7 @@ async def _next_fire(
             return best
         limit = 4 * len(soonest)
         soonest = await scheduler.next_schedules(limit, task_name)
-        allowed = await allowed_fires(scheduler, soonest)
+        allowed = await scheduler.allowed_fires(soonest)
         complete = len(soonest) < limit
 
 

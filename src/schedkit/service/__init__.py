@@ -45,7 +45,7 @@ from schedkit.models import (
     ScheduleCounts,
 )
 from schedkit.registry import TaskRegistry, task_registry
-from schedkit.service import cluster
+from schedkit.service import cluster, next_fires
 from schedkit.service.admin import AdminFacade
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.backfill import BackfillMethods, Backfills
@@ -63,7 +63,7 @@ from schedkit.service.schedules import ScheduleBook
 from schedkit.service.workflows import WorkflowControl
 from schedkit.store import Store, create_store
 from schedkit.task import BaseTask
-from schedkit.triggers import ScheduleSpec
+from schedkit.triggers import AllowedFire, ScheduleSpec
 from schedkit.version import __version__
 from schedkit.workflows import Workflow
 
@@ -410,9 +410,17 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
         return await self.store.due_schedules(END_OF_TIME, limit, task_name=task_name)
 
     async def get_job_info(self, task_name: str | None = None) -> list[dict[str, Any]]:
-        """The document's job listing: id, name, next_run_time, trigger, executor,
+        """The document's job listing: id, name, next_run_time (the next fire its
+        business calendar allows, as the console shows it), trigger, executor,
         max_instances (plus paused and pause_note)."""
-        return await self.schedules.job_info(task_name)
+        schedules = await self.store.list_schedules(task_name)
+        return self.schedules.job_info(schedules, await self.allowed_fires(schedules))
+
+    async def allowed_fires(self, schedules: Iterable[Schedule]) -> dict[str, AllowedFire]:
+        """By id, the next fire each schedule neither paused nor ended may run at: its
+        stored (nominal) next fire, or the first one from there its business calendar
+        allows (:mod:`schedkit.service.next_fires`)."""
+        return await next_fires.allowed_fires(self.calendars, self.tz, schedules)
 
     # -- events ------------------------------------------------------------------------------
 

@@ -1,10 +1,13 @@
-"""One-off schedules added with their run date already past the misfire grace.
+"""Schedules stored with nothing left to run: a one-off whose run date is already past
+the misfire grace, a recurring one with no fire before its end date.
 
-Such a schedule is accepted (backfill-like uses exist) but its only fire will be
-recorded ``missed``; more often than not that is a mistake, such as a naive
+Such a schedule is accepted (backfill-like uses exist, and an end date may be kept for
+the record) but the one-off's only fire will be recorded ``missed``, and the recurring
+one is stored as ended; more often than not that is a mistake, such as a naive
 ``datetime.now() + ...`` on a machine whose zone is not the configured one (naive
-datetimes are wall times in the trigger's zone). :class:`ScheduleBook` logs a
-:class:`PastRunDate` when it stores one.
+datetimes are wall times in the trigger's zone), or a year typed wrong.
+:class:`ScheduleBook` logs a :class:`PastRunDate` or a :class:`PastEndDate` when it
+stores one.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from schedkit.engine import planning
 from schedkit.models import Schedule
 from schedkit.triggers import trigger_from_json
 
-__all__ = ["PastRunDate", "naive_run_date", "past_run_date"]
+__all__ = ["PastEndDate", "PastRunDate", "naive_run_date", "past_end_date", "past_run_date"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -75,6 +78,41 @@ def past_run_date(schedule: Schedule, now: datetime, *, naive: bool) -> PastRunD
         late=late,
         misfire_grace_time=grace,
         local_zone=local.tzname() if other_zone else None,
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PastEndDate:
+    """A cron or interval schedule with no fire left before its end date."""
+
+    schedule_id: str
+    #: The end date, in the trigger's zone.
+    end_date: datetime
+
+    @property
+    def zone(self) -> str:
+        return str(self.end_date.tzinfo)
+
+    def message(self) -> str:
+        return (
+            f"schedule {self.schedule_id!r} has no fire before its end_date "
+            f"{self.end_date:%Y-%m-%d %H:%M:%S} ({self.zone}): it is stored as ended and "
+            "will not run"
+        )
+
+
+def past_end_date(schedule: Schedule) -> PastEndDate | None:
+    """What to warn of when ``schedule`` is a recurring one stored with no fire left
+    because of its ``end_date``; None otherwise (also when ``max_runs`` ended it)."""
+    trigger = schedule.trigger
+    end = trigger.get("end_date")
+    if trigger.get("trigger") == "date" or end is None or schedule.next_fire_time is not None:
+        return None
+    if planning.runs_left(schedule) == 0:
+        return None
+    return PastEndDate(
+        schedule_id=schedule.id,
+        end_date=datetime.fromisoformat(end).astimezone(ZoneInfo(trigger["timezone"])),
     )
 
 

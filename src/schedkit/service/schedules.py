@@ -12,7 +12,7 @@ import dataclasses
 import functools
 import itertools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -40,10 +40,11 @@ from schedkit.service.bulk import (
     check_room,
     existing_errors,
 )
-from schedkit.service.past_dates import naive_run_date, past_run_date
+from schedkit.service.past_dates import naive_run_date, past_end_date, past_run_date
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import (
+    AllowedFire,
     CronSpec,
     DateSpec,
     IntervalSpec,
@@ -154,19 +155,21 @@ class ScheduleBook:
     async def count(self, task_name: str | None = None) -> int:
         return await self.store.count_schedules(task_name)
 
-    async def job_info(self, task_name: str | None = None) -> list[dict[str, Any]]:
-        """The document's job listing: id, name, next_run_time, trigger, executor,
-        max_instances (plus paused and pause_note)."""
+    def job_info(
+        self, schedules: Sequence[Schedule], allowed: Mapping[str, AllowedFire]
+    ) -> list[dict[str, Any]]:
+        """The document's job listing of ``schedules``: id, name, next_run_time (their
+        ``allowed`` fire), trigger, executor, max_instances (plus paused and
+        pause_note)."""
         infos = []
-        for s in await self.store.list_schedules(task_name):
+        for s in schedules:
             task = self.registry.get_task(s.task_name)
+            fire = allowed[s.id].fire if s.id in allowed else None
             infos.append(
                 {
                     "id": s.id,
                     "name": task.task_description if task else s.task_name,
-                    "next_run_time": None
-                    if s.paused or s.next_fire_time is None
-                    else s.next_fire_time.astimezone(self.tz).isoformat(),
+                    "next_run_time": None if fire is None else fire.astimezone(self.tz).isoformat(),
                     "trigger": trigger_from_json(s.trigger).describe("en"),
                     "executor": _executor_of(s, task),
                     "max_instances": s.max_instances,
@@ -334,12 +337,15 @@ class ScheduleBook:
             )
 
     def _warn_if_past(self, schedule: Schedule, given: Any) -> None:
-        """Log a one-off schedule stored already past its misfire grace (accepted: its
-        fire is recorded missed, which may be meant, but is a mistake more often)."""
+        """Log a schedule stored with nothing left to run: a one-off already past its
+        misfire grace, a recurring one past its end date (accepted: it may be meant, but
+        is a mistake more often)."""
         past = past_run_date(schedule, self.clock.now(), naive=naive_run_date(given))
         if past is not None:
             # The record carries the facts, for adapters to say it in their own words.
             logger.warning("%s", past.message(), extra={"past_run_date": past})
+        if (ended := past_end_date(schedule)) is not None:
+            logger.warning("%s", ended.message(), extra={"past_end_date": ended})
 
     async def _save(self, schedule: Schedule, before: Schedule | None) -> None:
         """Write the next version of ``before`` (compare-and-set: a change made meanwhile
