@@ -70,11 +70,17 @@ def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> No
         assert result["jitter"] is None
     assert "store_missed" in fire["schedkit-sqlite"]
 
-    drains = report["workloads"]["throughput"]["cases"].values()
-    assert [c["params"]["sync_task"] for c in drains] == [False, True]  # both kinds of task
+    drains = list(report["workloads"]["throughput"]["cases"].values())
+    # Both kinds of task, and the async one again in a store with a history before it.
+    assert [c["params"]["sync_task"] for c in drains] == [False, True, False]
     for drain in drains:
         assert all(r["finished"] == r["runs"] for r in drain["results"].values())
-    throughput = next(iter(drains))["results"]
+    lived = drains[2]
+    assert lived["params"]["history"] == 10 * lived["params"]["runs"]
+    assert "apscheduler-memory" not in lived["results"]
+    for result in lived["results"].values():
+        assert result["recorded_success"] == result["runs"]  # the history not counted in
+    throughput = drains[0]["results"]
     # Store round trips are counted for every store (APScheduler's memory store has none).
     for system, result in throughput.items():
         assert (result["round_trips_per_run"] > 0) == (system != "apscheduler-memory"), system
