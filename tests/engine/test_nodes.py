@@ -131,17 +131,27 @@ async def test_a_stopped_node_leaves_the_list_with_a_heartbeat_write_in_flight(
 
 async def claimed_with_a_late_answer(s: Scheduler) -> Run:
     """A pending run of ``slow_one`` that the store has claimed for ``s``, whose claim
-    answers 0.3 s later (FerretDB under load). Only the answer is delayed; the store is
-    real."""
+    answers only once the node has stopped taking runs (a drain or a stop began: FerretDB
+    under load). Only the answer is delayed; the store is real. A fixed delay of 0.3 s
+    was not enough on a loaded CI machine: the test resumed after the answer, and the
+    run had started."""
     real_claim = s.store.claim_runs
-    answered = asyncio.Event()
+    answered, closed = asyncio.Event(), asyncio.Event()
+    slots = s._executor.slots
+    real_close = slots.close
+
+    def close() -> None:
+        real_close()
+        closed.set()
 
     async def claim_answering_late(*args: Any, **kwargs: Any) -> list[Run]:
         found = await real_claim(*args, **kwargs)
         if found:
             answered.set()
-            await asyncio.sleep(0.3)
+            await asyncio.wait_for(closed.wait(), 10)
         return found
+
+    slots.close = close  # type: ignore[method-assign]
 
     s.store.claim_runs = claim_answering_late  # type: ignore[method-assign]
     pending = runs.manual(s.get_task("slow_one"), {}, utcnow(), actor="test")
