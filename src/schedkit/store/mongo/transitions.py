@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import (
     Mapping,
     Sequence,
@@ -114,36 +115,35 @@ class TransitionsMixin(FencesMixin):
         status = RunStatus(doc["status"])
         if status not in item.from_statuses:
             return None
+        # The attempt's one way out (the same fence either way).
+        exit_of = functools.partial(
+            Transition,
+            key=exit_key(item.run_id, item.attempt, status),
+            run_id=item.run_id,
+            attempt=item.attempt,
+            from_status=status.value,
+        )
         if status.active and (request is not None or doc["cancel_requested"]):
-            cancel = Transition(
-                key=exit_key(item.run_id, item.attempt, status),
+            change = exit_of(
                 kind="cancel",
-                run_id=item.run_id,
-                attempt=item.attempt,
-                from_status=status.value,
                 fields=_cancelled(item.now, item.attempt_error),
                 release=True,
                 rollup=mark_of(doc),
             )
-            if not await self._begin([cancel]):
-                return None
-            await self._write([cancel])
-            return RunStatus.CANCELLED
-        requeue = Transition(
-            key=exit_key(item.run_id, item.attempt, status),
-            kind="requeue",
-            run_id=item.run_id,
-            attempt=item.attempt,
-            from_status=status.value,
-            fields=_requeued(item.attempt, item.not_before),
-            push={"attempt_errors": dump_json(item.attempt_error)},
-            # Out of a finished status: the run leaves its hour's rollup.
-            rollup=mark_of(doc) if status.finished else None,
-        )
-        if not await self._begin([requeue]):
+        else:
+            change = exit_of(
+                kind="requeue",
+                fields=_requeued(item.attempt, item.not_before),
+                push={"attempt_errors": dump_json(item.attempt_error)},
+                # Out of a finished status: the run leaves its hour's rollup.
+                rollup=mark_of(doc) if status.finished else None,
+            )
+        if not await self._begin([change]):
             return None
-        await self._write([requeue])
-        if status.active and await self._cancel_requeued({item.run_id: item.now}):
+        await self._write([change])
+        if change.kind == "cancel" or (
+            status.active and await self._cancel_requeued({item.run_id: item.now})
+        ):
             return RunStatus.CANCELLED
         return RunStatus.PENDING
 
