@@ -246,7 +246,7 @@ async def _fill(store: Store, url: str, case: dict[str, Any], system: str) -> di
     fill_s = time.perf_counter() - t0
     analyzed = False
     if system == SK_POSTGRES:
-        await _pg_execute(url, "ANALYZE")
+        await measure.pg_execute(url, "ANALYZE")
         analyzed = True
     info = {
         "params": {k: case[k] for k in ("runs", "tasks", "days")},
@@ -277,16 +277,7 @@ async def _wipe(url: str, system: str) -> None:
         return
     if system == SK_MONGO:
         return  # a database of its own, created for this run and dropped after it
-    await _pg_execute(url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-
-
-async def _pg_execute(url: str, sql: str) -> None:
-    """Maintenance SQL on the benchmark's own database, outside the store."""
-    conn = await measure.pg_connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    await measure.pg_execute(url, "DROP SCHEMA public CASCADE; CREATE SCHEMA public")
 
 
 async def _timed(fn: Any, reps: int, budget_s: float) -> tuple[dict[str, Any], Any]:

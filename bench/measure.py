@@ -300,6 +300,15 @@ async def _pg_admin(url: str) -> Any:
     return await pg_connect(url, "postgres")
 
 
+async def pg_execute(url: str, sql: str) -> None:
+    """Maintenance SQL on the database of ``url`` (a benchmark's own), outside the store."""
+    conn = await pg_connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 async def pg_server_version(url: str) -> str | None:
     import asyncpg
 

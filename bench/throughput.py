@@ -156,11 +156,7 @@ async def _run_schedkit(case: dict[str, Any]) -> dict[str, Any]:
     if case.get("history"):
         await _fill_history(store, case["history"], batch, now)
         if env.get("pg_db"):
-            conn = await measure.pg_connect(env["pg_url"], env["pg_db"])
-            try:
-                await conn.execute("VACUUM ANALYZE")
-            finally:
-                await conn.close()
+            await measure.pg_execute(env["store_url"], "VACUUM ANALYZE")
     runs = [pending_run(now) for _ in range(n)]
     t0 = time.perf_counter()
     for i in range(0, n, batch):

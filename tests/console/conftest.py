@@ -97,6 +97,24 @@ def serving(app: FastAPI, token: str, var: Path | None = None) -> Iterator[Conso
         yield Console(url=server.url, token=token, api=client, var=var)
 
 
+#: The SQLite file of a console served by :func:`fresh_console`, in ``Console.var``.
+DB = "schedkit.db"
+
+
+@contextmanager
+def fresh_console(
+    tmp_path_factory: pytest.TempPathFactory, name: str, registry: TaskRegistry, **config: Any
+) -> Iterator[Console]:
+    """An app of ``registry`` with CONFIG (``config`` over it) on a new SQLite store in a
+    folder of its own (``Console.var``), served with an admin token."""
+    var = tmp_path_factory.mktemp(name)
+    store_url = f"sqlite:///{var / DB}"
+    token = asyncio.run(_admin_token(store_url))
+    app = create_app({**CONFIG, **config, "store_url": store_url}, registry=registry)
+    with serving(app, token, var) as console:
+        yield console
+
+
 @pytest.fixture(scope="module")
 def chromium() -> str:
     return service_url(CHROMIUM_VAR)
@@ -104,11 +122,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    path: Path = tmp_path_factory.mktemp("console") / "schedkit.db"
-    store_url = f"sqlite:///{path}"
-    token = asyncio.run(_admin_token(store_url))
-    app = create_app({**CONFIG, "store_url": store_url}, registry=console_registry())
-    with serving(app, token) as console:
+    with fresh_console(tmp_path_factory, "console", console_registry()) as console:
         yield console
 
 

@@ -10,7 +10,6 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, expect
 
 from schedkit import TaskRegistry, task
-from schedkit.api import create_app
-from tests.console.conftest import CONFIG, Browsing, Console, _admin_token, open_tab, serving
+from tests.console.conftest import Browsing, Console, fresh_console, open_tab
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -36,13 +34,9 @@ def meeting(when: datetime) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def ny_console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    path: Path = tmp_path_factory.mktemp("console-ny") / "schedkit.db"
-    store_url = f"sqlite:///{path}"
-    token = asyncio.run(_admin_token(store_url))
     registry = TaskRegistry()
     registry.register_task(meeting)
-    app = create_app({**CONFIG, "timezone": ZONE, "store_url": store_url}, registry=registry)
-    with serving(app, token) as console:
+    with fresh_console(tmp_path_factory, "console-ny", registry, timezone=ZONE) as console:
         yield console
 
 

@@ -3,16 +3,13 @@ real server of its own (draining it must not disturb the other console tests).""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
 from schedkit import TaskRegistry, task
-from schedkit.api import create_app
-from tests.console.conftest import CONFIG, Console, _admin_token, open_tab, serving
+from tests.console.conftest import Console, fresh_console, open_tab
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -26,14 +23,10 @@ async def gpu_render() -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def node_console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    path: Path = tmp_path_factory.mktemp("nodes") / "schedkit.db"
-    store_url = f"sqlite:///{path}"
-    token = asyncio.run(_admin_token(store_url))
     registry = TaskRegistry()
     registry.register_task(gpu_render)
-    config = {**CONFIG, "store_url": store_url, "executor": {"labels": ["reports"]}}
-    app = create_app(config, registry=registry)
-    with serving(app, token) as console:
+    labelled = {"executor": {"labels": ["reports"]}}
+    with fresh_console(tmp_path_factory, "nodes", registry, **labelled) as console:
         yield console
 
 

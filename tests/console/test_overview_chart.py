@@ -3,21 +3,18 @@ from /stats' per_hour, read off the store's rollups), not only the newest 2,000.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
 from schedkit import TaskRegistry
-from schedkit.api import create_app
 from schedkit.models import Run, RunStatus, utcnow
 from schedkit.store import create_store
-from tests.console.conftest import CONFIG, Browsing, Console, _admin_token, serving
+from tests.console.conftest import DB, Browsing, Console, fresh_console
 from tests.store._contract import make_run
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
@@ -26,17 +23,12 @@ expect.set_options(timeout=10_000)
 
 HOUR = timedelta(hours=1)
 RUNS = 2_500
-DB = "schedkit.db"
 
 
 @pytest.fixture(scope="module")
 def console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     """A server whose store holds only the runs a test puts there: no task, no schedule."""
-    var: Path = tmp_path_factory.mktemp("chart")
-    store_url = f"sqlite:///{var / DB}"
-    token = asyncio.run(_admin_token(store_url))
-    app = create_app({**CONFIG, "store_url": store_url}, registry=TaskRegistry())
-    with serving(app, token, var) as console:
+    with fresh_console(tmp_path_factory, "chart", TaskRegistry()) as console:
         yield console
 
 

@@ -4,10 +4,8 @@ to its run, in English and Chinese."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,14 +13,11 @@ import pytest_asyncio
 from playwright.async_api import Browser, Route, expect
 
 from schedkit import Step, TaskRegistry, Workflow, task
-from schedkit.api import create_app
 from tests.console.conftest import (
-    CONFIG,
     Browsing,
     Console,
-    _admin_token,
+    fresh_console,
     open_tab,
-    serving,
 )
 
 FAIL = {"on": True}
@@ -59,15 +54,11 @@ FLOW = Workflow(
 
 @pytest.fixture(scope="module")
 def wf_console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    path: Path = tmp_path_factory.mktemp("console-wf") / "schedkit.db"
-    store_url = f"sqlite:///{path}"
-    token = asyncio.run(_admin_token(store_url))
     registry = TaskRegistry()
     for t in (collect, settle, report):
         registry.register_task(t)
     registry.register_workflow(FLOW)
-    app = create_app({**CONFIG, "store_url": store_url}, registry=registry)
-    with serving(app, token) as console:
+    with fresh_console(tmp_path_factory, "console-wf", registry) as console:
         yield console
 
 
