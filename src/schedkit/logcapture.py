@@ -26,6 +26,19 @@ MAX_MESSAGE_CHARS = 10_000
 MAX_BUFFERED_LINES = 50_000
 #: The logger name of the line that stands for dropped lines in a run's log.
 DROPPED_LOGGER = "schedkit.logcapture"
+#: The parent of the loggers that ``ctx.logger`` gives.
+TASK_LOGGER = "schedkit.task"
+
+
+def pass_info(name: str) -> None:
+    """Let the logger ``name`` pass INFO records if it has no level of its own and its
+    ancestors' is higher (Python's default: the root logger's WARNING, when the
+    application configures no logging, as an embedding FastAPI app under uvicorn does).
+    A task's ``logger.info(...)`` would otherwise never be made, and never reach its
+    run's log. A level the application set, here or lower, is left alone."""
+    logger = logging.getLogger(name)
+    if logger.level == logging.NOTSET and logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
 
 
 def record_text(record: logging.LogRecord) -> str:

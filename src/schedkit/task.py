@@ -431,6 +431,12 @@ class FunctionTask(BaseTask):
         return _location(self.func)
 
 
+def definition(task: BaseTask) -> Any:
+    """The function of a function task, else the task's class: the object whose module
+    holds the task's code (and names the logger its ``logging.getLogger(__name__)`` gets)."""
+    return task.func if isinstance(task, FunctionTask) else type(task)
+
+
 def _location(obj: Any) -> str:
     """``file:line (module.qualname)`` of a class or function, as far as known."""
     name = f"{obj.__module__}.{obj.__qualname__}"

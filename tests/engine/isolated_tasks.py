@@ -79,3 +79,9 @@ class IsolatedAsyncTask(BaseTask):
     async def execute(self, **kwargs: Any) -> dict[str, Any]:
         _mark(kwargs["mark"])
         return {"success": True, "data": {"pid": os.getpid()}}
+
+
+@task("isolated_module_logging", category="t", retry={"max_retries": 0}, isolation="process")
+def isolated_module_logging() -> None:
+    logging.getLogger(__name__).info("child read %d rows", 3)
+    logging.getLogger(__name__).debug("child detail")

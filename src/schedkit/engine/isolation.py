@@ -22,7 +22,7 @@ from typing import Any
 
 from schedkit.errors import TaskDefinitionError
 from schedkit.models import Run
-from schedkit.task import BaseTask, FunctionTask, TaskContext, TaskResult
+from schedkit.task import BaseTask, FunctionTask, TaskContext, TaskResult, definition
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def task_address(task: BaseTask) -> tuple[str, str | None]:
     """(module, class qualname) under which a child finds ``task``; the qualname is None
     for a function task (the child looks for the decorated object by task name).
     TaskDefinitionError when a child cannot import it."""
-    obj: Any = task.func if isinstance(task, FunctionTask) else type(task)
+    obj = definition(task)
     module, qualname = obj.__module__, obj.__qualname__
     if module == "__main__" or "<locals>" in qualname:
         raise TaskDefinitionError(
@@ -88,6 +88,8 @@ async def run_isolated(
         "config": ctx.config,
         "execution_context": task.execution_context,
         "log_level": logging.getLogger().getEffectiveLevel(),
+        # As the node lets it pass (pass_info): the child's has no level of its own.
+        "module_log_level": logging.getLogger(module).getEffectiveLevel(),
     }
     read_fd, write_fd = os.pipe()
     try:

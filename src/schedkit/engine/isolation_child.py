@@ -24,7 +24,7 @@ from schedkit.engine.hooks import context_of, run_hooks
 from schedkit.engine.isolation import frame
 from schedkit.engine.retries import error_info
 from schedkit.errors import TaskNotFoundError
-from schedkit.logcapture import record_text
+from schedkit.logcapture import TASK_LOGGER, pass_info, record_text
 from schedkit.task import BaseTask, FunctionTask, TaskContext
 
 Send = Callable[[tuple[Any, ...]], None]
@@ -100,9 +100,8 @@ def main() -> None:
     root = logging.getLogger()
     root.handlers = [_Forward(send)]
     root.setLevel(request["log_level"])
-    task_logger = logging.getLogger("schedkit.task")
-    if task_logger.level == logging.NOTSET:
-        task_logger.setLevel(logging.INFO)
+    logging.getLogger(request["module"]).setLevel(request["module_log_level"])
+    pass_info(TASK_LOGGER)
     run = request["run"]
     try:
         task = find_task(request["module"], request["qualname"], request["task_name"])

@@ -62,7 +62,7 @@ from schedkit.service.runs import RunControl, RunMethods
 from schedkit.service.schedules import ScheduleBook
 from schedkit.service.workflows import WorkflowControl
 from schedkit.store import Store, create_store
-from schedkit.task import BaseTask
+from schedkit.task import BaseTask, definition
 from schedkit.triggers import AllowedFire, ScheduleSpec
 from schedkit.version import __version__
 from schedkit.workflows import Workflow
@@ -236,7 +236,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             await self.schedules.sync_defaults()
             if self.is_node:
                 await self._node.register()
-            self._node.capture_logs()
+            self._node.capture_logs(definition(t).__module__ for t in self.registry)
             stack.callback(self._node.release_logs)
             self._node.started_at = self.clock.now()
             for extension in self.extensions:

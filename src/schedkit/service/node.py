@@ -10,13 +10,19 @@ import gc
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.errors import StoreError
-from schedkit.logcapture import RunLogBuffer, RunLogHandler, install_record_factory
+from schedkit.logcapture import (
+    TASK_LOGGER,
+    RunLogBuffer,
+    RunLogHandler,
+    install_record_factory,
+    pass_info,
+)
 from schedkit.models import Node, new_id
 from schedkit.redaction import install_log_redaction, remember_url_password
 from schedkit.stopping import cancel_and_wait, wait_for
@@ -138,16 +144,16 @@ class NodeLifecycle:
             if on
         ]
 
-    def capture_logs(self) -> None:
+    def capture_logs(self, task_modules: Iterable[str]) -> None:
         """Route log records made inside runs into their run logs (any logger), and mask
-        credentials in every record of the ``schedkit`` loggers (see schedkit.redaction)."""
+        credentials in every record of the ``schedkit`` loggers (see schedkit.redaction).
+        The task loggers and those of the tasks' modules pass INFO (see pass_info)."""
         install_record_factory()
         install_log_redaction()
         remember_url_password(self.config.store_url)
         logging.getLogger().addHandler(self._log_handler)
-        task_logger = logging.getLogger("schedkit.task")
-        if task_logger.level == logging.NOTSET:
-            task_logger.setLevel(logging.INFO)
+        for name in {TASK_LOGGER, *task_modules}:
+            pass_info(name)
 
     def release_logs(self) -> None:
         logging.getLogger().removeHandler(self._log_handler)
