@@ -27,6 +27,7 @@ from schedkit.models import (
     run_of_values,
 )
 from schedkit.store._common import claim_order, nothing_to_claim, offered_keys, stale_order
+from schedkit.store._rollups import DAY
 from schedkit.store.sql.base import SQLBase, chunks, log, values_of
 from schedkit.store.sql.queries import Query
 from schedkit.store.sql.schema import ACTIVE_ONLY, PENDING_ONLY, RUNNING_ONLY
@@ -57,9 +58,28 @@ class RunsMixin(SQLBase):
         return [Run(**row._asdict()) for row in await self._fetch(stmt)]
 
     async def count_runs(self, flt: RunFilter | None = None) -> int:
-        r = self._t.runs
-        stmt = sa.select(sa.func.count()).select_from(r).where(*self._run_conditions(flt))
+        conditions = self._run_conditions(flt)
+        stmt = (
+            sa.select(sa.func.count()).select_from(self._t.runs).where(*conditions)
+            if conditions
+            else self._count_all
+        )
         return int(await self._db.read(lambda conn: conn.execute(stmt).scalar_one()))
+
+    @functools.cached_property
+    def _count_all(self) -> sa.Select[tuple[int]]:
+        """Every run: the finished ones from the day rollups, which the finish, purge and
+        requeue writes keep exact, plus the active ones off their partial indexes. The
+        console's runs page asks this first; counting a million runs' index entries took
+        16-20 ms on SQLite and 60 ms on PostgreSQL. One statement, so one snapshot: a
+        run finishing meanwhile is counted once, as active or as finished."""
+        r, ru = self._t.runs, self._t.run_rollups
+        finished = sa.select(sa.func.coalesce(sa.func.sum(ru.c.runs), 0)).where(ru.c.period == DAY)
+        pending = sa.select(sa.func.count()).select_from(r).where(PENDING_ONLY)
+        running = sa.select(sa.func.count()).select_from(r).where(RUNNING_ONLY)
+        return sa.select(
+            finished.scalar_subquery() + pending.scalar_subquery() + running.scalar_subquery()
+        )
 
     async def last_finished_runs(self, task_names: Sequence[str]) -> dict[str, Run]:
         r = self._t.runs
