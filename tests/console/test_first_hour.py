@@ -4,6 +4,7 @@ as ``schedkit demo`` serves it (see ``demo_console`` in conftest.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -181,6 +182,40 @@ async def test_the_audit_log_fits_too(tab: Browsing, demo_console: Console) -> N
     await page.goto(demo_console.base + "audit")
     await loaded(page)
     await assert_fits(page, "main .table-wrap")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_a_tasks_schedules_fit_with_their_backfill_button_on_screen(
+    browser: Browser, demo_console: Console, lang: str
+) -> None:
+    """At 1280 px, once a schedule had fired (its last fire a date), the Actions column
+    (backfill) scrolled out of the task's schedules table. The schedule's description
+    names its time zone where it matters."""
+    schedule_id = f"test:fits-{lang}"
+    console = demo_console.api
+    console.post(
+        "/tasks/data_cleanup/schedule",
+        params={"schedule_id": schedule_id},
+        json={"trigger": "cron", "second": "*"},
+    ).raise_for_status()
+    browsing = await open_tab(browser, demo_console.token, width=1280, lang=lang)
+    try:
+        deadline = time.monotonic() + 20
+        while not console.get(f"/schedules/{schedule_id}").json().get("last_fire_time"):
+            assert time.monotonic() < deadline, "the every-second schedule did not fire"
+            await asyncio.sleep(0.2)
+        page = browsing.page
+        await page.goto(demo_console.base + "tasks/data_cleanup")
+        await loaded(page)
+        row = page.locator(f'tr[data-schedule="{schedule_id}"]')
+        await expect(row).to_contain_text("Asia/Shanghai")
+        await expect(row).to_contain_text(re.compile(r"\d{2}:\d{2}:\d{2}.*\d{2}:\d{2}:\d{2}"))
+        await assert_fits(page, "section:has(tr[data-schedule]) .table-wrap")
+        await assert_in_view(page, 'tr[data-schedule] button[data-action="backfill"]')
+    finally:
+        await browsing.context.close()
+        console.delete(f"/schedules/{schedule_id}").raise_for_status()
+    assert browsing.unexpected_errors() == []
 
 
 async def test_task_list_on_a_phone(browser: Browser, demo_console: Console) -> None:

@@ -237,8 +237,9 @@ export async function render(ctx) {
           rowAttrs: (sch) => ({ dataset: { schedule: sch.id } }),
           columns: [
             { label: t("col_id"), cell: (sch) => h("code", {}, sch.id) },
+            // The description names the time zone wherever it matters (a cron, a date,
+            // bounds); a column of its own pushed the actions off a 1280 px screen.
             { label: t("col_schedule"), cell: (sch) => sch.description, class: "wrap" },
-            { label: t("col_timezone"), cell: (sch) => sch.timezone },
             {
               label: t("col_next_fire"),
               // The fire its business calendar allows; when it allows none, the API says why.
