@@ -12,6 +12,9 @@ from typing import Any
 
 from schedkit.models import TriggerSource
 
+#: The parent of the loggers that ``ctx.logger`` gives (``schedkit.task.<task name>``).
+TASK_LOGGER = "schedkit.task"
+
 _current: contextvars.ContextVar[TaskContext | None] = contextvars.ContextVar(
     "schedkit_task_context", default=None
 )
@@ -65,7 +68,7 @@ class TaskContext:
     @property
     def logger(self) -> logging.Logger:
         """The task's logger, ``schedkit.task.<task name>``."""
-        return logging.getLogger(f"schedkit.task.{self.task_name}")
+        return logging.getLogger(f"{TASK_LOGGER}.{self.task_name}")
 
     @property
     def upstream(self) -> dict[str, Any]:

@@ -26,8 +26,6 @@ MAX_MESSAGE_CHARS = 10_000
 MAX_BUFFERED_LINES = 50_000
 #: The logger name of the line that stands for dropped lines in a run's log.
 DROPPED_LOGGER = "schedkit.logcapture"
-#: The parent of the loggers that ``ctx.logger`` gives.
-TASK_LOGGER = "schedkit.task"
 
 
 def pass_info(name: str) -> None:

@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 
 from schedkit.config import SchedkitConfig
+from schedkit.context import TASK_LOGGER
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
 from schedkit.service.location import describe_store, sqlite_file
@@ -288,7 +289,7 @@ class _NotInRun(logging.Filter):
         if self.show_run_lines:
             return True
         if self.hide_task_loggers and (
-            record.name == "schedkit.task" or record.name.startswith("schedkit.task.")
+            record.name == TASK_LOGGER or record.name.startswith(f"{TASK_LOGGER}.")
         ):
             return False
         return getattr(record, "run_id", None) is None

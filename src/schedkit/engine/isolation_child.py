@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from schedkit.context import TASK_LOGGER
 from schedkit.engine.hooks import context_of, run_hooks
 from schedkit.engine.isolation import frame
 from schedkit.engine.retries import error_info
 from schedkit.errors import TaskNotFoundError
-from schedkit.logcapture import TASK_LOGGER, pass_info, record_text
+from schedkit.logcapture import pass_info, record_text
 from schedkit.task import BaseTask, FunctionTask, TaskContext
 
 Send = Callable[[tuple[Any, ...]], None]

@@ -15,14 +15,9 @@ from datetime import datetime
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
+from schedkit.context import TASK_LOGGER
 from schedkit.errors import StoreError
-from schedkit.logcapture import (
-    TASK_LOGGER,
-    RunLogBuffer,
-    RunLogHandler,
-    install_record_factory,
-    pass_info,
-)
+from schedkit.logcapture import RunLogBuffer, RunLogHandler, install_record_factory, pass_info
 from schedkit.models import Node, new_id
 from schedkit.redaction import install_log_redaction, remember_url_password
 from schedkit.stopping import cancel_and_wait, wait_for
