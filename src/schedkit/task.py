@@ -299,7 +299,7 @@ class BaseTask(abc.ABC):
     @property
     def source(self) -> str:
         """Where the task is defined (for duplicate-name messages)."""
-        return _location(type(self))
+        return _location(definition(self))
 
 
 class FunctionTask(BaseTask):
@@ -425,10 +425,6 @@ class FunctionTask(BaseTask):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
-
-    @property
-    def source(self) -> str:
-        return _location(self.func)
 
 
 def definition(task: BaseTask) -> Any:
