@@ -251,6 +251,25 @@ def test_schedule_at_a_past_date_is_kept_with_a_warning(cli: Cli) -> None:
     assert ahead.exit_code == 0 and "warning" not in ahead.stderr
 
 
+def test_schedule_past_its_end_date_is_warned_about_in_the_cli_language(cli: Cli) -> None:
+    """A cron schedule whose end date has passed is stored ended; the warning was the
+    façade's English log line, in ``--lang zh`` too."""
+    spec = '{"trigger": "cron", "hour": 3, "end_date": "2020-01-01T00:00:00"}'
+    result = cli("schedule", "hello", "--spec", spec, "--id", "hello:over")
+    assert result.exit_code == 0, result.output
+    [warning] = [line for line in result.stderr.splitlines() if "hello:over" in line]
+    assert warning == (
+        "warning schedule hello:over has no fire left before its end date "
+        "2020-01-01 00:00:00 (Asia/Shanghai): it is stored as ended and will not run"
+    )
+    zh = cli("--lang", "zh", "schedule", "hello", "--spec", spec, "--id", "hello:over2")
+    assert zh.exit_code == 0, zh.output
+    [warning] = [line for line in zh.stderr.splitlines() if "hello:over2" in line]
+    assert "结束时间 2020-01-01 00:00:00 (Asia/Shanghai)" in warning and "不会运行" in warning
+    ahead = cli("schedule", "hello", "--spec", spec.replace("2020", "2999"), "--id", "h:later")
+    assert ahead.exit_code == 0 and "warning" not in ahead.stderr
+
+
 BAD_SCHEDULES = [
     (["--cron", "0 25 * * *"], "trigger.expression"),
     (["--cron", "0 2 * * *", "--interval", "5m"], "exactly one of"),

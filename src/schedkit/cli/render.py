@@ -17,7 +17,7 @@ from rich.table import Table
 
 from schedkit.models import Run, RunStatus, to_json
 from schedkit.readmodels import ScheduleView
-from schedkit.service.past_dates import PastRunDate
+from schedkit.service.past_dates import PastEndDate, PastRunDate
 
 from .state import Lang
 
@@ -186,6 +186,11 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "zh": "调度计划 {id} 只触发一次，时间 {at}，已过去 {late}，超过错过宽限 {grace}："
         "将记为错过，不会运行",
     },
+    "past end date": {
+        "en": "schedule {id} has no fire left before its end date {at}: it is stored as "
+        "ended and will not run",
+        "zh": "调度计划 {id} 在结束时间 {at} 之前已没有触发：将保存为已结束，不会运行",
+    },
     "naive zone": {
         "en": "; naive date-times are read in {zone}, not in this machine's zone ({local})",
         "zh": "；不带时区的时间按 {zone} 解读，而不是本机时区（{local}）",
@@ -232,7 +237,11 @@ def next_run(view: ScheduleView, lang: Lang) -> str:
 
 def logged_warning(record: logging.LogRecord, lang: Lang) -> str:
     """A warning the façade logged, in the CLI's words and language when it carries its
-    facts (:class:`PastRunDate`), else as logged."""
+    facts (:class:`PastRunDate`, :class:`PastEndDate`), else as logged."""
+    ended = getattr(record, "past_end_date", None)
+    if isinstance(ended, PastEndDate):
+        at = f"{when(ended.end_date, None)} ({ended.zone})"
+        return fill("past end date", lang, id=ended.schedule_id, at=at)
     past = getattr(record, "past_run_date", None)
     if not isinstance(past, PastRunDate):
         return record.getMessage()
