@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 
+from schedkit.errors import StoreError
 from schedkit.store.sql import SQLStore
 
 
@@ -120,3 +121,32 @@ async def test_closing_closes_the_connections_off_the_event_loop(sqlite_url: str
         await store.close()
     assert closed_on  # the writer's and the reader's connections
     assert threading.get_ident() not in closed_on
+
+
+async def test_the_writer_keeps_its_connection_and_replaces_a_broken_one(
+    sqlite_url: str,
+) -> None:
+    """The writer thread writes through one connection of its own (no checkout from the
+    pool per transaction); a transaction that fails gives it up, so a connection an
+    error broke is not used again."""
+    async with SQLStore(sqlite_url) as store:
+        await store._db.write(lambda conn: conn.execute(text("CREATE TABLE scratch (v INT)")))
+
+        def raw_id(conn: Connection) -> int:
+            return id(conn.connection.driver_connection)
+
+        first = await store._db.write(raw_id)
+        checkouts: list[int] = []
+        event.listen(store.sync_engine.pool, "checkout", lambda *_: checkouts.append(1))
+        assert [await store._db.write(raw_id) for _ in range(5)] == [first] * 5
+        assert checkouts == []
+
+        def breaks(conn: Connection) -> None:
+            conn.connection.driver_connection.close()
+            raise ValueError("the connection broke")
+
+        with pytest.raises(StoreError):
+            await store._db.write(breaks)
+        assert await store._db.write(insert(5)) == 5
+        assert await stored(store) == [5]
+        assert len(checkouts) == 2  # the reader's, and the writer's new connection
