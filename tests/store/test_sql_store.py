@@ -713,8 +713,7 @@ async def test_integer_microseconds_on_sqlite(sqlite_url: str) -> None:
 def test_driver_codecs_match_the_column_types() -> None:
     """The hot path's shortcuts (empty JSON containers, enum lookups) give what the
     column types give, fresh containers each time, and still refuse unknown values."""
-    from schedkit.store.sql.columns import StrEnumType
-    from schedkit.store.sql.engine import json_dumps
+    from schedkit.store.sql.columns import StrEnumType, json_dumps
 
     as_json, from_json = rows.encoder(sa.JSON()), rows.decoder(sa.JSON())
     for value in ({}, [], {"a": [1, {}]}, [{}], "", 0, None):

@@ -5,6 +5,7 @@ tables and their migrations) so each reads in one place."""
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -12,6 +13,11 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+
+#: How JSON values are written: compact, and UTF-8 rather than \u escapes (smaller, and
+#: readable in the database's own tools). One encoder made once: ``json.dumps`` with
+#: options builds a new one per call.
+json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

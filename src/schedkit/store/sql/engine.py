@@ -30,16 +30,12 @@ import abc
 import asyncio
 import contextlib
 import functools
-import itertools
-import json
 import logging
-import queue
 import sqlite3
-import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -49,14 +45,16 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from schedkit.errors import ConfigError, StoreClosedError, StoreError, StoreUnavailableError
+from schedkit.store.sql.columns import json_dumps
 from schedkit.store.sql.migrations import migrate
+from schedkit.store.sql.rows import driver
 from schedkit.store.sql.schema import Tables
+from schedkit.store.sql.writer import Work, Writer
 from schedkit.store.urls import mask_url
 
 log = logging.getLogger("schedkit.store.sql")
 
 _T = TypeVar("_T")
-Work = Callable[[Connection], _T]
 
 _WRITE_OPTION = "schedkit_write"
 # PostgreSQL SQLSTATEs after which the whole transaction can simply be run again.
@@ -69,11 +67,6 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
 #: handed out (see PostgresRunner._create).
 PING_IDLE_AFTER = 1.0
 _IDLE_SINCE = "schedkit_idle_since"
-
-#: How JSON values are written: compact, and UTF-8 rather than \u escapes (smaller, and
-#: readable in the database's own tools). One encoder made once: ``json.dumps`` with
-#: options builds a new one per call.
-json_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -248,7 +241,7 @@ class SQLiteRunner(Runner):
         super().__init__(url, display_url, options)
         self._engine: sa.Engine | None = None
         self._write_engine: sa.Engine | None = None
-        self._writer: _Writer | None = None
+        self._writer: Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
 
     @property
@@ -276,7 +269,7 @@ class SQLiteRunner(Runner):
         event.listen(engine, "begin", _sqlite_on_begin)
         self._engine = engine
         self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
-        self._writer = _Writer("schedkit-sqlite-writer", self._write_engine)
+        self._writer = Writer("schedkit-sqlite-writer", self._write_engine)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="schedkit-sqlite-reader")
 
     async def read(self, work: Work[_T]) -> _T:
@@ -319,126 +312,6 @@ class SQLiteRunner(Runner):
             # The last connection's close checkpoints the WAL into the database file:
             # after a busy period, 0.4 s that the event loop would wait.
             await asyncio.to_thread(engine.dispose)
-
-
-_URGENT, _ORDINARY = 0, 1
-
-
-class _Writer:
-    """One thread running write transactions in order of submission, urgent ones first
-    (a ``PriorityQueue`` of (priority, sequence number, work)).
-
-    Works found waiting together share one transaction (group commit): a busy node's
-    claim and finish batch, queued while the other was written, commit once. A commit
-    was a third of the writer's time (dirty pages to the WAL), and each transaction
-    one more wake-up of the event loop. If any work of a group raises, the group is
-    rolled back and its works run again one transaction each, so that each gets its
-    own outcome (works are re-runnable: PostgreSQL's runner retries them too). Urgent
-    writes are never grouped, nor waited for behind a group (see :meth:`_joining`)."""
-
-    _STOP = (2, -1, None)
-    #: Works per shared transaction at most: the first one's result waits for them all.
-    _GROUP = 16
-
-    def __init__(self, name: str, engine: sa.Engine) -> None:
-        self._engine = engine
-        # The writer's own connection, kept between transactions: a checkout from the
-        # pool and back per transaction was a seventh of the writer thread's CPU at
-        # 1,000 fires a second. Opened and closed in the writer's thread.
-        self._conn: Connection | None = None
-        self._queue: queue.PriorityQueue[tuple[int, int, Any]] = queue.PriorityQueue()
-        self._seq = itertools.count()
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
-
-    def submit(self, work: Work[_T], *, urgent: bool) -> Future[_T]:
-        future: Future[_T] = Future()
-        self._queue.put((_URGENT if urgent else _ORDINARY, next(self._seq), (work, future)))
-        return future
-
-    def shutdown(self) -> None:
-        """Run what is queued, then stop the thread."""
-        self._queue.put(self._STOP)
-        self._thread.join()
-
-    def _serve(self) -> None:
-        try:
-            while True:
-                entry = self._queue.get()
-                if entry[2] is None:
-                    return
-                self._transaction(entry)
-        finally:
-            self._drop()
-
-    @contextlib.contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        """A write transaction on the writer's connection. After a failed one the
-        connection is given back to the pool and the next one checks out another: an
-        error may have left it unusable (a disk error, an interrupted statement)."""
-        if self._conn is None:
-            self._conn = self._engine.connect()
-        try:
-            with self._conn.begin():
-                yield self._conn
-        except BaseException:
-            self._drop()
-            raise
-
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
-    def _joining(self) -> tuple[int, int, Any] | None:
-        """The next queued write if it is an ordinary one, to run in the transaction in
-        progress; an urgent write (always first in the queue) or the stop is put back
-        and ends the transaction, so an urgent write waits for one work at most."""
-        try:
-            entry = self._queue.get_nowait()
-        except queue.Empty:
-            return None
-        if entry[0] != _ORDINARY or entry[2] is None:
-            self._queue.put(entry)  # the same (priority, sequence): the same place
-            return None
-        return entry
-
-    def _transaction(self, first: tuple[int, int, Any]) -> None:
-        work, future = first[2]
-        if not future.set_running_or_notify_cancel():
-            return
-        ran: list[tuple[Work[Any], Future[Any]]] = [(work, future)]
-        results: list[Any] = []
-        try:
-            with self._begin() as conn:
-                results.append(work(conn))
-                while first[0] == _ORDINARY and len(ran) < self._GROUP:
-                    entry = self._joining()
-                    if entry is None:
-                        break
-                    work, future = entry[2]
-                    if future.set_running_or_notify_cancel():
-                        ran.append((work, future))
-                        results.append(work(conn))
-        except BaseException as error:
-            if len(ran) == 1:
-                ran[0][1].set_exception(error)
-                return
-            # Rolled back: each work again in a transaction of its own, for its outcome.
-            for work, future in ran:
-                self._alone(work, future)
-            return
-        for (_, future), result in zip(ran, results, strict=True):
-            future.set_result(result)  # once committed
-
-    def _alone(self, work: Work[Any], future: Future[Any]) -> None:
-        try:
-            with self._begin() as conn:
-                result = work(conn)
-        except BaseException as error:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
 
 
 class PostgresRunner(Runner):
@@ -610,7 +483,9 @@ def _sqlite_on_begin(conn: Connection) -> None:
     # Reads need no transaction (one statement each, a consistent snapshot in WAL
     # mode); writes take the write lock up front (see the module docstring).
     if conn.get_execution_options().get(_WRITE_OPTION):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # On the driver's connection: SQLAlchemy's statement machinery around this one
+        # statement was a fifth of the writer thread's time at 1,000 fires a second.
+        driver(conn).execute("BEGIN IMMEDIATE")
 
 
 def _sqlstate(error: exc.DBAPIError) -> str | None:

@@ -28,8 +28,7 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.util import await_only
 
 from schedkit.errors import StoreError
-from schedkit.store.sql.columns import JSON_TYPE
-from schedkit.store.sql.engine import json_dumps
+from schedkit.store.sql.columns import JSON_TYPE, json_dumps
 from schedkit.store.sql.rows import Codec, decoder, driver, encoder, identity
 
 #: SQLite's default limit on host parameters in one statement is 32,766.

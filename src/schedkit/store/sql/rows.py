@@ -27,9 +27,9 @@ from schedkit.store.sql.columns import (
     StrEnumType,
     UTCDateTime,
     from_epoch_us,
+    json_dumps,
     to_epoch_us,
 )
-from schedkit.store.sql.engine import json_dumps
 
 Codec = Callable[[Any], Any]
 
