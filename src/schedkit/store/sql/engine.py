@@ -484,7 +484,8 @@ def _sqlite_on_begin(conn: Connection) -> None:
     # mode); writes take the write lock up front (see the module docstring).
     if conn.get_execution_options().get(_WRITE_OPTION):
         # On the driver's connection: SQLAlchemy's statement machinery around this one
-        # statement was a fifth of the writer thread's time at 1,000 fires a second.
+        # statement was a seventh of the writer thread's Python time at 1,000 fires a
+        # second (py-spy, samples holding the interpreter lock).
         driver(conn).execute("BEGIN IMMEDIATE")
 
 
