@@ -75,8 +75,10 @@ class Writer:
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Connection]:
         """A write transaction on the writer's connection. After a failed one the
-        connection is given back to the pool and the next one checks out another: an
-        error may have left it unusable (a disk error, an interrupted statement)."""
+        connection goes back to the pool and the next one checks out another, as every
+        transaction did before the connection was kept: the pool's reset on return
+        rolls back again and replaces a connection whose rollback fails, where a kept
+        connection still inside a transaction would refuse every later ``BEGIN``."""
         if self._conn is None:
             self._conn = self._engine.connect()
         try:
