@@ -66,8 +66,15 @@ async def test_metrics_move_as_runs_happen(
     )
     app = app_for(s)
     first = [await s.run_now("blocking") for _ in range(3)]
-    await asyncio.sleep(0.3)
-    m = await scrape(app)
+    await asyncio.sleep(0.3)  # the queued runs' lateness below shows this wait
+    # Then polled: on a busy machine the first run can take longer than that to start.
+    deadline = asyncio.get_running_loop().time() + 5
+    while True:
+        m = await scrape(app)
+        running = value(m["schedkit_node_running_runs"], "schedkit_node_running_runs")
+        if running == 1 or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
     assert value(m["schedkit_store_pending_runs"], "schedkit_store_pending_runs") == 2
     assert value(m["schedkit_store_running_runs"], "schedkit_store_running_runs") == 1
     assert value(m["schedkit_node_running_runs"], "schedkit_node_running_runs") == 1
