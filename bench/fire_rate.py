@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import fire_precision, measure
+from bench import fire_precision, measure, roundtrips
 from bench.systems import (
     APS_MEMORY,
     APS_SQLALCHEMY,
@@ -111,7 +111,7 @@ async def run(
         for kind, n in result.get("round_trips_by_kind", {}).items()
         if kind in WRITES or kind.startswith(tuple(f"{w}:" for w in WRITES))
     )
-    result["store_writes"] = writes
+    result["store_writes"] = writes if roundtrips.installed() else None
     executed = result["executed_fires"]
     result["fires_per_store_write"] = round(executed / writes, 2) if writes else None
     return result

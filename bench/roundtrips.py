@@ -49,6 +49,11 @@ def install() -> None:
     _install_mongo()
 
 
+def installed() -> bool:
+    """Whether this process counts (``python -m bench --no-count`` leaves it out)."""
+    return _installed
+
+
 def snapshot() -> Counter[str]:
     """The counts so far, by kind (``sql:SELECT``, ``mongo:find:<collection>`` ...)."""
     with _lock:
@@ -66,7 +71,10 @@ def delta(before: Counter[str], after: Counter[str]) -> dict[str, int]:
 
 
 def per_run(before: Counter[str], after: Counter[str], runs: int) -> dict[str, Any]:
-    """The report's figures for ``runs`` runs between two snapshots."""
+    """The report's figures for ``runs`` runs between two snapshots (None where this
+    process does not count)."""
+    if not _installed:
+        return {"round_trips": None, "round_trips_per_run": None, "round_trips_by_kind": {}}
     counted = delta(before, after)
     n = sum(counted.values())
     return {

@@ -279,7 +279,9 @@ async def _idle(
         "idle_round_trips": roundtrips.delta(trips0, trips1),
         "idle_round_trips_per_min": round(
             roundtrips.total(trips1 - trips0) * 60 / win["window_s"], 1
-        ),
+        )
+        if roundtrips.installed()
+        else None,
         "due_expected": len(due_starts),
         "due_executed": len(due),
         "due_lateness": measure.summary_ms([r[2] - r[1] for r in due], (50, 99)),

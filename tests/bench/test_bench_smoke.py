@@ -127,6 +127,26 @@ def test_smoke_run_reports_every_workload_for_every_system(tmp_path: Path) -> No
     assert "## Time engine" in proc.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_no_count_measures_without_counting_round_trips(tmp_path: Path) -> None:
+    """``--no-count`` leaves the counting out (it costs CPU of its own): the report says
+    so and shows no round-trip figure rather than zero."""
+    out = tmp_path / "uncounted.json"
+    args = ("--smoke", "--only", "throughput,fire_rate", "--systems", "schedkit-sqlite")
+    proc = run_bench("bench", *args, "--no-count", "--json", str(out), timeout=110)
+    report = json.loads(out.read_text())
+    assert report["options"]["count_round_trips"] is False
+    drain = next(iter(report["workloads"]["throughput"]["cases"].values()))["results"]
+    assert drain["schedkit-sqlite"]["runs_per_s"] > 0
+    assert drain["schedkit-sqlite"]["round_trips_per_run"] is None
+    rate = next(iter(report["workloads"]["fire_rate"]["cases"].values()))["results"]
+    assert rate["schedkit-sqlite"]["executed_fires"] > 0
+    assert rate["schedkit-sqlite"]["round_trips_per_fire"] is None
+    assert rate["schedkit-sqlite"]["store_writes"] is None
+    assert "## Throughput" in proc.stdout
+
+
 def test_the_full_scale_case_fits_the_schedule_limit_it_runs_with() -> None:
     """Hole: the full run's scale case registers 100,000 schedules and 10 due ones, and
     the default ``limits.max_schedules`` (100,000) refused the due ones: the case failed
