@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     def cases_of(module: ModuleType) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = module.cases(args.smoke, opts)
         return [
-            {**c, "count": not args.no_count} if args.no_count else c
+            {**c, "count": False} if args.no_count else c
             for c in found
             if not args.case or args.case in c["case"]
         ]
