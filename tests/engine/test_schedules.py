@@ -234,19 +234,17 @@ async def test_overlap_replace_cancels_running(make_scheduler: MakeScheduler) ->
         "ov_replace",
         {"trigger": "interval", "seconds": 0.4, "max_instances": 1, "overlap": "replace"},
     )
+
+    async def first_ended() -> Run | None:
+        if len(started) < 2:
+            return None
+        run = await s.get_run(started[0])
+        return run if run.status is not RunStatus.RUNNING else None
+
     # Polled rather than slept: on a busy machine the second fire (due at 0.8 s) and the
     # cancellation it sends can both land after any fixed sleep.
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 6.0
-    first = None
-    while loop.time() < deadline:
-        await asyncio.sleep(0.05)
-        if len(started) >= 2:
-            first = await s.get_run(started[0])
-            if first.status is not RunStatus.RUNNING:
-                break
+    first = await until(first_ended, timeout=6.0)
     await s.pause_task("ov_replace")
-    assert first is not None, "no second fire within 6 s"
     assert first.status is RunStatus.CANCELLED
     assert "replaced by the fire" in (first.reason or "")
     assert len(started) >= 2

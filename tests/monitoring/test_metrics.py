@@ -13,6 +13,7 @@ from prometheus_client.samples import Sample
 from schedkit import RunStatus, Scheduler, task
 from schedkit.api.metrics import router
 from schedkit.metrics import SchedkitMetrics
+from tests.engine.taps import until
 
 from .conftest import MakeMonitored, Receiver, alert_settings
 
@@ -67,14 +68,14 @@ async def test_metrics_move_as_runs_happen(
     app = app_for(s)
     first = [await s.run_now("blocking") for _ in range(3)]
     await asyncio.sleep(0.3)  # the queued runs' lateness below shows this wait
-    # Then polled: on a busy machine the first run can take longer than that to start.
-    deadline = asyncio.get_running_loop().time() + 5
-    while True:
+
+    async def first_running() -> dict[str, list[Sample]] | None:
         m = await scrape(app)
         running = value(m["schedkit_node_running_runs"], "schedkit_node_running_runs")
-        if running == 1 or asyncio.get_running_loop().time() > deadline:
-            break
-        await asyncio.sleep(0.05)
+        return m if running == 1 else None
+
+    # Then polled: on a busy machine the first run can take longer than that to start.
+    m = await until(first_running, timeout=5)
     assert value(m["schedkit_store_pending_runs"], "schedkit_store_pending_runs") == 2
     assert value(m["schedkit_store_running_runs"], "schedkit_store_running_runs") == 1
     assert value(m["schedkit_node_running_runs"], "schedkit_node_running_runs") == 1
