@@ -106,10 +106,12 @@ class SchedulerConfig(_Section):
     #: Fires handled per schedule per tick (a long downtime is worked off in slices).
     max_fires_per_tick: int = Field(1000, ge=1)
     #: Seconds ahead a tick takes fires that are nearly due: they are written with the
-    #: due ones (one transaction for all) and each starts at its own time. At 1,000 fires/s
-    #: the default makes one tick of about 20 fires instead of about one per fire; 0 writes
-    #: each fire only once it is due.
-    fire_ahead: float = Field(0.02, ge=0, le=1.0)
+    #: due ones (one transaction for all) and each starts at its own time, waiting on an
+    #: executor slot (no more are taken than the free slots less a fifth of them). At
+    #: 1,000 fires/s the default makes ticks of about 20-40 fires instead of about one per
+    #: fire; 0 writes each fire only once it is due. An edit of a schedule reaches the
+    #: fires from ``fire_ahead`` after it on.
+    fire_ahead: float = Field(0.05, ge=0, le=1.0)
     #: Seconds between heartbeats of running runs and of the node's own row (also the
     #: leader's pass over silent runs).
     heartbeat_interval: float = Field(3.0, gt=0)

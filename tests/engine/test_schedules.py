@@ -770,6 +770,36 @@ async def test_fires_due_close_together_share_one_write_and_each_starts_on_time(
         assert run.started_at is not None and run.started_at >= when
 
 
+async def test_a_fire_taken_ahead_without_a_free_slot_starts_at_its_time_not_at_the_poll(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A fire taken ahead that finds no free slot here is stored pending, claimable only
+    from its time. The claim its creation woke passed it by, and it waited for the
+    executor's next poll: up to ``poll_interval`` late (1 s by default)."""
+    STAMPS.clear()
+    s = await make_scheduler(
+        stamp,
+        scheduler={"fire_ahead": 0.5, "lookahead": 5.0, "refresh_interval": 5.0},
+        executor={"max_concurrent_runs": 1, "poll_interval": 30.0},
+    )
+    base = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    # One slot: the tick at the first fire takes the second one ahead, and only the
+    # first gets the slot.
+    due = {"first": base, "second": base + timedelta(milliseconds=300)}
+    for sid, when in due.items():
+        await s.add_task(
+            "stamp", {"trigger": "date", "run_date": when.isoformat()}, schedule_id=sid
+        )
+
+    async def both_ran() -> bool:
+        return len(STAMPS) == 2
+
+    await until(both_ran, timeout=10)
+    (second,) = await s.list_runs(schedule_id="second")
+    assert second.node_id == s.node_id
+    assert due["second"] <= STAMPS["second"] < due["second"] + timedelta(seconds=1)
+
+
 async def test_stop_does_not_wait_without_bound_for_a_tick_stuck_on_the_store(
     make_scheduler: MakeScheduler,
 ) -> None:

@@ -207,6 +207,12 @@ class Executor:
         while the loop is held: a RuntimeError means the loop changed them meanwhile."""
         return [(run_id, active.run.task_name) for run_id, active in list(self._active.items())]
 
+    @property
+    def slots_to_wait_in(self) -> int | None:
+        """Free slots that fires taken ahead of their time may wait in (see
+        :attr:`Slots.to_wait_in`)."""
+        return self.slots.to_wait_in
+
     def reserve(self, wanted: int) -> Grant:
         """Slots for runs about to be created already claimed by this node; launch them
         with :meth:`launch` (what is not launched is given back when the grant closes)."""
@@ -289,9 +295,10 @@ class Executor:
         )
 
     def wake_at(self, when: datetime) -> None:
-        """Claim again when a run's ``not_before`` (e.g. a retry's) arrives."""
+        """Claim again, here and on the other nodes, when a run's ``not_before`` (a
+        retry's, a fire's taken ahead) arrives."""
         delay = max(0.0, (when - self.clock.now()).total_seconds())
-        asyncio.get_running_loop().call_later(delay, self.wake_here)
+        asyncio.get_running_loop().call_later(delay, self.wake)
 
     def note_blocker(self, run_id: str) -> None:
         """A queued run waits for ``run_id``: wake the claim loop when it ends here (a

@@ -228,9 +228,10 @@ class SchedulerLoop:
         now = self.clock.now()
         if now >= self._refresh_at:
             await self._refresh(now)
-        # Fires nearly due join this tick: one write for all, each run starting on time.
+        # Fires nearly due join this tick: one write for all, each run starting on time
+        # (it waits for its time on a slot, so as many are taken as slots allow).
         until = now + timedelta(seconds=self.cfg.fire_ahead)
-        due = self.window.pop_due(until)
+        due = self.window.pop_due(now, until, ahead=self.executor.slots_to_wait_in)
         if not due:
             return
         try:
@@ -451,6 +452,10 @@ class SchedulerLoop:
 
     async def _announce(self, batch: _Batch, stored: set[str]) -> None:
         """Publish what the tick stored, then cancel the runs replaced by stored fires."""
+        # A fire taken ahead of its time and stored pending (no slot was free here, or
+        # this node executes nothing) cannot be claimed before its time: the claims its
+        # creation wakes pass it by, so they are woken again then, not at their poll.
+        ahead: set[datetime] = set()
         for run in batch.runs:
             if run.id not in stored:
                 continue
@@ -474,8 +479,13 @@ class SchedulerLoop:
                 self.executor.note_blocker(run.blocked_by)
             elif run.status is RunStatus.PENDING:
                 self.executor.wake()
+                ahead.add(run.not_before)
             for old in batch.replaces.get(run.id, ()):
                 await self._cancel_replaced(old, run)
+        now = self.clock.now()
+        for when in ahead:
+            if when > now:
+                self.executor.wake_at(when)
 
     async def _cancel_replaced(self, run_id: str, by: Run) -> None:
         why = f"replaced by the fire at {by.scheduled_for.isoformat()}"

@@ -26,6 +26,16 @@ class Slots:
         return max(0, self.capacity - self._executing - self._reserved)
 
     @property
+    def to_wait_in(self) -> int | None:
+        """Free slots that runs taken ahead of their time may wait in; None when this
+        node executes nothing (runs it creates are stored pending, holding no slot
+        here). A fifth of the capacity is kept for runs due meanwhile: without a slot
+        those are stored pending, and start later, through a claim."""
+        if not self.capacity:
+            return None
+        return self.free - self.capacity // 5
+
+    @property
     def executing(self) -> int:
         return self._executing
 

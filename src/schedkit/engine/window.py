@@ -103,12 +103,18 @@ class FireWindow:
             heapq.heappush(self._heap, (at, sid))
         self._window = window
 
-    def pop_due(self, now: datetime) -> dict[str, Entry]:
-        """Take the entries whose fire time has come."""
+    def pop_due(self, now: datetime, until: datetime, ahead: int | None) -> dict[str, Entry]:
+        """Take the entries whose fire time has come, and those whose fire time comes
+        by ``until``: all of them, or at most ``ahead`` (the rest stay queued)."""
         due: dict[str, Entry] = {}
-        while self._heap and self._heap[0][0] <= now:
-            _, sid = heapq.heappop(self._heap)
-            entry = self._window.get(sid)
+        heap, window = self._heap, self._window
+        while heap and (at := heap[0][0]) <= until:
+            if at > now and ahead is not None:
+                if ahead <= 0:
+                    break
+                ahead -= 1
+            _, sid = heapq.heappop(heap)
+            entry = window.get(sid)
             if entry is not None:
                 due[sid] = entry
         return due

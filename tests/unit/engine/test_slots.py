@@ -88,3 +88,17 @@ async def test_a_call_raising_stop_iteration_fails_instead_of_hanging() -> None:
     await asyncio.sleep(0)
     assert lane.busy == 0
     lane.shutdown()
+
+
+def test_runs_taken_ahead_leave_a_fifth_of_the_slots_for_runs_due_meanwhile() -> None:
+    slots = Slots(50)
+    assert slots.to_wait_in == 40
+    with slots.reserve(35):
+        assert slots.to_wait_in == 5
+    with slots.reserve(45):
+        assert slots.to_wait_in == -5  # none is taken ahead
+    assert Slots(3).to_wait_in == 3  # a fifth of 3 slots is none
+
+
+def test_a_node_executing_nothing_puts_no_bound_on_runs_taken_ahead() -> None:
+    assert Slots(0).to_wait_in is None
