@@ -800,6 +800,41 @@ async def test_a_fire_taken_ahead_without_a_free_slot_starts_at_its_time_not_at_
     assert due["second"] <= STAMPS["second"] < due["second"] + timedelta(seconds=1)
 
 
+async def test_a_wake_up_while_a_claim_is_in_flight_is_not_lost(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """The claim loop cleared its wake-up event after each claim, so a wake-up that came
+    while the claim was in flight (a run created meanwhile, a fire taken ahead coming
+    due) was dropped, and the run waited for the next poll (30 s here)."""
+    from schedkit.engine import runs
+
+    s = await make_scheduler(stamp, executor={"poll_interval": 30.0})
+    executor = s._executor
+    original = s.store.claim_runs
+    in_flight = asyncio.Event()
+
+    # Fault injection, not a mock: every claim answers 0.3 s late.
+    async def slow_claim(*args: Any, **kwargs: Any) -> Any:
+        in_flight.set()
+        await asyncio.sleep(0.3)
+        return await original(*args, **kwargs)
+
+    s.store.claim_runs = slow_claim  # type: ignore[method-assign]
+    executor.wake_here()
+    await asyncio.wait_for(in_flight.wait(), 5)
+    task = s.registry.require("stamp")
+    run = runs.manual(task, {}, datetime.now(UTC), actor="test")
+    assert await s.store.insert_runs([run])  # stored pending, as another node would
+    executor.wake_here()  # while the claim that cannot see it is in flight
+
+    async def ran() -> Run | None:
+        found = await s.get_run(run.id)
+        return found if found.status.finished else None
+
+    done = await until(ran, timeout=5)
+    assert done.status is RunStatus.SUCCESS
+
+
 async def test_stop_does_not_wait_without_bound_for_a_tick_stuck_on_the_store(
     make_scheduler: MakeScheduler,
 ) -> None:

@@ -334,6 +334,10 @@ class Executor:
         # Checked, not only cancelled: stop() closes the slots and wakes this loop, which
         # then ends of itself.
         while not self.slots.closed:
+            # Cleared before the claim, not after it: a wake-up that arrives while a
+            # claim is in flight (a fire taken ahead coming due, a run created on
+            # another node) makes the loop look again instead of waiting for the poll.
+            self._wake.clear()
             free = self.slots.free
             wanted = min(free, CLAIM_BATCH)
             polling = loop.time() >= self._poll_at
@@ -365,7 +369,6 @@ class Executor:
                     # the next poll. Forgotten, a backlog of sync runs went at one
                     # claim per poll: 100 runs/s from 100 slots and a 1 s poll.
                     self._maybe_pending = True
-            self._wake.clear()
             # With the poll overdue, no slot is free: the next run end wakes this loop.
             wait = self._poll_at - loop.time()
             with contextlib.suppress(TimeoutError):
