@@ -10,6 +10,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,58 @@ async def test_a_run_created_on_one_node_starts_on_another_within_100_ms(
             await asyncio.sleep(0.2)
     assert statistics.median(delays) < 0.1, delays
     assert max(delays) < 1.0, delays  # never the 5 s poll
+    worker.terminate()
+    code, err = await asyncio.to_thread(worker.wait)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("store_url", "kind"),
+    [case("postgres", "notify"), case("mongo", "redis")],
+    indirect=["store_url"],
+)
+async def test_fires_of_a_scheduler_only_node_start_on_a_worker_at_their_time(
+    cluster_config_path: Path, workers: list[Worker], kind: str
+) -> None:
+    """A node that fires but executes nothing stores each fire pending before its time
+    (``fire_ahead``); a worker's claim woken by the fire's creation passes it by, so the
+    firing node wakes the workers again at its time. Without that wake-up they started
+    at the worker's poll (5 s here): seconds late."""
+    worker = Worker(cluster_config_path, SCHEDKIT_EXECUTOR__POLL_INTERVAL="5", **channel(kind))
+    workers.append(worker)
+    await asyncio.to_thread(worker.ready)
+    cfg = SchedkitConfig.load(cluster_config_path)
+    cfg = cfg.model_copy(
+        update={
+            # Taken well ahead, so each fire is stored long before it may start.
+            "scheduler": cfg.scheduler.model_copy(update={"fire_ahead": 0.4}),
+            "executor": cfg.executor.model_copy(update={"enabled": False}),
+            "cluster": cluster_config(kind),
+        }
+    )
+    async with Scheduler(cfg) as s:
+        await asyncio.sleep(6)  # past the worker's first poll, so it idles on its timer
+        first = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+        due = {f"f{i}": first + timedelta(milliseconds=700 * i) for i in range(6)}
+        for sid, when in due.items():
+            await s.add_task(
+                "plain", {"trigger": "date", "run_date": when.isoformat()}, schedule_id=sid
+            )
+        late: dict[str, float] = {}
+        for sid, when in due.items():
+            deadline = time.monotonic() + 30
+            while True:
+                found = await s.list_runs(schedule_id=sid)
+                if found and found[0].status.finished:
+                    break
+                assert time.monotonic() < deadline, f"{sid} did not finish: {found}"
+                await asyncio.sleep(0.05)
+            (run,) = found
+            assert run.status is RunStatus.SUCCESS and run.started_at is not None
+            assert run.node_id == worker.node_id
+            late[sid] = (run.started_at - when).total_seconds()
+    assert all(0 <= v < 1.0 for v in late.values()), late  # never the 5 s poll
+    assert statistics.median(late.values()) < 0.1, late
     worker.terminate()
     code, err = await asyncio.to_thread(worker.wait)
     assert code == 0, err
