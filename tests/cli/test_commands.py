@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from schedkit import RunStatus, SchedkitConfig, Scheduler
 from schedkit.cli.app import app
 from tests.cli.conftest import Cli, one_error_line
+from tests.engine.taps import until
 
 
 def as_json(text: str) -> Any:
@@ -247,6 +251,39 @@ def test_schedule_at_a_past_date_is_kept_with_a_warning(cli: Cli) -> None:
     assert zh.exit_code == 0, zh.output
     [warning] = [line for line in zh.stderr.splitlines() if "hello" in line]
     assert "将记为错过" in warning and "本机时区" not in warning  # aware: its instant is meant
+
+
+def test_schedule_again_at_a_fire_that_ran_is_warned_about(cli: Cli) -> None:
+    """A one-off that ran, removed and scheduled again at the same time: its fire is
+    fenced (it ran) and the tick passed it by; the CLI said only "next run ...", exit 0."""
+    at = (datetime.now(UTC) - timedelta(seconds=5)).replace(microsecond=0).isoformat()
+    assert cli("schedule", "hello", "--at", at, "--id", "hello:once").exit_code == 0
+
+    async def fire() -> str:  # a node fires it, as `schedkit serve` would
+        async with Scheduler(SchedkitConfig.load(cli.config)) as s:
+            await until(lambda: s.count_runs("hello", status=RunStatus.SUCCESS), 15)
+            (run,) = await s.list_runs(schedule_id="hello:once")
+            return run.id
+
+    run_id = asyncio.run(fire())
+    assert cli("schedule", "hello", "--remove", "--id", "hello:once").exit_code == 0
+    result = cli("schedule", "hello", "--at", at, "--id", "hello:once")
+    assert result.exit_code == 0, result.output
+    [warning] = [line for line in result.stderr.splitlines() if "hello:once" in line]
+    assert warning.startswith("warning schedule hello:once fires at "), warning
+    assert f"(run {run_id}, success)" in warning and "it will not run" in warning
+    assert "WARNING" not in result.stderr  # said once, as the CLI's warning
+    zh = cli("--lang", "zh", "schedule", "hello", "--at", at, "--id", "hello:once")
+    [warning] = [line for line in zh.stderr.splitlines() if "hello:once" in line]
+    assert f"（运行 {run_id}，成功）" in warning and "它不会再运行" in warning
+    # The bulk form says it too.
+    assert cli("schedule", "hello", "--remove", "--id", "hello:once").exit_code == 0
+    line = {"id": "hello:once", "task": "hello", "schedule": {"trigger": "date", "run_date": at}}
+    (cli.cwd / "once.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    imported = cli("schedule", "import", "once.jsonl")
+    assert imported.exit_code == 0, imported.output
+    [warning] = [line for line in imported.stderr.splitlines() if "hello:once" in line]
+    assert warning.startswith("warning schedule hello:once fires at "), warning
     ahead = cli("schedule", "hello", "--at", "2999-01-01T08:00:00")
     assert ahead.exit_code == 0 and "warning" not in ahead.stderr
 

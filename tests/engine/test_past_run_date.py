@@ -4,7 +4,11 @@ how late it is and that it will be recorded missed; and, for a naive run date re
 zone other than this machine's, that zone.
 
 Seen: on a UTC machine, ``{"trigger": "date", "run_date": datetime.now() + 3 s}`` is read
-as Asia/Shanghai wall time (as documented), 8 h in the past, and was silently missed."""
+as Asia/Shanghai wall time (as documented), 8 h in the past, and was silently missed.
+
+Likewise a schedule saved with a fire due that a run of its id holds already (a one-off
+that ran, deleted and added again): the fire is fenced and does not run again, which
+the tick did without a word."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schedkit import RunStatus, task
+from schedkit import RunStatus, ScheduleEntry, task
 
 from .conftest import MakeScheduler
 from .taps import until
@@ -69,9 +73,66 @@ async def test_only_a_run_date_past_its_misfire_grace_is_warned_about(
             spec = {"trigger": "date", "run_date": run_date, "misfire_grace_time": grace}
             await s.add_task("once", spec)
         assert _warnings(caplog) == []
+        assert _recorded(caplog) == []  # due at once, but no run of its id holds the fire
         # Aware: its instant is meant, so no word about zones.
         await s.add_task(
             "once", {"trigger": "date", "run_date": now - timedelta(minutes=10), "timeout": 5}
         )
     [warning] = _warnings(caplog)
     assert "0:10:00 ago" in warning and "naive" not in warning
+
+
+def _recorded(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == LOGGER and r.levelno == logging.WARNING and hasattr(r, "fire_recorded")
+    ]
+
+
+async def test_a_one_off_added_again_after_its_fire_ran_is_warned_about_not_run_twice(
+    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = await make_scheduler(once)
+    when = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    spec = {"trigger": "date", "run_date": when.isoformat()}
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        await s.add_task("once", spec, schedule_id="o")
+        await until(lambda: s.count_runs("once", status=RunStatus.SUCCESS), 15)
+        assert _recorded(caplog) == []  # nothing recorded when it was added first
+        (ran,) = await s.list_runs(schedule_id="o")
+        await s.delete_schedule("o")
+        await s.add_task("once", spec, schedule_id="o")  # within its grace: due at once
+    [warning] = _recorded(caplog)
+    assert "'o'" in warning and ran.id in warning and "success" in warning
+    assert when.astimezone(s.tz).strftime("%Y-%m-%d %H:%M:%S") in warning
+    assert "it will not run" in warning and "another id" in warning
+
+    async def passed_by() -> bool:  # what the warning says happens: the tick passes it by
+        schedule = await s.get_schedule("o")
+        return schedule is not None and schedule.next_fire_time is None
+
+    await until(passed_by, 15)
+    assert [r.id for r in await s.list_runs(schedule_id="o")] == [ran.id]
+
+
+async def test_the_bulk_form_warns_of_a_fire_recorded_already(
+    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    s = await make_scheduler(once)
+    when = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    spec = {"trigger": "date", "run_date": when.isoformat()}
+    await s.add_task("once", spec, schedule_id="o")
+    await until(lambda: s.count_runs("once", status=RunStatus.SUCCESS), 15)
+    await s.delete_schedule("o")
+    later = {"trigger": "date", "run_date": (when + timedelta(hours=1)).isoformat()}
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        await s.add_schedules(
+            [
+                ScheduleEntry(task_name="once", config=spec, schedule_id="o", line=1),
+                ScheduleEntry(task_name="once", config=spec, schedule_id="fresh", line=2),
+                ScheduleEntry(task_name="once", config=later, schedule_id="later", line=3),
+            ]
+        )
+    [warning] = _recorded(caplog)  # not "fresh": no run holds its fire
+    assert warning.startswith("schedule 'o' fires at ")

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from schedkit.models import Run, RunStatus, to_json
 from schedkit.readmodels import ScheduleView
-from schedkit.service.past_dates import PastEndDate, PastRunDate
+from schedkit.service.past_dates import FireRecorded, PastEndDate, PastRunDate
 
 from .state import Lang
 
@@ -191,6 +191,19 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "ended and will not run",
         "zh": "调度计划 {id} 在结束时间 {at} 之前已没有触发：将保存为已结束，不会运行",
     },
+    "fire recorded": {
+        "en": "schedule {id} fires at {at}, a fire recorded already for this schedule id "
+        "(run {run}, {status}): a schedule's fire runs once, so {then}; to run the task "
+        "again, run it now or give the schedule another id",
+        "zh": "调度计划 {id} 在 {at} 触发，但这个调度计划 ID 的这次触发已有记录（运行 {run}，"
+        "{status}）：同一调度计划的每次触发只运行一次，{then}；要再次运行该任务，请立即运行"
+        "或为调度计划换一个 ID",
+    },
+    "fire recorded once": {"en": "it will not run", "zh": "它不会再运行"},
+    "fire recorded again": {
+        "en": "that fire will not run again",
+        "zh": "这次触发不会再运行，之后的触发照常",
+    },
     "naive zone": {
         "en": "; naive date-times are read in {zone}, not in this machine's zone ({local})",
         "zh": "；不带时区的时间按 {zone} 解读，而不是本机时区（{local}）",
@@ -237,11 +250,23 @@ def next_run(view: ScheduleView, lang: Lang) -> str:
 
 def logged_warning(record: logging.LogRecord, lang: Lang) -> str:
     """A warning the façade logged, in the CLI's words and language when it carries its
-    facts (:class:`PastRunDate`, :class:`PastEndDate`), else as logged."""
+    facts (:class:`PastRunDate`, :class:`PastEndDate`, :class:`FireRecorded`), else as
+    logged."""
     ended = getattr(record, "past_end_date", None)
     if isinstance(ended, PastEndDate):
         at = f"{when(ended.end_date, None)} ({ended.zone})"
         return fill("past end date", lang, id=ended.schedule_id, at=at)
+    recorded = getattr(record, "fire_recorded", None)
+    if isinstance(recorded, FireRecorded):
+        return fill(
+            "fire recorded",
+            lang,
+            id=recorded.schedule_id,
+            at=f"{when(recorded.fire, None)} ({recorded.zone})",
+            run=recorded.run_id,
+            status=tr(recorded.status.value, lang),
+            then=fill("fire recorded once" if recorded.once else "fire recorded again", lang),
+        )
     past = getattr(record, "past_run_date", None)
     if not isinstance(past, PastRunDate):
         return record.getMessage()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import enum
 import json
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -21,7 +22,9 @@ from . import render
 from .errors import UsageProblem
 from .parsing import parse_duration, parse_params
 from .render import tr
-from .state import JsonOpt, actor, get_state, management, run_async, wants_json
+from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
+
+T = TypeVar("T")
 
 
 class ExecutorChoice(enum.StrEnum):
@@ -227,13 +230,8 @@ def schedule(
             # Viewed while the store is open: the next run is the one its calendar allows.
             return await schedule_views(s, [saved], state.lang)
 
-    # Said as the CLI's warnings (a one-off already past its misfire grace ...).
-    with state.warnings_of("schedkit.service.schedules") as warned:
-        changed = run_async(work())
+    changed = _saying_warnings(state, work)
     lang = state.lang
-    for record in warned:
-        text = render.logged_warning(record, lang)
-        state.err.print(f"[yellow]warning[/] {escape(text)}", soft_wrap=True)
     store = state.store_label()
     if remove:
         what = f"schedule {schedule_id}" if schedule_id else f"every schedule of {task_name}"
@@ -285,13 +283,25 @@ def import_schedules(
         async with management(state) as s:
             return len(await s.add_schedules(entries, actor=actor()))
 
-    created = run_async(work())
+    created = _saying_warnings(state, work)
     store = state.store_label()
     if as_json:
         render.emit_json({"store": store, "created": created, "file": str(file)})
         return
     state.out.print(f"imported {created:,} schedule(s) from {escape(file.name)}")
     render.store_line(state.out, store, state.lang)
+
+
+def _saying_warnings(state: CliState, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work``; the warnings the schedule book logs meanwhile (a one-off already
+    past its misfire grace, a fire recorded already ...) are said as the CLI's own, in
+    its words and language."""
+    with state.warnings_of("schedkit.service.schedules") as warned:
+        result = run_async(work())
+    for record in warned:
+        text = render.logged_warning(record, state.lang)
+        state.err.print(f"[yellow]warning[/] {escape(text)}", soft_wrap=True)
+    return result
 
 
 def pause(

@@ -1,13 +1,14 @@
 """Schedules stored with nothing left to run: a one-off whose run date is already past
-the misfire grace, a recurring one with no fire before its end date.
+the misfire grace, a recurring one with no fire before its end date, a schedule whose
+next fire was recorded already by an earlier schedule of the same id.
 
 Such a schedule is accepted (backfill-like uses exist, and an end date may be kept for
 the record) but the one-off's only fire will be recorded ``missed``, and the recurring
 one is stored as ended; more often than not that is a mistake, such as a naive
 ``datetime.now() + ...`` on a machine whose zone is not the configured one (naive
 datetimes are wall times in the trigger's zone), or a year typed wrong.
-:class:`ScheduleBook` logs a :class:`PastRunDate` or a :class:`PastEndDate` when it
-stores one.
+:class:`ScheduleBook` logs a :class:`PastRunDate`, a :class:`PastEndDate` or a
+:class:`FireRecorded` when it stores one.
 """
 
 from __future__ import annotations
@@ -19,10 +20,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from schedkit.engine import planning
-from schedkit.models import Schedule
+from schedkit.models import Run, RunStatus, Schedule
 from schedkit.triggers import trigger_from_json
 
-__all__ = ["PastEndDate", "PastRunDate", "naive_run_date", "past_end_date", "past_run_date"]
+__all__ = [
+    "FireRecorded",
+    "PastEndDate",
+    "PastRunDate",
+    "fire_recorded",
+    "naive_run_date",
+    "past_end_date",
+    "past_run_date",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -113,6 +122,48 @@ def past_end_date(schedule: Schedule) -> PastEndDate | None:
     return PastEndDate(
         schedule_id=schedule.id,
         end_date=datetime.fromisoformat(end).astimezone(ZoneInfo(trigger["timezone"])),
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FireRecorded:
+    """A schedule saved with a fire due at once that a run holds already: its id fired
+    it before (a schedule deleted since, or this one before an edit). A fire is fenced
+    by (schedule id, time), so that each runs once however often its schedule is
+    written (a node re-creating it from its config, two nodes racing): it is not run
+    again."""
+
+    schedule_id: str
+    #: The fire's time, in the trigger's zone.
+    fire: datetime
+    run_id: str
+    status: RunStatus
+    #: Whether the schedule fires only this once (a one-off will then never run).
+    once: bool
+
+    @property
+    def zone(self) -> str:
+        return str(self.fire.tzinfo)
+
+    def message(self) -> str:
+        then = "it will not run" if self.once else "that fire will not run again"
+        return (
+            f"schedule {self.schedule_id!r} fires at {self.fire:%Y-%m-%d %H:%M:%S} "
+            f"({self.zone}), a fire recorded already for this schedule id (run "
+            f"{self.run_id}, {self.status}): a schedule's fire runs once, so {then}; "
+            "to run the task again, run it now or give the schedule another id"
+        )
+
+
+def fire_recorded(schedule: Schedule, run: Run) -> FireRecorded:
+    """The warning for ``schedule``, whose next fire ``run`` holds already."""
+    assert schedule.next_fire_time is not None
+    return FireRecorded(
+        schedule_id=schedule.id,
+        fire=schedule.next_fire_time.astimezone(ZoneInfo(schedule.trigger["timezone"])),
+        run_id=run.id,
+        status=run.status,
+        once=schedule.trigger.get("trigger") == "date",
     )
 
 

@@ -13,7 +13,7 @@ import functools
 import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ from schedkit.errors import (
     ValidationError,
 )
 from schedkit.limits import check_kwargs_size
-from schedkit.models import Schedule
+from schedkit.models import RunFilter, Schedule
 from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import SYSTEM, Auditor
@@ -40,7 +40,12 @@ from schedkit.service.bulk import (
     check_room,
     existing_errors,
 )
-from schedkit.service.past_dates import naive_run_date, past_end_date, past_run_date
+from schedkit.service.past_dates import (
+    fire_recorded,
+    naive_run_date,
+    past_end_date,
+    past_run_date,
+)
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import (
@@ -67,6 +72,9 @@ DEFINITION = (
     "executor",
 )
 
+
+#: The smallest span of time: a ``since``/``until`` pair around one instant.
+_INSTANT = timedelta(microseconds=1)
 
 #: Tries of a default schedule's sync against nodes starting at the same time.
 SYNC_ATTEMPTS = 5
@@ -198,6 +206,7 @@ class ScheduleBook:
         schedule = self._define(sid, task, spec, kwargs, "runtime", before)
         await self._save(schedule, before)
         self._warn_if_past(schedule, schedule_config)
+        await self._warn_if_recorded([schedule])
         if sid == task_name:
             # Only a task's default schedule is remembered as removed (see _delete).
             await self.store.delete_state(removed_key(sid))
@@ -240,6 +249,7 @@ class ScheduleBook:
         for schedule in built:
             if schedule.id == schedule.task_name:
                 await self.store.delete_state(removed_key(schedule.id))
+        await self._warn_if_recorded(built)
         await self.audit.record(
             actor, "schedule.import", "schedules", detail=f"{len(built)} schedule(s)"
         )
@@ -346,6 +356,22 @@ class ScheduleBook:
             logger.warning("%s", past.message(), extra={"past_run_date": past})
         if (ended := past_end_date(schedule)) is not None:
             logger.warning("%s", ended.message(), extra={"past_end_date": ended})
+
+    async def _warn_if_recorded(self, schedules: Sequence[Schedule]) -> None:
+        """Log each schedule whose fire due at once a run holds already (an earlier
+        schedule of the same id fired it): the tick will pass it by without a word. Only
+        due fires are looked up, one read each: a later one is free but for a run taken
+        ahead, and the bulk form's thousands of schedules must not cost a read each."""
+        now = self.clock.now()
+        for schedule in schedules:
+            fire = schedule.next_fire_time
+            if fire is None or fire > now:
+                continue
+            flt = RunFilter(schedule_id=schedule.id, since=fire, until=fire + _INSTANT)
+            found = await self.store.list_runs(flt, limit=1)
+            if found:
+                recorded = fire_recorded(schedule, found[0])
+                logger.warning("%s", recorded.message(), extra={"fire_recorded": recorded})
 
     async def _save(self, schedule: Schedule, before: Schedule | None) -> None:
         """Write the next version of ``before`` (compare-and-set: a change made meanwhile
