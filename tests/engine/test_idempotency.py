@@ -31,6 +31,11 @@ async def report() -> None:
     BODIES.append("report")
 
 
+@task("hold", category="t")
+async def hold() -> None:
+    await asyncio.sleep(0.5)
+
+
 @pytest.fixture(autouse=True)
 def _bodies() -> None:
     BODIES.clear()
@@ -141,3 +146,36 @@ async def test_a_keyed_run_stored_with_its_answer_lost_starts_once(
     assert again.id == run.id
     assert BODIES == [""]
     assert [(e.kind, e.run.id) for e in events] == [(EventKind.CREATED, run.id)]
+
+
+async def test_a_keyed_pending_run_stored_with_its_answer_lost_is_announced_and_claimed(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Stored pending (the node's one slot busy) and its insert's answer lost: the run is
+    this call's (made at this call's instant, by its actor), so it is announced, audited
+    and claimed when the slot frees. It was taken for another request's: no event, no
+    audit record, and it waited for the next poll (30 s here)."""
+    s = await make_scheduler(
+        invoice, hold, executor={"max_concurrent_runs": 1, "poll_interval": 30.0}
+    )
+    # The claim loop's first claim (of nothing) is done: from then on it claims when
+    # told runs may be waiting, or at its poll.
+    await asyncio.sleep(0.2)
+    busy = await s.run_now("hold")
+    assert busy.status is RunStatus.RUNNING  # the one slot
+    lost_once = _AckLostOnce()
+    intercept(s.store, "insert_runs", lost_once)
+    events: list[RunEvent] = []
+    s.add_listener(events.append, [EventKind.CREATED])
+    run = await s.run_now("invoice", {"month": "2026-11"}, idempotency_key="pend", actor="ops")
+    assert lost_once.happened and run.status is RunStatus.PENDING
+    done = await s.wait_for_run(run.id, timeout=10)
+    assert (done.status, done.attempt) == (RunStatus.SUCCESS, 1)
+    assert [e.run.id for e in events] == [run.id]
+    audited = await s.list_audit(action="run.create", target=run.id)
+    assert [(a.actor, a.detail) for a in audited] == [("ops", "invoice")]
+    # Another request with the key gets the run, and creates, announces, audits nothing.
+    again = await s.run_now("invoice", {"month": "2026-11"}, idempotency_key="pend")
+    assert again.id == run.id and len(events) == 1
+    assert len(await s.list_audit(action="run.create", target=run.id)) == 1
+    assert BODIES == ["2026-11"]

@@ -178,11 +178,11 @@ class RunControl:
 
         A failed insert may have committed with its answer lost: a run stored claimed by
         this node would then never start here, and be judged lost (and alerted on) once
-        its heartbeats are missed, while the caller, told of an error, triggers it
-        again. So an insert that failed is looked up by the run's id before its error is
-        raised. Found, it is this call's unless its id is keyed and the run is not one
-        only this call can have stored: claimed by this node and not executing here (a
-        request with the same key that stored it here started it before yielding)."""
+        its heartbeats are missed, a pending one would be neither announced nor audited
+        nor claimed before the next poll, while the caller, told of an error, triggers
+        it again. So an insert that failed is looked up by the run's id before its error
+        is raised. Found, it is this call's unless its id is keyed and the run is another
+        request's (:meth:`_ours`)."""
         try:
             inserted = await self.store.insert_runs([run])
         except StoreError:
@@ -200,11 +200,16 @@ class RunControl:
 
     def _ours(self, run: Run, found: Run) -> bool:
         """Whether ``found``, stored under the keyed id of ``run`` whose insert failed,
-        is this call's: one it stored claimed here that nothing executes. A pending one
-        cannot be told apart from another request's, and is left to the claim loops."""
+        is this call's. Another request with the same key made its run at another
+        instant (stores keep times to the microsecond) or for another actor. One stored
+        claimed here is this call's to start only while nothing executes it (a request
+        with the same key that stored it here started it before yielding)."""
+        if found.created_at != run.created_at or found.created_by != run.created_by:
+            return False
+        if run.status is not RunStatus.RUNNING:
+            return True
         return (
-            run.status is RunStatus.RUNNING
-            and found.status is RunStatus.RUNNING
+            found.status is RunStatus.RUNNING
             and found.node_id == self.node_id
             and found.attempt == 1
             and found.id not in self.executor.running_ids
