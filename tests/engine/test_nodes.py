@@ -50,6 +50,7 @@ async def test_silent_nodes_age_out(store: Store) -> None:
         clock=clock,  # type: ignore[arg-type]
         lost_after=20,
         node_expiry=300,
+        retry_due=lambda _: None,  # no run is judged here
     )
     await store.upsert_node(node("dead", T0 - timedelta(seconds=301)))
     await store.upsert_node(node("quiet", T0 - timedelta(seconds=100)))

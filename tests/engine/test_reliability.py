@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from schedkit import RunStatus, Scheduler, TaskContext, TaskRegistry, task
+from schedkit.engine import runs as engine_runs
 from schedkit.errors import StoreUnavailableError
 from schedkit.events import EventKind, RunEvent
 from schedkit.models import Run, TriggerSource
@@ -608,6 +609,31 @@ async def test_a_run_orphaned_on_a_live_node_is_still_recovered(
     assert time.monotonic() - started <= LOST_BOUND + 0.5
     assert current.attempt_errors[0]["status"] == "lost"
     assert current.status is RunStatus.PENDING and current.attempt == 2
+
+
+async def test_a_lost_run_s_retry_starts_at_its_time_not_at_the_poll(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A run judged lost with a retry left is stored pending until its retry time: the
+    claim the verdict wakes passes it by, and it waited for the executor's next poll
+    (30 s here) instead of starting at its time."""
+    attempts: list[int] = []
+
+    @task("orphan_retried", category="t", retry={"max_retries": 1, "retry_delay": 0.5})
+    async def orphan_retried(ctx: TaskContext) -> None:
+        attempts.append(ctx.attempt)
+
+    s = await make_scheduler(orphan_retried, executor={"poll_interval": 30.0})
+    # Stored claimed by this node behind its back (as a claim whose answer never reached
+    # it); not claimed through the store, where this node's first poll could take it.
+    run = engine_runs.claimed(
+        manual_run("orphan_retried", max_attempts=2), s.node_id, datetime.now(UTC)
+    )
+    assert await s.store.insert_runs([run]) and s.running_count == 0
+    done = await s.wait_for_run(run.id, timeout=LOST_BOUND + 10)
+    assert (done.status, done.attempt, attempts) == (RunStatus.SUCCESS, 2, [2])
+    assert done.started_at is not None
+    assert done.started_at - done.not_before < timedelta(seconds=1)
 
 
 async def test_a_requeue_whose_acknowledgement_was_lost_is_announced(

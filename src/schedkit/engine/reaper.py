@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from schedkit.clock import Clock
@@ -96,6 +97,7 @@ class Reaper:
         clock: Clock,
         lost_after: float,
         node_expiry: float,
+        retry_due: Callable[[datetime], None],
     ) -> None:
         self.store = store
         self.registry = registry
@@ -103,6 +105,9 @@ class Reaper:
         self.clock = clock
         self.lost_after = lost_after
         self.node_expiry = node_expiry
+        #: Told each retry's time (``Executor.wake_at``): the claims the verdict wakes
+        #: pass a retry by until then.
+        self.retry_due = retry_due
         self._expire_at: datetime | None = None
         #: Verdicts of a write that failed: applied all the same if only its answer was
         #: lost, and then no later pass finds their runs (no longer running) to announce.
@@ -192,3 +197,4 @@ class Reaper:
             )
             detail = {"status": RunStatus.LOST.value, "error": verdict.attempt_error["error"]}
             self.events.publish(RunEvent(kind=EventKind.RETRYING, run=retried, detail=detail))
+            self.retry_due(verdict.retry_at)
