@@ -12,7 +12,6 @@ import abc
 import enum
 import inspect
 import random
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -32,6 +31,7 @@ from schedkit.placement import (
     check_isolation,
     check_labels,
 )
+from schedkit.signatures import context_parameter, execute_model, signature_model
 
 __all__ = [
     "BaseTask",
@@ -177,6 +177,9 @@ class BaseTask(abc.ABC):
     """
 
     parameters: ClassVar[type[pydantic.BaseModel] | None] = None
+    #: Whether ``parameters`` was read off ``execute``'s signature, not declared: a
+    #: subclass overriding ``execute`` then has its own read.
+    _parameters_inferred: ClassVar[bool] = False
     timeout: ClassVar[float | None] = None
     depends_on: ClassVar[tuple[str, ...]] = ()
     isolation: ClassVar[Isolation] = "thread"
@@ -192,6 +195,11 @@ class BaseTask(abc.ABC):
             check_executor(cls.executor, cls.__qualname__)
         if "labels" in own and not isinstance(own["labels"], property):
             cls.labels = check_labels(cls.labels, cls.__qualname__)
+        if "parameters" in own:
+            cls._parameters_inferred = False
+        elif "execute" in own and (cls.parameters is None or cls._parameters_inferred):
+            cls.parameters = execute_model(cls.execute, cls.__qualname__)
+            cls._parameters_inferred = True
 
     def __init__(self) -> None:
         self.task_id: str | None = None
@@ -336,13 +344,13 @@ class FunctionTask(BaseTask):
         self._schedule = schedule
         self._retry = RetryPolicy.from_config(retry)
         self._timeout = timeout
-        self._context_param = _context_parameter(func, name)
+        self._context_param = context_parameter(func, name)
         # Asked several times per run (thread or loop, each hook); the function is fixed.
         self._is_async = inspect.iscoroutinefunction(func)
         self._parameters = (
             parameters
             if parameters is not None
-            else _signature_model(func, name, self._context_param)
+            else signature_model(func, name, self._context_param)
         )
         self._depends_on = depends_on
         self.__doc__ = func.__doc__
@@ -440,103 +448,6 @@ def _location(obj: Any) -> str:
         return f"{inspect.getsourcefile(obj)}:{inspect.getsourcelines(obj)[1]} ({name})"
     except (TypeError, OSError):
         return name
-
-
-def _resolve_annotation(annotation: Any, func: Callable[..., Any]) -> Any:
-    """A postponed (string) annotation evaluated in the function's module."""
-    if isinstance(annotation, str):
-        return eval(annotation, getattr(func, "__globals__", {}))
-    return annotation
-
-
-def _context_parameter(func: Callable[..., Any], name: str) -> str | None:
-    """The parameter that receives the run's TaskContext: the one named ``ctx`` or
-    annotated with TaskContext under any other name (a TaskContext cannot be a declared,
-    stored parameter, so the annotation can only mean the context)."""
-    found: list[str] = []
-    for param in inspect.signature(func).parameters.values():
-        if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
-            continue
-        if param.name == "ctx":
-            found.append(param.name)
-            continue
-        try:
-            annotation = _resolve_annotation(param.annotation, func)
-        except Exception as exc:
-            if isinstance(param.annotation, str) and "TaskContext" in param.annotation:
-                raise TaskDefinitionError(
-                    f"task {name!r}: cannot resolve the annotation {param.annotation!r} of "
-                    f"parameter {param.name!r} ({exc}); to receive the run's context, "
-                    "name the parameter `ctx` or import TaskContext outside "
-                    "`if TYPE_CHECKING:`"
-                ) from None
-            # Any other unresolvable annotation is reported by _signature_model, which
-            # is skipped when the task declares ``parameters=``.
-            continue
-        # ``TaskContext`` itself or a union holding it (``TaskContext | None``).
-        if annotation is TaskContext or TaskContext in typing.get_args(annotation):
-            found.append(param.name)
-    if len(found) > 1:
-        listed = " and ".join(repr(n) for n in found)
-        raise TaskDefinitionError(
-            f"task {name!r}: parameters {listed} both ask for the run's TaskContext; "
-            "keep one (`ctx`, or one parameter annotated TaskContext)"
-        )
-    return found[0] if found else None
-
-
-def _signature_model(
-    func: Callable[..., Any], name: str, context_param: str | None
-) -> type[pydantic.BaseModel] | None:
-    """A pydantic model from the function's annotated parameters but the context's."""
-    fields: dict[str, Any] = {}
-    params = inspect.signature(func).parameters.values()
-    open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
-    for param in params:
-        pname = param.name
-        if pname == context_param or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
-            continue
-        annotation: Any = Any if param.annotation is param.empty else param.annotation
-        # Postponed annotations are resolved one by one, so an unresolvable annotation
-        # of the context parameter (skipped above) cannot break the others.
-        try:
-            annotation = _resolve_annotation(annotation, func)
-        except Exception as exc:
-            raise TaskDefinitionError(
-                f"task {name!r}: cannot resolve the annotation {annotation!r} of "
-                f"parameter {pname!r} ({exc})"
-            ) from None
-        default = ... if param.default is param.empty else param.default
-        fields[pname] = (annotation, default)
-    if not fields and open_ended:
-        return None
-    # A function without **kwargs takes exactly its parameters: anything else is an
-    # error at submission, not a TypeError when the run starts.
-    try:
-        model: type[pydantic.BaseModel] = pydantic.create_model(
-            f"{name}_parameters",
-            __config__=pydantic.ConfigDict(extra="allow" if open_ended else "forbid"),
-            **fields,
-        )
-    except pydantic.PydanticSchemaGenerationError as exc:
-        # pydantic names neither the task nor the parameter, only the type.
-        culprit = next((p for p, (a, _) in fields.items() if not _validatable(a)), None)
-        which = f"parameter {culprit!r}" if culprit else "a parameter"
-        reason = str(exc).split(". ", 1)[0]
-        raise TaskDefinitionError(
-            f"task {name!r}: {which} is not a JSON value pydantic can validate ({reason}); "
-            "give `parameters=` a pydantic model, or take the run's context in a parameter "
-            "named `ctx`"
-        ) from None
-    return model
-
-
-def _validatable(annotation: Any) -> bool:
-    try:
-        pydantic.TypeAdapter(annotation)
-    except pydantic.PydanticSchemaGenerationError:
-        return False
-    return True
 
 
 def task(

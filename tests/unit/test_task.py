@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from datetime import UTC, date, datetime
 from typing import Any, Optional
@@ -9,6 +10,7 @@ from typing import Any, Optional
 import pytest
 
 from schedkit import (
+    BaseTask,
     RetryPolicy,
     TaskContext,
     TaskDefinitionError,
@@ -195,3 +197,80 @@ def test_an_unusable_parameter_type_names_the_task_and_parameter() -> None:
 
     message = str(err.value)
     assert "'takes_a_connection'" in message and "'conn'" in message and "parameters=" in message
+
+
+# -- a BaseTask's typed execute ----------------------------------------------------------
+
+
+class _Settle(BaseTask):
+    """A class task whose ``execute`` names its parameters (and takes nothing else)."""
+
+    task_name = "settle"  # type: ignore[assignment]
+    task_description = "settle"  # type: ignore[assignment]
+    task_category = "t"  # type: ignore[assignment]
+
+    async def execute(self, day: date, limit: int = 10) -> dict[str, Any]:  # type: ignore[override]
+        return {"day": day, "limit": limit}
+
+
+def test_a_base_task_s_typed_execute_declares_its_parameters() -> None:
+    """Read off the signature, as a function task's are: they were neither validated
+    before anything was stored nor offered as a form, and a wrong or unknown key failed
+    only when the run started (a TypeError, or a string where a date was meant)."""
+    settle = _Settle()
+    schema = settle.parameters_schema()
+    assert schema is not None and schema["required"] == ["day"]
+    stored = settle.validate_kwargs({"day": "2026-12-01", "limit": "5"})
+    assert stored == {"day": "2026-12-01", "limit": 5}
+    assert settle.prepare_kwargs(stored) == {"day": date(2026, 12, 1), "limit": 5}
+    for bad, field in (({"limit": 5}, "kwargs.day"), ({"day": "2026-12-01", "x": 1}, "kwargs.x")):
+        with pytest.raises(ValidationError) as err:
+            settle.validate_kwargs(bad)
+        assert err.value.field == field
+
+
+def test_a_base_task_s_declared_parameters_win_and_an_override_is_read_again() -> None:
+    class Declared(BaseTask):
+        task_name = "declared"  # type: ignore[assignment]
+        task_description = "declared"  # type: ignore[assignment]
+        task_category = "t"  # type: ignore[assignment]
+        parameters = None  # said outright: undeclared, whatever the signature
+
+        async def execute(self, day: date) -> dict[str, Any]:  # type: ignore[override]
+            return {}
+
+    class Wider(_Settle):
+        async def execute(
+            self, day: date, limit: int = 10, dry_run: bool = False
+        ) -> dict[str, Any]:  # type: ignore[override]
+            return {}
+
+    class Same(_Settle):
+        pass
+
+    assert Declared.parameters is None
+    assert Wider().validate_kwargs({"day": "2026-12-01", "dry_run": True})["dry_run"] is True
+    assert Same.parameters is _Settle.parameters
+
+
+def test_a_base_task_s_unreadable_signature_is_logged_and_left_undeclared(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Such classes imported before their signatures were read: they still do."""
+    with caplog.at_level(logging.WARNING, logger="schedkit.signatures"):
+
+        class Pooled(BaseTask):
+            task_name = "pooled"  # type: ignore[assignment]
+            task_description = "pooled"  # type: ignore[assignment]
+            task_category = "t"  # type: ignore[assignment]
+
+            async def execute(self, conn: Connection | None = None) -> dict[str, Any]:  # type: ignore[override]
+                return {}
+
+    assert Pooled.parameters is None
+    [record] = caplog.records
+    assert (
+        "'conn'" in record.getMessage()
+        and "declares them in a `parameters` model" in record.getMessage()
+    )
+    assert "ctx" not in record.getMessage()  # advice for function tasks only
