@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from schedkit import RunStatus, ScheduleEntry, task
+from schedkit import Run, RunStatus, ScheduleEntry, Scheduler, task
 
 from .conftest import MakeScheduler
 from .taps import until
@@ -90,18 +91,28 @@ def _recorded(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
+async def _ran_and_deleted(s: Scheduler, spec: dict[str, Any]) -> Run:
+    """One-off ``o`` added with ``spec``, run, and deleted: its run holds the fire."""
+    await s.add_task("once", spec, schedule_id="o")
+    await until(lambda: s.count_runs("once", status=RunStatus.SUCCESS), 15)
+    (ran,) = await s.list_runs(schedule_id="o")
+    await s.delete_schedule("o")
+    return ran
+
+
+def _soon() -> tuple[datetime, dict[str, Any]]:
+    when = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    return when, {"trigger": "date", "run_date": when.isoformat()}
+
+
 async def test_a_one_off_added_again_after_its_fire_ran_is_warned_about_not_run_twice(
     make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
 ) -> None:
     s = await make_scheduler(once)
-    when = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    spec = {"trigger": "date", "run_date": when.isoformat()}
+    when, spec = _soon()
     with caplog.at_level(logging.WARNING, logger=LOGGER):
-        await s.add_task("once", spec, schedule_id="o")
-        await until(lambda: s.count_runs("once", status=RunStatus.SUCCESS), 15)
+        ran = await _ran_and_deleted(s, spec)
         assert _recorded(caplog) == []  # nothing recorded when it was added first
-        (ran,) = await s.list_runs(schedule_id="o")
-        await s.delete_schedule("o")
         await s.add_task("once", spec, schedule_id="o")  # within its grace: due at once
     [warning] = _recorded(caplog)
     assert "'o'" in warning and ran.id in warning and "success" in warning
@@ -120,11 +131,8 @@ async def test_the_bulk_form_warns_of_a_fire_recorded_already(
     make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
 ) -> None:
     s = await make_scheduler(once)
-    when = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    spec = {"trigger": "date", "run_date": when.isoformat()}
-    await s.add_task("once", spec, schedule_id="o")
-    await until(lambda: s.count_runs("once", status=RunStatus.SUCCESS), 15)
-    await s.delete_schedule("o")
+    when, spec = _soon()
+    await _ran_and_deleted(s, spec)
     later = {"trigger": "date", "run_date": (when + timedelta(hours=1)).isoformat()}
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         await s.add_schedules(
