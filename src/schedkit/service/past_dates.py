@@ -1,6 +1,6 @@
 """Schedules stored with nothing left to run: a one-off whose run date is already past
 the misfire grace, a recurring one with no fire before its end date, a schedule whose
-next fire was recorded already by an earlier schedule of the same id.
+fire due at once a run of its id holds already.
 
 Such a schedule is accepted (backfill-like uses exist, and an end date may be kept for
 the record) but the one-off's only fire will be recorded ``missed``, and the recurring
