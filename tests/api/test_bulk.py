@@ -159,3 +159,13 @@ def test_a_body_that_is_not_json_is_the_documented_400_naming_the_body(api: Api)
         answer = problem(api.admin.post("/schedules", content=body, headers=headers), 400)
         assert answer["field"] == "body"
         assert answer["detail"].startswith("the body is not valid JSON at character ")
+
+
+def test_a_batch_answers_what_its_schedules_will_not_run(api: Api) -> None:
+    past = {"trigger": "date", "run_date": "2020-01-01T10:00:00+08:00", "kwargs": {"count": 1}}
+    batch = [{"id": "w-past", "task": "echo", "schedule": past}, *items(2, prefix="w")]
+    body = api.admin.post("/schedules", json=batch).json()
+    assert body["created"] == 3
+    [warning] = body["warnings"]  # only the one-off already past its grace
+    assert (warning["kind"], warning["schedule_id"]) == ("past_run_date", "w-past")
+    assert "2020-01-01 10:00:00 (Asia/Shanghai)" in warning["message"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 from tests.api.conftest import Api
 from tests.api.helpers import problem, wait_run
@@ -187,6 +188,33 @@ def test_schedule_accepts_the_document_shape_and_answers_next_fires(api: Api) ->
     assert all((f.hour, f.minute) == (3, 30) for f in fires)
     assert [datetime.fromisoformat(f) for f in body["next_fire_times"]] == fires
     assert api.viewer.get("/schedules/cleanup").json()["trigger"]["hour"] == 3
+    assert body["warnings"] == []
+
+
+def test_schedule_answers_what_it_will_not_run(api: Api) -> None:
+    """A one-off past its misfire grace, a fire already run under the schedule's id: the
+    schedule is stored, and the answer says what it will not run. The warning was only
+    logged on the server; a client saw a next fire time and nothing else."""
+    once = {"trigger": "date", "run_date": "2020-01-01T10:00:00", "kwargs": {"count": 1}}
+    body = api.admin.post("/tasks/echo/schedule?schedule_id=echo-2020", json=once).json()
+    [warning] = body["warnings"]
+    assert (warning["kind"], warning["schedule_id"]) == ("past_run_date", "echo-2020")
+    assert "recorded missed" in warning["message"]
+
+    at = (datetime.now(UTC) - timedelta(seconds=2)).isoformat()  # within its grace
+    soon = {"trigger": "date", "run_date": at, "kwargs": {"count": 2}}
+    body = api.admin.post("/tasks/echo/schedule?schedule_id=echo-once", json=soon).json()
+    assert body["warnings"] == []
+    deadline = time.monotonic() + 15
+    while not (runs := api.viewer.get("/runs?schedule_id=echo-once").json()["items"]):
+        assert time.monotonic() < deadline, "the one-off did not fire"
+        time.sleep(0.05)
+    ran = wait_run(api.viewer, runs[0]["id"])
+    assert api.admin.delete("/schedules/echo-once").status_code == 204
+    body = api.admin.post("/tasks/echo/schedule?schedule_id=echo-once", json=soon).json()
+    [warning] = body["warnings"]
+    assert (warning["kind"], warning["schedule_id"]) == ("fire_recorded", "echo-once")
+    assert ran["id"] in warning["message"] and "it will not run" in warning["message"]
 
 
 def test_schedule_accepts_the_nested_spec_and_crontab_strings(api: Api) -> None:

@@ -27,6 +27,7 @@ from schedkit.readmodels import (
     ScheduleView,
     TokenView,
 )
+from schedkit.service.past_dates import ScheduleNote
 from schedkit.tokens import Role
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "ScheduleBatchItem",
     "SchedulePage",
     "ScheduleResponse",
+    "ScheduleWarning",
     "TaskSchedules",
     "TokenCreateRequest",
     "TokenCreated",
@@ -138,9 +140,33 @@ class ScheduleBatchItem(_Body):
     )
 
 
+class ScheduleWarning(BaseModel):
+    """What a schedule saved will not run (it is stored all the same)."""
+
+    kind: Literal["past_run_date", "past_end_date", "fire_recorded"] = Field(
+        description="past_run_date: a one-off later than its misfire grace already, to be "
+        "recorded missed; past_end_date: no fire left before its end_date, stored as "
+        "ended; fire_recorded: its fire due now was run already under this schedule id "
+        "(a fire runs once per schedule id)."
+    )
+    schedule_id: str
+    message: str = Field(description="The warning in words, as logged.")
+
+    @classmethod
+    def of(cls, note: ScheduleNote) -> ScheduleWarning:
+        return cls(kind=note.kind, schedule_id=note.schedule_id, message=note.message())
+
+
+_WARNINGS_DOC = (
+    "What a schedule saved will not run, e.g. a one-off whose run date is past its "
+    "misfire grace (a naive date-time read in the configured zone); empty when all is well."
+)
+
+
 class ScheduleBatchCreated(BaseModel):
     created: int = Field(description="How many schedules were created (all of the batch).")
     ids: list[str]
+    warnings: list[ScheduleWarning] = Field(default_factory=list, description=_WARNINGS_DOC)
 
 
 class TokenCreateRequest(_Body):
@@ -195,6 +221,7 @@ class ScheduleResponse(BaseModel):
         "schedule.next_fire_time), UTC."
     )
     next_fire_times_local: list[datetime] = Field(description="The same, in the configured zone.")
+    warnings: list[ScheduleWarning] = Field(default_factory=list, description=_WARNINGS_DOC)
 
 
 class TaskSchedules(BaseModel):

@@ -8,15 +8,18 @@ one is stored as ended; more often than not that is a mistake, such as a naive
 ``datetime.now() + ...`` on a machine whose zone is not the configured one (naive
 datetimes are wall times in the trigger's zone), or a year typed wrong.
 :class:`ScheduleBook` logs a :class:`PastRunDate`, a :class:`PastEndDate` or a
-:class:`FireRecorded` when it stores one.
+:class:`FireRecorded` (a :data:`ScheduleNote`) when it stores one, and hands it to the
+caller that asked with :func:`noted` (the API returns them with its answer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from schedkit.engine import planning
@@ -27,8 +30,11 @@ __all__ = [
     "FireRecorded",
     "PastEndDate",
     "PastRunDate",
+    "ScheduleNote",
     "fire_recorded",
     "naive_run_date",
+    "note",
+    "noted",
     "past_end_date",
     "past_run_date",
 ]
@@ -38,6 +44,7 @@ __all__ = [
 class PastRunDate:
     """A one-off schedule whose only fire is later than its misfire grace already."""
 
+    kind: ClassVar[str] = "past_run_date"
     schedule_id: str
     #: The run date, in the zone it was given in (the trigger's).
     run_date: datetime
@@ -94,6 +101,7 @@ def past_run_date(schedule: Schedule, now: datetime, *, naive: bool) -> PastRunD
 class PastEndDate:
     """A cron or interval schedule with no fire left before its end date."""
 
+    kind: ClassVar[str] = "past_end_date"
     schedule_id: str
     #: The end date, in the trigger's zone.
     end_date: datetime
@@ -133,6 +141,7 @@ class FireRecorded:
     written (a node re-creating it from its config, two nodes racing): it is not run
     again."""
 
+    kind: ClassVar[str] = "fire_recorded"
     schedule_id: str
     #: The fire's time, in the trigger's zone.
     fire: datetime
@@ -165,6 +174,31 @@ def fire_recorded(schedule: Schedule, run: Run) -> FireRecorded:
         status=run.status,
         once=schedule.trigger.get("trigger") == "date",
     )
+
+
+#: What a schedule saved will not run, said with the save.
+ScheduleNote = PastRunDate | PastEndDate | FireRecorded
+
+_NOTES: ContextVar[list[ScheduleNote] | None] = ContextVar("schedkit_schedule_notes", default=None)
+
+
+@contextlib.contextmanager
+def noted() -> Iterator[list[ScheduleNote]]:
+    """The notes on the schedules saved in the block by this task (or thread), in order:
+    for an adapter to return them with its answer, as each is also logged."""
+    notes: list[ScheduleNote] = []
+    token = _NOTES.set(notes)
+    try:
+        yield notes
+    finally:
+        _NOTES.reset(token)
+
+
+def note(found: ScheduleNote) -> None:
+    """Hand ``found`` to the caller collecting within :func:`noted`, if any."""
+    notes = _NOTES.get()
+    if notes is not None:
+        notes.append(found)
 
 
 def naive_run_date(config: Any) -> bool:

@@ -41,8 +41,10 @@ from schedkit.service.bulk import (
     existing_errors,
 )
 from schedkit.service.past_dates import (
+    ScheduleNote,
     fire_recorded,
     naive_run_date,
+    note,
     past_end_date,
     past_run_date,
 )
@@ -80,6 +82,13 @@ _INSTANT = timedelta(microseconds=1)
 SYNC_ATTEMPTS = 5
 
 logger = logging.getLogger(__name__)
+
+
+def _say(found: ScheduleNote) -> None:
+    """Log a note on a schedule saved (the record carries the facts, under its kind, for
+    adapters to say it in their own words) and hand it to the caller collecting it."""
+    logger.warning("%s", found.message(), extra={found.kind: found})
+    note(found)
 
 
 def removed_key(schedule_id: str) -> str:
@@ -249,6 +258,9 @@ class ScheduleBook:
         for schedule in built:
             if schedule.id == schedule.task_name:
                 await self.store.delete_state(removed_key(schedule.id))
+        given = {e.line: e.config for e in entries if isinstance(e, ScheduleEntry)}
+        for line, schedule in by_line.items():
+            self._warn_if_past(schedule, given[line])
         await self._warn_if_recorded(built)
         await self.audit.record(
             actor, "schedule.import", "schedules", detail=f"{len(built)} schedule(s)"
@@ -347,18 +359,17 @@ class ScheduleBook:
             )
 
     def _warn_if_past(self, schedule: Schedule, given: Any) -> None:
-        """Log a schedule stored with nothing left to run: a one-off already past its
+        """Say a schedule stored with nothing left to run: a one-off already past its
         misfire grace, a recurring one past its end date (accepted: it may be meant, but
         is a mistake more often)."""
         past = past_run_date(schedule, self.clock.now(), naive=naive_run_date(given))
         if past is not None:
-            # The record carries the facts, for adapters to say it in their own words.
-            logger.warning("%s", past.message(), extra={"past_run_date": past})
+            _say(past)
         if (ended := past_end_date(schedule)) is not None:
-            logger.warning("%s", ended.message(), extra={"past_end_date": ended})
+            _say(ended)
 
     async def _warn_if_recorded(self, schedules: Sequence[Schedule]) -> None:
-        """Log each schedule whose fire due at once a run holds already (an earlier
+        """Say each schedule whose fire due at once a run holds already (an earlier
         schedule of the same id fired it): the tick will pass it by without a word. Only
         due fires are looked up, one read each: a later one is free but for a run taken
         ahead, and the bulk form's thousands of schedules must not cost a read each."""
@@ -370,8 +381,7 @@ class ScheduleBook:
             flt = RunFilter(schedule_id=schedule.id, since=fire, until=fire + _INSTANT)
             found = await self.store.list_runs(flt, limit=1)
             if found:
-                recorded = fire_recorded(schedule, found[0])
-                logger.warning("%s", recorded.message(), extra={"fire_recorded": recorded})
+                _say(fire_recorded(schedule, found[0]))
 
     async def _save(self, schedule: Schedule, before: Schedule | None) -> None:
         """Write the next version of ``before`` (compare-and-set: a change made meanwhile

@@ -24,9 +24,11 @@ from schedkit.api.schemas import (
     ScheduleBatchCreated,
     ScheduleBatchItem,
     SchedulePage,
+    ScheduleWarning,
 )
 from schedkit.errors import BackfillNotFoundError, ScheduleNotFoundError
 from schedkit.service.bulk import entry_from_item
+from schedkit.service.past_dates import noted
 from schedkit.tokens import Role
 
 
@@ -87,8 +89,13 @@ async def create_schedules(
     ``api.max_body_size`` bytes) per request; ``schedkit schedule import`` takes files
     of any size."""
     entries = [entry_from_item(n, item) for n, item in enumerate(items)]
-    created = await scheduler.add_schedules(entries, actor=actor, what="item")
-    return ScheduleBatchCreated(created=len(created), ids=[s.id for s in created])
+    with noted() as notes:
+        created = await scheduler.add_schedules(entries, actor=actor, what="item")
+    return ScheduleBatchCreated(
+        created=len(created),
+        ids=[s.id for s in created],
+        warnings=[ScheduleWarning.of(n) for n in notes],
+    )
 
 
 @route(

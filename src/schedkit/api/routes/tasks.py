@@ -28,9 +28,11 @@ from schedkit.api.schemas import (
     RunAccepted,
     RunPage,
     ScheduleResponse,
+    ScheduleWarning,
     TaskSchedules,
 )
 from schedkit.errors import ConflictError, ScheduleNotFoundError, ValidationError
+from schedkit.service.past_dates import noted
 from schedkit.tokens import Role
 
 
@@ -194,12 +196,14 @@ async def schedule_task(
             raise ConflictError(f"schedule {schedule_id!r} belongs to task {existing.task_name!r}")
     # Validates first (422 naming the field), without holding the event loop.
     preview = await readmodels.stored_preview(scheduler, config, 5, lang)
-    schedule = await scheduler.add_task(task_name, config, schedule_id=schedule_id, actor=actor)
+    with noted() as notes:
+        schedule = await scheduler.add_task(task_name, config, schedule_id=schedule_id, actor=actor)
     (view,) = await readmodels.schedule_views(scheduler, [schedule], lang)
     return ScheduleResponse(
         schedule=view,
         next_fire_times=preview.fire_times,
         next_fire_times_local=[f.astimezone(scheduler.tz) for f in preview.fire_times],
+        warnings=[ScheduleWarning.of(n) for n in notes],
     )
 
 
