@@ -176,3 +176,27 @@ def test_help_and_usage_errors_name_the_command_as_typed(cli: Cli) -> None:
     # Found from the command it belongs to, hidden as its own entry in `schedkit --help`.
     schedule_help = " ".join(cli("schedule", "--help").stdout.split())
     assert "schedkit schedule import FILE" in schedule_help
+
+
+def past_one_offs(n: int, prefix: str) -> str:
+    line = {
+        "task": "hello",
+        "schedule": {"trigger": "date", "run_date": "2020-01-01T10:00:00+08:00"},
+    }
+    return "\n".join(json.dumps({"id": f"{prefix}-{i:03d}", **line}) for i in range(n)) + "\n"
+
+
+def test_import_of_many_past_one_offs_warns_of_twenty_and_counts_the_rest(cli: Cli) -> None:
+    """Each one-off already past its grace is a warning; a file of them printed one
+    line each, however many."""
+    (cli.cwd / "old.jsonl").write_text(past_one_offs(25, "old"), encoding="utf-8")
+    result = cli("schedule", "import", "old.jsonl")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning ")]
+    assert len(warnings) == 21
+    assert all("recorded missed" in w for w in warnings[:20])
+    assert warnings[20] == "warning and 5 more warnings like these"
+    (cli.cwd / "older.jsonl").write_text(past_one_offs(22, "older"), encoding="utf-8")
+    zh = cli("--lang", "zh", "schedule", "import", "older.jsonl")
+    assert zh.exit_code == 0, zh.output
+    assert zh.stderr.splitlines()[-1] == "warning 另有 2 条类似警告"

@@ -176,6 +176,10 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "zh": "最大并发 {n}，重叠时{overlap}，错过宽限 {grace}，超时 {timeout}",
     },
     "more schedules": {"en": "and {n} more", "zh": "另有 {n} 个"},
+    "more warnings": {
+        "en": "and {n:,} more warnings like these",
+        "zh": "另有 {n:,} 条类似警告",
+    },
     "schedules shown": {
         "en": "the first {shown} of {total} schedules, in id order",
         "zh": "共 {total} 个调度计划，按 ID 顺序显示前 {shown} 个",

@@ -26,6 +26,10 @@ from .state import CliState, JsonOpt, actor, get_state, management, run_async, w
 
 T = TypeVar("T")
 
+#: Warnings a command prints at most: an import of 100,000 one-offs already past their
+#: grace would otherwise print 100,000 lines.
+MAX_WARNINGS_SHOWN = 20
+
 
 class ExecutorChoice(enum.StrEnum):
     """Where a schedule's runs execute (``ScheduleSpec.executor``)."""
@@ -298,9 +302,12 @@ def _saying_warnings(state: CliState, work: Callable[[], Coroutine[Any, Any, T]]
     its words and language."""
     with state.warnings_of("schedkit.service.schedules") as warned:
         result = run_async(work())
-    for record in warned:
+    for record in warned[:MAX_WARNINGS_SHOWN]:
         text = render.logged_warning(record, state.lang)
         state.err.print(f"[yellow]warning[/] {escape(text)}", soft_wrap=True)
+    if len(warned) > MAX_WARNINGS_SHOWN:
+        more = render.fill("more warnings", state.lang, n=len(warned) - MAX_WARNINGS_SHOWN)
+        state.err.print(f"[yellow]warning[/] {escape(more)}", soft_wrap=True)
     return result
 
 
