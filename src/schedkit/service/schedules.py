@@ -41,6 +41,7 @@ from schedkit.service.bulk import (
     existing_errors,
 )
 from schedkit.service.past_dates import (
+    FireRecorded,
     ScheduleNote,
     fire_recorded,
     naive_run_date,
@@ -225,9 +226,11 @@ class ScheduleBook:
         if before is None:
             await self._check_room()
         schedule = self._define(sid, task, spec, kwargs, "runtime", before)
+        recorded = await self._recorded([schedule])
         await self._save(schedule, before)
         self._warn_if_past(schedule, schedule_config)
-        await self._warn_if_recorded([schedule])
+        for found in recorded:
+            _say(found)
         if sid == task_name:
             # Only a task's default schedule is remembered as removed (see _delete).
             await self.store.delete_state(removed_key(sid))
@@ -260,6 +263,7 @@ class ScheduleBook:
             raise BulkScheduleError(sorted(errors, key=lambda e: e.line), what=what)
         built = list(by_line.values())
         check_room(await self.count(), len(built), self.config.limits.max_schedules)
+        recorded = await self._recorded(built)
         try:
             await self.store.insert_schedules(built)
         except ScheduleConflictError:
@@ -275,9 +279,8 @@ class ScheduleBook:
         past = await asyncio.to_thread(
             lambda: [f for n, s in by_line.items() for f in _past(s, given[n], now)]
         )
-        for found in past:
+        for found in [*past, *recorded]:
             _say(found)
-        await self._warn_if_recorded(built)
         await self.audit.record(
             actor, "schedule.import", "schedules", detail=f"{len(built)} schedule(s)"
         )
@@ -378,20 +381,24 @@ class ScheduleBook:
         for found in _past(schedule, given, self.clock.now()):
             _say(found)
 
-    async def _warn_if_recorded(self, schedules: Sequence[Schedule]) -> None:
-        """Say each schedule whose fire due at once a run holds already (an earlier
-        schedule of the same id fired it): the tick will pass it by without a word. Only
-        due fires are looked up, one read each: a later one is free but for a run taken
-        ahead, and the bulk form's thousands of schedules must not cost a read each."""
+    async def _recorded(self, schedules: Sequence[Schedule]) -> list[FireRecorded]:
+        """The schedules about to be written whose fire due at once a run holds already
+        (an earlier schedule of the same id fired it): the tick will pass it by without
+        a word. Read before the write: after it, a tick could have fired the new
+        schedule, and its own run would be taken for an earlier one. Only due fires are
+        looked up, one read each: a later one is free but for a run taken ahead, and the
+        bulk form's thousands of schedules must not cost a read each."""
         now = self.clock.now()
+        found: list[FireRecorded] = []
         for schedule in schedules:
             fire = schedule.next_fire_time
             if fire is None or fire > now:
                 continue
             flt = RunFilter(schedule_id=schedule.id, since=fire, until=fire + _INSTANT)
-            found = await self.store.list_runs(flt, limit=1)
-            if found:
-                _say(fire_recorded(schedule, found[0]))
+            runs = await self.store.list_runs(flt, limit=1)
+            if runs:
+                found.append(fire_recorded(schedule, runs[0]))
+        return found
 
     async def _save(self, schedule: Schedule, before: Schedule | None) -> None:
         """Write the next version of ``before`` (compare-and-set: a change made meanwhile
