@@ -32,7 +32,7 @@ from schedkit.store import Store, create_store
 from schedkit.store.values import FireRecord
 
 from .conftest import MakeScheduler, fast_config
-from .taps import until
+from .taps import intercept, until
 
 
 @task("nightly", category="report")
@@ -810,16 +810,15 @@ async def test_a_wake_up_while_a_claim_is_in_flight_is_not_lost(
 
     s = await make_scheduler(stamp, executor={"poll_interval": 30.0})
     executor = s._executor
-    original = s.store.claim_runs
     in_flight = asyncio.Event()
 
     # Fault injection, not a mock: every claim answers 0.3 s late.
-    async def slow_claim(*args: Any, **kwargs: Any) -> Any:
+    async def slow_claim(original: Any, *args: Any, **kwargs: Any) -> Any:
         in_flight.set()
         await asyncio.sleep(0.3)
         return await original(*args, **kwargs)
 
-    s.store.claim_runs = slow_claim  # type: ignore[method-assign]
+    intercept(s.store, "claim_runs", slow_claim)
     executor.wake_here()
     await asyncio.wait_for(in_flight.wait(), 5)
     task = s.registry.require("stamp")
