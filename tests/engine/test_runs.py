@@ -23,9 +23,12 @@ from schedkit import (
     task,
 )
 from schedkit.engine import runs
+from schedkit.events import EventKind
+from schedkit.service import runs as run_service
 from tests.store._contract import make_run, make_schedule
 
 from .conftest import MakeScheduler
+from .taps import intercept
 
 
 class CustomerStatusUpdateTask(BaseTask):
@@ -565,3 +568,30 @@ async def test_times_are_utc(make_scheduler: MakeScheduler) -> None:
     run = await s.run_now("t_utc", wait=True, timeout=10)
     assert run.started_at is not None and run.started_at.tzinfo is not None
     assert run.started_at.astimezone(UTC) == run.started_at
+
+
+@task("announced_quickly")
+async def announced_quickly() -> None:
+    return None
+
+
+async def test_a_wait_returns_after_the_run_s_end_is_announced(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """The end is written, then announced to the listeners (metrics, spans, hooks). A
+    waiter whose poll read the written end returned between the two, so a caller that
+    checked a listener next sometimes found nothing (seen in CI on the tracing test).
+    Here the write's answer is held past a poll of the waiter."""
+    s = await make_scheduler(announced_quickly)
+    ended: list[str] = []
+    s.add_listener(lambda e: ended.append(e.run.id), [EventKind.FINISHED])
+
+    async def slow_answer(original: Any, *args: Any, **kwargs: Any) -> Any:
+        applied = await original(*args, **kwargs)
+        await asyncio.sleep(run_service.WAIT_POLL * 1.5)
+        return applied
+
+    intercept(s.store, "finish_runs", slow_answer)
+    run = await s.run_now("announced_quickly", wait=True, timeout=10)
+    assert run.status is RunStatus.SUCCESS
+    assert ended == [run.id]

@@ -202,6 +202,10 @@ class Executor:
     def running_ids(self) -> list[str]:
         return list(self._active)
 
+    def holds(self, run_id: str) -> bool:
+        """Whether the run executes here or its end is still being written and announced."""
+        return run_id in self._active
+
     def executing(self) -> list[tuple[str, str]]:
         """(run id, task name) of each run executing here. Read by the watchdog thread
         while the loop is held: a RuntimeError means the loop changed them meanwhile."""

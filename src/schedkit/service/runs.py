@@ -245,9 +245,12 @@ class RunControl:
     async def wait(self, run_id: str, timeout: float | None = None) -> Run:
         """Wait until the run is finished (retries included); on timeout return it as is."""
         done = asyncio.Event()
+        announced = False
 
         def on_event(event: RunEvent) -> None:
+            nonlocal announced
             if event.run.id == run_id:
+                announced = announced or event.run.status.finished
                 done.set()
 
         remove = self.events.add_listener(on_event, [EventKind.FINISHED, EventKind.RETRYING])
@@ -258,7 +261,10 @@ class RunControl:
                 # Cleared before reading, so an event published during the read is kept.
                 done.clear()
                 run = await self.get(run_id)
-                if run.status.finished:
+                # A run ending here is stored finished a moment before its end is
+                # announced; returning then would beat the listeners (metrics, spans,
+                # hooks) a caller checks next.
+                if run.status.finished and (announced or not self.executor.holds(run_id)):
                     return run
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
