@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from schedkit import Run, RunStatus, ScheduleEntry, Scheduler, task
+from schedkit.service.past_dates import FireRecorded, PastEndDate, PastRunDate, noted
 
 from .conftest import MakeScheduler
 from .taps import until
@@ -87,7 +88,9 @@ def _recorded(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == LOGGER and r.levelno == logging.WARNING and hasattr(r, "fire_recorded")
+        if r.name == LOGGER
+        and r.levelno == logging.WARNING
+        and isinstance(getattr(r, "schedule_note", None), FireRecorded)
     ]
 
 
@@ -144,3 +147,32 @@ async def test_the_bulk_form_warns_of_a_fire_recorded_already(
         )
     [warning] = _recorded(caplog)  # not "fresh": no run holds its fire
     assert warning.startswith("schedule 'o' fires at ")
+
+
+async def test_code_collects_the_warnings_of_its_saves_as_objects(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """docs/schedules.md: ``noted()`` hands an embedding program the warnings of the
+    saves made in its block (the API and CLI take them so), one per warning, in order;
+    nothing of a save made outside the block."""
+    s = await make_scheduler(once)
+    past = datetime.now(UTC) - timedelta(days=1)
+    one_off = {"trigger": "date", "run_date": past.isoformat()}
+    ended = {"trigger": "interval", "seconds": 60, "end_date": past.isoformat()}
+    await s.add_task("once", one_off, schedule_id="before")
+    with noted() as notes:
+        await s.add_task("once", one_off, schedule_id="single")
+        await s.add_schedules(
+            [
+                ScheduleEntry(task_name="once", config=ended, schedule_id="bulk", line=1),
+                ScheduleEntry(
+                    task_name="once", config={"trigger": "interval", "seconds": 60}, line=2
+                ),
+            ]
+        )
+    assert [(n.kind, n.schedule_id) for n in notes] == [
+        ("past_run_date", "single"),
+        ("past_end_date", "bulk"),
+    ]
+    assert isinstance(notes[0], PastRunDate) and "recorded missed" in notes[0].message()
+    assert isinstance(notes[1], PastEndDate) and notes[1].end_date.tzinfo is not None

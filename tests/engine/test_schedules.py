@@ -84,7 +84,7 @@ async def test_a_recurring_schedule_past_its_end_date_is_stored_with_a_warning(
         "schedule 'nightly:ended' has no fire before its end_date 2020-06-30 00:00:00 "
         "(Asia/Shanghai): it is stored as ended and will not run"
     )
-    assert warning.past_end_date.schedule_id == "nightly:ended"  # type: ignore[attr-defined]
+    assert warning.schedule_note.schedule_id == "nightly:ended"  # type: ignore[attr-defined]
 
 
 async def test_job_info_gives_the_next_run_the_calendar_allows(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,7 @@ from rich.table import Table
 
 from schedkit.models import Run, RunStatus, to_json
 from schedkit.readmodels import ScheduleView
-from schedkit.service.past_dates import FireRecorded, PastEndDate, PastRunDate
+from schedkit.service.past_dates import FireRecorded, PastEndDate, ScheduleNote
 
 from .state import Lang
 
@@ -252,38 +251,31 @@ def next_run(view: ScheduleView, lang: Lang) -> str:
     return fill("ended", lang, why=why)
 
 
-def logged_warning(record: logging.LogRecord, lang: Lang) -> str:
-    """A warning the façade logged, in the CLI's words and language when it carries its
-    facts (:class:`PastRunDate`, :class:`PastEndDate`, :class:`FireRecorded`), else as
-    logged."""
-    ended = getattr(record, "past_end_date", None)
-    if isinstance(ended, PastEndDate):
-        at = f"{when(ended.end_date, None)} ({ended.zone})"
-        return fill("past end date", lang, id=ended.schedule_id, at=at)
-    recorded = getattr(record, "fire_recorded", None)
-    if isinstance(recorded, FireRecorded):
+def schedule_note(found: ScheduleNote, lang: Lang) -> str:
+    """A note on a schedule saved, in the CLI's words and language."""
+    if isinstance(found, PastEndDate):
+        at = f"{when(found.end_date, None)} ({found.zone})"
+        return fill("past end date", lang, id=found.schedule_id, at=at)
+    if isinstance(found, FireRecorded):
         return fill(
             "fire recorded",
             lang,
-            id=recorded.schedule_id,
-            at=f"{when(recorded.fire, None)} ({recorded.zone})",
-            run=recorded.run_id,
-            status=tr(recorded.status.value, lang),
-            then=fill("fire recorded once" if recorded.once else "fire recorded again", lang),
+            id=found.schedule_id,
+            at=f"{when(found.fire, None)} ({found.zone})",
+            run=found.run_id,
+            status=tr(found.status.value, lang),
+            then=fill("fire recorded once" if found.once else "fire recorded again", lang),
         )
-    past = getattr(record, "past_run_date", None)
-    if not isinstance(past, PastRunDate):
-        return record.getMessage()
     text = fill(
         "past run date",
         lang,
-        id=past.schedule_id,
-        at=f"{when(past.run_date, None)} ({past.zone})",
-        late=_elapsed(past.late.total_seconds()),
-        grace=seconds(past.misfire_grace_time),
+        id=found.schedule_id,
+        at=f"{when(found.run_date, None)} ({found.zone})",
+        late=_elapsed(found.late.total_seconds()),
+        grace=seconds(found.misfire_grace_time),
     )
-    if past.local_zone is not None:
-        text += fill("naive zone", lang, zone=past.zone, local=past.local_zone)
+    if found.local_zone is not None:
+        text += fill("naive zone", lang, zone=found.zone, local=found.local_zone)
     return text
 
 

@@ -297,13 +297,13 @@ def import_schedules(
 
 
 def _saying_warnings(state: CliState, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run ``work``; the warnings the schedule book logs meanwhile (a one-off already
-    past its misfire grace, a fire recorded already ...) are said as the CLI's own, in
+    """Run ``work``; the notes on the schedules it saves (a one-off already past its
+    misfire grace, a fire recorded already ...) are said as the CLI's own warnings, in
     its words and language."""
-    with state.warnings_of("schedkit.service.schedules") as warned:
+    with state.schedule_notes() as warned:
         result = run_async(work())
-    for record in warned[:MAX_WARNINGS_SHOWN]:
-        text = render.logged_warning(record, state.lang)
+    for found in warned[:MAX_WARNINGS_SHOWN]:
+        text = render.schedule_note(found, state.lang)
         state.err.print(f"[yellow]warning[/] {escape(text)}", soft_wrap=True)
     if len(warned) > MAX_WARNINGS_SHOWN:
         more = render.fill("more warnings", state.lang, n=len(warned) - MAX_WARNINGS_SHOWN)

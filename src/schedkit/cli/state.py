@@ -30,6 +30,7 @@ from schedkit.context import TASK_LOGGER
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
 from schedkit.service.location import describe_store, sqlite_file
+from schedkit.service.past_dates import ScheduleNote, noted
 
 from .errors import CommandFailed
 
@@ -135,25 +136,22 @@ class CliState:
         return Console(stderr=True, highlight=False)
 
     @contextmanager
-    def warnings_of(self, logger: str) -> Iterator[list[logging.LogRecord]]:
-        """The warnings ``logger`` logs meanwhile, kept from the log handler: the command
-        prints them as its own warnings, in its words and language, not as log lines."""
-        caught: list[logging.LogRecord] = []
+    def schedule_notes(self) -> Iterator[list[ScheduleNote]]:
+        """The notes on the schedules saved meanwhile (:func:`noted`), kept out of the log
+        lines: the command prints them as its own warnings, in its words and language."""
 
-        def catch(record: logging.LogRecord) -> bool:
-            if record.name == logger and record.levelno == logging.WARNING:
-                caught.append(record)
-                return False
-            return True
+        def unlogged(record: logging.LogRecord) -> bool:
+            return not hasattr(record, "schedule_note")
 
         handler = self.log_handler
         if handler is not None:
-            handler.addFilter(catch)
+            handler.addFilter(unlogged)
         try:
-            yield caught
+            with noted() as notes:
+                yield notes
         finally:
             if handler is not None:
-                handler.removeFilter(catch)
+                handler.removeFilter(unlogged)
 
 
 def get_state(ctx: typer.Context) -> CliState:

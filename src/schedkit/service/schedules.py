@@ -98,9 +98,9 @@ def _past(schedule: Schedule, given: Any, now: datetime) -> list[ScheduleNote]:
 
 
 def _say(found: ScheduleNote) -> None:
-    """Log a note on a schedule saved (the record carries the facts, under its kind, for
-    adapters to say it in their own words) and hand it to the caller collecting it."""
-    logger.warning("%s", found.message(), extra={found.kind: found})
+    """Log a note on a schedule saved (the record carries it as ``schedule_note``, for an
+    adapter to keep it out of its log lines) and hand it to the caller collecting it."""
+    logger.warning("%s", found.message(), extra={"schedule_note": found})
     note(found)
 
 
