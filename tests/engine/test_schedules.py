@@ -770,6 +770,41 @@ async def test_fires_due_close_together_share_one_write_and_each_starts_on_time(
         assert run.started_at is not None and run.started_at >= when
 
 
+async def test_a_schedule_added_while_the_loop_reads_the_store_is_not_missed(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A schedule added on this node wakes the scheduler loop to read the store again. One
+    added while the loop was in that read (the read answering without it) was seen only
+    at the next refresh: the read's end set the next refresh ``refresh_interval`` ahead
+    and the loop dropped the wake-up, so a one-off fired that late (seen in CI as a fire
+    3 s late with a 5 s refresh). Here the second schedule is added inside the read."""
+    STAMPS.clear()
+    s = await make_scheduler(
+        stamp, scheduler={"fire_ahead": 0.2, "lookahead": 60.0, "refresh_interval": 30.0}
+    )
+    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    added_inside: list[str] = []
+
+    async def add_during_the_read(original: Any, *args: Any, **kwargs: Any) -> Any:
+        keys = await original(*args, **kwargs)
+        if not added_inside:
+            added_inside.append("inside")
+            spec = {"trigger": "date", "run_date": soon.isoformat()}
+            await s.add_task("stamp", spec, schedule_id="inside")
+        return keys
+
+    intercept(s.store, "due_schedule_keys", add_during_the_read)
+    later = {"trigger": "date", "run_date": (soon + timedelta(hours=1)).isoformat()}
+    await s.add_task("stamp", later, schedule_id="first")  # wakes the loop: it reads
+
+    async def ran() -> bool:
+        return "inside" in STAMPS
+
+    await until(ran, timeout=10)
+    assert added_inside == ["inside"]
+    assert soon <= STAMPS["inside"] < soon + timedelta(seconds=1)
+
+
 async def test_a_fire_taken_ahead_without_a_free_slot_starts_at_its_time_not_at_the_poll(
     make_scheduler: MakeScheduler,
 ) -> None:

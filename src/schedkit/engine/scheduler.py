@@ -127,6 +127,8 @@ class SchedulerLoop:
         self.calendars = CalendarBook(store)
         self.window = FireWindow()
         self._refresh_at = _LONG_AGO
+        #: Counts :meth:`_replan` calls: a read that one overtook must not set the next.
+        self._replans = 0
         self._reap_at = _LONG_AGO
         self._sweep_at = _LONG_AGO
         self._sweep: asyncio.Task[None] | None = None
@@ -188,12 +190,16 @@ class SchedulerLoop:
         are planned again from the store)."""
         self.window.clear()
         self._refresh_at = _LONG_AGO
+        self._replans += 1
 
     # -- the loop ---------------------------------------------------------------------------
 
     async def _run(self) -> None:
         backoff = Backoff()
         while not self._stopping:
+            # Cleared before the tick, not after it: a wake-up during the tick (a schedule
+            # added here) makes the loop look again instead of sleeping.
+            self._wake.clear()
             try:
                 if self._unsettled:
                     await self._settle()
@@ -210,7 +216,6 @@ class SchedulerLoop:
                 logger.exception("scheduler loop: unexpected error; continuing in 1 s")
                 await asyncio.sleep(1)
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await wait_for(self._wake.wait(), self._sleep_time())
 
@@ -247,11 +252,16 @@ class SchedulerLoop:
         on another node is caught at the latest when the tick writes, since the write
         applies only to schedules still at the version read."""
         until = now + timedelta(seconds=self.cfg.lookahead)
+        replans = self._replans
         keys = await self.store.due_schedule_keys(until, WINDOW_LIMIT)
         missing = self.window.missing(keys, now)
         if missing:
             self.window.hold(await self.store.get_schedules(missing))
         self.window.refresh(keys)
+        if self._replans != replans:
+            # A schedule changed here during the read, which may not have seen it: the
+            # refresh stays due (read again at once), not one refresh_interval away.
+            return
         # A full read may have left due schedules out: read again after this tick's
         # writes have advanced the ones read.
         full = len(keys) >= WINDOW_LIMIT
