@@ -212,7 +212,7 @@ class RunControl:
             found.status is RunStatus.RUNNING
             and found.node_id == self.node_id
             and found.attempt == 1
-            and found.id not in self.executor.running_ids
+            and not self.executor.holds(found.id)
         )
 
     async def cancel(self, run_id: str, *, actor: str, reason: str | None) -> Run:
