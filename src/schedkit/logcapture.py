@@ -1,9 +1,15 @@
 """Log records emitted inside a run, from any logger, become that run's log lines.
 
-A handler on the root logger looks up the run of the current context (a contextvar set
-by the executor, copied into the thread pool) and buffers a :class:`LogLine`; the
-executor flushes buffers in batches. A record factory adds ``run_id``, ``task_name`` and
-``attempt`` to every record made inside a run, for structured logging.
+A record factory looks up the run of the current context (a contextvar set by the
+executor, copied into the thread pool), adds ``run_id``, ``task_name`` and ``attempt`` to
+every record made inside a run (for structured logging) and buffers it as a
+:class:`LogLine` in the buffer of the node executing that run; the executor flushes
+buffers in batches.
+
+Not a handler on the root logger: one there counts as "a handler configured", so Python
+stops printing warnings of an application that configures no logging (its last-resort
+output) and ``logging.basicConfig`` becomes a no-op. The factory also sees records of
+loggers that do not propagate to the root.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import collections
 import itertools
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,6 +98,8 @@ class RunLogBuffer:
         )
 
     def add(self, ctx: TaskContext, record: logging.LogRecord) -> None:
+        if ctx.run_id not in self._seq:  # another node's run (a lock-free peek)
+            return
         message = record_text(record)
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[:MAX_MESSAGE_CHARS] + " …[truncated]"
@@ -158,23 +167,39 @@ class RunLogBuffer:
         return lines
 
 
-class RunLogHandler(logging.Handler):
-    def __init__(self, buffer: RunLogBuffer) -> None:
-        super().__init__(logging.DEBUG)
-        self.buffer = buffer
-
-    def emit(self, record: logging.LogRecord) -> None:
-        ctx = current_context()
-        if ctx is not None:
-            self.buffer.add(ctx, record)
-
-
 _factory_lock = threading.Lock()
 _factory_installed = False
+#: The buffers of the nodes of this process that capture their runs' log lines.
+_buffers: tuple[RunLogBuffer, ...] = ()
 
 
-def install_record_factory() -> None:
-    """Add run_id / task_name / attempt to every LogRecord made inside a run (once)."""
+def capture(buffer: RunLogBuffer) -> Callable[[], None]:
+    """Buffer the records made inside runs that ``buffer`` knows (see
+    :meth:`RunLogBuffer.start_run`) until the returned function is called. Install the
+    credential redaction first (:func:`schedkit.redaction.install_log_redaction`): the
+    factory installed last sees records last, so lines are kept as redacted."""
+    global _buffers
+    _install_record_factory()
+    with _factory_lock:
+        _buffers = (*_buffers, buffer)
+
+    def release() -> None:
+        global _buffers
+        with _factory_lock:
+            _buffers = tuple(b for b in _buffers if b is not buffer)
+
+    return release
+
+
+def keep(ctx: TaskContext, record: logging.LogRecord) -> None:
+    """Buffer ``record`` as a line of the run of ``ctx`` (made elsewhere, e.g. in a task's
+    child process, it did not pass the factory here)."""
+    for buffer in _buffers:
+        buffer.add(ctx, record)
+
+
+def _install_record_factory() -> None:
+    """Stamp and buffer every LogRecord made inside a run (installed once)."""
     global _factory_installed
     with _factory_lock:
         if _factory_installed:
@@ -188,6 +213,7 @@ def install_record_factory() -> None:
                 record.run_id = ctx.run_id
                 record.task_name = ctx.task_name
                 record.attempt = ctx.attempt
+                keep(ctx, record)
             return record
 
         logging.setLogRecordFactory(factory)

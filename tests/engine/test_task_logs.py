@@ -6,6 +6,9 @@ levels the application did set are its own."""
 from __future__ import annotations
 
 import logging
+import pathlib
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -77,3 +80,60 @@ async def test_a_process_isolated_task_logs_at_its_modules_level_in_the_node(
 ) -> None:
     s = await make_scheduler(isolated_module_logging)
     assert await _messages(s, "isolated_module_logging") == ["child read 3 rows"]
+
+
+quiet_logger = logging.getLogger("schedkit_tests.quiet")
+
+
+@task("quiet_logging", category="t")
+def quiet_logging() -> None:
+    quiet_logger.warning("kept apart")
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_a_logger_that_does_not_propagate_still_reaches_the_run_log(
+    make_scheduler: MakeScheduler,
+) -> None:
+    quiet_logger.propagate = False
+    quiet_logger.addHandler(logging.NullHandler())
+    try:
+        s = await make_scheduler(quiet_logging)
+        assert await _messages(s, "quiet_logging") == ["kept apart"]
+    finally:
+        quiet_logger.propagate = True
+        quiet_logger.handlers.clear()
+
+
+# Run in a fresh interpreter: pytest puts handlers of its own on the root logger, which
+# hide Python's last-resort output as a handler of schedkit's did.
+UNCONFIGURED_APP = """
+import asyncio, logging, sys
+from schedkit import Scheduler, TaskRegistry
+
+async def main():
+    async with Scheduler({"store_url": sys.argv[1]}, registry=TaskRegistry()):
+        logging.getLogger("app").warning("seen while a node runs")
+        logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(name)s: %(message)s")
+        logging.getLogger("app").info("configured while a node runs")
+
+asyncio.run(main())
+"""
+
+
+def test_an_application_that_configures_no_logging_still_sees_its_warnings(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Python prints WARNING records to stderr when no handler is configured; a node
+    must not take that away (nor make a later ``logging.basicConfig`` a no-op)."""
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    done = subprocess.run(
+        [sys.executable, "-c", UNCONFIGURED_APP, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "seen while a node runs" in done.stderr
+    assert "has no task" in done.stderr  # the node's own start-up warning
+    assert "app: configured while a node runs" in done.stdout

@@ -21,6 +21,7 @@ import sys
 from typing import Any
 
 from schedkit.errors import TaskDefinitionError
+from schedkit.logcapture import keep
 from schedkit.models import Run
 from schedkit.task import BaseTask, FunctionTask, TaskContext, TaskResult, definition
 
@@ -169,13 +170,14 @@ async def _until(
 
 
 def _emit(ctx: TaskContext, name: str, level: int, text: str, created: float) -> None:
-    """Log a child's record here, in the run's context (so it becomes a run log line)."""
+    """A child's record: a line of its run, and logged here for the node's handlers."""
     record = logging.LogRecord(name, level, "(task process)", 0, text, None, None)
     record.created = created
     record.msecs = (created - int(created)) * 1000
     record.run_id = ctx.run_id
     record.task_name = ctx.task_name
     record.attempt = ctx.attempt
+    keep(ctx, record)
     logging.getLogger(name).handle(record)
 
 

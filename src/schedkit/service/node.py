@@ -17,7 +17,7 @@ from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.context import TASK_LOGGER
 from schedkit.errors import StoreError
-from schedkit.logcapture import RunLogBuffer, RunLogHandler, install_record_factory, pass_info
+from schedkit.logcapture import RunLogBuffer, capture, pass_info
 from schedkit.models import Node, new_id
 from schedkit.redaction import install_log_redaction, remember_url_password
 from schedkit.stopping import cancel_and_wait, wait_for
@@ -99,7 +99,8 @@ class NodeLifecycle:
         self.node_id = node_id
         #: Live facts shown with the node (leader, runs executing), read at each beat.
         self._info = info
-        self._log_handler = RunLogHandler(logs)
+        self._logs = logs
+        self._release_logs: Callable[[], None] | None = None
         self.started_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -143,15 +144,16 @@ class NodeLifecycle:
         """Route log records made inside runs into their run logs (any logger), and mask
         credentials in every record of the ``schedkit`` loggers (see schedkit.redaction).
         The task loggers and those of the tasks' modules pass INFO (see pass_info)."""
-        install_record_factory()
         install_log_redaction()
         remember_url_password(self.config.store_url)
-        logging.getLogger().addHandler(self._log_handler)
+        self._release_logs = capture(self._logs)
         for name in {TASK_LOGGER, *task_modules}:
             pass_info(name)
 
     def release_logs(self) -> None:
-        logging.getLogger().removeHandler(self._log_handler)
+        if self._release_logs is not None:
+            self._release_logs()
+            self._release_logs = None
 
     async def register(self) -> None:
         """Write this node's row (a store error propagates: start-up must fail)."""
