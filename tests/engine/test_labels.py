@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import date
 
 import pytest
 
-from schedkit import RunStatus, Scheduler, task
+from schedkit import RunStatus, Scheduler, Step, TaskRegistry, Workflow, task
 from schedkit.errors import TaskDefinitionError, ValidationError
+from schedkit.models import TriggerSource
 
 from .conftest import MakeScheduler
+from .taps import until
 
 
 @task("labelled", labels=["reports"], retry={"max_retries": 0})
@@ -60,3 +63,31 @@ def test_bad_labels_are_refused() -> None:
         s.parse_schedule({"trigger": "interval", "seconds": 5, "labels": ["GPU!"]})
     with pytest.raises(TaskDefinitionError, match="label 'a,b'"):
         task("bad", labels=["a,b"])(labelled.func)
+
+
+async def test_runs_made_every_other_way_carry_the_labels_too(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A backfill's runs need the task's and the schedule's labels, as the schedule's
+    fires do; a workflow step's run needs its task's. A node without them must not take
+    them (it offers none here: they stay pending)."""
+    registry = TaskRegistry()
+    registry.register_task(labelled)
+    registry.register_workflow(Workflow("labelled_flow", [Step(name="only", task="labelled")]))
+    s = await make_scheduler(registry=registry)
+    await s.add_task("labelled", {"trigger": "cron", "hour": 9, "labels": ["gpu"]})
+    await s.pause_task("labelled")
+    filled = await s.backfill("labelled", date(2026, 11, 2), date(2026, 11, 3))
+    assert filled.created == 2
+    await s.workflows.start("labelled_flow", actor="t")
+
+    async def stepped() -> bool:
+        return await s.count_runs("labelled") == 3
+
+    await until(stepped, 10)
+    runs = await s.list_runs("labelled", limit=10)
+    assert {(r.trigger_source, r.labels) for r in runs} == {
+        (TriggerSource.BACKFILL, ("gpu", "reports")),
+        (TriggerSource.WORKFLOW, ("reports",)),
+    }
+    assert {r.status for r in runs} == {RunStatus.PENDING}

@@ -21,7 +21,6 @@ from schedkit.errors import ConflictError, ValidationError
 from schedkit.limits import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_CHARS
 from schedkit.models import (
     JSON,
-    LOCAL_EXECUTOR,
     Run,
     RunStatus,
     Schedule,
@@ -41,6 +40,27 @@ SCHEDULER_ACTOR = "scheduler"
 def executor_of(schedule: Schedule, task: BaseTask) -> str:
     """Where the runs of ``schedule`` execute: its own choice, else its task's."""
     return schedule.executor if schedule.executor is not None else task.executor
+
+
+def _policies(task: BaseTask, schedule: Schedule | None = None) -> dict[str, Any]:
+    """What a run takes from its task, and from its schedule when it has one (a
+    schedule's labels add to the task's, its timeout and executor win)."""
+    if schedule is None:
+        return {
+            "priority": int(task.task_priority),
+            "max_attempts": task.retry_policy.max_attempts,
+            "timeout": task.timeout,
+            "labels": task.labels,
+            "executor": task.executor,
+        }
+    return {
+        "priority": int(task.task_priority),
+        "max_attempts": task.retry_policy.max_attempts,
+        "kwargs": dict(schedule.kwargs),
+        "timeout": schedule.timeout if schedule.timeout is not None else task.timeout,
+        "labels": labels_of([*task.labels, *schedule.labels]),
+        "executor": executor_of(schedule, task),
+    }
 
 
 def fired(
@@ -64,16 +84,11 @@ def fired(
         schedule_id=schedule.id,
         trigger_source=TriggerSource.CATCH_UP if catch_up else TriggerSource.SCHEDULE,
         scheduled_for=fire,
-        priority=int(task.task_priority),
-        max_attempts=task.retry_policy.max_attempts,
-        kwargs=dict(schedule.kwargs),
         not_before=start,
         blocked_by=blocked_by,
-        timeout=schedule.timeout if schedule.timeout is not None else task.timeout,
         created_at=now,
         created_by=SCHEDULER_ACTOR,
-        labels=labels_of([*task.labels, *schedule.labels]),
-        executor=executor_of(schedule, task),
+        **_policies(task, schedule),
         **({} if claimed_by is None else _running_on(claimed_by, start, now)),
     )
 
@@ -113,21 +128,22 @@ def manual(
     that run's ``executor``; default: the task's). Manual runs have no schedule, so they
     are never deduplicated by the fencing key; one asked with an idempotency key has
     that key's id (:func:`keyed_id`), so a repeat stores nothing."""
+    policies = _policies(task)
+    if max_attempts:
+        policies["max_attempts"] = max_attempts
+    if executor is not None:
+        policies["executor"] = executor
     return Run(
         id=new_id() if run_id is None else run_id,
         task_name=task.task_name,
         schedule_id=None,
         trigger_source=source,
         scheduled_for=now,
-        priority=int(task.task_priority),
-        max_attempts=max_attempts or task.retry_policy.max_attempts,
         kwargs=kwargs,
         not_before=now,
-        timeout=task.timeout,
         created_at=now,
         created_by=actor,
-        labels=task.labels,
-        executor=task.executor if executor is None else executor,
+        **policies,
     )
 
 
@@ -170,14 +186,10 @@ def dependent(task: BaseTask, upstream: Run, now: datetime) -> Run:
         schedule_id=f"{task.task_name}:after:{upstream.task_name}",
         trigger_source=TriggerSource.DEPENDENCY,
         scheduled_for=upstream.scheduled_for,
-        priority=int(task.task_priority),
-        max_attempts=task.retry_policy.max_attempts,
         not_before=now,
-        timeout=task.timeout,
         created_at=now,
         created_by=f"run:{upstream.id}",
-        labels=task.labels,
-        executor=task.executor,
+        **_policies(task),
     )
 
 
@@ -201,15 +213,11 @@ def backfilled(
         schedule_id=backfill.schedule_key(schedule.id),
         trigger_source=TriggerSource.BACKFILL,
         scheduled_for=fire.nominal,
-        priority=int(task.task_priority),
-        max_attempts=task.retry_policy.max_attempts,
-        kwargs=dict(schedule.kwargs),
         not_before=now,
         blocked_by=None if blocked_by is None else backfill.run_id(schedule.id, blocked_by),
-        timeout=schedule.timeout if schedule.timeout is not None else task.timeout,
         created_at=now,
         created_by=actor,
-        executor=executor_of(schedule, task),
+        **_policies(task, schedule),
     )
     if fire.excluded is None:
         return run
@@ -228,22 +236,19 @@ def step(
 ) -> Run:
     """The run of a workflow step, fenced on the step's key and the workflow run's
     ``scheduled_for`` with an id derived from them: one run per step per workflow run,
-    whoever creates it. A task no longer registered gets default policies (and fails
-    with a clear error when it is claimed)."""
+    whoever creates it. A task no longer registered gets the defaults of a run (and
+    fails with a clear error when it is claimed)."""
     return Run(
         id=step_run_id(workflow_run.id, step_name),
         task_name=task_name,
         schedule_id=step_key(workflow_run.id, step_name),
         trigger_source=TriggerSource.WORKFLOW,
         scheduled_for=workflow_run.scheduled_for,
-        priority=int(task.task_priority) if task is not None else 2,
-        max_attempts=task.retry_policy.max_attempts if task is not None else 1,
         kwargs=kwargs,
         not_before=now,
-        timeout=task.timeout if task is not None else None,
         created_at=now,
         created_by=f"workflow:{workflow_run.id}",
-        executor=task.executor if task is not None else LOCAL_EXECUTOR,
+        **({} if task is None else _policies(task)),
     )
 
 
