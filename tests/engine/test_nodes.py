@@ -82,6 +82,8 @@ async def test_draining_this_node_hands_its_run_back(make_scheduler: MakeSchedul
     back = await s.get_run(run.id)
     assert back.status is RunStatus.PENDING and back.attempt == 2
     assert back.attempt_errors[-1]["error"]["type"] == "HandedBack"
+    # The attempt handed back does not count: the run keeps its one attempt (no retries).
+    assert back.max_attempts == 2
     [me] = [n for n in await s.list_nodes() if n.id == s.node_id]
     assert me.info["draining"] is True
     # Drained: it takes no new run either.

@@ -91,7 +91,8 @@ class Finisher:
     ) -> Concluded:
         """Write the attempt's end (retried through store outages), publish its event and
         start dependent runs of a success. ``hand_back``: the attempt was stopped by a
-        drain, so the run goes back to pending at once for any node to claim."""
+        drain, so the run goes back to pending at once for any node to claim, with one
+        more attempt allowed (the drain's does not count)."""
         now = self.clock.now()
         # The policy is built only for an outcome it may retry (not once per success).
         retryable = outcome.status in RETRYABLE and outcome.retryable
@@ -109,7 +110,9 @@ class Finisher:
         while True:
             try:
                 if when is not None:
-                    done = await self._requeue(run, outcome, started, now, when, resent)
+                    done = await self._requeue(
+                        run, outcome, started, now, when, resent, spare=hand_back
+                    )
                 else:
                     done = await self._finish(run, outcome, started, now)
                 break
@@ -170,6 +173,8 @@ class Finisher:
         now: datetime,
         when: datetime,
         resent: bool,
+        *,
+        spare: bool,
     ) -> Concluded:
         item = RunRequeue(
             run_id=run.id,
@@ -178,6 +183,7 @@ class Finisher:
             not_before=when,
             attempt_error=attempt_error(run, outcome.status, outcome.error, started, now),
             now=now,
+            spare=spare,
         )
         ended = await self.store.requeue_run(item)
         if ended is None and resent:
@@ -193,7 +199,11 @@ class Finisher:
             cancelled = runs.cancelled_in_attempt(run, item.attempt_error, now)
             return Concluded(run=cancelled, kind=EventKind.FINISHED, applied=True)
         retried = dataclasses.replace(
-            run, status=RunStatus.PENDING, attempt=run.attempt + 1, not_before=when
+            run,
+            status=RunStatus.PENDING,
+            attempt=run.attempt + 1,
+            max_attempts=run.max_attempts + (1 if spare else 0),
+            not_before=when,
         )
         applied = ended is not None
         return Concluded(run=retried, kind=EventKind.RETRYING, applied=applied, retry_at=when)

@@ -349,8 +349,9 @@ class Store(abc.ABC):
     async def requeue_run(self, item: RunRequeue) -> RunStatus | None:
         """Send a failed / timed-out / lost (or still running) attempt back to ``pending``
         for a retry, if the run's status is in ``item.from_statuses`` at ``item.attempt``:
-        attempt + 1, ``not_before`` set, ``attempt_error`` appended to ``attempt_errors``,
-        the ``_common.REQUEUE_CLEARED`` fields cleared. An active run whose cancel was
+        attempt + 1 (and ``max_attempts`` + 1 when ``item.spare``), ``not_before`` set,
+        ``attempt_error`` appended to ``attempt_errors``, the
+        ``_common.REQUEUE_CLEARED`` fields cleared. An active run whose cancel was
         requested ends ``cancelled`` instead (finished_at ``item.now``, reason
         ``_common.CANCELLED_IN_ATTEMPT``, error ``attempt_error``, blocked runs released).
         Atomic: of racing requeues one applies. Returns the status it left the run in

@@ -68,7 +68,9 @@ class RunRequeue:
     """Send attempt ``attempt`` of run ``run_id``, now in one of ``from_statuses``, back to
     ``pending`` for the next attempt, not before ``not_before``; ``attempt_error`` is
     appended to the run's ``attempt_errors``. ``now``: when the attempt ended (the run's
-    finished_at, should a requested cancel end it instead)."""
+    finished_at, should a requested cancel end it instead). ``spare``: the attempt does
+    not count against the run's ``max_attempts``, which grows by one (a drain handed it
+    back: the run's retries are kept for its task's own failures)."""
 
     run_id: str
     attempt: int
@@ -76,6 +78,7 @@ class RunRequeue:
     not_before: datetime
     attempt_error: JSON
     now: datetime
+    spare: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -105,7 +105,7 @@ class TransitionsMixin(FencesMixin):
 
     @translate_errors
     async def requeue_run(self, item: RunRequeue) -> RunStatus | None:
-        wanted = {"status": 1, "attempt": 1, "task_name": 1, "scheduled_for": 1}
+        wanted = {"status": 1, "attempt": 1, "max_attempts": 1, "task_name": 1, "scheduled_for": 1}
         doc, request = await asyncio.gather(
             self._c.runs.find_one({"_id": item.run_id}, {**wanted, "cancel_requested": 1}),
             self._c.claims.find_one({"_id": cancel_key(item.run_id)}, {"_id": 1}),
@@ -133,7 +133,10 @@ class TransitionsMixin(FencesMixin):
         else:
             change = exit_of(
                 kind="requeue",
-                fields=_requeued(item.attempt, item.not_before),
+                fields={
+                    **_requeued(item.attempt, item.not_before),
+                    **({"max_attempts": doc["max_attempts"] + 1} if item.spare else {}),
+                },
                 push={"attempt_errors": dump_json(item.attempt_error)},
                 # Out of a finished status: the run leaves its hour's rollup.
                 rollup=mark_of(doc) if status.finished else None,

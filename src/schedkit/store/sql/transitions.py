@@ -100,7 +100,7 @@ class TransitionsMixin(SQLBase):
             ending = (
                 sa.update(r)
                 .where(*matches)
-                .values(self._requeued(item.not_before, item.attempt_error, item.now))
+                .values(self._requeued(item.not_before, item.attempt_error, item.now, item.spare))
                 .returning(r.c.status, r.c.task_name, r.c.scheduled_for)
             )
 
@@ -119,7 +119,9 @@ class TransitionsMixin(SQLBase):
         # it counted as, holding the row, then send it back. A cancel requested in an
         # earlier attempt does not stop this explicit retry.
         stmt = (
-            sa.update(r).where(*matches).values(self._requeued(item.not_before, item.attempt_error))
+            sa.update(r)
+            .where(*matches)
+            .values(self._requeued(item.not_before, item.attempt_error, spare=item.spare))
         )
         before = (
             sa.select(r.c.task_name, r.c.scheduled_for, r.c.status, r.c.duration)
@@ -203,12 +205,17 @@ class TransitionsMixin(SQLBase):
     # -- internals -----------------------------------------------------------------------
 
     def _requeued(
-        self, not_before: datetime, attempt_error: Any, ended_at: datetime | None = None
+        self,
+        not_before: datetime,
+        attempt_error: Any,
+        ended_at: datetime | None = None,
+        spare: bool = False,
     ) -> dict[str, Any]:
-        """The SET of a run sent back to pending for its next attempt. With ``ended_at``
-        (an attempt ending), a run whose cancel was requested ends ``cancelled`` at
-        ``ended_at`` instead, its attempt's record as its error: the row's own flag
-        decides, inside the one UPDATE."""
+        """The SET of a run sent back to pending for its next attempt (``spare``: one
+        more attempt allowed, see RunRequeue). With ``ended_at`` (an attempt ending), a
+        run whose cancel was requested ends ``cancelled`` at ``ended_at`` instead, its
+        attempt's record as its error: the row's own flag decides, inside the one
+        UPDATE."""
         r = self._t.runs
         error = sa.bindparam("attempt_error", attempt_error, type_=JSON_TYPE)
         requeued: dict[str, Any] = {
@@ -218,6 +225,8 @@ class TransitionsMixin(SQLBase):
             "attempt_errors": self._json_append(r.c.attempt_errors, error),
             **dict.fromkeys(REQUEUE_CLEARED),
         }
+        if spare:
+            requeued["max_attempts"] = r.c.max_attempts + 1
         if ended_at is None:
             return requeued
         cancelled: dict[str, Any] = {
