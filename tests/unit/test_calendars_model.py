@@ -17,6 +17,7 @@ from schedkit.calendars import (
     parse_calendar,
     parse_override,
 )
+from schedkit.calendars.model import parse_table, table_to_json
 from schedkit.errors import ValidationError
 
 SPOT: dict[str, Any] = {
@@ -132,7 +133,7 @@ def test_with_year_replaces_that_year_and_sets_the_flag() -> None:
         "2027-01-02",
     ]
     assert updated.confirmed_years == {2026, 2027}
-    assert updated.by_date[date(2026, 12, 31)] == makeup
+    assert updated.by_date[date(2026, 12, 31)] == makeup.model_copy(update={"notice": 2027})
     assert date(2027, 1, 1) not in updated.by_date
     assert table.by_date.keys() == {date(2026, 1, 1), date(2027, 1, 1), date(2027, 1, 4)}
     assert updated.with_confirmed(2026, False).confirmed_years == {2027}
@@ -145,3 +146,18 @@ def test_edits_keep_the_calendar_valid() -> None:
     )
     assert isinstance(edited, Calendar) and edited.name == "spot-trading.sd"
     assert [(o.date.day, o.open) for o in edited.overrides] == [(6, False)]
+
+
+def test_entering_a_year_again_removes_what_its_earlier_notice_set_in_another_year() -> None:
+    """A notice may set days of the year before (a make-up workday on 31 December); a
+    corrected notice entered again must take them away, and leave the days the earlier
+    year's own notice set."""
+    own = DayTable().with_year(2026, [holiday("2026-12-30", "2026 notice")], confirmed=True)
+    spilled = Override(date=date(2026, 12, 31), open=True, kind=OverrideKind.MAKEUP_WORKDAY)
+    entered = own.with_year(2027, [holiday("2027-01-01"), spilled], confirmed=True)
+    assert entered.by_date.keys() == {date(2026, 12, 30), date(2026, 12, 31), date(2027, 1, 1)}
+    corrected = entered.with_year(2027, [holiday("2027-01-01")], confirmed=True)
+    assert corrected.by_date.keys() == {date(2026, 12, 30), date(2027, 1, 1)}
+    # Stored and read back, the table still knows which notice set which day.
+    again = parse_table(table_to_json(entered)).with_year(2027, [], confirmed=False)
+    assert again.by_date.keys() == {date(2026, 12, 30)}

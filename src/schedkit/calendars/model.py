@@ -114,6 +114,9 @@ class Override(BaseModel):
     #: Input without a kind gets ``extra_open`` / ``extra_closed`` after ``open``.
     kind: OverrideKind
     note: str | None = Field(default=None, max_length=200)
+    #: The year of the notice that set this day when it lies in another year (a make-up
+    #: workday on 31 December before): entering that year's notice again replaces it.
+    notice: int | None = None
 
     @field_validator("date")
     @classmethod
@@ -199,13 +202,18 @@ class DayTable(BaseModel):
         return self.replace(overrides=kept)
 
     def with_year(self, year: int, overrides: Iterable[Override], *, confirmed: bool) -> Self:
-        """A copy whose overrides of ``year`` are exactly ``overrides`` (entries of other
-        years among them, such as a make-up workday on 31 December before, are added), and
-        ``year`` confirmed or not."""
+        """A copy whose overrides of ``year`` are exactly ``overrides``, and ``year``
+        confirmed or not. Entries of other years among them (a make-up workday on 31
+        December before) are added, marked as set by ``year``'s notice; those an earlier
+        entry of ``year`` set are removed."""
         _check_year(year)
-        kept = [item for item in self.overrides if item.date.year != year]
+        kept = [item for item in self.overrides if item.date.year != year and item.notice != year]
+        entered = [
+            item if item.date.year == year else item.model_copy(update={"notice": year})
+            for item in overrides
+        ]
         years = self.confirmed_years | {year} if confirmed else self.confirmed_years - {year}
-        return self.replace(overrides=tuple(kept), confirmed_years=years).with_overrides(overrides)
+        return self.replace(overrides=tuple(kept), confirmed_years=years).with_overrides(entered)
 
     def with_confirmed(self, year: int, confirmed: bool = True) -> Self:
         """A copy with ``year`` marked confirmed (or no longer)."""
