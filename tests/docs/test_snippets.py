@@ -19,6 +19,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -194,3 +195,26 @@ def test_shell_blocks_run_against_the_demo(demo: Demo, tmp_path: Path) -> None:
         outcomes = list(pool.map(lambda p: _run_session(p, demo, tmp_path / p.stem), files))
     failures = [outcome for outcome in outcomes if outcome is not None]
     assert failures == [], "\n\n".join(failures)
+
+
+def test_the_store_size_script_runs(tmp_path: Path) -> None:
+    """Excused from the python blocks for its arguments (NOT_RUN), it runs here small."""
+    [block] = [
+        b
+        for b in all_blocks()
+        if b.file == "docs/stores.md" and b.first_line.startswith('"""Bytes per run')
+    ]
+    script = tmp_path / "store_size.py"
+    script.write_text(block.code, encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'size.db'}"
+    proc = subprocess.run(
+        [sys.executable, str(script), url, "50", "2"],
+        cwd=REPO,
+        env={**clean_env(), "PYTHONPATH": str(REPO / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("50 runs, 2 log lines each:")
