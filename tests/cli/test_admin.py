@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 
 from schedkit.models import Schedule
 from schedkit.store import create_store
 from tests.cli.conftest import Cli, one_error_line, write_config
+from tests.store.test_sql_migrations import SCHEMA_V1
 
 
 def test_check_ok(cli: Cli) -> None:
@@ -166,3 +168,29 @@ def test_tokens(cli: Cli) -> None:
     assert one_error_line(unknown.stderr) == "error: unknown token 'nobody'"
     no_name = cli("token", "create")
     assert no_name.exit_code == 2
+
+
+def test_db_upgrade_says_whether_it_created_the_store(store_url: str, cli: Cli) -> None:
+    """On every backend: an empty database is created (not "up to date"), then left."""
+    first = cli("--store", store_url, "db", "upgrade")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith("created store "), first.stdout
+    again = json.loads(cli("--store", store_url, "db", "upgrade", "--json").stdout)
+    assert again["created"] is False and again["upgraded_from"] is None
+    assert (
+        again["schema_version"]
+        == json.loads(cli("--store", store_url, "db", "upgrade", "--json").stdout)["schema_version"]
+    )
+
+
+def test_db_upgrade_of_an_older_store_says_from_which_version(cli: Cli) -> None:
+    old = cli.cwd / "v1.db"
+    with sqlite3.connect(old) as conn:
+        conn.executescript((SCHEMA_V1 / "sqlite.sql").read_text(encoding="utf-8"))
+    done = cli("--store", f"sqlite:///{old}", "db", "upgrade", "--json")
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["created"] is False and report["upgraded_from"] == 1
+    assert report["schema_version"] > 1
+    text = cli("--store", f"sqlite:///{old}", "db", "upgrade").stdout
+    assert "(up to date)" in text

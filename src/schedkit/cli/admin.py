@@ -191,20 +191,29 @@ def db_upgrade(ctx: typer.Context, json_: JsonOpt = False) -> None:
     as_json = wants_json(ctx, json_)
     config = state.config()
     path = sqlite_file(config.store_url)
-    created = path is not None and not path.exists()
 
-    async def work() -> int:
+    async def work() -> tuple[int, int]:
         store = create_store(config.store_url, **config.store_options)
         async with store:
-            return await store.schema_version()
+            return store.found_version or 0, await store.schema_version()
 
     if path is not None and not path.parent.exists():
         raise CommandFailed(f"directory {path.parent} does not exist")
-    version = run_async(work())
+    found, version = run_async(work())
+    created, upgraded = found == 0, 0 < found < version
     url = describe_store(config.store_url)
     if as_json:
-        render.emit_json({"store": url, "schema_version": version, "created": created})
+        render.emit_json(
+            {
+                "store": url,
+                "schema_version": version,
+                "created": created,
+                "upgraded_from": found if upgraded else None,
+            }
+        )
     elif created:
         state.out.print(f"created store {escape(url)} at schema version {version}")
+    elif upgraded:
+        state.out.print(f"upgraded store {escape(url)} from schema version {found} to {version}")
     else:
         state.out.print(f"store {escape(url)} is at schema version {version} (up to date)")

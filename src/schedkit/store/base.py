@@ -91,6 +91,11 @@ class Store(abc.ABC):
     async def schema_version(self) -> int:
         """The schema (SQL) or index (MongoDB) version the store is at."""
 
+    #: The schema (index) version this store was at when :meth:`open` found it: 0 when
+    #: the open created it, lower than :meth:`schema_version` when it upgraded it. None
+    #: until opened. Set by each backend's ``open``.
+    found_version: int | None = None
+
     async def __aenter__(self) -> Self:
         await self.open()
         return self

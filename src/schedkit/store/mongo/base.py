@@ -219,7 +219,7 @@ class MongoBase(Store):
             await client.admin.command("ping")
             db = client[self._database]
             collections = Collections(**{kind: db[name] for kind, name in self._names.items()})
-            version = await self._migrate(collections)
+            self.found_version, version = await self._migrate(collections)
         except ConnectionFailure as error:
             await client.close()
             raise StoreUnavailableError(
@@ -247,9 +247,10 @@ class MongoBase(Store):
     async def schema_version(self) -> int:
         return await stored_version(self._c)
 
-    async def _migrate(self, c: Collections) -> int:
+    async def _migrate(self, c: Collections) -> tuple[int, int]:
         """Bring the indexes to :data:`INDEX_VERSION` (idempotent), and the documents
-        (:meth:`_upgrade_documents`) before the version is recorded."""
+        (:meth:`_upgrade_documents`) before the version is recorded; the version found
+        (0: a new database) and the one now."""
         stored = await stored_version(c)
         if stored > INDEX_VERSION:
             raise StoreError(
@@ -267,7 +268,7 @@ class MongoBase(Store):
             log.info(
                 "store %s: indexes at version %d (were %d)", self.display_url, INDEX_VERSION, stored
             )
-        return INDEX_VERSION
+        return stored, INDEX_VERSION
 
     async def _upgrade_documents(self, c: Collections, stored: int) -> None:
         """What the documents of a database at index version ``stored`` need for this

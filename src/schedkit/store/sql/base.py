@@ -66,7 +66,7 @@ class SQLBase(Store):
     async def open(self) -> None:
         if self._open:
             return
-        version = await self._db.start(self._t)
+        self.found_version, version = await self._db.start(self._t)
         self._open = True
         log.info("store %s open at schema version %d", self.display_url, version)
 

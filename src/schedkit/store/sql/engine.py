@@ -180,8 +180,9 @@ class Runner(abc.ABC):
     async def close(self) -> None:
         """Wait for running work, then release every connection. Safe to call twice."""
 
-    async def start(self, tables: Tables) -> int:
-        """Connect, then create or upgrade the schema; returns its version."""
+    async def start(self, tables: Tables) -> tuple[int, int]:
+        """Connect, then create or upgrade the schema; returns the version it was at
+        (0: created) and the version it is at."""
         self._create()
         try:
             try:
@@ -195,7 +196,7 @@ class Runner(abc.ABC):
             await self.close()
             raise
 
-    def _migrate(self, tables: Tables, conn: Connection) -> int:
+    def _migrate(self, tables: Tables, conn: Connection) -> tuple[int, int]:
         return migrate(conn, tables)
 
     def _not_open(self) -> StoreError:
@@ -406,7 +407,7 @@ class PostgresRunner(Runner):
             except (exc.SQLAlchemyError, OSError) as error:
                 raise self.translate(error) from error
 
-    def _migrate(self, tables: Tables, conn: Connection) -> int:
+    def _migrate(self, tables: Tables, conn: Connection) -> tuple[int, int]:
         # Serialises concurrent openers of one database (SQLite's BEGIN IMMEDIATE does
         # that there); the lock is released at commit.
         key = zlib.crc32(f"schedkit-schema:{tables.prefix}".encode())

@@ -228,9 +228,9 @@ def _stamp(conn: Connection, tables: Tables, version: int) -> None:
     )
 
 
-def migrate(conn: Connection, tables: Tables) -> int:
+def migrate(conn: Connection, tables: Tables) -> tuple[int, int]:
     """Create or upgrade the schema in the caller's transaction; returns the version the
-    database is at afterwards.
+    database was at (0: none, created here) and the version it is at afterwards.
 
     The caller serialises concurrent openers (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
     advisory lock), so a check-then-create here is not racy.
@@ -242,7 +242,7 @@ def migrate(conn: Connection, tables: Tables) -> int:
         # so skip create_all's per-table existence checks.
         tables.metadata.create_all(conn, checkfirst=False)
         _stamp(conn, tables, latest)
-        return latest
+        return 0, latest
     row = conn.execute(
         sa.select(sv.c.version, sv.c.compatible_from).order_by(sv.c.version.desc()).limit(1)
     ).one()
@@ -258,9 +258,9 @@ def migrate(conn: Connection, tables: Tables) -> int:
             version,
             latest,
         )
-        return version
+        return version, version
     for target in range(version + 1, latest + 1):
         log.info("upgrading the schema of %s from version %d to %d", sv.name, target - 1, target)
         MIGRATIONS[target - 2].upgrade(conn, tables)
         _stamp(conn, tables, target)
-    return latest
+    return version, latest
