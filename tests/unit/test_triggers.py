@@ -203,6 +203,11 @@ def test_the_stored_form_in_docs_schedules_md_is_exactly_to_json() -> None:
             "before start_date",
         ),
         ({"trigger": "cron", "hourr": 2}, "trigger.hourr", "did you mean 'hour'"),
+        (
+            {"trigger": "date", "run_date": "2030-01-01T00:00:00+08:00", "minutes": 3},
+            "trigger.minutes",
+            "a field of interval triggers, not of date triggers",
+        ),
         ({"trigger": {"trigger": "cron", "hour": 2}, "overlapp": "skip"}, "overlapp", "'overlap'"),
         ({"trigger": "cron", "hour": 2, "max_instances": 0}, "max_instances", "greater than"),
         ({"trigger": "cron", "hour": 2, "overlap": "sometimes"}, "overlap", "queue_one"),

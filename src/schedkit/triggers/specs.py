@@ -434,6 +434,12 @@ def _convert(exc: pydantic.ValidationError, prefix: tuple[str, ...]) -> Validati
 
 
 def _unknown_field_message(name: str, model: type[BaseModel]) -> str:
+    kind = next((k for k, spec in _SPEC_BY_TYPE.items() if spec is model), None)
+    owners = [k for k, spec in _SPEC_BY_TYPE.items() if k != kind and name in spec.model_fields]
+    if kind is not None and owners:
+        # A close spelling of a field of this type would only mislead ("minutes" on a
+        # date trigger is not a typo of "max_instances").
+        return f"{name!r} is a field of {' and '.join(owners)} triggers, not of {kind} triggers"
     known = [field for field in model.model_fields if field != "trigger"]
     if model is not ScheduleSpec:
         known += sorted(_POLICY_FIELDS)
