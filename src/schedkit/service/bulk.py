@@ -237,7 +237,7 @@ class _Builder:
         if found is None:
             spec = self._parse(config)
             trigger = spec.to_json()["trigger"]
-            found = (spec, trigger, trigger_from_json(trigger).next_fire_time(None, self._now))
+            found = (spec, trigger, trigger_from_json(trigger).first_fire(self._now))
             self._specs[key] = found
         return found
 

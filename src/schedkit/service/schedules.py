@@ -444,7 +444,7 @@ class ScheduleBook:
         next_fire = (
             existing.next_fire_time
             if keep_series and existing is not None
-            else trigger_from_json(trigger_json).next_fire_time(None, now)
+            else trigger_from_json(trigger_json).first_fire(now)
         )
         schedule = Schedule(
             id=schedule_id,
