@@ -67,7 +67,7 @@ def test_bad_items_are_each_named_and_nothing_is_stored(api: Api) -> None:
     assert fields[3] == "30.id"
     assert len(fields) == 4
     assert "4 bad items, nothing was stored" in body["detail"]
-    assert "already given on line 0" in body["errors"][3]["message"]
+    assert body["errors"][3]["message"] == "schedule id 'bad-0000' is already given on item 0"
     assert total(api) == before
 
 

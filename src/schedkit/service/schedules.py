@@ -253,6 +253,7 @@ class ScheduleBook:
             parse=self.parse,
             now=now,
             tz=self.tz,
+            what=what,
         )
         # Thousands of entries are seconds of CPU: off the event loop that fires schedules.
         by_line, errors = await asyncio.to_thread(build, entries)
