@@ -67,6 +67,14 @@ def test_backfill_refuses_bad_input_naming_the_field(api: Api) -> None:
         422,
     )
     problem(api.operator.post(url, json={"from": "2026-11-01T09:00", "to": "2026-11-02"}), 422)
+    # The ends of the supported dates: midnight of 0001-01-01 in Shanghai is in year 0
+    # in UTC, the day after 9999-12-31 is in year 10000.
+    for edge, field in (
+        ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),
+        ({"from": "2026-11-01", "to": "9999-12-31"}, "to"),
+    ):
+        body = problem(api.operator.post(url, json=edge), 422)
+        assert body["field"] == field and "supported date range" in body["detail"]
     problem(
         api.operator.post(
             "/schedules/nope/backfill", json={"from": "2026-11-01", "to": "2026-11-02"}

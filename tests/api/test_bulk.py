@@ -67,7 +67,7 @@ def test_bad_items_are_each_named_and_nothing_is_stored(api: Api) -> None:
     assert fields[3] == "30.id"
     assert len(fields) == 4
     assert "4 bad items, nothing was stored" in body["detail"]
-    assert "already given on line 0" in body["errors"][3]["message"]
+    assert body["errors"][3]["message"] == "schedule id 'bad-0000' is already given on item 0"
     assert total(api) == before
 
 
@@ -159,6 +159,19 @@ def test_a_body_that_is_not_json_is_the_documented_400_naming_the_body(api: Api)
         answer = problem(api.admin.post("/schedules", content=body, headers=headers), 400)
         assert answer["field"] == "body"
         assert answer["detail"].startswith("the body is not valid JSON at character ")
+    # Nested deeper than the parser reads (a recursion error inside it): the same 400.
+    malformed = problem(api.admin.post("/schedules", content="{bad", headers=headers), 400)
+    deep = "[" * 3000 + "]" * 3000
+    answer = problem(api.admin.post("/schedules", content=deep, headers=headers), 400)
+    assert answer.keys() == malformed.keys() and answer["type"] == malformed["type"]
+    assert answer["field"] == "body"
+    assert answer["detail"].startswith("the body is not valid JSON at character 2999: ")
+    assert "nested 3,000 levels deep" in answer["detail"]
+    deep_string = '{"x": "' + "[" * 5000 + '", "kwargs": ' + "{}" + "}"
+    answer = problem(
+        api.admin.post("/tasks/echo/execute", content=deep_string, headers=headers), 422
+    )
+    assert answer["field"] != "body"  # brackets in a string are text
 
 
 def test_a_batch_answers_what_its_schedules_will_not_run(api: Api) -> None:

@@ -198,6 +198,10 @@ def test_preview_validates_without_saving(api: Api) -> None:
         422,
     )
     assert body["field"] == "trigger.run_date"
+    # Its fires would be in year 10000 in Shanghai: it never fires, said as for a cron.
+    late = {"trigger": "interval", "hours": 1, "start_date": "9999-12-31T23:30:00"}
+    body = problem(api.viewer.post("/schedules/preview", json=late), 422)
+    assert body["field"] == "trigger.start_date" and "never fires" in body["detail"]
 
 
 def test_preview_of_a_schedule_that_never_fires_is_bounded(api: Api) -> None:

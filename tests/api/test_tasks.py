@@ -251,6 +251,13 @@ def test_schedule_rejects_bad_specs_naming_the_field(api: Api) -> None:
         "max_instances": {"trigger": "cron", "hour": 1, "max_instances": 0},
         "trigger.expression": "61 * * * *",
         "trigger.jitter": {"trigger": "cron", "second": "*", "jitter": 1e300},
+        # First fires past the supported dates: the schedule would never fire.
+        "trigger.days": {"trigger": "interval", "days": 3_000_000},
+        "trigger.start_date": {
+            "trigger": "interval",
+            "hours": 1,
+            "start_date": "9999-12-31T23:30:00",
+        },
     }
     for field, spec in cases.items():
         body = problem(api.admin.post("/tasks/nightly_report/schedule", json=spec), 422)

@@ -68,12 +68,14 @@ def test_backfill_status_and_cancel_without_a_service(cli: Cli) -> None:
         (("--from", "1 Nov", "--to", "2026-11-02"), "--from: expected a date"),
         (("--from", "2026-11-05", "--to", "2026-11-01"), "is empty"),
         (("--status",), "has no backfill"),
+        (("--from", "2026-11-01", "--to", "9999-12-31"), "to: 9999-12-31 is out of the"),
+        (("--from", "0001-01-01", "--to", "2026-11-01"), "from: 0001-01-01 is out of the"),
     ],
 )
 def test_backfill_bad_input(cli: Cli, args: tuple[str, ...], message: str) -> None:
     assert cli("schedule", "hello", "--cron", "0 9 * * *").exit_code == 0
     result = cli("backfill", "hello", *args)
-    assert result.exit_code != 0, result.output
+    assert result.exit_code == 2, result.output
     assert message in one_error_line(result.stderr)
 
 

@@ -80,12 +80,17 @@ def test_next_accepts_a_json_schedule(cli: Cli) -> None:
     assert "90 minutes" in as_json(result.stdout)["description"]
 
 
+# Fires past the supported dates (years 1-9999 in every zone): never.
+LATE_START = '{"trigger": "interval", "hours": 1, "start_date": "9999-12-31T23:30:00"}'
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["next", "61 * * * *"], "error: trigger.expression: bad minute"),
         (["next", "0 2 * * *", "--tz", "Mars/Olympus"], "unknown timezone 'Mars/Olympus'"),
         (["next", "{not json"], "not valid JSON"),
+        (["next", LATE_START], "trigger.start_date: the schedule never fires"),
     ],
 )
 def test_next_rejects_bad_input_in_one_line(cli: Cli, args: list[str], message: str) -> None:
@@ -315,6 +320,9 @@ BAD_SCHEDULES = [
     (["--cron", "0 2 * * *", "-p", "times=many"], "kwargs.times"),
     (["--cron", "0 2 * * *", "--tz", "Nowhere/Land"], "unknown timezone"),
     (["--remove", "--cron", "0 2 * * *"], "--remove takes no trigger"),
+    # Fires past the supported dates (years 1-9999 in every zone): never.
+    (["--interval", "999999999d"], "trigger.days: the schedule never fires"),
+    (["--spec", LATE_START], "trigger.start_date: the schedule never fires"),
 ]
 
 

@@ -200,3 +200,14 @@ def test_import_of_many_past_one_offs_warns_of_twenty_and_counts_the_rest(cli: C
     zh = cli("--lang", "zh", "schedule", "import", "older.jsonl")
     assert zh.exit_code == 0, zh.output
     assert zh.stderr.splitlines()[-1] == "warning 另有 2 条类似警告"
+
+
+def test_an_id_given_twice_names_both_lines(stored: Cli) -> None:
+    # A file's positions are its lines (the API's, items of the request).
+    lines = jsonl(2).splitlines()
+    lines[3] = lines[2]
+    (cli := stored).cwd.joinpath("twice.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    result = cli("schedule", "import", "twice.jsonl")
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "line 4: id: schedule id 'j-000' is already given on line 3" in message

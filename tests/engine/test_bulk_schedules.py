@@ -103,7 +103,7 @@ async def test_bad_entries_are_each_named(make_scheduler: MakeScheduler) -> None
         (2, "id"),
         (4, "id"),
     ]
-    assert "item 4: id: schedule id 'ok-1' is already given on line 3" in str(caught.value)
+    assert "item 4: id: schedule id 'ok-1' is already given on item 3" in str(caught.value)
     assert await s.count_schedules() == 0
 
 

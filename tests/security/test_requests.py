@@ -28,13 +28,16 @@ def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
 def test_a_body_over_the_limit_is_a_413_before_anything_reads_it(api: Api) -> None:
     url = api.url + PREFIX + "/tasks/anything/execute"
     declared = httpx.post(url, content=b"x" * (LIMIT + 1), headers=JSON)
-    assert problem(declared, 413)["detail"].startswith("the request body is over")
+    declared_body = problem(declared, 413)
+    assert declared_body["detail"].startswith("the request body is over")
     # Without Content-Length the bytes are counted as they stream: an authenticated
-    # caller's chunked body is cut at the limit.
+    # caller's chunked body is cut at the limit, answered as the same problem.
     streamed = api.operator.post(
         "/tasks/anything/execute", content=_chunks(4 * LIMIT), headers=JSON
     )
-    problem(streamed, 413)
+    assert "content-length" not in streamed.request.headers
+    assert problem(streamed, 413) == declared_body
+    assert declared_body["type"] == "urn:schedkit:problem:content-too-large"
     assert api.viewer.get("/runs", params={"task": "anything"}).json()["total"] == 0
 
 

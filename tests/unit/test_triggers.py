@@ -335,6 +335,113 @@ def test_interval_without_start_fires_one_interval_after_now_then_keeps_spacing(
     assert trigger.next_fire_time(first, now + timedelta(hours=1)) == now + timedelta(minutes=10)
 
 
+# Zones as far from UTC as there are, either way (Kiritimati's +14 is from 1995; in
+# year 1 tzdata gives it local mean time, -10:29:20).
+EDGE_ZONES = ("Pacific/Kiritimati", "Etc/GMT-14", "Etc/GMT+12", "UTC", "Asia/Shanghai")
+EDGE_SPECS: list[dict[str, Any]] = [
+    {"trigger": "cron", "expression": "*/20 * * * *"},
+    {"trigger": "cron", "hour": "*/5", "minute": 30},
+    {"trigger": "interval", "minutes": 50},
+    {"trigger": "interval", "hours": 7, "start_date": "9999-12-29T03:00:00"},
+    {"trigger": "interval", "hours": 7, "start_date": "0001-01-02T03:00:00"},
+    {"trigger": "date", "run_date": "9999-12-29T12:00:00"},
+    {"trigger": "date", "run_date": "0001-01-03T12:00:00"},
+]
+
+
+@pytest.mark.parametrize("zone", EDGE_ZONES)
+@pytest.mark.parametrize("spec", EDGE_SPECS, ids=lambda spec: json.dumps(spec))
+def test_fires_at_the_ends_of_the_dates_can_be_shown_in_any_zone(
+    spec: dict[str, Any], zone: str
+) -> None:
+    # A fire is an instant every zone can show, jittered by up to a day: the API lists
+    # it in the spec's and the configured zone. Past that, the series ends (None).
+    trigger = build_trigger({**spec, "timezone": zone})
+    for now in (datetime.min.replace(tzinfo=UTC), datetime(9999, 12, 28, tzinfo=UTC)):
+        previous = None
+        for _ in range(300):
+            fire = trigger.next_fire_time(previous, now)
+            if fire is None:
+                break
+            for shown in EDGE_ZONES:
+                (fire + timedelta(days=1)).astimezone(ZoneInfo(shown))
+                fire.astimezone(ZoneInfo(shown))
+            trigger.local_day(fire)
+            assert trigger.fire_at_or_after(fire, fire + timedelta(hours=1)) != fire
+            previous = fire
+        else:
+            assert now.year == 1  # the series from year 1 goes on
+    last = datetime.max.replace(tzinfo=UTC)
+    if spec["trigger"] != "date":  # which answers its run date even when passed
+        assert trigger.next_fire_time(None, last) is None
+    assert trigger.next_fire_time(last, last) is None
+
+
+@pytest.mark.parametrize("zone", EDGE_ZONES)
+def test_a_cron_from_year_one_fires_in_every_zone(zone: str) -> None:
+    trigger = build_trigger({"trigger": "cron", "hour": 6, "minute": 0, "timezone": zone})
+    fire = trigger.next_fire_time(None, datetime.min.replace(tzinfo=UTC))
+    assert fire is not None and fire.year == 1
+    assert fire.astimezone(ZoneInfo(zone)).hour == 6
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"trigger": "interval", "hours": 1, "start_date": "0001-01-01T00:00:00"}, "start_date"),
+        ({"trigger": "cron", "hour": 1, "end_date": "9999-12-31T23:59:00"}, "end_date"),
+        ({"trigger": "date", "run_date": "9999-12-31T23:59:00"}, "run_date"),
+    ],
+)
+def test_a_date_that_is_no_instant_of_years_1_to_9999_is_refused(
+    spec: dict[str, Any], field: str
+) -> None:
+    # 0001-01-01 00:00 at +14 is in year 0 in UTC; 9999-12-31 23:59 at
+    # -12 is in year 10000.
+    zone = "Etc/GMT-14" if field == "start_date" else "Etc/GMT+12"
+    with pytest.raises(ValidationError, match="supported date range") as caught:
+        build_trigger({**spec, "timezone": zone})
+    assert caught.value.field == f"trigger.{field}"
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"trigger": "interval", "days": 3_000_000}, "trigger.days"),
+        ({"trigger": "interval", "weeks": 1, "days": 2_999_999}, "trigger.days"),
+        (
+            {"trigger": "interval", "hours": 1, "start_date": "9999-12-31T23:30"},
+            "trigger.start_date",
+        ),
+        ({"trigger": "date", "run_date": "9999-12-31T08:00"}, "trigger.run_date"),
+        ({"trigger": "cron", "year": 9999, "month": 12, "day": 31}, "trigger.year"),
+        (
+            {"trigger": "cron", "expression": "0 0 * * *", "start_date": "9999-12-31"},
+            "trigger.start_date",
+        ),
+    ],
+)
+def test_a_schedule_whose_first_fire_is_past_the_supported_dates_is_refused(
+    spec: dict[str, Any], field: str
+) -> None:
+    trigger = build_trigger(spec)
+    with pytest.raises(ValidationError, match="never fires") as caught:
+        trigger.first_fire(sh(2026, 12, 6))
+    assert caught.value.field == field
+    assert trigger.next_fire_time(None, sh(2026, 12, 6)) is None
+
+
+def test_first_fire_is_the_next_fire_otherwise() -> None:
+    now = sh(2026, 12, 6)
+    for spec in [*EDGE_SPECS, {"trigger": "cron", "year": 2020}]:
+        if spec.get("run_date", "").startswith("9999") or spec.get("start_date", "").startswith(
+            "9999"
+        ):
+            continue
+        trigger = build_trigger(spec)
+        assert trigger.first_fire(now) == trigger.next_fire_time(None, now)
+
+
 def test_jitter_offsets_are_bounded_deterministic_and_spread() -> None:
     trigger = build_trigger(CronSpec(expression="* * * * *", jitter=30))
     again = build_trigger(CronSpec(expression="* * * * *", jitter=30))

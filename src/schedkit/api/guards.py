@@ -18,11 +18,10 @@ from __future__ import annotations
 import email.message
 from typing import Any
 
-from fastapi import HTTPException
 from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope
 
-from schedkit.api.problems import ApiProblem
+from schedkit.api.problems import ApiProblem, PassingProblem
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
@@ -40,12 +39,12 @@ MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "x-requested-with"
 
 
-class BodyTooLarge(HTTPException):
-    """Raised from ``receive`` once a body passes the limit (FastAPI lets its own
-    HTTPException through the body parsing; the route answers it as a problem)."""
+class BodyTooLarge(PassingProblem):
+    """Raised from ``receive`` once a body passes the limit: the same problem as a
+    declared size over it (FastAPI lets it through the body parsing)."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is over the {limit:,}-byte limit")
+        super().__init__(_too_large(limit))
 
 
 def max_body_size(scope: Scope) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -47,6 +47,7 @@ __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "PROBLEM_SCHEMA",
     "ApiProblem",
+    "PassingProblem",
     "install_problem_handlers",
     "internal_error",
     "problem_for",
@@ -279,8 +280,20 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
     return problem_response(500, str(exc), slug="internal-error", title="Internal error")
 
 
+class PassingProblem(HTTPException):
+    """An :class:`ApiProblem` raised where only an HTTPException passes: while FastAPI
+    reads a body (from ``receive``), it re-raises those and answers anything else as a
+    bare 400."""
+
+    def __init__(self, problem: ApiProblem) -> None:
+        super().__init__(problem.status, problem.detail, headers=problem.headers or None)
+        self.problem = problem
+
+
 def problem_for(exc: Exception) -> JSONResponse | None:
     """The problem answer for ``exc``, or None for an exception that is a bug."""
+    if isinstance(exc, PassingProblem):
+        exc = exc.problem
     if isinstance(exc, ApiProblem):
         return problem_response(
             exc.status,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from types import UnionType
@@ -132,17 +133,24 @@ class ProblemRoute(APIRoute):
             seen.add(name)
 
     async def _check_body(self, request: Request) -> None:
-        """Text the stores cannot hold: JSON lets ``"\\ud800"`` through as a lone UTF-16
-        surrogate, which no UTF-8 database column accepts."""
+        """Parse a JSON body before FastAPI does (the request keeps the value, FastAPI
+        takes it from there) to refuse what it would let through or answer without the
+        problem's details: JSON nested deeper than the parser recurses (FastAPI: a bare
+        400), and text the stores cannot hold: JSON lets ``"\\ud800"`` through as a
+        lone UTF-16 surrogate, which no UTF-8 database column accepts."""
         if self.body_field is None or "json" not in request.headers.get("content-type", ""):
             return
         body = await request.body()
-        if b"\\u" not in body:
+        if not body:
             return
         try:
-            data = json.loads(body)
-        except (ValueError, RecursionError):
-            return  # FastAPI answers malformed JSON itself
+            data = await request.json()
+        except RecursionError:
+            raise _too_deep(body) from None
+        except ValueError:
+            return  # FastAPI answers malformed JSON itself (a 400 naming the character)
+        if b"\\u" not in body:
+            return
         path = _unencodable(data, [])
         if path is not None:
             field = ".".join(path)
@@ -174,6 +182,31 @@ class ProblemRoute(APIRoute):
                 return response if response is not None else internal_error(exc)
 
         return problem_handler
+
+
+# A JSON string (escapes included) or a bracket: what nesting is counted from.
+_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+
+
+def _too_deep(body: bytes) -> ApiProblem:
+    """The 400 for a JSON body nested deeper than the parser recurses, naming the
+    character where its deepest level opens (as FastAPI's 400 for malformed JSON does)."""
+    text = body.decode(json.detect_encoding(body), errors="replace")
+    depth = deepest = at = 0
+    for match in _NESTING.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, match.start()
+        elif token in ("]", "}"):
+            depth -= 1
+    return ApiProblem(
+        400,
+        f"the body is not valid JSON at character {at}: nested {deepest:,} levels deep, "
+        "more than the parser reads",
+        extra={"field": "body", "errors": []},  # as the 400 for malformed JSON
+    )
 
 
 def _unencodable(value: Any, path: list[str]) -> list[str] | None:

@@ -61,8 +61,8 @@ def window(
     day in ``tz``: ``start`` from its midnight, ``end`` through its last moment (so
     2026-11-01..2026-11-15 is fifteen days). The end is cut at ``now``: fires still to
     come are the schedule's own."""
-    lo = _bound(start, tz, next_day=False)
-    hi = min(_bound(end, tz, next_day=True), ensure_utc(now))
+    lo = _bound(start, tz, next_day=False, field="from")
+    hi = min(_bound(end, tz, next_day=True, field="to"), ensure_utc(now))
     if lo >= hi:
         raise ValidationError(
             f"the range {lo.isoformat()} .. {hi.isoformat()} is empty: 'from' must be "
@@ -72,14 +72,20 @@ def window(
     return lo, hi
 
 
-def _bound(value: date | datetime, tz: ZoneInfo, *, next_day: bool) -> datetime:
-    if isinstance(value, datetime):
-        try:
+def _bound(value: date | datetime, tz: ZoneInfo, *, next_day: bool, field: str) -> datetime:
+    try:
+        if isinstance(value, datetime):
+            if value.utcoffset() is None:
+                value = value.replace(tzinfo=tz)
             return ensure_utc(value)
-        except ValueError:
-            return ensure_utc(value.replace(tzinfo=tz))
-    day = value + timedelta(days=1) if next_day else value
-    return ensure_utc(datetime.combine(day, time(), tzinfo=tz))
+        day = value + timedelta(days=1) if next_day else value
+        return ensure_utc(datetime.combine(day, time(), tzinfo=tz))
+    except OverflowError:
+        # The first or last day held in ``tz`` (0001-01-01 at +08:00 begins in year 0 in
+        # UTC, 9999-12-31 ends in year 10000).
+        raise ValidationError(
+            f"{value.isoformat()} is out of the supported date range", field=field
+        ) from None
 
 
 def fires_in(

@@ -210,8 +210,8 @@ def _next_fires(
                 calendars=calendars,
                 budget=PREVIEW_BUDGET / 10,
             )
-        # Unreadable, runs past year 9999, or names no calendar (a warning says so).
-        except (OverflowError, ValueError, CalendarNotFoundError):
+        # Unreadable, or names no calendar (a warning says so).
+        except (ValidationError, CalendarNotFoundError):
             continue
         fires.extend((at, schedule.id, schedule.task_name) for at in found.fires)
     return fires
@@ -325,22 +325,17 @@ def schedule_preview(
 ) -> SchedulePreview:
     """Validate ``config`` (ValidationError naming the field) and list its next ``count``
     fires, searching at most :data:`PREVIEW_BUDGET` seconds, business calendars judged
-    by ``calendars`` (default the built-in ones). Dates beyond what ``datetime`` holds
-    are answered as a ValidationError on ``trigger``, an unknown calendar as one on
-    ``trigger.calendar``."""
+    by ``calendars`` (default the built-in ones). A schedule whose first fire is past
+    the supported dates is a ValidationError naming its field, an unknown calendar one
+    on ``trigger.calendar``."""
     spec = scheduler.parse_schedule(config)
+    trigger = build_trigger(spec.trigger, default_timezone=str(scheduler.tz))
     try:
-        trigger = build_trigger(spec.trigger, default_timezone=str(scheduler.tz))
         found = upcoming(
             trigger, count, scheduler.clock.now(), calendars=calendars, budget=PREVIEW_BUDGET
         )
     except CalendarNotFoundError as exc:
         raise ValidationError(str(exc), field="trigger.calendar") from None
-    except (OverflowError, ValueError) as exc:
-        raise ValidationError(
-            f"the schedule reaches outside the supported dates (years 1-9999): {exc}",
-            field="trigger",
-        ) from None
     return SchedulePreview(
         spec=spec.to_json(),
         description=trigger.describe(lang),

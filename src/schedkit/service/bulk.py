@@ -126,13 +126,15 @@ def build_schedules(
     parse: Callable[[Any], ScheduleSpec],
     now: datetime,
     tz: tzinfo,
+    what: str = "line",
 ) -> tuple[dict[int, Schedule], list[EntryError]]:
     """The schedules ``entries`` define (first versions, origin ``runtime``) by the line
     of their entry, in entry order, and the errors of the bad entries, in line order (an
     :class:`EntryError` among ``entries``, an item its reader could make no entry of, is
     one of them); a pure function of its arguments (the caller runs it off the event
     loop). ``parse`` validates a config (the façade's, with ``job_defaults``); naive
-    date-times in kwargs are wall times in ``tz``, the scheduler's zone."""
+    date-times in kwargs are wall times in ``tz``, the scheduler's zone. ``what`` names
+    the positions in messages, as :class:`BulkScheduleError` does."""
     builder = _Builder(registry=registry, config=config, parse=parse, now=now, tz=tz)
     schedules: dict[int, Schedule] = {}
     errors: list[EntryError] = []
@@ -151,7 +153,7 @@ def build_schedules(
             errors.append(
                 EntryError(
                     line=entry.line,
-                    message=f"schedule id {schedule.id!r} is already given on line {seen}",
+                    message=f"schedule id {schedule.id!r} is already given on {what} {seen}",
                     field="id",
                 )
             )
@@ -237,7 +239,7 @@ class _Builder:
         if found is None:
             spec = self._parse(config)
             trigger = spec.to_json()["trigger"]
-            found = (spec, trigger, trigger_from_json(trigger).next_fire_time(None, self._now))
+            found = (spec, trigger, trigger_from_json(trigger).first_fire(self._now))
             self._specs[key] = found
         return found
 

@@ -253,6 +253,7 @@ class ScheduleBook:
             parse=self.parse,
             now=now,
             tz=self.tz,
+            what=what,
         )
         # Thousands of entries are seconds of CPU: off the event loop that fires schedules.
         by_line, errors = await asyncio.to_thread(build, entries)
@@ -444,7 +445,7 @@ class ScheduleBook:
         next_fire = (
             existing.next_fire_time
             if keep_series and existing is not None
-            else trigger_from_json(trigger_json).next_fire_time(None, now)
+            else trigger_from_json(trigger_json).first_fire(now)
         )
         schedule = Schedule(
             id=schedule_id,

@@ -37,18 +37,18 @@ MAX_GAPS_IN_A_ROW = 1000
 
 
 def next_fire(fields: FieldSet, tz: tzinfo, bound: datetime) -> datetime | None:
-    """The first fire at or after ``bound`` (aware UTC), as aware UTC; ``None`` if none."""
-    try:
-        local = bound.astimezone(tz)
-        offset = local.utcoffset()
-        assert offset is not None
-        wall = _wall(bound, offset)
-        if fields.wildcard:
-            return _next_wildcard(fields, tz, bound, local, wall)
-        return _next_fixed(fields, tz, bound, wall, offset)
-    except OverflowError:
-        # The next fire (or the bound in local time) lies beyond year 9999.
-        return None
+    """The first fire at or after ``bound`` (aware UTC), as aware UTC; ``None`` if none.
+
+    OverflowError when the search leaves years 1-9999 (the caller,
+    :class:`schedkit.triggers.Trigger`, decides what the end of the dates means).
+    """
+    local = bound.astimezone(tz)
+    offset = local.utcoffset()
+    assert offset is not None
+    wall = _wall(bound, offset)
+    if fields.wildcard:
+        return _next_wildcard(fields, tz, bound, local, wall)
+    return _next_fixed(fields, tz, bound, wall, offset)
 
 
 def _steady_offset(tz: tzinfo, year: int, month: int) -> timedelta | None:

@@ -2,7 +2,8 @@
 
 With ``start_date`` the fires lie on the grid ``start_date + k × length``; without one,
 the first fire is one length after ``now``. Arithmetic is exact (``timedelta``), so a grid
-never drifts by float rounding, and a fire past year 9999 ends the series.
+never drifts by float rounding; a fire past year 9999 raises OverflowError (the caller,
+:class:`schedkit.triggers.Trigger`, decides what the end of the dates means).
 """
 
 from __future__ import annotations
@@ -18,18 +19,15 @@ def next_interval_fire(
     now: datetime,
 ) -> datetime | None:
     """The next fire (aware UTC) of an interval trigger; see Trigger.next_fire_time."""
-    try:
-        if previous is not None:
-            fire = previous + length
-        elif start is None:
-            fire = now + length
-        elif start >= now:
-            fire = start
-        else:
-            # The first grid point at or after now: ceil((now - start) / length).
-            fire = start + length * -((start - now) // length)
-    except OverflowError:
-        return None
+    if previous is not None:
+        fire = previous + length
+    elif start is None:
+        fire = now + length
+    elif start >= now:
+        fire = start
+    else:
+        # The first grid point at or after now: ceil((now - start) / length).
+        fire = start + length * -((start - now) // length)
     if end is not None and fire > end:
         return None
     return fire

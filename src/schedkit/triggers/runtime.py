@@ -10,7 +10,10 @@ and dates are exact ``timedelta`` arithmetic. The contract:
 * ``next_fire_time(previous, now)`` returns the first fire strictly after ``previous``
   when given (``now`` is then ignored, so the engine sees every missed fire and applies its
   misfire policy), else the first fire at or after ``now``;
-* a series that would run past year 9999 ends (``None``), it never raises.
+* a fire is an instant between :data:`FIRST_FIRE` and :data:`LAST_FIRE`: one that any
+  zone can show, jittered or not. A series ends (``None``) where it would leave them, it
+  never raises; a schedule whose *first* fire would lie past them never fires, and
+  :meth:`Trigger.first_fire` refuses it (ValidationError naming the field).
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from schedkit.calendars.rules import CalendarRef
+from schedkit.errors import ValidationError
 from schedkit.models import ensure_utc
 from schedkit.triggers.cron import next_fire
 from schedkit.triggers.cronfields import compile_fields
@@ -31,6 +35,7 @@ from schedkit.triggers.date import next_date_fire
 from schedkit.triggers.describe import describe_trigger
 from schedkit.triggers.interval import next_interval_fire
 from schedkit.triggers.specs import (
+    INTERVAL_UNITS,
     CronSpec,
     DateSpec,
     IntervalSpec,
@@ -39,6 +44,17 @@ from schedkit.triggers.specs import (
 )
 
 _TICK = timedelta(microseconds=1)
+# A zone's offset is less than a day either way (datetime's own rule), and jitter adds
+# less than a day (specs.py): a fire this far inside datetime's range can be shown in
+# any zone, jittered, without leaving years 1-9999.
+FIRST_FIRE = datetime.min.replace(tzinfo=UTC) + timedelta(days=1)
+LAST_FIRE = datetime.max.replace(tzinfo=UTC) - timedelta(days=2)
+
+
+def _supported(fire: datetime | None) -> datetime | None:
+    """``fire`` if it lies in the supported dates (see :data:`LAST_FIRE`), else None:
+    the engine's searches stop where the dates do, OverflowError past year 9999."""
+    return fire if fire is None or FIRST_FIRE <= fire <= LAST_FIRE else None
 
 
 class Trigger(ABC):
@@ -48,7 +64,6 @@ class Trigger(ABC):
         self.spec = spec
         self.timezone = tz
 
-    @abstractmethod
     def next_fire_time(self, previous: datetime | None, now: datetime) -> datetime | None:
         """The next nominal fire (aware UTC), or ``None`` once the trigger is exhausted.
 
@@ -58,13 +73,56 @@ class Trigger(ABC):
         trigger returns its ``run_date`` even when it has passed, so that the engine's misfire
         policy decides and a late start is recorded instead of silently dropped.
         """
+        try:
+            after = None if previous is None else ensure_utc(previous)
+            fire = self._next(after, max(ensure_utc(now), FIRST_FIRE))
+        except OverflowError:
+            return None
+        return _supported(fire)
 
-    @abstractmethod
     def fire_at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
         """The first fire at or after ``at`` of the series ``nominal`` is a fire of
         (``nominal`` itself when ``at`` is not later), or ``None`` if the series ends
         before: what stepping ``next_fire_time(previous, ...)`` from ``nominal`` reaches
         first at ``at``, without stepping through every fire in between."""
+        try:
+            fire = self._at_or_after(ensure_utc(nominal), ensure_utc(at))
+        except OverflowError:
+            return None
+        return _supported(fire)
+
+    def first_fire(self, now: datetime) -> datetime | None:
+        """``next_fire_time(None, now)`` for a schedule being saved or previewed.
+
+        ValidationError naming the field at fault when that fire would come after
+        :data:`LAST_FIRE`: such a schedule never fires, and is refused as a cron whose
+        fields match no date is (stored, it would only show as ended).
+        """
+        try:
+            fire = self._next(None, max(ensure_utc(now), FIRST_FIRE))
+        except OverflowError:
+            fire = LAST_FIRE + _TICK
+        if fire is not None and fire > LAST_FIRE:
+            raise ValidationError(
+                f"the schedule never fires: its first fire would come after "
+                f"{LAST_FIRE:%Y-%m-%d %H:%M:%S} UTC, the end of the supported dates",
+                field=f"trigger.{self._never_fires_field()}",
+            )
+        return _supported(fire)
+
+    @abstractmethod
+    def _next(self, previous: datetime | None, now: datetime) -> datetime | None:
+        """:meth:`next_fire_time` for aware UTC arguments, ``now`` not before
+        :data:`FIRST_FIRE`, before the supported dates are applied: it may return a
+        later fire or raise OverflowError."""
+
+    @abstractmethod
+    def _at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
+        """:meth:`fire_at_or_after` for aware UTC arguments, as :meth:`_next` is."""
+
+    @abstractmethod
+    def _never_fires_field(self) -> str:
+        """The field a schedule whose first fire is past the supported dates is refused on."""
 
     def jitter_offset(self, schedule_id: str, nominal: datetime) -> float:
         """Seconds in ``[0, jitter)`` to add to ``nominal`` when firing; 0 without jitter.
@@ -106,11 +164,8 @@ class _CronTrigger(Trigger):
         self._start = None if spec.start_date is None else ensure_utc(spec.start_date)
         self._end = None if spec.end_date is None else ensure_utc(spec.end_date)
 
-    def next_fire_time(self, previous: datetime | None, now: datetime) -> datetime | None:
-        try:
-            bound = ensure_utc(previous) + _TICK if previous is not None else ensure_utc(now)
-        except OverflowError:
-            return None
+    def _next(self, previous: datetime | None, now: datetime) -> datetime | None:
+        bound = previous + _TICK if previous is not None else now
         if self._start is not None and bound < self._start:
             bound = self._start
         if self._end is not None and bound > self._end:
@@ -120,9 +175,18 @@ class _CronTrigger(Trigger):
             return None
         return fire
 
-    def fire_at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
+    def _at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
         # A cron series is its fields: the fire after any instant is the same from there.
-        return self.next_fire_time(None, max(ensure_utc(nominal), ensure_utc(at)))
+        return self._next(None, max(nominal, at))
+
+    def _never_fires_field(self) -> str:
+        if self._start is not None and self._start > LAST_FIRE:
+            return "start_date"
+        spec = self.spec
+        assert isinstance(spec, CronSpec)
+        if spec.expression is not None:
+            return "expression"
+        return "year" if spec.year is not None else next(iter(spec.cron_fields()))
 
 
 class _IntervalTrigger(Trigger):
@@ -134,21 +198,20 @@ class _IntervalTrigger(Trigger):
         self._start = None if spec.start_date is None else ensure_utc(spec.start_date)
         self._end = None if spec.end_date is None else ensure_utc(spec.end_date)
 
-    def next_fire_time(self, previous: datetime | None, now: datetime) -> datetime | None:
-        return next_interval_fire(
-            self._length,
-            self._start,
-            self._end,
-            None if previous is None else ensure_utc(previous),
-            ensure_utc(now),
-        )
+    def _next(self, previous: datetime | None, now: datetime) -> datetime | None:
+        return next_interval_fire(self._length, self._start, self._end, previous, now)
 
-    def fire_at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
+    def _at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
         # The series is anchored on its fires (start_date, or the first fire from when it
         # was scheduled), so the grid through ``nominal`` decides, not ``at``.
-        return next_interval_fire(
-            self._length, ensure_utc(nominal), self._end, None, ensure_utc(at)
-        )
+        return next_interval_fire(self._length, nominal, self._end, None, at)
+
+    def _never_fires_field(self) -> str:
+        if self._start is not None and self._start > LAST_FIRE:
+            return "start_date"
+        # As the "interval is too long" refusal blames (specs.py).
+        given = [unit for unit in INTERVAL_UNITS if unit in self.spec.model_fields_set]
+        return given[-1] if given else "seconds"
 
 
 class _DateTrigger(Trigger):
@@ -158,12 +221,14 @@ class _DateTrigger(Trigger):
         super().__init__(spec, tz)
         self._run_date = ensure_utc(spec.run_date)
 
-    def next_fire_time(self, previous: datetime | None, now: datetime) -> datetime | None:
-        ensure_utc(now)
+    def _next(self, previous: datetime | None, now: datetime) -> datetime | None:
         return next_date_fire(self._run_date, previous)
 
-    def fire_at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
-        return ensure_utc(nominal) if ensure_utc(at) <= ensure_utc(nominal) else None
+    def _at_or_after(self, nominal: datetime, at: datetime) -> datetime | None:
+        return nominal if at <= nominal else None
+
+    def _never_fires_field(self) -> str:
+        return "run_date"
 
 
 def build_trigger(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -97,7 +97,9 @@ def _in_spec_zone(value: datetime, info: ValidationInfo) -> datetime:
         return value
     tz = zone(name)
     try:
-        return value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+        local = value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+        local.astimezone(UTC)  # where the triggers compute: 0001-01-01 at +14 is year 0
+        return local
     except (OverflowError, ValueError):
         raise _custom_error(f"{value.isoformat()} is out of the supported date range") from None
 

@@ -72,7 +72,8 @@ def upcoming(
     (looked up in ``calendars``, default the built-in ones) admits. ``first`` is a fire
     already known (a schedule's stored next fire), the series continues from it.
     ``budget`` caps the search in seconds. A calendar name ``calendars`` does not hold
-    raises CalendarNotFoundError."""
+    raises CalendarNotFoundError; without ``first``, a trigger whose first fire is past
+    the supported dates ValidationError (:meth:`Trigger.first_fire`)."""
     books = calendars if calendars is not None else CalendarSet()
     ref = trigger.calendar
     if ref is not None:
@@ -81,7 +82,7 @@ def upcoming(
     stop_at = None if budget is None else time.monotonic() + budget
     fires: list[datetime] = []
     decisions: list[DayDecision | None] = []
-    nominal = first if first is not None else trigger.next_fire_time(None, start)
+    nominal = first if first is not None else trigger.first_fire(start)
     complete = False
     for _ in range(SCAN_LIMIT):
         if nominal is None or len(fires) >= n:

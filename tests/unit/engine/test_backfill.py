@@ -108,3 +108,19 @@ def test_progress_is_finished_when_every_run_is_done() -> None:
     done = backfill.Progress(total=3, done=3, cancelled=0, **counts)
     assert done.finished
     assert not backfill.Progress(total=3, done=2, cancelled=0, **{**counts, "pending": 1}).finished
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        (date(1, 1, 1), date(1, 1, 2), "from"),  # midnight in Shanghai is 0000-12-31 UTC
+        (date(2026, 11, 1), date(9999, 12, 31), "to"),  # its end is 10000-01-01
+        (datetime(1, 1, 1, tzinfo=ZoneInfo("Etc/GMT-14")), date(2026, 11, 2), "from"),
+    ],
+)
+def test_window_refuses_dates_outside_the_supported_range_naming_the_field(
+    start: date, end: date, field: str
+) -> None:
+    with pytest.raises(ValidationError, match="supported date range") as raised:
+        backfill.window(start, end, SHANGHAI, NOW)
+    assert raised.value.field == field
