@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import UTC, datetime, tzinfo
-from typing import Any, TypeVar
+from datetime import UTC, date, datetime, time, tzinfo
+from decimal import Decimal
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import pydantic
 
@@ -36,6 +38,7 @@ Model = TypeVar("Model", bound=pydantic.BaseModel)
 def validated(model: type[Model], kwargs: Mapping[str, Any]) -> Model:
     """``kwargs`` validated by ``model``; ValidationError naming ``kwargs.<field>`` (the
     first error) and listing every error otherwise."""
+    _refuse_other_json_types(model, kwargs)
     try:
         return model.model_validate(kwargs)
     except pydantic.ValidationError as exc:
@@ -46,6 +49,39 @@ def validated(model: type[Model], kwargs: Mapping[str, Any]) -> Model:
             field=f"kwargs.{path}" if path else "kwargs",
             errors=[{"loc": ["kwargs", *e["loc"]], "msg": e["msg"]} for e in exc.errors()],
         ) from None
+
+
+def _refuse_other_json_types(model: type[pydantic.BaseModel], kwargs: Mapping[str, Any]) -> None:
+    """Refuse the two conversions of pydantic's lax mode that turn a wrong value into a
+    plausible one: a boolean given for a number (``true`` → 1: "keep the last 1 backup")
+    and a number given for a date or time (0 → 1970-01-01). Its other conversions ("3"
+    → 3, "off" → False, an ISO string → a date) stay: operators type them."""
+    for name, field in model.model_fields.items():
+        key = name if name in kwargs else field.alias
+        if key is None or key not in kwargs:
+            continue
+        value, kinds = kwargs[key], _plain_types(field.annotation)
+        if isinstance(value, bool) and bool not in kinds and kinds & {int, float, Decimal}:
+            problem = "Input should be a number, not a boolean"
+        elif (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and kinds & {date, datetime, time}
+            and not kinds & {int, float, Decimal}
+        ):
+            problem = "Input should be a date or time in ISO 8601 form, not a number"
+        else:
+            continue
+        raise ValidationError(problem, field=f"kwargs.{key}")
+
+
+def _plain_types(annotation: Any) -> set[Any]:
+    """The classes an annotation accepts at its top level (``X | None``, ``Annotated``)."""
+    if get_origin(annotation) is Annotated:
+        return _plain_types(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, UnionType):
+        return set().union(*(_plain_types(arg) for arg in get_args(annotation)))
+    return {annotation} if isinstance(annotation, type) else set()
 
 
 def aware(value: datetime, tz: tzinfo) -> datetime:

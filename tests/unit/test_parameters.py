@@ -5,7 +5,7 @@ so that the task receives an aware datetime."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -155,3 +155,35 @@ def test_a_wall_time_outside_the_datetime_range_is_a_validation_error() -> None:
     with pytest.raises(ValidationError) as err:
         when_task.validate_kwargs({"when": "0001-01-01T00:00"}, tz=SHANGHAI)
     assert err.value.field == "kwargs.when"
+
+
+@task("typed_task")
+def typed_task(
+    day: date | None = None, keep_last: int = 7, ratio: float = 1.0, dry_run: bool = False
+) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        # A JSON true read as 1 would keep one backup instead of failing the request.
+        ({"keep_last": True}, "kwargs.keep_last", "not a boolean"),
+        ({"ratio": False}, "kwargs.ratio", "not a boolean"),
+        # A number read as seconds since 1970 is no date anyone means.
+        ({"day": 0}, "kwargs.day", "not a number"),
+        ({"day": 20261201}, "kwargs.day", "not a number"),
+    ],
+)
+def test_values_of_another_json_type_are_refused_not_converted(
+    kwargs: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message) as caught:
+        typed_task.validate_kwargs(kwargs)
+    assert caught.value.field == field
+
+
+def test_the_conversions_operators_rely_on_are_kept() -> None:
+    given = {"day": "2026-12-01", "keep_last": 3, "ratio": 2, "dry_run": True}
+    assert typed_task.validate_kwargs(given) == given
+    assert typed_task.validate_kwargs({"day": date(2026, 12, 1)}) == {"day": "2026-12-01"}
+    assert typed_task.validate_kwargs({"day": None}) == {"day": None}
