@@ -19,6 +19,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
+from schedkit.definitions import check_definition, checked_name
 from schedkit.errors import DuplicateTaskError, TaskDefinitionError, TaskNotFoundError
 from schedkit.task import BaseTask
 from schedkit.workflows.definition import Workflow
@@ -62,9 +63,7 @@ class TaskRegistry:
         else:
             what = getattr(candidate, "__qualname__", repr(candidate))
             raise TaskDefinitionError(f"task class {what} must inherit from BaseTask")
-        name: object = instance.task_name
-        if not isinstance(name, str) or not name.strip():
-            raise TaskDefinitionError(f"{instance.source}: task_name must be a non-empty string")
+        name = checked_name(instance)
         existing = self._tasks.get(name)
         if existing is not None:
             if _same_definition(existing, instance):
@@ -75,7 +74,9 @@ class TaskRegistry:
                 f"task name {name!r} is defined twice: {existing.source} and {instance.source}"
             )
         if task_config:
+            # Before the check: a property may read its values from the config.
             instance.execution_context.update(task_config)
+        check_definition(instance, name)
         self._tasks[name] = instance
         return instance
 
