@@ -28,7 +28,20 @@ class ValidationError(SchedkitError):
 
 
 class TaskDefinitionError(SchedkitError):
-    """A task class or function is malformed (not a BaseTask, missing name, ...)."""
+    """A task class or function is malformed (not a BaseTask, missing name, ...).
+
+    ``task`` and ``attribute`` name the task and the part of its declaration at fault
+    (``"retry_config"``, ``"default schedule"``) when known; the message then starts with
+    them, and ``problem`` is the rest of it."""
+
+    def __init__(self, message: str, *, task: str | None = None, attribute: str | None = None):
+        where = f"task {task!r}" if task is not None else ""
+        if attribute is not None:
+            where = f"{where}: {attribute}" if where else attribute
+        super().__init__(f"{where}: {message}" if where else message)
+        self.problem = message
+        self.task = task
+        self.attribute = attribute
 
 
 class DuplicateTaskError(TaskDefinitionError):

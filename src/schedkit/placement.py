@@ -35,5 +35,9 @@ def check_executor(value: object, owner: str) -> str:
 def check_labels(value: object, owner: str) -> tuple[str, ...]:
     try:
         return labels_of(value)
-    except (TypeError, ValueError) as exc:
+    except TypeError:
+        raise TaskDefinitionError(
+            f"{owner}: labels must be a list of labels, not {value!r}"
+        ) from None
+    except ValueError as exc:
         raise TaskDefinitionError(f"{owner}: {exc}") from None

@@ -19,7 +19,13 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
-from schedkit.errors import DuplicateTaskError, TaskDefinitionError, TaskNotFoundError
+from schedkit.definitions import check_definition, checked_name
+from schedkit.errors import (
+    DuplicateTaskError,
+    TaskDefinitionError,
+    TaskNotFoundError,
+    ValidationError,
+)
 from schedkit.task import BaseTask
 from schedkit.workflows.definition import Workflow
 from schedkit.workflows.launcher import WorkflowLauncher
@@ -62,9 +68,7 @@ class TaskRegistry:
         else:
             what = getattr(candidate, "__qualname__", repr(candidate))
             raise TaskDefinitionError(f"task class {what} must inherit from BaseTask")
-        name: object = instance.task_name
-        if not isinstance(name, str) or not name.strip():
-            raise TaskDefinitionError(f"{instance.source}: task_name must be a non-empty string")
+        name = checked_name(instance)
         existing = self._tasks.get(name)
         if existing is not None:
             if _same_definition(existing, instance):
@@ -75,7 +79,9 @@ class TaskRegistry:
                 f"task name {name!r} is defined twice: {existing.source} and {instance.source}"
             )
         if task_config:
+            # Before the check: a property may read its values from the config.
             instance.execution_context.update(task_config)
+        check_definition(instance, name)
         self._tasks[name] = instance
         return instance
 
@@ -99,15 +105,38 @@ class TaskRegistry:
 
     def check_workflows(self) -> None:
         """Every step of every workflow names a registered task with valid kwargs;
-        TaskDefinitionError naming the step otherwise."""
+        TaskDefinitionError naming the workflow and the step otherwise."""
         for wf in self.workflows():
             for step in wf.steps:
+                where = f"workflow {wf.name!r}, step {step.name!r}"
                 task = self._tasks.get(step.task)
                 if task is None or isinstance(task, WorkflowLauncher):
-                    raise TaskDefinitionError(
-                        f"workflow {wf.name!r}, step {step.name!r}: no task {step.task!r}"
-                    )
-                task.validate_kwargs(step.kwargs)
+                    raise TaskDefinitionError(f"{where}: no task {step.task!r}")
+                try:
+                    task.validate_kwargs(step.kwargs)
+                except ValidationError as exc:
+                    raise TaskDefinitionError(f"{where}: {exc}") from None
+
+    def check_dependencies(self) -> None:
+        """Every ``depends_on`` names a registered task, and the task declaring it
+        accepts the run a dependency starts (:func:`schedkit.engine.runs.dependent`:
+        no kwargs); TaskDefinitionError naming both otherwise."""
+        for task in self.list_tasks():
+            for upstream in task.depends_on:
+                if upstream not in self._tasks:
+                    problem = str(self.not_found(upstream))
+                    raise TaskDefinitionError(problem, task=task.task_name, attribute="depends_on")
+            if not task.depends_on:
+                continue
+            try:
+                task.validate_kwargs({})
+            except ValidationError as exc:
+                raise TaskDefinitionError(
+                    f"a successful run of {task.depends_on[0]!r} starts it without kwargs, "
+                    f"which it does not accept ({exc}); give its parameters defaults",
+                    task=task.task_name,
+                    attribute="depends_on",
+                ) from None
 
     def unregister(self, task_name: str) -> None:
         self._tasks.pop(task_name, None)

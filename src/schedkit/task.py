@@ -12,7 +12,7 @@ import abc
 import enum
 import inspect
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, ClassVar
@@ -72,10 +72,19 @@ class RetryPolicy:
     jitter: float = 0.1
 
     def __post_init__(self) -> None:
+        for name in ("max_retries", "retry_delay", "backoff_factor", "max_delay", "jitter"):
+            value = getattr(self, name)
+            whole = name == "max_retries"
+            if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
+                kind = "a whole number" if whole else "a number"
+                field_name = f"retry_config.{name}"
+                raise ValidationError(f"must be {kind}, not {value!r}", field=field_name)
         if self.max_retries < 0:
             raise ValidationError("must be >= 0", field="retry_config.max_retries")
         if self.retry_delay < 0:
             raise ValidationError("must be >= 0", field="retry_config.retry_delay")
+        if self.max_delay < 0:
+            raise ValidationError("must be >= 0", field="retry_config.max_delay")
         if self.backoff_factor < 1:
             raise ValidationError("must be >= 1", field="retry_config.backoff_factor")
         if not 0 <= self.jitter <= 1:
@@ -88,6 +97,8 @@ class RetryPolicy:
             return cls()
         if isinstance(config, RetryPolicy):
             return config
+        if not isinstance(config, Mapping):
+            raise ValidationError(f"must be a dict, not {config!r}", field="retry_config")
         allowed = {"max_retries", "retry_delay", "backoff_factor", "max_delay", "jitter"}
         unknown = set(config) - allowed
         if unknown:
@@ -329,7 +340,7 @@ class FunctionTask(BaseTask):
         depends_on: tuple[str, ...],
         isolation: Isolation = "thread",
         executor: str = LOCAL_EXECUTOR,
-        labels: tuple[str, ...] = (),
+        labels: Iterable[str] = (),
     ) -> None:
         super().__init__()
         self.func = func
@@ -342,7 +353,10 @@ class FunctionTask(BaseTask):
         self._tags = tags
         self._priority = priority
         self._schedule = schedule
-        self._retry = RetryPolicy.from_config(retry)
+        try:
+            self._retry = RetryPolicy.from_config(retry)
+        except ValidationError as exc:
+            raise TaskDefinitionError(exc.message, task=name, attribute=exc.field) from None
         self._timeout = timeout
         self._context_param = context_parameter(func, name)
         # Asked several times per run (thread or loop, each hook); the function is fixed.
@@ -480,24 +494,48 @@ def task(
     offering every one of ``labels`` execute its runs.
     """
 
+    if callable(name):
+        # ``@task`` without parentheses would make the function this decorator's name
+        # and return a decorator in its place: no task, and a confusing error later.
+        raise TaskDefinitionError(
+            f"@task needs parentheses: use @task({name.__name__!r}) "
+            "(or @task() to name the task after the function)"
+        )
+
     def decorate(func: Callable[..., Any]) -> FunctionTask:
         if not callable(func):
             raise TaskDefinitionError(f"@task needs a function, got {func!r}")
+        task_name = name or func.__name__
+        if priority not in set(TaskPriority) or isinstance(priority, bool):
+            raise TaskDefinitionError(
+                f"must be one of {', '.join(f'{p.value} ({p.name})' for p in TaskPriority)}, "
+                f"not {priority!r}",
+                task=task_name,
+                attribute="priority",
+            )
         return FunctionTask(
             func,
-            name=name or func.__name__,
+            name=task_name,
             description=description or inspect.getdoc(func) or "",
             category=category,
-            tags=list(tags or []),
+            tags=list(_listed(tags or [], task_name, "tags")),
             priority=TaskPriority(priority),
             schedule=schedule,
             retry=retry,
             timeout=timeout,
             parameters=parameters,
-            depends_on=tuple(depends_on),
+            depends_on=_listed(depends_on, task_name, "depends_on"),
             isolation=isolation,
             executor=executor,
-            labels=tuple(labels),
+            labels=labels,
         )
 
     return decorate
+
+
+def _listed(value: object, name: str, attribute: str) -> tuple[Any, ...]:
+    """A list argument of ``@task`` as a tuple (its items are checked on registration):
+    a string given for it would otherwise be read as a list of characters."""
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    raise TaskDefinitionError(f"must be a list, not {value!r}", task=name, attribute=attribute)

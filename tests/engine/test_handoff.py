@@ -358,3 +358,21 @@ async def test_a_stopping_node_takes_no_handed_off_run(sqlite_url: str) -> None:
         with pytest.raises(NotRunningError, match="stopping"):
             await s.execute_handed_off(run.id, "remote")
         assert (await s.get_run(run.id)).status is RunStatus.PENDING
+
+
+async def test_an_executor_not_installed_is_reported_once_on_a_node_without_any(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No sender installed at all (no Celery extension): the lease holder still says once
+    that the task's runs wait for an executor it does not have."""
+    registry = TaskRegistry()
+    registry.register_task(homeless)
+    with caplog.at_level(logging.WARNING, "schedkit.engine.handoff"):
+        async with Scheduler(fast_config(sqlite_url), registry=registry) as node:
+            await node.run_now("homeless")
+            for _ in range(100):
+                if node.is_leader and "executor 'nowhere'" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)  # several more passes (poll_interval 0.05 s)
+    assert caplog.text.count("task homeless uses executor 'nowhere'") == 1

@@ -14,13 +14,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schedkit import (
+    BaseTask,
     ConflictError,
     Run,
     RunStatus,
     Scheduler,
     SyncScheduler,
     TaskContext,
+    TaskDefinitionError,
     TaskNotFoundError,
+    TaskPriority,
     TaskRegistry,
     ValidationError,
     task,
@@ -888,3 +891,72 @@ async def test_stop_does_not_wait_without_bound_for_a_tick_stuck_on_the_store(
     started = time.monotonic()
     await s.stop(grace=0.5)
     assert time.monotonic() - started < 2.0 + 1.5
+
+
+class _PriorityService(BaseTask):
+    """A task computing its priority when a run is built: valid when registered."""
+
+    task_name = "priority_service"  # type: ignore[assignment]
+    task_description = "d"  # type: ignore[assignment]
+    task_category = "t"  # type: ignore[assignment]
+    default_schedule = None  # type: ignore[assignment]
+    down = False
+
+    @property
+    def task_priority(self) -> TaskPriority:
+        if _PriorityService.down:
+            raise RuntimeError("priority service down")
+        return TaskPriority.NORMAL
+
+    async def execute(self, **kwargs: Any) -> None:
+        return None
+
+
+async def test_a_task_failing_when_its_run_is_built_does_not_stop_the_others(
+    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    ran: list[str] = []
+
+    @task("still_healthy", category="t")
+    async def still_healthy() -> None:
+        ran.append("ok")
+
+    s = await make_scheduler(still_healthy, _PriorityService)
+    _PriorityService.down = True
+    try:
+        await s.add_task("priority_service", {"trigger": "interval", "seconds": 0.2})
+        await s.add_task("still_healthy", {"trigger": "interval", "seconds": 0.2})
+
+        async def both_fired() -> bool:
+            broken = await s.list_runs("priority_service", limit=10)
+            return len(ran) >= 2 and len(broken) >= 2
+
+        await until(both_fired, timeout=10)
+    finally:
+        _PriorityService.down = False
+    broken = await s.list_runs("priority_service", limit=10)
+    assert all(r.status is RunStatus.SKIPPED for r in broken)
+    assert all(
+        r.reason == "task 'priority_service' failed to build its run: RuntimeError: "
+        "priority service down"
+        for r in broken
+    )
+    logged = [r for r in caplog.records if "failed to build its run" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].levelno == logging.ERROR  # once, not per fire
+    assert "schedule priority_service" in logged[0].getMessage()
+
+
+async def test_a_default_schedule_refused_at_start_names_the_task(
+    make_scheduler: MakeScheduler,
+) -> None:
+    @task("too_often", category="t", schedule={"trigger": "interval", "seconds": 0.5})
+    async def too_often() -> None:
+        return None
+
+    with pytest.raises(TaskDefinitionError) as err:
+        await make_scheduler(too_often, limits={"min_interval": 1.0})
+    assert str(err.value).startswith(
+        "task 'too_often': default schedule: trigger.seconds: the schedule may fire every "
+        "0.5 s, more often than the minimum of 1 s (limits.min_interval); correct the default "
+        "schedule, or set default_schedule = None"
+    )

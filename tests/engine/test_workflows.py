@@ -17,7 +17,12 @@ from schedkit import RunStatus, Step, TaskContext, TaskRegistry, Workflow, task
 from schedkit.clock import SystemClock
 from schedkit.engine import runs as run_builder
 from schedkit.engine.flows import Flows
-from schedkit.errors import ConflictError, ValidationError, WorkflowNotFoundError
+from schedkit.errors import (
+    ConflictError,
+    TaskDefinitionError,
+    ValidationError,
+    WorkflowNotFoundError,
+)
 from schedkit.models import Run, RunOutcome, TriggerSource, WorkflowRun, WorkflowStatus, utcnow
 from schedkit.store import Store, create_store
 from schedkit.store.values import RunFinish
@@ -465,3 +470,14 @@ async def test_a_start_repeated_with_its_key_starts_one_workflow_run(
         )
     with pytest.raises(ValidationError):
         await s.workflows.start("diamond", params, actor="t", idempotency_key="")
+
+
+async def test_start_refuses_a_depends_on_naming_no_task(make_scheduler: MakeScheduler) -> None:
+    @task("down_typo", depends_on=["upp"])
+    async def down_typo() -> None: ...
+
+    @task("up")
+    async def up() -> None: ...
+
+    with pytest.raises(TaskDefinitionError, match=r"task 'down_typo': depends_on: .*'up'\?"):
+        await make_scheduler(up, down_typo)

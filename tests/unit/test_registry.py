@@ -163,3 +163,41 @@ def test_failing_module_in_folder_without_init_is_named(tmp_package: Path) -> No
     (tmp_package / "jobs" / "broken.py").write_text("import no_such_dependency\n")
     with pytest.raises(TaskDefinitionError, match=r"'tmp_tasks\.jobs\.broken' failed to import"):
         TaskRegistry().discover(["tmp_tasks"])
+
+
+@task("up")
+def up() -> None: ...
+
+
+def test_depends_on_must_name_a_registered_task_with_close_matches() -> None:
+    @task("down_typo", depends_on=["upp"])
+    def down_typo() -> None: ...
+
+    reg = TaskRegistry()
+    reg.register_task(up)
+    reg.register_task(down_typo)
+    with pytest.raises(TaskDefinitionError) as info:
+        reg.check_dependencies()
+    assert str(info.value).startswith(
+        "task 'down_typo': depends_on: unknown task 'upp'; did you mean 'up'?"
+    )
+
+
+def test_a_dependent_task_must_accept_the_run_its_upstream_starts() -> None:
+    @task("down_needs", depends_on=["up"])
+    def down_needs(n: int) -> None: ...
+
+    @task("down_defaults", depends_on=["up"])
+    def down_defaults(n: int = 1) -> None: ...
+
+    reg = TaskRegistry()
+    for t in (up, down_defaults):
+        reg.register_task(t)
+    reg.check_dependencies()
+    reg.register_task(down_needs)
+    with pytest.raises(TaskDefinitionError) as info:
+        reg.check_dependencies()
+    assert str(info.value) == (
+        "task 'down_needs': depends_on: a successful run of 'up' starts it without kwargs, "
+        "which it does not accept (kwargs.n: Field required); give its parameters defaults"
+    )

@@ -268,3 +268,17 @@ async def test_the_launcher_task_describes_and_starts_nothing_itself() -> None:
     assert launcher.default_schedule == "0 6 * * *"
     assert launcher.source == "workflow line"
     assert (await launcher.execute())["success"] is True
+
+
+def test_a_step_s_kwargs_that_do_not_fit_its_task_name_the_workflow_and_step() -> None:
+    @task("counts")
+    def counts(n: int) -> None: ...
+
+    reg = TaskRegistry()
+    reg.register_task(counts)
+    reg.register_workflow(Workflow("w4", [Step(name="a", task="counts", kwargs={"n": "x"})]))
+    with pytest.raises(TaskDefinitionError) as info:
+        reg.check_workflows()
+    assert str(info.value).startswith(
+        "workflow 'w4', step 'a': kwargs.n: Input should be a valid integer"
+    )

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from schedkit.alerts.config import AlertsSettings, config_warnings
 from schedkit.calendars import CalendarBook, WarningCode, referenced_names
-from schedkit.errors import SchedkitError
+from schedkit.errors import SchedkitError, TaskDefinitionError
 from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.service.location import describe_store, sqlite_file
@@ -99,6 +99,11 @@ async def _check(state: CliState, report: Report) -> None:
         registry.discover(config.task_packages)
         if config.entry_points:
             registry.discover_entry_points()
+    except TaskDefinitionError as exc:
+        if exc.task is not None and exc.attribute is not None:
+            report.problem(f"task {exc.task}: {exc.attribute}", exc.problem)
+        else:
+            report.problem("discovery", str(exc))
     except SchedkitError as exc:
         report.problem("discovery", str(exc))
     packages = ", ".join(config.task_packages) or "-"

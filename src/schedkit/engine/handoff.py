@@ -12,6 +12,9 @@ executes a run twice.
 A run still pending ``resend_after`` seconds after it was sent is sent again: a message
 the broker lost must not leave the run pending forever (the duplicates this makes are
 harmless, for the same reason).
+
+A task whose executor is installed on no node would leave its runs pending without a
+word: the lease holder warns once per such task, also when it has no sender at all.
 """
 
 from __future__ import annotations
@@ -86,11 +89,16 @@ class HandOff:
         while True:
             # Cleared before the pass: a run created during it wakes the next one.
             self._wake.clear()
-            if self.senders and self.may_send():
-                try:
-                    await self.send_due()
-                except StoreError as exc:
-                    logger.warning("reading runs to hand off failed (will retry): %s", exc)
+            if self.may_send():
+                if self.senders:
+                    try:
+                        await self.send_due()
+                    except StoreError as exc:
+                        logger.warning("reading runs to hand off failed (will retry): %s", exc)
+                else:
+                    # No executor installed at all: runs of a task naming one (a typo, a
+                    # missing extension) would wait pending without a word.
+                    self._warn_unserved()
             with contextlib.suppress(TimeoutError):
                 await wait_for(self._wake.wait(), self.poll_interval)
                 # Woken: let the rest of a burst of new runs arrive, so that one pass

@@ -30,6 +30,8 @@ CAUSE_CALENDAR = "calendar"
 CAUSE_MISFIRE = "misfire"
 CAUSE_COALESCED = "coalesced"
 CAUSE_OVERLAP = "overlap"
+#: Reading the task's declaration to build the run raised (a property failing).
+CAUSE_TASK_ERROR = "task_error"
 
 #: Given a nominal fire, why the business calendar excludes it, or None if it allows it.
 CalendarCheck = Callable[[datetime], str | None]

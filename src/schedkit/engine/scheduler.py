@@ -144,6 +144,8 @@ class SchedulerLoop:
         #: after ``lost_after`` and retry them), and every stored fire is announced
         #: (else a missed fire would raise no alert).
         self._unsettled: list[_Batch] = []
+        #: (schedule id, exception type) already logged by :meth:`_build_or_skip`.
+        self._unbuildable: set[tuple[str, str]] = set()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -282,7 +284,7 @@ class SchedulerLoop:
         batch = _Batch()
         with self.executor.reserve(sum(len(p.run) for p in plans)) as grant:
             for plan in plans:
-                self._build(plan, active.get(plan.entry.schedule.id, []), now, batch, grant)
+                self._build_or_skip(plan, active.get(plan.entry.schedule.id, []), now, batch, grant)
             fence = self.leadership.fence()
             if fence is None or not self.is_leader:
                 self.wake()
@@ -375,7 +377,7 @@ class SchedulerLoop:
                 dropped.cause,
             )
         task = self.registry.get_task(schedule.task_name)
-        if task is not None:
+        if task is not None and plan.run:
             counted = self._build_runs(plan, task, active, now, batch, grant)
         advance = plan.advance
         batch.advances.append(
@@ -385,6 +387,44 @@ class SchedulerLoop:
                 counted=tuple(counted),
             )
         )
+
+    def _build_or_skip(
+        self, plan: _Plan, active: list[Run], now: datetime, batch: _Batch, grant: Grant
+    ) -> None:
+        """:meth:`_build`; when building a run raises (a property of the task failing
+        now, though its declaration passed registration), what it added is taken back
+        and its runnable fires are recorded skipped with the error instead: one broken
+        task must not stop the other schedules' fires, nor leave its own unrecorded."""
+        mark = len(batch.runs)
+        try:
+            self._build(plan, active, now, batch, grant)
+        except Exception as exc:
+            for run in batch.runs[mark:]:
+                batch.causes.pop(run.id, None)
+                batch.replaces.pop(run.id, None)
+            del batch.runs[mark:]
+            schedule = plan.entry.schedule
+            why = (
+                f"task {schedule.task_name!r} failed to build its run: {type(exc).__name__}: {exc}"
+            )
+            key = (schedule.id, type(exc).__name__)
+            if key not in self._unbuildable:
+                # Once per kind of error: each skipped fire is announced (and alerted).
+                self._unbuildable.add(key)
+                logger.exception(
+                    "schedule %s: %s; its fires are recorded skipped", schedule.id, why
+                )
+            skipped = [
+                NotRun(
+                    fire=fire.nominal,
+                    status=RunStatus.SKIPPED,
+                    reason=why,
+                    cause=planning.CAUSE_TASK_ERROR,
+                )
+                for fire in plan.run
+            ]
+            failed = dataclasses.replace(plan, run=[], not_run=[*plan.not_run, *skipped])
+            self._build(failed, active, now, batch, grant)
 
     def _build_runs(
         self,

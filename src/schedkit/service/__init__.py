@@ -233,6 +233,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             if self.config.entry_points:
                 self.registry.discover_entry_points()
             self.registry.check_workflows()
+            self.registry.check_dependencies()
             await self.schedules.sync_defaults()
             if self.is_node:
                 await self._node.register()

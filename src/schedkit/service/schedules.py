@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from schedkit.calendars import CalendarSet
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
+from schedkit.definitions import default_schedule_error
 from schedkit.engine import planning
 from schedkit.errors import (
     ConflictError,
@@ -359,8 +360,13 @@ class ScheduleBook:
             return
         if existing is None and await self.store.get_state(removed_key(task.task_name)):
             return
-        spec = self.parse(config)
-        kwargs = task.validate_kwargs(spec.kwargs, tz=self.tz)
+        try:
+            # Checked on registration but for what the configuration adds
+            # (limits.min_interval, the configured timezone).
+            spec = self.parse(config)
+            kwargs = task.validate_kwargs(spec.kwargs, tz=self.tz)
+        except ValidationError as exc:
+            raise default_schedule_error(task, task.task_name, exc) from None
         schedule = self._define(task.task_name, task, spec, kwargs, "code", existing)
         if existing is not None and same_definition(existing, schedule):
             return
