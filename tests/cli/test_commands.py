@@ -410,6 +410,33 @@ def test_purge_needs_a_duration(cli: Cli) -> None:
     assert "--older-than" in missing.output
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["history", "-n", "99999999999999999999"], "'--limit' / '-n'"),
+        (["history", "hello", "--offset", "99999999999999999999"], "'--offset'"),
+        (["tasks", "show", "hello", "-n", "99999999999999999999"], "'--runs' / '-n'"),
+        (["history", "-n", "501"], "'--limit' / '-n'"),
+    ],
+)
+def test_page_options_have_the_api_s_bounds(stored: Cli, args: list[str], option: str) -> None:
+    """Past the bounds the API answers 422 for (the stores' integers end there), a page
+    option is an invalid value: exit 2 naming the option, not an OverflowError."""
+    result = stored(*args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {option}" in result.output
+    assert "unexpected" not in result.output
+    assert stored("history", "-n", "500", "--offset", "1000000000").exit_code == 0
+
+
+def test_purge_of_a_duration_too_long_is_an_invalid_value(stored: Cli) -> None:
+    for too_long in ("99999999999w", "999999w"):
+        result = stored("purge", "--older-than", too_long)
+        assert result.exit_code == 2, result.output
+        line = one_error_line(result.stderr)
+        assert line.startswith("error: --older-than: ") and "too long" in line, line
+
+
 # -- errors ------------------------------------------------------------------------------
 
 

@@ -13,10 +13,12 @@ from rich.markup import escape
 
 from schedkit import readmodels
 from schedkit.calendars import Format, StoredCalendar, format_for
+from schedkit.calendars.model import MAX_YEAR, MIN_YEAR
 from schedkit.errors import ValidationError
 from schedkit.service import Scheduler
 
 from . import render
+from .parsing import read_text_file
 from .render import tr
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
 
@@ -33,6 +35,8 @@ FormatOpt = Annotated[
     str | None,
     typer.Option("--format", "-f", help="csv, jsonl or notice [default: from the file name]."),
 ]
+#: A year of a calendar: the years calendars know (the API's bounds too).
+YEAR_RANGE: dict[str, Any] = {"min": MIN_YEAR, "max": MAX_YEAR}
 _WEEKDAYS = {"en": "Mo Tu We Th Fr Sa Su", "zh": "一 二 三 四 五 六 日"}
 
 
@@ -90,7 +94,9 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
 def show(
     ctx: typer.Context,
     name: NameArg,
-    year: Annotated[int | None, typer.Argument(help="[default: this year]")] = None,
+    year: Annotated[
+        int | None, typer.Argument(metavar="[YEAR]", help="[default: this year]", **YEAR_RANGE)
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """A year of a calendar, month by month: open days, closed days, and who decided."""
@@ -215,7 +221,12 @@ def override_remove(
 def confirm(
     ctx: typer.Context,
     name: NameArg,
-    year: Annotated[int, typer.Argument(help="The year whose days are now all entered.")],
+    year: Annotated[
+        int,
+        typer.Argument(
+            metavar="YEAR", help="The year whose days are now all entered.", **YEAR_RANGE
+        ),
+    ],
     undo: Annotated[bool, typer.Option("--undo", help="No longer confirmed.")] = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -235,13 +246,14 @@ def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE")],
     fmt: FormatOpt = None,
     confirm_year: Annotated[
-        list[int] | None, typer.Option("--confirm-year", help="Mark this year complete.")
+        list[int] | None,
+        typer.Option("--confirm-year", help="Mark this year complete.", **YEAR_RANGE),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Add the overrides of a CSV / JSON lines / notice file (refused whole if a line is bad)."""
     state = get_state(ctx)
-    text = file.read_text(encoding="utf-8-sig")
+    text = read_text_file(file)
     chosen = _format(fmt, file)
 
     async def work(s: Scheduler) -> StoredCalendar:
@@ -255,7 +267,9 @@ def import_(
 @calendar_app.command("notice")
 def notice(
     ctx: typer.Context,
-    year: Annotated[int, typer.Argument(help="The year the notice arranges.")],
+    year: Annotated[
+        int, typer.Argument(metavar="YEAR", help="The year the notice arranges.", **YEAR_RANGE)
+    ],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE")],
     fmt: FormatOpt = None,
     not_confirmed: Annotated[
@@ -266,7 +280,7 @@ def notice(
     """Enter the State Council's holiday notice of YEAR for every Chinese calendar
     (lines like '放假 2027-01-01 至 2027-01-03 元旦' and '上班 2027-02-06 春节调休')."""
     state = get_state(ctx)
-    text = file.read_text(encoding="utf-8-sig")
+    text = read_text_file(file)
     chosen = _format(fmt, file) if fmt or file.suffix else "notice"
 
     async def work(s: Scheduler) -> int:

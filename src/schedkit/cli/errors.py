@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import typer
@@ -36,6 +37,19 @@ class UsageProblem(SchedkitError):
 
 class CommandFailed(SchedkitError):
     """The command ran but did not succeed; the message says why (exit code 1)."""
+
+
+@contextmanager
+def options_named(options: Mapping[str, str]) -> Iterator[None]:
+    """The core's ValidationErrors on a field a command took from an option name the
+    option instead (``timeout`` → ``--timeout``): the user typed the option."""
+    try:
+        yield
+    except ValidationError as exc:
+        option = options.get(exc.field or "")
+        if option is None:
+            raise
+        raise UsageProblem(f"{option}: {exc.message}") from None
 
 
 def exit_code_for(exc: BaseException) -> int:

@@ -33,12 +33,13 @@ from rich.progress import (
 )
 
 from schedkit.errors import ConflictError
+from schedkit.limits import MAX_OFFSET, MAX_PAGE_SIZE
 from schedkit.models import LogLine, Node, Run, RunStatus, utcnow
 from schedkit.readmodels import run_view
 from schedkit.service import Scheduler
 
 from . import render
-from .errors import EXIT_FAILURE
+from .errors import EXIT_FAILURE, options_named
 from .parsing import parse_duration, parse_params
 from .render import tr
 from .state import (
@@ -333,9 +334,12 @@ def history(
         str | None, typer.Argument(metavar="[TASK]", help="Task name (default: every task).")
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, metavar="N", help="Runs to show.")
+        int,
+        typer.Option("--limit", "-n", min=1, max=MAX_PAGE_SIZE, metavar="N", help="Runs to show."),
     ] = 20,
-    offset: Annotated[int, typer.Option("--offset", min=0, metavar="N", help="Runs to skip.")] = 0,
+    offset: Annotated[
+        int, typer.Option("--offset", min=0, max=MAX_OFFSET, metavar="N", help="Runs to skip.")
+    ] = 0,
     status: Annotated[
         list[RunStatus] | None,
         typer.Option(
@@ -405,7 +409,8 @@ def purge(
         async with management(state) as s:
             return await s.purge(age, actor=actor())
 
-    count = run_async(work())
+    with options_named({"older_than": "--older-than"}):
+        count = run_async(work())
     store = state.store_label()
     if as_json:
         render.emit_json(

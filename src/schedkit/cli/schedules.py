@@ -20,7 +20,7 @@ from schedkit.triggers import ScheduleSpec, build_trigger, preview_upcoming
 
 from . import render
 from .errors import UsageProblem
-from .parsing import parse_duration, parse_params
+from .parsing import parse_duration, parse_params, read_text_file
 from .render import tr
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
 
@@ -281,7 +281,7 @@ def import_schedules(
     chosen = fmt or format_for(file.name)
     if chosen not in FORMATS:
         raise UsageProblem(f"--format must be one of {', '.join(FORMATS)}, not {chosen!r}")
-    entries = parse_schedule_file(file.read_text(encoding="utf-8-sig"), chosen)
+    entries = parse_schedule_file(read_text_file(file), chosen)
 
     async def work() -> int:
         async with management(state) as s:

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from schedkit import readmodels
+from schedkit.limits import MAX_PAGE_SIZE
 from schedkit.models import Run
 
 from . import render
@@ -93,7 +94,9 @@ def list_tasks(
 def show_task(
     ctx: typer.Context,
     task_name: Annotated[str, typer.Argument(metavar="TASK", help="Task name.")],
-    runs: Annotated[int, typer.Option("--runs", "-n", min=0, help="Recent runs to show.")] = 5,
+    runs: Annotated[
+        int, typer.Option("--runs", "-n", min=0, max=MAX_PAGE_SIZE, help="Recent runs to show.")
+    ] = 5,
     json_: JsonOpt = False,
 ) -> None:
     """Show one task: description, parameters, schedules and recent runs."""

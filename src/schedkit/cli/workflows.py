@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from schedkit import readmodels
+from schedkit.limits import MAX_PAGE_SIZE
 from schedkit.models import RunStatus, WorkflowStatus
 
 from . import render
@@ -161,7 +162,7 @@ def list_runs(
     status: Annotated[
         WorkflowStatus | None, typer.Option("--status", help="Only runs with this status.")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_PAGE_SIZE)] = 20,
     json_: JsonOpt = False,
 ) -> None:
     """Workflow runs, newest first."""
