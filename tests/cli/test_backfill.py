@@ -68,6 +68,8 @@ def test_backfill_status_and_cancel_without_a_service(cli: Cli) -> None:
         (("--from", "1 Nov", "--to", "2026-11-02"), "--from: expected a date"),
         (("--from", "2026-11-05", "--to", "2026-11-01"), "is empty"),
         (("--status",), "has no backfill"),
+        (("--status", "--concurrency", "3"), "--concurrency goes with --from and --to"),
+        (("--cancel", "--concurrency", "3"), "--concurrency goes with --from and --to"),
     ],
 )
 def test_backfill_bad_input(cli: Cli, args: tuple[str, ...], message: str) -> None:

@@ -165,3 +165,21 @@ def test_a_year_out_of_range_is_an_invalid_value(stored: Cli) -> None:
         assert result.exit_code == 2, result.output
         assert f"Invalid value for {named}" in result.output, result.output
         assert "1950" in result.output or "2199" in result.output, result.output
+
+
+def test_calendar_commands_name_their_store(stored: Cli) -> None:
+    cli = stored
+    label = f"sqlite:///{cli.db}"
+    notice = cli.cwd / "notice.txt"
+    notice.write_text("放假 2027-01-01 元旦\n", encoding="utf-8")
+    for args in (
+        ["calendar", "set", "sd-spot", "--base", "none"],
+        ["calendar", "override", "add", "sd-spot", "2027-01-04", "--open"],
+        ["calendar", "confirm", "sd-spot", "2027"],
+        ["calendar", "notice", "2027", str(notice)],
+        ["calendar", "show", "sd-spot", "2027"],
+        ["calendar", "warnings"],
+    ):
+        result = cli(*args)
+        assert result.exit_code in (0, 1), result.output
+        assert result.stdout.splitlines()[-1] == f"store {label}", args

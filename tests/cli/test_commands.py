@@ -188,7 +188,7 @@ def test_schedule_with_labels(cli: Cli) -> None:
     )
     assert made["labels"] == ["a", "gpu"]
     bad = cli("schedule", "hello", "--interval", "1h", "--label", "GPU")
-    assert bad.exit_code == 2 and "labels" in bad.stderr
+    assert bad.exit_code == 2 and "error: --label: " in bad.stderr  # the option typed
 
 
 def test_schedule_with_an_executor(cli: Cli) -> None:
@@ -315,6 +315,9 @@ BAD_SCHEDULES = [
     (["--cron", "0 2 * * *", "-p", "times=many"], "kwargs.times"),
     (["--cron", "0 2 * * *", "--tz", "Nowhere/Land"], "unknown timezone"),
     (["--remove", "--cron", "0 2 * * *"], "--remove takes no trigger"),
+    (["--remove", "--timeout", "5", "-p", "name=x"], "--remove takes no -p/--param, --timeout"),
+    (["--cron", "0 2 * * *", "--timeout", "0"], "--timeout: Input should be greater than 0"),
+    (["--cron", "0 2 * * *", "--misfire-grace", "0"], "--misfire-grace: Input should be greater"),
 ]
 
 
@@ -325,6 +328,19 @@ def test_schedule_rejects_bad_input(cli: Cli) -> None:
         assert message in one_error_line(result.stderr), args
     shown = as_json(cli("--json", "tasks", "show", "hello").stdout)
     assert shown["schedules"] == []  # nothing reached the store
+
+
+def test_schedule_option_bounds_are_the_schedule_s_rules(cli: Cli) -> None:
+    """The help states each policy's bounds as the schedule validates them (a timeout
+    of 0 is no limit schedkit accepts), and a value past them names the option."""
+    help_text = " ".join(cli("schedule", "--help").stdout.split())
+    assert "Time limit per attempt. [x>0]" in help_text
+    assert "Seconds a late fire may still run. [x>0]" in help_text
+    assert "[0<=x<=86400]" in help_text  # --jitter
+    assert "[1<=x<=10000]" in help_text  # --max-instances
+    result = cli("schedule", "hello", "--cron", "0 2 * * *", "--jitter", "90000")
+    assert result.exit_code == 2
+    assert "Invalid value for '--jitter'" in result.output
 
 
 def test_schedule_unknown_task(cli: Cli) -> None:
@@ -520,3 +536,17 @@ def test_serve_on_a_busy_port_is_one_line(cli: Cli) -> None:
     assert not cli.db.exists()  # nothing was started
     assert public_url("0.0.0.0", 8000) == "http://127.0.0.1:8000/"
     assert public_url("::", 8000) == "http://[::1]:8000/"
+
+
+def test_serve_without_auth_off_loopback_is_an_invalid_value(cli: Cli) -> None:
+    result = cli("serve", "--auth", "none", "--host", "0.0.0.0", "--port", "0")
+    assert result.exit_code == 2, result.output
+    assert "--auth none serves without authentication" in one_error_line(result.stderr)
+    assert not cli.db.exists()  # nothing was started
+
+
+def test_worker_host_and_port_need_api(cli: Cli) -> None:
+    result = cli("worker", "--port", "8123")
+    assert result.exit_code == 2, result.output
+    assert "--host and --port go with --api" in one_error_line(result.stderr)
+    assert not cli.db.exists()

@@ -81,7 +81,8 @@ async def _check(state: CliState, report: Report) -> None:
     label = report.store = describe_store(config.store_url)
     path = sqlite_file(config.store_url)
     if store is not None and path is not None and not path.exists():
-        report.info.append(("store", f"{label} (does not exist yet; created on first use)"))
+        # A read command never creates a store, and a mistyped path must not pass.
+        report.problem("store", f"{label} does not exist (`schedkit db upgrade` creates a store)")
         store = None
     elif store is not None:
         try:

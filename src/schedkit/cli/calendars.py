@@ -71,6 +71,7 @@ def _saved(state: CliState, stored: StoredCalendar, as_json: bool, what: str) ->
         f"{what}: calendar {escape(cal.name)} (base {cal.base.value}), "
         f"{len(cal.overrides)} override(s), version {stored.version}"
     )
+    render.store_line(state.out, state.store_label(), state.lang)
 
 
 @calendar_app.command("list")
@@ -109,7 +110,7 @@ def show(
 
     view = _with(state, work, read=True)
     if wants_json(ctx, json_):
-        render.emit_json(view.model_dump(mode="json"))
+        render.emit_json({"store": state.store_label(), **view.model_dump(mode="json")})
         return
     cover = view.coverage
     state.out.print(
@@ -124,6 +125,7 @@ def show(
         state.out.print(f"  {escape(d.reason)}")
     for w in view.warnings:
         state.out.print(f"[yellow]warning[/] {escape(w.title)}: {escape(w.message)}")
+    render.store_line(state.out, state.store_label(), lang)
 
 
 def _month(days: dict[dt.date, readmodels.DayView], year: int, month: int, lang: str) -> str:
@@ -297,6 +299,7 @@ def notice(
         f"entered the {year} notice ({'confirmed' if not not_confirmed else 'not confirmed'}), "
         f"version {version}"
     )
+    render.store_line(state.out, state.store_label(), state.lang)
 
 
 @calendar_app.command("export")
@@ -339,5 +342,6 @@ def warnings(ctx: typer.Context, json_: JsonOpt = False) -> None:
             state.out.print(f"[yellow]warning[/] {escape(w.title)}: {escape(w.message)}")
         if not found:
             state.out.print("[green]ok[/]: every calendar in use is confirmed")
+        render.store_line(state.out, state.store_label(), lang)
     if found:
         raise typer.Exit(1)

@@ -21,7 +21,7 @@ from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
 
 from . import render
-from .errors import CommandFailed
+from .errors import CommandFailed, UsageProblem
 from .render import tr
 from .serve import serve_node
 from .state import (
@@ -83,6 +83,8 @@ def worker(
 ) -> None:
     """Execute runs (fire none) until SIGTERM, Ctrl-C or a drain request; then drain and
     exit 0."""
+    if not api and (host is not None or port is not None):
+        raise UsageProblem("--host and --port go with --api (a worker serves nothing else)")
     state = get_state(ctx)
     show_info_logs(state)
     config = with_roles(
@@ -199,3 +201,4 @@ def drain(
         render.emit_json({"store": state.store_label(), "node": node_id, "draining": True})
     else:
         state.out.print(f"node {escape(node_id)} asked to drain")
+        render.store_line(state.out, state.store_label(), state.lang)

@@ -39,7 +39,7 @@ from schedkit.readmodels import run_view
 from schedkit.service import Scheduler
 
 from . import render
-from .errors import EXIT_FAILURE, options_named
+from .errors import EXIT_FAILURE, UsageProblem, options_named
 from .parsing import parse_duration, parse_params
 from .render import tr
 from .state import (
@@ -78,14 +78,15 @@ def run_task(
     params: ParamsOpt = None,
     wait: WaitOpt = False,
     local: Annotated[
-        bool | None,
+        bool, typer.Option("--local", help="Execute here, in this process (implies --wait).")
+    ] = False,
+    remote: Annotated[
+        bool,
         typer.Option(
-            "--local/--remote",
-            help="Execute here (implies --wait) / by a running service. "
-            "Default: a service if one is alive, else here.",
-            show_default=False,
+            "--remote",
+            help="Execute by a running service. Default: a service if one is alive, else here.",
         ),
-    ] = None,
+    ] = False,
     timeout: Annotated[
         float | None,
         typer.Option(
@@ -112,11 +113,15 @@ def run_task(
     """Run a task now, optionally waiting for it with a live progress bar."""
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
-    wait = wait or bool(local)
+    if local and remote:
+        raise UsageProblem("--local and --remote contradict each other: give one")
+    wait = wait or local
+    if timeout is not None and not wait:
+        raise UsageProblem("--timeout needs --wait (or --local): it bounds the wait")
     kv = list(param or [])
 
     async def work() -> tuple[Run, bool | None]:
-        here = local
+        here: bool | None = True if local else False if remote else None
         if wait and here is None:
             here = not await _alive_executors(state, task_name)
         if wait and here:

@@ -17,9 +17,10 @@ from schedkit.models import OverlapPolicy
 from schedkit.readmodels import ScheduleView, schedule_views
 from schedkit.service.schedule_files import FORMATS, format_for, parse_schedule_file
 from schedkit.triggers import ScheduleSpec, build_trigger, preview_upcoming
+from schedkit.triggers.specs import MAX_INSTANCES, MAX_JITTER, MAX_RUNS
 
 from . import render
-from .errors import UsageProblem
+from .errors import UsageProblem, options_named
 from .parsing import parse_duration, parse_params, read_text_file
 from .render import tr
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
@@ -148,12 +149,22 @@ def schedule(
     jitter: Annotated[
         float | None,
         typer.Option(
-            "--jitter", min=0, metavar="SECONDS", help="Spread each fire over up to SECONDS."
+            "--jitter",
+            min=0,
+            max=MAX_JITTER,
+            metavar="SECONDS",
+            help="Spread each fire over up to SECONDS.",
         ),
     ] = None,
     max_instances: Annotated[
         int | None,
-        typer.Option("--max-instances", min=1, metavar="N", help="Active runs allowed at once."),
+        typer.Option(
+            "--max-instances",
+            min=1,
+            max=MAX_INSTANCES,
+            metavar="N",
+            help="Active runs allowed at once.",
+        ),
     ] = None,
     overlap: Annotated[
         OverlapPolicy | None, typer.Option("--overlap", help="When max_instances are active.")
@@ -161,12 +172,15 @@ def schedule(
     misfire_grace: Annotated[
         float | None,
         typer.Option(
-            "--misfire-grace", min=0, metavar="SECONDS", help="Seconds a late fire may still run."
+            # Above 0, as the schedule's rule (typer states only inclusive bounds).
+            "--misfire-grace",
+            metavar="SECONDS",
+            help="Seconds a late fire may still run.  [x>0]",
         ),
     ] = None,
     run_timeout: Annotated[
         float | None,
-        typer.Option("--timeout", min=0, metavar="SECONDS", help="Time limit per attempt."),
+        typer.Option("--timeout", metavar="SECONDS", help="Time limit per attempt.  [x>0]"),
     ] = None,
     label: Annotated[
         list[str] | None,
@@ -178,7 +192,9 @@ def schedule(
     ] = None,
     max_runs: Annotated[
         int | None,
-        typer.Option("--max-runs", min=1, metavar="N", help="End the schedule after N runs."),
+        typer.Option(
+            "--max-runs", min=1, max=MAX_RUNS, metavar="N", help="End the schedule after N runs."
+        ),
     ] = None,
     executor: Annotated[
         ExecutorChoice | None,
@@ -216,8 +232,32 @@ def schedule(
             "executor": executor.value if executor is not None else None,
         }
         config.update({k: v for k, v in policies.items() if v is not None})
-    elif any(v is not None for v in (cron, interval, at, spec)):
-        raise UsageProblem("--remove takes no trigger option")
+    else:
+        _check_removal(
+            trigger=(cron, interval, at, spec),
+            others={
+                "--tz": tz,
+                "-p/--param": param,
+                "--jitter": jitter,
+                "--max-instances": max_instances,
+                "--overlap": overlap,
+                "--misfire-grace": misfire_grace,
+                "--timeout": run_timeout,
+                "--label": label,
+                "--max-runs": max_runs,
+                "--executor": executor,
+            },
+        )
+    # The schedule's rules name its fields; the user typed these options.
+    typed = {
+        "timeout": ("--timeout", run_timeout),
+        "misfire_grace_time": ("--misfire-grace", misfire_grace),
+        "max_instances": ("--max-instances", max_instances),
+        "max_runs": ("--max-runs", max_runs),
+        "trigger.jitter": ("--jitter", jitter),
+        "labels": ("--label", label),
+    }
+    options = {field: option for field, (option, value) in typed.items() if value is not None}
 
     async def work() -> list[ScheduleView]:
         async with management(state) as s:
@@ -234,7 +274,8 @@ def schedule(
             # Viewed while the store is open: the next run is the one its calendar allows.
             return await schedule_views(s, [saved], state.lang)
 
-    changed = _saying_warnings(state, work)
+    with options_named(options):
+        changed = _saying_warnings(state, work)
     lang = state.lang
     store = state.store_label()
     if remove:
@@ -255,6 +296,15 @@ def schedule(
         + (f" ({tr('paused', lang)})" if view.paused else "")
     )
     render.store_line(state.out, store, lang)
+
+
+def _check_removal(trigger: tuple[str | None, ...], others: dict[str, Any]) -> None:
+    """``--remove`` with options that describe a schedule: the user meant something else."""
+    if any(v is not None for v in trigger):
+        raise UsageProblem("--remove takes no trigger option")
+    given = [option for option, value in others.items() if value is not None]
+    if given:
+        raise UsageProblem(f"--remove takes no {', '.join(given)}: it only removes")
 
 
 def import_schedules(

@@ -16,7 +16,7 @@ from schedkit.limits import MAX_PAGE_SIZE
 from schedkit.models import RunStatus, WorkflowStatus
 
 from . import render
-from .errors import EXIT_FAILURE
+from .errors import EXIT_FAILURE, UsageProblem
 from .parsing import parse_params
 from .render import tr
 from .state import (
@@ -68,11 +68,13 @@ def list_workflows(ctx: typer.Context, json_: JsonOpt = False) -> None:
             return [readmodels.workflow_view(wf) for wf in s.workflows.definitions()]
 
     views = run_async(work())
+    store = state.store_label()
     if wants_json(ctx, json_):
-        render.emit_json({"workflows": [v.model_dump(mode="json") for v in views]})
+        render.emit_json({"store": store, "workflows": [v.model_dump(mode="json") for v in views]})
         return
     if not views:
         state.out.print(tr("no workflows", state.lang))
+        render.store_line(state.out, store, state.lang)
         return
     table = render.table(["name", "steps", "policy", "task", "description"], state.lang)
     for v in views:
@@ -84,6 +86,7 @@ def list_workflows(ctx: typer.Context, json_: JsonOpt = False) -> None:
             escape(v.description),
         )
     state.out.print(table)
+    render.store_line(state.out, store, state.lang)
 
 
 @workflow_app.command("show")
@@ -100,8 +103,9 @@ def show_workflow(
             return readmodels.workflow_view(s.workflows.definition(name))
 
     view = run_async(work())
+    store = state.store_label()
     if wants_json(ctx, json_):
-        render.emit_json(view.model_dump(mode="json"))
+        render.emit_json({"store": store, **view.model_dump(mode="json")})
         return
     lang = state.lang
     table = render.table(["step", "task", "after", "on"], lang, title=f"{view.name}")
@@ -114,6 +118,7 @@ def show_workflow(
         )
     state.out.print(table)
     state.out.print(f"{tr('policy', lang)}: {tr(view.failure_policy, lang)}")
+    render.store_line(state.out, store, lang)
 
 
 @workflow_app.command("start")
@@ -139,6 +144,8 @@ def start_workflow(
 ) -> None:
     """Start a workflow now (a running schedkit service executes its steps)."""
     state = get_state(ctx)
+    if timeout is not None and not wait:
+        raise UsageProblem("--timeout needs --wait: it bounds the wait")
     values = parse_params(list(param or []), params)
 
     async def work() -> readmodels.WorkflowRunView:
@@ -171,15 +178,19 @@ def list_runs(
     async def work() -> list[readmodels.WorkflowRunSummary]:
         async with management(state, read_only=True) as s:
             runs = await s.workflows.history(name, status, limit=limit)
+            if name is not None and not runs and not await s.workflows.count(name):
+                s.workflows.definition(name)  # a typo is an error, not an empty list
             return [readmodels.workflow_run_summary(r, state.tz()) for r in runs]
 
     views = run_async(work())
+    store = state.store_label()
     if wants_json(ctx, json_):
-        render.emit_json({"items": [v.model_dump(mode="json") for v in views]})
+        render.emit_json({"store": store, "items": [v.model_dump(mode="json") for v in views]})
         return
     lang = state.lang
     if not views:
         state.out.print(tr("no workflow runs", lang))
+        render.store_line(state.out, store, lang)
         return
     table = render.table(["id", "workflow", "status", "source", "created", "duration"], lang)
     for v in views:
@@ -192,6 +203,7 @@ def list_runs(
             render.seconds(v.duration),
         )
     state.out.print(table)
+    render.store_line(state.out, store, lang)
 
 
 @workflow_app.command("status")
@@ -231,8 +243,9 @@ def retry_step(
 def _print_run(
     ctx: typer.Context, state: CliState, view: readmodels.WorkflowRunView, json_: bool
 ) -> None:
+    store = state.store_label()
     if wants_json(ctx, json_):
-        render.emit_json(view.model_dump(mode="json"))
+        render.emit_json({"store": store, **view.model_dump(mode="json")})
         return
     lang = state.lang
     state.out.print(
@@ -257,3 +270,4 @@ def _print_run(
             escape(message),
         )
     state.out.print(table)
+    render.store_line(state.out, store, lang)
