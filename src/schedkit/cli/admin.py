@@ -8,7 +8,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.markup import escape
 
 from schedkit.alerts.config import AlertsSettings, config_warnings
 from schedkit.calendars import CalendarBook, WarningCode, referenced_names
@@ -21,6 +20,7 @@ from schedkit.triggers import ScheduleSpec, trigger_from_json
 
 from . import render
 from .errors import EXIT_FAILURE, CommandFailed
+from .render import visible
 from .state import CliState, JsonOpt, get_state, run_async, wants_json
 
 db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
@@ -170,13 +170,13 @@ def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
         render.emit_json(report.to_json())
     else:
         lang = state.lang
-        render.print_kv(state.out, [(k, escape(v)) for k, v in report.info], lang)
+        render.print_kv(state.out, [(k, visible(v)) for k, v in report.info], lang)
         for where, warning in report.warnings:
-            state.out.print(f"[yellow]warning[/] {escape(where)}: {escape(warning)}")
+            state.out.print(f"[yellow]warning[/] {visible(where)}: {visible(warning)}")
         if report.problems:
             table = render.table(["check", "problem"], lang)
             for where, problem in report.problems:
-                table.add_row(escape(where), f"[red]{escape(problem)}[/]")
+                table.add_row(visible(where), f"[red]{visible(problem)}[/]")
             state.out.print(table)
             state.out.print(f"[red]{len(report.problems)} problem(s)[/]")
         else:
@@ -206,6 +206,6 @@ def db_upgrade(ctx: typer.Context, json_: JsonOpt = False) -> None:
     if as_json:
         render.emit_json({"store": url, "schema_version": version, "created": created})
     elif created:
-        state.out.print(f"created store {escape(url)} at schema version {version}")
+        state.out.print(f"created store {visible(url)} at schema version {version}")
     else:
-        state.out.print(f"store {escape(url)} is at schema version {version} (up to date)")
+        state.out.print(f"store {visible(url)} is at schema version {version} (up to date)")

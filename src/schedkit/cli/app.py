@@ -24,7 +24,8 @@ from . import (
     workflows,
 )
 from .errors import SchedkitGroup
-from .state import CliState, Lang, LogFormat, setup_logging
+from .render import Lang
+from .state import CliState, LogFormat, setup_logging
 
 app = typer.Typer(
     name="schedkit",

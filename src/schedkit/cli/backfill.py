@@ -7,13 +7,12 @@ from datetime import date, datetime
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from schedkit.readmodels import BackfillView, backfill_view
 
 from . import render
 from .errors import UsageProblem
-from .render import tr
+from .render import tr, visible
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
 
 #: How often ``--wait`` reads the progress again.
@@ -114,7 +113,7 @@ def backfill(
         render.fill(
             "backfill",
             lang,
-            id=escape(schedule_id),
+            id=visible(schedule_id),
             start=first.start_local.strftime("%Y-%m-%d %H:%M"),
             end=first.end_local.strftime("%Y-%m-%d %H:%M"),
             n=first.concurrency,

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 
 from schedkit import readmodels
 from schedkit.calendars import Format, StoredCalendar, format_for
@@ -19,7 +18,7 @@ from schedkit.service import Scheduler
 
 from . import render
 from .parsing import read_text_file
-from .render import tr
+from .render import tr, visible
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
 
 calendar_app = typer.Typer(
@@ -68,7 +67,7 @@ def _saved(state: CliState, stored: StoredCalendar, as_json: bool, what: str) ->
         render.emit_json({"store": state.store_label(), "version": stored.version, **cal.to_json()})
         return
     state.out.print(
-        f"{what}: calendar {escape(cal.name)} (base {cal.base.value}), "
+        f"{what}: calendar {visible(cal.name)} (base {cal.base.value}), "
         f"{len(cal.overrides)} override(s), version {stored.version}"
     )
     render.store_line(state.out, state.store_label(), state.lang)
@@ -86,7 +85,7 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     table = render.table(["name", "base", "overrides", "version", "coverage"], lang)
     for c in found:
         cover = ", ".join(f"{y.year} {tr(y.state.value, lang)}" for y in c.coverage)
-        table.add_row(escape(c.name), c.base, str(c.overrides), str(c.version), cover)
+        table.add_row(visible(c.name), c.base, str(c.overrides), str(c.version), cover)
     state.out.print(table)
     render.store_line(state.out, state.store_label(), lang)
 
@@ -114,7 +113,7 @@ def show(
         return
     cover = view.coverage
     state.out.print(
-        f"[bold]{escape(view.calendar)} {view.year}[/]: {view.open_days} open days, "
+        f"[bold]{visible(view.calendar)} {view.year}[/]: {view.open_days} open days, "
         f"{tr(cover.state.value, lang)} ({cover.source})"
     )
     days = {d.date: d for d in view.days}
@@ -122,9 +121,9 @@ def show(
         state.out.print(_month(days, view.year, month, lang))
     # Holidays, make-up workdays and the days operators entered (the rest follow the rule).
     for d in (d for d in view.days if d.note):
-        state.out.print(f"  {escape(d.reason)}")
+        state.out.print(f"  {visible(d.reason)}")
     for w in view.warnings:
-        state.out.print(f"[yellow]warning[/] {escape(w.title)}: {escape(w.message)}")
+        state.out.print(f"[yellow]warning[/] {visible(w.title)}: {visible(w.message)}")
     render.store_line(state.out, state.store_label(), lang)
 
 
@@ -339,7 +338,7 @@ def warnings(ctx: typer.Context, json_: JsonOpt = False) -> None:
         render.emit_json([w.model_dump(mode="json") for w in found])
     else:
         for w in found:
-            state.out.print(f"[yellow]warning[/] {escape(w.title)}: {escape(w.message)}")
+            state.out.print(f"[yellow]warning[/] {visible(w.title)}: {visible(w.message)}")
         if not found:
             state.out.print("[green]ok[/]: every calendar in use is confirmed")
         render.store_line(state.out, state.store_label(), lang)

@@ -17,10 +17,11 @@ from typing import Any, ClassVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from schedkit.errors import SchedkitError, TaskNotFoundError, ValidationError
+
+from .render import visible
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -104,7 +105,7 @@ def report(ctx: typer.Context, exc: BaseException, *, debug: bool) -> int:
             text = text.replace(secret, "***")
         sys.stderr.write(text)
         sys.stderr.flush()
-    err.print(f"[bold red]error:[/] {escape(one_line(message))}")
+    err.print(f"[bold red]error:[/] {visible(one_line(message))}")
     return exit_code_for(exc)
 
 

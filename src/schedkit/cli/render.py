@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import typer
@@ -18,9 +19,14 @@ from schedkit.models import Run, RunStatus, to_json
 from schedkit.readmodels import ScheduleView
 from schedkit.service.past_dates import FireRecorded, PastEndDate, ScheduleNote
 
-from .state import Lang
+#: The languages of the CLI's output (``--lang``).
+Lang = Literal["en", "zh"]
 
-__all__ = ["Lang"]
+#: Characters a terminal acts on instead of showing them: C0 controls but tab, DEL, C1
+#: controls, the line separators and the bidi controls that reorder text on screen.
+_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\n{_CONTROLS}]")
+_CONTROL_BUT_NEWLINE = re.compile(f"[{_CONTROLS}]")
 
 _ZH: dict[str, str] = {
     "task": "任务",
@@ -213,6 +219,32 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
     },
 }
 
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in "\n\r":
+        return repr(char)[1:-1]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str, *, lines: bool = False) -> str:
+    """``text`` safe to print through rich: markup escaped, and control characters
+    (ESC, NUL, C1, bidi controls ... ; newlines too unless ``lines``) shown as escapes
+    (``\\x1b``), so that a stored note, name or log line cannot move the cursor, recolour
+    the terminal or fake a line of output. Every string a user or a task supplied goes
+    through here before the CLI prints it."""
+    pattern = _CONTROL_BUT_NEWLINE if lines else _CONTROL
+    return escape(pattern.sub(_escaped, text))
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the controls :func:`json.dumps` leaves as they are (DEL, C1, bidi;
+    it escapes C0 itself) written as ``\\u`` escapes: the same JSON value, inert on a
+    terminal."""
+    return _CONTROL_BUT_NEWLINE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 STATUS_STYLE: dict[RunStatus, str] = {
     RunStatus.PENDING: "cyan",
     RunStatus.RUNNING: "blue",
@@ -287,12 +319,12 @@ def _elapsed(value: float) -> str:
 
 def store_line(console: Console, label: str, lang: Lang) -> None:
     """The store a command used, as the last line of its output."""
-    console.print(f"{tr('store', lang)} {escape(label)}", style="dim", soft_wrap=True)
+    console.print(f"{tr('store', lang)} {visible(label)}", style="dim", soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:
     """Write ``data`` as JSON on stdout (UTF-8 kept readable, datetimes ISO 8601)."""
-    typer.echo(json.dumps(to_json(data), ensure_ascii=False, indent=2, sort_keys=False))
+    typer.echo(json_safe(json.dumps(to_json(data), ensure_ascii=False, indent=2)))
 
 
 #: Below this console width, tables leave out secondary columns.
@@ -336,7 +368,7 @@ def seconds(value: float | None) -> str:
 
 
 def status_text(status: RunStatus, lang: Lang) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{escape(tr(status.value, lang))}[/]"
+    return f"[{STATUS_STYLE.get(status, 'white')}]{visible(tr(status.value, lang))}[/]"
 
 
 def short_id(run_id: str) -> str:
@@ -404,13 +436,13 @@ def runs_table(
             message = progress_text(run.progress)
         cells = {
             "run": short_id(run.id),
-            "task": escape(run.task_name),
+            "task": visible(run.task_name),
             "status": status_text(run.status, lang),
             "source": tr(run.trigger_source.value, lang),
             "scheduled": when(run.scheduled_for, tz),
             "duration": seconds(run.duration),
             "attempt": f"{run.attempt}/{run.max_attempts}",
-            "message": escape(message),
+            "message": visible(message),
         }
         t.add_row(*(cell for header, cell in cells.items() if header not in drop))
     return t

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -41,7 +40,7 @@ from schedkit.service import Scheduler
 from . import render
 from .errors import EXIT_FAILURE, UsageProblem, options_named
 from .parsing import parse_duration, parse_params
-from .render import tr
+from .render import tr, visible
 from .state import (
     CliState,
     JsonOpt,
@@ -149,13 +148,13 @@ def run_task(
     elif not wait:
         # With a key, the run may be the one an earlier command created.
         made = "created run" if idempotency_key is None else "run"
-        key = "" if idempotency_key is None else f" for key {escape(idempotency_key)}"
-        state.out.print(f"{made} {run.id} of {escape(run.task_name)}{key} ({run.status.value})")
+        key = "" if idempotency_key is None else f" for key {visible(idempotency_key)}"
+        state.out.print(f"{made} {run.id} of {visible(run.task_name)}{key} ({run.status.value})")
         render.store_line(state.out, store, state.lang)
         if not flag:
             state.err.print(
                 "[yellow]note:[/] no schedkit service is running on this store: the run stays "
-                f"pending until one starts (or run it here: schedkit run {escape(task_name)} "
+                f"pending until one starts (or run it here: schedkit run {visible(task_name)} "
                 "--wait)"
             )
     else:
@@ -258,7 +257,9 @@ async def _watch(s: Scheduler, run: Run, state: CliState, timeout: float | None,
 def _print_log(console: Console, line: LogLine, tz: ZoneInfo) -> None:
     stamp = line.ts.astimezone(tz).strftime("%H:%M:%S")
     style = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow"}.get(line.level, "dim")
-    console.print(f"[{style}]{stamp} {line.level:<7}[/] {escape(line.message)}", soft_wrap=True)
+    # A log line keeps its lines (a traceback is a block); its other controls are shown.
+    text = visible(line.message, lines=True)
+    console.print(f"[{style}]{stamp} {line.level:<7}[/] {text}", soft_wrap=True)
 
 
 class _ProgressView:
@@ -302,27 +303,27 @@ class _ProgressView:
             self.task_id,
             total=float(total) if isinstance(total, int | float) else None,
             completed=float(done) if isinstance(done, int | float) else 0,
-            note=escape(label),
+            note=visible(label),
         )
 
 
 def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
     lang = state.lang
     message = render.run_message(run)
-    head = f"run {run.id} of {escape(run.task_name)}"
+    head = f"run {run.id} of {visible(run.task_name)}"
     if run.status is RunStatus.SUCCESS:
         state.out.print(
             f"[green]✔[/] {head} {tr('success', lang)} in {render.seconds(run.duration)}"
-            + (f": {escape(message)}" if message else "")
+            + (f": {visible(message)}" if message else "")
         )
         stats = (run.result or {}).get("statistics")
         if isinstance(stats, dict) and stats:
-            rows = [(str(k), escape(render.brief(v))) for k, v in stats.items()]
+            rows = [(visible(str(k)), visible(render.brief(v))) for k, v in stats.items()]
             render.print_kv(state.out, rows, lang)
     elif run.status.finished:
         state.out.print(
             f"[red]✘[/] {head} {render.status_text(run.status, lang)} "
-            f"after {render.seconds(run.duration)}" + (f": {escape(message)}" if message else "")
+            f"after {render.seconds(run.duration)}" + (f": {visible(message)}" if message else "")
         )
     else:
         state.out.print(

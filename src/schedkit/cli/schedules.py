@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 
 from schedkit.errors import CalendarNotFoundError
 from schedkit.models import OverlapPolicy
@@ -22,7 +21,7 @@ from schedkit.triggers.specs import MAX_INSTANCES, MAX_JITTER, MAX_RUNS
 from . import render
 from .errors import UsageProblem, options_named
 from .parsing import parse_duration, parse_params, read_text_file
-from .render import tr
+from .render import tr, visible
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
 
 T = TypeVar("T")
@@ -283,7 +282,7 @@ def schedule(
         if as_json:
             render.emit_json({"store": store, "removed": schedule_id or task_name})
         else:
-            state.out.print(f"removed {escape(what)}")
+            state.out.print(f"removed {visible(what)}")
             render.store_line(state.out, store, lang)
         return
     view = changed[0]
@@ -291,8 +290,9 @@ def schedule(
         render.emit_json({"store": store, **view.model_dump(mode="json")})
         return
     state.out.print(
-        f"scheduled {escape(task_name)} [dim]({escape(view.id)})[/]: {escape(view.description)}; "
-        f"{tr('next run', lang)} {escape(render.next_run(view, lang))}"
+        f"scheduled {visible(task_name)} [dim]({visible(view.id)})[/]: "
+        f"{visible(view.description)}; "
+        f"{tr('next run', lang)} {visible(render.next_run(view, lang))}"
         + (f" ({tr('paused', lang)})" if view.paused else "")
     )
     render.store_line(state.out, store, lang)
@@ -342,7 +342,7 @@ def import_schedules(
     if as_json:
         render.emit_json({"store": store, "created": created, "file": str(file)})
         return
-    state.out.print(f"imported {created:,} schedule(s) from {escape(file.name)}")
+    state.out.print(f"imported {created:,} schedule(s) from {visible(file.name)}")
     render.store_line(state.out, store, state.lang)
 
 
@@ -354,10 +354,10 @@ def _saying_warnings(state: CliState, work: Callable[[], Coroutine[Any, Any, T]]
         result = run_async(work())
     for found in warned[:MAX_WARNINGS_SHOWN]:
         text = render.schedule_note(found, state.lang)
-        state.err.print(f"[yellow]warning[/] {escape(text)}", soft_wrap=True)
+        state.err.print(f"[yellow]warning[/] {visible(text)}", soft_wrap=True)
     if len(warned) > MAX_WARNINGS_SHOWN:
         more = render.fill("more warnings", state.lang, n=len(warned) - MAX_WARNINGS_SHOWN)
-        state.err.print(f"[yellow]warning[/] {escape(more)}", soft_wrap=True)
+        state.err.print(f"[yellow]warning[/] {visible(more)}", soft_wrap=True)
     return result
 
 
@@ -404,12 +404,12 @@ def _pause_or_resume(
     for v in views:
         if paused:
             state.out.print(
-                f"paused {escape(v.id)}" + (f": {escape(v.pause_note)}" if v.pause_note else "")
+                f"paused {visible(v.id)}" + (f": {visible(v.pause_note)}" if v.pause_note else "")
             )
         else:
             state.out.print(
-                f"resumed {escape(v.id)}; {tr('next run', state.lang)} "
-                f"{escape(render.next_run(v, state.lang))}"
+                f"resumed {visible(v.id)}; {tr('next run', state.lang)} "
+                f"{visible(render.next_run(v, state.lang))}"
             )
     render.store_line(state.out, store, state.lang)
 
@@ -465,12 +465,12 @@ def next_fires(
             }
         )
         return
-    state.out.print(escape(description))
+    state.out.print(visible(description))
     for i, (fire, note) in enumerate(zip(fires, notes, strict=True), 1):
         local = fire.strftime("%Y-%m-%d %H:%M:%S %a")
-        extra = f"  {escape(note)}" if note else ""
+        extra = f"  {visible(note)}" if note else ""
         state.out.print(f"{i:>3}. {local} [dim]{fire.isoformat()}[/]{extra}")
     if not fires:
         state.out.print("(no more fires)")
     for warning in found.warnings:
-        state.out.print(f"[yellow]warning[/] {escape(warning.message(lang))}")
+        state.out.print(f"[yellow]warning[/] {visible(warning.message(lang))}")

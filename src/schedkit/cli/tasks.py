@@ -6,14 +6,13 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from schedkit import readmodels
 from schedkit.limits import MAX_PAGE_SIZE
 from schedkit.models import Run
 
 from . import render
-from .render import tr
+from .render import tr, visible
 from .state import JsonOpt, get_state, management, run_async, wants_json
 
 tasks_app = typer.Typer(help="Registered tasks (`schedkit tasks` alone lists them).")
@@ -71,7 +70,7 @@ def list_tasks(
         filtered = category is not None or bool(tag)
         state.out.print(
             tr("no tasks", lang)
-            + ("" if filtered else f" ({escape(searched)}; {escape(state.where_to_look())})")
+            + ("" if filtered else f" ({visible(searched)}; {visible(state.where_to_look())})")
         )
     else:
         table = render.table(
@@ -79,10 +78,10 @@ def list_tasks(
         )
         for v in summaries:
             table.add_row(
-                escape(v.name),
-                escape(v.category),
+                visible(v.name),
+                visible(v.category),
                 tr(v.priority_name.lower(), lang),
-                escape(_schedules_text(v, lang)),
+                visible(_schedules_text(v, lang)),
                 render.when(v.next_fire_time_local, None),
                 render.status_text(v.last_run.status, lang) if v.last_run else "-",
             )
@@ -122,10 +121,10 @@ def show_task(
     render.print_kv(
         out,
         [
-            ("name", f"[bold]{escape(detail.name)}[/]"),
-            ("description", escape(detail.description or "-")),
-            ("category", escape(detail.category)),
-            ("tags", escape(", ".join(detail.tags) or "-")),
+            ("name", f"[bold]{visible(detail.name)}[/]"),
+            ("description", visible(detail.description or "-")),
+            ("category", visible(detail.category)),
+            ("tags", visible(", ".join(detail.tags) or "-")),
             ("priority", tr(detail.priority_name.lower(), lang)),
             (
                 "retry",
@@ -152,9 +151,9 @@ def show_task(
             if isinstance(prop, dict) and "default" in prop:
                 default = json.dumps(prop["default"], ensure_ascii=False)
             table.add_row(
-                escape(name),
-                escape(_schema_type(prop, lang)),
-                escape(default),
+                visible(name),
+                visible(_schema_type(prop, lang)),
+                visible(default),
                 tr("yes", lang) if name in required else tr("no", lang),
             )
         out.print(table)
@@ -169,12 +168,12 @@ def show_task(
             if s.paused:
                 paused = tr("yes", lang) + (f" ({s.pause_note})" if s.pause_note else "")
             table.add_row(
-                escape(s.id),
-                escape(s.description),
-                escape(json.dumps(s.kwargs, ensure_ascii=False) if s.kwargs else "-"),
-                escape(render.next_run(s, lang)),
-                escape(paused),
-                escape(
+                visible(s.id),
+                visible(s.description),
+                visible(json.dumps(s.kwargs, ensure_ascii=False) if s.kwargs else "-"),
+                visible(render.next_run(s, lang)),
+                visible(paused),
+                visible(
                     render.fill(
                         "policies",
                         lang,

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from schedkit import readmodels
 from schedkit.limits import MAX_PAGE_SIZE
@@ -18,7 +17,7 @@ from schedkit.models import RunStatus, WorkflowStatus
 from . import render
 from .errors import EXIT_FAILURE, UsageProblem
 from .parsing import parse_params
-from .render import tr
+from .render import tr, visible
 from .state import (
     CliState,
     JsonOpt,
@@ -50,7 +49,7 @@ def workflow_group(ctx: typer.Context) -> None:
 
 def _state_text(state: str, lang: render.Lang) -> str:
     if state in _STATUS_STYLE:
-        return f"[{_STATUS_STYLE[state]}]{escape(tr(state, lang))}[/]"
+        return f"[{_STATUS_STYLE[state]}]{visible(tr(state, lang))}[/]"
     return render.status_text(RunStatus(state), lang)
 
 
@@ -79,11 +78,11 @@ def list_workflows(ctx: typer.Context, json_: JsonOpt = False) -> None:
     table = render.table(["name", "steps", "policy", "task", "description"], state.lang)
     for v in views:
         table.add_row(
-            escape(v.name),
-            escape(" → ".join(", ".join(layer) for layer in v.layers)),
+            visible(v.name),
+            visible(" → ".join(", ".join(layer) for layer in v.layers)),
             tr(v.failure_policy, state.lang),
-            escape(v.launcher_task),
-            escape(v.description),
+            visible(v.launcher_task),
+            visible(v.description),
         )
     state.out.print(table)
     render.store_line(state.out, store, state.lang)
@@ -111,9 +110,9 @@ def show_workflow(
     table = render.table(["step", "task", "after", "on"], lang, title=f"{view.name}")
     for step in view.steps:
         table.add_row(
-            escape(step.name),
-            escape(step.task),
-            escape(", ".join(step.after) or "-"),
+            visible(step.name),
+            visible(step.task),
+            visible(", ".join(step.after) or "-"),
             tr(step.on, lang),
         )
     state.out.print(table)
@@ -196,7 +195,7 @@ def list_runs(
     for v in views:
         table.add_row(
             v.id,
-            escape(v.workflow),
+            visible(v.workflow),
             _wf_status(v.status, lang),
             tr(v.trigger_source, lang),
             render.when(v.created_at_local, None),
@@ -249,7 +248,7 @@ def _print_run(
         return
     lang = state.lang
     state.out.print(
-        f"{tr('workflow', lang)} {escape(view.workflow)} {view.id}: "
+        f"{tr('workflow', lang)} {visible(view.workflow)} {view.id}: "
         f"{_wf_status(view.status, lang)} ({render.seconds(view.duration)})"
     )
     table = render.table(
@@ -261,13 +260,13 @@ def _print_run(
         if run is not None and run.error:
             message = str(run.error.get("message") or "")
         table.add_row(
-            escape(step.name),
-            escape(step.task),
+            visible(step.name),
+            visible(step.task),
             _state_text(step.state, lang),
             str(run.attempt) if run else "-",
             render.when(run.started_at_local, None) if run else "-",
             render.seconds(run.duration) if run else "-",
-            escape(message),
+            visible(message),
         )
     state.out.print(table)
     render.store_line(state.out, store, lang)
