@@ -232,4 +232,4 @@ def test_import_of_many_past_one_offs_warns_of_twenty_and_counts_the_rest(cli: C
     (cli.cwd / "older.jsonl").write_text(past_one_offs(22, "older"), encoding="utf-8")
     zh = cli("--lang", "zh", "schedule", "import", "older.jsonl")
     assert zh.exit_code == 0, zh.output
-    assert zh.stderr.splitlines()[-1] == "warning 另有 2 条类似警告"
+    assert zh.stderr.splitlines()[-1] == "警告 另有 2 条类似警告"

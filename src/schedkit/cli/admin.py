@@ -60,7 +60,8 @@ async def _check(state: CliState, report: Report) -> None:
     except SchedkitError as exc:
         report.problem("config", str(exc))
         return
-    report.info.append(("config", state.config_file() or "(defaults and environment)"))
+    lang = state.lang
+    report.info.append(("config", state.config_file() or render.fill("no config", lang)))
     report.info.append(("timezone", config.timezone))
     try:
         alerts = AlertsSettings.from_config(config, warn=False)
@@ -88,7 +89,12 @@ async def _check(state: CliState, report: Report) -> None:
         try:
             await store.open()
             report.info.append(
-                ("store", f"{label} (schema version {await store.schema_version()})")
+                (
+                    "store",
+                    render.fill(
+                        "store version", lang, store=label, version=await store.schema_version()
+                    ),
+                )
             )
         except SchedkitError as exc:
             report.problem("store", str(exc))
@@ -103,7 +109,7 @@ async def _check(state: CliState, report: Report) -> None:
     except SchedkitError as exc:
         report.problem("discovery", str(exc))
     packages = ", ".join(config.task_packages) or "-"
-    report.info.append(("tasks", f"{len(registry)} discovered in {packages}"))
+    report.info.append(("tasks", render.fill("tasks found", lang, n=len(registry), where=packages)))
     if not config.task_packages and not len(registry):
         report.problem("discovery", "no task_packages configured and no task found")
 
@@ -118,8 +124,10 @@ async def _check(state: CliState, report: Report) -> None:
                 report.problem(f"task {task.task_name}: default schedule", str(exc))
         if store is not None:
             schedules = await store.list_schedules()
-            report.info.append(("schedules", f"{len(schedules)} stored"))
-            await _check_calendars(store, schedules, config.timezone, report)
+            report.info.append(
+                ("schedules", render.fill("schedules stored", lang, n=len(schedules)))
+            )
+            await _check_calendars(store, schedules, config.timezone, report, state.lang)
             for s in schedules:
                 where = f"schedule {s.id}"
                 try:
@@ -140,7 +148,7 @@ async def _check(state: CliState, report: Report) -> None:
 
 
 async def _check_calendars(
-    store: Store, schedules: list[Schedule], timezone: str, report: Report
+    store: Store, schedules: list[Schedule], timezone: str, report: Report, lang: render.Lang
 ) -> None:
     """A warning for each coming year of a calendar the schedules use that no source
     confirms ("calendar cn_workdays for 2027 not confirmed"), and a problem for each
@@ -151,9 +159,10 @@ async def _check_calendars(
     books = await CalendarBook(store).refresh(names)
     today = datetime.now(ZoneInfo(timezone)).date()
     for warning in books.warnings(names, today=today):
-        where = f"calendar {warning.calendar}"
-        # "calendar cn_workdays: 2027 is not confirmed; ..." under "calendar cn_workdays".
-        text = warning.message().removeprefix(f"{where}: ")
+        where = f"{render.tr('calendar', lang)} {warning.calendar}"
+        # "calendar cn_workdays: 2027 is not confirmed; ..." under "calendar cn_workdays"
+        # (in Chinese "日历 cn_workdays：…").
+        text = warning.message(lang).removeprefix(f"{where}: ").removeprefix(f"{where}：")
         if warning.code is WarningCode.MISSING:
             report.problem(where, text)
         else:
@@ -172,15 +181,19 @@ def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
         lang = state.lang
         render.print_kv(state.out, [(k, visible(v)) for k, v in report.info], lang)
         for where, warning in report.warnings:
-            state.out.print(f"[yellow]warning[/] {visible(where)}: {visible(warning)}")
+            state.out.print(
+                f"[yellow]{render.tr('warning', lang)}[/] {visible(where)}: {visible(warning)}"
+            )
         if report.problems:
             table = render.table(["check", "problem"], lang)
             for where, problem in report.problems:
                 table.add_row(visible(where), f"[red]{visible(problem)}[/]")
             state.out.print(table)
-            state.out.print(f"[red]{len(report.problems)} problem(s)[/]")
+            state.out.print(
+                f"[red]{render.fill('check problems', lang, n=len(report.problems))}[/]"
+            )
         else:
-            state.out.print("[green]ok[/]: no problem found")
+            state.out.print(f"[green]{render.fill('check ok', lang)}[/]")
     if report.problems:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -205,7 +218,11 @@ def db_upgrade(ctx: typer.Context, json_: JsonOpt = False) -> None:
     url = describe_store(config.store_url)
     if as_json:
         render.emit_json({"store": url, "schema_version": version, "created": created})
-    elif created:
-        state.out.print(f"created store {visible(url)} at schema version {version}")
     else:
-        state.out.print(f"store {visible(url)} is at schema version {version} (up to date)")
+        said = render.fill(
+            "store created" if created else "store current",
+            state.lang,
+            store=visible(url),
+            version=version,
+        )
+        state.out.print(said)

@@ -77,7 +77,7 @@ def root(
         typer.Option("--debug", envvar="SCHEDKIT_DEBUG", help="Debug logs; tracebacks on errors."),
     ] = False,
     lang: Annotated[
-        Lang, typer.Option("--lang", help="Language of tables and schedule descriptions.")
+        Lang, typer.Option("--lang", help="Language of the output (errors stay English).")
     ] = "en",
     log_format: Annotated[
         LogFormat,

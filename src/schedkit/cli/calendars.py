@@ -66,10 +66,16 @@ def _saved(state: CliState, stored: StoredCalendar, as_json: bool, what: str) ->
     if as_json:
         render.emit_json({"store": state.store_label(), "version": stored.version, **cal.to_json()})
         return
-    state.out.print(
-        f"{what}: calendar {visible(cal.name)} (base {cal.base.value}), "
-        f"{len(cal.overrides)} override(s), version {stored.version}"
+    said = render.fill(
+        "calendar saved",
+        state.lang,
+        what=tr(what, state.lang),
+        name=visible(cal.name),
+        base=cal.base.value,
+        n=len(cal.overrides),
+        version=stored.version,
     )
+    state.out.print(said)
     render.store_line(state.out, state.store_label(), state.lang)
 
 
@@ -123,7 +129,9 @@ def show(
     for d in (d for d in view.days if d.note):
         state.out.print(f"  {visible(d.reason)}")
     for w in view.warnings:
-        state.out.print(f"[yellow]warning[/] {visible(w.title)}: {visible(w.message)}")
+        state.out.print(
+            f"[yellow]{tr('warning', lang)}[/] {visible(w.title)}: {visible(w.message)}"
+        )
     render.store_line(state.out, state.store_label(), lang)
 
 
@@ -338,7 +346,9 @@ def warnings(ctx: typer.Context, json_: JsonOpt = False) -> None:
         render.emit_json([w.model_dump(mode="json") for w in found])
     else:
         for w in found:
-            state.out.print(f"[yellow]warning[/] {visible(w.title)}: {visible(w.message)}")
+            state.out.print(
+                f"[yellow]{tr('warning', lang)}[/] {visible(w.title)}: {visible(w.message)}"
+            )
         if not found:
             state.out.print("[green]ok[/]: every calendar in use is confirmed")
         render.store_line(state.out, state.store_label(), lang)

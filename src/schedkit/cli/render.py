@@ -154,6 +154,11 @@ _ZH: dict[str, str] = {
     "continue": "继续独立分支",
     "no workflows": "没有工作流",
     "no workflow runs": "没有工作流运行记录",
+    # the CLI's own words around values
+    "warning": "警告",
+    "calendar": "日历",
+    "saved": "已保存",
+    "imported": "已导入",
 }
 
 #: Sentences with values, per language.
@@ -212,6 +217,77 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
     "fire recorded again": {
         "en": "that fire will not run again",
         "zh": "这次触发不会再运行，之后的触发照常",
+    },
+    # Confirmations of the commands (values are filled in already escaped).
+    "run finished": {
+        "en": "run {id} of {task} {status} in {duration}",
+        "zh": "{task} 的运行 {id} {status}，耗时 {duration}",
+    },
+    "run ended": {
+        "en": "run {id} of {task} {status} after {duration}",
+        "zh": "{task} 的运行 {id} {status}，耗时 {duration}",
+    },
+    "run still": {
+        "en": "run {id} of {task} still {status} after {timeout}s; stopped waiting",
+        "zh": "{task} 的运行 {id} 在 {timeout} 秒后仍{status}；不再等待",
+    },
+    "run created": {
+        "en": "created run {id} of {task} ({status})",
+        "zh": "已创建 {task} 的运行 {id}（{status}）",
+    },
+    "run for key": {
+        "en": "run {id} of {task} for key {key} ({status})",
+        "zh": "{task} 的运行 {id}，幂等键 {key}（{status}）",
+    },
+    "no service": {
+        "en": "no schedkit service is running on this store: the run stays pending until "
+        "one starts (or run it here: schedkit run {task} --wait)",
+        "zh": "此存储上没有运行中的 schedkit 服务：运行保持等待，直到有服务启动"
+        "（或在此运行：schedkit run {task} --wait）",
+    },
+    "waits for service": {
+        "en": "run {id} waits for a schedkit service to execute it",
+        "zh": "运行 {id} 等待 schedkit 服务执行",
+    },
+    "paused": {"en": "paused {id}", "zh": "已暂停 {id}"},
+    "resumed": {"en": "resumed {id}; next run {next}", "zh": "已恢复 {id}；下次运行 {next}"},
+    "scheduled": {
+        "en": "scheduled {task} [dim]({id})[/]: {description}; next run {next}",
+        "zh": "已设置 {task} 的调度 [dim]（{id}）[/]：{description}；下次运行 {next}",
+    },
+    "removed schedule": {"en": "removed schedule {id}", "zh": "已删除调度 {id}"},
+    "removed schedules": {
+        "en": "removed every schedule of {task}",
+        "zh": "已删除 {task} 的全部调度",
+    },
+    "imported": {
+        "en": "imported {n:,} schedule(s) from {file}",
+        "zh": "已从 {file} 导入 {n:,} 个调度",
+    },
+    "purged": {
+        "en": "deleted {n} finished run(s) older than {age}",
+        "zh": "已删除 {n} 条结束早于 {age} 前的运行",
+    },
+    "check ok": {"en": "ok: no problem found", "zh": "正常：未发现问题"},
+    "check problems": {"en": "{n} problem(s)", "zh": "发现 {n} 个问题"},
+    "store created": {
+        "en": "created store {store} at schema version {version}",
+        "zh": "已创建存储 {store}，结构版本 {version}",
+    },
+    "store current": {
+        "en": "store {store} is at schema version {version} (up to date)",
+        "zh": "存储 {store} 的结构版本为 {version}（已是最新）",
+    },
+    "no config": {"en": "(defaults and environment)", "zh": "（默认值与环境变量）"},
+    "store version": {
+        "en": "{store} (schema version {version})",
+        "zh": "{store}（结构版本 {version}）",
+    },
+    "tasks found": {"en": "{n} discovered in {where}", "zh": "在 {where} 中发现 {n} 个"},
+    "schedules stored": {"en": "{n} stored", "zh": "已保存 {n} 个"},
+    "calendar saved": {
+        "en": "{what}: calendar {name} (base {base}), {n} override(s), version {version}",
+        "zh": "{what}：日历 {name}（基础规则 {base}），{n} 个覆盖日期，版本 {version}",
     },
     "naive zone": {
         "en": "; naive date-times are read in {zone}, not in this machine's zone ({local})",
@@ -332,7 +408,18 @@ NARROW = 110
 
 #: Columns that never wrap (times, ids, statuses); the others fold.
 _NO_WRAP = frozenset(
-    {"run", "id", "status", "scheduled", "next run", "created", "last used", "duration", "attempt"}
+    {
+        "run",
+        "id",
+        "name",
+        "status",
+        "scheduled",
+        "next run",
+        "created",
+        "last used",
+        "duration",
+        "attempt",
+    }
 )
 
 
@@ -345,7 +432,9 @@ def table(headers: Sequence[str], lang: Lang, *, title: str | None = None) -> Ta
         pad_edge=False,
     )
     for header in headers:
-        t.add_column(tr(header, lang), no_wrap=header in _NO_WRAP)
+        # Fold, never cut: a cell's text all shows (Chinese text has no spaces to wrap
+        # at, and rich's default ellipsis dropped the rest of a description).
+        t.add_column(tr(header, lang), no_wrap=header in _NO_WRAP, overflow="fold")
     return t
 
 

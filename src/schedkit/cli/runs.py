@@ -134,7 +134,7 @@ def run_task(
             if not wait:
                 return run, bool(await _alive_executors(state, task_name))
             if not as_json:
-                state.err.print(f"run {run.id} waits for a schedkit service to execute it")
+                state.err.print(render.fill("waits for service", state.lang, id=run.id))
             try:
                 return await _watch(s, run, state, timeout, logs and not as_json), False
             except asyncio.CancelledError:
@@ -146,17 +146,17 @@ def run_task(
     if as_json:
         render.emit_json({"store": store, **run_view(run, state.tz()).model_dump(mode="json")})
     elif not wait:
+        lang = state.lang
+        said = {"id": run.id, "task": visible(run.task_name), "status": tr(run.status.value, lang)}
         # With a key, the run may be the one an earlier command created.
-        made = "created run" if idempotency_key is None else "run"
-        key = "" if idempotency_key is None else f" for key {visible(idempotency_key)}"
-        state.out.print(f"{made} {run.id} of {visible(run.task_name)}{key} ({run.status.value})")
-        render.store_line(state.out, store, state.lang)
+        if idempotency_key is None:
+            state.out.print(render.fill("run created", lang, **said))
+        else:
+            state.out.print(render.fill("run for key", lang, key=visible(idempotency_key), **said))
+        render.store_line(state.out, store, lang)
         if not flag:
-            state.err.print(
-                "[yellow]note:[/] no schedkit service is running on this store: the run stays "
-                f"pending until one starts (or run it here: schedkit run {visible(task_name)} "
-                "--wait)"
-            )
+            note = render.fill("no service", lang, task=visible(task_name))
+            state.err.print(f"[yellow]note:[/] {note}")
     else:
         _print_outcome(state, run, timeout)
         render.store_line(state.out, store, state.lang)
@@ -310,25 +310,24 @@ class _ProgressView:
 def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
     lang = state.lang
     message = render.run_message(run)
-    head = f"run {run.id} of {visible(run.task_name)}"
+    said = {
+        "id": run.id,
+        "task": visible(run.task_name),
+        "status": render.status_text(run.status, lang),
+        "duration": render.seconds(run.duration),
+    }
+    tail = f": {visible(message)}" if message else ""
     if run.status is RunStatus.SUCCESS:
-        state.out.print(
-            f"[green]✔[/] {head} {tr('success', lang)} in {render.seconds(run.duration)}"
-            + (f": {visible(message)}" if message else "")
-        )
+        state.out.print(f"[green]✔[/] {render.fill('run finished', lang, **said)}{tail}")
         stats = (run.result or {}).get("statistics")
         if isinstance(stats, dict) and stats:
             rows = [(visible(str(k)), visible(render.brief(v))) for k, v in stats.items()]
             render.print_kv(state.out, rows, lang)
     elif run.status.finished:
-        state.out.print(
-            f"[red]✘[/] {head} {render.status_text(run.status, lang)} "
-            f"after {render.seconds(run.duration)}" + (f": {visible(message)}" if message else "")
-        )
+        state.out.print(f"[red]✘[/] {render.fill('run ended', lang, **said)}{tail}")
     else:
-        state.out.print(
-            f"[yellow]…[/] {head} still {run.status.value} after {timeout}s; stopped waiting"
-        )
+        still = {**said, "status": tr(run.status.value, lang)}
+        state.out.print(f"[yellow]…[/] {render.fill('run still', lang, timeout=timeout, **still)}")
 
 
 # -- history -----------------------------------------------------------------------------
@@ -423,5 +422,6 @@ def purge(
             {"store": store, "deleted": count, "older_than_seconds": age.total_seconds()}
         )
     else:
-        state.out.print(f"deleted {count} finished run(s) older than {older_than}")
+        said = render.fill("purged", state.lang, n=count, age=visible(older_than))
+        state.out.print(said)
         render.store_line(state.out, store, state.lang)

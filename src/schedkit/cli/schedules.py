@@ -278,23 +278,29 @@ def schedule(
     lang = state.lang
     store = state.store_label()
     if remove:
-        what = f"schedule {schedule_id}" if schedule_id else f"every schedule of {task_name}"
         if as_json:
             render.emit_json({"store": store, "removed": schedule_id or task_name})
         else:
-            state.out.print(f"removed {visible(what)}")
+            if schedule_id:
+                said = render.fill("removed schedule", lang, id=visible(schedule_id))
+            else:
+                said = render.fill("removed schedules", lang, task=visible(task_name))
+            state.out.print(said)
             render.store_line(state.out, store, lang)
         return
     view = changed[0]
     if as_json:
         render.emit_json({"store": store, **view.model_dump(mode="json")})
         return
-    state.out.print(
-        f"scheduled {visible(task_name)} [dim]({visible(view.id)})[/]: "
-        f"{visible(view.description)}; "
-        f"{tr('next run', lang)} {visible(render.next_run(view, lang))}"
-        + (f" ({tr('paused', lang)})" if view.paused else "")
+    said = render.fill(
+        "scheduled",
+        lang,
+        task=visible(task_name),
+        id=visible(view.id),
+        description=visible(view.description),
+        next=visible(render.next_run(view, lang)),
     )
+    state.out.print(said + (f" ({tr('paused', lang)})" if view.paused else ""))
     render.store_line(state.out, store, lang)
 
 
@@ -342,7 +348,7 @@ def import_schedules(
     if as_json:
         render.emit_json({"store": store, "created": created, "file": str(file)})
         return
-    state.out.print(f"imported {created:,} schedule(s) from {visible(file.name)}")
+    state.out.print(render.fill("imported", state.lang, n=created, file=visible(file.name)))
     render.store_line(state.out, store, state.lang)
 
 
@@ -354,10 +360,10 @@ def _saying_warnings(state: CliState, work: Callable[[], Coroutine[Any, Any, T]]
         result = run_async(work())
     for found in warned[:MAX_WARNINGS_SHOWN]:
         text = render.schedule_note(found, state.lang)
-        state.err.print(f"[yellow]warning[/] {visible(text)}", soft_wrap=True)
+        state.err.print(f"[yellow]{tr('warning', state.lang)}[/] {visible(text)}", soft_wrap=True)
     if len(warned) > MAX_WARNINGS_SHOWN:
         more = render.fill("more warnings", state.lang, n=len(warned) - MAX_WARNINGS_SHOWN)
-        state.err.print(f"[yellow]warning[/] {visible(more)}", soft_wrap=True)
+        state.err.print(f"[yellow]{tr('warning', state.lang)}[/] {visible(more)}", soft_wrap=True)
     return result
 
 
@@ -403,14 +409,11 @@ def _pause_or_resume(
         return
     for v in views:
         if paused:
-            state.out.print(
-                f"paused {visible(v.id)}" + (f": {visible(v.pause_note)}" if v.pause_note else "")
-            )
+            said = render.fill("paused", state.lang, id=visible(v.id))
+            state.out.print(said + (f": {visible(v.pause_note)}" if v.pause_note else ""))
         else:
-            state.out.print(
-                f"resumed {visible(v.id)}; {tr('next run', state.lang)} "
-                f"{visible(render.next_run(v, state.lang))}"
-            )
+            nxt = visible(render.next_run(v, state.lang))
+            state.out.print(render.fill("resumed", state.lang, id=visible(v.id), next=nxt))
     render.store_line(state.out, store, state.lang)
 
 
@@ -473,4 +476,4 @@ def next_fires(
     if not fires:
         state.out.print("(no more fires)")
     for warning in found.warnings:
-        state.out.print(f"[yellow]warning[/] {visible(warning.message(lang))}")
+        state.out.print(f"[yellow]{tr('warning', lang)}[/] {visible(warning.message(lang))}")

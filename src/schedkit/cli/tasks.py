@@ -73,18 +73,20 @@ def list_tasks(
             + ("" if filtered else f" ({visible(searched)}; {visible(state.where_to_look())})")
         )
     else:
-        table = render.table(
-            ["name", "category", "priority", "schedule", "next run", "last run"], lang
-        )
+        headers = ["name", "category", "priority", "schedule", "next run", "last run"]
+        # On a narrow screen the schedule keeps the room: category and priority go.
+        drop = {"category", "priority"} if state.out.width < render.NARROW else set()
+        table = render.table([h for h in headers if h not in drop], lang)
         for v in summaries:
-            table.add_row(
-                visible(v.name),
-                visible(v.category),
-                tr(v.priority_name.lower(), lang),
-                visible(_schedules_text(v, lang)),
-                render.when(v.next_fire_time_local, None),
-                render.status_text(v.last_run.status, lang) if v.last_run else "-",
-            )
+            cells = {
+                "name": visible(v.name),
+                "category": visible(v.category),
+                "priority": tr(v.priority_name.lower(), lang),
+                "schedule": visible(_schedules_text(v, lang)),
+                "next run": render.when(v.next_fire_time_local, None),
+                "last run": render.status_text(v.last_run.status, lang) if v.last_run else "-",
+            }
+            table.add_row(*(cell for header, cell in cells.items() if header not in drop))
         state.out.print(table)
     render.store_line(state.out, store, lang)
 
