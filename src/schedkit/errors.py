@@ -84,9 +84,15 @@ class RunNotFoundError(SchedkitError, LookupError):
 
 
 class WorkflowNotFoundError(SchedkitError, LookupError):
-    def __init__(self, name: str):
-        super().__init__(f"no workflow {name!r}")
+    """No workflow is defined under the given name; the message suggests ``close`` names."""
+
+    def __init__(self, name: str, *, close: Sequence[str] = ()):
+        message = f"no workflow {name!r}"
+        if close:
+            message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+        super().__init__(message)
         self.name = name
+        self.close = list(close)
 
 
 class WorkflowRunNotFoundError(SchedkitError, LookupError):

@@ -19,6 +19,8 @@ __all__ = [
     "MAX_ERROR_MESSAGE_CHARS",
     "MAX_IDEMPOTENCY_KEY_CHARS",
     "MAX_NOTE_CHARS",
+    "MAX_OFFSET",
+    "MAX_PAGE_SIZE",
     "MAX_SCHEDULE_ID_CHARS",
     "MAX_TRACEBACK_CHARS",
     "SCHEDULE_ID_PATTERN",
@@ -42,6 +44,11 @@ MAX_ERROR_MESSAGE_CHARS = 4_000
 MAX_TRACEBACK_CHARS = 16_000
 #: Longest progress note.
 MAX_NOTE_CHARS = 500
+#: Most items one page of a listing (runs, schedules, audit events) holds.
+MAX_PAGE_SIZE = 500
+#: Most items a listing may skip: far past any history, and within the stores' 64-bit
+#: integers (a larger offset reached SQLite as an OverflowError).
+MAX_OFFSET = 1_000_000_000
 
 
 def _marker(cut: int) -> str:

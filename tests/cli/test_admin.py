@@ -27,14 +27,20 @@ def test_check_ok(cli: Cli) -> None:
     assert cli("--lang", "en", "check").stdout.count("problem") == 1  # "no problem found"
 
 
-def test_check_does_not_create_a_missing_sqlite_store(cli: Cli) -> None:
+def test_check_fails_on_a_missing_sqlite_store_without_creating_it(cli: Cli) -> None:
+    """A read command: a store path that does not exist (a typo in CI) is a problem."""
     result = cli("check")
-    assert result.exit_code == 0, result.output
-    assert "does not exist yet" in result.stdout
+    assert result.exit_code == 1, result.output
+    assert f"sqlite:///{cli.db} does not exist" in result.stdout
+    assert "schedkit db upgrade" in result.stdout
     assert not cli.db.exists()
+    data = json.loads(cli("check", "--json").stdout)
+    assert data["ok"] is False
+    assert [p["where"] for p in data["problems"]] == ["store"]
 
 
-def test_check_reports_duplicate_task_names(cli: Cli) -> None:
+def test_check_reports_duplicate_task_names(stored: Cli) -> None:
+    cli = stored
     config = write_config(cli.cwd / "dup.toml", cli.db, ("tests.cli.dup_tasks",))
     result = cli("--config", str(config), "--json", "check")
     assert result.exit_code == 1
@@ -46,7 +52,8 @@ def test_check_reports_duplicate_task_names(cli: Cli) -> None:
     assert "dup_tasks.first" in problem["problem"] and "dup_tasks.second" in problem["problem"]
 
 
-def test_check_reports_bad_default_schedule_and_unknown_package(cli: Cli) -> None:
+def test_check_reports_bad_default_schedule_and_unknown_package(stored: Cli) -> None:
+    cli = stored
     config = write_config(
         cli.cwd / "bad.toml", cli.db, ("tests.cli.bad_tasks", "tests.cli.no_such_package")
     )
@@ -98,9 +105,10 @@ def test_check_reports_a_bad_config(cli: Cli) -> None:
     assert problem["where"] == "config" and "unknown timezone" in problem["problem"]
 
 
-def test_check_reports_an_alert_channel_a_node_could_not_start_with(cli: Cli) -> None:
+def test_check_reports_an_alert_channel_a_node_could_not_start_with(stored: Cli) -> None:
     """Hole: with a channel's secret variable unset, ``check`` said "ok" (exit 0), and
     the node then refused to start: ``check`` is meant to be run before a deployment."""
+    cli = stored
     config = cli.config.read_text(encoding="utf-8")
     cli.config.write_text(
         config

@@ -70,6 +70,8 @@ def test_backfill_status_and_cancel_without_a_service(cli: Cli) -> None:
         (("--status",), "has no backfill"),
         (("--from", "2026-11-01", "--to", "9999-12-31"), "to: 9999-12-31 is out of the"),
         (("--from", "0001-01-01", "--to", "2026-11-01"), "from: 0001-01-01 is out of the"),
+        (("--status", "--concurrency", "3"), "--concurrency goes with --from and --to"),
+        (("--cancel", "--concurrency", "3"), "--concurrency goes with --from and --to"),
     ],
 )
 def test_backfill_bad_input(cli: Cli, args: tuple[str, ...], message: str) -> None:

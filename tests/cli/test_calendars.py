@@ -144,3 +144,42 @@ def test_text_output_of_list_show_and_warnings(stored: Cli) -> None:
     assert json.loads(stored("calendar", "warnings", "--json").stdout) == []
     assert stored("calendar", "warnings").stdout.startswith("ok: every calendar in use")
     assert stored("calendar", "export", "cn_workdays").stdout == "date,status,kind,note\n"
+
+
+def test_a_year_out_of_range_is_an_invalid_value(stored: Cli) -> None:
+    """Years no source knows (1950-2199, as the API's) are refused by every command
+    taking one, exit 2 naming the argument or option, not an unexpected ValueError."""
+    cli = stored
+    assert cli("calendar", "set", "sd-spot", "--base", "none").exit_code == 0
+    notice = cli.cwd / "notice.txt"
+    notice.write_text("放假 2027-01-01 元旦\n", encoding="utf-8")
+    csv = cli.cwd / "spot.csv"
+    csv.write_text("date,status\n2027-01-04,open\n", encoding="utf-8")
+    for args, named in [
+        (["calendar", "show", "cn_workdays", "99999"], "'[YEAR]'"),
+        (["calendar", "confirm", "sd-spot", "0"], "'YEAR'"),
+        (["calendar", "notice", "1900", str(notice)], "'YEAR'"),
+        (["calendar", "import", "sd-spot", str(csv), "--confirm-year", "2200"], "'--confirm-year'"),
+    ]:
+        result = cli(*args)
+        assert result.exit_code == 2, result.output
+        assert f"Invalid value for {named}" in result.output, result.output
+        assert "1950" in result.output or "2199" in result.output, result.output
+
+
+def test_calendar_commands_name_their_store(stored: Cli) -> None:
+    cli = stored
+    label = f"sqlite:///{cli.db}"
+    notice = cli.cwd / "notice.txt"
+    notice.write_text("放假 2027-01-01 元旦\n", encoding="utf-8")
+    for args in (
+        ["calendar", "set", "sd-spot", "--base", "none"],
+        ["calendar", "override", "add", "sd-spot", "2027-01-04", "--open"],
+        ["calendar", "confirm", "sd-spot", "2027"],
+        ["calendar", "notice", "2027", str(notice)],
+        ["calendar", "show", "sd-spot", "2027"],
+        ["calendar", "warnings"],
+    ):
+        result = cli(*args)
+        assert result.exit_code in (0, 1), result.output
+        assert result.stdout.splitlines()[-1] == f"store {label}", args

@@ -193,7 +193,7 @@ def test_schedule_with_labels(cli: Cli) -> None:
     )
     assert made["labels"] == ["a", "gpu"]
     bad = cli("schedule", "hello", "--interval", "1h", "--label", "GPU")
-    assert bad.exit_code == 2 and "labels" in bad.stderr
+    assert bad.exit_code == 2 and "error: --label: " in bad.stderr  # the option typed
 
 
 def test_schedule_with_an_executor(cli: Cli) -> None:
@@ -323,6 +323,9 @@ BAD_SCHEDULES = [
     # Fires past the supported dates (years 1-9999 in every zone): never.
     (["--interval", "999999999d"], "trigger.days: the schedule never fires"),
     (["--spec", LATE_START], "trigger.start_date: the schedule never fires"),
+    (["--remove", "--timeout", "5", "-p", "name=x"], "--remove takes no -p/--param, --timeout"),
+    (["--cron", "0 2 * * *", "--timeout", "0"], "--timeout: Input should be greater than 0"),
+    (["--cron", "0 2 * * *", "--misfire-grace", "0"], "--misfire-grace: Input should be greater"),
 ]
 
 
@@ -333,6 +336,19 @@ def test_schedule_rejects_bad_input(cli: Cli) -> None:
         assert message in one_error_line(result.stderr), args
     shown = as_json(cli("--json", "tasks", "show", "hello").stdout)
     assert shown["schedules"] == []  # nothing reached the store
+
+
+def test_schedule_option_bounds_are_the_schedule_s_rules(cli: Cli) -> None:
+    """The help states each policy's bounds as the schedule validates them (a timeout
+    of 0 is no limit schedkit accepts), and a value past them names the option."""
+    help_text = " ".join(cli("schedule", "--help").stdout.split())
+    assert "Time limit per attempt. [x>0]" in help_text
+    assert "Seconds a late fire may still run. [x>0]" in help_text
+    assert "[0<=x<=86400]" in help_text  # --jitter
+    assert "[1<=x<=10000]" in help_text  # --max-instances
+    result = cli("schedule", "hello", "--cron", "0 2 * * *", "--jitter", "90000")
+    assert result.exit_code == 2
+    assert "Invalid value for '--jitter'" in result.output
 
 
 def test_schedule_unknown_task(cli: Cli) -> None:
@@ -418,6 +434,33 @@ def test_purge_needs_a_duration(cli: Cli) -> None:
     assert "--older-than" in missing.output
 
 
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["history", "-n", "99999999999999999999"], "'--limit' / '-n'"),
+        (["history", "hello", "--offset", "99999999999999999999"], "'--offset'"),
+        (["tasks", "show", "hello", "-n", "99999999999999999999"], "'--runs' / '-n'"),
+        (["history", "-n", "501"], "'--limit' / '-n'"),
+    ],
+)
+def test_page_options_have_the_api_s_bounds(stored: Cli, args: list[str], option: str) -> None:
+    """Past the bounds the API answers 422 for (the stores' integers end there), a page
+    option is an invalid value: exit 2 naming the option, not an OverflowError."""
+    result = stored(*args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for {option}" in result.output
+    assert "unexpected" not in result.output
+    assert stored("history", "-n", "500", "--offset", "1000000000").exit_code == 0
+
+
+def test_purge_of_a_duration_too_long_is_an_invalid_value(stored: Cli) -> None:
+    for too_long in ("99999999999w", "999999w"):
+        result = stored("purge", "--older-than", too_long)
+        assert result.exit_code == 2, result.output
+        line = one_error_line(result.stderr)
+        assert line.startswith("error: --older-than: ") and "too long" in line, line
+
+
 # -- errors ------------------------------------------------------------------------------
 
 
@@ -501,3 +544,17 @@ def test_serve_on_a_busy_port_is_one_line(cli: Cli) -> None:
     assert not cli.db.exists()  # nothing was started
     assert public_url("0.0.0.0", 8000) == "http://127.0.0.1:8000/"
     assert public_url("::", 8000) == "http://[::1]:8000/"
+
+
+def test_serve_without_auth_off_loopback_is_an_invalid_value(cli: Cli) -> None:
+    result = cli("serve", "--auth", "none", "--host", "0.0.0.0", "--port", "0")
+    assert result.exit_code == 2, result.output
+    assert "--auth none serves without authentication" in one_error_line(result.stderr)
+    assert not cli.db.exists()  # nothing was started
+
+
+def test_worker_host_and_port_need_api(cli: Cli) -> None:
+    result = cli("worker", "--port", "8123")
+    assert result.exit_code == 2, result.output
+    assert "--host and --port go with --api" in one_error_line(result.stderr)
+    assert not cli.db.exists()

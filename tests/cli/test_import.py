@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, one_error_line
 
 
 def count(cli: Cli, task: str = "hello") -> int:
@@ -126,6 +126,39 @@ def test_every_bad_csv_row_is_named_in_one_run(stored: Cli) -> None:
     assert count(cli) == 0
 
 
+def test_a_csv_row_with_more_fields_than_the_header_is_a_bad_line(stored: Cli) -> None:
+    cli = stored
+    text = (
+        "id,task,schedule,kwargs,timezone\n"
+        "c-4,hello,0 2 * * *,{},UTC\n"
+        "c-5,hello,0 1 * * *,{},UTC,extra\n"
+        "c-6,hello,0 3 * * *,{},UTC,extra,more\n"
+    )
+    (cli.cwd / "x1.csv").write_text(text, encoding="utf-8")
+    result = cli("schedule", "import", "x1.csv")
+    assert result.exit_code == 2, result.output
+    message = one_error_line(result.stderr)
+    assert "2 bad lines, nothing was stored: line 3: 1 field more than the 5 columns" in message
+    assert "line 4: 2 fields more than the 5 columns" in message
+    assert count(cli) == 0
+
+
+def test_a_file_that_is_not_utf_8_is_named_with_its_line(stored: Cli) -> None:
+    cli = stored
+    (cli.cwd / "bin.jsonl").write_bytes(b"\xff\xfe")
+    result = cli("schedule", "import", "bin.jsonl")
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result.stderr)
+    assert line.startswith("error: bin.jsonl: line 1: not UTF-8 text"), line
+    latin1 = "task,schedule\nhello,0 2 * * *\nhello,0 4 * * *\nhello,0 3 * * * é\n"
+    (cli.cwd / "late.csv").write_bytes(latin1.encode("latin-1"))
+    late = one_error_line(cli("schedule", "import", "late.csv").stderr)
+    assert late.startswith("error: late.csv: line 4: not UTF-8 text"), late
+    calendar = cli("calendar", "import", "cn_workdays", "late.csv")
+    assert calendar.exit_code == 2, calendar.output
+    assert one_error_line(calendar.stderr).startswith("error: late.csv: line 4: not UTF-8")
+
+
 def test_past_twenty_bad_lines_the_error_says_how_many_more(stored: Cli) -> None:
     cli = stored
     lines = jsonl(30).splitlines()
@@ -199,7 +232,7 @@ def test_import_of_many_past_one_offs_warns_of_twenty_and_counts_the_rest(cli: C
     (cli.cwd / "older.jsonl").write_text(past_one_offs(22, "older"), encoding="utf-8")
     zh = cli("--lang", "zh", "schedule", "import", "older.jsonl")
     assert zh.exit_code == 0, zh.output
-    assert zh.stderr.splitlines()[-1] == "warning 另有 2 条类似警告"
+    assert zh.stderr.splitlines()[-1] == "警告 另有 2 条类似警告"
 
 
 def test_an_id_given_twice_names_both_lines(stored: Cli) -> None:

@@ -100,6 +100,22 @@ def test_run_rejects_bad_input(cli: Cli) -> None:
     assert json.loads(cli("--json", "history").stdout)["total"] == 0
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--local", "--remote"], "--local and --remote contradict each other"),
+        (["--remote", "--local"], "--local and --remote contradict each other"),
+        (["--timeout", "5"], "--timeout needs --wait"),
+    ],
+)
+def test_contradictory_run_options_are_refused(cli: Cli, args: list[str], message: str) -> None:
+    result = cli("run", "hello", *args)
+    assert result.exit_code == 2, result.output
+    assert message in one_error_line(result.stderr)
+    assert result.stdout == ""
+    assert not cli.db.exists()  # refused before anything was opened
+
+
 def test_run_wait_is_executed_by_a_running_service(cli: Cli, service: SyncScheduler) -> None:
     result = cli("run", "hello", "-p", "name=Svc", "--wait", "--json")
     assert result.exit_code == 0, result.output

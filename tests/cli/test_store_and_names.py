@@ -20,6 +20,14 @@ from tests.cli.conftest import Cli, one_error_line, write_config
         ["tasks"],
         ["tasks", "show", "hello"],
         ["token", "list"],
+        ["backfill", "hello", "--status"],
+        ["nodes"],
+        ["workflow", "runs"],
+        ["workflow", "status", "some-run"],
+        ["calendar", "list"],
+        ["calendar", "show", "cn_workdays"],
+        ["calendar", "warnings"],
+        ["calendar", "export", "cn_workdays"],
     ],
 )
 def test_read_commands_never_create_a_sqlite_file(cli: Cli, args: list[str]) -> None:

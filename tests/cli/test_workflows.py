@@ -64,7 +64,8 @@ def test_start_wait_status_runs_and_retry(wf_cli: Cli, service: SyncScheduler) -
     assert retried.exit_code == 0, retried.output
     refused = wf_cli("workflow", "retry", run["id"], "greet")
     assert "only a failed step" in one_error_line(refused.stderr)
-    assert wf_cli("workflow", "runs", "--status", "success").output.strip() == "no workflow runs"
+    none = wf_cli("workflow", "runs", "--status", "success")
+    assert none.stdout.splitlines() == ["no workflow runs", f"store sqlite:///{wf_cli.db}"]
 
 
 def test_start_with_an_idempotency_key_starts_once(wf_cli: Cli) -> None:
@@ -79,6 +80,41 @@ def test_start_with_an_idempotency_key_starts_once(wf_cli: Cli) -> None:
 
 def test_no_workflows_and_the_group_alone_lists(stored: Cli, wf_cli: Cli) -> None:
     write_config(stored.config, stored.db)  # the sample tasks only
-    assert stored("workflow").output.strip() == "no workflows"
+    assert stored("workflow").stdout.splitlines()[0] == "no workflows"
     write_config(stored.config, stored.db, (SAMPLE_PACKAGE, "tests.cli.workflow_tasks"))
     assert "greeting" in stored("workflow").output
+
+
+def test_runs_of_an_unknown_workflow_is_an_error_with_close_names(wf_cli: Cli) -> None:
+    """As ``history`` of an unknown task: a typo is not an empty list."""
+    assert wf_cli("db", "upgrade").exit_code == 0
+    result = wf_cli("workflow", "runs", "greetings")
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result.stderr)
+    assert line == "error: no workflow 'greetings'; did you mean 'greeting'?", line
+    assert wf_cli("workflow", "runs", "greeting").exit_code == 0
+
+
+def test_start_timeout_needs_wait(wf_cli: Cli) -> None:
+    result = wf_cli("workflow", "start", "greeting", "--timeout", "5")
+    assert result.exit_code == 2, result.output
+    assert "--timeout needs --wait" in one_error_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["workflow", "list"],
+        ["workflow", "show", "greeting"],
+        ["workflow", "runs"],
+        ["workflow", "start", "greeting", "-p", "day=3"],
+    ],
+    ids=" ".join,
+)
+def test_workflow_commands_name_their_store(wf_cli: Cli, args: list[str]) -> None:
+    assert wf_cli("db", "upgrade").exit_code == 0
+    label = f"sqlite:///{wf_cli.db}"
+    text = wf_cli(*args)
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines()[-1] == f"store {label}"
+    assert json.loads(wf_cli("--json", *args).stdout)["store"] == label

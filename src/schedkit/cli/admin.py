@@ -8,7 +8,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.markup import escape
 
 from schedkit.alerts.config import AlertsSettings, config_warnings
 from schedkit.calendars import CalendarBook, WarningCode, referenced_names
@@ -21,6 +20,7 @@ from schedkit.triggers import ScheduleSpec, trigger_from_json
 
 from . import render
 from .errors import EXIT_FAILURE, CommandFailed
+from .render import visible
 from .state import CliState, JsonOpt, get_state, run_async, wants_json
 
 db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
@@ -60,7 +60,8 @@ async def _check(state: CliState, report: Report) -> None:
     except SchedkitError as exc:
         report.problem("config", str(exc))
         return
-    report.info.append(("config", state.config_file() or "(defaults and environment)"))
+    lang = state.lang
+    report.info.append(("config", state.config_file() or render.fill("no config", lang)))
     report.info.append(("timezone", config.timezone))
     try:
         alerts = AlertsSettings.from_config(config, warn=False)
@@ -81,13 +82,19 @@ async def _check(state: CliState, report: Report) -> None:
     label = report.store = describe_store(config.store_url)
     path = sqlite_file(config.store_url)
     if store is not None and path is not None and not path.exists():
-        report.info.append(("store", f"{label} (does not exist yet; created on first use)"))
+        # A read command never creates a store, and a mistyped path must not pass.
+        report.problem("store", f"{label} does not exist (`schedkit db upgrade` creates a store)")
         store = None
     elif store is not None:
         try:
             await store.open()
             report.info.append(
-                ("store", f"{label} (schema version {await store.schema_version()})")
+                (
+                    "store",
+                    render.fill(
+                        "store version", lang, store=label, version=await store.schema_version()
+                    ),
+                )
             )
         except SchedkitError as exc:
             report.problem("store", str(exc))
@@ -107,7 +114,7 @@ async def _check(state: CliState, report: Report) -> None:
     except SchedkitError as exc:
         report.problem("discovery", str(exc))
     packages = ", ".join(config.task_packages) or "-"
-    report.info.append(("tasks", f"{len(registry)} discovered in {packages}"))
+    report.info.append(("tasks", render.fill("tasks found", lang, n=len(registry), where=packages)))
     if not config.task_packages and not len(registry):
         report.problem("discovery", "no task_packages configured and no task found")
 
@@ -122,8 +129,10 @@ async def _check(state: CliState, report: Report) -> None:
                 report.problem(f"task {task.task_name}: default schedule", str(exc))
         if store is not None:
             schedules = await store.list_schedules()
-            report.info.append(("schedules", f"{len(schedules)} stored"))
-            await _check_calendars(store, schedules, config.timezone, report)
+            report.info.append(
+                ("schedules", render.fill("schedules stored", lang, n=len(schedules)))
+            )
+            await _check_calendars(store, schedules, config.timezone, report, state.lang)
             for s in schedules:
                 where = f"schedule {s.id}"
                 try:
@@ -144,7 +153,7 @@ async def _check(state: CliState, report: Report) -> None:
 
 
 async def _check_calendars(
-    store: Store, schedules: list[Schedule], timezone: str, report: Report
+    store: Store, schedules: list[Schedule], timezone: str, report: Report, lang: render.Lang
 ) -> None:
     """A warning for each coming year of a calendar the schedules use that no source
     confirms ("calendar cn_workdays for 2027 not confirmed"), and a problem for each
@@ -155,9 +164,10 @@ async def _check_calendars(
     books = await CalendarBook(store).refresh(names)
     today = datetime.now(ZoneInfo(timezone)).date()
     for warning in books.warnings(names, today=today):
-        where = f"calendar {warning.calendar}"
-        # "calendar cn_workdays: 2027 is not confirmed; ..." under "calendar cn_workdays".
-        text = warning.message().removeprefix(f"{where}: ")
+        where = f"{render.tr('calendar', lang)} {warning.calendar}"
+        # "calendar cn_workdays: 2027 is not confirmed; ..." under "calendar cn_workdays"
+        # (in Chinese "日历 cn_workdays：…").
+        text = warning.message(lang).removeprefix(f"{where}: ").removeprefix(f"{where}：")
         if warning.code is WarningCode.MISSING:
             report.problem(where, text)
         else:
@@ -174,17 +184,21 @@ def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
         render.emit_json(report.to_json())
     else:
         lang = state.lang
-        render.print_kv(state.out, [(k, escape(v)) for k, v in report.info], lang)
+        render.print_kv(state.out, [(k, visible(v)) for k, v in report.info], lang)
         for where, warning in report.warnings:
-            state.out.print(f"[yellow]warning[/] {escape(where)}: {escape(warning)}")
+            state.out.print(
+                f"[yellow]{render.tr('warning', lang)}[/] {visible(where)}: {visible(warning)}"
+            )
         if report.problems:
             table = render.table(["check", "problem"], lang)
             for where, problem in report.problems:
-                table.add_row(escape(where), f"[red]{escape(problem)}[/]")
+                table.add_row(visible(where), f"[red]{visible(problem)}[/]")
             state.out.print(table)
-            state.out.print(f"[red]{len(report.problems)} problem(s)[/]")
+            state.out.print(
+                f"[red]{render.fill('check problems', lang, n=len(report.problems))}[/]"
+            )
         else:
-            state.out.print("[green]ok[/]: no problem found")
+            state.out.print(f"[green]{render.fill('check ok', lang)}[/]")
     if report.problems:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -216,9 +230,12 @@ def db_upgrade(ctx: typer.Context, json_: JsonOpt = False) -> None:
                 "upgraded_from": found if upgraded else None,
             }
         )
-    elif created:
-        state.out.print(f"created store {escape(url)} at schema version {version}")
-    elif upgraded:
-        state.out.print(f"upgraded store {escape(url)} from schema version {found} to {version}")
     else:
-        state.out.print(f"store {escape(url)} is at schema version {version} (up to date)")
+        said = render.fill(
+            "store created" if created else "store upgraded" if upgraded else "store current",
+            state.lang,
+            store=visible(url),
+            version=version,
+            found=found,
+        )
+        state.out.print(said)

@@ -24,7 +24,8 @@ from . import (
     workflows,
 )
 from .errors import SchedkitGroup
-from .state import CliState, Lang, LogFormat, setup_logging
+from .render import Lang
+from .state import CliState, LogFormat, setup_logging
 
 app = typer.Typer(
     name="schedkit",
@@ -76,7 +77,7 @@ def root(
         typer.Option("--debug", envvar="SCHEDKIT_DEBUG", help="Debug logs; tracebacks on errors."),
     ] = False,
     lang: Annotated[
-        Lang, typer.Option("--lang", help="Language of tables and schedule descriptions.")
+        Lang, typer.Option("--lang", help="Language of the output (errors stay English).")
     ] = "en",
     log_format: Annotated[
         LogFormat,

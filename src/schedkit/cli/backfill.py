@@ -7,13 +7,12 @@ from datetime import date, datetime
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from schedkit.readmodels import BackfillView, backfill_view
 
 from . import render
 from .errors import UsageProblem
-from .render import tr
+from .render import tr, visible
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
 
 #: How often ``--wait`` reads the progress again.
@@ -46,8 +45,11 @@ def backfill(
         typer.Option("--to", metavar="DATE", help="Last day, included (a date-time: excluded)."),
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", min=1, max=100, metavar="N", help="Runs at once.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--concurrency", min=1, max=100, metavar="N", help="Runs at once.  [default: 1]"
+        ),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Show progress until every run has finished.")
     ] = False,
@@ -69,15 +71,18 @@ def backfill(
     asks = (start is not None or end is not None) + status + cancel
     if asks != 1 or (start is None) != (end is None):
         raise UsageProblem("give --from and --to, or --status, or --cancel")
+    if concurrency is not None and start is None:
+        raise UsageProblem("--concurrency goes with --from and --to (a new backfill)")
     window = None
     if start is not None and end is not None:
         window = (_moment(start, "--from"), _moment(end, "--to"))
 
     async def work() -> list[BackfillView]:
-        async with management(state) as s:
+        # --status only reads: it never creates a store (a typo would show "no backfill").
+        async with management(state, read_only=status) as s:
             if window is not None:
                 done = await s.backfill(
-                    schedule_id, *window, concurrency=concurrency, actor=actor()
+                    schedule_id, *window, concurrency=concurrency or 1, actor=actor()
                 )
             elif cancel:
                 done = await s.cancel_backfill(schedule_id, actor=actor())
@@ -108,7 +113,7 @@ def backfill(
         render.fill(
             "backfill",
             lang,
-            id=escape(schedule_id),
+            id=visible(schedule_id),
             start=first.start_local.strftime("%Y-%m-%d %H:%M"),
             end=first.end_local.strftime("%Y-%m-%d %H:%M"),
             n=first.concurrency,

@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 
 from schedkit import readmodels
 from schedkit.calendars import Format, StoredCalendar, format_for
+from schedkit.calendars.model import MAX_YEAR, MIN_YEAR
 from schedkit.errors import ValidationError
 from schedkit.service import Scheduler
 
 from . import render
-from .render import tr
+from .parsing import read_text_file
+from .render import tr, visible
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
 
 calendar_app = typer.Typer(
@@ -33,6 +34,8 @@ FormatOpt = Annotated[
     str | None,
     typer.Option("--format", "-f", help="csv, jsonl or notice [default: from the file name]."),
 ]
+#: A year of a calendar: the years calendars know (the API's bounds too).
+YEAR_RANGE: dict[str, Any] = {"min": MIN_YEAR, "max": MAX_YEAR}
 _WEEKDAYS = {"en": "Mo Tu We Th Fr Sa Su", "zh": "一 二 三 四 五 六 日"}
 
 
@@ -63,10 +66,17 @@ def _saved(state: CliState, stored: StoredCalendar, as_json: bool, what: str) ->
     if as_json:
         render.emit_json({"store": state.store_label(), "version": stored.version, **cal.to_json()})
         return
-    state.out.print(
-        f"{what}: calendar {escape(cal.name)} (base {cal.base.value}), "
-        f"{len(cal.overrides)} override(s), version {stored.version}"
+    said = render.fill(
+        "calendar saved",
+        state.lang,
+        what=tr(what, state.lang),
+        name=visible(cal.name),
+        base=cal.base.value,
+        n=len(cal.overrides),
+        version=stored.version,
     )
+    state.out.print(said)
+    render.store_line(state.out, state.store_label(), state.lang)
 
 
 @calendar_app.command("list")
@@ -81,7 +91,7 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     table = render.table(["name", "base", "overrides", "version", "coverage"], lang)
     for c in found:
         cover = ", ".join(f"{y.year} {tr(y.state.value, lang)}" for y in c.coverage)
-        table.add_row(escape(c.name), c.base, str(c.overrides), str(c.version), cover)
+        table.add_row(visible(c.name), c.base, str(c.overrides), str(c.version), cover)
     state.out.print(table)
     render.store_line(state.out, state.store_label(), lang)
 
@@ -90,7 +100,9 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
 def show(
     ctx: typer.Context,
     name: NameArg,
-    year: Annotated[int | None, typer.Argument(help="[default: this year]")] = None,
+    year: Annotated[
+        int | None, typer.Argument(metavar="[YEAR]", help="[default: this year]", **YEAR_RANGE)
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """A year of a calendar, month by month: open days, closed days, and who decided."""
@@ -103,11 +115,11 @@ def show(
 
     view = _with(state, work, read=True)
     if wants_json(ctx, json_):
-        render.emit_json(view.model_dump(mode="json"))
+        render.emit_json({"store": state.store_label(), **view.model_dump(mode="json")})
         return
     cover = view.coverage
     state.out.print(
-        f"[bold]{escape(view.calendar)} {view.year}[/]: {view.open_days} open days, "
+        f"[bold]{visible(view.calendar)} {view.year}[/]: {view.open_days} open days, "
         f"{tr(cover.state.value, lang)} ({cover.source})"
     )
     days = {d.date: d for d in view.days}
@@ -115,9 +127,12 @@ def show(
         state.out.print(_month(days, view.year, month, lang))
     # Holidays, make-up workdays and the days operators entered (the rest follow the rule).
     for d in (d for d in view.days if d.note):
-        state.out.print(f"  {escape(d.reason)}")
+        state.out.print(f"  {visible(d.reason)}")
     for w in view.warnings:
-        state.out.print(f"[yellow]warning[/] {escape(w.title)}: {escape(w.message)}")
+        state.out.print(
+            f"[yellow]{tr('warning', lang)}[/] {visible(w.title)}: {visible(w.message)}"
+        )
+    render.store_line(state.out, state.store_label(), lang)
 
 
 def _month(days: dict[dt.date, readmodels.DayView], year: int, month: int, lang: str) -> str:
@@ -215,7 +230,12 @@ def override_remove(
 def confirm(
     ctx: typer.Context,
     name: NameArg,
-    year: Annotated[int, typer.Argument(help="The year whose days are now all entered.")],
+    year: Annotated[
+        int,
+        typer.Argument(
+            metavar="YEAR", help="The year whose days are now all entered.", **YEAR_RANGE
+        ),
+    ],
     undo: Annotated[bool, typer.Option("--undo", help="No longer confirmed.")] = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -235,13 +255,14 @@ def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE")],
     fmt: FormatOpt = None,
     confirm_year: Annotated[
-        list[int] | None, typer.Option("--confirm-year", help="Mark this year complete.")
+        list[int] | None,
+        typer.Option("--confirm-year", help="Mark this year complete.", **YEAR_RANGE),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Add the overrides of a CSV / JSON lines / notice file (refused whole if a line is bad)."""
     state = get_state(ctx)
-    text = file.read_text(encoding="utf-8-sig")
+    text = read_text_file(file)
     chosen = _format(fmt, file)
 
     async def work(s: Scheduler) -> StoredCalendar:
@@ -255,7 +276,9 @@ def import_(
 @calendar_app.command("notice")
 def notice(
     ctx: typer.Context,
-    year: Annotated[int, typer.Argument(help="The year the notice arranges.")],
+    year: Annotated[
+        int, typer.Argument(metavar="YEAR", help="The year the notice arranges.", **YEAR_RANGE)
+    ],
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE")],
     fmt: FormatOpt = None,
     not_confirmed: Annotated[
@@ -266,7 +289,7 @@ def notice(
     """Enter the State Council's holiday notice of YEAR for every Chinese calendar
     (lines like '放假 2027-01-01 至 2027-01-03 元旦' and '上班 2027-02-06 春节调休')."""
     state = get_state(ctx)
-    text = file.read_text(encoding="utf-8-sig")
+    text = read_text_file(file)
     chosen = _format(fmt, file) if fmt or file.suffix else "notice"
 
     async def work(s: Scheduler) -> int:
@@ -283,6 +306,7 @@ def notice(
         f"entered the {year} notice ({'confirmed' if not not_confirmed else 'not confirmed'}), "
         f"version {version}"
     )
+    render.store_line(state.out, state.store_label(), state.lang)
 
 
 @calendar_app.command("export")
@@ -322,8 +346,11 @@ def warnings(ctx: typer.Context, json_: JsonOpt = False) -> None:
         render.emit_json([w.model_dump(mode="json") for w in found])
     else:
         for w in found:
-            state.out.print(f"[yellow]warning[/] {escape(w.title)}: {escape(w.message)}")
+            state.out.print(
+                f"[yellow]{tr('warning', lang)}[/] {visible(w.title)}: {visible(w.message)}"
+            )
         if not found:
             state.out.print("[green]ok[/]: every calendar in use is confirmed")
+        render.store_line(state.out, state.store_label(), lang)
     if found:
         raise typer.Exit(1)

@@ -14,15 +14,14 @@ import signal
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from schedkit.readmodels import NodeView, node_views
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
 
 from . import render
-from .errors import CommandFailed
-from .render import tr
+from .errors import CommandFailed, UsageProblem
+from .render import tr, visible
 from .serve import serve_node
 from .state import (
     CliState,
@@ -83,6 +82,8 @@ def worker(
 ) -> None:
     """Execute runs (fire none) until SIGTERM, Ctrl-C or a drain request; then drain and
     exit 0."""
+    if not api and (host is not None or port is not None):
+        raise UsageProblem("--host and --port go with --api (a worker serves nothing else)")
     state = get_state(ctx)
     show_info_logs(state)
     config = with_roles(
@@ -123,8 +124,8 @@ async def run_worker(state: CliState, scheduler: Scheduler) -> None:
         try:
             labels = ", ".join(scheduler.config.executor.labels) or "-"
             state.err.print(
-                f"schedkit worker {escape(scheduler.node_id)} started "
-                f"(labels: {escape(labels)}); SIGTERM or Ctrl-C drains it"
+                f"schedkit worker {visible(scheduler.node_id)} started "
+                f"(labels: {visible(labels)}); SIGTERM or Ctrl-C drains it"
             )
             signalled = asyncio.create_task(stop.wait())
             drained = asyncio.create_task(scheduler.wait_drained())
@@ -164,12 +165,12 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
     for n in found:
         condition = "draining" if n.draining else "alive" if n.alive else "silent"
         table.add_row(
-            escape(n.id),
-            escape(n.hostname),
+            visible(n.id),
+            visible(n.hostname),
             str(n.pid),
-            escape(n.version),
+            visible(n.version),
             ", ".join(tr(r, lang) for r in n.roles),
-            escape(", ".join(n.labels)) or "-",
+            visible(", ".join(n.labels)) or "-",
             str(n.capacity),
             str(n.running),
             tr("yes", lang) if n.leader else "",
@@ -198,4 +199,5 @@ def drain(
     if as_json:
         render.emit_json({"store": state.store_label(), "node": node_id, "draining": True})
     else:
-        state.out.print(f"node {escape(node_id)} asked to drain")
+        state.out.print(f"node {visible(node_id)} asked to drain")
+        render.store_line(state.out, state.store_label(), state.lang)

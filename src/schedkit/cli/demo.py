@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 import schedkit
 from schedkit import tokens
@@ -32,6 +31,7 @@ from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
 
 from .errors import CommandFailed
+from .render import visible
 from .serve import serve_node
 from .state import (
     DEMO_CONFIG_FILE,
@@ -177,14 +177,14 @@ def demo(
         out.print(f"  console      {url}")
         out.print(f"  API docs     {url}docs")
         out.print(f"  admin token  {secret['value']}   (shown once; paste it into the console)")
-        out.print(f"  database     {escape(str(db))}")
+        out.print(f"  database     {visible(str(db))}")
         if every_minute:
             out.print(
                 f"  every minute {', '.join(n for n in DEMO_TASKS if n in scheduler.registry)}"
             )
         out.print("Use the CLI on this demo (in another shell):")
-        out.print(f"  {escape(use_line(config_file, var))}", soft_wrap=True)
-        out.print(f"  {escape(_command())} tasks list", soft_wrap=True)
+        out.print(f"  {visible(use_line(config_file, var))}", soft_wrap=True)
+        out.print(f"  {visible(_command())} tasks list", soft_wrap=True)
         out.print("Press Ctrl-C to stop.")
         out.file.flush()
 

@@ -11,15 +11,17 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from schedkit.errors import SchedkitError, TaskNotFoundError, ValidationError
+
+from .render import visible
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -36,6 +38,19 @@ class UsageProblem(SchedkitError):
 
 class CommandFailed(SchedkitError):
     """The command ran but did not succeed; the message says why (exit code 1)."""
+
+
+@contextmanager
+def options_named(options: Mapping[str, str]) -> Iterator[None]:
+    """The core's ValidationErrors on a field a command took from an option name the
+    option instead (``timeout`` → ``--timeout``): the user typed the option."""
+    try:
+        yield
+    except ValidationError as exc:
+        option = options.get(exc.field or "")
+        if option is None:
+            raise
+        raise UsageProblem(f"{option}: {exc.message}") from None
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -90,7 +105,7 @@ def report(ctx: typer.Context, exc: BaseException, *, debug: bool) -> int:
             text = text.replace(secret, "***")
         sys.stderr.write(text)
         sys.stderr.flush()
-    err.print(f"[bold red]error:[/] {escape(one_line(message))}")
+    err.print(f"[bold red]error:[/] {visible(one_line(message))}")
     return exit_code_for(exc)
 
 

@@ -1,4 +1,5 @@
-"""Command-line values → plain data: durations (``90d``), ``--param k=v`` pairs."""
+"""Command-line values → plain data: durations (``90d``), ``--param k=v`` pairs, the
+text of files given as arguments."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from .errors import UsageProblem
@@ -23,7 +25,10 @@ def parse_duration(text: str, option: str = "duration") -> timedelta:
             f"{option}: {text!r} is not a duration; use a number and a unit "
             "(w, d, h, m, s), e.g. 90d, 12h, 30m or 1h30m"
         )
-    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+    try:
+        return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+    except OverflowError:
+        raise UsageProblem(f"{option}: {text!r} is too long") from None
 
 
 def _accepts_string(schema: Mapping[str, Any]) -> bool:
@@ -67,3 +72,17 @@ def parse_params(
         except json.JSONDecodeError:
             kwargs[key] = raw
     return kwargs
+
+
+def read_text_file(path: Path) -> str:
+    """The text of a UTF-8 file (a byte order mark is dropped); a file that is not UTF-8
+    is an invalid value naming the file and the line of the first bad byte."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UsageProblem(
+            f"{path.name}: line {line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+            "save the file as UTF-8"
+        ) from None

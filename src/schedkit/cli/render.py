@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import typer
@@ -18,9 +19,14 @@ from schedkit.models import Run, RunStatus, to_json
 from schedkit.readmodels import ScheduleView
 from schedkit.service.past_dates import FireRecorded, PastEndDate, ScheduleNote
 
-from .state import Lang
+#: The languages of the CLI's output (``--lang``).
+Lang = Literal["en", "zh"]
 
-__all__ = ["Lang"]
+#: Characters a terminal acts on instead of showing them: C0 controls but tab, DEL, C1
+#: controls, the line separators and the bidi controls that reorder text on screen.
+_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\n{_CONTROLS}]")
+_CONTROL_BUT_NEWLINE = re.compile(f"[{_CONTROLS}]")
 
 _ZH: dict[str, str] = {
     "task": "任务",
@@ -148,6 +154,11 @@ _ZH: dict[str, str] = {
     "continue": "继续独立分支",
     "no workflows": "没有工作流",
     "no workflow runs": "没有工作流运行记录",
+    # the CLI's own words around values
+    "warning": "警告",
+    "calendar": "日历",
+    "saved": "已保存",
+    "imported": "已导入",
 }
 
 #: Sentences with values, per language.
@@ -207,11 +218,112 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "that fire will not run again",
         "zh": "这次触发不会再运行，之后的触发照常",
     },
+    # Confirmations of the commands (values are filled in already escaped).
+    "run finished": {
+        "en": "run {id} of {task} {status} in {duration}",
+        "zh": "{task} 的运行 {id} {status}，耗时 {duration}",
+    },
+    "run ended": {
+        "en": "run {id} of {task} {status} after {duration}",
+        "zh": "{task} 的运行 {id} {status}，耗时 {duration}",
+    },
+    "run still": {
+        "en": "run {id} of {task} still {status} after {timeout}s; stopped waiting",
+        "zh": "{task} 的运行 {id} 在 {timeout} 秒后仍{status}；不再等待",
+    },
+    "run created": {
+        "en": "created run {id} of {task} ({status})",
+        "zh": "已创建 {task} 的运行 {id}（{status}）",
+    },
+    "run for key": {
+        "en": "run {id} of {task} for key {key} ({status})",
+        "zh": "{task} 的运行 {id}，幂等键 {key}（{status}）",
+    },
+    "no service": {
+        "en": "no schedkit service is running on this store: the run stays pending until "
+        "one starts (or run it here: schedkit run {task} --wait)",
+        "zh": "此存储上没有运行中的 schedkit 服务：运行保持等待，直到有服务启动"
+        "（或在此运行：schedkit run {task} --wait）",
+    },
+    "waits for service": {
+        "en": "run {id} waits for a schedkit service to execute it",
+        "zh": "运行 {id} 等待 schedkit 服务执行",
+    },
+    "paused": {"en": "paused {id}", "zh": "已暂停 {id}"},
+    "resumed": {"en": "resumed {id}; next run {next}", "zh": "已恢复 {id}；下次运行 {next}"},
+    "scheduled": {
+        "en": "scheduled {task} [dim]({id})[/]: {description}; next run {next}",
+        "zh": "已设置 {task} 的调度 [dim]（{id}）[/]：{description}；下次运行 {next}",
+    },
+    "removed schedule": {"en": "removed schedule {id}", "zh": "已删除调度 {id}"},
+    "removed schedules": {
+        "en": "removed every schedule of {task}",
+        "zh": "已删除 {task} 的全部调度",
+    },
+    "imported": {
+        "en": "imported {n:,} schedule(s) from {file}",
+        "zh": "已从 {file} 导入 {n:,} 个调度",
+    },
+    "purged": {
+        "en": "deleted {n} finished run(s) older than {age}",
+        "zh": "已删除 {n} 条结束早于 {age} 前的运行",
+    },
+    "check ok": {"en": "ok: no problem found", "zh": "正常：未发现问题"},
+    "check problems": {"en": "{n} problem(s)", "zh": "发现 {n} 个问题"},
+    "store created": {
+        "en": "created store {store} at schema version {version}",
+        "zh": "已创建存储 {store}，结构版本 {version}",
+    },
+    "store upgraded": {
+        "en": "upgraded store {store} from schema version {found} to {version}",
+        "zh": "已升级存储 {store}，结构版本 {found} → {version}",
+    },
+    "store current": {
+        "en": "store {store} is at schema version {version} (up to date)",
+        "zh": "存储 {store} 的结构版本为 {version}（已是最新）",
+    },
+    "no config": {"en": "(defaults and environment)", "zh": "（默认值与环境变量）"},
+    "store version": {
+        "en": "{store} (schema version {version})",
+        "zh": "{store}（结构版本 {version}）",
+    },
+    "tasks found": {"en": "{n} discovered in {where}", "zh": "在 {where} 中发现 {n} 个"},
+    "schedules stored": {"en": "{n} stored", "zh": "已保存 {n} 个"},
+    "calendar saved": {
+        "en": "{what}: calendar {name} (base {base}), {n} override(s), version {version}",
+        "zh": "{what}：日历 {name}（基础规则 {base}），{n} 个覆盖日期，版本 {version}",
+    },
     "naive zone": {
         "en": "; naive date-times are read in {zone}, not in this machine's zone ({local})",
         "zh": "；不带时区的时间按 {zone} 解读，而不是本机时区（{local}）",
     },
 }
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    if char in "\n\r":
+        return repr(char)[1:-1]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str, *, lines: bool = False) -> str:
+    """``text`` safe to print through rich: markup escaped, and control characters
+    (ESC, NUL, C1, bidi controls ... ; newlines too unless ``lines``) shown as escapes
+    (``\\x1b``), so that a stored note, name or log line cannot move the cursor, recolour
+    the terminal or fake a line of output. Every string a user or a task supplied goes
+    through here before the CLI prints it."""
+    pattern = _CONTROL_BUT_NEWLINE if lines else _CONTROL
+    return escape(pattern.sub(_escaped, text))
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the controls :func:`json.dumps` leaves as they are (DEL, C1, bidi;
+    it escapes C0 itself) written as ``\\u`` escapes: the same JSON value, inert on a
+    terminal."""
+    return _CONTROL_BUT_NEWLINE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
 
 STATUS_STYLE: dict[RunStatus, str] = {
     RunStatus.PENDING: "cyan",
@@ -287,12 +399,12 @@ def _elapsed(value: float) -> str:
 
 def store_line(console: Console, label: str, lang: Lang) -> None:
     """The store a command used, as the last line of its output."""
-    console.print(f"{tr('store', lang)} {escape(label)}", style="dim", soft_wrap=True)
+    console.print(f"{tr('store', lang)} {visible(label)}", style="dim", soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:
     """Write ``data`` as JSON on stdout (UTF-8 kept readable, datetimes ISO 8601)."""
-    typer.echo(json.dumps(to_json(data), ensure_ascii=False, indent=2, sort_keys=False))
+    typer.echo(json_safe(json.dumps(to_json(data), ensure_ascii=False, indent=2)))
 
 
 #: Below this console width, tables leave out secondary columns.
@@ -300,7 +412,18 @@ NARROW = 110
 
 #: Columns that never wrap (times, ids, statuses); the others fold.
 _NO_WRAP = frozenset(
-    {"run", "id", "status", "scheduled", "next run", "created", "last used", "duration", "attempt"}
+    {
+        "run",
+        "id",
+        "name",
+        "status",
+        "scheduled",
+        "next run",
+        "created",
+        "last used",
+        "duration",
+        "attempt",
+    }
 )
 
 
@@ -313,7 +436,9 @@ def table(headers: Sequence[str], lang: Lang, *, title: str | None = None) -> Ta
         pad_edge=False,
     )
     for header in headers:
-        t.add_column(tr(header, lang), no_wrap=header in _NO_WRAP)
+        # Fold, never cut: a cell's text all shows (Chinese text has no spaces to wrap
+        # at, and rich's default ellipsis dropped the rest of a description).
+        t.add_column(tr(header, lang), no_wrap=header in _NO_WRAP, overflow="fold")
     return t
 
 
@@ -336,7 +461,7 @@ def seconds(value: float | None) -> str:
 
 
 def status_text(status: RunStatus, lang: Lang) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{escape(tr(status.value, lang))}[/]"
+    return f"[{STATUS_STYLE.get(status, 'white')}]{visible(tr(status.value, lang))}[/]"
 
 
 def short_id(run_id: str) -> str:
@@ -404,13 +529,13 @@ def runs_table(
             message = progress_text(run.progress)
         cells = {
             "run": short_id(run.id),
-            "task": escape(run.task_name),
+            "task": visible(run.task_name),
             "status": status_text(run.status, lang),
             "source": tr(run.trigger_source.value, lang),
             "scheduled": when(run.scheduled_for, tz),
             "duration": seconds(run.duration),
             "attempt": f"{run.attempt}/{run.max_attempts}",
-            "message": escape(message),
+            "message": visible(message),
         }
         t.add_row(*(cell for header, cell in cells.items() if header not in drop))
     return t

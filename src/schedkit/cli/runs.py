@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -33,14 +32,15 @@ from rich.progress import (
 )
 
 from schedkit.errors import ConflictError
+from schedkit.limits import MAX_OFFSET, MAX_PAGE_SIZE
 from schedkit.models import LogLine, Node, Run, RunStatus, utcnow
 from schedkit.readmodels import run_view
 from schedkit.service import Scheduler
 
 from . import render
-from .errors import EXIT_FAILURE
+from .errors import EXIT_FAILURE, UsageProblem, options_named
 from .parsing import parse_duration, parse_params
-from .render import tr
+from .render import tr, visible
 from .state import (
     CliState,
     JsonOpt,
@@ -77,14 +77,15 @@ def run_task(
     params: ParamsOpt = None,
     wait: WaitOpt = False,
     local: Annotated[
-        bool | None,
+        bool, typer.Option("--local", help="Execute here, in this process (implies --wait).")
+    ] = False,
+    remote: Annotated[
+        bool,
         typer.Option(
-            "--local/--remote",
-            help="Execute here (implies --wait) / by a running service. "
-            "Default: a service if one is alive, else here.",
-            show_default=False,
+            "--remote",
+            help="Execute by a running service. Default: a service if one is alive, else here.",
         ),
-    ] = None,
+    ] = False,
     timeout: Annotated[
         float | None,
         typer.Option(
@@ -111,11 +112,15 @@ def run_task(
     """Run a task now, optionally waiting for it with a live progress bar."""
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
-    wait = wait or bool(local)
+    if local and remote:
+        raise UsageProblem("--local and --remote contradict each other: give one")
+    wait = wait or local
+    if timeout is not None and not wait:
+        raise UsageProblem("--timeout needs --wait (or --local): it bounds the wait")
     kv = list(param or [])
 
     async def work() -> tuple[Run, bool | None]:
-        here = local
+        here: bool | None = True if local else False if remote else None
         if wait and here is None:
             here = not await _alive_executors(state, task_name)
         if wait and here:
@@ -129,7 +134,7 @@ def run_task(
             if not wait:
                 return run, bool(await _alive_executors(state, task_name))
             if not as_json:
-                state.err.print(f"run {run.id} waits for a schedkit service to execute it")
+                state.err.print(render.fill("waits for service", state.lang, id=run.id))
             try:
                 return await _watch(s, run, state, timeout, logs and not as_json), False
             except asyncio.CancelledError:
@@ -141,17 +146,17 @@ def run_task(
     if as_json:
         render.emit_json({"store": store, **run_view(run, state.tz()).model_dump(mode="json")})
     elif not wait:
+        lang = state.lang
+        said = {"id": run.id, "task": visible(run.task_name), "status": tr(run.status.value, lang)}
         # With a key, the run may be the one an earlier command created.
-        made = "created run" if idempotency_key is None else "run"
-        key = "" if idempotency_key is None else f" for key {escape(idempotency_key)}"
-        state.out.print(f"{made} {run.id} of {escape(run.task_name)}{key} ({run.status.value})")
-        render.store_line(state.out, store, state.lang)
+        if idempotency_key is None:
+            state.out.print(render.fill("run created", lang, **said))
+        else:
+            state.out.print(render.fill("run for key", lang, key=visible(idempotency_key), **said))
+        render.store_line(state.out, store, lang)
         if not flag:
-            state.err.print(
-                "[yellow]note:[/] no schedkit service is running on this store: the run stays "
-                f"pending until one starts (or run it here: schedkit run {escape(task_name)} "
-                "--wait)"
-            )
+            note = render.fill("no service", lang, task=visible(task_name))
+            state.err.print(f"[yellow]note:[/] {note}")
     else:
         _print_outcome(state, run, timeout)
         render.store_line(state.out, store, state.lang)
@@ -252,7 +257,9 @@ async def _watch(s: Scheduler, run: Run, state: CliState, timeout: float | None,
 def _print_log(console: Console, line: LogLine, tz: ZoneInfo) -> None:
     stamp = line.ts.astimezone(tz).strftime("%H:%M:%S")
     style = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow"}.get(line.level, "dim")
-    console.print(f"[{style}]{stamp} {line.level:<7}[/] {escape(line.message)}", soft_wrap=True)
+    # A log line keeps its lines (a traceback is a block); its other controls are shown.
+    text = visible(line.message, lines=True)
+    console.print(f"[{style}]{stamp} {line.level:<7}[/] {text}", soft_wrap=True)
 
 
 class _ProgressView:
@@ -296,32 +303,31 @@ class _ProgressView:
             self.task_id,
             total=float(total) if isinstance(total, int | float) else None,
             completed=float(done) if isinstance(done, int | float) else 0,
-            note=escape(label),
+            note=visible(label),
         )
 
 
 def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
     lang = state.lang
     message = render.run_message(run)
-    head = f"run {run.id} of {escape(run.task_name)}"
+    said = {
+        "id": run.id,
+        "task": visible(run.task_name),
+        "status": render.status_text(run.status, lang),
+        "duration": render.seconds(run.duration),
+    }
+    tail = f": {visible(message)}" if message else ""
     if run.status is RunStatus.SUCCESS:
-        state.out.print(
-            f"[green]✔[/] {head} {tr('success', lang)} in {render.seconds(run.duration)}"
-            + (f": {escape(message)}" if message else "")
-        )
+        state.out.print(f"[green]✔[/] {render.fill('run finished', lang, **said)}{tail}")
         stats = (run.result or {}).get("statistics")
         if isinstance(stats, dict) and stats:
-            rows = [(str(k), escape(render.brief(v))) for k, v in stats.items()]
+            rows = [(visible(str(k)), visible(render.brief(v))) for k, v in stats.items()]
             render.print_kv(state.out, rows, lang)
     elif run.status.finished:
-        state.out.print(
-            f"[red]✘[/] {head} {render.status_text(run.status, lang)} "
-            f"after {render.seconds(run.duration)}" + (f": {escape(message)}" if message else "")
-        )
+        state.out.print(f"[red]✘[/] {render.fill('run ended', lang, **said)}{tail}")
     else:
-        state.out.print(
-            f"[yellow]…[/] {head} still {run.status.value} after {timeout}s; stopped waiting"
-        )
+        still = {**said, "status": tr(run.status.value, lang)}
+        state.out.print(f"[yellow]…[/] {render.fill('run still', lang, timeout=timeout, **still)}")
 
 
 # -- history -----------------------------------------------------------------------------
@@ -333,9 +339,12 @@ def history(
         str | None, typer.Argument(metavar="[TASK]", help="Task name (default: every task).")
     ] = None,
     limit: Annotated[
-        int, typer.Option("--limit", "-n", min=1, metavar="N", help="Runs to show.")
+        int,
+        typer.Option("--limit", "-n", min=1, max=MAX_PAGE_SIZE, metavar="N", help="Runs to show."),
     ] = 20,
-    offset: Annotated[int, typer.Option("--offset", min=0, metavar="N", help="Runs to skip.")] = 0,
+    offset: Annotated[
+        int, typer.Option("--offset", min=0, max=MAX_OFFSET, metavar="N", help="Runs to skip.")
+    ] = 0,
     status: Annotated[
         list[RunStatus] | None,
         typer.Option(
@@ -405,12 +414,14 @@ def purge(
         async with management(state) as s:
             return await s.purge(age, actor=actor())
 
-    count = run_async(work())
+    with options_named({"older_than": "--older-than"}):
+        count = run_async(work())
     store = state.store_label()
     if as_json:
         render.emit_json(
             {"store": store, "deleted": count, "older_than_seconds": age.total_seconds()}
         )
     else:
-        state.out.print(f"deleted {count} finished run(s) older than {older_than}")
+        said = render.fill("purged", state.lang, n=count, age=visible(older_than))
+        state.out.print(said)
         render.store_line(state.out, store, state.lang)

@@ -10,18 +10,18 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 
 from schedkit.errors import CalendarNotFoundError
 from schedkit.models import OverlapPolicy
 from schedkit.readmodels import ScheduleView, schedule_views
 from schedkit.service.schedule_files import FORMATS, format_for, parse_schedule_file
 from schedkit.triggers import ScheduleSpec, build_trigger, preview_upcoming
+from schedkit.triggers.specs import MAX_INSTANCES, MAX_JITTER, MAX_RUNS
 
 from . import render
-from .errors import UsageProblem
-from .parsing import parse_duration, parse_params
-from .render import tr
+from .errors import UsageProblem, options_named
+from .parsing import parse_duration, parse_params, read_text_file
+from .render import tr, visible
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
 
 T = TypeVar("T")
@@ -148,12 +148,22 @@ def schedule(
     jitter: Annotated[
         float | None,
         typer.Option(
-            "--jitter", min=0, metavar="SECONDS", help="Spread each fire over up to SECONDS."
+            "--jitter",
+            min=0,
+            max=MAX_JITTER,
+            metavar="SECONDS",
+            help="Spread each fire over up to SECONDS.",
         ),
     ] = None,
     max_instances: Annotated[
         int | None,
-        typer.Option("--max-instances", min=1, metavar="N", help="Active runs allowed at once."),
+        typer.Option(
+            "--max-instances",
+            min=1,
+            max=MAX_INSTANCES,
+            metavar="N",
+            help="Active runs allowed at once.",
+        ),
     ] = None,
     overlap: Annotated[
         OverlapPolicy | None, typer.Option("--overlap", help="When max_instances are active.")
@@ -161,12 +171,15 @@ def schedule(
     misfire_grace: Annotated[
         float | None,
         typer.Option(
-            "--misfire-grace", min=0, metavar="SECONDS", help="Seconds a late fire may still run."
+            # Above 0, as the schedule's rule (typer states only inclusive bounds).
+            "--misfire-grace",
+            metavar="SECONDS",
+            help="Seconds a late fire may still run.  [x>0]",
         ),
     ] = None,
     run_timeout: Annotated[
         float | None,
-        typer.Option("--timeout", min=0, metavar="SECONDS", help="Time limit per attempt."),
+        typer.Option("--timeout", metavar="SECONDS", help="Time limit per attempt.  [x>0]"),
     ] = None,
     label: Annotated[
         list[str] | None,
@@ -178,7 +191,9 @@ def schedule(
     ] = None,
     max_runs: Annotated[
         int | None,
-        typer.Option("--max-runs", min=1, metavar="N", help="End the schedule after N runs."),
+        typer.Option(
+            "--max-runs", min=1, max=MAX_RUNS, metavar="N", help="End the schedule after N runs."
+        ),
     ] = None,
     executor: Annotated[
         ExecutorChoice | None,
@@ -216,8 +231,32 @@ def schedule(
             "executor": executor.value if executor is not None else None,
         }
         config.update({k: v for k, v in policies.items() if v is not None})
-    elif any(v is not None for v in (cron, interval, at, spec)):
-        raise UsageProblem("--remove takes no trigger option")
+    else:
+        _check_removal(
+            trigger=(cron, interval, at, spec),
+            others={
+                "--tz": tz,
+                "-p/--param": param,
+                "--jitter": jitter,
+                "--max-instances": max_instances,
+                "--overlap": overlap,
+                "--misfire-grace": misfire_grace,
+                "--timeout": run_timeout,
+                "--label": label,
+                "--max-runs": max_runs,
+                "--executor": executor,
+            },
+        )
+    # The schedule's rules name its fields; the user typed these options.
+    typed = {
+        "timeout": ("--timeout", run_timeout),
+        "misfire_grace_time": ("--misfire-grace", misfire_grace),
+        "max_instances": ("--max-instances", max_instances),
+        "max_runs": ("--max-runs", max_runs),
+        "trigger.jitter": ("--jitter", jitter),
+        "labels": ("--label", label),
+    }
+    options = {field: option for field, (option, value) in typed.items() if value is not None}
 
     async def work() -> list[ScheduleView]:
         async with management(state) as s:
@@ -234,27 +273,44 @@ def schedule(
             # Viewed while the store is open: the next run is the one its calendar allows.
             return await schedule_views(s, [saved], state.lang)
 
-    changed = _saying_warnings(state, work)
+    with options_named(options):
+        changed = _saying_warnings(state, work)
     lang = state.lang
     store = state.store_label()
     if remove:
-        what = f"schedule {schedule_id}" if schedule_id else f"every schedule of {task_name}"
         if as_json:
             render.emit_json({"store": store, "removed": schedule_id or task_name})
         else:
-            state.out.print(f"removed {escape(what)}")
+            if schedule_id:
+                said = render.fill("removed schedule", lang, id=visible(schedule_id))
+            else:
+                said = render.fill("removed schedules", lang, task=visible(task_name))
+            state.out.print(said)
             render.store_line(state.out, store, lang)
         return
     view = changed[0]
     if as_json:
         render.emit_json({"store": store, **view.model_dump(mode="json")})
         return
-    state.out.print(
-        f"scheduled {escape(task_name)} [dim]({escape(view.id)})[/]: {escape(view.description)}; "
-        f"{tr('next run', lang)} {escape(render.next_run(view, lang))}"
-        + (f" ({tr('paused', lang)})" if view.paused else "")
+    said = render.fill(
+        "scheduled",
+        lang,
+        task=visible(task_name),
+        id=visible(view.id),
+        description=visible(view.description),
+        next=visible(render.next_run(view, lang)),
     )
+    state.out.print(said + (f" ({tr('paused', lang)})" if view.paused else ""))
     render.store_line(state.out, store, lang)
+
+
+def _check_removal(trigger: tuple[str | None, ...], others: dict[str, Any]) -> None:
+    """``--remove`` with options that describe a schedule: the user meant something else."""
+    if any(v is not None for v in trigger):
+        raise UsageProblem("--remove takes no trigger option")
+    given = [option for option, value in others.items() if value is not None]
+    if given:
+        raise UsageProblem(f"--remove takes no {', '.join(given)}: it only removes")
 
 
 def import_schedules(
@@ -281,7 +337,7 @@ def import_schedules(
     chosen = fmt or format_for(file.name)
     if chosen not in FORMATS:
         raise UsageProblem(f"--format must be one of {', '.join(FORMATS)}, not {chosen!r}")
-    entries = parse_schedule_file(file.read_text(encoding="utf-8-sig"), chosen)
+    entries = parse_schedule_file(read_text_file(file), chosen)
 
     async def work() -> int:
         async with management(state) as s:
@@ -292,7 +348,7 @@ def import_schedules(
     if as_json:
         render.emit_json({"store": store, "created": created, "file": str(file)})
         return
-    state.out.print(f"imported {created:,} schedule(s) from {escape(file.name)}")
+    state.out.print(render.fill("imported", state.lang, n=created, file=visible(file.name)))
     render.store_line(state.out, store, state.lang)
 
 
@@ -304,10 +360,10 @@ def _saying_warnings(state: CliState, work: Callable[[], Coroutine[Any, Any, T]]
         result = run_async(work())
     for found in warned[:MAX_WARNINGS_SHOWN]:
         text = render.schedule_note(found, state.lang)
-        state.err.print(f"[yellow]warning[/] {escape(text)}", soft_wrap=True)
+        state.err.print(f"[yellow]{tr('warning', state.lang)}[/] {visible(text)}", soft_wrap=True)
     if len(warned) > MAX_WARNINGS_SHOWN:
         more = render.fill("more warnings", state.lang, n=len(warned) - MAX_WARNINGS_SHOWN)
-        state.err.print(f"[yellow]warning[/] {escape(more)}", soft_wrap=True)
+        state.err.print(f"[yellow]{tr('warning', state.lang)}[/] {visible(more)}", soft_wrap=True)
     return result
 
 
@@ -353,14 +409,11 @@ def _pause_or_resume(
         return
     for v in views:
         if paused:
-            state.out.print(
-                f"paused {escape(v.id)}" + (f": {escape(v.pause_note)}" if v.pause_note else "")
-            )
+            said = render.fill("paused", state.lang, id=visible(v.id))
+            state.out.print(said + (f": {visible(v.pause_note)}" if v.pause_note else ""))
         else:
-            state.out.print(
-                f"resumed {escape(v.id)}; {tr('next run', state.lang)} "
-                f"{escape(render.next_run(v, state.lang))}"
-            )
+            nxt = visible(render.next_run(v, state.lang))
+            state.out.print(render.fill("resumed", state.lang, id=visible(v.id), next=nxt))
     render.store_line(state.out, store, state.lang)
 
 
@@ -415,12 +468,12 @@ def next_fires(
             }
         )
         return
-    state.out.print(escape(description))
+    state.out.print(visible(description))
     for i, (fire, note) in enumerate(zip(fires, notes, strict=True), 1):
         local = fire.strftime("%Y-%m-%d %H:%M:%S %a")
-        extra = f"  {escape(note)}" if note else ""
+        extra = f"  {visible(note)}" if note else ""
         state.out.print(f"{i:>3}. {local} [dim]{fire.isoformat()}[/]{extra}")
     if not fires:
         state.out.print("(no more fires)")
     for warning in found.warnings:
-        state.out.print(f"[yellow]warning[/] {escape(warning.message(lang))}")
+        state.out.print(f"[yellow]{tr('warning', lang)}[/] {visible(warning.message(lang))}")

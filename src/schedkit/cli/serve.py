@@ -24,7 +24,7 @@ from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
 
 from . import render
-from .errors import CommandFailed
+from .errors import CommandFailed, UsageProblem
 from .state import CliState, get_state, run_async, show_info_logs, with_roles
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def is_loopback(host: str) -> bool:
 def check_auth_bind(auth: AuthMode, host: str) -> None:
     """``--auth none`` admits everyone as admin: refuse it on an address others reach."""
     if auth == "none" and not is_loopback(host):
-        raise CommandFailed(
+        raise UsageProblem(
             f"--auth none serves without authentication, so it binds only to a loopback "
             f"address (127.0.0.1, ::1, localhost), not {host!r}; create a token instead: "
             "schedkit token create --name NAME --role admin"

@@ -33,8 +33,8 @@ from schedkit.service.location import describe_store, sqlite_file
 from schedkit.service.past_dates import ScheduleNote, noted
 
 from .errors import CommandFailed
+from .render import Lang
 
-Lang = Literal["en", "zh"]
 #: How the CLI writes its log lines to stderr.
 LogFormat = Literal["text", "json"]
 T = TypeVar("T")

@@ -6,13 +6,13 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from schedkit import readmodels
+from schedkit.limits import MAX_PAGE_SIZE
 from schedkit.models import Run
 
 from . import render
-from .render import tr
+from .render import tr, visible
 from .state import JsonOpt, get_state, management, run_async, wants_json
 
 tasks_app = typer.Typer(help="Registered tasks (`schedkit tasks` alone lists them).")
@@ -70,21 +70,23 @@ def list_tasks(
         filtered = category is not None or bool(tag)
         state.out.print(
             tr("no tasks", lang)
-            + ("" if filtered else f" ({escape(searched)}; {escape(state.where_to_look())})")
+            + ("" if filtered else f" ({visible(searched)}; {visible(state.where_to_look())})")
         )
     else:
-        table = render.table(
-            ["name", "category", "priority", "schedule", "next run", "last run"], lang
-        )
+        headers = ["name", "category", "priority", "schedule", "next run", "last run"]
+        # On a narrow screen the schedule keeps the room: category and priority go.
+        drop = {"category", "priority"} if state.out.width < render.NARROW else set()
+        table = render.table([h for h in headers if h not in drop], lang)
         for v in summaries:
-            table.add_row(
-                escape(v.name),
-                escape(v.category),
-                tr(v.priority_name.lower(), lang),
-                escape(_schedules_text(v, lang)),
-                render.when(v.next_fire_time_local, None),
-                render.status_text(v.last_run.status, lang) if v.last_run else "-",
-            )
+            cells = {
+                "name": visible(v.name),
+                "category": visible(v.category),
+                "priority": tr(v.priority_name.lower(), lang),
+                "schedule": visible(_schedules_text(v, lang)),
+                "next run": render.when(v.next_fire_time_local, None),
+                "last run": render.status_text(v.last_run.status, lang) if v.last_run else "-",
+            }
+            table.add_row(*(cell for header, cell in cells.items() if header not in drop))
         state.out.print(table)
     render.store_line(state.out, store, lang)
 
@@ -93,7 +95,9 @@ def list_tasks(
 def show_task(
     ctx: typer.Context,
     task_name: Annotated[str, typer.Argument(metavar="TASK", help="Task name.")],
-    runs: Annotated[int, typer.Option("--runs", "-n", min=0, help="Recent runs to show.")] = 5,
+    runs: Annotated[
+        int, typer.Option("--runs", "-n", min=0, max=MAX_PAGE_SIZE, help="Recent runs to show.")
+    ] = 5,
     json_: JsonOpt = False,
 ) -> None:
     """Show one task: description, parameters, schedules and recent runs."""
@@ -119,10 +123,10 @@ def show_task(
     render.print_kv(
         out,
         [
-            ("name", f"[bold]{escape(detail.name)}[/]"),
-            ("description", escape(detail.description or "-")),
-            ("category", escape(detail.category)),
-            ("tags", escape(", ".join(detail.tags) or "-")),
+            ("name", f"[bold]{visible(detail.name)}[/]"),
+            ("description", visible(detail.description or "-")),
+            ("category", visible(detail.category)),
+            ("tags", visible(", ".join(detail.tags) or "-")),
             ("priority", tr(detail.priority_name.lower(), lang)),
             (
                 "retry",
@@ -149,9 +153,9 @@ def show_task(
             if isinstance(prop, dict) and "default" in prop:
                 default = json.dumps(prop["default"], ensure_ascii=False)
             table.add_row(
-                escape(name),
-                escape(_schema_type(prop, lang)),
-                escape(default),
+                visible(name),
+                visible(_schema_type(prop, lang)),
+                visible(default),
                 tr("yes", lang) if name in required else tr("no", lang),
             )
         out.print(table)
@@ -166,12 +170,12 @@ def show_task(
             if s.paused:
                 paused = tr("yes", lang) + (f" ({s.pause_note})" if s.pause_note else "")
             table.add_row(
-                escape(s.id),
-                escape(s.description),
-                escape(json.dumps(s.kwargs, ensure_ascii=False) if s.kwargs else "-"),
-                escape(render.next_run(s, lang)),
-                escape(paused),
-                escape(
+                visible(s.id),
+                visible(s.description),
+                visible(json.dumps(s.kwargs, ensure_ascii=False) if s.kwargs else "-"),
+                visible(render.next_run(s, lang)),
+                visible(paused),
+                visible(
                     render.fill(
                         "policies",
                         lang,

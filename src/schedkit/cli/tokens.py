@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from schedkit import tokens as core
 from schedkit.models import ApiToken
@@ -13,7 +12,7 @@ from schedkit.readmodels import token_view
 
 from . import render
 from .errors import UsageProblem
-from .render import tr
+from .render import tr, visible
 from .state import JsonOpt, actor, get_state, management, run_async, wants_json
 
 token_app = typer.Typer(help="API tokens (roles: viewer < operator < admin).", no_args_is_help=True)
@@ -58,8 +57,8 @@ def create(
         render.emit_json({"store": store, **view, "secret": issued.secret})
         return
     state.out.print(
-        f"created token {escape(token_name)} ({issued.token.role}), id {issued.token.id}, "
-        f"in store {escape(store)}"
+        f"created token {visible(token_name)} ({issued.token.role}), id {issued.token.id}, "
+        f"in store {visible(store)}"
     )
     state.out.print(
         "it works with the servers using this store; secret (shown once, keep it safe):"
@@ -93,7 +92,7 @@ def list_(
     for t in found:
         table.add_row(
             t.id,
-            escape(t.name),
+            visible(t.name),
             tr(t.role, lang),
             render.when(t.created_at, tz),
             render.when(t.last_used_at, tz),
@@ -123,5 +122,5 @@ def revoke(
         view = token_view(token).model_dump(mode="json")
         render.emit_json({"store": store, **view, "revoked": True})
     else:
-        state.out.print(f"revoked token {escape(token.name)} ({token.id})")
+        state.out.print(f"revoked token {visible(token.name)} ({token.id})")
         render.store_line(state.out, store, state.lang)

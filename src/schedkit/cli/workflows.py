@@ -9,15 +9,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from schedkit import readmodels
+from schedkit.limits import MAX_PAGE_SIZE
 from schedkit.models import RunStatus, WorkflowStatus
 
 from . import render
-from .errors import EXIT_FAILURE
+from .errors import EXIT_FAILURE, UsageProblem
 from .parsing import parse_params
-from .render import tr
+from .render import tr, visible
 from .state import (
     CliState,
     JsonOpt,
@@ -49,7 +49,7 @@ def workflow_group(ctx: typer.Context) -> None:
 
 def _state_text(state: str, lang: render.Lang) -> str:
     if state in _STATUS_STYLE:
-        return f"[{_STATUS_STYLE[state]}]{escape(tr(state, lang))}[/]"
+        return f"[{_STATUS_STYLE[state]}]{visible(tr(state, lang))}[/]"
     return render.status_text(RunStatus(state), lang)
 
 
@@ -67,22 +67,25 @@ def list_workflows(ctx: typer.Context, json_: JsonOpt = False) -> None:
             return [readmodels.workflow_view(wf) for wf in s.workflows.definitions()]
 
     views = run_async(work())
+    store = state.store_label()
     if wants_json(ctx, json_):
-        render.emit_json({"workflows": [v.model_dump(mode="json") for v in views]})
+        render.emit_json({"store": store, "workflows": [v.model_dump(mode="json") for v in views]})
         return
     if not views:
         state.out.print(tr("no workflows", state.lang))
+        render.store_line(state.out, store, state.lang)
         return
     table = render.table(["name", "steps", "policy", "task", "description"], state.lang)
     for v in views:
         table.add_row(
-            escape(v.name),
-            escape(" → ".join(", ".join(layer) for layer in v.layers)),
+            visible(v.name),
+            visible(" → ".join(", ".join(layer) for layer in v.layers)),
             tr(v.failure_policy, state.lang),
-            escape(v.launcher_task),
-            escape(v.description),
+            visible(v.launcher_task),
+            visible(v.description),
         )
     state.out.print(table)
+    render.store_line(state.out, store, state.lang)
 
 
 @workflow_app.command("show")
@@ -99,20 +102,22 @@ def show_workflow(
             return readmodels.workflow_view(s.workflows.definition(name))
 
     view = run_async(work())
+    store = state.store_label()
     if wants_json(ctx, json_):
-        render.emit_json(view.model_dump(mode="json"))
+        render.emit_json({"store": store, **view.model_dump(mode="json")})
         return
     lang = state.lang
     table = render.table(["step", "task", "after", "on"], lang, title=f"{view.name}")
     for step in view.steps:
         table.add_row(
-            escape(step.name),
-            escape(step.task),
-            escape(", ".join(step.after) or "-"),
+            visible(step.name),
+            visible(step.task),
+            visible(", ".join(step.after) or "-"),
             tr(step.on, lang),
         )
     state.out.print(table)
     state.out.print(f"{tr('policy', lang)}: {tr(view.failure_policy, lang)}")
+    render.store_line(state.out, store, lang)
 
 
 @workflow_app.command("start")
@@ -138,6 +143,8 @@ def start_workflow(
 ) -> None:
     """Start a workflow now (a running schedkit service executes its steps)."""
     state = get_state(ctx)
+    if timeout is not None and not wait:
+        raise UsageProblem("--timeout needs --wait: it bounds the wait")
     values = parse_params(list(param or []), params)
 
     async def work() -> readmodels.WorkflowRunView:
@@ -161,7 +168,7 @@ def list_runs(
     status: Annotated[
         WorkflowStatus | None, typer.Option("--status", help="Only runs with this status.")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=500)] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_PAGE_SIZE)] = 20,
     json_: JsonOpt = False,
 ) -> None:
     """Workflow runs, newest first."""
@@ -170,27 +177,32 @@ def list_runs(
     async def work() -> list[readmodels.WorkflowRunSummary]:
         async with management(state, read_only=True) as s:
             runs = await s.workflows.history(name, status, limit=limit)
+            if name is not None and not runs and not await s.workflows.count(name):
+                s.workflows.definition(name)  # a typo is an error, not an empty list
             return [readmodels.workflow_run_summary(r, state.tz()) for r in runs]
 
     views = run_async(work())
+    store = state.store_label()
     if wants_json(ctx, json_):
-        render.emit_json({"items": [v.model_dump(mode="json") for v in views]})
+        render.emit_json({"store": store, "items": [v.model_dump(mode="json") for v in views]})
         return
     lang = state.lang
     if not views:
         state.out.print(tr("no workflow runs", lang))
+        render.store_line(state.out, store, lang)
         return
     table = render.table(["id", "workflow", "status", "source", "created", "duration"], lang)
     for v in views:
         table.add_row(
             v.id,
-            escape(v.workflow),
+            visible(v.workflow),
             _wf_status(v.status, lang),
             tr(v.trigger_source, lang),
             render.when(v.created_at_local, None),
             render.seconds(v.duration),
         )
     state.out.print(table)
+    render.store_line(state.out, store, lang)
 
 
 @workflow_app.command("status")
@@ -230,12 +242,13 @@ def retry_step(
 def _print_run(
     ctx: typer.Context, state: CliState, view: readmodels.WorkflowRunView, json_: bool
 ) -> None:
+    store = state.store_label()
     if wants_json(ctx, json_):
-        render.emit_json(view.model_dump(mode="json"))
+        render.emit_json({"store": store, **view.model_dump(mode="json")})
         return
     lang = state.lang
     state.out.print(
-        f"{tr('workflow', lang)} {escape(view.workflow)} {view.id}: "
+        f"{tr('workflow', lang)} {visible(view.workflow)} {view.id}: "
         f"{_wf_status(view.status, lang)} ({render.seconds(view.duration)})"
     )
     table = render.table(
@@ -247,12 +260,13 @@ def _print_run(
         if run is not None and run.error:
             message = str(run.error.get("message") or "")
         table.add_row(
-            escape(step.name),
-            escape(step.task),
+            visible(step.name),
+            visible(step.task),
             _state_text(step.state, lang),
             str(run.attempt) if run else "-",
             render.when(run.started_at_local, None) if run else "-",
             render.seconds(run.duration) if run else "-",
-            escape(message),
+            visible(message),
         )
     state.out.print(table)
+    render.store_line(state.out, store, lang)

@@ -319,7 +319,13 @@ class RunControl:
     async def purge(self, older_than: timedelta, *, actor: str) -> int:
         """Delete finished runs (and their logs) that finished more than ``older_than`` ago,
         and the workflow runs that ended before then."""
-        cutoff = self.clock.now() - older_than
+        try:
+            cutoff = self.clock.now() - older_than
+        except OverflowError:
+            raise ValidationError(
+                f"{older_than.days:,} days is too long: it reaches back before the year 1",
+                field="older_than",
+            ) from None
         count = await self.store.purge_runs(cutoff)
         await self.store.purge_workflow_runs(cutoff)
         detail = f"{count} run(s) older than {older_than}"

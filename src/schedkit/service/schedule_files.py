@@ -87,6 +87,16 @@ def _csv_entries(text: str) -> list[ScheduleEntry | EntryError]:
     start = reader.line_num + 1
     for row in reader:
         number, start = start, reader.line_num + 1
+        # csv puts the fields past the header's columns in a list under the key None.
+        extra = row.pop(None, None)
+        if extra:
+            more = f"{len(extra)} field{'s' if len(extra) > 1 else ''}"
+            message = (
+                f"{more} more than the {len(reader.fieldnames or ())} columns of the header "
+                '(quote a value holding a comma: "0 2 * * 1,3")'
+            )
+            found.append(EntryError(line=number, message=message))
+            continue
         cells = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
         if not any(cells.values()):
             continue

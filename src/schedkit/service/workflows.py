@@ -8,6 +8,7 @@ scheduled like any task; see ``schedkit.workflows.launcher``.
 from __future__ import annotations
 
 import asyncio
+import difflib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -52,9 +53,12 @@ class WorkflowControl:
         return self.registry.workflows()
 
     def definition(self, name: str) -> Workflow:
+        """Workflow ``name``; WorkflowNotFoundError naming the defined names close to it."""
         wf = self.registry.get_workflow(name)
         if wf is None:
-            raise WorkflowNotFoundError(name)
+            names = [w.name for w in self.definitions()]
+            close = difflib.get_close_matches(name, names, n=2, cutoff=0.75)
+            raise WorkflowNotFoundError(name, close=close)
         return wf
 
     async def start(

@@ -104,13 +104,19 @@ def _in_spec_zone(value: datetime, info: ValidationInfo) -> datetime:
         raise _custom_error(f"{value.isoformat()} is out of the supported date range") from None
 
 
+#: Bounds of a schedule's policies (the CLI's options state them too).
+MAX_JITTER = 86_400
+MAX_INSTANCES = 10_000
+MAX_RUNS = 1_000_000_000
+
+
 class _TriggerSpecBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     trigger: str
     timezone: str | None = None
     #: At most a day: jitter spreads fires, it does not move them to another day.
-    jitter: float | None = Field(default=None, ge=0, le=86_400)
+    jitter: float | None = Field(default=None, ge=0, le=MAX_JITTER)
     #: A calendar name (built in or stored) or ``{"name": ..., "nth": ...}``; which
     #: calendars exist is known to the store, not here (see schedkit.calendars).
     calendar: CalendarField | None = None
@@ -296,12 +302,12 @@ class ScheduleSpec(BaseModel):
 
     trigger: TriggerSpec
     misfire_grace_time: float | None = Field(default=300.0, gt=0)
-    max_instances: int = Field(default=1, ge=1, le=10_000)
+    max_instances: int = Field(default=1, ge=1, le=MAX_INSTANCES)
     coalesce: bool = True
     overlap: OverlapPolicy = OverlapPolicy.SKIP
     timeout: float | None = Field(default=None, gt=0)
     #: End after this many runs (None: no limit). An end date is the trigger's end_date.
-    max_runs: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    max_runs: int | None = Field(default=None, ge=1, le=MAX_RUNS)
     kwargs: dict[str, JsonValue] = Field(default_factory=dict)
     #: Labels a node must offer to execute the runs, on top of the task's (docs/cluster.md).
     labels: list[str] = Field(default_factory=list, max_length=MAX_NODE_LABELS)

@@ -16,13 +16,14 @@ from schedkit.api.auth import ActorDep
 from schedkit.api.deps import LangDep, SchedulerDep
 from schedkit.api.routes.table import route
 from schedkit.calendars import FORMATS, Format
+from schedkit.calendars.model import MAX_YEAR, MIN_YEAR
 from schedkit.errors import ValidationError
 from schedkit.tokens import Role
 
 CalendarName = Annotated[
     str, Path(max_length=64, description="Calendar name (built-in or stored).")
 ]
-Year = Annotated[int, Path(ge=1950, le=2199)]
+Year = Annotated[int, Path(ge=MIN_YEAR, le=MAX_YEAR)]
 #: A date in a path, YYYY-MM-DD (a bare number is no date, whatever pydantic would make of it).
 Day = Annotated[str, Path(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
 FormatQuery = Annotated[

@@ -12,7 +12,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from schedkit.api.deps import SchedulerDep
 from schedkit.api.schemas import SCHEDULE_BODY_EXAMPLES
-from schedkit.limits import SCHEDULE_ID_PATTERN
+from schedkit.limits import MAX_OFFSET, MAX_PAGE_SIZE, SCHEDULE_ID_PATTERN
 from schedkit.tokens import Role
 
 __all__ = ["ROUTES", "SCHEDULE_ID_PATTERN", "RouteSpec", "RouteTable", "route"]
@@ -63,8 +63,8 @@ ROUTES = RouteTable()
 route = ROUTES.route
 
 # Query parameters shared by several routes.
-Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
 Name = Annotated[str | None, Query(max_length=200)]
 TaskName = Annotated[str, Path(max_length=200, description="The task's unique name.")]
 RunId = Annotated[str, Path(max_length=100)]
