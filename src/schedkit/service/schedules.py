@@ -79,7 +79,8 @@ DEFINITION = (
 #: The smallest span of time: a ``since``/``until`` pair around one instant.
 _INSTANT = timedelta(microseconds=1)
 
-#: Tries of a default schedule's sync against nodes starting at the same time.
+#: Tries of a write racing others: a default schedule's sync against nodes starting at
+#: the same time, a pause or resume against users changing the task's schedules.
 SYNC_ATTEMPTS = 5
 
 logger = logging.getLogger(__name__)
@@ -305,38 +306,33 @@ class ScheduleBook:
     async def set_paused(
         self, task_name: str, paused: bool, note: str | None, *, actor: str
     ) -> list[Schedule]:
-        """Pause (with a note for operators) or resume every schedule of a task. A resumed
-        schedule's next fire is computed from now: fires in the pause were paused on
-        purpose and are not run."""
+        """Pause (with a note for operators) or resume every schedule of a task, all or
+        nothing. A resumed schedule's next fire is computed from now: fires in the pause
+        were paused on purpose and are not run. On a conflict the task is read again: a
+        schedule deleted meanwhile is left out, one changed is paused as changed."""
         self.registry.require(task_name)
-        schedules = await self.store.list_schedules(task_name)
-        if not schedules:
-            raise ConflictError(f"task {task_name!r} has no schedule to pause or resume")
-        if not paused and not any(s.paused for s in schedules):
-            raise ConflictError(f"task {task_name!r} is not paused")
-        now = self.clock.now()
-        changed = []
-        for old in schedules:
-            if old.paused == paused and (not paused or old.pause_note == note):
-                changed.append(old)
-                continue
-            next_fire = old.next_fire_time
-            if not paused:
-                upcoming = trigger_from_json(old.trigger).next_fire_time(None, now)
-                next_fire = planning.next_after(old, 0, upcoming)  # an ended one stays ended
-            new = _next_version(
-                old,
-                now,
-                paused=paused,
-                pause_note=note if paused else None,
-                next_fire_time=next_fire,
-            )
-            await self._save(new, old)
-            action = "schedule.pause" if paused else "schedule.resume"
+        for attempt in range(SYNC_ATTEMPTS):
+            schedules = await self.store.list_schedules(task_name)
+            if not schedules:
+                raise ConflictError(f"task {task_name!r} has no schedule to pause or resume")
+            if not paused and not any(s.paused for s in schedules):
+                raise ConflictError(f"task {task_name!r} is not paused")
+            now = self.clock.now()
+            after = [_paused_or_resumed(s, paused, note, now) for s in schedules]
+            changed = [
+                (old, new) for old, new in zip(schedules, after, strict=True) if new is not old
+            ]
+            try:
+                await self.store.replace_schedules([new for _, new in changed])
+                break
+            except ScheduleConflictError:
+                if attempt == SYNC_ATTEMPTS - 1:
+                    raise
+        action = "schedule.pause" if paused else "schedule.resume"
+        for old, new in changed:
             await self.audit.record(actor, action, old.id, old, new, detail=note)
-            changed.append(new)
         self._changed()
-        return changed
+        return after
 
     async def sync_defaults(self) -> None:
         """Give each task its default schedule, keeping runtime changes and the pending
@@ -494,8 +490,22 @@ def same_definition(a: Schedule, b: Schedule) -> bool:
     return all(getattr(a, k) == getattr(b, k) for k in DEFINITION)
 
 
-def _next_version(old: Schedule, now: datetime, **changes: Any) -> Schedule:
-    return dataclasses.replace(old, **changes, version=old.version + 1, updated_at=now)
+def _paused_or_resumed(old: Schedule, paused: bool, note: str | None, now: datetime) -> Schedule:
+    """``old`` paused with ``note`` or resumed: its next version, or itself if so already."""
+    if old.paused == paused and (not paused or old.pause_note == note):
+        return old
+    next_fire = old.next_fire_time
+    if not paused:
+        upcoming = trigger_from_json(old.trigger).next_fire_time(None, now)
+        next_fire = planning.next_after(old, 0, upcoming)  # an ended one stays ended
+    return dataclasses.replace(
+        old,
+        paused=paused,
+        pause_note=note if paused else None,
+        next_fire_time=next_fire,
+        version=old.version + 1,
+        updated_at=now,
+    )
 
 
 def smallest_gap(trigger: CronSpec | IntervalSpec | DateSpec) -> float | None:

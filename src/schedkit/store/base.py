@@ -128,20 +128,20 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
-        """Create many new schedules at once (a bulk import), all or nothing.
+        """Create many new schedules at once (a bulk import), all or nothing: each at
+        version 1, the ids distinct (ValueError otherwise, before anything is written);
+        if any id is stored already, ScheduleConflictError names the first one found
+        (expected 0, its stored version) and none is stored. SQL: one transaction (SQLite
+        holds its write lock, ~1 s per 100,000 schedules). MongoDB (no multi-document
+        transaction): readers may see part until it returns; see its method."""
 
-        Each must be at version 1 and the ids distinct (ValueError otherwise, before
-        anything is written). If any id is already stored, ScheduleConflictError names
-        the first one found (expected 0, its stored version) and none of the batch is
-        stored. SQL: one transaction (on SQLite it holds the write lock while it lasts,
-        about a second per 100,000 schedules). MongoDB (FerretDB has no multi-document
-        transactions): the ids are checked first, then inserted in ordered batches;
-        when a batch fails (an id created meanwhile, a lost server), the documents this
-        call inserted that are still at version 1 are deleted again before the error is
-        raised. Readers may see part of the batch until then, and a process killed
-        halfway leaves the batches it wrote (an import run again then reports their ids
-        as existing).
-        """
+    @abc.abstractmethod
+    async def replace_schedules(self, schedules: Sequence[Schedule]) -> None:
+        """Replace many schedules (a task paused or resumed), each compare-and-set at the
+        version before its own as :meth:`put_schedule` replaces one, all or nothing: if
+        any is not stored at that version, ScheduleConflictError names the first in id
+        order and none is written (ValueError first if an id repeats or a version is
+        under 2). SQL: one transaction; MongoDB: as :meth:`insert_schedules`."""
 
     @abc.abstractmethod
     async def list_schedules(
