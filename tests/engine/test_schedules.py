@@ -523,6 +523,12 @@ async def test_schedule_id_of_another_task_and_pause_without_schedule(
         await s.add_task("other", {"trigger": "cron", "hour": 2}, schedule_id="shared")
     with pytest.raises(ConflictError, match="no schedule"):
         await s.pause_task("other")
+    # Removing it through the other task is refused the same way, and changes nothing.
+    with pytest.raises(ConflictError, match="belongs to task 'nightly'"):
+        await s.delete_schedule("shared", task_name="other")
+    assert await s.get_schedule("shared") is not None
+    await s.delete_schedule("shared", task_name="nightly")
+    assert await s.get_schedule("shared") is None
 
 
 async def test_kwargs_edge_cases_rejected_before_store(make_scheduler: MakeScheduler) -> None:

@@ -357,9 +357,13 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
         self._require_started()
         return await self.schedules.remove_task(task_name, actor=actor)
 
-    async def delete_schedule(self, schedule_id: str, *, actor: str = SYSTEM) -> None:
+    async def delete_schedule(
+        self, schedule_id: str, *, task_name: str | None = None, actor: str = SYSTEM
+    ) -> None:
+        """Delete a schedule; with ``task_name``, only if it is one of that task's
+        (ConflictError otherwise, as ``add_task`` refuses to set another task's)."""
         self._require_started()
-        await self.schedules.delete(schedule_id, actor=actor)
+        await self.schedules.delete(schedule_id, task_name=task_name, actor=actor)
 
     async def pause_task(
         self, task_name: str, note: str | None = None, *, actor: str = SYSTEM

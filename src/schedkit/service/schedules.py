@@ -222,8 +222,8 @@ class ScheduleBook:
         check_kwargs_size(kwargs, self.config.limits.max_kwargs_bytes)
         sid = schedule_id or task_name
         before = await self.store.get_schedule(sid)
-        if before is not None and before.task_name != task_name:
-            raise ConflictError(f"schedule {sid!r} belongs to task {before.task_name!r}")
+        if before is not None:
+            _check_owner(before, task_name)
         if before is None:
             await self._check_room()
         schedule = self._define(sid, task, spec, kwargs, "runtime", before)
@@ -300,8 +300,12 @@ class ScheduleBook:
             removed |= await self._delete(schedule, actor)
         return removed
 
-    async def delete(self, schedule_id: str, *, actor: str) -> None:
-        await self._delete(await self.require(schedule_id), actor)
+    async def delete(self, schedule_id: str, *, task_name: str | None, actor: str) -> None:
+        """Delete a schedule (with ``task_name``: only one of that task's, as in put)."""
+        schedule = await self.require(schedule_id)
+        if task_name is not None:
+            _check_owner(schedule, task_name)
+        await self._delete(schedule, actor)
 
     async def set_paused(
         self, task_name: str, paused: bool, note: str | None, *, actor: str
@@ -484,6 +488,12 @@ def ended_by(schedule: Schedule) -> EndReason | None:
     if planning.runs_left(schedule) == 0:
         return "max_runs"
     return "end_date" if schedule.trigger.get("end_date") else "last_fire"
+
+
+def _check_owner(schedule: Schedule, task_name: str) -> None:
+    """ConflictError unless ``schedule`` is one of ``task_name``'s."""
+    if schedule.task_name != task_name:
+        raise ConflictError(f"schedule {schedule.id!r} belongs to task {schedule.task_name!r}")
 
 
 def same_definition(a: Schedule, b: Schedule) -> bool:
