@@ -547,6 +547,10 @@ async def test_kwargs_edge_cases_rejected_before_store(make_scheduler: MakeSched
     with pytest.raises(ValidationError) as err:
         await s.run_now("open_params", {"note": "\ud800"})
     assert err.value.field == "kwargs.note"
+    for not_a_mapping in ([1, 2], "region=广东"):
+        with pytest.raises(ValidationError, match="must be an object") as err:
+            await s.run_now("open_params", not_a_mapping)  # type: ignore[arg-type]
+        assert err.value.field == "kwargs"
     assert await s.count_runs() == 0
     run = await s.run_now("open_params", {"batch": 5}, wait=True, timeout=10)
     assert run.result is not None and run.result["data"] == {"region": "广东", "batch": 5}
