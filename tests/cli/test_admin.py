@@ -166,3 +166,14 @@ def test_tokens(cli: Cli) -> None:
     assert one_error_line(unknown.stderr) == "error: unknown token 'nobody'"
     no_name = cli("token", "create")
     assert no_name.exit_code == 2
+
+
+def test_a_bad_environment_value_is_named_by_its_variable(cli: Cli) -> None:
+    """``SCHEDKIT_EXECUTOR__MAX_WORKERS=abc schedkit tasks`` said only "executor.max_workers:
+    Input should be a valid integer", not which variable to fix."""
+    result = cli("tasks", env={"SCHEDKIT_EXECUTOR__MAX_WORKERS": "abc"})
+    assert result.exit_code == 1, result.output
+    assert "environment variable SCHEDKIT_EXECUTOR__MAX_WORKERS: executor.max_workers: " in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output
