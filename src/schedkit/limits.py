@@ -63,16 +63,16 @@ def clip_tail(text: str, limit: int) -> str:
     return _marker(len(text) - limit) + text[-limit:]
 
 
-def check_kwargs_size(kwargs: Mapping[str, Any], limit: int) -> None:
-    """Raise ValidationError (field ``kwargs``) when the JSON of ``kwargs`` is over
-    ``limit`` bytes."""
+def check_kwargs_size(kwargs: Mapping[str, Any], limit: int, field: str = "kwargs") -> None:
+    """Raise ValidationError (naming ``field``: ``kwargs``, a workflow run's ``params``)
+    when the JSON of ``kwargs`` is over ``limit`` bytes."""
     try:
         size = len(storable_json(dict(kwargs)))
     except ValueError as exc:
-        raise ValidationError(str(exc), field="kwargs") from None
+        raise ValidationError(str(exc), field=field) from None
     if size > limit:
         raise ValidationError(
-            f"kwargs are {size:,} bytes of JSON, over the {limit:,}-byte limit "
+            f"{field} are {size:,} bytes of JSON, over the {limit:,}-byte limit "
             "(limits.max_kwargs_bytes); pass a reference to large inputs instead",
-            field="kwargs",
+            field=field,
         )

@@ -172,6 +172,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             flows=self._executor.flows,
             clock=self.clock,
             audit=audit,
+            max_params_bytes=self.config.limits.max_kwargs_bytes,
         )
         self._node = NodeLifecycle(
             store=self.store,
