@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +33,8 @@ from schedkit.errors import ConfigError
 from schedkit.models import MAX_NODE_LABELS, labels_of
 
 _config_path: ContextVar[str | None] = ContextVar("schedkit_config_path", default=None)
+#: What a configuration error names as the source of values not from the environment.
+_source_name: ContextVar[str | None] = ContextVar("schedkit_config_source", default=None)
 
 
 def _words(value: Any) -> Any:
@@ -240,6 +243,22 @@ class SchedkitConfig(BaseSettings):
     api: ApiConfig = Field(default_factory=ApiConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
+    def __init__(self, **values: Any) -> None:
+        """Read the configuration (see the class docstring); ConfigError naming the
+        environment variable, the file or the key of every value that cannot be read."""
+        from pydantic import ValidationError as PydanticValidationError
+
+        where = _source_name.get() or _config_path.get() or os.environ.get("SCHEDKIT_CONFIG")
+        where = where or "configuration"
+        try:
+            super().__init__(**values)
+        except PydanticValidationError as exc:
+            raise ConfigError(_format_errors(exc, where, values)) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{where} is not valid TOML: {exc}") from None
+        except _SettingsError as exc:
+            raise ConfigError(_environment_error(exc)) from None
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -270,9 +289,6 @@ class SchedkitConfig(BaseSettings):
 
         Raises ConfigError naming the file and every bad key.
         """
-        from pydantic import ValidationError as PydanticValidationError
-
-        where = str(path or os.environ.get("SCHEDKIT_CONFIG") or "configuration")
         if path is not None and not Path(path).is_file():
             url = "://" in str(path)
             raise ConfigError(
@@ -288,12 +304,6 @@ class SchedkitConfig(BaseSettings):
         token = _config_path.set(str(path) if path is not None else None)
         try:
             return cls(**overrides)
-        except PydanticValidationError as exc:
-            raise ConfigError(_format_errors(exc, where)) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{where} is not valid TOML: {exc}") from None
-        except _SettingsError as exc:
-            raise ConfigError(_environment_error(exc)) from None
         finally:
             _config_path.reset(token)
 
@@ -306,8 +316,6 @@ class SchedkitConfig(BaseSettings):
         given database and the collection used for schedules; ``executors.default.
         max_workers`` sizes the thread pool; ``alerts`` is read as the alerts section.
         """
-        from pydantic import ValidationError as PydanticValidationError
-
         data: dict[str, Any] = {}
         if "timezone" in config:
             data["timezone"] = config["timezone"]
@@ -335,10 +343,11 @@ class SchedkitConfig(BaseSettings):
         if "alerts" in config:
             data["alerts"] = config["alerts"]
         data.update(overrides)
+        token = _source_name.set("SCHEDULER_CONFIG")
         try:
             return cls(**data)
-        except PydanticValidationError as exc:
-            raise ConfigError(_format_errors(exc, "SCHEDULER_CONFIG")) from None
+        finally:
+            _source_name.reset(token)
 
 
 def _environment_error(exc: Exception) -> str:
@@ -361,9 +370,37 @@ def _environment_error(exc: Exception) -> str:
     )
 
 
-def _format_errors(exc: Any, where: str) -> str:
-    parts = []
+def _format_errors(exc: Any, where: str, given: Mapping[str, Any]) -> str:
+    """Every error of ``exc``: those of values read from the environment named by their
+    variable, the others after ``where`` (the file, or the arguments ``given``)."""
+    from_env, others = [], []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{loc}: {err['msg']}")
-    return f"{where}: " + "; ".join(parts)
+        key = ".".join(str(p) for p in err["loc"])
+        variable = _variable_of(err["loc"], given)
+        if variable is None:
+            others.append(f"{key}: {err['msg']}")
+        else:
+            from_env.append(f"environment variable {variable}: {key}: {err['msg']}")
+    return "; ".join(from_env + ([f"{where}: " + "; ".join(others)] if others else []))
+
+
+def _variable_of(loc: Sequence[str | int], given: Mapping[str, Any]) -> str | None:
+    """The environment variable the value at ``loc`` was read from, or None: the
+    arguments win over the environment, and a section may come whole as one variable
+    (``SCHEDKIT_EXECUTOR='{...}'``), so the variables of the sections above count."""
+    node: Any = given
+    for part in loc:
+        if not isinstance(node, Mapping):
+            return None  # within a value given as an argument (a list)
+        if part not in node:
+            break
+        node = node[part]
+    else:
+        return None  # given as an argument
+    names = {name.upper() for name in os.environ}
+    keys = [str(part).upper() for part in loc]
+    for depth in range(len(keys), 0, -1):
+        variable = "SCHEDKIT_" + "__".join(keys[:depth])
+        if variable in names:
+            return variable
+    return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 
@@ -159,6 +160,16 @@ class CalendarNotFoundError(SchedkitError, LookupError):
     def __init__(self, name: str):
         super().__init__(f"unknown calendar {name!r}")
         self.name = name
+
+
+class OverrideNotFoundError(SchedkitError, LookupError):
+    """A calendar has no override on a date to remove (``day``: the first such date)."""
+
+    def __init__(self, calendar: str, days: Sequence[date]) -> None:
+        listed = ", ".join(d.isoformat() for d in days)
+        super().__init__(f"calendar {calendar!r} has no override on {listed}")
+        self.calendar = calendar
+        self.day = days[0].isoformat()
 
 
 class CalendarConflictError(ConflictError):

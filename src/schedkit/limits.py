@@ -21,6 +21,7 @@ __all__ = [
     "MAX_NOTE_CHARS",
     "MAX_OFFSET",
     "MAX_PAGE_SIZE",
+    "MAX_RESULT_BYTES",
     "MAX_SCHEDULE_ID_CHARS",
     "MAX_TRACEBACK_CHARS",
     "SCHEDULE_ID_PATTERN",
@@ -40,6 +41,9 @@ SCHEDULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$"
 MAX_SCHEDULE_ID_CHARS = 200
 #: Longest error message a run keeps.
 MAX_ERROR_MESSAGE_CHARS = 4_000
+#: Serialized size limit of a run's ``result`` (and of its ``error``). Over it, the
+#: engine fails the run with a clear error instead of sending the value to the store.
+MAX_RESULT_BYTES = 1_000_000
 #: Longest traceback a run keeps (its end, where the error is, is what is kept).
 MAX_TRACEBACK_CHARS = 16_000
 #: Longest progress note.
@@ -70,16 +74,16 @@ def clip_tail(text: str, limit: int) -> str:
     return _marker(len(text) - limit) + text[-limit:]
 
 
-def check_kwargs_size(kwargs: Mapping[str, Any], limit: int) -> None:
-    """Raise ValidationError (field ``kwargs``) when the JSON of ``kwargs`` is over
-    ``limit`` bytes."""
+def check_kwargs_size(kwargs: Mapping[str, Any], limit: int, field: str = "kwargs") -> None:
+    """Raise ValidationError (naming ``field``: ``kwargs``, a workflow run's ``params``)
+    when the JSON of ``kwargs`` is over ``limit`` bytes."""
     try:
         size = len(storable_json(dict(kwargs)))
     except ValueError as exc:
-        raise ValidationError(str(exc), field="kwargs") from None
+        raise ValidationError(str(exc), field=field) from None
     if size > limit:
         raise ValidationError(
-            f"kwargs are {size:,} bytes of JSON, over the {limit:,}-byte limit "
+            f"{field} are {size:,} bytes of JSON, over the {limit:,}-byte limit "
             "(limits.max_kwargs_bytes); pass a reference to large inputs instead",
-            field="kwargs",
+            field=field,
         )

@@ -35,8 +35,8 @@ __all__ = ["aware", "declared_in_zone", "validated"]
 Model = TypeVar("Model", bound=pydantic.BaseModel)
 
 
-def validated(model: type[Model], kwargs: Mapping[str, Any]) -> Model:
-    """``kwargs`` validated by ``model``; ValidationError naming ``kwargs.<field>`` (the
+def validated(model: type[Model], kwargs: Mapping[str, Any], field: str = "kwargs") -> Model:
+    """``kwargs`` validated by ``model``; ValidationError naming ``<field>.<name>`` (the
     first error) and listing every error otherwise."""
     _refuse_other_json_types(model, kwargs)
     try:
@@ -46,8 +46,8 @@ def validated(model: type[Model], kwargs: Mapping[str, Any]) -> Model:
         path = ".".join(str(p) for p in first["loc"])
         raise ValidationError(
             first["msg"],
-            field=f"kwargs.{path}" if path else "kwargs",
-            errors=[{"loc": ["kwargs", *e["loc"]], "msg": e["msg"]} for e in exc.errors()],
+            field=f"{field}.{path}" if path else field,
+            errors=[{"loc": [field, *e["loc"]], "msg": e["msg"]} for e in exc.errors()],
         ) from None
 
 

@@ -28,7 +28,7 @@ from schedkit.errors import (
 )
 from schedkit.task import BaseTask
 from schedkit.workflows.definition import Workflow
-from schedkit.workflows.launcher import WorkflowLauncher
+from schedkit.workflows.launcher import WorkflowLauncher, launcher_name
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +90,10 @@ class TaskRegistry:
         like any task). The same workflow twice is harmless; another workflow under a
         taken name raises DuplicateTaskError. Its steps' tasks are checked when the
         scheduler starts (:meth:`check_workflows`), so they may be registered later."""
-        existing = self._tasks.get(WorkflowLauncher(workflow).task_name)
+        existing = self._tasks.get(launcher_name(workflow.name))
         if isinstance(existing, WorkflowLauncher) and existing.workflow != workflow:
             raise DuplicateTaskError(f"workflow {workflow.name!r} is defined twice, differently")
-        self.register_task(WorkflowLauncher(workflow))
+        self.register_task(WorkflowLauncher(workflow, self.get_task))
         return workflow
 
     def workflows(self) -> list[Workflow]:

@@ -298,6 +298,13 @@ class BaseTask(abc.ABC):
         declared date-times without an offset read as wall times in ``tz`` if given
         (:mod:`schedkit.parameters`). Raises ValidationError naming ``kwargs.<field>``.
         """
+        if kwargs is not None and not isinstance(kwargs, Mapping):
+            # Callers pass what they were given (a JSON body, a Python call): a list made
+            # a TypeError of dict() that named nothing.
+            raise ValidationError(
+                f"must be an object of parameter names to values, not {type(kwargs).__name__}",
+                field="kwargs",
+            )
         kwargs = dict(kwargs or {})
         model = self.parameters
         if model is None:

@@ -53,6 +53,24 @@ def test_backfill_cancel(api: Api) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     problem(api.operator.post("/schedules/cleanup/backfill/cancel"), 409)
+    body = cancelled.json()
+    assert body["cancelled_at"].endswith("Z") and body["requested_at"].endswith("Z")
+    assert body["cancelled_at_local"].endswith("+08:00")
+    assert body["requested_at_local"].endswith("+08:00")
+    again = problem(api.operator.post("/schedules/slow-daily/backfill/cancel"), 409)
+    assert "already cancelled" in again["detail"]
+    after = api.viewer.get("/schedules/slow-daily/backfill").json()
+    assert after["cancelled_at"] == body["cancelled_at"]
+
+
+def test_cancelling_a_finished_backfill_is_a_conflict(api: Api) -> None:
+    request = {"from": "2026-11-01", "to": "2026-11-02"}
+    api.operator.post("/schedules/nightly_report/backfill", json=request)
+    assert wait_done(api, "nightly_report")["state"] == "done"
+    refused = problem(api.operator.post("/schedules/nightly_report/backfill/cancel"), 409)
+    assert "already finished" in refused["detail"]
+    after = api.viewer.get("/schedules/nightly_report/backfill").json()
+    assert after["state"] == "done" and after["cancelled_at"] is None
 
 
 def test_backfill_refuses_bad_input_naming_the_field(api: Api) -> None:

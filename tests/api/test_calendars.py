@@ -81,6 +81,11 @@ def test_a_trading_calendar_is_edited_and_its_warning_shown_until_confirmed(api:
     assert "line 1" in bad["detail"]
     removed = api.admin.delete(f"/calendars/sd-spot/overrides/{THIS_YEAR + 1}-01-05").json()
     assert removed["overrides"] == 1
+    # A date without an override: 404 naming it, and the version stays.
+    missing = problem(api.admin.delete(f"/calendars/sd-spot/overrides/{THIS_YEAR + 1}-01-05"), 404)
+    assert missing["date"] == f"{THIS_YEAR + 1}-01-05"
+    assert f"has no override on {THIS_YEAR + 1}-01-05" in missing["detail"]
+    assert api.viewer.get("/calendars/sd-spot").json()["version"] == removed["version"]
     exported = api.viewer.get("/calendars/sd-spot/export?format=csv")
     assert exported.text.splitlines()[1] == f"{THIS_YEAR + 1}-01-04,open,trading_day,首个交易日"
     for year in (THIS_YEAR, THIS_YEAR + 1):

@@ -67,6 +67,14 @@ def test_start_shows_each_step_then_retry_continues(api: Api) -> None:
     assert api.viewer.post("/workflows/settle/start", json={}).status_code == 403
     bad = api.operator.post("/workflows/settle/start", json={"params": {}, "extra": 1})
     assert bad.status_code == 422
+    # Over the kwargs limit (65,536 bytes), or a value a step's task refuses: 422, nothing
+    # started.
+    big = api.operator.post("/workflows/settle/start", json={"params": {"blob": "x" * 70_000}})
+    assert big.status_code == 422 and big.json()["field"] == "params", big.text
+    assert "limits.max_kwargs_bytes" in big.json()["detail"]
+    typed = api.operator.post("/workflows/settle/start", json={"params": {"count": "many"}})
+    assert typed.status_code == 422 and typed.json()["field"] == "params.count", typed.text
+    assert api.viewer.get("/workflow-runs").json()["total"] == 0
     started = api.operator.post("/workflows/settle/start", json={"params": {"day": "2026-12-01"}})
     assert started.status_code == 202, started.text
     body = started.json()

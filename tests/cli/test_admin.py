@@ -202,3 +202,14 @@ def test_db_upgrade_of_an_older_store_says_from_which_version(cli: Cli) -> None:
     assert report["schema_version"] > 1
     text = cli("--store", f"sqlite:///{old}", "db", "upgrade").stdout
     assert "(up to date)" in text
+
+
+def test_a_bad_environment_value_is_named_by_its_variable(cli: Cli) -> None:
+    """``SCHEDKIT_EXECUTOR__MAX_WORKERS=abc schedkit tasks`` said only "executor.max_workers:
+    Input should be a valid integer", not which variable to fix."""
+    result = cli("tasks", env={"SCHEDKIT_EXECUTOR__MAX_WORKERS": "abc"})
+    assert result.exit_code == 1, result.output
+    assert "environment variable SCHEDKIT_EXECUTOR__MAX_WORKERS: executor.max_workers: " in (
+        result.stderr
+    )
+    assert "Traceback" not in result.output

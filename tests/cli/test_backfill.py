@@ -36,6 +36,14 @@ def test_backfill_waits_showing_progress(cli: Cli, service: SyncScheduler) -> No
 
     again = json.loads(cli(*args, "--json").stdout)
     assert again["created"] == 0 and again["total"] == 5 and again["state"] == "done"
+    # Nothing is left to cancel: refused, and the backfill stays done.
+    late = cli("backfill", "hello", "--cancel")
+    assert late.exit_code == 1
+    assert one_error_line(late.stderr).endswith(
+        "has already finished (5/5 runs done): nothing to cancel"
+    )
+    status = json.loads(cli("backfill", "hello", "--status", "--json").stdout)
+    assert status["state"] == "done" and status["cancelled_at"] is None
 
     history = json.loads(cli("--json", "history", "hello").stdout)
     assert [r["trigger_source"] for r in history["runs"]] == ["backfill"] * 5

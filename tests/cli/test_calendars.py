@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, one_error_line
 
 THIS_YEAR = date.today().year
 NEXT_YEAR = THIS_YEAR + 1
@@ -26,6 +26,14 @@ def test_calendar_commands_edit_show_import_and_export(stored: Cli) -> None:
     assert added.exit_code == 0, added.output
     removed = cli("calendar", "override", "remove", "sd-spot", f"{NEXT_YEAR}-01-06")
     assert "2 override(s)" in removed.stdout
+    # Removing it again, or with a date that never had one, is refused whole.
+    again = cli(
+        "calendar", "override", "remove", "sd-spot", f"{NEXT_YEAR}-01-05", f"{NEXT_YEAR}-01-06"
+    )
+    assert again.exit_code == 2
+    assert one_error_line(again.stderr).endswith(
+        f"calendar 'sd-spot' has no override on {NEXT_YEAR}-01-06"
+    )
     exported = cli("calendar", "export", "sd-spot", "--format", "csv")
     assert exported.stdout.splitlines() == [
         "date,status,kind,note",

@@ -236,6 +236,12 @@ def test_schedule_interval_date_and_spec(cli: Cli) -> None:
     assert removed.exit_code == 0, removed.output
     ids = [s["id"] for s in as_json(cli("--json", "tasks", "show", "hello").stdout)["schedules"]]
     assert ids == ["hello", "hello:often"]
+    # Another task's schedule is not removed through this one (as it is not set).
+    other = cli("schedule", "slow", "--remove", "--id", "hello:often")
+    assert other.exit_code == 1
+    assert "schedule 'hello:often' belongs to task 'hello'" in other.stderr
+    ids = [s["id"] for s in as_json(cli("--json", "tasks", "show", "hello").stdout)["schedules"]]
+    assert ids == ["hello", "hello:often"]
 
 
 @pytest.mark.usefixtures("utc_machine")

@@ -42,6 +42,17 @@ def test_list_and_show(wf_cli: Cli) -> None:
     assert "no workflow 'nope'" in one_error_line(missing.stderr)
 
 
+def test_start_refuses_params_a_step_cannot_take(wf_cli: Cli) -> None:
+    """``-p`` values were stored as given: a run started with a param its steps could not
+    use, and failed in them."""
+    refused = wf_cli("workflow", "start", "greeting", "-p", "times=many")
+    assert refused.exit_code == 2, refused.output
+    error = one_error_line(refused.stderr)
+    assert "params.times" in error and "as step greet (task hello) takes it" in error
+    runs = json.loads(wf_cli("workflow", "runs", "greeting", "--json").stdout)["items"]
+    assert runs == []
+
+
 def test_start_wait_status_runs_and_retry(wf_cli: Cli, service: SyncScheduler) -> None:
     started = wf_cli("workflow", "start", "greeting", "-p", "day=1", "--wait", "--timeout", "30")
     assert started.exit_code == 1, started.output  # the workflow failed: boom

@@ -4,17 +4,18 @@ on a repeated request, cancel, progress, and the range cap."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from schedkit import RunStatus, TaskContext, ValidationError, task
+from schedkit import ConflictError, RunStatus, TaskContext, ValidationError, task
 from schedkit.models import TriggerSource
 
 from .conftest import MakeScheduler
 from .taps import until
 
+ZERO = timedelta(0)
 DAILY_WORKDAYS = {"trigger": "cron", "hour": 9, "minute": 0, "calendar": "cn_workdays"}
 
 
@@ -113,6 +114,32 @@ async def test_backfill_cancel_stops_the_rest(make_scheduler: MakeScheduler) -> 
     await until(all_cancelled, 15)
     final = await s.backfill_status("slow_report")
     assert final is not None and final.progress.finished and final.progress.succeeded == 0
+    assert cancelled.cancelled_at is not None and cancelled.cancelled_at.utcoffset() == ZERO
+    with pytest.raises(ConflictError, match="was already cancelled"):
+        await s.cancel_backfill("slow_report")
+    again = await s.backfill_status("slow_report")
+    assert again is not None and again.cancelled_at == cancelled.cancelled_at
+
+
+async def test_cancelling_a_finished_backfill_is_a_conflict(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A backfill whose runs all finished has nothing left to cancel: it stays done, with
+    no cancel recorded (nor audited)."""
+    s = await make_scheduler(report_task(Gauge(), 0))
+    await s.add_task("daily_report", {"trigger": "cron", "hour": 9, "minute": 0})
+    await s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 3))
+
+    async def finished() -> bool:
+        status = await s.backfill_status("daily_report")
+        return status is not None and status.progress.finished
+
+    await until(finished, 30)
+    with pytest.raises(ConflictError, match="has already finished"):
+        await s.cancel_backfill("daily_report")
+    after = await s.backfill_status("daily_report")
+    assert after is not None and after.state == "done" and after.cancelled_at is None
+    assert await s.list_audit(action="schedule.backfill.cancel") == []
 
 
 async def test_backfill_refuses_bad_requests(make_scheduler: MakeScheduler) -> None:

@@ -526,6 +526,12 @@ async def test_schedule_id_of_another_task_and_pause_without_schedule(
         await s.add_task("other", {"trigger": "cron", "hour": 2}, schedule_id="shared")
     with pytest.raises(ConflictError, match="no schedule"):
         await s.pause_task("other")
+    # Removing it through the other task is refused the same way, and changes nothing.
+    with pytest.raises(ConflictError, match="belongs to task 'nightly'"):
+        await s.delete_schedule("shared", task_name="other")
+    assert await s.get_schedule("shared") is not None
+    await s.delete_schedule("shared", task_name="nightly")
+    assert await s.get_schedule("shared") is None
 
 
 async def test_kwargs_edge_cases_rejected_before_store(make_scheduler: MakeScheduler) -> None:
@@ -544,6 +550,10 @@ async def test_kwargs_edge_cases_rejected_before_store(make_scheduler: MakeSched
     with pytest.raises(ValidationError) as err:
         await s.run_now("open_params", {"note": "\ud800"})
     assert err.value.field == "kwargs.note"
+    for not_a_mapping in ([1, 2], "region=广东"):
+        with pytest.raises(ValidationError, match="must be an object") as err:
+            await s.run_now("open_params", not_a_mapping)  # type: ignore[arg-type]
+        assert err.value.field == "kwargs"
     assert await s.count_runs() == 0
     run = await s.run_now("open_params", {"batch": 5}, wait=True, timeout=10)
     assert run.result is not None and run.result["data"] == {"region": "广东", "batch": 5}

@@ -121,6 +121,20 @@ async def test_status_update_run_records_progress_and_logs(scheduler: Scheduler)
     assert info.value.field == "kwargs.expiring_within_days"
 
 
+async def test_the_daily_contract_workflow_refuses_params_it_does_not_take(
+    scheduler: Scheduler,
+) -> None:
+    """``-p as_of=xx`` started a run whose first step failed and retried; ``-p bogus=1``
+    one that ignored it: both are refused before anything is stored."""
+    from schedkit import ValidationError
+
+    for params, field in (({"as_of": "xx"}, "params.as_of"), ({"bogus": 1}, "params.bogus")):
+        with pytest.raises(ValidationError) as info:
+            await scheduler.workflows.start("daily_contract_close", params, actor="ops")
+        assert info.value.field == field
+    assert await scheduler.workflows.count("daily_contract_close") == 0
+
+
 async def test_the_daily_contract_workflow_runs_its_steps_on_one_business_date(
     scheduler: Scheduler,
 ) -> None:

@@ -1,5 +1,6 @@
-"""The store contract, at scale: bulk schedule inserts (all or nothing), schedule pages
-and counts, per-task aggregates, and the latest finished run of many tasks at once."""
+"""The store contract, at scale: bulk schedule inserts and replacements (all or
+nothing), schedule pages and counts, per-task aggregates, and the latest finished run of
+many tasks at once."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from schedkit.errors import ScheduleConflictError
 from schedkit.models import RunStatus, Schedule, ScheduleCounts
 from schedkit.store import Store
+from schedkit.store.values import ScheduleAdvance
 from tests.store._contract import (
     SEC,
     T0,
@@ -58,6 +60,59 @@ async def test_insert_schedules_refuses_bad_batches_before_writing(store: Store)
     with pytest.raises(ValueError, match="version"):
         await store.insert_schedules([make_schedule(id="b"), make_schedule(id="c", version=2)])
     assert await store.count_schedules() == 0
+
+
+def paused(schedule: Schedule) -> Schedule:
+    return replace(schedule, paused=True, pause_note="freeze", version=schedule.version + 1)
+
+
+async def test_replace_schedules_writes_every_one_keeping_run_counts(store: Store) -> None:
+    await store.insert_schedules(many(250))  # more than one write batch on MongoDB
+    run = make_run(schedule_id="s00007", scheduled_for=T0)
+    fired = ScheduleAdvance(
+        schedule_id="s00007",
+        version=1,
+        next_fire_time=T0 + 60 * SEC,
+        last_fire_time=T0,
+        counted=(run.id,),
+    )
+    await store.record_fires([run], [fired], fence=None, now=T0)
+    stored = await store.list_schedules()
+    # run_count belongs to the leader's advances: a replacement carrying 0 keeps it at 1.
+    await store.replace_schedules([replace(paused(s), run_count=0) for s in stored])
+    back = await store.list_schedules()
+    assert all(s.paused and s.pause_note == "freeze" and s.version == 2 for s in back)
+    assert [s.run_count for s in back if s.run_count] == [1]
+    assert back[7].next_fire_time == T0 + 60 * SEC
+    await store.replace_schedules([])
+
+
+@pytest.mark.parametrize("meanwhile", ["deleted", "changed"])
+async def test_replace_schedules_is_all_or_nothing_on_a_stale_one(
+    store: Store, meanwhile: str
+) -> None:
+    await store.insert_schedules(many(250))
+    stored = await store.list_schedules()
+    if meanwhile == "deleted":
+        await store.delete_schedule("s00201")
+    else:
+        await store.put_schedule(replace(stored[201], labels=("x",), version=2), expected_version=1)
+    with pytest.raises(ScheduleConflictError) as caught:
+        await store.replace_schedules([paused(s) for s in stored])
+    assert caught.value.schedule_id == "s00201"
+    assert caught.value.expected == 1
+    assert caught.value.actual == (None if meanwhile == "deleted" else 2)
+    assert not any(s.paused for s in await store.list_schedules())
+
+
+async def test_replace_schedules_refuses_bad_batches_before_writing(store: Store) -> None:
+    await store.insert_schedules(many(2))
+    first, second = await store.list_schedules()
+    with pytest.raises(ValueError, match="given twice"):
+        await store.replace_schedules([paused(first), paused(first)])
+    with pytest.raises(ValueError, match="version 2 or more"):
+        await store.replace_schedules([paused(second), replace(first, paused=True)])
+    assert not any(s.paused for s in await store.list_schedules())
 
 
 async def test_schedule_pages_counts_and_aggregates(store: Store) -> None:

@@ -778,6 +778,35 @@ async def test_a_bulk_insert_failing_midway_deletes_what_it_inserted(
     assert left == ["s00003", late]
 
 
+@external
+async def test_a_replacement_failing_midway_sets_back_what_it_wrote(
+    store: MongoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server is lost after the first write batch of a replacement: the schedules it
+    wrote are set back to their stored documents before the error is raised."""
+    from schedkit.store.mongo.base import WRITE_BATCH
+
+    await store.insert_schedules([make_schedule(id=f"s{i:05d}") for i in range(250)])
+    before = await store.list_schedules()
+    collection = store._c.schedules
+    real_bulk_write = collection.bulk_write
+    calls: list[int] = []
+
+    async def bulk_write(ops: Any, **kwargs: Any) -> Any:
+        calls.append(len(ops))
+        if len(calls) == 2:
+            raise AutoReconnect("connection lost")
+        return await real_bulk_write(ops, **kwargs)
+
+    monkeypatch.setattr(collection, "bulk_write", bulk_write)
+    with pytest.raises(StoreUnavailableError):
+        await store.replace_schedules(
+            [replace(s, paused=True, version=s.version + 1) for s in before]
+        )
+    assert calls[:2] == [WRITE_BATCH, WRITE_BATCH]
+    assert await store.list_schedules() == before
+
+
 async def test_documents_stored_before_runs_had_an_executor_are_local(
     store: MongoStore, raw: Raw
 ) -> None:

@@ -142,3 +142,38 @@ def test_an_environment_value_that_is_not_json_names_the_variable(
     monkeypatch.setenv("SCHEDKIT_EXTENSIONS", "[broken")
     with pytest.raises(ConfigError, match=r"extensions: .*not a JSON list"):
         SchedkitConfig.load()
+
+
+def test_a_bad_environment_value_names_the_variable_from_every_entry_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``SchedkitConfig()`` raised pydantic-settings' SettingsError for a table that is
+    not JSON, and a value of the wrong type was named by its key, not by the variable
+    the user has to fix."""
+    monkeypatch.setenv("SCHEDKIT_STORE_OPTIONS", "{bad")
+    with pytest.raises(ConfigError, match="SCHEDKIT_STORE_OPTIONS"):
+        SchedkitConfig()
+    monkeypatch.delenv("SCHEDKIT_STORE_OPTIONS")
+    monkeypatch.setenv("SCHEDKIT_EXECUTOR__MAX_WORKERS", "abc")
+    for read in (SchedkitConfig, SchedkitConfig.load):
+        with pytest.raises(ConfigError) as err:
+            read()
+        assert str(err.value) == (
+            "environment variable SCHEDKIT_EXECUTOR__MAX_WORKERS: executor.max_workers: "
+            "Input should be a valid integer, unable to parse string as an integer"
+        )
+    # An argument wins over the environment: its own bad value is named as the key.
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig(executor={"max_workers": "xyz"})
+    assert "SCHEDKIT_" not in str(err.value) and "executor.max_workers" in str(err.value)
+
+
+def test_a_bad_value_in_the_file_names_the_file_not_a_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "schedkit.toml"
+    path.write_text("[executor]\nmax_workers = 0\n")
+    monkeypatch.setenv("SCHEDKIT_EXECUTOR__POLL_INTERVAL", "2")  # a good value beside it
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load(path)
+    assert str(err.value).startswith(f"{path}: executor.max_workers: ")

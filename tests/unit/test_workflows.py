@@ -261,7 +261,10 @@ def test_registry_registers_a_launcher_and_checks_step_tasks() -> None:
 
 
 async def test_the_launcher_task_describes_and_starts_nothing_itself() -> None:
-    launcher = WorkflowLauncher(Workflow.chain("line", ["x"], schedule="0 6 * * *"))
+    registry = TaskRegistry()
+    launcher = WorkflowLauncher(
+        Workflow.chain("line", ["x"], schedule="0 6 * * *"), registry.get_task
+    )
     assert launcher.task_name == "workflow.line"
     assert launcher.task_description == "starts workflow line"
     assert launcher.task_category == "workflow"

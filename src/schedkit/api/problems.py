@@ -30,6 +30,7 @@ from schedkit.errors import (
     ConflictError,
     NodeNotFoundError,
     NotRunningError,
+    OverrideNotFoundError,
     ResultFileNotFoundError,
     RunNotFoundError,
     SchedkitError,
@@ -96,7 +97,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 _DESCRIPTIONS = {
     401: "Missing or invalid credentials.",
     403: "The caller's role does not allow this.",
-    404: "The task, schedule, run, token or calendar does not exist.",
+    404: "The task, schedule, run, token, calendar or calendar override does not exist.",
     409: "The action conflicts with the current state.",
     413: "The request body is over `api.max_body_size`.",
     415: "Send `Content-Type: application/json` (a request without a body may send "
@@ -228,6 +229,7 @@ _NOT_FOUND: tuple[
     ),
     (TokenNotFoundError, "token-not-found", "Token not found", None, ""),
     (CalendarNotFoundError, "calendar-not-found", "Calendar not found", "calendar", "name"),
+    (OverrideNotFoundError, "override-not-found", "Override not found", "date", "day"),
 )
 
 

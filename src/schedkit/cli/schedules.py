@@ -263,7 +263,7 @@ def schedule(
             task = s.get_task(task_name)
             if config is None:
                 if schedule_id is not None:
-                    await s.delete_schedule(schedule_id, actor=actor())
+                    await s.delete_schedule(schedule_id, task_name=task_name, actor=actor())
                 else:
                     await s.remove_task(task_name, actor=actor())
                 return []

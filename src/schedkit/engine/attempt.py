@@ -23,10 +23,9 @@ from schedkit.engine.hooks import PROCESS_EXITS, run_hooks
 from schedkit.engine.isolation import needs_thread, run_isolated
 from schedkit.engine.retries import error_info
 from schedkit.engine.threads import HeldThread, ThreadLane, without_stop_iteration
-from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, clip
+from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES, clip
 from schedkit.models import JSON, Run, RunStatus, storable_json
 from schedkit.stopping import wait_for
-from schedkit.store.base import MAX_RESULT_BYTES
 from schedkit.task import BaseTask, TaskResult
 
 logger = logging.getLogger(__name__)

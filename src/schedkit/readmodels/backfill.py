@@ -24,8 +24,10 @@ class BackfillView(View):
     end_local: datetime
     concurrency: int = Field(description="Most runs of this backfill running at once.")
     requested_by: str
-    requested_at: datetime
-    cancelled_at: datetime | None
+    requested_at: datetime = Field(description="When it was requested, UTC.")
+    requested_at_local: datetime
+    cancelled_at: datetime | None = Field(description="When it was cancelled, UTC.")
+    cancelled_at_local: datetime | None
     created: int | None = Field(
         description="Runs this request created (0 when asked again); null when read back."
     )
@@ -51,7 +53,9 @@ def backfill_view(backfill: Backfill, tz: tzinfo) -> BackfillView:
         concurrency=backfill.concurrency,
         requested_by=backfill.requested_by,
         requested_at=backfill.requested_at,
-        cancelled_at=local(backfill.cancelled_at, tz),
+        requested_at_local=backfill.requested_at.astimezone(tz),
+        cancelled_at=backfill.cancelled_at,
+        cancelled_at_local=local(backfill.cancelled_at, tz),
         created=backfill.created,
         total=p.total,
         done=p.done,

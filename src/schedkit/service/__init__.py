@@ -172,6 +172,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             flows=self._executor.flows,
             clock=self.clock,
             audit=audit,
+            max_params_bytes=self.config.limits.max_kwargs_bytes,
         )
         self._node = NodeLifecycle(
             store=self.store,
@@ -358,9 +359,13 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
         self._require_started()
         return await self.schedules.remove_task(task_name, actor=actor)
 
-    async def delete_schedule(self, schedule_id: str, *, actor: str = SYSTEM) -> None:
+    async def delete_schedule(
+        self, schedule_id: str, *, task_name: str | None = None, actor: str = SYSTEM
+    ) -> None:
+        """Delete a schedule; with ``task_name``, only if it is one of that task's
+        (ConflictError otherwise, as ``add_task`` refuses to set another task's)."""
         self._require_started()
-        await self.schedules.delete(schedule_id, actor=actor)
+        await self.schedules.delete(schedule_id, task_name=task_name, actor=actor)
 
     async def pause_task(
         self, task_name: str, note: str | None = None, *, actor: str = SYSTEM

@@ -142,13 +142,26 @@ class Backfills:
 
     async def cancel(self, schedule_id: str, *, actor: str) -> Backfill:
         """Cancel the runs of the latest backfill that have not finished (the latest fire
-        first, so none of them is released to start meanwhile)."""
+        first, so none of them is released to start meanwhile). ConflictError when there
+        is nothing to cancel: no backfill, one cancelled already, or every run of it
+        finished (it stays ``done``, not turned ``cancelled``)."""
         entry = await self.store.get_state(state_key(schedule_id))
         if entry is None:
             raise ConflictError(f"schedule {schedule_id!r} has no backfill to cancel")
         record = dict(entry.value)
+        if record.get("cancelled_at") is not None:
+            raise ConflictError(
+                f"the backfill of {schedule_id!r} was already cancelled, at "
+                f"{record['cancelled_at']}"
+            )
         flt = self._filter(schedule_id, record, ACTIVE_STATUSES)
         active = await self.store.list_runs(flt, limit=self.config.limits.max_backfill_fires)
+        if not active:
+            done = (await self._status(schedule_id, record)).progress
+            raise ConflictError(
+                f"the backfill of {schedule_id!r} has already finished "
+                f"({done.done}/{done.total} runs done): nothing to cancel"
+            )
         why = f"backfill cancelled by {actor}"
         for run in active:
             await self.run_control.request_cancel(run.id, why)

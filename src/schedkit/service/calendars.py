@@ -31,7 +31,7 @@ from schedkit.calendars import (
     referenced_names,
 )
 from schedkit.clock import Clock
-from schedkit.errors import CalendarNotFoundError, ValidationError
+from schedkit.errors import CalendarNotFoundError, OverrideNotFoundError, ValidationError
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.store.base import Store
 from schedkit.triggers import ScheduleSpec, Upcoming, build_trigger, upcoming
@@ -189,8 +189,13 @@ class CalendarDesk:
         expected_version: int | None = None,
         actor: str = SYSTEM,
     ) -> StoredCalendar:
-        """Remove the overrides of ``days`` from calendar ``name``."""
+        """Remove the overrides of ``days`` from calendar ``name``, all or none:
+        OverrideNotFoundError names the days that have none (nothing is saved)."""
         current = await self._current(name, expected_version)
+        have = {item.date for item in current.calendar.overrides}
+        missing = sorted(set(days) - have)
+        if missing:
+            raise OverrideNotFoundError(name, missing)
         calendar = current.calendar.without_dates(days)
         return await self._save(current, calendar, "calendar.override.remove", actor)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import itertools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -54,13 +53,11 @@ from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import (
     AllowedFire,
-    CronSpec,
-    DateSpec,
-    IntervalSpec,
     ScheduleSpec,
     preview,
     trigger_from_json,
 )
+from schedkit.triggers.gaps import gap_field, smallest_gap
 
 #: The fields that define a schedule (as opposed to its state: pause, next fire).
 DEFINITION = (
@@ -80,7 +77,8 @@ DEFINITION = (
 #: The smallest span of time: a ``since``/``until`` pair around one instant.
 _INSTANT = timedelta(microseconds=1)
 
-#: Tries of a default schedule's sync against nodes starting at the same time.
+#: Tries of a write racing others: a default schedule's sync against nodes starting at
+#: the same time, a pause or resume against users changing the task's schedules.
 SYNC_ATTEMPTS = 5
 
 logger = logging.getLogger(__name__)
@@ -150,7 +148,7 @@ class ScheduleBook:
         raise ValidationError(
             f"the schedule may fire every {gap:g} s, more often than the minimum of "
             f"{minimum:g} s (limits.min_interval)",
-            field=f"trigger.{_gap_field(spec.trigger)}",
+            field=f"trigger.{gap_field(spec.trigger)}",
         )
 
     def preview(
@@ -222,8 +220,8 @@ class ScheduleBook:
         check_kwargs_size(kwargs, self.config.limits.max_kwargs_bytes)
         sid = schedule_id or task_name
         before = await self.store.get_schedule(sid)
-        if before is not None and before.task_name != task_name:
-            raise ConflictError(f"schedule {sid!r} belongs to task {before.task_name!r}")
+        if before is not None:
+            _check_owner(before, task_name)
         if before is None:
             await self._check_room()
         schedule = self._define(sid, task, spec, kwargs, "runtime", before)
@@ -301,44 +299,43 @@ class ScheduleBook:
             removed |= await self._delete(schedule, actor)
         return removed
 
-    async def delete(self, schedule_id: str, *, actor: str) -> None:
-        await self._delete(await self.require(schedule_id), actor)
+    async def delete(self, schedule_id: str, *, task_name: str | None, actor: str) -> None:
+        """Delete a schedule (with ``task_name``: only one of that task's, as in put)."""
+        schedule = await self.require(schedule_id)
+        if task_name is not None:
+            _check_owner(schedule, task_name)
+        await self._delete(schedule, actor)
 
     async def set_paused(
         self, task_name: str, paused: bool, note: str | None, *, actor: str
     ) -> list[Schedule]:
-        """Pause (with a note for operators) or resume every schedule of a task. A resumed
-        schedule's next fire is computed from now: fires in the pause were paused on
-        purpose and are not run."""
+        """Pause (with a note for operators) or resume every schedule of a task, all or
+        nothing. A resumed schedule's next fire is computed from now: fires in the pause
+        were paused on purpose and are not run. On a conflict the task is read again: a
+        schedule deleted meanwhile is left out, one changed is paused as changed."""
         self.registry.require(task_name)
-        schedules = await self.store.list_schedules(task_name)
-        if not schedules:
-            raise ConflictError(f"task {task_name!r} has no schedule to pause or resume")
-        if not paused and not any(s.paused for s in schedules):
-            raise ConflictError(f"task {task_name!r} is not paused")
-        now = self.clock.now()
-        changed = []
-        for old in schedules:
-            if old.paused == paused and (not paused or old.pause_note == note):
-                changed.append(old)
-                continue
-            next_fire = old.next_fire_time
-            if not paused:
-                upcoming = trigger_from_json(old.trigger).next_fire_time(None, now)
-                next_fire = planning.next_after(old, 0, upcoming)  # an ended one stays ended
-            new = _next_version(
-                old,
-                now,
-                paused=paused,
-                pause_note=note if paused else None,
-                next_fire_time=next_fire,
-            )
-            await self._save(new, old)
-            action = "schedule.pause" if paused else "schedule.resume"
+        for attempt in range(SYNC_ATTEMPTS):
+            schedules = await self.store.list_schedules(task_name)
+            if not schedules:
+                raise ConflictError(f"task {task_name!r} has no schedule to pause or resume")
+            if not paused and not any(s.paused for s in schedules):
+                raise ConflictError(f"task {task_name!r} is not paused")
+            now = self.clock.now()
+            after = [_paused_or_resumed(s, paused, note, now) for s in schedules]
+            changed = [
+                (old, new) for old, new in zip(schedules, after, strict=True) if new is not old
+            ]
+            try:
+                await self.store.replace_schedules([new for _, new in changed])
+                break
+            except ScheduleConflictError:
+                if attempt == SYNC_ATTEMPTS - 1:
+                    raise
+        action = "schedule.pause" if paused else "schedule.resume"
+        for old, new in changed:
             await self.audit.record(actor, action, old.id, old, new, detail=note)
-            changed.append(new)
         self._changed()
-        return changed
+        return after
 
     async def sync_defaults(self) -> None:
         """Give each task its default schedule, keeping runtime changes and the pending
@@ -497,86 +494,32 @@ def ended_by(schedule: Schedule) -> EndReason | None:
     return "end_date" if schedule.trigger.get("end_date") else "last_fire"
 
 
+def _check_owner(schedule: Schedule, task_name: str) -> None:
+    """ConflictError unless ``schedule`` is one of ``task_name``'s."""
+    if schedule.task_name != task_name:
+        raise ConflictError(f"schedule {schedule.id!r} belongs to task {schedule.task_name!r}")
+
+
 def same_definition(a: Schedule, b: Schedule) -> bool:
     return all(getattr(a, k) == getattr(b, k) for k in DEFINITION)
 
 
-def _next_version(old: Schedule, now: datetime, **changes: Any) -> Schedule:
-    return dataclasses.replace(old, **changes, version=old.version + 1, updated_at=now)
-
-
-def smallest_gap(trigger: CronSpec | IntervalSpec | DateSpec) -> float | None:
-    """Seconds between the two closest fires ``trigger`` can make, or None if it fires
-    once. For cron, the seconds field decides (a minute, or the minutes field times 60
-    when it names one second; an hour as the bound beyond that)."""
-    if isinstance(trigger, IntervalSpec):
-        return trigger.length().total_seconds()
-    if isinstance(trigger, DateSpec):
-        return None
-    seconds, minutes = _cron_second_minute(trigger)
-    second_gap = _cyclic_gap(seconds)
-    if second_gap is not None:
-        return second_gap
-    minute_gap = _cyclic_gap(minutes)
-    return 3600.0 if minute_gap is None else 60.0 * minute_gap
-
-
-INTERVAL_UNITS = ("weeks", "days", "hours", "minutes", "seconds")
-_ABOVE_MINUTE = ("year", "month", "day", "week", "day_of_week", "hour")
-
-
-def _cron_second_minute(trigger: CronSpec) -> tuple[str, str]:
-    if trigger.expression is not None:
-        fields = trigger.expression.split()
-        if len(fields) == 6:
-            return fields[0], fields[1]
-        return "0", fields[0] if len(fields) == 5 else "0"
-    # APScheduler's defaults: fields below the most significant one given are their
-    # minimum, fields above it "*".
-    second = "0" if trigger.second is None else str(trigger.second)
-    if trigger.minute is not None:
-        return second, str(trigger.minute)
-    above = any(getattr(trigger, name) is not None for name in _ABOVE_MINUTE)
-    return second, "0" if above else "*"
-
-
-def _cyclic_gap(field: str) -> float | None:
-    """The smallest distance between two values (wrapping at 60) of a seconds or minutes
-    cron field; None for a single value. A form not understood counts as every value."""
-    values: set[int] = set()
-    for part in field.split(","):
-        base, _, step_text = part.partition("/")
-        try:
-            step = int(step_text) if step_text else 1
-            if base == "*":
-                low, high = 0, 59
-            elif "-" in base:
-                low, high = (int(x) for x in base.split("-", 1))
-            else:
-                low = int(base)
-                high = 59 if step_text else low
-        except ValueError:
-            return 1.0
-        if step < 1:
-            return 1.0
-        values.update(range(low, high + 1, step))
-    ordered = sorted(values)
-    if len(ordered) < 2:
-        return None
-    gaps = [b - a for a, b in itertools.pairwise(ordered)]
-    gaps.append(60 - ordered[-1] + ordered[0])
-    return float(min(gaps))
-
-
-def _gap_field(trigger: CronSpec | IntervalSpec | DateSpec) -> str:
-    if isinstance(trigger, IntervalSpec):
-        given = [
-            u
-            for u in ("weeks", "days", "hours", "minutes", "seconds")
-            if u in trigger.model_fields_set
-        ]
-        return given[-1] if given else "seconds"
-    return "expression" if isinstance(trigger, CronSpec) and trigger.expression else "second"
+def _paused_or_resumed(old: Schedule, paused: bool, note: str | None, now: datetime) -> Schedule:
+    """``old`` paused with ``note`` or resumed: its next version, or itself if so already."""
+    if old.paused == paused and (not paused or old.pause_note == note):
+        return old
+    next_fire = old.next_fire_time
+    if not paused:
+        upcoming = trigger_from_json(old.trigger).next_fire_time(None, now)
+        next_fire = planning.next_after(old, 0, upcoming)  # an ended one stays ended
+    return dataclasses.replace(
+        old,
+        paused=paused,
+        pause_note=note if paused else None,
+        next_fire_time=next_fire,
+        version=old.version + 1,
+        updated_at=now,
+    )
 
 
 def _executor_of(schedule: Schedule, task: BaseTask | None) -> str:

@@ -16,16 +16,14 @@ from typing import Any
 from schedkit.clock import Clock
 from schedkit.engine import runs
 from schedkit.engine.flows import Flows
-from schedkit.errors import (
-    ValidationError,
-    WorkflowNotFoundError,
-    WorkflowRunNotFoundError,
-)
-from schedkit.models import Run, WorkflowRun, WorkflowStatus, storable_json
+from schedkit.errors import WorkflowNotFoundError, WorkflowRunNotFoundError
+from schedkit.limits import check_kwargs_size
+from schedkit.models import Run, WorkflowRun, WorkflowStatus
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import Auditor
 from schedkit.store.base import Store
 from schedkit.workflows.definition import Workflow
+from schedkit.workflows.params import check_params
 from schedkit.workflows.plan import FlowState
 
 #: How often :meth:`WorkflowControl.wait` looks at a workflow run.
@@ -41,12 +39,15 @@ class WorkflowControl:
         flows: Flows,
         clock: Clock,
         audit: Auditor,
+        max_params_bytes: int,
     ) -> None:
         self.store = store
         self.registry = registry
         self.flows = flows
         self.clock = clock
         self.audit = audit
+        #: The size limit of a run's params (``limits.max_kwargs_bytes``, as for kwargs).
+        self.max_params_bytes = max_params_bytes
 
     def definitions(self) -> list[Workflow]:
         """Every registered workflow, by name."""
@@ -70,15 +71,13 @@ class WorkflowControl:
         idempotency_key: str | None = None,
     ) -> FlowState:
         """Start workflow ``name`` now with ``params`` (JSON, read by every step in
-        ``TaskContext.workflow["params"]``). With ``idempotency_key``, the run of ``name``
-        started earlier with that key is returned instead (ConflictError if it was
-        started with other params), as ``run_now`` does for tasks."""
+        ``TaskContext.workflow["params"]``), checked first (:mod:`schedkit.workflows.
+        params`, and ``limits.max_kwargs_bytes``). With ``idempotency_key``, the run of
+        ``name`` started earlier with that key is returned instead (ConflictError if it
+        was started with other params), as ``run_now`` does for tasks."""
         wf = self.definition(name)
-        values = dict(params or {})
-        try:
-            storable_json(values)
-        except ValueError as exc:
-            raise ValidationError(str(exc), field="params") from None
+        values = check_params(wf, self.registry.get_task, params)
+        check_kwargs_size(values, self.max_params_bytes, field="params")
         run_id = None
         if idempotency_key is not None:
             run_id = runs.keyed_id(name, idempotency_key, kind="workflow")

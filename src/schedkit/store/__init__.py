@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from schedkit.store.base import MAX_RESULT_BYTES, Store
+from schedkit.limits import MAX_RESULT_BYTES
+from schedkit.store.base import Store
 from schedkit.store.factory import create_store
 from schedkit.store.urls import mask_url
 from schedkit.store.values import (

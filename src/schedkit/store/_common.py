@@ -189,6 +189,21 @@ def check_new_schedules(schedules: Sequence[Schedule]) -> None:
         seen.add(schedule.id)
 
 
+def check_replacements(schedules: Sequence[Schedule]) -> None:
+    """ValueError unless every schedule is a later version (2 or more) and no id repeats
+    (what :meth:`~schedkit.store.Store.replace_schedules` takes)."""
+    seen: set[str] = set()
+    for schedule in schedules:
+        if schedule.version < 2:
+            raise ValueError(
+                f"schedule {schedule.id!r} at version {schedule.version}: a replacement "
+                "carries version 2 or more"
+            )
+        if schedule.id in seen:
+            raise ValueError(f"schedule {schedule.id!r} is given twice")
+        seen.add(schedule.id)
+
+
 def check_schedule_version(schedule: Schedule, expected_version: int) -> None:
     """ValueError unless ``schedule`` is the next version after ``expected_version``."""
     if expected_version < 0:

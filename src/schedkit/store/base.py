@@ -55,10 +55,6 @@ from schedkit.store.values import (
     ScheduleAdvance,
 )
 
-#: Serialized size limit of a run's ``result`` (and of its ``error``). Over it, the
-#: engine fails the run with a clear error instead of sending the value to the store.
-MAX_RESULT_BYTES = 1_000_000
-
 
 class Store(abc.ABC):
     """Persistent state of schedkit: schedules, runs, log lines, leases, nodes, audit
@@ -91,9 +87,8 @@ class Store(abc.ABC):
     async def schema_version(self) -> int:
         """The schema (SQL) or index (MongoDB) version the store is at."""
 
-    #: The schema (index) version this store was at when :meth:`open` found it: 0 when
-    #: the open created it, lower than :meth:`schema_version` when it upgraded it. None
-    #: until opened. Set by each backend's ``open``.
+    #: The schema (index) version :meth:`open` found: 0 if it created the schema, below
+    #: :meth:`schema_version` if it upgraded it; None until opened.
     found_version: int | None = None
 
     async def __aenter__(self) -> Self:
@@ -133,20 +128,19 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
-        """Create many new schedules at once (a bulk import), all or nothing.
+        """Create many new schedules at once (a bulk import), all or nothing: each at
+        version 1, the ids distinct (ValueError otherwise, before anything is written);
+        if any id is stored already, ScheduleConflictError names the first one found
+        (expected 0, its stored version) and none is stored. SQL: one transaction (SQLite
+        holds its write lock, ~1 s per 100,000). MongoDB: readers may see part meanwhile."""
 
-        Each must be at version 1 and the ids distinct (ValueError otherwise, before
-        anything is written). If any id is already stored, ScheduleConflictError names
-        the first one found (expected 0, its stored version) and none of the batch is
-        stored. SQL: one transaction (on SQLite it holds the write lock while it lasts,
-        about a second per 100,000 schedules). MongoDB (FerretDB has no multi-document
-        transactions): the ids are checked first, then inserted in ordered batches;
-        when a batch fails (an id created meanwhile, a lost server), the documents this
-        call inserted that are still at version 1 are deleted again before the error is
-        raised. Readers may see part of the batch until then, and a process killed
-        halfway leaves the batches it wrote (an import run again then reports their ids
-        as existing).
-        """
+    @abc.abstractmethod
+    async def replace_schedules(self, schedules: Sequence[Schedule]) -> None:
+        """Replace many schedules (a task paused or resumed), all or nothing, each
+        compare-and-set at the version before its own as :meth:`put_schedule`: if one is
+        not stored at that version, ScheduleConflictError names the first in id order and
+        none is written (ValueError first if an id repeats or a version is under 2). Per
+        backend as :meth:`insert_schedules` (MongoDB: readers may see part meanwhile)."""
 
     @abc.abstractmethod
     async def list_schedules(
@@ -354,11 +348,11 @@ class Store(abc.ABC):
     async def requeue_run(self, item: RunRequeue) -> RunStatus | None:
         """Send a failed / timed-out / lost (or still running) attempt back to ``pending``
         for a retry, if the run's status is in ``item.from_statuses`` at ``item.attempt``:
-        attempt + 1 (and ``max_attempts`` + 1 when ``item.spare``), ``not_before`` set,
-        ``attempt_error`` appended to ``attempt_errors``, the
-        ``_common.REQUEUE_CLEARED`` fields cleared. An active run whose cancel was
-        requested ends ``cancelled`` instead (finished_at ``item.now``, reason
-        ``_common.CANCELLED_IN_ATTEMPT``, error ``attempt_error``, blocked runs released).
+        attempt + 1 (``max_attempts`` + 1 if ``item.spare``), ``not_before`` set,
+        ``attempt_error`` appended to ``attempt_errors``, the ``_common.REQUEUE_CLEARED``
+        fields cleared. An active run whose cancel was requested ends ``cancelled``
+        instead (finished_at ``item.now``, reason ``_common.CANCELLED_IN_ATTEMPT``, error
+        ``attempt_error``, blocked runs released).
         Atomic: of racing requeues one applies. Returns the status it left the run in
         (pending, cancelled), or None if it did not apply."""
 

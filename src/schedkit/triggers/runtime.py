@@ -35,7 +35,6 @@ from schedkit.triggers.date import next_date_fire
 from schedkit.triggers.describe import describe_trigger
 from schedkit.triggers.interval import next_interval_fire
 from schedkit.triggers.specs import (
-    INTERVAL_UNITS,
     CronSpec,
     DateSpec,
     IntervalSpec,
@@ -197,6 +196,7 @@ class _IntervalTrigger(Trigger):
         self._length = spec.length()
         self._start = None if spec.start_date is None else ensure_utc(spec.start_date)
         self._end = None if spec.end_date is None else ensure_utc(spec.end_date)
+        self._unit = spec.blamed_unit
 
     def _next(self, previous: datetime | None, now: datetime) -> datetime | None:
         return next_interval_fire(self._length, self._start, self._end, previous, now)
@@ -209,9 +209,7 @@ class _IntervalTrigger(Trigger):
     def _never_fires_field(self) -> str:
         if self._start is not None and self._start > LAST_FIRE:
             return "start_date"
-        # As the "interval is too long" refusal blames (specs.py).
-        given = [unit for unit in INTERVAL_UNITS if unit in self.spec.model_fields_set]
-        return given[-1] if given else "seconds"
+        return self._unit
 
 
 class _DateTrigger(Trigger):

@@ -248,10 +248,15 @@ class IntervalSpec(_WindowedSpecBase):
     minutes: IntervalAmount = 0
     seconds: IntervalAmount = 0
 
+    @property
+    def blamed_unit(self) -> str:
+        """The field an error about the interval's length names: its smallest unit given."""
+        given = [unit for unit in INTERVAL_UNITS if unit in self.model_fields_set]
+        return given[-1] if given else "seconds"
+
     @model_validator(mode="after")
     def _positive(self) -> Self:
-        given = [unit for unit in INTERVAL_UNITS if unit in self.model_fields_set]
-        blame = given[-1] if given else "seconds"
+        blame = self.blamed_unit
         try:
             length = self.length()
         except OverflowError:

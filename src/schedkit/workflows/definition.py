@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import pydantic
+
 from schedkit.errors import ValidationError
 from schedkit.models import JSON, storable_json
 
@@ -71,7 +73,9 @@ class Workflow:
     upstream steps, no cycle (the error names one), JSON-storable kwargs.
 
     ``schedule``: the workflow's default schedule (the same forms as a task's
-    ``default_schedule``), or None to start it only by hand.
+    ``default_schedule``), or None to start it only by hand. ``params``: the params it
+    takes, as a pydantic model (None: any, see :mod:`schedkit.workflows.params`); checked
+    when a run starts, so not part of the stored definition.
     """
 
     name: str
@@ -79,6 +83,7 @@ class Workflow:
     failure_policy: FailurePolicy = FailurePolicy.STOP
     description: str = ""
     schedule: dict[str, Any] | str | None = None
+    params: type[pydantic.BaseModel] | None = None
 
     def __init__(
         self,
@@ -88,6 +93,7 @@ class Workflow:
         failure_policy: FailurePolicy | str = FailurePolicy.STOP,
         description: str = "",
         schedule: dict[str, Any] | str | None = None,
+        params: type[pydantic.BaseModel] | None = None,
     ) -> None:
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "steps", tuple(_step(s) for s in steps))
@@ -96,6 +102,7 @@ class Workflow:
         )
         object.__setattr__(self, "description", description)
         object.__setattr__(self, "schedule", schedule)
+        object.__setattr__(self, "params", params)
         _validate(self)
 
     @classmethod
@@ -204,6 +211,12 @@ def _validate(wf: Workflow) -> None:
         )
     if not wf.steps:
         raise WorkflowDefinitionError(f"workflow {wf.name!r} has no steps", field="steps")
+    if wf.params is not None and not (
+        isinstance(wf.params, type) and issubclass(wf.params, pydantic.BaseModel)
+    ):
+        raise WorkflowDefinitionError(
+            f"workflow {wf.name!r}: params must be a pydantic model class", field="params"
+        )
     seen: set[str] = set()
     for s in wf.steps:
         where = f"steps.{s.name}"

@@ -10,10 +10,13 @@ whose retry starts the same workflow run (inserted if absent), never a second on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import tzinfo
 from typing import Any
 
 from schedkit.task import BaseTask
 from schedkit.workflows.definition import Workflow
+from schedkit.workflows.params import TaskLookup, check_params
 
 #: Prefix of a launcher's task name.
 LAUNCHER_PREFIX = "workflow."
@@ -26,11 +29,13 @@ def launcher_name(workflow: str) -> str:
 
 class WorkflowLauncher(BaseTask):
     """Starts ``workflow`` (see the module docstring). Its kwargs become the workflow
-    run's params, which every step reads in ``TaskContext.workflow``."""
+    run's params, which every step reads in ``TaskContext.workflow``: they are checked
+    as params (``find_task``: the steps' tasks, by name)."""
 
-    def __init__(self, workflow: Workflow) -> None:
+    def __init__(self, workflow: Workflow, find_task: TaskLookup) -> None:
         super().__init__()
         self.workflow = workflow
+        self._find_task = find_task
 
     @property
     def task_name(self) -> str:
@@ -56,6 +61,11 @@ class WorkflowLauncher(BaseTask):
     @property
     def source(self) -> str:
         return f"workflow {self.workflow.name}"
+
+    def validate_kwargs(
+        self, kwargs: Mapping[str, Any] | None, *, tz: tzinfo | None = None
+    ) -> dict[str, Any]:
+        return check_params(self.workflow, self._find_task, kwargs, field="kwargs")
 
     async def execute(self, **kwargs: Any) -> dict[str, Any]:
         return {"success": True, "message": f"starting workflow {self.workflow.name}"}

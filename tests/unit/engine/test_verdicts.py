@@ -6,8 +6,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from schedkit.engine import attempt, retries
+from schedkit.limits import MAX_RESULT_BYTES
 from schedkit.models import Run, RunStatus, TriggerSource
-from schedkit.store.base import MAX_RESULT_BYTES
 from schedkit.task import RetryPolicy, TaskContext, TaskResult
 
 T0 = datetime(2026, 12, 2, tzinfo=UTC)

@@ -6,11 +6,24 @@ failure (the report still runs, ``on="always"``, so the day has a report saying 
 failed) and is started by hand or scheduled through its launcher task
 ``workflow.daily_contract_close``. A ``params`` ``as_of`` date reaches every step (see
 ``PowertradeTask.business_date``); the auto-renewal step reads the expiry check's result.
+It is the only param a run takes (:class:`ContractCloseParams`): another name, or a value
+that is no date, is refused when the run is started.
 """
 
 from __future__ import annotations
 
+from datetime import date
+
+import pydantic
+
 from schedkit import Step, Workflow
+
+
+class ContractCloseParams(pydantic.BaseModel):
+    """The params of a run: the business date of every step (default: today)."""
+
+    as_of: date | None = None
+
 
 DAILY_CONTRACT_CLOSE = Workflow(
     "daily_contract_close",
@@ -28,4 +41,5 @@ DAILY_CONTRACT_CLOSE = Workflow(
     ],
     failure_policy="stop",
     description="每日合同流程：客户状态更新 → 合同到期检查 → 自动续约 → 日报",
+    params=ContractCloseParams,
 )

@@ -196,20 +196,24 @@ class FencesMixin(MarksMixin):
             await self._c.claims.delete_many({"_id": {"$in": keys}, "kind": RELEASE})
 
     @contextlib.asynccontextmanager
-    async def _locked(self, name: str) -> AsyncIterator[None]:
-        """Hold the lock document of ``name`` (waiting for it) while the body writes."""
+    async def _locked(self, *names: str) -> AsyncIterator[None]:
+        """Hold the lock documents of ``names`` (waiting for them) while the body writes.
+        They are taken all at once or none is kept: two callers each holding a part
+        would wait on each other."""
         owner = new_id()
         delay = 0.005
         deadline = time.monotonic() + 2 * self._recover_after
-        while not await self._take_locks([name], owner):
+        while len(taken := await self._take_locks(names, owner)) < len(names):
+            await self._unlock(taken, owner)
             if time.monotonic() > deadline:
-                raise StoreError(f"store {self.display_url}: {name} stayed locked")
+                busy = sorted(set(names) - taken)
+                raise StoreError(f"store {self.display_url}: {busy[0]} stayed locked")
             await asyncio.sleep(delay)
             delay = min(2 * delay, MAX_LOCK_DELAY)
         try:
             yield
         finally:
-            await self._unlock([name], owner)
+            await self._unlock(names, owner)
 
     async def _take_locks(
         self, names: Sequence[str], owner: str, term: int | None = None

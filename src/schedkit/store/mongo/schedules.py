@@ -26,6 +26,7 @@ from schedkit.store._common import (
     FIRED_SOURCES,
     NOT_STARTED,
     check_new_schedules,
+    check_replacements,
     check_schedule_version,
     count_inserted,
     recounts,
@@ -37,6 +38,7 @@ from schedkit.store.mongo.base import (
     translate_errors,
 )
 from schedkit.store.mongo.codec import (
+    Doc,
     decode_schedule,
     encode_run,
     encode_schedule,
@@ -78,10 +80,8 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
                     found = await self._version_of(schedule.id)
                     raise ScheduleConflictError(schedule.id, expected_version, found) from None
             else:
-                # Every field but run_count (see Store.put_schedule): an advance cannot
-                # land meanwhile, since the tick's write holds this lock too.
-                kept = {k: v for k, v in doc.items() if k not in ("_id", "run_count")}
-                await self._c.schedules.update_one({"_id": schedule.id}, {"$set": kept})
+                # An advance cannot land meanwhile: the tick's write holds this lock too.
+                await self._c.schedules.update_one({"_id": schedule.id}, _replacing(schedule))
 
     @translate_errors
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
@@ -90,9 +90,12 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
 
     @translate_errors
     async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
-        """No multi-document transaction (FerretDB has none): the ids are checked, then
-        the batches inserted in order; on a failure the documents inserted by this
-        call are deleted again (see the contract for what a reader may see)."""
+        """No multi-document transaction (FerretDB has none): the ids are checked first,
+        then inserted in ordered batches; when a batch fails (an id created meanwhile, a
+        lost server), the documents this call inserted that are still at version 1 are
+        deleted again before the error is raised. Readers may see part of the batch
+        until then, and a process killed halfway leaves the batches it wrote (an import
+        run again then reports their ids as existing)."""
         check_new_schedules(schedules)
         ids = sorted(schedule.id for schedule in schedules)
         for start in range(0, len(ids), INSERT_BATCH):
@@ -133,6 +136,40 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
         for start in range(0, len(ids), INSERT_BATCH):
             chunk = list(ids[start : start + INSERT_BATCH])
             await self._c.schedules.delete_many({"_id": {"$in": chunk}, "version": 1})
+
+    @translate_errors
+    async def replace_schedules(self, schedules: Sequence[Schedule]) -> None:
+        """No multi-document transaction (FerretDB has none): the lock documents of every
+        schedule are held (taken all at once, or none: two batches never wait on each
+        other) across the version check and the writes, so no other writer of those
+        schedules lands in between; when a write fails (a lost server), the schedules
+        sent are set back to the documents read under the locks before the error is
+        raised. Readers may see part of the batch until then, and a process killed
+        halfway leaves the schedules it wrote at their new versions."""
+        check_replacements(schedules)
+        if not schedules:
+            return
+        ordered = sorted(schedules, key=lambda schedule: schedule.id)
+        async with self._locked(*(_lock_name(schedule.id) for schedule in ordered)):
+            ids = [schedule.id for schedule in ordered]
+            stored = await self._c.schedules.find({"_id": {"$in": ids}}).to_list()
+            before = {d["_id"]: d for d in stored}
+            for schedule in ordered:
+                found = before.get(schedule.id)
+                actual = None if found is None else int(found["version"])
+                if actual != schedule.version - 1:
+                    raise ScheduleConflictError(schedule.id, schedule.version - 1, actual)
+            sent: list[Schedule] = []  # written, or maybe (a lost reply)
+            try:
+                for start in range(0, len(ordered), WRITE_BATCH):
+                    batch = ordered[start : start + WRITE_BATCH]
+                    sent += batch
+                    await self._c.schedules.bulk_write([_replacement(s) for s in batch])
+            except BaseException:
+                await self._c.schedules.bulk_write(
+                    [_replacement(decode_schedule(before[s.id]), over=s.version) for s in sent]
+                )
+                raise
 
     @translate_errors
     async def list_schedules(
@@ -379,3 +416,17 @@ def _lock_name(schedule_id: str) -> str:
 
 def _lock_names(advances: Sequence[ScheduleAdvance]) -> list[str]:
     return sorted({_lock_name(a.schedule_id) for a in advances})
+
+
+def _replacing(schedule: Schedule) -> Doc:
+    """The update writing every field of ``schedule`` but run_count (see
+    Store.put_schedule)."""
+    doc = encode_schedule(schedule)
+    return {"$set": {k: v for k, v in doc.items() if k not in ("_id", "run_count")}}
+
+
+def _replacement(schedule: Schedule, *, over: int | None = None) -> UpdateOne:
+    """:func:`_replacing` of the stored schedule at version ``over`` (default: the
+    version before its own)."""
+    at = schedule.version - 1 if over is None else over
+    return UpdateOne({"_id": schedule.id, "version": at}, _replacing(schedule))

@@ -26,6 +26,7 @@ from schedkit.store._common import (
     FIRED_SOURCES,
     NOT_STARTED,
     check_new_schedules,
+    check_replacements,
     check_schedule_version,
     count_inserted,
     recounts,
@@ -58,13 +59,7 @@ class SchedulesMixin(LeasesMixin, SQLBase):
         if expected_version == 0:
             stmt = self._insert(s).on_conflict_do_nothing()
         else:
-            # Where-parameters named apart from every column: a column-named one would be
-            # taken as a value to SET.
-            stmt = sa.update(s).where(
-                s.c.id == sa.bindparam("where_id"), s.c.version == sa.bindparam("where_version")
-            )
-            values = {k: v for k, v in values.items() if k not in _KEPT}
-            values.update(where_id=schedule.id, where_version=expected_version)
+            stmt, values = self._replace, _replacing(schedule)
         version_of = sa.select(s.c.version).where(s.c.id == schedule.id)
 
         def work(conn: Connection) -> tuple[bool, int | None]:
@@ -105,6 +100,26 @@ class SchedulesMixin(LeasesMixin, SQLBase):
         except DuplicateKey as duplicate:
             sid = duplicate.key or ""
             raise ScheduleConflictError(sid, 0, await self._version_of(sid)) from None
+
+    async def replace_schedules(self, schedules: Sequence[Schedule]) -> None:
+        check_replacements(schedules)
+        if not schedules:
+            return
+        # In id order, so that concurrent batches lock rows in one order (no deadlock).
+        ordered = sorted(schedules, key=lambda schedule: schedule.id)
+        rows = [_replacing(schedule) for schedule in ordered]
+
+        # One transaction: raising inside it rolls back every row written before.
+        def work(conn: Connection) -> None:
+            for schedule, values in zip(ordered, rows, strict=True):
+                if conn.execute(self._replace, values).rowcount != 1:
+                    raise _Stale(schedule)
+
+        try:
+            await self._db.write(work)
+        except _Stale as stale:
+            sid, expected = stale.schedule.id, stale.schedule.version - 1
+            raise ScheduleConflictError(sid, expected, await self._version_of(sid)) from None
 
     async def _version_of(self, schedule_id: str) -> int | None:
         s = self._t.schedules
@@ -375,6 +390,16 @@ class SchedulesMixin(LeasesMixin, SQLBase):
         return BatchUpdate(template, types, s.c.id, on_sqlite=self._sqlite)
 
     @functools.cached_property
+    def _replace(self) -> sa.Update:
+        """A user's replacement of a schedule at the version it read (see _replacing)."""
+        s = self._t.schedules
+        # Where-parameters named apart from every column: a column-named one would be
+        # taken as a value to SET.
+        return sa.update(s).where(
+            s.c.id == sa.bindparam("where_id"), s.c.version == sa.bindparam("where_version")
+        )
+
+    @functools.cached_property
     def _schedule_inserter(self) -> BulkInsert:
         return BulkInsert(self._t.schedules, on_sqlite=self._sqlite)
 
@@ -382,3 +407,18 @@ class SchedulesMixin(LeasesMixin, SQLBase):
     def _run_inserter(self) -> InsertIfAbsent:
         r = self._t.runs
         return InsertIfAbsent(r, r.c.id, on_sqlite=self._sqlite)
+
+
+class _Stale(Exception):
+    """A schedule of a batch replacement is not at the version before its own."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        super().__init__(schedule.id)
+        self.schedule = schedule
+
+
+def _replacing(schedule: Schedule) -> dict[str, Any]:
+    """The parameters of ``_replace`` writing ``schedule`` over the version before it."""
+    values = {k: v for k, v in values_of(schedule).items() if k not in _KEPT}
+    values.update(where_id=schedule.id, where_version=schedule.version - 1)
+    return values
