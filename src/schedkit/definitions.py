@@ -85,11 +85,7 @@ def default_schedule_error(task: BaseTask, name: str, error: Exception) -> TaskD
     """The error for a default schedule that cannot be registered: it says which one
     (BaseTask's built-in one, when the task kept it) and what to do."""
     built_in = type(task).default_schedule is BaseTask.default_schedule
-    attribute = (
-        "default schedule (BaseTask's built-in: daily at 02:00)"
-        if built_in
-        else ("default schedule")
-    )
+    attribute = "default schedule" + (" (BaseTask's built-in: daily at 02:00)" if built_in else "")
     fix = (
         'give the default schedule the kwargs its execute needs ("kwargs": {...})'
         if isinstance(error, ValidationError) and (error.field or "").startswith("kwargs")
