@@ -54,6 +54,10 @@ _BEARER = re.compile(
 )
 #: Secret values shorter than this are not searched for (too many false hits).
 MIN_SECRET_LENGTH = 4
+#: A value of letters only and shorter than this is a word as much as a secret
+#: ("schedkit", "postgres"): searched for everywhere, it would mask paths, logger names
+#: and sentences. It is masked where a secret stands (a URL's password, ``key=value``).
+MIN_WORD_SECRET_LENGTH = 16
 
 # Replaced as a whole (never mutated), so readers in any thread see a consistent set.
 _known: frozenset[str] = frozenset()
@@ -63,7 +67,7 @@ _known_lock = threading.Lock()
 def remember_secrets(values: Iterable[str]) -> None:
     """Mask these values wherever :func:`redact` runs from now on (this process)."""
     global _known
-    fresh = {v for v in values if len(v) >= MIN_SECRET_LENGTH}
+    fresh = {v for v in values if _searchable(v)}
     if fresh - _known:
         with _known_lock:
             _known = _known | fresh
@@ -79,9 +83,16 @@ def remember_url_password(url: str) -> None:
         remember_secrets([password])
 
 
+def _searchable(value: str) -> bool:
+    """Whether ``value`` is masked wherever it appears (see MIN_WORD_SECRET_LENGTH)."""
+    if len(value) < MIN_SECRET_LENGTH:
+        return False
+    return not (value.isalpha() and len(value) < MIN_WORD_SECRET_LENGTH)
+
+
 def redact(text: str, secrets: Iterable[str] = (), limit: int | None = None) -> str:
     """``text`` with credentials masked, cut to ``limit`` characters if given."""
-    values = _known | {s for s in secrets if len(s) >= MIN_SECRET_LENGTH}
+    values = _known | {s for s in secrets if _searchable(s)}
     for value in sorted(values, key=len, reverse=True):
         text = text.replace(value, MASK)
     text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)

@@ -101,3 +101,21 @@ def test_json_values_of_keys_that_name_a_secret_are_masked_whole() -> None:
         "author": "Li Lei",
         "design": "A-1",
     }
+
+
+def test_a_password_that_is_a_plain_word_is_masked_where_it_stands_not_everywhere() -> None:
+    """An audit: with the store URL ``postgresql://schedkit:schedkit@…`` every "schedkit"
+    was masked, in paths of tracebacks (``src/***/engine``) and the user name too."""
+    from schedkit.redaction import redact, remember_secrets, remember_url_password
+
+    remember_url_password("postgresql://schedkit:schedkit@db.internal/exds")
+    assert redact('File "/app/src/schedkit/engine/attempt.py", line 3') == (
+        'File "/app/src/schedkit/engine/attempt.py", line 3'
+    )
+    assert redact("postgresql://schedkit:schedkit@db.internal/exds") == (
+        "postgresql://schedkit:***@db.internal/exds"
+    )
+    assert redact("password=schedkit") == "password=***"
+    # A value that is no word is still masked wherever it appears.
+    remember_secrets(["Zq8-only-in-this-test"])
+    assert redact("the driver said Zq8-only-in-this-test.") == "the driver said ***."
