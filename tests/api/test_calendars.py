@@ -174,3 +174,15 @@ def test_delete_and_export_formats(api: Api) -> None:
     assert api.admin.delete("/calendars/maint?expected_version=1").status_code == 204
     problem(api.viewer.get("/calendars/maint"), 404)
     problem(api.viewer.get("/calendars/nope/export?format=csv"), 404)
+
+
+def test_a_year_to_confirm_outside_the_calendars_range_is_a_422(api: Api) -> None:
+    """Found by the stateful schemathesis run: ``confirm_years: [-1845]`` was a 500."""
+    api.admin.put("/calendars/far", json={"base": "none", "expected_version": 0})
+    for path, body in (
+        ("/calendars/far/overrides", {"overrides": [], "confirm_years": [-1845]}),
+        ("/calendars/far/import", {"text": "", "format": "csv", "confirm_years": [2200]}),
+    ):
+        bad = problem(api.admin.post(path, json=body), 422)
+        assert bad["field"].startswith("confirm_years"), bad
+    assert api.admin.get("/calendars/far").json()["version"] == 1

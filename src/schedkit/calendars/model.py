@@ -216,8 +216,12 @@ class DayTable(BaseModel):
         return self.replace(overrides=tuple(kept), confirmed_years=years).with_overrides(entered)
 
     def with_confirmed(self, year: int, confirmed: bool = True) -> Self:
-        """A copy with ``year`` marked confirmed (or no longer)."""
-        _check_year(year)
+        """A copy with ``year`` marked confirmed (or no longer); ValidationError naming
+        ``year`` outside the calendars' range."""
+        try:
+            _check_year(year)
+        except ValueError as exc:
+            raise ValidationError(str(exc), field="year") from None
         years = self.confirmed_years | {year} if confirmed else self.confirmed_years - {year}
         return self.replace(confirmed_years=years)
 

@@ -24,6 +24,7 @@ CalendarName = Annotated[
     str, Path(max_length=64, description="Calendar name (built-in or stored).")
 ]
 Year = Annotated[int, Path(ge=MIN_YEAR, le=MAX_YEAR)]
+ConfirmYear = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR)]
 #: A date in a path, YYYY-MM-DD (a bare number is no date, whatever pydantic would make of it).
 Day = Annotated[str, Path(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
 FormatQuery = Annotated[
@@ -72,7 +73,7 @@ class CalendarPut(_Body):
 
 class OverridesAdd(_Body):
     overrides: list[OverrideIn] = Field(max_length=MAX_OVERRIDES, description=_MANY)
-    confirm_years: list[int] = Field(
+    confirm_years: list[ConfirmYear] = Field(
         default_factory=list, max_length=300, description="Years to mark complete."
     )
     expected_version: int | None = Field(
@@ -93,7 +94,7 @@ class FileImport(_Body):
         description=f"{', '.join(FORMATS)}; notice: '放假 2027-01-01 至 2027-01-03 元旦' / "
         "'上班 2027-02-06 春节调休' lines."
     )
-    confirm_years: list[int] = Field(
+    confirm_years: list[ConfirmYear] = Field(
         default_factory=list, max_length=300, description="Years to mark complete."
     )
 
