@@ -408,6 +408,8 @@ async def test_a_dependent_run_is_announced_and_starts_without_waiting_for_a_pol
     # Well inside the 30 s poll: only a wake-up at its creation starts it this soon.
     [dependent] = await until(dependent_done, timeout=10)
     assert dependent.trigger_source is TriggerSource.DEPENDENCY
+    # Its end is stored a moment before it is announced: a wait returns after both.
+    await s.wait_for_run(dependent.id, timeout=5)
     created = [e.run.id for e in events if e.kind is EventKind.CREATED]
     assert created == [source.id, dependent.id]
     assert [e.kind for e in events if e.run.id == dependent.id] == [
