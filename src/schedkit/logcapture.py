@@ -191,6 +191,12 @@ def capture(buffer: RunLogBuffer) -> Callable[[], None]:
     return release
 
 
+def run_fields(ctx: TaskContext) -> dict[str, Any]:
+    """The attributes a record made inside the run of ``ctx`` carries (structured logs);
+    ``extra=`` of a record about the run made outside its context."""
+    return {"run_id": ctx.run_id, "task_name": ctx.task_name, "attempt": ctx.attempt}
+
+
 def keep(ctx: TaskContext, record: logging.LogRecord) -> None:
     """Buffer ``record`` as a line of the run of ``ctx`` (made elsewhere, e.g. in a task's
     child process, it did not pass the factory here)."""
@@ -210,9 +216,7 @@ def _install_record_factory() -> None:
             record = previous(*args, **kwargs)
             ctx = current_context()
             if ctx is not None:
-                record.run_id = ctx.run_id
-                record.task_name = ctx.task_name
-                record.attempt = ctx.attempt
+                record.__dict__.update(run_fields(ctx))
                 keep(ctx, record)
             return record
 

@@ -186,3 +186,24 @@ async def test_json_log_lines_carry_run_and_trace_ids(
     (span,) = by_name(exporter.get_finished_spans(), "schedkit.run traced")
     assert line["trace_id"] == f"{span.context.trace_id:032x}"
     assert line["span_id"] == f"{span.context.span_id:016x}"
+
+
+async def test_the_run_failed_line_carries_the_run_ids_too(make_monitored: MakeMonitored) -> None:
+    """An audit: the task logger's "run failed" record, written as the attempt ends,
+    had the trace ids but no run_id, task_name or attempt."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonLogFormatter())
+    task_logger = logging.getLogger("schedkit.task")
+    task_logger.addHandler(handler)
+    try:
+        s, _ = await make_monitored(traced)
+        run = await s.run_now("traced", {"fail": True}, wait=True, timeout=5)
+    finally:
+        task_logger.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    failed = [x for x in lines if x["message"].startswith("run failed: ValueError")]
+    assert [(x["run_id"], x["task_name"], x["attempt"]) for x in failed] == [
+        (run.id, "traced", 1),
+        (run.id, "traced", 2),
+    ]

@@ -24,6 +24,7 @@ from schedkit.engine.isolation import needs_thread, run_isolated
 from schedkit.engine.retries import error_info
 from schedkit.engine.threads import HeldThread, ThreadLane, without_stop_iteration
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES, clip
+from schedkit.logcapture import run_fields
 from schedkit.models import JSON, Run, RunStatus, storable_json
 from schedkit.stopping import wait_for
 from schedkit.task import BaseTask, TaskResult
@@ -158,7 +159,10 @@ class AttemptRunner:
         except Exception as exc:
             outcome, failure = judge_error(exc, ctx)
             if failure is not None:
-                ctx.logger.error("run failed: %s: %s", type(exc).__name__, exc)
+                # Out of the run's context here (it ended with the attempt's task).
+                ctx.logger.error(
+                    "run failed: %s: %s", type(exc).__name__, exc, extra=run_fields(ctx)
+                )
         else:
             outcome, failure = judge_result(result, ctx)
         finally:

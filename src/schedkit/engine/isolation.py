@@ -21,7 +21,7 @@ import sys
 from typing import Any
 
 from schedkit.errors import TaskDefinitionError
-from schedkit.logcapture import keep
+from schedkit.logcapture import keep, run_fields
 from schedkit.models import Run
 from schedkit.task import BaseTask, FunctionTask, TaskContext, TaskResult, definition
 
@@ -174,9 +174,7 @@ def _emit(ctx: TaskContext, name: str, level: int, text: str, created: float) ->
     record = logging.LogRecord(name, level, "(task process)", 0, text, None, None)
     record.created = created
     record.msecs = (created - int(created)) * 1000
-    record.run_id = ctx.run_id
-    record.task_name = ctx.task_name
-    record.attempt = ctx.attempt
+    record.__dict__.update(run_fields(ctx))
     keep(ctx, record)
     logging.getLogger(name).handle(record)
 
