@@ -195,3 +195,26 @@ def test_template_fields_carry_the_gist_of_each_kind(alert: Alert, gist: str) ->
     assert fields["message"] == gist
     assert fields["task"] == "t" and fields["run"] == "r1" and fields["run_id"] == "r1"
     assert fields["time"] == "05-02 02:00" and fields["count"] == str(alert.count)
+
+
+def test_masks_stay_masks_in_markdown() -> None:
+    """An audit: ``***`` in a Markdown body is emphasis markup, so e-mail showed
+    ``mongodb://app:@db:27017 unreachable token=`` with the rest in italics. The body
+    escapes it; rendered (apprise turns Markdown into HTML with python-markdown) it reads
+    as written."""
+    import markdown
+
+    run = make_run(
+        status=RunStatus.FAILED,
+        finished_at=T0 + timedelta(seconds=9),
+        error={
+            "type": "ConnectionError",
+            "message": "mongodb://app:pw12345@db unreachable token=abc123secret",
+        },
+    )
+    alert = Alert(kind=AlertKind.FAILED, task_name="sync*all", at=T0, run=run)
+    body = render(alert, MessageContext(language="en", timezone="UTC"), "markdown").body
+    html = markdown.markdown(body)
+    assert "mongodb://app:***@db unreachable token=***" in html
+    assert "sync*all" in html
+    assert "<em>" not in html

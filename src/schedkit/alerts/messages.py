@@ -208,7 +208,10 @@ def render(alert: Alert, ctx: MessageContext, fmt: BodyFormat = "text") -> Messa
         )
     rows = _rows(alert, ctx)
     if fmt == "markdown":
-        body = "\n".join(f"- **{label}**{_sep(lang)}{value}" for label, value in rows)
+        body = "\n".join(
+            f"- **{label}**{_sep(lang)}{value if label == labels['link'] else _md(value)}"
+            for label, value in rows
+        )
     else:
         body = "\n".join(f"{label}{_sep(lang)}{value}" for label, value in rows)
     return Message(
@@ -406,6 +409,13 @@ def _error_text(run: Run, ctx: MessageContext) -> str:
     message = str(error.get("message") or run.reason or "")
     text = f"{kind}: {message}" if kind and message else kind or message
     return _clean(text, ctx, ERROR_LIMIT)
+
+
+def _md(text: str) -> str:
+    """``text`` as Markdown shows it literally: a mask (``***``) or any asterisk is
+    emphasis markup otherwise. Only asterisks: chat apps render backslashes before other
+    characters unevenly, and ``_`` inside names (``report_daily``) is no markup."""
+    return text.replace("\\", "\\\\").replace("*", "\\*")
 
 
 def _clean(text: str, ctx: MessageContext, limit: int) -> str:
