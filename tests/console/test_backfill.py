@@ -75,3 +75,29 @@ async def test_ended_schedule_and_the_dialog_in_chinese(browser: Browser, consol
         await browsing.context.close()
     assert browsing.unexpected_errors() == []
     console.api.delete("/schedules/crunch-twice").raise_for_status()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_a_schedule_row_keeps_its_backfill_button_on_a_1280_px_screen(
+    browser: Browser, console: Console, lang: str
+) -> None:
+    """An audit: a long schedule id and a workday schedule's description pushed the
+    Actions column past the right edge of the task page at 1280 px."""
+    long_id = "settlement-report-for-the-east-china-grid-region-" + "x" * 18
+    console.api.post(
+        "/tasks/nightly_report/schedule",
+        params={"schedule_id": long_id},
+        json={"trigger": "cron", "hour": 8, "minute": 30, "calendar": "cn_workdays"},
+    ).raise_for_status()
+    tab = await open_tab(browser, console.token, width=1280, lang=lang)
+    try:
+        await tab.page.goto(console.base + "tasks/nightly_report")
+        button = tab.page.locator(f'tr[data-schedule="{long_id}"]').locator(
+            'button[data-action="backfill"]'
+        )
+        await expect(button).to_be_visible()
+        box = await button.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 1280 - 16, box
+    finally:
+        await tab.context.close()
+        console.api.delete(f"/schedules/{long_id}").raise_for_status()

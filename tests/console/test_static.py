@@ -172,3 +172,41 @@ async def test_the_page_says_how_to_sign_in_and_the_schedulers_zone(tmp_path: Pa
         page = (await client.get("/")).text
     assert '<meta name="schedkit-sign-in" content="auto">' in page
     assert '<meta name="schedkit-tz" content="">' in page  # no scheduler on app.state
+
+
+def test_every_rule_of_the_stylesheet_is_closed() -> None:
+    """An unclosed rule makes every rule after it a nested rule that never matches (the
+    workflow graph drew black boxes): braces must balance outside comments."""
+    css = re.sub(r"/\*.*?\*/", "", (Path(STATIC_DIR) / "app.css").read_text(), flags=re.S)
+    depth = 0
+    for line_no, line in enumerate(css.splitlines(), 1):
+        depth += line.count("{") - line.count("}")
+        assert depth >= 0, f"app.css: a '}}' without its '{{' near line {line_no}"
+    assert depth == 0, "app.css: a rule is not closed"
+
+
+def test_every_audit_action_has_words_in_both_languages() -> None:
+    """The audit log shows an action in words plus its code (docs/console.md); an audit
+    found six codes shown bare. The actions are the literals the core records."""
+    src = Path(STATIC_DIR).parents[1]
+    literal = re.compile(
+        r'(?<!field=)"((?:schedule|run|runs|token|calendar|node|workflow)\.[a-z_.]+)"'
+    )
+    actions = {
+        code
+        for path in [*src.glob("service/*.py"), src / "tokens.py"]
+        for code in literal.findall(path.read_text(encoding="utf-8"))
+    }
+    assert {"schedule.pause", "calendar.notice", "node.drain"} <= actions
+    for lang in ("en", "zh"):
+        texts = _messages(lang)
+        missing = sorted(a for a in actions if "act_" + re.sub(r"\W", "_", a) not in texts)
+        assert missing == [], (lang, missing)
+
+
+def test_the_runs_filter_offers_every_trigger_source() -> None:
+    """An audit: backfill and workflow runs could not be filtered on the Runs page."""
+    text = (STATIC_DIR / "components.js").read_text(encoding="utf-8")
+    block = re.search(r"export const SOURCES = \[(.*?)\];", text, flags=re.S)
+    assert block is not None
+    assert set(re.findall(r'"(\w+)"', block.group(1))) == {s.value for s in TriggerSource}

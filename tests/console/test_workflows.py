@@ -101,6 +101,14 @@ async def test_the_workflows_page_draws_each_definition(tab: Browsing, wf_consol
     assert all(b is not None for b in boxes.values())
     assert boxes["collect"]["x"] < boxes["settle"]["x"] < boxes["report"]["x"]  # type: ignore[index]
     assert boxes["report"]["x"] == boxes["alert_ops"]["x"]  # type: ignore[index]
+    # Styled by app.css (an unclosed rule once left every box SVG's default black fill,
+    # its text black on black).
+    fill = await graph.locator(".wf-node rect").first.evaluate("e => getComputedStyle(e).fill")
+    assert fill != "rgb(0, 0, 0)", fill
+    dash = await graph.locator(".wf-edge-failure").first.evaluate(
+        "e => getComputedStyle(e).strokeDasharray"
+    )
+    assert dash != "none", dash
     row = page.locator(f'tr[data-workflow-run="{run_id}"]')
     await expect(row).to_contain_text("Failed")
     await row.get_by_role("link").click()

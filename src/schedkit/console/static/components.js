@@ -19,7 +19,15 @@ export const STATUSES = [
   "missed",
   "lost",
 ];
-export const SOURCES = ["schedule", "manual", "retry", "catch_up", "dependency"];
+export const SOURCES = [
+  "schedule",
+  "manual",
+  "retry",
+  "catch_up",
+  "dependency",
+  "backfill",
+  "workflow",
+];
 export const ACTIVE = new Set(["pending", "running"]);
 
 // -- formatting ------------------------------------------------------------------------

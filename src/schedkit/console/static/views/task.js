@@ -236,7 +236,7 @@ export async function render(ctx) {
           rows: task.schedules,
           rowAttrs: (sch) => ({ dataset: { schedule: sch.id } }),
           columns: [
-            { label: t("col_id"), cell: (sch) => h("code", {}, sch.id) },
+            { label: t("col_id"), cell: (sch) => h("code", {}, sch.id), class: "wrap ids" },
             // The description names the time zone wherever it matters (a cron, a date,
             // bounds); a column of its own pushed the actions off a 1280 px screen.
             { label: t("col_schedule"), cell: (sch) => sch.description, class: "wrap" },
@@ -262,6 +262,8 @@ export async function render(ctx) {
             { label: t("col_status"), cell: scheduleState, class: "wrap" },
             {
               label: t("col_actions"),
+              // Kept in view when the row is wider than the screen (as on the Tasks page).
+              class: "sticky-actions",
               cell: (sch) =>
                 h(
                   "button",
