@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -438,3 +439,36 @@ async def test_embedded_in_a_host_app_with_its_cookie_login(
     first = page.locator("tbody tr").first
     await expect(first).to_contain_text("alice")
     await expect(first).to_contain_text("Run started")
+
+
+async def test_a_run_ending_while_its_page_loads_is_shown_ended(
+    signed_in: Browsing, console: Console
+) -> None:
+    """An audit: a retry that ended while its page was loading (its read answered
+    "running", its finished event came before the page listened) showed "Running" until
+    the page's 5-second re-read. The first read of the new run is held here past its end."""
+    done = console.api.post(
+        "/tasks/greet/execute", params={"wait": "true"}, json={"kwargs": {"name": "slow"}}
+    ).json()
+    page = signed_in.page
+    held: list[str] = []
+
+    async def hold_first_read(route: Route) -> None:
+        url = route.request.url
+        if route.request.method == "GET" and done["run_id"] not in url and not held:
+            held.append(url)
+            response = await route.fetch()  # read while the run still runs (0.6 s)
+            await asyncio.sleep(1.5)  # ... and answered after it ended
+            await route.fulfill(response=response)
+            return
+        await route.continue_()
+
+    await page.goto(console.base + f"runs/{done['run_id']}")
+    await _wait_live(page)
+    await page.route(re.compile(r"/api/v1/scheduler/runs/[^/?]+$"), hold_first_read)
+    await page.get_by_role("button", name="Run again").click()
+    await expect(page).not_to_have_url(re.compile(f"{done['run_id']}$"))
+    await expect(page.locator(".run-status")).to_have_attribute(
+        "data-status", "success", timeout=3_000
+    )
+    assert held, "the new run's page read was not held"

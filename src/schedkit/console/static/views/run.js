@@ -407,6 +407,9 @@ export async function render(ctx) {
     loadRun();
     fetchLogs();
   });
+  // An event sent between the first read and now was heard by nobody (a run ending
+  // while its page loaded): read the run once more, now that its events are heard.
+  if (run && ACTIVE.has(run.status)) loadRun();
   // Log lines have no events of their own: poll them while the run is active, and the
   // run itself now and then (it may be executing on another node).
   let ticks = 0;
