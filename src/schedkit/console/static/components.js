@@ -320,7 +320,10 @@ export function errorText(err) {
   if (err instanceof NetworkError) return t("error_network", { detail: err.message });
   if (err instanceof ApiError) {
     if (err.status === 422 && err.problem.errors?.length) {
-      const messages = err.problem.errors.map((e) => fieldMessage(e.message));
+      // Named by field: a toast is not next to the input the error is about.
+      const messages = err.problem.errors.map((e) =>
+        e.field ? `${e.field}: ${fieldMessage(e.message)}` : fieldMessage(e.message),
+      );
       return t("error_invalid", { detail: messages.join(" ") });
     }
     const detail = said(err.message);

@@ -39,7 +39,9 @@ const VALIDATION = [
   [/^Input should be a valid number/, () => t("v_number")],
   [/^Input should be a valid boolean/, () => t("v_boolean")],
   [/^Input should be a valid string/, () => t("v_string")],
-  [/^Input should be a valid date(?:time)? or (?:date)?time|^Input should be a valid datetime/, () =>
+  // A date field also takes a date-time ("a valid date or datetime"): ask for a date.
+  [/^Input should be a valid date or datetime/, () => t("v_date")],
+  [/^Input should be a valid datetime|^Input should be a valid (?:date|time) or/, () =>
     t("v_datetime")],
   [/^Input should be a valid date/, () => t("v_date")],
   [/^Input should be greater than or equal to (\S+)$/, (m) => t("v_ge", { n: m[1] })],
