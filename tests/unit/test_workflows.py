@@ -285,3 +285,22 @@ def test_a_step_s_kwargs_that_do_not_fit_its_task_name_the_workflow_and_step() -
     assert str(info.value).startswith(
         "workflow 'w4', step 'a': kwargs.n: Input should be a valid integer"
     )
+
+
+def test_a_workflow_s_declared_params_are_its_launcher_s_form() -> None:
+    """An audit: the console's Run now form of ``workflow.daily_contract_close`` said it
+    declared no parameters, then refused every name but ``as_of``."""
+    import pydantic
+
+    class Params(pydantic.BaseModel):
+        as_of: str | None = None
+
+    registry = TaskRegistry()
+    registry.register_workflow(Workflow("typed", [Step(name="a", task="t")], params=Params))
+    registry.register_workflow(Workflow("open", [Step(name="a", task="t")]))
+    typed = registry.get_task("workflow.typed")
+    assert typed is not None
+    schema = typed.parameters_schema()
+    assert schema is not None and set(schema["properties"]) == {"as_of"}
+    untyped = registry.get_task("workflow.open")
+    assert untyped is not None and untyped.parameters_schema() is None

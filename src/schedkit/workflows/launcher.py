@@ -62,6 +62,12 @@ class WorkflowLauncher(BaseTask):
     def source(self) -> str:
         return f"workflow {self.workflow.name}"
 
+    def parameters_schema(self) -> dict[str, Any] | None:
+        """The workflow's declared params, for forms (the API's, the console's, the CLI's
+        ``-p`` reading); None when it declares none."""
+        params = self.workflow.params
+        return params.model_json_schema() if params is not None else None
+
     def validate_kwargs(
         self, kwargs: Mapping[str, Any] | None, *, tz: tzinfo | None = None
     ) -> dict[str, Any]:
