@@ -18,12 +18,10 @@ import pydantic
 
 from schedkit.errors import TaskDefinitionError, ValidationError
 from schedkit.placement import check_executor, check_isolation, check_labels
-from schedkit.task import BaseTask, TaskPriority
+from schedkit.task import PRIORITY_CHOICES, BaseTask, TaskPriority
 from schedkit.triggers import ScheduleSpec
 
 __all__ = ["check_definition", "checked_name", "default_schedule_error"]
-
-_PRIORITIES = ", ".join(f"{p.value} ({p.name})" for p in TaskPriority)
 
 
 def checked_name(task: BaseTask) -> str:
@@ -58,7 +56,7 @@ def check_definition(task: BaseTask, name: str) -> None:
         or isinstance(priority, bool)
         or priority not in set(TaskPriority)
     ):
-        _fail(name, "task_priority", f"must be one of {_PRIORITIES}, not {priority!r}")
+        _fail(name, "task_priority", f"must be one of {PRIORITY_CHOICES}, not {priority!r}")
     _read(task, "retry_policy", name)  # built from retry_config, which it checks
     timeout = _read(task, "timeout", name)
     if timeout is not None and not (

@@ -56,6 +56,10 @@ class TaskPriority(enum.IntEnum):
     CRITICAL = 4
 
 
+#: The priorities a task may declare, as errors list them.
+PRIORITY_CHOICES = ", ".join(f"{p.value} ({p.name})" for p in TaskPriority)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RetryPolicy:
     """Retries of a failed, timed-out or lost attempt.
@@ -515,8 +519,7 @@ def task(
         task_name = name or func.__name__
         if priority not in set(TaskPriority) or isinstance(priority, bool):
             raise TaskDefinitionError(
-                f"must be one of {', '.join(f'{p.value} ({p.name})' for p in TaskPriority)}, "
-                f"not {priority!r}",
+                f"must be one of {PRIORITY_CHOICES}, not {priority!r}",
                 task=task_name,
                 attribute="priority",
             )

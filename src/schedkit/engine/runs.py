@@ -45,22 +45,22 @@ def executor_of(schedule: Schedule, task: BaseTask) -> str:
 def _policies(task: BaseTask, schedule: Schedule | None = None) -> dict[str, Any]:
     """What a run takes from its task, and from its schedule when it has one (a
     schedule's labels add to the task's, its timeout and executor win)."""
-    if schedule is None:
-        return {
-            "priority": int(task.task_priority),
-            "max_attempts": task.retry_policy.max_attempts,
-            "timeout": task.timeout,
-            "labels": task.labels,
-            "executor": task.executor,
-        }
-    return {
+    policies: dict[str, Any] = {
         "priority": int(task.task_priority),
         "max_attempts": task.retry_policy.max_attempts,
-        "kwargs": dict(schedule.kwargs),
-        "timeout": schedule.timeout if schedule.timeout is not None else task.timeout,
-        "labels": labels_of([*task.labels, *schedule.labels]),
-        "executor": executor_of(schedule, task),
+        "timeout": task.timeout,
+        "labels": task.labels,
+        "executor": task.executor,
     }
+    if schedule is not None:
+        policies.update(
+            kwargs=dict(schedule.kwargs),
+            labels=labels_of([*task.labels, *schedule.labels]),
+            executor=executor_of(schedule, task),
+        )
+        if schedule.timeout is not None:
+            policies["timeout"] = schedule.timeout
+    return policies
 
 
 def fired(

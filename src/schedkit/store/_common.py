@@ -8,7 +8,7 @@ clears) live here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -181,24 +181,28 @@ def recounts(
 def check_new_schedules(schedules: Sequence[Schedule]) -> None:
     """ValueError unless every schedule is a first version and no id repeats (what
     :meth:`~schedkit.store.Store.insert_schedules` takes)."""
-    seen: set[str] = set()
-    for schedule in schedules:
-        check_schedule_version(schedule, 0)
-        if schedule.id in seen:
-            raise ValueError(f"schedule {schedule.id!r} is given twice")
-        seen.add(schedule.id)
+    _check_batch(schedules, lambda schedule: check_schedule_version(schedule, 0))
 
 
 def check_replacements(schedules: Sequence[Schedule]) -> None:
     """ValueError unless every schedule is a later version (2 or more) and no id repeats
     (what :meth:`~schedkit.store.Store.replace_schedules` takes)."""
-    seen: set[str] = set()
-    for schedule in schedules:
+
+    def later(schedule: Schedule) -> None:
         if schedule.version < 2:
             raise ValueError(
                 f"schedule {schedule.id!r} at version {schedule.version}: a replacement "
                 "carries version 2 or more"
             )
+
+    _check_batch(schedules, later)
+
+
+def _check_batch(schedules: Sequence[Schedule], check: Callable[[Schedule], None]) -> None:
+    """``check`` each schedule of a batch write, in order; ValueError on a repeated id."""
+    seen: set[str] = set()
+    for schedule in schedules:
+        check(schedule)
         if schedule.id in seen:
             raise ValueError(f"schedule {schedule.id!r} is given twice")
         seen.add(schedule.id)
