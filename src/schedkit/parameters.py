@@ -27,10 +27,11 @@ from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import pydantic
+from pydantic.fields import FieldInfo
 
 from schedkit.errors import ValidationError
 
-__all__ = ["aware", "declared_in_zone", "validated"]
+__all__ = ["aware", "declared_in_zone", "lax_conversion", "validated"]
 
 Model = TypeVar("Model", bound=pydantic.BaseModel)
 
@@ -38,7 +39,12 @@ Model = TypeVar("Model", bound=pydantic.BaseModel)
 def validated(model: type[Model], kwargs: Mapping[str, Any], field: str = "kwargs") -> Model:
     """``kwargs`` validated by ``model``; ValidationError naming ``<field>.<name>`` (the
     first error) and listing every error otherwise."""
-    _refuse_other_json_types(model, kwargs)
+    for name, declared in model.model_fields.items():
+        key = name if name in kwargs else declared.alias
+        if key is not None and key in kwargs:
+            problem = lax_conversion(declared, kwargs[key])
+            if problem is not None:
+                raise ValidationError(problem, field=f"{field}.{key}")
     try:
         return model.model_validate(kwargs)
     except pydantic.ValidationError as exc:
@@ -51,28 +57,23 @@ def validated(model: type[Model], kwargs: Mapping[str, Any], field: str = "kwarg
         ) from None
 
 
-def _refuse_other_json_types(model: type[pydantic.BaseModel], kwargs: Mapping[str, Any]) -> None:
-    """Refuse the two conversions of pydantic's lax mode that turn a wrong value into a
-    plausible one: a boolean given for a number (``true`` → 1: "keep the last 1 backup")
-    and a number given for a date or time (0 → 1970-01-01). Its other conversions ("3"
-    → 3, "off" → False, an ISO string → a date) stay: operators type them."""
-    for name, field in model.model_fields.items():
-        key = name if name in kwargs else field.alias
-        if key is None or key not in kwargs:
-            continue
-        value, kinds = kwargs[key], _plain_types(field.annotation)
-        if isinstance(value, bool) and bool not in kinds and kinds & {int, float, Decimal}:
-            problem = "Input should be a number, not a boolean"
-        elif (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and kinds & {date, datetime, time}
-            and not kinds & {int, float, Decimal}
-        ):
-            problem = "Input should be a date or time in ISO 8601 form, not a number"
-        else:
-            continue
-        raise ValidationError(problem, field=f"kwargs.{key}")
+def lax_conversion(declared: FieldInfo, value: Any) -> str | None:
+    """The problem with ``value`` for the ``declared`` field if pydantic's lax mode
+    would make it one of two conversions that turn a wrong value into a plausible one:
+    a boolean given for a number (``true`` → 1: "keep the last 1 backup") and a number
+    given for a date or time (0 → 1970-01-01). Its other conversions ("3" → 3, "off" →
+    False, an ISO string → a date) stay: operators type them."""
+    kinds = _plain_types(declared.annotation)
+    if isinstance(value, bool) and bool not in kinds and kinds & {int, float, Decimal}:
+        return "Input should be a number, not a boolean"
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and kinds & {date, datetime, time}
+        and not kinds & {int, float, Decimal}
+    ):
+        return "Input should be a date or time in ISO 8601 form, not a number"
+    return None
 
 
 def _plain_types(annotation: Any) -> set[Any]:

@@ -4,16 +4,18 @@ ordering, conditions and failure policies, decided from step runs alone."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 
-from schedkit.errors import DuplicateTaskError, TaskDefinitionError
+from schedkit.errors import DuplicateTaskError, TaskDefinitionError, ValidationError
 from schedkit.models import Run, RunStatus, TriggerSource, WorkflowStatus
 from schedkit.registry import TaskRegistry
 from schedkit.task import task
 from schedkit.workflows import FailurePolicy, Step, Workflow, WorkflowDefinitionError
 from schedkit.workflows.launcher import WorkflowLauncher
+from schedkit.workflows.params import check_params
 from schedkit.workflows.plan import (
     WORKFLOW_KEY,
     parse_step_key,
@@ -304,3 +306,41 @@ def test_a_workflow_s_declared_params_are_its_launcher_s_form() -> None:
     assert schema is not None and set(schema["properties"]) == {"as_of"}
     untyped = registry.get_task("workflow.open")
     assert untyped is not None and untyped.parameters_schema() is None
+
+
+@task("keeps")
+def keeps(keep_last: int = 7, day: date | None = None) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        ({"keep_last": True}, "params.keep_last", "not a boolean"),
+        ({"day": 0}, "params.day", "not a number"),
+        ({"day": "abc"}, "params.day", "valid date"),
+    ],
+)
+def test_a_param_a_step_s_task_takes_is_refused_as_its_kwargs_would_be(
+    params: dict[str, Any], field: str, message: str
+) -> None:
+    """Review: params were checked against a step's parameter outside ``validated``, so
+    ``{"keep_last": true}`` was stored and reached the task as 1 ("keep 1 backup"), where
+    ``schedkit run keeps -p`` with the same value is refused."""
+    wf = Workflow("keeping", [Step(name="a", task="keeps")])
+    with pytest.raises(ValidationError, match=message) as caught:
+        check_params(wf, {"keeps": keeps}.get, params)
+    assert caught.value.field == field
+    assert "step a (task keeps)" in caught.value.message
+
+
+def test_a_declared_param_s_error_names_params_not_kwargs() -> None:
+    import pydantic
+
+    class Params(pydantic.BaseModel):
+        keep_last: int = 7
+
+    wf = Workflow("declared", [Step(name="a", task="t")], params=Params)
+    with pytest.raises(ValidationError, match="not a boolean") as caught:
+        check_params(wf, {}.get, {"keep_last": True})
+    assert caught.value.field == "params.keep_last"
+    assert check_params(wf, {}.get, {"keep_last": "3"}) == {"keep_last": "3"}

@@ -23,7 +23,7 @@ import pydantic
 
 from schedkit.errors import ValidationError
 from schedkit.models import storable_json
-from schedkit.parameters import validated
+from schedkit.parameters import lax_conversion, validated
 from schedkit.task import BaseTask
 from schedkit.workflows.definition import Workflow
 
@@ -78,8 +78,11 @@ def _check_declared(
 
 
 def _check_value(declared: pydantic.fields.FieldInfo, value: Any, field: str, where: str) -> None:
-    try:
-        pydantic.TypeAdapter(declared.rebuild_annotation()).validate_python(value)
-    except pydantic.ValidationError as exc:
-        message = exc.errors()[0]["msg"]
-        raise ValidationError(f"{message} (as {where} takes it)", field=field) from None
+    message = lax_conversion(declared, value)
+    if message is None:
+        try:
+            pydantic.TypeAdapter(declared.rebuild_annotation()).validate_python(value)
+            return
+        except pydantic.ValidationError as exc:
+            message = exc.errors()[0]["msg"]
+    raise ValidationError(f"{message} (as {where} takes it)", field=field)
