@@ -216,21 +216,23 @@ def schedule(
     """
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
+    # Each schedule field these options set, with the option the user typed: errors the
+    # schedule's rules raise name fields, and are shown with the option instead.
+    policies: dict[str, tuple[str, Any]] = {
+        "max_instances": ("--max-instances", max_instances),
+        "overlap": ("--overlap", overlap.value if overlap is not None else None),
+        "misfire_grace_time": ("--misfire-grace", misfire_grace),
+        "timeout": ("--timeout", run_timeout),
+        "labels": ("--label", label),
+        "max_runs": ("--max-runs", max_runs),
+        "executor": ("--executor", executor.value if executor is not None else None),
+    }
     config: dict[str, Any] | None = None
     if not remove:
         config = _spec(cron, interval, at, spec, tz)
         if jitter is not None:
             _set_trigger_field(config, "jitter", jitter)
-        policies = {
-            "max_instances": max_instances,
-            "overlap": overlap.value if overlap is not None else None,
-            "misfire_grace_time": misfire_grace,
-            "timeout": run_timeout,
-            "labels": label,
-            "max_runs": max_runs,
-            "executor": executor.value if executor is not None else None,
-        }
-        config.update({k: v for k, v in policies.items() if v is not None})
+        config.update({k: v for k, (_, v) in policies.items() if v is not None})
     else:
         _check_removal(
             trigger=(cron, interval, at, spec),
@@ -238,24 +240,10 @@ def schedule(
                 "--tz": tz,
                 "-p/--param": param,
                 "--jitter": jitter,
-                "--max-instances": max_instances,
-                "--overlap": overlap,
-                "--misfire-grace": misfire_grace,
-                "--timeout": run_timeout,
-                "--label": label,
-                "--max-runs": max_runs,
-                "--executor": executor,
+                **dict(policies.values()),
             },
         )
-    # The schedule's rules name its fields; the user typed these options.
-    typed = {
-        "timeout": ("--timeout", run_timeout),
-        "misfire_grace_time": ("--misfire-grace", misfire_grace),
-        "max_instances": ("--max-instances", max_instances),
-        "max_runs": ("--max-runs", max_runs),
-        "trigger.jitter": ("--jitter", jitter),
-        "labels": ("--label", label),
-    }
+    typed = {**policies, "trigger.jitter": ("--jitter", jitter)}
     options = {field: option for field, (option, value) in typed.items() if value is not None}
 
     async def work() -> list[ScheduleView]:

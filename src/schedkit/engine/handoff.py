@@ -90,15 +90,10 @@ class HandOff:
             # Cleared before the pass: a run created during it wakes the next one.
             self._wake.clear()
             if self.may_send():
-                if self.senders:
-                    try:
-                        await self.send_due()
-                    except StoreError as exc:
-                        logger.warning("reading runs to hand off failed (will retry): %s", exc)
-                else:
-                    # No executor installed at all: runs of a task naming one (a typo, a
-                    # missing extension) would wait pending without a word.
-                    self._warn_unserved()
+                try:
+                    await self.send_due()
+                except StoreError as exc:
+                    logger.warning("reading runs to hand off failed (will retry): %s", exc)
             with contextlib.suppress(TimeoutError):
                 await wait_for(self._wake.wait(), self.poll_interval)
                 # Woken: let the rest of a burst of new runs arrive, so that one pass
@@ -145,7 +140,8 @@ class HandOff:
         return sent
 
     def _warn_unserved(self) -> None:
-        """Once per task: its runs go to an executor not installed on this node."""
+        """Once per task: its runs go to an executor not installed on this node (a typo, a
+        missing extension), where they would wait pending without a word."""
         for task in self.registry:
             executor = task.executor
             if executor in self.senders or executor == LOCAL_EXECUTOR:

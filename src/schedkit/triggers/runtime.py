@@ -150,7 +150,26 @@ class Trigger(ABC):
         return describe_trigger(self.spec, lang)
 
 
-class _CronTrigger(Trigger):
+class _SeriesTrigger(Trigger):
+    """A trigger that repeats between an optional ``start_date`` and ``end_date``."""
+
+    def __init__(self, spec: CronSpec | IntervalSpec, tz: ZoneInfo) -> None:
+        super().__init__(spec, tz)
+        self._start = None if spec.start_date is None else ensure_utc(spec.start_date)
+        self._end = None if spec.end_date is None else ensure_utc(spec.end_date)
+
+    def _never_fires_field(self) -> str:
+        if self._start is not None and self._start > LAST_FIRE:
+            return "start_date"
+        return self._series_field()
+
+    @abstractmethod
+    def _series_field(self) -> str:
+        """The field to blame when the series itself fires first past the supported
+        dates (its start is not)."""
+
+
+class _CronTrigger(_SeriesTrigger):
     """Both cron forms: the compiled field set, searched from the window's start."""
 
     def __init__(self, spec: CronSpec, tz: ZoneInfo) -> None:
@@ -160,8 +179,6 @@ class _CronTrigger(Trigger):
             if spec.expression is not None
             else compile_fields(spec.cron_fields())
         )
-        self._start = None if spec.start_date is None else ensure_utc(spec.start_date)
-        self._end = None if spec.end_date is None else ensure_utc(spec.end_date)
 
     def _next(self, previous: datetime | None, now: datetime) -> datetime | None:
         bound = previous + _TICK if previous is not None else now
@@ -178,9 +195,7 @@ class _CronTrigger(Trigger):
         # A cron series is its fields: the fire after any instant is the same from there.
         return self._next(None, max(nominal, at))
 
-    def _never_fires_field(self) -> str:
-        if self._start is not None and self._start > LAST_FIRE:
-            return "start_date"
+    def _series_field(self) -> str:
         spec = self.spec
         assert isinstance(spec, CronSpec)
         if spec.expression is not None:
@@ -188,14 +203,12 @@ class _CronTrigger(Trigger):
         return "year" if spec.year is not None else next(iter(spec.cron_fields()))
 
 
-class _IntervalTrigger(Trigger):
+class _IntervalTrigger(_SeriesTrigger):
     """Fixed real-time spacing."""
 
     def __init__(self, spec: IntervalSpec, tz: ZoneInfo) -> None:
         super().__init__(spec, tz)
         self._length = spec.length()
-        self._start = None if spec.start_date is None else ensure_utc(spec.start_date)
-        self._end = None if spec.end_date is None else ensure_utc(spec.end_date)
         self._unit = spec.blamed_unit
 
     def _next(self, previous: datetime | None, now: datetime) -> datetime | None:
@@ -206,9 +219,7 @@ class _IntervalTrigger(Trigger):
         # was scheduled), so the grid through ``nominal`` decides, not ``at``.
         return next_interval_fire(self._length, nominal, self._end, None, at)
 
-    def _never_fires_field(self) -> str:
-        if self._start is not None and self._start > LAST_FIRE:
-            return "start_date"
+    def _series_field(self) -> str:
         return self._unit
 
 
