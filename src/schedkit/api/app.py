@@ -120,7 +120,8 @@ def _add_optional_parts(
 ) -> None:
     # Prometheus metrics: schedkit.api.metrics exposes `router` with GET /metrics (app
     # root), for viewers unless configured public (it names tasks, channels, hosts).
-    if importlib.util.find_spec("schedkit.api.metrics") is not None:
+    # It needs the alerts extra (prometheus-client); the API does not.
+    if importlib.util.find_spec("prometheus_client") is not None:
         metrics = importlib.import_module("schedkit.api.metrics")
         guard = (
             [] if settings.metrics_public else [Depends(require_role(authenticate, Role.VIEWER))]

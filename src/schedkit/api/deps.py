@@ -3,7 +3,8 @@ idempotency key of a request that creates a run."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import sys
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import Depends, Header, Query, Request
 
@@ -12,7 +13,17 @@ from schedkit.limits import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_CHARS
 from schedkit.readmodels import Lang, negotiate_lang
 from schedkit.service import Scheduler
 
-__all__ = ["IdempotencyKey", "LangDep", "SchedulerDep", "get_scheduler", "request_lang"]
+if TYPE_CHECKING:
+    from schedkit.monitor import Monitor
+
+__all__ = [
+    "IdempotencyKey",
+    "LangDep",
+    "SchedulerDep",
+    "get_scheduler",
+    "node_monitor",
+    "request_lang",
+]
 
 
 def get_scheduler(request: Request) -> Scheduler:
@@ -21,6 +32,17 @@ def get_scheduler(request: Request) -> Scheduler:
     if not isinstance(scheduler, Scheduler) or not scheduler.started:
         raise NotRunningError("the scheduler is not running (app.state.scheduler is not started)")
     return scheduler
+
+
+def node_monitor(scheduler: Scheduler) -> Monitor | None:
+    """The scheduler's Monitor extension; None without one.
+
+    Not imported here: schedkit.monitor needs the alerts extra (prometheus-client), which
+    the API does not. A Monitor exists only once its module is imported, so a module not
+    imported yet means no Monitor.
+    """
+    module = sys.modules.get("schedkit.monitor")
+    return None if module is None else module.find_monitor(scheduler)
 
 
 def request_lang(

@@ -233,6 +233,14 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
+class AlertsReadiness(BaseModel):
+    enabled: bool = Field(description="Alerts are on (``alerts.enabled`` with channels).")
+    healthy: bool = Field(
+        description="Every alert channel delivers (none failed ``unhealthy_after`` times in "
+        "a row, none misconfigured); details in ``GET /alerts/status``."
+    )
+
+
 class Readiness(BaseModel):
     status: Literal["ready"] = "ready"
     node_id: str
@@ -246,6 +254,38 @@ class Readiness(BaseModel):
         'confirms ("calendar cn_workdays for 2027 not confirmed"): the node is ready, '
         "but those schedules follow an estimate until an operator enters the year.",
     )
+    alerts: AlertsReadiness | None = Field(
+        default=None,
+        description="This node's alert delivery; null without a Monitor. An unhealthy "
+        "channel does not make the node unready (restarting it would not help).",
+    )
+
+
+class AlertChannelStatus(BaseModel):
+    name: str
+    scheme: str
+    healthy: bool
+    consecutive_failures: int
+    sent: int
+    failed: int
+    throttled: int
+    dropped: int
+    queued: int
+    last_error: str | None = Field(description="Redacted: secrets of the channel masked.")
+    last_success_at: AwareDatetime | None
+    last_failure_at: AwareDatetime | None
+
+
+class AlertStatus(BaseModel):
+    alerts_enabled: bool
+    healthy: bool = Field(description="Every channel healthy.")
+    channels: list[AlertChannelStatus]
+    events_queued: int = Field(description="Run events waiting for the alert rules.")
+    last_check: AwareDatetime | None = Field(
+        description="When the lease holder last checked the store-wide rules."
+    )
+    leader: bool = Field(description="This node holds the lease (checks store-wide rules).")
+    tracing: bool
 
 
 class TokenCreated(BaseModel):

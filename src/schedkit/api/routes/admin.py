@@ -1,4 +1,4 @@
-"""Administration: nodes, the audit trail and API tokens."""
+"""Administration: nodes, alert delivery, the audit trail and API tokens."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from fastapi import Path, Request, Response, status
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep, current_principal
-from schedkit.api.deps import SchedulerDep
+from schedkit.api.deps import SchedulerDep, node_monitor
 from schedkit.api.problems import ApiProblem
 from schedkit.api.routes.table import Limit, Name, Offset, route
-from schedkit.api.schemas import AuditPage, TokenCreated, TokenCreateRequest
+from schedkit.api.schemas import AlertStatus, AuditPage, TokenCreated, TokenCreateRequest
 from schedkit.tokens import Role
 
 
@@ -49,6 +49,29 @@ async def drain_node(
     await scheduler.request_drain(node_id, actor=actor)
     views = {v.id: v for v in await readmodels.node_views(scheduler)}
     return views[node_id]
+
+
+@route(
+    "GET",
+    "/alerts/status",
+    role=Role.VIEWER,
+    errors=(503,),
+    summary="Alert delivery of this node",
+    response_model=AlertStatus,
+)
+async def alert_status(scheduler: SchedulerDep) -> AlertStatus:
+    """Each alert channel's health and counts on the node answering (channels deliver
+    per node), the rule queue and the lease holder's last check. 503 without a Monitor
+    extension."""
+    monitor = node_monitor(scheduler)
+    if monitor is None:
+        raise ApiProblem(
+            503,
+            "this node's scheduler has no Monitor extension (Scheduler(extensions=[Monitor()]))",
+            slug="monitor-disabled",
+            title="Monitoring is not enabled",
+        )
+    return AlertStatus.model_validate(monitor.status())
 
 
 @route("GET", "/audit", role=Role.VIEWER, summary="Audit trail", response_model=AuditPage)

@@ -8,7 +8,7 @@ from fastapi import Depends, Query, Request, Response, status
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
-from schedkit.api.deps import IdempotencyKey, LangDep, SchedulerDep
+from schedkit.api.deps import IdempotencyKey, LangDep, SchedulerDep, node_monitor
 from schedkit.api.ratelimit import RunRateDep
 from schedkit.api.routes.common import accepted, run_page
 from schedkit.api.routes.table import (
@@ -21,6 +21,7 @@ from schedkit.api.routes.table import (
     route,
 )
 from schedkit.api.schemas import (
+    AlertsReadiness,
     ExecuteRequest,
     Health,
     PauseRequest,
@@ -67,15 +68,22 @@ async def health() -> Health:
 async def ready(scheduler: SchedulerDep, lang: LangDep) -> Readiness:
     """Ready when the scheduler is started and the store answers; ``scheduler`` tells
     whether this node fires schedules (holds the lease) or stands by;
-    ``calendar_warnings`` lists coming calendar years no source confirms."""
+    ``calendar_warnings`` lists coming calendar years no source confirms; ``alerts``
+    whether alert delivery works (details for viewers at ``/alerts/status``)."""
     await scheduler.ping()
     role = "disabled"
     if scheduler.config.scheduler.enabled:
         role = "leader" if scheduler.is_leader else "standby"
+    monitor = node_monitor(scheduler)
+    alerts = None
+    if monitor is not None:
+        status = monitor.status()
+        alerts = AlertsReadiness(enabled=status["alerts_enabled"], healthy=status["healthy"])
     return Readiness(
         node_id=scheduler.node_id,
         scheduler=role,
         calendar_warnings=await readmodels.calendar_warnings(scheduler, lang),
+        alerts=alerts,
     )
 
 
