@@ -93,6 +93,19 @@ def test_notice_command_enters_the_state_council_notice(stored: Cli) -> None:
     assert data["warnings"] == []
 
 
+def test_a_notice_with_a_day_of_another_year_or_no_holiday_is_refused(stored: Cli) -> None:
+    notice = stored.cwd / "2027.txt"
+    notice.write_text("放假 2027-01-01 元旦\n放假 2028-01-03 至 2028-01-07 typo\n")
+    typo = stored("calendar", "notice", "2027", str(notice))
+    assert typo.exit_code == 2
+    assert "line 2: 2028-01-03 is not a day a 2027 notice sets" in typo.output
+    notice.write_text("# nothing yet\n")
+    empty = stored("calendar", "notice", "2027", str(notice))
+    assert empty.exit_code == 2 and "closes no day of 2027" in empty.output
+    data = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    assert data["coverage"]["state"] == "estimated", "nothing was entered"
+
+
 def test_next_names_the_deciding_source(cli: Cli) -> None:
     spec = {"trigger": "cron", "hour": 9, "calendar": "cn_workdays"}
     later = {**spec, "start_date": "2098-12-31T00:00:00"}

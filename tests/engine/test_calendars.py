@@ -128,7 +128,9 @@ async def test_a_notice_entered_while_a_process_cluster_runs(
 
         before = await _wait_for(skipped, "calendar skips on the cluster")
         assert "decided by holidays (not confirmed)" in (before[0].reason or "")
-        await operator.calendars.enter_notice(2027, "上班 2027-01-09 元旦调休\n", confirmed=True)
+        await operator.calendars.enter_notice(
+            2027, "放假 2027-01-01 元旦\n上班 2027-01-09 元旦调休\n", confirmed=True
+        )
 
         async def quick_ran() -> list[dict[str, object]]:
             return [m for m in read_marks(marker) if m["event"] == "quick"]

@@ -161,3 +161,41 @@ def test_entering_a_year_again_removes_what_its_earlier_notice_set_in_another_ye
     # Stored and read back, the table still knows which notice set which day.
     again = parse_table(table_to_json(entered)).with_year(2027, [], confirmed=False)
     assert again.by_date.keys() == {date(2026, 12, 30)}
+
+
+def test_entering_a_year_again_keeps_the_days_the_next_year_s_notice_set() -> None:
+    """An audit: the 2028 notice set 2027-12-26 (make-up workday) and 2027-12-31
+    (holiday), as the 2019 notice set days of December 2018; entering the 2027 notice
+    again (to fix a note) reverted both, silently, with 2027 still confirmed."""
+    first = DayTable().with_year(2027, [holiday("2027-01-01")], confirmed=True)
+    makeup = Override(date=date(2027, 12, 26), open=True, kind=OverrideKind.MAKEUP_WORKDAY)
+    with_2028 = first.with_year(
+        2028, [holiday("2027-12-31"), holiday("2028-01-01"), makeup], confirmed=True
+    )
+    again = with_2028.with_year(2027, [holiday("2027-01-01", "New Year")], confirmed=True)
+    assert again.by_date[date(2027, 12, 31)].notice == 2028
+    assert again.by_date[date(2027, 12, 26)].open is True
+    assert again.by_date[date(2027, 1, 1)].note == "New Year"
+    # Stored and read back, the marks still say which notice set which day.
+    reread = parse_table(table_to_json(with_2028)).with_year(2027, [], confirmed=False)
+    assert reread.by_date.keys() == {date(2027, 12, 26), date(2027, 12, 31), date(2028, 1, 1)}
+
+
+@pytest.mark.parametrize("day", ["2028-01-03", "2026-11-30", "2025-12-31"])
+def test_a_notice_cannot_set_a_day_outside_its_year_and_the_december_before(day: str) -> None:
+    """An audit: a 2027 notice with a year typo closed 2028-01-03..07 (or 2026 days the
+    official package decides) without a word."""
+    with pytest.raises(ValidationError, match=f"{day} is not a day a 2027 notice sets"):
+        DayTable().with_year(2027, [holiday("2027-01-01"), holiday(day)], confirmed=True)
+
+
+def test_a_confirmed_notice_must_close_a_day_of_its_year() -> None:
+    """An audit: an empty notice file confirmed 2027, so every statutory holiday of it
+    became a workday and the calendar warning went away."""
+    makeup = Override(date=date(2027, 1, 9), open=True, kind=OverrideKind.MAKEUP_WORKDAY)
+    for days in ([], [makeup], [holiday("2026-12-31")]):
+        with pytest.raises(ValidationError, match="closes no day of 2027"):
+            DayTable().with_year(2027, days, confirmed=True)
+    assert DayTable().with_year(2027, [makeup], confirmed=False).by_date.keys() == {
+        date(2027, 1, 9)
+    }

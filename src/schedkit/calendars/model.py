@@ -146,6 +146,39 @@ def _state(opens: bool) -> str:
     return "open" if opens else "closed"
 
 
+def notice_problem(year: int, day: datetime.date) -> str | None:
+    """Why a notice for ``year`` cannot set ``day``, if it cannot.
+
+    A State Council notice arranges its year's holidays; the only days of another year it
+    sets are in the December before (New Year's Day break and its make-up workday, as
+    the 2012 and 2019 notices did). A date elsewhere is a typo that would silently close
+    or open a day some other source decides.
+    """
+    if day.year == year or (day.year == year - 1 and day.month == 12):
+        return None
+    return (
+        f"{day.isoformat()} is not a day a {year} notice sets: it sets days of {year} "
+        f"(and of December {year - 1}, for New Year's Day)"
+    )
+
+
+def check_notice(year: int, days: Sequence[Override], *, confirmed: bool) -> None:
+    """ValidationError unless ``days`` can be the notice of ``year``: every day one it
+    sets (:func:`notice_problem`), and when they confirm the year at least one holiday
+    of it (an empty file would confirm a year whose every statutory holiday is then a
+    workday). Unconfirmed, no days withdraws what the year's notice had set."""
+    for item in days:
+        problem = notice_problem(year, item.date)
+        if problem is not None:
+            raise ValidationError(problem, field="overrides")
+    if confirmed and not any(not item.open and item.date.year == year for item in days):
+        raise ValidationError(
+            f"the notice closes no day of {year}: a State Council notice lists the "
+            f"year's holidays (放假 / holiday lines)",
+            field="overrides",
+        )
+
+
 class DayTable(BaseModel):
     """Dated overrides and the years whose overrides are complete (``confirmed_years``).
 
@@ -203,14 +236,24 @@ class DayTable(BaseModel):
 
     def with_year(self, year: int, overrides: Iterable[Override], *, confirmed: bool) -> Self:
         """A copy whose overrides of ``year`` are exactly ``overrides``, and ``year``
-        confirmed or not. Entries of other years among them (a make-up workday on 31
-        December before) are added, marked as set by ``year``'s notice; those an earlier
-        entry of ``year`` set are removed."""
+        confirmed or not. Entries of December before among them (a make-up workday on 31
+        December) are added, marked as set by ``year``'s notice; those an earlier entry
+        of ``year`` set are removed, and days of ``year`` another year's notice set are
+        kept. ValidationError (:func:`check_notice`) for days no notice of ``year`` sets."""
         _check_year(year)
-        kept = [item for item in self.overrides if item.date.year != year and item.notice != year]
+        days = list(overrides)
+        check_notice(year, days, confirmed=confirmed)
+        # Dropped: what the notice of ``year`` set before (its year's unmarked entries, and
+        # days of December before marked with it). Kept: days of ``year`` another year's
+        # notice set (the next notice's make-up workday on 31 December).
+        kept = [
+            item
+            for item in self.overrides
+            if item.notice != year and (item.date.year != year or item.notice is not None)
+        ]
         entered = [
             item if item.date.year == year else item.model_copy(update={"notice": year})
-            for item in overrides
+            for item in days
         ]
         years = self.confirmed_years | {year} if confirmed else self.confirmed_years - {year}
         return self.replace(overrides=tuple(kept), confirmed_years=years).with_overrides(entered)

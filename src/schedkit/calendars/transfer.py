@@ -27,7 +27,7 @@ from typing import Literal
 
 import pydantic
 
-from schedkit.calendars.model import Override, OverrideKind, validation_error
+from schedkit.calendars.model import Override, OverrideKind, notice_problem, validation_error
 from schedkit.errors import ValidationError
 
 Format = Literal["csv", "jsonl", "notice"]
@@ -82,9 +82,10 @@ def format_for(filename: str) -> Format:
     raise ValidationError(f"cannot tell the format of {filename!r}: expected {known}", field="file")
 
 
-def parse_overrides(text: str, fmt: Format) -> list[Override]:
+def parse_overrides(text: str, fmt: Format, *, notice_year: int | None = None) -> list[Override]:
     """The overrides in ``text``, in file order; CalendarImportError listing each bad
-    line (a date given twice is an error on its second line)."""
+    line (a date given twice is an error on its second line, with ``notice_year`` a date
+    that year's notice cannot set, see :func:`~schedkit.calendars.model.notice_problem`)."""
     parse_line = {"csv": _csv_line, "jsonl": _jsonl_line, "notice": _notice_line}[fmt]
     found: list[Override] = []
     where: dict[date, int] = {}
@@ -98,6 +99,10 @@ def parse_overrides(text: str, fmt: Format) -> list[Override]:
             errors.append(LineError(line=number, message=str(exc)))
             continue
         for item in items:
+            problem = notice_problem(notice_year, item.date) if notice_year else None
+            if problem is not None:
+                errors.append(LineError(line=number, message=problem))
+                break
             if item.date in where:
                 errors.append(
                     LineError(

@@ -246,7 +246,7 @@ class CalendarDesk:
     ) -> StoredNotices:
         """Replace the national arrangement of ``year`` (shared by every calendar with a
         Chinese base) by the days of a file, typically the State Council notice."""
-        items = parse_overrides(text, fmt)
+        items = parse_overrides(text, fmt, notice_year=year)
         before = await self._cals.get_notices()
         saved = await self._cals.enter_notice(year, items, confirmed=confirmed)
         self._warned = None
