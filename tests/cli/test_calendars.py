@@ -106,6 +106,22 @@ def test_a_notice_with_a_day_of_another_year_or_no_holiday_is_refused(stored: Cl
     assert data["coverage"]["state"] == "estimated", "nothing was entered"
 
 
+def test_next_decides_with_the_notices_entered_in_the_store(stored: Cli) -> None:
+    """An audit: after the 2027 notice was entered, `schedkit schedule` said the next run
+    was the make-up Sunday 2027-01-31 while `schedkit next` with the same spec said
+    2028-01-31, "not confirmed", and asked for the notice already entered."""
+    notice = stored.cwd / "2027.txt"
+    notice.write_text("放假 2027-01-01 元旦\n上班 2027-01-31 春节调休\n")
+    assert stored("calendar", "notice", "2027", str(notice)).exit_code == 0
+    spec = {"trigger": "cron", "hour": 9, "month": 1, "day": 31, "calendar": "cn_workdays"}
+    data = json.loads(stored("next", json.dumps(spec), "-n", "1", "--json").stdout)
+    assert data["fires"] == ["2027-01-31T09:00:00+08:00"]
+    assert data["calendar_notes"] == [
+        "calendar cn_workdays: 2027-01-31 open (春节调休), decided by notice"
+    ]
+    assert not any("2027" in w for w in data["calendar_warnings"])
+
+
 def test_next_names_the_deciding_source(cli: Cli) -> None:
     spec = {"trigger": "cron", "hour": 9, "calendar": "cn_workdays"}
     later = {**spec, "start_date": "2098-12-31T00:00:00"}
@@ -120,7 +136,7 @@ def test_next_names_the_deciding_source(cli: Cli) -> None:
         "calendar cn_workdays for 2099 not confirmed",
     ]
     missing = cli("next", json.dumps({**spec, "calendar": "sd-spot"}))
-    assert missing.exit_code != 0 and "built-in calendars only" in missing.output
+    assert missing.exit_code != 0 and "knows the built-in calendars" in missing.output
 
 
 def test_export_to_a_file_and_partial_notice(stored: Cli) -> None:

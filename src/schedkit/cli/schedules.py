@@ -11,7 +11,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from schedkit.errors import CalendarNotFoundError
+from schedkit.calendars import CalendarSet
+from schedkit.errors import CalendarNotFoundError, StoreError
 from schedkit.models import OverlapPolicy
 from schedkit.readmodels import ScheduleView, schedule_views
 from schedkit.service.schedule_files import FORMATS, format_for, parse_schedule_file
@@ -19,10 +20,19 @@ from schedkit.triggers import ScheduleSpec, build_trigger, preview_upcoming
 from schedkit.triggers.specs import MAX_INSTANCES, MAX_JITTER, MAX_RUNS
 
 from . import render
-from .errors import UsageProblem, options_named
+from .errors import CommandFailed, UsageProblem, options_named
 from .parsing import parse_duration, parse_params, read_text_file
 from .render import tr, visible
-from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
+from .state import (
+    CliState,
+    JsonOpt,
+    actor,
+    get_state,
+    management,
+    require_existing_store,
+    run_async,
+    wants_json,
+)
 
 T = TypeVar("T")
 
@@ -434,13 +444,13 @@ def next_fires(
         except json.JSONDecodeError as exc:
             raise UsageProblem(f"not valid JSON ({exc.msg})") from None
     parsed = ScheduleSpec.parse(data, default_timezone=zone)
+    calendar = parsed.trigger.calendar
+    books = _stored_calendars(state, calendar.name) if calendar is not None else None
     try:
-        found = preview_upcoming(parsed, count, default_timezone=zone)
+        found = preview_upcoming(parsed, count, default_timezone=zone, calendars=books)
     except CalendarNotFoundError as exc:
-        raise UsageProblem(
-            f"{exc}: `schedkit next` knows the built-in calendars only "
-            "(see `schedkit calendar show NAME` for a stored one)"
-        ) from None
+        where = "the built-in calendars" if books is None else "the store's and built-in ones"
+        raise UsageProblem(f"{exc}: `schedkit next` knows {where}") from None
     fires: list[datetime] = found.fires
     lang = state.lang
     notes = [d.reason(lang) if d is not None else None for d in found.decisions]
@@ -465,3 +475,27 @@ def next_fires(
         state.out.print("(no more fires)")
     for warning in found.warnings:
         state.out.print(f"[yellow]{tr('warning', lang)}[/] {visible(warning.message(lang))}")
+
+
+def _stored_calendars(state: CliState, name: str) -> CalendarSet | None:
+    """Calendar ``name`` as the store has it (with the holiday notices operators entered,
+    which decide a Chinese calendar's days for the running schedules too); None, for the
+    built-in calendars, when there is no store or it cannot be read (said on stderr)."""
+    try:
+        require_existing_store(state)
+    except CommandFailed:
+        return None
+
+    async def read() -> CalendarSet:
+        async with management(state, read_only=True) as s:
+            return await s.calendars.snapshot([name])
+
+    try:
+        return run_async(read())
+    except StoreError as exc:
+        state.err.print(
+            f"[yellow]note:[/] the store cannot be read ({visible(str(exc))}): "
+            "built-in calendars only, without the notices entered there",
+            soft_wrap=True,
+        )
+        return None
