@@ -136,7 +136,7 @@ async def test_a_run_shows_each_step_and_retry_continues(
             "data-state", state
         )
     report_row = page.locator('tr[data-step="report"]')
-    await expect(report_row).to_contain_text("The workflow stopped: step settle failed")
+    await expect(report_row).to_contain_text("The workflow stopped (step settle: Failed)")
     settle_row = page.locator('tr[data-step="settle"]')
     await expect(settle_row).to_contain_text("settlement service down")
     await expect(settle_row.locator("td").nth(4)).to_have_text("1")  # attempt
@@ -180,7 +180,7 @@ async def test_the_run_page_in_chinese(browser: Browser, wf_console: Console) ->
         await page.goto(wf_console.base + f"workflow-runs/{run_id}")
         await expect(page.get_by_role("heading", level=1)).to_have_text(f"工作流运行 {run_id[-8:]}")
         await expect(page.locator('tr[data-step="report"]')).to_contain_text(
-            "工作流已停止：步骤 settle 失败"
+            "工作流已停止（步骤 settle：失败）"
         )
         await expect(page.locator('tr[data-step="alert_ops"]')).to_contain_text("有上游步骤失败")
         await expect(page.locator("svg.wf-graph")).to_have_attribute(

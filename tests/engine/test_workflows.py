@@ -333,6 +333,40 @@ async def test_advancing_what_is_not_there_changes_nothing(store: Store, store_u
     await broken.step_ended(step)
 
 
+async def test_a_step_cancelled_while_it_ran_can_be_retried(make_scheduler: MakeScheduler) -> None:
+    """An audit: retrying a step cancelled while it ran was accepted, and the new attempt
+    was cancelled again at its first heartbeat (the old request stayed on the run)."""
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @task("held", retry=NO_RETRY, schedule=None)
+    async def held() -> str:
+        started.set()
+        await release.wait()
+        await asyncio.sleep(1.0)  # several heartbeats: a stale cancel request would act
+        return "done"
+
+    reg = TaskRegistry()
+    reg.register_task(held)
+    for t in make_tasks([], set()):
+        reg.register_task(t)
+    reg.register_workflow(Workflow.chain("held_line", ["held", "d"]))
+    s = await make_scheduler(registry=reg)
+    run_id = (await s.workflows.start("held_line", actor="t")).record.id
+    await asyncio.wait_for(started.wait(), 10)
+    state = await s.workflows.get(run_id)
+    step = state.plan.steps["held"].run
+    assert step is not None
+    await s.cancel_run(step.id, actor="ops")
+    state = await s.workflows.wait(run_id, 30)
+    assert steps(state) == {"held": "cancelled", "d": "skipped"}
+    assert state.plan.steps["d"].reason == "the workflow stopped: step held cancelled"
+
+    release.set()
+    await s.workflows.retry_step(run_id, "held", actor="ops")
+    state = await s.workflows.wait(run_id, 30)
+    assert steps(state) == {"held": "success", "d": "success"}, state.plan.steps
+
+
 async def test_cancelling_a_pending_step_moves_the_workflow_on_at_once(
     make_scheduler: MakeScheduler,
 ) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from schedkit.models import Run, RunStatus
 from schedkit.store import Store
 from schedkit.store._common import CANCELLED_IN_ATTEMPT
-from tests.store._contract import SEC, T0, add_runs, claim_one, lost, make_run, rq
+from tests.store._contract import SEC, T0, add_runs, claim_one, fin, lost, make_run, outcome, rq
 
 
 async def cancel_requested_while_running(store: Store) -> tuple[Run, Run]:
@@ -71,3 +71,21 @@ async def test_a_requeue_without_a_cancel_request_says_pending(store: Store) -> 
     assert await store.requeue_run(item) is RunStatus.PENDING
     got = await store.get_run(run.id)
     assert got is not None and (got.status, got.attempt) == (RunStatus.PENDING, 2)
+
+
+async def test_an_explicit_retry_of_a_cancelled_run_is_not_cancelled_again(store: Store) -> None:
+    """An audit: a workflow step cancelled while it ran, then retried (``schedkit workflow
+    retry``, accepted), was cancelled again at its first heartbeat: the retry left the
+    earlier attempt's cancel request on the run. The request belonged to that attempt."""
+    run, _queued = await cancel_requested_while_running(store)
+    ended = outcome(RunStatus.CANCELLED, reason="cancel requested")
+    assert await store.finish_run(fin(run.id, 1, "n1", ended))
+    now = T0 + 60 * SEC
+    item = rq(run.id, 1, [RunStatus.CANCELLED, RunStatus.FAILED], now, {"attempt": 1}, now=now)
+    assert await store.requeue_run(item) is RunStatus.PENDING
+    got = await store.get_run(run.id)
+    assert got is not None and (got.status, got.attempt) == (RunStatus.PENDING, 2)
+    assert not got.cancel_requested
+    (again,) = [r for r in await store.claim_runs("n2", now, 10) if r.id == run.id]
+    assert not again.cancel_requested
+    assert await store.heartbeat_runs("n2", [run.id], now + SEC) == set()

@@ -168,6 +168,13 @@ def test_stop_policy_skips_every_success_step_but_runs_failure_and_always_steps(
     assert plan(wf, runs).status is WorkflowStatus.FAILED
 
 
+def test_a_step_stopped_by_a_cancelled_one_says_cancelled() -> None:
+    """An audit: a cancelled step made the others skip with "step s failed"."""
+    wf = diamond(FailurePolicy.STOP)
+    runs = {"a": run("a", RunStatus.SUCCESS), "b": run("b", RunStatus.CANCELLED)}
+    assert plan(wf, runs).steps["e"].reason == "the workflow stopped: step b cancelled"
+
+
 def test_continue_policy_runs_independent_branches_and_skips_only_downstream() -> None:
     wf = diamond(FailurePolicy.CONTINUE)
     runs = {

@@ -349,10 +349,10 @@ class Store(abc.ABC):
         """Send a failed / timed-out / lost (or still running) attempt back to ``pending``
         for a retry, if the run's status is in ``item.from_statuses`` at ``item.attempt``:
         attempt + 1 (``max_attempts`` + 1 if ``item.spare``), ``not_before`` set,
-        ``attempt_error`` appended to ``attempt_errors``, the ``_common.REQUEUE_CLEARED``
-        fields cleared. An active run whose cancel was requested ends ``cancelled``
-        instead (finished_at ``item.now``, reason ``_common.CANCELLED_IN_ATTEMPT``, error
-        ``attempt_error``, blocked runs released).
+        ``attempt_error`` appended to ``attempt_errors``, ``_common.REQUEUE_CLEARED``
+        cleared (a finished run's cancel request too: an explicit retry). An active run
+        whose cancel was requested ends ``cancelled`` instead (finished_at ``item.now``,
+        reason ``CANCELLED_IN_ATTEMPT``, error ``attempt_error``, blocked runs released).
         Atomic: of racing requeues one applies. Returns the status it left the run in
         (pending, cancelled), or None if it did not apply."""
 

@@ -61,7 +61,7 @@ class FlowState:
 
 def plan(wf: Workflow, runs: Mapping[str, Run]) -> FlowPlan:
     """The plan of a workflow run whose steps' runs are ``runs`` (step name → run)."""
-    failed = sorted(n for n, r in runs.items() if r.status in FAILURE_STATUSES)
+    failed = sorted((n, r.status.value) for n, r in runs.items() if r.status in FAILURE_STATUSES)
     views: dict[str, StepView] = {}
     for step in topological(wf.steps):
         run = runs.get(step.name)
@@ -94,7 +94,7 @@ def _succeeded(view: StepView) -> bool:
 
 
 def _skip_reason(
-    wf: Workflow, on: StepCondition, ups: list[StepView], failed: list[str]
+    wf: Workflow, on: StepCondition, ups: list[StepView], failed: list[tuple[str, str]]
 ) -> str | None:
     """Why a step whose upstream steps have all finished does not run (None: it runs)."""
     if on is StepCondition.ALWAYS:
@@ -104,7 +104,8 @@ def _skip_reason(
             return None
         return "no upstream step failed"
     if failed and wf.failure_policy is FailurePolicy.STOP:
-        return f"the workflow stopped: step {failed[0]} failed"
+        name, status = failed[0]
+        return f"the workflow stopped: step {name} {status}"
     for u in ups:
         if not _succeeded(u):
             return f"upstream step {u.name} {u.state}"

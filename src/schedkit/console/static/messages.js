@@ -135,7 +135,10 @@ const SENTENCES = [
   [/^run (\S+) is already (\w+)$/, (m) => t("e_run_finished", { status: t(`status_${m[2]}`) })],
   [/^run (\S+) is still (\w+)/, (m) => t("e_run_active", { status: t(`status_${m[2]}`) })],
   [/^the API token is invalid or revoked$/, () => t("e_token_invalid")],
-  [/^the workflow stopped: step (\S+) failed$/, (m) => t("r_wf_stopped", { step: m[1] })],
+  [
+    /^the workflow stopped: step (\S+) (\w+)$/,
+    (m) => t("r_wf_stopped", { step: m[1], status: t(`status_${m[2]}`) }),
+  ],
   [
     /^upstream step (\S+) (\w+)$/,
     (m) => t("r_wf_upstream", { step: m[1], status: t(`status_${m[2]}`) }),

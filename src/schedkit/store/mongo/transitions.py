@@ -131,11 +131,17 @@ class TransitionsMixin(FencesMixin):
                 rollup=mark_of(doc),
             )
         else:
+            if status.finished:
+                # An explicit retry of a finished run (a workflow step): a cancel
+                # requested in an earlier attempt does not stop it. The request goes
+                # first, while no node can claim the run.
+                await self._c.claims.delete_one({"_id": cancel_key(item.run_id)})
             change = exit_of(
                 kind="requeue",
                 fields={
                     **_requeued(item.attempt, item.not_before),
                     **({"max_attempts": doc["max_attempts"] + 1} if item.spare else {}),
+                    **({"cancel_requested": False} if status.finished else {}),
                 },
                 push={"attempt_errors": dump_json(item.attempt_error)},
                 # Out of a finished status: the run leaves its hour's rollup.

@@ -117,11 +117,16 @@ class TransitionsMixin(SQLBase):
             return await self._db.write(end)
         # A finished run (a failed workflow step retried) leaves its rollup: read what
         # it counted as, holding the row, then send it back. A cancel requested in an
-        # earlier attempt does not stop this explicit retry.
+        # earlier attempt does not stop this explicit retry: the request is cleared.
         stmt = (
             sa.update(r)
             .where(*matches)
-            .values(self._requeued(item.not_before, item.attempt_error, spare=item.spare))
+            .values(
+                {
+                    **self._requeued(item.not_before, item.attempt_error, spare=item.spare),
+                    "cancel_requested": False,
+                }
+            )
         )
         before = (
             sa.select(r.c.task_name, r.c.scheduled_for, r.c.status, r.c.duration)
