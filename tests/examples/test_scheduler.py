@@ -4,6 +4,7 @@ the scheduler store: discovery, default schedules, progress, run logs, retries."
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,22 @@ async def test_same_database_as_the_store_on_every_backend(empty_url: str, var_d
             assert customer is not None and customer.status.value == "expiring"
         history = await s.list_runs("customer_status_auto_update")
         assert [r.id for r in history] == [run.id]
+
+
+async def test_a_backfilled_report_reports_on_its_fire_s_day(scheduler: Scheduler) -> None:
+    """An audit: backfilling report_daily over 1-2 November (docs/backfill.md's case:
+    the report after its data source was fixed) wrote yesterday's report twice: the
+    tasks' business date fell back to today, not to the day the run was for."""
+    await scheduler.backfill("report_daily", AS_OF, AS_OF + timedelta(days=1), actor="ops")
+    deadline = asyncio.get_running_loop().time() + 120
+    while True:
+        status = await scheduler.backfill_status("report_daily")
+        assert status is not None
+        if status.progress.done == status.progress.total == 2:
+            break
+        assert asyncio.get_running_loop().time() < deadline, status
+        await asyncio.sleep(0.2)
+    runs = await scheduler.list_runs("report_daily", limit=10)
+    assert status.progress.succeeded == 2
+    reported = sorted(r.result["data"]["period"]["label"] for r in runs if r.result is not None)
+    assert reported == [(AS_OF - timedelta(days=1)).isoformat(), AS_OF.isoformat()]

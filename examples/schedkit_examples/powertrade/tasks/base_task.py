@@ -91,14 +91,19 @@ class PowertradeTask(BaseTask):
     @staticmethod
     def business_date(as_of: date | None, settings: PowertradeSettings) -> date:
         """``as_of``, else the ``as_of`` param of the workflow run this step belongs to
-        (one business date for every step), else today in the configured timezone."""
+        (one business date for every step), else the day the run was scheduled for in
+        the configured timezone: today for a fire or a run now, the fire's own day for a
+        backfilled one (a backfill of 1-15 November reports on those days), else today."""
         if as_of is not None:
             return as_of
+        zone = ZoneInfo(settings.timezone)
         ctx = current_context()
-        given = (ctx.workflow or {}).get("params", {}).get("as_of") if ctx is not None else None
+        if ctx is None:
+            return datetime.now(zone).date()
+        given = (ctx.workflow or {}).get("params", {}).get("as_of")
         if given:
             return date.fromisoformat(str(given))
-        return datetime.now(ZoneInfo(settings.timezone)).date()
+        return ctx.scheduled_for.astimezone(zone).date()
 
     @staticmethod
     def now() -> datetime:
