@@ -20,6 +20,7 @@ so lands as far past the gap's end (03:30+02:00). A Python datetime given with
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
@@ -34,6 +35,7 @@ from schedkit.errors import ValidationError
 __all__ = ["aware", "declared_in_zone", "lax_conversion", "validated"]
 
 Model = TypeVar("Model", bound=pydantic.BaseModel)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def validated(model: type[Model], kwargs: Mapping[str, Any], field: str = "kwargs") -> Model:
@@ -60,20 +62,27 @@ def validated(model: type[Model], kwargs: Mapping[str, Any], field: str = "kwarg
 def lax_conversion(declared: FieldInfo, value: Any) -> str | None:
     """The problem with ``value`` for the ``declared`` field if pydantic's lax mode
     would make it one of two conversions that turn a wrong value into a plausible one:
-    a boolean given for a number (``true`` → 1: "keep the last 1 backup") and a number
-    given for a date or time (0 → 1970-01-01). Its other conversions ("3" → 3, "off" →
-    False, an ISO string → a date) stay: operators type them."""
+    a boolean given for a number (``true`` → 1: "keep the last 1 backup") and a number,
+    or the text of one, given for a date or time (0 → 1970-01-01). Its other
+    conversions ("3" → 3, "off" → False, an ISO string → a date) stay: operators type
+    them."""
     kinds = _plain_types(declared.annotation)
     if isinstance(value, bool) and bool not in kinds and kinds & {int, float, Decimal}:
         return "Input should be a number, not a boolean"
-    if (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and kinds & {date, datetime, time}
-        and not kinds & {int, float, Decimal}
-    ):
+    moments = kinds & {date, datetime, time} and not kinds & {int, float, Decimal, str}
+    if moments and _numeric(value):
         return "Input should be a date or time in ISO 8601 form, not a number"
     return None
+
+
+def _numeric(value: Any) -> bool:
+    """A number, or a text of one ("0", "1764547200": ``-p day=0`` arrives as text, and
+    pydantic reads either as seconds since 1970)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    return isinstance(value, str) and _NUMBER.fullmatch(value.strip()) is not None
 
 
 def _plain_types(annotation: Any) -> set[Any]:

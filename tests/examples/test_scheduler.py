@@ -4,8 +4,8 @@ the scheduler store: discovery, default schedules, progress, run logs, retries."
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 

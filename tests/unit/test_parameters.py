@@ -172,6 +172,10 @@ def typed_task(
         # A number read as seconds since 1970 is no date anyone means.
         ({"day": 0}, "kwargs.day", "not a number"),
         ({"day": 20261201}, "kwargs.day", "not a number"),
+        # Its text too: `-p day=0` arrives as "0" and was stored as 1970-01-01.
+        ({"day": "0"}, "kwargs.day", "not a number"),
+        ({"day": " 1764547200 "}, "kwargs.day", "not a number"),
+        ({"day": "1.5e9"}, "kwargs.day", "not a number"),
     ],
 )
 def test_values_of_another_json_type_are_refused_not_converted(

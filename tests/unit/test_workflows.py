@@ -350,4 +350,16 @@ def test_a_declared_param_s_error_names_params_not_kwargs() -> None:
     with pytest.raises(ValidationError, match="not a boolean") as caught:
         check_params(wf, {}.get, {"keep_last": True})
     assert caught.value.field == "params.keep_last"
-    assert check_params(wf, {}.get, {"keep_last": "3"}) == {"keep_last": "3"}
+    assert check_params(wf, {}.get, {"keep_last": "3"}) == {"keep_last": 3}
+
+
+def test_params_are_stored_as_their_declaration_reads_them() -> None:
+    """An audit: ``as_of="2026-06-30T00:00:00"`` was accepted for a date and stored as
+    typed; every step reading it from its context then failed (``date.fromisoformat``)."""
+    wf = Workflow("keeping", [Step(name="a", task="keeps")])
+    given = {"day": "2026-06-30T00:00:00", "keep_last": "3", "free": "x"}
+    assert check_params(wf, {"keeps": keeps}.get, given) == {
+        "day": "2026-06-30",
+        "keep_last": 3,
+        "free": "x",
+    }

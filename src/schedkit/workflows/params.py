@@ -36,8 +36,9 @@ TaskLookup = Callable[[str], BaseTask | None]
 def check_params(
     wf: Workflow, find_task: TaskLookup, params: Any, *, field: str = "params"
 ) -> dict[str, Any]:
-    """``params`` as a dict, once checked (see the module docstring); ValidationError
-    naming ``<field>.<name>`` otherwise."""
+    """``params`` as a dict, once checked (see the module docstring), each declared
+    value as its declaration reads it; ValidationError naming ``<field>.<name>``
+    otherwise."""
     if params is None:
         return {}
     if not isinstance(params, Mapping):
@@ -46,16 +47,23 @@ def check_params(
             field=field,
         )
     values = dict(params)
+    # Each value as the first declaration of it reads it (the workflow's, else a step's),
+    # so steps reading params from their context get "2026-12-01", not the
+    # "2026-12-01T00:00:00" the declaration accepted for a date.
+    normalized: dict[str, Any] = {}
     if wf.params is not None:
-        _check_declared(wf, wf.params, values, field)
+        declared = _check_declared(wf, wf.params, values, field).model_dump(mode="json")
+        normalized = {name: declared[name] for name in values if name in declared}
     for step in wf.steps:
         task = find_task(step.task)
         model = task.parameters if task is not None else None
         for name, value in values.items():
-            declared = model.model_fields.get(name) if model is not None else None
-            if declared is not None:
+            found = model.model_fields.get(name) if model is not None else None
+            if found is not None:
                 where = f"step {step.name} (task {step.task})"
-                _check_value(declared, value, f"{field}.{name}", where)
+                read = _check_value(found, value, f"{field}.{name}", where)
+                normalized.setdefault(name, read)
+    values |= normalized
     for name, value in values.items():
         try:
             storable_json(value)
@@ -66,7 +74,7 @@ def check_params(
 
 def _check_declared(
     wf: Workflow, model: type[pydantic.BaseModel], values: dict[str, Any], field: str
-) -> None:
+) -> pydantic.BaseModel:
     unknown = sorted(set(values) - set(model.model_fields))
     if unknown:
         known = ", ".join(model.model_fields) or "none"
@@ -74,15 +82,16 @@ def _check_declared(
             f"workflow {wf.name!r} takes no param {unknown[0]!r} (its params: {known})",
             field=f"{field}.{unknown[0]}",
         )
-    validated(model, values, field)
+    return validated(model, values, field)
 
 
-def _check_value(declared: pydantic.fields.FieldInfo, value: Any, field: str, where: str) -> None:
+def _check_value(declared: pydantic.fields.FieldInfo, value: Any, field: str, where: str) -> Any:
+    """``value`` as the parameter ``declared`` reads it, in JSON form."""
     message = lax_conversion(declared, value)
     if message is None:
+        adapter = pydantic.TypeAdapter(declared.rebuild_annotation())
         try:
-            pydantic.TypeAdapter(declared.rebuild_annotation()).validate_python(value)
-            return
+            return adapter.dump_python(adapter.validate_python(value), mode="json")
         except pydantic.ValidationError as exc:
             message = exc.errors()[0]["msg"]
     raise ValidationError(f"{message} (as {where} takes it)", field=field)
