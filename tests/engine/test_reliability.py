@@ -23,6 +23,7 @@ from schedkit.errors import StoreUnavailableError
 from schedkit.events import EventKind, RunEvent
 from schedkit.models import Run, TriggerSource
 from schedkit.store import create_store
+from schedkit.store.values import LostRun
 
 from .conftest import MakeScheduler, fast_config
 from .nodes import Node, read_marks
@@ -583,6 +584,48 @@ async def test_a_live_node_keeps_its_runs_while_their_heartbeats_lag(
     release.set()
     done = await s.wait_for_run(run.id, timeout=10)
     assert (done.status, done.attempt, attempts) == (RunStatus.SUCCESS, 1, [1])
+
+
+async def test_a_node_stops_a_run_the_store_took_from_it(make_scheduler: MakeScheduler) -> None:
+    """A chaos audit: a node cut off from the store past ``lost_after`` had its run
+    judged lost and retried elsewhere; once it reached the store again it went on running
+    its copy for another 22 s (its heartbeat only learned of cancels), so the run's code
+    ran on two nodes at once until the old attempt ended and its outcome was dropped."""
+    cancelled = asyncio.Event()
+
+    @task("cut_off", category="t", retry={"max_retries": 0})
+    async def cut_off(ctx: TaskContext) -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    s = await make_scheduler(cut_off)
+    run = await s.run_now("cut_off")
+
+    async def running() -> bool:
+        return (await s.get_run(run.id)).status is RunStatus.RUNNING
+
+    await until(running, timeout=10)
+    # What the reaper of a node that still reaches the store decides about this one.
+    now = datetime.now(UTC)
+    verdict = LostRun(
+        run_id=run.id,
+        attempt=1,
+        node_id=s.node_id,
+        stale_before=now + timedelta(hours=1),
+        now=now,
+        retry_at=None,
+        attempt_error={"attempt": 1, "status": "lost"},
+        reason="node stopped heartbeating",
+    )
+    assert await s.store.lose_runs([verdict]) == [True]
+    began = time.monotonic()
+    await asyncio.wait_for(cancelled.wait(), 5)
+    assert time.monotonic() - began < 2.0  # within a few heartbeats (0.2 s), not 60 s
+    ended = await s.get_run(run.id)
+    assert ended.status is RunStatus.LOST, "the store's verdict stands"
 
 
 async def test_a_run_orphaned_on_a_live_node_is_still_recovered(

@@ -490,7 +490,7 @@ async def test_request_cancel_pending_running_finished(store: Store) -> None:
     assert flagged is not None
     assert flagged.status is RunStatus.RUNNING and flagged.cancel_requested
     assert await store.get_run(running.id) == flagged
-    assert await store.heartbeat_runs("n1", [running.id], at) == {running.id}
+    assert await store.heartbeat_runs("n1", [running.id], at) == {running.id: True}
 
     stored_done = await store.get_run(done.id)
     assert await store.request_cancel(done.id, at, "too late") == stored_done
@@ -511,17 +511,20 @@ async def test_heartbeat_runs(store: Store) -> None:
     later = T0 + 15 * SEC
 
     ids = [mine_claimed.id, theirs_claimed.id, pending.id, "unknown"]
-    assert await store.heartbeat_runs("n1", ids, later) == set()
+    # Only the node's own running run is held (and not flagged): the others are not its.
+    assert await store.heartbeat_runs("n1", ids, later) == {mine_claimed.id: False}
     got_mine = await store.get_run(mine_claimed.id)
     got_theirs = await store.get_run(theirs_claimed.id)
     got_pending = await store.get_run(pending.id)
     assert got_mine is not None and got_mine.heartbeat_at == later
     assert got_theirs is not None and got_theirs.heartbeat_at == T0  # another node's run
     assert got_pending is not None and got_pending.heartbeat_at is None
-    assert await store.heartbeat_runs("n1", [], later) == set()
+    assert await store.heartbeat_runs("n1", [], later) == {}
 
     await store.request_cancel(mine_claimed.id, later, "stop")
-    assert await store.heartbeat_runs("n1", [mine_claimed.id], later + SEC) == {mine_claimed.id}
+    assert await store.heartbeat_runs("n1", [mine_claimed.id], later + SEC) == {
+        mine_claimed.id: True
+    }
 
 
 # -- leases ---------------------------------------------------------------------------------

@@ -88,4 +88,4 @@ async def test_an_explicit_retry_of_a_cancelled_run_is_not_cancelled_again(store
     assert not got.cancel_requested
     (again,) = [r for r in await store.claim_runs("n2", now, 10) if r.id == run.id]
     assert not again.cancel_requested
-    assert await store.heartbeat_runs("n2", [run.id], now + SEC) == set()
+    assert await store.heartbeat_runs("n2", [run.id], now + SEC) == {run.id: False}

@@ -189,9 +189,10 @@ async def test_lose_runs_final_in_one_step(store: Store) -> None:
     assert (got.status, got.finished_at, got.reason) == (RunStatus.LOST, now, verdict.reason)
     released = await store.get_run(queued.id)
     assert released is not None and released.blocked_by is None
-    # Applied once; the zombie node can neither heartbeat nor finish it.
+    # Applied once; the zombie node can neither heartbeat nor finish it, and its
+    # heartbeat says the run is no longer its (so it stops the run's code).
     assert await store.lose_runs([verdict]) == [False]
-    assert await store.heartbeat_runs("n1", [run.id], now) == set()
+    assert await store.heartbeat_runs("n1", [run.id], now) == {}
     assert not await store.finish_run(fin(run.id, 1, "n1", outcome()))
 
 

@@ -890,7 +890,7 @@ async def test_postgres_reads_and_one_statement_writes_send_no_begin(
         began.clear()
         assert await store.get_run(run.id) == run
         assert [r.id for r in await store.claim_runs("n1", T0, 10)] == [run.id]
-        assert not await store.heartbeat_runs("n1", [run.id], T0)
+        assert await store.heartbeat_runs("n1", [run.id], T0) == {run.id: False}
         assert began == []
         assert await store.finish_runs([fin(run.id, 1, "n1", outcome())]) == [True]
         assert began == ["BEGIN"]

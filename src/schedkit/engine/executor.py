@@ -61,6 +61,9 @@ class _Active:
     ctx: TaskContext
     #: What a cancel must stop: waiting for a thread, then the hooks.
     work: asyncio.Task[Any] | None = None
+    #: The attempt is over and its end being written: a heartbeat not finding the run
+    #: running here any more is that write, not another node taking it.
+    ending: bool = False
 
 
 class Executor:
@@ -435,12 +438,32 @@ class Executor:
             if not ids:
                 continue
             try:
-                cancel = await self.store.heartbeat_runs(self.node_id, ids, self.clock.now())
+                held = await self.store.heartbeat_runs(self.node_id, ids, self.clock.now())
             except StoreError as exc:
                 logger.warning("run heartbeat failed (will retry): %s", exc)
                 continue
-            for run_id in cancel:
-                self.cancel_local(run_id, "cancel requested on another node")
+            for run_id in ids:
+                if run_id not in held:
+                    self._taken(run_id)
+                elif held[run_id]:
+                    self.cancel_local(run_id, "cancel requested on another node")
+
+    def _taken(self, run_id: str) -> None:
+        """Stop a run the store no longer has running here: judged lost while this node
+        could not reach the store (its retry may run elsewhere already), or ended by
+        another node. Going on would run its code twice at once; its outcome is not
+        recorded either way (the attempt is no longer this node's)."""
+        active = self._active.get(run_id)
+        if active is None or active.ending or active.ctx.cancelled:
+            return
+        logger.warning(
+            "run %s of %s (attempt %d) is no longer this node's in the store (judged lost "
+            "while the store was out of reach, or ended elsewhere): stopping it here",
+            run_id,
+            active.run.task_name,
+            active.run.attempt,
+        )
+        self.cancel_local(run_id, "taken from this node")
 
     # -- one run --------------------------------------------------------------------------
 
@@ -470,6 +493,7 @@ class Executor:
             outcome = Outcome(status=RunStatus.CANCELLED, reason="the node shut down")
         finally:
             self.logs.end_run(run.id)
+            self._active[run.id].ending = True
         self.slots.vacate()
         self._nudge()
         conclude = self._conclude(task, run, outcome, started)

@@ -48,6 +48,7 @@ from schedkit.models import (
 )
 from schedkit.store.values import (
     FireRecord,
+    Held,
     LeaseFence,
     LostRun,
     RunFinish,
@@ -312,15 +313,14 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def heartbeat_runs(self, node_id: str, run_ids: Sequence[str], now: datetime) -> set[str]:
-        """Set heartbeat_at = now on those of ``run_ids`` still running on ``node_id``.
-        Returns the ids among them whose cancel was requested, so a node learns of a
-        cancel made on another node in the same round trip."""
+    async def heartbeat_runs(self, node_id: str, run_ids: Sequence[str], now: datetime) -> Held:
+        """Set heartbeat_at = now on those of ``run_ids`` still running on ``node_id``:
+        the ids of those (the others were taken from the node) with whether their cancel
+        was requested, so a node learns of both in the same round trip."""
 
     @abc.abstractmethod
     async def update_progress(self, run_id: str, progress: JSON) -> None:
-        """Store the run's latest progress (done, total, note, updated_at); an unknown
-        run is ignored."""
+        """Store the run's latest progress (done, total, note, updated_at), if known."""
 
     @abc.abstractmethod
     async def finish_runs(self, items: Sequence[RunFinish]) -> list[bool]:

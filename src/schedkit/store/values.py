@@ -10,6 +10,10 @@ from datetime import datetime
 
 from schedkit.models import JSON, RunOutcome, RunStatus
 
+#: :meth:`Store.heartbeat_runs`' answer: each run still running on the node, with
+#: whether its cancel was requested.
+Held = dict[str, bool]
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ScheduleAdvance:

@@ -53,6 +53,7 @@ from schedkit.store.mongo.codec import (
 )
 from schedkit.store.mongo.rollup_marks import Hour, mark_of, run_hour
 from schedkit.store.mongo.rollups import RollupsMixin
+from schedkit.store.values import Held
 
 
 class RunsMixin(RollupsMixin):
@@ -177,16 +178,16 @@ class RunsMixin(RollupsMixin):
         return sorted(claimed, key=claim_order)
 
     @translate_errors
-    async def heartbeat_runs(self, node_id: str, run_ids: Sequence[str], now: datetime) -> set[str]:
+    async def heartbeat_runs(self, node_id: str, run_ids: Sequence[str], now: datetime) -> Held:
         if not run_ids:
-            return set()
+            return {}
         now_us = to_us(now)
         running = await self._c.runs.find(
             {"_id": {"$in": list(run_ids)}, "status": RUNNING, "node_id": node_id},
             {"attempt": 1, "cancel_requested": 1},
         ).to_list()
         if not running:
-            return set()
+            return {}
         keys = [claim_key(d["_id"], int(d["attempt"])) for d in running]
         # The claim document is written by this node only (the claimer), so this update
         # cannot undo anyone's write even on FerretDB.
@@ -200,8 +201,8 @@ class RunsMixin(RollupsMixin):
         )
         if beat.matched_count < len(keys):
             await self._adopt(running, node_id, now_us)
-        flagged = {d["_id"] for d in running if d["cancel_requested"]}
-        return flagged | {d["run_id"] for d in cancels}
+        requested = {d["run_id"] for d in cancels}
+        return {d["_id"]: bool(d["cancel_requested"]) or d["_id"] in requested for d in running}
 
     async def _adopt(self, running: Sequence[Doc], node_id: str, now_us: int) -> None:
         """Give claim documents to running runs that have none (stored as ``running`` by

@@ -31,6 +31,7 @@ from schedkit.store._rollups import DAY
 from schedkit.store.sql.base import SQLBase, chunks, log, values_of
 from schedkit.store.sql.queries import Query
 from schedkit.store.sql.schema import ACTIVE_ONLY, PENDING_ONLY, RUNNING_ONLY
+from schedkit.store.values import Held
 
 # Purges delete in batches so a long purge never holds SQLite's write lock for long.
 _PURGE_BATCH = 1000
@@ -192,9 +193,9 @@ class RunsMixin(SQLBase):
         except StoreError as exc:
             log.info("could not analyze %s (the claims may sort their candidates): %s", name, exc)
 
-    async def heartbeat_runs(self, node_id: str, run_ids: Sequence[str], now: datetime) -> set[str]:
+    async def heartbeat_runs(self, node_id: str, run_ids: Sequence[str], now: datetime) -> Held:
         if not run_ids:
-            return set()
+            return {}
         r = self._t.runs
         stmt = (
             sa.update(r)
@@ -210,7 +211,7 @@ class RunsMixin(SQLBase):
             .returning(r.c.id, r.c.cancel_requested)
         )
         rows = await self._fetch(stmt, write=True, urgent=True)
-        return {row.id for row in rows if row.cancel_requested}
+        return {row.id: row.cancel_requested for row in rows}
 
     async def update_progress(self, run_id: str, progress: JSON) -> None:
         r = self._t.runs
