@@ -19,6 +19,7 @@ import pytest
 
 from schedkit import RunStatus, Scheduler, TaskContext, TaskRegistry, task
 from schedkit.engine import runs as engine_runs
+from schedkit.engine import work
 from schedkit.errors import StoreUnavailableError
 from schedkit.events import EventKind, RunEvent
 from schedkit.models import Run, TriggerSource
@@ -525,6 +526,71 @@ async def test_a_body_that_never_returns_still_ends_its_run(
         assert hooked == ["TimeoutError"]
     finally:
         stuck.set()
+
+
+async def test_async_work_that_ignores_its_timeout_or_cancel_still_ends_its_run(
+    make_scheduler: MakeScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chaos audit: an async task catching ``CancelledError`` at its 2 s timeout and
+    going on was recorded ``success`` 10 s later; one that looped forever stayed
+    ``running`` (heartbeating) past its timeout and its cancel, and held the node's stop
+    for 93 s, past systemd's TimeoutStopSec."""
+    monkeypatch.setattr(work, "ABANDON_AFTER", 0.5)
+    # Set only at the end: abandoned work goes on until then (asyncio.run would wait for
+    # it at exit, as a process does for a thread that never returns).
+    released = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not released.is_set():
+            try:
+                await released.wait()
+            except asyncio.CancelledError:
+                continue
+
+    @task("swallows", category="t", timeout=0.3, retry={"max_retries": 0})
+    async def swallows() -> str:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.2)  # catches it, finishes its work, and returns
+        return "done anyway"
+
+    @task("endless", category="t", timeout=0.3, retry={"max_retries": 0})
+    async def endless() -> None:
+        await stubborn()
+
+    @task("deaf", category="t", retry={"max_retries": 0})
+    async def deaf() -> None:
+        await stubborn()
+
+    s = await make_scheduler(swallows, endless, deaf)
+    try:
+        await _stop_what_ignores_stopping(s)
+    finally:
+        released.set()
+
+
+async def _stop_what_ignores_stopping(s: Scheduler) -> None:
+    done = await s.run_now("swallows", wait=True, timeout=10)
+    assert (done.status, done.result) == (RunStatus.TIMEOUT, None)
+    began = time.monotonic()
+    done = await s.run_now("endless", wait=True, timeout=10)
+    assert done.status is RunStatus.TIMEOUT
+    assert time.monotonic() - began < 0.3 + 0.5 + 1.5  # timeout, then abandoned
+    run = await s.run_now("deaf")
+
+    async def running() -> bool:
+        return (await s.get_run(run.id)).status is RunStatus.RUNNING
+
+    await until(running, timeout=10)
+    await s.cancel_run(run.id, actor="ops")
+    done = await s.wait_for_run(run.id, timeout=5)
+    assert done.status is RunStatus.CANCELLED
+    # And a node stopping with such a run ends within its grace and the abandon bound.
+    await s.run_now("deaf")
+    began = time.monotonic()
+    await s.stop(grace=0.5)
+    assert time.monotonic() - began < 0.5 + 0.5 + 3.0
 
 
 @sqlite_only

@@ -20,9 +20,10 @@ from typing import Any
 
 from schedkit.context import RunCancelledError, TaskContext
 from schedkit.engine.hooks import PROCESS_EXITS, run_hooks
-from schedkit.engine.isolation import needs_thread, run_isolated
+from schedkit.engine.isolation import IsolatedTimeout, needs_thread, run_isolated
 from schedkit.engine.retries import error_info
 from schedkit.engine.threads import HeldThread, ThreadLane, without_stop_iteration
+from schedkit.engine.work import Work, WorkAbandonedError
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES, clip
 from schedkit.logcapture import run_fields
 from schedkit.models import JSON, Run, RunStatus, storable_json
@@ -121,22 +122,26 @@ class AttemptRunner:
         task: BaseTask,
         run: Run,
         ctx: TaskContext,
-        on_work: Callable[[asyncio.Task[Any]], None],
+        on_work: Callable[[Work], None],
     ) -> Outcome:
-        """Run one attempt. ``on_work`` is given each task a cancel must stop (waiting
+        """Run one attempt. ``on_work`` is given each work a cancel must stop (waiting
         for a thread, then the hooks), so that :meth:`Executor.cancel_local` can."""
         held: HeldThread | None = None
         isolated = task.isolation == "process"
         token = ctx.activate()
         try:
             if needs_thread(task):
-                waiting = asyncio.create_task(self.lane.hold())
+                waiting = Work(asyncio.create_task(self.lane.hold()))
                 on_work(waiting)
-                held = await waiting
-            work = asyncio.create_task(
-                run_isolated(task, run, ctx, run.timeout)
-                if isolated
-                else run_hooks(task, run, ctx, held)
+                held = await waiting.result()
+            # An isolated attempt keeps its own timeout: it starts once the child runs.
+            work = Work(
+                asyncio.create_task(
+                    run_isolated(task, run, ctx, run.timeout)
+                    if isolated
+                    else run_hooks(task, run, ctx, held)
+                ),
+                None if isolated else run.timeout,
             )
         except (asyncio.CancelledError, RunCancelledError):
             if not ctx.cancelled:
@@ -146,31 +151,52 @@ class AttemptRunner:
             TaskContext.deactivate(token)
         on_work(work)
         try:
-            # An isolated attempt keeps its own timeout: it starts once the child runs.
-            timed = run.timeout and not isolated
-            result = await wait_for(work, run.timeout) if timed else await work
-        except TimeoutError:
-            ctx.cancel("timeout")
-            outcome, failure = timed_out(run.timeout or 0)
-        except (asyncio.CancelledError, RunCancelledError):
-            if not ctx.cancelled:
-                raise
-            outcome, failure = cancelled(ctx), None
-        except Exception as exc:
-            outcome, failure = judge_error(exc, ctx)
-            if failure is not None:
-                # Out of the run's context here (it ended with the attempt's task).
-                ctx.logger.error(
-                    "run failed: %s: %s", type(exc).__name__, exc, extra=run_fields(ctx)
-                )
-        else:
-            outcome, failure = judge_result(result, ctx)
+            outcome, failure = await self._settle(work, run, ctx)
         finally:
             if held is not None:
                 held.done()
         if failure is not None:
             await self._on_failure(task, ctx, failure)
         return outcome
+
+    async def _settle(
+        self, work: Work, run: Run, ctx: TaskContext
+    ) -> tuple[Outcome, Exception | None]:
+        """The verdict on ``work`` once it ended or was abandoned (see engine.work)."""
+        try:
+            result = await work.result()
+        except (asyncio.CancelledError, RunCancelledError, WorkAbandonedError) as exc:
+            if not (work.timed_out or ctx.cancelled):
+                raise
+            if isinstance(exc, WorkAbandonedError):
+                logger.warning(
+                    "run %s of %s ignored being stopped (%s) and is left running: its "
+                    "attempt ends without it",
+                    run.id,
+                    run.task_name,
+                    "timeout" if work.timed_out else ctx.cancel_reason,
+                )
+            return self._timed_out(run, ctx) if work.timed_out else (cancelled(ctx), None)
+        except IsolatedTimeout:
+            return self._timed_out(run, ctx)
+        except Exception as exc:
+            if work.timed_out:
+                return self._timed_out(run, ctx)
+            outcome, failure = judge_error(exc, ctx)
+            if failure is not None:
+                # Out of the run's context here (it ended with the attempt's task).
+                ctx.logger.error(
+                    "run failed: %s: %s", type(exc).__name__, exc, extra=run_fields(ctx)
+                )
+            return outcome, failure
+        if work.timed_out:  # it caught its cancellation and returned anyway
+            return self._timed_out(run, ctx)
+        return judge_result(result, ctx)
+
+    @staticmethod
+    def _timed_out(run: Run, ctx: TaskContext) -> tuple[Outcome, Exception]:
+        ctx.cancel("timeout")
+        return timed_out(run.timeout or 0)
 
     async def _on_failure(self, task: BaseTask, ctx: TaskContext, exc: Exception) -> None:
         """Call ``on_failure`` in the run's context. A sync hook runs outside the lane: the

@@ -31,6 +31,7 @@ from schedkit.engine.progress import RunFeed
 from schedkit.engine.retries import Backoff, error_info
 from schedkit.engine.slots import Grant, Slots
 from schedkit.engine.threads import ThreadLane
+from schedkit.engine.work import Work
 from schedkit.errors import NotRunningError, StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.logcapture import RunLogBuffer
@@ -60,7 +61,7 @@ class _Active:
     run: Run
     ctx: TaskContext
     #: What a cancel must stop: waiting for a thread, then the hooks.
-    work: asyncio.Task[Any] | None = None
+    work: Work | None = None
     #: The attempt is over and its end being written: a heartbeat not finding the run
     #: running here any more is that write, not another node taking it.
     ending: bool = False
@@ -529,7 +530,7 @@ class Executor:
             return cancelled(ctx)
         ctx.config.update(task.execution_context)
 
-        def on_work(work: asyncio.Task[Any]) -> None:
+        def on_work(work: Work) -> None:
             self._active[run.id].work = work
 
         try:
