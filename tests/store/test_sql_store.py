@@ -739,10 +739,12 @@ def test_driver_codecs_match_the_column_types() -> None:
 
 
 class Proxy:
-    """A TCP proxy to PostgreSQL that can be cut (connections dropped, port closed)."""
+    """A TCP proxy to PostgreSQL that can be cut (connections dropped, port closed) or
+    hold its traffic (packets dropped silently, as by a firewall: nothing is refused)."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
+        self.held = False
         self.port = 0
         self.server: asyncio.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
@@ -771,12 +773,12 @@ class Proxy:
             pump = asyncio.create_task(self._pump(src, dst))
             self.pumps.add(pump)
 
-    @staticmethod
-    async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         try:
             while data := await src.read(65536):
-                dst.write(data)
-                await dst.drain()
+                if not self.held:
+                    dst.write(data)
+                    await dst.drain()
         except (ConnectionError, OSError):
             pass
         finally:
@@ -816,6 +818,27 @@ async def test_lost_postgres_is_unavailable_then_recovers(store_url: str, proxy:
             ]
         )
         assert [line.message for line in await store.get_logs(run.id)] == ["back"]
+
+
+@postgres_only
+async def test_a_statement_on_a_silently_cut_connection_fails_in_time(
+    store_url: str, proxy: Proxy
+) -> None:
+    """A chaos audit: with the store's packets dropped (no refusal), statements hung
+    until TCP gave up; 35 s without one failed heartbeat logged, and the first error
+    said only "TimeoutError: "."""
+    parts = urlsplit(store_url)
+    via_proxy = parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{proxy.port}")
+    async with SQLStore(via_proxy.geturl(), connect_timeout=2, command_timeout=0.5) as store:
+        run = make_run()
+        await store.insert_runs([run])
+        proxy.held = True
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="no answer in time"):
+            await store.get_run(run.id)
+        assert time.monotonic() - began < 0.5 + 2.0
+        proxy.held = False
+        assert await store.get_run(run.id) == run
 
 
 async def _terminate_backend_of(store: SQLStore, store_url: str) -> None:

@@ -81,6 +81,10 @@ class SQLOptions:
     busy_timeout: float = 30.0
     #: PostgreSQL: seconds connecting may take before the store counts as unavailable.
     connect_timeout: float = 10.0
+    #: PostgreSQL: seconds a statement may take before the store counts as unavailable.
+    #: A connection cut silently (a firewall dropping packets) otherwise hangs a
+    #: statement until TCP gives up, many minutes later, without a word.
+    command_timeout: float = 60.0
     #: Log every SQL statement (SQLAlchemy's ``echo``).
     echo: bool = False
 
@@ -99,7 +103,7 @@ class SQLOptions:
         size = parsed.pool_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
             raise ConfigError(f"pool_size must be a positive integer, not {size!r}")
-        for name in ("busy_timeout", "connect_timeout"):
+        for name in ("busy_timeout", "connect_timeout", "command_timeout"):
             value = getattr(parsed, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
@@ -346,6 +350,7 @@ class PostgresRunner(Runner):
             json_serializer=json_dumps,
             connect_args={
                 "timeout": self.options.connect_timeout,
+                "command_timeout": self.options.command_timeout,
                 "server_settings": {"application_name": "schedkit"},
             },
         )
@@ -498,4 +503,6 @@ def _reason(error: BaseException) -> str:
     # The driver's message, without SQLAlchemy's statement and parameter dump (long,
     # and it may hold a run's result or kwargs).
     cause = error.orig if isinstance(error, exc.DBAPIError) else error
-    return f"{type(cause).__name__}: {cause}"
+    # A driver's timeout carries no message ("TimeoutError: " was all the log said).
+    said = str(cause) or ("no answer in time" if isinstance(cause, TimeoutError) else "")
+    return f"{type(cause).__name__}: {said}" if said else type(cause).__name__
