@@ -226,6 +226,36 @@ async def test_fires_missed_while_down_are_one_warning_per_schedule(
     assert any(m.startswith("fires of strict missed", m.index(" ") + 1) for m in said), said
 
 
+async def test_a_node_rewriting_a_default_schedule_says_what_it_changed(
+    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chaos audit: a node configured for Asia/Shanghai in a cluster set to UTC
+    rewrote a task's default schedule at its start, shifting the fire times, with
+    nothing logged (only the audit trail had it)."""
+
+    @task("zoned", category="test", schedule={"trigger": "cron", "hour": 6})
+    async def zoned() -> None:
+        return None
+
+    first = await make_scheduler(zoned, timezone="UTC")
+    await first.stop()
+    caplog.set_level(logging.WARNING, logger="schedkit.service.schedules")
+    second = await make_scheduler(zoned, timezone="Asia/Shanghai")
+    (schedule,) = await second.list_schedules()
+    assert schedule.trigger["timezone"] == "Asia/Shanghai"
+    said = [r.getMessage() for r in caplog.records]
+    assert any(
+        "default schedule of zoned changed by this node" in m
+        and "trigger.timezone: UTC → Asia/Shanghai" in m
+        for m in said
+    ), said
+    await second.stop()
+    caplog.clear()
+    third = await make_scheduler(zoned, timezone="Asia/Shanghai")  # agrees: no word
+    assert not [r for r in caplog.records if "default schedule" in r.getMessage()]
+    await third.stop()
+
+
 async def test_restart_handles_fires_missed_while_down(make_scheduler: MakeScheduler) -> None:
     @task(
         "every_minute",

@@ -365,8 +365,18 @@ class ScheduleBook:
         except ValidationError as exc:
             raise default_schedule_error(task, task.task_name, exc) from None
         schedule = self._define(task.task_name, task, spec, kwargs, "code", existing)
-        if existing is not None and same_definition(existing, schedule):
-            return
+        if existing is not None:
+            changed = changed_fields(existing, schedule)
+            if not changed:
+                return
+            # Nodes whose code or configuration (the timezone) differ rewrite it at each
+            # start, each shifting the fire times: said, not only audited.
+            logger.warning(
+                "default schedule of %s changed by this node (%s): if nodes run "
+                "different code or configuration, each start rewrites it",
+                task.task_name,
+                ", ".join(changed),
+            )
         await self._save(schedule, existing)
         self._warn_if_past(schedule, config)
         await self.audit.record(SYSTEM, "schedule.default", schedule.id, existing, schedule)
@@ -501,7 +511,24 @@ def _check_owner(schedule: Schedule, task_name: str) -> None:
 
 
 def same_definition(a: Schedule, b: Schedule) -> bool:
-    return all(getattr(a, k) == getattr(b, k) for k in DEFINITION)
+    return not changed_fields(a, b)
+
+
+def changed_fields(a: Schedule, b: Schedule) -> list[str]:
+    """What differs between the definitions of ``a`` and ``b``, each as ``field: a → b``
+    (a trigger by its own fields: ``trigger.timezone: Asia/Shanghai → UTC``)."""
+    changes: list[str] = []
+    for name in DEFINITION:
+        old, new = getattr(a, name), getattr(b, name)
+        if old == new:
+            continue
+        if name == "trigger" and isinstance(old, dict) and isinstance(new, dict):
+            for key in sorted(set(old) | set(new)):
+                if old.get(key) != new.get(key):
+                    changes.append(f"trigger.{key}: {old.get(key)} → {new.get(key)}")
+        else:
+            changes.append(f"{name}: {old} → {new}")
+    return changes
 
 
 def _paused_or_resumed(old: Schedule, paused: bool, note: str | None, now: datetime) -> Schedule:
