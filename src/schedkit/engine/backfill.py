@@ -64,9 +64,10 @@ def window(
     lo = _bound(start, tz, next_day=False, field="from")
     hi = min(_bound(end, tz, next_day=True, field="to"), ensure_utc(now))
     if lo >= hi:
+        # Shown in the schedule's zone: the user typed local dates (UTC read as a day off).
         raise ValidationError(
-            f"the range {lo.isoformat()} .. {hi.isoformat()} is empty: 'from' must be "
-            "before 'to' and in the past",
+            f"the range {lo.astimezone(tz).isoformat()} .. {hi.astimezone(tz).isoformat()} "
+            "is empty: 'from' must be before 'to' and in the past",
             field="from",
         )
     return lo, hi

@@ -35,6 +35,11 @@ def test_window_takes_dates_as_whole_local_days_and_stops_at_now() -> None:
     with pytest.raises(ValidationError) as empty:
         backfill.window(date(2026, 12, 3), date(2026, 12, 5), SHANGHAI, NOW)
     assert empty.value.field == "from"
+    # In the zone the dates were typed in (an audit: "2026-11-14T16:00:00+00:00" for a
+    # range typed as 2026-11-15 read as a day off).
+    with pytest.raises(ValidationError) as reversed_range:
+        backfill.window(date(2026, 11, 15), date(2026, 11, 1), SHANGHAI, NOW)
+    assert "2026-11-15T00:00:00+08:00 .. 2026-11-02T00:00:00+08:00" in str(reversed_range.value)
 
 
 def test_fires_in_judges_the_calendar_and_caps_the_count() -> None:
