@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import socket
 import uuid
 import warnings
@@ -41,6 +42,7 @@ from tests.engine.taps import until
 from tests.stopping import stop_or_fail
 from tests.store._contract import SEC, T0, adv, fin, lost, make_run, make_schedule, rq, seed
 from tests.store.conftest import Raw
+from tests.store.proxy import Proxy
 
 external = pytest.mark.external_service
 
@@ -825,3 +827,42 @@ async def test_documents_stored_before_runs_had_an_executor_are_local(
     assert claimed.id == run.id and claimed.executor == "local"
     schedule = await store.get_schedule("old")
     assert schedule is not None and schedule.executor is None
+
+
+async def test_a_call_on_a_silently_cut_connection_fails_in_time(mongo_url: str) -> None:
+    """A chaos audit: with FerretDB's packets dropped (no refusal) the first failed call
+    came after about 30 s, and a call on an established connection hung until TCP gave
+    up: pymongo has no socket timeout unless one is set."""
+    parts = urlsplit(mongo_url)
+    assert parts.hostname is not None and parts.port is not None
+    proxy = Proxy((parts.hostname, parts.port))
+    await proxy.start()
+    try:
+        via_proxy = parts._replace(netloc=f"127.0.0.1:{proxy.port}").geturl()
+        async with MongoStore(via_proxy, socket_timeout=1.0, server_selection_timeout=1.0) as s:
+            run = make_run()
+            await s.insert_runs([run])
+            proxy.held = True
+            began = asyncio.get_running_loop().time()
+            with pytest.raises(StoreUnavailableError):
+                await s.get_run(run.id)
+            assert asyncio.get_running_loop().time() - began < 1.0 + 3.0
+            proxy.held = False
+    finally:
+        await proxy.cut()
+
+
+def test_every_store_call_translates_driver_errors() -> None:
+    """The same audit: ``get_run`` (and ``run_counts_per_hour``) let pymongo's
+    NetworkTimeout out where the contract promises StoreUnavailableError, so callers
+    that back off and retry store errors crashed instead."""
+    from schedkit.store import Store
+
+    bare = [
+        name
+        for name in sorted(Store.__abstractmethods__)
+        if name not in ("open", "close")  # they translate what they raise themselves
+        and inspect.iscoroutinefunction(getattr(MongoStore, name))
+        and not hasattr(getattr(MongoStore, name), "__wrapped__")
+    ]
+    assert bare == []

@@ -29,6 +29,7 @@ from schedkit.store.sql import SQLStore, rows
 from schedkit.store.sql import engine as sql_engine
 from schedkit.store.sql.migrations import latest_version
 from tests.store._contract import fin, lost, outcome
+from tests.store.proxy import Proxy
 
 T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
 _T = TypeVar("_T")
@@ -736,53 +737,6 @@ def test_driver_codecs_match_the_column_types() -> None:
 
 
 # -- a PostgreSQL server that goes away and comes back ----------------------------------------
-
-
-class Proxy:
-    """A TCP proxy to PostgreSQL that can be cut (connections dropped, port closed) or
-    hold its traffic (packets dropped silently, as by a firewall: nothing is refused)."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.held = False
-        self.port = 0
-        self.server: asyncio.Server | None = None
-        self.writers: set[asyncio.StreamWriter] = set()
-        self.pumps: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for writer in self.writers:
-            writer.transport.abort()
-        for pump in self.pumps:
-            pump.cancel()
-        await asyncio.gather(*self.pumps, return_exceptions=True)
-        await self.server.wait_closed()
-        self.writers.clear()
-        self.pumps.clear()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self.writers |= {writer, up_writer}
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            pump = asyncio.create_task(self._pump(src, dst))
-            self.pumps.add(pump)
-
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        try:
-            while data := await src.read(65536):
-                if not self.held:
-                    dst.write(data)
-                    await dst.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            dst.transport.abort()
 
 
 @pytest.fixture

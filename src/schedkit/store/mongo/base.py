@@ -159,12 +159,13 @@ class MongoBase(Store):
         database: str | None = None,
         collections: Mapping[str, str] | None = None,
         server_selection_timeout: float = 5.0,
+        socket_timeout: float = 60.0,
         recover_after: float = 30.0,
         **unknown: Any,
     ) -> None:
         self.display_url = mask_url(url)
         if unknown:
-            known = "collections, database, recover_after, server_selection_timeout"
+            known = "collections, database, recover_after, server_selection_timeout, socket_timeout"
             raise ConfigError(
                 f"unknown MongoDB store option(s) {', '.join(sorted(unknown))}; known: {known}"
             )
@@ -186,13 +187,19 @@ class MongoBase(Store):
         if len(set(names.values())) != len(names):
             raise ConfigError(f"two kinds of documents share a collection: {names}")
         self._names = names
-        timeout = _positive("server_selection_timeout", server_selection_timeout)
         in_url = {key.lower() for key, _ in parse_qsl(parts.query)}
-        self._client_options: Doc = (
-            {}
-            if "serverselectiontimeoutms" in in_url
-            else {"serverSelectionTimeoutMS": timeout * 1000}
-        )
+        # A socket timeout bounds a call on a connection cut silently (a firewall dropping
+        # packets): without one it hangs until TCP gives up, many minutes later.
+        given = {
+            "serverSelectionTimeoutMS": _positive(
+                "server_selection_timeout", server_selection_timeout
+            ),
+            "socketTimeoutMS": _positive("socket_timeout", socket_timeout),
+        }
+        # What the URL sets wins.
+        self._client_options: Doc = {
+            key: seconds * 1000 for key, seconds in given.items() if key.lower() not in in_url
+        }
         self._recover_after = _positive("recover_after", recover_after)
         self._recover_after_us = int(self._recover_after * 1_000_000)
         self._client: AsyncMongoClient[Doc] | None = None

@@ -67,6 +67,7 @@ from schedkit.store.mongo.base import (
     RUNNING,
     WRITE_BATCH,
     Collections,
+    translate_errors,
 )
 from schedkit.store.mongo.codec import Doc, from_us, to_us
 from schedkit.store.mongo.fences import FencesMixin
@@ -128,6 +129,7 @@ class RollupsMixin(FencesMixin):
         add_rows(tasks, (row for key, found in refreshed.items() for row in _rows(key, found)))
         return approximate_stats(tasks)
 
+    @translate_errors
     async def run_counts_per_hour(self, since: datetime, until: datetime) -> list[HourlyRunCount]:
         start, end = hours_span(since, until)
         span = {"$gte": to_us(start), "$lt": to_us(end)}

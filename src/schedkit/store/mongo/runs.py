@@ -57,6 +57,7 @@ from schedkit.store.values import Held
 
 
 class RunsMixin(RollupsMixin):
+    @translate_errors
     async def get_run(self, run_id: str) -> Run | None:
         doc = await self._c.runs.find_one({"_id": run_id})
         return (await self._load_runs([doc]))[0] if doc is not None else None
