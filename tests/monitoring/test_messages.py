@@ -218,3 +218,27 @@ def test_masks_stay_masks_in_markdown() -> None:
     assert "mongodb://app:***@db unreachable token=***" in html
     assert "sync*all" in html
     assert "<em>" not in html
+
+
+@pytest.mark.parametrize(
+    ("reason", "zh"),
+    [
+        ("12.5 s late, over misfire_grace_time 1 s", "晚了 12.5 秒，超过错过宽限时间 1 秒"),
+        (
+            "overlap policy skip: 1 run(s) still active (max_instances=1)",
+            "重叠策略跳过：仍有 1 次运行未结束（最大并发 1）",
+        ),
+        (
+            "overlap policy queue_one: one run is already queued; 2 run(s) still active "
+            "(max_instances=2)",
+            "已跳过：已有一次运行在排队；仍有 2 次运行未结束（最大并发 2）",
+        ),
+    ],
+)
+def test_a_missed_fire_s_reason_is_in_the_alert_s_language(reason: str, zh: str) -> None:
+    """An audit: a Chinese alert gave the reason in English ("12.5 s late, over
+    misfire_grace_time 1 s"): the engine stores it as English text."""
+    run = make_run(status=RunStatus.MISSED, reason=reason)
+    alert = Alert(kind=AlertKind.MISSED, task_name="contract_expiry_check", at=T0, run=run)
+    assert f"原因：{zh}" in render(alert, CTX).body
+    assert f"Reason: {reason}" in render(alert, MessageContext(language="en")).body
