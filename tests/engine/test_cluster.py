@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,11 +194,8 @@ async def test_two_executors_race_each_run_once(make_scheduler: MakeScheduler) -
     assert set(nodes) <= {a.node_id, b.node_id}
 
 
-async def test_fires_missed_while_down_are_one_warning_per_schedule(
-    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A chaos audit: a restart after 8 minutes down logged 263 warnings, one per missed
-    fire, each saying the same."""
+def strict_every_minute() -> Any:
+    """A task firing every minute whose fires more than 30 s late are missed, each."""
 
     @task(
         "strict",
@@ -207,6 +205,16 @@ async def test_fires_missed_while_down_are_one_warning_per_schedule(
     async def strict() -> None:
         return None
 
+    return strict
+
+
+async def test_fires_missed_while_down_are_one_warning_per_schedule(
+    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A chaos audit: a restart after 8 minutes down logged 263 warnings, one per missed
+    fire, each saying the same."""
+
+    strict = strict_every_minute()
     clock = OffsetClock()
     first = await make_scheduler(strict, clock=clock)
     await first.stop()
@@ -265,13 +273,7 @@ async def test_restart_handles_fires_missed_while_down(make_scheduler: MakeSched
     async def every_minute() -> None:
         return None
 
-    @task(
-        "strict",
-        category="test",
-        schedule={"trigger": "cron", "minute": "*", "misfire_grace_time": 30, "coalesce": False},
-    )
-    async def strict() -> None:
-        return None
+    strict = strict_every_minute()
 
     clock = OffsetClock()
     first = await make_scheduler(every_minute, strict, clock=clock)
