@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import socket
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -121,8 +121,14 @@ def run_task(
 
     async def work() -> tuple[Run, bool | None]:
         here: bool | None = True if local else False if remote else None
-        if wait and here is None:
-            here = not await _alive_executors(state, task_name)
+        if wait and here is not False:
+            # Checked before a node executes anything here: started first, it claims the
+            # task's pending runs at once and, when -p is then refused, hands them back
+            # with an attempt spent.
+            async with management(state) as s:
+                s.check_run_kwargs(task_name, _kwargs(s, task_name, kv, params))
+                if here is None:
+                    here = not await _alive_executors(s, state, task_name)
         if wait and here:
             async with executing(state, task_name, node_name=_local_node_name(task_name)) as s:
                 run = await _create(s, task_name, kv, params, idempotency_key)
@@ -132,7 +138,7 @@ def run_task(
         async with management(state) as s:
             run = await _create(s, task_name, kv, params, idempotency_key)
             if not wait:
-                return run, bool(await _alive_executors(state, task_name))
+                return run, bool(await _alive_executors(s, state, task_name))
             if not as_json:
                 state.err.print(render.fill("waits for service", state.lang, id=run.id))
             try:
@@ -168,13 +174,11 @@ def _local_node_name(task_name: str) -> str:
     return f"{LOCAL_NODE_PREFIX}[{task_name}]@{socket.gethostname()}"
 
 
-async def _alive_executors(state: CliState, task_name: str) -> list[Node]:
+async def _alive_executors(s: Scheduler, state: CliState, task_name: str) -> list[Node]:
     """Nodes that would execute a run of ``task_name``: an executor, a heartbeat within
     ``lost_after``; a ``run --local`` process counts only for its own task."""
-    config = state.config()
-    async with management(state) as s:
-        nodes = await s.list_nodes()
-    cut = utcnow() - timedelta(seconds=config.scheduler.lost_after)
+    nodes = await s.list_nodes()
+    cut = utcnow() - timedelta(seconds=state.config().scheduler.lost_after)
     mine = _local_node_name(task_name)
     return [
         n
@@ -185,11 +189,15 @@ async def _alive_executors(state: CliState, task_name: str) -> list[Node]:
     ]
 
 
+def _kwargs(s: Scheduler, task_name: str, kv: list[str], params: str | None) -> dict[str, Any]:
+    """``-p``/``--params`` read as the task declares its parameters (strings stay text)."""
+    return parse_params(kv, params, s.get_task(task_name).parameters_schema())
+
+
 async def _create(
     s: Scheduler, task_name: str, kv: list[str], params: str | None, key: str | None
 ) -> Run:
-    task = s.get_task(task_name)
-    kwargs = parse_params(kv, params, task.parameters_schema())
+    kwargs = _kwargs(s, task_name, kv, params)
     return await s.run_now(task_name, kwargs, actor=actor(), idempotency_key=key)
 
 
