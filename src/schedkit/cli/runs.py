@@ -1,4 +1,4 @@
-"""``schedkit run``, ``history`` and ``purge``: runs and their records.
+"""``schedkit run``, ``cancel``, ``history`` and ``purge``: runs and their records.
 
 ``run TASK`` creates a manual run. Without ``--wait`` it returns at once (a running
 service executes the run). With ``--wait`` it shows the run's progress and log lines
@@ -32,13 +32,13 @@ from rich.progress import (
 )
 
 from schedkit.errors import ConflictError
-from schedkit.limits import MAX_OFFSET, MAX_PAGE_SIZE
+from schedkit.limits import MAX_CANCEL_REASON_CHARS, MAX_OFFSET, MAX_PAGE_SIZE
 from schedkit.models import LogLine, Node, Run, RunStatus, utcnow
 from schedkit.readmodels import run_view
 from schedkit.service import Scheduler
 
 from . import render
-from .errors import EXIT_FAILURE, UsageProblem, options_named
+from .errors import EXIT_FAILURE, CommandFailed, UsageProblem, options_named
 from .parsing import parse_duration, parse_params
 from .render import tr, visible
 from .state import (
@@ -63,6 +63,7 @@ LOCAL_NODE_PREFIX = "cli-run"
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_task)
+    app.command("cancel")(cancel)
     app.command("history")(history)
     app.command("purge")(purge)
 
@@ -336,6 +337,58 @@ def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
     else:
         still = {**said, "status": tr(run.status.value, lang)}
         state.out.print(f"[yellow]…[/] {render.fill('run still', lang, timeout=timeout, **still)}")
+
+
+# -- cancel ------------------------------------------------------------------------------
+
+
+def cancel(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run's id.")],
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason",
+            metavar="TEXT",
+            help="Why, stored as the run's reason [default: cancelled by cli:USER@HOST].",
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Cancel a pending run, or stop a running one.
+
+    A pending run is cancelled at once; a running one is asked to stop, and the node that
+    runs it (any node) stops it. A run that has ended is a conflict (exit 1)."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    if reason is not None and len(reason) > MAX_CANCEL_REASON_CHARS:
+        raise UsageProblem(
+            f"--reason: at most {MAX_CANCEL_REASON_CHARS:,} characters, not {len(reason):,}"
+        )
+
+    async def work() -> Run:
+        async with management(state) as s:
+            return await s.cancel_run(run_id, actor=actor(), reason=reason)
+
+    run = run_async(work())
+    if run.status.finished and run.status is not RunStatus.CANCELLED:
+        # It ended between the façade's check and its cancel: as refused as a run that
+        # had ended before (the API's 409 message).
+        raise CommandFailed(f"run {run.id} is already {run.status.value}")
+    store = state.store_label()
+    if as_json:
+        render.emit_json({"store": store, **run_view(run, state.tz()).model_dump(mode="json")})
+        return
+    lang = state.lang
+    said = {"id": run.id, "task": visible(run.task_name)}
+    if run.status is RunStatus.CANCELLED:
+        state.out.print(render.fill("run cancelled", lang, **said))
+    else:
+        # This process executes nothing: the node that runs it reads the request from
+        # the store at its next heartbeat and stops it there.
+        node = visible(run.node_id or "-")
+        state.out.print(render.fill("cancel requested", lang, node=node, **said))
+    render.store_line(state.out, store, lang)
 
 
 # -- history -----------------------------------------------------------------------------
