@@ -16,6 +16,7 @@ from schedkit.models import storable_json
 
 __all__ = [
     "IDEMPOTENCY_KEY_PATTERN",
+    "MAX_CANCEL_REASON_CHARS",
     "MAX_ERROR_MESSAGE_CHARS",
     "MAX_IDEMPOTENCY_KEY_CHARS",
     "MAX_NOTE_CHARS",
@@ -48,6 +49,9 @@ MAX_RESULT_BYTES = 1_000_000
 MAX_TRACEBACK_CHARS = 16_000
 #: Longest progress note.
 MAX_NOTE_CHARS = 500
+#: Longest reason a cancel may give (the API's body, the CLI's ``--reason``): it is
+#: stored as the run's reason, which every read of the run carries.
+MAX_CANCEL_REASON_CHARS = 1000
 #: Most items one page of a listing (runs, schedules, audit events) holds.
 MAX_PAGE_SIZE = 500
 #: Most items a listing may skip: far past any history, and within the stores' 64-bit

@@ -32,7 +32,7 @@ def test_help_lists_every_command(cli: Cli) -> None:
     result = cli("--help")
     assert result.exit_code == 0
     for command in (
-        "run", "history", "purge", "schedule", "pause", "resume", "next", "check",
+        "run", "cancel", "history", "purge", "schedule", "pause", "resume", "next", "check",
         "tasks", "db", "token", "serve", "demo", "worker", "nodes", "drain",
     ):  # fmt: skip
         assert f"  {command} " in result.stdout, command

@@ -100,6 +100,25 @@ def test_run_rejects_bad_input(cli: Cli) -> None:
     assert json.loads(cli("--json", "history").stdout)["total"] == 0
 
 
+def test_run_local_with_bad_params_leaves_the_tasks_pending_runs_alone(cli: Cli) -> None:
+    """``run --local`` started its executing node before it checked ``-p``: the node
+    claimed a pending run of the task (a workflow's step, another request's), then, as
+    the command exited 2, handed it back with an attempt spent ("HandedBack: the node
+    drained before the run started")."""
+    created = cli("--json", "run", "hello", "-p", "name=Ann")  # pending: no service runs
+    assert created.exit_code == 0, created.output
+    waiting = json.loads(created.stdout)["id"]
+    result = cli("run", "hello", "-p", "times=lots", "--local")
+    assert result.exit_code == 2, result.output
+    assert "kwargs.times" in one_error_line(result.stderr)
+    page = json.loads(cli("--json", "history", "hello").stdout)
+    (run,) = page["runs"]
+    assert run["id"] == waiting
+    assert (run["status"], run["attempt"], run["max_attempts"]) == ("pending", 1, 1)
+    assert run["node_id"] is None and run["started_at"] is None
+    assert run["attempt_errors"] == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

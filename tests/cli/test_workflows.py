@@ -42,6 +42,27 @@ def test_list_and_show(wf_cli: Cli) -> None:
     assert "no workflow 'nope'" in one_error_line(missing.stderr)
 
 
+def test_show_lists_the_declared_params(wf_cli: Cli) -> None:
+    """``Workflow(params=Model)``: what ``workflow start -p`` takes was not shown."""
+    assert wf_cli("db", "upgrade").exit_code == 0
+    shown = wf_cli("workflow", "show", "daily_greeting")
+    assert shown.exit_code == 0, shown.output
+    rows = [line.split() for line in shown.stdout.splitlines()]
+    assert ["day", "string", "(date)", "-", "yes"] in rows, shown.stdout
+    assert ["times", "integer", "2", "no"] in rows, shown.stdout
+    zh = wf_cli("--lang", "zh", "workflow", "show", "daily_greeting").stdout
+    assert "参数" in zh and ["day", "字符串", "(日期)", "-", "是"] in [
+        line.split() for line in zh.splitlines()
+    ]
+    data = json.loads(wf_cli("workflow", "show", "daily_greeting", "--json").stdout)
+    schema = data["params_schema"]
+    assert schema["required"] == ["day"]
+    assert schema["properties"]["times"]["default"] == 2
+    undeclared = json.loads(wf_cli("workflow", "show", "greeting", "--json").stdout)
+    assert undeclared["params_schema"] is None
+    assert "parameters" not in wf_cli("workflow", "show", "greeting").stdout
+
+
 def test_start_refuses_params_a_step_cannot_take(wf_cli: Cli) -> None:
     """``-p`` values were stored as given: a run started with a param its steps could not
     use, and failed in them."""

@@ -16,7 +16,7 @@ from pydantic import (
     JsonValue,
 )
 
-from schedkit.limits import MAX_SCHEDULE_ID_CHARS, SCHEDULE_ID_PATTERN
+from schedkit.limits import MAX_CANCEL_REASON_CHARS, MAX_SCHEDULE_ID_CHARS, SCHEDULE_ID_PATTERN
 from schedkit.models import RunStatus
 from schedkit.readmodels import (
     AuditView,
@@ -108,7 +108,7 @@ class WorkflowStartRequest(_Body):
 
 
 class CancelRequest(_Body):
-    reason: str | None = Field(default=None, max_length=1000)
+    reason: str | None = Field(default=None, max_length=MAX_CANCEL_REASON_CHARS)
 
 
 class BackfillRequest(_Body):

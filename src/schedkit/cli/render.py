@@ -249,6 +249,11 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "run {id} waits for a schedkit service to execute it",
         "zh": "运行 {id} 等待 schedkit 服务执行",
     },
+    "run cancelled": {"en": "cancelled run {id} of {task}", "zh": "已取消 {task} 的运行 {id}"},
+    "cancel requested": {
+        "en": "cancel requested for run {id} of {task}: node {node} will stop it",
+        "zh": "已请求取消 {task} 的运行 {id}：节点 {node} 将停止它",
+    },
     "paused": {"en": "paused {id}", "zh": "已暂停 {id}"},
     "resumed": {"en": "resumed {id}; next run {next}", "zh": "已恢复 {id}；下次运行 {next}"},
     "scheduled": {

@@ -1,4 +1,4 @@
-"""``schedkit run``, ``history`` and ``purge``: runs and their records.
+"""``schedkit run``, ``cancel``, ``history`` and ``purge``: runs and their records.
 
 ``run TASK`` creates a manual run. Without ``--wait`` it returns at once (a running
 service executes the run). With ``--wait`` it shows the run's progress and log lines
@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import socket
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -32,13 +32,13 @@ from rich.progress import (
 )
 
 from schedkit.errors import ConflictError
-from schedkit.limits import MAX_OFFSET, MAX_PAGE_SIZE
+from schedkit.limits import MAX_CANCEL_REASON_CHARS, MAX_OFFSET, MAX_PAGE_SIZE
 from schedkit.models import LogLine, Node, Run, RunStatus, utcnow
 from schedkit.readmodels import run_view
 from schedkit.service import Scheduler
 
 from . import render
-from .errors import EXIT_FAILURE, UsageProblem, options_named
+from .errors import EXIT_FAILURE, CommandFailed, UsageProblem, options_named
 from .parsing import parse_duration, parse_params
 from .render import tr, visible
 from .state import (
@@ -63,6 +63,7 @@ LOCAL_NODE_PREFIX = "cli-run"
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_task)
+    app.command("cancel")(cancel)
     app.command("history")(history)
     app.command("purge")(purge)
 
@@ -121,8 +122,14 @@ def run_task(
 
     async def work() -> tuple[Run, bool | None]:
         here: bool | None = True if local else False if remote else None
-        if wait and here is None:
-            here = not await _alive_executors(state, task_name)
+        if wait and here is not False:
+            # Checked before a node executes anything here: started first, it claims the
+            # task's pending runs at once and, when -p is then refused, hands them back
+            # with an attempt spent.
+            async with management(state) as s:
+                s.check_run_kwargs(task_name, _kwargs(s, task_name, kv, params))
+                if here is None:
+                    here = not await _alive_executors(s, state, task_name)
         if wait and here:
             async with executing(state, task_name, node_name=_local_node_name(task_name)) as s:
                 run = await _create(s, task_name, kv, params, idempotency_key)
@@ -132,7 +139,7 @@ def run_task(
         async with management(state) as s:
             run = await _create(s, task_name, kv, params, idempotency_key)
             if not wait:
-                return run, bool(await _alive_executors(state, task_name))
+                return run, bool(await _alive_executors(s, state, task_name))
             if not as_json:
                 state.err.print(render.fill("waits for service", state.lang, id=run.id))
             try:
@@ -168,13 +175,11 @@ def _local_node_name(task_name: str) -> str:
     return f"{LOCAL_NODE_PREFIX}[{task_name}]@{socket.gethostname()}"
 
 
-async def _alive_executors(state: CliState, task_name: str) -> list[Node]:
+async def _alive_executors(s: Scheduler, state: CliState, task_name: str) -> list[Node]:
     """Nodes that would execute a run of ``task_name``: an executor, a heartbeat within
     ``lost_after``; a ``run --local`` process counts only for its own task."""
-    config = state.config()
-    async with management(state) as s:
-        nodes = await s.list_nodes()
-    cut = utcnow() - timedelta(seconds=config.scheduler.lost_after)
+    nodes = await s.list_nodes()
+    cut = utcnow() - timedelta(seconds=state.config().scheduler.lost_after)
     mine = _local_node_name(task_name)
     return [
         n
@@ -185,11 +190,15 @@ async def _alive_executors(state: CliState, task_name: str) -> list[Node]:
     ]
 
 
+def _kwargs(s: Scheduler, task_name: str, kv: list[str], params: str | None) -> dict[str, Any]:
+    """``-p``/``--params`` read as the task declares its parameters (strings stay text)."""
+    return parse_params(kv, params, s.get_task(task_name).parameters_schema())
+
+
 async def _create(
     s: Scheduler, task_name: str, kv: list[str], params: str | None, key: str | None
 ) -> Run:
-    task = s.get_task(task_name)
-    kwargs = parse_params(kv, params, task.parameters_schema())
+    kwargs = _kwargs(s, task_name, kv, params)
     return await s.run_now(task_name, kwargs, actor=actor(), idempotency_key=key)
 
 
@@ -328,6 +337,58 @@ def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
     else:
         still = {**said, "status": tr(run.status.value, lang)}
         state.out.print(f"[yellow]…[/] {render.fill('run still', lang, timeout=timeout, **still)}")
+
+
+# -- cancel ------------------------------------------------------------------------------
+
+
+def cancel(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(metavar="RUN_ID", help="The run's id.")],
+    reason: Annotated[
+        str | None,
+        typer.Option(
+            "--reason",
+            metavar="TEXT",
+            help="Why, stored as the run's reason [default: cancelled by cli:USER@HOST].",
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Cancel a pending run, or stop a running one.
+
+    A pending run is cancelled at once; a running one is asked to stop, and the node that
+    runs it (any node) stops it. A run that has ended is a conflict (exit 1)."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    if reason is not None and len(reason) > MAX_CANCEL_REASON_CHARS:
+        raise UsageProblem(
+            f"--reason: at most {MAX_CANCEL_REASON_CHARS:,} characters, not {len(reason):,}"
+        )
+
+    async def work() -> Run:
+        async with management(state) as s:
+            return await s.cancel_run(run_id, actor=actor(), reason=reason)
+
+    run = run_async(work())
+    if run.status.finished and run.status is not RunStatus.CANCELLED:
+        # It ended between the façade's check and its cancel: as refused as a run that
+        # had ended before (the API's 409 message).
+        raise CommandFailed(f"run {run.id} is already {run.status.value}")
+    store = state.store_label()
+    if as_json:
+        render.emit_json({"store": store, **run_view(run, state.tz()).model_dump(mode="json")})
+        return
+    lang = state.lang
+    said = {"id": run.id, "task": visible(run.task_name)}
+    if run.status is RunStatus.CANCELLED:
+        state.out.print(render.fill("run cancelled", lang, **said))
+    else:
+        # This process executes nothing: the node that runs it reads the request from
+        # the store at its next heartbeat and stops it there.
+        node = visible(run.node_id or "-")
+        state.out.print(render.fill("cancel requested", lang, node=node, **said))
+    render.store_line(state.out, store, lang)
 
 
 # -- history -----------------------------------------------------------------------------

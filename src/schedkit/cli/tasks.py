@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from schedkit import readmodels
 from schedkit.limits import MAX_PAGE_SIZE
@@ -142,23 +144,9 @@ def show_task(
         ],
         lang,
     )
-    schema: Any = detail.parameters_schema
-    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict):
-        required = set(schema.get("required") or ())
-        table = render.table(
-            ["name", "type", "default", "required"], lang, title=tr("parameters", lang)
-        )
-        for name, prop in schema["properties"].items():
-            default = "-"
-            if isinstance(prop, dict) and "default" in prop:
-                default = json.dumps(prop["default"], ensure_ascii=False)
-            table.add_row(
-                visible(name),
-                visible(_schema_type(prop, lang)),
-                visible(default),
-                tr("yes", lang) if name in required else tr("no", lang),
-            )
-        out.print(table)
+    params = parameters_table(detail.parameters_schema, lang)
+    if params is not None:
+        out.print(params)
     if detail.schedules:
         table = render.table(
             ["id", "schedule", "parameters", "next run", "paused", "policies"],
@@ -210,6 +198,28 @@ def show_task(
         else:
             out.print(tr("no runs", lang))
     render.store_line(out, state.store_label(), lang)
+
+
+def parameters_table(schema: Mapping[str, Any] | None, lang: render.Lang) -> Table | None:
+    """Declared parameters (a JSON Schema's properties): name, type, default, required;
+    None when nothing is declared (a task or workflow that takes any)."""
+    if schema is None or not isinstance(schema.get("properties"), dict):
+        return None
+    required = set(schema.get("required") or ())
+    table = render.table(
+        ["name", "type", "default", "required"], lang, title=tr("parameters", lang)
+    )
+    for name, prop in schema["properties"].items():
+        default = "-"
+        if isinstance(prop, dict) and "default" in prop:
+            default = json.dumps(prop["default"], ensure_ascii=False)
+        table.add_row(
+            visible(name),
+            visible(_schema_type(prop, lang)),
+            visible(default),
+            tr("yes", lang) if name in required else tr("no", lang),
+        )
+    return table
 
 
 def _schema_type(prop: Any, lang: render.Lang) -> str:

@@ -6,7 +6,7 @@ ordinary runs); ``--wait`` follows it to the end and exits 0 only on success.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -30,6 +30,7 @@ from .state import (
     run_async,
     wants_json,
 )
+from .tasks import parameters_table
 
 workflow_app = typer.Typer(help="Workflows: DAGs of task steps (`schedkit workflow` lists them).")
 
@@ -94,17 +95,20 @@ def show_workflow(
     name: Annotated[str, typer.Argument(metavar="WORKFLOW")],
     json_: JsonOpt = False,
 ) -> None:
-    """A workflow's steps: task, upstream steps and condition."""
+    """A workflow's steps (task, upstream steps, condition) and the params it declares."""
     state = get_state(ctx)
 
-    async def work() -> readmodels.WorkflowView:
+    async def work() -> tuple[readmodels.WorkflowView, dict[str, Any] | None]:
         async with management(state, read_only=True) as s:
-            return readmodels.workflow_view(s.workflows.definition(name))
+            view = readmodels.workflow_view(s.workflows.definition(name))
+            # Its launcher task answers with the declared params' schema, as it does for
+            # the API's and the console's forms.
+            return view, s.get_task(view.launcher_task).parameters_schema()
 
-    view = run_async(work())
+    view, params = run_async(work())
     store = state.store_label()
     if wants_json(ctx, json_):
-        render.emit_json({"store": store, **view.model_dump(mode="json")})
+        render.emit_json({"store": store, **view.model_dump(mode="json"), "params_schema": params})
         return
     lang = state.lang
     table = render.table(["step", "task", "after", "on"], lang, title=f"{view.name}")
@@ -116,6 +120,9 @@ def show_workflow(
             tr(step.on, lang),
         )
     state.out.print(table)
+    declared = parameters_table(params, lang)
+    if declared is not None:
+        state.out.print(declared)
     state.out.print(f"{tr('policy', lang)}: {tr(view.failure_policy, lang)}")
     render.store_line(state.out, store, lang)
 

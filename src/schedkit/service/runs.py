@@ -84,14 +84,20 @@ class RunControl:
         task = self.registry.require(task_name)
         if max_attempts is not None and max_attempts < 1:
             raise ValidationError("must be >= 1", field="max_attempts")
-        stored_kwargs = task.validate_kwargs(kwargs, tz=self.tz)
-        check_kwargs_size(stored_kwargs, self.config.limits.max_kwargs_bytes)
+        stored_kwargs = self.stored_kwargs(task, kwargs)
         run, created = await self._create_once(
             task, stored_kwargs, actor, idempotency_key, max_attempts=max_attempts
         )
         if created:
             await self.audit.record(actor, "run.create", run.id, detail=task_name)
         return run
+
+    def stored_kwargs(self, task: BaseTask, kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+        """``kwargs`` as a manual run of ``task`` stores them: checked against its declared
+        parameters (naive date-times read in the scheduler's zone) and the size limit."""
+        stored = task.validate_kwargs(kwargs, tz=self.tz)
+        check_kwargs_size(stored, self.config.limits.max_kwargs_bytes)
+        return stored
 
     async def retry(self, run_id: str, *, actor: str, idempotency_key: str | None = None) -> Run:
         """Run a finished run's task again with the same kwargs (a new manual run; once
@@ -386,6 +392,15 @@ class RunMethods:
             idempotency_key=idempotency_key,
         )
         return await self.runs.wait(run.id, timeout) if wait else run
+
+    def check_run_kwargs(
+        self, task_name: str, kwargs: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """``kwargs`` as :meth:`run_now` would store them, checked as it checks them
+        (TaskNotFoundError; ValidationError naming ``kwargs.<name>``); nothing is created.
+        For a caller that must refuse bad kwargs before it starts what executes the run."""
+        self._require_started()
+        return self.runs.stored_kwargs(self.runs.registry.require(task_name), kwargs)
 
     async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:
         """Wait until the run is finished (retries included); on timeout return it as is."""

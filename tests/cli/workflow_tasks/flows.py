@@ -1,6 +1,10 @@
-"""hello → boom → hello again, with a failure handler."""
+"""hello → boom → hello again, with a failure handler; a workflow declaring its params."""
 
 from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, Field
 
 from schedkit import Step, Workflow
 
@@ -13,4 +17,17 @@ GREETING = Workflow(
         Step(name="handler", task="hello", after=("explode",), on="failure"),
     ],
     description="greets, fails, handles",
+)
+
+
+class DailyParams(BaseModel):
+    day: date = Field(description="The business day.")
+    times: int = 2
+
+
+DAILY = Workflow(
+    "daily_greeting",
+    [Step(name="greet", task="hello")],
+    description="greets per business day",
+    params=DailyParams,
 )
