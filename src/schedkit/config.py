@@ -188,8 +188,6 @@ class ClusterConfig(_Section):
 
 
 class ApiConfig(_Section):
-    model_config = ConfigDict(extra="allow")
-
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     #: Public base URL of the console, used for links in alerts.

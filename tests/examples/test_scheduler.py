@@ -14,6 +14,7 @@ import pytest
 from schedkit import RunStatus, Scheduler, TaskRegistry
 from schedkit.models import LogLine
 from schedkit.store import create_store
+from schedkit_examples.powertrade import restore as restore_module
 from schedkit_examples.powertrade.domain import create_repository, repository_for
 from schedkit_examples.powertrade.restore import restore_schedules
 from schedkit_examples.powertrade.settings import configure
@@ -267,3 +268,29 @@ async def test_a_backfilled_report_reports_on_its_fire_s_day(scheduler: Schedule
     assert status.progress.succeeded == 2
     reported = sorted(r.result["data"]["period"]["label"] for r in runs if r.result is not None)
     assert reported == [(AS_OF - timedelta(days=1)).isoformat(), AS_OF.isoformat()]
+
+
+async def test_restore_with_a_target_puts_the_schedules_there_not_in_the_live_store(
+    scheduler: Scheduler,
+    sample_url: str,
+    var_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An ops audit: ``restore FILE --db-url COPY --force --schedules`` with the
+    production environment loaded wrote the schedules into the live store (a paused
+    schedule resumed, every version bumped, nothing audited) and none into the copy."""
+    backup = await scheduler.run_now("data_backup", {"keep_last": 3}, wait=True, timeout=120)
+    assert backup.status is RunStatus.SUCCESS and backup.result is not None
+    path = var_dir / "backups" / backup.result["data"]["file"]
+    await scheduler.pause_task("report_daily", note="freeze", actor="ops")
+    live_before = {s.id: s.version for s in await scheduler.list_schedules()}
+    monkeypatch.setenv("SCHEDKIT_STORE_URL", sample_url)  # the production environment
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    args = [str(path), "--db-url", target, "--schedules"]
+    assert await asyncio.to_thread(restore_module.main, args) == 0
+    assert {s.id: s.version for s in await scheduler.list_schedules()} == live_before
+    (paused,) = [s for s in await scheduler.list_schedules() if s.id == "report_daily"]
+    assert paused.paused
+    async with create_store(target) as copy:
+        assert len(await copy.list_schedules()) == 10

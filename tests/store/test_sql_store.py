@@ -795,6 +795,18 @@ async def test_a_statement_on_a_silently_cut_connection_fails_in_time(
         assert await store.get_run(run.id) == run
 
 
+@postgres_only
+async def test_a_command_timeout_in_the_url_is_the_one_used(store_url: str) -> None:
+    """An ops audit: ``?command_timeout=1`` in the URL (whose query goes to asyncpg, as
+    docs/stores.md says) was overridden by the option's default of 60 s."""
+    sep = "&" if "?" in store_url else "?"
+    async with SQLStore(f"{store_url}{sep}command_timeout=0.5") as store:
+        began = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="no answer in time"):
+            await store._db.read(lambda c: c.exec_driver_sql("SELECT pg_sleep(3)").scalar())
+        assert time.monotonic() - began < 2.5
+
+
 async def _terminate_backend_of(store: SQLStore, store_url: str) -> None:
     """Kill, on the server, the pooled connection a store call uses next (the only one:
     one call at a time uses one connection)."""

@@ -43,6 +43,18 @@ def test_errors_name_the_key(tmp_path: Path) -> None:
         SchedkitConfig.load(tmp_path / "missing.toml")
 
 
+def test_a_mistyped_api_key_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An audit: ``[api] metrics_publc = true`` passed ``schedkit check`` and left
+    /metrics behind a token; the security knobs of [api] could all be mistyped."""
+    path = tmp_path / "api.toml"
+    path.write_text("[api]\nmetrics_publc = true\n")
+    with pytest.raises(ConfigError, match=r"api\.metrics_publc"):
+        SchedkitConfig.load(path)
+    monkeypatch.setenv("SCHEDKIT_API__MAX_BODY", "10")
+    with pytest.raises(ConfigError, match="SCHEDKIT_API__MAX_BODY"):
+        SchedkitConfig()
+
+
 def test_a_store_url_given_as_the_config_file_says_where_it_belongs() -> None:
     """``Scheduler("sqlite:///x.db")`` (a store URL where a config path goes) said only
     that no such config file exists."""

@@ -26,7 +26,7 @@ from schedkit.models import OverlapPolicy, Schedule
 from schedkit.store import Store, create_store
 from schedkit_examples.powertrade.domain import MODELS, TABLES, PowertradeRepository, repository_for
 from schedkit_examples.powertrade.domain.models import Record
-from schedkit_examples.powertrade.settings import load_settings
+from schedkit_examples.powertrade.settings import PowertradeSettings, load_settings
 from schedkit_examples.powertrade.tasks.data.backup import FORMAT, VERSION
 
 __all__ = ["BackupError", "read_backup", "restore", "restore_schedules"]
@@ -171,6 +171,19 @@ async def restore_schedules(path: Path, store: Store) -> int:
     return count
 
 
+def _schedule_store(
+    db_url: str | None, database: str | None, settings: PowertradeSettings
+) -> tuple[str, dict[str, Any]]:
+    """Where ``--schedules`` go: the target database when ``--db-url`` names one (the
+    scheduler store shares the app's database), else the configured store. Going to the
+    configured store whatever the target, a restore meant for a copy overwrote the live
+    schedules (a pause undone, every version bumped)."""
+    if db_url is None:
+        return settings.store_url, dict(settings.store_options)
+    options = {"database": database} if database and db_url.startswith("mongodb") else {}
+    return db_url, options
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m schedkit_examples.powertrade.restore",
@@ -193,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             counts = await restore(args.backup_file, repo, force=args.force)
         logger.info("domain data restored: %s", counts)
         if args.schedules:
-            store = create_store(settings.store_url, **settings.store_options)
+            url, options = _schedule_store(args.db_url, args.database, settings)
+            store = create_store(url, **options)
             async with store:
                 n = await restore_schedules(args.backup_file, store)
             logger.info("%d schedules restored into %s", n, store.display_url)

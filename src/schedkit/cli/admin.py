@@ -69,10 +69,17 @@ async def _check(state: CliState, report: Report) -> None:
         if alerts.active:
             # As a node's start checks them; apprise is imported only when alerts are on.
             from schedkit.alerts.channels import AlertSender
+            from schedkit.monitor import Monitor  # noqa: F401  (a node needs it to send)
 
             AlertSender(alerts.channels, alerts.delivery).validate()
     except SchedkitError as exc:
         report.problem("alerts", str(exc))
+    except ImportError as exc:
+        report.problem(
+            "alerts",
+            f"alerts are on but the alerts extra is not installed ({exc}): "
+            "pip install 'schedkit[alerts]', or set alerts.enabled = false",
+        )
 
     store: Store | None = None
     try:

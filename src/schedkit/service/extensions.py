@@ -22,7 +22,7 @@ def node_extensions(
     extensions = list(given)
     extensions.extend(load_extension(ref) for ref in config.extensions)
     if is_node:
-        extensions.extend(_default_extensions(extensions))
+        extensions.extend(_default_extensions(extensions, config))
     return extensions
 
 
@@ -43,12 +43,19 @@ def load_extension(ref: str) -> Extension:
     return cast(Extension, found)
 
 
-def _default_extensions(given: Sequence[Extension]) -> list[Extension]:
+def _default_extensions(given: Sequence[Extension], config: SchedkitConfig) -> list[Extension]:
     """A monitor (metrics, alerts, traces) for every node that has none, when its extra
-    is installed."""
+    is installed. Without it, configured alerts are an error: a node that starts would
+    send none, and said so only at INFO."""
     try:
         from schedkit.monitor import Monitor
     except ImportError as exc:  # the "alerts" extra (prometheus-client, apprise) is absent
+        if config.alerts.enabled and config.alerts.channels:
+            raise ConfigError(
+                f"alerts.enabled is true with channels, but the alerts extra is not "
+                f"installed ({exc}): pip install 'schedkit[alerts]', or set "
+                f"alerts.enabled = false"
+            ) from None
         logger.info("no monitor (metrics, alerts, traces): %s", exc)
         return []
     return [] if any(isinstance(e, Monitor) for e in given) else [Monitor()]

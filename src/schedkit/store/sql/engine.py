@@ -350,8 +350,13 @@ class PostgresRunner(Runner):
             json_serializer=json_dumps,
             connect_args={
                 "timeout": self.options.connect_timeout,
-                "command_timeout": self.options.command_timeout,
                 "server_settings": {"application_name": "schedkit"},
+                # A command_timeout in the URL's query (which goes to asyncpg) wins.
+                **(
+                    {}
+                    if "command_timeout" in self.url.query
+                    else {"command_timeout": self.options.command_timeout}
+                ),
             },
         )
         # Reads and single-statement writes: each statement is its own transaction, as
