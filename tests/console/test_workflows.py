@@ -152,6 +152,13 @@ async def test_a_run_shows_each_step_and_retry_continues(
         "data-state", "success"
     )
     await expect(page.locator('tr[data-step="settle"] td').nth(4)).to_have_text("2")
+    # The step's run page gives its failed attempt's error (an audit: under "Failed
+    # attempts" each attempt showed a bare "Error" heading, the error itself left out).
+    await page.goto(wf_console.base + f"runs/{await _run_id(wf_console, run_id, 'settle')}")
+    await expect(page.locator(".error-info").first).to_contain_text(
+        "RuntimeError: settlement service down"
+    )
+    await page.goto(wf_console.base + f"workflow-runs/{run_id}")
 
     # A node with a run leads to that run.
     await graph.locator('.wf-node[data-step="collect"]').click()

@@ -192,6 +192,9 @@ class Flows:
             not_before=now,
             attempt_error=attempt_error(run, run.status, run.error, run.started_at, now),
             now=now,
+            # The operator's retry is an attempt beyond the task's own: a step that had
+            # used all 4 showed "attempt 5 of 4".
+            spare=True,
         )
         if not await self.store.requeue_run(item):
             raise ConflictError(f"step {step!r} changed meanwhile; look again")

@@ -284,8 +284,13 @@ export async function render(ctx) {
       run.attempt_errors?.length
         ? section(
             t("run_attempt_errors"),
-            run.attempt_errors.map((err, i) =>
-              errorDetails(err, t("run_attempt_n", { n: err.attempt ?? i + 1 })),
+            // Each record holds its attempt's error under "error" (the record also says
+            // which node and when); a lost attempt has none: its status says it.
+            run.attempt_errors.map((record, i) =>
+              errorDetails(
+                record.error ?? { type: t(`status_${record.status}`) },
+                t("run_attempt_n", { n: record.attempt ?? i + 1 }),
+              ),
             ),
           )
         : null,
