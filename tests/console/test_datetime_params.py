@@ -9,7 +9,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -32,10 +32,16 @@ def meeting(when: datetime) -> dict[str, Any]:
     return {"success": True, "data": {"when": when.isoformat()}}
 
 
+@task("dated", retry={"max_retries": 0})
+def dated(day: date | None = None) -> dict[str, Any]:
+    return {"success": True, "data": {"day": str(day)}}
+
+
 @pytest.fixture(scope="module")
 def ny_console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     registry = TaskRegistry()
     registry.register_task(meeting)
+    registry.register_task(dated)
     with fresh_console(tmp_path_factory, "console-ny", registry, timezone=ZONE) as console:
         yield console
 
@@ -101,3 +107,25 @@ async def test_run_now_sends_the_wall_time_with_the_schedulers_offset(
     assert run["status"] == "success", run
     assert run["kwargs"] == {"when": sent}
     assert run["result"]["data"] == {"when": sent}
+
+
+async def test_an_unfinished_date_is_refused_not_left_out(
+    ny_tab: Browsing, ny_console: Console
+) -> None:
+    """A console audit: "12" typed into a date (month only, the rest blank) reads as an
+    empty value, so Run now sent no ``day`` and the run took its default, without a
+    word."""
+    page = ny_tab.page
+    await page.goto(ny_console.base + "tasks")
+    await page.locator('tr[data-task="dated"]').get_by_role("button", name="Run now: dated").click()
+    dialog = page.get_by_role("dialog", name="Run dated now")
+    day = dialog.get_by_label("Day")
+    await day.click()
+    await day.press_sequentially("12")
+    assert await day.evaluate("el => el.validity.badInput")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    await dialog.get_by_role("button", name="Run", exact=True).click()
+    await expect(dialog.get_by_text("Enter a date (YYYY-MM-DD).")).to_be_visible()
+    await expect(dialog).to_be_visible()
+    assert not [url for url in sent if "/tasks/dated/execute" in url]

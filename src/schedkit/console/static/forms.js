@@ -110,6 +110,9 @@ function controlFor(node, nullable, required) {
       control: input,
       suffix: h("span", { title: t("field_zone_title", { tz: zone }) }, zone),
       read: () => {
+        // An unfinished value reads as "" too: refused here, not sent as left out (the
+        // run would take the default without a word).
+        if (input.validity.badInput) throw new FieldError(input, t("v_datetime"));
         if (input.value === "") return required ? "" : undefined;
         return wallWithOffset(input.value) ?? input.value;
       },
@@ -126,7 +129,12 @@ function controlFor(node, nullable, required) {
     });
     return {
       control: input,
-      read: () => (input.value === "" && !required ? undefined : input.value),
+      read: () => {
+        if (input.validity.badInput) {
+          throw new FieldError(input, t(type === "date" ? "v_date" : "v_pattern"));
+        }
+        return input.value === "" && !required ? undefined : input.value;
+      },
     };
   }
   // Arrays, objects and unions: JSON text.
