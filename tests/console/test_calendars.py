@@ -95,6 +95,16 @@ async def test_calendar_pages(signed_in: Browsing, console: Console) -> None:
         "title", "日历 cn_workdays：2027-01-01 关闭（录入的国务院通知，元旦）"
     )
     await page.screenshot(path="/tmp/schedkit-console-calendar-zh.png", full_page=True)
+    # A notice with a day of another year is refused, in Chinese too (an audit: the
+    # server's English sentence was shown as it came, its line as "line.2").
+    signed_in.expected_statuses.add(422)
+    await page.get_by_label("国务院 2027 年节假日安排通知").fill(
+        "放假 2027-01-01 元旦\n放假 2028-01-03 至 2028-01-05 笔误"
+    )
+    await page.get_by_role("button", name="录入通知").click()
+    await expect(page.locator(".toast").last).to_contain_text(
+        "第 2 行: 2028-01-03 不是 2027 年通知能设定的日期"
+    )
 
 
 async def test_the_year_view_fits_a_phone(browser: Browser, console: Console) -> None:

@@ -315,6 +315,12 @@ export function actorEl(actor) {
   return shown === actor ? actor : h("span", { title: actor }, shown);
 }
 
+/** A field path as the operator reads it: a file's "line.2" is "line 2" (第 2 行). */
+function fieldName(path) {
+  const line = /^line\.(\d+)$/.exec(path);
+  return line ? t("field_line", { n: line[1] }) : path;
+}
+
 /** A human sentence for an error from api(). */
 export function errorText(err) {
   if (err instanceof NetworkError) return t("error_network", { detail: err.message });
@@ -322,7 +328,7 @@ export function errorText(err) {
     if (err.status === 422 && err.problem.errors?.length) {
       // Named by field: a toast is not next to the input the error is about.
       const messages = err.problem.errors.map((e) =>
-        e.field ? `${e.field}: ${fieldMessage(e.message)}` : fieldMessage(e.message),
+        e.field ? `${fieldName(e.field)}: ${fieldMessage(e.message)}` : fieldMessage(e.message),
       );
       return t("error_invalid", { detail: messages.join(" ") });
     }

@@ -39,6 +39,9 @@ const VALIDATION = [
   [/^Input should be a valid number/, () => t("v_number")],
   [/^Input should be a valid boolean/, () => t("v_boolean")],
   [/^Input should be a valid string/, () => t("v_string")],
+  // The refusals of lax conversions (schedkit.parameters.lax_conversion).
+  [/^Input should be a number, not a boolean/, () => t("v_number")],
+  [/^Input should be a date or time in ISO 8601 form, not a number/, () => t("v_date")],
   // A date field also takes a date-time ("a valid date or datetime"): ask for a date.
   [/^Input should be a valid date or datetime/, () => t("v_date")],
   [/^Input should be a valid datetime|^Input should be a valid (?:date|time) or/, () =>
@@ -78,6 +81,12 @@ const VALIDATION = [
   ],
   [/unknown timezone '([^']*)'/, (m) => t("v_timezone", { tz: m[1] })],
   [/^interval is too long/, () => t("v_interval_long")],
+  // Holiday notices (calendars.model.notice_problem, check_notice).
+  [
+    /^(\d{4}-\d{2}-\d{2}) is not a day a (\d{4}) notice sets/,
+    (m) => t("v_notice_year", { day: m[1], year: m[2], before: Number(m[2]) - 1 }),
+  ],
+  [/^the notice closes no day of (\d{4})/, (m) => t("v_notice_empty", { year: m[1] })],
 ];
 
 // Reasons of runs, details of audit events and error answers.
@@ -144,6 +153,15 @@ const SENTENCES = [
     (m) => t("r_wf_upstream", { step: m[1], status: t(`status_${m[2]}`) }),
   ],
   [/^no upstream step failed$/, () => t("r_wf_no_failure")],
+  [
+    /^(\d+) day\(s\), (confirmed|not confirmed) \(version (\d+) -> (\d+)\)$/,
+    (m) =>
+      t(m[2] === "confirmed" ? "d_notice_confirmed" : "d_notice_unconfirmed", {
+        n: m[1],
+        from: m[3],
+        to: m[4],
+      }),
+  ],
 ];
 
 function translate(rules, text, ctx) {
