@@ -29,6 +29,9 @@ async def test_backfill_dialog_runs_a_range_and_shows_progress(
     await expect(dialog.locator(".backfill-state")).to_have_attribute("data-state", "done")
     await expect(dialog.locator(".backfill-progress")).to_contain_text("5 of 5 done: 5 succeeded")
     await expect(dialog.locator(".backfill-state")).to_contain_text("at most 2 at once")
+    # The days given, the last one included (an audit: "… – 2026-11-06 00:00:00", the
+    # excluded end, read as a day the operator had not chosen).
+    await expect(dialog.locator(".backfill-state")).to_contain_text("2026-11-01 – 2026-11-05")
     await page.screenshot(path="/tmp/schedkit-console-backfill.png")
     await dialog.get_by_role("button", name="Close", exact=True).first.click()
     await expect(dialog).to_be_hidden()
