@@ -365,6 +365,9 @@ async def test_runs_view_filters_with_total(signed_in: Browsing, console: Consol
     total = console.api.get("/runs", params={"task": "greet", "status": "success"}).json()["total"]
     page = signed_in.page
     await page.goto(console.base + "runs")
+    # The time filter is on the scheduled time (an audit: Chinese called it 开始时间, the
+    # word of the "started" column).
+    await expect(page.get_by_label("Scheduled from")).to_be_visible()
     await page.get_by_label("Task").select_option("greet")
     await page.get_by_label("Status").select_option("success")
     await page.get_by_role("button", name="Apply").click()
