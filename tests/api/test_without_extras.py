@@ -1,20 +1,12 @@
 """The API with only its own extra installed (``pip install 'schedkit[cli,api]'``, as
-docs/cli.md says): no prometheus-client or apprise.
-
-Run in a fresh interpreter whose path holds this venv's packages but those: building a
-venv without them would cost a minute of pip per run.
-"""
+docs/cli.md says): no prometheus-client or apprise."""
 
 from __future__ import annotations
 
-import os
-import site
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-import schedkit
+from tests.without_packages import run_without
 
 #: The alerts extra's packages, by their names in site-packages (modules, dist-info);
 #: OpenTelemetry's API stays: FastAPI itself depends on it.
@@ -47,21 +39,7 @@ def test_the_api_serves_without_the_alerts_extra(tmp_path: Path) -> None:
     """A new user: ``pip install 'schedkit[cli,api]'`` then ``schedkit serve`` stopped
     with "unexpected ModuleNotFoundError: No module named 'prometheus_client'": the app
     imported the /metrics module, which needs the alerts extra, whenever it existed."""
-    packages = tmp_path / "site-packages"
-    packages.mkdir()
-    for installed in site.getsitepackages():
-        for entry in Path(installed).iterdir():
-            if not entry.name.lower().startswith(ABSENT) and entry.suffix != ".pth":
-                (packages / entry.name).symlink_to(entry)
-    source = Path(schedkit.__file__).parent.parent
     url = f"sqlite:///{tmp_path / 'schedkit.db'}"
-    done = subprocess.run(
-        # -S: no site-packages of the venv; .pth files (the editable install) left out.
-        [sys.executable, "-S", "-c", SCRIPT, url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{packages}"},
-    )
+    done = run_without(ABSENT, tmp_path, ["-c", SCRIPT, url])
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("served")
