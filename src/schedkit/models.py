@@ -266,6 +266,31 @@ class Run:
     executor: str = LOCAL_EXECUTOR
 
 
+#: The error type recorded for an attempt a drain handed back (``RunRequeue.spare``): it
+#: ended ``cancelled`` without the task failing, and did not count against the run's
+#: ``max_attempts``.
+HANDED_BACK = "HandedBack"
+
+
+def attempt_failure(record: JSON) -> JSON | None:
+    """The error (``type``, ``message``, ...) of an ``attempt_errors`` record, or None
+    when it has none (a cancelled workflow step that was retried)."""
+    error = record.get("error")
+    return error if isinstance(error, dict) else None
+
+
+def handed_back(record: JSON) -> bool:
+    """Whether an ``attempt_errors`` record is of an attempt a drain handed back."""
+    error = attempt_failure(record)
+    return error is not None and error.get("type") == HANDED_BACK
+
+
+def failed_attempts(run: Run) -> int:
+    """How many of ``run``'s earlier attempts failed: its ``attempt_errors`` records but
+    those of attempts a drain handed back, which nothing made fail."""
+    return sum(1 for record in run.attempt_errors if not handed_back(record))
+
+
 #: Run's fields in declaration order (the SQL store's run columns are in this order).
 RUN_FIELDS: tuple[str, ...] = tuple(Run.__dataclass_fields__)
 _RUN_INDEX = {name: index for index, name in enumerate(RUN_FIELDS)}

@@ -219,13 +219,17 @@ class TaskRegistry:
         for obj in list(vars(module).values()):
             if isinstance(obj, Workflow):
                 self.register_workflow(obj)
-            elif isinstance(obj, BaseTask) or (
+            elif isinstance(obj, BaseTask):
+                found.append(self.register_task(obj))
+            elif (
                 inspect.isclass(obj)
                 and issubclass(obj, BaseTask)
                 and obj.__module__ == module.__name__
-                and not inspect.isabstract(obj)
             ):
-                found.append(self.register_task(obj))
+                if not inspect.isabstract(obj):
+                    found.append(self.register_task(obj))
+                elif _unfinished_task(obj):
+                    raise _unfinished_error(obj)
         return found
 
     def __contains__(self, task_name: object) -> bool:
@@ -236,6 +240,32 @@ class TaskRegistry:
 
     def __len__(self) -> int:
         return len(self._tasks)
+
+
+#: The members every task must define (BaseTask's abstract ones).
+_TASK_CONTRACT = frozenset(BaseTask.__abstractmethods__)
+
+
+def _unfinished_task(cls: type[BaseTask]) -> bool:
+    """Whether abstract ``cls`` is a task missing members, not a base class for tasks
+    (which discovery skips): it defines both ``task_name`` and ``execute`` and lacks
+    only members of BaseTask's contract. A base may well define one of the two (the
+    work shared by its subclasses, or their names computed from a class attribute), and
+    one defining both still declares abstract members of its own for its subclasses to
+    fill in."""
+    missing = cls.__abstractmethods__
+    return not missing & {"task_name", "execute"} and missing <= _TASK_CONTRACT
+
+
+def _unfinished_error(cls: type[BaseTask]) -> TaskDefinitionError:
+    missing = ", ".join(sorted(cls.__abstractmethods__))
+    name = inspect.getattr_static(cls, "task_name", None)
+    return TaskDefinitionError(
+        f"task class {cls.__module__}.{cls.__qualname__} defines task_name and execute "
+        f"but not {missing}: it cannot be registered",
+        # A name set as a class attribute reads without an instance; a property's does not.
+        task=name if isinstance(name, str) else None,
+    )
 
 
 def _same_definition(a: BaseTask, b: BaseTask) -> bool:

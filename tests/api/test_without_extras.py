@@ -1,20 +1,12 @@
 """The API with only its own extra installed (``pip install 'schedkit[cli,api]'``, as
-docs/cli.md says): no prometheus-client or apprise.
-
-Run in a fresh interpreter whose path holds this venv's packages but those: building a
-venv without them would cost a minute of pip per run.
-"""
+docs/cli.md says): no prometheus-client or apprise."""
 
 from __future__ import annotations
 
-import os
-import site
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-import schedkit
+from tests.without_packages import run_without
 
 #: The alerts extra's packages, by their names in site-packages (modules, dist-info);
 #: OpenTelemetry's API stays: FastAPI itself depends on it.
@@ -43,33 +35,12 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def without_alerts_extra(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``python -S args...`` with this venv's packages but the alerts extra's."""
-    packages = tmp_path / "site-packages"
-    if not packages.exists():
-        packages.mkdir()
-        for installed in site.getsitepackages():
-            for entry in Path(installed).iterdir():
-                if not entry.name.lower().startswith(ABSENT) and entry.suffix != ".pth":
-                    (packages / entry.name).symlink_to(entry)
-    source = Path(schedkit.__file__).parent.parent
-    return subprocess.run(
-        # -S: no site-packages of the venv; .pth files (the editable install) left out.
-        [sys.executable, "-S", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": f"{source}{os.pathsep}{packages}"},
-        cwd=tmp_path,
-    )
-
-
 def test_the_api_serves_without_the_alerts_extra(tmp_path: Path) -> None:
     """A new user: ``pip install 'schedkit[cli,api]'`` then ``schedkit serve`` stopped
     with "unexpected ModuleNotFoundError: No module named 'prometheus_client'": the app
     imported the /metrics module, which needs the alerts extra, whenever it existed."""
     url = f"sqlite:///{tmp_path / 'schedkit.db'}"
-    done = without_alerts_extra(tmp_path, "-c", SCRIPT, url)
+    done = run_without(ABSENT, tmp_path, ["-c", SCRIPT, url])
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().endswith("served")
 
@@ -83,12 +54,13 @@ def test_alerts_configured_without_the_extra_are_an_error(tmp_path: Path) -> Non
         f'store_url = "sqlite:///{tmp_path / "s.db"}"\nentry_points = false\n'
         '[alerts]\nenabled = true\nchannels = ["json://127.0.0.1:9/hook"]\n'
     )
-    checked = without_alerts_extra(tmp_path, "-m", "schedkit", "-c", str(config), "check")
+    (tmp_path / "check").mkdir()
+    (tmp_path / "serve").mkdir()
+    command = ["-m", "schedkit", "-c", str(config)]
+    checked = run_without(ABSENT, tmp_path / "check", [*command, "check"])
     assert checked.returncode == 1, checked.stdout + checked.stderr
     assert "alerts extra is not installed" in checked.stdout + checked.stderr
     assert "unexpected" not in checked.stdout + checked.stderr
-    served = without_alerts_extra(
-        tmp_path, "-m", "schedkit", "-c", str(config), "serve", "--port", "0"
-    )
+    served = run_without(ABSENT, tmp_path / "serve", [*command, "serve", "--port", "0"])
     assert served.returncode == 1, served.stdout + served.stderr
     assert "pip install 'schedkit[alerts]'" in served.stderr

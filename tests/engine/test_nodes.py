@@ -1,6 +1,6 @@
-"""Node rows: silent nodes age out of the list; a drain asked of this very node; a node
-raises the garbage collector's thresholds on start (never lowers them); a node without
-tasks says so when it starts."""
+"""Node rows: silent nodes age out of the list; a failed start leaves none; a drain
+asked of this very node; a node raises the garbage collector's thresholds on start
+(never lowers them); a node without tasks says so when it starts."""
 
 from __future__ import annotations
 
@@ -130,6 +130,45 @@ async def test_a_stopped_node_leaves_the_list_with_a_heartbeat_write_in_flight(
     await lifecycle.unregister()
     await asyncio.gather(*sent)
     assert "node-late-beat" not in {n.id for n in await store.list_nodes()}
+
+
+class BrokenExtension:
+    """An extension whose start fails (a port taken, a broker down)."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    async def start(self, host: object) -> None:
+        raise OSError("address already in use")
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+class Recorder:
+    """An extension that starts and records its stop."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    async def start(self, host: object) -> None:
+        pass
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+async def test_a_failed_start_leaves_no_node_row(store: Store, store_url: str) -> None:
+    """The node row was written before the extensions started and deleted only by a
+    callback pushed after them: a failing extension left a row that showed the node
+    alive, then silent until node_expiry (one more row each time systemd restarted it)."""
+    first, broken = Recorder(), BrokenExtension()
+    node = Scheduler(fast_config(store_url), registry=TaskRegistry(), extensions=[first, broken])
+    with pytest.raises(OSError, match="address already in use"):
+        await node.start()
+    assert not node.started
+    assert first.stopped and not broken.stopped  # only what started is undone
+    assert await store.list_nodes() == []
 
 
 async def claimed_with_a_late_answer(s: Scheduler) -> Run:

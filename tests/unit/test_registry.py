@@ -201,3 +201,84 @@ def test_a_dependent_task_must_accept_the_run_its_upstream_starts() -> None:
         "task 'down_needs': depends_on: a successful run of 'up' starts it without kwargs, "
         "which it does not accept (kwargs.n: Field required); give its parameters defaults"
     )
+
+
+UNFINISHED_SOURCE = """\
+from typing import Any
+
+from schedkit import BaseTask
+
+
+class Sync(BaseTask):
+    @property
+    def task_name(self) -> str:
+        return "sync"
+
+    async def execute(self, **kwargs: Any) -> dict[str, Any]:
+        return {"success": True}
+"""
+
+BASES_SOURCE = """\
+import abc
+from typing import Any
+
+from schedkit import BaseTask
+
+
+class Shared(BaseTask):
+    "The work its subclasses share; they name themselves."
+
+    async def execute(self, **kwargs: Any) -> dict[str, Any]:
+        return {"success": True, "message": self.detail()}
+
+    def detail(self) -> str:
+        return "shared"
+
+
+class Named(BaseTask):
+    "Names its subclasses after their kind; they do the work."
+
+    kind = ""
+
+    @property
+    def task_name(self) -> str:
+        return f"report_{self.kind}"
+
+
+class Report(Named, Shared):
+    "Has a name and the work, and leaves its own abstract member to its subclasses."
+
+    @property
+    def task_category(self) -> str:
+        return "report"
+
+    @abc.abstractmethod
+    def period(self) -> str: ...
+
+
+class Daily(Report):
+    kind = "daily"
+    task_description = "daily"
+
+    def period(self) -> str:
+        return "day"
+"""
+
+
+def test_discovery_refuses_a_task_class_missing_members(tmp_package: Path) -> None:
+    """A class with a name and the work, but no description or category: abstract, so
+    discovery used to skip it silently and the task was just not there."""
+    (tmp_package / "sync.py").write_text(UNFINISHED_SOURCE)
+    with pytest.raises(TaskDefinitionError) as err:
+        TaskRegistry().discover(["tmp_tasks"])
+    assert str(err.value) == (
+        "task class tmp_tasks.sync.Sync defines task_name and execute but not "
+        "task_category, task_description: it cannot be registered"
+    )
+
+
+def test_discovery_still_skips_abstract_base_classes(tmp_package: Path) -> None:
+    (tmp_package / "bases.py").write_text(BASES_SOURCE)
+    reg = TaskRegistry()
+    reg.discover(["tmp_tasks"])
+    assert [t.task_name for t in reg] == ["report_daily"]

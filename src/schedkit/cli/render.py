@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from schedkit.models import Run, RunStatus, to_json
+from schedkit.models import Run, RunStatus, attempt_failure, handed_back, to_json
 from schedkit.readmodels import ScheduleView
 from schedkit.service.past_dates import FireRecorded, PastEndDate, ScheduleNote
 
@@ -477,17 +477,27 @@ def short_id(run_id: str) -> str:
 def run_message(run: Run) -> str:
     """What a person wants to know about a run's outcome, in one line."""
     if run.error:
-        kind = run.error.get("type")
-        message = str(run.error.get("message") or "")
-        text = f"{kind}: {message}" if kind else message
+        text = _error_text(run.error)
     elif run.result:
         text = str(run.result.get("message") or "")
     else:
         text = run.reason or ""
     if run.status is RunStatus.PENDING and run.attempt > 1 and run.attempt_errors:
+        # The pending run's own fields were cleared by the requeue: the attempt before
+        # says why it waits.
         last = run.attempt_errors[-1]
-        text = f"retry pending after: {last.get('type', '')}: {last.get('message', '')}"
+        error = attempt_failure(last) or {}
+        if handed_back(last):
+            text = f"handed back: {error.get('message') or ''}"
+        else:
+            text = f"retry pending after: {_error_text(error) or last.get('status', '')}"
     return " ".join(text.split())
+
+
+def _error_text(error: Mapping[str, Any]) -> str:
+    kind = error.get("type")
+    message = str(error.get("message") or "")
+    return f"{kind}: {message}" if kind else message
 
 
 def brief(value: Any, limit: int = 100) -> str:

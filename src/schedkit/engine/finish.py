@@ -20,7 +20,7 @@ from schedkit.engine.attempt import Outcome
 from schedkit.engine.retries import RETRYABLE, Backoff, attempt_error, retried_with, retry_at
 from schedkit.errors import StoreClosedError, StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
-from schedkit.models import Run, RunOutcome, RunStatus, run_with
+from schedkit.models import HANDED_BACK, Run, RunOutcome, RunStatus, run_with
 from schedkit.registry import TaskRegistry
 from schedkit.store._common import CANCELLED_IN_ATTEMPT
 from schedkit.store.base import Store
@@ -99,7 +99,7 @@ class Finisher:
         policy = task.retry_policy if task is not None and retryable else None
         when = now if hand_back else retry_at(policy, run, outcome.status, now)
         if hand_back:
-            error = {"type": "HandedBack", "message": outcome.reason or "the node drained"}
+            error = {"type": HANDED_BACK, "message": outcome.reason or "the node drained"}
             outcome = dataclasses.replace(outcome, error=error)
         elif isinstance(task, WorkflowLauncher) and outcome.status is RunStatus.SUCCESS:
             outcome = await self._launch(task, run, outcome)

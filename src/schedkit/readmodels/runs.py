@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, JsonValue
 
 from schedkit.events import EventKind, RunEvent
-from schedkit.models import LogLine, Run, RunStatus, TriggerSource, to_json
+from schedkit.models import LogLine, Run, RunStatus, TriggerSource, failed_attempts, to_json
 from schedkit.readmodels.common import View, local
 from schedkit.redaction import redact, redact_json
 
@@ -58,7 +58,9 @@ class RunSummary(RunBrief):
     error: dict[str, JsonValue] | None = Field(
         description="The error's type and message (credentials masked)."
     )
-    failed_attempts: int = Field(description="Earlier attempts that failed and were retried.")
+    failed_attempts: int = Field(
+        description="Earlier attempts that failed and were retried (not those a drain handed back)."
+    )
     progress: dict[str, JsonValue] | None
     reason: str | None
     cancel_requested: bool
@@ -132,7 +134,7 @@ def _summary_fields(run: Run, tz: tzinfo) -> dict[str, Any]:
         **_run_fields(run, tz),
         **{name: getattr(run, name) for name in _SUMMARY_COPIED},
         "started_at_local": local(run.started_at, tz),
-        "failed_attempts": len(run.attempt_errors),
+        "failed_attempts": failed_attempts(run),
         # Task-written text, like the error: it can carry what the task connected with.
         "progress": redact_json(to_json(run.progress)),
         "labels": list(run.labels),

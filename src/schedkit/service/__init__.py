@@ -238,6 +238,10 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             await self.schedules.sync_defaults()
             if self.is_node:
                 await self._node.register()
+                # Undoes the registration should a later step fail: the row would show a
+                # node that never ran until node_expiry. (A stop unregisters through the
+                # callback pushed with the heartbeat; this one then does nothing.)
+                stack.push_async_callback(self._node.unregister)
             self._node.capture_logs(definition(t).__module__ for t in self.registry)
             stack.callback(self._node.release_logs)
             self._node.started_at = self.clock.now()
@@ -248,6 +252,8 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             if self.is_node:
                 raise_gc_threshold(self.config.scheduler.gc_threshold)
                 self._node.start_heartbeat()
+                # Right after the executor stops (its runs' ends recorded), before the
+                # extensions stop.
                 stack.push_async_callback(self._node.unregister)
             # Before the executor: it stops after it, so the last runs' ends go out.
             await broadcast.attach(stack, self.config, self.store, self._events, self._executor)

@@ -104,6 +104,7 @@ class NodeLifecycle:
         self.started_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self._registered = False
         #: Stops the executor taking runs and hands back what is left (the façade's).
         self._drain = drain
         self._draining: asyncio.Task[None] | None = None
@@ -158,21 +159,27 @@ class NodeLifecycle:
     async def register(self) -> None:
         """Write this node's row (a store error propagates: start-up must fail)."""
         await self.beat()
+        self._registered = True
 
     def start_heartbeat(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="schedkit-node")
 
     async def unregister(self) -> None:
-        if self._task is None:
+        """Stop the heartbeat and delete this node's row; once (later calls do nothing),
+        whether or not the heartbeat had started."""
+        if not self._registered:
             return
-        # The heartbeat ends after the write it may be in, not inside it: a write whose
-        # caller was cancelled can still reach the store after the delete below (the
-        # server finishes a request its client stopped waiting for) and bring the node
-        # back into the list until it expired (seen on FerretDB under load).
-        self._stop.set()
-        await asyncio.wait({self._task}, timeout=UNREGISTER_WAIT)
-        await cancel_and_wait(self._task)
-        self._task = None
+        self._registered = False
+        if self._task is not None:
+            # The heartbeat ends after the write it may be in, not inside it: a write
+            # whose caller was cancelled can still reach the store after the delete
+            # below (the server finishes a request its client stopped waiting for) and
+            # bring the node back into the list until it expired (seen on FerretDB under
+            # load).
+            self._stop.set()
+            await asyncio.wait({self._task}, timeout=UNREGISTER_WAIT)
+            await cancel_and_wait(self._task)
+            self._task = None
         if self._draining is not None:  # ends with the executor, stopped before this
             await asyncio.gather(self._draining, return_exceptions=True)
         try:
