@@ -321,3 +321,19 @@ async def test_a_node_without_tasks_says_so_when_it_starts(
     [warning] = no_task_warnings()
     assert "task_packages: none configured" in warning and "registry=" in warning
     assert [r.levelno for r in caplog.records if r.getMessage() == warning] == [logging.WARNING]
+
+
+async def test_a_scheduler_started_again_keeps_its_node_row_fresh(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A helper's finding: after ``stop()`` then ``start()`` of the same Scheduler, its
+    node heartbeat ended at once (the stop flag of the first run stayed set), so the row
+    was never updated and the node went silent while alive."""
+    s = await make_scheduler()
+    await s.stop()
+    await s.start()
+    (first,) = [n for n in await s.store.list_nodes() if n.id == s.node_id]
+    interval = s.config.scheduler.heartbeat_interval
+    await asyncio.sleep(interval * 3)
+    (later,) = [n for n in await s.store.list_nodes() if n.id == s.node_id]
+    assert later.heartbeat_at > first.heartbeat_at

@@ -162,6 +162,9 @@ class NodeLifecycle:
         self._registered = True
 
     def start_heartbeat(self) -> None:
+        # Cleared: set by the last unregister, it ended a restarted node's heartbeat at
+        # once (a Scheduler stopped and started again kept a row that never updated).
+        self._stop.clear()
         self._task = asyncio.create_task(self._loop(), name="schedkit-node")
 
     async def unregister(self) -> None:
