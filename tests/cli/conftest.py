@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,9 @@ import typer.main
 import typer.testing
 from typer.testing import CliRunner, Result
 
+from schedkit import SchedkitConfig, SyncScheduler, TaskRegistry
 from schedkit.cli import app
+from schedkit.cli.state import with_roles
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_PACKAGE = "tests.cli.sample_tasks"
@@ -116,6 +118,30 @@ def stored(cli: Cli) -> Cli:
     result = cli("db", "upgrade")
     assert result.exit_code == 0, result.output
     return cli
+
+
+def _node(cli: Cli, *, executes: bool) -> Iterator[SyncScheduler]:
+    config = SchedkitConfig.load(cli.config)
+    if not executes:
+        config = with_roles(config, scheduler=False, executor=False)
+    node = SyncScheduler(config, registry=TaskRegistry())
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def service(cli: Cli) -> Iterator[SyncScheduler]:
+    """A schedkit node (scheduler + executor) on the CLI's store, in a background loop."""
+    yield from _node(cli, executes=True)
+
+
+@pytest.fixture
+def manager(cli: Cli) -> Iterator[SyncScheduler]:
+    """A façade on the CLI's store that executes nothing: its runs stay pending."""
+    yield from _node(cli, executes=False)
 
 
 def one_error_line(text: str) -> str:

@@ -6,23 +6,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 
-from schedkit import SchedkitConfig, SyncScheduler, TaskRegistry
+from schedkit import SyncScheduler
 from tests.cli.conftest import Cli, one_error_line
-
-
-@pytest.fixture
-def service(cli: Cli) -> Iterator[SyncScheduler]:
-    """A schedkit node (scheduler + executor) on the CLI's store, in a background loop."""
-    node = SyncScheduler(SchedkitConfig.load(cli.config), registry=TaskRegistry())
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def test_backfill_waits_showing_progress(cli: Cli, service: SyncScheduler) -> None:

@@ -4,35 +4,9 @@ it; finished and unknown runs refused as the API refuses them; audited."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
-
-from schedkit import SchedkitConfig, SyncScheduler, TaskRegistry
-from schedkit.cli.state import with_roles
+from schedkit import SyncScheduler
 from tests.cli.conftest import Cli, one_error_line
-
-
-@pytest.fixture
-def manager(cli: Cli) -> Iterator[SyncScheduler]:
-    """A façade on the CLI's store that executes nothing: its runs stay pending."""
-    config = with_roles(SchedkitConfig.load(cli.config), scheduler=False, executor=False)
-    node = SyncScheduler(config, registry=TaskRegistry())
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
-
-
-@pytest.fixture
-def service(cli: Cli) -> Iterator[SyncScheduler]:
-    node = SyncScheduler(SchedkitConfig.load(cli.config), registry=TaskRegistry())
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def test_cancel_a_pending_run_at_once_and_audited(cli: Cli, manager: SyncScheduler) -> None:

@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from schedkit import SchedkitConfig, SyncScheduler, TaskRegistry
+from schedkit import SyncScheduler
 from tests.cli.conftest import Cli, one_error_line
-
-
-@pytest.fixture
-def service(cli: Cli) -> Iterator[SyncScheduler]:
-    """A schedkit node (scheduler + executor) on the CLI's store, in a background loop."""
-    config = SchedkitConfig.load(cli.config)
-    node = SyncScheduler(config, registry=TaskRegistry())
-    node.start()
-    try:
-        yield node
-    finally:
-        node.stop()
 
 
 def test_run_wait_executes_here_when_no_service_runs(cli: Cli) -> None:
