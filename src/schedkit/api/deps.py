@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from schedkit.monitor import Monitor
 
 __all__ = [
+    "NO_MONITOR",
     "IdempotencyKey",
     "LangDep",
     "SchedulerDep",
@@ -32,6 +33,10 @@ def get_scheduler(request: Request) -> Scheduler:
     if not isinstance(scheduler, Scheduler) or not scheduler.started:
         raise NotRunningError("the scheduler is not running (app.state.scheduler is not started)")
     return scheduler
+
+
+#: Why a node answers no monitoring (``/metrics``, ``/alerts/status``: 503).
+NO_MONITOR = "this node's scheduler has no Monitor extension (Scheduler(extensions=[Monitor()]))"
 
 
 def node_monitor(scheduler: Scheduler) -> Monitor | None:

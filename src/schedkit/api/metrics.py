@@ -11,9 +11,9 @@ import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
 
-from schedkit.api.problems import problem_responses
+from schedkit.api.deps import NO_MONITOR
+from schedkit.api.problems import problem_response, problem_responses
 from schedkit.errors import StoreError
 from schedkit.metrics import CONTENT_TYPE
 from schedkit.monitor import Monitor, find_monitor
@@ -47,17 +47,8 @@ def monitor_status(scheduler: Any) -> dict[str, Any] | None:
 async def metrics(request: Request) -> Response:
     monitor = monitor_of(request)
     if monitor is None:
-        return JSONResponse(
-            status_code=503,
-            content={
-                "type": "about:blank",
-                "title": "Metrics are not enabled",
-                "status": 503,
-                "detail": "this node's scheduler has no Monitor extension "
-                "(Scheduler(extensions=[Monitor()]))",
-            },
-            media_type="application/problem+json",
-        )
+        # Built, not raised: this router may be mounted without schedkit's handlers.
+        return problem_response(503, NO_MONITOR, title="Metrics are not enabled")
     # On a store error serve the last sample; schedkit_store_operation_errors_total tells why.
     with contextlib.suppress(StoreError):
         await monitor.refresh(SAMPLE_MAX_AGE)

@@ -14,6 +14,7 @@ from schedkit.calendars import CalendarBook, WarningCode, referenced_names
 from schedkit.errors import SchedkitError, TaskDefinitionError
 from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
+from schedkit.service.extensions import alerts_extra_missing
 from schedkit.service.location import describe_store, sqlite_file
 from schedkit.store import Store, create_store
 from schedkit.triggers import ScheduleSpec, trigger_from_json
@@ -75,11 +76,7 @@ async def _check(state: CliState, report: Report) -> None:
     except SchedkitError as exc:
         report.problem("alerts", str(exc))
     except ImportError as exc:
-        report.problem(
-            "alerts",
-            f"alerts are on but the alerts extra is not installed ({exc}): "
-            "pip install 'schedkit[alerts]', or set alerts.enabled = false",
-        )
+        report.problem("alerts", str(alerts_extra_missing(exc)))
 
     store: Store | None = None
     try:

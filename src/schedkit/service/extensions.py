@@ -51,11 +51,16 @@ def _default_extensions(given: Sequence[Extension], config: SchedkitConfig) -> l
         from schedkit.monitor import Monitor
     except ImportError as exc:  # the "alerts" extra (prometheus-client, apprise) is absent
         if config.alerts.enabled and config.alerts.channels:
-            raise ConfigError(
-                f"alerts.enabled is true with channels, but the alerts extra is not "
-                f"installed ({exc}): pip install 'schedkit[alerts]', or set "
-                f"alerts.enabled = false"
-            ) from None
+            raise alerts_extra_missing(exc) from None
         logger.info("no monitor (metrics, alerts, traces): %s", exc)
         return []
     return [] if any(isinstance(e, Monitor) for e in given) else [Monitor()]
+
+
+def alerts_extra_missing(exc: ImportError) -> ConfigError:
+    """The error of alerts configured (enabled, with channels) on an install without
+    their extra: a node refuses to start, ``schedkit check`` reports it."""
+    return ConfigError(
+        f"alerts are on but the alerts extra is not installed ({exc}): "
+        "pip install 'schedkit[alerts]', or set alerts.enabled = false"
+    )

@@ -8,7 +8,7 @@ from fastapi import Path, Request, Response, status
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep, current_principal
-from schedkit.api.deps import SchedulerDep, node_monitor
+from schedkit.api.deps import NO_MONITOR, SchedulerDep, node_monitor
 from schedkit.api.problems import ApiProblem
 from schedkit.api.routes.table import Limit, Name, Offset, route
 from schedkit.api.schemas import AlertStatus, AuditPage, TokenCreated, TokenCreateRequest
@@ -67,7 +67,7 @@ async def alert_status(scheduler: SchedulerDep) -> AlertStatus:
     if monitor is None:
         raise ApiProblem(
             503,
-            "this node's scheduler has no Monitor extension (Scheduler(extensions=[Monitor()]))",
+            NO_MONITOR,
             slug="monitor-disabled",
             title="Monitoring is not enabled",
         )
