@@ -337,3 +337,30 @@ async def test_a_scheduler_started_again_keeps_its_node_row_fresh(
     await asyncio.sleep(interval * 3)
     (later,) = [n for n in await s.store.list_nodes() if n.id == s.node_id]
     assert later.heartbeat_at > first.heartbeat_at
+
+
+async def test_a_scheduler_started_again_fires_its_schedules_and_runs_runs(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Same Scheduler, ``stop()`` then ``start()`` (an app's lifespan entered twice, as
+    in tests): its scheduler loop kept the first stop's flag and ended at once, so the
+    node fired nothing; its slots stayed closed and its thread pool shut, so no run
+    started either."""
+
+    @task("restart_tick", category="t", schedule={"trigger": "interval", "seconds": 1})
+    async def restart_tick() -> None:
+        return None
+
+    @task("restart_sync", category="t")
+    def restart_sync() -> str:
+        return "ran in a thread"
+
+    s = await make_scheduler(restart_tick, restart_sync)
+    await s.stop()
+    await s.start()
+    await asyncio.sleep(3.5)
+    assert s.is_leader
+    fired = [r for r in await s.store.list_runs() if r.task_name == "restart_tick"]
+    assert len(fired) >= 2 and {r.status for r in fired[1:]} == {RunStatus.SUCCESS}, fired
+    run = await s.run_now("restart_sync")
+    assert (await s.wait_for_run(run.id, timeout=5)).status is RunStatus.SUCCESS

@@ -146,6 +146,10 @@ class Executor:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # A node started again after stop(): its slots were closed, its threads shut.
+        self.slots.open()
+        self.lane.reopen()
+        self._loops = []
         if self.slots.capacity:
             self._loops.append(asyncio.create_task(self._claim_loop(), name="schedkit-claim"))
         self._loops.append(asyncio.create_task(self._heartbeat_loop(), name="schedkit-heartbeat"))

@@ -119,3 +119,5 @@ class Leadership:
             with contextlib.suppress(StoreError):
                 await self.store.release_lease(LEASE_NAME, self.node_id)
             self.lease = None
+        # Started again, the node asks for the lease at once, not a renewal period later.
+        self.due_at = _LONG_AGO

@@ -150,6 +150,9 @@ class SchedulerLoop:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
+        # A node started again: the last stop's flag and plan must not carry over.
+        self._stopping = False
+        self._replan()
         self._lease_task = asyncio.create_task(
             self.leadership.run(on_gain=self._gained), name="schedkit-lease"
         )

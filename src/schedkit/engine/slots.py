@@ -47,6 +47,10 @@ class Slots:
         """Take no more runs (shutdown)."""
         self._closed = True
 
+    def open(self) -> None:
+        """Take runs again (the node is started again)."""
+        self._closed = False
+
     def reserve(self, wanted: int) -> Grant:
         """Reserve up to ``wanted`` slots; use the grant as a context manager so that
         what is not launched is given back whatever happens."""

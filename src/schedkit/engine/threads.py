@@ -42,6 +42,8 @@ class ThreadLane:
         on_free: Callable[[], None] | None = None,
     ) -> None:
         self.size = size
+        self._name = name
+        self._shut = False
         self._pool = DaemonThreadPool(max_workers=size, thread_name_prefix=name)
         self._busy = 0
         self._freed: asyncio.Event | None = None
@@ -77,6 +79,14 @@ class ThreadLane:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._shut = True
+
+    def reopen(self) -> None:
+        """A new pool after :meth:`shutdown` (the node is started again); threads of
+        the old one still running abandoned code keep counting as busy."""
+        if self._shut:
+            self._pool = DaemonThreadPool(max_workers=self.size, thread_name_prefix=self._name)
+            self._shut = False
 
 
 class HeldThread:

@@ -63,6 +63,9 @@ class LoopWatchdog:
 
     def start(self) -> None:
         """Start watching the running loop (call on it)."""
+        self._stop = threading.Event()  # a fresh one: a node can be started again
+        self._blocked_since = None
+        self._gave_up = False
         self._stamp()
         self._thread = threading.Thread(target=self._watch, name="schedkit-watchdog", daemon=True)
         self._thread.start()
