@@ -150,6 +150,9 @@ class Monitor:
 
     async def start(self, scheduler: ExtensionHost) -> None:
         self.scheduler = scheduler
+        # A Monitor given to an app's lifespan is started again in each event loop it
+        # runs (one per TestClient): a queue of the last one would fail in this one.
+        self._queue = asyncio.Queue(EVENT_QUEUE_SIZE)
         if self._settings_given is None:
             self.settings = AlertsSettings.from_config(scheduler.config)
         if not isinstance(self._tracing_given, Tracing):

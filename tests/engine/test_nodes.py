@@ -364,3 +364,28 @@ async def test_a_scheduler_started_again_fires_its_schedules_and_runs_runs(
     assert len(fired) >= 2 and {r.status for r in fired[1:]} == {RunStatus.SUCCESS}, fired
     run = await s.run_now("restart_sync")
     assert (await s.wait_for_run(run.id, timeout=5)).status is RunStatus.SUCCESS
+
+
+def test_a_scheduler_started_again_in_another_event_loop_works(store_url: str) -> None:
+    """A first user's finding: an app's lifespan entered twice (each ``TestClient`` runs
+    it in an event loop of its own) with one module-level Scheduler. The second time, no
+    schedule fired, without a word: the scheduler loop's asyncio objects belonged to the
+    first event loop (the Monitor's case: tests/monitoring/test_monitor.py)."""
+
+    @task("loop_tick", category="t", schedule={"trigger": "interval", "seconds": 0.5})
+    async def loop_tick() -> None:
+        return None
+
+    registry = TaskRegistry()
+    registry.register_task(loop_tick)
+    s = Scheduler(fast_config(store_url), registry=registry)
+
+    async def session() -> int:
+        async with s:
+            began = utcnow()
+            await asyncio.sleep(2.5)
+            fired = [r for r in await s.store.list_runs() if r.scheduled_for >= began]
+            return len([r for r in fired if r.status is RunStatus.SUCCESS])
+
+    assert asyncio.run(session()) >= 2
+    assert asyncio.run(session()) >= 2

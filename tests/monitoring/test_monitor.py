@@ -355,3 +355,31 @@ async def test_disabled_alerts_send_nothing_but_metrics_move(
     assert receiver.on("/") == []
     text = mon.metrics.render().decode()
     assert 'schedkit_runs_total{status="failed",task="nightly"} 1.0' in text
+
+
+def test_a_monitor_started_again_in_another_event_loop_alerts(
+    receiver: Receiver, tmp_path: Any
+) -> None:
+    """A first user's finding: ``extensions=[Monitor()]`` in an app whose lifespan is
+    entered twice (each ``TestClient`` runs it in an event loop of its own). The second
+    time no alert went out, without a word: the monitor's event queue belonged to the
+    first event loop, and the task reading it died at its first read."""
+    t, flag = switchable()
+    registry = TaskRegistry()
+    registry.register_task(t)
+    monitor = Monitor(settings=alert_settings([hook(receiver)]))
+    s = Scheduler(
+        fast_config(f"sqlite:///{tmp_path / 'm.db'}"), registry=registry, extensions=[monitor]
+    )
+
+    async def session() -> None:
+        async with s:
+            flag["fail"] = True
+            await s.run_now("nightly", wait=True, timeout=5)
+            flag["fail"] = False
+            await s.run_now("nightly", wait=True, timeout=5)
+            await settle(monitor)
+
+    asyncio.run(session())
+    asyncio.run(session())
+    assert titles(receiver) == ["[ERROR] Task failed: nightly", "[OK] Task recovered: nightly"] * 2

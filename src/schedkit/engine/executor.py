@@ -146,10 +146,15 @@ class Executor:
     # -- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        # A node started again after stop(): its slots were closed, its threads shut.
+        # A node started again after stop(): its slots were closed, its threads shut, and
+        # its asyncio objects may belong to the event loop it ran in before.
         self.slots.open()
         self.lane.reopen()
         self._loops = []
+        self._wake = asyncio.Event()
+        self._no_claim_sent = asyncio.Event()
+        self._no_claim_sent.set()
+        self.handoff.reset()
         if self.slots.capacity:
             self._loops.append(asyncio.create_task(self._claim_loop(), name="schedkit-claim"))
         self._loops.append(asyncio.create_task(self._heartbeat_loop(), name="schedkit-heartbeat"))

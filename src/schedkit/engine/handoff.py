@@ -69,6 +69,10 @@ class HandOff:
         self._wake = asyncio.Event()
         self._unserved: set[str] = set()
 
+    def reset(self) -> None:
+        """Forget the event loop of a previous start (see :meth:`Executor.start`)."""
+        self._wake = asyncio.Event()
+
     def add(self, executor: str, sender: Sender) -> Callable[[], None]:
         """Send runs whose ``executor`` is ``executor`` through ``sender``."""
         if executor == LOCAL_EXECUTOR:

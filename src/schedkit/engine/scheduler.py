@@ -150,8 +150,10 @@ class SchedulerLoop:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        # A node started again: the last stop's flag and plan must not carry over.
+        # A node started again: the last stop's flag and plan must not carry over, nor
+        # an asyncio object of the event loop it ran in before.
         self._stopping = False
+        self._wake = asyncio.Event()
         self._replan()
         self._lease_task = asyncio.create_task(
             self.leadership.run(on_gain=self._gained), name="schedkit-lease"

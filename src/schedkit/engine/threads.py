@@ -87,6 +87,7 @@ class ThreadLane:
         if self._shut:
             self._pool = DaemonThreadPool(max_workers=self.size, thread_name_prefix=self._name)
             self._shut = False
+        self._freed = None  # it may belong to the event loop of the last start
 
 
 class HeldThread:

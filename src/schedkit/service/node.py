@@ -162,9 +162,12 @@ class NodeLifecycle:
         self._registered = True
 
     def start_heartbeat(self) -> None:
-        # Cleared: set by the last unregister, it ended a restarted node's heartbeat at
-        # once (a Scheduler stopped and started again kept a row that never updated).
-        self._stop.clear()
+        # New: set by the last unregister, it ended a restarted node's heartbeat at once
+        # (a Scheduler stopped and started again kept a row that never updated); and it
+        # may belong to the event loop of that start. A drain ended with that start too.
+        self._stop = asyncio.Event()
+        self._draining = None
+        self.drained = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="schedkit-node")
 
     async def unregister(self) -> None:
