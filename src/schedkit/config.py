@@ -206,6 +206,10 @@ class ApiConfig(_Section):
     stream_recheck: float = Field(5.0, gt=0, le=300)
 
 
+#: The design document's keys :meth:`SchedkitConfig.from_document` translates.
+_DOCUMENT_KEYS = frozenset({"timezone", "jobstores", "executors", "job_defaults", "alerts"})
+
+
 class SchedkitConfig(BaseSettings):
     """Everything schedkit reads. See docs/configuration.md for every key."""
 
@@ -313,7 +317,10 @@ class SchedkitConfig(BaseSettings):
         ``SCHEDKIT_STORE_URL``/``url``, default ``mongodb://localhost:27017``) with the
         given database and the collection used for schedules; ``executors.default.
         max_workers`` sizes the thread pool; ``alerts`` is read as the alerts section.
+        Any other key is a key of this configuration (``task_packages``, ``scheduler``,
+        …), checked as such: a misspelt one is an error, not ignored.
         """
+        native = {k: v for k, v in config.items() if k not in _DOCUMENT_KEYS}
         data: dict[str, Any] = {}
         if "timezone" in config:
             data["timezone"] = config["timezone"]
@@ -340,6 +347,12 @@ class SchedkitConfig(BaseSettings):
             data["job_defaults"] = config["job_defaults"]
         if "alerts" in config:
             data["alerts"] = config["alerts"]
+        for key, value in native.items():
+            # Sections given both ways merge (the key given natively wins).
+            known = data.get(key)
+            if isinstance(known, dict) and isinstance(value, dict):
+                value = {**known, **value}
+            data[key] = value
         data.update(overrides)
         token = _source_name.set("SCHEDULER_CONFIG")
         try:

@@ -81,6 +81,24 @@ def test_document_config_shape(monkeypatch: pytest.MonkeyPatch) -> None:
     assert c.alerts.enabled
 
 
+def test_document_config_takes_the_other_keys_as_native_ones() -> None:
+    """A first user's finding: the design document's dict with ``task_packages`` (where
+    the README says to list them) started a node with no task, and a misspelt key
+    (``executer``) was ignored: every key but the document's own was dropped."""
+    document = {
+        "jobstores": {"default": {"type": "sqlalchemy", "url": "sqlite:///x.db"}},
+        "executors": {"default": {"max_workers": 5}},
+        "task_packages": ["myapp.tasks"],
+        "scheduler": {"lease_ttl": 10},
+        "executor": {"max_concurrent_runs": 7},
+    }
+    c = SchedkitConfig.from_document(document)
+    assert c.task_packages == ["myapp.tasks"] and c.scheduler.lease_ttl == 10
+    assert (c.executor.max_workers, c.executor.max_concurrent_runs) == (5, 7)
+    with pytest.raises(ConfigError, match=r"executer: Extra inputs are not permitted"):
+        SchedkitConfig.from_document({**document, "executer": {"max_workers": 5}})
+
+
 def _keys(model: type, prefix: str = "") -> list[str]:
     from pydantic import BaseModel
 
