@@ -214,6 +214,10 @@ class SchedkitConfig(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
+        # The one spelling of None in the environment (a variable cannot be absent and
+        # set at once): JSON's, as tables and lists there are JSON. Without it
+        # ``misfire_grace_time``'s "no limit" could not be given from the environment.
+        env_parse_none_str="null",
     )
 
     timezone: str = "Asia/Shanghai"
@@ -378,7 +382,12 @@ def _format_errors(exc: Any, where: str, given: Mapping[str, Any]) -> str:
         if variable is None:
             others.append(f"{key}: {err['msg']}")
         else:
-            from_env.append(f"environment variable {variable}: {key}: {err['msg']}")
+            # "Input should be a valid string" for ``null`` reads as nonsense: say why.
+            unset = os.environ.get(variable) == "null"
+            hint = " (null unsets only an optional setting; this one needs a value)"
+            from_env.append(
+                f"environment variable {variable}: {key}: {err['msg']}{hint if unset else ''}"
+            )
     return "; ".join(from_env + ([f"{where}: " + "; ".join(others)] if others else []))
 
 

@@ -189,3 +189,22 @@ def test_a_bad_value_in_the_file_names_the_file_not_a_variable(
     with pytest.raises(ConfigError) as err:
         SchedkitConfig.load(path)
     assert str(err.value).startswith(f"{path}: executor.max_workers: ")
+
+
+def test_null_in_the_environment_unsets_an_optional_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An audit: ``misfire_grace_time`` (300 by default, ``None``: no limit) could not be
+    turned off from the environment: ``null`` was read as a number and refused, and no
+    other spelling reached ``None``."""
+    monkeypatch.setenv("SCHEDKIT_JOB_DEFAULTS__MISFIRE_GRACE_TIME", "null")
+    monkeypatch.setenv("SCHEDKIT_EXECUTOR__TASKS", "null")
+    config = SchedkitConfig.load()
+    assert config.job_defaults.misfire_grace_time is None
+    assert config.executor.tasks is None  # all tasks, not one named "null"
+    # A setting that cannot be unset says so, naming the variable.
+    monkeypatch.setenv("SCHEDKIT_STORE_URL", "null")
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load()
+    assert str(err.value).startswith("environment variable SCHEDKIT_STORE_URL: store_url: ")
+    assert "null unsets only" in str(err.value)
