@@ -55,6 +55,20 @@ def _words(value: Any) -> Any:
 Words = Annotated[list[str], NoDecode, BeforeValidator(_words)]
 
 
+def _thresholds(value: Any) -> Any:
+    """``gc_threshold`` as lists are written in the environment (``700,10,10`` or JSON);
+    a count other than three is named as such, not as a missing item ``.2``."""
+    items = _words(value)
+    if isinstance(items, list | tuple) and len(items) != 3:
+        raise ValueError(f"give three thresholds, one per generation (700,10,10), not {value!r}")
+    return items
+
+
+GcThreshold = Annotated[
+    tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt], NoDecode, BeforeValidator(_thresholds)
+]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -136,7 +150,7 @@ class SchedulerConfig(_Section):
     #: these (``gc.set_threshold``; higher ones the host set are kept): at the
     #: default (700, 10, 10) a busy node runs a full collection every second or two.
     #: ``(0, 0, 0)`` leaves them alone, as does a host that turned collection off.
-    gc_threshold: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt] = (10_000, 10, 10)
+    gc_threshold: GcThreshold = (10_000, 10, 10)
 
 
 class AlertsConfig(_Section):

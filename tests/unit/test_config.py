@@ -208,3 +208,32 @@ def test_null_in_the_environment_unsets_an_optional_setting(
         SchedkitConfig.load()
     assert str(err.value).startswith("environment variable SCHEDKIT_STORE_URL: store_url: ")
     assert "null unsets only" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["700,10,10", "700, 10, 10", "[700, 10, 10]"])
+def test_gc_thresholds_from_the_environment_take_commas_or_json(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """An audit: ``SCHEDKIT_SCHEDULER__GC_THRESHOLD=700,10,10``, a list written the way
+    docs/configuration.md writes lists in the environment, failed with "a table (or a
+    list of tables) given in the environment must be JSON", naming no variable."""
+    monkeypatch.setenv("SCHEDKIT_SCHEDULER__GC_THRESHOLD", value)
+    assert SchedkitConfig.load().scheduler.gc_threshold == (700, 10, 10)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("700,10", "three thresholds"),
+        ("700,ten,10", "scheduler.gc_threshold.1: Input should be a valid integer"),
+        ("[700,10", "not a JSON list"),
+    ],
+)
+def test_bad_gc_thresholds_from_the_environment_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("SCHEDKIT_SCHEDULER__GC_THRESHOLD", value)
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load()
+    assert str(err.value).startswith("environment variable SCHEDKIT_SCHEDULER__GC_THRESHOLD: ")
+    assert message in str(err.value)
