@@ -16,10 +16,18 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PrivateAttr,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -29,6 +37,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as _SettingsError
 
+from schedkit._config_checks import stray_variables
 from schedkit.errors import ConfigError
 from schedkit.models import MAX_NODE_LABELS, labels_of
 
@@ -258,10 +267,12 @@ class SchedkitConfig(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     def __init__(self, **values: Any) -> None:
         """Read the configuration (see the class docstring); ConfigError naming the
-        environment variable, the file or the key of every value that cannot be read."""
+        environment variable, the file or the key of every value that cannot be read, and
+        a ``SCHEDKIT_*`` variable that is a setting's typo (schedkit._config_checks)."""
         from pydantic import ValidationError as PydanticValidationError
 
         where = _source_name.get() or _config_path.get() or os.environ.get("SCHEDKIT_CONFIG")
@@ -274,6 +285,20 @@ class SchedkitConfig(BaseSettings):
             raise ConfigError(f"{where} is not valid TOML: {exc}") from None
         except _SettingsError as exc:
             raise ConfigError(_environment_error(exc)) from None
+        errors, self._warnings = stray_variables(
+            os.environ,
+            type(self).model_fields,
+            _sections(),
+            json.dumps(self.model_dump(), default=str),  # any value an argument gave
+        )
+        if errors:
+            raise ConfigError("; ".join(errors))
+
+    @property
+    def warnings(self) -> list[str]:
+        """What works but should change in where this configuration came from: logged as
+        a node starts, listed by ``schedkit check``."""
+        return list(self._warnings)
 
     @field_validator("timezone")
     @classmethod
@@ -364,6 +389,17 @@ class SchedkitConfig(BaseSettings):
             return cls(**data)
         finally:
             _source_name.reset(token)
+
+
+def _sections() -> set[str]:
+    """The top-level settings that take ``__`` sub-keys in the environment: the sections
+    and the tables (``SCHEDKIT_STORE_OPTIONS__DATABASE``)."""
+    found = set()
+    for name, field in SchedkitConfig.model_fields.items():
+        kind = field.annotation
+        if get_origin(kind) is dict or (isinstance(kind, type) and issubclass(kind, BaseModel)):
+            found.add(name)
+    return found
 
 
 def _environment_error(exc: Exception) -> str:

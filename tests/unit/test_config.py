@@ -237,3 +237,65 @@ def test_bad_gc_thresholds_from_the_environment_name_the_variable(
         SchedkitConfig.load()
     assert str(err.value).startswith("environment variable SCHEDKIT_SCHEDULER__GC_THRESHOLD: ")
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("SCHEDKIT_SCHEDULR__LEASE_TTL", "did you mean SCHEDKIT_SCHEDULER__LEASE_TTL?"),
+        ("SCHEDKIT_STORE_ULR", "did you mean SCHEDKIT_STORE_URL?"),
+        ("schedkit_executr__max_workers", "did you mean SCHEDKIT_EXECUTOR__MAX_WORKERS?"),
+        ("SCHEDKIT_RETRIES__MAX", "no section 'retries'; sections: alerts, api, cluster"),
+        ("SCHEDKIT_TIMEZONE__NAME", "timezone takes no sub-key"),
+    ],
+)
+def test_a_mistyped_variable_is_an_error_naming_the_close_names(
+    monkeypatch: pytest.MonkeyPatch, variable: str, meant: str
+) -> None:
+    """An audit: ``SCHEDKIT_SCHEDULR__LEASE_TTL=5`` (SCHEDULER mistyped) was ignored
+    without a word, so the default lease stayed in force: pydantic-settings reads only
+    the variables of known keys."""
+    monkeypatch.setenv(variable, "5")
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load()
+    assert str(err.value).startswith(f"environment variable {variable} names no setting")
+    assert meant in str(err.value)
+
+
+def test_another_schedkit_variable_is_a_warning_unless_the_config_uses_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name far from every setting may be the operator's own variable: a warning (a
+    node logs it, ``check`` lists it), and none for one a channel names as ``${NAME}``."""
+    monkeypatch.setenv("SCHEDKIT_DB_URL", "postgresql://db/x")
+    monkeypatch.setenv("SCHEDKIT_DINGTALK_TOKEN", "secret")
+    config = SchedkitConfig.load(alerts={"channels": ["dingtalk://${SCHEDKIT_DINGTALK_TOKEN}/"]})
+    (warning,) = config.warnings
+    assert warning.startswith("environment variable SCHEDKIT_DB_URL names no setting")
+    assert "secret" not in warning
+
+
+def test_no_schedkit_variable_of_the_repository_is_taken_for_a_typo() -> None:
+    """Every ``SCHEDKIT_*`` name the code, docs, scripts and tests use (the CLI's
+    ``SCHEDKIT_CONFIG``, CI's ``SCHEDKIT_TEST_*``...) is read without an error or a
+    warning: CI sets them where configurations are read. Names written as typos on
+    purpose (in these tests) are left out."""
+    import re
+
+    repo = Path(__file__).resolve().parents[2]
+    on_purpose = {"SCHEDKIT_SCHEDULR__LEASE_TTL", "SCHEDKIT_STORE_ULR", "SCHEDKIT_DB_URL"}
+    on_purpose |= {"SCHEDKIT_RETRIES__MAX", "SCHEDKIT_TIMEZONE__NAME", "SCHEDKIT_DINGTALK_TOKEN"}
+    on_purpose.add("SCHEDKIT_SYSTEMS")  # a constant of bench/systems.py, no variable
+    names: set[str] = set()
+    for folder in ("src", "docs", "scripts", "bench", "examples", "tests", ".ci"):
+        for path in (repo / folder).rglob("*"):
+            if path.is_file() and path.suffix in {".py", ".md", ".sh", ".toml", ".yml", ""}:
+                text = path.read_text(encoding="utf-8", errors="replace")
+                names |= set(re.findall(r"\bSCHEDKIT_[A-Z0-9_]*[A-Z0-9]\b", text))
+    from schedkit._config_checks import stray_variables
+    from schedkit.config import _sections
+
+    environ = dict.fromkeys(names - on_purpose, "1")
+    errors, warnings = stray_variables(environ, SchedkitConfig.model_fields, _sections(), "")
+    assert (errors, warnings) == ([], [])
+    assert {"SCHEDKIT_CONFIG", "SCHEDKIT_TEST_POSTGRES_URL", "SCHEDKIT_DEBUG"} <= names
