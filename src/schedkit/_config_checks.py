@@ -1,5 +1,5 @@
-"""What the configuration's environment holds beside its keys: ``SCHEDKIT_*`` variables
-that name no setting.
+"""What the configuration's sources hold beside its keys: ``SCHEDKIT_*`` variables that
+name no setting, and a password written in the config file.
 
 pydantic-settings reads only the variables of known keys, so a mistyped one
 (``SCHEDKIT_SCHEDULR__LEASE_TTL``) was ignored without a word and the default applied.
@@ -8,7 +8,9 @@ pydantic-settings reads only the variables of known keys, so a mistyped one
 from __future__ import annotations
 
 import difflib
+import tomllib
 from collections.abc import Collection, Iterable, Mapping
+from urllib.parse import urlsplit
 
 PREFIX = "SCHEDKIT_"
 
@@ -88,3 +90,26 @@ def stray_variables(
 def _suggest(names: Iterable[str]) -> str:
     """``did you mean`` the variables of the lower-case ``names`` (``scheduler__lease_ttl``)."""
     return f"did you mean {' or '.join(PREFIX + n.upper() for n in names)}?"
+
+
+def file_secrets(path: str) -> list[str]:
+    """A warning if the config file at ``path`` holds ``store_url`` with a password: a
+    file is copied, committed and shown where the environment is not ("Secrets never go
+    in the file", docs/configuration.md). The password is not repeated."""
+    try:
+        with open(path, "rb") as file:
+            url = tomllib.load(file).get("store_url")
+        password = urlsplit(url).password if isinstance(url, str) else None
+    except (OSError, tomllib.TOMLDecodeError, ValueError):
+        return []  # the file was read just before: its own error is reported there
+    if not url or not password:
+        return []
+    from schedkit.store.urls import mask_url  # the store package, only when needed
+
+    # stores.md once wrote one so: a ${NAME} is sent as written, never expanded there.
+    literal = " (a ${NAME} is not expanded in it)" if password.startswith("${") else ""
+    return [
+        f"{path}: store_url holds a password ({mask_url(url)}){literal}; secrets belong in "
+        "the environment: set SCHEDKIT_STORE_URL (e.g. from a secrets file the service "
+        "manager reads, as systemd's EnvironmentFile) and remove store_url from the file"
+    ]

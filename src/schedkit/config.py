@@ -37,7 +37,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as _SettingsError
 
-from schedkit._config_checks import stray_variables
+from schedkit._config_checks import file_secrets, stray_variables
 from schedkit.errors import ConfigError
 from schedkit.models import MAX_NODE_LABELS, labels_of
 
@@ -293,6 +293,9 @@ class SchedkitConfig(BaseSettings):
         )
         if errors:
             raise ConfigError("; ".join(errors))
+        path = _config_path.get() or os.environ.get("SCHEDKIT_CONFIG")
+        if path:
+            self._warnings += file_secrets(path)
 
     @property
     def warnings(self) -> list[str]:

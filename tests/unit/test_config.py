@@ -299,3 +299,21 @@ def test_no_schedkit_variable_of_the_repository_is_taken_for_a_typo() -> None:
     errors, warnings = stray_variables(environ, SchedkitConfig.model_fields, _sections(), "")
     assert (errors, warnings) == ([], [])
     assert {"SCHEDKIT_CONFIG", "SCHEDKIT_TEST_POSTGRES_URL", "SCHEDKIT_DEBUG"} <= names
+
+
+def test_a_store_password_in_the_file_is_a_warning_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: ``store_url = "postgresql://app:hunter2@db/x"`` in the file, against
+    "Secrets never go in the file", drew no word; a URL without a password draws none."""
+    path = tmp_path / "schedkit.toml"
+    path.write_text('store_url = "postgresql://app:hunter2@db.internal/x"\n')
+    (warning,) = SchedkitConfig.load(path).warnings
+    assert warning.startswith(f"{path}: store_url holds a password")
+    assert "postgresql://app:***@db.internal/x" in warning
+    assert "SCHEDKIT_STORE_URL" in warning and "hunter2" not in warning
+    # Still there when the environment overrides it: the secret sits in the file.
+    monkeypatch.setenv("SCHEDKIT_STORE_URL", "postgresql://app:s3cret@db.internal/x")
+    assert len(SchedkitConfig.load(path).warnings) == 1
+    path.write_text('store_url = "postgresql://app@db.internal/x"\n')
+    assert SchedkitConfig.load(path).warnings == []
