@@ -16,10 +16,18 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PrivateAttr,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -29,6 +37,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as _SettingsError
 
+from schedkit._config_checks import file_secrets, stray_variables
 from schedkit.errors import ConfigError
 from schedkit.models import MAX_NODE_LABELS, labels_of
 
@@ -53,6 +62,20 @@ def _words(value: Any) -> Any:
 
 #: A list of names, from TOML or the environment (comma-separated or JSON).
 Words = Annotated[list[str], NoDecode, BeforeValidator(_words)]
+
+
+def _thresholds(value: Any) -> Any:
+    """``gc_threshold`` as lists are written in the environment (``700,10,10`` or JSON);
+    a count other than three is named as such, not as a missing item ``.2``."""
+    items = _words(value)
+    if isinstance(items, list | tuple) and len(items) != 3:
+        raise ValueError(f"give three thresholds, one per generation (700,10,10), not {value!r}")
+    return items
+
+
+GcThreshold = Annotated[
+    tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt], NoDecode, BeforeValidator(_thresholds)
+]
 
 
 class _Section(BaseModel):
@@ -136,7 +159,7 @@ class SchedulerConfig(_Section):
     #: these (``gc.set_threshold``; higher ones the host set are kept): at the
     #: default (700, 10, 10) a busy node runs a full collection every second or two.
     #: ``(0, 0, 0)`` leaves them alone, as does a host that turned collection off.
-    gc_threshold: tuple[NonNegativeInt, NonNegativeInt, NonNegativeInt] = (10_000, 10, 10)
+    gc_threshold: GcThreshold = (10_000, 10, 10)
 
 
 class AlertsConfig(_Section):
@@ -218,6 +241,10 @@ class SchedkitConfig(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
+        # The one spelling of None in the environment (a variable cannot be absent and
+        # set at once): JSON's, as tables and lists there are JSON. Without it
+        # ``misfire_grace_time``'s "no limit" could not be given from the environment.
+        env_parse_none_str="null",
     )
 
     timezone: str = "Asia/Shanghai"
@@ -244,10 +271,12 @@ class SchedkitConfig(BaseSettings):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    _warnings: list[str] = PrivateAttr(default_factory=list)
 
     def __init__(self, **values: Any) -> None:
         """Read the configuration (see the class docstring); ConfigError naming the
-        environment variable, the file or the key of every value that cannot be read."""
+        environment variable, the file or the key of every value that cannot be read, and
+        a ``SCHEDKIT_*`` variable that is a setting's typo (schedkit._config_checks)."""
         from pydantic import ValidationError as PydanticValidationError
 
         where = _source_name.get() or _config_path.get() or os.environ.get("SCHEDKIT_CONFIG")
@@ -260,6 +289,23 @@ class SchedkitConfig(BaseSettings):
             raise ConfigError(f"{where} is not valid TOML: {exc}") from None
         except _SettingsError as exc:
             raise ConfigError(_environment_error(exc)) from None
+        errors, self._warnings = stray_variables(
+            os.environ,
+            type(self).model_fields,
+            _sections(),
+            json.dumps(self.model_dump(), default=str),  # any value an argument gave
+        )
+        if errors:
+            raise ConfigError("; ".join(errors))
+        path = _config_path.get() or os.environ.get("SCHEDKIT_CONFIG")
+        if path:
+            self._warnings += file_secrets(path)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What works but should change in where this configuration came from: logged as
+        a node starts, listed by ``schedkit check``."""
+        return list(self._warnings)
 
     @field_validator("timezone")
     @classmethod
@@ -361,6 +407,17 @@ class SchedkitConfig(BaseSettings):
             _source_name.reset(token)
 
 
+def _sections() -> set[str]:
+    """The top-level settings that take ``__`` sub-keys in the environment: the sections
+    and the tables (``SCHEDKIT_STORE_OPTIONS__DATABASE``)."""
+    found = set()
+    for name, field in SchedkitConfig.model_fields.items():
+        kind = field.annotation
+        if get_origin(kind) is dict or (isinstance(kind, type) and issubclass(kind, BaseModel)):
+            found.add(name)
+    return found
+
+
 def _environment_error(exc: Exception) -> str:
     """pydantic-settings' error for an environment value it could not parse as JSON,
     with the variable to fix and how to write it."""
@@ -391,7 +448,12 @@ def _format_errors(exc: Any, where: str, given: Mapping[str, Any]) -> str:
         if variable is None:
             others.append(f"{key}: {err['msg']}")
         else:
-            from_env.append(f"environment variable {variable}: {key}: {err['msg']}")
+            # "Input should be a valid string" for ``null`` reads as nonsense: say why.
+            unset = os.environ.get(variable) == "null"
+            hint = " (null unsets only an optional setting; this one needs a value)"
+            from_env.append(
+                f"environment variable {variable}: {key}: {err['msg']}{hint if unset else ''}"
+            )
     return "; ".join(from_env + ([f"{where}: " + "; ".join(others)] if others else []))
 
 

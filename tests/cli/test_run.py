@@ -106,6 +106,29 @@ def test_run_local_with_bad_params_leaves_the_tasks_pending_runs_alone(cli: Cli)
     assert run["attempt_errors"] == []
 
 
+def test_run_local_with_a_used_key_and_other_params_starts_no_node(cli: Cli) -> None:
+    """An audit: ``run --local --idempotency-key K`` with params other than those of the
+    run K made started its node first: the node claimed that pending run (another
+    request's), and as the command then failed on the key, handed it back with an
+    attempt spent. The conflict is found before, with the non-local path's exit code."""
+    key = ("--idempotency-key", "hello-2026-12-05")
+    created = cli("--json", "run", "hello", "-p", "name=Ann", *key)  # pending: no service
+    assert created.exit_code == 0, created.output
+    first = json.loads(created.stdout)["id"]
+    remote = cli("run", "hello", "-p", "name=Bob", *key)
+    local = cli("run", "hello", "-p", "name=Bob", "--local", *key)
+    assert local.exit_code == remote.exit_code == 1, local.output
+    assert one_error_line(local.stderr) == one_error_line(remote.stderr)
+    assert "other kwargs" in one_error_line(local.stderr)
+    page = json.loads(cli("--json", "history", "hello").stdout)
+    (run,) = page["runs"]
+    assert run["id"] == first
+    assert (run["status"], run["attempt"], run["node_id"], run["started_at"]) == (
+        "pending", 1, None, None,
+    )  # fmt: skip
+    assert run["attempt_errors"] == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -207,3 +207,131 @@ def test_a_bad_value_in_the_file_names_the_file_not_a_variable(
     with pytest.raises(ConfigError) as err:
         SchedkitConfig.load(path)
     assert str(err.value).startswith(f"{path}: executor.max_workers: ")
+
+
+def test_null_in_the_environment_unsets_an_optional_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An audit: ``misfire_grace_time`` (300 by default, ``None``: no limit) could not be
+    turned off from the environment: ``null`` was read as a number and refused, and no
+    other spelling reached ``None``."""
+    monkeypatch.setenv("SCHEDKIT_JOB_DEFAULTS__MISFIRE_GRACE_TIME", "null")
+    monkeypatch.setenv("SCHEDKIT_EXECUTOR__TASKS", "null")
+    config = SchedkitConfig.load()
+    assert config.job_defaults.misfire_grace_time is None
+    assert config.executor.tasks is None  # all tasks, not one named "null"
+    # A setting that cannot be unset says so, naming the variable.
+    monkeypatch.setenv("SCHEDKIT_STORE_URL", "null")
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load()
+    assert str(err.value).startswith("environment variable SCHEDKIT_STORE_URL: store_url: ")
+    assert "null unsets only" in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["700,10,10", "700, 10, 10", "[700, 10, 10]"])
+def test_gc_thresholds_from_the_environment_take_commas_or_json(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """An audit: ``SCHEDKIT_SCHEDULER__GC_THRESHOLD=700,10,10``, a list written the way
+    docs/configuration.md writes lists in the environment, failed with "a table (or a
+    list of tables) given in the environment must be JSON", naming no variable."""
+    monkeypatch.setenv("SCHEDKIT_SCHEDULER__GC_THRESHOLD", value)
+    assert SchedkitConfig.load().scheduler.gc_threshold == (700, 10, 10)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("700,10", "three thresholds"),
+        ("700,ten,10", "scheduler.gc_threshold.1: Input should be a valid integer"),
+        ("[700,10", "not a JSON list"),
+    ],
+)
+def test_bad_gc_thresholds_from_the_environment_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("SCHEDKIT_SCHEDULER__GC_THRESHOLD", value)
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load()
+    assert str(err.value).startswith("environment variable SCHEDKIT_SCHEDULER__GC_THRESHOLD: ")
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("SCHEDKIT_SCHEDULR__LEASE_TTL", "did you mean SCHEDKIT_SCHEDULER__LEASE_TTL?"),
+        ("SCHEDKIT_STORE_ULR", "did you mean SCHEDKIT_STORE_URL?"),
+        ("schedkit_executr__max_workers", "did you mean SCHEDKIT_EXECUTOR__MAX_WORKERS?"),
+        ("SCHEDKIT_RETRIES__MAX", "no section 'retries'; sections: alerts, api, cluster"),
+        ("SCHEDKIT_TIMEZONE__NAME", "timezone takes no sub-key"),
+    ],
+)
+def test_a_mistyped_variable_is_an_error_naming_the_close_names(
+    monkeypatch: pytest.MonkeyPatch, variable: str, meant: str
+) -> None:
+    """An audit: ``SCHEDKIT_SCHEDULR__LEASE_TTL=5`` (SCHEDULER mistyped) was ignored
+    without a word, so the default lease stayed in force: pydantic-settings reads only
+    the variables of known keys."""
+    monkeypatch.setenv(variable, "5")
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load()
+    assert str(err.value).startswith(f"environment variable {variable} names no setting")
+    assert meant in str(err.value)
+
+
+def test_another_schedkit_variable_is_a_warning_unless_the_config_uses_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name far from every setting may be the operator's own variable: a warning (a
+    node logs it, ``check`` lists it), and none for one a channel names as ``${NAME}``."""
+    monkeypatch.setenv("SCHEDKIT_DB_URL", "postgresql://db/x")
+    monkeypatch.setenv("SCHEDKIT_DINGTALK_TOKEN", "secret")
+    config = SchedkitConfig.load(alerts={"channels": ["dingtalk://${SCHEDKIT_DINGTALK_TOKEN}/"]})
+    (warning,) = config.warnings
+    assert warning.startswith("environment variable SCHEDKIT_DB_URL names no setting")
+    assert "secret" not in warning
+
+
+def test_no_schedkit_variable_of_the_repository_is_taken_for_a_typo() -> None:
+    """Every ``SCHEDKIT_*`` name the code, docs, scripts and tests use (the CLI's
+    ``SCHEDKIT_CONFIG``, CI's ``SCHEDKIT_TEST_*``...) is read without an error or a
+    warning: CI sets them where configurations are read. Names written as typos on
+    purpose (in these tests) are left out."""
+    import re
+
+    repo = Path(__file__).resolve().parents[2]
+    on_purpose = {"SCHEDKIT_SCHEDULR__LEASE_TTL", "SCHEDKIT_STORE_ULR", "SCHEDKIT_DB_URL"}
+    on_purpose |= {"SCHEDKIT_RETRIES__MAX", "SCHEDKIT_TIMEZONE__NAME", "SCHEDKIT_DINGTALK_TOKEN"}
+    on_purpose.add("SCHEDKIT_SYSTEMS")  # a constant of bench/systems.py, no variable
+    names: set[str] = set()
+    for folder in ("src", "docs", "scripts", "bench", "examples", "tests", ".ci"):
+        for path in (repo / folder).rglob("*"):
+            if path.is_file() and path.suffix in {".py", ".md", ".sh", ".toml", ".yml", ""}:
+                text = path.read_text(encoding="utf-8", errors="replace")
+                names |= set(re.findall(r"\bSCHEDKIT_[A-Z0-9_]*[A-Z0-9]\b", text))
+    from schedkit._config_checks import stray_variables
+    from schedkit.config import _sections
+
+    environ = dict.fromkeys(names - on_purpose, "1")
+    errors, warnings = stray_variables(environ, SchedkitConfig.model_fields, _sections(), "")
+    assert (errors, warnings) == ([], [])
+    assert {"SCHEDKIT_CONFIG", "SCHEDKIT_TEST_POSTGRES_URL", "SCHEDKIT_DEBUG"} <= names
+
+
+def test_a_store_password_in_the_file_is_a_warning_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: ``store_url = "postgresql://app:hunter2@db/x"`` in the file, against
+    "Secrets never go in the file", drew no word; a URL without a password draws none."""
+    path = tmp_path / "schedkit.toml"
+    path.write_text('store_url = "postgresql://app:hunter2@db.internal/x"\n')
+    (warning,) = SchedkitConfig.load(path).warnings
+    assert warning.startswith(f"{path}: store_url holds a password")
+    assert "postgresql://app:***@db.internal/x" in warning
+    assert "SCHEDKIT_STORE_URL" in warning and "hunter2" not in warning
+    # Still there when the environment overrides it: the secret sits in the file.
+    monkeypatch.setenv("SCHEDKIT_STORE_URL", "postgresql://app:s3cret@db.internal/x")
+    assert len(SchedkitConfig.load(path).warnings) == 1
+    path.write_text('store_url = "postgresql://app@db.internal/x"\n')
+    assert SchedkitConfig.load(path).warnings == []

@@ -64,6 +64,7 @@ async def _check(state: CliState, report: Report) -> None:
     lang = state.lang
     report.info.append(("config", state.config_file() or render.fill("no config", lang)))
     report.info.append(("timezone", config.timezone))
+    report.warnings.extend(("config", w) for w in config.warnings)
     try:
         alerts = AlertsSettings.from_config(config, warn=False)
         report.warnings.extend(("alerts", w) for w in config_warnings(config))

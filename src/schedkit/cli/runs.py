@@ -124,10 +124,14 @@ def run_task(
         here: bool | None = True if local else False if remote else None
         if wait and here is not False:
             # Checked before a node executes anything here: started first, it claims the
-            # task's pending runs at once and, when -p is then refused, hands them back
-            # with an attempt spent.
+            # task's pending runs at once and, when -p (or the key's use with other
+            # params) is then refused, hands them back with an attempt spent.
             async with management(state) as s:
-                s.check_run_kwargs(task_name, _kwargs(s, task_name, kv, params))
+                kwargs = _kwargs(s, task_name, kv, params)
+                if idempotency_key is None:
+                    s.check_run_kwargs(task_name, kwargs)
+                else:  # the key's earlier run too: the node would claim it, pending
+                    await s.check_run_key(task_name, kwargs, idempotency_key)
                 if here is None:
                     here = not await _alive_executors(s, state, task_name)
         if wait and here:

@@ -227,6 +227,9 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
         A step that fails undoes the ones before it."""
         if self.started:
             return
+        if self.is_node:  # a service's log is where its operator looks; check lists them
+            for warning in self.config.warnings:
+                logger.warning("%s", warning)
         async with contextlib.AsyncExitStack() as stack:
             await self.store.open()
             stack.push_async_callback(self.store.close)

@@ -135,10 +135,15 @@ class RunControl:
             else await self._create(task, kwargs, actor, run_id=run_id, **options)
         )
         if not created:
-            runs.check_repeat(
-                key, f"run {run.id} of {run.task_name!r}", kwargs, run.kwargs, "kwargs"
-            )
+            _check_repeat(key, kwargs, run)
         return run, created
+
+    async def check_key(self, task: BaseTask, kwargs: dict[str, Any], key: str) -> None:
+        """ConflictError if the run of ``task`` created with the idempotency ``key`` has
+        other ``kwargs`` (as :meth:`run_now` would raise); nothing is created."""
+        earlier = await self.store.get_run(runs.keyed_id(task.task_name, key))
+        if earlier is not None:
+            _check_repeat(key, kwargs, earlier)
 
     async def _create(
         self,
@@ -402,6 +407,17 @@ class RunMethods:
         self._require_started()
         return self.runs.stored_kwargs(self.runs.registry.require(task_name), kwargs)
 
+    async def check_run_key(
+        self, task_name: str, kwargs: Mapping[str, Any] | None, idempotency_key: str
+    ) -> None:
+        """:meth:`check_run_kwargs`, and ConflictError if the run created earlier with
+        ``idempotency_key`` has other kwargs, as :meth:`run_now` would raise; nothing is
+        created. For a caller that must refuse a key's misuse before it starts what
+        executes the run (it would claim that earlier run, another request's)."""
+        self._require_started()
+        task = self.runs.registry.require(task_name)
+        await self.runs.check_key(task, self.runs.stored_kwargs(task, kwargs), idempotency_key)
+
     async def wait_for_run(self, run_id: str, timeout: float | None = None) -> Run:
         """Wait until the run is finished (retries included); on timeout return it as is."""
         return await self.runs.wait(run_id, timeout)
@@ -527,3 +543,9 @@ def _file_inside(base: str, run_id: str, name: str) -> Path:
     if not path.is_file():
         raise ResultFileNotFoundError(run_id, name, "the file no longer exists")
     return path
+
+
+def _check_repeat(key: str, kwargs: Mapping[str, Any], earlier: Run) -> None:
+    runs.check_repeat(
+        key, f"run {earlier.id} of {earlier.task_name!r}", kwargs, earlier.kwargs, "kwargs"
+    )

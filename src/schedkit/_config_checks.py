@@ -1,0 +1,115 @@
+"""What the configuration's sources hold beside its keys: ``SCHEDKIT_*`` variables that
+name no setting, and a password written in the config file.
+
+pydantic-settings reads only the variables of known keys, so a mistyped one
+(``SCHEDKIT_SCHEDULR__LEASE_TTL``) was ignored without a word and the default applied.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from collections.abc import Collection, Iterable, Mapping
+from urllib.parse import urlsplit
+
+PREFIX = "SCHEDKIT_"
+
+#: Variables schedkit reads outside the configuration model (the CLI's options).
+OTHER_VARIABLES = frozenset({"CONFIG", "DEBUG", "LOG_FORMAT"})
+#: Variables of this repository's test suite, benchmarks and services script
+#: (docs/development.md): CI sets them where configurations are read, so they are not
+#: strays. Prefixes end in ``_``; the rest are whole names.
+DEVELOPMENT_VARIABLES = (
+    "TEST_",
+    "BENCH_",
+    "CHAOS_",
+    "SERVICES_",
+    "REQUIRE_SERVICES",
+    "HYPOTHESIS_PROFILE",
+    "FERRETDB_LOG_LEVEL",
+)
+#: A name this close to a setting's (difflib's ratio) is taken for its typo: an error. A
+#: letter left out of a name of 5 letters or more, or changed in one of 7 or more, is
+#: above it; ``STORE_USER`` (0.84 to ``STORE_URL``), plausibly a user's own variable, is
+#: below it: a warning.
+TYPO = 0.85
+#: Names this close are offered in a warning ("did you mean ...").
+SIMILAR = 0.6
+
+
+def _development(name: str) -> bool:
+    return any(name.startswith(p) if p.endswith("_") else name == p for p in DEVELOPMENT_VARIABLES)
+
+
+def stray_variables(
+    environ: Mapping[str, str],
+    settings: Collection[str],
+    sections: Collection[str],
+    used: str,
+) -> tuple[list[str], list[str]]:
+    """Errors and warnings for the ``SCHEDKIT_*`` variables of ``environ`` that name none
+    of the top-level ``settings`` (of which ``sections`` take ``__`` sub-keys), nor a
+    variable schedkit reads otherwise. ``used``: the configuration's values as text; a
+    variable named there as ``${NAME}`` (a channel's secret) is used, not a stray.
+
+    An error for a name with ``__`` (only settings nest) or close to a setting's: a typo
+    must not leave a default silently in force. A warning for the others, which may be
+    an operator's own variables (they should not take schedkit's prefix)."""
+    errors, warnings = [], []
+    for variable in sorted(environ):
+        upper = variable.upper()  # pydantic-settings reads names in any case
+        if not upper.startswith(PREFIX) or any(f"${{{variable}{end}" in used for end in "}:"):
+            continue  # ${NAME} or ${NAME:raw}
+        rest = upper.removeprefix(PREFIX)
+        head, nested, tail = rest.lower().partition("__")
+        if rest in OTHER_VARIABLES or _development(rest):
+            continue
+        if head in settings and (not nested or head in sections):
+            continue
+        candidates = sorted(sections) if nested else [*settings, *map(str.lower, OTHER_VARIABLES)]
+        typo = difflib.get_close_matches(head, candidates, n=3, cutoff=TYPO)
+        similar = typo or difflib.get_close_matches(head, candidates, n=3, cutoff=SIMILAR)
+        if nested:
+            where = f"{head} takes no sub-key" if head in settings else f"no section {head!r}"
+            meant = [f"{s}__{tail}" for s in similar]
+            errors.append(
+                f"environment variable {variable} names no setting: {where}; "
+                + (_suggest(meant) if meant else f"sections: {', '.join(sorted(sections))}")
+            )
+        elif typo:
+            errors.append(f"environment variable {variable} names no setting; {_suggest(typo)}")
+        else:
+            warnings.append(
+                f"environment variable {variable} names no setting of schedkit and is ignored"
+                + (f"; {_suggest(similar)}" if similar else "")
+                + f" (the {PREFIX} prefix is schedkit's: see docs/configuration.md)"
+            )
+    return errors, warnings
+
+
+def _suggest(names: Iterable[str]) -> str:
+    """``did you mean`` the variables of the lower-case ``names`` (``scheduler__lease_ttl``)."""
+    return f"did you mean {' or '.join(PREFIX + n.upper() for n in names)}?"
+
+
+def file_secrets(path: str) -> list[str]:
+    """A warning if the config file at ``path`` holds ``store_url`` with a password: a
+    file is copied, committed and shown where the environment is not ("Secrets never go
+    in the file", docs/configuration.md). The password is not repeated."""
+    try:
+        with open(path, "rb") as file:
+            url = tomllib.load(file).get("store_url")
+        password = urlsplit(url).password if isinstance(url, str) else None
+    except (OSError, tomllib.TOMLDecodeError, ValueError):
+        return []  # the file was read just before: its own error is reported there
+    if not url or not password:
+        return []
+    from schedkit.store.urls import mask_url  # the store package, only when needed
+
+    # stores.md once wrote one so: a ${NAME} is sent as written, never expanded there.
+    literal = " (a ${NAME} is not expanded in it)" if password.startswith("${") else ""
+    return [
+        f"{path}: store_url holds a password ({mask_url(url)}){literal}; secrets belong in "
+        "the environment: set SCHEDKIT_STORE_URL (e.g. from a secrets file the service "
+        "manager reads, as systemd's EnvironmentFile) and remove store_url from the file"
+    ]
