@@ -464,6 +464,19 @@ class TaskStats:
     relative_error: float | None = None
 
 
+def success_rate(counts: Mapping[str, int]) -> float | None:
+    """Successes ÷ finished runs, skipped ones left out: a fire skipped on purpose (a
+    calendar's day off, coalesced after an outage, an overlap) is no outcome of the task,
+    and counted against it a never-failing task read 40 % after a restart. A missed fire
+    counts against it (it was due to run). None before any run to judge."""
+    judged = sum(
+        n
+        for status, n in counts.items()
+        if RunStatus(status).finished and status != RunStatus.SKIPPED.value
+    )
+    return counts.get(RunStatus.SUCCESS.value, 0) / judged if judged else None
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class HourlyRunCount:
     """The runs of every task scheduled in one UTC hour with one status."""

@@ -628,6 +628,35 @@ async def test_run_stats_counts_and_nearest_rank_percentiles(store: Store) -> No
     assert await store.run_stats(T0 + SEC, exact=True) == []
 
 
+async def test_skipped_fires_count_neither_for_nor_against_the_success_rate(
+    store: Store,
+) -> None:
+    """A first user's finding: a task that never failed read 40 % after a restart (its
+    fires coalesced during the outage, recorded skipped, counted as finished runs that
+    did not succeed). Skipped fires (calendar, coalesced, overlap) are no outcome; a
+    missed fire, due to run, counts against the rate."""
+    runs = [
+        make_run(
+            task_name=name,
+            schedule_id=f"{name}-{i}",
+            scheduled_for=T0 + i * SEC,
+            status=status,
+            duration=1.0 if status is RunStatus.SUCCESS else None,
+            finished_at=T0,
+        )
+        for name, statuses in {
+            "healthy": [RunStatus.SUCCESS] * 2 + [RunStatus.SKIPPED] * 3,
+            "late": [RunStatus.SUCCESS, RunStatus.MISSED, RunStatus.SKIPPED],
+            "off": [RunStatus.SKIPPED] * 2,
+        }.items()
+        for i, status in enumerate(statuses)
+    ]
+    await add_runs(store, *runs)
+    for exact in (True, False):
+        rates = {s.task_name: s.success_rate for s in await store.run_stats(T0, exact=exact)}
+        assert rates == {"healthy": 1.0, "late": 0.5, "off": None}, exact
+
+
 async def test_run_stats_equal_a_reference_over_many_tasks_statuses_and_sizes(
     store: Store,
 ) -> None:
@@ -682,8 +711,10 @@ async def test_run_stats_equal_a_reference_over_many_tasks_statuses_and_sizes(
         counts, durations = expected[s.task_name]
         assert dict(s.counts) == counts, s.task_name
         assert s.total == sum(counts.values())
-        finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
-        assert s.success_rate == counts.get("success", 0) / finished
+        judged = sum(
+            n for status, n in counts.items() if RunStatus(status).finished and status != "skipped"
+        )
+        assert s.success_rate == counts.get("success", 0) / judged
         if not durations:
             assert s.mean_duration is s.p50_duration is s.p95_duration is s.p99_duration is None
             continue

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pydantic import Field
 
 from schedkit.calendars import referenced_names
-from schedkit.models import RunStatus
+from schedkit.models import RunStatus, success_rate
 from schedkit.readmodels.common import Lang, View
 from schedkit.readmodels.runs import RunSummary, run_summary
 from schedkit.readmodels.schedules import (
@@ -40,7 +40,9 @@ class Overview(View):
     until: datetime
     total: int
     counts: dict[str, int] = Field(description="Runs by status over the window, all tasks.")
-    success_rate: float | None = Field(description="Successes / finished runs over the window.")
+    success_rate: float | None = Field(
+        description="Successes / finished runs over the window, skipped fires left out."
+    )
     tasks: list[TaskStatsView] = Field(description="Per task counts and duration percentiles.")
     per_hour: list[HourCounts] = Field(
         description="Runs per whole UTC hour of scheduled_for by status, one entry per hour "
@@ -80,7 +82,6 @@ async def overview(
     for task_stats in stats:
         for status, n in task_stats.counts.items():
             counts[status] = counts.get(status, 0) + n
-    finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
     running = await scheduler.list_runs(status=RunStatus.RUNNING, limit=RUNNING_SHOWN)
     # The schedules firing soonest (index-backed), never all of them: the next
     # ``upcoming`` fires come from the ``upcoming`` schedules whose next fire is earliest.
@@ -112,7 +113,7 @@ async def overview(
         until=now,
         total=sum(counts.values()),
         counts=counts,
-        success_rate=counts.get(RunStatus.SUCCESS.value, 0) / finished if finished else None,
+        success_rate=success_rate(counts),
         tasks=[task_stats_view(s) for s in stats],
         per_hour=hour_counts(first, hours, per_hour, scheduler.tz),
         running_count=await scheduler.count_runs(status=RunStatus.RUNNING),

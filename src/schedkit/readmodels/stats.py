@@ -29,7 +29,9 @@ class WindowStats(View):
     since: datetime
     total: int = Field(description="Runs in the window, finished or not.")
     counts: dict[str, int] = Field(description="Runs by status.")
-    success_rate: float | None = Field(description="Successes / finished runs; null if none.")
+    success_rate: float | None = Field(
+        description="Successes / finished runs, skipped fires left out; null if none."
+    )
     mean_duration: float | None = Field(description="Mean seconds of runs with a duration.")
 
 

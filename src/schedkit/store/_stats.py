@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from schedkit.models import RunStatus, TaskStats
+from schedkit.models import TaskStats, success_rate
 
 #: The percentiles of :class:`~schedkit.models.TaskStats`, in its field order (p50, p95,
 #: p99). A backend computing them in the database asks for these, as fractions
@@ -21,7 +21,7 @@ def nearest_rank(sorted_values: Sequence[float], percent: float) -> float:
 
 
 def task_stats(name: str, counts: dict[str, int], durations: Sequence[float]) -> TaskStats:
-    """``durations`` sorted ascending. The success rate is over finished runs."""
+    """``durations`` sorted ascending."""
     if not durations:
         return summarized(name, counts, None, ())
     return summarized(
@@ -38,13 +38,12 @@ def summarized(
     """The stats of a task whose durations were summarized elsewhere (in the database):
     their ``mean`` and the nearest-rank values of :data:`PERCENTILES` (empty when the
     task has no durations)."""
-    finished = sum(n for status, n in counts.items() if RunStatus(status).finished)
     p50, p95, p99 = percentiles if percentiles else (None, None, None)
     return TaskStats(
         task_name=name,
         counts=counts,
         total=sum(counts.values()),
-        success_rate=counts.get(RunStatus.SUCCESS.value, 0) / finished if finished else None,
+        success_rate=success_rate(counts),
         mean_duration=mean,
         p50_duration=p50,
         p95_duration=p95,

@@ -416,7 +416,7 @@ export const MESSAGES = {
     card_lost: "Lost",
     card_skipped: "Skipped or missed",
     card_success_rate_title:
-      "Successes divided by finished runs: failed, timed-out, cancelled, lost, skipped and missed runs count against it.",
+      "Successes divided by finished runs: failed, timed-out, cancelled, lost and missed runs count against it; skipped fires (a day off, coalesced, overlapping) are left out.",
     upcoming_next: "Next fire",
     upcoming_schedule: "Schedule",
     upcoming_own: "the task's own",
@@ -1027,7 +1027,7 @@ export const MESSAGES = {
     card_lost: "已丢失",
     card_skipped: "跳过或错过",
     card_success_rate_title:
-      "成功次数 ÷ 已结束的运行次数：失败、超时、取消、丢失、跳过和错过的运行都计入分母。",
+      "成功次数 ÷ 已结束的运行次数：失败、超时、取消、丢失和错过的运行计入分母；跳过的触发（休息日、合并、重叠）不计入。",
     upcoming_next: "下次触发",
     upcoming_schedule: "调度",
     upcoming_own: "任务自身",
