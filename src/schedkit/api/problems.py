@@ -50,6 +50,7 @@ __all__ = [
     "ApiProblem",
     "PassingProblem",
     "install_problem_handlers",
+    "schedkit_error_handler",
     "internal_error",
     "problem_for",
     "problem_response",
@@ -334,6 +335,15 @@ def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
         if any(route.matches(scope)[0] is Match.FULL for route in app.router.routes):
             allowed.append(method)
     return allowed
+
+
+async def schedkit_error_handler(request: Request, exc: Exception) -> Response:
+    """For a host app whose own routes call the scheduler: registered with
+    ``app.add_exception_handler(SchedkitError, schedkit_error_handler)``, schedkit's
+    errors there are answered as the embedded routes answer them (invalid parameters
+    422, unknown task 404, conflict 409, scheduler not running 503) instead of 500; the
+    host's other errors keep its own handlers."""
+    return problem_for(exc) or internal_error(exc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
