@@ -5,7 +5,7 @@ in an event loop of its own, as each ``TestClient`` of an app's test suite does.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, FastAPI
@@ -28,7 +28,9 @@ def host_app(lifespan: Any) -> FastAPI:
 
     @app.post("/desk/{task_name}")
     async def start(
-        task_name: str, kwargs: dict[str, Any], scheduler: Scheduler = Depends(get_scheduler)
+        task_name: str,
+        kwargs: dict[str, Any],
+        scheduler: Annotated[Scheduler, Depends(get_scheduler)],
     ) -> dict[str, str]:
         run = await scheduler.run_now(task_name, kwargs, wait=True, timeout=5)
         return {"status": run.status.value}
@@ -60,9 +62,7 @@ def test_one_scheduler_serves_one_test_client_after_another(tmp_path: Path) -> N
     """A module-level Scheduler given with ``scheduler=``, its lifespan run by one
     server after another (each test's ``TestClient`` in an app's suite): the second
     started no run (see tests/engine/test_nodes.py)."""
-    scheduler = Scheduler(
-        fast_config(f"sqlite:///{tmp_path / 'host.db'}"), registry=api_registry()
-    )
+    scheduler = Scheduler(fast_config(f"sqlite:///{tmp_path / 'host.db'}"), registry=api_registry())
     app = host_app(scheduler_lifespan(scheduler=scheduler, user_dependency=host_user))
     for _ in range(2):
         with LiveServer(app) as server, httpx.Client(base_url=server.url) as client:

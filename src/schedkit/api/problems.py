@@ -50,11 +50,11 @@ __all__ = [
     "ApiProblem",
     "PassingProblem",
     "install_problem_handlers",
-    "schedkit_error_handler",
     "internal_error",
     "problem_for",
     "problem_response",
     "problem_responses",
+    "schedkit_error_handler",
 ]
 
 logger = logging.getLogger(__name__)
