@@ -6,9 +6,9 @@ import asyncio
 import re
 
 import pytest
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Browser, Page, Route, expect
 
-from tests.console.conftest import HOST_COOKIE, Browsing, Console
+from tests.console.conftest import HOST_COOKIE, Browsing, Console, open_tab
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -131,6 +131,73 @@ async def test_run_now_form_then_run_turns_success_live(
         "mode": "careful",
     }
     assert run["result"]["message"] == "HELLO Ada"
+
+
+async def test_run_now_form_says_its_own_words_in_chinese(
+    browser: Browser, console: Console
+) -> None:
+    """An audit: in Chinese the Run now form's labels were the schema's English titles.
+    Those are the task's data and stay as its code gives them ("Name", "Times", written
+    by pydantic from the field names); the form's own words are Chinese: each field's
+    type, its default (a boolean's too, not the JSON literal), the validation message.
+    A field whose type is a model or enum ($ref) is labelled with its own name, not the
+    type's title."""
+    tab = await open_tab(browser, console.token, width=1280, lang="zh")
+    tab.expected_statuses.add(422)  # the out-of-range value below, on purpose
+    page = tab.page
+    try:
+        await page.goto(console.base + "tasks")
+        await (
+            page.locator('tr[data-task="greet"]')
+            .get_by_role("button", name="立即执行：greet")
+            .click()
+        )
+        dialog = page.get_by_role("dialog", name="立即执行 greet")
+        labels = dialog.locator(".param-fields .field > label")
+        # The schema's titles, as given; the enum field by its own name.
+        await expect(labels).to_have_text(["Name *", "Times", "Loud", "Day", "mode"])
+        helps = {
+            "name": "Who to greet · 文本",  # the description as given, the type in words
+            "times": "整数 · 默认值：1",
+            "loud": "是/否 · 默认值：否",
+            "day": "日期，可选",
+        }
+        for name, text in helps.items():
+            await expect(dialog.locator(f'[data-param="{name}"]')).to_have_accessible_description(
+                text
+            )
+        await page.screenshot(path="/tmp/schedkit-console-run-now-zh.png")
+        form_text = await dialog.inner_text()
+        assert not re.search(r"\b(?:false|true|text|integer|yes/no|optional|Default)\b", form_text)
+        await dialog.locator('[data-param="times"]').fill("50")
+        await dialog.get_by_role("button", name="执行", exact=True).click()
+        await expect(dialog.locator('.field:has([data-param="times"]) .field-error')).to_have_text(
+            "不能大于 10。"
+        )
+        await expect(dialog.locator(".form-error")).to_have_text("请修正标出的字段。")
+    finally:
+        await tab.context.close()
+    assert tab.unexpected_errors() == []
+
+    tab = await open_tab(browser, console.token, width=1280, lang="en")
+    try:
+        await tab.page.goto(console.base + "tasks")
+        await (
+            tab.page.locator('tr[data-task="greet"]')
+            .get_by_role("button", name="Run now: greet")
+            .click()
+        )
+        dialog = tab.page.get_by_role("dialog", name="Run greet now")
+        await expect(dialog.locator('[data-param="loud"]')).to_have_accessible_description(
+            "yes/no · Default: No"
+        )
+        await expect(dialog.locator('[data-param="day"]')).to_have_accessible_description(
+            "date, optional"
+        )
+        await tab.page.screenshot(path="/tmp/schedkit-console-run-now-en.png")
+    finally:
+        await tab.context.close()
+    assert tab.unexpected_errors() == []
 
 
 async def test_run_now_sent_again_after_a_lost_answer_creates_one_run(

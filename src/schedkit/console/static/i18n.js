@@ -473,6 +473,7 @@ export const MESSAGES = {
     type_email: "e-mail address",
     type_uri: "URL",
     type_optional: "{type}, optional",
+    type_json: "{type}, as JSON",
 
     // run detail
     run_files: "Files",
@@ -1113,6 +1114,7 @@ export const MESSAGES = {
     type_email: "电子邮件地址",
     type_uri: "网址",
     type_optional: "{type}，可选",
+    type_json: "{type}（JSON 格式）",
 
     run_files: "文件",
     run_download_failed: "无法下载 {name}：{detail}",

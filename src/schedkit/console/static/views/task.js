@@ -1,12 +1,12 @@
 // Task detail: declaration, schedules, statistics, duration chart and paged history.
 
 import { h, replace, throttle } from "../dom.js";
-import { has, t } from "../i18n.js";
+import { t } from "../i18n.js";
 import { api } from "../api.js";
 import { bars, legend } from "../charts.js";
 import { taskActions } from "../actions.js";
 import { backfill } from "../backfill.js";
-import { resolveSchema } from "../forms.js";
+import { paramType, resolveSchema } from "../forms.js";
 import { runsTable } from "./runs.js";
 import {
   STATUSES,
@@ -29,13 +29,6 @@ import {
 const PAGE = 20;
 const CHART_RUNS = 50;
 
-/** A JSON Schema type or format ("date-time") in words; unknown ones as they are. */
-function typeName(kind) {
-  if (!kind) return "";
-  const key = `type_${String(kind).replace(/\W/g, "_")}`;
-  return has(key) ? t(key) : String(kind);
-}
-
 function paramsList(schema) {
   const props = Object.entries(schema?.properties || {});
   if (!props.length) return t("task_no_parameters");
@@ -45,10 +38,7 @@ function paramsList(schema) {
     { class: "plain" },
     props.map(([name, raw]) => {
       const { node, nullable } = resolveSchema(schema, raw);
-      const base = Array.isArray(node.enum)
-        ? node.enum.map(String).join(t("list_separator"))
-        : typeName(node.format || node.type);
-      const type = base && nullable ? t("type_optional", { type: base }) : base;
+      const type = paramType(node, nullable);
       return h(
         "li",
         {},
