@@ -178,6 +178,29 @@ export function statusBadge(status) {
   );
 }
 
+/** A pending run waiting for its retry: an attempt of it failed, the next not started. */
+export function waitsForRetry(run) {
+  return Boolean(run) && run.status === "pending" && run.failed_attempts > 0;
+}
+
+/** "Retries at 2026-12-06 10:05:00" for a run waiting for its retry; null once that
+ * time has come (the retry then waits for a free slot) or for any other run. */
+export function retryAtText(run) {
+  if (!waitsForRetry(run) || !run.not_before) return null;
+  if (new Date(run.not_before).getTime() <= Date.now()) return null;
+  return t("retry_at", { time: fmtTime(run.not_before) });
+}
+
+/** A run's status badge; a pending run waiting for its retry says so. */
+export function runBadge(run) {
+  if (!waitsForRetry(run)) return statusBadge(run.status);
+  return h(
+    "span",
+    { class: "badge status status-pending", dataset: { status: "pending", retry: "waiting" } },
+    t("retry_wait"),
+  );
+}
+
 export function pausedBadge() {
   return h("span", { class: "badge badge-paused", dataset: { paused: "true" } }, t("paused"));
 }
