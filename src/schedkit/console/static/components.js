@@ -72,6 +72,27 @@ export function fmtTime(utc, local) {
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
 }
 
+/**
+ * A range [start, end) as the operator gave it, in the scheduler's zone: {start, end}
+ * whole days from the first to the last included when both ends are midnights (the end
+ * stored is the next midnight, excluded: "to 2026-12-01 00:00" read as one day too
+ * many), else the instants. `startLocal` / `endLocal`: the API's *_local twins, if any.
+ */
+export function dayRange(start, end, startLocal, endLocal) {
+  const wall = (utc, local) => {
+    const text = fmtTime(utc, local);
+    // A fraction of a second is no midnight ("00:00:00.25" is shown "00:00:00").
+    const midnight = text.endsWith(" 00:00:00") && !/\.\d*[1-9]/.test(local || utc || "");
+    return { text, midnight };
+  };
+  const first = wall(start, startLocal);
+  const next = wall(end, endLocal);
+  if (!first.midnight || !next.midnight) return { start: first.text, end: next.text };
+  const [y, m, d] = next.text.slice(0, 10).split("-").map(Number);
+  const last = new Date(Date.UTC(y, m - 1, d - 1)).toISOString().slice(0, 10);
+  return { start: first.text.slice(0, 10), end: last };
+}
+
 /** A <time> element: the local text, the UTC instant as datetime and tooltip. */
 export function timeEl(utc, local) {
   if (!utc && !local) return t("none");
@@ -143,7 +164,9 @@ export function fmtDuration(seconds) {
   if (whole < 86400) {
     return t("hours_minutes", { h: Math.floor(whole / 3600), m: Math.floor((whole % 3600) / 60) });
   }
-  return t("days_hours", { d: Math.floor(whole / 86400), h: Math.floor((whole % 86400) / 3600) });
+  const hours = Math.floor((whole % 86400) / 3600);
+  const days = Math.floor(whole / 86400);
+  return hours ? t("days_hours", { d: days, h: hours }) : t("days_short", { d: days });
 }
 
 export function fmtPercent(rate) {
@@ -323,7 +346,7 @@ export function pager({ total, limit, offset, onPage }) {
 
 /** A sentence of the server (reason, audit detail, error) in the operator's language. */
 export function said(text) {
-  return serverText(text, { time: (iso) => fmtTime(iso), duration: fmtDuration });
+  return serverText(text, { time: (iso) => fmtTime(iso), duration: fmtDuration, range: dayRange });
 }
 
 /** said(text) as an element whose tooltip keeps the server's own words. */
