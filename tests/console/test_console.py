@@ -478,6 +478,95 @@ async def test_switch_language_to_chinese(signed_in: Browsing, console: Console)
     await expect(page.get_by_role("heading", level=1)).to_have_text("Tasks")
 
 
+#: The full-width punctuation of ``el`` that begins a line, with the text before it
+#: (a character begins a line when it sits lower than the one before it).
+LINE_STARTS = """el => {
+  const NO_START = /[、。，．：；！？）】》」』〕〉”’]/;
+  const NO_END = /[（【《「『〔〈“‘]/;
+  const found = [];
+  const chars = [];
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.data.length; i++) {
+      if (/\\s/.test(node.data[i])) continue;
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const rect = range.getClientRects()[0];
+      if (rect) chars.push([node.data[i], rect.top]);
+    }
+  }
+  for (let i = 1; i < chars.length; i++) {
+    const broken = chars[i][1] > chars[i - 1][1] + 2;
+    const bad = NO_START.test(chars[i][0]) || NO_END.test(chars[i - 1][0]);
+    if (broken && bad) found.push(chars.slice(Math.max(0, i - 4), i + 2).map(c => c[0]).join(""));
+  }
+  return found;
+}"""
+
+
+async def test_chinese_schedule_descriptions_keep_punctuation_off_line_starts(
+    browser: Browser, console: Console
+) -> None:
+    """An audit: a Chinese schedule description wrapped so that a line began with "，"
+    (a column just too narrow for "（Asia/Shanghai），": the cells break long words
+    anywhere). A full-width comma, stop or closing bracket stays with the character
+    before it, an opening bracket with the one after it, at any width of the column."""
+    schedules = {
+        "desc-workdays": {"trigger": "cron", "hour": 8, "minute": 30, "calendar": "cn_workdays"},
+        "desc-london": {
+            "trigger": "cron",
+            "expression": "*/15 9-17 * * 1-5",
+            "timezone": "Europe/London",
+            "calendar": "cn_skip_holidays",
+        },
+    }
+    for sid, body in schedules.items():
+        console.api.post(
+            "/tasks/nightly_report/schedule", params={"schedule_id": sid}, json=body
+        ).raise_for_status()
+    try:
+        # The schedules table of the task page, the schedule column of the task list.
+        places = {
+            "tasks/nightly_report": 'tr[data-schedule^="desc-"] td.wrap:not(.ids)',
+            "tasks": 'tr[data-task="nightly_report"] td.wrap',
+        }
+        for width in (1280, 390):
+            tab = await open_tab(browser, console.token, width=width, lang="zh")
+            try:
+                page = tab.page
+                for path, selector in places.items():
+                    await page.goto(console.base + path)
+                    cells = page.locator(selector)
+                    await expect(cells.first).to_contain_text("跳过中国法定节假日")
+                    name = path.replace("/", "-")
+                    await page.screenshot(
+                        path=f"/tmp/schedkit-console-{name}-zh-{width}.png", full_page=True
+                    )
+                    for index in range(await cells.count()):
+                        cell = cells.nth(index)
+                        assert await cell.evaluate(LINE_STARTS) == [], (path, width, index)
+                        if width != 1280:
+                            continue
+                        # Every width the column may take (it wraps from 8rem up).
+                        found: dict[str, int] = {}
+                        for px in range(100, 420, 2):
+                            await cell.evaluate(
+                                "(td, px) => { td.style.width = td.style.minWidth ="
+                                " td.style.maxWidth = px + 'px'; }",
+                                px,
+                            )
+                            for text in await cell.evaluate(LINE_STARTS):
+                                found.setdefault(text, px)
+                        assert found == {}, (path, index, found)
+            finally:
+                await tab.context.close()
+            assert tab.unexpected_errors() == []
+    finally:
+        for sid in schedules:
+            console.api.delete(f"/schedules/{sid}").raise_for_status()
+
+
 async def test_embedded_in_a_host_app_with_its_cookie_login(
     embedded: str, anonymous: Browsing
 ) -> None:

@@ -237,6 +237,37 @@ export function tagChips(tags) {
   );
 }
 
+// Chinese line breaking: full-width punctuation that may not begin a line (、。，： and
+// closing brackets and quotes) and that may not end one (opening brackets and quotes).
+const NO_LINE_START = "、。，．：；！？）】》」』〕〉”’";
+const NO_LINE_END = "（【《「『〔〈“‘";
+const KEPT_TOGETHER = new RegExp(
+  `[${NO_LINE_END}]*[^\\s${NO_LINE_START}${NO_LINE_END}][${NO_LINE_START}]+` +
+    `|[${NO_LINE_END}]+[^\\s${NO_LINE_START}${NO_LINE_END}]`,
+  "gu",
+);
+
+/**
+ * `text` whose full-width punctuation keeps to its neighbour: a comma or closing
+ * bracket with the character before it, an opening bracket with the one after it, each
+ * pair in an unbreakable span. Table cells break long words anywhere (a time zone in a
+ * narrow column) and would otherwise start a line with "，" or "）". Text without such
+ * punctuation is returned as it is.
+ */
+export function prose(text) {
+  if (typeof text !== "string") return text;
+  const parts = [];
+  let at = 0;
+  for (const m of text.matchAll(KEPT_TOGETHER)) {
+    if (m.index > at) parts.push(text.slice(at, m.index));
+    parts.push(h("span", { class: "nobr" }, m[0]));
+    at = m.index + m[0].length;
+  }
+  if (!parts.length) return text;
+  if (at < text.length) parts.push(text.slice(at));
+  return parts;
+}
+
 export function link(href, ...children) {
   return h("a", { href, "data-link": true }, ...children);
 }
@@ -352,7 +383,7 @@ export function said(text) {
 /** said(text) as an element whose tooltip keeps the server's own words. */
 export function saidEl(text) {
   const shown = said(text);
-  return shown === text ? text : h("span", { title: text }, shown);
+  return shown === text ? prose(text) : h("span", { title: text }, prose(shown));
 }
 
 /** An actor ("system", "cli:user@host", a token name) as the operator reads it. */

@@ -9,6 +9,7 @@ import {
   errorText,
   field,
   fmtTime,
+  prose,
   setFieldError,
   settings,
   wallWithOffset,
@@ -533,7 +534,7 @@ export function scheduleForm(task, prefix) {
       if (mine !== seq) return;
       clearFieldErrors(element);
       replace(formError);
-      replace(previewText, res.description);
+      replace(previewText, prose(res.description));
       const zone = res.timezone !== settings.tz ? ` (${res.timezone})` : "";
       replace(
         preview,

@@ -19,6 +19,7 @@ import {
   link,
   pager,
   pausedBadge,
+  prose,
   section,
   table,
   tagChips,
@@ -229,13 +230,13 @@ export async function render(ctx) {
             { label: t("col_id"), cell: (sch) => h("code", {}, sch.id), class: "wrap ids" },
             // The description names the time zone wherever it matters (a cron, a date,
             // bounds); a column of its own pushed the actions off a 1280 px screen.
-            { label: t("col_schedule"), cell: (sch) => sch.description, class: "wrap" },
+            { label: t("col_schedule"), cell: (sch) => prose(sch.description), class: "wrap" },
             {
               label: t("col_next_fire"),
               // The fire its business calendar allows; when it allows none, the API says why.
               cell: (sch) =>
                 !sch.next_fire_time && sch.next_fire_note
-                  ? h("span", { class: "next-fire-note" }, sch.next_fire_note)
+                  ? h("span", { class: "next-fire-note" }, prose(sch.next_fire_note))
                   : timeEl(sch.next_fire_time, sch.next_fire_time_local),
             },
             {
