@@ -4,12 +4,13 @@ an ended schedule shown as ended."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.console.conftest import Browsing, Console, open_tab
+from tests.console.conftest import DB, Browsing, Console, open_tab
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -104,3 +105,74 @@ async def test_a_schedule_row_keeps_its_backfill_button_on_a_1280_px_screen(
     finally:
         await tab.context.close()
         console.api.delete(f"/schedules/{long_id}").raise_for_status()
+
+
+async def test_the_audit_log_says_backfills_in_the_consoles_zone_and_language(
+    browser: Browser, console: Console
+) -> None:
+    """An audit: the audit log gave a backfill's range as UTC instants ("2026-09-30T16:00
+    :00+00:00 .. 2026-10-03T16:00:00+00:00": one day early for Shanghai) and its counts
+    as "3 new run(s) of 3 fire(s)", English in Chinese too; a cancelled backfill was "3
+    run(s)". The range is said as the backfill dialog says it, in the scheduler's zone
+    (the days given, the last included); the counts in words, in the operator's language."""
+    console.api.post(
+        "/tasks/crunch/schedule",
+        params={"schedule_id": "crunch-audit"},
+        json={"trigger": "cron", "hour": 3, "minute": 0},
+    ).raise_for_status()
+    console.api.post(
+        "/schedules/crunch-audit/backfill",
+        json={"start": "2026-10-01", "end": "2026-10-03", "concurrency": 1},
+    ).raise_for_status()
+    console.api.post("/schedules/crunch-audit/backfill/cancel").raise_for_status()
+    assert console.var is not None
+    store = f"sqlite:///{console.var / DB}"
+    purge = [sys.executable, "-m", "schedkit", "--store", store, "purge"]
+    done = await asyncio.create_subprocess_exec(
+        *purge,
+        "--older-than",
+        "3650d",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await done.communicate()
+    assert done.returncode == 0, stderr.decode()
+    raw = {
+        e["action"]: e["detail"]
+        for e in console.api.get("/audit", params={"target": "crunch-audit"}).json()["items"]
+    }
+    assert raw["schedule.backfill"].startswith("2026-09-30T16:00:00+00:00 .. ")
+    expected = {
+        "en": {
+            "schedule.backfill": "2026-10-01 – 2026-10-03, at most 1 at once: "
+            "3 new runs of 3 fires",
+            "schedule.backfill.cancel": "3 runs cancelled",
+            "runs.purge": "0 runs older than 3650 d",
+        },
+        "zh": {
+            "schedule.backfill": "2026-10-01 至 2026-10-03，最多同时 1 个：3 次触发，新建 3 次运行",
+            "schedule.backfill.cancel": "取消了 3 次运行",
+            "runs.purge": "0 次早于 3650 天的运行",
+        },
+    }
+    try:
+        for lang, details in expected.items():
+            tab = await open_tab(browser, console.token, width=1280, lang=lang)
+            try:
+                page = tab.page
+                for action, detail in details.items():
+                    await page.goto(console.base + f"audit?action={action}")
+                    cell = page.locator("tbody tr").first.locator("td").nth(4)
+                    await expect(cell).to_have_text(detail)
+                    if action != "runs.purge":  # the server's own words in the tooltip
+                        await expect(cell.locator("span[title]")).to_have_attribute(
+                            "title", raw[action]
+                        )
+                await page.goto(console.base + "audit")
+                await expect(page.locator("tbody tr").first).to_be_visible()
+                await page.screenshot(path=f"/tmp/schedkit-console-audit-{lang}.png")
+            finally:
+                await tab.context.close()
+            assert tab.unexpected_errors() == []
+    finally:
+        console.api.delete("/schedules/crunch-audit").raise_for_status()

@@ -6,9 +6,9 @@ import asyncio
 import re
 
 import pytest
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Browser, Page, Route, expect
 
-from tests.console.conftest import HOST_COOKIE, Browsing, Console
+from tests.console.conftest import HOST_COOKIE, Browsing, Console, open_tab
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -131,6 +131,73 @@ async def test_run_now_form_then_run_turns_success_live(
         "mode": "careful",
     }
     assert run["result"]["message"] == "HELLO Ada"
+
+
+async def test_run_now_form_says_its_own_words_in_chinese(
+    browser: Browser, console: Console
+) -> None:
+    """An audit: in Chinese the Run now form's labels were the schema's English titles.
+    Those are the task's data and stay as its code gives them ("Name", "Times", written
+    by pydantic from the field names); the form's own words are Chinese: each field's
+    type, its default (a boolean's too, not the JSON literal), the validation message.
+    A field whose type is a model or enum ($ref) is labelled with its own name, not the
+    type's title."""
+    tab = await open_tab(browser, console.token, width=1280, lang="zh")
+    tab.expected_statuses.add(422)  # the out-of-range value below, on purpose
+    page = tab.page
+    try:
+        await page.goto(console.base + "tasks")
+        await (
+            page.locator('tr[data-task="greet"]')
+            .get_by_role("button", name="立即执行：greet")
+            .click()
+        )
+        dialog = page.get_by_role("dialog", name="立即执行 greet")
+        labels = dialog.locator(".param-fields .field > label")
+        # The schema's titles, as given; the enum field by its own name.
+        await expect(labels).to_have_text(["Name *", "Times", "Loud", "Day", "mode"])
+        helps = {
+            "name": "Who to greet · 文本",  # the description as given, the type in words
+            "times": "整数 · 默认值：1",
+            "loud": "是/否 · 默认值：否",
+            "day": "日期，可选",
+        }
+        for name, text in helps.items():
+            await expect(dialog.locator(f'[data-param="{name}"]')).to_have_accessible_description(
+                text
+            )
+        await page.screenshot(path="/tmp/schedkit-console-run-now-zh.png")
+        form_text = await dialog.inner_text()
+        assert not re.search(r"\b(?:false|true|text|integer|yes/no|optional|Default)\b", form_text)
+        await dialog.locator('[data-param="times"]').fill("50")
+        await dialog.get_by_role("button", name="执行", exact=True).click()
+        await expect(dialog.locator('.field:has([data-param="times"]) .field-error')).to_have_text(
+            "不能大于 10。"
+        )
+        await expect(dialog.locator(".form-error")).to_have_text("请修正标出的字段。")
+    finally:
+        await tab.context.close()
+    assert tab.unexpected_errors() == []
+
+    tab = await open_tab(browser, console.token, width=1280, lang="en")
+    try:
+        await tab.page.goto(console.base + "tasks")
+        await (
+            tab.page.locator('tr[data-task="greet"]')
+            .get_by_role("button", name="Run now: greet")
+            .click()
+        )
+        dialog = tab.page.get_by_role("dialog", name="Run greet now")
+        await expect(dialog.locator('[data-param="loud"]')).to_have_accessible_description(
+            "yes/no · Default: No"
+        )
+        await expect(dialog.locator('[data-param="day"]')).to_have_accessible_description(
+            "date, optional"
+        )
+        await tab.page.screenshot(path="/tmp/schedkit-console-run-now-en.png")
+    finally:
+        await tab.context.close()
+    assert tab.unexpected_errors() == []
 
 
 async def test_run_now_sent_again_after_a_lost_answer_creates_one_run(
@@ -409,6 +476,95 @@ async def test_switch_language_to_chinese(signed_in: Browsing, console: Console)
     await expect(page.get_by_label("语言")).to_have_value("zh")
     await page.get_by_label("语言").select_option("en")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Tasks")
+
+
+#: The full-width punctuation of ``el`` that begins a line, with the text before it
+#: (a character begins a line when it sits lower than the one before it).
+LINE_STARTS = """el => {
+  const NO_START = /[、。，．：；！？）】》」』〕〉”’]/;
+  const NO_END = /[（【《「『〔〈“‘]/;
+  const found = [];
+  const chars = [];
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.data.length; i++) {
+      if (/\\s/.test(node.data[i])) continue;
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const rect = range.getClientRects()[0];
+      if (rect) chars.push([node.data[i], rect.top]);
+    }
+  }
+  for (let i = 1; i < chars.length; i++) {
+    const broken = chars[i][1] > chars[i - 1][1] + 2;
+    const bad = NO_START.test(chars[i][0]) || NO_END.test(chars[i - 1][0]);
+    if (broken && bad) found.push(chars.slice(Math.max(0, i - 4), i + 2).map(c => c[0]).join(""));
+  }
+  return found;
+}"""
+
+
+async def test_chinese_schedule_descriptions_keep_punctuation_off_line_starts(
+    browser: Browser, console: Console
+) -> None:
+    """An audit: a Chinese schedule description wrapped so that a line began with "，"
+    (a column just too narrow for "（Asia/Shanghai），": the cells break long words
+    anywhere). A full-width comma, stop or closing bracket stays with the character
+    before it, an opening bracket with the one after it, at any width of the column."""
+    schedules = {
+        "desc-workdays": {"trigger": "cron", "hour": 8, "minute": 30, "calendar": "cn_workdays"},
+        "desc-london": {
+            "trigger": "cron",
+            "expression": "*/15 9-17 * * 1-5",
+            "timezone": "Europe/London",
+            "calendar": "cn_skip_holidays",
+        },
+    }
+    for sid, body in schedules.items():
+        console.api.post(
+            "/tasks/nightly_report/schedule", params={"schedule_id": sid}, json=body
+        ).raise_for_status()
+    try:
+        # The schedules table of the task page, the schedule column of the task list.
+        places = {
+            "tasks/nightly_report": 'tr[data-schedule^="desc-"] td.wrap:not(.ids)',
+            "tasks": 'tr[data-task="nightly_report"] td.wrap',
+        }
+        for width in (1280, 390):
+            tab = await open_tab(browser, console.token, width=width, lang="zh")
+            try:
+                page = tab.page
+                for path, selector in places.items():
+                    await page.goto(console.base + path)
+                    cells = page.locator(selector)
+                    await expect(cells.first).to_contain_text("跳过中国法定节假日")
+                    name = path.replace("/", "-")
+                    await page.screenshot(
+                        path=f"/tmp/schedkit-console-{name}-zh-{width}.png", full_page=True
+                    )
+                    for index in range(await cells.count()):
+                        cell = cells.nth(index)
+                        assert await cell.evaluate(LINE_STARTS) == [], (path, width, index)
+                        if width != 1280:
+                            continue
+                        # Every width the column may take (it wraps from 8rem up).
+                        found: dict[str, int] = {}
+                        for px in range(100, 420, 2):
+                            await cell.evaluate(
+                                "(td, px) => { td.style.width = td.style.minWidth ="
+                                " td.style.maxWidth = px + 'px'; }",
+                                px,
+                            )
+                            for text in await cell.evaluate(LINE_STARTS):
+                                found.setdefault(text, px)
+                        assert found == {}, (path, index, found)
+            finally:
+                await tab.context.close()
+            assert tab.unexpected_errors() == []
+    finally:
+        for sid in schedules:
+            console.api.delete(f"/schedules/{sid}").raise_for_status()
 
 
 async def test_embedded_in_a_host_app_with_its_cookie_login(

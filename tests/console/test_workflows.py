@@ -4,10 +4,12 @@ to its run, in English and Chinese."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pydantic
 import pytest
@@ -250,3 +252,77 @@ async def test_start_now_sent_again_after_a_lost_answer_starts_one_run(
     await expect(page.locator(".run-status")).to_have_attribute("data-status", "success")
     assert wf_console.api.get(runs).json()["total"] == before + 1
     tab.errors[:] = [e for e in tab.errors if "ERR_CONNECTION_RESET" not in e]
+
+
+@task("wf_fetch", category="demo", retry={"max_retries": 2, "retry_delay": 600, "jitter": 0})
+def fetch() -> dict[str, Any]:
+    raise RuntimeError("the bank's file is not there yet")
+
+
+RETRYING = Workflow(
+    "morning_import",
+    [Step(name="fetch", task="wf_fetch"), Step(name="load", task="wf_report", after=("fetch",))],
+)
+
+
+@pytest.fixture(scope="module")
+def retry_console(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    registry = TaskRegistry()
+    for t in (fetch, report):
+        registry.register_task(t)
+    registry.register_workflow(RETRYING)
+    with fresh_console(tmp_path_factory, "console-wf-retry", registry) as console:
+        yield console
+
+
+def _waiting_for_retry(console: Console) -> tuple[str, dict[str, Any]]:
+    """A run of morning_import whose step fetch failed once and waits for its retry."""
+    run_id: str = console.api.post("/workflows/morning_import/start", json={}).json()["id"]
+    deadline = time.monotonic() + 20
+    while True:
+        steps = console.api.get(f"/workflow-runs/{run_id}").json()["steps"]
+        run = next(s["run"] for s in steps if s["name"] == "fetch")
+        if run and run["status"] == "pending" and run["failed_attempts"] == 1:
+            return run_id, run
+        assert time.monotonic() < deadline, run
+        time.sleep(0.1)
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_step_waiting_for_its_retry_says_so_and_when(
+    browser: Browser, retry_console: Console
+) -> None:
+    """An audit: a step whose attempt failed and whose retry was due in ten minutes
+    showed as plain "Pending", like a step that had not started."""
+    run_id, run = _waiting_for_retry(retry_console)
+    when = (
+        datetime.fromisoformat(run["not_before"])
+        .astimezone(ZoneInfo("Asia/Shanghai"))
+        .strftime("%Y-%m-%d %H:%M:%S")
+    )
+    expected = {
+        "en": ("Waiting to retry", f"Retries at {when}", "Pending"),
+        "zh": ("等待重试", f"将于 {when} 重试", "等待中"),
+    }
+    for lang, (state, at, plain) in expected.items():
+        tab = await open_tab(browser, retry_console.token, width=1280, lang=lang)
+        try:
+            page = tab.page
+            await page.goto(retry_console.base + f"workflow-runs/{run_id}")
+            row = page.locator('tr[data-step="fetch"]')
+            await expect(row.locator(".badge")).to_have_text(state)
+            await expect(row.locator(".retry-at")).to_have_text(at)
+            await expect(row).not_to_contain_text(plain)
+            node = page.locator('.wf-node[data-step="fetch"]')
+            await expect(node).to_have_attribute("data-state", "pending")
+            await expect(node.locator(".wf-node-detail")).to_contain_text(when[11:16])
+            await expect(node).to_have_attribute("aria-label", f"fetch: {state} · {at}")
+            # The step's own run page says the same.
+            await page.screenshot(
+                path=f"/tmp/schedkit-console-workflow-retry-{lang}.png", full_page=True
+            )
+            await row.get_by_role("link", name=re.compile("View run|查看运行详情")).click()
+            await expect(page.locator(".run-status .badge")).to_have_text(state)
+        finally:
+            await tab.context.close()
+        assert tab.unexpected_errors() == []

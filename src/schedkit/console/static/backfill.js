@@ -4,28 +4,12 @@
 import { h, replace } from "./dom.js";
 import { t } from "./i18n.js";
 import { api } from "./api.js";
-import { errorText, field, fmtTime, openDialog, toast } from "./components.js";
+import { dayRange, errorText, field, openDialog, toast } from "./components.js";
 
 const POLL_MS = 1000;
 const schedulePath = (id) => `/schedules/${encodeURIComponent(id)}/backfill`;
 
 let counter = 0;
-
-/**
- * The range as the operator gave it: whole days from the first to the last included (the
- * stored end is the next midnight, excluded: "to 2026-12-01 00:00" read as one day too
- * many); a range given with times keeps its instants.
- */
-function rangeWords(status) {
-  const day = /^(\d{4})-(\d{2})-(\d{2})T00:00:00(?:\.0+)?(?:Z|[+-]\d{2}:\d{2})$/;
-  const first = day.exec(status.start_local);
-  const next = day.exec(status.end_local);
-  if (!first || !next) {
-    return { start: fmtTime(status.start, status.start_local), end: fmtTime(status.end, status.end_local) };
-  }
-  const last = new Date(Date.UTC(Number(next[1]), Number(next[2]) - 1, Number(next[3]) - 1));
-  return { start: `${first[1]}-${first[2]}-${first[3]}`, end: last.toISOString().slice(0, 10) };
-}
 
 function progressView(status) {
   return [
@@ -34,7 +18,10 @@ function progressView(status) {
       { class: "backfill-state", dataset: { state: status.state } },
       h("strong", {}, t(`backfill_state_${status.state}`)),
       " · ",
-      t("backfill_range", { ...rangeWords(status), concurrency: status.concurrency }),
+      t("backfill_range", {
+        ...dayRange(status.start, status.end, status.start_local, status.end_local),
+        concurrency: status.concurrency,
+      }),
     ),
     h("progress", { max: String(status.total || 1), value: String(status.done) }),
     h("p", { class: "backfill-progress" }, t("backfill_progress", status)),

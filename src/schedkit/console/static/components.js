@@ -72,6 +72,27 @@ export function fmtTime(utc, local) {
   return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
 }
 
+/**
+ * A range [start, end) as the operator gave it, in the scheduler's zone: {start, end}
+ * whole days from the first to the last included when both ends are midnights (the end
+ * stored is the next midnight, excluded: "to 2026-12-01 00:00" read as one day too
+ * many), else the instants. `startLocal` / `endLocal`: the API's *_local twins, if any.
+ */
+export function dayRange(start, end, startLocal, endLocal) {
+  const wall = (utc, local) => {
+    const text = fmtTime(utc, local);
+    // A fraction of a second is no midnight ("00:00:00.25" is shown "00:00:00").
+    const midnight = text.endsWith(" 00:00:00") && !/\.\d*[1-9]/.test(local || utc || "");
+    return { text, midnight };
+  };
+  const first = wall(start, startLocal);
+  const next = wall(end, endLocal);
+  if (!first.midnight || !next.midnight) return { start: first.text, end: next.text };
+  const [y, m, d] = next.text.slice(0, 10).split("-").map(Number);
+  const last = new Date(Date.UTC(y, m - 1, d - 1)).toISOString().slice(0, 10);
+  return { start: first.text.slice(0, 10), end: last };
+}
+
 /** A <time> element: the local text, the UTC instant as datetime and tooltip. */
 export function timeEl(utc, local) {
   if (!utc && !local) return t("none");
@@ -143,7 +164,9 @@ export function fmtDuration(seconds) {
   if (whole < 86400) {
     return t("hours_minutes", { h: Math.floor(whole / 3600), m: Math.floor((whole % 3600) / 60) });
   }
-  return t("days_hours", { d: Math.floor(whole / 86400), h: Math.floor((whole % 86400) / 3600) });
+  const hours = Math.floor((whole % 86400) / 3600);
+  const days = Math.floor(whole / 86400);
+  return hours ? t("days_hours", { d: days, h: hours }) : t("days_short", { d: days });
 }
 
 export function fmtPercent(rate) {
@@ -178,6 +201,29 @@ export function statusBadge(status) {
   );
 }
 
+/** A pending run waiting for its retry: an attempt of it failed, the next not started. */
+export function waitsForRetry(run) {
+  return Boolean(run) && run.status === "pending" && run.failed_attempts > 0;
+}
+
+/** "Retries at 2026-12-06 10:05:00" for a run waiting for its retry; null once that
+ * time has come (the retry then waits for a free slot) or for any other run. */
+export function retryAtText(run) {
+  if (!waitsForRetry(run) || !run.not_before) return null;
+  if (new Date(run.not_before).getTime() <= Date.now()) return null;
+  return t("retry_at", { time: fmtTime(run.not_before) });
+}
+
+/** A run's status badge; a pending run waiting for its retry says so. */
+export function runBadge(run) {
+  if (!waitsForRetry(run)) return statusBadge(run.status);
+  return h(
+    "span",
+    { class: "badge status status-pending", dataset: { status: "pending", retry: "waiting" } },
+    t("retry_wait"),
+  );
+}
+
 export function pausedBadge() {
   return h("span", { class: "badge badge-paused", dataset: { paused: "true" } }, t("paused"));
 }
@@ -189,6 +235,37 @@ export function tagChips(tags) {
     { class: "chips" },
     tags.map((tag) => h("li", { class: "chip" }, tag)),
   );
+}
+
+// Chinese line breaking: full-width punctuation that may not begin a line (、。，： and
+// closing brackets and quotes) and that may not end one (opening brackets and quotes).
+const NO_LINE_START = "、。，．：；！？）】》」』〕〉”’";
+const NO_LINE_END = "（【《「『〔〈“‘";
+const KEPT_TOGETHER = new RegExp(
+  `[${NO_LINE_END}]*[^\\s${NO_LINE_START}${NO_LINE_END}][${NO_LINE_START}]+` +
+    `|[${NO_LINE_END}]+[^\\s${NO_LINE_START}${NO_LINE_END}]`,
+  "gu",
+);
+
+/**
+ * `text` whose full-width punctuation keeps to its neighbour: a comma or closing
+ * bracket with the character before it, an opening bracket with the one after it, each
+ * pair in an unbreakable span. Table cells break long words anywhere (a time zone in a
+ * narrow column) and would otherwise start a line with "，" or "）". Text without such
+ * punctuation is returned as it is.
+ */
+export function prose(text) {
+  if (typeof text !== "string") return text;
+  const parts = [];
+  let at = 0;
+  for (const m of text.matchAll(KEPT_TOGETHER)) {
+    if (m.index > at) parts.push(text.slice(at, m.index));
+    parts.push(h("span", { class: "nobr" }, m[0]));
+    at = m.index + m[0].length;
+  }
+  if (!parts.length) return text;
+  if (at < text.length) parts.push(text.slice(at));
+  return parts;
 }
 
 export function link(href, ...children) {
@@ -300,13 +377,13 @@ export function pager({ total, limit, offset, onPage }) {
 
 /** A sentence of the server (reason, audit detail, error) in the operator's language. */
 export function said(text) {
-  return serverText(text, { time: (iso) => fmtTime(iso), duration: fmtDuration });
+  return serverText(text, { time: (iso) => fmtTime(iso), duration: fmtDuration, range: dayRange });
 }
 
 /** said(text) as an element whose tooltip keeps the server's own words. */
 export function saidEl(text) {
   const shown = said(text);
-  return shown === text ? text : h("span", { title: text }, shown);
+  return shown === text ? prose(text) : h("span", { title: text }, prose(shown));
 }
 
 /** An actor ("system", "cli:user@host", a token name) as the operator reads it. */

@@ -1,7 +1,7 @@
 // Forms built from data: a task's parameters (its JSON Schema) and a schedule editor.
 
 import { h, replace, debounce } from "./dom.js";
-import { t } from "./i18n.js";
+import { has, t } from "./i18n.js";
 import { api, ApiError } from "./api.js";
 import { fieldMessage } from "./messages.js";
 import {
@@ -9,6 +9,7 @@ import {
   errorText,
   field,
   fmtTime,
+  prose,
   setFieldError,
   settings,
   wallWithOffset,
@@ -43,6 +44,29 @@ export function resolveSchema(root, node) {
     out.type = types.length === 1 ? types[0] : undefined;
   }
   return { node: out, nullable };
+}
+
+/** A JSON Schema type or format ("date-time") in words; unknown ones as they are. */
+function typeName(kind) {
+  if (!kind) return "";
+  const key = `type_${String(kind).replace(/\W/g, "_")}`;
+  return has(key) ? t(key) : String(kind);
+}
+
+/**
+ * A parameter's type in the operator's words ("date, optional"), or "" when the schema
+ * names none; an enum's values as the schema gives them.
+ */
+export function paramType(node, nullable) {
+  const base = Array.isArray(node.enum)
+    ? node.enum.map(String).join(t("list_separator"))
+    : typeName(node.format || node.type);
+  return base && nullable ? t("type_optional", { type: base }) : base;
+}
+
+/** A default value as the form shows it: a boolean in words, anything else as JSON. */
+function defaultText(value) {
+  return typeof value === "boolean" ? t(value ? "yes" : "no") : JSON.stringify(value);
 }
 
 function controlFor(node, nullable, required) {
@@ -141,7 +165,8 @@ function controlFor(node, nullable, required) {
   const area = h("textarea", {
     rows: "3",
     class: "mono",
-    value: node.default !== undefined ? JSON.stringify(node.default) : "",
+    // A null default is the empty text (left out), not the word "null".
+    value: node.default !== undefined && node.default !== null ? JSON.stringify(node.default) : "",
   });
   return {
     control: area,
@@ -211,15 +236,22 @@ export function paramsForm(schema, prefix) {
           built.control.dataset.param = name;
           if (isRequired && built.control.tagName !== "SELECT") built.control.required = true;
           controls.set(name, { ...built, node });
+          // The description and title are the task's (its code's words, kept as given);
+          // the type and the default are said in the operator's language. A select
+          // lists an enum's values itself; a JSON text says that it wants JSON.
+          const type = Array.isArray(node.enum) ? "" : paramType(node, nullable);
           const hints = [
             node.description,
+            type && built.control.tagName === "TEXTAREA" ? t("type_json", { type }) : type,
             node.default !== undefined && node.default !== null
-              ? t("field_default", { value: JSON.stringify(node.default) })
+              ? t("field_default", { value: defaultText(node.default) })
               : null,
           ].filter(Boolean);
           return field({
             id: `${prefix}-p-${name}`,
-            label: node.title || name,
+            // The field's own title, else its name: a model or enum type ($ref) has a
+            // title of its own, which names the type, not the field.
+            label: raw.title || name,
             control: built.control,
             suffix: built.suffix,
             help: hints.join(" · ") || null,
@@ -502,7 +534,7 @@ export function scheduleForm(task, prefix) {
       if (mine !== seq) return;
       clearFieldErrors(element);
       replace(formError);
-      replace(previewText, res.description);
+      replace(previewText, prose(res.description));
       const zone = res.timezone !== settings.tz ? ` (${res.timezone})` : "";
       replace(
         preview,

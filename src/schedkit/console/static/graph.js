@@ -5,7 +5,7 @@
 
 import { h, s } from "./dom.js";
 import { t } from "./i18n.js";
-import { fmtDuration } from "./components.js";
+import { fmtDuration, fmtTime, retryAtText, waitsForRetry } from "./components.js";
 
 const NODE_W = 188;
 // Characters that fit a node's width (name: bold 13 px; detail: 12 px); longer texts
@@ -20,6 +20,27 @@ const PAD = 12;
 /** The text of a step's state: a run status, or waiting / ready / skipped. */
 export function stateText(state) {
   return state === "waiting" || state === "ready" ? t(`state_${state}`) : t(`status_${state}`);
+}
+
+/** When a step's run retries, short enough for a node: "10:05:00", another day "12-07 10:05". */
+function shortTime(iso) {
+  const at = fmtTime(iso);
+  const today = fmtTime(new Date().toISOString()).slice(0, 10);
+  return at.slice(0, 10) === today ? at.slice(11, 19) : `${at.slice(5, 10)} ${at.slice(11, 16)}`;
+}
+
+/** [what the node shows, what its label says] of a step with a state. */
+function stateDetail(step) {
+  const run = step.run;
+  if (waitsForRetry(run)) {
+    const at = retryAtText(run);
+    const shown = at ? t("retry_at_short", { time: shortTime(run.not_before) }) : t("retry_wait");
+    return [shown, [t("retry_wait"), at].filter(Boolean).join(" · ")];
+  }
+  const text = [stateText(step.state), run?.duration != null ? fmtDuration(run.duration) : null]
+    .filter(Boolean)
+    .join(" · ");
+  return [text, text];
 }
 
 function fit(text, max) {
@@ -72,13 +93,9 @@ export function workflowGraph({ name, layers, steps, onStep }) {
     const p = pos[step.name];
     const state = step.state || "definition";
     const run = step.run;
-    const detail = step.state
-      ? [stateText(step.state), run?.duration != null ? fmtDuration(run.duration) : null]
-          .filter(Boolean)
-          .join(" · ")
-      : step.task;
+    const [detail, said] = step.state ? stateDetail(step) : [step.task, step.task];
     const clickable = Boolean(run && onStep);
-    const label = `${step.name}: ${detail}`;
+    const label = `${step.name}: ${said}`;
     const node = s(
       "g",
       {

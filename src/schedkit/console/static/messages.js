@@ -128,6 +128,18 @@ const SENTENCES = [
   ],
   [/^retry of (\S+)$/, (m) => t("d_retry_of", { run: m[1].slice(-8) })],
   [/^role (\w+)$/, (m) => t("d_role", { role: t(`role_${m[1]}`) })],
+  // Audit details of backfills (service/backfill.py): the range in the console's zone.
+  [
+    /^(\S+) \.\. (\S+), concurrency (\d+): (\d+) new run\(s\) of (\d+) fire\(s\)$/,
+    (m, ctx) =>
+      t("d_backfill", {
+        range: t("backfill_range", { ...ctx.range(m[1], m[2]), concurrency: m[3] }),
+        runs: t("d_new_runs", { n: m[4] }),
+        fires: t("d_fires", { n: m[5] }),
+      }),
+  ],
+  [/^(\d+) run\(s\)$/, (m) => t("d_backfill_cancelled", { n: m[1] })],
+  [/^(\d+) schedule\(s\)$/, (m) => t("d_imported", { n: m[1] })],
   [
     /^(\d+) run\(s\) older than (.+)$/,
     (m, ctx) => {
@@ -184,7 +196,7 @@ export function fieldMessage(message, ctx = {}) {
 /**
  * A sentence of the server (a run's reason, an audit detail, an error's detail) in the
  * operator's language, or as it is when it is not one of the known shapes. `ctx` gives
- * `time(iso)` and `duration(seconds)` formatters.
+ * `time(iso)`, `duration(seconds)` and `range(startIso, endIso)` formatters.
  */
 export function serverText(text, ctx) {
   if (text === null || text === undefined) return text;

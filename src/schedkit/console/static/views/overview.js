@@ -1,4 +1,5 @@
-// Overview: outcomes over 24 h, runs per hour, what runs now and fires next, nodes.
+// Overview: outcomes over 24 h, runs per hour, what runs now and fires next, nodes and
+// alert delivery.
 
 import { h, replace, throttle } from "../dom.js";
 import { getLang, t } from "../i18n.js";
@@ -22,6 +23,7 @@ import {
   timeEl,
 } from "../components.js";
 import { calendarWarnings } from "./calendars.js";
+import { alertsPanel, alertsWarning, loadAlerts } from "../alerts.js";
 
 /** Runs per hour by status: one bar per hour of `perHour` (the /stats `per_hour`: whole
  * UTC hours from the store's rollups, exact however many runs), labelled with its start
@@ -150,15 +152,16 @@ export async function render(ctx) {
   );
 
   async function load() {
-    let stats, ready, nodes;
+    let stats, ready, nodes, alerts;
     try {
-      [stats, ready, nodes] = await Promise.all([
+      [stats, ready, nodes, alerts] = await Promise.all([
         api("/stats", {
           query: { hours: 24, upcoming: 10, lang: getLang() },
           signal: ctx.signal,
         }),
         api("/ready", { signal: ctx.signal }).catch((err) => ({ error: err })),
         api("/nodes", { signal: ctx.signal }).catch(() => []),
+        loadAlerts(ctx.signal),
       ]);
     } catch (err) {
       if (err.name !== "AbortError") replace(body, errorBox(err));
@@ -166,6 +169,7 @@ export async function render(ctx) {
     }
     replace(
       body,
+      alertsWarning(alerts),
       calendarWarnings(stats.calendar_warnings),
       outcomeCards(stats),
       section(t("chart_runs_per_hour"), hourlyChart(stats.per_hour)),
@@ -228,6 +232,7 @@ export async function render(ctx) {
           ],
         }),
       ),
+      alertsPanel(alerts),
       stats.tasks.length
         ? section(
             t("per_task_title"),

@@ -15,11 +15,11 @@ import {
   jsonBlock,
   link,
   openDialog,
+  runBadge,
   runHref,
   saidEl,
   section,
   shortId,
-  statusBadge,
   taskHref,
   timeEl,
   toast,
@@ -206,7 +206,7 @@ export async function render(ctx) {
     replace(
       head,
       h("h1", { tabindex: "-1" }, t("run_title", { run: shortId(run.id) })),
-      h("span", { class: "run-status", dataset: { status: run.status } }, statusBadge(run.status)),
+      h("span", { class: "run-status", dataset: { status: run.status } }, runBadge(run)),
       h(
         "p",
         { class: "muted" },

@@ -1,12 +1,12 @@
 // Task detail: declaration, schedules, statistics, duration chart and paged history.
 
 import { h, replace, throttle } from "../dom.js";
-import { has, t } from "../i18n.js";
+import { t } from "../i18n.js";
 import { api } from "../api.js";
 import { bars, legend } from "../charts.js";
 import { taskActions } from "../actions.js";
 import { backfill } from "../backfill.js";
-import { resolveSchema } from "../forms.js";
+import { paramType, resolveSchema } from "../forms.js";
 import { runsTable } from "./runs.js";
 import {
   STATUSES,
@@ -19,6 +19,7 @@ import {
   link,
   pager,
   pausedBadge,
+  prose,
   section,
   table,
   tagChips,
@@ -29,13 +30,6 @@ import {
 const PAGE = 20;
 const CHART_RUNS = 50;
 
-/** A JSON Schema type or format ("date-time") in words; unknown ones as they are. */
-function typeName(kind) {
-  if (!kind) return "";
-  const key = `type_${String(kind).replace(/\W/g, "_")}`;
-  return has(key) ? t(key) : String(kind);
-}
-
 function paramsList(schema) {
   const props = Object.entries(schema?.properties || {});
   if (!props.length) return t("task_no_parameters");
@@ -45,10 +39,7 @@ function paramsList(schema) {
     { class: "plain" },
     props.map(([name, raw]) => {
       const { node, nullable } = resolveSchema(schema, raw);
-      const base = Array.isArray(node.enum)
-        ? node.enum.map(String).join(t("list_separator"))
-        : typeName(node.format || node.type);
-      const type = base && nullable ? t("type_optional", { type: base }) : base;
+      const type = paramType(node, nullable);
       return h(
         "li",
         {},
@@ -239,13 +230,13 @@ export async function render(ctx) {
             { label: t("col_id"), cell: (sch) => h("code", {}, sch.id), class: "wrap ids" },
             // The description names the time zone wherever it matters (a cron, a date,
             // bounds); a column of its own pushed the actions off a 1280 px screen.
-            { label: t("col_schedule"), cell: (sch) => sch.description, class: "wrap" },
+            { label: t("col_schedule"), cell: (sch) => prose(sch.description), class: "wrap" },
             {
               label: t("col_next_fire"),
               // The fire its business calendar allows; when it allows none, the API says why.
               cell: (sch) =>
                 !sch.next_fire_time && sch.next_fire_note
-                  ? h("span", { class: "next-fire-note" }, sch.next_fire_note)
+                  ? h("span", { class: "next-fire-note" }, prose(sch.next_fire_note))
                   : timeEl(sch.next_fire_time, sch.next_fire_time_local),
             },
             {

@@ -13,6 +13,7 @@ import {
   fmtWindow,
   link,
   pausedBadge,
+  prose,
   runHref,
   statusBadge,
   tagChips,
@@ -60,7 +61,12 @@ export function scheduleCell(task) {
           "ul",
           { class: "plain" },
           task.schedules.map((sch) =>
-            h("li", {}, sch.description, sch.paused && !task.paused ? [" ", pausedBadge()] : null),
+            h(
+              "li",
+              {},
+              prose(sch.description),
+              sch.paused && !task.paused ? [" ", pausedBadge()] : null,
+            ),
           ),
         )
       : h("span", { class: "muted" }, t("no_schedule")),
@@ -179,7 +185,7 @@ export async function render(ctx) {
         link(taskHref(x.name), h("strong", {}, x.name)),
         " ",
         priorityBadge(x),
-        x.description ? h("span", { class: "task-desc" }, x.description) : null,
+        x.description ? h("span", { class: "task-desc" }, prose(x.description)) : null,
       ],
       class: "task-name",
     },

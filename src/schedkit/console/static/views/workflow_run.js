@@ -12,6 +12,8 @@ import {
   fmtDuration,
   jsonBlock,
   link,
+  retryAtText,
+  runBadge,
   runHref,
   saidEl,
   section,
@@ -20,12 +22,17 @@ import {
   table,
   timeEl,
   toast,
+  waitsForRetry,
 } from "../components.js";
 import { stateText, workflowGraph } from "../graph.js";
 
 const FAILED = new Set(["failed", "timeout", "lost", "cancelled"]);
 
 function stateBadge(step) {
+  if (waitsForRetry(step.run)) {
+    const at = retryAtText(step.run);
+    return [runBadge(step.run), at ? h("div", { class: "retry-at muted" }, at) : null];
+  }
   if (step.run) return statusBadge(step.state);
   return h(
     "span",
