@@ -98,12 +98,9 @@ def test_routes_in_app_js_match_the_server_pages() -> None:
 
 
 def _messages(lang: str) -> dict[str, str]:
-    text = (STATIC_DIR / "i18n.js").read_text(encoding="utf-8")
-    start = text.index(f"\n  {lang}: {{")
-    end = text.index("\n  },", start)
-    block = text[start:end]
+    block = (STATIC_DIR / "strings" / f"{lang}.js").read_text(encoding="utf-8")
     pairs = re.findall(
-        r"""^\s{4}(\w+):\s*\n?\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""", block, flags=re.M
+        r"""^\s{2}(\w+):\s*\n?\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""", block, flags=re.M
     )
     return {key: double or single for key, double, single in pairs}
 
