@@ -5,8 +5,10 @@ asked of this very node; a node raises the garbage collector's thresholds on sta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -389,3 +391,46 @@ def test_a_scheduler_started_again_in_another_event_loop_works(store_url: str) -
 
     assert asyncio.run(session()) >= 2
     assert asyncio.run(session()) >= 2
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_drained_run_whose_code_ignores_the_stop_is_handed_back_once_it_returns(
+    make_scheduler: MakeScheduler, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """A chaos audit's finding: a drain handed back, at its grace, a run whose code went
+    on (a thread sleeping; async code catching its cancellation), and another node ran
+    it beside that code for 31 s. It is handed back once its code has returned."""
+    monkeypatch.setattr("schedkit.engine.work.ABANDON_AFTER", 0.3)
+    code_ended: list[datetime] = []
+
+    @task("stubborn_sync", retry={"max_retries": 0})
+    def stubborn_sync() -> None:
+        time.sleep(2.0)
+        code_ended.append(utcnow())
+
+    @task("stubborn_async", retry={"max_retries": 0})
+    async def stubborn_async() -> None:
+        until = asyncio.get_running_loop().time() + 2.0
+        while (left := until - asyncio.get_running_loop().time()) > 0:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(left)
+        code_ended.append(utcnow())
+
+    s = await make_scheduler(stubborn_sync, stubborn_async, scheduler={"shutdown_grace": 0.2})
+    run = await s.run_now(f"stubborn_{kind}")
+    for _ in range(50):
+        if (await s.get_run(run.id)).status is RunStatus.RUNNING:
+            break
+        await asyncio.sleep(0.02)
+    await s.request_drain(s.node_id, actor="ops")
+    await asyncio.sleep(1.0)  # grace and abandonment long over, the code still going
+    assert (await s.get_run(run.id)).status is RunStatus.RUNNING and not code_ended
+    await asyncio.wait_for(s.wait_drained(), 10)
+    for _ in range(100):
+        back = await s.get_run(run.id)
+        if back.status is RunStatus.PENDING:
+            break
+        await asyncio.sleep(0.05)
+    assert back.status is RunStatus.PENDING and back.attempt == 2, back
+    assert back.attempt_errors[-1]["error"]["type"] == "HandedBack"
+    assert code_ended and back.attempt_errors[-1]["finished_at"] >= code_ended[0].isoformat()

@@ -143,6 +143,7 @@ class AttemptRunner:
                 ),
                 None if isolated else run.timeout,
             )
+            work.thread = held
         except (asyncio.CancelledError, RunCancelledError):
             if not ctx.cancelled:
                 raise

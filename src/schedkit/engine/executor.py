@@ -565,6 +565,18 @@ class Executor:
             run = dataclasses.replace(run, progress=active.run.progress)
         hand_back = run.id in self._handed_back and outcome.status is RunStatus.CANCELLED
         self._handed_back.discard(run.id)
+        work = active.work if active is not None else None
+        if hand_back and work is not None and work.still_running:
+            # Handed back now, the run would start on another node beside its own code,
+            # which ignored the drain's stop (sync code in a thread, or async code
+            # catching its cancellation): it stays running here until that code returns.
+            logger.warning(
+                "run %s of %s ignored the drain's stop: it is handed back once its code "
+                "returns (never on two nodes at once)",
+                run.id,
+                run.task_name,
+            )
+            await work.ended()
         done = await self.finisher.conclude(task, run, outcome, started, hand_back=hand_back)
         if done.retry_at is not None and done.applied:
             self.wake_at(done.retry_at)

@@ -98,6 +98,18 @@ class HeldThread:
         self._lane = lane
         self._in_flight = 0
         self._done = False
+        self._idle: asyncio.Event | None = None
+
+    @property
+    def busy(self) -> bool:
+        """Whether a call it made still runs (a stopped attempt's code that went on)."""
+        return self._in_flight > 0
+
+    async def idle(self) -> None:
+        """Wait until no call it made still runs."""
+        if self._in_flight:
+            self._idle = self._idle or asyncio.Event()
+            await self._idle.wait()
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> asyncio.Future[T]:
         """Run ``fn`` on the pool in a copy of the caller's context.
@@ -152,5 +164,7 @@ class HeldThread:
 
     def _returned(self) -> None:
         self._in_flight -= 1
+        if self._in_flight == 0 and self._idle is not None:
+            self._idle.set()
         if self._done and self._in_flight == 0:
             self._lane._release()

@@ -13,7 +13,10 @@ it, its outcome the timeout or the cancel it ignored.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from schedkit.engine.threads import HeldThread
 
 #: Seconds a cancelled or timed-out attempt's work gets to end before it is abandoned.
 ABANDON_AFTER = 5.0
@@ -28,6 +31,9 @@ class Work:
 
     def __init__(self, task: asyncio.Task[Any], timeout: float | None = None) -> None:
         self.task = task
+        #: The thread a sync task's code runs in (set by the attempt), which goes on
+        #: when the task awaiting it is cancelled.
+        self.thread: HeldThread | None = None
         #: Whether the timeout stopped it.
         self.timed_out = False
         loop = asyncio.get_running_loop()
@@ -56,6 +62,18 @@ class Work:
         if not self.task.done():
             raise WorkAbandonedError
         return self.task.result()
+
+    @property
+    def still_running(self) -> bool:
+        """Whether the code goes on: abandoned work, or a thread's call not returned."""
+        return not self.task.done() or (self.thread is not None and self.thread.busy)
+
+    async def ended(self) -> None:
+        """Wait until the code has really ended, however long it ignores being stopped."""
+        if not self.task.done():
+            await asyncio.wait({self.task})
+        if self.thread is not None:
+            await self.thread.idle()
 
     def _time_out(self) -> None:
         self.timed_out = True
