@@ -19,7 +19,7 @@ import pytest
 from schedkit.models import Run, RunFilter, RunStatus
 from schedkit.store import create_store
 from schedkit.tokens import create_token
-from tests.cli.conftest import Cli, one_error_line, subprocess_env
+from tests.cli.conftest import SAMPLE_PACKAGE, Cli, one_error_line, subprocess_env, write_config
 
 
 def runs_of(db: Path, task_name: str) -> list[Run]:
@@ -147,6 +147,24 @@ def test_a_sync_task_that_overruns_its_cancel_does_not_hold_the_process(cli: Cli
     assert took < 12, (took, done.stderr)
     assert "abandoned when this process exits" in done.stderr, done.stderr
     (run,) = runs_of(cli.db, "slow")
+    assert run.status is RunStatus.CANCELLED
+
+
+def test_async_code_that_ignores_its_cancel_does_not_hold_the_process(cli: Cli) -> None:
+    """A chaos audit's finding: ``schedkit serve`` stopped by SIGTERM recorded the run
+    of an async task catching its cancellation cancelled within grace + 5 s, said
+    "stopped", then exited 57 s later: ``asyncio.run`` waited at exit for every task
+    left on its loop, that task's code among them. The same path, through ``run
+    --local --timeout``: the run is cancelled when the wait ends, its code abandoned 5 s
+    later, and the process leaves it behind within 2 s more."""
+    write_config(cli.config, cli.db, (SAMPLE_PACKAGE, "tests.cli.stubborn_tasks"))
+    began = time.monotonic()
+    done = cli.subprocess("run", "stubborn", "-p", "seconds=60", "--local", "--timeout", "1")
+    took = time.monotonic() - began
+    assert done.returncode == 1, done.stderr
+    assert took < 15, (took, done.stderr)
+    assert "left running at exit" in done.stderr, done.stderr
+    (run,) = runs_of(cli.db, "stubborn")
     assert run.status is RunStatus.CANCELLED
 
 

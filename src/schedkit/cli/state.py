@@ -9,7 +9,6 @@ executor enabled (:func:`executing`).
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import logging
 import os
@@ -32,6 +31,7 @@ from schedkit.service import Scheduler
 from schedkit.service.location import describe_store, sqlite_file
 from schedkit.service.past_dates import ScheduleNote, noted
 
+from . import loop
 from .errors import CommandFailed
 from .render import Lang
 
@@ -172,8 +172,9 @@ def actor() -> str:
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine on a fresh event loop."""
-    return asyncio.run(coro)
+    """Run a command's coroutine on a fresh event loop (ended within a bound: see
+    :mod:`schedkit.cli.loop`)."""
+    return loop.run(coro)
 
 
 def with_roles(
