@@ -245,8 +245,9 @@ class Monitor:
         task = run.task_name
         if kind is EventKind.STARTED:
             m.child(m.attempts_started, task).inc()
-            if run.attempt == 1:
-                m.child(m.fire_lateness, task).observe(lateness(run, run.started_at or event.at))
+            waited = lateness(run, run.started_at or event.at) if run.attempt == 1 else None
+            if waited is not None:
+                m.child(m.fire_lateness, task).observe(waited)
         elif kind is EventKind.FINISHED:
             m.child(m.runs, task, run.status.value).inc()
             if run.duration is not None:
@@ -434,6 +435,8 @@ class Monitor:
             if not rules.late:
                 continue
             waited = lateness(run, now)
+            if waited is None:
+                continue
             threshold = await self._late_after(run, rules)
             if waited > threshold:
                 by_task.setdefault(run.task_name, []).append((run, waited, threshold))

@@ -99,3 +99,31 @@ def test_backfill_refuses_bad_input_naming_the_field(api: Api) -> None:
         ),
         404,
     )
+
+
+def test_a_second_backfill_waits_for_the_first_to_finish_or_be_cancelled(api: Api) -> None:
+    """Audit finding: four backfills of other ranges stacked 2,880 pending runs, and cancel
+    reached only the latest. Now a schedule has one unfinished backfill at a time."""
+    api.admin.post("/tasks/slow/schedule?schedule_id=slow-flood", json="0 9 * * *")
+    url = "/schedules/slow-flood/backfill"
+    first = {"from": "2026-11-01", "to": "2026-11-03"}
+    made = api.operator.post(url, json=first)
+    assert made.status_code == 202, made.text
+    assert made.json()["created"] == 3
+    other = api.operator.post(url, json={"from": "2026-11-04", "to": "2026-11-06"})
+    refused = problem(other, 409)
+    assert "still running" in refused["detail"] and "backfill/cancel" in refused["detail"]
+    assert "2026-11-01" in refused["detail"]
+    # The same request again is answered with the running backfill, creating nothing.
+    again = api.operator.post(url, json=first)
+    assert again.status_code == 202, again.text
+    assert again.json()["created"] == 0 and again.json()["state"] == "running"
+    assert api.viewer.get(url).json()["total"] == 3
+    # Once cancelled, every unfinished backfill run of the schedule is cancelled ...
+    cancelled = api.operator.post(f"{url}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    # ... and another range may be backfilled.
+    second = api.operator.post(url, json={"from": "2026-11-04", "to": "2026-11-06"})
+    assert second.status_code == 202, second.text
+    assert second.json()["created"] == 3
+    api.operator.post(f"{url}/cancel")

@@ -61,7 +61,7 @@ def test_a_trading_calendar_is_edited_and_its_warning_shown_until_confirmed(api:
         json={"trigger": "cron", "hour": 9, "calendar": "sd-spot", "kwargs": {"count": 1}},
     )
     assert response.status_code == 200, response.text
-    ready = api.anon.get("/ready").json()
+    ready = api.viewer.get("/ready").json()
     titles = [w["title"] for w in ready["calendar_warnings"]]
     assert f"calendar sd-spot for {THIS_YEAR} not confirmed" in titles
     stats = api.viewer.get("/stats?lang=zh").json()
@@ -90,7 +90,7 @@ def test_a_trading_calendar_is_edited_and_its_warning_shown_until_confirmed(api:
     assert exported.text.splitlines()[1] == f"{THIS_YEAR + 1}-01-04,open,trading_day,首个交易日"
     for year in (THIS_YEAR, THIS_YEAR + 1):
         api.admin.put(f"/calendars/sd-spot/years/{year}/confirmed", json={"confirmed": True})
-    ready = api.anon.get("/ready").json()
+    ready = api.viewer.get("/ready").json()
     assert [w for w in ready["calendar_warnings"] if w["calendar"] == "sd-spot"] == []
     detail = api.viewer.get("/calendars/sd-spot").json()
     assert detail["override_list"] == [

@@ -24,7 +24,8 @@ def _run(api: Api, task: str, kwargs: dict[str, object] | None = None) -> str:
 
 def test_health_and_readiness_are_open(api: Api) -> None:
     assert api.anon.get("/health").json() == {"status": "ok"}
-    ready = api.anon.get("/ready").json()
+    assert api.anon.get("/ready").json() == {"status": "ready", "store": "ok"}
+    ready = api.viewer.get("/ready").json()
     assert ready["status"] == "ready" and ready["store"] == "ok"
     assert ready["scheduler"] == "leader"  # the only node holds the lease
 

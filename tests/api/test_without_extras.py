@@ -21,7 +21,7 @@ SCRIPT = textwrap.dedent(
     from schedkit.api import create_app
 
     app = create_app({"store_url": sys.argv[1], "entry_points": False}, auth="none")
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://localhost") as client:
         ready = client.get("/api/v1/scheduler/ready")
         assert ready.status_code == 200, ready.text
         assert ready.json()["alerts"] is None, ready.text

@@ -91,3 +91,16 @@ def test_schedule_max_runs_ends_and_shows_why(cli: Cli, service: SyncScheduler) 
     assert "ended (max runs 1/1)" in cli("tasks", "show", "hello").stdout
     assert "已结束（已达最大运行次数 1/1）" in cli("--lang", "zh", "tasks", "show", "hello").stdout
     assert "ended (max runs 1/1)" in cli("tasks").stdout
+
+
+def test_a_second_backfill_is_refused_while_the_first_runs(cli: Cli) -> None:
+    assert cli("schedule", "hello", "--cron", "0 9 * * *").exit_code == 0
+    first = cli("backfill", "hello", "--from", "2026-11-01", "--to", "2026-11-03")
+    assert first.exit_code == 0, first.output
+    second = cli("backfill", "hello", "--from", "2026-11-04", "--to", "2026-11-06")
+    assert second.exit_code != 0, second.output
+    line = one_error_line(second.stderr)
+    assert "still running" in line and "--cancel" in line
+    assert cli("backfill", "hello", "--cancel").exit_code == 0
+    third = cli("backfill", "hello", "--from", "2026-11-04", "--to", "2026-11-06")
+    assert third.exit_code == 0, third.output

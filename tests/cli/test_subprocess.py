@@ -212,3 +212,53 @@ def test_serve_stops_at_once_with_an_event_stream_open(cli: Cli, signum: int) ->
     assert ended == "cleanly", err
     assert took < 3, (took, err)
     assert "Traceback" not in err and "ERROR" not in err, err
+
+
+#: A port of the range these tests may use (fixed: the Host header names it).
+REBIND_PORT = 8421
+
+
+def test_serve_auth_none_refuses_a_host_header_that_is_not_loopback(cli: Cli) -> None:
+    """Audit finding (DNS rebinding): ``serve --auth none`` binds to loopback, but a page
+    on attacker.example whose name then resolves to 127.0.0.1 reached it from the
+    browser, Host header and all, and ran tasks as admin."""
+    proc = start(cli, "serve", "--auth", "none", "--host", "127.0.0.1", "--port", str(REBIND_PORT))
+    base = f"http://127.0.0.1:{REBIND_PORT}"
+    api = base + "/api/v1/scheduler"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/api/v1/scheduler/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.1)
+        headers = {"Content-Type": "application/json"}
+        for evil in (
+            f"rebind.attacker.example:{REBIND_PORT}",
+            "attacker.example",
+            "127.0.0.1.nip.io",
+        ):
+            refused = httpx.post(
+                api + "/tasks/hello/execute", json={}, headers={**headers, "Host": evil}
+            )
+            assert refused.status_code == 400, (evil, refused.text)
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert "Host" in refused.json()["detail"]
+            assert httpx.get(base + "/docs", headers={"Host": evil}).status_code == 400
+        assert runs_of(cli.db, "hello") == []
+        for good in (
+            f"localhost:{REBIND_PORT}",
+            f"127.0.0.1:{REBIND_PORT}",
+            "localhost",
+            f"[::1]:{REBIND_PORT}",
+        ):
+            made = httpx.post(
+                api + "/tasks/hello/execute", json={}, headers={**headers, "Host": good}
+            )
+            assert made.status_code == 202, (good, made.text)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=30)

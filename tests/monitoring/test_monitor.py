@@ -383,3 +383,59 @@ def test_a_monitor_started_again_in_another_event_loop_alerts(
     asyncio.run(session())
     asyncio.run(session())
     assert titles(receiver) == ["[ERROR] Task failed: nightly", "[OK] Task recovered: nightly"] * 2
+
+
+async def test_backfilled_runs_and_what_they_start_are_not_late(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    """Audit finding: backfilling past days sent "started late ... waited 140 hours".
+    Backfill runs are asked for, not late (docs/backfill.md); a run a backfilled run
+    starts (depends_on) counts from when it was created, not from the old fire time."""
+    t, flag = switchable("refill")
+    flag["fail"] = False
+
+    @task("after_refill", description="runs after refill", depends_on=("refill",))
+    async def after() -> dict[str, Any]:
+        return {"success": True, "message": "ok"}
+
+    s, mon = await make_monitored(
+        t, after, settings=alert_settings([hook(receiver)], rules={"late_after": 60})
+    )
+    await s.add_task("refill", {"trigger": "cron", "hour": 9, "minute": 0}, schedule_id="daily")
+    today = s.clock.now().astimezone(s.tz).date()
+    done = await s.backfill("daily", today - timedelta(days=6), today - timedelta(days=4))
+    assert done.created == 3
+
+    async def finished() -> int:
+        found = await s.list_runs(status=RunStatus.SUCCESS, limit=50)
+        return len(found)
+
+    deadline = time.monotonic() + 15
+    while await finished() < 6:  # 3 backfill runs, 3 runs they started
+        assert time.monotonic() < deadline, await s.list_runs(limit=50)
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)  # periodic checks run too
+    await settle(mon)
+    assert titles(receiver) == []
+
+
+async def test_pending_backfill_runs_are_not_reported_late(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    t, _ = switchable("refill_waiting")
+    # This node executes nothing: the backfill's runs wait, as the periodic check sees.
+    s, mon = await make_monitored(
+        t,
+        executor={"enabled": False},
+        settings=alert_settings([hook(receiver)], rules={"late_after": 0.3}),
+    )
+    await s.add_task("refill_waiting", {"trigger": "cron", "hour": 9}, schedule_id="daily")
+    today = s.clock.now().astimezone(s.tz).date()
+    await s.backfill("daily", today - timedelta(days=3), today - timedelta(days=2), concurrency=2)
+    await asyncio.sleep(1.0)
+    await settle(mon)
+    assert titles(receiver) == []
+    # A manual run in the same wait is still reported late (the rule works here).
+    await s.run_now("refill_waiting")
+    (msg,) = await receiver.wait("/alerts", 1, timeout=5)
+    assert msg.json()["title"] == "[WARNING] Run started late: refill_waiting"

@@ -125,3 +125,41 @@ def test_docs_render_without_network(chromium: str, tmp_path: Path) -> None:
         finally:
             browser.close()
     assert outside == []
+
+
+def test_a_page_on_another_origin_cannot_frame_the_api_docs(chromium: str, tmp_path: Path) -> None:
+    """Audit finding: /docs could be framed by any site (clickjacking a signed-in user's
+    Swagger UI "Try it out"); the console's pages were already protected."""
+    app = create_app(
+        fast_config(f"sqlite:///{tmp_path / 'frame.db'}"), registry=security_registry()
+    )
+    evil = FastAPI()
+    with LiveServer(app) as target:
+        docs = httpx.get(target.url + "/docs")
+        assert docs.status_code == 200
+        assert docs.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in docs.headers["content-security-policy"]
+        # ReDoc is not served: /redoc is the console's page, framed by its own origin only.
+        redoc = httpx.get(target.url + "/redoc")
+        assert "swagger" not in redoc.text.lower() and "redoc.standalone" not in redoc.text
+
+        @evil.get("/")
+        def page() -> HTMLResponse:
+            return HTMLResponse(f'<!doctype html><iframe id="f" src="{target.url}/docs"></iframe>')
+
+        with LiveServer(evil) as other, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            try:
+                tab = browser.new_page()
+                blocked: list[str] = []
+                tab.on("console", lambda msg: blocked.append(msg.text))
+                tab.goto(other.url + "/")
+                tab.wait_for_timeout(1500)
+                framed = [f for f in tab.frames if f != tab.main_frame]
+                assert framed, "the iframe was not created"
+                # A refused frame holds Chromium's error page, never the Swagger UI.
+                for frame in framed:
+                    assert frame.locator(".swagger-ui").count() == 0, frame.url
+                assert any("frame" in text.lower() for text in blocked), blocked
+            finally:
+                browser.close()

@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 import httpx
+from fastapi import FastAPI, HTTPException, Request
 
 from schedkit.api import create_app
+from schedkit.integrations.fastapi import mount_scheduler
 from schedkit.store import create_store
 from tests.api.conftest import PREFIX, Api, open_api
 from tests.api.helpers import problem
@@ -112,3 +114,36 @@ def test_pausing_a_task_without_schedules_is_a_documented_409(api: Api) -> None:
         for method, operation in operations.items():
             if method in ("post", "delete") and path.startswith(PREFIX):
                 assert {"413", "415"} <= set(operation["responses"]), (method, path)
+
+
+def test_ready_tells_anonymous_callers_only_whether_the_node_is_ready(api: Api) -> None:
+    """Audit finding: the open /ready named the host (node_id is host:pid), the calendars
+    and the alert health. Anonymous callers (load balancers) get the status only."""
+    anon = api.anon.get("/ready")
+    assert anon.status_code == 200, anon.text
+    assert anon.json() == {"status": "ready", "store": "ok"}
+    wrong = api.anon.get("/ready", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 200 and wrong.json() == {"status": "ready", "store": "ok"}
+    viewer = api.viewer.get("/ready").json()
+    assert viewer["status"] == "ready" and viewer["node_id"] and viewer["scheduler"]
+    assert "calendar_warnings" in viewer and "alerts" in viewer
+
+
+def test_ready_embedded_gives_details_to_the_host_s_users_only(tmp_path: Path) -> None:
+    def cookie_user(request: Request) -> dict[str, str]:
+        if request.cookies.get("session") != "alice-session":
+            raise HTTPException(401, "sign in")  # as host dependencies often do
+        return {"username": "alice"}
+
+    host = FastAPI()
+    mount_scheduler(
+        host,
+        fast_config(f"sqlite:///{tmp_path / 'host.db'}"),
+        registry=security_registry(),
+        user_dependency=cookie_user,
+    )
+    with LiveServer(host) as server:
+        anon = httpx.get(server.url + PREFIX + "/ready")
+        assert anon.status_code == 200 and anon.json() == {"status": "ready", "store": "ok"}
+        alice = httpx.get(server.url + PREFIX + "/ready", cookies={"session": "alice-session"})
+        assert alice.status_code == 200 and alice.json()["node_id"]

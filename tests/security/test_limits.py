@@ -174,3 +174,20 @@ def test_the_schedule_count_is_bounded_and_listed_in_pages(strict: Api) -> None:
     assert (first["total"], second["total"]) == (2, 2)
     assert [s["id"] for s in first["items"] + second["items"]] == ["a-1", "a-2"]
     assert json.dumps(first).count('"id"') == 1
+
+
+def test_backfill_requests_count_against_the_run_rate(throttled: Api) -> None:
+    """Audit finding: backfill was the one run-creating route without the run rate."""
+    made = throttled.admin.post(
+        "/tasks/anything/schedule?schedule_id=flood", json={"trigger": "cron", "hour": 3}
+    )
+    assert made.status_code == 200, made.text
+    for _ in range(3):
+        assert throttled.operator.post("/tasks/anything/execute", json={}).status_code == 202
+    late = throttled.operator.post(
+        "/schedules/flood/backfill", json={"from": "2026-11-01", "to": "2026-11-02"}
+    )
+    problem(late, 429)
+    assert 1 <= int(late.headers["retry-after"]) <= 10
+    runs = throttled.viewer.get("/runs", params={"trigger_source": "backfill"}).json()
+    assert runs["total"] == 0

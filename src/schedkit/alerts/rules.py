@@ -33,7 +33,7 @@ from typing import Any
 
 from schedkit.alerts.config import AlertKind, RuleSet
 from schedkit.calendars import CalendarWarning
-from schedkit.models import JSON, Run, RunStatus
+from schedkit.models import JSON, Run, RunStatus, TriggerSource
 
 #: Final statuses that count as a failure of the task.
 FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.LOST})
@@ -292,7 +292,7 @@ def on_started(
 ) -> Decision:
     """A run (attempt) started: late if it waited longer than ``late_after`` seconds."""
     waited = lateness(run, run.started_at or now)
-    if rules.late and waited > late_after:
+    if rules.late and waited is not None and waited > late_after:
         return _late(state, run, rules, now, waited, late_after, count=1)
     if state.late_open:
         new = state.copy()
@@ -365,12 +365,29 @@ def on_running_check(
     return new, alerts
 
 
-def lateness(run: Run, started: datetime) -> float:
-    """Seconds between when a run could start and when it started (or ``started``=now).
+#: First attempts whose start is due at their fire time: lateness counts from it.
+_FIRES = frozenset({TriggerSource.SCHEDULE, TriggerSource.CATCH_UP})
 
-    First attempts count from the nominal fire time; retries from their ``not_before``.
+
+def lateness(run: Run, started: datetime) -> float | None:
+    """Seconds between when a run could start and when it started (or ``started``=now);
+    None for a run that is not judged late.
+
+    Fires of a schedule (first attempts) count from their nominal fire time; retries from
+    their ``not_before``; other first attempts (manual, dependency, workflow step) from
+    when they were created, since they may carry an older fire's time (a run started by
+    a backfilled one, a step of a workflow started hours ago). Backfill runs are not
+    judged: they are past fires asked for, waiting their turn on purpose (the
+    request's ``concurrency``), not late.
     """
-    reference = run.scheduled_for if run.attempt <= 1 else run.not_before
+    if run.attempt > 1:
+        reference = run.not_before
+    elif run.trigger_source is TriggerSource.BACKFILL:
+        return None
+    elif run.trigger_source in _FIRES:
+        reference = run.scheduled_for
+    else:
+        reference = run.created_at
     return max(0.0, (started - reference).total_seconds())
 
 

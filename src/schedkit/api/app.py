@@ -24,6 +24,7 @@ from schedkit.api.auth import (
     token_authenticator,
 )
 from schedkit.api.docs import add_docs
+from schedkit.api.hosts import LoopbackHostOnly
 from schedkit.api.lifespan import ConfigInput, include_scheduler_router, scheduler_running
 from schedkit.api.problems import install_problem_handlers
 from schedkit.api.router import DEFAULT_PREFIX
@@ -60,7 +61,9 @@ def create_app(
     unless already started), or a config for a new one (see :class:`schedkit.Scheduler`).
 
     ``auth="token"`` (default) requires an API token on every route but health/readiness;
-    ``auth="none"`` admits everyone as admin, for local development only (logged loudly).
+    ``auth="none"`` admits everyone as admin, for local development only (logged loudly),
+    and answers only requests whose ``Host`` is a loopback name (400 otherwise: DNS
+    rebinding, see :mod:`schedkit.api.hosts`).
     ``authenticate`` replaces both with your own authenticator. ``extensions`` go to a
     scheduler made here (every node also gets a Monitor when its extra is installed).
     The config's ``api`` section decides whether ``/metrics`` needs a token and whether
@@ -75,6 +78,7 @@ def create_app(
         # Loaded once more by the lifespan's scheduler; here for what the app serves.
         settings = load_config(config).api
     token_sign_in = auth == "token" and authenticate is None
+    custom_auth = authenticate is not None
     if authenticate is None:
         if auth == "token":
             authenticate = token_authenticator()
@@ -99,6 +103,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    if auth == "none" and not custom_auth:
+        # Everyone is admin: only requests addressed to loopback (DNS rebinding).
+        app.add_middleware(LoopbackHostOnly)
     install_problem_handlers(app)
     include_scheduler_router(app, authenticate, prefix=prefix)
     if settings.docs:

@@ -17,10 +17,12 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.dependencies.utils import get_dependant, solve_dependencies
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from schedkit.api.deps import get_scheduler
@@ -35,6 +37,8 @@ __all__ = [
     "anonymous_authenticator",
     "current_principal",
     "host_authenticator",
+    "offer_authenticator",
+    "optional_principal",
     "require_role",
     "token_authenticator",
 ]
@@ -42,6 +46,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _STATE_KEY = "schedkit_principal"
+#: The authenticator of an open route, for :func:`optional_principal`.
+_AUTHENTICATOR_KEY = "schedkit_authenticator"
 #: (secret, token) verified earlier in the same request (routes with a body authenticate
 #: before reading it, then FastAPI runs the guard again).
 _TOKEN_KEY = "schedkit_verified_token"
@@ -186,3 +192,43 @@ def _actor(principal: Annotated[Principal, Depends(current_principal)]) -> str:
 
 #: The caller's name, for the ``actor=`` of the façade's mutating methods.
 ActorDep = Annotated[str, Depends(_actor)]
+
+
+def offer_authenticator(authenticate: Authenticator) -> Callable[[Request], None]:
+    """A dependency of the open routes (no role): makes ``authenticate`` available to
+    :func:`optional_principal` without requiring it."""
+
+    def offer(request: Request) -> None:
+        setattr(request.state, _AUTHENTICATOR_KEY, authenticate)
+
+    return offer
+
+
+async def optional_principal(request: Request) -> Principal | None:
+    """The caller of an open route if it authenticates (any role), else None; never a
+    401. The authenticator runs with its own dependencies (a host's user dependency
+    raising 401 for anonymous callers included), and whatever it refuses with, a
+    problem or an HTTPException, means "anonymous" here."""
+    authenticate = getattr(request.state, _AUTHENTICATOR_KEY, None)
+    if authenticate is None:
+        return None
+    dependant = get_dependant(path=request.url.path, call=authenticate)
+    # The app's dependency_overrides apply, as on the guarded routes.
+    overrides = request.app if hasattr(request.app, "dependency_overrides") else None
+    async with AsyncExitStack() as stack:
+        try:
+            solved = await solve_dependencies(
+                request=request,
+                dependant=dependant,
+                dependency_overrides_provider=overrides,
+                async_exit_stack=stack,
+                embed_body_fields=False,
+            )
+            if solved.errors:
+                return None
+            principal = authenticate(**solved.values)
+            if inspect.isawaitable(principal):
+                principal = await principal
+        except (ApiProblem, HTTPException):
+            return None
+    return principal if isinstance(principal, Principal) else None

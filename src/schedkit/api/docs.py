@@ -1,8 +1,9 @@
 """The interactive API documentation (``/docs``: Swagger UI), served with its script and
 styles from this installation (the ``fastapi-offline`` package ships them), never from a
 CDN: the page works offline, and no third-party script runs on the origin whose session
-storage holds the console's API token. (ReDoc is not offered: its bundle loads a logo
-from its vendor's CDN.)"""
+storage holds the console's API token. No other site may frame the page (see
+:data:`PAGE_HEADERS`). (ReDoc is not offered: its bundle loads a logo from its vendor's
+CDN.)"""
 
 from __future__ import annotations
 
@@ -14,12 +15,24 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-__all__ = ["ASSETS_PATH", "add_docs"]
+__all__ = ["ASSETS_PATH", "PAGE_HEADERS", "add_docs"]
 
 logger = logging.getLogger(__name__)
 
 #: Where the documentation pages load their scripts and styles from.
 ASSETS_PATH = "/docs-assets"
+
+#: Sent with the documentation page: no other site may frame it (a framed Swagger UI,
+#: with a token the user authorized in it, could be clicked through "Try it out" from
+#: underneath a decoy: clickjacking). Nothing frames it on purpose, so "none"; the
+#: X-Frame-Options twin is for browsers without CSP. Only frame-ancestors, not a whole
+#: policy: Swagger UI starts from an inline script.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'; object-src 'none'; base-uri 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def _assets_dir() -> Path | None:
@@ -42,10 +55,12 @@ def add_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> HTMLResponse:
-        return get_swagger_ui_html(
+        page = get_swagger_ui_html(
             openapi_url=openapi_url,
             title=f"{app.title} - API",
             swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS_PATH}/favicon.png",
         )
+        page.headers.update(PAGE_HEADERS)
+        return page

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from schedkit.api.auth import Authenticator, require_role
+from schedkit.api.auth import Authenticator, offer_authenticator, require_role
 from schedkit.api.guards import MUTATING_METHODS
 from schedkit.api.problems import problem_responses
 from schedkit.api.routes import ROUTES
@@ -32,6 +32,8 @@ def create_router(
     ``authenticate`` (see :mod:`schedkit.api.auth`) and the role the route needs."""
     router = APIRouter(prefix=prefix, tags=list(tags), route_class=ProblemRoute)
     guards = {role: [Depends(require_role(authenticate, role))] for role in Role}
+    # Open routes may tell an authenticated caller more (see optional_principal).
+    open_route = [Depends(offer_authenticator(authenticate))]
     for spec in ROUTES.specs:
         statuses = set(spec.errors) | {503}
         if spec.method in MUTATING_METHODS:
@@ -49,7 +51,7 @@ def create_router(
             spec.path,
             spec.endpoint,
             methods=[spec.method],
-            dependencies=guards[spec.role] if spec.role is not None else None,
+            dependencies=guards[spec.role] if spec.role is not None else open_route,
             responses=responses,
             description=description,
             **options,

@@ -41,6 +41,7 @@ __all__ = [
     "LogPage",
     "PauseRequest",
     "Readiness",
+    "ReadyStatus",
     "RunAccepted",
     "RunPage",
     "ScheduleBatchCreated",
@@ -241,10 +242,17 @@ class AlertsReadiness(BaseModel):
     )
 
 
-class Readiness(BaseModel):
+class ReadyStatus(BaseModel):
+    """What ``/ready`` tells a caller without credentials (a load balancer)."""
+
     status: Literal["ready"] = "ready"
-    node_id: str
     store: Literal["ok"] = "ok"
+
+
+class Readiness(ReadyStatus):
+    """What ``/ready`` tells an authenticated caller (any role)."""
+
+    node_id: str = Field(description="This node: host name, process id and a random part.")
     scheduler: Literal["leader", "standby", "disabled"] = Field(
         description="leader: this node fires schedules; standby: another node holds the lease."
     )

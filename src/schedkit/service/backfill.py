@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Literal
 
 from schedkit.engine import backfill, runs
@@ -96,6 +96,17 @@ class Backfills:
             [] if trigger.calendar is None else [trigger.calendar.name]
         )
         fires = backfill.fires_in(trigger, lo, hi, limit, calendar_check(trigger, books))
+        record = {
+            "start": lo.isoformat(),
+            "end": hi.isoformat(),
+            "concurrency": concurrency,
+            "requested_by": actor,
+            "requested_at": now.isoformat(),
+            "cancelled_at": None,
+        }
+        running = await self._claim(schedule_id, record, trigger.timezone)
+        if running is not None:
+            return running
         stored = await self.store.list_runs(
             RunFilter(schedule_id=backfill.schedule_key(schedule_id), since=lo, until=hi),
             limit=limit,
@@ -120,20 +131,45 @@ class Backfills:
             else:
                 self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
         self.executor.wake()
-        record = {
-            "start": lo.isoformat(),
-            "end": hi.isoformat(),
-            "concurrency": concurrency,
-            "requested_by": actor,
-            "requested_at": now.isoformat(),
-            "cancelled_at": None,
-        }
-        await self._write(schedule_id, record)
         detail = f"{lo.isoformat()} .. {hi.isoformat()}, concurrency {concurrency}: "
         detail += f"{len(inserted)} new run(s) of {len(fires)} fire(s)"
         await self.audit.record(actor, "schedule.backfill", schedule_id, detail=detail)
         logger.info("backfill of %s: %s", schedule_id, detail)
         return await self._status(schedule_id, record, created=len(inserted))
+
+    async def _claim(self, schedule_id: str, record: JSON, tz: tzinfo) -> Backfill | None:
+        """Make ``record`` the schedule's backfill before any run is stored, unless an
+        earlier backfill of the schedule has unfinished runs: then the same range asked
+        again is answered with that backfill (None is returned otherwise), and another
+        range is a ConflictError. One unfinished backfill per schedule keeps what an
+        operator can queue bounded (``limits.max_backfill_fires``) and keeps every
+        unfinished backfill run within reach of cancel, which acts on the latest."""
+        key = state_key(schedule_id)
+        entry = await self.store.get_state(key)
+        if entry is not None and entry.value.get("cancelled_at") is None:
+            earlier = entry.value
+            flt = self._filter(schedule_id, earlier, ACTIVE_STATUSES)
+            if await self.store.list_runs(flt, limit=1):
+                if (earlier["start"], earlier["end"]) == (record["start"], record["end"]):
+                    return await self._status(schedule_id, earlier, created=0)
+                lo, hi = (
+                    datetime.fromisoformat(earlier[k]).astimezone(tz).isoformat()
+                    for k in ("start", "end")
+                )
+                raise ConflictError(
+                    f"a backfill of {schedule_id!r} is still running ({lo} .. {hi}, "
+                    f"requested by {earlier['requested_by']}): wait for it to "
+                    f"finish, or cancel it first (POST /schedules/{schedule_id}/backfill/cancel, "
+                    f"schedkit backfill {schedule_id} --cancel)"
+                )
+        # Compare-and-set against the entry just read: of two requests racing here, one
+        # stores its runs and the other is told to try again.
+        if not await self.store.set_state(key, record, entry.version if entry else 0):
+            raise ConflictError(
+                f"another backfill of {schedule_id!r} was requested at the same moment; "
+                "read its progress and try again"
+            )
+        return None
 
     async def status(self, schedule_id: str) -> Backfill | None:
         """The schedule's latest backfill request and its progress, or None if it has none."""

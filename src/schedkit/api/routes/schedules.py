@@ -10,6 +10,7 @@ from pydantic import JsonValue, PlainValidator
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
 from schedkit.api.deps import LangDep, SchedulerDep
+from schedkit.api.ratelimit import RunRateDep
 from schedkit.api.routes.table import (
     Limit,
     Name,
@@ -153,7 +154,7 @@ async def preview_schedule(
     "POST",
     "/schedules/{schedule_id:schedkit_schedule_id}/backfill",
     role=Role.OPERATOR,
-    errors=(404, 409),
+    errors=(404, 409, 429),
     summary="Backfill a past range",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=readmodels.BackfillView,
@@ -163,11 +164,14 @@ async def backfill_schedule(
     body: BackfillRequest,
     scheduler: SchedulerDep,
     actor: ActorDep,
+    _rate: RunRateDep,
 ) -> readmodels.BackfillView:
     """Creates a run (trigger source ``backfill``) for every fire of the schedule in the
     range that has none yet, at most ``concurrency`` running at once. Asking again
     creates nothing twice (``created`` 0). 422 when the range is empty or holds more
-    fires than ``limits.max_backfill_fires``."""
+    fires than ``limits.max_backfill_fires``; 409 while an earlier backfill of another
+    range of the schedule has unfinished runs (cancel it, or wait for it to finish).
+    Each request counts as one run creation against ``api.run_rate`` (429)."""
     backfill = await scheduler.backfill(
         schedule_id, body.start, body.end, concurrency=body.concurrency, actor=actor
     )

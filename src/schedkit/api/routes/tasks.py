@@ -7,8 +7,15 @@ from typing import Annotated, NamedTuple
 from fastapi import Depends, Query, Request, Response, status
 
 from schedkit import readmodels
-from schedkit.api.auth import ActorDep
-from schedkit.api.deps import IdempotencyKey, LangDep, SchedulerDep, node_monitor
+from schedkit.api.auth import ActorDep, Principal, optional_principal
+from schedkit.api.deps import (
+    IdempotencyKey,
+    LangDep,
+    SchedulerDep,
+    get_scheduler,
+    node_monitor,
+)
+from schedkit.api.problems import ApiProblem
 from schedkit.api.ratelimit import RunRateDep
 from schedkit.api.routes.common import accepted, run_page
 from schedkit.api.routes.table import (
@@ -26,13 +33,20 @@ from schedkit.api.schemas import (
     Health,
     PauseRequest,
     Readiness,
+    ReadyStatus,
     RunAccepted,
     RunPage,
     ScheduleResponse,
     ScheduleWarning,
     TaskSchedules,
 )
-from schedkit.errors import ConflictError, ScheduleNotFoundError, ValidationError
+from schedkit.errors import (
+    ConflictError,
+    NotRunningError,
+    ScheduleNotFoundError,
+    StoreError,
+    ValidationError,
+)
 from schedkit.service.past_dates import noted
 from schedkit.tokens import Role
 
@@ -64,13 +78,43 @@ async def health() -> Health:
     return Health()
 
 
-@route("GET", "/ready", role=None, errors=(422, 503), summary="Readiness", response_model=Readiness)
-async def ready(scheduler: SchedulerDep, lang: LangDep) -> Readiness:
-    """Ready when the scheduler is started and the store answers; ``scheduler`` tells
-    whether this node fires schedules (holds the lease) or stands by;
-    ``calendar_warnings`` lists coming calendar years no source confirms; ``alerts``
-    whether alert delivery works (details for viewers at ``/alerts/status``)."""
-    await scheduler.ping()
+@route(
+    "GET",
+    "/ready",
+    role=None,
+    errors=(422, 503),
+    summary="Readiness",
+    response_model=Readiness | ReadyStatus,
+)
+async def ready(
+    request: Request,
+    lang: LangDep,
+    caller: Annotated[Principal | None, Depends(optional_principal)],
+) -> Readiness | ReadyStatus:
+    """Ready (200) when the scheduler is started and the store answers, else 503. Without
+    credentials, that is all it says (``status``, ``store``; a 503 gives a generic
+    reason): it is open for load balancers, and names no host, calendar or channel.
+    With credentials (any role) it adds ``node_id``; ``scheduler``: whether this node
+    fires schedules (holds the lease) or stands by; ``calendar_warnings``: coming
+    calendar years no source confirms; ``alerts``: whether alert delivery works (details
+    at ``/alerts/status``)."""
+    try:
+        scheduler = get_scheduler(request)
+        await scheduler.ping()
+    except (NotRunningError, StoreError) as exc:
+        if caller is not None:
+            raise
+        raise ApiProblem(
+            503,
+            "not ready: the scheduler is not running"
+            if isinstance(exc, NotRunningError)
+            else "not ready: the store does not answer",
+            slug="not-ready",
+            title="Not ready",
+            headers={"Retry-After": "5"},
+        ) from None
+    if caller is None:
+        return ReadyStatus()
     role = "disabled"
     if scheduler.config.scheduler.enabled:
         role = "leader" if scheduler.is_leader else "standby"
