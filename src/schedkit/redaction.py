@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,6 +32,7 @@ __all__ = [
     "redact_json",
     "remember_secrets",
     "remember_url_password",
+    "unmask",
 ]
 
 MASK = "***"
@@ -220,6 +221,20 @@ def _redact_item(key: Any, item: Any) -> Any:
     ):
         return MASK
     return redact_json(item)
+
+
+def unmask(given: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` (JSON data sent to replace ``stored``, as ``stored`` was read: redacted)
+    with each value that is exactly what a reader was shown of the stored value under
+    the same key taken back to the stored value. A schedule's kwargs edited in the
+    console come back so: saved as sent, ``"***"`` would replace the password."""
+    kept = dict(given)
+    for key, value in given.items():
+        if key in stored:
+            old = stored[key]
+            if value != old and value == _redact_item(key, old):
+                kept[key] = old
+    return kept
 
 
 class RedactingFilter(logging.Filter):

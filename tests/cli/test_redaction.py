@@ -84,3 +84,22 @@ def test_run_wait_and_history_mask_a_result_message_and_its_statistics(leaky: Cl
     assert result.exit_code == 0, shown
     assert "postgresql://u:***@h/db" in history.stdout
     _assert_masked(_shown(history))
+
+
+def test_tasks_show_masks_schedule_kwargs_and_the_pause_note(
+    leaky: Cli, node: SyncScheduler
+) -> None:
+    kwargs = {"db_password": "SchedPw11", "apiKey": "SchedKey22", "region": "eu-1"}
+    spec = {"trigger": {"trigger": "cron", "expression": "0 3 * * *"}, "kwargs": kwargs}
+    node.add_task("leaky_any", spec, schedule_id="sr1")
+    node.pause_task("leaky_any", "password=NotePw33 postgresql://a:NoteUrlPw@h/x")
+    shown = leaky("tasks", "show", "leaky_any", env=WIDE)
+    assert shown.exit_code == 0, shown.output
+    assert '"db_password": "***"' in shown.stdout
+    assert "password=*** postgresql://a:***@h/x" in shown.stdout
+    as_json = leaky("--json", "tasks", "show", "leaky_any").stdout
+    assert json.loads(as_json)["schedules"][0]["kwargs"]["apiKey"] == "***"
+    for text in (shown.stdout, as_json):
+        for secret in ("SchedPw11", "SchedKey22", "NotePw33", "NoteUrlPw"):
+            assert secret not in text, text
+    assert node.get_schedule("sr1").kwargs == kwargs  # the store keeps them

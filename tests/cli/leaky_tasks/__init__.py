@@ -53,3 +53,8 @@ def leaky_result() -> dict[str, Any]:
         "data": None,
         "statistics": {"source": RESULT_LEAK, "db_password": "ResPw1"},
     }
+
+
+@task("leaky_any", category="leaky", description="Takes any kwargs.", retry={"max_retries": 0})
+def leaky_any(**kwargs: Any) -> dict[str, Any]:
+    return {"success": True, "message": "ok", "data": None, "statistics": {}}
