@@ -66,8 +66,44 @@ def reporting(ctx: TaskContext) -> dict[str, Any]:
     }
 
 
+#: Secrets under names the first patterns missed (``DB_PASSWORD=``, ``secretKey``...).
+NAMED = {
+    "DB_PASSWORD": "VarPw01",
+    "PGPASSWORD": "VarPw02",
+    "SECRET_KEY": "VarPw03",
+    "aws_secret_access_key": "VarPw04",
+    "sessionid": "VarPw05",
+    "credentials": "VarPw06",
+}
+NAMED_KEYS = {
+    "secretKey": "KeyPw01",
+    "dbPassword": "KeyPw02",
+    "refreshToken": "KeyPw03",
+    "secret_key": "KeyPw04",
+    "credentials": "KeyPw05",
+    "passphrase": "KeyPw06",
+}
+NAMED_SECRETS = (*NAMED.values(), *NAMED_KEYS.values(), "VarPw09")
+
+
+@task(
+    "named",
+    description="Logs and returns secrets under common names",
+    category="sec",
+    retry={"max_retries": 0},
+)
+def named(ctx: TaskContext) -> dict[str, Any]:
+    line = " ".join(f"{k}={v}" for k, v in NAMED.items())
+    ctx.logger.warning("environment: %s password='ab,VarPw09'", line)
+    return {
+        "success": True,
+        "message": f"used {line}",
+        "data": {**NAMED_KEYS, "token_count": 12, "max_tokens": 4096},
+    }
+
+
 def security_registry() -> TaskRegistry:
     registry = TaskRegistry()
-    for t in (anything, huge, leaky, reporting):
+    for t in (anything, huge, leaky, named, reporting):
         registry.register_task(t)
     return registry

@@ -9,7 +9,7 @@ import pytest
 
 from tests.api.conftest import Api
 from tests.api.helpers import wait_run
-from tests.security.tasks import SECRETS
+from tests.security.tasks import NAMED_SECRETS, SECRETS
 
 
 class _Collect(logging.Handler):
@@ -119,3 +119,160 @@ def test_a_password_that_is_a_plain_word_is_masked_where_it_stands_not_everywher
     # A value that is no word is still masked wherever it appears.
     remember_secrets(["Zq8-only-in-this-test"])
     assert redact("the driver said Zq8-only-in-this-test.") == "the driver said ***."
+
+
+def test_secrets_under_common_names_are_masked_for_readers(api: Api) -> None:
+    """An audit: ``DB_PASSWORD=`` (``\\bpassword`` cannot match after ``_``),
+    ``PGPASSWORD=``, ``SECRET_KEY=``, ``sessionid=``, ``credentials=`` in log lines and
+    results, and the result keys ``secretKey``, ``dbPassword``, ``refreshToken``... were
+    shown in clear."""
+    run_id = api.operator.post("/tasks/named/execute", json={}).json()["run_id"]
+    wait_run(api.viewer, run_id)
+    for client in (api.viewer, api.admin):
+        run = client.get(f"/runs/{run_id}").json()
+        logs = client.get(f"/runs/{run_id}/logs").json()["items"]
+        shown = str(run) + str(logs)
+        for secret in NAMED_SECRETS:
+            assert secret not in shown, shown
+        assert "DB_PASSWORD=*** PGPASSWORD=***" in run["result"]["message"]
+        assert any("password='***'" in line["message"] for line in logs), logs
+        data = run["result"]["data"]
+        assert data["secretKey"] == data["passphrase"] == "***"
+        assert (data["token_count"], data["max_tokens"]) == (12, 4096)
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "DB_PASSWORD=a1 PGPASSWORD=a2 SECRET_KEY=a3 aws_secret_access_key=a4",
+            "DB_PASSWORD=*** PGPASSWORD=*** SECRET_KEY=*** aws_secret_access_key=***",
+        ),
+        ("sessionid=s1; credentials=c1", "sessionid=***; credentials=***"),
+        ("session_id=s1 Cookie: c1 x-api-key: k1", "session_id=*** Cookie: *** x-api-key: ***"),
+        ("password='ab,VarPw09' then", "password='***' then"),
+        (
+            '{"dbPassword": "a b,c", "refreshToken": "r"}',
+            '{"dbPassword": "***", "refreshToken": "***"}',
+        ),
+        (
+            "--db-password=p1 private_key: k1 passphrase=p2",
+            "--db-password=*** private_key: *** passphrase=***",
+        ),
+        ("note: password=x", "note: password=***"),
+        ("Authorization: Bearer abcdefgh123", "Authorization: Bearer ***"),
+        # A secret word that is not the key's last names something else.
+        (
+            "max_tokens=4096 token_count=12 tokens_used=3",
+            "max_tokens=4096 token_count=12 tokens_used=3",
+        ),
+        (
+            "secret_name=db-creds password_changed_at=2026-01-01",
+            "secret_name=db-creds password_changed_at=2026-01-01",
+        ),
+        ("author: Li design=A-1 key=k1 oauth=on", "author: Li design=A-1 key=k1 oauth=on"),
+    ],
+)
+def test_key_value_pairs_are_masked_by_the_words_of_their_key(text: str, masked: str) -> None:
+    from schedkit.redaction import redact
+
+    assert redact(text) == masked
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password",
+        "db_password",
+        "dbPassword",
+        "DB_PASSWORD",
+        "PGPASSWORD",
+        "db-password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "pass_phrase",
+        "secret",
+        "client_secret",
+        "secretKey",
+        "secret_key",
+        "SECRET_KEY",
+        "aws_secret_access_key",
+        "token",
+        "accessToken",
+        "refresh_token",
+        "sessionToken",
+        "auth-token",
+        "api_key",
+        "apiKey",
+        "APIKey",
+        "x-api-key",
+        "apikey",
+        "private_key",
+        "privateKey",
+        "credential",
+        "credentials",
+        "session_id",
+        "sessionId",
+        "sessionid",
+        "cookie",
+        "Set-Cookie",
+        "authorization",
+        "auth",
+        "signature",
+    ],
+)
+def test_keys_that_name_a_secret(key: str) -> None:
+    from schedkit.redaction import is_secret_key, redact_json
+
+    assert is_secret_key(key)
+    assert redact_json({key: "v4lue"}) == {key: "***"}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "token_count",
+        "max_tokens",
+        "tokens",
+        "tokenizer",
+        "password_changed_at",
+        "secret_name",
+        "author",
+        "design",
+        "key",
+        "idempotency_key",
+        "session",
+        "passenger",
+        "signed_at",
+        "auth_mode",
+        "cookies_enabled",
+    ],
+)
+def test_keys_that_do_not_name_a_secret(key: str) -> None:
+    from schedkit.redaction import is_secret_key, redact_json
+
+    assert not is_secret_key(key)
+    assert redact_json({key: "v4lue"}) == {key: "v4lue"}
+
+
+def test_the_value_of_a_secret_key_is_masked_whole_whatever_its_type() -> None:
+    from schedkit.redaction import redact_json
+
+    masked = redact_json(
+        {"credentials": {"user": "u", "key": "k"}, "pin_token": 1234, "token": None}
+    )
+    assert masked == {"credentials": "***", "pin_token": "***", "token": None}
+
+
+def test_redaction_takes_linear_time_on_a_line_of_many_words() -> None:
+    """Every letter of ``a-a-a-…`` starts a word: the URL pattern's unbounded scheme
+    scanned the rest of the line from each (100,000 characters: half a minute)."""
+    import time
+
+    from schedkit.redaction import redact
+
+    started = time.perf_counter()
+    redact("a-" * 50_000)
+    redact("a=" * 50_000)
+    assert time.perf_counter() - started < 3

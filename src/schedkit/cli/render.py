@@ -17,6 +17,7 @@ from rich.table import Table
 
 from schedkit.models import Run, RunStatus, attempt_failure, handed_back, to_json
 from schedkit.readmodels import ScheduleView
+from schedkit.redaction import redact
 from schedkit.service.past_dates import FireRecorded, PastEndDate, ScheduleNote
 
 #: The languages of the CLI's output (``--lang``).
@@ -475,7 +476,8 @@ def short_id(run_id: str) -> str:
 
 
 def run_message(run: Run) -> str:
-    """What a person wants to know about a run's outcome, in one line."""
+    """What a person wants to know about a run's outcome, in one line, with credentials
+    masked as the read models mask them (:func:`schedkit.redaction.redact`)."""
     if run.error:
         text = _error_text(run.error)
     elif run.result:
@@ -491,7 +493,7 @@ def run_message(run: Run) -> str:
             text = f"handed back: {error.get('message') or ''}"
         else:
             text = f"retry pending after: {_error_text(error) or last.get('status', '')}"
-    return " ".join(text.split())
+    return redact(" ".join(text.split()))
 
 
 def _error_text(error: Mapping[str, Any]) -> str:
@@ -510,11 +512,12 @@ def brief(value: Any, limit: int = 100) -> str:
 
 
 def progress_text(progress: Mapping[str, Any] | None) -> str:
+    """``done/total note``, the note redacted."""
     if not progress:
         return ""
     done, total, note = progress.get("done"), progress.get("total"), progress.get("note")
     amount = f"{_num(done)}/{_num(total)}" if total else _num(done)
-    return f"{amount} {note}" if note else amount
+    return f"{amount} {redact(str(note))}" if note else amount
 
 
 def _num(value: Any) -> str:

@@ -33,8 +33,9 @@ from rich.progress import (
 
 from schedkit.errors import ConflictError
 from schedkit.limits import MAX_CANCEL_REASON_CHARS, MAX_OFFSET, MAX_PAGE_SIZE
-from schedkit.models import LogLine, Node, Run, RunStatus, utcnow
+from schedkit.models import LogLine, Node, Run, RunStatus, to_json, utcnow
 from schedkit.readmodels import run_view
+from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
 
 from . import render
@@ -271,7 +272,7 @@ def _print_log(console: Console, line: LogLine, tz: ZoneInfo) -> None:
     stamp = line.ts.astimezone(tz).strftime("%H:%M:%S")
     style = {"ERROR": "red", "CRITICAL": "red", "WARNING": "yellow"}.get(line.level, "dim")
     # A log line keeps its lines (a traceback is a block); its other controls are shown.
-    text = visible(line.message, lines=True)
+    text = visible(redact(line.message), lines=True)
     console.print(f"[{style}]{stamp} {line.level:<7}[/] {text}", soft_wrap=True)
 
 
@@ -304,7 +305,7 @@ class _ProgressView:
         progress = run.progress or {}
         total = progress.get("total")
         done = progress.get("done") or 0
-        note = str(progress.get("note") or "")
+        note = redact(str(progress.get("note") or ""))
         status = tr(run.status.value, state.lang)
         if run.status is RunStatus.PENDING and run.attempt > 1:
             retry_at = render.when(run.not_before, state.tz())
@@ -332,7 +333,7 @@ def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
     tail = f": {visible(message)}" if message else ""
     if run.status is RunStatus.SUCCESS:
         state.out.print(f"[green]✔[/] {render.fill('run finished', lang, **said)}{tail}")
-        stats = (run.result or {}).get("statistics")
+        stats = redact_json(to_json((run.result or {}).get("statistics")))
         if isinstance(stats, dict) and stats:
             rows = [(visible(str(k)), visible(render.brief(v))) for k, v in stats.items()]
             render.print_kv(state.out, rows, lang)

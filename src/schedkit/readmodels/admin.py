@@ -8,6 +8,7 @@ from pydantic import Field, JsonValue
 
 from schedkit.models import ApiToken, AuditEvent, to_json
 from schedkit.readmodels.common import View
+from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
 
 __all__ = ["AuditView", "NodeView", "TokenView", "audit_view", "node_views", "token_view"]
@@ -87,9 +88,9 @@ def audit_view(event: AuditEvent) -> AuditView:
         actor=event.actor,
         action=event.action,
         target=event.target,
-        before=to_json(event.before),
-        after=to_json(event.after),
-        detail=event.detail,
+        before=redact_json(to_json(event.before)),
+        after=redact_json(to_json(event.after)),
+        detail=redact(event.detail) if event.detail else event.detail,
     )
 
 

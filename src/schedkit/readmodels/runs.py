@@ -193,5 +193,8 @@ class RunEventView(View):
 
 def run_event_view(event: RunEvent, tz: tzinfo) -> RunEventView:
     return RunEventView(
-        kind=event.kind, at=event.at, run=run_summary(event.run, tz), detail=to_json(event.detail)
+        kind=event.kind,
+        at=event.at,
+        run=run_summary(event.run, tz),
+        detail=redact_json(to_json(event.detail)),
     )

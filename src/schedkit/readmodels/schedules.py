@@ -18,8 +18,9 @@ from pydantic import Field, JsonValue
 
 from schedkit.calendars import CalendarSet, CalendarWarning
 from schedkit.errors import CalendarNotFoundError, ValidationError
-from schedkit.models import OverlapPolicy, Schedule
+from schedkit.models import OverlapPolicy, Schedule, to_json
 from schedkit.readmodels.common import Lang, View, local
+from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
 from schedkit.service.schedules import EndReason, ended_by
 from schedkit.triggers import (
@@ -78,7 +79,11 @@ class ScheduleView(View):
     trigger: dict[str, JsonValue] = Field(description="The validated trigger spec, as stored.")
     description: str = Field(description="The schedule in words, in the request's language.")
     timezone: str = Field(description="IANA zone the trigger is evaluated in.")
-    kwargs: dict[str, JsonValue]
+    kwargs: dict[str, JsonValue] = Field(
+        description="The task's parameters, redacted: the value of a key that names a "
+        "secret (db_password, apiKey...) is '***', credentials in strings are masked. "
+        "Sent back unchanged in a schedule write, a masked value keeps the stored one."
+    )
     misfire_grace_time: float | None
     coalesce: bool
     max_instances: int
@@ -89,7 +94,7 @@ class ScheduleView(View):
         description="Where its runs execute ('local' or 'celery'); null: where the task says."
     )
     paused: bool
-    pause_note: str | None
+    pause_note: str | None = Field(description="Why it is paused, credentials masked.")
     origin: str = Field(description="'code' (the task's default) or 'runtime' (set by a user).")
     max_runs: int | None = Field(description="Ends after this many runs (null: no limit).")
     run_count: int = Field(description="Runs its fires started (what max_runs counts).")
@@ -151,7 +156,7 @@ def schedule_view(
         trigger=schedule.trigger,
         description=text,
         timezone=str(schedule.trigger.get("timezone") or default_zone),
-        kwargs=schedule.kwargs,
+        kwargs=redact_json(to_json(schedule.kwargs)),
         misfire_grace_time=schedule.misfire_grace_time,
         coalesce=schedule.coalesce,
         max_instances=schedule.max_instances,
@@ -160,7 +165,7 @@ def schedule_view(
         labels=list(schedule.labels),
         executor=schedule.executor,
         paused=schedule.paused,
-        pause_note=schedule.pause_note,
+        pause_note=redact(schedule.pause_note) if schedule.pause_note else schedule.pause_note,
         origin=schedule.origin,
         max_runs=schedule.max_runs,
         run_count=schedule.run_count,

@@ -21,6 +21,7 @@ from schedkit.readmodels.common import Lang, View, local
 from schedkit.readmodels.runs import RunBrief, run_brief
 from schedkit.readmodels.schedules import ScheduleView, schedule_view
 from schedkit.readmodels.stats import WindowStats, window_stats
+from schedkit.redaction import redact
 from schedkit.service import Scheduler
 from schedkit.task import BaseTask, TaskPriority
 from schedkit.triggers import AllowedFire
@@ -282,15 +283,19 @@ def _summary(
         schedules=views,
         schedule_count=counts.total if counts is not None else 0,
         paused=paused,
-        pause_note=next((s.pause_note for s in schedules if s.pause_note), None)
-        if paused
-        else None,
+        pause_note=_pause_note(schedules) if paused else None,
         next_fire_time=next_fire,
         next_fire_time_local=local(next_fire, tz),
         last_run=run_brief(last, tz) if last else None,
         stats_24h=stats["24h"],
         stats_7d=stats["7d"],
     )
+
+
+def _pause_note(schedules: Sequence[Schedule]) -> str | None:
+    """The first pause note of ``schedules``, credentials masked."""
+    note = next((s.pause_note for s in schedules if s.pause_note), None)
+    return redact(note) if note else None
 
 
 def _priority_name(priority: int) -> str:

@@ -10,6 +10,7 @@ from pydantic import Field, JsonValue
 from schedkit.models import WorkflowRun, WorkflowStatus, to_json
 from schedkit.readmodels.common import View, local
 from schedkit.readmodels.runs import RunSummary, run_summary
+from schedkit.redaction import redact_json
 from schedkit.workflows.definition import Workflow
 from schedkit.workflows.launcher import launcher_name
 from schedkit.workflows.plan import FlowState
@@ -103,7 +104,7 @@ def workflow_run_summary(record: WorkflowRun, tz: tzinfo) -> WorkflowRunSummary:
         workflow=record.workflow,
         status=record.status,
         trigger_source=record.trigger_source.value,
-        params=to_json(record.params),
+        params=redact_json(to_json(record.params)),
         created_at=record.created_at,
         created_at_local=record.created_at.astimezone(tz),
         finished_at=end,

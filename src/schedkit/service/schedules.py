@@ -28,8 +28,9 @@ from schedkit.errors import (
     ValidationError,
 )
 from schedkit.limits import check_kwargs_size
-from schedkit.models import RunFilter, Schedule
+from schedkit.models import RunFilter, Schedule, to_json
 from schedkit.placement import LOCAL_EXECUTOR
+from schedkit.redaction import unmask
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.bulk import (
@@ -216,10 +217,14 @@ class ScheduleBook:
         """Create or replace a schedule of a task (default id: the task name)."""
         task = self.registry.require(task_name)
         spec = self.parse(schedule_config)
-        kwargs = task.validate_kwargs(spec.kwargs, tz=self.tz)
-        check_kwargs_size(kwargs, self.config.limits.max_kwargs_bytes)
         sid = schedule_id or task_name
         before = await self.store.get_schedule(sid)
+        given = spec.kwargs
+        if before is not None:
+            # Read models show kwargs redacted; a value sent back as shown keeps its own.
+            given = unmask(given, to_json(before.kwargs))
+        kwargs = task.validate_kwargs(given, tz=self.tz)
+        check_kwargs_size(kwargs, self.config.limits.max_kwargs_bytes)
         if before is not None:
             _check_owner(before, task_name)
         if before is None:
