@@ -110,11 +110,12 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 #: Tests that start processes of their own (node clusters, Celery workers, uvicorn
-#: workers, the demo) or load the machine on purpose (chaos): under pytest-xdist they
-#: all run in one worker, one after another, while the other worker takes the
-#: in-process tests. Celery tests also share Redis queues, which must not be consumed by
-#: a second test's worker at the same time.
-SERIAL_TIERS = ("chaos", "cluster", "celery_executor", "docs", "faults", "bench", "examples")
+#: workers, the demo): under pytest-xdist they all run in one worker, one after another,
+#: while the other workers take the in-process tests. Celery tests also share Redis
+#: queues, which must not be consumed by a second test's worker at the same time. The
+#: chaos runs (their own private servers, bounds of seconds) are a group of their own:
+#: mostly waiting, they ran a third of that worker's time.
+SERIAL_TIERS = ("cluster", "celery_executor", "docs", "faults", "bench", "examples")
 SERIAL_FILES = ("tests/engine/test_cluster.py", "tests/api/test_workers.py")
 
 
@@ -125,6 +126,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = where.split("/")[1] if where.count("/") >= 2 else ""
         if tier in SERIAL_TIERS or where in SERIAL_FILES:
             item.add_marker(pytest.mark.xdist_group("processes"))
+        elif tier == "chaos":
+            item.add_marker(pytest.mark.xdist_group("chaos"))
         elif tier == "console":
             # One demo server per worker is shared by the console tests, which count the
             # runs they made on it: they stay together in one worker, in file order.
