@@ -136,35 +136,35 @@ def test_a_worker_says_the_grace_in_force_when_it_drains(cli: Cli) -> None:
     assert "scheduler.shutdown_grace" not in seen + err + api_err
 
 
-def test_a_sync_task_that_overruns_its_cancel_does_not_hold_the_process(cli: Cli) -> None:
-    """Hole (an audit): ``schedkit run hang --local --timeout 2`` printed "cancelled after
-    2.04s" and then took 40 s to exit: the task's thread, which cannot be interrupted,
-    was joined at interpreter exit. ``slow`` sleeps 20 s between its cancel checks."""
-    began = time.monotonic()
-    done = cli.subprocess("run", "slow", "-p", "seconds=120", "--local", "--timeout", "2")
-    took = time.monotonic() - began
-    assert done.returncode == 1, done.stderr
-    assert took < 12, (took, done.stderr)
-    assert "abandoned when this process exits" in done.stderr, done.stderr
-    (run,) = runs_of(cli.db, "slow")
-    assert run.status is RunStatus.CANCELLED
-
-
-def test_async_code_that_ignores_its_cancel_does_not_hold_the_process(cli: Cli) -> None:
-    """A chaos audit's finding: ``schedkit serve`` stopped by SIGTERM recorded the run
-    of an async task catching its cancellation cancelled within grace + 5 s, said
-    "stopped", then exited 57 s later: ``asyncio.run`` waited at exit for every task
-    left on its loop, that task's code among them. The same path, through ``run
-    --local --timeout``: the run is cancelled when the wait ends, its code abandoned 5 s
-    later, and the process leaves it behind within 2 s more."""
+@pytest.mark.parametrize(
+    ("task_name", "seconds", "timeout", "said"),
+    [
+        # Sync code in a thread, which cannot be interrupted: the thread was joined at
+        # interpreter exit (an audit: "cancelled after 2.04s", then 40 s to exit).
+        # ``slow`` sleeps 20 s between its cancel checks.
+        ("slow", "120", "2", "abandoned when this process exits"),
+        # Async code catching its cancellation (a chaos audit: ``serve`` stopped by
+        # SIGTERM said "stopped", then exited 57 s later, ``asyncio.run`` waiting at exit
+        # for every task left on its loop). Abandoned 5 s after the cancel, then left
+        # behind within 2 s more.
+        ("stubborn", "60", "1", "left running at exit"),
+    ],
+)
+def test_task_code_that_ignores_its_cancel_does_not_hold_the_process(
+    cli: Cli, task_name: str, seconds: str, timeout: str, said: str
+) -> None:
+    """``run --local --timeout``: the run is cancelled when the wait ends, and the
+    process exits soon after, whatever the task's code does."""
     write_config(cli.config, cli.db, (SAMPLE_PACKAGE, "tests.cli.stubborn_tasks"))
     began = time.monotonic()
-    done = cli.subprocess("run", "stubborn", "-p", "seconds=60", "--local", "--timeout", "1")
+    done = cli.subprocess(
+        "run", task_name, "-p", f"seconds={seconds}", "--local", "--timeout", timeout
+    )
     took = time.monotonic() - began
     assert done.returncode == 1, done.stderr
     assert took < 15, (took, done.stderr)
-    assert "left running at exit" in done.stderr, done.stderr
-    (run,) = runs_of(cli.db, "stubborn")
+    assert said in done.stderr, done.stderr
+    (run,) = runs_of(cli.db, task_name)
     assert run.status is RunStatus.CANCELLED
 
 
