@@ -261,6 +261,27 @@ def test_embedding_without_a_user_dependency_is_refused() -> None:
         scheduler_lifespan({"store_url": "sqlite:///unused.db"})
 
 
+def test_embedding_without_role_of_says_every_host_user_is_an_admin(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A security audit: without ``role_of`` every host user is an admin and may mint
+    API tokens that outlive their session; nothing said so. With it, nothing is said."""
+    with caplog.at_level(logging.WARNING, logger="schedkit.api.auth"):
+        scheduler_lifespan(
+            {"store_url": "sqlite:///unused.db"}, user_dependency=get_current_active_user
+        )
+    [warning] = [r for r in caplog.records if "role_of" in r.getMessage()]
+    assert "every user the host app authenticates is a schedkit admin" in warning.getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="schedkit.api.auth"):
+        scheduler_lifespan(
+            {"store_url": "sqlite:///unused.db"},
+            user_dependency=get_current_active_user,
+            role_of=role_of,
+        )
+    assert not [r for r in caplog.records if "role_of" in r.getMessage()]
+
+
 # -- no auth (local development) --------------------------------------------------------
 
 

@@ -123,6 +123,14 @@ def host_authenticator(
 ) -> Authenticator:
     """The host app's user dependency; ``role_of(user)`` gives the role (default: admin,
     i.e. every authenticated user may do everything, as in the design document)."""
+    if role_of is None:
+        # Said once, where the API is mounted: every user of the host app may then mint
+        # admin API tokens, which outlive the session and the user's own account.
+        logger.warning(
+            "the scheduler API is mounted without role_of: every user the host app "
+            "authenticates is a schedkit admin (may change schedules, purge runs and "
+            "create API tokens); pass role_of=... to give roles"
+        )
 
     async def authenticate_user(user: Any = Depends(user_dependency)) -> Principal:  # noqa: B008
         if user is None:
