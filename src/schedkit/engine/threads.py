@@ -165,6 +165,8 @@ class HeldThread:
     def _returned(self) -> None:
         self._in_flight -= 1
         if self._in_flight == 0 and self._idle is not None:
+            # Set for its waiters, then forgotten: a later call in flight needs a new one.
             self._idle.set()
+            self._idle = None
         if self._done and self._in_flight == 0:
             self._lane._release()
