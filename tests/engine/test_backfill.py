@@ -41,6 +41,11 @@ def report_task(gauge: Gauge, hold: float) -> Any:
     return daily_report
 
 
+async def _finished(s: Any, schedule_id: str = "daily_report") -> bool:
+    status = await s.backfill_status(schedule_id)
+    return status is not None and bool(status.progress.finished)
+
+
 async def test_backfill_runs_each_past_fire_within_the_limit_once(
     make_scheduler: MakeScheduler,
 ) -> None:
@@ -183,3 +188,42 @@ async def test_the_limit_holds_across_nodes(make_scheduler: MakeScheduler) -> No
     status = await first.backfill_status("daily_report")
     assert status is not None and status.progress.succeeded == 12
     assert 1 < gauge.most <= 3
+
+
+async def test_a_backfill_being_stored_holds_off_another_range(
+    make_scheduler: MakeScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between a request's claim of the schedule and its runs reaching the store, a second
+    request of another range is refused: it used to find no unfinished run yet, replace
+    the record and store its runs beside the first's, which cancel could no longer reach."""
+    s = await make_scheduler(report_task(Gauge(), 0))
+    await s.add_task("daily_report", {"trigger": "cron", "hour": 9, "minute": 0})
+    store = s.backfills.store
+    insert_runs = store.insert_runs
+    claimed, release = asyncio.Event(), asyncio.Event()
+
+    async def held_insert(runs: Any) -> Any:
+        claimed.set()
+        await release.wait()
+        return await insert_runs(runs)
+
+    monkeypatch.setattr(store, "insert_runs", held_insert)
+    first = asyncio.create_task(
+        s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 3), actor="ops")
+    )
+    await asyncio.wait_for(claimed.wait(), 10)
+    monkeypatch.setattr(store, "insert_runs", insert_runs)
+    with pytest.raises(ConflictError, match="being stored"):
+        await s.backfill("daily_report", date(2026, 11, 10), date(2026, 11, 12))
+    with pytest.raises(ConflictError, match="being stored right now"):
+        await s.cancel_backfill("daily_report")
+    # The same range again is the same request: answered with its progress.
+    same = await s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 3))
+    assert same.created == 0
+    release.set()
+    assert (await first).created == 3
+    assert await s.count_runs("daily_report") == 3
+    # Once stored (and finished), the schedule is free for another range.
+    await until(lambda: _finished(s), 30)
+    later = await s.backfill("daily_report", date(2026, 11, 10), date(2026, 11, 12))
+    assert later.created == 3

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Literal
 
 from schedkit.engine import backfill, runs
@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 #: Tries of the request record's compare-and-set against a concurrent request.
 _RECORD_ATTEMPTS = 5
+#: How long a claimed request may take to store its runs before another request takes
+#: over the schedule: only a request that died between its claim and its runs' insert
+#: (100,000 runs take seconds) stays ``storing`` that long.
+STORING_TIMEOUT = timedelta(minutes=2)
 
 
 def state_key(schedule_id: str) -> str:
@@ -103,9 +107,10 @@ class Backfills:
             "requested_by": actor,
             "requested_at": now.isoformat(),
             "cancelled_at": None,
+            "storing": True,
         }
         running = await self._claim(schedule_id, record, trigger.timezone)
-        if running is not None:
+        if isinstance(running, Backfill):
             return running
         stored = await self.store.list_runs(
             RunFilter(schedule_id=backfill.schedule_key(schedule_id), since=lo, until=hi),
@@ -121,7 +126,13 @@ class Backfills:
             )
             for fire in new
         ]
-        inserted = set(await self.store.insert_runs(batch))
+        try:
+            inserted = set(await self.store.insert_runs(batch))
+        finally:
+            # Stored (or failed: then nothing holds the schedule). A cancel meanwhile
+            # replaced the record, and that one is what it should say: no retry.
+            stored_record = {**record, "storing": False}
+            await self.store.set_state(state_key(schedule_id), stored_record, running)
         for run in batch:
             if run.id not in inserted:
                 continue
@@ -137,39 +148,43 @@ class Backfills:
         logger.info("backfill of %s: %s", schedule_id, detail)
         return await self._status(schedule_id, record, created=len(inserted))
 
-    async def _claim(self, schedule_id: str, record: JSON, tz: tzinfo) -> Backfill | None:
-        """Make ``record`` the schedule's backfill before any run is stored, unless an
-        earlier backfill of the schedule has unfinished runs: then the same range asked
-        again is answered with that backfill (None is returned otherwise), and another
-        range is a ConflictError. One unfinished backfill per schedule keeps what an
-        operator can queue bounded (``limits.max_backfill_fires``) and keeps every
-        unfinished backfill run within reach of cancel, which acts on the latest."""
+    async def _claim(self, schedule_id: str, record: JSON, tz: tzinfo) -> Backfill | int:
+        """Make ``record`` the schedule's backfill before any run is stored (returns the
+        version written), unless an earlier backfill of the schedule is unfinished (has
+        unfinished runs, or is still storing them): then the same range asked again is
+        answered with that backfill, and another range is a ConflictError. One unfinished
+        backfill per schedule keeps what an operator can queue bounded
+        (``limits.max_backfill_fires``) and keeps every unfinished backfill run within
+        reach of cancel, which acts on the latest."""
         key = state_key(schedule_id)
         entry = await self.store.get_state(key)
         if entry is not None and entry.value.get("cancelled_at") is None:
             earlier = entry.value
+            storing = self._storing(earlier)
             flt = self._filter(schedule_id, earlier, ACTIVE_STATUSES)
-            if await self.store.list_runs(flt, limit=1):
+            if storing or await self.store.list_runs(flt, limit=1):
                 if (earlier["start"], earlier["end"]) == (record["start"], record["end"]):
                     return await self._status(schedule_id, earlier, created=0)
                 lo, hi = (
                     datetime.fromisoformat(earlier[k]).astimezone(tz).isoformat()
                     for k in ("start", "end")
                 )
+                what = "is being stored" if storing else "is still running"
                 raise ConflictError(
-                    f"a backfill of {schedule_id!r} is still running ({lo} .. {hi}, "
+                    f"a backfill of {schedule_id!r} {what} ({lo} .. {hi}, "
                     f"requested by {earlier['requested_by']}): wait for it to "
                     f"finish, or cancel it first (POST /schedules/{schedule_id}/backfill/cancel, "
                     f"schedkit backfill {schedule_id} --cancel)"
                 )
         # Compare-and-set against the entry just read: of two requests racing here, one
         # stores its runs and the other is told to try again.
-        if not await self.store.set_state(key, record, entry.version if entry else 0):
+        version = entry.version if entry else 0
+        if not await self.store.set_state(key, record, version):
             raise ConflictError(
                 f"another backfill of {schedule_id!r} was requested at the same moment; "
                 "read its progress and try again"
             )
-        return None
+        return version + 1
 
     async def status(self, schedule_id: str) -> Backfill | None:
         """The schedule's latest backfill request and its progress, or None if it has none."""
@@ -192,6 +207,11 @@ class Backfills:
             )
         flt = self._filter(schedule_id, record, ACTIVE_STATUSES)
         active = await self.store.list_runs(flt, limit=self.config.limits.max_backfill_fires)
+        if not active and self._storing(record):
+            raise ConflictError(
+                f"the backfill of {schedule_id!r} is being stored right now: cancel it "
+                "once its runs are stored (in a moment)"
+            )
         if not active:
             done = (await self._status(schedule_id, record)).progress
             raise ConflictError(
@@ -207,6 +227,11 @@ class Backfills:
             actor, "schedule.backfill.cancel", schedule_id, detail=f"{len(active)} run(s)"
         )
         return await self._status(schedule_id, record)
+
+    def _storing(self, record: JSON) -> bool:
+        """Whether the request's runs are being stored now (claimed, not yet inserted)."""
+        requested = datetime.fromisoformat(record["requested_at"])
+        return bool(record.get("storing")) and self.clock.now() - requested < STORING_TIMEOUT
 
     async def _write(self, schedule_id: str, record: JSON) -> None:
         """Replace the request record (the latest request wins a race)."""
