@@ -291,6 +291,16 @@ def failed_attempts(run: Run) -> int:
     return sum(1 for record in run.attempt_errors if not handed_back(record))
 
 
+def last_failure(run: Run) -> JSON | None:
+    """The error of ``run``'s latest failed attempt (not one a drain handed back), or
+    None: what a run waiting for its retry last failed with."""
+    for record in reversed(run.attempt_errors):
+        error = attempt_failure(record)
+        if error is not None and not handed_back(record):
+            return error
+    return None
+
+
 #: Run's fields in declaration order (the SQL store's run columns are in this order).
 RUN_FIELDS: tuple[str, ...] = tuple(Run.__dataclass_fields__)
 _RUN_INDEX = {name: index for index, name in enumerate(RUN_FIELDS)}

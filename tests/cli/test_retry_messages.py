@@ -68,3 +68,5 @@ def test_an_attempt_handed_back_by_a_drain_is_no_failed_attempt() -> None:
     view = run_view(run, UTC)
     assert view.failed_attempts == 1
     assert len(view.attempt_errors) == 2
+    # What the run last failed with is the failure, not the drain's hand-back after it.
+    assert view.last_failure == {"type": "ValueError", "message": "boom on purpose"}

@@ -293,18 +293,20 @@ async def test_a_step_waiting_for_its_retry_says_so_and_when(
     browser: Browser, retry_console: Console
 ) -> None:
     """An audit: a step whose attempt failed and whose retry was due in ten minutes
-    showed as plain "Pending", like a step that had not started."""
+    showed as plain "Pending", like a step that had not started, its message "—"."""
     run_id, run = _waiting_for_retry(retry_console)
+    failure = "the bank's file is not there yet"
+    assert run["last_failure"] == {"type": "RuntimeError", "message": failure}
     when = (
         datetime.fromisoformat(run["not_before"])
         .astimezone(ZoneInfo("Asia/Shanghai"))
         .strftime("%Y-%m-%d %H:%M:%S")
     )
     expected = {
-        "en": ("Waiting to retry", f"Retries at {when}", "Pending"),
-        "zh": ("等待重试", f"将于 {when} 重试", "等待中"),
+        "en": ("Waiting to retry", f"Retries at {when}", "Pending", "Last attempt failed: "),
+        "zh": ("等待重试", f"将于 {when} 重试", "等待中", "上次尝试失败："),
     }
-    for lang, (state, at, plain) in expected.items():
+    for lang, (state, at, plain, failed) in expected.items():
         tab = await open_tab(browser, retry_console.token, width=1280, lang=lang)
         try:
             page = tab.page
@@ -313,6 +315,8 @@ async def test_a_step_waiting_for_its_retry_says_so_and_when(
             await expect(row.locator(".badge")).to_have_text(state)
             await expect(row.locator(".retry-at")).to_have_text(at)
             await expect(row).not_to_contain_text(plain)
+            # Its message says what the attempt failed with (it was "—").
+            await expect(row).to_contain_text(failed + failure)
             node = page.locator('.wf-node[data-step="fetch"]')
             await expect(node).to_have_attribute("data-state", "pending")
             await expect(node.locator(".wf-node-detail")).to_contain_text(when[11:16])

@@ -8,7 +8,16 @@ from typing import Any
 from pydantic import Field, JsonValue
 
 from schedkit.events import EventKind, RunEvent
-from schedkit.models import LogLine, Run, RunStatus, TriggerSource, failed_attempts, to_json
+from schedkit.models import (
+    JSON,
+    LogLine,
+    Run,
+    RunStatus,
+    TriggerSource,
+    failed_attempts,
+    last_failure,
+    to_json,
+)
 from schedkit.readmodels.common import View, local
 from schedkit.redaction import redact, redact_json
 
@@ -60,6 +69,11 @@ class RunSummary(RunBrief):
     )
     failed_attempts: int = Field(
         description="Earlier attempts that failed and were retried (not those a drain handed back)."
+    )
+    last_failure: dict[str, JsonValue] | None = Field(
+        None,
+        description="The type and message of the latest failed attempt (credentials "
+        "masked): what a run waiting for its retry failed with.",
     )
     progress: dict[str, JsonValue] | None
     reason: str | None
@@ -135,19 +149,23 @@ def _summary_fields(run: Run, tz: tzinfo) -> dict[str, Any]:
         **{name: getattr(run, name) for name in _SUMMARY_COPIED},
         "started_at_local": local(run.started_at, tz),
         "failed_attempts": failed_attempts(run),
+        "last_failure": _brief_error(last_failure(run)),
         # Task-written text, like the error: it can carry what the task connected with.
         "progress": redact_json(to_json(run.progress)),
         "labels": list(run.labels),
     }
 
 
+def _brief_error(error: JSON | None) -> JSON | None:
+    """An error's type and message, masked: a summary leaves its traceback out."""
+    if error is None:
+        return None
+    brief: JSON = redact_json(to_json({key: error.get(key) for key in ("type", "message")}))
+    return brief
+
+
 def run_summary(run: Run, tz: tzinfo, waiting: str | None = None) -> RunSummary:
-    error = None
-    if run.error is not None:
-        error = {key: run.error.get(key) for key in ("type", "message")}
-    return RunSummary(
-        **_summary_fields(run, tz), error=redact_json(to_json(error)), waiting=waiting
-    )
+    return RunSummary(**_summary_fields(run, tz), error=_brief_error(run.error), waiting=waiting)
 
 
 def run_view(run: Run, tz: tzinfo, waiting: str | None = None) -> RunView:

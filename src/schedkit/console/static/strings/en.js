@@ -670,6 +670,7 @@ export default {
   retry_wait: "Waiting to retry",
   retry_at: "Retries at {time}",
   retry_at_short: "Retry at {time}",
+  wf_attempt_failed: "Last attempt failed: ",
   wf_retry_step: "Retry step",
   wf_retry_sent: "Step {step} sent back to run.",
   source_workflow: "Workflow step",

@@ -641,6 +641,7 @@ export default {
   retry_wait: "等待重试",
   retry_at: "将于 {time} 重试",
   retry_at_short: "{time} 重试",
+  wf_attempt_failed: "上次尝试失败：",
   wf_retry_step: "重试此步骤",
   wf_retry_sent: "步骤 {step} 已重新排队运行。",
   source_workflow: "工作流步骤",
