@@ -116,7 +116,11 @@ def sqlite_url(tmp_path: Path) -> str:
 #: chaos runs (their own private servers, bounds of seconds) are a group of their own:
 #: mostly waiting, they ran a third of that worker's time.
 SERIAL_TIERS = ("cluster", "celery_executor", "docs", "faults", "bench", "examples")
-SERIAL_FILES = ("tests/engine/test_cluster.py", "tests/api/test_workers.py")
+SERIAL_FILES = (
+    "tests/engine/test_cluster.py",
+    "tests/engine/test_clock_sync.py",
+    "tests/api/test_workers.py",
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -144,6 +144,12 @@ class SchedulerConfig(_Section):
     #: A running run without heartbeat for this long, whose node has not beaten for
     #: this long either, is marked lost (and retried): within 30 s with the defaults.
     lost_after: float = Field(20.0, gt=0)
+    #: Whose time a node goes by. ``"store"``: its own clock, unless it differs from the
+    #: store server's by more than a second (measured at every heartbeat), then the
+    #: store's: nodes judge each other by the times they write (a node whose clock lags
+    #: looks silent, its runs lost). ``"local"``: always its own. SQLite has no server:
+    #: its nodes share one machine's clock.
+    clock: Literal["store", "local"] = "store"
     #: Longest time a watchdog thread heartbeats the runs of a node whose event loop is
     #: held (an async task making blocking calls); past it the node counts as hung.
     blocked_loop_grace: float = Field(1800.0, gt=0)

@@ -217,9 +217,6 @@ def _run_attributes(run: Run) -> dict[str, str | int]:
 # -- the store proxy -------------------------------------------------------------------------
 
 
-#: Contract methods with a default implementation (so not abstract) that are traced too.
-
-
 class TracedStore(Store):
     """A :class:`Store` that times every call and traces it inside a run's span.
 

@@ -4,12 +4,15 @@ real server of its own (draining it must not disturb the other console tests).""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from playwright.async_api import expect
 
 from schedkit import TaskRegistry, task
-from tests.console.conftest import Console, fresh_console, open_tab
+from schedkit.models import Node
+from schedkit.store import create_store
+from tests.console.conftest import DB, Console, fresh_console, open_tab
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -81,3 +84,37 @@ async def test_nodes_page_lists_this_node_and_drains_it(browser, node_console: C
     finally:
         await browsing.context.close()
     assert browsing.unexpected_errors() == []
+
+
+async def test_a_node_going_by_the_store_time_is_flagged(browser, node_console: Console) -> None:  # type: ignore[no-untyped-def]
+    """A node whose clock is off from the store server's by more than a second says so
+    (it goes by the store's time); SQLite's own node has no server to measure against."""
+    assert node_console.var is not None
+    now = datetime.now(UTC)
+    lagging = Node(
+        id="plant-b:4242:abc123",
+        hostname="plant-b",
+        pid=4242,
+        started_at=now,
+        heartbeat_at=now,
+        roles=["executor"],
+        version="1.0",
+        info={"clock_offset": 61.25, "store_time": True, "capacity": 4, "running": 0},
+    )
+    async with create_store(f"sqlite:///{node_console.var / DB}") as store:
+        await store.upsert_node(lagging)
+    shown = {n["id"]: n for n in node_console.api.get("/nodes").json()}
+    assert (shown[lagging.id]["clock_offset"], shown[lagging.id]["store_time"]) == (61.25, True)
+    (own,) = [n for n in shown.values() if n["id"] != lagging.id]
+    assert (own["clock_offset"], own["store_time"]) == (None, False)
+
+    for lang, text in (("en", "+61.250 s · store time"), ("zh", "+61.250 秒 · 按存储时间")):
+        browsing = await open_tab(browser, node_console.token, width=1280, lang=lang)
+        try:
+            await browsing.page.goto(node_console.base + "nodes")
+            flagged = browsing.page.locator(f'tr[data-node="{lagging.id}"] [data-store-time]')
+            await expect(flagged).to_have_text(text)
+            await browsing.page.screenshot(path=f"/tmp/schedkit-console-nodes-clock-{lang}.png")
+        finally:
+            await browsing.context.close()
+        assert browsing.unexpected_errors() == []

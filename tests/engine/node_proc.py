@@ -5,7 +5,9 @@ stops cleanly on SIGTERM / SIGINT (SIGKILL is what the tests use to simulate a c
 ``"die_in": "finish"`` in the config kills the node with SIGKILL at the moment it writes
 a run's end (on MongoDB: after the end's fence is taken, before the run is written);
 ``"die_in": "requeue"`` when it first sends a run back to pending. ``"clock_at": ISO
-datetime`` starts the node's clock at that instant (then it runs at the normal pace).
+datetime`` starts the node's clock at that instant (then it runs at the normal pace);
+``"clock_skew": seconds`` runs it that far ahead, as a machine's clock off by as much
+(which the node sets right by the store server's).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import os
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from proc_tasks import long_job, quick, tick
 
 from conftest import fast_config
 from schedkit import OffsetClock, Scheduler, TaskRegistry
+from schedkit.clock import Clock, StoreClock
 from schedkit.store import Store
 from tests.engine.nodes import serve
 
@@ -58,9 +61,12 @@ async def main() -> None:
     where = overrides.pop("die_in", None)
     tasks = overrides.pop("tasks", ["tick", "long_job"])
     clock_at = overrides.pop("clock_at", None)
-    clock = None
+    skew = overrides.pop("clock_skew", None)
+    clock: Clock | None = None
     if clock_at is not None:
         clock = OffsetClock(datetime.fromisoformat(clock_at) - datetime.now(UTC))
+    if skew is not None:  # a machine whose clock is off, set right by the store's
+        clock = StoreClock(OffsetClock(timedelta(seconds=skew)))
     registry = TaskRegistry()
     for t in (tick, long_job, quick, isolated_forever):
         if t.task_name in tasks:

@@ -23,6 +23,7 @@ from schedkit.events import EventBus
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import Node, Run, utcnow
 from schedkit.registry import TaskRegistry
+from schedkit.service.clock_sync import ClockSync
 from schedkit.service.node import NodeLifecycle, raise_gc_threshold
 from schedkit.store import Store, create_store
 
@@ -120,6 +121,7 @@ async def test_a_stopped_node_leaves_the_list_with_a_heartbeat_write_in_flight(
         logs=RunLogBuffer(),
         info=dict,
         drain=lambda grace: asyncio.sleep(0),
+        clock_sync=ClockSync(store, SystemClock()),
     )
     await lifecycle.register()
     store.upsert_node = upsert_landing_late  # type: ignore[method-assign, assignment]

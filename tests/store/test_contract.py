@@ -13,7 +13,7 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -65,6 +65,20 @@ async def test_open_again_keeps_data_and_close_is_idempotent(store_url: str) -> 
     async with create_store(store_url) as second:  # opens an existing store: no reset
         assert await second.schema_version() == version
         assert await second.get_run(run.id) == run
+
+
+async def test_server_time_is_the_servers_clock_or_none(store: Store) -> None:
+    """PostgreSQL and MongoDB tell their server's time (here on this machine, so close to
+    ours); SQLite, which has no server, none."""
+    before = datetime.now(UTC)
+    told = await store.server_time()
+    after = datetime.now(UTC)
+    if store.display_url.startswith("sqlite"):
+        assert told is None
+        return
+    assert told is not None and told.utcoffset() == timedelta(0)
+    # FerretDB's time has millisecond precision, so it may read up to 1 ms before ours.
+    assert before - timedelta(milliseconds=2) <= told <= after + timedelta(milliseconds=2)
 
 
 # -- schedules --------------------------------------------------------------------------

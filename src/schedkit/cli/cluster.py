@@ -161,7 +161,7 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
         return
     lang, tz = state.lang, state.tz()
     headers = ["node", "host", "pid", "version", "roles", "labels", "capacity", "running"]
-    table = render.table([*headers, "leader", "heartbeat", "state"], lang)
+    table = render.table([*headers, "leader", "heartbeat", "clock", "state"], lang)
     for n in found:
         condition = "draining" if n.draining else "alive" if n.alive else "silent"
         table.add_row(
@@ -175,10 +175,20 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
             str(n.running),
             tr("yes", lang) if n.leader else "",
             render.when(n.heartbeat_at, tz),
+            clock_text(n, lang),
             tr(condition, lang),
         )
     state.out.print(table)
     render.store_line(state.out, store, lang)
+
+
+def clock_text(node: NodeView, lang: render.Lang) -> str:
+    """``+0.003 s``: how far the node's clock is behind the store's; with ``store time``
+    when it is off by more than a second and goes by the store's."""
+    if node.clock_offset is None:
+        return "-"
+    text = f"{node.clock_offset:+.3f} s"
+    return f"{text} ({tr('store time', lang)})" if node.store_time else text
 
 
 def drain(

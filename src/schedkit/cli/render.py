@@ -90,6 +90,8 @@ _ZH: dict[str, str] = {
     "capacity": "容量",
     "leader": "主节点",
     "heartbeat": "心跳",
+    "clock": "时钟偏差",
+    "store time": "按存储时间",
     "state": "状态",
     "alive": "在线",
     "silent": "失联",

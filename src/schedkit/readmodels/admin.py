@@ -31,6 +31,16 @@ class NodeView(View):
         description="Heartbeated within scheduler.lost_after; silent nodes are removed "
         "after scheduler.node_expiry."
     )
+    clock_offset: float | None = Field(
+        None,
+        description="Seconds the node's clock is behind the store server's (negative: "
+        "ahead), measured at its heartbeat; null without a server (SQLite).",
+    )
+    store_time: bool = Field(
+        False,
+        description="The node goes by the store server's time: its own clock is off by "
+        "more than a second (scheduler.clock).",
+    )
     info: dict[str, JsonValue]
 
 
@@ -55,6 +65,8 @@ async def node_views(scheduler: Scheduler) -> list[NodeView]:
             running=_count(n.info.get("running")),
             draining=bool(n.info.get("draining")),
             alive=n.heartbeat_at >= now - lost_after,
+            clock_offset=_seconds(n.info.get("clock_offset")),
+            store_time=n.info.get("store_time") is True,
             info=to_json(n.info),
         )
         for n in nodes
@@ -63,6 +75,11 @@ async def node_views(scheduler: Scheduler) -> list[NodeView]:
 
 def _strings(value: object) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _seconds(value: object) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok else None  # type: ignore[arg-type]
 
 
 def _count(value: object) -> int:

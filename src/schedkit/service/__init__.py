@@ -25,7 +25,7 @@ from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from schedkit import broadcast
-from schedkit.clock import Clock, SystemClock
+from schedkit.clock import Clock, StoreClock, SystemClock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
 from schedkit.engine.handoff import Sender
@@ -51,6 +51,7 @@ from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.backfill import BackfillMethods, Backfills
 from schedkit.service.bulk import EntryError, ScheduleEntry
 from schedkit.service.calendars import CalendarDesk
+from schedkit.service.clock_sync import ClockSync
 from schedkit.service.extensions import node_extensions
 from schedkit.service.node import (
     NodeLifecycle,
@@ -104,7 +105,10 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
         for wf in workflows:
             self.registry.register_workflow(wf)
         self.store = store or create_store(self.config.store_url, **self.config.store_options)
-        self.clock: Clock = clock or SystemClock()
+        # An injected clock (a test's) is used as it is, never set to the store's.
+        if clock is None:
+            clock = StoreClock() if self.config.scheduler.clock == "store" else SystemClock()
+        self.clock: Clock = clock
         self.tz = ZoneInfo(self.config.timezone)
         self.node_id = make_node_id(self.config)
         self._events = EventBus()
@@ -188,6 +192,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
                 "capacity": self._executor.slots.capacity,
             },
             drain=self._executor.drain,
+            clock_sync=ClockSync(self.store, self.clock),
         )
         self.extensions = node_extensions(self.config, extensions, self.is_node)
         self._stack: contextlib.AsyncExitStack | None = None
@@ -233,6 +238,8 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
         async with contextlib.AsyncExitStack() as stack:
             await self.store.open()
             stack.push_async_callback(self.store.close)
+            # Before anything is written: the times written are in the node's time.
+            await self._node.clock_sync.measure()
             self.registry.discover(self.config.task_packages)
             if self.config.entry_points:
                 self.registry.discover_entry_points()

@@ -20,6 +20,7 @@ from schedkit.errors import StoreError
 from schedkit.logcapture import RunLogBuffer, capture, pass_info
 from schedkit.models import Node, new_id
 from schedkit.redaction import install_log_redaction, remember_url_password
+from schedkit.service.clock_sync import ClockSync
 from schedkit.stopping import cancel_and_wait, wait_for
 from schedkit.store.base import Store
 from schedkit.version import __version__
@@ -92,8 +93,10 @@ class NodeLifecycle:
         logs: RunLogBuffer,
         info: Callable[[], dict[str, object]],
         drain: Callable[[float], Awaitable[None]],
+        clock_sync: ClockSync,
     ) -> None:
         self.store = store
+        self.clock_sync = clock_sync
         self.clock = clock
         self.config = config
         self.node_id = node_id
@@ -209,6 +212,8 @@ class NodeLifecycle:
         return self._stop.is_set()
 
     async def beat(self) -> None:
+        # Measured first, so that this beat is written in the time the node goes by.
+        await self.clock_sync.measure()
         now = self.clock.now()
         await self.store.upsert_node(
             Node(
@@ -219,6 +224,11 @@ class NodeLifecycle:
                 heartbeat_at=now,
                 roles=self.roles,
                 version=__version__,
-                info={**self._info(), "draining": self.draining, "drained": self.drained.is_set()},
+                info={
+                    **self._info(),
+                    **self.clock_sync.report(),
+                    "draining": self.draining,
+                    "drained": self.drained.is_set(),
+                },
             )
         )

@@ -69,12 +69,9 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def open(self) -> None:
-        """Connect, then create or upgrade the schema / indexes. Idempotent, and safe
-        when several processes open one store at once.
-
-        Raises StoreUnavailableError when the server cannot be reached, StoreError when
-        the stored schema is newer than this code can use.
-        """
+        """Connect, then create or upgrade the schema / indexes. Idempotent, and safe when
+        several processes open one store at once. Raises StoreUnavailableError when the
+        server cannot be reached, StoreError when its schema is newer than this code's."""
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -83,6 +80,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def ping(self) -> None:
         """Return if the store answers right now; StoreUnavailableError otherwise."""
+
+    async def server_time(self) -> datetime | None:
+        """The store server's clock (aware UTC); None without a server (SQLite). Nodes
+        measure their clock against it (:mod:`schedkit.service.clock_sync`)."""
+        return None
 
     @abc.abstractmethod
     async def schema_version(self) -> int:
@@ -120,8 +122,7 @@ class Store(abc.ABC):
         exactly one succeeds. Replacing keeps the stored ``run_count`` (it belongs to the
         leader's advances, which do not change the version); a new schedule starts with
         the one given. Raises :class:`~schedkit.errors.ScheduleConflictError`
-        (with the version found) when the expectation does not hold; nothing is written.
-        """
+        (with the version found) when the expectation does not hold; nothing is written."""
 
     @abc.abstractmethod
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
@@ -232,8 +233,7 @@ class Store(abc.ABC):
         makes the check and the writes one step is in its module docstring.)
 
         Returns the ids inserted (in the order given), the count of advances applied
-        and the schedules recounted.
-        """
+        and the schedules recounted."""
 
     # -- runs: creating and reading ----------------------------------------------------
 

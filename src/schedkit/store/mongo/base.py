@@ -13,6 +13,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -249,6 +250,15 @@ class MongoBase(Store):
     @translate_errors
     async def ping(self) -> None:
         await self._c.meta.database.client.admin.command("ping")
+
+    @translate_errors
+    async def server_time(self) -> datetime | None:
+        reply = await self._c.meta.database.client.admin.command("hello")
+        value = reply.get("localTime")
+        if not isinstance(value, datetime):
+            return None
+        # Without tz_aware the driver hands back naive datetimes, in UTC.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @translate_errors
     async def schema_version(self) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,6 +76,14 @@ class SQLBase(Store):
 
     async def ping(self) -> None:
         await self._db.read(lambda conn: conn.execute(sa.select(1)).scalar_one())
+
+    async def server_time(self) -> datetime | None:
+        if self._sqlite:
+            return None
+        # clock_timestamp(), not now(): now() is when the transaction began.
+        stmt = sa.select(sa.func.clock_timestamp())
+        value: datetime = await self._db.read(lambda conn: conn.execute(stmt).scalar_one())
+        return value.astimezone(UTC)
 
     async def schema_version(self) -> int:
         stmt = sa.select(sa.func.max(self._t.schema_version.c.version))

@@ -132,6 +132,11 @@ export default {
   node_state_alive: "Alive",
   node_state_silent: "Silent",
   node_state_draining: "Draining",
+  node_clock: "Clock",
+  node_clock_offset: "{sign}{n} s",
+  node_store_time: "store time",
+  node_store_time_help:
+    "This node's clock is off from the store server's by more than a second: it goes by the store's time, so that the other nodes judge it right. Fix its clock (NTP).",
   node_drain: "Drain",
   node_drain_confirm:
     "The node stops taking runs; its running runs get their grace period to finish, then the rest go back to pending for other nodes. A worker process then exits.",

@@ -126,6 +126,11 @@ export default {
   node_state_alive: "在线",
   node_state_silent: "失联",
   node_state_draining: "排空中",
+  node_clock: "时钟偏差",
+  node_clock_offset: "{sign}{n} 秒",
+  node_store_time: "按存储时间",
+  node_store_time_help:
+    "该节点的时钟与存储服务器相差超过 1 秒：它按存储服务器的时间运行，以便其他节点正确判断它。请校准其时钟（NTP）。",
   node_drain: "排空",
   node_drain_confirm:
     "该节点将不再领取新的运行；正在运行的任务在宽限时间内完成，其余的退回等待状态，由其他节点接手。worker 进程随后退出。",

@@ -11,6 +11,21 @@ function stateBadge(node) {
   return h("span", { class: `badge badge-node-${key}` }, t(`node_state_${key}`));
 }
 
+/** How far the node's clock is behind the store's; flagged when it goes by the store's. */
+function clockCell(node) {
+  if (node.clock_offset === null || node.clock_offset === undefined) return "—";
+  const sign = node.clock_offset >= 0 ? "+" : "−";
+  const shown = t("node_clock_offset", { sign, n: Math.abs(node.clock_offset).toFixed(3) });
+  if (!node.store_time) return shown;
+  return h(
+    "span",
+    { class: "badge badge-node-store-time", title: t("node_store_time_help"), dataset: { storeTime: "true" } },
+    shown,
+    " · ",
+    t("node_store_time"),
+  );
+}
+
 export async function render(ctx) {
   const body = h("div", {}, h("p", { class: "loading" }, t("loading")));
   replace(
@@ -94,6 +109,7 @@ export async function render(ctx) {
           },
           { label: t("node_running"), cell: (n) => `${n.running} / ${n.capacity}`, class: "num" },
           { label: t("node_heartbeat"), cell: (n) => timeEl(n.heartbeat_at) },
+          { label: t("node_clock"), cell: clockCell, class: "num" },
           { label: t("col_status"), cell: stateBadge },
           {
             label: t("col_actions"),
