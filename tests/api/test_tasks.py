@@ -191,6 +191,22 @@ def test_schedule_accepts_the_document_shape_and_answers_next_fires(api: Api) ->
     assert body["warnings"] == []
 
 
+def test_the_fires_answered_are_the_saved_schedules(api: Api) -> None:
+    """The answer listed fires computed from a moment before the save: an interval's
+    first fire a few milliseconds off the stored one (an audit: .220341 listed, .225053
+    fired), a jittered cron's fire due during the save listed though it never ran."""
+    body = api.admin.post(
+        "/tasks/cleanup/schedule?schedule_id=every-3s",
+        json={"trigger": "interval", "seconds": 3},
+    ).json()
+    stored = body["schedule"]["next_fire_time"]
+    assert body["next_fire_times"][0] == stored
+    assert api.viewer.get("/schedules/every-3s").json()["next_fire_time"] == stored
+    first = datetime.fromisoformat(stored)
+    later = [datetime.fromisoformat(f) for f in body["next_fire_times"]]
+    assert later == [first + timedelta(seconds=3 * i) for i in range(5)]
+
+
 def test_schedule_answers_what_it_will_not_run(api: Api) -> None:
     """A one-off past its misfire grace, a fire already run under the schedule's id: the
     schedule is stored, and the answer says what it will not run. The warning was only

@@ -311,14 +311,21 @@ class SchedulePreview(View):
 
 
 async def stored_preview(
-    scheduler: Scheduler, config: Any, count: int = 5, lang: Lang = "en"
+    scheduler: Scheduler,
+    config: Any,
+    count: int = 5,
+    lang: Lang = "en",
+    *,
+    first: datetime | None = None,
 ) -> SchedulePreview:
     """:func:`schedule_preview` against the calendars stored now (read first), run off
     the event loop."""
     spec = scheduler.parse_schedule(config)
     ref = spec.trigger.calendar
     calendars = await scheduler.calendars.snapshot([ref.name] if ref is not None else [])
-    return await asyncio.to_thread(schedule_preview, scheduler, config, count, lang, calendars)
+    return await asyncio.to_thread(
+        schedule_preview, scheduler, config, count, lang, calendars, first=first
+    )
 
 
 def schedule_preview(
@@ -327,17 +334,26 @@ def schedule_preview(
     count: int = 5,
     lang: Lang = "en",
     calendars: CalendarSet | None = None,
+    *,
+    first: datetime | None = None,
 ) -> SchedulePreview:
     """Validate ``config`` (ValidationError naming the field) and list its next ``count``
     fires, searching at most :data:`PREVIEW_BUDGET` seconds, business calendars judged
     by ``calendars`` (default the built-in ones). A schedule whose first fire is past
     the supported dates is a ValidationError naming its field, an unknown calendar one
-    on ``trigger.calendar``."""
+    on ``trigger.calendar``. ``first``: the saved schedule's next fire, which the list
+    continues from (computed again from now, the series could start elsewhere: an
+    interval's anchor, a jittered fire, a fire due while it was saved)."""
     spec = scheduler.parse_schedule(config)
     trigger = build_trigger(spec.trigger, default_timezone=str(scheduler.tz))
     try:
         found = upcoming(
-            trigger, count, scheduler.clock.now(), calendars=calendars, budget=PREVIEW_BUDGET
+            trigger,
+            count,
+            scheduler.clock.now(),
+            first=first,
+            calendars=calendars,
+            budget=PREVIEW_BUDGET,
         )
     except CalendarNotFoundError as exc:
         raise ValidationError(str(exc), field="trigger.calendar") from None

@@ -247,10 +247,14 @@ async def schedule_task(
         if existing is not None and existing.task_name != task_name:
             raise ConflictError(f"schedule {schedule_id!r} belongs to task {existing.task_name!r}")
     # Validates first (422 naming the field), without holding the event loop.
-    preview = await readmodels.stored_preview(scheduler, config, 5, lang)
+    await readmodels.stored_preview(scheduler, config, 5, lang)
     with noted() as notes:
         schedule = await scheduler.add_task(task_name, config, schedule_id=schedule_id, actor=actor)
     (view,) = await readmodels.schedule_views(scheduler, [schedule], lang)
+    # The fires listed are the saved schedule's, from its stored next fire on.
+    preview = await readmodels.stored_preview(
+        scheduler, config, 5, lang, first=schedule.next_fire_time
+    )
     return ScheduleResponse(
         schedule=view,
         next_fire_times=preview.fire_times,
