@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from schedkit import OffsetClock, RunStatus, Scheduler, TaskContext, TaskRegistry, task
+from schedkit.events import EventKind, RunEvent
 from schedkit.models import Run, TriggerSource, new_id
 from schedkit.store import create_store
 
@@ -309,3 +310,42 @@ async def test_restart_handles_fires_missed_while_down(make_scheduler: MakeSched
     missed = [r for r in strict_runs if r.status is RunStatus.MISSED]
     assert len(missed) >= 9 and all("misfire_grace_time" in (r.reason or "") for r in missed)
     assert min(r.scheduled_for for r in strict_runs) == before["strict"]
+
+
+async def test_a_trigger_changed_while_a_fire_was_due_records_that_fire(
+    make_scheduler: MakeScheduler, store_url: str
+) -> None:
+    """An audit: a node started with new code (another default trigger) after a downtime
+    replaced the series, and the old trigger's due fires vanished: no run, no record, no
+    alert. The first is recorded missed, with how many were due; none runs."""
+
+    def daily(hour: int) -> Any:
+        @task("settle", category="test", schedule={"trigger": "cron", "hour": hour})
+        async def settle() -> None:
+            return None
+
+        return settle
+
+    clock = OffsetClock()
+    first = await make_scheduler(daily(6), clock=clock)
+    (old,) = await first.list_schedules()
+    await first.stop()
+    assert old.next_fire_time is not None
+    # Down over three of its fires; the new code fires at another hour.
+    clock.advance(old.next_fire_time - clock.now() + timedelta(days=2, minutes=5))
+    registry = TaskRegistry()
+    registry.register_task(daily(7))
+    second = Scheduler(fast_config(store_url), registry=registry, clock=clock)
+    heard: list[RunEvent] = []
+    second.add_listener(heard.append, [EventKind.MISSED])
+    await second.start()
+    try:
+        runs = await second.list_runs("settle", limit=10)
+        (new,) = await second.list_schedules()
+    finally:
+        await second.stop()
+    assert [(r.status, r.scheduled_for) for r in runs] == [(RunStatus.MISSED, old.next_fire_time)]
+    assert "trigger changed while this fire was due (3 fires due, up to" in (runs[0].reason or "")
+    assert new.next_fire_time is not None and new.next_fire_time > clock.now()
+    # Published as a tick's missed fire is: monitors alert on it.
+    assert [(e.run.id, e.detail) for e in heard] == [(runs[0].id, {"cause": "schedule_changed"})]

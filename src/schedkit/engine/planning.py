@@ -32,6 +32,8 @@ CAUSE_COALESCED = "coalesced"
 CAUSE_OVERLAP = "overlap"
 #: Reading the task's declaration to build the run raised (a property failing).
 CAUSE_TASK_ERROR = "task_error"
+#: The schedule's trigger changed while the fire was due (see service.dropped_fires).
+CAUSE_CHANGED = "schedule_changed"
 
 #: Given a nominal fire, why the business calendar excludes it, or None if it allows it.
 CalendarCheck = Callable[[datetime], str | None]

@@ -154,6 +154,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             clock=self.clock,
             config=self.config,
             audit=audit,
+            events=self._events,
             changed=self._loop.wake,
         )
         self.calendars = CalendarDesk(store=self.store, clock=self.clock, tz=self.tz, audit=audit)

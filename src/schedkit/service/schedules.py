@@ -27,6 +27,7 @@ from schedkit.errors import (
     ScheduleNotFoundError,
     ValidationError,
 )
+from schedkit.events import EventBus
 from schedkit.limits import check_kwargs_size
 from schedkit.models import RunFilter, Schedule, to_json
 from schedkit.placement import LOCAL_EXECUTOR
@@ -41,6 +42,7 @@ from schedkit.service.bulk import (
     check_room,
     existing_errors,
 )
+from schedkit.service.dropped_fires import record_dropped
 from schedkit.service.past_dates import (
     FireRecorded,
     ScheduleNote,
@@ -118,9 +120,11 @@ class ScheduleBook:
         clock: Clock,
         config: SchedkitConfig,
         audit: Auditor,
+        events: EventBus,
         changed: Callable[[], None],
     ) -> None:
         self.store = store
+        self.events = events
         self.registry = registry
         self.clock = clock
         self.config = config
@@ -424,6 +428,8 @@ class ScheduleBook:
         anywhere raises ScheduleConflictError instead of being overwritten)."""
         expected = before.version if before is not None else 0
         await self.store.put_schedule(schedule, expected_version=expected)
+        # After the write: from then on no tick can fire the old series' due fire.
+        await record_dropped(self.store, self.events, before, schedule, self.clock.now())
 
     async def _delete(self, schedule: Schedule, actor: str) -> bool:
         """Delete a schedule; a task's default one is remembered as removed so that the
