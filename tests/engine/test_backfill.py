@@ -110,6 +110,10 @@ async def test_backfill_cancel_stops_the_rest(make_scheduler: MakeScheduler) -> 
 
     cancelled = await s.cancel_backfill("slow_report", actor="ops")
     assert cancelled.state == "cancelled"
+    # The running run is asked to stop, not said cancelled (an audit: a run that finished
+    # despite the cancel was counted cancelled).
+    (entry,) = await s.list_audit(action="schedule.backfill.cancel")
+    assert entry.detail == "5 run(s): 4 pending cancelled, 1 running asked to stop"
 
     async def all_cancelled() -> bool:
         current = await s.backfill_status("slow_report")

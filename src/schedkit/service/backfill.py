@@ -223,9 +223,14 @@ class Backfills:
             await self.run_control.request_cancel(run.id, why)
         record["cancelled_at"] = self.clock.now().isoformat()
         await self._write(schedule_id, record)
-        await self.audit.record(
-            actor, "schedule.backfill.cancel", schedule_id, detail=f"{len(active)} run(s)"
-        )
+        # A running run is only asked to stop: it may still end otherwise (it finished
+        # meanwhile, its code ignores the cancel), so it is not said cancelled.
+        running = sum(run.status is RunStatus.RUNNING for run in active)
+        detail = f"{len(active)} run(s)"
+        if running:
+            pending = len(active) - running
+            detail += f": {pending} pending cancelled, {running} running asked to stop"
+        await self.audit.record(actor, "schedule.backfill.cancel", schedule_id, detail=detail)
         return await self._status(schedule_id, record)
 
     def _storing(self, record: JSON) -> bool:

@@ -139,6 +139,10 @@ const SENTENCES = [
       }),
   ],
   [/^(\d+) run\(s\)$/, (m) => t("d_backfill_cancelled", { n: m[1] })],
+  [
+    /^(\d+) run\(s\): (\d+) pending cancelled, (\d+) running asked to stop$/,
+    (m) => t("d_backfill_cancel_running", { n: m[2], running: m[3] }),
+  ],
   [/^(\d+) schedule\(s\)$/, (m) => t("d_imported", { n: m[1] })],
   [
     /^(\d+) run\(s\) older than (.+)$/,

@@ -561,6 +561,8 @@ export default {
   d_fires_one: "{n} fire",
   d_backfill_cancelled: "{n} runs cancelled",
   d_backfill_cancelled_one: "{n} run cancelled",
+  d_backfill_cancel_running: "{n} pending runs cancelled, {running} running asked to stop",
+  d_backfill_cancel_running_one: "{n} pending run cancelled, {running} running asked to stop",
   d_imported: "{n} schedules",
   d_imported_one: "{n} schedule",
   v_notice_year: "{day} is not a day a {year} notice sets: it sets days of {year} (and of December {before}, for New Year's Day).",
