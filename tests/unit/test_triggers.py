@@ -93,6 +93,16 @@ def test_parse_crontab_strings_and_macros() -> None:
     assert flat.max_instances == 2
 
 
+def test_a_crontab_step_larger_than_its_range_leaves_its_start() -> None:
+    """As Debian cron reads it (docs/schedules.md): "*/90" minutes is minute 0, hourly,
+    not every 90 minutes, which a newcomer may expect; the cron-field form refuses it."""
+    start = sh(2026, 12, 7, 3, 10)
+    hourly = [sh(2026, 12, 7, h, 0) for h in (4, 5, 6)]
+    assert fires("*/90 * * * *", start, 3) == fires("*/61 * * * *", start, 3) == hourly
+    with pytest.raises(ValidationError, match="larger than the range"):
+        ScheduleSpec.parse({"trigger": "cron", "minute": "*/90"})
+
+
 def test_parse_existing_specs() -> None:
     spec = ScheduleSpec.parse({"trigger": "interval", "hours": 1, "coalesce": False})
     again = ScheduleSpec.parse(spec, default_timezone="UTC")
