@@ -349,3 +349,32 @@ async def test_a_trigger_changed_while_a_fire_was_due_records_that_fire(
     assert new.next_fire_time is not None and new.next_fire_time > clock.now()
     # Published as a tick's missed fire is: monitors alert on it.
     assert [(e.run.id, e.detail) for e in heard] == [(runs[0].id, {"cause": "schedule_changed"})]
+
+
+async def test_a_node_that_does_not_fire_leaves_the_default_schedules_alone(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """An integration audit: every CLI command (a management client) and every Celery
+    worker's node (executes, fires nothing) wrote its own code's default schedules at
+    its start: an operator shell on the old code reverted a deployed change, and each
+    rewrite restarted the interval series (two minutes without a fire)."""
+
+    def every(seconds: int) -> Any:
+        @task(
+            "position_sync", category="test", schedule={"trigger": "interval", "seconds": seconds}
+        )
+        async def position_sync() -> None:
+            return None
+
+        return position_sync
+
+    leader = await make_scheduler(every(45))
+    (deployed,) = await leader.list_schedules()
+    client = {"scheduler": {"enabled": False}, "executor": {"enabled": False}}
+    for role in (client, {"scheduler": {"enabled": False}}):
+        old_code = await make_scheduler(every(20), **role)
+        await old_code.stop()
+    (after,) = await leader.list_schedules()
+    assert after.trigger["seconds"] == 45 and after.version == deployed.version
+    assert after.next_fire_time == deployed.next_fire_time
+    assert len(await leader.list_audit(action="schedule.default")) == 1

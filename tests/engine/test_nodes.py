@@ -436,3 +436,50 @@ async def test_a_drained_run_whose_code_ignores_the_stop_is_handed_back_once_it_
     assert back.status is RunStatus.PENDING and back.attempt == 2, back
     assert back.attempt_errors[-1]["error"]["type"] == "HandedBack"
     assert code_ended and back.attempt_errors[-1]["finished_at"] >= code_ended[0].isoformat()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_node_stopping_for_good_hands_back_a_run_whose_code_still_runs(
+    make_scheduler: MakeScheduler, monkeypatch: pytest.MonkeyPatch, store_url: str, kind: str
+) -> None:
+    """A chaos audit: a worker draining on SIGTERM exited with such code still going and
+    left its run ``running``, judged lost 20 s later, the attempt counted against the
+    task's retries. It is handed back as the node stops, claimable only ``lost_after``
+    later (this process, and the code with it, gone by then)."""
+    monkeypatch.setattr("schedkit.engine.work.ABANDON_AFTER", 0.3)
+    monkeypatch.setattr("schedkit.engine.executor.ABANDON_AFTER", 0.3)
+    monkeypatch.setattr("schedkit.engine.executor.END_WRITE_WAIT", 1.0)
+    code_ended = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    @task("stubborn_sync", retry={"max_retries": 0})
+    def stubborn_sync() -> None:
+        time.sleep(3.0)
+        loop.call_soon_threadsafe(code_ended.set)
+
+    @task("stubborn_async", retry={"max_retries": 0})
+    async def stubborn_async() -> None:
+        until = loop.time() + 3.0
+        while (left := until - loop.time()) > 0:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(left)
+        code_ended.set()
+
+    quick = {"shutdown_grace": 0.2, "lost_after": 4.0}
+    s = await make_scheduler(stubborn_sync, stubborn_async, scheduler=quick)
+    run = await s.run_now(f"stubborn_{kind}")
+    for _ in range(50):
+        if (await s.get_run(run.id)).status is RunStatus.RUNNING:
+            break
+        await asyncio.sleep(0.02)
+    await s.drain(0.2)
+    stopping = utcnow()
+    await asyncio.wait_for(s.stop(grace=0.2), 5)
+    assert not code_ended.is_set(), "the code must still be running for this test"
+    async with create_store(store_url) as store:
+        back = await store.get_run(run.id)
+    assert back is not None and back.status is RunStatus.PENDING, back
+    assert (back.attempt, back.max_attempts) == (2, 2)  # the hand-back does not count
+    assert back.attempt_errors[-1]["error"]["type"] == "HandedBack"
+    assert back.not_before >= stopping + timedelta(seconds=4.0)
+    await asyncio.wait_for(code_ended.wait(), 5)  # left behind by the test's node only

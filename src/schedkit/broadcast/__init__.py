@@ -44,7 +44,7 @@ from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
 from schedkit.errors import ConfigError
 from schedkit.events import EventBus, RunEvent
-from schedkit.stopping import wait_for
+from schedkit.stopping import cancel_and_wait, wait_for
 from schedkit.store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -258,10 +258,10 @@ class Broadcast:
         self._stopping = True
         if self._remove is not None:
             self._remove()
-        for task in (self._task, *self._reconnects):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        # Cancelled once, a send in flight can turn the cancel into a connection error
+        # (redis-py does), which the send loop takes for an outage and goes on: the stop
+        # waited for ever. cancel_and_wait cancels again until the task has ended.
+        await cancel_and_wait(self._task, *self._reconnects)
         if self.connected:
             # The last runs' ends (this node stops after its executor): best effort.
             with contextlib.suppress(Exception):

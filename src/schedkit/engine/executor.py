@@ -24,6 +24,7 @@ from schedkit.config import SchedkitConfig
 from schedkit.engine.attempt import AttemptRunner, Outcome, cancelled
 from schedkit.engine.finish import Finisher
 from schedkit.engine.flows import Flows
+from schedkit.engine.handback import CodeHold
 from schedkit.engine.handoff import HandOff
 from schedkit.engine.hooks import context_of
 from schedkit.engine.isolation import needs_thread
@@ -31,7 +32,7 @@ from schedkit.engine.progress import RunFeed
 from schedkit.engine.retries import Backoff, error_info
 from schedkit.engine.slots import Grant, Slots
 from schedkit.engine.threads import ThreadLane
-from schedkit.engine.work import Work
+from schedkit.engine.work import ABANDON_AFTER, Work
 from schedkit.errors import NotRunningError, StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.logcapture import RunLogBuffer
@@ -52,6 +53,12 @@ CLAIM_BATCH = 100
 MAX_CLOCK_SKEW = 10.0
 #: Longest wait of a drain for the answer to a claim already sent.
 CLAIM_ANSWER_WAIT = 10.0
+#: Seconds a stop gives stopped attempts to write their end, beyond ABANDON_AFTER.
+END_WRITE_WAIT = 5.0
+#: How often a stop looks whether only runs held for their code are left.
+STOP_POLL = 0.1
+#: Seconds a stop waits for threads whose run ended to return before it warns.
+THREAD_SETTLE = 1.0
 
 RunWrapper = Callable[[Run], contextlib.AbstractAsyncContextManager[Any]]
 
@@ -139,6 +146,8 @@ class Executor:
         self.announce: Callable[[], None] | None = None
         #: Runs stopped by a drain: their attempt goes back to pending, not cancelled.
         self._handed_back: set[str] = set()
+        #: Handed-back runs whose code ignored the stop, held here until it returns.
+        self.code_hold = CodeHold(config.scheduler.lost_after)
         # Clear while a claim waits for the store's answer (see drain).
         self._no_claim_sent = asyncio.Event()
         self._no_claim_sent.set()
@@ -154,6 +163,7 @@ class Executor:
         self._wake = asyncio.Event()
         self._no_claim_sent = asyncio.Event()
         self._no_claim_sent.set()
+        self.code_hold.reset()
         self.handoff.reset()
         if self.slots.capacity:
             self._loops.append(asyncio.create_task(self._claim_loop(), name="schedkit-claim"))
@@ -167,31 +177,35 @@ class Executor:
         await cancel_and_wait(*self._loops)
         with contextlib.suppress(StoreError):
             await self.feed.flush()
-        if self.lane.busy:
-            logger.warning(
-                "%d thread(s) still run task code of runs already recorded (sync code that "
-                "ignored its timeout or cancel); it is abandoned when this process exits",
-                self.lane.busy,
-            )
-        self.lane.shutdown()
+        await self.lane.close(settle=THREAD_SETTLE)
 
     async def drain(self, grace: float, *, hand_back: bool = True) -> None:
         """Stop claiming and give running runs ``grace`` seconds to finish; then stop the
-        rest and hand them back to ``pending`` (``hand_back``: any node claims them
-        again) or record them cancelled. Returns when no run executes here."""
+        rest and hand them back to ``pending`` (``hand_back``; those whose code ignores it
+        are held, see CodeHold) or record them cancelled (the node stops: held runs are
+        released). Returns when no run executes here but held ones."""
         self.slots.close()
         self._wake.set()
         await self._claim_answered()
-        if self._tasks:
-            _, still = await asyncio.wait(set(self._tasks), timeout=grace)
-            for run_id in list(self._active):
-                if hand_back:
-                    self._handed_back.add(run_id)
-                    self.cancel_local(run_id, "the node drained before the run finished")
-                else:
-                    self.cancel_local(run_id, "service shut down before the run finished")
-            if still:
-                await asyncio.wait(still, timeout=max(5.0, grace))
+        if not self._tasks:
+            return
+        _, still = await asyncio.wait(set(self._tasks), timeout=grace)
+        why = "the node drained" if hand_back else "service shut down"
+        for run_id in list(self._active):
+            if hand_back:
+                self._handed_back.add(run_id)
+            self.cancel_local(run_id, f"{why} before the run finished")
+        # An attempt ends ABANDON_AFTER after its cancel at the latest, then writes its
+        # end: waiting only as long raced that write (a run left running on MongoDB).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ABANDON_AFTER + END_WRITE_WAIT
+        # A drain also gives held runs' code that long; a stop not (held since its drain).
+        held: set[str] = set() if hand_back else self.code_hold.runs
+        while len(still) > len(held) and loop.time() < deadline:
+            _, still = await asyncio.wait(still, timeout=STOP_POLL)
+        if still and self.code_hold.runs and not hand_back:
+            self.code_hold.leave()
+            await asyncio.wait(still, timeout=END_WRITE_WAIT)
 
     async def _claim_answered(self) -> None:
         """Wait for the answer to a claim already sent. Cut by the stop's cancel, it left
@@ -566,18 +580,12 @@ class Executor:
         hand_back = run.id in self._handed_back and outcome.status is RunStatus.CANCELLED
         self._handed_back.discard(run.id)
         work = active.work if active is not None else None
+        claimable_in = 0.0
         if hand_back and work is not None and work.still_running:
-            # Handed back now, the run would start on another node beside its own code,
-            # which ignored the drain's stop (sync code in a thread, or async code
-            # catching its cancellation): it stays running here until that code returns.
-            logger.warning(
-                "run %s of %s ignored the drain's stop: it is handed back once its code "
-                "returns (never on two nodes at once)",
-                run.id,
-                run.task_name,
-            )
-            await work.ended()
-        done = await self.finisher.conclude(task, run, outcome, started, hand_back=hand_back)
+            claimable_in = await self.code_hold.hold(run, work)
+        done = await self.finisher.conclude(
+            task, run, outcome, started, hand_back=hand_back, claimable_in=claimable_in
+        )
         if done.retry_at is not None and done.applied:
             self.wake_at(done.retry_at)
         if done.dependents:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from schedkit.batching import Batcher
@@ -88,16 +88,20 @@ class Finisher:
         started: datetime,
         *,
         hand_back: bool = False,
+        claimable_in: float = 0.0,
     ) -> Concluded:
         """Write the attempt's end (retried through store outages), publish its event and
         start dependent runs of a success. ``hand_back``: the attempt was stopped by a
-        drain, so the run goes back to pending at once for any node to claim, with one
-        more attempt allowed (the drain's does not count)."""
+        drain, so the run goes back to pending for any node to claim (``claimable_in``
+        seconds later), with one more attempt allowed (the drain's does not count)."""
         now = self.clock.now()
         # The policy is built only for an outcome it may retry (not once per success).
         retryable = outcome.status in RETRYABLE and outcome.retryable
         policy = task.retry_policy if task is not None and retryable else None
-        when = now if hand_back else retry_at(policy, run, outcome.status, now)
+        if hand_back:
+            when: datetime | None = now + timedelta(seconds=claimable_in)
+        else:
+            when = retry_at(policy, run, outcome.status, now)
         if hand_back:
             error = {"type": HANDED_BACK, "message": outcome.reason or "the node drained"}
             outcome = dataclasses.replace(outcome, error=error)

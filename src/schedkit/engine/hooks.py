@@ -4,6 +4,7 @@ attempt isolated in a child process (:mod:`~schedkit.engine.isolation_child`).""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -104,4 +105,16 @@ async def call_hook(
             return await out if inspect.isawaitable(out) else out
         return await held.call(fn, *args, **kwargs)
     except PROCESS_EXITS as exc:
+        if isinstance(exc, GeneratorExit) and _loop_gone():
+            # This coroutine is being closed (a task left behind at exit, collected):
+            # not the task's code failing, and nothing could record it any more.
+            raise
         raise TaskExited(exc) from exc
+
+
+def _loop_gone() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False

@@ -13,10 +13,14 @@ import concurrent.futures
 import contextlib
 import contextvars
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from schedkit.engine.daemon_pool import DaemonThreadPool
+from schedkit.stopping import wait_for
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -80,6 +84,24 @@ class ThreadLane:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._shut = True
+
+    async def close(self, settle: float) -> None:
+        """Shut the lane once its threads are free, or ``settle`` seconds have passed:
+        code that saw its run's cancel returns a moment after the attempt ended (a
+        loop checking ``ctx.cancelled``), and was warned about as code ignoring it."""
+        deadline = asyncio.get_running_loop().time() + settle
+        while self._busy and (left := deadline - asyncio.get_running_loop().time()) > 0:
+            self._freed = self._freed or asyncio.Event()
+            self._freed.clear()
+            with contextlib.suppress(TimeoutError):
+                await wait_for(self._freed.wait(), left)
+        if self._busy:
+            logger.warning(
+                "%d thread(s) still run task code of runs already recorded (sync code that "
+                "ignored its timeout or cancel); it is abandoned when this process exits",
+                self._busy,
+            )
+        self.shutdown()
 
     def reopen(self) -> None:
         """A new pool after :meth:`shutdown` (the node is started again); threads of

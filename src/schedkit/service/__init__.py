@@ -246,7 +246,10 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
                 self.registry.discover_entry_points()
             self.registry.check_workflows()
             self.registry.check_dependencies()
-            await self.schedules.sync_defaults()
+            # Only a node that fires changes a stored default schedule to its code's: a
+            # CLI command or a worker of older (or newer) code rewrote them at each
+            # start, reverting a deployed change and restarting interval series.
+            await self.schedules.sync_defaults(create_only=not self.config.scheduler.enabled)
             if self.is_node:
                 await self._node.register()
                 # Undoes the registration should a later step fail: the row would show a

@@ -346,23 +346,24 @@ class ScheduleBook:
         self._changed()
         return after
 
-    async def sync_defaults(self) -> None:
+    async def sync_defaults(self, *, create_only: bool = False) -> None:
         """Give each task its default schedule, keeping runtime changes and the pending
         series (so fires missed while down are still due on the first tick). Nodes
-        starting together race for it: the loser reads the winner's and decides again."""
+        starting together race for it: the loser reads the winner's and decides again.
+        ``create_only``: store missing ones only, never change one (a node not firing)."""
         for task in self.registry:
             for attempt in range(SYNC_ATTEMPTS):
                 try:
-                    await self._sync_default(task)
+                    await self._sync_default(task, create_only)
                     break
                 except ScheduleConflictError:
                     if attempt == SYNC_ATTEMPTS - 1:
                         raise
 
-    async def _sync_default(self, task: BaseTask) -> None:
+    async def _sync_default(self, task: BaseTask, create_only: bool) -> None:
         config = task.default_schedule
         existing = await self.store.get_schedule(task.task_name)
-        if config is None or (existing is not None and existing.origin != "code"):
+        if config is None or (existing is not None and (create_only or existing.origin != "code")):
             return
         if existing is None and await self.store.get_state(removed_key(task.task_name)):
             return
