@@ -164,3 +164,47 @@ def test_format_for_file_names() -> None:
     assert format_for("notice-2027.txt") == "notice"
     with pytest.raises(ValidationError, match=r"cannot tell the format of 'a\.xlsx'"):
         format_for("a.xlsx")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "holiday 2027-01-01 to 2027-01-03 New Year",
+        "放假 2027-01-01 - 2027-01-03 New Year",
+        "放假 2027-01-01 – 2027-01-03 New Year",
+        "放假 2027-01-01—2027-01-03 New Year",
+        "holiday 2027-01-01 TO 2027-01-03 New Year",
+    ],
+)
+def test_a_range_may_be_written_with_to_or_a_dash(line: str) -> None:
+    """An audit: ``to``, `` - ``, ``–`` and ``—`` were not range separators, so the range
+    was cut to its first day and the rest (``to 2027-01-03 …``) became the note."""
+    items = parse_overrides(line, "notice")
+    assert [(o.date.day, o.note) for o in items] == [
+        (1, "New Year"),
+        (2, "New Year"),
+        (3, "New Year"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "放假 2027-01-01 through 2027-01-03 元旦",
+        "放假 2027-01-01 -> 2027-01-03 元旦",
+        "放假 2027-01-01-2027-01-03 元旦",
+    ],
+)
+def test_a_second_date_a_range_cannot_be_read_from_is_refused(line: str) -> None:
+    """A hyphen inside a date is not a separator; a range written some other way is
+    refused rather than cut to its first day."""
+    with pytest.raises(CalendarImportError, match="line 1: "):
+        parse_overrides(line, "notice")
+
+
+def test_a_note_may_follow_a_single_day_after_a_dash_or_name_a_date() -> None:
+    assert [(o.date.day, o.note) for o in parse_overrides("放假 2027-01-01 - 元旦", "notice")] == [
+        (1, "- 元旦")
+    ]
+    text = "上班 2027-02-20 春节调休（补 2027-02-12）"
+    assert [o.note for o in parse_overrides(text, "notice")] == ["春节调休（补 2027-02-12）"]
