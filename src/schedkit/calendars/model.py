@@ -146,19 +146,42 @@ def _state(opens: bool) -> str:
     return "open" if opens else "closed"
 
 
+#: The first day of the December before that a notice may set. A New Year's break ends
+#: on 1 January or later and lasts at most three days, so it starts on 30 December at the
+#: earliest; its make-up workday is a day of the weekend before, 28 December at the
+#: earliest. The notices since 2004 set 29-31 December only (the 2008, 2012 and 2019 ones).
+FIRST_DECEMBER_DAY = 28
+_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+
+
 def notice_problem(year: int, day: datetime.date) -> str | None:
     """Why a notice for ``year`` cannot set ``day``, if it cannot.
 
     A State Council notice arranges its year's holidays; the only days of another year it
-    sets are in the December before (New Year's Day break and its make-up workday, as
-    the 2012 and 2019 notices did). A date elsewhere is a typo that would silently close
-    or open a day some other source decides.
+    sets are the last days of the December before (New Year's Day break and its make-up
+    workday, as the 2012 and 2019 notices did; :data:`FIRST_DECEMBER_DAY`). A date
+    elsewhere is a typo that would silently close or open a day some other source decides.
     """
-    if day.year == year or (day.year == year - 1 and day.month == 12):
+    if day.year == year or (
+        day.year == year - 1 and day.month == 12 and day.day >= FIRST_DECEMBER_DAY
+    ):
         return None
     return (
         f"{day.isoformat()} is not a day a {year} notice sets: it sets days of {year} "
-        f"(and of December {year - 1}, for New Year's Day)"
+        f"(and {FIRST_DECEMBER_DAY}-31 December {year - 1}, for New Year's Day)"
+    )
+
+
+def makeup_problem(item: Override) -> str | None:
+    """Why ``item`` cannot be an open day of a notice, if it cannot: a notice opens
+    make-up workdays only, weekend days worked instead of a holiday. A weekday is open
+    anyway, so listing one is a wrong date (a Monday typed for the Sunday before)."""
+    weekday = item.date.weekday()
+    if not item.open or weekday >= 5:
+        return None
+    return (
+        f"{item.date.isoformat()} is a {_WEEKDAY_NAMES[weekday]}: a make-up workday (上班) "
+        "is a Saturday or Sunday worked instead of a holiday"
     )
 
 

@@ -28,7 +28,13 @@ from typing import Literal
 
 import pydantic
 
-from schedkit.calendars.model import Override, OverrideKind, notice_problem, validation_error
+from schedkit.calendars.model import (
+    Override,
+    OverrideKind,
+    makeup_problem,
+    notice_problem,
+    validation_error,
+)
 from schedkit.errors import ValidationError
 
 Format = Literal["csv", "jsonl", "notice"]
@@ -94,8 +100,9 @@ def format_for(filename: str) -> Format:
 
 def parse_overrides(text: str, fmt: Format, *, notice_year: int | None = None) -> list[Override]:
     """The overrides in ``text``, in file order; CalendarImportError listing each bad
-    line (a date given twice is an error on its second line, with ``notice_year`` a date
-    that year's notice cannot set, see :func:`~schedkit.calendars.model.notice_problem`)."""
+    line (a date given twice is an error on its second line; with ``notice_year`` a date
+    that year's notice cannot set, see :func:`~schedkit.calendars.model.notice_problem`,
+    and an open day that is no weekend day, :func:`~schedkit.calendars.model.makeup_problem`)."""
     parse_line = {"csv": _csv_line, "jsonl": _jsonl_line, "notice": _notice_line}[fmt]
     found: list[Override] = []
     where: dict[date, int] = {}
@@ -109,7 +116,9 @@ def parse_overrides(text: str, fmt: Format, *, notice_year: int | None = None) -
             errors.append(LineError(line=number, message=str(exc)))
             continue
         for item in items:
-            problem = notice_problem(notice_year, item.date) if notice_year else None
+            problem = None
+            if notice_year:
+                problem = notice_problem(notice_year, item.date) or makeup_problem(item)
             if problem is not None:
                 errors.append(LineError(line=number, message=problem))
                 break

@@ -81,12 +81,22 @@ const VALIDATION = [
   ],
   [/unknown timezone '([^']*)'/, (m) => t("v_timezone", { tz: m[1] })],
   [/^interval is too long/, () => t("v_interval_long")],
-  // Holiday notices (calendars.model.notice_problem, check_notice).
+  // Holiday notices (calendars.model.notice_problem, makeup_problem, check_notice; the
+  // notice lines of calendars.transfer).
   [
     /^(\d{4}-\d{2}-\d{2}) is not a day a (\d{4}) notice sets/,
     (m) => t("v_notice_year", { day: m[1], year: m[2], before: Number(m[2]) - 1 }),
   ],
   [/^the notice closes no day of (\d{4})/, (m) => t("v_notice_empty", { year: m[1] })],
+  [
+    /^(\d{4}-\d{2}-\d{2}) is a (Monday|Tuesday|Wednesday|Thursday|Friday): a make-up workday/,
+    (m) => {
+      const index = new Date(`${m[1]}T00:00:00Z`).getUTCDay();
+      const weekday = t("v_weekday_names").split(" ")[(index + 6) % 7];
+      return t("v_notice_weekday", { day: m[1], weekday });
+    },
+  ],
+  [/^a second date after (\S+): write a range/, (m) => t("v_notice_second_date", { day: m[1] })],
 ];
 
 // Reasons of runs, details of audit events and error answers.
