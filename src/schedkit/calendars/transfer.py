@@ -41,6 +41,9 @@ Format = Literal["csv", "jsonl", "notice"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "notice")
 #: A holiday range longer than this is a typing error (the longest so far: 8 days).
 MAX_RANGE_DAYS = 31
+#: A file's text through the API, and a notice file from the command line: about 2,000
+#: lines (several years of trading days; a State Council notice is a few dozen).
+MAX_FILE_CHARS = 80_000
 
 _SUFFIXES: dict[str, Format] = {
     ".csv": "csv",

@@ -15,7 +15,7 @@ from schedkit import readmodels
 from schedkit.api.auth import ActorDep
 from schedkit.api.deps import LangDep, SchedulerDep
 from schedkit.api.routes.table import route
-from schedkit.calendars import FORMATS, Format
+from schedkit.calendars import FORMATS, MAX_FILE_CHARS, Format
 from schedkit.calendars.model import MAX_YEAR, MIN_YEAR
 from schedkit.errors import ValidationError
 from schedkit.tokens import Role
@@ -30,11 +30,10 @@ Day = Annotated[str, Path(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-D
 FormatQuery = Annotated[
     Format, Query(description=f"File format: {', '.join(FORMATS)} (notice: 放假/上班 lines).")
 ]
-#: A file's text through the API: about 2,000 lines (several years of trading days).
-#: Small enough that a text one character over it, JSON-escaped at 12 bytes a character,
-#: still fits the body limit (1 MiB) and is answered 422 naming the field; larger files
-#: go in parts, or through ``schedkit calendar import`` (no HTTP body).
-MAX_FILE_CHARS = 80_000
+# A file's text is at most MAX_FILE_CHARS: small enough that a text one character over
+# it, JSON-escaped at 12 bytes a character, still fits the body limit (1 MiB) and is
+# answered 422 naming the field; larger files go in parts, or through ``schedkit
+# calendar import`` (no HTTP body).
 #: Overrides per request, for the same reason (a longer list: several requests, or a file).
 MAX_OVERRIDES = 300
 _MANY = f"At most {MAX_OVERRIDES} per request; more through an import or several requests."
