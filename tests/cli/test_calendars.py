@@ -246,3 +246,32 @@ def test_a_notice_file_over_the_api_s_limit_is_refused_before_it_is_read(stored:
     assert time.monotonic() - started < 5
     data = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
     assert data["coverage"]["state"] == "estimated", "nothing was entered"
+
+
+def test_a_notice_entered_again_must_be_whole_or_replace_on_purpose(stored: Cli) -> None:
+    """An audit: a notice file of two lines replaced the whole year, so New Year,
+    Qingming and Labour Day became confirmed workdays, and the command said it was
+    entered."""
+    notice = stored.cwd / "2027.txt"
+    notice.write_text(
+        "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n"
+        "放假 2027-04-03 至 2027-04-05 清明节\n放假 2027-05-01 至 2027-05-05 劳动节\n"
+    )
+    assert stored("calendar", "notice", "2027", str(notice)).exit_code == 0
+    correction = stored.cwd / "fix.txt"
+    correction.write_text("上班 2027-02-20 春节调休（更正）\n放假 2027-02-06 至 2027-02-12 春节\n")
+    refused = stored("calendar", "notice", "2027", str(correction))
+    assert refused.exit_code == 1, refused.output
+    assert (
+        "the 2027 notice entered leaves out 12 day(s) the stored 2027 notice sets: "
+        "2027-01-01 holiday (元旦), 2027-01-02 holiday (元旦)"
+    ) in refused.output
+    assert "schedkit calendar notice 2027 FILE --replace" in refused.output
+    shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    new_year = next(d for d in shown["days"] if d["date"] == "2027-01-01")
+    assert not new_year["open"] and new_year["source"] == "notice", "nothing was entered"
+    replaced = stored("calendar", "notice", "2027", str(correction), "--replace")
+    assert replaced.exit_code == 0, replaced.output
+    shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    new_year = next(d for d in shown["days"] if d["date"] == "2027-01-01")
+    assert new_year["open"], "replaced on purpose: the year is what the file says"

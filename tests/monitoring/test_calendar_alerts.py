@@ -58,7 +58,9 @@ async def test_calendar_not_confirmed_alert(
     assert state is not None and state.value == {"sent": []}
 
     # Unconfirmed again (the operator undoes it): a new alert.
-    await other.calendars.enter_notice(2027, "放假 2027-01-01 元旦\n", confirmed=False)
+    await other.calendars.enter_notice(
+        2027, "放假 2027-01-01 元旦\n", confirmed=False, replace=True
+    )
     await mon.check()
     await receiver.wait("/alerts", 2)
     assert titles(receiver)[1] == "[WARNING] calendar cn_workdays for 2027 not confirmed"

@@ -269,17 +269,25 @@ class DayTable(BaseModel):
         # Dropped: what the notice of ``year`` set before (its year's unmarked entries, and
         # days of December before marked with it). Kept: days of ``year`` another year's
         # notice set (the next notice's make-up workday on 31 December).
-        kept = [
-            item
-            for item in self.overrides
-            if item.notice != year and (item.date.year != year or item.notice is not None)
-        ]
+        kept = [item for item in self.overrides if not _set_by_notice(item, year)]
         entered = [
             item if item.date.year == year else item.model_copy(update={"notice": year})
             for item in days
         ]
         years = self.confirmed_years | {year} if confirmed else self.confirmed_years - {year}
         return self.replace(overrides=tuple(kept), confirmed_years=years).with_overrides(entered)
+
+    def notice_days(self, year: int) -> tuple[Override, ...]:
+        """The days the notice of ``year`` entered set: what entering it again replaces
+        (its year's days no other notice set, and days of December before marked with it)."""
+        return tuple(item for item in self.overrides if _set_by_notice(item, year))
+
+    def dropped_by(self, year: int, overrides: Iterable[Override]) -> list[Override]:
+        """The days the stored notice of ``year`` sets that ``overrides``, a notice of
+        ``year`` entered again, leave out: entered, those would lose their holiday (or
+        make-up workday) without the new text saying so."""
+        listed = {item.date for item in overrides}
+        return [item for item in self.notice_days(year) if item.date not in listed]
 
     def with_confirmed(self, year: int, confirmed: bool = True) -> Self:
         """A copy with ``year`` marked confirmed (or no longer); ValidationError naming
@@ -290,6 +298,12 @@ class DayTable(BaseModel):
             raise ValidationError(str(exc), field="year") from None
         years = self.confirmed_years | {year} if confirmed else self.confirmed_years - {year}
         return self.replace(confirmed_years=years)
+
+
+def _set_by_notice(item: Override, year: int) -> bool:
+    # A day of another year is marked with the notice that set it; a day of ``year``
+    # without a mark was set by ``year``'s own notice.
+    return item.notice == year or (item.date.year == year and item.notice is None)
 
 
 class Calendar(DayTable):

@@ -99,9 +99,22 @@ class FileImport(_Body):
 
 
 class NoticeEntry(_Body):
-    text: str = Field(max_length=MAX_FILE_CHARS, description="The notice, one line per range.")
+    text: str = Field(
+        max_length=MAX_FILE_CHARS, description="The whole notice, one line per range."
+    )
     format: Format = "notice"
     confirmed: bool = Field(True, description="Mark the year complete.")
+    expected_version: int | None = Field(
+        default=None,
+        ge=0,
+        description="The national record's version read (GET /calendar-notices/{year}); "
+        "omitted: not checked.",
+    )
+    replace: bool = Field(
+        False,
+        description="Replace the year's notice even though the text leaves out days the "
+        "stored one sets (otherwise 409 notice-drops-days, naming them).",
+    )
 
 
 @route(
@@ -145,11 +158,33 @@ async def enter_notice(
 ) -> readmodels.CalendarYear:
     """Replaces the year's entries of the national arrangement (shared by every calendar
     with a Chinese base): the State Council notice, typed as ``放假 2027-01-01 至
-    2027-01-03 元旦`` / ``上班 2027-02-06 春节调休`` lines. Answers with cn_workdays' year."""
+    2027-01-03 元旦`` / ``上班 2027-02-06 春节调休`` lines. The text is the whole notice:
+    one that leaves out days the stored notice of the year sets is refused (409
+    ``notice-drops-days``, its ``days`` listing them) unless ``replace`` is true; 409 too
+    when ``expected_version`` is not the record's version. Answers with cn_workdays' year."""
     await scheduler.calendars.enter_notice(
-        year, body.text, body.format, confirmed=body.confirmed, actor=actor
+        year,
+        body.text,
+        body.format,
+        confirmed=body.confirmed,
+        expected_version=body.expected_version,
+        replace=body.replace,
+        actor=actor,
     )
     return await readmodels.calendar_year(scheduler, "cn_workdays", year, lang)
+
+
+@route(
+    "GET",
+    "/calendar-notices/{year}",
+    role=Role.VIEWER,
+    summary="The national holiday notice of a year as entered",
+    response_model=readmodels.CalendarNotice,
+)
+async def get_notice(year: Year, scheduler: SchedulerDep) -> readmodels.CalendarNotice:
+    """The days the year's notice set, as the text to edit and enter again (empty when
+    none was entered), and the version to send as ``expected_version``."""
+    return await readmodels.calendar_notice(scheduler, year)
 
 
 @route(
