@@ -162,6 +162,12 @@ const SENTENCES = [
     (m) => t("e_role", { role: t(`role_${m[1]}`), needed: t(`role_${m[2]}`) }),
   ],
   [/^task '(.+)' is not paused$/, (m) => t("e_not_paused", { task: m[1] })],
+  // errors.CalendarConflictError: the national notices, or one calendar, edited meanwhile.
+  [
+    /^calendar '\(national holiday notices\)' changed meanwhile/,
+    () => t("e_notices_changed"),
+  ],
+  [/^calendar '(.+)' changed meanwhile/, (m) => t("e_calendar_changed", { name: m[1] })],
   [/^task '(.+)' has no schedule to pause or resume$/, (m) => t("e_no_schedule", { task: m[1] })],
   [/^run (\S+) is already (\w+)$/, (m) => t("e_run_finished", { status: t(`status_${m[2]}`) })],
   [/^run (\S+) is still (\w+)/, (m) => t("e_run_active", { status: t(`status_${m[2]}`) })],

@@ -569,6 +569,8 @@ export default {
   v_weekday_names: "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
   v_notice_empty: "The notice closes no day of {year}: a State Council notice lists the year's holidays (放假 lines).",
   e_role: "Your role ({role}) may not do this; it needs {needed}.",
+  e_notices_changed: "The holiday notices changed meanwhile (another operator entered one): reload the page and redo the edit.",
+  e_calendar_changed: "Calendar {name} changed meanwhile: reload the page and redo the edit.",
   e_not_paused: "Task {task} is not paused.",
   e_no_schedule: "Task {task} has no schedule to pause or resume.",
   e_run_finished: "The run has already ended ({status}).",
@@ -634,6 +636,19 @@ export default {
   cal_notice_help:
     "One line per holiday range or make-up workday: 放假 DATE 至 DATE NOTE / 上班 DATE NOTE. Applies to every Chinese calendar and marks the year confirmed.",
   cal_notice_submit: "Enter the notice",
+  cal_notice_replaces:
+    "What this box holds replaces the whole {year} notice: it holds the notice as entered, so correct it here and enter it again. Days you delete lose their holiday or make-up workday.",
+  cal_notice_drops_title: "Replace the {year} notice?",
+  cal_notice_drops:
+    "The text leaves out {n} days the stored {year} notice sets. Entered, the holidays among them become workdays and the make-up workdays days off:",
+  cal_notice_drops_one:
+    "The text leaves out {n} day the stored {year} notice sets. Entered, a holiday becomes a workday and a make-up workday a day off:",
+  cal_notice_drops_more: "… and {n} more",
+  cal_notice_drops_day: "{date} {state} ({note})",
+  cal_notice_drops_day_bare: "{date} {state}",
+  cal_notice_drops_holiday: "holiday",
+  cal_notice_drops_makeup: "make-up workday",
+  cal_notice_replace: "Replace the notice",
   cal_src_override: "the calendar's override",
   cal_src_notice: "the State Council notice entered",
   "cal_src_chinese-calendar": "chinese-calendar (official)",

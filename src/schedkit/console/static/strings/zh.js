@@ -541,6 +541,8 @@ export default {
   v_weekday_names: "星期一 星期二 星期三 星期四 星期五 星期六 星期日",
   v_notice_empty: "该通知没有关闭 {year} 年的任何一天：国务院通知列出当年的放假安排（“放假”行）。",
   e_role: "当前角色（{role}）无权执行此操作，需要{needed}角色。",
+  e_notices_changed: "放假通知已被他人修改（另一位操作员录入了通知）：请刷新页面后重新编辑。",
+  e_calendar_changed: "日历 {name} 已被他人修改：请刷新页面后重新编辑。",
   e_not_paused: "任务 {task} 未暂停。",
   e_no_schedule: "任务 {task} 没有可暂停或恢复的调度。",
   e_run_finished: "该运行已结束（{status}）。",
@@ -606,6 +608,19 @@ export default {
   cal_notice_help:
     "每行一个放假区间或调休上班日：放假 日期 至 日期 备注 / 上班 日期 备注。适用于所有中国日历，并将该年标记为已确认。",
   cal_notice_submit: "录入通知",
+  cal_notice_replaces:
+    "此框中的内容将替换 {year} 年的整份通知：框中是已录入的通知，请在此修改后重新录入。删除的日期将失去放假或调休上班安排。",
+  cal_notice_drops_title: "替换 {year} 年的通知？",
+  cal_notice_drops:
+    "该文本漏掉了已录入的 {year} 年通知中的 {n} 天。录入后，其中的放假日将变为工作日，调休上班日将变为休息日：",
+  cal_notice_drops_one:
+    "该文本漏掉了已录入的 {year} 年通知中的 {n} 天。录入后，放假日将变为工作日，调休上班日将变为休息日：",
+  cal_notice_drops_more: "……以及另外 {n} 天",
+  cal_notice_drops_day: "{date}：{state}（{note}）",
+  cal_notice_drops_day_bare: "{date}：{state}",
+  cal_notice_drops_holiday: "放假",
+  cal_notice_drops_makeup: "调休上班",
+  cal_notice_replace: "替换通知",
   cal_src_override: "日历覆盖设置",
   cal_src_notice: "录入的国务院通知",
   "cal_src_chinese-calendar": "chinese-calendar 官方数据",
