@@ -183,3 +183,31 @@ class CalendarConflictError(ConflictError):
         self.name = name
         self.expected_version = expected_version
         self.current_version = current_version
+
+
+class NoticeDropsDaysError(ConflictError):
+    """Entering a year's holiday notice again would drop days the stored notice of that
+    year sets (a partial notice would turn the holidays it omits into workdays, without
+    a word). ``days``: each such day as ``{"date", "open", "note"}``, by date."""
+
+    #: Days the message names; ``days`` holds all of them.
+    SHOWN = 5
+
+    def __init__(self, year: int, days: Sequence[tuple[date, bool, str | None]]) -> None:
+        shown = ", ".join(
+            f"{day.isoformat()} {'make-up workday' if opens else 'holiday'}"
+            + (f" ({note})" if note else "")
+            for day, opens, note in days[: self.SHOWN]
+        )
+        more = f" and {len(days) - self.SHOWN} more" if len(days) > self.SHOWN else ""
+        super().__init__(
+            f"the {year} notice entered leaves out {len(days)} day(s) the stored {year} "
+            f"notice sets: {shown}{more}. Enter the whole notice (the stored one with your "
+            f"corrections: GET /calendar-notices/{year} or the console's notice box shows "
+            "it), or replace the year's notice on purpose (replace: true; schedkit calendar "
+            f"notice {year} FILE --replace)"
+        )
+        self.year = year
+        self.days = [
+            {"date": day.isoformat(), "open": opens, "note": note} for day, opens, note in days
+        ]

@@ -475,11 +475,10 @@ class Monitor:
         for alert in alerts:
             self.metrics.alerts.labels(task=alert.task_name, kind=alert.kind.value).inc()
             logger.warning(
-                "alert %s%s for task %s (run %s)",
+                "alert %s%s for %s",
                 alert.kind.value,
                 " (reminder)" if alert.reminder else "",
-                alert.task_name,
-                alert.run.id if alert.run is not None else "-",
+                alert.subject,
             )
             rules = self.rules_for(alert.task_name)
             ctx = await self._context(alert)

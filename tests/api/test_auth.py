@@ -72,6 +72,7 @@ ROUTES: list[tuple[str, str, str | None, str, Any]] = [
     ("DELETE", "/tokens/{token_id}", ADMIN, "/tokens/nope", None),
     ("GET", "/calendars", VIEWER, "/calendars", None),
     ("GET", "/calendar-warnings", VIEWER, "/calendar-warnings", None),
+    ("GET", "/calendar-notices/{year}", VIEWER, "/calendar-notices/2027", None),
     ("PUT", "/calendar-notices/{year}", ADMIN, "/calendar-notices/2027", {"text": "bad"}),
     ("GET", "/calendars/{name}", VIEWER, "/calendars/nope", None),
     ("PUT", "/calendars/{name}", ADMIN, "/calendars/nope", {"base": "?", "expected_version": 0}),

@@ -186,3 +186,83 @@ def test_a_year_to_confirm_outside_the_calendars_range_is_a_422(api: Api) -> Non
         bad = problem(api.admin.post(path, json=body), 422)
         assert bad["field"].startswith("confirm_years"), bad
     assert api.admin.get("/calendars/far").json()["version"] == 1
+
+
+NOTICE_2028 = """\
+放假 2028-01-01 至 2028-01-03 元旦
+放假 2028-01-25 至 2028-02-01 春节
+上班 2028-02-05 春节调休
+放假 2028-04-02 至 2028-04-04 清明节
+放假 2028-05-01 至 2028-05-05 劳动节
+"""
+
+
+def test_a_notice_entered_again_must_be_whole(api: Api) -> None:
+    """An audit: entering a year's notice again replaced the whole year, so a partial
+    notice turned every holiday it left out into a confirmed workday (200, 260 open days)
+    and two operators overwrote each other without a 409."""
+    empty = api.viewer.get("/calendar-notices/2028").json()
+    assert empty | {"version": 0, "updated_at": None} == {
+        "year": 2028,
+        "text": "",
+        "format": "notice",
+        "days": 0,
+        "confirmed": False,
+        "version": 0,
+        "updated_at": None,
+    }
+    entered = api.admin.put(
+        "/calendar-notices/2028",
+        json={"text": NOTICE_2028, "expected_version": empty["version"]},
+    )
+    assert entered.status_code == 200, entered.text
+    open_days = entered.json()["open_days"]
+    stored = api.viewer.get("/calendar-notices/2028").json()
+    assert stored["days"] == 3 + 8 + 1 + 3 + 5 and stored["confirmed"]
+    assert stored["text"].splitlines()[:2] == [
+        "放假 2028-01-01 至 2028-01-03 元旦",
+        "放假 2028-01-25 至 2028-02-01 春节",
+    ]
+
+    # Only a correction: the holidays it leaves out are refused, named.
+    partial = {"text": "2028-01-01,closed,holiday,元旦\n", "format": "csv", "confirmed": True}
+    body = problem(api.admin.put("/calendar-notices/2028", json=partial), 409)
+    assert body["type"].endswith("notice-drops-days") and body["year"] == 2028
+    assert len(body["days"]) == 19
+    assert body["days"][:2] == [
+        {"date": "2028-01-02", "open": False, "note": "元旦"},
+        {"date": "2028-01-03", "open": False, "note": "元旦"},
+    ]
+    assert {"date": "2028-02-05", "open": True, "note": "春节调休"} in body["days"]
+    assert body["detail"].startswith(
+        "the 2028 notice entered leaves out 19 day(s) the stored 2028 notice sets: "
+        "2028-01-02 holiday (元旦), 2028-01-03 holiday (元旦), "
+    )
+    assert "and 14 more" in body["detail"] and "replace: true" in body["detail"]
+    year = api.viewer.get("/calendars/cn_workdays/years/2028").json()
+    assert year["open_days"] == open_days, "nothing was saved"
+
+    # The whole notice, edited: in, at the version read; a stale version is a 409.
+    edited = stored["text"].replace(
+        "放假 2028-05-01 至 2028-05-05", "放假 2028-05-01 至 2028-05-04"
+    )
+    stale = {"text": edited, "expected_version": stored["version"] - 1}
+    assert (
+        "changed meanwhile"
+        in problem(api.admin.put("/calendar-notices/2028", json=stale), 409)["detail"]
+    )
+    fixed = api.admin.put(
+        "/calendar-notices/2028", json={"text": edited, "expected_version": stored["version"]}
+    )
+    assert fixed.status_code == 409, "05-05 is left out: replace says it is on purpose"
+    fixed = api.admin.put(
+        "/calendar-notices/2028",
+        json={"text": edited, "expected_version": stored["version"], "replace": True},
+    )
+    assert fixed.status_code == 200, fixed.text
+    assert fixed.json()["open_days"] == open_days + 1
+    assert api.viewer.get("/calendar-notices/2028").json()["days"] == 19
+    # Replacing on purpose: the year is what the text says.
+    replaced = api.admin.put("/calendar-notices/2028", json={**partial, "replace": True})
+    assert replaced.status_code == 200, replaced.text
+    assert api.viewer.get("/calendar-notices/2028").json()["text"] == "放假 2028-01-01 元旦\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
 
 from tests.cli.conftest import Cli, one_error_line
@@ -220,3 +221,57 @@ def test_calendar_commands_name_their_store(stored: Cli) -> None:
         result = cli(*args)
         assert result.exit_code in (0, 1), result.output
         assert result.stdout.splitlines()[-1] == f"store {label}", args
+
+
+def test_a_notice_file_over_the_api_s_limit_is_refused_before_it_is_read(stored: Cli) -> None:
+    """An audit: a 300 MB file was read whole (7.7 s, 635 MB) before being refused, and a
+    40 MB file of comments was accepted. A notice file is held to the API's limit
+    (80,000 characters); one far larger is refused from its size, unread."""
+    notice = stored.cwd / "2027.txt"
+    comments = "# 国务院办公厅关于2027年部分节假日安排的通知\n" * 3_200  # 83,217 characters
+    notice.write_text(comments + "放假 2027-01-01 元旦\n", encoding="utf-8")
+    long = stored("calendar", "notice", "2027", str(notice))
+    assert long.exit_code == 2, long.output
+    assert (
+        "2027.txt: 83,217 characters, over the 80,000 a notice file (as through the API) may have"
+        in long.output
+    )
+    huge = stored.cwd / "huge.txt"
+    with huge.open("wb") as sparse:  # 300 MB on paper, nothing written
+        sparse.truncate(300 * 1024 * 1024)
+    started = time.monotonic()
+    refused = stored("calendar", "notice", "2027", str(huge))
+    assert refused.exit_code == 2, refused.output
+    assert "huge.txt: 314,572,800 bytes, over the 80,000 characters a notice file" in refused.output
+    assert time.monotonic() - started < 5
+    data = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    assert data["coverage"]["state"] == "estimated", "nothing was entered"
+
+
+def test_a_notice_entered_again_must_be_whole_or_replace_on_purpose(stored: Cli) -> None:
+    """An audit: a notice file of two lines replaced the whole year, so New Year,
+    Qingming and Labour Day became confirmed workdays, and the command said it was
+    entered."""
+    notice = stored.cwd / "2027.txt"
+    notice.write_text(
+        "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n"
+        "放假 2027-04-03 至 2027-04-05 清明节\n放假 2027-05-01 至 2027-05-05 劳动节\n"
+    )
+    assert stored("calendar", "notice", "2027", str(notice)).exit_code == 0
+    correction = stored.cwd / "fix.txt"
+    correction.write_text("上班 2027-02-20 春节调休（更正）\n放假 2027-02-06 至 2027-02-12 春节\n")
+    refused = stored("calendar", "notice", "2027", str(correction))
+    assert refused.exit_code == 1, refused.output
+    assert (
+        "the 2027 notice entered leaves out 12 day(s) the stored 2027 notice sets: "
+        "2027-01-01 holiday (元旦), 2027-01-02 holiday (元旦)"
+    ) in refused.output
+    assert "schedkit calendar notice 2027 FILE --replace" in refused.output
+    shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    new_year = next(d for d in shown["days"] if d["date"] == "2027-01-01")
+    assert not new_year["open"] and new_year["source"] == "notice", "nothing was entered"
+    replaced = stored("calendar", "notice", "2027", str(correction), "--replace")
+    assert replaced.exit_code == 0, replaced.output
+    shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    new_year = next(d for d in shown["days"] if d["date"] == "2027-01-01")
+    assert new_year["open"], "replaced on purpose: the year is what the file says"

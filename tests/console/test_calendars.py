@@ -107,6 +107,82 @@ async def test_calendar_pages(signed_in: Browsing, console: Console) -> None:
     )
 
 
+NOTICE_2029 = """\
+放假 2029-01-01 元旦
+上班 2029-02-10 春节调休
+放假 2029-02-12 至 2029-02-18 春节
+放假 2029-04-04 清明节
+放假 2029-05-01 至 2029-05-05 劳动节
+"""
+
+
+async def test_the_notice_box_holds_the_notice_and_asks_before_dropping_days(
+    signed_in: Browsing, console: Console
+) -> None:
+    """An audit: the box was empty, so typing two corrected lines and pressing 录入通知
+    replaced the whole year: New Year, Qingming and Labour Day became workdays, the toast
+    said saved; and two operators overwrote each other without a 409."""
+    page = signed_in.page
+    console.api.put("/calendar-notices/2029", json={"text": NOTICE_2029}).raise_for_status()
+    await page.goto(console.base + "calendars/cn_workdays?year=2029")
+    box = page.get_by_label("State Council holiday notice for 2029")
+    await expect(box).to_have_value(NOTICE_2029)
+    await expect(page.locator(".cal-notice")).to_contain_text(
+        "What this box holds replaces the whole 2029 notice"
+    )
+
+    # Only the correction: a dialog lists the days it would drop; Cancel keeps them.
+    signed_in.expected_statuses.add(409)
+    await box.fill("上班 2029-02-10 春节调休（更正）\n放假 2029-02-12 至 2029-02-18 春节")
+    await page.get_by_role("button", name="Enter the notice").click()
+    dialog = page.get_by_role("dialog", name="Replace the 2029 notice?")
+    await expect(dialog).to_contain_text("The text leaves out 7 days the stored 2029 notice sets")
+    await expect(dialog.locator("li").first).to_have_text("2029-01-01 holiday (元旦)")
+    await expect(dialog.locator("li")).to_have_count(7)
+    await dialog.get_by_role("button", name="Cancel").click()
+    await expect(dialog).to_have_count(0)
+    new_year = page.locator('[data-date="2029-01-01"]')
+    await expect(new_year).to_have_class("cal-day cal-closed cal-entered")
+    # Replaced on purpose: the year is what the box said.
+    await page.get_by_role("button", name="Enter the notice").click()
+    await dialog.get_by_role("button", name="Replace the notice").click()
+    await expect(new_year).to_have_class("cal-day cal-open")
+    await expect(box).to_have_value(
+        "上班 2029-02-10 春节调休（更正）\n放假 2029-02-12 至 2029-02-18 春节\n"
+    )
+
+    # Someone else enters the notice meanwhile: this page's entry is a conflict.
+    console.api.put(
+        "/calendar-notices/2029", json={"text": NOTICE_2029, "replace": True}
+    ).raise_for_status()
+    await page.get_by_role("button", name="Enter the notice").click()
+    await expect(page.locator(".toast").last).to_contain_text(
+        "The holiday notices changed meanwhile (another operator entered one)"
+    )
+    await expect(new_year).to_have_class("cal-day cal-open")  # nothing entered here
+
+    # In Chinese: the dialog, and a make-up workday on a Monday.
+    await page.reload()
+    await page.get_by_label("Language").select_option("zh")
+    box = page.get_by_label("国务院 2029 年节假日安排通知")
+    await expect(box).to_have_value(NOTICE_2029)
+    await expect(page.locator(".cal-notice")).to_contain_text(
+        "此框中的内容将替换 2029 年的整份通知"
+    )
+    await box.fill("放假 2029-01-01 元旦")
+    await page.get_by_role("button", name="录入通知").click()
+    dialog = page.get_by_role("dialog", name="替换 2029 年的通知？")
+    await expect(dialog).to_contain_text("该文本漏掉了已录入的 2029 年通知中的 14 天")
+    await expect(dialog.locator("li").first).to_have_text("2029-02-10：调休上班（春节调休）")
+    await dialog.get_by_role("button", name="取消").click()
+    signed_in.expected_statuses.add(422)
+    await box.fill(NOTICE_2029 + "上班 2029-01-08 调休")
+    await page.get_by_role("button", name="录入通知").click()
+    await expect(page.locator(".toast").last).to_contain_text(
+        "第 6 行: 2029-01-08 是星期一：调休上班日是为补假而上班的周六或周日"
+    )
+
+
 async def test_the_year_view_fits_a_phone(browser: Browser, console: Console) -> None:
     browsing = await open_tab(browser, console.token, width=390, height=844)
     try:

@@ -5,8 +5,11 @@ again if it comes back."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from schedkit import OffsetClock, task
 from schedkit.monitor import CALENDAR_STATE_KEY
@@ -25,8 +28,9 @@ async def daily_report() -> None:
 
 
 async def test_calendar_not_confirmed_alert(
-    make_monitored: MakeMonitored, receiver: Receiver
+    make_monitored: MakeMonitored, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="schedkit.monitor")
     clock = OffsetClock(DECEMBER - datetime.now(SHANGHAI))
     settings = alert_settings([hook(receiver)])
     s, mon = await make_monitored(daily_report, settings=settings, clock=clock)
@@ -44,6 +48,9 @@ async def test_calendar_not_confirmed_alert(
     assert titles(receiver) == ["[WARNING] calendar cn_workdays for 2027 not confirmed"]
     body = receiver.on("/alerts")[0].json()["message"]
     assert "Calendar: cn_workdays" in body and "Enter the State Council" in body
+    # An audit: the log said "alert calendar_unconfirmed for task cn_workdays (run -)".
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("alert ")]
+    assert logged == ["alert calendar_unconfirmed for calendar cn_workdays (2027)"]
 
     await other.calendars.enter_notice(2027, "放假 2027-01-01 至 2027-01-03 元旦\n", confirmed=True)
     await mon.check()
@@ -51,7 +58,9 @@ async def test_calendar_not_confirmed_alert(
     assert state is not None and state.value == {"sent": []}
 
     # Unconfirmed again (the operator undoes it): a new alert.
-    await other.calendars.enter_notice(2027, "放假 2027-01-01 元旦\n", confirmed=False)
+    await other.calendars.enter_notice(
+        2027, "放假 2027-01-01 元旦\n", confirmed=False, replace=True
+    )
     await mon.check()
     await receiver.wait("/alerts", 2)
     assert titles(receiver)[1] == "[WARNING] calendar cn_workdays for 2027 not confirmed"

@@ -20,7 +20,12 @@ from schedkit.calendars import (
     parse_overrides,
 )
 from schedkit.calendars.storage import calendar_key
-from schedkit.errors import CalendarConflictError, CalendarNotFoundError, ValidationError
+from schedkit.errors import (
+    CalendarConflictError,
+    CalendarNotFoundError,
+    NoticeDropsDaysError,
+    ValidationError,
+)
 from schedkit.store import Store, create_store
 from tests.unit.test_calendars_decide import OPEN_YEAR, first_weekday
 
@@ -209,3 +214,27 @@ async def test_book_ignores_a_corrupt_value_and_logs_it(
         found.calendar("spot")
     assert found.decide("cn_workdays", date(2025, 9, 28)).open
     assert found.decide("cn_workdays", date(2025, 9, 28) + timedelta(days=3)).open is False
+
+
+async def test_a_notice_entered_again_that_leaves_out_days_is_refused(store: Store) -> None:
+    """An audit: entering a year's notice again replaced the whole year, so a partial
+    notice turned the holidays it left out into workdays of a confirmed year."""
+    cals = CalendarStore(store)
+    saturday = first_weekday(OPEN_YEAR, 2, 5)
+    notice = parse_overrides(
+        f"放假 {OPEN_YEAR}-01-01 至 {OPEN_YEAR}-01-03 元旦\n上班 {saturday} 春节调休\n", "notice"
+    )
+    entered = await cals.enter_notice(OPEN_YEAR, notice, confirmed=True)
+    with pytest.raises(NoticeDropsDaysError) as caught:
+        await cals.enter_notice(OPEN_YEAR, notice[:2], confirmed=True)
+    assert caught.value.days == [
+        {"date": f"{OPEN_YEAR}-01-03", "open": False, "note": "元旦"},
+        {"date": saturday.isoformat(), "open": True, "note": "春节调休"},
+    ]
+    assert await cals.get_notices() == entered
+    # Every day again, one of them corrected: no need to say replace.
+    corrected = [*notice[:3], notice[3].model_copy(update={"note": "春节调休（更正）"})]
+    again = await cals.enter_notice(OPEN_YEAR, corrected, confirmed=True)
+    assert again.notices.by_date[saturday].note == "春节调休（更正）"
+    replaced = await cals.enter_notice(OPEN_YEAR, notice[:1], confirmed=True, replace=True)
+    assert [o.date for o in replaced.notices.notice_days(OPEN_YEAR)] == [date(OPEN_YEAR, 1, 1)]

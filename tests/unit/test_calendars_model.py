@@ -164,29 +164,41 @@ def test_entering_a_year_again_removes_what_its_earlier_notice_set_in_another_ye
 
 
 def test_entering_a_year_again_keeps_the_days_the_next_year_s_notice_set() -> None:
-    """An audit: the 2028 notice set 2027-12-26 (make-up workday) and 2027-12-31
+    """An audit: the 2028 notice set 2027-12-28 (make-up workday) and 2027-12-31
     (holiday), as the 2019 notice set days of December 2018; entering the 2027 notice
     again (to fix a note) reverted both, silently, with 2027 still confirmed."""
     first = DayTable().with_year(2027, [holiday("2027-01-01")], confirmed=True)
-    makeup = Override(date=date(2027, 12, 26), open=True, kind=OverrideKind.MAKEUP_WORKDAY)
+    makeup = Override(date=date(2027, 12, 28), open=True, kind=OverrideKind.MAKEUP_WORKDAY)
     with_2028 = first.with_year(
         2028, [holiday("2027-12-31"), holiday("2028-01-01"), makeup], confirmed=True
     )
     again = with_2028.with_year(2027, [holiday("2027-01-01", "New Year")], confirmed=True)
     assert again.by_date[date(2027, 12, 31)].notice == 2028
-    assert again.by_date[date(2027, 12, 26)].open is True
+    assert again.by_date[date(2027, 12, 28)].open is True
     assert again.by_date[date(2027, 1, 1)].note == "New Year"
     # Stored and read back, the marks still say which notice set which day.
     reread = parse_table(table_to_json(with_2028)).with_year(2027, [], confirmed=False)
-    assert reread.by_date.keys() == {date(2027, 12, 26), date(2027, 12, 31), date(2028, 1, 1)}
+    assert reread.by_date.keys() == {date(2027, 12, 28), date(2027, 12, 31), date(2028, 1, 1)}
 
 
-@pytest.mark.parametrize("day", ["2028-01-03", "2026-11-30", "2025-12-31"])
+@pytest.mark.parametrize(
+    "day", ["2028-01-03", "2026-11-30", "2025-12-31", "2026-12-20", "2026-12-27"]
+)
 def test_a_notice_cannot_set_a_day_outside_its_year_and_the_december_before(day: str) -> None:
     """An audit: a 2027 notice with a year typo closed 2028-01-03..07 (or 2026 days the
     official package decides) without a word."""
     with pytest.raises(ValidationError, match=f"{day} is not a day a 2027 notice sets"):
         DayTable().with_year(2027, [holiday("2027-01-01"), holiday(day)], confirmed=True)
+
+
+@pytest.mark.parametrize("day", ["2026-12-28", "2026-12-31"])
+def test_a_notice_sets_the_last_days_of_the_december_before(day: str) -> None:
+    """A New Year's break ending on 1 January starts on 30 December at the earliest, and
+    its make-up workday is the weekend before: 28 December at the earliest (the notices
+    since 2004 set 29-31 December only). An audit: a 2027 notice closing 2026-12-20 was
+    accepted."""
+    table = DayTable().with_year(2027, [holiday("2027-01-01"), holiday(day)], confirmed=True)
+    assert date.fromisoformat(day) in table.by_date
 
 
 def test_a_confirmed_notice_must_close_a_day_of_its_year() -> None:

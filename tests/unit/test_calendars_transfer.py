@@ -164,3 +164,76 @@ def test_format_for_file_names() -> None:
     assert format_for("notice-2027.txt") == "notice"
     with pytest.raises(ValidationError, match=r"cannot tell the format of 'a\.xlsx'"):
         format_for("a.xlsx")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "holiday 2027-01-01 to 2027-01-03 New Year",
+        "放假 2027-01-01 - 2027-01-03 New Year",
+        "放假 2027-01-01 – 2027-01-03 New Year",
+        "放假 2027-01-01—2027-01-03 New Year",
+        "holiday 2027-01-01 TO 2027-01-03 New Year",
+    ],
+)
+def test_a_range_may_be_written_with_to_or_a_dash(line: str) -> None:
+    """An audit: ``to``, `` - ``, ``–`` and ``—`` were not range separators, so the range
+    was cut to its first day and the rest (``to 2027-01-03 …``) became the note."""
+    items = parse_overrides(line, "notice")
+    assert [(o.date.day, o.note) for o in items] == [
+        (1, "New Year"),
+        (2, "New Year"),
+        (3, "New Year"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "放假 2027-01-01 through 2027-01-03 元旦",
+        "放假 2027-01-01 -> 2027-01-03 元旦",
+        "放假 2027-01-01-2027-01-03 元旦",
+    ],
+)
+def test_a_second_date_a_range_cannot_be_read_from_is_refused(line: str) -> None:
+    """A hyphen inside a date is not a separator; a range written some other way is
+    refused rather than cut to its first day."""
+    with pytest.raises(CalendarImportError, match="line 1: "):
+        parse_overrides(line, "notice")
+
+
+def test_a_note_may_follow_a_single_day_after_a_dash_or_name_a_date() -> None:
+    assert [(o.date.day, o.note) for o in parse_overrides("放假 2027-01-01 - 元旦", "notice")] == [
+        (1, "- 元旦")
+    ]
+    text = "上班 2027-02-20 春节调休（补 2027-02-12）"
+    assert [o.note for o in parse_overrides(text, "notice")] == ["春节调休（补 2027-02-12）"]
+
+
+def test_a_make_up_workday_on_a_weekday_is_refused_in_a_notice() -> None:
+    """An audit: ``上班 2027-01-04 调休`` (a Monday, a workday anyway) was accepted; a
+    make-up workday is a weekend day worked instead of a holiday."""
+    text = "放假 2027-01-01 元旦\n上班 2027-01-04 调休\n上班 2027-01-09 调休\n"
+    with pytest.raises(CalendarImportError) as caught:
+        parse_overrides(text, "notice", notice_year=2027)
+    assert [(e.line, e.message) for e in caught.value.lines] == [
+        (
+            2,
+            "2027-01-04 is a Monday: a make-up workday (上班) is a Saturday or Sunday "
+            "worked instead of a holiday",
+        )
+    ]
+    csv_text = "2027-01-01,closed,holiday\n2027-01-05,open,makeup_workday\n"
+    with pytest.raises(CalendarImportError, match="line 2: 2027-01-05 is a Tuesday"):
+        parse_overrides(csv_text, "csv", notice_year=2027)
+    # Outside a notice (a calendar's own overrides) an open weekday is the caller's business.
+    assert len(parse_overrides("上班 2027-01-04 调休", "notice")) == 1
+
+
+def test_a_notice_line_outside_its_year_names_the_days_it_may_set() -> None:
+    with pytest.raises(CalendarImportError) as caught:
+        parse_overrides("放假 2026-12-20 元旦\n", "notice", notice_year=2027)
+    assert caught.value.lines[0].message == (
+        "2026-12-20 is not a day a 2027 notice sets: it sets days of 2027 "
+        "(and 28-31 December 2026, for New Year's Day)"
+    )

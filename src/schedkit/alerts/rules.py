@@ -89,6 +89,16 @@ class Alert:
         return SEVERITY[self.kind]
 
     @property
+    def subject(self) -> str:
+        """What the alert is about, for the log: a calendar alert's ``task_name`` is the
+        calendar's name and it has no run, so "for task cn_workdays (run -)" misled."""
+        warning = self.calendar_warning
+        if warning is not None:
+            year = f" ({warning.year})" if warning.year is not None else ""
+            return f"calendar {warning.calendar}{year}"
+        return f"task {self.task_name} (run {self.run.id if self.run is not None else '-'})"
+
+    @property
     def key(self) -> str:
         """A stable id of this alert (for logs and message de-duplication downstream)."""
         run_id = self.run.id if self.run is not None else "-"

@@ -29,6 +29,7 @@ from schedkit.errors import (
     CalendarNotFoundError,
     ConflictError,
     NodeNotFoundError,
+    NoticeDropsDaysError,
     NotRunningError,
     OverrideNotFoundError,
     ResultFileNotFoundError,
@@ -256,6 +257,15 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
         if isinstance(exc, kinds):
             extra = None if key is None else {key: getattr(exc, attribute)}
             return problem_response(404, str(exc), slug=slug, title=title, extra=extra)
+    if isinstance(exc, NoticeDropsDaysError):
+        # The days, so that a client can list them and ask before sending replace: true.
+        return problem_response(
+            409,
+            str(exc),
+            slug="notice-drops-days",
+            title="The notice leaves out days the stored one sets",
+            extra={"year": exc.year, "days": exc.days},
+        )
     if isinstance(exc, ConflictError):
         return problem_response(409, str(exc), slug="conflict", title="Conflict")
     if isinstance(exc, StoreUnavailableError):

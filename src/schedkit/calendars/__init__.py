@@ -33,6 +33,7 @@ from schedkit.calendars.sources import Source, YearState
 from schedkit.calendars.storage import CalendarStore, StoredCalendar, StoredNotices
 from schedkit.calendars.transfer import (
     FORMATS,
+    MAX_FILE_CHARS,
     CalendarImportError,
     Format,
     LineError,
@@ -45,6 +46,7 @@ __all__ = [
     "ALIASES",
     "BUILTIN_NAMES",
     "FORMATS",
+    "MAX_FILE_CHARS",
     "Base",
     "Calendar",
     "CalendarBook",

@@ -146,19 +146,42 @@ def _state(opens: bool) -> str:
     return "open" if opens else "closed"
 
 
+#: The first day of the December before that a notice may set. A New Year's break ends
+#: on 1 January or later and lasts at most three days, so it starts on 30 December at the
+#: earliest; its make-up workday is a day of the weekend before, 28 December at the
+#: earliest. The notices since 2004 set 29-31 December only (the 2008, 2012 and 2019 ones).
+FIRST_DECEMBER_DAY = 28
+_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+
+
 def notice_problem(year: int, day: datetime.date) -> str | None:
     """Why a notice for ``year`` cannot set ``day``, if it cannot.
 
     A State Council notice arranges its year's holidays; the only days of another year it
-    sets are in the December before (New Year's Day break and its make-up workday, as
-    the 2012 and 2019 notices did). A date elsewhere is a typo that would silently close
-    or open a day some other source decides.
+    sets are the last days of the December before (New Year's Day break and its make-up
+    workday, as the 2012 and 2019 notices did; :data:`FIRST_DECEMBER_DAY`). A date
+    elsewhere is a typo that would silently close or open a day some other source decides.
     """
-    if day.year == year or (day.year == year - 1 and day.month == 12):
+    if day.year == year or (
+        day.year == year - 1 and day.month == 12 and day.day >= FIRST_DECEMBER_DAY
+    ):
         return None
     return (
         f"{day.isoformat()} is not a day a {year} notice sets: it sets days of {year} "
-        f"(and of December {year - 1}, for New Year's Day)"
+        f"(and {FIRST_DECEMBER_DAY}-31 December {year - 1}, for New Year's Day)"
+    )
+
+
+def makeup_problem(item: Override) -> str | None:
+    """Why ``item`` cannot be an open day of a notice, if it cannot: a notice opens
+    make-up workdays only, weekend days worked instead of a holiday. A weekday is open
+    anyway, so listing one is a wrong date (a Monday typed for the Sunday before)."""
+    weekday = item.date.weekday()
+    if not item.open or weekday >= 5:
+        return None
+    return (
+        f"{item.date.isoformat()} is a {_WEEKDAY_NAMES[weekday]}: a make-up workday (上班) "
+        "is a Saturday or Sunday worked instead of a holiday"
     )
 
 
@@ -246,17 +269,25 @@ class DayTable(BaseModel):
         # Dropped: what the notice of ``year`` set before (its year's unmarked entries, and
         # days of December before marked with it). Kept: days of ``year`` another year's
         # notice set (the next notice's make-up workday on 31 December).
-        kept = [
-            item
-            for item in self.overrides
-            if item.notice != year and (item.date.year != year or item.notice is not None)
-        ]
+        kept = [item for item in self.overrides if not _set_by_notice(item, year)]
         entered = [
             item if item.date.year == year else item.model_copy(update={"notice": year})
             for item in days
         ]
         years = self.confirmed_years | {year} if confirmed else self.confirmed_years - {year}
         return self.replace(overrides=tuple(kept), confirmed_years=years).with_overrides(entered)
+
+    def notice_days(self, year: int) -> tuple[Override, ...]:
+        """The days the notice of ``year`` entered set: what entering it again replaces
+        (its year's days no other notice set, and days of December before marked with it)."""
+        return tuple(item for item in self.overrides if _set_by_notice(item, year))
+
+    def dropped_by(self, year: int, overrides: Iterable[Override]) -> list[Override]:
+        """The days the stored notice of ``year`` sets that ``overrides``, a notice of
+        ``year`` entered again, leave out: entered, those would lose their holiday (or
+        make-up workday) without the new text saying so."""
+        listed = {item.date for item in overrides}
+        return [item for item in self.notice_days(year) if item.date not in listed]
 
     def with_confirmed(self, year: int, confirmed: bool = True) -> Self:
         """A copy with ``year`` marked confirmed (or no longer); ValidationError naming
@@ -267,6 +298,12 @@ class DayTable(BaseModel):
             raise ValidationError(str(exc), field="year") from None
         years = self.confirmed_years | {year} if confirmed else self.confirmed_years - {year}
         return self.replace(confirmed_years=years)
+
+
+def _set_by_notice(item: Override, year: int) -> bool:
+    # A day of another year is marked with the notice that set it; a day of ``year``
+    # without a mark was set by ``year``'s own notice.
+    return item.notice == year or (item.date.year == year and item.notice is None)
 
 
 class Calendar(DayTable):

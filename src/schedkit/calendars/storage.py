@@ -35,7 +35,12 @@ from schedkit.calendars.model import (
     parse_table,
     table_to_json,
 )
-from schedkit.errors import CalendarConflictError, CalendarNotFoundError, ValidationError
+from schedkit.errors import (
+    CalendarConflictError,
+    CalendarNotFoundError,
+    NoticeDropsDaysError,
+    ValidationError,
+)
 from schedkit.models import StateEntry
 from schedkit.store.base import Store
 
@@ -184,15 +189,25 @@ class CalendarStore:
         *,
         confirmed: bool,
         expected_version: int | None = None,
+        replace: bool = False,
     ) -> StoredNotices:
         """Replace the national arrangement of ``year`` by ``overrides`` (the State
         Council notice: holidays closed, make-up workdays open) and mark the year
         confirmed or not. With ``expected_version`` None the current version is read
-        first; either way a concurrent edit makes this a CalendarConflictError."""
+        first; either way a concurrent edit makes this a CalendarConflictError.
+
+        A notice of ``year`` is entered whole: when ``overrides`` leave out days the
+        stored notice of ``year`` sets, NoticeDropsDaysError names them, unless
+        ``replace`` (a partial text would otherwise turn the holidays it omits into
+        workdays of a confirmed year, silently)."""
+        days = list(overrides)
         current = await self.get_notices()
         if expected_version is not None and expected_version != current.version:
             raise CalendarConflictError(NOTICES_NAME, expected_version, current.version)
-        table = current.notices.with_year(year, overrides, confirmed=confirmed)
+        table = current.notices.with_year(year, days, confirmed=confirmed)
+        dropped = current.notices.dropped_by(year, days)
+        if dropped and not replace:
+            raise NoticeDropsDaysError(year, [(i.date, i.open, i.note) for i in dropped])
         return await self.save_notices(table, expected_version=current.version)
 
     async def _index(self, name: str) -> None:

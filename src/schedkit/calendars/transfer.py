@@ -8,6 +8,7 @@
   make-up workday::
 
       放假 2027-01-01 至 2027-01-03 元旦         (or: holiday 2027-01-01..2027-01-03 元旦)
+                                               (range: 至 到 .. ~ ～ – —, or to / - between spaces)
       上班 2027-02-14 春节调休                   (or: workday 2027-02-14 春节调休)
 
 In every format blank lines and lines starting with ``#`` are skipped, and a file with
@@ -27,13 +28,22 @@ from typing import Literal
 
 import pydantic
 
-from schedkit.calendars.model import Override, OverrideKind, notice_problem, validation_error
+from schedkit.calendars.model import (
+    Override,
+    OverrideKind,
+    makeup_problem,
+    notice_problem,
+    validation_error,
+)
 from schedkit.errors import ValidationError
 
 Format = Literal["csv", "jsonl", "notice"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "notice")
 #: A holiday range longer than this is a typing error (the longest so far: 8 days).
 MAX_RANGE_DAYS = 31
+#: A file's text through the API, and a notice file from the command line: about 2,000
+#: lines (several years of trading days; a State Council notice is a few dozen).
+MAX_FILE_CHARS = 80_000
 
 _SUFFIXES: dict[str, Format] = {
     ".csv": "csv",
@@ -44,11 +54,20 @@ _SUFFIXES: dict[str, Format] = {
 }
 _CLOSED_WORDS = {"holiday", "放假", "休"}
 _OPEN_WORDS = {"workday", "上班", "班"}
+_DATE = r"\d{4}-\d{1,2}-\d{1,2}"
+# Between the dates of a range: a sign no date contains (spaces optional), or ``to`` or a
+# plain hyphen between spaces — a hyphen is inside every ISO date, so ``2027-01-01-…``
+# is no range (and, not matching, is refused rather than cut).
+_RANGE_SEP = r"(?:\s*(?:\.\.|至|到|~|～|–|—)\s*|\s+(?:[Tt][Oo]|-)\s+)"
 _NOTICE_LINE = re.compile(
-    r"(?P<verb>\S+)\s+(?P<start>\d{4}-\d{1,2}-\d{1,2})"
-    r"(?:\s*(?:\.\.|至|到|~|～)\s*(?P<end>\d{4}-\d{1,2}-\d{1,2}))?"
+    rf"(?P<verb>\S+)\s+(?P<start>{_DATE})"
+    rf"(?:{_RANGE_SEP}(?P<end>{_DATE}))?"
     r"(?:\s+(?P<note>.+))?"
 )
+# A note that starts with a date (after an English word or a few signs at most): a range
+# written with a separator we do not know ("through", "->"), which would otherwise be cut
+# to its first day. A note mentioning a date later on ("调休（补 2027-02-12）") is a note.
+_NOTE_WITH_A_DATE = re.compile(rf"(?:[A-Za-z]{{1,10}}\s+|[^\s\w]{{1,3}}\s*)?{_DATE}")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -84,8 +103,9 @@ def format_for(filename: str) -> Format:
 
 def parse_overrides(text: str, fmt: Format, *, notice_year: int | None = None) -> list[Override]:
     """The overrides in ``text``, in file order; CalendarImportError listing each bad
-    line (a date given twice is an error on its second line, with ``notice_year`` a date
-    that year's notice cannot set, see :func:`~schedkit.calendars.model.notice_problem`)."""
+    line (a date given twice is an error on its second line; with ``notice_year`` a date
+    that year's notice cannot set, see :func:`~schedkit.calendars.model.notice_problem`,
+    and an open day that is no weekend day, :func:`~schedkit.calendars.model.makeup_problem`)."""
     parse_line = {"csv": _csv_line, "jsonl": _jsonl_line, "notice": _notice_line}[fmt]
     found: list[Override] = []
     where: dict[date, int] = {}
@@ -99,7 +119,9 @@ def parse_overrides(text: str, fmt: Format, *, notice_year: int | None = None) -
             errors.append(LineError(line=number, message=str(exc)))
             continue
         for item in items:
-            problem = notice_problem(notice_year, item.date) if notice_year else None
+            problem = None
+            if notice_year:
+                problem = notice_problem(notice_year, item.date) or makeup_problem(item)
             if problem is not None:
                 errors.append(LineError(line=number, message=problem))
                 break
@@ -194,6 +216,11 @@ def _notice_line(line: str) -> list[Override]:
     if verb not in _CLOSED_WORDS | _OPEN_WORDS:
         raise ValidationError(
             f"unknown word {match['verb']!r}: expected 放假/holiday or 上班/workday"
+        )
+    if match["note"] and _NOTE_WITH_A_DATE.match(match["note"]):
+        raise ValidationError(
+            f"a second date after {match['start']}: write a range as '<date> 至 <date>' "
+            "(or '..', '~', '到', 'to', ' - ', '–')"
         )
     opens = verb in _OPEN_WORDS
     start, end = _notice_date(match["start"]), _notice_date(match["end"] or match["start"])

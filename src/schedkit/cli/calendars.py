@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from schedkit import readmodels
-from schedkit.calendars import Format, StoredCalendar, format_for
+from schedkit.calendars import MAX_FILE_CHARS, Format, StoredCalendar, format_for
 from schedkit.calendars.model import MAX_YEAR, MIN_YEAR
 from schedkit.errors import ValidationError
 from schedkit.service import Scheduler
@@ -284,17 +284,27 @@ def notice(
     not_confirmed: Annotated[
         bool, typer.Option("--not-confirmed", help="Entered in part: keep the warning.")
     ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Replace the year's notice even if FILE leaves out days the stored one sets.",
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Enter the State Council's holiday notice of YEAR for every Chinese calendar
-    (lines like '放假 2027-01-01 至 2027-01-03 元旦' and '上班 2027-02-06 春节调休')."""
+    (lines like '放假 2027-01-01 至 2027-01-03 元旦' and '上班 2027-02-06 春节调休').
+    FILE is the whole notice: one leaving out days the stored notice of YEAR sets is
+    refused (naming them) unless --replace."""
     state = get_state(ctx)
-    text = read_text_file(file)
+    # As through the API: a notice is a few dozen lines, a huge file is the wrong one.
+    text = read_text_file(file, max_chars=MAX_FILE_CHARS, what="notice file (as through the API)")
     chosen = _format(fmt, file) if fmt or file.suffix else "notice"
 
     async def work(s: Scheduler) -> int:
         saved = await s.calendars.enter_notice(
-            year, text, chosen, confirmed=not not_confirmed, actor=actor()
+            year, text, chosen, confirmed=not not_confirmed, replace=replace, actor=actor()
         )
         return saved.version
 

@@ -12,9 +12,12 @@ from pydantic import Field
 from schedkit.calendars import (
     BUILTIN_NAMES,
     CalendarSet,
+    Format,
     Override,
+    OverrideKind,
     StoredCalendar,
     YearState,
+    export_overrides,
     years_ahead,
 )
 from schedkit.readmodels.common import Lang, View
@@ -23,12 +26,14 @@ from schedkit.service import Scheduler
 
 __all__ = [
     "CalendarDetail",
+    "CalendarNotice",
     "CalendarSummary",
     "CalendarYear",
     "DayView",
     "OverrideView",
     "YearCoverageView",
     "calendar_detail",
+    "calendar_notice",
     "calendar_summaries",
     "calendar_warnings",
     "calendar_year",
@@ -81,6 +86,25 @@ class CalendarYear(View):
     open_days: int
     days: list[DayView] = Field(description="Every day of the year, 1 January first.")
     warnings: list[CalendarWarningView]
+
+
+class CalendarNotice(View):
+    """The State Council notice of a year as entered: edit its text and enter it again
+    (a notice is entered whole)."""
+
+    year: int
+    text: str = Field(description="The notice's days as a file, to edit and send back.")
+    format: str = Field(description="notice (放假/上班 lines), or csv for other kinds of days.")
+    days: int = Field(description="Days the notice sets (0: none entered).")
+    confirmed: bool = Field(description="Whether the year is marked complete.")
+    version: int = Field(
+        description="The national record's version: pass as expected_version when entering."
+    )
+    updated_at: datetime | None
+
+
+#: The kinds the notice form writes; a notice entered as CSV may hold others.
+_NOTICE_KINDS = frozenset({OverrideKind.HOLIDAY, OverrideKind.MAKEUP_WORKDAY})
 
 
 def _coverage(books: CalendarSet, name: str, years: list[int]) -> list[YearCoverageView]:
@@ -162,3 +186,19 @@ async def calendar_warnings(scheduler: Scheduler, lang: Lang = "en") -> list[Cal
     """The warnings of the calendars schedules use: each coming year no source confirms
     ("calendar cn_workdays for 2027 not confirmed"), and each calendar that is missing."""
     return [calendar_warning_view(w, lang) for w in await scheduler.calendars.warnings()]
+
+
+async def calendar_notice(scheduler: Scheduler, year: int) -> CalendarNotice:
+    """The notice of ``year`` as entered (an empty text when none was)."""
+    stored = await scheduler.calendars.notices()
+    days = stored.notices.notice_days(year)
+    fmt: Format = "notice" if all(item.kind in _NOTICE_KINDS for item in days) else "csv"
+    return CalendarNotice(
+        year=year,
+        text=export_overrides(days, fmt) if days else "",
+        format=fmt,
+        days=len(days),
+        confirmed=year in stored.notices.confirmed_years,
+        version=stored.version,
+        updated_at=stored.updated_at,
+    )

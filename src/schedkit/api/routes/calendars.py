@@ -15,7 +15,7 @@ from schedkit import readmodels
 from schedkit.api.auth import ActorDep
 from schedkit.api.deps import LangDep, SchedulerDep
 from schedkit.api.routes.table import route
-from schedkit.calendars import FORMATS, Format
+from schedkit.calendars import FORMATS, MAX_FILE_CHARS, Format
 from schedkit.calendars.model import MAX_YEAR, MIN_YEAR
 from schedkit.errors import ValidationError
 from schedkit.tokens import Role
@@ -30,11 +30,10 @@ Day = Annotated[str, Path(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-D
 FormatQuery = Annotated[
     Format, Query(description=f"File format: {', '.join(FORMATS)} (notice: 放假/上班 lines).")
 ]
-#: A file's text through the API: about 2,000 lines (several years of trading days).
-#: Small enough that a text one character over it, JSON-escaped at 12 bytes a character,
-#: still fits the body limit (1 MiB) and is answered 422 naming the field; larger files
-#: go in parts, or through ``schedkit calendar import`` (no HTTP body).
-MAX_FILE_CHARS = 80_000
+# A file's text is at most MAX_FILE_CHARS: small enough that a text one character over
+# it, JSON-escaped at 12 bytes a character, still fits the body limit (1 MiB) and is
+# answered 422 naming the field; larger files go in parts, or through ``schedkit
+# calendar import`` (no HTTP body).
 #: Overrides per request, for the same reason (a longer list: several requests, or a file).
 MAX_OVERRIDES = 300
 _MANY = f"At most {MAX_OVERRIDES} per request; more through an import or several requests."
@@ -100,9 +99,22 @@ class FileImport(_Body):
 
 
 class NoticeEntry(_Body):
-    text: str = Field(max_length=MAX_FILE_CHARS, description="The notice, one line per range.")
+    text: str = Field(
+        max_length=MAX_FILE_CHARS, description="The whole notice, one line per range."
+    )
     format: Format = "notice"
     confirmed: bool = Field(True, description="Mark the year complete.")
+    expected_version: int | None = Field(
+        default=None,
+        ge=0,
+        description="The national record's version read (GET /calendar-notices/{year}); "
+        "omitted: not checked.",
+    )
+    replace: bool = Field(
+        False,
+        description="Replace the year's notice even though the text leaves out days the "
+        "stored one sets (otherwise 409 notice-drops-days, naming them).",
+    )
 
 
 @route(
@@ -146,11 +158,33 @@ async def enter_notice(
 ) -> readmodels.CalendarYear:
     """Replaces the year's entries of the national arrangement (shared by every calendar
     with a Chinese base): the State Council notice, typed as ``放假 2027-01-01 至
-    2027-01-03 元旦`` / ``上班 2027-02-06 春节调休`` lines. Answers with cn_workdays' year."""
+    2027-01-03 元旦`` / ``上班 2027-02-06 春节调休`` lines. The text is the whole notice:
+    one that leaves out days the stored notice of the year sets is refused (409
+    ``notice-drops-days``, its ``days`` listing them) unless ``replace`` is true; 409 too
+    when ``expected_version`` is not the record's version. Answers with cn_workdays' year."""
     await scheduler.calendars.enter_notice(
-        year, body.text, body.format, confirmed=body.confirmed, actor=actor
+        year,
+        body.text,
+        body.format,
+        confirmed=body.confirmed,
+        expected_version=body.expected_version,
+        replace=body.replace,
+        actor=actor,
     )
     return await readmodels.calendar_year(scheduler, "cn_workdays", year, lang)
+
+
+@route(
+    "GET",
+    "/calendar-notices/{year}",
+    role=Role.VIEWER,
+    summary="The national holiday notice of a year as entered",
+    response_model=readmodels.CalendarNotice,
+)
+async def get_notice(year: Year, scheduler: SchedulerDep) -> readmodels.CalendarNotice:
+    """The days the year's notice set, as the text to edit and enter again (empty when
+    none was entered), and the version to send as ``expected_version``."""
+    return await readmodels.calendar_notice(scheduler, year)
 
 
 @route(

@@ -81,12 +81,22 @@ const VALIDATION = [
   ],
   [/unknown timezone '([^']*)'/, (m) => t("v_timezone", { tz: m[1] })],
   [/^interval is too long/, () => t("v_interval_long")],
-  // Holiday notices (calendars.model.notice_problem, check_notice).
+  // Holiday notices (calendars.model.notice_problem, makeup_problem, check_notice; the
+  // notice lines of calendars.transfer).
   [
     /^(\d{4}-\d{2}-\d{2}) is not a day a (\d{4}) notice sets/,
     (m) => t("v_notice_year", { day: m[1], year: m[2], before: Number(m[2]) - 1 }),
   ],
   [/^the notice closes no day of (\d{4})/, (m) => t("v_notice_empty", { year: m[1] })],
+  [
+    /^(\d{4}-\d{2}-\d{2}) is a (Monday|Tuesday|Wednesday|Thursday|Friday): a make-up workday/,
+    (m) => {
+      const index = new Date(`${m[1]}T00:00:00Z`).getUTCDay();
+      const weekday = t("v_weekday_names").split(" ")[(index + 6) % 7];
+      return t("v_notice_weekday", { day: m[1], weekday });
+    },
+  ],
+  [/^a second date after (\S+): write a range/, (m) => t("v_notice_second_date", { day: m[1] })],
 ];
 
 // Reasons of runs, details of audit events and error answers.
@@ -156,6 +166,12 @@ const SENTENCES = [
     (m) => t("e_role", { role: t(`role_${m[1]}`), needed: t(`role_${m[2]}`) }),
   ],
   [/^task '(.+)' is not paused$/, (m) => t("e_not_paused", { task: m[1] })],
+  // errors.CalendarConflictError: the national notices, or one calendar, edited meanwhile.
+  [
+    /^calendar '\(national holiday notices\)' changed meanwhile/,
+    () => t("e_notices_changed"),
+  ],
+  [/^calendar '(.+)' changed meanwhile/, (m) => t("e_calendar_changed", { name: m[1] })],
   [/^task '(.+)' has no schedule to pause or resume$/, (m) => t("e_no_schedule", { task: m[1] })],
   [/^run (\S+) is already (\w+)$/, (m) => t("e_run_finished", { status: t(`status_${m[2]}`) })],
   [/^run (\S+) is still (\w+)/, (m) => t("e_run_active", { status: t(`status_${m[2]}`) })],

@@ -5,8 +5,18 @@
 
 import { h, replace } from "../dom.js";
 import { getLang, t } from "../i18n.js";
-import { api } from "../api.js";
-import { button, errorBox, errorText, field, link, section, table, toast } from "../components.js";
+import { ApiError, api } from "../api.js";
+import {
+  button,
+  errorBox,
+  errorText,
+  field,
+  link,
+  openDialog,
+  section,
+  table,
+  toast,
+} from "../components.js";
 
 const KINDS = ["holiday", "makeup_workday", "extra_closed", "extra_open", "trading_day"];
 
@@ -146,14 +156,16 @@ async function renderCalendar(ctx, name) {
     body,
   );
   const load = async () => {
-    let detail, view;
+    let detail, view, notice;
     try {
-      [detail, view] = await Promise.all([
+      [detail, view, notice] = await Promise.all([
         api(`/calendars/${encodeURIComponent(name)}`, { signal: ctx.signal }),
         api(`/calendars/${encodeURIComponent(name)}/years/${year}`, {
           query: { lang: getLang() },
           signal: ctx.signal,
         }),
+        // The year's notice as entered: the box starts from it (a notice is entered whole).
+        api(`/calendar-notices/${year}`, { signal: ctx.signal }),
       ]);
     } catch (err) {
       if (err.name !== "AbortError") replace(body, errorBox(err));
@@ -180,7 +192,7 @@ async function renderCalendar(ctx, name) {
         Array.from({ length: 12 }, (_, i) => monthGrid(view.days, i + 1)),
       ),
       overridesSection(detail, year, load),
-      editSection(detail, year, load),
+      editSection(detail, year, notice, load),
     );
   };
   await load();
@@ -220,7 +232,49 @@ function overridesSection(detail, year, reload) {
   );
 }
 
-function editSection(detail, year, reload) {
+/** The days a notice would drop (409 notice-drops-days), as a list for the dialog. */
+function droppedList(days) {
+  const SHOWN = 20;
+  const item = (d) => {
+    const state = t(d.open ? "cal_notice_drops_makeup" : "cal_notice_drops_holiday");
+    const key = d.note ? "cal_notice_drops_day" : "cal_notice_drops_day_bare";
+    return h("li", {}, t(key, { date: d.date, state, note: d.note }));
+  };
+  const rest = days.length - SHOWN;
+  const more = rest > 0 ? h("li", {}, t("cal_notice_drops_more", { n: rest })) : null;
+  return h("ul", { class: "cal-dropped" }, days.slice(0, SHOWN).map(item), more);
+}
+
+/** Asks before a notice that leaves out days the stored one sets replaces it. */
+function confirmReplace(year, problem, onReplace) {
+  const replaceButton = h(
+    "button",
+    {
+      type: "button",
+      class: "btn btn-danger",
+      onClick: () => {
+        dlg.close();
+        onReplace();
+      },
+    },
+    t("cal_notice_replace"),
+  );
+  const dlg = openDialog({
+    title: t("cal_notice_drops_title", { year }),
+    body: [
+      h("p", {}, t("cal_notice_drops", { n: problem.days.length, year })),
+      droppedList(problem.days),
+    ],
+    footer: [
+      h("button", { type: "button", class: "btn", onClick: () => dlg.close() }, t("cancel")),
+      replaceButton,
+    ],
+  });
+  // Cancel is the safe answer: Enter on an open dialog must not replace the notice.
+  dlg.dialog.querySelector(".dialog-foot .btn").focus();
+}
+
+function editSection(detail, year, notice, reload) {
   const date = h("input", { type: "date", id: "cal-date", required: true, value: `${year}-01-01` });
   const kind = h(
     "select",
@@ -273,30 +327,53 @@ function editSection(detail, year, reload) {
           body: { confirmed: !confirmed, expected_version: detail.version },
         }),
       );
+  // Filled with the notice as entered: a correction is an edit of the whole notice, which
+  // replaces the year's (a box holding only the corrected lines dropped the rest).
   const text = h("textarea", {
     id: "cal-notice",
-    rows: 5,
+    rows: notice.text ? Math.min(20, notice.text.split("\n").length + 1) : 5,
     placeholder: `放假 ${year}-01-01 至 ${year}-01-03 元旦\n上班 ${year}-02-06 春节调休`,
   });
-  const notice = chinese
+  text.value = notice.text;
+  const enter = async (replace) => {
+    const body = {
+      text: text.value,
+      format: notice.text ? notice.format : "notice",
+      confirmed: true,
+      // Another operator's notice entered meanwhile is a 409, not overwritten.
+      expected_version: notice.version,
+      replace,
+    };
+    try {
+      await api(`/calendar-notices/${year}`, { method: "PUT", body });
+      toast(t("cal_saved"), "success");
+      reload();
+    } catch (err) {
+      const drops =
+        err instanceof ApiError &&
+        err.status === 409 &&
+        String(err.problem.type).endsWith(":notice-drops-days");
+      if (drops && !replace) confirmReplace(year, err.problem, () => enter(true));
+      else toast(errorText(err), "error");
+    }
+  };
+  const noticeForm = chinese
     ? h(
         "form",
         {
           class: "cal-form cal-notice",
           onSubmit: (e) => {
             e.preventDefault();
-            save(`/calendar-notices/${year}`, {
-              method: "PUT",
-              body: { text: text.value, format: "notice", confirmed: true },
-            });
+            enter(false);
           },
         },
         field({ id: "cal-notice", label: t("cal_notice_label", { year }), control: text }),
         h("p", { class: "muted" }, t("cal_notice_help")),
+        h("p", { class: "muted cal-notice-replaces" }, t("cal_notice_replaces", { year })),
         h("button", { type: "submit", class: "btn btn-primary" }, t("cal_notice_submit")),
       )
     : null;
-  return section(t("cal_edit_title"), addForm, confirm ? h("p", {}, confirm) : null, notice);
+  return section(t("cal_edit_title"), addForm, confirm ? h("p", {}, confirm) : null, noticeForm);
 }
 
 export async function render(ctx) {
