@@ -219,16 +219,17 @@ async def management(state: CliState, *, read_only: bool = False) -> AsyncIterat
 
 
 @asynccontextmanager
-async def executing(
-    state: CliState, task_name: str, *, node_name: str | None = None
-) -> AsyncIterator[Scheduler]:
-    """A started façade that executes runs of ``task_name`` here, one at a time, and
-    fires nothing (its own run and that run's retries)."""
+async def executing(state: CliState, *, node_name: str | None = None) -> AsyncIterator[Scheduler]:
+    """A started façade that executes here the one run the command creates on it
+    (created claimed by this node) and fires nothing. It claims no run
+    by itself: its run's retries, and an earlier run found by an idempotency key, are
+    claimed by their id (``execute_handed_off``). Claiming the task's runs, it executed
+    runs created earlier, meant for a service, after its own or while it stopped."""
     config = with_roles(
         state.config(),
         scheduler=False,
         executor=True,
-        executor_tasks=[task_name],
+        executor_tasks=[],
         max_concurrent_runs=1,
     )
     if node_name is not None:

@@ -1,0 +1,27 @@
+"""``schedkit run --wait`` executing here (no service, or ``--local``): it executes the
+run it was asked for and nothing else; what it says of a run that ended earlier or
+ended after retries; a mistyped task name opens no store."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.conftest import Cli
+
+
+def test_run_wait_here_leaves_the_tasks_other_pending_runs_for_a_service(cli: Cli) -> None:
+    """An audit: the node ``run --wait`` started here claimed the task's pending runs like
+    a service: after its own run it executed one created earlier (and on Ctrl-C, started
+    it while it stopped). It executes its own run only; the rest wait for a service."""
+    created = cli("--json", "run", "hello", "-p", "name=Earlier")  # pending: no service
+    assert created.exit_code == 0, created.output
+    earlier = json.loads(created.stdout)["id"]
+    for args in (("--wait",), ("--local",)):
+        result = cli("--json", "run", "hello", "-p", "name=Own", *args)
+        assert result.exit_code == 0, result.output
+        own = json.loads(result.stdout)
+        assert (own["status"], own["kwargs"]["name"]) == ("success", "Own")
+    page = json.loads(cli("--json", "history", "hello", "--status", "pending").stdout)
+    (waiting,) = page["runs"]
+    assert waiting["id"] == earlier
+    assert (waiting["attempt"], waiting["node_id"], waiting["started_at"]) == (1, None, None)
