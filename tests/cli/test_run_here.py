@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.cli.conftest import Cli
+from tests.cli.conftest import Cli, one_error_line
 
 
 def test_run_wait_here_leaves_the_tasks_other_pending_runs_for_a_service(cli: Cli) -> None:
@@ -25,3 +25,14 @@ def test_run_wait_here_leaves_the_tasks_other_pending_runs_for_a_service(cli: Cl
     (waiting,) = page["runs"]
     assert waiting["id"] == earlier
     assert (waiting["attempt"], waiting["node_id"], waiting["started_at"]) == (1, None, None)
+
+
+def test_a_mistyped_task_name_creates_no_store(cli: Cli) -> None:
+    """An audit: ``schedkit run invoice_run`` (a typo) said ``note: created a new store``
+    then ``unknown task``, leaving the stray file behind."""
+    for args in ((), ("--wait",), ("--local",), ("--remote", "--wait")):
+        result = cli("run", "invoice_run", *args)
+        assert result.exit_code == 2, result.output
+        assert "unknown task 'invoice_run'" in one_error_line(result.stderr)
+        assert "created a new store" not in result.stderr
+        assert not cli.db.exists(), args

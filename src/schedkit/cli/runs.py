@@ -54,6 +54,7 @@ from .state import (
     executing,
     get_state,
     management,
+    require_task,
     run_async,
     wants_json,
 )
@@ -125,6 +126,7 @@ def run_task(
     if timeout is not None and not wait:
         raise UsageProblem("--timeout needs --wait (or --local): it bounds the wait")
     kv = list(param or [])
+    require_task(state, task_name)
 
     async def work() -> tuple[Run, bool | None]:
         here: bool | None = True if local else False if remote else None

@@ -207,6 +207,18 @@ def require_existing_store(state: CliState) -> None:
         )
 
 
+def require_task(state: CliState, task_name: str) -> None:
+    """TaskNotFoundError (close names, where tasks were looked for) unless a task is
+    named ``task_name``, found from the configuration alone: checked once the store was
+    open, a mistyped name left behind the SQLite file a write command created."""
+    config = state.config()
+    registry = TaskRegistry()
+    registry.discover(config.task_packages)
+    if config.entry_points:
+        registry.discover_entry_points()
+    registry.require(task_name)
+
+
 @asynccontextmanager
 async def management(state: CliState, *, read_only: bool = False) -> AsyncIterator[Scheduler]:
     """A started façade that neither fires schedules nor executes runs. ``read_only``:
