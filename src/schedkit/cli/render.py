@@ -230,6 +230,10 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "run {id} of {task} {status} after {duration}",
         "zh": "{task} 的运行 {id} {status}，耗时 {duration}",
     },
+    "run after attempts": {
+        "en": "run {id} of {task} {status} after {attempts} attempts in {duration}",
+        "zh": "{task} 的运行 {id} {status}，共 {attempts} 次尝试，总耗时 {duration}",
+    },
     "run still": {
         "en": "run {id} of {task} still {status} after {timeout}s; stopped waiting",
         "zh": "{task} 的运行 {id} 在 {timeout} 秒后仍{status}；不再等待",

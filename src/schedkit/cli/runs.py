@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -156,7 +156,9 @@ def run_task(
             run = await _create(s, task_name, kv, params, idempotency_key)
             if not wait:
                 return run, bool(await alive_executors(s, state))
-            if not as_json:
+            if not as_json and run.status is RunStatus.PENDING:
+                # Not of a run an idempotency key found running or ended: it waits for
+                # nothing (the outcome follows).
                 state.err.print(render.fill("waits for service", state.lang, id=run.id))
             try:
                 return await _watch(s, run, state, timeout, logs and not as_json), False
@@ -359,24 +361,46 @@ class _ProgressView:
 def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
     lang = state.lang
     message = render.run_message(run)
-    said = {
+    said: dict[str, Any] = {
         "id": run.id,
         "task": visible(run.task_name),
         "status": render.status_text(run.status, lang),
         "duration": render.seconds(run.duration),
     }
     tail = f": {visible(message)}" if message else ""
-    if run.status is RunStatus.SUCCESS:
-        state.out.print(f"[green]✔[/] {render.fill('run finished', lang, **said)}{tail}")
-        stats = redact_json(to_json((run.result or {}).get("statistics")))
-        if isinstance(stats, dict) and stats:
-            rows = [(visible(str(k)), visible(render.brief(v))) for k, v in stats.items()]
-            render.print_kv(state.out, rows, lang)
-    elif run.status.finished:
-        state.out.print(f"[red]✘[/] {render.fill('run ended', lang, **said)}{tail}")
-    else:
+    if not run.status.finished:
         still = {**said, "status": tr(run.status.value, lang)}
         state.out.print(f"[yellow]…[/] {render.fill('run still', lang, timeout=timeout, **still)}")
+        return
+    ok = run.status is RunStatus.SUCCESS
+    sentence = "run finished" if ok else "run ended"
+    across = _time_across_attempts(run)
+    if across is not None:
+        # run.duration is the last attempt's alone: "failed after 0.00s" was said of a
+        # run whose two attempts and the retry delay between them took a second.
+        said.update(attempts=run.attempt, duration=render.seconds(across))
+        sentence = "run after attempts"
+    mark = "[green]✔[/]" if ok else "[red]✘[/]"
+    state.out.print(f"{mark} {render.fill(sentence, lang, **said)}{tail}")
+    stats = redact_json(to_json((run.result or {}).get("statistics"))) if ok else None
+    if isinstance(stats, dict) and stats:
+        rows = [(visible(str(k)), visible(render.brief(v))) for k, v in stats.items()]
+        render.print_kv(state.out, rows, lang)
+
+
+def _time_across_attempts(run: Run) -> float | None:
+    """Seconds from a run's first attempt's start to its end, for a run of more than one
+    attempt (None otherwise, or when a start is not known)."""
+    if run.attempt < 2 or run.finished_at is None:
+        return None
+    starts = [run.started_at]
+    for record in run.attempt_errors:
+        with contextlib.suppress(TypeError, ValueError):
+            starts.append(datetime.fromisoformat(record["started_at"]))
+    known = [s for s in starts if s is not None and s.tzinfo is not None]
+    if not known:
+        return None
+    return (run.finished_at - min(known)).total_seconds()
 
 
 # -- cancel ------------------------------------------------------------------------------
