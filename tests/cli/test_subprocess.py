@@ -140,6 +140,31 @@ def test_ctrl_c_stops_at_once_and_starts_no_other_pending_run(cli: Cli) -> None:
     assert own.status is RunStatus.CANCELLED and "Ctrl-C" in (own.reason or "")
 
 
+def test_ctrl_c_on_a_workflow_waiting_for_a_service_says_it_goes_on(cli: Cli) -> None:
+    """An audit: ``workflow start --wait`` with no service said nothing until Ctrl-C,
+    then only ``interrupted``. It says first that it waits for a service, and at Ctrl-C
+    that the workflow run stays for one."""
+    write_config(cli.config, cli.db, (SAMPLE_PACKAGE, "tests.cli.workflow_tasks"))
+    proc = start(cli, "workflow", "start", "greeting", "-p", "day=1", "--wait")
+    try:
+        assert proc.stderr is not None
+        seen = ""
+        while "waits for one to execute its steps" not in seen:
+            line = proc.stderr.readline()
+            assert line, seen
+            seen += line
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, seen + err
+    assert "schedkit serve" in seen
+    assert "stopped waiting; workflow run" in err and "goes on" in err, err
+    assert "Traceback" not in err
+
+
 def test_a_worker_says_the_grace_in_force_when_it_drains(cli: Cli) -> None:
     """``--grace 60`` printed "running runs get scheduler.shutdown_grace": the name of a
     setting it had overridden, not the 60 s given."""
