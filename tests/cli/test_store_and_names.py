@@ -131,3 +131,59 @@ def test_chinese_tables_have_no_english_words(stored: Cli) -> None:
     stored("run", "hello", "-p", "name=Li", "--wait")
     history = stored("--lang", "zh", "history").stdout
     assert "手动触发" in history and "manual" not in history
+
+
+def test_a_relative_store_in_a_config_elsewhere_says_where_it_resolves(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: ``cd /tmp/x && schedkit --config /abs/myapp/schedkit.toml tasks`` with
+    ``store_url = "sqlite:///myapp.db"`` said the store in /tmp/x does not exist and to
+    run ``db upgrade``, which creates a second, empty store there."""
+    project = cli.cwd / "myapp"
+    project.mkdir()
+    config = project / "schedkit.toml"
+    config.write_text(
+        'store_url = "sqlite:///myapp.db"\n'
+        'task_packages = ["tests.cli.sample_tasks"]\nentry_points = false\n'
+    )
+    elsewhere = cli.cwd / "x"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = cli("--config", str(config), "tasks")
+    assert result.exit_code == 1, result.output
+    line = one_error_line(result.stderr)
+    assert f"store sqlite:///{elsewhere / 'myapp.db'} does not exist" in line
+    assert f"resolve against the working directory ({elsewhere})" in line, line
+    assert f"run schedkit from {project}" in line
+    assert f"sqlite:///{project / 'myapp.db'}" in line
+    assert "db upgrade" not in line
+    made = cli("--config", str(config), "schedule", "hello", "--cron", "0 3 * * *")
+    assert made.exit_code == 0, made.output
+    assert "created a new store" in made.stderr
+    assert "resolve against the working directory" in made.stderr
+    monkeypatch.chdir(project)  # from the project folder: found, no hint
+    assert "working directory" not in cli("--config", str(config), "tasks").stderr
+
+
+def test_a_task_package_not_found_says_it_imports_from_the_working_directory(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: from another folder, ``task package 'myapp.tasks' cannot be imported:
+    No module named 'myapp'`` came without a word on where packages are looked for."""
+    project = cli.cwd / "proj"
+    (project / "myapp_x7" / "tasks").mkdir(parents=True)
+    (project / "myapp_x7" / "__init__.py").write_text("")
+    (project / "myapp_x7" / "tasks" / "__init__.py").write_text("")
+    config = write_config(project / "schedkit.toml", cli.db, ("myapp_x7.tasks",))
+    elsewhere = cli.cwd / "x"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = cli("--config", str(config), "run", "hello")
+    assert result.exit_code != 0, result.output
+    line = one_error_line(result.stderr)
+    assert "No module named 'myapp_x7'" in line
+    assert f"imported from the working directory ({elsewhere}) and PYTHONPATH" in line, line
+    assert f"({project} holds one)" in line
+    broken = write_config(project / "broken.toml", cli.db, ("tests.cli.sample_tasks.nope",))
+    other = one_error_line(cli("--config", str(broken), "run", "hello").stderr)
+    assert "PYTHONPATH" not in other  # a module missing inside a package found: no hint

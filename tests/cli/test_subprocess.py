@@ -108,6 +108,63 @@ def test_ctrl_c_cancels_a_local_run_and_exits_130(cli: Cli) -> None:
     assert "Ctrl-C" in (run.reason or "")
 
 
+def test_ctrl_c_stops_at_once_and_starts_no_other_pending_run(cli: Cli) -> None:
+    """An audit: after Ctrl-C the local node, while it waited for its cancelled run to
+    end, claimed a run of the task created earlier and ran it to completion: exit 130
+    came 20 s after Ctrl-C. The earlier run stays pending (for a service) and the
+    command exits within a moment of its own run's end."""
+    earlier = cli.subprocess("--json", "run", "slow", "-p", "seconds=12")  # no service
+    assert earlier.returncode == 0, earlier.stderr
+    proc = start(cli, "run", "slow", "-p", "seconds=6", "--wait")  # checks every 1 s
+    try:
+        deadline = time.monotonic() + 30
+        while not any(r.status is RunStatus.RUNNING for r in runs_of(cli.db, "slow")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert took < 3, (took, err)
+    runs = {r.id: r for r in runs_of(cli.db, "slow")}
+    left = runs.pop(json.loads(earlier.stdout)["id"])
+    assert (left.status, left.attempt, left.node_id, left.started_at) == (
+        RunStatus.PENDING, 1, None, None,
+    )  # fmt: skip
+    (own,) = runs.values()
+    assert own.status is RunStatus.CANCELLED and "Ctrl-C" in (own.reason or "")
+
+
+def test_ctrl_c_on_a_workflow_waiting_for_a_service_says_it_goes_on(cli: Cli) -> None:
+    """An audit: ``workflow start --wait`` with no service said nothing until Ctrl-C,
+    then only ``interrupted``. It says first that it waits for a service, and at Ctrl-C
+    that the workflow run stays for one."""
+    write_config(cli.config, cli.db, (SAMPLE_PACKAGE, "tests.cli.workflow_tasks"))
+    proc = start(cli, "workflow", "start", "greeting", "-p", "day=1", "--wait")
+    try:
+        assert proc.stderr is not None
+        seen = ""
+        while "waits for one to execute its steps" not in seen:
+            line = proc.stderr.readline()
+            assert line, seen
+            seen += line
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, seen + err
+    assert "schedkit serve" in seen
+    assert "stopped waiting; workflow run" in err and "goes on" in err, err
+    assert "Traceback" not in err
+
+
 def test_a_worker_says_the_grace_in_force_when_it_drains(cli: Cli) -> None:
     """``--grace 60`` printed "running runs get scheduler.shutdown_grace": the name of a
     setting it had overridden, not the 60 s given."""

@@ -100,6 +100,34 @@ def test_start_wait_status_runs_and_retry(wf_cli: Cli, service: SyncScheduler) -
     assert none.stdout.splitlines() == ["no workflow runs", f"store sqlite:///{wf_cli.db}"]
 
 
+def test_start_without_a_service_says_the_run_waits_for_one(wf_cli: Cli) -> None:
+    """An audit: ``workflow start --wait`` with no service running printed nothing for
+    ten minutes, where ``run`` says what it waits for. Nothing executes the steps here
+    (a workflow's steps are many tasks' runs): it says the run waits for a service and
+    how to start one."""
+    waited = wf_cli("workflow", "start", "greeting", "-p", "day=4", "--wait", "--timeout", "0.3")
+    assert waited.exit_code == 1, waited.output
+    note = waited.stderr
+    assert "no schedkit service is running on this store" in note, note
+    assert "waits for one to execute its steps" in note and "schedkit serve" in note, note
+    assert "Ctrl-C" in note
+    started = wf_cli("workflow", "start", "greeting", "-p", "day=5")
+    assert started.exit_code == 0, started.output
+    assert "no schedkit service is running" in started.stderr
+    assert "Ctrl-C" not in started.stderr
+    zh = wf_cli("--lang", "zh", "workflow", "start", "greeting", "-p", "day=6")
+    assert "没有运行中的 schedkit 服务" in zh.stderr and "schedkit serve" in zh.stderr
+    assert "no schedkit" not in zh.stderr
+    quiet = wf_cli("--json", "workflow", "start", "greeting", "-p", "day=7")
+    assert quiet.stderr == "" and json.loads(quiet.stdout)["status"] == "running"
+
+
+def test_start_with_a_service_says_nothing_of_waiting(wf_cli: Cli, service: SyncScheduler) -> None:
+    started = wf_cli("workflow", "start", "greeting", "-p", "day=8")
+    assert started.exit_code == 0, started.output
+    assert "no schedkit service" not in started.stderr
+
+
 def test_start_with_an_idempotency_key_starts_once(wf_cli: Cli) -> None:
     args = ("workflow", "start", "greeting", "-p", "day=2", "--idempotency-key", "greet-2")
     first = wf_cli(*args, "--json")

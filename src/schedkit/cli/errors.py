@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from schedkit.errors import SchedkitError, TaskNotFoundError, ValidationError
+from schedkit.errors import SchedkitError, TaskDefinitionError, TaskNotFoundError, ValidationError
 
 from .render import visible
 
@@ -97,6 +97,12 @@ def report(ctx: typer.Context, exc: BaseException, *, debug: bool) -> int:
     where = getattr(ctx.find_root().obj, "where_to_look", None)
     if isinstance(exc, TaskNotFoundError) and callable(where):
         message += f"; {where()}"
+    missing = exc.__cause__
+    hint = getattr(ctx.find_root().obj, "import_hint", None)
+    if isinstance(exc, TaskDefinitionError) and isinstance(missing, ModuleNotFoundError):
+        # A task package not found is most often a command run from another folder.
+        said = hint(missing.name or "") if callable(hint) else None
+        message += f"; {said}" if said else ""
     for secret in _secrets(ctx):
         message = message.replace(secret, "***")
     if debug:

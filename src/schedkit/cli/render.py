@@ -230,6 +230,10 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "run {id} of {task} {status} after {duration}",
         "zh": "{task} 的运行 {id} {status}，耗时 {duration}",
     },
+    "run after attempts": {
+        "en": "run {id} of {task} {status} after {attempts} attempts in {duration}",
+        "zh": "{task} 的运行 {id} {status}，共 {attempts} 次尝试，总耗时 {duration}",
+    },
     "run still": {
         "en": "run {id} of {task} still {status} after {timeout}s; stopped waiting",
         "zh": "{task} 的运行 {id} 在 {timeout} 秒后仍{status}；不再等待",
@@ -251,6 +255,20 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
     "waits for service": {
         "en": "run {id} waits for a schedkit service to execute it",
         "zh": "运行 {id} 等待 schedkit 服务执行",
+    },
+    "workflow no service": {
+        "en": "no schedkit service is running on this store: workflow run {id} waits for "
+        "one to execute its steps (start one: schedkit serve, or schedkit worker){more}",
+        "zh": "此存储上没有运行中的 schedkit 服务：工作流运行 {id} 等待服务执行其步骤"
+        "（启动一个：schedkit serve 或 schedkit worker）{more}",
+    },
+    "workflow ctrl-c": {
+        "en": "; Ctrl-C stops waiting, the workflow run stays",
+        "zh": "；Ctrl-C 停止等待，工作流运行保留",
+    },
+    "workflow goes on": {
+        "en": "stopped waiting; workflow run {id} goes on (a schedkit service executes it)",
+        "zh": "已停止等待；工作流运行 {id} 继续（由 schedkit 服务执行）",
     },
     "run cancelled": {"en": "cancelled run {id} of {task}", "zh": "已取消 {task} 的运行 {id}"},
     "cancel requested": {

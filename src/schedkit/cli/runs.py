@@ -4,8 +4,8 @@
 service executes the run). With ``--wait`` it shows the run's progress and log lines
 until it finishes, and exits 0 only on success. Where the run executes:
 
-* ``--local``: here, in this process (an executor limited to this task, no scheduler
-  loop), whether or not a service is running;
+* ``--local``: here, in this process (no scheduler loop; the run it creates, and that
+  run's retries, are the only runs it executes), whether or not a service is running;
 * ``--remote``: by a running service; this command only watches;
 * neither (default): by a service if a node with an executor is alive (its heartbeat is
   recent), else here, so a task can be run from the shell with nothing else started.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -34,9 +34,11 @@ from rich.progress import (
 from schedkit.errors import ConflictError
 from schedkit.limits import MAX_CANCEL_REASON_CHARS, MAX_OFFSET, MAX_PAGE_SIZE
 from schedkit.models import LogLine, Node, Run, RunStatus, to_json, utcnow
+from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.readmodels import run_view
 from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
+from schedkit.stopping import cancel_and_wait
 
 from . import render
 from .errors import EXIT_FAILURE, CommandFailed, UsageProblem, options_named
@@ -52,14 +54,18 @@ from .state import (
     executing,
     get_state,
     management,
+    require_task,
     run_async,
     wants_json,
 )
 
 #: Seconds between two reads of a watched run.
 POLL_INTERVAL = 0.2
-#: Node names of ``run --local`` processes start with this; they execute only their task.
+#: Node names of ``run --local`` processes start with this; they execute only their run.
 LOCAL_NODE_PREFIX = "cli-run"
+#: Longest sleep of a run's local execution between two reads of a run waiting for its
+#: retry (a cancel meanwhile ends it).
+RETRY_POLL = 1.0
 
 
 def register(app: typer.Typer) -> None:
@@ -120,6 +126,7 @@ def run_task(
     if timeout is not None and not wait:
         raise UsageProblem("--timeout needs --wait (or --local): it bounds the wait")
     kv = list(param or [])
+    require_task(state, task_name)
 
     async def work() -> tuple[Run, bool | None]:
         here: bool | None = True if local else False if remote else None
@@ -134,18 +141,24 @@ def run_task(
                 else:  # the key's earlier run too: the node would claim it, pending
                     await s.check_run_key(task_name, kwargs, idempotency_key)
                 if here is None:
-                    here = not await _alive_executors(s, state, task_name)
+                    here = not await alive_executors(s, state)
         if wait and here:
-            async with executing(state, task_name, node_name=_local_node_name(task_name)) as s:
+            async with executing(state, node_name=_local_node_name(task_name)) as s:
                 run = await _create(s, task_name, kv, params, idempotency_key)
                 keyed = idempotency_key is not None
-                watched = await _watch_here(s, run, state, timeout, logs and not as_json, keyed)
+                attempts = asyncio.create_task(_execute_here(s, run), name="schedkit-cli-run")
+                try:
+                    watched = await _watch_here(s, run, state, timeout, logs and not as_json, keyed)
+                finally:
+                    await cancel_and_wait(attempts)
                 return watched, True
         async with management(state) as s:
             run = await _create(s, task_name, kv, params, idempotency_key)
             if not wait:
-                return run, bool(await _alive_executors(s, state, task_name))
-            if not as_json:
+                return run, bool(await alive_executors(s, state))
+            if not as_json and run.status is RunStatus.PENDING:
+                # Not of a run an idempotency key found running or ended: it waits for
+                # nothing (the outcome follows).
                 state.err.print(render.fill("waits for service", state.lang, id=run.id))
             try:
                 return await _watch(s, run, state, timeout, logs and not as_json), False
@@ -180,18 +193,18 @@ def _local_node_name(task_name: str) -> str:
     return f"{LOCAL_NODE_PREFIX}[{task_name}]@{socket.gethostname()}"
 
 
-async def _alive_executors(s: Scheduler, state: CliState, task_name: str) -> list[Node]:
-    """Nodes that would execute a run of ``task_name``: an executor, a heartbeat within
-    ``lost_after``; a ``run --local`` process counts only for its own task."""
+async def alive_executors(s: Scheduler, state: CliState) -> list[Node]:
+    """Nodes that would execute a run created now: an executor, a heartbeat within
+    ``lost_after``; never a ``run --wait`` process executing here (it executes only the
+    run it created)."""
     nodes = await s.list_nodes()
     cut = utcnow() - timedelta(seconds=state.config().scheduler.lost_after)
-    mine = _local_node_name(task_name)
     return [
         n
         for n in nodes
         if "executor" in n.roles
         and n.heartbeat_at >= cut
-        and (not n.id.startswith(f"{LOCAL_NODE_PREFIX}[") or n.id.startswith(f"{mine}:"))
+        and not n.id.startswith(f"{LOCAL_NODE_PREFIX}[")
     ]
 
 
@@ -205,6 +218,30 @@ async def _create(
 ) -> Run:
     kwargs = _kwargs(s, task_name, kv, params)
     return await s.run_now(task_name, kwargs, actor=actor(), idempotency_key=key)
+
+
+async def _execute_here(s: Scheduler, run: Run) -> None:
+    """Execute ``run`` here whenever it waits to be executed: a retry once it is due, an
+    earlier run found by an idempotency key that no node has taken. Claimed by its id,
+    as the node claims nothing by itself (see :func:`executing`); a run for another
+    executor or requiring labels this node lacks is left to the nodes that offer them,
+    as a claim would. Returns when the run has finished."""
+    while True:
+        run = await s.get_run(run.id)
+        if run.status.finished:
+            return
+        pause = POLL_INTERVAL
+        if (
+            run.status is RunStatus.PENDING
+            and run.blocked_by is None
+            and run.executor == LOCAL_EXECUTOR
+            and set(run.labels) <= set(s.config.executor.labels)
+        ):
+            pause = min((run.not_before - s.clock.now()).total_seconds(), RETRY_POLL)
+            if pause <= 0:
+                await s.execute_handed_off(run.id, run.task_name)
+                continue
+        await asyncio.sleep(pause)
 
 
 async def _watch_here(
@@ -324,24 +361,46 @@ class _ProgressView:
 def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
     lang = state.lang
     message = render.run_message(run)
-    said = {
+    said: dict[str, Any] = {
         "id": run.id,
         "task": visible(run.task_name),
         "status": render.status_text(run.status, lang),
         "duration": render.seconds(run.duration),
     }
     tail = f": {visible(message)}" if message else ""
-    if run.status is RunStatus.SUCCESS:
-        state.out.print(f"[green]✔[/] {render.fill('run finished', lang, **said)}{tail}")
-        stats = redact_json(to_json((run.result or {}).get("statistics")))
-        if isinstance(stats, dict) and stats:
-            rows = [(visible(str(k)), visible(render.brief(v))) for k, v in stats.items()]
-            render.print_kv(state.out, rows, lang)
-    elif run.status.finished:
-        state.out.print(f"[red]✘[/] {render.fill('run ended', lang, **said)}{tail}")
-    else:
+    if not run.status.finished:
         still = {**said, "status": tr(run.status.value, lang)}
         state.out.print(f"[yellow]…[/] {render.fill('run still', lang, timeout=timeout, **still)}")
+        return
+    ok = run.status is RunStatus.SUCCESS
+    sentence = "run finished" if ok else "run ended"
+    across = _time_across_attempts(run)
+    if across is not None:
+        # run.duration is the last attempt's alone: "failed after 0.00s" was said of a
+        # run whose two attempts and the retry delay between them took a second.
+        said.update(attempts=run.attempt, duration=render.seconds(across))
+        sentence = "run after attempts"
+    mark = "[green]✔[/]" if ok else "[red]✘[/]"
+    state.out.print(f"{mark} {render.fill(sentence, lang, **said)}{tail}")
+    stats = redact_json(to_json((run.result or {}).get("statistics"))) if ok else None
+    if isinstance(stats, dict) and stats:
+        rows = [(visible(str(k)), visible(render.brief(v))) for k, v in stats.items()]
+        render.print_kv(state.out, rows, lang)
+
+
+def _time_across_attempts(run: Run) -> float | None:
+    """Seconds from a run's first attempt's start to its end, for a run of more than one
+    attempt (None otherwise, or when a start is not known)."""
+    if run.attempt < 2 or run.finished_at is None:
+        return None
+    starts = [run.started_at]
+    for record in run.attempt_errors:
+        with contextlib.suppress(TypeError, ValueError):
+            starts.append(datetime.fromisoformat(record["started_at"]))
+    known = [s for s in starts if s is not None and s.tzinfo is not None]
+    if not known:
+        return None
+    return (run.finished_at - min(known)).total_seconds()
 
 
 # -- cancel ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import typer
@@ -119,6 +120,49 @@ class CliState:
             hint += f"; the demo's: export SCHEDKIT_CONFIG={demo}"
         return hint
 
+    def relative_store_note(self) -> str | None:
+        """Why a SQLite store is looked for in an unexpected place: a relative path from a
+        config file in another folder resolves against the working directory, not the
+        file's folder (creating a store there, as ``db upgrade`` would, makes a second,
+        empty one). None when that is not the case."""
+        url = self.config().store_url
+        used = self.config_file()
+        path = sqlite_file(url)
+        if self.store_url or used is None or path is None or not _relative_sqlite(url):
+            return None  # ``--store`` is typed where it is meant
+        cwd, folder = Path.cwd().resolve(), Path(used).resolve().parent
+        if folder == cwd:
+            return None
+        meant = (folder / unquote(urlsplit(url).path[1:])).resolve()
+        return (
+            f"store_url {url} is a relative path: SQLite paths resolve against the working "
+            f"directory ({cwd}), not the config file's folder ({folder}); run schedkit from "
+            f"{folder}, or make store_url absolute (sqlite:///{meant})"
+        )
+
+    def import_hint(self, missing: str) -> str | None:
+        """What to do when the top-level package ``missing`` of a configured task package
+        is not found: the CLI imports them from the working directory and PYTHONPATH.
+        None when ``missing`` is no configured package's top (a module missing inside a
+        package that was found is a wrong name, not a wrong folder)."""
+        config = self.loaded_config
+        packages = config.task_packages if config is not None else []
+        if not any(p.split(".")[0] == missing for p in packages):
+            return None
+        top = missing
+        hint = (
+            f"task packages are imported from the working directory ({Path.cwd()}) and "
+            f"PYTHONPATH: run schedkit from the folder that holds {top}/, or add that "
+            "folder to PYTHONPATH"
+        )
+        used = self.config_file()
+        if used is not None:
+            folder = Path(used).resolve().parent
+            found = [f for f in (folder, folder.parent) if (f / top).is_dir()]
+            if found:
+                hint += f" ({found[0]} holds one)"
+        return hint
+
     def tz(self) -> ZoneInfo:
         """The configured timezone, in which times are shown."""
         return ZoneInfo(self.config().timezone)
@@ -200,11 +244,35 @@ def require_existing_store(state: CliState) -> None:
     """Read commands never create a store: a SQLite file that does not exist is an error
     (a mistyped path would otherwise show an empty, new store)."""
     path = sqlite_file(state.config().store_url)
-    if path is not None and not path.exists():
-        raise CommandFailed(
-            f"store sqlite:///{path} does not exist: this command reads a store and never "
-            f"creates one ({state.where_to_look()}; `schedkit db upgrade` creates a store)"
-        )
+    if path is None or path.exists():
+        return
+    said = f"store sqlite:///{path} does not exist: this command reads a store and never "
+    relative = state.relative_store_note()
+    if relative is not None:
+        # Not `db upgrade`: it would create a second, empty store in the wrong folder.
+        raise CommandFailed(f"{said}creates one; {relative}")
+    raise CommandFailed(
+        f"{said}creates one ({state.where_to_look()}; `schedkit db upgrade` creates a store)"
+    )
+
+
+def require_task(state: CliState, task_name: str) -> None:
+    """TaskNotFoundError (close names, where tasks were looked for) unless a task is
+    named ``task_name``, found from the configuration alone: checked once the store was
+    open, a mistyped name left behind the SQLite file a write command created."""
+    config = state.config()
+    registry = TaskRegistry()
+    registry.discover(config.task_packages)
+    if config.entry_points:
+        registry.discover_entry_points()
+    registry.require(task_name)
+
+
+def _relative_sqlite(url: str) -> bool:
+    """Whether ``url`` names a SQLite file by a relative path (``sqlite:///app.db``; an
+    absolute one is ``sqlite:////abs/app.db``)."""
+    path = urlsplit(url).path
+    return path.startswith("/") and not path.startswith("//") and not path[1:].startswith("~")
 
 
 @asynccontextmanager
@@ -219,16 +287,17 @@ async def management(state: CliState, *, read_only: bool = False) -> AsyncIterat
 
 
 @asynccontextmanager
-async def executing(
-    state: CliState, task_name: str, *, node_name: str | None = None
-) -> AsyncIterator[Scheduler]:
-    """A started façade that executes runs of ``task_name`` here, one at a time, and
-    fires nothing (its own run and that run's retries)."""
+async def executing(state: CliState, *, node_name: str | None = None) -> AsyncIterator[Scheduler]:
+    """A started façade that executes here the one run the command creates on it
+    (created claimed by this node) and fires nothing. It claims no run
+    by itself: its run's retries, and an earlier run found by an idempotency key, are
+    claimed by their id (``execute_handed_off``). Claiming the task's runs, it executed
+    runs created earlier, meant for a service, after its own or while it stopped."""
     config = with_roles(
         state.config(),
         scheduler=False,
         executor=True,
-        executor_tasks=[task_name],
+        executor_tasks=[],
         max_concurrent_runs=1,
     )
     if node_name is not None:
@@ -244,8 +313,10 @@ async def _started(state: CliState, scheduler: Scheduler) -> AsyncIterator[Sched
     await scheduler.start()
     if created and not state.json:
         # A new, empty store is rarely what a command on an existing system wants.
+        relative = state.relative_store_note()
         state.err.print(
-            f"[yellow]note:[/] created a new store at {path} ({state.where_to_look()})",
+            f"[yellow]note:[/] created a new store at {path} ({state.where_to_look()})"
+            + (f"; {relative}" if relative else ""),
             soft_wrap=True,
         )
     try:

@@ -1,11 +1,13 @@
 """``schedkit workflow list|show|start|runs|status|retry``: workflows and their runs.
 
 ``start`` creates a workflow run that a running schedkit service executes (its steps are
-ordinary runs); ``--wait`` follows it to the end and exits 0 only on success.
+ordinary runs; with no service alive it says so); ``--wait`` follows it to the end and
+exits 0 only on success.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import typer
@@ -18,6 +20,7 @@ from . import render
 from .errors import EXIT_FAILURE, UsageProblem
 from .parsing import parse_params
 from .render import tr, visible
+from .runs import alive_executors
 from .state import (
     CliState,
     JsonOpt,
@@ -154,12 +157,30 @@ def start_workflow(
         raise UsageProblem("--timeout needs --wait: it bounds the wait")
     values = parse_params(list(param or []), params)
 
+    as_json = wants_json(ctx, json_)
+
     async def work() -> readmodels.WorkflowRunView:
         async with management(state) as s:
             started = await s.workflows.start(
                 name, values, actor=actor(), idempotency_key=idempotency_key
             )
-            done = await s.workflows.wait(started.record.id, timeout) if wait else started
+            run_id = started.record.id
+            # Unlike `run --wait`, nothing is executed here: the steps are runs of many
+            # tasks, which a service executes. Without one the wait went on in silence.
+            running = started.record.status is WorkflowStatus.RUNNING
+            unattended = running and not await alive_executors(s, state)
+            if unattended and not as_json:
+                more = render.fill("workflow ctrl-c", state.lang) if wait else ""
+                note = render.fill("workflow no service", state.lang, id=run_id, more=more)
+                state.err.print(f"[yellow]note:[/] {note}", soft_wrap=True)
+            if not wait:
+                return readmodels.workflow_run_view(started, state.tz())
+            try:
+                done = await s.workflows.wait(run_id, timeout)
+            except asyncio.CancelledError:
+                if not as_json:
+                    state.err.print(render.fill("workflow goes on", state.lang, id=run_id))
+                raise
             return readmodels.workflow_run_view(done, state.tz())
 
     view = run_async(work())

@@ -1,0 +1,66 @@
+"""``schedkit run --wait`` executing here (no service, or ``--local``): it executes the
+run it was asked for and nothing else; what it says of a run that ended earlier or
+ended after retries; a mistyped task name opens no store."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.cli.conftest import SAMPLE_PACKAGE, Cli, one_error_line, write_config
+
+
+def test_run_wait_here_leaves_the_tasks_other_pending_runs_for_a_service(cli: Cli) -> None:
+    """An audit: the node ``run --wait`` started here claimed the task's pending runs like
+    a service: after its own run it executed one created earlier (and on Ctrl-C, started
+    it while it stopped). It executes its own run only; the rest wait for a service."""
+    created = cli("--json", "run", "hello", "-p", "name=Earlier")  # pending: no service
+    assert created.exit_code == 0, created.output
+    earlier = json.loads(created.stdout)["id"]
+    for args in (("--wait",), ("--local",)):
+        result = cli("--json", "run", "hello", "-p", "name=Own", *args)
+        assert result.exit_code == 0, result.output
+        own = json.loads(result.stdout)
+        assert (own["status"], own["kwargs"]["name"]) == ("success", "Own")
+    page = json.loads(cli("--json", "history", "hello", "--status", "pending").stdout)
+    (waiting,) = page["runs"]
+    assert waiting["id"] == earlier
+    assert (waiting["attempt"], waiting["node_id"], waiting["started_at"]) == (1, None, None)
+
+
+def test_run_wait_here_executes_its_runs_retries(cli: Cli) -> None:
+    """Its own run's retries are its to execute (claimed by the run's id when due); the
+    outcome gives the time across both attempts, not the last one's 0.00s."""
+    write_config(cli.config, cli.db, (SAMPLE_PACKAGE, "tests.cli.retry_tasks"))
+    result = cli("run", "fails_twice", "--wait")
+    assert result.exit_code == 1, result.output
+    assert "RuntimeError: still broken" in result.stdout
+    said = re.search(r"failed after 2 attempts in ([\d.]+)s", result.stdout)
+    assert said, result.stdout
+    assert float(said.group(1)) >= 0.7  # the retry's delay is inside
+    zh = cli("--lang", "zh", "run", "fails_twice", "--wait")
+    assert "共 2 次尝试，总耗时" in zh.stdout, zh.stdout
+    (run, _) = json.loads(cli("--json", "history", "fails_twice").stdout)["runs"]
+    assert (run["status"], run["attempt"]) == ("failed", 2)
+
+
+def test_a_keyed_run_that_ended_is_shown_not_said_to_wait_for_a_service(cli: Cli) -> None:
+    args = ("run", "hello", "--wait", "--idempotency-key", "hello-2026-12-05")
+    first = cli(*args)
+    assert first.exit_code == 0, first.output
+    for more in (("--remote",), ()):
+        again = cli(*args, *more)
+        assert again.exit_code == 0, again.output
+        assert "waits for a schedkit service" not in again.stderr, more
+        assert "✔ run" in again.stdout and "success" in again.stdout, more
+
+
+def test_a_mistyped_task_name_creates_no_store(cli: Cli) -> None:
+    """An audit: ``schedkit run invoice_run`` (a typo) said ``note: created a new store``
+    then ``unknown task``, leaving the stray file behind."""
+    for args in ((), ("--wait",), ("--local",), ("--remote", "--wait")):
+        result = cli("run", "invoice_run", *args)
+        assert result.exit_code == 2, result.output
+        assert "unknown task 'invoice_run'" in one_error_line(result.stderr)
+        assert "created a new store" not in result.stderr
+        assert not cli.db.exists(), args
