@@ -103,3 +103,24 @@ async def test_a_workflow_node_shows_a_long_task_name_whole(
     assert shown.endswith("…") and VERY_LONG_TASK.startswith(shown[:-1]) and len(shown) > 30
     await expect(long_node.locator("title")).to_have_text(f"reconcile: {VERY_LONG_TASK}")
     await _shot(page, "workflows")
+
+
+async def test_a_backfill_run_names_its_schedule_not_the_store_key(
+    tab: Browsing, console: Console
+) -> None:
+    if not console.api.get("/runs", params={"trigger_source": "backfill"}).json()["total"]:
+        started = console.api.post(
+            "/schedules/nightly_report/backfill", json={"start": "2026-11-01", "end": "2026-11-01"}
+        )
+        assert started.status_code == 202, started.text
+    runs = console.api.get("/runs", params={"trigger_source": "backfill"}).json()["items"]
+    assert runs and runs[0]["schedule_id"] == "nightly_report:backfill"  # the store's key
+    page = tab.page
+    await page.goto(console.base + f"runs/{runs[0]['id']}")
+    cell = page.locator('[data-backfill-of="nightly_report"]')
+    await expect(cell.locator("code")).to_have_text("nightly_report")
+    await expect(cell.locator(".badge")).to_have_text(
+        "Backfill" if await _lang(page) == "en" else "回填"
+    )
+    await expect(page.locator("main")).not_to_contain_text("nightly_report:backfill")
+    await _shot(page, "run-backfill")

@@ -355,6 +355,7 @@ export default {
   run_source: "Trigger",
   run_created_by: "Created by",
   run_schedule: "Schedule",
+  run_backfill_of: "A run of a backfill of schedule {id}: a past fire, run later.",
   run_node: "Node",
   run_kwargs: "Parameters",
   run_reason: "Reason",

@@ -335,6 +335,7 @@ export default {
   run_source: "触发方式",
   run_created_by: "创建者",
   run_schedule: "调度",
+  run_backfill_of: "调度 {id} 的回填运行：补跑过去的一次触发。",
   run_node: "节点",
   run_kwargs: "参数",
   run_reason: "原因",
