@@ -5,8 +5,11 @@ preview of an unchanged interval listed a new series, not the one the schedule k
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +127,34 @@ async def test_a_backfill_run_names_its_schedule_not_the_store_key(
     )
     await expect(page.locator("main")).not_to_contain_text("nightly_report:backfill")
     await _shot(page, "run-backfill")
+
+
+PREVIEW_FIRES = "[...document.querySelectorAll('dialog[open] .preview time')].map(e => e.dateTime)"
+
+
+async def test_the_edit_preview_of_an_unchanged_interval_lists_its_stored_series(
+    tab: Browsing, console: Console
+) -> None:
+    if console.api.get("/schedules/nr-20s").status_code == 404:
+        console.api.post(
+            "/tasks/nightly_report/schedule",
+            params={"schedule_id": "nr-20s"},
+            json={"trigger": "interval", "seconds": 20},
+        ).raise_for_status()
+        await asyncio.sleep(1.5)  # a series started from now would be off by this much
+    page = tab.page
+    await page.goto(console.base + "tasks")
+    await page.locator('tr[data-task="nightly_report"] button[data-action="schedule"]').click()
+    dialog = page.locator("dialog[open]")
+    await dialog.locator(".schedule-form select").first.select_option("nr-20s")
+    fires: list[datetime] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the preview of the schedule chosen (debounced)
+        fires = [datetime.fromisoformat(f) for f in await page.evaluate(PREVIEW_FIRES)]
+        if len(fires) == 5 and fires[1] - fires[0] == timedelta(seconds=20):
+            break
+        await page.wait_for_timeout(100)
+    assert len(fires) == 5 and fires[1] - fires[0] == timedelta(seconds=20), fires
+    stored = datetime.fromisoformat(console.api.get("/schedules/nr-20s").json()["next_fire_time"])
+    assert [(f - stored) % timedelta(seconds=20) for f in fires] == [timedelta(0)] * 5
+    await _shot(page, "edit-preview")
