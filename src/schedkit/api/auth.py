@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ __all__ = [
     "offer_authenticator",
     "optional_principal",
     "require_role",
+    "sign_in_of",
     "token_authenticator",
 ]
 
@@ -67,6 +69,17 @@ class Principal:
 
 #: A FastAPI dependency (sync or async, with its own sub-dependencies) returning a Principal.
 Authenticator = Callable[..., Principal | Awaitable[Principal]]
+
+#: How a browser signs in to an API an authenticator guards: ``"token"`` (API tokens),
+#: ``"host"`` (the host application's own login; API tokens are not read), ``"auto"``
+#: (unknown: an authenticator of your own, or none needed).
+SignIn = Literal["token", "host", "auto"]
+_SIGN_IN: weakref.WeakKeyDictionary[Callable[..., Any], SignIn] = weakref.WeakKeyDictionary()
+
+
+def sign_in_of(authenticate: Authenticator) -> SignIn:
+    """How a browser signs in to an API guarded by ``authenticate`` (the console asks)."""
+    return _SIGN_IN.get(authenticate, "auto")
 
 
 def _unauthorized(detail: str) -> ApiProblem:
@@ -106,6 +119,7 @@ def token_authenticator() -> Authenticator:
             raise _unauthorized("the API token is invalid or revoked")
         return Principal(name=token.name, role=Role(token.role), kind="token", token_id=token.id)
 
+    _SIGN_IN[authenticate_token] = "token"
     return authenticate_token
 
 
@@ -151,6 +165,8 @@ def host_authenticator(
                 ) from None
         return Principal(name=_user_name(user), role=role, kind="host", user=user)
 
+    # The host's user dependency alone decides: an API token sent along is not read.
+    _SIGN_IN[authenticate_user] = "host"
     return authenticate_user
 
 

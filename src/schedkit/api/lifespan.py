@@ -13,16 +13,29 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from schedkit.api.auth import Authenticator
+from schedkit.api.auth import Authenticator, SignIn, sign_in_of
 from schedkit.api.router import DEFAULT_PREFIX, create_router
 from schedkit.config import SchedkitConfig
 from schedkit.registry import TaskRegistry
 from schedkit.service import Extension, Scheduler
 
-__all__ = ["ConfigInput", "include_scheduler_router", "scheduler_running"]
+__all__ = ["ConfigInput", "api_sign_in", "include_scheduler_router", "scheduler_running"]
 
 ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
 _MOUNTED = "_schedkit_router_prefixes"
+#: {API prefix: how a browser signs in to it}, for the console's pages.
+_SIGN_INS = "_schedkit_sign_ins"
+
+
+def _prefix_key(prefix: str) -> str:
+    return "/" + prefix.strip().strip("/")
+
+
+def api_sign_in(app: FastAPI, prefix: str) -> SignIn:
+    """How a browser signs in to the API mounted on ``app`` under ``prefix`` by
+    :func:`include_scheduler_router` (``"auto"`` when unknown)."""
+    sign_ins: dict[str, SignIn] = getattr(app.state, _SIGN_INS, {})
+    return sign_ins.get(_prefix_key(prefix), "auto")
 
 
 @asynccontextmanager
@@ -66,4 +79,7 @@ def include_scheduler_router(
     app.include_router(create_router(authenticate, prefix=prefix, tags=tags))
     mounted.add(prefix)
     setattr(app.state, _MOUNTED, mounted)
+    sign_ins: dict[str, SignIn] = getattr(app.state, _SIGN_INS, {})
+    sign_ins[_prefix_key(prefix)] = sign_in_of(authenticate)
+    setattr(app.state, _SIGN_INS, sign_ins)
     app.openapi_schema = None  # routes changed: let /docs show them

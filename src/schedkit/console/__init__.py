@@ -9,6 +9,7 @@ The server side only serves the files and answers every console page URL with th
 
     mount_console(app)  # console at "/", API at "/api/v1/scheduler"
     mount_console(app, path="/scheduler/console")  # embedded under a host app's path
+    mount_console(app, path="/ops", login_url="/login")  # link to the host's own login
 
 ``schedkit.api.create_app`` calls :func:`mount_console` itself.
 """
@@ -23,6 +24,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+from schedkit.api.lifespan import api_sign_in
 
 __all__ = ["CONSOLE_PAGES", "STATIC_DIR", "mount", "mount_console"]
 
@@ -77,7 +80,7 @@ def _normalize(path: str) -> str:
     return f"/{stripped}/" if stripped else "/"
 
 
-SignIn = Literal["token", "auto"]
+SignIn = Literal["token", "host", "auto"]
 
 
 def _timezone(request: Request) -> str:
@@ -93,15 +96,21 @@ def mount_console(
     api_prefix: str = _DEFAULT_API_PREFIX,
     path: str = "/",
     sign_in: SignIn = "auto",
+    login_url: str | None = None,
 ) -> None:
     """Serve the console on ``app`` under ``path`` (default ``/``), talking to the API
     mounted at ``api_prefix`` on the same app. Call it after the API routes are added
     (the console's pages must not shadow them).
 
     ``sign_in``: ``"token"`` when the API wants API tokens (``schedkit serve``): without
-    one the console goes straight to its sign-in page; ``"auto"`` (embedded) first asks
-    the API whether the host application's own login (its cookie) already admits the
-    browser."""
+    one the console goes straight to its sign-in page; ``"host"`` when the host
+    application's own login (its cookie) authenticates the API: the console never asks
+    for a token and, refused, shows the host's answer ("sign in first") with a link to
+    ``login_url`` when given (used as is: the host's sign-in page); ``"auto"`` (default)
+    takes what the API mounted at ``api_prefix`` on the same app says
+    (``mount_scheduler(..., user_dependency=...)``: ``"host"``; API tokens: ``"token"``),
+    else first asks the API whether the browser is admitted and offers the token form
+    when it is not."""
     base = _normalize(path)
     api = "/" + api_prefix.strip().strip("/")
     template = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
@@ -112,7 +121,8 @@ def mount_console(
         values = {
             "%BASE%": root + base,
             "%API%": root + api,
-            "%SIGN_IN%": sign_in,
+            "%SIGN_IN%": sign_in if sign_in != "auto" else api_sign_in(request.app, api),
+            "%LOGIN_URL%": login_url or "",
             "%TZ%": _timezone(request),
         }
         page = template

@@ -317,10 +317,18 @@ async def stored_preview(
     lang: Lang = "en",
     *,
     first: datetime | None = None,
+    schedule_id: str | None = None,
 ) -> SchedulePreview:
     """:func:`schedule_preview` against the calendars stored now (read first), run off
-    the event loop."""
+    the event loop. ``schedule_id``: the saved schedule ``config`` would replace; with
+    its trigger unchanged (and not paused) saving keeps its series, so the fires listed
+    continue from its stored next fire, as they will be."""
     spec = scheduler.parse_schedule(config)
+    if first is None and schedule_id is not None:
+        saved = await scheduler.get_schedule(schedule_id)
+        # As Scheduler.add_task decides whether the saved series goes on.
+        if saved is not None and not saved.paused and saved.trigger == spec.to_json()["trigger"]:
+            first = saved.next_fire_time
     ref = spec.trigger.calendar
     calendars = await scheduler.calendars.snapshot([ref.name] if ref is not None else [])
     return await asyncio.to_thread(

@@ -144,10 +144,19 @@ async def preview_schedule(
     scheduler: SchedulerDep,
     lang: LangDep,
     count: Annotated[int, Query(ge=1, le=100, description="How many fire times.")] = 5,
+    schedule_id: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="The saved schedule this one would replace (an edit): with its "
+            "trigger unchanged, the fires continue its stored series, as saving keeps it.",
+        ),
+    ] = None,
 ) -> readmodels.SchedulePreview:
     """Nothing is saved. 422 names the field at fault. ``complete`` is false when the
-    search for fire times hit its time budget (a schedule that fires rarely or never)."""
-    return await readmodels.stored_preview(scheduler, config, count, lang)
+    search for fire times hit its time budget (a schedule that fires rarely or never).
+    Without ``schedule_id`` (or for an unknown one) the fires are a new series from now."""
+    return await readmodels.stored_preview(scheduler, config, count, lang, schedule_id=schedule_id)
 
 
 @route(

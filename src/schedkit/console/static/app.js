@@ -38,8 +38,11 @@ const ROUTES = [
 const BASE = new URL(document.baseURI).pathname;
 const NEXT_KEY = "schedkit.next";
 /** Given by the server with the page: "token" when the API wants API tokens (then a
- * browser without one signs in at once), "auto" when a host's login may admit it. */
+ * browser without one signs in at once), "host" when the host application's login alone
+ * admits it (API tokens are not read: no token form), "auto" when a host's login may. */
 const SIGN_IN = document.querySelector('meta[name="schedkit-sign-in"]')?.content || "auto";
+/** The host application's sign-in page (mount_console's login_url), if given. */
+const LOGIN_URL = document.querySelector('meta[name="schedkit-login-url"]')?.content || null;
 /** The scheduler's time zone, known before signing in (the footer says it from the start). */
 const PAGE_TZ = document.querySelector('meta[name="schedkit-tz"]')?.content || null;
 
@@ -49,6 +52,7 @@ const state = {
   liveListeners: new Set(),
   reconnectListeners: new Set(),
   current: null, // {controller, cleanups, rerender}
+  refusal: null, // the host's answer to the probe, {status, detail}: shown by the login view
 };
 
 // -- live events ---------------------------------------------------------------------------
@@ -178,6 +182,14 @@ async function render({ keepFocus = false } = {}) {
       cleanups.push(fn);
     },
     signIn,
+    signInKind: SIGN_IN,
+    loginUrl: LOGIN_URL,
+    refusal: state.refusal,
+    /** The host-login view's "Try again": signed in when the host admits us now. */
+    async retryHost() {
+      if (await probe()) await signIn("host");
+      else render();
+    },
   };
   try {
     await route.view.render(ctx);
@@ -240,6 +252,23 @@ async function signIn(mode, token) {
   navigate(next && !next.startsWith("login") ? next : "./", { replace: true });
 }
 
+/** Whether the API admits this browser without a token (a host application's login); a
+ * refusal (401, 403) is kept for the login view, which shows the host's own words. */
+async function probe() {
+  try {
+    await api("/runs", { token: null, query: { limit: 1 } });
+    state.refusal = null;
+    return true;
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+      state.refusal = { status: err.status, detail: err.problem.detail || err.problem.title };
+    } else {
+      toast(String(err.message || err), "error");
+    }
+    return false;
+  }
+}
+
 function signOut(messageKey) {
   auth.token = null;
   state.mode = null;
@@ -273,23 +302,24 @@ async function start() {
     clearToasts();
     render();
   });
-  auth.onUnauthorized = () => {
-    if (state.mode) signOut(state.mode === "token" ? "login_expired" : "login_host_note");
+  auth.onUnauthorized = (err) => {
+    if (!state.mode) return;
+    if (SIGN_IN === "host") {
+      // The host's session ended: its answer, not a token form.
+      state.refusal = { status: 401, detail: err?.problem?.detail || err?.problem?.title };
+      signOut(null);
+    } else signOut(state.mode === "token" ? "login_expired" : "login_host_note");
   };
 
   settings.tz = PAGE_TZ;
+  // The host's login alone admits (the API reads no token): a token kept from another
+  // console in this tab would only hide the host's answer.
+  if (SIGN_IN === "host") auth.token = null;
   if (auth.token) {
     state.mode = "token";
-  } else if (SIGN_IN !== "token") {
+  } else if (SIGN_IN !== "token" && (await probe())) {
     // Embedded in a host app, its session cookie may already authenticate us.
-    try {
-      await api("/runs", { token: null, query: { limit: 1 } });
-      state.mode = "host";
-    } catch (err) {
-      if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 403)) {
-        toast(String(err.message || err), "error");
-      }
-    }
+    state.mode = "host";
   }
   if (state.mode) {
     document.getElementById("logout").hidden = state.mode !== "token";

@@ -529,7 +529,8 @@ export function scheduleForm(task, prefix) {
       const res = await api("/schedules/preview", {
         method: "POST",
         body: body(),
-        query: { count: 5 },
+        // An edit: with the trigger unchanged the saved series goes on; list its fires.
+        query: { count: 5, schedule_id: current()?.id },
       });
       if (mine !== seq) return;
       clearFieldErrors(element);

@@ -7,11 +7,14 @@ import { h, s } from "./dom.js";
 import { t } from "./i18n.js";
 import { fmtDuration, fmtTime, retryAtText, waitsForRetry } from "./components.js";
 
-const NODE_W = 188;
-// Characters that fit a node's width (name: bold 13 px; detail: 12 px); longer texts
-// end in an ellipsis, the whole text in the node's tooltip.
-const NAME_CHARS = 21;
-const DETAIL_CHARS = 24;
+// A graph's nodes are as wide as its longest name or detail needs (measured in the
+// page's font: name bold 13 px, detail 12 px), from MIN_W up to MAX_W; a text longer
+// still ends in an ellipsis, the whole text in the node's tooltip.
+const MIN_W = 188;
+const MAX_W = 340;
+const TEXT_X = 12;
+const NAME_FONT = "600 13px";
+const DETAIL_FONT = "12px";
 const NODE_H = 52;
 const COL_GAP = 64;
 const ROW_GAP = 22;
@@ -43,12 +46,47 @@ function stateDetail(step) {
   return [text, text];
 }
 
-function fit(text, max) {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+let measure = null;
+let family = null;
+
+/** The width in px of `text` drawn in `font` ("600 13px") of the page's font family. */
+function textWidth(text, font) {
+  if (!measure) {
+    measure = document.createElement("canvas").getContext("2d");
+    family = getComputedStyle(document.body).fontFamily || "sans-serif";
+  }
+  measure.font = `${font} ${family}`;
+  return measure.measureText(text).width;
 }
 
-function edgePath(from, to) {
-  const x1 = from.x + NODE_W;
+/** `text`, or its longest start that fits `width` px with an ellipsis. */
+function fit(text, font, width) {
+  if (textWidth(text, font) <= width) return text;
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (textWidth(`${text.slice(0, mid)}…`, font) <= width) lo = mid;
+    else hi = mid - 1;
+  }
+  return `${text.slice(0, lo)}…`;
+}
+
+/** The node width of a graph: its widest name or detail, within MIN_W..MAX_W. */
+function nodeWidth(steps, details) {
+  let widest = 0;
+  for (const step of steps) {
+    widest = Math.max(
+      widest,
+      textWidth(step.name, NAME_FONT),
+      textWidth(details[step.name][0], DETAIL_FONT),
+    );
+  }
+  return Math.min(MAX_W, Math.max(MIN_W, Math.ceil(widest) + TEXT_X * 2));
+}
+
+function edgePath(from, to, nodeW) {
+  const x1 = from.x + nodeW;
   const y1 = from.y + NODE_H / 2;
   const x2 = to.x - 6;
   const y2 = to.y + NODE_H / 2;
@@ -63,6 +101,12 @@ function edgePath(from, to) {
  */
 export function workflowGraph({ name, layers, steps, onStep }) {
   const byName = Object.fromEntries(steps.map((st) => [st.name, st]));
+  // [what the node shows under its name, what its label says]
+  const details = Object.fromEntries(
+    steps.map((st) => [st.name, st.state ? stateDetail(st) : [st.task, st.task]]),
+  );
+  const nodeW = nodeWidth(steps, details);
+  const textW = nodeW - TEXT_X * 2;
   const pos = {};
   const tallest = Math.max(...layers.map((layer) => layer.length));
   const height = PAD * 2 + tallest * NODE_H + (tallest - 1) * ROW_GAP;
@@ -70,10 +114,10 @@ export function workflowGraph({ name, layers, steps, onStep }) {
     const columnH = layer.length * NODE_H + (layer.length - 1) * ROW_GAP;
     const top = PAD + (height - PAD * 2 - columnH) / 2;
     layer.forEach((stepName, row) => {
-      pos[stepName] = { x: PAD + col * (NODE_W + COL_GAP), y: top + row * (NODE_H + ROW_GAP) };
+      pos[stepName] = { x: PAD + col * (nodeW + COL_GAP), y: top + row * (NODE_H + ROW_GAP) };
     });
   });
-  const width = PAD * 2 + layers.length * NODE_W + (layers.length - 1) * COL_GAP;
+  const width = PAD * 2 + layers.length * nodeW + (layers.length - 1) * COL_GAP;
 
   const edges = [];
   for (const step of steps) {
@@ -81,7 +125,7 @@ export function workflowGraph({ name, layers, steps, onStep }) {
       edges.push(
         s("path", {
           class: `wf-edge wf-edge-${step.on}`,
-          d: edgePath(pos[up], pos[step.name]),
+          d: edgePath(pos[up], pos[step.name], nodeW),
           "marker-end": "url(#wf-arrow)",
           dataset: { from: up, to: step.name },
         }),
@@ -93,7 +137,7 @@ export function workflowGraph({ name, layers, steps, onStep }) {
     const p = pos[step.name];
     const state = step.state || "definition";
     const run = step.run;
-    const [detail, said] = step.state ? stateDetail(step) : [step.task, step.task];
+    const [detail, said] = details[step.name];
     const clickable = Boolean(run && onStep);
     const label = `${step.name}: ${said}`;
     const node = s(
@@ -113,9 +157,9 @@ export function workflowGraph({ name, layers, steps, onStep }) {
           : null,
       },
       s("title", {}, step.reason ? `${label} (${step.reason})` : label),
-      s("rect", { width: NODE_W, height: NODE_H, rx: 8, ry: 8 }),
-      s("text", { x: 12, y: 21, class: "wf-node-name" }, fit(step.name, NAME_CHARS)),
-      s("text", { x: 12, y: 40, class: "wf-node-detail" }, fit(detail, DETAIL_CHARS)),
+      s("rect", { width: nodeW, height: NODE_H, rx: 8, ry: 8 }),
+      s("text", { x: TEXT_X, y: 21, class: "wf-node-name" }, fit(step.name, NAME_FONT, textW)),
+      s("text", { x: TEXT_X, y: 40, class: "wf-node-detail" }, fit(detail, DETAIL_FONT, textW)),
     );
     return node;
   });

@@ -39,6 +39,15 @@ export default {
   login_expired: "Your session has ended or the token was revoked. Sign in again.",
   login_host_note:
     "Embedded in a host application: sign in to the host application, then reload this page.",
+  // login through the host application (console embedded with the host's user dependency)
+  host_sign_in_intro:
+    "This console is part of an application and uses its sign-in: sign in there, then try again.",
+  host_refused: "The application answered: “{detail}” ({status}).",
+  host_refused_plain: "The application asks you to sign in first ({status}).",
+  host_sign_in_link: "Sign in to the application",
+  host_retry: "Try again",
+  host_no_tokens:
+    "API tokens do not work here: this console's API accepts only the application's own sign-in.",
   signed_out: "Signed out.",
 
   // common
@@ -346,6 +355,7 @@ export default {
   run_source: "Trigger",
   run_created_by: "Created by",
   run_schedule: "Schedule",
+  run_backfill_of: "A run of a backfill of schedule {id}: a past fire, run later.",
   run_node: "Node",
   run_kwargs: "Parameters",
   run_reason: "Reason",

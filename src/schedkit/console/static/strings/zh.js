@@ -36,6 +36,13 @@ export default {
   login_unreachable: "无法连接服务器：{detail}",
   login_expired: "会话已结束或令牌已被吊销，请重新登录。",
   login_host_note: "控制台嵌入在宿主应用中：请先登录宿主应用，然后刷新本页。",
+  // 通过宿主应用登录（控制台嵌入在使用宿主用户依赖的应用中）
+  host_sign_in_intro: "本控制台是一个应用的一部分，使用该应用的登录：请先在那里登录，然后重试。",
+  host_refused: "应用的答复：“{detail}”（{status}）。",
+  host_refused_plain: "应用要求先登录（{status}）。",
+  host_sign_in_link: "登录该应用",
+  host_retry: "重试",
+  host_no_tokens: "此处不能使用 API 令牌：本控制台的 API 只接受该应用自己的登录。",
   signed_out: "已退出登录。",
 
   refresh: "刷新",
@@ -328,6 +335,7 @@ export default {
   run_source: "触发方式",
   run_created_by: "创建者",
   run_schedule: "调度",
+  run_backfill_of: "调度 {id} 的回填运行：补跑过去的一次触发。",
   run_node: "节点",
   run_kwargs: "参数",
   run_reason: "原因",

@@ -1,4 +1,5 @@
-// Login: paste an API token; it is checked against the API before it is kept.
+// Login: paste an API token; it is checked against the API before it is kept. Embedded
+// with the host application's login (the API reads no token), the host's answer instead.
 
 import { h, replace } from "../dom.js";
 import { t } from "../i18n.js";
@@ -10,7 +11,53 @@ export function flash(key) {
   pending = key;
 }
 
+/** The host application's login admits browsers here: what it answered ("sign in
+ * first"), a link to its sign-in page when the console knows it, and "Try again". */
+function renderHost(ctx) {
+  const refusal = ctx.refusal;
+  const status = refusal?.status || 401;
+  const said = refusal?.detail
+    ? t("host_refused", { detail: refusal.detail, status })
+    : t("host_refused_plain", { status });
+  const retry = h(
+    "button",
+    {
+      type: "button",
+      class: ctx.loginUrl ? "btn" : "btn btn-primary",
+      onClick: async () => {
+        retry.disabled = true;
+        await ctx.retryHost();
+      },
+    },
+    t("host_retry"),
+  );
+  replace(
+    ctx.main,
+    h(
+      "div",
+      { class: "login login-host" },
+      h("h1", { tabindex: "-1" }, t("login_title")),
+      h("p", { class: "alert alert-error", role: "alert", dataset: { status } }, said),
+      h("p", {}, t("host_sign_in_intro")),
+      h(
+        "p",
+        { class: "login-actions" },
+        ctx.loginUrl
+          ? h("a", { class: "btn btn-primary", href: ctx.loginUrl }, t("host_sign_in_link"))
+          : null,
+        retry,
+      ),
+      h("p", { class: "help" }, t("host_no_tokens")),
+    ),
+  );
+}
+
 export async function render(ctx) {
+  if (ctx.signInKind === "host") {
+    pending = null;
+    renderHost(ctx);
+    return;
+  }
   const message = pending;
   pending = null;
   const input = h("input", {

@@ -94,9 +94,27 @@ function errorDetails(error, title) {
   );
 }
 
-/** A run's schedule id; a workflow step's ("workflow:<run>:<step>") links to its run. */
-function scheduleCell(scheduleId) {
+/** A backfill's runs are stored under "<schedule id>:backfill" (their own key space). */
+const BACKFILL_KEY = /^(.+):backfill$/;
+
+/** A run's schedule id; a workflow step's ("workflow:<run>:<step>") links to its run, a
+ * backfill run shows its schedule's id with a "Backfill" marker (not the internal key). */
+function scheduleCell(scheduleId, source) {
   if (!scheduleId) return t("none");
+  const backfilled = source === "backfill" ? BACKFILL_KEY.exec(scheduleId) : null;
+  if (backfilled) {
+    return h(
+      "span",
+      { dataset: { backfillOf: backfilled[1] } },
+      h("code", {}, backfilled[1]),
+      " ",
+      h(
+        "span",
+        { class: "badge badge-backfill", title: t("run_backfill_of", { id: backfilled[1] }) },
+        t("source_backfill"),
+      ),
+    );
+  }
   const step = /^workflow:([^:]+):(.+)$/.exec(scheduleId);
   if (!step) return h("code", {}, scheduleId);
   return link(
@@ -265,7 +283,7 @@ export async function render(ctx) {
         [t("run_attempt"), t("run_attempt_of", { n: run.attempt, max: run.max_attempts })],
         [t("run_source"), t(`source_${run.trigger_source}`)],
         [t("run_created_by"), run.created_by ? actorEl(run.created_by) : t("none")],
-        [t("run_schedule"), scheduleCell(run.schedule_id)],
+        [t("run_schedule"), scheduleCell(run.schedule_id, run.trigger_source)],
         [t("run_node"), run.node_id ? h("code", {}, run.node_id) : t("none")],
         [t("run_heartbeat"), run.heartbeat_at && active ? timeEl(run.heartbeat_at) : undefined],
         [t("run_not_before"), run.status === "pending" ? timeEl(run.not_before) : undefined],
