@@ -38,6 +38,7 @@ from pydantic_settings import (
 from pydantic_settings import SettingsError as _SettingsError
 
 from schedkit._config_checks import file_secrets, stray_variables
+from schedkit._suggest import error_message
 from schedkit.errors import ConfigError
 from schedkit.models import MAX_NODE_LABELS, labels_of
 
@@ -451,14 +452,15 @@ def _format_errors(exc: Any, where: str, given: Mapping[str, Any]) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         variable = _variable_of(err["loc"], given)
+        message = error_message(err, SchedkitConfig)  # an unknown key: the ones meant
         if variable is None:
-            others.append(f"{key}: {err['msg']}")
+            others.append(f"{key}: {message}")
         else:
             # "Input should be a valid string" for ``null`` reads as nonsense: say why.
             unset = os.environ.get(variable) == "null"
             hint = " (null unsets only an optional setting; this one needs a value)"
             from_env.append(
-                f"environment variable {variable}: {key}: {err['msg']}{hint if unset else ''}"
+                f"environment variable {variable}: {key}: {message}{hint if unset else ''}"
             )
     return "; ".join(from_env + ([f"{where}: " + "; ".join(others)] if others else []))
 
