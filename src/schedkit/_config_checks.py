@@ -37,6 +37,27 @@ TYPO = 0.85
 SIMILAR = 0.6
 
 
+#: The CLI commands that say the configuration's warnings their own way: ``check`` lists
+#: them in its report; the node of ``serve`` and ``worker`` logs them as it starts, in
+#: the log's format (JSON with ``--log-format json``). Every other command prints them.
+SAID_BY_COMMAND = frozenset({"check", "serve", "worker"})
+
+
+def cli_command() -> str | None:
+    """The ``schedkit`` command running in this process (``tasks`` for ``schedkit tasks
+    list``), or None outside the CLI."""
+    try:
+        # typer runs its commands on its own copy of click, whose contexts click's
+        # get_current_context does not see; typer exports no accessor for them. Should
+        # the module move, the commands of SAID_BY_COMMAND print the warnings as well
+        # (tests/cli/test_admin.py says so), nothing fails. Absent without the CLI's extra.
+        from typer._click.globals import get_current_context
+    except ImportError:
+        return None
+    ctx = get_current_context(silent=True)
+    return ctx.find_root().invoked_subcommand if ctx is not None else None
+
+
 def _development(name: str) -> bool:
     return any(name.startswith(p) if p.endswith("_") else name == p for p in DEVELOPMENT_VARIABLES)
 

@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -37,9 +37,18 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as _SettingsError
 
-from schedkit._config_checks import file_secrets, stray_variables
+from schedkit._config_checks import (
+    SAID_BY_COMMAND,
+    cli_command,
+    file_secrets,
+    stray_variables,
+)
+from schedkit._suggest import error_message
 from schedkit.errors import ConfigError
 from schedkit.models import MAX_NODE_LABELS, labels_of
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _config_path: ContextVar[str | None] = ContextVar("schedkit_config_path", default=None)
 #: What a configuration error names as the source of values not from the environment.
@@ -310,8 +319,24 @@ class SchedkitConfig(BaseSettings):
     @property
     def warnings(self) -> list[str]:
         """What works but should change in where this configuration came from: logged as
-        a node starts, listed by ``schedkit check``."""
+        a node starts, listed by ``schedkit check``, printed by other CLI commands."""
         return list(self._warnings)
+
+    def say_warnings(self, console: Console) -> None:
+        """Print :attr:`warnings` to ``console`` (a CLI command's stderr) as ``warning:``
+        lines, and forget them: a node the command starts (``run --local``) then does not
+        log them again. Without it a mistyped variable (``SCHEDKIT_STORE`` for
+        ``SCHEDKIT_STORE_URL``) was ignored without a word by every command but
+        ``check``. Not for the commands that say them their own way (SAID_BY_COMMAND)."""
+        if not self._warnings or cli_command() in SAID_BY_COMMAND:
+            return
+        from rich.markup import escape  # the CLI's extra, there when a console is given
+
+        # The text names this process's own variables and config file: no other party's
+        # data, so escaping the markup is all it needs.
+        for warning in self._warnings:
+            console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+        self._warnings = []
 
     @field_validator("timezone")
     @classmethod
@@ -451,14 +476,15 @@ def _format_errors(exc: Any, where: str, given: Mapping[str, Any]) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"])
         variable = _variable_of(err["loc"], given)
+        message = error_message(err, SchedkitConfig)  # an unknown key: the ones meant
         if variable is None:
-            others.append(f"{key}: {err['msg']}")
+            others.append(f"{key}: {message}")
         else:
             # "Input should be a valid string" for ``null`` reads as nonsense: say why.
             unset = os.environ.get(variable) == "null"
             hint = " (null unsets only an optional setting; this one needs a value)"
             from_env.append(
-                f"environment variable {variable}: {key}: {err['msg']}{hint if unset else ''}"
+                f"environment variable {variable}: {key}: {message}{hint if unset else ''}"
             )
     return "; ".join(from_env + ([f"{where}: " + "; ".join(others)] if others else []))
 

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from schedkit._suggest import did_you_mean
+
 
 class SchedkitError(Exception):
     """Root of every error schedkit raises on purpose."""
@@ -56,7 +58,7 @@ class TaskNotFoundError(SchedkitError, LookupError):
     def __init__(self, name: str, *, close: Sequence[str] = (), searched: str | None = None):
         message = f"unknown task {name!r}"
         if close:
-            message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+            message += f"; {did_you_mean(close)}"
         if searched:
             message += f" ({searched})"
         super().__init__(message)
@@ -90,7 +92,7 @@ class WorkflowNotFoundError(SchedkitError, LookupError):
     def __init__(self, name: str, *, close: Sequence[str] = ()):
         message = f"no workflow {name!r}"
         if close:
-            message += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+            message += f"; {did_you_mean(close)}"
         super().__init__(message)
         self.name = name
         self.close = list(close)

@@ -30,6 +30,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 import pydantic
 from pydantic.fields import FieldInfo
 
+from schedkit._suggest import error_message
 from schedkit.errors import ValidationError
 
 __all__ = ["aware", "declared_in_zone", "lax_conversion", "validated"]
@@ -50,10 +51,14 @@ def validated(model: type[Model], kwargs: Mapping[str, Any], field: str = "kwarg
     try:
         return model.model_validate(kwargs)
     except pydantic.ValidationError as exc:
-        first = exc.errors()[0]
+        # An unknown key first: a mistyped name (``regin``) is also its parameter missing
+        # (``region``), and "did you mean" says what to fix where "Field required" does not.
+        first = min(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
         path = ".".join(str(p) for p in first["loc"])
         raise ValidationError(
-            first["msg"],
+            # An unknown kwarg named with the parameters meant (``regin``: ``region``).
+            # The per-field errors keep pydantic's own wording: the console translates it.
+            error_message(first, model),
             field=f"{field}.{path}" if path else field,
             errors=[{"loc": [field, *e["loc"]], "msg": e["msg"]} for e in exc.errors()],
         ) from None

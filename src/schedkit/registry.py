@@ -8,7 +8,6 @@ appear without any code change in the host.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import logging
@@ -19,6 +18,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 from typing import Any
 
+from schedkit._suggest import close_names
 from schedkit.definitions import check_definition, checked_name
 from schedkit.errors import (
     DuplicateTaskError,
@@ -161,7 +161,7 @@ class TaskRegistry:
         names close to it and where tasks were looked for."""
         names = sorted(self._tasks)
         close = [n for n in names if task_name and task_name in n][:2]
-        close = close or difflib.get_close_matches(task_name, names, n=2, cutoff=0.75)
+        close = close or close_names(task_name, names, cutoff=0.75)
         return TaskNotFoundError(task_name, close=close, searched=self.searched())
 
     def searched(self) -> str:

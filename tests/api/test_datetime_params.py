@@ -14,7 +14,7 @@ import pytest
 
 from schedkit import TaskRegistry, task
 from tests.api.conftest import Api, open_api
-from tests.api.helpers import wait_run
+from tests.api.helpers import problem, wait_run
 
 SHANGHAI = timezone(timedelta(hours=8))
 TEN_IN_SHANGHAI = datetime(2026, 12, 6, 10, 0, tzinfo=SHANGHAI)
@@ -98,3 +98,21 @@ def test_schedules_store_the_offset_too(api: Api) -> None:
     assert imported.status_code == 201, imported.text
     stored = api.viewer.get("/schedules/when-bulk").json()
     assert stored["kwargs"] == {"when": "2026-12-06T10:00:00+08:00"}
+
+
+def test_a_mistyped_kwarg_is_refused_naming_the_parameter_meant(api: Api) -> None:
+    """An audit (here for a task with declared parameters): a mistyped kwarg was refused
+    as "kwargs.wehn: Extra inputs are not permitted", or, as the parameter it meant is
+    then missing, as "kwargs.when: Field required". The per-field message stays
+    pydantic's: the console translates it in its form."""
+    kwargs = {"wehn": "2026-12-06T10:00"}
+    spec = {"trigger": "date", "run_date": "2030-01-05T06:00:00"}
+    for path, sent in (
+        ("execute", {"kwargs": kwargs}),
+        ("schedule", {"trigger": spec, "kwargs": kwargs}),
+    ):
+        body = problem(api.admin.post(f"/tasks/when_task/{path}", json=sent), 422)
+        assert body["field"] == "kwargs.wehn", path
+        assert body["detail"] == "kwargs.wehn: unknown key 'wehn' (did you mean 'when'?)"
+        messages = {e["field"]: e["message"] for e in body["errors"]}
+        assert messages["kwargs.wehn"] == "Extra inputs are not permitted"

@@ -141,6 +141,29 @@ def test_a_variable_that_names_no_setting_is_a_warning_of_check_and_of_a_node(
     assert "SCHEDKIT_DB_URL names no setting" in ran.stderr
 
 
+def test_every_command_prints_a_stray_variable_once(stored: Cli) -> None:
+    """An audit: ``SCHEDKIT_STORE=...`` (meant SCHEDKIT_STORE_URL) was ignored without a
+    word by ``schedkit tasks``: only ``check`` said so. Every command says it on stderr,
+    once: ``check`` in its report only, ``run --local`` not again in its node's log."""
+    cli = stored
+    env = {"SCHEDKIT_STORE": f"sqlite:///{cli.cwd / 'other.db'}"}
+    warning = (
+        "warning: environment variable SCHEDKIT_STORE names no setting of schedkit and is "
+        "ignored; did you mean SCHEDKIT_STORE_URL? (the SCHEDKIT_ prefix is schedkit's: "
+        "see docs/configuration.md)"
+    )
+    for args in (("tasks", "list"), ("--json", "tasks", "list"), ("run", "hello", "--local")):
+        result = cli(*args, env=env)
+        assert result.exit_code == 0, (args, result.output)
+        assert result.stderr.count("SCHEDKIT_STORE ") == 1, (args, result.stderr)
+        assert warning in result.stderr.splitlines(), (args, result.stderr)
+    json.loads(cli("--json", "tasks", "list", env=env).stdout)  # stdout stays JSON
+    checked = cli("check", env=env)
+    assert checked.exit_code == 0, checked.output
+    assert "SCHEDKIT_STORE " not in checked.stderr
+    assert checked.stdout.count("SCHEDKIT_STORE ") == 1
+
+
 def test_a_store_password_in_the_config_file_is_a_warning_of_check_and_of_a_node(
     stored: Cli,
 ) -> None:

@@ -97,7 +97,9 @@ def test_a_bad_line_refuses_the_whole_file_naming_each_line(stored: Cli) -> None
     assert "6 bad lines, nothing was stored: line 6: not JSON" in message
     assert "line 11: task: unknown task 'nope'" in message
     assert "line 13: schedule.trigger.hour: invalid hour '25'" in message
-    assert "line 15: schedule.kwargs.colour: Extra inputs are not permitted" in message
+    assert (
+        "line 15: schedule.kwargs.colour: unknown key 'colour' (accepted: name, times)" in message
+    )
     assert "line 17: unknown key(s) when" in message
     assert "line 19: id: schedule 'x-old' exists already" in message
     assert count(cli) == 1

@@ -87,6 +87,29 @@ def test_run_rejects_bad_input(cli: Cli) -> None:
     assert json.loads(cli("--json", "history").stdout)["total"] == 0
 
 
+def test_a_mistyped_param_names_the_parameter_meant(cli: Cli) -> None:
+    """An audit: ``-p nmae=Ann`` was refused as ``kwargs.nmae: Extra inputs are not
+    permitted``, where a mistyped task name gets "did you mean"."""
+    result = cli("run", "hello", "-p", "nmae=Ann")
+    assert result.exit_code == 2, result.output
+    assert one_error_line(result.stderr) == (
+        "error: kwargs.nmae: unknown key 'nmae' (did you mean 'name'?)"
+    )
+
+
+def test_a_mistyped_config_key_names_the_key_meant(cli: Cli) -> None:
+    """An audit: ``max_wrokers`` in the config file stopped every command with
+    ``executor.max_wrokers: Extra inputs are not permitted`` and no key meant."""
+    text = cli.config.read_text(encoding="utf-8")
+    cli.config.write_text(text.replace("max_workers", "max_wrokers"), encoding="utf-8")
+    result = cli("tasks", "list")
+    assert result.exit_code != 0, result.output
+    assert one_error_line(result.stderr) == (
+        "error: schedkit.toml: executor.max_wrokers: unknown key 'max_wrokers' (did you "
+        "mean 'max_workers'?)"
+    )
+
+
 def test_run_local_with_bad_params_leaves_the_tasks_pending_runs_alone(cli: Cli) -> None:
     """``run --local`` started its executing node before it checked ``-p``: the node
     claimed a pending run of the task (a workflow's step, another request's), then, as

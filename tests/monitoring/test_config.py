@@ -80,7 +80,9 @@ def test_errors_name_the_field() -> None:
         AlertsSettings.parse({"rules": {"too_long": -1}})
     with pytest.raises(ConfigError, match=r"alerts\.language: "):
         AlertsSettings.parse({"language": "fr"})
-    with pytest.raises(ConfigError, match=r"alerts\.rules\.typo: Extra inputs"):
+    with pytest.raises(
+        ConfigError, match=r"alerts\.rules\.typo: unknown key 'typo' \(accepted: failed,"
+    ):
         AlertsSettings.parse({"rules": {"typo": 1}})
     with pytest.raises(ConfigError, match=r"alerts\.channels\.0\.url: .*apprise URL"):
         AlertsSettings.parse({"channels": ["not a url"]})

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from schedkit import ConfigError, SchedkitConfig
+from schedkit.alerts.config import AlertsSettings
 
 
 def test_defaults_follow_the_document() -> None:
@@ -95,7 +96,9 @@ def test_document_config_takes_the_other_keys_as_native_ones() -> None:
     c = SchedkitConfig.from_document(document)
     assert c.task_packages == ["myapp.tasks"] and c.scheduler.lease_ttl == 10
     assert (c.executor.max_workers, c.executor.max_concurrent_runs) == (5, 7)
-    with pytest.raises(ConfigError, match=r"executer: Extra inputs are not permitted"):
+    with pytest.raises(
+        ConfigError, match=r"executer: unknown key 'executer' \(did you mean 'executor'\?\)"
+    ):
         SchedkitConfig.from_document({**document, "executer": {"max_workers": 5}})
 
 
@@ -304,6 +307,7 @@ def test_no_schedkit_variable_of_the_repository_is_taken_for_a_typo() -> None:
     on_purpose = {"SCHEDKIT_SCHEDULR__LEASE_TTL", "SCHEDKIT_STORE_ULR", "SCHEDKIT_DB_URL"}
     on_purpose |= {"SCHEDKIT_RETRIES__MAX", "SCHEDKIT_TIMEZONE__NAME", "SCHEDKIT_DINGTALK_TOKEN"}
     on_purpose.add("SCHEDKIT_SYSTEMS")  # a constant of bench/systems.py, no variable
+    on_purpose.add("SCHEDKIT_STORE")  # meant SCHEDKIT_STORE_URL (docs/configuration.md)
     names: set[str] = set()
     for folder in ("src", "docs", "scripts", "bench", "examples", "tests", ".ci"):
         for path in (repo / folder).rglob("*"):
@@ -335,3 +339,33 @@ def test_a_store_password_in_the_file_is_a_warning_without_the_password(
     assert len(SchedkitConfig.load(path).warnings) == 1
     path.write_text('store_url = "postgresql://app@db.internal/x"\n')
     assert SchedkitConfig.load(path).warnings == []
+
+
+def test_an_unknown_key_names_the_key_meant_in_every_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: ``executor.max_wrokers`` and ``task_package`` were refused as "Extra
+    inputs are not permitted", where a mistyped ``SCHEDKIT_*`` variable gets "did you
+    mean". A key close to none is refused with the keys the section accepts."""
+    path = tmp_path / "typos.toml"
+    path.write_text('task_package = ["a"]\n[executor]\nmax_wrokers = 3\n[cluster]\ncolour = 1\n')
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load(path)
+    assert str(err.value) == (
+        f"{path}: executor.max_wrokers: unknown key 'max_wrokers' (did you mean "
+        "'max_workers'?); cluster.colour: unknown key 'colour' (accepted: notify, "
+        "redis_url, poll_interval); task_package: unknown key 'task_package' (did you "
+        "mean 'task_packages'?)"
+    )
+    monkeypatch.setenv("SCHEDKIT_SCHEDULER", '{"lease_tll": 5}')
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig()
+    assert str(err.value) == (
+        "environment variable SCHEDKIT_SCHEDULER: scheduler.lease_tll: unknown key "
+        "'lease_tll' (did you mean 'lease_ttl'?)"
+    )
+    monkeypatch.delenv("SCHEDKIT_SCHEDULER")
+    with pytest.raises(ConfigError, match=r"api\.prot: unknown key 'prot' \(did you mean 'port'"):
+        SchedkitConfig.from_document({"api": {"prot": 80}})
+    with pytest.raises(ConfigError, match=r"alerts\.rules\.lost_run: unknown key 'lost_run' "):
+        AlertsSettings.parse({"rules": {"lost_run": True}})

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import pytest
-from pydantic import BaseModel, NaiveDatetime
+from pydantic import BaseModel, ConfigDict, NaiveDatetime
 
 from schedkit import ValidationError, task
 
@@ -191,3 +191,41 @@ def test_the_conversions_operators_rely_on_are_kept() -> None:
     assert typed_task.validate_kwargs(given) == given
     assert typed_task.validate_kwargs({"day": date(2026, 12, 1)}) == {"day": "2026-12-01"}
     assert typed_task.validate_kwargs({"day": None}) == {"day": None}
+
+
+class Region(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    zone: str = "UTC"
+
+
+@task("regional")
+def regional(region: str, backfill: bool = False, area: Region | None = None) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"regin": "eu"}, "kwargs.regin", "unknown key 'regin' (did you mean 'region'?)"),
+        (
+            {"region": "eu", "colour": "red"},
+            "kwargs.colour",
+            "unknown key 'colour' (accepted: region, backfill, area)",
+        ),
+        (
+            {"region": "eu", "area": {"code": "e", "zoen": "CET"}},
+            "kwargs.area.zoen",
+            "unknown key 'zoen' (did you mean 'zone'?)",
+        ),
+    ],
+)
+def test_an_unknown_kwarg_names_the_parameter_meant(
+    kwargs: dict[str, Any], field: str, message: str
+) -> None:
+    """An audit: a kwarg ``regin`` (meant ``region``) was refused as ``kwargs.regin:
+    Extra inputs are not permitted``, where a mistyped task name gets "did you mean"."""
+    with pytest.raises(ValidationError) as err:
+        regional.validate_kwargs(kwargs)
+    assert (err.value.field, err.value.message) == (field, message)
+    assert str(err.value) == f"{field}: {message}"

@@ -47,6 +47,7 @@ from pydantic import (
     model_validator,
 )
 
+from schedkit._suggest import error_message
 from schedkit.alerts import document
 from schedkit.alerts.env import env_names
 from schedkit.errors import ConfigError
@@ -404,7 +405,7 @@ class AlertsSettings(_Model):
         try:
             return cls.model_validate(data, context={"warn": warn})
         except ValidationError as exc:
-            raise ConfigError(_format(exc, where)) from None
+            raise ConfigError(_format(exc, where, cls)) from None
 
     @classmethod
     def from_config(cls, config: SchedkitConfig, *, warn: bool = True) -> Self:
@@ -442,18 +443,20 @@ def parse_task_rules(value: Any, task_name: str) -> RuleOverride | None:
     try:
         return RuleOverride.model_validate(value)
     except ValidationError as exc:
-        raise ConfigError(_format(exc, f"{task_name}.alert_rules")) from None
+        raise ConfigError(_format(exc, f"{task_name}.alert_rules", RuleOverride)) from None
 
 
-def _format(exc: ValidationError, where: str) -> str:
+def _format(exc: ValidationError, where: str, model: type[BaseModel]) -> str:
+    """Every error of ``exc``, raised validating ``model``, as ``<where>.<key>: ...``."""
     parts = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in _without_channel_type(err["loc"]))
         shape = err.get("ctx", {}).get("error")
+        message = error_message(err, model)  # an unknown key: the ones meant
         if not loc and isinstance(shape, document.DocumentShapeError):
             parts.append(str(shape))  # names its own key (alerts.email.recipients: ...)
         else:
-            parts.append(f"{where}.{loc}: {err['msg']}" if loc else f"{where}: {err['msg']}")
+            parts.append(f"{where}.{loc}: {message}" if loc else f"{where}: {message}")
     return "; ".join(parts)
 
 

@@ -100,6 +100,7 @@ class CliState:
             if self.store_url:
                 overrides["store_url"] = self.store_url
             self.loaded_config = SchedkitConfig.load(self.config_file(), **overrides)
+            self.loaded_config.say_warnings(self.err)
         return self.loaded_config
 
     def config_source(self) -> str:

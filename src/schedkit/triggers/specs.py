@@ -7,7 +7,6 @@ pydantic's errors into :class:`schedkit.errors.ValidationError` naming the field
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self, TypeVar
@@ -27,6 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from schedkit._suggest import close_names, did_you_mean
 from schedkit.calendars.rules import CalendarField
 from schedkit.errors import ValidationError
 from schedkit.models import MAX_NODE_LABELS, OverlapPolicy, labels_of
@@ -456,8 +456,8 @@ def _unknown_field_message(name: str, model: type[BaseModel]) -> str:
     known = [field for field in model.model_fields if field != "trigger"]
     if model is not ScheduleSpec:
         known += sorted(_POLICY_FIELDS)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    close = close_names(name, known, n=1)
+    hint = f" ({did_you_mean(close)})" if close else ""
     return f"unknown field {name!r}{hint}"
 
 
