@@ -22,7 +22,7 @@ from schedkit.models import OverlapPolicy, Schedule, to_json
 from schedkit.readmodels.common import Lang, View, local
 from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
-from schedkit.service.schedules import EndReason, ended_by
+from schedkit.service.schedules import EndReason, ended_by, kept_series
 from schedkit.triggers import (
     AllowedFire,
     Blocked,
@@ -326,9 +326,7 @@ async def stored_preview(
     spec = scheduler.parse_schedule(config)
     if first is None and schedule_id is not None:
         saved = await scheduler.get_schedule(schedule_id)
-        # As Scheduler.add_task decides whether the saved series goes on.
-        if saved is not None and not saved.paused and saved.trigger == spec.to_json()["trigger"]:
-            first = saved.next_fire_time
+        first = kept_series(saved, spec.to_json()["trigger"])
     ref = spec.trigger.calendar
     calendars = await scheduler.calendars.snapshot([ref.name] if ref is not None else [])
     return await asyncio.to_thread(

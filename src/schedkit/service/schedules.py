@@ -29,7 +29,7 @@ from schedkit.errors import (
 )
 from schedkit.events import EventBus
 from schedkit.limits import check_kwargs_size
-from schedkit.models import RunFilter, Schedule, to_json
+from schedkit.models import JSON, RunFilter, Schedule, to_json
 from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.redaction import unmask
 from schedkit.registry import TaskRegistry
@@ -109,6 +109,14 @@ def _say(found: ScheduleNote) -> None:
 def removed_key(schedule_id: str) -> str:
     """State key remembering that a task's default schedule was deleted on purpose."""
     return f"schedule-removed:{schedule_id}"
+
+
+def kept_series(existing: Schedule | None, trigger: JSON) -> datetime | None:
+    """The next fire of ``existing`` when saving ``trigger`` over it keeps its series (the
+    same trigger, not paused: fires due while down stay due), else None."""
+    if existing is None or existing.paused or existing.trigger != trigger:
+        return None
+    return existing.next_fire_time
 
 
 class ScheduleBook:
@@ -461,17 +469,9 @@ class ScheduleBook:
         trigger keeps its pending series (fires due while down stay due)."""
         now = self.clock.now()
         trigger_json = spec.to_json()["trigger"]
-        keep_series = (
-            existing is not None
-            and existing.trigger == trigger_json
-            and not existing.paused
-            and existing.next_fire_time is not None
-        )
-        next_fire = (
-            existing.next_fire_time
-            if keep_series and existing is not None
-            else trigger_from_json(trigger_json).first_fire(now)
-        )
+        next_fire = kept_series(existing, trigger_json) or trigger_from_json(
+            trigger_json
+        ).first_fire(now)
         schedule = Schedule(
             id=schedule_id,
             task_name=task.task_name,

@@ -8,11 +8,11 @@ scheduled like any task; see ``schedkit.workflows.launcher``.
 from __future__ import annotations
 
 import asyncio
-import difflib
 import time
 from collections.abc import Mapping
 from typing import Any
 
+from schedkit._suggest import close_names
 from schedkit.clock import Clock
 from schedkit.engine import runs
 from schedkit.engine.flows import Flows
@@ -58,7 +58,7 @@ class WorkflowControl:
         wf = self.registry.get_workflow(name)
         if wf is None:
             names = [w.name for w in self.definitions()]
-            close = difflib.get_close_matches(name, names, n=2, cutoff=0.75)
+            close = close_names(name, names, cutoff=0.75)
             raise WorkflowNotFoundError(name, close=close)
         return wf
 
