@@ -12,7 +12,7 @@ import pytest
 
 from schedkit import SchedkitConfig, SyncScheduler, TaskRegistry
 from schedkit.models import RunStatus
-from tests.cli.conftest import SAMPLE_PACKAGE, Cli, write_config
+from tests.cli.conftest import SAMPLE_PACKAGE, Cli, one_error_line, write_config
 from tests.cli.leaky_tasks import SECRETS
 
 LEAKY_PACKAGE = "tests.cli.leaky_tasks"
@@ -103,3 +103,20 @@ def test_tasks_show_masks_schedule_kwargs_and_the_pause_note(
         for secret in ("SchedPw11", "SchedKey22", "NotePw33", "NoteUrlPw"):
             assert secret not in text, text
     assert node.get_schedule("sr1").kwargs == kwargs  # the store keeps them
+
+
+def test_an_error_masks_the_store_password_where_it_stands_not_every_word_alike(
+    cli: Cli,
+) -> None:
+    """An integration audit: with the store password ``schedkit`` (a word), an error line
+    read "searched task_packages: ***.cli.sample_tasks ... config: ***.toml": every
+    occurrence of the word was masked, the message no longer true. A password is masked
+    where a password stands (a URL's, ``password=``); a word-like one not elsewhere."""
+    url = "postgresql://schedkit:schedkit@127.0.0.1:1/nowhere"
+    result = cli("--store", url, "run", "no_such_task")
+    line = one_error_line(result.stderr)
+    assert "config: schedkit.toml" in line and "***" not in line, line
+    # A password that is no word is masked wherever it appears.
+    secret = "s3cr3t-Pa55w0rd"
+    result = cli("--store", f"postgresql://app:{secret}@127.0.0.1:1/x", "history", secret)
+    assert secret not in result.stderr and "***" in result.stderr, result.stderr

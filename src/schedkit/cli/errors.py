@@ -20,6 +20,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from schedkit.errors import SchedkitError, TaskDefinitionError, TaskNotFoundError, ValidationError
+from schedkit.redaction import redact
 
 from .render import visible
 
@@ -103,13 +104,12 @@ def report(ctx: typer.Context, exc: BaseException, *, debug: bool) -> int:
         # A task package not found is most often a command run from another folder.
         said = hint(missing.name or "") if callable(hint) else None
         message += f"; {said}" if said else ""
-    for secret in _secrets(ctx):
-        message = message.replace(secret, "***")
+    # The API's redaction, not a plain replace: a password that is a word ("schedkit")
+    # masked the word everywhere ("***.tasks", "***.toml"), the message no longer true.
+    secrets = _secrets(ctx)
+    message = redact(message, secrets)
     if debug:
-        text = "".join(traceback.format_exception(exc))
-        for secret in _secrets(ctx):
-            text = text.replace(secret, "***")
-        sys.stderr.write(text)
+        sys.stderr.write(redact("".join(traceback.format_exception(exc)), secrets))
         sys.stderr.flush()
     err.print(f"[bold red]error:[/] {visible(one_line(message))}")
     return exit_code_for(exc)
