@@ -38,6 +38,14 @@ def _as_from_a_shell() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def reap(*procs: subprocess.Popen[str]) -> None:
+    """Kill what a failed test left running (a passed one has ended them all)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def start(cli: Cli, *args: str, module: str = "schedkit") -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", module, *args],
@@ -97,9 +105,7 @@ def test_ctrl_c_cancels_a_local_run_and_exits_130(cli: Cli) -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)
     assert proc.returncode == 130, (err, f"SIGINT in the test process: {disposition}")
     assert "interrupted" in err
     assert "Traceback" not in err
@@ -126,9 +132,7 @@ def test_ctrl_c_stops_at_once_and_starts_no_other_pending_run(cli: Cli) -> None:
         _, err = proc.communicate(timeout=60)
         took = time.monotonic() - began
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)
     assert proc.returncode == 130, err
     assert took < 3, (took, err)
     runs = {r.id: r for r in runs_of(cli.db, "slow")}
@@ -156,9 +160,7 @@ def test_ctrl_c_on_a_workflow_waiting_for_a_service_says_it_goes_on(cli: Cli) ->
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)
     assert proc.returncode == 130, seen + err
     assert "schedkit serve" in seen
     assert "stopped waiting; workflow run" in err and "goes on" in err, err
@@ -183,10 +185,7 @@ def test_a_worker_says_the_grace_in_force_when_it_drains(cli: Cli) -> None:
         _, err = plain.communicate(timeout=60)
         _, api_err = api.communicate(timeout=60)
     finally:
-        for proc in (plain, api):
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        reap(plain, api)
     assert plain.returncode == 0 and api.returncode == 0, seen + err + api_err
     assert "running runs get 1m00s" in seen + err
     assert "runs get 7.00s" in api_err
@@ -262,9 +261,7 @@ def test_serve_stops_at_once_with_an_event_stream_open(cli: Cli, signum: int) ->
         _, err = proc.communicate(timeout=60)
         took = time.monotonic() - began
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        reap(proc)
     assert proc.returncode == 0, err
     assert ended == "cleanly", err
     assert took < 3, (took, err)
