@@ -273,3 +273,8 @@ async def signed_in(browser: Browser, console: Console) -> AsyncIterator[Browsin
     finally:
         await browsing.context.close()
     assert browsing.unexpected_errors() == []
+
+
+async def shot(page: Page, name: str) -> None:
+    """A screenshot of the page to look at by hand: /tmp/schedkit-console-NAME.png."""
+    await page.screenshot(path=f"/tmp/schedkit-console-{name}.png", full_page=True)

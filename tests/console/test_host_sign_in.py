@@ -7,7 +7,6 @@ first"; the API reads no token there)."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from playwright.async_api import Browser, expect
 from schedkit.console import mount_console
 from schedkit.integrations.fastapi import mount_scheduler
 from tests.api.server import LiveServer
-from tests.console.conftest import CONFIG, PREFIX, Browsing, _admin_token, open_tab
+from tests.console.conftest import CONFIG, PREFIX, Browsing, _admin_token, open_tab, shot
 from tests.console.tasks import console_registry
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
@@ -28,8 +27,6 @@ pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="modu
 expect.set_options(timeout=10_000)
 
 COOKIE = ("host_session", "alice-session")
-#: Where a screenshot goes when SCHEDKIT_SHOTS names a folder (looked at by hand).
-SHOTS_VAR = "SCHEDKIT_SHOTS"
 
 
 def host_user(request: Request) -> dict[str, str]:
@@ -78,12 +75,6 @@ async def tab(request: pytest.FixtureRequest, browser: Browser) -> AsyncIterator
     assert browsing.unexpected_errors() == []
 
 
-async def _shot(tab: Browsing, name: str) -> None:
-    folder = os.environ.get(SHOTS_VAR)
-    if folder:
-        await tab.page.screenshot(path=str(Path(folder) / name), full_page=True)
-
-
 async def test_a_browser_the_host_refuses_sees_its_answer_not_the_token_form(
     host: Host, tab: Browsing
 ) -> None:
@@ -103,7 +94,7 @@ async def test_a_browser_the_host_refuses_sees_its_answer_not_the_token_form(
     await expect(link).to_have_attribute("href", "/account/login?next=/ops/")
     await expect(page.locator(".login")).to_contain_text(words[1])
     await expect(page.locator(".login")).not_to_contain_text("schedkit token create")
-    await _shot(tab, f"host-login-{language}.png")
+    await shot(tab.page, f"host-login-{language}")
 
     # Signed in to the host now (its cookie): "Try again" opens the page asked for.
     await tab.context.add_cookies(

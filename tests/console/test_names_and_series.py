@@ -6,11 +6,9 @@ preview of an unchanged interval listed a new series, not the one the schedule k
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
 from schedkit import Step, Workflow, task
-from tests.console.conftest import Browsing, Console, fresh_console, open_tab
+from tests.console.conftest import Browsing, Console, fresh_console, open_tab, shot
 from tests.console.tasks import console_registry
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
@@ -29,7 +27,6 @@ expect.set_options(timeout=10_000)
 LONG_TASK = "customer_status_auto_update"
 #: Longer than any node grows: cut, whole in the tooltip.
 VERY_LONG_TASK = "reconcile_settlements_with_every_external_bank_statement_feed"
-SHOTS_VAR = "SCHEDKIT_SHOTS"
 
 
 @task(LONG_TASK, retry={"max_retries": 0})
@@ -78,13 +75,6 @@ async def _lang(page: Page) -> str:
     return str(await page.evaluate("localStorage.getItem('schedkit.lang')"))
 
 
-async def _shot(page: Page, name: str) -> None:
-    """A screenshot to look at, when SCHEDKIT_SHOTS names a folder."""
-    folder = os.environ.get(SHOTS_VAR)
-    if folder:
-        await page.screenshot(path=str(Path(folder) / f"{name}-{await _lang(page)}.png"))
-
-
 async def test_a_workflow_node_shows_a_long_task_name_whole(
     tab: Browsing, console: Console
 ) -> None:
@@ -105,7 +95,7 @@ async def test_a_workflow_node_shows_a_long_task_name_whole(
     shown = await long_node.locator(".wf-node-detail").text_content() or ""
     assert shown.endswith("…") and VERY_LONG_TASK.startswith(shown[:-1]) and len(shown) > 30
     await expect(long_node.locator("title")).to_have_text(f"reconcile: {VERY_LONG_TASK}")
-    await _shot(page, "workflows")
+    await shot(page, f"workflows-{await _lang(page)}")
 
 
 async def test_a_backfill_run_names_its_schedule_not_the_store_key(
@@ -126,7 +116,7 @@ async def test_a_backfill_run_names_its_schedule_not_the_store_key(
         "Backfill" if await _lang(page) == "en" else "回填"
     )
     await expect(page.locator("main")).not_to_contain_text("nightly_report:backfill")
-    await _shot(page, "run-backfill")
+    await shot(page, f"run-backfill-{await _lang(page)}")
 
 
 PREVIEW_FIRES = "[...document.querySelectorAll('dialog[open] .preview time')].map(e => e.dateTime)"
@@ -157,4 +147,4 @@ async def test_the_edit_preview_of_an_unchanged_interval_lists_its_stored_series
     assert len(fires) == 5 and fires[1] - fires[0] == timedelta(seconds=20), fires
     stored = datetime.fromisoformat(console.api.get("/schedules/nr-20s").json()["next_fire_time"])
     assert [(f - stored) % timedelta(seconds=20) for f in fires] == [timedelta(0)] * 5
-    await _shot(page, "edit-preview")
+    await shot(page, f"edit-preview-{await _lang(page)}")

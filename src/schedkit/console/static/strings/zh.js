@@ -538,6 +538,7 @@ export default {
   d_backfill_cancelled: "取消了 {n} 次运行",
   d_backfill_cancelled_one: "取消了 {n} 次运行",
   d_backfill_cancel_running: "取消了 {n} 次等待中的运行，已请求停止 {running} 次运行中的运行",
+  d_backfill_cancel_running_one: "取消了 {n} 次等待中的运行，已请求停止 {running} 次运行中的运行",
   d_imported: "{n} 个调度计划",
   d_imported_one: "{n} 个调度计划",
   d_notice_confirmed: "{n} 天，已确认该年（版本 {from} → {to}）",
