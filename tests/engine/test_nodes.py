@@ -26,6 +26,7 @@ from schedkit.registry import TaskRegistry
 from schedkit.service.clock_sync import ClockSync
 from schedkit.service.node import NodeLifecycle, raise_gc_threshold
 from schedkit.store import Store, create_store
+from tests.store._contract import add_runs, claim_one, make_run
 
 from .conftest import MakeScheduler, fast_config
 
@@ -67,6 +68,39 @@ async def test_silent_nodes_age_out(store: Store) -> None:
     await store.upsert_node(node("alive", clock.at))  # it keeps beating
     assert await reaper.expire_nodes() == 2  # dead2, and quiet now silent 430 s
     assert [n.id for n in await store.list_nodes()] == ["alive"]
+
+
+async def test_the_reaper_holds_its_verdicts_after_the_store_failed_this_node(
+    store: Store,
+) -> None:
+    """A chaos audit: after a 30 s outage of the store that every node saw, the first
+    leader to reach it judged the runs of live nodes that had not beaten again yet
+    (0.45 s after), and runs they had finished meanwhile ran a second time. A reaper
+    whose own store calls failed lately holds its verdicts for ``lost_after``."""
+    clock = Clock()
+    failed: list[datetime | None] = [T0 - timedelta(seconds=2)]
+    reaper = Reaper(
+        store=store,
+        registry=TaskRegistry(),
+        events=EventBus(),
+        clock=clock,  # type: ignore[arg-type]
+        lost_after=20,
+        node_expiry=300,
+        retry_due=lambda _: None,
+        store_failed_at=lambda: failed[0],
+    )
+    started = T0 - timedelta(seconds=40)
+    silent = make_run(scheduled_for=started, not_before=started, created_at=started)
+    await add_runs(store, silent)
+    await claim_one(store, silent, "n1", started)
+    await store.upsert_node(node("n1", started))  # beating again in a moment
+    assert await reaper.reap() is False
+    assert (await store.get_run(silent.id)).status is RunStatus.RUNNING  # type: ignore[union-attr]
+    clock.at += timedelta(seconds=17)
+    assert await reaper.reap() is False  # still within lost_after of the failure
+    clock.at += timedelta(seconds=2)  # it never beat again: now it is judged
+    await reaper.reap()
+    assert (await store.get_run(silent.id)).status is RunStatus.LOST  # type: ignore[union-attr]
 
 
 @task("slow_one", retry={"max_retries": 0})

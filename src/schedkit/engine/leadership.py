@@ -42,6 +42,9 @@ class Leadership:
         self.lease: Lease | None = None
         #: When :meth:`keep` next talks to the store.
         self.due_at = _LONG_AGO
+        #: When the store last failed this node's lease calls (None: not since start);
+        #: the reaper holds its verdicts for a while after (see Reaper.reap).
+        self.failed_at: datetime | None = None
 
     @property
     def is_leader(self) -> bool:
@@ -65,6 +68,7 @@ class Leadership:
             try:
                 gained = await self.keep()
             except StoreError as exc:
+                self.failed_at = self.clock.now()
                 await backoff.wait(f"scheduler lease: store error: {exc}")
                 continue
             except Exception:  # a bug must not end the node's part in leadership

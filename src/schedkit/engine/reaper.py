@@ -98,8 +98,11 @@ class Reaper:
         lost_after: float,
         node_expiry: float,
         retry_due: Callable[[datetime], None],
+        store_failed_at: Callable[[], datetime | None] = lambda: None,
     ) -> None:
         self.store = store
+        #: When the store last failed this node (the lease's calls): see reap.
+        self.store_failed_at = store_failed_at
         self.registry = registry
         self.events = events
         self.clock = clock
@@ -133,6 +136,12 @@ class Reaper:
         runs that were queued behind lost ones)."""
         settled = await self._settle() if self._unsettled else False
         now = self.clock.now()
+        failed = self.store_failed_at()
+        if failed is not None and now - failed < timedelta(seconds=self.lost_after):
+            # The store failed this node lately: the other nodes most likely could not
+            # beat either, and judged now, live nodes' runs finished meanwhile were run
+            # again (0.45 s after a 30 s outage, before their first heartbeat).
+            return settled
         stale_before = now - timedelta(seconds=self.lost_after)
         stale = await self.store.stale_runs(stale_before, REAP_BATCH)
         if not stale:

@@ -121,6 +121,7 @@ class SchedulerLoop:
             lost_after=self.cfg.lost_after,
             node_expiry=self.cfg.node_expiry,
             retry_due=executor.wake_at,
+            store_failed_at=lambda: self.leadership.failed_at,
         )
         #: The store's calendars, re-read (by version) on each tick that fires a
         #: schedule with a calendar, so an edit on any node is in force at its next fire.
