@@ -205,9 +205,9 @@ class NoticeDropsDaysError(ConflictError):
         super().__init__(
             f"the {year} notice entered leaves out {len(days)} day(s) the stored {year} "
             f"notice sets: {shown}{more}. Enter the whole notice (the stored one with your "
-            f"corrections: GET /calendar-notices/{year} or the console's notice box shows "
-            "it), or replace the year's notice on purpose (replace: true; schedkit calendar "
-            f"notice {year} FILE --replace)"
+            f"corrections: schedkit calendar notice {year}, GET /calendar-notices/{year} or "
+            "the console's notice box shows it), or replace the year's notice on purpose "
+            f"(replace: true; schedkit calendar notice {year} FILE --replace)"
         )
         self.year = year
         self.days = [

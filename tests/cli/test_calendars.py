@@ -270,8 +270,24 @@ def test_a_notice_entered_again_must_be_whole_or_replace_on_purpose(stored: Cli)
     shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
     new_year = next(d for d in shown["days"] if d["date"] == "2027-01-01")
     assert not new_year["open"] and new_year["source"] == "notice", "nothing was entered"
+    # The notice entered, to edit and enter again whole (it could be read only over the
+    # API or in the console).
+    shown_text = stored("calendar", "notice", "2027")
+    assert shown_text.exit_code == 0, shown_text.output
+    assert "放假 2027-04-03 至 2027-04-05 清明节" in shown_text.stdout
+    assert "schedkit calendar notice 2027," in refused.output
+    edited = stored.cwd / "edited.txt"
+    edited.write_text(shown_text.stdout + "放假 2027-02-06 至 2027-02-12 春节\n")
+    assert stored("calendar", "notice", "2027", str(edited)).exit_code == 0  # whole: no refusal
     replaced = stored("calendar", "notice", "2027", str(correction), "--replace")
     assert replaced.exit_code == 0, replaced.output
     shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
     new_year = next(d for d in shown["days"] if d["date"] == "2027-01-01")
     assert new_year["open"], "replaced on purpose: the year is what the file says"
+
+
+def test_the_notice_of_a_year_none_entered_is_said_missing(stored: Cli) -> None:
+    result = stored("calendar", "notice", "2031")
+    assert result.exit_code == 1 and "no notice of 2031 entered yet" in result.stderr
+    as_json = json.loads(stored("--json", "calendar", "notice", "2031").stdout)
+    assert (as_json["year"], as_json["days"], as_json["text"]) == (2031, 0, "")

@@ -279,7 +279,12 @@ def notice(
     year: Annotated[
         int, typer.Argument(metavar="YEAR", help="The year the notice arranges.", **YEAR_RANGE)
     ],
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, metavar="FILE")],
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            exists=True, dir_okay=False, metavar="[FILE]", help="Without it: print the notice."
+        ),
+    ] = None,
     fmt: FormatOpt = None,
     not_confirmed: Annotated[
         bool, typer.Option("--not-confirmed", help="Entered in part: keep the warning.")
@@ -296,8 +301,12 @@ def notice(
     """Enter the State Council's holiday notice of YEAR for every Chinese calendar
     (lines like '放假 2027-01-01 至 2027-01-03 元旦' and '上班 2027-02-06 春节调休').
     FILE is the whole notice: one leaving out days the stored notice of YEAR sets is
-    refused (naming them) unless --replace."""
+    refused (naming them) unless --replace. Without FILE, print the notice entered (to
+    edit and enter again: `schedkit calendar notice 2027 > n.txt`)."""
     state = get_state(ctx)
+    if file is None:
+        _print_notice(ctx, state, year, json_)
+        return
     # As through the API: a notice is a few dozen lines, a huge file is the wrong one.
     text = read_text_file(file, max_chars=MAX_FILE_CHARS, what="notice file (as through the API)")
     chosen = _format(fmt, file) if fmt or file.suffix else "notice"
@@ -317,6 +326,23 @@ def notice(
         f"version {version}"
     )
     render.store_line(state.out, state.store_label(), state.lang)
+
+
+def _print_notice(ctx: typer.Context, state: CliState, year: int, json_: bool) -> None:
+    """The notice of ``year`` as entered, as a file to edit (exit 1: none entered)."""
+
+    async def work(s: Scheduler) -> readmodels.CalendarNotice:
+        return await readmodels.calendar_notice(s, year)
+
+    found = _with(state, work, read=True)
+    if wants_json(ctx, json_):
+        render.emit_json({"store": state.store_label(), **found.model_dump(mode="json")})
+    elif found.days:
+        typer.echo(found.text, nl=False)
+    if not found.days:
+        if not wants_json(ctx, json_):
+            state.err.print(f"no notice of {year} entered yet")
+        raise typer.Exit(1)
 
 
 @calendar_app.command("export")
