@@ -45,17 +45,24 @@ def node(node_id: str, beat: datetime) -> Node:
     return Node(id=node_id, hostname="h", pid=1, started_at=T0, heartbeat_at=beat)
 
 
-async def test_silent_nodes_age_out(store: Store) -> None:
-    clock = Clock()
-    reaper = Reaper(
+def reaper_on(store: Store, clock: Clock, **given: Any) -> Reaper:
+    """A reaper of ``store`` with ``lost_after`` 20 s and ``node_expiry`` 300 s; no run it
+    judges is retried (the tests' runs have one attempt)."""
+    return Reaper(
         store=store,
         registry=TaskRegistry(),
         events=EventBus(),
-        clock=clock,  # type: ignore[arg-type]
+        clock=clock,
         lost_after=20,
         node_expiry=300,
-        retry_due=lambda _: None,  # no run is judged here
+        retry_due=lambda _: None,
+        **given,
     )
+
+
+async def test_silent_nodes_age_out(store: Store) -> None:
+    clock = Clock()
+    reaper = reaper_on(store, clock)
     await store.upsert_node(node("dead", T0 - timedelta(seconds=301)))
     await store.upsert_node(node("quiet", T0 - timedelta(seconds=100)))
     await store.upsert_node(node("alive", T0))
@@ -78,17 +85,8 @@ async def test_the_reaper_holds_its_verdicts_after_the_store_failed_this_node(
     (0.45 s after), and runs they had finished meanwhile ran a second time. A reaper
     whose own store calls failed lately holds its verdicts for ``lost_after``."""
     clock = Clock()
-    failed: list[datetime | None] = [T0 - timedelta(seconds=2)]
-    reaper = Reaper(
-        store=store,
-        registry=TaskRegistry(),
-        events=EventBus(),
-        clock=clock,  # type: ignore[arg-type]
-        lost_after=20,
-        node_expiry=300,
-        retry_due=lambda _: None,
-        store_failed_at=lambda: failed[0],
-    )
+    failed = T0 - timedelta(seconds=2)
+    reaper = reaper_on(store, clock, store_failed_at=lambda: failed)
     started = T0 - timedelta(seconds=40)
     silent = make_run(scheduled_for=started, not_before=started, created_at=started)
     await add_runs(store, silent)
