@@ -147,6 +147,12 @@ class StoreUnavailableError(StoreError):
     """The store cannot be reached; the URL in the message has its password masked."""
 
 
+class StoreNotFoundError(StoreError, LookupError):
+    """The store URL reaches a database that holds no schedkit store, and the caller (a
+    read command) must not create one there: a mistyped database name would otherwise
+    get an empty store."""
+
+
 class StoreClosedError(StoreError):
     """The store object is not open (never opened, or closed by a stopping node): unlike
     an outage, waiting does not help."""

@@ -265,7 +265,18 @@ def test_tokens(cli: Cli) -> None:
 
 
 def test_db_upgrade_says_whether_it_created_the_store(store_url: str, cli: Cli) -> None:
-    """On every backend: an empty database is created (not "up to date"), then left."""
+    """On every backend: an empty database is created (not "up to date"), then left.
+    Read commands before it create nothing (an audit: `schedkit history` pointed at a
+    mistyped PostgreSQL database name created schedkit's tables there)."""
+    for read in (["history"], ["tasks"], ["calendar", "list"]):
+        refused = cli("--store", store_url, *read)
+        assert refused.exit_code == 1, refused.output
+        assert "never creates one" in one_error_line(refused.stderr)
+    checked = json.loads(cli("--store", store_url, "check", "--json").stdout)
+    assert any(
+        p["where"] == "store" and "`schedkit db upgrade` creates a store" in p["problem"]
+        for p in checked["problems"]
+    ), checked
     first = cli("--store", store_url, "db", "upgrade")
     assert first.exit_code == 0, first.output
     assert first.stdout.startswith("created store "), first.stdout

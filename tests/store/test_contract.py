@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 import schedkit.store
+from schedkit.errors import StoreNotFoundError
 from schedkit.models import (
     ApiToken,
     AuditEvent,
@@ -65,6 +66,21 @@ async def test_open_again_keeps_data_and_close_is_idempotent(store_url: str) -> 
     async with create_store(store_url) as second:  # opens an existing store: no reset
         assert await second.schema_version() == version
         assert await second.get_run(run.id) == run
+
+
+async def test_open_without_create_refuses_a_database_holding_no_store(store_url: str) -> None:
+    """What read commands open with: a mistyped database name must not get a store."""
+    for _ in range(2):  # the refusal created nothing: refused again
+        with pytest.raises(StoreNotFoundError, match="holds no schedkit store"):
+            await create_store(store_url).open(create=False)
+    async with create_store(store_url):
+        pass
+    existing = create_store(store_url)
+    await existing.open(create=False)
+    try:
+        assert existing.found_version == await existing.schema_version()
+    finally:
+        await existing.close()
 
 
 async def test_server_time_is_the_servers_clock_or_none(store: Store) -> None:

@@ -11,7 +11,7 @@ import typer
 
 from schedkit.alerts.config import AlertsSettings, config_warnings
 from schedkit.calendars import CalendarBook, WarningCode, referenced_names
-from schedkit.errors import SchedkitError, TaskDefinitionError
+from schedkit.errors import SchedkitError, StoreNotFoundError, TaskDefinitionError
 from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.service.extensions import alerts_extra_missing
@@ -92,7 +92,7 @@ async def _check(state: CliState, report: Report) -> None:
         store = None
     elif store is not None:
         try:
-            await store.open()
+            await store.open(create=False)
             report.info.append(
                 (
                     "store",
@@ -101,6 +101,9 @@ async def _check(state: CliState, report: Report) -> None:
                     ),
                 )
             )
+        except StoreNotFoundError as exc:
+            report.problem("store", f"{exc} (`schedkit db upgrade` creates a store)")
+            store = None
         except SchedkitError as exc:
             report.problem("store", str(exc))
             await store.close()

@@ -27,6 +27,7 @@ from rich.console import Console
 
 from schedkit.config import SchedkitConfig
 from schedkit.context import TASK_LOGGER
+from schedkit.errors import StoreNotFoundError
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
 from schedkit.service.location import describe_store, sqlite_file
@@ -283,8 +284,9 @@ async def management(state: CliState, *, read_only: bool = False) -> AsyncIterat
     if read_only:
         require_existing_store(state)
     config = with_roles(state.config(), scheduler=False, executor=False)
-    async with _started(state, Scheduler(config, registry=TaskRegistry())) as scheduler:
-        yield scheduler
+    scheduler = Scheduler(config, registry=TaskRegistry())
+    async with _started(state, scheduler, create=not read_only) as started:
+        yield started
 
 
 @asynccontextmanager
@@ -308,10 +310,19 @@ async def executing(state: CliState, *, node_name: str | None = None) -> AsyncIt
 
 
 @asynccontextmanager
-async def _started(state: CliState, scheduler: Scheduler) -> AsyncIterator[Scheduler]:
+async def _started(
+    state: CliState, scheduler: Scheduler, *, create: bool = True
+) -> AsyncIterator[Scheduler]:
     path = sqlite_file(scheduler.config.store_url)
     created = path is not None and not path.exists()
-    await scheduler.start()
+    try:
+        await scheduler.start(create_store=create)
+    except StoreNotFoundError as error:
+        # A mistyped PostgreSQL or MongoDB database name got an empty store from a read.
+        raise CommandFailed(
+            f"{error}: this command reads a store and never creates one "
+            f"({state.where_to_look()}; `schedkit db upgrade` creates a store)"
+        ) from None
     if created and not state.json:
         # A new, empty store is rarely what a command on an existing system wants.
         relative = state.relative_store_note()

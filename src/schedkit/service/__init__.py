@@ -226,18 +226,19 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
         lines waiting for the store, listener calls waiting to finish)."""
         return {o.what: o.dropped for o in (self._logs.overflow, self._events.overflow)}
 
-    async def start(self) -> None:
+    async def start(self, *, create_store: bool = True) -> None:
         """Open the store, discover tasks, register their default schedules, start firing
         (if this node wins the lease) and executing. Fires missed while the service was
         down are handled on the first tick, per each schedule's misfire/coalesce policy.
-        A step that fails undoes the ones before it."""
+        A step that fails undoes the ones before it. ``create_store=False`` (tools that
+        read): a database holding no store raises StoreNotFoundError."""
         if self.started:
             return
         if self.is_node:  # a service's log is where its operator looks; check lists them
             for warning in self.config.warnings:
                 logger.warning("%s", warning)
         async with contextlib.AsyncExitStack() as stack:
-            await self.store.open()
+            await self.store.open(create=create_store)
             stack.push_async_callback(self.store.close)
             # Before anything is written: the times written are in the node's time.
             await self._node.clock_sync.measure()

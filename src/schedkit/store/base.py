@@ -64,14 +64,13 @@ class Store(abc.ABC):
     #: URL with the password masked, for messages.
     display_url: str = ""
 
-    # -- lifecycle -------------------------------------------------------------------
-    # Opening creates or upgrades what the store needs; everything else needs it open.
-
+    # -- lifecycle: opening creates or upgrades what the store needs ------------------
     @abc.abstractmethod
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
         """Connect, then create or upgrade the schema / indexes. Idempotent, and safe when
         several processes open one store at once. Raises StoreUnavailableError when the
-        server cannot be reached, StoreError when its schema is newer than this code's."""
+        server cannot be reached, StoreError when its schema is newer than this code's,
+        StoreNotFoundError when ``create`` is false and the database holds no store."""
 
     @abc.abstractmethod
     async def close(self) -> None:

@@ -28,7 +28,13 @@ from pymongo.errors import (
     PyMongoError,
 )
 
-from schedkit.errors import ConfigError, StoreClosedError, StoreError, StoreUnavailableError
+from schedkit.errors import (
+    ConfigError,
+    StoreClosedError,
+    StoreError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+)
 from schedkit.models import (
     Run,
     RunStatus,
@@ -214,7 +220,7 @@ class MongoBase(Store):
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
         if self._client is not None:
             return
         try:
@@ -227,7 +233,7 @@ class MongoBase(Store):
             await client.admin.command("ping")
             db = client[self._database]
             collections = Collections(**{kind: db[name] for kind, name in self._names.items()})
-            self.found_version, version = await self._migrate(collections)
+            self.found_version, version = await self._migrate(collections, create)
         except ConnectionFailure as error:
             await client.close()
             raise StoreUnavailableError(
@@ -264,7 +270,7 @@ class MongoBase(Store):
     async def schema_version(self) -> int:
         return await stored_version(self._c)
 
-    async def _migrate(self, c: Collections) -> tuple[int, int]:
+    async def _migrate(self, c: Collections, create: bool) -> tuple[int, int]:
         """Bring the indexes to :data:`INDEX_VERSION` (idempotent), and the documents
         (:meth:`_upgrade_documents`) before the version is recorded; the version found
         (0: a new database) and the one now."""
@@ -275,6 +281,11 @@ class MongoBase(Store):
                 f"schedkit's {INDEX_VERSION}: upgrade schedkit"
             )
         if stored == 0:
+            if not create:
+                raise StoreNotFoundError(
+                    f"store {self.display_url} holds no schedkit store (no schema document "
+                    f"in collection {c.meta.name})"
+                )
             await _refuse_foreign_schedules(c.schedules)
         for kind, indexes in INDEXES.items():
             await _sync_indexes(getattr(c, kind), indexes)

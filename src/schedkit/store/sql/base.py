@@ -63,10 +63,10 @@ class SQLBase(Store):
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def open(self) -> None:
+    async def open(self, *, create: bool = True) -> None:
         if self._open:
             return
-        self.found_version, version = await self._db.start(self._t)
+        self.found_version, version = await self._db.start(self._t, create=create)
         self._open = True
         log.info("store %s open at schema version %d", self.display_url, version)
 

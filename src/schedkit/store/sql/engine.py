@@ -44,7 +44,13 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from schedkit.errors import ConfigError, StoreClosedError, StoreError, StoreUnavailableError
+from schedkit.errors import (
+    ConfigError,
+    StoreClosedError,
+    StoreError,
+    StoreNotFoundError,
+    StoreUnavailableError,
+)
 from schedkit.store.sql.columns import json_dumps
 from schedkit.store.sql.migrations import migrate
 from schedkit.store.sql.rows import driver
@@ -184,9 +190,9 @@ class Runner(abc.ABC):
     async def close(self) -> None:
         """Wait for running work, then release every connection. Safe to call twice."""
 
-    async def start(self, tables: Tables) -> tuple[int, int]:
-        """Connect, then create or upgrade the schema; returns the version it was at
-        (0: created) and the version it is at."""
+    async def start(self, tables: Tables, *, create: bool = True) -> tuple[int, int]:
+        """Connect, then create (unless not ``create``) or upgrade the schema; returns the
+        version it was at (0: created) and the version it is at."""
         self._create()
         try:
             try:
@@ -195,13 +201,16 @@ class Runner(abc.ABC):
                 raise
             except StoreError as error:  # e.g. a wrong password: still "cannot reach"
                 raise StoreUnavailableError(str(error)) from error
-            return await self.write(functools.partial(self._migrate, tables))
+            return await self.write(functools.partial(self._migrate, tables, create))
+        except StoreNotFoundError as error:
+            await self.close()
+            raise StoreNotFoundError(f"store {self.display_url} {error}") from None
         except BaseException:
             await self.close()
             raise
 
-    def _migrate(self, tables: Tables, conn: Connection) -> tuple[int, int]:
-        return migrate(conn, tables)
+    def _migrate(self, tables: Tables, create: bool, conn: Connection) -> tuple[int, int]:
+        return migrate(conn, tables, create=create)
 
     def _not_open(self) -> StoreError:
         return StoreClosedError(f"store {self.display_url} is not open (call open() first)")
@@ -417,12 +426,12 @@ class PostgresRunner(Runner):
             except (exc.SQLAlchemyError, OSError) as error:
                 raise self.translate(error) from error
 
-    def _migrate(self, tables: Tables, conn: Connection) -> tuple[int, int]:
+    def _migrate(self, tables: Tables, create: bool, conn: Connection) -> tuple[int, int]:
         # Serialises concurrent openers of one database (SQLite's BEGIN IMMEDIATE does
         # that there); the lock is released at commit.
         key = zlib.crc32(f"schedkit-schema:{tables.prefix}".encode())
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
-        return migrate(conn, tables)
+        return migrate(conn, tables, create=create)
 
     async def close(self) -> None:
         engine, self._engine, self._autocommit = self._engine, None, None

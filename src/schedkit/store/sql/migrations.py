@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from schedkit.errors import StoreError
+from schedkit.errors import StoreError, StoreNotFoundError
 from schedkit.models import LOCAL_EXECUTOR, RunStatus, utcnow
 from schedkit.store._rollups import RollupDelta, encode_histogram
 from schedkit.store.sql.schema import Tables, run_rollups_table, workflow_runs_table
@@ -228,9 +228,10 @@ def _stamp(conn: Connection, tables: Tables, version: int) -> None:
     )
 
 
-def migrate(conn: Connection, tables: Tables) -> tuple[int, int]:
-    """Create or upgrade the schema in the caller's transaction; returns the version the
-    database was at (0: none, created here) and the version it is at afterwards.
+def migrate(conn: Connection, tables: Tables, *, create: bool = True) -> tuple[int, int]:
+    """Create (StoreNotFoundError instead if not ``create``) or upgrade the schema in the
+    caller's transaction; returns the version the database was at (0: none, created
+    here) and the version it is at afterwards.
 
     The caller serialises concurrent openers (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
     advisory lock), so a check-then-create here is not racy.
@@ -238,6 +239,8 @@ def migrate(conn: Connection, tables: Tables) -> tuple[int, int]:
     latest = latest_version()
     sv = tables.schema_version
     if not sa.inspect(conn).has_table(sv.name):
+        if not create:
+            raise StoreNotFoundError(f"holds no schedkit store (no table {sv.name})")
         # No schema_version: nothing of ours can exist (creation is one transaction),
         # so skip create_all's per-table existence checks.
         tables.metadata.create_all(conn, checkfirst=False)
