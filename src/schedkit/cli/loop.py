@@ -85,6 +85,10 @@ def _end_leftovers(loop: asyncio.AbstractEventLoop) -> None:
             len(going),
             ", ".join(sorted(t.get_name() for t in going)),
         )
+        for task in going:
+            # Said above: asyncio's "Task was destroyed but it is pending!" with the
+            # task's repr, as the process drops it, read as a crash to operators.
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
 
 
 async def _within(step: Coroutine[Any, Any, None]) -> None:
