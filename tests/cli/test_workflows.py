@@ -122,6 +122,19 @@ def test_start_without_a_service_says_the_run_waits_for_one(wf_cli: Cli) -> None
     assert quiet.stderr == "" and json.loads(quiet.stdout)["status"] == "running"
 
 
+def test_status_says_what_ended_a_cancelled_step(wf_cli: Cli) -> None:
+    """An audit: a cancelled (or lost) step's message column was empty, its run having
+    a reason but no error."""
+    started = json.loads(wf_cli("--json", "workflow", "start", "greeting", "-p", "day=2").stdout)
+    status = json.loads(wf_cli("workflow", "status", started["id"], "--json").stdout)
+    (greet,) = [s for s in status["steps"] if s["name"] == "greet"]
+    cancelled = wf_cli("cancel", greet["run"]["id"], "--reason", "wrong trading day")
+    assert cancelled.exit_code == 0, cancelled.output
+    shown = wf_cli("workflow", "status", started["id"])
+    (row,) = [line for line in shown.stdout.splitlines() if line.split()[:1] == ["greet"]]
+    assert "wrong trading day" in row, shown.stdout
+
+
 def test_start_with_a_service_says_nothing_of_waiting(wf_cli: Cli, service: SyncScheduler) -> None:
     started = wf_cli("workflow", "start", "greeting", "-p", "day=8")
     assert started.exit_code == 0, started.output

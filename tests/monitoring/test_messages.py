@@ -11,6 +11,7 @@ from schedkit.alerts.messages import MessageContext, format_duration, format_tim
 from schedkit.alerts.rules import Alert
 from schedkit.models import Run, RunStatus, TriggerSource
 from schedkit.redaction import redact
+from schedkit.workflows.plan import WORKFLOW_KEY, step_key
 
 T0 = datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
 
@@ -140,6 +141,23 @@ def test_manual_run_and_no_link_without_base_url() -> None:
     )
     body = render(alert, MessageContext(language="en")).body
     assert "Schedule: manual run" in body and "Details" not in body
+
+
+def test_a_workflow_steps_alert_names_its_workflow_step_and_workflow_run() -> None:
+    """An audit: "Task failed: slowstep" did not say which workflow (and step) failed."""
+    run = make_run(
+        schedule_id=step_key("wr1", "fetch"),
+        trigger_source=TriggerSource.WORKFLOW,
+        status=RunStatus.FAILED,
+        kwargs={WORKFLOW_KEY: {"run_id": "wr1", "workflow": "nightly_close", "params": {}}},
+    )
+    alert = Alert(kind=AlertKind.FAILED, task_name="t", at=T0, run=run)
+    body = render(alert, MessageContext(language="en", base_url="https://ops/sk/")).body
+    assert "Workflow: nightly_close, step fetch" in body
+    assert "Workflow run: https://ops/sk/workflow-runs/wr1" in body
+    assert "Schedule:" not in body
+    zh = render(alert, MessageContext(language="zh")).body
+    assert "工作流：nightly_close, 步骤 fetch" in zh and "工作流运行：wr1" in zh
 
 
 def test_long_errors_are_cut() -> None:

@@ -67,6 +67,20 @@ def test_hundred_failures_one_alert_then_one_recovered() -> None:
     assert state.streak == 0 and not state.failure_sent
 
 
+def test_a_retried_step_ending_again_under_its_run_id_is_a_new_outcome() -> None:
+    """An audit: a workflow step failed (alerted), was retried by the operator and
+    succeeded at attempt 2 under the same run id: no recovery was sent, the streak went
+    on, and the task's next failures sent nothing."""
+    failed = run(RunStatus.FAILED)
+    state, alerts = fold(TaskAlertState(), [failed], RuleSet())
+    assert kinds(alerts) == [("failed", False)]
+    retried = run(RunStatus.SUCCESS, id=failed.id, attempt=2, max_attempts=2)
+    state, alerts = fold(state, [retried, retried], RuleSet())
+    assert kinds(alerts) == [("recovered", False)] and state.streak == 0
+    _, alerts = fold(state, [run(RunStatus.FAILED)], RuleSet())
+    assert kinds(alerts) == [("failed", False)]
+
+
 def test_timeout_and_lost_count_as_failures_cancel_does_not() -> None:
     state, alerts = fold(
         TaskAlertState(),

@@ -19,6 +19,7 @@ from schedkit.alerts.config import AlertKind
 from schedkit.alerts.rules import Alert, Severity
 from schedkit.models import Run, RunStatus
 from schedkit.redaction import redact
+from schedkit.workflows.plan import WORKFLOW_KEY, parse_step_key
 
 Language = Literal["zh", "en"]
 BodyFormat = Literal["text", "markdown"]
@@ -142,6 +143,9 @@ _LABELS: dict[Language, dict[str, str]] = {
         "still_running": "still running",
         "not_started": "not started yet",
         "calendar": "Calendar",
+        "workflow": "Workflow",
+        "step": "step",
+        "workflow_run": "Workflow run",
     },
     "zh": {
         "task": "任务",
@@ -171,6 +175,9 @@ _LABELS: dict[Language, dict[str, str]] = {
         "still_running": "仍在运行",
         "not_started": "尚未开始",
         "calendar": "日历",
+        "workflow": "工作流",
+        "step": "步骤",
+        "workflow_run": "工作流运行",
     },
 }
 
@@ -311,7 +318,10 @@ def _rows(alert: Alert, ctx: MessageContext) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [(labels["task"], alert.task_name)]
     if ctx.task_description:
         rows.append((labels["description"], _clean(ctx.task_description, ctx, 300)))
-    if run is not None and run.schedule_id is None:
+    step = parse_step_key(run.schedule_id) if run is not None else None
+    if run is not None and step is not None:
+        rows += _workflow_rows(run, step, ctx)
+    elif run is not None and run.schedule_id is None:
         rows.append((labels["schedule"], labels["manual"]))
     elif ctx.schedule:
         rows.append((labels["schedule"], ctx.schedule))
@@ -329,6 +339,18 @@ def _rows(alert: Alert, ctx: MessageContext) -> list[tuple[str, str]]:
     if link:
         rows.append((labels["link"], link))
     return rows
+
+
+def _workflow_rows(run: Run, step: tuple[str, str], ctx: MessageContext) -> list[tuple[str, str]]:
+    """A workflow step's run: which workflow and step (an audit: paged at 3 am by "Task
+    failed: slowstep", one could not tell which pipeline broke), and its workflow run."""
+    labels = _LABELS[ctx.language]
+    run_id, step_name = step
+    context = run.kwargs.get(WORKFLOW_KEY)
+    name = context.get("workflow") if isinstance(context, dict) else None
+    where = f"{name or '?'}, {labels['step']} {step_name}"
+    link = f"{ctx.base_url.rstrip('/')}/workflow-runs/{run_id}" if ctx.base_url else run_id
+    return [(labels["workflow"], where), (labels["workflow_run"], link)]
 
 
 def _no_node_text(run: Run, lang: Language) -> str:

@@ -206,10 +206,11 @@ def error_summary(run: Run) -> JSON:
 
 def on_final(state: TaskAlertState, run: Run, rules: RuleSet, now: datetime) -> Decision:
     """A run reached its final outcome (no retry follows)."""
-    if run.id in state.seen or _nothing_to_do(state, run, rules):
+    seen_as = _final_key(run)
+    if seen_as in state.seen or _nothing_to_do(state, run, rules):
         return state, []
     new = state.copy()
-    _remember(new, run.id)
+    _remember(new, seen_as)
     alerts: list[Alert] = []
     alerts += _too_long_at_end(new, run, rules, now)
     if run.schedule_id is not None and new.missed_open:
@@ -551,6 +552,13 @@ def _due(sent_at: datetime | None, rules: RuleSet, now: datetime) -> bool:
     if not rules.reminder_interval or sent_at is None:
         return False
     return (now - sent_at).total_seconds() >= rules.reminder_interval
+
+
+def _final_key(run: Run) -> str:
+    """How a final outcome is remembered: a workflow step retried by an operator ends
+    again under its run id, at a later attempt (remembered by id alone, its success was
+    ignored: no recovery, and the streak it ended went on, silencing later failures)."""
+    return run.id if run.attempt == 1 else f"{run.id}@{run.attempt}"
 
 
 def _remember(state: TaskAlertState, run_id: str) -> None:

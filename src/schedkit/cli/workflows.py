@@ -285,8 +285,9 @@ def _print_run(
     for step in view.steps:
         run = step.run
         message = step.reason or ""
-        if run is not None and run.error:
-            message = str(run.error.get("message") or "")
+        if run is not None and (run.error or run.reason):
+            # Cancelled and lost runs have no error: their reason says what ended them.
+            message = str((run.error or {}).get("message") or run.reason or "")
         table.add_row(
             visible(step.name),
             visible(step.task),

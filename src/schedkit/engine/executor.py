@@ -470,7 +470,7 @@ class Executor:
                 if run_id not in held:
                     self._taken(run_id)
                 elif held[run_id]:
-                    self.cancel_local(run_id, "cancel requested on another node")
+                    self.cancel_local(run_id, "cancel requested by another process (see the audit)")
 
     def _taken(self, run_id: str) -> None:
         """Stop a run the store no longer has running here: judged lost while this node

@@ -64,6 +64,8 @@ export async function render(ctx) {
 
   function message(step) {
     if (step.run?.error?.message) return saidEl(step.run.error.message);
+    // Cancelled and lost runs have no error: their reason says what ended them.
+    if (step.run?.reason) return saidEl(step.run.reason);
     // Waiting for its retry, a step's run has no error yet: say what the attempt failed with.
     const failure = waitsForRetry(step.run) ? step.run.last_failure?.message : null;
     if (failure) return [t("wf_attempt_failed"), saidEl(failure)];
