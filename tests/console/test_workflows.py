@@ -330,3 +330,25 @@ async def test_a_step_waiting_for_its_retry_says_so_and_when(
         finally:
             await tab.context.close()
         assert tab.unexpected_errors() == []
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_cancelled_step_says_what_ended_it(
+    browser: Browser, retry_console: Console
+) -> None:
+    """An audit: a cancelled (or lost) step's message was "—", its run having a reason
+    and no error."""
+    run_id, run = _waiting_for_retry(retry_console)
+    cancelled = retry_console.api.post(
+        f"/runs/{run['id']}/cancel", json={"reason": "the bank is closed today"}
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    tab = await open_tab(browser, retry_console.token, width=1280)
+    try:
+        await tab.page.goto(retry_console.base + f"workflow-runs/{run_id}")
+        row = tab.page.locator('tr[data-step="fetch"]')
+        await expect(row.locator(".badge")).to_have_text("Cancelled")
+        await expect(row).to_contain_text("the bank is closed today")
+    finally:
+        await tab.context.close()
+    assert tab.unexpected_errors() == []
