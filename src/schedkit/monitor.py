@@ -9,7 +9,8 @@
   task's events into its alert state in the store with compare-and-set, so a restart or
   another node never sends the same alert twice;
 * runs a periodic check: store-wide gauges on every node, and — on the scheduler lease
-  holder only — ``too_long`` for runs still running and ``late`` for runs still waiting;
+  holder only — ``too_long`` for runs still running, ``late`` for runs still waiting,
+  and the reminders of failure streaks;
 * sends alerts through :class:`~schedkit.alerts.channels.AlertSender` (apprise, off the
   run path, with timeout, retries, throttle and channel health);
 * adds the per-attempt span to ``executor.run_wrappers`` and times store calls.
@@ -24,7 +25,6 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,14 +41,17 @@ from schedkit.alerts.rules import (
     TaskAlertState,
     calendar_alerts,
     lateness,
+    on_failing_check,
     on_final,
     on_missed,
     on_pending_check,
     on_running_check,
     on_started,
+    reminder_due,
     skipped_is_missed,
 )
-from schedkit.errors import ConfigError, StoreError
+from schedkit.alerts.schedules import ScheduleCache, describe_trigger
+from schedkit.errors import ConfigError, RunNotFoundError, StoreError
 from schedkit.events import EventKind, RunEvent
 from schedkit.extension import ExtensionHost
 from schedkit.metrics import SchedkitMetrics
@@ -72,19 +75,14 @@ CHECK_LIMIT = 1000
 EVENT_QUEUE_SIZE = 10_000
 BATCH_SIZE = 500
 CAS_ATTEMPTS = 20
-SCHEDULE_CACHE_SECONDS = 30.0
+#: Seconds between two looks for failure streaks owed a reminder (reads every task's state).
+REMINDER_CHECK = 60.0
 
 _ALERT_EVENTS = frozenset(
     {EventKind.STARTED, EventKind.FINISHED, EventKind.SKIPPED, EventKind.MISSED, EventKind.LOST}
 )
 
 Fold = Callable[[TaskAlertState], Decision]
-
-
-@dataclass(kw_only=True, slots=True)
-class _CachedSchedule:
-    schedule: Schedule | None
-    fetched: float
 
 
 class Monitor:
@@ -116,11 +114,12 @@ class Monitor:
         self._tasks: list[asyncio.Task[None]] = []
         self._undo: list[Callable[[], None]] = []
         self._remove_listener: Callable[[], None] | None = None
-        self._schedules: dict[str, _CachedSchedule] = {}
+        self._schedules = ScheduleCache(self._read_schedule)
         self._task_rules: dict[str, RuleOverride | None] = {}
         self._secrets: tuple[str, ...] = ()
         self._sampled_at = 0.0
         self._last_check: datetime | None = None
+        self._reminders_at: datetime | None = None
         self._dropped_logged = 0.0
 
     @classmethod
@@ -376,6 +375,7 @@ class Monitor:
         if scheduler is not None and self.settings.active and scheduler.is_leader:
             await self._check_running()
             await self._check_pending()
+            await self._check_failing()
             if self.settings.rules.calendar:
                 await self._check_calendars()
         self._last_check = self._now()
@@ -449,6 +449,25 @@ class Monitor:
             )
             await self._dispatch(alerts)
 
+    async def _check_failing(self) -> None:
+        """Reminders of alerted failure streaks that no failing run ends to remind with."""
+        assert self.scheduler is not None
+        now = self._now()
+        if self._reminders_at and (now - self._reminders_at).total_seconds() < REMINDER_CHECK:
+            return
+        self._reminders_at = now
+        for entry in await self.scheduler.list_state(STATE_PREFIX):
+            task_name = entry.key.removeprefix(STATE_PREFIX)
+            rules = self.rules_for(task_name)
+            state = TaskAlertState.from_json(entry.value)
+            run_id = (state.last_error or {}).get("run_id")
+            if not run_id or not reminder_due(state, rules, now):
+                continue
+            with contextlib.suppress(RunNotFoundError):  # purged since
+                last = await self.scheduler.get_run(str(run_id))
+                fold = functools.partial(on_failing_check, last_failed=last, rules=rules, now=now)
+                await self._dispatch(await self._update(task_name, [fold]))
+
     async def _check_calendars(self) -> None:
         """One alert per calendar warning when it appears ("calendar cn_workdays for 2027
         not confirmed"). The warnings already sent are kept in the store, so a restart or
@@ -499,9 +518,9 @@ class Monitor:
         schedule_text = None
         run = alert.run
         if run is not None and run.schedule_id is not None:
-            schedule = await self._schedule(run.schedule_id)
+            schedule = await self._schedules.get(run.schedule_id)
             if schedule is not None:
-                schedule_text = _describe(schedule, self.settings.language)
+                schedule_text = describe_trigger(schedule, self.settings.language)
         return MessageContext(
             language=self.settings.language,
             timezone=self.settings.timezone,
@@ -545,23 +564,14 @@ class Monitor:
         if rules.late_after is not None:
             return rules.late_after
         if run.schedule_id is not None:
-            schedule = await self._schedule(run.schedule_id)
+            schedule = await self._schedules.get(run.schedule_id)
             if schedule is not None and schedule.misfire_grace_time is not None:
                 return schedule.misfire_grace_time
         return DEFAULT_LATE_AFTER
 
-    async def _schedule(self, schedule_id: str) -> Schedule | None:
-        cached = self._schedules.get(schedule_id)
-        if cached is not None and time.monotonic() - cached.fetched < SCHEDULE_CACHE_SECONDS:
-            return cached.schedule
+    async def _read_schedule(self, schedule_id: str) -> Schedule | None:
         assert self.scheduler is not None
-        try:
-            schedule = await self.scheduler.get_schedule(schedule_id)
-        except StoreError as exc:
-            logger.warning("monitor: could not read schedule %s: %s", schedule_id, exc)
-            return cached.schedule if cached is not None else None
-        self._schedules[schedule_id] = _CachedSchedule(schedule=schedule, fetched=time.monotonic())
-        return schedule
+        return await self.scheduler.get_schedule(schedule_id)
 
     def _now(self) -> datetime:
         assert self.scheduler is not None
@@ -579,16 +589,6 @@ def find_monitor(scheduler: Any) -> Monitor | None:
         if isinstance(extension, Monitor):
             return extension
     return None
-
-
-def _describe(schedule: Schedule, language: str) -> str | None:
-    try:
-        from schedkit.triggers import trigger_from_json
-
-        return trigger_from_json(schedule.trigger).describe(language)
-    except Exception:  # an unreadable trigger must not stop an alert
-        logger.debug("cannot describe the trigger of schedule %s", schedule.id, exc_info=True)
-        return None
 
 
 __all__ = ["Monitor", "find_monitor"]

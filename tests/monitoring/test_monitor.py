@@ -118,6 +118,30 @@ async def test_consecutive_failures_per_task_rules(
     assert titles(receiver) == ["[CRITICAL] Task failed 3 times in a row: nightly"]
 
 
+async def test_a_failure_streak_is_reminded_of_without_another_failure(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    """An audit: a reminder went out only with the task's next failure, so a daily job
+    that failed once stayed broken all day without one (monitoring.md: "goes out at
+    that interval")."""
+    t, _flag = switchable()
+    clock = OffsetClock()
+    settings = alert_settings([hook(receiver)], rules={"reminder_interval": 120})
+    s, mon = await make_monitored(t, clock=clock, settings=settings)
+    await s.run_now("nightly", wait=True, timeout=5)
+    await receiver.wait("/alerts", 1, timeout=5)
+    clock.advance(timedelta(seconds=61))  # past the monitor's look, not the interval
+    await asyncio.sleep(0.3)
+    assert titles(receiver) == ["[ERROR] Task failed: nightly"]
+    clock.advance(timedelta(seconds=60))
+    (_, reminder) = await receiver.wait("/alerts", 2, timeout=5)
+    assert reminder.json()["title"] == "(Reminder) [ERROR] Task failed: nightly"
+    assert "Error: RuntimeError: upstream said no" in reminder.json()["message"]
+    await asyncio.sleep(0.3)
+    await settle(mon)
+    assert len(receiver.on("/alerts")) == 2  # once per interval
+
+
 async def test_too_long_fires_while_the_run_is_still_running(
     make_monitored: MakeMonitored, receiver: Receiver
 ) -> None:

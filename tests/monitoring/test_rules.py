@@ -9,6 +9,7 @@ from schedkit.alerts.config import AlertKind, RuleSet
 from schedkit.alerts.rules import (
     Alert,
     TaskAlertState,
+    on_failing_check,
     on_final,
     on_missed,
     on_pending_check,
@@ -123,6 +124,18 @@ def test_reminders_at_the_interval() -> None:
     _, alerts = fold(TaskAlertState(), [run(RunStatus.FAILED) for _ in range(11)], rules)
     assert kinds(alerts) == [("failed", False), ("failed", True), ("failed", True)]
     assert [a.count for a in alerts] == [1, 6, 11]
+
+
+def test_a_failing_task_is_reminded_of_at_the_interval_without_a_run() -> None:
+    rules = RuleSet(reminder_interval=300)
+    last = run(RunStatus.FAILED)
+    state, _ = fold(TaskAlertState(), [last], rules)  # the alert went out at T0 + 1 min
+    sent = T0 + timedelta(minutes=1)
+    assert on_failing_check(state, last, rules, sent + timedelta(seconds=299)) == (state, [])
+    state, alerts = on_failing_check(state, last, rules, sent + timedelta(seconds=300))
+    assert kinds(alerts) == [("failed", True)] and alerts[0].run == last
+    assert on_failing_check(state, last, rules, sent + timedelta(seconds=301))[1] == []
+    assert on_failing_check(state, last, RuleSet(), sent + timedelta(days=1))[1] == []
 
 
 def test_recovered_can_be_switched_off() -> None:

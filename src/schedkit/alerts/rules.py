@@ -253,14 +253,27 @@ def on_final(state: TaskAlertState, run: Run, rules: RuleSet, now: datetime) -> 
         new.failure_sent_at = now
         alerts.append(_failure_alert(kind, new, run, rules, now, reminder=False))
     elif new.failure_sent and _due(new.failure_sent_at, rules, now):
-        kind = (
-            AlertKind.CONSECUTIVE_FAILURES
-            if AlertKind.CONSECUTIVE_FAILURES.value in new.failure_sent
-            else AlertKind.FAILED
-        )
         new.failure_sent_at = now
-        alerts.append(_failure_alert(kind, new, run, rules, now, reminder=True))
+        alerts.append(_failure_alert(_streak_kind(new), new, run, rules, now, reminder=True))
     return new, alerts
+
+
+def reminder_due(state: TaskAlertState, rules: RuleSet, now: datetime) -> bool:
+    """Whether a failure streak that was alerted is owed its reminder."""
+    return bool(state.failure_sent) and _due(state.failure_sent_at, rules, now)
+
+
+def on_failing_check(
+    state: TaskAlertState, last_failed: Run, rules: RuleSet, now: datetime
+) -> Decision:
+    """The periodic check, for a task whose last run failed (``last_failed``): a streak
+    alerted ``reminder_interval`` ago is reminded of even when no run ends (a daily job
+    that failed once stays broken all day without another failure to remind with)."""
+    if not reminder_due(state, rules, now):
+        return state, []
+    new = state.copy()
+    new.failure_sent_at = now
+    return new, [_failure_alert(_streak_kind(new), new, last_failed, rules, now, reminder=True)]
 
 
 def on_missed(state: TaskAlertState, run: Run, rules: RuleSet, now: datetime) -> Decision:
@@ -538,6 +551,12 @@ def _failure_alert(
         threshold=threshold,
         since=state.failing_since,
     )
+
+
+def _streak_kind(state: TaskAlertState) -> AlertKind:
+    if AlertKind.CONSECUTIVE_FAILURES.value in state.failure_sent:
+        return AlertKind.CONSECUTIVE_FAILURES
+    return AlertKind.FAILED
 
 
 def _close_missed(state: TaskAlertState) -> None:

@@ -73,6 +73,10 @@ class AdminFacade:
     async def get_state(self, key: str) -> StateEntry | None:
         return await self.store.get_state(key)
 
+    async def list_state(self, prefix: str) -> list[StateEntry]:
+        """The entries of the key/value area whose key starts with ``prefix``."""
+        return await self.store.list_state(prefix)
+
     async def set_state(self, key: str, value: JSON, expected_version: int) -> bool:
         """Compare-and-set of a value in the store's key/value area (see Store.set_state)."""
         return await self.store.set_state(key, value, expected_version)
