@@ -402,6 +402,11 @@ async def test_cancel_running_and_pending(make_scheduler: MakeScheduler) -> None
     s = await make_scheduler(long_async, cooperative_sync)
     run = await s.run_now("long_async")
     await asyncio.wait_for(started.wait(), 5)
+    # An attack: on PostgreSQL a reason with a NUL was applied, then refused in the
+    # run's end at every retry: the run stayed running for good, holding a slot.
+    with pytest.raises(ValidationError, match="NUL"):
+        await s.cancel_run(run.id, actor="mallory", reason="stop\x00now")
+    assert (await s.get_run(run.id)).status is RunStatus.RUNNING
     await s.cancel_run(run.id, actor="alice")
     done = await s.wait_for_run(run.id, timeout=5)
     assert done.status is RunStatus.CANCELLED

@@ -81,3 +81,23 @@ def test_changes_need_a_json_content_type(api: Api) -> None:
         )
         assert schedule.status_code == 200, schedule.text
         raw.delete("/tasks/anything/schedule", headers={"X-Requested-With": "cli"})
+
+
+def test_nul_characters_are_refused_before_reaching_a_store(api: Api) -> None:
+    """An attack: PostgreSQL stores no text with a NUL. One in a path or a query was
+    answered 503 "store error" naming the store (and logged as an ERROR); one in a
+    cancel reason left the run running for good. Every backend answers 422 now."""
+    for path, params in [
+        ("/runs/a%00b", None),
+        ("/runs", {"task": "a\x00b"}),
+        ("/audit", {"actor": "a\x00b"}),
+    ]:
+        body = problem(api.viewer.get(path, params=params), 422)
+        assert "NUL character" in body["detail"], body
+    body = problem(api.operator.post("/runs/nope/cancel", json={"reason": "x\x00y"}), 422)
+    assert "NUL character" in body["detail"], body
+    # An escaped backslash before u0000 is text, not a NUL: it passes (to the 404).
+    text = api.operator.post(
+        "/runs/nope/cancel", content=b'{"reason": "C:\\\\u0000 is a path"}', headers=JSON
+    )
+    assert problem(text, 404)["type"] == "urn:schedkit:problem:run-not-found"

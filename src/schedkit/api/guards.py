@@ -11,11 +11,16 @@
   signed-in user's browser send either without the API's consent (it sends no CORS
   headers), so ambient credentials such as a host app's session cookie cannot be used
   from there.
+* **NUL characters.** PostgreSQL stores no text with a NUL character: a ``%00`` in the
+  path or query, or a ``\\u0000`` anywhere in a JSON body, is a 422 before anything is
+  read or written (it reached the store as a 503 "store error", and a cancel reason
+  with one left its run ``running`` for good, its end refused at every retry).
 """
 
 from __future__ import annotations
 
 import email.message
+import re
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -29,6 +34,7 @@ __all__ = [
     "BodyTooLarge",
     "check_content_type",
     "check_declared_size",
+    "check_no_nul",
     "limited_receive",
     "max_body_size",
 ]
@@ -45,6 +51,34 @@ class BodyTooLarge(PassingProblem):
 
     def __init__(self, limit: int) -> None:
         super().__init__(_too_large(limit))
+
+
+#: A NUL character in a JSON text: ``\u0000`` not itself escaped (``\\u0000`` is text).
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _nul(where: str) -> ApiProblem:
+    return ApiProblem(
+        422,
+        f"the request's {where} holds a NUL character, which no store accepts in text",
+        slug="validation-error",
+        title="Invalid input",
+    )
+
+
+class NulInBody(PassingProblem):
+    """Raised from ``receive`` once a JSON body is seen to hold a NUL character."""
+
+    def __init__(self) -> None:
+        super().__init__(_nul("body"))
+
+
+def check_no_nul(scope: Scope) -> None:
+    """422 when the request's path or query string holds a NUL character."""
+    if "\0" in scope.get("path", ""):  # decoded: a %00 is a NUL here
+        raise _nul("path")
+    if b"%00" in scope.get("query_string", b""):
+        raise _nul("query")
 
 
 def max_body_size(scope: Scope) -> int:
@@ -79,16 +113,20 @@ def check_declared_size(headers: Headers, limit: int) -> None:
 
 def limited_receive(receive: Receive, limit: int) -> Receive:
     """``receive`` that raises :class:`BodyTooLarge` once more than ``limit`` body bytes
-    have come in (before they are handed on)."""
-    received = 0
+    have come in (before they are handed on), and :class:`NulInBody` at the end of a
+    body holding a NUL character (kept whole to see it: ``limit`` bounds it)."""
+    body = bytearray()
 
     async def receive_limited() -> Message:
-        nonlocal received
         message = await receive()
         if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > limit:
+            body.extend(message.get("body", b""))
+            if len(body) > limit:
                 raise BodyTooLarge(limit)
+            ended = not message.get("more_body", False)
+            # The substring first: the pattern's search costs more.
+            if ended and b"\\u0000" in body and _NUL_ESCAPE.search(body):
+                raise NulInBody()
         return message
 
     return receive_limited

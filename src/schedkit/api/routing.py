@@ -33,6 +33,7 @@ from schedkit.api.guards import (
     MUTATING_METHODS,
     check_content_type,
     check_declared_size,
+    check_no_nul,
     limited_receive,
     max_body_size,
 )
@@ -67,8 +68,10 @@ class ProblemRoute(APIRoute):
         )
 
     def _admit(self, request: Request) -> Request:
-        """Check a mutating request's declared size and content type; return it with
-        its body counted against the limit as it streams."""
+        """Check the request's path and query for NUL characters, and a mutating
+        request's declared size and content type; return it with its body checked as it
+        streams."""
+        check_no_nul(request.scope)
         if request.method not in MUTATING_METHODS:
             return request
         limit = max_body_size(request.scope)

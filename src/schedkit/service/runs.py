@@ -228,6 +228,10 @@ class RunControl:
 
     async def cancel(self, run_id: str, *, actor: str, reason: str | None) -> Run:
         """Cancel a pending run at once, or ask a running run to stop (on any node)."""
+        if reason is not None and "\0" in reason:
+            # PostgreSQL refuses it in the run's end, written again and again: the run
+            # stayed running for good, holding a slot of its node.
+            raise ValidationError("holds a NUL character, which no store accepts", field="reason")
         current = await self.get(run_id)
         if current.status.finished:
             raise ConflictError(f"run {run_id} is already {current.status.value}")
