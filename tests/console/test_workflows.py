@@ -352,3 +352,32 @@ async def test_a_cancelled_step_says_what_ended_it(
     finally:
         await tab.context.close()
     assert tab.unexpected_errors() == []
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_lost_runs_reason_reads_in_both_languages(
+    browser: Browser, retry_console: Console
+) -> None:
+    """The reaper's reason, in the console's language and zone (an audit: raw UTC ISO)."""
+    reason = "no heartbeat from its node for 35 s (over lost_after 20 s; last at {})"
+    reason = reason.format("2026-12-02 07:59:25 UTC")
+    expected = {
+        "en": "No heartbeat from its node for 35 s (over lost_after 20 s; last at {})".format(
+            "2026-12-02 15:59:25"
+        ),
+        "zh": "所在节点已 35 秒无心跳（超过 lost_after 20 秒；最后一次：2026-12-02 15:59:25）",
+    }
+    for lang, text in expected.items():
+        tab = await open_tab(browser, retry_console.token, width=1280, lang=lang)
+        try:
+            await tab.page.goto(retry_console.base + "workflows")
+            shown = await tab.page.evaluate(
+                """async (reason) => {
+                    const { said } = await import("./assets/components.js");
+                    return said(reason);
+                }""",
+                reason,
+            )
+        finally:
+            await tab.context.close()
+        assert shown == text

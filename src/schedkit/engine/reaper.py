@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from schedkit.clock import Clock
 from schedkit.engine import runs
@@ -61,7 +61,7 @@ def lost_verdict(
     run: Run, retry: datetime | None, stale_before: datetime, now: datetime
 ) -> LostRun:
     """The verdict on a silent run: lost for good (``retry`` None) or back to pending."""
-    reason = f"no heartbeat from its node since before {stale_before.isoformat()}"
+    reason = silence_reason(run, now - stale_before, now)
     error = {"type": "RunLost", "message": reason}
     return LostRun(
         run_id=run.id,
@@ -73,6 +73,19 @@ def lost_verdict(
         attempt_error=attempt_error(run, RunStatus.LOST, error, run.started_at, now),
         reason=reason,
     )
+
+
+def silence_reason(run: Run, lost_after: timedelta, now: datetime) -> str:
+    """Why a run is judged lost, in words an operator paged at night reads at once (an
+    audit: "since before 2026-12-06T21:13:50.981838+00:00" gave the verdict's cut-off,
+    not the run's last sign of life, as a raw ISO time)."""
+    last = run.heartbeat_at or run.started_at
+    limit = f"lost_after {lost_after.total_seconds():g} s"
+    if last is None:
+        return f"no heartbeat from its node (over {limit})"
+    silent = (now - last).total_seconds()
+    at = last.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"no heartbeat from its node for {silent:.0f} s (over {limit}; last at {at})"
 
 
 def holds(stored: Run, verdict: LostRun) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from schedkit.engine.reaper import NODE_RUNS, vouched
+from schedkit.engine.reaper import NODE_RUNS, lost_verdict, vouched
 from schedkit.models import Node, Run, RunStatus, TriggerSource
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
@@ -67,3 +67,14 @@ def test_a_node_row_without_a_run_list_vouches_only_by_timing() -> None:
     """Rows of nodes of an earlier version carry no list."""
     assert not vouched(silent_run(last_heartbeat_ago=25), node(1, None), LOST_AFTER, NOW)
     assert vouched(silent_run(last_heartbeat_ago=21), node(2, None), LOST_AFTER, NOW)
+
+
+def test_a_lost_runs_reason_says_how_long_it_was_silent_and_since_when() -> None:
+    """An alert audit: "no heartbeat from its node since before 2026-12-06T21:13:50.98…
+    +00:00" gave the verdict's cut-off (not the run's last heartbeat) as raw ISO."""
+    verdict = lost_verdict(silent_run(35), None, NOW - timedelta(seconds=LOST_AFTER), NOW)
+    assert verdict.reason == (
+        "no heartbeat from its node for 35 s (over lost_after 20 s; "
+        "last at 2026-12-02 07:59:25 UTC)"
+    )
+    assert verdict.attempt_error["error"]["message"] == verdict.reason

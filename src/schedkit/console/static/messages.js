@@ -104,6 +104,17 @@ const SENTENCES = [
   [/^cancelled by (.+)$/, (m) => t("r_cancelled_by", { actor: actorName(m[1]) })],
   [/^the node shut down$/, () => t("r_node_shut_down")],
   [/^node stopped heartbeating$/, () => t("r_node_lost")],
+  [
+    /^no heartbeat from its node for (\d+) s \(over lost_after (\S+) s; last at (.+)\)$/,
+    (m, ctx) =>
+      t("r_no_heartbeat", {
+        silent: ctx.duration(Number(m[1])),
+        limit: m[2],
+        // "2026-12-02 07:59:25 UTC": shown in the console's zone like every other time.
+        at: ctx.time(`${m[3].replace(" UTC", "Z").replace(" ", "T")}`),
+      }),
+  ],
+  [/^cancel requested by another process \(see the audit\)$/, () => t("r_cancel_elsewhere")],
   [/^interrupted in the CLI \(Ctrl-C\)$/, () => t("r_cli_interrupted")],
   [/^the CLI stopped waiting after (\S+?)s$/, (m) => t("r_cli_timeout", { s: m[1] })],
   [
