@@ -174,6 +174,10 @@ def test_run_wait_is_executed_by_a_running_service(cli: Cli, service: SyncSchedu
     run = json.loads(result.stdout)
     assert run["status"] == "success"
     assert run["node_id"] == service.node_id
+    # An audit: with a service executing it, the run was said to "wait for a service".
+    text = cli("run", "hello", "-p", "name=Svc", "--wait")
+    assert "executed by the schedkit service on this store" in text.stderr, text.stderr
+    assert "waits for" not in text.stderr
 
 
 def test_run_local_executes_here_even_with_a_service(cli: Cli, service: SyncScheduler) -> None:

@@ -51,7 +51,7 @@ def test_a_keyed_run_that_ended_is_shown_not_said_to_wait_for_a_service(cli: Cli
     for more in (("--remote",), ()):
         again = cli(*args, *more)
         assert again.exit_code == 0, again.output
-        assert "waits for a schedkit service" not in again.stderr, more
+        assert "executed by the schedkit service" not in again.stderr, more
         assert "✔ run" in again.stdout and "success" in again.stdout, more
 
 

@@ -253,8 +253,8 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "（或在此运行：schedkit run {task} --wait）",
     },
     "waits for service": {
-        "en": "run {id} waits for a schedkit service to execute it",
-        "zh": "运行 {id} 等待 schedkit 服务执行",
+        "en": "run {id} is executed by the schedkit service on this store; waiting for its end",
+        "zh": "运行 {id} 由此存储上的 schedkit 服务执行，等待其结束",
     },
     "workflow no service": {
         "en": "no schedkit service is running on this store: workflow run {id} waits for "
