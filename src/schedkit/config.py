@@ -242,6 +242,11 @@ class ApiConfig(_Section):
     docs: bool = True
     #: Seconds between checks that the token of an open event stream is still valid.
     stream_recheck: float = Field(5.0, gt=0, le=300)
+    #: ``schedkit serve``: seconds a connection gets to send a request's headers.
+    header_timeout: float = Field(10.0, gt=0, le=300)
+    #: ``schedkit serve``: most connections waiting for their request's headers at once
+    #: (and half the open-file limit); one more is closed as it comes.
+    max_waiting_connections: int = Field(4096, ge=1)
 
 
 #: The design document's keys :meth:`SchedkitConfig.from_document` translates.

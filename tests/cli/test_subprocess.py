@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import resource
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -319,3 +321,62 @@ def test_serve_auth_none_refuses_a_host_header_that_is_not_loopback(cli: Cli) ->
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bool:
+    sock.settimeout(seconds)
+    try:
+        return sock.recv(1024) == b""
+    except TimeoutError:
+        return False
+    except ConnectionResetError:
+        return True
+
+
+def test_serve_closes_connections_slow_to_send_their_headers(cli: Cli) -> None:
+    """An attack: connections trickling their request headers stayed open for good;
+    1,100 of them (systemd's 1,024 open files) made the server unreachable and flooded
+    its log. Headers now come within api.header_timeout, and connections beyond
+    api.max_waiting_connections waiting for theirs are closed as they come."""
+    env = {
+        **subprocess_env(),
+        "SCHEDKIT_API__HEADER_TIMEOUT": "1",
+        "SCHEDKIT_API__MAX_WAITING_CONNECTIONS": "4",
+    }
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "schedkit", "serve", "--port", "0", "--no-access-log"],
+        cwd=cli.cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # systemd's soft limit is 1,024 (its hard one much higher): serve raises it.
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)),
+    )
+    socks: list[socket.socket] = []
+    try:
+        assert proc.stdout is not None
+        found = re.search(r"serving on http://([\d.]+):(\d+)/", proc.stdout.readline())
+        assert found
+        limits = Path(f"/proc/{proc.pid}/limits").read_text()
+        (soft,) = re.findall(r"Max open files\s+(\d+)", limits)
+        assert int(soft) == min(hard, 65536), limits
+        address = (found.group(1), int(found.group(2)))
+        for _ in range(6):
+            sock = socket.create_connection(address)
+            sock.sendall(b"GET /api/v1/scheduler/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            socks.append(sock)
+        assert [_closed_within(s, 0.5) for s in socks[4:]] == [True, True]
+        began = time.monotonic()
+        assert all(_closed_within(s, 3) for s in socks[:4])
+        assert 0.2 < time.monotonic() - began < 2.5
+        health = httpx.get(f"http://{address[0]}:{address[1]}/api/v1/scheduler/health", timeout=5)
+        assert health.status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        for sock in socks:
+            sock.close()
+        reap(proc)
+    assert "connection(s) closed at once: 4 were already waiting" in err, err

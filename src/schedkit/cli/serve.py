@@ -224,6 +224,8 @@ async def serve_node(
 
     from schedkit.api import create_app
 
+    from .slow_clients import guarded_protocol
+
     check_auth_bind(auth, host)
     sock = bind_socket(host, port)
     try:
@@ -237,6 +239,9 @@ async def serve_node(
             access_log=access_log,
             lifespan="on",
             timeout_graceful_shutdown=5,
+            http=guarded_protocol(
+                scheduler.config.api.header_timeout, scheduler.config.api.max_waiting_connections
+            ),
         )
         grace = render.seconds(scheduler.config.scheduler.shutdown_grace)
         server = _make_server(
