@@ -232,6 +232,11 @@ async def test_a_notice_entered_again_that_leaves_out_days_is_refused(store: Sto
         {"date": saturday.isoformat(), "open": True, "note": "春节调休"},
     ]
     assert await cals.get_notices() == entered
+    # calendars.md's own example, a correction typed alone, closing no day: it was
+    # told to add 放假 lines ("closes no day") instead of to enter the whole notice.
+    with pytest.raises(NoticeDropsDaysError) as caught:
+        await cals.enter_notice(OPEN_YEAR, notice[3:], confirmed=True)
+    assert len(caught.value.days) == 3
     # Every day again, one of them corrected: no need to say replace.
     corrected = [*notice[:3], notice[3].model_copy(update={"note": "春节调休（更正）"})]
     again = await cals.enter_notice(OPEN_YEAR, corrected, confirmed=True)

@@ -204,10 +204,13 @@ class CalendarStore:
         current = await self.get_notices()
         if expected_version is not None and expected_version != current.version:
             raise CalendarConflictError(NOTICES_NAME, expected_version, current.version)
-        table = current.notices.with_year(year, days, confirmed=confirmed)
+        # Before the notice's own checks: a correction typed alone ("上班 2027-02-20")
+        # was told it "closes no day" (add 放假 lines) instead of to enter the whole
+        # notice, as calendars.md says.
         dropped = current.notices.dropped_by(year, days)
         if dropped and not replace:
             raise NoticeDropsDaysError(year, [(i.date, i.open, i.note) for i in dropped])
+        table = current.notices.with_year(year, days, confirmed=confirmed)
         return await self.save_notices(table, expected_version=current.version)
 
     async def _index(self, name: str) -> None:
