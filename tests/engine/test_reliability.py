@@ -694,6 +694,50 @@ async def test_a_node_stops_a_run_the_store_took_from_it(make_scheduler: MakeSch
     assert ended.status is RunStatus.LOST, "the store's verdict stands"
 
 
+async def test_a_node_claiming_the_retry_of_its_own_lost_run_stops_the_old_attempt_first(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A chaos audit (FerretDB, a worker paused 30 s): the verdict on its run landed
+    after the node's first heartbeat since waking, and the node claimed the retry
+    itself. Its old attempt was never stopped (the new one, keyed by the same run id,
+    vouched for it): the two attempts ran at once for 2 minutes, the older unseen by
+    the store, and the node logged a KeyError at exit."""
+    marks: list[tuple[str, int]] = []
+
+    @task("paused_away", category="t", retry={"max_retries": 1, "retry_delay": 0})
+    async def paused_away(ctx: TaskContext) -> None:
+        marks.append(("start", ctx.attempt))
+        try:
+            if ctx.attempt == 1:
+                await asyncio.sleep(60)
+        finally:
+            marks.append(("end", ctx.attempt))
+
+    # No heartbeat before the claim: the node learns of the verdict by the claim alone.
+    s = await make_scheduler(paused_away, scheduler={"heartbeat_interval": 60})
+    run = await s.run_now("paused_away")
+
+    async def started() -> bool:
+        return marks == [("start", 1)]
+
+    await until(started, timeout=10)
+    now = datetime.now(UTC)
+    verdict = LostRun(
+        run_id=run.id,
+        attempt=1,
+        node_id=s.node_id,
+        stale_before=now + timedelta(hours=1),
+        now=now,
+        retry_at=now,
+        attempt_error={"attempt": 1, "status": "lost"},
+        reason="no heartbeat from its node",
+    )
+    assert await s.store.lose_runs([verdict]) == [True]
+    ended = await s.wait_for_run(run.id, timeout=10)
+    assert (ended.status, ended.attempt) == (RunStatus.SUCCESS, 2)
+    assert marks == [("start", 1), ("end", 1), ("start", 2), ("end", 2)]
+
+
 async def test_a_run_orphaned_on_a_live_node_is_still_recovered(
     make_scheduler: MakeScheduler,
 ) -> None:

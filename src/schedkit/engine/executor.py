@@ -21,6 +21,7 @@ from typing import Any
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
+from schedkit.engine.active import Active, current_task
 from schedkit.engine.attempt import AttemptRunner, Outcome, cancelled
 from schedkit.engine.finish import Finisher
 from schedkit.engine.flows import Flows
@@ -61,17 +62,6 @@ STOP_POLL = 0.1
 THREAD_SETTLE = 1.0
 
 RunWrapper = Callable[[Run], contextlib.AbstractAsyncContextManager[Any]]
-
-
-@dataclasses.dataclass(kw_only=True, slots=True)
-class _Active:
-    run: Run
-    ctx: TaskContext
-    #: What a cancel must stop: waiting for a thread, then the hooks.
-    work: Work | None = None
-    #: The attempt is over and its end being written: a heartbeat not finding the run
-    #: running here any more is that write, not another node taking it.
-    ending: bool = False
 
 
 class Executor:
@@ -128,7 +118,7 @@ class Executor:
         #: Context managers entered around every attempt (tracing spans and the like);
         #: each is called with the run and must not raise out of its own errors.
         self.run_wrappers: list[RunWrapper] = []
-        self._active: dict[str, _Active] = {}
+        self._active: dict[str, Active] = {}
         self._tasks: set[asyncio.Task[Run]] = set()
         self._wake = asyncio.Event()
         # Whether claimable runs may be waiting. A claim is a write transaction, so the
@@ -494,13 +484,23 @@ class Executor:
     def _start(self, run: Run) -> asyncio.Task[Run]:
         """Execute a run that holds a slot here; the task returns the run as it ended."""
         ctx = context_of(run, on_progress=functools.partial(self.feed.progress, run.id))
-        self._active[run.id] = _Active(run=run, ctx=ctx)
-        task = asyncio.create_task(self._execute(run, ctx), name=f"schedkit-run-{run.id}")
+        before = self._active.get(run.id)
+        if before is not None:
+            # An older attempt of this run still runs here (judged lost while this node
+            # was paused or cut off, and this node claimed its retry): it stops first,
+            # or both attempts ran at once, the older one unseen by the store.
+            self._taken(run.id)
+        task = asyncio.create_task(self._execute(run, ctx, before), name=f"schedkit-run-{run.id}")
+        if before is None:
+            self._active[run.id] = Active(run=run, ctx=ctx, task=task)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _execute(self, run: Run, ctx: TaskContext) -> Run:
+    async def _execute(self, run: Run, ctx: TaskContext, before: Active | None = None) -> Run:
+        if before is not None:  # an older attempt of the run, stopping: see _start
+            await asyncio.wait([before.task])
+            self._active[run.id] = Active(run=run, ctx=ctx, task=current_task())
         # A fire taken ahead of its time (scheduler.fire_ahead) starts at that time (see
         # _attempt): its duration counts from then, as its stored started_at does.
         started = max(self.clock.now(), run.not_before)
