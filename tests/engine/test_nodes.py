@@ -101,6 +101,33 @@ async def test_the_reaper_holds_its_verdicts_after_the_store_failed_this_node(
     assert (await store.get_run(silent.id)).status is RunStatus.LOST  # type: ignore[union-attr]
 
 
+async def test_a_store_failing_this_node_again_and_again_holds_verdicts_for_a_while_only(
+    store: Store,
+) -> None:
+    """A chaos audit (PostgreSQL): the leader's connection cut 3 s every 15 s held the
+    verdict on a dead node's run for as long as it flapped (judged 101.6 s after the
+    kill, 21.6 s after the last cut). The hold ends once the store has answered the
+    reaper's passes for lost_after in all."""
+    clock = Clock()
+    failed = T0 - timedelta(seconds=1)
+    reaper = reaper_on(store, clock, store_failed_at=lambda: failed)
+    started = T0 - timedelta(seconds=40)
+    dead = make_run(scheduled_for=started, not_before=started, created_at=started)
+    await add_runs(store, dead)
+    await claim_one(store, dead, "n1", started)
+    await store.upsert_node(node("n1", started))  # killed: it never beats again
+    judged_at = None
+    for second in range(0, 60, 3):  # a pass per heartbeat interval
+        clock.at = T0 + timedelta(seconds=second)
+        if second % 15 == 12:
+            failed = clock.at  # another cut
+        await reaper.reap()
+        if (await store.get_run(dead.id)).status is RunStatus.LOST:  # type: ignore[union-attr]
+            judged_at = second
+            break
+    assert judged_at is not None and 20 <= judged_at <= 36, judged_at
+
+
 @task("slow_one", retry={"max_retries": 0})
 async def slow_one() -> dict[str, object]:
     await asyncio.sleep(30)
