@@ -138,3 +138,35 @@ async def test_an_injected_clock_is_measured_but_never_moved() -> None:
     await sync.measure()
     assert clock.offset == timedelta(seconds=-30)
     assert sync.measured is not None and abs(sync.measured - 30) < 0.1
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self.at
+
+
+async def test_a_clock_stepped_between_measures_keeps_its_course_until_the_next(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A chaos audit (faketime): a leader's clock stepped 90 s forward recorded 90 fires
+    at once, ran one 89 s early, took the lease anew and judged a live node's run lost,
+    all before its next measure (a heartbeat later) put it back on the store's time."""
+    base = ManualClock()
+    start = base.at
+    ticks = [1000.0]
+    clock = StoreClock(base, monotonic=lambda: ticks[0])
+    sync = ClockSync(FixedServer(0.0), clock)  # type: ignore[arg-type]
+    await sync.measure()
+    base.at = start + timedelta(seconds=92)  # stepped 90 s, two seconds later
+    ticks[0] += 2.0
+    assert clock.now() == start + timedelta(seconds=2)
+    base.at = start + timedelta(seconds=2.5)  # a small correction is the clock's own
+    assert clock.now() == base.at
+    base.at = start + timedelta(seconds=92)
+    await sync.measure()  # the next heartbeat: the step measured, the store's time
+    assert "clock was stepped +90.0 s" in caplog.text
+    assert abs(clock.offset.total_seconds() + 92) < 0.5
+    assert abs((clock.now() - start).total_seconds()) < 0.5

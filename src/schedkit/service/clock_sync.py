@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
-from schedkit.clock import Clock, StoreClock
+from schedkit.clock import STEP, Clock, StoreClock
 from schedkit.store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -64,7 +64,21 @@ class ClockSync:
         offset = (server.astimezone(UTC) - midpoint).total_seconds()
         self.measured = offset
         if isinstance(self.clock, StoreClock):
+            self._stepped(self.clock, sent)
             self._follow(self.clock, offset)
+            self.clock.anchor = (own.now(), self.clock.monotonic())
+
+    def _stepped(self, clock: StoreClock, sent: datetime) -> None:
+        if clock.anchor is None:
+            return
+        course = clock.course()
+        step = (sent - course).total_seconds()
+        if abs(step) > STEP:
+            logger.warning(
+                "this node's clock was stepped %+.1f s since the last measure: schedkit "
+                "kept its time meanwhile, and now follows the store server's",
+                step,
+            )
 
     def _follow(self, clock: StoreClock, offset: float) -> None:
         following = self.following
