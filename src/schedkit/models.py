@@ -291,6 +291,23 @@ def failed_attempts(run: Run) -> int:
     return sum(1 for record in run.attempt_errors if not handed_back(record))
 
 
+def time_across_attempts(run: Run) -> float | None:
+    """Seconds from a finished run's first attempt's start to its end, for a run of more
+    than one attempt (None otherwise, or when no start is known): its ``duration`` is
+    the last attempt's alone ("failed after 0.00s" of a run whose attempts and the
+    retry delays between them took seconds)."""
+    if run.attempt < 2 or run.finished_at is None:
+        return None
+    starts = [run.started_at]
+    for record in run.attempt_errors:
+        try:
+            starts.append(datetime.fromisoformat(record["started_at"]))
+        except (KeyError, TypeError, ValueError):
+            continue
+    known = [s for s in starts if s is not None and s.tzinfo is not None]
+    return (run.finished_at - min(known)).total_seconds() if known else None
+
+
 def last_failure(run: Run) -> JSON | None:
     """The error of ``run``'s latest failed attempt (not one a drain handed back), or
     None: what a run waiting for its retry last failed with."""

@@ -42,6 +42,10 @@ def test_run_wait_here_executes_its_runs_retries(cli: Cli) -> None:
     assert "共 2 次尝试，总耗时" in zh.stdout, zh.stdout
     (run, _) = json.loads(cli("--json", "history", "fails_twice").stdout)["runs"]
     assert (run["status"], run["attempt"]) == ("failed", 2)
+    # history gives the same time (an audit: "0.00s", the last attempt's alone).
+    shown = cli("history", "fails_twice").stdout
+    times = [float(t) for t in re.findall(r"\s([\d.]+)s\s", shown)]
+    assert len(times) == 2 and min(times) >= 0.7, shown
 
 
 def test_a_keyed_run_that_ended_is_shown_not_said_to_wait_for_a_service(cli: Cli) -> None:

@@ -15,7 +15,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from schedkit.models import Run, RunStatus, attempt_failure, handed_back, to_json
+from schedkit.models import (
+    Run,
+    RunStatus,
+    attempt_failure,
+    handed_back,
+    time_across_attempts,
+    to_json,
+)
 from schedkit.readmodels import ScheduleView
 from schedkit.redaction import redact
 from schedkit.service.past_dates import FireRecorded, PastEndDate, ScheduleNote
@@ -571,7 +578,8 @@ def runs_table(
             "status": status_text(run.status, lang),
             "source": tr(run.trigger_source.value, lang),
             "scheduled": when(run.scheduled_for, tz),
-            "duration": seconds(run.duration),
+            # Across attempts, as `run --wait` says it (the last one's alone said 0.00s).
+            "duration": seconds(time_across_attempts(run) or run.duration),
             "attempt": f"{run.attempt}/{run.max_attempts}",
             "message": visible(message),
         }

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +33,7 @@ from rich.progress import (
 
 from schedkit.errors import ConflictError
 from schedkit.limits import MAX_CANCEL_REASON_CHARS, MAX_OFFSET, MAX_PAGE_SIZE
-from schedkit.models import LogLine, Node, Run, RunStatus, to_json, utcnow
+from schedkit.models import LogLine, Node, Run, RunStatus, time_across_attempts, to_json, utcnow
 from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.readmodels import run_view
 from schedkit.redaction import redact, redact_json
@@ -374,10 +374,8 @@ def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
         return
     ok = run.status is RunStatus.SUCCESS
     sentence = "run finished" if ok else "run ended"
-    across = _time_across_attempts(run)
+    across = time_across_attempts(run)
     if across is not None:
-        # run.duration is the last attempt's alone: "failed after 0.00s" was said of a
-        # run whose two attempts and the retry delay between them took a second.
         said.update(attempts=run.attempt, duration=render.seconds(across))
         sentence = "run after attempts"
     mark = "[green]✔[/]" if ok else "[red]✘[/]"
@@ -386,21 +384,6 @@ def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
     if isinstance(stats, dict) and stats:
         rows = [(visible(str(k)), visible(render.brief(v))) for k, v in stats.items()]
         render.print_kv(state.out, rows, lang)
-
-
-def _time_across_attempts(run: Run) -> float | None:
-    """Seconds from a run's first attempt's start to its end, for a run of more than one
-    attempt (None otherwise, or when a start is not known)."""
-    if run.attempt < 2 or run.finished_at is None:
-        return None
-    starts = [run.started_at]
-    for record in run.attempt_errors:
-        with contextlib.suppress(TypeError, ValueError):
-            starts.append(datetime.fromisoformat(record["started_at"]))
-    known = [s for s in starts if s is not None and s.tzinfo is not None]
-    if not known:
-        return None
-    return (run.finished_at - min(known)).total_seconds()
 
 
 # -- cancel ------------------------------------------------------------------------------

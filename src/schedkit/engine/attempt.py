@@ -185,9 +185,17 @@ class AttemptRunner:
                 return self._timed_out(run, ctx)
             outcome, failure = judge_error(exc, ctx)
             if failure is not None:
-                # Out of the run's context here (it ended with the attempt's task).
+                # Out of the run's context here (it ended with the attempt's task). The
+                # run and task in the text: a host app's plain log format shows nothing
+                # of ``extra`` (an audit: "run failed: ConnectionError: …", whose?).
                 ctx.logger.error(
-                    "run failed: %s: %s", type(exc).__name__, exc, extra=run_fields(ctx)
+                    "run %s of %s failed (attempt %d): %s: %s",
+                    ctx.run_id,
+                    ctx.task_name,
+                    ctx.attempt,
+                    type(exc).__name__,
+                    exc,
+                    extra=run_fields(ctx),
                 )
             return outcome, failure
         if work.timed_out:  # it caught its cancellation and returned anyway
