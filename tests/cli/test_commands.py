@@ -357,6 +357,19 @@ def test_schedule_option_bounds_are_the_schedule_s_rules(cli: Cli) -> None:
     assert "Invalid value for '--jitter'" in result.output
 
 
+def test_schedule_on_a_business_calendar(cli: Cli) -> None:
+    """An audit: a cron schedule on cn_workdays needed the whole trigger as --spec JSON
+    (--cron with --spec is refused)."""
+    done = cli("schedule", "hello", "--cron", "0 9 * * *", "--calendar", "cn_workdays")
+    assert done.exit_code == 0, done.output
+    assert "on Chinese working days only" in done.stdout
+    (stored,) = json.loads(cli("--json", "tasks", "show", "hello").stdout)["schedules"]
+    assert stored["trigger"]["calendar"] == "cn_workdays"
+    unknown = cli("schedule", "hello", "--cron", "0 9 * * *", "--calendar", "nope_cal")
+    assert unknown.exit_code == 2
+    assert one_error_line(unknown.stderr).startswith("error: --calendar: unknown calendar")
+
+
 def test_schedule_unknown_task(cli: Cli) -> None:
     result = cli("schedule", "nope", "--cron", "0 2 * * *")
     assert result.exit_code == 2

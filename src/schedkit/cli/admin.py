@@ -102,7 +102,15 @@ async def _check(state: CliState, report: Report) -> None:
                 )
             )
         except StoreNotFoundError as exc:
-            report.problem("store", f"{exc} (`schedkit db upgrade` creates a store)")
+            # Not yet created is a sound state before the first start; a mistyped
+            # database name shows here all the same.
+            report.warnings.append(
+                (
+                    "store",
+                    f"{exc}: not created yet (the first node, a write command or "
+                    "`schedkit db upgrade` creates it)",
+                )
+            )
             store = None
         except SchedkitError as exc:
             report.problem("store", str(exc))

@@ -155,6 +155,14 @@ def schedule(
         list[str] | None,
         typer.Option("--param", "-p", metavar="KEY=VALUE", help="Run parameter (repeatable)."),
     ] = None,
+    calendar: Annotated[
+        str | None,
+        typer.Option(
+            "--calendar",
+            metavar="NAME",
+            help="Fire only on the business calendar's run days (e.g. cn_workdays).",
+        ),
+    ] = None,
     jitter: Annotated[
         float | None,
         typer.Option(
@@ -242,6 +250,8 @@ def schedule(
         config = _spec(cron, interval, at, spec, tz)
         if jitter is not None:
             _set_trigger_field(config, "jitter", jitter)
+        if calendar is not None:
+            _set_trigger_field(config, "calendar", calendar)
         config.update({k: v for k, (_, v) in policies.items() if v is not None})
     else:
         _check_removal(
@@ -250,10 +260,15 @@ def schedule(
                 "--tz": tz,
                 "-p/--param": param,
                 "--jitter": jitter,
+                "--calendar": calendar,
                 **dict(policies.values()),
             },
         )
-    typed = {**policies, "trigger.jitter": ("--jitter", jitter)}
+    typed = {
+        **policies,
+        "trigger.jitter": ("--jitter", jitter),
+        "trigger.calendar": ("--calendar", calendar),
+    }
     options = {field: option for field, (option, value) in typed.items() if value is not None}
 
     async def work() -> list[ScheduleView]:
