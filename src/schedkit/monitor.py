@@ -49,6 +49,7 @@ from schedkit.alerts.rules import (
     on_started,
     reminder_due,
     skipped_is_missed,
+    with_missed_count,
 )
 from schedkit.alerts.schedules import ScheduleCache, describe_trigger
 from schedkit.errors import ConfigError, RunNotFoundError, StoreError
@@ -346,7 +347,7 @@ class Monitor:
             if new is state:
                 return alerts
             if await host.set_state(key, new.to_json(), entry.version if entry else 0):
-                return alerts
+                return with_missed_count(alerts, new)
             await asyncio.sleep(0.005 * (attempt + 1))
         logger.error(
             "monitor: alert state of %s kept changing under us; %d fold(s) dropped",

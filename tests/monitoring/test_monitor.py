@@ -8,6 +8,7 @@ neither slows nor fails runs.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import timedelta
 from typing import Any
@@ -191,6 +192,9 @@ async def test_missed_fires_after_downtime_one_alert(
     body = receiver.on("/alerts")[0].json()["message"]
     assert "Status: missed" in body and "Schedule: every second" in body
     assert "over misfire_grace_time 0.5 s" in body
+    # An audit: "2 fires of … missed" in the log, the alert said nothing of a count.
+    counted = re.search(r"Fires missed: (\d+)", body)
+    assert counted and int(counted.group(1)) >= 15, body
 
 
 async def test_overlap_skip_is_a_missed_alert(

@@ -311,6 +311,16 @@ def on_missed(state: TaskAlertState, run: Run, rules: RuleSet, now: datetime) ->
     return new, []
 
 
+def with_missed_count(alerts: list[Alert], state: TaskAlertState) -> list[Alert]:
+    """``alerts`` of one batch of observations, a missed alert counting every fire the
+    batch found missed (fires missed together, a node back after an outage, are one
+    alert: it said nothing of how many)."""
+    n = state.missed_count
+    return [
+        replace(a, count=n) if a.kind is AlertKind.MISSED and n > a.count else a for a in alerts
+    ]
+
+
 def on_started(
     state: TaskAlertState, run: Run, rules: RuleSet, now: datetime, late_after: float
 ) -> Decision:
