@@ -77,6 +77,16 @@ async def test_silent_nodes_age_out(store: Store) -> None:
     assert [n.id for n in await store.list_nodes()] == ["alive"]
 
 
+async def _silent_since_40_s(store: Store) -> Run:
+    """A run claimed by node n1 40 s before T0, neither heard of since."""
+    started = T0 - timedelta(seconds=40)
+    run = make_run(scheduled_for=started, not_before=started, created_at=started)
+    await add_runs(store, run)
+    await claim_one(store, run, "n1", started)
+    await store.upsert_node(node("n1", started))
+    return run
+
+
 async def test_the_reaper_holds_its_verdicts_after_the_store_failed_this_node(
     store: Store,
 ) -> None:
@@ -87,11 +97,7 @@ async def test_the_reaper_holds_its_verdicts_after_the_store_failed_this_node(
     clock = Clock()
     failed = T0 - timedelta(seconds=2)
     reaper = reaper_on(store, clock, store_failed_at=lambda: failed)
-    started = T0 - timedelta(seconds=40)
-    silent = make_run(scheduled_for=started, not_before=started, created_at=started)
-    await add_runs(store, silent)
-    await claim_one(store, silent, "n1", started)
-    await store.upsert_node(node("n1", started))  # beating again in a moment
+    silent = await _silent_since_40_s(store)  # its node beating again in a moment
     assert await reaper.reap() is False
     assert (await store.get_run(silent.id)).status is RunStatus.RUNNING  # type: ignore[union-attr]
     clock.at += timedelta(seconds=17)
@@ -111,11 +117,7 @@ async def test_a_store_failing_this_node_again_and_again_holds_verdicts_for_a_wh
     clock = Clock()
     failed = T0 - timedelta(seconds=1)
     reaper = reaper_on(store, clock, store_failed_at=lambda: failed)
-    started = T0 - timedelta(seconds=40)
-    dead = make_run(scheduled_for=started, not_before=started, created_at=started)
-    await add_runs(store, dead)
-    await claim_one(store, dead, "n1", started)
-    await store.upsert_node(node("n1", started))  # killed: it never beats again
+    dead = await _silent_since_40_s(store)  # killed: its node never beats again
     judged_at = None
     for second in range(0, 60, 3):  # a pass per heartbeat interval
         clock.at = T0 + timedelta(seconds=second)

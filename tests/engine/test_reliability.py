@@ -652,6 +652,22 @@ async def test_a_live_node_keeps_its_runs_while_their_heartbeats_lag(
     assert (done.status, done.attempt, attempts) == (RunStatus.SUCCESS, 1, [1])
 
 
+def _judged_lost(run_id: str, node_id: str, *, retry: bool) -> LostRun:
+    """The verdict of a reaper that still reaches the store on a first attempt, silent
+    whatever its heartbeat (``retry``: sent back to pending at once)."""
+    now = datetime.now(UTC)
+    return LostRun(
+        run_id=run_id,
+        attempt=1,
+        node_id=node_id,
+        stale_before=now + timedelta(hours=1),
+        now=now,
+        retry_at=now if retry else None,
+        attempt_error={"attempt": 1, "status": "lost"},
+        reason="node stopped heartbeating",
+    )
+
+
 async def test_a_node_stops_a_run_the_store_took_from_it(make_scheduler: MakeScheduler) -> None:
     """A chaos audit: a node cut off from the store past ``lost_after`` had its run
     judged lost and retried elsewhere; once it reached the store again it went on running
@@ -675,18 +691,7 @@ async def test_a_node_stops_a_run_the_store_took_from_it(make_scheduler: MakeSch
 
     await until(running, timeout=10)
     # What the reaper of a node that still reaches the store decides about this one.
-    now = datetime.now(UTC)
-    verdict = LostRun(
-        run_id=run.id,
-        attempt=1,
-        node_id=s.node_id,
-        stale_before=now + timedelta(hours=1),
-        now=now,
-        retry_at=None,
-        attempt_error={"attempt": 1, "status": "lost"},
-        reason="node stopped heartbeating",
-    )
-    assert await s.store.lose_runs([verdict]) == [True]
+    assert await s.store.lose_runs([_judged_lost(run.id, s.node_id, retry=False)]) == [True]
     began = time.monotonic()
     await asyncio.wait_for(cancelled.wait(), 5)
     assert time.monotonic() - began < 2.0  # within a few heartbeats (0.2 s), not 60 s
@@ -721,18 +726,7 @@ async def test_a_node_claiming_the_retry_of_its_own_lost_run_stops_the_old_attem
         return marks == [("start", 1)]
 
     await until(started, timeout=10)
-    now = datetime.now(UTC)
-    verdict = LostRun(
-        run_id=run.id,
-        attempt=1,
-        node_id=s.node_id,
-        stale_before=now + timedelta(hours=1),
-        now=now,
-        retry_at=now,
-        attempt_error={"attempt": 1, "status": "lost"},
-        reason="no heartbeat from its node",
-    )
-    assert await s.store.lose_runs([verdict]) == [True]
+    assert await s.store.lose_runs([_judged_lost(run.id, s.node_id, retry=True)]) == [True]
     ended = await s.wait_for_run(run.id, timeout=10)
     assert (ended.status, ended.attempt) == (RunStatus.SUCCESS, 2)
     assert marks == [("start", 1), ("end", 1), ("start", 2), ("end", 2)]
