@@ -112,14 +112,19 @@ async def test_a_store_failing_this_node_again_and_again_holds_verdicts_for_a_wh
 ) -> None:
     """A chaos audit (PostgreSQL): the leader's connection cut 3 s every 15 s held the
     verdict on a dead node's run for as long as it flapped (judged 101.6 s after the
-    kill, 21.6 s after the last cut). The hold ends once the store has answered the
-    reaper's passes for lost_after in all."""
+    kill, 21.6 s after the last cut), a hold of lost_after after each failure. The hold
+    is three heartbeat intervals (9 s): verdicts go out between the failures; and a
+    later outage is held as the first (a fix that counted the time the store answered
+    judged a live node's run 1.45 s after a 30 s outage that followed flapping)."""
     clock = Clock()
     failed = T0 - timedelta(seconds=1)
-    reaper = reaper_on(store, clock, store_failed_at=lambda: failed)
-    dead = await _silent_since_40_s(store)  # killed: its node never beats again
+    reaper = reaper_on(store, clock, store_failed_at=lambda: failed, hold=9)
+    dead = make_run(scheduled_for=T0, not_before=T0, created_at=T0)
+    await add_runs(store, dead)
+    await claim_one(store, dead, "n1", T0)
+    await store.upsert_node(node("n1", T0))  # killed at T0: it never beats again
     judged_at = None
-    for second in range(0, 60, 3):  # a pass per heartbeat interval
+    for second in range(0, 90, 3):  # a pass per heartbeat interval
         clock.at = T0 + timedelta(seconds=second)
         if second % 15 == 12:
             failed = clock.at  # another cut
@@ -127,7 +132,17 @@ async def test_a_store_failing_this_node_again_and_again_holds_verdicts_for_a_wh
         if (await store.get_run(dead.id)).status is RunStatus.LOST:  # type: ignore[union-attr]
             judged_at = second
             break
-    assert judged_at is not None and 20 <= judged_at <= 36, judged_at
+    assert judged_at is not None and 20 < judged_at <= 36, judged_at
+    # Then an outage every node sees: a live node's run is not judged as it ends.
+    outage = clock.at + timedelta(seconds=3)
+    live = make_run(scheduled_for=outage, not_before=outage, created_at=outage)
+    await add_runs(store, live)
+    await claim_one(store, live, "n2", outage)
+    await store.upsert_node(node("n2", outage))
+    clock.at = outage + timedelta(seconds=30)
+    failed = clock.at - timedelta(seconds=1)  # the leader's last failed call
+    assert await reaper.reap() is False
+    assert (await store.get_run(live.id)).status is RunStatus.RUNNING  # type: ignore[union-attr]
 
 
 @task("slow_one", retry={"max_retries": 0})

@@ -112,10 +112,13 @@ class Reaper:
         node_expiry: float,
         retry_due: Callable[[datetime], None],
         store_failed_at: Callable[[], datetime | None] = lambda: None,
+        hold: float | None = None,
     ) -> None:
         self.store = store
-        #: When the store last failed this node (the lease's calls): see reap.
+        #: When the store last failed this node (the lease's calls), and how long
+        #: verdicts wait after it (at most lost_after): see _holding.
         self.store_failed_at = store_failed_at
+        self.hold = lost_after if hold is None else min(hold, lost_after)
         self.registry = registry
         self.events = events
         self.clock = clock
@@ -128,29 +131,19 @@ class Reaper:
         #: Verdicts of a write that failed: applied all the same if only its answer was
         #: lost, and then no later pass finds their runs (no longer running) to announce.
         self._unsettled: list[tuple[Run, LostRun]] = []
-        #: How long the store has answered this node's passes while verdicts wait, and
-        #: when it last did (see _holding).
-        self._answered = timedelta(0)
-        self._answered_at: datetime | None = None
 
     def _holding(self, failed: datetime | None, now: datetime) -> bool:
         """Whether verdicts wait: the store failed this node lately, so the other nodes
         most likely could not beat either, and judged now, live nodes' runs finished
         meanwhile were run again (0.45 s after a 30 s outage, before their first
-        heartbeat). They wait until ``lost_after`` after the last failure, or until the
-        store has answered this node's passes for ``lost_after`` in all since the hold
-        began: a connection failing again and again (3 s every 15 s in a chaos audit)
-        held the verdict on a dead node's run for as long as it flapped."""
-        window = timedelta(seconds=self.lost_after)
-        if failed is None or now - failed >= window:
-            self._answered, self._answered_at = timedelta(0), None
-            return False
-        # A pass is reached only once the store answered the tick: the time since the
-        # previous pass counts, unless the store failed in between.
-        if self._answered_at is not None and failed < self._answered_at:
-            self._answered += now - self._answered_at
-        self._answered_at = now
-        return self._answered < window
+        heartbeat). They wait ``hold`` seconds after the last failure (three heartbeat
+        intervals: a live node beats within one of the store's return, and this node's
+        last failed call may be a retry older): time for the live nodes to beat again,
+        and short enough that a connection failing again and
+        again (3 s every 15 s in a chaos audit) leaves room for verdicts between its
+        failures (it held the verdict on a dead node's run for as long as it flapped
+        with a hold of ``lost_after``)."""
+        return failed is not None and now - failed < timedelta(seconds=self.hold)
 
     async def expire_nodes(self) -> int:
         """Delete the rows of nodes silent for ``node_expiry`` seconds (dead nodes age

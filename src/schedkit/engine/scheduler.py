@@ -122,9 +122,9 @@ class SchedulerLoop:
             node_expiry=self.cfg.node_expiry,
             retry_due=executor.wake_at,
             store_failed_at=lambda: self.leadership.failed_at,
+            hold=3 * self.cfg.heartbeat_interval,  # see Reaper._holding
         )
-        #: The store's calendars, re-read (by version) on each tick that fires a
-        #: schedule with a calendar, so an edit on any node is in force at its next fire.
+        #: The store's calendars, re-read (by version) at each tick firing on a calendar.
         self.calendars = CalendarBook(store)
         self.window = FireWindow()
         self._refresh_at = _LONG_AGO
