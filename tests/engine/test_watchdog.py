@@ -6,6 +6,7 @@ synchronous sleep, as a blocking async task holds it."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -92,3 +93,45 @@ async def test_without_a_store_of_its_own_it_only_reports(
     await dog.stop()
     said = [r.getMessage() for r in caplog.records if r.name == "schedkit.engine.watchdog"]
     assert len(said) == 2 and "settle_accounts (run r1)" in said[0], said
+
+
+def test_a_paused_process_is_said_paused_not_blamed_on_its_task(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chaos audit: on SIGCONT after 30 s of SIGSTOP, the watchdog said the loop "has
+    not run for 31.2 s" and blamed the task executing (an async task making blocking
+    calls) that only awaited a sleep: its own thread had been paused as well."""
+    caplog.set_level(logging.WARNING, logger="schedkit.engine.watchdog")
+    jumped = [0.0]
+    real = time.monotonic
+
+    class Clocks:
+        process_time = time.process_time  # a paused process uses no CPU
+
+        @staticmethod
+        def monotonic() -> float:
+            return real() + jumped[0]
+
+    monkeypatch.setattr("schedkit.engine.watchdog.time", Clocks)
+    dog = watchdog(None, "r1", grace=60)
+    done = threading.Event()
+
+    def the_loop() -> None:  # what the node's event loop does: stamp, again and again
+        while not done.is_set():
+            dog._seen = Clocks.monotonic()
+            time.sleep(0.01)
+
+    dog._seen = Clocks.monotonic()
+    threads = [threading.Thread(target=the_loop), threading.Thread(target=dog._watch)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    jumped[0] = 30.0  # the whole process stood still for 30 s
+    time.sleep(0.3)
+    done.set()
+    dog._stop.set()
+    for thread in threads:
+        thread.join()
+    said = [r.getMessage() for r in caplog.records if r.name == "schedkit.engine.watchdog"]
+    assert any("was paused for 3" in m for m in said), said
+    assert not any("has not run for" in m for m in said), said

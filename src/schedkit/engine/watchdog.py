@@ -90,7 +90,13 @@ class LoopWatchdog:
         loop: asyncio.AbstractEventLoop | None = None
         store: Store | None = None
         try:
-            while not self._stop.wait(self.interval):
+            while True:
+                asked, cpu = time.monotonic(), time.process_time()
+                if self._stop.wait(self.interval):
+                    break
+                overslept = time.monotonic() - asked - self.interval
+                if self._paused(overslept, time.process_time() - cpu):
+                    continue
                 held = time.monotonic() - self._seen
                 if held < BLOCKED_AFTER * self.interval:
                     self._released()
@@ -116,6 +122,23 @@ class LoopWatchdog:
                 if store is not None:
                     loop.run_until_complete(store.close())
                 loop.close()
+
+    def _paused(self, overslept: float, cpu: float) -> bool:
+        """Whether this thread's wait overran while the process used little CPU: it did
+        not run either, so the whole process was paused (an audit: SIGSTOP for 30 s made
+        the warning blame the task executing, an async task "making blocking calls",
+        that only awaited a sleep). A call holding the GIL that long burns CPU: that one
+        is the task's, said as before."""
+        if overslept <= BLOCKED_AFTER * self.interval or cpu > overslept / 2:
+            return False
+        logger.warning(
+            "node %s was paused for %.1f s (SIGSTOP, a frozen or migrated VM?): other "
+            "nodes may have judged its runs lost meanwhile",
+            self.node_id,
+            overslept,
+        )
+        self._seen = time.monotonic()  # the loop is judged from now on
+        return True
 
     def _runs(self) -> Sequence[tuple[str, str]]:
         try:
