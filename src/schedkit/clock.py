@@ -52,8 +52,9 @@ class StoreClock:
         self.base: Clock = base or SystemClock()
         self.offset = timedelta(0)
         self.monotonic = monotonic
-        #: The system clock's time and the monotonic clock's at the last measure.
-        self.anchor: tuple[datetime, float] | None = None
+        #: The system clock's time (POSIX seconds) and the monotonic clock's at the last
+        #: measure.
+        self.anchor: tuple[float, float] | None = None
 
     def now(self) -> datetime:
         return self.course() + self.offset
@@ -68,5 +69,6 @@ class StoreClock:
         if self.anchor is None:
             return base
         wall, mono = self.anchor
-        expected = wall + timedelta(seconds=self.monotonic() - mono)
-        return expected if abs((base - expected).total_seconds()) > STEP else base
+        # Float seconds: this runs for every "now" of the fire path.
+        drift = base.timestamp() - wall - (self.monotonic() - mono)
+        return base if -STEP <= drift <= STEP else base - timedelta(seconds=drift)

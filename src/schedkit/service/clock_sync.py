@@ -66,7 +66,7 @@ class ClockSync:
         if isinstance(self.clock, StoreClock):
             self._stepped(self.clock, sent)
             self._follow(self.clock, offset)
-            self.clock.anchor = (own.now(), self.clock.monotonic())
+            self.clock.anchor = (own.now().timestamp(), self.clock.monotonic())
 
     def _stepped(self, clock: StoreClock, sent: datetime) -> None:
         if clock.anchor is None:
