@@ -44,7 +44,7 @@ def test_cancel_a_running_run_asks_its_node_to_stop_it(cli: Cli, service: SyncSc
     for run in runs:
         assert service.wait_for_run(run.id, timeout=0.5).status.value == "running"
     en, zh, as_json = runs
-    result = cli("cancel", en.id)
+    result = cli("cancel", en.id, "--reason", "prices republished")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == (
         f"cancel requested for run {en.id} of slow: node {service.node_id} will stop it"
@@ -60,6 +60,9 @@ def test_cancel_a_running_run_asks_its_node_to_stop_it(cli: Cli, service: SyncSc
     assert (data["status"], data["cancel_requested"]) == ("running", True)
     for run in runs:
         assert service.wait_for_run(run.id, timeout=10).status.value == "cancelled"
+    # An audit: the operator's reason was dropped ("cancel requested on another node").
+    assert service.get_run(en.id).reason == "prices republished"
+    assert service.get_run(zh.id).reason.startswith("cancelled by cli:")
     again = cli("cancel", en.id)  # finished now: a conflict, as the API's 409
     assert again.exit_code == 1, again.output
     assert one_error_line(again.stderr) == f"error: run {en.id} is already cancelled"

@@ -25,6 +25,10 @@ async def cancel_requested_while_running(store: Store) -> tuple[Run, Run]:
     requested = await store.request_cancel(run.id, T0 + SEC, "stop it")
     assert requested is not None and requested.status is RunStatus.RUNNING
     assert requested.cancel_requested
+    # The canceller's reason is kept with the request: the node ends the run with it.
+    stored = await store.get_run(run.id)
+    assert stored is not None and (stored.cancel_requested, stored.reason) == (True, "stop it")
+    assert requested.reason == "stop it"
     return claimed, queued
 
 

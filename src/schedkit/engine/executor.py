@@ -27,6 +27,7 @@ from schedkit.engine.finish import Finisher
 from schedkit.engine.flows import Flows
 from schedkit.engine.handback import CodeHold
 from schedkit.engine.handoff import HandOff
+from schedkit.engine.heartbeats import RunHeartbeats
 from schedkit.engine.hooks import context_of
 from schedkit.engine.isolation import needs_thread
 from schedkit.engine.progress import RunFeed
@@ -64,7 +65,7 @@ THREAD_SETTLE = 1.0
 RunWrapper = Callable[[Run], contextlib.AbstractAsyncContextManager[Any]]
 
 
-class Executor:
+class Executor(RunHeartbeats):
     """Executes runs claimed by (or fired on) this node."""
 
     def __init__(
@@ -443,41 +444,6 @@ class Executor:
             return [t.task_name for t in tasks], False
         free_of_threads = [t.task_name for t in tasks if not needs_thread(t)]
         return free_of_threads, len(free_of_threads) < len(tasks)
-
-    async def _heartbeat_loop(self) -> None:
-        interval = self.config.scheduler.heartbeat_interval
-        while True:
-            await asyncio.sleep(interval)
-            ids = list(self._active)
-            if not ids:
-                continue
-            try:
-                held = await self.store.heartbeat_runs(self.node_id, ids, self.clock.now())
-            except StoreError as exc:
-                logger.warning("run heartbeat failed (will retry): %s", exc)
-                continue
-            for run_id in ids:
-                if run_id not in held:
-                    self._taken(run_id)
-                elif held[run_id]:
-                    self.cancel_local(run_id, "cancel requested by another process (see the audit)")
-
-    def _taken(self, run_id: str) -> None:
-        """Stop a run the store no longer has running here: judged lost while this node
-        could not reach the store (its retry may run elsewhere already), or ended by
-        another node. Going on would run its code twice at once; its outcome is not
-        recorded either way (the attempt is no longer this node's)."""
-        active = self._active.get(run_id)
-        if active is None or active.ending or active.ctx.cancelled:
-            return
-        logger.warning(
-            "run %s of %s (attempt %d) is no longer this node's in the store (judged lost "
-            "while the store was out of reach, or ended elsewhere): stopping it here",
-            run_id,
-            active.run.task_name,
-            active.run.attempt,
-        )
-        self.cancel_local(run_id, "taken from this node")
 
     # -- one run --------------------------------------------------------------------------
 

@@ -359,10 +359,10 @@ class Store(abc.ABC):
     async def request_cancel(self, run_id: str, now: datetime, reason: str) -> Run | None:
         """Cancel a run: a pending run becomes ``cancelled`` at once (finished_at = now,
         reason set, blocked runs released, atomically); a running run gets
-        ``cancel_requested`` so its node stops it. A finished run is returned unchanged.
-        Returns the run after the change, or None if unknown. The cancel request is the
-        last thing written, so a caller that also cancels the run locally acts before
-        any heartbeat reports it."""
+        ``cancel_requested`` and ``reason`` (its node ends it with that reason). A
+        finished run is returned unchanged. Returns the run after the change, or None
+        if unknown. The cancel request is the last thing written, so a caller that also
+        cancels the run locally acts before any heartbeat reports it."""
 
     @abc.abstractmethod
     async def stale_runs(self, stale_before: datetime, limit: int) -> list[Run]:

@@ -114,7 +114,7 @@ const SENTENCES = [
         at: ctx.time(`${m[3].replace(" UTC", "Z").replace(" ", "T")}`),
       }),
   ],
-  [/^cancel requested by another process \(see the audit\)$/, () => t("r_cancel_elsewhere")],
+  [/^cancel requested by another process$/, () => t("r_cancel_elsewhere")],
   [/^interrupted in the CLI \(Ctrl-C\)$/, () => t("r_cli_interrupted")],
   [/^the CLI stopped waiting after (\S+?)s$/, (m) => t("r_cli_timeout", { s: m[1] })],
   [

@@ -234,6 +234,7 @@ def decode_run(d: Mapping[str, Any], sidecars: Mapping[str, Mapping[str, Any]]) 
     if status is RunStatus.RUNNING and claim is not None and claim.get("kind") == "claim":
         heartbeat_at = claim["heartbeat_at"]
     progress = sidecars.get(progress_key(run_id))
+    request = sidecars.get(cancel_key(run_id))
     return Run(
         id=run_id,
         task_name=d["task_name"],
@@ -256,8 +257,8 @@ def decode_run(d: Mapping[str, Any], sidecars: Mapping[str, Mapping[str, Any]]) 
         error=opt_load(d["error"]),
         attempt_errors=[json.loads(e) for e in d["attempt_errors"]],
         progress=opt_load(progress["progress"] if progress is not None else d["progress"]),
-        reason=d["reason"],
-        cancel_requested=d["cancel_requested"] or cancel_key(run_id) in sidecars,
+        reason=(request or {}).get("reason") if status.active and request else d["reason"],
+        cancel_requested=d["cancel_requested"] or request is not None,
         timeout=d["timeout"],
         created_at=from_us(d["created_at"]),
         created_by=d["created_by"],

@@ -231,8 +231,8 @@ class TransitionsMixin(FencesMixin):
             # the SQL stores commit last: a caller that stops the run itself acts before
             # the run's own heartbeat can.
             request = {"_id": cancel_key(run_id), "kind": "cancel", "run_id": run_id}
-            await self._insert_new(self._c.claims, [request])
-            run = dataclasses.replace(run, cancel_requested=True)
+            await self._insert_new(self._c.claims, [{**request, "reason": reason}])
+            run = dataclasses.replace(run, cancel_requested=True, reason=reason)
             again = await self._c.runs.find_one({"_id": run_id})
             if run.status is RunStatus.RUNNING and again is not None and again["status"] == PENDING:
                 # Its attempt was sent back to pending by a requeue that looked for a

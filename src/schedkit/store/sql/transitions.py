@@ -201,8 +201,8 @@ class TransitionsMixin(SQLBase):
                     run, status=RunStatus.CANCELLED, finished_at=now, reason=reason
                 )
             if run.status == RunStatus.RUNNING and not run.cancel_requested:
-                conn.execute(this_run.values(cancel_requested=True))
-                return dataclasses.replace(run, cancel_requested=True)
+                conn.execute(this_run.values(cancel_requested=True, reason=reason))
+                return dataclasses.replace(run, cancel_requested=True, reason=reason)
             return run
 
         return await self._db.write(work)

@@ -541,7 +541,7 @@ export default {
   // reasons, audit details and error answers of the server (messages.js)
   r_cancelled_by: "Cancelled by {actor}",
   r_no_heartbeat: "No heartbeat from its node for {silent} (over lost_after {limit} s; last at {at})",
-  r_cancel_elsewhere: "Cancel requested by another process (see the audit log)",
+  r_cancel_elsewhere: "Cancel requested by another process",
   r_node_shut_down: "The node shut down",
   r_node_lost: "The node stopped sending heartbeats",
   r_cli_interrupted: "Interrupted in the command line (Ctrl-C)",

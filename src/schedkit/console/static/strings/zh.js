@@ -514,7 +514,7 @@ export default {
 
   r_cancelled_by: "由 {actor} 取消",
   r_no_heartbeat: "所在节点已 {silent}无心跳（超过 lost_after {limit} 秒；最后一次：{at}）",
-  r_cancel_elsewhere: "由其他进程请求取消（见审计日志）",
+  r_cancel_elsewhere: "由其他进程请求取消",
   r_node_shut_down: "节点已停止",
   r_node_lost: "节点不再发送心跳",
   r_cli_interrupted: "在命令行中被中断（Ctrl-C）",
