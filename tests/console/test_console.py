@@ -424,6 +424,30 @@ async def test_edit_schedule_chooses_where_its_runs_execute(
     console.api.delete("/tasks/crunch/schedule").raise_for_status()
 
 
+async def test_edit_schedule_of_a_one_off_says_it_runs_once(
+    signed_in: Browsing, console: Console
+) -> None:
+    """An audit: the form of a one-off (``schedkit schedule … --at``) showed Cron
+    "0 2 * * *" and five daily fires, and Save replaced the one-off with a daily run."""
+    console.api.post(
+        "/tasks/crunch/schedule", json={"trigger": "date", "run_date": "2027-03-05T23:00:00+08:00"}
+    ).raise_for_status()
+    page = signed_in.page
+    await page.goto(console.base + "tasks")
+    await (
+        page.locator('tr[data-task="crunch"]')
+        .get_by_role("button", name="Edit schedule: crunch")
+        .click()
+    )
+    dialog = page.get_by_role("dialog", name="Edit schedule of crunch")
+    await expect(dialog.get_by_role("note")).to_have_text(
+        "This schedule runs once, at 2027-03-05 23:00:00. Saving here replaces it with the "
+        "repeating schedule set below."
+    )
+    await dialog.get_by_role("button", name="Cancel").click()
+    console.api.delete("/tasks/crunch/schedule").raise_for_status()
+
+
 async def test_runs_view_filters_with_total(signed_in: Browsing, console: Console) -> None:
     response = console.api.post(
         "/tasks/greet/execute", params={"wait": "true"}, json={"kwargs": {"name": "r"}}

@@ -425,6 +425,8 @@ export function scheduleForm(task, prefix) {
   const preview = h("ol", { class: "preview", "aria-live": "polite", dataset: { state: "idle" } });
   const previewText = h("p", { class: "preview-text" });
   const formError = h("p", { class: "field-error", role: "alert" });
+  // A one-off (--at) has no place in this form: say so rather than show a daily default.
+  const onceNote = h("p", { class: "alert alert-warn schedule-once", role: "note", hidden: true });
 
   const cronBox = h(
     "div",
@@ -451,6 +453,8 @@ export function scheduleForm(task, prefix) {
     const sch = current();
     const trigger = sch?.trigger || { trigger: "cron", hour: 2, minute: 0 };
     const isInterval = trigger.trigger === "interval";
+    onceNote.hidden = trigger.trigger !== "date";
+    replace(onceNote, onceNote.hidden ? null : t("schedule_once_note", { time: fmtTime(trigger.run_date) }));
     kindCron.checked = !isInterval;
     kindInterval.checked = isInterval;
     expr.value = trigger.trigger === "cron" ? cronText(trigger) : "0 2 * * *";
@@ -561,6 +565,7 @@ export function scheduleForm(task, prefix) {
     schedules.length > 1
       ? field({ id: id("which"), label: t("schedule_which"), control: which })
       : null,
+    onceNote,
     h(
       "fieldset",
       { class: "kind" },

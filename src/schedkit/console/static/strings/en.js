@@ -249,6 +249,7 @@ export default {
   schedule_which: "Schedule",
   schedule_new_default: "{id} (new)",
   schedule_kind: "Type",
+  schedule_once_note: "This schedule runs once, at {time}. Saving here replaces it with the repeating schedule set below.",
   schedule_kind_cron: "Cron",
   schedule_kind_interval: "Interval",
   schedule_cron_expr: "Cron expression",

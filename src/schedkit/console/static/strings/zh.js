@@ -232,6 +232,7 @@ export default {
   schedule_which: "调度",
   schedule_new_default: "{id}（新建）",
   schedule_kind: "类型",
+  schedule_once_note: "此调度只在 {time} 运行一次。在此保存会把它替换为下面设置的周期调度。",
   schedule_kind_cron: "Cron 表达式",
   schedule_kind_interval: "固定间隔",
   schedule_cron_expr: "Cron 表达式",
