@@ -38,7 +38,6 @@ from schedkit.alerts.messages import Message, MessageContext, render
 from schedkit.alerts.rules import (
     Alert,
     Decision,
-    TaskAlertState,
     calendar_alerts,
     lateness,
     on_failing_check,
@@ -52,6 +51,7 @@ from schedkit.alerts.rules import (
     with_missed_count,
 )
 from schedkit.alerts.schedules import ScheduleCache, describe_trigger
+from schedkit.alerts.state import TaskAlertState
 from schedkit.errors import ConfigError, RunNotFoundError, StoreError
 from schedkit.events import EventKind, RunEvent
 from schedkit.extension import ExtensionHost

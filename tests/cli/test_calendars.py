@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import date
 
+from schedkit.models import AuditEvent
+from schedkit.store import create_store
 from tests.cli.conftest import Cli, one_error_line
 
 THIS_YEAR = date.today().year
@@ -82,6 +85,16 @@ def test_check_and_warnings_show_an_unconfirmed_year_until_it_is_entered(stored:
     assert cli("calendar", "warnings").exit_code == 0
     check = json.loads(cli("check", "--json").stdout)
     assert not [w for w in check["warnings"] if w["where"] == "calendar sd-spot"]
+    # An audit: an undo was recorded as "calendar.confirm", no year named.
+    assert cli("calendar", "confirm", "sd-spot", str(NEXT_YEAR), "--undo").exit_code == 0
+    assert cli("calendar", "warnings").exit_code == 1
+    (undone,) = asyncio.run(_audit(cli, "calendar.unconfirm"))
+    assert (undone.target, undone.detail) == ("sd-spot", str(NEXT_YEAR))
+
+
+async def _audit(cli: Cli, action: str) -> list[AuditEvent]:
+    async with create_store(f"sqlite:///{cli.db}") as store:
+        return await store.list_audit(action=action)
 
 
 def test_notice_command_enters_the_state_council_notice(stored: Cli) -> None:

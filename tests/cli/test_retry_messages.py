@@ -46,6 +46,9 @@ def test_history_shows_the_error_a_pending_retry_follows(stored: Cli) -> None:
     history = cli("history", "boom")
     assert history.exit_code == 0, history.output
     assert "retry pending after: ValueError: boom on purpose" in history.stdout
+    # In Chinese too (an audit: the sentence stayed English in a Chinese table).
+    zh = cli("--lang", "zh", "history", "boom")
+    assert "等待重试，上次失败：ValueError: boom on purpose" in zh.stdout, zh.stdout
     (shown,) = json.loads(cli("--json", "history", "boom").stdout)["runs"]
     assert shown["failed_attempts"] == 1
 

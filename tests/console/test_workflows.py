@@ -306,6 +306,10 @@ async def test_a_step_waiting_for_its_retry_says_so_and_when(
         "en": ("Waiting to retry", f"Retries at {when}", "Pending", "Last attempt failed: "),
         "zh": ("等待重试", f"将于 {when} 重试", "等待中", "上次尝试失败："),
     }
+    no_result = {
+        "en": "No result yet: the run waits for its next attempt.",
+        "zh": "暂无结果：该运行正在等待下一次尝试。",
+    }
     for lang, (state, at, plain, failed) in expected.items():
         tab = await open_tab(browser, retry_console.token, width=1280, lang=lang)
         try:
@@ -327,6 +331,8 @@ async def test_a_step_waiting_for_its_retry_says_so_and_when(
             )
             await row.get_by_role("link", name=re.compile("View run|查看运行详情")).click()
             await expect(page.locator(".run-status .badge")).to_have_text(state)
+            # Not "the run has not started" (an audit): its first attempt ran.
+            await expect(page.locator(".no-result")).to_have_text(no_result[lang])
         finally:
             await tab.context.close()
         assert tab.unexpected_errors() == []

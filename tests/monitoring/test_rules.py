@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from schedkit.alerts.config import AlertKind, RuleSet
 from schedkit.alerts.rules import (
     Alert,
-    TaskAlertState,
     on_failing_check,
     on_final,
     on_missed,
@@ -17,6 +16,7 @@ from schedkit.alerts.rules import (
     on_started,
     skipped_is_missed,
 )
+from schedkit.alerts.state import TaskAlertState
 from schedkit.models import Run, RunStatus, TriggerSource
 
 T0 = datetime(2024, 5, 1, 18, 0, tzinfo=UTC)

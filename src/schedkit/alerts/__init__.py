@@ -14,7 +14,8 @@ from schedkit.alerts.config import (
     RuleSet,
     TencentSmsSettings,
 )
-from schedkit.alerts.rules import Alert, Severity, TaskAlertState
+from schedkit.alerts.rules import Alert, Severity
+from schedkit.alerts.state import TaskAlertState
 
 __all__ = [
     "Alert",

@@ -15,14 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from schedkit.models import (
-    Run,
-    RunStatus,
-    attempt_failure,
-    handed_back,
-    time_across_attempts,
-    to_json,
-)
+from schedkit import models
+from schedkit.models import Run, RunStatus, attempt_failure, handed_back, to_json
 from schedkit.readmodels import ScheduleView
 from schedkit.redaction import redact
 from schedkit.service.past_dates import FireRecorded, PastEndDate, ScheduleNote
@@ -237,6 +231,11 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "run {id} of {task} {status} after {duration}",
         "zh": "{task} 的运行 {id} {status}，耗时 {duration}",
     },
+    "retry pending after": {
+        "en": "retry pending after: {error}",
+        "zh": "等待重试，上次失败：{error}",
+    },
+    "handed back": {"en": "handed back: {error}", "zh": "已交还：{error}"},
     "run after attempts": {
         "en": "run {id} of {task} {status} after {attempts} attempts in {duration}",
         "zh": "{task} 的运行 {id} {status}，共 {attempts} 次尝试，总耗时 {duration}",
@@ -502,7 +501,7 @@ def short_id(run_id: str) -> str:
     return run_id[-8:]
 
 
-def run_message(run: Run) -> str:
+def run_message(run: Run, lang: Lang = "en") -> str:
     """What a person wants to know about a run's outcome, in one line, with credentials
     masked as the read models mask them (:func:`schedkit.redaction.redact`)."""
     if run.error:
@@ -517,9 +516,9 @@ def run_message(run: Run) -> str:
         last = run.attempt_errors[-1]
         error = attempt_failure(last) or {}
         if handed_back(last):
-            text = f"handed back: {error.get('message') or ''}"
+            text = fill("handed back", lang, error=error.get("message") or "")
         else:
-            text = f"retry pending after: {_error_text(error) or last.get('status', '')}"
+            text = fill("retry pending after", lang, error=_error_text(error) or last.get("status"))
     return redact(" ".join(text.split()))
 
 
@@ -569,7 +568,7 @@ def runs_table(
         drop |= {"source", "attempt"}
     t = table([h for h in headers if h not in drop], lang, title=title)
     for run in runs:
-        message = run_message(run)
+        message = run_message(run, lang)
         if run.status is RunStatus.RUNNING and run.progress:
             message = progress_text(run.progress)
         cells = {
@@ -579,7 +578,7 @@ def runs_table(
             "source": tr(run.trigger_source.value, lang),
             "scheduled": when(run.scheduled_for, tz),
             # Across attempts, as `run --wait` says it (the last one's alone said 0.00s).
-            "duration": seconds(time_across_attempts(run) or run.duration),
+            "duration": seconds(models.time_across_attempts(run) or run.duration),
             "attempt": f"{run.attempt}/{run.max_attempts}",
             "message": visible(message),
         }

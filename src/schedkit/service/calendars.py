@@ -212,7 +212,9 @@ class CalendarDesk:
         rule, whatever the packages guess), or no longer."""
         current = await self._current(name, expected_version)
         calendar = current.calendar.with_confirmed(year, confirmed)
-        return await self._save(current, calendar, "calendar.confirm", actor)
+        # An undo recorded as "calendar.confirm", with no year, read as a confirmation.
+        action = "calendar.confirm" if confirmed else "calendar.unconfirm"
+        return await self._save(current, calendar, action, actor, detail=str(year))
 
     async def import_text(
         self,
@@ -275,14 +277,24 @@ class CalendarDesk:
         )
 
     async def _save(
-        self, current: StoredCalendar, calendar: Calendar, action: str, actor: str
+        self,
+        current: StoredCalendar,
+        calendar: Calendar,
+        action: str,
+        actor: str,
+        detail: str | None = None,
     ) -> StoredCalendar:
         saved = await self._cals.save(calendar, expected_version=current.version)
-        await self._audit(actor, action, saved, current if current.version else None)
+        await self._audit(actor, action, saved, current if current.version else None, detail)
         return saved
 
     async def _audit(
-        self, actor: str, action: str, saved: StoredCalendar, before: StoredCalendar | None
+        self,
+        actor: str,
+        action: str,
+        saved: StoredCalendar,
+        before: StoredCalendar | None,
+        detail: str | None = None,
     ) -> None:
         self._warned = None
         await self.audit.record(
@@ -291,4 +303,5 @@ class CalendarDesk:
             saved.calendar.name,
             before.calendar.to_json() if before is not None else None,
             saved.calendar.to_json(),
+            detail,
         )

@@ -23,6 +23,7 @@ import {
   taskHref,
   timeEl,
   toast,
+  waitsForRetry,
   zonedParts,
 } from "../components.js";
 
@@ -37,9 +38,10 @@ function downloadIcon() {
   );
 }
 
-/** Why a run shows no result, by its status. */
-function noResultText(status) {
-  const key = `run_no_result_${status}`;
+/** Why a run shows no result, by its status (a run waiting to retry has run: it waits). */
+function noResultText(run) {
+  if (waitsForRetry(run)) return t("run_no_result_retry");
+  const key = `run_no_result_${run.status}`;
   return has(key) ? t(key) : t("run_no_result");
 }
 
@@ -319,7 +321,7 @@ export async function render(ctx) {
       files.length ? downloads(files) : null,
       run.result
         ? jsonBlock(run.result, t("run_result"))
-        : h("p", { class: "empty no-result" }, noResultText(run.status)),
+        : h("p", { class: "empty no-result" }, noResultText(run)),
     );
     logState.textContent = active ? t("run_logs_live") : "";
   }

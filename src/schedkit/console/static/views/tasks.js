@@ -191,7 +191,7 @@ export async function render(ctx) {
     },
     { label: t("col_category"), cell: (x) => x.category },
     { label: t("col_tags"), cell: (x) => tagChips(x.tags) },
-    { label: t("col_schedule"), cell: (x) => scheduleCell(x), class: "wrap" },
+    { label: t("col_schedule"), cell: (x) => scheduleCell(x), class: "wrap schedule" },
     { label: t("col_next_fire"), cell: (x) => timeEl(x.next_fire_time, x.next_fire_time_local) },
     {
       label: t("col_last_run"),

@@ -136,9 +136,11 @@ export async function render(ctx) {
                     },
                     t("wf_retry_step"),
                   );
-                  parts.push(" ", button);
+                  parts.push(button);
                 }
-                return parts.length ? parts : t("none");
+                // Stacked (td .actions): side by side they pushed the table past the card
+                // at 1280 px in English, the button cut off.
+                return parts.length ? h("div", { class: "actions" }, ...parts) : t("none");
               },
             },
           ],
