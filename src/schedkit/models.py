@@ -86,6 +86,13 @@ _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 _strict_json = json.JSONEncoder(allow_nan=False, ensure_ascii=False).encode
 
 
+def holds_nul_escape(text: str) -> bool:
+    """Whether JSON ``text`` holds a NUL character (``\\u0000`` not itself escaped:
+    ``\\\\u0000`` is text), which no store accepts."""
+    # The substring test first: the pattern's search costs more.
+    return "\\u0000" in text and _NUL_ESCAPE.search(text) is not None
+
+
 def storable_json(value: Any) -> bytes:
     """``value`` as the UTF-8 JSON every store accepts, or ValueError saying why not:
     NaN/Infinity, lone surrogates (not UTF-8) and NUL characters (PostgreSQL's JSONB
@@ -95,8 +102,7 @@ def storable_json(value: Any) -> bytes:
         data = text.encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"not storable as JSON: {exc}") from None
-    # The substring test first: the pattern's search cost more than the encoding.
-    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+    if holds_nul_escape(text):
         raise ValueError("not storable as JSON: contains a NUL character (\\u0000)")
     return data
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
@@ -28,9 +29,7 @@ class RunHeartbeats:
     clock: Clock
     config: SchedkitConfig
     _active: dict[str, Active]
-
-    def cancel_local(self, run_id: str, reason: str) -> bool:
-        raise NotImplementedError
+    cancel_local: Callable[[str, str], bool]
 
     async def _heartbeat_loop(self) -> None:
         interval = self.config.scheduler.heartbeat_interval

@@ -257,7 +257,8 @@ def decode_run(d: Mapping[str, Any], sidecars: Mapping[str, Mapping[str, Any]]) 
         error=opt_load(d["error"]),
         attempt_errors=[json.loads(e) for e in d["attempt_errors"]],
         progress=opt_load(progress["progress"] if progress is not None else d["progress"]),
-        reason=(request or {}).get("reason") if status.active and request else d["reason"],
+        # A cancel asked of an active run carries its reason until the run ends.
+        reason=(request.get("reason") if status.active and request else None) or d["reason"],
         cancel_requested=d["cancel_requested"] or request is not None,
         timeout=d["timeout"],
         created_at=from_us(d["created_at"]),
