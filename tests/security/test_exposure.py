@@ -5,6 +5,7 @@ statuses routes answer."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import subprocess
@@ -12,10 +13,13 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI, HTTPException, Request
 
 from schedkit.api import create_app
+from schedkit.api.problems import problem_for
 from schedkit.integrations.fastapi import mount_scheduler
+from schedkit.errors import StoreError
 from schedkit.store import create_store
 from tests.api.conftest import PREFIX, Api, open_api
 from tests.api.helpers import problem
@@ -147,3 +151,27 @@ def test_ready_embedded_gives_details_to_the_host_s_users_only(tmp_path: Path) -
         assert anon.status_code == 200 and anon.json() == {"status": "ready", "store": "ok"}
         alice = httpx.get(server.url + PREFIX + "/ready", cookies={"session": "alice-session"})
         assert alice.status_code == 200 and alice.json()["node_id"]
+
+
+def test_a_store_failure_answers_503_without_naming_the_store(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Left out last round (an attack): the 503 of a store failure named the store's
+    URL — user, host, port and database, the password masked — to any token holder,
+    viewers included. The answer now gives a reference; the node's log has the cause."""
+    url = "postgresql://trader:hunter2@127.0.0.1:1/settlement_prod"
+    with pytest.raises(StoreError) as raised:
+        asyncio.run(create_store(url).open())
+    assert "settlement_prod" in str(raised.value)  # what the node's log must keep
+    with caplog.at_level(logging.WARNING, logger="schedkit.api.problems"):
+        response = problem_for(raised.value)
+    assert response is not None and response.status_code == 503
+    body = json.loads(bytes(response.body))
+    assert body["type"] == "urn:schedkit:problem:store-unavailable"
+    assert response.headers["Retry-After"] == "5"
+    for secret in ("trader", "hunter2", "127.0.0.1", "settlement_prod", "postgresql"):
+        assert secret not in body["detail"], body
+    ref = body["ref"]
+    assert f"(ref {ref})" in body["detail"]
+    [logged] = [r.getMessage() for r in caplog.records if ref in r.getMessage()]
+    assert "settlement_prod" in logged and "hunter2" not in logged

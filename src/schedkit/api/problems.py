@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -268,19 +269,8 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
         )
     if isinstance(exc, ConflictError):
         return problem_response(409, str(exc), slug="conflict", title="Conflict")
-    if isinstance(exc, StoreUnavailableError):
-        return problem_response(
-            503,
-            str(exc),
-            slug="store-unavailable",
-            title="Store unavailable",
-            headers={"Retry-After": "5"},
-        )
     if isinstance(exc, StoreError):
-        logger.error("store error answered with 503: %s", exc)
-        return problem_response(
-            503, str(exc), slug="store-error", title="Store error", headers={"Retry-After": "5"}
-        )
+        return _store_problem(exc)
     if isinstance(exc, NotRunningError):
         return problem_response(
             503,
@@ -291,6 +281,29 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
         )
     logger.error("unmapped schedkit error answered with 500: %r", exc)
     return problem_response(500, str(exc), slug="internal-error", title="Internal error")
+
+
+def _store_problem(exc: StoreError) -> JSONResponse:
+    """A 503 that names no store: the cause (the store's host, database and user, even
+    with the password masked) is for the node's log, not for every token holder; the
+    reference joins the two."""
+    reference = secrets.token_hex(4)
+    unreachable = isinstance(exc, StoreUnavailableError)
+    logger.log(
+        logging.WARNING if unreachable else logging.ERROR,
+        "store error answered with 503 (ref %s): %s",
+        reference,
+        exc,
+    )
+    what = "cannot be reached" if unreachable else "failed"
+    return problem_response(
+        503,
+        f"The store {what}; the node's log has the cause (ref {reference}).",
+        slug="store-unavailable" if unreachable else "store-error",
+        title="Store unavailable" if unreachable else "Store error",
+        headers={"Retry-After": "5"},
+        extra={"ref": reference},
+    )
 
 
 class PassingProblem(HTTPException):
