@@ -18,8 +18,8 @@ from fastapi import FastAPI, HTTPException, Request
 
 from schedkit.api import create_app
 from schedkit.api.problems import problem_for
-from schedkit.integrations.fastapi import mount_scheduler
 from schedkit.errors import StoreError
+from schedkit.integrations.fastapi import mount_scheduler
 from schedkit.store import create_store
 from tests.api.conftest import PREFIX, Api, open_api
 from tests.api.helpers import problem

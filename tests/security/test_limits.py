@@ -191,3 +191,32 @@ def test_backfill_requests_count_against_the_run_rate(throttled: Api) -> None:
     assert 1 <= int(late.headers["retry-after"]) <= 10
     runs = throttled.viewer.get("/runs", params={"trigger_source": "backfill"}).json()
     assert runs["total"] == 0
+
+
+NEVER = {  # Saturdays that are Chinese working days, from 2200: the search gives up.
+    "trigger": "cron",
+    "day_of_week": "sat",
+    "hour": 1,
+    "year": "2200-9999",
+    "calendar": "cn_workdays",
+}
+
+
+@pytest.fixture
+def searching(tmp_path: Path) -> Iterator[Api]:
+    """A server allowing each caller 1.5 s of schedule-preview search per minute."""
+    yield from _server(tmp_path, api={"preview_seconds": 1.5})
+
+
+def test_schedule_previews_are_paid_for_in_search_time_per_caller(searching: Api) -> None:
+    """Left out last round (an attack): each preview of a schedule that never fires
+    searched for a second of CPU, for any viewer, as often as it was asked — the event
+    loop shares that CPU. A caller's previews now draw on ``api.preview_seconds``."""
+    for _ in range(2):  # each one spends its whole search budget (about a second)
+        assert searching.viewer.post("/schedules/preview", json=NEVER).status_code == 200
+    refused = problem(searching.viewer.post("/schedules/preview", json="0 3 * * *"), 429)
+    assert "api.preview_seconds" in refused["detail"]
+    # Another caller has its own seconds; a common schedule costs next to nothing.
+    for _ in range(20):
+        common = searching.operator.post("/schedules/preview", json="0 3 * * *")
+        assert common.status_code == 200, common.text

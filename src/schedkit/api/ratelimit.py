@@ -1,17 +1,23 @@
-"""How fast one caller may create runs through the API: a token bucket per caller.
+"""How much one caller may ask of a node through the API: token buckets per caller.
 
-Each caller (an API token, or a host app's user) has ``api.run_burst`` runs in hand,
-refilled at ``api.run_rate`` per minute; a run creation without one is a 429 with
-``Retry-After``. The buckets live in this process's memory: with several nodes behind a
-load balancer, each node allows the rate.
+Runs: each caller (an API token, or a host app's user) has ``api.run_burst`` runs in
+hand, refilled at ``api.run_rate`` per minute; a run creation without one is a 429 with
+``Retry-After``. Schedule previews: a caller's previews are searched one at a time, and
+their search time is drawn from ``api.preview_seconds`` per minute (a schedule that never
+fires costs its whole search budget, a second of CPU, where a common one costs
+microseconds); a preview with the caller's seconds spent is a 429. The buckets live in
+this process's memory: with several nodes behind a load balancer, each node allows the
+rate.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -20,7 +26,7 @@ from schedkit.api.auth import Principal, current_principal
 from schedkit.api.deps import get_scheduler
 from schedkit.api.problems import ApiProblem
 
-__all__ = ["RunRateDep", "TokenBuckets"]
+__all__ = ["PreviewGate", "PreviewTurnDep", "RunRateDep", "TokenBuckets"]
 
 #: Buckets kept before full ones (callers idle long enough) are forgotten.
 MAX_BUCKETS = 10_000
@@ -36,7 +42,7 @@ class TokenBuckets:
     """``take(key)``: None when the caller may go on, else the seconds until it may."""
 
     def __init__(
-        self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic
+        self, per_minute: float, burst: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.rate = per_minute / 60.0
         self.burst = burst
@@ -44,6 +50,22 @@ class TokenBuckets:
         self._buckets: dict[str, _Bucket] = {}
 
     def take(self, key: str) -> float | None:
+        bucket = self._refilled(key)
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return None
+        return (1.0 - bucket.tokens) / self.rate
+
+    def owing(self, key: str) -> float | None:
+        """None while the caller has anything in hand, else the seconds until it has."""
+        bucket = self._refilled(key)
+        return None if bucket.tokens > 0.0 else (1e-3 - bucket.tokens) / self.rate
+
+    def charge(self, key: str, amount: float) -> None:
+        """Spend ``amount`` after the fact: a cost known only once paid may overdraw."""
+        self._refilled(key).tokens -= amount
+
+    def _refilled(self, key: str) -> _Bucket:
         now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -52,10 +74,7 @@ class TokenBuckets:
             bucket = self._buckets[key] = _Bucket(tokens=float(self.burst), at=now)
         bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.rate)
         bucket.at = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return None
-        return (1.0 - bucket.tokens) / self.rate
+        return bucket
 
     def _forget_full(self, now: float) -> None:
         for key, bucket in list(self._buckets.items()):
@@ -77,7 +96,7 @@ def _buckets(request: Request) -> TokenBuckets:
     return buckets
 
 
-def limit_run_creation(
+async def limit_run_creation(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> None:
     """A dependency of the routes that create runs: 429 when the caller is over its rate."""
@@ -94,3 +113,65 @@ def limit_run_creation(
 
 
 RunRateDep = Annotated[None, Depends(limit_run_creation)]
+
+
+@dataclass(slots=True)
+class PreviewGate:
+    """Callers' schedule previews: each caller's searched one at a time (a console form
+    sends one per change: they wait their turn rather than fail), paid for in seconds of
+    search."""
+
+    seconds: TokenBuckets
+    clock: Callable[[], float] = time.monotonic
+    #: Per caller: its lock, and how many requests hold or wait for it.
+    _turns: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
+
+    @classmethod
+    def per_minute(cls, seconds: float) -> PreviewGate:
+        return cls(TokenBuckets(seconds, seconds))
+
+    @asynccontextmanager
+    async def turn(self, caller: str) -> AsyncIterator[None]:
+        """Raises a 429 when ``caller`` has spent its seconds; else searches in turn."""
+        lock, users = self._turns.setdefault(caller, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                wait = self.seconds.owing(caller)
+                if wait is not None:
+                    raise ApiProblem(
+                        429,
+                        f"{caller.partition(':')[2]!r} used its schedule-preview search time "
+                        f"(api.preview_seconds per minute); retry in {math.ceil(wait)} s",
+                        slug="too-many-requests",
+                        title="Too many requests",
+                        headers={"Retry-After": str(math.ceil(wait))},
+                    )
+                started = self.clock()
+                try:
+                    yield
+                finally:
+                    self.seconds.charge(caller, self.clock() - started)
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del self._turns[caller]
+
+
+_GATE_KEY = "schedkit_preview_gate"
+
+
+async def preview_turn(
+    request: Request, principal: Annotated[Principal, Depends(current_principal)]
+) -> AbstractAsyncContextManager[None]:
+    """A dependency of the routes that search for fire times: the caller's turn, to hold
+    around the search (``async with turn:``)."""
+    state: Any = request.app.state
+    gate = getattr(state, _GATE_KEY, None)
+    if gate is None:
+        gate = PreviewGate.per_minute(get_scheduler(request).config.api.preview_seconds)
+        setattr(state, _GATE_KEY, gate)
+    return gate.turn(f"{principal.kind}:{principal.name}")
+
+
+PreviewTurnDep = Annotated[AbstractAsyncContextManager[None], Depends(preview_turn)]

@@ -10,7 +10,7 @@ from pydantic import JsonValue, PlainValidator
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep
 from schedkit.api.deps import LangDep, SchedulerDep
-from schedkit.api.ratelimit import RunRateDep
+from schedkit.api.ratelimit import PreviewTurnDep, RunRateDep
 from schedkit.api.routes.table import (
     Limit,
     Name,
@@ -136,6 +136,7 @@ async def delete_schedule(
     "POST",
     "/schedules/preview",
     role=Role.VIEWER,
+    errors=(429,),
     summary="Validate and preview a schedule",
     response_model=readmodels.SchedulePreview,
 )
@@ -143,6 +144,7 @@ async def preview_schedule(
     config: ScheduleBody,
     scheduler: SchedulerDep,
     lang: LangDep,
+    turn: PreviewTurnDep,
     count: Annotated[int, Query(ge=1, le=100, description="How many fire times.")] = 5,
     schedule_id: Annotated[
         str | None,
@@ -155,8 +157,13 @@ async def preview_schedule(
 ) -> readmodels.SchedulePreview:
     """Nothing is saved. 422 names the field at fault. ``complete`` is false when the
     search for fire times hit its time budget (a schedule that fires rarely or never).
-    Without ``schedule_id`` (or for an unknown one) the fires are a new series from now."""
-    return await readmodels.stored_preview(scheduler, config, count, lang, schedule_id=schedule_id)
+    Without ``schedule_id`` (or for an unknown one) the fires are a new series from now.
+    A caller's previews are searched one at a time, within ``api.preview_seconds`` of
+    search per minute (429 with ``Retry-After`` past it)."""
+    async with turn:
+        return await readmodels.stored_preview(
+            scheduler, config, count, lang, schedule_id=schedule_id
+        )
 
 
 @route(

@@ -16,7 +16,7 @@ from schedkit.api.deps import (
     node_monitor,
 )
 from schedkit.api.problems import ApiProblem
-from schedkit.api.ratelimit import RunRateDep
+from schedkit.api.ratelimit import PreviewTurnDep, RunRateDep
 from schedkit.api.routes.common import accepted, run_page
 from schedkit.api.routes.table import (
     SCHEDULE_ID_PATTERN,
@@ -216,7 +216,7 @@ async def execute_task(
     "POST",
     "/tasks/{task_name}/schedule",
     role=Role.ADMIN,
-    errors=(404, 409),
+    errors=(404, 409, 429),
     summary="Set a task's schedule",
     response_model=ScheduleResponse,
 )
@@ -226,6 +226,7 @@ async def schedule_task(
     scheduler: SchedulerDep,
     actor: ActorDep,
     lang: LangDep,
+    turn: PreviewTurnDep,
     schedule_id: Annotated[
         str | None,
         Query(
@@ -246,15 +247,19 @@ async def schedule_task(
         existing = await scheduler.get_schedule(schedule_id)
         if existing is not None and existing.task_name != task_name:
             raise ConflictError(f"schedule {schedule_id!r} belongs to task {existing.task_name!r}")
-    # Validates first (422 naming the field), without holding the event loop.
-    await readmodels.stored_preview(scheduler, config, 5, lang)
-    with noted() as notes:
-        schedule = await scheduler.add_task(task_name, config, schedule_id=schedule_id, actor=actor)
-    (view,) = await readmodels.schedule_views(scheduler, [schedule], lang)
-    # The fires listed are the saved schedule's, from its stored next fire on.
-    preview = await readmodels.stored_preview(
-        scheduler, config, 5, lang, first=schedule.next_fire_time
-    )
+    # The caller's previews' turn (api.preview_seconds): searching is what costs.
+    async with turn:
+        # Validates first (422 naming the field), without holding the event loop.
+        await readmodels.stored_preview(scheduler, config, 5, lang)
+        with noted() as notes:
+            schedule = await scheduler.add_task(
+                task_name, config, schedule_id=schedule_id, actor=actor
+            )
+        (view,) = await readmodels.schedule_views(scheduler, [schedule], lang)
+        # The fires listed are the saved schedule's, from its stored next fire on.
+        preview = await readmodels.stored_preview(
+            scheduler, config, 5, lang, first=schedule.next_fire_time
+        )
     return ScheduleResponse(
         schedule=view,
         next_fire_times=preview.fire_times,
