@@ -16,6 +16,7 @@ from schedkit.models import (
     TriggerSource,
     failed_attempts,
     last_failure,
+    time_across_attempts,
     to_json,
 )
 from schedkit.readmodels.common import View, local
@@ -47,6 +48,11 @@ class RunBrief(View):
     finished_at: datetime | None
     finished_at_local: datetime | None
     duration: float | None = Field(description="Seconds the last attempt took.")
+    duration_across_attempts: float | None = Field(
+        None,
+        description="Seconds from the first attempt's start to the end, retry delays "
+        "included, for a finished run of more than one attempt; null otherwise.",
+    )
     attempt: int
 
 
@@ -136,6 +142,7 @@ def _run_fields(run: Run, tz: tzinfo) -> dict[str, Any]:
         **{name: getattr(run, name) for name in _BRIEF_COPIED},
         "scheduled_for_local": run.scheduled_for.astimezone(tz),
         "finished_at_local": local(run.finished_at, tz),
+        "duration_across_attempts": time_across_attempts(run),
     }
 
 

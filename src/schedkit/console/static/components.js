@@ -169,6 +169,15 @@ export function fmtDuration(seconds) {
   return hours ? t("days_hours", { d: days, h: hours }) : t("days_short", { d: days });
 }
 
+/** A run's time: across its attempts when it had several (retry delays included, as the
+ * CLI shows it), with the last attempt's in the title; else the one attempt's. */
+export function runDuration(run) {
+  const across = run.duration_across_attempts;
+  if (across === null || across === undefined) return fmtDuration(run.duration);
+  const title = t("duration_across_title", { n: run.attempt, last: fmtDuration(run.duration) });
+  return h("span", { class: "duration-across", title }, fmtDuration(across));
+}
+
 export function fmtPercent(rate) {
   if (rate === null || rate === undefined) return t("none");
   return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(

@@ -350,6 +350,8 @@ export default {
   run_started_at: "Started",
   run_finished_at: "Finished",
   run_duration: "Duration",
+  run_duration_across: "{total} across {n} attempts, retry delays included (the last took {last})",
+  duration_across_title: "Across {n} attempts, retry delays included; the last took {last}",
   run_heartbeat: "Last heartbeat",
   run_attempt: "Attempt",
   run_attempt_of: "{n} of {max}",

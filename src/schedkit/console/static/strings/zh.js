@@ -330,6 +330,8 @@ export default {
   run_started_at: "开始时间",
   run_finished_at: "结束时间",
   run_duration: "耗时",
+  run_duration_across: "{n} 次尝试共 {total}，含重试等待（最后一次 {last}）",
+  duration_across_title: "{n} 次尝试合计，含重试等待；最后一次 {last}",
   run_heartbeat: "最近心跳",
   run_attempt: "尝试",
   run_attempt_of: "第 {n} 次，共 {max} 次",

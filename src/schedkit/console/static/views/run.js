@@ -281,7 +281,16 @@ export async function render(ctx) {
         [t("run_scheduled_for"), timeEl(run.scheduled_for, run.scheduled_for_local)],
         [t("run_started_at"), timeEl(run.started_at, run.started_at_local)],
         [t("run_finished_at"), timeEl(run.finished_at, run.finished_at_local)],
-        [t("run_duration"), fmtDuration(run.duration)],
+        [
+          t("run_duration"),
+          run.duration_across_attempts != null
+            ? t("run_duration_across", {
+                total: fmtDuration(run.duration_across_attempts),
+                n: run.attempt,
+                last: fmtDuration(run.duration),
+              })
+            : fmtDuration(run.duration),
+        ],
         [t("run_attempt"), t("run_attempt_of", { n: run.attempt, max: run.max_attempts })],
         [t("run_source"), t(`source_${run.trigger_source}`)],
         [t("run_created_by"), run.created_by ? actorEl(run.created_by) : t("none")],

@@ -8,12 +8,12 @@ import { taskActions } from "../actions.js";
 import {
   ACTIVE,
   errorBox,
-  fmtDuration,
   fmtTime,
   fmtWindow,
   link,
   pausedBadge,
   prose,
+  runDuration,
   runHref,
   statusBadge,
   tagChips,
@@ -45,9 +45,7 @@ export function lastRunCell(run) {
     h(
       "a",
       { href: runHref(run.id), "data-link": true, title: when },
-      run.duration !== null && run.duration !== undefined
-        ? fmtDuration(run.duration)
-        : when.slice(11),
+      run.duration !== null && run.duration !== undefined ? runDuration(run) : when.slice(11),
     ),
   );
 }
