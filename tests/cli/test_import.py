@@ -246,3 +246,27 @@ def test_an_id_given_twice_names_both_lines(stored: Cli) -> None:
     assert result.exit_code == 2
     message = " ".join(result.stderr.split())
     assert "line 4: id: schedule id 'j-000' is already given on line 3" in message
+
+
+def test_schedules_lists_every_task_s_a_page_at_a_time(cli: Cli) -> None:
+    """Left out last round: no command listed schedules across tasks (``tasks show`` is
+    one task's, its first ones); after an import of thousands, which are there?"""
+    (cli.cwd / "s.jsonl").write_text(jsonl(120), encoding="utf-8")
+    assert cli("schedule", "import", "s.jsonl").exit_code == 0
+    assert cli("schedule", "boom", "--cron", "0 3 * * *").exit_code == 0
+    # In id order: boom, j-000 … j-119, and the sample package's nightly_report.
+    page = cli("schedules", "-n", "2", "--offset", "120")
+    assert page.exit_code == 0, page.output
+    assert "j-119" in page.stdout and "nightly_report" in page.stdout
+    assert "j-118" not in page.stdout
+    assert "121–122 / 122" in page.stdout and "--offset" not in page.stdout
+    first = cli("schedules", "-n", "5")
+    assert "every day at 03:00 (Asia/Shanghai)" in first.stdout  # boom's
+    assert "1–5 / 122  (--offset 5)" in first.stdout
+    shown = json.loads(cli("--json", "schedules", "--task", "boom").stdout)
+    assert shown["total"] == 1 and [s["id"] for s in shown["schedules"]] == ["boom"]
+    assert shown["schedules"][0]["next_fire_time"] is not None
+    typo = cli("schedules", "--task", "hellp")
+    assert typo.exit_code != 0 and "unknown task 'hellp'" in one_error_line(typo.output)
+    zh = cli("--lang", "zh", "schedules", "--task", "boom")
+    assert "每天 03:00（Asia/Shanghai）" in zh.stdout and "否" in zh.stdout

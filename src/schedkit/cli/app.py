@@ -17,6 +17,7 @@ from . import (
     cluster,
     demo,
     runs,
+    schedule_list,
     schedules,
     serve,
     tasks,
@@ -133,6 +134,7 @@ def _export_env(ctx: typer.Context, name: str, value: str | None) -> None:
 tasks.register(app)
 runs.register(app)
 schedules.register(app)
+schedule_list.register(app)
 backfill.register(app)
 admin.register(app)
 tokens.register(app)

@@ -69,6 +69,7 @@ _ZH: dict[str, str] = {
     "revoked": "已撤销",
     "no runs": "没有运行记录",
     "no tasks": "没有任务",
+    "no schedules": "没有调度计划",
     "yes": "是",
     "no": "否",
     "manual only": "仅手动运行",

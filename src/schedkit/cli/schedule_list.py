@@ -1,0 +1,82 @@
+"""``schedkit schedules``: every stored schedule, a page at a time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from schedkit.limits import MAX_OFFSET, MAX_PAGE_SIZE
+from schedkit.readmodels import ScheduleView, schedule_views
+
+from . import render
+from .render import tr, visible
+from .state import JsonOpt, get_state, management, run_async, wants_json
+
+
+def register(app: typer.Typer) -> None:
+    app.command("schedules")(list_schedules)
+
+
+def list_schedules(
+    ctx: typer.Context,
+    task_name: Annotated[
+        str | None, typer.Option("--task", "-t", metavar="TASK", help="Only this task's.")
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", "-n", min=1, max=MAX_PAGE_SIZE, metavar="N", help="Schedules to show."
+        ),
+    ] = 50,
+    offset: Annotated[
+        int,
+        typer.Option("--offset", min=0, max=MAX_OFFSET, metavar="N", help="Schedules to skip."),
+    ] = 0,
+    json_: JsonOpt = False,
+) -> None:
+    """List schedules in id order, with their task, trigger and next run.
+
+    A page at a time (a store may hold 100,000): --offset for the next ones.
+    """
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    lang = state.lang
+
+    async def work() -> tuple[list[ScheduleView], int]:
+        async with management(state, read_only=True) as s:
+            page = await s.list_schedules(task_name, limit=limit, offset=offset)
+            total = await s.count_schedules(task_name)
+            if task_name is not None and total == 0:
+                s.get_task(task_name)  # a typo is an error, not an empty list
+            return await schedule_views(s, page, lang), total
+
+    views, total = run_async(work())
+    store = state.store_label()
+    if as_json:
+        items = [v.model_dump(mode="json") for v in views]
+        render.emit_json(
+            {"store": store, "total": total, "limit": limit, "offset": offset, "schedules": items}
+        )
+        return
+    out = state.out
+    if not views:
+        out.print(tr("no schedules", lang) if offset == 0 else f"{offset:,} / {total:,}")
+    else:
+        table = render.table(["id", "task", "schedule", "next run", "paused"], lang)
+        for view in views:
+            paused = tr("no", lang)
+            if view.paused:
+                paused = tr("yes", lang) + (f" ({view.pause_note})" if view.pause_note else "")
+            table.add_row(
+                visible(view.id),
+                visible(view.task_name),
+                visible(view.description),
+                visible(render.next_run(view, lang)),
+                visible(paused),
+            )
+        out.print(table)
+        shown = f"{offset + 1:,}–{offset + len(views):,} / {total:,}"
+        more = offset + len(views) < total
+        out.print(shown + (f"  (--offset {offset + len(views)})" if more else ""), style="dim")
+    render.store_line(out, store, lang)
