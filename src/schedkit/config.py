@@ -236,7 +236,7 @@ class ApiConfig(_Section):
     run_rate: float = Field(60.0, gt=0)
     #: Runs one caller may create at once before ``run_rate`` applies.
     run_burst: int = Field(20, ge=1)
-    #: Seconds of fire-time search one caller's schedule previews may use per minute
+    #: CPU seconds of fire-time search one caller's schedule previews may use per minute
     #: (and at once); a schedule that never fires costs a second, a common one microseconds.
     preview_seconds: float = Field(10.0, gt=0)
     #: Serve ``GET /metrics`` without a token (for a scraper on a private network).

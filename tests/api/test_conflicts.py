@@ -54,3 +54,38 @@ def test_concurrent_schedule_writes_one_wins_the_other_gets_409(api: Api) -> Non
     stored = api.viewer.get("/schedules/cleanup").json()
     assert stored["trigger"] == winner["trigger"]
     assert stored["version"] == winner["version"]
+
+
+def _cron(expression: str) -> dict[str, Any]:
+    return {"trigger": "cron", "expression": expression, "kwargs": {"count": 1}}
+
+
+def test_an_edit_based_on_an_older_version_is_a_409(api: Api) -> None:
+    """The version read with the schedule, sent back as ``expected_version``: a change
+    saved by someone else after the read is a 409 rather than overwritten (the two
+    requests need not overlap, as a console dialog left open shows)."""
+    path = "/tasks/echo/schedule"
+    made = api.admin.post(
+        path, params={"schedule_id": "e1", "expected_version": 0}, json=_cron("0 9 * * *")
+    )
+    assert made.status_code == 200, made.text
+    read = made.json()["schedule"]["version"]
+    again = api.admin.post(
+        path, params={"schedule_id": "e1", "expected_version": 0}, json=_cron("0 8 * * *")
+    )
+    assert again.status_code == 409 and "not to exist yet" in again.json()["detail"]
+    other = api.admin.post(path, params={"schedule_id": "e1"}, json=_cron("0 7 * * *"))
+    assert other.status_code == 200, other.text
+    late = api.admin.post(
+        path, params={"schedule_id": "e1", "expected_version": read}, json=_cron("0 11 * * *")
+    )
+    assert late.status_code == 409, late.text
+    assert late.json()["type"] == "urn:schedkit:problem:conflict"
+    assert f"was expected at version {read}" in late.json()["detail"]
+    kept = api.viewer.get("/schedules/e1").json()
+    assert kept["trigger"]["expression"] == "0 7 * * *"
+    current = kept["version"]
+    fresh = api.admin.post(
+        path, params={"schedule_id": "e1", "expected_version": current}, json=_cron("0 11 * * *")
+    )
+    assert fresh.status_code == 200 and fresh.json()["schedule"]["version"] == current + 1

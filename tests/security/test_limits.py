@@ -204,18 +204,25 @@ NEVER = {  # Saturdays that are Chinese working days, from 2200: the search give
 
 @pytest.fixture
 def searching(tmp_path: Path) -> Iterator[Api]:
-    """A server allowing each caller 1.5 s of schedule-preview search per minute."""
-    yield from _server(tmp_path, api={"preview_seconds": 1.5})
+    """A server allowing each caller 1 s of schedule-preview search per minute."""
+    yield from _server(tmp_path, api={"preview_seconds": 1.0})
 
 
 def test_schedule_previews_are_paid_for_in_search_time_per_caller(searching: Api) -> None:
     """Left out last round (an attack): each preview of a schedule that never fires
     searched for a second of CPU, for any viewer, as often as it was asked — the event
     loop shares that CPU. A caller's previews now draw on ``api.preview_seconds``."""
-    for _ in range(2):  # each one spends its whole search budget (about a second)
-        assert searching.viewer.post("/schedules/preview", json=NEVER).status_code == 200
-    refused = problem(searching.viewer.post("/schedules/preview", json="0 3 * * *"), 429)
+    # Each one searches until its budget (a second) is up: CPU seconds, fewer on a busy
+    # machine, so a few may pass before the caller's second is spent.
+    answers = []
+    for _ in range(8):
+        answers.append(searching.viewer.post("/schedules/preview", json=NEVER))
+        if answers[-1].status_code != 200:
+            break
+    assert answers[0].status_code == 200, answers[0].text
+    refused = problem(answers[-1], 429)
     assert "api.preview_seconds" in refused["detail"]
+    problem(searching.viewer.post("/schedules/preview", json="0 3 * * *"), 429)
     # Another caller has its own seconds; a common schedule costs next to nothing.
     for _ in range(20):
         common = searching.operator.post("/schedules/preview", json="0 3 * * *")

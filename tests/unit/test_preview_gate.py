@@ -1,5 +1,5 @@
 """The API's schedule-preview gate as a pure object: a caller's previews in turn, paid
-for in seconds of search (api/ratelimit.py), on an injected clock."""
+for in CPU seconds of search (api/ratelimit.py), on an injected clock."""
 
 from __future__ import annotations
 
@@ -19,13 +19,12 @@ class Clock:
         return self.now
 
 
-def _gate(clock: Clock, per_minute: float = 3.0) -> PreviewGate:
-    return PreviewGate(TokenBuckets(per_minute, 3, clock=clock), clock=clock)
+def _gate(clock: Clock) -> PreviewGate:
+    return PreviewGate(TokenBuckets(3.0, 3.0, clock=clock))  # 3 s in hand, 3 s a minute
 
 
 async def test_a_caller_s_previews_are_searched_one_at_a_time() -> None:
-    clock = Clock()
-    gate = _gate(clock)
+    gate = _gate(Clock())
     inside: list[str] = []
     peak = 0
 
@@ -46,11 +45,12 @@ async def test_a_caller_s_previews_are_searched_one_at_a_time() -> None:
     assert gate._turns == {}  # nobody waits: no lock kept per caller
 
 
-async def test_search_time_is_charged_and_refills() -> None:
+async def test_search_seconds_are_charged_and_refill() -> None:
     clock = Clock()
-    gate = _gate(clock)  # 3 s in hand, 3 s more per minute
-    async with gate.turn("token:viewer"):
-        clock.now += 3.5  # a never-firing schedule overdraws
+    gate = _gate(clock)
+    async with gate.turn("token:viewer") as meter:
+        meter.add(2.0)  # from the searching thread
+        meter.add(1.5)  # a second search in the same turn: a never-firing one overdraws
     with pytest.raises(ApiProblem) as refused:
         async with gate.turn("token:viewer"):
             pytest.fail("a caller with its seconds spent searches no more")
@@ -60,6 +60,8 @@ async def test_search_time_is_charged_and_refills() -> None:
     async with gate.turn("token:other"):
         pass
     clock.now += 11
+    async with gate.turn("token:viewer"):
+        pass  # a turn without a search costs nothing
     async with gate.turn("token:viewer"):
         pass
     assert gate._turns == {}

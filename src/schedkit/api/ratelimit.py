@@ -26,7 +26,7 @@ from schedkit.api.auth import Principal, current_principal
 from schedkit.api.deps import get_scheduler
 from schedkit.api.problems import ApiProblem
 
-__all__ = ["PreviewGate", "PreviewTurnDep", "RunRateDep", "TokenBuckets"]
+__all__ = ["PreviewGate", "PreviewTurnDep", "RunRateDep", "SearchMeter", "TokenBuckets"]
 
 #: Buckets kept before full ones (callers idle long enough) are forgotten.
 MAX_BUCKETS = 10_000
@@ -115,14 +115,26 @@ async def limit_run_creation(
 RunRateDep = Annotated[None, Depends(limit_run_creation)]
 
 
+class SearchMeter:
+    """The CPU seconds of the searches one turn ran; ``add`` is called from the worker
+    thread that searched, and the turn charges the total on the event loop."""
+
+    __slots__ = ("seconds",)
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.seconds += seconds
+
+
 @dataclass(slots=True)
 class PreviewGate:
     """Callers' schedule previews: each caller's searched one at a time (a console form
-    sends one per change: they wait their turn rather than fail), paid for in seconds of
-    search."""
+    sends one per change: they wait their turn rather than fail), paid for in CPU
+    seconds of search (not the store reads around it)."""
 
     seconds: TokenBuckets
-    clock: Callable[[], float] = time.monotonic
     #: Per caller: its lock, and how many requests hold or wait for it.
     _turns: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
 
@@ -131,8 +143,9 @@ class PreviewGate:
         return cls(TokenBuckets(seconds, seconds))
 
     @asynccontextmanager
-    async def turn(self, caller: str) -> AsyncIterator[None]:
-        """Raises a 429 when ``caller`` has spent its seconds; else searches in turn."""
+    async def turn(self, caller: str) -> AsyncIterator[SearchMeter]:
+        """Raises a 429 when ``caller`` has spent its seconds; else searches in turn,
+        charged what the meter it yields adds up."""
         lock, users = self._turns.setdefault(caller, (asyncio.Lock(), [0]))
         users[0] += 1
         try:
@@ -147,11 +160,11 @@ class PreviewGate:
                         title="Too many requests",
                         headers={"Retry-After": str(math.ceil(wait))},
                     )
-                started = self.clock()
+                meter = SearchMeter()
                 try:
-                    yield
+                    yield meter
                 finally:
-                    self.seconds.charge(caller, self.clock() - started)
+                    self.seconds.charge(caller, meter.seconds)
         finally:
             users[0] -= 1
             if not users[0]:
@@ -161,17 +174,21 @@ class PreviewGate:
 _GATE_KEY = "schedkit_preview_gate"
 
 
-async def preview_turn(
+async def preview_turns(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
-) -> AbstractAsyncContextManager[None]:
-    """A dependency of the routes that search for fire times: the caller's turn, to hold
-    around the search (``async with turn:``)."""
+) -> Callable[[], AbstractAsyncContextManager[SearchMeter]]:
+    """A dependency of the routes that search for fire times: a turn of the caller's
+    (``async with turn() as meter:``) to hold around each search, passing
+    ``meter.add`` as the search's ``spent``."""
     state: Any = request.app.state
     gate = getattr(state, _GATE_KEY, None)
     if gate is None:
         gate = PreviewGate.per_minute(get_scheduler(request).config.api.preview_seconds)
         setattr(state, _GATE_KEY, gate)
-    return gate.turn(f"{principal.kind}:{principal.name}")
+    caller = f"{principal.kind}:{principal.name}"
+    return lambda: gate.turn(caller)
 
 
-PreviewTurnDep = Annotated[AbstractAsyncContextManager[None], Depends(preview_turn)]
+PreviewTurnDep = Annotated[
+    Callable[[], AbstractAsyncContextManager[SearchMeter]], Depends(preview_turns)
+]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -318,20 +319,29 @@ async def stored_preview(
     *,
     first: datetime | None = None,
     schedule_id: str | None = None,
+    spent: Callable[[float], None] | None = None,
 ) -> SchedulePreview:
     """:func:`schedule_preview` against the calendars stored now (read first), run off
     the event loop. ``schedule_id``: the saved schedule ``config`` would replace; with
     its trigger unchanged (and not paused) saving keeps its series, so the fires listed
-    continue from its stored next fire, as they will be."""
+    continue from its stored next fire, as they will be. ``spent``: told the CPU
+    seconds the search took, whatever its outcome (what a caller is charged)."""
     spec = scheduler.parse_schedule(config)
     if first is None and schedule_id is not None:
         saved = await scheduler.get_schedule(schedule_id)
         first = kept_series(saved, spec.to_json()["trigger"])
     ref = spec.trigger.calendar
     calendars = await scheduler.calendars.snapshot([ref.name] if ref is not None else [])
-    return await asyncio.to_thread(
-        schedule_preview, scheduler, config, count, lang, calendars, first=first
-    )
+
+    def search() -> SchedulePreview:
+        started = time.thread_time()
+        try:
+            return schedule_preview(scheduler, config, count, lang, calendars, first=first)
+        finally:
+            if spent is not None:
+                spent(time.thread_time() - started)
+
+    return await asyncio.to_thread(search)
 
 
 def schedule_preview(

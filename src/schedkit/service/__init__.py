@@ -365,14 +365,22 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
         *,
         schedule_id: str | None = None,
         actor: str = SYSTEM,
+        expected_version: int | None = None,
     ) -> Schedule:
         """Schedule a task (replacing the schedule with the same id; default id: the task
-        name). Persisted, so it survives restarts and wins over the task's default."""
+        name). Persisted, so it survives restarts and wins over the task's default.
+        ``expected_version``: the version the change was based on (0: the schedule must
+        not exist yet); a schedule changed since is a ScheduleConflictError, not
+        overwritten."""
         self._require_started()
         await self.calendars.require(self.schedules.parse(schedule_config).trigger)
         self.calendars.changed()
         return await self.schedules.put(
-            task_name, schedule_config, schedule_id=schedule_id, actor=actor
+            task_name,
+            schedule_config,
+            schedule_id=schedule_id,
+            actor=actor,
+            expected_version=expected_version,
         )
 
     async def remove_task(self, task_name: str, *, actor: str = SYSTEM) -> bool:

@@ -224,13 +224,23 @@ class ScheduleBook:
     # -- changes ---------------------------------------------------------------------------
 
     async def put(
-        self, task_name: str, schedule_config: Any, *, schedule_id: str | None, actor: str
+        self,
+        task_name: str,
+        schedule_config: Any,
+        *,
+        schedule_id: str | None,
+        actor: str,
+        expected_version: int | None = None,
     ) -> Schedule:
-        """Create or replace a schedule of a task (default id: the task name)."""
+        """Create or replace a schedule of a task (default id: the task name); with
+        ``expected_version``, only the version the caller's edit was based on."""
         task = self.registry.require(task_name)
         spec = self.parse(schedule_config)
         sid = schedule_id or task_name
         before = await self.store.get_schedule(sid)
+        held = before.version if before is not None else 0
+        if expected_version is not None and expected_version != held:
+            raise ScheduleConflictError(sid, expected_version, held or None)
         given = spec.kwargs
         if before is not None:
             # Read models show kwargs redacted; a value sent back as shown keeps its own.

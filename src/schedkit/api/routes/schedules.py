@@ -160,9 +160,9 @@ async def preview_schedule(
     Without ``schedule_id`` (or for an unknown one) the fires are a new series from now.
     A caller's previews are searched one at a time, within ``api.preview_seconds`` of
     search per minute (429 with ``Retry-After`` past it)."""
-    async with turn:
+    async with turn() as meter:
         return await readmodels.stored_preview(
-            scheduler, config, count, lang, schedule_id=schedule_id
+            scheduler, config, count, lang, schedule_id=schedule_id, spent=meter.add
         )
 
 

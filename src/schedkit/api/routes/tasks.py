@@ -235,6 +235,14 @@ async def schedule_task(
             description="Schedule to create or replace (default: the task's own).",
         ),
     ] = None,
+    expected_version: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            description="The schedule's version the edit was based on (0: it must not "
+            "exist yet): a schedule changed since is a 409, not overwritten.",
+        ),
+    ] = None,
 ) -> ScheduleResponse:
     """Validates, saves (replacing the schedule with the same id) and answers with the
     next 5 fire times its business calendar allows (as the schedule's
@@ -247,18 +255,23 @@ async def schedule_task(
         existing = await scheduler.get_schedule(schedule_id)
         if existing is not None and existing.task_name != task_name:
             raise ConflictError(f"schedule {schedule_id!r} belongs to task {existing.task_name!r}")
-    # The caller's previews' turn (api.preview_seconds): searching is what costs.
-    async with turn:
-        # Validates first (422 naming the field), without holding the event loop.
-        await readmodels.stored_preview(scheduler, config, 5, lang)
-        with noted() as notes:
-            schedule = await scheduler.add_task(
-                task_name, config, schedule_id=schedule_id, actor=actor
-            )
-        (view,) = await readmodels.schedule_views(scheduler, [schedule], lang)
-        # The fires listed are the saved schedule's, from its stored next fire on.
+    # Validates first (422 naming the field), without holding the event loop; searching
+    # is paid for in the caller's preview seconds.
+    async with turn() as meter:
+        await readmodels.stored_preview(scheduler, config, 5, lang, spent=meter.add)
+    with noted() as notes:
+        schedule = await scheduler.add_task(
+            task_name,
+            config,
+            schedule_id=schedule_id,
+            actor=actor,
+            expected_version=expected_version,
+        )
+    (view,) = await readmodels.schedule_views(scheduler, [schedule], lang)
+    # The fires listed are the saved schedule's, from its stored next fire on.
+    async with turn() as meter:
         preview = await readmodels.stored_preview(
-            scheduler, config, 5, lang, first=schedule.next_fire_time
+            scheduler, config, 5, lang, first=schedule.next_fire_time, spent=meter.add
         )
     return ScheduleResponse(
         schedule=view,

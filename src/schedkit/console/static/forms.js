@@ -363,6 +363,18 @@ function intervalParts(trigger) {
   return { every: total || 10, unit: "minutes" };
 }
 
+/** Trigger fields the form does not edit, kept from the saved schedule on save. */
+const TRIGGER_KEPT = ["start_date", "end_date", "jitter"];
+/** Schedule settings the form does not edit, kept likewise. */
+const SCHEDULE_KEPT = [
+  "misfire_grace_time",
+  "coalesce",
+  "max_instances",
+  "timeout",
+  "kwargs",
+  "max_runs",
+];
+
 /**
  * The schedule editor for `task` (a TaskDetail/TaskSummary). Returns {element, save()}:
  * save() resolves with the saved ScheduleResponse, or null when the input is invalid
@@ -483,11 +495,14 @@ export function scheduleForm(task, prefix) {
     const sch = current();
     const out = { trigger, overlap: overlap.value, executor: executor.value || null };
     if (sch) {
-      out.misfire_grace_time = sch.misfire_grace_time;
-      out.coalesce = sch.coalesce;
-      out.max_instances = sch.max_instances;
-      out.timeout = sch.timeout;
-      out.kwargs = sch.kwargs;
+      // What the form does not show is the saved schedule's: its window, jitter and
+      // run limit were dropped by a save that changed only the expression.
+      for (const key of TRIGGER_KEPT) {
+        if (sch.trigger[key] !== undefined && sch.trigger[key] !== null) {
+          trigger[key] = sch.trigger[key];
+        }
+      }
+      for (const key of SCHEDULE_KEPT) out[key] = sch[key];
       out.labels = sch.labels || [];
     }
     return out;
@@ -633,7 +648,9 @@ export function scheduleForm(task, prefix) {
         return await api(`/tasks/${encodeURIComponent(task.name)}/schedule`, {
           method: "POST",
           body: body(),
-          query: { schedule_id: sch ? sch.id : null },
+          // The version this edit started from: a change saved by someone else since is
+          // a 409 (said in the form), not overwritten.
+          query: { schedule_id: sch ? sch.id : null, expected_version: sch ? sch.version : 0 },
         });
       } catch (err) {
         showErrors(err);

@@ -183,6 +183,11 @@ const SENTENCES = [
     () => t("e_notices_changed"),
   ],
   [/^calendar '(.+)' changed meanwhile/, (m) => t("e_calendar_changed", { name: m[1] })],
+  // errors.ScheduleConflictError: saved (or created, or deleted) by someone else meanwhile.
+  [
+    /^schedule '(.+)' was expected .* it was changed concurrently/,
+    (m) => t("e_schedule_changed", { id: m[1] }),
+  ],
   [/^task '(.+)' has no schedule to pause or resume$/, (m) => t("e_no_schedule", { task: m[1] })],
   [/^run (\S+) is already (\w+)$/, (m) => t("e_run_finished", { status: t(`status_${m[2]}`) })],
   [/^run (\S+) is still (\w+)/, (m) => t("e_run_active", { status: t(`status_${m[2]}`) })],

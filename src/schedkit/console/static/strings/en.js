@@ -590,6 +590,8 @@ export default {
   e_role: "Your role ({role}) may not do this; it needs {needed}.",
   e_notices_changed: "The holiday notices changed meanwhile (another operator entered one): reload the page and redo the edit.",
   e_calendar_changed: "Calendar {name} changed meanwhile: reload the page and redo the edit.",
+  e_schedule_changed:
+    "Schedule {id} was changed by someone else while you edited it; nothing was saved. Reload the page and redo the edit.",
   e_not_paused: "Task {task} is not paused.",
   e_no_schedule: "Task {task} has no schedule to pause or resume.",
   e_run_finished: "The run has already ended ({status}).",

@@ -560,6 +560,7 @@ export default {
   e_role: "当前角色（{role}）无权执行此操作，需要{needed}角色。",
   e_notices_changed: "放假通知已被他人修改（另一位操作员录入了通知）：请刷新页面后重新编辑。",
   e_calendar_changed: "日历 {name} 已被他人修改：请刷新页面后重新编辑。",
+  e_schedule_changed: "调度计划 {id} 在你编辑期间已被他人修改，本次未保存：请刷新页面后重新编辑。",
   e_not_paused: "任务 {task} 未暂停。",
   e_no_schedule: "任务 {task} 没有可暂停或恢复的调度。",
   e_run_finished: "该运行已结束（{status}）。",
