@@ -102,7 +102,7 @@ class FencesMixin(MarksMixin):
             t
             for t in transitions
             if (d := held.get(t.key)) is not None
-            and (d["kind"], d["fields"], d["push"]) == (t.kind, t.fields, t.push)
+            and (d["kind"], _own(d["fields"]), d["push"]) == (t.kind, _own(t.fields), t.push)
         ]
 
     async def _write(self, transitions: Sequence[Transition]) -> int:
@@ -256,3 +256,10 @@ class FencesMixin(MarksMixin):
         if names:
             ids = [f"lock:{name}" for name in names]
             await self._c.claims.delete_many({"_id": {"$in": ids}, "owner": owner})
+
+
+def _own(fields: Doc) -> Doc:
+    """A change's fields without the run's live heartbeat, which a finish copies in as it
+    is sent: the run beats on while a finish whose write failed waits to be sent again,
+    and that is still the same finish."""
+    return {k: v for k, v in fields.items() if k != "heartbeat_at"}
