@@ -209,3 +209,47 @@ async def test_third_workday_rule_fires_on_the_make_up_saturday(
             )
         await node.remove_task("settlement")
         await node.stop()
+
+
+async def test_a_fresh_node_previews_by_the_stored_notice(make_scheduler: MakeScheduler) -> None:
+    """A time audit: ``Scheduler.preview`` on a node just started (its scheduler off)
+    judged by the built-in estimate until something read the store, so a make-up
+    Saturday entered in the notice was missing from its preview."""
+    clock = OffsetClock(datetime(2027, 2, 18, 8, 0, tzinfo=SHANGHAI) - datetime.now(SHANGHAI))
+    operator = await make_scheduler(clock=clock, scheduler={"enabled": False})
+    await operator.calendars.enter_notice(
+        2027, "放假 2027-02-06 至 2027-02-13 春节\n上班 2027-02-20 春节调休\n", confirmed=True
+    )
+    fresh = await make_scheduler(clock=clock, scheduler={"enabled": False})
+    config = {"trigger": "cron", "hour": 9, "minute": 0, "calendar": "cn_workdays"}
+    assert [f.strftime("%m-%d %a") for f in fresh.preview(config, 3)] == [
+        "02-18 Thu",
+        "02-19 Fri",
+        "02-20 Sat",  # the make-up workday of the stored notice
+    ]
+
+
+async def test_the_calendar_preview_searches_off_the_event_loop(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A time audit: ``await scheduler.calendars.preview()`` of a spec that never fires
+    (the 31st workday of a month) searched for 134 s on the event loop: the node lost
+    its lease and 64 fires of another schedule were missed. It now searches in a thread
+    for at most a second, and says it stopped (``complete`` false)."""
+    s = await make_scheduler(scheduler={"enabled": False})
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    try:
+        never = {"trigger": "cron", "hour": 9, "calendar": {"name": "cn_workdays", "nth": 31}}
+        found = await s.calendars.preview(never, 2)
+    finally:
+        ticker.cancel()
+    assert (found.fires, found.complete) == ([], False)
+    assert ticks >= 5, "the event loop did not run while the preview searched"

@@ -36,6 +36,9 @@ from .state import (
 
 T = TypeVar("T")
 
+#: Seconds ``schedkit next`` searches: a calendar excluding nearly every fire took minutes.
+NEXT_BUDGET = 5.0
+
 #: Warnings a command prints at most: an import of 100,000 one-offs already past their
 #: grace would otherwise print 100,000 lines.
 MAX_WARNINGS_SHOWN = 20
@@ -462,7 +465,9 @@ def next_fires(
     calendar = parsed.trigger.calendar
     books = _stored_calendars(state, calendar.name) if calendar is not None else None
     try:
-        found = preview_upcoming(parsed, count, default_timezone=zone, calendars=books)
+        found = preview_upcoming(
+            parsed, count, default_timezone=zone, calendars=books, budget=NEXT_BUDGET
+        )
     except CalendarNotFoundError as exc:
         where = "the built-in calendars" if books is None else "the store's and built-in ones"
         raise UsageProblem(f"{exc}: `schedkit next` knows {where}") from None
@@ -476,6 +481,7 @@ def next_fires(
                 "description": description,
                 "timezone": parsed.trigger.timezone,
                 "fires": [f.isoformat() for f in fires],
+                "complete": found.complete,
                 "calendar_notes": notes,
                 "calendar_warnings": [w.title(lang) for w in found.warnings],
             }
@@ -486,7 +492,12 @@ def next_fires(
         local = fire.strftime("%Y-%m-%d %H:%M:%S %a")
         extra = f"  {visible(note)}" if note else ""
         state.out.print(f"{i:>3}. {local} [dim]{fire.isoformat()}[/]{extra}")
-    if not fires:
+    if not found.complete:
+        # Not "no more fires": the search stopped (NEXT_BUDGET, or years of closed days).
+        state.out.print(
+            "(no further fire found before the search stopped: the calendar excludes nearly all)"
+        )
+    elif not fires:
         state.out.print("(no more fires)")
     for warning in found.warnings:
         state.out.print(f"[yellow]{tr('warning', lang)}[/] {visible(warning.message(lang))}")

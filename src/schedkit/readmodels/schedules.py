@@ -31,6 +31,7 @@ from schedkit.triggers import (
     trigger_from_json,
     upcoming,
 )
+from schedkit.triggers.upcoming import PREVIEW_BUDGET
 
 __all__ = [
     "CalendarWarningView",
@@ -47,9 +48,6 @@ __all__ = [
     "upcoming_fires",
 ]
 
-#: Seconds a preview may search (a calendar excluding nearly every fire must not hold a
-#: request, or the event loop, for long).
-PREVIEW_BUDGET = 1.0
 
 #: ``next_fire_note`` by why there is no allowed fire ("closed_until": CLOSED with a day).
 _NOTES: dict[str, dict[Lang, str]] = {

@@ -251,6 +251,9 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
             # CLI command or a worker of older (or newer) code rewrote them at each
             # start, reverting a deployed change and restarting interval series.
             await self.schedules.sync_defaults(create_only=not self.config.scheduler.enabled)
+            # The national notices as stored, for preview() before anything else reads
+            # them (a node whose scheduler is off judged by the built-in estimate).
+            await self.calendars.snapshot()
             if self.is_node:
                 await self._node.register()
                 # Undoes the registration should a later step fail: the row would show a
@@ -355,7 +358,8 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods):
         return self.schedules.parse(schedule_config)
 
     def preview(self, schedule_config: Any, n: int = 5) -> list[datetime]:
-        """Next fires by the calendars as last read (``calendars.preview`` reads them)."""
+        """Next fires by the calendars as last read (at start, and by each fire and
+        ``calendars.preview``), searched for at most a second."""
         return self.schedules.preview(schedule_config, n, self.calendars.current)
 
     async def add_task(

@@ -8,6 +8,7 @@ naming it, on every node (:class:`~schedkit.calendars.CalendarBook`).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -36,6 +37,7 @@ from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.store.base import Store
 from schedkit.triggers import ScheduleSpec, Upcoming, build_trigger, upcoming
 from schedkit.triggers.specs import TriggerSpec
+from schedkit.triggers.upcoming import PREVIEW_BUDGET
 
 #: Seconds :meth:`CalendarDesk.warnings` reuses its last answer.
 WARNINGS_TTL = 10.0
@@ -121,9 +123,15 @@ class CalendarDesk:
         return await self.preview_trigger(spec.trigger, n)
 
     async def preview_trigger(self, spec: TriggerSpec, n: int = 5) -> Upcoming:
+        """Searched off the event loop for at most :data:`PREVIEW_BUDGET` seconds
+        (``complete`` false when it stopped there): a spec whose calendar excludes nearly
+        every fire held a running node's loop for minutes, and it lost its lease."""
         trigger = build_trigger(spec, default_timezone=str(self.tz))
         books = await self.snapshot([trigger.calendar.name] if trigger.calendar else [])
-        return upcoming(trigger, n, self.clock.now(), calendars=books)
+        now = self.clock.now()
+        return await asyncio.to_thread(
+            upcoming, trigger, n, now, calendars=books, budget=PREVIEW_BUDGET
+        )
 
     def changed(self) -> None:
         """Forget the cached warnings (a schedule or calendar changed here)."""

@@ -61,6 +61,7 @@ from schedkit.triggers import (
     trigger_from_json,
 )
 from schedkit.triggers.gaps import gap_field, smallest_gap
+from schedkit.triggers.upcoming import PREVIEW_BUDGET
 
 #: The fields that define a schedule (as opposed to its state: pause, next fire).
 DEFINITION = (
@@ -174,6 +175,7 @@ class ScheduleBook:
             now=self.clock.now(),
             default_timezone=self.config.timezone,
             calendars=calendars,
+            budget=PREVIEW_BUDGET,
         )
 
     # -- reads -----------------------------------------------------------------------------

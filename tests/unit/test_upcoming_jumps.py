@@ -1,0 +1,61 @@
+"""Previews jump over the days a business calendar excludes (a time audit: a fire every
+15 seconds on the first workday of the month stepped 5,760 fires a day and, at the scan
+limit, said "(no more fires)" two minutes later, for a schedule firing next month)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from schedkit.triggers import preview_upcoming
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=SHANGHAI)
+
+
+def test_a_frequent_fire_on_the_first_workday_is_found_next_month() -> None:
+    spec = {
+        "trigger": "cron",
+        "expression": "*/15 * * * * *",
+        "calendar": {"name": "cn_workdays", "nth": 1},
+    }
+    found = preview_upcoming(spec, 3, now=NOW)
+    assert found.complete
+    # 2027-01-01 is New Year's Day, 01-02 and 01-03 a weekend.
+    assert [f.isoformat() for f in found.fires] == [
+        "2027-01-04T00:00:00+08:00",
+        "2027-01-04T00:00:15+08:00",
+        "2027-01-04T00:00:30+08:00",
+    ]
+    assert all(d is not None and d.open for d in found.decisions)
+
+
+def test_a_calendar_closed_for_years_stops_the_search_incomplete() -> None:
+    """The 31st workday of a month never comes: not found, which is not "no more"."""
+    spec = {"trigger": "cron", "hour": 9, "calendar": {"name": "cn_workdays", "nth": 31}}
+    found = preview_upcoming(spec, 2, now=NOW)
+    assert (found.fires, found.complete) == ([], False)
+
+
+def test_a_series_ending_among_closed_days_has_no_more_fires() -> None:
+    spec = {
+        "trigger": "cron",
+        "hour": 9,
+        "end_date": "2026-12-20T00:00:00+08:00",
+        "calendar": {"name": "cn_workdays", "nth": 3},
+    }
+    found = preview_upcoming(spec, 2, now=NOW)
+    assert (found.fires, found.complete) == ([], True)
+
+
+def test_fires_on_open_days_between_closed_ones_are_all_listed() -> None:
+    """Hourly on workdays from a Friday evening: the weekend is jumped, Monday is whole."""
+    spec = {"trigger": "cron", "expression": "0 * * * *", "calendar": "cn_workdays"}
+    friday = datetime(2026, 12, 11, 22, 30, tzinfo=SHANGHAI)
+    found = preview_upcoming(spec, 4, now=friday)
+    assert [f.strftime("%a %H:%M") for f in found.fires] == [
+        "Fri 23:00",
+        "Mon 00:00",
+        "Mon 01:00",
+        "Mon 02:00",
+    ]
