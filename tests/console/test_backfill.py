@@ -11,7 +11,7 @@ import time
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.console.conftest import DB, Browsing, Console, open_tab
+from tests.console.conftest import DB, Browsing, Console, open_tab, shot
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -20,6 +20,7 @@ async def test_backfill_dialog_runs_a_range_and_shows_progress(
     signed_in: Browsing, console: Console
 ) -> None:
     page = signed_in.page
+    signed_in.expected_statuses.add(404)  # the dialog asks first: never backfilled
     await page.goto(console.base + "tasks/nightly_report")
     row = page.locator('tr[data-schedule="nightly_report"]')
     await row.get_by_role("button", name="Backfill: nightly_report").click()
@@ -66,6 +67,7 @@ async def test_ended_schedule_and_the_dialog_in_chinese(browser: Browser, consol
         assert time.monotonic() < deadline
         await asyncio.sleep(0.2)
     browsing = await open_tab(browser, console.token, lang="zh")
+    browsing.expected_statuses.add(404)  # the dialog asks first: never backfilled
     try:
         page = browsing.page
         await page.goto(console.base + "tasks/crunch")
@@ -80,6 +82,104 @@ async def test_ended_schedule_and_the_dialog_in_chinese(browser: Browser, consol
         await browsing.context.close()
     assert browsing.unexpected_errors() == []
     console.api.delete("/schedules/crunch-twice").raise_for_status()
+
+
+#: The words of the backfill dialog in each language.
+BACKFILL_WORDS = {
+    "en": {
+        "button": "Backfill: {id}",
+        "dialog": "Backfill {id}",
+        "running": "Running",
+        "range": "2026-10-01 – 2026-10-10, at most 1 at once",
+        "from": "From (first day)",
+        "start": "Start backfill",
+        "cancel": "Cancel backfill",
+        "close": "Close",
+        "question": "Cancel the backfill of {id}?",
+        "cancelled": "Cancelled",
+    },
+    "zh": {
+        "button": "回填：{id}",
+        "dialog": "回填 {id}",
+        "running": "进行中",
+        "range": "2026-10-01 至 2026-10-10，最多同时 1 个",
+        "from": "开始日期（含）",
+        "start": "开始回填",
+        "cancel": "取消回填",
+        "close": "关闭",
+        "question": "确定要取消 {id} 的回填吗？",
+        "cancelled": "已取消",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_the_dialog_shows_a_backfill_in_progress_and_cancels_it_after_asking(
+    browser: Browser, console: Console, lang: str
+) -> None:
+    """An audit: a backfill started elsewhere (the API, the CLI, another operator) could be
+    neither seen nor cancelled in the console: the dialog read the schedule's backfill only
+    after starting one itself, and opened on an empty From/To form. And *Cancel backfill*
+    acted on one click, while Cancel run and Drain ask first."""
+    schedule_id = f"crunch-busy-{lang}"
+    words = {k: v.format(id=schedule_id) for k, v in BACKFILL_WORDS[lang].items()}
+    console.api.post(
+        "/tasks/crunch/schedule",
+        params={"schedule_id": schedule_id},
+        # Slow runs, one at a time: the backfill runs for minutes unless cancelled.
+        json={"trigger": "cron", "hour": 3, "minute": 0, "kwargs": {"delay": 5}},
+    ).raise_for_status()
+    console.api.post(
+        f"/schedules/{schedule_id}/backfill",
+        json={"from": "2026-10-01", "to": "2026-10-10", "concurrency": 1},
+    ).raise_for_status()
+    tab = await open_tab(browser, console.token, width=1280, lang=lang)
+    try:
+        page = tab.page
+        await page.goto(console.base + "tasks/crunch")
+        row = page.locator(f'tr[data-schedule="{schedule_id}"]')
+        await row.get_by_role("button", name=words["button"]).click()
+        dialog = page.get_by_role("dialog", name=words["dialog"])
+        state = dialog.locator(".backfill-state")
+        await expect(state).to_have_attribute("data-state", "running")
+        await expect(state).to_contain_text(words["running"])
+        await expect(state).to_contain_text(words["range"])
+        await expect(dialog.locator(".backfill-progress")).to_contain_text("10")
+        # No form for another backfill while this one runs.
+        await expect(dialog.get_by_label(words["from"])).to_be_hidden()
+        await expect(dialog.get_by_role("button", name=words["start"])).to_be_hidden()
+        await shot(page, f"backfill-running-{lang}")
+
+        # Cancel asks first; Close leaves the backfill running.
+        await dialog.get_by_role("button", name=words["cancel"]).click()
+        confirm = page.get_by_role("dialog", name=words["cancel"])
+        await expect(confirm).to_contain_text(words["question"])
+        await shot(page, f"backfill-cancel-confirm-{lang}")
+        await confirm.locator(".dialog-foot").get_by_role("button", name=words["close"]).click()
+        await expect(confirm).to_be_hidden()
+        assert console.api.get(f"/schedules/{schedule_id}/backfill").json()["state"] == "running"
+
+        await dialog.get_by_role("button", name=words["cancel"]).click()
+        await confirm.get_by_role("button", name=words["cancel"]).click()
+        await expect(state).to_have_attribute("data-state", "cancelled")
+        await expect(state).to_contain_text(words["cancelled"])
+        await expect(dialog.get_by_role("button", name=words["cancel"])).to_be_hidden()
+        assert console.api.get(f"/schedules/{schedule_id}/backfill").json()["state"] == "cancelled"
+        await shot(page, f"backfill-cancelled-{lang}")
+
+        # Opened again, none running: the form, and the cancelled one under it.
+        await dialog.locator(".dialog-foot").get_by_role("button", name=words["close"]).click()
+        await row.get_by_role("button", name=words["button"]).click()
+        await expect(dialog.get_by_label(words["from"])).to_be_visible()
+        await expect(dialog.get_by_role("button", name=words["start"])).to_be_visible()
+        await expect(dialog.locator(".backfill-last")).to_be_visible()
+        await expect(state).to_have_attribute("data-state", "cancelled")
+        await shot(page, f"backfill-after-{lang}")
+    finally:
+        await tab.context.close()
+        console.api.post(f"/schedules/{schedule_id}/backfill/cancel")
+        console.api.delete(f"/schedules/{schedule_id}").raise_for_status()
+    assert tab.unexpected_errors() == []
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -83,7 +83,12 @@ async def test_calendar_pages(signed_in: Browsing, console: Console) -> None:
     )
     await page.get_by_role("button", name=f"Mark {THIS_YEAR} confirmed").click()
     await expect(page.get_by_role("button", name=f"Mark {THIS_YEAR} not confirmed")).to_be_visible()
-    await row.get_by_role("button", name="Remove").click()
+    await row.get_by_role("button", name=f"Remove: {THIS_YEAR}-12-31").click()
+    await (
+        page.get_by_role("dialog", name="Remove override")
+        .get_by_role("button", name="Remove")
+        .click()
+    )
     await expect(page.locator("tbody tr", has_text=f"{THIS_YEAR}-12-31")).to_have_count(0)
 
     # In Chinese.
@@ -181,6 +186,70 @@ async def test_the_notice_box_holds_the_notice_and_asks_before_dropping_days(
     await expect(page.locator(".toast").last).to_contain_text(
         "第 6 行: 2029-01-08 是星期一：调休上班日是为补假而上班的周六或周日"
     )
+
+
+REMOVE_WORDS = {
+    "en": {
+        "button": "Remove: 2026-12-31",
+        "dialog": "Remove override",
+        "question": "Remove the override of 2026-12-31 from calendar {name}?",
+        "remove": "Remove",
+        "close": "Close",
+    },
+    "zh": {
+        "button": "删除：2026-12-31",
+        "dialog": "删除覆盖日期",
+        "question": "从日历 {name} 中删除 2026-12-31 的覆盖设置？",
+        "remove": "删除",
+        "close": "关闭",
+    },
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_removing_an_override_asks_first_and_names_the_day(
+    browser: Browser, console: Console, lang: str
+) -> None:
+    """An audit: an override's Remove acted on one click (Cancel run and Drain ask first),
+    and every row's button was called just "Remove"."""
+    name = f"rm-{lang}"
+    words = {k: v.format(name=name) for k, v in REMOVE_WORDS[lang].items()}
+    console.api.put(
+        f"/calendars/{name}", json={"base": "none", "expected_version": 0}
+    ).raise_for_status()
+    version = console.api.get(f"/calendars/{name}").json()["version"]
+    console.api.post(
+        f"/calendars/{name}/overrides",
+        json={
+            "overrides": [{"date": "2026-12-31", "open": True, "kind": "trading_day"}],
+            "expected_version": version,
+        },
+    ).raise_for_status()
+    tab = await open_tab(browser, console.token, width=1280, lang=lang)
+    try:
+        page = tab.page
+        await page.goto(console.base + f"calendars/{name}?year=2026")
+        row = page.locator("tbody tr", has_text="2026-12-31")
+        await row.get_by_role("button", name=words["button"], exact=True).click()
+        dialog = page.get_by_role("dialog", name=words["dialog"])
+        await expect(dialog).to_contain_text(words["question"])
+        await page.screenshot(path=f"/tmp/schedkit-console-calendar-remove-{lang}.png")
+        await dialog.locator(".dialog-foot").get_by_role("button", name=words["close"]).click()
+        await expect(dialog).to_have_count(0)
+        await expect(row).to_have_count(1)  # Close keeps it
+        assert console.api.get(f"/calendars/{name}").json()["overrides"] == 1
+
+        await row.get_by_role("button", name=words["button"], exact=True).click()
+        await dialog.get_by_role("button", name=words["remove"], exact=True).click()
+        await expect(row).to_have_count(0)
+        assert console.api.get(f"/calendars/{name}").json()["overrides"] == 0
+    finally:
+        await tab.context.close()
+        version = console.api.get(f"/calendars/{name}").json()["version"]
+        console.api.delete(
+            f"/calendars/{name}", params={"expected_version": version}
+        ).raise_for_status()
+    assert tab.unexpected_errors() == []
 
 
 async def test_the_year_view_fits_a_phone(browser: Browser, console: Console) -> None:

@@ -176,6 +176,38 @@ async def test_task_list_fits_with_every_action_on_screen(
     await assert_in_view(page, 'button[data-action="schedule"]')
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+async def test_task_list_fits_with_a_long_word_in_a_pause_note(
+    browser: Browser, demo_console: Console, lang: str
+) -> None:
+    """An audit at 1280 px: a pause note with a long URL made the schedule column as wide
+    as the URL (the column keeps its schedule's words whole): the table 1282 px in a
+    1241 px box, the pinned Actions column over "Success rate"."""
+    note = "数据迁移中，见 https://wiki.example.com/ops/runbooks/settlement-db-migration-2026-12"
+    # As on a demo that has run a while: a last run and success rates take their room.
+    run_now(demo_console, "data_archive")
+    demo_console.api.post("/tasks/data_archive/pause", json={"note": note}).raise_for_status()
+    browsing = await open_tab(browser, demo_console.token, width=1280, lang=lang)
+    try:
+        page = browsing.page
+        await page.goto(demo_console.base + "tasks")
+        await loaded(page)
+        row = page.locator('tr[data-task="data_archive"]')
+        await expect(row.locator(".pause-note")).to_contain_text("settlement-db-migration")
+        table, box = await page.locator(".tasks-table .table-wrap").evaluate(
+            "el => [el.querySelector('table').getBoundingClientRect().width, el.clientWidth]"
+        )
+        assert table <= box, f"the table is {table} px wide in a {box} px box"
+        await assert_fits(page, ".tasks-table .table-wrap")
+        await assert_in_view(page, 'tr[data-task="data_archive"] button')
+        await row.scroll_into_view_if_needed()
+        await page.screenshot(path=f"/tmp/schedkit-console-pause-note-{lang}.png")
+    finally:
+        await browsing.context.close()
+        demo_console.api.post("/tasks/data_archive/resume").raise_for_status()
+    assert browsing.unexpected_errors() == []
+
+
 async def test_the_audit_log_fits_too(tab: Browsing, demo_console: Console) -> None:
     cancelled_run(demo_console)  # a run id, a long target
     page = tab.page

@@ -56,6 +56,13 @@ async def test_a_retried_run_shows_its_time_across_attempts(
             else r"2 次尝试共 .*，含重试等待（最后一次 \d+ 毫秒）"
         )
         await expect(page.locator("body")).to_contain_text(re.compile(words))
+        # An audit: "第 2 次，共 2 次" read as two attempts in all; the 2 is the most allowed.
+        attempt = page.locator(
+            ".kv-row", has=page.locator("dt", has_text=re.compile("^(Attempt|尝试)$"))
+        )
+        await expect(attempt.locator("dd")).to_have_text(
+            "2 (at most 2)" if lang == "en" else "第 2 次（最多 2 次）"
+        )
         await shot(page, f"retried-run-{lang}")
         await page.goto(f"{retrying.base}runs?task=settle")
         cell = page.locator(f"tr:has(a[href$='{run['id']}']) .duration-across")

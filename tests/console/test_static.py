@@ -21,6 +21,10 @@ PAGES = [
     "/tasks/nightly_report",
     "/runs",
     "/runs/01abc",
+    "/calendars",
+    "/calendars/cn_workdays",
+    "/workflows",
+    "/workflow-runs/01abc",
     "/audit",
     "/nodes",
 ]
@@ -95,6 +99,17 @@ def test_routes_in_app_js_match_the_server_pages() -> None:
     as_urls = [p.replace(r"\/", "/").replace("([^/]+)", "{x}") for p in patterns]
     served = [re.sub(r"\{\w+\}", "{x}", page) for page in CONSOLE_PAGES]
     assert sorted(as_urls) == sorted(served)
+
+
+def test_the_docs_list_every_page_url() -> None:
+    """An audit: docs/console.md listed seven of the twelve page URLs (no calendars,
+    workflows, workflow runs or nodes)."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "console.md").read_text("utf-8")
+    sentence = docs[docs.index("the page URLs") : docs.index("each answered with the same")]
+    listed = re.findall(r"`PATH(/[^`]*)?`", sentence)
+    as_pages = {re.sub(r"\{\w+\}", "{x}", url.lstrip("/")) for url in listed}
+    served = {re.sub(r"\{\w+\}", "{x}", page) for page in CONSOLE_PAGES}
+    assert as_pages == served
 
 
 def _messages(lang: str) -> dict[str, str]:

@@ -1,10 +1,11 @@
-// Backfill a schedule: a dialog asking for the range and the concurrency, then showing
-// the progress (read again every second while it runs) with a cancel button.
+// Backfill a schedule: a dialog showing the schedule's backfill in progress, if any (read
+// again every second while it runs) with a cancel button that asks first; else asking for
+// the range and the concurrency of a new one, then showing its progress the same way.
 
 import { h, replace } from "./dom.js";
 import { t } from "./i18n.js";
-import { api } from "./api.js";
-import { dayRange, errorText, field, openDialog, toast } from "./components.js";
+import { ApiError, api } from "./api.js";
+import { confirmAction, dayRange, errorText, field, openDialog, toast } from "./components.js";
 
 const POLL_MS = 1000;
 const schedulePath = (id) => `/schedules/${encodeURIComponent(id)}/backfill`;
@@ -28,7 +29,17 @@ function progressView(status) {
   ];
 }
 
-/** Open the backfill dialog of schedule `scheduleId`; onDone() once a backfill started. */
+/** The answer to GET …/backfill for a schedule never backfilled (not an error here). */
+function neverBackfilled(err) {
+  return (
+    err instanceof ApiError &&
+    err.status === 404 &&
+    String(err.problem.type).endsWith(":backfill-not-found")
+  );
+}
+
+/** Open the backfill dialog of schedule `scheduleId`; onDone() once a backfill started
+ * or was cancelled (its runs changed). */
 export function backfill(scheduleId, { onDone } = {}) {
   const formId = `backfill-${++counter}`;
   const input = (attrs) => h("input", { required: true, ...attrs });
@@ -36,16 +47,20 @@ export function backfill(scheduleId, { onDone } = {}) {
   const to = input({ type: "date", name: "to" });
   const concurrency = input({ type: "number", name: "concurrency", min: "1", max: "100", value: "1" });
   const formError = h("p", { class: "field-error form-error", role: "alert" });
-  const progress = h("div", { class: "backfill-status", "aria-live": "polite" });
+  const progress = h(
+    "div",
+    { class: "backfill-status", "aria-live": "polite" },
+    h("p", { class: "loading" }, t("loading")),
+  );
   const submit = h(
     "button",
-    { type: "submit", form: formId, class: "btn btn-primary" },
+    { type: "submit", form: formId, class: "btn btn-primary", hidden: true },
     t("backfill_submit"),
   );
   const stop = h("button", { type: "button", class: "btn", hidden: true }, t("backfill_cancel"));
   const form = h(
     "form",
-    { id: formId, novalidate: true, dataset: { schedule: scheduleId } },
+    { id: formId, novalidate: true, hidden: true, dataset: { schedule: scheduleId } },
     h("p", {}, t("backfill_intro")),
     field({ id: `${formId}-from`, label: t("backfill_from"), control: from, required: true }),
     field({ id: `${formId}-to`, label: t("backfill_to"), control: to, required: true }),
@@ -62,15 +77,48 @@ export function backfill(scheduleId, { onDone } = {}) {
   });
   close.addEventListener("click", () => dlg.close());
 
+  /** Shows `status` (a backfill's view); reads it again in a second while it runs. */
+  function show(status) {
+    clearTimeout(timer);
+    replace(progress, progressView(status));
+    stop.hidden = status.state !== "running";
+    stop.disabled = false;
+    // Not once the dialog is closed (a read answered after it closed would go on polling).
+    if (status.state === "running" && dlg.dialog.isConnected) timer = setTimeout(poll, POLL_MS);
+  }
+
   async function poll() {
     try {
-      const status = await api(schedulePath(scheduleId));
-      replace(progress, progressView(status));
-      stop.hidden = status.state !== "running";
-      if (status.state === "running") timer = setTimeout(poll, POLL_MS);
+      show(await api(schedulePath(scheduleId)));
     } catch (err) {
       replace(progress, h("p", { class: "alert alert-error" }, errorText(err)));
     }
+  }
+
+  /** On opening: the backfill in progress, if any (another operator's, the CLI's, or
+   * this operator's from before); the form only when none runs. */
+  async function start() {
+    let status = null;
+    let failure = null;
+    try {
+      status = await api(schedulePath(scheduleId));
+    } catch (err) {
+      if (!neverBackfilled(err)) failure = err;
+    }
+    if (!dlg.dialog.isConnected) return; // closed meanwhile
+    if (status?.state === "running") {
+      show(status);
+      close.focus();
+      return;
+    }
+    form.hidden = false;
+    submit.hidden = false;
+    if (status) {
+      replace(progress, h("p", { class: "backfill-last" }, t("backfill_last")), progressView(status));
+    } else {
+      replace(progress, failure ? h("p", { class: "alert alert-error" }, errorText(failure)) : null);
+    }
+    from.focus();
   }
 
   form.addEventListener("submit", async (event) => {
@@ -89,9 +137,7 @@ export function backfill(scheduleId, { onDone } = {}) {
       toast(t("backfill_started", { schedule: scheduleId, n: status.created }), "success");
       form.hidden = true;
       submit.hidden = true;
-      replace(progress, progressView(status));
-      stop.hidden = status.state !== "running";
-      if (status.state === "running") timer = setTimeout(poll, POLL_MS);
+      show(status);
       onDone?.();
     } catch (err) {
       submit.disabled = false;
@@ -99,20 +145,21 @@ export function backfill(scheduleId, { onDone } = {}) {
     }
   });
 
-  stop.addEventListener("click", async () => {
-    stop.disabled = true;
-    try {
-      const status = await api(`${schedulePath(scheduleId)}/cancel`, { method: "POST" });
-      toast(t("backfill_cancelled", { schedule: scheduleId }), "success");
-      clearTimeout(timer);
-      replace(progress, progressView(status));
-      timer = setTimeout(poll, POLL_MS);
-    } catch (err) {
-      stop.disabled = false;
-      toast(errorText(err), "error");
-    }
-  });
+  stop.addEventListener("click", () =>
+    confirmAction({
+      title: t("backfill_cancel"),
+      body: h("p", {}, t("backfill_cancel_confirm", { schedule: scheduleId })),
+      label: t("backfill_cancel"),
+      action: async () => {
+        // Read once more after: the runs asked to stop end a moment later.
+        show(await api(`${schedulePath(scheduleId)}/cancel`, { method: "POST" }));
+        if (dlg.dialog.isConnected) timer = setTimeout(poll, POLL_MS);
+        onDone?.();
+      },
+      done: t("backfill_cancelled", { schedule: scheduleId }),
+    }),
+  );
 
-  from.focus();
+  start();
   return dlg;
 }

@@ -491,6 +491,41 @@ export function openDialog({ title, body, footer, onClose, wide }) {
   return { dialog, close: () => dialog.close() };
 }
 
+/** Asks before an action that cannot be undone (cancel a run, drain a node, cancel a
+ * backfill, remove an override): `body`, then Close and a danger button `label` that
+ * awaits `action()`, closes, and toasts `done` on success or the error on failure. */
+export function confirmAction({ title, body, label, action, done }) {
+  const confirm = h(
+    "button",
+    {
+      type: "button",
+      class: "btn btn-danger",
+      onClick: async () => {
+        confirm.disabled = true;
+        try {
+          await action();
+          dlg.close();
+          if (done) toast(done, "success");
+        } catch (err) {
+          dlg.close();
+          toast(errorText(err), "error");
+        }
+      },
+    },
+    label,
+  );
+  const dlg = openDialog({
+    title,
+    body,
+    footer: [
+      h("button", { type: "button", class: "btn", onClick: () => dlg.close() }, t("close")),
+      confirm,
+    ],
+  });
+  confirm.focus();
+  return dlg;
+}
+
 /** A labelled form field: {id, label, control, suffix (a unit after it), help, error slot}. */
 export function field({ id, label, control, suffix, help, required, inline }) {
   const errorId = `${id}-error`;

@@ -354,7 +354,7 @@ export default {
   duration_across_title: "Across {n} attempts, retry delays included; the last took {last}",
   run_heartbeat: "Last heartbeat",
   run_attempt: "Attempt",
-  run_attempt_of: "{n} of {max}",
+  run_attempt_of: "{n} (at most {max})",
   run_source: "Trigger",
   run_created_by: "Created by",
   run_schedule: "Schedule",
@@ -443,6 +443,9 @@ export default {
   backfill_state_cancelled: "Cancelled",
   backfill_cancel: "Cancel backfill",
   backfill_cancelled: "Backfill of {schedule} cancelled.",
+  backfill_last: "Latest backfill of this schedule:",
+  backfill_cancel_confirm:
+    "Cancel the backfill of {schedule}? Its pending runs are cancelled and its running runs asked to stop.",
   backfill_dates_required: "Give both days, the first not after the last.",
   ended_max_runs: "Ended ({n}/{n} runs)",
   ended_end_date: "Ended: end date passed",
@@ -648,6 +651,9 @@ export default {
   cal_overrides_title: "Overrides in {year}",
   cal_overrides_none: "No override this year.",
   cal_remove: "Remove",
+  cal_remove_title: "Remove override",
+  cal_remove_confirm:
+    "Remove the override of {date} from calendar {name}? The day then follows the calendar's base rule and sources again.",
   cal_add: "Add override",
   cal_saved: "Saved. In force at the next fire on every node.",
   cal_edit_title: "Edit",

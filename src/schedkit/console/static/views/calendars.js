@@ -8,6 +8,7 @@ import { getLang, t } from "../i18n.js";
 import { ApiError, api } from "../api.js";
 import {
   button,
+  confirmAction,
   errorBox,
   errorText,
   field,
@@ -214,22 +215,34 @@ function overridesSection(detail, year, reload) {
         {
           label: t("col_actions"),
           cell: (o) =>
-            button(t("cal_remove"), async () => {
-              try {
-                await api(
-                  `/calendars/${encodeURIComponent(detail.name)}/overrides/${o.date}`,
-                  { method: "DELETE", query: { expected_version: detail.version } },
-                );
-                toast(t("cal_saved"), "success");
-                reload();
-              } catch (err) {
-                toast(errorText(err), "error");
-              }
+            button(t("cal_remove"), () => removeOverride(detail, o, reload), {
+              // "Remove" alone does not say which of the year's rows it removes.
+              "aria-label": t("action_for", { action: t("cal_remove"), task: o.date }),
             }),
         },
       ],
     }),
   );
+}
+
+/** Asks before removing override `o` (the day then follows the calendar's sources). */
+function removeOverride(detail, o, reload) {
+  confirmAction({
+    title: t("cal_remove_title"),
+    body: [
+      h("p", {}, h("code", {}, o.date)),
+      h("p", {}, t("cal_remove_confirm", { date: o.date, name: detail.name })),
+    ],
+    label: t("cal_remove"),
+    action: async () => {
+      await api(`/calendars/${encodeURIComponent(detail.name)}/overrides/${o.date}`, {
+        method: "DELETE",
+        query: { expected_version: detail.version },
+      });
+      reload();
+    },
+    done: t("cal_saved"),
+  });
 }
 
 /** The days a notice would drop (409 notice-drops-days), as a list for the dialog. */

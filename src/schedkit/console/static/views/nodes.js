@@ -4,7 +4,7 @@
 import { h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 import { api } from "../api.js";
-import { errorBox, errorText, openDialog, table, timeEl, toast } from "../components.js";
+import { confirmAction, errorBox, table, timeEl } from "../components.js";
 
 function stateBadge(node) {
   const key = node.draining ? "draining" : node.alive ? "alive" : "silent";
@@ -41,35 +41,16 @@ export async function render(ctx) {
   );
 
   function drain(node) {
-    const confirm = h(
-      "button",
-      {
-        type: "button",
-        class: "btn btn-danger",
-        onClick: async () => {
-          confirm.disabled = true;
-          try {
-            await api(`/nodes/${encodeURIComponent(node.id)}/drain`, { method: "POST" });
-            dlg.close();
-            toast(t("node_drain_sent"), "success");
-            load();
-          } catch (err) {
-            dlg.close();
-            toast(errorText(err), "error");
-          }
-        },
-      },
-      t("node_drain"),
-    );
-    const dlg = openDialog({
+    confirmAction({
       title: t("node_drain"),
       body: [h("p", {}, h("code", {}, node.id)), h("p", {}, t("node_drain_confirm"))],
-      footer: [
-        h("button", { type: "button", class: "btn", onClick: () => dlg.close() }, t("close")),
-        confirm,
-      ],
+      label: t("node_drain"),
+      action: async () => {
+        await api(`/nodes/${encodeURIComponent(node.id)}/drain`, { method: "POST" });
+        load();
+      },
+      done: t("node_drain_sent"),
     });
-    confirm.focus();
   }
 
   async function load() {

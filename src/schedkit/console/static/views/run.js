@@ -7,6 +7,7 @@ import { api, downloadFile, newKey } from "../api.js";
 import {
   ACTIVE,
   actorEl,
+  confirmAction,
   dl,
   errorBox,
   errorText,
@@ -14,7 +15,6 @@ import {
   fmtNumber,
   jsonBlock,
   link,
-  openDialog,
   runBadge,
   runHref,
   saidEl,
@@ -168,34 +168,13 @@ export async function render(ctx) {
   replace(ctx.main, head, body);
 
   function cancelRun() {
-    const confirm = h(
-      "button",
-      {
-        type: "button",
-        class: "btn btn-danger",
-        onClick: async () => {
-          confirm.disabled = true;
-          try {
-            update(await api(`${path}/cancel`, { method: "POST", body: {} }));
-            dlg.close();
-            toast(t("run_cancel_sent"), "success");
-          } catch (err) {
-            dlg.close();
-            toast(errorText(err), "error");
-          }
-        },
-      },
-      t("run_cancel"),
-    );
-    const dlg = openDialog({
+    confirmAction({
       title: t("run_cancel"),
       body: h("p", {}, t("run_cancel_confirm")),
-      footer: [
-        h("button", { type: "button", class: "btn", onClick: () => dlg.close() }, t("close")),
-        confirm,
-      ],
+      label: t("run_cancel"),
+      action: async () => update(await api(`${path}/cancel`, { method: "POST", body: {} })),
+      done: t("run_cancel_sent"),
     });
-    confirm.focus();
   }
 
   // A double click sent two requests, and made two runs. A click after an error sends
