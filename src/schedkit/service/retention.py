@@ -13,13 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
+from schedkit.clock import Clock
 from schedkit.errors import ValidationError
-from schedkit.service.audit import SYSTEM
-
-if TYPE_CHECKING:
-    from schedkit.service.runs import RunControl
+from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.store.base import Store
 
 _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60))
 
@@ -88,7 +86,8 @@ class RetentionMethods:
     """The façade's purge methods (:class:`schedkit.Scheduler`); the runs' purge itself
     is :meth:`schedkit.service.runs.RunMethods.purge`."""
 
-    runs: RunControl
+    store: Store
+    clock: Clock
 
     async def purge_plan(
         self, older_than: timedelta, audit_older_than: timedelta | None = None
@@ -96,8 +95,8 @@ class RetentionMethods:
         """Count what :meth:`purge` (and :meth:`purge_audit`, with ``audit_older_than``)
         would delete now; nothing is deleted and nothing is audited. Give the plan's
         ``as_of`` to them to delete by the cut-offs counted here."""
-        store = self.runs.store
-        as_of = self.runs.clock.now()
+        store = self.store
+        as_of = self.clock.now()
         before = cutoff(as_of, older_than, "older_than")
         plan = PurgePlan(
             as_of=as_of,
@@ -121,12 +120,11 @@ class RetentionMethods:
         """Delete the audit events recorded more than ``older_than`` before ``as_of``
         (default: now); returns how many. The purge is audited itself (``audit.purge``),
         after the delete: the record that the log was cut survives the cut."""
-        runs = self.runs
-        before = cutoff(as_of or runs.clock.now(), older_than, "audit_older_than")
-        count = await runs.store.purge_audit(before)
+        before = cutoff(as_of or self.clock.now(), older_than, "audit_older_than")
+        count = await self.store.purge_audit(before)
         detail = (
             f"{count} audit event(s) older than {duration_words(older_than)} "
             f"(before {utc_stamp(before)})"
         )
-        await runs.audit.record(actor, "audit.purge", "audit", detail=detail)
+        await Auditor(self.store, self.clock).record(actor, "audit.purge", "audit", detail=detail)
         return count
