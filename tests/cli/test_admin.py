@@ -256,6 +256,12 @@ def test_tokens(cli: Cli) -> None:
     assert listed_json["store"] == f"sqlite:///{cli.db}"
     everything = json.loads(cli("token", "list", "--all", "--json").stdout)["tokens"]
     assert {t["name"]: t["revoked"] for t in everything} == {"ops-bot": True, "viewer-1": False}
+    again = cli("token", "revoke", "ops-bot")  # said "unknown token 'ops-bot'", exit 2
+    assert again.exit_code == 1
+    ops_id = next(t["id"] for t in everything if t["name"] == "ops-bot")
+    assert (
+        one_error_line(again.stderr) == f"error: token 'ops-bot' (id {ops_id}) is already revoked"
+    )
 
     unknown = cli("token", "revoke", "nobody")
     assert unknown.exit_code == 2
