@@ -4,8 +4,8 @@ workflow runs that ended, and with ``--audit-older-than`` the audit log).
 The command says each cut-off in words and as a UTC date-time before anything else: an
 operator who typed ``6m`` for six months (it is six minutes) deleted almost all history
 unwarned. ``--dry-run`` counts and deletes nothing. At a terminal the command asks
-before it deletes (``--yes`` does not ask); without one (cron, a pipe) it deletes at
-once, as it always did, so existing cron lines keep working.
+before it deletes (``--yes`` does not ask); without one (cron, a pipe: stdin or stderr
+not a TTY) it deletes at once, as it always did, so existing cron lines keep working.
 """
 
 from __future__ import annotations
@@ -65,8 +65,10 @@ def age_words(age: timedelta, lang: Lang) -> str:
 
 
 def interactive() -> bool:
-    """Whether someone at a terminal can answer a question (stdin is a TTY)."""
-    return sys.stdin.isatty()
+    """Whether someone at a terminal can see a question and answer it: stdin and stderr
+    (where it is asked) are TTYs. A program running the command with its stderr piped
+    (a test, a wrapper script) would otherwise wait for an answer to a question unseen."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
 
 
 def confirmed(question: str) -> bool:
