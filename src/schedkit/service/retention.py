@@ -45,8 +45,9 @@ def duration_words(age: timedelta) -> str:
 
 
 def number(count: float) -> str:
-    """``1,234`` or ``1.5``: no ``.0`` on a whole count."""
-    return f"{count:,.6f}".rstrip("0").rstrip(".")
+    """``3650`` or ``1.5``: no ``.0`` on a whole count, and no thousands separator (the
+    audit detail holding it is read back by the console)."""
+    return f"{count:.6f}".rstrip("0").rstrip(".")
 
 
 def utc_stamp(at: datetime) -> str:
