@@ -1,5 +1,6 @@
 """What the configuration's sources hold beside its keys: ``SCHEDKIT_*`` variables that
-name no setting, and a password written in the config file.
+name no setting, and a password written in the config file; and the checks across keys
+(``scheduler.lost_after`` against ``scheduler.heartbeat_interval``).
 
 pydantic-settings reads only the variables of known keys, so a mistyped one
 (``SCHEDKIT_SCHEDULR__LEASE_TTL``) was ignored without a word and the default applied.
@@ -133,4 +134,41 @@ def file_secrets(path: str) -> list[str]:
         f"{path}: store_url holds a password ({mask_url(url)}){literal}; secrets belong in "
         "the environment: set SCHEDKIT_STORE_URL (e.g. from a secrets file the service "
         "manager reads, as systemd's EnvironmentFile) and remove store_url from the file"
+    ]
+
+
+#: ``lost_after`` under this many heartbeat intervals is warned about: one late beat (a
+#: slow store write, a pause of the process, clocks a second apart) then gets a live
+#: node's runs judged lost. The defaults are 20 s and 3 s.
+LOST_AFTER_BEATS = 3
+
+
+def lost_after_refusal(lost_after: float, heartbeat_interval: float) -> str | None:
+    """Why ``lost_after`` cannot work with ``heartbeat_interval``, or None. A node and its
+    runs beat every ``heartbeat_interval``: a ``lost_after`` no longer than that makes
+    every live node look dead between two beats, its runs judged lost and run again while
+    they still run (an audit: ``lost_after = 1`` with ``heartbeat_interval = 5`` was
+    accepted, and the CLI said no service ran while one did)."""
+    if lost_after > heartbeat_interval:
+        return None
+    return (
+        f"scheduler.lost_after ({lost_after:g} s) must be longer than "
+        f"scheduler.heartbeat_interval ({heartbeat_interval:g} s): nodes beat once per "
+        "heartbeat_interval, so every live node would look dead between two beats and "
+        "its runs be judged lost and run again while they still run; keep lost_after "
+        f"at {LOST_AFTER_BEATS} heartbeat intervals or more (defaults: 20 s and 3 s)"
+    )
+
+
+def lost_after_warnings(lost_after: float, heartbeat_interval: float) -> list[str]:
+    """A warning when ``lost_after`` is longer than ``heartbeat_interval`` (else it is
+    refused) but by less than :data:`LOST_AFTER_BEATS` intervals."""
+    if not heartbeat_interval < lost_after < LOST_AFTER_BEATS * heartbeat_interval:
+        return []
+    return [
+        f"scheduler.lost_after ({lost_after:g} s) is under {LOST_AFTER_BEATS} times "
+        f"scheduler.heartbeat_interval ({heartbeat_interval:g} s): one late heartbeat "
+        "(a slow store write, a pause of the process) gets a live node's runs judged "
+        f"lost and run twice; raise lost_after to {LOST_AFTER_BEATS * heartbeat_interval:g} s "
+        "or more, or lower heartbeat_interval"
     ]

@@ -41,6 +41,8 @@ from schedkit._config_checks import (
     SAID_BY_COMMAND,
     cli_command,
     file_secrets,
+    lost_after_refusal,
+    lost_after_warnings,
     stray_variables,
 )
 from schedkit._suggest import error_message
@@ -312,6 +314,13 @@ class SchedkitConfig(BaseSettings):
             raise ConfigError(f"{where} is not valid TOML: {exc}") from None
         except _SettingsError as exc:
             raise ConfigError(_environment_error(exc)) from None
+        timing = self.scheduler
+        refusal = lost_after_refusal(timing.lost_after, timing.heartbeat_interval)
+        if refusal is not None:
+            keys = (("scheduler", "lost_after"), ("scheduler", "heartbeat_interval"))
+            variables = [v for v in (_variable_of(k, values) for k in keys) if v is not None]
+            given = [f"environment variable {v}" for v in dict.fromkeys(variables)]
+            raise ConfigError(", ".join(given + [where] * (len(variables) < 2)) + f": {refusal}")
         errors, self._warnings = stray_variables(
             os.environ,
             type(self).model_fields,
@@ -323,6 +332,7 @@ class SchedkitConfig(BaseSettings):
         path = _config_path.get() or os.environ.get("SCHEDKIT_CONFIG")
         if path:
             self._warnings += file_secrets(path)
+        self._warnings += lost_after_warnings(timing.lost_after, timing.heartbeat_interval)
 
     @property
     def warnings(self) -> list[str]:

@@ -173,6 +173,8 @@ class SyncScheduler:
     stats = _Blocking(Scheduler.stats)
     runs_per_hour = _Blocking(Scheduler.runs_per_hour)
     purge = _Blocking(Scheduler.purge)
+    purge_plan = _Blocking(Scheduler.purge_plan)
+    purge_audit = _Blocking(Scheduler.purge_audit)
     ping = _Blocking(Scheduler.ping)
     list_nodes = _Blocking(Scheduler.list_nodes)
     drain = _Blocking(Scheduler.drain)

@@ -162,16 +162,24 @@ async def revoke_token(
 ) -> ApiToken:
     """Revoke the token with id or (unrevoked) name ``ref``; returns it as it was.
 
-    Raises TokenNotFoundError, or ConflictError if it is already revoked.
+    Raises TokenNotFoundError, or ConflictError if it is already revoked (by id, or by
+    a name whose every token is revoked: "unknown token" sent the operator looking for a
+    typo in a name that ``token list --all`` showed).
     """
     tokens = await store.list_tokens()
     match = next((t for t in tokens if t.id == ref), None) or next(
         (t for t in tokens if t.name == ref and not t.revoked), None
     )
     if match is None:
+        named = [t.id for t in tokens if t.name == ref]
+        if len(named) == 1:
+            raise ConflictError(f"token {ref!r} (id {named[0]}) is already revoked")
+        if named:
+            ids = ", ".join(named)
+            raise ConflictError(f"every token named {ref!r} is already revoked (ids {ids})")
         raise TokenNotFoundError(ref)
     if match.revoked:
-        raise ConflictError(f"token {match.name!r} is already revoked")
+        raise ConflictError(f"token {match.name!r} (id {match.id}) is already revoked")
     await store.revoke_token(match.id)
     at = now or utcnow()
     after = {**_public(match), "revoked": True}
@@ -206,6 +214,8 @@ async def _audit(
             target=f"token:{token.name}",
             before=before,
             after=after,
-            detail=f"role {token.role}",
+            # The id: tokens of one name (one revoked, its successor) share the target,
+            # kept by name so that a filter on it finds the name's whole history.
+            detail=f"role {token.role}, id {token.id}",
         )
     )

@@ -90,3 +90,35 @@ async def test_create_and_revoke_write_audit_events(store: Store) -> None:
     assert all(
         issued.secret not in str(e) and issued.token.token_hash not in str(e) for e in events
     )
+
+
+async def test_revoking_a_name_already_revoked_says_so_with_its_ids(store: Store) -> None:
+    """An on-call audit: ``token revoke ci`` a second time said "unknown token 'ci'" (exit
+    2), sending the operator after a typo in a name ``token list --all`` showed."""
+    first = (await create_token(store, name="ci", role="operator")).token
+    await revoke_token(store, "ci")
+    with pytest.raises(ConflictError) as once:
+        await revoke_token(store, "ci")
+    assert str(once.value) == f"token 'ci' (id {first.id}) is already revoked"
+    with pytest.raises(ConflictError) as by_id:
+        await revoke_token(store, first.id)
+    assert str(by_id.value) == f"token 'ci' (id {first.id}) is already revoked"
+    second = (await create_token(store, name="ci", role="viewer")).token
+    await revoke_token(store, "ci")
+    with pytest.raises(ConflictError) as both:
+        await revoke_token(store, "ci")
+    ids = f"{first.id}, {second.id}"
+    assert str(both.value) == f"every token named 'ci' is already revoked (ids {ids})"
+
+
+async def test_audit_events_tell_the_tokens_of_one_name_apart(store: Store) -> None:
+    """The same audit: every event of two tokens named ``ci`` read "token:ci, role …"."""
+    first = (await create_token(store, name="ci", role="operator")).token
+    await revoke_token(store, "ci")
+    second = (await create_token(store, name="ci", role="viewer")).token
+    events = reversed(await store.list_audit(target="token:ci"))  # the name's history
+    assert [(e.action, e.detail) for e in events] == [
+        ("token.create", f"role operator, id {first.id}"),
+        ("token.revoke", f"role operator, id {first.id}"),
+        ("token.create", f"role viewer, id {second.id}"),
+    ]

@@ -105,6 +105,22 @@ def test_check_reports_a_bad_config(cli: Cli) -> None:
     assert problem["where"] == "config" and "unknown timezone" in problem["problem"]
 
 
+def test_check_refuses_lost_after_within_one_heartbeat(cli: Cli) -> None:
+    """An audit: ``schedkit check`` said ok to ``lost_after = 1`` with heartbeats every
+    5 s, under which every live node looks dead between two beats."""
+    cli.config.write_text(
+        cli.config.read_text()
+        .replace("lost_after = 2.0", "lost_after = 1\nheartbeat_interval = 5")
+        .replace("heartbeat_interval = 0.2\n", "")
+    )
+    result = cli("--json", "check")
+    assert result.exit_code == 1, result.output
+    (problem,) = json.loads(result.stdout)["problems"]
+    assert problem["where"] == "config"
+    assert "scheduler.lost_after (1 s) must be longer than" in problem["problem"]
+    assert "scheduler.heartbeat_interval (5 s)" in problem["problem"]
+
+
 def test_check_names_a_mistyped_variable_and_the_setting_meant(stored: Cli) -> None:
     """An audit: ``SCHEDKIT_SCHEDULR__LEASE_TTL=5 schedkit check`` (SCHEDULER mistyped)
     said "ok" and every command went on with the default lease."""
@@ -256,6 +272,12 @@ def test_tokens(cli: Cli) -> None:
     assert listed_json["store"] == f"sqlite:///{cli.db}"
     everything = json.loads(cli("token", "list", "--all", "--json").stdout)["tokens"]
     assert {t["name"]: t["revoked"] for t in everything} == {"ops-bot": True, "viewer-1": False}
+    again = cli("token", "revoke", "ops-bot")  # said "unknown token 'ops-bot'", exit 2
+    assert again.exit_code == 1
+    ops_id = next(t["id"] for t in everything if t["name"] == "ops-bot")
+    assert (
+        one_error_line(again.stderr) == f"error: token 'ops-bot' (id {ops_id}) is already revoked"
+    )
 
     unknown = cli("token", "revoke", "nobody")
     assert unknown.exit_code == 2

@@ -529,12 +529,12 @@ def test_config_from_environment_variable(cli: Cli, monkeypatch: pytest.MonkeyPa
 def test_unexpected_error_is_one_line_unless_debug(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from schedkit.cli import runs
+    from schedkit.cli import purge
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(runs, "parse_duration", broken)
+    monkeypatch.setattr(purge, "parse_duration", broken)
     result = cli("purge", "--older-than", "1d")
     assert result.exit_code == 1
     line = one_error_line(result.stderr)

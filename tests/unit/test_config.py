@@ -369,3 +369,35 @@ def test_an_unknown_key_names_the_key_meant_in_every_section(
         SchedkitConfig.from_document({"api": {"prot": 80}})
     with pytest.raises(ConfigError, match=r"alerts\.rules\.lost_run: unknown key 'lost_run' "):
         AlertsSettings.parse({"rules": {"lost_run": True}})
+
+
+def test_lost_after_at_or_under_the_heartbeat_interval_is_refused_naming_both_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An on-call audit: ``lost_after = 1`` with ``heartbeat_interval = 5`` was taken;
+    nodes then looked dead between heartbeats (the CLI said no service ran while one
+    did) and the reaper judged live runs lost. Refused; a small margin is a warning."""
+    path = tmp_path / "schedkit.toml"
+    path.write_text("[scheduler]\nlost_after = 1\nheartbeat_interval = 5\n")
+    with pytest.raises(ConfigError) as refused:
+        SchedkitConfig.load(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: scheduler.lost_after (1 s) must be longer than ")
+    assert "scheduler.heartbeat_interval (5 s)" in message
+    with pytest.raises(ConfigError, match=r"lost_after \(3 s\) must be longer"):
+        SchedkitConfig(scheduler={"lost_after": 3, "heartbeat_interval": 3})
+    monkeypatch.setenv("SCHEDKIT_SCHEDULER__LOST_AFTER", "2")
+    with pytest.raises(ConfigError) as from_env:
+        SchedkitConfig.load(path)
+    assert str(from_env.value).startswith(
+        f"environment variable SCHEDKIT_SCHEDULER__LOST_AFTER, {path}: scheduler.lost_after (2 s)"
+    )
+    monkeypatch.delenv("SCHEDKIT_SCHEDULER__LOST_AFTER")
+
+    path.write_text("[scheduler]\nlost_after = 10\nheartbeat_interval = 5\n")
+    (warning,) = SchedkitConfig.load(path).warnings
+    assert warning.startswith("scheduler.lost_after (10 s) is under 3 times")
+    assert "scheduler.heartbeat_interval (5 s)" in warning
+    path.write_text("[scheduler]\nlost_after = 15\nheartbeat_interval = 5\n")
+    assert SchedkitConfig.load(path).warnings == []
+    assert SchedkitConfig().warnings == []  # the defaults: 20 s and 3 s

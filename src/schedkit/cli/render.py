@@ -297,10 +297,6 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "imported {n:,} schedule(s) from {file}",
         "zh": "已从 {file} 导入 {n:,} 个调度",
     },
-    "purged": {
-        "en": "deleted {n} finished run(s) older than {age}",
-        "zh": "已删除 {n} 条结束早于 {age} 前的运行",
-    },
     "check ok": {"en": "ok: no problem found", "zh": "正常：未发现问题"},
     "check problems": {"en": "{n} problem(s)", "zh": "发现 {n} 个问题"},
     "store created": {

@@ -1,4 +1,5 @@
-"""``schedkit run``, ``cancel``, ``history`` and ``purge``: runs and their records.
+"""``schedkit run``, ``cancel`` and ``history`` (``purge`` is in :mod:`.purge`): runs and
+their records.
 
 ``run TASK`` creates a manual run. Without ``--wait`` it returns at once (a running
 service executes the run). With ``--wait`` it shows the run's progress and log lines
@@ -40,9 +41,9 @@ from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
 from schedkit.stopping import cancel_and_wait
 
-from . import render
-from .errors import EXIT_FAILURE, CommandFailed, UsageProblem, options_named
-from .parsing import parse_duration, parse_params
+from . import purge, render
+from .errors import EXIT_FAILURE, CommandFailed, UsageProblem
+from .parsing import parse_params
 from .render import tr, visible
 from .state import (
     CliState,
@@ -72,7 +73,7 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run_task)
     app.command("cancel")(cancel)
     app.command("history")(history)
-    app.command("purge")(purge)
+    app.command("purge")(purge.purge)
 
 
 # -- run ---------------------------------------------------------------------------------
@@ -496,40 +497,3 @@ def history(
         out.print(table)
         out.print(f"{offset + 1}–{offset + len(runs)} / {total}", style="dim")
     render.store_line(out, store, state.lang)
-
-
-# -- purge -------------------------------------------------------------------------------
-
-
-def purge(
-    ctx: typer.Context,
-    older_than: Annotated[
-        str,
-        typer.Option(
-            "--older-than",
-            metavar="DURATION",
-            help="Age of finished runs to delete: 90d, 12h, 30m.",
-        ),
-    ],
-    json_: JsonOpt = False,
-) -> None:
-    """Delete finished runs (and their logs) that finished longer ago than DURATION."""
-    state = get_state(ctx)
-    as_json = wants_json(ctx, json_)
-    age = parse_duration(older_than, "--older-than")
-
-    async def work() -> int:
-        async with management(state) as s:
-            return await s.purge(age, actor=actor())
-
-    with options_named({"older_than": "--older-than"}):
-        count = run_async(work())
-    store = state.store_label()
-    if as_json:
-        render.emit_json(
-            {"store": store, "deleted": count, "older_than_seconds": age.total_seconds()}
-        )
-    else:
-        said = render.fill("purged", state.lang, n=count, age=visible(older_than))
-        state.out.print(said)
-        render.store_line(state.out, store, state.lang)

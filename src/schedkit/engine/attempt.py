@@ -131,7 +131,8 @@ class AttemptRunner:
         token = ctx.activate()
         try:
             if needs_thread(task):
-                waiting = Work(asyncio.create_task(self.lane.hold()))
+                label = f"run {run.id} of {run.task_name}"
+                waiting = Work(asyncio.create_task(self.lane.hold(label)))
                 on_work(waiting)
                 held = await waiting.result()
             # An isolated attempt keeps its own timeout: it starts once the child runs.

@@ -50,6 +50,9 @@ class ThreadLane:
         self._shut = False
         self._pool = DaemonThreadPool(max_workers=size, thread_name_prefix=name)
         self._busy = 0
+        #: What each held thread runs ("run <id> of <task>"), named by the warning of
+        #: :meth:`close` (the threads of a pool shut down are still counted here).
+        self._held: set[HeldThread] = set()
         self._freed: asyncio.Event | None = None
         #: Called on the loop whenever a thread becomes free (also one whose run was
         #: recorded long before: a sync task that overran its timeout).
@@ -64,18 +67,22 @@ class ThreadLane:
     def free(self) -> int:
         return self.size - self._busy
 
-    async def hold(self) -> HeldThread:
-        """Wait for a free thread and hold it for one attempt's sync calls."""
+    async def hold(self, label: str = "") -> HeldThread:
+        """Wait for a free thread and hold it for one attempt's sync calls; ``label``
+        says whose (``run <id> of <task>``)."""
         while self._busy >= self.size:
             if self._freed is None:
                 self._freed = asyncio.Event()
             self._freed.clear()
             await self._freed.wait()
         self._busy += 1
-        return HeldThread(self)
+        held = HeldThread(self, label)
+        self._held.add(held)
+        return held
 
-    def _release(self) -> None:
+    def _release(self, held: HeldThread) -> None:
         self._busy -= 1
+        self._held.discard(held)
         if self._freed is not None:
             self._freed.set()
         if self._on_free is not None:
@@ -96,10 +103,14 @@ class ThreadLane:
             with contextlib.suppress(TimeoutError):
                 await wait_for(self._freed.wait(), left)
         if self._busy:
+            # Each named (docs/deployment.md promises it): "1 thread(s)" alone left the
+            # operator to guess which run's code was cut off at exit.
+            whose = sorted(held.label or "a run" for held in self._held)
             logger.warning(
                 "%d thread(s) still run task code of runs already recorded (sync code that "
-                "ignored its timeout or cancel); it is abandoned when this process exits",
+                "ignored its timeout or cancel): %s; it is abandoned when this process exits",
                 self._busy,
+                ", ".join(whose),
             )
         self.shutdown()
 
@@ -116,8 +127,9 @@ class HeldThread:
     """One attempt's claim on a thread of the lane. It is given back when the attempt is
     :meth:`done` *and* no call it made is still running."""
 
-    def __init__(self, lane: ThreadLane) -> None:
+    def __init__(self, lane: ThreadLane, label: str = "") -> None:
         self._lane = lane
+        self.label = label
         self._in_flight = 0
         self._done = False
         self._idle: asyncio.Event | None = None
@@ -182,7 +194,7 @@ class HeldThread:
         if not self._done:
             self._done = True
             if self._in_flight == 0:
-                self._lane._release()
+                self._lane._release(self)
 
     def _returned(self) -> None:
         self._in_flight -= 1
@@ -191,4 +203,4 @@ class HeldThread:
             self._idle.set()
             self._idle = None
         if self._done and self._in_flight == 0:
-            self._lane._release()
+            self._lane._release(self)

@@ -59,6 +59,7 @@ from schedkit.service.node import (
     make_node_id,
     raise_gc_threshold,
 )
+from schedkit.service.retention import RetentionMethods
 from schedkit.service.runs import RunControl, RunMethods
 from schedkit.service.schedules import ScheduleBook
 from schedkit.service.workflows import WorkflowControl
@@ -77,7 +78,7 @@ ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-class Scheduler(AdminFacade, BackfillMethods, RunMethods):
+class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
     """A schedkit node. ``async with Scheduler(config) as s: ...`` or start()/stop().
 
     ``config``: a :class:`SchedkitConfig`, a dict of its fields, the design document's

@@ -33,6 +33,7 @@ from schedkit.models import (
     TriggerSource,
 )
 from schedkit.registry import TaskRegistry
+from schedkit.service import retention
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.stopping import wait_for
 from schedkit.store.base import Store
@@ -331,19 +332,19 @@ class RunControl:
     async def per_hour(self, since: datetime, until: datetime | None) -> list[HourlyRunCount]:
         return await self.store.run_counts_per_hour(since, until or self.clock.now())
 
-    async def purge(self, older_than: timedelta, *, actor: str) -> int:
-        """Delete finished runs (and their logs) that finished more than ``older_than`` ago,
-        and the workflow runs that ended before then."""
-        try:
-            cutoff = self.clock.now() - older_than
-        except OverflowError:
-            raise ValidationError(
-                f"{older_than.days:,} days is too long: it reaches back before the year 1",
-                field="older_than",
-            ) from None
-        count = await self.store.purge_runs(cutoff)
-        await self.store.purge_workflow_runs(cutoff)
-        detail = f"{count} run(s) older than {older_than}"
+    async def purge(
+        self, older_than: timedelta, *, actor: str, as_of: datetime | None = None
+    ) -> int:
+        """Delete finished runs (and their logs) that finished more than ``older_than``
+        before ``as_of`` (default: now), and the workflow runs that ended before then."""
+        before = retention.cutoff(as_of or self.clock.now(), older_than, "older_than")
+        count = await self.store.purge_runs(before)
+        await self.store.purge_workflow_runs(before)
+        # In words, with the cut-off: "90 days, 0:00:00" (a timedelta) read as a typo.
+        detail = (
+            f"{count} run(s) older than {retention.duration_words(older_than)} "
+            f"(finished before {retention.utc_stamp(before)})"
+        )
         await self.audit.record(actor, "runs.purge", "runs", detail=detail)
         return count
 
@@ -512,9 +513,13 @@ class RunMethods:
         exact for any number of runs (``Store.run_counts_per_hour``)."""
         return await self.runs.per_hour(since, until)
 
-    async def purge(self, older_than: timedelta, *, actor: str = SYSTEM) -> int:
-        """Delete finished runs (and their logs) that finished more than ``older_than`` ago."""
-        return await self.runs.purge(older_than, actor=actor)
+    async def purge(
+        self, older_than: timedelta, *, actor: str = SYSTEM, as_of: datetime | None = None
+    ) -> int:
+        """Delete finished runs (and their logs) that finished more than ``older_than``
+        before ``as_of`` (default: now; a :class:`~schedkit.service.retention.PurgePlan`'s
+        to delete what it counted)."""
+        return await self.runs.purge(older_than, actor=actor, as_of=as_of)
 
 
 def run_filter(

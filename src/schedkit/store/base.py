@@ -30,22 +30,19 @@ from typing import Self
 
 from schedkit.models import (
     JSON,
-    ApiToken,
-    AuditEvent,
     HourlyRunCount,
     Lease,
     LogLine,
-    Node,
     Run,
     RunFilter,
     RunStatus,
     Schedule,
     ScheduleCounts,
-    StateEntry,
     TaskStats,
     WorkflowRun,
     WorkflowStatus,
 )
+from schedkit.store.base_admin import AdminStore
 from schedkit.store.values import (
     FireRecord,
     Held,
@@ -57,9 +54,10 @@ from schedkit.store.values import (
 )
 
 
-class Store(abc.ABC):
-    """Persistent state of schedkit: schedules, runs, log lines, leases, nodes, audit
-    events, API tokens and a small versioned key/value area."""
+class Store(AdminStore):
+    """Persistent state of schedkit: schedules, runs, log lines, leases, and (from
+    :class:`~schedkit.store.base_admin.AdminStore`) nodes, audit events, API tokens and a
+    small versioned key/value area."""
 
     #: URL with the password masked, for messages.
     display_url: str = ""
@@ -392,6 +390,11 @@ class Store(abc.ABC):
         lines (in batches). Returns the number of runs deleted."""
 
     @abc.abstractmethod
+    async def count_purgeable_runs(self, finished_before: datetime) -> int:
+        """How many runs :meth:`purge_runs` with ``finished_before`` would delete now (a
+        purge's dry run; index-backed on SQL). A read; nothing changes."""
+
+    @abc.abstractmethod
     async def run_stats(
         self, since: datetime, task_name: str | None = None, *, exact: bool = False
     ) -> list[TaskStats]:
@@ -514,86 +517,3 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def get_lease(self, name: str) -> Lease | None:
         """The current lease record (possibly expired), or None."""
-
-    # -- nodes ---------------------------------------------------------------------------
-
-    @abc.abstractmethod
-    async def upsert_node(self, node: Node) -> None:
-        """Insert or replace a node's record (each node writes its own)."""
-
-    @abc.abstractmethod
-    async def list_nodes(self) -> list[Node]:
-        """All node records, ordered by id."""
-
-    @abc.abstractmethod
-    async def delete_node(self, node_id: str) -> bool:
-        """Delete a node's record; True if it existed."""
-
-    # -- audit ---------------------------------------------------------------------------
-
-    @abc.abstractmethod
-    async def add_audit(self, event: AuditEvent) -> None:
-        """Append an audit event."""
-
-    @abc.abstractmethod
-    async def list_audit(
-        self,
-        *,
-        actor: str | None = None,
-        action: str | None = None,
-        target: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> list[AuditEvent]:
-        """Events matching every filter given, newest first (ties: newest id first)."""
-
-    @abc.abstractmethod
-    async def count_audit(
-        self, *, actor: str | None = None, action: str | None = None, target: str | None = None
-    ) -> int:
-        """How many events match every filter given."""
-
-    # -- API tokens ------------------------------------------------------------------------
-
-    @abc.abstractmethod
-    async def put_token(self, token: ApiToken) -> None:
-        """Insert or replace a token record (only its hash is stored)."""
-
-    @abc.abstractmethod
-    async def get_token_by_hash(self, token_hash: str) -> ApiToken | None:
-        """The token with this hash (revoked or not), or None."""
-
-    @abc.abstractmethod
-    async def list_tokens(self) -> list[ApiToken]:
-        """All tokens, oldest first (ties by id)."""
-
-    @abc.abstractmethod
-    async def revoke_token(self, token_id: str) -> bool:
-        """Mark a token revoked; True if it exists. A concurrent touch never undoes it."""
-
-    @abc.abstractmethod
-    async def touch_token(self, token_id: str, now: datetime) -> None:
-        """Record the token's last use; an unknown token is ignored."""
-
-    # -- key/value state ---------------------------------------------------------------------
-    # Small versioned JSON documents (alert state, business calendars), compare-and-set.
-
-    @abc.abstractmethod
-    async def get_state(self, key: str) -> StateEntry | None:
-        """The entry at its latest version, or None."""
-
-    @abc.abstractmethod
-    async def list_state(self, prefix: str) -> list[StateEntry]:
-        """Every entry whose key starts with ``prefix`` (taken literally: no wildcard),
-        at its latest version, ordered by key."""
-
-    @abc.abstractmethod
-    async def set_state(self, key: str, value: JSON, expected_version: int) -> bool:
-        """Compare-and-set: write ``value`` at version ``expected_version + 1`` only if the
-        current version is ``expected_version`` (0: the key must not exist). Atomic across
-        processes; exactly one of several racing writers with the same expectation wins.
-        Returns whether it was written."""
-
-    @abc.abstractmethod
-    async def delete_state(self, key: str) -> None:
-        """Delete the entry (every version); an unknown key is ignored."""

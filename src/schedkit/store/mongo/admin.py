@@ -16,6 +16,7 @@ from schedkit.models import (
     StateEntry,
 )
 from schedkit.store.mongo.base import (
+    PURGE_BATCH,
     clock_us,
     translate_errors,
     upsert,
@@ -76,9 +77,32 @@ class AdminMixin(FencesMixin):
 
     @translate_errors
     async def count_audit(
-        self, *, actor: str | None = None, action: str | None = None, target: str | None = None
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        before: datetime | None = None,
     ) -> int:
-        return await self._c.audit.count_documents(audit_query(actor, action, target))
+        query = audit_query(actor, action, target)
+        if before is not None:
+            query["at"] = {"$lt": to_us(before)}
+        return await self._c.audit.count_documents(query)
+
+    @translate_errors
+    async def purge_audit(self, before: datetime) -> int:
+        # In batches of ids, as purge_runs: one delete of years of events held FerretDB's
+        # SQLite backend (one writer) for its whole length.
+        old = {"at": {"$lt": to_us(before)}}
+        total = 0
+        while True:
+            batch = await self._c.audit.find(old, {"_id": 1}).limit(PURGE_BATCH).to_list()
+            if not batch:
+                return total
+            ids = [d["_id"] for d in batch]
+            total += (await self._c.audit.delete_many({"_id": {"$in": ids}})).deleted_count
+            if len(batch) < PURGE_BATCH:
+                return total
 
     # -- API tokens ------------------------------------------------------------------------
 

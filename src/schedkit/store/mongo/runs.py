@@ -249,9 +249,12 @@ class RunsMixin(RollupsMixin):
         return sorted(stale, key=stale_order)[:limit]
 
     @translate_errors
+    async def count_purgeable_runs(self, finished_before: datetime) -> int:
+        return await self._c.runs.count_documents(_purgeable(finished_before))
+
+    @translate_errors
     async def purge_runs(self, finished_before: datetime) -> int:
-        finished = sorted(s.value for s in FINISHED_STATUSES)
-        purgeable = {"status": {"$in": finished}, "finished_at": {"$lt": to_us(finished_before)}}
+        purgeable = _purgeable(finished_before)
         total = 0
         hours: set[Hour] = set()
         projection = {"task_name": 1, "scheduled_for": 1}
@@ -328,3 +331,9 @@ class RunsMixin(RollupsMixin):
             return []
         cursor = self._c.run_logs.find({"run_id": run_id, "seq": {"$gt": after_seq}})
         return [decode_log(d) for d in await cursor.sort("seq", 1).limit(limit).to_list()]
+
+
+def _purgeable(finished_before: datetime) -> Doc:
+    """The runs a purge deletes: finished, and before ``finished_before``."""
+    finished = sorted(s.value for s in FINISHED_STATUSES)
+    return {"status": {"$in": finished}, "finished_at": {"$lt": to_us(finished_before)}}

@@ -10,6 +10,9 @@ import sqlalchemy as sa
 from schedkit.models import JSON, ApiToken, AuditEvent, Node, StateEntry, utcnow
 from schedkit.store.sql.base import SQLBase, values_of
 
+#: Audit events per delete of a purge (one short write each).
+_PURGE_BATCH = 1000
+
 
 class AdminMixin(SQLBase):
     async def upsert_node(self, node: Node) -> None:
@@ -48,15 +51,32 @@ class AdminMixin(SQLBase):
         return [AuditEvent(**row._asdict()) for row in await self._fetch(stmt)]
 
     async def count_audit(
-        self, *, actor: str | None = None, action: str | None = None, target: str | None = None
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        before: datetime | None = None,
     ) -> int:
         a = self._t.audit_events
-        stmt = (
-            sa.select(sa.func.count())
-            .select_from(a)
-            .where(*self._audit_conditions(actor, action, target))
-        )
+        conditions = self._audit_conditions(actor, action, target)
+        if before is not None:
+            conditions.append(a.c.at < before)
+        stmt = sa.select(sa.func.count()).select_from(a).where(*conditions)
         return int(await self._db.read(lambda conn: conn.execute(stmt).scalar_one()))
+
+    async def purge_audit(self, before: datetime) -> int:
+        a = self._t.audit_events
+        # In batches off audit_at_ix, as the runs' purge: never a long hold of SQLite's
+        # write lock, however many years of events a first purge deletes.
+        batch = sa.select(a.c.id).where(a.c.at < before).limit(_PURGE_BATCH).scalar_subquery()
+        stmt = sa.delete(a).where(a.c.id.in_(batch))
+        total = 0
+        while True:
+            count = await self._rowcount(stmt)
+            total += count
+            if count < _PURGE_BATCH:
+                return total
 
     # -- API tokens ------------------------------------------------------------------------
 

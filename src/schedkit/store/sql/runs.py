@@ -230,11 +230,18 @@ class RunsMixin(SQLBase):
         )
         return sorted((Run(**row._asdict()) for row in await self._fetch(stmt)), key=stale_order)
 
+    async def count_purgeable_runs(self, finished_before: datetime) -> int:
+        purgeable = self._purgeable(finished_before)
+        stmt = sa.select(sa.func.count()).select_from(self._t.runs).where(purgeable)
+        return int(await self._db.read(lambda conn: conn.execute(stmt).scalar_one()))
+
+    def _purgeable(self, finished_before: datetime) -> sa.ColumnElement[bool]:
+        r = self._t.runs
+        return sa.and_(r.c.finished_at < finished_before, r.c.status.in_(sorted(FINISHED_STATUSES)))
+
     async def purge_runs(self, finished_before: datetime) -> int:
         r, logs = self._t.runs, self._t.run_logs
-        purgeable = sa.and_(
-            r.c.finished_at < finished_before, r.c.status.in_(sorted(FINISHED_STATUSES))
-        )
+        purgeable = self._purgeable(finished_before)
         batch = sa.select(r.c.id).where(purgeable).limit(_PURGE_BATCH).scalar_subquery()
         delete_runs = (
             sa.delete(r)

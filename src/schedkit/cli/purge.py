@@ -1,0 +1,190 @@
+"""``schedkit purge``: delete old history (finished runs with their log lines, the
+workflow runs that ended, and with ``--audit-older-than`` the audit log).
+
+The command says each cut-off in words and as a UTC date-time before anything else: an
+operator who typed ``6m`` for six months (it is six minutes) deleted almost all history
+unwarned. ``--dry-run`` counts and deletes nothing. At a terminal the command asks
+before it deletes (``--yes`` does not ask); without one (cron, a pipe: stdin or stderr
+not a TTY) it deletes at once, as it always did, so existing cron lines keep working.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from datetime import timedelta
+from typing import Annotated, Any
+
+import typer
+
+from schedkit.service.retention import (
+    PurgePlan,
+    duration_parts,
+    duration_words,
+    number,
+    utc_stamp,
+)
+
+from . import render
+from .errors import CommandFailed, options_named
+from .parsing import parse_duration
+from .render import Lang
+from .state import JsonOpt, actor, get_state, management, run_async, wants_json
+
+_TEXT: dict[str, dict[Lang, str]] = {
+    "runs": {
+        "en": "{n} finished run(s) older than {age}: finished before {at}",
+        "zh": "{n} 条结束早于 {age}前的运行：结束于 {at} 之前",
+    },
+    "audit": {
+        "en": "{n} audit event(s) older than {age}: recorded before {at}",
+        "zh": "{n} 条早于 {age}前的审计记录：记录于 {at} 之前",
+    },
+    "deleted": {"en": "deleted {what}", "zh": "已删除 {what}"},
+    "would delete": {"en": "would delete {what}", "zh": "将删除 {what}"},
+    "dry run": {"en": "dry run: nothing deleted", "zh": "试运行：未删除任何记录"},
+    "ask": {"en": "delete {what}?", "zh": "删除{what}？"},
+    "and": {"en": " and ", "zh": "，以及 "},
+    "declined": {
+        "en": "purge not confirmed: nothing deleted",
+        "zh": "未确认清理：未删除任何记录",
+    },
+}
+_ZH_UNITS = {"day": "天", "hour": "小时", "minute": "分钟", "second": "秒"}
+
+
+def _say(key: str, lang: Lang, **values: Any) -> str:
+    return _TEXT[key][lang].format(**values)
+
+
+def age_words(age: timedelta, lang: Lang) -> str:
+    """``age`` in words of ``lang``: ``90 days``, ``90 天``."""
+    if lang == "zh":
+        return " ".join(f"{number(n)} {_ZH_UNITS[unit]}" for n, unit in duration_parts(age))
+    return duration_words(age)
+
+
+def interactive() -> bool:
+    """Whether someone at a terminal can see a question and answer it: stdin and stderr
+    (where it is asked) are TTYs. A program running the command with its stderr piped
+    (a test, a wrapper script) would otherwise wait for an answer to a question unseen."""
+    return sys.stdin.isatty() and sys.stderr.isatty()
+
+
+def confirmed(question: str) -> bool:
+    """Ask ``question`` on stderr; True for an answer of y or yes. Not typer.confirm: it
+    wrote a space to stdout after the answer, the first character of ``--json``'s."""
+    sys.stderr.write(f"{question} [y/N]: ")
+    sys.stderr.flush()
+    return sys.stdin.readline().strip().lower() in {"y", "yes"}
+
+
+def purge(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="Age of finished runs to delete: 90d, 12h, 30m (m is minutes), 2w.",
+        ),
+    ],
+    audit_older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--audit-older-than",
+            metavar="DURATION",
+            help="Also delete audit events older than this (e.g. 400d).",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask at a terminal; delete at once.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Delete finished runs (and their logs) that finished longer ago than DURATION.
+
+    Says the cut-off as a UTC date-time first; at a terminal it asks before deleting
+    (--yes does not); without a terminal (cron) it deletes at once."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+    age = parse_duration(older_than, "--older-than")
+    audit_age = None
+    if audit_older_than is not None:
+        audit_age = parse_duration(audit_older_than, "--audit-older-than")
+    lang = state.lang
+    options = {"older_than": "--older-than", "audit_older_than": "--audit-older-than"}
+
+    async def planned() -> PurgePlan:
+        async with management(state, read_only=dry_run) as s:
+            return await s.purge_plan(age, audit_age)
+
+    with options_named(options):
+        plan = run_async(planned())
+    ask = not (dry_run or yes) and interactive()
+    question = _say("ask", lang, what=_say("and", lang).join(_described(plan, lang)))
+    if ask and not confirmed(question):
+        raise CommandFailed(_say("declined", lang))
+
+    async def purged() -> tuple[int, int | None]:
+        async with management(state) as s:
+            runs = await s.purge(age, actor=actor(), as_of=plan.as_of)
+            if audit_age is None:
+                return runs, None
+            return runs, await s.purge_audit(audit_age, actor=actor(), as_of=plan.as_of)
+
+    deleted, audit_deleted = (0, None) if dry_run else run_async(purged())
+    store = state.store_label()
+    if as_json:
+        render.emit_json(_json(store, plan, dry_run, deleted, audit_deleted))
+        return
+    if dry_run:
+        lines = [_say("would delete", lang, what=what) for what in _described(plan, lang)]
+        lines.append(_say("dry run", lang))
+    else:
+        done = replace(plan, runs=deleted, audit_events=audit_deleted)
+        lines = [_say("deleted", lang, what=what) for what in _described(done, lang)]
+    for line in lines:
+        state.out.print(line)
+    render.store_line(state.out, store, lang)
+
+
+def _described(plan: PurgePlan, lang: Lang) -> list[str]:
+    """The runs (and audit events) of ``plan`` with their cut-offs in words and in UTC."""
+    kinds = [("runs", plan.runs, plan.older_than, plan.finished_before)]
+    if plan.audit_older_than is not None and plan.audit_before is not None:
+        kinds.append(("audit", plan.audit_events or 0, plan.audit_older_than, plan.audit_before))
+    return [
+        _say(kind, lang, n=f"{n:,}", age=age_words(age, lang), at=utc_stamp(before))
+        for kind, n, age, before in kinds
+    ]
+
+
+def _json(
+    store: str, plan: PurgePlan, dry_run: bool, deleted: int, audit_deleted: int | None
+) -> dict[str, Any]:
+    """The JSON answer: the fields it always had (``store``, ``deleted``,
+    ``older_than_seconds``) and, added, the cut-offs, the dry run's counts and the
+    audit's."""
+    data: dict[str, Any] = {
+        "store": store,
+        "deleted": deleted,
+        "older_than_seconds": plan.older_than.total_seconds(),
+        "older_than": age_words(plan.older_than, "en"),
+        "finished_before": plan.finished_before,
+        "dry_run": dry_run,
+    }
+    if dry_run:
+        data["would_delete"] = plan.runs
+    if plan.audit_older_than is not None:
+        data["audit_older_than_seconds"] = plan.audit_older_than.total_seconds()
+        data["audit_older_than"] = age_words(plan.audit_older_than, "en")
+        data["audit_before"] = plan.audit_before
+        if dry_run:
+            data["audit_would_delete"] = plan.audit_events
+        else:
+            data["audit_deleted"] = audit_deleted
+    return data

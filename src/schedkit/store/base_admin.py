@@ -1,0 +1,108 @@
+"""The store contract's records beside schedules and runs: nodes, audit events, API
+tokens and the key/value state. :class:`schedkit.store.base.Store` inherits them, and the
+rules of that module's docstring hold here too (this file only keeps each under 600 lines).
+"""
+
+from __future__ import annotations
+
+import abc
+from datetime import datetime
+
+from schedkit.models import JSON, ApiToken, AuditEvent, Node, StateEntry
+
+
+class AdminStore(abc.ABC):
+    """Nodes, audit events, API tokens and a small versioned key/value area."""
+
+    # -- nodes ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def upsert_node(self, node: Node) -> None:
+        """Insert or replace a node's record (each node writes its own)."""
+
+    @abc.abstractmethod
+    async def list_nodes(self) -> list[Node]:
+        """All node records, ordered by id."""
+
+    @abc.abstractmethod
+    async def delete_node(self, node_id: str) -> bool:
+        """Delete a node's record; True if it existed."""
+
+    # -- audit ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_audit(self, event: AuditEvent) -> None:
+        """Append an audit event."""
+
+    @abc.abstractmethod
+    async def list_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[AuditEvent]:
+        """Events matching every filter given, newest first (ties: newest id first)."""
+
+    @abc.abstractmethod
+    async def count_audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        before: datetime | None = None,
+    ) -> int:
+        """How many events match every filter given (``before``: ``at`` earlier than it)."""
+
+    @abc.abstractmethod
+    async def purge_audit(self, before: datetime) -> int:
+        """Delete the events with ``at`` < ``before`` (in batches, as :meth:`purge_runs`:
+        each one short write). Returns how many were deleted."""
+
+    # -- API tokens ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def put_token(self, token: ApiToken) -> None:
+        """Insert or replace a token record (only its hash is stored)."""
+
+    @abc.abstractmethod
+    async def get_token_by_hash(self, token_hash: str) -> ApiToken | None:
+        """The token with this hash (revoked or not), or None."""
+
+    @abc.abstractmethod
+    async def list_tokens(self) -> list[ApiToken]:
+        """All tokens, oldest first (ties by id)."""
+
+    @abc.abstractmethod
+    async def revoke_token(self, token_id: str) -> bool:
+        """Mark a token revoked; True if it exists. A concurrent touch never undoes it."""
+
+    @abc.abstractmethod
+    async def touch_token(self, token_id: str, now: datetime) -> None:
+        """Record the token's last use; an unknown token is ignored."""
+
+    # -- key/value state ---------------------------------------------------------------------
+    # Small versioned JSON documents (alert state, business calendars), compare-and-set.
+
+    @abc.abstractmethod
+    async def get_state(self, key: str) -> StateEntry | None:
+        """The entry at its latest version, or None."""
+
+    @abc.abstractmethod
+    async def list_state(self, prefix: str) -> list[StateEntry]:
+        """Every entry whose key starts with ``prefix`` (taken literally: no wildcard),
+        at its latest version, ordered by key."""
+
+    @abc.abstractmethod
+    async def set_state(self, key: str, value: JSON, expected_version: int) -> bool:
+        """Compare-and-set: write ``value`` at version ``expected_version + 1`` only if the
+        current version is ``expected_version`` (0: the key must not exist). Atomic across
+        processes; exactly one of several racing writers with the same expectation wins.
+        Returns whether it was written."""
+
+    @abc.abstractmethod
+    async def delete_state(self, key: str) -> None:
+        """Delete the entry (every version); an unknown key is ignored."""
