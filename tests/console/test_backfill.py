@@ -251,14 +251,18 @@ async def test_the_audit_log_says_backfills_in_the_consoles_zone_and_language(
             "schedule.backfill.cancel": re.compile(
                 r"^(3 runs cancelled|2 pending runs cancelled, 1 running asked to stop)$"
             ),
-            "runs.purge": "0 runs older than 3650 d",
+            "runs.purge": re.compile(
+                r"^0 runs older than 3650 d \(finished before \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)$"
+            ),
         },
         "zh": {
             "schedule.backfill": "2026-10-01 至 2026-10-03，最多同时 1 个：3 次触发，新建 3 次运行",
             "schedule.backfill.cancel": re.compile(
                 r"^(取消了 3 次运行|取消了 2 次等待中的运行，已请求停止 1 次运行中的运行)$"
             ),
-            "runs.purge": "0 次早于 3650 天的运行",
+            "runs.purge": re.compile(
+                r"^0 次早于 3650 天的运行（\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 之前结束）$"
+            ),
         },
     }
     try:

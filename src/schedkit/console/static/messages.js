@@ -31,6 +31,21 @@ function timedeltaSeconds(text) {
   return (+m[1] || 0) * 86400 + +m[2] * 3600 + +m[3] * 60 + +m[4];
 }
 
+/** Seconds of an age in the words of service/retention.py ("1 day, 12 hours"), or null. */
+function wordsSeconds(text) {
+  const units = { day: 86400, hour: 3600, minute: 60, second: 1 };
+  let total = 0;
+  for (const part of text.split(", ")) {
+    const m = /^([\d.]+) (day|hour|minute|second)s?$/.exec(part);
+    if (!m) return null;
+    total += Number(m[1]) * units[m[2]];
+  }
+  return total;
+}
+
+/** "2026-12-07 00:21:10" (UTC, as service/retention.py writes it) as ISO 8601. */
+const utcIso = (stamp) => `${stamp.replace(" ", "T")}Z`;
+
 // [pattern, (match, context) -> text]. First match wins; order from specific to general.
 const VALIDATION = [
   [/^Value error, (.*)$/s, (m, ctx) => fieldMessage(m[1], ctx)],
@@ -149,6 +164,7 @@ const SENTENCES = [
   ],
   [/^retry of (\S+)$/, (m) => t("d_retry_of", { run: m[1].slice(-8) })],
   [/^role (\w+)$/, (m) => t("d_role", { role: t(`role_${m[1]}`) })],
+  [/^role (\w+), id (\S+)$/, (m) => t("d_role_id", { role: t(`role_${m[1]}`), id: m[2] })],
   // Audit details of backfills (service/backfill.py): the range in the console's zone.
   [
     /^(\S+) \.\. (\S+), concurrency (\d+): (\d+) new run\(s\) of (\d+) fire\(s\)$/,
@@ -165,6 +181,16 @@ const SENTENCES = [
     (m) => t("d_backfill_cancel_running", { n: m[2], running: m[3] }),
   ],
   [/^(\d+) schedule\(s\)$/, (m) => t("d_imported", { n: m[1] })],
+  // Purges' details (service/retention.py); the older form below, of events before it.
+  [
+    /^(\d+) (run|audit event)\(s\) older than (.+?) \((?:finished )?before (\S+ \S+) UTC\)$/,
+    (m, ctx) => {
+      const seconds = wordsSeconds(m[3]);
+      const key = m[2] === "run" ? "d_purged_before" : "d_audit_purged";
+      const age = seconds === null ? m[3] : ctx.duration(seconds);
+      return t(key, { n: m[1], age, time: ctx.time(utcIso(m[4])) });
+    },
+  ],
   [
     /^(\d+) run\(s\) older than (.+)$/,
     (m, ctx) => {
