@@ -19,6 +19,7 @@ from schedkit import RunStatus, Scheduler, task
 from schedkit.clock import SystemClock
 from schedkit.engine import runs
 from schedkit.engine.reaper import Reaper
+from schedkit.errors import ValidationError
 from schedkit.events import EventBus
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import Node, Run, utcnow
@@ -169,6 +170,36 @@ async def test_draining_this_node_hands_its_run_back(make_scheduler: MakeSchedul
     later = await s.run_now("slow_one")
     await asyncio.sleep(0.5)
     assert (await s.get_run(later.id)).status is RunStatus.PENDING
+
+
+@task("three_seconds", retry={"max_retries": 0})
+async def three_seconds() -> dict[str, object]:
+    await asyncio.sleep(3)
+    return {"success": True}
+
+
+async def test_a_drain_asked_with_a_grace_lets_a_long_run_finish(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """An SRE audit: deployment.md's advice for long runs (drain, then stop the node once
+    idle) cut a 12 s run at the node's 10 s shutdown_grace and ran it again from the start
+    on another node. A drain may now ask for more time (``--grace``), through the store
+    from another node."""
+    worker = await make_scheduler(three_seconds, scheduler={"enabled": False})
+    operator = await make_scheduler(three_seconds, executor={"enabled": False})
+    run = await operator.run_now("three_seconds")
+    for _ in range(200):
+        if (await operator.get_run(run.id)).status is RunStatus.RUNNING:
+            break
+        await asyncio.sleep(0.05)
+    with pytest.raises(ValidationError):
+        await operator.request_drain(worker.node_id, actor="ops", grace=-1)
+    await operator.request_drain(worker.node_id, actor="ops", grace=30)  # over its 2 s
+    await asyncio.wait_for(worker.wait_drained(), 20)
+    done = await operator.get_run(run.id)
+    assert (done.status, done.attempt, done.attempt_errors) == (RunStatus.SUCCESS, 1, [])
+    [audited] = await operator.list_audit(action="node.drain")
+    assert audited.detail == "grace 30 s"
 
 
 async def test_a_stopped_node_leaves_the_list_with_a_heartbeat_write_in_flight(

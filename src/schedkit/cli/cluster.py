@@ -18,6 +18,7 @@ import typer
 from schedkit.readmodels import NodeView, node_views
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
+from schedkit.service.cluster import MAX_DRAIN_GRACE
 
 from . import render
 from .errors import CommandFailed, UsageProblem
@@ -194,20 +195,34 @@ def clock_text(node: NodeView, lang: render.Lang) -> str:
 def drain(
     ctx: typer.Context,
     node_id: Annotated[str, typer.Argument(metavar="NODE", help="Node id (schedkit nodes).")],
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            "--grace",
+            min=0,
+            max=MAX_DRAIN_GRACE,
+            metavar="SECONDS",
+            help="Seconds running runs get to finish before they are handed back (and "
+            "start over elsewhere) [default: the node's scheduler.shutdown_grace].",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Ask a node to drain: it takes no new runs, lets running ones finish within its
-    grace period, hands the rest back, and (a worker) exits."""
+    grace period (or --grace), hands the rest back, and (a worker) exits."""
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
 
     async def work() -> None:
         async with management(state) as s:
-            await s.request_drain(node_id, actor=actor())
+            await s.request_drain(node_id, actor=actor(), grace=grace)
 
     run_async(work())
     if as_json:
-        render.emit_json({"store": state.store_label(), "node": node_id, "draining": True})
+        render.emit_json(
+            {"store": state.store_label(), "node": node_id, "draining": True, "grace": grace}
+        )
     else:
-        state.out.print(f"node {visible(node_id)} asked to drain")
+        within = "" if grace is None else f" (running runs get {render.seconds(grace)})"
+        state.out.print(f"node {visible(node_id)} asked to drain{within}")
         render.store_line(state.out, state.store_label(), state.lang)

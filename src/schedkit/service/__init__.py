@@ -501,10 +501,17 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
         """Return once this node has drained (however the drain was asked)."""
         await self._node.drained.wait()
 
-    async def request_drain(self, node_id: str, *, actor: str = SYSTEM) -> Node:
+    async def request_drain(
+        self, node_id: str, *, actor: str = SYSTEM, grace: float | None = None
+    ) -> Node:
         """Ask a live node sharing the store (this one included) to drain; another node
-        starts within ``scheduler.heartbeat_interval``. NodeNotFoundError otherwise."""
-        return await cluster.request_drain(self.store, self._node, self._audit, node_id, actor)
+        starts within ``scheduler.heartbeat_interval``. NodeNotFoundError otherwise.
+        ``grace``: seconds its running runs get to finish before they are handed back
+        (default: that node's ``scheduler.shutdown_grace``): for runs longer than that,
+        which would otherwise start over on another node."""
+        return await cluster.request_drain(
+            self.store, self._node, self._audit, node_id, actor, grace
+        )
 
     async def waiting_reasons(self, runs: Sequence[Run]) -> dict[str, str]:
         """Why each of ``runs`` that no live node can take waits (the labels it requires

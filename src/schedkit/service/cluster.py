@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from schedkit.clock import Clock
-from schedkit.errors import NodeNotFoundError
+from schedkit.errors import NodeNotFoundError, ValidationError
 from schedkit.models import Node, Run, RunStatus
 from schedkit.service.audit import Auditor
 from schedkit.service.node import DRAIN_KEY, NodeLifecycle
@@ -29,20 +29,38 @@ def takes_runs(node: Node) -> bool:
     return "executor" in node.roles and not node.info.get("draining")
 
 
+#: The longest drain grace one may ask for: a week (a run that long is handed back).
+MAX_DRAIN_GRACE = 7 * 86400.0
+
+
 async def request_drain(
-    store: Store, here: NodeLifecycle, audit: Auditor, node_id: str, actor: str
+    store: Store,
+    here: NodeLifecycle,
+    audit: Auditor,
+    node_id: str,
+    actor: str,
+    grace: float | None = None,
 ) -> Node:
     """Ask a live node to drain through the store's state area (each node looks at each
-    heartbeat); this node drains at once."""
+    heartbeat); this node drains at once. ``grace``: seconds its running runs get to
+    finish before they are handed back (default: the node's ``shutdown_grace``)."""
+    if grace is not None and not 0 <= grace <= MAX_DRAIN_GRACE:
+        raise ValidationError(
+            f"a drain's grace is 0 to {MAX_DRAIN_GRACE:g} seconds, not {grace:g}", field="grace"
+        )
     nodes = {n.id: n for n in await store.list_nodes()}
     node = nodes.get(node_id)
     now = here.clock.now()
     if node is None or not alive(node, here.config.scheduler.lost_after, now):
         raise NodeNotFoundError(node_id)
-    await store.set_state(DRAIN_KEY + node_id, {"by": actor, "at": now.isoformat()}, 0)
-    await audit.record(actor, "node.drain", node_id)
+    request: dict[str, object] = {"by": actor, "at": now.isoformat()}
+    if grace is not None:
+        request["grace"] = grace
+    await store.set_state(DRAIN_KEY + node_id, request, 0)
+    detail = None if grace is None else f"grace {grace:g} s"
+    await audit.record(actor, "node.drain", node_id, detail=detail)
     if node_id == here.node_id:
-        here.start_drain()
+        here.start_drain(grace)
     return node
 
 

@@ -75,6 +75,13 @@ UNREGISTER_WAIT = 5.0
 DRAIN_KEY = "node.drain:"
 
 
+def drain_grace(request: object) -> float | None:
+    """The grace a stored drain request asks for (None: the node's shutdown_grace; a
+    request written before drains had a grace has none)."""
+    grace = request.get("grace") if isinstance(request, dict) else None
+    return float(grace) if isinstance(grace, int | float) and grace >= 0 else None
+
+
 def make_node_id(config: SchedkitConfig) -> str:
     """``name-or-host:pid:random`` — unique per process start, readable in the console."""
     return f"{config.node_name or socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
@@ -201,8 +208,10 @@ class NodeLifecycle:
         while not await self._stopped_within(self.config.scheduler.heartbeat_interval):
             try:
                 await self.beat()
-                if not self.draining and await self.store.get_state(DRAIN_KEY + self.node_id):
-                    self.start_drain()
+                if not self.draining:
+                    asked = await self.store.get_state(DRAIN_KEY + self.node_id)
+                    if asked is not None:
+                        self.start_drain(drain_grace(asked.value))
             except StoreError as exc:
                 logger.warning("node heartbeat failed: %s", exc)
 

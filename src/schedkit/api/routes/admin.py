@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Path, Request, Response, status
+from fastapi import Path, Query, Request, Response, status
 
 from schedkit import readmodels
 from schedkit.api.auth import ActorDep, current_principal
@@ -12,6 +12,7 @@ from schedkit.api.deps import NO_MONITOR, SchedulerDep, node_monitor
 from schedkit.api.problems import ApiProblem
 from schedkit.api.routes.table import Limit, Name, Offset, route
 from schedkit.api.schemas import AlertStatus, AuditPage, TokenCreated, TokenCreateRequest
+from schedkit.service.cluster import MAX_DRAIN_GRACE
 from schedkit.tokens import Role
 
 
@@ -41,12 +42,21 @@ async def drain_node(
     scheduler: SchedulerDep,
     actor: ActorDep,
     node_id: Annotated[str, Path(max_length=300)],
+    grace: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=MAX_DRAIN_GRACE,
+            description="Seconds its running runs get to finish before they are handed "
+            "back (default: the node's scheduler.shutdown_grace).",
+        ),
+    ] = None,
 ) -> readmodels.NodeView:
-    """Ask a live node to stop taking runs, let its running runs finish within its
-    ``scheduler.shutdown_grace`` and hand the rest back to pending; a ``schedkit
-    worker`` then exits. The node acts within one heartbeat interval (404 if no live
-    node has this id)."""
-    await scheduler.request_drain(node_id, actor=actor)
+    """Ask a live node to stop taking runs, let its running runs finish within ``grace``
+    (default its ``scheduler.shutdown_grace``) and hand the rest back to pending, where
+    they start over on another node; a ``schedkit worker`` then exits. The node acts
+    within one heartbeat interval (404 if no live node has this id)."""
+    await scheduler.request_drain(node_id, actor=actor, grace=grace)
     views = {v.id: v for v in await readmodels.node_views(scheduler)}
     return views[node_id]
 
