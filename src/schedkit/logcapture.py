@@ -191,6 +191,11 @@ def capture(buffer: RunLogBuffer) -> Callable[[], None]:
     return release
 
 
+#: A record attribute: schedkit's own line about a run (its outcome), made outside it;
+#: a node's log shows these, where lines made inside runs go to their run's log only.
+ABOUT_RUN = "schedkit_about_run"
+
+
 def run_fields(ctx: TaskContext) -> dict[str, Any]:
     """The attributes a record made inside the run of ``ctx`` carries (structured logs);
     ``extra=`` of a record about the run made outside its context."""

@@ -380,3 +380,29 @@ def test_serve_closes_connections_slow_to_send_their_headers(cli: Cli) -> None:
             sock.close()
         reap(proc)
     assert "connection(s) closed at once: 4 were already waiting" in err, err
+
+
+def test_a_service_s_text_log_says_which_run_failed(cli: Cli) -> None:
+    """An SRE audit: with the default text log format a failing run left no line in the
+    node's log (40 failures on the metrics, nothing in the journal): its line carried the
+    run's id, and lines made inside runs go to their run's log only."""
+    worker = start(cli, "worker")
+    try:
+        assert worker.stderr is not None
+        seen = ""
+        while "started" not in seen:
+            line = worker.stderr.readline()
+            assert line, seen
+            seen += line
+        created = cli("--json", "run", "boom")
+        assert created.exit_code == 0, created.output
+        run_id = json.loads(created.stdout)["id"]
+        deadline = time.monotonic() + 30
+        while f"run {run_id} of boom failed" not in seen and time.monotonic() < deadline:
+            seen += worker.stderr.readline()
+        worker.send_signal(signal.SIGTERM)
+        _, rest = worker.communicate(timeout=60)
+    finally:
+        reap(worker)
+    line = next(x for x in (seen + rest).splitlines() if f"run {run_id} of boom failed" in x)
+    assert " ERROR schedkit.task.boom: " in line and "(attempt 1 of 1)" in line, line

@@ -28,6 +28,7 @@ from rich.console import Console
 from schedkit.config import SchedkitConfig
 from schedkit.context import TASK_LOGGER
 from schedkit.errors import StoreNotFoundError
+from schedkit.logcapture import ABOUT_RUN
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
 from schedkit.service.location import describe_store, sqlite_file
@@ -374,7 +375,7 @@ class _NotInRun(logging.Filter):
             record.name == TASK_LOGGER or record.name.startswith(f"{TASK_LOGGER}.")
         ):
             return False
-        return getattr(record, "run_id", None) is None
+        return getattr(record, ABOUT_RUN, False) or getattr(record, "run_id", None) is None
 
 
 def setup_logging(

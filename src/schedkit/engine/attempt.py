@@ -21,11 +21,11 @@ from typing import Any
 from schedkit.context import RunCancelledError, TaskContext
 from schedkit.engine.hooks import PROCESS_EXITS, run_hooks
 from schedkit.engine.isolation import IsolatedTimeout, needs_thread, run_isolated
-from schedkit.engine.retries import error_info
+from schedkit.engine.retries import error_info, is_final
 from schedkit.engine.threads import HeldThread, ThreadLane, without_stop_iteration
 from schedkit.engine.work import Work, WorkAbandonedError
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES, clip
-from schedkit.logcapture import run_fields
+from schedkit.logcapture import ABOUT_RUN, run_fields
 from schedkit.models import JSON, Run, RunStatus, storable_json
 from schedkit.stopping import wait_for
 from schedkit.task import BaseTask, TaskResult
@@ -188,15 +188,22 @@ class AttemptRunner:
             if failure is not None:
                 # Out of the run's context here (it ended with the attempt's task). The
                 # run and task in the text: a host app's plain log format shows nothing
-                # of ``extra`` (an audit: "run failed: ConnectionError: …", whose?).
-                ctx.logger.error(
-                    "run %s of %s failed (attempt %d): %s: %s",
+                # of ``extra`` (an audit: "run failed: ConnectionError: …", whose?). A
+                # failure a retry follows is no failure of the run yet (monitoring.md):
+                # a warning; the last one an error. ``about_run``: the node's own log
+                # shows it (lines made inside runs go to their run's log only).
+                final = is_final(run, RunStatus.FAILED, registered=True)
+                ctx.logger.log(
+                    logging.ERROR if final else logging.WARNING,
+                    "run %s of %s failed (attempt %d of %d%s): %s: %s",
                     ctx.run_id,
                     ctx.task_name,
                     ctx.attempt,
+                    run.max_attempts,
+                    "" if final else ", will be retried",
                     type(exc).__name__,
                     exc,
-                    extra=run_fields(ctx),
+                    extra={**run_fields(ctx), ABOUT_RUN: True},
                 )
             return outcome, failure
         if work.timed_out:  # it caught its cancellation and returned anyway
