@@ -205,7 +205,11 @@ async def test_the_run_failed_line_carries_the_run_ids_too(make_monitored: MakeM
         task_logger.removeHandler(handler)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     failed = [x for x in lines if "failed (attempt" in x["message"]]
-    assert failed[0]["message"].startswith(f"run {run.id} of traced failed (attempt 1 of 1): ValueError")
+    assert failed[0]["message"].startswith(
+        f"run {run.id} of traced failed (attempt 1 of 2, will be retried): ValueError"
+    )
+    assert (failed[0]["level"], failed[1]["level"]) == ("WARNING", "ERROR")
+    assert "(attempt 2 of 2): ValueError" in failed[1]["message"]
     assert [(x["run_id"], x["task_name"], x["attempt"]) for x in failed] == [
         (run.id, "traced", 1),
         (run.id, "traced", 2),
