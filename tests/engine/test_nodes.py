@@ -88,6 +88,41 @@ async def _silent_since_40_s(store: Store) -> Run:
     return run
 
 
+async def test_a_run_too_close_to_its_node_s_last_beat_is_no_slow_store_warning(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An SRE audit: a node killed right after its row's beat (its run's heartbeat a
+    moment before) was said "alive and report them (is the store slow?)" 20 s later,
+    before the lost verdict: on-call went looking at the database. Only runs a live
+    node lists are that warning; one too close to tell waits for the next pass quietly."""
+    clock = Clock()
+    reaper = reaper_on(store, clock)
+    beat = T0 - timedelta(seconds=40)
+    run = make_run(scheduled_for=beat, not_before=beat, created_at=beat)
+    await add_runs(store, run)
+    await claim_one(store, run, "n1", beat)
+    await store.upsert_node(node("n1", beat + timedelta(seconds=0.05)))  # its last beat
+    clock.at = beat + timedelta(seconds=20.01)  # silent for lost_after; row just alive
+    with caplog.at_level(logging.DEBUG, logger="schedkit.engine.reaper"):
+        assert await reaper.reap() is False
+    assert [r.levelname for r in caplog.records if "not marked lost" in r.message] == ["DEBUG"]
+    clock.at += timedelta(seconds=1)
+    await reaper.reap()
+    assert (await store.get_run(run.id)).status is RunStatus.LOST  # type: ignore[union-attr]
+    # A live node listing a silent run: its beats do not reach the store. That warns.
+    listed = make_run(scheduled_for=beat, not_before=beat, created_at=beat, schedule_id="l")
+    await add_runs(store, listed)
+    await claim_one(store, listed, "n2", beat)
+    alive = node("n2", clock.at)
+    alive.info["runs"] = [listed.id]
+    await store.upsert_node(alive)
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="schedkit.engine.reaper"):
+        await reaper.reap()
+    [warned] = [r for r in caplog.records if "not marked lost" in r.message]
+    assert warned.levelname == "WARNING" and "report 1 of them" in warned.message
+
+
 async def test_the_reaper_holds_its_verdicts_after_the_store_failed_this_node(
     store: Store,
 ) -> None:

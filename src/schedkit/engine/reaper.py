@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
 from schedkit.clock import Clock
@@ -50,11 +50,17 @@ def vouched(run: Run, node: Node | None, lost_after: float, now: datetime) -> bo
     window = timedelta(seconds=lost_after)
     if node is None or node.heartbeat_at < now - window:
         return False
-    listed = node.info.get(NODE_RUNS)
-    if isinstance(listed, list) and run.id in listed:
+    if listed(run, {node.id: node}):
         return True
     last_sign = run.heartbeat_at or run.started_at
     return last_sign is not None and node.heartbeat_at < last_sign + window
+
+
+def listed(run: Run, nodes: Mapping[str, Node]) -> bool:
+    """Whether ``run``'s node lists it among its running runs in its latest beat."""
+    node = nodes.get(run.node_id or "")
+    runs = node.info.get(NODE_RUNS) if node is not None else None
+    return isinstance(runs, list) and run.id in runs
 
 
 def lost_verdict(
@@ -176,11 +182,19 @@ class Reaper:
             r.id for r in stale if vouched(r, nodes.get(r.node_id or ""), self.lost_after, now)
         }
         if spared:
-            logger.warning(
-                "%d run(s) without heartbeat for %g s not marked lost: their nodes are "
-                "alive and report them (is the store slow?)",
+            # Said as a warning only when the nodes list the runs (their heartbeats do not
+            # reach the store). A run too close to its node's last beat to tell (a node
+            # killed between its row's beat and its runs', or back from an outage) is
+            # judged at a later pass: a warning blamed a slow store for a dead node.
+            reported = sum(1 for r in stale if r.id in spared and listed(r, nodes))
+            logger.log(
+                logging.WARNING if reported else logging.DEBUG,
+                "%d run(s) without heartbeat for %g s not marked lost yet: %s",
                 len(spared),
                 self.lost_after,
+                f"their nodes are alive and report {reported} of them (is the store slow?)"
+                if reported
+                else "their nodes beat too recently to tell; judged at a later pass",
             )
             stale = [r for r in stale if r.id not in spared]
             if not stale:
