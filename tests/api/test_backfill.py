@@ -85,6 +85,17 @@ def test_backfill_refuses_bad_input_naming_the_field(api: Api) -> None:
         422,
     )
     problem(api.operator.post(url, json={"from": "2026-11-01T09:00", "to": "2026-11-02"}), 422)
+    # Audit finding: a date-time without offset at midnight was read as a whole day (pydantic's
+    # lax date), 2024-03-10T00:00..2024-03-11T00:00 becoming two days, where 01:00 was
+    # refused. A date is YYYY-MM-DD alone; a date-time needs its offset.
+    for body, field in (
+        ({"from": "2026-11-01T00:00", "to": "2026-11-02T00:00"}, "from"),
+        ({"from": "2026-11-01", "to": "2026-11-02T00:00:00"}, "to"),
+        ({"from": "2026-11-01 00:00", "to": "2026-11-02"}, "from"),
+    ):
+        refused = problem(api.operator.post(url, json=body), 422)
+        assert refused["field"] == field, refused
+        assert "needs its offset" in refused["detail"]
     # The ends of the supported dates: midnight of 0001-01-01 in Shanghai is in year 0
     # in UTC, the day after 9999-12-31 is in year 10000.
     for edge, field in (

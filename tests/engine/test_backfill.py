@@ -4,12 +4,14 @@ on a repeated request, cancel, progress, and the range cap."""
 from __future__ import annotations
 
 import asyncio
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from schedkit import ConflictError, RunStatus, TaskContext, ValidationError, task
+from schedkit.clock import OffsetClock
 from schedkit.models import TriggerSource
 
 from .conftest import MakeScheduler
@@ -166,6 +168,15 @@ async def test_backfill_refuses_bad_requests(make_scheduler: MakeScheduler) -> N
     assert bad.value.field == "concurrency"
     with pytest.raises(LookupError):
         await s.backfill("nope", date(2026, 11, 1), date(2026, 11, 2))
+    # Audit finding: naive date-times were read as wall times (midnight to midnight, two
+    # days) where the docs say a date-time carries its offset (and the API refuses one).
+    for start, end, field in (
+        (datetime(2026, 11, 1, 0, 0), datetime(2026, 11, 3, 0, 0), "from"),
+        (date(2026, 11, 1), datetime(2026, 11, 3, 9, 30), "to"),
+    ):
+        with pytest.raises(ValidationError, match="has no offset") as naive:
+            await s.backfill("daily_report", start, end)
+        assert naive.value.field == field
     assert await s.backfill_status("daily_report") is None
     assert await s.count_runs("daily_report") == 0
     # A range reaching into the future stops at now.
@@ -173,6 +184,33 @@ async def test_backfill_refuses_bad_requests(make_scheduler: MakeScheduler) -> N
         "daily_report", datetime.now(s.tz).date(), date(2099, 1, 1), concurrency=1
     )
     assert late.end <= datetime.now(s.tz)
+
+
+async def test_backfill_of_an_interval_runs_the_schedules_own_fires(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Audit finding: an interval without start_date saved at 10:17 New York time (fires
+    at :17) was backfilled at 01:00..23:00 (00:00 lost), every 6 hours at 06:00, 12:00,
+    18:00: none of them a fire of the schedule. The series stored decides."""
+    new_york = ZoneInfo("America/New_York")
+    saved = datetime(2024, 11, 5, 10, 17, tzinfo=new_york)
+    clock = OffsetClock(saved - datetime.now(UTC))
+    s = await make_scheduler(report_task(Gauge(), 0), clock=clock, timezone="America/New_York")
+    schedule = await s.add_task("daily_report", {"trigger": "interval", "hours": 6})
+    assert schedule.next_fire_time is not None
+    done = await s.backfill("daily_report", date(2024, 11, 4), date(2024, 11, 4))
+    assert done.created == 4
+    runs = sorted(r.scheduled_for for r in await s.list_runs("daily_report", limit=10))
+    # On the live series' grid: 04:17, 10:17, 16:17, 22:17 (plus the clock's drift
+    # between its setting and the save, milliseconds).
+    assert all((schedule.next_fire_time - r) % timedelta(hours=6) == ZERO for r in runs)
+    local = [r.astimezone(new_york) for r in runs]
+    assert [(t.day, t.hour, t.minute) for t in local] == [
+        (4, 4, 17),
+        (4, 10, 17),
+        (4, 16, 17),
+        (4, 22, 17),
+    ]
 
 
 async def test_the_limit_holds_across_nodes(make_scheduler: MakeScheduler) -> None:

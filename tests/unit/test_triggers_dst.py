@@ -187,3 +187,28 @@ def test_fixed_time_fires_every_day_through_a_year_of_transitions() -> None:
                 assert previous is not None
                 fires.append(previous.astimezone(ZoneInfo(tz)).date())
             assert len(set(fires)) == 365
+
+
+@pytest.mark.parametrize("form", [*FIXED_0230, *HALF_HOURLY])
+def test_a_cron_start_or_end_date_in_the_gap_is_read_as_the_crons_fires_are(
+    form: dict[str, Any],
+) -> None:
+    """Audit finding: start_date 02:30 on New York's spring-forward day was read with
+    fold=0 (03:30), skipping that day's only fire of `30 2 * * *` (03:00, the gap's end),
+    while the same wall time as end_date kept it; both are inclusive. A naive cron bound
+    in a gap is now the gap's end, where the cron's times in the gap fire."""
+    day = {**form, "timezone": NEW_YORK}
+    start = ScheduleSpec.parse({**day, "start_date": "2024-03-10 02:30"}).trigger
+    end = ScheduleSpec.parse({**day, "end_date": "2024-03-10 02:30"}).trigger
+    assert start.to_json()["start_date"] == end.to_json()["end_date"] == "2024-03-10T03:00:00-04:00"
+    first = series({**day, "start_date": "2024-03-10 02:30"}, utc(2024, 3, 1), 1)
+    last = series({**day, "end_date": "2024-03-10 02:30"}, utc(2024, 3, 10, 6), 10)
+    assert local(first, NEW_YORK) == ["03-10 03:00-0400"]
+    assert local(last, NEW_YORK)[-1] == "03-10 03:00-0400"
+    # An aware bound keeps its instant; an interval's start_date is its first fire, an
+    # instant read as PEP 495 reads it (03:30), as documented.
+    aware = {**day, "start_date": "2024-03-10T02:30:00-05:00"}
+    assert ScheduleSpec.parse(aware).trigger.to_json()["start_date"] == "2024-03-10T03:30:00-04:00"
+    interval = {"trigger": "interval", "hours": 1, "timezone": NEW_YORK}
+    spec = ScheduleSpec.parse({**interval, "start_date": "2024-03-10 02:30"}).trigger
+    assert spec.to_json()["start_date"] == "2024-03-10T02:30:00-05:00"

@@ -14,7 +14,9 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    Strict,
 )
+from pydantic_core import PydanticCustomError
 
 from schedkit.limits import MAX_CANCEL_REASON_CHARS, MAX_SCHEDULE_ID_CHARS, SCHEDULE_ID_PATTERN
 from schedkit.models import RunStatus
@@ -112,14 +114,59 @@ class CancelRequest(_Body):
     reason: str | None = Field(default=None, max_length=MAX_CANCEL_REASON_CHARS)
 
 
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _day_or_moment(value: object) -> object:
+    # pydantic's lax ``date`` takes "2024-03-10T00:00" (a midnight date-time) as that
+    # date, so a naive date-time at midnight became a whole day, ``to`` included, where
+    # one at 01:00 was refused (an audit). A date is YYYY-MM-DD alone; anything else is a
+    # date-time and must carry its offset: one error naming the field, not one per
+    # member of the union.
+    value = _iso_text(value)
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError(f"{value} is not a date: {exc}") from None
+    if isinstance(value, str):
+        try:
+            naive = datetime.fromisoformat(value).utcoffset() is None
+        except ValueError:
+            return value  # pydantic says what is wrong with it
+        if naive:
+            # Without pydantic's "Value error, " prefix: the message is the whole answer.
+            raise PydanticCustomError(
+                "timezone_aware",
+                "a date-time needs its offset (2026-11-01T09:00:00+08:00, ...Z); a date "
+                "alone (2026-11-01) is that whole day",
+            )
+    return value
+
+
+#: A backfill bound: a date (YYYY-MM-DD, the whole day) or a date-time with offset.
+_BackfillBound = Annotated[
+    AwareDatetime | Annotated[date, Strict()], BeforeValidator(_day_or_moment)
+]
+
+
 class BackfillRequest(_Body):
-    """A past range of a schedule to run. A date alone is that whole day in the
-    schedule's timezone (``to`` inclusive); a date-time needs an offset (``to`` exclusive)."""
+    """A past range of a schedule to run. A date alone (YYYY-MM-DD) is that whole day in
+    the schedule's timezone (``to`` inclusive); a date-time needs an offset (``to``
+    exclusive)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    start: AwareDatetime | date = Field(alias="from", examples=["2026-11-01"])
-    end: AwareDatetime | date = Field(alias="to", examples=["2026-11-15"])
+    start: _BackfillBound = Field(
+        alias="from",
+        examples=["2026-11-01"],
+        description="First day (YYYY-MM-DD, from its midnight) or a date-time with offset.",
+    )
+    end: _BackfillBound = Field(
+        alias="to",
+        examples=["2026-11-15"],
+        description="Last day (YYYY-MM-DD, included) or a date-time with offset (excluded).",
+    )
     concurrency: int = Field(
         default=1, ge=1, le=100, description="Most runs of this backfill running at once."
     )

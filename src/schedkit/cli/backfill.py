@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, datetime
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from .state import CliState, JsonOpt, actor, get_state, management, run_async, w
 
 #: How often ``--wait`` reads the progress again.
 POLL = 0.5
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def register(app: typer.Typer) -> None:
@@ -24,13 +26,17 @@ def register(app: typer.Typer) -> None:
 
 
 def _moment(text: str, option: str) -> date | datetime:
-    """A date (a whole day in the schedule's zone) or an ISO 8601 date-time."""
+    """A date (YYYY-MM-DD: a whole day in the schedule's zone) or an ISO 8601 date-time
+    with its offset, as the API takes them: a date-time without one is refused, not read
+    as a wall time (midnight would be a whole day over the API and an instant here)."""
+    expected = "expected a date (2026-11-01) or a date-time with offset (2026-11-01T09:00+08:00)"
     try:
-        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        moment = date.fromisoformat(text) if _DAY.fullmatch(text) else datetime.fromisoformat(text)
     except ValueError:
-        raise UsageProblem(
-            f"{option}: expected a date (2026-11-01) or a date-time (2026-11-01T09:00+08:00)"
-        ) from None
+        raise UsageProblem(f"{option}: {expected}") from None
+    if isinstance(moment, datetime) and moment.utcoffset() is None:
+        raise UsageProblem(f"{option}: {text} has no offset; {expected}")
+    return moment
 
 
 def backfill(
@@ -38,11 +44,15 @@ def backfill(
     schedule_id: Annotated[str, typer.Argument(metavar="SCHEDULE", help="Schedule id.")],
     start: Annotated[
         str | None,
-        typer.Option("--from", metavar="DATE", help="First day (or date-time) of the range."),
+        typer.Option(
+            "--from", metavar="DATE", help="First day (YYYY-MM-DD), or a date-time with offset."
+        ),
     ] = None,
     end: Annotated[
         str | None,
-        typer.Option("--to", metavar="DATE", help="Last day, included (a date-time: excluded)."),
+        typer.Option(
+            "--to", metavar="DATE", help="Last day, included (a date-time with offset: excluded)."
+        ),
     ] = None,
     concurrency: Annotated[
         int | None,

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from schedkit.engine.planning import CalendarCheck
 from schedkit.errors import ValidationError
-from schedkit.models import RunStatus, ensure_utc
+from schedkit.models import RunStatus, Schedule, ensure_utc
 from schedkit.triggers import Trigger
 
 #: Most runs of one backfill request that may run at once.
@@ -59,8 +59,9 @@ def window(
 ) -> tuple[datetime, datetime]:
     """The half-open UTC range ``[start, end)`` a request covers. A date alone means that
     day in ``tz``: ``start`` from its midnight, ``end`` through its last moment (so
-    2026-11-01..2026-11-15 is fifteen days). The end is cut at ``now``: fires still to
-    come are the schedule's own."""
+    2026-11-01..2026-11-15 is fifteen days); a date-time must carry its offset
+    (ValidationError naming the field otherwise) and is taken as it is. The end is cut at
+    ``now``: fires still to come are the schedule's own."""
     lo = _bound(start, tz, next_day=False, field="from")
     hi = min(_bound(end, tz, next_day=True, field="to"), ensure_utc(now))
     if lo >= hi:
@@ -74,10 +75,19 @@ def window(
 
 
 def _bound(value: date | datetime, tz: ZoneInfo, *, next_day: bool, field: str) -> datetime:
+    if isinstance(value, datetime) and value.utcoffset() is None:
+        # Read as a wall time, midnight would be a day's bound without the day's meaning
+        # (is ``to`` included?) and an hour in a DST change would be a guess: the API
+        # refuses it too (an audit: "2024-03-10T00:00" was taken as a whole day there and
+        # as a wall time here).
+        raise ValidationError(
+            f"{value.isoformat()} has no offset: give a date ({value.date().isoformat()}, "
+            "the whole day) or a date-time with its offset "
+            f"({value.replace(tzinfo=tz).isoformat()})",
+            field=field,
+        )
     try:
         if isinstance(value, datetime):
-            if value.utcoffset() is None:
-                value = value.replace(tzinfo=tz)
             return ensure_utc(value)
         day = value + timedelta(days=1) if next_day else value
         return ensure_utc(datetime.combine(day, time(), tzinfo=tz))
@@ -89,15 +99,28 @@ def _bound(value: date | datetime, tz: ZoneInfo, *, next_day: bool, field: str) 
         ) from None
 
 
+def series_fire(schedule: Schedule) -> datetime | None:
+    """A fire of ``schedule``'s series as stored: its next fire, else (ended) its last.
+    The next one first: a trigger edited since keeps the last fire of its old series."""
+    return schedule.next_fire_time or schedule.last_fire_time
+
+
 def fires_in(
-    trigger: Trigger, start: datetime, end: datetime, limit: int, calendar: CalendarCheck
+    trigger: Trigger,
+    start: datetime,
+    end: datetime,
+    limit: int,
+    calendar: CalendarCheck,
+    *,
+    series: datetime | None,
 ) -> list[BackfillFire]:
-    """The trigger's nominal fires in ``[start, end)``, each judged by the business
-    calendar check the scheduler judges a live fire with (``planning.calendar_check``).
-    ValidationError when there are more than ``limit`` (a range that large is a mistake
-    or must be split)."""
+    """The nominal fires in ``[start, end)`` of the series ``series`` is a fire of (see
+    :func:`series_fire`; an interval without ``start_date`` lies on no grid of its own),
+    each judged by the business calendar check the scheduler judges a live fire with
+    (``planning.calendar_check``). ValidationError when there are more than ``limit`` (a
+    range that large is a mistake or must be split)."""
     fires: list[BackfillFire] = []
-    nominal = trigger.next_fire_time(None, start)
+    nominal = trigger.series_fire_at_or_after(start, series)
     # A date trigger answers its run date even when it is before ``start``.
     if nominal is not None and nominal < start:
         nominal = trigger.next_fire_time(nominal, start)

@@ -99,7 +99,9 @@ class Backfills:
         books = await self.calendars.snapshot(
             [] if trigger.calendar is None else [trigger.calendar.name]
         )
-        fires = backfill.fires_in(trigger, lo, hi, limit, calendar_check(trigger, books))
+        check = calendar_check(trigger, books)
+        series = backfill.series_fire(schedule)
+        fires = backfill.fires_in(trigger, lo, hi, limit, check, series=series)
         record = {
             "start": lo.isoformat(),
             "end": hi.isoformat(),

@@ -51,6 +51,16 @@ def next_fire(fields: FieldSet, tz: tzinfo, bound: datetime) -> datetime | None:
     return _next_fixed(fields, tz, bound, wall, offset)
 
 
+def gap_end(tz: tzinfo, wall: datetime) -> datetime | None:
+    """The instant (aware UTC) a fixed-time job matching naive ``wall`` fires at when
+    ``wall`` lies in a gap of ``tz``: the gap's end; None for a wall time that exists."""
+    first, second = _offsets(tz, wall.replace(tzinfo=None, fold=0))
+    if first >= second:
+        return None
+    plain = wall.replace(tzinfo=None, fold=0)
+    return _transition(tz, _instant(plain, second), _instant(plain, first))
+
+
 def _steady_offset(tz: tzinfo, year: int, month: int) -> timedelta | None:
     """The zone's offset all through a month and a day either side, or ``None`` when it
     changes then. Most months have no change: their wall times need no closer look.

@@ -90,6 +90,16 @@ class Trigger(ABC):
             return None
         return _supported(fire)
 
+    def series_fire_at_or_after(self, at: datetime, known: datetime | None) -> datetime | None:
+        """The first fire at or after ``at`` of the schedule's series, given ``known``, a
+        fire of that series (its stored next or last fire; None: it has none), which may
+        lie before ``at`` or after it: where a backfill of a past range starts. A cron or
+        date trigger's fires are its spec's alone (``known`` is not needed; a date trigger
+        answers its run date, as :meth:`next_fire_time` does); an interval's lie on the
+        grid through its ``start_date`` or, without one, through ``known`` (see
+        :class:`_IntervalTrigger`)."""
+        return self.next_fire_time(None, at)
+
     def first_fire(self, now: datetime) -> datetime | None:
         """``next_fire_time(None, now)`` for a schedule being saved or previewed.
 
@@ -218,6 +228,27 @@ class _IntervalTrigger(_SeriesTrigger):
         # The series is anchored on its fires (start_date, or the first fire from when it
         # was scheduled), so the grid through ``nominal`` decides, not ``at``.
         return next_interval_fire(self._length, nominal, self._end, None, at)
+
+    def series_fire_at_or_after(self, at: datetime, known: datetime | None) -> datetime | None:
+        # Without start_date the grid was laid when the schedule was saved (its first
+        # fire one interval later), so only a fire of the series says where it lies:
+        # anchoring on ``at`` would invent a series of its own (an audit: a backfill of
+        # an hourly schedule firing at :17 ran 01:00..23:00). None known: no fire to run.
+        anchor = self._start if self._start is not None else known
+        if anchor is None:
+            return None
+        lo = max(ensure_utc(at), FIRST_FIRE)
+        if self._start is not None:
+            lo = max(lo, self._start)
+        anchor = ensure_utc(anchor)
+        try:
+            # ceil((lo - anchor) / length) steps, backwards when negative.
+            fire = anchor + self._length * -((anchor - lo) // self._length)
+        except OverflowError:
+            return None
+        if self._end is not None and fire > self._end:
+            return None
+        return _supported(fire)
 
     def _series_field(self) -> str:
         return self._unit

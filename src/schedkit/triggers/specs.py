@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar
 from zoneinfo import ZoneInfo
 
 import pydantic
@@ -30,6 +30,7 @@ from schedkit._suggest import close_names, did_you_mean
 from schedkit.calendars.rules import CalendarField
 from schedkit.errors import ValidationError
 from schedkit.models import MAX_NODE_LABELS, OverlapPolicy, labels_of
+from schedkit.triggers.cron import gap_end as cron_gap_end
 from schedkit.triggers.cronfields import FIELDS as CRON_FIELDS
 from schedkit.triggers.cronfields import check_field, compile_fields
 from schedkit.triggers.crontab import compile_crontab
@@ -88,8 +89,10 @@ def _number(value: object) -> object:
 IntervalAmount = Annotated[int | float, BeforeValidator(_number), Field(ge=0)]
 
 
-def _in_spec_zone(value: datetime, info: ValidationInfo) -> datetime:
-    """Naive datetimes are wall times in the spec's zone; aware ones are shown in it."""
+def _in_spec_zone(value: datetime, info: ValidationInfo, *, gap_end: bool = False) -> datetime:
+    """Naive datetimes are wall times in the spec's zone; aware ones are shown in it.
+    ``gap_end``: a naive wall time in a DST gap is the gap's end, where a cron's fixed
+    time in the gap fires (else PEP 495's ``fold``: 02:30 in New York's gap is 03:30)."""
     name = info.data.get("timezone")
     if name is None:
         # Without a zone yet the value stays as given; ScheduleSpec.parse and
@@ -98,6 +101,8 @@ def _in_spec_zone(value: datetime, info: ValidationInfo) -> datetime:
     tz = zone(name)
     try:
         local = value.replace(tzinfo=tz) if value.tzinfo is None else value.astimezone(tz)
+        if gap_end and value.tzinfo is None and (end := cron_gap_end(tz, value)) is not None:
+            local = end.astimezone(tz)
         local.astimezone(UTC)  # where the triggers compute: 0001-01-01 at +14 is year 0
         return local
     except (OverflowError, ValueError):
@@ -137,6 +142,9 @@ class _TriggerSpecBase(BaseModel):
 
 
 class _WindowedSpecBase(_TriggerSpecBase):
+    #: Whether a naive start_date/end_date in a DST gap is the gap's end (cron).
+    trigger_gap_end: ClassVar[bool] = False
+
     start_date: datetime | None = None
     end_date: datetime | None = None
 
@@ -145,7 +153,11 @@ class _WindowedSpecBase(_TriggerSpecBase):
     def _window(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
         if value is None:
             return None
-        value = _in_spec_zone(value, info)
+        # A cron's bounds are read as its fires are: its 02:30 fires at 03:00 on the day
+        # 02:30 does not exist, so start_date 02:30 must not be 03:30 and skip that fire
+        # (an audit) while end_date 02:30 kept it. An interval's start_date is its first
+        # fire, an instant: PEP 495's reading stays (documented in schedules.md).
+        value = _in_spec_zone(value, info, gap_end=cls.trigger_gap_end)
         start = info.data.get("start_date")
         if (
             info.field_name == "end_date"
@@ -166,6 +178,8 @@ class CronSpec(_WindowedSpecBase):
     field; day-of-week 0 and 7 are Sunday). The fields follow APScheduler 3's
     ``CronTrigger`` (``day_of_week`` 0 is Monday; names such as ``"mon-fri"`` work).
     """
+
+    trigger_gap_end: ClassVar[bool] = True
 
     trigger: Literal["cron"] = "cron"
     expression: str | None = None
