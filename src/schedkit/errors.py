@@ -47,6 +47,12 @@ class TaskDefinitionError(SchedkitError):
         self.attribute = attribute
 
 
+class ResultNotReadable(SchedkitError):
+    """``execute`` returned the design document's result with a ``success`` that is not
+    ``True`` or ``False`` (``"false"``, ``0``, ``None``): what the task meant is unknown,
+    and truthiness would read ``"false"`` as a success. Fails the attempt, not retried."""
+
+
 class DuplicateTaskError(TaskDefinitionError):
     """Two tasks declare the same name; the message names both locations."""
 

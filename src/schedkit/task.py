@@ -15,13 +15,13 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
 
 import pydantic
 from pydantic_core import to_jsonable_python
 
 from schedkit.context import TaskContext, current_context
-from schedkit.errors import TaskDefinitionError, ValidationError
+from schedkit.errors import ResultNotReadable, TaskDefinitionError, ValidationError
 from schedkit.models import RunStatus, storable_json
 from schedkit.parameters import declared_in_zone, validated
 from schedkit.placement import (
@@ -47,6 +47,10 @@ __all__ = [
 
 #: The design document's name for the run status enum.
 TaskStatus = RunStatus
+
+#: The parameters and the return type of an ``@task`` function, kept by its FunctionTask.
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class TaskPriority(enum.IntEnum):
@@ -122,6 +126,10 @@ class RetryPolicy:
         return max(0.0, base + (rng or random).uniform(-spread, spread))
 
 
+#: The keys of the design document's result.
+_DOCUMENT_KEYS = frozenset({"success", "message", "data", "statistics"})
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class TaskResult:
     """The normalized outcome of ``execute``: the document's four keys plus any extras."""
@@ -134,21 +142,37 @@ class TaskResult:
 
     @classmethod
     def from_value(cls, value: Any) -> TaskResult:
-        """``None`` is success; a dict is read by the document's keys; anything else is
-        success with the value as ``data``."""
+        """What ``execute`` returned, read by the rule of docs/tasks.md:
+
+        * ``None``: success, no data;
+        * a dict with a ``success`` key: the document's result. ``success`` must be a
+          bool, else :class:`ResultNotReadable` (``bool("false")`` is true). Keys other
+          than the document's four are kept beside them (``extra``), as they always were;
+        * a dict whose keys are all among ``message``, ``data``, ``statistics`` (the
+          document's result without ``success``): that result, a success;
+        * anything else, any other dict included: success, the value whole as ``data``
+          (a function's ``{"n": 3}`` is its data, not keys of the run's result).
+        """
         if value is None:
             return cls()
         if isinstance(value, TaskResult):
             return value
-        if isinstance(value, Mapping):
-            known = {"success", "message", "data", "statistics"}
+        if isinstance(value, Mapping) and (
+            "success" in value or value.keys() <= _DOCUMENT_KEYS - {"success"}
+        ):
+            success = value.get("success", True)
+            if not isinstance(success, bool):
+                raise ResultNotReadable(
+                    f"the result's 'success' is {success!r} ({type(success).__name__}), "
+                    "not True or False"
+                )
             stats = value.get("statistics") or {}
             return cls(
-                success=bool(value.get("success", True)),
+                success=success,
                 message=str(value.get("message") or ""),
                 data=value.get("data"),
                 statistics=dict(stats) if isinstance(stats, Mapping) else {"value": stats},
-                extra={k: v for k, v in value.items() if k not in known},
+                extra={k: v for k, v in value.items() if k not in _DOCUMENT_KEYS},
             )
         return cls(data=value)
 
@@ -256,9 +280,16 @@ class BaseTask(abc.ABC):
     def retry_config(self) -> dict[str, Any]:
         return {"max_retries": 3, "retry_delay": 60, "backoff_factor": 2}
 
+    # Declared ``(*args: Any, **kwargs: Any) -> Any``, not as the document's ``async def
+    # execute(self, **kwargs) -> dict``: type checkers (mypy, pyright) read that signature
+    # as "any parameters, any result", so a subclass may name its own parameters
+    # (``execute(self, day: date, limit: int = 10)``, which schedkit reads as its
+    # declaration) and be sync or async without an incompatible-override error.
     @abc.abstractmethod
-    async def execute(self, **kwargs: Any) -> dict[str, Any]:
-        """The task's work. Returns ``success``, ``message``, ``data``, ``statistics``."""
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        """The task's work, called with the run's kwargs (``async def`` or a plain
+        ``def``). Returns ``success``, ``message``, ``data``, ``statistics`` (see
+        :meth:`TaskResult.from_value` for what else it may return)."""
 
     def validate_execution_environment(self) -> bool:
         return True
@@ -332,12 +363,14 @@ class BaseTask(abc.ABC):
         return _location(definition(self))
 
 
-class FunctionTask(BaseTask):
-    """A task made from a plain function by :func:`task`. Calling it calls the function."""
+class FunctionTask(BaseTask, Generic[P, R]):
+    """A task made from a plain function by :func:`task`. Calling it calls the function:
+    generic over the function's parameters and result, so that type checkers see the
+    function's own signature (``FunctionTask[[int], int]``) rather than ``(...) -> Any``."""
 
     def __init__(
         self,
-        func: Callable[..., Any],
+        func: Callable[P, R],
         *,
         name: str,
         description: str,
@@ -354,7 +387,7 @@ class FunctionTask(BaseTask):
         labels: Iterable[str] = (),
     ) -> None:
         super().__init__()
-        self.func = func
+        self.func: Callable[P, R] = func
         self._isolation = check_isolation(isolation, f"task {name!r}")
         self._executor = check_executor(executor, f"task {name!r}")
         self._labels = check_labels(labels, f"task {name!r}")
@@ -454,9 +487,12 @@ class FunctionTask(BaseTask):
     def execute(self, **kwargs: Any) -> Any:
         if self._context_param is not None:
             kwargs[self._context_param] = self.context
-        return self.func(**kwargs)
+        # The run's kwargs were validated against the function's signature, which a
+        # type checker cannot know of a dict.
+        func: Callable[..., R] = self.func
+        return func(**kwargs)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
 
 
@@ -490,7 +526,7 @@ def task(
     isolation: Isolation = "thread",
     executor: str = LOCAL_EXECUTOR,
     labels: tuple[str, ...] | list[str] = (),
-) -> Callable[[Callable[..., Any]], FunctionTask]:
+) -> Callable[[Callable[P, R]], FunctionTask[P, R]]:
     """Make a task from a function (sync or async)::
 
         @task("report_daily", category="report", schedule={"trigger": "cron", "hour": 6})
@@ -513,7 +549,7 @@ def task(
             "(or @task() to name the task after the function)"
         )
 
-    def decorate(func: Callable[..., Any]) -> FunctionTask:
+    def decorate(func: Callable[P, R]) -> FunctionTask[P, R]:
         if not callable(func):
             raise TaskDefinitionError(f"@task needs a function, got {func!r}")
         task_name = name or func.__name__

@@ -49,6 +49,12 @@ def isolated_report(mark: str, rows: int, ctx: TaskContext) -> dict[str, Any]:
     return {"success": True, "message": "report ready", "data": {"rows": rows}}
 
 
+@task("isolated_says_false", category="t", retry={"max_retries": 2}, isolation="process")
+def isolated_says_false() -> dict[str, Any]:
+    """A ``success`` that is no bool: its ResultNotReadable is raised in the child."""
+    return {"success": "false", "message": "source unavailable"}
+
+
 @task("isolated_fails", category="t", retry={"max_retries": 0}, isolation="process")
 def isolated_fails(mark: str) -> None:
     _mark(mark)

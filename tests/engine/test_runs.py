@@ -114,7 +114,7 @@ class SyncTask(BaseTask):
     task_category = "test"  # type: ignore[assignment]
     default_schedule = None  # type: ignore[assignment]
 
-    def execute(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+    def execute(self, **kwargs: Any) -> dict[str, Any]:
         return {
             "success": True,
             "data": {"thread": threading.current_thread().name, "run": self.context.run_id},
@@ -210,7 +210,7 @@ class StopIterationInOnFailure(SyncTask):
     def retry_config(self) -> dict[str, Any]:
         return {"max_retries": 0}
 
-    def execute(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+    def execute(self, **kwargs: Any) -> dict[str, Any]:
         raise ValueError("upstream down")
 
     def on_failure(self, error: Exception) -> None:

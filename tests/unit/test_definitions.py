@@ -116,7 +116,7 @@ class _Settle(BaseTask):
     task_description = "d"  # type: ignore[assignment]
     task_category = "c"  # type: ignore[assignment]
 
-    async def execute(self, day: date, limit: int = 10) -> dict[str, Any]:  # type: ignore[override]
+    async def execute(self, day: date, limit: int = 10) -> dict[str, Any]:
         return {"day": day.isoformat(), "limit": limit}
 
 

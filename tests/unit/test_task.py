@@ -19,6 +19,7 @@ from schedkit import (
     ValidationError,
     task,
 )
+from schedkit.errors import ResultNotReadable
 from schedkit.task import FunctionTask
 
 
@@ -70,6 +71,36 @@ def test_result_normalization() -> None:
     assert not r.success and r.message == "失败" and r.extra == {"extra_key": 1}
     assert TaskResult.from_value(42).data == 42
     assert TaskResult.from_value({"data": date(2026, 1, 2)}).to_json()["data"] == "2026-01-02"
+
+
+def test_a_dict_is_the_documents_result_only_by_the_documented_rule() -> None:
+    # Any other dict is the task's data, whole: not keys spread beside success/message.
+    plain = TaskResult.from_value({"n": 3, "flag": False})
+    assert plain.to_json() == {
+        "success": True,
+        "message": "",
+        "data": {"n": 3, "flag": False},
+        "statistics": {},
+    }
+    assert TaskResult.from_value({"message": "x", "n": 3}).data == {"message": "x", "n": 3}
+    # With ``success``: the document's result, other keys kept beside its four.
+    doc = TaskResult.from_value({"success": True, "data": [1], "report": "x.xlsx"})
+    assert (doc.success, doc.data, doc.extra) == (True, [1], {"report": "x.xlsx"})
+    # Without ``success`` but only the document's keys: its result, a success.
+    short = TaskResult.from_value({"message": "done", "statistics": {"rows": 3}})
+    assert (short.success, short.message, short.statistics) == (True, "done", {"rows": 3})
+    assert short.data is None and short.extra == {}
+    # A stored result reads back as itself (isolation sends it through to_json).
+    assert TaskResult.from_value(plain.to_json()) == plain
+
+
+@pytest.mark.parametrize("success", ["false", "true", 0, 1, None, [False]])
+def test_a_success_that_is_not_a_bool_is_an_error_naming_it(success: Any) -> None:
+    with pytest.raises(ResultNotReadable) as err:
+        TaskResult.from_value({"success": success, "message": "m"})
+    assert str(err.value) == (
+        f"the result's 'success' is {success!r} ({type(success).__name__}), not True or False"
+    )
 
 
 def test_retry_policy_backoff_capped_and_jittered() -> None:
@@ -209,7 +240,7 @@ class _Settle(BaseTask):
     task_description = "settle"  # type: ignore[assignment]
     task_category = "t"  # type: ignore[assignment]
 
-    async def execute(self, day: date, limit: int = 10) -> dict[str, Any]:  # type: ignore[override]
+    async def execute(self, day: date, limit: int = 10) -> dict[str, Any]:
         return {"day": day, "limit": limit}
 
 
@@ -236,13 +267,13 @@ def test_a_base_task_s_declared_parameters_win_and_an_override_is_read_again() -
         task_category = "t"  # type: ignore[assignment]
         parameters = None  # said outright: undeclared, whatever the signature
 
-        async def execute(self, day: date) -> dict[str, Any]:  # type: ignore[override]
+        async def execute(self, day: date) -> dict[str, Any]:
             return {}
 
     class Wider(_Settle):
         async def execute(
             self, day: date, limit: int = 10, dry_run: bool = False
-        ) -> dict[str, Any]:  # type: ignore[override]
+        ) -> dict[str, Any]:
             return {}
 
     class Same(_Settle):
@@ -264,7 +295,7 @@ def test_a_base_task_s_unreadable_signature_is_logged_and_left_undeclared(
             task_description = "pooled"  # type: ignore[assignment]
             task_category = "t"  # type: ignore[assignment]
 
-            async def execute(self, conn: Connection | None = None) -> dict[str, Any]:  # type: ignore[override]
+            async def execute(self, conn: Connection | None = None) -> dict[str, Any]:
                 return {}
 
     assert Pooled.parameters is None

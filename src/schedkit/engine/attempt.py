@@ -24,6 +24,7 @@ from schedkit.engine.isolation import IsolatedTimeout, needs_thread, run_isolate
 from schedkit.engine.retries import error_info, is_final
 from schedkit.engine.threads import HeldThread, ThreadLane, without_stop_iteration
 from schedkit.engine.work import Work, WorkAbandonedError
+from schedkit.errors import ResultNotReadable
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES, clip
 from schedkit.logcapture import ABOUT_RUN, run_fields
 from schedkit.models import JSON, Run, RunStatus, storable_json
@@ -74,7 +75,10 @@ def judge_error(exc: Exception, ctx: TaskContext) -> tuple[Outcome, Exception | 
     cancellation, not a failure); the second item goes to ``on_failure``."""
     if ctx.cancelled:
         return cancelled(ctx), None
-    return Outcome(status=RunStatus.FAILED, error=error_info(exc)), exc
+    # Like a result that cannot be stored: the task did its work, and a retry would do
+    # it again to return the same unreadable ``success``.
+    retryable = not isinstance(exc, ResultNotReadable)
+    return Outcome(status=RunStatus.FAILED, error=error_info(exc), retryable=retryable), exc
 
 
 def judge_result(result: TaskResult, ctx: TaskContext) -> tuple[Outcome, Exception | None]:

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from schedkit.engine import attempt, retries
+from schedkit.errors import ResultNotReadable
 from schedkit.limits import MAX_RESULT_BYTES
 from schedkit.models import Run, RunStatus, TriggerSource
 from schedkit.task import RetryPolicy, TaskContext, TaskResult
@@ -70,6 +71,13 @@ class TestJudgeError:
         assert outcome.error is not None
         assert (outcome.error["type"], outcome.error["message"]) == ("ValueError", "bad row 7")
         assert "Traceback" in outcome.error["traceback"]
+        assert outcome.retryable
+
+    def test_an_unreadable_result_is_not_retried(self) -> None:
+        """Like a result that cannot be stored: the task did its work."""
+        outcome, failure = attempt.judge_error(ResultNotReadable("'success' is 'false'"), ctx())
+        assert outcome.status is RunStatus.FAILED and isinstance(failure, ResultNotReadable)
+        assert not outcome.retryable
 
     def test_the_error_of_a_cancelled_run_is_its_cancellation(self) -> None:
         c = ctx()

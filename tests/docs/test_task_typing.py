@@ -1,0 +1,107 @@
+"""docs/tasks.md's python examples type-check as written, under mypy's default settings and
+under ``--strict``: readers copy them into projects that run mypy. A probe beside them
+pins what a type checker sees of a task: an ``@task`` function keeps its own signature
+(``FunctionTask[P, R]``), and a ``BaseTask`` may name its ``execute`` parameters, sync or
+async, without ``# type: ignore[override]``.
+
+One mypy run per setting over a directory holding the examples (the blocks of the page in
+one module, in order, as ``test_snippets`` runs them) and the probe.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.docs.snippets import REPO, blocks
+
+PROBE = """\
+from typing import Any
+
+from schedkit import BaseTask, task
+
+
+@task("sync_one")
+def sync_one(n: int) -> int:
+    return n
+
+
+reveal_type(sync_one)  # REVEAL-TASK
+reveal_type(sync_one(1))  # REVEAL-RESULT
+sync_one("a")  # WRONG-CALL
+
+
+class SyncNamed(BaseTask):
+    task_name = "sync_named"
+    task_description = "a sync execute naming its parameters"
+    task_category = "probe"
+
+    def execute(self, region: str = "广东", *, limit: int = 10) -> None:
+        return None
+
+
+class AsyncOpen(BaseTask):
+    task_name = "async_open"
+    task_description = "the design document's execute"
+    task_category = "probe"
+
+    async def execute(self, **kwargs: Any) -> dict[str, Any]:
+        return {"success": True, "data": kwargs}
+"""
+
+
+def _line(marker: str) -> int:
+    return next(n for n, text in enumerate(PROBE.splitlines(), 1) if text.endswith(marker))
+
+
+EXPECTED = [
+    f"probe.py:{_line('REVEAL-TASK')}: note: Revealed type is "
+    '"schedkit.task.FunctionTask[[n: int], int]"',
+    f'probe.py:{_line("REVEAL-RESULT")}: note: Revealed type is "int"',
+    f'probe.py:{_line("WRONG-CALL")}: error: Argument 1 to "__call__" of "FunctionTask" '
+    'has incompatible type "str"; expected "int"  [arg-type]',
+]
+
+
+@pytest.mark.parametrize("options", [[], ["--strict"]], ids=["default", "strict"])
+def test_task_examples_type_check(options: list[str], tmp_path: Path) -> None:
+    examples = [b.code for b in blocks(REPO / "docs" / "tasks.md") if b.lang == "python"]
+    assert len(examples) >= 4
+    (tmp_path / "tasks_doc.py").write_text("\n\n".join(examples), encoding="utf-8")
+    (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
+    # An empty configuration: mypy's defaults, not this repository's (or a user's) file.
+    (tmp_path / "mypy.ini").write_text("[mypy]\n", encoding="utf-8")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            "mypy.ini",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--no-error-summary",
+            "--no-pretty",
+            "--show-error-codes",
+            *options,
+            "tasks_doc.py",
+            "probe.py",
+        ],
+        cwd=tmp_path,
+        # This checkout's schedkit, whatever the environment has installed.
+        env={**os.environ, "MYPYPATH": str(REPO / "src")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.stderr == ""
+    # Notes that only continue an error (a signature shown after it) are part of it.
+    lines = [line for line in proc.stdout.splitlines() if not re.match(r"^\S+:\d+: note:  ", line)]
+    assert [line for line in lines if not line.startswith("probe.py:")] == [], proc.stdout
+    assert [line for line in lines if line.startswith("probe.py:")] == EXPECTED, proc.stdout

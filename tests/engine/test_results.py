@@ -1,0 +1,70 @@
+"""What a run stores of the value ``execute`` returned (docs/tasks.md, "What `execute`
+returns is read by one rule"): a dict is the document's result by its keys, any other is
+the task's ``data``; a ``success`` that is not a bool fails the run, not retried."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schedkit import RunStatus, task
+
+from .conftest import MakeScheduler
+from .isolated_tasks import isolated_says_false
+
+RETRIES = {"max_retries": 2, "retry_delay": 0.05, "jitter": 0}
+
+
+@task("flags", category="t", retry={"max_retries": 0})
+def flags(n: int, flag: bool = False) -> dict[str, Any]:
+    return {"n": n, "flag": flag}
+
+
+@task("says_false", category="t", retry=RETRIES)
+async def says_false() -> dict[str, Any]:
+    return {"success": "false", "message": "source unavailable"}
+
+
+@task("reports_extra", category="t", retry={"max_retries": 0})
+def reports_extra() -> dict[str, Any]:
+    return {"success": True, "message": "done", "statistics": {"rows": 2}, "report": "x.xlsx"}
+
+
+async def test_a_plain_dict_is_stored_as_data(make_scheduler: MakeScheduler) -> None:
+    s = await make_scheduler(flags, reports_extra)
+    run = await s.run_now("flags", {"n": 3}, wait=True, timeout=10)
+    assert run.status is RunStatus.SUCCESS, run.error
+    assert run.result == {
+        "success": True,
+        "message": "",
+        "data": {"n": 3, "flag": False},
+        "statistics": {},
+    }
+    # The document's result keeps its extra keys beside its four, as it always did.
+    run = await s.run_now("reports_extra", wait=True, timeout=10)
+    assert run.result == {
+        "success": True,
+        "message": "done",
+        "data": None,
+        "statistics": {"rows": 2},
+        "report": "x.xlsx",
+    }
+
+
+async def test_a_success_that_is_no_bool_fails_the_run_once(make_scheduler: MakeScheduler) -> None:
+    s = await make_scheduler(says_false)
+    run = await s.run_now("says_false", wait=True, timeout=10)
+    assert run.status is RunStatus.FAILED
+    assert run.attempt == 1 and run.attempt_errors == []
+    assert run.error is not None and run.error["type"] == "ResultNotReadable"
+    assert run.error["message"] == "the result's 'success' is 'false' (str), not True or False"
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_the_same_from_a_child_process(make_scheduler: MakeScheduler) -> None:
+    s = await make_scheduler(isolated_says_false)
+    run = await s.run_now("isolated_says_false", wait=True, timeout=30)
+    assert run.status is RunStatus.FAILED
+    assert run.attempt == 1
+    assert run.error is not None and run.error["type"] == "ResultNotReadable"
