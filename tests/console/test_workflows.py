@@ -387,3 +387,29 @@ async def test_a_lost_runs_reason_reads_in_both_languages(
         finally:
             await tab.context.close()
         assert shown == text
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_step_skip_reasons_read_in_both_words(tab: Browsing, wf_console: Console) -> None:
+    """workflows/plan.py words a step's end after its name ("step slow timed out"; it
+    said "step slow timeout", read as a step named so); reasons stored before read too."""
+    page = tab.page
+    await page.goto(wf_console.base + "workflows")
+    said = await page.evaluate(
+        """async () => {
+            const { serverText } = await import("./assets/messages.js");
+            const ctx = { time: (x) => x, duration: (x) => x, range: (a, b) => a + b };
+            return [
+                "the workflow stopped: step slow timed out",
+                "the workflow stopped: step slow timeout",
+                "upstream step b was cancelled",
+                "upstream step b cancelled",
+            ].map((text) => serverText(text, ctx));
+        }"""
+    )
+    assert said == [
+        "The workflow stopped (step slow: Timed out)",
+        "The workflow stopped (step slow: Timed out)",
+        "Upstream step b: Cancelled",
+        "Upstream step b: Cancelled",
+    ]

@@ -360,7 +360,7 @@ async def test_a_step_cancelled_while_it_ran_can_be_retried(make_scheduler: Make
     await s.cancel_run(step.id, actor="ops")
     state = await s.workflows.wait(run_id, 30)
     assert steps(state) == {"held": "cancelled", "d": "skipped"}
-    assert state.plan.steps["d"].reason == "the workflow stopped: step held cancelled"
+    assert state.plan.steps["d"].reason == "the workflow stopped: step held was cancelled"
 
     release.set()
     await s.workflows.retry_step(run_id, "held", actor="ops")

@@ -172,7 +172,7 @@ def test_a_step_stopped_by_a_cancelled_one_says_cancelled() -> None:
     """An audit: a cancelled step made the others skip with "step s failed"."""
     wf = diamond(FailurePolicy.STOP)
     runs = {"a": run("a", RunStatus.SUCCESS), "b": run("b", RunStatus.CANCELLED)}
-    assert plan(wf, runs).steps["e"].reason == "the workflow stopped: step b cancelled"
+    assert plan(wf, runs).steps["e"].reason == "the workflow stopped: step b was cancelled"
 
 
 def test_continue_policy_runs_independent_branches_and_skips_only_downstream() -> None:
@@ -184,7 +184,7 @@ def test_continue_policy_runs_independent_branches_and_skips_only_downstream() -
     }
     p = plan(wf, runs)
     assert p.ready == ["e", "handler", "cleanup"]
-    assert p.steps["d"].reason == "upstream step b timeout"
+    assert p.steps["d"].reason == "upstream step b timed out"
 
 
 def test_failure_steps_react_to_every_failure_status_and_skipped_upstreams_cascade() -> None:
@@ -198,11 +198,17 @@ def test_failure_steps_react_to_every_failure_status_and_skipped_upstreams_casca
         ],
         failure_policy="continue",
     )
-    for status in (RunStatus.FAILED, RunStatus.LOST, RunStatus.CANCELLED, RunStatus.TIMEOUT):
+    ended = {
+        RunStatus.FAILED: "failed",
+        RunStatus.LOST: "was lost",
+        RunStatus.CANCELLED: "was cancelled",
+        RunStatus.TIMEOUT: "timed out",
+    }
+    for status, words in ended.items():
         p = plan(wf, {"a": run("a", status)})
         assert p.ready == ["on_a"]
-        assert p.steps["b"].reason == f"upstream step a {status.value}"
-        assert p.steps["c"].reason == "upstream step b skipped"
+        assert p.steps["b"].reason == f"upstream step a {words}"
+        assert p.steps["c"].reason == "upstream step b was skipped"
 
 
 def test_a_retried_step_reopens_the_steps_it_had_skipped() -> None:

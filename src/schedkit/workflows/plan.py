@@ -105,11 +105,26 @@ def _skip_reason(
         return "no upstream step failed"
     if failed and wf.failure_policy is FailurePolicy.STOP:
         name, status = failed[0]
-        return f"the workflow stopped: step {name} {status}"
+        return f"the workflow stopped: step {name} {_ended(status)}"
     for u in ups:
         if not _succeeded(u):
-            return f"upstream step {u.name} {u.state}"
+            return f"upstream step {u.name} {_ended(u.state)}"
     return None
+
+
+#: How a step's end reads after its name ("step slow timeout" read as a step's name).
+_ENDED = {
+    "failed": "failed",
+    "timeout": "timed out",
+    "lost": "was lost",
+    "cancelled": "was cancelled",
+    "skipped": "was skipped",
+    "missed": "was missed",
+}
+
+
+def _ended(state: str) -> str:
+    return _ENDED.get(state, f"ended {state}")
 
 
 def _status(views: Iterable[StepView]) -> WorkflowStatus:

@@ -43,6 +43,9 @@ function wordsSeconds(text) {
   return total;
 }
 
+/** A step's end as workflows/plan.py words it, as a run status. */
+const stepEnd = (words) => (words === "timed out" ? "timeout" : words);
+
 /** "2026-12-07 00:21:10" (UTC, as service/retention.py writes it) as ISO 8601. */
 const utcIso = (stamp) => `${stamp.replace(" ", "T")}Z`;
 
@@ -218,13 +221,14 @@ const SENTENCES = [
   [/^run (\S+) is already (\w+)$/, (m) => t("e_run_finished", { status: t(`status_${m[2]}`) })],
   [/^run (\S+) is still (\w+)/, (m) => t("e_run_active", { status: t(`status_${m[2]}`) })],
   [/^the API token is invalid or revoked$/, () => t("e_token_invalid")],
+  // workflows/plan.py: "step b timed out", "step b was cancelled" (older: "step b timeout").
   [
-    /^the workflow stopped: step (\S+) (\w+)$/,
-    (m) => t("r_wf_stopped", { step: m[1], status: t(`status_${m[2]}`) }),
+    /^the workflow stopped: step (\S+) (?:was |ended )?(timed out|\w+)$/,
+    (m) => t("r_wf_stopped", { step: m[1], status: t(`status_${stepEnd(m[2])}`) }),
   ],
   [
-    /^upstream step (\S+) (\w+)$/,
-    (m) => t("r_wf_upstream", { step: m[1], status: t(`status_${m[2]}`) }),
+    /^upstream step (\S+) (?:was |ended )?(timed out|\w+)$/,
+    (m) => t("r_wf_upstream", { step: m[1], status: t(`status_${stepEnd(m[2])}`) }),
   ],
   [/^no upstream step failed$/, () => t("r_wf_no_failure")],
   [
