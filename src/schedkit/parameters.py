@@ -60,7 +60,10 @@ def validated(model: type[Model], kwargs: Mapping[str, Any], field: str = "kwarg
             # The per-field errors keep pydantic's own wording: the console translates it.
             error_message(first, model),
             field=f"{field}.{path}" if path else field,
-            errors=[{"loc": [field, *e["loc"]], "msg": e["msg"]} for e in exc.errors()],
+            errors=[
+                {"loc": [field, *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors()
+            ],
         ) from None
 
 

@@ -83,7 +83,7 @@ def test_a_trading_calendar_is_edited_and_its_warning_shown_until_confirmed(api:
     assert removed["overrides"] == 1
     # A date without an override: 404 naming it, and the version stays.
     missing = problem(api.admin.delete(f"/calendars/sd-spot/overrides/{THIS_YEAR + 1}-01-05"), 404)
-    assert missing["date"] == f"{THIS_YEAR + 1}-01-05"
+    assert missing["day"] == f"{THIS_YEAR + 1}-01-05" and missing["calendar"] == "sd-spot"
     assert f"has no override on {THIS_YEAR + 1}-01-05" in missing["detail"]
     assert api.viewer.get("/calendars/sd-spot").json()["version"] == removed["version"]
     exported = api.viewer.get("/calendars/sd-spot/export?format=csv")

@@ -55,7 +55,10 @@ def test_host_routes_answer_schedkit_errors_as_problems(tmp_path: Path) -> None:
             "application/problem+json"
         )
         assert bad.json()["field"] == "kwargs.count"
-        assert client.post("/desk/ech", json={}).status_code == 404
+        # Where the field was sent, read off the host's route (its body here).
+        assert bad.json()["errors"][0]["in"] == "body"
+        unknown = client.post("/desk/ech", json={})
+        assert unknown.status_code == 404 and unknown.json()["task_name"] == "ech"
 
 
 def test_one_scheduler_serves_one_test_client_after_another(tmp_path: Path) -> None:

@@ -322,6 +322,26 @@ def test_problem_shape_for_framework_errors(api: Api) -> None:
     assert body["field"] == "kwargs.label"
 
 
+def test_offset_pages_shift_and_a_fixed_until_keeps_them(api: Api) -> None:
+    """docs/api.md, "Runs": a run created between two pages repeats a row on the next
+    page; the same ``until`` on the later pages (just after the first page's newest
+    row) keeps the view."""
+    # A task no other test of the module runs: the view holds these runs only.
+    for _ in range(3):
+        _run(api, "nightly_report")
+    page = {"task": "nightly_report", "limit": 2}
+    first = api.viewer.get("/runs", params=page).json()
+    newest = datetime.fromisoformat(first["items"][0]["scheduled_for"])
+    until = (newest + timedelta(microseconds=1)).isoformat()
+    newcomer = _run(api, "nightly_report")
+    shifted = api.viewer.get("/runs", params={**page, "offset": 2}).json()
+    assert shifted["items"][0]["id"] == first["items"][-1]["id"]  # page 1's last row again
+    second = api.viewer.get("/runs", params={**page, "offset": 2, "until": until}).json()
+    ids = [r["id"] for r in first["items"] + second["items"]]
+    assert len(ids) == len(set(ids)) == 3 and newcomer not in ids
+    assert second["total"] == first["total"] == 3
+
+
 def test_openapi_document_and_docs(api: Api) -> None:
     document = httpx.get(api.url + "/openapi.json").json()
     paths = document["paths"]

@@ -59,6 +59,18 @@ def _nul(where: str) -> ApiProblem:
         f"the request's {where} holds a NUL character, which no store accepts in text",
         slug="validation-error",
         title="Invalid input",
+        # Checked before anything parses the request: the place, not the field, is known.
+        extra={
+            "field": where,
+            "errors": [
+                {
+                    "field": where,
+                    "in": where,
+                    "message": "holds a NUL character",
+                    "type": "value_error",
+                }
+            ],
+        },
     )
 
 

@@ -16,12 +16,14 @@ import logging
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -50,6 +52,7 @@ __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "PROBLEM_SCHEMA",
     "ApiProblem",
+    "FieldPlaces",
     "PassingProblem",
     "install_problem_handlers",
     "internal_error",
@@ -100,7 +103,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 _DESCRIPTIONS = {
     401: "Missing or invalid credentials.",
     403: "The caller's role does not allow this.",
-    404: "The task, schedule, run, token, calendar or calendar override does not exist.",
+    404: "What the path names does not exist (a task, run, schedule, workflow, workflow run, "
+    "calendar, override, token, node, backfill or result file); the problem names it.",
     409: "The action conflicts with the current state.",
     413: "The request body is over `api.max_body_size`.",
     415: "Send `Content-Type: application/json` (a request without a body may send "
@@ -206,46 +210,117 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     )
 
 
-#: The 404s: error type(s), problem slug, title, and the ``extra`` member naming what was
-#: not found (its key, and the error's attribute holding it), if any.
+#: The 404s: error type, problem slug, title, and the members naming what was not
+#: found (problem key -> the error's attribute holding it). The keys say what kind of thing
+#: each value is, since a client may read the problem apart from its URL: ``run_id`` is
+#: always a task run, a workflow run is ``workflow_run_id``.
 _NOT_FOUND: tuple[
-    tuple[type[Exception] | tuple[type[Exception], ...], str, str, str | None, str], ...
+    tuple[type[Exception], str, str, Mapping[str, str]],
+    ...,
 ] = (
-    (TaskNotFoundError, "task-not-found", "Task not found", "task_name", "name"),
-    (RunNotFoundError, "run-not-found", "Run not found", "run_id", "run_id"),
+    (TaskNotFoundError, "task-not-found", "Task not found", {"task_name": "name"}),
+    (RunNotFoundError, "run-not-found", "Run not found", {"run_id": "run_id"}),
     (
         ScheduleNotFoundError,
         "schedule-not-found",
         "Schedule not found",
-        "schedule_id",
-        "schedule_id",
+        {"schedule_id": "schedule_id"},
     ),
-    (NodeNotFoundError, "node-not-found", "Node not found", "node_id", "node_id"),
-    (BackfillNotFoundError, "backfill-not-found", "No backfill", "schedule_id", "schedule_id"),
-    (ResultFileNotFoundError, "result-file-not-found", "Result file not found", None, ""),
+    (NodeNotFoundError, "node-not-found", "Node not found", {"node_id": "node_id"}),
+    (BackfillNotFoundError, "backfill-not-found", "No backfill", {"schedule_id": "schedule_id"}),
     (
-        (WorkflowNotFoundError, WorkflowRunNotFoundError),
-        "workflow-not-found",
-        "Workflow not found",
-        None,
-        "",
+        ResultFileNotFoundError,
+        "result-file-not-found",
+        "Result file not found",
+        {"run_id": "run_id", "file": "name"},
     ),
-    (TokenNotFoundError, "token-not-found", "Token not found", None, ""),
-    (CalendarNotFoundError, "calendar-not-found", "Calendar not found", "calendar", "name"),
-    (OverrideNotFoundError, "override-not-found", "Override not found", "date", "day"),
+    (WorkflowNotFoundError, "workflow-not-found", "Workflow not found", {"workflow": "name"}),
+    (
+        WorkflowRunNotFoundError,
+        "workflow-run-not-found",
+        "Workflow run not found",
+        {"workflow_run_id": "run_id"},
+    ),
+    # ``token``: the id or the name, as the caller gave it (revoking takes either).
+    (TokenNotFoundError, "token-not-found", "Token not found", {"token": "ref"}),
+    (CalendarNotFoundError, "calendar-not-found", "Calendar not found", {"calendar": "name"}),
+    # ``day``, as the path parameter and its 422 call it.
+    (
+        OverrideNotFoundError,
+        "override-not-found",
+        "Override not found",
+        {"calendar": "calendar", "day": "day"},
+    ),
 )
 
 
-def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
+@dataclass(frozen=True, slots=True)
+class FieldPlaces:
+    """Where a route takes its inputs from: a schedkit ValidationError names a field
+    (``task``, ``timeout``, ``kwargs.day``) but not whether the caller sent it in the path,
+    the query or the body; the route knows. A field whose first segment is one of the
+    route's path, query or header parameters came from there, any other from the body
+    (None for a route without one)."""
+
+    params: Mapping[str, str]
+    body: bool
+
+    @classmethod
+    def of_route(cls, route: APIRoute) -> FieldPlaces:
+        params: dict[str, str] = {}
+        pending = [route.dependant]
+        while pending:
+            dependant = pending.pop()
+            for place, fields in (
+                ("header", dependant.header_params),
+                ("query", dependant.query_params),
+                ("path", dependant.path_params),
+            ):
+                for param in fields:
+                    # The Python name as well: a service error says "idempotency_key"
+                    # for the header "Idempotency-Key".
+                    params[param.alias] = params[param.name] = place
+            pending.extend(dependant.dependencies)
+        return cls(params=params, body=route.body_field is not None)
+
+    def of(self, field: str) -> str | None:
+        first = field.split(".", 1)[0]
+        return self.params.get(first) or ("body" if self.body else None)
+
+
+def _places_of(request: Request) -> FieldPlaces | None:
+    """The places of the route serving ``request`` (a host app's own route too)."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return None
+    places = getattr(route, "field_places", None)
+    return places if isinstance(places, FieldPlaces) else FieldPlaces.of_route(route)
+
+
+def _invalid_item(
+    field: str, message: str, kind: Any, places: FieldPlaces | None
+) -> dict[str, Any]:
+    item: dict[str, Any] = {"field": field, "message": message}
+    where = places.of(field) if places is not None and field else None
+    if where is not None:
+        item["in"] = where
+    # pydantic's type when the error came from a model, else that of a failed check.
+    item["type"] = str(kind or "value_error")
+    return item
+
+
+def _schedkit_problem(exc: SchedkitError, places: FieldPlaces | None) -> JSONResponse:
     if isinstance(exc, ValidationError):
         errors = [
-            {
-                "field": ".".join(str(p) for p in e.get("loc", ())) or (exc.field or ""),
-                "message": str(e.get("msg", "")),
-            }
+            _invalid_item(
+                ".".join(str(p) for p in e.get("loc", ())) or (exc.field or ""),
+                str(e.get("msg", "")),
+                e.get("type"),
+                places,
+            )
             for e in exc.errors
             if isinstance(e, Mapping)
-        ] or [{"field": exc.field or "", "message": exc.message}]
+        ] or [_invalid_item(exc.field or "", exc.message, None, places)]
         return problem_response(
             422,
             str(exc),
@@ -254,9 +329,9 @@ def _schedkit_problem(exc: SchedkitError) -> JSONResponse:
             field=exc.field,
             errors=errors,
         )
-    for kinds, slug, title, key, attribute in _NOT_FOUND:
-        if isinstance(exc, kinds):
-            extra = None if key is None else {key: getattr(exc, attribute)}
+    for kind, slug, title, names in _NOT_FOUND:
+        if isinstance(exc, kind):
+            extra = {key: getattr(exc, attribute) for key, attribute in names.items()}
             return problem_response(404, str(exc), slug=slug, title=title, extra=extra)
     if isinstance(exc, NoticeDropsDaysError):
         # The days, so that a client can list them and ask before sending replace: true.
@@ -316,8 +391,9 @@ class PassingProblem(HTTPException):
         self.problem = problem
 
 
-def problem_for(exc: Exception) -> JSONResponse | None:
-    """The problem answer for ``exc``, or None for an exception that is a bug."""
+def problem_for(exc: Exception, places: FieldPlaces | None = None) -> JSONResponse | None:
+    """The problem answer for ``exc``, or None for an exception that is a bug.
+    ``places``: the route's, to say where each field of a 422 came from."""
     if isinstance(exc, PassingProblem):
         exc = exc.problem
     if isinstance(exc, ApiProblem):
@@ -332,7 +408,7 @@ def problem_for(exc: Exception) -> JSONResponse | None:
     if isinstance(exc, RequestValidationError):
         return _validation_problem(exc)
     if isinstance(exc, SchedkitError):
-        return _schedkit_problem(exc)
+        return _schedkit_problem(exc, places)
     if isinstance(exc, StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         return problem_response(exc.status_code, detail, headers=exc.headers)
@@ -366,14 +442,14 @@ async def schedkit_error_handler(request: Request, exc: Exception) -> Response:
     errors there are answered as the embedded routes answer them (invalid parameters
     422, unknown task 404, conflict 409, scheduler not running 503) instead of 500; the
     host's other errors keep its own handlers."""
-    return problem_for(exc) or internal_error(exc)
+    return problem_for(exc, _places_of(request)) or internal_error(exc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     """App-wide problem answers (unknown paths, wrong methods, uncaught errors)."""
 
     async def on_error(request: Request, exc: Exception) -> Response:
-        response = problem_for(exc)
+        response = problem_for(exc, _places_of(request))
         if response is None:
             return internal_error(exc)
         if response.status_code == 405:

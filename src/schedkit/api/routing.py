@@ -37,7 +37,7 @@ from schedkit.api.guards import (
     limited_receive,
     max_body_size,
 )
-from schedkit.api.problems import ApiProblem, internal_error, problem_for
+from schedkit.api.problems import ApiProblem, FieldPlaces, internal_error, problem_for
 
 __all__ = ["ProblemRoute"]
 
@@ -59,6 +59,8 @@ class ProblemRoute(APIRoute):
                     self.query_names.get(param.alias, False) or repeatable
                 )
             pending.extend(dependant.dependencies)
+        #: Where each input comes from, for the ``in`` of a schedkit ValidationError's 422.
+        self.field_places = FieldPlaces.of_route(self)
         # FastAPI puts the route-level dependencies (the role guard) first. Routes with a
         # body run it themselves before the body is read (see _authenticate_first).
         self.body_guard: Dependant | None = (
@@ -116,7 +118,12 @@ class ProblemRoute(APIRoute):
                     extra={
                         "field": name,
                         "errors": [
-                            {"field": name, "in": "query", "message": "unknown query parameter"}
+                            {
+                                "field": name,
+                                "in": "query",
+                                "message": "unknown query parameter",
+                                "type": "extra_forbidden",
+                            }
                         ],
                     },
                 )
@@ -129,7 +136,12 @@ class ProblemRoute(APIRoute):
                     extra={
                         "field": name,
                         "errors": [
-                            {"field": name, "in": "query", "message": "given more than once"}
+                            {
+                                "field": name,
+                                "in": "query",
+                                "message": "given more than once",
+                                "type": "value_error",
+                            }
                         ],
                     },
                 )
@@ -164,7 +176,14 @@ class ProblemRoute(APIRoute):
                 title="Invalid input",
                 extra={
                     "field": field or None,
-                    "errors": [{"field": field, "in": "body", "message": "not valid Unicode text"}],
+                    "errors": [
+                        {
+                            "field": field,
+                            "in": "body",
+                            "message": "not valid Unicode text",
+                            "type": "value_error",
+                        }
+                    ],
                 },
             )
 
@@ -181,7 +200,7 @@ class ProblemRoute(APIRoute):
             except ResponseValidationError as exc:
                 return internal_error(exc)
             except Exception as exc:
-                response = problem_for(exc)
+                response = problem_for(exc, self.field_places)
                 return response if response is not None else internal_error(exc)
 
         return problem_handler

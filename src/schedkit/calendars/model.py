@@ -380,7 +380,10 @@ def validation_error(
     exc: pydantic.ValidationError, prefix: tuple[str | int, ...] = ()
 ) -> ValidationError:
     """pydantic's errors as one :class:`ValidationError` naming the first field at fault."""
-    problems = [{"loc": [*prefix, *error["loc"]], "msg": _message(error)} for error in exc.errors()]
+    problems = [
+        {"loc": [*prefix, *error["loc"]], "msg": _message(error), "type": error["type"]}
+        for error in exc.errors()
+    ]
     first = problems[0]
     message = str(first["msg"])
     if len(problems) > 1:

@@ -16,7 +16,7 @@ from schedkit._suggest import close_names
 from schedkit.clock import Clock
 from schedkit.engine import runs
 from schedkit.engine.flows import Flows
-from schedkit.errors import WorkflowNotFoundError, WorkflowRunNotFoundError
+from schedkit.errors import ValidationError, WorkflowNotFoundError, WorkflowRunNotFoundError
 from schedkit.limits import check_kwargs_size
 from schedkit.models import Run, WorkflowRun, WorkflowStatus
 from schedkit.registry import TaskRegistry
@@ -57,10 +57,12 @@ class WorkflowControl:
         """Workflow ``name``; WorkflowNotFoundError naming the defined names close to it."""
         wf = self.registry.get_workflow(name)
         if wf is None:
-            names = [w.name for w in self.definitions()]
-            close = close_names(name, names, cutoff=0.75)
-            raise WorkflowNotFoundError(name, close=close)
+            raise self._not_found(name)
         return wf
+
+    def _not_found(self, name: str) -> WorkflowNotFoundError:
+        names = [w.name for w in self.definitions()]
+        return WorkflowNotFoundError(name, close=close_names(name, names, cutoff=0.75))
 
     async def start(
         self,
@@ -102,6 +104,18 @@ class WorkflowControl:
         if state is None:
             raise WorkflowRunNotFoundError(run_id)
         return state
+
+    async def check_filter(self, workflow: str | None) -> None:
+        """ValidationError naming ``workflow`` (with the defined names close to it) when
+        ``workflow``, given to filter a listing, names no workflow: none defined and no
+        run of it stored. A typo would otherwise list nothing, as if it had never run; a
+        workflow removed from the code stays listable by its runs (one indexed read).
+        None (no filter) passes."""
+        if workflow is None or self.registry.get_workflow(workflow) is not None:
+            return
+        if await self.store.list_workflow_runs(workflow=workflow, limit=1):
+            return
+        raise ValidationError(str(self._not_found(workflow)), field="workflow")
 
     async def history(
         self,

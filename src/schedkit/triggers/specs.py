@@ -61,11 +61,12 @@ def _shown(expression: str) -> str:
 
 def _custom_error(message: str, field: str | None = None) -> PydanticCustomError:
     # The message goes through a context value so that braces in it are not read as a
-    # template; "field" lets a model-level check name the field at fault.
+    # template; "field" lets a model-level check name the field at fault. The type is
+    # pydantic's for a failed check, as the API's 422 items say it (errors[].type).
     context: dict[str, Any] = {"reason": message}
     if field is not None:
         context["field"] = field
-    return PydanticCustomError("schedkit", "{reason}", context)
+    return PydanticCustomError("value_error", "{reason}", context)
 
 
 def _int_or_text(value: object) -> object:
@@ -451,7 +452,7 @@ def _convert(exc: pydantic.ValidationError, prefix: tuple[str, ...]) -> Validati
             message = _unknown_field_message(str(loc[-1]), model)
         if "field" in context:
             loc.append(context["field"])
-        problems.append({"loc": loc, "msg": message})
+        problems.append({"loc": loc, "msg": message, "type": error["type"]})
     first = problems[0]
     message = first["msg"]
     if len(problems) > 1:

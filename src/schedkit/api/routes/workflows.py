@@ -83,8 +83,10 @@ async def list_workflow_runs(
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> readmodels.WorkflowRunPage:
-    """Newest first, with the total count of matching workflow runs."""
+    """Newest first, with the total count of matching workflow runs. A ``workflow``
+    that is neither defined nor in the history is refused (422, with close names)."""
     control = scheduler.workflows
+    await control.check_filter(workflow)
     items = await control.history(workflow, run_status, limit=limit, offset=offset)
     return readmodels.WorkflowRunPage(
         items=[readmodels.workflow_run_summary(r, scheduler.tz) for r in items],
