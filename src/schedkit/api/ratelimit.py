@@ -82,6 +82,18 @@ class TokenBuckets:
                 del self._buckets[key]
 
 
+def too_many(what: str, wait: float) -> ApiProblem:
+    """The 429 saying ``what`` and when to come back (``wait`` seconds, rounded up)."""
+    seconds = math.ceil(wait)
+    return ApiProblem(
+        429,
+        f"{what}; retry in {seconds} s",
+        slug="too-many-requests",
+        title="Too many requests",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
 _STATE_KEY = "schedkit_run_buckets"
 
 
@@ -102,13 +114,10 @@ async def limit_run_creation(
     """A dependency of the routes that create runs: 429 when the caller is over its rate."""
     wait = _buckets(request).take(f"{principal.kind}:{principal.name}")
     if wait is not None:
-        raise ApiProblem(
-            429,
+        raise too_many(
             f"{principal.name!r} creates runs faster than allowed (api.run_rate per minute, "
-            f"api.run_burst at once); retry in {math.ceil(wait)} s",
-            slug="too-many-requests",
-            title="Too many requests",
-            headers={"Retry-After": str(math.ceil(wait))},
+            "api.run_burst at once)",
+            wait,
         )
 
 
@@ -152,13 +161,10 @@ class PreviewGate:
             async with lock:
                 wait = self.seconds.owing(caller)
                 if wait is not None:
-                    raise ApiProblem(
-                        429,
+                    raise too_many(
                         f"{caller.partition(':')[2]!r} used its schedule-preview search time "
-                        f"(api.preview_seconds per minute); retry in {math.ceil(wait)} s",
-                        slug="too-many-requests",
-                        title="Too many requests",
-                        headers={"Retry-After": str(math.ceil(wait))},
+                        "(api.preview_seconds per minute)",
+                        wait,
                     )
                 meter = SearchMeter()
                 try:

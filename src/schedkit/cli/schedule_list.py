@@ -18,6 +18,13 @@ def register(app: typer.Typer) -> None:
     app.command("schedules")(list_schedules)
 
 
+def paused_cell(view: ScheduleView, lang: render.Lang) -> str:
+    """Whether a schedule is paused, with its pause note."""
+    if not view.paused:
+        return tr("no", lang)
+    return tr("yes", lang) + (f" ({view.pause_note})" if view.pause_note else "")
+
+
 def list_schedules(
     ctx: typer.Context,
     task_name: Annotated[
@@ -65,15 +72,12 @@ def list_schedules(
     else:
         table = render.table(["id", "task", "schedule", "next run", "paused"], lang)
         for view in views:
-            paused = tr("no", lang)
-            if view.paused:
-                paused = tr("yes", lang) + (f" ({view.pause_note})" if view.pause_note else "")
             table.add_row(
                 visible(view.id),
                 visible(view.task_name),
                 visible(view.description),
                 visible(render.next_run(view, lang)),
-                visible(paused),
+                visible(paused_cell(view, lang)),
             )
         out.print(table)
         shown = f"{offset + 1:,}–{offset + len(views):,} / {total:,}"

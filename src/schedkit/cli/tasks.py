@@ -15,6 +15,7 @@ from schedkit.models import Run
 
 from . import render
 from .render import tr, visible
+from .schedule_list import paused_cell
 from .state import JsonOpt, get_state, management, run_async, wants_json
 
 tasks_app = typer.Typer(help="Registered tasks (`schedkit tasks` alone lists them).")
@@ -154,15 +155,12 @@ def show_task(
             title=tr("schedules", lang),
         )
         for s in detail.schedules:
-            paused = tr("no", lang)
-            if s.paused:
-                paused = tr("yes", lang) + (f" ({s.pause_note})" if s.pause_note else "")
             table.add_row(
                 visible(s.id),
                 visible(s.description),
                 visible(json.dumps(s.kwargs, ensure_ascii=False) if s.kwargs else "-"),
                 visible(render.next_run(s, lang)),
-                visible(paused),
+                visible(paused_cell(s, lang)),
                 visible(
                     render.fill(
                         "policies",
