@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
-from tests.console.conftest import Console, open_tab
+from tests.console.conftest import Console, open_tab, shot
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -101,3 +101,42 @@ async def test_a_change_saved_meanwhile_is_not_overwritten(
     kept = console.api.get("/schedules/crunch-shared").json()
     assert (kept["trigger"]["expression"], kept["max_instances"]) == ("0 9 * * *", 4)
     console.api.delete("/schedules/crunch-shared").raise_for_status()
+
+
+async def test_a_schedule_no_crontab_says_is_saved_as_it_is(
+    browser: Browser, console: Console
+) -> None:
+    """A first-hour audit: "the first Monday of the month" in cron fields (day 1-7 AND
+    Monday) was shown as ``0 9 1-7 * mon`` and saved as that crontab, which fires when
+    either matches (every Monday, and days 1-7), by a Save that changed nothing; and
+    APScheduler's numbered weekdays ("0-4", Monday to Friday) showed an empty expression."""
+    first_monday = {"trigger": "cron", "day": "1-7", "day_of_week": "mon", "hour": 9, "minute": 0}
+    weekdays = {"trigger": "cron", "day_of_week": "0-4", "hour": 9, "minute": 0}
+    for sid, trigger in (("crunch-firstmon", first_monday), ("crunch-weekdays", weekdays)):
+        made = console.api.post(
+            "/tasks/crunch/schedule", params={"schedule_id": sid}, json={"trigger": trigger}
+        )
+        assert made.status_code == 200, made.text
+    stored = console.api.get("/schedules/crunch-firstmon").json()["trigger"]
+    browsing = await open_tab(browser, console.token, width=1280)
+    try:
+        dialog = await _edit(browsing.page, console, "crunch-firstmon", "Schedule")
+        await expect(dialog.locator(".schedule-fields")).to_contain_text("a day of the month")
+        await shot(browsing.page, "schedule-fields-note")
+        await expect(dialog.get_by_label("Cron expression")).to_have_value("")
+        # The preview is the stored schedule's: first Mondays only.
+        days = await dialog.locator("ol.preview li").all_inner_texts()
+        assert len(days) == 5 and all(int(d[8:10]) <= 7 for d in days), days
+        await dialog.get_by_role("button", name="Save schedule").click()
+        await expect(dialog).to_be_hidden()
+        assert console.api.get("/schedules/crunch-firstmon").json()["trigger"] == stored
+
+        dialog = await _edit(browsing.page, console, "crunch-weekdays", "Schedule")
+        await expect(dialog.get_by_label("Cron expression")).to_have_value("0 9 * * mon-fri")
+        await expect(dialog.locator(".schedule-fields")).to_be_hidden()
+        await dialog.get_by_role("button", name="Cancel").click()
+    finally:
+        await browsing.context.close()
+    assert browsing.unexpected_errors() == []
+    for sid in ("crunch-firstmon", "crunch-weekdays"):
+        console.api.delete(f"/schedules/{sid}").raise_for_status()

@@ -314,8 +314,15 @@ const OVERLAPS = ["skip", "allow", "queue_one", "replace"];
 // "" keeps the task's own choice (the schedule's executor is null then).
 const EXECUTORS = ["", "local", "celery"];
 const CALENDARS = ["", "cn_workdays", "cn_skip_holidays"];
-// APScheduler numbers weekdays from Monday = 0; crontab from Sunday = 0.
-const APS_DAYS = { 0: 1, 1: 2, 2: 3, 3: 4, 4: 5, 5: 6, 6: 0 };
+// APScheduler numbers weekdays from Monday = 0; crontab from Sunday = 0: shown by name.
+const APS_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/** A day_of_week field with crontab's meaning, or null ("0-4" is Monday–Friday here). */
+function weekdays(raw) {
+  if (/^[a-z,-]+$/i.test(raw)) return raw;
+  if (!/^[0-6](-[0-6])?(,[0-6](-[0-6])?)*$/.test(raw)) return null;
+  return raw.replace(/[0-6]/g, (n) => APS_DAYS[Number(n)]);
+}
 
 /** A crontab expression for a stored trigger, or "" when it has none we can show. */
 export function cronText(trigger) {
@@ -334,8 +341,7 @@ export function cronText(trigger) {
   if (trigger.second !== undefined && String(trigger.second) !== "0") return "";
   let dow = "*";
   if (trigger.day_of_week !== undefined) {
-    const raw = String(trigger.day_of_week);
-    dow = /^\d$/.test(raw) ? String(APS_DAYS[raw]) : /^[a-z,-]+$/i.test(raw) ? raw : null;
+    dow = weekdays(String(trigger.day_of_week));
     if (dow === null) return "";
   }
   // APScheduler: fields below the most significant given one default to their minimum.
@@ -351,6 +357,8 @@ export function cronText(trigger) {
     values[3] = "0";
   }
   const [month, day, hour, minute] = values;
+  // Fields must all match (day AND weekday); a crontab fires when either does.
+  if (day !== "*" && dow !== "*") return "";
   return `${minute} ${hour} ${day} ${month} ${dow}`;
 }
 
@@ -439,6 +447,11 @@ export function scheduleForm(task, prefix) {
   const formError = h("p", { class: "field-error", role: "alert" });
   // A one-off (--at) has no place in this form: say so rather than show a daily default.
   const onceNote = h("p", { class: "alert alert-warn schedule-once", role: "note", hidden: true });
+  // A cron whose fields no crontab expression says (a day of the month AND a weekday).
+  const fieldsNote = h("p", { class: "alert schedule-fields", role: "note", hidden: true });
+  // Whether the trigger's inputs changed since fill(): an untouched trigger is sent as
+  // stored, not as the form's rendering of it (which may say less).
+  let touched = false;
 
   const cronBox = h(
     "div",
@@ -467,6 +480,10 @@ export function scheduleForm(task, prefix) {
     const isInterval = trigger.trigger === "interval";
     onceNote.hidden = trigger.trigger !== "date";
     replace(onceNote, onceNote.hidden ? null : t("schedule_once_note", { time: fmtTime(trigger.run_date) }));
+    const unshown = trigger.trigger === "cron" && cronText(trigger) === "";
+    fieldsNote.hidden = !unshown;
+    replace(fieldsNote, unshown ? t("schedule_fields_note", { text: sch.description }) : null);
+    touched = false;
     kindCron.checked = !isInterval;
     kindInterval.checked = isInterval;
     expr.value = trigger.trigger === "cron" ? cronText(trigger) : "0 2 * * *";
@@ -487,12 +504,15 @@ export function scheduleForm(task, prefix) {
 
   /** The request body: the new trigger plus the schedule's other settings, kept. */
   function body() {
-    const trigger = kindCron.checked
-      ? { trigger: "cron", expression: expr.value.trim() }
-      : { trigger: "interval", [unit.value]: every.value === "" ? 0 : Number(every.value) };
-    if (tz.value.trim()) trigger.timezone = tz.value.trim();
-    if (calendar.value) trigger.calendar = calendar.value;
     const sch = current();
+    const asStored = sch && !touched && sch.trigger.trigger !== "date";
+    const trigger = asStored
+      ? { ...sch.trigger }
+      : kindCron.checked
+        ? { trigger: "cron", expression: expr.value.trim() }
+        : { trigger: "interval", [unit.value]: every.value === "" ? 0 : Number(every.value) };
+    if (!asStored && tz.value.trim()) trigger.timezone = tz.value.trim();
+    if (!asStored && calendar.value) trigger.calendar = calendar.value;
     const out = { trigger, overlap: overlap.value, executor: executor.value || null };
     if (sch) {
       // What the form does not show is the saved schedule's: its window, jitter and
@@ -581,6 +601,7 @@ export function scheduleForm(task, prefix) {
       ? field({ id: id("which"), label: t("schedule_which"), control: which })
       : null,
     onceNote,
+    fieldsNote,
     h(
       "fieldset",
       { class: "kind" },
@@ -623,11 +644,17 @@ export function scheduleForm(task, prefix) {
     formError,
   );
 
+  for (const control of [expr, every, unit, tz, calendar]) {
+    control.addEventListener("input", () => {
+      touched = true;
+    });
+  }
   for (const control of [expr, every, unit, tz, calendar, overlap]) {
     control.addEventListener("input", schedulePreview);
   }
   for (const radio of [kindCron, kindInterval]) {
     radio.addEventListener("change", () => {
+      touched = true;
       showKind();
       schedulePreview();
     });

@@ -282,6 +282,8 @@ export default {
   schedule_preview_loading: "Computing…",
   schedule_preview_none: "No upcoming fires.",
   schedule_kept: "Parameters and other policies of the schedule are kept.",
+  schedule_fields_note:
+    "This schedule ({text}) needs a day of the month and a weekday both to match, which no crontab expression says (a crontab fires when either does). Saving without typing an expression keeps it as it is.",
   schedule_save: "Save schedule",
   schedule_saved: "Schedule of {task} saved: {text}",
 

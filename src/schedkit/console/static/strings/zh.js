@@ -265,6 +265,8 @@ export default {
   schedule_preview_loading: "计算中…",
   schedule_preview_none: "之后不会再触发。",
   schedule_kept: "该调度的参数及其他策略保持不变。",
+  schedule_fields_note:
+    "此调度（{text}）要求日期和星期同时满足，crontab 表达式无法表达（crontab 中二者满足其一即触发）。不输入表达式直接保存，将保持原样。",
   schedule_save: "保存调度",
   schedule_saved: "{task} 的调度已保存：{text}",
 
