@@ -90,7 +90,17 @@ def test_exit_codes(cli: Cli) -> None:
     assert "pa55word" not in out + err
 
 
-def test_ctrl_c_cancels_a_local_run_and_exits_130(cli: Cli) -> None:
+@pytest.mark.parametrize(
+    ("signum", "code", "said"),
+    [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")],
+    ids=["sigint", "sigterm"],
+)
+def test_a_signal_cancels_a_local_run_and_exits(
+    cli: Cli, signum: signal.Signals, code: int, said: str
+) -> None:
+    """SIGTERM (``timeout``, systemd, a cancelled CI job), a first-hour audit: it killed
+    ``run --wait`` outright and left the run it executed ``running`` (for good, with no
+    service on the store). It now ends the run as Ctrl-C does, and exits 143."""
     proc = start(cli, "run", "slow", "-p", "seconds=60", "--wait")
     try:
         deadline = time.monotonic() + 30
@@ -103,17 +113,18 @@ def test_ctrl_c_cancels_a_local_run_and_exits_130(cli: Cli) -> None:
             time.sleep(0.2)
         else:
             pytest.fail("the run did not start")
-        disposition = signal.getsignal(signal.SIGINT)  # said if the test fails
-        proc.send_signal(signal.SIGINT)
+        disposition = signal.getsignal(signum)  # said if the test fails
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=60)
     finally:
         reap(proc)
-    assert proc.returncode == 130, (err, f"SIGINT in the test process: {disposition}")
-    assert "interrupted" in err
+    assert proc.returncode == code, (err, f"{signum!r} in the test process: {disposition}")
+    if signum == signal.SIGINT:
+        assert "interrupted" in err
     assert "Traceback" not in err
     (run,) = runs_of(cli.db, "slow")
     assert run.status is RunStatus.CANCELLED
-    assert "Ctrl-C" in (run.reason or "")
+    assert f"interrupted in the CLI ({said})" == run.reason
 
 
 def test_ctrl_c_stops_at_once_and_starts_no_other_pending_run(cli: Cli) -> None:

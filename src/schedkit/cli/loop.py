@@ -6,7 +6,10 @@ end, however long: task code that catches its cancellation (abandoned by its run
 node already stopped. Here leftovers get :data:`LEFTOVER_WAIT` seconds, then the loop
 closes without them, as a thread ignoring its stop is left at exit. Ctrl-C behaves as
 under ``asyncio.run``: the first cancels the command's coroutine (its clean-up runs),
-a second interrupts at once.
+a second interrupts at once. SIGTERM (``timeout``, systemd, a cancelled CI job) does as
+the first Ctrl-C, then exits 143: it killed the process outright, and ``run --wait``
+left the run it executed ``running`` until a service judged it lost. Commands that
+stop their own way on SIGTERM (``serve``, ``worker``) install their handler over this.
 """
 
 from __future__ import annotations
@@ -27,6 +30,15 @@ logger = logging.getLogger(__name__)
 #: Seconds the tasks left when a command's coroutine returns get to end.
 LEFTOVER_WAIT = 2.0
 
+#: The signal that cancelled the running command ("Ctrl-C", "SIGTERM"), for the words
+#: of what its clean-up records (a run cancelled "interrupted in the CLI (SIGTERM)").
+_stopped_by: str | None = None
+
+
+def stopped_by() -> str:
+    """What stopped the command now ending: "Ctrl-C" unless it was SIGTERM."""
+    return _stopped_by or "Ctrl-C"
+
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on a fresh event loop; see the module's docstring."""
@@ -34,6 +46,9 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     asyncio.set_event_loop(loop)
     main = loop.create_task(coro)
     interrupted = 0
+    terminated = False
+    global _stopped_by
+    _stopped_by = None
 
     def on_sigint(signum: int, frame: object) -> None:
         nonlocal interrupted
@@ -42,22 +57,36 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
             raise KeyboardInterrupt
         loop.call_soon_threadsafe(main.cancel)
 
-    ours = (
-        threading.current_thread() is threading.main_thread()
-        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    )
+    def on_sigterm(signum: int, frame: object) -> None:
+        global _stopped_by
+        nonlocal terminated
+        if terminated or main.done():
+            raise SystemExit(128 + signal.SIGTERM)
+        terminated = True
+        _stopped_by = "SIGTERM"
+        loop.call_soon_threadsafe(main.cancel)
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    ours = main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    term = main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     if ours:
         signal.signal(signal.SIGINT, on_sigint)
+    if term:
+        signal.signal(signal.SIGTERM, on_sigterm)
     try:
         try:
             return loop.run_until_complete(main)
         except asyncio.CancelledError:
+            if terminated:
+                raise SystemExit(128 + signal.SIGTERM) from None
             if interrupted:
                 raise KeyboardInterrupt from None
             raise
     finally:
         if ours:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+        if term:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
         try:
             _end_leftovers(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())

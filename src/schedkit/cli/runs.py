@@ -43,6 +43,7 @@ from schedkit.stopping import cancel_and_wait
 
 from . import purge, render
 from .errors import EXIT_FAILURE, CommandFailed, UsageProblem
+from .loop import stopped_by
 from .parsing import parse_params
 from .render import tr, visible
 from .state import (
@@ -253,7 +254,8 @@ async def _watch_here(
     try:
         run = await _watch(s, run, state, timeout, logs)
     except asyncio.CancelledError:
-        if await _cancel_if_ours(s, run, state, keyed, "interrupted in the CLI (Ctrl-C)"):
+        why = f"interrupted in the CLI ({stopped_by()})"
+        if await _cancel_if_ours(s, run, state, keyed, why):
             # Let it end as cancelled (a thread checks ctx.cancelled between its steps)
             # before stopping the node, which would cancel it with its own reason.
             await s.wait_for_run(run.id, timeout=s.config.scheduler.shutdown_grace)
