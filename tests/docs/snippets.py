@@ -76,10 +76,6 @@ NOT_RUN: dict[tuple[str, str], str] = {
     ("docs/development.md", "scripts/services.sh start"): (
         "starts and stops the machine's services"
     ),
-    (
-        "docs/schedules.md",
-        "from schedkit.triggers import ScheduleSpec, build_trigger, preview, trigger_from_json",
-    ): ("a fragment: `now` is the caller's (owned by the time-engine docs)"),
     ("docs/reliability.md", 'eval "$(bash scripts/services.sh env)"'): (
         "the chaos test's long version runs 30 minutes; tests/chaos is part of this suite"
     ),
