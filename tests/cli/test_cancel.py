@@ -77,6 +77,12 @@ def test_cancel_refuses_finished_and_unknown_runs(cli: Cli, manager: SyncSchedul
     unknown = cli("cancel", "nope")
     assert unknown.exit_code == 2, unknown.output
     assert one_error_line(unknown.stderr) == "error: unknown run 'nope'"
+    # The 8 digits history shows (a first-hour audit: "unknown run", and no more).
+    short = cli("cancel", done.id[-8:])
+    assert short.exit_code == 2, short.output
+    said = one_error_line(short.stderr)
+    assert said.startswith(f"error: unknown run '{done.id[-8:]}'; that is the short form")
+    assert "schedkit history --json" in said
 
 
 def test_cancel_reason_is_bounded_as_the_apis(cli: Cli, manager: SyncScheduler) -> None:

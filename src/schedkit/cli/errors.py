@@ -9,6 +9,7 @@ schedule or run names), 130 interrupted. ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
@@ -19,7 +20,13 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from schedkit.errors import SchedkitError, TaskDefinitionError, TaskNotFoundError, ValidationError
+from schedkit.errors import (
+    RunNotFoundError,
+    SchedkitError,
+    TaskDefinitionError,
+    TaskNotFoundError,
+    ValidationError,
+)
 from schedkit.redaction import redact
 
 from .render import visible
@@ -98,6 +105,12 @@ def report(ctx: typer.Context, exc: BaseException, *, debug: bool) -> int:
     where = getattr(ctx.find_root().obj, "where_to_look", None)
     if isinstance(exc, TaskNotFoundError) and callable(where):
         message += f"; {where()}"
+    if isinstance(exc, RunNotFoundError) and re.fullmatch(r"[0-9a-f]{8}", exc.run_id):
+        # The 8 digits history and the console show: the store knows runs by their id.
+        message += (
+            "; that is the short form history and the console show: give the whole id "
+            "(schedkit history --json, or the run page's address)"
+        )
     missing = exc.__cause__
     hint = getattr(ctx.find_root().obj, "import_hint", None)
     if isinstance(exc, TaskDefinitionError) and isinstance(missing, ModuleNotFoundError):
