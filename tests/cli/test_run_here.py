@@ -38,6 +38,12 @@ def test_run_wait_here_executes_its_runs_retries(cli: Cli) -> None:
     said = re.search(r"failed after 2 attempts in ([\d.]+)s", result.stdout)
     assert said, result.stdout
     assert float(said.group(1)) >= 0.7  # the retry's delay is inside
+    # No terminal here: the retry is said as a line (a first-hour audit: nothing for a
+    # minute of retries in a cron or CI log).
+    waited = re.search(
+        r"attempt 1 ended \(RuntimeError: still broken\); attempt 2/2 at ", result.stderr
+    )
+    assert waited, result.stderr
     zh = cli("--lang", "zh", "run", "fails_twice", "--wait")
     assert "共 2 次尝试，总耗时" in zh.stdout, zh.stdout
     (run, _) = json.loads(cli("--json", "history", "fails_twice").stdout)["runs"]

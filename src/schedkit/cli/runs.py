@@ -34,7 +34,16 @@ from rich.progress import (
 
 from schedkit.errors import ConflictError
 from schedkit.limits import MAX_CANCEL_REASON_CHARS, MAX_OFFSET, MAX_PAGE_SIZE
-from schedkit.models import LogLine, Node, Run, RunStatus, time_across_attempts, to_json, utcnow
+from schedkit.models import (
+    LogLine,
+    Node,
+    Run,
+    RunStatus,
+    last_failure,
+    time_across_attempts,
+    to_json,
+    utcnow,
+)
 from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.readmodels import run_view
 from schedkit.redaction import redact, redact_json
@@ -333,6 +342,10 @@ class _ProgressView:
         )
         self.console = console
         self.task_id = self.progress.add_task(task_name, total=None, note="pending")
+        # Without a terminal (cron, CI) the bar is off: a retry is said as a line instead,
+        # once per attempt (the command printed nothing for a minute of retries).
+        self.lines = not enabled
+        self._said: tuple[int, RunStatus] | None = None
 
     def __enter__(self) -> _ProgressView:
         self.progress.start()
@@ -350,6 +363,7 @@ class _ProgressView:
         if run.status is RunStatus.PENDING and run.attempt > 1:
             retry_at = render.when(run.not_before, state.tz())
             status = f"attempt {run.attempt}/{run.max_attempts} at {retry_at}"
+            self._say_retry(run, status)
         label = f"{status} · {note}" if note and run.status is RunStatus.RUNNING else status
         if run.status.finished and total is None:
             total, done = 1, 1
@@ -358,6 +372,16 @@ class _ProgressView:
             total=float(total) if isinstance(total, int | float) else None,
             completed=float(done) if isinstance(done, int | float) else 0,
             note=visible(label),
+        )
+
+    def _say_retry(self, run: Run, status: str) -> None:
+        if not self.lines or self._said == (run.attempt, run.status):
+            return
+        self._said = (run.attempt, run.status)
+        failure = last_failure(run)
+        why = f" ({failure.get('type')}: {failure.get('message')})" if failure else ""
+        self.console.print(
+            f"attempt {run.attempt - 1} ended{visible(redact(why))}; {status}", soft_wrap=True
         )
 
 
