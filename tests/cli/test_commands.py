@@ -61,6 +61,9 @@ def test_next_lists_fire_times_in_the_configured_zone(cli: Cli) -> None:
     assert lines[0] == "every day at 02:00 (Asia/Shanghai)"
     assert len(lines) == 4
     assert all(" 02:00:00 " in line and line.rstrip().endswith("+08:00") for line in lines[1:])
+    # Weekdays in the output's language (a first-hour audit: English in a Chinese list).
+    zh = cli("--lang", "zh", "next", "0 9 * * mon", "-n", "1").stdout.splitlines()
+    assert " 09:00:00 周一 " in zh[1], zh
 
 
 def test_next_json_with_tz_and_chinese(cli: Cli) -> None:

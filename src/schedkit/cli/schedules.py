@@ -489,7 +489,8 @@ def next_fires(
         return
     state.out.print(visible(description))
     for i, (fire, note) in enumerate(zip(fires, notes, strict=True), 1):
-        local = fire.strftime("%Y-%m-%d %H:%M:%S %a")
+        day = "周" + "一二三四五六日"[fire.weekday()] if lang == "zh" else fire.strftime("%a")
+        local = f"{fire:%Y-%m-%d %H:%M:%S} {day}"
         extra = f"  {visible(note)}" if note else ""
         state.out.print(f"{i:>3}. {local} [dim]{fire.isoformat()}[/]{extra}")
     if not found.complete:
