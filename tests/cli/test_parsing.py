@@ -40,6 +40,13 @@ def test_bad_durations_name_the_option(text: str) -> None:
         parse_duration(text, "--older-than")
 
 
+@pytest.mark.parametrize("text", ["6M", "1M", "1d6M"])
+def test_a_capital_m_is_no_unit(text: str) -> None:
+    """A re-audit: ``purge --older-than 6M`` (meant: six months) was read as 6 minutes."""
+    with pytest.raises(UsageProblem, match=r"M is not a unit.*180d is about six months"):
+        parse_duration(text, "--older-than")
+
+
 def test_params_are_json_when_they_parse() -> None:
     kwargs = parse_params(["n=10", "flag=true", "ids=[1, 2]", "day=2025-06-30", "x=null"])
     assert kwargs == {"n": 10, "flag": True, "ids": [1, 2], "day": "2025-06-30", "x": None}

@@ -157,6 +157,10 @@ def test_purge_at_a_terminal_asks_first_showing_the_count(cli: Cli) -> None:
     code, out, shown = _at_a_terminal(cli, "n", "--older-than", "0s", "--yes")
     assert code == 0, shown
     assert "[y/N]" not in shown and "deleted 2 finished run(s)" in out
+    # Nothing to delete: nothing to ask (a re-audit: Enter then exited 1).
+    code, out, shown = _at_a_terminal(cli, "", "--older-than", "400d")
+    assert code == 0, shown
+    assert "[y/N]" not in shown and "deleted 0 finished run(s)" in out
 
 
 def test_purge_with_stderr_piped_asks_nothing(cli: Cli) -> None:

@@ -112,7 +112,9 @@ async def test_a_schedule_no_crontab_says_is_saved_as_it_is(
     APScheduler's numbered weekdays ("0-4", Monday to Friday) showed an empty expression."""
     first_monday = {"trigger": "cron", "day": "1-7", "day_of_week": "mon", "hour": 9, "minute": 0}
     weekdays = {"trigger": "cron", "day_of_week": "0-4", "hour": 9, "minute": 0}
-    for sid, trigger in (("crunch-firstmon", first_monday), ("crunch-weekdays", weekdays)):
+    # Cron fields with a window (a re-audit: shown as an empty expression).
+    windowed = {**weekdays, "start_date": "2030-01-01T00:00:00+08:00"}
+    for sid, trigger in (("crunch-firstmon", first_monday), ("crunch-weekdays", windowed)):
         made = console.api.post(
             "/tasks/crunch/schedule", params={"schedule_id": sid}, json={"trigger": trigger}
         )

@@ -59,3 +59,16 @@ def test_fires_on_open_days_between_closed_ones_are_all_listed() -> None:
         "Mon 01:00",
         "Mon 02:00",
     ]
+
+
+def test_a_search_reaching_year_9999_ends_without_an_error() -> None:
+    """A re-audit: weekends on the second weekday of the month never fire; the search
+    (no budget) reached the end of the supported dates and raised OverflowError."""
+    spec = {
+        "trigger": "cron",
+        "expression": "0 9 * * 6,0",
+        "start_date": "9995-01-01T00:00:00+08:00",
+        "calendar": {"name": "weekdays", "nth": 2},
+    }
+    found = preview_upcoming(spec, 3, now=NOW)
+    assert found.fires == []

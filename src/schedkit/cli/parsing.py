@@ -18,6 +18,12 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
 
 def parse_duration(text: str, option: str = "duration") -> timedelta:
     """``90d``, ``12h``, ``30m``, ``45s``, ``2w`` or combinations such as ``1h30m``."""
+    if "M" in text:
+        # Months have no fixed length, and "6M" read as minutes deleted a purge's history.
+        raise UsageProblem(
+            f"{option}: {text!r}: M is not a unit (months have no fixed length); use m for "
+            "minutes, or days: 180d is about six months"
+        )
     compact = text.strip().lower().replace(" ", "")
     parts = _PART.findall(compact)
     if not compact or "".join(n + u for n, u in parts) != compact:

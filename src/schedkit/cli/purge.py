@@ -124,7 +124,8 @@ def purge(
 
     with options_named(options):
         plan = run_async(planned())
-    ask = not (dry_run or yes) and interactive()
+    nothing = plan.runs == 0 and not plan.audit_events
+    ask = not (dry_run or yes or nothing) and interactive()
     question = _say("ask", lang, what=_say("and", lang).join(_described(plan, lang)))
     if ask and not confirmed(question):
         raise CommandFailed(_say("declined", lang))

@@ -108,15 +108,19 @@ def upcoming(
         elif nominal >= start and ref is not None:
             day = trigger.local_day(nominal)
             if not days.allows(ref, day):
-                following = days.next_open(ref, day)
-                if following is None:
-                    # No open day within the horizon: past it (the series may end there:
-                    # "no more fires"); two such horizons in a row: none found, which is
-                    # not "no more" (complete stays false).
-                    closed_horizons += 1
-                    if closed_horizons > 1:
-                        break
-                    following = day + ALLOWED_HORIZON + timedelta(days=1)
+                try:
+                    following = days.next_open(ref, day)
+                    if following is None:
+                        # No open day within the horizon: past it (the series may end
+                        # there: "no more fires"); two such horizons in a row: none
+                        # found, which is not "no more" (complete stays false).
+                        closed_horizons += 1
+                        if closed_horizons > 1:
+                            break
+                        following = day + ALLOWED_HORIZON + timedelta(days=1)
+                except OverflowError:  # the horizon runs past year 9999: no more fires
+                    nominal = None
+                    continue
                 opens = datetime.combine(following, wall_time(), tzinfo=trigger.timezone)
                 stepped = trigger.next_fire_time(nominal, start)
                 # A sparse trigger's next fire is past the closed days already: a step.

@@ -336,6 +336,9 @@ export function cronText(trigger) {
     ...order,
     "day_of_week",
     "second",
+    // The window is kept as stored (TRIGGER_KEPT), beside whatever expression is shown.
+    "start_date",
+    "end_date",
   ]);
   if (Object.keys(trigger).some((k) => !known.has(k))) return "";
   if (trigger.second !== undefined && String(trigger.second) !== "0") return "";
