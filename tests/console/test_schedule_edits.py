@@ -142,3 +142,39 @@ async def test_a_schedule_no_crontab_says_is_saved_as_it_is(
     assert browsing.unexpected_errors() == []
     for sid in ("crunch-firstmon", "crunch-weekdays"):
         console.api.delete(f"/schedules/{sid}").raise_for_status()
+
+
+async def test_a_calendar_the_list_does_not_offer_is_kept(
+    browser: Browser, console: Console
+) -> None:
+    """A re-audit: a schedule on "the 3rd workday" (an nth rule) or on ``weekdays`` showed
+    "every day" in the calendar list, and a save of a new expression dropped the calendar:
+    the job ran daily."""
+    third = {
+        "trigger": "cron",
+        "hour": 9,
+        "minute": 0,
+        "calendar": {"name": "cn_workdays", "nth": 3},
+    }
+    made = console.api.post(
+        "/tasks/crunch/schedule", params={"schedule_id": "crunch-third"}, json=third
+    )
+    assert made.status_code == 200, made.text
+    browsing = await open_tab(browser, console.token, width=1280, lang="zh")
+    try:
+        dialog = await _edit(browsing.page, console, "crunch-third", "调度")
+        chosen = dialog.get_by_label("业务日历")
+        await expect(chosen.locator("option:checked")).to_have_text(
+            "保持原设置：cn_workdays (nth 3)"
+        )
+        await dialog.get_by_role("textbox", name="Cron 表达式").fill("0 10 * * *")
+        await expect(dialog.locator(".preview-text")).to_contain_text("10:00")
+        await dialog.get_by_role("button", name="保存调度").click()
+        await expect(dialog).to_be_hidden()
+    finally:
+        await browsing.context.close()
+    assert browsing.unexpected_errors() == []
+    trigger = console.api.get("/schedules/crunch-third").json()["trigger"]
+    assert trigger["expression"] == "0 10 * * *"
+    assert trigger["calendar"] == {"name": "cn_workdays", "nth": 3}
+    console.api.delete("/schedules/crunch-third").raise_for_status()

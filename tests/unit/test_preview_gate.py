@@ -65,3 +65,18 @@ async def test_search_seconds_are_charged_and_refill() -> None:
     async with gate.turn("token:viewer"):
         pass
     assert gate._turns == {}
+
+
+async def test_the_preview_of_a_saved_change_is_charged_not_refused() -> None:
+    """A re-audit: saving a schedule whose validating search overdrew the caller answered
+    429 after the schedule was saved (its answer's preview was refused); a retry then met
+    a 409. That preview is charged and never refused."""
+    clock = Clock()
+    gate = _gate(clock)
+    async with gate.turn("token:admin") as meter:
+        meter.add(4.0)  # the validating search overdraws
+    async with gate.turn("token:admin", refuse=False) as meter:
+        meter.add(0.5)  # the saved schedule's preview
+    with pytest.raises(ApiProblem):
+        async with gate.turn("token:admin"):
+            pytest.fail("still overdrawn")

@@ -13,6 +13,7 @@ rate.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -152,14 +153,15 @@ class PreviewGate:
         return cls(TokenBuckets(seconds, seconds))
 
     @asynccontextmanager
-    async def turn(self, caller: str) -> AsyncIterator[SearchMeter]:
-        """Raises a 429 when ``caller`` has spent its seconds; else searches in turn,
-        charged what the meter it yields adds up."""
+    async def turn(self, caller: str, *, refuse: bool = True) -> AsyncIterator[SearchMeter]:
+        """Raises a 429 when ``caller`` has spent its seconds (unless not to ``refuse``:
+        the preview answering a change already saved); else searches in turn, charged
+        what the meter it yields adds up."""
         lock, users = self._turns.setdefault(caller, (asyncio.Lock(), [0]))
         users[0] += 1
         try:
             async with lock:
-                wait = self.seconds.owing(caller)
+                wait = self.seconds.owing(caller) if refuse else None
                 if wait is not None:
                     raise too_many(
                         f"{caller.partition(':')[2]!r} used its schedule-preview search time "
@@ -182,19 +184,19 @@ _GATE_KEY = "schedkit_preview_gate"
 
 async def preview_turns(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
-) -> Callable[[], AbstractAsyncContextManager[SearchMeter]]:
+) -> Callable[..., AbstractAsyncContextManager[SearchMeter]]:
     """A dependency of the routes that search for fire times: a turn of the caller's
-    (``async with turn() as meter:``) to hold around each search, passing
-    ``meter.add`` as the search's ``spent``."""
+    (``async with turn() as meter:``; ``turn(refuse=False)`` after a change is saved) to
+    hold around each search, passing ``meter.add`` as the search's ``spent``."""
     state: Any = request.app.state
     gate = getattr(state, _GATE_KEY, None)
     if gate is None:
         gate = PreviewGate.per_minute(get_scheduler(request).config.api.preview_seconds)
         setattr(state, _GATE_KEY, gate)
     caller = f"{principal.kind}:{principal.name}"
-    return lambda: gate.turn(caller)
+    return functools.partial(gate.turn, caller)
 
 
 PreviewTurnDep = Annotated[
-    Callable[[], AbstractAsyncContextManager[SearchMeter]], Depends(preview_turns)
+    Callable[..., AbstractAsyncContextManager[SearchMeter]], Depends(preview_turns)
 ]

@@ -268,8 +268,9 @@ async def schedule_task(
             expected_version=expected_version,
         )
     (view,) = await readmodels.schedule_views(scheduler, [schedule], lang)
-    # The fires listed are the saved schedule's, from its stored next fire on.
-    async with turn() as meter:
+    # The fires listed are the saved schedule's, from its stored next fire on: charged,
+    # never refused (a 429 now would answer a change that is saved).
+    async with turn(refuse=False) as meter:
         preview = await readmodels.stored_preview(
             scheduler, config, 5, lang, first=schedule.next_fire_time, spent=meter.add
         )

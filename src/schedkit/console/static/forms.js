@@ -314,6 +314,8 @@ const OVERLAPS = ["skip", "allow", "queue_one", "replace"];
 // "" keeps the task's own choice (the schedule's executor is null then).
 const EXECUTORS = ["", "local", "celery"];
 const CALENDARS = ["", "cn_workdays", "cn_skip_holidays"];
+// The option of a schedule's own calendar when CALENDARS does not hold it.
+const SAVED_CALENDAR = "__saved__";
 // APScheduler numbers weekdays from Monday = 0; crontab from Sunday = 0: shown by name.
 const APS_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
@@ -494,7 +496,17 @@ export function scheduleForm(task, prefix) {
     every.value = String(parts.every);
     unit.value = parts.unit;
     tz.value = trigger.timezone && trigger.timezone !== settings.tz ? trigger.timezone : "";
-    calendar.value = trigger.calendar || "";
+    // A calendar the list does not offer (a stored one, weekdays, an nth-day rule): one
+    // more option, the schedule's own, kept on save (it fell to "every day").
+    calendar.querySelector(`option[value="${SAVED_CALENDAR}"]`)?.remove();
+    const own = trigger.calendar;
+    if (own && !CALENDARS.includes(own)) {
+      const name = typeof own === "string" ? own : `${own.name} (nth ${own.nth})`;
+      calendar.append(h("option", { value: SAVED_CALENDAR }, t("calendar_saved", { name })));
+      calendar.value = SAVED_CALENDAR;
+    } else {
+      calendar.value = own || "";
+    }
     overlap.value = sch?.overlap || "skip";
     executor.value = sch?.executor || "";
     showKind();
@@ -515,7 +527,8 @@ export function scheduleForm(task, prefix) {
         ? { trigger: "cron", expression: expr.value.trim() }
         : { trigger: "interval", [unit.value]: every.value === "" ? 0 : Number(every.value) };
     if (!asStored && tz.value.trim()) trigger.timezone = tz.value.trim();
-    if (!asStored && calendar.value) trigger.calendar = calendar.value;
+    if (!asStored && calendar.value === SAVED_CALENDAR) trigger.calendar = sch.trigger.calendar;
+    else if (!asStored && calendar.value) trigger.calendar = calendar.value;
     const out = { trigger, overlap: overlap.value, executor: executor.value || null };
     if (sch) {
       // What the form does not show is the saved schedule's: its window, jitter and

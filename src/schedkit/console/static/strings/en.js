@@ -266,6 +266,7 @@ export default {
   schedule_timezone_help: "IANA name, e.g. Asia/Shanghai. Empty: the scheduler's zone ({tz}).",
   schedule_calendar: "Business calendar",
   calendar_none: "Every day",
+  calendar_saved: "As saved: {name}",
   calendar_cn_workdays: "Chinese workdays only (incl. make-up workdays)",
   calendar_cn_skip_holidays: "Skip Chinese public holidays",
   schedule_overlap: "If the previous run is still active",

@@ -249,6 +249,7 @@ export default {
   schedule_timezone_help: "IANA 时区名，例如 Asia/Shanghai；留空则使用调度器时区（{tz}）。",
   schedule_calendar: "业务日历",
   calendar_none: "每天",
+  calendar_saved: "保持原设置：{name}",
   calendar_cn_workdays: "仅中国工作日（含调休上班日）",
   calendar_cn_skip_holidays: "跳过中国法定节假日",
   schedule_overlap: "上一次运行尚未结束时",
