@@ -4,6 +4,7 @@ the task's ``data``; a ``success`` that is not a bool fails the run, not retried
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -68,3 +69,34 @@ async def test_the_same_from_a_child_process(make_scheduler: MakeScheduler) -> N
     assert run.status is RunStatus.FAILED
     assert run.attempt == 1
     assert run.error is not None and run.error["type"] == "ResultNotReadable"
+
+
+@task("reports_failure", category="t", retry={"max_retries": 1, "retry_delay": 0.05})
+async def reports_failure() -> dict[str, Any]:
+    return {"success": False, "message": "数据源不可用"}
+
+
+async def test_every_failed_attempt_is_said_in_the_node_s_log(
+    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A re-audit: a task returning ``success: False`` failed its run with no line in
+    the node's log, and an unreadable ``success`` (not retried) was said at WARNING as
+    "will be retried", its ERROR line never written: monitoring counting ERROR lines
+    missed both."""
+    s = await make_scheduler(reports_failure, says_false)
+    with caplog.at_level(logging.WARNING, logger="schedkit.task"):
+        reported = await s.run_now("reports_failure", wait=True, timeout=10)
+        unreadable = await s.run_now("says_false", wait=True, timeout=10)
+    said = [
+        (r.levelname, r.getMessage().split(": ", 1)[0])
+        for r in caplog.records
+        if "failed (attempt" in r.getMessage()
+    ]
+    assert said == [
+        (
+            "WARNING",
+            f"run {reported.id} of reports_failure failed (attempt 1 of 2, will be retried)",
+        ),
+        ("ERROR", f"run {reported.id} of reports_failure failed (attempt 2 of 2)"),
+        ("ERROR", f"run {unreadable.id} of says_false failed (attempt 1 of 3)"),
+    ]

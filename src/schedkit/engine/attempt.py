@@ -117,6 +117,32 @@ def judge_result(result: TaskResult, ctx: TaskContext) -> tuple[Outcome, Excepti
     ), failure
 
 
+def say_failed(run: Run, ctx: TaskContext, outcome: Outcome) -> None:
+    """Log an attempt that failed (raised, or returned ``success: False`` or a result that
+    cannot be kept). Out of the run's context here (it ended with the attempt's task).
+    The run and task in the text: a host app's plain log format shows nothing of
+    ``extra`` (an audit: "run failed: ConnectionError: …", whose?). A failure a retry
+    follows is no failure of the run yet (monitoring.md): a warning; the one ending the
+    run an error. ``about_run``: the node's own log shows it (lines made inside runs go
+    to their run's log only)."""
+    if outcome.status is not RunStatus.FAILED:
+        return
+    final = not outcome.retryable or is_final(run, RunStatus.FAILED, registered=True)
+    error = outcome.error or {}
+    ctx.logger.log(
+        logging.ERROR if final else logging.WARNING,
+        "run %s of %s failed (attempt %d of %d%s): %s: %s",
+        ctx.run_id,
+        ctx.task_name,
+        ctx.attempt,
+        run.max_attempts,
+        "" if final else ", will be retried",
+        error.get("type"),
+        error.get("message"),
+        extra={**run_fields(ctx), ABOUT_RUN: True},
+    )
+
+
 class AttemptRunner:
     def __init__(self, lane: ThreadLane) -> None:
         self.lane = lane
@@ -189,30 +215,13 @@ class AttemptRunner:
             if work.timed_out:
                 return self._timed_out(run, ctx)
             outcome, failure = judge_error(exc, ctx)
-            if failure is not None:
-                # Out of the run's context here (it ended with the attempt's task). The
-                # run and task in the text: a host app's plain log format shows nothing
-                # of ``extra`` (an audit: "run failed: ConnectionError: …", whose?). A
-                # failure a retry follows is no failure of the run yet (monitoring.md):
-                # a warning; the last one an error. ``about_run``: the node's own log
-                # shows it (lines made inside runs go to their run's log only).
-                final = is_final(run, RunStatus.FAILED, registered=True)
-                ctx.logger.log(
-                    logging.ERROR if final else logging.WARNING,
-                    "run %s of %s failed (attempt %d of %d%s): %s: %s",
-                    ctx.run_id,
-                    ctx.task_name,
-                    ctx.attempt,
-                    run.max_attempts,
-                    "" if final else ", will be retried",
-                    type(exc).__name__,
-                    exc,
-                    extra={**run_fields(ctx), ABOUT_RUN: True},
-                )
+            say_failed(run, ctx, outcome)
             return outcome, failure
         if work.timed_out:  # it caught its cancellation and returned anyway
             return self._timed_out(run, ctx)
-        return judge_result(result, ctx)
+        outcome, failure = judge_result(result, ctx)
+        say_failed(run, ctx, outcome)
+        return outcome, failure
 
     @staticmethod
     def _timed_out(run: Run, ctx: TaskContext) -> tuple[Outcome, Exception]:
