@@ -4,10 +4,15 @@ limit, said "(no more fires)" two minutes later, for a schedule firing next mont
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from schedkit.models import Schedule
 from schedkit.triggers import preview_upcoming
+from schedkit.triggers.upcoming import PREVIEW_BUDGET
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=SHANGHAI)
@@ -72,3 +77,36 @@ def test_a_search_reaching_year_9999_ends_without_an_error() -> None:
     }
     found = preview_upcoming(spec, 3, now=NOW)
     assert found.fires == []
+
+
+def test_a_listing_s_searches_are_bounded_in_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-audit: ``/stats?upcoming=100`` over schedules on rare calendar days searched a
+    tenth of a second each, 11.5 s per request for any viewer. The searches of one
+    listing take the preview budget in all; on a clock that moves 0.05 s per reading,
+    a one-second budget reaches twenty schedules at most, not the hundred listed."""
+    from schedkit.readmodels import schedules as listing
+
+    class Clock:
+        now = 0.0
+
+        def monotonic(self) -> float:
+            self.now += 0.05
+            return self.now
+
+    searched: list[str] = []
+    real = listing.upcoming
+
+    def counted(trigger: Any, *args: Any, **kwargs: Any) -> Any:
+        searched.append(str(kwargs["budget"]))
+        return real(trigger, *args, **kwargs)
+
+    monkeypatch.setattr(listing, "time", Clock())
+    monkeypatch.setattr(listing, "upcoming", counted)
+    rare = {"trigger": "cron", "hour": 9, "calendar": {"name": "cn_workdays", "nth": 3}}
+    many = [
+        Schedule(id=f"s{i}", task_name="t", trigger=rare, next_fire_time=NOW.astimezone(UTC))
+        for i in range(100)
+    ]
+    listing.upcoming_fires(many, SHANGHAI, 10, None)
+    assert 0 < len(searched) <= 20, len(searched)
+    assert all(float(b) <= PREVIEW_BUDGET / 10 for b in searched)

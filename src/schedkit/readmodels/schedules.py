@@ -198,11 +198,16 @@ def _next_fires(
     schedules: Iterable[Schedule], tz: tzinfo, per_schedule: int, calendars: CalendarSet | None
 ) -> list[tuple[datetime, str, str]]:
     """(fire, schedule id, task) for the next ``per_schedule`` nominal fires of each
-    unpaused schedule (days excluded by its business calendar left out)."""
+    unpaused schedule (days excluded by its business calendar left out). The searches
+    take :data:`PREVIEW_BUDGET` in all, a tenth of it each: a viewer's ``/stats?upcoming=
+    100`` over schedules on rare calendar days searched 11.5 s per request (a re-audit);
+    the schedules left when it is spent list no fire."""
     fires: list[tuple[datetime, str, str]] = []
+    deadline = time.monotonic() + PREVIEW_BUDGET
     for schedule in schedules:
         first = schedule.next_fire_time
-        if schedule.paused or first is None:
+        left = deadline - time.monotonic()
+        if schedule.paused or first is None or left <= 0:
             continue
         try:
             trigger = trigger_from_json(schedule.trigger, default_timezone=str(tz))
@@ -212,7 +217,7 @@ def _next_fires(
                 first,
                 first=first,
                 calendars=calendars,
-                budget=PREVIEW_BUDGET / 10,
+                budget=min(PREVIEW_BUDGET / 10, left),
             )
         # Unreadable, or names no calendar (a warning says so).
         except (ValidationError, CalendarNotFoundError):
