@@ -127,6 +127,7 @@ async def test_a_schedule_no_crontab_says_is_saved_as_it_is(
         await shot(browsing.page, "schedule-fields-note")
         await expect(dialog.get_by_label("Cron expression")).to_have_value("")
         # The preview is the stored schedule's: first Mondays only.
+        await expect(dialog.locator("ol.preview")).to_have_attribute("data-state", "ok")
         days = await dialog.locator("ol.preview li").all_inner_texts()
         assert len(days) == 5 and all(int(d[8:10]) <= 7 for d in days), days
         await dialog.get_by_role("button", name="Save schedule").click()

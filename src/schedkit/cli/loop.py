@@ -68,7 +68,10 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
     main_thread = threading.current_thread() is threading.main_thread()
     ours = main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    term = main_thread and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    # Over the default, or a handler that ends the process (coverage's saves its data,
+    # then kills): the command ends cleanly instead, and its atexit work runs then.
+    before_term = signal.getsignal(signal.SIGTERM) if main_thread else None
+    term = main_thread and before_term not in (signal.SIG_IGN, None)
     if ours:
         signal.signal(signal.SIGINT, on_sigint)
     if term:
@@ -86,7 +89,7 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         if ours:
             signal.signal(signal.SIGINT, signal.default_int_handler)
         if term:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, before_term)
         try:
             _end_leftovers(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
