@@ -60,6 +60,17 @@ def start(cli: Cli, *args: str, module: str = "schedkit") -> subprocess.Popen[st
     )
 
 
+def read_until(proc: subprocess.Popen[str], marker: str) -> str:
+    """The stderr lines of ``proc`` up to the one holding ``marker`` (it must come)."""
+    assert proc.stderr is not None
+    seen = ""
+    while marker not in seen:
+        line = proc.stderr.readline()
+        assert line, seen
+        seen += line
+    return seen
+
+
 def test_exit_codes(cli: Cli) -> None:
     # Started together: each pays the interpreter's start-up once, in parallel.
     url = "postgresql://carol:pa55word@127.0.0.1:1/db"
@@ -164,12 +175,7 @@ def test_ctrl_c_on_a_workflow_waiting_for_a_service_says_it_goes_on(cli: Cli) ->
     write_config(cli.config, cli.db, (SAMPLE_PACKAGE, "tests.cli.workflow_tasks"))
     proc = start(cli, "workflow", "start", "greeting", "-p", "day=1", "--wait")
     try:
-        assert proc.stderr is not None
-        seen = ""
-        while "waits for one to execute its steps" not in seen:
-            line = proc.stderr.readline()
-            assert line, seen
-            seen += line
+        seen = read_until(proc, "waits for one to execute its steps")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     finally:
@@ -186,12 +192,8 @@ def test_a_worker_says_the_grace_in_force_when_it_drains(cli: Cli) -> None:
     plain = start(cli, "worker", "--grace", "60")
     api = start(cli, "worker", "--grace", "7", "--api", "--port", "0")
     try:
-        assert plain.stderr is not None and api.stdout is not None
-        seen = ""
-        while "started" not in seen:
-            line = plain.stderr.readline()
-            assert line, seen
-            seen += line
+        assert api.stdout is not None
+        seen = read_until(plain, "started")
         assert "serving on" in api.stdout.readline()
         for proc in (plain, api):
             proc.send_signal(signal.SIGTERM)
@@ -400,11 +402,7 @@ def test_a_service_s_text_log_says_which_run_failed(cli: Cli) -> None:
     worker = start(cli, "worker")
     try:
         assert worker.stderr is not None
-        seen = ""
-        while "started" not in seen:
-            line = worker.stderr.readline()
-            assert line, seen
-            seen += line
+        seen = read_until(worker, "started")
         created = cli("--json", "run", "boom")
         assert created.exit_code == 0, created.output
         run_id = json.loads(created.stdout)["id"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from schedkit.clock import Clock
@@ -50,15 +50,14 @@ def vouched(run: Run, node: Node | None, lost_after: float, now: datetime) -> bo
     window = timedelta(seconds=lost_after)
     if node is None or node.heartbeat_at < now - window:
         return False
-    if listed(run, {node.id: node}):
+    if listed(run, node):
         return True
     last_sign = run.heartbeat_at or run.started_at
     return last_sign is not None and node.heartbeat_at < last_sign + window
 
 
-def listed(run: Run, nodes: Mapping[str, Node]) -> bool:
-    """Whether ``run``'s node lists it among its running runs in its latest beat."""
-    node = nodes.get(run.node_id or "")
+def listed(run: Run, node: Node | None) -> bool:
+    """Whether ``node`` (``run``'s) lists it among its running runs in its latest beat."""
     runs = node.info.get(NODE_RUNS) if node is not None else None
     return isinstance(runs, list) and run.id in runs
 
@@ -186,7 +185,9 @@ class Reaper:
             # reach the store). A run too close to its node's last beat to tell (a node
             # killed between its row's beat and its runs', or back from an outage) is
             # judged at a later pass: a warning blamed a slow store for a dead node.
-            reported = sum(1 for r in stale if r.id in spared and listed(r, nodes))
+            reported = sum(
+                1 for r in stale if r.id in spared and listed(r, nodes.get(r.node_id or ""))
+            )
             logger.log(
                 logging.WARNING if reported else logging.DEBUG,
                 "%d run(s) without heartbeat for %g s not marked lost yet: %s",
