@@ -19,7 +19,7 @@ from schedkit.service.location import describe_store, sqlite_file
 from schedkit.store import Store, create_store
 from schedkit.triggers import ScheduleSpec, trigger_from_json
 
-from . import render
+from . import render, words
 from .errors import EXIT_FAILURE, CommandFailed
 from .render import visible
 from .state import CliState, JsonOpt, get_state, run_async, wants_json
@@ -62,7 +62,7 @@ async def _check(state: CliState, report: Report) -> None:
         report.problem("config", str(exc))
         return
     lang = state.lang
-    report.info.append(("config", state.config_file() or render.fill("no config", lang)))
+    report.info.append(("config", state.config_file() or words.fill("no config", lang)))
     report.info.append(("timezone", config.timezone))
     report.warnings.extend(("config", w) for w in config.warnings)
     try:
@@ -96,7 +96,7 @@ async def _check(state: CliState, report: Report) -> None:
             report.info.append(
                 (
                     "store",
-                    render.fill(
+                    words.fill(
                         "store version", lang, store=label, version=await store.schema_version()
                     ),
                 )
@@ -130,7 +130,7 @@ async def _check(state: CliState, report: Report) -> None:
     except SchedkitError as exc:
         report.problem("discovery", str(exc))
     packages = ", ".join(config.task_packages) or "-"
-    report.info.append(("tasks", render.fill("tasks found", lang, n=len(registry), where=packages)))
+    report.info.append(("tasks", words.fill("tasks found", lang, n=len(registry), where=packages)))
     if not config.task_packages and not len(registry):
         report.problem("discovery", "no task_packages configured and no task found")
 
@@ -146,7 +146,7 @@ async def _check(state: CliState, report: Report) -> None:
         if store is not None:
             schedules = await store.list_schedules()
             report.info.append(
-                ("schedules", render.fill("schedules stored", lang, n=len(schedules)))
+                ("schedules", words.fill("schedules stored", lang, n=len(schedules)))
             )
             await _check_calendars(store, schedules, config.timezone, report, state.lang)
             for s in schedules:
@@ -169,7 +169,7 @@ async def _check(state: CliState, report: Report) -> None:
 
 
 async def _check_calendars(
-    store: Store, schedules: list[Schedule], timezone: str, report: Report, lang: render.Lang
+    store: Store, schedules: list[Schedule], timezone: str, report: Report, lang: words.Lang
 ) -> None:
     """A warning for each coming year of a calendar the schedules use that no source
     confirms ("calendar cn_workdays for 2027 not confirmed"), and a problem for each
@@ -180,7 +180,7 @@ async def _check_calendars(
     books = await CalendarBook(store).refresh(names)
     today = datetime.now(ZoneInfo(timezone)).date()
     for warning in books.warnings(names, today=today):
-        where = f"{render.tr('calendar', lang)} {warning.calendar}"
+        where = f"{words.tr('calendar', lang)} {warning.calendar}"
         # "calendar cn_workdays: 2027 is not confirmed; ..." under "calendar cn_workdays"
         # (in Chinese "日历 cn_workdays：…").
         text = warning.message(lang).removeprefix(f"{where}: ").removeprefix(f"{where}：")
@@ -203,18 +203,16 @@ def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
         render.print_kv(state.out, [(k, visible(v)) for k, v in report.info], lang)
         for where, warning in report.warnings:
             state.out.print(
-                f"[yellow]{render.tr('warning', lang)}[/] {visible(where)}: {visible(warning)}"
+                f"[yellow]{words.tr('warning', lang)}[/] {visible(where)}: {visible(warning)}"
             )
         if report.problems:
             table = render.table(["check", "problem"], lang)
             for where, problem in report.problems:
                 table.add_row(visible(where), f"[red]{visible(problem)}[/]")
             state.out.print(table)
-            state.out.print(
-                f"[red]{render.fill('check problems', lang, n=len(report.problems))}[/]"
-            )
+            state.out.print(f"[red]{words.fill('check problems', lang, n=len(report.problems))}[/]")
         else:
-            state.out.print(f"[green]{render.fill('check ok', lang)}[/]")
+            state.out.print(f"[green]{words.fill('check ok', lang)}[/]")
     if report.problems:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -247,7 +245,7 @@ def db_upgrade(ctx: typer.Context, json_: JsonOpt = False) -> None:
             }
         )
     else:
-        said = render.fill(
+        said = words.fill(
             "store created" if created else "store upgraded" if upgraded else "store current",
             state.lang,
             store=visible(url),

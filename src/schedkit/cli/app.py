@@ -25,8 +25,8 @@ from . import (
     workflows,
 )
 from .errors import SchedkitGroup
-from .render import Lang
 from .state import CliState, LogFormat, setup_logging
+from .words import Lang
 
 app = typer.Typer(
     name="schedkit",

@@ -11,10 +11,11 @@ import typer
 
 from schedkit.readmodels import BackfillView, backfill_view
 
-from . import render
+from . import render, words
 from .errors import UsageProblem
-from .render import tr, visible
+from .render import visible
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
+from .words import tr
 
 #: How often ``--wait`` reads the progress again.
 POLL = 0.5
@@ -120,7 +121,7 @@ def backfill(
     lang = state.lang
     first = views[0]
     state.out.print(
-        render.fill(
+        words.fill(
             "backfill",
             lang,
             id=visible(schedule_id),
@@ -136,4 +137,4 @@ def backfill(
 
 
 def _progress(state: CliState, view: BackfillView) -> None:
-    state.out.print(render.fill("backfill progress", state.lang, **view.model_dump()))
+    state.out.print(words.fill("backfill progress", state.lang, **view.model_dump()))

@@ -16,10 +16,11 @@ from schedkit.calendars.model import MAX_YEAR, MIN_YEAR
 from schedkit.errors import ValidationError
 from schedkit.service import Scheduler
 
-from . import render
+from . import render, words
 from .parsing import read_text_file
-from .render import tr, visible
+from .render import visible
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
+from .words import tr
 
 calendar_app = typer.Typer(
     help="Business calendars: workdays, holidays, trading days (docs/calendars.md).",
@@ -66,7 +67,7 @@ def _saved(state: CliState, stored: StoredCalendar, as_json: bool, what: str) ->
     if as_json:
         render.emit_json({"store": state.store_label(), "version": stored.version, **cal.to_json()})
         return
-    said = render.fill(
+    said = words.fill(
         "calendar saved",
         state.lang,
         what=tr(what, state.lang),

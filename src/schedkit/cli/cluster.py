@@ -20,9 +20,9 @@ from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
 from schedkit.service.cluster import MAX_DRAIN_GRACE
 
-from . import render
+from . import render, words
 from .errors import CommandFailed, UsageProblem
-from .render import tr, visible
+from .render import visible
 from .serve import serve_node
 from .state import (
     CliState,
@@ -35,6 +35,7 @@ from .state import (
     wants_json,
     with_roles,
 )
+from .words import tr
 
 
 def register(app: typer.Typer) -> None:
@@ -183,7 +184,7 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
     render.store_line(state.out, store, lang)
 
 
-def clock_text(node: NodeView, lang: render.Lang) -> str:
+def clock_text(node: NodeView, lang: words.Lang) -> str:
     """``+0.003 s``: how far the node's clock is behind the store's; with ``store time``
     when it is off by more than a second and goes by the store's."""
     if node.clock_offset is None:

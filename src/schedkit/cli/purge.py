@@ -25,36 +25,13 @@ from schedkit.service.retention import (
     utc_stamp,
 )
 
-from . import render
+from . import render, words
 from .errors import CommandFailed, options_named
 from .parsing import parse_duration
-from .render import Lang
 from .state import JsonOpt, actor, get_state, management, run_async, wants_json
+from .words import Lang
 
-_TEXT: dict[str, dict[Lang, str]] = {
-    "runs": {
-        "en": "{n} finished run(s) older than {age}: finished before {at}",
-        "zh": "{n} 条结束早于 {age}前的运行：结束于 {at} 之前",
-    },
-    "audit": {
-        "en": "{n} audit event(s) older than {age}: recorded before {at}",
-        "zh": "{n} 条早于 {age}前的审计记录：记录于 {at} 之前",
-    },
-    "deleted": {"en": "deleted {what}", "zh": "已删除 {what}"},
-    "would delete": {"en": "would delete {what}", "zh": "将删除 {what}"},
-    "dry run": {"en": "dry run: nothing deleted", "zh": "试运行：未删除任何记录"},
-    "ask": {"en": "delete {what}?", "zh": "删除{what}？"},
-    "and": {"en": " and ", "zh": "，以及 "},
-    "declined": {
-        "en": "purge not confirmed: nothing deleted",
-        "zh": "未确认清理：未删除任何记录",
-    },
-}
 _ZH_UNITS = {"day": "天", "hour": "小时", "minute": "分钟", "second": "秒"}
-
-
-def _say(key: str, lang: Lang, **values: Any) -> str:
-    return _TEXT[key][lang].format(**values)
 
 
 def age_words(age: timedelta, lang: Lang) -> str:
@@ -126,9 +103,10 @@ def purge(
         plan = run_async(planned())
     nothing = plan.runs == 0 and not plan.audit_events
     ask = not (dry_run or yes or nothing) and interactive()
-    question = _say("ask", lang, what=_say("and", lang).join(_described(plan, lang)))
+    what = words.fill("purge and", lang).join(_described(plan, lang))
+    question = words.fill("purge ask", lang, what=what)
     if ask and not confirmed(question):
-        raise CommandFailed(_say("declined", lang))
+        raise CommandFailed(words.fill("purge declined", lang))
 
     async def purged() -> tuple[int, int | None]:
         async with management(state) as s:
@@ -143,11 +121,12 @@ def purge(
         render.emit_json(_json(store, plan, dry_run, deleted, audit_deleted))
         return
     if dry_run:
-        lines = [_say("would delete", lang, what=what) for what in _described(plan, lang)]
-        lines.append(_say("dry run", lang))
+        described = _described(plan, lang)
+        lines = [words.fill("purge would delete", lang, what=w) for w in described]
+        lines.append(words.fill("purge dry run", lang))
     else:
         done = replace(plan, runs=deleted, audit_events=audit_deleted)
-        lines = [_say("deleted", lang, what=what) for what in _described(done, lang)]
+        lines = [words.fill("purge deleted", lang, what=what) for what in _described(done, lang)]
     for line in lines:
         state.out.print(line)
     render.store_line(state.out, store, lang)
@@ -159,7 +138,9 @@ def _described(plan: PurgePlan, lang: Lang) -> list[str]:
     if plan.audit_older_than is not None and plan.audit_before is not None:
         kinds.append(("audit", plan.audit_events or 0, plan.audit_older_than, plan.audit_before))
     return [
-        _say(kind, lang, n=f"{n:,}", age=age_words(age, lang), at=utc_stamp(before))
+        words.fill(
+            f"purge {kind}", lang, n=f"{n:,}", age=age_words(age, lang), at=utc_stamp(before)
+        )
         for kind, n, age, before in kinds
     ]
 

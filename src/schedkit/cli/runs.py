@@ -50,11 +50,11 @@ from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
 from schedkit.stopping import cancel_and_wait
 
-from . import purge, render
+from . import purge, render, words
 from .errors import EXIT_FAILURE, CommandFailed, UsageProblem
 from .loop import stopped_by
 from .parsing import parse_params
-from .render import tr, visible
+from .render import visible
 from .state import (
     CliState,
     JsonOpt,
@@ -69,6 +69,7 @@ from .state import (
     run_async,
     wants_json,
 )
+from .words import tr
 
 #: Seconds between two reads of a watched run.
 POLL_INTERVAL = 0.2
@@ -170,7 +171,7 @@ def run_task(
             if not as_json and run.status is RunStatus.PENDING:
                 # Not of a run an idempotency key found running or ended: it waits for
                 # nothing (the outcome follows).
-                state.err.print(render.fill("waits for service", state.lang, id=run.id))
+                state.err.print(words.fill("waits for service", state.lang, id=run.id))
             try:
                 return await _watch(s, run, state, timeout, logs and not as_json), False
             except asyncio.CancelledError:
@@ -186,12 +187,12 @@ def run_task(
         said = {"id": run.id, "task": visible(run.task_name), "status": tr(run.status.value, lang)}
         # With a key, the run may be the one an earlier command created.
         if idempotency_key is None:
-            state.out.print(render.fill("run created", lang, **said))
+            state.out.print(words.fill("run created", lang, **said))
         else:
-            state.out.print(render.fill("run for key", lang, key=visible(idempotency_key), **said))
+            state.out.print(words.fill("run for key", lang, key=visible(idempotency_key), **said))
         render.store_line(state.out, store, lang)
         if not flag:
-            note = render.fill("no service", lang, task=visible(task_name))
+            note = words.fill("no service", lang, task=visible(task_name))
             state.err.print(f"[yellow]note:[/] {note}")
     else:
         _print_outcome(state, run, timeout)
@@ -397,7 +398,7 @@ def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
     tail = f": {visible(message)}" if message else ""
     if not run.status.finished:
         still = {**said, "status": tr(run.status.value, lang)}
-        state.out.print(f"[yellow]…[/] {render.fill('run still', lang, timeout=timeout, **still)}")
+        state.out.print(f"[yellow]…[/] {words.fill('run still', lang, timeout=timeout, **still)}")
         return
     ok = run.status is RunStatus.SUCCESS
     sentence = "run finished" if ok else "run ended"
@@ -406,7 +407,7 @@ def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
         said.update(attempts=run.attempt, duration=render.seconds(across))
         sentence = "run after attempts"
     mark = "[green]✔[/]" if ok else "[red]✘[/]"
-    state.out.print(f"{mark} {render.fill(sentence, lang, **said)}{tail}")
+    state.out.print(f"{mark} {words.fill(sentence, lang, **said)}{tail}")
     stats = redact_json(to_json((run.result or {}).get("statistics"))) if ok else None
     if isinstance(stats, dict) and stats:
         rows = [(visible(str(k)), visible(render.brief(v))) for k, v in stats.items()]
@@ -456,12 +457,12 @@ def cancel(
     lang = state.lang
     said = {"id": run.id, "task": visible(run.task_name)}
     if run.status is RunStatus.CANCELLED:
-        state.out.print(render.fill("run cancelled", lang, **said))
+        state.out.print(words.fill("run cancelled", lang, **said))
     else:
         # This process executes nothing: the node that runs it reads the request from
         # the store at its next heartbeat and stops it there.
         node = visible(run.node_id or "-")
-        state.out.print(render.fill("cancel requested", lang, node=node, **said))
+        state.out.print(words.fill("cancel requested", lang, node=node, **said))
     render.store_line(state.out, store, lang)
 
 

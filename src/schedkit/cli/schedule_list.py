@@ -9,16 +9,17 @@ import typer
 from schedkit.limits import MAX_OFFSET, MAX_PAGE_SIZE
 from schedkit.readmodels import ScheduleView, schedule_views
 
-from . import render
-from .render import tr, visible
+from . import render, words
+from .render import visible
 from .state import JsonOpt, get_state, management, run_async, wants_json
+from .words import tr
 
 
 def register(app: typer.Typer) -> None:
     app.command("schedules")(list_schedules)
 
 
-def paused_cell(view: ScheduleView, lang: render.Lang) -> str:
+def paused_cell(view: ScheduleView, lang: words.Lang) -> str:
     """Whether a schedule is paused, with its pause note."""
     if not view.paused:
         return tr("no", lang)

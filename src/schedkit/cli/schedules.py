@@ -19,10 +19,10 @@ from schedkit.service.schedule_files import FORMATS, format_for, parse_schedule_
 from schedkit.triggers import ScheduleSpec, build_trigger, preview_upcoming
 from schedkit.triggers.specs import MAX_INSTANCES, MAX_JITTER, MAX_RUNS
 
-from . import render
+from . import render, words
 from .errors import CommandFailed, UsageProblem, options_named
 from .parsing import parse_duration, parse_params, read_text_file
-from .render import tr, visible
+from .render import visible
 from .state import (
     CliState,
     JsonOpt,
@@ -33,6 +33,7 @@ from .state import (
     run_async,
     wants_json,
 )
+from .words import tr
 
 T = TypeVar("T")
 
@@ -298,9 +299,9 @@ def schedule(
             render.emit_json({"store": store, "removed": schedule_id or task_name})
         else:
             if schedule_id:
-                said = render.fill("removed schedule", lang, id=visible(schedule_id))
+                said = words.fill("removed schedule", lang, id=visible(schedule_id))
             else:
-                said = render.fill("removed schedules", lang, task=visible(task_name))
+                said = words.fill("removed schedules", lang, task=visible(task_name))
             state.out.print(said)
             render.store_line(state.out, store, lang)
         return
@@ -308,7 +309,7 @@ def schedule(
     if as_json:
         render.emit_json({"store": store, **view.model_dump(mode="json")})
         return
-    said = render.fill(
+    said = words.fill(
         "scheduled",
         lang,
         task=visible(task_name),
@@ -364,7 +365,7 @@ def import_schedules(
     if as_json:
         render.emit_json({"store": store, "created": created, "file": str(file)})
         return
-    state.out.print(render.fill("imported", state.lang, n=created, file=visible(file.name)))
+    state.out.print(words.fill("imported", state.lang, n=created, file=visible(file.name)))
     render.store_line(state.out, store, state.lang)
 
 
@@ -378,7 +379,7 @@ def _saying_warnings(state: CliState, work: Callable[[], Coroutine[Any, Any, T]]
         text = render.schedule_note(found, state.lang)
         state.err.print(f"[yellow]{tr('warning', state.lang)}[/] {visible(text)}", soft_wrap=True)
     if len(warned) > MAX_WARNINGS_SHOWN:
-        more = render.fill("more warnings", state.lang, n=len(warned) - MAX_WARNINGS_SHOWN)
+        more = words.fill("more warnings", state.lang, n=len(warned) - MAX_WARNINGS_SHOWN)
         state.err.print(f"[yellow]{tr('warning', state.lang)}[/] {visible(more)}", soft_wrap=True)
     return result
 
@@ -425,11 +426,11 @@ def _pause_or_resume(
         return
     for v in views:
         if paused:
-            said = render.fill("paused", state.lang, id=visible(v.id))
+            said = words.fill("paused", state.lang, id=visible(v.id))
             state.out.print(said + (f": {visible(v.pause_note)}" if v.pause_note else ""))
         else:
             nxt = visible(render.next_run(v, state.lang))
-            state.out.print(render.fill("resumed", state.lang, id=visible(v.id), next=nxt))
+            state.out.print(words.fill("resumed", state.lang, id=visible(v.id), next=nxt))
     render.store_line(state.out, store, state.lang)
 
 

@@ -36,7 +36,7 @@ from schedkit.service.past_dates import ScheduleNote, noted
 
 from . import loop
 from .errors import CommandFailed
-from .render import Lang
+from .words import Lang
 
 #: How the CLI writes its log lines to stderr.
 LogFormat = Literal["text", "json"]

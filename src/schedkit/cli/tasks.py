@@ -13,10 +13,11 @@ from schedkit import readmodels
 from schedkit.limits import MAX_PAGE_SIZE
 from schedkit.models import Run
 
-from . import render
-from .render import tr, visible
+from . import render, words
+from .render import visible
 from .schedule_list import paused_cell
 from .state import JsonOpt, get_state, management, run_async, wants_json
+from .words import tr
 
 tasks_app = typer.Typer(help="Registered tasks (`schedkit tasks` alone lists them).")
 
@@ -32,7 +33,7 @@ def tasks_group(ctx: typer.Context) -> None:
         list_tasks(ctx)
 
 
-def _schedules_text(summary: readmodels.TaskSummary, lang: render.Lang) -> str:
+def _schedules_text(summary: readmodels.TaskSummary, lang: words.Lang) -> str:
     parts = [
         s.description
         + (f" ({tr('paused', lang)})" if s.paused else "")
@@ -41,7 +42,7 @@ def _schedules_text(summary: readmodels.TaskSummary, lang: render.Lang) -> str:
     ]
     hidden = summary.schedule_count - len(summary.schedules)
     if hidden > 0:
-        parts.append(render.fill("more schedules", lang, n=f"{hidden:,}"))
+        parts.append(words.fill("more schedules", lang, n=f"{hidden:,}"))
     return "; ".join(parts) if parts else tr("manual only", lang)
 
 
@@ -133,7 +134,7 @@ def show_task(
             ("priority", tr(detail.priority_name.lower(), lang)),
             (
                 "retry",
-                render.fill(
+                words.fill(
                     "retry",
                     lang,
                     n=retry.max_retries,
@@ -162,7 +163,7 @@ def show_task(
                 visible(render.next_run(s, lang)),
                 visible(paused_cell(s, lang)),
                 visible(
-                    render.fill(
+                    words.fill(
                         "policies",
                         lang,
                         n=s.max_instances,
@@ -178,7 +179,7 @@ def show_task(
         out.print(table)
         if detail.schedule_count > len(detail.schedules):
             shown, total = len(detail.schedules), f"{detail.schedule_count:,}"
-            out.print(render.fill("schedules shown", lang, shown=shown, total=total))
+            out.print(words.fill("schedules shown", lang, shown=shown, total=total))
     else:
         out.print(f"{tr('schedules', lang)}: {tr('manual only', lang)}")
     if runs:
@@ -198,7 +199,7 @@ def show_task(
     render.store_line(out, state.store_label(), lang)
 
 
-def parameters_table(schema: Mapping[str, Any] | None, lang: render.Lang) -> Table | None:
+def parameters_table(schema: Mapping[str, Any] | None, lang: words.Lang) -> Table | None:
     """Declared parameters (a JSON Schema's properties): name, type, default, required;
     None when nothing is declared (a task or workflow that takes any)."""
     if schema is None or not isinstance(schema.get("properties"), dict):
@@ -220,7 +221,7 @@ def parameters_table(schema: Mapping[str, Any] | None, lang: render.Lang) -> Tab
     return table
 
 
-def _schema_type(prop: Any, lang: render.Lang) -> str:
+def _schema_type(prop: Any, lang: words.Lang) -> str:
     if not isinstance(prop, dict):
         return tr("any", lang)
     if "type" in prop:

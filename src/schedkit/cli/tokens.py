@@ -12,8 +12,9 @@ from schedkit.readmodels import token_view
 
 from . import render
 from .errors import UsageProblem
-from .render import tr, visible
+from .render import visible
 from .state import JsonOpt, actor, get_state, management, run_async, wants_json
+from .words import tr
 
 token_app = typer.Typer(help="API tokens (roles: viewer < operator < admin).", no_args_is_help=True)
 

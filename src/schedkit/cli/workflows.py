@@ -16,10 +16,10 @@ from schedkit import readmodels
 from schedkit.limits import MAX_PAGE_SIZE
 from schedkit.models import RunStatus, WorkflowStatus
 
-from . import render
+from . import render, words
 from .errors import EXIT_FAILURE, UsageProblem
 from .parsing import parse_params
-from .render import tr, visible
+from .render import visible
 from .runs import alive_executors
 from .state import (
     CliState,
@@ -34,6 +34,7 @@ from .state import (
     wants_json,
 )
 from .tasks import parameters_table
+from .words import tr
 
 workflow_app = typer.Typer(help="Workflows: DAGs of task steps (`schedkit workflow` lists them).")
 
@@ -51,13 +52,13 @@ def workflow_group(ctx: typer.Context) -> None:
         list_workflows(ctx)
 
 
-def _state_text(state: str, lang: render.Lang) -> str:
+def _state_text(state: str, lang: words.Lang) -> str:
     if state in _STATUS_STYLE:
         return f"[{_STATUS_STYLE[state]}]{visible(tr(state, lang))}[/]"
     return render.status_text(RunStatus(state), lang)
 
 
-def _wf_status(status: WorkflowStatus, lang: render.Lang) -> str:
+def _wf_status(status: WorkflowStatus, lang: words.Lang) -> str:
     return render.status_text(RunStatus(status.value), lang)
 
 
@@ -170,8 +171,8 @@ def start_workflow(
             running = started.record.status is WorkflowStatus.RUNNING
             unattended = running and not await alive_executors(s, state)
             if unattended and not as_json:
-                more = render.fill("workflow ctrl-c", state.lang) if wait else ""
-                note = render.fill("workflow no service", state.lang, id=run_id, more=more)
+                more = words.fill("workflow ctrl-c", state.lang) if wait else ""
+                note = words.fill("workflow no service", state.lang, id=run_id, more=more)
                 state.err.print(f"[yellow]note:[/] {note}", soft_wrap=True)
             if not wait:
                 return readmodels.workflow_run_view(started, state.tz())
@@ -179,7 +180,7 @@ def start_workflow(
                 done = await s.workflows.wait(run_id, timeout)
             except asyncio.CancelledError:
                 if not as_json:
-                    state.err.print(render.fill("workflow goes on", state.lang, id=run_id))
+                    state.err.print(words.fill("workflow goes on", state.lang, id=run_id))
                 raise
             return readmodels.workflow_run_view(done, state.tz())
 

@@ -1,0 +1,337 @@
+"""The CLI's words in each language: table headers, single words and sentences with
+values (English is the key; ``--lang zh`` looks each one up here)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+#: The languages of the CLI's output (``--lang``).
+Lang = Literal["en", "zh"]
+
+_ZH: dict[str, str] = {
+    "task": "任务",
+    "name": "名称",
+    "category": "类别",
+    "tags": "标签",
+    "priority": "优先级",
+    "schedule": "调度",
+    "schedules": "调度",
+    "next run": "下次运行",
+    "last run": "上次运行",
+    "run": "运行",
+    "status": "状态",
+    "source": "来源",
+    "scheduled": "计划时间",
+    "started": "开始",
+    "duration": "耗时",
+    "attempt": "尝试",
+    "message": "信息",
+    "id": "编号",
+    "paused": "已暂停",
+    "note": "备注",
+    "description": "描述",
+    "retry": "重试",
+    "timeout": "超时",
+    "parameters": "参数",
+    "type": "类型",
+    "default": "默认值",
+    "required": "必填",
+    "recent runs": "最近运行",
+    "policies": "策略",
+    "check": "检查",
+    "result": "结果",
+    "problem": "问题",
+    "created": "创建时间",
+    "last used": "最近使用",
+    "role": "角色",
+    "revoked": "已撤销",
+    "no runs": "没有运行记录",
+    "no tasks": "没有任务",
+    "no schedules": "没有调度计划",
+    "yes": "是",
+    "no": "否",
+    "manual only": "仅手动运行",
+    "pending": "等待中",
+    "running": "运行中",
+    "success": "成功",
+    "failed": "失败",
+    "skipped": "已跳过",
+    "cancelled": "已取消",
+    "done": "已完成",
+    "lost": "丢失",
+    "missed": "错过",
+    # nodes
+    "node": "节点",
+    "host": "主机",
+    "pid": "进程号",
+    "version": "版本",
+    "roles": "角色",
+    "labels": "标签",
+    "capacity": "容量",
+    "leader": "主节点",
+    "heartbeat": "心跳",
+    "clock": "时钟偏差",
+    "store time": "按存储时间",
+    "state": "状态",
+    "alive": "在线",
+    "silent": "失联",
+    "draining": "排空中",
+    "scheduler": "调度",
+    "executor": "执行",
+    # calendars
+    "base": "基础规则",
+    "overrides": "覆盖日期",
+    "coverage": "数据覆盖",
+    "confirmed": "已确认",
+    "estimated": "推算",
+    "uncovered": "无数据",
+    # check
+    "config": "配置",
+    "timezone": "时区",
+    "store": "存储",
+    "tasks": "任务",
+    "discovery": "任务发现",
+    # priorities, trigger sources, roles, overlap policies
+    "low": "低",
+    "normal": "普通",
+    "high": "高",
+    "critical": "紧急",
+    "manual": "手动触发",
+    "catch_up": "补跑",
+    "dependency": "依赖触发",
+    "max_runs": "已达最大运行次数",
+    "end_date": "已过结束时间",
+    "last_fire": "唯一一次触发已执行",
+    "backfill": "回填",
+    "viewer": "只读",
+    "operator": "操作员",
+    "admin": "管理员",
+    "skip": "跳过本次",
+    "allow": "照常执行",
+    "queue_one": "排队一次",
+    "replace": "取消正在运行的",
+    # parameter types (JSON Schema)
+    "string": "字符串",
+    "integer": "整数",
+    "number": "数字",
+    "boolean": "布尔值",
+    "array": "数组",
+    "object": "对象",
+    "null": "空",
+    "any": "任意",
+    "date": "日期",
+    "date-time": "日期时间",
+    # workflows
+    "workflow": "工作流",
+    "workflows": "工作流",
+    "step": "步骤",
+    "steps": "步骤",
+    "after": "前置步骤",
+    "on": "运行条件",
+    "policy": "失败策略",
+    "waiting": "等待上游",
+    "ready": "就绪",
+    "always": "总是运行",
+    "failure": "上游失败时",
+    "stop": "停止其余步骤",
+    "continue": "继续独立分支",
+    "no workflows": "没有工作流",
+    "no workflow runs": "没有工作流运行记录",
+    # the CLI's own words around values
+    "warning": "警告",
+    "calendar": "日历",
+    "saved": "已保存",
+    "imported": "已导入",
+}
+
+#: Sentences with values, per language.
+_TEMPLATES: dict[str, dict[Lang, str]] = {
+    "retry": {
+        "en": "max_retries={n} retry_delay={delay} backoff_factor={factor}",
+        "zh": "最多重试 {n} 次，间隔 {delay}，退避系数 ×{factor}",
+    },
+    "ended": {
+        "en": "ended ({why})",
+        "zh": "已结束（{why}）",
+    },
+    "backfill": {
+        "en": "backfill of {id} {start} .. {end} (concurrency {n}): {state}",
+        "zh": "{id} 回填 {start} 至 {end}（并发 {n}）：{state}",
+    },
+    "backfill progress": {
+        "en": "{done}/{total} done: {succeeded} succeeded, {failed} failed, {skipped} skipped, "
+        "{cancelled} cancelled; {running} running, {pending} waiting",
+        "zh": "已完成 {done}/{total}：成功 {succeeded}，失败 {failed}，跳过 {skipped}，"
+        "取消 {cancelled}；运行中 {running}，等待 {pending}",
+    },
+    "policies": {
+        "en": "max_instances={n} overlap={overlap} misfire_grace={grace} timeout={timeout}",
+        "zh": "最大并发 {n}，重叠时{overlap}，错过宽限 {grace}，超时 {timeout}",
+    },
+    "more schedules": {"en": "and {n} more", "zh": "另有 {n} 个"},
+    "more warnings": {
+        "en": "and {n:,} more warnings like these",
+        "zh": "另有 {n:,} 条类似警告",
+    },
+    "schedules shown": {
+        "en": "the first {shown} of {total} schedules, in id order",
+        "zh": "共 {total} 个调度计划，按 ID 顺序显示前 {shown} 个",
+    },
+    "past run date": {
+        "en": "schedule {id} fires once, at {at}: {late} ago, later than its misfire grace "
+        "of {grace}, so it will be recorded missed, not run",
+        "zh": "调度计划 {id} 只触发一次，时间 {at}，已过去 {late}，超过错过宽限 {grace}："
+        "将记为错过，不会运行",
+    },
+    "past end date": {
+        "en": "schedule {id} has no fire left before its end date {at}: it is stored as "
+        "ended and will not run",
+        "zh": "调度计划 {id} 在结束时间 {at} 之前已没有触发：将保存为已结束，不会运行",
+    },
+    "fire recorded": {
+        "en": "schedule {id} fires at {at}, a fire recorded already for this schedule id "
+        "(run {run}, {status}): a schedule's fire runs once, so {then}; to run the task "
+        "again, run it now or give the schedule another id",
+        "zh": "调度计划 {id} 在 {at} 触发，但这个调度计划 ID 的这次触发已有记录（运行 {run}，"
+        "{status}）：同一调度计划的每次触发只运行一次，{then}；要再次运行该任务，请立即运行"
+        "或为调度计划换一个 ID",
+    },
+    "fire recorded once": {"en": "it will not run", "zh": "它不会再运行"},
+    "fire recorded again": {
+        "en": "that fire will not run again",
+        "zh": "这次触发不会再运行，之后的触发照常",
+    },
+    # Confirmations of the commands (values are filled in already escaped).
+    "run finished": {
+        "en": "run {id} of {task} {status} in {duration}",
+        "zh": "{task} 的运行 {id} {status}，耗时 {duration}",
+    },
+    "run ended": {
+        "en": "run {id} of {task} {status} after {duration}",
+        "zh": "{task} 的运行 {id} {status}，耗时 {duration}",
+    },
+    "retry pending after": {
+        "en": "retry pending after: {error}",
+        "zh": "等待重试，上次失败：{error}",
+    },
+    "handed back": {"en": "handed back: {error}", "zh": "已交还：{error}"},
+    "run after attempts": {
+        "en": "run {id} of {task} {status} after {attempts} attempts in {duration}",
+        "zh": "{task} 的运行 {id} {status}，共 {attempts} 次尝试，总耗时 {duration}",
+    },
+    "run still": {
+        "en": "run {id} of {task} still {status} after {timeout}s; stopped waiting",
+        "zh": "{task} 的运行 {id} 在 {timeout} 秒后仍{status}；不再等待",
+    },
+    "run created": {
+        "en": "created run {id} of {task} ({status})",
+        "zh": "已创建 {task} 的运行 {id}（{status}）",
+    },
+    "run for key": {
+        "en": "run {id} of {task} for key {key} ({status})",
+        "zh": "{task} 的运行 {id}，幂等键 {key}（{status}）",
+    },
+    "no service": {
+        "en": "no schedkit service is running on this store: the run stays pending until "
+        "one starts (or run it here: schedkit run {task} --wait)",
+        "zh": "此存储上没有运行中的 schedkit 服务：运行保持等待，直到有服务启动"
+        "（或在此运行：schedkit run {task} --wait）",
+    },
+    "waits for service": {
+        "en": "run {id} is executed by the schedkit service on this store; waiting for its end",
+        "zh": "运行 {id} 由此存储上的 schedkit 服务执行，等待其结束",
+    },
+    "workflow no service": {
+        "en": "no schedkit service is running on this store: workflow run {id} waits for "
+        "one to execute its steps (start one: schedkit serve, or schedkit worker){more}",
+        "zh": "此存储上没有运行中的 schedkit 服务：工作流运行 {id} 等待服务执行其步骤"
+        "（启动一个：schedkit serve 或 schedkit worker）{more}",
+    },
+    "workflow ctrl-c": {
+        "en": "; Ctrl-C stops waiting, the workflow run stays",
+        "zh": "；Ctrl-C 停止等待，工作流运行保留",
+    },
+    "workflow goes on": {
+        "en": "stopped waiting; workflow run {id} goes on (a schedkit service executes it)",
+        "zh": "已停止等待；工作流运行 {id} 继续（由 schedkit 服务执行）",
+    },
+    "run cancelled": {"en": "cancelled run {id} of {task}", "zh": "已取消 {task} 的运行 {id}"},
+    "cancel requested": {
+        "en": "cancel requested for run {id} of {task}: node {node} will stop it",
+        "zh": "已请求取消 {task} 的运行 {id}：节点 {node} 将停止它",
+    },
+    "paused": {"en": "paused {id}", "zh": "已暂停 {id}"},
+    "resumed": {"en": "resumed {id}; next run {next}", "zh": "已恢复 {id}；下次运行 {next}"},
+    "scheduled": {
+        "en": "scheduled {task} [dim]({id})[/]: {description}; next run {next}",
+        "zh": "已设置 {task} 的调度 [dim]（{id}）[/]：{description}；下次运行 {next}",
+    },
+    "removed schedule": {"en": "removed schedule {id}", "zh": "已删除调度 {id}"},
+    "removed schedules": {
+        "en": "removed every schedule of {task}",
+        "zh": "已删除 {task} 的全部调度",
+    },
+    "imported": {
+        "en": "imported {n:,} schedule(s) from {file}",
+        "zh": "已从 {file} 导入 {n:,} 个调度",
+    },
+    "check ok": {"en": "ok: no problem found", "zh": "正常：未发现问题"},
+    "check problems": {"en": "{n} problem(s)", "zh": "发现 {n} 个问题"},
+    "store created": {
+        "en": "created store {store} at schema version {version}",
+        "zh": "已创建存储 {store}，结构版本 {version}",
+    },
+    "store upgraded": {
+        "en": "upgraded store {store} from schema version {found} to {version}",
+        "zh": "已升级存储 {store}，结构版本 {found} → {version}",
+    },
+    "store current": {
+        "en": "store {store} is at schema version {version} (up to date)",
+        "zh": "存储 {store} 的结构版本为 {version}（已是最新）",
+    },
+    "no config": {"en": "(defaults and environment)", "zh": "（默认值与环境变量）"},
+    "store version": {
+        "en": "{store} (schema version {version})",
+        "zh": "{store}（结构版本 {version}）",
+    },
+    "tasks found": {"en": "{n} discovered in {where}", "zh": "在 {where} 中发现 {n} 个"},
+    "schedules stored": {"en": "{n} stored", "zh": "已保存 {n} 个"},
+    "calendar saved": {
+        "en": "{what}: calendar {name} (base {base}), {n} override(s), version {version}",
+        "zh": "{what}：日历 {name}（基础规则 {base}），{n} 个覆盖日期，版本 {version}",
+    },
+    "naive zone": {
+        "en": "; naive date-times are read in {zone}, not in this machine's zone ({local})",
+        "zh": "；不带时区的时间按 {zone} 解读，而不是本机时区（{local}）",
+    },
+    # schedkit purge
+    "purge runs": {
+        "en": "{n} finished run(s) older than {age}: finished before {at}",
+        "zh": "{n} 条结束早于 {age}前的运行：结束于 {at} 之前",
+    },
+    "purge audit": {
+        "en": "{n} audit event(s) older than {age}: recorded before {at}",
+        "zh": "{n} 条早于 {age}前的审计记录：记录于 {at} 之前",
+    },
+    "purge deleted": {"en": "deleted {what}", "zh": "已删除 {what}"},
+    "purge would delete": {"en": "would delete {what}", "zh": "将删除 {what}"},
+    "purge dry run": {"en": "dry run: nothing deleted", "zh": "试运行：未删除任何记录"},
+    "purge ask": {"en": "delete {what}?", "zh": "删除{what}？"},
+    "purge and": {"en": " and ", "zh": "，以及 "},
+    "purge declined": {
+        "en": "purge not confirmed: nothing deleted",
+        "zh": "未确认清理：未删除任何记录",
+    },
+}
+
+
+def tr(text: str, lang: Lang) -> str:
+    """``text`` in ``lang`` (table headers and a few words; English is the key)."""
+    if lang == "zh":
+        return _ZH.get(text, text)
+    return text
+
+
+def fill(template: str, lang: Lang, **values: Any) -> str:
+    """A sentence of :data:`_TEMPLATES` in ``lang`` with ``values`` filled in."""
+    return _TEMPLATES[template][lang].format(**values)
