@@ -419,6 +419,8 @@ def test_history_and_purge(cli: Cli) -> None:
     assert "hello Ann x1" in table.stdout
     assert "ValueError: boom on purpose" in table.stdout
     assert "1–3 / 3" in table.stdout
+    # The times' zone is said: a bare time reads as the reader's own zone.
+    assert "times in Asia/Shanghai" in table.stdout
 
     page = as_json(cli("history", "hello", "--json").stdout)
     assert page["total"] == 2

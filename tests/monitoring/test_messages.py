@@ -96,8 +96,8 @@ def test_too_long_body_in_chinese_markdown() -> None:
     ]
     assert "- **计划时间**：2024-05-02 02:00:00 (Asia/Shanghai)" in body
     assert "- **开始时间**：2024-05-02 02:00:02 (Asia/Shanghai)" in body
-    assert "- **已运行**：1 小时 2 分 5 秒 (仍在运行)" in body
-    assert "- **阈值**：1 小时 0 分 0 秒" in body
+    assert "- **已运行**：1 小时 2 分钟 5 秒 (仍在运行)" in body
+    assert "- **阈值**：1 小时" in body
 
 
 def test_failure_body_has_error_attempt_and_link_but_no_secrets() -> None:
@@ -171,6 +171,12 @@ def test_helpers() -> None:
     assert format_duration(0.42, "en") == "0.4 s"
     assert format_duration(59, "zh") == "59 秒"
     assert format_duration(3661, "en") == "1 h 1 min 1 s"
+    # Zero parts are left out ("delay 5 min 0 s" read oddly); 59.6 s rounds to a minute.
+    assert format_duration(300, "en") == "5 min"
+    assert format_duration(3605, "en") == "1 h 5 s"
+    assert format_duration(7200, "zh") == "2 小时"
+    assert format_duration(59.6, "en") == "1 min"
+    assert format_duration(42.4, "en") == "42 s"
     assert redact("password: 'hunter2', token=abc") == "password: '***', token=***"
     assert redact("x" * 50, limit=10) == "x" * 9 + "…"
 
@@ -187,11 +193,11 @@ def test_helpers() -> None:
                 elapsed=3725.0,
                 threshold=3600.0,
             ),
-            "已运行：1 小时 2 分 5 秒",
+            "已运行：1 小时 2 分钟 5 秒",
         ),
         (
             Alert(kind=AlertKind.LATE, task_name="t", at=T0, run=make_run(), elapsed=360.0),
-            "已等待：6 分 0 秒",
+            "已等待：6 分钟",
         ),
         (
             Alert(

@@ -79,6 +79,9 @@ from schedkit.triggers import ScheduleSpec, build_trigger
             "每 1 小时 30 分钟",
         ),
         ({"trigger": "interval", "days": 1}, "every day", "每天"),
+        # Long and fractional amounts as numbers are written (``:g`` said "3e+06 days").
+        ({"trigger": "interval", "days": 3_000_000}, "every 3,000,000 days", "每 3,000,000 天"),
+        ({"trigger": "interval", "seconds": 1.5}, "every 1.5 seconds", "每 1.5 秒"),
         (
             {"trigger": "interval", "seconds": 90, "start_date": "2025-10-01 08:00"},
             "every 90 seconds (Asia/Shanghai), from 2025-10-01 08:00",

@@ -278,20 +278,15 @@ def format_time(value: datetime, timezone: str) -> str:
 
 
 def format_duration(seconds: float, lang: Language) -> str:
-    units = ("h", "min", "s") if lang == "en" else ("小时", "分", "秒")
+    units = ("h", "min", "s") if lang == "en" else ("小时", "分钟", "秒")
     gap = " "
-    if seconds < 60:
-        text = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"
-        return f"{text}{gap}{units[2]}"
+    if seconds < 10:
+        return f"{seconds:.1f}{gap}{units[2]}"
     whole = round(seconds)
     h, rest = divmod(whole, 3600)
     m, s = divmod(rest, 60)
-    parts = []
-    if h:
-        parts.append(f"{h}{gap}{units[0]}")
-    if m or h:
-        parts.append(f"{m}{gap}{units[1]}")
-    parts.append(f"{s}{gap}{units[2]}")
+    # Zero parts are left out: "5 min", not "5 min 0 s".
+    parts = [f"{n}{gap}{unit}" for n, unit in zip((h, m, s), units, strict=True) if n]
     return " ".join(parts)
 
 

@@ -163,7 +163,7 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
         return
     lang, tz = state.lang, state.tz()
     headers = ["node", "host", "pid", "version", "roles", "labels", "capacity", "running"]
-    table = render.table([*headers, "leader", "heartbeat", "clock", "state"], lang)
+    table = render.table([*headers, "leader", "heartbeat", "clock", "state"], lang, zone=tz.key)
     for n in found:
         condition = "draining" if n.draining else "alive" if n.alive else "silent"
         table.add_row(

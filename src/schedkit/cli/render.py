@@ -145,10 +145,17 @@ _NO_WRAP = frozenset(
 )
 
 
-def table(headers: Sequence[str], lang: Lang, *, title: str | None = None) -> Table:
+def table(
+    headers: Sequence[str], lang: Lang, *, title: str | None = None, zone: str | None = None
+) -> Table:
+    """A table of ``headers``; ``zone``: its times are in that zone, said under it (a bare
+    ``2024-05-01 02:00:00`` read as the reader's own zone, or the server's)."""
     t = Table(
         title=title,
         title_justify="left",
+        caption=fill("times in", lang, zone=zone) if zone else None,
+        caption_justify="left",
+        caption_style="dim",
         header_style="bold",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -252,7 +259,7 @@ def runs_table(
     drop = set() if with_task else {"task"}
     if width < NARROW:
         drop |= {"source", "attempt"}
-    t = table([h for h in headers if h not in drop], lang, title=title)
+    t = table([h for h in headers if h not in drop], lang, title=title, zone=tz.key)
     for run in runs:
         message = run_message(run, lang)
         if run.status is RunStatus.RUNNING and run.progress:

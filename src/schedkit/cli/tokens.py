@@ -89,7 +89,9 @@ def list_(
         return
     lang = state.lang
     tz = state.tz()
-    table = render.table(["id", "name", "role", "created", "last used", "revoked"], lang)
+    table = render.table(
+        ["id", "name", "role", "created", "last used", "revoked"], lang, zone=tz.key
+    )
     for t in found:
         table.add_row(
             t.id,

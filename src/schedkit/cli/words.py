@@ -146,6 +146,7 @@ _ZH: dict[str, str] = {
 
 #: Sentences with values, per language.
 _TEMPLATES: dict[str, dict[Lang, str]] = {
+    "times in": {"en": "times in {zone}", "zh": "时间为 {zone} 时区"},
     "retry": {
         "en": "max_retries={n} retry_delay={delay} backoff_factor={factor}",
         "zh": "最多重试 {n} 次，间隔 {delay}，退避系数 ×{factor}",

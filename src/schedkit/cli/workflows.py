@@ -220,7 +220,11 @@ def list_runs(
         state.out.print(tr("no workflow runs", lang))
         render.store_line(state.out, store, lang)
         return
-    table = render.table(["id", "workflow", "status", "source", "created", "duration"], lang)
+    table = render.table(
+        ["id", "workflow", "status", "source", "created", "duration"],
+        lang,
+        zone=state.tz().key,
+    )
     for v in views:
         table.add_row(
             v.id,
@@ -281,7 +285,9 @@ def _print_run(
         f"{_wf_status(view.status, lang)} ({render.seconds(view.duration)})"
     )
     table = render.table(
-        ["step", "task", "status", "attempt", "started", "duration", "message"], lang
+        ["step", "task", "status", "attempt", "started", "duration", "message"],
+        lang,
+        zone=state.tz().key,
     )
     for step in view.steps:
         run = step.run

@@ -146,13 +146,20 @@ def _interval(spec: IntervalSpec, zh: bool) -> str:
     if zh:
         if len(given) == 1 and given[0][1] == 1:
             return _INTERVAL_ONE_ZH[given[0][0]]
-        return "每 " + " ".join(f"{amount:g} {_INTERVAL_UNITS_ZH[unit]}" for unit, amount in given)
+        return "每 " + " ".join(
+            f"{_amount(amount)} {_INTERVAL_UNITS_ZH[unit]}" for unit, amount in given
+        )
     singular = dict(_INTERVAL_UNITS_EN)
     if len(given) == 1 and given[0][1] == 1:
         return f"every {singular[given[0][0]]}"
     return "every " + " ".join(
-        f"{amount:g} {singular[unit] if amount == 1 else unit}" for unit, amount in given
+        f"{_amount(amount)} {singular[unit] if amount == 1 else unit}" for unit, amount in given
     )
+
+
+def _amount(value: float) -> str:
+    """``3,000,000`` and ``1.5``: ``:g`` wrote a long interval as ``3e+06``."""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.10g}"
 
 
 def _cron(spec: CronSpec, zh: bool) -> str:
