@@ -12,7 +12,7 @@ import abc
 import enum
 import inspect
 import random
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
@@ -291,16 +291,18 @@ class BaseTask(abc.ABC):
         ``def``). Returns ``success``, ``message``, ``data``, ``statistics`` (see
         :meth:`TaskResult.from_value` for what else it may return)."""
 
-    def validate_execution_environment(self) -> bool:
+    # The hooks' results are declared "or awaitable" so that an ``async def`` override
+    # (tasks.md: hooks may be async) is not an incompatible override to type checkers.
+    def validate_execution_environment(self) -> bool | Awaitable[bool]:
         return True
 
-    def before_execution(self) -> None:
+    def before_execution(self) -> None | Awaitable[None]:
         return None
 
-    def after_execution(self, result: dict[str, Any]) -> None:
+    def after_execution(self, result: dict[str, Any]) -> None | Awaitable[None]:
         return None
 
-    def on_failure(self, error: Exception) -> None:
+    def on_failure(self, error: Exception) -> None | Awaitable[None]:
         return None
 
     # -- schedkit extras ------------------------------------------------------------------

@@ -2,7 +2,7 @@
 under ``--strict``: readers copy them into projects that run mypy. A probe beside them
 pins what a type checker sees of a task: an ``@task`` function keeps its own signature
 (``FunctionTask[P, R]``), and a ``BaseTask`` may name its ``execute`` parameters, sync or
-async, without ``# type: ignore[override]``.
+async, and its hooks be ``async def``, without ``# type: ignore[override]``.
 
 One mypy run, ``--strict`` (every check of the defaults and more: what passes it passes
 them), over a directory holding the examples (the blocks of the page in one module, in
@@ -51,6 +51,19 @@ class AsyncOpen(BaseTask):
 
     async def execute(self, **kwargs: Any) -> dict[str, Any]:
         return {"success": True, "data": kwargs}
+
+    # tasks.md: "Hooks may be async def" (mypy called each an incompatible override).
+    async def validate_execution_environment(self) -> bool:
+        return True
+
+    async def before_execution(self) -> None:
+        return None
+
+    async def after_execution(self, result: dict[str, Any]) -> None:
+        return None
+
+    async def on_failure(self, error: Exception) -> None:
+        return None
 """
 
 
