@@ -1,6 +1,7 @@
 """What the configuration's sources hold beside its keys: ``SCHEDKIT_*`` variables that
 name no setting, and a password written in the config file; and the checks across keys
-(``scheduler.lost_after`` against ``scheduler.heartbeat_interval``).
+(``scheduler.lost_after`` and ``scheduler.node_expiry`` against
+``scheduler.heartbeat_interval``).
 
 pydantic-settings reads only the variables of known keys, so a mistyped one
 (``SCHEDKIT_SCHEDULR__LEASE_TTL``) was ignored without a word and the default applied.
@@ -171,4 +172,40 @@ def lost_after_warnings(lost_after: float, heartbeat_interval: float) -> list[st
         "(a slow store write, a pause of the process) gets a live node's runs judged "
         f"lost and run twice; raise lost_after to {LOST_AFTER_BEATS * heartbeat_interval:g} s "
         "or more, or lower heartbeat_interval"
+    ]
+
+
+def node_expiry_refusal(node_expiry: float, heartbeat_interval: float) -> str | None:
+    """Why ``node_expiry`` cannot work with ``heartbeat_interval``, or None. The leader
+    deletes the row of a node silent for ``node_expiry``; a node writes it once per
+    ``heartbeat_interval``: at or under that, live nodes are deleted between two beats
+    and come back at the next (``schedkit nodes`` and the console list them now and then,
+    a drain of one is refused as an unknown node, and their runs lose the row that
+    vouches for them while their heartbeats are late)."""
+    if node_expiry > heartbeat_interval:
+        return None
+    return (
+        f"scheduler.node_expiry ({node_expiry:g} s) must be longer than "
+        f"scheduler.heartbeat_interval ({heartbeat_interval:g} s): nodes write their row "
+        "once per heartbeat_interval, so the leader would remove live nodes from the node "
+        "list between two beats; keep node_expiry at or above scheduler.lost_after "
+        "(defaults: node_expiry 300 s, heartbeat_interval 3 s, lost_after 20 s)"
+    )
+
+
+def node_expiry_warnings(
+    node_expiry: float, heartbeat_interval: float, lost_after: float
+) -> list[str]:
+    """A warning when ``node_expiry`` is longer than ``heartbeat_interval`` (else it is
+    refused) but shorter than ``lost_after``: everything else counts a node alive until
+    it has been silent for ``lost_after`` (its runs are spared, a drain of it is taken),
+    so a late node's row removed before then leaves a live node unlisted and its late
+    runs without the row that vouches for them."""
+    if not heartbeat_interval < node_expiry < lost_after:
+        return []
+    return [
+        f"scheduler.node_expiry ({node_expiry:g} s) is shorter than scheduler.lost_after "
+        f"({lost_after:g} s): a node whose beats are late is removed from the node list "
+        "while the cluster still counts it alive (its runs then lose the row that vouches "
+        f"for them, a drain of it is refused); raise node_expiry to {lost_after:g} s or more"
     ]

@@ -43,6 +43,8 @@ from schedkit._config_checks import (
     file_secrets,
     lost_after_refusal,
     lost_after_warnings,
+    node_expiry_refusal,
+    node_expiry_warnings,
     stray_variables,
 )
 from schedkit._suggest import error_message
@@ -164,7 +166,9 @@ class SchedulerConfig(_Section):
     #: Longest time a watchdog thread heartbeats the runs of a node whose event loop is
     #: held (an async task making blocking calls); past it the node counts as hung.
     blocked_loop_grace: float = Field(1800.0, gt=0)
-    #: A node silent this long is removed from the node list by the leader.
+    #: A node silent this long is removed from the node list by the leader. Must be
+    #: longer than ``heartbeat_interval`` (refused otherwise); under ``lost_after`` is a
+    #: warning (schedkit._config_checks).
     node_expiry: float = Field(300.0, gt=0)
     #: Seconds running runs get to finish on stop before they are cancelled.
     shutdown_grace: float = Field(30.0, ge=0)
@@ -315,12 +319,16 @@ class SchedkitConfig(BaseSettings):
         except _SettingsError as exc:
             raise ConfigError(_environment_error(exc)) from None
         timing = self.scheduler
-        refusal = lost_after_refusal(timing.lost_after, timing.heartbeat_interval)
-        if refusal is not None:
-            keys = (("scheduler", "lost_after"), ("scheduler", "heartbeat_interval"))
-            variables = [v for v in (_variable_of(k, values) for k in keys) if v is not None]
-            given = [f"environment variable {v}" for v in dict.fromkeys(variables)]
-            raise ConfigError(", ".join(given + [where] * (len(variables) < 2)) + f": {refusal}")
+        for refusal, key in (
+            (lost_after_refusal(timing.lost_after, timing.heartbeat_interval), "lost_after"),
+            (node_expiry_refusal(timing.node_expiry, timing.heartbeat_interval), "node_expiry"),
+        ):
+            if refusal is not None:
+                keys = (("scheduler", key), ("scheduler", "heartbeat_interval"))
+                variables = [v for v in (_variable_of(k, values) for k in keys) if v is not None]
+                given = [f"environment variable {v}" for v in dict.fromkeys(variables)]
+                sources = ", ".join(given + [where] * (len(variables) < 2))
+                raise ConfigError(f"{sources}: {refusal}")
         errors, self._warnings = stray_variables(
             os.environ,
             type(self).model_fields,
@@ -333,6 +341,9 @@ class SchedkitConfig(BaseSettings):
         if path:
             self._warnings += file_secrets(path)
         self._warnings += lost_after_warnings(timing.lost_after, timing.heartbeat_interval)
+        self._warnings += node_expiry_warnings(
+            timing.node_expiry, timing.heartbeat_interval, timing.lost_after
+        )
 
     @property
     def warnings(self) -> list[str]:

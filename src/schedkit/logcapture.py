@@ -4,7 +4,8 @@ A record factory looks up the run of the current context (a contextvar set by th
 executor, copied into the thread pool), adds ``run_id``, ``task_name`` and ``attempt`` to
 every record made inside a run (for structured logging) and buffers it as a
 :class:`LogLine` in the buffer of the node executing that run; the executor flushes
-buffers in batches.
+buffers in batches. It also stamps every record a node makes with that node's id
+(:data:`NODE_ATTR`): in a cluster an operator must tell which node logged a line.
 
 Not a handler on the root logger: one there counts as "a handler configured", so Python
 stops printing warnings of an application that configures no logging (its last-resort
@@ -15,10 +16,12 @@ loggers that do not propagate to the root.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,7 +63,9 @@ def record_text(record: logging.LogRecord) -> str:
 class RunLogBuffer:
     """Thread-safe, bounded buffer of log lines waiting to be written to the store."""
 
-    def __init__(self, max_lines: int = MAX_BUFFERED_LINES) -> None:
+    def __init__(self, max_lines: int = MAX_BUFFERED_LINES, node_id: str | None = None) -> None:
+        #: The node whose runs' lines this buffers: their records carry its id.
+        self.node_id = node_id
         self._lock = threading.Lock()
         self._lines: list[LogLine] = []
         self._seq: dict[str, itertools.count[int]] = {}
@@ -97,16 +102,18 @@ class RunLogBuffer:
             ),
         )
 
-    def add(self, ctx: TaskContext, record: logging.LogRecord) -> None:
+    def add(self, ctx: TaskContext, record: logging.LogRecord) -> bool:
+        """Buffer ``record`` as a line of the run of ``ctx`` if this buffer's node runs
+        it; whether it does (kept or dropped past the bound)."""
         if ctx.run_id not in self._seq:  # another node's run (a lock-free peek)
-            return
+            return False
         message = record_text(record)
         if len(message) > MAX_MESSAGE_CHARS:
             message = message[:MAX_MESSAGE_CHARS] + " …[truncated]"
         with self._lock:
             counter = self._seq.get(ctx.run_id)
             if counter is None:
-                return
+                return False
             if len(self._lines) >= self.overflow.bound:
                 next(counter)  # the gap in seq shows where lines were dropped
                 _, dropped = self._gaps.get(ctx.run_id, (ctx.attempt, 0))
@@ -129,6 +136,7 @@ class RunLogBuffer:
                 )
         if full:
             self.overflow.drop()
+        return True
 
     def put_back(self, lines: list[LogLine]) -> None:
         """Return lines that could not be written, ahead of newer ones (the newest are
@@ -204,13 +212,73 @@ def run_fields(ctx: TaskContext) -> dict[str, Any]:
 
 def keep(ctx: TaskContext, record: logging.LogRecord) -> None:
     """Buffer ``record`` as a line of the run of ``ctx`` (made elsewhere, e.g. in a task's
-    child process, it did not pass the factory here)."""
+    child process, it did not pass the factory here), and stamp it with the id of the
+    node executing that run (else of the node whose work made it, see :func:`node_here`)."""
+    node = None
     for buffer in _buffers:
-        buffer.add(ctx, record)
+        if buffer.add(ctx, record):
+            node = buffer.node_id
+    node = node or node_here()
+    if node is not None:
+        setattr(record, NODE_ATTR, node)
+
+
+#: A record attribute: the id of the node that made the record (absent when no node, or
+#: none of several in this process, can be told). ``node_id`` in JSON logs.
+NODE_ATTR = "schedkit_node"
+#: The node whose work the current task or thread does: set while a node starts and
+#: stops, so the tasks it creates then (its loops, its runs) carry it.
+_node: ContextVar[str | None] = ContextVar("schedkit_node", default=None)
+#: The nodes running in this process, in start order.
+_nodes: tuple[str, ...] = ()
+
+
+@contextlib.contextmanager
+def acting_as(node_id: str) -> Iterator[None]:
+    """Records made in this context, and in the tasks and threads started from it, are
+    stamped with ``node_id``."""
+    token = _node.set(node_id)
+    try:
+        yield
+    finally:
+        _node.reset(token)
+
+
+def attach_node(node_id: str) -> Callable[[], None]:
+    """Count ``node_id`` among this process's running nodes until the returned function
+    is called: while it is the only one, records made outside every node's context (a
+    web server's, a thread's that did not copy the context) are stamped with it too.
+    Install the credential redaction first, as for :func:`capture`."""
+    global _nodes
+    _install_record_factory()
+    with _factory_lock:
+        _nodes = (*_nodes, node_id)
+
+    def release() -> None:
+        global _nodes
+        with _factory_lock:
+            # One entry: the same id may be attached twice (a node started again).
+            at = _nodes.index(node_id) if node_id in _nodes else -1
+            if at >= 0:
+                _nodes = _nodes[:at] + _nodes[at + 1 :]
+
+    return release
+
+
+def node_here() -> str | None:
+    """The node whose work the caller does: its context's, else this process's only
+    node (with several and no context, none: a wrong id is worse than none)."""
+    node = _node.get()
+    if node is None:
+        nodes = _nodes
+        if len(nodes) == 1:
+            node = nodes[0]
+    return node
 
 
 def _install_record_factory() -> None:
-    """Stamp and buffer every LogRecord made inside a run (installed once)."""
+    """Stamp every LogRecord with its node, and those made inside a run with the run,
+    and buffer these (installed once)."""
     global _factory_installed
     with _factory_lock:
         if _factory_installed:
@@ -223,6 +291,8 @@ def _install_record_factory() -> None:
             if ctx is not None:
                 record.__dict__.update(run_fields(ctx))
                 keep(ctx, record)
+            elif (node := node_here()) is not None:
+                setattr(record, NODE_ATTR, node)
             return record
 
         logging.setLogRecordFactory(factory)

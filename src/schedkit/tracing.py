@@ -33,6 +33,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NoOpTracer, Span, SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, ConfigDict, Field
 
+from schedkit.logcapture import NODE_ATTR
 from schedkit.models import (
     JSON,
     Run,
@@ -339,8 +340,9 @@ class _Unbound:
 
 
 class JsonLogFormatter(logging.Formatter):
-    """One JSON object per record: time, level, logger, message, and ``run_id``,
-    ``task_name``, ``attempt``, ``trace_id``, ``span_id`` when known.
+    """One JSON object per record: time, level, logger, message, and ``node_id`` (the
+    schedkit node that made it), ``run_id``, ``task_name``, ``attempt``, ``trace_id``,
+    ``span_id`` when known.
 
     Use with any handler, e.g. ``handler.setFormatter(JsonLogFormatter())``.
     """
@@ -358,6 +360,9 @@ class JsonLogFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        node = getattr(record, NODE_ATTR, None)
+        if node is not None:
+            data["node_id"] = node
         for name in self.RUN_FIELDS:
             value = getattr(record, name, None)
             if value is not None:

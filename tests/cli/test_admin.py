@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
+from pathlib import Path
 
 from schedkit.models import Schedule
 from schedkit.store import create_store
@@ -27,16 +29,45 @@ def test_check_ok(cli: Cli) -> None:
     assert cli("--lang", "en", "check").stdout.count("problem") == 1  # "no problem found"
 
 
-def test_check_fails_on_a_missing_sqlite_store_without_creating_it(cli: Cli) -> None:
-    """A read command: a store path that does not exist (a typo in CI) is a problem."""
+def test_check_in_a_new_project_says_the_sqlite_store_will_be_created(cli: Cli) -> None:
+    """An audit: a new user's first ``schedkit check`` exited 1 until a store existed
+    (the SQLite file a first start creates). A warning now, and a problem where no start
+    could create it; ``--require-store`` (CI checking a deployed store, where a mistyped
+    path must not pass) keeps a missing store a problem. Nothing is created."""
     result = cli("check")
-    assert result.exit_code == 1, result.output
-    assert f"sqlite:///{cli.db} does not exist" in result.stdout
-    assert "schedkit db upgrade" in result.stdout
-    assert not cli.db.exists()
+    assert result.exit_code == 0, result.output
+    assert "will be created at the first start" in result.stdout
+    assert "ok: no problem found" in result.stdout
     data = json.loads(cli("check", "--json").stdout)
-    assert data["ok"] is False
+    assert data["ok"] is True and data["problems"] == []
+    (warning,) = [w["warning"] for w in data["warnings"] if w["where"] == "store"]
+    assert warning.startswith(f"sqlite:///{cli.db} does not exist yet; it will be created")
+    required = cli("check", "--require-store")
+    assert required.exit_code == 1, required.output
+    assert f"sqlite:///{cli.db} does not exist (--require-store" in required.stdout
+    data = json.loads(cli("check", "--require-store", "--json").stdout)
     assert [p["where"] for p in data["problems"]] == ["store"]
+    assert not cli.db.exists()
+
+    nowhere = cli.cwd / "no" / "such"
+    missing = json.loads(cli("--store", f"sqlite:///{nowhere}/x.db", "--json", "check").stdout)
+    assert [p["problem"] for p in missing["problems"]] == [
+        f"sqlite:///{nowhere}/x.db: directory {nowhere} does not exist; no start can create it"
+    ]
+    (cli.cwd / "file").write_text("")
+    under_file = json.loads(
+        cli("--store", f"sqlite:///{cli.cwd}/file/x.db", "check", "--json").stdout
+    )
+    assert "directory" in under_file["problems"][0]["problem"]
+    assert "is not a directory" in under_file["problems"][0]["problem"]
+    locked = cli.cwd / "locked"
+    locked.mkdir(mode=0o555)
+    if os.access(locked, os.W_OK):  # root writes anywhere: a directory no one may write
+        locked = Path("/proc/1")
+    refused = cli("--store", f"sqlite:///{locked}/x.db", "check")
+    assert refused.exit_code == 1, refused.output
+    assert f"directory {locked} is not writable" in refused.stdout
+    assert not (locked / "x.db").exists()
 
 
 def test_check_reports_duplicate_task_names(stored: Cli) -> None:
@@ -294,11 +325,15 @@ def test_db_upgrade_says_whether_it_created_the_store(store_url: str, cli: Cli) 
         refused = cli("--store", store_url, *read)
         assert refused.exit_code == 1, refused.output
         assert "never creates one" in one_error_line(refused.stderr)
-    checked = json.loads(cli("--store", store_url, "check", "--json").stdout)
-    if not store_url.startswith("sqlite"):  # a missing SQLite file is a problem
-        assert any(
-            w["where"] == "store" and "not created yet" in w["warning"] for w in checked["warnings"]
-        ), checked
+    checked = cli("--store", store_url, "check", "--json")
+    assert checked.exit_code == 0, checked.output  # the first start creates it
+    assert any(
+        w["where"] == "store" and "will be created at the first start" in w["warning"]
+        for w in json.loads(checked.stdout)["warnings"]
+    ), checked.stdout
+    required = cli("--store", store_url, "check", "--json", "--require-store")
+    assert required.exit_code == 1, required.output
+    assert [p["where"] for p in json.loads(required.stdout)["problems"]] == ["store"]
     first = cli("--store", store_url, "db", "upgrade")
     assert first.exit_code == 0, first.output
     assert first.stdout.startswith("created store "), first.stdout

@@ -378,3 +378,28 @@ async def test_a_node_that_does_not_fire_leaves_the_default_schedules_alone(
     assert after.trigger["seconds"] == 45 and after.version == deployed.version
     assert after.next_fire_time == deployed.next_fire_time
     assert len(await leader.list_audit(action="schedule.default")) == 1
+
+
+async def test_a_leader_keeps_its_lease_with_refresh_interval_over_lease_ttl(
+    make_scheduler: MakeScheduler, store_url: str
+) -> None:
+    """Why ``lease_ttl`` under ``refresh_interval`` is not refused (configuration.md): the
+    holder renews every third of the TTL in a task of its own, not at the loop's reads,
+    so it holds one term over several TTLs and a standby never takes the lease."""
+    timing = {"lease_ttl": 1.0, "refresh_interval": 5.0}
+    nodes = [await make_scheduler(scheduler=timing) for _ in range(2)]
+    async with create_store(store_url) as store:
+        first = None
+        for _ in range(50):
+            first = await store.get_lease("scheduler")
+            if first is not None and any(n.is_leader for n in nodes):
+                break
+            await asyncio.sleep(0.05)
+        assert first is not None
+        (leader,) = [n for n in nodes if n.node_id == first.holder]
+        end = time.monotonic() + 3 * timing["lease_ttl"]
+        while time.monotonic() < end:
+            lease = await store.get_lease("scheduler")
+            assert lease is not None and (lease.holder, lease.term) == (first.holder, first.term)
+            assert leader.is_leader
+            await asyncio.sleep(0.1)

@@ -719,8 +719,9 @@ async def test_a_node_claiming_the_retry_of_its_own_lost_run_stops_the_old_attem
             marks.append(("end", ctx.attempt))
 
     # No heartbeat before the claim: the node learns of the verdict by the claim alone
-    # (lost_after above the heartbeats: a config with it under them is refused).
-    quiet = {"heartbeat_interval": 60, "lost_after": 600}
+    # (lost_after above the heartbeats: a config with it under them is refused; and
+    # node_expiry at lost_after or more, else a warning).
+    quiet = {"heartbeat_interval": 60, "lost_after": 600, "node_expiry": 600}
     s = await make_scheduler(paused_away, scheduler=quiet)
     run = await s.run_now("paused_away")
 

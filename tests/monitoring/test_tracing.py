@@ -185,6 +185,7 @@ async def test_json_log_lines_carry_run_and_trace_ids(
     (line,) = [x for x in lines if x["message"] == "working on attempt 1"]
     assert line["run_id"] == run.id and line["task_name"] == "traced" and line["attempt"] == 1
     assert line["service"] == "powertrade" and line["level"] == "INFO"
+    assert line["node_id"] == s.node_id  # the node that ran it
     (span,) = by_name(exporter.get_finished_spans(), "schedkit.run traced")
     assert line["trace_id"] == f"{span.context.trace_id:032x}"
     assert line["span_id"] == f"{span.context.span_id:016x}"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -55,7 +57,7 @@ class Report:
         }
 
 
-async def _check(state: CliState, report: Report) -> None:
+async def _check(state: CliState, report: Report, require_store: bool) -> None:
     try:
         config = state.config()
     except SchedkitError as exc:
@@ -87,8 +89,8 @@ async def _check(state: CliState, report: Report) -> None:
     label = report.store = describe_store(config.store_url)
     path = sqlite_file(config.store_url)
     if store is not None and path is not None and not path.exists():
-        # A read command never creates a store, and a mistyped path must not pass.
-        report.problem("store", f"{label} does not exist (`schedkit db upgrade` creates a store)")
+        # A read command never creates a store.
+        _absent_sqlite(report, label, path, require_store)
         store = None
     elif store is not None:
         try:
@@ -103,14 +105,12 @@ async def _check(state: CliState, report: Report) -> None:
             )
         except StoreNotFoundError as exc:
             # Not yet created is a sound state before the first start; a mistyped
-            # database name shows here all the same.
-            report.warnings.append(
-                (
-                    "store",
-                    f"{exc}: not created yet (the first node, a write command or "
-                    "`schedkit db upgrade` creates it)",
-                )
-            )
+            # database name shows here all the same (a problem with --require-store).
+            said = f"{exc}: not created yet"
+            if require_store:
+                report.problem("store", f"{said} (--require-store)")
+            else:
+                report.warnings.append(("store", f"{said}; {_CREATED_AT_START}"))
             store = None
         except SchedkitError as exc:
             report.problem("store", str(exc))
@@ -168,6 +168,37 @@ async def _check(state: CliState, report: Report) -> None:
             await store.close()
 
 
+#: What ``check`` says of a store not created yet that a first start can create.
+_CREATED_AT_START = (
+    "it will be created at the first start (of a node, a write command or `schedkit db "
+    "upgrade`); `schedkit check --require-store` makes a missing store a problem"
+)
+
+
+def _absent_sqlite(report: Report, label: str, path: Path, require: bool) -> None:
+    """A SQLite file that does not exist: a warning in a new project, where the first
+    start creates it (an audit: a new user's first ``schedkit check`` failed until a store
+    existed); a problem where that start would fail (its directory missing or not
+    writable) and, with ``--require-store``, in any case (CI checking a deployed store,
+    where a mistyped path must not pass)."""
+    folder = path.parent
+    if not folder.is_dir():
+        missing = "is not a directory" if folder.exists() else "does not exist"
+        report.problem("store", f"{label}: directory {folder} {missing}; no start can create it")
+    elif not os.access(folder, os.W_OK | os.X_OK):
+        report.problem(
+            "store",
+            f"{label} does not exist and directory {folder} is not writable by this user; "
+            "no start can create it",
+        )
+    elif require:
+        report.problem(
+            "store", f"{label} does not exist (--require-store; `schedkit db upgrade` creates it)"
+        )
+    else:
+        report.warnings.append(("store", f"{label} does not exist yet; {_CREATED_AT_START}"))
+
+
 async def _check_calendars(
     store: Store, schedules: list[Schedule], timezone: str, report: Report, lang: words.Lang
 ) -> None:
@@ -190,12 +221,23 @@ async def _check_calendars(
             report.warnings.append((where, text))
 
 
-def check(ctx: typer.Context, json_: JsonOpt = False) -> None:
+def check(
+    ctx: typer.Context,
+    require_store: Annotated[
+        bool,
+        typer.Option(
+            "--require-store",
+            help="A store not created yet is a problem (CI checking a deployed store), "
+            "not a warning.",
+        ),
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
     """Validate config, store, task discovery and every schedule; exit 1 on any problem."""
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
     report = Report()
-    run_async(_check(state, report))
+    run_async(_check(state, report, require_store))
     if as_json:
         render.emit_json(report.to_json())
     else:

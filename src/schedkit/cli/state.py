@@ -28,7 +28,7 @@ from rich.console import Console
 from schedkit.config import SchedkitConfig
 from schedkit.context import TASK_LOGGER
 from schedkit.errors import StoreNotFoundError
-from schedkit.logcapture import ABOUT_RUN
+from schedkit.logcapture import ABOUT_RUN, NODE_ATTR
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
 from schedkit.service.location import describe_store, sqlite_file
@@ -378,6 +378,18 @@ class _NotInRun(logging.Filter):
         return getattr(record, ABOUT_RUN, False) or getattr(record, "run_id", None) is None
 
 
+class _TextFormatter(logging.Formatter):
+    """The text log; a line about a run (a failed attempt) names the node that ran it,
+    ``... schedkit.task.settle [node host:41:x1y2z3]: run ... failed``: in a cluster's
+    collected logs nothing else in the line tells."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        node = getattr(record, NODE_ATTR, None)
+        if node is None or getattr(record, "run_id", None) is None:
+            return super().formatMessage(record)
+        return f"{record.asctime} {record.levelname} {record.name} [node {node}]: {record.message}"
+
+
 def setup_logging(
     ctx: typer.Context, level: int, log_format: LogFormat = "text"
 ) -> logging.Handler:
@@ -395,7 +407,7 @@ def setup_logging(
 
         handler.setFormatter(JsonLogFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     previous = root.level
     root.addHandler(handler)

@@ -36,7 +36,7 @@ from schedkit.engine.watchdog import LoopWatchdog
 from schedkit.errors import NotRunningError
 from schedkit.events import EventBus, EventKind, Listener, RunEvent
 from schedkit.extension import Extension, RunWrapper, StoreObserver
-from schedkit.logcapture import RunLogBuffer
+from schedkit.logcapture import RunLogBuffer, acting_as
 from schedkit.models import (
     Lease,
     Node,
@@ -113,7 +113,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
         self.tz = ZoneInfo(self.config.timezone)
         self.node_id = make_node_id(self.config)
         self._events = EventBus()
-        logs = self._logs = RunLogBuffer()
+        logs = self._logs = RunLogBuffer(node_id=self.node_id)
         self._executor = Executor(
             store=self.store,
             registry=self.registry,
@@ -235,10 +235,18 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
         read): a database holding no store raises StoreNotFoundError."""
         if self.started:
             return
+        # A node's records carry its id (JSON logs' node_id), those of the tasks started
+        # here included; a management client (CLI command) is no node.
+        with acting_as(self.node_id) if self.is_node else contextlib.nullcontext():
+            await self._start(create_store)
+
+    async def _start(self, create_store: bool) -> None:
         if self.is_node:  # a service's log is where its operator looks; check lists them
             for warning in self.config.warnings:
                 logger.warning("%s", warning)
         async with contextlib.AsyncExitStack() as stack:
+            if self.is_node:
+                stack.callback(self._node.stamp_logs())
             await self.store.open(create=create_store)
             stack.push_async_callback(self.store.close)
             # Before anything is written: the times written are in the node's time.
@@ -308,11 +316,12 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
             return
         stack, self._stack = self._stack, None
         self._grace = grace
-        try:
-            await stack.aclose()
-        finally:
-            self._grace = None
-        logger.info("schedkit node %s stopped", self.node_id)
+        with acting_as(self.node_id) if self.is_node else contextlib.nullcontext():
+            try:
+                await stack.aclose()
+            finally:
+                self._grace = None
+            logger.info("schedkit node %s stopped", self.node_id)
 
     async def _stop_executor(self) -> None:
         grace = self._grace

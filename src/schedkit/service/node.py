@@ -17,7 +17,7 @@ from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.context import TASK_LOGGER
 from schedkit.errors import StoreError
-from schedkit.logcapture import RunLogBuffer, capture, pass_info
+from schedkit.logcapture import RunLogBuffer, attach_node, capture, pass_info
 from schedkit.models import Node, new_id
 from schedkit.redaction import install_log_redaction, remember_url_password
 from schedkit.service.clock_sync import ClockSync
@@ -150,6 +150,13 @@ class NodeLifecycle:
             )
             if on
         ]
+
+    def stamp_logs(self) -> Callable[[], None]:
+        """Stamp the records this node makes with its id (JSON logs' ``node_id``) until
+        the returned function is called; from the start's first step, so that the lines
+        of the store's opening carry it too."""
+        install_log_redaction()  # before the record factory (see logcapture.capture)
+        return attach_node(self.node_id)
 
     def capture_logs(self, task_modules: Iterable[str]) -> None:
         """Route log records made inside runs into their run logs (any logger), and mask
