@@ -296,13 +296,13 @@ class BaseTask(abc.ABC):
     def validate_execution_environment(self) -> bool | Awaitable[bool]:
         return True
 
-    def before_execution(self) -> None | Awaitable[None]:
+    def before_execution(self) -> Awaitable[None] | None:
         return None
 
-    def after_execution(self, result: dict[str, Any]) -> None | Awaitable[None]:
+    def after_execution(self, result: dict[str, Any]) -> Awaitable[None] | None:
         return None
 
-    def on_failure(self, error: Exception) -> None | Awaitable[None]:
+    def on_failure(self, error: Exception) -> Awaitable[None] | None:
         return None
 
     # -- schedkit extras ------------------------------------------------------------------
