@@ -414,4 +414,4 @@ def test_a_service_s_text_log_says_which_run_failed(cli: Cli) -> None:
     finally:
         reap(worker)
     line = next(x for x in (seen + rest).splitlines() if f"run {run_id} of boom failed" in x)
-    assert " ERROR schedkit.task.boom: " in line and "(attempt 1 of 1)" in line, line
+    assert " ERROR schedkit.task.boom [node " in line and "(attempt 1 of 1)" in line, line
