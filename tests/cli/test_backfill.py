@@ -61,11 +61,16 @@ def test_backfill_status_and_cancel_without_a_service(cli: Cli) -> None:
     [
         (("--from", "2026-11-01"), "give --from and --to"),
         (("--status", "--cancel"), "give --from and --to"),
-        (("--from", "1 Nov", "--to", "2026-11-02"), "--from: expected a date"),
+        (("--from", "1 Nov", "--to", "2026-11-02"), "--from: '1 Nov' is not a date (YYYY-MM-DD"),
         # A date-time without offset (was read as a wall time; the API refuses it).
         (("--from", "2026-11-01T00:00", "--to", "2026-11-02"), "--from: 2026-11-01T00:00 has no"),
-        (("--from", "2026-11-01", "--to", "2026-11-02 09:30"), "--to: 2026-11-02 09:30 has no"),
-        (("--from", "20261101", "--to", "2026-11-02"), "--from: 20261101 has no offset"),
+        (("--from", "2026-11-01", "--to", "2026-11-02 09:30"), "--to: '2026-11-02 09:30' is not"),
+        (("--from", "20261101", "--to", "2026-11-02"), "--from: '20261101' is not a date"),
+        # ISO forms datetime.fromisoformat takes and the API refuses (an audit): with an
+        # offset, the basic format ran a backfill; a week date read as a day.
+        (("--from", "20240310T000000+0800", "--to", "2024-03-11"), "--from: '20240310T0000"),
+        (("--from", "2024-03-01", "--to", "2024-W10-1"), "--to: '2024-W10-1' is not a date"),
+        (("--from", "2024-03-10T00:00:00+0800", "--to", "2024-03-11"), "--from: '2024-03-10T"),
         (("--from", "2026-11-05", "--to", "2026-11-01"), "is empty"),
         (("--status",), "has no backfill"),
         (("--from", "2026-11-01", "--to", "9999-12-31"), "to: 9999-12-31 is out of the"),

@@ -12,6 +12,7 @@ from schedkit.calendars import (
     Base,
     Calendar,
     CalendarBook,
+    CalendarRef,
     CalendarStore,
     Override,
     OverrideKind,
@@ -202,6 +203,36 @@ async def test_book_parses_only_changed_versions(store: Store) -> None:
         gone.calendar("spot")
     await cals.save(SPOT, expected_version=0)
     assert (await book.refresh(["spot"])).calendar("spot") == SPOT
+
+
+async def test_an_nth_rule_follows_an_override_and_a_notice_at_the_next_refresh(
+    store: Store,
+) -> None:
+    """A set caches its months' decisions for Nth-day rules; an override or a notice
+    entered since is decided by the next refresh's set, never answered from that cache."""
+    cals, book = CalendarStore(store), CalendarBook(store)
+    await cals.save(SPOT.with_overrides([trading_day(date(2026, 1, 7))]), expected_version=0)
+    first = CalendarRef(name="spot", nth=1)
+    before = await book.refresh(["spot", "cn_workdays"])
+    assert before.allows(first, date(2026, 1, 5)).open  # January's month decided here
+    await cals.save(
+        SPOT.with_overrides([trading_day(date(2026, 1, 2)), trading_day(date(2026, 1, 7))]),
+        expected_version=1,
+    )
+    after = await book.refresh(["spot", "cn_workdays"])
+    assert after.allows(first, date(2026, 1, 2)).open
+    assert not after.allows(first, date(2026, 1, 5)).open
+    assert before.allows(first, date(2026, 1, 5)).open  # a reading of its moment
+    # A national notice entered since moves the year's first workday: January 1-9
+    # declared holidays (the days of a year no package confirms are estimated before).
+    first_workday = CalendarRef(name="cn_workdays", nth=1)
+    january = [date(OPEN_YEAR, 1, n) for n in range(1, 13)]
+    estimated = [d for d in january if after.allows(first_workday, d).open]
+    holidays = "".join(f"放假 {d.isoformat()} 元旦\n" for d in january[:9])
+    await cals.enter_notice(OPEN_YEAR, parse_overrides(holidays, "notice"), confirmed=True)
+    noticed = await book.refresh(["spot", "cn_workdays"])
+    moved = [d for d in january if noticed.allows(first_workday, d).open]
+    assert len(estimated) == len(moved) == 1 and estimated[0] < january[9] <= moved[0]
 
 
 async def test_book_ignores_a_corrupt_value_and_logs_it(

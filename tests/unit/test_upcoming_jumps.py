@@ -4,7 +4,9 @@ limit, said "(no more fires)" two minutes later, for a schedule firing next mont
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import sys
+import time
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,7 +14,7 @@ import pytest
 
 from schedkit.models import Schedule
 from schedkit.triggers import preview_upcoming
-from schedkit.triggers.upcoming import PREVIEW_BUDGET
+from schedkit.triggers.upcoming import PREVIEW_BUDGET, Stop
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=SHANGHAI)
@@ -110,3 +112,44 @@ def test_a_listing_s_searches_are_bounded_in_all(monkeypatch: pytest.MonkeyPatch
     listing.upcoming_fires(many, SHANGHAI, 10, None)
     assert 0 < len(searched) <= 20, len(searched)
     assert all(float(b) <= PREVIEW_BUDGET / 10 for b in searched)
+
+
+class StepClock:
+    """A ``time`` whose monotonic clock moves one second per reading: a search with a
+    budget of ``b`` seconds examines about ``b`` nominal fires, on any machine."""
+
+    now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_a_stopped_search_says_why_and_how_far_it_looked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An audit: ``schedkit next`` blamed the calendar for any search that stopped short.
+    The search tells a budget that ran out from a calendar that closed the trigger's days,
+    and how far it looked."""
+    # The module (schedkit.triggers exports its function under the same name).
+    search = sys.modules["schedkit.triggers.upcoming"]
+    monkeypatch.setattr(search, "time", StepClock())
+    # No calendar: the budget ran out among fires; nothing was closed.
+    daily = preview_upcoming({"trigger": "cron", "hour": 9}, 10, now=NOW, budget=3.5)
+    assert (len(daily.fires), daily.complete, daily.stopped) == (3, False, Stop.BUDGET)
+    assert daily.searched_to == date(2026, 12, 9) and daily.closed_from is None
+    # Sundays on a calendar open on weekdays only: every Sunday met is closed.
+    sundays = {"trigger": "cron", "hour": 9, "day_of_week": "sun", "calendar": "weekdays"}
+    closed = preview_upcoming(sundays, 2, now=NOW, budget=3.5)
+    assert (closed.fires, closed.stopped) == ([], Stop.BUDGET)
+    assert closed.closed_from == date(2026, 12, 13)  # the first Sunday from the Monday
+    assert closed.searched_to == date(2026, 12, 27)
+    # The 31st workday never comes: two horizons without an open day end the search.
+    monkeypatch.setattr(search, "time", time)
+    never = {"trigger": "cron", "hour": 9, "calendar": {"name": "cn_workdays", "nth": 31}}
+    found = preview_upcoming(never, 2, now=NOW)
+    assert (found.stopped, found.closed_from) == (Stop.CLOSED, date(2026, 12, 7))
+    assert found.searched_to is not None and found.searched_to > date(2030, 1, 1)
+    # Complete: no reason, nothing closed.
+    done = preview_upcoming(sundays | {"calendar": "all"}, 2, now=NOW)
+    assert (done.complete, done.stopped, done.closed_from) == (True, None, None)

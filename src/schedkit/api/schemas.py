@@ -18,6 +18,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from schedkit.backfill_bounds import parse_bound
+from schedkit.errors import ValidationError
 from schedkit.limits import MAX_CANCEL_REASON_CHARS, MAX_SCHEDULE_ID_CHARS, SCHEDULE_ID_PATTERN
 from schedkit.models import RunStatus
 from schedkit.readmodels import (
@@ -114,34 +116,19 @@ class CancelRequest(_Body):
     reason: str | None = Field(default=None, max_length=MAX_CANCEL_REASON_CHARS)
 
 
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
 def _day_or_moment(value: object) -> object:
-    # pydantic's lax ``date`` takes "2024-03-10T00:00" (a midnight date-time) as that
-    # date, so a naive date-time at midnight became a whole day, ``to`` included, where
-    # one at 01:00 was refused (an audit). A date is YYYY-MM-DD alone; anything else is a
-    # date-time and must carry its offset: one error naming the field, not one per
-    # member of the union.
-    value = _iso_text(value)
-    if isinstance(value, str) and _DAY.fullmatch(value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError as exc:
-            raise ValueError(f"{value} is not a date: {exc}") from None
-    if isinstance(value, str):
-        try:
-            naive = datetime.fromisoformat(value).utcoffset() is None
-        except ValueError:
-            return value  # pydantic says what is wrong with it
-        if naive:
-            # Without pydantic's "Value error, " prefix: the message is the whole answer.
-            raise PydanticCustomError(
-                "timezone_aware",
-                "a date-time needs its offset (2026-11-01T09:00:00+08:00, ...Z); a date "
-                "alone (2026-11-01) is that whole day",
-            )
-    return value
+    # The bound's text is read by the one parser the CLI and Python use too (pydantic's
+    # own took "2024-03-10 00:00+08:00", "+0800" and a midnight date-time as a date: an
+    # audit). Its refusal is the whole answer, naming the field, not one error per member
+    # of the union, and without pydantic's "Value error, " prefix.
+    if isinstance(value, int | float):
+        value = str(value)  # a Unix timestamp is not a bound: refused like any bad text
+    if not isinstance(value, str):
+        return value  # pydantic says what is wrong with it
+    try:
+        return parse_bound(value, field="")
+    except ValidationError as exc:
+        raise PydanticCustomError("backfill_bound", "{reason}", {"reason": exc.message}) from None
 
 
 #: A backfill bound: a date (YYYY-MM-DD, the whole day) or a date-time with offset.

@@ -127,7 +127,7 @@ def nth_open_day(
 ) -> date | None:
     """The ``nth`` open day of the month (negative: from its end), or None if the month
     has fewer open days."""
-    return _pick([d.day for d in map(decide, month_days(year, month)) if d.open], nth)
+    return _pick([d.day for d in decide_month(decide, year, month) if d.open], nth)
 
 
 def _pick(opens: Sequence[date], nth: int) -> date | None:
@@ -135,21 +135,39 @@ def _pick(opens: Sequence[date], nth: int) -> date | None:
     return opens[index] if -len(opens) <= index < len(opens) else None
 
 
-def allows(ref: CalendarRef, day: date, decide: Callable[[date], DayDecision]) -> DayDecision:
+#: The decisions of a month's days, first to last: what an Nth-day rule reads.
+MonthDecisions = Sequence[DayDecision]
+
+
+def decide_month(
+    decide: Callable[[date], DayDecision], year: int, month: int
+) -> tuple[DayDecision, ...]:
+    """``decide`` for every day of the month, in order."""
+    return tuple(map(decide, month_days(year, month)))
+
+
+def allows(
+    ref: CalendarRef,
+    day: date,
+    decide: Callable[[date], DayDecision],
+    month: Callable[[int, int], MonthDecisions] | None = None,
+) -> DayDecision:
     """Whether a schedule with calendar ``ref`` may run on the local date ``day``;
-    ``decide`` is the named calendar's decision function."""
-    own = decide(day)
+    ``decide`` is the named calendar's decision function, ``month`` its decisions of a
+    whole month (:func:`decide_month` by default; a caller asking about many days of one
+    month passes a cached one: an Nth rule depends on every day of the month)."""
     if ref.nth is None:
-        return own
-    decisions = [decide(d) for d in month_days(day.year, day.month)]
+        return decide(day)
+    decisions = month(day.year, day.month) if month else decide_month(decide, day.year, day.month)
+    own = decisions[day.day - 1]
     opens = [d.day for d in decisions if d.open]
     target = _pick(opens, ref.nth)
     rule = ref.describe()
-    month = f"{day.year:04d}-{day.month:02d}"
+    label = f"{day.year:04d}-{day.month:02d}"
     if target == day:
-        note = f"{rule} ({month})"
+        note = f"{rule} ({label})"
     elif target is None:
-        note = f"{month} has only {len(opens)} open days, no {rule}"
+        note = f"{label} has only {len(opens)} open days, no {rule}"
     else:
         note = f"not the {rule}: that is {target.isoformat()}"
     return DayDecision(

@@ -3,41 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from datetime import date, datetime
 from typing import Annotated
 
 import typer
 
+from schedkit.backfill_bounds import parse_bound
 from schedkit.readmodels import BackfillView, backfill_view
 
 from . import render, words
-from .errors import UsageProblem
+from .errors import UsageProblem, options_named
 from .render import visible
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
 from .words import tr
 
 #: How often ``--wait`` reads the progress again.
 POLL = 0.5
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_OPTIONS = {"from": "--from", "to": "--to"}
 
 
 def register(app: typer.Typer) -> None:
     app.command("backfill")(backfill)
-
-
-def _moment(text: str, option: str) -> date | datetime:
-    """A date (YYYY-MM-DD: a whole day in the schedule's zone) or an ISO 8601 date-time
-    with its offset, as the API takes them: a date-time without one is refused, not read
-    as a wall time (midnight would be a whole day over the API and an instant here)."""
-    expected = "expected a date (2026-11-01) or a date-time with offset (2026-11-01T09:00+08:00)"
-    try:
-        moment = date.fromisoformat(text) if _DAY.fullmatch(text) else datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageProblem(f"{option}: {expected}") from None
-    if isinstance(moment, datetime) and moment.utcoffset() is None:
-        raise UsageProblem(f"{option}: {text} has no offset; {expected}")
-    return moment
 
 
 def backfill(
@@ -86,15 +71,19 @@ def backfill(
         raise UsageProblem("--concurrency goes with --from and --to (a new backfill)")
     window = None
     if start is not None and end is not None:
-        window = (_moment(start, "--from"), _moment(end, "--to"))
+        # The API's and Python's reading of a bound (docs/backfill.md), checked before any
+        # store opens; its errors, and the façade's on the range, name the option.
+        with options_named(_OPTIONS):
+            window = (parse_bound(start, field="from"), parse_bound(end, field="to"))
 
     async def work() -> list[BackfillView]:
         # --status only reads: it never creates a store (a typo would show "no backfill").
         async with management(state, read_only=status) as s:
             if window is not None:
-                done = await s.backfill(
-                    schedule_id, *window, concurrency=concurrency or 1, actor=actor()
-                )
+                with options_named(_OPTIONS):
+                    done = await s.backfill(
+                        schedule_id, *window, concurrency=concurrency or 1, actor=actor()
+                    )
             elif cancel:
                 done = await s.cancel_backfill(schedule_id, actor=actor())
             else:

@@ -19,7 +19,7 @@ from schedkit.service.schedule_files import FORMATS, format_for, parse_schedule_
 from schedkit.triggers import ScheduleSpec, build_trigger, preview_upcoming
 from schedkit.triggers.specs import MAX_INSTANCES, MAX_JITTER, MAX_RUNS
 
-from . import render, words
+from . import next_note, render, words
 from .errors import CommandFailed, UsageProblem, options_named
 from .parsing import parse_duration, parse_params, read_text_file
 from .render import visible
@@ -483,6 +483,11 @@ def next_fires(
                 "timezone": parsed.trigger.timezone,
                 "fires": [f.isoformat() for f in fires],
                 "complete": found.complete,
+                "stopped": found.stopped,
+                "searched_to": None if found.searched_to is None else str(found.searched_to),
+                "calendar_closed_from": (
+                    None if found.closed_from is None else str(found.closed_from)
+                ),
                 "calendar_notes": notes,
                 "calendar_warnings": [w.title(lang) for w in found.warnings],
             }
@@ -494,13 +499,10 @@ def next_fires(
         local = f"{fire:%Y-%m-%d %H:%M:%S} {day}"
         extra = f"  {visible(note)}" if note else ""
         state.out.print(f"{i:>3}. {local} [dim]{fire.isoformat()}[/]{extra}")
-    if not found.complete:
-        # Not "no more fires": the search stopped (NEXT_BUDGET, or years of closed days).
-        state.out.print(
-            "(no further fire found before the search stopped: the calendar excludes nearly all)"
-        )
-    elif not fires:
-        state.out.print("(no more fires)")
+    name = None if calendar is None else calendar.name
+    said = next_note.note(found, count, calendar=name, budget=NEXT_BUDGET, lang=lang)
+    if said is not None:
+        state.out.print(visible(said))
     for warning in found.warnings:
         state.out.print(f"[yellow]{tr('warning', lang)}[/] {visible(warning.message(lang))}")
 

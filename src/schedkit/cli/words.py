@@ -305,6 +305,30 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "; naive date-times are read in {zone}, not in this machine's zone ({local})",
         "zh": "；不带时区的时间按 {zone} 解读，而不是本机时区（{local}）",
     },
+    # schedkit next: why a list is shorter than asked for
+    "next stopped budget": {
+        "en": "the search stopped after {seconds:g} s, having looked up to {to}",
+        "zh": "搜索在 {seconds:g} 秒后停止，已查到 {to}",
+    },
+    "next stopped scan_limit": {
+        "en": "the search stopped after {limit:,} fires, having looked up to {to}",
+        "zh": "搜索在检查 {limit:,} 次触发后停止，已查到 {to}",
+    },
+    "next stopped calendar_closed": {
+        "en": "the search stopped at {to}, after years without an open day",
+        "zh": "搜索查到 {to} 为止：连续数年没有开放日",
+    },
+    "next closed": {
+        "en": "(no further fire found: {stopped}; calendar {calendar} is closed on every day "
+        "the trigger fires on from {since} to {to})",
+        "zh": "（未找到更多触发：{stopped}；日历 {calendar} 在 {since} 至 {to} 期间，"
+        "触发器的每个触发日都不开放）",
+    },
+    "next unsearched": {
+        "en": "({found} of {asked} fires found: {stopped}; later fires were not searched)",
+        "zh": "（找到 {found}/{asked} 次触发：{stopped}；之后的触发未再查找）",
+    },
+    "next no more": {"en": "(no more fires)", "zh": "（没有更多触发）"},
     # schedkit purge
     "purge runs": {
         "en": "{n} finished run(s) older than {age}: finished before {at}",

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from schedkit.backfill_bounds import parse_bound
 from schedkit.engine.planning import CalendarCheck
 from schedkit.errors import ValidationError
 from schedkit.models import RunStatus, Schedule, ensure_utc
@@ -55,13 +56,14 @@ def run_id(schedule_id: str, fire: datetime) -> str:
 
 
 def window(
-    start: date | datetime, end: date | datetime, tz: ZoneInfo, now: datetime
+    start: date | datetime | str, end: date | datetime | str, tz: ZoneInfo, now: datetime
 ) -> tuple[datetime, datetime]:
     """The half-open UTC range ``[start, end)`` a request covers. A date alone means that
     day in ``tz``: ``start`` from its midnight, ``end`` through its last moment (so
     2026-11-01..2026-11-15 is fifteen days); a date-time must carry its offset
-    (ValidationError naming the field otherwise) and is taken as it is. The end is cut at
-    ``now``: fires still to come are the schedule's own."""
+    (ValidationError naming the field otherwise) and is taken as it is. A text is read by
+    :func:`~schedkit.backfill_bounds.parse_bound`, as the API and the CLI read theirs. The
+    end is cut at ``now``: fires still to come are the schedule's own."""
     lo = _bound(start, tz, next_day=False, field="from")
     hi = min(_bound(end, tz, next_day=True, field="to"), ensure_utc(now))
     if lo >= hi:
@@ -74,7 +76,9 @@ def window(
     return lo, hi
 
 
-def _bound(value: date | datetime, tz: ZoneInfo, *, next_day: bool, field: str) -> datetime:
+def _bound(value: date | datetime | str, tz: ZoneInfo, *, next_day: bool, field: str) -> datetime:
+    if isinstance(value, str):
+        value = parse_bound(value, field=field)
     if isinstance(value, datetime) and value.utcoffset() is None:
         # Read as a wall time, midnight would be a day's bound without the day's meaning
         # (is ``to`` included?) and an hour in a DST change would be a guess: the API

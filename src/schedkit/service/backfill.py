@@ -78,8 +78,8 @@ class Backfills:
     async def request(
         self,
         schedule_id: str,
-        start: date | datetime,
-        end: date | datetime,
+        start: date | datetime | str,
+        end: date | datetime | str,
         *,
         concurrency: int,
         actor: str,
@@ -294,15 +294,16 @@ class BackfillMethods:
     async def backfill(
         self,
         schedule_id: str,
-        start: date | datetime,
-        end: date | datetime,
+        start: date | datetime | str,
+        end: date | datetime | str,
         *,
         concurrency: int = 1,
         actor: str = SYSTEM,
     ) -> Backfill:
         """Run the schedule's past fires in ``[start, end)`` (a date alone is that whole
-        day), at most ``concurrency`` at once, each run marked ``backfill``. Repeating a
-        request creates nothing twice. See docs/backfill.md."""
+        day; a text is read as the API reads it: ``"2026-11-01"``,
+        ``"2026-11-01T09:00+08:00"``), at most ``concurrency`` at once, each run marked
+        ``backfill``. Repeating a request creates nothing twice. See docs/backfill.md."""
         self._require_started()
         return await self.backfills.request(
             schedule_id, start, end, concurrency=concurrency, actor=actor

@@ -14,6 +14,7 @@ calendar excludes instead of stepping through each fire on them.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import time
@@ -48,6 +49,17 @@ SCAN_LIMIT = 100_000
 ALLOWED_HORIZON = timedelta(days=2 * 366)
 
 
+class Stop(enum.StrEnum):
+    """Why a search ended before it found the fires asked for (not "no more fires")."""
+
+    #: Its time budget ran out.
+    BUDGET = "budget"
+    #: It examined :data:`SCAN_LIMIT` nominal fires.
+    SCAN_LIMIT = "scan_limit"
+    #: The business calendar allowed no day for two :data:`ALLOWED_HORIZON` in a row.
+    CLOSED = "calendar_closed"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Upcoming:
     #: Nominal fires, aware UTC, earliest first.
@@ -61,6 +73,15 @@ class Upcoming:
     #: The calendar's years from the first fire found to the last (at least the
     #: warning horizon) that no source confirms (empty without a calendar).
     warnings: list[CalendarWarning] = field(default_factory=list)
+    #: Why an incomplete search ended (None when complete): what a preview says instead
+    #: of blaming the calendar for a budget that ran out (an audit).
+    stopped: Stop | None = None
+    #: The last local day the search looked at (its fires' zone); None before any.
+    searched_to: date | None = None
+    #: For an incomplete search: the first of the days after the last fire found that
+    #: the trigger fires on, when the calendar closes all of them up to ``searched_to``
+    #: (the calendar is why no more were found); None when it is not the calendar.
+    closed_from: date | None = None
 
 
 def upcoming(
@@ -95,27 +116,37 @@ def upcoming(
     fires: list[datetime] = []
     decisions: list[DayDecision | None] = []
     nominal = first if first is not None else trigger.first_fire(start)
-    complete = False
+    stopped: Stop | None = Stop.SCAN_LIMIT
+    searched_to: date | None = None
+    # Every nominal fire met since the last one found was on a day the calendar closes
+    # (a jump passes only such days): from which day, when that is why none was found.
+    closed_from: date | None = None
     for _ in range(SCAN_LIMIT):
         if nominal is None or len(fires) >= n:
-            complete = True
+            stopped = None
             break
         if stop_at is not None and time.monotonic() > stop_at:
+            stopped = Stop.BUDGET
             break
+        if nominal >= start:
+            searched_to = trigger.local_day(nominal)
         if nominal >= start and ref is None:
             fires.append(nominal)
             decisions.append(None)
         elif nominal >= start and ref is not None:
             day = trigger.local_day(nominal)
             if not days.allows(ref, day):
+                closed_from = closed_from or day
                 try:
                     following = days.next_open(ref, day)
                     if following is None:
                         # No open day within the horizon: past it (the series may end
                         # there: "no more fires"); two such horizons in a row: none
                         # found, which is not "no more" (complete stays false).
+                        searched_to = day + ALLOWED_HORIZON
                         closed_horizons += 1
                         if closed_horizons > 1:
+                            stopped = Stop.CLOSED
                             break
                         following = day + ALLOWED_HORIZON + timedelta(days=1)
                 except OverflowError:  # the horizon runs past year 9999: no more fires
@@ -128,6 +159,7 @@ def upcoming(
                 nominal = trigger.fire_at_or_after(nominal, opens) if jump else stepped
                 continue
             closed_horizons = 0
+            closed_from = None
             if day not in decided:
                 decided[day] = books.allows(ref, day)
             fires.append(nominal)
@@ -142,11 +174,15 @@ def upcoming(
         if fires:
             horizon = max(horizon, trigger.local_day(fires[-1]) - today)
         warnings = books.warnings([ref.name], today=today, horizon=horizon)
+    complete = stopped is None or len(fires) >= n
     return Upcoming(
         fires=fires,
-        complete=complete or len(fires) >= n,
+        complete=complete,
         decisions=decisions,
         warnings=warnings,
+        stopped=None if complete else stopped,
+        searched_to=searched_to,
+        closed_from=None if complete else closed_from,
     )
 
 
@@ -161,14 +197,14 @@ def preview_upcoming(
 ) -> Upcoming:
     """:func:`preview` with each fire's calendar decision and the calendar warnings
     (fires in the spec's zone); ``complete`` is false when the search stopped at
-    ``budget`` seconds or its scan limit."""
+    ``budget`` seconds or its scan limit (``stopped`` says which, ``searched_to`` how
+    far it got, ``closed_from`` whether the calendar is why)."""
     schedule = ScheduleSpec.parse(spec, default_timezone=default_timezone)
     trigger = build_trigger(schedule.trigger)
     when = utcnow() if now is None else now
     found = upcoming(trigger, n, when, calendars=calendars, budget=budget)
-    local = [fire.astimezone(trigger.timezone) for fire in found.fires]
-    return Upcoming(
-        fires=local, complete=found.complete, decisions=found.decisions, warnings=found.warnings
+    return dataclasses.replace(
+        found, fires=[fire.astimezone(trigger.timezone) for fire in found.fires]
     )
 
 
