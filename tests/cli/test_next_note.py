@@ -99,3 +99,29 @@ def test_a_series_shorter_than_asked_says_there_are_no_more(cli: Cli) -> None:
     assert result.exit_code == 0, result.output
     assert _note(result.stdout) == "(no more fires)"
     assert _note(cli("--lang", "zh", "next", spec, "-n", "3").stdout) == "（没有更多触发）"
+
+
+def test_years_not_confirmed_are_warned_once_per_run_of_years(cli: Cli) -> None:
+    """A preview reaching centuries ahead (29 February on a Monday) printed one warning
+    per year, 525 of them (an audit); consecutive years in the same state are one line."""
+    leap_mondays = json.dumps(
+        {
+            "trigger": "cron",
+            "month": 2,
+            "day": 29,
+            "day_of_week": "mon",
+            "hour": 9,
+            "calendar": "cn_workdays",
+        }
+    )
+    result = cli("next", leap_mondays, "-n", "20")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning ")]
+    assert len(warnings) == 2, result.stdout
+    assert "calendar cn_workdays: 2044 is not confirmed" in warnings[0]
+    assert "no source covers 2101" in warnings[1]
+    assert "The same holds for each year to 2568 (468 years)." in result.stdout.replace(
+        "\n", " "
+    )
+    listed = json.loads(cli("--json", "next", leap_mondays, "-n", "20").stdout)
+    assert len(listed["calendar_warnings"]) == 2568 - 2044 + 1  # --json keeps each year

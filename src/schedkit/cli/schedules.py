@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from schedkit.calendars import CalendarSet
+from schedkit.calendars import CalendarSet, CalendarWarning
 from schedkit.errors import CalendarNotFoundError, StoreError
 from schedkit.models import OverlapPolicy
 from schedkit.readmodels import ScheduleView, schedule_views
@@ -33,7 +33,7 @@ from .state import (
     run_async,
     wants_json,
 )
-from .words import tr
+from .words import fill, tr
 
 T = TypeVar("T")
 
@@ -503,8 +503,29 @@ def next_fires(
     said = next_note.note(found, count, calendar=name, budget=NEXT_BUDGET, lang=lang)
     if said is not None:
         state.out.print(visible(said))
-    for warning in found.warnings:
-        state.out.print(f"[yellow]{tr('warning', lang)}[/] {visible(warning.message(lang))}")
+    for warning, years in _year_runs(found.warnings):
+        text = warning.message(lang)
+        if len(years) > 1:
+            text += fill("same to year", lang, last=years[-1], n=len(years))
+        state.out.print(f"[yellow]{tr('warning', lang)}[/] {visible(text)}")
+
+
+def _year_runs(
+    warnings: Sequence[CalendarWarning],
+) -> list[tuple[CalendarWarning, list[int | None]]]:
+    """``warnings`` with those of consecutive years of one calendar, state and source
+    said once: a preview reaching centuries ahead listed 525 years one by one."""
+    runs: list[tuple[CalendarWarning, list[int | None]]] = []
+    for w in warnings:
+        if runs:
+            first, years = runs[-1]
+            last = years[-1]
+            same = (first.calendar, first.code, first.source) == (w.calendar, w.code, w.source)
+            if same and last is not None and w.year == last + 1:
+                years.append(w.year)
+                continue
+        runs.append((w, [w.year]))
+    return runs
 
 
 def _stored_calendars(state: CliState, name: str) -> CalendarSet | None:

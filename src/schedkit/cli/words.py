@@ -329,6 +329,10 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "zh": "（找到 {found}/{asked} 次触发：{stopped}；之后的触发未再查找）",
     },
     "next no more": {"en": "(no more fires)", "zh": "（没有更多触发）"},
+    "same to year": {
+        "en": " The same holds for each year to {last} ({n:,} years).",
+        "zh": "此后直至 {last} 年均同此情况（共 {n:,} 年）。",
+    },
     # schedkit purge
     "purge runs": {
         "en": "{n} finished run(s) older than {age}: finished before {at}",
