@@ -10,6 +10,7 @@ import {
   errorBox,
   errorText,
   fmtDuration,
+  fmtTime,
   jsonBlock,
   link,
   retryAtText,
@@ -28,10 +29,20 @@ import { stateText, workflowGraph } from "../graph.js";
 
 const FAILED = new Set(["failed", "timeout", "lost", "cancelled"]);
 
+/** ``text`` with the retry's date-time in it kept on one line: the line may wrap before
+ * it, never inside it ("2026-12-" / "07 12:14:10"). */
+function unbroken(text, run) {
+  const time = fmtTime(run.not_before);
+  const at = text.indexOf(time);
+  if (at < 0) return text;
+  return [text.slice(0, at), h("span", { class: "nobr" }, time), text.slice(at + time.length)];
+}
+
 function stateBadge(step) {
   if (waitsForRetry(step.run)) {
     const at = retryAtText(step.run);
-    return [runBadge(step.run), at ? h("div", { class: "retry-at muted" }, at) : null];
+    const line = at ? h("div", { class: "retry-at muted" }, unbroken(at, step.run)) : null;
+    return [runBadge(step.run), line];
   }
   if (step.run) return statusBadge(step.state);
   return h(
