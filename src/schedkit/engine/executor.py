@@ -142,6 +142,9 @@ class Executor(RunHeartbeats):
         # Clear while a claim waits for the store's answer (see drain).
         self._no_claim_sent = asyncio.Event()
         self._no_claim_sent.set()
+        #: The claim loop's wait after store errors; it ends early on a wake-up.
+        self.claim_backoff = Backoff()
+        self._backing_off = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -280,6 +283,13 @@ class Executor(RunHeartbeats):
         self._wake.set()
         self.handoff.wake()
 
+    def store_answered(self) -> None:
+        """Another store call of this node succeeded (a node or run heartbeat): a claim
+        loop backing off after store errors tries again now, not after the rest of its
+        backoff (up to 30 s). Otherwise nothing: a wake-up per operation would cost CPU."""
+        if self._backing_off:
+            self._wake.set()
+
     async def execute_one(self, run_id: str, task_name: str) -> Run | None:
         """The receiving end of a hand-off: claim the run ``run_id`` (of ``task_name``)
         and execute it here, whatever its executor; the run as the attempt left
@@ -343,7 +353,8 @@ class Executor(RunHeartbeats):
     # -- loops ----------------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
-        backoff = Backoff()
+        backoff = self.claim_backoff
+        backoff.reset()
         poll_interval = self.config.executor.poll_interval
         loop = asyncio.get_running_loop()
         # While runs are executing, a slot freed by one finishing run does not start a
@@ -377,7 +388,14 @@ class Executor(RunHeartbeats):
                     backoff.reset()
                 except StoreError as exc:
                     self._maybe_pending = True
-                    await backoff.wait(f"claiming runs failed: {exc}")
+                    # Ended early by a wake-up (a run created, a NOTIFY, the store
+                    # answering another call): runs created just after an outage
+                    # waited out the backoff, up to 30 s, on a node that said ready.
+                    self._backing_off = True
+                    try:
+                        await backoff.wait(f"claiming runs failed: {exc}", self._wake)
+                    finally:
+                        self._backing_off = False
                     continue
                 self._start_claimed(claimed)
                 if len(claimed) == wanted:

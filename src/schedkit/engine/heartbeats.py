@@ -30,6 +30,7 @@ class RunHeartbeats:
     config: SchedkitConfig
     _active: dict[str, Active]
     cancel_local: Callable[[str, str], bool]
+    store_answered: Callable[[], None]
 
     async def _heartbeat_loop(self) -> None:
         interval = self.config.scheduler.heartbeat_interval
@@ -43,6 +44,7 @@ class RunHeartbeats:
             except StoreError as exc:
                 logger.warning("run heartbeat failed (will retry): %s", exc)
                 continue
+            self.store_answered()
             for run_id in ids:
                 if run_id not in held:
                     self._taken(run_id)

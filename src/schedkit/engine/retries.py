@@ -7,12 +7,14 @@ reaper (an attempt's node died) and the monitor (is this outcome final) all ask 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from datetime import datetime, timedelta
 
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_TRACEBACK_CHARS, clip, clip_tail
 from schedkit.models import JSON, Run, RunStatus
+from schedkit.stopping import wait_for
 from schedkit.task import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -81,17 +83,38 @@ def retried_with(stored: Run, attempt: int, record: JSON) -> bool:
 
 
 class Backoff:
-    """Exponential wait after store errors: 0.5 s doubling to 30 s; logs each failure."""
+    """Exponential wait after store errors: 0.5 s doubling to 30 s; logs each failure.
 
-    def __init__(self, first: float = 0.5, cap: float = 30.0) -> None:
+    A wait given a ``wake`` event ends early when it is set: a sign that the store is
+    back (another operation of this node succeeded) or that work waits (a run was
+    created). Without that, runs created just after an outage waited out the backoff
+    (up to 30 s) while the node already said it was ready. The event is heeded only
+    ``heed_after`` seconds into the wait, and only a success resets the doubling (see
+    :meth:`reset`): wake-ups while the store is still down cost at most one attempt per
+    ``heed_after``, never a tight loop.
+    """
+
+    def __init__(
+        self, first: float = 0.5, cap: float = 30.0, heed_after: float | None = None
+    ) -> None:
         self.first = first
         self.cap = cap
+        self.heed_after = first if heed_after is None else heed_after
         self.current = first
 
     def reset(self) -> None:
         self.current = self.first
 
-    async def wait(self, message: str) -> None:
-        logger.warning("%s; retrying in %.1f s", message, self.current)
-        await asyncio.sleep(self.current)
+    async def wait(self, message: str, wake: asyncio.Event | None = None) -> None:
+        delay = self.current
         self.current = min(self.current * 2, self.cap)
+        if wake is None:
+            logger.warning("%s; retrying in %.1f s", message, delay)
+            await asyncio.sleep(delay)
+            return
+        logger.warning("%s; retrying in %.1f s, or sooner when the store answers", message, delay)
+        heed = min(self.heed_after, delay)
+        await asyncio.sleep(heed)
+        if delay > heed and not wake.is_set():
+            with contextlib.suppress(TimeoutError):
+                await wait_for(wake.wait(), delay - heed)

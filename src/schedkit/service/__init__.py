@@ -195,6 +195,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
             },
             drain=self._executor.drain,
             clock_sync=ClockSync(self.store, self.clock),
+            answered=self._executor.store_answered,
         )
         self.extensions = node_extensions(self.config, extensions, self.is_node)
         self._stack: contextlib.AsyncExitStack | None = None

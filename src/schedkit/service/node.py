@@ -101,8 +101,11 @@ class NodeLifecycle:
         info: Callable[[], dict[str, object]],
         drain: Callable[[float], Awaitable[None]],
         clock_sync: ClockSync,
+        answered: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
+        #: Told after each beat written: the store is back (see Executor.store_answered).
+        self._answered = answered
         self.clock_sync = clock_sync
         self.clock = clock
         self.config = config
@@ -215,6 +218,7 @@ class NodeLifecycle:
         while not await self._stopped_within(self.config.scheduler.heartbeat_interval):
             try:
                 await self.beat()
+                self._answered()
                 if not self.draining:
                     asked = await self.store.get_state(DRAIN_KEY + self.node_id)
                     if asked is not None:
