@@ -120,8 +120,6 @@ def test_years_not_confirmed_are_warned_once_per_run_of_years(cli: Cli) -> None:
     assert len(warnings) == 2, result.stdout
     assert "calendar cn_workdays: 2044 is not confirmed" in warnings[0]
     assert "no source covers 2101" in warnings[1]
-    assert "The same holds for each year to 2568 (468 years)." in result.stdout.replace(
-        "\n", " "
-    )
+    assert "The same holds for each year to 2568 (468 years)." in result.stdout.replace("\n", " ")
     listed = json.loads(cli("--json", "next", leap_mondays, "-n", "20").stdout)
     assert len(listed["calendar_warnings"]) == 2568 - 2044 + 1  # --json keeps each year
