@@ -18,8 +18,7 @@ from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.service.extensions import alerts_extra_missing
 from schedkit.service.location import describe_store, sqlite_file
-from schedkit.store import Store, create_store
-from schedkit.store._upgrade import UpgradeCheck
+from schedkit.store import Store, UpgradeCheck, create_store
 from schedkit.triggers import ScheduleSpec, trigger_from_json
 
 from . import render, words

@@ -63,8 +63,7 @@ from schedkit.service.retention import RetentionMethods
 from schedkit.service.runs import RunControl, RunMethods
 from schedkit.service.schedules import ScheduleBook
 from schedkit.service.workflows import WorkflowControl
-from schedkit.store import Store, create_store
-from schedkit.store._upgrade import UpgradeCheck
+from schedkit.store import Store, UpgradeCheck, create_store
 from schedkit.task import BaseTask, definition
 from schedkit.triggers import AllowedFire, ScheduleSpec
 from schedkit.version import __version__
