@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from schedkit.models import Schedule
@@ -356,6 +357,44 @@ def test_db_upgrade_of_an_older_store_says_from_which_version(cli: Cli) -> None:
     assert report["schema_version"] > 1
     text = cli("--store", f"sqlite:///{old}", "db", "upgrade").stdout
     assert "(up to date)" in text
+
+
+def test_db_upgrade_waits_until_no_node_of_the_older_release_is_alive(cli: Cli) -> None:
+    """An upgrade audit: the upgrade older code cannot work with went ahead while a node
+    of the older release was alive on the store. ``db upgrade`` refuses it, names the
+    node and what to do; ``--ignore-live-nodes`` is for a row of a node known gone."""
+    old = cli.cwd / "v1.db"
+    beat = int(time.time() * 1_000_000) - 1_000_000  # µs since the epoch: 1 s ago
+    with sqlite3.connect(old) as conn:
+        conn.executescript((SCHEMA_V1 / "sqlite.sql").read_text(encoding="utf-8"))
+        conn.execute(
+            "INSERT INTO schedkit_nodes VALUES ('old-1', 'box', 77, ?, ?, '[]', '0.9.0', '{}')",
+            (beat, beat),
+        )
+    url = f"sqlite:///{old}"
+    patient = {"SCHEDKIT_SCHEDULER__LOST_AFTER": "60"}  # the config's 2 s, on a slow machine
+    refused = cli("--store", url, "db", "upgrade", env=patient)
+    assert refused.exit_code == 1, refused.output
+    said = " ".join(refused.stderr.split())
+    assert f"store {url}: refusing to upgrade from schema version 1 to" in said
+    assert "old-1 (host box, pid 77, schedkit 0.9.0, last heartbeat" in said
+    assert "Stop them first" in said and "--ignore-live-nodes" in said
+    assert "its last heartbeat + 60 s (scheduler.lost_after)" in said
+    with sqlite3.connect(old) as conn:
+        assert conn.execute("SELECT max(version) FROM schedkit_schema_version").fetchone() == (1,)
+    forced = cli("--store", url, "db", "upgrade", "--ignore-live-nodes", "--json", env=patient)
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(forced.stdout)["upgraded_from"] == 1
+
+
+def test_db_upgrade_says_index_version_on_mongodb(store_url: str, cli: Cli) -> None:
+    """``db upgrade`` said "schema version" on MongoDB, whose store counts index versions
+    (the node log's and docs' word)."""
+    created = cli("--store", store_url, "db", "upgrade")
+    assert created.exit_code == 0, created.output
+    kind = "index version" if store_url.startswith("mongodb") else "schema version"
+    assert f"at {kind} " in created.stdout
+    assert f"is at {kind} " in cli("--store", store_url, "db", "upgrade").stdout
 
 
 def test_a_bad_environment_value_is_named_by_its_variable(cli: Cli) -> None:

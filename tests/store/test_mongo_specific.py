@@ -28,6 +28,7 @@ from schedkit import Scheduler, TaskRegistry, task
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
 from schedkit.models import (
     ApiToken,
+    Node,
     Run,
     RunFilter,
     RunOutcome,
@@ -35,6 +36,7 @@ from schedkit.models import (
     TriggerSource,
 )
 from schedkit.store import LeaseFence, ScheduleAdvance, create_store
+from schedkit.store._upgrade import UpgradeCheck
 from schedkit.store.mongo import DEFAULT_COLLECTIONS, INDEX_VERSION, MongoStore
 from schedkit.store.mongo.codec import INDEXES, fire_key, from_us, to_us
 from tests.engine.conftest import fast_config
@@ -141,6 +143,60 @@ async def test_a_version_3_store_gets_the_workflow_runs_indexes(mongo_url: str, 
     specs = await index_specs(raw, "schedkit_workflow_runs")
     specs.pop("_id_")
     assert specs == wanted_specs("workflow_runs")
+
+
+@external
+async def test_the_rollups_upgrade_waits_until_no_node_of_the_older_release_is_alive(
+    mongo_url: str, raw: Raw
+) -> None:
+    """An upgrade audit (on FerretDB): a node of new code upgraded an index-version-4
+    store to rollups while a node of the older release was alive on it, which went on
+    finishing runs without marking their hours. Now the upgrade is refused, changing
+    nothing, while a node heartbeated within lost_after; forced, or once the node is
+    silent longer, it goes ahead."""
+    done = make_run(status=RunStatus.SUCCESS, finished_at=T0, duration=1.0)
+    now = datetime.now(UTC)
+    async with MongoStore(mongo_url) as s:
+        await s.insert_runs([done])
+        for node_id, silent in (("old-1", 5), ("crashed", 60)):
+            await s.upsert_node(
+                Node(
+                    id=node_id,
+                    hostname=f"host-{node_id}",
+                    pid=4242,
+                    started_at=now,
+                    heartbeat_at=now - silent * SEC,
+                    version="0.9.0",
+                )
+            )
+    await raw["schedkit_run_rollups"].delete_many({})
+    await raw["schedkit_meta"].update_one({"_id": "schema"}, {"$set": {"version": 4}})
+
+    with pytest.raises(StoreError) as refused:
+        await MongoStore(mongo_url).open()
+    message = str(refused.value)
+    assert f"refusing to upgrade from index version 4 to {INDEX_VERSION}" in message
+    assert "old-1 (host host-old-1, pid 4242, schedkit 0.9.0, last heartbeat" in message
+    assert "crashed" not in message and "--ignore-live-nodes" in message
+    assert (await raw["schedkit_meta"].find_one({"_id": "schema"}) or {})["version"] == 4
+    assert await raw["schedkit_run_rollups"].count_documents({}) == 0
+
+    # lost_after 3 s: the node silent for 5 s is gone.
+    s = MongoStore(mongo_url)
+    await s.open(upgrade=UpgradeCheck(lost_after=3))
+    try:
+        assert await s.schema_version() == INDEX_VERSION
+        assert await raw["schedkit_run_rollups"].count_documents({"kind": "mark"}) == 1
+    finally:
+        await s.close()
+    # Forced (schedkit db upgrade --ignore-live-nodes) with the node alive.
+    await raw["schedkit_meta"].update_one({"_id": "schema"}, {"$set": {"version": 4}})
+    s = MongoStore(mongo_url)
+    await s.open(upgrade=UpgradeCheck(ignore_live_nodes=True))
+    try:
+        assert await s.schema_version() == INDEX_VERSION
+    finally:
+        await s.close()
 
 
 @external

@@ -13,14 +13,18 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from schedkit import Scheduler, TaskRegistry
 from schedkit.errors import StoreError
-from schedkit.models import LogLine, Run, RunStatus, Schedule, TriggerSource, new_id
+from schedkit.models import LogLine, Node, Run, RunStatus, Schedule, TriggerSource, new_id, utcnow
 from schedkit.store._rollups import RELATIVE_ERROR
+from schedkit.store._upgrade import UpgradeCheck
 from schedkit.store.sql import SQLStore
 from schedkit.store.sql import migrations as _sql_migrations
 from schedkit.store.sql import schema as _sql_schema
 from schedkit.store.sql.migrations import Migration
 from schedkit.store.sql.schema import Tables
+from tests.engine.conftest import fast_config
+from tests.stopping import stop_or_fail
 from tests.store._contract import lost, make_run, seed
 
 pytestmark = pytest.mark.parametrize(
@@ -411,3 +415,103 @@ async def test_partial_run_indexes_step_keeps_every_run_findable_and_older_code_
 def vars_of(value: Any) -> dict[str, Any]:
     """A value object's fields by name (slots dataclasses have no ``__dict__``)."""
     return {f: getattr(value, f) for f in value.__dataclass_fields__}
+
+
+def old_node(node_id: str, silent: float) -> Node:
+    """A node row as a node of an older release writes it, last beaten ``silent`` s ago."""
+    now = utcnow()
+    return Node(id=node_id, hostname=f"host-{node_id}", pid=4242, started_at=now,
+                heartbeat_at=now - timedelta(seconds=silent), version="0.9.0")  # fmt: skip
+
+
+async def test_an_upgrade_older_code_cannot_work_with_waits_until_no_node_is_alive(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade audit: a node of new code upgraded a version-5 store to rollups while a
+    node of the older release was alive on it; that node kept the lease and finished runs
+    the rollups never counted. Now the upgrade is refused, changing nothing, while a node
+    heartbeated within lost_after; a node silent longer (killed) does not hold it back."""
+    await on_database(store_url, create_v1)
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", RELEASED[:4])  # code of version 5
+    async with SQLStore(store_url) as store:
+        assert await store.schema_version() == 5
+        await store.upsert_node(old_node("old-1", silent=5))
+        await store.upsert_node(old_node("crashed", silent=60))
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", RELEASED)
+
+    def state(conn: sa.Connection) -> tuple[int, bool]:
+        version = conn.exec_driver_sql("SELECT max(version) FROM schedkit_schema_version")
+        return int(version.scalar_one()), sa.inspect(conn).has_table("schedkit_run_rollups")
+
+    with pytest.raises(StoreError) as refused:
+        await SQLStore(store_url).open()
+    message = str(refused.value)
+    assert f"refusing to upgrade from schema version 5 to {CURRENT}" in message
+    assert "older than schema version 7" in message
+    assert "old-1 (host host-old-1, pid 4242, schedkit 0.9.0, last heartbeat" in message
+    assert "crashed" not in message and "--ignore-live-nodes" in message
+    assert "counts as alive until its last heartbeat + 20 s" in message
+    assert await on_database(store_url, state) == (5, False)
+
+    # The node list's rule, with the opener's lost_after: silent 5 s is gone after 3 s.
+    store = SQLStore(store_url)
+    await store.open(upgrade=UpgradeCheck(lost_after=3))
+    try:
+        assert await store.schema_version() == CURRENT
+    finally:
+        await store.close()
+
+
+async def test_compatible_steps_apply_with_live_nodes_and_others_wait_for_them(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rolling upgrade goes on past live older nodes while its steps keep their code
+    working; a step that does not waits for them, unless forced."""
+
+    def add_index(conn: sa.Connection, tables: Tables) -> None:
+        sa.Index(f"{tables.prefix}runs_created_ix", tables.runs.c.created_at).create(conn)
+
+    def drop_index(conn: sa.Connection, tables: Tables) -> None:
+        conn.exec_driver_sql(f"DROP INDEX {tables.prefix}runs_created_ix")
+
+    async with SQLStore(store_url) as store:
+        await store.upsert_node(old_node("old-1", silent=1))
+    # A rolling upgrade: the older node keeps working on an additive step.
+    additive = Migration(add_index, compatible_from=1)
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", [*RELEASED, additive])
+    async with SQLStore(store_url) as store:
+        assert await store.schema_version() == CURRENT + 1
+
+    breaking = Migration(drop_index, compatible_from=None)
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", [*RELEASED, additive, breaking])
+    with pytest.raises(StoreError, match="old-1 \\(host host-old-1"):
+        await SQLStore(store_url).open()
+    assert "schedkit_runs_created_ix" in await on_database(store_url, index_names)
+
+    store = SQLStore(store_url)  # schedkit db upgrade --ignore-live-nodes
+    await store.open(upgrade=UpgradeCheck(ignore_live_nodes=True))
+    try:
+        assert await store.schema_version() == CURRENT + 2
+    finally:
+        await store.close()
+
+
+async def test_a_node_starting_on_a_store_with_live_older_nodes_does_not_upgrade_it(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node start (``schedkit serve``/``worker``, an embedded Scheduler) checks with
+    its own ``scheduler.lost_after``: a node silent 30 s is alive under 60 s."""
+    await on_database(store_url, create_v1)
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", RELEASED[:4])  # code of version 5
+    async with SQLStore(store_url) as store:
+        await store.upsert_node(old_node("old-1", silent=30))
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", RELEASED)
+    patient = fast_config(store_url, scheduler={"lost_after": 60.0})
+    with pytest.raises(StoreError, match="old-1 \\(host host-old-1"):
+        await Scheduler(patient, registry=TaskRegistry()).start()
+    scheduler = Scheduler(fast_config(store_url), registry=TaskRegistry())  # lost_after 3 s
+    await scheduler.start()
+    try:
+        assert await scheduler.store.schema_version() == CURRENT
+    finally:
+        await stop_or_fail(scheduler, 2.0)

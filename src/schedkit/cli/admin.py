@@ -18,7 +18,7 @@ from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.service.extensions import alerts_extra_missing
 from schedkit.service.location import describe_store, sqlite_file
-from schedkit.store import Store, create_store
+from schedkit.store import Store, UpgradeCheck, create_store
 from schedkit.triggers import ScheduleSpec, trigger_from_json
 
 from . import render, words
@@ -94,13 +94,15 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
         store = None
     elif store is not None:
         try:
-            await store.open(create=False)
+            await store.open(
+                create=False, upgrade=UpgradeCheck(lost_after=config.scheduler.lost_after)
+            )
+            version = await store.schema_version()
+            kind = words.fill(version_kind(config.store_url), lang)
             report.info.append(
                 (
                     "store",
-                    words.fill(
-                        "store version", lang, store=label, version=await store.schema_version()
-                    ),
+                    words.fill("store version", lang, store=label, kind=kind, version=version),
                 )
             )
         except StoreNotFoundError as exc:
@@ -259,18 +261,41 @@ def check(
         raise typer.Exit(EXIT_FAILURE)
 
 
+IgnoreLiveNodesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ignore-live-nodes",
+        help="Upgrade even if node rows heartbeated within scheduler.lost_after: only for "
+        "nodes known to be gone (killed without stopping).",
+    ),
+]
+
+
+def version_kind(store_url: str) -> str:
+    """What the store's version counts: MongoDB's indexes, the SQL stores' schema."""
+    return "index version" if store_url.lower().startswith("mongodb") else "schema version"
+
+
 @db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context, json_: JsonOpt = False) -> None:
+def db_upgrade(
+    ctx: typer.Context, json_: JsonOpt = False, ignore_live_nodes: IgnoreLiveNodesOpt = False
+) -> None:
     """Create the store's schema or upgrade it to this version's."""
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
     config = state.config()
     path = sqlite_file(config.store_url)
+    check = UpgradeCheck(
+        lost_after=config.scheduler.lost_after, ignore_live_nodes=ignore_live_nodes
+    )
 
     async def work() -> tuple[int, int]:
         store = create_store(config.store_url, **config.store_options)
-        async with store:
+        await store.open(upgrade=check)
+        try:
             return store.found_version or 0, await store.schema_version()
+        finally:
+            await store.close()
 
     if path is not None and not path.parent.exists():
         raise CommandFailed(f"directory {path.parent} does not exist")
@@ -291,6 +316,7 @@ def db_upgrade(ctx: typer.Context, json_: JsonOpt = False) -> None:
             "store created" if created else "store upgraded" if upgraded else "store current",
             state.lang,
             store=visible(url),
+            kind=words.fill(version_kind(config.store_url), state.lang),
             version=version,
             found=found,
         )

@@ -279,22 +279,25 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
     "check ok": {"en": "ok: no problem found", "zh": "正常：未发现问题"},
     "check problems": {"en": "{n} problem(s)", "zh": "发现 {n} 个问题"},
     "store created": {
-        "en": "created store {store} at schema version {version}",
-        "zh": "已创建存储 {store}，结构版本 {version}",
+        "en": "created store {store} at {kind} {version}",
+        "zh": "已创建存储 {store}，{kind} {version}",
     },
     "store upgraded": {
-        "en": "upgraded store {store} from schema version {found} to {version}",
-        "zh": "已升级存储 {store}，结构版本 {found} → {version}",
+        "en": "upgraded store {store} from {kind} {found} to {version}",
+        "zh": "已升级存储 {store}，{kind} {found} → {version}",
     },
     "store current": {
-        "en": "store {store} is at schema version {version} (up to date)",
-        "zh": "存储 {store} 的结构版本为 {version}（已是最新）",
+        "en": "store {store} is at {kind} {version} (up to date)",
+        "zh": "存储 {store} 的{kind}为 {version}（已是最新）",
     },
     "no config": {"en": "(defaults and environment)", "zh": "（默认值与环境变量）"},
     "store version": {
-        "en": "{store} (schema version {version})",
-        "zh": "{store}（结构版本 {version}）",
+        "en": "{store} ({kind} {version})",
+        "zh": "{store}（{kind} {version}）",
     },
+    # What a store's version counts: the SQL stores' schema, MongoDB's indexes.
+    "schema version": {"en": "schema version", "zh": "结构版本"},
+    "index version": {"en": "index version", "zh": "索引版本"},
     "tasks found": {"en": "{n} discovered in {where}", "zh": "在 {where} 中发现 {n} 个"},
     "schedules stored": {"en": "{n} stored", "zh": "已保存 {n} 个"},
     "calendar saved": {

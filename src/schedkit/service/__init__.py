@@ -63,7 +63,7 @@ from schedkit.service.retention import RetentionMethods
 from schedkit.service.runs import RunControl, RunMethods
 from schedkit.service.schedules import ScheduleBook
 from schedkit.service.workflows import WorkflowControl
-from schedkit.store import Store, create_store
+from schedkit.store import Store, UpgradeCheck, create_store
 from schedkit.task import BaseTask, definition
 from schedkit.triggers import AllowedFire, ScheduleSpec
 from schedkit.version import __version__
@@ -248,7 +248,10 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
         async with contextlib.AsyncExitStack() as stack:
             if self.is_node:
                 stack.callback(self._node.stamp_logs())
-            await self.store.open(create=create_store)
+            # Nodes alive past lost_after, as the node list and the reaper judge them, hold
+            # back an upgrade older code cannot work with (store._upgrade).
+            upgrade = UpgradeCheck(lost_after=self.config.scheduler.lost_after)
+            await self.store.open(create=create_store, upgrade=upgrade)
             stack.push_async_callback(self.store.close)
             # Before anything is written: the times written are in the node's time.
             await self._node.clock_sync.measure()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from schedkit.limits import MAX_RESULT_BYTES
+from schedkit.store._upgrade import UpgradeCheck
 from schedkit.store.base import Store
 from schedkit.store.factory import create_store
 from schedkit.store.urls import mask_url
@@ -24,6 +25,7 @@ __all__ = [
     "RunRequeue",
     "ScheduleAdvance",
     "Store",
+    "UpgradeCheck",
     "create_store",
     "mask_url",
 ]

@@ -42,6 +42,7 @@ from schedkit.models import (
     WorkflowRun,
     WorkflowStatus,
 )
+from schedkit.store._upgrade import UpgradeCheck
 from schedkit.store.base_admin import AdminStore
 from schedkit.store.values import (
     FireRecord,
@@ -64,11 +65,16 @@ class Store(AdminStore):
 
     # -- lifecycle: opening creates or upgrades what the store needs ------------------
     @abc.abstractmethod
-    async def open(self, *, create: bool = True) -> None:
+    async def open(self, *, create: bool = True, upgrade: UpgradeCheck | None = None) -> None:
         """Connect, then create or upgrade the schema / indexes. Idempotent, and safe when
         several processes open one store at once. Raises StoreUnavailableError when the
         server cannot be reached, StoreError when its schema is newer than this code's,
-        StoreNotFoundError when ``create`` is false and the database holds no store."""
+        StoreNotFoundError when ``create`` is false and the database holds no store.
+
+        An upgrade that code of the version found cannot work with raises StoreError,
+        changing nothing, while nodes are alive on the store (heartbeated within
+        ``upgrade.lost_after``, default 20 s) unless ``upgrade.ignore_live_nodes``: they
+        run older code (:mod:`schedkit.store._upgrade`)."""
 
     @abc.abstractmethod
     async def close(self) -> None:

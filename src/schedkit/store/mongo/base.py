@@ -40,11 +40,13 @@ from schedkit.models import (
     RunStatus,
     utcnow,
 )
+from schedkit.store._upgrade import UpgradeCheck, live_nodes, refuse_upgrade
 from schedkit.store.base import Store
 from schedkit.store.mongo.codec import (
     INDEXES,
     Doc,
     Index,
+    decode_node,
     decode_run,
     run_sidecar_keys,
     to_us,
@@ -73,6 +75,12 @@ DEFAULT_COLLECTIONS: Mapping[str, str] = {
 #: Version of the index set below; stored in the meta collection. Raise it whenever
 #: ``INDEXES`` changes: ``open`` then brings an older database up to date in place.
 INDEX_VERSION = 5
+#: The oldest index version whose code keeps working on a database at ``INDEX_VERSION``
+#: (code of an older one refuses to start on it anyway): 5, the rollups, as code before
+#: them finishes and purges runs without marking their hours (``rollups.py``). Raise it
+#: to a new ``INDEX_VERSION`` that older code cannot work with: that upgrade then waits
+#: until no node is alive on the store (``store._upgrade``).
+COMPATIBLE_FROM = 5
 
 DUPLICATE_KEY = 11000
 _INDEX_NOT_FOUND = 27
@@ -220,7 +228,7 @@ class MongoBase(Store):
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def open(self, *, create: bool = True) -> None:
+    async def open(self, *, create: bool = True, upgrade: UpgradeCheck | None = None) -> None:
         if self._client is not None:
             return
         try:
@@ -233,7 +241,8 @@ class MongoBase(Store):
             await client.admin.command("ping")
             db = client[self._database]
             collections = Collections(**{kind: db[name] for kind, name in self._names.items()})
-            self.found_version, version = await self._migrate(collections, create)
+            check = upgrade or UpgradeCheck()
+            self.found_version, version = await self._migrate(collections, create, check)
         except ConnectionFailure as error:
             await client.close()
             raise StoreUnavailableError(
@@ -270,10 +279,12 @@ class MongoBase(Store):
     async def schema_version(self) -> int:
         return await stored_version(self._c)
 
-    async def _migrate(self, c: Collections, create: bool) -> tuple[int, int]:
+    async def _migrate(self, c: Collections, create: bool, check: UpgradeCheck) -> tuple[int, int]:
         """Bring the indexes to :data:`INDEX_VERSION` (idempotent), and the documents
         (:meth:`_upgrade_documents`) before the version is recorded; the version found
-        (0: a new database) and the one now."""
+        (0: a new database) and the one now. An upgrade from before
+        :data:`COMPATIBLE_FROM` is refused first, changing nothing, while nodes are
+        alive on the store (``check``)."""
         stored = await stored_version(c)
         if stored > INDEX_VERSION:
             raise StoreError(
@@ -287,6 +298,8 @@ class MongoBase(Store):
                     f"in collection {c.meta.name})"
                 )
             await _refuse_foreign_schedules(c.schedules)
+        elif stored < COMPATIBLE_FROM and not check.ignore_live_nodes:
+            await self._refuse_live_nodes(c, stored, check.lost_after)
         for kind, indexes in INDEXES.items():
             await _sync_indexes(getattr(c, kind), indexes)
         if stored < INDEX_VERSION:
@@ -294,9 +307,35 @@ class MongoBase(Store):
             doc = {"_id": _SCHEMA_ID, "version": INDEX_VERSION, "updated_at": clock_us()}
             await upsert(c.meta, doc)
             log.info(
-                "store %s: indexes at version %d (were %d)", self.display_url, INDEX_VERSION, stored
+                "upgraded store %s from index version %d to %d",
+                self.display_url,
+                stored,
+                INDEX_VERSION,
             )
         return stored, INDEX_VERSION
+
+    async def _refuse_live_nodes(self, c: Collections, stored: int, lost_after: float) -> None:
+        nodes = [decode_node(d) for d in await c.nodes.find().to_list()]
+        if not nodes:
+            return
+        # The server's time: nodes whose clock is off write it (``scheduler.clock``).
+        reply = await c.meta.database.client.admin.command("hello")
+        now = reply.get("localTime")
+        if isinstance(now, datetime):
+            now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+        else:
+            now = utcnow()
+        live = live_nodes(nodes, now, lost_after)
+        if live:
+            raise refuse_upgrade(
+                store=self.display_url,
+                kind="index",
+                found=stored,
+                target=INDEX_VERSION,
+                needs=COMPATIBLE_FROM,
+                live=live,
+                lost_after=lost_after,
+            )
 
     async def _upgrade_documents(self, c: Collections, stored: int) -> None:
         """What the documents of a database at index version ``stored`` need for this

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from schedkit.store._upgrade import UpgradeCheck
 from schedkit.store.base import Store
 from schedkit.store.sql.engine import SQLOptions, create_runner
 from schedkit.store.sql.rollups import apply_delta, runs_delta
@@ -63,10 +64,10 @@ class SQLBase(Store):
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def open(self, *, create: bool = True) -> None:
+    async def open(self, *, create: bool = True, upgrade: UpgradeCheck | None = None) -> None:
         if self._open:
             return
-        self.found_version, version = await self._db.start(self._t, create=create)
+        self.found_version, version = await self._db.start(self._t, create=create, upgrade=upgrade)
         self._open = True
         log.info("store %s open at schema version %d", self.display_url, version)
 

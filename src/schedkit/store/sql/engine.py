@@ -51,6 +51,7 @@ from schedkit.errors import (
     StoreNotFoundError,
     StoreUnavailableError,
 )
+from schedkit.store._upgrade import UpgradeCheck
 from schedkit.store.sql.columns import json_dumps
 from schedkit.store.sql.migrations import migrate
 from schedkit.store.sql.rows import driver
@@ -190,9 +191,12 @@ class Runner(abc.ABC):
     async def close(self) -> None:
         """Wait for running work, then release every connection. Safe to call twice."""
 
-    async def start(self, tables: Tables, *, create: bool = True) -> tuple[int, int]:
-        """Connect, then create (unless not ``create``) or upgrade the schema; returns the
-        version it was at (0: created) and the version it is at."""
+    async def start(
+        self, tables: Tables, *, create: bool = True, upgrade: UpgradeCheck | None = None
+    ) -> tuple[int, int]:
+        """Connect, then create (unless not ``create``) or upgrade the schema (``upgrade``:
+        how the check of live nodes goes); returns the version it was at (0: created) and
+        the version it is at."""
         self._create()
         try:
             try:
@@ -201,7 +205,8 @@ class Runner(abc.ABC):
                 raise
             except StoreError as error:  # e.g. a wrong password: still "cannot reach"
                 raise StoreUnavailableError(str(error)) from error
-            return await self.write(functools.partial(self._migrate, tables, create))
+            check = upgrade or UpgradeCheck()
+            return await self.write(functools.partial(self._migrate, tables, create, check))
         except StoreNotFoundError as error:
             await self.close()
             raise StoreNotFoundError(f"store {self.display_url} {error}") from None
@@ -209,8 +214,10 @@ class Runner(abc.ABC):
             await self.close()
             raise
 
-    def _migrate(self, tables: Tables, create: bool, conn: Connection) -> tuple[int, int]:
-        return migrate(conn, tables, create=create)
+    def _migrate(
+        self, tables: Tables, create: bool, check: UpgradeCheck, conn: Connection
+    ) -> tuple[int, int]:
+        return migrate(conn, tables, create=create, store=self.display_url, check=check)
 
     def _not_open(self) -> StoreError:
         return StoreClosedError(f"store {self.display_url} is not open (call open() first)")
@@ -426,12 +433,14 @@ class PostgresRunner(Runner):
             except (exc.SQLAlchemyError, OSError) as error:
                 raise self.translate(error) from error
 
-    def _migrate(self, tables: Tables, create: bool, conn: Connection) -> tuple[int, int]:
+    def _migrate(
+        self, tables: Tables, create: bool, check: UpgradeCheck, conn: Connection
+    ) -> tuple[int, int]:
         # Serialises concurrent openers of one database (SQLite's BEGIN IMMEDIATE does
         # that there); the lock is released at commit.
         key = zlib.crc32(f"schedkit-schema:{tables.prefix}".encode())
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
-        return migrate(conn, tables, create=create)
+        return migrate(conn, tables, create=create, store=self.display_url, check=check)
 
     async def close(self) -> None:
         engine, self._engine, self._autocommit = self._engine, None, None

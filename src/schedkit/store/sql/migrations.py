@@ -14,7 +14,9 @@ Rolling upgrades: each step states the oldest schema version whose code still wo
 the upgraded database (``compatible_from``). Additive steps (a new table, index or
 nullable column) keep the previous value, so nodes still running the older release go on
 working, and may even restart, while the others are upgraded; a step that older code
-would break on raises it, and older code then refuses to open the database.
+would break on raises it, and older code then refuses to open the database. Such a step
+is not applied while nodes are alive on the database (``store._upgrade``): they run older
+code, which does not look at the version again once started.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schedkit.errors import StoreError, StoreNotFoundError
-from schedkit.models import LOCAL_EXECUTOR, RunStatus, utcnow
+from schedkit.models import LOCAL_EXECUTOR, Node, RunStatus, utcnow
 from schedkit.store._rollups import RollupDelta, encode_histogram
+from schedkit.store._upgrade import DEFAULT_CHECK, UpgradeCheck, live_nodes, refuse_upgrade
 from schedkit.store.sql.schema import Tables, run_rollups_table, workflow_runs_table
 
 log = logging.getLogger("schedkit.store.sql")
@@ -228,10 +232,21 @@ def _stamp(conn: Connection, tables: Tables, version: int) -> None:
     )
 
 
-def migrate(conn: Connection, tables: Tables, *, create: bool = True) -> tuple[int, int]:
+def migrate(
+    conn: Connection,
+    tables: Tables,
+    *,
+    create: bool = True,
+    store: str = "",
+    check: UpgradeCheck = DEFAULT_CHECK,
+) -> tuple[int, int]:
     """Create (StoreNotFoundError instead if not ``create``) or upgrade the schema in the
     caller's transaction; returns the version the database was at (0: none, created
-    here) and the version it is at afterwards.
+    here) and the version it is at afterwards. ``store`` names the database in messages.
+
+    An upgrade that code of the version found cannot work with is refused (StoreError,
+    nothing changed) while nodes are alive on it, as ``check`` says
+    (:mod:`schedkit.store._upgrade`).
 
     The caller serialises concurrent openers (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
     advisory lock), so a check-then-create here is not racy.
@@ -262,8 +277,39 @@ def migrate(conn: Connection, tables: Tables, *, create: bool = True) -> tuple[i
             latest,
         )
         return version, version
+    needs = _compatible_from(latest)
+    if version < latest and needs > version and not check.ignore_live_nodes:
+        live = live_nodes(_nodes(conn, tables), _now(conn), check.lost_after)
+        if live:
+            raise refuse_upgrade(
+                store=store or "database",
+                kind="schema",
+                found=version,
+                target=latest,
+                needs=needs,
+                live=live,
+                lost_after=check.lost_after,
+            )
     for target in range(version + 1, latest + 1):
-        log.info("upgrading the schema of %s from version %d to %d", sv.name, target - 1, target)
+        log.info(
+            "upgrading store %s from schema version %d to %d", store or sv.name, target - 1, target
+        )
         MIGRATIONS[target - 2].upgrade(conn, tables)
         _stamp(conn, tables, target)
     return version, latest
+
+
+def _nodes(conn: Connection, tables: Tables) -> list[Node]:
+    """The node rows, by the columns every version has (the baseline's)."""
+    n = tables.nodes
+    stmt = sa.select(n.c.id, n.c.hostname, n.c.pid, n.c.started_at, n.c.heartbeat_at, n.c.version)
+    return [Node(**row._asdict()) for row in conn.execute(stmt)]
+
+
+def _now(conn: Connection) -> datetime:
+    """The time node heartbeats are judged by: PostgreSQL's clock (nodes whose clock is
+    off write the server's time, ``scheduler.clock``), SQLite's machine's."""
+    if conn.dialect.name == "postgresql":
+        now: datetime = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+        return now.astimezone(UTC)
+    return utcnow()

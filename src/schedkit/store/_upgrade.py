@@ -1,0 +1,74 @@
+"""The check before an upgrade that code of older releases cannot work with: no node may
+be alive on the store.
+
+Why a node alive at that moment runs older code: code of the new version (or newer)
+would have upgraded the store when it started. Older code refuses to *start* on the
+upgraded store, but one already running never looks again: it went on holding the
+scheduler lease and finishing runs on the upgraded schema for minutes (seen in an
+upgrade audit: on PostgreSQL the runs it finished were missing from the rollups for
+good). So such an upgrade waits until those nodes are gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from schedkit.errors import StoreError
+from schedkit.models import Node
+
+#: The default of ``scheduler.lost_after``, for openers that do not say.
+DEFAULT_LOST_AFTER = 20.0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UpgradeCheck:
+    """How an opener checks for live nodes before such an upgrade."""
+
+    #: Seconds a node's row counts as alive after its last heartbeat
+    #: (``scheduler.lost_after``: a node killed without stopping leaves its row behind).
+    lost_after: float = DEFAULT_LOST_AFTER
+    #: Upgrade whatever the node rows say (``schedkit db upgrade --ignore-live-nodes``):
+    #: for rows of nodes known to be gone, e.g. a crashed one within ``lost_after``.
+    ignore_live_nodes: bool = False
+
+
+DEFAULT_CHECK = UpgradeCheck()
+
+
+def live_nodes(nodes: Iterable[Node], now: datetime, lost_after: float) -> list[Node]:
+    """The nodes heartbeated within ``lost_after`` seconds of ``now``: the rule the node
+    list (``alive``) and the reaper go by."""
+    cut = now - timedelta(seconds=lost_after)
+    return sorted((n for n in nodes if n.heartbeat_at >= cut), key=lambda n: n.id)
+
+
+def refuse_upgrade(
+    *,
+    store: str,
+    kind: str,
+    found: int,
+    target: int,
+    needs: int,
+    live: list[Node],
+    lost_after: float,
+) -> StoreError:
+    """The error of an upgrade refused because of ``live`` nodes; ``kind`` is "schema"
+    (SQL) or "index" (MongoDB)."""
+    window = timedelta(seconds=lost_after)
+    listed = "; ".join(
+        f"{n.id} (host {n.hostname}, pid {n.pid}, schedkit {n.version or '?'}, last heartbeat "
+        f"{n.heartbeat_at.isoformat(timespec='seconds')})"
+        for n in live
+    )
+    until = max(n.heartbeat_at for n in live) + window
+    return StoreError(
+        f"store {store}: refusing to upgrade from {kind} version {found} to {target}: code "
+        f"older than {kind} version {needs} cannot work on it, and {len(live)} node(s) "
+        f"of an older release are alive on the store: {listed}. Stop them first (a node "
+        f"that stops removes its row; one killed without stopping counts as alive until "
+        f"its last heartbeat + {lost_after:g} s (scheduler.lost_after), here "
+        f"{until.isoformat(timespec='seconds')}), then start again; if those nodes are "
+        f"certainly gone, `schedkit db upgrade --ignore-live-nodes` upgrades anyway"
+    )
