@@ -16,7 +16,16 @@ from schedkit.calendars import CalendarWarning
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.events import EventKind, Listener
-from schedkit.models import JSON, Lease, Run, RunStatus, Schedule, StateEntry
+from schedkit.models import (
+    JSON,
+    Lease,
+    Node,
+    Run,
+    RunStatus,
+    Schedule,
+    ScheduleCounts,
+    StateEntry,
+)
 from schedkit.task import BaseTask
 
 #: A context manager entered around every attempt executed on the node.
@@ -66,6 +75,10 @@ class ExtensionHost(Protocol):
     ) -> Callable[[], None]: ...
 
     async def get_schedule(self, schedule_id: str) -> Schedule | None: ...
+
+    async def schedule_counts(self) -> list[ScheduleCounts]: ...
+
+    async def list_nodes(self) -> list[Node]: ...
 
     async def list_runs(
         self,

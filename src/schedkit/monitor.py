@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from schedkit.alerts.config import (
+    AlertKind,
     AlertsSettings,
     RuleOverride,
     RuleSet,
@@ -47,16 +48,18 @@ from schedkit.alerts.rules import (
     on_running_check,
     on_started,
     reminder_due,
+    reminders_moot,
     skipped_is_missed,
     with_missed_count,
 )
+from schedkit.alerts.running import long_runs
 from schedkit.alerts.schedules import ScheduleCache, describe_trigger
 from schedkit.alerts.state import TaskAlertState
 from schedkit.errors import ConfigError, RunNotFoundError, StoreError
 from schedkit.events import EventKind, RunEvent
 from schedkit.extension import ExtensionHost
 from schedkit.metrics import SchedkitMetrics
-from schedkit.models import Run, RunStatus, Schedule
+from schedkit.models import Run, RunStatus, Schedule, ScheduleCounts
 from schedkit.stopping import cancel_and_wait, wait_for
 from schedkit.tracing import Tracing, TracingSettings
 
@@ -403,20 +406,12 @@ class Monitor:
     async def _check_running(self) -> None:
         assert self.scheduler is not None
         now = self._now()
-        runs = await self.scheduler.list_runs(status=RunStatus.RUNNING, limit=CHECK_LIMIT)
-        by_task: dict[str, list[tuple[Run, float]]] = {}
-        for run in runs:
-            if run.started_at is None:
-                continue
-            rules = self.rules_for(run.task_name)
-            elapsed = (now - run.started_at).total_seconds()
-            if rules.too_long and elapsed > rules.too_long:
-                by_task.setdefault(run.task_name, []).append((run, elapsed))
-        for task_name, long_runs in by_task.items():
+        by_task = await long_runs(self.scheduler, self.rules_for, now, CHECK_LIMIT)
+        for task_name, runs in by_task.items():
             rules = self.rules_for(task_name)
             alerts = await self._update(
                 task_name,
-                [functools.partial(on_running_check, long_runs=long_runs, rules=rules, now=now)],
+                [functools.partial(on_running_check, long_runs=runs, rules=rules, now=now)],
             )
             await self._dispatch(alerts)
 
@@ -457,6 +452,7 @@ class Monitor:
         if self._reminders_at and (now - self._reminders_at).total_seconds() < REMINDER_CHECK:
             return
         self._reminders_at = now
+        counts: dict[str, ScheduleCounts] | None = None
         for entry in await self.scheduler.list_state(STATE_PREFIX):
             task_name = entry.key.removeprefix(STATE_PREFIX)
             rules = self.rules_for(task_name)
@@ -464,8 +460,12 @@ class Monitor:
             run_id = (state.last_error or {}).get("run_id")
             if not run_id or not reminder_due(state, rules, now):
                 continue
+            if counts is None:
+                counts = {c.task_name: c for c in await self.scheduler.schedule_counts()}
             with contextlib.suppress(RunNotFoundError):  # purged since
                 last = await self.scheduler.get_run(str(run_id))
+                if reminders_moot(last, counts.get(task_name)):
+                    continue  # paused (acknowledged) or its schedules removed
                 fold = functools.partial(on_failing_check, last_failed=last, rules=rules, now=now)
                 await self._dispatch(await self._update(task_name, [fold]))
 
@@ -494,8 +494,11 @@ class Monitor:
             return
         for alert in alerts:
             self.metrics.alerts.labels(task=alert.task_name, kind=alert.kind.value).inc()
-            logger.warning(
-                "alert %s%s for %s",
+            # "alert failed for task X" read as a failed delivery ("could not deliver")
+            # when grepped; a recovery is good news, not a warning.
+            logger.log(
+                logging.INFO if alert.kind is AlertKind.RECOVERED else logging.WARNING,
+                "raised alert %r%s for %s",
                 alert.kind.value,
                 " (reminder)" if alert.reminder else "",
                 alert.subject,

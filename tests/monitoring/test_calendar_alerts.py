@@ -49,8 +49,8 @@ async def test_calendar_not_confirmed_alert(
     body = receiver.on("/alerts")[0].json()["message"]
     assert "Calendar: cn_workdays" in body and "Enter the State Council" in body
     # An audit: the log said "alert calendar_unconfirmed for task cn_workdays (run -)".
-    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("alert ")]
-    assert logged == ["alert calendar_unconfirmed for calendar cn_workdays (2027)"]
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("raised ")]
+    assert logged == ["raised alert 'calendar_unconfirmed' for calendar cn_workdays (2027)"]
 
     await other.calendars.enter_notice(2027, "放假 2027-01-01 至 2027-01-03 元旦\n", confirmed=True)
     await mon.check()

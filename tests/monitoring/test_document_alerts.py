@@ -201,6 +201,37 @@ def test_a_password_in_the_file_works_but_warns_how_to_move_it(
     assert caplog.records == []
 
 
+def test_secrets_written_in_channel_urls_warn_without_showing_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An audit: a literal alerts.email.password warned, a literal secret in a channel
+    URL did not (monitoring.md: "channel URLs name environment variables as ${NAME}")."""
+    caplog.set_level(logging.WARNING)
+    alerts = document_alerts(587, "https://example.com/hook?token=LitHook55", "${P}")
+    alerts["channels"] += [
+        "mailtos://bob:LitUrlPw77@smtp.example.com?to=ops@example.com",
+        {"name": "j", "url": "json://127.0.0.1:9/t?+X-Token=LitTok88&format=text"},
+        "mailtos://bob:${SMTP_PASSWORD}@smtp.example.com?to=ops@example.com",
+        "json://127.0.0.1:9/t?+X-Token=${HOOK_TOKEN}&-level=error",
+    ]
+    AlertsSettings.parse(alerts)
+    logged = [r.getMessage() for r in caplog.records]
+    config = SchedkitConfig.from_document(scheduler_config(Path("x.db"), alerts))
+    checked = config_warnings(config)
+    for warnings in (logged, checked):
+        assert [w.split()[0] for w in warnings] == [
+            "alerts.channels[2].url",
+            "alerts.channels[3].url",
+            "alerts.webhook.url",
+        ]
+        assert "the password in its user info" in warnings[0]
+        assert "query parameter '+X-Token'" in warnings[1]
+        assert "query parameter 'token'" in warnings[2]
+        assert all("${NAME}" in w for w in warnings)
+        for secret in ("LitHook55", "LitUrlPw77", "LitTok88"):
+            assert not any(secret in w for w in warnings)
+
+
 def test_port_465_is_ssl_from_the_first_byte() -> None:
     settings = AlertsSettings.parse(document_alerts(465, "https://example.com/h", "${P}"))
     email = next(c for c in settings.channels if c.name == "email")

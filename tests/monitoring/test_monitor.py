@@ -8,15 +8,18 @@ neither slows nor fails runs.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from schedkit import OffsetClock, RunStatus, Scheduler, TaskRegistry, task
-from schedkit.models import RunFilter
+from schedkit.alerts.running import long_runs
+from schedkit.models import Run, RunFilter, TriggerSource, new_id
 from schedkit.monitor import STATE_PREFIX, Monitor
 
 from .conftest import MakeMonitored, Receiver, alert_settings, fast_config, wait_until
@@ -54,8 +57,9 @@ async def settle(monitor: Monitor) -> None:
 
 
 async def test_failed_once_per_streak_then_recovered(
-    make_monitored: MakeMonitored, receiver: Receiver
+    make_monitored: MakeMonitored, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="schedkit.monitor")
     t, flag = switchable()
     s, mon = await make_monitored(
         t, settings=alert_settings([hook(receiver)], base_url="http://console")
@@ -84,6 +88,17 @@ async def test_failed_once_per_streak_then_recovered(
         if s_.name == "schedkit_alerts_total"
     }
     assert samples == {("nightly", "failed"): 1, ("nightly", "recovered"): 1}
+    # An audit: "alert failed for task nightly" read as a failed delivery when grepped,
+    # and a recovery was logged as a warning.
+    raised = [
+        (r.levelname, r.getMessage().split(" (run ")[0])
+        for r in caplog.records
+        if r.getMessage().startswith("raised alert")
+    ]
+    assert raised == [
+        ("WARNING", "raised alert 'failed' for task nightly"),
+        ("INFO", "raised alert 'recovered' for task nightly"),
+    ]
 
 
 async def test_retries_are_not_failures_until_the_last(
@@ -141,6 +156,54 @@ async def test_a_failure_streak_is_reminded_of_without_another_failure(
     await asyncio.sleep(0.3)
     await settle(mon)
     assert len(receiver.on("/alerts")) == 2  # once per interval
+
+
+async def test_no_reminders_for_a_paused_task(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    """An on-call audit: reminders kept coming for tasks the operator had paused (an
+    acknowledgement); they come back when the task is resumed and still failing."""
+    t, _flag = switchable()
+    clock = OffsetClock()
+    settings = alert_settings([hook(receiver)], rules={"reminder_interval": 120})
+    s, mon = await make_monitored(t, clock=clock, settings=settings)
+    await s.add_task("nightly", {"trigger": "cron", "hour": 2, "minute": 0})
+    await s.run_now("nightly", wait=True, timeout=5)
+    await receiver.wait("/alerts", 1, timeout=5)
+    await s.pause_task("nightly", "known: upstream down until Monday")
+    clock.advance(timedelta(seconds=121))  # a reminder is due, and the monitor looks
+    with pytest.raises(AssertionError, match="not met"):  # (every check_interval: 0.1 s)
+        await receiver.wait("/alerts", 2, timeout=1.0)
+    await settle(mon)
+    assert titles(receiver) == ["[ERROR] Task failed: nightly"]
+    await s.resume_task("nightly")
+    clock.advance(timedelta(seconds=61))  # the monitor looks again once a minute
+    (_, reminder) = await receiver.wait("/alerts", 2, timeout=5)
+    assert reminder.json()["title"] == "(Reminder) [ERROR] Task failed: nightly"
+
+
+async def test_too_long_skips_a_run_whose_node_is_dead(make_monitored: MakeMonitored) -> None:
+    """An audit: a node killed -9 and restarted 45 s later got "still running" (too_long)
+    and "lost" in the same second for the run it had left."""
+    s, mon = await make_monitored(
+        settings=alert_settings([], rules={"too_long": 10}), scheduler={"lost_after": 30}
+    )
+    run = Run(
+        id=new_id(),
+        task_name="elsewhere",  # registered on no node here: only the ghost claims it
+        schedule_id=None,
+        trigger_source=TriggerSource.MANUAL,
+        scheduled_for=datetime.now(UTC),
+    )
+    await s.store.insert_runs([run])
+    [claimed] = await s.store.claim_runs("ghost", datetime.now(UTC), 1, run_ids=[run.id])
+    assert claimed.started_at is not None
+    soon = await long_runs(s, mon.rules_for, claimed.started_at + timedelta(seconds=20), 100)
+    assert [r.id for r, _ in soon["elsewhere"]] == [run.id]  # silent 20 s: still running
+    later = await long_runs(s, mon.rules_for, claimed.started_at + timedelta(seconds=45), 100)
+    assert later == {}  # silent 45 s, its node gone: the reaper's, not too_long's
+    # The reaper's reason for it names the time in the zone alerts show.
+    assert s._loop.reaper.tz == ZoneInfo("Asia/Shanghai")
 
 
 async def test_too_long_fires_while_the_run_is_still_running(

@@ -14,10 +14,11 @@ from schedkit.alerts.rules import (
     on_pending_check,
     on_running_check,
     on_started,
+    reminders_moot,
     skipped_is_missed,
 )
 from schedkit.alerts.state import TaskAlertState
-from schedkit.models import Run, RunStatus, TriggerSource
+from schedkit.models import Run, RunStatus, ScheduleCounts, TriggerSource
 
 T0 = datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -263,3 +264,20 @@ def test_alert_kinds_cover_the_issue() -> None:
         "recovered",
         "calendar_unconfirmed",  # issue #14
     }
+
+
+def test_reminders_stop_for_a_paused_task_or_one_whose_schedules_are_gone() -> None:
+    """An on-call audit: reminders kept coming for paused tasks (acknowledged by the
+    operator) and for a task whose schedules had been removed (the incident is over)."""
+    scheduled = run(RunStatus.FAILED)
+    manual = run(RunStatus.FAILED, schedule_id=None, trigger_source=TriggerSource.MANUAL)
+
+    def counts(total: int, paused: int) -> ScheduleCounts:
+        return ScheduleCounts(task_name="t", total=total, paused=paused, next_fire_time=None)
+
+    assert not reminders_moot(scheduled, counts(2, 1))  # still fires on one schedule
+    assert reminders_moot(scheduled, counts(2, 2))  # paused
+    assert reminders_moot(scheduled, None)  # its schedules removed
+    assert reminders_moot(scheduled, counts(0, 0))
+    assert not reminders_moot(manual, None)  # run by hand only: broken until a success
+    assert reminders_moot(manual, counts(1, 1))

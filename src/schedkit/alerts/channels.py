@@ -4,7 +4,8 @@ Each channel has its own queue and worker task, so a slow or dead channel delays
 its own messages: never a run, never another channel. A send runs the channel's backend
 (apprise, or an SMS vendor's SDK: blocking code, see :mod:`schedkit.alerts.backends`) in
 a small dedicated thread pool with a timeout, and is retried with exponential delay. A
-per-channel throttle caps messages per window; what it holds back is summarised in one
+per-channel throttle caps messages per window, first alerts before reminders (see
+:mod:`schedkit.alerts.throttle`); what it folds is summarised in one
 message once the window frees up. Each channel's health (consecutive failures, last
 error) is kept for status endpoints and metrics.
 
@@ -32,6 +33,7 @@ from schedkit.alerts.config import AnyChannel, ChannelSettings, DeliverySettings
 from schedkit.alerts.env import expand_url as expand_url  # re-exported for schedkit.tracing
 from schedkit.alerts.messages import Language, Message
 from schedkit.alerts.rules import Severity
+from schedkit.alerts.throttle import Throttle, next_step, slots_needed
 from schedkit.errors import ConfigError
 from schedkit.models import utcnow
 from schedkit.redaction import RedactingFilter
@@ -83,41 +85,17 @@ class ChannelHealth:
         }
 
 
-class Throttle:
-    """At most ``limit`` messages per ``window`` seconds (sliding window)."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._sent: deque[float] = deque()
-
-    def _expire(self, now: float) -> None:
-        while self._sent and now - self._sent[0] >= self.window:
-            self._sent.popleft()
-
-    def allow(self, now: float) -> bool:
-        """Take a slot if one is free."""
-        if self.limit <= 0:
-            return True
-        self._expire(now)
-        if len(self._sent) >= self.limit:
-            return False
-        self._sent.append(now)
-        return True
-
-    def free_at(self, now: float) -> float:
-        """When the next slot frees up (``now`` if one is free)."""
-        if self.limit <= 0:
-            return now
-        self._expire(now)
-        if len(self._sent) < self.limit:
-            return now
-        return self._sent[0] + self.window
-
-
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Item:
     message: Message
+
+
+@dataclass(kw_only=True, slots=True)
+class _Waiting:
+    """A message waiting in its channel's worker; ``held`` once counted as throttled."""
+
+    message: Message
+    held: bool = False
 
 
 _SUMMARY: dict[Language, tuple[str, str]] = {
@@ -249,42 +227,58 @@ class AlertSender:
         return [h.to_json() for h in self.health.values()]
 
     async def _worker(self, name: str, queue: asyncio.Queue[_Item]) -> None:
-        """Deliver the channel's messages in order. Messages held back by the throttle
-        stay unfinished in the queue's accounting until their summary is delivered, so
-        ``stop()`` waits for it (within its grace)."""
+        """Deliver the channel's messages, first alerts before reminders (the decision is
+        :func:`~schedkit.alerts.throttle.next_step`). Messages held back by the throttle
+        stay unfinished in the queue's accounting until they (or their summary) are
+        delivered, so ``stop()`` waits for them (within its grace)."""
         loop = asyncio.get_running_loop()
-        throttle = Throttle(self.delivery.throttle_per_minute, self.delivery.throttle_window)
-        held: list[Message] = []
+        limit = self.delivery.throttle_per_minute
+        throttle = Throttle(limit, self.delivery.throttle_window)
+        first: deque[_Waiting] = deque()
+        reminders: deque[_Waiting] = deque()
         while True:
             item: _Item | None = None
-            if held:
-                wait = max(0.0, throttle.free_at(loop.time()) - loop.time())
+            if first or reminders:
+                need = slots_needed(first=len(first), limit=limit)
+                wait = max(0.0, throttle.free_at(loop.time(), need) - loop.time())
                 with contextlib.suppress(TimeoutError):
                     item = await wait_for(queue.get(), wait)
             else:
                 item = await queue.get()
-            finished = 0 if item is None else 1
-            try:
-                if held and throttle.free_at(loop.time()) <= loop.time():
-                    summary, done = self._summary(held), len(held)
-                    held = []
-                    throttle.allow(loop.time())
-                    try:
-                        await self._deliver(name, summary)
-                    finally:
-                        finished += done
-                if item is None:
-                    continue
+            if item is not None:
+                line = reminders if item.message.reminder else first
+                line.append(_Waiting(message=item.message))
                 self.health[name].queued = queue.qsize()
-                if not throttle.allow(loop.time()):
-                    held.append(item.message)
-                    finished -= 1
-                    self._record(name, item.message, "throttled")
-                    logger.warning(
-                        "alert channel %s: throttled, holding back %r", name, item.message.title
+            finished = 0
+            try:
+                while (
+                    step := next_step(
+                        first=len(first),
+                        reminders=len(reminders),
+                        free=throttle.free(loop.time()),
+                        limit=limit,
                     )
-                    continue
-                await self._deliver(name, item.message)
+                ) != "wait":
+                    line = first if step in ("first", "fold_first") else reminders
+                    if step in ("first", "reminder"):
+                        batch = [line.popleft().message]
+                        message = batch[0]
+                    else:
+                        batch = [w.message for w in line]
+                        line.clear()
+                        message = self._summary(batch)
+                    throttle.allow(loop.time())
+                    finished += len(batch)
+                    await self._deliver(name, message)
+                for waiting in (*first, *reminders):
+                    if not waiting.held:
+                        waiting.held = True
+                        self._record(name, waiting.message, "throttled")
+                        logger.warning(
+                            "alert channel %s: throttled, holding back %r",
+                            name,
+                            waiting.message.title,
+                        )
             except Exception:  # a bug here must not kill the channel's worker
                 logger.exception("alert channel %s: unexpected error", name)
             finally:

@@ -48,7 +48,7 @@ from pydantic import (
 )
 
 from schedkit._suggest import error_message
-from schedkit.alerts import document
+from schedkit.alerts import document, url_secrets
 from schedkit.alerts.env import env_names
 from schedkit.errors import ConfigError
 
@@ -323,14 +323,18 @@ class AlertsSettings(_Model):
     @model_validator(mode="before")
     @classmethod
     def _document_shape(cls, data: Any, info: ValidationInfo) -> Any:
-        """The design document's named channels and their sections, as channels."""
-        if not isinstance(data, dict) or not document.is_document_shape(data):
+        """The design document's named channels and their sections, as channels; a
+        warning for each secret written in the file (channel URLs included)."""
+        if not isinstance(data, dict):
             return data
-        translated, warnings = document.translate(data)
+        warnings = url_secrets.channels_warnings(data)
+        if document.is_document_shape(data):
+            data, more = document.translate(data)
+            warnings += more
         if (info.context or {}).get("warn", True):
             for warning in warnings:
                 logger.warning("%s", warning)
-        return translated
+        return data
 
     @field_validator("channels", mode="before")
     @classmethod
@@ -422,7 +426,8 @@ class AlertsSettings(_Model):
 def config_warnings(config: SchedkitConfig) -> list[str]:
     """What should change in ``config.alerts`` although it works (``schedkit check``)."""
     data = config.alerts.model_dump()
-    return document.translate(data)[1] if document.is_document_shape(data) else []
+    warnings = url_secrets.channels_warnings(data)
+    return warnings + (document.translate(data)[1] if document.is_document_shape(data) else [])
 
 
 def _channel_table(value: Any) -> Any:

@@ -33,6 +33,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+from schedkit.alerts.url_secrets import url_warnings
+
 __all__ = ["DOCUMENT_CHANNELS", "DocumentShapeError", "is_document_shape", "translate"]
 
 #: Channel names of the document's shape, each described by the section of that name.
@@ -121,8 +123,8 @@ def _email(section: Mapping[str, Any], where: str, warnings: list[str]) -> str:
 
 
 def _webhook(section: Mapping[str, Any], where: str, warnings: list[str]) -> str:
-    del warnings  # webhook URLs carry tokens: shown nowhere, so nothing to warn about
     url = _required(section, "url", where)
+    warnings += url_warnings(url, f"{where}.url")
     channel = str(section.get("channel") or "").strip()
     if _ENV_REF.match(url):
         raise DocumentShapeError(

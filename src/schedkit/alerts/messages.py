@@ -54,6 +54,9 @@ class Message:
     #: :data:`~schedkit.alerts.config.TEMPLATE_FIELDS`; may be empty (then such a channel
     #: falls back to the title).
     fields: dict[str, str] = field(default_factory=dict)
+    #: A reminder of an open condition: sent only from the throttle's budget left after
+    #: first alerts, and folded into a summary first (see :mod:`schedkit.alerts.throttle`).
+    reminder: bool = False
 
 
 _TITLES: dict[Language, dict[AlertKind, str]] = {
@@ -229,6 +232,7 @@ def render(alert: Alert, ctx: MessageContext, fmt: BodyFormat = "text") -> Messa
         severity=alert.severity,
         format=fmt,
         fields=template_fields(alert, ctx, title),
+        reminder=alert.reminder,
     )
 
 

@@ -34,7 +34,7 @@ from typing import Any
 from schedkit.alerts.config import AlertKind, RuleSet
 from schedkit.alerts.state import TaskAlertState
 from schedkit.calendars import CalendarWarning
-from schedkit.models import JSON, Run, RunStatus, TriggerSource
+from schedkit.models import JSON, Run, RunStatus, ScheduleCounts, TriggerSource
 
 #: Final statuses that count as a failure of the task.
 FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.LOST})
@@ -179,6 +179,16 @@ def on_final(state: TaskAlertState, run: Run, rules: RuleSet, now: datetime) -> 
 def reminder_due(state: TaskAlertState, rules: RuleSet, now: datetime) -> bool:
     """Whether a failure streak that was alerted is owed its reminder."""
     return bool(state.failure_sent) and _due(state.failure_sent_at, rules, now)
+
+
+def reminders_moot(last_failed: Run, counts: ScheduleCounts | None) -> bool:
+    """Whether a failure streak's periodic reminders stop: every schedule of the task is
+    paused (an operator has acknowledged it), or the streak came from a schedule and the
+    task has none left (removed: the incident is over). A task run only by hand keeps
+    being reminded of until it succeeds. Reminders come back when a schedule does."""
+    if counts is None or counts.total == 0:
+        return last_failed.schedule_id is not None
+    return counts.paused >= counts.total
 
 
 def on_failing_check(

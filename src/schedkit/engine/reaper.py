@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from schedkit.clock import Clock
 from schedkit.engine import runs
@@ -56,6 +56,17 @@ def vouched(run: Run, node: Node | None, lost_after: float, now: datetime) -> bo
     return last_sign is not None and node.heartbeat_at < last_sign + window
 
 
+def doomed(run: Run, node: Node | None, lost_after: float, now: datetime) -> bool:
+    """Whether the reaper judges ``run`` lost at its next pass: silent for over
+    ``lost_after`` seconds and not vouched for by its node. Other observers (the
+    monitor's ``too_long`` check) skip such a run: its node is gone, "still running"
+    about it is false (an audit saw too_long and lost sent in the same second)."""
+    last_sign = run.heartbeat_at or run.started_at
+    if last_sign is not None and last_sign >= now - timedelta(seconds=lost_after):
+        return False
+    return not vouched(run, node, lost_after, now)
+
+
 def listed(run: Run, node: Node | None) -> bool:
     """Whether ``node`` (``run``'s) lists it among its running runs in its latest beat."""
     runs = node.info.get(NODE_RUNS) if node is not None else None
@@ -63,10 +74,11 @@ def listed(run: Run, node: Node | None) -> bool:
 
 
 def lost_verdict(
-    run: Run, retry: datetime | None, stale_before: datetime, now: datetime
+    run: Run, retry: datetime | None, stale_before: datetime, now: datetime, tz: tzinfo = UTC
 ) -> LostRun:
-    """The verdict on a silent run: lost for good (``retry`` None) or back to pending."""
-    reason = silence_reason(run, now - stale_before, now)
+    """The verdict on a silent run: lost for good (``retry`` None) or back to pending;
+    its reason gives the last heartbeat's time in ``tz`` (the configured zone)."""
+    reason = silence_reason(run, now - stale_before, now, tz)
     error = {"type": "RunLost", "message": reason}
     return LostRun(
         run_id=run.id,
@@ -80,17 +92,28 @@ def lost_verdict(
     )
 
 
-def silence_reason(run: Run, lost_after: timedelta, now: datetime) -> str:
+def silence_reason(run: Run, lost_after: timedelta, now: datetime, tz: tzinfo = UTC) -> str:
     """Why a run is judged lost, in words an operator paged at night reads at once (an
     audit: "since before 2026-12-06T21:13:50.981838+00:00" gave the verdict's cut-off,
-    not the run's last sign of life, as a raw ISO time)."""
+    not the run's last sign of life, as a raw ISO time). The time is in ``tz`` with its
+    offset: the reason is stored and shown as the run's error, in alerts and the console
+    next to times in the configured zone, where a UTC time read as a wrong local one."""
     last = run.heartbeat_at or run.started_at
     limit = f"lost_after {lost_after.total_seconds():g} s"
     if last is None:
         return f"no heartbeat from its node (over {limit})"
     silent = (now - last).total_seconds()
-    at = last.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"no heartbeat from its node for {silent:.0f} s (over {limit}; last at {at})"
+    return f"no heartbeat from its node for {silent:.0f} s (over {limit}; last at {_at(last, tz)})"
+
+
+def _at(moment: datetime, tz: tzinfo) -> str:
+    """``2026-12-07 11:38:27 +08:00`` (``… UTC`` in UTC)."""
+    local = moment.astimezone(tz)
+    offset = local.utcoffset()
+    if not offset:
+        return local.strftime("%Y-%m-%d %H:%M:%S UTC")
+    z = local.strftime("%z")  # +0800; %:z needs Python 3.12
+    return f"{local:%Y-%m-%d %H:%M:%S} {z[:3]}:{z[3:]}"
 
 
 def holds(stored: Run, verdict: LostRun) -> bool:
@@ -118,8 +141,11 @@ class Reaper:
         retry_due: Callable[[datetime], None],
         store_failed_at: Callable[[], datetime | None] = lambda: None,
         hold: float | None = None,
+        tz: tzinfo = UTC,
     ) -> None:
         self.store = store
+        #: The configured zone, for the time in a lost run's reason.
+        self.tz = tz
         #: When the store last failed this node (the lease's calls), and how long
         #: verdicts wait after it (at most lost_after): see _holding.
         self.store_failed_at = store_failed_at
@@ -204,7 +230,7 @@ class Reaper:
         for run in stale:
             task = self.registry.get_task(run.task_name)
             retry = retry_at(task.retry_policy if task else None, run, RunStatus.LOST, now)
-            verdicts.append(lost_verdict(run, retry, stale_before, now))
+            verdicts.append(lost_verdict(run, retry, stale_before, now, self.tz))
         try:
             applied = await self.store.lose_runs(verdicts)
         except StoreError:

@@ -147,6 +147,8 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
             node_id=self.node_id,
             config=self.config,
         )
+        # A lost run's reason names its last heartbeat in the zone its alerts show.
+        self._loop.reaper.tz = self.tz
         audit = Auditor(self.store, self.clock)
         self._audit = audit
         self.schedules = ScheduleBook(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from schedkit.engine.reaper import NODE_RUNS, lost_verdict, vouched
+from schedkit.engine.reaper import NODE_RUNS, doomed, lost_verdict, vouched
 from schedkit.models import Node, Run, RunStatus, TriggerSource
 
 NOW = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
@@ -78,3 +79,25 @@ def test_a_lost_runs_reason_says_how_long_it_was_silent_and_since_when() -> None
         "last at 2026-12-02 07:59:25 UTC)"
     )
     assert verdict.attempt_error["error"]["message"] == verdict.reason
+
+
+def test_a_lost_runs_reason_gives_its_time_in_the_configured_zone() -> None:
+    """An audit: a zh alert with times "(Asia/Shanghai)" read "last at … 03:38:27 UTC"
+    in its error line (a UTC time among local ones)."""
+    verdict = lost_verdict(
+        silent_run(48), None, NOW - timedelta(seconds=LOST_AFTER), NOW, ZoneInfo("Asia/Shanghai")
+    )
+    assert verdict.reason == (
+        "no heartbeat from its node for 48 s (over lost_after 20 s; "
+        "last at 2026-12-02 15:59:12 +08:00)"
+    )
+    kolkata = lost_verdict(silent_run(48), None, NOW, NOW, ZoneInfo("Asia/Kolkata"))
+    assert kolkata.reason.endswith("last at 2026-12-02 13:29:12 +05:30)")
+
+
+def test_doomed_is_the_reapers_verdict_ahead_of_its_pass() -> None:
+    """What the too_long check skips: a run the reaper judges lost at its next pass."""
+    assert doomed(silent_run(45), None, LOST_AFTER, NOW)  # node gone (killed, restarted)
+    assert doomed(silent_run(45), node(45, ["r1"]), LOST_AFTER, NOW)  # node silent too
+    assert not doomed(silent_run(5), None, LOST_AFTER, NOW)  # heartbeat recent
+    assert not doomed(silent_run(25), node(1, ["r1"]), LOST_AFTER, NOW)  # vouched for
