@@ -338,6 +338,10 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "{n} finished run(s) older than {age}: finished before {at}",
         "zh": "{n} 条结束早于 {age}前的运行：结束于 {at} 之前",
     },
+    "purge workflow runs": {
+        "en": "{n} workflow run(s) that ended before {at}",
+        "zh": "{n} 个结束于 {at} 之前的工作流运行",
+    },
     "purge audit": {
         "en": "{n} audit event(s) older than {age}: recorded before {at}",
         "zh": "{n} 条早于 {age}前的审计记录：记录于 {at} 之前",
