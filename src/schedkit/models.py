@@ -352,6 +352,11 @@ def run_with(run: Run, **changes: Any) -> Run:
     return run_of_values(values)
 
 
+#: ``created_by`` of a workflow step's run is this prefix and the workflow run's id: how
+#: a store finds the workflow run a step run belongs to (a purge keeps them together).
+STEP_CREATOR = "workflow:"
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class WorkflowRun:
     """One run of a workflow: the definition it was started with (so a code change never

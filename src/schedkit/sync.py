@@ -173,6 +173,7 @@ class SyncScheduler:
     stats = _Blocking(Scheduler.stats)
     runs_per_hour = _Blocking(Scheduler.runs_per_hour)
     purge = _Blocking(Scheduler.purge)
+    purge_history = _Blocking(Scheduler.purge_history)
     purge_plan = _Blocking(Scheduler.purge_plan)
     purge_audit = _Blocking(Scheduler.purge_audit)
     ping = _Blocking(Scheduler.ping)

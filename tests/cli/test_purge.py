@@ -57,7 +57,9 @@ def test_purge_says_its_cut_off_and_a_dry_run_deletes_nothing(cli: Cli) -> None:
     # Was "2 run(s) older than 0:00:00" (a timedelta: "90 days, 0:00:00").
     assert event.detail is not None
     assert re.fullmatch(
-        rf"2 run\(s\) older than 0 seconds \(finished before {UTC_STAMP}\)", event.detail
+        rf"2 run\(s\) and 0 workflow run\(s\) older than 0 seconds "
+        rf"\(finished before {UTC_STAMP}\)",
+        event.detail,
     )
 
 

@@ -4,6 +4,7 @@ status, retry, in English and Chinese, and JSON."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -191,3 +192,41 @@ def test_workflow_commands_name_their_store(wf_cli: Cli, args: list[str]) -> Non
     assert text.exit_code == 0, text.output
     assert text.stdout.splitlines()[-1] == f"store {label}"
     assert json.loads(wf_cli("--json", *args).stdout)["store"] == label
+
+
+def test_status_says_a_step_waits_for_its_retry(cli: Cli) -> None:
+    """An audit: a step waiting for its retry showed as `pending 2 - -` with no message,
+    where the console says "Waiting to retry", when, and what the last attempt failed
+    with."""
+    write_config(cli.config, cli.db, (SAMPLE_PACKAGE, "tests.cli.retry_flow"))
+    node = SyncScheduler(SchedkitConfig.load(cli.config), registry=TaskRegistry())
+    node.start()
+    try:
+        started = json.loads(cli("--json", "workflow", "start", "flaky_close").stdout)
+        for _ in range(100):
+            status = json.loads(cli("workflow", "status", started["id"], "--json").stdout)
+            (fetch,) = status["steps"]
+            if fetch["run"] and fetch["run"]["failed_attempts"]:
+                break
+            time.sleep(0.1)
+    finally:
+        node.stop()
+    shown = cli("workflow", "status", started["id"]).stdout
+    (row,) = [line for line in shown.splitlines() if line.split()[:1] == ["fetch"]]
+    assert "waiting to retry" in row and "retries at 20" in row, shown
+    assert "last attempt failed: the market feed was late" in row, shown
+    zh = cli("--lang", "zh", "workflow", "status", started["id"]).stdout
+    (row,) = [line for line in zh.splitlines() if line.split()[:1] == ["fetch"]]
+    assert "等待重试" in row and "上次尝试失败：the market feed was late" in row, zh
+
+
+def test_status_says_skip_reasons_in_chinese(wf_cli: Cli) -> None:
+    """An audit: `--lang zh` left the skip reasons of the steps in English."""
+    started = json.loads(wf_cli("--json", "workflow", "start", "greeting", "-p", "day=3").stdout)
+    status = json.loads(wf_cli("workflow", "status", started["id"], "--json").stdout)
+    (greet,) = [s for s in status["steps"] if s["name"] == "greet"]
+    assert wf_cli("cancel", greet["run"]["id"], "--reason", "wrong trading day").exit_code == 0
+    zh = wf_cli("--lang", "zh", "workflow", "status", started["id"]).stdout
+    (explode,) = [line for line in zh.splitlines() if line.split()[:1] == ["explode"]]
+    assert "工作流已停止（步骤 greet：已取消）" in explode, zh
+    assert "stopped" not in zh

@@ -252,7 +252,8 @@ async def test_the_audit_log_says_backfills_in_the_consoles_zone_and_language(
                 r"^(3 runs cancelled|2 pending runs cancelled, 1 running asked to stop)$"
             ),
             "runs.purge": re.compile(
-                r"^0 runs older than 3650 d \(finished before \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\)$"
+                r"^0 runs older than 3650 d \(finished before \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\), "
+                r"workflow runs: 0$"
             ),
         },
         "zh": {
@@ -261,7 +262,8 @@ async def test_the_audit_log_says_backfills_in_the_consoles_zone_and_language(
                 r"^(取消了 3 次运行|取消了 2 次等待中的运行，已请求停止 1 次运行中的运行)$"
             ),
             "runs.purge": re.compile(
-                r"^0 次早于 3650 天的运行（\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 之前结束）$"
+                r"^0 次早于 3650 天的运行（\d{4}-\d\d-\d\d \d\d:\d\d:\d\d 之前结束），"
+                r"工作流运行 0 次$"
             ),
         },
     }

@@ -4,11 +4,22 @@ events grew without bound)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
-from schedkit.models import AuditEvent, RunStatus, new_id
+from schedkit.models import (
+    STEP_CREATOR,
+    AuditEvent,
+    Run,
+    RunStatus,
+    TriggerSource,
+    WorkflowStatus,
+    new_id,
+)
 from schedkit.store import Store
 from tests.store._contract import CHINESE, SEC, T0, add_runs, make_run
+from tests.store.test_contract_workflows import make_wf
 
 
 async def test_count_purgeable_runs_is_what_purge_runs_deletes(store: Store) -> None:
@@ -65,3 +76,63 @@ async def test_purge_audit_deletes_the_events_before_the_cut_off(
     assert await store.purge_audit(cut) == 0
     assert await store.purge_audit(T0 + 100 * SEC) == 2
     assert await store.count_audit() == 0
+
+
+def _step_run(workflow_run: str, step: str, finished_at: datetime) -> Run:
+    """A finished run of ``step`` of workflow run ``workflow_run``, as the engine makes
+    one (``engine.runs.step``: fenced on the step's key, created by the workflow run)."""
+    return make_run(
+        schedule_id=f"workflow:{workflow_run}:{step}",
+        trigger_source=TriggerSource.WORKFLOW,
+        created_by=f"{STEP_CREATOR}{workflow_run}",
+        status=RunStatus.SUCCESS,
+        finished_at=finished_at,
+    )
+
+
+async def test_purge_keeps_the_step_runs_of_the_workflow_runs_it_keeps(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An audit: a purge deleted the finished step runs of a workflow run still running,
+    # and the engine, reading a missing step run as "not started", ran them again.
+    monkeypatch.setattr("schedkit.store.sql.runs._PURGE_BATCH", 2)
+    monkeypatch.setattr("schedkit.store.mongo.runs.PURGE_BATCH", 2)
+    cut = T0 + 100 * SEC
+    ends = {"running": None, "ended_after": cut + SEC, "ended_before": cut - 5 * SEC}
+    for wf_id, end in ends.items():
+        await store.insert_workflow_run(make_wf(id=wf_id))
+        if end is not None:
+            await store.set_workflow_status(
+                wf_id, expected_version=1, status=WorkflowStatus.SUCCESS, finished_at=end, now=T0
+            )
+    old = cut - 10 * SEC
+    kept = [_step_run(w, s, old) for w in ("running", "ended_after") for s in "abc"]
+    gone = [_step_run(w, s, old) for w in ("ended_before", "no_longer_stored") for s in "ab"]
+    # Someone whose name reads like a workflow's starts a run by hand: an ordinary run.
+    by_hand = make_run(
+        schedule_id="h",
+        trigger_source=TriggerSource.MANUAL,
+        created_by=f"{STEP_CREATOR}running",
+        status=RunStatus.FAILED,
+        finished_at=old,
+    )
+    await add_runs(store, *kept, *gone, by_hand)
+
+    assert await store.count_purgeable_runs(cut) == len(gone) + 1
+    assert await store.count_purgeable_workflow_runs(cut) == 1
+    assert await store.purge_workflow_runs(cut) == 1
+    assert await store.purge_runs(cut) == len(gone) + 1
+    left = await store.get_runs([r.id for r in (*kept, *gone, by_hand)])
+    assert {r.id for r in left} == {r.id for r in kept}
+    assert await store.count_purgeable_runs(cut) == 0
+
+    # Once its workflow run ends (before a later cut-off), its step runs go with it.
+    await store.set_workflow_status(
+        "running", expected_version=1, status=WorkflowStatus.FAILED, finished_at=cut, now=cut
+    )
+    later = cut + 10 * SEC
+    assert await store.count_purgeable_runs(later) == len(kept)
+    assert await store.count_purgeable_workflow_runs(later) == 2
+    assert await store.purge_workflow_runs(later) == 2
+    assert await store.purge_runs(later) == len(kept)
+    assert await store.count_runs() == 0

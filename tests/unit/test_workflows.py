@@ -369,3 +369,56 @@ def test_params_are_stored_as_their_declaration_reads_them() -> None:
         "keep_last": 3,
         "free": "x",
     }
+
+
+def test_a_failure_step_runs_when_a_failure_kept_its_upstream_step_from_running() -> None:
+    """An audit: under "stop", collect failed, settle was skipped, and alert_ops (on
+    failure, after settle) was skipped too, "no upstream step failed": nobody was told."""
+    wf = Workflow(
+        "nightly_close",
+        [
+            Step(name="collect", task="t"),
+            Step(name="settle", task="t", after=("collect",)),
+            Step(name="alert_ops", task="t", after=("settle",), on="failure"),
+        ],
+        failure_policy="stop",
+    )
+    p = plan(wf, {"collect": run("collect", RunStatus.FAILED)})
+    assert p.steps["settle"].reason == "the workflow stopped: step collect failed"
+    assert p.ready == ["alert_ops"]
+    # alert_ops sees why settle did not run.
+    kwargs = step_kwargs(wf, "alert_ops", {}, {"run_id": "w1"}, p.steps)
+    assert kwargs[WORKFLOW_KEY]["upstream"] == {
+        "settle": {
+            "status": "skipped",
+            "result": None,
+            "reason": "the workflow stopped: step collect failed",
+        }
+    }
+    # Under "continue" the same: settle was skipped because collect failed.
+    p = plan(
+        replace(wf, failure_policy=FailurePolicy.CONTINUE),
+        {"collect": run("collect", RunStatus.FAILED)},
+    )
+    assert p.steps["settle"].reason == "upstream step collect failed"
+    assert p.ready == ["alert_ops"]
+    # Down a longer chain too; a skip that no failure caused does not count.
+    longer = Workflow(
+        "w",
+        [
+            Step(name="a", task="t"),
+            Step(name="b", task="t", after=("a",)),
+            Step(name="c", task="t", after=("b",)),
+            Step(name="on_c", task="t", after=("c",), on="failure"),
+            Step(name="on_a", task="t", after=("a",), on="failure"),
+            Step(name="after_on_a", task="t", after=("on_a",)),
+            Step(name="on_after", task="t", after=("after_on_a",), on="failure"),
+        ],
+    )
+    p = plan(longer, {"a": run("a", RunStatus.TIMEOUT)})
+    assert p.ready == ["on_c", "on_a"]
+    p = plan(longer, {n: run(n, RunStatus.SUCCESS) for n in ("a", "b", "c")})
+    assert p.steps["on_c"].reason == "no upstream step failed"
+    assert p.steps["after_on_a"].reason == "upstream step on_a was skipped"
+    assert p.steps["on_after"].reason == "no upstream step failed"
+    assert p.status is WorkflowStatus.SUCCESS

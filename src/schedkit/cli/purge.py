@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from schedkit.service.retention import (
+    PurgeCounts,
     PurgePlan,
     duration_parts,
     duration_words,
@@ -101,21 +102,22 @@ def purge(
 
     with options_named(options):
         plan = run_async(planned())
-    nothing = plan.runs == 0 and not plan.audit_events
+    nothing = plan.runs == 0 and plan.workflow_runs == 0 and not plan.audit_events
     ask = not (dry_run or yes or nothing) and interactive()
     what = words.fill("purge and", lang).join(_described(plan, lang))
     question = words.fill("purge ask", lang, what=what)
     if ask and not confirmed(question):
         raise CommandFailed(words.fill("purge declined", lang))
 
-    async def purged() -> tuple[int, int | None]:
+    async def purged() -> tuple[PurgeCounts, int | None]:
         async with management(state) as s:
-            runs = await s.purge(age, actor=actor(), as_of=plan.as_of)
+            runs = await s.purge_history(age, actor=actor(), as_of=plan.as_of)
             if audit_age is None:
                 return runs, None
             return runs, await s.purge_audit(audit_age, actor=actor(), as_of=plan.as_of)
 
-    deleted, audit_deleted = (0, None) if dry_run else run_async(purged())
+    nothing_done = PurgeCounts(runs=0, workflow_runs=0)
+    deleted, audit_deleted = (nothing_done, None) if dry_run else run_async(purged())
     store = state.store_label()
     if as_json:
         render.emit_json(_json(store, plan, dry_run, deleted, audit_deleted))
@@ -125,7 +127,12 @@ def purge(
         lines = [words.fill("purge would delete", lang, what=w) for w in described]
         lines.append(words.fill("purge dry run", lang))
     else:
-        done = replace(plan, runs=deleted, audit_events=audit_deleted)
+        done = replace(
+            plan,
+            runs=deleted.runs,
+            workflow_runs=deleted.workflow_runs,
+            audit_events=audit_deleted,
+        )
         lines = [words.fill("purge deleted", lang, what=what) for what in _described(done, lang)]
     for line in lines:
         state.out.print(line)
@@ -135,6 +142,8 @@ def purge(
 def _described(plan: PurgePlan, lang: Lang) -> list[str]:
     """The runs (and audit events) of ``plan`` with their cut-offs in words and in UTC."""
     kinds = [("runs", plan.runs, plan.older_than, plan.finished_before)]
+    if plan.workflow_runs:
+        kinds.append(("workflow runs", plan.workflow_runs, plan.older_than, plan.finished_before))
     if plan.audit_older_than is not None and plan.audit_before is not None:
         kinds.append(("audit", plan.audit_events or 0, plan.audit_older_than, plan.audit_before))
     return [
@@ -146,14 +155,15 @@ def _described(plan: PurgePlan, lang: Lang) -> list[str]:
 
 
 def _json(
-    store: str, plan: PurgePlan, dry_run: bool, deleted: int, audit_deleted: int | None
+    store: str, plan: PurgePlan, dry_run: bool, deleted: PurgeCounts, audit_deleted: int | None
 ) -> dict[str, Any]:
     """The JSON answer: the fields it always had (``store``, ``deleted``,
-    ``older_than_seconds``) and, added, the cut-offs, the dry run's counts and the
-    audit's."""
+    ``older_than_seconds``) and, added, the cut-offs, the dry run's counts, the
+    workflow runs' and the audit's."""
     data: dict[str, Any] = {
         "store": store,
-        "deleted": deleted,
+        "deleted": deleted.runs,
+        "workflow_runs_deleted": deleted.workflow_runs,
         "older_than_seconds": plan.older_than.total_seconds(),
         "older_than": age_words(plan.older_than, "en"),
         "finished_before": plan.finished_before,
@@ -161,6 +171,7 @@ def _json(
     }
     if dry_run:
         data["would_delete"] = plan.runs
+        data["workflow_runs_would_delete"] = plan.workflow_runs
     if plan.audit_older_than is not None:
         data["audit_older_than_seconds"] = plan.audit_older_than.total_seconds()
         data["audit_older_than"] = age_words(plan.audit_older_than, "en")

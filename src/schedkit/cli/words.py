@@ -3,6 +3,7 @@ values (English is the key; ``--lang zh`` looks each one up here)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 #: The languages of the CLI's output (``--lang``).
@@ -341,6 +342,10 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "{n} finished run(s) older than {age}: finished before {at}",
         "zh": "{n} 条结束早于 {age}前的运行：结束于 {at} 之前",
     },
+    "purge workflow runs": {
+        "en": "{n} workflow run(s) that ended before {at}",
+        "zh": "{n} 个结束于 {at} 之前的工作流运行",
+    },
     "purge audit": {
         "en": "{n} audit event(s) older than {age}: recorded before {at}",
         "zh": "{n} 条早于 {age}前的审计记录：记录于 {at} 之前",
@@ -354,6 +359,16 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "purge not confirmed: nothing deleted",
         "zh": "未确认清理：未删除任何记录",
     },
+    # schedkit workflow status: a step's skip reason (workflows/plan.py) and its retry
+    "step stopped": {
+        "en": "the workflow stopped: step {step} {status}",
+        "zh": "工作流已停止（步骤 {step}：{status}）",
+    },
+    "step upstream": {"en": "upstream step {step} {status}", "zh": "上游步骤 {step}：{status}"},
+    "step no failure": {"en": "no upstream step failed", "zh": "没有上游步骤失败"},
+    "step waits retry": {"en": "waiting to retry", "zh": "等待重试"},
+    "step retries at": {"en": "retries at {time}", "zh": "将于 {time} 重试"},
+    "step last failure": {"en": "last attempt failed: {message}", "zh": "上次尝试失败：{message}"},
 }
 
 
@@ -367,3 +382,28 @@ def tr(text: str, lang: Lang) -> str:
 def fill(template: str, lang: Lang, **values: Any) -> str:
     """A sentence of :data:`_TEMPLATES` in ``lang`` with ``values`` filled in."""
     return _TEMPLATES[template][lang].format(**values)
+
+
+#: The skip reasons workflows/plan.py writes (English, stored), read as the console
+#: reads them (console/static/messages.js) to say them in another language.
+_ENDED = r"(\S+) (?:was |ended )?(timed out|\w+)"
+_STEP_REASONS = [
+    (re.compile(rf"the workflow stopped: step {_ENDED}"), "step stopped"),
+    (re.compile(rf"upstream step {_ENDED}"), "step upstream"),
+    (re.compile(r"no upstream step failed"), "step no failure"),
+]
+
+
+def step_reason(reason: str, lang: Lang) -> str:
+    """A workflow step's skip reason in ``lang`` (as stored, in English, otherwise)."""
+    if lang == "en":
+        return reason
+    for pattern, template in _STEP_REASONS:
+        m = pattern.fullmatch(reason)
+        if m is None:
+            continue
+        if not m.groups():
+            return fill(template, lang)
+        ended = "timeout" if m[2] == "timed out" else m[2]
+        return fill(template, lang, step=m[1], status=tr(ended, lang))
+    return reason

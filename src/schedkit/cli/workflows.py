@@ -14,7 +14,7 @@ import typer
 
 from schedkit import readmodels
 from schedkit.limits import MAX_PAGE_SIZE
-from schedkit.models import RunStatus, WorkflowStatus
+from schedkit.models import RunStatus, WorkflowStatus, utcnow
 
 from . import render, words
 from .errors import EXIT_FAILURE, UsageProblem
@@ -291,14 +291,18 @@ def _print_run(
     )
     for step in view.steps:
         run = step.run
-        message = step.reason or ""
-        if run is not None and (run.error or run.reason):
+        status = _state_text(step.state, lang)
+        message = words.step_reason(step.reason, lang) if step.reason else ""
+        if run is not None and run.status is RunStatus.PENDING and run.failed_attempts > 0:
+            # Waiting for its retry: "pending 2" and no word of why read as stuck.
+            status, message = _retry_words(run, state, lang)
+        elif run is not None and (run.error or run.reason):
             # Cancelled and lost runs have no error: their reason says what ended them.
             message = str((run.error or {}).get("message") or run.reason or "")
         table.add_row(
             visible(step.name),
             visible(step.task),
-            _state_text(step.state, lang),
+            status,
             str(run.attempt) if run else "-",
             render.when(run.started_at_local, None) if run else "-",
             render.seconds(run.duration) if run else "-",
@@ -306,3 +310,17 @@ def _print_run(
         )
     state.out.print(table)
     render.store_line(state.out, store, lang)
+
+
+def _retry_words(run: readmodels.RunSummary, state: CliState, lang: words.Lang) -> tuple[str, str]:
+    """A step run waiting for its retry, as the console says it: its status, and when it
+    retries (once that time has come, it waits for a free slot) and what the last
+    attempt failed with."""
+    parts = []
+    if run.not_before > utcnow():
+        at = render.when(run.not_before, state.tz())
+        parts.append(words.fill("step retries at", lang, time=at))
+    failure = run.last_failure or {}
+    if failure.get("message"):
+        parts.append(words.fill("step last failure", lang, message=str(failure["message"])))
+    return f"[yellow]{visible(words.fill('step waits retry', lang))}[/]", "; ".join(parts)

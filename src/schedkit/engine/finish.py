@@ -7,6 +7,7 @@ store cannot take is retried until it can (an outage must not lose an outcome).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Sequence
@@ -39,6 +40,9 @@ logger = logging.getLogger(__name__)
 #: fifth less CPU per fire at 1,000 fires/s with the fire-ahead of 50 ms (measured
 #: together: docs/benchmarks.md), and the finished status a few ms later only when busy.
 FINISH_LINGER = 0.030
+#: Seconds between two looks of a launcher waiting for a workflow run to end (overlap
+#: policy queue_one). It holds no executor slot meanwhile, and heartbeats as a running run.
+LAUNCH_WAIT_POLL = 1.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -156,12 +160,32 @@ class Finisher:
 
     async def _launch(self, task: WorkflowLauncher, run: Run, outcome: Outcome) -> Outcome:
         """Start the workflow of a successful launcher run before its end is recorded
-        (see ``workflows.launcher``); retried through store outages."""
+        (see ``workflows.launcher``), its schedule's overlap policy applied to the
+        workflow runs still running; retried through store outages."""
         if self.flows is None:
             return outcome
         backoff = Backoff()
+        waited = False
         while True:
             try:
+                verdict = await self.flows.admit(task.workflow, run)
+                if verdict.skip is not None:
+                    logger.info("launcher run %s skipped: %s", run.id, verdict.skip)
+                    return Outcome(status=RunStatus.SKIPPED, reason=verdict.skip)
+                if verdict.wait is not None:
+                    if not waited:
+                        logger.info("launcher run %s waits: %s", run.id, verdict.wait)
+                    waited = True
+                    # Cancelled while it waits (by hand, or replaced): it ends so.
+                    current = await self.store.get_run(run.id)
+                    if current is not None and current.cancel_requested:
+                        reason = current.reason or "cancelled while waiting to start"
+                        return Outcome(status=RunStatus.CANCELLED, reason=reason)
+                    await asyncio.sleep(LAUNCH_WAIT_POLL)
+                    continue
+                if verdict.replace:
+                    why = f"replaced by workflow run {run.id} (overlap policy replace)"
+                    await self.flows.cancel_steps(verdict.replace, why)
                 started = await self.flows.launch(task.workflow, run)
                 break
             except StoreError as exc:

@@ -21,14 +21,25 @@ from schedkit.clock import Clock
 from schedkit.engine import runs as run_builder
 from schedkit.engine.retries import attempt_error
 from schedkit.errors import ConflictError, SchedkitError, ValidationError
-from schedkit.models import JSON, Run, TriggerSource, WorkflowRun, WorkflowStatus, new_id
+from schedkit.models import (
+    JSON,
+    OverlapPolicy,
+    Run,
+    RunStatus,
+    TriggerSource,
+    WorkflowRun,
+    WorkflowStatus,
+    new_id,
+)
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
 from schedkit.store.values import RunRequeue
 from schedkit.workflows.definition import Workflow
+from schedkit.workflows.launcher import START, LaunchVerdict, decide_launch
 from schedkit.workflows.plan import (
     FAILURE_STATUSES,
     FlowState,
+    StepView,
     parse_step_key,
     plan,
     step_kwargs,
@@ -108,6 +119,47 @@ class Flows:
         )
         return started
 
+    async def admit(self, wf: Workflow, launcher: Run) -> LaunchVerdict:
+        """Whether a launcher run starts its workflow run now: its schedule's
+        ``max_instances`` and overlap policy applied to the workflow's running runs
+        (``workflows.launcher``). A launcher run by hand (no schedule, as ``run_now``
+        ignores the policy) and one whose workflow run exists already (an attempt
+        repeated after a crash: it finds that run) start at once."""
+        if launcher.schedule_id is None:
+            return START
+        if await self.store.get_workflow_run(launcher.id) is not None:
+            return START
+        schedule = await self.store.get_schedule(launcher.schedule_id)
+        if schedule is None or schedule.overlap is OverlapPolicy.ALLOW:
+            return START
+        running = await self.store.list_workflow_runs(
+            workflow=wf.name, statuses=frozenset({WorkflowStatus.RUNNING}), limit=SWEEP_BATCH
+        )
+        another = False
+        if schedule.overlap is OverlapPolicy.QUEUE_ONE and len(running) >= schedule.max_instances:
+            active = (await self.store.active_runs_of([schedule.id])).get(schedule.id, [])
+            another = any(r.id != launcher.id and r.status is RunStatus.RUNNING for r in active)
+        return decide_launch(
+            wf.name,
+            schedule.overlap,
+            schedule.max_instances,
+            [r.id for r in running],
+            another_waits=another,
+        )
+
+    async def cancel_steps(self, run_ids: Sequence[str], why: str) -> None:
+        """Cancel the unfinished step runs of the workflow runs ``run_ids`` (the overlap
+        policy ``replace``), as cancelling each by hand does: the steps after them are
+        skipped or run per their condition, and each workflow run then ends."""
+        for run_id in run_ids:
+            found = await self.state(run_id)
+            if found is None:
+                continue
+            for view in found.plan.steps.values():
+                if view.run is not None and not view.run.status.finished:
+                    await self.store.request_cancel(view.run.id, self.clock.now(), why)
+            await self.advance(run_id)
+
     async def state(self, run_id: str) -> FlowState | None:
         """The workflow run, its definition and its plan now; None if unknown."""
         record = await self.store.get_workflow_run(run_id)
@@ -131,7 +183,9 @@ class Flows:
             p = plan(wf, step_runs)
             if p.ready:
                 now = self.clock.now()
-                ready = [self._step_run(record, wf, name, step_runs, now) for name in p.ready]
+                ready = [
+                    self._step_run(record, wf, name, step_runs, now, p.steps) for name in p.ready
+                ]
                 inserted = set(await self.store.insert_runs(ready))
                 self.created([run for run in ready if run.id in inserted])
                 continue
@@ -238,6 +292,7 @@ class Flows:
         name: str,
         step_runs: Mapping[str, Run],
         now: datetime,
+        views: Mapping[str, StepView],
     ) -> Run:
         step = wf.step(name)
         context: dict[str, Any] = {
@@ -245,7 +300,7 @@ class Flows:
             "workflow": record.workflow,
             "params": record.params,
         }
-        kwargs = step_kwargs(wf, name, step_runs, context)
+        kwargs = step_kwargs(wf, name, step_runs, context, views)
         return run_builder.step(
             self.registry.get_task(step.task), step.task, record, name, kwargs, now
         )

@@ -21,6 +21,7 @@ from schedkit.errors import ConflictError, ValidationError
 from schedkit.limits import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_CHARS
 from schedkit.models import (
     JSON,
+    STEP_CREATOR,
     Run,
     RunStatus,
     Schedule,
@@ -247,7 +248,7 @@ def step(
         kwargs=kwargs,
         not_before=now,
         created_at=now,
-        created_by=f"workflow:{workflow_run.id}",
+        created_by=f"{STEP_CREATOR}{workflow_run.id}",
         **({} if task is None else _policies(task)),
     )
 

@@ -78,9 +78,21 @@ class PurgePlan:
     older_than: timedelta
     finished_before: datetime
     runs: int
+    #: The workflow runs that ended before ``finished_before`` (their step runs are
+    #: among ``runs``; those of the workflow runs kept are not).
+    workflow_runs: int = 0
     audit_older_than: timedelta | None = None
     audit_before: datetime | None = None
     audit_events: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PurgeCounts:
+    """What a purge deleted: ``runs`` (workflow step runs included) and
+    ``workflow_runs``."""
+
+    runs: int
+    workflow_runs: int
 
 
 class RetentionMethods:
@@ -104,6 +116,7 @@ class RetentionMethods:
             older_than=older_than,
             finished_before=before,
             runs=await store.count_purgeable_runs(before),
+            workflow_runs=await store.count_purgeable_workflow_runs(before),
         )
         if audit_older_than is None:
             return plan

@@ -334,19 +334,24 @@ class RunControl:
 
     async def purge(
         self, older_than: timedelta, *, actor: str, as_of: datetime | None = None
-    ) -> int:
-        """Delete finished runs (and their logs) that finished more than ``older_than``
-        before ``as_of`` (default: now), and the workflow runs that ended before then."""
+    ) -> retention.PurgeCounts:
+        """Delete the workflow runs that ended more than ``older_than`` before ``as_of``
+        (default: now), then the finished runs (and their logs) that finished before
+        then, except the step runs of the workflow runs kept (``Store.purge_runs``)."""
         before = retention.cutoff(as_of or self.clock.now(), older_than, "older_than")
+        # Workflow runs first: their step runs are purgeable only once they are gone or
+        # ended, and a purge cut in between leaves step runs of no workflow run (the
+        # next purge takes them), never a workflow run whose steps look not started.
+        flows = await self.store.purge_workflow_runs(before)
         count = await self.store.purge_runs(before)
-        await self.store.purge_workflow_runs(before)
         # In words, with the cut-off: "90 days, 0:00:00" (a timedelta) read as a typo.
         detail = (
-            f"{count} run(s) older than {retention.duration_words(older_than)} "
+            f"{count} run(s) and {flows} workflow run(s) older than "
+            f"{retention.duration_words(older_than)} "
             f"(finished before {retention.utc_stamp(before)})"
         )
         await self.audit.record(actor, "runs.purge", "runs", detail=detail)
-        return count
+        return retention.PurgeCounts(runs=count, workflow_runs=flows)
 
     async def result_file(self, run_id: str, name: str) -> Path:
         """The file ``name`` that the run's result lists in ``data.files``, inside
@@ -518,7 +523,16 @@ class RunMethods:
     ) -> int:
         """Delete finished runs (and their logs) that finished more than ``older_than``
         before ``as_of`` (default: now; a :class:`~schedkit.service.retention.PurgePlan`'s
-        to delete what it counted)."""
+        to delete what it counted), and the workflow runs that ended before then; returns
+        how many runs (:meth:`purge_history` counts the workflow runs too)."""
+        return (await self.purge_history(older_than, actor=actor, as_of=as_of)).runs
+
+    async def purge_history(
+        self, older_than: timedelta, *, actor: str = SYSTEM, as_of: datetime | None = None
+    ) -> retention.PurgeCounts:
+        """:meth:`purge`, returning how many runs and how many workflow runs it deleted.
+        A workflow step's run is kept as long as its workflow run is (``running``, or
+        ended after the cut-off)."""
         return await self.runs.purge(older_than, actor=actor, as_of=as_of)
 
 

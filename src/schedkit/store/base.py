@@ -393,7 +393,14 @@ class Store(AdminStore):
     @abc.abstractmethod
     async def purge_runs(self, finished_before: datetime) -> int:
         """Delete finished runs with finished_at < ``finished_before``, with their log
-        lines (in batches). Returns the number of runs deleted."""
+        lines (in batches). Returns the number of runs deleted.
+
+        A workflow step's run (``created_by`` = :data:`~schedkit.models.STEP_CREATOR` +
+        the workflow run's id) is kept while its workflow run is kept (see
+        :meth:`purge_workflow_runs`: ``running``, or ended at or after
+        ``finished_before``): the workflow's plan reads a missing step run as a step not
+        started, which the engine would start again. It goes with its workflow run, or
+        once that is gone."""
 
     @abc.abstractmethod
     async def count_purgeable_runs(self, finished_before: datetime) -> int:
@@ -480,8 +487,13 @@ class Store(AdminStore):
     @abc.abstractmethod
     async def purge_workflow_runs(self, finished_before: datetime) -> int:
         """Delete workflow runs that ended (not ``running``) with finished_at <
-        ``finished_before`` (their step runs go with :meth:`purge_runs`). Returns how
-        many were deleted."""
+        ``finished_before`` (their step runs go with :meth:`purge_runs`, which keeps
+        the step runs of the others). Returns how many were deleted."""
+
+    @abc.abstractmethod
+    async def count_purgeable_workflow_runs(self, finished_before: datetime) -> int:
+        """How many workflow runs :meth:`purge_workflow_runs` with ``finished_before``
+        would delete now (a purge's dry run). A read; nothing changes."""
 
     # -- run log lines -----------------------------------------------------------------
 

@@ -40,6 +40,9 @@ class StepView:
     state: str
     reason: str | None = None
     run: Run | None = None
+    #: Skipped because of a failure: a step upstream failed (or was itself skipped
+    #: because of one), or the workflow stopped on one. A ``failure`` step after it runs.
+    after_failure: bool = False
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,9 +75,11 @@ def plan(wf: Workflow, runs: Mapping[str, Run]) -> FlowPlan:
         if any(not _finished(u) for u in ups):
             views[step.name] = StepView(name=step.name, state=WAITING)
             continue
-        reason = _skip_reason(wf, step.on, ups, failed)
+        reason, after_failure = _skip_reason(wf, step.on, ups, failed)
         state = READY if reason is None else SKIPPED
-        views[step.name] = StepView(name=step.name, state=state, reason=reason)
+        views[step.name] = StepView(
+            name=step.name, state=state, reason=reason, after_failure=after_failure
+        )
     ready = [s.name for s in wf.steps if views[s.name].state == READY]
     return FlowPlan(steps=views, ready=ready, status=_status(views.values()))
 
@@ -93,23 +98,32 @@ def _succeeded(view: StepView) -> bool:
     return view.run is not None and view.run.status is RunStatus.SUCCESS
 
 
+def _failed_or_kept_by_failure(view: StepView) -> bool:
+    """What a ``failure`` step reacts to: an upstream step that failed, or that a
+    failure kept from running (an audit: under "stop", collect failed, settle was
+    skipped, and the alert after settle was skipped too, "no upstream step failed")."""
+    return _failed(view) or (view.state == SKIPPED and view.after_failure)
+
+
 def _skip_reason(
     wf: Workflow, on: StepCondition, ups: list[StepView], failed: list[tuple[str, str]]
-) -> str | None:
-    """Why a step whose upstream steps have all finished does not run (None: it runs)."""
+) -> tuple[str | None, bool]:
+    """Why a step whose upstream steps have all finished does not run (None: it runs),
+    and whether that is because of a failure (:attr:`StepView.after_failure`)."""
     if on is StepCondition.ALWAYS:
-        return None
+        return None, False
     if on is StepCondition.FAILURE:
-        if any(_failed(u) for u in ups):
-            return None
-        return "no upstream step failed"
+        if any(_failed_or_kept_by_failure(u) for u in ups):
+            return None, False
+        return "no upstream step failed", False
     if failed and wf.failure_policy is FailurePolicy.STOP:
         name, status = failed[0]
-        return f"the workflow stopped: step {name} {_ended(status)}"
+        return f"the workflow stopped: step {name} {_ended(status)}", True
     for u in ups:
         if not _succeeded(u):
-            return f"upstream step {u.name} {_ended(u.state)}"
-    return None
+            by_failure = any(_failed_or_kept_by_failure(v) for v in ups)
+            return f"upstream step {u.name} {_ended(u.state)}", by_failure
+    return None, False
 
 
 #: How a step's end reads after its name ("step slow timeout" read as a step's name).
@@ -136,16 +150,25 @@ def _status(views: Iterable[StepView]) -> WorkflowStatus:
     return WorkflowStatus.SUCCESS
 
 
-def step_kwargs(wf: Workflow, step_name: str, runs: Mapping[str, Run], context: JSON) -> JSON:
+def step_kwargs(
+    wf: Workflow,
+    step_name: str,
+    runs: Mapping[str, Run],
+    context: JSON,
+    views: Mapping[str, StepView] | None = None,
+) -> JSON:
     """The kwargs of a step's run: the step's own kwargs, plus under :data:`WORKFLOW_KEY`
     the workflow ``context`` (run id, name, params) and the outcome of each upstream step
-    (status and result) — the parameters passed down."""
+    (status and result) — the parameters passed down. An upstream step skipped (in
+    ``views``, the plan's) is there too, ``{"status": "skipped", "result": None,
+    "reason": ...}``: a ``failure`` step it set off sees why."""
     step = wf.step(step_name)
-    upstream = {
-        u: {"status": runs[u].status.value, "result": runs[u].result}
-        for u in step.after
-        if u in runs
-    }
+    upstream: dict[str, JSON] = {}
+    for u in step.after:
+        if u in runs:
+            upstream[u] = {"status": runs[u].status.value, "result": runs[u].result}
+        elif views is not None and u in views and views[u].state == SKIPPED:
+            upstream[u] = {"status": SKIPPED, "result": None, "reason": views[u].reason}
     return {**step.kwargs, WORKFLOW_KEY: {**context, "step": step_name, "upstream": upstream}}
 
 

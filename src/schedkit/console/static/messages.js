@@ -184,7 +184,16 @@ const SENTENCES = [
     (m) => t("d_backfill_cancel_running", { n: m[2], running: m[3] }),
   ],
   [/^(\d+) schedule\(s\)$/, (m) => t("d_imported", { n: m[1] })],
-  // Purges' details (service/retention.py); the older form below, of events before it.
+  // Purges' details (service/runs.py, service/retention.py); the older forms below, of
+  // events before them (without the workflow runs; without the cut-off).
+  [
+    /^(\d+) run\(s\) and (\d+) workflow run\(s\) older than (.+?) \(finished before (\S+ \S+) UTC\)$/,
+    (m, ctx) => {
+      const seconds = wordsSeconds(m[3]);
+      const age = seconds === null ? m[3] : ctx.duration(seconds);
+      return t("d_purged_flows_before", { n: m[1], flows: m[2], age, time: ctx.time(utcIso(m[4])) });
+    },
+  ],
   [
     /^(\d+) (run|audit event)\(s\) older than (.+?) \((?:finished )?before (\S+ \S+) UTC\)$/,
     (m, ctx) => {

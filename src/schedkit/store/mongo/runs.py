@@ -16,10 +16,13 @@ from pymongo.errors import (
 from schedkit.models import (
     FINISHED_STATUSES,
     JSON,
+    STEP_CREATOR,
     LogLine,
     Run,
     RunFilter,
     TaskStats,
+    TriggerSource,
+    WorkflowStatus,
 )
 from schedkit.store._common import (
     claim_order,
@@ -250,19 +253,58 @@ class RunsMixin(RollupsMixin):
 
     @translate_errors
     async def count_purgeable_runs(self, finished_before: datetime) -> int:
-        return await self._c.runs.count_documents(_purgeable(finished_before))
+        purgeable = _purgeable(finished_before)
+        total = await self._c.runs.count_documents(purgeable)
+        steps = {**purgeable, "trigger_source": TriggerSource.WORKFLOW.value}
+        docs = await self._c.runs.find(steps, _STEP_FIELDS).to_list()
+        held = 0
+        for start in range(0, len(docs), PURGE_BATCH):
+            held += len(await self._held_steps(docs[start : start + PURGE_BATCH], finished_before))
+        return total - held
+
+    async def _held_steps(self, docs: Sequence[Doc], finished_before: datetime) -> set[str]:
+        """The ids, among ``docs``, of the step runs whose workflow run a purge by
+        ``finished_before`` keeps (``Store.purge_runs``): they stay with it."""
+        owners: dict[str, str] = {}
+        for d in docs:
+            creator = d.get("created_by")
+            step = d.get("trigger_source") == TriggerSource.WORKFLOW.value
+            if step and isinstance(creator, str) and creator.startswith(STEP_CREATOR):
+                owners[d["_id"]] = creator[len(STEP_CREATOR) :]
+        if not owners:
+            return set()
+        kept_query: Doc = {
+            "_id": {"$in": sorted(set(owners.values()))},
+            "$or": [
+                {"status": WorkflowStatus.RUNNING.value},
+                {"finished_at": None},
+                {"finished_at": {"$gte": to_us(finished_before)}},
+            ],
+        }
+        found = await self._c.workflow_runs.find(kept_query, {"_id": 1}).to_list()
+        kept = {d["_id"] for d in found}
+        return {run_id for run_id, owner in owners.items() if owner in kept}
 
     @translate_errors
     async def purge_runs(self, finished_before: datetime) -> int:
         purgeable = _purgeable(finished_before)
         total = 0
         hours: set[Hour] = set()
-        projection = {"task_name": 1, "scheduled_for": 1}
+        projection = {"task_name": 1, "scheduled_for": 1, **_STEP_FIELDS}
+        # Step runs kept with their workflow run; left out of the next batches' query so
+        # that a batch of them cannot be read again and again.
+        held: set[str] = set()
         while True:
-            batch = await self._c.runs.find(purgeable, projection).limit(PURGE_BATCH).to_list()
+            query = {**purgeable, "_id": {"$nin": sorted(held)}} if held else purgeable
+            found = await self._c.runs.find(query, projection).limit(PURGE_BATCH).to_list()
+            if not found:
+                break
+            held_now = await self._held_steps(found, finished_before)
+            held |= held_now
+            batch = [d for d in found if d["_id"] not in held_now]
             ids = [d["_id"] for d in batch]
             if not ids:
-                break
+                continue
             # Marked before the delete too: a purge stopped right after it finds these
             # runs no more when run again (see rollups.py).
             marks = [mark_of(d) for d in batch]
@@ -281,7 +323,7 @@ class RunsMixin(RollupsMixin):
                 self._c.run_logs.delete_many({"run_id": {"$in": gone}}),
                 self._c.claims.delete_many({"run_id": {"$in": gone}}),
             )
-            if len(ids) < PURGE_BATCH:
+            if len(found) < PURGE_BATCH:
                 break
         # Count the hours purged now: the caches of hours left empty go, and with them
         # the marks of old hours that no statistics window may ever read again.
@@ -331,6 +373,10 @@ class RunsMixin(RollupsMixin):
             return []
         cursor = self._c.run_logs.find({"run_id": run_id, "seq": {"$gt": after_seq}})
         return [decode_log(d) for d in await cursor.sort("seq", 1).limit(limit).to_list()]
+
+
+#: What a purge reads of a run to tell a workflow step's run (``_held_steps``).
+_STEP_FIELDS = {"trigger_source": 1, "created_by": 1}
 
 
 def _purgeable(finished_before: datetime) -> Doc:

@@ -106,11 +106,13 @@ class WorkflowsMixin(FencesMixin):
 
     @translate_errors
     async def purge_workflow_runs(self, finished_before: datetime) -> int:
-        query = {
-            "status": {"$ne": WorkflowStatus.RUNNING.value},
-            "finished_at": {"$lt": to_us(finished_before)},
-        }
+        query = _workflow_purgeable(finished_before)
         return int((await self._c.workflow_runs.delete_many(query)).deleted_count)
+
+    @translate_errors
+    async def count_purgeable_workflow_runs(self, finished_before: datetime) -> int:
+        query = _workflow_purgeable(finished_before)
+        return int(await self._c.workflow_runs.count_documents(query))
 
     @translate_errors
     async def set_workflow_status(
@@ -136,3 +138,11 @@ class WorkflowsMixin(FencesMixin):
                 {"_id": run_id, "version": expected_version}, {"$set": fields}
             )
             return result.matched_count == 1
+
+
+def _workflow_purgeable(finished_before: datetime) -> Doc:
+    """The workflow runs a purge deletes: ended, and before ``finished_before``."""
+    return {
+        "status": {"$ne": WorkflowStatus.RUNNING.value},
+        "finished_at": {"$lt": to_us(finished_before)},
+    }

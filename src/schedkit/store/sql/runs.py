@@ -20,10 +20,13 @@ from schedkit.models import (
     FINISHED_STATUSES,
     JSON,
     LOCAL_EXECUTOR,
+    STEP_CREATOR,
     LogLine,
     Run,
     RunFilter,
     RunStatus,
+    TriggerSource,
+    WorkflowStatus,
     run_of_values,
 )
 from schedkit.store._common import claim_order, nothing_to_claim, offered_keys, stale_order
@@ -236,8 +239,31 @@ class RunsMixin(SQLBase):
         return int(await self._db.read(lambda conn: conn.execute(stmt).scalar_one()))
 
     def _purgeable(self, finished_before: datetime) -> sa.ColumnElement[bool]:
-        r = self._t.runs
-        return sa.and_(r.c.finished_at < finished_before, r.c.status.in_(sorted(FINISHED_STATUSES)))
+        r, w = self._t.runs, self._t.workflow_runs
+        # A step run of a workflow run that is kept stays with it: the plan reads a
+        # missing step run as "not started yet", so deleting a finished one made the
+        # engine run that step again. A step run's created_by is "workflow:<its run id>".
+        kept_workflow = (
+            sa.select(w.c.id)
+            .where(
+                w.c.id == sa.func.substr(r.c.created_by, len(STEP_CREATOR) + 1),
+                sa.or_(
+                    w.c.status == WorkflowStatus.RUNNING,
+                    w.c.finished_at.is_(None),
+                    w.c.finished_at >= finished_before,
+                ),
+            )
+            .exists()
+        )
+        is_step = sa.and_(
+            r.c.trigger_source == TriggerSource.WORKFLOW,
+            r.c.created_by.startswith(STEP_CREATOR, autoescape=True),
+        )
+        return sa.and_(
+            r.c.finished_at < finished_before,
+            r.c.status.in_(sorted(FINISHED_STATUSES)),
+            sa.not_(sa.and_(is_step, kept_workflow)),
+        )
 
     async def purge_runs(self, finished_before: datetime) -> int:
         r, logs = self._t.runs, self._t.run_logs

@@ -84,11 +84,18 @@ class WorkflowsMixin(SQLBase):
         return await self._rowcount(stmt) == 1
 
     async def purge_workflow_runs(self, finished_before: datetime) -> int:
-        w = self._t.workflow_runs
-        stmt = sa.delete(w).where(
-            w.c.status != WorkflowStatus.RUNNING, w.c.finished_at < finished_before
-        )
+        stmt = sa.delete(self._t.workflow_runs).where(self._workflow_purgeable(finished_before))
         return int(await self._rowcount(stmt))
+
+    async def count_purgeable_workflow_runs(self, finished_before: datetime) -> int:
+        w = self._t.workflow_runs
+        stmt = sa.select(sa.func.count()).select_from(w)
+        stmt = stmt.where(self._workflow_purgeable(finished_before))
+        return int(await self._db.read(lambda conn: conn.execute(stmt).scalar_one()))
+
+    def _workflow_purgeable(self, finished_before: datetime) -> sa.ColumnElement[bool]:
+        w = self._t.workflow_runs
+        return sa.and_(w.c.status != WorkflowStatus.RUNNING, w.c.finished_at < finished_before)
 
     def _workflow_conditions(
         self, workflow: str | None, statuses: frozenset[WorkflowStatus] | None

@@ -573,6 +573,8 @@ export default {
   d_retry_of: "Runs {run} again",
   d_role: "Role: {role}",
   d_role_id: "Role: {role}, token {id}",
+  d_purged_flows_before: "{n} runs older than {age} (finished before {time}), workflow runs: {flows}",
+  d_purged_flows_before_one: "{n} run older than {age} (finished before {time}), workflow runs: {flows}",
   d_purged_before: "{n} runs older than {age} (finished before {time})",
   d_purged_before_one: "{n} run older than {age} (finished before {time})",
   d_audit_purged: "{n} audit events older than {age} (before {time})",

@@ -542,6 +542,8 @@ export default {
   d_retry_of: "重新运行 {run}",
   d_role: "角色：{role}",
   d_role_id: "角色：{role}，令牌 {id}",
+  d_purged_flows_before: "{n} 次早于 {age}的运行（{time} 之前结束），工作流运行 {flows} 次",
+  d_purged_flows_before_one: "{n} 次早于 {age}的运行（{time} 之前结束），工作流运行 {flows} 次",
   d_purged_before: "{n} 次早于 {age}的运行（{time} 之前结束）",
   d_purged_before_one: "{n} 次早于 {age}的运行（{time} 之前结束）",
   d_audit_purged: "{n} 条早于 {age}的审计记录（{time} 之前）",

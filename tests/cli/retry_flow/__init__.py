@@ -1,0 +1,2 @@
+"""A workflow whose step fails and waits ten minutes for its retry, for ``schedkit
+workflow status`` tests."""
