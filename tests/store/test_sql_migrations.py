@@ -20,6 +20,7 @@ from schedkit.store._rollups import RELATIVE_ERROR
 from schedkit.store._upgrade import UpgradeCheck
 from schedkit.store.sql import SQLStore
 from schedkit.store.sql import migrations as _sql_migrations
+from schedkit.store.sql import rollups as _sql_rollups
 from schedkit.store.sql import schema as _sql_schema
 from schedkit.store.sql.migrations import Migration
 from schedkit.store.sql.schema import Tables
@@ -266,7 +267,7 @@ async def test_rollups_step_fills_the_rollups_from_the_stored_runs(
 ) -> None:
     """A database of the version before rollups, holding finished and active runs, gets
     rollups that answer run_stats like the exact query; older code may not open it."""
-    monkeypatch.setattr(_sql_migrations, "_BACKFILL_PAGE", 7)  # the runs are read in pages
+    monkeypatch.setattr(_sql_rollups, "_FILL_PAGE", 7)  # the runs are read in pages
     before = _sql_migrations.ROLLUPS_VERSION - 1
     runs = [
         Run(

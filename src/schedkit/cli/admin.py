@@ -1,4 +1,5 @@
-"""``schedkit check`` and ``schedkit db upgrade``: is the installation sound?"""
+"""``schedkit check``, ``schedkit db upgrade`` and ``schedkit db rebuild-rollups``: is
+the installation sound?"""
 
 from __future__ import annotations
 
@@ -18,13 +19,13 @@ from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.service.extensions import alerts_extra_missing
 from schedkit.service.location import describe_store, sqlite_file
-from schedkit.store import Store, UpgradeCheck, create_store
+from schedkit.store import RollupRebuild, Store, UpgradeCheck, create_store
 from schedkit.triggers import ScheduleSpec, trigger_from_json
 
 from . import render, words
 from .errors import EXIT_FAILURE, CommandFailed
 from .render import visible
-from .state import CliState, JsonOpt, get_state, run_async, wants_json
+from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
 
 db_app = typer.Typer(help="The store's schema.", no_args_is_help=True)
 
@@ -321,3 +322,48 @@ def db_upgrade(
             found=found,
         )
         state.out.print(said)
+
+
+@db_app.command("rebuild-rollups")
+def db_rebuild_rollups(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Recount the run statistics' rollups from the runs (safe while nodes run).
+
+    The repair when statistics from the rollups (GET /stats, the console, tasks show)
+    differ from the exact query (GET /stats?exact=true): e.g. runs finished by a node of
+    an older release during an upgrade. Reads every finished run; audited."""
+    state = get_state(ctx)
+    as_json = wants_json(ctx, json_)
+
+    async def work() -> RollupRebuild:
+        async with management(state, read_only=True) as s:
+            return await s.rebuild_rollups(actor=actor())
+
+    done = run_async(work())
+    store = state.store_label()
+    if as_json:
+        render.emit_json(
+            {
+                "store": store,
+                "tasks": done.tasks,
+                "hours": done.hours,
+                "runs": done.runs,
+                "runs_before": done.runs_before,
+                "seconds": round(done.seconds, 3),
+            }
+        )
+        return
+    lang = state.lang
+    state.out.print(
+        words.fill(
+            "rollups rebuilt",
+            lang,
+            runs=f"{done.runs:,}",
+            tasks=f"{done.tasks:,}",
+            hours=f"{done.hours:,}",
+            seconds=f"{done.seconds:.1f}",
+        )
+    )
+    change = done.runs - done.runs_before
+    key = "rollups were right" if change == 0 else "rollups corrected"
+    state.out.print(words.fill(key, lang, before=f"{done.runs_before:,}", change=f"{change:+,}"))
+    render.store_line(state.out, store, lang)

@@ -337,6 +337,21 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": " The same holds for each year to {last} ({n:,} years).",
         "zh": "此后直至 {last} 年均同此情况（共 {n:,} 年）。",
     },
+    # schedkit db rebuild-rollups
+    "rollups rebuilt": {
+        "en": "rebuilt the run rollups: {runs} finished run(s) of {tasks} task(s) in "
+        "{hours} hour(s), in {seconds} s",
+        "zh": "已重建运行汇总：{tasks} 个任务、{hours} 个小时内的 {runs} 条已结束运行，"
+        "用时 {seconds} 秒",
+    },
+    "rollups were right": {
+        "en": "the rollups counted {before} before: they were right",
+        "zh": "重建前汇总计数为 {before}：原本正确",
+    },
+    "rollups corrected": {
+        "en": "the rollups counted {before} before ({change} corrected)",
+        "zh": "重建前汇总计数为 {before}（已修正 {change}）",
+    },
     # schedkit purge
     "purge runs": {
         "en": "{n} finished run(s) older than {age}: finished before {at}",

@@ -37,6 +37,7 @@ from schedkit.service import retention
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.stopping import wait_for
 from schedkit.store.base import Store
+from schedkit.store.values import RollupRebuild
 from schedkit.task import BaseTask
 
 #: How often a wait for a run executing on another node reads it again.
@@ -353,6 +354,16 @@ class RunControl:
         await self.audit.record(actor, "runs.purge", "runs", detail=detail)
         return retention.PurgeCounts(runs=count, workflow_runs=flows)
 
+    async def rebuild_rollups(self, *, actor: str) -> RollupRebuild:
+        """Recount the run rollups from the runs (``Store.rebuild_rollups``), audited."""
+        done = await self.store.rebuild_rollups()
+        detail = (
+            f"{done.runs} finished run(s) of {done.tasks} task(s) in {done.hours} hour(s); "
+            f"the rollups counted {done.runs_before} before; {done.seconds:.1f} s"
+        )
+        await self.audit.record(actor, "runs.rebuild_rollups", "rollups", detail=detail)
+        return done
+
     async def result_file(self, run_id: str, name: str) -> Path:
         """The file ``name`` that the run's result lists in ``data.files``, inside
         ``result_files_dir``. Nothing else is ever served (no path outside the folder,
@@ -534,6 +545,11 @@ class RunMethods:
         A workflow step's run is kept as long as its workflow run is (``running``, or
         ended after the cut-off)."""
         return await self.runs.purge(older_than, actor=actor, as_of=as_of)
+
+    async def rebuild_rollups(self, *, actor: str = SYSTEM) -> RollupRebuild:
+        """Recount the run statistics' rollups from the runs stored, while nodes run:
+        the repair when stats from rollups differ from ``exact=True``."""
+        return await self.runs.rebuild_rollups(actor=actor)
 
 
 def run_filter(

@@ -9,10 +9,12 @@ import abc
 from datetime import datetime
 
 from schedkit.models import JSON, ApiToken, AuditEvent, Node, StateEntry
+from schedkit.store.values import RollupRebuild
 
 
 class AdminStore(abc.ABC):
-    """Nodes, audit events, API tokens and a small versioned key/value area."""
+    """Nodes, audit events, API tokens, a small versioned key/value area, and the
+    repair of the run rollups."""
 
     # -- nodes ---------------------------------------------------------------------------
 
@@ -106,3 +108,23 @@ class AdminStore(abc.ABC):
     @abc.abstractmethod
     async def delete_state(self, key: str) -> None:
         """Delete the entry (every version); an unknown key is ignored."""
+
+    # -- run rollups -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def rebuild_rollups(self) -> RollupRebuild:
+        """Recount the run rollups (what ``run_stats`` without ``exact``,
+        ``run_counts_per_hour`` and, on SQL, ``count_runs`` read) from the finished runs
+        stored, replacing whatever they held: the repair of rollups that drifted from
+        the runs (runs written by code that did not keep them, such as a node of an older
+        release finishing runs during an upgrade, or rows damaged by hand).
+
+        Safe while nodes run: every run finished, lost, cancelled, requeued or purged
+        during the rebuild is counted exactly once when it returns. SQL: one transaction
+        that deletes and refills the rollups, serialised against every write that
+        changes them (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: ``LOCK TABLE ... IN SHARE
+        ROW EXCLUSIVE MODE``, which waits for the writers inside a rollup update and
+        makes later ones wait; readers keep reading the old rows until it commits).
+        MongoDB: every hour with finished runs or a cache is marked, then refreshed by
+        the readers' own protocol (``store/mongo/rollups.py``), so a concurrent write's
+        mark makes the hour recounted again. Idempotent; it reads every finished run."""

@@ -101,3 +101,17 @@ class LostRun:
     retry_at: datetime | None
     attempt_error: JSON
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RollupRebuild:
+    """What :meth:`~schedkit.store.Store.rebuild_rollups` did: the rollups now count
+    ``runs`` finished runs of ``tasks`` tasks in ``hours`` (task, UTC hour) rollups;
+    before, they counted ``runs_before`` (the difference is the drift repaired; runs
+    finishing during the rebuild move both). ``seconds``: the time it took."""
+
+    tasks: int
+    hours: int
+    runs: int
+    runs_before: int
+    seconds: float

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -83,6 +84,7 @@ from schedkit.store.mongo.rollup_marks import (
     mark_key,
     run_hour,
 )
+from schedkit.store.values import RollupRebuild
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +259,10 @@ class RollupsMixin(FencesMixin):
     async def _mark_history(self, c: Collections) -> None:
         """Mark every (task, hour) holding finished runs: one pass over them, their
         task and time only; the first reads then count those hours."""
+        await self._mark_hours(c, await self._finished_hours(c))
+
+    async def _finished_hours(self, c: Collections) -> set[Hour]:
+        """The (task, hour) of every finished run."""
         hours: set[Hour] = set()
         scanned = 0
         query = {"status": {"$in": sorted(FINISHED)}}
@@ -265,6 +271,9 @@ class RollupsMixin(FencesMixin):
             scanned += 1
             if scanned % PROGRESS_EVERY == 0:
                 log.info("store %s: rollups: %d finished runs read", self.display_url, scanned)
+        return hours
+
+    async def _mark_hours(self, c: Collections, hours: Iterable[Hour]) -> None:
         keys = sorted(mark_key(h) for h in hours)
         for start in range(0, len(keys), MARK_BATCH):
             await self._insert_new(c.run_rollups, mark_docs(keys[start : start + MARK_BATCH]))
@@ -274,6 +283,43 @@ class RollupsMixin(FencesMixin):
                 min(start + MARK_BATCH, len(keys)),
                 len(keys),
             )
+
+    @translate_errors
+    async def rebuild_rollups(self) -> RollupRebuild:
+        """Mark every hour with a rollup document or finished runs, then refresh them
+        all (the module docstring's steps 1 to 5, under the hours' locks). Only marks
+        are written besides what a reader writes, so a concurrent run write is safe as
+        it is with any reader: its mark is either deleted before the refresh reads its
+        hour's runs (which counts it) or left for the next read. The marks also cover
+        the two ways a cache escapes the protocol: one left valid but wrong, and an hour
+        whose runs no document points at (both: runs written by code before rollups)."""
+        started = time.monotonic()
+        c = self._c
+        shown: dict[Hour, int] = {}
+        stale: set[Hour] = set()
+        for d in await c.run_rollups.find({}).to_list():
+            key = (d["task_name"], d["hour"])
+            if d["kind"] == MARK or not d["valid"]:
+                stale.add(key)
+            else:
+                shown[key] = sum(s["runs"] for s in d["statuses"])
+        hours = set(shown) | stale | await self._finished_hours(c)
+        await self._mark_hours(c, hours)
+        runs_of = {
+            h: n
+            for h, found in (await self._refresh(hours)).items()
+            if (n := sum(r.runs for r in found.values()))
+        }
+        # Before: what a read would have counted (a stale hour is recounted by any read).
+        before = sum(n for h, n in shown.items() if h not in stale)
+        before += sum(runs_of.get(h, 0) for h in stale)
+        return RollupRebuild(
+            tasks=len({task for task, _ in runs_of}),
+            hours=len(runs_of),
+            runs=sum(runs_of.values()),
+            runs_before=before,
+            seconds=time.monotonic() - started,
+        )
 
 
 def _window_row(d: Mapping[str, Any]) -> Row:

@@ -1,14 +1,19 @@
 """Nodes, audit events, API tokens and the key/value state in the SQL store: plain rows,
-each write one statement (the state's compare-and-set a conditional one)."""
+each write one statement (the state's compare-and-set a conditional one); and the
+rebuild of the run rollups (one transaction: ``rollups.rebuild``)."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from schedkit.models import JSON, ApiToken, AuditEvent, Node, StateEntry, utcnow
+from schedkit.store.sql import rollups
 from schedkit.store.sql.base import SQLBase, values_of
+from schedkit.store.values import RollupRebuild
 
 #: Audit events per delete of a purge (one short write each).
 _PURGE_BATCH = 1000
@@ -102,6 +107,23 @@ class AdminMixin(SQLBase):
     async def touch_token(self, token_id: str, now: datetime) -> None:
         tk = self._t.api_tokens
         await self._rowcount(sa.update(tk).where(tk.c.id == token_id).values(last_used_at=now))
+
+    # -- run rollups ---------------------------------------------------------------------
+
+    async def rebuild_rollups(self) -> RollupRebuild:
+        started = time.monotonic()
+
+        def work(conn: Connection) -> tuple[int, rollups.Filled]:
+            return rollups.rebuild(conn, self._t.runs, self._t.run_rollups)
+
+        before, filled = await self._db.write(work)
+        return RollupRebuild(
+            tasks=filled.tasks,
+            hours=filled.hours,
+            runs=filled.runs,
+            runs_before=before,
+            seconds=time.monotonic() - started,
+        )
 
     # -- key/value state ---------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ from sqlalchemy.engine import Connection
 
 from schedkit.errors import StoreError, StoreNotFoundError
 from schedkit.models import LOCAL_EXECUTOR, Node, RunStatus, utcnow
-from schedkit.store._rollups import RollupDelta, encode_histogram
 from schedkit.store._upgrade import DEFAULT_CHECK, UpgradeCheck, live_nodes, refuse_upgrade
+from schedkit.store.sql.rollups import fill
 from schedkit.store.sql.schema import Tables, run_rollups_table, workflow_runs_table
 
 log = logging.getLogger("schedkit.store.sql")
@@ -95,52 +95,14 @@ def _v5_end_conditions(conn: Connection, tables: Tables) -> None:
     )
 
 
-#: Runs read per query while the rollups step fills the table.
-_BACKFILL_PAGE = 10_000
-
-
 def _v6_run_rollups(conn: Connection, tables: Tables) -> None:
     """Version :data:`ROLLUPS_VERSION`: the run rollups table, filled from the runs
-    already stored. (Defined apart, like version 3's table, and ``backfill`` reads only
-    columns every version has.)"""
+    already stored. (Defined apart, like version 3's table, and ``rollups.fill`` reads
+    only columns every version has.)"""
     md = sa.MetaData()
     run_rollups_table(md, tables.prefix)
     md.create_all(conn, checkfirst=True)
-    runs = tables.runs
-    finished = sorted(s.value for s in RunStatus if s.finished)
-    stmt = (
-        sa.select(runs.c.id, runs.c.task_name, runs.c.scheduled_for, runs.c.status, runs.c.duration)
-        .where(runs.c.status.in_(finished))
-        .order_by(runs.c.id)
-        .limit(_BACKFILL_PAGE)
-    )
-    delta = RollupDelta()
-    # Read in pages by id: a large history is never held in memory at once, and no
-    # server-side cursor is left open in the transaction (on PostgreSQL a later step's
-    # ALTER TABLE of the runs is refused while one is).
-    last: str | None = None
-    while True:
-        page = conn.execute(stmt if last is None else stmt.where(runs.c.id > last)).all()
-        for _, task_name, scheduled_for, status, duration in page:
-            delta.add(task_name, scheduled_for, status, duration)
-        if len(page) < _BACKFILL_PAGE:
-            break
-        last = page[-1].id
-    rows = [
-        {
-            "task_name": task_name,
-            "status": status,
-            "period": period,
-            "period_start": start,
-            "runs": r.runs,
-            "timed": r.timed,
-            "duration_sum": r.duration_sum,
-            "histogram": encode_histogram(r.compacted()),
-        }
-        for (task_name, status, period, start), r in delta.sorted_items()
-    ]
-    for start in range(0, len(rows), 1000):
-        conn.execute(tables.run_rollups.insert(), rows[start : start + 1000])
+    fill(conn, tables.runs, tables.run_rollups)
 
 
 #: The schema version that added run rollups. Not additive: code of older versions

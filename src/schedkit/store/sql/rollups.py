@@ -1,5 +1,6 @@
 """The run rollups in the SQL store (``store._rollups``): applying a write's changes in
-its transaction. (Filling the table from the runs already stored is the schema step's.)
+its transaction, and filling the table from the runs stored (:func:`fill`: the schema
+step that added it, and ``rebuild_rollups``).
 
 A histogram is a blob, merged here, not in SQL: each change locks the rows it touches
 first (an ``INSERT ... ON CONFLICT DO UPDATE`` that changes nothing and returns the row
@@ -21,10 +22,20 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from schedkit.store._rollups import Rollup, RollupDelta, RollupKey, add_encoded, encode_histogram
+from schedkit.models import RunStatus
+from schedkit.store._rollups import (
+    HOUR,
+    Rollup,
+    RollupDelta,
+    RollupKey,
+    add_encoded,
+    encode_histogram,
+)
 from schedkit.store.sql.columns import to_epoch_us
 from schedkit.store.sql.rows import driver
 
+#: Runs read per query when the rollups are filled from the runs.
+_FILL_PAGE = 10_000
 _SUMS = ("runs", "timed", "duration_sum", "histogram")
 #: Keys per statement (PostgreSQL's arrays; SQLite goes key by key).
 _KEYS_PER_STATEMENT = 1000
@@ -193,3 +204,85 @@ def runs_delta(
     for task_name, scheduled_for, status, duration in rows:
         delta.add(task_name, scheduled_for, status, duration, sign)
     return delta
+
+
+@dataclass(frozen=True, slots=True)
+class Filled:
+    """What :func:`fill` wrote: tasks, (task, hour) rollups and finished runs counted."""
+
+    tasks: int
+    hours: int
+    runs: int
+
+
+def fill(conn: Connection, runs: sa.Table, rollups: sa.Table) -> Filled:
+    """Insert into the (empty) ``rollups`` the rollups of every finished run in
+    ``runs``, in the caller's transaction. Reads only columns every schema version has
+    (the schema step that added rollups calls it too)."""
+    finished = sorted(s.value for s in RunStatus if s.finished)
+    stmt = (
+        sa.select(runs.c.id, runs.c.task_name, runs.c.scheduled_for, runs.c.status, runs.c.duration)
+        .where(runs.c.status.in_(finished))
+        .order_by(runs.c.id)
+        .limit(_FILL_PAGE)
+    )
+    delta = RollupDelta()
+    # Read in pages by id: a large history is never held in memory at once, and no
+    # server-side cursor is left open in the transaction (on PostgreSQL a later step's
+    # ALTER TABLE of the runs is refused while one is).
+    last: str | None = None
+    while True:
+        page = conn.execute(stmt if last is None else stmt.where(runs.c.id > last)).all()
+        for _, task_name, scheduled_for, status, duration in page:
+            delta.add(task_name, scheduled_for, status, duration)
+        if len(page) < _FILL_PAGE:
+            break
+        last = page[-1].id
+    items = delta.sorted_items()
+    rows = [
+        {
+            "task_name": task_name,
+            "status": status,
+            "period": period,
+            "period_start": start,
+            "runs": r.runs,
+            "timed": r.timed,
+            "duration_sum": r.duration_sum,
+            "histogram": encode_histogram(r.compacted()),
+        }
+        for (task_name, status, period, start), r in items
+    ]
+    for start in range(0, len(rows), 1000):
+        conn.execute(rollups.insert(), rows[start : start + 1000])
+    hours = [(key, r) for key, r in items if key[2] == HOUR]
+    return Filled(
+        tasks=len({key[0] for key, _ in hours}),
+        hours=len({(key[0], key[3]) for key, _ in hours}),
+        runs=sum(r.runs for _, r in hours),
+    )
+
+
+def rebuild(conn: Connection, runs: sa.Table, rollups: sa.Table) -> tuple[int, Filled]:
+    """Replace the rollups by those of the finished runs, in the caller's write
+    transaction; returns the finished runs the rollups counted before, and what
+    :func:`fill` wrote.
+
+    Serialised against every write that changes the rollups, so none is lost or
+    counted twice. SQLite: the write transaction (``BEGIN IMMEDIATE``) holds the
+    database's write lock. PostgreSQL: the writers change rollup rows (``apply_delta``:
+    ``INSERT ... ON CONFLICT``, ``UPDATE``, ``DELETE``, each taking ROW EXCLUSIVE on the
+    table) in the transaction that changes their runs, and SHARE ROW EXCLUSIVE conflicts
+    with that (and with itself: two rebuilds take turns) but not with reads. Once it is
+    granted, a writer that had touched the rollups has committed, so its runs are read
+    here; a writer that has not yet touched them waits for this commit with its runs
+    uncommitted (unread here: READ COMMITTED), then adds its change to the rows written
+    here."""
+    if conn.dialect.name == "postgresql":
+        name = conn.dialect.identifier_preparer.format_table(rollups)
+        conn.exec_driver_sql(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
+    counted = sa.select(sa.func.coalesce(sa.func.sum(rollups.c.runs), 0)).where(
+        rollups.c.period == HOUR
+    )
+    before = int(conn.execute(counted).scalar_one())
+    conn.execute(sa.delete(rollups))
+    return before, fill(conn, runs, rollups)

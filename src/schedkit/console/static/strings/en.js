@@ -415,6 +415,7 @@ export default {
   act_run_cancel: "Run cancelled",
   act_run_retry: "Run again",
   act_runs_purge: "History purged",
+  act_runs_rebuild_rollups: "Run statistics rebuilt",
   act_audit_purge: "Audit log purged",
   act_token_create: "Token created",
   act_token_revoke: "Token revoked",

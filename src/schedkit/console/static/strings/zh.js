@@ -394,6 +394,7 @@ export default {
   act_run_cancel: "取消运行",
   act_run_retry: "重新运行",
   act_runs_purge: "清理历史",
+  act_runs_rebuild_rollups: "重建运行统计",
   act_audit_purge: "清理审计日志",
   act_token_create: "创建令牌",
   act_token_revoke: "吊销令牌",
