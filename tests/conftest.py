@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from schedkit.store import Store, create_store
+from tests.store.proxy import Proxy
 
 POSTGRES_VAR = "SCHEDKIT_TEST_POSTGRES_URL"
 MONGO_VAR = "SCHEDKIT_TEST_MONGO_URL"
@@ -90,6 +91,19 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
             yield _with_path(base, f"/{name}")
         finally:
             await _drop_mongo_database(base, name)
+
+
+@pytest.fixture
+async def proxy(store_url: str) -> AsyncIterator[Proxy]:
+    """A TCP proxy in front of ``store_url``'s server (tests of a server that goes away);
+    cut at the end if still serving."""
+    parts = urlsplit(store_url)
+    assert parts.hostname is not None and parts.port is not None
+    p = Proxy((parts.hostname, parts.port))
+    await p.start()
+    yield p
+    if p.server is not None and p.server.is_serving():
+        await p.cut()
 
 
 @pytest.fixture

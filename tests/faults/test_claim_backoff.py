@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,17 +49,6 @@ async def test_a_wake_up_ends_a_backoff_wait_but_not_before_heed_after() -> None
     await short.wait("store down", asyncio.Event())
     await short.wait("store down", asyncio.Event())
     assert short.current == 0.4
-
-
-@pytest.fixture
-async def proxy(store_url: str) -> AsyncIterator[Proxy]:
-    parts = urlsplit(store_url)
-    assert parts.hostname is not None and parts.port is not None
-    p = Proxy((parts.hostname, parts.port))
-    await p.start()
-    yield p
-    if p.server is not None and p.server.is_serving():
-        await p.cut()
 
 
 @postgres_only

@@ -8,7 +8,7 @@ import contextlib
 import functools
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -737,17 +737,6 @@ def test_driver_codecs_match_the_column_types() -> None:
 
 
 # -- a PostgreSQL server that goes away and comes back ----------------------------------------
-
-
-@pytest.fixture
-async def proxy(store_url: str) -> AsyncIterator[Proxy]:
-    parts = urlsplit(store_url)
-    assert parts.hostname is not None and parts.port is not None
-    p = Proxy((parts.hostname, parts.port))
-    await p.start()
-    yield p
-    if p.server is not None and p.server.is_serving():
-        await p.cut()
 
 
 @postgres_only
