@@ -201,8 +201,12 @@ async def test_retry_a_failed_step_and_continue_from_there(make_scheduler: MakeS
     assert steps(state) == {"a": "success", "c": "failed", "d": "skipped"}
     with pytest.raises(ConflictError, match="only a failed step"):
         await s.workflows.retry_step(run_id, "a", actor="t")
-    with pytest.raises(ConflictError, match="has not run"):
+    with pytest.raises(ConflictError, match="has not run") as not_run:
         await s.workflows.retry_step(run_id, "d", actor="t")
+    assert str(not_run.value).endswith(
+        "(the workflow stopped: step c failed): retry the failed step 'c'; the steps it kept "
+        "from running follow"
+    )
     with pytest.raises(ValidationError, match="no step"):
         await s.workflows.retry_step(run_id, "zz", actor="t")
 
@@ -219,6 +223,21 @@ async def test_retry_a_failed_step_and_continue_from_there(make_scheduler: MakeS
     assert [e.action for e in await s.list_audit(action="workflow.retry_step")] == [
         "workflow.retry_step"
     ]
+
+
+async def test_retrying_a_step_no_failure_skipped_says_none_failed(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """An audit: retrying a ``failure`` step skipped in a run where nothing failed said
+    "retry the failed step before it", and there was none."""
+    s, _ = await start_node(make_scheduler, diamond("stop"), fail=set())
+    state = await s.workflows.wait((await s.workflows.start("diamond", actor="t")).record.id, 30)
+    assert state.record.status is WorkflowStatus.SUCCESS
+    with pytest.raises(ConflictError) as refused:
+        await s.workflows.retry_step(state.record.id, "handler", actor="t")
+    assert str(refused.value).endswith(
+        "(no upstream step failed): only a failed step is retried, and none has failed"
+    )
 
 
 async def test_the_launcher_task_starts_the_workflow_once(make_scheduler: MakeScheduler) -> None:

@@ -230,10 +230,7 @@ class Flows:
         wf.step(step)
         run = await self.store.get_run(step_run_id(record.id, step))
         if run is None:
-            raise ConflictError(
-                f"step {step!r} has not run in workflow run {run_id}: retry the failed "
-                "step before it"
-            )
+            raise ConflictError(_not_run(found, step, run_id))
         if run.status not in FAILURE_STATUSES:
             raise ConflictError(
                 f"step {step!r} is {run.status.value}: only a failed step is retried"
@@ -304,3 +301,20 @@ class Flows:
         return run_builder.step(
             self.registry.get_task(step.task), step.task, record, name, kwargs, now
         )
+
+
+def _not_run(found: FlowState, step: str, run_id: str) -> str:
+    """Why a step without a run cannot be retried, and what can be: "retry the failed
+    step before it" was said also where no step had failed (a skipped ``failure`` step)."""
+    view = found.plan.steps[step]
+    said = f"step {step!r} has not run in workflow run {run_id}"
+    if view.reason is not None:
+        said += f" ({view.reason})"
+    failed = [
+        name
+        for name, v in found.plan.steps.items()
+        if v.run is not None and v.run.status in FAILURE_STATUSES
+    ]
+    if failed:
+        return f"{said}: retry the failed step {failed[0]!r}; the steps it kept from running follow"
+    return f"{said}: only a failed step is retried, and none has failed"
