@@ -91,6 +91,10 @@ def test_start_wait_status_runs_and_retry(wf_cli: Cli, service: SyncScheduler) -
         "again": "skipped",
         "handler": "success",
     }
+    greet = next(s for s in status["steps"] if s["name"] == "greet")
+    assert greet["run"]["message"] == "hello 华东 x1"
+    # The table says what a finished step reported (an audit: shown nowhere).
+    assert "hello 华东 x1" in wf_cli("workflow", "status", run["id"]).stdout
     zh = wf_cli("--lang", "zh", "workflow", "runs", "--status", "failed")
     assert "工作流" in zh.output and "失败" in zh.output
     retried = wf_cli("workflow", "retry", run["id"], "explode")

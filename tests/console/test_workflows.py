@@ -143,6 +143,8 @@ async def test_a_run_shows_each_step_and_retry_continues(
     settle_row = page.locator('tr[data-step="settle"]')
     await expect(settle_row).to_contain_text("settlement service down")
     await expect(settle_row.locator("td").nth(4)).to_have_text("1")  # attempt
+    # What a successful step reported (an audit: it showed nowhere on the page).
+    await expect(page.locator('tr[data-step="collect"]')).to_contain_text("collected")
     await page.screenshot(path="/tmp/schedkit-console-workflow-run-en.png", full_page=True)
 
     FAIL["on"] = False  # fixed: the operator retries the failed step

@@ -299,6 +299,8 @@ def _print_run(
         elif run is not None and (run.error or run.reason):
             # Cancelled and lost runs have no error: their reason says what ended them.
             message = str((run.error or {}).get("message") or run.reason or "")
+        elif run is not None and run.message:
+            message = run.message  # what a finished step reported it did
         table.add_row(
             visible(step.name),
             visible(step.task),

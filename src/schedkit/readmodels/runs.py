@@ -36,6 +36,10 @@ __all__ = [
 ]
 
 
+#: A summary's result message is cut here (``GET /runs/{id}`` has the whole result).
+MESSAGE_LIMIT = 200
+
+
 class RunBrief(View):
     """A run's outcome at a glance."""
 
@@ -83,6 +87,11 @@ class RunSummary(RunBrief):
     )
     progress: dict[str, JsonValue] | None
     reason: str | None
+    message: str | None = Field(
+        None,
+        description="The message the run's result reported (credentials masked; at most "
+        f"{MESSAGE_LIMIT} characters): what a finished step or run said it did.",
+    )
     cancel_requested: bool
     timeout: float | None
     created_at: datetime
@@ -160,7 +169,18 @@ def _summary_fields(run: Run, tz: tzinfo) -> dict[str, Any]:
         # Task-written text, like the error: it can carry what the task connected with.
         "progress": redact_json(to_json(run.progress)),
         "labels": list(run.labels),
+        "message": _result_message(run),
     }
+
+
+def _result_message(run: Run) -> str | None:
+    """The result's ``message``, masked and cut: workflow pages showed nothing of what a
+    successful step reported (an audit: "settled 173,250.0 CNY for 2026-12-04")."""
+    said = (run.result or {}).get("message")
+    if not isinstance(said, str) or not said:
+        return None
+    text = redact(said)
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
 def _brief_error(error: JSON | None) -> JSON | None:

@@ -80,6 +80,8 @@ export async function render(ctx) {
     // Waiting for its retry, a step's run has no error yet: say what the attempt failed with.
     const failure = waitsForRetry(step.run) ? step.run.last_failure?.message : null;
     if (failure) return [t("wf_attempt_failed"), saidEl(failure)];
+    // What a finished step reported it did ("settled 173,250.0 CNY for 2026-12-04").
+    if (step.run?.message) return saidEl(step.run.message);
     if (step.reason) return saidEl(step.reason);
     return t("none");
   }
