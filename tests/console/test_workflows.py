@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,8 @@ import pytest_asyncio
 from playwright.async_api import Browser, Route, expect
 
 from schedkit import Step, TaskRegistry, Workflow, task
+from schedkit.engine.reaper import silence_reason
+from schedkit.models import RunStatus
 from tests.console.conftest import (
     Browsing,
     Console,
@@ -24,6 +26,7 @@ from tests.console.conftest import (
     open_tab,
 )
 from tests.console.test_first_hour import assert_fits
+from tests.store._contract import make_run
 
 FAIL = {"on": True}
 
@@ -377,9 +380,17 @@ async def test_a_cancelled_step_says_what_ended_it(
 async def test_a_lost_runs_reason_reads_in_both_languages(
     browser: Browser, retry_console: Console
 ) -> None:
-    """The reaper's reason, in the console's language and zone (an audit: raw UTC ISO)."""
-    reason = "no heartbeat from its node for 35 s (over lost_after 20 s; last at {})"
-    reason = reason.format("2026-12-02 07:59:25 UTC")
+    """The reaper's reason, in the console's language and zone (an audit: raw UTC ISO),
+    as the reaper writes it in UTC and in another zone (+08:00: the run page of every lost
+    run failed with "Invalid time value" when the reaper began writing the node's zone)."""
+    last = datetime(2026, 12, 2, 7, 59, 25, tzinfo=UTC)
+    run = make_run(status=RunStatus.RUNNING, node_id="n", started_at=last, heartbeat_at=last)
+    reasons = [
+        silence_reason(run, timedelta(seconds=20), last + timedelta(seconds=35), zone)
+        for zone in (UTC, ZoneInfo("Asia/Shanghai"))
+    ]
+    assert reasons[0].endswith("2026-12-02 07:59:25 UTC)")
+    assert reasons[1].endswith("2026-12-02 15:59:25 +08:00)")
     expected = {
         "en": "No heartbeat from its node for 35 s (over lost_after 20 s; last at {})".format(
             "2026-12-02 15:59:25"
@@ -391,15 +402,26 @@ async def test_a_lost_runs_reason_reads_in_both_languages(
         try:
             await tab.page.goto(retry_console.base + "workflows")
             shown = await tab.page.evaluate(
-                """async (reason) => {
+                """async (reasons) => {
                     const { said } = await import("./assets/components.js");
-                    return said(reason);
+                    return reasons.map((reason) => said(reason));
                 }""",
-                reason,
+                reasons,
             )
         finally:
             await tab.context.close()
-        assert shown == text
+        assert shown == [text, text]
+    # A time in a form the console does not know is shown as written, not a broken page.
+    odd = "no heartbeat from its node for 35 s (over lost_after 20 s; last at soon)"
+    tab = await open_tab(browser, retry_console.token, width=1280)
+    try:
+        await tab.page.goto(retry_console.base + "workflows")
+        shown_odd = await tab.page.evaluate(
+            """async (reason) => (await import("./assets/components.js")).said(reason)""", odd
+        )
+    finally:
+        await tab.context.close()
+    assert shown_odd == odd
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -117,6 +117,11 @@ const VALIDATION = [
   [/^a second date after (\S+): write a range/, (m) => t("v_notice_second_date", { day: m[1] })],
 ];
 
+/** "2026-12-02 07:59:25 UTC" / "… +08:00" as ISO 8601 ("2026-12-02T07:59:25Z"). */
+function isoMoment(text) {
+  return text.replace(/ UTC$/, "Z").replace(/ ([+-]\d\d:\d\d)$/, "$1").replace(" ", "T");
+}
+
 // Reasons of runs, details of audit events and error answers.
 const SENTENCES = [
   [/^cancelled by (.+)$/, (m) => t("r_cancelled_by", { actor: actorName(m[1]) })],
@@ -128,8 +133,9 @@ const SENTENCES = [
       t("r_no_heartbeat", {
         silent: ctx.duration(Number(m[1])),
         limit: m[2],
-        // "2026-12-02 07:59:25 UTC": shown in the console's zone like every other time.
-        at: ctx.time(`${m[3].replace(" UTC", "Z").replace(" ", "T")}`),
+        // "2026-12-02 07:59:25 UTC" or "2026-12-02 15:59:25 +08:00" (the reaper writes its
+        // node's zone): shown in the console's zone like every other time.
+        at: ctx.time(isoMoment(m[3])),
       }),
   ],
   [/^cancel requested by another process$/, () => t("r_cancel_elsewhere")],
@@ -254,7 +260,16 @@ const SENTENCES = [
 function translate(rules, text, ctx) {
   for (const [pattern, make] of rules) {
     const m = pattern.exec(text);
-    if (m) return make(m, ctx);
+    if (!m) continue;
+    try {
+      return make(m, ctx);
+    } catch (error) {
+      // A server text whose parts no longer read as this console expects (a time in a
+      // new form threw "Invalid time value" and took the whole run page down): shown
+      // as the server wrote it.
+      console.warn("schedkit: could not translate", text, error);
+      return null;
+    }
   }
   return null;
 }
