@@ -22,6 +22,7 @@ from schedkit.alerts.channels import AlertSender
 from schedkit.alerts.config import AlertKind, AlertsSettings, config_warnings
 from schedkit.alerts.messages import Message
 from schedkit.alerts.rules import Severity
+from schedkit.alerts.url_secrets import url_warnings
 from schedkit.errors import ConfigError
 from schedkit.monitor import Monitor
 
@@ -251,3 +252,28 @@ def test_document_shape_mistakes_name_the_key(change: dict[str, Any], message: s
     alerts = {**document_alerts(587, "https://example.com/hook", "${P}"), **change}
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         AlertsSettings.parse(alerts)
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        # The docs' own channels with their tokens written in (a re-audit: no warning).
+        ("dingtalk://SEC9f8e@0123456789abcdef/", "the dingtalk:// token or key after '://'"),
+        ("wecombot://693a91f6-7c2e", "the wecombot:// token or key after '://'"),
+        ("feishu://2fa3b8c1", "the feishu:// token or key after '://'"),
+        ("slack://T0001/B0002/abcdef", "the tokens in its path"),
+        ("mailtos://smtp.example.com:587?user=bob&pass=hunter2", "query parameter 'pass'"),
+        ("https://hooks.example.com/a?api_key=abc", "query parameter 'api_key'"),
+        # Parameters whose names only contain a secret's letters (it warned of them).
+        ("jsons://hooks.example.com/a?author=ops&private=false&+X-Auth-Mode=basic", None),
+        ("dingtalk://${DINGTALK_SECRET}@${DINGTALK_TOKEN}/13800138000/", None),
+        ("slack://${SLACK_TOKEN_A}/${SLACK_TOKEN_B}/${SLACK_TOKEN_C}", None),
+        ("wecombot://${WECOM_BOT_KEY}", None),
+    ],
+)
+def test_which_channel_urls_hold_a_secret(url: str, said: str | None) -> None:
+    warnings = url_warnings(url, "c")
+    if said is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and said in warnings[0], warnings

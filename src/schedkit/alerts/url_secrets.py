@@ -15,17 +15,47 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 _REF = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::raw)?\}")
-#: Query parameter (apprise: ``+`` header, ``-`` payload, ``:`` extra) names that carry
-#: secrets: any name containing one of these words.
-_SECRET_WORDS = re.compile(
-    r"token|secret|passw|passwd|pwd|apikey|api_key|api-key|auth|credential|signature|"
-    r"private|access_key|accesskey|^key$|^sig$|^pass$|^sign$"
+#: Words of a query parameter's name (apprise: ``+`` header, ``-`` payload, ``:``
+#: extra) that make its value a secret: ``token``, ``X-Token``, ``api_key``, ``pass``.
+#: Whole words only: ``author=``, ``private=false`` and ``X-Auth-Mode`` are not secrets
+#: (a re-audit: substring matching warned of them).
+_SECRET_WORDS = frozenset(
+    {
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "key",
+        "apikey",
+        "accesskey",
+        "signature",
+        "sig",
+        "sign",
+        "credential",
+        "credentials",
+        "authorization",
+    }
 )
+#: apprise schemes whose URL itself is the credential: the part after ``://`` (and for
+#: some the path) is a bot's token or signing secret (``dingtalk://SECRET@TOKEN/``,
+#: ``wecombot://KEY``, ``slack://A/B/C``). A DingTalk path holds phone numbers, not
+#: secrets, so the path counts only where it is a token.
+_TOKEN_IN_HOST = frozenset(
+    {"dingtalk", "wecombot", "feishu", "lark", "slack", "discord", "tgram", "msteams", "pover"}
+)
+_TOKEN_IN_PATH = frozenset({"slack", "discord", "msteams"})
 
 
 def literal(value: str) -> bool:
     """Whether ``value`` holds text that is not a ``${NAME}`` reference."""
-    return bool(value) and not _REF.search(value)
+    return bool(_REF.sub("", value).strip("@:/."))
+
+
+def _secret_name(name: str) -> bool:
+    words = re.split(r"[^a-z0-9]+", name.lstrip("+-:").lower())
+    return any(word in _SECRET_WORDS for word in words)
 
 
 def url_warnings(url: str, where: str) -> list[str]:
@@ -36,12 +66,17 @@ def url_warnings(url: str, where: str) -> list[str]:
     except ValueError:
         return []
     found: list[str] = []
-    if password is not None and literal(password):
+    scheme = parts.scheme.lower().removesuffix("s") if parts.scheme else ""
+    if scheme in _TOKEN_IN_HOST and literal(parts.netloc):
+        found.append(f"the {parts.scheme}:// token or key after '://'")
+    elif password is not None and literal(password):
         found.append("the password in its user info")
+    if scheme in _TOKEN_IN_PATH and literal(parts.path):
+        found.append("the tokens in its path")
     # Split by hand: parse_qsl reads apprise's "+" (a header) as a space.
     for pair in filter(None, parts.query.split("&")):
         name, _, value = (unquote(p) for p in pair.partition("="))
-        if _SECRET_WORDS.search(name.lstrip("+-:").lower()) and literal(value):
+        if _secret_name(name) and literal(value):
             found.append(f"query parameter {name!r}")
     if not found:
         return []
