@@ -56,7 +56,10 @@ def test_db_rebuild_rollups_repairs_the_stats_and_is_audited(stored: Cli) -> Non
 
     done = stored("db", "rebuild-rollups")
     assert done.exit_code == 0, done.output
-    assert "rebuilt the run rollups: 5 finished run(s) of 1 task(s) in 1 hour(s)" in done.stdout
+    assert (
+        "rebuilt the run rollups: 5 finished run(s) of 1 task(s) in 1 task-hour rollup(s)"
+        in done.stdout
+    )
     assert "the rollups counted 3 before (+2 corrected)" in done.stdout
     approx, exact, audit = _stats(stored)
     assert approx[0].counts == exact[0].counts and approx[0].total == 6

@@ -340,9 +340,9 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
     # schedkit db rebuild-rollups
     "rollups rebuilt": {
         "en": "rebuilt the run rollups: {runs} finished run(s) of {tasks} task(s) in "
-        "{hours} hour(s), in {seconds} s",
-        "zh": "已重建运行汇总：{tasks} 个任务、{hours} 个小时内的 {runs} 条已结束运行，"
-        "用时 {seconds} 秒",
+        "{hours} task-hour rollup(s), in {seconds} s",
+        "zh": "已重建运行汇总：{tasks} 个任务的 {runs} 条已结束运行，共 {hours} 条"
+        "（任务 × 小时）汇总，用时 {seconds} 秒",
     },
     "rollups were right": {
         "en": "the rollups counted {before} before: they were right",

@@ -358,7 +358,8 @@ class RunControl:
         """Recount the run rollups from the runs (``Store.rebuild_rollups``), audited."""
         done = await self.store.rebuild_rollups()
         detail = (
-            f"{done.runs} finished run(s) of {done.tasks} task(s) in {done.hours} hour(s); "
+            f"{done.runs} finished run(s) of {done.tasks} task(s) in {done.hours} task-hour "
+            "rollup(s); "
             f"the rollups counted {done.runs_before} before; {done.seconds:.1f} s"
         )
         await self.audit.record(actor, "runs.rebuild_rollups", "rollups", detail=detail)

@@ -210,6 +210,17 @@ const SENTENCES = [
     },
   ],
   [
+    /^(\d+) finished run\(s\) of (\d+) task\(s\) in (\d+) task-hour rollup\(s\); the rollups counted (\d+) before; (\S+) s$/,
+    (m, ctx) =>
+      t("d_rollups_rebuilt", {
+        runs: m[1],
+        tasks: m[2],
+        rows: m[3],
+        before: m[4],
+        took: ctx.duration(Number(m[5])),
+      }),
+  ],
+  [
     /^(\d+) run\(s\) older than (.+)$/,
     (m, ctx) => {
       const seconds = timedeltaSeconds(m[2]);

@@ -580,6 +580,7 @@ export default {
   d_purged_before_one: "{n} run older than {age} (finished before {time})",
   d_audit_purged: "{n} audit events older than {age} (before {time})",
   d_audit_purged_one: "{n} audit event older than {age} (before {time})",
+  d_rollups_rebuilt: "finished runs: {runs}, tasks: {tasks}, task-hour rollups: {rows} (they counted {before} runs before), in {took}",
   d_purged: "{n} runs older than {age}",
   d_purged_one: "{n} run older than {age}",
   d_notice_confirmed: "{n} days, year confirmed (version {from} → {to})",

@@ -549,6 +549,7 @@ export default {
   d_purged_before_one: "{n} 次早于 {age}的运行（{time} 之前结束）",
   d_audit_purged: "{n} 条早于 {age}的审计记录（{time} 之前）",
   d_audit_purged_one: "{n} 条早于 {age}的审计记录（{time} 之前）",
+  d_rollups_rebuilt: "{tasks} 个任务的 {runs} 条已结束运行，共 {rows} 条（任务 × 小时）汇总（重建前计数 {before}），用时 {took}",
   d_purged: "{n} 次早于 {age}的运行",
   d_purged_one: "{n} 次早于 {age}的运行",
   d_backfill: "{range}：{fires}，{runs}",
