@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from schedkit.errors import StoreError
 from schedkit.models import Node
@@ -57,9 +57,10 @@ def refuse_upgrade(
     """The error of an upgrade refused because of ``live`` nodes; ``kind`` is "schema"
     (SQL) or "index" (MongoDB)."""
     window = timedelta(seconds=lost_after)
+    # No version in the list: releases may share one ("0.1.0" on both sides read as the
+    # same code to the re-audit). Times in UTC, said so.
     listed = "; ".join(
-        f"{n.id} (host {n.hostname}, pid {n.pid}, schedkit {n.version or '?'}, last heartbeat "
-        f"{n.heartbeat_at.isoformat(timespec='seconds')})"
+        f"{n.id} (host {n.hostname}, pid {n.pid}, last heartbeat {_utc(n.heartbeat_at)})"
         for n in live
     )
     until = max(n.heartbeat_at for n in live) + window
@@ -69,6 +70,10 @@ def refuse_upgrade(
         f"of an older release are alive on the store: {listed}. Stop them first (a node "
         f"that stops removes its row; one killed without stopping counts as alive until "
         f"its last heartbeat + {lost_after:g} s (scheduler.lost_after), here "
-        f"{until.isoformat(timespec='seconds')}), then start again; if those nodes are "
-        f"certainly gone, `schedkit db upgrade --ignore-live-nodes` upgrades anyway"
+        f"{_utc(until)}), then try again; if those nodes are certainly gone, "
+        f"`schedkit db upgrade --ignore-live-nodes` upgrades anyway"
     )
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
