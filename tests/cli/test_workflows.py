@@ -222,6 +222,7 @@ def test_status_says_a_step_waits_for_its_retry(cli: Cli) -> None:
     zh = cli("--lang", "zh", "workflow", "status", started["id"]).stdout
     (row,) = [line for line in zh.splitlines() if line.split()[:1] == ["fetch"]]
     assert "等待重试" in row and "上次尝试失败：the market feed was late" in row, zh
+    assert "; " not in zh, zh  # full-width punctuation in Chinese
 
 
 def test_status_says_skip_reasons_in_chinese(wf_cli: Cli) -> None:

@@ -325,4 +325,5 @@ def _retry_words(run: readmodels.RunSummary, state: CliState, lang: words.Lang) 
     failure = run.last_failure or {}
     if failure.get("message"):
         parts.append(words.fill("step last failure", lang, message=str(failure["message"])))
-    return f"[yellow]{visible(words.fill('step waits retry', lang))}[/]", "; ".join(parts)
+    joined = ("；" if lang == "zh" else "; ").join(parts)  # zh: full-width, as its "："
+    return f"[yellow]{visible(words.fill('step waits retry', lang))}[/]", joined
