@@ -183,20 +183,25 @@ class Finisher:
                 if replacing:
                     # "Cancelled, then the new one starts" (docs/workflows.md): starting
                     # at once had two workflow runs running for up to a heartbeat.
+                    # Replaced in turn by the next fire while it waits (that fire's
+                    # launcher waits for the same runs): starting too would make two.
+                    if (cancelled := await self._cancelled_while_waiting(run)) is not None:
+                        return cancelled
                     still = await self.flows.still_running(replacing)
                     if still and loop.time() < deadline:
-                        if (cancelled := await self._cancelled_while_waiting(run)) is not None:
-                            return cancelled
                         await asyncio.sleep(REPLACE_WAIT_POLL)
                         continue
-                    if still:
-                        logger.warning(
-                            "launcher run %s starts its workflow run although replaced "
-                            "workflow runs %s have not ended after %.0f s",
-                            run.id,
-                            ", ".join(still),
-                            REPLACE_WAIT_MAX,
-                        )
+                    if not still:
+                        # Decided again: a workflow run started meanwhile is replaced too.
+                        replacing = ()
+                        continue
+                    logger.warning(
+                        "launcher run %s starts its workflow run although replaced "
+                        "workflow runs %s have not ended after %.0f s",
+                        run.id,
+                        ", ".join(still),
+                        REPLACE_WAIT_MAX,
+                    )
                     started = await self.flows.launch(task.workflow, run)
                     break
                 verdict = await self.flows.admit(task.workflow, run)
