@@ -90,7 +90,9 @@ async def test_overlap_replace_cancels_the_running_workflow_runs_steps(
     s = await _run_for(make_scheduler, "replace", 1.6)
     runs = await s.workflows.history("eod_close", limit=50)
     assert len(runs) >= 2
-    _one_at_a_time_but_the_replaced(runs)
+    # The replaced run ends before the next one starts: never two running at once (an
+    # audit saw the replaced run end 0.2-2.2 s after the next one had started).
+    _one_at_a_time(runs)
     replaced = [w for w in runs if w.status is WorkflowStatus.FAILED]
     assert replaced
     state = await s.workflows.get(replaced[0].id)
@@ -100,12 +102,3 @@ async def test_overlap_replace_cancels_the_running_workflow_runs_steps(
     assert re.fullmatch(
         rf"replaced by workflow run {RUN_ID} \(overlap policy replace\)", step.reason
     )
-
-
-def _one_at_a_time_but_the_replaced(runs: list[WorkflowRun]) -> None:
-    """Each run was started once the one before it ended or was told to stop: none
-    outlives the next start by more than a cancel's round trip."""
-    ordered = sorted(runs, key=lambda w: w.created_at)
-    for earlier, later in itertools.pairwise(ordered):
-        assert earlier.finished_at is not None
-        assert (earlier.finished_at - later.created_at).total_seconds() < 1.0, (earlier, later)

@@ -176,6 +176,27 @@ def test_too_long_while_running_once_then_reminders() -> None:
     assert alerts == []
 
 
+def test_too_long_of_a_retried_attempt_is_a_first_alert() -> None:
+    # An audit: a run lost with its node was retried, and its next attempt's first
+    # too_long came as "(Reminder)" of the lost attempt's, then reminded as due.
+    rules = RuleSet(too_long=60, reminder_interval=300)
+    first = run(RunStatus.RUNNING, duration=None)
+    state, alerts = on_running_check(TaskAlertState(), [(first, 120)], rules, T0)
+    assert kinds(alerts) == [("too_long", False)]
+    retry_start = T0 + timedelta(minutes=5)
+    second = run(RunStatus.RUNNING, duration=None, id=first.id, attempt=2, started_at=retry_start)
+    now = retry_start + timedelta(minutes=2)
+    state, alerts = on_running_check(state, [(second, 120)], rules, now)
+    assert kinds(alerts) == [("too_long", False)]
+    # then once, not every check, until its reminder is due
+    state, alerts = on_running_check(state, [(second, 180)], rules, now + timedelta(minutes=1))
+    assert alerts == []
+    # a retry that ended between checks alerts at its end, too
+    third = run(RunStatus.SUCCESS, duration=4000, id=first.id, attempt=3)
+    _, alerts = on_final(state, third, rules, now + timedelta(hours=2))
+    assert kinds(alerts) == [("too_long", False)]
+
+
 def test_too_long_at_end_when_it_finished_between_checks() -> None:
     _, alerts = on_final(TaskAlertState(), run(RunStatus.SUCCESS, duration=4000), RuleSet(), T0)
     assert kinds(alerts) == [("too_long", False)] and alerts[0].elapsed == 4000

@@ -13,9 +13,9 @@ Semantics (one alert per change of state, never one per run):
   ``consecutive_failures = N`` alerts once when it reaches N (both due at once: one
   alert, the escalation). Further failures only remind, every ``reminder_interval``.
   A success ends the streak; ``recovered`` is sent if a failure alert had been sent.
-* ``too_long`` — a run running longer than the threshold alerts once (while running,
-  from the periodic check, or at its end if it finished between checks); reminders
-  while it keeps running.
+* ``too_long`` — a run's attempt running longer than the threshold alerts once (while
+  running, from the periodic check, or at its end if it finished between checks);
+  reminders while it keeps running.
 * ``missed`` — a fire recorded ``missed`` or skipped (overlap policy, unregistered task)
   opens an episode with one alert; further misses remind; the episode closes silently
   when a run of the task finishes with no miss since it started.
@@ -304,11 +304,14 @@ def on_running_check(
     for run, elapsed in long_runs:
         if elapsed <= rules.too_long:
             continue
-        sent = (new or state).too_long.get(run.id)
+        # By attempt: a retry of a lost run is a new attempt, whose first too_long is a
+        # first alert (keyed by run id, it came as a "(Reminder)" of the lost attempt's).
+        key = _attempt_key(run)
+        sent = (new or state).too_long.get(key)
         if sent is not None and not _due(sent, rules, now):
             continue
         new = new or state.copy()
-        new.too_long[run.id] = now
+        new.too_long[key] = now
         alerts.append(
             Alert(
                 kind=AlertKind.TOO_LONG,
@@ -447,12 +450,12 @@ def _duration(run: Run) -> float | None:
 
 
 def _too_long_at_end(state: TaskAlertState, run: Run, rules: RuleSet, now: datetime) -> list[Alert]:
-    if not rules.too_long or run.id in state.too_long:
+    if not rules.too_long or _attempt_key(run) in state.too_long:
         return []
     duration = _duration(run)
     if duration is None or duration <= rules.too_long:
         return []
-    state.too_long[run.id] = now
+    state.too_long[_attempt_key(run)] = now
     _prune_too_long(state)
     return [
         Alert(
@@ -515,6 +518,12 @@ def _final_key(run: Run) -> str:
     """How a final outcome is remembered: a workflow step retried by an operator ends
     again under its run id, at a later attempt (remembered by id alone, its success was
     ignored: no recovery, and the streak it ended went on, silencing later failures)."""
+    return _attempt_key(run)
+
+
+def _attempt_key(run: Run) -> str:
+    """A run's attempt, as remembered: by id alone for the first (as before attempts
+    were told apart, so a state written then still reads the same)."""
     return run.id if run.attempt == 1 else f"{run.id}@{run.attempt}"
 
 

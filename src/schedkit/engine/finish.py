@@ -43,6 +43,14 @@ FINISH_LINGER = 0.030
 #: Seconds between two looks of a launcher waiting for a workflow run to end (overlap
 #: policy queue_one). It holds no executor slot meanwhile, and heartbeats as a running run.
 LAUNCH_WAIT_POLL = 1.0
+#: Seconds between two looks of a launcher waiting for the workflow runs it replaces to
+#: end (overlap policy replace): the cancel of a running step reaches it at its node's
+#: next heartbeat, so the old run ends a few seconds after the fire.
+REPLACE_WAIT_POLL = 0.2
+#: Seconds a replacing launcher waits at most for the replaced workflow runs to end
+#: before starting anyway (a step that ignores its cancel must not stop the schedule):
+#: a dead node's step ends only when reaped (``lost_after``, 20 s by default).
+REPLACE_WAIT_MAX = 60.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -166,8 +174,36 @@ class Finisher:
             return outcome
         backoff = Backoff()
         waited = False
+        # The workflow runs being replaced, and until when to wait for them to end.
+        replacing: tuple[str, ...] = ()
+        deadline = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             try:
+                if replacing:
+                    # "Cancelled, then the new one starts" (docs/workflows.md): starting
+                    # at once had two workflow runs running for up to a heartbeat.
+                    # Replaced in turn by the next fire while it waits (that fire's
+                    # launcher waits for the same runs): starting too would make two.
+                    if (cancelled := await self._cancelled_while_waiting(run)) is not None:
+                        return cancelled
+                    still = await self.flows.still_running(replacing)
+                    if still and loop.time() < deadline:
+                        await asyncio.sleep(REPLACE_WAIT_POLL)
+                        continue
+                    if not still:
+                        # Decided again: a workflow run started meanwhile is replaced too.
+                        replacing = ()
+                        continue
+                    logger.warning(
+                        "launcher run %s starts its workflow run although replaced "
+                        "workflow runs %s have not ended after %.0f s",
+                        run.id,
+                        ", ".join(still),
+                        REPLACE_WAIT_MAX,
+                    )
+                    started = await self.flows.launch(task.workflow, run)
+                    break
                 verdict = await self.flows.admit(task.workflow, run)
                 if verdict.skip is not None:
                     logger.info("launcher run %s skipped: %s", run.id, verdict.skip)
@@ -176,22 +212,29 @@ class Finisher:
                     if not waited:
                         logger.info("launcher run %s waits: %s", run.id, verdict.wait)
                     waited = True
-                    # Cancelled while it waits (by hand, or replaced): it ends so.
-                    current = await self.store.get_run(run.id)
-                    if current is not None and current.cancel_requested:
-                        reason = current.reason or "cancelled while waiting to start"
-                        return Outcome(status=RunStatus.CANCELLED, reason=reason)
+                    if (cancelled := await self._cancelled_while_waiting(run)) is not None:
+                        return cancelled
                     await asyncio.sleep(LAUNCH_WAIT_POLL)
                     continue
                 if verdict.replace:
                     why = f"replaced by workflow run {run.id} (overlap policy replace)"
                     await self.flows.cancel_steps(verdict.replace, why)
+                    replacing, deadline = verdict.replace, loop.time() + REPLACE_WAIT_MAX
+                    continue
                 started = await self.flows.launch(task.workflow, run)
                 break
             except StoreError as exc:
                 await backoff.wait(f"starting workflow {task.workflow.name} failed: {exc}")
         result = {**(outcome.result or {}), "data": {"workflow_run_id": started.id}}
         return dataclasses.replace(outcome, result=result)
+
+    async def _cancelled_while_waiting(self, run: Run) -> Outcome | None:
+        """A waiting launcher run cancelled meanwhile (by hand, or replaced) ends so."""
+        current = await self.store.get_run(run.id)
+        if current is not None and current.cancel_requested:
+            reason = current.reason or "cancelled while waiting to start"
+            return Outcome(status=RunStatus.CANCELLED, reason=reason)
+        return None
 
     async def _requeue(
         self,

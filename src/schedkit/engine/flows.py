@@ -160,6 +160,17 @@ class Flows:
                     await self.store.request_cancel(view.run.id, self.clock.now(), why)
             await self.advance(run_id)
 
+    async def still_running(self, run_ids: Sequence[str]) -> list[str]:
+        """Those of the workflow runs ``run_ids`` still running, each advanced first (a
+        step that ended with its node before the advance would leave it running until
+        the sweep)."""
+        still = []
+        for run_id in run_ids:
+            record = await self.advance(run_id)
+            if record is not None and record.status is WorkflowStatus.RUNNING:
+                still.append(run_id)
+        return still
+
     async def state(self, run_id: str) -> FlowState | None:
         """The workflow run, its definition and its plan now; None if unknown."""
         record = await self.store.get_workflow_run(run_id)
