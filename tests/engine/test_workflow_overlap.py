@@ -13,21 +13,28 @@ from typing import Any
 import pytest
 
 from schedkit import RunStatus, Step, TaskRegistry, Workflow, task
-from schedkit.models import WorkflowRun, WorkflowStatus
+from schedkit.clock import SystemClock
+from schedkit.engine.flows import Flows
+from schedkit.models import OverlapPolicy, WorkflowRun, WorkflowStatus
+from schedkit.store import Store
+from schedkit.workflows.launcher import LaunchVerdict
+from tests.store._contract import SEC, T0, add_runs, make_run, make_schedule
 
 from .conftest import MakeScheduler
 
 RUN_ID = "[0-9a-f]{32}"
 
 
-async def _run_for(make_scheduler: MakeScheduler, overlap: str, seconds: float) -> Any:
+async def _run_for(
+    make_scheduler: MakeScheduler, overlap: str, seconds: float, every_s: float = 0.3
+) -> Any:
     @task("slow", retry={"max_retries": 0}, schedule=None)
     async def slow() -> None:
         await asyncio.sleep(1.0)
 
     reg = TaskRegistry()
     reg.register_task(slow)
-    every = {"trigger": "interval", "seconds": 0.3, "max_instances": 1, "overlap": overlap}
+    every = {"trigger": "interval", "seconds": every_s, "max_instances": 1, "overlap": overlap}
     reg.register_workflow(Workflow("eod_close", [Step(name="s", task="slow")], schedule=every))
     s = await make_scheduler(registry=reg)
     await asyncio.sleep(seconds)
@@ -85,9 +92,13 @@ async def test_overlap_queue_one_starts_the_next_run_when_one_ends(
 
 
 async def test_overlap_replace_cancels_the_running_workflow_runs_steps(
-    make_scheduler: MakeScheduler,
+    make_scheduler: MakeScheduler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    s = await _run_for(make_scheduler, "replace", 1.6)
+    monkeypatch.setattr("schedkit.engine.finish.LAUNCH_WAIT_POLL", 0.05)
+    monkeypatch.setattr("schedkit.engine.finish.REPLACE_WAIT_POLL", 0.05)
+    # Fires 0.6 s apart: each replacement (cancel, the old run's end, the start) fits
+    # between two fires; at 0.3 s the next fire replaced the launcher still waiting.
+    s = await _run_for(make_scheduler, "replace", 2.5, every_s=0.6)
     runs = await s.workflows.history("eod_close", limit=50)
     assert len(runs) >= 2
     # The replaced run ends before the next one starts: never two running at once (an
@@ -102,3 +113,42 @@ async def test_overlap_replace_cancels_the_running_workflow_runs_steps(
     assert re.fullmatch(
         rf"replaced by workflow run {RUN_ID} \(overlap policy replace\)", step.reason
     )
+
+
+async def test_a_replacing_launcher_waits_for_an_earlier_launcher_of_its_schedule(
+    store: Store,
+) -> None:
+    """The re-audit, on FerretDB: two launcher runs of one schedule deciding at once both
+    saw no workflow run running and both started one. The later waits while the earlier
+    is running (it starts its workflow run, which the later then replaces, or it was
+    replaced while it waited and ends cancelled)."""
+    await store.put_schedule(
+        make_schedule(
+            id="eod",
+            task_name="workflow.eod_close",
+            overlap=OverlapPolicy.REPLACE,
+            max_instances=1,
+        ),
+        expected_version=0,
+    )
+    launcher: dict[str, Any] = {
+        "task_name": "workflow.eod_close",
+        "schedule_id": "eod",
+        "status": RunStatus.RUNNING,
+        "node_id": "n",
+        "started_at": T0,
+    }
+    earlier = make_run(**launcher)
+    later = make_run(**launcher, scheduled_for=T0 + SEC, not_before=T0 + SEC)
+    await add_runs(store, earlier, later)
+    flows = Flows(
+        store=store,
+        registry=TaskRegistry(),
+        clock=SystemClock(),
+        wake=lambda: None,
+        created=lambda runs: None,
+    )
+    wf = Workflow("eod_close", [Step(name="s", task="slow")])
+    waits = await flows.admit(wf, later)
+    assert waits.wait == "an earlier launcher run of schedule eod is still starting"
+    assert await flows.admit(wf, earlier) == LaunchVerdict()

@@ -132,6 +132,13 @@ class Flows:
         schedule = await self.store.get_schedule(launcher.schedule_id)
         if schedule is None or schedule.overlap is OverlapPolicy.ALLOW:
             return START
+        if schedule.overlap is OverlapPolicy.REPLACE and await self._earlier_launcher(launcher):
+            # Two launchers deciding at once both saw no workflow run running and both
+            # started one (the re-audit, on FerretDB): the later one waits until the
+            # earlier has started its workflow run (then replaces it) or was cancelled.
+            return LaunchVerdict(
+                wait=f"an earlier launcher run of schedule {schedule.id} is still starting"
+            )
         running = await self.store.list_workflow_runs(
             workflow=wf.name, statuses=frozenset({WorkflowStatus.RUNNING}), limit=SWEEP_BATCH
         )
@@ -145,6 +152,19 @@ class Flows:
             schedule.max_instances,
             [r.id for r in running],
             another_waits=another,
+        )
+
+    async def _earlier_launcher(self, launcher: Run) -> bool:
+        """Whether a launcher run of the same schedule fired before ``launcher`` is still
+        running (deciding, waiting, or starting its workflow run)."""
+        assert launcher.schedule_id is not None
+        active = (await self.store.active_runs_of([launcher.schedule_id])).get(
+            launcher.schedule_id, []
+        )
+        mine = (launcher.scheduled_for, launcher.id)
+        return any(
+            r.id != launcher.id and r.status is RunStatus.RUNNING and (r.scheduled_for, r.id) < mine
+            for r in active
         )
 
     async def cancel_steps(self, run_ids: Sequence[str], why: str) -> None:
