@@ -132,7 +132,10 @@ class Flows:
         schedule = await self.store.get_schedule(launcher.schedule_id)
         if schedule is None or schedule.overlap is OverlapPolicy.ALLOW:
             return START
-        if schedule.overlap is OverlapPolicy.REPLACE and await self._earlier_launcher(launcher):
+        mine = (launcher.scheduled_for, launcher.id)
+        if schedule.overlap is OverlapPolicy.REPLACE and any(
+            (r.scheduled_for, r.id) < mine for r in await self._other_launchers(launcher)
+        ):
             # Two launchers deciding at once both saw no workflow run running and both
             # started one (the re-audit, on FerretDB): the later one waits until the
             # earlier has started its workflow run (then replaces it) or was cancelled.
@@ -144,8 +147,7 @@ class Flows:
         )
         another = False
         if schedule.overlap is OverlapPolicy.QUEUE_ONE and len(running) >= schedule.max_instances:
-            active = (await self.store.active_runs_of([schedule.id])).get(schedule.id, [])
-            another = any(r.id != launcher.id and r.status is RunStatus.RUNNING for r in active)
+            another = bool(await self._other_launchers(launcher))
         return decide_launch(
             wf.name,
             schedule.overlap,
@@ -154,18 +156,14 @@ class Flows:
             another_waits=another,
         )
 
-    async def _earlier_launcher(self, launcher: Run) -> bool:
-        """Whether a launcher run of the same schedule fired before ``launcher`` is still
-        running (deciding, waiting, or starting its workflow run)."""
+    async def _other_launchers(self, launcher: Run) -> list[Run]:
+        """The launcher runs of ``launcher``'s schedule running beside it (deciding,
+        waiting, or starting their workflow run)."""
         assert launcher.schedule_id is not None
         active = (await self.store.active_runs_of([launcher.schedule_id])).get(
             launcher.schedule_id, []
         )
-        mine = (launcher.scheduled_for, launcher.id)
-        return any(
-            r.id != launcher.id and r.status is RunStatus.RUNNING and (r.scheduled_for, r.id) < mine
-            for r in active
-        )
+        return [r for r in active if r.id != launcher.id and r.status is RunStatus.RUNNING]
 
     async def cancel_steps(self, run_ids: Sequence[str], why: str) -> None:
         """Cancel the unfinished step runs of the workflow runs ``run_ids`` (the overlap
