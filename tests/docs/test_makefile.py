@@ -30,6 +30,13 @@ def test_make_install_shows_progress() -> None:
     assert "a minute or two" in commands  # says what is coming before it starts
 
 
+def test_demo_and_test_start_from_compiled_sources() -> None:
+    """Where PYTHONDONTWRITEBYTECODE is set (CI here), an editable install's sources were
+    compiled again by every process: 0.3-0.5 s per `schedkit` command."""
+    for target in ("demo", "test"):
+        assert "-m compileall -q src examples" in dry_run(target), target
+
+
 def test_the_chinese_quick_start_says_how_tasks_are_found() -> None:
     """It once claimed tasks under a tasks/ package are found by themselves: they are
     found through the configured task_packages."""
