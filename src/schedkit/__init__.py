@@ -48,9 +48,8 @@ from schedkit.task import (
     current_context,
     task,
 )
+from schedkit.version import __version__ as __version__
 from schedkit.workflows import FailurePolicy, Step, StepCondition, Workflow
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BackfillNotFoundError",

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from schedkit.models import Schedule
+from schedkit.models import Node, Schedule
 from schedkit.store import create_store
+from schedkit.version import __version__, build, node_version
 from tests.cli.conftest import Cli, one_error_line, write_config
 from tests.store.test_sql_migrations import SCHEMA_V1
 
@@ -119,6 +122,51 @@ def test_check_reports_stored_schedules_of_unknown_tasks(cli: Cli) -> None:
     assert {"where": "schedule gone", "problem": "task 'removed_task' is not registered"} in data[
         "problems"
     ]
+
+
+def test_check_warns_when_live_nodes_run_different_builds(cli: Cli) -> None:
+    """Every release said 0.1.0, so nodes of different code could not be told apart in a
+    rolling upgrade: nodes record a build fingerprint, and ``check`` warns of a mix among
+    the live ones (a node gone silent does not count)."""
+    assert cli("db", "upgrade").exit_code == 0
+    now = datetime.now(UTC)
+
+    async def nodes(*rows: tuple[str, str, datetime]) -> None:
+        async with create_store(f"sqlite:///{cli.db}") as store:
+            for node_id, version, beat in rows:
+                await store.upsert_node(
+                    Node(
+                        id=node_id,
+                        hostname="box",
+                        pid=1,
+                        started_at=beat,
+                        heartbeat_at=beat,
+                        version=version,
+                    )
+                )
+
+    asyncio.run(
+        nodes(("a", node_version(), now), ("gone", "0.1.0+0000000000", now - timedelta(hours=1)))
+    )
+    assert not [
+        w for w in json.loads(cli("check", "--json").stdout)["warnings"] if w["where"] == "nodes"
+    ]
+    asyncio.run(nodes(("b", "0.1.0+0000000000", now)))
+    warned = [
+        w["warning"]
+        for w in json.loads(cli("check", "--json").stdout)["warnings"]
+        if w["where"] == "nodes"
+    ]
+    assert warned == [
+        f"live nodes run different builds (0.1.0+0000000000: b; {node_version()}: a); "
+        "finish or undo the upgrade"
+    ]
+
+
+def test_version_names_the_build(cli: Cli) -> None:
+    shown = cli("--version").stdout.strip()
+    assert shown == f"schedkit {__version__} (build {build()})"
+    assert re.fullmatch(r"[0-9a-f]{10}", build())
 
 
 def test_check_reports_an_unreachable_store_masked(cli: Cli) -> None:

@@ -27,6 +27,7 @@ from schedkit.registry import TaskRegistry
 from schedkit.service.clock_sync import ClockSync
 from schedkit.service.node import NodeLifecycle, raise_gc_threshold
 from schedkit.store import Store, create_store
+from schedkit.version import node_version
 from tests.store._contract import add_runs, claim_one, make_run
 
 from .conftest import MakeScheduler, fast_config
@@ -201,6 +202,7 @@ async def test_draining_this_node_hands_its_run_back(make_scheduler: MakeSchedul
     assert back.max_attempts == 2
     [me] = [n for n in await s.list_nodes() if n.id == s.node_id]
     assert me.info["draining"] is True
+    assert me.version == node_version()  # "0.1.0+<build>": which code this node runs
     # Drained: it takes no new run either.
     later = await s.run_now("slow_one")
     await asyncio.sleep(0.5)

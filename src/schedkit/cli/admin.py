@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from schedkit.registry import TaskRegistry
 from schedkit.service.extensions import alerts_extra_missing
 from schedkit.service.location import describe_store, sqlite_file
 from schedkit.store import RollupRebuild, Store, UpgradeCheck, create_store
+from schedkit.store._upgrade import live_nodes
 from schedkit.triggers import ScheduleSpec, trigger_from_json
 
 from . import render, words
@@ -152,6 +153,7 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
                 ("schedules", words.fill("schedules stored", lang, n=len(schedules)))
             )
             await _check_calendars(store, schedules, config.timezone, report, state.lang)
+            await _check_builds(store, config.scheduler.lost_after, report)
             for s in schedules:
                 where = f"schedule {s.id}"
                 try:
@@ -222,6 +224,19 @@ async def _check_calendars(
             report.problem(where, text)
         else:
             report.warnings.append((where, text))
+
+
+async def _check_builds(store: Store, lost_after: float, report: Report) -> None:
+    """A warning when the live nodes run different code: a rolling upgrade under way, or
+    one left half done (the version string alone is the same between releases)."""
+    builds: dict[str, list[str]] = {}
+    for node in live_nodes(await store.list_nodes(), datetime.now(UTC), lost_after):
+        builds.setdefault(node.version or "unknown", []).append(node.id)
+    if len(builds) > 1:
+        which = "; ".join(f"{v}: {', '.join(ids)}" for v, ids in sorted(builds.items()))
+        report.warnings.append(
+            ("nodes", f"live nodes run different builds ({which}); finish or undo the upgrade")
+        )
 
 
 def check(

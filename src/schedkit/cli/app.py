@@ -43,9 +43,9 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from schedkit import __version__
+        from schedkit.version import __version__, build
 
-        typer.echo(f"schedkit {__version__}")
+        typer.echo(f"schedkit {__version__} (build {build()})")
         raise typer.Exit()
 
 

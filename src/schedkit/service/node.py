@@ -23,7 +23,7 @@ from schedkit.redaction import install_log_redaction, remember_url_password
 from schedkit.service.clock_sync import ClockSync
 from schedkit.stopping import cancel_and_wait, wait_for
 from schedkit.store.base import Store
-from schedkit.version import __version__
+from schedkit.version import node_version
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ class NodeLifecycle:
                 started_at=self.started_at or now,
                 heartbeat_at=now,
                 roles=self.roles,
-                version=__version__,
+                version=node_version(),
                 info={
                     **self._info(),
                     **self.clock_sync.report(),
