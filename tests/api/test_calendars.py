@@ -188,6 +188,54 @@ def test_a_year_to_confirm_outside_the_calendars_range_is_a_422(api: Api) -> Non
     assert api.admin.get("/calendars/far").json()["version"] == 1
 
 
+def test_confirming_a_year_of_a_chinese_calendar_is_a_422_naming_the_notice(api: Api) -> None:
+    """An audit: ``PUT /calendars/cn_workdays/years/2027/confirmed`` answered 200 and
+    made every 2027 day without an override follow Monday to Friday, over the notice
+    entered. Every way of confirming a year of a calendar with a Chinese base is refused,
+    saying what to do instead; nothing is saved."""
+    created = api.admin.put(
+        "/calendars/ops-cn", json={"base": "cn_workdays", "expected_version": 0}
+    )
+    assert created.status_code == 200, created.text
+    confirm = {"confirmed": True}
+    for method, path, body, field, where in (
+        ("PUT", "/calendars/cn_workdays/years/2027/confirmed", confirm, "year", "path"),
+        ("PUT", "/calendars/cn_skip_holidays/years/2027/confirmed", confirm, "year", "path"),
+        ("PUT", "/calendars/ops-cn/years/2027/confirmed", confirm, "year", "path"),
+        (
+            "POST",
+            "/calendars/ops-cn/overrides",
+            {"overrides": [], "confirm_years": [2027]},
+            "confirm_years",
+            "body",
+        ),
+        (
+            "POST",
+            "/calendars/ops-cn/import",
+            {"text": "", "format": "csv", "confirm_years": [2027]},
+            "confirm_years",
+            "body",
+        ),
+        (
+            "PUT",
+            "/calendars/ops-cn",
+            {"base": "cn_workdays", "confirmed_years": [2027], "expected_version": 1},
+            "confirmed_years",
+            "body",
+        ),
+    ):
+        bad = problem(api.admin.request(method, path, json=body), 422)
+        assert (bad["field"], bad["errors"][0]["in"]) == (field, where), bad
+        assert "confirmed by entering the State Council's holiday notice" in bad["detail"]
+        assert "schedkit calendar notice 2027 FILE" in bad["detail"]
+        assert "PUT /calendar-notices/2027" in bad["detail"]
+    assert api.viewer.get("/calendars/ops-cn").json()["version"] == 1
+    for name in ("cn_workdays", "cn_holidays"):
+        assert api.viewer.get(f"/calendars/{name}").json()["confirmed_years"] == []
+    undo = api.admin.put("/calendars/ops-cn/years/2027/confirmed", json={"confirmed": False})
+    assert undo.status_code == 200, undo.text
+
+
 NOTICE_2028 = """\
 放假 2028-01-01 至 2028-01-03 元旦
 放假 2028-01-25 至 2028-02-01 春节

@@ -107,6 +107,39 @@ def test_notice_command_enters_the_state_council_notice(stored: Cli) -> None:
     assert data["warnings"] == []
 
 
+def test_a_chinese_calendars_year_is_confirmed_by_the_notice_not_by_confirm(stored: Cli) -> None:
+    """An audit: `calendar notice 2027 notice-2027.txt` (245 open days), then `calendar
+    confirm cn_workdays 2027` as every warning asked: accepted without a word, and
+    cn_workdays 2027 had 261 open days, New Year's Day open "decided by override"."""
+    notice = stored.cwd / "notice-2027.txt"
+    notice.write_text("放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n")
+    assert stored("calendar", "notice", "2027", str(notice)).exit_code == 0
+    assert stored("calendar", "set", "settle", "--base", "cn_holidays").exit_code == 0
+    days = stored.cwd / "maintenance.csv"
+    days.write_text("2027-01-08,closed,extra_closed,系统维护\n")
+    for args in (
+        ("calendar", "confirm", "cn_workdays", "2027"),
+        ("calendar", "confirm", "settle", "2027"),
+        ("calendar", "import", "cn_workdays", str(days), "--confirm-year", "2027"),
+    ):
+        refused = stored(*args)
+        assert refused.exit_code == 2, refused.output
+        line = one_error_line(refused.stderr)
+        assert "confirmed by entering the State Council's holiday notice" in line, line
+        assert "schedkit calendar notice 2027 FILE" in line
+        assert "PUT /calendar-notices/2027" in line
+    shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    assert shown["coverage"] == {"year": 2027, "state": "confirmed", "source": "notice"}
+    by_date = {d["date"]: d for d in shown["days"]}
+    assert not by_date["2027-01-01"]["open"] and by_date["2027-01-01"]["source"] == "notice"
+    assert by_date["2027-01-09"]["open"] and by_date["2027-01-08"]["open"], "nothing imported"
+    listed = json.loads(stored("calendar", "list", "--json").stdout)
+    assert all(c["confirmed_years"] == [] for c in listed), listed
+    helped = " ".join(stored("calendar", "confirm", "--help").stdout.split())
+    assert "e.g. cn_workdays" not in helped and "e.g. sd-spot" in helped
+    assert "schedkit calendar notice 2027 FILE" in helped
+
+
 def test_a_notice_with_a_day_of_another_year_or_no_holiday_is_refused(stored: Cli) -> None:
     notice = stored.cwd / "2027.txt"
     notice.write_text("放假 2027-01-01 元旦\n放假 2028-01-03 至 2028-01-07 typo\n")
@@ -168,10 +201,11 @@ def test_export_to_a_file_and_partial_notice(stored: Cli) -> None:
     assert out.read_text() == "上班 2027-02-06 春节调休\n"
     unknown = cli("calendar", "export", "cn_workdays", "--format", "xml")
     assert unknown.exit_code != 0 and "unknown format 'xml'" in unknown.output
-    # A partly entered year stays a warning.
+    # A partly entered year stays a warning: the notice's, which the calendar's own
+    # make-up day does not make "some days entered, mark the year confirmed".
     shown = json.loads(cli("calendar", "show", "cn_workdays", "2027", "--json").stdout)
     assert shown["coverage"]["state"] == "estimated"
-    assert shown["coverage"]["source"] == "override"
+    assert shown["coverage"]["source"] == "notice"
     assert (
         cli("calendar", "set", "cn_workdays", "--base", "cn_workdays", "-d", "工作日").exit_code
         == 0

@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from schedkit import OffsetClock, RunStatus, Scheduler, TaskRegistry, task
+from schedkit.calendars import Base, Calendar, CalendarStore, Override, OverrideKind, Source
+from schedkit.errors import ValidationError
 from schedkit.models import Run
 from schedkit.store import create_store
 
@@ -256,3 +260,78 @@ async def test_the_calendar_preview_searches_off_the_event_loop(
         ticker.cancel()
     assert (found.fires, found.complete) == ([], False)
     assert ticks >= 5, "the event loop did not run while the preview searched"
+
+
+NOTICE_2027 = "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n"
+
+
+async def test_a_chinese_calendars_year_is_confirmed_by_the_notice_not_by_confirming_it(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """An audit: the 2027 notice entered, then `calendar confirm cn_workdays 2027` as every
+    warning said: every day without an override followed Monday to Friday (New Year's Day
+    open, the make-up Saturday closed), without a word. Each way of confirming a year of
+    a calendar with a Chinese base is refused, naming what to do instead; a store that
+    holds such a year from before is decided by the notice."""
+    s = await make_scheduler(scheduler={"enabled": False}, executor={"enabled": False})
+    cals = s.calendars
+    # Written before the refusal: a confirmed 2027 of cn_workdays, and a closed day.
+    legacy = Calendar(
+        name="cn_workdays",
+        base=Base.CN_WORKDAYS,
+        overrides=(Override(date=date(2027, 1, 8), open=False, kind=OverrideKind.EXTRA_CLOSED),),
+        confirmed_years=frozenset({2027}),
+    )
+    await CalendarStore(s.store).save(legacy, expected_version=0)
+    await cals.put({"name": "settle", "base": "cn_holidays"}, expected_version=0)
+    await cals.enter_notice(2027, NOTICE_2027, confirmed=True)
+    books = await cals.snapshot(["cn_workdays", "settle"])
+    for day, opens, source in (
+        (date(2027, 1, 1), False, Source.NOTICE),
+        (date(2027, 1, 9), True, Source.NOTICE),
+        (date(2027, 1, 8), False, Source.OVERRIDE),  # its own dated override still wins
+    ):
+        found = books.decide("cn_workdays", day)
+        assert (found.open, found.source) == (opens, source), day
+
+    refusals: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("year", lambda: cals.confirm_year("cn_workdays", 2028)),
+        ("year", lambda: cals.confirm_year("settle", 2027)),
+        ("year", lambda: cals.confirm_year("cn_skip_holidays", 2027)),
+        ("confirm_years", lambda: cals.add_overrides("settle", [], confirm_years=[2027])),
+        (
+            "confirm_years",
+            lambda: cals.import_text("cn_workdays", "", "csv", confirm_years=[2028]),
+        ),
+        (
+            "confirmed_years",
+            lambda: cals.put(
+                {"name": "settle", "base": "cn_holidays", "confirmed_years": [2027]},
+                expected_version=1,
+            ),
+        ),
+    ]
+    for field, refused in refusals:
+        with pytest.raises(ValidationError) as caught:
+            await refused()
+        assert caught.value.field == field
+        message = caught.value.message
+        assert "State Council's holiday notice" in message, message
+        year = "2028" if "2028" in message else "2027"
+        assert f"schedkit calendar notice {year} FILE" in message, message
+        assert "the console's calendar page" in message
+        assert f"PUT /calendar-notices/{year}" in message
+    assert (await cals.get("settle")).version == 1, "nothing saved"
+    assert (await cals.get("cn_workdays")).calendar.confirmed_years == {2027}
+    assert await s.store.list_audit(action="calendar.confirm") == []
+
+    # What it already holds may be sent back as read (`calendar set`), and undone.
+    held = (await cals.get("cn_workdays")).calendar.to_json()
+    again = await cals.put({**held, "description": "ops"}, expected_version=1)
+    undone = await cals.confirm_year("cn_workdays", 2027, False)
+    assert undone.version == again.version + 1 and not undone.calendar.confirmed_years
+    # A calendar whose days are entered is confirmed as before.
+    await cals.put({"name": "sd-spot", "base": "none"}, expected_version=0)
+    await cals.import_text("sd-spot", "2027-01-04,open,trading_day,\n", "csv", confirm_years=[2027])
+    spot = await cals.confirm_year("sd-spot", 2028)
+    assert spot.calendar.confirmed_years == {2027, 2028}

@@ -10,6 +10,7 @@ from schedkit.calendars import (
     Base,
     Calendar,
     CalendarSet,
+    CalendarWarning,
     DayTable,
     Override,
     OverrideKind,
@@ -231,11 +232,109 @@ def test_calendar_override_wins_over_every_source() -> None:
     assert "override" in decision.reason() and "日历覆盖设置" in decision.reason("zh")
 
 
-def test_confirmed_calendar_year_makes_unlisted_days_follow_the_base_rule() -> None:
-    calendar = Calendar(name="ops", base=Base.CN_WORKDAYS, confirmed_years=frozenset({2025}))
-    decision = CalendarSet(calendars={"ops": calendar}).decide("ops", d("2025-10-01"))
-    assert decision.open  # a Wednesday: this operator declared 2025 complete without holidays
-    assert decision.source is Source.OVERRIDE
+def test_a_chinese_calendars_own_confirmed_year_never_overrides_the_notice() -> None:
+    """An audit: the 2027 notice entered (245 open days), then "mark the year confirmed"
+    as every warning said: cn_workdays' own confirmed 2027 made every day without an
+    override follow Monday to Friday (261 open days, New Year's Day open). A store
+    written before such confirmations were refused may hold one: it decides nothing, and
+    the calendar's own dated overrides still win."""
+    maintenance = Override(
+        date=first_weekday(OPEN_YEAR, 3, 2), open=False, kind=OverrideKind.EXTRA_CLOSED
+    )
+    legacy = frozenset({OPEN_YEAR})
+    calendars = {
+        "cn_workdays": Calendar(
+            name="cn_workdays",
+            base=Base.CN_WORKDAYS,
+            overrides=(maintenance,),
+            confirmed_years=legacy,
+        ),
+        "cn_holidays": Calendar(name="cn_holidays", base=Base.CN_HOLIDAYS, confirmed_years=legacy),
+        "settlement": Calendar(name="settlement", base=Base.CN_WORKDAYS, confirmed_years=legacy),
+    }
+    notices = DayTable().with_year(OPEN_YEAR, notice_for(OPEN_YEAR), confirmed=True)
+    books = CalendarSet(calendars=calendars, notices=notices)
+    new_year, saturday = date(OPEN_YEAR, 1, 1), first_weekday(OPEN_YEAR, 2, 5)
+    for name in calendars:
+        closed = books.decide(name, new_year)
+        assert (closed.open, closed.source, closed.confirmed) == (False, Source.NOTICE, True)
+        assert books.coverage(name, [OPEN_YEAR])[0].source is Source.NOTICE
+    for name in ("cn_workdays", "settlement"):
+        makeup = books.decide(name, saturday)
+        assert (makeup.open, makeup.source) == (True, Source.NOTICE), name
+    own = books.decide("cn_workdays", maintenance.date)
+    assert (own.open, own.source) == (False, Source.OVERRIDE)
+    # Without the notice the year is the estimate again, and a warning: the confirmation
+    # neither opens the statutory holidays nor silences the warning.
+    alone = CalendarSet(calendars=calendars)
+    guessed = alone.decide("cn_workdays", new_year)
+    assert (guessed.open, guessed.source, guessed.confirmed) == (False, Source.HOLIDAYS, False)
+    assert not alone.decide("cn_workdays", d("2025-10-01")).open  # official data too
+    warned = alone.warnings(list(calendars), today=date(OPEN_YEAR - 1, 12, 2))
+    assert [(w.calendar, w.source) for w in warned] == [
+        (name, Source.HOLIDAYS) for name in sorted(calendars)
+    ]
+    # A calendar without a Chinese base is still completed by its confirmed year.
+    extra = Override(date=d("2025-10-04"), open=True, kind=OverrideKind.EXTRA_OPEN)
+    ops = Calendar(
+        name="ops", base=Base.WEEKDAYS, overrides=(extra,), confirmed_years=frozenset({2025})
+    )
+    decision = CalendarSet(calendars={"ops": ops}).decide("ops", d("2025-10-01"))
+    assert (decision.open, decision.source, decision.confirmed) == (True, Source.OVERRIDE, True)
+
+
+NOT_CONFIRM_EN, NOT_CONFIRM_ZH = "mark the year confirmed", "标记该年已确认"
+
+
+def assert_asks_for_the_notice(warning: CalendarWarning) -> None:
+    year = warning.year
+    for lang, not_this in (("en", NOT_CONFIRM_EN), ("zh", NOT_CONFIRM_ZH)):
+        message = warning.message(lang)
+        assert not_this not in message, message
+        assert f"schedkit calendar notice {year} FILE" in message, message
+        assert f"PUT /calendar-notices/{year}" in message, message
+    assert "console's calendar page" in warning.message()
+    assert "控制台的日历页面" in warning.message("zh")
+
+
+def test_warnings_of_chinese_calendars_ask_for_the_notice_not_a_confirmation() -> None:
+    """An audit: every warning said "Enter the State Council's holiday notice for 2027
+    and mark the year confirmed"; confirming replaced the notice by Monday to Friday."""
+    (estimated,) = BUILTINS.warnings(["cn_workdays"], today=date(OPEN_YEAR - 1, 12, 2))
+    assert estimated.source is Source.HOLIDAYS
+    assert_asks_for_the_notice(estimated)
+    partial = DayTable().with_year(OPEN_YEAR, notice_for(OPEN_YEAR), confirmed=False)
+    (in_part,) = CalendarSet(notices=partial).warnings(
+        ["cn_holidays"], today=date(OPEN_YEAR - 1, 12, 2)
+    )
+    assert in_part.source is Source.NOTICE
+    assert_asks_for_the_notice(in_part)
+    assert "without --not-confirmed" in in_part.message()
+    late = BUILTINS.warnings(["cn_workdays"], today=date(2100, 12, 2))
+    assert [(w.year, w.code) for w in late] == [
+        (2100, WarningCode.YEAR_ESTIMATED),
+        (2101, WarningCode.YEAR_UNCOVERED),
+    ]
+    for warning in late:
+        assert_asks_for_the_notice(warning)
+    # A calendar whose days are entered is confirmed by marking its year: still said so.
+    spot = CalendarSet(calendars={"spot": trading("2027-01-04")})
+    custom = spot.warnings(["spot"], today=d("2027-12-01"))
+    assert [w.code for w in custom] == [WarningCode.YEAR_ESTIMATED, WarningCode.YEAR_UNCOVERED]
+    for warning in custom:
+        assert NOT_CONFIRM_EN in warning.message() and NOT_CONFIRM_ZH in warning.message("zh")
+
+
+def test_a_chinese_calendar_with_days_of_its_own_is_warned_to_enter_the_notice() -> None:
+    """A maintenance day of cn_workdays in a year without the notice made the warning
+    "2027 has some days entered ... mark the year confirmed": the confirmation that
+    replaced the year by Monday to Friday."""
+    maintenance = Override(date=date(OPEN_YEAR, 1, 8), open=False, kind=OverrideKind.EXTRA_CLOSED)
+    ops = Calendar(name="cn_workdays", base=Base.CN_WORKDAYS, overrides=(maintenance,))
+    books = CalendarSet(calendars={"cn_workdays": ops})
+    assert books.coverage("cn_workdays", [OPEN_YEAR])[0].source is Source.HOLIDAYS
+    (warning,) = books.warnings(["cn_workdays"], today=date(OPEN_YEAR - 1, 12, 2))
+    assert_asks_for_the_notice(warning)
 
 
 # -- calendars that need no data ----------------------------------------------------------

@@ -1,10 +1,11 @@
 """How well each year of a calendar is known, and the warnings for years that are not.
 
-A year is *confirmed* when official data or an operator (a confirmed year) decides it,
-*estimated* when only a guess does (``holidays``' computed days, or some overrides of a
-year nobody marked confirmed), *uncovered* when nothing does. Estimated and uncovered
-years close to today are warnings, shown by ``/ready``, the console, ``schedkit check``
-and the alert rule: never a silent Monday–Friday guess.
+A year is *confirmed* when official data or an operator decides it (the notice entered,
+for a Chinese calendar; a confirmed year, for any other), *estimated* when only a guess
+does (``holidays``' computed days, or some overrides of a year nobody marked confirmed),
+*uncovered* when nothing does. Estimated and uncovered years close to today are
+warnings, shown by ``/ready``, the console, ``schedkit check`` and the alert rule:
+never a silent Monday–Friday guess.
 """
 
 from __future__ import annotations
@@ -118,13 +119,18 @@ def _year_state(
     calendar: Calendar, year: int, notices: DayTable | None
 ) -> tuple[YearState, Source]:
     base = calendar.base
-    if year in calendar.confirmed_years:
+    # A Chinese calendar's own overrides are dated exceptions over the national
+    # arrangement, and its own confirmed years (a store written before they were refused)
+    # decide nothing (decide.decide): the national sources alone say how well a year is
+    # known, and the warning then asks for the notice, not for a confirmation.
+    own = not base.chinese
+    if own and year in calendar.confirmed_years:
         return YearState.CONFIRMED, Source.OVERRIDE
     if base in (Base.WEEKDAYS, Base.ALL):
         return YearState.CONFIRMED, Source.BASE
     # Candidates in precedence order; the first confirmed wins, else the first estimated.
     candidates: list[tuple[YearState, Source]] = []
-    if year in calendar.years():
+    if own and year in calendar.years():
         candidates.append((YearState.ESTIMATED, Source.OVERRIDE))
     if base.chinese:
         if notices is not None and year in notices.confirmed_years:
@@ -164,19 +170,19 @@ def _warning(calendar: Calendar, item: YearCoverage) -> CalendarWarning:
 def _estimated_texts(calendar: Calendar, item: YearCoverage) -> tuple[str, str]:
     name, year = calendar.name, item.year
     if item.source is Source.HOLIDAYS:
+        how_en, how_zh = _enter_notice(year)
         return (
             f"calendar {name}: {year} is not confirmed; its days come from the holidays "
-            "package's estimate (statutory holidays only, no make-up workdays). Enter the "
-            f"State Council's holiday notice for {year} and mark the year confirmed.",
+            f"package's estimate (statutory holidays only, no make-up workdays). {how_en}",
             f"日历 {name}：{year} 年未确认，目前按 holidays 包的推算（仅法定节日，无调休上班日）"
-            f"执行。请录入国务院 {year} 年节假日安排通知并标记该年已确认。",
+            f"执行。{how_zh}",
         )
     if item.source is Source.NOTICE:
+        how_en, how_zh = _enter_notice(year, whole=True)
         return (
             f"calendar {name}: the State Council's holiday notice for {year} is entered in "
-            "part and not marked confirmed; finish entering it and mark the year confirmed.",
-            f"日历 {name}：国务院 {year} 年节假日安排通知仅部分录入且未标记为已确认；"
-            "请录入完整后标记该年已确认。",
+            f"part and not confirmed. {how_en}",
+            f"日历 {name}：国务院 {year} 年节假日安排通知仅部分录入且未确认。{how_zh}",
         )
     return (
         f"calendar {name}: {year} has some days entered but is not marked confirmed; "
@@ -188,16 +194,40 @@ def _estimated_texts(calendar: Calendar, item: YearCoverage) -> tuple[str, str]:
 def _uncovered_texts(calendar: Calendar, item: YearCoverage) -> tuple[str, str]:
     name, year = calendar.name, item.year
     if calendar.base.chinese:
+        how_en, how_zh = _enter_notice(year)
         return (
             f"calendar {name}: no source covers {year}; its days follow Monday to Friday "
-            f"as a guess. Enter the State Council's holiday notice for {year} and mark "
-            "the year confirmed.",
-            f"日历 {name}：{year} 年没有任何数据来源，暂按周一至周五推测执行。请录入国务院 "
-            f"{year} 年节假日安排通知并标记该年已确认。",
+            f"as a guess. {how_en}",
+            f"日历 {name}：{year} 年没有任何数据来源，暂按周一至周五推测执行。{how_zh}",
         )
     return (
         f"calendar {name}: no day of {year} is entered, so the calendar is closed all "
         f"year. Enter its open days for {year} and mark the year confirmed.",
         f"日历 {name}：{year} 年尚未录入任何日期，全年都不会执行。请录入 {year} 年的开放日"
         "并标记该年已确认。",
+    )
+
+
+def _enter_notice(year: int, *, whole: bool = False) -> tuple[str, str]:
+    """What to do about a year of a Chinese calendar: enter the notice, which confirms
+    the year of every Chinese calendar. Not "mark the year confirmed": a Chinese
+    calendar's own year is not confirmed that way (the service refuses it)."""
+    where_en = (
+        f"schedkit calendar notice {year} FILE{' without --not-confirmed' if whole else ''}, "
+        f"the console's calendar page, or PUT /calendar-notices/{year}"
+    )
+    where_zh = (
+        f"schedkit calendar notice {year} FILE{'（不加 --not-confirmed）' if whole else ''}、"
+        f"控制台的日历页面，或 PUT /calendar-notices/{year}"
+    )
+    if whole:
+        return (
+            f"Enter the whole notice ({where_en}): it confirms {year} for every Chinese calendar.",
+            f"请录入完整的通知（{where_zh}），录入后所有中国日历的 {year} 年即为已确认。",
+        )
+    return (
+        f"Enter the State Council's holiday notice for {year} ({where_en}): it confirms "
+        f"{year} for every Chinese calendar.",
+        f"请录入国务院 {year} 年节假日安排通知（{where_zh}），录入后所有中国日历的 {year} "
+        "年即为已确认。",
     )

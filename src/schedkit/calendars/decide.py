@@ -4,7 +4,8 @@ The layers, highest first: the calendar's own overrides (and the years it marks
 confirmed); for the Chinese bases, the national arrangement operators entered (the
 State Council notice), ``chinese-calendar``, then ``holidays``; last the base rule.
 A confirmed year of a layer is complete: its unlisted days follow the base rule there,
-whatever lower layers say.
+whatever lower layers say. A Chinese calendar's own confirmed years are not such a
+layer: its year is known when the national arrangement is (see :func:`decide`).
 """
 
 from __future__ import annotations
@@ -56,10 +57,13 @@ class DayDecision:
 def decide(calendar: Calendar, day: date, notices: DayTable | None = None) -> DayDecision:
     """``calendar``'s decision for ``day``; ``notices`` is the national arrangement
     operators entered (used by the Chinese bases only)."""
-    found = _from_table(calendar, day, Source.OVERRIDE, calendar)
+    base = calendar.base
+    # A Chinese calendar's own confirmed year would make its days without an override
+    # follow Monday-Friday over the notice entered. The service refuses such a
+    # confirmation; a store written before it did may hold one: only its dates count.
+    found = _from_table(calendar, day, Source.OVERRIDE, calendar, whole_years=not base.chinese)
     if found is not None:
         return found
-    base = calendar.base
     if base.chinese:
         found = _from_table(notices, day, Source.NOTICE, calendar) if notices else None
         if found is not None:
@@ -76,7 +80,7 @@ def decide(calendar: Calendar, day: date, notices: DayTable | None = None) -> Da
 
 
 def _from_table(
-    table: DayTable, day: date, source: Source, calendar: Calendar
+    table: DayTable, day: date, source: Source, calendar: Calendar, *, whole_years: bool = True
 ) -> DayDecision | None:
     item: Override | None = table.by_date.get(day)
     if item is not None:
@@ -88,7 +92,7 @@ def _from_table(
             confirmed=True,
             note=item.note or item.kind.value,
         )
-    if day.year in table.confirmed_years:
+    if whole_years and day.year in table.confirmed_years:
         return _by_rule(calendar, day, source, confirmed=True)
     return None
 

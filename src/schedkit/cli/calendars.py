@@ -31,6 +31,10 @@ calendar_app.add_typer(override_app, name="override")
 
 T = TypeVar("T")
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="Calendar name, e.g. cn_workdays.")]
+#: For confirming a year: a calendar entered whole, never a Chinese one (the notice is).
+ConfirmNameArg = Annotated[
+    str, typer.Argument(metavar="NAME", help="Calendar name, e.g. sd-spot (not a Chinese one).")
+]
 FormatOpt = Annotated[
     str | None,
     typer.Option("--format", "-f", help="csv, jsonl or notice [default: from the file name]."),
@@ -230,7 +234,7 @@ def override_remove(
 @calendar_app.command("confirm")
 def confirm(
     ctx: typer.Context,
-    name: NameArg,
+    name: ConfirmNameArg,
     year: Annotated[
         int,
         typer.Argument(
@@ -240,7 +244,10 @@ def confirm(
     undo: Annotated[bool, typer.Option("--undo", help="No longer confirmed.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Mark a year of a calendar complete: no longer a warning."""
+    """Mark a year of a calendar complete: no longer a warning. For a calendar whose
+    days you enter (a trading calendar: `schedkit calendar confirm sd-spot 2028`). A year
+    of a Chinese calendar (base cn_workdays or cn_holidays) is confirmed by entering the
+    State Council notice instead: `schedkit calendar notice 2027 FILE`."""
     state = get_state(ctx)
 
     async def work(s: Scheduler) -> StoredCalendar:
@@ -257,7 +264,11 @@ def import_(
     fmt: FormatOpt = None,
     confirm_year: Annotated[
         list[int] | None,
-        typer.Option("--confirm-year", help="Mark this year complete.", **YEAR_RANGE),
+        typer.Option(
+            "--confirm-year",
+            help="Mark this year complete (not of a Chinese calendar: enter the notice).",
+            **YEAR_RANGE,
+        ),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:

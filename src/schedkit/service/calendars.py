@@ -158,6 +158,10 @@ class CalendarDesk:
         """Create or replace a calendar from its JSON (``expected_version`` 0: create)."""
         calendar = parse_calendar(dict(data))
         before = await self._cals.get(calendar.name)
+        # A year a Chinese calendar already holds (stored before such years were refused,
+        # and ignored since) may be sent back as read: only new ones are refused.
+        held = before.calendar.confirmed_years if before and before.calendar.base.chinese else None
+        _refuse_confirming(calendar, calendar.confirmed_years - (held or set()), "confirmed_years")
         saved = await self._cals.save(calendar, expected_version=expected_version)
         await self._audit(actor, "calendar.put", saved, before)
         return saved
@@ -181,9 +185,13 @@ class CalendarDesk:
         actor: str = SYSTEM,
     ) -> StoredCalendar:
         """Add (or replace, by date) overrides of calendar ``name``, and mark
-        ``confirm_years`` complete. ``expected_version`` None: the version read now."""
+        ``confirm_years`` complete (ValidationError for a Chinese calendar: its years are
+        confirmed by the notice, :meth:`enter_notice`). ``expected_version`` None: the
+        version read now."""
         items = [o if isinstance(o, Override) else parse_override(dict(o)) for o in overrides]
         current = await self._current(name, expected_version)
+        confirm_years = list(confirm_years)
+        _refuse_confirming(current.calendar, confirm_years, "confirm_years")
         calendar = current.calendar.with_overrides(items)
         for year in confirm_years:
             calendar = calendar.with_confirmed(year)
@@ -217,8 +225,12 @@ class CalendarDesk:
         actor: str = SYSTEM,
     ) -> StoredCalendar:
         """Mark ``year`` of calendar ``name`` complete (its unlisted days follow the base
-        rule, whatever the packages guess), or no longer."""
+        rule), or no longer. ValidationError for confirming a year of a calendar with a
+        Chinese base: the State Council notice confirms those (:meth:`enter_notice`);
+        undoing is allowed (a store written before the refusal may hold such a year)."""
         current = await self._current(name, expected_version)
+        if confirmed:
+            _refuse_confirming(current.calendar, [year], "year")
         calendar = current.calendar.with_confirmed(year, confirmed)
         # An undo recorded as "calendar.confirm", with no year, read as a confirmation.
         action = "calendar.confirm" if confirmed else "calendar.unconfirm"
@@ -235,7 +247,8 @@ class CalendarDesk:
         actor: str = SYSTEM,
     ) -> StoredCalendar:
         """Add the overrides of a file (CSV, JSON lines or the notice form) to calendar
-        ``name``; a file with a bad line is refused whole (CalendarImportError)."""
+        ``name``; a file with a bad line is refused whole (CalendarImportError).
+        ``confirm_years`` as for :meth:`add_overrides` (refused for a Chinese calendar)."""
         items = parse_overrides(text, fmt)
         return await self.add_overrides(
             name,
@@ -313,3 +326,27 @@ class CalendarDesk:
             saved.calendar.to_json(),
             detail,
         )
+
+
+def _refuse_confirming(calendar: Calendar, years: Iterable[int], field: str) -> None:
+    """ValidationError when ``years`` of a calendar with a Chinese base would be confirmed.
+
+    Such a year is known when the national arrangement is: the State Council notice,
+    entered once for every Chinese calendar, or the packages. Confirming the calendar's
+    own year made its days without an override follow Monday-Friday over the notice (the
+    2027 notice entered, then the year confirmed as every warning said: 261 open days
+    instead of 245), and confirmed nothing the notice had not."""
+    wanted = sorted(set(years))
+    if not wanted or not calendar.base.chinese:
+        return
+    first = wanted[0]
+    listed = ", ".join(str(year) for year in wanted)
+    years_are = f"year {first} is" if len(wanted) == 1 else f"years {listed} are"
+    raise ValidationError(
+        f"calendar {calendar.name} has the Chinese base {calendar.base.value}: its "
+        f"{years_are} confirmed by entering the State Council's holiday notice, which every "
+        "Chinese calendar shares, not by confirming the calendar's own year. Enter the "
+        f"notice instead: schedkit calendar notice {first} FILE, the console's calendar "
+        f"page, or PUT /calendar-notices/{first}",
+        field=field,
+    )

@@ -37,6 +37,10 @@ FormatQuery = Annotated[
 #: Overrides per request, for the same reason (a longer list: several requests, or a file).
 MAX_OVERRIDES = 300
 _MANY = f"At most {MAX_OVERRIDES} per request; more through an import or several requests."
+_CONFIRM = (
+    "Years to mark complete; not of a calendar with a Chinese base (422): the State "
+    "Council notice confirms those (PUT /calendar-notices/{year})."
+)
 
 
 class _Body(BaseModel):
@@ -66,14 +70,19 @@ class CalendarPut(_Body):
     overrides: list[OverrideIn] = Field(
         default_factory=list, max_length=MAX_OVERRIDES, description=_MANY
     )
-    confirmed_years: list[int] = Field(default_factory=list, max_length=300)
+    confirmed_years: list[int] = Field(
+        default_factory=list,
+        max_length=300,
+        description="Years complete; for a Chinese base, only those it already holds "
+        "(422 for another: the State Council notice confirms those).",
+    )
     expected_version: int = Field(ge=0, description="The version read (0: create).")
 
 
 class OverridesAdd(_Body):
     overrides: list[OverrideIn] = Field(max_length=MAX_OVERRIDES, description=_MANY)
     confirm_years: list[ConfirmYear] = Field(
-        default_factory=list, max_length=300, description="Years to mark complete."
+        default_factory=list, max_length=300, description=_CONFIRM
     )
     expected_version: int | None = Field(
         default=None, ge=0, description="The version read; omitted: the current one."
@@ -94,7 +103,7 @@ class FileImport(_Body):
         "'上班 2027-02-06 春节调休' lines."
     )
     confirm_years: list[ConfirmYear] = Field(
-        default_factory=list, max_length=300, description="Years to mark complete."
+        default_factory=list, max_length=300, description=_CONFIRM
     )
 
 
@@ -289,7 +298,7 @@ async def remove_override(
     "PUT",
     "/calendars/{name}/years/{year}/confirmed",
     role=Role.ADMIN,
-    errors=(404, 409),
+    errors=(404, 409, 422),
     summary="Confirm a year",
     response_model=readmodels.CalendarDetail,
 )
@@ -297,7 +306,9 @@ async def confirm_year(
     name: CalendarName, year: Year, body: YearConfirm, scheduler: SchedulerDep, actor: ActorDep
 ) -> readmodels.CalendarDetail:
     """A confirmed year is complete: its days without an override follow the base rule,
-    whatever the packages guess, and it is no longer a warning."""
+    and it is no longer a warning. For calendars whose days are entered (trading days):
+    confirming a year of a calendar with a Chinese base is a 422 (field ``year``), as
+    the State Council notice confirms those (``PUT /calendar-notices/{year}``)."""
     await scheduler.calendars.confirm_year(
         name, year, body.confirmed, expected_version=body.expected_version, actor=actor
     )
