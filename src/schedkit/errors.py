@@ -202,25 +202,47 @@ class CalendarConflictError(ConflictError):
 class NoticeDropsDaysError(ConflictError):
     """Entering a year's holiday notice again would drop days the stored notice of that
     year sets (a partial notice would turn the holidays it omits into workdays, without
-    a word). ``days``: each such day as ``{"date", "open", "note"}``, by date."""
+    a word). ``days``: each such day as ``{"date", "open", "note"}``, by date. ``entered``,
+    how many days the text entered sets, shapes the advice (0: it would withdraw the notice)."""
 
     #: Days the message names; ``days`` holds all of them.
     SHOWN = 5
 
-    def __init__(self, year: int, days: Sequence[tuple[date, bool, str | None]]) -> None:
+    def __init__(
+        self,
+        year: int,
+        days: Sequence[tuple[date, bool, str | None]],
+        *,
+        entered: int | None = None,
+    ) -> None:
         shown = ", ".join(
             f"{day.isoformat()} {'make-up workday' if opens else 'holiday'}"
             + (f" ({note})" if note else "")
             for day, opens, note in days[: self.SHOWN]
         )
         more = f" and {len(days) - self.SHOWN} more" if len(days) > self.SHOWN else ""
-        super().__init__(
-            f"the {year} notice entered leaves out {len(days)} day(s) the stored {year} "
-            f"notice sets: {shown}{more}. Enter the whole notice (the stored one with your "
-            f"corrections: schedkit calendar notice {year}, GET /calendar-notices/{year} or "
-            "the console's notice box shows it), or replace the year's notice on purpose "
-            f"(replace: true; schedkit calendar notice {year} FILE --replace)"
+        stored = (
+            "the stored one with your corrections: schedkit calendar notice "
+            f"{year}, GET /calendar-notices/{year} or the console's notice box shows it"
         )
+        # The same refusal meets a partial text (the reason for it) and a whole notice
+        # whose correction moves or strikes a day: the advice names both ways on.
+        if entered == 0:
+            super().__init__(
+                f"the {year} notice entered sets no day: it would withdraw the {len(days)} "
+                f"day(s) the stored {year} notice sets: {shown}{more}. To withdraw the "
+                f"{year} notice, enter it not confirmed and with replace (schedkit calendar "
+                f"notice {year} FILE --not-confirmed --replace; API: confirmed: false, "
+                f"replace: true); otherwise enter the whole notice ({stored})"
+            )
+        else:
+            super().__init__(
+                f"the {year} notice entered leaves out {len(days)} day(s) the stored {year} "
+                f"notice sets: {shown}{more}. If leaving them out is your correction (a day "
+                "moved or taken off), enter the same text again with replace (schedkit "
+                f"calendar notice {year} FILE --replace; API: replace: true). If the text is "
+                f"only part of the notice, enter the whole notice instead ({stored})"
+            )
         self.year = year
         self.days = [
             {"date": day.isoformat(), "open": opens, "note": note} for day, opens, note in days

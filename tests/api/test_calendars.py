@@ -314,3 +314,22 @@ def test_a_notice_entered_again_must_be_whole(api: Api) -> None:
     replaced = api.admin.put("/calendar-notices/2028", json={**partial, "replace": True})
     assert replaced.status_code == 200, replaced.text
     assert api.viewer.get("/calendar-notices/2028").json()["text"] == "放假 2028-01-01 元旦\n"
+
+
+def test_entering_a_notice_says_how_many_days_it_sets(api: Api) -> None:
+    """An audit: nothing said how many days a notice entered set, so one whose Spring
+    Festival range had been cut to a day looked entered like any other."""
+    notice = "放假 2030-02-02 至 02-08 春节\n上班 2030-01-26 春节调休\n上班 2030-02-09 春节调休\n"
+    response = api.admin.put("/calendar-notices/2030", json={"text": notice})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["calendar"] == "cn_workdays" and len(body["days"]) == 365
+    assert body["entered"] | {"version": 0} == {
+        "year": 2030,
+        "days": 9,
+        "off": 7,
+        "worked": 2,
+        "confirmed": True,
+        "version": 0,
+    }
+    assert body["entered"]["version"] == api.viewer.get("/calendar-notices/2030").json()["version"]

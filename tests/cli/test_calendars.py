@@ -338,3 +338,87 @@ def test_the_notice_of_a_year_none_entered_is_said_missing(stored: Cli) -> None:
     assert result.exit_code == 1 and "no notice of 2031 entered yet" in result.stderr
     as_json = json.loads(stored("--json", "calendar", "notice", "2031").stdout)
     assert (as_json["year"], as_json["days"], as_json["text"]) == (2031, 0, "")
+
+
+def test_a_range_typed_without_a_space_is_read_and_the_days_entered_are_counted(
+    stored: Cli,
+) -> None:
+    """An audit (the 2027 notice): ``放假 2027-02-05 至2027-02-13春节`` was entered as
+    one day (note "至2027-02-13春节"), the Spring Festival weekdays open workdays
+    "decided by notice" and every warning gone; the success line said no number."""
+    notice = stored.cwd / "nospace.txt"
+    notice.write_text(
+        "放假 2027-01-01 至 2027-01-03 元旦\n放假 2027-02-05 至 二月十三日 春节\n"
+        "上班 2027-01-30 春节调休\n"
+    )
+    refused = stored("calendar", "notice", "2027", str(notice))
+    assert refused.exit_code == 2, refused.output
+    assert "line 2: the end of the range after 2027-02-05 cannot be read in" in refused.output
+    notice.write_text(
+        "放假 2027-01-01 至 2027-01-03 元旦\n放假 2027-02-05 至2027-02-13春节\n"
+        "上班 2027-01-30 春节调休\n"
+    )
+    result = stored("calendar", "notice", "2027", str(notice))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == (
+        "entered the 2027 notice (confirmed): 13 day(s) — 12 off, 1 worked, version 1"
+    )
+    shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    days = {d["date"]: d for d in shown["days"]}
+    assert (days["2027-02-08"]["open"], days["2027-02-08"]["note"]) == (False, "春节")
+    assert stored("calendar", "notice", "2027").stdout.splitlines() == [
+        "放假 2027-01-01 至 2027-01-03 元旦",
+        "上班 2027-01-30 春节调休",
+        "放假 2027-02-05 至 2027-02-13 春节",
+    ]
+    as_json = json.loads(stored("calendar", "notice", "2027", str(notice), "--json").stdout)
+    assert as_json | {"store": ""} == {
+        "store": "",
+        "year": 2027,
+        "version": 2,
+        "days": 13,
+        "off": 12,
+        "worked": 1,
+        "confirmed": True,
+    }
+    zh = stored("--lang", "zh", "calendar", "notice", "2027", str(notice))
+    assert zh.stdout.splitlines()[0] == (
+        "已录入 2027 年通知（已确认）：13 天，放假 12 天，上班 1 天，版本 3"
+    )
+
+
+def test_a_correction_that_moves_a_day_is_told_to_enter_it_with_replace(stored: Cli) -> None:
+    """An audit: the notice exported, ``上班 2027-02-20`` changed to 2027-02-21 and the
+    whole text entered again was refused with the advice to enter the whole notice, what
+    the user had done. And calendars.md said an empty text entered --not-confirmed
+    withdraws the notice, which was refused unless --replace too."""
+    notice = stored.cwd / "2027.txt"
+    notice.write_text("放假 2027-02-06 至 2027-02-13 春节\n上班 2027-02-20 春节调休\n")
+    assert stored("calendar", "notice", "2027", str(notice)).exit_code == 0
+    notice.write_text("放假 2027-02-06 至 2027-02-13 春节\n上班 2027-02-21 春节调休\n")
+    refused = stored("calendar", "notice", "2027", str(notice))
+    assert refused.exit_code == 1, refused.output
+    message = " ".join(refused.output.split())
+    assert (
+        "leaves out 1 day(s) the stored 2027 notice sets: 2027-02-20 make-up workday "
+        "(春节调休). If leaving them out is your correction (a day moved or taken off), "
+        "enter the same text again with replace (schedkit calendar notice 2027 FILE "
+        "--replace; API: replace: true)."
+    ) in message
+    replaced = stored("calendar", "notice", "2027", str(notice), "--replace")
+    assert replaced.exit_code == 0, replaced.output
+    shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    days = {d["date"]: d for d in shown["days"]}
+    assert days["2027-02-21"]["open"] and not days["2027-02-20"]["open"]
+
+    empty = stored.cwd / "empty.txt"
+    empty.write_text("# withdrawn\n")
+    kept = stored("calendar", "notice", "2027", str(empty), "--not-confirmed")
+    assert kept.exit_code == 1, kept.output
+    message = " ".join(kept.output.split())
+    assert "the 2027 notice entered sets no day: it would withdraw the 9 day(s)" in message
+    assert "schedkit calendar notice 2027 FILE --not-confirmed --replace" in message
+    withdrawn = stored("calendar", "notice", "2027", str(empty), "--not-confirmed", "--replace")
+    assert withdrawn.exit_code == 0, withdrawn.output
+    assert withdrawn.stdout.splitlines()[0] == "withdrew the 2027 notice, version 3"
+    assert stored("calendar", "notice", "2027").exit_code == 1

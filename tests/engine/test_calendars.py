@@ -233,6 +233,40 @@ async def test_a_fresh_node_previews_by_the_stored_notice(make_scheduler: MakeSc
     ]
 
 
+async def test_a_notice_entry_is_audited_with_the_notice_before_and_after(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """An audit: ``calendar.notice`` events had no before/after (the detail only "9
+    day(s), confirmed (version 1 -> 2)"), so three corrections looked the same."""
+    s = await make_scheduler(scheduler={"enabled": False})
+    first = "放假 2027-02-06 至 2027-02-13 春节\n上班 2027-02-20 春节调休\n"
+    await s.calendars.enter_notice(2027, first, confirmed=True, actor="ops")
+    moved = first.replace("2027-02-20", "2027-02-21")
+    await s.calendars.enter_notice(2027, moved, confirmed=True, replace=True, actor="ops")
+    await s.calendars.enter_notice(2027, "", confirmed=False, replace=True, actor="ops")
+    events = await s.list_audit(action="calendar.notice")
+    # By the versions they moved the record (two events may share a time stamp).
+    entered, corrected, withdrawn = sorted(events, key=lambda e: (e.detail or "").split("(")[-1])
+    notice = {
+        "year": 2027,
+        "format": "notice",
+        "lines": ["放假 2027-02-06 至 2027-02-13 春节", "上班 2027-02-20 春节调休"],
+        "days": 9,
+        "confirmed": True,
+        "version": 1,
+    }
+    assert (entered.target, entered.before, entered.after) == ("2027", None, notice)
+    assert entered.detail == "9 day(s), confirmed (version 0 -> 1)"
+    assert corrected.before == notice
+    assert corrected.after == {
+        **notice,
+        "lines": ["放假 2027-02-06 至 2027-02-13 春节", "上班 2027-02-21 春节调休"],
+        "version": 2,
+    }
+    assert (withdrawn.before, withdrawn.after) == (corrected.after, None)
+    assert withdrawn.detail == "0 day(s), not confirmed (version 2 -> 3)"
+
+
 async def test_the_calendar_preview_searches_off_the_event_loop(
     make_scheduler: MakeScheduler,
 ) -> None:

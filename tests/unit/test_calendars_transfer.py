@@ -192,13 +192,17 @@ def test_a_range_may_be_written_with_to_or_a_dash(line: str) -> None:
     [
         "放假 2027-01-01 through 2027-01-03 元旦",
         "放假 2027-01-01 -> 2027-01-03 元旦",
-        "放假 2027-01-01-2027-01-03 元旦",
+        "放假 2027-01-01 -> 01-03 元旦",
+        "放假 2027-01-01 1月3日 元旦",
+        "放假 2027-01-01 3日 元旦",
+        "放假 2027-01-01 3 元旦",
+        "放假 2027-01-01 -> 3 元旦",
+        "放假 2027-01-01 至 01-02 至 01-03 元旦",
     ],
 )
 def test_a_second_date_a_range_cannot_be_read_from_is_refused(line: str) -> None:
-    """A hyphen inside a date is not a separator; a range written some other way is
-    refused rather than cut to its first day."""
-    with pytest.raises(CalendarImportError, match="line 1: "):
+    """A range written some other way is refused rather than cut to its first day."""
+    with pytest.raises(CalendarImportError, match="line 1: a second date after 2027-01-01"):
         parse_overrides(line, "notice")
 
 
@@ -237,3 +241,103 @@ def test_a_notice_line_outside_its_year_names_the_days_it_may_set() -> None:
         "2026-12-20 is not a day a 2027 notice sets: it sets days of 2027 "
         "(and 28-31 December 2026, for New Year's Day)"
     )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "放假 2027-02-05 至2027-02-13春节",
+        "放假 2027-02-05至2027-02-13 春节",
+        "放假 2027-02-05 至 02-13 春节",
+        "放假 2027-02-05 至 2-13 春节",
+        "放假 2027-02-05 至 2月13日 春节",
+        "放假 2027-02-05至2月13日春节",
+        "放假 2027-02-05 至 13日 春节",
+        "放假 2027-02-05 至 13 春节",
+        "放假 2027-02-05 至 2027/02/13 春节",
+        "放假 2027-02-05 至 2027.02.13 春节",
+        "放假 2027-02-05 至 2027年2月13日 春节",
+        "放假 2027-02-05 到 2/13 春节",
+        "放假 2027-02-05~02-13 春节",
+        "放假 2027-02-05 – 02-13 春节",
+        "放假 2027-02-05 — 13 春节",
+        "放假 2027-02-05—13 春节",
+        "放假 2027-02-05 - 2-13 春节",
+        "放假 2027-02-05-2027-02-13 春节",
+        "放假 2027-02-05-13 春节",
+        "holiday 2027-02-05 to 02-13 春节",
+        "holiday 2027-02-05 to 2.13 春节",
+    ],
+)
+def test_the_end_of_a_range_is_read_as_people_type_it(line: str) -> None:
+    """An audit (the 2027 notice): an end date without a space before the note, or not a
+    full YYYY-MM-DD, was not read; the line became one day, the rest its note."""
+    items = parse_overrides(line, "notice", notice_year=2027)
+    assert [o.date for o in items] == [date(2027, 2, day) for day in range(5, 14)]
+    assert {o.note for o in items} == {"春节"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "放假 2027-02-05 至 二月十三日 春节",
+        "放假 2027-02-05 至 春节",
+        "放假 2027-02-05 至",
+        "放假 2027-02-05 到 2月 春节",
+        "放假 2027-02-05 至 13春节",
+        "放假 2027-02-05 至 2027-02-13-15 春节",
+        "放假 2027-02-05 至 02/13/2027 春节",
+        "放假 2027-02-05 ~ 2027/02-13 春节",
+        "放假 2027-02-05 - 13天 春节",
+        "放假 2027-02-05 — 二月十三日 春节",
+        "holiday 2027-02-05 to Feb 13 Spring Festival",
+        "holiday 2027-02-05 to",
+    ],
+)
+def test_a_range_whose_end_cannot_be_read_is_refused_whole(line: str) -> None:
+    """Something after the start that begins a range but cannot be read as one refuses
+    the line, naming it and what was expected, never cuts it to one day."""
+    with pytest.raises(CalendarImportError) as caught:
+        parse_overrides(line, "notice", notice_year=2027)
+    (error,) = caught.value.lines
+    assert error.line == 1
+    assert error.message.startswith("the end of the range after 2027-02-05 cannot be read in ")
+    assert "expected YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD, MM-DD, M月D日 or D日" in error.message
+
+
+def test_an_end_read_without_its_year_is_in_the_start_s_year() -> None:
+    with pytest.raises(CalendarImportError) as caught:
+        parse_overrides("放假 2026-12-31 至 01-02 元旦\n放假 2027-02-05 至 03-20 春节", "notice")
+    assert [(e.line, e.message) for e in caught.value.lines] == [
+        (
+            1,
+            "the range ends (2026-01-02) before it starts (2026-12-31): an end without a year "
+            "is read in the start's year; give the year of an end in the next year",
+        ),
+        (2, "a range of more than 31 days is not a holiday"),
+    ]
+    items = parse_overrides("放假 2026-12-31 至 2027-01-02 元旦", "notice")
+    assert [o.date.isoformat() for o in items] == ["2026-12-31", "2027-01-01", "2027-01-02"]
+    with pytest.raises(CalendarImportError, match=r"invalid date '2027-02-30'"):
+        parse_overrides("放假 2027-02-05 至 2月30日 春节", "notice")
+
+
+@pytest.mark.parametrize(
+    ("line", "days", "note"),
+    [
+        ("放假 2027-10-01 至 10-07 国庆节、中秋节", 7, "国庆节、中秋节"),
+        ("上班 2027-09-26 国庆节调休（星期日）", 1, "国庆节调休（星期日）"),
+        ("放假 2027-02-06 2027年春节", 1, "2027年春节"),
+        ("放假 2027-02-06 至 02-13 2027年春节", 8, "2027年春节"),
+        ("放假 2027-01-01", 1, None),
+        ("放假 2027-01-01 至 2027-01-03", 3, None),
+        ("放假 2027-01-01 - 元旦", 1, "- 元旦"),
+        ("workday 2027-02-20 to make up for Spring Festival", 1, "to make up for Spring Festival"),
+        ("上班 2027-02-20 春节调休（补 2027-02-12）", 1, "春节调休（补 2027-02-12）"),
+        ("放假 2027-02-05 至 2027-02-13（春节）", 9, "（春节）"),
+        ("workday 2027-02-20 Day 1 after Spring Festival", 1, "Day 1 after Spring Festival"),
+    ],
+)
+def test_single_days_and_notes_with_digits_still_read(line: str, days: int, note: str) -> None:
+    items = parse_overrides(line, "notice", notice_year=2027)
+    assert (len(items), {o.note for o in items}) == (days, {note})

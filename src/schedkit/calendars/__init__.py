@@ -39,6 +39,7 @@ from schedkit.calendars.transfer import (
     LineError,
     export_overrides,
     format_for,
+    notice_text,
     parse_overrides,
 )
 
@@ -73,6 +74,7 @@ __all__ = [
     "decide",
     "export_overrides",
     "format_for",
+    "notice_text",
     "parse_calendar",
     "parse_override",
     "parse_overrides",

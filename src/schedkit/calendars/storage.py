@@ -209,7 +209,9 @@ class CalendarStore:
         # notice, as calendars.md says.
         dropped = current.notices.dropped_by(year, days)
         if dropped and not replace:
-            raise NoticeDropsDaysError(year, [(i.date, i.open, i.note) for i in dropped])
+            raise NoticeDropsDaysError(
+                year, [(i.date, i.open, i.note) for i in dropped], entered=len(days)
+            )
         table = current.notices.with_year(year, days, confirmed=confirmed)
         return await self.save_notices(table, expected_version=current.version)
 

@@ -305,7 +305,9 @@ def notice(
         bool,
         typer.Option(
             "--replace",
-            help="Replace the year's notice even if FILE leaves out days the stored one sets.",
+            help="Replace the year's notice even if FILE leaves out days the stored one sets "
+            "(a correction that moves or strikes a day; an empty FILE with --not-confirmed "
+            "withdraws the notice).",
         ),
     ] = False,
     json_: JsonOpt = False,
@@ -313,8 +315,9 @@ def notice(
     """Enter the State Council's holiday notice of YEAR for every Chinese calendar
     (lines like '放假 2027-01-01 至 2027-01-03 元旦' and '上班 2027-02-06 春节调休').
     FILE is the whole notice: one leaving out days the stored notice of YEAR sets is
-    refused (naming them) unless --replace. Without FILE, print the notice entered (to
-    edit and enter again: `schedkit calendar notice 2027 > n.txt`)."""
+    refused (naming them) unless --replace. Says how many days it sets, off and worked.
+    Without FILE, print the notice entered (to edit and enter again: `schedkit calendar
+    notice 2027 > n.txt`)."""
     state = get_state(ctx)
     if file is None:
         _print_notice(ctx, state, year, json_)
@@ -323,20 +326,29 @@ def notice(
     text = read_text_file(file, max_chars=MAX_FILE_CHARS, what="notice file (as through the API)")
     chosen = _format(fmt, file) if fmt or file.suffix else "notice"
 
-    async def work(s: Scheduler) -> int:
+    async def work(s: Scheduler) -> readmodels.NoticeEntered:
         saved = await s.calendars.enter_notice(
             year, text, chosen, confirmed=not not_confirmed, replace=replace, actor=actor()
         )
-        return saved.version
+        return readmodels.notice_entered(saved, year)
 
-    version = _with(state, work)
+    entered = _with(state, work)
     if wants_json(ctx, json_):
-        render.emit_json({"store": state.store_label(), "year": year, "version": version})
+        render.emit_json({"store": state.store_label(), **entered.model_dump(mode="json")})
         return
-    state.out.print(
-        f"entered the {year} notice ({'confirmed' if not not_confirmed else 'not confirmed'}), "
-        f"version {version}"
+    # The count is the check an operator can make against the notice at a glance: a
+    # range read as one day had said only "entered".
+    said = words.fill(
+        "notice entered" if entered.days else "notice withdrawn",
+        state.lang,
+        year=year,
+        state=tr("confirmed" if entered.confirmed else "not confirmed", state.lang),
+        n=entered.days,
+        off=entered.off,
+        worked=entered.worked,
+        version=entered.version,
     )
+    state.out.print(said)
     render.store_line(state.out, state.store_label(), state.lang)
 
 

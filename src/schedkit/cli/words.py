@@ -84,6 +84,7 @@ _ZH: dict[str, str] = {
     "overrides": "覆盖日期",
     "coverage": "数据覆盖",
     "confirmed": "已确认",
+    "not confirmed": "未确认",
     "estimated": "推算",
     "uncovered": "无数据",
     # check
@@ -301,6 +302,16 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
     "index version": {"en": "index version", "zh": "索引版本"},
     "tasks found": {"en": "{n} discovered in {where}", "zh": "在 {where} 中发现 {n} 个"},
     "schedules stored": {"en": "{n} stored", "zh": "已保存 {n} 个"},
+    "notice entered": {
+        "en": "entered the {year} notice ({state}): {n} day(s) — {off} off, {worked} worked, "
+        "version {version}",
+        "zh": "已录入 {year} 年通知（{state}）：{n} 天，放假 {off} 天，上班 {worked} 天，"
+        "版本 {version}",
+    },
+    "notice withdrawn": {
+        "en": "withdrew the {year} notice, version {version}",
+        "zh": "已撤回 {year} 年通知，版本 {version}",
+    },
     "calendar saved": {
         "en": "{what}: calendar {name} (base {base}), {n} override(s), version {version}",
         "zh": "{what}：日历 {name}（基础规则 {base}），{n} 个覆盖日期，版本 {version}",

@@ -12,12 +12,11 @@ from pydantic import Field
 from schedkit.calendars import (
     BUILTIN_NAMES,
     CalendarSet,
-    Format,
     Override,
-    OverrideKind,
     StoredCalendar,
+    StoredNotices,
     YearState,
-    export_overrides,
+    notice_text,
     years_ahead,
 )
 from schedkit.readmodels.common import Lang, View
@@ -29,7 +28,9 @@ __all__ = [
     "CalendarNotice",
     "CalendarSummary",
     "CalendarYear",
+    "CalendarYearAfterNotice",
     "DayView",
+    "NoticeEntered",
     "OverrideView",
     "YearCoverageView",
     "calendar_detail",
@@ -37,6 +38,8 @@ __all__ = [
     "calendar_summaries",
     "calendar_warnings",
     "calendar_year",
+    "calendar_year_after_notice",
+    "notice_entered",
 ]
 
 
@@ -103,8 +106,20 @@ class CalendarNotice(View):
     updated_at: datetime | None
 
 
-#: The kinds the notice form writes; a notice entered as CSV may hold others.
-_NOTICE_KINDS = frozenset({OverrideKind.HOLIDAY, OverrideKind.MAKEUP_WORKDAY})
+class NoticeEntered(View):
+    """What the notice of a year sets once entered: an entry whose count is not what the
+    notice says (a range read as one day) shows at once."""
+
+    year: int
+    days: int = Field(description="Days the notice sets (0: withdrawn).")
+    off: int = Field(description="Of them, days off (holidays).")
+    worked: int = Field(description="Of them, days worked (make-up workdays).")
+    confirmed: bool = Field(description="Whether the year is marked complete.")
+    version: int = Field(description="The national record's version now.")
+
+
+class CalendarYearAfterNotice(CalendarYear):
+    entered: NoticeEntered
 
 
 def _coverage(books: CalendarSet, name: str, years: list[int]) -> list[YearCoverageView]:
@@ -192,13 +207,35 @@ async def calendar_notice(scheduler: Scheduler, year: int) -> CalendarNotice:
     """The notice of ``year`` as entered (an empty text when none was)."""
     stored = await scheduler.calendars.notices()
     days = stored.notices.notice_days(year)
-    fmt: Format = "notice" if all(item.kind in _NOTICE_KINDS for item in days) else "csv"
+    fmt, text = notice_text(days)
     return CalendarNotice(
         year=year,
-        text=export_overrides(days, fmt) if days else "",
+        text=text,
         format=fmt,
         days=len(days),
         confirmed=year in stored.notices.confirmed_years,
         version=stored.version,
         updated_at=stored.updated_at,
     )
+
+
+def notice_entered(stored: StoredNotices, year: int) -> NoticeEntered:
+    """The counts of the notice of ``year`` in ``stored`` (as ``enter_notice`` returns it)."""
+    days = stored.notices.notice_days(year)
+    off = sum(not item.open for item in days)
+    return NoticeEntered(
+        year=year,
+        days=len(days),
+        off=off,
+        worked=len(days) - off,
+        confirmed=year in stored.notices.confirmed_years,
+        version=stored.version,
+    )
+
+
+async def calendar_year_after_notice(
+    scheduler: Scheduler, saved: StoredNotices, year: int, lang: Lang = "en"
+) -> CalendarYearAfterNotice:
+    """cn_workdays' ``year`` after its notice was entered (``saved``), with the counts."""
+    view = await calendar_year(scheduler, "cn_workdays", year, lang)
+    return CalendarYearAfterNotice(**dict(view), entered=notice_entered(saved, year))

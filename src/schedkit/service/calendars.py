@@ -26,6 +26,7 @@ from schedkit.calendars import (
     StoredCalendar,
     StoredNotices,
     export_overrides,
+    notice_text,
     parse_calendar,
     parse_override,
     parse_overrides,
@@ -284,6 +285,8 @@ class CalendarDesk:
             actor,
             "calendar.notice",
             str(year),
+            _notice_record(before, year),
+            _notice_record(saved, year),
             detail=f"{len(items)} day(s), {'confirmed' if confirmed else 'not confirmed'} "
             f"(version {before.version} -> {saved.version})",
         )
@@ -350,3 +353,22 @@ def _refuse_confirming(calendar: Calendar, years: Iterable[int], field: str) -> 
         f"page, or PUT /calendar-notices/{first}",
         field=field,
     )
+
+
+def _notice_record(stored: StoredNotices, year: int) -> dict[str, Any] | None:
+    """The notice of ``year`` as ``GET /calendar-notices/{year}`` gives it, its text as
+    lines (the audit page shows before and after side by side); None when the year has
+    no notice, as a calendar not stored has no before."""
+    days = stored.notices.notice_days(year)
+    confirmed = year in stored.notices.confirmed_years
+    if not days and not confirmed:
+        return None
+    fmt, text = notice_text(days)
+    return {
+        "year": year,
+        "format": fmt,
+        "lines": text.splitlines(),
+        "days": len(days),
+        "confirmed": confirmed,
+        "version": stored.version,
+    }

@@ -122,7 +122,8 @@ class NoticeEntry(_Body):
     replace: bool = Field(
         False,
         description="Replace the year's notice even though the text leaves out days the "
-        "stored one sets (otherwise 409 notice-drops-days, naming them).",
+        "stored one sets (otherwise 409 notice-drops-days, naming them): a correction that "
+        "moves or strikes a day, or, with an empty text and confirmed false, a withdrawal.",
     )
 
 
@@ -160,18 +161,19 @@ async def calendar_warnings(
     role=Role.ADMIN,
     errors=(409, 413, 422),
     summary="Enter the national holiday notice of a year",
-    response_model=readmodels.CalendarYear,
+    response_model=readmodels.CalendarYearAfterNotice,
 )
 async def enter_notice(
     year: Year, body: NoticeEntry, scheduler: SchedulerDep, actor: ActorDep, lang: LangDep
-) -> readmodels.CalendarYear:
+) -> readmodels.CalendarYearAfterNotice:
     """Replaces the year's entries of the national arrangement (shared by every calendar
     with a Chinese base): the State Council notice, typed as ``放假 2027-01-01 至
     2027-01-03 元旦`` / ``上班 2027-02-06 春节调休`` lines. The text is the whole notice:
     one that leaves out days the stored notice of the year sets is refused (409
     ``notice-drops-days``, its ``days`` listing them) unless ``replace`` is true; 409 too
-    when ``expected_version`` is not the record's version. Answers with cn_workdays' year."""
-    await scheduler.calendars.enter_notice(
+    when ``expected_version`` is not the record's version. Answers with cn_workdays' year
+    and, in ``entered``, how many days the notice sets (off and worked)."""
+    saved = await scheduler.calendars.enter_notice(
         year,
         body.text,
         body.format,
@@ -180,7 +182,7 @@ async def enter_notice(
         replace=body.replace,
         actor=actor,
     )
-    return await readmodels.calendar_year(scheduler, "cn_workdays", year, lang)
+    return await readmodels.calendar_year_after_notice(scheduler, saved, year, lang)
 
 
 @route(

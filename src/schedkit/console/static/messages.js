@@ -115,6 +115,10 @@ const VALIDATION = [
     },
   ],
   [/^a second date after (\S+): write a range/, (m) => t("v_notice_second_date", { day: m[1] })],
+  [
+    /^the end of the range after (\S+) cannot be read in (['"])(.*)\2: expected/,
+    (m) => t("v_notice_range_end", { day: m[1], got: m[3] }),
+  ],
 ];
 
 /** "2026-12-02 07:59:25 UTC" / "… +08:00" as ISO 8601 ("2026-12-02T07:59:25Z"). */

@@ -358,8 +358,10 @@ function editSection(detail, year, notice, reload) {
       replace,
     };
     try {
-      await api(`/calendar-notices/${year}`, { method: "PUT", body });
-      toast(t("cal_saved"), "success");
+      const { entered } = await api(`/calendar-notices/${year}`, { method: "PUT", body });
+      // The count, to check against the notice: a range read as one day said only "saved".
+      const counts = { n: entered.days, off: entered.off, worked: entered.worked };
+      toast(t("cal_notice_entered", counts), "success");
       reload();
     } catch (err) {
       const drops =
