@@ -106,6 +106,38 @@ const VALIDATION = [
     (m) => t("v_notice_year", { day: m[1], year: m[2], before: Number(m[2]) - 1 }),
   ],
   [/^the notice closes no day of (\d{4})/, (m) => t("v_notice_empty", { year: m[1] })],
+  // Matched by the words that name the mistake, not by the whole sentence: the parser's
+  // advice after them may be reworded.
+  [/^unknown word (['"])(.*?)\1/, (m) => t("v_notice_word", { word: m[2] })],
+  [/^expected\b.*放假.*上班/s, () => t("v_notice_line")],
+  [
+    /^expected a space, or 至 and the end of a range, after (\S+) \(got (['"])(.*)\2\)/s,
+    (m) => t("v_notice_space", { day: m[1], got: m[3] }),
+  ],
+  [
+    /^(\d{4}-\d{2}-\d{2}) is already given on line (\d+)/,
+    (m) => t("v_notice_twice", { day: m[1], line: m[2] }),
+  ],
+  [/^invalid date (['"])(.*?)\1/, (m) => t("v_notice_date", { text: m[2] })],
+  [/^a range of more than (\d+) days/, (m) => t("v_notice_range_long", { n: m[1] })],
+  [
+    /^the range ends \((\S+)\) before it starts \((\S+)\)(: an end without a year)?/,
+    (m) =>
+      t(m[3] ? "v_notice_range_backwards_year" : "v_notice_range_backwards", {
+        end: m[1],
+        start: m[2],
+      }),
+  ],
+  // A line's own field at fault ("note: String should have at most 200 characters"): the
+  // field named in the operator's words, the rest as any field's message; shown as
+  // written when the rest is no known shape.
+  [
+    /^(date|kind|note): (.+)$/s,
+    (m, ctx) => {
+      const detail = translate(VALIDATION, m[2], ctx);
+      return detail === null ? null : t("v_field_said", { field: t(`cal_col_${m[1]}`), detail });
+    },
+  ],
   [
     /^(\d{4}-\d{2}-\d{2}) is a (Monday|Tuesday|Wednesday|Thursday|Friday): a make-up workday/,
     (m) => {
