@@ -186,6 +186,20 @@ def test_next_names_the_deciding_source(cli: Cli) -> None:
     assert missing.exit_code != 0 and "knows the built-in calendars" in missing.output
 
 
+def test_next_says_an_nth_day_rule_in_chinese(cli: Cli) -> None:
+    """An audit: `--lang zh next` printed "3rd open day of the month in cn_workdays
+    (2027-01)" inside the Chinese line."""
+    spec = json.dumps({"trigger": "cron", "hour": 9, "calendar": {"name": "cn_workdays", "nth": 3}})
+    zh = cli("--lang", "zh", "next", spec, "-n", "2")
+    assert zh.exit_code == 0, zh.output
+    assert "open day" not in zh.stdout
+    data = json.loads(cli("--lang", "zh", "next", spec, "-n", "2", "--json").stdout)
+    for fire, note in zip(data["fires"], data["calendar_notes"], strict=True):
+        month = fire[:7]
+        assert f"，每月第 3 个 cn_workdays 开放日（{month}）" in note, note
+        assert note.startswith(f"日历 cn_workdays：{fire[:10]} 开放（"), note
+
+
 def test_export_to_a_file_and_partial_notice(stored: Cli) -> None:
     cli = stored
     notice = cli.cwd / "2027.notice"

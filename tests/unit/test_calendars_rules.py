@@ -111,6 +111,26 @@ def test_allows_only_the_nth_open_day() -> None:
     assert not miss.open and miss.note is not None and "2025-10-11" in miss.note
 
 
+def test_an_nth_rules_note_is_in_the_language_asked() -> None:
+    """An audit: `schedkit --lang zh next` said "3rd open day of the month in
+    cn_workdays (2027-01)" inside its Chinese line."""
+    ref = CalendarRef.parse({"name": "cn_workdays", "nth": 3})
+    hit = BUILTINS.allows(ref, date(2025, 10, 11), lang="zh")
+    assert hit.note == "每月第 3 个 cn_workdays 开放日（2025-10）"
+    assert hit.reason("zh") == (
+        "日历 cn_workdays：2025-10-11 开放（chinese-calendar 官方数据，"
+        "每月第 3 个 cn_workdays 开放日（2025-10））"
+    )
+    miss = BUILTINS.allows(ref, date(2025, 10, 10), lang="zh")
+    assert miss.note == "不是每月第 3 个 cn_workdays 开放日：那是 2025-10-11"
+    few = BUILTINS.allows(CalendarRef(name="cn_workdays", nth=31), date(2025, 10, 10), lang="zh")
+    assert few.note is not None and few.note.startswith("2025-10 只有 ")
+    # The reason a skipped run stores stays English (the console says it in its language).
+    assert BUILTINS.allows(ref, date(2025, 10, 10)).note == (
+        "not the 3rd open day of the month in cn_workdays: that is 2025-10-11"
+    )
+
+
 def test_plain_reference_is_the_calendar_decision() -> None:
     for day in (date(2025, 9, 28), date(2025, 10, 1), date(2025, 10, 12)):
         assert BUILTINS.allows("cn_workdays", day) == BUILTINS.decide("cn_workdays", day)

@@ -65,8 +65,9 @@ class CalendarSet:
         """Whether calendar ``name`` is open on ``day``, and which source said so."""
         return decide(self.calendar(name), day, self.notices)
 
-    def allows(self, ref: CalendarRef | str, day: date) -> DayDecision:
-        """Whether a schedule whose calendar is ``ref`` may run on the local date ``day``."""
+    def allows(self, ref: CalendarRef | str, day: date, *, lang: str = "en") -> DayDecision:
+        """Whether a schedule whose calendar is ``ref`` may run on the local date ``day``
+        (an Nth rule's note in ``lang``)."""
         ref = ref if isinstance(ref, CalendarRef) else CalendarRef.parse(ref)
         calendar = self.calendar(ref.name)
         return allows(
@@ -74,6 +75,7 @@ class CalendarSet:
             day,
             lambda d: decide(calendar, d, self.notices),
             lambda year, month: self._month(calendar, year, month),
+            lang=lang,
         )
 
     def nth_open_day(self, name: str, year: int, month: int, nth: int) -> date | None:

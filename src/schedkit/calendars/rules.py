@@ -151,25 +151,21 @@ def allows(
     day: date,
     decide: Callable[[date], DayDecision],
     month: Callable[[int, int], MonthDecisions] | None = None,
+    *,
+    lang: str = "en",
 ) -> DayDecision:
     """Whether a schedule with calendar ``ref`` may run on the local date ``day``;
     ``decide`` is the named calendar's decision function, ``month`` its decisions of a
     whole month (:func:`decide_month` by default; a caller asking about many days of one
-    month passes a cached one: an Nth rule depends on every day of the month)."""
+    month passes a cached one: an Nth rule depends on every day of the month). An Nth
+    rule's note is in ``lang``: a preview's reader reads it; the reason a skipped run
+    stores is English (the console says it in its own language)."""
     if ref.nth is None:
         return decide(day)
     decisions = month(day.year, day.month) if month else decide_month(decide, day.year, day.month)
     own = decisions[day.day - 1]
     opens = [d.day for d in decisions if d.open]
     target = _pick(opens, ref.nth)
-    rule = ref.describe()
-    label = f"{day.year:04d}-{day.month:02d}"
-    if target == day:
-        note = f"{rule} ({label})"
-    elif target is None:
-        note = f"{label} has only {len(opens)} open days, no {rule}"
-    else:
-        note = f"not the {rule}: that is {target.isoformat()}"
     return DayDecision(
         calendar=own.calendar,
         day=day,
@@ -177,5 +173,21 @@ def allows(
         source=own.source,
         # Which day is the Nth depends on every day of the month.
         confirmed=all(d.confirmed for d in decisions),
-        note=note,
+        note=_nth_note(ref, day, target, len(opens), lang),
     )
+
+
+def _nth_note(ref: CalendarRef, day: date, target: date | None, opens: int, lang: str) -> str:
+    rule = ref.describe(lang)
+    label = f"{day.year:04d}-{day.month:02d}"
+    if lang.lower().startswith("zh"):
+        if target == day:
+            return f"{rule}（{label}）"
+        if target is None:
+            return f"{label} 只有 {opens} 个开放日，没有{rule}"
+        return f"不是{rule}：那是 {target.isoformat()}"
+    if target == day:
+        return f"{rule} ({label})"
+    if target is None:
+        return f"{label} has only {opens} open days, no {rule}"
+    return f"not the {rule}: that is {target.isoformat()}"

@@ -467,7 +467,12 @@ def next_fires(
     books = _stored_calendars(state, calendar.name) if calendar is not None else None
     try:
         found = preview_upcoming(
-            parsed, count, default_timezone=zone, calendars=books, budget=NEXT_BUDGET
+            parsed,
+            count,
+            default_timezone=zone,
+            calendars=books,
+            budget=NEXT_BUDGET,
+            lang=state.lang,
         )
     except CalendarNotFoundError as exc:
         where = "the built-in calendars" if books is None else "the store's and built-in ones"

@@ -373,6 +373,7 @@ def schedule_preview(
             first=first,
             calendars=calendars,
             budget=PREVIEW_BUDGET,
+            lang=lang,
         )
     except CalendarNotFoundError as exc:
         raise ValidationError(str(exc), field="trigger.calendar") from None

@@ -92,11 +92,13 @@ def upcoming(
     first: datetime | None = None,
     calendars: CalendarSet | None = None,
     budget: float | None = None,
+    lang: str = "en",
 ) -> Upcoming:
     """The next ``n`` fires at or after ``start`` that the trigger's business calendar
     (looked up in ``calendars``, default the built-in ones) admits. ``first`` is a fire
     already known (a schedule's stored next fire), the series continues from it.
-    ``budget`` caps the search in seconds. A calendar name ``calendars`` does not hold
+    ``budget`` caps the search in seconds; the decisions' notes (an Nth-day rule's
+    words) are in ``lang``. A calendar name ``calendars`` does not hold
     raises CalendarNotFoundError; without ``first``, a trigger whose first fire is past
     the supported dates ValidationError (:meth:`Trigger.first_fire`).
 
@@ -161,7 +163,7 @@ def upcoming(
             closed_horizons = 0
             closed_from = None
             if day not in decided:
-                decided[day] = books.allows(ref, day)
+                decided[day] = books.allows(ref, day, lang=lang)
             fires.append(nominal)
             decisions.append(decided[day])
         nominal = trigger.next_fire_time(nominal, start)
@@ -194,15 +196,16 @@ def preview_upcoming(
     default_timezone: str = "Asia/Shanghai",
     calendars: CalendarSet | None = None,
     budget: float | None = None,
+    lang: str = "en",
 ) -> Upcoming:
-    """:func:`preview` with each fire's calendar decision and the calendar warnings
-    (fires in the spec's zone); ``complete`` is false when the search stopped at
-    ``budget`` seconds or its scan limit (``stopped`` says which, ``searched_to`` how
-    far it got, ``closed_from`` whether the calendar is why)."""
+    """:func:`preview` with each fire's calendar decision (its note in ``lang``) and the
+    calendar warnings (fires in the spec's zone); ``complete`` is false when the search
+    stopped at ``budget`` seconds or its scan limit (``stopped`` says which,
+    ``searched_to`` how far it got, ``closed_from`` whether the calendar is why)."""
     schedule = ScheduleSpec.parse(spec, default_timezone=default_timezone)
     trigger = build_trigger(schedule.trigger)
     when = utcnow() if now is None else now
-    found = upcoming(trigger, n, when, calendars=calendars, budget=budget)
+    found = upcoming(trigger, n, when, calendars=calendars, budget=budget, lang=lang)
     return dataclasses.replace(
         found, fires=[fire.astimezone(trigger.timezone) for fire in found.fires]
     )
