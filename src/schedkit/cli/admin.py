@@ -15,10 +15,11 @@ import typer
 from schedkit.alerts.config import AlertsSettings, config_warnings
 from schedkit.calendars import CalendarBook, WarningCode, referenced_names
 from schedkit.errors import SchedkitError, StoreNotFoundError, TaskDefinitionError
-from schedkit.models import Schedule
+from schedkit.models import JSON
 from schedkit.registry import TaskRegistry
 from schedkit.service.extensions import alerts_extra_missing
 from schedkit.service.location import describe_store, sqlite_file
+from schedkit.service.pending_defaults import default_triggers
 from schedkit.store import RollupRebuild, Store, UpgradeCheck, create_store
 from schedkit.store._upgrade import live_nodes
 from schedkit.triggers import ScheduleSpec, trigger_from_json
@@ -152,7 +153,9 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
             report.info.append(
                 ("schedules", words.fill("schedules stored", lang, n=len(schedules)))
             )
-            await _check_calendars(store, schedules, config.timezone, report, state.lang)
+            defaults = await default_triggers(store, registry, config.timezone, schedules)
+            triggers = [*(s.trigger for s in schedules), *defaults]
+            await _check_calendars(store, triggers, config.timezone, report, state.lang)
             await _check_builds(store, config.scheduler.lost_after, report)
             for s in schedules:
                 where = f"schedule {s.id}"
@@ -205,12 +208,13 @@ def _absent_sqlite(report: Report, label: str, path: Path, require: bool) -> Non
 
 
 async def _check_calendars(
-    store: Store, schedules: list[Schedule], timezone: str, report: Report, lang: words.Lang
+    store: Store, triggers: list[JSON], timezone: str, report: Report, lang: words.Lang
 ) -> None:
-    """A warning for each coming year of a calendar the schedules use that no source
-    confirms ("calendar cn_workdays for 2027 not confirmed"), and a problem for each
-    calendar they name that does not exist."""
-    names = referenced_names(s.trigger for s in schedules)
+    """A warning for each coming year of a calendar the triggers (of the stored schedules
+    and of the default schedules a node's start will store) use that no source confirms
+    ("calendar cn_workdays for 2027 not confirmed"), and a problem for each calendar they
+    name that does not exist."""
+    names = referenced_names(triggers)
     if not names:
         return
     books = await CalendarBook(store).refresh(names)

@@ -50,7 +50,9 @@ def register(app: typer.Typer) -> None:
 
 def _with(state: CliState, work: Callable[[Scheduler], Awaitable[T]], read: bool = False) -> T:
     async def run() -> T:
-        async with management(state, read_only=read) as scheduler:
+        # A read stores no default schedule: the calendars show none, and the warnings
+        # count the unstored ones (`calendar warnings` wrote them, audited as 系统).
+        async with management(state, read_only=read, store_defaults=not read) as scheduler:
             return await work(scheduler)
 
     return run_async(run())

@@ -279,14 +279,19 @@ def _relative_sqlite(url: str) -> bool:
 
 
 @asynccontextmanager
-async def management(state: CliState, *, read_only: bool = False) -> AsyncIterator[Scheduler]:
+async def management(
+    state: CliState, *, read_only: bool = False, store_defaults: bool = True
+) -> AsyncIterator[Scheduler]:
     """A started façade that neither fires schedules nor executes runs. ``read_only``:
-    the store must exist already (see :func:`require_existing_store`)."""
+    the store must exist already (see :func:`require_existing_store`).
+    ``store_defaults=False``: the tasks' default schedules missing from the store stay
+    missing (a node's start stores them), for a command that must write nothing."""
     if read_only:
         require_existing_store(state)
     config = with_roles(state.config(), scheduler=False, executor=False)
     scheduler = Scheduler(config, registry=TaskRegistry())
-    async with _started(state, scheduler, create=not read_only) as started:
+    started_as = _started(state, scheduler, create=not read_only, store_defaults=store_defaults)
+    async with started_as as started:
         yield started
 
 
@@ -312,12 +317,12 @@ async def executing(state: CliState, *, node_name: str | None = None) -> AsyncIt
 
 @asynccontextmanager
 async def _started(
-    state: CliState, scheduler: Scheduler, *, create: bool = True
+    state: CliState, scheduler: Scheduler, *, create: bool = True, store_defaults: bool = True
 ) -> AsyncIterator[Scheduler]:
     path = sqlite_file(scheduler.config.store_url)
     created = path is not None and not path.exists()
     try:
-        await scheduler.start(create_store=create)
+        await scheduler.start(create_store=create, store_defaults=store_defaults)
     except StoreNotFoundError as error:
         # A mistyped PostgreSQL or MongoDB database name got an empty store from a read.
         raise CommandFailed(

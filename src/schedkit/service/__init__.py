@@ -160,7 +160,9 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
             events=self._events,
             changed=self._loop.wake,
         )
-        self.calendars = CalendarDesk(store=self.store, clock=self.clock, tz=self.tz, audit=audit)
+        self.calendars = CalendarDesk(
+            store=self.store, clock=self.clock, tz=self.tz, audit=audit, registry=self.registry
+        )
         self.runs = RunControl(
             store=self.store,
             registry=self.registry,
@@ -230,20 +232,23 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
         lines waiting for the store, listener calls waiting to finish)."""
         return {o.what: o.dropped for o in (self._logs.overflow, self._events.overflow)}
 
-    async def start(self, *, create_store: bool = True) -> None:
+    async def start(self, *, create_store: bool = True, store_defaults: bool = True) -> None:
         """Open the store, discover tasks, register their default schedules, start firing
         (if this node wins the lease) and executing. Fires missed while the service was
         down are handled on the first tick, per each schedule's misfire/coalesce policy.
         A step that fails undoes the ones before it. ``create_store=False`` (tools that
-        read): a database holding no store raises StoreNotFoundError."""
+        read): a database holding no store raises StoreNotFoundError.
+        ``store_defaults=False`` (a management client that must write nothing): the
+        default schedules are left unstored (the calendar warnings count them all the
+        same)."""
         if self.started:
             return
         # A node's records carry its id (JSON logs' node_id), those of the tasks started
         # here included; a management client (CLI command) is no node.
         with acting_as(self.node_id) if self.is_node else contextlib.nullcontext():
-            await self._start(create_store)
+            await self._start(create_store, store_defaults)
 
-    async def _start(self, create_store: bool) -> None:
+    async def _start(self, create_store: bool, store_defaults: bool) -> None:
         if self.is_node:  # a service's log is where its operator looks; check lists them
             for warning in self.config.warnings:
                 logger.warning("%s", warning)
@@ -265,7 +270,10 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
             # Only a node that fires changes a stored default schedule to its code's: a
             # CLI command or a worker of older (or newer) code rewrote them at each
             # start, reverting a deployed change and restarting interval series.
-            await self.schedules.sync_defaults(create_only=not self.config.scheduler.enabled)
+            # `schedkit calendar warnings`, a read, wrote (and audited) every default
+            # schedule on a new store.
+            if store_defaults:
+                await self.schedules.sync_defaults(create_only=not self.config.scheduler.enabled)
             # The national notices as stored, for preview() before anything else reads
             # them (a node whose scheduler is off judged by the built-in estimate).
             await self.calendars.snapshot()

@@ -34,7 +34,9 @@ from schedkit.calendars import (
 )
 from schedkit.clock import Clock
 from schedkit.errors import CalendarNotFoundError, OverrideNotFoundError, ValidationError
+from schedkit.registry import TaskRegistry
 from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.service.pending_defaults import default_triggers
 from schedkit.store.base import Store
 from schedkit.triggers import ScheduleSpec, Upcoming, build_trigger, upcoming
 from schedkit.triggers.specs import TriggerSpec
@@ -47,10 +49,20 @@ WARNINGS_TTL = 10.0
 class CalendarDesk:
     """``scheduler.calendars``: the calendars of the scheduler's store."""
 
-    def __init__(self, *, store: Store, clock: Clock, tz: ZoneInfo, audit: Auditor) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        tz: ZoneInfo,
+        audit: Auditor,
+        registry: TaskRegistry | None = None,
+    ) -> None:
         self._cals = CalendarStore(store)
         self._book = CalendarBook(store)
         self._store = store
+        #: The tasks whose default schedules count before they are stored.
+        self._registry = registry if registry is not None else TaskRegistry()
         self.clock = clock
         self.tz = tz
         self.audit = audit
@@ -97,12 +109,16 @@ class CalendarDesk:
         return export_overrides((await self.get(name)).calendar.overrides, fmt)
 
     async def referenced(self) -> list[str]:
-        """The calendar names the stored schedules reference (sorted, aliases kept)."""
-        return referenced_names(s.trigger for s in await self._store.list_schedules(None))
+        """The calendar names the stored schedules reference, and the tasks' default
+        schedules a firing node's start will store (sorted, aliases kept)."""
+        stored = await self._store.list_schedules(None)
+        defaults = await default_triggers(self._store, self._registry, str(self.tz), stored)
+        return referenced_names([*(s.trigger for s in stored), *defaults])
 
     async def warnings(self, today: date | None = None) -> list[CalendarWarning]:
         """Each year from today to the warning horizon that a calendar a schedule uses
-        does not have confirmed, and each calendar a schedule names that does not exist:
+        (a default schedule not stored yet too, see :meth:`referenced`) does not have
+        confirmed, and each calendar a schedule names that does not exist:
         what ``/ready``, the console, ``schedkit check`` and the alert rule show. Kept
         for :attr:`warnings_ttl` seconds (readiness probes call it often; it reads every
         schedule); an edit through this node clears it at once."""
