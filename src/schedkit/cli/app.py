@@ -16,6 +16,7 @@ from . import (
     calendars,
     cluster,
     demo,
+    next_fires,
     runs,
     schedule_list,
     schedules,
@@ -134,6 +135,7 @@ def _export_env(ctx: typer.Context, name: str, value: str | None) -> None:
 tasks.register(app)
 runs.register(app)
 schedules.register(app)
+next_fires.register(app)
 schedule_list.register(app)
 backfill.register(app)
 admin.register(app)

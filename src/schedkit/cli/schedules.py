@@ -1,26 +1,23 @@
-"""``schedkit schedule``, ``pause``, ``resume`` and ``next``: when tasks run."""
+"""``schedkit schedule``, ``pause`` and ``resume``: when tasks run (``next`` previews
+fires: :mod:`.next_fires`)."""
 
 from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from schedkit.calendars import CalendarSet, CalendarWarning
-from schedkit.errors import CalendarNotFoundError, StoreError
 from schedkit.models import OverlapPolicy
 from schedkit.readmodels import ScheduleView, schedule_views
 from schedkit.service.schedule_files import FORMATS, format_for, parse_schedule_file
-from schedkit.triggers import ScheduleSpec, build_trigger, preview_upcoming
 from schedkit.triggers.specs import MAX_INSTANCES, MAX_JITTER, MAX_RUNS
 
-from . import next_note, render, words
-from .errors import CommandFailed, UsageProblem, options_named
+from . import render, words
+from .errors import UsageProblem, options_named
 from .parsing import parse_duration, parse_params, read_text_file
 from .render import visible
 from .state import (
@@ -29,16 +26,12 @@ from .state import (
     actor,
     get_state,
     management,
-    require_existing_store,
     run_async,
     wants_json,
 )
-from .words import fill, tr
+from .words import tr
 
 T = TypeVar("T")
-
-#: Seconds ``schedkit next`` searches: a calendar excluding nearly every fire took minutes.
-NEXT_BUDGET = 5.0
 
 #: Warnings a command prints at most: an import of 100,000 one-offs already past their
 #: grace would otherwise print 100,000 lines.
@@ -57,7 +50,6 @@ def register(app: typer.Typer) -> None:
     app.command("schedule-import", hidden=True)(import_schedules)
     app.command("pause")(pause)
     app.command("resume")(resume)
-    app.command("next")(next_fires)
 
 
 #: Interval units, largest first: ``--interval 90m`` is stored as ``{"minutes": 90}``.
@@ -432,126 +424,3 @@ def _pause_or_resume(
             nxt = visible(render.next_run(v, state.lang))
             state.out.print(words.fill("resumed", state.lang, id=visible(v.id), next=nxt))
     render.store_line(state.out, store, state.lang)
-
-
-def next_fires(
-    ctx: typer.Context,
-    expression: Annotated[
-        str,
-        typer.Argument(
-            metavar="CRON",
-            help='Crontab expression ("0 2 * * *") or a JSON schedule ({"trigger": ...}).',
-        ),
-    ],
-    count: Annotated[
-        int, typer.Option("-n", "--count", min=1, max=1000, metavar="N", help="How many.")
-    ] = 5,
-    tz: Annotated[
-        str | None,
-        typer.Option("--tz", metavar="ZONE", help="Time zone [default: the configured one]."),
-    ] = None,
-    json_: JsonOpt = False,
-) -> None:
-    """Preview a schedule's next fire times."""
-    state = get_state(ctx)
-    as_json = wants_json(ctx, json_)
-    zone = tz or state.config().timezone
-    data: str | dict[str, Any] = expression
-    if expression.lstrip().startswith("{"):
-        try:
-            data = json.loads(expression)
-        except json.JSONDecodeError as exc:
-            raise UsageProblem(f"not valid JSON ({exc.msg})") from None
-    parsed = ScheduleSpec.parse(data, default_timezone=zone)
-    calendar = parsed.trigger.calendar
-    books = _stored_calendars(state, calendar.name) if calendar is not None else None
-    try:
-        found = preview_upcoming(
-            parsed,
-            count,
-            default_timezone=zone,
-            calendars=books,
-            budget=NEXT_BUDGET,
-            lang=state.lang,
-        )
-    except CalendarNotFoundError as exc:
-        where = "the built-in calendars" if books is None else "the store's and built-in ones"
-        raise UsageProblem(f"{exc}: `schedkit next` knows {where}") from None
-    fires: list[datetime] = found.fires
-    lang = state.lang
-    notes = [d.reason(lang) if d is not None else None for d in found.decisions]
-    description = build_trigger(parsed.trigger).describe(lang)
-    if as_json:
-        render.emit_json(
-            {
-                "description": description,
-                "timezone": parsed.trigger.timezone,
-                "fires": [f.isoformat() for f in fires],
-                "complete": found.complete,
-                "stopped": found.stopped,
-                "searched_to": None if found.searched_to is None else str(found.searched_to),
-                "calendar_closed_from": (
-                    None if found.closed_from is None else str(found.closed_from)
-                ),
-                "calendar_notes": notes,
-                "calendar_warnings": [w.title(lang) for w in found.warnings],
-            }
-        )
-        return
-    state.out.print(visible(description))
-    for i, (fire, note) in enumerate(zip(fires, notes, strict=True), 1):
-        day = "周" + "一二三四五六日"[fire.weekday()] if lang == "zh" else fire.strftime("%a")
-        local = f"{fire:%Y-%m-%d %H:%M:%S} {day}"
-        extra = f"  {visible(note)}" if note else ""
-        state.out.print(f"{i:>3}. {local} [dim]{fire.isoformat()}[/]{extra}")
-    name = None if calendar is None else calendar.name
-    said = next_note.note(found, count, calendar=name, budget=NEXT_BUDGET, lang=lang)
-    if said is not None:
-        state.out.print(visible(said))
-    for warning, years in _year_runs(found.warnings):
-        text = warning.message(lang)
-        if len(years) > 1:
-            text += fill("same to year", lang, last=years[-1], n=len(years))
-        state.out.print(f"[yellow]{tr('warning', lang)}[/] {visible(text)}")
-
-
-def _year_runs(
-    warnings: Sequence[CalendarWarning],
-) -> list[tuple[CalendarWarning, list[int | None]]]:
-    """``warnings`` with those of consecutive years of one calendar, state and source
-    said once: a preview reaching centuries ahead listed 525 years one by one."""
-    runs: list[tuple[CalendarWarning, list[int | None]]] = []
-    for w in warnings:
-        if runs:
-            first, years = runs[-1]
-            last = years[-1]
-            same = (first.calendar, first.code, first.source) == (w.calendar, w.code, w.source)
-            if same and last is not None and w.year == last + 1:
-                years.append(w.year)
-                continue
-        runs.append((w, [w.year]))
-    return runs
-
-
-def _stored_calendars(state: CliState, name: str) -> CalendarSet | None:
-    """Calendar ``name`` as the store has it (with the holiday notices operators entered,
-    which decide a Chinese calendar's days for the running schedules too); None, for the
-    built-in calendars, when there is no store or it cannot be read (said on stderr)."""
-    try:
-        require_existing_store(state)
-    except CommandFailed:
-        return None
-
-    async def read() -> CalendarSet:
-        async with management(state, read_only=True) as s:
-            return await s.calendars.snapshot([name])
-
-    try:
-        return run_async(read())
-    except StoreError as exc:
-        state.err.print(
-            f"[yellow]note:[/] the store cannot be read ({visible(str(exc))}): "
-            "built-in calendars only, without the notices entered there",
-            soft_wrap=True,
-        )
-        return None

@@ -344,6 +344,20 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "zh": "（找到 {found}/{asked} 次触发：{stopped}；之后的触发未再查找）",
     },
     "next no more": {"en": "(no more fires)", "zh": "（没有更多触发）"},
+    # schedkit next TASK: whose fires each list is
+    "next schedule": {"en": "schedule {id} of task {task}", "zh": "任务 {task} 的调度计划 {id}"},
+    "next paused": {
+        "en": " (paused: resumed, it fires from then on)",
+        "zh": "（已暂停：恢复后从恢复时起触发）",
+    },
+    "next none": {
+        "en": "task {task} has no schedule: it runs only when started by hand",
+        "zh": "任务 {task} 没有调度计划：只能手动运行",
+    },
+    "next default": {
+        "en": "default schedule of task {task}, not stored yet (a node's start stores it)",
+        "zh": "任务 {task} 的默认调度，尚未保存（节点启动时保存）",
+    },
     "same to year": {
         "en": " The same holds for each year to {last} ({n:,} years).",
         "zh": "此后直至 {last} 年均同此情况（共 {n:,} 年）。",

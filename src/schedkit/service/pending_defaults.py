@@ -13,6 +13,7 @@ from schedkit.models import JSON, Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.service.schedules import removed_key
 from schedkit.store.base import Store
+from schedkit.task import BaseTask
 from schedkit.triggers import ScheduleSpec
 
 
@@ -27,17 +28,35 @@ async def default_triggers(
     by_id = {s.id: s for s in stored}
     found: list[JSON] = []
     for task in registry:
-        config = task.default_schedule
-        if config is None:
-            continue
         existing = by_id.get(task.task_name)
         if existing is not None and existing.origin != "code":
             continue  # changed at runtime: kept as it is
         if existing is None and await store.get_state(removed_key(task.task_name)):
             continue
-        try:
-            spec = ScheduleSpec.parse(config, default_timezone=timezone)
-        except ValidationError:
-            continue
-        found.append(spec.to_json()["trigger"])
+        trigger = default_trigger(task, timezone)
+        if trigger is not None:
+            found.append(trigger)
     return found
+
+
+async def unstored_default(store: Store, task: BaseTask, timezone: str) -> JSON | None:
+    """The trigger of ``task``'s default schedule when none is stored under the task's
+    name and it was not deleted on purpose (a node's start will store it); else None."""
+    if await store.get_schedule(task.task_name) is not None:
+        return None
+    if await store.get_state(removed_key(task.task_name)):
+        return None
+    return default_trigger(task, timezone)
+
+
+def default_trigger(task: BaseTask, timezone: str) -> JSON | None:
+    """The stored form of ``task``'s default schedule's trigger (zones left out read in
+    ``timezone``), None without one or when it does not parse."""
+    config = task.default_schedule
+    if config is None:
+        return None
+    try:
+        trigger: JSON = ScheduleSpec.parse(config, default_timezone=timezone).to_json()["trigger"]
+    except ValidationError:
+        return None
+    return trigger
