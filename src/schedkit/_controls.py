@@ -1,8 +1,8 @@
 """Control characters of outside text shown as escapes wherever schedkit writes text a
 person reads on a terminal or in a log: the CLI's tables and messages
 (:func:`schedkit.cli.render.visible`), the node's text log (``schedkit serve`` /
-``worker``) and JSON output. The console does the same in the browser (``dom.js``,
-``CONTROLS`` there is this module's set).
+``worker``) and JSON output. The console does the same in the browser with the same set
+(``dom.js``).
 
 A run's error message, a task's log line or a note is anyone's text: printed raw, ESC
 recolours the terminal or moves its cursor, BEL rings, a newline fakes a line of output
