@@ -33,6 +33,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NoOpTracer, Span, SpanKind, Status, StatusCode, Tracer
 from pydantic import BaseModel, ConfigDict, Field
 
+from schedkit._controls import json_safe
 from schedkit.logcapture import NODE_ATTR
 from schedkit.models import (
     JSON,
@@ -374,4 +375,6 @@ class JsonLogFormatter(logging.Formatter):
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         data.update(self.extra_fields)
-        return json.dumps(data, ensure_ascii=False, default=str)
+        # json.dumps escapes C0 controls; DEL, C1 and bidi controls would reach the
+        # terminal of whoever tails the log raw.
+        return json_safe(json.dumps(data, ensure_ascii=False, default=str))

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from schedkit._controls import CONTROLS
 from schedkit.console import CONSOLE_PAGES, STATIC_DIR, mount, mount_console
 from schedkit.models import OverlapPolicy, RunStatus, TriggerSource
 from schedkit.task import TaskPriority
@@ -147,6 +148,15 @@ def test_every_text_exists_in_english_and_chinese() -> None:
     assert untranslated <= {"none", "col_id", "col_p50", "col_p95", "run_progress_text"}, (
         untranslated
     )
+
+
+def test_the_console_escapes_the_controls_the_cli_escapes() -> None:
+    """dom.js shows as escapes the very set of characters the CLI and the logs escape."""
+    source = (STATIC_DIR / "dom.js").read_text(encoding="utf-8")
+    found = re.search(r"const CONTROL =\s*/\(\[(.+?)\]\)/;", source)
+    assert found is not None
+    as_python = found.group(1).encode("ascii").decode("unicode_escape")
+    assert as_python == CONTROLS
 
 
 def test_every_status_source_and_policy_has_a_text() -> None:

@@ -137,10 +137,13 @@ class AppriseBackend(Backend[ChannelSettings]):
             if message.format == "markdown"
             else apprise.NotifyFormat.TEXT
         )
+        title = message.title
+        if message.markdown_title is not None and _title_in_markdown(plugin):
+            title = message.markdown_title
         try:
             result = notifier.notify(
                 body=message.body,
-                title=message.title,
+                title=title,
                 notify_type=_NOTIFY_TYPE[message.severity],
                 body_format=fmt,
             )
@@ -163,6 +166,14 @@ class AppriseBackend(Backend[ChannelSettings]):
             return apprise.Apprise.instantiate(url, asset=self.asset)
         except Exception:  # invalid token formats raise from plugin constructors
             return None
+
+
+def _title_in_markdown(plugin: Any) -> bool:
+    """Whether ``plugin`` writes the title into its Markdown: DingTalk repeats it as the
+    body's heading, and a plugin without a title field (``title_maxlen`` 0: Mattermost,
+    WeCom) joins it to the body, which apprise converts as the body's format. Others show
+    it as plain text (e-mail subject, Feishu card header, Slack header)."""
+    return isinstance(plugin, NotifyDingTalk) or int(plugin.title_maxlen) <= 0
 
 
 def _dingtalk_problems(url: str, plugin: Any) -> list[str]:

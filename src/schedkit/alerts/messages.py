@@ -9,13 +9,15 @@ the console when a base URL is configured.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from schedkit.alerts.config import AlertKind
+from schedkit.alerts.markdown import Flavor, escape
 from schedkit.alerts.rules import Alert, Severity
 from schedkit.models import Run, RunStatus
 from schedkit.redaction import redact
@@ -57,6 +59,10 @@ class Message:
     #: A reminder of an open condition: sent only from the throttle's budget left after
     #: first alerts, and folded into a summary first (see :mod:`schedkit.alerts.throttle`).
     reminder: bool = False
+    #: With a Markdown body: the title with its task or calendar name escaped, for a
+    #: channel that writes the title into the Markdown (DingTalk's heading, a title
+    #: joined to the body); ``title`` stays plain for subjects and card headers.
+    markdown_title: str | None = None
 
 
 _TITLES: dict[Language, dict[AlertKind, str]] = {
@@ -200,29 +206,24 @@ _STATUS: dict[Language, dict[RunStatus, str]] = {
 }
 
 
-def render(alert: Alert, ctx: MessageContext, fmt: BodyFormat = "text") -> Message:
-    """Title and body of ``alert`` in ``ctx.language`` and ``fmt``."""
+def render(
+    alert: Alert, ctx: MessageContext, fmt: BodyFormat = "text", flavor: Flavor = "html"
+) -> Message:
+    """Title and body of ``alert`` in ``ctx.language`` and ``fmt``; a Markdown body
+    writes every value but the console link as ``flavor``'s destination shows it
+    literally (see :mod:`schedkit.alerts.markdown`)."""
     lang: Language = ctx.language
     labels = _LABELS[lang]
-    warning = alert.calendar_warning
-    if warning is not None:  # "calendar cn_workdays for 2027 not confirmed"
-        title = warning.title(lang)
-    else:
-        title = _TITLES[lang][alert.kind].format(task=alert.task_name, count=alert.count)
-    tag = _SEVERITY_TAG[lang][alert.severity]
-    title = f"[{tag}] {title}" if lang == "en" else f"【{tag}】{title}"
-    if alert.reminder:
-        title = (
-            f"({labels['reminder']}) {title}"
-            if lang == "en"
-            else f"（{labels['reminder']}）{title}"
-        )
+    title = _title(alert, lang, lambda text: text)
     rows = _rows(alert, ctx)
+    markdown_title = None
     if fmt == "markdown":
         body = "\n".join(
-            f"- **{label}**{_sep(lang)}{value if label == labels['link'] else _md(value)}"
+            f"- **{label}**{_sep(lang)}"
+            f"{value if label == labels['link'] else escape(value, flavor)}"
             for label, value in rows
         )
+        markdown_title = _title(alert, lang, lambda text: escape(text, flavor))
     else:
         body = "\n".join(f"{label}{_sep(lang)}{value}" for label, value in rows)
     return Message(
@@ -233,7 +234,23 @@ def render(alert: Alert, ctx: MessageContext, fmt: BodyFormat = "text") -> Messa
         format=fmt,
         fields=template_fields(alert, ctx, title),
         reminder=alert.reminder,
+        markdown_title=markdown_title,
     )
+
+
+def _title(alert: Alert, lang: Language, data: Callable[[str], str]) -> str:
+    """The title, its task or calendar name written through ``data``."""
+    warning = alert.calendar_warning
+    if warning is not None:  # "calendar cn_workdays for 2027 not confirmed"
+        title = data(warning.title(lang))
+    else:
+        title = _TITLES[lang][alert.kind].format(task=data(alert.task_name), count=alert.count)
+    tag = _SEVERITY_TAG[lang][alert.severity]
+    title = f"[{tag}] {title}" if lang == "en" else f"【{tag}】{title}"
+    if alert.reminder:
+        reminder = _LABELS[lang]["reminder"]
+        title = f"({reminder}) {title}" if lang == "en" else f"（{reminder}）{title}"
+    return title
 
 
 def template_fields(alert: Alert, ctx: MessageContext, title: str) -> dict[str, str]:
@@ -297,8 +314,10 @@ def format_duration(seconds: float, lang: Language) -> str:
 def run_link(ctx: MessageContext, run: Run | None, task_name: str) -> str | None:
     if not ctx.base_url or run is None:
         return None
+    # Percent-encoded: the link is written into Markdown unescaped, and a task name is
+    # anyone's string ("a) [x](http://...").
     return ctx.link_template.format(
-        base_url=ctx.base_url.rstrip("/"), run_id=run.id, task_name=task_name
+        base_url=ctx.base_url.rstrip("/"), run_id=run.id, task_name=quote(task_name, safe="")
     )
 
 
@@ -431,13 +450,6 @@ def _error_text(run: Run, ctx: MessageContext) -> str:
     message = str(error.get("message") or run.reason or "")
     text = f"{kind}: {message}" if kind and message else kind or message
     return _clean(text, ctx, ERROR_LIMIT)
-
-
-def _md(text: str) -> str:
-    """``text`` as Markdown shows it literally: a mask (``***``) or any asterisk is
-    emphasis markup otherwise. Only asterisks: chat apps render backslashes before other
-    characters unevenly, and ``_`` inside names (``report_daily``) is no markup."""
-    return text.replace("\\", "\\\\").replace("*", "\\*")
 
 
 #: The engine's reasons for a missed fire (engine.planning), in Chinese: the reason is

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,26 +15,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from schedkit import models
+from schedkit._controls import escape_controls, json_safe
 from schedkit.models import Run, RunStatus, attempt_failure, handed_back, to_json
 from schedkit.readmodels import ScheduleView
 from schedkit.redaction import redact
 from schedkit.service.past_dates import FireRecorded, PastEndDate, ScheduleNote
 
 from .words import Lang, fill, tr
-
-#: Characters a terminal acts on instead of showing them: C0 controls but tab, DEL, C1
-#: controls, the line separators and the bidi controls that reorder text on screen.
-_CONTROLS = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-_CONTROL = re.compile(f"[\n{_CONTROLS}]")
-_CONTROL_BUT_NEWLINE = re.compile(f"[{_CONTROLS}]")
-
-
-def _escaped(match: re.Match[str]) -> str:
-    char = match.group()
-    code = ord(char)
-    if char in "\n\r":
-        return repr(char)[1:-1]
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def visible(text: str, *, lines: bool = False) -> str:
@@ -44,15 +30,7 @@ def visible(text: str, *, lines: bool = False) -> str:
     (``\\x1b``), so that a stored note, name or log line cannot move the cursor, recolour
     the terminal or fake a line of output. Every string a user or a task supplied goes
     through here before the CLI prints it."""
-    pattern = _CONTROL_BUT_NEWLINE if lines else _CONTROL
-    return escape(pattern.sub(_escaped, text))
-
-
-def json_safe(text: str) -> str:
-    """JSON text with the controls :func:`json.dumps` leaves as they are (DEL, C1, bidi;
-    it escapes C0 itself) written as ``\\u`` escapes: the same JSON value, inert on a
-    terminal."""
-    return _CONTROL_BUT_NEWLINE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return escape(escape_controls(text, lines=lines))
 
 
 STATUS_STYLE: dict[RunStatus, str] = {

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
+from schedkit._controls import escape_controls, traceback_text
 from schedkit.config import SchedkitConfig
 from schedkit.context import TASK_LOGGER
 from schedkit.errors import StoreNotFoundError
@@ -384,15 +385,37 @@ class _NotInRun(logging.Filter):
 
 
 class _TextFormatter(logging.Formatter):
-    """The text log; a line about a run (a failed attempt) names the node that ran it,
-    ``... schedkit.task.settle [node host:41:x1y2z3]: run ... failed``: in a cluster's
-    collected logs nothing else in the line tells."""
+    """The text log: ``time LEVEL logger: message``; a line about a run (a failed
+    attempt) names the node that ran it, ``... schedkit.task.settle [node host:41:x1y2z3]:
+    run ... failed``: in a cluster's collected logs nothing else in the line tells.
+
+    What comes from outside (the message with its arguments: a run's error message, a
+    note; a logger named after a task; the node id) has its control characters escaped
+    as the CLI's tables show them (``\\x1b``, ``\\n``, ``\\u202e``): one record is one
+    line, and no ESC, BEL or bidi control reaches the terminal. A traceback keeps its
+    lines, its exception messages escaped to one line each (see
+    :func:`schedkit._controls.traceback_text`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.getMessage())
+        record.asctime = self.formatTime(record, self.datefmt)
+        text = self.formatMessage(record)
+        # Not through record.exc_text: that cache is shared with every other handler's
+        # formatter (a run's stored log, the JSON log), which must get the plain text.
+        if record.exc_info and record.exc_info[1] is not None:
+            text += "\n" + traceback_text(record.exc_info[1])
+        elif record.exc_text:
+            text += "\n" + escape_controls(record.exc_text, lines=True)
+        if record.stack_info:
+            text += "\n" + escape_controls(self.formatStack(record.stack_info), lines=True)
+        return text
 
     def formatMessage(self, record: logging.LogRecord) -> str:
+        head = f"{record.asctime} {record.levelname} {escape_controls(record.name)}"
         node = getattr(record, NODE_ATTR, None)
-        if node is None or getattr(record, "run_id", None) is None:
-            return super().formatMessage(record)
-        return f"{record.asctime} {record.levelname} {record.name} [node {node}]: {record.message}"
+        if node is not None and getattr(record, "run_id", None) is not None:
+            head += f" [node {escape_controls(str(node))}]"
+        return f"{head}: {record.message}"
 
 
 def setup_logging(
@@ -412,7 +435,7 @@ def setup_logging(
 
         handler.setFormatter(JsonLogFormatter())
     else:
-        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter())
     root = logging.getLogger()
     previous = root.level
     root.addHandler(handler)
