@@ -214,6 +214,13 @@ class Schedule:
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
+    @property
+    def runs_left(self) -> int | None:
+        """How many more runs the schedule may start (None: no ``max_runs``)."""
+        if self.max_runs is None:
+            return None
+        return max(0, self.max_runs - self.run_count)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ScheduleCounts:

@@ -22,12 +22,11 @@ import typer
 
 from schedkit._suggest import close_names, did_you_mean
 from schedkit.calendars import CalendarSet, CalendarWarning
-from schedkit.engine.planning import runs_left
 from schedkit.errors import CalendarNotFoundError, StoreError, ValidationError
 from schedkit.models import JSON, Schedule, utcnow
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
-from schedkit.service.pending_defaults import default_trigger, unstored_default
+from schedkit.service.pending_defaults import default_trigger
 from schedkit.triggers import ScheduleSpec, Trigger, build_trigger, upcoming
 from schedkit.triggers.upcoming import Upcoming
 
@@ -344,7 +343,7 @@ async def _from_store(s: Scheduler, name: str) -> Named:
     stored = await s.list_schedules(name, limit=MAX_SCHEDULES)
     total = await s.count_schedules(name)
     sources = [_stored(schedule, zone) for schedule in stored]
-    default = await unstored_default(s.store, task, zone)
+    default = await s.schedules.pending_default(task)
     if default is not None:
         sources.insert(0, _default(task.task_name, default, zone))
         total += 1
@@ -367,7 +366,7 @@ def _from_code(state: CliState, name: str) -> Named:
 
 
 def _stored(schedule: Schedule, zone: str) -> Source:
-    left = runs_left(schedule)
+    left = schedule.runs_left
     ended = schedule.next_fire_time is None and not schedule.paused
     return Source(
         trigger=build_trigger(schedule.trigger, default_timezone=zone),

@@ -213,17 +213,10 @@ def decide_overlap(schedule: Schedule, active: Sequence[Run]) -> Overlap:
     return Overlap(replace=tuple(run.id for run in active))
 
 
-def runs_left(schedule: Schedule) -> int | None:
-    """How many more runs the schedule may start (None: no ``max_runs``)."""
-    if schedule.max_runs is None:
-        return None
-    return max(0, schedule.max_runs - schedule.run_count)
-
-
 def fire_limit(schedule: Schedule, per_tick: int) -> int:
     """How many due fires one tick may take: a schedule ending after N runs takes no
     more than it may still run, so a fire past its end is never planned."""
-    left = runs_left(schedule)
+    left = schedule.runs_left
     return per_tick if left is None else min(per_tick, left)
 
 
@@ -231,7 +224,7 @@ def next_after(schedule: Schedule, started: int, next_fire: datetime | None) -> 
     """The schedule's next fire once this tick started ``started`` runs: None when that
     reaches ``max_runs`` (the schedule has ended; fires skipped by the calendar, a
     misfire or the overlap policy do not count)."""
-    left = runs_left(schedule)
+    left = schedule.runs_left
     return None if left is not None and started >= left else next_fire
 
 

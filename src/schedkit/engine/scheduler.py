@@ -340,7 +340,7 @@ class SchedulerLoop:
         planned (a stored trigger this version cannot evaluate), which is reported once
         and must not stop the others from firing."""
         schedule, trigger = entry.schedule, entry.trigger
-        if planning.runs_left(schedule) == 0:
+        if schedule.runs_left == 0:
             # Ended (max_runs lowered under its count on another node): stop the series.
             return _Plan(entry=entry, run=[], not_run=[], advance=_ended(schedule))
         try:

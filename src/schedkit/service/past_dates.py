@@ -125,7 +125,7 @@ def past_end_date(schedule: Schedule) -> PastEndDate | None:
     end = trigger.get("end_date")
     if trigger.get("trigger") == "date" or end is None or schedule.next_fire_time is not None:
         return None
-    if planning.runs_left(schedule) == 0:
+    if schedule.runs_left == 0:
         return None
     return PastEndDate(
         schedule_id=schedule.id,

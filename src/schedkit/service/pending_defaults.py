@@ -11,10 +11,14 @@ from collections.abc import Iterable
 from schedkit.errors import ValidationError
 from schedkit.models import JSON, Schedule
 from schedkit.registry import TaskRegistry
-from schedkit.service.schedules import removed_key
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import ScheduleSpec
+
+
+def removed_key(schedule_id: str) -> str:
+    """State key remembering that a task's default schedule was deleted on purpose."""
+    return f"schedule-removed:{schedule_id}"
 
 
 async def default_triggers(

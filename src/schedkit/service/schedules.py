@@ -52,6 +52,7 @@ from schedkit.service.past_dates import (
     past_end_date,
     past_run_date,
 )
+from schedkit.service.pending_defaults import removed_key, unstored_default
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import (
@@ -105,11 +106,6 @@ def _say(found: ScheduleNote) -> None:
     adapter to keep it out of its log lines) and hand it to the caller collecting it."""
     logger.warning("%s", found.message(), extra={"schedule_note": found})
     note(found)
-
-
-def removed_key(schedule_id: str) -> str:
-    """State key remembering that a task's default schedule was deleted on purpose."""
-    return f"schedule-removed:{schedule_id}"
 
 
 def kept_series(existing: Schedule | None, trigger: JSON) -> datetime | None:
@@ -198,6 +194,11 @@ class ScheduleBook:
 
     async def count(self, task_name: str | None = None) -> int:
         return await self.store.count_schedules(task_name)
+
+    async def pending_default(self, task: BaseTask) -> JSON | None:
+        """The trigger of ``task``'s default schedule a node's start will store (none is
+        stored and it was not deleted on purpose), else None."""
+        return await unstored_default(self.store, task, self.config.timezone)
 
     def job_info(
         self, schedules: Sequence[Schedule], allowed: Mapping[str, AllowedFire]
@@ -523,7 +524,7 @@ def ended_by(schedule: Schedule) -> EndReason | None:
     date) came."""
     if schedule.next_fire_time is not None:
         return None
-    if planning.runs_left(schedule) == 0:
+    if schedule.runs_left == 0:
         return "max_runs"
     return "end_date" if schedule.trigger.get("end_date") else "last_fire"
 

@@ -211,16 +211,16 @@ def test_catch_up_is_a_fire_later_than_the_read_ahead_explains() -> None:
 
 def test_end_after_max_runs() -> None:
     unlimited = schedule()
-    assert planning.runs_left(unlimited) is None
+    assert unlimited.runs_left is None
     assert planning.fire_limit(unlimited, 50) == 50
     assert planning.next_after(unlimited, 10, T0) == T0
     two_left = schedule(max_runs=5, run_count=3)
-    assert planning.runs_left(two_left) == 2
+    assert two_left.runs_left == 2
     assert planning.fire_limit(two_left, 50) == 2
     assert planning.next_after(two_left, 1, T0) == T0
     assert planning.next_after(two_left, 2, T0) is None  # the second run ends it
     lowered = schedule(max_runs=2, run_count=3)
-    assert planning.runs_left(lowered) == 0 and planning.fire_limit(lowered, 50) == 0
+    assert lowered.runs_left == 0 and planning.fire_limit(lowered, 50) == 0
     assert planning.next_after(lowered, 0, T0) is None
 
 
