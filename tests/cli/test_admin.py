@@ -7,10 +7,14 @@ import json
 import os
 import re
 import sqlite3
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from schedkit import SchedkitConfig, SyncScheduler, TaskDefinitionError, TaskRegistry
 from schedkit.models import Node, Schedule
 from schedkit.store import create_store
 from schedkit.version import __version__, build, node_version
@@ -103,6 +107,33 @@ def test_check_reports_bad_default_schedule_and_unknown_package(stored: Cli) -> 
     (problem,) = data["problems"]
     assert problem["where"] == "task bad_hour: default schedule"
     assert "hour" in problem["problem"]
+
+
+def test_a_task_module_failing_at_import_is_a_problem_naming_it(
+    stored: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: a task module reading a variable not set (``os.environ["DB_URL"]``)
+    made ``check`` abort with "unexpected KeyError: 'DB_URL'" and a node's start raise
+    the bare KeyError; neither named the module."""
+    cli = stored
+    package = cli.cwd / "trading_k4" / "tasks"
+    package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "broken.py").write_text('import os\n\nDB_URL = os.environ["DB_URL"]\n')
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))  # trading_k4 forgotten after
+    config = write_config(cli.cwd / "broken.toml", cli.db, ("trading_k4.tasks",))
+    failure = (
+        "task module 'trading_k4.tasks.broken' failed to import: "
+        "KeyError: 'DB_URL' (trading_k4/tasks/broken.py:3)"
+    )
+    result = cli("--config", str(config), "--json", "check")
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["problems"] == [{"where": "discovery", "problem": failure}]
+    node = SyncScheduler(SchedkitConfig.load(config), registry=TaskRegistry())
+    with pytest.raises(TaskDefinitionError) as info:
+        node.start()
+    assert str(info.value) == failure
 
 
 def test_check_reports_stored_schedules_of_unknown_tasks(cli: Cli) -> None:
