@@ -208,6 +208,29 @@ def test_check_reports_an_unreachable_store_masked(cli: Cli) -> None:
     assert "4 discovered" in result.stdout  # discovery is still checked
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            "mongodb://ops:s3cret@127.0.0.1:notaport/db",
+            "bad MongoDB store URL 'mongodb://ops:***@127.0.0.1:notaport/db': Port contains",
+        ),
+        (
+            "postgresql://ops:s3cret@127.0.0.1:x/db",
+            "malformed store URL 'postgresql://ops:***@127.0.0.1:x/db': the port is not",
+        ),
+    ],
+)
+def test_check_reports_a_malformed_store_url_masked(cli: Cli, url: str, problem: str) -> None:
+    """An audit: ``SCHEDKIT_STORE_URL=mongodb://127.0.0.1:notaport`` made ``check`` stop
+    on "unexpected ValueError" (a node: a raw ValueError)."""
+    result = cli("--json", "check", env={"SCHEDKIT_STORE_URL": url})
+    assert result.exit_code == 1, result.output
+    (found,) = json.loads(result.stdout)["problems"]
+    assert found["where"] == "store" and found["problem"].startswith(problem), found
+    assert "s3cret" not in result.output
+
+
 def test_check_reports_a_bad_config(cli: Cli) -> None:
     cli.config.write_text('timezone = "Nowhere/Land"\n')
     result = cli("--json", "check")

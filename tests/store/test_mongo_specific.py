@@ -278,6 +278,35 @@ def test_bad_options_are_config_errors(options: dict[str, Any], message: str) ->
         MongoStore("mongodb://127.0.0.1/db", **options)
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "mongodb://ops:s3cret@127.0.0.1:notaport/db",
+            "bad MongoDB store URL 'mongodb://ops:***@127.0.0.1:notaport/db': Port contains "
+            "non-digit characters",
+        ),
+        (
+            "mongodb://127.0.0.1:99999",
+            "bad MongoDB store URL 'mongodb://127.0.0.1:99999': Port must be an integer",
+        ),
+        (
+            "mongodb://ops:s3cr@t@127.0.0.1/db",
+            "bad MongoDB store URL 'mongodb://ops:***@127.0.0.1/db': Username and password "
+            "must be escaped",
+        ),
+    ],
+)
+async def test_a_malformed_url_is_a_config_error_masked(url: str, message: str) -> None:
+    """An audit: a port that is no number gave uvicorn a raw ``ValueError: Port contains
+    non-digit characters`` and ``schedkit check`` "unexpected ValueError"."""
+    store = MongoStore(url)
+    with pytest.raises(ConfigError) as caught:
+        await store.open()
+    assert str(caught.value).startswith(message)
+    assert "s3c" not in str(caught.value)
+
+
 def test_database_defaults() -> None:
     assert MongoStore("mongodb://h/exds")._database == "exds"
     assert MongoStore("mongodb://h/?replicaSet=rs")._database == "schedkit"

@@ -235,7 +235,9 @@ class MongoBase(Store):
             client: AsyncMongoClient[Doc] = AsyncMongoClient(
                 self._url, appname="schedkit", **self._client_options
             )
-        except ConfigurationError as error:
+        except (ConfigurationError, ValueError) as error:
+            # pymongo's URL parser raises ValueError for a port that is no number (or out
+            # of range) and ConfigurationError for the rest.
             raise ConfigError(f"bad MongoDB store URL {self.display_url!r}: {error}") from None
         try:
             await client.admin.command("ping")
