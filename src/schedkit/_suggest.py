@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import typing
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from types import UnionType
 from typing import Annotated, Any, Literal, Union
@@ -17,7 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel
 from pydantic_core import ErrorDetails
 
-__all__ = ["close_names", "did_you_mean", "error_message", "unknown_key"]
+__all__ = ["close_names", "did_you_mean", "error_message", "unknown_key", "unknown_timezone"]
 
 
 def close_names(name: str, names: Iterable[str], *, n: int = 2, cutoff: float = 0.6) -> list[str]:
@@ -43,6 +44,17 @@ def unknown_key(name: str, known: Iterable[str]) -> str:
     if not accepted:
         return f"unknown key {name!r} (no key is accepted here)"
     return f"unknown key {name!r} (accepted: {', '.join(accepted)})"
+
+
+def unknown_timezone(name: str) -> str:
+    """``unknown timezone 'Asia/Shangai'; did you mean 'Asia/Shanghai'?`` (the closest
+    IANA name, if one is close)."""
+    message = f"unknown timezone {name!r}"
+    # An offset ("UTC+8", "GMT+8") is spelt like UTC or GMT+0, hours away from it.
+    if any(c.isdigit() for c in name):
+        return message
+    close = close_names(name, sorted(zoneinfo.available_timezones()), n=1, cutoff=0.7)
+    return f"{message}; {did_you_mean(close)}" if close else message
 
 
 def error_message(error: ErrorDetails, model: type[BaseModel] | None) -> str:

@@ -47,7 +47,7 @@ from schedkit._config_checks import (
     node_expiry_warnings,
     stray_variables,
 )
-from schedkit._suggest import error_message
+from schedkit._suggest import error_message, unknown_timezone
 from schedkit.errors import ConfigError
 from schedkit.models import MAX_NODE_LABELS, labels_of
 
@@ -373,7 +373,7 @@ class SchedkitConfig(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}") from None
+            raise ValueError(unknown_timezone(value)) from None
         return value
 
     @classmethod

@@ -13,6 +13,8 @@ import inspect
 import logging
 import os
 import pkgutil
+import sysconfig
+import traceback
 from collections.abc import Iterable, Iterator, Mapping
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -204,7 +206,8 @@ class TaskRegistry:
                 target = ep.load()
             except Exception as exc:
                 raise TaskDefinitionError(
-                    f"entry point {ep.name} = {ep.value} ({group}) failed to load: {exc}"
+                    f"entry point {ep.name} = {ep.value} ({group}) failed to load: "
+                    f"{_import_failure(exc)}"
                 ) from exc
             if isinstance(target, ModuleType):
                 modules = _walk(target.__name__) if hasattr(target, "__path__") else [target]
@@ -328,8 +331,66 @@ def _may_be_namespace(folder: str) -> bool:
 def _import(name: str, failure: str) -> ModuleType:
     try:
         return importlib.import_module(name)
+    except TaskDefinitionError:
+        # A task declared wrongly at import (``@task`` without its parentheses) already
+        # says what is at fault.
+        raise
     except ImportError as exc:
-        raise TaskDefinitionError(f"{failure}: {exc}") from exc
+        raise TaskDefinitionError(f"{failure}: {exc}{_origin(exc)}") from exc
+    except Exception as exc:
+        # A module reading a setting that is not there (os.environ["DB_URL"]), a syntax
+        # error, any code failing at import: as broken as a missing dependency, and the
+        # user needs the module named, not a bare KeyError. KeyboardInterrupt and
+        # SystemExit are not Exceptions: they still stop the process.
+        raise TaskDefinitionError(f"{failure}: {_import_failure(exc)}") from exc
+
+
+def _import_failure(exc: Exception) -> str:
+    if isinstance(exc, SyntaxError):
+        # Its str() repeats the file's base name and line: the full place follows.
+        return f"{type(exc).__name__}: {exc.msg}{_origin(exc)}"
+    return f"{type(exc).__name__}: {exc}{_origin(exc)}"
+
+
+#: Code that is not the user's: where an error raised there is not where to look.
+#: schedkit's own folder too, for a checkout (RetryPolicy refusing a value raises there).
+_LIBRARY_PATHS = tuple(
+    os.path.join(os.path.realpath(path), "")
+    for path in [
+        *(sysconfig.get_path(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")),
+        os.path.dirname(__file__),
+    ]
+)
+_IMPORTLIB = os.path.join(os.path.dirname(os.path.realpath(importlib.__file__)), "")
+
+
+def _origin(exc: BaseException) -> str:
+    """`` (file:line)`` of the user's code that raised during an import, or ``""``.
+
+    The deepest frame outside the standard library and installed packages (the
+    ``os.environ[...]`` line, not ``os.py``); when there is none (task code installed
+    into site-packages), the imported module's line that started the failure.
+    """
+    if isinstance(exc, SyntaxError):
+        return _place(exc.filename, exc.lineno) if exc.filename else ""
+    # The first frame is schedkit's, which caught it; importlib's are frozen
+    # (``<frozen importlib._bootstrap>``) or under its folder.
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)[1:]
+        if not frame.filename.startswith("<")
+        and not os.path.realpath(frame.filename).startswith(_IMPORTLIB)
+    ]
+    if not frames:
+        return ""
+    own = [f for f in frames if not os.path.realpath(f.filename).startswith(_LIBRARY_PATHS)]
+    frame = own[-1] if own else frames[0]
+    return _place(frame.filename, frame.lineno)
+
+
+def _place(filename: str, line: int | None) -> str:
+    path = os.path.relpath(filename) if filename.startswith(os.getcwd() + os.sep) else filename
+    return f" ({path}:{line})" if line else f" ({path})"
 
 
 #: The design document's global registry; the Scheduler uses it unless given another.

@@ -35,9 +35,9 @@ async def finished(s: Scheduler, run_id: str) -> Run:
     return run
 
 
-@pytest.mark.parametrize("pool", ["solo", "prefork"])
+@pytest.mark.parametrize(("pool", "capacity"), [("solo", 1), ("prefork", 1), ("threads", 2)])
 async def test_a_run_executes_on_a_celery_worker_into_the_store(
-    celery_env: CeleryEnv, pool: str
+    celery_env: CeleryEnv, pool: str, capacity: int
 ) -> None:
     s = await celery_env.scheduler()
     worker = celery_env.worker(pool)
@@ -52,6 +52,9 @@ async def test_a_run_executes_on_a_celery_worker_into_the_store(
     assert any("echo 7 from pid" in line.message for line in logs), logs
     nodes = {n.id: n for n in await s.list_nodes()}
     assert run.node_id in nodes and nodes[run.node_id].roles == ["executor"]
+    # An audit: each prefork child (--concurrency 2) was listed with capacity 50 (the
+    # configuration's max_concurrent_runs), though it runs one task at a time.
+    assert nodes[run.node_id].info["capacity"] == capacity
     # A worker shut down as Celery does (warm shutdown) stops its schedkit node.
     worker.terminate()
     assert await asyncio.to_thread(worker.wait, 30) == 0

@@ -7,10 +7,14 @@ import json
 import os
 import re
 import sqlite3
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from schedkit import SchedkitConfig, SyncScheduler, TaskDefinitionError, TaskRegistry
 from schedkit.models import Node, Schedule
 from schedkit.store import create_store
 from schedkit.version import __version__, build, node_version
@@ -105,6 +109,33 @@ def test_check_reports_bad_default_schedule_and_unknown_package(stored: Cli) -> 
     assert "hour" in problem["problem"]
 
 
+def test_a_task_module_failing_at_import_is_a_problem_naming_it(
+    stored: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: a task module reading a variable not set (``os.environ["DB_URL"]``)
+    made ``check`` abort with "unexpected KeyError: 'DB_URL'" and a node's start raise
+    the bare KeyError; neither named the module."""
+    cli = stored
+    package = cli.cwd / "trading_k4" / "tasks"
+    package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "broken.py").write_text('import os\n\nDB_URL = os.environ["DB_URL"]\n')
+    monkeypatch.setattr(sys, "modules", dict(sys.modules))  # trading_k4 forgotten after
+    config = write_config(cli.cwd / "broken.toml", cli.db, ("trading_k4.tasks",))
+    failure = (
+        "task module 'trading_k4.tasks.broken' failed to import: "
+        "KeyError: 'DB_URL' (trading_k4/tasks/broken.py:3)"
+    )
+    result = cli("--config", str(config), "--json", "check")
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.stdout)["problems"] == [{"where": "discovery", "problem": failure}]
+    node = SyncScheduler(SchedkitConfig.load(config), registry=TaskRegistry())
+    with pytest.raises(TaskDefinitionError) as info:
+        node.start()
+    assert str(info.value) == failure
+
+
 def test_check_reports_stored_schedules_of_unknown_tasks(cli: Cli) -> None:
     async def orphan() -> None:
         async with create_store(f"sqlite:///{cli.db}") as store:
@@ -175,6 +206,29 @@ def test_check_reports_an_unreachable_store_masked(cli: Cli) -> None:
     assert "bob:***@127.0.0.1:1/x" in result.stdout
     assert "hunter2" not in result.output
     assert "4 discovered" in result.stdout  # discovery is still checked
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            "mongodb://ops:s3cret@127.0.0.1:notaport/db",
+            "bad MongoDB store URL 'mongodb://ops:***@127.0.0.1:notaport/db': Port contains",
+        ),
+        (
+            "postgresql://ops:s3cret@127.0.0.1:x/db",
+            "malformed store URL 'postgresql://ops:***@127.0.0.1:x/db': the port is not",
+        ),
+    ],
+)
+def test_check_reports_a_malformed_store_url_masked(cli: Cli, url: str, problem: str) -> None:
+    """An audit: ``SCHEDKIT_STORE_URL=mongodb://127.0.0.1:notaport`` made ``check`` stop
+    on "unexpected ValueError" (a node: a raw ValueError)."""
+    result = cli("--json", "check", env={"SCHEDKIT_STORE_URL": url})
+    assert result.exit_code == 1, result.output
+    (found,) = json.loads(result.stdout)["problems"]
+    assert found["where"] == "store" and found["problem"].startswith(problem), found
+    assert "s3cret" not in result.output
 
 
 def test_check_reports_a_bad_config(cli: Cli) -> None:

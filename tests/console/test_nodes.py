@@ -4,7 +4,7 @@ real server of its own (draining it must not disturb the other console tests).""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import expect
@@ -118,3 +118,31 @@ async def test_a_node_going_by_the_store_time_is_flagged(browser, node_console: 
         finally:
             await browsing.context.close()
         assert browsing.unexpected_errors() == []
+
+
+async def test_a_silent_node_shows_no_running_count(browser, node_console: Console) -> None:  # type: ignore[no-untyped-def]
+    """An audit: a killed node kept ``1 / 4`` after its run was judged lost, until
+    node_expiry removed its row."""
+    assert node_console.var is not None
+    beat = datetime.now(UTC) - timedelta(minutes=1)
+    killed = Node(
+        id="plant-c:77:def456",
+        hostname="plant-c",
+        pid=77,
+        started_at=beat,
+        heartbeat_at=beat,
+        roles=["executor"],
+        version="1.0",
+        info={"capacity": 4, "running": 1},
+    )
+    async with create_store(f"sqlite:///{node_console.var / DB}") as store:
+        await store.upsert_node(killed)
+    browsing = await open_tab(browser, node_console.token, width=1280)
+    try:
+        await browsing.page.goto(node_console.base + "nodes")
+        row = browsing.page.locator(f'tr[data-node="{killed.id}"]')
+        await expect(row).to_contain_text("Silent")
+        await expect(row).to_contain_text("— / 4")
+    finally:
+        await browsing.context.close()
+    assert browsing.unexpected_errors() == []

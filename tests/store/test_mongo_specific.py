@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import logging
 import socket
 import uuid
 import warnings
@@ -247,12 +248,18 @@ async def test_default_collections_are_the_design_documents(mongo_url: str, raw:
 
 
 @external
-async def test_database_option_wins_over_the_url_path(mongo_url: str) -> None:
+async def test_database_option_wins_over_the_url_path(
+    mongo_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     other = f"schedkit_test_{uuid.uuid4().hex[:12]}"
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_url)
+    caplog.set_level(logging.INFO, logger="schedkit.store")
     try:
         async with MongoStore(mongo_url, database=other) as s:
             await s.insert_runs([make_run()])
+        # An audit: a Celery worker configured by the jobstores dict (the database as an
+        # option) logged "store mongodb://127.0.0.1:27017 open", no database named.
+        assert f"{mongo_url} (database {other}) open at index version" in caplog.text
         assert await client[other]["task_execution_logs"].count_documents({}) == 1
         url_db = urlsplit(mongo_url).path.lstrip("/")
         assert "task_execution_logs" not in await client[url_db].list_collection_names()
@@ -278,10 +285,50 @@ def test_bad_options_are_config_errors(options: dict[str, Any], message: str) ->
         MongoStore("mongodb://127.0.0.1/db", **options)
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "mongodb://ops:s3cret@127.0.0.1:notaport/db",
+            "bad MongoDB store URL 'mongodb://ops:***@127.0.0.1:notaport/db': Port contains "
+            "non-digit characters",
+        ),
+        (
+            "mongodb://127.0.0.1:99999",
+            "bad MongoDB store URL 'mongodb://127.0.0.1:99999': Port must be an integer",
+        ),
+        (
+            "mongodb://ops:s3cr@t@127.0.0.1/db",
+            "bad MongoDB store URL 'mongodb://ops:***@127.0.0.1/db': Username and password "
+            "must be escaped",
+        ),
+    ],
+)
+async def test_a_malformed_url_is_a_config_error_masked(url: str, message: str) -> None:
+    """An audit: a port that is no number gave uvicorn a raw ``ValueError: Port contains
+    non-digit characters`` and ``schedkit check`` "unexpected ValueError"."""
+    store = MongoStore(url)
+    with pytest.raises(ConfigError) as caught:
+        await store.open()
+    assert str(caught.value).startswith(message)
+    assert "s3c" not in str(caught.value)
+
+
 def test_database_defaults() -> None:
     assert MongoStore("mongodb://h/exds")._database == "exds"
     assert MongoStore("mongodb://h/?replicaSet=rs")._database == "schedkit"
     assert MongoStore("mongodb://h")._database == "schedkit"
+
+
+def test_the_store_is_shown_with_its_database() -> None:
+    """Its URL names the database, or the database follows it (as the store's label, in
+    the log lines and messages)."""
+    assert MongoStore("mongodb://u:pw@h/exds").display_url == "mongodb://u:***@h/exds"
+    assert MongoStore("mongodb://h", database="exds").display_url == "mongodb://h (database exds)"
+    assert MongoStore("mongodb://h/admin", database="exds").display_url == (
+        "mongodb://h/admin (database exds)"
+    )
+    assert MongoStore("mongodb://h").display_url == "mongodb://h (database schedkit)"
 
 
 async def test_unreachable_server_is_store_unavailable_with_the_url_masked() -> None:

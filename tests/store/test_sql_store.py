@@ -81,6 +81,20 @@ def make_run(**fields: Any) -> Run:
         ("sqlite+pysqlcipher:///x.db", {}, "unknown SQLite driver"),
         ("postgresql+psycopg2://u:pw@h/db", {}, "asyncpg"),
         ("mysql://u:pw@h/db", {}, "not a sqlite"),
+        # An audit: a raw ValueError from SQLAlchemy (int() of the port), an OverflowError
+        # from asyncpg, and a password's "@" read as part of the host name.
+        (
+            "postgresql://u:pw@127.0.0.1:x/db",
+            {},
+            r"^malformed store URL 'postgresql://u:\*\*\*@127\.0\.0\.1:x/db': the port is not",
+        ),
+        ("postgresql://u:pw@h:99999/db", {}, "port 99999 is not in 1-65535"),
+        ("sqlite://:x/x.db", {}, "the port is not a number"),
+        (
+            "postgresql://u:s3cr@t@h/db",
+            {},
+            r"^store URL 'postgresql://u:\*\*\*@h/db': a password holding '@' must be percent",
+        ),
     ],
 )
 def test_bad_configuration_is_a_config_error(

@@ -44,6 +44,28 @@ def test_errors_name_the_key(tmp_path: Path) -> None:
         SchedkitConfig.load(tmp_path / "missing.toml")
 
 
+def test_a_mistyped_timezone_names_the_zone_meant(tmp_path: Path) -> None:
+    """An audit: ``unknown timezone 'Asia/Shangai'`` came without the "did you mean" a
+    mistyped key gets; in the node's configuration, the alerts' and a schedule's."""
+    path = tmp_path / "tz.toml"
+    path.write_text('timezone = "Asia/Shangai"\n')
+    meant = "unknown timezone 'Asia/Shangai'; did you mean 'Asia/Shanghai'?"
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load(path)
+    assert str(err.value).endswith(f"timezone: Value error, {meant}")
+    with pytest.raises(ConfigError) as err:
+        AlertsSettings.parse({"timezone": "Europe/Londn"})
+    assert "did you mean 'Europe/London'?" in str(err.value)
+    # An offset is spelt like UTC or GMT+0, hours away from it: no guess.
+    for offset in ("UTC+8", "GMT+8"):
+        with pytest.raises(ConfigError) as err:
+            SchedkitConfig(timezone=offset)
+        assert str(err.value).endswith(f"unknown timezone {offset!r}")
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig(timezone="Mars/Base")
+    assert str(err.value).endswith("unknown timezone 'Mars/Base'")
+
+
 def test_a_mistyped_api_key_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An audit: ``[api] metrics_publc = true`` passed ``schedkit check`` and left
     /metrics behind a token; the security knobs of [api] could all be mistyped."""

@@ -165,6 +165,46 @@ def test_failing_module_in_folder_without_init_is_named(tmp_package: Path) -> No
         TaskRegistry().discover(["tmp_tasks"])
 
 
+@pytest.mark.parametrize(
+    ("source", "failure"),
+    [
+        ('import os\n\nos.environ["DB_URL"]\n', "KeyError: 'DB_URL' (tmp_tasks/broken.py:3)"),
+        ("def broken(:\n    pass\n", "SyntaxError: invalid syntax (tmp_tasks/broken.py:1)"),
+        ("X = 1 / 0\n", "ZeroDivisionError: division by zero (tmp_tasks/broken.py:1)"),
+        ("import no_such_dep\n", "No module named 'no_such_dep' (tmp_tasks/broken.py:1)"),
+        # Raised inside schedkit: the line is the user's call, not schedkit's source.
+        (
+            "from schedkit import RetryPolicy\n\nRetryPolicy(max_retries=-1)\n",
+            "ValidationError: retry_config.max_retries: must be >= 0 (tmp_tasks/broken.py:3)",
+        ),
+    ],
+)
+def test_a_module_failing_at_import_is_named_with_the_line(
+    tmp_package: Path, monkeypatch: pytest.MonkeyPatch, source: str, failure: str
+) -> None:
+    """An audit: a task module reading a missing variable at import stopped discovery
+    with a bare ``KeyError: 'DB_URL'`` (``schedkit check``: "unexpected KeyError"), no
+    module named; only an ImportError was a TaskDefinitionError."""
+    (tmp_package / "broken.py").write_text(source)
+    monkeypatch.chdir(tmp_package.parent)
+    with pytest.raises(TaskDefinitionError) as info:
+        TaskRegistry().discover(["tmp_tasks"])
+    assert str(info.value) == f"task module 'tmp_tasks.broken' failed to import: {failure}"
+
+
+def test_a_task_declared_wrongly_at_import_keeps_its_own_message(tmp_package: Path) -> None:
+    (tmp_package / "broken.py").write_text("from schedkit import task\n\n@task\ndef f(): ...\n")
+    with pytest.raises(TaskDefinitionError, match=r"^@task needs parentheses: use @task\('f'\)"):
+        TaskRegistry().discover(["tmp_tasks"])
+
+
+@pytest.mark.parametrize("stop", ["SystemExit(3)", "KeyboardInterrupt()"])
+def test_an_import_stopping_the_process_still_stops_it(tmp_package: Path, stop: str) -> None:
+    (tmp_package / "broken.py").write_text(f"raise {stop}\n")
+    with pytest.raises((SystemExit, KeyboardInterrupt)):
+        TaskRegistry().discover(["tmp_tasks"])
+
+
 @task("up")
 def up() -> None: ...
 

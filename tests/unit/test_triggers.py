@@ -254,7 +254,9 @@ def test_unknown_default_timezone_is_a_timezone_error() -> None:
     with pytest.raises(ValidationError) as caught:
         ScheduleSpec.parse("0 9 * * *", default_timezone="Asia/Shangai")
     assert caught.value.field == "trigger.timezone"
-    assert str(caught.value) == "trigger.timezone: unknown timezone 'Asia/Shangai'"
+    assert str(caught.value) == (
+        "trigger.timezone: unknown timezone 'Asia/Shangai'; did you mean 'Asia/Shanghai'?"
+    )
 
 
 def test_errors_lists_every_problem_for_api_use() -> None:

@@ -47,7 +47,7 @@ from pydantic import (
     model_validator,
 )
 
-from schedkit._suggest import error_message
+from schedkit._suggest import error_message, unknown_timezone
 from schedkit.alerts import document, url_secrets
 from schedkit.alerts.env import env_names
 from schedkit.errors import ConfigError
@@ -371,7 +371,7 @@ class AlertsSettings(_Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {value!r}") from None
+            raise ValueError(unknown_timezone(value)) from None
         return value
 
     @model_validator(mode="after")

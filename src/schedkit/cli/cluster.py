@@ -174,7 +174,9 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
             ", ".join(tr(r, lang) for r in n.roles),
             visible(", ".join(n.labels)) or "-",
             str(n.capacity),
-            str(n.running),
+            # A silent node's count is of its last heartbeat: its runs are being judged
+            # lost and retried elsewhere, not running there.
+            str(n.running) if n.alive else "-",
             tr("yes", lang) if n.leader else "",
             render.when(n.heartbeat_at, tz),
             clock_text(n, lang),

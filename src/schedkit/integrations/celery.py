@@ -76,6 +76,11 @@ class CeleryBridge:
         self._node_pid: int | None = None
         self._lock = threading.Lock()
         self._remove: Any = None
+        # What this process runs at once, for its node's capacity (see _capacity).
+        self._worker: Any = None
+        self._pool_process = False
+        signals.worker_init.connect(self._on_worker_init, weak=False)
+        signals.worker_process_init.connect(self._on_pool_process_init, weak=False)
 
         def run_schedkit_task(run_id: str, task_name: str) -> dict[str, Any] | None:
             return self.receive(run_id, task_name)
@@ -126,7 +131,9 @@ class CeleryBridge:
         with self._lock:
             if self._node is None or self._node_pid != os.getpid():
                 node = SyncScheduler(
-                    _worker_config(self._config), registry=self._registry, tasks=self._tasks
+                    _worker_config(self._config, self._capacity()),
+                    registry=self._registry,
+                    tasks=self._tasks,
                 )
                 node.start()
                 self._node, self._node_pid = node, os.getpid()
@@ -134,6 +141,25 @@ class CeleryBridge:
                 signals.worker_process_shutdown.connect(self._on_shutdown, weak=False)
                 signals.worker_shutdown.connect(self._on_shutdown, weak=False)
             return self._node
+
+    def _capacity(self) -> int | None:
+        """Runs this process executes at once: 1 in a pool process (a prefork child, or
+        the solo pool's worker), each of which runs one task at a time; the pool's size
+        for a pool running tasks in the worker process itself (threads, gevent,
+        eventlet); None outside a Celery worker (the configuration's)."""
+        if self._pool_process:
+            return 1
+        if self._worker is not None:
+            return int(self._worker.concurrency)
+        return None
+
+    def _on_worker_init(self, sender: Any = None, **kwargs: Any) -> None:
+        # The WorkController; its concurrency ("auto" included) is resolved by the
+        # time a task runs. A prefork child inherits this from the parent.
+        self._worker = sender
+
+    def _on_pool_process_init(self, *args: Any, **kwargs: Any) -> None:
+        self._pool_process = True
 
     def close(self) -> None:
         """Stop this process's schedkit node (runs still executing get the configured
@@ -169,14 +195,18 @@ def install(
     )
 
 
-def _worker_config(config: ConfigInput) -> SchedkitConfig:
+def _worker_config(config: ConfigInput, capacity: int | None) -> SchedkitConfig:
     """The configuration of a worker process's node: it fires nothing (the scheduler
     lease stays with the service) and claims nothing by itself; it executes the runs its
-    messages name."""
+    messages name, at most ``capacity`` at once (Celery's pool decides: the node's
+    capacity, shown by ``schedkit nodes``, says what is true)."""
     cfg = load_config(config)
+    executor: dict[str, Any] = {"tasks": [], "enabled": True}
+    if capacity is not None:
+        executor["max_concurrent_runs"] = capacity
     return cfg.model_copy(
         update={
             "scheduler": cfg.scheduler.model_copy(update={"enabled": False}),
-            "executor": cfg.executor.model_copy(update={"tasks": [], "enabled": True}),
+            "executor": cfg.executor.model_copy(update=executor),
         }
     )

@@ -25,7 +25,11 @@ class NodeView(View):
     leader: bool = Field(description="Holds the scheduler lease (fires schedules).")
     labels: list[str] = Field(description="Labels offered: runs requiring them may run here.")
     capacity: int = Field(description="Runs that may execute here at once.")
-    running: int = Field(description="Runs executing here at the last heartbeat.")
+    running: int = Field(
+        description="Runs executing here at the last heartbeat. Of a silent node (alive "
+        "false) no longer true: its runs are judged lost after scheduler.lost_after (and "
+        "retried elsewhere); `schedkit nodes` and the console show '-'."
+    )
     draining: bool = Field(description="Takes no new runs; hands back what is left.")
     alive: bool = Field(
         description="Heartbeated within scheduler.lost_after; silent nodes are removed "

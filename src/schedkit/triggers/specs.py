@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from schedkit._suggest import close_names, did_you_mean
+from schedkit._suggest import close_names, did_you_mean, unknown_timezone
 from schedkit.calendars.rules import CalendarField
 from schedkit.errors import ValidationError
 from schedkit.models import MAX_NODE_LABELS, OverlapPolicy, labels_of
@@ -51,7 +51,7 @@ def zone(name: str) -> ZoneInfo:
     except (ValueError, KeyError, OSError):
         # ZoneInfo signals a bad key as ZoneInfoNotFoundError (a KeyError), ValueError
         # (malformed path) or IsADirectoryError ("Asia"); users only need to know it is unknown.
-        raise ValueError(f"unknown timezone {name!r}") from None
+        raise ValueError(unknown_timezone(name)) from None
 
 
 def _shown(expression: str) -> str:

@@ -188,8 +188,13 @@ class MongoBase(Store):
         if parts.scheme not in ("mongodb", "mongodb+srv"):
             raise ConfigError(f"store URL {self.display_url!r} is not a mongodb:// URL")
         self._url = url
-        name = database or unquote(parts.path.lstrip("/")) or "schedkit"
+        in_path = unquote(parts.path.lstrip("/"))
+        name = database or in_path or "schedkit"
         self._database = _check_name("database", name, '/\\. "$')
+        if name != in_path:
+            # A database from the options (the design document's jobstores dict) or the
+            # default: "store mongodb://127.0.0.1:27017 open" did not say which one.
+            self.display_url = f"{self.display_url} (database {name})"
         wrong = sorted(set(collections or {}) - set(DEFAULT_COLLECTIONS))
         if wrong:
             raise ConfigError(
@@ -235,8 +240,10 @@ class MongoBase(Store):
             client: AsyncMongoClient[Doc] = AsyncMongoClient(
                 self._url, appname="schedkit", **self._client_options
             )
-        except ConfigurationError as error:
-            raise ConfigError(f"bad MongoDB store URL {self.display_url!r}: {error}") from None
+        except (ConfigurationError, ValueError) as error:
+            # pymongo's URL parser raises ValueError for a port that is no number (or out
+            # of range) and ConfigurationError for the rest.
+            raise ConfigError(f"bad MongoDB store URL {mask_url(self._url)!r}: {error}") from None
         try:
             await client.admin.command("ping")
             db = client[self._database]

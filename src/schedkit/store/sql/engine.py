@@ -124,6 +124,19 @@ def create_runner(url: str, options: SQLOptions) -> Runner:
         parsed = make_url(url)
     except exc.ArgumentError:
         raise ConfigError(f"malformed store URL {display_url!r}") from None
+    except ValueError:  # SQLAlchemy's int() of the port
+        raise ConfigError(
+            f"malformed store URL {display_url!r}: the port is not a number"
+        ) from None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ConfigError(f"store URL {display_url!r}: port {parsed.port} is not in 1-65535")
+    if "@" in (parsed.host or ""):
+        # The password ends at its first "@": the rest was read as the host name, and
+        # connecting said only "Name or service not known".
+        raise ConfigError(
+            f"store URL {display_url!r}: a password holding '@' must be percent-encoded "
+            "(%40, urllib.parse.quote)"
+        )
     backend, _, driver = parsed.drivername.partition("+")
     if backend == "sqlite":
         if driver not in ("", "pysqlite", "aiosqlite"):

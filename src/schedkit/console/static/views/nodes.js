@@ -88,7 +88,12 @@ export async function render(ctx) {
             label: t("node_labels"),
             cell: (n) => (n.labels.length ? n.labels.map((l) => h("code", {}, l, " ")) : "—"),
           },
-          { label: t("node_running"), cell: (n) => `${n.running} / ${n.capacity}`, class: "num" },
+          {
+            label: t("node_running"),
+            // A silent node's count is of its last heartbeat; its runs are judged lost.
+            cell: (n) => `${n.alive ? n.running : "—"} / ${n.capacity}`,
+            class: "num",
+          },
           { label: t("node_heartbeat"), cell: (n) => timeEl(n.heartbeat_at) },
           { label: t("node_clock"), cell: clockCell, class: "num" },
           { label: t("col_status"), cell: stateBadge },
