@@ -30,6 +30,7 @@ from typing import Literal
 
 import pydantic
 
+from schedkit._filetext import csv_problem, read_json
 from schedkit.calendars.model import (
     Override,
     OverrideKind,
@@ -208,7 +209,10 @@ def _override(data: object) -> Override:
 
 
 def _csv_line(line: str) -> list[Override]:
-    cells = next(csv.reader([line]))
+    try:
+        cells = next(csv.reader([line]))
+    except csv.Error as exc:
+        raise ValidationError(csv_problem(exc)) from None
     if not 2 <= len(cells) <= 4:
         raise ValidationError(f"expected date,status[,kind[,note]], got {len(cells)} fields")
     day, status, kind, note = [*(cell.strip() for cell in cells), "", ""][:4]
@@ -227,10 +231,7 @@ def _csv_line(line: str) -> list[Override]:
 
 
 def _jsonl_line(line: str) -> list[Override]:
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"not JSON: {exc.msg} (column {exc.colno})") from None
+    data = read_json(line)
     if not isinstance(data, dict):
         raise ValidationError(f"expected a JSON object, got {type(data).__name__}")
     return [_override(data)]
