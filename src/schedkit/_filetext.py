@@ -1,4 +1,4 @@
-"""The JSON texts and CSV lines of the files schedkit imports.
+"""The JSON texts and CSV cells of the files schedkit imports and exports.
 
 Both importers (a calendar's overrides, :mod:`schedkit.calendars.transfer`; schedules,
 :mod:`schedkit.service.schedule_files`) report a bad line with the file's other bad lines
@@ -6,6 +6,9 @@ and refuse the file whole. So whatever one line holds must come out of these rea
 a :class:`~schedkit.errors.ValidationError` of that line, never as the parser's own
 exception (a ``RecursionError``, a ``ValueError``, a ``csv.Error``): that would end the
 import as a 500, or the CLI's "unexpected error", without the report of the other lines.
+
+A CSV file schedkit writes is opened in spreadsheets: a cell that starts like a formula
+is written as text (OWASP's advice: a leading ``'``), and read back without it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from schedkit.errors import ValidationError
 __all__ = [
     "MAX_JSON_DEPTH",
     "JsonTextError",
+    "csv_cell",
     "csv_problem",
+    "csv_value",
     "read_json",
 ]
 
@@ -33,6 +38,10 @@ MAX_JSON_DEPTH = 100
 
 # A JSON string (escapes included) or a bracket: what nesting is counted from.
 _NESTING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+# What a spreadsheet reads as the start of a formula (OWASP's list), after any quotes
+# already there: such a cell gets one more, so that reading back strips exactly one.
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_WRITTEN_AS_TEXT = re.compile(r"'+[=+\-@\t\r]")
 _FIELD_LIMIT = "field larger than field limit"
 _BARE_CR = "new-line character seen in unquoted field"
 
@@ -61,6 +70,16 @@ def read_json(text: str, *, field: str | None = None) -> Any:
             f"a number of more than {digits:,} digits (the most an integer may have)",
             field=field,
         ) from None
+
+
+def csv_cell(value: str) -> str:
+    """``value`` as a CSV cell a spreadsheet shows as text, never runs as a formula."""
+    return "'" + value if _FORMULA.match(value) else value
+
+
+def csv_value(cell: str) -> str:
+    """The value :func:`csv_cell` wrote as ``cell``."""
+    return cell[1:] if _WRITTEN_AS_TEXT.match(cell) else cell
 
 
 def csv_problem(exc: csv.Error) -> str:

