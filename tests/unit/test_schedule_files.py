@@ -55,7 +55,7 @@ def test_bad_json_lines_are_each_named() -> None:
         (4, "schedule", "a schedule (an object or a crontab string) is required"),
         (5, "schedule", "a schedule (an object or a crontab string) is required"),
         (6, "id", "must be a string"),
-        (7, None, "not JSON (Expecting property name enclosed in double quotes)"),
+        (7, None, "not JSON (Expecting property name enclosed in double quotes, column 2)"),
     ]
     # The good line stays, so that its faults are found in the same pass as these.
     assert parse_schedule_file(text, "jsonl")[-1] == ScheduleEntry(
@@ -108,8 +108,8 @@ def test_bad_csv_rows_are_each_named() -> None:
     assert bad_lines(text, "csv") == [
         (2, "timezone", "give the zone inside a JSON schedule"),
         (3, "kwargs", "kwargs given twice (column and schedule)"),
-        (4, "kwargs", "not JSON (Expecting property name enclosed in double quotes)"),
-        (5, "schedule", "not JSON (Expecting property name enclosed in double quotes)"),
+        (4, "kwargs", "not JSON (Expecting property name enclosed in double quotes, column 2)"),
+        (5, "schedule", "not JSON (Expecting property name enclosed in double quotes, column 2)"),
         (6, "task", "a task name is required"),
         (7, "schedule", "a schedule (an object or a crontab string) is required"),
     ]
@@ -136,3 +136,66 @@ def test_the_error_lists_twenty_lines_and_counts_the_rest() -> None:
     assert str(one) == "1 bad item, nothing was stored: item 0: schedule.trigger: bad"
     assert one.field == "0.schedule.trigger"
     assert one.errors == [{"loc": [0, "schedule", "trigger"], "msg": "bad"}]
+
+
+DEEP = "[" * 5000 + "]" * 5000
+
+
+def test_json_too_deep_or_with_a_huge_number_is_a_bad_line_among_the_others() -> None:
+    """An audit: a line nested 5,000 levels deep raised RecursionError, one with a number
+    of 5,000 digits ValueError, out of the reader: the CLI said "unexpected error" and
+    the other bad lines (a line 2 that is not JSON) were not reported."""
+    lines = [
+        '{"task": "t", "schedule": "0 2 * * *"}',
+        "not json",
+        '{"task": "t", "schedule": {"trigger": "cron", "kwargs": {"a": ' + DEEP + "}}}",
+        '{"task": "t", "schedule": {"trigger": "cron", "kwargs": {"n": ' + "9" * 5000 + "}}}",
+    ]
+    assert bad_lines("\n".join(lines), "jsonl") == [
+        (2, None, "not JSON (Expecting value, column 1)"),
+        (3, None, "nested more than 100 levels deep (arrays and objects)"),
+        (4, None, "a number of more than 4,300 digits (the most an integer may have)"),
+    ]
+    text = (
+        "task,schedule,kwargs\n"
+        "t,0 2 * * *,{bad\n"
+        f't,0 2 * * *,"{{""a"": {DEEP}}}"\n'
+        f't,"{{""trigger"": ""cron"", ""minute"": {"1" * 5000}}}",\n'
+        "t,0 3 * * *,\n"
+    )
+    assert bad_lines(text, "csv") == [
+        (2, "kwargs", "not JSON (Expecting property name enclosed in double quotes, column 2)"),
+        (3, "kwargs", "nested more than 100 levels deep (arrays and objects)"),
+        (4, "schedule", "a number of more than 4,300 digits (the most an integer may have)"),
+    ]
+
+
+def test_a_line_the_csv_reader_refuses_is_a_bad_line_among_the_others() -> None:
+    """An audit: a field over the csv module's 131,072 characters raised csv.Error out of
+    the reader; now its line is named, with the other bad lines around it."""
+    rows = ["task,schedule,kwargs", "t,0 2 * * *,{bad", f"t,0 2 * * *,{'x' * 140_000}"]
+    text = "\n".join([*rows, ",0 4 * * *,", ""])
+    assert bad_lines(text, "csv") == [
+        (2, "kwargs", "not JSON (Expecting property name enclosed in double quotes, column 2)"),
+        (3, None, "a field longer than 131,072 characters (the most one may hold)"),
+        (4, "task", "a task name is required"),
+    ]
+    bare_cr = "a carriage return (\\r) in a field that is not quoted: quote the field, or end "
+    assert bad_lines("task,schedule\nt,0 2 * * *\rt,\n,0 3 * * *\n", "csv") == [
+        (2, None, bare_cr + "the lines with \\n or \\r\\n"),
+        (3, "task", "a task name is required"),
+    ]
+    header = f"task,schedule,{'x' * 140_000}\nt,0 2 * * *,\n"
+    assert bad_lines(header, "csv") == [
+        (1, None, "a field longer than 131,072 characters (the most one may hold)")
+    ]
+
+
+def test_a_csv_row_is_named_by_its_own_line_after_blank_lines_and_quoted_breaks() -> None:
+    """A row after blank lines was named by the first blank line (line 3, not 5)."""
+    text = 'task,schedule\nt,"0 2\n * * *"\n\n\nt,\nt,"{\n""hour"": }"\n,0 2 * * *\n'
+    assert [(line, field) for line, field, _ in bad_lines(text, "csv")] == [
+        (6, "schedule"),
+        (7, "schedule"),
+        (9, "task"),
+    ]

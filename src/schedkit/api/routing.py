@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import sys
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from types import UnionType
@@ -150,9 +151,10 @@ class ProblemRoute(APIRoute):
     async def _check_body(self, request: Request) -> None:
         """Parse a JSON body before FastAPI does (the request keeps the value, FastAPI
         takes it from there) to refuse what it would let through or answer without the
-        problem's details: JSON nested deeper than the parser recurses (FastAPI: a bare
-        400), and text the stores cannot hold: JSON lets ``"\\ud800"`` through as a
-        lone UTF-16 surrogate, which no UTF-8 database column accepts."""
+        problem's details: JSON nested deeper than the parser recurses or holding a number
+        longer than Python converts (FastAPI: a bare 400), and text the stores cannot
+        hold: JSON lets ``"\\ud800"`` through as a lone UTF-16 surrogate, which no UTF-8
+        database column accepts."""
         if self.body_field is None or "json" not in request.headers.get("content-type", ""):
             return
         body = await request.body()
@@ -162,8 +164,17 @@ class ProblemRoute(APIRoute):
             data = await request.json()
         except RecursionError:
             raise _too_deep(body) from None
-        except ValueError:
+        except (json.JSONDecodeError, UnicodeDecodeError):
             return  # FastAPI answers malformed JSON itself (a 400 naming the character)
+        except ValueError:
+            # The only other ValueError of json.loads: int() refusing a long number.
+            digits = sys.get_int_max_str_digits()
+            raise ApiProblem(
+                400,
+                f"the body is not valid JSON: a number of more than {digits:,} digits "
+                "(the most an integer may have)",
+                extra={"field": "body", "errors": []},  # as the 400 for malformed JSON
+            ) from None
         if b"\\u" not in body:
             return
         path = _unencodable(data, [])

@@ -1,7 +1,10 @@
 """Overrides to and from files: CSV, JSON lines, and the State Council notice form.
 
 * CSV: ``date,status,kind,note`` (``status`` is ``open`` or ``closed``; ``kind`` and
-  ``note`` may be empty; a header line is optional).
+  ``note`` may be empty; a header line is optional). A cell that starts like a
+  spreadsheet formula (``=``, ``+``, ``-``, ``@``) is written with a leading ``'`` and
+  read back without it: a note is text, never a formula, in the spreadsheet the export
+  is opened in.
 * JSON lines: one override per line, ``{"date": "2027-01-01", "open": false, "kind":
   "holiday", "note": "元旦"}`` (``kind`` and ``note`` optional).
 * Notice: the State Council's notice as typed from it, one line per holiday range or
@@ -30,6 +33,7 @@ from typing import Literal
 
 import pydantic
 
+from schedkit._filetext import csv_cell, csv_problem, csv_value, read_json
 from schedkit.calendars.model import (
     Override,
     OverrideKind,
@@ -175,7 +179,8 @@ def export_overrides(overrides: Iterable[Override], fmt: Format) -> str:
         writer.writerow(["date", "status", "kind", "note"])
         for item in items:
             status = "open" if item.open else "closed"
-            writer.writerow([item.date.isoformat(), status, item.kind.value, item.note or ""])
+            cells = (item.date.isoformat(), status, item.kind.value, item.note or "")
+            writer.writerow([csv_cell(cell) for cell in cells])
         return out.getvalue()
     if fmt == "jsonl":
         lines = (
@@ -208,10 +213,13 @@ def _override(data: object) -> Override:
 
 
 def _csv_line(line: str) -> list[Override]:
-    cells = next(csv.reader([line]))
+    try:
+        cells = next(csv.reader([line]))
+    except csv.Error as exc:
+        raise ValidationError(csv_problem(exc)) from None
     if not 2 <= len(cells) <= 4:
         raise ValidationError(f"expected date,status[,kind[,note]], got {len(cells)} fields")
-    day, status, kind, note = [*(cell.strip() for cell in cells), "", ""][:4]
+    day, status, kind, note = [*(csv_value(cell.strip()) for cell in cells), "", ""][:4]
     if status.lower() not in ("open", "closed"):
         raise ValidationError(f"status must be 'open' or 'closed', got {status!r}", field="status")
     return [
@@ -227,10 +235,7 @@ def _csv_line(line: str) -> list[Override]:
 
 
 def _jsonl_line(line: str) -> list[Override]:
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"not JSON: {exc.msg} (column {exc.colno})") from None
+    data = read_json(line)
     if not isinstance(data, dict):
         raise ValidationError(f"expected a JSON object, got {type(data).__name__}")
     return [_override(data)]

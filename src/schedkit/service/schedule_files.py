@@ -11,18 +11,20 @@
   crontab string.
 
 Blank lines and lines starting with ``#`` are skipped in JSON lines. A line that is no
-schedule at all (not JSON, a key missing) becomes an :class:`EntryError` among the
-entries: the bulk import reports it with the errors of the other lines, and a file
-with bad lines is refused whole (:class:`~schedkit.service.bulk.BulkScheduleError`).
+schedule at all (not JSON, nested too deep, a key missing, a CSV field too long)
+becomes an :class:`EntryError` among the entries: the bulk import reports it with the
+errors of the other lines, and a file with bad lines is refused whole
+(:class:`~schedkit.service.bulk.BulkScheduleError`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
+from collections.abc import Iterator
 from typing import Any, Literal
 
+from schedkit._filetext import JsonTextError, csv_problem, read_json
 from schedkit.errors import ValidationError
 from schedkit.service.bulk import EntryError, ScheduleEntry, entry_from_item
 
@@ -62,9 +64,9 @@ def _jsonl_entries(text: str) -> list[ScheduleEntry | EntryError]:
         if not line or line.startswith("#"):
             continue
         try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            found.append(EntryError(line=number, message=f"not JSON ({exc.msg})"))
+            item = read_json(line)
+        except JsonTextError as exc:
+            found.append(EntryError(line=number, message=exc.message))
             continue
         if isinstance(item, dict) and "task_name" in item:
             # The files' other name of "task" (which wins when both are given).
@@ -76,7 +78,10 @@ def _jsonl_entries(text: str) -> list[ScheduleEntry | EntryError]:
 
 def _csv_entries(text: str) -> list[ScheduleEntry | EntryError]:
     reader = csv.DictReader(io.StringIO(text), skipinitialspace=True)
-    columns = {c.strip() for c in reader.fieldnames or ()}
+    try:
+        columns = {c.strip() for c in reader.fieldnames or ()}
+    except csv.Error as exc:
+        return [EntryError(line=reader.reader.line_num, message=csv_problem(exc))]
     if not {"task", "schedule"} <= columns or not columns <= _CSV_COLUMNS:
         message = (
             "the first line must name the columns: task, schedule (required), id, kwargs, "
@@ -84,9 +89,10 @@ def _csv_entries(text: str) -> list[ScheduleEntry | EntryError]:
         )
         return [EntryError(line=1, message=message)]
     found: list[ScheduleEntry | EntryError] = []
-    start = reader.line_num + 1
-    for row in reader:
-        number, start = start, reader.line_num + 1
+    for number, row in _rows(reader):
+        if isinstance(row, EntryError):
+            found.append(row)
+            continue
         # csv puts the fields past the header's columns in a list under the key None.
         extra = row.pop(None, None)
         if extra:
@@ -104,6 +110,29 @@ def _csv_entries(text: str) -> list[ScheduleEntry | EntryError]:
     return found
 
 
+def _rows(
+    reader: csv.DictReader[str],
+) -> Iterator[tuple[int, dict[str | Any, str | Any] | EntryError]]:
+    """The rows after the header, each with the line it starts on, and an EntryError at
+    the line the reader reached where it cannot read on (a field over the csv module's
+    size limit); it reads on from the next line, to name the other bad lines too."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            reached = reader.reader.line_num
+            yield reached, EntryError(line=reached, message=csv_problem(exc))
+            continue
+        # The reader is on the row's last line (after the blank lines DictReader skips
+        # before it): back over the line breaks its quoted fields hold (the fields past
+        # the header's columns are a list under the key None).
+        fields = [v for k, v in row.items() if k is not None] + list(row.get(None) or ())
+        breaks = sum(field.count("\n") for field in fields if isinstance(field, str))
+        yield reader.reader.line_num - breaks, row
+
+
 def _csv_entry(number: int, cells: dict[str, str]) -> ScheduleEntry | EntryError:
     text, kwargs_text, zone = (
         cells.get("schedule", ""),
@@ -113,7 +142,7 @@ def _csv_entry(number: int, cells: dict[str, str]) -> ScheduleEntry | EntryError
     config: Any
     try:
         if text.startswith("{"):
-            config = json.loads(text)
+            config = read_json(text, field="schedule")
             if zone:
                 return EntryError(
                     line=number, message="give the zone inside a JSON schedule", field="timezone"
@@ -124,22 +153,13 @@ def _csv_entry(number: int, cells: dict[str, str]) -> ScheduleEntry | EntryError
         else:
             config = None
         if kwargs_text and config is not None:
-            kwargs = _json_cell(kwargs_text, "kwargs")
+            kwargs = read_json(kwargs_text, field="kwargs")
             if "kwargs" in config:
                 return EntryError(
                     line=number, message="kwargs given twice (column and schedule)", field="kwargs"
                 )
             config = {**config, "kwargs": kwargs}
-    except json.JSONDecodeError as exc:
-        return EntryError(line=number, message=f"not JSON ({exc.msg})", field="schedule")
     except ValidationError as exc:
         return EntryError(line=number, message=exc.message, field=exc.field)
     item = {"id": cells.get("id") or None, "task": cells.get("task"), "schedule": config}
     return entry_from_item(number, item)
-
-
-def _json_cell(text: str, column: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"not JSON ({exc.msg})", field=column) from None
