@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from schedkit import OffsetClock, RunStatus, Scheduler, TaskRegistry, task
-from schedkit.calendars import Base, Calendar, CalendarStore, Override, OverrideKind, Source
+from schedkit.calendars import (
+    Base,
+    Calendar,
+    CalendarImportError,
+    CalendarStore,
+    Override,
+    OverrideKind,
+    Source,
+)
 from schedkit.errors import ValidationError
 from schedkit.models import Run
 from schedkit.store import create_store
@@ -369,3 +377,23 @@ async def test_a_chinese_calendars_year_is_confirmed_by_the_notice_not_by_confir
     await cals.import_text("sd-spot", "2027-01-04,open,trading_day,\n", "csv", confirm_years=[2027])
     spot = await cals.confirm_year("sd-spot", 2028)
     assert spot.calendar.confirmed_years == {2027, 2028}
+
+
+async def test_a_note_holding_nul_is_a_line_error_on_every_store(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """PostgreSQL keeps no text holding NUL: a calendar file's note with ``\\u0000`` passed
+    every check and failed the store's write (an API 500); the API's NUL guard reads the
+    request body, not JSON texts inside it."""
+    s = await make_scheduler(scheduler={"enabled": False})
+    await s.calendars.put({"name": "spot", "base": "none"}, expected_version=0)
+    line = '{"date": "2027-01-04", "open": false, "note": "a\\u0000b"}'
+    with pytest.raises(CalendarImportError, match="line 1: note: holds a NUL character"):
+        await s.calendars.import_text("spot", line, "jsonl")
+    with pytest.raises(CalendarImportError, match="holds a NUL character"):
+        await s.calendars.enter_notice(2031, "放假 2031-01-01 元\0旦", confirmed=True)
+    with pytest.raises(ValidationError, match="holds a NUL character"):
+        await s.calendars.put(
+            {"name": "spot2", "base": "none", "description": "x\0"}, expected_version=0
+        )
+    assert (await s.calendars.get("spot")).calendar.overrides == ()

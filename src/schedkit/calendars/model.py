@@ -98,6 +98,14 @@ def canonical_name(name: str) -> str:
     return ALIASES.get(name, name)
 
 
+def _storable_text(value: str | None) -> str | None:
+    # PostgreSQL keeps no text holding NUL: such a note failed the store's write (a 500
+    # from the API) after every check had passed.
+    if value is not None and "\0" in value:
+        raise ValueError("holds a NUL character, which no store accepts in text")
+    return value
+
+
 def _check_year(year: int) -> int:
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise ValueError(f"year {year} is outside {MIN_YEAR}-{MAX_YEAR}")
@@ -123,6 +131,8 @@ class Override(BaseModel):
     def _year_in_range(cls, value: datetime.date) -> datetime.date:
         _check_year(value.year)
         return value
+
+    _note_storable = field_validator("note")(_storable_text)
 
     @model_validator(mode="before")
     @classmethod
@@ -312,6 +322,8 @@ class Calendar(DayTable):
     name: str
     base: Base
     description: str = Field(default="", max_length=500)
+
+    _description_storable = field_validator("description")(_storable_text)
 
     @field_validator("name")
     @classmethod
