@@ -61,6 +61,22 @@ def test_check_counts_the_calendars_of_default_schedules_not_stored_yet(fresh: C
     assert report["problems"] == []
 
 
+def test_check_before_the_store_exists_counts_the_default_schedules_calendars(
+    cli: Cli,
+) -> None:
+    """A re-audit: in a new project, before ``db upgrade`` or any start, check said "no
+    problem found" with no 2027 warning; the built-in calendars need no store."""
+    write_config(cli.config, cli.db, (PACKAGE,))
+    result = cli("check", "--json")
+    report = json.loads(result.stdout)
+    assert not cli.db.exists()
+    assert [w["where"] for w in report["warnings"]].count("calendar cn_workdays") == (
+        _cn_workdays_warnings()
+    )
+    assert [p["where"] for p in report["problems"]] == ["calendar sd-spot"]
+    assert result.exit_code == 1
+
+
 def test_calendar_reads_store_no_default_schedule_and_still_warn(fresh: Cli) -> None:
     for command in (["list"], ["show", "cn_workdays", "2027"], ["export", "cn_workdays"]):
         assert fresh("calendar", *command).exit_code == 0

@@ -13,13 +13,12 @@ from zoneinfo import ZoneInfo
 import typer
 
 from schedkit.alerts.config import AlertsSettings, config_warnings
-from schedkit.calendars import CalendarBook, WarningCode, referenced_names
+from schedkit.calendars import CalendarBook, CalendarSet, WarningCode, referenced_names
 from schedkit.errors import SchedkitError, StoreNotFoundError, TaskDefinitionError
-from schedkit.models import JSON
 from schedkit.registry import TaskRegistry
 from schedkit.service.extensions import alerts_extra_missing
 from schedkit.service.location import describe_store, sqlite_file
-from schedkit.service.pending_defaults import default_triggers
+from schedkit.service.pending_defaults import default_trigger, default_triggers
 from schedkit.store import RollupRebuild, Store, UpgradeCheck, create_store
 from schedkit.store._upgrade import live_nodes
 from schedkit.triggers import ScheduleSpec, trigger_from_json
@@ -155,7 +154,9 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
             )
             defaults = await default_triggers(store, registry, config.timezone, schedules)
             triggers = [*(s.trigger for s in schedules), *defaults]
-            await _check_calendars(store, triggers, config.timezone, report, state.lang)
+            names = referenced_names(triggers)
+            books = await CalendarBook(store).refresh(names) if names else CalendarSet()
+            _check_calendars(books, names, config.timezone, report, state.lang)
             await _check_builds(store, config.scheduler.lost_after, report)
             for s in schedules:
                 where = f"schedule {s.id}"
@@ -171,6 +172,13 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
                     owner.validate_kwargs(s.kwargs)
                 except SchedkitError as exc:
                     report.problem(where, str(exc))
+        else:
+            # No store yet: a first start stores every default schedule, and only the
+            # built-in calendars exist (a new project's check said "no problem found"
+            # while its defaults used an unconfirmed 2027).
+            pending = (default_trigger(task, config.timezone) for task in registry)
+            names = referenced_names(t for t in pending if t is not None)
+            _check_calendars(CalendarSet(), names, config.timezone, report, state.lang)
     finally:
         if store is not None:
             await store.close()
@@ -207,17 +215,15 @@ def _absent_sqlite(report: Report, label: str, path: Path, require: bool) -> Non
         report.warnings.append(("store", f"{label} does not exist yet; {_CREATED_AT_START}"))
 
 
-async def _check_calendars(
-    store: Store, triggers: list[JSON], timezone: str, report: Report, lang: words.Lang
+def _check_calendars(
+    books: CalendarSet, names: list[str], timezone: str, report: Report, lang: words.Lang
 ) -> None:
-    """A warning for each coming year of a calendar the triggers (of the stored schedules
-    and of the default schedules a node's start will store) use that no source confirms
-    ("calendar cn_workdays for 2027 not confirmed"), and a problem for each calendar they
-    name that does not exist."""
-    names = referenced_names(triggers)
+    """A warning for each coming year of the calendars ``names`` (of the stored schedules
+    and of the default schedules a node's start will store) that no source confirms
+    ("calendar cn_workdays for 2027 not confirmed"), and a problem for each of them that
+    does not exist."""
     if not names:
         return
-    books = await CalendarBook(store).refresh(names)
     today = datetime.now(ZoneInfo(timezone)).date()
     for warning in books.warnings(names, today=today):
         where = f"{words.tr('calendar', lang)} {warning.calendar}"
