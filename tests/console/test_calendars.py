@@ -190,7 +190,8 @@ async def test_the_notice_box_holds_the_notice_and_asks_before_dropping_days(
 
 # Each line a mistake an operator makes typing the 2027 notice, and what the console says
 # about it in Chinese (an audit: all but the year, weekday and second-date errors stayed
-# in English).
+# in English; a re-audit: a weekday that is not its date's, a range in the note, a length
+# the note states that the line does not set).
 NOTICE_MISTAKES = [
     ("元旦放假三天", "每行应写成“放假 <日期> [至 <日期>] [备注]”或“上班 <日期> [备注]”"),
     ("请假 2027-02-11 春节", "无法识别的词“请假”：每行以“放假”（holiday）或“上班”"),
@@ -202,6 +203,13 @@ NOTICE_MISTAKES = [
     ("放假 2027-07-02 至 2027-07-01 笔误", "日期范围的结束日（2027-07-01）早于开始日"),
     ("放假 2027-12-30 至 01-02 元旦", "日期范围的结束日（2027-01-02）早于开始日（2027-12-30）："),
     ("放假 2027-08-02x", "2027-08-02 之后应为空格，或“至”加日期范围的结束日（实际为“x”）。"),
+    ("放假 2027-04-05（星期六）清明节", "2027-04-05 是星期一，不是“星期六”：请检查日期，星期写错"),
+    (
+        "放假 2027-05-01 劳动节 至 05-05",
+        "2027-05-01 之后的备注中还有一个日期（“至 05-05”）：日期范围须",
+    ),
+    ("放假 2027-10-01 国庆节 共7天", "备注写的是 7 天，而该行设定的是 1 天：请检查日期范围。"),
+    ("放假 2027-09-15 至 09-17 中秋节（共两天）", "备注写的是 2 天，而该行设定的是 3 天："),
 ]
 
 

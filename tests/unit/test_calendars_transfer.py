@@ -208,7 +208,7 @@ def test_a_second_date_a_range_cannot_be_read_from_is_refused(line: str) -> None
 
 def test_a_note_may_follow_a_single_day_after_a_dash_or_name_a_date() -> None:
     assert [(o.date.day, o.note) for o in parse_overrides("放假 2027-01-01 - 元旦", "notice")] == [
-        (1, "- 元旦")
+        (1, "元旦")
     ]
     text = "上班 2027-02-20 春节调休（补 2027-02-12）"
     assert [o.note for o in parse_overrides(text, "notice")] == ["春节调休（补 2027-02-12）"]
@@ -331,7 +331,7 @@ def test_an_end_read_without_its_year_is_in_the_start_s_year() -> None:
         ("放假 2027-02-06 至 02-13 2027年春节", 8, "2027年春节"),
         ("放假 2027-01-01", 1, None),
         ("放假 2027-01-01 至 2027-01-03", 3, None),
-        ("放假 2027-01-01 - 元旦", 1, "- 元旦"),
+        ("放假 2027-01-01 - 元旦", 1, "元旦"),
         ("workday 2027-02-20 to make up for Spring Festival", 1, "to make up for Spring Festival"),
         ("上班 2027-02-20 春节调休（补 2027-02-12）", 1, "春节调休（补 2027-02-12）"),
         ("放假 2027-02-05 至 2027-02-13（春节）", 9, "（春节）"),

@@ -161,7 +161,8 @@ def _state(opens: bool) -> str:
 #: earliest; its make-up workday is a day of the weekend before, 28 December at the
 #: earliest. The notices since 2004 set 29-31 December only (the 2008, 2012 and 2019 ones).
 FIRST_DECEMBER_DAY = 28
-_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+#: The weekdays' names, Monday first (``date.weekday()``), as errors write them.
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 def notice_problem(year: int, day: datetime.date) -> str | None:
@@ -190,7 +191,7 @@ def makeup_problem(item: Override) -> str | None:
     if not item.open or weekday >= 5:
         return None
     return (
-        f"{item.date.isoformat()} is a {_WEEKDAY_NAMES[weekday]}: a make-up workday (上班) "
+        f"{item.date.isoformat()} is a {WEEKDAY_NAMES[weekday]}: a make-up workday (上班) "
         "is a Saturday or Sunday worked instead of a holiday"
     )
 

@@ -18,6 +18,9 @@ const CRON_FIELDS = {
   "day of week": "cron_day_of_week",
 };
 
+// The weekdays as the server names them, in the order of "v_weekday_names".
+const WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+
 /** "'fast' or 'careful'" -> "fast, careful" (pydantic's list of allowed values). */
 function allowedValues(text) {
   const quoted = text.match(/'[^']*'/g);
@@ -146,7 +149,22 @@ const VALIDATION = [
       return t("v_notice_weekday", { day: m[1], weekday });
     },
   ],
-  [/^a second date after (\S+): write a range/, (m) => t("v_notice_second_date", { day: m[1] })],
+  [
+    /^(\d{4}-\d{2}-\d{2}) is a (\w+), not a (\w+) \((.*?)\): check the date/,
+    (m) => {
+      const names = t("v_weekday_names").split(" ");
+      const weekday = names[WEEKDAYS.indexOf(m[2])] ?? m[2];
+      return t("v_notice_weekday_wrong", { day: m[1], weekday, said: m[4] });
+    },
+  ],
+  [
+    /^a second date after (\S+) in the note \((['"])(.*)\2\): a range must follow/s,
+    (m) => t("v_notice_second_date", { day: m[1], got: m[3] }),
+  ],
+  [
+    /^the note says (\d+) days?; the line sets (\d+) days?/,
+    (m) => t("v_notice_length", { said: m[1], sets: m[2] }),
+  ],
   [
     /^the end of the range after (\S+) cannot be read in (['"])(.*)\2: expected/,
     (m) => t("v_notice_range_end", { day: m[1], got: m[3] }),
