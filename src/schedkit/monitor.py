@@ -35,7 +35,6 @@ from schedkit.alerts.config import (
     RuleSet,
     parse_task_rules,
 )
-from schedkit.alerts.markdown import flavor_of
 from schedkit.alerts.messages import Message, MessageContext, render
 from schedkit.alerts.rules import (
     Alert,
@@ -512,8 +511,8 @@ class Monitor:
                     continue
                 if channel.kinds is not None and alert.kind not in channel.kinds:
                     continue
-                flavor = flavor_of(channel.scheme)
-                sender.submit(name, render(alert, ctx, channel.body_format, flavor))
+                message = render(alert, ctx, channel.body_format, sender.destination(name))
+                sender.submit(name, message)
 
     async def _context(self, alert: Alert) -> MessageContext:
         description = None
