@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from schedkit._controls import escape_controls
 from schedkit.alerts.config import (
     AlertKind,
     AlertsSettings,
@@ -501,7 +502,7 @@ class Monitor:
                 "raised alert %r%s for %s",
                 alert.kind.value,
                 " (reminder)" if alert.reminder else "",
-                alert.subject,
+                escape_controls(alert.subject),
             )
             rules = self.rules_for(alert.task_name)
             ctx = await self._context(alert)

@@ -15,6 +15,7 @@ the e-mail through a real SMTP server (aiosmtpd).
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,8 +30,11 @@ from schedkit.alerts.rules import Alert
 from schedkit.models import Run, TriggerSource
 
 from .conftest import MakeMonitored, Receiver, Smtp, alert_settings, wait_until
+from .sms_vendor import SmsVendor
 from .test_alert_escaping import _parts
 from .test_monitor import settle
+from .test_sms import aliyun, failure, send
+from .test_sms import sender as sms_sender
 
 ZW = "\u200b"
 PHISH = (
@@ -249,3 +253,14 @@ def test_a_throttle_summary_lists_the_titles_written_for_the_body() -> None:
     summary = sender._summary(held)
     assert "[x](" not in summary.body and summary.body.count("\\[x\\](") == 2
     assert summary.format == "markdown"
+
+
+async def test_a_vendor_s_answer_in_the_alert_delivery_log_is_one_line(
+    sms_vendor: SmsVendor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reason a delivery failed is the vendor's text, logged by schedkit."""
+    sms_vendor.refuse_next("isv.BUSINESS_LIMIT_CONTROL", f"limit {CONTROLS}\nFAKE INFO x")
+    caplog.set_level(logging.WARNING, logger="schedkit.alerts.channels")
+    assert await send(sms_sender([aliyun(sms_vendor)]), failure()) == ["failed"]
+    said = [r.getMessage() for r in caplog.records if "could not deliver" in r.getMessage()]
+    assert len(said) == 1 and f": limit {SHOWN}\\nFAKE INFO x (RequestId " in said[0], said

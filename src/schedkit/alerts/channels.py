@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from schedkit._controls import escape_controls
 from schedkit.alerts.backends import ChannelBackend, Delivery
 from schedkit.alerts.config import AnyChannel, ChannelSettings, DeliverySettings
 from schedkit.alerts.env import expand_url as expand_url  # re-exported for schedkit.tracing
@@ -298,7 +299,9 @@ class AlertSender:
         error = "unknown error"
         delivery = Delivery()
         for attempt in range(1, attempts + 1):
-            ok, error = await self._attempt(name, message, delivery)
+            ok, answer = await self._attempt(name, message, delivery)
+            # The vendor's answer is outside text, logged below: one line, no controls.
+            error = escape_controls(answer)
             if ok:
                 health.consecutive_failures = 0
                 health.sent += 1
