@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from schedkit._controls import escape_controls
 from schedkit.alerts.config import (
     AlertKind,
     AlertsSettings,
@@ -35,7 +36,6 @@ from schedkit.alerts.config import (
     RuleSet,
     parse_task_rules,
 )
-from schedkit.alerts.markdown import flavor_of
 from schedkit.alerts.messages import Message, MessageContext, render
 from schedkit.alerts.rules import (
     Alert,
@@ -502,7 +502,7 @@ class Monitor:
                 "raised alert %r%s for %s",
                 alert.kind.value,
                 " (reminder)" if alert.reminder else "",
-                alert.subject,
+                escape_controls(alert.subject),
             )
             rules = self.rules_for(alert.task_name)
             ctx = await self._context(alert)
@@ -512,8 +512,8 @@ class Monitor:
                     continue
                 if channel.kinds is not None and alert.kind not in channel.kinds:
                     continue
-                flavor = flavor_of(channel.scheme)
-                sender.submit(name, render(alert, ctx, channel.body_format, flavor))
+                message = render(alert, ctx, channel.body_format, sender.destination(name))
+                sender.submit(name, message)
 
     async def _context(self, alert: Alert) -> MessageContext:
         description = None

@@ -18,7 +18,7 @@ from apprise.conversion.format import markdown_to_html
 
 from schedkit import RunStatus, task
 from schedkit.alerts.config import AlertKind
-from schedkit.alerts.markdown import Flavor, escape, flavor_of
+from schedkit.alerts.markdown import Destination, Flavor, destination_of, escape
 from schedkit.alerts.messages import MessageContext, render
 from schedkit.alerts.rules import Alert
 from schedkit.models import Run, TriggerSource
@@ -104,7 +104,7 @@ CTX = MessageContext(language="en", timezone="UTC", base_url="https://ops.exampl
 @pytest.mark.parametrize("flavor", ["html", "chat", "card"])
 def test_every_value_is_escaped_and_each_on_its_line(flavor: Flavor) -> None:
     alert = _alert("sync*all", "line one\n- [x](http://evil.example/)\n# heading\n<b>")
-    body = render(alert, CTX, "markdown", flavor).body
+    body = render(alert, CTX, "markdown", Destination(flavor=flavor)).body
     lines = body.splitlines()
     assert all(line.startswith("- **") for line in lines), lines  # nothing starts a line
     assert "[x](" not in body and "<b>" not in body and "sync*all" not in body
@@ -116,7 +116,7 @@ def test_rendered_as_html_every_value_reads_as_written() -> None:
     punctuation escapable): the values come out as text, ``report_daily`` without a
     backslash and the masks as masks."""
     alert = _alert("report_daily", PAYLOAD + " token=abc123secret")
-    message = render(alert, CTX, "markdown", "html")
+    message = render(alert, CTX, "markdown", Destination(flavor="html"))
     page = markdown_to_html(message.body)
     for forged in FORGED:
         assert forged not in page, forged
@@ -144,14 +144,18 @@ def test_escape_per_flavor(flavor: Flavor, escaped: str) -> None:
 
 
 def test_flavors_of_the_markdown_channels() -> None:
-    assert [flavor_of(s) for s in ("mailto", "mailtos", "mattermost")] == ["html"] * 3
-    assert [flavor_of(s) for s in ("dingtalk", "feishu", "lark")] == ["card"] * 3
-    assert [flavor_of(s) for s in ("slack", "discord")] == ["chat"] * 2
+    def flavors(*schemes: str) -> list[Flavor]:
+        return [destination_of(s).flavor for s in schemes]
+
+    assert flavors("mailto", "mailtos", "mmost", "mmosts", "matrix") == ["html"] * 5
+    assert flavors("dingtalk", "feishu", "lark", "zulip") == ["card"] * 4
+    assert flavors("slack", "discord", "tgram", "gchat") == ["chat"] * 4
+    assert flavors("rocket", "rockets") == ["bare"] * 2
 
 
 def test_a_task_name_is_plain_in_the_title_and_escaped_in_the_markdown_title() -> None:
     alert = _alert("nightly<img src=x>", "boom")
-    message = render(alert, CTX, "markdown", "card")
+    message = render(alert, CTX, "markdown", Destination(flavor="card"))
     assert message.title == "[ERROR] Task failed: nightly<img src=x>"
     assert message.markdown_title == "[ERROR] Task failed: nightly&#60;img src=x&#62;"
     assert render(alert, CTX).markdown_title is None  # a text body has no Markdown title

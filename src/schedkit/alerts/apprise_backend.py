@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 import apprise
 from apprise.plugins.dingtalk import NotifyDingTalk
+from apprise.plugins.discord import NotifyDiscord
 
 from schedkit.alerts.backends import Backend, Delivery
 from schedkit.alerts.config import ChannelSettings
@@ -119,6 +120,21 @@ class AppriseBackend(Backend[ChannelSettings]):
     def secrets(self) -> list[str]:
         return expand_url(self.channel.url, self.environ)[1]
 
+    def destination(self) -> str:
+        """The scheme of the plugin apprise picks for the URL, not the URL's own: an
+        ``https://`` URL apprise recognises (Discord's, Slack's, Lark's webhooks) reaches
+        that app, which renders Markdown and mentions whatever schedkit's format."""
+        try:
+            url, secrets = expand_url(self.channel.url, self.environ)
+        except ConfigError:
+            return self.channel.scheme  # the send fails and says why
+        remember_secrets(secrets)
+        with self._masked_logs():
+            plugin = self._instantiate(url)
+        if plugin is None:
+            return self.channel.scheme
+        return _plugin_scheme(plugin) or self.channel.scheme
+
     def send(self, message: Message, delivery: Delivery) -> tuple[bool, str]:
         try:
             url, secrets = expand_url(self.channel.url, self.environ)
@@ -168,12 +184,24 @@ class AppriseBackend(Backend[ChannelSettings]):
             return None
 
 
+def _plugin_scheme(plugin: Any) -> str | None:
+    """``plugin``'s first scheme, the secure one first (``mmosts``, ``mailtos``)."""
+    for attribute in ("secure_protocol", "protocol"):
+        schemes = getattr(plugin, attribute, None)
+        first = schemes[0] if isinstance(schemes, (tuple, list)) and schemes else schemes
+        if isinstance(first, str) and first:
+            return first.lower()
+    return None
+
+
 def _title_in_markdown(plugin: Any) -> bool:
     """Whether ``plugin`` writes the title into its Markdown: DingTalk repeats it as the
-    body's heading, and a plugin without a title field (``title_maxlen`` 0: Mattermost,
-    WeCom) joins it to the body, which apprise converts as the body's format. Others show
-    it as plain text (e-mail subject, Feishu card header, Slack header)."""
-    return isinstance(plugin, NotifyDingTalk) or int(plugin.title_maxlen) <= 0
+    body's heading, Discord puts it on the first line of the message, and a plugin without
+    a title field (``title_maxlen`` 0: Mattermost, Rocket.Chat, WeCom) joins it to the
+    body, which apprise converts as the body's format. Others show it as plain text
+    (e-mail subject, card header, Slack header; a Feishu text message starts with the
+    plain title, whose mentions are broken as in any value)."""
+    return isinstance(plugin, (NotifyDingTalk, NotifyDiscord)) or int(plugin.title_maxlen) <= 0
 
 
 def _dingtalk_problems(url: str, plugin: Any) -> list[str]:

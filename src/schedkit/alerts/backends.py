@@ -42,6 +42,13 @@ class ChannelBackend(Protocol):
         """The channel's secret values as of now (raises ConfigError if one is unset)."""
         ...
 
+    def destination(self) -> str:
+        """What this channel's messages reach, for how values are written for it
+        (:func:`schedkit.alerts.markdown.destination_of`): an apprise plugin's scheme,
+        ``mmosts`` for a Mattermost URL, ``discord`` for a native
+        ``https://discord.com/api/webhooks/...`` one too; the SMS type."""
+        ...
+
     def send(self, message: Message, delivery: Delivery) -> tuple[bool, str]:
         """Send once (blocking; called in a worker thread): ``(True, "")`` or ``(False,
         reason)`` with secrets masked. Never raises."""

@@ -28,9 +28,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from schedkit._controls import escape_controls
 from schedkit.alerts.backends import ChannelBackend, Delivery
 from schedkit.alerts.config import AnyChannel, ChannelSettings, DeliverySettings
 from schedkit.alerts.env import expand_url as expand_url  # re-exported for schedkit.tracing
+from schedkit.alerts.markdown import PLAIN, Destination, destination_of
 from schedkit.alerts.messages import Language, Message
 from schedkit.alerts.rules import Severity
 from schedkit.alerts.throttle import Throttle, next_step, slots_needed
@@ -197,6 +199,12 @@ class AlertSender:
 
     # -- sending -------------------------------------------------------------------------
 
+    def destination(self, channel: str) -> Destination:
+        """How ``channel``'s messages are read where they arrive: by the apprise plugin
+        its URL selects, not by its scheme (see ``ChannelBackend.destination``)."""
+        backend = self.backends.get(channel)
+        return destination_of(backend.destination()) if backend is not None else PLAIN
+
     def submit(self, channel: str, message: Message) -> bool:
         """Queue ``message`` for ``channel``; a full queue drops its oldest message."""
         queue = self._queues.get(channel)
@@ -291,7 +299,9 @@ class AlertSender:
         error = "unknown error"
         delivery = Delivery()
         for attempt in range(1, attempts + 1):
-            ok, error = await self._attempt(name, message, delivery)
+            ok, answer = await self._attempt(name, message, delivery)
+            # The vendor's answer is outside text, logged below: one line, no controls.
+            error = escape_controls(answer)
             if ok:
                 health.consecutive_failures = 0
                 health.sent += 1
@@ -348,7 +358,8 @@ class AlertSender:
                 limit=self.delivery.throttle_per_minute, window=self.delivery.throttle_window
             )
         ]
-        lines += [f"- {m.title}" for m in held[:20]]
+        # A title written for the body where the destination reads it as Markdown.
+        lines += [f"- {m.markdown_title or m.title}" for m in held[:20]]
         if len(held) > 20:
             lines.append(f"- … (+{len(held) - 20})")
         worst = max(held, key=lambda m: list(Severity).index(m.severity))
@@ -359,7 +370,7 @@ class AlertSender:
             body="\n".join(lines),
             kind=worst.kind,
             severity=worst.severity,
-            format="text",
+            format=worst.format,
             # Template channels (SMS) get one message naming the tasks held back.
             fields={
                 **worst.fields,

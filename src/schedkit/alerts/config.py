@@ -50,6 +50,7 @@ from pydantic import (
 from schedkit._suggest import error_message, unknown_timezone
 from schedkit.alerts import document, url_secrets
 from schedkit.alerts.env import env_names
+from schedkit.alerts.markdown import destination_of
 from schedkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -128,11 +129,6 @@ class RuleOverride(_Model):
         return base.model_copy(update=changes) if changes else base
 
 
-#: Schemes whose plugins render Markdown well; others get plain text by default.
-MARKDOWN_SCHEMES = frozenset(
-    {"dingtalk", "feishu", "lark", "slack", "mailto", "mailtos", "discord", "mattermost"}
-)
-
 #: Placeholders SMS template parameters may use (filled from the alert; see
 #: :func:`schedkit.alerts.messages.render`).
 TEMPLATE_FIELDS = frozenset(
@@ -158,7 +154,8 @@ class ChannelSettings(_Channel):
 
     type: Literal["apprise"] = "apprise"
     url: str
-    #: Message format; default: Markdown for chat apps and e-mail, text otherwise.
+    #: Message format; default: Markdown for e-mail and the chat apps that render it
+    #: (:attr:`schedkit.alerts.markdown.Destination.markdown`), text otherwise.
     format: Literal["text", "markdown"] | None = None
 
     @field_validator("url")
@@ -180,7 +177,7 @@ class ChannelSettings(_Channel):
     def body_format(self) -> Literal["text", "markdown"]:
         if self.format is not None:
             return self.format
-        return "markdown" if self.scheme in MARKDOWN_SCHEMES else "text"
+        return "markdown" if destination_of(self.scheme).markdown else "text"
 
 
 class _SmsChannel(_Channel):

@@ -3,7 +3,9 @@
 A message carries what an operator needs to act without opening anything: task name and
 description, schedule, run id, scheduled / actual times in the configured time zone,
 attempt, status, error type and message (redacted: no secrets), and a link to the run in
-the console when a base URL is configured.
+the console when a base URL is configured. Every value but the link is written for the
+channel's destination (:func:`schedkit.alerts.markdown.write`): shown as written, with no
+control character, markup or mention coming from it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from schedkit.alerts.config import AlertKind
-from schedkit.alerts.markdown import Flavor, escape
+from schedkit.alerts.markdown import PLAIN, Destination, write
 from schedkit.alerts.rules import Alert, Severity
 from schedkit.models import Run, RunStatus
 from schedkit.redaction import redact
@@ -59,9 +61,10 @@ class Message:
     #: A reminder of an open condition: sent only from the throttle's budget left after
     #: first alerts, and folded into a summary first (see :mod:`schedkit.alerts.throttle`).
     reminder: bool = False
-    #: With a Markdown body: the title with its task or calendar name escaped, for a
-    #: channel that writes the title into the Markdown (DingTalk's heading, a title
-    #: joined to the body); ``title`` stays plain for subjects and card headers.
+    #: With a body read as Markdown (a Markdown body, or a text body where the destination
+    #: renders it as Markdown): the title with its task or calendar name escaped, for a
+    #: channel that writes the title into the body (DingTalk's heading, a title joined to
+    #: the body); ``title`` stays plain for subjects and card headers.
     markdown_title: str | None = None
 
 
@@ -207,23 +210,32 @@ _STATUS: dict[Language, dict[RunStatus, str]] = {
 
 
 def render(
-    alert: Alert, ctx: MessageContext, fmt: BodyFormat = "text", flavor: Flavor = "html"
+    alert: Alert,
+    ctx: MessageContext,
+    fmt: BodyFormat = "text",
+    destination: Destination = PLAIN,
 ) -> Message:
-    """Title and body of ``alert`` in ``ctx.language`` and ``fmt``; a Markdown body
-    writes every value but the console link as ``flavor``'s destination shows it
-    literally (see :mod:`schedkit.alerts.markdown`)."""
+    """Title and body of ``alert`` in ``ctx.language`` and ``fmt``; every value but the
+    console link is written as ``destination`` shows it literally (see
+    :mod:`schedkit.alerts.markdown`): Markdown-escaped in a Markdown body, and in a text
+    body that the destination renders as Markdown."""
     lang: Language = ctx.language
     labels = _LABELS[lang]
-    title = _title(alert, lang, lambda text: text)
-    rows = _rows(alert, ctx)
-    markdown_title = None
+    as_markdown = fmt == "markdown" or destination.text_is_markdown
+
+    def data(text: str) -> str:
+        return write(text, destination, markdown=as_markdown)
+
+    def plain(text: str) -> str:
+        return write(text, destination, markdown=False)
+
+    title = _title(alert, lang, plain)
+    rows = [
+        (label, value if label == labels["link"] else data(value))
+        for label, value in _rows(alert, ctx)
+    ]
     if fmt == "markdown":
-        body = "\n".join(
-            f"- **{label}**{_sep(lang)}"
-            f"{value if label == labels['link'] else escape(value, flavor)}"
-            for label, value in rows
-        )
-        markdown_title = _title(alert, lang, lambda text: escape(text, flavor))
+        body = "\n".join(f"- **{label}**{_sep(lang)}{value}" for label, value in rows)
     else:
         body = "\n".join(f"{label}{_sep(lang)}{value}" for label, value in rows)
     return Message(
@@ -232,9 +244,9 @@ def render(
         kind=alert.kind,
         severity=alert.severity,
         format=fmt,
-        fields=template_fields(alert, ctx, title),
+        fields={name: plain(value) for name, value in template_fields(alert, ctx, title).items()},
         reminder=alert.reminder,
-        markdown_title=markdown_title,
+        markdown_title=_title(alert, lang, data) if as_markdown else None,
     )
 
 

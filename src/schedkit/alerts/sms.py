@@ -121,6 +121,9 @@ class _SmsBackend(Backend[SmsSettings], abc.ABC):
     def secrets(self) -> list[str]:
         return self._expand()[1]
 
+    def destination(self) -> str:
+        return self.channel.type
+
     def send(self, message: Message, delivery: Delivery) -> tuple[bool, str]:
         try:
             settings, secrets = self._expand()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from schedkit._controls import escape_controls
 from schedkit.context import RunCancelledError, TaskContext
 from schedkit.engine.hooks import PROCESS_EXITS, run_hooks
 from schedkit.engine.isolation import IsolatedTimeout, needs_thread, run_isolated
@@ -124,7 +125,11 @@ def say_failed(run: Run, ctx: TaskContext, outcome: Outcome) -> None:
     ``extra`` (an audit: "run failed: ConnectionError: …", whose?). A failure a retry
     follows is no failure of the run yet (monitoring.md): a warning; the one ending the
     run an error. ``about_run``: the node's own log shows it (lines made inside runs go
-    to their run's log only)."""
+    to their run's log only).
+
+    The error is anyone's text (a partner's answer): its controls are written as escapes
+    here, not only by the CLI's formatter, so that the record is one line in any handler
+    of a host process (ESC, BEL, a newline faking a log line, U+202E)."""
     if outcome.status is not RunStatus.FAILED:
         return
     final = not outcome.retryable or is_final(run, RunStatus.FAILED, registered=True)
@@ -133,12 +138,12 @@ def say_failed(run: Run, ctx: TaskContext, outcome: Outcome) -> None:
         logging.ERROR if final else logging.WARNING,
         "run %s of %s failed (attempt %d of %d%s): %s: %s",
         ctx.run_id,
-        ctx.task_name,
+        escape_controls(ctx.task_name),
         ctx.attempt,
         run.max_attempts,
         "" if final else ", will be retried",
-        error.get("type"),
-        error.get("message"),
+        escape_controls(str(error.get("type"))),
+        escape_controls(str(error.get("message"))),
         extra={**run_fields(ctx), ABOUT_RUN: True},
     )
 
@@ -205,8 +210,8 @@ class AttemptRunner:
                     "run %s of %s ignored being stopped (%s) and is left running: its "
                     "attempt ends without it",
                     run.id,
-                    run.task_name,
-                    "timeout" if work.timed_out else ctx.cancel_reason,
+                    escape_controls(run.task_name),
+                    "timeout" if work.timed_out else escape_controls(str(ctx.cancel_reason)),
                 )
             return self._timed_out(run, ctx) if work.timed_out else (cancelled(ctx), None)
         except IsolatedTimeout:
