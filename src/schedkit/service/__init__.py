@@ -53,6 +53,7 @@ from schedkit.service.bulk import EntryError, ScheduleEntry
 from schedkit.service.calendars import CalendarDesk
 from schedkit.service.clock_sync import ClockSync
 from schedkit.service.extensions import node_extensions
+from schedkit.service.fire_searches import FireSearches
 from schedkit.service.node import (
     NodeLifecycle,
     freeze_startup_heap,
@@ -161,6 +162,8 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
             changed=self._loop.wake,
         )
         self.calendars = CalendarDesk(store=self.store, clock=self.clock, tz=self.tz, audit=audit)
+        #: The calendar searches of listings: shared between callers, one at a time.
+        self.fire_searches = FireSearches(self.tz)
         self.runs = RunControl(
             store=self.store,
             registry=self.registry,
@@ -471,11 +474,16 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
         schedules = await self.store.list_schedules(task_name)
         return self.schedules.job_info(schedules, await self.allowed_fires(schedules))
 
-    async def allowed_fires(self, schedules: Iterable[Schedule]) -> dict[str, AllowedFire]:
+    async def allowed_fires(
+        self, schedules: Iterable[Schedule], *, deadline: float | None = None
+    ) -> dict[str, AllowedFire]:
         """By id, the next fire each schedule neither paused nor ended may run at: its
         stored (nominal) next fire, or the first one from there its business calendar
-        allows (:mod:`schedkit.service.next_fires`)."""
-        return await next_fires.allowed_fires(self.calendars, self.tz, schedules)
+        allows (:mod:`schedkit.service.next_fires`). ``deadline``: a request's
+        ``fire_searches.deadline()``, shared by its calls (default: a budget of its own)."""
+        return await next_fires.allowed_fires(
+            self.calendars, self.fire_searches, schedules, deadline=deadline
+        )
 
     # -- events ------------------------------------------------------------------------------
 

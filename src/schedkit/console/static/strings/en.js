@@ -474,6 +474,8 @@ export default {
   upcoming_next: "Next fire",
   upcoming_schedule: "Schedule",
   upcoming_own: "the task's own",
+  upcoming_cut_short:
+    "Some next fires were not found in time (schedules on calendar days that rarely come): the list may lack fires.",
   chart_axis_hour: "Hour ({tz})",
   chart_axis_runs: "Runs",
   chart_axis_seconds: "Duration (s)",

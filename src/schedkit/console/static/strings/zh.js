@@ -451,6 +451,7 @@ export default {
   upcoming_next: "下次触发",
   upcoming_schedule: "调度",
   upcoming_own: "任务自身",
+  upcoming_cut_short: "部分调度的下次触发未能及时查到（日历允许的日子很少）：列表可能不全。",
   chart_axis_hour: "小时（{tz}）",
   chart_axis_runs: "运行次数",
   chart_axis_seconds: "耗时（秒）",
