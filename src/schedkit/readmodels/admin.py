@@ -27,6 +27,10 @@ class NodeView(View):
     capacity: int = Field(description="Runs that may execute here at once.")
     running: int = Field(description="Runs executing here at the last heartbeat.")
     draining: bool = Field(description="Takes no new runs; hands back what is left.")
+    stopping: bool = Field(
+        False,
+        description="Stopping (a worker's drain ends in its stop): its drain cannot be undone.",
+    )
     alive: bool = Field(
         description="Heartbeated within scheduler.lost_after; silent nodes are removed "
         "after scheduler.node_expiry."
@@ -64,6 +68,7 @@ async def node_views(scheduler: Scheduler) -> list[NodeView]:
             capacity=_count(n.info.get("capacity")),
             running=_count(n.info.get("running")),
             draining=bool(n.info.get("draining")),
+            stopping=n.info.get("stopping") is True,
             alive=n.heartbeat_at >= now - lost_after,
             clock_offset=_seconds(n.info.get("clock_offset")),
             store_time=n.info.get("store_time") is True,

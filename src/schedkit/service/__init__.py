@@ -45,13 +45,14 @@ from schedkit.models import (
     ScheduleCounts,
 )
 from schedkit.registry import TaskRegistry, task_registry
-from schedkit.service import cluster, next_fires
+from schedkit.service import next_fires
 from schedkit.service.admin import AdminFacade
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.backfill import BackfillMethods, Backfills
 from schedkit.service.bulk import EntryError, ScheduleEntry
 from schedkit.service.calendars import CalendarDesk
 from schedkit.service.clock_sync import ClockSync
+from schedkit.service.cluster import DrainMethods
 from schedkit.service.extensions import node_extensions
 from schedkit.service.fire_searches import FireSearches
 from schedkit.service.node import (
@@ -79,7 +80,7 @@ ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
+class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, RetentionMethods):
     """A schedkit node. ``async with Scheduler(config) as s: ...`` or start()/stop().
 
     ``config``: a :class:`SchedkitConfig`, a dict of its fields, the design document's
@@ -199,6 +200,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
                 "capacity": self._executor.slots.capacity,
             },
             drain=self._executor.drain,
+            undrain=self._executor.undrain,
             clock_sync=ClockSync(self.store, self.clock),
             answered=self._executor.store_answered,
         )
@@ -325,6 +327,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
             return
         stack, self._stack = self._stack, None
         self._grace = grace
+        self._node.stopping = True  # a drain can no longer be undone
         with acting_as(self.node_id) if self.is_node else contextlib.nullcontext():
             try:
                 await stack.aclose()
@@ -508,39 +511,6 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
 
     async def list_nodes(self) -> list[Node]:
         return await self.store.list_nodes()
-
-    @property
-    def draining(self) -> bool:
-        return self._node.draining
-
-    async def drain(self, grace: float | None = None) -> None:
-        """Stop taking runs here, let running runs finish for ``grace`` seconds (default
-        ``scheduler.shutdown_grace``), then hand the rest back to pending for any node to
-        claim. The node keeps serving and firing; stop it afterwards."""
-        self._require_started()
-        await self._node.start_drain(grace)
-
-    async def wait_drained(self) -> None:
-        """Return once this node has drained (however the drain was asked)."""
-        await self._node.drained.wait()
-
-    async def request_drain(
-        self, node_id: str, *, actor: str = SYSTEM, grace: float | None = None
-    ) -> Node:
-        """Ask a live node sharing the store (this one included) to drain; another node
-        starts within ``scheduler.heartbeat_interval``. NodeNotFoundError otherwise.
-        ``grace``: seconds its running runs get to finish before they are handed back
-        (default: that node's ``scheduler.shutdown_grace``): for runs longer than that,
-        which would otherwise start over on another node."""
-        return await cluster.request_drain(
-            self.store, self._node, self._audit, node_id, actor, grace
-        )
-
-    async def waiting_reasons(self, runs: Sequence[Run]) -> dict[str, str]:
-        """Why each of ``runs`` that no live node can take waits (the labels it requires
-        that no node offers), by run id."""
-        lost_after = self.config.scheduler.lost_after
-        return await cluster.waiting_reasons(self.store, self.clock, lost_after, runs)
 
     async def leader_lease(self) -> Lease | None:
         """The scheduler lease if it is held now (expired leases are None)."""
