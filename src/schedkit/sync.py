@@ -181,6 +181,8 @@ class SyncScheduler:
     drain = _Blocking(Scheduler.drain)
     wait_drained = _Blocking(Scheduler.wait_drained)
     request_drain = _Blocking(Scheduler.request_drain)
+    undrain = _Blocking(Scheduler.undrain)
+    request_undrain = _Blocking(Scheduler.request_undrain)
     waiting_reasons = _Blocking(Scheduler.waiting_reasons)
     leader_lease = _Blocking(Scheduler.leader_lease)
     list_audit = _Blocking(Scheduler.list_audit)

@@ -65,6 +65,7 @@ ROUTES: list[tuple[str, str, str | None, str, Any]] = [
     ("GET", "/events", VIEWER, "/events?duration=0.05", None),
     ("GET", "/nodes", VIEWER, "/nodes", None),
     ("POST", "/nodes/{node_id}/drain", OPERATOR, "/nodes/nope/drain", None),
+    ("POST", "/nodes/{node_id}/undrain", OPERATOR, "/nodes/nope/undrain", None),
     ("GET", "/alerts/status", VIEWER, "/alerts/status", None),
     ("GET", "/audit", VIEWER, "/audit", None),
     ("GET", "/tokens", ADMIN, "/tokens", None),

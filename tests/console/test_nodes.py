@@ -67,7 +67,8 @@ async def test_nodes_page_lists_this_node_and_drains_it(browser, node_console: C
         await expect(dialog).to_contain_text("stops taking runs")
         await dialog.get_by_role("button", name="Drain").click()
         await expect(row).to_contain_text("Draining")
-        await expect(row.get_by_role("button", name="Drain")).to_have_count(0)
+        await expect(row.get_by_role("button", name="Drain", exact=True)).to_have_count(0)
+        await expect(row.get_by_role("button", name="Undo drain")).to_have_count(1)
 
         [node] = node_console.api.get("/nodes").json()
         assert node["draining"] is True and node["labels"] == ["reports"]
@@ -81,6 +82,14 @@ async def test_nodes_page_lists_this_node_and_drains_it(browser, node_console: C
         await page.reload()
         await expect(page.locator("h1")).to_have_text("节点")
         await expect(row).to_contain_text("排空中")
+        # A drain not ended in a stop can be undone: the node takes runs again.
+        await row.get_by_role("button", name="取消排空").click()
+        await expect(row).to_contain_text("在线")
+        await expect(row.get_by_role("button", name="排空", exact=True)).to_have_count(1)
+        [node] = node_console.api.get("/nodes").json()
+        assert node["draining"] is False
+        audit = node_console.api.get("/audit", params={"action": "node.undrain"}).json()
+        assert [e["target"] for e in audit["items"]] == [node["id"]]
     finally:
         await browsing.context.close()
     assert browsing.unexpected_errors() == []

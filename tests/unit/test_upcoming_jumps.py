@@ -4,6 +4,7 @@ limit, said "(no more fires)" two minutes later, for a schedule firing next mont
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from datetime import UTC, date, datetime
@@ -12,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from schedkit.calendars import CalendarSet
 from schedkit.models import Schedule
 from schedkit.triggers import preview_upcoming
 from schedkit.triggers.upcoming import PREVIEW_BUDGET, Stop
@@ -86,7 +88,7 @@ def test_a_listing_s_searches_are_bounded_in_all(monkeypatch: pytest.MonkeyPatch
     tenth of a second each, 11.5 s per request for any viewer. The searches of one
     listing take the preview budget in all; on a clock that moves 0.05 s per reading,
     a one-second budget reaches twenty schedules at most, not the hundred listed."""
-    from schedkit.readmodels import schedules as listing
+    from schedkit.service import fire_searches
 
     class Clock:
         now = 0.0
@@ -96,22 +98,23 @@ def test_a_listing_s_searches_are_bounded_in_all(monkeypatch: pytest.MonkeyPatch
             return self.now
 
     searched: list[str] = []
-    real = listing.upcoming
+    real = fire_searches.upcoming
 
     def counted(trigger: Any, *args: Any, **kwargs: Any) -> Any:
         searched.append(str(kwargs["budget"]))
         return real(trigger, *args, **kwargs)
 
-    monkeypatch.setattr(listing, "time", Clock())
-    monkeypatch.setattr(listing, "upcoming", counted)
+    monkeypatch.setattr(fire_searches, "upcoming", counted)
     rare = {"trigger": "cron", "hour": 9, "calendar": {"name": "cn_workdays", "nth": 3}}
     many = [
         Schedule(id=f"s{i}", task_name="t", trigger=rare, next_fire_time=NOW.astimezone(UTC))
         for i in range(100)
     ]
-    listing.upcoming_fires(many, SHANGHAI, 10, None)
+    searches = fire_searches.FireSearches(SHANGHAI, clock=Clock().monotonic)
+    found = asyncio.run(searches.upcoming(many, 10, CalendarSet()))
     assert 0 < len(searched) <= 20, len(searched)
     assert all(float(b) <= PREVIEW_BUDGET / 10 for b in searched)
+    assert not found.complete  # schedules were left unsearched: the answer says so
 
 
 class StepClock:

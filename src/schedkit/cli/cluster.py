@@ -1,4 +1,5 @@
-"""``schedkit worker``, ``schedkit nodes`` and ``schedkit drain``: nodes sharing a store.
+"""``schedkit worker``, ``schedkit nodes`` and ``schedkit drain [--undo]``: nodes sharing a
+store.
 
 A worker executes runs and fires nothing; it serves the API only with ``--api``. SIGTERM
 or Ctrl-C drains it (no new runs; running runs get ``--grace`` seconds; the rest go back
@@ -137,7 +138,7 @@ async def run_worker(state: CliState, scheduler: Scheduler) -> None:
             # The grace in force: --grace replaced the configured one.
             grace = render.seconds(scheduler.config.scheduler.shutdown_grace)
             state.err.print(f"draining (running runs get {grace}) ...")
-            await scheduler.drain()
+            await scheduler.drain(stopping=True)
         finally:
             await scheduler.stop(grace=0)
     finally:
@@ -165,7 +166,6 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
     headers = ["node", "host", "pid", "version", "roles", "labels", "capacity", "running"]
     table = render.table([*headers, "leader", "heartbeat", "clock", "state"], lang, zone=tz.key)
     for n in found:
-        condition = "draining" if n.draining else "alive" if n.alive else "silent"
         table.add_row(
             visible(n.id),
             visible(n.hostname),
@@ -180,10 +180,19 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
             tr("yes", lang) if n.leader else "",
             render.when(n.heartbeat_at, tz),
             clock_text(n, lang),
-            tr(condition, lang),
+            tr(node_state(n), lang),
         )
     state.out.print(table)
     render.store_line(state.out, store, lang)
+
+
+def node_state(node: NodeView) -> str:
+    """stopping (its drain cannot be undone), draining, alive or silent."""
+    if node.stopping:
+        return "stopping"
+    if node.draining:
+        return "draining"
+    return "alive" if node.alive else "silent"
 
 
 def clock_text(node: NodeView, lang: words.Lang) -> str:
@@ -209,23 +218,39 @@ def drain(
             "start over elsewhere) [default: the node's scheduler.shutdown_grace].",
         ),
     ] = None,
+    undo: Annotated[
+        bool,
+        typer.Option(
+            "--undo",
+            help="Undo the node's drain: it takes runs again (refused while it stops).",
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Ask a node to drain: it takes no new runs, lets running ones finish within its
-    grace period (or --grace), hands the rest back, and (a worker) exits."""
+    grace period (or --grace), hands the rest back, and (a worker) exits. --undo takes
+    it back, unless the node is stopping."""
+    if undo and grace is not None:
+        raise UsageProblem("--grace goes with a drain, not with --undo")
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
 
     async def work() -> None:
         async with management(state) as s:
-            await s.request_drain(node_id, actor=actor(), grace=grace)
+            if undo:
+                await s.request_undrain(node_id, actor=actor())
+            else:
+                await s.request_drain(node_id, actor=actor(), grace=grace)
 
     run_async(work())
     if as_json:
         render.emit_json(
-            {"store": state.store_label(), "node": node_id, "draining": True, "grace": grace}
+            {"store": state.store_label(), "node": node_id, "draining": not undo, "grace": grace}
         )
+        return
+    if undo:
+        state.out.print(f"node {visible(node_id)} drain undone: it takes runs again")
     else:
         within = "" if grace is None else f" (running runs get {render.seconds(grace)})"
         state.out.print(f"node {visible(node_id)} asked to drain{within}")
-        render.store_line(state.out, state.store_label(), state.lang)
+    render.store_line(state.out, state.store_label(), state.lang)

@@ -195,6 +195,7 @@ def _signals(server: uvicorn.Server) -> Iterator[None]:
 def _exit_when_drained(scheduler: Scheduler, server: uvicorn.Server) -> None:
     async def watch() -> None:
         await scheduler.wait_drained()
+        await scheduler.drain(stopping=True)  # drained already: it now ends in the stop
         server.should_exit = True
 
     task = asyncio.create_task(watch())
@@ -268,7 +269,7 @@ async def serve_node(
                     raise CommandFailed("the server did not start (see the log above)")
             finally:
                 if drain and scheduler.started:
-                    await scheduler.drain()
+                    await scheduler.drain(stopping=True)
                 await scheduler.stop()
     finally:
         sock.close()

@@ -77,6 +77,7 @@ _ZH: dict[str, str] = {
     "alive": "在线",
     "silent": "失联",
     "draining": "排空中",
+    "stopping": "停止中",
     "scheduler": "调度",
     "executor": "执行",
     # calendars

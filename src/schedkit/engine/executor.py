@@ -132,6 +132,7 @@ class Executor(RunHeartbeats):
         # the queued run claimable.
         self._blockers: set[str] = set()
         self._loops: list[asyncio.Task[None]] = []
+        self._claiming: asyncio.Task[None] | None = None
         #: Tells the other nodes that runs became claimable (set when a notify channel
         #: connects the nodes; without one they find the runs at their next poll).
         self.announce: Callable[[], None] | None = None
@@ -160,7 +161,7 @@ class Executor(RunHeartbeats):
         self.code_hold.reset()
         self.handoff.reset()
         if self.slots.capacity:
-            self._loops.append(asyncio.create_task(self._claim_loop(), name="schedkit-claim"))
+            self._start_claiming()
         self._loops.append(asyncio.create_task(self._heartbeat_loop(), name="schedkit-heartbeat"))
         self._loops.append(asyncio.create_task(self.feed.loop(), name="schedkit-flush"))
         self._loops.append(asyncio.create_task(self.handoff.loop(), name="schedkit-handoff"))
@@ -200,6 +201,19 @@ class Executor(RunHeartbeats):
         if still and self.code_hold.runs and not hand_back:
             self.code_hold.leave()
             await asyncio.wait(still, timeout=END_WRITE_WAIT)
+
+    def undrain(self) -> None:
+        """Take runs again after a drain (undone: the drain's wait was cancelled). The
+        claim loop ends once it sees the slots closed: started again if it has."""
+        self.slots.open()
+        self._maybe_pending = True
+        self._wake.set()
+        if self.slots.capacity and (self._claiming is None or self._claiming.done()):
+            self._start_claiming()
+
+    def _start_claiming(self) -> None:
+        self._claiming = asyncio.create_task(self._claim_loop(), name="schedkit-claim")
+        self._loops.append(self._claiming)
 
     async def _claim_answered(self) -> None:
         """Wait for the answer to a claim already sent. Cut by the stop's cancel, it left

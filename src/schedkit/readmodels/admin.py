@@ -31,6 +31,10 @@ class NodeView(View):
         "retried elsewhere); `schedkit nodes` and the console show '-'."
     )
     draining: bool = Field(description="Takes no new runs; hands back what is left.")
+    stopping: bool = Field(
+        False,
+        description="Stopping (a worker's drain ends in its stop): its drain cannot be undone.",
+    )
     alive: bool = Field(
         description="Heartbeated within scheduler.lost_after; silent nodes are removed "
         "after scheduler.node_expiry."
@@ -68,6 +72,7 @@ async def node_views(scheduler: Scheduler) -> list[NodeView]:
             capacity=_count(n.info.get("capacity")),
             running=_count(n.info.get("running")),
             draining=bool(n.info.get("draining")),
+            stopping=n.info.get("stopping") is True,
             alive=n.heartbeat_at >= now - lost_after,
             clock_offset=_seconds(n.info.get("clock_offset")),
             store_time=n.info.get("store_time") is True,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from datetime import datetime, timedelta
 
@@ -17,8 +16,8 @@ from schedkit.readmodels.schedules import (
     TaskUpcoming,
     UpcomingFire,
     calendar_warning_view,
-    upcoming_by_task,
-    upcoming_fires,
+    fires_by_task,
+    soonest_fires,
 )
 from schedkit.readmodels.stats import HourCounts, TaskStatsView, hour_counts, task_stats_view
 from schedkit.service import Scheduler
@@ -53,6 +52,12 @@ class Overview(View):
     running: list[RunSummary] = Field(description=f"Runs executing now (at most {RUNNING_SHOWN}).")
     pending_count: int
     upcoming: list[UpcomingFire] = Field(description="The next fires of all schedules.")
+    upcoming_complete: bool = Field(
+        description="False when the time a request may search for fires ran out (a "
+        "second, shared with the other callers' searches): a schedule on rare calendar "
+        "days searched in vain, or schedules left unsearched; upcoming and "
+        "upcoming_by_task may then lack fires."
+    )
     upcoming_by_task: list[TaskUpcoming] = Field(
         description="The tasks firing soonest, each with the next fire of each of its "
         f"{UPCOMING_PER_TASK} schedules firing soonest."
@@ -99,14 +104,12 @@ async def overview(
     calendars = await scheduler.calendars.snapshot(
         referenced_names(s.trigger for s in [*soonest, *by_task])
     )
-    # Each schedule's next fires are searched (a calendar may skip many days): not on the
-    # event loop that fires schedules.
-    soonest_fires = await asyncio.to_thread(
-        upcoming_fires, soonest, scheduler.tz, upcoming, calendars
-    )
-    task_fires = await asyncio.to_thread(
-        upcoming_by_task, by_task, scheduler.tz, upcoming, calendars
-    )
+    # Each schedule's next fires are searched (a calendar may skip many days) off the
+    # event loop, one request's searches within one budget, shared with other callers.
+    searches = scheduler.fire_searches
+    deadline = searches.deadline()
+    soonest_found = await searches.upcoming(soonest, upcoming, calendars, deadline=deadline)
+    task_found = await searches.upcoming(by_task, 1, calendars, deadline=deadline)
     warnings = await scheduler.calendars.warnings()
     return Overview(
         since=now - window,
@@ -119,7 +122,8 @@ async def overview(
         running_count=await scheduler.count_runs(status=RunStatus.RUNNING),
         running=[run_summary(r, scheduler.tz) for r in running],
         pending_count=await scheduler.count_runs(status=RunStatus.PENDING),
-        upcoming=soonest_fires,
-        upcoming_by_task=task_fires,
+        upcoming=soonest_fires(soonest, soonest_found, scheduler.tz, upcoming),
+        upcoming_complete=soonest_found.complete and task_found.complete,
+        upcoming_by_task=fires_by_task(by_task, task_found, scheduler.tz, upcoming),
         calendar_warnings=[calendar_warning_view(w, lang) for w in warnings],
     )

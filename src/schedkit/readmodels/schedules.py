@@ -23,6 +23,7 @@ from schedkit.models import OverlapPolicy, Schedule, to_json
 from schedkit.readmodels.common import Lang, View, local
 from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
+from schedkit.service.fire_searches import FoundFires, search_upcoming
 from schedkit.service.schedules import EndReason, ended_by, kept_series
 from schedkit.triggers import (
     AllowedFire,
@@ -40,9 +41,11 @@ __all__ = [
     "TaskUpcoming",
     "UpcomingFire",
     "calendar_warning_view",
+    "fires_by_task",
     "schedule_preview",
     "schedule_view",
     "schedule_views",
+    "soonest_fires",
     "stored_preview",
     "upcoming_by_task",
     "upcoming_fires",
@@ -194,38 +197,6 @@ class TaskUpcoming(View):
     fires: list[UpcomingFire] = Field(description="One per schedule, earliest first.")
 
 
-def _next_fires(
-    schedules: Iterable[Schedule], tz: tzinfo, per_schedule: int, calendars: CalendarSet | None
-) -> list[tuple[datetime, str, str]]:
-    """(fire, schedule id, task) for the next ``per_schedule`` nominal fires of each
-    unpaused schedule (days excluded by its business calendar left out). The searches
-    take :data:`PREVIEW_BUDGET` in all, a tenth of it each: a viewer's ``/stats?upcoming=
-    100`` over schedules on rare calendar days searched 11.5 s per request (a re-audit);
-    the schedules left when it is spent list no fire."""
-    fires: list[tuple[datetime, str, str]] = []
-    deadline = time.monotonic() + PREVIEW_BUDGET
-    for schedule in schedules:
-        first = schedule.next_fire_time
-        left = deadline - time.monotonic()
-        if schedule.paused or first is None or left <= 0:
-            continue
-        try:
-            trigger = trigger_from_json(schedule.trigger, default_timezone=str(tz))
-            found = upcoming(
-                trigger,
-                per_schedule,
-                first,
-                first=first,
-                calendars=calendars,
-                budget=min(PREVIEW_BUDGET / 10, left),
-            )
-        # Unreadable, or names no calendar (a warning says so).
-        except (ValidationError, CalendarNotFoundError):
-            continue
-        fires.extend((at, schedule.id, schedule.task_name) for at in found.fires)
-    return fires
-
-
 def _fire(at: datetime, schedule_id: str, task_name: str, tz: tzinfo) -> UpcomingFire:
     return UpcomingFire(
         schedule_id=schedule_id,
@@ -235,6 +206,28 @@ def _fire(at: datetime, schedule_id: str, task_name: str, tz: tzinfo) -> Upcomin
     )
 
 
+def soonest_fires(
+    schedules: Sequence[Schedule], found: FoundFires, tz: tzinfo, limit: int = 10
+) -> list[UpcomingFire]:
+    """The first ``limit`` of the fires ``found`` for ``schedules``, earliest first."""
+    fires = [(at, s.id, s.task_name) for s in schedules for at in found.fires.get(s.id, ())]
+    return [_fire(at, sid, name, tz) for at, sid, name in heapq.nsmallest(limit, fires)]
+
+
+def fires_by_task(
+    schedules: Sequence[Schedule], found: FoundFires, tz: tzinfo, limit: int = 10
+) -> list[TaskUpcoming]:
+    """The ``limit`` tasks that fire soonest by the fires ``found``, each with the next
+    fire of every schedule of it: a schedule firing every minute cannot hide the daily
+    ones."""
+    firsts = [(f[0], s.id, s.task_name) for s in schedules if (f := found.fires.get(s.id))]
+    by_task: dict[str, list[UpcomingFire]] = {}
+    for at, sid, name in sorted(firsts):
+        by_task.setdefault(name, []).append(_fire(at, sid, name, tz))
+    ordered = sorted(by_task.items(), key=lambda item: (item[1][0].fire_time, item[0]))
+    return [TaskUpcoming(task_name=name, fires=fires) for name, fires in ordered[:limit]]
+
+
 def upcoming_fires(
     schedules: Iterable[Schedule],
     tz: tzinfo,
@@ -242,9 +235,10 @@ def upcoming_fires(
     calendars: CalendarSet | None = None,
 ) -> list[UpcomingFire]:
     """The next ``limit`` nominal fires of the unpaused ``schedules``, earliest first
-    (business calendars judged by ``calendars``, default the built-in ones)."""
-    found = _next_fires(schedules, tz, limit, calendars)
-    return [_fire(at, sid, name, tz) for at, sid, name in heapq.nsmallest(limit, found)]
+    (business calendars judged by ``calendars``, default the built-in ones), searched
+    here within :data:`PREVIEW_BUDGET` (the API's share theirs: ``scheduler.fire_searches``)."""
+    listed = list(schedules)
+    return soonest_fires(listed, search_upcoming(listed, tz, limit, calendars), tz, limit)
 
 
 def upcoming_by_task(
@@ -253,13 +247,9 @@ def upcoming_by_task(
     limit: int = 10,
     calendars: CalendarSet | None = None,
 ) -> list[TaskUpcoming]:
-    """The ``limit`` tasks that fire soonest, each with the next fire of every schedule
-    of it: a schedule firing every minute cannot hide the daily ones."""
-    by_task: dict[str, list[UpcomingFire]] = {}
-    for at, sid, name in sorted(_next_fires(schedules, tz, 1, calendars)):
-        by_task.setdefault(name, []).append(_fire(at, sid, name, tz))
-    ordered = sorted(by_task.items(), key=lambda item: (item[1][0].fire_time, item[0]))
-    return [TaskUpcoming(task_name=name, fires=fires) for name, fires in ordered[:limit]]
+    """:func:`fires_by_task` of the next fire of each of ``schedules``, searched here."""
+    listed = list(schedules)
+    return fires_by_task(listed, search_upcoming(listed, tz, 1, calendars), tz, limit)
 
 
 class CalendarWarningView(View):

@@ -108,9 +108,11 @@ async def task_summaries(
     counts = {c.task_name: c for c in await scheduler.schedule_counts()}
     read = await _read_schedules(scheduler, names, counts, limit, offset)
     shown = itertools.chain(*read.pages.values(), *read.soonest.values())
-    allowed = await scheduler.allowed_fires(shown)
+    # One budget for the request's calendar searches, however many reads they take.
+    deadline = scheduler.fire_searches.deadline()
+    allowed = await scheduler.allowed_fires(shown, deadline=deadline)
     next_fires = {
-        name: await _next_fire(scheduler, name, soonest, read.all_read, allowed)
+        name: await _next_fire(scheduler, name, soonest, read.all_read, allowed, deadline)
         for name, soonest in read.soonest.items()
     }
     last = await scheduler.last_finished_runs(names)
@@ -213,6 +215,7 @@ async def _next_fire(
     soonest: list[Schedule],
     all_read: bool,
     allowed: Mapping[str, AllowedFire],
+    deadline: float,
 ) -> datetime | None:
     """The earliest fire the calendars of the task's schedules allow. No schedule fires
     before its nominal fire, so those read soonest first decide once the next one's
@@ -225,7 +228,7 @@ async def _next_fire(
             return best
         limit = 4 * len(soonest)
         soonest = await scheduler.next_schedules(limit, task_name)
-        allowed = await scheduler.allowed_fires(soonest)
+        allowed = await scheduler.allowed_fires(soonest, deadline=deadline)
         complete = len(soonest) < limit
 
 

@@ -45,14 +45,16 @@ from schedkit.models import (
     ScheduleCounts,
 )
 from schedkit.registry import TaskRegistry, task_registry
-from schedkit.service import cluster, next_fires
+from schedkit.service import next_fires
 from schedkit.service.admin import AdminFacade
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.backfill import BackfillMethods, Backfills
 from schedkit.service.bulk import EntryError, ScheduleEntry
 from schedkit.service.calendars import CalendarDesk
 from schedkit.service.clock_sync import ClockSync
+from schedkit.service.cluster import DrainMethods
 from schedkit.service.extensions import node_extensions
+from schedkit.service.fire_searches import FireSearches
 from schedkit.service.node import (
     NodeLifecycle,
     freeze_startup_heap,
@@ -78,7 +80,7 @@ ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
+class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, RetentionMethods):
     """A schedkit node. ``async with Scheduler(config) as s: ...`` or start()/stop().
 
     ``config``: a :class:`SchedkitConfig`, a dict of its fields, the design document's
@@ -163,6 +165,8 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
         self.calendars = CalendarDesk(
             store=self.store, clock=self.clock, tz=self.tz, audit=audit, registry=self.registry
         )
+        #: The calendar searches of listings: shared between callers, one at a time.
+        self.fire_searches = FireSearches(self.tz)
         self.runs = RunControl(
             store=self.store,
             registry=self.registry,
@@ -198,6 +202,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
                 "capacity": self._executor.slots.capacity,
             },
             drain=self._executor.drain,
+            undrain=self._executor.undrain,
             clock_sync=ClockSync(self.store, self.clock),
             answered=self._executor.store_answered,
         )
@@ -330,6 +335,7 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
             return
         stack, self._stack = self._stack, None
         self._grace = grace
+        self._node.stopping = True  # a drain can no longer be undone
         with acting_as(self.node_id) if self.is_node else contextlib.nullcontext():
             try:
                 await stack.aclose()
@@ -479,11 +485,16 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
         schedules = await self.store.list_schedules(task_name)
         return self.schedules.job_info(schedules, await self.allowed_fires(schedules))
 
-    async def allowed_fires(self, schedules: Iterable[Schedule]) -> dict[str, AllowedFire]:
+    async def allowed_fires(
+        self, schedules: Iterable[Schedule], *, deadline: float | None = None
+    ) -> dict[str, AllowedFire]:
         """By id, the next fire each schedule neither paused nor ended may run at: its
         stored (nominal) next fire, or the first one from there its business calendar
-        allows (:mod:`schedkit.service.next_fires`)."""
-        return await next_fires.allowed_fires(self.calendars, self.tz, schedules)
+        allows (:mod:`schedkit.service.next_fires`). ``deadline``: a request's
+        ``fire_searches.deadline()``, shared by its calls (default: a budget of its own)."""
+        return await next_fires.allowed_fires(
+            self.calendars, self.fire_searches, schedules, deadline=deadline
+        )
 
     # -- events ------------------------------------------------------------------------------
 
@@ -508,39 +519,6 @@ class Scheduler(AdminFacade, BackfillMethods, RunMethods, RetentionMethods):
 
     async def list_nodes(self) -> list[Node]:
         return await self.store.list_nodes()
-
-    @property
-    def draining(self) -> bool:
-        return self._node.draining
-
-    async def drain(self, grace: float | None = None) -> None:
-        """Stop taking runs here, let running runs finish for ``grace`` seconds (default
-        ``scheduler.shutdown_grace``), then hand the rest back to pending for any node to
-        claim. The node keeps serving and firing; stop it afterwards."""
-        self._require_started()
-        await self._node.start_drain(grace)
-
-    async def wait_drained(self) -> None:
-        """Return once this node has drained (however the drain was asked)."""
-        await self._node.drained.wait()
-
-    async def request_drain(
-        self, node_id: str, *, actor: str = SYSTEM, grace: float | None = None
-    ) -> Node:
-        """Ask a live node sharing the store (this one included) to drain; another node
-        starts within ``scheduler.heartbeat_interval``. NodeNotFoundError otherwise.
-        ``grace``: seconds its running runs get to finish before they are handed back
-        (default: that node's ``scheduler.shutdown_grace``): for runs longer than that,
-        which would otherwise start over on another node."""
-        return await cluster.request_drain(
-            self.store, self._node, self._audit, node_id, actor, grace
-        )
-
-    async def waiting_reasons(self, runs: Sequence[Run]) -> dict[str, str]:
-        """Why each of ``runs`` that no live node can take waits (the labels it requires
-        that no node offers), by run id."""
-        lost_after = self.config.scheduler.lost_after
-        return await cluster.waiting_reasons(self.store, self.clock, lost_after, runs)
 
     async def leader_lease(self) -> Lease | None:
         """The scheduler lease if it is held now (expired leases are None)."""

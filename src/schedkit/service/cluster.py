@@ -1,5 +1,11 @@
 """What the façade knows of the nodes sharing its store: which are alive, asking one of
-them to drain, and which pending runs no live node can take (their labels)."""
+them to drain or to undo its drain, and which pending runs no live node can take (their
+labels).
+
+A request is the node's entry in the store's state area (``DRAIN_KEY`` + its id): a
+drain, or an undo (``"undo": true``), the last written replacing the one before. Each
+node reads its entry at each heartbeat and acts on a version it has not acted on yet.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from schedkit.clock import Clock
-from schedkit.errors import NodeNotFoundError, ValidationError
-from schedkit.models import Node, Run, RunStatus
-from schedkit.service.audit import Auditor
-from schedkit.service.node import DRAIN_KEY, NodeLifecycle
+from schedkit.config import SchedkitConfig
+from schedkit.errors import ConflictError, NodeNotFoundError, ValidationError
+from schedkit.models import JSON, Node, Run, RunStatus
+from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.service.node import DRAIN_KEY, NodeLifecycle, drain_undone
 from schedkit.store.base import Store
 
 
@@ -48,20 +55,76 @@ async def request_drain(
         raise ValidationError(
             f"a drain's grace is 0 to {MAX_DRAIN_GRACE:g} seconds, not {grace:g}", field="grace"
         )
-    nodes = {n.id: n for n in await store.list_nodes()}
-    node = nodes.get(node_id)
-    now = here.clock.now()
-    if node is None or not alive(node, here.config.scheduler.lost_after, now):
-        raise NodeNotFoundError(node_id)
-    request: dict[str, object] = {"by": actor, "at": now.isoformat()}
+    node = await _live_node(store, here, node_id)
+    request: JSON = {"by": actor, "at": here.clock.now().isoformat()}
     if grace is not None:
         request["grace"] = grace
-    await store.set_state(DRAIN_KEY + node_id, request, 0)
+    version = await _write_request(store, node_id, request)
     detail = None if grace is None else f"grace {grace:g} s"
     await audit.record(actor, "node.drain", node_id, detail=detail)
     if node_id == here.node_id:
         here.start_drain(grace)
+        here.acted_on(version)
     return node
+
+
+async def request_undrain(
+    store: Store, here: NodeLifecycle, audit: Auditor, node_id: str, actor: str
+) -> Node:
+    """Undo the drain of a live node (this one at once; another at its next heartbeat),
+    or a drain asked of it that it has not seen yet. ConflictError when it is not
+    draining, when it is stopping (its drain is part of the stop: a worker's SIGTERM, a
+    worker's drain once over), or when it runs a release that cannot undo one."""
+    node = await _live_node(store, here, node_id)
+    if "stopping" not in node.info:
+        raise ConflictError(
+            f"node {node_id!r} runs {node.version}, which cannot undo a drain: "
+            "restart it on this release"
+        )
+    if node.info.get("stopping"):
+        raise ConflictError(
+            f"node {node_id!r} is stopping: its drain is part of the stop and cannot be "
+            "undone (start the node again)"
+        )
+    asked = await store.get_state(DRAIN_KEY + node_id)
+    pending = asked is not None and not drain_undone(asked.value)
+    if node_id == here.node_id:
+        undone = await here.undrain()
+    else:
+        undone = bool(node.info.get("draining"))
+    if not (undone or pending):
+        raise ConflictError(f"node {node_id!r} is not draining")
+    version = await _write_request(
+        store, node_id, {"undo": True, "by": actor, "at": here.clock.now().isoformat()}
+    )
+    if node_id == here.node_id:
+        here.acted_on(version)
+    await audit.record(actor, "node.undrain", node_id)
+    return node
+
+
+async def _live_node(store: Store, here: NodeLifecycle, node_id: str) -> Node:
+    node = next((n for n in await store.list_nodes() if n.id == node_id), None)
+    if node is None or not alive(node, here.config.scheduler.lost_after, here.clock.now()):
+        raise NodeNotFoundError(node_id)
+    return node
+
+
+#: Attempts to write a request while others write the same node's.
+_WRITE_TRIES = 5
+
+
+async def _write_request(store: Store, node_id: str, request: JSON) -> int:
+    """Replace the node's request with ``request`` (compare-and-set on the version read:
+    of requests written at once, one wins and the others are written after it); the
+    version written."""
+    key = DRAIN_KEY + node_id
+    for _ in range(_WRITE_TRIES):
+        entry = await store.get_state(key)
+        version = entry.version if entry is not None else 0
+        if await store.set_state(key, request, version):
+            return version + 1
+    raise ConflictError(f"node {node_id!r}: its drain is being asked and undone at once; retry")
 
 
 async def waiting_reasons(
@@ -83,3 +146,62 @@ async def waiting_reasons(
                 "no live node offers the labels " + ", ".join(run.labels) + " this run requires"
             )
     return reasons
+
+
+class DrainMethods:
+    """The drain methods of the façade, :class:`schedkit.Scheduler` (kept here, beside
+    what they call, so that the façade's module stays readable)."""
+
+    store: Store
+    clock: Clock
+    config: SchedkitConfig
+    _node: NodeLifecycle
+    _audit: Auditor
+
+    def _require_started(self) -> None:
+        raise NotImplementedError  # the Scheduler's
+
+    @property
+    def draining(self) -> bool:
+        return self._node.draining
+
+    async def drain(self, grace: float | None = None, *, stopping: bool = False) -> None:
+        """Stop taking runs here, let running runs finish for ``grace`` seconds (default
+        ``scheduler.shutdown_grace``), then hand the rest back to pending for any node to
+        claim. The node keeps serving and firing; stop it afterwards. ``stopping``: the
+        drain is the first step of stopping this node (a worker's SIGTERM): it can no
+        longer be undone."""
+        self._require_started()
+        await self._node.start_drain(grace, stopping=stopping)
+
+    async def undrain(self) -> bool:
+        """Undo this node's drain: it takes runs again (runs it handed back already stay
+        handed back). False if it is not draining; ConflictError while it stops."""
+        self._require_started()
+        return await self._node.undrain()
+
+    async def wait_drained(self) -> None:
+        """Return once this node has drained (however the drain was asked)."""
+        await self._node.drained.wait()
+
+    async def request_drain(
+        self, node_id: str, *, actor: str = SYSTEM, grace: float | None = None
+    ) -> Node:
+        """Ask a live node sharing the store (this one included) to drain; another node
+        starts within ``scheduler.heartbeat_interval``. NodeNotFoundError otherwise.
+        ``grace``: seconds its running runs get to finish before they are handed back
+        (default: that node's ``scheduler.shutdown_grace``): for runs longer than that,
+        which would otherwise start over on another node."""
+        return await request_drain(self.store, self._node, self._audit, node_id, actor, grace)
+
+    async def request_undrain(self, node_id: str, *, actor: str = SYSTEM) -> Node:
+        """Undo the drain of a live node sharing the store (this one at once, another
+        within ``scheduler.heartbeat_interval``): NodeNotFoundError, or ConflictError
+        when it is not draining or is stopping (its drain ends in its stop)."""
+        return await request_undrain(self.store, self._node, self._audit, node_id, actor)
+
+    async def waiting_reasons(self, runs: Sequence[Run]) -> dict[str, str]:
+        """Why each of ``runs`` that no live node can take waits (the labels it requires
+        that no node offers), by run id."""
+        lost_after = self.config.scheduler.lost_after
+        return await waiting_reasons(self.store, self.clock, lost_after, runs)

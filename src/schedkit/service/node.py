@@ -1,6 +1,7 @@
 """This process as a node: its id, its row in the store's node table (heartbeated), its
-drain (asked here or by any node through the store), the capture of log records into run
-logs, and the garbage collector's tuning (the one-time freeze, higher thresholds)."""
+drain and the undoing of it (asked here or by any node through the store), the capture
+of log records into run logs, and the garbage collector's tuning (the one-time freeze,
+higher thresholds)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from datetime import datetime
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.context import TASK_LOGGER
-from schedkit.errors import StoreError
+from schedkit.errors import ConflictError, StoreError
 from schedkit.logcapture import RunLogBuffer, attach_node, capture, pass_info
 from schedkit.models import Node, new_id
 from schedkit.redaction import install_log_redaction, remember_url_password
@@ -82,6 +83,11 @@ def drain_grace(request: object) -> float | None:
     return float(grace) if isinstance(grace, int | float) and grace >= 0 else None
 
 
+def drain_undone(request: object) -> bool:
+    """Whether a stored drain request says to undo the drain (``schedkit drain --undo``)."""
+    return isinstance(request, dict) and request.get("undo") is True
+
+
 def make_node_id(config: SchedkitConfig) -> str:
     """``name-or-host:pid:random`` — unique per process start, readable in the console."""
     return f"{config.node_name or socket.gethostname()}:{os.getpid()}:{new_id()[-6:]}"
@@ -101,6 +107,7 @@ class NodeLifecycle:
         info: Callable[[], dict[str, object]],
         drain: Callable[[float], Awaitable[None]],
         clock_sync: ClockSync,
+        undrain: Callable[[], None] = lambda: None,
         answered: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
@@ -118,23 +125,60 @@ class NodeLifecycle:
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self._registered = False
-        #: Stops the executor taking runs and hands back what is left (the façade's).
+        #: Stops the executor taking runs and hands back what is left (the façade's);
+        #: ``undrain`` has it take runs again.
         self._drain = drain
+        self._undrain = undrain
         self._draining: asyncio.Task[None] | None = None
         self.drained = asyncio.Event()
+        #: The node is stopping (a stop began, or a drain that ends in one): its drain
+        #: cannot be undone.
+        self.stopping = False
+        #: The version of the stored drain request this node last acted on.
+        self._acted_on = 0
 
     @property
     def draining(self) -> bool:
         return self._draining is not None
 
-    def start_drain(self, grace: float | None = None) -> asyncio.Task[None]:
+    def start_drain(
+        self, grace: float | None = None, *, stopping: bool = False
+    ) -> asyncio.Task[None]:
         """Drain this node (once; later calls return the same drain), giving running runs
-        ``grace`` seconds (default ``scheduler.shutdown_grace``)."""
+        ``grace`` seconds (default ``scheduler.shutdown_grace``). ``stopping``: the drain
+        is the first step of stopping the node (a worker's SIGTERM), never undone."""
+        self.stopping = self.stopping or stopping
         if self._draining is None:
             logger.info("node %s draining: no new runs are taken here", self.node_id)
             wait = self.config.scheduler.shutdown_grace if grace is None else grace
             self._draining = asyncio.create_task(self._drain_now(wait), name="schedkit-drain")
         return self._draining
+
+    async def undrain(self) -> bool:
+        """Undo the drain: runs are taken here again (those handed back already stay
+        handed back). False when the node is not draining; ConflictError when it is
+        stopping."""
+        if self._draining is None:
+            return False
+        if self.stopping:
+            raise ConflictError(
+                f"node {self.node_id!r} is stopping: its drain is part of the stop and "
+                "cannot be undone (start the node again)"
+            )
+        drain, self._draining = self._draining, None
+        drain.cancel()  # its wait for the running runs: they go on here
+        await asyncio.gather(drain, return_exceptions=True)
+        self.drained.clear()
+        self._undrain()
+        logger.info("node %s drain undone: runs are taken here again", self.node_id)
+        with contextlib.suppress(StoreError):
+            await self.beat()  # shown taking runs at once, not at the next beat
+        return True
+
+    def acted_on(self, version: int) -> None:
+        """The stored request at ``version`` was acted on here already (asked of this
+        very node): the heartbeat leaves it, and a drain started here later stays."""
+        self._acted_on = max(self._acted_on, version)
 
     async def _drain_now(self, grace: float) -> None:
         with contextlib.suppress(StoreError):
@@ -188,6 +232,8 @@ class NodeLifecycle:
         self._stop = asyncio.Event()
         self._draining = None
         self.drained = asyncio.Event()
+        self.stopping = False
+        self._acted_on = 0
         self._task = asyncio.create_task(self._loop(), name="schedkit-node")
 
     async def unregister(self) -> None:
@@ -219,12 +265,23 @@ class NodeLifecycle:
             try:
                 await self.beat()
                 self._answered()
-                if not self.draining:
-                    asked = await self.store.get_state(DRAIN_KEY + self.node_id)
-                    if asked is not None:
-                        self.start_drain(drain_grace(asked.value))
+                asked = await self.store.get_state(DRAIN_KEY + self.node_id)
+                if asked is not None and asked.version > self._acted_on:
+                    self._acted_on = asked.version
+                    await self._follow(asked.value)
             except StoreError as exc:
                 logger.warning("node heartbeat failed: %s", exc)
+
+    async def _follow(self, request: object) -> None:
+        """Act on a drain request written since the last one acted on: the last written
+        wins (drain, undo, drain again)."""
+        if not drain_undone(request):
+            self.start_drain(drain_grace(request))
+            return
+        try:
+            await self.undrain()
+        except ConflictError as exc:
+            logger.warning("drain not undone: %s", exc)
 
     async def _stopped_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -249,6 +306,8 @@ class NodeLifecycle:
                     **self.clock_sync.report(),
                     "draining": self.draining,
                     "drained": self.drained.is_set(),
+                    # Also what says this node can undo a drain (older ones lack it).
+                    "stopping": self.stopping,
                 },
             )
         )

@@ -55,8 +55,32 @@ async def drain_node(
     """Ask a live node to stop taking runs, let its running runs finish within ``grace``
     (default its ``scheduler.shutdown_grace``) and hand the rest back to pending, where
     they start over on another node; a ``schedkit worker`` then exits. The node acts
-    within one heartbeat interval (404 if no live node has this id)."""
+    within one heartbeat interval (404 if no live node has this id); its ``/ready``
+    answers 503 while it drains. ``POST /nodes/{node_id}/undrain`` undoes it."""
     await scheduler.request_drain(node_id, actor=actor, grace=grace)
+    views = {v.id: v for v in await readmodels.node_views(scheduler)}
+    return views[node_id]
+
+
+@route(
+    "POST",
+    "/nodes/{node_id}/undrain",
+    role=Role.OPERATOR,
+    errors=(404, 409),
+    summary="Undo a node's drain",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=readmodels.NodeView,
+)
+async def undrain_node(
+    scheduler: SchedulerDep,
+    actor: ActorDep,
+    node_id: Annotated[str, Path(max_length=300)],
+) -> readmodels.NodeView:
+    """Undo the drain of a live node: it takes runs again (runs it handed back already
+    stay handed back), within one heartbeat interval (this node at once). 404 if no live
+    node has this id; 409 if it is not draining, or is stopping: a worker's drain ends
+    in its stop (SIGTERM, or once a drain asked of it is over), which cannot be undone."""
+    await scheduler.request_undrain(node_id, actor=actor)
     views = {v.id: v for v in await readmodels.node_views(scheduler)}
     return views[node_id]
 

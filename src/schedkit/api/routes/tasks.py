@@ -91,7 +91,9 @@ async def ready(
     lang: LangDep,
     caller: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Readiness | ReadyStatus:
-    """Ready (200) when the scheduler is started and the store answers, else 503. Without
+    """Ready (200) when the scheduler is started and the store answers, else 503; 503
+    too (type ``draining``) while the node drains, if it executes runs: it takes no new
+    ones until the drain is undone (``POST /nodes/{node_id}/undrain``). Without
     credentials, that is all it says (``status``, ``store``; a 503 gives a generic
     reason): it is open for load balancers, and names no host, calendar or channel.
     With credentials (any role) it adds ``node_id``; ``scheduler``: whether this node
@@ -113,6 +115,8 @@ async def ready(
             title="Not ready",
             headers={"Retry-After": "5"},
         ) from None
+    if scheduler.draining and scheduler.config.executor.enabled:
+        raise _draining(scheduler.node_id, caller is not None)
     if caller is None:
         return ReadyStatus()
     role = "disabled"
@@ -128,6 +132,22 @@ async def ready(
         scheduler=role,
         calendar_warnings=await readmodels.calendar_warnings(scheduler, lang),
         alerts=alerts,
+    )
+
+
+def _draining(node_id: str, known: bool) -> ApiProblem:
+    """A draining node executes nothing more: out of its load balancer's rotation, and
+    an orchestrator sees it, until it stops or its drain is undone. A node that executes
+    nothing (``serve --no-executor``) loses nothing by a drain and stays ready."""
+    if not known:
+        return ApiProblem(503, "not ready: the node is draining", slug="draining", title="Draining")
+    return ApiProblem(
+        503,
+        f"node {node_id} is draining: it takes no new runs "
+        f"(POST /nodes/{node_id}/undrain undoes it)",
+        slug="draining",
+        title="Draining",
+        extra={"node_id": node_id},
     )
 
 

@@ -141,6 +141,7 @@ export default {
   node_state_alive: "Alive",
   node_state_silent: "Silent",
   node_state_draining: "Draining",
+  node_state_stopping: "Stopping",
   node_clock: "Clock",
   node_clock_offset: "{sign}{n} s",
   node_store_time: "store time",
@@ -150,6 +151,8 @@ export default {
   node_drain_confirm:
     "The node stops taking runs; its running runs get their grace period to finish, then the rest go back to pending for other nodes. A worker process then exits.",
   node_drain_sent: "Drain requested; the node acts within a few seconds.",
+  node_undrain: "Undo drain",
+  node_undrain_sent: "Drain undone; the node takes runs again within a few seconds.",
   nodes_intro:
     "Every process sharing this store. Silent nodes are removed after a while; runs needing labels go only to nodes offering them.",
   nodes_none: "No node has registered.",
@@ -430,6 +433,7 @@ export default {
   act_calendar_override_add: "Calendar days set",
   act_calendar_override_remove: "Calendar days removed",
   act_node_drain: "Node drained",
+  act_node_undrain: "Node drain undone",
   col_actions: "Actions",
   action_backfill: "Backfill",
   backfill_title: "Backfill {schedule}",
@@ -474,6 +478,8 @@ export default {
   upcoming_next: "Next fire",
   upcoming_schedule: "Schedule",
   upcoming_own: "the task's own",
+  upcoming_cut_short:
+    "Some next fires were not found in time (schedules on calendar days that rarely come): the list may lack fires.",
   chart_axis_hour: "Hour ({tz})",
   chart_axis_runs: "Runs",
   chart_axis_seconds: "Duration (s)",

@@ -1,13 +1,20 @@
 // Nodes sharing the store: roles, labels, capacity, what runs where, the lease holder,
-// heartbeats; Drain asks a node to stop taking runs and hand back what is left.
+// heartbeats; Drain asks a node to stop taking runs and hand back what is left, Undo
+// drain has it take runs again (not once it is stopping).
 
 import { h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 import { api } from "../api.js";
-import { confirmAction, errorBox, table, timeEl } from "../components.js";
+import { confirmAction, errorBox, errorText, table, timeEl, toast } from "../components.js";
 
 function stateBadge(node) {
-  const key = node.draining ? "draining" : node.alive ? "alive" : "silent";
+  const key = node.stopping
+    ? "stopping"
+    : node.draining
+      ? "draining"
+      : node.alive
+        ? "alive"
+        : "silent";
   return h("span", { class: `badge badge-node-${key}` }, t(`node_state_${key}`));
 }
 
@@ -51,6 +58,38 @@ export async function render(ctx) {
       },
       done: t("node_drain_sent"),
     });
+  }
+
+  async function undrain(node) {
+    try {
+      await api(`/nodes/${encodeURIComponent(node.id)}/undrain`, { method: "POST" });
+      toast(t("node_undrain_sent"), "success");
+      load();
+    } catch (err) {
+      toast(errorText(err), "error");
+    }
+  }
+
+  function actions(n) {
+    if (!n.alive || !n.roles.includes("executor")) return null;
+    if (!n.draining) {
+      return h(
+        "button",
+        { type: "button", class: "btn btn-small", onClick: () => drain(n) },
+        t("node_drain"),
+      );
+    }
+    if (n.stopping) return null;
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-small",
+        dataset: { action: "undrain" },
+        onClick: () => undrain(n),
+      },
+      t("node_undrain"),
+    );
   }
 
   async function load() {
@@ -97,17 +136,7 @@ export async function render(ctx) {
           { label: t("node_heartbeat"), cell: (n) => timeEl(n.heartbeat_at) },
           { label: t("node_clock"), cell: clockCell, class: "num" },
           { label: t("col_status"), cell: stateBadge },
-          {
-            label: t("col_actions"),
-            cell: (n) =>
-              n.alive && !n.draining && n.roles.includes("executor")
-                ? h(
-                    "button",
-                    { type: "button", class: "btn btn-small", onClick: () => drain(n) },
-                    t("node_drain"),
-                  )
-                : null,
-          },
+          { label: t("col_actions"), cell: actions },
         ],
       }),
     );

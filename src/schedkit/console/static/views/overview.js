@@ -197,7 +197,13 @@ export async function render(ctx) {
               )
             : h("p", { class: "empty" }, t("nothing_running")),
         ),
-        section(t("upcoming_fires"), upcomingTable(stats.upcoming_by_task || [])),
+        section(
+          t("upcoming_fires"),
+          upcomingTable(stats.upcoming_by_task || []),
+          stats.upcoming_complete === false
+            ? h("p", { class: "muted", dataset: { upcomingCut: "true" } }, t("upcoming_cut_short"))
+            : null,
+        ),
       ),
       section(
         t("nodes_title"),
