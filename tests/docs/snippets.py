@@ -61,6 +61,10 @@ NOT_RUN: dict[tuple[str, str], str] = {
         "docs/deployment.md",
         "SCHEDKIT_STORE_URL=postgresql://schedkit:REDACTED@db.internal:5432/schedkit",
     ): ("an environment file with placeholders, not commands"),
+    ("docs/deployment.md", "SCHEDKIT_SCHEDULER__SHUTDOWN_GRACE=1 uvicorn main:app --reload"): (
+        "serves until Ctrl-C, with the reader's main.py (the walk-through test runs main.py "
+        "under uvicorn)"
+    ),
     ("docs/example-powertrade.md", "schedkit serve"): (
         "serves until Ctrl-C (tests/cli runs serve; the doc test runs the demo)"
     ),
