@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +33,9 @@ from aiosmtpd.controller import Controller
 
 from schedkit import SchedkitConfig, Scheduler, TaskRegistry
 from schedkit.alerts.config import AlertsSettings
+from schedkit.alerts.rules import Alert, AlertKind
 from schedkit.clock import Clock
+from schedkit.models import Run, RunStatus, TriggerSource
 from schedkit.monitor import Monitor
 from tests.stopping import stop_or_fail
 
@@ -300,3 +303,19 @@ async def make_monitored(store_path: str) -> AsyncIterator[MakeMonitored]:
     yield make
     for s in reversed(started):
         await stop_or_fail(s, grace=1.0)
+
+
+def failed_alert(task_name: str, message: str, *, node_id: str | None = "node<b>_1_") -> Alert:
+    """A failed run's alert whose task name, node and error come from outside."""
+    at = datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
+    run = Run(
+        id="r1",
+        task_name=task_name,
+        schedule_id=None,
+        trigger_source=TriggerSource.MANUAL,
+        scheduled_for=at,
+        status=RunStatus.FAILED,
+        node_id=node_id,
+        error={"type": "RuntimeError", "message": message},
+    )
+    return Alert(kind=AlertKind.FAILED, task_name=task_name, at=at, run=run)

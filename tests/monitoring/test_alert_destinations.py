@@ -16,18 +16,16 @@ the e-mail through a real SMTP server (aiosmtpd).
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from schedkit import RunStatus, task
 from schedkit.alerts.channels import AlertSender
-from schedkit.alerts.config import AlertKind
 from schedkit.alerts.markdown import destination_of
 from schedkit.alerts.messages import MessageContext, render
 from schedkit.alerts.rules import Alert
-from schedkit.models import Run, TriggerSource
+from tests.monitoring.conftest import failed_alert
 
 from .conftest import MakeMonitored, Receiver, Smtp, alert_settings, wait_until
 from .sms_vendor import SmsVendor
@@ -190,17 +188,7 @@ async def test_controls_are_escapes_in_mail_and_chat_alerts(
 
 
 def _alert(message: str, task_name: str = "nightly\u202e") -> Alert:
-    at = datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
-    run = Run(
-        id="r1",
-        task_name=task_name,
-        schedule_id=None,
-        trigger_source=TriggerSource.MANUAL,
-        scheduled_for=at,
-        status=RunStatus.FAILED,
-        error={"type": "RuntimeError", "message": message},
-    )
-    return Alert(kind=AlertKind.FAILED, task_name=run.task_name, at=at, run=run)
+    return failed_alert(task_name, message, node_id=None)
 
 
 CTX = MessageContext(language="en", timezone="UTC")

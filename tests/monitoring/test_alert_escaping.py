@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -17,11 +16,9 @@ import pytest
 from apprise.conversion.format import markdown_to_html
 
 from schedkit import RunStatus, task
-from schedkit.alerts.config import AlertKind
 from schedkit.alerts.markdown import Destination, Flavor, destination_of, escape
 from schedkit.alerts.messages import MessageContext, render
-from schedkit.alerts.rules import Alert
-from schedkit.models import Run, TriggerSource
+from tests.monitoring.conftest import failed_alert
 
 from .conftest import MakeMonitored, Receiver, Smtp, alert_settings, wait_until
 from .test_monitor import settle
@@ -83,27 +80,12 @@ async def test_run_error_markup_shows_literally_in_email_and_chat_alerts(
     assert "&lt;a href=" in slack
 
 
-def _alert(task_name: str, message: str) -> Alert:
-    at = datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
-    run = Run(
-        id="r1",
-        task_name=task_name,
-        schedule_id=None,
-        trigger_source=TriggerSource.MANUAL,
-        scheduled_for=at,
-        status=RunStatus.FAILED,
-        node_id="node<b>_1_",
-        error={"type": "RuntimeError", "message": message},
-    )
-    return Alert(kind=AlertKind.FAILED, task_name=task_name, at=at, run=run)
-
-
 CTX = MessageContext(language="en", timezone="UTC", base_url="https://ops.example.com")
 
 
 @pytest.mark.parametrize("flavor", ["html", "chat", "card"])
 def test_every_value_is_escaped_and_each_on_its_line(flavor: Flavor) -> None:
-    alert = _alert("sync*all", "line one\n- [x](http://evil.example/)\n# heading\n<b>")
+    alert = failed_alert("sync*all", "line one\n- [x](http://evil.example/)\n# heading\n<b>")
     body = render(alert, CTX, "markdown", Destination(flavor=flavor)).body
     lines = body.splitlines()
     assert all(line.startswith("- **") for line in lines), lines  # nothing starts a line
@@ -115,7 +97,7 @@ def test_rendered_as_html_every_value_reads_as_written() -> None:
     """Rendered as apprise renders an e-mail's Markdown (Python-Markdown, every ASCII
     punctuation escapable): the values come out as text, ``report_daily`` without a
     backslash and the masks as masks."""
-    alert = _alert("report_daily", PAYLOAD + " token=abc123secret")
+    alert = failed_alert("report_daily", PAYLOAD + " token=abc123secret")
     message = render(alert, CTX, "markdown", Destination(flavor="html"))
     page = markdown_to_html(message.body)
     for forged in FORGED:
@@ -154,7 +136,7 @@ def test_flavors_of_the_markdown_channels() -> None:
 
 
 def test_a_task_name_is_plain_in_the_title_and_escaped_in_the_markdown_title() -> None:
-    alert = _alert("nightly<img src=x>", "boom")
+    alert = failed_alert("nightly<img src=x>", "boom")
     message = render(alert, CTX, "markdown", Destination(flavor="card"))
     assert message.title == "[ERROR] Task failed: nightly<img src=x>"
     assert message.markdown_title == "[ERROR] Task failed: nightly&#60;img src=x&#62;"
@@ -166,7 +148,7 @@ def test_a_task_name_in_the_link_is_percent_encoded() -> None:
     ctx = MessageContext(
         language="en", base_url="https://ops", link_template="{base_url}/t/{task_name}/{run_id}"
     )
-    body = render(_alert("a) [x](evil", "boom"), ctx, "markdown").body
+    body = render(failed_alert("a) [x](evil", "boom"), ctx, "markdown").body
     assert "**Details**: https://ops/t/a%29%20%5Bx%5D%28evil/r1" in body
 
 
