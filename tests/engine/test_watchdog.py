@@ -135,3 +135,21 @@ def test_a_paused_process_is_said_paused_not_blamed_on_its_task(
     said = [r.getMessage() for r in caplog.records if r.name == "schedkit.engine.watchdog"]
     assert any("was paused for 3" in m for m in said), said
     assert not any("has not run for" in m for m in said), said
+
+
+def test_a_pause_does_not_forgive_the_hold_before_it() -> None:
+    """CI: a hiccup of the machine (the thread's wait overran while the process used
+    little CPU) counted as a pause and restarted the held loop's clock, so a loop held
+    past ``blocked_loop_grace`` was heartbeated again for another grace. Only the pause
+    itself is not the loop's."""
+    dog = watchdog(None, "r1", grace=0.4)
+    dog._seen = time.monotonic() - 0.5  # the loop has been held for 0.5 s ...
+    assert dog._paused(overslept=0.3, cpu=0.0)  # ... 0.3 s of it with the process paused
+    assert time.monotonic() - dog._seen == pytest.approx(0.2, abs=0.05)
+
+
+def test_a_pause_while_the_loop_runs_leaves_it_running() -> None:
+    dog = watchdog(None, "r1", grace=0.4)
+    dog._seen = time.monotonic() - 0.01  # stamped just now
+    assert dog._paused(overslept=0.3, cpu=0.0)
+    assert time.monotonic() - dog._seen < 0.05

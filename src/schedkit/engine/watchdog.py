@@ -137,7 +137,9 @@ class LoopWatchdog:
             self.node_id,
             overslept,
         )
-        self._seen = time.monotonic()  # the loop is judged from now on
+        # The pause is not the loop's, but the hold before it still is: forgiving it
+        # would let every scheduling hiccup of a loaded machine restart the grace.
+        self._seen = min(self._seen + overslept, time.monotonic())
         return True
 
     def _runs(self) -> Sequence[tuple[str, str]]:
