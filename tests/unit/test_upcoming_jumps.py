@@ -156,3 +156,21 @@ def test_a_stopped_search_says_why_and_how_far_it_looked(
     # Complete: no reason, nothing closed.
     done = preview_upcoming(sundays | {"calendar": "all"}, 2, now=NOW)
     assert (done.complete, done.stopped, done.closed_from) == (True, None, None)
+
+
+def test_a_calendar_closing_every_day_the_trigger_fires_on_ends_the_search() -> None:
+    """Saturdays on ``cn_workdays``: after the last make-up Saturday a notice opens, open
+    days exist every week but never on a Saturday. Without a budget (``schedkit next``'s
+    Python twin, ``preview``) the search stepped week by week to its scan limit: 30 s, to
+    the year 3943. Years in which the calendar allows none of the fires end it."""
+    saturdays = {"trigger": "cron", "hour": 9, "day_of_week": "sat", "calendar": "cn_workdays"}
+    started = time.monotonic()
+    found = preview_upcoming(saturdays, 5, now=NOW)
+    assert time.monotonic() - started < 3
+    assert (found.fires, found.complete, found.stopped) == ([], False, Stop.CLOSED)
+    assert found.closed_from == date(2026, 12, 12)  # the first Saturday searched
+    assert found.searched_to is not None and date(2030, 1, 1) < found.searched_to < date(2032, 1, 1)
+    # A Saturday a notice makes a workday is found, within the years searched.
+    a_year_with_one = datetime(2026, 9, 1, tzinfo=SHANGHAI)
+    found = preview_upcoming(saturdays, 1, now=a_year_with_one)
+    assert found.complete and found.fires[0].weekday() == 5

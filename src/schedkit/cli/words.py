@@ -331,8 +331,9 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "zh": "搜索在检查 {limit:,} 次触发后停止，已查到 {to}",
     },
     "next stopped calendar_closed": {
-        "en": "the search stopped at {to}, after years without an open day",
-        "zh": "搜索查到 {to} 为止：连续数年没有开放日",
+        "en": "the search stopped at {to}, after years in which the calendar allowed none "
+        "of its fires",
+        "zh": "搜索查到 {to} 为止：连续数年日历不允许任何一次触发",
     },
     "next closed": {
         "en": "(no further fire found: {stopped}; calendar {calendar} is closed on every day "

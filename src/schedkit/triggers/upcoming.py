@@ -56,7 +56,9 @@ class Stop(enum.StrEnum):
     BUDGET = "budget"
     #: It examined :data:`SCAN_LIMIT` nominal fires.
     SCAN_LIMIT = "scan_limit"
-    #: The business calendar allowed no day for two :data:`ALLOWED_HORIZON` in a row.
+    #: The business calendar allowed none of the trigger's fires for two
+    #: :data:`ALLOWED_HORIZON` in a row: no open day at all, or none on a day the trigger
+    #: fires on (Saturdays on ``cn_workdays`` past the years a notice makes some open).
     CLOSED = "calendar_closed"
 
 
@@ -139,6 +141,11 @@ def upcoming(
             day = trigger.local_day(nominal)
             if not days.allows(ref, day):
                 closed_from = closed_from or day
+                if day - closed_from > 2 * ALLOWED_HORIZON:
+                    # Open days exist but never on the trigger's: without this, a search
+                    # stepped week by week to its scan limit (30 s, 1,900 years).
+                    stopped = Stop.CLOSED
+                    break
                 try:
                     following = days.next_open(ref, day)
                     if following is None:
