@@ -451,6 +451,11 @@ class Node:
     version: str = ""
     info: JSON = field(default_factory=dict)
 
+    def alive(self, now: datetime, lost_after: float) -> bool:
+        """Whether it heartbeated within ``lost_after`` seconds of ``now``: the rule the
+        node list, the reaper, drains and the store's upgrade check all go by."""
+        return (now - self.heartbeat_at).total_seconds() <= lost_after
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AuditEvent:

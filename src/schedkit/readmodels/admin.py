@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import Field, JsonValue
 
@@ -56,7 +56,7 @@ async def node_views(scheduler: Scheduler) -> list[NodeView]:
     nodes = await scheduler.list_nodes()
     lease = await scheduler.leader_lease()
     holder = lease.holder if lease is not None else None
-    lost_after = timedelta(seconds=scheduler.config.scheduler.lost_after)
+    lost_after = scheduler.config.scheduler.lost_after
     now = scheduler.clock.now()
     return [
         NodeView(
@@ -73,7 +73,7 @@ async def node_views(scheduler: Scheduler) -> list[NodeView]:
             running=_count(n.info.get("running")),
             draining=bool(n.info.get("draining")),
             stopping=n.info.get("stopping") is True,
-            alive=n.heartbeat_at >= now - lost_after,
+            alive=n.alive(now, lost_after),
             clock_offset=_seconds(n.info.get("clock_offset")),
             store_time=n.info.get("store_time") is True,
             info=to_json(n.info),

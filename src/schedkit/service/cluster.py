@@ -10,7 +10,6 @@ node reads its entry at each heartbeat and acts on a version it has not acted on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
@@ -19,11 +18,6 @@ from schedkit.models import JSON, Node, Run, RunStatus
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.node import DRAIN_KEY, NodeLifecycle, drain_undone
 from schedkit.store.base import Store
-
-
-def alive(node: Node, lost_after: float, now: datetime) -> bool:
-    """Whether the node heartbeated within ``lost_after`` (the reaper's bound too)."""
-    return node.heartbeat_at >= now - timedelta(seconds=lost_after)
 
 
 def offered_labels(node: Node) -> set[str]:
@@ -105,7 +99,7 @@ async def request_undrain(
 
 async def _live_node(store: Store, here: NodeLifecycle, node_id: str) -> Node:
     node = next((n for n in await store.list_nodes() if n.id == node_id), None)
-    if node is None or not alive(node, here.config.scheduler.lost_after, here.clock.now()):
+    if node is None or not node.alive(here.clock.now(), here.config.scheduler.lost_after):
         raise NodeNotFoundError(node_id)
     return node
 
@@ -136,7 +130,7 @@ async def waiting_reasons(
         return {}  # no node list to read
     nodes = await store.list_nodes()
     now = clock.now()
-    offers = [offered_labels(n) for n in nodes if takes_runs(n) and alive(n, lost_after, now)]
+    offers = [offered_labels(n) for n in nodes if takes_runs(n) and n.alive(now, lost_after)]
     reasons: dict[str, str] = {}
     for run in runs:
         if run.status is not RunStatus.PENDING or not run.labels:

@@ -40,8 +40,7 @@ DEFAULT_CHECK = UpgradeCheck()
 def live_nodes(nodes: Iterable[Node], now: datetime, lost_after: float) -> list[Node]:
     """The nodes heartbeated within ``lost_after`` seconds of ``now``: the rule the node
     list (``alive``) and the reaper go by."""
-    cut = now - timedelta(seconds=lost_after)
-    return sorted((n for n in nodes if n.heartbeat_at >= cut), key=lambda n: n.id)
+    return sorted((n for n in nodes if n.alive(now, lost_after)), key=lambda n: n.id)
 
 
 def refuse_upgrade(
