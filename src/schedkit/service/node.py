@@ -222,6 +222,9 @@ class NodeLifecycle:
 
     async def register(self) -> None:
         """Write this node's row (a store error propagates: start-up must fail)."""
+        # The build's fingerprint reads the package's files once (~20 ms): not on the
+        # loop that other things started on already.
+        await asyncio.to_thread(node_version)
         await self.beat()
         self._registered = True
 
