@@ -38,7 +38,7 @@ ZW = "\u200b"
 PHISH = (
     '<a href="http://phish.example/">x</a> [login here](http://phish.example/) '
     "@everyone @here @all @channel <@123456> <@&654321> <!channel> <!here> "
-    '<at user_id="all"></at> ops@example.com'
+    '<at user_id="all"></at> ops@example.com x@everyone.example'
 )
 CONTROLS = "\x1b[31mRED\x1b[0m\x07bell\u202eevil"
 SHOWN = "\\x1b[31mRED\\x1b[0m\\x07bell\\u202eevil"
@@ -74,6 +74,8 @@ def _no_mention(text: str) -> None:
         assert mention not in text, (mention, text)
     for name in ("everyone", "here", "all", "channel"):
         assert f"@{ZW}{name}" in text, (name, text)
+    # An address calls nobody and stays whole (it can be copied from the alert).
+    assert "ops@example.com" in text, text
 
 
 @pytest.mark.parametrize("fmt", [None, "text"])

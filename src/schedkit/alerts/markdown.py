@@ -61,8 +61,14 @@ Flavor = Literal["html", "chat", "card", "bare"]
 #: Zero width: keeps ``@`` from starting a mention without changing what one reads.
 _BREAK = "\u200b"
 
-#: An ``@`` that could start a mention (``@everyone``, ``<@123>``, ``@**all**``).
-_AT_NAME = re.compile(r"@(?=[^\s\u200b])")
+#: An ``@`` that could start a mention (``@everyone``, ``<@123>``, ``@**all**``), or an
+#: e-mail address, left whole (``ops@example.com`` calls nobody; a zero-width space in
+#: it broke copying the address from the alert), unless it names a group to call.
+_AT_NAME = re.compile(
+    r"(?P<address>[\w.+-]+@(?!(?:everyone|here|channel|all|room)\b)[\w-]+(?:\.[\w-]+)+)"
+    r"|@(?=[^\s\u200b])",
+    re.IGNORECASE,
+)
 #: Feishu / Lark's mention tag in a text message (``<at user_id="all">``).
 _AT_TAG = re.compile(r"<(?=at\b)", re.IGNORECASE)
 
@@ -153,5 +159,11 @@ def write(text: str, destination: Destination, *, markdown: bool) -> str:
     if markdown:
         line = escape(line, destination.flavor)
     if destination.mentions is not None:
-        line = destination.mentions.sub(lambda found: found.group() + _BREAK, line)
+        line = destination.mentions.sub(_break_mention, line)
     return line
+
+
+def _break_mention(found: re.Match[str]) -> str:
+    if found.groupdict().get("address"):
+        return found.group()
+    return found.group() + _BREAK
