@@ -52,7 +52,7 @@ def _with(state: CliState, work: Callable[[Scheduler], Awaitable[T]], read: bool
     async def run() -> T:
         # A read stores no default schedule: the calendars show none, and the warnings
         # count the unstored ones (`calendar warnings` wrote them, audited as 系统).
-        async with management(state, read_only=read, store_defaults=not read) as scheduler:
+        async with management(state, read_only=read) as scheduler:
             return await work(scheduler)
 
     return run_async(run())

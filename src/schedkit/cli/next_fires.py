@@ -296,7 +296,7 @@ def _stored_calendars(state: CliState, names: list[str]) -> CalendarSet | None:
         return None
 
     async def read() -> CalendarSet:
-        async with management(state, read_only=True, store_defaults=False) as s:
+        async with management(state, read_only=True) as s:
             return await s.calendars.snapshot(names)
 
     try:
@@ -323,7 +323,7 @@ def _named(state: CliState, name: str) -> Named:
         return _from_code(state, name)
 
     async def read() -> Named:
-        async with management(state, read_only=True, store_defaults=False) as s:
+        async with management(state, read_only=True) as s:
             found = await _from_store(s, name)
             refs = (source.trigger.calendar for source in found.sources)
             books = await s.calendars.snapshot({ref.name for ref in refs if ref is not None})

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from schedkit.limits import MAX_OFFSET, MAX_PAGE_SIZE
-from schedkit.readmodels import ScheduleView, schedule_views
+from schedkit.readmodels import ScheduleView, schedule_page
 
 from . import render, words
 from .render import visible
@@ -17,6 +17,11 @@ from .words import tr
 
 def register(app: typer.Typer) -> None:
     app.command("schedules")(list_schedules)
+
+
+def schedule_cell(view: ScheduleView, lang: words.Lang) -> str:
+    """A schedule in words; a default schedule no node stored yet says so."""
+    return view.description + ("" if view.stored else words.fill("pending default", lang))
 
 
 def paused_cell(view: ScheduleView, lang: words.Lang) -> str:
@@ -45,7 +50,8 @@ def list_schedules(
 ) -> None:
     """List schedules in id order, with their task, trigger and next run.
 
-    A page at a time (a store may hold 100,000): --offset for the next ones.
+    A page at a time (a store may hold 100,000): --offset for the next ones. The tasks'
+    default schedules no node stored yet come first, marked.
     """
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
@@ -53,11 +59,10 @@ def list_schedules(
 
     async def work() -> tuple[list[ScheduleView], int]:
         async with management(state, read_only=True) as s:
-            page = await s.list_schedules(task_name, limit=limit, offset=offset)
-            total = await s.count_schedules(task_name)
+            views, total = await schedule_page(s, task_name, limit, offset, lang)
             if task_name is not None and total == 0:
                 s.get_task(task_name)  # a typo is an error, not an empty list
-            return await schedule_views(s, page, lang), total
+            return views, total
 
     views, total = run_async(work())
     store = state.store_label()
@@ -76,7 +81,7 @@ def list_schedules(
             table.add_row(
                 visible(view.id),
                 visible(view.task_name),
-                visible(view.description),
+                visible(schedule_cell(view, lang)),
                 visible(render.next_run(view, lang)),
                 visible(paused_cell(view, lang)),
             )

@@ -280,18 +280,17 @@ def _relative_sqlite(url: str) -> bool:
 
 
 @asynccontextmanager
-async def management(
-    state: CliState, *, read_only: bool = False, store_defaults: bool = True
-) -> AsyncIterator[Scheduler]:
+async def management(state: CliState, *, read_only: bool = False) -> AsyncIterator[Scheduler]:
     """A started façade that neither fires schedules nor executes runs. ``read_only``:
-    the store must exist already (see :func:`require_existing_store`).
-    ``store_defaults=False``: the tasks' default schedules missing from the store stay
-    missing (a node's start stores them), for a command that must write nothing."""
+    the store must exist already (see :func:`require_existing_store`) and the tasks'
+    default schedules missing from it stay missing (a node's start stores them): run
+    from a checkout against production, a read stored the schedule of a task no node
+    had the code of yet, and it failed for a read-only database user."""
     if read_only:
         require_existing_store(state)
     config = with_roles(state.config(), scheduler=False, executor=False)
     scheduler = Scheduler(config, registry=TaskRegistry())
-    started_as = _started(state, scheduler, create=not read_only, store_defaults=store_defaults)
+    started_as = _started(state, scheduler, create=not read_only, store_defaults=not read_only)
     async with started_as as started:
         yield started
 

@@ -15,7 +15,7 @@ from schedkit.models import Run
 
 from . import render, words
 from .render import visible
-from .schedule_list import paused_cell
+from .schedule_list import paused_cell, schedule_cell
 from .state import JsonOpt, get_state, management, run_async, wants_json
 from .words import tr
 
@@ -35,7 +35,7 @@ def tasks_group(ctx: typer.Context) -> None:
 
 def _schedules_text(summary: readmodels.TaskSummary, lang: words.Lang) -> str:
     parts = [
-        s.description
+        schedule_cell(s, lang)
         + (f" ({tr('paused', lang)})" if s.paused else "")
         + (f" [{render.next_run(s, lang)}]" if s.ended else "")
         for s in summary.schedules
@@ -158,7 +158,7 @@ def show_task(
         for s in detail.schedules:
             table.add_row(
                 visible(s.id),
-                visible(s.description),
+                visible(schedule_cell(s, lang)),
                 visible(json.dumps(s.kwargs, ensure_ascii=False) if s.kwargs else "-"),
                 visible(render.next_run(s, lang)),
                 visible(paused_cell(s, lang)),

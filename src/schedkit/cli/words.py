@@ -173,6 +173,10 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "zh": "最大并发 {n}，重叠时{overlap}，错过宽限 {grace}，超时 {timeout}",
     },
     "more schedules": {"en": "and {n} more", "zh": "另有 {n} 个"},
+    "pending default": {
+        "en": " (default, stored when a node starts)",
+        "zh": "（默认调度，节点启动时保存）",
+    },
     "more warnings": {
         "en": "and {n:,} more warnings like these",
         "zh": "另有 {n:,} 条类似警告",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -42,11 +42,13 @@ __all__ = [
     "UpcomingFire",
     "calendar_warning_view",
     "fires_by_task",
+    "schedule_page",
     "schedule_preview",
     "schedule_view",
     "schedule_views",
     "soonest_fires",
     "stored_preview",
+    "stored_window",
     "upcoming_by_task",
     "upcoming_fires",
 ]
@@ -98,6 +100,11 @@ class ScheduleView(View):
     paused: bool
     pause_note: str | None = Field(description="Why it is paused, credentials masked.")
     origin: str = Field(description="'code' (the task's default) or 'runtime' (set by a user).")
+    stored: bool = Field(
+        description="False for a task's default schedule no node stored yet, shown as a "
+        "node's start will store it (its next fire from now). Only what writes nothing "
+        "shows one (the CLI's read commands); a node stores them when it starts."
+    )
     max_runs: int | None = Field(description="Ends after this many runs (null: no limit).")
     run_count: int = Field(description="Runs its fires started (what max_runs counts).")
     ended: EndReason | None = Field(
@@ -126,19 +133,59 @@ class ScheduleView(View):
 
 
 async def schedule_views(
-    scheduler: Scheduler, schedules: Sequence[Schedule], lang: Lang = "en"
+    scheduler: Scheduler,
+    schedules: Sequence[Schedule],
+    lang: Lang = "en",
+    *,
+    unstored: Collection[str] = (),
 ) -> list[ScheduleView]:
     """Views of ``schedules``, each with the next fire its calendar allows
-    (:meth:`Scheduler.allowed_fires`: the store's calendars read once for all of them)."""
+    (:meth:`Scheduler.allowed_fires`: the store's calendars read once for all of them);
+    ``unstored``: the ids of those that are default schedules no node stored yet."""
     allowed = await scheduler.allowed_fires(schedules)
-    return [schedule_view(s, scheduler.tz, lang, next_fire=allowed.get(s.id)) for s in schedules]
+    return [
+        schedule_view(
+            s, scheduler.tz, lang, next_fire=allowed.get(s.id), stored=s.id not in unstored
+        )
+        for s in schedules
+    ]
+
+
+async def schedule_page(
+    scheduler: Scheduler, task_name: str | None, limit: int, offset: int, lang: Lang = "en"
+) -> tuple[list[ScheduleView], int]:
+    """A page of the schedules (of one task if given) and how many there are: the default
+    schedules no node stored yet first (:meth:`Scheduler.pending_defaults`), by task
+    name, then the stored ones in id order."""
+    task = None if task_name is None else scheduler.find_task(task_name)
+    tasks = scheduler.list_tasks() if task_name is None else [task] if task is not None else []
+    pending = sorted(await scheduler.pending_defaults(tasks), key=lambda s: s.id)
+    start, room = stored_window(offset, limit, len(pending))
+    stored = await scheduler.list_schedules(task_name, limit=room, offset=start) if room else []
+    total = len(pending) + await scheduler.count_schedules(task_name)
+    shown = pending[offset : offset + limit]
+    unstored = {s.id for s in shown}
+    return await schedule_views(scheduler, [*shown, *stored], lang, unstored=unstored), total
+
+
+def stored_window(offset: int, limit: int, ahead: int) -> tuple[int, int]:
+    """Where the page from ``offset`` of ``limit`` of a list of ``ahead`` schedules not
+    stored, then the stored ones, takes its stored ones: (their offset, how many)."""
+    start = max(offset - ahead, 0)
+    return start, max(offset + limit - ahead - start, 0)
 
 
 def schedule_view(
-    schedule: Schedule, tz: tzinfo, lang: Lang = "en", *, next_fire: AllowedFire | None
+    schedule: Schedule,
+    tz: tzinfo,
+    lang: Lang = "en",
+    *,
+    next_fire: AllowedFire | None,
+    stored: bool = True,
 ) -> ScheduleView:
     """The view of ``schedule``; ``next_fire`` is its entry of ``Scheduler.allowed_fires``
-    (None: no next fire, as for a paused or ended schedule)."""
+    (None: no next fire, as for a paused or ended schedule); ``stored``: False for a
+    default schedule no node stored yet."""
     default_zone = str(tz)
     calendar = None
     try:
@@ -169,6 +216,7 @@ def schedule_view(
         paused=schedule.paused,
         pause_note=redact(schedule.pause_note) if schedule.pause_note else schedule.pause_note,
         origin=schedule.origin,
+        stored=stored,
         max_runs=schedule.max_runs,
         run_count=schedule.run_count,
         ended=ended_by(schedule),

@@ -19,7 +19,7 @@ from pydantic import Field, JsonValue
 from schedkit.models import Run, Schedule, ScheduleCounts, TaskStats, to_json
 from schedkit.readmodels.common import Lang, View, local
 from schedkit.readmodels.runs import RunBrief, run_brief
-from schedkit.readmodels.schedules import ScheduleView, schedule_view
+from schedkit.readmodels.schedules import ScheduleView, schedule_view, stored_window
 from schedkit.readmodels.stats import WindowStats, window_stats
 from schedkit.redaction import redact
 from schedkit.service import Scheduler
@@ -54,7 +54,9 @@ class TaskSummary(View):
     priority: int = Field(description="1 LOW, 2 NORMAL, 3 HIGH, 4 CRITICAL.")
     priority_name: str
     schedules: list[ScheduleView] = Field(
-        description="Its schedules in id order: the first page of them (see schedule_count)."
+        description="Its schedules: its default schedule first while no node stored it "
+        "(stored false), then the stored ones in id order; the first page of them (see "
+        "schedule_count)."
     )
     schedule_count: int = Field(description="How many schedules the task has in all.")
     paused: bool = Field(description="True when the task has schedules and all are paused.")
@@ -106,8 +108,9 @@ async def task_summaries(
     names = [t.task_name for t in tasks]
     single = names[0] if len(names) == 1 else None
     counts = {c.task_name: c for c in await scheduler.schedule_counts()}
-    read = await _read_schedules(scheduler, names, counts, limit, offset)
-    shown = itertools.chain(*read.pages.values(), *read.soonest.values())
+    pending = {s.task_name: s for s in await scheduler.pending_defaults(tasks)}
+    read = await _read_schedules(scheduler, names, counts, pending, limit, offset)
+    shown = itertools.chain(pending.values(), *read.pages.values(), *read.soonest.values())
     # One budget for the request's calendar searches, however many reads they take.
     deadline = scheduler.fire_searches.deadline()
     allowed = await scheduler.allowed_fires(shown, deadline=deadline)
@@ -115,6 +118,9 @@ async def task_summaries(
         name: await _next_fire(scheduler, name, soonest, read.all_read, allowed, deadline)
         for name, soonest in read.soonest.items()
     }
+    for name, default in pending.items():
+        fire = allowed[default.id].fire if default.id in allowed else None
+        next_fires[name] = min(filter(None, (next_fires.get(name), fire)), default=None)
     last = await scheduler.last_finished_runs(names)
     windows = await _stats_windows(scheduler, single)
     return [
@@ -122,6 +128,7 @@ async def task_summaries(
             scheduler,
             t,
             read.pages.get(t.task_name, []),
+            pending.get(t.task_name),
             allowed,
             next_fires.get(t.task_name),
             counts.get(t.task_name),
@@ -165,7 +172,7 @@ async def task_detail(
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Read:
-    #: A page of each task's schedules, in id order.
+    #: A page of each task's schedules: its default no node stored yet, then in id order.
     pages: dict[str, list[Schedule]]
     #: Per task with a next fire, its unpaused schedules soonest nominal fire first:
     #: every one of them, or the first SOONEST_READ.
@@ -178,13 +185,16 @@ async def _read_schedules(
     scheduler: Scheduler,
     names: Sequence[str],
     counts: Mapping[str, ScheduleCounts],
+    pending: Mapping[str, Schedule],
     limit: int,
     offset: int,
 ) -> _Read:
     """One read of every schedule of the tasks while they are few, else a page read and
-    a read of the soonest per task that has schedules."""
+    a read of the soonest per task that has schedules. A task's page lists its
+    ``pending`` default schedule (not stored) first."""
     having = [n for n in names if n in counts]
     firing = [n for n in having if counts[n].next_fire_time is not None]
+    ahead = {name: [default] for name, default in pending.items()}
     found: dict[str, list[Schedule]] = {}
     if sum(counts[n].total for n in having) <= READ_ALL_BELOW:
         wanted = set(having)
@@ -192,15 +202,19 @@ async def _read_schedules(
         for schedule in await scheduler.list_schedules(single) if having else []:
             if schedule.task_name in wanted:
                 found.setdefault(schedule.task_name, []).append(schedule)
+        every = {name: ahead.get(name, []) + found.get(name, []) for name in {*ahead, *found}}
         return _Read(
-            pages={name: every[offset : offset + limit] for name, every in found.items()},
+            pages={name: listed[offset : offset + limit] for name, listed in every.items()},
             soonest={name: _by_next_fire(found[name]) for name in firing},
             all_read=True,
         )
+    pages = {name: listed[offset : offset + limit] for name, listed in ahead.items()}
     for name in having:
-        found[name] = await scheduler.list_schedules(name, limit=limit, offset=offset)
+        start, room = stored_window(offset, limit, len(ahead.get(name, ())))
+        page = await scheduler.list_schedules(name, limit=room, offset=start) if room else []
+        pages[name] = pages.get(name, []) + page
     soonest = {name: await scheduler.next_schedules(SOONEST_READ, name) for name in firing}
-    return _Read(pages=found, soonest=soonest, all_read=False)
+    return _Read(pages=pages, soonest=soonest, all_read=False)
 
 
 def _by_next_fire(schedules: list[Schedule]) -> list[Schedule]:
@@ -262,6 +276,7 @@ def _summary(
     scheduler: Scheduler,
     task: BaseTask,
     schedules: list[Schedule],
+    pending: Schedule | None,
     allowed: Mapping[str, AllowedFire],
     next_fire: datetime | None,
     counts: ScheduleCounts | None,
@@ -270,8 +285,13 @@ def _summary(
     lang: Lang,
 ) -> TaskSummary:
     tz = scheduler.tz
-    views = [schedule_view(s, tz, lang, next_fire=allowed.get(s.id)) for s in schedules]
-    paused = counts is not None and counts.total > 0 and counts.paused == counts.total
+    views = [
+        schedule_view(s, tz, lang, next_fire=allowed.get(s.id), stored=s is not pending)
+        for s in schedules
+    ]
+    total = counts.total if counts is not None else 0
+    # A default schedule not stored yet is not paused: its task is not all paused.
+    paused = pending is None and counts is not None and total > 0 and counts.paused == total
     stats = {
         label: window_stats(label, since, by.get(task.task_name)) for label, since, by in windows
     }
@@ -284,7 +304,7 @@ def _summary(
         priority=priority,
         priority_name=_priority_name(priority),
         schedules=views,
-        schedule_count=counts.total if counts is not None else 0,
+        schedule_count=total + (pending is not None),
         paused=paused,
         pause_note=_pause_note(schedules) if paused else None,
         next_fire_time=next_fire,

@@ -470,6 +470,12 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
     async def count_schedules(self, task_name: str | None = None) -> int:
         return await self.schedules.count(task_name)
 
+    async def pending_defaults(self, tasks: Iterable[BaseTask]) -> list[Schedule]:
+        """The default schedules of ``tasks`` that a node's start will store, as it will
+        store them: none is stored and it was not deleted on purpose. Only a façade
+        started with ``store_defaults=False`` (a command that writes nothing) finds any."""
+        return await self.schedules.pending_defaults(tasks)
+
     async def schedule_counts(self) -> list[ScheduleCounts]:
         """Per task with schedules: how many, how many paused, the earliest next fire."""
         return await self.store.schedule_counts()

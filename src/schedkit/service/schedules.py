@@ -8,10 +8,11 @@ goes up by one, the change is audited and the scheduler is told to re-read.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -137,6 +138,8 @@ class ScheduleBook:
         self.audit = audit
         #: Called after every change, so that this node's scheduler re-reads at once.
         self._changed = changed
+        #: Whether :meth:`sync_defaults` ran: every default not deleted on purpose is stored.
+        self._defaults_stored = False
 
     # -- validation ------------------------------------------------------------------------
 
@@ -199,6 +202,17 @@ class ScheduleBook:
         """The trigger of ``task``'s default schedule a node's start will store (none is
         stored and it was not deleted on purpose), else None."""
         return await unstored_default(self.store, task, self.config.timezone)
+
+    async def pending_defaults(self, tasks: Iterable[BaseTask]) -> list[Schedule]:
+        """The default schedules of ``tasks`` a node's start will store (:meth:`pending_default`)
+        as it will store them, their next fire from now; none once :meth:`sync_defaults`
+        ran here. One the start refuses is left out (``schedkit check`` names it)."""
+        found = []
+        for task in [] if self._defaults_stored else tasks:
+            if task.default_schedule is not None and await self.pending_default(task):
+                with contextlib.suppress(ValidationError):
+                    found.append(self._default(task, None))
+        return found
 
     def job_info(
         self, schedules: Sequence[Schedule], allowed: Mapping[str, AllowedFire]
@@ -380,6 +394,7 @@ class ScheduleBook:
                 except ScheduleConflictError:
                     if attempt == SYNC_ATTEMPTS - 1:
                         raise
+        self._defaults_stored = True
 
     async def _sync_default(self, task: BaseTask, create_only: bool) -> None:
         config = task.default_schedule
@@ -389,13 +404,9 @@ class ScheduleBook:
         if existing is None and await self.store.get_state(removed_key(task.task_name)):
             return
         try:
-            # Checked on registration but for what the configuration adds
-            # (limits.min_interval, the configured timezone).
-            spec = self.parse(config)
-            kwargs = task.validate_kwargs(spec.kwargs, tz=self.tz)
+            schedule = self._default(task, existing)
         except ValidationError as exc:
             raise default_schedule_error(task, task.task_name, exc) from None
-        schedule = self._define(task.task_name, task, spec, kwargs, "code", existing)
         if existing is not None:
             changed = changed_fields(existing, schedule)
             if not changed:
@@ -413,6 +424,13 @@ class ScheduleBook:
         await self.audit.record(SYSTEM, "schedule.default", schedule.id, existing, schedule)
 
     # -- internals -------------------------------------------------------------------------
+
+    def _default(self, task: BaseTask, existing: Schedule | None) -> Schedule:
+        """``task``'s default schedule as the next version of ``existing`` (ValidationError:
+        registration checked it but for limits.min_interval and the configured timezone)."""
+        spec = self.parse(task.default_schedule)
+        kwargs = task.validate_kwargs(spec.kwargs, tz=self.tz)
+        return self._define(task.task_name, task, spec, kwargs, "code", existing)
 
     async def _check_room(self) -> None:
         limit = self.config.limits.max_schedules
