@@ -4,7 +4,10 @@ values (English is the key; ``--lang zh`` looks each one up here)."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, tzinfo
 from typing import Any, Literal
+
+from schedkit.clock import zoned
 
 #: The languages of the CLI's output (``--lang``).
 Lang = Literal["en", "zh"]
@@ -411,6 +414,12 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
     "step waits retry": {"en": "waiting to retry", "zh": "等待重试"},
     "step retries at": {"en": "retries at {time}", "zh": "将于 {time} 重试"},
     "step last failure": {"en": "last attempt failed: {message}", "zh": "上次尝试失败：{message}"},
+    # A run's reason naming a fire (engine/planning.py, engine/scheduler.py)
+    "reason coalesced": {
+        "en": "coalesced into the fire at {time}",
+        "zh": "已合并到 {time} 的触发",
+    },
+    "reason replaced": {"en": "replaced by the fire at {time}", "zh": "被 {time} 的触发取代"},
 }
 
 
@@ -434,6 +443,30 @@ _STEP_REASONS = [
     (re.compile(rf"upstream step {_ENDED}"), "step upstream"),
     (re.compile(r"no upstream step failed"), "step no failure"),
 ]
+
+
+#: Run reasons the engine stores in English with a fire's UTC time, said in the CLI's
+#: zone (beside times in that zone a UTC one reads as a wrong local time) as the console
+#: says them (console/static/messages.js).
+_FIRE_REASONS = [
+    (re.compile(r"coalesced into the fire at (\S+)"), "reason coalesced"),
+    (re.compile(r"replaced by the fire at (\S+)"), "reason replaced"),
+]
+
+
+def run_reason(reason: str, lang: Lang, tz: tzinfo) -> str:
+    """A run's stored reason in ``lang``, a fire's time in it in ``tz`` with its offset
+    (any other reason as stored)."""
+    for pattern, template in _FIRE_REASONS:
+        m = pattern.fullmatch(reason)
+        if m is None:
+            continue
+        try:
+            fire = datetime.fromisoformat(m[1])
+        except ValueError:
+            return reason
+        return fill(template, lang, time=zoned(fire, tz))
+    return reason
 
 
 def step_reason(reason: str, lang: Lang) -> str:
