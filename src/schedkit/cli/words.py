@@ -238,6 +238,12 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "run {id} of {task} for key {key} ({status})",
         "zh": "{task} 的运行 {id}，幂等键 {key}（{status}）",
     },
+    "no live node": {
+        "en": "no live node on this store: a node is listed while a process runs one "
+        "(schedkit serve, schedkit worker, or an app that starts a Scheduler)",
+        "zh": "此存储上没有在线节点：进程运行节点时才会列出"
+        "（schedkit serve、schedkit worker，或启动了 Scheduler 的应用）",
+    },
     "no service": {
         "en": "no schedkit service is running on this store: the run stays pending until "
         "one starts (or run it here: schedkit run {task} --wait)",
