@@ -1,10 +1,11 @@
-"""Where "now" comes from. Tests inject a clock to move time without sleeping."""
+"""Where "now" comes from (tests inject a clock to move time without sleeping), and how
+a moment is written in a zone."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 
 #: Seconds the system clock may differ from its course since the last measure (by the
@@ -72,3 +73,14 @@ class StoreClock:
         # Float seconds: this runs for every "now" of the fire path.
         drift = base.timestamp() - wall - (self.monotonic() - mono)
         return base if -STEP <= drift <= STEP else base - timedelta(seconds=drift)
+
+
+def zoned(moment: datetime, tz: tzinfo) -> str:
+    """``2026-12-07 11:38:27 +08:00`` (``… UTC`` in UTC): a time in words read next to
+    times in the configured zone, where a UTC one read as a wrong local one, says its
+    offset."""
+    local = moment.astimezone(tz)
+    if not local.utcoffset():
+        return local.strftime("%Y-%m-%d %H:%M:%S UTC")
+    z = local.strftime("%z")  # +0800; %:z needs Python 3.12
+    return f"{local:%Y-%m-%d %H:%M:%S} {z[:3]}:{z[3:]}"

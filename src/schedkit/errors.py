@@ -169,11 +169,16 @@ class NotRunningError(SchedkitError):
 
 
 class CalendarNotFoundError(SchedkitError, LookupError):
-    """No built-in or stored business calendar has this name."""
+    """No built-in or stored business calendar has this name; the message suggests
+    ``close`` names, when given."""
 
-    def __init__(self, name: str):
-        super().__init__(f"unknown calendar {name!r}")
+    def __init__(self, name: str, *, close: Sequence[str] = ()):
+        message = f"unknown calendar {name!r}"
+        if close:
+            message += f"; {did_you_mean(close)}"
+        super().__init__(message)
         self.name = name
+        self.close = list(close)
 
 
 class OverrideNotFoundError(SchedkitError, LookupError):

@@ -122,6 +122,37 @@ def test_a_schedule_naming_no_calendar_is_refused(api: Api) -> None:
     assert body["field"] == "trigger.calendar"
 
 
+def test_a_misspelt_calendar_gets_the_close_names(api: Api) -> None:
+    """An audit: ``--calendar cn_workday`` said only "unknown calendar 'cn_workday':
+    create it first", where a task's or a timezone's typo gets "did you mean"."""
+
+    def refused(calendar: str) -> str:
+        body = problem(
+            api.admin.post(
+                "/tasks/echo/schedule?schedule_id=typo",
+                json={"trigger": "cron", "hour": 9, "calendar": calendar, "kwargs": {"count": 1}},
+            ),
+            422,
+        )
+        assert body["field"] == "trigger.calendar"
+        return str(body["detail"])
+
+    assert refused("cn_workday") == (
+        "trigger.calendar: unknown calendar 'cn_workday'; did you mean 'cn_workdays'? "
+        "Otherwise create it "
+        "first (schedkit calendar set) or use a built-in one"
+    )
+    assert "did you mean 'cn_skip_holidays' or 'cn_holidays'?" in refused("cn_skip_holiday")
+    stored = {"base": "weekdays", "overrides": [], "expected_version": 0}
+    assert api.admin.put("/calendars/yard-shifts", json=stored).status_code == 200
+    assert "did you mean 'yard-shifts'?" in refused("yard-shift")
+    got = problem(api.viewer.get("/calendars/yard-shift"), 404)["detail"]
+    assert got == "unknown calendar 'yard-shift'; did you mean 'yard-shifts'?"
+    # A deleted calendar (still in the index of names) is not offered.
+    assert api.admin.delete("/calendars/yard-shifts?expected_version=1").status_code == 204
+    assert "unknown calendar 'yard-shift': create it first" in refused("yard-shift")
+
+
 def test_the_2027_notice_makes_new_year_a_confirmed_holiday(api: Api) -> None:
     notice = "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n"
     response = api.admin.put("/calendar-notices/2027", json={"text": notice})

@@ -371,6 +371,15 @@ def test_schedule_on_a_business_calendar(cli: Cli) -> None:
     unknown = cli("schedule", "hello", "--cron", "0 9 * * *", "--calendar", "nope_cal")
     assert unknown.exit_code == 2
     assert one_error_line(unknown.stderr).startswith("error: --calendar: unknown calendar")
+    # A typo gets the name meant, as a task's does (an audit: "create it first" only).
+    typo = cli("schedule", "hello", "--cron", "0 9 * * *", "--calendar", "cn_workday")
+    assert typo.exit_code == 2
+    assert one_error_line(typo.stderr).startswith(
+        "error: --calendar: unknown calendar 'cn_workday'; did you mean 'cn_workdays'? "
+        "Otherwise create it first"
+    )
+    shown = cli("calendar", "show", "cn_workday")
+    assert "did you mean 'cn_workdays'?" in one_error_line(shown.stderr)
 
 
 def test_schedule_unknown_task(cli: Cli) -> None:

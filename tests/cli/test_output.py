@@ -4,9 +4,13 @@ control characters shown as escapes (a stored note cannot drive the terminal), a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
+from schedkit.models import Run, RunStatus, TriggerSource, new_id
+from schedkit.store import create_store
 from tests.cli.conftest import Cli
 
 #: A note an operator could store: a newline faking an output line, colour, NUL, a C1
@@ -111,3 +115,45 @@ def test_chinese_table_cells_fold_instead_of_losing_text(stored: Cli) -> None:
         assert "…" not in listed.stdout, listed.stdout
         assert description in schedule_cell(listed.stdout, "hello"), listed.stdout
         assert "nightly_report" in listed.stdout  # names are never cut
+
+
+def test_a_fire_time_in_a_reason_is_in_the_cli_zone(stored: Cli) -> None:
+    """An audit: ``history`` printed "coalesced into the fire at
+    2026-12-07T09:41:26.893149+00:00" (the stored reason's UTC time) in a table of times
+    in Asia/Shanghai."""
+    fire = datetime(2026, 12, 7, 9, 41, 26, 893149, tzinfo=UTC)
+    reasons = {
+        "coalesced": f"coalesced into the fire at {fire.isoformat()}",
+        "replaced": f"replaced by the fire at {fire.isoformat()}",
+    }
+    runs = [
+        Run(
+            id=new_id(),
+            task_name="hello",
+            schedule_id="hello",
+            trigger_source=TriggerSource.SCHEDULE,
+            scheduled_for=fire - timedelta(minutes=minutes),
+            status=status,
+            reason=reasons[key],
+        )
+        for minutes, status, key in (
+            (1, RunStatus.SKIPPED, "coalesced"),
+            (2, RunStatus.CANCELLED, "replaced"),
+        )
+    ]
+
+    async def insert() -> None:
+        async with create_store(f"sqlite:///{stored.db}") as store:
+            await store.insert_runs(runs)
+
+    asyncio.run(insert())
+    en = stored("history", "hello").stdout
+    assert "coalesced into the fire at 2026-12-07 17:41:26 +08:00" in en, en
+    assert "replaced by the fire at 2026-12-07 17:41:26 +08:00" in en, en
+    zh = stored("--lang", "zh", "history", "hello").stdout
+    assert "已合并到 2026-12-07 17:41:26 +08:00 的触发" in zh, zh
+    assert "被 2026-12-07 17:41:26 +08:00 的触发取代" in zh, zh
+    assert "+00:00" not in en + zh
+    # JSON keeps the stored reason.
+    shown = json.loads(stored("--json", "history", "hello").stdout)["runs"]
+    assert sorted(r["reason"] for r in shown) == sorted(reasons.values())

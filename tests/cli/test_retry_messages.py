@@ -67,7 +67,7 @@ def test_an_attempt_handed_back_by_a_drain_is_no_failed_attempt() -> None:
             attempt_record(2, "cancelled", {"type": "HandedBack", "message": "the node drained"}),
         ],
     )
-    assert run_message(run) == "handed back: the node drained"
+    assert run_message(run, "en", UTC) == "handed back: the node drained"
     view = run_view(run, UTC)
     assert view.failed_attempts == 1
     assert len(view.attempt_errors) == 2

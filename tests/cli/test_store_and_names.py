@@ -4,11 +4,15 @@ names and where tasks were looked for."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 
 import pytest
 
+from schedkit.store import mask_url
 from tests.cli.conftest import Cli, one_error_line, write_config
+from tests.conftest import MONGO_VAR, _drop_mongo_database, service_url
 
 
 @pytest.mark.parametrize(
@@ -75,6 +79,36 @@ def test_every_store_command_names_its_store(stored: Cli, args: list[str]) -> No
     as_json = stored("--json", *(a.format(name="bot-2") for a in args))
     assert as_json.exit_code == 0, as_json.output
     assert json.loads(as_json.stdout)["store"] == label
+
+
+@pytest.fixture
+def mongo_server() -> str:
+    """The test MongoDB server's URL (read before ``cli`` clears SCHEDKIT_* variables)."""
+    return service_url(MONGO_VAR)
+
+
+@pytest.mark.external_service
+def test_a_mongodb_store_is_named_with_its_database(mongo_server: str, cli: Cli) -> None:
+    """An audit: with ``store_options.database`` every command said only ``store
+    mongodb://127.0.0.1:27017`` (and ``check`` the same), so two databases on one server
+    read alike; the line names the database as the store's own label does."""
+    base = mongo_server
+    name = f"schedkit_test_{uuid.uuid4().hex[:12]}"
+    with cli.config.open("a", encoding="utf-8") as config:
+        config.write(f'\n[store_options]\ndatabase = "{name}"\n')
+    label = f"{mask_url(base)} (database {name})"
+    env = {"SCHEDKIT_STORE_URL": base}
+    try:
+        created = cli("db", "upgrade", env=env)
+        assert created.exit_code == 0, created.output
+        assert f"store {label} at index version" in created.stdout
+        checked = cli("check", env=env)
+        assert f"{label} (index version" in checked.stdout, checked.output
+        listed = cli("history", env=env)
+        assert f"store {label}" in listed.stdout, listed.output
+        assert json.loads(cli("--json", "history", env=env).stdout)["store"] == label
+    finally:
+        asyncio.run(_drop_mongo_database(base, name))
 
 
 def test_write_commands_say_when_they_create_a_store(cli: Cli) -> None:

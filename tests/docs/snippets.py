@@ -50,6 +50,9 @@ NOT_RUN: dict[tuple[str, str], str] = {
     ("docs/celery.md", "schedkit --config schedkit.toml serve"): (
         "serves until Ctrl-C, with the reader's proj package (tests/cli runs serve)"
     ),
+    ("docs/api.md", "pip install 'schedkit[api,postgres,alerts,cli]'"): (
+        "installs packages (the wheel test installs the wheel)"
+    ),
     ("docs/cli.md", "pip install 'schedkit[cli,api]'"): (
         "installs packages (the wheel test installs the wheel)"
     ),

@@ -69,3 +69,26 @@ def test_each_way_to_embed_serves_the_task_of_main_py(
         namespace["USERS"]["bob-token"] = {"username": "bob", "is_superuser": False}
         assert client.get("/tokens", headers=ALICE).status_code == 200
         assert client.get("/tokens", headers=BOB).status_code == 403
+
+
+def test_the_metrics_snippet_serves_metrics_behind_the_host_login(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: ``GET /metrics`` was 404 on an embedded app (only ``create_app`` adds
+    it) and the docs did not say how to include it."""
+    for name in list(os.environ):
+        if name.startswith("SCHEDKIT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    (snippet,) = [code for code in _python_blocks() if "metrics_router" in code]
+    namespace: dict[str, Any] = {"__name__": "main"}
+    exec(_main(), namespace)
+    with LiveServer(namespace["app"]) as server:
+        assert httpx.get(server.url + "/metrics", headers=ALICE).status_code == 404
+    exec(snippet, namespace)
+    with LiveServer(namespace["app"]) as server, httpx.Client(base_url=server.url) as client:
+        served = client.get("/metrics", headers=ALICE)
+        assert served.status_code == 200, served.text
+        assert served.headers["content-type"].startswith("text/plain")
+        assert "schedkit_node_running_runs" in served.text
+        assert client.get("/metrics").status_code == 401  # main.py's login guards it

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import Counter
 from datetime import timedelta
@@ -241,6 +242,10 @@ async def test_fires_missed_while_down_are_one_warning_per_schedule(
     assert 1 <= len(said) <= 3, said  # one per tick that recorded some
     assert counted(said) == missed, said
     assert any(m.startswith("fires of strict missed", m.index(" ") + 1) for m in said), said
+    # In the configured zone, with its offset (an audit: "fire of report_daily-naive at
+    # 2026-12-07 01:37:18+00:00 missed" beside the operator's Asia/Shanghai times).
+    zoned = r" (?:at|from) \S+ \S+ \+08:00 (?:missed|to \S+ \S+ \+08:00 )"
+    assert all(re.search(zoned, m) for m in said), said
 
 
 async def test_a_node_rewriting_a_default_schedule_says_what_it_changed(
@@ -273,7 +278,9 @@ async def test_a_node_rewriting_a_default_schedule_says_what_it_changed(
     await third.stop()
 
 
-async def test_restart_handles_fires_missed_while_down(make_scheduler: MakeScheduler) -> None:
+async def test_restart_handles_fires_missed_while_down(
+    make_scheduler: MakeScheduler, caplog: pytest.LogCaptureFixture
+) -> None:
     @task(
         "every_minute",
         category="test",
@@ -290,11 +297,18 @@ async def test_restart_handles_fires_missed_while_down(make_scheduler: MakeSched
     await first.stop()
     # Ten minutes pass while the service is down.
     clock.advance(timedelta(minutes=10))
+    caplog.set_level(logging.INFO, logger="schedkit.engine.scheduler")
     second = await make_scheduler(every_minute, strict, clock=clock)
+
+    def coalesced() -> list[str]:
+        return [r.getMessage() for r in caplog.records if " skipped: coalesced" in r.getMessage()]
+
+    # The skips are logged after their runs are stored: wait for both.
     for _ in range(100):
         if (
             await second.count_runs("every_minute") >= 10
             and await second.count_runs("strict") >= 10
+            and len(coalesced()) >= 9
         ):
             break
         await asyncio.sleep(0.05)
@@ -304,6 +318,10 @@ async def test_restart_handles_fires_missed_while_down(make_scheduler: MakeSched
     # coalesce: the ten missed fires become one catch-up run, the other nine are recorded.
     assert len(ran) == 1 and ran[0].scheduled_for == max(r.scheduled_for for r in catch)
     assert len(skipped) >= 9 and all("coalesced" in (r.reason or "") for r in skipped)
+    # Logged in the configured zone, with its offset.
+    logged = coalesced()
+    assert len(logged) >= 9, logged
+    assert all(re.match(r"fire of every_minute at \S+ \S+ \+08:00 ", m) for m in logged), logged
     assert min(r.scheduled_for for r in catch) == before["every_minute"]
     # misfire grace 30 s without coalescing: every missed fire is recorded as missed.
     strict_runs = await second.list_runs("strict", limit=100)

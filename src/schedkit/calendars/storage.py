@@ -23,7 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from schedkit._suggest import close_names
 from schedkit.calendars.model import (
+    ALIASES,
     BUILTIN_NAMES,
     Calendar,
     DayTable,
@@ -118,8 +120,20 @@ class CalendarStore:
             return stored
         builtin = builtin_calendar(name)
         if builtin is None:
-            raise CalendarNotFoundError(name)
+            raise CalendarNotFoundError(name, close=await self._close_names(name))
         return StoredCalendar(calendar=builtin, version=0, updated_at=None)
+
+    async def _close_names(self, name: str) -> list[str]:
+        """Calendars spelt close to ``name`` (``cn_workdays`` for ``cn_workday``), as
+        task names are suggested; a deleted one, still indexed, is not."""
+        index = await self.store.get_state(INDEX_KEY)
+        stored = index.value.get("names", []) if index is not None else []
+        known = sorted({*stored, *BUILTIN_NAMES, *ALIASES})
+        return [
+            close
+            for close in close_names(name, known, cutoff=0.75)
+            if builtin_calendar(close) is not None or await self.get(close) is not None
+        ]
 
     async def save(self, calendar: Calendar, *, expected_version: int) -> StoredCalendar:
         """Store ``calendar`` if its stored version is still ``expected_version`` (0:

@@ -88,7 +88,7 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
         store = create_store(config.store_url, **config.store_options)
     except SchedkitError as exc:
         report.problem("store", str(exc))
-    label = report.store = describe_store(config.store_url)
+    label = report.store = describe_store(config.store_url, config.store_options)
     path = sqlite_file(config.store_url)
     if store is not None and path is not None and not path.exists():
         # A read command never creates a store.
@@ -327,7 +327,7 @@ def db_upgrade(
         raise CommandFailed(f"directory {path.parent} does not exist")
     found, version = run_async(work())
     created, upgraded = found == 0, 0 < found < version
-    url = describe_store(config.store_url)
+    url = describe_store(config.store_url, config.store_options)
     if as_json:
         render.emit_json(
             {

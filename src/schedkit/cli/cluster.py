@@ -163,6 +163,11 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
         render.emit_json({"store": store, "nodes": [n.model_dump(mode="json") for n in found]})
         return
     lang, tz = state.lang, state.tz()
+    if not found:
+        # An empty table read as a failed query, not as "nothing runs here".
+        state.out.print(words.fill("no live node", lang))
+        render.store_line(state.out, store, lang)
+        return
     headers = ["node", "host", "pid", "version", "roles", "labels", "capacity", "running"]
     table = render.table([*headers, "leader", "heartbeat", "clock", "state"], lang, zone=tz.key)
     for n in found:
@@ -183,6 +188,8 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
             tr(node_state(n), lang),
         )
     state.out.print(table)
+    if not any(n.alive for n in found):
+        state.out.print(words.fill("no live node", lang))
     render.store_line(state.out, store, lang)
 
 

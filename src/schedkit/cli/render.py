@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,7 +21,7 @@ from schedkit.readmodels import ScheduleView
 from schedkit.redaction import redact
 from schedkit.service.past_dates import FireRecorded, PastEndDate, ScheduleNote
 
-from .words import Lang, fill, tr
+from .words import Lang, fill, run_reason, tr
 
 
 def visible(text: str, *, lines: bool = False) -> str:
@@ -172,15 +172,16 @@ def short_id(run_id: str) -> str:
     return run_id[-8:]
 
 
-def run_message(run: Run, lang: Lang = "en") -> str:
+def run_message(run: Run, lang: Lang, tz: tzinfo) -> str:
     """What a person wants to know about a run's outcome, in one line, with credentials
-    masked as the read models mask them (:func:`schedkit.redaction.redact`)."""
+    masked as the read models mask them (:func:`schedkit.redaction.redact`); a fire's
+    time in its reason is said in ``tz``."""
     if run.error:
         text = _error_text(run.error)
     elif run.result:
         text = str(run.result.get("message") or "")
     else:
-        text = run.reason or ""
+        text = run_reason(run.reason or "", lang, tz)
     if run.status is RunStatus.PENDING and run.attempt > 1 and run.attempt_errors:
         # The pending run's own fields were cleared by the requeue: the attempt before
         # says why it waits.
@@ -239,7 +240,7 @@ def runs_table(
         drop |= {"source", "attempt"}
     t = table([h for h in headers if h not in drop], lang, title=title, zone=tz.key)
     for run in runs:
-        message = run_message(run, lang)
+        message = run_message(run, lang, tz)
         if run.status is RunStatus.RUNNING and run.progress:
             message = progress_text(run.progress)
         cells = {

@@ -388,7 +388,7 @@ class _ProgressView:
 
 def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
     lang = state.lang
-    message = render.run_message(run, lang)
+    message = render.run_message(run, lang, state.tz())
     said: dict[str, Any] = {
         "id": run.id,
         "task": visible(run.task_name),

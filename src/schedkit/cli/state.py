@@ -111,8 +111,10 @@ class CliState:
         return self.config_file() or "none (defaults and SCHEDKIT_* variables)"
 
     def store_label(self) -> str:
-        """The store the commands use: a SQLite file's absolute path, else the masked URL."""
-        return describe_store(self.config().store_url)
+        """The store the commands use: a SQLite file's absolute path, else the masked URL
+        (with a MongoDB database from the store options)."""
+        config = self.config()
+        return describe_store(config.store_url, config.store_options)
 
     def where_to_look(self) -> str:
         """What to check when a command finds no tasks or the wrong store: the config in

@@ -4,7 +4,10 @@ values (English is the key; ``--lang zh`` looks each one up here)."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, tzinfo
 from typing import Any, Literal
+
+from schedkit.clock import zoned
 
 #: The languages of the CLI's output (``--lang``).
 Lang = Literal["en", "zh"]
@@ -239,6 +242,12 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "run {id} of {task} for key {key} ({status})",
         "zh": "{task} 的运行 {id}，幂等键 {key}（{status}）",
     },
+    "no live node": {
+        "en": "no live node on this store: a node is listed while a process runs one "
+        "(schedkit serve, schedkit worker, or an app that starts a Scheduler)",
+        "zh": "此存储上没有在线节点：进程运行节点时才会列出"
+        "（schedkit serve、schedkit worker，或启动了 Scheduler 的应用）",
+    },
     "no service": {
         "en": "no schedkit service is running on this store: the run stays pending until "
         "one starts (or run it here: schedkit run {task} --wait)",
@@ -415,6 +424,12 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
     "step waits retry": {"en": "waiting to retry", "zh": "等待重试"},
     "step retries at": {"en": "retries at {time}", "zh": "将于 {time} 重试"},
     "step last failure": {"en": "last attempt failed: {message}", "zh": "上次尝试失败：{message}"},
+    # A run's reason naming a fire (engine/planning.py, engine/scheduler.py)
+    "reason coalesced": {
+        "en": "coalesced into the fire at {time}",
+        "zh": "已合并到 {time} 的触发",
+    },
+    "reason replaced": {"en": "replaced by the fire at {time}", "zh": "被 {time} 的触发取代"},
 }
 
 
@@ -438,6 +453,30 @@ _STEP_REASONS = [
     (re.compile(rf"upstream step {_ENDED}"), "step upstream"),
     (re.compile(r"no upstream step failed"), "step no failure"),
 ]
+
+
+#: Run reasons the engine stores in English with a fire's UTC time, said in the CLI's
+#: zone (beside times in that zone a UTC one reads as a wrong local time) as the console
+#: says them (console/static/messages.js).
+_FIRE_REASONS = [
+    (re.compile(r"coalesced into the fire at (\S+)"), "reason coalesced"),
+    (re.compile(r"replaced by the fire at (\S+)"), "reason replaced"),
+]
+
+
+def run_reason(reason: str, lang: Lang, tz: tzinfo) -> str:
+    """A run's stored reason in ``lang``, a fire's time in it in ``tz`` with its offset
+    (any other reason as stored)."""
+    for pattern, template in _FIRE_REASONS:
+        m = pattern.fullmatch(reason)
+        if m is None:
+            continue
+        try:
+            fire = datetime.fromisoformat(m[1])
+        except ValueError:
+            return reason
+        return fill(template, lang, time=zoned(fire, tz))
+    return reason
 
 
 def step_reason(reason: str, lang: Lang) -> str:

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from schedkit.clock import Clock
+from schedkit.clock import Clock, zoned
 from schedkit.engine import runs
 from schedkit.engine.retries import attempt_error, retried_with, retry_at
 from schedkit.errors import StoreError
@@ -103,17 +103,9 @@ def silence_reason(run: Run, lost_after: timedelta, now: datetime, tz: tzinfo = 
     if last is None:
         return f"no heartbeat from its node (over {limit})"
     silent = (now - last).total_seconds()
-    return f"no heartbeat from its node for {silent:.0f} s (over {limit}; last at {_at(last, tz)})"
-
-
-def _at(moment: datetime, tz: tzinfo) -> str:
-    """``2026-12-07 11:38:27 +08:00`` (``… UTC`` in UTC)."""
-    local = moment.astimezone(tz)
-    offset = local.utcoffset()
-    if not offset:
-        return local.strftime("%Y-%m-%d %H:%M:%S UTC")
-    z = local.strftime("%z")  # +0800; %:z needs Python 3.12
-    return f"{local:%Y-%m-%d %H:%M:%S} {z[:3]}:{z[3:]}"
+    return (
+        f"no heartbeat from its node for {silent:.0f} s (over {limit}; last at {zoned(last, tz)})"
+    )
 
 
 def holds(stored: Run, verdict: LostRun) -> bool:

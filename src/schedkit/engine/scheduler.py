@@ -24,10 +24,11 @@ import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from schedkit.calendars import CalendarBook, CalendarSet
-from schedkit.clock import Clock
+from schedkit.clock import Clock, zoned
 from schedkit.config import SchedkitConfig
 from schedkit.engine import planning, runs
 from schedkit.engine.executor import Executor
@@ -106,6 +107,8 @@ class SchedulerLoop:
         self.clock = clock
         self.node_id = node_id
         self.cfg = config.scheduler
+        #: The zone of times in log lines and in a lost run's reason (its alerts' zone).
+        self.tz = ZoneInfo(config.timezone)
         self.leadership = Leadership(
             store=store,
             clock=clock,
@@ -123,6 +126,7 @@ class SchedulerLoop:
             retry_due=executor.wake_at,
             store_failed_at=lambda: self.leadership.failed_at,
             hold=3 * self.cfg.heartbeat_interval,  # see Reaper._holding
+            tz=self.tz,
         )
         #: The store's calendars, re-read (by version) at each tick firing on a calendar.
         self.calendars = CalendarBook(store)
@@ -526,7 +530,7 @@ class SchedulerLoop:
                     logger.info(
                         "fire of %s at %s skipped: %s",
                         run.schedule_id,
-                        run.scheduled_for,
+                        zoned(run.scheduled_for, self.tz),
                         run.reason,
                     )
                 cause = batch.causes.get(run.id)
@@ -548,7 +552,7 @@ class SchedulerLoop:
             if when > now:
                 self.executor.wake_at(when)
         for schedule_id, fires in missed.items():
-            _warn_missed(schedule_id, fires)
+            _warn_missed(schedule_id, fires, self.tz)
 
     async def _cancel_replaced(self, run_id: str, by: Run) -> None:
         why = f"replaced by the fire at {by.scheduled_for.isoformat()}"
@@ -583,18 +587,10 @@ class SchedulerLoop:
             logger.warning("workflow sweep: store error: %s (next sweep retries)", exc)
 
 
-def _warn_missed(schedule_id: str | None, fires: list[Run]) -> None:
-    first, last = fires[0], fires[-1]
+def _warn_missed(schedule_id: str | None, fires: list[Run], tz: tzinfo) -> None:
+    first, last = zoned(fires[0].scheduled_for, tz), zoned(fires[-1].scheduled_for, tz)
     if len(fires) == 1:
-        logger.warning(
-            "fire of %s at %s missed: %s", schedule_id, first.scheduled_for, first.reason
-        )
+        logger.warning("fire of %s at %s missed: %s", schedule_id, first, fires[0].reason)
         return
-    logger.warning(
-        "%d fires of %s missed, from %s to %s (the first: %s)",
-        len(fires),
-        schedule_id,
-        first.scheduled_for,
-        last.scheduled_for,
-        first.reason,
-    )
+    many = "%d fires of %s missed, from %s to %s (the first: %s)"
+    logger.warning(many, len(fires), schedule_id, first, last, fires[0].reason)

@@ -371,6 +371,8 @@ async def stored_preview(
     if first is None and schedule_id is not None:
         saved = await scheduler.get_schedule(schedule_id)
         first = kept_series(saved, spec.to_json()["trigger"])
+    # Refused as saving refuses it: the same words, close names suggested.
+    await scheduler.calendars.require(spec.trigger)
     ref = spec.trigger.calendar
     calendars = await scheduler.calendars.snapshot([ref.name] if ref is not None else [])
 

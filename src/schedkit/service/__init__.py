@@ -149,8 +149,6 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
             node_id=self.node_id,
             config=self.config,
         )
-        # A lost run's reason names its last heartbeat in the zone its alerts show.
-        self._loop.reaper.tz = self.tz
         audit = Auditor(self.store, self.clock)
         self._audit = audit
         self.schedules = ScheduleBook(

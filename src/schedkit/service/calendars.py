@@ -162,8 +162,10 @@ class CalendarDesk:
         try:
             await self.get(spec.calendar.name)
         except CalendarNotFoundError as exc:
+            # A suggestion ends its sentence with "?".
+            create = " Otherwise create" if exc.close else ": create"
             raise ValidationError(
-                f"{exc}: create it first (schedkit calendar set) or use a built-in one",
+                f"{exc}{create} it first (schedkit calendar set) or use a built-in one",
                 field="trigger.calendar",
             ) from None
 

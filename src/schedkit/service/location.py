@@ -1,12 +1,15 @@
 """Where a store URL points, said the same way by every tool: a SQLite file by its
-absolute path, any other store by its URL with the password masked."""
+absolute path, any other store as the store itself shows it (password masked, a MongoDB
+database the URL does not name added)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from schedkit.store import mask_url
+from schedkit.store.urls import describe_url
 
 __all__ = ["describe_store", "sqlite_file"]
 
@@ -24,8 +27,8 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path).expanduser().resolve()
 
 
-def describe_store(url: str) -> str:
-    """``sqlite:////abs/path/file.db`` for a SQLite file, else the URL with its password
-    masked."""
+def describe_store(url: str, options: Mapping[str, Any] | None = None) -> str:
+    """``sqlite:////abs/path/file.db`` for a SQLite file, else the store's own label for
+    ``url`` and its ``store_options``."""
     path = sqlite_file(url)
-    return f"sqlite:///{path}" if path is not None else mask_url(url)
+    return f"sqlite:///{path}" if path is not None else describe_url(url, options)

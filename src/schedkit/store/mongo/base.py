@@ -15,7 +15,7 @@ from collections.abc import (
 )
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
@@ -51,7 +51,7 @@ from schedkit.store.mongo.codec import (
     run_sidecar_keys,
     to_us,
 )
-from schedkit.store.urls import mask_url
+from schedkit.store.urls import MONGO_SCHEMES, describe_url, mask_url, mongo_database
 
 log = logging.getLogger(__name__)
 
@@ -185,16 +185,11 @@ class MongoBase(Store):
                 f"unknown MongoDB store option(s) {', '.join(sorted(unknown))}; known: {known}"
             )
         parts = urlsplit(url)
-        if parts.scheme not in ("mongodb", "mongodb+srv"):
+        if parts.scheme not in MONGO_SCHEMES:
             raise ConfigError(f"store URL {self.display_url!r} is not a mongodb:// URL")
         self._url = url
-        in_path = unquote(parts.path.lstrip("/"))
-        name = database or in_path or "schedkit"
-        self._database = _check_name("database", name, '/\\. "$')
-        if name != in_path:
-            # A database from the options (the design document's jobstores dict) or the
-            # default: "store mongodb://127.0.0.1:27017 open" did not say which one.
-            self.display_url = f"{self.display_url} (database {name})"
+        self._database = _check_name("database", mongo_database(url, database), '/\\. "$')
+        self.display_url = describe_url(url, {"database": database})
         wrong = sorted(set(collections or {}) - set(DEFAULT_COLLECTIONS))
         if wrong:
             raise ConfigError(
