@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from schedkit.models import Run, RunStatus, Schedule, TriggerSource
 from schedkit.store import create_store
-from tests.api.conftest import PREFIX, Api
+from tests.api.conftest import PREFIX, Api, open_api
 from tests.api.helpers import problem, wait_run
 from tests.store._contract import make_run, make_schedule
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The module's tests create 22 runs as one caller: within the default burst of
+    20 only while earlier tests were slow enough for the rate to refill (they became
+    faster, and the last ones got 429). Throttling is tested in tests/security/test_limits.py."""
+    path = tmp_path_factory.mktemp("runs") / "schedkit.db"
+    yield from open_api(f"sqlite:///{path}", api={"run_rate": 1e6, "run_burst": 1_000_000})
 
 
 def _run(api: Api, task: str, kwargs: dict[str, object] | None = None) -> str:
