@@ -59,6 +59,22 @@ _config_path: ContextVar[str | None] = ContextVar("schedkit_config_path", defaul
 _source_name: ContextVar[str | None] = ContextVar("schedkit_config_source", default=None)
 
 
+#: The config file read when none is named (``--config``, ``$SCHEDKIT_CONFIG``), in the
+#: working directory.
+DEFAULT_CONFIG_FILE = "schedkit.toml"
+
+
+def find_config_file() -> str | None:
+    """The config file read when none is given: ``$SCHEDKIT_CONFIG``, else
+    ``./schedkit.toml`` if present. The CLI and a ``Scheduler`` built without a
+    configuration (an embedded app's lifespan) both read it: an app ran with no task on
+    the default store while ``schedkit tasks`` in the same folder listed the file's."""
+    env = os.environ.get("SCHEDKIT_CONFIG")
+    if env:
+        return env
+    return DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).is_file() else None
+
+
 def _words(value: Any) -> Any:
     """A list read from the environment: comma-separated (``gpu,reports``, as the docs
     write it) or a JSON list. pydantic-settings would parse it as JSON only, so
