@@ -61,6 +61,7 @@ from schedkit.service.node import (
     make_node_id,
     raise_gc_threshold,
 )
+from schedkit.service.pending_defaults import say_inherited
 from schedkit.service.retention import RetentionMethods
 from schedkit.service.runs import RunControl, RunMethods
 from schedkit.service.schedules import ScheduleBook
@@ -280,6 +281,8 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
             # schedule on a new store.
             if store_defaults:
                 await self.schedules.sync_defaults(create_only=not self.config.scheduler.enabled)
+            if self.config.scheduler.enabled:  # the node that fires them
+                say_inherited(self.registry, self.config.timezone)
             # The national notices as stored, for preview() before anything else reads
             # them (a node whose scheduler is off judged by the built-in estimate).
             await self.calendars.snapshot()

@@ -52,7 +52,7 @@ from schedkit.service.past_dates import (
     past_end_date,
     past_run_date,
 )
-from schedkit.service.pending_defaults import removed_key, unstored_default
+from schedkit.service.pending_defaults import removed_key, say_stored, unstored_default
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import (
@@ -409,6 +409,8 @@ class ScheduleBook:
                 ", ".join(changed),
             )
         await self._save(schedule, existing)
+        if existing is None:
+            say_stored(task, spec)
         self._warn_if_past(schedule, config)
         await self.audit.record(SYSTEM, "schedule.default", schedule.id, existing, schedule)
 
