@@ -59,6 +59,22 @@ _config_path: ContextVar[str | None] = ContextVar("schedkit_config_path", defaul
 _source_name: ContextVar[str | None] = ContextVar("schedkit_config_source", default=None)
 
 
+#: The config file read when none is named (``--config``, ``$SCHEDKIT_CONFIG``), in the
+#: working directory.
+DEFAULT_CONFIG_FILE = "schedkit.toml"
+
+
+def find_config_file() -> str | None:
+    """The config file read when none is given: ``$SCHEDKIT_CONFIG``, else
+    ``./schedkit.toml`` if present. The CLI and a ``Scheduler`` built without a
+    configuration (an embedded app's lifespan) both read it: an app ran with no task on
+    the default store while ``schedkit tasks`` in the same folder listed the file's."""
+    env = os.environ.get("SCHEDKIT_CONFIG")
+    if env:
+        return env
+    return DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).is_file() else None
+
+
 def _words(value: Any) -> Any:
     """A list read from the environment: comma-separated (``gpu,reports``, as the docs
     write it) or a JSON list. pydantic-settings would parse it as JSON only, so
@@ -258,6 +274,8 @@ class ApiConfig(_Section):
     max_waiting_connections: int = Field(4096, ge=1)
 
 
+#: The store of the design document's MongoDB jobstore when no URL is given anywhere.
+_DOCUMENT_MONGO_URL = "mongodb://localhost:27017"
 #: The design document's keys :meth:`SchedkitConfig.from_document` translates.
 _DOCUMENT_KEYS = frozenset({"timezone", "jobstores", "executors", "job_defaults", "alerts"})
 
@@ -329,6 +347,13 @@ class SchedkitConfig(BaseSettings):
                 given = [f"environment variable {v}" for v in dict.fromkeys(variables)]
                 sources = ", ".join(given + [where] * (len(variables) < 2))
                 raise ConfigError(f"{sources}: {refusal}")
+        if self.store_options:
+            from schedkit.store.options import foreign_options
+
+            origin = _store_url_origin(self, values, where)
+            wrong = foreign_options(self.store_url, self.store_options, origin)
+            if wrong is not None:
+                raise ConfigError(wrong)
         errors, self._warnings = stray_variables(
             os.environ,
             type(self).model_fields,
@@ -419,10 +444,11 @@ class SchedkitConfig(BaseSettings):
     def from_document(cls, config: dict[str, Any], **overrides: Any) -> SchedkitConfig:
         """Accept the design document's ``SCHEDULER_CONFIG`` shape.
 
-        ``jobstores.default`` of type ``mongodb`` becomes a MongoDB store URL (taken from
-        ``SCHEDKIT_STORE_URL``/``url``, default ``mongodb://localhost:27017``) with the
-        given database and the collection used for schedules; ``executors.default.
-        max_workers`` sizes the thread pool; ``alerts`` is read as the alerts section.
+        ``jobstores.default`` of type ``mongodb`` becomes a MongoDB store URL (its ``url``,
+        else ``SCHEDKIT_STORE_URL``, else ``mongodb://localhost:27017`` with a warning in
+        :attr:`warnings`) with the given database and the collection used for schedules;
+        ``executors.default.max_workers`` sizes the thread pool; ``alerts`` is read as
+        the alerts section.
         Any other key is a key of this configuration (``task_packages``, ``scheduler``,
         …), checked as such: a misspelt one is an error, not ignored.
         """
@@ -432,10 +458,11 @@ class SchedkitConfig(BaseSettings):
             data["timezone"] = config["timezone"]
         store = (config.get("jobstores") or {}).get("default") or {}
         kind = store.get("type")
+        fallback: str | None = None
         if kind == "mongodb":
-            data["store_url"] = store.get("url") or os.environ.get(
-                "SCHEDKIT_STORE_URL", "mongodb://localhost:27017"
-            )
+            given = store.get("url") or os.environ.get("SCHEDKIT_STORE_URL")
+            fallback = None if given else _DOCUMENT_MONGO_URL
+            data["store_url"] = given or fallback
             options: dict[str, Any] = {}
             if store.get("database"):
                 options["database"] = store["database"]
@@ -462,9 +489,31 @@ class SchedkitConfig(BaseSettings):
         data.update(overrides)
         token = _source_name.set("SCHEDULER_CONFIG")
         try:
-            return cls(**data)
+            loaded = cls(**data)
         finally:
             _source_name.reset(token)
+        if fallback is not None and "store_url" not in {**native, **overrides}:
+            # A forgotten variable must not leave a production node on a local database
+            # without a word; logged as the node starts, as the other warnings.
+            loaded._warnings.append(
+                f"SCHEDULER_CONFIG: jobstores.default (type mongodb) gives no url and "
+                f"SCHEDKIT_STORE_URL is not set: the store is {fallback}; set "
+                "SCHEDKIT_STORE_URL (or jobstores.default.url) to your MongoDB's URL"
+            )
+        return loaded
+
+
+def _store_url_origin(config: SchedkitConfig, given: Mapping[str, Any], where: str) -> str:
+    """Where ``config.store_url`` came from, in words (for a store-kind error)."""
+    if "store_url" in given:
+        source = _source_name.get()
+        return f"from {source}" if source else "given as an argument"
+    variable = _variable_of(("store_url",), given)
+    if variable is not None:
+        return f"from environment variable {variable}"
+    if "store_url" in config.model_fields_set:
+        return f"from {where}"
+    return "the default: store_url is not set"
 
 
 def _sections() -> set[str]:

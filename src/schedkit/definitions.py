@@ -21,7 +21,12 @@ from schedkit.placement import check_executor, check_isolation, check_labels
 from schedkit.task import PRIORITY_CHOICES, BaseTask, TaskPriority
 from schedkit.triggers import ScheduleSpec
 
-__all__ = ["check_definition", "checked_name", "default_schedule_error"]
+__all__ = [
+    "check_definition",
+    "checked_name",
+    "default_schedule_error",
+    "inherits_default_schedule",
+]
 
 
 def checked_name(task: BaseTask) -> str:
@@ -79,10 +84,16 @@ def check_definition(task: BaseTask, name: str) -> None:
     _check_default_schedule(task, name)
 
 
+def inherits_default_schedule(task: BaseTask) -> bool:
+    """Whether ``task`` keeps BaseTask's built-in default schedule (daily at 02:00): a
+    class task that does not declare ``default_schedule`` itself."""
+    return type(task).default_schedule is BaseTask.default_schedule
+
+
 def default_schedule_error(task: BaseTask, name: str, error: Exception) -> TaskDefinitionError:
     """The error for a default schedule that cannot be registered: it says which one
     (BaseTask's built-in one, when the task kept it) and what to do."""
-    built_in = type(task).default_schedule is BaseTask.default_schedule
+    built_in = inherits_default_schedule(task)
     attribute = "default schedule" + (" (BaseTask's built-in: daily at 02:00)" if built_in else "")
     fix = (
         'give the default schedule the kwargs its execute needs ("kwargs": {...})'

@@ -221,3 +221,27 @@ def test_a_task_package_not_found_says_it_imports_from_the_working_directory(
     broken = write_config(project / "broken.toml", cli.db, ("tests.cli.sample_tasks.nope",))
     other = one_error_line(cli("--config", str(broken), "run", "hello").stderr)
     assert "PYTHONPATH" not in other  # a module missing inside a package found: no hint
+
+
+def test_mongodb_options_without_the_url_say_the_url_is_not_set(cli: Cli) -> None:
+    """An audit: docs/configuration.md's example puts MongoDB ``store_options`` in the file
+    and the URL in the environment; with SCHEDKIT_STORE_URL forgotten, ``check`` and ``db
+    upgrade`` said "unknown SQL store option(s) database" and ``history`` that the
+    default SQLite store did not exist. Every command now says the URL is not set."""
+    cli.config.write_text(
+        'task_packages = ["tests.cli.sample_tasks"]\nstore_options = { database = "exds" }\n',
+        encoding="utf-8",
+    )
+    said = (
+        "store_options holds MongoDB store options (database), but the store URL "
+        "sqlite:///schedkit.db (the default: store_url is not set) names a SQL store: "
+        "set SCHEDKIT_STORE_URL"
+    )
+    for args in (["history"], ["db", "upgrade"], ["tasks", "list"]):
+        result = cli(*args)
+        assert result.exit_code == 1, result.output
+        assert one_error_line(result.stderr).startswith(f"error: {said}"), result.stderr
+    data = json.loads(cli("check", "--json").stdout)
+    assert [p["where"] for p in data["problems"]] == ["config"]
+    assert data["problems"][0]["problem"].startswith(said)
+    assert not (cli.cwd / "schedkit.db").exists()

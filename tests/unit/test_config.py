@@ -137,7 +137,9 @@ def _keys(model: type, prefix: str = "") -> list[str]:
     return out
 
 
-def test_reference_documents_every_key_and_its_example_loads(tmp_path: Path) -> None:
+def test_reference_documents_every_key_and_its_example_loads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import re
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
@@ -150,9 +152,84 @@ def test_reference_documents_every_key_and_its_example_loads(tmp_path: Path) -> 
     assert example
     path = tmp_path / "schedkit.toml"
     path.write_text(example.group(1))
+    # "with SCHEDKIT_STORE_URL=mongodb://... in the environment", as the example says;
+    # without it, the error that says so (test_options_of_another_kind_of_store...).
+    monkeypatch.setenv("SCHEDKIT_STORE_URL", "mongodb://app:secret@mongo.internal:27017")
     config = SchedkitConfig.load(path)
     assert config.store_options["database"] == "exds"
     assert config.alerts.enabled
+
+
+def test_options_of_another_kind_of_store_name_it_the_url_used_and_its_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit: docs/configuration.md's example (MongoDB store_options in the file, the
+    URL in the environment) with the variable forgotten said "unknown SQL store option(s)
+    database; known: busy_timeout, ...": the default SQLite URL in use went unsaid."""
+    path = tmp_path / "schedkit.toml"
+    path.write_text('store_options = { database = "exds" }\n')
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig.load(path)
+    said = str(err.value)
+    assert said.startswith("store_options holds MongoDB store options (database), but the ")
+    assert "store URL sqlite:///schedkit.db (the default: store_url is not set) " in said
+    assert "names a SQL store: set SCHEDKIT_STORE_URL (or store_url) to the MongoDB" in said
+    assert "unknown" not in said
+
+    monkeypatch.setenv("SCHEDKIT_STORE_URL", "sqlite:///app.db")
+    with pytest.raises(ConfigError, match=r"sqlite:///app.db \(from environment variable "):
+        SchedkitConfig.load(path)
+    monkeypatch.delenv("SCHEDKIT_STORE_URL")
+    path.write_text('store_url = "sqlite:///app.db"\nstore_options = { database = "exds" }\n')
+    with pytest.raises(ConfigError, match=rf"sqlite:///app.db \(from {path}\) names a SQL"):
+        SchedkitConfig.load(path)
+    with pytest.raises(ConfigError, match=r"mongodb://h:27017 \(given as an argument\) names"):
+        SchedkitConfig(store_url="mongodb://h:27017", store_options={"table_prefix": "x_"})
+    # The other way round, password masked; and no kind at all: left to the store.
+    with pytest.raises(ConfigError) as err:
+        SchedkitConfig(store_url="mongodb://u:pw@h/db", store_options={"busy_timeout": 5})
+    assert "SQL store options (busy_timeout), but the store URL mongodb://u:***@h/db" in str(
+        err.value
+    )
+    assert SchedkitConfig(store_options={"databse": "x"}).store_options == {"databse": "x"}
+    assert SchedkitConfig(store_options={"table_prefix": "x_"}).store_options
+
+
+def test_create_store_names_options_of_another_kind_of_store(tmp_path: Path) -> None:
+    from schedkit.store import create_store
+    from schedkit.store.mongo.base import MongoBase
+    from schedkit.store.options import MONGO_OPTIONS
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with pytest.raises(ConfigError, match=r"holds MongoDB store options \(collections, database\)"):
+        create_store(url, database="x", collections={})
+    with pytest.raises(ConfigError, match="unknown SQL store option"):
+        create_store(url, databse="x")  # a typo: the options the store knows
+    # The names the message goes by are the MongoDB store's (known without pymongo).
+    import inspect
+
+    params = inspect.signature(MongoBase.__init__).parameters
+    assert {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY} == MONGO_OPTIONS
+
+
+def test_document_mongodb_without_any_url_warns_naming_the_url_and_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An audit: the document's dict with a mongodb jobstore and no SCHEDKIT_STORE_URL
+    used mongodb://localhost:27017 without a word."""
+    monkeypatch.delenv("SCHEDKIT_STORE_URL", raising=False)
+    document = {"jobstores": {"default": {"type": "mongodb", "database": "exds"}}}
+    config = SchedkitConfig.from_document(document)
+    assert config.store_url == "mongodb://localhost:27017"
+    (warning,) = config.warnings
+    assert "the store is mongodb://localhost:27017" in warning
+    assert "set SCHEDKIT_STORE_URL (or jobstores.default.url)" in warning
+    monkeypatch.setenv("SCHEDKIT_STORE_URL", "mongodb://db.internal:27017")
+    assert SchedkitConfig.from_document(document).warnings == []
+    monkeypatch.delenv("SCHEDKIT_STORE_URL")
+    given = {"jobstores": {"default": {"type": "mongodb", "url": "mongodb://db:27017"}}}
+    assert SchedkitConfig.from_document(given).warnings == []
+    assert SchedkitConfig.from_document(document, store_url="mongodb://x:1").warnings == []
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,12 @@ import typer
 
 from schedkit.alerts.config import AlertsSettings, config_warnings
 from schedkit.calendars import CalendarBook, CalendarSet, WarningCode, referenced_names
+from schedkit.definitions import inherits_default_schedule
 from schedkit.errors import SchedkitError, StoreNotFoundError, TaskDefinitionError
 from schedkit.registry import TaskRegistry
 from schedkit.service.extensions import alerts_extra_missing
 from schedkit.service.location import describe_store, sqlite_file
-from schedkit.service.pending_defaults import default_trigger, default_triggers
+from schedkit.service.pending_defaults import default_trigger, default_triggers, inherited_note
 from schedkit.store import RollupRebuild, Store, UpgradeCheck, create_store
 from schedkit.store._upgrade import live_nodes
 from schedkit.triggers import ScheduleSpec, trigger_from_json
@@ -147,6 +148,9 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
                 task.validate_kwargs(spec.kwargs)
             except SchedkitError as exc:
                 report.problem(f"task {task.task_name}: default schedule", str(exc))
+                continue
+            if inherits_default_schedule(task):
+                report.warnings.append((f"task {task.task_name}", inherited_note(spec)))
         if store is not None:
             schedules = await store.list_schedules()
             report.info.append(

@@ -26,7 +26,7 @@ import typer
 from rich.console import Console
 
 from schedkit._controls import escape_controls, traceback_text
-from schedkit.config import SchedkitConfig
+from schedkit.config import SchedkitConfig, find_config_file
 from schedkit.context import TASK_LOGGER
 from schedkit.errors import StoreNotFoundError
 from schedkit.logcapture import ABOUT_RUN, NODE_ATTR
@@ -65,9 +65,6 @@ WaitOpt = Annotated[
 #: Width of tables written to a pipe or file.
 PIPE_WIDTH = 140
 
-#: The config file read when neither ``--config`` nor ``$SCHEDKIT_CONFIG`` names one.
-DEFAULT_CONFIG_FILE = "schedkit.toml"
-
 #: Where ``schedkit demo`` keeps its database, files and the configuration it writes for
 #: the CLI (relative to the working directory, unless ``--var-dir`` says otherwise).
 DEMO_VAR_DIR = Path("var/demo")
@@ -91,10 +88,7 @@ class CliState:
         """``--config``, else ``$SCHEDKIT_CONFIG``, else ``./schedkit.toml`` if present."""
         if self.config_path is not None:
             return str(self.config_path)
-        env = os.environ.get("SCHEDKIT_CONFIG")
-        if env:
-            return env
-        return DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).is_file() else None
+        return find_config_file()
 
     def config(self) -> SchedkitConfig:
         """The configuration (loaded once); ``--store`` overrides the store URL."""

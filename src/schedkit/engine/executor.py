@@ -21,7 +21,7 @@ from typing import Any
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
-from schedkit.engine.active import Active, current_task
+from schedkit.engine.active import Active, current_task, say_stopped
 from schedkit.engine.attempt import AttemptRunner, Outcome, cancelled
 from schedkit.engine.finish import Finisher
 from schedkit.engine.flows import Flows
@@ -186,6 +186,8 @@ class Executor(RunHeartbeats):
             return
         _, still = await asyncio.wait(set(self._tasks), timeout=grace)
         why = "the node drained" if hand_back else "service shut down"
+        if not hand_back:
+            say_stopped(self._active.values(), grace, self.clock.now())
         for run_id in list(self._active):
             if hand_back:
                 self._handed_back.add(run_id)

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from schedkit import broadcast
 from schedkit.clock import Clock, StoreClock, SystemClock
-from schedkit.config import SchedkitConfig
+from schedkit.config import DEFAULT_CONFIG_FILE, SchedkitConfig, find_config_file
 from schedkit.engine.executor import Executor
 from schedkit.engine.handoff import Sender
 from schedkit.engine.leadership import LEASE_NAME
@@ -61,6 +61,7 @@ from schedkit.service.node import (
     make_node_id,
     raise_gc_threshold,
 )
+from schedkit.service.pending_defaults import say_inherited
 from schedkit.service.retention import RetentionMethods
 from schedkit.service.runs import RunControl, RunMethods
 from schedkit.service.schedules import ScheduleBook
@@ -84,7 +85,8 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
     """A schedkit node. ``async with Scheduler(config) as s: ...`` or start()/stop().
 
     ``config``: a :class:`SchedkitConfig`, a dict of its fields, the design document's
-    ``SCHEDULER_CONFIG`` dict, a TOML path, or None (environment and defaults).
+    ``SCHEDULER_CONFIG`` dict, a TOML path, or None (the CLI's: ``$SCHEDKIT_CONFIG``,
+    else ``./schedkit.toml`` if present, under the environment).
     ``registry`` defaults to the global ``task_registry`` (the document's singleton).
     ``store`` is the store this node uses; it is public for tests and tools, while the
     API, console, CLI and extensions use the methods below.
@@ -277,6 +279,8 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
             # schedule on a new store.
             if store_defaults:
                 await self.schedules.sync_defaults(create_only=not self.config.scheduler.enabled)
+            if self.config.scheduler.enabled:  # the node that fires them
+                say_inherited(self.registry, self.config.timezone)
             # The national notices as stored, for preview() before anything else reads
             # them (a node whose scheduler is off judged by the built-in estimate).
             await self.calendars.snapshot()
@@ -556,11 +560,23 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
 
 
 def load_config(config: ConfigInput) -> SchedkitConfig:
-    """A :class:`SchedkitConfig` from any of the forms :class:`Scheduler` accepts."""
+    """A :class:`SchedkitConfig` from any of the forms :class:`Scheduler` accepts; None:
+    the file the CLI reads too (:func:`~schedkit.config.find_config_file`), if any."""
     if isinstance(config, SchedkitConfig):
         return config
     if config is None:
-        return SchedkitConfig.load()
+        # Found as the CLI finds it: an app and `schedkit tasks` in one folder agree.
+        path = find_config_file()
+        if path is None:
+            logger.info(
+                "configuration: no config file (SCHEDKIT_CONFIG is not set, no %s in %s): "
+                "defaults and SCHEDKIT_* variables",
+                DEFAULT_CONFIG_FILE,
+                Path.cwd(),
+            )
+        else:
+            logger.info("configuration: config file %s", Path(path).resolve())
+        return SchedkitConfig.load(path)
     if isinstance(config, str | Path):
         return SchedkitConfig.load(config)
     if "jobstores" in config or "executors" in config:

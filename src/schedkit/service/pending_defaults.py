@@ -6,14 +6,19 @@ both default schedules used an unconfirmed year of ``cn_workdays``)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
+from schedkit.definitions import inherits_default_schedule
 from schedkit.errors import ValidationError
 from schedkit.models import JSON, Schedule
 from schedkit.registry import TaskRegistry
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import ScheduleSpec
+from schedkit.triggers.describe import describe_trigger
+
+logger = logging.getLogger(__name__)
 
 
 def removed_key(schedule_id: str) -> str:
@@ -64,3 +69,28 @@ def default_trigger(task: BaseTask, timezone: str) -> JSON | None:
     except ValidationError:
         return None
     return trigger
+
+
+def inherited_note(spec: ScheduleSpec) -> str:
+    """What to say of a task that keeps BaseTask's default schedule ``spec``: a class task
+    declaring none got a daily 02:00 schedule without a word (an ``@task`` function
+    without ``schedule=`` gets none)."""
+    return (
+        f"declares no default_schedule, so it gets BaseTask's: {describe_trigger(spec.trigger)}; "
+        "set default_schedule = None to run it only on demand, or declare the schedule it needs"
+    )
+
+
+def say_inherited(registry: TaskRegistry, timezone: str) -> None:
+    """A warning for each task keeping BaseTask's default schedule, as a firing node
+    starts (``schedkit check`` lists them too)."""
+    for task in registry:
+        if inherits_default_schedule(task) and task.default_schedule is not None:
+            spec = ScheduleSpec.parse(task.default_schedule, default_timezone=timezone)
+            logger.warning("task %s %s", task.task_name, inherited_note(spec))
+
+
+def say_stored(task: BaseTask, spec: ScheduleSpec) -> None:
+    """Log the default schedule ``spec`` a start stored for ``task``."""
+    described = describe_trigger(spec.trigger)
+    logger.info("stored the default schedule of task %s: %s", task.task_name, described)

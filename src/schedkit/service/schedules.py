@@ -53,15 +53,10 @@ from schedkit.service.past_dates import (
     past_end_date,
     past_run_date,
 )
-from schedkit.service.pending_defaults import removed_key, unstored_default
+from schedkit.service.pending_defaults import removed_key, say_stored, unstored_default
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
-from schedkit.triggers import (
-    AllowedFire,
-    ScheduleSpec,
-    preview,
-    trigger_from_json,
-)
+from schedkit.triggers import AllowedFire, ScheduleSpec, preview, trigger_from_json
 from schedkit.triggers.gaps import gap_field, smallest_gap
 from schedkit.triggers.upcoming import PREVIEW_BUDGET
 
@@ -420,6 +415,8 @@ class ScheduleBook:
                 ", ".join(changed),
             )
         await self._save(schedule, existing)
+        if existing is None:
+            say_stored(task, self.parse(task.default_schedule))
         self._warn_if_past(schedule, config)
         await self.audit.record(SYSTEM, "schedule.default", schedule.id, existing, schedule)
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from schedkit.errors import ConfigError
 from schedkit.store.base import Store
+from schedkit.store.options import foreign_options
 from schedkit.store.urls import mask_url
 
 __all__ = ["create_store"]
@@ -19,6 +20,9 @@ def create_store(url: str, **options: Any) -> Store:
     ``options`` go to the backend (for MongoDB: ``database`` and collection names). A
     backend whose driver is not installed is a ConfigError naming the extra to install.
     """
+    wrong = foreign_options(url, options)
+    if wrong is not None:
+        raise ConfigError(wrong)
     scheme = urlsplit(url).scheme.split("+", 1)[0].lower()
     if scheme in ("sqlite", "postgresql", "postgres"):
         from schedkit.store.sql import SQLStore

@@ -51,6 +51,7 @@ from schedkit.store.mongo.codec import (
     run_sidecar_keys,
     to_us,
 )
+from schedkit.store.options import MONGO_OPTIONS
 from schedkit.store.urls import MONGO_SCHEMES, describe_url, mask_url, mongo_database
 
 log = logging.getLogger(__name__)
@@ -180,7 +181,7 @@ class MongoBase(Store):
     ) -> None:
         self.display_url = mask_url(url)
         if unknown:
-            known = "collections, database, recover_after, server_selection_timeout, socket_timeout"
+            known = ", ".join(sorted(MONGO_OPTIONS))
             raise ConfigError(
                 f"unknown MongoDB store option(s) {', '.join(sorted(unknown))}; known: {known}"
             )
