@@ -159,6 +159,12 @@ class StoreNotFoundError(StoreError, LookupError):
     get an empty store."""
 
 
+class StoreOutdatedError(StoreError):
+    """The store's schema is older than this code's, and the opener (a read command)
+    must not upgrade it: an upgrade may be one that older releases cannot work with, and
+    reading ahead of a rollback must not lose it (``schedkit db upgrade`` upgrades)."""
+
+
 class StoreClosedError(StoreError):
     """The store object is not open (never opened, or closed by a stopping node): unlike
     an outage, waiting does not help."""

@@ -19,7 +19,7 @@ from schedkit.models import Node, Schedule
 from schedkit.store import create_store
 from schedkit.version import __version__, build, node_version
 from tests.cli.conftest import Cli, one_error_line, write_config
-from tests.store.test_sql_migrations import SCHEMA_V1
+from tests.store._versions import SCHEMA_V1
 
 
 def test_check_ok(cli: Cli) -> None:

@@ -7,15 +7,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from schedkit import Scheduler, TaskRegistry
-from schedkit.errors import StoreError
+from schedkit.errors import StoreError, StoreOutdatedError
 from schedkit.models import LogLine, Node, Run, RunStatus, Schedule, TriggerSource, new_id, utcnow
 from schedkit.store._rollups import RELATIVE_ERROR
 from schedkit.store._upgrade import UpgradeCheck
@@ -28,6 +26,7 @@ from schedkit.store.sql.schema import Tables
 from tests.engine.conftest import fast_config
 from tests.stopping import stop_or_fail
 from tests.store._contract import lost, make_run, seed
+from tests.store._versions import create_v1, make_newer, on_database
 
 pytestmark = pytest.mark.parametrize(
     "store_url",
@@ -39,38 +38,11 @@ pytestmark = pytest.mark.parametrize(
 )
 
 T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
-SCHEMA_V1 = Path(__file__).parent / "schema_v1"
 # The real steps; the tests below append steps of their own after them.
 RELEASED = list(_sql_migrations.MIGRATIONS)
 CURRENT = len(RELEASED) + 1
 _T = TypeVar("_T")
 ROLLUP_ERROR = RELATIVE_ERROR * (1 + 1e-9)
-
-
-async def on_database(url: str, work: Callable[[sa.Connection], _T]) -> _T:
-    """``work`` in a transaction of the test's own on the store's database."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url)
-        try:
-            with engine.begin() as conn:
-                return work(conn)
-        finally:
-            engine.dispose()
-    async_engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
-    try:
-        async with async_engine.begin() as async_conn:
-            return await async_conn.run_sync(work)
-    finally:
-        await async_engine.dispose()
-
-
-def create_v1(conn: sa.Connection) -> None:
-    """The database as schedkit's schema version 1 created it (frozen DDL)."""
-    text = (SCHEMA_V1 / f"{conn.dialect.name}.sql").read_text()
-    ddl = "\n".join(line for line in text.splitlines() if not line.startswith("--"))
-    for statement in ddl.split(";"):
-        if statement.strip():
-            conn.exec_driver_sql(statement)
 
 
 def snapshot(prefix: str) -> Callable[[sa.Connection], dict[str, Any]]:
@@ -521,3 +493,44 @@ async def test_a_node_starting_on_a_store_with_live_older_nodes_does_not_upgrade
         assert await scheduler.store.schema_version() == CURRENT
     finally:
         await stop_or_fail(scheduler, 2.0)
+
+
+def at_version_7(conn: sa.Connection) -> None:
+    """A current database as version 7 left it."""
+    undo_partial_run_indexes(conn)
+    conn.exec_driver_sql("DELETE FROM schedkit_schema_version WHERE version > 7")
+
+
+async def test_a_read_refusing_an_older_store_says_whether_its_release_survives_the_upgrade(
+    store_url: str,
+) -> None:
+    """Upgrading a version-1 store loses the rollback to its release; upgrading a
+    version-7 one (an additive step) does not."""
+    await on_database(store_url, create_v1)
+    with pytest.raises(StoreOutdatedError) as refused:
+        await SQLStore(store_url).open(upgrade=False)
+    assert (
+        f"uses {CURRENT}: `schedkit db upgrade` upgrades it (code older than schema version 7 "
+        "then refuses to start on it: no rolling back to a release of schema version 1)"
+    ) in str(refused.value)
+    async with SQLStore(store_url):
+        pass
+    await on_database(store_url, at_version_7)
+    with pytest.raises(StoreOutdatedError, match=r"\(code of schema version 7 keeps working"):
+        await SQLStore(store_url).open(upgrade=False)
+
+
+async def test_a_read_opens_a_newer_compatible_store_and_leaves_it_as_it_is(
+    store_url: str,
+) -> None:
+    async with SQLStore(store_url):
+        pass
+    await make_newer(store_url, CURRENT + 1, compatible_from=CURRENT)
+    for upgrade in (False, True):
+        store = SQLStore(store_url)
+        await store.open(create=False, upgrade=upgrade)
+        try:
+            assert store.found_version == await store.schema_version() == CURRENT + 1
+            assert store.code_version == CURRENT
+        finally:
+            await store.close()

@@ -97,9 +97,9 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
         store = None
     elif store is not None:
         try:
-            await store.open(
-                create=False, upgrade=UpgradeCheck(lost_after=config.scheduler.lost_after)
-            )
+            # A check never upgrades: run before a rollback, it upgraded the store past
+            # what the release to roll back to can run on.
+            await store.open(create=False, upgrade=False)
             version = await store.schema_version()
             kind = words.fill(version_kind(config.store_url), lang)
             report.info.append(
@@ -108,6 +108,12 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
                     words.fill("store version", lang, store=label, kind=kind, version=version),
                 )
             )
+            if store.code_version is not None and version > store.code_version:
+                newer = words.fill(
+                    "store newer", lang, store=label, kind=kind, version=version,
+                    code=store.code_version,
+                )  # fmt: skip
+                report.warnings.append(("store", newer))
         except StoreNotFoundError as exc:
             # Not yet created is a sound state before the first start; a mistyped
             # database name shows here all the same (a problem with --require-store).
@@ -319,17 +325,18 @@ def db_upgrade(
         lost_after=config.scheduler.lost_after, ignore_live_nodes=ignore_live_nodes
     )
 
-    async def work() -> tuple[int, int]:
+    async def work() -> tuple[int, int, int]:
         store = create_store(config.store_url, **config.store_options)
         await store.open(upgrade=check)
         try:
-            return store.found_version or 0, await store.schema_version()
+            version = await store.schema_version()
+            return store.found_version or 0, version, store.code_version or version
         finally:
             await store.close()
 
     if path is not None and not path.parent.exists():
         raise CommandFailed(f"directory {path.parent} does not exist")
-    found, version = run_async(work())
+    found, version, code = run_async(work())
     created, upgraded = found == 0, 0 < found < version
     url = describe_store(config.store_url, config.store_options)
     if as_json:
@@ -337,20 +344,25 @@ def db_upgrade(
             {
                 "store": url,
                 "schema_version": version,
+                "release_schema_version": code,
                 "created": created,
                 "upgraded_from": found if upgraded else None,
             }
         )
+        return
+    if created:
+        key = "store created"
+    elif upgraded:
+        key = "store upgraded"
     else:
-        said = words.fill(
-            "store created" if created else "store upgraded" if upgraded else "store current",
-            state.lang,
-            store=visible(url),
-            kind=words.fill(version_kind(config.store_url), state.lang),
-            version=version,
-            found=found,
-        )
-        state.out.print(said)
+        # A store newer than this release (and compatible, or it would not open) is no
+        # "up to date" one: the operator may be rolling back onto it.
+        key = "store newer" if version > code else "store current"
+    kind = words.fill(version_kind(config.store_url), state.lang)
+    said = words.fill(
+        key, state.lang, store=visible(url), kind=kind, version=version, found=found, code=code
+    )
+    state.out.print(said)
 
 
 @db_app.command("rebuild-rollups")

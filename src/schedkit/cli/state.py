@@ -278,16 +278,17 @@ def _relative_sqlite(url: str) -> bool:
 @asynccontextmanager
 async def management(state: CliState, *, read_only: bool = False) -> AsyncIterator[Scheduler]:
     """A started façade that neither fires schedules nor executes runs. ``read_only``:
-    the store must exist already (see :func:`require_existing_store`) and the tasks'
-    default schedules missing from it stay missing (a node's start stores them): run
-    from a checkout against production, a read stored the schedule of a task no node
-    had the code of yet, and it failed for a read-only database user."""
+    the store must exist already (see :func:`require_existing_store`) at this release's
+    schema (an older one is not upgraded: `schedkit check` from a new release, run before
+    deciding to roll back, upgraded the store past what the old release can run on), and
+    the tasks' default schedules missing from it stay missing (a node's start stores
+    them): run from a checkout against production, a read stored the schedule of a task
+    no node had the code of yet, and it failed for a read-only database user."""
     if read_only:
         require_existing_store(state)
     config = with_roles(state.config(), scheduler=False, executor=False)
     scheduler = Scheduler(config, registry=TaskRegistry())
-    started_as = _started(state, scheduler, create=not read_only, store_defaults=not read_only)
-    async with started_as as started:
+    async with _started(state, scheduler, read_only=read_only) as started:
         yield started
 
 
@@ -313,12 +314,13 @@ async def executing(state: CliState, *, node_name: str | None = None) -> AsyncIt
 
 @asynccontextmanager
 async def _started(
-    state: CliState, scheduler: Scheduler, *, create: bool = True, store_defaults: bool = True
+    state: CliState, scheduler: Scheduler, *, read_only: bool = False
 ) -> AsyncIterator[Scheduler]:
     path = sqlite_file(scheduler.config.store_url)
     created = path is not None and not path.exists()
     try:
-        await scheduler.start(create_store=create, store_defaults=store_defaults)
+        writes = not read_only
+        await scheduler.start(create_store=writes, store_defaults=writes, upgrade_store=writes)
     except StoreNotFoundError as error:
         # A mistyped PostgreSQL or MongoDB database name got an empty store from a read.
         raise CommandFailed(

@@ -306,6 +306,11 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "store {store} is at {kind} {version} (up to date)",
         "zh": "存储 {store} 的{kind}为 {version}（已是最新）",
     },
+    "store newer": {
+        "en": "store {store} is at {kind} {version}, newer than this release's {code}: "
+        "compatible, this release runs on it",
+        "zh": "存储 {store} 的{kind}为 {version}，比本版本的 {code} 新：兼容，本版本可在其上运行",
+    },
     "no config": {"en": "(defaults and environment)", "zh": "（默认值与环境变量）"},
     "store version": {
         "en": "{store} ({kind} {version})",

@@ -237,7 +237,9 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         lines waiting for the store, listener calls waiting to finish)."""
         return {o.what: o.dropped for o in (self._logs.overflow, self._events.overflow)}
 
-    async def start(self, *, create_store: bool = True, store_defaults: bool = True) -> None:
+    async def start(
+        self, *, create_store: bool = True, store_defaults: bool = True, upgrade_store: bool = True
+    ) -> None:
         """Open the store, discover tasks, register their default schedules, start firing
         (if this node wins the lease) and executing. Fires missed while the service was
         down are handled on the first tick, per each schedule's misfire/coalesce policy.
@@ -245,15 +247,16 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         read): a database holding no store raises StoreNotFoundError.
         ``store_defaults=False`` (a management client that must write nothing): the
         default schedules are left unstored (the calendar warnings count them all the
-        same)."""
+        same). ``upgrade_store=False`` (tools that read): a store older than this
+        release raises StoreOutdatedError instead of being upgraded."""
         if self.started:
             return
         # A node's records carry its id (JSON logs' node_id), those of the tasks started
         # here included; a management client (CLI command) is no node.
         with acting_as(self.node_id) if self.is_node else contextlib.nullcontext():
-            await self._start(create_store, store_defaults)
+            await self._start(create_store, store_defaults, upgrade_store)
 
-    async def _start(self, create_store: bool, store_defaults: bool) -> None:
+    async def _start(self, create_store: bool, store_defaults: bool, upgrade_store: bool) -> None:
         if self.is_node:  # a service's log is where its operator looks; check lists them
             for warning in self.config.warnings:
                 logger.warning("%s", warning)
@@ -263,7 +266,7 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
             # Nodes alive past lost_after, as the node list and the reaper judge them, hold
             # back an upgrade older code cannot work with (store._upgrade).
             upgrade = UpgradeCheck(lost_after=self.config.scheduler.lost_after)
-            await self.store.open(create=create_store, upgrade=upgrade)
+            await self.store.open(create=create_store, upgrade=upgrade if upgrade_store else False)
             stack.push_async_callback(self.store.close)
             # Before anything is written: the times written are in the node's time.
             await self._node.clock_sync.measure()

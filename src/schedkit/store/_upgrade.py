@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from schedkit.errors import StoreError
+from schedkit.errors import StoreError, StoreOutdatedError
 from schedkit.models import Node
 
 #: The default of ``scheduler.lost_after``, for openers that do not say.
@@ -35,6 +35,30 @@ class UpgradeCheck:
 
 
 DEFAULT_CHECK = UpgradeCheck()
+
+
+def upgrade_check(upgrade: UpgradeCheck | bool) -> UpgradeCheck | None:
+    """``Store.open``'s ``upgrade`` as the check to upgrade with; None: no upgrade."""
+    if upgrade is False:
+        return None
+    return DEFAULT_CHECK if upgrade is True else upgrade
+
+
+def outdated(*, store: str, kind: str, found: int, target: int, needs: int) -> StoreOutdatedError:
+    """The error of an opener that must not upgrade (a read) on a store at ``found``,
+    older than this code's ``target``; code older than ``needs`` cannot work on the
+    upgraded store (``kind``: "schema" or "index")."""
+    if needs > found:
+        after = (
+            f"code older than {kind} version {needs} then refuses to start on it: no "
+            f"rolling back to a release of {kind} version {found}"
+        )
+    else:
+        after = f"code of {kind} version {found} keeps working on it"
+    return StoreOutdatedError(
+        f"store {store} is at {kind} version {found}; this release uses {target}: "
+        f"`schedkit db upgrade` upgrades it ({after}); reading a store never upgrades it"
+    )
 
 
 def live_nodes(nodes: Iterable[Node], now: datetime, lost_after: float) -> list[Node]:

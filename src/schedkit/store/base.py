@@ -65,16 +65,19 @@ class Store(AdminStore):
 
     # -- lifecycle: opening creates or upgrades what the store needs ------------------
     @abc.abstractmethod
-    async def open(self, *, create: bool = True, upgrade: UpgradeCheck | None = None) -> None:
+    async def open(self, *, create: bool = True, upgrade: UpgradeCheck | bool = True) -> None:
         """Connect, then create or upgrade the schema / indexes. Idempotent, and safe when
         several processes open one store at once. Raises StoreUnavailableError when the
-        server cannot be reached, StoreError when its schema is newer than this code's,
-        StoreNotFoundError when ``create`` is false and the database holds no store.
+        server cannot be reached, StoreError when its schema is newer than this code's
+        and not compatible with it, StoreNotFoundError when ``create`` is false and the
+        database holds no store.
 
-        An upgrade that code of the version found cannot work with raises StoreError,
-        changing nothing, while nodes are alive on the store (heartbeated within
-        ``upgrade.lost_after``, default 20 s) unless ``upgrade.ignore_live_nodes``: they
-        run older code (:mod:`schedkit.store._upgrade`)."""
+        ``upgrade`` False (what reads open with): an older store is not upgraded but
+        refused with StoreOutdatedError, nothing changed, and nothing is written to a
+        store at this code's version. Otherwise an upgrade that code of the version found
+        cannot work with raises StoreError, changing nothing, while nodes are alive on
+        the store (heartbeated within ``upgrade.lost_after``, default 20 s) unless
+        ``upgrade.ignore_live_nodes``: they run older code (:mod:`schedkit.store._upgrade`)."""
 
     @abc.abstractmethod
     async def close(self) -> None:
@@ -96,6 +99,9 @@ class Store(AdminStore):
     #: The schema (index) version :meth:`open` found: 0 if it created the schema, below
     #: :meth:`schema_version` if it upgraded it; None until opened.
     found_version: int | None = None
+    #: The schema (index) version this code writes, set by :meth:`open`: a store at a
+    #: higher one is newer than this release (and compatible with it, once open).
+    code_version: int | None = None
 
     async def __aenter__(self) -> Self:
         await self.open()

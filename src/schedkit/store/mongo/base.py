@@ -40,7 +40,13 @@ from schedkit.models import (
     RunStatus,
     utcnow,
 )
-from schedkit.store._upgrade import UpgradeCheck, live_nodes, refuse_upgrade
+from schedkit.store._upgrade import (
+    UpgradeCheck,
+    live_nodes,
+    outdated,
+    refuse_upgrade,
+    upgrade_check,
+)
 from schedkit.store.base import Store
 from schedkit.store.mongo.codec import (
     INDEXES,
@@ -229,7 +235,7 @@ class MongoBase(Store):
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def open(self, *, create: bool = True, upgrade: UpgradeCheck | None = None) -> None:
+    async def open(self, *, create: bool = True, upgrade: UpgradeCheck | bool = True) -> None:
         if self._client is not None:
             return
         try:
@@ -244,8 +250,9 @@ class MongoBase(Store):
             await client.admin.command("ping")
             db = client[self._database]
             collections = Collections(**{kind: db[name] for kind, name in self._names.items()})
-            check = upgrade or UpgradeCheck()
+            check = upgrade_check(upgrade)
             self.found_version, version = await self._migrate(collections, create, check)
+            self.code_version = INDEX_VERSION
         except ConnectionFailure as error:
             await client.close()
             raise StoreUnavailableError(
@@ -282,17 +289,23 @@ class MongoBase(Store):
     async def schema_version(self) -> int:
         return await stored_version(self._c)
 
-    async def _migrate(self, c: Collections, create: bool, check: UpgradeCheck) -> tuple[int, int]:
+    async def _migrate(
+        self, c: Collections, create: bool, check: UpgradeCheck | None
+    ) -> tuple[int, int]:
         """Bring the indexes to :data:`INDEX_VERSION` (idempotent), and the documents
         (:meth:`_upgrade_documents`) before the version is recorded; the version found
-        (0: a new database) and the one now. An upgrade from before
+        (0: a new database) and the one now. ``check`` None (a read): an older database
+        raises StoreOutdatedError, and nothing is written. An upgrade from before
         :data:`COMPATIBLE_FROM` is refused first, changing nothing, while nodes are
         alive on the store (``check``)."""
         stored = await stored_version(c)
         if stored > INDEX_VERSION:
+            # Unlike the SQL store's, the version records no compatible_from: what a
+            # newer release changed is unknown here, so no newer database is opened.
             raise StoreError(
                 f"store {self.display_url} is at index version {stored}, newer than this "
-                f"schedkit's {INDEX_VERSION}: upgrade schedkit"
+                f"release's {INDEX_VERSION}: this release refuses to run on it; upgrade "
+                "schedkit"
             )
         if stored == 0:
             if not create:
@@ -301,6 +314,16 @@ class MongoBase(Store):
                     f"in collection {c.meta.name})"
                 )
             await _refuse_foreign_schedules(c.schedules)
+        elif check is None:
+            if stored < INDEX_VERSION:
+                raise outdated(
+                    store=self.display_url,
+                    kind="index",
+                    found=stored,
+                    target=INDEX_VERSION,
+                    needs=COMPATIBLE_FROM,
+                )
+            return stored, stored
         elif stored < COMPATIBLE_FROM and not check.ignore_live_nodes:
             await self._refuse_live_nodes(c, stored, check.lost_after)
         for kind, indexes in INDEXES.items():

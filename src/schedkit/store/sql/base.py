@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from schedkit.store._upgrade import UpgradeCheck
 from schedkit.store.base import Store
 from schedkit.store.sql.engine import SQLOptions, create_runner
+from schedkit.store.sql.migrations import latest_version
 from schedkit.store.sql.rollups import apply_delta, runs_delta
 from schedkit.store.sql.schema import build_tables
 
@@ -64,10 +65,11 @@ class SQLBase(Store):
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def open(self, *, create: bool = True, upgrade: UpgradeCheck | None = None) -> None:
+    async def open(self, *, create: bool = True, upgrade: UpgradeCheck | bool = True) -> None:
         if self._open:
             return
         self.found_version, version = await self._db.start(self._t, create=create, upgrade=upgrade)
+        self.code_version = latest_version()
         self._open = True
         log.info("store %s open at schema version %d", self.display_url, version)
 

@@ -51,7 +51,7 @@ from schedkit.errors import (
     StoreNotFoundError,
     StoreUnavailableError,
 )
-from schedkit.store._upgrade import UpgradeCheck
+from schedkit.store._upgrade import UpgradeCheck, upgrade_check
 from schedkit.store.sql.columns import json_dumps
 from schedkit.store.sql.migrations import migrate
 from schedkit.store.sql.rows import driver
@@ -205,11 +205,11 @@ class Runner(abc.ABC):
         """Wait for running work, then release every connection. Safe to call twice."""
 
     async def start(
-        self, tables: Tables, *, create: bool = True, upgrade: UpgradeCheck | None = None
+        self, tables: Tables, *, create: bool = True, upgrade: UpgradeCheck | bool = True
     ) -> tuple[int, int]:
-        """Connect, then create (unless not ``create``) or upgrade the schema (``upgrade``:
-        how the check of live nodes goes); returns the version it was at (0: created) and
-        the version it is at."""
+        """Connect, then create (unless not ``create``) or upgrade (unless not
+        ``upgrade``; an UpgradeCheck: how the check of live nodes goes) the schema;
+        returns the version it was at (0: created) and the version it is at."""
         self._create()
         try:
             try:
@@ -218,8 +218,15 @@ class Runner(abc.ABC):
                 raise
             except StoreError as error:  # e.g. a wrong password: still "cannot reach"
                 raise StoreUnavailableError(str(error)) from error
-            check = upgrade or UpgradeCheck()
-            return await self.write(functools.partial(self._migrate, tables, create, check))
+            check = upgrade_check(upgrade)
+            if create or check is not None:
+                return await self.write(functools.partial(self._migrate, tables, create, check))
+            # Nothing to write: no write lock nor transaction, which a read-only database
+            # user, a PostgreSQL standby or a read-only SQLite file would refuse.
+            opened = functools.partial(
+                migrate, tables=tables, create=False, store=self.display_url, check=None
+            )
+            return await self.read(opened)
         except StoreNotFoundError as error:
             await self.close()
             raise StoreNotFoundError(f"store {self.display_url} {error}") from None
@@ -228,7 +235,7 @@ class Runner(abc.ABC):
             raise
 
     def _migrate(
-        self, tables: Tables, create: bool, check: UpgradeCheck, conn: Connection
+        self, tables: Tables, create: bool, check: UpgradeCheck | None, conn: Connection
     ) -> tuple[int, int]:
         return migrate(conn, tables, create=create, store=self.display_url, check=check)
 
@@ -447,7 +454,7 @@ class PostgresRunner(Runner):
                 raise self.translate(error) from error
 
     def _migrate(
-        self, tables: Tables, create: bool, check: UpgradeCheck, conn: Connection
+        self, tables: Tables, create: bool, check: UpgradeCheck | None, conn: Connection
     ) -> tuple[int, int]:
         # Serialises concurrent openers of one database (SQLite's BEGIN IMMEDIATE does
         # that there); the lock is released at commit.

@@ -31,7 +31,13 @@ from sqlalchemy.engine import Connection
 
 from schedkit.errors import StoreError, StoreNotFoundError
 from schedkit.models import LOCAL_EXECUTOR, Node, RunStatus, utcnow
-from schedkit.store._upgrade import DEFAULT_CHECK, UpgradeCheck, live_nodes, refuse_upgrade
+from schedkit.store._upgrade import (
+    DEFAULT_CHECK,
+    UpgradeCheck,
+    live_nodes,
+    outdated,
+    refuse_upgrade,
+)
 from schedkit.store.sql.rollups import fill
 from schedkit.store.sql.schema import Tables, run_rollups_table, workflow_runs_table
 
@@ -200,21 +206,23 @@ def migrate(
     *,
     create: bool = True,
     store: str = "",
-    check: UpgradeCheck = DEFAULT_CHECK,
+    check: UpgradeCheck | None = DEFAULT_CHECK,
 ) -> tuple[int, int]:
     """Create (StoreNotFoundError instead if not ``create``) or upgrade the schema in the
     caller's transaction; returns the version the database was at (0: none, created
     here) and the version it is at afterwards. ``store`` names the database in messages.
 
-    An upgrade that code of the version found cannot work with is refused (StoreError,
-    nothing changed) while nodes are alive on it, as ``check`` says
+    ``check`` None: never upgrade; an older database raises StoreOutdatedError, nothing
+    changed. Otherwise an upgrade that code of the version found cannot work with is
+    refused (StoreError, nothing changed) while nodes are alive on it, as ``check`` says
     (:mod:`schedkit.store._upgrade`).
 
-    The caller serialises concurrent openers (SQLite: BEGIN IMMEDIATE; PostgreSQL: an
-    advisory lock), so a check-then-create here is not racy.
+    The caller serialises concurrent openers that may write (SQLite: BEGIN IMMEDIATE;
+    PostgreSQL: an advisory lock), so a check-then-create here is not racy.
     """
     latest = latest_version()
     sv = tables.schema_version
+    label = store or "database"
     if not sa.inspect(conn).has_table(sv.name):
         if not create:
             raise StoreNotFoundError(f"holds no schedkit store (no table {sv.name})")
@@ -230,32 +238,37 @@ def migrate(
     if version > latest:
         if compatible_from > latest:
             raise StoreError(
-                f"the database schema is at version {version}, which needs schedkit code of "
-                f"schema version {compatible_from} or newer (this is {latest}); upgrade schedkit"
+                f"store {label} is at schema version {version}, newer than this release's "
+                f"{latest}, and needs schedkit code of schema version {compatible_from} or "
+                f"newer: this release refuses to run on it; upgrade schedkit"
             )
         log.warning(
-            "database schema version %d is newer than this schedkit's (%d) but compatible",
+            "store %s is at schema version %d, newer than this release's %d: this release "
+            "runs on it (code of schema version %d or newer does)",
+            label,
             version,
             latest,
+            compatible_from,
         )
         return version, version
     needs = _compatible_from(latest)
-    if version < latest and needs > version and not check.ignore_live_nodes:
-        live = live_nodes(_nodes(conn, tables), _now(conn), check.lost_after)
-        if live:
-            raise refuse_upgrade(
-                store=store or "database",
-                kind="schema",
-                found=version,
-                target=latest,
-                needs=needs,
-                live=live,
-                lost_after=check.lost_after,
-            )
+    if version < latest:
+        if check is None:
+            raise outdated(store=label, kind="schema", found=version, target=latest, needs=needs)
+        if needs > version and not check.ignore_live_nodes:
+            live = live_nodes(_nodes(conn, tables), _now(conn), check.lost_after)
+            if live:
+                raise refuse_upgrade(
+                    store=label,
+                    kind="schema",
+                    found=version,
+                    target=latest,
+                    needs=needs,
+                    live=live,
+                    lost_after=check.lost_after,
+                )
     for target in range(version + 1, latest + 1):
-        log.info(
-            "upgrading store %s from schema version %d to %d", store or sv.name, target - 1, target
-        )
+        log.info("upgrading store %s from schema version %d to %d", label, target - 1, target)
         MIGRATIONS[target - 2].upgrade(conn, tables)
         _stamp(conn, tables, target)
     return version, latest
