@@ -11,6 +11,7 @@ import pytest
 
 from tests.api.conftest import Api, open_api
 from tests.api.helpers import problem
+from tests.notices import whole
 
 THIS_YEAR = date.today().year
 
@@ -154,7 +155,7 @@ def test_a_misspelt_calendar_gets_the_close_names(api: Api) -> None:
 
 
 def test_the_2027_notice_makes_new_year_a_confirmed_holiday(api: Api) -> None:
-    notice = "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n"
+    notice = whole(2027, "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n")
     response = api.admin.put("/calendar-notices/2027", json={"text": notice})
     assert response.status_code == 200, response.text
     year = response.json()
@@ -273,6 +274,8 @@ NOTICE_2028 = """\
 上班 2028-02-05 春节调休
 放假 2028-04-02 至 2028-04-04 清明节
 放假 2028-05-01 至 2028-05-05 劳动节
+放假 2028-05-27 至 2028-05-29 端午节
+放假 2028-10-01 至 2028-10-08 国庆节、中秋节
 """
 
 
@@ -297,27 +300,27 @@ def test_a_notice_entered_again_must_be_whole(api: Api) -> None:
     assert entered.status_code == 200, entered.text
     open_days = entered.json()["open_days"]
     stored = api.viewer.get("/calendar-notices/2028").json()
-    assert stored["days"] == 3 + 8 + 1 + 3 + 5 and stored["confirmed"]
+    assert stored["days"] == 3 + 8 + 1 + 3 + 5 + 3 + 8 and stored["confirmed"]
     assert stored["text"].splitlines()[:2] == [
         "放假 2028-01-01 至 2028-01-03 元旦",
         "放假 2028-01-25 至 2028-02-01 春节",
     ]
 
     # Only a correction: the holidays it leaves out are refused, named.
-    partial = {"text": "2028-01-01,closed,holiday,元旦\n", "format": "csv", "confirmed": True}
-    body = problem(api.admin.put("/calendar-notices/2028", json=partial), 409)
+    correction = {"text": "2028-01-01,closed,holiday,元旦\n", "format": "csv", "confirmed": True}
+    body = problem(api.admin.put("/calendar-notices/2028", json=correction), 409)
     assert body["type"].endswith("notice-drops-days") and body["year"] == 2028
-    assert len(body["days"]) == 19
+    assert len(body["days"]) == 30
     assert body["days"][:2] == [
         {"date": "2028-01-02", "open": False, "note": "元旦"},
         {"date": "2028-01-03", "open": False, "note": "元旦"},
     ]
     assert {"date": "2028-02-05", "open": True, "note": "春节调休"} in body["days"]
     assert body["detail"].startswith(
-        "the 2028 notice entered leaves out 19 day(s) the stored 2028 notice sets: "
+        "the 2028 notice entered leaves out 30 day(s) the stored 2028 notice sets: "
         "2028-01-02 holiday (元旦), 2028-01-03 holiday (元旦), "
     )
-    assert "and 14 more" in body["detail"] and "replace: true" in body["detail"]
+    assert "and 25 more" in body["detail"] and "replace: true" in body["detail"]
     year = api.viewer.get("/calendars/cn_workdays/years/2028").json()
     assert year["open_days"] == open_days, "nothing was saved"
 
@@ -340,9 +343,12 @@ def test_a_notice_entered_again_must_be_whole(api: Api) -> None:
     )
     assert fixed.status_code == 200, fixed.text
     assert fixed.json()["open_days"] == open_days + 1
-    assert api.viewer.get("/calendar-notices/2028").json()["days"] == 19
-    # Replacing on purpose: the year is what the text says.
-    replaced = api.admin.put("/calendar-notices/2028", json={**partial, "replace": True})
+    assert api.viewer.get("/calendar-notices/2028").json()["days"] == 30
+    # Replacing on purpose: the year is what the text says (a part of the notice, so
+    # said partial: entered, not confirmed).
+    replaced = api.admin.put(
+        "/calendar-notices/2028", json={**correction, "replace": True, "partial": True}
+    )
     assert replaced.status_code == 200, replaced.text
     assert api.viewer.get("/calendar-notices/2028").json()["text"] == "放假 2028-01-01 元旦\n"
 
@@ -350,15 +356,20 @@ def test_a_notice_entered_again_must_be_whole(api: Api) -> None:
 def test_entering_a_notice_says_how_many_days_it_sets(api: Api) -> None:
     """An audit: nothing said how many days a notice entered set, so one whose Spring
     Festival range had been cut to a day looked entered like any other."""
-    notice = "放假 2030-02-02 至 02-08 春节\n上班 2030-01-26 春节调休\n上班 2030-02-09 春节调休\n"
+    notice = (
+        "放假 2030-01-01 元旦\n放假 2030-02-02 至 02-08 春节\n上班 2030-01-26 春节调休\n"
+        "上班 2030-02-09 春节调休\n放假 2030-04-05 至 04-07 清明节\n"
+        "放假 2030-05-01 至 05-05 劳动节\n放假 2030-06-05 端午节\n放假 2030-09-12 中秋节\n"
+        "放假 2030-10-01 至 10-07 国庆节\n"
+    )
     response = api.admin.put("/calendar-notices/2030", json={"text": notice})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["calendar"] == "cn_workdays" and len(body["days"]) == 365
     assert body["entered"] | {"version": 0} == {
         "year": 2030,
-        "days": 9,
-        "off": 7,
+        "days": 27,
+        "off": 25,
         "worked": 2,
         "confirmed": True,
         "version": 0,

@@ -10,9 +10,16 @@ from datetime import date
 from schedkit.models import AuditEvent
 from schedkit.store import create_store
 from tests.cli.conftest import Cli, one_error_line
+from tests.notices import whole
 
 THIS_YEAR = date.today().year
 NEXT_YEAR = THIS_YEAR + 1
+#: The statutory holidays of 2027 after the Spring Festival: a notice entered confirmed
+#: closes each, so the tests' notices end with them.
+REST_2027 = (
+    "放假 2027-04-05 清明节\n放假 2027-05-01 至 2027-05-05 劳动节\n放假 2027-06-09 端午节\n"
+    "放假 2027-09-15 中秋节\n放假 2027-10-01 至 2027-10-07 国庆节\n"
+)
 
 
 def test_calendar_commands_edit_show_import_and_export(stored: Cli) -> None:
@@ -99,7 +106,7 @@ async def _audit(cli: Cli, action: str) -> list[AuditEvent]:
 
 def test_notice_command_enters_the_state_council_notice(stored: Cli) -> None:
     notice = stored.cwd / "2027.txt"
-    notice.write_text("放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 调休\n")
+    notice.write_text(whole(2027, "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 调休\n"))
     result = stored("calendar", "notice", "2027", str(notice))
     assert result.exit_code == 0, result.output
     data = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
@@ -112,7 +119,7 @@ def test_a_chinese_calendars_year_is_confirmed_by_the_notice_not_by_confirm(stor
     confirm cn_workdays 2027` as every warning asked: accepted without a word, and
     cn_workdays 2027 had 261 open days, New Year's Day open "decided by override"."""
     notice = stored.cwd / "notice-2027.txt"
-    notice.write_text("放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n")
+    notice.write_text(whole(2027, "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n"))
     assert stored("calendar", "notice", "2027", str(notice)).exit_code == 0
     assert stored("calendar", "set", "settle", "--base", "cn_holidays").exit_code == 0
     days = stored.cwd / "maintenance.csv"
@@ -158,7 +165,7 @@ def test_next_decides_with_the_notices_entered_in_the_store(stored: Cli) -> None
     was the make-up Sunday 2027-01-31 while `schedkit next` with the same spec said
     2028-01-31, "not confirmed", and asked for the notice already entered."""
     notice = stored.cwd / "2027.txt"
-    notice.write_text("放假 2027-01-01 元旦\n上班 2027-01-31 春节调休\n")
+    notice.write_text(whole(2027, "放假 2027-01-01 元旦\n上班 2027-01-31 春节调休\n"))
     assert stored("calendar", "notice", "2027", str(notice)).exit_code == 0
     spec = {"trigger": "cron", "hour": 9, "month": 1, "day": 31, "calendar": "cn_workdays"}
     data = json.loads(stored("next", json.dumps(spec), "-n", "1", "--json").stdout)
@@ -251,7 +258,7 @@ def test_a_year_out_of_range_is_an_invalid_value(stored: Cli) -> None:
     cli = stored
     assert cli("calendar", "set", "sd-spot", "--base", "none").exit_code == 0
     notice = cli.cwd / "notice.txt"
-    notice.write_text("放假 2027-01-01 元旦\n", encoding="utf-8")
+    notice.write_text(whole(2027), encoding="utf-8")
     csv = cli.cwd / "spot.csv"
     csv.write_text("date,status\n2027-01-04,open\n", encoding="utf-8")
     for args, named in [
@@ -270,7 +277,7 @@ def test_calendar_commands_name_their_store(stored: Cli) -> None:
     cli = stored
     label = f"sqlite:///{cli.db}"
     notice = cli.cwd / "notice.txt"
-    notice.write_text("放假 2027-01-01 元旦\n", encoding="utf-8")
+    notice.write_text(whole(2027), encoding="utf-8")
     for args in (
         ["calendar", "set", "sd-spot", "--base", "none"],
         ["calendar", "override", "add", "sd-spot", "2027-01-04", "--open"],
@@ -316,15 +323,17 @@ def test_a_notice_entered_again_must_be_whole_or_replace_on_purpose(stored: Cli)
     notice = stored.cwd / "2027.txt"
     notice.write_text(
         "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n"
-        "放假 2027-04-03 至 2027-04-05 清明节\n放假 2027-05-01 至 2027-05-05 劳动节\n"
+        "放假 2027-02-05 至 2027-02-11 春节\n放假 2027-04-03 至 2027-04-05 清明节\n"
+        "放假 2027-05-01 至 2027-05-05 劳动节\n放假 2027-06-09 端午节\n放假 2027-09-15 中秋节\n"
+        "放假 2027-10-01 至 2027-10-07 国庆节\n"
     )
     assert stored("calendar", "notice", "2027", str(notice)).exit_code == 0
     correction = stored.cwd / "fix.txt"
-    correction.write_text("上班 2027-02-20 春节调休（更正）\n放假 2027-02-06 至 2027-02-12 春节\n")
+    correction.write_text("上班 2027-02-20 春节调休（更正）\n放假 2027-02-05 至 2027-02-12 春节\n")
     refused = stored("calendar", "notice", "2027", str(correction))
     assert refused.exit_code == 1, refused.output
     assert (
-        "the 2027 notice entered leaves out 12 day(s) the stored 2027 notice sets: "
+        "the 2027 notice entered leaves out 21 day(s) the stored 2027 notice sets: "
         "2027-01-01 holiday (元旦), 2027-01-02 holiday (元旦)"
     ) in refused.output
     assert "schedkit calendar notice 2027 FILE --replace" in refused.output
@@ -338,13 +347,21 @@ def test_a_notice_entered_again_must_be_whole_or_replace_on_purpose(stored: Cli)
     assert "放假 2027-04-03 至 2027-04-05 清明节" in shown_text.stdout
     assert "schedkit calendar notice 2027," in refused.output
     edited = stored.cwd / "edited.txt"
-    edited.write_text(shown_text.stdout + "放假 2027-02-06 至 2027-02-12 春节\n")
+    edited.write_text(shown_text.stdout.replace("2027-02-11 春节", "2027-02-12 春节"))
     assert stored("calendar", "notice", "2027", str(edited)).exit_code == 0  # whole: no refusal
+    # Replaced on purpose by a part of the notice: refused unless said partial too, and
+    # then the holidays it leaves out keep the estimate's day off, not confirmed.
     replaced = stored("calendar", "notice", "2027", str(correction), "--replace")
+    assert replaced.exit_code == 1, replaced.output
+    assert "leaves open 6 statutory holiday(s)" in replaced.output
+    replaced = stored("calendar", "notice", "2027", str(correction), "--replace", "--partial")
     assert replaced.exit_code == 0, replaced.output
+    assert replaced.stdout.splitlines()[0].startswith(
+        "entered the 2027 notice (not confirmed): 9 day(s) — 8 off, 1 worked"
+    )
     shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
     new_year = next(d for d in shown["days"] if d["date"] == "2027-01-01")
-    assert new_year["open"], "replaced on purpose: the year is what the file says"
+    assert (new_year["open"], new_year["source"]) == (False, "holidays")
 
 
 def test_the_notice_of_a_year_none_entered_is_said_missing(stored: Cli) -> None:
@@ -370,12 +387,12 @@ def test_a_range_typed_without_a_space_is_read_and_the_days_entered_are_counted(
     assert "line 2: the end of the range after 2027-02-05 cannot be read in" in refused.output
     notice.write_text(
         "放假 2027-01-01 至 2027-01-03 元旦\n放假 2027-02-05 至2027-02-13春节\n"
-        "上班 2027-01-30 春节调休\n"
+        "上班 2027-01-30 春节调休\n" + REST_2027
     )
     result = stored("calendar", "notice", "2027", str(notice))
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0] == (
-        "entered the 2027 notice (confirmed): 13 day(s) — 12 off, 1 worked, version 1"
+        "entered the 2027 notice (confirmed): 28 day(s) — 27 off, 1 worked, version 1"
     )
     shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
     days = {d["date"]: d for d in shown["days"]}
@@ -384,20 +401,21 @@ def test_a_range_typed_without_a_space_is_read_and_the_days_entered_are_counted(
         "放假 2027-01-01 至 2027-01-03 元旦",
         "上班 2027-01-30 春节调休",
         "放假 2027-02-05 至 2027-02-13 春节",
+        *REST_2027.splitlines(),
     ]
     as_json = json.loads(stored("calendar", "notice", "2027", str(notice), "--json").stdout)
     assert as_json | {"store": ""} == {
         "store": "",
         "year": 2027,
         "version": 2,
-        "days": 13,
-        "off": 12,
+        "days": 28,
+        "off": 27,
         "worked": 1,
         "confirmed": True,
     }
     zh = stored("--lang", "zh", "calendar", "notice", "2027", str(notice))
     assert zh.stdout.splitlines()[0] == (
-        "已录入 2027 年通知（已确认）：13 天，放假 12 天，上班 1 天，版本 3"
+        "已录入 2027 年通知（已确认）：28 天，放假 27 天，上班 1 天，版本 3"
     )
 
 
@@ -407,9 +425,10 @@ def test_a_correction_that_moves_a_day_is_told_to_enter_it_with_replace(stored: 
     the user had done. And calendars.md said an empty text entered --not-confirmed
     withdraws the notice, which was refused unless --replace too."""
     notice = stored.cwd / "2027.txt"
-    notice.write_text("放假 2027-02-06 至 2027-02-13 春节\n上班 2027-02-20 春节调休\n")
+    first = "放假 2027-01-01 元旦\n放假 2027-02-05 至 2027-02-13 春节\n上班 2027-02-20 春节调休\n"
+    notice.write_text(first + REST_2027)
     assert stored("calendar", "notice", "2027", str(notice)).exit_code == 0
-    notice.write_text("放假 2027-02-06 至 2027-02-13 春节\n上班 2027-02-21 春节调休\n")
+    notice.write_text(first.replace("2027-02-20", "2027-02-21") + REST_2027)
     refused = stored("calendar", "notice", "2027", str(notice))
     assert refused.exit_code == 1, refused.output
     message = " ".join(refused.output.split())
@@ -430,9 +449,53 @@ def test_a_correction_that_moves_a_day_is_told_to_enter_it_with_replace(stored: 
     kept = stored("calendar", "notice", "2027", str(empty), "--not-confirmed")
     assert kept.exit_code == 1, kept.output
     message = " ".join(kept.output.split())
-    assert "the 2027 notice entered sets no day: it would withdraw the 9 day(s)" in message
+    assert "the 2027 notice entered sets no day: it would withdraw the 26 day(s)" in message
     assert "schedkit calendar notice 2027 FILE --not-confirmed --replace" in message
     withdrawn = stored("calendar", "notice", "2027", str(empty), "--not-confirmed", "--replace")
     assert withdrawn.exit_code == 0, withdrawn.output
     assert withdrawn.stdout.splitlines()[0] == "withdrew the 2027 notice, version 3"
     assert stored("calendar", "notice", "2027").exit_code == 1
+
+
+def test_a_notice_in_part_is_refused_naming_the_festivals_unless_said_partial(
+    stored: Cli,
+) -> None:
+    """An audit: a notice of 元旦, 春节 and 国庆 only was entered confirmed without a
+    word, and 2027-04-05 (清明) became a workday "decided by notice"."""
+    notice = stored.cwd / "part.txt"
+    notice.write_text(
+        "放假 2027-01-01 至 2027-01-03 元旦\n放假 2027-02-06 至 2027-02-12 春节\n"
+        "上班 2027-02-14 春节调休\n放假 2027-10-01 至 2027-10-07 国庆节\n"
+    )
+    refused = stored("calendar", "notice", "2027", str(notice))
+    assert refused.exit_code == 1, refused.output
+    line = one_error_line(refused.stderr)
+    assert (
+        "the 2027 notice entered leaves open 5 statutory holiday(s) that the holidays "
+        "package's estimate closes: 2027-02-05 (Chinese New Year's Eve, 农历除夕), "
+        "2027-04-05 (Tomb-Sweeping Day, 清明节), 2027-05-01 (Labor Day, 劳动节), "
+        "2027-06-09 (Dragon Boat Festival, 端午节), 2027-09-15 (Mid-Autumn Festival, 中秋节)."
+    ) in line
+    assert "schedkit calendar notice 2027 FILE --partial" in line
+    zh = stored("--lang", "zh", "calendar", "notice", "2027", str(notice))
+    assert zh.exit_code == 1, zh.output
+    assert (
+        "录入的 2027 年通知没有放假安排 5 个法定节日（holidays 包的推算中为放假日）："
+        "2027-02-05（农历除夕）、2027-04-05（清明节）、2027-05-01（劳动节）、"
+    ) in one_error_line(zh.stderr)
+    shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    assert shown["coverage"] == {"year": 2027, "state": "estimated", "source": "holidays"}
+
+    entered = stored("calendar", "notice", "2027", str(notice), "--partial")
+    assert entered.exit_code == 0, entered.output
+    assert entered.stdout.splitlines()[0] == (
+        "entered the 2027 notice (not confirmed): 18 day(s) — 17 off, 1 worked, version 1"
+    )
+    shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
+    assert shown["coverage"] == {"year": 2027, "state": "estimated", "source": "notice"}
+    assert [w["title"] for w in shown["warnings"]] == [
+        "calendar cn_workdays for 2027 not confirmed"
+    ]
+    days = {d["date"]: d for d in shown["days"]}
+    assert (days["2027-04-05"]["open"], days["2027-04-05"]["source"]) == (False, "holidays")
+    assert (days["2027-02-14"]["open"], days["2027-02-14"]["source"]) == (True, "notice")

@@ -10,6 +10,7 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from tests.console.conftest import Browsing, Console, open_tab
+from tests.notices import whole
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -58,7 +59,7 @@ async def test_calendar_pages(signed_in: Browsing, console: Console) -> None:
         "cal-day cal-closed cal-estimated"
     )
     await page.get_by_label("State Council holiday notice for 2027").fill(
-        "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休"
+        whole(2027, "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n")
     )
     await page.get_by_role("button", name="Enter the notice").click()
     await expect(page.locator('[data-date="2027-01-09"]')).to_have_class(
@@ -118,6 +119,9 @@ NOTICE_2029 = """\
 放假 2029-02-12 至 2029-02-18 春节
 放假 2029-04-04 清明节
 放假 2029-05-01 至 2029-05-05 劳动节
+放假 2029-06-16 至 2029-06-18 端午节
+放假 2029-09-22 至 2029-09-24 中秋节
+放假 2029-10-01 至 2029-10-07 国庆节
 """
 
 
@@ -141,17 +145,20 @@ async def test_the_notice_box_holds_the_notice_and_asks_before_dropping_days(
     await box.fill("上班 2029-02-10 春节调休（更正）\n放假 2029-02-12 至 2029-02-18 春节")
     await page.get_by_role("button", name="Enter the notice").click()
     dialog = page.get_by_role("dialog", name="Replace the 2029 notice?")
-    await expect(dialog).to_contain_text("The text leaves out 7 days the stored 2029 notice sets")
+    await expect(dialog).to_contain_text("The text leaves out 20 days the stored 2029 notice sets")
     await expect(dialog.locator("li").first).to_have_text("2029-01-01 holiday (元旦)")
-    await expect(dialog.locator("li")).to_have_count(7)
+    await expect(dialog.locator("li")).to_have_count(20)
     await dialog.get_by_role("button", name="Cancel").click()
     await expect(dialog).to_have_count(0)
     new_year = page.locator('[data-date="2029-01-01"]')
     await expect(new_year).to_have_class("cal-day cal-closed cal-entered")
-    # Replaced on purpose: the year is what the box said.
+    # Replaced on purpose, by a part of the notice said so: the days it leaves out are
+    # the estimate's again (New Year's Day closed, not confirmed), not workdays.
     await page.get_by_role("button", name="Enter the notice").click()
     await dialog.get_by_role("button", name="Replace the notice").click()
-    await expect(new_year).to_have_class("cal-day cal-open")
+    partial = page.get_by_role("dialog", name="Enter only part of the 2029 notice?")
+    await partial.get_by_role("button", name="Enter anyway, as part of the notice").click()
+    await expect(new_year).to_have_class("cal-day cal-closed cal-estimated")
     await expect(box).to_have_value(
         "上班 2029-02-10 春节调休（更正）\n放假 2029-02-12 至 2029-02-18 春节\n"
     )
@@ -164,7 +171,7 @@ async def test_the_notice_box_holds_the_notice_and_asks_before_dropping_days(
     await expect(page.locator(".toast").last).to_contain_text(
         "The holiday notices changed meanwhile (another operator entered one)"
     )
-    await expect(new_year).to_have_class("cal-day cal-open")  # nothing entered here
+    await expect(new_year).to_have_class("cal-day cal-closed cal-estimated")  # nothing entered
 
     # In Chinese: the dialog, and a make-up workday on a Monday.
     await page.reload()
@@ -177,14 +184,14 @@ async def test_the_notice_box_holds_the_notice_and_asks_before_dropping_days(
     await box.fill("放假 2029-01-01 元旦")
     await page.get_by_role("button", name="录入通知").click()
     dialog = page.get_by_role("dialog", name="替换 2029 年的通知？")
-    await expect(dialog).to_contain_text("该文本漏掉了已录入的 2029 年通知中的 14 天")
+    await expect(dialog).to_contain_text("该文本漏掉了已录入的 2029 年通知中的 27 天")
     await expect(dialog.locator("li").first).to_have_text("2029-02-10：调休上班（春节调休）")
     await dialog.get_by_role("button", name="取消").click()
     signed_in.expected_statuses.add(422)
     await box.fill(NOTICE_2029 + "上班 2029-01-08 调休")
     await page.get_by_role("button", name="录入通知").click()
     await expect(page.locator(".toast").last).to_contain_text(
-        "第 6 行: 2029-01-08 是星期一：调休上班日是为补假而上班的周六或周日"
+        "第 9 行: 2029-01-08 是星期一：调休上班日是为补假而上班的周六或周日"
     )
 
 

@@ -22,10 +22,12 @@ from schedkit.calendars import (
     Override,
     OverrideKind,
     Source,
+    parse_overrides,
 )
 from schedkit.errors import ValidationError
 from schedkit.models import Run
 from schedkit.store import create_store
+from tests.notices import whole
 
 from .conftest import MakeScheduler, fast_config
 from .nodes import Node, read_marks
@@ -85,9 +87,8 @@ async def test_an_override_entered_on_one_node_takes_effect_on_the_next_fire(
     ]
 
     # The operator enters the (hypothetical) 2027 notice on the node that does not fire.
-    await other.calendars.enter_notice(
-        2027, "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n", confirmed=True
-    )
+    notice = whole(2027, "放假 2027-01-01 至 2027-01-03 元旦\n上班 2027-01-09 元旦调休\n")
+    await other.calendars.enter_notice(2027, notice, confirmed=True)
 
     async def succeeded() -> list[Run]:
         return await leader.list_runs("daily_report_2027", status=RunStatus.SUCCESS, limit=5)
@@ -141,7 +142,7 @@ async def test_a_notice_entered_while_a_process_cluster_runs(
         before = await _wait_for(skipped, "calendar skips on the cluster")
         assert "decided by holidays (not confirmed)" in (before[0].reason or "")
         await operator.calendars.enter_notice(
-            2027, "放假 2027-01-01 元旦\n上班 2027-01-09 元旦调休\n", confirmed=True
+            2027, whole(2027, "放假 2027-01-01 元旦\n上班 2027-01-09 元旦调休\n"), confirmed=True
         )
 
         async def quick_ran() -> list[dict[str, object]]:
@@ -230,7 +231,9 @@ async def test_a_fresh_node_previews_by_the_stored_notice(make_scheduler: MakeSc
     clock = OffsetClock(datetime(2027, 2, 18, 8, 0, tzinfo=SHANGHAI) - datetime.now(SHANGHAI))
     operator = await make_scheduler(clock=clock, scheduler={"enabled": False})
     await operator.calendars.enter_notice(
-        2027, "放假 2027-02-06 至 2027-02-13 春节\n上班 2027-02-20 春节调休\n", confirmed=True
+        2027,
+        whole(2027, "放假 2027-02-06 至 2027-02-13 春节\n上班 2027-02-20 春节调休\n"),
+        confirmed=True,
     )
     fresh = await make_scheduler(clock=clock, scheduler={"enabled": False})
     config = {"trigger": "cron", "hour": 9, "minute": 0, "calendar": "cn_workdays"}
@@ -248,29 +251,40 @@ async def test_a_notice_entry_is_audited_with_the_notice_before_and_after(
     day(s), confirmed (version 1 -> 2)"), so three corrections looked the same."""
     s = await make_scheduler(scheduler={"enabled": False})
     first = "放假 2027-02-06 至 2027-02-13 春节\n上班 2027-02-20 春节调休\n"
-    await s.calendars.enter_notice(2027, first, confirmed=True, actor="ops")
+    await s.calendars.enter_notice(2027, whole(2027, first), confirmed=True, actor="ops")
     moved = first.replace("2027-02-20", "2027-02-21")
-    await s.calendars.enter_notice(2027, moved, confirmed=True, replace=True, actor="ops")
+    await s.calendars.enter_notice(
+        2027, moved, confirmed=True, partial=True, replace=True, actor="ops"
+    )
     await s.calendars.enter_notice(2027, "", confirmed=False, replace=True, actor="ops")
     events = await s.list_audit(action="calendar.notice")
     # By the versions they moved the record (two events may share a time stamp).
     entered, corrected, withdrawn = sorted(events, key=lambda e: (e.detail or "").split("(")[-1])
+    days = len(parse_overrides(whole(2027, first), "notice", notice_year=2027))
+    assert entered.after is not None
+    lines = entered.after["lines"]
+    assert lines[:2] == ["放假 2027-01-01 元旦", "放假 2027-02-05 农历除夕"]
+    assert lines[2:4] == ["放假 2027-02-06 至 2027-02-13 春节", "上班 2027-02-20 春节调休"]
     notice = {
         "year": 2027,
         "format": "notice",
-        "lines": ["放假 2027-02-06 至 2027-02-13 春节", "上班 2027-02-20 春节调休"],
-        "days": 9,
+        "lines": lines,
+        "days": days,
         "confirmed": True,
         "version": 1,
     }
     assert (entered.target, entered.before, entered.after) == ("2027", None, notice)
-    assert entered.detail == "9 day(s), confirmed (version 0 -> 1)"
+    assert entered.detail == f"{days} day(s), confirmed (version 0 -> 1)"
+    # Replaced by a part of it, said partial: the year no longer confirmed, audited so.
     assert corrected.before == notice
     assert corrected.after == {
         **notice,
         "lines": ["放假 2027-02-06 至 2027-02-13 春节", "上班 2027-02-21 春节调休"],
+        "days": 9,
+        "confirmed": False,
         "version": 2,
     }
+    assert corrected.detail == "9 day(s), not confirmed (version 1 -> 2)"
     assert (withdrawn.before, withdrawn.after) == (corrected.after, None)
     assert withdrawn.detail == "0 day(s), not confirmed (version 2 -> 3)"
 
@@ -326,7 +340,7 @@ async def test_a_chinese_calendars_year_is_confirmed_by_the_notice_not_by_confir
     )
     await CalendarStore(s.store).save(legacy, expected_version=0)
     await cals.put({"name": "settle", "base": "cn_holidays"}, expected_version=0)
-    await cals.enter_notice(2027, NOTICE_2027, confirmed=True)
+    await cals.enter_notice(2027, whole(2027, NOTICE_2027), confirmed=True)
     books = await cals.snapshot(["cn_workdays", "settle"])
     for day, opens, source in (
         (date(2027, 1, 1), False, Source.NOTICE),

@@ -13,6 +13,7 @@ import pytest
 
 from schedkit import OffsetClock, task
 from schedkit.monitor import CALENDAR_STATE_KEY
+from tests.notices import whole
 
 from .conftest import MakeMonitored, Receiver, alert_settings
 from .test_monitor import hook, titles
@@ -52,14 +53,16 @@ async def test_calendar_not_confirmed_alert(
     logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("raised ")]
     assert logged == ["raised alert 'calendar_unconfirmed' for calendar cn_workdays (2027)"]
 
-    await other.calendars.enter_notice(2027, "放假 2027-01-01 至 2027-01-03 元旦\n", confirmed=True)
+    notice = whole(2027, "放假 2027-01-01 至 2027-01-03 元旦\n")
+    await other.calendars.enter_notice(2027, notice, confirmed=True)
     await mon.check()
     state = await s.get_state(CALENDAR_STATE_KEY)
     assert state is not None and state.value == {"sent": []}
 
-    # Unconfirmed again (the operator undoes it): a new alert.
+    # Unconfirmed again (the operator replaces it by a part of it, said partial): a new
+    # alert.
     await other.calendars.enter_notice(
-        2027, "放假 2027-01-01 元旦\n", confirmed=False, replace=True
+        2027, "放假 2027-01-01 元旦\n", confirmed=True, partial=True, replace=True
     )
     await mon.check()
     await receiver.wait("/alerts", 2)

@@ -28,6 +28,7 @@ from schedkit.errors import (
     ValidationError,
 )
 from schedkit.store import Store, create_store
+from tests.notices import whole
 from tests.unit.test_calendars_decide import OPEN_YEAR, first_weekday
 
 SPOT = Calendar(
@@ -133,14 +134,13 @@ async def test_notices_are_entered_per_year_with_compare_and_set(store: Store) -
     cals = CalendarStore(store)
     empty = await cals.get_notices()
     assert empty.version == 0 and empty.notices.overrides == ()
-    notice = parse_overrides(
-        f"放假 {OPEN_YEAR}-01-01 元旦\n上班 {first_weekday(OPEN_YEAR, 2, 5)} 春节调休\n",
-        "notice",
-    )
+    # A Saturday of March: the Spring Festival's make-up workday, never a holiday.
+    text = f"放假 {OPEN_YEAR}-01-01 元旦\n上班 {first_weekday(OPEN_YEAR, 3, 5)} 春节调休\n"
+    notice = parse_overrides(whole(OPEN_YEAR, text), "notice")
     entered = await cals.enter_notice(OPEN_YEAR, notice, confirmed=True)
     assert entered.version == 1
     assert entered.notices.confirmed_years == {OPEN_YEAR}
-    assert list(entered.notices.overrides) == notice
+    assert list(entered.notices.overrides) == sorted(notice, key=lambda o: o.date)
     with pytest.raises(CalendarConflictError):
         await cals.enter_notice(OPEN_YEAR, notice[:1], confirmed=False, expected_version=0)
     assert (await cals.get_notices()).notices == entered.notices
@@ -163,7 +163,7 @@ async def test_book_sees_an_edit_made_on_another_node(store_url: str) -> None:
         book = CalendarBook(node_b)
         names = ["cn_workdays", "settlement"]
         before = await book.refresh(names)
-        new_year, saturday = date(OPEN_YEAR, 1, 1), first_weekday(OPEN_YEAR, 2, 5)
+        new_year, saturday = date(OPEN_YEAR, 1, 1), first_weekday(OPEN_YEAR, 3, 5)
         assert not before.decide("cn_workdays", saturday).open  # estimate: a weekend
         assert before.decide("cn_workdays", new_year).source is Source.HOLIDAYS
         with pytest.raises(CalendarNotFoundError):
@@ -172,10 +172,10 @@ async def test_book_sees_an_edit_made_on_another_node(store_url: str) -> None:
         assert codes == {WarningCode.YEAR_ESTIMATED, WarningCode.MISSING}
 
         admin = CalendarStore(node_a)
-        notice = parse_overrides(
-            f"放假 {OPEN_YEAR}-01-01 元旦\n上班 {saturday.isoformat()} 春节调休\n", "notice"
+        text = f"放假 {OPEN_YEAR}-01-01 元旦\n上班 {saturday.isoformat()} 春节调休\n"
+        await admin.enter_notice(
+            OPEN_YEAR, parse_overrides(whole(OPEN_YEAR, text), "notice"), confirmed=True
         )
-        await admin.enter_notice(OPEN_YEAR, notice, confirmed=True)
         await admin.save(Calendar(name="settlement", base=Base.CN_WORKDAYS), expected_version=0)
 
         after = await book.refresh(names)
@@ -229,7 +229,9 @@ async def test_an_nth_rule_follows_an_override_and_a_notice_at_the_next_refresh(
     january = [date(OPEN_YEAR, 1, n) for n in range(1, 13)]
     estimated = [d for d in january if after.allows(first_workday, d).open]
     holidays = "".join(f"放假 {d.isoformat()} 元旦\n" for d in january[:9])
-    await cals.enter_notice(OPEN_YEAR, parse_overrides(holidays, "notice"), confirmed=True)
+    await cals.enter_notice(
+        OPEN_YEAR, parse_overrides(whole(OPEN_YEAR, holidays), "notice"), confirmed=True
+    )
     noticed = await book.refresh(["spot", "cn_workdays"])
     moved = [d for d in january if noticed.allows(first_workday, d).open]
     assert len(estimated) == len(moved) == 1 and estimated[0] < january[9] <= moved[0]
@@ -251,13 +253,13 @@ async def test_a_notice_entered_again_that_leaves_out_days_is_refused(store: Sto
     """An audit: entering a year's notice again replaced the whole year, so a partial
     notice turned the holidays it left out into workdays of a confirmed year."""
     cals = CalendarStore(store)
-    saturday = first_weekday(OPEN_YEAR, 2, 5)
-    notice = parse_overrides(
-        f"放假 {OPEN_YEAR}-01-01 至 {OPEN_YEAR}-01-03 元旦\n上班 {saturday} 春节调休\n", "notice"
-    )
+    saturday = first_weekday(OPEN_YEAR, 3, 5)
+    text = f"放假 {OPEN_YEAR}-01-01 至 {OPEN_YEAR}-01-03 元旦\n上班 {saturday} 春节调休\n"
+    notice = parse_overrides(whole(OPEN_YEAR, text), "notice")
+    rest = notice[4:]  # the statutory holidays after New Year's Day
     entered = await cals.enter_notice(OPEN_YEAR, notice, confirmed=True)
     with pytest.raises(NoticeDropsDaysError) as caught:
-        await cals.enter_notice(OPEN_YEAR, notice[:2], confirmed=True)
+        await cals.enter_notice(OPEN_YEAR, [*notice[:2], *rest], confirmed=True)
     assert caught.value.days == [
         {"date": f"{OPEN_YEAR}-01-03", "open": False, "note": "元旦"},
         {"date": saturday.isoformat(), "open": True, "note": "春节调休"},
@@ -266,11 +268,11 @@ async def test_a_notice_entered_again_that_leaves_out_days_is_refused(store: Sto
     # calendars.md's own example, a correction typed alone, closing no day: it was
     # told to add 放假 lines ("closes no day") instead of to enter the whole notice.
     with pytest.raises(NoticeDropsDaysError) as caught:
-        await cals.enter_notice(OPEN_YEAR, notice[3:], confirmed=True)
-    assert len(caught.value.days) == 3
+        await cals.enter_notice(OPEN_YEAR, notice[3:4], confirmed=True)
+    assert len(caught.value.days) == len(notice) - 1
     # Every day again, one of them corrected: no need to say replace.
-    corrected = [*notice[:3], notice[3].model_copy(update={"note": "春节调休（更正）"})]
+    corrected = [*notice[:3], notice[3].model_copy(update={"note": "春节调休（更正）"}), *rest]
     again = await cals.enter_notice(OPEN_YEAR, corrected, confirmed=True)
     assert again.notices.by_date[saturday].note == "春节调休（更正）"
-    replaced = await cals.enter_notice(OPEN_YEAR, notice[:1], confirmed=True, replace=True)
-    assert [o.date for o in replaced.notices.notice_days(OPEN_YEAR)] == [date(OPEN_YEAR, 1, 1)]
+    replaced = await cals.enter_notice(OPEN_YEAR, [notice[0], *rest], confirmed=True, replace=True)
+    assert len(replaced.notices.notice_days(OPEN_YEAR)) == len(notice) - 3

@@ -18,7 +18,13 @@ from schedkit.calendars import (
     WarningCode,
     YearState,
 )
-from schedkit.calendars.sources import chinese_calendar_state, holidays_day, holidays_notice_years
+from schedkit.calendars.sources import (
+    chinese_calendar_day,
+    chinese_calendar_state,
+    holidays_day,
+    holidays_notice_years,
+    statutory_festivals,
+)
 from schedkit.errors import CalendarNotFoundError
 
 #: The first year neither package has the State Council's notice for (2027 with
@@ -309,7 +315,8 @@ def test_warnings_of_chinese_calendars_ask_for_the_notice_not_a_confirmation() -
     )
     assert in_part.source is Source.NOTICE
     assert_asks_for_the_notice(in_part)
-    assert "without --not-confirmed" in in_part.message()
+    assert "without --not-confirmed or --partial" in in_part.message()
+    assert "不加 --not-confirmed 或 --partial" in in_part.message("zh")
     late = BUILTINS.warnings(["cn_workdays"], today=date(2100, 12, 2))
     assert [(w.year, w.code) for w in late] == [
         (2100, WarningCode.YEAR_ESTIMATED),
@@ -386,3 +393,32 @@ def test_trading_day_calendar_coverage() -> None:
     assert codes == [WarningCode.YEAR_ESTIMATED, WarningCode.YEAR_UNCOVERED]
     messages = [w.message() for w in spot.warnings(["spot"], today=d("2027-12-01"))]
     assert "closed all year" in messages[1]
+
+
+def test_the_holidays_a_confirmed_notice_must_close_are_the_statutory_ones() -> None:
+    """Each statutory holiday by its first day, named in English and Chinese, from the
+    ``holidays`` package: not the weekend days it moves, nor a notice's substitutions."""
+    assert [(f.day.isoformat(), f.name(), f.name("zh")) for f in statutory_festivals(2027)] == [
+        ("2027-01-01", "New Year's Day", "元旦"),
+        ("2027-02-05", "Chinese New Year's Eve", "农历除夕"),
+        ("2027-02-06", "Chinese New Year (Spring Festival)", "春节"),
+        ("2027-04-05", "Tomb-Sweeping Day", "清明节"),
+        ("2027-05-01", "Labor Day", "劳动节"),
+        ("2027-06-09", "Dragon Boat Festival", "端午节"),
+        ("2027-09-15", "Mid-Autumn Festival", "中秋节"),
+        ("2027-10-01", "National Day", "国庆节"),
+    ]
+    # 中秋 on 国庆's third day: each is listed, by its own first day.
+    autumn = [(f.day.isoformat(), f.name_zh) for f in statutory_festivals(2028)][-2:]
+    assert autumn == [("2028-10-01", "国庆节"), ("2028-10-03", "中秋节")]
+    # A notice typed from the State Council's text closes them: in every year whose
+    # notices the official data holds, each is a day off.
+    official = [
+        y for y in range(2004, OPEN_YEAR) if chinese_calendar_state(y) is YearState.CONFIRMED
+    ]
+    assert len(official) >= 20
+    for year in official:
+        for festival in statutory_festivals(year):
+            found = chinese_calendar_day(festival.day)
+            assert found is not None and not found.workday, festival
+    assert statutory_festivals(2101) == ()  # beyond the package: nothing to compare

@@ -33,6 +33,7 @@ from schedkit.errors import (
     ConflictError,
     NodeNotFoundError,
     NoticeDropsDaysError,
+    NoticeMissesFestivalsError,
     NotRunningError,
     OverrideNotFoundError,
     ResultFileNotFoundError,
@@ -341,6 +342,15 @@ def _schedkit_problem(exc: SchedkitError, places: FieldPlaces | None) -> JSONRes
             slug="notice-drops-days",
             title="The notice leaves out days the stored one sets",
             extra={"year": exc.year, "days": exc.days},
+        )
+    if isinstance(exc, NoticeMissesFestivalsError):
+        # The festivals, so that a client can list them and ask before sending partial.
+        return problem_response(
+            409,
+            str(exc),
+            slug="notice-misses-festivals",
+            title="The notice leaves statutory holidays open",
+            extra={"year": exc.year, "festivals": exc.festivals, "source": exc.source},
         )
     if isinstance(exc, ConflictError):
         return problem_response(409, str(exc), slug="conflict", title="Conflict")

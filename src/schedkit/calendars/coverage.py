@@ -213,11 +213,13 @@ def _enter_notice(year: int, *, whole: bool = False) -> tuple[str, str]:
     the year of every Chinese calendar. Not "mark the year confirmed": a Chinese
     calendar's own year is not confirmed that way (the service refuses it)."""
     where_en = (
-        f"schedkit calendar notice {year} FILE{' without --not-confirmed' if whole else ''}, "
+        f"schedkit calendar notice {year} FILE"
+        f"{' without --not-confirmed or --partial' if whole else ''}, "
         f"the console's calendar page, or PUT /calendar-notices/{year}"
     )
     where_zh = (
-        f"schedkit calendar notice {year} FILE{'（不加 --not-confirmed）' if whole else ''}、"
+        f"schedkit calendar notice {year} FILE"
+        f"{'（不加 --not-confirmed 或 --partial）' if whole else ''}、"
         f"控制台的日历页面，或 PUT /calendar-notices/{year}"
     )
     if whole:

@@ -120,6 +120,44 @@ def holidays_state(year: int) -> YearState:
     return YearState.UNCOVERED
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Festival:
+    """A statutory holiday of a year, by the first of its days by law."""
+
+    day: date
+    name_en: str
+    name_zh: str
+
+    def name(self, lang: str = "en") -> str:
+        return self.name_zh if lang.lower().startswith("zh") else self.name_en
+
+
+@functools.lru_cache(maxsize=16)
+def statutory_festivals(year: int) -> tuple[Festival, ...]:
+    """The statutory holidays of ``year`` as ``holidays``' CN model computes them (元旦,
+    春节 and, since 2025, its eve, 清明, 劳动节, 端午, 中秋, 国庆), each by its first day:
+    the day a notice of the year must close. Empty outside the model's years.
+
+    Only the days the law names: not the weekend days the model moves to a weekday, nor
+    the days off a notice substitutes (those the notice decides, not the law)."""
+    if not _covered(year):
+        return ()
+    china = _cn_model()[0]
+    # The model's own names are Chinese; its English ones are their translations.
+    model = china(observed=False, language="zh_CN")
+    model.has_special_holidays = False  # the notices' substituted days off
+    model.get(date(year, 1, 1))  # populates the year
+    english = china(language="en_US")
+    first: dict[str, date] = {}
+    for day in sorted(d for d in model if d.year == year):
+        for name in model.get_list(day):
+            first.setdefault(name, day)
+    return tuple(
+        Festival(day=day, name_en=english.tr(name), name_zh=name)
+        for name, day in sorted(first.items(), key=lambda item: item[1])
+    )
+
+
 @functools.cache
 def holidays_notice_years() -> frozenset[int]:
     """Years for which ``holidays`` carries the State Council notice's substitutions.

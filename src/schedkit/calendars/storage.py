@@ -19,7 +19,7 @@ the first is lost.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,10 +37,17 @@ from schedkit.calendars.model import (
     parse_table,
     table_to_json,
 )
+from schedkit.calendars.sources import (
+    Source,
+    YearState,
+    chinese_calendar_state,
+    statutory_festivals,
+)
 from schedkit.errors import (
     CalendarConflictError,
     CalendarNotFoundError,
     NoticeDropsDaysError,
+    NoticeMissesFestivalsError,
     ValidationError,
 )
 from schedkit.models import StateEntry
@@ -204,6 +211,7 @@ class CalendarStore:
         confirmed: bool,
         expected_version: int | None = None,
         replace: bool = False,
+        partial: bool = False,
     ) -> StoredNotices:
         """Replace the national arrangement of ``year`` by ``overrides`` (the State
         Council notice: holidays closed, make-up workdays open) and mark the year
@@ -213,7 +221,11 @@ class CalendarStore:
         A notice of ``year`` is entered whole: when ``overrides`` leave out days the
         stored notice of ``year`` sets, NoticeDropsDaysError names them, unless
         ``replace`` (a partial text would otherwise turn the holidays it omits into
-        workdays of a confirmed year, silently)."""
+        workdays of a confirmed year, silently). Confirmed, it must close the first day
+        of each statutory holiday of ``year`` (:func:`statutory_festivals`), else
+        NoticeMissesFestivalsError names those it leaves open; ``partial`` says the text
+        is only part of the notice: entered, never confirmed, so the sources it replaces
+        still decide the days it does not list."""
         days = list(overrides)
         current = await self.get_notices()
         if expected_version is not None and expected_version != current.version:
@@ -226,7 +238,10 @@ class CalendarStore:
             raise NoticeDropsDaysError(
                 year, [(i.date, i.open, i.note) for i in dropped], entered=len(days)
             )
-        table = current.notices.with_year(year, days, confirmed=confirmed)
+        confirms = confirmed and not partial
+        table = current.notices.with_year(year, days, confirmed=confirms)
+        if confirms:
+            _refuse_open_festivals(year, days)
         return await self.save_notices(table, expected_version=current.version)
 
     async def _index(self, name: str) -> None:
@@ -248,6 +263,22 @@ class CalendarStore:
         if stored is None:  # deleted right after it was saved
             raise CalendarNotFoundError(name)
         return stored
+
+
+def _refuse_open_festivals(year: int, days: Sequence[Override]) -> None:
+    """NoticeMissesFestivalsError when ``days``, a notice of ``year`` entered confirmed,
+    leave open the first day of a statutory holiday of the year: the year would then be
+    decided by them alone, and a notice typed in part (元旦, 春节 and 国庆 only) made
+    清明 a workday of a confirmed year, without a word."""
+    off = {item.date for item in days if not item.open}
+    missing = [f for f in statutory_festivals(year) if f.day not in off]
+    if missing:
+        known = chinese_calendar_state(year) is YearState.CONFIRMED
+        raise NoticeMissesFestivalsError(
+            year,
+            [(f.day, f.name_en, f.name_zh) for f in missing],
+            source=(Source.CHINESE_CALENDAR if known else Source.HOLIDAYS).value,
+        )
 
 
 def _live_version(entry: StateEntry | None) -> int:

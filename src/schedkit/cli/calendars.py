@@ -13,10 +13,11 @@ import typer
 from schedkit import readmodels
 from schedkit.calendars import MAX_FILE_CHARS, Format, StoredCalendar, format_for
 from schedkit.calendars.model import MAX_YEAR, MIN_YEAR
-from schedkit.errors import ValidationError
+from schedkit.errors import NoticeMissesFestivalsError, ValidationError
 from schedkit.service import Scheduler
 
 from . import render, words
+from .errors import CommandFailed
 from .parsing import read_text_file
 from .render import visible
 from .state import CliState, JsonOpt, actor, get_state, management, run_async, wants_json
@@ -312,12 +313,22 @@ def notice(
             "withdraws the notice).",
         ),
     ] = False,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="FILE is only part of the notice: enter it not confirmed (otherwise one "
+            "leaving a statutory holiday of YEAR open is refused, naming them).",
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Enter the State Council's holiday notice of YEAR for every Chinese calendar
     (lines like '放假 2027-01-01 至 2027-01-03 元旦' and '上班 2027-02-06 春节调休').
     FILE is the whole notice: one leaving out days the stored notice of YEAR sets is
-    refused (naming them) unless --replace. Says how many days it sets, off and worked.
+    refused (naming them) unless --replace, and one leaving a statutory holiday of YEAR
+    (元旦, 春节, 清明, 劳动节, 端午, 中秋, 国庆) open is refused unless --partial.
+    Says how many days it sets, off and worked.
     Without FILE, print the notice entered (to edit and enter again: `schedkit calendar
     notice 2027 > n.txt`)."""
     state = get_state(ctx)
@@ -330,11 +341,22 @@ def notice(
 
     async def work(s: Scheduler) -> readmodels.NoticeEntered:
         saved = await s.calendars.enter_notice(
-            year, text, chosen, confirmed=not not_confirmed, replace=replace, actor=actor()
+            year,
+            text,
+            chosen,
+            confirmed=not not_confirmed,
+            replace=replace,
+            partial=partial,
+            actor=actor(),
         )
         return readmodels.notice_entered(saved, year)
 
-    entered = _with(state, work)
+    try:
+        entered = _with(state, work)
+    except NoticeMissesFestivalsError as exc:
+        # The one refusal of a notice said in the CLI's language: the festivals it names
+        # are the operator's to check against the notice, in its words.
+        raise CommandFailed(exc.message(state.lang)) from None
     if wants_json(ctx, json_):
         render.emit_json({"store": state.store_label(), **entered.model_dump(mode="json")})
         return

@@ -286,18 +286,27 @@ class CalendarDesk:
         confirmed: bool,
         expected_version: int | None = None,
         replace: bool = False,
+        partial: bool = False,
         actor: str = SYSTEM,
     ) -> StoredNotices:
         """Replace the national arrangement of ``year`` (shared by every calendar with a
         Chinese base) by the days of a file, typically the State Council notice. The text
         is the whole notice: NoticeDropsDaysError (409) when it leaves out days the
-        stored notice of ``year`` sets, unless ``replace``; CalendarConflictError when
-        the national record is no longer at ``expected_version`` (None: not checked)."""
+        stored notice of ``year`` sets, unless ``replace``; NoticeMissesFestivalsError
+        (409) when, confirmed, it leaves a statutory holiday of ``year`` open, unless
+        ``partial`` (then entered not confirmed); CalendarConflictError when the national
+        record is no longer at ``expected_version`` (None: not checked)."""
         items = parse_overrides(text, fmt, notice_year=year)
         before = await self._cals.get_notices()
         saved = await self._cals.enter_notice(
-            year, items, confirmed=confirmed, expected_version=expected_version, replace=replace
+            year,
+            items,
+            confirmed=confirmed,
+            expected_version=expected_version,
+            replace=replace,
+            partial=partial,
         )
+        confirmed = year in saved.notices.confirmed_years
         self._warned = None
         await self.audit.record(
             actor,

@@ -125,6 +125,13 @@ class NoticeEntry(_Body):
         "stored one sets (otherwise 409 notice-drops-days, naming them): a correction that "
         "moves or strikes a day, or, with an empty text and confirmed false, a withdrawal.",
     )
+    partial: bool = Field(
+        False,
+        description="The text is only part of the notice: entered not confirmed, so the "
+        "year's other days keep their current source. Otherwise a confirmed text that "
+        "leaves a statutory holiday of the year open is refused (409 "
+        "notice-misses-festivals, its festivals listing them).",
+    )
 
 
 @route(
@@ -170,9 +177,12 @@ async def enter_notice(
     with a Chinese base): the State Council notice, typed as ``放假 2027-01-01 至
     2027-01-03 元旦`` / ``上班 2027-02-06 春节调休`` lines. The text is the whole notice:
     one that leaves out days the stored notice of the year sets is refused (409
-    ``notice-drops-days``, its ``days`` listing them) unless ``replace`` is true; 409 too
-    when ``expected_version`` is not the record's version. Answers with cn_workdays' year
-    and, in ``entered``, how many days the notice sets (off and worked)."""
+    ``notice-drops-days``, its ``days`` listing them) unless ``replace`` is true, and one
+    entered confirmed that leaves a statutory holiday of the year open (409
+    ``notice-misses-festivals``, its ``festivals`` listing them) unless ``partial`` is
+    true; 409 too when ``expected_version`` is not the record's version. Answers with
+    cn_workdays' year and, in ``entered``, how many days the notice sets (off and
+    worked) and whether the year is confirmed."""
     saved = await scheduler.calendars.enter_notice(
         year,
         body.text,
@@ -180,6 +190,7 @@ async def enter_notice(
         confirmed=body.confirmed,
         expected_version=body.expected_version,
         replace=body.replace,
+        partial=body.partial,
         actor=actor,
     )
     return await readmodels.calendar_year_after_notice(scheduler, saved, year, lang)

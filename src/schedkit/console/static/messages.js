@@ -5,7 +5,7 @@
 // knows (a note or reason a person typed) is shown as it is. Keep the patterns in step
 // with the server's wording: tests/console pins each one against a real server.
 
-import { has, t } from "./i18n.js";
+import { getLang, has, t } from "./i18n.js";
 
 const CRON_FIELDS = {
   second: "cron_second",
@@ -286,6 +286,25 @@ const SENTENCES = [
     (m) => t("e_role", { role: t(`role_${m[1]}`), needed: t(`role_${m[2]}`) }),
   ],
   [/^task '(.+)' is not paused$/, (m) => t("e_not_paused", { task: m[1] })],
+  // errors.NoticeMissesFestivalsError: each festival as "DATE (English, 中文)"; an
+  // English name may hold brackets ("Chinese New Year (Spring Festival)").
+  [
+    /^the (\d{4}) notice entered leaves open (\d+) statutory holiday\(s\) that (the holidays package's estimate|chinese-calendar's data) closes: (.+?)\. Confirmed, /s,
+    (m) => {
+      const item = /(\d{4}-\d{2}-\d{2}) \((.+?), ([^,()]+)\)(?=, \d{4}-|$)/g;
+      const zh = getLang() === "zh";
+      const festivals = [...m[4].matchAll(item)]
+        .map((f) => t("e_notice_festival", { date: f[1], name: zh ? f[3] : f[2] }))
+        .join(t("list_separator"));
+      const source = m[3].startsWith("chinese") ? "chinese-calendar" : "holidays";
+      return t("e_notice_festivals", {
+        year: m[1],
+        n: m[2],
+        source: t(`cal_notice_src_${source}`),
+        festivals,
+      });
+    },
+  ],
   // errors.CalendarConflictError: the national notices, or one calendar, edited meanwhile.
   [
     /^calendar '\(national holiday notices\)' changed meanwhile/,

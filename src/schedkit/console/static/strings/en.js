@@ -622,6 +622,11 @@ export default {
   v_notice_space: "After {day}, a space or 至 and the end of a range (got “{got}”).",
   v_field_said: "{field}: {detail}",
   e_role: "Your role ({role}) may not do this; it needs {needed}.",
+  e_notice_festivals:
+    "The {year} notice leaves open {n} statutory holidays that {source} closes: {festivals}. Entered as the whole notice, those days would be workdays: enter the whole notice, or enter the text as part of it ({year} then stays not confirmed).",
+  e_notice_festivals_one:
+    "The {year} notice leaves open {n} statutory holiday that {source} closes: {festivals}. Entered as the whole notice, that day would be a workday: enter the whole notice, or enter the text as part of it ({year} then stays not confirmed).",
+  e_notice_festival: "{date} ({name})",
   e_notices_changed: "The holiday notices changed meanwhile (another operator entered one): reload the page and redo the edit.",
   e_calendar_changed: "Calendar {name} changed meanwhile: reload the page and redo the edit.",
   e_schedule_changed:
@@ -694,7 +699,7 @@ export default {
   cal_unconfirm: "Mark {year} not confirmed",
   cal_notice_label: "State Council holiday notice for {year}",
   cal_notice_help:
-    "One line per holiday range or make-up workday: 放假 DATE 至 DATE NOTE / 上班 DATE NOTE. Applies to every Chinese calendar and marks the year confirmed.",
+    "One line per holiday range or make-up workday: 放假 DATE 至 DATE NOTE / 上班 DATE NOTE. Applies to every Chinese calendar and marks the year confirmed; a text that leaves a statutory holiday open is entered only as part of the notice, if you say so.",
   cal_notice_submit: "Enter the notice",
   cal_notice_replaces:
     "What this box holds replaces the whole {year} notice: it holds the notice as entered, so correct it here and enter it again. Days you delete lose their holiday or make-up workday.",
@@ -709,6 +714,21 @@ export default {
   cal_notice_drops_holiday: "holiday",
   cal_notice_drops_makeup: "make-up workday",
   cal_notice_replace: "Replace the notice",
+  cal_notice_partial_title: "Enter only part of the {year} notice?",
+  cal_notice_partial:
+    "The text leaves open {n} statutory holidays that {source} closes:",
+  cal_notice_partial_one:
+    "The text leaves open {n} statutory holiday that {source} closes:",
+  cal_notice_partial_day: "{date} ({name})",
+  cal_notice_partial_after:
+    "Entered as the whole notice, it would confirm {year} and these days would be workdays. Type in the whole notice, or enter this text anyway as part of it: its days decide their dates, {source} the rest, and {year} stays not confirmed (a warning until the whole notice is entered).",
+  cal_notice_partial_enter: "Enter anyway, as part of the notice",
+  cal_notice_src_holidays: "the holidays package's estimate",
+  "cal_notice_src_chinese-calendar": "chinese-calendar's data",
+  cal_notice_entered_partial:
+    "Entered as part of the notice: {n} days, {off} off and {worked} worked; {year} stays not confirmed. In force at the next fire on every node.",
+  cal_notice_entered_partial_one:
+    "Entered as part of the notice: {n} day, {off} off and {worked} worked; {year} stays not confirmed. In force at the next fire on every node.",
   cal_src_override: "the calendar's override",
   cal_src_notice: "the State Council notice entered",
   "cal_src_chinese-calendar": "chinese-calendar (official)",

@@ -590,6 +590,11 @@ export default {
   v_notice_space: "{day} 之后应为空格，或“至”加日期范围的结束日（实际为“{got}”）。",
   v_field_said: "{field}：{detail}",
   e_role: "当前角色（{role}）无权执行此操作，需要{needed}角色。",
+  e_notice_festivals:
+    "{year} 年通知没有放假安排 {n} 个法定节日（{source}中为放假日）：{festivals}。若按完整通知录入，这些日子会成为工作日：请录入完整的通知，或按部分通知录入（{year} 年保持未确认）。",
+  e_notice_festivals_one:
+    "{year} 年通知没有放假安排 {n} 个法定节日（{source}中为放假日）：{festivals}。若按完整通知录入，这一天会成为工作日：请录入完整的通知，或按部分通知录入（{year} 年保持未确认）。",
+  e_notice_festival: "{date}（{name}）",
   e_notices_changed: "放假通知已被他人修改（另一位操作员录入了通知）：请刷新页面后重新编辑。",
   e_calendar_changed: "日历 {name} 已被他人修改：请刷新页面后重新编辑。",
   e_schedule_changed: "调度计划 {id} 在你编辑期间已被他人修改，本次未保存：请刷新页面后重新编辑。",
@@ -660,7 +665,7 @@ export default {
   cal_unconfirm: "取消 {year} 年的确认",
   cal_notice_label: "国务院 {year} 年节假日安排通知",
   cal_notice_help:
-    "每行一个放假区间或调休上班日：放假 日期 至 日期 备注 / 上班 日期 备注。适用于所有中国日历，并将该年标记为已确认。",
+    "每行一个放假区间或调休上班日：放假 日期 至 日期 备注 / 上班 日期 备注。适用于所有中国日历，并将该年标记为已确认；没有放假安排某个法定节日的文本只有在你确认后才会作为部分通知录入。",
   cal_notice_submit: "录入通知",
   cal_notice_replaces:
     "此框中的内容将替换 {year} 年的整份通知：框中是已录入的通知，请在此修改后重新录入。删除的日期将失去放假或调休上班安排。",
@@ -675,6 +680,19 @@ export default {
   cal_notice_drops_holiday: "放假",
   cal_notice_drops_makeup: "调休上班",
   cal_notice_replace: "替换通知",
+  cal_notice_partial_title: "只录入 {year} 年通知的一部分？",
+  cal_notice_partial: "该文本没有放假安排以下 {n} 个法定节日（{source}中为放假日）：",
+  cal_notice_partial_one: "该文本没有放假安排以下 {n} 个法定节日（{source}中为放假日）：",
+  cal_notice_partial_day: "{date}（{name}）",
+  cal_notice_partial_after:
+    "若按完整通知录入，{year} 年将被确认，这些日子会成为工作日。请录入完整的通知；或仍按部分通知录入：其中的日期按通知执行，其余日期仍按 {source}执行，{year} 年保持未确认（录入完整通知前一直有警告）。",
+  cal_notice_partial_enter: "仍然录入（作为部分通知）",
+  cal_notice_src_holidays: "holidays 包的推算",
+  "cal_notice_src_chinese-calendar": "chinese-calendar 的数据",
+  cal_notice_entered_partial:
+    "已按部分通知录入：共 {n} 天，放假 {off} 天，上班 {worked} 天；{year} 年保持未确认。所有节点在下次触发时生效。",
+  cal_notice_entered_partial_one:
+    "已按部分通知录入：共 {n} 天，放假 {off} 天，上班 {worked} 天；{year} 年保持未确认。所有节点在下次触发时生效。",
   cal_src_override: "日历覆盖设置",
   cal_src_notice: "录入的国务院通知",
   "cal_src_chinese-calendar": "chinese-calendar 官方数据",

@@ -258,33 +258,62 @@ function droppedList(days) {
   return h("ul", { class: "cal-dropped" }, days.slice(0, SHOWN).map(item), more);
 }
 
-/** Asks before a notice that leaves out days the stored one sets replaces it. */
-function confirmReplace(year, problem, onReplace) {
-  const replaceButton = h(
+/** A dialog asking before entering a notice: Cancel, or `label` to run `onYes`. */
+function askBefore(title, body, label, onYes) {
+  const yes = h(
     "button",
     {
       type: "button",
       class: "btn btn-danger",
       onClick: () => {
         dlg.close();
-        onReplace();
+        onYes();
       },
     },
-    t("cal_notice_replace"),
+    label,
   );
   const dlg = openDialog({
-    title: t("cal_notice_drops_title", { year }),
-    body: [
+    title,
+    body,
+    footer: [
+      h("button", { type: "button", class: "btn", onClick: () => dlg.close() }, t("cancel")),
+      yes,
+    ],
+  });
+  // Cancel is the safe answer: Enter on an open dialog must not enter the notice.
+  dlg.dialog.querySelector(".dialog-foot .btn").focus();
+}
+
+/** Asks before a notice that leaves out days the stored one sets replaces it. */
+function confirmReplace(year, problem, onReplace) {
+  askBefore(
+    t("cal_notice_drops_title", { year }),
+    [
       h("p", {}, t("cal_notice_drops", { n: problem.days.length, year })),
       droppedList(problem.days),
     ],
-    footer: [
-      h("button", { type: "button", class: "btn", onClick: () => dlg.close() }, t("cancel")),
-      replaceButton,
+    t("cal_notice_replace"),
+    onReplace,
+  );
+}
+
+/** Asks before a notice that leaves statutory holidays open (409 notice-misses-festivals)
+ * is entered as a part of the notice: not confirming the year, the estimate keeping them. */
+function confirmPartial(year, problem, onPartial) {
+  const zh = getLang() === "zh";
+  const source = t(`cal_notice_src_${problem.source}`);
+  const item = (f) =>
+    h("li", {}, t("cal_notice_partial_day", { date: f.date, name: zh ? f.name_zh : f.name }));
+  askBefore(
+    t("cal_notice_partial_title", { year }),
+    [
+      h("p", {}, t("cal_notice_partial", { n: problem.festivals.length, source })),
+      h("ul", { class: "cal-festivals" }, problem.festivals.map(item)),
+      h("p", {}, t("cal_notice_partial_after", { year, source })),
     ],
-  });
-  // Cancel is the safe answer: Enter on an open dialog must not replace the notice.
-  dlg.dialog.querySelector(".dialog-foot .btn").focus();
+    t("cal_notice_partial_enter"),
+    onPartial,
+  );
 }
 
 function editSection(detail, year, notice, reload) {
@@ -348,7 +377,7 @@ function editSection(detail, year, notice, reload) {
     placeholder: `放假 ${year}-01-01 至 ${year}-01-03 元旦\n上班 ${year}-02-06 春节调休`,
   });
   text.value = notice.text;
-  const enter = async (replace) => {
+  const enter = async (replace, partial) => {
     const body = {
       text: text.value,
       format: notice.text ? notice.format : "notice",
@@ -356,20 +385,26 @@ function editSection(detail, year, notice, reload) {
       // Another operator's notice entered meanwhile is a 409, not overwritten.
       expected_version: notice.version,
       replace,
+      partial,
     };
     try {
       const { entered } = await api(`/calendar-notices/${year}`, { method: "PUT", body });
       // The count, to check against the notice: a range read as one day said only "saved".
-      const counts = { n: entered.days, off: entered.off, worked: entered.worked };
-      toast(t("cal_notice_entered", counts), "success");
+      const counts = { n: entered.days, off: entered.off, worked: entered.worked, year };
+      const said = entered.confirmed ? "cal_notice_entered" : "cal_notice_entered_partial";
+      toast(t(said, counts), "success");
       reload();
     } catch (err) {
-      const drops =
+      const refused = (slug) =>
         err instanceof ApiError &&
         err.status === 409 &&
-        String(err.problem.type).endsWith(":notice-drops-days");
-      if (drops && !replace) confirmReplace(year, err.problem, () => enter(true));
-      else toast(errorText(err), "error");
+        String(err.problem.type).endsWith(`:${slug}`);
+      if (refused("notice-drops-days") && !replace) {
+        confirmReplace(year, err.problem, () => enter(true, partial));
+      } else if (refused("notice-misses-festivals") && !partial) {
+        // A part of the notice entered confirmed made the holidays it leaves out workdays.
+        confirmPartial(year, err.problem, () => enter(replace, true));
+      } else toast(errorText(err), "error");
     }
   };
   const noticeForm = chinese
@@ -379,7 +414,7 @@ function editSection(detail, year, notice, reload) {
           class: "cal-form cal-notice",
           onSubmit: (e) => {
             e.preventDefault();
-            enter(false);
+            enter(false, false);
           },
         },
         field({ id: "cal-notice", label: t("cal_notice_label", { year }), control: text }),
