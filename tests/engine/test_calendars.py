@@ -24,9 +24,11 @@ from schedkit.calendars import (
     Source,
     parse_overrides,
 )
+from schedkit.calendars.rules import CalendarRef
 from schedkit.errors import ValidationError
 from schedkit.models import Run
 from schedkit.store import create_store
+from schedkit.triggers.upcoming import OpenDays
 from tests.notices import whole
 
 from .conftest import MakeScheduler, fast_config
@@ -290,15 +292,23 @@ async def test_a_notice_entry_is_audited_with_the_notice_before_and_after(
 
 
 async def test_the_calendar_preview_searches_off_the_event_loop(
-    make_scheduler: MakeScheduler,
+    make_scheduler: MakeScheduler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A time audit: ``await scheduler.calendars.preview()`` of a spec that never fires
     (the 31st workday of a month) searched for 134 s on the event loop: the node lost
     its lease and 64 fires of another schedule were missed. It now searches in a thread
     for at most a second, and says it stopped (``complete`` false). The spec searched
-    here is Sundays on a Monday-to-Friday calendar, which takes the whole second: the
-    31st workday is found missing in a twentieth of a second since a calendar set
-    decides each month once, too quickly to show the loop running meanwhile."""
+    here is Sundays on a Monday-to-Friday calendar, each day's decision made to cost
+    5 ms (a slow calendar): the search takes its whole second. Without that cost it ends
+    in a few hundredths (four years without a fire end it), too quickly to show the loop
+    running meanwhile."""
+    allows = OpenDays.allows
+
+    def slow(days: OpenDays, ref: CalendarRef, day: date) -> bool:
+        time.sleep(0.005)
+        return allows(days, ref, day)
+
+    monkeypatch.setattr(OpenDays, "allows", slow)
     s = await make_scheduler(scheduler={"enabled": False})
     ticks = 0
 

@@ -4,7 +4,9 @@ run creation rate, fire frequency, schedule count), and what lists carry stays s
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,10 @@ import httpx
 import pytest
 
 from schedkit import Scheduler
+from schedkit.calendars.rules import CalendarRef
 from schedkit.errors import ValidationError
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_NOTE_CHARS, MAX_TRACEBACK_CHARS
+from schedkit.triggers.upcoming import OpenDays
 from tests.api.conftest import Api, open_api
 from tests.api.helpers import problem, wait_run
 from tests.api.server import fast_config
@@ -203,8 +207,20 @@ NEVER = {  # Saturdays that are Chinese working days, from 2200: the search give
 
 
 @pytest.fixture
-def searching(tmp_path: Path) -> Iterator[Api]:
-    """A server allowing each caller 1 s of schedule-preview search per minute."""
+def searching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    """A server allowing each caller 1 s of schedule-preview search per minute. Each
+    calendar day decided costs 5 ms of CPU here (a slow calendar), so that a search of
+    ``NEVER`` takes its whole budget: without that, four years without a fire end it in
+    a few hundredths of a second."""
+    allows = OpenDays.allows
+
+    def slow(days: OpenDays, ref: CalendarRef, day: date) -> bool:
+        busy_until = time.perf_counter() + 0.005  # CPU, which is what a caller pays in
+        while time.perf_counter() < busy_until:
+            pass
+        return allows(days, ref, day)
+
+    monkeypatch.setattr(OpenDays, "allows", slow)
     yield from _server(tmp_path, api={"preview_seconds": 1.0})
 
 
