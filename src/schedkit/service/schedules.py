@@ -43,6 +43,7 @@ from schedkit.service.bulk import (
     check_room,
     existing_errors,
 )
+from schedkit.service.deleted_schedules import deleted_version, deleted_versions, remember_deleted
 from schedkit.service.dropped_fires import record_dropped
 from schedkit.service.past_dates import (
     FireRecorded,
@@ -53,7 +54,7 @@ from schedkit.service.past_dates import (
     past_end_date,
     past_run_date,
 )
-from schedkit.service.pending_defaults import removed_key, unstored_default
+from schedkit.service.pending_defaults import remember_removed, removed_key, unstored_default
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import (
@@ -268,7 +269,8 @@ class ScheduleBook:
             _check_owner(before, task_name)
         if before is None:
             await self._check_room()
-        schedule = self._define(sid, task, spec, kwargs, "runtime", before)
+        deleted = await deleted_version(self.store, sid) if before is None else 0
+        schedule = self._define(sid, task, spec, kwargs, "runtime", before, deleted)
         recorded = await self._recorded([schedule])
         await self._save(schedule, before)
         self._warn_if_past(schedule, schedule_config)
@@ -296,6 +298,7 @@ class ScheduleBook:
             parse=self.parse,
             now=now,
             tz=self.tz,
+            deleted=await deleted_versions(self.store),
             what=what,
         )
         # Thousands of entries are seconds of CPU: off the event loop that fires schedules.
@@ -403,8 +406,9 @@ class ScheduleBook:
             return
         if existing is None and await self.store.get_state(removed_key(task.task_name)):
             return
+        deleted = await deleted_version(self.store, task.task_name) if existing is None else 0
         try:
-            schedule = self._default(task, existing)
+            schedule = self._default(task, existing, deleted)
         except ValidationError as exc:
             raise default_schedule_error(task, task.task_name, exc) from None
         if existing is not None:
@@ -425,12 +429,12 @@ class ScheduleBook:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _default(self, task: BaseTask, existing: Schedule | None) -> Schedule:
+    def _default(self, task: BaseTask, existing: Schedule | None, deleted: int = 0) -> Schedule:
         """``task``'s default schedule as the next version of ``existing`` (ValidationError:
         registration checked it but for limits.min_interval and the configured timezone)."""
         spec = self.parse(task.default_schedule)
         kwargs = task.validate_kwargs(spec.kwargs, tz=self.tz)
-        return self._define(task.task_name, task, spec, kwargs, "code", existing)
+        return self._define(task.task_name, task, spec, kwargs, "code", existing, deleted)
 
     async def _check_room(self) -> None:
         limit = self.config.limits.max_schedules
@@ -472,17 +476,12 @@ class ScheduleBook:
         await record_dropped(self.store, self.events, before, schedule, self.clock.now())
 
     async def _delete(self, schedule: Schedule, actor: str) -> bool:
-        """Delete a schedule; a task's default one is remembered as removed so that the
-        next start does not bring it back from the code (until ``add_task`` again)."""
+        """Delete a schedule (its version remembered first: see deleted_schedules); a task's
+        default one is remembered as removed: no start restores it (until ``add_task``)."""
+        await remember_deleted(self.store, schedule, self.clock.now())
         deleted = await self.store.delete_schedule(schedule.id, expected_version=schedule.version)
         if schedule.id == schedule.task_name:
-            key = removed_key(schedule.id)
-            entry = await self.store.get_state(key)
-            await self.store.set_state(
-                key,
-                {"by": actor, "at": self.clock.now().isoformat()},
-                entry.version if entry is not None else 0,
-            )
+            await remember_removed(self.store, schedule.id, actor, self.clock.now())
         await self.audit.record(actor, "schedule.delete", schedule.id, schedule, None)
         self._changed()
         return deleted
@@ -495,9 +494,10 @@ class ScheduleBook:
         kwargs: dict[str, Any],
         origin: str,
         existing: Schedule | None,
+        deleted: int = 0,
     ) -> Schedule:
-        """The schedule a spec defines, as the next version of ``existing``. An unchanged
-        trigger keeps its pending series (fires due while down stay due)."""
+        """The schedule a spec defines, as the next version of ``existing`` or else of
+        ``deleted`` (see deleted_schedules). An unchanged trigger keeps its pending series."""
         now = self.clock.now()
         trigger_json = spec.to_json()["trigger"]
         next_fire = kept_series(existing, trigger_json) or trigger_from_json(
@@ -522,7 +522,7 @@ class ScheduleBook:
             run_count=existing.run_count if existing is not None else 0,
             next_fire_time=next_fire,
             last_fire_time=existing.last_fire_time if existing is not None else None,
-            version=existing.version + 1 if existing is not None else 1,
+            version=(existing.version if existing is not None else deleted) + 1,
             created_at=existing.created_at if existing is not None else now,
             updated_at=now,
         )
