@@ -61,17 +61,18 @@ async def test_a_kept_next_fire_is_searched_again_once_what_it_depends_on_change
     assert await next_fire(s) == (1, TUESDAY)
     assert len(searched) == 1, "asked again, unchanged: answered from what was found"
 
-    # Deleted and saved again: the same version and stored next fire, another trigger.
+    # Deleted and saved again: the same stored next fire, another trigger (and the next
+    # version: versions never repeat for an id).
     await s.delete_schedule("desk")
     await s.add_task("daily_desk", at_nine(day_of_week="mon"), schedule_id="desk")
-    assert await next_fire(s) == (1, NEXT_MONDAY)
+    assert await next_fire(s) == (2, NEXT_MONDAY)
     assert len(searched) == 2, "another trigger"
 
     await s.calendars.remove_overrides("desk", [date(2030, 1, 7)])
-    assert await next_fire(s) == (1, MONDAY)
+    assert await next_fire(s) == (2, MONDAY)
     assert len(searched) == 3, "its calendar changed"
 
     await s.add_task("daily_desk", at_nine(hour=10, day_of_week="mon"), schedule_id="desk")
-    assert await next_fire(s) == (2, MONDAY.replace(hour=10))
-    assert await next_fire(s) == (2, MONDAY.replace(hour=10))
+    assert await next_fire(s) == (3, MONDAY.replace(hour=10))
+    assert await next_fire(s) == (3, MONDAY.replace(hour=10))
     assert len(searched) == 4, "the schedule changed"

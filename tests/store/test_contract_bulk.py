@@ -57,9 +57,21 @@ async def test_insert_schedules_is_all_or_nothing_on_an_existing_id(store: Store
 async def test_insert_schedules_refuses_bad_batches_before_writing(store: Store) -> None:
     with pytest.raises(ValueError, match="given twice"):
         await store.insert_schedules([make_schedule(id="a"), make_schedule(id="a")])
-    with pytest.raises(ValueError, match="version"):
-        await store.insert_schedules([make_schedule(id="b"), make_schedule(id="c", version=2)])
+    with pytest.raises(ValueError, match="versions start at 1"):
+        await store.insert_schedules([make_schedule(id="b"), make_schedule(id="c", version=0)])
     assert await store.count_schedules() == 0
+
+
+async def test_insert_schedules_creates_each_at_its_own_version(store: Store) -> None:
+    """A schedule created again under a deleted one's id continues from its version (the
+    façade remembers it): an insert is an insert at whatever version it carries."""
+    batch = [make_schedule(id="again", version=4), make_schedule(id="fresh")]
+    await store.insert_schedules(batch)
+    assert {s.id: s.version for s in await store.list_schedules()} == {"again": 4, "fresh": 1}
+    with pytest.raises(ScheduleConflictError) as caught:
+        await store.insert_schedules([make_schedule(id="again", version=9)])
+    assert (caught.value.expected, caught.value.actual) == (0, 4)
+    assert [k[:2] for k in await store.due_schedule_keys(FAR, 10)] == [("again", 4), ("fresh", 1)]
 
 
 def paused(schedule: Schedule) -> Schedule:

@@ -53,6 +53,21 @@ async def test_put_schedule_is_compare_and_set(store: Store) -> None:
     assert missing.value.actual is None
 
 
+async def test_a_create_is_an_insert_at_any_version(store: Store) -> None:
+    """A schedule created again under a deleted one's id continues from the deleted
+    one's version: expected_version 0 inserts it at the version it carries."""
+    await store.put_schedule(make_schedule(version=3), expected_version=0)
+    stored = await store.get_schedule("s")
+    assert stored is not None and stored.version == 3
+    with pytest.raises(ScheduleConflictError) as exists:
+        await store.put_schedule(make_schedule(version=7), expected_version=0)
+    assert (exists.value.expected, exists.value.actual) == (0, 3)
+    await store.put_schedule(make_schedule(kwargs={"n": 4}, version=4), expected_version=3)
+    assert await store.delete_schedule("s", expected_version=4)
+    with pytest.raises(ValueError, match="versions start at 1"):
+        await store.put_schedule(make_schedule(version=0), expected_version=0)
+
+
 async def test_delete_schedule_with_an_expected_version(store: Store) -> None:
     await store.put_schedule(make_schedule(version=1), expected_version=0)
     with pytest.raises(ScheduleConflictError):

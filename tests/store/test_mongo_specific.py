@@ -862,12 +862,16 @@ async def test_a_bulk_insert_failing_midway_deletes_what_it_inserted(
     store: MongoStore, raw: Raw, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another writer creates an id of the batch after the check, before its batch is
-    written: the batches already written are deleted again, the other writer's schedule
-    (and a schedule a user changed meanwhile, at version 2) stays."""
+    written: the batches already written are deleted again (at whatever version each was
+    inserted: a schedule created again continues a deleted one's), the other writer's
+    schedule (and a schedule a user changed meanwhile, one version up) stays."""
     from schedkit.errors import ScheduleConflictError
     from schedkit.store.mongo.schedules import INSERT_BATCH
 
-    batch = [make_schedule(id=f"s{i:05d}", next_fire_time=T0 + i * SEC) for i in range(2500)]
+    batch = [
+        make_schedule(id=f"s{i:05d}", next_fire_time=T0 + i * SEC, version=1 + i % 3)
+        for i in range(2500)
+    ]
     late = batch[2 * INSERT_BATCH + 5].id
     collection = store._c.schedules
     real_insert = collection.insert_many
@@ -876,18 +880,18 @@ async def test_a_bulk_insert_failing_midway_deletes_what_it_inserted(
     async def insert_many(docs: Any, **kwargs: Any) -> Any:
         calls.append(len(docs))
         if len(calls) == 2:  # a user changes a schedule of the first batch meanwhile
-            await raw["scheduler_jobs"].update_one({"_id": "s00003"}, {"$set": {"version": 2}})
+            await raw["scheduler_jobs"].update_one({"_id": "s00004"}, {"$set": {"version": 3}})
         if len(calls) == 3:  # another writer creates an id of the third batch
-            await store.put_schedule(make_schedule(id=late), expected_version=0)
+            await store.put_schedule(make_schedule(id=late, version=5), expected_version=0)
         return await real_insert(docs, **kwargs)
 
     monkeypatch.setattr(collection, "insert_many", insert_many)
     with pytest.raises(ScheduleConflictError) as caught:
         await store.insert_schedules(batch)
-    assert caught.value.schedule_id == late
+    assert (caught.value.schedule_id, caught.value.actual) == (late, 5)
     assert calls == [INSERT_BATCH, INSERT_BATCH, 500]
     left = sorted(s.id for s in await store.list_schedules())
-    assert left == ["s00003", late]
+    assert left == ["s00004", late]
 
 
 @external

@@ -126,16 +126,20 @@ def build_schedules(
     parse: Callable[[Any], ScheduleSpec],
     now: datetime,
     tz: tzinfo,
+    deleted: Mapping[str, int],
     what: str = "line",
 ) -> tuple[dict[int, Schedule], list[EntryError]]:
-    """The schedules ``entries`` define (first versions, origin ``runtime``) by the line
+    """The schedules ``entries`` define (first versions, origin ``runtime``: one above
+    the version ``deleted`` holds for their id, if any) by the line
     of their entry, in entry order, and the errors of the bad entries, in line order (an
     :class:`EntryError` among ``entries``, an item its reader could make no entry of, is
     one of them); a pure function of its arguments (the caller runs it off the event
     loop). ``parse`` validates a config (the façade's, with ``job_defaults``); naive
     date-times in kwargs are wall times in ``tz``, the scheduler's zone. ``what`` names
     the positions in messages, as :class:`BulkScheduleError` does."""
-    builder = _Builder(registry=registry, config=config, parse=parse, now=now, tz=tz)
+    builder = _Builder(
+        registry=registry, config=config, parse=parse, now=now, tz=tz, deleted=deleted
+    )
     schedules: dict[int, Schedule] = {}
     errors: list[EntryError] = []
     first_line: dict[str, int] = {}
@@ -196,8 +200,10 @@ class _Builder:
         parse: Callable[[Any], ScheduleSpec],
         now: datetime,
         tz: tzinfo,
+        deleted: Mapping[str, int],
     ) -> None:
         self._registry = registry
+        self._deleted = deleted
         self._max_kwargs = config.limits.max_kwargs_bytes
         self._parse = parse
         self._now = now
@@ -225,7 +231,7 @@ class _Builder:
             timeout=spec.timeout,
             origin="runtime",
             next_fire_time=next_fire,
-            version=1,
+            version=self._deleted.get(sid, 0) + 1,
             created_at=self._now,
             updated_at=self._now,
         )

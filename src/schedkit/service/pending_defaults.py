@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime
 
 from schedkit.definitions import inherits_default_schedule
 from schedkit.errors import ValidationError
@@ -24,6 +25,14 @@ logger = logging.getLogger(__name__)
 def removed_key(schedule_id: str) -> str:
     """State key remembering that a task's default schedule was deleted on purpose."""
     return f"schedule-removed:{schedule_id}"
+
+
+async def remember_removed(store: Store, schedule_id: str, actor: str, now: datetime) -> None:
+    """Remember that ``actor`` deleted the task's default schedule ``schedule_id``."""
+    key = removed_key(schedule_id)
+    entry = await store.get_state(key)
+    value = {"by": actor, "at": now.isoformat()}
+    await store.set_state(key, value, entry.version if entry is not None else 0)
 
 
 async def default_triggers(

@@ -35,6 +35,7 @@ from schedkit.models import (
 from schedkit.registry import TaskRegistry
 from schedkit.service import retention
 from schedkit.service.audit import SYSTEM, Auditor
+from schedkit.service.deleted_schedules import prune_deleted
 from schedkit.stopping import wait_for
 from schedkit.store.base import Store
 from schedkit.store.values import RollupRebuild
@@ -338,13 +339,15 @@ class RunControl:
     ) -> retention.PurgeCounts:
         """Delete the workflow runs that ended more than ``older_than`` before ``as_of``
         (default: now), then the finished runs (and their logs) that finished before
-        then, except the step runs of the workflow runs kept (``Store.purge_runs``)."""
+        then, except the step runs of the workflow runs kept (``Store.purge_runs``), and
+        the versions of schedules deleted over a day ago (``deleted_schedules``)."""
         before = retention.cutoff(as_of or self.clock.now(), older_than, "older_than")
         # Workflow runs first: their step runs are purgeable only once they are gone or
         # ended, and a purge cut in between leaves step runs of no workflow run (the
         # next purge takes them), never a workflow run whose steps look not started.
         flows = await self.store.purge_workflow_runs(before)
         count = await self.store.purge_runs(before)
+        await prune_deleted(self.store, self.clock.now())
         # In words, with the cut-off: "90 days, 0:00:00" (a timedelta) read as a typo.
         detail = (
             f"{count} run(s) and {flows} workflow run(s) older than "

@@ -43,6 +43,7 @@ from schedkit.service.bulk import (
     check_room,
     existing_errors,
 )
+from schedkit.service.deleted_schedules import deleted_version, deleted_versions, remember_deleted
 from schedkit.service.dropped_fires import record_dropped
 from schedkit.service.past_dates import (
     FireRecorded,
@@ -53,27 +54,18 @@ from schedkit.service.past_dates import (
     past_end_date,
     past_run_date,
 )
-from schedkit.service.pending_defaults import removed_key, say_stored, unstored_default
+from schedkit.service.pending_defaults import (
+    remember_removed,
+    removed_key,
+    say_stored,
+    unstored_default,
+)
+from schedkit.service.schedule_diff import changed_fields
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import AllowedFire, ScheduleSpec, preview, trigger_from_json
 from schedkit.triggers.gaps import gap_field, smallest_gap
 from schedkit.triggers.upcoming import PREVIEW_BUDGET
-
-#: The fields that define a schedule (as opposed to its state: pause, next fire).
-DEFINITION = (
-    "trigger",
-    "kwargs",
-    "misfire_grace_time",
-    "coalesce",
-    "max_instances",
-    "overlap",
-    "timeout",
-    "labels",
-    "max_runs",
-    "executor",
-)
-
 
 #: The smallest span of time: a ``since``/``until`` pair around one instant.
 _INSTANT = timedelta(microseconds=1)
@@ -263,7 +255,8 @@ class ScheduleBook:
             _check_owner(before, task_name)
         if before is None:
             await self._check_room()
-        schedule = self._define(sid, task, spec, kwargs, "runtime", before)
+        deleted = await deleted_version(self.store, sid) if before is None else 0
+        schedule = self._define(sid, task, spec, kwargs, "runtime", before, deleted)
         recorded = await self._recorded([schedule])
         await self._save(schedule, before)
         self._warn_if_past(schedule, schedule_config)
@@ -291,6 +284,7 @@ class ScheduleBook:
             parse=self.parse,
             now=now,
             tz=self.tz,
+            deleted=await deleted_versions(self.store),
             what=what,
         )
         # Thousands of entries are seconds of CPU: off the event loop that fires schedules.
@@ -398,8 +392,9 @@ class ScheduleBook:
             return
         if existing is None and await self.store.get_state(removed_key(task.task_name)):
             return
+        deleted = await deleted_version(self.store, task.task_name) if existing is None else 0
         try:
-            schedule = self._default(task, existing)
+            schedule = self._default(task, existing, deleted)
         except ValidationError as exc:
             raise default_schedule_error(task, task.task_name, exc) from None
         if existing is not None:
@@ -422,12 +417,12 @@ class ScheduleBook:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _default(self, task: BaseTask, existing: Schedule | None) -> Schedule:
+    def _default(self, task: BaseTask, existing: Schedule | None, deleted: int = 0) -> Schedule:
         """``task``'s default schedule as the next version of ``existing`` (ValidationError:
         registration checked it but for limits.min_interval and the configured timezone)."""
         spec = self.parse(task.default_schedule)
         kwargs = task.validate_kwargs(spec.kwargs, tz=self.tz)
-        return self._define(task.task_name, task, spec, kwargs, "code", existing)
+        return self._define(task.task_name, task, spec, kwargs, "code", existing, deleted)
 
     async def _check_room(self) -> None:
         limit = self.config.limits.max_schedules
@@ -469,17 +464,12 @@ class ScheduleBook:
         await record_dropped(self.store, self.events, before, schedule, self.clock.now())
 
     async def _delete(self, schedule: Schedule, actor: str) -> bool:
-        """Delete a schedule; a task's default one is remembered as removed so that the
-        next start does not bring it back from the code (until ``add_task`` again)."""
+        """Delete a schedule (its version remembered first: see deleted_schedules); a task's
+        default one is remembered as removed: no start restores it (until ``add_task``)."""
+        await remember_deleted(self.store, schedule, self.clock.now())
         deleted = await self.store.delete_schedule(schedule.id, expected_version=schedule.version)
         if schedule.id == schedule.task_name:
-            key = removed_key(schedule.id)
-            entry = await self.store.get_state(key)
-            await self.store.set_state(
-                key,
-                {"by": actor, "at": self.clock.now().isoformat()},
-                entry.version if entry is not None else 0,
-            )
+            await remember_removed(self.store, schedule.id, actor, self.clock.now())
         await self.audit.record(actor, "schedule.delete", schedule.id, schedule, None)
         self._changed()
         return deleted
@@ -492,9 +482,10 @@ class ScheduleBook:
         kwargs: dict[str, Any],
         origin: str,
         existing: Schedule | None,
+        deleted: int = 0,
     ) -> Schedule:
-        """The schedule a spec defines, as the next version of ``existing``. An unchanged
-        trigger keeps its pending series (fires due while down stay due)."""
+        """The schedule a spec defines, as the next version of ``existing`` or else of
+        ``deleted`` (see deleted_schedules). An unchanged trigger keeps its pending series."""
         now = self.clock.now()
         trigger_json = spec.to_json()["trigger"]
         next_fire = kept_series(existing, trigger_json) or trigger_from_json(
@@ -519,7 +510,7 @@ class ScheduleBook:
             run_count=existing.run_count if existing is not None else 0,
             next_fire_time=next_fire,
             last_fire_time=existing.last_fire_time if existing is not None else None,
-            version=existing.version + 1 if existing is not None else 1,
+            version=(existing.version if existing is not None else deleted) + 1,
             created_at=existing.created_at if existing is not None else now,
             updated_at=now,
         )
@@ -548,27 +539,6 @@ def _check_owner(schedule: Schedule, task_name: str) -> None:
     """ConflictError unless ``schedule`` is one of ``task_name``'s."""
     if schedule.task_name != task_name:
         raise ConflictError(f"schedule {schedule.id!r} belongs to task {schedule.task_name!r}")
-
-
-def same_definition(a: Schedule, b: Schedule) -> bool:
-    return not changed_fields(a, b)
-
-
-def changed_fields(a: Schedule, b: Schedule) -> list[str]:
-    """What differs between the definitions of ``a`` and ``b``, each as ``field: a → b``
-    (a trigger by its own fields: ``trigger.timezone: Asia/Shanghai → UTC``)."""
-    changes: list[str] = []
-    for name in DEFINITION:
-        old, new = getattr(a, name), getattr(b, name)
-        if old == new:
-            continue
-        if name == "trigger" and isinstance(old, dict) and isinstance(new, dict):
-            for key in sorted(set(old) | set(new)):
-                if old.get(key) != new.get(key):
-                    changes.append(f"trigger.{key}: {old.get(key)} → {new.get(key)}")
-        else:
-            changes.append(f"{name}: {old} → {new}")
-    return changes
 
 
 def _paused_or_resumed(old: Schedule, paused: bool, note: str | None, now: datetime) -> Schedule:

@@ -179,8 +179,8 @@ def recounts(
 
 
 def check_new_schedules(schedules: Sequence[Schedule]) -> None:
-    """ValueError unless every schedule is a first version and no id repeats (what
-    :meth:`~schedkit.store.Store.insert_schedules` takes)."""
+    """ValueError unless every schedule is a first version of its id (version 1 or more)
+    and no id repeats (what :meth:`~schedkit.store.Store.insert_schedules` takes)."""
     _check_batch(schedules, lambda schedule: check_schedule_version(schedule, 0))
 
 
@@ -209,10 +209,16 @@ def _check_batch(schedules: Sequence[Schedule], check: Callable[[Schedule], None
 
 
 def check_schedule_version(schedule: Schedule, expected_version: int) -> None:
-    """ValueError unless ``schedule`` is the next version after ``expected_version``."""
+    """ValueError unless ``schedule`` is the next version after ``expected_version``, or,
+    for a schedule to create (0), any version from 1: one created again under a deleted
+    one's id continues from the deleted one's version."""
     if expected_version < 0:
         raise ValueError(f"expected_version must be 0 or more, not {expected_version}")
-    if schedule.version != expected_version + 1:
+    if schedule.version < 1:
+        raise ValueError(
+            f"schedule {schedule.id!r} at version {schedule.version}: versions start at 1"
+        )
+    if expected_version and schedule.version != expected_version + 1:
         raise ValueError(
             f"schedule {schedule.id!r} written at version {schedule.version} over expected "
             f"version {expected_version}: a write must carry version {expected_version + 1}"

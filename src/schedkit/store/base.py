@@ -125,9 +125,11 @@ class Store(AdminStore):
     async def put_schedule(self, schedule: Schedule, *, expected_version: int) -> None:
         """Create or fully replace the schedule ``schedule.id``, compare-and-set.
 
-        ``expected_version`` 0: the schedule must not exist yet. Otherwise the stored
-        version must equal it. ``schedule.version`` must be ``expected_version + 1``
-        (ValueError otherwise). Atomic: of several writers expecting one version,
+        ``expected_version`` 0: the schedule must not exist yet; it is inserted at its
+        ``schedule.version``, 1 or more (a schedule created again under a deleted one's id
+        continues from the deleted one's version). Otherwise the stored version must equal
+        it and ``schedule.version`` must be ``expected_version + 1`` (ValueError
+        otherwise). Atomic: of several writers expecting one version,
         exactly one succeeds. Replacing keeps the stored ``run_count`` (it belongs to the
         leader's advances, which do not change the version); a new schedule starts with
         the one given. Raises :class:`~schedkit.errors.ScheduleConflictError`
@@ -139,8 +141,9 @@ class Store(AdminStore):
 
     @abc.abstractmethod
     async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
-        """Create many new schedules at once (a bulk import), all or nothing: each at
-        version 1, the ids distinct (ValueError otherwise, before anything is written);
+        """Create many new schedules at once (a bulk import), all or nothing: each at its
+        own version, 1 or more (as a create of :meth:`put_schedule`), the ids distinct
+        (ValueError otherwise, before anything is written);
         if any id is stored already, ScheduleConflictError names the first one found
         (expected 0, its stored version) and none is stored. SQL: one transaction (SQLite
         holds its write lock, ~1 s per 100,000). MongoDB: readers may see part meanwhile."""

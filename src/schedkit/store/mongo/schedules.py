@@ -92,8 +92,8 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
     async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
         """No multi-document transaction (FerretDB has none): the ids are checked first,
         then inserted in ordered batches; when a batch fails (an id created meanwhile, a
-        lost server), the documents this call inserted that are still at version 1 are
-        deleted again before the error is raised. Readers may see part of the batch
+        lost server), the documents this call inserted that are still at the version it
+        inserted are deleted again before the error is raised. Readers may see part of the batch
         until then, and a process killed halfway leaves the batches it wrote (an import
         run again then reports their ids as existing)."""
         check_new_schedules(schedules)
@@ -121,21 +121,28 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
                     if not failures or {e.get("code") for e in failures} != {DUPLICATE_KEY}:
                         raise
                     first = batch[int(failures[0]["index"])]["_id"]
-                    raise ScheduleConflictError(first, 0, 1) from None
+                    found = await self._version_of(first)
+                    raise ScheduleConflictError(first, 0, found) from None
                 except BaseException:
                     ours += [d["_id"] for d in batch]  # a lost reply: any of it may be in
                     raise
                 ours += [d["_id"] for d in batch]
         except BaseException:
-            await self._undo_inserts(ours)
+            await self._undo_inserts(schedules, ours)
             raise
 
-    async def _undo_inserts(self, ids: Sequence[str]) -> None:
-        """Delete schedules a failed :meth:`insert_schedules` inserted, unless a user
-        has changed one since (it is then theirs: version above 1)."""
-        for start in range(0, len(ids), INSERT_BATCH):
-            chunk = list(ids[start : start + INSERT_BATCH])
-            await self._c.schedules.delete_many({"_id": {"$in": chunk}, "version": 1})
+    async def _undo_inserts(self, schedules: Sequence[Schedule], ids: Sequence[str]) -> None:
+        """Delete the schedules among ``schedules`` a failed :meth:`insert_schedules`
+        inserted (``ids``), unless a user has changed one since (it is then theirs: at a
+        later version than the one inserted)."""
+        inserted = {schedule.id: schedule.version for schedule in schedules}
+        by_version: dict[int, list[str]] = {}
+        for sid in ids:
+            by_version.setdefault(inserted[sid], []).append(sid)
+        for version, same in by_version.items():
+            for start in range(0, len(same), INSERT_BATCH):
+                chunk = same[start : start + INSERT_BATCH]
+                await self._c.schedules.delete_many({"_id": {"$in": chunk}, "version": version})
 
     @translate_errors
     async def replace_schedules(self, schedules: Sequence[Schedule]) -> None:
