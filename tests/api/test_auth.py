@@ -67,6 +67,7 @@ ROUTES: list[tuple[str, str, str | None, str, Any]] = [
     ("POST", "/nodes/{node_id}/drain", OPERATOR, "/nodes/nope/drain", None),
     ("POST", "/nodes/{node_id}/undrain", OPERATOR, "/nodes/nope/undrain", None),
     ("GET", "/alerts/status", VIEWER, "/alerts/status", None),
+    ("POST", "/alerts/test", OPERATOR, "/alerts/test", None),
     ("GET", "/audit", VIEWER, "/audit", None),
     ("GET", "/tokens", ADMIN, "/tokens", None),
     ("POST", "/tokens", ADMIN, "/tokens", {"name": "x", "role": "nobody"}),

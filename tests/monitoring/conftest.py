@@ -162,10 +162,17 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
         thread.join(5)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+@contextlib.contextmanager
+def receiving() -> Iterator[Receiver]:
+    """A Receiver on a free local port until exit (for servers of a whole module)."""
     box = Receiver(port=0)
     with serving(_handler(box)) as box.port:
+        yield box
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with receiving() as box:
         yield box
 
 

@@ -284,6 +284,7 @@ def test_alert_kinds_cover_the_issue() -> None:
         "late",
         "recovered",
         "calendar_unconfirmed",  # issue #14
+        "test",  # a test message asked for; no rule raises it (schedkit.alerts.probe)
     }
 
 

@@ -222,6 +222,23 @@ class AlertSender:
         self.health[channel].queued = queue.qsize()
         return True
 
+    async def send_now(self, channel: str, message: Message) -> tuple[bool, str]:
+        """Send ``message`` (a test: :mod:`schedkit.alerts.probe`) to ``channel`` once,
+        now: past its queue and throttle, without retries, leaving its health and counts
+        to the alerts. ``(True, "")`` or ``(False, reason)``, the reason masked."""
+        ok, answer = await self._attempt(channel, message, Delivery())
+        error = escape_controls(answer)
+        if ok:
+            logger.info("test alert sent to %s: %s", channel, message.title)
+        else:
+            logger.warning(
+                "alert channel %s: could not deliver test alert %r: %s",
+                channel,
+                message.title,
+                error,
+            )
+        return ok, error
+
     @property
     def secrets(self) -> set[str]:
         """Secret values of the channels (expanded ``${ENV}`` values), for masking."""

@@ -71,6 +71,9 @@ class AlertKind(enum.StrEnum):
     RECOVERED = "recovered"
     #: A coming year of a calendar schedules use that no source confirms.
     CALENDAR = "calendar_unconfirmed"
+    #: A test message an operator asked for (``POST /alerts/test``, ``schedkit alerts
+    #: test``); no rule raises it (see :mod:`schedkit.alerts.probe`).
+    TEST = "test"
 
 
 class _Model(BaseModel):
@@ -147,6 +150,16 @@ class _Channel(_Model):
     name: str | None = None
     #: Only these alert kinds go to this channel (default: all).
     kinds: list[AlertKind] | None = None
+
+    @field_validator("kinds")
+    @classmethod
+    def _no_test_kind(cls, value: list[AlertKind] | None) -> list[AlertKind] | None:
+        if value is not None and AlertKind.TEST in value:
+            raise ValueError(
+                "'test' is not a kind to filter on: a test message goes to the channels "
+                "it is asked for, whatever their kinds"
+            )
+        return value
 
 
 class ChannelSettings(_Channel):

@@ -150,6 +150,7 @@ _LABELS: dict[Language, dict[str, str]] = {
         "threshold": "Threshold",
         "last_error": "Last error",
         "node": "Node",
+        "sent": "Sent at",
         "link": "Details",
         "reminder": "Reminder",
         "still_running": "still running",
@@ -182,6 +183,7 @@ _LABELS: dict[Language, dict[str, str]] = {
         "threshold": "阈值",
         "last_error": "上次错误",
         "node": "节点",
+        "sent": "发送时间",
         "link": "详情",
         "reminder": "提醒",
         "still_running": "仍在运行",
@@ -234,19 +236,93 @@ def render(
         (label, value if label == labels["link"] else data(value))
         for label, value in _rows(alert, ctx)
     ]
-    if fmt == "markdown":
-        body = "\n".join(f"- **{label}**{_sep(lang)}{value}" for label, value in rows)
-    else:
-        body = "\n".join(f"{label}{_sep(lang)}{value}" for label, value in rows)
     return Message(
         title=title,
-        body=body,
+        body=_layout(rows, fmt, lang),
         kind=alert.kind,
         severity=alert.severity,
         format=fmt,
         fields={name: plain(value) for name, value in template_fields(alert, ctx, title).items()},
         reminder=alert.reminder,
         markdown_title=_title(alert, lang, data) if as_markdown else None,
+    )
+
+
+def _layout(rows: Sequence[tuple[str, str]], fmt: BodyFormat, lang: Language) -> str:
+    if fmt == "markdown":
+        return "\n".join(f"- **{label}**{_sep(lang)}{value}" for label, value in rows)
+    return "\n".join(f"{label}{_sep(lang)}{value}" for label, value in rows)
+
+
+#: A test message's words. The note names "Task" / "任务": a DingTalk robot with the
+#: "keyword" security setting refuses messages without its keyword, and docs/monitoring.md
+#: tells to use one of these, which every alert contains.
+_TEST: dict[Language, dict[str, str]] = {
+    "en": {
+        "tag": "TEST",
+        "kind": "test",
+        "title": "schedkit test alert from node {node} at {time}",
+        "gist": "test alert from node {node}",
+        "note": "Task alerts of this scheduler reach this channel like this message. "
+        "It is a test sent on request: no task failed.",
+    },
+    "zh": {
+        "tag": "测试",
+        "kind": "测试",
+        "title": "schedkit 测试告警：来自节点 {node}，时间 {time}",
+        "gist": "来自节点 {node} 的测试告警",
+        "note": "本调度器的任务告警会像这条消息一样发送到此通道。"
+        "这是按请求发送的测试消息，没有任务失败。",
+    },
+}
+
+
+def render_test(
+    node: str,
+    at: datetime,
+    ctx: MessageContext,
+    fmt: BodyFormat = "text",
+    destination: Destination = PLAIN,
+) -> Message:
+    """The test message of ``POST /alerts/test`` for a channel of format ``fmt`` reaching
+    ``destination``, sent by ``node`` at ``at`` (shown in ``ctx.timezone``); its values
+    (the node's id) are written as in any alert."""
+    lang: Language = ctx.language
+    words = _TEST[lang]
+    labels = _LABELS[lang]
+    as_markdown = fmt == "markdown" or destination.text_is_markdown
+    time = format_time(at, ctx.timezone)
+
+    def title(data: Callable[[str], str]) -> str:
+        return _tagged(words["tag"], words["title"].format(node=data(node), time=data(time)), lang)
+
+    def plain(text: str) -> str:
+        return write(text, destination, markdown=False)
+
+    def data(text: str) -> str:
+        return write(text, destination, markdown=as_markdown)
+
+    rows = [(labels["node"], data(node)), (labels["sent"], data(time))]
+    local = at.astimezone(ZoneInfo(ctx.timezone))
+    fields = {
+        "task": "schedkit",
+        "kind": words["kind"],
+        "severity": words["tag"],
+        "run_id": "",
+        "run": "",
+        "message": words["gist"].format(node=plain(node)),
+        "count": "0",
+        "time": f"{local:%m-%d %H:%M}",
+        "title": title(plain),
+    }
+    return Message(
+        title=title(plain),
+        body=f"{words['note']}\n\n{_layout(rows, fmt, lang)}",
+        kind=AlertKind.TEST,
+        severity=Severity.INFO,
+        format=fmt,
+        fields=fields,
+        markdown_title=title(data) if as_markdown else None,
     )
 
 
@@ -257,12 +333,15 @@ def _title(alert: Alert, lang: Language, data: Callable[[str], str]) -> str:
         title = data(warning.title(lang))
     else:
         title = _TITLES[lang][alert.kind].format(task=data(alert.task_name), count=alert.count)
-    tag = _SEVERITY_TAG[lang][alert.severity]
-    title = f"[{tag}] {title}" if lang == "en" else f"【{tag}】{title}"
+    title = _tagged(_SEVERITY_TAG[lang][alert.severity], title, lang)
     if alert.reminder:
         reminder = _LABELS[lang]["reminder"]
         title = f"({reminder}) {title}" if lang == "en" else f"（{reminder}）{title}"
     return title
+
+
+def _tagged(tag: str, title: str, lang: Language) -> str:
+    return f"[{tag}] {title}" if lang == "en" else f"【{tag}】{title}"
 
 
 def template_fields(alert: Alert, ctx: MessageContext, title: str) -> dict[str, str]:

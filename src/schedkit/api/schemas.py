@@ -330,6 +330,23 @@ class AlertStatus(BaseModel):
     tracing: bool
 
 
+class AlertChannelTest(BaseModel):
+    channel: str = Field(description="The channel's name (its scheme or SMS type unless named).")
+    scheme: str
+    delivered: bool = Field(description="The channel accepted the test message.")
+    error: str | None = Field(
+        description="Why it did not (the channel's answer, secrets masked); null if it did."
+    )
+
+
+class AlertTestResult(BaseModel):
+    node: str = Field(description="The node that sent the test message.")
+    at: AwareDatetime
+    at_local: str = Field(description="``at`` in the alerts' time zone, as the message says it.")
+    delivered: bool = Field(description="Every channel tested delivered it.")
+    channels: list[AlertChannelTest]
+
+
 class TokenCreated(BaseModel):
     token: TokenView
     secret: str = Field(description="The token itself. Shown once: it is stored hashed.")

@@ -12,6 +12,7 @@ import typer
 
 from . import (
     admin,
+    alerts,
     backfill,
     calendars,
     cluster,
@@ -139,6 +140,7 @@ next_fires.register(app)
 schedule_list.register(app)
 backfill.register(app)
 admin.register(app)
+alerts.register(app)
 tokens.register(app)
 calendars.register(app)
 serve.register(app)

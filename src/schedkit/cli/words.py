@@ -148,11 +148,19 @@ _ZH: dict[str, str] = {
     "calendar": "日历",
     "saved": "已保存",
     "imported": "已导入",
+    # schedkit alerts test
+    "channel": "通道",
+    "scheme": "协议",
+    "delivered": "已送达",
 }
 
 #: Sentences with values, per language.
 _TEMPLATES: dict[str, dict[Lang, str]] = {
     "times in": {"en": "times in {zone}", "zh": "时间为 {zone} 时区"},
+    "alert test": {
+        "en": "schedkit test alert from node {node} at {time}:",
+        "zh": "schedkit 测试告警：来自节点 {node}，时间 {time}：",
+    },
     "retry": {
         "en": "max_retries={n} retry_delay={delay} backoff_factor={factor}",
         "zh": "最多重试 {n} 次，间隔 {delay}，退避系数 ×{factor}",

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Path, Query, Request, Response, status
 
 from schedkit import readmodels
+from schedkit.alerts.probe import send_test_alert
 from schedkit.api.auth import ActorDep, current_principal
 from schedkit.api.deps import NO_MONITOR, SchedulerDep, node_monitor
 from schedkit.api.problems import ApiProblem
 from schedkit.api.routes.table import Limit, Name, Offset, route
-from schedkit.api.schemas import AlertStatus, AuditPage, TokenCreated, TokenCreateRequest
+from schedkit.api.schemas import (
+    AlertStatus,
+    AlertTestResult,
+    AuditPage,
+    TokenCreated,
+    TokenCreateRequest,
+)
+from schedkit.service import Scheduler
 from schedkit.service.cluster import MAX_DRAIN_GRACE
 from schedkit.tokens import Role
+
+if TYPE_CHECKING:
+    from schedkit.monitor import Monitor
 
 
 @route(
@@ -85,6 +96,18 @@ async def undrain_node(
     return views[node_id]
 
 
+def _monitor(scheduler: Scheduler) -> Monitor:
+    monitor = node_monitor(scheduler)
+    if monitor is None:
+        raise ApiProblem(
+            503,
+            NO_MONITOR,
+            slug="monitor-disabled",
+            title="Monitoring is not enabled",
+        )
+    return monitor
+
+
 @route(
     "GET",
     "/alerts/status",
@@ -97,15 +120,40 @@ async def alert_status(scheduler: SchedulerDep) -> AlertStatus:
     """Each alert channel's health and counts on the node answering (channels deliver
     per node), the rule queue and the lease holder's last check. 503 without a Monitor
     extension."""
-    monitor = node_monitor(scheduler)
-    if monitor is None:
-        raise ApiProblem(
-            503,
-            NO_MONITOR,
-            slug="monitor-disabled",
-            title="Monitoring is not enabled",
-        )
+    monitor = _monitor(scheduler)
     return AlertStatus.model_validate(monitor.status())
+
+
+@route(
+    "POST",
+    "/alerts/test",
+    role=Role.OPERATOR,
+    errors=(409,),
+    summary="Send a test alert",
+    response_model=AlertTestResult,
+)
+async def alert_test(
+    scheduler: SchedulerDep,
+    channel: Annotated[
+        str | None,
+        Query(max_length=200, description="Only this channel (its name); default: every one."),
+    ] = None,
+) -> AlertTestResult:
+    """Send "schedkit test alert from node X at <time>" now, from the node answering, to
+    every alert channel (or ``channel``), rendered and delivered as alerts are, and
+    answer what each channel did with it: delivered, or its error (secrets masked). One
+    attempt per channel, all at once; the channels' counts, health and throttle are left
+    to the alerts. 409 while alerts are off, 422 when no channel has that name, 503
+    without a Monitor extension."""
+    monitor = _monitor(scheduler)
+    result = await send_test_alert(
+        monitor.settings,
+        node=scheduler.node_id,
+        at=scheduler.clock.now(),
+        channel=channel,
+        sender=monitor.sender,
+    )
+    return AlertTestResult.model_validate(result.to_json())
 
 
 @route("GET", "/audit", role=Role.VIEWER, summary="Audit trail", response_model=AuditPage)

@@ -1,11 +1,21 @@
 // Alert delivery of the node the console talks to (GET /alerts/status): each channel up
 // or down with its counts and last error, the rule queue, the last store-wide check.
-// Said plainly when alerts are off, and when the node has no monitor (503).
+// Said plainly when alerts are off, and when the node has no monitor (503). A test
+// message can be sent to each channel, or to all (POST /alerts/test).
 
-import { h } from "./dom.js";
+import { h, replace } from "./dom.js";
 import { t } from "./i18n.js";
 import { api, ApiError } from "./api.js";
-import { dl, errorBox, fmtNumber, section, table, timeEl } from "./components.js";
+import {
+  button,
+  dl,
+  errorBox,
+  errorText,
+  fmtNumber,
+  section,
+  table,
+  timeEl,
+} from "./components.js";
 
 /** {status} or {error}: /alerts/status never makes the page it is on fail. */
 export async function loadAlerts(signal) {
@@ -50,6 +60,54 @@ function count(channel, key) {
   return h("span", { dataset: { count: key } }, fmtNumber(channel[key]));
 }
 
+/** The last test of each channel by name: "sending", the API's {delivered, error}, or
+ * {refused} (the request's own error). Kept here, not in the page: the Overview draws
+ * its panels again at every run event. */
+const tests = new Map();
+
+const busy = () => [...tests.values()].includes("sending");
+
+function testOutcome(name) {
+  const tested = tests.get(name);
+  if (tested === undefined) return null;
+  if (tested === "sending") return h("span", { class: "muted" }, t("alerts_test_sending"));
+  if (tested.refused) return h("span", { class: "channel-error" }, tested.refused);
+  if (tested.delivered) {
+    return h("span", { class: "badge badge-channel-up" }, t("alerts_test_delivered"));
+  }
+  // The server's words (the channel's library), its secrets already masked.
+  return h("span", { class: "channel-error" }, t("alerts_test_failed", { error: tested.error }));
+}
+
+/** The test outcomes and buttons of the panel on the page now (maybe drawn anew since). */
+function showTests() {
+  for (const cell of document.querySelectorAll("[data-test-result]")) {
+    replace(cell, testOutcome(cell.dataset.testResult));
+  }
+  for (const el of document.querySelectorAll("[data-alert-test]")) el.disabled = busy();
+}
+
+/** Sends a test message to `names` (`channel`: the one named, or null for every one). */
+async function sendTest(names, channel) {
+  for (const name of names) tests.set(name, "sending");
+  showTests();
+  try {
+    const result = await api("/alerts/test", { method: "POST", query: { channel } });
+    for (const tested of result.channels) tests.set(tested.channel, tested);
+  } catch (err) {
+    for (const name of names) tests.set(name, { refused: errorText(err) });
+  }
+  showTests();
+}
+
+function testButton(label, names, channel) {
+  return button(label, () => sendTest(names, channel), {
+    cls: "btn btn-small",
+    disabled: busy(),
+    dataset: { alertTest: channel ?? "" },
+  });
+}
+
 function channelsTable(channels) {
   return table({
     caption: t("alerts_channels"),
@@ -76,6 +134,15 @@ function channelsTable(channels) {
           c.last_error ? h("span", { class: "channel-error" }, c.last_error) : t("none"),
         class: "wrap",
       },
+      {
+        label: t("alerts_col_test"),
+        cell: (c) => [
+          testButton(t("alerts_test_send"), [c.name], c.name),
+          " ",
+          h("span", { role: "status", dataset: { testResult: c.name } }, testOutcome(c.name)),
+        ],
+        class: "wrap",
+      },
     ],
   });
 }
@@ -97,6 +164,13 @@ export function alertsPanel(result) {
         summary(status),
       ),
       channelsTable(status.channels),
+      h(
+        "p",
+        { class: "help" },
+        testButton(t("alerts_test_all"), status.channels.map((c) => c.name), null),
+        " ",
+        t("alerts_test_help"),
+      ),
       dl([
         [t("alerts_events_queued"), fmtNumber(status.events_queued)],
         [t("alerts_last_check"), timeEl(status.last_check)],

@@ -194,6 +194,14 @@ export default {
   alerts_tracing: "Tracing",
   alerts_on: "On",
   alerts_off_short: "Off",
+  alerts_col_test: "Test",
+  alerts_test_send: "Send test alert",
+  alerts_test_all: "Send test alert to every channel",
+  alerts_test_help:
+    "A message marked as a test, sent now from this node (one attempt per channel, past the throttle). The counts above are of real alerts only.",
+  alerts_test_sending: "Sending…",
+  alerts_test_delivered: "Delivered",
+  alerts_test_failed: "Failed: {error}",
 
   // tasks
   tasks_title: "Tasks",

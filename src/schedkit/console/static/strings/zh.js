@@ -182,6 +182,14 @@ export default {
   alerts_tracing: "链路追踪",
   alerts_on: "开启",
   alerts_off_short: "关闭",
+  alerts_col_test: "测试",
+  alerts_test_send: "发送测试告警",
+  alerts_test_all: "向所有通道发送测试告警",
+  alerts_test_help:
+    "一条标明为测试的消息，立即从本节点发送（每个通道尝试一次，不受限流影响）。上面的计数只统计真实告警。",
+  alerts_test_sending: "发送中…",
+  alerts_test_delivered: "已送达",
+  alerts_test_failed: "失败：{error}",
 
   tasks_title: "任务",
   filter_category: "分类",

@@ -1,0 +1,117 @@
+"""The Overview's **Send test alert** buttons (``POST /alerts/test``), in English and
+Chinese: a channel's own button, the one for every channel, each row's outcome, kept
+when the Overview redraws. A real server, a real HTTP receiver, a refused port whose URL
+holds a secret."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from schedkit import TaskRegistry, task
+from tests.console.conftest import Console, fresh_console, open_tab
+from tests.monitoring.conftest import Receiver, receiving
+
+pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
+
+expect.set_options(timeout=10_000)
+
+#: Stands for a channel's secret: the console must never show it.
+SECRET = "hunter2-c4b1"
+
+
+@task("alert_test_tick")
+def alert_test_tick() -> dict[str, object]:
+    return {"success": True, "message": "tick"}
+
+
+def _refused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    with receiving() as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def tested_console(
+    chromium: str, tmp_path_factory: pytest.TempPathFactory, receiver: Receiver
+) -> Iterator[Console]:
+    registry = TaskRegistry()
+    registry.register_task(alert_test_tick)
+    alerts = {
+        "enabled": True,
+        "channels": [
+            {"name": "ops-hook", "url": f"json://127.0.0.1:{receiver.port}/hook"},
+            {"name": "dead", "url": f"json://ops:{SECRET}@127.0.0.1:{_refused_port()}/hook"},
+        ],
+        "language": "en",
+        "delivery": {"timeout": 0.5, "retries": 0},
+    }
+    with fresh_console(tmp_path_factory, "alert-test", registry, alerts=alerts) as console:
+        yield console
+
+
+@pytest.mark.parametrize(
+    ("lang", "send", "every", "delivered", "failed"),
+    [
+        ("en", "Send test alert", "Send test alert to every channel", "Delivered", "Failed: "),
+        ("zh", "发送测试告警", "向所有通道发送测试告警", "已送达", "失败："),
+    ],
+)
+async def test_send_a_test_alert_from_the_overview(
+    browser: Browser,
+    tested_console: Console,
+    receiver: Receiver,
+    lang: str,
+    send: str,
+    every: str,
+    delivered: str,
+    failed: str,
+) -> None:
+    """A console audit: nothing sent a test message to a channel; an operator could only
+    wait for a real failure to learn whether alerts arrive."""
+    tab = await open_tab(browser, tested_console.token, width=1280, lang=lang)
+    page = tab.page
+    before = len(receiver.on("/hook"))
+    try:
+        await page.goto(tested_console.base)
+        panel = page.locator("[data-alerts]")
+        hook = panel.locator('tr[data-channel="ops-hook"]')
+        dead = panel.locator('tr[data-channel="dead"]')
+        await hook.get_by_role("button", name=send, exact=True).click()
+        await expect(hook.locator("[data-test-result]")).to_have_text(delivered)
+        await expect(dead.locator("[data-test-result]")).to_have_text("")
+        assert len(receiver.on("/hook")) == before + 1
+        title = receiver.on("/hook")[-1].json()["title"]
+        assert title.startswith("[TEST] schedkit test alert from node ")
+
+        await panel.get_by_role("button", name=every, exact=True).click()
+        await expect(dead.locator("[data-test-result]")).to_contain_text(failed)
+        await expect(dead.locator("[data-test-result]")).to_contain_text("Connection error")
+        await expect(hook.locator("[data-test-result]")).to_have_text(delivered)
+        assert len(receiver.on("/hook")) == before + 2
+        # The counts stay those of real alerts.
+        await expect(hook.locator('[data-count="sent"]')).to_have_text("0")
+        await expect(dead.locator('[data-count="failed"]')).to_have_text("0")
+        assert SECRET not in await page.locator("main").inner_text()
+        await panel.screenshot(path=f"/tmp/schedkit-console-alert-test-{lang}.png")
+
+        # A run event redraws the Overview: the outcomes stay shown.
+        drawn = await hook.element_handle()
+        assert drawn is not None
+        ran = tested_console.api.post("/tasks/alert_test_tick/execute?wait=true", json={})
+        assert ran.status_code == 200, ran.text
+        await page.wait_for_function("el => !el.isConnected", arg=drawn)
+        await expect(hook.locator("[data-test-result]")).to_have_text(delivered)
+        await expect(dead.locator("[data-test-result]")).to_contain_text(failed)
+    finally:
+        await tab.context.close()
+    assert tab.unexpected_errors() == []
