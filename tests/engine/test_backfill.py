@@ -259,9 +259,12 @@ async def test_a_backfill_being_stored_holds_off_another_range(
         await s.backfill("daily_report", date(2026, 11, 10), date(2026, 11, 12))
     with pytest.raises(ConflictError, match="being stored right now"):
         await s.cancel_backfill("daily_report")
-    # The same range again is the same request: answered with its progress.
+    # The same range again is the same request: answered with its progress, running
+    # (no run stored yet read as every run finished: "done", on FerretDB in an audit).
     same = await s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 3))
-    assert same.created == 0
+    assert same.created == 0 and same.state == "running"
+    status = await s.backfill_status("daily_report")
+    assert status is not None and status.state == "running"
     release.set()
     assert (await first).created == 3
     assert await s.count_runs("daily_report") == 3
@@ -269,3 +272,47 @@ async def test_a_backfill_being_stored_holds_off_another_range(
     await until(lambda: _finished(s), 30)
     later = await s.backfill("daily_report", date(2026, 11, 10), date(2026, 11, 12))
     assert later.created == 3
+
+
+async def test_the_same_range_asked_twice_at_once_is_one_request(
+    make_scheduler: MakeScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests that both read the schedule free: the one whose claim loses was told
+    "another backfill ... was requested at the same moment" (409) for the very range
+    the winner stores. It is answered with the winner's backfill."""
+    s = await make_scheduler(report_task(Gauge(), 0))
+    await s.add_task("daily_report", {"trigger": "cron", "hour": 9, "minute": 0})
+    store = s.backfills.store
+    insert_runs, get_state = store.insert_runs, store.get_state
+    claimed, release = asyncio.Event(), asyncio.Event()
+
+    async def held_insert(runs: Any) -> Any:
+        claimed.set()
+        await release.wait()
+        return await insert_runs(runs)
+
+    monkeypatch.setattr(store, "insert_runs", held_insert)
+    first = asyncio.create_task(
+        s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 3), actor="ops")
+    )
+    await asyncio.wait_for(claimed.wait(), 10)
+    monkeypatch.setattr(store, "insert_runs", insert_runs)
+    reads = 0
+
+    async def read_before_the_claim(key: str) -> Any:
+        """The claim's first read sees the schedule free (the winner not yet written)."""
+        nonlocal reads
+        if key == "backfill:daily_report":
+            reads += 1
+            if reads == 1:
+                return None
+        return await get_state(key)
+
+    monkeypatch.setattr(store, "get_state", read_before_the_claim)
+    same = await s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 3))
+    assert (same.created, same.state, same.requested_by) == (0, "running", "ops")
+    reads = 0
+    with pytest.raises(ConflictError, match="requested at the same moment"):
+        await s.backfill("daily_report", date(2026, 11, 10), date(2026, 11, 12))
+    release.set()
+    assert (await first).created == 3

@@ -233,6 +233,44 @@ async def test_lose_runs_retry_goes_straight_back_to_pending(store: Store) -> No
     assert (again.id, again.attempt, again.node_id) == (run.id, 2, "n2")
 
 
+async def test_a_lost_run_sent_back_for_its_retry_keeps_its_queue_blocked(
+    store: Store,
+) -> None:
+    """A run queued behind a lost run (a backfill chain, ``queue_one``) waits for the
+    lost run's retry to end, not for the verdict that sent it back: releasing it then
+    had two runs of a ``--concurrency 1`` backfill running at once (an audit, kill -9)."""
+    run = make_run(schedule_id="dead", max_attempts=2)
+    queued = make_run(schedule_id="dead", scheduled_for=T0 + SEC, blocked_by=run.id)
+    await add_runs(store, run, queued)
+    claimed = await claim_one(store, run)
+    retry_at = T0 + 61 * SEC
+    verdict = lost(claimed, stale_before=T0 + 30 * SEC, now=T0 + 60 * SEC, retry_at=retry_at)
+    assert await store.lose_runs([verdict]) == [True]
+    waiting = await store.get_run(queued.id)
+    assert waiting is not None and waiting.blocked_by == run.id
+    (retry,) = await store.claim_runs("n2", retry_at, 10)
+    assert retry.id == run.id
+    assert await store.finish_run(fin(run.id, 2, "n2", outcome()))
+    released = await store.get_run(queued.id)
+    assert released is not None and released.blocked_by is None
+
+
+async def test_a_lost_run_ended_cancelled_instead_of_retried_releases_its_queue(
+    store: Store,
+) -> None:
+    run = make_run(schedule_id="dead", max_attempts=2)
+    queued = make_run(schedule_id="dead", scheduled_for=T0 + SEC, blocked_by=run.id)
+    await add_runs(store, run, queued)
+    claimed = await claim_one(store, run)
+    await store.request_cancel(run.id, T0 + SEC, "stop it")
+    verdict = lost(claimed, stale_before=T0 + 30 * SEC, now=T0 + 60 * SEC, retry_at=T0)
+    assert await store.lose_runs([verdict]) == [True]
+    got = await store.get_run(run.id)
+    assert got is not None and got.status is RunStatus.CANCELLED
+    released = await store.get_run(queued.id)
+    assert released is not None and released.blocked_by is None
+
+
 async def test_lose_runs_a_heartbeat_first_wins(store: Store, more_stores: MoreStores) -> None:
     runs = [make_run(schedule_id=f"s{i}") for i in range(10)]
     await add_runs(store, *runs)

@@ -104,6 +104,7 @@ class Executor(RunHeartbeats):
             node_id=node_id,
             created=self.created,
             flows=self.flows,
+            stopping=lambda: self.slots.closed,
         )
         self.feed = RunFeed(
             store=store, events=events, clock=clock, logs=logs, record=self._record_progress
@@ -527,6 +528,8 @@ class Executor(RunHeartbeats):
             # per run end costs a tenth of the run's CPU.
             ended = await (asyncio.shield(conclude) if interrupted else conclude)
         finally:
+            # Forgotten only now: a drain may hand back a launcher waiting in its end.
+            self._handed_back.discard(run.id)
             self._active.pop(run.id, None)
             if run.id in self._blockers:
                 self._blockers.discard(run.id)
@@ -578,7 +581,6 @@ class Executor(RunHeartbeats):
         if active is not None and active.run.progress is not run.progress:
             run = dataclasses.replace(run, progress=active.run.progress)
         hand_back = run.id in self._handed_back and outcome.status is RunStatus.CANCELLED
-        self._handed_back.discard(run.id)
         work = active.work if active is not None else None
         claimable_in = 0.0
         if hand_back and work is not None and work.still_running:

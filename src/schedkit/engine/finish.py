@@ -21,13 +21,24 @@ from schedkit.engine.attempt import Outcome
 from schedkit.engine.retries import RETRYABLE, Backoff, attempt_error, retried_with, retry_at
 from schedkit.errors import StoreClosedError, StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
-from schedkit.models import HANDED_BACK, Run, RunOutcome, RunStatus, run_with
+from schedkit.models import (
+    HANDED_BACK,
+    JSON,
+    Run,
+    RunOutcome,
+    RunStatus,
+    TriggerSource,
+    WorkflowRun,
+    WorkflowStatus,
+    run_with,
+)
 from schedkit.registry import TaskRegistry
 from schedkit.store._common import CANCELLED_IN_ATTEMPT
 from schedkit.store.base import Store
 from schedkit.store.values import RunFinish, RunRequeue
 from schedkit.task import BaseTask
 from schedkit.workflows.launcher import WorkflowLauncher
+from schedkit.workflows.plan import FAILURE_STATUSES
 
 if TYPE_CHECKING:
     from schedkit.engine.flows import Flows
@@ -51,6 +62,8 @@ REPLACE_WAIT_POLL = 0.2
 #: before starting anyway (a step that ignores its cancel must not stop the schedule):
 #: a dead node's step ends only when reaped (``lost_after``, 20 s by default).
 REPLACE_WAIT_MAX = 60.0
+#: What a launcher's wait gives when its node stops meanwhile: the run is handed back.
+STOPPED_WAITING = Outcome(status=RunStatus.CANCELLED, reason="the node stopped while it waited")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,8 +90,12 @@ class Finisher:
         node_id: str,
         created: Callable[[Sequence[Run]], None],
         flows: Flows | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.store = store
+        #: Whether this node is draining or stopping: a waiting launcher then hands its
+        #: run back (see conclude).
+        self.stopping = stopping
         #: Told of the dependent runs this node stored (announces them, wakes the claimers).
         self.created = created
         self.flows = flows
@@ -106,6 +123,15 @@ class Finisher:
         start dependent runs of a success. ``hand_back``: the attempt was stopped by a
         drain, so the run goes back to pending for any node to claim (``claimable_in``
         seconds later), with one more attempt allowed (the drain's does not count)."""
+        if not hand_back and isinstance(task, WorkflowLauncher):
+            if outcome.status is RunStatus.SUCCESS:
+                outcome = await self._launch(task, run, outcome)
+            # A launcher stopped while it waited has nothing of its own to stop: what it
+            # waits for is in the store. It is handed back, for any node to wait on
+            # (recorded cancelled, a backfill's launcher released the next one while its
+            # workflow run went on; left running, it cost a retry and the stop its grace).
+            hand_back = outcome is STOPPED_WAITING
+        # After the launch: a launcher that waited ends when its wait did.
         now = self.clock.now()
         # The policy is built only for an outcome it may retry (not once per success).
         retryable = outcome.status in RETRYABLE and outcome.retryable
@@ -117,8 +143,6 @@ class Finisher:
         if hand_back:
             error = {"type": HANDED_BACK, "message": outcome.reason or "the node drained"}
             outcome = dataclasses.replace(outcome, error=error)
-        elif isinstance(task, WorkflowLauncher) and outcome.status is RunStatus.SUCCESS:
-            outcome = await self._launch(task, run, outcome)
         # Decided once: a write re-sent after a store error must be the very same write,
         # so that one whose acknowledgement was lost is recognised as applied.
         resent = False
@@ -169,7 +193,9 @@ class Finisher:
     async def _launch(self, task: WorkflowLauncher, run: Run, outcome: Outcome) -> Outcome:
         """Start the workflow of a successful launcher run before its end is recorded
         (see ``workflows.launcher``), its schedule's overlap policy applied to the
-        workflow runs still running; retried through store outages."""
+        workflow runs still running; retried through store outages. A backfill's
+        launcher then waits for its workflow run to end (:meth:`_follow`).
+        :data:`STOPPED_WAITING` if this node is stopping while it waits."""
         if self.flows is None:
             return outcome
         backoff = Backoff()
@@ -187,6 +213,8 @@ class Finisher:
                     # launcher waits for the same runs): starting too would make two.
                     if (cancelled := await self._cancelled_while_waiting(run)) is not None:
                         return cancelled
+                    if self.stopping():
+                        return STOPPED_WAITING
                     still = await self.flows.still_running(replacing)
                     if still and loop.time() < deadline:
                         await asyncio.sleep(REPLACE_WAIT_POLL)
@@ -214,6 +242,8 @@ class Finisher:
                     waited = True
                     if (cancelled := await self._cancelled_while_waiting(run)) is not None:
                         return cancelled
+                    if self.stopping():
+                        return STOPPED_WAITING
                     await asyncio.sleep(LAUNCH_WAIT_POLL)
                     continue
                 if verdict.replace:
@@ -226,7 +256,70 @@ class Finisher:
             except StoreError as exc:
                 await backoff.wait(f"starting workflow {task.workflow.name} failed: {exc}")
         result = {**(outcome.result or {}), "data": {"workflow_run_id": started.id}}
+        if run.trigger_source is TriggerSource.BACKFILL:
+            return await self._follow(run, started.id, result)
         return dataclasses.replace(outcome, result=result)
+
+    async def _follow(self, run: Run, workflow_run_id: str, result: JSON) -> Outcome:
+        """Wait, as a running run holding no executor slot, for the workflow run a
+        backfill's launcher started to end, and end with its outcome. The backfill's
+        chain (``blocked_by``) releases the next fire when this run ends: ending at the
+        start ran every fire of a ``--concurrency 1`` backfill at once, and counted them
+        done while they ran. Cancelled (the backfill was), it cancels the workflow run's
+        unfinished steps and ends once that run has (after REPLACE_WAIT_MAX at most)."""
+        assert self.flows is not None
+        backoff = Backoff()
+        loop = asyncio.get_running_loop()
+        cancelled: Outcome | None = None
+        deadline = 0.0
+        while True:
+            try:
+                record = await self.store.get_workflow_run(workflow_run_id)
+                if record is None or record.status is not WorkflowStatus.RUNNING:
+                    return cancelled or await self._ended_as(record, workflow_run_id, result)
+                if cancelled is None:
+                    cancelled = await self._cancelled_while_waiting(run)
+                    if cancelled is not None:
+                        why = cancelled.reason or "its backfill launcher run was cancelled"
+                        await self.flows.cancel_steps([workflow_run_id], why)
+                        cancelled = dataclasses.replace(cancelled, result=result)
+                        deadline = loop.time() + REPLACE_WAIT_MAX
+                elif loop.time() >= deadline:
+                    return cancelled
+                if self.stopping():
+                    return STOPPED_WAITING
+                backoff.reset()
+            except StoreError as exc:
+                await backoff.wait(f"following workflow run {workflow_run_id} failed: {exc}")
+                continue
+            await asyncio.sleep(LAUNCH_WAIT_POLL)
+
+    async def _ended_as(
+        self, record: WorkflowRun | None, workflow_run_id: str, result: JSON
+    ) -> Outcome:
+        """A backfill launcher's outcome: its workflow run's. Not retried when failed (a
+        retry would find the same ended workflow run)."""
+        assert self.flows is not None
+        if record is None:  # purged already: nothing says how it ended
+            message = f"workflow run {workflow_run_id} is no longer stored"
+            return Outcome(status=RunStatus.SUCCESS, result={**result, "message": message})
+        said = f"workflow run {record.id} of {record.workflow} {record.status.value}"
+        if record.status is WorkflowStatus.SUCCESS:
+            return Outcome(status=RunStatus.SUCCESS, result={**result, "message": said})
+        state = await self.flows.state(record.id)
+        failed = (
+            [n for n, v in state.plan.steps.items() if v.run and v.run.status in FAILURE_STATUSES]
+            if state is not None
+            else []
+        )
+        if failed:
+            said += ": step " + ", ".join(failed) + " failed"
+        return Outcome(
+            status=RunStatus.FAILED,
+            result=result,
+            error={"type": "WorkflowFailed", "message": said},
+            retryable=False,
+        )
 
     async def _cancelled_while_waiting(self, run: Run) -> Outcome | None:
         """A waiting launcher run cancelled meanwhile (by hand, or replaced) ends so."""

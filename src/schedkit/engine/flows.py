@@ -123,14 +123,19 @@ class Flows:
         """Whether a launcher run starts its workflow run now: its schedule's
         ``max_instances`` and overlap policy applied to the workflow's running runs
         (``workflows.launcher``). A launcher run by hand (no schedule, as ``run_now``
-        ignores the policy) and one whose workflow run exists already (an attempt
-        repeated after a crash: it finds that run) start at once."""
-        if launcher.schedule_id is None:
+        ignores the policy), a backfill's (its chain is its limit: the launcher holds
+        its place until its workflow run ends, ``Finisher._follow``) and one whose
+        workflow run exists already (an attempt repeated after a crash: it finds that
+        run) start at once. One whose schedule was deleted waits its turn
+        (:meth:`_admit_orphan`)."""
+        if launcher.schedule_id is None or launcher.trigger_source is TriggerSource.BACKFILL:
             return START
         if await self.store.get_workflow_run(launcher.id) is not None:
             return START
         schedule = await self.store.get_schedule(launcher.schedule_id)
-        if schedule is None or schedule.overlap is OverlapPolicy.ALLOW:
+        if schedule is None:
+            return await self._admit_orphan(wf, launcher)
+        if schedule.overlap is OverlapPolicy.ALLOW:
             return START
         mine = (launcher.scheduled_for, launcher.id)
         if schedule.overlap is OverlapPolicy.REPLACE and any(
@@ -154,6 +159,24 @@ class Flows:
             schedule.max_instances,
             [r.id for r in running],
             another_waits=another,
+        )
+
+    async def _admit_orphan(self, wf: Workflow, launcher: Run) -> LaunchVerdict:
+        """A launcher run whose schedule was deleted (while it waited, or before it was
+        claimed) starts as a plain task's queued run of a deleted schedule does, which
+        still waits for the run before it: one at a time, oldest first, while fewer than
+        the task's ``max_instances`` (its default schedule's, else 1) workflow runs run.
+        Starting at once ran every waiting one beside the running workflow run."""
+        mine = (launcher.scheduled_for, launcher.id)
+        gone = f"schedule {launcher.schedule_id} was deleted"
+        if any((r.scheduled_for, r.id) < mine for r in await self._other_launchers(launcher)):
+            return LaunchVerdict(wait=f"{gone}: an earlier launcher run of it waits to start")
+        running = await self.store.list_workflow_runs(
+            workflow=wf.name, statuses=frozenset({WorkflowStatus.RUNNING}), limit=SWEEP_BATCH
+        )
+        limit = wf.schedule.get("max_instances", 1) if isinstance(wf.schedule, dict) else 1
+        return decide_launch(
+            wf.name, OverlapPolicy.QUEUE_ONE, int(limit), [r.id for r in running], note=gone
         )
 
     async def _other_launchers(self, launcher: Run) -> list[Run]:

@@ -18,7 +18,7 @@ from schedkit.engine import backfill, runs
 from schedkit.engine.planning import CAUSE_CALENDAR, calendar_check
 from schedkit.errors import ConflictError, ScheduleNotFoundError
 from schedkit.events import EventKind, RunEvent
-from schedkit.models import ACTIVE_STATUSES, JSON, RunFilter, RunStatus
+from schedkit.models import ACTIVE_STATUSES, JSON, RunFilter, RunStatus, StateEntry
 from schedkit.service.audit import SYSTEM
 from schedkit.service.calendars import CalendarDesk
 from schedkit.service.runs import RunControl
@@ -53,13 +53,16 @@ class Backfill:
     progress: backfill.Progress
     #: Runs this request stored (None when read back later): 0 for a repeated request.
     created: int | None = None
+    #: Its runs are being stored (by the request that claimed the schedule).
+    storing: bool = False
 
     @property
     def state(self) -> Literal["running", "done", "cancelled"]:
-        """``cancelled``, ``done`` (every run finished) or ``running``."""
+        """``cancelled``, ``done`` (every run finished) or ``running`` (while its runs
+        are being stored too: none stored yet read as every one finished)."""
         if self.cancelled_at is not None:
             return "cancelled"
-        return "done" if self.progress.finished else "running"
+        return "done" if self.progress.finished and not self.storing else "running"
 
 
 class Backfills:
@@ -148,7 +151,7 @@ class Backfills:
         detail += f"{len(inserted)} new run(s) of {len(fires)} fire(s)"
         await self.audit.record(actor, "schedule.backfill", schedule_id, detail=detail)
         logger.info("backfill of %s: %s", schedule_id, detail)
-        return await self._status(schedule_id, record, created=len(inserted))
+        return await self._status(schedule_id, stored_record, created=len(inserted))
 
     async def _claim(self, schedule_id: str, record: JSON, tz: tzinfo) -> Backfill | int:
         """Make ``record`` the schedule's backfill before any run is stored (returns the
@@ -160,13 +163,13 @@ class Backfills:
         reach of cancel, which acts on the latest."""
         key = state_key(schedule_id)
         entry = await self.store.get_state(key)
+        if (running := await self._unfinished(schedule_id, entry, record)) is not None:
+            return running
         if entry is not None and entry.value.get("cancelled_at") is None:
             earlier = entry.value
             storing = self._storing(earlier)
             flt = self._filter(schedule_id, earlier, ACTIVE_STATUSES)
             if storing or await self.store.list_runs(flt, limit=1):
-                if (earlier["start"], earlier["end"]) == (record["start"], record["end"]):
-                    return await self._status(schedule_id, earlier, created=0)
                 lo, hi = (
                     datetime.fromisoformat(earlier[k]).astimezone(tz).isoformat()
                     for k in ("start", "end")
@@ -182,11 +185,31 @@ class Backfills:
         # stores its runs and the other is told to try again.
         version = entry.version if entry else 0
         if not await self.store.set_state(key, record, version):
+            # The same range, asked twice at once, is one request: the loser is answered
+            # with the winner's backfill, as it would have been a moment later.
+            won = await self.store.get_state(key)
+            if (running := await self._unfinished(schedule_id, won, record)) is not None:
+                return running
             raise ConflictError(
                 f"another backfill of {schedule_id!r} was requested at the same moment; "
                 "read its progress and try again"
             )
         return version + 1
+
+    async def _unfinished(
+        self, schedule_id: str, entry: StateEntry | None, record: JSON
+    ) -> Backfill | None:
+        """The backfill ``entry`` records if it covers ``record``'s range and is still
+        unfinished (runs stored and not all finished, or being stored)."""
+        if entry is None or entry.value.get("cancelled_at") is not None:
+            return None
+        earlier = entry.value
+        if (earlier["start"], earlier["end"]) != (record["start"], record["end"]):
+            return None
+        flt = self._filter(schedule_id, earlier, ACTIVE_STATUSES)
+        if self._storing(earlier) or await self.store.list_runs(flt, limit=1):
+            return await self._status(schedule_id, earlier, created=0)
+        return None
 
     async def status(self, schedule_id: str) -> Backfill | None:
         """The schedule's latest backfill request and its progress, or None if it has none."""
@@ -279,6 +302,7 @@ class Backfills:
             cancelled_at=None if cancelled_at is None else datetime.fromisoformat(cancelled_at),
             progress=progress,
             created=created,
+            storing=self._storing(record),
         )
 
 

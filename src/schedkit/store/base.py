@@ -393,8 +393,10 @@ class Store(AdminStore):
         (``retry_at`` None: status ``lost``, finished_at = ``now``, ``reason``) or it
         goes straight back to ``pending`` as :meth:`requeue_run` sends it (``not_before``
         = ``retry_at``, ``reason`` kept in attempt_errors only; ``cancelled`` instead if
-        its cancel was requested). Either way, runs ``blocked_by`` it are released in the
-        same step (a dead run must not hold a queued one). No state in between is ever
+        its cancel was requested). A run that ends releases the runs ``blocked_by`` it in
+        the same step (a dead run must not hold a queued one); one sent back for its
+        retry keeps them blocked until that retry ends (a backfill chain or a
+        ``queue_one`` fire waits for it, as for a live run). No state in between is ever
         stored, so a reaper dying halfway leaves the run as it was. Returns, per item,
         whether it applied.
         """

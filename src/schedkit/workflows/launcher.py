@@ -59,6 +59,7 @@ def decide_launch(
     running: Sequence[str],
     *,
     another_waits: bool = False,
+    note: str | None = None,
 ) -> LaunchVerdict:
     """The overlap policy of a launcher's schedule applied to the workflow runs
     ``running`` (their ids, newest first), as the engine applies it to a task's active
@@ -66,13 +67,14 @@ def decide_launch(
     At the limit, ``skip``: the fire is skipped, saying which run still runs;
     ``queue_one``: the launcher waits for a run to end (skipped if ``another_waits``:
     a launcher run of the same schedule waits already); ``replace``: the running ones
-    are cancelled (their unfinished steps) and the new one starts."""
+    are cancelled (their unfinished steps) and the new one starts. ``note`` replaces
+    the policy's in the reason (why another rule applies)."""
     if overlap is OverlapPolicy.ALLOW or len(running) < max_instances:
         return START
     shown = ", ".join(running[:3]) + (", …" if len(running) > 3 else "")
     runs = "run" if len(running) == 1 else "runs"
     busy = f"workflow {workflow} {runs} {shown} still running"
-    note = f"(overlap policy {overlap.value}, max_instances={max_instances})"
+    note = f"({note or f'overlap policy {overlap.value}'}, max_instances={max_instances})"
     if overlap is OverlapPolicy.SKIP:
         return LaunchVerdict(skip=f"{busy} {note}")
     if overlap is OverlapPolicy.QUEUE_ONE:

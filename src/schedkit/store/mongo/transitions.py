@@ -367,7 +367,8 @@ def _lost(doc: Doc | None, item: LostRun, claims: Mapping[str, Doc]) -> Transiti
         from_status=RUNNING,
         fields=fields,
         push=push,
-        release=True,
+        # Sent back for its retry, it keeps the runs queued behind it (see lose_runs).
+        release=final,
         rollup=mark_of(doc) if final else None,
     )
 

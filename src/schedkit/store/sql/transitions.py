@@ -167,13 +167,14 @@ class TransitionsMixin(SQLBase):
             # Per item, the status it left the run in (None: it did not apply).
             ended = [conn.execute(one(item)).scalar() for item in items]
             applied = [status is not None for status in ended]
-            # A dead run must not hold its queued successor forever.
-            self._release_in(conn, [i.run_id for i, ok in zip(items, applied, strict=True) if ok])
             finished = [
                 (i.run_id, RunStatus(status))
                 for i, status in zip(items, ended, strict=True)
                 if status is not None and RunStatus(status).finished
             ]
+            # A dead run must not hold its queued successor forever, but one sent back
+            # for its retry keeps its place: releasing it then ran two at once.
+            self._release_in(conn, [run_id for run_id, _ in finished])
             if finished:
                 where = self._run_places(conn, [run_id for run_id, _ in finished])
                 self._roll(conn, [(*where[i], status, None) for i, status in finished])
