@@ -358,8 +358,7 @@ class Executor(RunHeartbeats):
     def cancel_local(self, run_id: str, reason: str) -> bool:
         """Stop a run executing here: async work is cancelled at once, sync work is asked
         to stop through ``ctx.cancelled`` (a thread cannot be interrupted)."""
-        active = self._active.get(run_id)
-        if active is None:
+        if (active := self._active.get(run_id)) is None:
             return False
         if not active.ctx.cancelled:  # the first reason given is the one recorded
             active.ctx.cancel(reason)
@@ -595,8 +594,7 @@ class Executor(RunHeartbeats):
         return done.run
 
     def _record_progress(self, run_id: str, progress: JSON) -> Run | None:
-        active = self._active.get(run_id)
-        if active is None:
+        if (active := self._active.get(run_id)) is None:
             return None
         active.run = dataclasses.replace(active.run, progress=progress)
         return active.run
