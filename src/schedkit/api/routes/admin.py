@@ -11,7 +11,7 @@ from schedkit.api.auth import ActorDep, current_principal
 from schedkit.api.deps import NO_MONITOR, SchedulerDep, node_monitor
 from schedkit.api.problems import ApiProblem
 from schedkit.api.routes.table import Limit, Name, Offset, route
-from schedkit.api.schemas import AlertStatus, AuditPage, TokenCreated, TokenCreateRequest
+from schedkit.api.schemas import AlertStatus, AuditPage, Caller, TokenCreated, TokenCreateRequest
 from schedkit.service.cluster import MAX_DRAIN_GRACE
 from schedkit.tokens import Role
 
@@ -130,6 +130,14 @@ async def audit(
     return AuditPage(
         items=[readmodels.audit_view(e) for e in events], total=total, limit=limit, offset=offset
     )
+
+
+@route("GET", "/me", role=Role.VIEWER, summary="Who calls", response_model=Caller)
+async def who_calls(request: Request) -> Caller:
+    """The caller's name and role (an API token's, the host application's user's): the
+    console disables the actions the role may not take."""
+    principal = current_principal(request)
+    return Caller(name=principal.name, role=principal.role)
 
 
 @route(
