@@ -69,6 +69,7 @@ ROUTES: list[tuple[str, str, str | None, str, Any]] = [
     ("GET", "/alerts/status", VIEWER, "/alerts/status", None),
     ("POST", "/alerts/test", OPERATOR, "/alerts/test", None),
     ("GET", "/audit", VIEWER, "/audit", None),
+    ("GET", "/me", VIEWER, "/me", None),
     ("GET", "/tokens", ADMIN, "/tokens", None),
     ("POST", "/tokens", ADMIN, "/tokens", {"name": "x", "role": "nobody"}),
     ("DELETE", "/tokens/{token_id}", ADMIN, "/tokens/nope", None),
@@ -163,6 +164,12 @@ def test_roles(
             assert response.status_code < 500
 
 
+def test_me_names_the_caller_and_its_role(api: Api) -> None:
+    """The console offers only what the caller's role may do: it asks /me."""
+    for role in ROLES:
+        assert api.clients[role].get("/me").json() == {"name": f"{role}-bot", "role": role}
+
+
 def test_a_revoked_role_token_is_refused(api: Api) -> None:
     issued = api.admin.post("/tokens", json={"name": "temp", "role": "viewer"}).json()
     headers = {"Authorization": f"Bearer {issued['secret']}"}
@@ -221,6 +228,7 @@ def test_embedded_router_uses_the_host_user_dependency(tmp_path: Path) -> None:
         )
         assert run.status_code == 200 and run.json()["run"]["created_by"] == "olga"
         problem(client.post(base + "/tasks/echo/schedule", headers=olga, json="0 1 * * *"), 403)
+        assert client.get(base + "/me", headers=olga).json() == {"name": "olga", "role": "operator"}
         alice = {"X-User": "alice"}
         assert (
             client.post(

@@ -253,6 +253,7 @@ REMOVE_WORDS = {
         "question": "Remove the override of 2026-12-31 from calendar {name}?",
         "remove": "Remove",
         "close": "Close",
+        "removed": "Removed. In force at the next fire on every node.",
     },
     "zh": {
         "button": "删除：2026-12-31",
@@ -260,6 +261,7 @@ REMOVE_WORDS = {
         "question": "从日历 {name} 中删除 2026-12-31 的覆盖设置？",
         "remove": "删除",
         "close": "关闭",
+        "removed": "已删除，所有节点在下次触发时生效。",
     },
 }
 
@@ -300,6 +302,8 @@ async def test_removing_an_override_asks_first_and_names_the_day(
         await row.get_by_role("button", name=words["button"], exact=True).click()
         await dialog.get_by_role("button", name=words["remove"], exact=True).click()
         await expect(row).to_have_count(0)
+        # It said "Saved" (已保存).
+        await expect(page.locator("#toasts")).to_contain_text(words["removed"])
         assert console.api.get(f"/calendars/{name}").json()["overrides"] == 0
     finally:
         await tab.context.close()

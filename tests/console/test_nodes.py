@@ -3,6 +3,7 @@ real server of its own (draining it must not disturb the other console tests).""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ from playwright.async_api import expect
 from schedkit import TaskRegistry, task
 from schedkit.models import Node
 from schedkit.store import create_store
-from tests.console.conftest import DB, Console, fresh_console, open_tab
+from tests.console.conftest import DB, Console, fresh_console, open_tab, shot
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -155,3 +156,78 @@ async def test_a_silent_node_shows_no_running_count(browser, node_console: Conso
     finally:
         await browsing.context.close()
     assert browsing.unexpected_errors() == []
+
+
+async def test_a_draining_node_shows_on_the_overview_as_draining(  # type: ignore[no-untyped-def]
+    browser, node_console: Console
+) -> None:
+    """An audit: the overview showed a red request-failure box for the 503 of /ready
+    ("请求失败（503）：node … is draining: …"), where the drain is a state of the node."""
+    own = next(n for n in node_console.api.get("/nodes").json() if n["leader"])
+    node_console.api.post(f"/nodes/{own['id']}/drain").raise_for_status()
+    try:
+        for lang, state, undo in (
+            ("en", "Draining", "Takes no new runs: undo on the Nodes page"),
+            ("zh", "排空中", "不再接收新运行：可在节点页面取消排空"),
+        ):
+            browsing = await open_tab(browser, node_console.token, width=1280, lang=lang)
+            browsing.expected_statuses.add(503)  # /ready says so
+            try:
+                page = browsing.page
+                await page.goto(node_console.base)
+                card = page.locator("section", has=page.locator("[data-node-state]"))
+                await expect(card.locator("code").first).to_have_text(own["id"])
+                await expect(card.locator("[data-node-state=draining]")).to_have_text(
+                    f"{state} {undo}"
+                )
+                await expect(page.locator(".alert-error")).to_have_count(0)
+                await shot(page, f"overview-draining-{lang}")
+                await card.get_by_role("link", name=undo).click()
+                await expect(page).to_have_url(node_console.base + "nodes")
+            finally:
+                await browsing.context.close()
+            assert browsing.unexpected_errors() == []
+    finally:
+        node_console.api.post(f"/nodes/{own['id']}/undrain").raise_for_status()
+
+
+async def test_the_drain_of_a_node_of_an_older_release_cannot_be_undone_here(  # type: ignore[no-untyped-def]
+    browser, node_console: Console
+) -> None:
+    """A node of a release before drains could be undone (no ``stopping`` in its info):
+    its Undo drain always failed ("node … runs 0.1.0, which cannot undo a drain")."""
+    assert node_console.var is not None
+    now = datetime.now(UTC)
+    old = Node(
+        id="plant-d:88:aaa111",
+        hostname="plant-d",
+        pid=88,
+        started_at=now,
+        # Alive for the whole test (lost_after is 5 s).
+        heartbeat_at=now + timedelta(minutes=5),
+        roles=["executor"],
+        version="0.1.0",
+        info={"capacity": 4, "running": 0, "draining": True},
+    )
+    async with create_store(f"sqlite:///{node_console.var / DB}") as store:
+        await store.upsert_node(old)
+    refused = node_console.api.post(f"/nodes/{old.id}/undrain")
+    assert refused.status_code == 409 and "cannot undo a drain" in refused.json()["detail"]
+    try:
+        for lang, name, why in (
+            ("en", "Undo drain", "This node runs release 0.1.0, which cannot undo a drain"),
+            ("zh", "取消排空", "该节点运行的版本 0.1.0 无法取消排空"),
+        ):
+            browsing = await open_tab(browser, node_console.token, width=1280, lang=lang)
+            try:
+                await browsing.page.goto(node_console.base + "nodes")
+                row = browsing.page.locator(f'tr[data-node="{old.id}"]')
+                button = row.get_by_role("button", name=name)
+                await expect(button).to_be_disabled()
+                await expect(button).to_have_attribute("title", re.compile(re.escape(why)))
+            finally:
+                await browsing.context.close()
+            assert browsing.unexpected_errors() == []
+    finally:
+        async with create_store(f"sqlite:///{node_console.var / DB}") as store:
+            await store.delete_node(old.id)

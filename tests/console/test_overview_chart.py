@@ -77,3 +77,28 @@ async def test_overview_chart_counts_runs_beyond_the_old_2000(
     await expect(page.locator("main")).not_to_contain_text("The chart shows the latest")
     ticks = await chart.locator("text.tick-x").all_text_contents()
     assert len(ticks) == 8 and all(re.fullmatch(r"\d\d:00", t) for t in ticks), ticks
+
+
+async def test_a_count_leads_to_its_runs(signed_in: Browsing, console: Console) -> None:
+    """An audit: the Failed and Waiting counts named runs one then had to find on the Runs
+    page, filter by filter."""
+    assert console.var is not None
+    async with create_store(f"sqlite:///{console.var / DB}") as store:
+        if not await store.count_runs():
+            await _insert_history(f"sqlite:///{console.var / DB}")
+    failed = console.api.get("/stats", params={"hours": 24}).json()["counts"]["failed"]
+    assert failed > 0
+    page = signed_in.page
+    await page.goto(console.base)
+    card = page.locator('a.card[data-count="failed"]')
+    await expect(card.locator(".card-value")).to_have_text(f"{failed:,}")
+    await card.click()
+    await expect(page).to_have_url(
+        re.compile(r"/runs\?status=failed&since=\d{4}-\d\d-\d\dT\d\d%3A\d\d$")
+    )
+    await expect(page.locator("#r-status")).to_have_value("failed")
+    await expect(page.locator(".pager")).to_contain_text(f"of {failed}")
+    await page.go_back()
+    await page.locator('a.card[data-count="pending"]').click()
+    await expect(page).to_have_url(re.compile(r"/runs\?status=pending$"))
+    await expect(page.locator("#r-status")).to_have_value("pending")

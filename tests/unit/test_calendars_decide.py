@@ -422,3 +422,35 @@ def test_the_holidays_a_confirmed_notice_must_close_are_the_statutory_ones() -> 
             found = chinese_calendar_day(festival.day)
             assert found is not None and not found.workday, festival
     assert statutory_festivals(2101) == ()  # beyond the package: nothing to compare
+
+
+def test_chinese_reasons_name_the_packages_festivals_in_chinese() -> None:
+    """chinese-calendar and holidays name the festivals in English ("National Day",
+    holidays' "… (observed)"); an override without a note is named by its kind
+    ("holiday"); an operator's own note stays as written."""
+
+    def zh(day: str) -> str:
+        return BUILTINS.decide("cn_workdays", d(day)).reason("zh")
+
+    assert zh("2026-10-01").endswith("，国庆节）")
+    assert zh("2026-10-10").endswith("，国庆节调休上班）")
+    assert zh("2015-09-03").endswith("，抗战胜利 70 周年纪念日）")
+    observed = [
+        day
+        for day in days(f"{OPEN_YEAR}-01-01", f"{OPEN_YEAR}-12-31")
+        if "(observed)" in str(getattr(holidays_day(day), "name", ""))
+    ]
+    assert observed, "holidays moved no festival off a weekend this year"
+    reason = zh(observed[0].isoformat())
+    assert "（补休）" in reason and "observed" not in reason, reason
+    kinds = Calendar(
+        name="kinds",
+        base=Base.WEEKDAYS,
+        overrides=[
+            Override(date=d("2026-12-25"), open=False, kind=OverrideKind.HOLIDAY),
+            Override(date=d("2026-12-28"), open=False, kind=OverrideKind.HOLIDAY, note="a; b"),
+        ],
+    )
+    said = CalendarSet(calendars={"kinds": kinds})
+    assert said.decide("kinds", d("2026-12-25")).reason("zh").endswith("，法定节假日）")
+    assert said.decide("kinds", d("2026-12-28")).reason("zh").endswith("，a; b）")

@@ -347,6 +347,13 @@ class AlertTestResult(BaseModel):
     channels: list[AlertChannelTest]
 
 
+class Caller(BaseModel):
+    """Who calls: what the console needs to offer only what the caller's role may do."""
+
+    name: str = Field(description="As the audit trail records the caller's actions.")
+    role: Role
+
+
 class TokenCreated(BaseModel):
     token: TokenView
     secret: str = Field(description="The token itself. Shown once: it is stored hashed.")

@@ -35,7 +35,8 @@ class AsOfParameters(pydantic.BaseModel):
 
     as_of: date | None = pydantic.Field(
         default=None,
-        description="业务日期 Business date (default: today in the scheduler's timezone)",
+        title="业务日期",
+        description="默认为调度器时区的今天",
     )
 
 

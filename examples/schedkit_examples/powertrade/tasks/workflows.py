@@ -22,7 +22,9 @@ from schedkit import Step, Workflow
 class ContractCloseParams(pydantic.BaseModel):
     """The params of a run: the business date of every step (default: today)."""
 
-    as_of: date | None = None
+    as_of: date | None = pydantic.Field(
+        default=None, title="业务日期", description="每一步的业务日期，默认为调度器时区的今天"
+    )
 
 
 DAILY_CONTRACT_CLOSE = Workflow(

@@ -16,6 +16,7 @@ from schedkit.api.schemas import (
     AlertStatus,
     AlertTestResult,
     AuditPage,
+    Caller,
     TokenCreated,
     TokenCreateRequest,
 )
@@ -178,6 +179,14 @@ async def audit(
     return AuditPage(
         items=[readmodels.audit_view(e) for e in events], total=total, limit=limit, offset=offset
     )
+
+
+@route("GET", "/me", role=Role.VIEWER, summary="Who calls", response_model=Caller)
+async def who_calls(request: Request) -> Caller:
+    """The caller's name and role (an API token's, the host application's user's): the
+    console disables the actions the role may not take."""
+    principal = current_principal(request)
+    return Caller(name=principal.name, role=principal.role)
 
 
 @route(

@@ -4,7 +4,16 @@
 import { h, replace } from "./dom.js";
 import { t } from "./i18n.js";
 import { api, requestKeys } from "./api.js";
-import { errorText, field, link, openDialog, runHref, shortId, toast } from "./components.js";
+import {
+  errorText,
+  field,
+  link,
+  needsRole,
+  openDialog,
+  runHref,
+  shortId,
+  toast,
+} from "./components.js";
 import { paramsForm, scheduleForm } from "./forms.js";
 
 const taskPath = (name) => `/tasks/${encodeURIComponent(name)}`;
@@ -212,5 +221,10 @@ export function taskActions(task, { onChange, onStarted }) {
       t("action_edit_schedule"),
     ),
   ];
+  // The roles the API requires: run, pause and resume are an operator's, schedules an admin's.
+  const [run, pauseOrResume, schedule] = buttons;
+  needsRole("operator", run);
+  needsRole("operator", pauseOrResume);
+  needsRole("admin", schedule);
   return h("div", { class: "actions" }, buttons);
 }

@@ -233,6 +233,16 @@ async function loadSettings() {
   showTzNote();
 }
 
+/** The caller's role, for the actions to offer (an older server without /me: every
+ * action is offered, as before). */
+async function loadRole() {
+  try {
+    settings.role = (await api("/me")).role;
+  } catch {
+    settings.role = null;
+  }
+}
+
 function showTzNote() {
   const el = document.getElementById("tz-note");
   el.textContent = settings.tz
@@ -245,7 +255,7 @@ async function signIn(mode, token) {
   state.mode = mode;
   if (mode === "token") auth.token = token;
   document.getElementById("logout").hidden = mode !== "token";
-  await loadSettings();
+  await Promise.all([loadSettings(), loadRole()]);
   startLive();
   const next = sessionStorage.getItem(NEXT_KEY);
   sessionStorage.removeItem(NEXT_KEY);
@@ -272,6 +282,7 @@ async function probe() {
 function signOut(messageKey) {
   auth.token = null;
   state.mode = null;
+  settings.role = null;
   stopLive();
   document.getElementById("logout").hidden = true;
   loginView.flash(messageKey);
@@ -323,7 +334,7 @@ async function start() {
   }
   if (state.mode) {
     document.getElementById("logout").hidden = state.mode !== "token";
-    await loadSettings();
+    await Promise.all([loadSettings(), loadRole()]);
     startLive();
   } else {
     showTzNote();

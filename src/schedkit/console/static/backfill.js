@@ -12,6 +12,10 @@ const schedulePath = (id) => `/schedules/${encodeURIComponent(id)}/backfill`;
 
 let counter = 0;
 
+// The request's fields as the form labels them.
+const LABELS = { from: "backfill_from", to: "backfill_to", concurrency: "backfill_concurrency" };
+const fieldLabel = (path) => (Object.hasOwn(LABELS, path) ? t(LABELS[path]) : null);
+
 function progressView(status) {
   return [
     h(
@@ -27,6 +31,20 @@ function progressView(status) {
     h("progress", { max: String(status.total || 1), value: String(status.done) }),
     h("p", { class: "backfill-progress" }, t("backfill_progress", status)),
   ];
+}
+
+/**
+ * Whether schedule `scheduleId` has backfill runs (stored under `<id>:backfill`): asked
+ * before GET …/backfill, whose 404 for a schedule never backfilled the browser logs as a
+ * failed request. True when the runs cannot tell (the backfill is asked for then).
+ */
+async function hasBackfillRuns(scheduleId) {
+  try {
+    const query = { schedule_id: `${scheduleId}:backfill`, trigger_source: "backfill", limit: 1 };
+    return (await api("/runs", { query })).total > 0;
+  } catch {
+    return true;
+  }
 }
 
 /** The answer to GET …/backfill for a schedule never backfilled (not an error here). */
@@ -101,7 +119,7 @@ export function backfill(scheduleId, { onDone } = {}) {
     let status = null;
     let failure = null;
     try {
-      status = await api(schedulePath(scheduleId));
+      if (await hasBackfillRuns(scheduleId)) status = await api(schedulePath(scheduleId));
     } catch (err) {
       if (!neverBackfilled(err)) failure = err;
     }
@@ -141,7 +159,7 @@ export function backfill(scheduleId, { onDone } = {}) {
       onDone?.();
     } catch (err) {
       submit.disabled = false;
-      replace(formError, errorText(err));
+      replace(formError, errorText(err, { label: fieldLabel }));
     }
   });
 

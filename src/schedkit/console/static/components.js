@@ -5,8 +5,28 @@ import { t, locale } from "./i18n.js";
 import { ApiError, NetworkError } from "./api.js";
 import { actorName, fieldMessage, serverText } from "./messages.js";
 
-/** Display settings learnt at start: the scheduler's time zone. */
-export const settings = { tz: null };
+/** Settings learnt at start: the scheduler's time zone; the caller's role (GET /me;
+ * null while unknown: every action is offered, and the API decides). */
+export const settings = { tz: null, role: null };
+
+const ROLES = ["viewer", "operator", "admin"];
+
+/**
+ * `button` (an action the API allows from role `role` up) disabled, its tooltip saying
+ * why, when the caller's role is below: a viewer learnt "no permission" only after
+ * filling in the action's form.
+ */
+export function needsRole(role, button) {
+  const own = settings.role;
+  if (!own || ROLES.indexOf(own) >= ROLES.indexOf(role)) return button;
+  button.disabled = true;
+  button.dataset.needsRole = role;
+  button.title =
+    own === "viewer"
+      ? t("role_read_only", { role: t("role_viewer") })
+      : t("role_needs", { needed: t(`role_${role}`), role: t(`role_${own}`) });
+  return button;
+}
 
 export const STATUSES = [
   "pending",
@@ -384,9 +404,12 @@ export function pager({ total, limit, offset, onPage }) {
 
 // -- errors, toasts, dialogs ---------------------------------------------------------------
 
+/** How the server's sentences show times, durations and ranges (messages.js). */
+const SAYING = { time: (iso) => fmtTime(iso), duration: fmtDuration, range: dayRange };
+
 /** A sentence of the server (reason, audit detail, error) in the operator's language. */
 export function said(text) {
-  return serverText(text, { time: (iso) => fmtTime(iso), duration: fmtDuration, range: dayRange });
+  return serverText(text, SAYING);
 }
 
 /** said(text) as an element whose tooltip keeps the server's own words. */
@@ -401,21 +424,29 @@ export function actorEl(actor) {
   return shown === actor ? actor : h("span", { title: actor }, shown);
 }
 
-/** A field path as the operator reads it: a file's "line.2" is "line 2" (第 2 行). */
-function fieldName(path) {
+/** A field path as the operator reads it: a file's "line.2" is "line 2" (第 2 行), else
+ * what `label(path)` calls it; null for a path of the request the operator never sees
+ * ("overrides" of a notice entered as text). */
+function fieldName(path, label) {
   const line = /^line\.(\d+)$/.exec(path);
-  return line ? t("field_line", { n: line[1] }) : path;
+  if (line) return t("field_line", { n: line[1] });
+  return label?.(path) ?? null;
 }
 
-/** A human sentence for an error from api(). */
-export function errorText(err) {
+/**
+ * A human sentence for an error from api(). `label(path)`: the name of a field of the
+ * request as the form shows it (null: not a field of the form).
+ */
+export function errorText(err, { label } = {}) {
   if (err instanceof NetworkError) return t("error_network", { detail: err.message });
   if (err instanceof ApiError) {
     if (err.status === 422 && err.problem.errors?.length) {
       // Named by field: a toast is not next to the input the error is about.
-      const messages = err.problem.errors.map((e) =>
-        e.field ? `${fieldName(e.field)}: ${fieldMessage(e.message)}` : fieldMessage(e.message),
-      );
+      const messages = err.problem.errors.map((e) => {
+        const name = e.field ? fieldName(e.field, label) : null;
+        const message = fieldMessage(e.message, SAYING);
+        return name ? `${name}: ${message}` : message;
+      });
       return t("error_invalid", { detail: messages.join(" ") });
     }
     const detail = said(err.message);

@@ -46,6 +46,49 @@ function wordsSeconds(text) {
   return total;
 }
 
+// The festivals as chinese-calendar and holidays name them (in lower case): the keys of
+// their names. Keep in step with _FESTIVAL_ZH in calendars/decide.py (which says them in
+// the server's own Chinese sentences).
+const FESTIVALS = {
+  "new year's day": "fest_new_year",
+  "spring festival": "fest_spring",
+  "chinese new year (spring festival)": "fest_spring",
+  "chinese new year's eve": "fest_new_year_eve",
+  "tomb-sweeping day": "fest_tomb_sweeping",
+  "labour day": "fest_labour",
+  "labor day": "fest_labour",
+  "dragon boat festival": "fest_dragon_boat",
+  "mid-autumn festival": "fest_mid_autumn",
+  "national day": "fest_national",
+  "anti-fascist 70th day": "fest_victory_70",
+  "70th anniversary of the victory of the chinese people's war of resistance against japanese aggression and the world anti-fascist war":
+    "fest_victory_70",
+};
+
+const KINDS = ["holiday", "makeup_workday", "extra_closed", "extra_open", "trading_day"];
+
+/** One festival of a package ("National Day (observed)", "Day off (substituted from
+ * 10/10/2026)"), or null for a name this console does not know. */
+function festival(name) {
+  const dayOff = /^Day off \(substituted from (\d\d)\/(\d\d)\/(\d{4})\)$/.exec(name);
+  if (dayOff) return t("fest_day_off", { date: `${dayOff[3]}-${dayOff[1]}-${dayOff[2]}` });
+  const base = name.replace(/ \(observed\)$/, "");
+  const key = FESTIVALS[base.toLowerCase()];
+  if (!key) return null;
+  return base === name ? t(key) : t("fest_observed", { name: t(key) });
+}
+
+/** A day's note in a calendar reason: what the code wrote (a package's festival, a
+ * make-up workday, an override's kind) said in words; an operator's own note as written. */
+function dayNote(note) {
+  if (KINDS.includes(note)) return t(`cal_kind_${note}`);
+  const makeup = /^make-up workday(?: \((.+)\))?$/.exec(note);
+  if (makeup) return makeup[1] ? t("fest_makeup_of", { name: dayNote(makeup[1]) }) : t("fest_makeup");
+  // holidays joins the names of a day with two festivals by "; ".
+  const names = note.split("; ").map(festival);
+  return names.includes(null) ? note : names.join(t("list_separator"));
+}
+
 /** A step's end as workflows/plan.py words it, as a run status. */
 const stepEnd = (words) => (words === "timed out" ? "timeout" : words);
 
@@ -102,6 +145,29 @@ const VALIDATION = [
   ],
   [/unknown timezone '([^']*)'/, (m) => t("v_timezone", { tz: m[1] })],
   [/^interval is too long/, () => t("v_interval_long")],
+  [/^interval must be longer than zero/, () => t("v_interval_zero")],
+  // triggers/runtime.py: a first fire past the last supported date (9999-12-29 …).
+  [
+    /^the schedule never fires: its first fire would come after (.+?), the end of the supported dates/,
+    (m) => t("v_never_fires", { last: m[1] }),
+  ],
+  // Backfills (engine/backfill.py); the range's ends in the console's zone.
+  [
+    /^the range holds more than ([\d,]+) fires of this schedule/,
+    (m) => t("v_backfill_too_many", { n: m[1] }),
+  ],
+  [
+    /^the range (\S+) \.\. (\S+) is empty: 'from' must be before 'to'/,
+    (m, ctx) => t("v_backfill_empty", ctx.range(m[1], m[2])),
+  ],
+  // workflows/params.py: "its params: none" for a workflow that declares none.
+  [
+    /^workflow '(.+)' takes no param '(.+)' \(its params: (.*)\)$/,
+    (m) =>
+      m[3] === "none"
+        ? t("v_workflow_no_params", { workflow: m[1], param: m[2] })
+        : t("v_workflow_param", { workflow: m[1], param: m[2], known: m[3] }),
+  ],
   // Holiday notices (calendars.model.notice_problem, makeup_problem, check_notice; the
   // notice lines of calendars.transfer).
   [
@@ -207,7 +273,7 @@ const SENTENCES = [
         name: m[1],
         date: m[2],
         state: t(`cal_${m[3]}`),
-        note: m[4] ? ` (${m[4]})` : "",
+        note: m[4] ? t("r_calendar_note", { note: dayNote(m[4]) }) : "",
         source: has(`cal_src_${m[5]}`) ? t(`cal_src_${m[5]}`) : m[5],
       }),
   ],

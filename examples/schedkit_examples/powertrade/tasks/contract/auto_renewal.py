@@ -33,14 +33,15 @@ class AutoRenewalParameters(AsOfParameters):
         default=0,
         ge=0,
         le=90,
-        description="提前续约天数 Renew contracts ending within this many days (0: at expiry)",
+        title="提前续约天数",
+        description="为在此天数内到期的合同续约（0：到期当天）",
     )
     grace_days: int = pydantic.Field(
         default=30,
         ge=0,
         le=365,
-        description="补续天数 Still renew contracts that ended up to this many days ago "
-        "(runs missed while the service was down); older ones have lapsed",
+        title="补续天数",
+        description="已到期不超过此天数的合同仍会续约（补上服务停机期间错过的运行），更早的已失效",
     )
 
 

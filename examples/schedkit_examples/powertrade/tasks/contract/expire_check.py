@@ -22,10 +22,11 @@ class ExpireCheckParameters(AsOfParameters):
         default=30,
         ge=0,
         le=365,
-        description="提前天数 Report contracts ending within this many days",
+        title="提前天数",
+        description="列出在此天数内到期的合同",
     )
     notify: bool = pydantic.Field(
-        default=True, description="发送通知 Send the list through the alert channels"
+        default=True, title="发送通知", description="通过告警渠道发送到期合同清单"
     )
 
 

@@ -22,7 +22,8 @@ class ContractCheckParameters(pydantic.BaseModel):
         default=200,
         ge=0,
         le=5000,
-        description="结果中列出的问题条数上限 Issues listed in the result",
+        title="问题条数上限",
+        description="结果中最多列出的问题条数",
     )
 
 

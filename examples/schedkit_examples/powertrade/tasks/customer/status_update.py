@@ -26,7 +26,8 @@ class StatusUpdateParameters(AsOfParameters):
         default=EXPIRING_WITHIN_DAYS,
         ge=1,
         le=365,
-        description="到期预警天数 A customer whose supply ends within this many days is 'expiring'",
+        title="到期预警天数",
+        description="供电在此天数内结束的客户记为“即将到期”",
     )
 
 

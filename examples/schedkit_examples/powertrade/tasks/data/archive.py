@@ -22,13 +22,14 @@ class ArchiveParameters(AsOfParameters):
         default=6,
         ge=1,
         le=120,
-        description="归档早于 N 个月的结算数据 Archive settlements older than this",
+        title="归档月数",
+        description="归档早于此月数的结算数据",
     )
     batch_size: int = pydantic.Field(
-        default=500, ge=1, le=10000, description="每批条数 Records moved per batch"
+        default=500, ge=1, le=10000, title="每批条数", description="每批移动的记录数"
     )
     max_batches: int | None = pydantic.Field(
-        default=None, ge=1, description="本次最多批数 Stop after this many batches (default: all)"
+        default=None, ge=1, title="最多批数", description="本次最多处理的批数（默认：全部）"
     )
 
 

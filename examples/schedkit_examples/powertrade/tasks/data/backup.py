@@ -47,10 +47,11 @@ class BackupParameters(pydantic.BaseModel):
         default=7,
         ge=1,
         le=1000,
-        description="保留最近的备份份数 Backups kept (older ones are deleted)",
+        title="保留备份份数",
+        description="保留最近的备份份数，更早的备份将被删除",
     )
     include_scheduler: bool = pydantic.Field(
-        default=True, description="包含调度器数据 Also export schedules and run history"
+        default=True, title="包含调度器数据", description="同时导出调度计划和运行记录"
     )
 
 

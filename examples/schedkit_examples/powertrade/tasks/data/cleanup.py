@@ -22,16 +22,19 @@ class CleanupParameters(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
 
     run_history_days: int = pydantic.Field(
-        default=90, ge=1, description="任务执行记录保留天数 Days of run history and run logs kept"
+        default=90, ge=1, title="执行记录保留天数", description="任务执行记录及其日志保留的天数"
     )
     status_history_days: int = pydantic.Field(
-        default=365, ge=1, description="客户状态变更记录保留天数 Days of status history kept"
+        default=365, ge=1, title="状态记录保留天数", description="客户状态变更记录保留的天数"
     )
     temp_max_age_hours: float = pydantic.Field(
-        default=24, ge=0, description="临时文件保留小时数 Temporary files older than this go"
+        default=24, ge=0, title="临时文件保留小时数", description="删除超过此时长的临时文件"
     )
     report_days: int | None = pydantic.Field(
-        default=None, ge=1, description="报表保留天数 Reports older than this go (default: kept)"
+        default=None,
+        ge=1,
+        title="报表保留天数",
+        description="删除超过此天数的报表（默认：全部保留）",
     )
 
 

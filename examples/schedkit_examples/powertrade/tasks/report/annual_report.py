@@ -15,7 +15,7 @@ from schedkit_examples.powertrade.tasks.report.common import ReportTask, Sheet, 
 
 class AnnualReportParameters(AsOfParameters):
     year: int | None = pydantic.Field(
-        default=None, ge=2000, le=2100, description="报表年份 (default: the year before as_of)"
+        default=None, ge=2000, le=2100, title="报表年份", description="默认为业务日期的上一年"
     )
 
 

@@ -15,7 +15,7 @@ from schedkit_examples.powertrade.tasks.report.common import ReportTask, Sheet, 
 
 class DailyReportParameters(AsOfParameters):
     day: date | None = pydantic.Field(
-        default=None, description="报表日期 Day reported (default: the day before as_of)"
+        default=None, title="报表日期", description="默认为业务日期的前一天"
     )
 
 

@@ -18,7 +18,8 @@ class MonthlyReportParameters(AsOfParameters):
     month: str | None = pydantic.Field(
         default=None,
         pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
-        description="报表月份 YYYY-MM (default: the month before as_of)",
+        title="报表月份",
+        description="格式 YYYY-MM，默认为业务日期的上个月",
         examples=["2026-05"],
     )
 

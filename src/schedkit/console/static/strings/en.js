@@ -152,6 +152,9 @@ export default {
     "The node stops taking runs; its running runs get their grace period to finish, then the rest go back to pending for other nodes. A worker process then exits.",
   node_drain_sent: "Drain requested; the node acts within a few seconds.",
   node_undrain: "Undo drain",
+  node_undrain_old:
+    "This node runs release {version}, which cannot undo a drain: restart it on this release.",
+  node_draining_undo: "Takes no new runs: undo on the Nodes page",
   node_undrain_sent: "Drain undone; the node takes runs again within a few seconds.",
   nodes_intro:
     "Every process sharing this store. Silent nodes are removed after a while; runs needing labels go only to nodes offering them.",
@@ -528,6 +531,8 @@ export default {
   role_viewer: "viewer",
   role_operator: "operator",
   role_admin: "admin",
+  role_read_only: "Your role ({role}) is read-only.",
+  role_needs: "Needs the {needed} role (yours: {role}).",
   actor_system: "system",
   actor_scheduler: "scheduler",
   actor_anonymous: "anonymous",
@@ -558,6 +563,15 @@ export default {
   v_cron_range: ": {value} is not within {low}–{high}",
   v_timezone: "Unknown time zone “{tz}” (use an IANA name such as Asia/Shanghai).",
   v_interval_long: "The interval is too long.",
+  v_interval_zero: "The interval must be longer than zero.",
+  v_never_fires:
+    "This schedule never fires: its first fire would come after {last}, the last date supported.",
+  v_backfill_too_many:
+    "The range holds more than {n} fires of this schedule, the most one backfill may create (limits.max_backfill_fires): split it.",
+  v_backfill_empty:
+    "The range {start} – {end} is empty: its first day must come before its last, and lie in the past.",
+  v_workflow_param: "Workflow {workflow} takes no parameter “{param}” (its parameters: {known}).",
+  v_workflow_no_params: "Workflow {workflow} takes no parameters (given “{param}”).",
   cron_second: "seconds",
   cron_minute: "minute",
   cron_hour: "hour",
@@ -700,6 +714,7 @@ export default {
     "Remove the override of {date} from calendar {name}? The day then follows the calendar's base rule and sources again.",
   cal_add: "Add override",
   cal_saved: "Saved. In force at the next fire on every node.",
+  cal_removed: "Removed. In force at the next fire on every node.",
   cal_notice_entered: "Entered: {n} days, {off} off and {worked} worked. In force at the next fire on every node.",
   cal_notice_entered_one: "Entered: {n} day, {off} off and {worked} worked. In force at the next fire on every node.",
   cal_edit_title: "Edit",
@@ -746,6 +761,21 @@ export default {
   r_calendar_day: "Calendar {name}: {date} {state}{note}, decided by {source}",
   r_calendar_day_estimated:
     "Calendar {name}: {date} {state}{note}, decided by {source} (not confirmed)",
+  r_calendar_note: " ({note})",
+  // festivals as the holiday packages name them (messages.js)
+  fest_new_year: "New Year's Day",
+  fest_spring: "Spring Festival",
+  fest_new_year_eve: "Chinese New Year's Eve",
+  fest_tomb_sweeping: "Tomb-sweeping Day",
+  fest_labour: "Labour Day",
+  fest_dragon_boat: "Dragon Boat Festival",
+  fest_mid_autumn: "Mid-Autumn Festival",
+  fest_national: "National Day",
+  fest_victory_70: "70th anniversary of the victory in the War of Resistance",
+  fest_observed: "{name} (observed)",
+  fest_day_off: "Day off (in place of {date})",
+  fest_makeup: "make-up workday",
+  fest_makeup_of: "make-up workday ({name})",
   r_calendar_missing: "Calendar {name} does not exist: create it or change the schedule",
   // workflows
   nav_workflows: "Workflows",

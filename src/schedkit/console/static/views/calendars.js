@@ -4,7 +4,7 @@
 // notice. Everything goes through the API: the page decides nothing itself.
 
 import { h, replace } from "../dom.js";
-import { getLang, t } from "../i18n.js";
+import { getLang, has, t } from "../i18n.js";
 import { ApiError, api } from "../api.js";
 import {
   button,
@@ -13,6 +13,7 @@ import {
   errorText,
   field,
   link,
+  needsRole,
   openDialog,
   section,
   table,
@@ -183,7 +184,7 @@ async function renderCalendar(ctx, name) {
           base: t(`cal_base_${detail.base}`),
           open: view.open_days,
           state: t(`cal_state_${cover.state}`),
-          source: cover.source,
+          source: has(`cal_src_${cover.source}`) ? t(`cal_src_${cover.source}`) : cover.source,
         }),
       ),
       legend(),
@@ -215,14 +216,23 @@ function overridesSection(detail, year, reload) {
         {
           label: t("col_actions"),
           cell: (o) =>
-            button(t("cal_remove"), () => removeOverride(detail, o, reload), {
-              // "Remove" alone does not say which of the year's rows it removes.
-              "aria-label": t("action_for", { action: t("cal_remove"), task: o.date }),
-            }),
+            needsRole(
+              "admin",
+              button(t("cal_remove"), () => removeOverride(detail, o, reload), {
+                // "Remove" alone does not say which of the year's rows it removes.
+                "aria-label": t("action_for", { action: t("cal_remove"), task: o.date }),
+              }),
+            ),
         },
       ],
     }),
   );
+}
+
+/** An override's field of the request ("overrides.0.note") as the form labels it. */
+function overrideField(path) {
+  const m = /^overrides\.\d+\.(date|kind|note)$/.exec(path);
+  return m ? t(`cal_col_${m[1]}`) : null;
 }
 
 /** Asks before removing override `o` (the day then follows the calendar's sources). */
@@ -241,7 +251,7 @@ function removeOverride(detail, o, reload) {
       });
       reload();
     },
-    done: t("cal_saved"),
+    done: t("cal_removed"),
   });
 }
 
@@ -330,7 +340,7 @@ function editSection(detail, year, notice, reload) {
       toast(t("cal_saved"), "success");
       reload();
     } catch (err) {
-      toast(errorText(err), "error");
+      toast(errorText(err, { label: overrideField }), "error");
     }
   };
   const base = `/calendars/${encodeURIComponent(detail.name)}`;
@@ -355,7 +365,7 @@ function editSection(detail, year, notice, reload) {
     field({ id: "cal-date", label: t("cal_col_date"), control: date }),
     field({ id: "cal-kind", label: t("cal_col_kind"), control: kind }),
     field({ id: "cal-note", label: t("cal_col_note"), control: note }),
-    h("button", { type: "submit", class: "btn btn-primary" }, t("cal_add")),
+    needsRole("admin", h("button", { type: "submit", class: "btn btn-primary" }, t("cal_add"))),
   );
   const chinese = detail.base === "cn_workdays" || detail.base === "cn_holidays";
   const confirmed = detail.confirmed_years.includes(year);
@@ -363,11 +373,14 @@ function editSection(detail, year, notice, reload) {
   // calendar's own year would make its unlisted days follow Monday–Friday.
   const confirm = chinese
     ? null
-    : button(t(confirmed ? "cal_unconfirm" : "cal_confirm", { year }), () =>
-        save(`${base}/years/${year}/confirmed`, {
-          method: "PUT",
-          body: { confirmed: !confirmed, expected_version: detail.version },
-        }),
+    : needsRole(
+        "admin",
+        button(t(confirmed ? "cal_unconfirm" : "cal_confirm", { year }), () =>
+          save(`${base}/years/${year}/confirmed`, {
+            method: "PUT",
+            body: { confirmed: !confirmed, expected_version: detail.version },
+          }),
+        ),
       );
   // Filled with the notice as entered: a correction is an edit of the whole notice, which
   // replaces the year's (a box holding only the corrected lines dropped the rest).

@@ -5,7 +5,15 @@
 import { h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 import { api } from "../api.js";
-import { confirmAction, errorBox, errorText, table, timeEl, toast } from "../components.js";
+import {
+  confirmAction,
+  errorBox,
+  errorText,
+  needsRole,
+  table,
+  timeEl,
+  toast,
+} from "../components.js";
 
 function stateBadge(node) {
   const key = node.stopping
@@ -73,14 +81,20 @@ export async function render(ctx) {
   function actions(n) {
     if (!n.alive || !n.roles.includes("executor")) return null;
     if (!n.draining) {
-      return h(
-        "button",
-        { type: "button", class: "btn btn-small", onClick: () => drain(n) },
-        t("node_drain"),
+      return needsRole(
+        "operator",
+        h(
+          "button",
+          { type: "button", class: "btn btn-small", onClick: () => drain(n) },
+          t("node_drain"),
+        ),
       );
     }
     if (n.stopping) return null;
-    return h(
+    // A node of a release before drains could be undone says nothing of stopping in its
+    // info, and the API refuses to undo its drain (service/cluster.py).
+    const old = !("stopping" in (n.info || {}));
+    const undo = h(
       "button",
       {
         type: "button",
@@ -90,6 +104,10 @@ export async function render(ctx) {
       },
       t("node_undrain"),
     );
+    if (!old) return needsRole("operator", undo);
+    undo.disabled = true;
+    undo.title = t("node_undrain_old", { version: n.version });
+    return undo;
   }
 
   async function load() {

@@ -3,7 +3,7 @@
 
 import { h, replace, throttle } from "../dom.js";
 import { getLang, t } from "../i18n.js";
-import { api } from "../api.js";
+import { ApiError, api } from "../api.js";
 import { stackedBars, legend } from "../charts.js";
 import {
   STATUSES,
@@ -53,37 +53,56 @@ function hourlyChart(perHour) {
   ];
 }
 
-function card(label, value, cls, { key, title } = {}) {
+/** A count; with `href`, a link to the runs it counts. */
+function card(label, value, cls, { key, title, href } = {}) {
   return h(
-    "div",
-    { class: `card ${cls || ""}`, title: title || null, dataset: key ? { count: key } : null },
+    href ? "a" : "div",
+    {
+      class: `card ${cls || ""}`,
+      title: title || null,
+      href: href || null,
+      "data-link": href ? true : null,
+      dataset: key ? { count: key } : null,
+    },
     h("p", { class: "card-label" }, label),
     h("p", { class: "card-value" }, value),
   );
 }
 
-/** Outcomes over the window: every finished status has its own count. */
+/** The Runs page filtered: `status` (one; null for any), scheduled since `since`. */
+function runsHref(status, since) {
+  const query = new URLSearchParams();
+  if (status) query.set("status", status);
+  // The filter's wall clock in the scheduler's zone, to the minute (datetime-local).
+  if (since) query.set("since", fmtTime(since).slice(0, 16).replace(" ", "T"));
+  return `runs?${query}`;
+}
+
+/** Outcomes over the window: every finished status has its own count, which links to
+ * those runs (running and waiting ones: all of them, whenever scheduled). */
 function outcomeCards(stats) {
   const counts = stats.counts || {};
   const n = (...statuses) => statuses.reduce((sum, st) => sum + (counts[st] || 0), 0);
-  const counted = (key, value, cls) =>
-    card(t(`card_${key}`), fmtNumber(value), value ? cls : "", { key });
+  const counted = (key, value, cls, href) =>
+    card(t(`card_${key}`), fmtNumber(value), value ? cls : "", { key, href });
+  const windowed = (status) => runsHref(status, stats.since);
   return h(
     "div",
     { class: "cards", "aria-label": t("overview_window"), role: "group" },
-    counted("total", stats.total, ""),
-    counted("success", n("success"), "card-success"),
-    counted("failed", n("failed"), "card-failed"),
-    counted("timeout", n("timeout"), "card-failed"),
-    counted("cancelled", n("cancelled"), "card-cancelled"),
-    counted("lost", n("lost"), "card-failed"),
+    counted("total", stats.total, "", windowed(null)),
+    counted("success", n("success"), "card-success", windowed("success")),
+    counted("failed", n("failed"), "card-failed", windowed("failed")),
+    counted("timeout", n("timeout"), "card-failed", windowed("timeout")),
+    counted("cancelled", n("cancelled"), "card-cancelled", windowed("cancelled")),
+    counted("lost", n("lost"), "card-failed", windowed("lost")),
+    // Two statuses: the Runs page filters by one.
     counted("skipped", n("skipped", "missed"), "card-cancelled"),
     card(t("card_success_rate"), fmtPercent(stats.success_rate), "", {
       key: "success_rate",
       title: t("card_success_rate_title"),
     }),
-    counted("running", stats.running_count, "card-running"),
-    counted("pending", stats.pending_count, ""),
+    counted("running", stats.running_count, "card-running", runsHref("running")),
+    counted("pending", stats.pending_count, "", runsHref("pending")),
   );
 }
 
@@ -124,6 +143,34 @@ function upcomingTable(groups) {
       },
     ],
   });
+}
+
+/** The node serving the console: its id and role; while it drains (its /ready answers
+ * 503 naming it), that state and where it is undone. */
+function thisNode(ready) {
+  if (!ready.error) {
+    return dl([
+      [t("node_this"), h("code", {}, ready.node_id)],
+      [t("col_status"), t(`node_role_${ready.scheduler}`)],
+    ]);
+  }
+  const problem = ready.error instanceof ApiError ? ready.error.problem : {};
+  if (ready.error.status !== 503 || !String(problem.type).endsWith(":draining") || !problem.node_id) {
+    return errorBox(ready.error);
+  }
+  return dl([
+    [t("node_this"), h("code", {}, problem.node_id)],
+    [
+      t("col_status"),
+      h(
+        "span",
+        { dataset: { nodeState: "draining" } },
+        h("span", { class: "badge badge-node-draining" }, t("node_state_draining")),
+        " ",
+        link("nodes", t("node_draining_undo")),
+      ),
+    ],
+  ]);
 }
 
 function progressText(run) {
@@ -207,12 +254,7 @@ export async function render(ctx) {
       ),
       section(
         t("nodes_title"),
-        ready.error
-          ? errorBox(ready.error)
-          : dl([
-              [t("node_this"), h("code", {}, ready.node_id)],
-              [t("col_status"), t(`node_role_${ready.scheduler}`)],
-            ]),
+        thisNode(ready),
         table({
           caption: t("nodes_title"),
           empty: "",

@@ -15,6 +15,7 @@ import {
   fmtNumber,
   jsonBlock,
   link,
+  needsRole,
   runBadge,
   runHref,
   saidEl,
@@ -215,27 +216,33 @@ export async function render(ctx) {
       h(
         "div",
         { class: "actions" },
-        h(
-          "button",
-          {
-            type: "button",
-            class: "btn btn-danger",
-            disabled: !active,
-            dataset: { action: "cancel" },
-            onClick: cancelRun,
-          },
-          t("run_cancel"),
+        needsRole(
+          "operator",
+          h(
+            "button",
+            {
+              type: "button",
+              class: "btn btn-danger",
+              disabled: !active,
+              dataset: { action: "cancel" },
+              onClick: cancelRun,
+            },
+            t("run_cancel"),
+          ),
         ),
-        h(
-          "button",
-          {
-            type: "button",
-            class: "btn",
-            disabled: active,
-            dataset: { action: "retry" },
-            onClick: retryRun,
-          },
-          t("run_retry"),
+        needsRole(
+          "operator",
+          h(
+            "button",
+            {
+              type: "button",
+              class: "btn",
+              disabled: active,
+              dataset: { action: "retry" },
+              onClick: retryRun,
+            },
+            t("run_retry"),
+          ),
         ),
       ),
     );

@@ -17,6 +17,7 @@ import {
   fmtPercent,
   fmtTime,
   link,
+  needsRole,
   pager,
   pausedBadge,
   prose,
@@ -256,16 +257,19 @@ export async function render(ctx) {
               // Kept in view when the row is wider than the screen (as on the Tasks page).
               class: "sticky-actions",
               cell: (sch) =>
-                h(
-                  "button",
-                  {
-                    type: "button",
-                    class: "btn btn-small",
-                    "aria-label": t("action_for", { action: t("action_backfill"), task: sch.id }),
-                    dataset: { action: "backfill" },
-                    onClick: () => backfill(sch.id, { onDone: () => loadHistory() }),
-                  },
-                  t("action_backfill"),
+                needsRole(
+                  "operator",
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      class: "btn btn-small",
+                      "aria-label": t("action_for", { action: t("action_backfill"), task: sch.id }),
+                      dataset: { action: "backfill" },
+                      onClick: () => backfill(sch.id, { onDone: () => loadHistory() }),
+                    },
+                    t("action_backfill"),
+                  ),
                 ),
             },
           ],

@@ -13,6 +13,7 @@ import {
   fmtTime,
   jsonBlock,
   link,
+  needsRole,
   retryAtText,
   runBadge,
   runHref,
@@ -149,7 +150,7 @@ export async function render(ctx) {
                     },
                     t("wf_retry_step"),
                   );
-                  parts.push(button);
+                  parts.push(needsRole("operator", button));
                 }
                 // Stacked (td .actions): side by side they pushed the table past the card
                 // at 1280 px in English, the button cut off.

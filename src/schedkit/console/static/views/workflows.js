@@ -10,6 +10,7 @@ import {
   field,
   fmtDuration,
   link,
+  needsRole,
   openDialog,
   pager,
   section,
@@ -78,22 +79,26 @@ function startDialog(wf, ctx) {
       ctx.navigate(workflowRunHref(run.id));
     } catch (err) {
       submit.disabled = false;
-      replace(formError, errorText(err));
+      // A parameter is named as the operator wrote it in the JSON object.
+      replace(formError, errorText(err, { label: (path) => /^params\.(.+)$/.exec(path)?.[1] }));
     }
   });
   params.focus();
 }
 
 function definitionPanel(wf, ctx) {
-  const start = h(
-    "button",
-    {
-      type: "button",
-      class: "btn btn-primary",
-      dataset: { action: "start", workflow: wf.name },
-      onClick: () => startDialog(wf, ctx),
-    },
-    t("wf_start"),
+  const start = needsRole(
+    "operator",
+    h(
+      "button",
+      {
+        type: "button",
+        class: "btn btn-primary",
+        dataset: { action: "start", workflow: wf.name },
+        onClick: () => startDialog(wf, ctx),
+      },
+      t("wf_start"),
+    ),
   );
   return section(
     wf.name,
