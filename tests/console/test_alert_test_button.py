@@ -115,3 +115,23 @@ async def test_send_a_test_alert_from_the_overview(
     finally:
         await tab.context.close()
     assert tab.unexpected_errors() == []
+
+
+async def test_a_viewer_cannot_send_a_test_alert(browser: Browser, tested_console: Console) -> None:
+    """Sending is an operator's action (POST /alerts/test): a viewer sees the buttons
+    disabled, saying why, rather than a refusal after clicking."""
+    created = tested_console.api.post("/tokens", json={"name": "alert-viewer", "role": "viewer"})
+    created.raise_for_status()
+    tab = await open_tab(browser, created.json()["secret"], width=1280, lang="zh")
+    try:
+        await tab.page.goto(tested_console.base)
+        buttons = tab.page.locator("[data-alerts] button[data-alert-test]")
+        await expect(buttons.first).to_be_visible()
+        for index in range(await buttons.count()):
+            await expect(buttons.nth(index)).to_be_disabled()
+            await expect(buttons.nth(index)).to_have_attribute(
+                "title", "当前角色（只读）仅可查看，不能执行操作。"
+            )
+    finally:
+        await tab.context.close()
+    assert tab.unexpected_errors() == []

@@ -80,6 +80,9 @@ async def test_a_viewer_sees_every_action_disabled(
         await assert_denied(drain, why)
         await page.goto(roles_console.base + "calendars/office?year=2026")
         await assert_denied(page.locator(".cal-form button[type=submit]").first, why)
+        # The State Council notice (an admin's entry) on a Chinese calendar.
+        await page.goto(roles_console.base + "calendars/cn_workdays?year=2027")
+        await assert_denied(page.locator("form button[type=submit]").last, why)
         await shot(page, f"viewer-calendar-{lang}")
     finally:
         await tab.context.close()

@@ -12,6 +12,7 @@ import {
   errorBox,
   errorText,
   fmtNumber,
+  needsRole,
   section,
   table,
   timeEl,
@@ -101,11 +102,14 @@ async function sendTest(names, channel) {
 }
 
 function testButton(label, names, channel) {
-  return button(label, () => sendTest(names, channel), {
-    cls: "btn btn-small",
-    disabled: busy(),
-    dataset: { alertTest: channel ?? "" },
-  });
+  return needsRole(
+    "operator",
+    button(label, () => sendTest(names, channel), {
+      cls: "btn btn-small",
+      disabled: busy(),
+      dataset: { alertTest: channel ?? "" },
+    }),
+  );
 }
 
 function channelsTable(channels) {

@@ -433,7 +433,10 @@ function editSection(detail, year, notice, reload) {
         field({ id: "cal-notice", label: t("cal_notice_label", { year }), control: text }),
         h("p", { class: "muted" }, t("cal_notice_help")),
         h("p", { class: "muted cal-notice-replaces" }, t("cal_notice_replaces", { year })),
-        h("button", { type: "submit", class: "btn btn-primary" }, t("cal_notice_submit")),
+        needsRole(
+          "admin",
+          h("button", { type: "submit", class: "btn btn-primary" }, t("cal_notice_submit")),
+        ),
       )
     : null;
   return section(t("cal_edit_title"), addForm, confirm ? h("p", {}, confirm) : null, noticeForm);
