@@ -255,8 +255,10 @@ class Store(AdminStore):
         the same id exists. This is the fencing key (invariant 1): whatever the number
         of concurrent callers, one (schedule_id, scheduled_for) yields at most one run.
         Runs with ``schedule_id=None`` are never deduplicated. Atomic per run (a batch
-        re-sent after a lost acknowledgement inserts nothing twice). Returns the ids
-        inserted, in the order given."""
+        re-sent after a lost acknowledgement inserts nothing twice). A run inserted
+        ``blocked_by`` a stored run that has ended (not pending or running) is released
+        (``blocked_by`` null), atomically with that run's end: the end released its
+        queue before this run existed. Returns the ids inserted, in the order given."""
 
     @abc.abstractmethod
     async def get_run(self, run_id: str) -> Run | None:

@@ -8,6 +8,7 @@ from collections.abc import (
     Sequence,
 )
 from datetime import datetime
+from typing import Any
 
 from pymongo import UpdateOne
 from pymongo.errors import (
@@ -34,6 +35,8 @@ from schedkit.store._common import (
 )
 from schedkit.store.mongo.base import (
     DUPLICATE_KEY,
+    PENDING,
+    RUNNING,
     WRITE_BATCH,
     translate_errors,
 )
@@ -339,6 +342,7 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
             kept, moved = still_current(runs, advances, set(last_fired))
             docs = [encode_run(run) for run in kept]
             inserted = await self._insert_new(self._c.runs, docs) if docs else set()
+            await self._release_if_ended(kept, inserted)
             await self._mark_runs(docs)
             counts = count_inserted(moved, inserted)
             recounted: dict[str, int] = {}
@@ -411,10 +415,27 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
         # again after a lost reply) are both skipped: insert-if-absent.
         docs = [encode_run(r) for r in runs]
         inserted = await self._insert_new(self._c.runs, docs)
+        await self._release_if_ended(runs, inserted)
         # Runs stored finished (missed fires, imported history) count in the rollups:
         # all of them, inserted now or by this batch sent before (its marks then lost).
         await self._mark_runs(docs)
         return [r.id for r in runs if r.id in inserted]
+
+    async def _release_if_ended(self, runs: Sequence[Run], inserted: set[Any]) -> None:
+        """Release the runs just inserted queued behind a run that has ended already:
+        its finish released its queue before they existed, and nothing else would."""
+        blockers = {r.blocked_by for r in runs if r.blocked_by is not None and r.id in inserted}
+        if not blockers:
+            return
+        # Read after the insert. A run's end writes its status before it releases its
+        # queue (FencesMixin._write, whoever completes the change): either this read
+        # sees the blocker ended and the release is made here, or the status is written
+        # after this read, so after the insert, and that release finds the new runs.
+        ended = await self._c.runs.find(
+            {"_id": {"$in": sorted(blockers)}, "status": {"$nin": [PENDING, RUNNING]}}, {"_id": 1}
+        ).to_list()
+        if ended:
+            await self._release([d["_id"] for d in ended])
 
 
 def _lock_name(schedule_id: str) -> str:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schedkit.errors import ScheduleConflictError
-from schedkit.models import Run, Schedule, ScheduleCounts
+from schedkit.models import ACTIVE_STATUSES, Run, Schedule, ScheduleCounts
 from schedkit.store._common import (
     FIRED_SOURCES,
     NOT_STARTED,
@@ -42,6 +42,7 @@ from schedkit.store.sql.queries import (
     InsertIfAbsent,
     Query,
 )
+from schedkit.store.sql.schema import ACTIVE_ONLY
 from schedkit.store.values import FireRecord, LeaseFence, ScheduleAdvance
 
 #: Columns a user's replacement of a schedule leaves as stored (see Store.put_schedule).
@@ -284,7 +285,21 @@ class SchedulesMixin(LeasesMixin, SQLBase):
         # Same key order in every batch: two PostgreSQL transactions inserting the same
         # keys then wait on each other in one direction only (no deadlock).
         ordered = sorted(runs, key=lambda run: (run.schedule_id or "", run.scheduled_for, run.id))
+        blockers = sorted({run.blocked_by for run in ordered if run.blocked_by is not None})
+        if blockers and not self._sqlite:
+            # A run queued behind one that ends before this commits would wait forever:
+            # the finish releases its queue before this row exists. Its active blockers
+            # are held (FOR SHARE) until the commit, so a finish's status update waits
+            # and its release then sees these rows; locked before the inserts and the
+            # rollups, as a finish takes the run before its rollups (no deadlock).
+            # SQLite: the write lock, held since BEGIN IMMEDIATE, excludes the finish.
+            for chunk in chunks(blockers):
+                self._active_blockers.all(conn, {"ids": chunk})
         inserted = self._run_inserter.insert(conn, [values_of(run) for run in ordered])
+        queued = [run.id for run in ordered if run.blocked_by is not None and run.id in inserted]
+        # Those whose blocker has ended already start unblocked.
+        for chunk in chunks(queued):
+            self._release_behind_ended.rowcount(conn, {"ids": chunk})
         # Runs stored finished (missed fires, imported history) count in the rollups.
         self._roll(
             conn,
@@ -407,6 +422,32 @@ class SchedulesMixin(LeasesMixin, SQLBase):
     def _run_inserter(self) -> InsertIfAbsent:
         r = self._t.runs
         return InsertIfAbsent(r, r.c.id, on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _active_blockers(self) -> Query:
+        r = self._t.runs
+        stmt = (
+            sa.select(r.c.id)
+            .where(r.c.id.in_(sa.bindparam("ids", expanding=True)), ACTIVE_ONLY)
+            .order_by(r.c.id)
+            .with_for_update(read=True)
+        )
+        return Query(stmt, on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _release_behind_ended(self) -> Query:
+        r = self._t.runs
+        blocker = r.alias("blocker")
+        ended = sa.exists().where(
+            blocker.c.id == r.c.blocked_by,
+            blocker.c.status.not_in(sorted(s.value for s in ACTIVE_STATUSES)),
+        )
+        stmt = (
+            sa.update(r)
+            .where(r.c.id.in_(sa.bindparam("ids", expanding=True)), ended)
+            .values(blocked_by=None)
+        )
+        return Query(stmt, on_sqlite=self._sqlite)
 
 
 class _Stale(Exception):
