@@ -134,3 +134,13 @@ async def test_a_run_queued_while_its_blocker_finishes_is_never_stranded(
         got = await store.get_run(queued.id)
         assert got is not None and got.blocked_by is None, f"round {i}: stranded"
         assert await store.finish_run(fin(queued.id, 1, None, outcome(RunStatus.SKIPPED)))
+
+
+async def test_a_tick_with_runs_and_no_advance_is_written(store: Store) -> None:
+    """The contract allows a tick of runs without schedule advances; MongoDB's raised
+    TypeError (an insert of no lock documents) instead of writing them."""
+    run = make_run(status=RunStatus.PENDING)
+    record = await store.record_fires([run], [], fence=None, now=T0)
+    assert record.inserted == [run.id]
+    stored = await store.get_run(run.id)
+    assert stored is not None and stored.status is RunStatus.PENDING

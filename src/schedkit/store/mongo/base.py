@@ -383,6 +383,8 @@ class MongoBase(Store):
         """Insert ``docs``, skipping those a unique index already holds; the ``_id``s
         inserted. An insert into a unique index is atomic on MongoDB and on FerretDB
         alike, which is why every race in this store is decided by one."""
+        if not docs:  # insert_many refuses an empty list
+            return set()
         try:
             await collection.insert_many(docs, ordered=False)
         except BulkWriteError as error:
