@@ -8,10 +8,10 @@ import contextlib
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -19,7 +19,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from schedkit.errors import ConfigError, StoreError, StoreUnavailableError
 from schedkit.models import LogLine, Run, RunFilter, RunOutcome, RunStatus, TriggerSource, new_id
@@ -29,10 +28,10 @@ from schedkit.store.sql import SQLStore, rows
 from schedkit.store.sql import engine as sql_engine
 from schedkit.store.sql.migrations import latest_version
 from tests.store._contract import fin, lost, outcome
+from tests.store._versions import on_database
 from tests.store.proxy import Proxy
 
 T0 = datetime(2026, 3, 1, 8, 30, 15, 123457, tzinfo=UTC)
-_T = TypeVar("_T")
 
 sql_backends = pytest.mark.parametrize(
     "store_url",
@@ -223,23 +222,6 @@ def _schema(conn: sa.Connection) -> dict[str, Any]:
         }
         for table in inspector.get_table_names()
     }
-
-
-async def on_database(url: str, work: Callable[[sa.Connection], _T]) -> _T:
-    """``work`` on a connection of the test's own to the store's database."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url)
-        try:
-            with engine.connect() as conn:
-                return work(conn)
-        finally:
-            engine.dispose()
-    async_engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://", 1))
-    try:
-        async with async_engine.connect() as async_conn:
-            return await async_conn.run_sync(work)
-    finally:
-        await async_engine.dispose()
 
 
 @sql_backends
