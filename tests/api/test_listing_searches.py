@@ -10,7 +10,6 @@ search depends on stays the same throughout."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +23,7 @@ from schedkit.triggers.upcoming import allowed_fire, upcoming
 from tests.api.conftest import PREFIX, Api, open_api
 from tests.api.tasks import echo
 from tests.counting import calls_of
+from tests.search_clocks import step_the_search_clock
 
 #: Callers asking at once.
 CALLERS = 12
@@ -110,20 +110,12 @@ def test_callers_asking_at_once_share_one_search_per_schedule(
         assert echo["next_fire_time_local"] == monday
 
 
-class StepClock:
-    now = 0.0
-
-    def monotonic(self) -> float:
-        self.now += 1.0
-        return self.now
-
-
 @pytest.fixture
 def slow_search(monkeypatch: pytest.MonkeyPatch) -> None:
     """The search's clock moves a second per reading: a search ends at its budget after
     a step or two, whatever the machine (it would end after four years without a fire,
     in a tenth of a second, before any budget)."""
-    monkeypatch.setattr(sys.modules["schedkit.triggers.upcoming"], "time", StepClock())
+    step_the_search_clock(monkeypatch)
 
 
 @pytest.mark.usefixtures("slow_search")

@@ -6,31 +6,23 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from datetime import date
 
 import pytest
 
 from tests.cli.conftest import Cli
+from tests.search_clocks import step_the_search_clock
 
 SUNDAYS_ON_WEEKDAYS = json.dumps(
     {"trigger": "cron", "hour": 9, "minute": 0, "day_of_week": "sun", "calendar": "weekdays"}
 )
 
 
-class StepClock:
-    now = 0.0
-
-    def monotonic(self) -> float:
-        self.now += 1.0
-        return self.now
-
-
 @pytest.fixture
 def slow_search(monkeypatch: pytest.MonkeyPatch) -> None:
     """The search's clock moves a second per reading: ``next``'s 5 s budget runs out
     after about four nominal fires, whatever the machine."""
-    monkeypatch.setattr(sys.modules["schedkit.triggers.upcoming"], "time", StepClock())
+    step_the_search_clock(monkeypatch)
 
 
 def _note(stdout: str) -> str:

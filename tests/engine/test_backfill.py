@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from schedkit import ConflictError, RunStatus, TaskContext, ValidationError, task
+from schedkit import ConflictError, RunStatus, Scheduler, TaskContext, ValidationError, task
 from schedkit.clock import OffsetClock
 from schedkit.models import TriggerSource
 
@@ -240,21 +240,7 @@ async def test_a_backfill_being_stored_holds_off_another_range(
     the record and store its runs beside the first's, which cancel could no longer reach."""
     s = await make_scheduler(report_task(Gauge(), 0))
     await s.add_task("daily_report", {"trigger": "cron", "hour": 9, "minute": 0})
-    store = s.backfills.store
-    insert_runs = store.insert_runs
-    claimed, release = asyncio.Event(), asyncio.Event()
-
-    async def held_insert(runs: Any) -> Any:
-        claimed.set()
-        await release.wait()
-        return await insert_runs(runs)
-
-    monkeypatch.setattr(store, "insert_runs", held_insert)
-    first = asyncio.create_task(
-        s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 3), actor="ops")
-    )
-    await asyncio.wait_for(claimed.wait(), 10)
-    monkeypatch.setattr(store, "insert_runs", insert_runs)
+    first, release = await _storing_held(s, monkeypatch)
     with pytest.raises(ConflictError, match="being stored"):
         await s.backfill("daily_report", date(2026, 11, 10), date(2026, 11, 12))
     with pytest.raises(ConflictError, match="being stored right now"):
@@ -283,20 +269,8 @@ async def test_the_same_range_asked_twice_at_once_is_one_request(
     s = await make_scheduler(report_task(Gauge(), 0))
     await s.add_task("daily_report", {"trigger": "cron", "hour": 9, "minute": 0})
     store = s.backfills.store
-    insert_runs, get_state = store.insert_runs, store.get_state
-    claimed, release = asyncio.Event(), asyncio.Event()
-
-    async def held_insert(runs: Any) -> Any:
-        claimed.set()
-        await release.wait()
-        return await insert_runs(runs)
-
-    monkeypatch.setattr(store, "insert_runs", held_insert)
-    first = asyncio.create_task(
-        s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 3), actor="ops")
-    )
-    await asyncio.wait_for(claimed.wait(), 10)
-    monkeypatch.setattr(store, "insert_runs", insert_runs)
+    get_state = store.get_state
+    first, release = await _storing_held(s, monkeypatch)
     reads = 0
 
     async def read_before_the_claim(key: str) -> Any:
@@ -316,3 +290,26 @@ async def test_the_same_range_asked_twice_at_once_is_one_request(
         await s.backfill("daily_report", date(2026, 11, 10), date(2026, 11, 12))
     release.set()
     assert (await first).created == 3
+
+
+async def _storing_held(
+    s: Scheduler, monkeypatch: pytest.MonkeyPatch
+) -> tuple[asyncio.Task[Any], asyncio.Event]:
+    """A backfill of 2026-11-01..03 by "ops" held while it stores its runs (until the
+    event returned is set); returned once it holds, the store's insert its own again."""
+    store = s.backfills.store
+    insert_runs = store.insert_runs
+    claimed, release = asyncio.Event(), asyncio.Event()
+
+    async def held_insert(runs: Any) -> Any:
+        claimed.set()
+        await release.wait()
+        return await insert_runs(runs)
+
+    monkeypatch.setattr(store, "insert_runs", held_insert)
+    first = asyncio.create_task(
+        s.backfill("daily_report", date(2026, 11, 1), date(2026, 11, 3), actor="ops")
+    )
+    await asyncio.wait_for(claimed.wait(), 10)
+    monkeypatch.setattr(store, "insert_runs", insert_runs)
+    return first, release

@@ -24,12 +24,11 @@ from schedkit.calendars import (
     Source,
     parse_overrides,
 )
-from schedkit.calendars.rules import CalendarRef
 from schedkit.errors import ValidationError
 from schedkit.models import Run
 from schedkit.store import create_store
-from schedkit.triggers.upcoming import OpenDays
 from tests.notices import whole
+from tests.search_clocks import slow_calendar_days
 
 from .conftest import MakeScheduler, fast_config
 from .nodes import Node, read_marks
@@ -299,16 +298,10 @@ async def test_the_calendar_preview_searches_off_the_event_loop(
     its lease and 64 fires of another schedule were missed. It now searches in a thread
     for at most a second, and says it stopped (``complete`` false). The spec searched
     here is Sundays on a Monday-to-Friday calendar, each day's decision made to cost
-    5 ms (a slow calendar): the search takes its whole second. Without that cost it ends
+    5 ms of CPU (a slow calendar): the search takes its whole second. Without that cost it ends
     in a few hundredths (four years without a fire end it), too quickly to show the loop
     running meanwhile."""
-    allows = OpenDays.allows
-
-    def slow(days: OpenDays, ref: CalendarRef, day: date) -> bool:
-        time.sleep(0.005)
-        return allows(days, ref, day)
-
-    monkeypatch.setattr(OpenDays, "allows", slow)
+    slow_calendar_days(monkeypatch)
     s = await make_scheduler(scheduler={"enabled": False})
     ticks = 0
 

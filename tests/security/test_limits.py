@@ -4,9 +4,7 @@ run creation rate, fire frequency, schedule count), and what lists carry stays s
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +12,12 @@ import httpx
 import pytest
 
 from schedkit import Scheduler
-from schedkit.calendars.rules import CalendarRef
 from schedkit.errors import ValidationError
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_NOTE_CHARS, MAX_TRACEBACK_CHARS
-from schedkit.triggers.upcoming import OpenDays
 from tests.api.conftest import Api, open_api
 from tests.api.helpers import problem, wait_run
 from tests.api.server import fast_config
+from tests.search_clocks import slow_calendar_days
 from tests.security.tasks import HUGE, security_registry
 
 KWARGS_LIMIT = 64 * 1024
@@ -212,15 +209,7 @@ def searching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     calendar day decided costs 5 ms of CPU here (a slow calendar), so that a search of
     ``NEVER`` takes its whole budget: without that, four years without a fire end it in
     a few hundredths of a second."""
-    allows = OpenDays.allows
-
-    def slow(days: OpenDays, ref: CalendarRef, day: date) -> bool:
-        busy_until = time.perf_counter() + 0.005  # CPU, which is what a caller pays in
-        while time.perf_counter() < busy_until:
-            pass
-        return allows(days, ref, day)
-
-    monkeypatch.setattr(OpenDays, "allows", slow)
+    slow_calendar_days(monkeypatch)
     yield from _server(tmp_path, api={"preview_seconds": 1.0})
 
 

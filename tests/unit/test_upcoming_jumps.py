@@ -5,7 +5,6 @@ limit, said "(no more fires)" two minutes later, for a schedule firing next mont
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from datetime import UTC, date, datetime
 from typing import Any
@@ -17,6 +16,7 @@ from schedkit.calendars import CalendarSet
 from schedkit.models import Schedule
 from schedkit.triggers import preview_upcoming
 from schedkit.triggers.upcoming import PREVIEW_BUDGET, Stop
+from tests.search_clocks import step_the_search_clock
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=SHANGHAI)
@@ -117,26 +117,13 @@ def test_a_listing_s_searches_are_bounded_in_all(monkeypatch: pytest.MonkeyPatch
     assert not found.complete  # schedules were left unsearched: the answer says so
 
 
-class StepClock:
-    """A ``time`` whose monotonic clock moves one second per reading: a search with a
-    budget of ``b`` seconds examines about ``b`` nominal fires, on any machine."""
-
-    now = 0.0
-
-    def monotonic(self) -> float:
-        self.now += 1.0
-        return self.now
-
-
 def test_a_stopped_search_says_why_and_how_far_it_looked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An audit: ``schedkit next`` blamed the calendar for any search that stopped short.
     The search tells a budget that ran out from a calendar that closed the trigger's days,
     and how far it looked."""
-    # The module (schedkit.triggers exports its function under the same name).
-    search = sys.modules["schedkit.triggers.upcoming"]
-    monkeypatch.setattr(search, "time", StepClock())
+    step_the_search_clock(monkeypatch)
     # No calendar: the budget ran out among fires; nothing was closed.
     daily = preview_upcoming({"trigger": "cron", "hour": 9}, 10, now=NOW, budget=3.5)
     assert (len(daily.fires), daily.complete, daily.stopped) == (3, False, Stop.BUDGET)
@@ -148,7 +135,7 @@ def test_a_stopped_search_says_why_and_how_far_it_looked(
     assert closed.closed_from == date(2026, 12, 13)  # the first Sunday from the Monday
     assert closed.searched_to == date(2026, 12, 27)
     # The 31st workday never comes: two horizons without an open day end the search.
-    monkeypatch.setattr(search, "time", time)
+    monkeypatch.undo()
     never = {"trigger": "cron", "hour": 9, "calendar": {"name": "cn_workdays", "nth": 31}}
     found = preview_upcoming(never, 2, now=NOW)
     assert (found.stopped, found.closed_from) == (Stop.CLOSED, date(2026, 12, 7))
