@@ -264,27 +264,29 @@ class NoticeMissesFestivalsError(ConflictError):
     """A notice entered confirmed leaves open statutory holidays of its year that the
     source it replaces closes (a part of the notice, typed alone: confirmed, the year is
     decided by the notice alone, and each festival it omits becomes a workday).
-    ``festivals``: each as ``{"date", "name", "name_zh"}``, by date; ``source``: what
+    ``festivals``: each day left open as ``{"date", "name", "name_zh"}``, by date (a
+    holiday of several days by law, each of its days left open); ``source``: what
     decides those days now, ``chinese-calendar`` or ``holidays`` (an estimate)."""
 
     def __init__(
         self, year: int, festivals: Sequence[tuple[date, str, str]], *, source: str
     ) -> None:
         estimate = source != "chinese-calendar"
+        count = len({en for _, en, _ in festivals})  # holidays, each with its open days
         listed_en = ", ".join(f"{day.isoformat()} ({en}, {zh})" for day, en, zh in festivals)
         listed_zh = "、".join(f"{day.isoformat()}（{zh}）" for day, _, zh in festivals)
         src_en = "the holidays package's estimate" if estimate else "chinese-calendar's data"
         src_zh = "holidays 包的推算" if estimate else "chinese-calendar 的数据"
         partial = f"schedkit calendar notice {year} FILE --partial; API: partial: true"
         self.message_en = (
-            f"the {year} notice entered leaves open {len(festivals)} statutory holiday(s) "
+            f"the {year} notice entered leaves open {count} statutory holiday(s) "
             f"that {src_en} closes: {listed_en}. Confirmed, {year} would follow the notice "
             "alone and those days would be workdays. Enter the whole notice; if the text is "
             f"only part of it, enter it as partial ({partial}): its days then decide their "
             f"dates, {src_en} the rest, and {year} stays not confirmed"
         )
         self.message_zh = (
-            f"录入的 {year} 年通知没有放假安排 {len(festivals)} 个法定节日（{src_zh}中为放假日）："
+            f"录入的 {year} 年通知没有放假安排 {count} 个法定节日（{src_zh}中为放假日）："
             f"{listed_zh}。若按已确认录入，{year} 年将只按通知执行，这些日子会成为工作日。"
             f"请录入完整的通知；如果只是通知的一部分，请按部分通知录入（{partial}）："
             f"其中的日期按通知执行，其余日期仍按 {src_zh}执行，{year} 年保持未确认。"

@@ -21,11 +21,12 @@ PART_2027 = """\
 上班 2027-02-14 春节调休
 放假 2027-10-01 至 2027-10-07 国庆节
 """
-#: What it leaves open: the first day of each statutory holiday it does not close.
+#: What it leaves open: each day off by law of the statutory holidays it does not close.
 LEFT_OPEN = [
     {"date": "2027-02-05", "name": "Chinese New Year's Eve", "name_zh": "农历除夕"},
     {"date": "2027-04-05", "name": "Tomb-Sweeping Day", "name_zh": "清明节"},
     {"date": "2027-05-01", "name": "Labor Day", "name_zh": "劳动节"},
+    {"date": "2027-05-02", "name": "Labor Day", "name_zh": "劳动节"},
     {"date": "2027-06-09", "name": "Dragon Boat Festival", "name_zh": "端午节"},
     {"date": "2027-09-15", "name": "Mid-Autumn Festival", "name_zh": "中秋节"},
 ]
@@ -66,7 +67,8 @@ def test_a_notice_typed_in_part_is_refused_naming_the_holidays_it_leaves_open(
         api.admin.put("/calendar-notices/2027", json={"text": "holiday 2027-05-01 劳动节"}), 409
     )
     assert [f["name_zh"] for f in one["festivals"]] == [
-        "元旦", "农历除夕", "春节", "清明节", "端午节", "中秋节", "国庆节",
+        "元旦", "农历除夕", "春节", "春节", "春节", "清明节", "劳动节", "端午节", "中秋节",
+        "国庆节", "国庆节", "国庆节",
     ]  # fmt: skip
     # Not confirmed, nothing is refused: its days decide, the estimate the rest.
     unconfirmed = api.admin.put(
@@ -136,3 +138,38 @@ def test_the_whole_notice_confirms_the_year_and_is_counted(api: Api) -> None:
     again = api.admin.put("/calendar-notices/2027", json={"text": notice, "partial": True})
     assert again.status_code == 200, again.text
     assert again.json()["entered"]["confirmed"] is False
+
+
+#: A re-audit: every holiday by its first day, make-up days included, the ranges' ends
+#: left out.
+FIRST_DAYS_2027 = """\
+放假 2027-01-01 元旦
+放假 2027-02-05 春节
+放假 2027-02-06 春节
+上班 2027-02-14 春节调休
+上班 2027-02-20 春节调休
+放假 2027-04-05 清明节
+放假 2027-05-01 劳动节
+放假 2027-06-09 端午节
+放假 2027-09-15 中秋节
+放假 2027-10-01 国庆节
+上班 2027-09-26 国庆节调休
+上班 2027-10-09 国庆节调休
+"""
+
+
+def test_a_notice_of_first_days_alone_is_refused_naming_the_law_s_other_days(api: Api) -> None:
+    """It was entered confirmed (only each holiday's first day was checked): 正月初三
+    (2027-02-08), 05-02 and 10-02/10-03, days off by law, became workdays "decided by
+    notice", and cn_workdays schedules fired on them."""
+    body = problem(api.admin.put("/calendar-notices/2027", json={"text": FIRST_DAYS_2027}), 409)
+    assert body["type"].endswith("notice-misses-festivals")
+    assert [f["date"] for f in body["festivals"]] == [
+        "2027-02-07",
+        "2027-02-08",
+        "2027-05-02",
+        "2027-10-02",
+        "2027-10-03",
+    ]
+    assert body["detail"].startswith("the 2027 notice entered leaves open 3 statutory holiday(s)")
+    assert api.viewer.get("/calendar-notices/2027").json()["days"] == 0, "nothing entered"

@@ -25,6 +25,7 @@ LEFT_OPEN = {
         "2027-02-05 (Chinese New Year's Eve)",
         "2027-04-05 (Tomb-Sweeping Day)",
         "2027-05-01 (Labor Day)",
+        "2027-05-02 (Labor Day)",
         "2027-06-09 (Dragon Boat Festival)",
         "2027-09-15 (Mid-Autumn Festival)",
     ],
@@ -32,6 +33,7 @@ LEFT_OPEN = {
         "2027-02-05（农历除夕）",
         "2027-04-05（清明节）",
         "2027-05-01（劳动节）",
+        "2027-05-02（劳动节）",
         "2027-06-09（端午节）",
         "2027-09-15（中秋节）",
     ],
@@ -80,7 +82,7 @@ async def test_a_notice_in_part_asks_first_and_confirms_nothing(
         assert (notice["days"], notice["confirmed"]) == (18, False)
 
         # In Chinese: a text of one line first drops the part entered (the replace
-        # dialog), then leaves seven holidays open.
+        # dialog), then leaves eight holidays open (劳动节 by its second day).
         await page.get_by_label("Language").select_option("zh")
         await page.get_by_label("国务院 2027 年节假日安排通知").fill("放假 2027-05-01 劳动节")
         await page.get_by_role("button", name="录入通知").click()
@@ -88,10 +90,10 @@ async def test_a_notice_in_part_asks_first_and_confirms_nothing(
         await replace.get_by_role("button", name="替换通知").click()
         dialog = page.get_by_role("dialog", name="只录入 2027 年通知的一部分？")
         await expect(dialog).to_contain_text(
-            "该文本没有放假安排以下 7 个法定节日（holidays 包的推算中为放假日）："
+            "该文本没有放假安排以下 8 个法定节日（holidays 包的推算中为放假日）："
         )
         await expect(dialog.locator("li").first).to_have_text("2027-01-01（元旦）")
-        await expect(dialog.locator("li")).to_have_count(7)
+        await expect(dialog.locator("li")).to_have_count(12)  # each day off by law left open
         await expect(dialog).to_contain_text("2027 年保持未确认")
         await page.screenshot(path="/tmp/schedkit-console-notice-partial-zh.png")
         await dialog.get_by_role("button", name="仍然录入（作为部分通知）").click()

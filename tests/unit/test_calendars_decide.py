@@ -396,21 +396,29 @@ def test_trading_day_calendar_coverage() -> None:
 
 
 def test_the_holidays_a_confirmed_notice_must_close_are_the_statutory_ones() -> None:
-    """Each statutory holiday by its first day, named in English and Chinese, from the
-    ``holidays`` package: not the weekend days it moves, nor a notice's substitutions."""
+    """Every day off the law gives, named in English and Chinese, from the ``holidays``
+    package: not the weekend days it moves, nor a notice's substitutions. A re-audit:
+    with each holiday's first day alone, a notice of first days (its ranges' ends left
+    out) confirmed 正月初三 and 10-02 as workdays."""
     assert [(f.day.isoformat(), f.name(), f.name("zh")) for f in statutory_festivals(2027)] == [
         ("2027-01-01", "New Year's Day", "元旦"),
         ("2027-02-05", "Chinese New Year's Eve", "农历除夕"),
-        ("2027-02-06", "Chinese New Year (Spring Festival)", "春节"),
+        *[(f"2027-02-0{d}", "Chinese New Year (Spring Festival)", "春节") for d in (6, 7, 8)],
         ("2027-04-05", "Tomb-Sweeping Day", "清明节"),
         ("2027-05-01", "Labor Day", "劳动节"),
+        ("2027-05-02", "Labor Day", "劳动节"),
         ("2027-06-09", "Dragon Boat Festival", "端午节"),
         ("2027-09-15", "Mid-Autumn Festival", "中秋节"),
-        ("2027-10-01", "National Day", "国庆节"),
+        *[(f"2027-10-0{d}", "National Day", "国庆节") for d in (1, 2, 3)],
     ]
-    # 中秋 on 国庆's third day: each is listed, by its own first day.
-    autumn = [(f.day.isoformat(), f.name_zh) for f in statutory_festivals(2028)][-2:]
-    assert autumn == [("2028-10-01", "国庆节"), ("2028-10-03", "中秋节")]
+    # 中秋 on 国庆's third day: each is listed.
+    autumn = [(f.day.isoformat(), f.name_zh) for f in statutory_festivals(2028)][-4:]
+    assert autumn == [
+        ("2028-10-01", "国庆节"),
+        ("2028-10-02", "国庆节"),
+        ("2028-10-03", "中秋节"),
+        ("2028-10-03", "国庆节"),
+    ]
     # A notice typed from the State Council's text closes them: in every year whose
     # notices the official data holds, each is a day off.
     official = [

@@ -67,9 +67,14 @@ _UNREAD_DATE = re.compile(
 # Chinese one must end there ("周五加班" is a note); an English one is read in brackets only
 # ("Sat" may begin a note).
 _ZH_WEEKDAY = r"(?:星期|周|礼拜)[一二三四五六日天]"
+# The lunar date the notice prints beside a date, "（农历腊月二十八）", "（农历除夕、周五）":
+# read past, not checked (a re-audit: such a line was refused as "expected a space").
+_LUNAR = r"(?:农历[^()（）、，,\s]{1,8}|除夕)"
 _WEEKDAY = re.compile(
-    rf"\s*(?:[(（]\s*(?P<bracketed>{_ZH_WEEKDAY}"
-    r"|(?i:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\.?))\s*[)）]"
+    rf"\s*(?:[(（]\s*(?:{_LUNAR}\s*[、，,]?\s*)?(?P<bracketed>{_ZH_WEEKDAY}"
+    r"|(?i:(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\.?))"
+    rf"(?:\s*[、，,]?\s*{_LUNAR})?\s*[)）]"
+    rf"|[(（]\s*{_LUNAR}\s*[)）]"
     rf"|(?P<bare>{_ZH_WEEKDAY})(?=$|\W|(?:起\s*)?[至到]))"
 )
 _ZH_WEEKDAYS = "一二三四五六日"
@@ -181,6 +186,8 @@ def _past_weekday(day: date, text: str) -> tuple[str, bool]:
     if found is None:
         return text, False
     said = found["bracketed"] or found["bare"]
+    if said is None:  # a lunar date alone
+        return text[found.end() :], True
     if said.isascii():
         index = _EN_WEEKDAYS.index(said[:3].lower())
     else:

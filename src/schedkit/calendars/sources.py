@@ -122,7 +122,7 @@ def holidays_state(year: int) -> YearState:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Festival:
-    """A statutory holiday of a year, by the first of its days by law."""
+    """A day off the law gives for a statutory holiday of a year."""
 
     day: date
     name_en: str
@@ -134,9 +134,12 @@ class Festival:
 
 @functools.lru_cache(maxsize=16)
 def statutory_festivals(year: int) -> tuple[Festival, ...]:
-    """The statutory holidays of ``year`` as ``holidays``' CN model computes them (元旦,
-    春节 and, since 2025, its eve, 清明, 劳动节, 端午, 中秋, 国庆), each by its first day:
-    the day a notice of the year must close. Empty outside the model's years.
+    """The days off the law gives for the statutory holidays of ``year``, as ``holidays``'
+    CN model computes them (元旦; 春节, since 2025 its eve and 初一 to 初三; 清明; 劳动节,
+    since 2025 two days; 端午; 中秋; 国庆, three days): the days every notice of the year
+    closes (so in every year chinese-calendar holds, 2004 to 2026). Empty outside the
+    model's years. A re-audit: checking each holiday's first day only let a notice of
+    first days alone (its ranges' ends left out) confirm 正月初三 and 10-02 as workdays.
 
     Only the days the law names: not the weekend days the model moves to a weekday, nor
     the days off a notice substitutes (those the notice decides, not the law)."""
@@ -148,13 +151,10 @@ def statutory_festivals(year: int) -> tuple[Festival, ...]:
     model.has_special_holidays = False  # the notices' substituted days off
     model.get(date(year, 1, 1))  # populates the year
     english = china(language="en_US")
-    first: dict[str, date] = {}
-    for day in sorted(d for d in model if d.year == year):
-        for name in model.get_list(day):
-            first.setdefault(name, day)
     return tuple(
         Festival(day=day, name_en=english.tr(name), name_zh=name)
-        for name, day in sorted(first.items(), key=lambda item: item[1])
+        for day in sorted(d for d in model if d.year == year)
+        for name in model.get_list(day)
     )
 
 

@@ -221,8 +221,8 @@ class CalendarStore:
         A notice of ``year`` is entered whole: when ``overrides`` leave out days the
         stored notice of ``year`` sets, NoticeDropsDaysError names them, unless
         ``replace`` (a partial text would otherwise turn the holidays it omits into
-        workdays of a confirmed year, silently). Confirmed, it must close the first day
-        of each statutory holiday of ``year`` (:func:`statutory_festivals`), else
+        workdays of a confirmed year, silently). Confirmed, it must close every day off
+        the law gives for the statutory holidays of ``year`` (:func:`statutory_festivals`), else
         NoticeMissesFestivalsError names those it leaves open; ``partial`` says the text
         is only part of the notice: entered, never confirmed, so the sources it replaces
         still decide the days it does not list."""
@@ -267,7 +267,7 @@ class CalendarStore:
 
 def _refuse_open_festivals(year: int, days: Sequence[Override]) -> None:
     """NoticeMissesFestivalsError when ``days``, a notice of ``year`` entered confirmed,
-    leave open the first day of a statutory holiday of the year: the year would then be
+    leave open a day off the law gives for a statutory holiday: the year would then be
     decided by them alone, and a notice typed in part (元旦, 春节 and 国庆 only) made
     清明 a workday of a confirmed year, without a word."""
     off = {item.date for item in days if not item.open}

@@ -307,6 +307,9 @@ function confirmReplace(year, problem, onReplace) {
   );
 }
 
+/** How many holidays ``festivals`` (each day left open, by name) are of. */
+const holidays = (festivals) => new Set(festivals.map((f) => f.name)).size;
+
 /** Asks before a notice that leaves statutory holidays open (409 notice-misses-festivals)
  * is entered as a part of the notice: not confirming the year, the estimate keeping them. */
 function confirmPartial(year, problem, onPartial) {
@@ -317,7 +320,7 @@ function confirmPartial(year, problem, onPartial) {
   askBefore(
     t("cal_notice_partial_title", { year }),
     [
-      h("p", {}, t("cal_notice_partial", { n: problem.festivals.length, source })),
+      h("p", {}, t("cal_notice_partial", { n: holidays(problem.festivals), source })),
       h("ul", { class: "cal-festivals" }, problem.festivals.map(item)),
       h("p", {}, t("cal_notice_partial_after", { year, source })),
     ],
