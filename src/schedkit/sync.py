@@ -152,6 +152,7 @@ class SyncScheduler:
     get_schedule = _Blocking(Scheduler.get_schedule)
     list_schedules = _Blocking(Scheduler.list_schedules)
     count_schedules = _Blocking(Scheduler.count_schedules)
+    pending_defaults = _Blocking(Scheduler.pending_defaults)
     schedule_counts = _Blocking(Scheduler.schedule_counts)
     next_schedules = _Blocking(Scheduler.next_schedules)
     get_job_info = _Blocking(Scheduler.get_job_info)

@@ -474,14 +474,15 @@ def test_a_notice_in_part_is_refused_naming_the_festivals_unless_said_partial(
         "the 2027 notice entered leaves open 5 statutory holiday(s) that the holidays "
         "package's estimate closes: 2027-02-05 (Chinese New Year's Eve, 农历除夕), "
         "2027-04-05 (Tomb-Sweeping Day, 清明节), 2027-05-01 (Labor Day, 劳动节), "
-        "2027-06-09 (Dragon Boat Festival, 端午节), 2027-09-15 (Mid-Autumn Festival, 中秋节)."
+        "2027-05-02 (Labor Day, 劳动节), 2027-06-09 (Dragon Boat Festival, 端午节), "
+        "2027-09-15 (Mid-Autumn Festival, 中秋节)."
     ) in line
     assert "schedkit calendar notice 2027 FILE --partial" in line
     zh = stored("--lang", "zh", "calendar", "notice", "2027", str(notice))
     assert zh.exit_code == 1, zh.output
     assert (
         "录入的 2027 年通知没有放假安排 5 个法定节日（holidays 包的推算中为放假日）："
-        "2027-02-05（农历除夕）、2027-04-05（清明节）、2027-05-01（劳动节）、"
+        "2027-02-05（农历除夕）、2027-04-05（清明节）、2027-05-01（劳动节）、2027-05-02（劳动节）、"
     ) in one_error_line(zh.stderr)
     shown = json.loads(stored("calendar", "show", "cn_workdays", "2027", "--json").stdout)
     assert shown["coverage"] == {"year": 2027, "state": "estimated", "source": "holidays"}
