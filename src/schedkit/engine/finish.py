@@ -211,10 +211,8 @@ class Finisher:
                     # at once had two workflow runs running for up to a heartbeat.
                     # Replaced in turn by the next fire while it waits (that fire's
                     # launcher waits for the same runs): starting too would make two.
-                    if (cancelled := await self._cancelled_while_waiting(run)) is not None:
-                        return cancelled
-                    if self.stopping():
-                        return STOPPED_WAITING
+                    if (stop := await self._interrupted(run)) is not None:
+                        return stop
                     still = await self.flows.still_running(replacing)
                     if still and loop.time() < deadline:
                         await asyncio.sleep(REPLACE_WAIT_POLL)
@@ -240,10 +238,8 @@ class Finisher:
                     if not waited:
                         logger.info("launcher run %s waits: %s", run.id, verdict.wait)
                     waited = True
-                    if (cancelled := await self._cancelled_while_waiting(run)) is not None:
-                        return cancelled
-                    if self.stopping():
-                        return STOPPED_WAITING
+                    if (stop := await self._interrupted(run)) is not None:
+                        return stop
                     await asyncio.sleep(LAUNCH_WAIT_POLL)
                     continue
                 if verdict.replace:
@@ -320,6 +316,13 @@ class Finisher:
             error={"type": "WorkflowFailed", "message": said},
             retryable=False,
         )
+
+    async def _interrupted(self, run: Run) -> Outcome | None:
+        """Why a waiting launcher run stops waiting: cancelled meanwhile, or its node
+        stopping (:data:`STOPPED_WAITING`); None while it waits on."""
+        if (cancelled := await self._cancelled_while_waiting(run)) is not None:
+            return cancelled
+        return STOPPED_WAITING if self.stopping() else None
 
     async def _cancelled_while_waiting(self, run: Run) -> Outcome | None:
         """A waiting launcher run cancelled meanwhile (by hand, or replaced) ends so."""
