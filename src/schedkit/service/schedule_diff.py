@@ -20,10 +20,6 @@ DEFINITION = (
 )
 
 
-def same_definition(a: Schedule, b: Schedule) -> bool:
-    return not changed_fields(a, b)
-
-
 def changed_fields(a: Schedule, b: Schedule) -> list[str]:
     """What differs between the definitions of ``a`` and ``b``, each as ``field: a → b``
     (a trigger by its own fields: ``trigger.timezone: Asia/Shanghai → UTC``)."""
