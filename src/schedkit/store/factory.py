@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from schedkit.errors import ConfigError
 from schedkit.store.base import Store
 from schedkit.store.options import foreign_options
-from schedkit.store.urls import mask_url
+from schedkit.store.urls import mask_url, store_kind
 
 __all__ = ["create_store"]
 
@@ -23,18 +23,18 @@ def create_store(url: str, **options: Any) -> Store:
     wrong = foreign_options(url, options)
     if wrong is not None:
         raise ConfigError(wrong)
-    scheme = urlsplit(url).scheme.split("+", 1)[0].lower()
-    if scheme in ("sqlite", "postgresql", "postgres"):
+    kind = store_kind(url)
+    if kind == "SQL":
         from schedkit.store.sql import SQLStore
 
         # Built first: a URL it refuses (another PostgreSQL driver) says so, not this.
         store = SQLStore(url, **options)
-        if scheme != "sqlite":
+        if not urlsplit(url).scheme.lower().startswith("sqlite"):
             # SQLAlchemy would import it only when the store opens, as an unexplained
             # ModuleNotFoundError.
             _require_driver("asyncpg", "postgres", url)
         return store
-    if scheme in ("mongodb", "mongodb+srv"):
+    if kind == "MongoDB":
         _require_driver("pymongo", "mongo", url)
         from schedkit.store.mongo import MongoStore
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from schedkit.store.urls import mask_url
+from schedkit.store.urls import mask_url, store_kind
 
 __all__ = ["MONGO_OPTIONS", "foreign_options"]
 
@@ -31,20 +30,13 @@ def _kinds() -> dict[str, frozenset[str]]:
     return {"SQL": frozenset(SQLOptions.__dataclass_fields__), "MongoDB": MONGO_OPTIONS}
 
 
-def _kind_of(url: str) -> str | None:
-    scheme = urlsplit(url).scheme.split("+", 1)[0].lower()
-    if scheme in ("sqlite", "postgresql", "postgres"):
-        return "SQL"
-    return "MongoDB" if scheme in ("mongodb", "mongodb+srv") else None
-
-
 def foreign_options(url: str, options: Mapping[str, Any], origin: str | None = None) -> str | None:
     """What is wrong when the options that the store ``url`` names does not take are all
     options of one other kind of store: that kind, the URL and, when known, where the URL
     came from (``origin``: "the default: store_url is not set", "from environment
     variable SCHEDKIT_STORE_URL"...). None otherwise: an option no store takes is the
     store's own "unknown option" error, with the options it knows."""
-    kind = _kind_of(url)
+    kind = store_kind(url)
     if kind is None or not options:
         return None
     kinds = _kinds()

@@ -7,9 +7,18 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-__all__ = ["describe_url", "mask_url", "mongo_database"]
+__all__ = ["describe_url", "mask_url", "mongo_database", "store_kind"]
 
 MONGO_SCHEMES = ("mongodb", "mongodb+srv")
+
+
+def store_kind(url: str) -> str | None:
+    """``"SQL"`` (SQLite, PostgreSQL) or ``"MongoDB"``, by the URL's scheme (a driver
+    suffix such as ``+asyncpg`` aside); None for a URL of neither."""
+    scheme = urlsplit(url).scheme.split("+", 1)[0].lower()
+    if scheme in ("sqlite", "postgresql", "postgres"):
+        return "SQL"
+    return "MongoDB" if scheme == "mongodb" else None
 
 
 def mask_url(url: str) -> str:
