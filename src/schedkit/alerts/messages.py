@@ -223,14 +223,7 @@ def render(
     body that the destination renders as Markdown."""
     lang: Language = ctx.language
     labels = _LABELS[lang]
-    as_markdown = fmt == "markdown" or destination.text_is_markdown
-
-    def data(text: str) -> str:
-        return write(text, destination, markdown=as_markdown)
-
-    def plain(text: str) -> str:
-        return write(text, destination, markdown=False)
-
+    as_markdown, data, plain = _writers(fmt, destination)
     title = _title(alert, lang, plain)
     rows = [
         (label, value if label == labels["link"] else data(value))
@@ -246,6 +239,23 @@ def render(
         reminder=alert.reminder,
         markdown_title=_title(alert, lang, data) if as_markdown else None,
     )
+
+
+def _writers(
+    fmt: BodyFormat, destination: Destination
+) -> tuple[bool, Callable[[str], str], Callable[[str], str]]:
+    """Whether ``destination`` reads a body of ``fmt`` as Markdown, and how a value from
+    outside is written there: as data (escaped where read as Markdown) and as plain
+    text (titles, template fields)."""
+    as_markdown = fmt == "markdown" or destination.text_is_markdown
+
+    def data(text: str) -> str:
+        return write(text, destination, markdown=as_markdown)
+
+    def plain(text: str) -> str:
+        return write(text, destination, markdown=False)
+
+    return as_markdown, data, plain
 
 
 def _layout(rows: Sequence[tuple[str, str]], fmt: BodyFormat, lang: Language) -> str:
@@ -290,18 +300,14 @@ def render_test(
     lang: Language = ctx.language
     words = _TEST[lang]
     labels = _LABELS[lang]
-    as_markdown = fmt == "markdown" or destination.text_is_markdown
+    as_markdown, data, plain = _writers(fmt, destination)
     time = format_time(at, ctx.timezone)
 
-    def title(data: Callable[[str], str]) -> str:
-        return _tagged(words["tag"], words["title"].format(node=data(node), time=data(time)), lang)
+    def title(written: Callable[[str], str]) -> str:
+        said = words["title"].format(node=written(node), time=written(time))
+        return _tagged(words["tag"], said, lang)
 
-    def plain(text: str) -> str:
-        return write(text, destination, markdown=False)
-
-    def data(text: str) -> str:
-        return write(text, destination, markdown=as_markdown)
-
+    plain_title = title(plain)
     rows = [(labels["node"], data(node)), (labels["sent"], data(time))]
     local = at.astimezone(ZoneInfo(ctx.timezone))
     fields = {
@@ -313,10 +319,10 @@ def render_test(
         "message": words["gist"].format(node=plain(node)),
         "count": "0",
         "time": f"{local:%m-%d %H:%M}",
-        "title": title(plain),
+        "title": plain_title,
     }
     return Message(
-        title=title(plain),
+        title=plain_title,
         body=f"{words['note']}\n\n{_layout(rows, fmt, lang)}",
         kind=AlertKind.TEST,
         severity=Severity.INFO,
