@@ -785,7 +785,9 @@ async def test_a_lost_run_s_retry_starts_at_its_time_not_at_the_poll(
     done = await s.wait_for_run(run.id, timeout=LOST_BOUND + 10)
     assert (done.status, done.attempt, attempts) == (RunStatus.SUCCESS, 2, [2])
     assert done.started_at is not None
-    assert done.started_at - done.not_before < timedelta(seconds=1)
+    # Bounded well under the 30 s poll it used to wait for, not at a second: CI saw a
+    # loaded machine hold the event loop 1.2 s here (the watchdog logged it).
+    assert done.started_at - done.not_before < timedelta(seconds=10)
 
 
 async def test_a_requeue_whose_acknowledgement_was_lost_is_announced(
