@@ -35,7 +35,20 @@ async def finished(s: Scheduler, run_id: str) -> Run:
     return run
 
 
-@pytest.mark.parametrize(("pool", "capacity"), [("solo", 1), ("prefork", 1), ("threads", 2)])
+# Every pool on SQLite, and Celery's default pool (prefork, what production runs) on every
+# store: the pool and the store are independent here, so their whole product (nine worker
+# starts) tested nothing the five below do not.
+@pytest.mark.parametrize(
+    ("store_url", "pool", "capacity"),
+    [
+        pytest.param("sqlite", "solo", 1, id="sqlite-solo-1"),
+        pytest.param("sqlite", "threads", 2, id="sqlite-threads-2"),
+        pytest.param("sqlite", "prefork", 1, id="sqlite-prefork-1"),
+        pytest.param("postgres", "prefork", 1, id="postgres-prefork-1"),
+        pytest.param("mongo", "prefork", 1, id="mongo-prefork-1"),
+    ],
+    indirect=["store_url"],
+)
 async def test_a_run_executes_on_a_celery_worker_into_the_store(
     celery_env: CeleryEnv, pool: str, capacity: int
 ) -> None:

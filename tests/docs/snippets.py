@@ -95,6 +95,23 @@ NOT_RUN: dict[tuple[str, str], str] = {
     ): ("a measuring script with command-line arguments"),
 }
 
+#: Blocks run at a smaller size, by (file, first line): why, and the (text, smaller text)
+#: replacements. Each text must still be in the block, so an edited block is noticed here.
+SHRUNK: dict[tuple[str, str], tuple[str, tuple[tuple[str, str], ...]]] = {
+    ("docs/benchmarks.md", ".venv/bin/python -m bench.bulk import --n 100000"): (
+        "100,000 schedules on three stores is a minute of both cores; the figures are "
+        "docs/benchmarks.md's, tests/bench/test_bulk_bench.py runs both probes at toy size",
+        (("--n 100000", "--n 1000"), ("--n 10000 --requests 200", "--n 500 --requests 5")),
+    ),
+    (
+        "docs/benchmarks.md",
+        ".venv/bin/python -m bench --only triggers --json var/bench/triggers.json",
+    ): (
+        "the full size is half a minute of a core; its figures are docs/benchmarks.md's",
+        (("--only triggers", "--only triggers --smoke"),),
+    ),
+}
+
 
 @dataclass(frozen=True)
 class Block:
@@ -137,6 +154,15 @@ def all_blocks() -> list[Block]:
 
 def excused(block: Block) -> bool:
     return block.key in NOT_RUN or (block.file, block.lang) in NOT_RUN_FILES
+
+
+def sized(block: Block) -> str:
+    """The block's code as the doc tests run it (see :data:`SHRUNK`)."""
+    code = block.code
+    for text, smaller in SHRUNK.get(block.key, ("", ()))[1]:
+        assert text in code, f"{block.name}: SHRUNK expects {text!r} in the block"
+        code = code.replace(text, smaller)
+    return code
 
 
 def to_run(lang: frozenset[str] | set[str]) -> list[Block]:
