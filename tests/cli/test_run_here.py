@@ -74,3 +74,23 @@ def test_a_mistyped_task_name_creates_no_store(cli: Cli) -> None:
         assert "unknown task 'invoice_run'" in one_error_line(result.stderr)
         assert "created a new store" not in result.stderr
         assert not cli.db.exists(), args
+
+
+def test_run_local_executes_a_task_a_service_would_hand_elsewhere(cli: Cli) -> None:
+    """A migration audit: ``run --local`` of an ``executor="celery"`` task ran on a Celery
+    worker when one was up and, with none, waited for ever (the run stayed pending for
+    Celery); so did a task requiring a label. ``--local`` is "here, in this process", and
+    so is the default when no executor is alive."""
+    write_config(cli.config, cli.db, (SAMPLE_PACKAGE, "tests.cli.elsewhere_tasks"))
+    for args in (("--local",), ("--wait",)):
+        result = cli("--json", "run", "on_celery", *args, "--timeout", "10")
+        assert result.exit_code == 0, result.output
+        run = json.loads(result.stdout)
+        assert (run["status"], run["result"]["message"]) == ("success", "ran here"), run
+        # A label this process lacks (a capability: the data, a GPU) is said at once.
+        refused = cli("run", "on_gpu", *args, "--timeout", "10")
+        assert refused.exit_code == 1, refused.output
+        assert "requires the node label(s) gpu, which this process does not offer" in (
+            one_error_line(refused.output)
+        )
+    assert json.loads(cli("--json", "history", "on_gpu").stdout)["runs"] == []

@@ -44,7 +44,6 @@ from schedkit.models import (
     to_json,
     utcnow,
 )
-from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.readmodels import run_view
 from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
@@ -154,6 +153,8 @@ def run_task(
                     await s.check_run_key(task_name, kwargs, idempotency_key)
                 if here is None:
                     here = not await alive_executors(s, state)
+                if here:
+                    _check_labels_here(s, task_name)
         if wait and here:
             async with executing(state, node_name=_local_node_name(task_name)) as s:
                 run = await _create(s, task_name, kv, params, idempotency_key)
@@ -201,6 +202,20 @@ def run_task(
         raise typer.Exit(EXIT_FAILURE)
 
 
+def _check_labels_here(s: Scheduler, task_name: str) -> None:
+    """A run requiring labels this process does not offer is never claimed here: it
+    waited until ``--timeout`` (or for ever) rather than say so."""
+    offered = s.config.executor.labels
+    missing = [label for label in s.get_task(task_name).labels if label not in offered]
+    if missing:
+        raise CommandFailed(
+            f"task {task_name!r} requires the node label(s) {', '.join(missing)}, which "
+            f"this process does not offer (executor.labels = {list(offered)}): run it on "
+            "a node that offers them (a service: drop --local), or set executor.labels "
+            "(SCHEDKIT_EXECUTOR__LABELS) here"
+        )
+
+
 def _local_node_name(task_name: str) -> str:
     return f"{LOCAL_NODE_PREFIX}[{task_name}]@{socket.gethostname()}"
 
@@ -235,20 +250,16 @@ async def _create(
 async def _execute_here(s: Scheduler, run: Run) -> None:
     """Execute ``run`` here whenever it waits to be executed: a retry once it is due, an
     earlier run found by an idempotency key that no node has taken. Claimed by its id,
-    as the node claims nothing by itself (see :func:`executing`); a run for another
-    executor or requiring labels this node lacks is left to the nodes that offer them,
-    as a claim would. Returns when the run has finished."""
+    as the node claims nothing by itself (see :func:`executing`), whatever its executor
+    and labels: "here" is what was asked, and a run of a Celery task left to Celery
+    waited for ever with no worker up (a migration audit). A service that takes it
+    first executes it; the claim decides. Returns when the run has finished."""
     while True:
         run = await s.get_run(run.id)
         if run.status.finished:
             return
         pause = POLL_INTERVAL
-        if (
-            run.status is RunStatus.PENDING
-            and run.blocked_by is None
-            and run.executor == LOCAL_EXECUTOR
-            and set(run.labels) <= set(s.config.executor.labels)
-        ):
+        if run.status is RunStatus.PENDING and run.blocked_by is None:
             pause = min((run.not_before - s.clock.now()).total_seconds(), RETRY_POLL)
             if pause <= 0:
                 await s.execute_handed_off(run.id, run.task_name)
