@@ -49,10 +49,10 @@ def node(node_id: str, beat: datetime) -> Node:
 
 def reaper_on(store: Store, clock: Clock, **given: Any) -> Reaper:
     """A reaper of ``store`` with ``lost_after`` 20 s and ``node_expiry`` 300 s; no run it
-    judges is retried (the tests' runs have one attempt)."""
+    judges is retried (the tests' runs have one attempt; ``registry``: their tasks)."""
     return Reaper(
         store=store,
-        registry=TaskRegistry(),
+        registry=given.pop("registry", TaskRegistry()),
         events=EventBus(),
         clock=clock,
         lost_after=20,
@@ -627,3 +627,39 @@ async def test_a_node_stopping_for_good_hands_back_a_run_whose_code_still_runs(
     assert back.attempt_errors[-1]["error"]["type"] == "HandedBack"
     assert back.not_before >= stopping + timedelta(seconds=4.0)
     await asyncio.wait_for(code_ended.wait(), 5)  # left behind by the test's node only
+
+
+async def test_a_lost_attempt_retried_is_said_apart_from_a_run_ended_lost(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cluster audit: "run … lost: node … stopped heartbeating" was logged alike for a
+    run ended lost and for an attempt sent back to be retried (35 such lines, 4 runs
+    lost): grepping for lost work counted nine times too much. It is said as a failed
+    attempt is: which attempt, and whether it is retried (a warning) or not (an error)."""
+    clock = Clock()
+    at = {"scheduled_for": T0, "not_before": T0, "created_at": T0}
+    retried = make_run(max_attempts=2, schedule_id="r", **at)
+    ended = make_run(max_attempts=1, schedule_id="e", **at)
+    await add_runs(store, retried, ended)
+    await store.claim_runs("n1", T0, 10)
+    await store.upsert_node(node("n1", T0 - timedelta(seconds=5)))
+    clock.at = T0 + timedelta(seconds=21)
+    registry = TaskRegistry()
+
+    @task("t", retry={"max_retries": 1, "retry_delay": 0})
+    def t() -> None: ...
+
+    registry.register_task(t)
+    reaper = reaper_on(store, clock, registry=registry)
+    with caplog.at_level(logging.WARNING, logger="schedkit.engine.reaper"):
+        await reaper.reap()
+    said = {r.message.split()[1]: (r.levelname, r.message) for r in caplog.records}
+    assert said[retried.id] == (
+        "WARNING",
+        f"run {retried.id} of t lost (attempt 1 of 2, will be retried): node n1 stopped "
+        "heartbeating",
+    )
+    assert said[ended.id] == (
+        "ERROR",
+        f"run {ended.id} of t lost (attempt 1 of 1): node n1 stopped heartbeating",
+    )

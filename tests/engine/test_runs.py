@@ -600,3 +600,29 @@ async def test_a_wait_returns_after_the_run_s_end_is_announced(
     run = await s.run_now("announced_quickly", wait=True, timeout=10)
     assert run.status is RunStatus.SUCCESS
     assert ended == [run.id]
+
+
+async def test_history_filters_take_statuses_and_sources_as_their_values(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """A cluster audit: ``count_runs(status=["pending", "running"])`` worked on
+    PostgreSQL and raised AttributeError on MongoDB; ``status="failed"`` was read letter
+    by letter ("'a' is not a valid RunStatus"). Values are their members on every store;
+    a wrong one is a ValidationError naming the argument."""
+
+    @task("values_filtered", category="t")
+    async def values_filtered() -> None: ...
+
+    s = await make_scheduler(values_filtered)
+    run = await s.run_now("values_filtered", wait=True, timeout=10)
+    assert run.status is RunStatus.SUCCESS
+    assert [r.id for r in await s.list_runs("values_filtered", status="success")] == [run.id]
+    assert await s.count_runs(status=["pending", "running"]) == 0
+    assert await s.count_runs(status=("success", RunStatus.FAILED)) == 1
+    assert await s.count_runs("values_filtered", trigger_source="manual") == 1
+    with pytest.raises(ValidationError) as wrong:
+        await s.count_runs(status="faild")
+    assert wrong.value.field == "status" and "'faild' is not a status" in str(wrong.value)
+    with pytest.raises(ValidationError) as source:
+        await s.list_runs(trigger_source="cron")
+    assert source.value.field == "trigger_source"

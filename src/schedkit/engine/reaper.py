@@ -244,16 +244,29 @@ class Reaper:
         return bool(applied)
 
     def _announce(self, run: Run, verdict: LostRun) -> None:
-        logger.warning(
-            "run %s of %s lost: node %s stopped heartbeating", run.id, run.task_name, run.node_id
-        )
-        lost = dataclasses.replace(
-            run, status=RunStatus.LOST, finished_at=verdict.now, reason=verdict.reason
-        )
         # A retry verdict of a run whose cancel was requested ended it cancelled instead
         # (Store.lose_runs), as read by stale_runs just before.
         cancelled = verdict.retry_at is not None and run.cancel_requested
         final = verdict.retry_at is None or cancelled
+        # Said as a failed attempt is: the same line for an attempt retried and a run
+        # ended made an audit's grep count nine times the work lost.
+        logger.log(
+            logging.ERROR if final else logging.WARNING,
+            "run %s of %s lost (attempt %d of %d%s): node %s stopped heartbeating",
+            run.id,
+            run.task_name,
+            verdict.attempt,
+            run.max_attempts,
+            ", cancel requested: ends cancelled"
+            if cancelled
+            else ""
+            if final
+            else ", will be retried",
+            run.node_id,
+        )
+        lost = dataclasses.replace(
+            run, status=RunStatus.LOST, finished_at=verdict.now, reason=verdict.reason
+        )
         self.events.publish(RunEvent(kind=EventKind.LOST, run=lost, detail={"final": final}))
         if cancelled:
             ended = runs.cancelled_in_attempt(run, verdict.attempt_error, verdict.now)

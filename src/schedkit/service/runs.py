@@ -36,6 +36,7 @@ from schedkit.registry import TaskRegistry
 from schedkit.service import retention
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.deleted_schedules import prune_deleted
+from schedkit.service.run_filter import run_filter
 from schedkit.stopping import wait_for
 from schedkit.store.base import Store
 from schedkit.store.values import RollupRebuild
@@ -469,10 +470,10 @@ class RunMethods:
         self,
         task_name: str | None = None,
         *,
-        status: RunStatus | Sequence[RunStatus] | None = None,
+        status: RunStatus | str | Sequence[RunStatus | str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        trigger_source: TriggerSource | None = None,
+        trigger_source: TriggerSource | str | None = None,
         schedule_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
@@ -492,10 +493,10 @@ class RunMethods:
         self,
         task_name: str | None = None,
         *,
-        status: RunStatus | Sequence[RunStatus] | None = None,
+        status: RunStatus | str | Sequence[RunStatus | str] | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        trigger_source: TriggerSource | None = None,
+        trigger_source: TriggerSource | str | None = None,
         schedule_id: str | None = None,
     ) -> int:
         flt = run_filter(task_name, status, since, until, trigger_source, schedule_id)
@@ -554,28 +555,6 @@ class RunMethods:
         """Recount the run statistics' rollups from the runs stored, while nodes run:
         the repair when stats from rollups differ from ``exact=True``."""
         return await self.runs.rebuild_rollups(actor=actor)
-
-
-def run_filter(
-    task_name: str | None = None,
-    status: RunStatus | Sequence[RunStatus] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    trigger_source: TriggerSource | None = None,
-    schedule_id: str | None = None,
-) -> RunFilter:
-    """The history filter of the façade's keyword arguments."""
-    statuses = None
-    if status is not None:
-        statuses = frozenset([status] if isinstance(status, RunStatus) else status)
-    return RunFilter(
-        task_name=task_name,
-        statuses=statuses,
-        since=since,
-        until=until,
-        trigger_source=trigger_source,
-        schedule_id=schedule_id,
-    )
 
 
 def _file_inside(base: str, run_id: str, name: str) -> Path:
