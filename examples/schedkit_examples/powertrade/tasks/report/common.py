@@ -137,6 +137,16 @@ def totals(settlements: list[Settlement], customers: dict[str, Customer]) -> dic
     }
 
 
+# What a spreadsheet reads as the start of a formula (OWASP's list). Customer names come
+# from the trading database, entered by people: "=HYPERLINK(...)" must stay a name.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text, never runs (numbers are left as they are)."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def _write_sheet(ws: Any, sheet: Sheet) -> None:
     ws.title = sheet.title
     ws.append([c.label for c in sheet.columns])
@@ -144,6 +154,9 @@ def _write_sheet(ws: Any, sheet: Sheet) -> None:
         cell.font = Font(bold=True)
     for row in sheet.rows:
         ws.append(row)
+        for cell in ws[ws.max_row]:
+            if cell.data_type == "f":  # openpyxl takes any text starting with "=" as one
+                cell.data_type = "s"
     for i, column in enumerate(sheet.columns, 1):
         letter = get_column_letter(i)
         ws.column_dimensions[letter].width = max(12, len(column.label) * 2 + 2)
@@ -187,7 +200,7 @@ def write_report(
     with tmp.open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
         writer.writerow([c.key for c in main.columns])
-        writer.writerows(main.rows)
+        writer.writerows([_csv_text(v) for v in row] for row in main.rows)
     os.replace(tmp, csv_path)
     return [f"{kind}/{xlsx.name}", f"{kind}/{csv_path.name}"]
 
