@@ -834,12 +834,16 @@ async def test_postgres_pings_only_connections_idle_for_a_while(
         assert await store.get_run(run.id) == run
         assert len(pings) >= 1
 
-        # Killed a moment after its last use: that one operation fails as unavailable
-        # (callers retry such errors), and the next finds a live connection.
+        # Killed a moment after its last use: a read is tried once more on a new
+        # connection (a cluster audit: the first console or CLI request after a
+        # failover failed with 503); a write fails as unavailable (it may have been
+        # applied: callers retry such errors), and the next finds a live connection.
         monkeypatch.setattr(sql_engine, "PING_IDLE_AFTER", 60.0)
         await _terminate_backend_of(store, store_url)
+        assert await store.get_run(run.id) == run
+        await _terminate_backend_of(store, store_url)
         with pytest.raises(StoreUnavailableError):
-            await store.get_run(run.id)
+            await store.insert_runs([make_run()])
         assert await store.get_run(run.id) == run
 
 

@@ -415,11 +415,24 @@ class PostgresRunner(Runner):
     async def read(self, work: Work[_T]) -> _T:
         if self._autocommit is None:
             raise self._not_open()
-        try:
-            async with self._autocommit.connect() as conn:
-                return await conn.run_sync(work)
-        except (exc.SQLAlchemyError, OSError) as error:
-            raise self.translate(error) from error
+        for attempt in (1, 2):
+            try:
+                async with self._autocommit.connect() as conn:
+                    return await conn.run_sync(work)
+            except exc.DBAPIError as error:
+                # A connection killed a moment after its last use (a failover, a server
+                # restart, pg_terminate_backend) is not pinged on checkout (see open()),
+                # and SQLAlchemy has replaced the pool's connections once it fails. A read
+                # changes nothing: it is tried once more, so that the first request
+                # after a failover (a console page, a CLI command) does not fail. A write
+                # is not: it may have been applied.
+                if attempt == 1 and error.connection_invalidated and not _timed_out(error):
+                    log.debug("store read retried on a new connection: %s", _reason(error))
+                    continue
+                raise self.translate(error) from error
+            except (exc.SQLAlchemyError, OSError) as error:
+                raise self.translate(error) from error
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def write(self, work: Work[_T], *, urgent: bool = False) -> _T:
         """(``urgent`` changes nothing here: each write has a pooled connection of its
@@ -540,6 +553,14 @@ def _sqlite_on_begin(conn: Connection) -> None:
 
 def _sqlstate(error: exc.DBAPIError) -> str | None:
     return getattr(error.orig, "sqlstate", None)
+
+
+def _timed_out(error: exc.DBAPIError) -> bool:
+    """Whether the driver gave up waiting for the server (a retry would wait as long)."""
+    cause = error.orig
+    return isinstance(cause, TimeoutError) or isinstance(
+        getattr(cause, "__cause__", None), TimeoutError
+    )
 
 
 def _reason(error: BaseException) -> str:
