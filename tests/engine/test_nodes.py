@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -594,19 +595,22 @@ async def test_a_node_stopping_for_good_hands_back_a_run_whose_code_still_runs(
     monkeypatch.setattr("schedkit.engine.executor.ABANDON_AFTER", 0.3)
     monkeypatch.setattr("schedkit.engine.executor.END_WRITE_WAIT", 1.0)
     code_ended = asyncio.Event()
+    # The code goes on until the test has looked (it ran 3 s: a loaded CI machine took
+    # longer than that to start the run and stop the node).
+    release = threading.Event()
     loop = asyncio.get_running_loop()
 
     @task("stubborn_sync", retry={"max_retries": 0})
     def stubborn_sync() -> None:
-        time.sleep(3.0)
+        release.wait(30)
         loop.call_soon_threadsafe(code_ended.set)
 
     @task("stubborn_async", retry={"max_retries": 0})
     async def stubborn_async() -> None:
-        until = loop.time() + 3.0
-        while (left := until - loop.time()) > 0:
+        until = loop.time() + 30
+        while not release.is_set() and loop.time() < until:
             with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.sleep(left)
+                await asyncio.sleep(0.05)
         code_ended.set()
 
     quick = {"shutdown_grace": 0.2, "lost_after": 4.0}
@@ -626,6 +630,7 @@ async def test_a_node_stopping_for_good_hands_back_a_run_whose_code_still_runs(
     assert (back.attempt, back.max_attempts) == (2, 2)  # the hand-back does not count
     assert back.attempt_errors[-1]["error"]["type"] == "HandedBack"
     assert back.not_before >= stopping + timedelta(seconds=4.0)
+    release.set()
     await asyncio.wait_for(code_ended.wait(), 5)  # left behind by the test's node only
 
 
