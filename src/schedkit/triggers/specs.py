@@ -449,7 +449,7 @@ def _convert(exc: pydantic.ValidationError, prefix: tuple[str, ...]) -> Validati
             loc.append("trigger")
             message = "missing trigger type; expected one of " + ", ".join(TRIGGER_TYPES)
         elif error["type"] == "extra_forbidden":
-            message = _unknown_field_message(str(loc[-1]), model)
+            message = _unknown_field_message(str(loc[-1]), model, top=len(loc) <= 2)
         if "field" in context:
             loc.append(context["field"])
         problems.append({"loc": loc, "msg": message, "type": error["type"]})
@@ -461,7 +461,31 @@ def _convert(exc: pydantic.ValidationError, prefix: tuple[str, ...]) -> Validati
     return ValidationError(message, field=_dotted(first["loc"]) or None, errors=problems)
 
 
-def _unknown_field_message(name: str, model: type[BaseModel]) -> str:
+#: APScheduler's ``add_job`` options a migrated schedule may still carry, and where each
+#: went: they are no typo, so a close spelling would not help.
+_APSCHEDULER_OPTIONS = {
+    "replace_existing": (
+        "APScheduler's option: add_task replaces the schedule with the same id already; "
+        "expected_version=0 refuses to replace one"
+    ),
+    "next_run_time": (
+        "APScheduler's option: for next_run_time=None, pause the task once added "
+        "(pause_task pauses all its schedules); for a later first fire, give the trigger a "
+        "start_date"
+    ),
+    "id": (
+        "a schedule's id is not part of its config: pass schedule_id, which defaults to "
+        "the task name, so a task's second schedule needs one"
+    ),
+    "name": "a schedule has no name: schedule_id names it, its task's description describes it",
+}
+
+
+def _unknown_field_message(name: str, model: type[BaseModel], *, top: bool) -> str:
+    """``top``: ``name`` is a key of the schedule or of its trigger, where APScheduler's
+    options would be (not of a calendar inside the trigger)."""
+    if top and name in _APSCHEDULER_OPTIONS:
+        return f"unknown field {name!r} ({_APSCHEDULER_OPTIONS[name]})"
     kind = next((k for k, spec in _SPEC_BY_TYPE.items() if spec is model), None)
     owners = [k for k, spec in _SPEC_BY_TYPE.items() if k != kind and name in spec.model_fields]
     if kind is not None and owners:
