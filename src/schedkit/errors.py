@@ -145,6 +145,15 @@ class ScheduleConflictError(ConflictError):
         self.actual = actual
 
 
+class TooManyRequestsError(SchedkitError):
+    """The action is refused for now (the API answers 429); ``retry_after``: seconds
+    until it may be asked again."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StoreError(SchedkitError):
     """The store failed or cannot be reached."""
 

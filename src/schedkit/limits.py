@@ -23,6 +23,7 @@ __all__ = [
     "MAX_OFFSET",
     "MAX_PAGE_SIZE",
     "MAX_RESULT_BYTES",
+    "MAX_SCHEDULE_BATCH",
     "MAX_SCHEDULE_ID_CHARS",
     "MAX_TRACEBACK_CHARS",
     "SCHEDULE_ID_PATTERN",
@@ -40,6 +41,8 @@ MAX_IDEMPOTENCY_KEY_CHARS = 200
 SCHEDULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$"
 #: Longest schedule id a user may give.
 MAX_SCHEDULE_ID_CHARS = 200
+#: Most schedules one ``POST /schedules`` creates (larger imports: the CLI, or batches).
+MAX_SCHEDULE_BATCH = 1000
 #: Longest error message a run keeps.
 MAX_ERROR_MESSAGE_CHARS = 4_000
 #: Serialized size limit of a run's ``result`` (and of its ``error``). Over it, the

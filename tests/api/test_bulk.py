@@ -50,6 +50,8 @@ def test_a_batch_creates_every_schedule(api: Api) -> None:
     assert one["origin"] == "runtime" and one["next_fire_time"] is not None
     event = api.admin.get("/audit", params={"action": "schedule.import"}).json()["items"][0]
     assert event["detail"] == "300 schedule(s)"
+    # Every id a batch created (an audit: the event named none).
+    assert event["after"] == {"count": 300, "ids": answer.json()["ids"]}
 
 
 def test_bad_items_are_each_named_and_nothing_is_stored(api: Api) -> None:

@@ -5,6 +5,7 @@ holds a secret."""
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Iterator
 
@@ -53,9 +54,24 @@ def tested_console(
             {"name": "dead", "url": f"json://ops:{SECRET}@127.0.0.1:{_refused_port()}/hook"},
         ],
         "language": "en",
-        "delivery": {"timeout": 0.5, "retries": 0},
+        # Each language tests the channels again at once (a refusal: below).
+        "delivery": {"timeout": 0.5, "retries": 0, "test_interval": 0},
     }
     with fresh_console(tmp_path_factory, "alert-test", registry, alerts=alerts) as console:
+        yield console
+
+
+@pytest.fixture(scope="module")
+def limited_console(
+    chromium: str, tmp_path_factory: pytest.TempPathFactory, receiver: Receiver
+) -> Iterator[Console]:
+    alerts = {
+        "enabled": True,
+        "channels": [{"name": "ops-hook", "url": f"json://127.0.0.1:{receiver.port}/limited"}],
+        "language": "en",
+        "delivery": {"timeout": 0.5, "retries": 0, "test_interval": 60},
+    }
+    with fresh_console(tmp_path_factory, "alert-limit", TaskRegistry(), alerts=alerts) as console:
         yield console
 
 
@@ -135,3 +151,47 @@ async def test_a_viewer_cannot_send_a_test_alert(browser: Browser, tested_consol
     finally:
         await tab.context.close()
     assert tab.unexpected_errors() == []
+
+
+async def test_a_test_too_soon_is_refused_in_the_operators_words(
+    browser: Browser, limited_console: Console, receiver: Receiver
+) -> None:
+    """A security audit: test alerts were unlimited and unaudited. A channel tested again
+    within alerts.delivery.test_interval is refused (429): its row says why and when to
+    try again, in English and in Chinese; the audit log says who sent the one that went."""
+    node = limited_console.api.get("/ready").json()["node_id"]
+    expected = {
+        "en": (
+            r"Too many requests: A channel takes one test alert at a time, 60 s apart "
+            r"\(ops-hook\): try again in \d+ s\.",
+            "Test alert sent",
+            f"Test alert from node {node}: delivered",
+        ),
+        "zh": (
+            r"请求过于频繁：每个通道一次只发一条测试告警，间隔 60 秒（ops-hook）："
+            r"请 \d+ 秒后再试。",
+            "发送测试告警",
+            f"来自节点 {node} 的测试告警：已送达",
+        ),
+    }
+    for lang, (refusal, action, detail) in expected.items():
+        tab = await open_tab(browser, limited_console.token, width=1280, lang=lang)
+        tab.expected_statuses.add(429)
+        try:
+            page = tab.page
+            await page.goto(limited_console.base)
+            row = page.locator('[data-alerts] tr[data-channel="ops-hook"]')
+            result = row.locator("[data-test-result]")
+            if lang == "en":
+                await row.locator("button[data-alert-test]").click()
+                await expect(result).to_have_text("Delivered")
+            await row.locator("button[data-alert-test]").click()
+            await expect(result).to_have_text(re.compile(f"^{refusal}$"))
+            await page.goto(limited_console.base + "audit?action=alerts.test")
+            cells = page.locator("tbody tr").first.locator("td")
+            await expect(cells.nth(2)).to_contain_text(action)
+            await expect(cells.nth(4)).to_have_text(detail)
+        finally:
+            await tab.context.close()
+        assert tab.unexpected_errors() == []
+    assert len(receiver.on("/limited")) == 1

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from schedkit.api import create_app
+from tests.audit_actions import audit_actions
 from tests.docs.snippets import REPO
 
 PREFIX = "/api/v1/scheduler"
@@ -57,3 +58,13 @@ def test_the_route_table_lists_every_served_operation_and_only_those(tmp_path: P
     for method, path in sorted(served):
         if not path.startswith(PREFIX + "/"):
             assert f"`{method} {path}`" in table, (method, path)
+
+
+def test_every_audit_action_is_listed() -> None:
+    """An audit: the list of audit actions left out six families the core records
+    (schedule.import, backfills, calendars, drains, rollup rebuilds)."""
+    text = API_MD.read_text(encoding="utf-8")
+    table = text[text.index("\nAudit actions, ") : text.index("\n### Live events")]
+    listed = set(re.findall(r"`([a-z_]+\.[a-z_.]+)`", table))
+    assert {"schedule.import", "alerts.test"} <= audit_actions()
+    assert listed == audit_actions()

@@ -45,6 +45,8 @@ async def test_bulk_adds_every_schedule_or_none(make_scheduler: MakeScheduler) -
     assert stored.next_fire_time is not None and stored.next_fire_time > datetime.now(UTC)
     (event,) = await s.list_audit(action="schedule.import")
     assert (event.actor, event.detail) == ("ops", "1500 schedule(s)")
+    # The ids created: the first 1,000 of an import this large (an audit: none).
+    assert event.after == {"count": 1500, "ids": [f"m-{i:04d}" for i in range(1000)]}
 
     # Existing ids: each named by its line, and none of the new ones stored.
     again = entries(3, prefix="new") + entries(2, first_line=10)

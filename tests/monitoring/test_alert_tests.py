@@ -9,6 +9,8 @@ Real SMTP server, real HTTP receiver, a refused port.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 from datetime import UTC, datetime
@@ -16,9 +18,10 @@ from datetime import UTC, datetime
 import pytest
 
 from schedkit import RunStatus
+from schedkit.alerts.channels import AlertSender
 from schedkit.alerts.config import AlertsSettings
 from schedkit.alerts.probe import send_test_alert
-from schedkit.errors import ConfigError, ConflictError, ValidationError
+from schedkit.errors import ConfigError, ConflictError, TooManyRequestsError, ValidationError
 from schedkit.monitor import STATE_PREFIX
 
 from .conftest import MakeMonitored, Receiver, Smtp, alert_settings
@@ -165,9 +168,9 @@ async def test_a_test_counts_in_nothing_of_the_real_alerts(
     and no count, health, metric or alert state changes; the real alert that follows
     goes out at once, the throttle's one slot still free."""
     nightly, _ = switchable()
-    settings = alert_settings(
-        [hook(receiver)], delivery={"throttle_per_minute": 1, "throttle_window": 60}
-    )
+    # Tests one after another: none under way when the next asks (the interval is 0).
+    delivery = {"throttle_per_minute": 1, "throttle_window": 60, "test_interval": 0}
+    settings = alert_settings([hook(receiver)], delivery=delivery)
     s, monitor = await make_monitored(nightly, settings=settings)
     for _ in range(3):
         result = await send_test_alert(
@@ -185,3 +188,34 @@ async def test_a_test_counts_in_nothing_of_the_real_alerts(
     assert run.status is RunStatus.FAILED
     await settle(monitor)
     assert titles(receiver)[3:] == ["[ERROR] Task failed: nightly"]
+
+
+async def test_a_channel_takes_its_next_test_once_the_interval_has_passed(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node's limit on tests (schedkit.alerts.probe_gate), through a running sender as
+    the API uses it; the log lines name who asked (an audit: they did not)."""
+    caplog.set_level(logging.INFO, logger="schedkit.alerts.channels")
+    settings = alert_settings([hook(receiver, "/a")], delivery={"test_interval": 0.5})
+    sender = AlertSender(settings.channels, settings.delivery, language="en")
+    await sender.start()
+    try:
+        test = functools.partial(send_test_alert, settings, node="web1", at=AT, sender=sender)
+        assert (await test(actor="ops-token")).delivered
+        with pytest.raises(TooManyRequestsError) as refused:
+            await test(actor="ops-token")
+        assert str(refused.value) == (
+            "channel 'json' takes one test alert at a time, 0.5 s apart "
+            "(alerts.delivery.test_interval)"
+        )
+        assert 0 < refused.value.retry_after <= 0.5
+        await asyncio.sleep(refused.value.retry_after)
+        assert (await test(actor="cli:ops@web1")).delivered
+    finally:
+        await sender.stop(grace=0)
+    assert len(receiver.on("/a")) == 2
+    sent = [r.getMessage() for r in caplog.records if r.name == "schedkit.alerts.channels"]
+    assert [line.partition(": [TEST]")[0] for line in sent] == [
+        "test alert sent to json (asked by ops-token)",
+        "test alert sent to json (asked by cli:ops@web1)",
+    ]

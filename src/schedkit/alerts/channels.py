@@ -7,7 +7,10 @@ a small dedicated thread pool with a timeout, and is retried with exponential de
 per-channel throttle caps messages per window, first alerts before reminders (see
 :mod:`schedkit.alerts.throttle`); what it folds is summarised in one
 message once the window frees up. Each channel's health (consecutive failures, last
-error) is kept for status endpoints and metrics.
+error) is kept for status endpoints and metrics. Test messages
+(:mod:`schedkit.alerts.probe`) are sent in a pool of their own, one at a time per channel
+(:mod:`schedkit.alerts.probe_gate`): any number of test requests leaves the alerts'
+threads to the alerts.
 
 Secrets: channels name environment variables as ``${NAME}`` (see
 :mod:`schedkit.alerts.env`). They are expanded at send time, in the worker thread, and
@@ -19,11 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -34,6 +38,7 @@ from schedkit.alerts.config import AnyChannel, ChannelSettings, DeliverySettings
 from schedkit.alerts.env import expand_url as expand_url  # re-exported for schedkit.tracing
 from schedkit.alerts.markdown import PLAIN, Destination, destination_of
 from schedkit.alerts.messages import Language, Message
+from schedkit.alerts.probe_gate import ProbeGate
 from schedkit.alerts.rules import Severity
 from schedkit.alerts.throttle import Throttle, next_step, slots_needed
 from schedkit.errors import ConfigError
@@ -139,6 +144,11 @@ class AlertSender:
         self._queues: dict[str, asyncio.Queue[_Item]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._pool: ThreadPoolExecutor | None = None
+        self._test_pool: ThreadPoolExecutor | None = None
+        #: Seconds one send is waited for. The backends' own socket timeouts are set to
+        #: ``timeout``; the margin covers connect + read + SMTP dialogue.
+        self.wait_bound = delivery.timeout * 2 + 1
+        self._tests = ProbeGate(delivery.test_interval, self.wait_bound)
         self._secret_filter = RedactingFilter()
         self.backends: dict[str, ChannelBackend] = {
             name: make_backend(c, self.environ, delivery.timeout, self._secret_filter)
@@ -170,6 +180,10 @@ class AlertSender:
         self._pool = ThreadPoolExecutor(
             max_workers=max(2, 2 * len(self.channels)), thread_name_prefix="schedkit-alert"
         )
+        # One thread per channel: the gate lets a channel have one test under way.
+        self._test_pool = ThreadPoolExecutor(
+            max_workers=max(1, len(self.channels)), thread_name_prefix="schedkit-alert-test"
+        )
         for name in self.channels:
             queue: asyncio.Queue[_Item] = asyncio.Queue(self.delivery.queue_size)
             self._queues[name] = queue
@@ -191,9 +205,10 @@ class AlertSender:
         await cancel_and_wait(*self._workers)
         self._workers.clear()
         self._queues.clear()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for pool in (self._pool, self._test_pool):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._test_pool = None
         for name in self._loggers:
             logging.getLogger(name).removeFilter(self._secret_filter)
 
@@ -222,19 +237,49 @@ class AlertSender:
         self.health[channel].queued = queue.qsize()
         return True
 
-    async def send_now(self, channel: str, message: Message) -> tuple[bool, str]:
-        """Send ``message`` (a test: :mod:`schedkit.alerts.probe`) to ``channel`` once,
-        now: past its queue and throttle, without retries, leaving its health and counts
-        to the alerts. ``(True, "")`` or ``(False, reason)``, the reason masked."""
-        ok, answer = await self._attempt(channel, message, Delivery())
+    async def send_tests(
+        self, messages: Mapping[str, Message], *, actor: str
+    ) -> dict[str, tuple[bool, str]]:
+        """Send each message (a test: :mod:`schedkit.alerts.probe`) to its channel once,
+        now, all at the same time: past the queues and throttle, without retries, leaving
+        health and counts to the alerts; the log lines name ``actor``, who asked. Per
+        channel ``(True, "")`` or ``(False, reason)``, the reason masked.
+        TooManyRequestsError, nothing sent, when a channel has a test under way or had
+        one less than ``test_interval`` seconds ago."""
+        pool = self._test_pool
+        if pool is None:
+            return dict.fromkeys(messages, (False, "sender stopped"))
+        self._tests.claim(list(messages))
+        # All submitted before any await: a request cancelled in between would have left
+        # its channels claimed for good.
+        futures: dict[str, Future[tuple[bool, str]]] = {}
+        for name, message in messages.items():
+            futures[name] = pool.submit(self.backends[name].send, message, Delivery())
+            # Released when the thread returns, not when the wait gives up: a channel
+            # never holds two of the pool's threads, so tests never queue in it.
+            futures[name].add_done_callback(functools.partial(self._test_ended, name))
+        outcomes = await asyncio.gather(
+            *(self._tested(name, messages[name], futures[name], actor) for name in messages)
+        )
+        return dict(zip(messages, outcomes, strict=True))
+
+    def _test_ended(self, channel: str, _: Future[tuple[bool, str]]) -> None:
+        self._tests.release(channel)
+
+    async def _tested(
+        self, channel: str, message: Message, future: Future[tuple[bool, str]], actor: str
+    ) -> tuple[bool, str]:
+        ok, answer = await self._answer(future)
         error = escape_controls(answer)
+        asked = escape_controls(actor)
         if ok:
-            logger.info("test alert sent to %s: %s", channel, message.title)
+            logger.info("test alert sent to %s (asked by %s): %s", channel, asked, message.title)
         else:
             logger.warning(
-                "alert channel %s: could not deliver test alert %r: %s",
+                "alert channel %s: could not deliver test alert %r (asked by %s): %s",
                 channel,
                 message.title,
+                asked,
                 error,
             )
         return ok, error
@@ -355,18 +400,16 @@ class AlertSender:
         )
 
     async def _attempt(self, name: str, message: Message, delivery: Delivery) -> tuple[bool, str]:
-        loop = asyncio.get_running_loop()
-        timeout = self.delivery.timeout
         pool = self._pool
         if pool is None:
             return False, "sender stopped"
-        future = loop.run_in_executor(pool, self.backends[name].send, message, delivery)
+        return await self._answer(pool.submit(self.backends[name].send, message, delivery))
+
+    async def _answer(self, future: Future[tuple[bool, str]]) -> tuple[bool, str]:
         try:
-            # The backends' own socket timeouts are set to ``timeout``; the margin covers
-            # connect + read + SMTP dialogue before we stop waiting.
-            return await wait_for(future, timeout * 2 + 1)
+            return await wait_for(asyncio.wrap_future(future), self.wait_bound)
         except TimeoutError:
-            return False, f"no answer within {timeout * 2 + 1:g} s"
+            return False, f"no answer within {self.wait_bound:g} s"
 
     def _summary(self, held: list[Message]) -> Message:
         title, intro = _SUMMARY[self.language]

@@ -308,6 +308,9 @@ class DeliverySettings(_Model):
     unhealthy_after: int = Field(3, ge=1)
     #: Messages waiting per channel; beyond it the oldest are dropped (and counted).
     queue_size: int = Field(1000, ge=1)
+    #: Seconds between the end of a channel's test message and the next one a node
+    #: takes (it takes one at a time): an operator may not page people at will.
+    test_interval: float = Field(10.0, ge=0)
 
 
 class AlertsSettings(_Model):

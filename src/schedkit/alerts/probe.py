@@ -5,16 +5,16 @@ channel delivers, and a failed delivery showed only after its retries (an audit 
 that for alerts being broken). A test is rendered and sent as an alert is: in the
 channel's format, written for what its destination reads
 (:func:`~schedkit.alerts.messages.render_test`), through its backend and with the
-sender's log lines (:meth:`~schedkit.alerts.channels.AlertSender.send_now`). It is no
+sender's log lines (:meth:`~schedkit.alerts.channels.AlertSender.send_tests`). It is no
 alert: it passes the channel's queue and throttle and is sent once, every channel at
 the same time, so that the answer comes within one delivery timeout; it changes no
 channel's counts or health and no alert state, so the throttle and de-duplication of
-real alerts never see it.
+real alerts never see it. Since it passes the throttle, a node sends a channel one test
+at a time, ``test_interval`` seconds apart (:mod:`schedkit.alerts.probe_gate`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass
@@ -40,6 +40,9 @@ class ChannelTest:
     #: Why it was not delivered (the channel's answer, secrets masked); None if it was.
     error: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class AlertTest:
@@ -62,7 +65,7 @@ class AlertTest:
             "at": self.at.isoformat(),
             "at_local": self.at_local,
             "delivered": self.delivered,
-            "channels": [asdict(c) for c in self.channels],
+            "channels": [c.to_json() for c in self.channels],
         }
 
 
@@ -97,31 +100,38 @@ async def send_test_alert(
     channel: str | None = None,
     sender: AlertSender | None = None,
     environ: Mapping[str, str] | None = None,
+    # schedkit.service.audit.SYSTEM, which cannot be imported here: the façade's audit of
+    # tests imports this module.
+    actor: str = "system",
 ) -> AlertTest:
     """Send the test message "schedkit test alert from node ``node`` at ``at``" to every
     channel of ``settings`` (or the one named ``channel``: see :func:`chosen_channels`)
     and say what each did with it.
 
-    ``sender``: a running one (a node's monitor's); without it, one is started for the
-    test, reading ``${NAME}`` references from ``environ`` (default: the process's)."""
+    ``sender``: a running one (a node's monitor's: TooManyRequestsError, nothing sent,
+    while a channel named cannot take a test, see :mod:`schedkit.alerts.probe_gate`);
+    without it, one is started for the test, reading ``${NAME}`` references from
+    ``environ`` (default: the process's). ``actor``: who asked, for the log lines."""
     names = chosen_channels(settings, channel)
     ctx = MessageContext(language=settings.language, timezone=settings.timezone)
     async with _running(settings, sender, environ) as running:
-
-        async def one(name: str) -> ChannelTest:
-            settings_of = running.channels[name]
-            message = render_test(node, at, ctx, settings_of.body_format, running.destination(name))
-            delivered, error = await running.send_now(name, message)
-            return ChannelTest(
-                channel=name,
-                scheme=settings_of.scheme,
-                delivered=delivered,
-                error=None if delivered else error,
-            )
-
-        results = await asyncio.gather(*(one(name) for name in names))
+        channels = running.channels
+        messages = {
+            name: render_test(node, at, ctx, channels[name].body_format, running.destination(name))
+            for name in names
+        }
+        outcomes = await running.send_tests(messages, actor=actor)
+    results = [
+        ChannelTest(
+            channel=name,
+            scheme=channels[name].scheme,
+            delivered=delivered,
+            error=None if delivered else error,
+        )
+        for name, (delivered, error) in outcomes.items()
+    ]
     return AlertTest(
-        node=node, at=at, at_local=format_time(at, settings.timezone), channels=list(results)
+        node=node, at=at, at_local=format_time(at, settings.timezone), channels=results
     )
 
 

@@ -13,6 +13,7 @@ the standalone app.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,7 @@ from schedkit.errors import (
     StoreError,
     StoreUnavailableError,
     TaskNotFoundError,
+    TooManyRequestsError,
     ValidationError,
     WorkflowNotFoundError,
     WorkflowRunNotFoundError,
@@ -61,6 +63,7 @@ __all__ = [
     "problem_response",
     "problem_responses",
     "schedkit_error_handler",
+    "too_many",
 ]
 
 logger = logging.getLogger(__name__)
@@ -111,7 +114,8 @@ _DESCRIPTIONS = {
     415: "Send `Content-Type: application/json` (a request without a body may send "
     "`X-Requested-With` instead).",
     422: "Invalid input; `field` names the field at fault.",
-    429: "Too many runs created; `Retry-After` says when to try again.",
+    429: "Too many requests of this kind (runs created, preview search time, test "
+    "alerts); `Retry-After` says when to try again.",
     503: "The store cannot be reached or the scheduler is not running.",
 }
 
@@ -147,6 +151,18 @@ class ApiProblem(Exception):
         self.title = title
         self.headers = dict(headers or {})
         self.extra = dict(extra or {})
+
+
+def too_many(what: str, wait: float) -> ApiProblem:
+    """The 429 saying ``what`` and when to come back (``wait`` seconds, rounded up)."""
+    seconds = math.ceil(wait)
+    return ApiProblem(
+        429,
+        f"{what}; retry in {seconds} s",
+        slug="too-many-requests",
+        title="Too many requests",
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 def problem_response(
@@ -406,6 +422,8 @@ def problem_for(exc: Exception, places: FieldPlaces | None = None) -> JSONRespon
     ``places``: the route's, to say where each field of a 422 came from."""
     if isinstance(exc, PassingProblem):
         exc = exc.problem
+    if isinstance(exc, TooManyRequestsError):
+        exc = too_many(str(exc), exc.retry_after)
     if isinstance(exc, ApiProblem):
         return problem_response(
             exc.status,
@@ -450,8 +468,8 @@ async def schedkit_error_handler(request: Request, exc: Exception) -> Response:
     """For a host app whose own routes call the scheduler: registered with
     ``app.add_exception_handler(SchedkitError, schedkit_error_handler)``, schedkit's
     errors there are answered as the embedded routes answer them (invalid parameters
-    422, unknown task 404, conflict 409, scheduler not running 503) instead of 500; the
-    host's other errors keep its own handlers."""
+    422, unknown task 404, conflict 409, too soon 429, scheduler not running 503) instead
+    of 500; the host's other errors keep its own handlers."""
     return problem_for(exc, _places_of(request)) or internal_error(exc)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -25,7 +24,7 @@ from fastapi import Depends, Request
 
 from schedkit.api.auth import Principal, current_principal
 from schedkit.api.deps import get_scheduler
-from schedkit.api.problems import ApiProblem
+from schedkit.api.problems import too_many
 
 __all__ = ["PreviewGate", "PreviewTurnDep", "RunRateDep", "SearchMeter", "TokenBuckets"]
 
@@ -81,18 +80,6 @@ class TokenBuckets:
         for key, bucket in list(self._buckets.items()):
             if bucket.tokens + (now - bucket.at) * self.rate >= self.burst:
                 del self._buckets[key]
-
-
-def too_many(what: str, wait: float) -> ApiProblem:
-    """The 429 saying ``what`` and when to come back (``wait`` seconds, rounded up)."""
-    seconds = math.ceil(wait)
-    return ApiProblem(
-        429,
-        f"{what}; retry in {seconds} s",
-        slug="too-many-requests",
-        title="Too many requests",
-        headers={"Retry-After": str(seconds)},
-    )
 
 
 _STATE_KEY = "schedkit_run_buckets"

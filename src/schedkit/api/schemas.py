@@ -20,7 +20,12 @@ from pydantic_core import PydanticCustomError
 
 from schedkit.backfill_bounds import parse_bound
 from schedkit.errors import ValidationError
-from schedkit.limits import MAX_CANCEL_REASON_CHARS, MAX_SCHEDULE_ID_CHARS, SCHEDULE_ID_PATTERN
+from schedkit.limits import (
+    MAX_CANCEL_REASON_CHARS,
+    MAX_SCHEDULE_BATCH,
+    MAX_SCHEDULE_ID_CHARS,
+    SCHEDULE_ID_PATTERN,
+)
 from schedkit.models import RunStatus
 from schedkit.readmodels import (
     AuditView,
@@ -157,10 +162,6 @@ class BackfillRequest(_Body):
     concurrency: int = Field(
         default=1, ge=1, le=100, description="Most runs of this backfill running at once."
     )
-
-
-#: Most schedules one ``POST /schedules`` creates (larger imports: the CLI, or batches).
-MAX_SCHEDULE_BATCH = 1000
 
 
 class ScheduleBatchItem(_Body):

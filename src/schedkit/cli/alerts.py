@@ -20,7 +20,7 @@ from schedkit.service.extensions import alerts_extra_missing
 from . import render, words
 from .errors import EXIT_FAILURE, options_named
 from .render import visible
-from .state import JsonOpt, get_state, run_async, wants_json
+from .state import JsonOpt, actor, get_state, run_async, wants_json
 from .words import tr
 
 alerts_app = typer.Typer(help="Alert channels.", no_args_is_help=True)
@@ -59,6 +59,7 @@ def send_test(
                     node=config.node_name or socket.gethostname(),
                     at=datetime.now(UTC),
                     channel=channel,
+                    actor=actor(),
                 )
             )
     except ImportError as exc:

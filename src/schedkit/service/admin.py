@@ -4,16 +4,22 @@ key/value area, as :class:`~schedkit.service.Scheduler` offers them (it inherits
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from schedkit import tokens
 from schedkit.models import JSON, ApiToken, AuditEvent, StateEntry
 from schedkit.service import audit as audit_trail
-from schedkit.service.audit import SYSTEM
+from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.store import Store
 from schedkit.tokens import IssuedToken, Role
+
+if TYPE_CHECKING:
+    from schedkit.alerts.probe import AlertTest
 
 
 class AdminFacade:
     store: Store
+    _audit: Auditor
 
     async def list_audit(
         self,
@@ -48,6 +54,20 @@ class AdminFacade:
         return await audit_trail.count_visible(
             self.store, actor=actor, action=action, target=target
         )
+
+    async def record_alert_test(self, result: AlertTest, *, actor: str = SYSTEM) -> None:
+        """An ``alerts.test`` audit event per channel a test message went to: its target
+        ``channel:NAME``, the node and outcome in ``detail`` and ``after`` (the channel's
+        answer is short: the backends cut it)."""
+        for tested in result.channels:
+            outcome = "delivered" if tested.delivered else f"not delivered: {tested.error}"
+            await self._audit.record(
+                actor,
+                "alerts.test",
+                f"channel:{tested.channel}",
+                after={"node": result.node, **tested.to_json()},
+                detail=f"test alert from node {result.node}: {outcome}",
+            )
 
     async def create_token(
         self, *, name: str, role: str | Role, actor: str = SYSTEM

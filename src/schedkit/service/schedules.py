@@ -29,7 +29,7 @@ from schedkit.errors import (
     ValidationError,
 )
 from schedkit.events import EventBus
-from schedkit.limits import check_kwargs_size
+from schedkit.limits import MAX_SCHEDULE_BATCH, check_kwargs_size
 from schedkit.models import JSON, RunFilter, Schedule, to_json
 from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.redaction import unmask
@@ -314,8 +314,17 @@ class ScheduleBook:
         )
         for found in [*past, *recorded]:
             _say(found)
+        # Every id of an API batch; of a larger import (the CLI's, up to 100,000) the
+        # first ones and the count: all of them would weigh megabytes on each audit page
+        # listing the event. One event, not one per schedule: the store writes audit
+        # events one at a time, and the batch is written in one.
+        ids = [schedule.id for schedule in built]
         await self.audit.record(
-            actor, "schedule.import", "schedules", detail=f"{len(built)} schedule(s)"
+            actor,
+            "schedule.import",
+            "schedules",
+            after={"count": len(ids), "ids": ids[:MAX_SCHEDULE_BATCH]},
+            detail=f"{len(built)} schedule(s)",
         )
         self._changed()
         return built

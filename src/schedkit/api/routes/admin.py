@@ -129,12 +129,13 @@ async def alert_status(scheduler: SchedulerDep) -> AlertStatus:
     "POST",
     "/alerts/test",
     role=Role.OPERATOR,
-    errors=(409,),
+    errors=(409, 429),
     summary="Send a test alert",
     response_model=AlertTestResult,
 )
 async def alert_test(
     scheduler: SchedulerDep,
+    actor: ActorDep,
     channel: Annotated[
         str | None,
         Query(max_length=200, description="Only this channel (its name); default: every one."),
@@ -144,8 +145,11 @@ async def alert_test(
     every alert channel (or ``channel``), rendered and delivered as alerts are, and
     answer what each channel did with it: delivered, or its error (secrets masked). One
     attempt per channel, all at once; the channels' counts, health and throttle are left
-    to the alerts. 409 while alerts are off, 422 when no channel has that name, 503
-    without a Monitor extension."""
+    to the alerts. A node sends a channel one test at a time, ``alerts.delivery.
+    test_interval`` seconds apart: 429 with ``Retry-After`` (nothing sent) while a
+    channel named cannot take one. Each channel tested is audited (``alerts.test``). 409
+    while alerts are off, 422 when no channel has that name, 503 without a Monitor
+    extension."""
     monitor = _monitor(scheduler)
     result = await send_test_alert(
         monitor.settings,
@@ -153,7 +157,9 @@ async def alert_test(
         at=scheduler.clock.now(),
         channel=channel,
         sender=monitor.sender,
+        actor=actor,
     )
+    await scheduler.record_alert_test(result, actor=actor)
     return AlertTestResult.model_validate(result.to_json())
 
 

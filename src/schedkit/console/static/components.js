@@ -453,6 +453,7 @@ export function errorText(err, { label } = {}) {
     if (err.status === 403) return t("error_forbidden", { detail });
     if (err.status === 404) return t("error_not_found", { detail });
     if (err.status === 409) return t("error_conflict", { detail });
+    if (err.status === 429) return t("error_too_many", { detail });
     return t("error_generic", { status: err.status, detail });
   }
   return t("error_prefix", { detail: err?.message || String(err) });

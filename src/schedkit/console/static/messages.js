@@ -310,6 +310,16 @@ const SENTENCES = [
     (m) => t("d_backfill_cancel_running", { n: m[2], running: m[3] }),
   ],
   [/^(\d+) schedule\(s\)$/, (m) => t("d_imported", { n: m[1] })],
+  // Test alerts (alerts/probe_gate.py refuses one too soon; service/admin.py audits each).
+  [
+    /^channels? (.+) takes? one test alert at a time, (\S+) s apart \(alerts\.delivery\.test_interval\); retry in (\d+) s$/,
+    (m) => t("e_alert_test_limited", { channels: allowedValues(m[1]), interval: m[2], retry: m[3] }),
+  ],
+  [/^test alert from node (.+?): delivered$/, (m) => t("d_alert_test_delivered", { node: m[1] })],
+  [
+    /^test alert from node (.+?): not delivered: (.*)$/s,
+    (m) => t("d_alert_test_failed", { node: m[1], error: m[2] }),
+  ],
   // Purges' details (service/runs.py, service/retention.py); the older forms below, of
   // events before them (without the workflow runs; without the cut-off).
   [

@@ -67,6 +67,7 @@ export default {
   error_conflict: "Conflict: {detail}",
   error_generic: "Request failed ({status}): {detail}",
   error_invalid: "Invalid input: {detail}",
+  error_too_many: "Too many requests: {detail}",
   field_line: "line {n}",
   page_range: "{from}–{to} of {total}",
   page_empty: "0 of 0",
@@ -201,7 +202,7 @@ export default {
   alerts_test_send: "Send test alert",
   alerts_test_all: "Send test alert to every channel",
   alerts_test_help:
-    "A message marked as a test, sent now from this node (one attempt per channel, past the throttle). The counts above are of real alerts only.",
+    "A message marked as a test, sent now from this node (one attempt per channel, past the throttle; one test at a time per channel, a few seconds apart). The counts above are of real alerts only.",
   alerts_test_sending: "Sending…",
   alerts_test_delivered: "Delivered",
   alerts_test_failed: "Failed: {error}",
@@ -445,6 +446,7 @@ export default {
   act_calendar_override_remove: "Calendar days removed",
   act_node_drain: "Node drained",
   act_node_undrain: "Node drain undone",
+  act_alerts_test: "Test alert sent",
   col_actions: "Actions",
   action_backfill: "Backfill",
   backfill_title: "Backfill {schedule}",
@@ -626,6 +628,8 @@ export default {
   d_backfill_cancel_running_one: "{n} pending run cancelled, {running} running asked to stop",
   d_imported: "{n} schedules",
   d_imported_one: "{n} schedule",
+  d_alert_test_delivered: "Test alert from node {node}: delivered",
+  d_alert_test_failed: "Test alert from node {node}: not delivered ({error})",
   v_notice_year: "{day} is not a day a {year} notice sets: it sets days of {year} (and 28–31 December {before}, for New Year's Day).",
   v_notice_weekday: "{day} is a {weekday}: a make-up workday (上班) is a Saturday or Sunday worked instead of a holiday.",
   v_notice_second_date: "A second date after {day} in the note (“{got}”): a range must follow the start date (its weekday may come between), as “<date> 至 <date>” (or .., ~, 到, to, -, –, —; the end may be MM-DD, M月D日 or D日); a date the note names follows 补, 调 or 换 (补 2027-02-12).",
@@ -658,6 +662,8 @@ export default {
   e_run_finished: "The run has already ended ({status}).",
   e_run_active: "The run has not ended yet ({status}).",
   e_token_invalid: "The API token is invalid or has been revoked.",
+  e_alert_test_limited:
+    "A channel takes one test alert at a time, {interval} s apart ({channels}): try again in {retry} s.",
 
   // calendars
   nav_calendars: "Calendars",

@@ -61,6 +61,7 @@ export default {
   error_conflict: "操作冲突：{detail}",
   error_generic: "请求失败（{status}）：{detail}",
   error_invalid: "输入无效：{detail}",
+  error_too_many: "请求过于频繁：{detail}",
   field_line: "第 {n} 行",
   page_range: "第 {from}–{to} 条，共 {total} 条",
   page_empty: "共 0 条",
@@ -188,7 +189,7 @@ export default {
   alerts_test_send: "发送测试告警",
   alerts_test_all: "向所有通道发送测试告警",
   alerts_test_help:
-    "一条标明为测试的消息，立即从本节点发送（每个通道尝试一次，不受限流影响）。上面的计数只统计真实告警。",
+    "一条标明为测试的消息，立即从本节点发送（每个通道尝试一次，不受限流影响；每个通道一次一条，间隔数秒）。上面的计数只统计真实告警。",
   alerts_test_sending: "发送中…",
   alerts_test_delivered: "已送达",
   alerts_test_failed: "失败：{error}",
@@ -423,6 +424,7 @@ export default {
   act_calendar_override_remove: "移除日历日期",
   act_node_drain: "排空节点",
   act_node_undrain: "取消排空节点",
+  act_alerts_test: "发送测试告警",
   col_actions: "操作",
   action_backfill: "回填",
   backfill_title: "回填 {schedule}",
@@ -587,6 +589,8 @@ export default {
   d_backfill_cancel_running_one: "取消了 {n} 次等待中的运行，已请求停止 {running} 次运行中的运行",
   d_imported: "{n} 个调度计划",
   d_imported_one: "{n} 个调度计划",
+  d_alert_test_delivered: "来自节点 {node} 的测试告警：已送达",
+  d_alert_test_failed: "来自节点 {node} 的测试告警：未送达（{error}）",
   d_notice_confirmed: "{n} 天，已确认该年（版本 {from} → {to}）",
   d_notice_unconfirmed: "{n} 天，未确认该年（版本 {from} → {to}）",
   d_notice_confirmed_one: "{n} 天，已确认该年（版本 {from} → {to}）",
@@ -622,6 +626,7 @@ export default {
   e_run_finished: "该运行已结束（{status}）。",
   e_run_active: "该运行尚未结束（{status}）。",
   e_token_invalid: "API 令牌无效或已被吊销。",
+  e_alert_test_limited: "每个通道一次只发一条测试告警，间隔 {interval} 秒（{channels}）：请 {retry} 秒后再试。",
 
   // calendars
   nav_calendars: "业务日历",
