@@ -450,7 +450,7 @@ async def test_run_phase_statements_read_their_partial_indexes(sqlite_url: str) 
         "WITH claimable": "runs_claim_ix",
         "heartbeat_at < ?": "runs_reaper_ix",
         "schedule_id IN": "runs_schedule_active_ix",
-        "SET blocked_by=?": "runs_blocked_by_ix",
+        "blocked_by IN": "runs_blocked_by_ix",
     }
     for marker, index in expected.items():
         found = [(sql, p) for sql, p in statements if marker in sql]

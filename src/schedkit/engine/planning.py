@@ -198,8 +198,9 @@ def decide_overlap(schedule: Schedule, active: Sequence[Run]) -> Overlap:
 
     Below ``max_instances`` (or with policy ``allow``) it runs. At the limit: ``skip``
     records it skipped; ``queue_one`` queues it behind the newest active run unless one
-    is queued already (then it is skipped); ``replace`` runs it and cancels the active
-    runs.
+    is queued already (then it is skipped; when that run ends, the store queues it
+    behind another while ``max_instances`` others are still active: see
+    ``schedkit.store.base``); ``replace`` runs it and cancels the active runs.
     """
     if schedule.overlap is OverlapPolicy.ALLOW or len(active) < schedule.max_instances:
         return RUN_NOW

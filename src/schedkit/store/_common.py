@@ -46,6 +46,37 @@ def stale_order(run: Run) -> tuple[datetime, str]:
     return (run.heartbeat_at, run.id)
 
 
+def waits_next(
+    waiting: Sequence[tuple[str, str | None]],
+    limits: Mapping[str, int],
+    active: Mapping[str, Sequence[str]],
+) -> dict[str, str | None]:
+    """What each pending run whose blocker ended waits for now: None (released), or the
+    newest of the other active runs of its schedule while those number its
+    ``max_instances`` or more. A ``queue_one`` fire queues behind the newest active run
+    only; with more runs active than the limit (left from an ``allow`` generation, a
+    re-created schedule, a run pending for its retry) that one ending must not start it
+    beside the others, so it waits for the next, until few enough are left.
+
+    ``waiting``: (run id, schedule id), oldest first. ``limits``: the ``max_instances``
+    of the schedules that have one (not ``allow``; a schedule gone or a backfill's key
+    space has none: its runs are released). ``active``: per schedule, its runs pending
+    or running and waiting for nothing, oldest first. A run released here counts as
+    active for the ones after it, so two runs released together never both start."""
+    running = {sid: list(ids) for sid, ids in active.items()}
+    after: dict[str, str | None] = {}
+    for run_id, schedule_id in waiting:
+        if schedule_id is None or (limit := limits.get(schedule_id)) is None:
+            after[run_id] = None
+            continue
+        started = running.setdefault(schedule_id, [])
+        others = [r for r in started if r != run_id]
+        after[run_id] = others[-1] if len(others) >= limit else None
+        if after[run_id] is None:
+            started.append(run_id)
+    return after
+
+
 def nothing_to_claim(
     limit: int, task_names: Sequence[str] | None, run_ids: Sequence[str] | None = None
 ) -> bool:

@@ -18,6 +18,15 @@ SQLite, PostgreSQL and MongoDB):
   other failure of the database is a :class:`~schedkit.errors.StoreError`. Bad
   arguments (naive datetimes, a non-final outcome) raise ValueError before anything is
   written.
+* A pending run ``blocked_by`` another (a ``queue_one`` fire, a backfill chain) is
+  *settled* when that run ends, in the same atomic step as the end: released
+  (``blocked_by`` null), unless its schedule (stored, its overlap policy not ``allow``)
+  still has ``max_instances`` or more other runs pending or running and waiting for
+  nothing (a run pending for its retry counts). Then it is queued behind the newest of
+  them instead, and settled again when that one ends (``_common.waits_next``). Runs
+  released together count for each other. No run is left waiting for a run that has
+  ended, and none is released to run beside more of its schedule's runs than
+  ``max_instances`` allows.
 """
 
 from __future__ import annotations
@@ -256,9 +265,10 @@ class Store(AdminStore):
         of concurrent callers, one (schedule_id, scheduled_for) yields at most one run.
         Runs with ``schedule_id=None`` are never deduplicated. Atomic per run (a batch
         re-sent after a lost acknowledgement inserts nothing twice). A run inserted
-        ``blocked_by`` a stored run that has ended (not pending or running) is released
-        (``blocked_by`` null), atomically with that run's end: the end released its
-        queue before this run existed. Returns the ids inserted, in the order given."""
+        ``blocked_by`` a stored run that has ended (not pending or running) is settled
+        as that run's end would have (module docstring), atomically with that end: the
+        end settled its queue before this run existed. Returns the ids inserted, in the
+        order given."""
 
     @abc.abstractmethod
     async def get_run(self, run_id: str) -> Run | None:
@@ -344,7 +354,7 @@ class Store(AdminStore):
         An item applies only if the run is ``running`` at its attempt on its node (or
         ``pending`` at its attempt when it names no node): a zombie node whose run was
         reaped cannot overwrite it. When it applies, runs ``blocked_by`` the run are
-        released (``blocked_by`` null) in the same step. Idempotent: an item whose
+        settled (module docstring) in the same step. Idempotent: an item whose
         attempt is already stored finished with the same status and finished_at by the
         same node counts as applied (a finish re-sent after its acknowledgement was
         lost). Items are applied in the order given (of two for one attempt, the first
@@ -366,14 +376,14 @@ class Store(AdminStore):
         ``attempt_error`` appended to ``attempt_errors``, ``_common.REQUEUE_CLEARED``
         cleared (a finished run's cancel request too: an explicit retry). An active run
         whose cancel was requested ends ``cancelled`` instead (finished_at ``item.now``,
-        reason ``CANCELLED_IN_ATTEMPT``, error ``attempt_error``, blocked runs released).
+        reason ``CANCELLED_IN_ATTEMPT``, error ``attempt_error``, blocked runs settled).
         Atomic: of racing requeues one applies. Returns the status it left the run in
         (pending, cancelled), or None if it did not apply."""
 
     @abc.abstractmethod
     async def request_cancel(self, run_id: str, now: datetime, reason: str) -> Run | None:
         """Cancel a run: a pending run becomes ``cancelled`` at once (finished_at = now,
-        reason set, blocked runs released, atomically); a running run gets
+        reason set, blocked runs settled, atomically); a running run gets
         ``cancel_requested`` and ``reason`` (its node ends it with that reason). A
         finished run is returned unchanged. Returns the run after the change, or None
         if unknown. The cancel request is the last thing written, so a caller that also
@@ -395,7 +405,7 @@ class Store(AdminStore):
         (``retry_at`` None: status ``lost``, finished_at = ``now``, ``reason``) or it
         goes straight back to ``pending`` as :meth:`requeue_run` sends it (``not_before``
         = ``retry_at``, ``reason`` kept in attempt_errors only; ``cancelled`` instead if
-        its cancel was requested). A run that ends releases the runs ``blocked_by`` it in
+        its cancel was requested). A run that ends settles the runs ``blocked_by`` it in
         the same step (a dead run must not hold a queued one); one sent back for its
         retry keeps them blocked until that retry ends (a backfill chain or a
         ``queue_one`` fire waits for it, as for a live run). No state in between is ever

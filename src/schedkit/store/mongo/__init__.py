@@ -32,10 +32,12 @@ by one, and every document that several parties change has one writer at a time:
   next term; only a term's holder writes its document. A renewal and a take-over of the
   same term check for each other after writing (so one of them always steps back).
 * **Key/value state**: one document per version; compare-and-set inserts the next one.
-* **Releasing blocked runs** (``blocked_by`` cleared when the run they wait for ends)
+* **Releasing blocked runs** (``blocked_by`` cleared when the run they wait for ends,
+  or set to another active run of the schedule while ``max_instances`` are active)
   is itself a transition of the blocked run, fenced by the key of its way out of
   ``pending`` and deleted once written, so a release can never rewrite a blocked run
-  that was cancelled or skipped at the same moment.
+  that was cancelled or skipped at the same moment. A run queued again behind another
+  is checked again once written, should that one have ended meanwhile.
 * **Schedules and API tokens** are changed by two kinds of writers (a user and the
   leader; an admin's revoke and the API's ``touch_token``), so they are written while
   holding a lock document ``lock:<what>:<id>``: a schedule's compare-and-set reads the

@@ -15,11 +15,14 @@ from pymongo import UpdateMany, UpdateOne
 
 from schedkit.errors import StoreError
 from schedkit.models import (
+    OverlapPolicy,
     new_id,
 )
+from schedkit.store._common import waits_next
 from schedkit.store.mongo.base import (
     MAX_LOCK_DELAY,
     PENDING,
+    RUNNING,
     WRITE_BATCH,
     clock_us,
     log,
@@ -83,6 +86,8 @@ class FencesMixin(MarksMixin):
             )
             await self._mark_runs(await runs.to_list(), finished=False)
         await self._drop_releases(transitions)
+        # A release completed late may queue its run behind a run ended since.
+        await self._release(await self._ended_of(transitions))
         if completed:
             log.warning(
                 "store %s: completed %d run transition(s) whose writer stopped halfway: %s",
@@ -161,32 +166,80 @@ class FencesMixin(MarksMixin):
         return matched
 
     async def _release(self, ended: Sequence[str]) -> None:
-        """Release the pending runs ``blocked_by`` any of ``ended``.
+        """Settle the pending runs ``blocked_by`` any of ``ended``: each is released, or
+        queued again behind another active run of its schedule while the schedule has
+        ``max_instances`` of them (``_common.waits_next``).
 
         A release is a transition of the blocked run, fenced by the key of its way out
         of ``pending`` (held only while it writes, then deleted): a plain update would,
         on FerretDB, write back a copy read before a concurrent cancel or skip of that
         run and bring the cancelled run back. A blocked run whose fence is taken is
         leaving ``pending`` anyway (cancelled) or being released by someone else.
+
+        A run queued again behind a run that has ended since it was read is settled
+        again, read after the write and the fence's deletion: a run's end writes its
+        status before it reads its queue, so either that read finds the run queued
+        behind it (or its fence still held here, and passes it by) or this one sees the
+        end.
         """
-        blocked = await self._c.runs.find(
-            {"blocked_by": {"$in": list(ended)}, "status": PENDING}, {"attempt": 1}
-        ).to_list()
-        releases = [
-            Transition(
-                key=claim_key(d["_id"], int(d["attempt"])),
-                kind=RELEASE,
-                run_id=d["_id"],
-                attempt=int(d["attempt"]),
-                from_status=PENDING,
-                fields={"blocked_by": None},
-            )
-            for d in blocked
-        ]
-        mine = await self._begin(releases, recover=False)
-        if mine:
-            await self._write(mine)
-            await self._drop_releases(mine)
+        while ended:
+            blocked = await self._c.runs.find(
+                {"blocked_by": {"$in": list(ended)}, "status": PENDING},
+                {"attempt": 1, "schedule_id": 1, "scheduled_for": 1},
+            ).to_list()
+            after = await self._waits_next(blocked)
+            releases = [
+                Transition(
+                    key=claim_key(d["_id"], int(d["attempt"])),
+                    kind=RELEASE,
+                    run_id=d["_id"],
+                    attempt=int(d["attempt"]),
+                    from_status=PENDING,
+                    fields={"blocked_by": after[d["_id"]]},
+                )
+                for d in blocked
+            ]
+            mine = await self._begin(releases, recover=False)
+            if mine:
+                await self._write(mine)
+                await self._drop_releases(mine)
+            ended = await self._ended_of(mine)
+
+    async def _waits_next(self, blocked: Sequence[Doc]) -> dict[str, str | None]:
+        """``_common.waits_next`` of the runs ``blocked`` (documents), read from the
+        store: their schedules' limits, and the runs active and waiting for nothing."""
+        if not blocked:
+            return {}
+        schedules = sorted({d["schedule_id"] for d in blocked if d.get("schedule_id")})
+        limits: dict[str, int] = {}
+        if schedules:
+            query = {"_id": {"$in": schedules}, "overlap": {"$ne": OverlapPolicy.ALLOW.value}}
+            found = self._c.schedules.find(query, {"max_instances": 1})
+            limits = {d["_id"]: int(d["max_instances"]) for d in await found.to_list()}
+        active: dict[str, list[str]] = {}
+        if limits:
+            query = {
+                "schedule_id": {"$in": sorted(limits)},
+                "status": {"$in": [PENDING, RUNNING]},
+                "blocked_by": None,
+            }
+            runs = await self._c.runs.find(query, {"schedule_id": 1, "scheduled_for": 1}).to_list()
+            for d in sorted(runs, key=_oldest_first):
+                active.setdefault(d["schedule_id"], []).append(d["_id"])
+        waiting = [(d["_id"], d.get("schedule_id")) for d in sorted(blocked, key=_oldest_first)]
+        return waits_next(waiting, limits, active)
+
+    async def _ended_of(self, releases: Sequence[Transition]) -> list[str]:
+        """The runs those of ``releases`` queued a run behind that have ended."""
+        behind = sorted({t.fields["blocked_by"] for t in releases if t.kind == RELEASE} - {None})
+        return await self._ended(behind)
+
+    async def _ended(self, run_ids: Sequence[str]) -> list[str]:
+        """Those of ``run_ids`` that have ended (neither pending nor running)."""
+        if not run_ids:
+            return []
+        query = {"_id": {"$in": list(run_ids)}, "status": {"$nin": [PENDING, RUNNING]}}
+        return [d["_id"] for d in await self._c.runs.find(query, {"_id": 1}).to_list()]
 
     async def _drop_releases(self, transitions: Sequence[Transition]) -> None:
         """Delete the fences of written releases: the run's way out of ``pending`` is
@@ -263,3 +316,8 @@ def _own(fields: Doc) -> Doc:
     is sent: the run beats on while a finish whose write failed waits to be sent again,
     and that is still the same finish."""
     return {k: v for k, v in fields.items() if k != "heartbeat_at"}
+
+
+def _oldest_first(d: Doc) -> tuple[int, str]:
+    """Run documents by scheduled_for, then id."""
+    return (int(d["scheduled_for"]), d["_id"])

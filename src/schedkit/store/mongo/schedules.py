@@ -35,8 +35,6 @@ from schedkit.store._common import (
 )
 from schedkit.store.mongo.base import (
     DUPLICATE_KEY,
-    PENDING,
-    RUNNING,
     WRITE_BATCH,
     translate_errors,
 )
@@ -431,11 +429,7 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
         # queue (FencesMixin._write, whoever completes the change): either this read
         # sees the blocker ended and the release is made here, or the status is written
         # after this read, so after the insert, and that release finds the new runs.
-        ended = await self._c.runs.find(
-            {"_id": {"$in": sorted(blockers)}, "status": {"$nin": [PENDING, RUNNING]}}, {"_id": 1}
-        ).to_list()
-        if ended:
-            await self._release([d["_id"] for d in ended])
+        await self._release(await self._ended(sorted(blockers)))
 
 
 def _lock_name(schedule_id: str) -> str:

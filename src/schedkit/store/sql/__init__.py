@@ -8,7 +8,7 @@ One module per concern, each a mixin over :class:`~schedkit.store.sql.base.SQLBa
 * ``queries`` and ``rows``: the hot queries, each defined once and run on both databases;
 * ``schedules``, ``runs``, ``transitions``, ``leases``, ``admin``, ``stats``,
   ``workflows``: the
-  contract's methods.
+  contract's methods; ``queue``: what a queued run waits for once its blocker ends.
 
 Every method is one unit of work: a function of a ``Connection`` run as one read, or as
 one write transaction (``BEGIN IMMEDIATE`` on SQLite). Each module's docstring says how

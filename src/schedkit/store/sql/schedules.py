@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schedkit.errors import ScheduleConflictError
-from schedkit.models import ACTIVE_STATUSES, Run, Schedule, ScheduleCounts
+from schedkit.models import Run, Schedule, ScheduleCounts
 from schedkit.store._common import (
     FIRED_SOURCES,
     NOT_STARTED,
@@ -32,7 +32,7 @@ from schedkit.store._common import (
     recounts,
     still_current,
 )
-from schedkit.store.sql.base import SQLBase, chunks, values_of
+from schedkit.store.sql.base import chunks, values_of
 from schedkit.store.sql.columns import UTCDateTime
 from schedkit.store.sql.leases import LeasesMixin
 from schedkit.store.sql.queries import (
@@ -42,6 +42,7 @@ from schedkit.store.sql.queries import (
     InsertIfAbsent,
     Query,
 )
+from schedkit.store.sql.queue import QueueMixin
 from schedkit.store.sql.schema import ACTIVE_ONLY
 from schedkit.store.values import FireRecord, LeaseFence, ScheduleAdvance
 
@@ -49,7 +50,7 @@ from schedkit.store.values import FireRecord, LeaseFence, ScheduleAdvance
 _KEPT = frozenset({"id", "run_count"})
 
 
-class SchedulesMixin(LeasesMixin, SQLBase):
+class SchedulesMixin(LeasesMixin, QueueMixin):
     async def put_schedule(self, schedule: Schedule, *, expected_version: int) -> None:
         check_schedule_version(schedule, expected_version)
         s = self._t.schedules
@@ -297,9 +298,7 @@ class SchedulesMixin(LeasesMixin, SQLBase):
                 self._active_blockers.all(conn, {"ids": chunk})
         inserted = self._run_inserter.insert(conn, [values_of(run) for run in ordered])
         queued = [run.id for run in ordered if run.blocked_by is not None and run.id in inserted]
-        # Those whose blocker has ended already start unblocked.
-        for chunk in chunks(queued):
-            self._release_behind_ended.rowcount(conn, {"ids": chunk})
+        self._release_behind_ended(conn, queued)
         # Runs stored finished (missed fires, imported history) count in the rollups.
         self._roll(
             conn,
@@ -431,21 +430,6 @@ class SchedulesMixin(LeasesMixin, SQLBase):
             .where(r.c.id.in_(sa.bindparam("ids", expanding=True)), ACTIVE_ONLY)
             .order_by(r.c.id)
             .with_for_update(read=True)
-        )
-        return Query(stmt, on_sqlite=self._sqlite)
-
-    @functools.cached_property
-    def _release_behind_ended(self) -> Query:
-        r = self._t.runs
-        blocker = r.alias("blocker")
-        ended = sa.exists().where(
-            blocker.c.id == r.c.blocked_by,
-            blocker.c.status.not_in(sorted(s.value for s in ACTIVE_STATUSES)),
-        )
-        stmt = (
-            sa.update(r)
-            .where(r.c.id.in_(sa.bindparam("ids", expanding=True)), ended)
-            .values(blocked_by=None)
         )
         return Query(stmt, on_sqlite=self._sqlite)
 

@@ -1,8 +1,9 @@
 """How attempts end in the SQL store: finish, requeue, lose, cancel.
 
 Every step is a conditional ``UPDATE ... WHERE <the state it leaves>`` whose row count
-(or RETURNING) says whether it applied, run with the release of the runs it blocked in
-one transaction, so no read-then-write window exists on either database.
+(or RETURNING) says whether it applied, run with the settling of the runs queued behind
+it (``queue.py``) in one transaction, so no read-then-write window exists on either
+database.
 ``request_cancel`` reads first and holds what it read (``SELECT ... FOR UPDATE``; on
 SQLite the write lock is held from the transaction's start). A requeue or lost verdict
 of a running attempt reads ``cancel_requested`` in its own UPDATE (``CASE``), so a cancel
@@ -28,13 +29,14 @@ from schedkit.store._common import (
     check_finishes,
     finish_already_stored,
 )
-from schedkit.store.sql.base import SQLBase, chunks
+from schedkit.store.sql.base import chunks
 from schedkit.store.sql.columns import JSON_TYPE, UTCDateTime
 from schedkit.store.sql.queries import BatchUpdate, Query
+from schedkit.store.sql.queue import QueueMixin
 from schedkit.store.values import LostRun, RunFinish, RunRequeue
 
 
-class TransitionsMixin(SQLBase):
+class TransitionsMixin(QueueMixin):
     async def finish_runs(self, items: Sequence[RunFinish]) -> list[bool]:
         if not items:
             return []
@@ -264,11 +266,6 @@ class TransitionsMixin(SQLBase):
             for run_id, task_name, scheduled_for in self._run_place.all(conn, {"ids": chunk})
         }
 
-    def _release_in(self, conn: Connection, run_ids: list[str]) -> None:
-        """Release the runs ``blocked_by`` any of ``run_ids`` (they ended)."""
-        for chunk in chunks(sorted(run_ids)):
-            self._release.rowcount(conn, {"ids": chunk})
-
     def _finish_states(
         self, conn: Connection, run_ids: list[str]
     ) -> dict[str, tuple[RunStatus, int, str | None, datetime | None]]:
@@ -326,16 +323,6 @@ class TransitionsMixin(SQLBase):
             on_sqlite=self._sqlite,
             returning=(r.c.task_name, r.c.scheduled_for),
         )
-
-    @functools.cached_property
-    def _release(self) -> Query:
-        r = self._t.runs
-        stmt = (
-            sa.update(r)
-            .where(r.c.blocked_by.in_(sa.bindparam("ids", expanding=True)))
-            .values(blocked_by=None)
-        )
-        return Query(stmt, on_sqlite=self._sqlite)
 
     @functools.cached_property
     def _run_place(self) -> Query:
