@@ -188,6 +188,10 @@ class SchedulerConfig(_Section):
     node_expiry: float = Field(300.0, gt=0)
     #: Seconds running runs get to finish on stop before they are cancelled.
     shutdown_grace: float = Field(30.0, ge=0)
+    #: A store that cannot be reached when an app's lifespan starts the node:
+    #: ``"fail"`` raises (the app does not start); ``"retry"`` lets the app start and
+    #: keeps starting the node in the background (:mod:`schedkit.service.store_wait`).
+    store_wait: Literal["fail", "retry"] = "fail"
     #: On the first start in the process, move everything allocated so far to the
     #: garbage collector's permanent generation (``gc.freeze()``): its full collections,
     #: which stop the event loop, then skip the start-up heap.

@@ -180,7 +180,12 @@ class StoreClosedError(StoreError):
 
 
 class NotRunningError(SchedkitError):
-    """The scheduler service is not started."""
+    """The scheduler service is not started; ``retry_after``: seconds until it may be,
+    when known."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class CalendarNotFoundError(SchedkitError, LookupError):

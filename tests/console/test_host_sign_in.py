@@ -2,13 +2,15 @@
 (``mount_scheduler(..., user_dependency=...)``): a browser the host refuses sees the
 host's answer and a link to its sign-in page, never the API-token form (an audit: the
 token form said a valid token was "invalid or revoked" while the host said "sign in
-first"; the API reads no token there)."""
+first"; the API reads no token there). A scheduler still waiting for its store is not a
+refusal: the page says why and opens the console once it has started."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,6 +23,7 @@ from schedkit.integrations.fastapi import mount_scheduler
 from tests.api.server import LiveServer
 from tests.console.conftest import CONFIG, PREFIX, Browsing, _admin_token, open_tab, shot
 from tests.console.tasks import console_registry
+from tests.store.proxy import store_later
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -36,11 +39,11 @@ def host_user(request: Request) -> dict[str, str]:
     raise HTTPException(status_code=401, detail="sign in first")
 
 
-def host_app(store_url: str, *, login_url: str | None) -> FastAPI:
+def host_app(store_url: str, *, login_url: str | None, **config: Any) -> FastAPI:
     app = FastAPI()
     mount_scheduler(
         app,
-        {**CONFIG, "store_url": store_url},
+        {**CONFIG, "store_url": store_url, **config},
         registry=console_registry(),
         user_dependency=host_user,
     )
@@ -132,3 +135,43 @@ async def test_the_page_says_the_hosts_login_admits_and_where_it_is(tmp_path: Pa
         page = (await client.get("/ops/login")).text
     assert '<meta name="schedkit-sign-in" content="host">' in page
     assert '<meta name="schedkit-login-url" content="/account/login">' in page
+
+
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+async def test_a_scheduler_waiting_for_its_store_says_why_and_the_console_opens_once_started(
+    browser: Browser, store_url: str
+) -> None:
+    """An audit of ``scheduler.store_wait = "retry"``: the API answered 503 with the
+    reason, the console dropped it (a toast gone with the navigation to its login view)
+    and said "The application asks you to sign in first (401)" to a signed-in user."""
+    url, proxy = store_later(store_url)
+    app = host_app(url, login_url=None, scheduler={**CONFIG["scheduler"], "store_wait": "retry"})
+    server = LiveServer(app)
+    await asyncio.to_thread(server.__enter__)
+    tab = await open_tab(browser, None, width=1280, lang="en")
+    tab.expected_statuses.add(503)
+    try:
+        await tab.context.add_cookies(
+            [{"name": COOKIE[0], "value": COOKIE[1], "domain": "127.0.0.1", "path": "/"}]
+        )
+        page = tab.page
+        await page.goto(server.url + "/ops/tasks")
+        await expect(page).to_have_url(server.url + "/ops/login")
+        await expect(page.get_by_role("heading")).to_have_text("Scheduler unavailable")
+        alert = page.locator(".login .alert")
+        await expect(alert).to_contain_text(
+            "The scheduler cannot answer now: “the scheduler has not started: store "
+            "unavailable (ConnectionRefusedError; the node's log has the cause: ref "
+        )
+        await expect(alert).to_contain_text("(503).")
+        await expect(page.locator(".login")).not_to_contain_text("sign in")
+        await shot(page, "host-store-wait")
+
+        await proxy.start()  # the store answers: the page opens the console by itself
+        await expect(page).to_have_url(server.url + "/ops/tasks", timeout=20_000)
+        await expect(page.locator("tbody tr[data-task]")).to_have_count(3)
+    finally:
+        await tab.context.close()
+        await asyncio.to_thread(server.__exit__, None, None, None)
+        await proxy.cut()
+    assert tab.unexpected_errors() == []

@@ -1,10 +1,13 @@
 """A TCP proxy in front of a store's server, for tests of a server that goes away: cut
 (connections dropped, port closed) or held (packets dropped silently, as by a firewall
-or a partition: nothing is refused, nothing answers)."""
+or a partition: nothing is refused, nothing answers); or that comes up later
+(:func:`store_later`)."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+from urllib.parse import urlsplit, urlunsplit
 
 
 class Proxy:
@@ -52,3 +55,22 @@ class Proxy:
             pass
         finally:
             dst.transport.abort()
+
+
+def closed_port() -> int:
+    """A port of 127.0.0.1 with nothing listening (yet)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def store_later(url: str) -> tuple[str, Proxy]:
+    """``url`` moved to a port where nothing listens yet, and a proxy to ``url``'s server
+    that, started, listens there: the store comes up."""
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    proxy = Proxy((parts.hostname, parts.port))
+    proxy.port = closed_port()
+    login = f"{parts.username}:{parts.password}@" if parts.password else ""
+    moved = urlunsplit(parts._replace(netloc=f"{login}127.0.0.1:{proxy.port}"))
+    return moved, proxy

@@ -28,9 +28,12 @@ __all__ = [
 
 
 def get_scheduler(request: Request) -> Scheduler:
-    """The scheduler on ``app.state.scheduler`` (set by the lifespan helpers)."""
+    """The scheduler on ``app.state.scheduler`` (set by the lifespan helpers); one still
+    waiting for its store says so (``scheduler.store_wait``)."""
     scheduler = getattr(request.app.state, "scheduler", None)
     if not isinstance(scheduler, Scheduler) or not scheduler.started:
+        if isinstance(scheduler, Scheduler) and scheduler.store_wait is not None:
+            raise scheduler.store_wait.not_started()
         raise NotRunningError("the scheduler is not running (app.state.scheduler is not started)")
     return scheduler
 

@@ -18,6 +18,7 @@ from schedkit.api.router import DEFAULT_PREFIX, create_router
 from schedkit.config import SchedkitConfig
 from schedkit.registry import TaskRegistry
 from schedkit.service import Extension, Scheduler
+from schedkit.service.store_wait import StoreWait
 
 __all__ = ["ConfigInput", "api_sign_in", "include_scheduler_router", "scheduler_running"]
 
@@ -49,17 +50,26 @@ async def scheduler_running(
 ) -> AsyncIterator[Scheduler]:
     """Start ``scheduler`` (or one made from ``config``/``registry``/``extensions``),
     expose it on ``app.state.scheduler`` and stop it on exit. A scheduler that is already
-    started is left running on exit: its owner stops it."""
+    started is left running on exit: its owner stops it. With ``scheduler.store_wait =
+    "retry"``, a store that cannot be reached lets the app start while the scheduler
+    waits for it (:mod:`schedkit.service.store_wait`)."""
     if scheduler is None:
         scheduler = Scheduler(config, registry=registry, extensions=extensions)
     owned = not scheduler.started
-    if owned:
+    waiting = (
+        StoreWait(scheduler) if owned and scheduler.config.scheduler.store_wait == "retry" else None
+    )
+    if waiting is not None:
+        await waiting.start()
+    elif owned:
         await scheduler.start()
     app.state.scheduler = scheduler
     try:
         yield scheduler
     finally:
-        if owned:
+        if waiting is not None:
+            await waiting.stop()
+        elif owned:
             await scheduler.stop()
         if getattr(app.state, "scheduler", None) is scheduler:
             del app.state.scheduler

@@ -378,7 +378,7 @@ def _schedkit_problem(exc: SchedkitError, places: FieldPlaces | None) -> JSONRes
             str(exc),
             slug="not-running",
             title="Scheduler not running",
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(exc.retry_after or 5)},
         )
     logger.error("unmapped schedkit error answered with 500: %r", exc)
     return problem_response(500, str(exc), slug="internal-error", title="Internal error")

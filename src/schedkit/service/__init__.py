@@ -65,6 +65,7 @@ from schedkit.service.pending_defaults import say_inherited
 from schedkit.service.retention import RetentionMethods
 from schedkit.service.runs import RunControl, RunMethods
 from schedkit.service.schedules import ScheduleBook
+from schedkit.service.store_wait import StoreWait
 from schedkit.service.workflows import WorkflowControl
 from schedkit.store import Store, UpgradeCheck, create_store
 from schedkit.task import BaseTask, definition
@@ -208,6 +209,8 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         )
         self.extensions = node_extensions(self.config, extensions, self.is_node)
         self._stack: contextlib.AsyncExitStack | None = None
+        #: The start that waits for the store (``scheduler.store_wait = "retry"``), if any.
+        self.store_wait: StoreWait | None = None
         #: The grace period of the stop in progress (None: the configured one).
         self._grace: float | None = None
 
@@ -365,6 +368,8 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         await self.stop()
 
     def _require_started(self) -> None:
+        if not self.started and self.store_wait is not None:
+            raise self.store_wait.not_started()
         if not self.started:
             raise NotRunningError("the scheduler is not started: call start() or use 'async with'")
 

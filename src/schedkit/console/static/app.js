@@ -270,7 +270,9 @@ async function probe() {
     state.refusal = null;
     return true;
   } catch (err) {
-    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) {
+    if (err instanceof ApiError) {
+      // A 503 too (a scheduler waiting for its store): the login view says why, where a
+      // toast went with the navigation to it and left "sign in first".
       state.refusal = { status: err.status, detail: err.problem.detail || err.problem.title };
     } else {
       toast(String(err.message || err), "error");

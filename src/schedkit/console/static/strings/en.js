@@ -36,6 +36,7 @@ export default {
   login_invalid: "This token is invalid or has been revoked (401).",
   login_forbidden: "This token is valid but may not read the scheduler (403): {detail}",
   login_unreachable: "Cannot reach the server: {detail}",
+  login_unavailable: "The scheduler cannot answer now: {detail}",
   login_expired: "Your session has ended or the token was revoked. Sign in again.",
   login_host_note:
     "Embedded in a host application: sign in to the host application, then reload this page.",
@@ -44,6 +45,10 @@ export default {
     "This console is part of an application and uses its sign-in: sign in there, then try again.",
   host_refused: "The application answered: “{detail}” ({status}).",
   host_refused_plain: "The application asks you to sign in first ({status}).",
+  host_unavailable_title: "Scheduler unavailable",
+  host_unavailable: "The scheduler cannot answer now: “{detail}” ({status}).",
+  host_unavailable_intro:
+    "This page tries again every few seconds and opens the console once the scheduler answers.",
   host_sign_in_link: "Sign in to the application",
   host_retry: "Try again",
   host_no_tokens:

@@ -6,6 +6,7 @@ import { t } from "../i18n.js";
 import { api, ApiError } from "../api.js";
 
 let pending = null; // a message key to show once (signed out, session expired)
+const RETRY_MS = 5000; // how often a host page the API cannot answer yet tries again
 
 export function flash(key) {
   pending = key;
@@ -16,9 +17,15 @@ export function flash(key) {
 function renderHost(ctx) {
   const refusal = ctx.refusal;
   const status = refusal?.status || 401;
-  const said = refusal?.detail
-    ? t("host_refused", { detail: refusal.detail, status })
-    : t("host_refused_plain", { status });
+  // 5xx: not a refusal, the scheduler cannot answer yet (503 while it waits for its
+  // store); signing in again would not help, so the page tries again by itself.
+  const unavailable = status >= 500;
+  const said = unavailable
+    ? t("host_unavailable", { detail: refusal?.detail || "", status })
+    : refusal?.detail
+      ? t("host_refused", { detail: refusal.detail, status })
+      : t("host_refused_plain", { status });
+  if (unavailable) ctx.every(RETRY_MS, () => ctx.retryHost());
   const retry = h(
     "button",
     {
@@ -36,9 +43,9 @@ function renderHost(ctx) {
     h(
       "div",
       { class: "login login-host" },
-      h("h1", { tabindex: "-1" }, t("login_title")),
+      h("h1", { tabindex: "-1" }, t(unavailable ? "host_unavailable_title" : "login_title")),
       h("p", { class: "alert alert-error", role: "alert", dataset: { status } }, said),
-      h("p", {}, t("host_sign_in_intro")),
+      h("p", {}, t(unavailable ? "host_unavailable_intro" : "host_sign_in_intro")),
       h(
         "p",
         { class: "login-actions" },
@@ -94,6 +101,8 @@ export async function render(ctx) {
       if (err instanceof ApiError && err.status === 401) text = t("login_invalid");
       else if (err instanceof ApiError && err.status === 403) {
         text = t("login_forbidden", { detail: err.message });
+      } else if (err instanceof ApiError && err.status >= 500) {
+        text = t("login_unavailable", { detail: err.message });
       } else text = t("login_unreachable", { detail: err.message });
       replace(error, text);
       input.setAttribute("aria-invalid", "true");
