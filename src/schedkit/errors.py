@@ -145,6 +145,21 @@ class ScheduleConflictError(ConflictError):
         self.actual = actual
 
 
+class ScheduleLimitError(ConflictError):
+    """A store refused to create schedules past the most it may hold (the
+    ``max_schedules`` its caller gave): ``stored`` held, ``adding`` more asked for,
+    ``limit`` allowed. Nothing was written."""
+
+    def __init__(self, stored: int, adding: int, limit: int) -> None:
+        super().__init__(
+            f"the store holds {stored:,} schedules: {adding:,} more would pass the "
+            f"{limit:,} allowed; nothing was stored"
+        )
+        self.stored = stored
+        self.adding = adding
+        self.limit = limit
+
+
 class StoreError(SchedkitError):
     """The store failed or cannot be reached."""
 
