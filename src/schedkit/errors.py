@@ -185,6 +185,11 @@ class StoreClosedError(StoreError):
     an outage, waiting does not help."""
 
 
+class NodeBusyError(SchedkitError):
+    """The node's turn for CPU work of listings (calendar searches, calendar years) did
+    not come within the request's budget: other requests held it. Retry shortly."""
+
+
 class NotRunningError(SchedkitError):
     """The scheduler service is not started."""
 
