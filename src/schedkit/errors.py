@@ -154,6 +154,21 @@ class TooManyRequestsError(SchedkitError):
         self.retry_after = retry_after
 
 
+class ScheduleLimitError(ConflictError):
+    """A store refused to create schedules past the most it may hold (the
+    ``max_schedules`` its caller gave): ``stored`` held, ``adding`` more asked for,
+    ``limit`` allowed. Nothing was written."""
+
+    def __init__(self, stored: int, adding: int, limit: int) -> None:
+        super().__init__(
+            f"the store holds {stored:,} schedules: {adding:,} more would pass the "
+            f"{limit:,} allowed; nothing was stored"
+        )
+        self.stored = stored
+        self.adding = adding
+        self.limit = limit
+
+
 class StoreError(SchedkitError):
     """The store failed or cannot be reached."""
 
@@ -177,6 +192,11 @@ class StoreOutdatedError(StoreError):
 class StoreClosedError(StoreError):
     """The store object is not open (never opened, or closed by a stopping node): unlike
     an outage, waiting does not help."""
+
+
+class NodeBusyError(SchedkitError):
+    """The node's turn for CPU work of listings (calendar searches, calendar years) did
+    not come within the request's budget: other requests held it. Retry shortly."""
 
 
 class NotRunningError(SchedkitError):

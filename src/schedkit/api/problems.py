@@ -32,6 +32,7 @@ from schedkit.errors import (
     BackfillNotFoundError,
     CalendarNotFoundError,
     ConflictError,
+    NodeBusyError,
     NodeNotFoundError,
     NoticeDropsDaysError,
     NoticeMissesFestivalsError,
@@ -116,7 +117,8 @@ _DESCRIPTIONS = {
     422: "Invalid input; `field` names the field at fault.",
     429: "Too many requests of this kind (runs created, preview search time, test "
     "alerts); `Retry-After` says when to try again.",
-    503: "The store cannot be reached or the scheduler is not running.",
+    503: "The store cannot be reached, the scheduler is not running, or the node was too "
+    "busy to work the answer out within its budget; `Retry-After` says when to try again.",
 }
 
 
@@ -379,6 +381,10 @@ def _schedkit_problem(exc: SchedkitError, places: FieldPlaces | None) -> JSONRes
             slug="not-running",
             title="Scheduler not running",
             headers={"Retry-After": str(exc.retry_after or 5)},
+        )
+    if isinstance(exc, NodeBusyError):
+        return problem_response(
+            503, str(exc), slug="busy", title="Node busy", headers={"Retry-After": "1"}
         )
     logger.error("unmapped schedkit error answered with 500: %r", exc)
     return problem_response(500, str(exc), slug="internal-error", title="Internal error")

@@ -4,8 +4,7 @@ for years no source confirms."""
 
 from __future__ import annotations
 
-import calendar as gregorian
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from pydantic import Field
 
@@ -15,6 +14,7 @@ from schedkit.calendars import (
     Override,
     StoredCalendar,
     StoredNotices,
+    YearCoverage,
     YearState,
     notice_text,
     years_ahead,
@@ -122,11 +122,12 @@ class CalendarYearAfterNotice(CalendarYear):
     entered: NoticeEntered
 
 
+def _coverage_view(found: YearCoverage) -> YearCoverageView:
+    return YearCoverageView(year=found.year, state=found.state, source=found.source.value)
+
+
 def _coverage(books: CalendarSet, name: str, years: list[int]) -> list[YearCoverageView]:
-    return [
-        YearCoverageView(year=c.year, state=c.state, source=c.source.value)
-        for c in books.coverage(name, years)
-    ]
+    return [_coverage_view(c) for c in books.coverage(name, years)]
 
 
 def _summary(stored: StoredCalendar, books: CalendarSet, today: date) -> dict[str, object]:
@@ -169,18 +170,20 @@ async def calendar_detail(scheduler: Scheduler, name: str) -> CalendarDetail:
 async def calendar_year(
     scheduler: Scheduler, name: str, year: int, lang: Lang = "en"
 ) -> CalendarYear:
-    """Every day of ``year`` in calendar ``name``: open or not, and who decided."""
+    """Every day of ``year`` in calendar ``name``: open or not, and who decided. Worked
+    out off the event loop within a request's budget, its reads included (NodeBusyError
+    when other requests' searches kept the turn), and kept while the calendar and the
+    national notices are unchanged (``scheduler.calendar_years``)."""
+    deadline = scheduler.fire_searches.deadline()
     stored = await scheduler.calendars.get(name)
     cal_name = stored.calendar.name
     books = await scheduler.calendars.snapshot([cal_name])
-    first = date(year, 1, 1)
-    length = 366 if gregorian.isleap(year) else 365
-    decisions = [books.decide(cal_name, first + timedelta(days=n)) for n in range(length)]
-    warnings = books.warnings([cal_name], today=first, horizon=timedelta(days=length - 1))
+    found = await scheduler.calendar_years.days(books, cal_name, year, deadline=deadline)
+    decisions = found.decisions
     return CalendarYear(
         calendar=cal_name,
         year=year,
-        coverage=_coverage(books, cal_name, [year])[0],
+        coverage=_coverage_view(found.coverage),
         open_days=sum(d.open for d in decisions),
         days=[
             DayView(
@@ -193,7 +196,7 @@ async def calendar_year(
             )
             for d in decisions
         ],
-        warnings=[calendar_warning_view(w, lang) for w in warnings],
+        warnings=[calendar_warning_view(w, lang) for w in found.warnings],
     )
 
 

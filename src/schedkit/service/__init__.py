@@ -50,6 +50,7 @@ from schedkit.service.admin import AdminFacade
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.backfill import BackfillMethods, Backfills
 from schedkit.service.bulk import EntryError, ScheduleEntry
+from schedkit.service.calendar_years import CalendarYears
 from schedkit.service.calendars import CalendarDesk
 from schedkit.service.clock_sync import ClockSync
 from schedkit.service.cluster import DrainMethods
@@ -168,6 +169,8 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         )
         #: The calendar searches of listings: shared between callers, one at a time.
         self.fire_searches = FireSearches(self.tz)
+        #: The year view's calendar years: in the searches' turns, kept while unchanged.
+        self.calendar_years = CalendarYears(self.fire_searches)
         self.runs = RunControl(
             store=self.store,
             registry=self.registry,

@@ -21,7 +21,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from schedkit.config import SchedkitConfig
-from schedkit.errors import ConflictError, SchedkitError, ValidationError
+from schedkit.errors import ConflictError, SchedkitError, ScheduleLimitError, ValidationError
 from schedkit.limits import MAX_SCHEDULE_ID_CHARS, SCHEDULE_ID_PATTERN, check_kwargs_size
 from schedkit.models import Schedule
 from schedkit.registry import TaskRegistry
@@ -32,9 +32,9 @@ __all__ = [
     "EntryError",
     "ScheduleEntry",
     "build_schedules",
-    "check_room",
     "entry_from_item",
     "existing_errors",
+    "no_room",
 ]
 
 #: Bad entries named one by one in an error's message (all are in its ``errors``).
@@ -180,13 +180,12 @@ def existing_errors(schedules: Mapping[int, Schedule], existing: set[str]) -> li
     ]
 
 
-def check_room(count: int, adding: int, limit: int) -> None:
-    """ConflictError when ``adding`` schedules to ``count`` would pass ``limit``."""
-    if count + adding > limit:
-        raise ConflictError(
-            f"the store holds {count:,} schedules and the import adds {adding:,}: more than "
-            f"the {limit:,} allowed (limits.max_schedules); nothing was stored"
-        )
+def no_room(full: ScheduleLimitError) -> ConflictError:
+    """What an import the store refused past ``limits.max_schedules`` is told."""
+    return ConflictError(
+        f"the store holds {full.stored:,} schedules and the import adds {full.adding:,}: "
+        f"more than the {full.limit:,} allowed (limits.max_schedules); nothing was stored"
+    )
 
 
 class _Builder:

@@ -14,7 +14,9 @@ did the same. So:
   wait for its turn included (:meth:`FireSearches.deadline`); schedules left when it is
   spent are not searched, and the answer says so;
 - **one search at a time**: every caller's searches take turns, so that they hold one
-  thread of the pool at most, whatever the number of callers;
+  thread of the pool at most, whatever the number of callers; other CPU work of a
+  listing (a calendar's year worked out day by day: :meth:`FireSearches.in_turn`)
+  takes the same turns;
 - **kept while what it depends on is unchanged**: a schedule's result is kept by its
   id, version, trigger and stored next fire, and the calendar its trigger names as read
   from the store; callers asking the same (twelve viewers polling one dashboard) share
@@ -30,7 +32,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from schedkit.calendars import CalendarSet, canonical_name, referenced_names
 from schedkit.errors import CalendarNotFoundError, ValidationError
@@ -38,7 +40,7 @@ from schedkit.models import Schedule
 from schedkit.triggers import AllowedFire, Blocked, OpenDays, allowed_fire, trigger_from_json
 from schedkit.triggers.upcoming import PREVIEW_BUDGET, Stop, upcoming
 
-__all__ = ["RETRY_AFTER", "FireSearches", "FoundFires", "search_upcoming"]
+__all__ = ["RETRY_AFTER", "FireSearches", "FoundFires", "search_upcoming", "unchanged"]
 
 #: Seconds a search its budget cut short is answered from memory before it is made again
 #: (an answer kept while nothing changed, but not forever: the node was perhaps busy).
@@ -49,6 +51,7 @@ KEPT = 10_000
 SLICE = 10
 
 _Kind = Literal["allowed", "upcoming"]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -85,7 +88,7 @@ class _Kept:
         if self.trigger != schedule.trigger:  # an id deleted and saved again
             return False
         calendar, notices = _calendar_of(schedule.trigger, calendars)
-        if not (_same(self.calendar, calendar) and _same(self.notices, notices)):
+        if not (unchanged(self.calendar, calendar) and unchanged(self.notices, notices)):
             return False
         if self.complete:  # fewer fires than asked: the series has no more
             return n <= self.asked or len(self.fires) < self.asked
@@ -106,9 +109,10 @@ def _give_back(turn: asyncio.Semaphore, acquired: asyncio.Future[bool]) -> None:
         turn.release()
 
 
-def _same(kept: object, now: object) -> bool:
-    # The book returns the same objects while the store's versions are unchanged; equal
-    # ones (an empty notice table read again) answer as well.
+def unchanged(kept: object, now: object) -> bool:
+    """Whether calendar data a result was found from (a stored calendar, the national
+    notices) is what is read now: the book returns the same objects while the store's
+    versions are unchanged; equal ones (an empty notice table read again) answer too."""
     return kept is now or kept == now
 
 
@@ -139,7 +143,7 @@ class FireSearches:
         #: The turn, made in the event loop that uses it (a Scheduler may be started
         #: again in another one).
         self._turn: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
-        self._searching: set[asyncio.Task[dict[str, _Kept]]] = set()
+        self._searching: set[asyncio.Task[Any]] = set()
         #: Schedules searched, not answered from memory (what tests observe).
         self.searched = 0
 
@@ -188,6 +192,29 @@ class FireSearches:
             and all(kept.complete_for(per_schedule) for kept in found.values()),
         )
 
+    async def in_turn(self, work: Callable[[], _T], *, deadline: float | None = None) -> _T | None:
+        """``work`` (CPU-bound, no search) in a worker thread in the searches' turn, if
+        the turn comes before ``deadline`` (default: a request's budget from now); None
+        if it does not."""
+        turn = self._turn_here()
+        if not await self._take(turn, self.deadline() if deadline is None else deadline):
+            return None
+
+        async def run() -> _T:
+            try:
+                return await asyncio.to_thread(work)
+            finally:
+                turn.release()
+
+        return await self._unless_cut(asyncio.create_task(run()))
+
+    async def _unless_cut(self, running: asyncio.Task[_T]) -> _T:
+        """The result of ``running``, which holds the turn: a request cut (its client
+        gone) lets it end, and the next turn starts only then."""
+        self._searching.add(running)
+        running.add_done_callback(self._searching.discard)
+        return await asyncio.shield(running)
+
     # -- the turn and what is kept -------------------------------------------------------
 
     async def _find(
@@ -214,11 +241,8 @@ class FireSearches:
             turn.release()
             return found
         search = asyncio.create_task(self._search(turn, kind, missing, n, calendars, until))
-        self._searching.add(search)
-        search.add_done_callback(self._searching.discard)
-        # A request cut (its client gone) lets the search end and keep its results; the
-        # next turn starts only then.
-        found.update(await asyncio.shield(search))
+        # Kept too, when the request is cut: the search ran to its end.
+        found.update(await self._unless_cut(search))
         return found
 
     async def _take(self, turn: asyncio.Semaphore, until: float) -> bool:

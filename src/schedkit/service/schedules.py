@@ -25,6 +25,7 @@ from schedkit.engine import planning
 from schedkit.errors import (
     ConflictError,
     ScheduleConflictError,
+    ScheduleLimitError,
     ScheduleNotFoundError,
     ValidationError,
 )
@@ -40,8 +41,8 @@ from schedkit.service.bulk import (
     EntryError,
     ScheduleEntry,
     build_schedules,
-    check_room,
     existing_errors,
+    no_room,
 )
 from schedkit.service.deleted_schedules import deleted_version, deleted_versions, remember_deleted
 from schedkit.service.dropped_fires import record_dropped
@@ -253,12 +254,16 @@ class ScheduleBook:
         check_kwargs_size(kwargs, self.config.limits.max_kwargs_bytes)
         if before is not None:
             _check_owner(before, task_name)
-        if before is None:
-            await self._check_room()
         deleted = await deleted_version(self.store, sid) if before is None else 0
         schedule = self._define(sid, task, spec, kwargs, "runtime", before, deleted)
         recorded = await self._recorded([schedule])
-        await self._save(schedule, before)
+        try:
+            await self._save(schedule, before, bounded=True)
+        except ScheduleLimitError as full:
+            raise ConflictError(
+                f"the store already holds {full.stored:,} schedules, the most allowed "
+                "(limits.max_schedules); delete schedules or raise the limit"
+            ) from None
         self._warn_if_past(schedule, schedule_config)
         for found in recorded:
             _say(found)
@@ -295,10 +300,11 @@ class ScheduleBook:
             errors += await self._existing(by_line)
             raise BulkScheduleError(sorted(errors, key=lambda e: e.line), what=what)
         built = list(by_line.values())
-        check_room(await self.count(), len(built), self.config.limits.max_schedules)
         recorded = await self._recorded(built)
         try:
-            await self.store.insert_schedules(built)
+            await self.store.insert_schedules(built, max_schedules=self.config.limits.max_schedules)
+        except ScheduleLimitError as full:
+            raise no_room(full) from None
         except ScheduleConflictError:
             existing = await self._existing(by_line)
             if not existing:  # deleted again meanwhile
@@ -433,14 +439,6 @@ class ScheduleBook:
         kwargs = task.validate_kwargs(spec.kwargs, tz=self.tz)
         return self._define(task.task_name, task, spec, kwargs, "code", existing, deleted)
 
-    async def _check_room(self) -> None:
-        limit = self.config.limits.max_schedules
-        if await self.store.count_schedules() >= limit:
-            raise ConflictError(
-                f"the store already holds {limit:,} schedules, the most allowed "
-                "(limits.max_schedules); delete schedules or raise the limit"
-            )
-
     def _warn_if_past(self, schedule: Schedule, given: Any) -> None:
         for found in _past(schedule, given, self.clock.now()):
             _say(found)
@@ -464,11 +462,16 @@ class ScheduleBook:
                 found.append(fire_recorded(schedule, runs[0]))
         return found
 
-    async def _save(self, schedule: Schedule, before: Schedule | None) -> None:
+    async def _save(
+        self, schedule: Schedule, before: Schedule | None, *, bounded: bool = False
+    ) -> None:
         """Write the next version of ``before`` (compare-and-set: a change made meanwhile
-        anywhere raises ScheduleConflictError instead of being overwritten)."""
+        anywhere raises ScheduleConflictError instead of being overwritten); ``bounded``:
+        a create within ``limits.max_schedules`` (ScheduleLimitError past it), counted
+        by the store in the same step as the insert, whatever other nodes create."""
         expected = before.version if before is not None else 0
-        await self.store.put_schedule(schedule, expected_version=expected)
+        limit = self.config.limits.max_schedules if bounded else None
+        await self.store.put_schedule(schedule, expected_version=expected, max_schedules=limit)
         # After the write: from then on no tick can fire the old series' due fire.
         await record_dropped(self.store, self.events, before, schedule, self.clock.now())
 

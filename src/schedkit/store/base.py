@@ -129,9 +129,27 @@ class Store(AdminStore):
     # user write is compare-and-set on ``version``; the leader's writes never change the
     # version and apply only at the version they were planned from, so neither side
     # can overwrite the other's change unseen.
+    #
+    # Bounded creates: a create given ``max_schedules`` (put_schedule, insert_schedules)
+    # counts the schedules and inserts as one step against every other bounded create,
+    # in any process: of creates racing for the last room, those that fit are stored and
+    # the rest refused (ScheduleLimitError, nothing written), so they never take the
+    # store past the limit. (Creates without one, a node storing its tasks' default
+    # schedules, are neither counted nor held back.) SQLite: counted under the write lock
+    # the transaction takes at BEGIN. PostgreSQL: the transaction first takes an advisory
+    # lock (one per table prefix, released at commit) that only bounded creates take, so
+    # replacements, deletes and the leader's writes never wait for it. MongoDB: a lock
+    # document held across the count and the inserts, its age renewed after each batch
+    # of a bulk insert; a writer that finds it lost (stalled past ``recover_after``, the
+    # lock broken as stale) deletes what it inserted and raises StoreError, so an excess
+    # stays only if that writer dies before: one batch of 1,000 at most. The price: a
+    # count of the schedules (at most the limit) per bounded create, and bounded creates
+    # of one store made one at a time.
 
     @abc.abstractmethod
-    async def put_schedule(self, schedule: Schedule, *, expected_version: int) -> None:
+    async def put_schedule(
+        self, schedule: Schedule, *, expected_version: int, max_schedules: int | None = None
+    ) -> None:
         """Create or fully replace the schedule ``schedule.id``, compare-and-set.
 
         ``expected_version`` 0: the schedule must not exist yet; it is inserted at its
@@ -142,20 +160,27 @@ class Store(AdminStore):
         exactly one succeeds. Replacing keeps the stored ``run_count`` (it belongs to the
         leader's advances, which do not change the version); a new schedule starts with
         the one given. Raises :class:`~schedkit.errors.ScheduleConflictError`
-        (with the version found) when the expectation does not hold; nothing is written."""
+        (with the version found) when the expectation does not hold; nothing is written.
+        With ``max_schedules``, a create is bounded (see above): one that would leave more
+        schedules stored raises :class:`~schedkit.errors.ScheduleLimitError` (checked
+        before the id); a replacement ignores it."""
 
     @abc.abstractmethod
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
         """The schedule, or None if it does not exist."""
 
     @abc.abstractmethod
-    async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
+    async def insert_schedules(
+        self, schedules: Sequence[Schedule], *, max_schedules: int | None = None
+    ) -> None:
         """Create many new schedules at once (a bulk import), all or nothing: each at its
         own version, 1 or more (as a create of :meth:`put_schedule`), the ids distinct
         (ValueError otherwise, before anything is written);
         if any id is stored already, ScheduleConflictError names the first one found
-        (expected 0, its stored version) and none is stored. SQL: one transaction (SQLite
-        holds its write lock, ~1 s per 100,000). MongoDB: readers may see part meanwhile."""
+        (expected 0, its stored version) and none is stored. With ``max_schedules``,
+        bounded as a whole (see above): ScheduleLimitError, checked before the ids, when
+        the batch would pass it. SQL: one transaction (SQLite holds its write lock, ~1 s
+        per 100,000). MongoDB: readers may see part meanwhile."""
 
     @abc.abstractmethod
     async def replace_schedules(self, schedules: Sequence[Schedule]) -> None:

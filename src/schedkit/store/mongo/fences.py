@@ -249,10 +249,10 @@ class FencesMixin(MarksMixin):
             await self._c.claims.delete_many({"_id": {"$in": keys}, "kind": RELEASE})
 
     @contextlib.asynccontextmanager
-    async def _locked(self, *names: str) -> AsyncIterator[None]:
-        """Hold the lock documents of ``names`` (waiting for them) while the body writes.
-        They are taken all at once or none is kept: two callers each holding a part
-        would wait on each other."""
+    async def _locked(self, *names: str) -> AsyncIterator[str]:
+        """Hold the lock documents of ``names`` (waiting for them) while the body writes;
+        yields their owner (for :meth:`_still_locked`). They are taken all at once or
+        none is kept: two callers each holding a part would wait on each other."""
         owner = new_id()
         delay = 0.005
         deadline = time.monotonic() + 2 * self._recover_after
@@ -264,9 +264,17 @@ class FencesMixin(MarksMixin):
             await asyncio.sleep(delay)
             delay = min(2 * delay, MAX_LOCK_DELAY)
         try:
-            yield
+            yield owner
         finally:
             await self._unlock(names, owner)
+
+    async def _still_locked(self, name: str, owner: str) -> bool:
+        """Whether ``owner`` still holds lock ``name``, its age renewed if so: a writer
+        making progress is not taken for one gone, however long it holds the lock."""
+        held = await self._c.claims.update_one(
+            {"_id": f"lock:{name}", "owner": owner}, {"$set": {"at": clock_us()}}
+        )
+        return held.matched_count == 1
 
     async def _take_locks(
         self, names: Sequence[str], owner: str, term: int | None = None

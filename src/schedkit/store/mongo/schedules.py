@@ -16,7 +16,7 @@ from pymongo.errors import (
     DuplicateKeyError,
 )
 
-from schedkit.errors import ScheduleConflictError
+from schedkit.errors import ScheduleConflictError, ScheduleLimitError, StoreError
 from schedkit.models import (
     Run,
     Schedule,
@@ -58,18 +58,25 @@ from schedkit.store.values import (
 
 #: Schedules per insert (and per id check) of a bulk insert.
 INSERT_BATCH = 1000
+#: The lock bounded creates hold across their count and inserts (see Store).
+ROOM = "schedule-room"
 
 
 class SchedulesMixin(LeasesMixin, FencesMixin):
     # -- schedules -------------------------------------------------------------------
 
     @translate_errors
-    async def put_schedule(self, schedule: Schedule, *, expected_version: int) -> None:
+    async def put_schedule(
+        self, schedule: Schedule, *, expected_version: int, max_schedules: int | None = None
+    ) -> None:
         check_schedule_version(schedule, expected_version)
         doc = encode_schedule(schedule)
+        bounded = expected_version == 0 and max_schedules is not None
         # Every writer of a schedule holds its lock: the version read here is still the
-        # stored one when the write lands.
-        async with self._locked(_lock_name(schedule.id)):
+        # stored one when the write lands. A bounded create holds the room's too.
+        async with self._locked(_lock_name(schedule.id), *([ROOM] if bounded else [])) as owner:
+            if expected_version == 0:
+                await self._check_room(1, max_schedules)
             actual = await self._version_of(schedule.id)
             expected = expected_version if expected_version else None
             if actual != expected:
@@ -80,6 +87,9 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
                 except DuplicateKeyError:  # a writer whose lock was broken as stale
                     found = await self._version_of(schedule.id)
                     raise ScheduleConflictError(schedule.id, expected_version, found) from None
+                if bounded and not await self._still_locked(ROOM, owner):
+                    await self._undo_inserts([schedule], [schedule.id])
+                    raise self._room_lost()
             else:
                 # An advance cannot land meanwhile: the tick's write holds this lock too.
                 await self._c.schedules.update_one({"_id": schedule.id}, _replacing(schedule))
@@ -90,14 +100,30 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
         return decode_schedule(doc) if doc is not None else None
 
     @translate_errors
-    async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
+    async def insert_schedules(
+        self, schedules: Sequence[Schedule], *, max_schedules: int | None = None
+    ) -> None:
         """No multi-document transaction (FerretDB has none): the ids are checked first,
         then inserted in ordered batches; when a batch fails (an id created meanwhile, a
         lost server), the documents this call inserted that are still at the version it
         inserted are deleted again before the error is raised. Readers may see part of the batch
         until then, and a process killed halfway leaves the batches it wrote (an import
-        run again then reports their ids as existing)."""
+        run again then reports their ids as existing). Bounded (``max_schedules``): the
+        room's lock is held from the count to the last batch, and checked (its age
+        renewed) after each batch (see Store)."""
         check_new_schedules(schedules)
+        if not schedules:
+            return
+        if max_schedules is None:
+            await self._insert_all(schedules, None)
+            return
+        async with self._locked(ROOM) as owner:
+            await self._check_room(len(schedules), max_schedules)
+            await self._insert_all(schedules, owner)
+
+    async def _insert_all(self, schedules: Sequence[Schedule], room: str | None) -> None:
+        """:meth:`insert_schedules`' checks and inserts; ``room``: the owner of the
+        room's lock, held by a bounded insert."""
         ids = sorted(schedule.id for schedule in schedules)
         for start in range(0, len(ids), INSERT_BATCH):
             chunk = ids[start : start + INSERT_BATCH]
@@ -128,9 +154,26 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
                     ours += [d["_id"] for d in batch]  # a lost reply: any of it may be in
                     raise
                 ours += [d["_id"] for d in batch]
+                if room is not None and not await self._still_locked(ROOM, room):
+                    raise self._room_lost()
         except BaseException:
             await self._undo_inserts(schedules, ours)
             raise
+
+    async def _check_room(self, adding: int, limit: int | None) -> None:
+        """ScheduleLimitError when ``adding`` more schedules would pass ``limit`` (the
+        caller holds the room's lock)."""
+        if limit is None:
+            return
+        stored = await self._c.schedules.count_documents({})
+        if stored + adding > limit:
+            raise ScheduleLimitError(stored, adding, limit)
+
+    def _room_lost(self) -> StoreError:
+        return StoreError(
+            f"store {self.display_url}: a create bounded by max_schedules stalled past "
+            "recover_after and lost its lock to another; what it inserted was deleted"
+        )
 
     async def _undo_inserts(self, schedules: Sequence[Schedule], ids: Sequence[str]) -> None:
         """Delete the schedules among ``schedules`` a failed :meth:`insert_schedules`

@@ -3,16 +3,18 @@ and the tick's write (:meth:`SchedulesMixin.record_fires`).
 
 A user's write is one conditional statement (``INSERT ... ON CONFLICT DO NOTHING`` when
 the schedule must be new, ``UPDATE ... WHERE version = expected`` otherwise) whose row
-count says whether it applied. A tick's write is one transaction: the lease fence is
-checked and the schedules' versions read under lock (SQLite: the write lock taken at
-``BEGIN IMMEDIATE``; PostgreSQL: ``FOR SHARE`` on the lease row, ``FOR UPDATE`` on the
-schedule rows), so neither a takeover nor a user's write can land before its inserts and
-advances commit.
+count says whether it applied; a bounded create counts the schedules first, in the same
+transaction (PostgreSQL: under an advisory lock only bounded creates take). A tick's
+write is one transaction: the lease fence is checked and the schedules' versions read
+under lock (SQLite: the write lock taken at ``BEGIN IMMEDIATE``; PostgreSQL: ``FOR
+SHARE`` on the lease row, ``FOR UPDATE`` on the schedule rows), so neither a takeover nor
+a user's write can land before its inserts and advances commit.
 """
 
 from __future__ import annotations
 
 import functools
+import zlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from schedkit.errors import ScheduleConflictError
+from schedkit.errors import ScheduleConflictError, ScheduleLimitError
 from schedkit.models import Run, Schedule, ScheduleCounts
 from schedkit.store._common import (
     FIRED_SOURCES,
@@ -51,7 +53,9 @@ _KEPT = frozenset({"id", "run_count"})
 
 
 class SchedulesMixin(LeasesMixin, QueueMixin):
-    async def put_schedule(self, schedule: Schedule, *, expected_version: int) -> None:
+    async def put_schedule(
+        self, schedule: Schedule, *, expected_version: int, max_schedules: int | None = None
+    ) -> None:
         check_schedule_version(schedule, expected_version)
         s = self._t.schedules
         # The values go as execute parameters, not .values(): SQLAlchemy coerced each
@@ -65,6 +69,8 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
         version_of = sa.select(s.c.version).where(s.c.id == schedule.id)
 
         def work(conn: Connection) -> tuple[bool, int | None]:
+            if expected_version == 0:
+                self._check_room(conn, 1, max_schedules)
             if conn.execute(stmt, values).rowcount == 1:
                 return True, schedule.version
             return False, conn.execute(version_of).scalar()
@@ -78,7 +84,9 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
         rows = await self._fetch(sa.select(s).where(s.c.id == schedule_id))
         return Schedule(**rows[0]._asdict()) if rows else None
 
-    async def insert_schedules(self, schedules: Sequence[Schedule]) -> None:
+    async def insert_schedules(
+        self, schedules: Sequence[Schedule], *, max_schedules: int | None = None
+    ) -> None:
         check_new_schedules(schedules)
         if not schedules:
             return
@@ -87,6 +95,7 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
 
         # One transaction: raising inside it rolls every row back.
         def work(conn: Connection) -> None:
+            self._check_room(conn, len(rows), max_schedules)
             if self._sqlite:
                 # Under the write lock taken at BEGIN: nothing can appear after the check.
                 for chunk in chunks(sorted(schedule.id for schedule in schedules)):
@@ -122,6 +131,18 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
         except _Stale as stale:
             sid, expected = stale.schedule.id, stale.schedule.version - 1
             raise ScheduleConflictError(sid, expected, await self._version_of(sid)) from None
+
+    def _check_room(self, conn: Connection, adding: int, limit: int | None) -> None:
+        """ScheduleLimitError when ``adding`` more schedules would pass ``limit``, counted
+        in the caller's transaction as a bounded create (see Store): no other bounded
+        create can insert between this count and the caller's commit."""
+        if limit is None:
+            return
+        if not self._sqlite:  # SQLite: the write lock taken at BEGIN holds them off
+            conn.execute(self._room_lock)
+        stored = int(conn.execute(self._schedule_count).scalar_one())
+        if stored + adding > limit:
+            raise ScheduleLimitError(stored, adding, limit)
 
     async def _version_of(self, schedule_id: str) -> int | None:
         s = self._t.schedules
@@ -412,6 +433,17 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
         return sa.update(s).where(
             s.c.id == sa.bindparam("where_id"), s.c.version == sa.bindparam("where_version")
         )
+
+    @functools.cached_property
+    def _room_lock(self) -> sa.Select[Any]:
+        """PostgreSQL: the advisory lock of bounded creates, held to the commit. Per
+        table prefix: two stores sharing a database do not share their limit."""
+        key = zlib.crc32(f"schedkit-schedule-room:{self._t.prefix}".encode())
+        return sa.select(sa.func.pg_advisory_xact_lock(key))
+
+    @functools.cached_property
+    def _schedule_count(self) -> sa.Select[Any]:
+        return sa.select(sa.func.count()).select_from(self._t.schedules)
 
     @functools.cached_property
     def _schedule_inserter(self) -> BulkInsert:
