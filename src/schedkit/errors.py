@@ -135,11 +135,21 @@ class ScheduleConflictError(ConflictError):
 
     def __init__(self, schedule_id: str, expected: int, actual: int | None) -> None:
         found = "does not exist" if actual is None else f"is at version {actual}"
-        wanted = "not to exist yet" if expected == 0 else f"at version {expected}"
-        super().__init__(
-            f"schedule {schedule_id!r} was expected {wanted} but {found}: it was changed "
-            "concurrently; re-read it and apply the change again"
-        )
+        if expected == 0 and actual is not None:
+            # Asked to create, not to replace (APScheduler's replace_existing=False): no
+            # concurrent change to re-read, as the sentence below said (a migration audit).
+            message = (
+                f"schedule {schedule_id!r} exists already (version {actual}) and "
+                "expected_version=0 asks to create it only if it does not: nothing was "
+                "changed; leave expected_version out to replace it"
+            )
+        else:
+            wanted = "not to exist yet" if expected == 0 else f"at version {expected}"
+            message = (
+                f"schedule {schedule_id!r} was expected {wanted} but {found}: it was "
+                "changed concurrently; re-read it and apply the change again"
+            )
+        super().__init__(message)
         self.schedule_id = schedule_id
         self.expected = expected
         self.actual = actual

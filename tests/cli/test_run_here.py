@@ -90,7 +90,8 @@ def test_run_local_executes_a_task_a_service_would_hand_elsewhere(cli: Cli) -> N
         # A label this process lacks (a capability: the data, a GPU) is said at once.
         refused = cli("run", "on_gpu", *args, "--timeout", "10")
         assert refused.exit_code == 1, refused.output
-        assert "requires the node label(s) gpu, which this process does not offer" in (
-            one_error_line(refused.output)
-        )
+        said = one_error_line(refused.output)
+        assert "requires the node label(s) gpu, which this process does not offer" in said
+        # What to do depends on how it came to run here: --local given, or no service.
+        assert ("drop --local" in said) == (args == ("--local",)), said
     assert json.loads(cli("--json", "history", "on_gpu").stdout)["runs"] == []

@@ -160,12 +160,29 @@ async def test_a_scheduler_waiting_for_its_store_says_why_and_the_console_opens_
         await expect(page.get_by_role("heading")).to_have_text("Scheduler unavailable")
         alert = page.locator(".login .alert")
         await expect(alert).to_contain_text(
-            "The scheduler cannot answer now: “the scheduler has not started: store "
-            "unavailable (ConnectionRefusedError; the node's log has the cause: ref "
+            "The scheduler cannot answer now (503): The scheduler has not started: its "
+            "store cannot be reached (ConnectionRefusedError; the node's log has the cause "
+            "under ref "
         )
-        await expect(alert).to_contain_text("(503).")
         await expect(page.locator(".login")).not_to_contain_text("sign in")
         await shot(page, "host-store-wait")
+        # In Chinese too (the server's sentence was shown in English on the zh page).
+        zh = await open_tab(browser, None, width=1280, lang="zh")
+        zh.expected_statuses.add(503)
+        try:
+            await zh.context.add_cookies(
+                [{"name": COOKIE[0], "value": COOKIE[1], "domain": "127.0.0.1", "path": "/"}]
+            )
+            await zh.page.goto(server.url + "/ops/tasks")
+            await expect(zh.page.get_by_role("heading")).to_have_text("调度器不可用")
+            await expect(zh.page.locator(".login .alert")).to_contain_text(
+                "调度器暂时无法响应（503）：调度器尚未启动：无法连接其存储"
+                "（ConnectionRefusedError；原因见节点日志，编号 "
+            )
+            await shot(zh.page, "host-store-wait-zh")
+        finally:
+            await zh.context.close()
+        assert zh.unexpected_errors() == []
 
         await proxy.start()  # the store answers: the page opens the console by itself
         await expect(page).to_have_url(server.url + "/ops/tasks", timeout=20_000)

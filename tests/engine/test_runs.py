@@ -622,7 +622,11 @@ async def test_history_filters_take_statuses_and_sources_as_their_values(
     assert await s.count_runs("values_filtered", trigger_source="manual") == 1
     with pytest.raises(ValidationError) as wrong:
         await s.count_runs(status="faild")
-    assert wrong.value.field == "status" and "'faild' is not a status" in str(wrong.value)
+    assert wrong.value.field == "status" and "'faild' is not one of pending," in str(wrong.value)
+    for odd in (5, b"failed"):  # a TypeError, and bytes read byte by byte ("102 is not …")
+        with pytest.raises(ValidationError) as typed:
+            await s.count_runs(status=odd)  # type: ignore[arg-type]
+        assert typed.value.field == "status" and "is no text" in str(typed.value)
     with pytest.raises(ValidationError) as source:
         await s.list_runs(trigger_source="cron")
     assert source.value.field == "trigger_source"

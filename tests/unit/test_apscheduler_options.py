@@ -18,6 +18,7 @@ HINTS = {
     "next_run_time": (None, "APScheduler's option: for next_run_time=None, pause the task"),
     "id": ("nightly", "a schedule's id is not part of its config: pass schedule_id"),
     "name": ("Nightly export", "a schedule has no name: schedule_id names it"),
+    "jobstore": ("default", "APScheduler's option: every schedule is kept in the one store"),
 }
 
 

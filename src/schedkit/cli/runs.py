@@ -154,7 +154,7 @@ def run_task(
                 if here is None:
                     here = not await alive_executors(s, state)
                 if here:
-                    _check_labels_here(s, task_name)
+                    _check_labels_here(s, task_name, local)
         if wait and here:
             async with executing(state, node_name=_local_node_name(task_name)) as s:
                 run = await _create(s, task_name, kv, params, idempotency_key)
@@ -202,17 +202,21 @@ def run_task(
         raise typer.Exit(EXIT_FAILURE)
 
 
-def _check_labels_here(s: Scheduler, task_name: str) -> None:
+def _check_labels_here(s: Scheduler, task_name: str, local: bool) -> None:
     """A run requiring labels this process does not offer is never claimed here: it
     waited until ``--timeout`` (or for ever) rather than say so."""
     offered = s.config.executor.labels
     missing = [label for label in s.get_task(task_name).labels if label not in offered]
     if missing:
+        elsewhere = (
+            "drop --local so that a service offering them executes it"
+            if local
+            else "start a node that offers them (no service is running)"
+        )
         raise CommandFailed(
             f"task {task_name!r} requires the node label(s) {', '.join(missing)}, which "
-            f"this process does not offer (executor.labels = {list(offered)}): run it on "
-            "a node that offers them (a service: drop --local), or set executor.labels "
-            "(SCHEDKIT_EXECUTOR__LABELS) here"
+            f"this process does not offer (executor.labels = {list(offered)}): {elsewhere}, "
+            "or set executor.labels (SCHEDKIT_EXECUTOR__LABELS) here"
         )
 
 

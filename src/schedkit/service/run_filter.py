@@ -27,7 +27,12 @@ def run_filter(
     AttributeError, and one string was read letter by letter (a cluster audit)."""
     statuses = None
     if status is not None:
-        given = [status] if isinstance(status, str) else list(status)
+        if isinstance(status, str):
+            given: list[object] = [status]
+        elif isinstance(status, list | tuple | set | frozenset):
+            given = list(status)
+        else:  # bytes, a number: iterated or not iterable, neither said what was wrong
+            given = [status]
         statuses = frozenset(_member(RunStatus, s, "status") for s in given)
     return RunFilter(
         task_name=task_name,
@@ -43,9 +48,11 @@ def run_filter(
     )
 
 
-def _member(kind: type[_Member], value: str, field: str) -> _Member:
+def _member(kind: type[_Member], value: object, field: str) -> _Member:
+    names = ", ".join(m.value for m in kind)
+    if not isinstance(value, str):
+        raise ValidationError(f"{value!r} is no text: give one of {names}", field=field)
     try:
         return kind(value)
     except ValueError:
-        names = ", ".join(m.value for m in kind)
-        raise ValidationError(f"{value!r} is not a {field} (one of {names})", field=field) from None
+        raise ValidationError(f"{value!r} is not one of {names}", field=field) from None

@@ -478,6 +478,9 @@ _APSCHEDULER_OPTIONS = {
         "the task name, so a task's second schedule needs one"
     ),
     "name": "a schedule has no name: schedule_id names it, its task's description describes it",
+    "jobstore": (
+        "APScheduler's option: every schedule is kept in the one store the nodes share (store_url)"
+    ),
 }
 
 

@@ -362,6 +362,33 @@ const SENTENCES = [
     (m) => t("e_role", { role: t(`role_${m[1]}`), needed: t(`role_${m[2]}`) }),
   ],
   [/^task '(.+)' is not paused$/, (m) => t("e_not_paused", { task: m[1] })],
+  // service/store_wait.py: a node waiting for its store (scheduler.store_wait = "retry").
+  [
+    /^the scheduler has not started: store unavailable \((\w+); the node's log has the cause: ref (\w+)\); retrying since (\S+ \S+) UTC, (?:next in (\d+) s|trying again now)$/,
+    (m, ctx) =>
+      t(m[4] === undefined ? "e_store_wait_now" : "e_store_wait", {
+        cause: m[1],
+        ref: m[2],
+        since: ctx.time(utcIso(m[3])),
+        next: m[4],
+      }),
+  ],
+  [/^the scheduler has not started yet: its start is under way$/, () => t("e_store_wait_first")],
+  [
+    /^the scheduler has not started: it failed to start with an error retrying cannot fix, and will not retry: restart the app once it is fixed \(the node's log has the cause: ref (\w+)\)$/,
+    (m) => t("e_store_wait_gave_up", { ref: m[1] }),
+  ],
+  // errors.NodeBusyError of the calendar year view (service/calendar_years.py).
+  [/^calendar '(.+)', (\d{4}): the node is busy /, (m) => t("e_calendar_year_busy", { name: m[1], year: m[2] })],
+  // limits.max_schedules (service/schedules.py, service/bulk.py).
+  [
+    /^the store already holds ([\d,]+) schedules, the most allowed \(limits\.max_schedules\)/,
+    (m) => t("e_schedules_full", { n: m[1] }),
+  ],
+  [
+    /^the store holds ([\d,]+) schedules and the import adds ([\d,]+): more than the ([\d,]+) allowed \(limits\.max_schedules\)/,
+    (m) => t("e_import_full", { n: m[1], adding: m[2], limit: m[3] }),
+  ],
   // errors.NoticeMissesFestivalsError: each festival as "DATE (English, 中文)"; an
   // English name may hold brackets ("Chinese New Year (Spring Festival)").
   [
@@ -388,6 +415,7 @@ const SENTENCES = [
   ],
   [/^calendar '(.+)' changed meanwhile/, (m) => t("e_calendar_changed", { name: m[1] })],
   // errors.ScheduleConflictError: saved (or created, or deleted) by someone else meanwhile.
+  [/^schedule '(.+)' exists already \(version \d+\) and expected_version=0/, (m) => t("e_schedule_exists", { id: m[1] })],
   [
     /^schedule '(.+)' was expected .* it was changed concurrently/,
     (m) => t("e_schedule_changed", { id: m[1] }),

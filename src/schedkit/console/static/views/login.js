@@ -4,6 +4,13 @@
 import { h, replace } from "../dom.js";
 import { t } from "../i18n.js";
 import { api, ApiError } from "../api.js";
+import { serverText } from "../messages.js";
+
+// The server's sentences in the operator's language. Not components.js's said(): the
+// scheduler's zone it shows times in is not known before signing in (times in UTC here).
+function serverWords(text) {
+  return serverText(text, { time: (iso) => `${iso.slice(0, 19).replace("T", " ")} UTC` });
+}
 
 let pending = null; // a message key to show once (signed out, session expired)
 const RETRY_MS = 5000; // how often a host page the API cannot answer yet tries again
@@ -21,7 +28,7 @@ function renderHost(ctx) {
   // store); signing in again would not help, so the page tries again by itself.
   const unavailable = status >= 500;
   const said = unavailable
-    ? t("host_unavailable", { detail: refusal?.detail || "", status })
+    ? t("host_unavailable", { detail: serverWords(refusal?.detail || ""), status })
     : refusal?.detail
       ? t("host_refused", { detail: refusal.detail, status })
       : t("host_refused_plain", { status });
@@ -102,7 +109,7 @@ export async function render(ctx) {
       else if (err instanceof ApiError && err.status === 403) {
         text = t("login_forbidden", { detail: err.message });
       } else if (err instanceof ApiError && err.status >= 500) {
-        text = t("login_unavailable", { detail: err.message });
+        text = t("login_unavailable", { detail: serverWords(err.message) });
       } else text = t("login_unreachable", { detail: err.message });
       replace(error, text);
       input.setAttribute("aria-invalid", "true");
