@@ -184,9 +184,12 @@ class SchedulerLoop:
         await self.leadership.release()
 
     def wake(self) -> None:
-        """Re-read the store now (a schedule was added, changed or removed here)."""
+        """Re-read the store now (a schedule was added, changed or removed here), and
+        claim: saving or deleting a schedule settles its queued runs (released by a
+        limit raised or lifted), which the executor's poll would start only later."""
         self._replan()
         self._wake.set()
+        self.executor.wake()
 
     def _gained(self) -> None:
         """The lease was taken: plan from fresh copies of the schedules."""

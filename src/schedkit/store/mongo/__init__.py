@@ -37,7 +37,8 @@ by one, and every document that several parties change has one writer at a time:
   is itself a transition of the blocked run, fenced by the key of its way out of
   ``pending`` and deleted once written, so a release can never rewrite a blocked run
   that was cancelled or skipped at the same moment. A run queued again behind another
-  is checked again once written, should that one have ended meanwhile.
+  is checked again once written, should that one have ended meanwhile. A schedule
+  replaced or deleted has its queued runs settled the same way after the write.
 * **Schedules and API tokens** are changed by two kinds of writers (a user and the
   leader; an admin's revoke and the API's ``touch_token``), so they are written while
   holding a lock document ``lock:<what>:<id>``: a schedule's compare-and-set reads the

@@ -37,6 +37,8 @@ from schedkit.store.mongo.rollup_marks import MarksMixin
 
 #: Kind of the fence of a blocked run's release (deleted once written).
 RELEASE = "release"
+#: What settling a queued run reads of it.
+_QUEUED_FIELDS = {"attempt": 1, "schedule_id": 1, "scheduled_for": 1, "blocked_by": 1}
 
 
 class FencesMixin(MarksMixin):
@@ -184,26 +186,60 @@ class FencesMixin(MarksMixin):
         """
         while ended:
             blocked = await self._c.runs.find(
-                {"blocked_by": {"$in": list(ended)}, "status": PENDING},
-                {"attempt": 1, "schedule_id": 1, "scheduled_for": 1},
+                {"blocked_by": {"$in": list(ended)}, "status": PENDING}, _QUEUED_FIELDS
             ).to_list()
-            after = await self._waits_next(blocked)
-            releases = [
-                Transition(
-                    key=claim_key(d["_id"], int(d["attempt"])),
-                    kind=RELEASE,
-                    run_id=d["_id"],
-                    attempt=int(d["attempt"]),
-                    from_status=PENDING,
-                    fields={"blocked_by": after[d["_id"]]},
-                )
-                for d in blocked
-            ]
-            mine = await self._begin(releases, recover=False)
-            if mine:
-                await self._write(mine)
-                await self._drop_releases(mine)
+            mine, _ = await self._settle(blocked, recover=False)
             ended = await self._ended_of(mine)
+
+    async def _settle_queued(self, schedule_ids: Sequence[str]) -> None:
+        """Settle the runs queued in ``schedule_ids``, just replaced or deleted: a limit
+        raised or lifted (``allow``, the schedule gone) releases them, one lowered keeps
+        them waiting. Nothing queued (almost always): one read of the runs.
+
+        A queued run whose fence is held is read again once it is free: a release by
+        its blocker's end may have read the limit before this write (it is written in
+        a few milliseconds), a cancel takes the run out of the queue. A fence left by a
+        writer gone is completed once older than ``recover_after``."""
+        query = {
+            "schedule_id": {"$in": list(schedule_ids)},
+            "status": PENDING,
+            "blocked_by": {"$ne": None},
+        }
+        delay = 0.005
+        deadline = time.monotonic() + 2 * self._recover_after
+        while True:
+            queued = await self._c.runs.find(query, _QUEUED_FIELDS).to_list()
+            mine, wanted = await self._settle(queued, recover=True)
+            await self._release(await self._ended_of(mine))
+            if len(mine) == wanted or time.monotonic() > deadline:
+                return
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, MAX_LOCK_DELAY)
+
+    async def _settle(
+        self, queued: Sequence[Doc], *, recover: bool
+    ) -> tuple[list[Transition], int]:
+        """Write what each of ``queued`` (run documents) waits for now, where that
+        changes, as releases (see :meth:`_release`; ``recover`` as :meth:`_begin`'s):
+        those written, and how many were to be (the rest had their fence held)."""
+        after = await self._waits_next(queued)
+        releases = [
+            Transition(
+                key=claim_key(d["_id"], int(d["attempt"])),
+                kind=RELEASE,
+                run_id=d["_id"],
+                attempt=int(d["attempt"]),
+                from_status=PENDING,
+                fields={"blocked_by": after[d["_id"]]},
+            )
+            for d in queued
+            if after[d["_id"]] != d["blocked_by"]
+        ]
+        mine = await self._begin(releases, recover=recover)
+        if mine:
+            await self._write(mine)
+            await self._drop_releases(mine)
+        return mine, len(releases)
 
     async def _waits_next(self, blocked: Sequence[Doc]) -> dict[str, str | None]:
         """``_common.waits_next`` of the runs ``blocked`` (documents), read from the

@@ -93,6 +93,8 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
             else:
                 # An advance cannot land meanwhile: the tick's write holds this lock too.
                 await self._c.schedules.update_one({"_id": schedule.id}, _replacing(schedule))
+        if expected_version:
+            await self._settle_queued([schedule.id])
 
     @translate_errors
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
@@ -221,6 +223,7 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
                     [_replacement(decode_schedule(before[s.id]), over=s.version) for s in sent]
                 )
                 raise
+        await self._settle_queued([schedule.id for schedule in ordered])
 
     @translate_errors
     async def list_schedules(
@@ -283,7 +286,10 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
                 if actual != expected_version:
                     raise ScheduleConflictError(schedule_id, expected_version, actual)
             result = await self._c.schedules.delete_one({"_id": schedule_id})
-        return result.deleted_count > 0
+        if result.deleted_count == 0:
+            return False
+        await self._settle_queued([schedule_id])
+        return True
 
     @translate_errors
     async def due_schedules(

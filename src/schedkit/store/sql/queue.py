@@ -1,6 +1,6 @@
 """Runs queued behind another (``blocked_by``) in the SQL store: what they wait for once
 it ends, decided in the transaction that ends it (or that stores them behind a run that
-has ended already).
+has ended already, or that replaces or deletes their schedule: its limit changes).
 
 Each is released, or queued again behind another active run of its schedule while its
 schedule has ``max_instances`` of them (``_common.waits_next``). PostgreSQL: those active
@@ -45,11 +45,29 @@ class QueueMixin(SQLBase):
         ]
         self._settle(conn, waiting)
 
+    def _settle_queued(self, conn: Connection, schedule_ids: list[str]) -> None:
+        """Settle the runs queued in ``schedule_ids``, saved or deleted in this
+        transaction: a limit raised or lifted (``allow``, the schedule gone) releases
+        them, one lowered keeps them waiting. Nothing queued (almost always): one read
+        of runs_schedule_active_ix."""
+        ids = sorted(schedule_ids)
+        if not any(self._queued.all(conn, {"ids": chunk}) for chunk in chunks(ids)):
+            return
+        waiting: list[tuple[Any, ...]] = []
+        for chunk in chunks(ids):
+            # The active runs FOR SHARE before the queued ones FOR UPDATE: a run's end
+            # locks it, then its queue. Holding a queued run while waiting for a run
+            # being ended would deadlock with that end's release.
+            self._unblocked.all(conn, {"ids": chunk})
+            waiting += self._queued_held.all(conn, {"ids": chunk})
+        self._settle(conn, waiting)
+
     def _settle(self, conn: Connection, waiting: Sequence[tuple[Any, ...]]) -> None:
-        """Write what each of ``waiting`` (id, schedule id, scheduled_for) waits for now."""
+        """Write what each of ``waiting`` (id, schedule id, scheduled_for, blocked_by)
+        waits for now, where that changes."""
         if not waiting:
             return
-        schedules = sorted({sid for _, sid, _ in waiting if sid is not None})
+        schedules = sorted({row[1] for row in waiting if row[1] is not None})
         limits: dict[str, int] = {}
         for chunk in chunks(schedules):
             limits.update(self._limits.all(conn, {"ids": chunk}))
@@ -57,9 +75,11 @@ class QueueMixin(SQLBase):
         for chunk in chunks(sorted(limits)):
             for run_id, sid in self._unblocked.all(conn, {"ids": chunk}):
                 active.setdefault(sid, []).append(run_id)
-        queue = [(run_id, sid) for run_id, sid, _ in sorted(waiting, key=_oldest_first)]
-        for run_id, after in waits_next(queue, limits, active).items():
-            self._wait_for.rowcount(conn, {"run_id": run_id, "after": after})
+        ordered = sorted(waiting, key=_oldest_first)
+        before = {row[0]: row[3] for row in ordered}
+        for run_id, after in waits_next([row[:2] for row in ordered], limits, active).items():
+            if after != before[run_id]:
+                self._wait_for.rowcount(conn, {"run_id": run_id, "after": after})
 
     # The statements, defined once (see queries.py).
 
@@ -67,7 +87,7 @@ class QueueMixin(SQLBase):
     def _behind(self) -> Query:
         r = self._t.runs
         stmt = (
-            sa.select(r.c.id, r.c.schedule_id, r.c.scheduled_for)
+            sa.select(r.c.id, r.c.schedule_id, r.c.scheduled_for, r.c.blocked_by)
             .where(
                 r.c.blocked_by.in_(sa.bindparam("ids", expanding=True)),
                 r.c.status == RunStatus.PENDING,
@@ -84,10 +104,33 @@ class QueueMixin(SQLBase):
             blocker.c.id == r.c.blocked_by,
             blocker.c.status.not_in(sorted(s.value for s in ACTIVE_STATUSES)),
         )
-        stmt = sa.select(r.c.id, r.c.schedule_id, r.c.scheduled_for).where(
+        stmt = sa.select(r.c.id, r.c.schedule_id, r.c.scheduled_for, r.c.blocked_by).where(
             r.c.id.in_(sa.bindparam("ids", expanding=True)), ended
         )
         return Query(stmt, on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _queued_of(self) -> sa.Select[Any]:
+        r = self._t.runs
+        return (
+            sa.select(r.c.id, r.c.schedule_id, r.c.scheduled_for, r.c.blocked_by)
+            .where(
+                r.c.schedule_id.in_(sa.bindparam("ids", expanding=True)),
+                # Repeated as written: what lets the planner read runs_schedule_active_ix.
+                ACTIVE_ONLY,
+                r.c.status == RunStatus.PENDING,
+                r.c.blocked_by.is_not(None),
+            )
+            .order_by(r.c.schedule_id, r.c.scheduled_for, r.c.id)
+        )
+
+    @functools.cached_property
+    def _queued(self) -> Query:
+        return Query(self._queued_of, on_sqlite=self._sqlite)
+
+    @functools.cached_property
+    def _queued_held(self) -> Query:
+        return Query(self._queued_of.with_for_update(), on_sqlite=self._sqlite)
 
     @functools.cached_property
     def _limits(self) -> Query:

@@ -72,6 +72,8 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
             if expected_version == 0:
                 self._check_room(conn, 1, max_schedules)
             if conn.execute(stmt, values).rowcount == 1:
+                if expected_version:
+                    self._settle_queued(conn, [schedule.id])
                 return True, schedule.version
             return False, conn.execute(version_of).scalar()
 
@@ -125,6 +127,7 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
             for schedule, values in zip(ordered, rows, strict=True):
                 if conn.execute(self._replace, values).rowcount != 1:
                     raise _Stale(schedule)
+            self._settle_queued(conn, [schedule.id for schedule in ordered])
 
         try:
             await self._db.write(work)
@@ -196,18 +199,19 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
     ) -> bool:
         s = self._t.schedules
         stmt = sa.delete(s).where(s.c.id == schedule_id)
-        if expected_version is None:
-            return await self._rowcount(stmt) > 0
+        if expected_version is not None:
+            stmt = stmt.where(s.c.version == expected_version)
         version_of = sa.select(s.c.version).where(s.c.id == schedule_id)
 
         def work(conn: Connection) -> tuple[bool, int | None]:
-            if conn.execute(stmt.where(s.c.version == expected_version)).rowcount == 1:
+            if conn.execute(stmt).rowcount == 1:
+                self._settle_queued(conn, [schedule_id])
                 return True, expected_version
             return False, conn.execute(version_of).scalar()
 
         deleted, actual = await self._db.write(work)
-        if actual is None:
-            return False
+        if expected_version is None or actual is None:
+            return deleted
         if not deleted:
             raise ScheduleConflictError(schedule_id, expected_version, actual)
         return True
