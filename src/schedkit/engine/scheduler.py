@@ -545,6 +545,7 @@ class SchedulerLoop:
             self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
             if run.blocked_by is not None:
                 self.executor.note_blocker(run.blocked_by)
+                self.executor.wake()  # released if its blocker ended meanwhile: claim now
             elif run.status is RunStatus.PENDING:
                 self.executor.wake()
                 ahead.add(run.not_before)
