@@ -65,12 +65,13 @@ async def node(sqlite_url: str) -> AsyncIterator[Scheduler]:
 async def test_the_event_loop_runs_on_while_years_are_worked_out(
     node: Scheduler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each day decided costs half a millisecond of CPU: a year holds a thread 0.18 s,
-    which on the event loop was as long a stall of everything else."""
+    """Each day decided costs a millisecond of CPU: a year holds a thread 0.37 s, which
+    on the event loop was as long a stall of everything else. (The bound leaves a loaded
+    machine room: the thread takes the GIL in turns with the loop.)"""
     decide = CalendarSet.decide
 
     def slow(books: CalendarSet, name: str, on: date) -> object:
-        busy_until = time.perf_counter() + 0.0005
+        busy_until = time.perf_counter() + 0.001
         while time.perf_counter() < busy_until:
             pass
         return decide(books, name, on)
@@ -86,11 +87,11 @@ async def test_the_event_loop_runs_on_while_years_are_worked_out(
 
     ticker = asyncio.create_task(tick())
     views = await asyncio.gather(
-        *(readmodels.calendar_year(node, "weekdays", year) for year in (2040, 2041, 2042))
+        *(readmodels.calendar_year(node, "weekdays", year) for year in (2040, 2041))
     )
     ticker.cancel()
-    assert max(lags) < 0.09, f"the loop stalled {max(lags):.3f} s"
-    assert [v.open_days for v in views] == [261, 261, 261]
+    assert max(lags) < 0.2, f"the loop stalled {max(lags):.3f} s"
+    assert [v.open_days for v in views] == [261, 261]
 
 
 async def test_a_year_whose_turn_does_not_come_in_time_is_a_busy_answer(node: Scheduler) -> None:

@@ -24,12 +24,14 @@ SQLite, PostgreSQL and MongoDB):
   still has ``max_instances`` or more other runs pending or running and waiting for
   nothing (a run pending for its retry counts). Then it is queued behind the newest of
   them instead, and settled again when that one ends (``_common.waits_next``). Runs
-  released together count for each other. A write that replaces or deletes a schedule
-  (put_schedule over a stored one, replace_schedules, delete_schedule) settles its
-  queued runs the same way, after the write (SQL: in its transaction): a limit raised
-  or lifted releases them at once. No run is left waiting for a run that has ended, nor
-  held by a limit its schedule no longer has, and none is released to run beside more
-  of its schedule's runs than ``max_instances`` allows.
+  released together count for each other. A write that replaces a schedule
+  (put_schedule over a stored one, replace_schedules) settles its queued runs the same
+  way, after the write (SQL: in its transaction): a limit raised or lifted releases them
+  at once. Deleting it does not: its queued runs still wait for the runs they are queued
+  behind (a deletion must not start two at once), then are released. No run is left
+  waiting for a run that has ended, nor held by a limit its schedule no longer has
+  once that run ends, and none is released to run beside more of its schedule's runs
+  than ``max_instances`` allows.
 """
 
 from __future__ import annotations
@@ -214,8 +216,8 @@ class Store(AdminStore):
     async def delete_schedule(
         self, schedule_id: str, *, expected_version: int | None = None
     ) -> bool:
-        """Delete the schedule; its runs keep their history, and its queued runs are
-        released (no limit left: see "settling" above). With ``expected_version``,
+        """Delete the schedule; its runs keep their history, and its queued runs wait for
+        the runs they are queued behind (see "settling" above). With ``expected_version``,
         compare-and-set: a schedule at another version is left alone and
         ScheduleConflictError raised. Atomic. Returns True if it existed (and was
         deleted), False if it did not exist."""

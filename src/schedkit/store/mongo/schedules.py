@@ -286,10 +286,7 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
                 if actual != expected_version:
                     raise ScheduleConflictError(schedule_id, expected_version, actual)
             result = await self._c.schedules.delete_one({"_id": schedule_id})
-        if result.deleted_count == 0:
-            return False
-        await self._settle_queued([schedule_id])
-        return True
+        return result.deleted_count == 1
 
     @translate_errors
     async def due_schedules(

@@ -205,7 +205,6 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
 
         def work(conn: Connection) -> tuple[bool, int | None]:
             if conn.execute(stmt).rowcount == 1:
-                self._settle_queued(conn, [schedule_id])
                 return True, expected_version
             return False, conn.execute(version_of).scalar()
 
