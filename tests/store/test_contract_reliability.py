@@ -36,7 +36,8 @@ async def test_put_schedule_is_compare_and_set(store: Store) -> None:
     with pytest.raises(ScheduleConflictError) as exists:
         await store.put_schedule(first, expected_version=0)
     assert (exists.value.schedule_id, exists.value.expected, exists.value.actual) == ("s", 0, 1)
-    assert isinstance(exists.value, ConflictError) and "re-read" in str(exists.value)
+    # A create of one that exists: said as such, not as a concurrent change to re-read.
+    assert isinstance(exists.value, ConflictError) and "exists already" in str(exists.value)
 
     second = replace(first, kwargs={"n": 2}, version=2)
     await store.put_schedule(second, expected_version=1)
@@ -44,6 +45,7 @@ async def test_put_schedule_is_compare_and_set(store: Store) -> None:
     with pytest.raises(ScheduleConflictError) as conflict:
         await store.put_schedule(stale, expected_version=1)
     assert (conflict.value.expected, conflict.value.actual) == (1, 2)
+    assert "re-read" in str(conflict.value)
     assert await store.get_schedule("s") == second  # the loser wrote nothing
 
     with pytest.raises(ValueError, match="version 3"):  # must carry expected + 1
