@@ -199,18 +199,18 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
     ) -> bool:
         s = self._t.schedules
         stmt = sa.delete(s).where(s.c.id == schedule_id)
-        if expected_version is not None:
-            stmt = stmt.where(s.c.version == expected_version)
+        if expected_version is None:
+            return await self._rowcount(stmt) > 0
         version_of = sa.select(s.c.version).where(s.c.id == schedule_id)
 
         def work(conn: Connection) -> tuple[bool, int | None]:
-            if conn.execute(stmt).rowcount == 1:
+            if conn.execute(stmt.where(s.c.version == expected_version)).rowcount == 1:
                 return True, expected_version
             return False, conn.execute(version_of).scalar()
 
         deleted, actual = await self._db.write(work)
-        if expected_version is None or actual is None:
-            return deleted
+        if actual is None:
+            return False
         if not deleted:
             raise ScheduleConflictError(schedule_id, expected_version, actual)
         return True
