@@ -7,6 +7,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from tests.untraced import untraced_env
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -17,7 +19,7 @@ def run_bench(
     proc = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
-        env=None if env is None else dict(env),
+        env=untraced_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,

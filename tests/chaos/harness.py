@@ -18,6 +18,7 @@ from pathlib import Path
 
 from schedkit.errors import StoreError
 from schedkit.store import Store
+from tests.untraced import untraced_env
 
 from .checker import Kill
 
@@ -58,7 +59,7 @@ class Cluster:
     def _spawn(self) -> subprocess.Popen[str]:
         self.started += 1
         path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(SRC)) if p)
-        env = {**os.environ, "SCHEDKIT_CHAOS_MARKS": str(self.marks), "PYTHONPATH": path}
+        env = {**untraced_env(), "SCHEDKIT_CHAOS_MARKS": str(self.marks), "PYTHONPATH": path}
         with open(self.workdir / f"node-{self.started}.log", "w") as log:
             return subprocess.Popen(
                 [sys.executable, str(HERE / "node.py"), self.url],

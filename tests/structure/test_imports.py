@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.structure.imports import cycles, import_graph, module_files
+from tests.untraced import untraced_env
 
 
 def test_no_import_cycles() -> None:
@@ -43,6 +44,7 @@ def test_every_public_module_imports_alone_in_a_fresh_interpreter() -> None:
         text=True,
         timeout=280,
         check=False,
+        env=untraced_env(),
     )
     assert (proc.returncode, proc.stdout) == (0, ""), proc.stderr
 
