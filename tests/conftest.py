@@ -134,6 +134,7 @@ SERIAL_FILES = (
     "tests/engine/test_cluster.py",
     "tests/engine/test_clock_sync.py",
     "tests/api/test_workers.py",
+    "tests/unit/test_sync_lifecycle.py",
 )
 
 

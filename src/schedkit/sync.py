@@ -2,92 +2,148 @@
 
 One implementation: every call runs the async :class:`~schedkit.service.Scheduler`
 method on an event loop in a background thread (an anyio blocking portal). Each method
-below is declared from the async one it runs, so it keeps that method's signature and
-types (a test checks that every public coroutine method of Scheduler is here).
+below is made from the async one it runs, so it keeps that method's signature, types and
+docstring (a test checks that every public coroutine method of Scheduler is here).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures.thread
 import functools
-from collections.abc import Awaitable, Callable
+import logging
+import os
+import threading
+from collections.abc import Callable, Coroutine, Iterable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
+from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 from zoneinfo import ZoneInfo
 
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.from_thread import start_blocking_portal
 
+from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
+from schedkit.errors import NotRunningError
+from schedkit.extension import Extension
 from schedkit.registry import TaskRegistry
-from schedkit.service import Scheduler
+from schedkit.service import ConfigInput, Scheduler
 from schedkit.store import Store
 from schedkit.task import BaseTask
+from schedkit.workflows import Workflow
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
+logger = logging.getLogger(__name__)
 
-class _Blocking(Generic[P, T]):
-    """A blocking twin of an async Scheduler method."""
+#: Seconds between the checks of a blocking call's waiting thread for a signal: a wait
+#: without a timeout is not interrupted by Ctrl-C on Windows, nor on Linux when another
+#: thread took the signal (the main thread runs Python's handler only once it wakes).
+_POLL = 0.2
 
-    def __init__(self, method: Callable[Concatenate[Scheduler, P], Awaitable[T]]) -> None:
-        self._method = method
-        self.__doc__ = method.__doc__
 
-    @overload
-    def __get__(self, obj: None, objtype: type[SyncScheduler]) -> Self: ...
+@dataclass(frozen=True)
+class _Node:
+    scheduler: Scheduler
+    loop: asyncio.AbstractEventLoop
+    #: Closes the portal: its event loop ends and its thread is joined.
+    portal: ExitStack
 
-    @overload
-    def __get__(self, obj: SyncScheduler, objtype: type[SyncScheduler]) -> Callable[P, T]: ...
 
-    def __get__(
-        self, obj: SyncScheduler | None, objtype: type[SyncScheduler]
-    ) -> Self | Callable[P, T]:
-        if obj is None:
-            return self
-        method = self._method
+def _wait(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> T:
+    """Run ``coro`` on ``loop`` and wait for its result; an interrupt (Ctrl-C) cancels
+    it and goes on (left running, the call would go on unseen)."""
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        while not future.done():
+            concurrent.futures.wait((future,), timeout=_POLL)
+    except BaseException:
+        future.cancel()
+        raise
+    return future.result()
 
-        @functools.wraps(method)
-        def blocking(*args: P.args, **kwargs: P.kwargs) -> T:
-            scheduler, portal = obj._running()
-            return portal.call(functools.partial(method, scheduler, *args, **kwargs))
 
-        return blocking
+def _blocking(
+    method: Callable[Concatenate[Scheduler, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[SyncScheduler, P], T]:
+    """The blocking twin of an async Scheduler method; ``inspect.signature`` and
+    ``help()`` show the method's (through ``__wrapped__``)."""
+
+    @functools.wraps(method)
+    def blocking(self: SyncScheduler, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        node = self._running()
+        self._warn_in_loop()
+        return _wait(method(node.scheduler, *args, **kwargs), node.loop)
+
+    return blocking
 
 
 class SyncScheduler:
     """``with SyncScheduler(config) as s: s.run_now("task", wait=True)``.
 
     Takes the same arguments as :class:`Scheduler`; its coroutine methods are blocking
-    methods here, with the same arguments.
+    methods here, with the same arguments. Ctrl-C during a blocking call raises
+    KeyboardInterrupt at once (the call is cancelled; a run it started goes on); the
+    stop then lets running runs finish for ``scheduler.shutdown_grace``, and a Ctrl-C
+    during that stop cuts it short. A node still started when the program ends is
+    stopped then, with a warning.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._args = args
-        self._kwargs = kwargs
-        self._stack = ExitStack()
-        self._portal: BlockingPortal | None = None
-        self._scheduler: Scheduler | None = None
+    def __init__(
+        self,
+        config: ConfigInput = None,
+        *,
+        registry: TaskRegistry | None = None,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        tasks: Iterable[type[BaseTask] | BaseTask] = (),
+        extensions: Iterable[Extension] = (),
+        workflows: Iterable[Workflow] = (),
+    ) -> None:
+        # Tuples: a start after a stop makes a new Scheduler from the same arguments.
+        self._make = functools.partial(
+            Scheduler,
+            config,
+            registry=registry,
+            store=store,
+            clock=clock,
+            tasks=tuple(tasks),
+            extensions=tuple(extensions),
+            workflows=tuple(workflows),
+        )
+        self._node: _Node | None = None
+        self._warned_in_loop = False
 
     def start(self) -> None:
-        portal = self._stack.enter_context(start_blocking_portal())
-        self._portal = portal
-        # The Scheduler must be created on the portal's loop: it makes asyncio objects.
-        self._scheduler = portal.call(self._create)
-        try:
-            portal.call(self._scheduler.start)
-        except BaseException:
-            self._stack.close()
-            raise
-
-    async def _create(self) -> Scheduler:
-        return Scheduler(*self._args, **self._kwargs)
+        """Start the node (:meth:`Scheduler.start`); nothing if it is started already.
+        A failure (configuration, store) closes the event loop thread again and raises
+        the error; ``start()`` may then be called again."""
+        if self._node is not None:
+            return
+        self._warn_in_loop()
+        with ExitStack() as stack:
+            portal = stack.enter_context(start_blocking_portal())
+            loop = portal.call(asyncio.get_running_loop)
+            # Made on the portal's loop: the Scheduler makes asyncio objects.
+            scheduler = portal.call(self._make)
+            _wait(scheduler.start(), loop)
+            self._node = _Node(scheduler, loop, stack.pop_all())
+        _started.add(self)
 
     def stop(self) -> None:
-        if self._portal is not None and self._scheduler is not None:
-            self._portal.call(self._scheduler.stop)
-        self._stack.close()
-        self._portal = None
+        """Stop the node (:meth:`Scheduler.stop`: running runs get the shutdown grace)
+        and its event loop thread; nothing if it is not started. Interrupted (Ctrl-C),
+        the stop is cancelled: the grace ends, runs still running are left for the
+        leader to judge lost, and the KeyboardInterrupt goes on."""
+        node, self._node = self._node, None
+        if node is None:
+            return
+        _started.discard(self)
+        self._warn_in_loop()
+        with node.portal:
+            _wait(node.scheduler.stop(), node.loop)
 
     def __enter__(self) -> Self:
         self.start()
@@ -101,15 +157,33 @@ class SyncScheduler:
     ) -> None:
         self.stop()
 
-    def _running(self) -> tuple[Scheduler, BlockingPortal]:
-        if self._scheduler is None or self._portal is None:
-            raise RuntimeError("start the SyncScheduler first (or use it in a with block)")
-        return self._scheduler, self._portal
+    def _running(self) -> _Node:
+        if self._node is None:
+            raise NotRunningError(
+                "the SyncScheduler is not started: call start() or use 'with SyncScheduler(...)'"
+            )
+        return self._node
+
+    def _warn_in_loop(self) -> None:
+        """A warning (once) when called from a thread running an event loop: a notebook
+        does, so it is no error, but the call blocks that loop until it returns."""
+        if self._warned_in_loop:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._warned_in_loop = True
+        logger.warning(
+            "SyncScheduler called from a thread running an event loop: each call blocks "
+            "that loop until it returns; in async code use schedkit.Scheduler "
+            "('async with Scheduler(...)', 'await scheduler.run_now(...)')"
+        )
 
     @property
     def scheduler(self) -> Scheduler:
         """The async scheduler behind this one (for its plain, non-async methods)."""
-        return self._running()[0]
+        return self._running().scheduler
 
     @property
     def config(self) -> SchedkitConfig:
@@ -143,55 +217,87 @@ class SyncScheduler:
     ) -> list[BaseTask]:
         return self.scheduler.list_tasks(category, tags)
 
-    add_task = _Blocking(Scheduler.add_task)
-    add_schedules = _Blocking(Scheduler.add_schedules)
-    remove_task = _Blocking(Scheduler.remove_task)
-    delete_schedule = _Blocking(Scheduler.delete_schedule)
-    pause_task = _Blocking(Scheduler.pause_task)
-    resume_task = _Blocking(Scheduler.resume_task)
-    get_schedule = _Blocking(Scheduler.get_schedule)
-    list_schedules = _Blocking(Scheduler.list_schedules)
-    count_schedules = _Blocking(Scheduler.count_schedules)
-    pending_defaults = _Blocking(Scheduler.pending_defaults)
-    schedule_counts = _Blocking(Scheduler.schedule_counts)
-    next_schedules = _Blocking(Scheduler.next_schedules)
-    get_job_info = _Blocking(Scheduler.get_job_info)
-    allowed_fires = _Blocking(Scheduler.allowed_fires)
-    run_now = _Blocking(Scheduler.run_now)
-    execute_handed_off = _Blocking(Scheduler.execute_handed_off)
-    wait_for_run = _Blocking(Scheduler.wait_for_run)
-    cancel_run = _Blocking(Scheduler.cancel_run)
-    retry_run = _Blocking(Scheduler.retry_run)
-    backfill = _Blocking(Scheduler.backfill)
-    backfill_status = _Blocking(Scheduler.backfill_status)
-    cancel_backfill = _Blocking(Scheduler.cancel_backfill)
-    get_run = _Blocking(Scheduler.get_run)
-    list_runs = _Blocking(Scheduler.list_runs)
-    count_runs = _Blocking(Scheduler.count_runs)
-    last_finished_runs = _Blocking(Scheduler.last_finished_runs)
-    result_file = _Blocking(Scheduler.result_file)
-    get_logs = _Blocking(Scheduler.get_logs)
-    stats = _Blocking(Scheduler.stats)
-    runs_per_hour = _Blocking(Scheduler.runs_per_hour)
-    purge = _Blocking(Scheduler.purge)
-    purge_history = _Blocking(Scheduler.purge_history)
-    purge_plan = _Blocking(Scheduler.purge_plan)
-    purge_audit = _Blocking(Scheduler.purge_audit)
-    ping = _Blocking(Scheduler.ping)
-    list_nodes = _Blocking(Scheduler.list_nodes)
-    drain = _Blocking(Scheduler.drain)
-    wait_drained = _Blocking(Scheduler.wait_drained)
-    request_drain = _Blocking(Scheduler.request_drain)
-    undrain = _Blocking(Scheduler.undrain)
-    request_undrain = _Blocking(Scheduler.request_undrain)
-    waiting_reasons = _Blocking(Scheduler.waiting_reasons)
-    leader_lease = _Blocking(Scheduler.leader_lease)
-    list_audit = _Blocking(Scheduler.list_audit)
-    count_audit = _Blocking(Scheduler.count_audit)
-    create_token = _Blocking(Scheduler.create_token)
-    list_tokens = _Blocking(Scheduler.list_tokens)
-    revoke_token = _Blocking(Scheduler.revoke_token)
-    verify_token = _Blocking(Scheduler.verify_token)
-    token_is_live = _Blocking(Scheduler.token_is_live)
-    get_state = _Blocking(Scheduler.get_state)
-    set_state = _Blocking(Scheduler.set_state)
+    add_task = _blocking(Scheduler.add_task)
+    add_schedules = _blocking(Scheduler.add_schedules)
+    remove_task = _blocking(Scheduler.remove_task)
+    delete_schedule = _blocking(Scheduler.delete_schedule)
+    pause_task = _blocking(Scheduler.pause_task)
+    resume_task = _blocking(Scheduler.resume_task)
+    get_schedule = _blocking(Scheduler.get_schedule)
+    list_schedules = _blocking(Scheduler.list_schedules)
+    count_schedules = _blocking(Scheduler.count_schedules)
+    pending_defaults = _blocking(Scheduler.pending_defaults)
+    schedule_counts = _blocking(Scheduler.schedule_counts)
+    next_schedules = _blocking(Scheduler.next_schedules)
+    get_job_info = _blocking(Scheduler.get_job_info)
+    allowed_fires = _blocking(Scheduler.allowed_fires)
+    run_now = _blocking(Scheduler.run_now)
+    execute_handed_off = _blocking(Scheduler.execute_handed_off)
+    wait_for_run = _blocking(Scheduler.wait_for_run)
+    cancel_run = _blocking(Scheduler.cancel_run)
+    retry_run = _blocking(Scheduler.retry_run)
+    backfill = _blocking(Scheduler.backfill)
+    backfill_status = _blocking(Scheduler.backfill_status)
+    cancel_backfill = _blocking(Scheduler.cancel_backfill)
+    get_run = _blocking(Scheduler.get_run)
+    list_runs = _blocking(Scheduler.list_runs)
+    count_runs = _blocking(Scheduler.count_runs)
+    last_finished_runs = _blocking(Scheduler.last_finished_runs)
+    result_file = _blocking(Scheduler.result_file)
+    get_logs = _blocking(Scheduler.get_logs)
+    stats = _blocking(Scheduler.stats)
+    runs_per_hour = _blocking(Scheduler.runs_per_hour)
+    purge = _blocking(Scheduler.purge)
+    purge_history = _blocking(Scheduler.purge_history)
+    purge_plan = _blocking(Scheduler.purge_plan)
+    purge_audit = _blocking(Scheduler.purge_audit)
+    ping = _blocking(Scheduler.ping)
+    list_nodes = _blocking(Scheduler.list_nodes)
+    drain = _blocking(Scheduler.drain)
+    wait_drained = _blocking(Scheduler.wait_drained)
+    request_drain = _blocking(Scheduler.request_drain)
+    undrain = _blocking(Scheduler.undrain)
+    request_undrain = _blocking(Scheduler.request_undrain)
+    waiting_reasons = _blocking(Scheduler.waiting_reasons)
+    leader_lease = _blocking(Scheduler.leader_lease)
+    list_audit = _blocking(Scheduler.list_audit)
+    count_audit = _blocking(Scheduler.count_audit)
+    create_token = _blocking(Scheduler.create_token)
+    list_tokens = _blocking(Scheduler.list_tokens)
+    revoke_token = _blocking(Scheduler.revoke_token)
+    verify_token = _blocking(Scheduler.verify_token)
+    token_is_live = _blocking(Scheduler.token_is_live)
+    get_state = _blocking(Scheduler.get_state)
+    set_state = _blocking(Scheduler.set_state)
+
+
+#: The SyncSchedulers started and not stopped, for the stop at the program's end.
+_started: set[SyncScheduler] = set()
+
+
+def _stop_forgotten() -> None:
+    """Stop the nodes a program ended without stopping (a forgotten stop(), an error
+    raised past it, Ctrl-C): their event loop would go on and the program not end."""
+    for sync in list(_started):
+        node = sync._running()
+        logger.warning(
+            "SyncScheduler node %s is still started as the program ends: stopping it "
+            "(running runs get scheduler.shutdown_grace, %g s); call stop() or use "
+            "'with SyncScheduler(...)'",
+            node.scheduler.node_id,
+            node.scheduler.config.scheduler.shutdown_grace,
+        )
+        try:
+            sync.stop()
+        except Exception:
+            logger.exception("stopping SyncScheduler node %s failed", node.scheduler.node_id)
+
+
+# Not atexit: Python calls atexit functions only after it has shut the thread pools down
+# and joined their threads (concurrent.futures registers that with threading), and a
+# stop needs those pools (the store's readers, asyncio.to_thread). threading's exit hooks
+# run last registered first: after the import of concurrent.futures.thread above, this
+# one runs ahead of the pools' shutdown, and before non-daemon threads are joined.
+threading._register_atexit(_stop_forgotten)  # type: ignore[attr-defined]
+# A forked child has none of its parent's event loop threads: its nodes are not its own.
+os.register_at_fork(after_in_child=_started.clear)

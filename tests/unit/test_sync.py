@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import pydoc
 from pathlib import Path
+
+import pytest
 
 from schedkit import Scheduler, SyncScheduler, task
 from schedkit.registry import TaskRegistry
@@ -29,7 +32,14 @@ def test_every_public_coroutine_method_has_a_blocking_twin() -> None:
 def test_blocking_twins_keep_the_async_signature() -> None:
     for name in _public_coroutines(Scheduler) - {"start", "stop"}:
         twin = getattr(SyncScheduler, name)
-        assert inspect.signature(twin._method) == inspect.signature(getattr(Scheduler, name))
+        assert inspect.signature(twin) == inspect.signature(getattr(Scheduler, name))
+    assert "run_now(self, task_name: 'str'" in pydoc.plain(pydoc.render_doc(SyncScheduler))
+
+
+def test_the_constructor_takes_the_schedulers_arguments() -> None:
+    assert inspect.signature(SyncScheduler) == inspect.signature(Scheduler)
+    with pytest.raises(TypeError, match="taskz"):
+        SyncScheduler({"store_url": "sqlite://"}, taskz=[])  # type: ignore[call-arg]
 
 
 def test_a_sync_program_runs_a_task_and_reads_its_history(tmp_path: Path) -> None:

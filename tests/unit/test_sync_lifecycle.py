@@ -1,0 +1,254 @@
+"""SyncScheduler's start and stop: a program using it ends (a forgotten stop(), an
+error, Ctrl-C), and a start that fails leaves nothing behind. The programs run as real
+processes: what is checked is that the interpreter exits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import schedkit
+from schedkit import NotRunningError, SchedkitError, SyncScheduler, TaskRegistry
+
+SRC = Path(schedkit.__file__).parents[1]
+FORGOT = "is still started as the program ends: stopping it"
+
+
+def _program(tmp_path: Path, body: str, *, grace: float = 1) -> subprocess.Popen[str]:
+    config = {
+        "store_url": f"sqlite:///{tmp_path / 'p.db'}",
+        "entry_points": False,
+        "scheduler": {"shutdown_grace": grace},
+    }
+    # The task in a module of its own, as programs have them: the old code's hang at
+    # exit depended on the order in which the interpreter tore its modules down.
+    (tmp_path / "tasks.py").write_text(
+        textwrap.dedent("""
+            import time
+            from schedkit import task
+
+            @task("slow", retry={"max_retries": 0})
+            def slow(s: float) -> None:
+                time.sleep(s)
+        """)
+    )
+    head = f"""
+        import signal, time
+        from schedkit import SyncScheduler, TaskRegistry
+        from tasks import slow
+
+        # A test runner started in the background passes SIGINT on ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        s = SyncScheduler({config!r}, registry=TaskRegistry(), tasks=[slow])
+    """
+    script = tmp_path / "program.py"
+    script.write_text(textwrap.dedent(head) + textwrap.dedent(body))
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
+
+
+def _wait_for_line(proc: subprocess.Popen[str], line: str) -> None:
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == line
+
+
+def _ended(proc: subprocess.Popen[str], within: float) -> tuple[int, str]:
+    """The exit code and stderr of ``proc``, which must end within ``within`` seconds."""
+    try:
+        _, err = proc.communicate(timeout=within)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"the program did not end within {within} s:\n{err}")
+    return proc.returncode, err
+
+
+def test_a_program_that_forgets_stop_ends_and_says_so(tmp_path: Path) -> None:
+    proc = _program(
+        tmp_path,
+        """
+        s.start()
+        s.run_now("slow", {"s": 0.2}, wait=True)
+        s.run_now("slow", {"s": 60})
+        time.sleep(0.5)
+        print("leaving", flush=True)
+        """,
+    )
+    _wait_for_line(proc, "leaving")
+    code, err = _ended(proc, 15)
+    assert code == 0, err
+    assert err.count(FORGOT) == 1, err
+    assert "call stop() or use 'with SyncScheduler(...)'" in err
+    # The stop at the end is the ordinary one: the run got the shutdown grace.
+    assert "scheduler.shutdown_grace (1 s)" in err
+
+
+def test_a_program_raising_after_start_ends_with_its_error(tmp_path: Path) -> None:
+    proc = _program(tmp_path, 's.start()\nraise ValueError("a bug after start()")\n')
+    code, err = _ended(proc, 15)
+    assert code == 1
+    assert "ValueError: a bug after start()" in err
+    assert FORGOT in err
+
+
+def test_ctrl_c_ends_a_program_that_never_stops(tmp_path: Path) -> None:
+    proc = _program(tmp_path, 's.start()\nprint("ready", flush=True)\ntime.sleep(60)\n')
+    _wait_for_line(proc, "ready")
+    proc.send_signal(signal.SIGINT)
+    code, err = _ended(proc, 10)
+    assert code == -signal.SIGINT
+    assert "KeyboardInterrupt" in err and FORGOT in err
+
+
+BLOCKED = """
+    with s:
+        print("ready", flush=True)
+        try:
+            s.run_now("slow", {"s": 60}, wait=True)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            raise
+"""
+
+
+def test_ctrl_c_interrupts_a_blocking_call_then_the_stop_drains(tmp_path: Path) -> None:
+    proc = _program(tmp_path, BLOCKED, grace=1)
+    _wait_for_line(proc, "ready")
+    time.sleep(0.5)  # the run has started
+    proc.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _wait_for_line(proc, "interrupted")
+    assert time.monotonic() - started < 2
+    code, err = _ended(proc, 15)
+    assert code == -signal.SIGINT
+    assert "it did not finish within scheduler.shutdown_grace (1 s)" in err
+    assert FORGOT not in err
+
+
+def test_a_second_ctrl_c_cuts_the_stop_short(tmp_path: Path) -> None:
+    proc = _program(tmp_path, BLOCKED, grace=60)
+    _wait_for_line(proc, "ready")
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _wait_for_line(proc, "interrupted")
+    time.sleep(1)  # the stop waits for the run, up to its 60 s grace
+    proc.send_signal(signal.SIGINT)
+    code, err = _ended(proc, 8)
+    assert code == -signal.SIGINT, err
+
+
+def test_ctrl_c_taken_by_another_thread_interrupts_a_blocking_call(tmp_path: Path) -> None:
+    # The kernel may hand a process's SIGINT to any of its threads; Python's handler
+    # then runs in the main thread only once that thread wakes.
+    body = """
+        import threading
+
+        def ctrl_c() -> None:
+            time.sleep(1)
+            signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+
+        with s:
+            threading.Thread(target=ctrl_c).start()
+            started = time.monotonic()
+            try:
+                s.run_now("slow", {"s": 30}, wait=True)
+            except KeyboardInterrupt:
+                print(f"interrupted after {time.monotonic() - started:.0f} s", flush=True)
+                raise
+    """
+    proc = _program(tmp_path, body)
+    _wait_for_line(proc, "interrupted after 1 s")
+    code, err = _ended(proc, 15)
+    assert code == -signal.SIGINT, err
+
+
+def _config(tmp_path: Path, **more: object) -> dict[str, object]:
+    return {"store_url": f"sqlite:///{tmp_path / 's.db'}", "entry_points": False, **more}
+
+
+def _threads_left(before: set[threading.Thread]) -> set[str]:
+    deadline = time.monotonic() + 5
+    while (left := set(threading.enumerate()) - before) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return {t.name for t in left}
+
+
+def test_a_configuration_error_raises_from_start_and_leaves_no_thread(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    s = SyncScheduler(_config(tmp_path, timezone="Mars/Base"), registry=TaskRegistry())
+    with pytest.raises(Exception, match="Mars/Base") as raised:
+        s.start()
+    assert not isinstance(raised.value, RuntimeError)
+    assert _threads_left(before) == set()
+    s.stop()
+
+
+def test_a_failed_start_leaves_it_stoppable_and_startable(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    # A directory where the database file should be: the store cannot open.
+    s = SyncScheduler({"store_url": f"sqlite:///{tmp_path}"}, registry=TaskRegistry())
+    with pytest.raises(SchedkitError) as first:
+        s.start()
+    assert _threads_left(before) == set()
+    s.stop()
+    with pytest.raises(NotRunningError, match=r"call start\(\)"):
+        s.list_runs()
+    with pytest.raises(SchedkitError) as second:
+        s.start()
+    assert type(second.value) is type(first.value)
+    assert _threads_left(before) == set()
+
+
+def test_a_second_start_starts_no_second_node(tmp_path: Path) -> None:
+    with SyncScheduler(_config(tmp_path), registry=TaskRegistry()) as s:
+        s.start()
+        assert [n.id for n in s.list_nodes()] == [s.node_id]
+    before = set(threading.enumerate())
+    s.start()  # again after a stop: a new node
+    try:
+        assert len(s.list_nodes()) == 1
+    finally:
+        s.stop()
+    assert _threads_left(before) == set()
+
+
+def test_used_when_not_started_it_says_to_call_start(tmp_path: Path) -> None:
+    s = SyncScheduler(_config(tmp_path), registry=TaskRegistry())
+    for use in (lambda: s.run_now("t"), lambda: s.node_id):
+        with pytest.raises(NotRunningError, match=r"call start\(\)"):
+            use()
+    s.start()
+    s.stop()
+    with pytest.raises(NotRunningError, match=r"call start\(\)"):
+        s.list_runs()
+
+
+def test_called_from_a_running_event_loop_it_warns_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def notebook_cell() -> None:
+        s = SyncScheduler(_config(tmp_path), registry=TaskRegistry())
+        s.start()
+        s.list_runs()
+        s.stop()
+
+    with caplog.at_level(logging.WARNING, logger="schedkit.sync"):
+        asyncio.run(notebook_cell())
+    said = [r.getMessage() for r in caplog.records if r.name == "schedkit.sync"]
+    assert len(said) == 1 and "blocks that loop" in said[0], said
