@@ -53,6 +53,12 @@ class ResultNotReadable(SchedkitError):
     and truthiness would read ``"false"`` as a success. Fails the attempt, not retried."""
 
 
+class ResultNotStorable(SchedkitError):
+    """``execute`` returned a value JSON cannot carry in any form schedkit gives it (bytes
+    that are not UTF-8 text; the run's record says what). Fails the attempt, not retried:
+    the task did its work, and a retry would do it again."""
+
+
 class DuplicateTaskError(TaskDefinitionError):
     """Two tasks declare the same name; the message names both locations."""
 

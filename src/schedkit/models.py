@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic_core import to_jsonable_python
 
+from schedkit.errors import ResultNotStorable
+
 JSON = dict[str, Any]
 
 
@@ -105,6 +107,24 @@ def storable_json(value: Any) -> bytes:
     if holds_nul_escape(text):
         raise ValueError("not storable as JSON: contains a NUL character (\\u0000)")
     return data
+
+
+def result_json(value: Any) -> Any:
+    """``value`` as a run's result keeps it: what JSON cannot carry natively (dates,
+    decimals, ObjectIds) in its string form, bytes as text if they are UTF-8; else
+    ResultNotStorable. Other bytes get no second form (base64 with a marker): the data's
+    shape would change with its content, and its readers could not tell it from a
+    string the task returned."""
+    try:
+        return to_jsonable_python(value, fallback=str)
+    except UnicodeDecodeError as exc:
+        raise ResultNotStorable(
+            f"not storable as JSON: bytes that are not UTF-8 text ({exc}); return them "
+            "encoded (base64.b64encode(data).decode()), or store them elsewhere and "
+            "return a reference"
+        ) from None
+    except Exception as exc:  # a value's own __str__ (the fallback) may raise anything
+        raise ResultNotStorable(f"not storable as JSON: {type(exc).__name__}: {exc}") from exc
 
 
 def to_json(value: Any) -> Any:

@@ -138,3 +138,10 @@ def _validatable(annotation: Any) -> bool:
     except pydantic.PydanticSchemaGenerationError:
         return False
     return True
+
+
+def on_loop(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is task code for the event loop: an ``async def``, including an
+    async generator (its body runs as it is iterated; in a thread it was never
+    iterated, and the run recorded the generator object as its data)."""
+    return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)

@@ -1,5 +1,6 @@
-"""Stopping a node's background tasks: cancel them and wait until each has ended, and
-waits with a time limit that a cancellation always ends."""
+"""Stopping a node's background tasks: cancel them and wait until each has ended;
+waits with a time limit that a cancellation always ends; and whether the running task
+is being cancelled."""
 
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ _T = TypeVar("_T")
 
 #: Seconds after which a cancellation is sent again to a task that has not ended.
 RECANCEL_AFTER = 0.5
+
+
+def being_cancelled() -> bool:
+    """Whether the running task has been asked to stop (``Task.cancel()``). A
+    ``CancelledError`` is not always its own: a cancellation that reaches a store call can
+    come back out as a store error, not to be waited out; code it runs can raise one of
+    its own (it awaited a future cancelled elsewhere)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:

@@ -18,11 +18,10 @@ from datetime import tzinfo
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
 
 import pydantic
-from pydantic_core import to_jsonable_python
 
 from schedkit.context import TaskContext, current_context
 from schedkit.errors import ResultNotReadable, TaskDefinitionError, ValidationError
-from schedkit.models import RunStatus, storable_json
+from schedkit.models import RunStatus, result_json, storable_json
 from schedkit.parameters import declared_in_zone, validated
 from schedkit.placement import (
     LOCAL_EXECUTOR,
@@ -31,7 +30,7 @@ from schedkit.placement import (
     check_isolation,
     check_labels,
 )
-from schedkit.signatures import context_parameter, execute_model, signature_model
+from schedkit.signatures import context_parameter, execute_model, on_loop, signature_model
 
 __all__ = [
     "BaseTask",
@@ -178,7 +177,8 @@ class TaskResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able dict; values JSON cannot carry natively (dates, decimals, ObjectIds)
-        become their string form rather than failing the run after it did its work."""
+        become their string form rather than failing the run after it did its work.
+        ResultNotStorable if there is none (see :func:`~schedkit.models.result_json`)."""
         out: dict[str, Any] = {
             "success": self.success,
             "message": self.message,
@@ -186,7 +186,7 @@ class TaskResult:
             "statistics": self.statistics,
             **self.extra,
         }
-        converted: dict[str, Any] = to_jsonable_python(out, fallback=str)
+        converted: dict[str, Any] = result_json(out)
         return converted
 
 
@@ -321,7 +321,7 @@ class BaseTask(abc.ABC):
 
     @property
     def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.execute)
+        return on_loop(self.execute)
 
     def parameters_schema(self) -> dict[str, Any] | None:
         """JSON Schema of the declared parameters, for forms; None if undeclared."""
@@ -406,7 +406,7 @@ class FunctionTask(BaseTask, Generic[P, R]):
         self._timeout = timeout
         self._context_param = context_parameter(func, name)
         # Asked several times per run (thread or loop, each hook); the function is fixed.
-        self._is_async = inspect.iscoroutinefunction(func)
+        self._is_async = on_loop(func)
         self._parameters = (
             parameters
             if parameters is not None

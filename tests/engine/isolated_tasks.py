@@ -55,6 +55,12 @@ def isolated_says_false() -> dict[str, Any]:
     return {"success": "false", "message": "source unavailable"}
 
 
+@task("isolated_bytes", category="t", retry={"max_retries": 2}, isolation="process")
+def isolated_bytes() -> bytes:
+    """Bytes that are not UTF-8: its ResultNotStorable is raised in the child."""
+    return b"\x89PNG\r\n\x1a\n"
+
+
 @task("isolated_fails", category="t", retry={"max_retries": 0}, isolation="process")
 def isolated_fails(mark: str) -> None:
     _mark(mark)

@@ -125,3 +125,118 @@ def test_a_hook_collected_at_exit_lets_its_generator_exit_through() -> None:
     loop.close()
     hook.close()  # what the collector does; raised TaskExited out of close()
     assert not task.done()
+
+
+class Unwinding(BaseException):
+    """What pytest's ``Failed`` or gevent's ``GreenletExit`` are: no Exception."""
+
+
+FAILURES: list[BaseException] = []
+
+
+class Unwinds(BaseTask):
+    task_name = "unwinds"
+    task_description = "raises a BaseException that is no Exception, in its thread"
+    task_category = "t"
+    default_schedule = None
+    retry_config = {"max_retries": 1, "retry_delay": 0}  # noqa: RUF012 - the document's
+
+    def execute(self, **kwargs: Any) -> None:
+        BODIES.append("unwinds")
+        raise Unwinding("left early")
+
+    def on_failure(self, error: Exception) -> None:
+        FAILURES.append(error)
+
+
+@task("grouped", category="t", retry={"max_retries": 0})
+async def grouped() -> None:
+    async def child() -> None:
+        raise Unwinding("in a child")
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(child())
+
+
+#: Set at the third fire of unwinds_once (made by its test, on its event loop).
+THIRD_FIRE: list[asyncio.Event] = []
+
+
+@task("unwinds_once", category="t", retry={"max_retries": 0})
+async def unwinds_once() -> None:
+    BODIES.append("unwinds_once")
+    fires = BODIES.count("unwinds_once")
+    if fires == 3:
+        THIRD_FIRE[0].set()
+    if fires == 1:
+        raise Unwinding("first fire only")
+
+
+async def test_any_base_exception_fails_its_attempt_and_is_retried(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Before: a task raising a BaseException other than the three that end a process (a
+    BaseExceptionGroup of a task group, pytest's Failed) left its run ``running`` for
+    ever, nothing logged, its schedule's later fires skipped as still active."""
+    BODIES.clear()
+    FAILURES.clear()
+    s = await make_scheduler(Unwinds(), grouped)
+    run = await s.run_now("unwinds", wait=True, timeout=15)
+    assert (run.status, run.attempt) == (RunStatus.FAILED, 2), run
+    assert run.error is not None
+    assert (run.error["type"], run.error["message"]) == ("Unwinding", "left early")
+    assert BODIES == ["unwinds", "unwinds"]
+    # on_failure takes an Exception: the original is its cause.
+    assert [type(f.__cause__) for f in FAILURES] == [Unwinding, Unwinding]
+    assert "Unwinding: left early" in str(FAILURES[0])
+    run = await s.run_now("grouped", wait=True, timeout=15)
+    assert run.status is RunStatus.FAILED and run.error is not None
+    assert run.error["type"] == "BaseExceptionGroup"
+    assert "Unwinding: in a child" in run.error["traceback"]
+    assert s.running_count == 0
+
+
+async def test_a_schedule_fires_on_after_a_base_exception(make_scheduler: MakeScheduler) -> None:
+    BODIES.clear()
+    THIRD_FIRE[:] = [asyncio.Event()]
+    s = await make_scheduler(unwinds_once)
+    await s.add_task("unwinds_once", {"trigger": "interval", "seconds": 0.3, "max_instances": 1})
+    await asyncio.wait_for(THIRD_FIRE[0].wait(), 15)
+    statuses = [r.status for r in await s.list_runs("unwinds_once")]
+    assert statuses.count(RunStatus.FAILED) == 1 and RunStatus.SUCCESS in statuses
+
+
+async def _awaits_a_cancelled_future() -> None:
+    loop = asyncio.get_running_loop()
+    elsewhere = loop.create_future()
+    loop.call_soon(elsewhere.cancel)
+    await elsewhere
+
+
+@task("cancelled_elsewhere", category="t", retry={"max_retries": 1, "retry_delay": 0})
+async def cancelled_elsewhere() -> None:
+    BODIES.append("cancelled_elsewhere")
+    await _awaits_a_cancelled_future()
+
+
+@task("raises_cancelled", category="t", retry={"max_retries": 0})
+def raises_cancelled() -> None:
+    raise asyncio.CancelledError("from a thread")
+
+
+async def test_a_cancelled_error_of_the_task_s_own_is_a_failure(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Before: it was recorded ``cancelled``, "the node shut down" (it had not), with no
+    error, and not retried."""
+    BODIES.clear()
+    s = await make_scheduler(cancelled_elsewhere, raises_cancelled, fine)
+    run = await s.run_now("cancelled_elsewhere", wait=True, timeout=15)
+    assert (run.status, run.attempt, run.reason) == (RunStatus.FAILED, 2, None), run
+    assert run.error is not None and run.error["type"] == "CancelledError"
+    assert "though its run was not cancelled" in run.error["message"]
+    assert BODIES == ["cancelled_elsewhere", "cancelled_elsewhere"]
+    run = await s.run_now("raises_cancelled", wait=True, timeout=15)
+    assert run.status is RunStatus.FAILED and run.error is not None
+    assert (run.error["type"], run.error["message"]) == ("CancelledError", "from a thread")
+    assert (await s.run_now("fine", wait=True, timeout=15)).status is RunStatus.SUCCESS

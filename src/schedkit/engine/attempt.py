@@ -20,24 +20,27 @@ from typing import Any
 
 from schedkit._controls import escape_controls
 from schedkit.context import RunCancelledError, TaskContext
-from schedkit.engine.hooks import PROCESS_EXITS, run_hooks
+from schedkit.engine.hooks import BaseExceptionRaised, raised_by_task, run_hooks
 from schedkit.engine.isolation import IsolatedTimeout, needs_thread, run_isolated
 from schedkit.engine.retries import error_info, is_final
 from schedkit.engine.threads import HeldThread, ThreadLane, without_stop_iteration
 from schedkit.engine.work import Work, WorkAbandonedError
-from schedkit.errors import ResultNotReadable
+from schedkit.errors import ResultNotReadable, ResultNotStorable
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES, clip
 from schedkit.logcapture import ABOUT_RUN, run_fields
 from schedkit.models import JSON, Run, RunStatus, storable_json
-from schedkit.stopping import wait_for
+from schedkit.stopping import being_cancelled, wait_for
 from schedkit.task import BaseTask, TaskResult
 
 logger = logging.getLogger(__name__)
 
 #: Longest wait for a task's ``on_failure`` hook; it must not hold the run's end forever.
 ON_FAILURE_TIMEOUT = 60.0
-#: What an ``on_failure`` hook may raise and only be logged for (see hooks.TaskExited).
-_HOOK_ERRORS: tuple[type[BaseException], ...] = (Exception, *PROCESS_EXITS)
+#: The message of a ``CancelledError`` the task's code raised of its own, said without one.
+OWN_CANCEL = (
+    "the task's code raised CancelledError though its run was not cancelled (it awaited "
+    "a task or future that was cancelled elsewhere)"
+)
 
 
 class TaskReportedFailure(Exception):
@@ -71,15 +74,19 @@ def timed_out(timeout: float) -> tuple[Outcome, Exception]:
     )
 
 
-def judge_error(exc: Exception, ctx: TaskContext) -> tuple[Outcome, Exception | None]:
+def judge_error(exc: BaseException, ctx: TaskContext) -> tuple[Outcome, Exception | None]:
     """The verdict on an attempt that raised ``exc`` (a cancelled run's error is its
-    cancellation, not a failure); the second item goes to ``on_failure``."""
+    cancellation, not a failure); the second item goes to ``on_failure``, which takes an
+    Exception (see hooks.BaseExceptionRaised)."""
     if ctx.cancelled:
         return cancelled(ctx), None
-    # Like a result that cannot be stored: the task did its work, and a retry would do
-    # it again to return the same unreadable ``success``.
-    retryable = not isinstance(exc, ResultNotReadable)
-    return Outcome(status=RunStatus.FAILED, error=error_info(exc), retryable=retryable), exc
+    # The task did its work, and a retry would do it again to return the same result.
+    retryable = not isinstance(exc, ResultNotReadable | ResultNotStorable)
+    error = error_info(exc)
+    if isinstance(exc, asyncio.CancelledError) and not str(exc):
+        error["message"] = OWN_CANCEL
+    failure = exc if isinstance(exc, Exception) else BaseExceptionRaised(exc)
+    return Outcome(status=RunStatus.FAILED, error=error, retryable=retryable), failure
 
 
 def judge_result(result: TaskResult, ctx: TaskContext) -> tuple[Outcome, Exception | None]:
@@ -88,10 +95,10 @@ def judge_result(result: TaskResult, ctx: TaskContext) -> tuple[Outcome, Excepti
     if the task reported ``success: False``; else success."""
     if ctx.cancelled:
         return cancelled(ctx), None
-    payload = result.to_json()
     try:
+        payload = result.to_json()
         size = len(storable_json(payload))
-    except ValueError as exc:
+    except (ResultNotStorable, ValueError) as exc:
         return Outcome(
             status=RunStatus.FAILED,
             error={"type": "ResultNotStorable", "message": str(exc)},
@@ -204,6 +211,9 @@ class AttemptRunner:
             result = await work.result()
         except (asyncio.CancelledError, RunCancelledError, WorkAbandonedError) as exc:
             if not (work.timed_out or ctx.cancelled):
+                # Neither a stop nor a timeout: ours (the node stops), or the code's own.
+                if isinstance(exc, asyncio.CancelledError) and raised_by_task(exc):
+                    return self._failed(exc, run, ctx)
                 raise
             if isinstance(exc, WorkAbandonedError):
                 logger.warning(
@@ -216,15 +226,21 @@ class AttemptRunner:
             return self._timed_out(run, ctx) if work.timed_out else (cancelled(ctx), None)
         except IsolatedTimeout:
             return self._timed_out(run, ctx)
-        except Exception as exc:
+        except BaseException as exc:  # any the code raised, else the run stayed running
+            if not raised_by_task(exc):
+                raise
             if work.timed_out:
                 return self._timed_out(run, ctx)
-            outcome, failure = judge_error(exc, ctx)
-            say_failed(run, ctx, outcome)
-            return outcome, failure
+            return self._failed(exc, run, ctx)
         if work.timed_out:  # it caught its cancellation and returned anyway
             return self._timed_out(run, ctx)
         outcome, failure = judge_result(result, ctx)
+        say_failed(run, ctx, outcome)
+        return outcome, failure
+
+    @staticmethod
+    def _failed(exc: BaseException, run: Run, ctx: TaskContext) -> tuple[Outcome, Exception | None]:
+        outcome, failure = judge_error(exc, ctx)
         say_failed(run, ctx, outcome)
         return outcome, failure
 
@@ -243,7 +259,9 @@ class AttemptRunner:
             outcome = hook(exc) if on_loop else asyncio.to_thread(without_stop_iteration, hook, exc)
             if inspect.isawaitable(outcome):
                 await wait_for(outcome, ON_FAILURE_TIMEOUT)
-        except _HOOK_ERRORS:
+        except BaseException as exc:  # whatever it raised: the run's end is still written
+            if isinstance(exc, asyncio.CancelledError) and being_cancelled():
+                raise
             ctx.logger.exception("on_failure hook failed")
         finally:
             TaskContext.deactivate(token)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from schedkit.engine.retries import error_info
 from schedkit.engine.threads import HeldThread
 from schedkit.models import Run
+from schedkit.stopping import being_cancelled
 from schedkit.task import BaseTask, TaskContext, TaskResult
 from schedkit.workflows.plan import WORKFLOW_KEY
 
@@ -46,6 +47,16 @@ class EnvironmentCheckFailed(Exception):
 PROCESS_EXITS: tuple[type[BaseException], ...] = (SystemExit, KeyboardInterrupt, GeneratorExit)
 
 
+def raised_by_task(exc: BaseException) -> bool:
+    """Whether ``exc``, caught around task code, is the task's to answer for: not the
+    cancellation of the task catching it (a ``CancelledError`` the code raised of its own
+    is), nor a Ctrl-C or exit of the process (the code's own are TaskExited by then,
+    see :func:`call_hook`)."""
+    if isinstance(exc, asyncio.CancelledError):
+        return not being_cancelled()
+    return not isinstance(exc, KeyboardInterrupt | SystemExit)
+
+
 class TaskExited(Exception):
     """The task's code raised SystemExit, KeyboardInterrupt or GeneratorExit. Left as
     they are, these end the event loop (asyncio re-raises them out of the task that
@@ -58,6 +69,20 @@ class TaskExited(Exception):
             f"the task's code raised {type(exc).__name__}{said}; recorded as a failure "
             "instead of ending this process"
         )
+
+
+class BaseExceptionRaised(Exception):
+    """What ``on_failure`` receives when the task's code raised a BaseException that is
+    no Exception and does not end the process (a ``BaseExceptionGroup`` of a task group,
+    pytest's ``Failed``, gevent's ``GreenletExit``, a ``CancelledError`` of its own): the
+    hook takes an Exception. The original is :attr:`exception` and the cause; the run's
+    record names the original."""
+
+    def __init__(self, exc: BaseException) -> None:
+        said = f": {exc}" if str(exc) else ""
+        super().__init__(f"the task's code raised {type(exc).__name__}{said}")
+        self.exception = exc
+        self.__cause__ = exc
 
 
 async def run_hooks(
@@ -74,16 +99,37 @@ async def run_hooks(
     if (before := _own_hook(task, "before_execution")) is not None:
         await call_hook(held, before)
     kwargs = task.prepare_kwargs({k: v for k, v in run.kwargs.items() if k != WORKFLOW_KEY})
-    result = TaskResult.from_value(await call_hook(held, task.execute, **kwargs))
+    value = await call_hook(held, task.execute, **kwargs)
+    result = TaskResult.from_value(await _consumed(held, value))
     after = _own_hook(task, "after_execution")
     if after is None:
         return result
+    # ResultNotStorable here fails the attempt, not retried (see attempt.judge_error).
+    payload = result.to_json()
     try:
-        await call_hook(held, after, result.to_json())
-    except Exception as exc:
+        await call_hook(held, after, payload)
+    except BaseException as exc:  # "if it raises", whatever it raises (tasks.md)
+        if not raised_by_task(exc):
+            raise
         ctx.logger.exception("after_execution failed (the run's result stands)")
         result = replace(result, extra={**result.extra, "after_execution_error": error_info(exc)})
     return result
+
+
+async def _consumed(held: HeldThread | None, value: Any) -> Any:
+    """A generator ``execute`` returned, run to its end into a list (what it yields is
+    the task's data) where its code belongs: a sync one on the task's thread (it was
+    iterated while its result was stored, on the loop, past the timeout and the error
+    handling), an async one on the loop."""
+    if inspect.isgenerator(value):
+        return await call_hook(held, list, value)
+    if inspect.isasyncgen(value):
+        return await call_hook(None, _listed, value)
+    return value
+
+
+async def _listed(items: AsyncIterator[Any]) -> list[Any]:
+    return [item async for item in items]
 
 
 def _own_hook(task: BaseTask, name: str) -> Callable[..., Any] | None:

@@ -118,11 +118,12 @@ def main() -> None:
     send(("ready",))
     token = ctx.activate()
     try:
-        result = asyncio.run(run_hooks(task, run, ctx, None))
+        # Made JSON here, in the try: ResultNotStorable goes back as the attempt's error.
+        payload = asyncio.run(run_hooks(task, run, ctx, None)).to_json()
     except BaseException as exc:
         _error(send, exc)
     else:
-        send(("result", result.to_json()))
+        send(("result", payload))
     finally:
         TaskContext.deactivate(token)
         out.close()

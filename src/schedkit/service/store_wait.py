@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from schedkit.config import SchedkitConfig
 from schedkit.engine.retries import Backoff
 from schedkit.errors import NotRunningError, StoreUnavailableError
-from schedkit.stopping import cancel_and_wait, wait_for
+from schedkit.stopping import being_cancelled, cancel_and_wait, wait_for
 
 __all__ = ["PATIENCE", "Startable", "StoreWait"]
 
@@ -114,7 +114,7 @@ class StoreWait:
             try:
                 await self.scheduler.start()
             except Exception as exc:
-                if _cancelling():
+                if being_cancelled():
                     return  # the app stops: its cancellation came out as a store error
                 if not self._retries(exc):
                     self._give_up(exc)
@@ -180,13 +180,6 @@ class StoreWait:
         else:
             first.set_exception(error)
         return True
-
-
-def _cancelling() -> bool:
-    """Whether this task is being cancelled: a cancellation that reaches a store call can
-    come back out as a store error (schedkit.stopping), not to be waited out."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 def _kind(exc: BaseException) -> str:
