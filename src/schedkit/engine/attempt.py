@@ -29,7 +29,7 @@ from schedkit.errors import ResultNotReadable, ResultNotStorable
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES, clip
 from schedkit.logcapture import ABOUT_RUN, run_fields
 from schedkit.models import JSON, Run, RunStatus, storable_json
-from schedkit.stopping import being_cancelled, wait_for
+from schedkit.stopping import wait_for
 from schedkit.task import BaseTask, TaskResult
 
 logger = logging.getLogger(__name__)
@@ -260,7 +260,7 @@ class AttemptRunner:
             if inspect.isawaitable(outcome):
                 await wait_for(outcome, ON_FAILURE_TIMEOUT)
         except BaseException as exc:  # whatever it raised: the run's end is still written
-            if isinstance(exc, asyncio.CancelledError) and being_cancelled():
+            if not raised_by_task(exc):
                 raise
             ctx.logger.exception("on_failure hook failed")
         finally:
