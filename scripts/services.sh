@@ -16,7 +16,7 @@
 #   SCHEDKIT_SERVICES_DIR      state dir: FerretDB data, logs, pid files
 #                              (default /var/tmp/schedkit-services)
 #   SCHEDKIT_SERVICES_TIMEOUT  seconds to wait for each service to become ready (default 60)
-#   SCHEDKIT_FERRETDB_LOG_LEVEL  FerretDB log level: DEBUG, INFO, WARN, ERROR (default WARN)
+#   SCHEDKIT_FERRETDB_LOG_LEVEL  FerretDB log level: DEBUG, INFO, WARN, ERROR (default ERROR)
 set -euo pipefail
 
 STATE_DIR=${SCHEDKIT_SERVICES_DIR:-/var/tmp/schedkit-services}
@@ -248,7 +248,7 @@ ferretdb_start() {
         --state-dir="$FERRETDB_DIR" \
         --debug-addr=- \
         --telemetry=disable \
-        --log-level="${SCHEDKIT_FERRETDB_LOG_LEVEL:-WARN}" \
+        --log-level="${SCHEDKIT_FERRETDB_LOG_LEVEL:-ERROR}" \
         >>"$FERRETDB_LOG" 2>&1 </dev/null &
     local pid=$! deadline=$((SECONDS + TIMEOUT))
     echo "$pid" >"$FERRETDB_PID"
