@@ -89,6 +89,10 @@ NOT_RUN: dict[tuple[str, str], str] = {
     ("docs/stores.md", "from schedkit.store import create_store"): (
         "needs a PostgreSQL server at db.internal and /var/lib/app"
     ),
+    ("docs/stores.md", "pg_dump -Fc -d app -n schedkit -f schedkit-$(date +%F).dump"): (
+        "needs a database app with a schema schedkit, and restores over it "
+        "(tests/store/test_pg_connections.py runs a store in a schema)"
+    ),
     (
         "docs/stores.md",
         '"""Bytes per run in a schedkit SQL store: N runs through their whole life, then measure.',

@@ -8,7 +8,8 @@ So a console connected to any node shows runs executing on every node, and a run
 on one node starts on another without waiting for its poll.
 
 Channels: PostgreSQL ``LISTEN``/``NOTIFY`` on the store's own database, or Redis pub/sub
-(``cluster.redis_url``); without either, nodes fall back to their store polls
+(``cluster.redis_url``), on a channel of the store's own
+(:mod:`schedkit.broadcast.channels`); without either, nodes fall back to their store polls
 (:mod:`schedkit.broadcast.poll` for live views). Sending never blocks a run: messages
 queue in memory and go out in batches, one at a time, as fast as the channel takes them.
 
@@ -110,13 +111,16 @@ def transport_for(config: SchedkitConfig, node_id: str = "") -> Transport | None
         return None
     name = client_name(node_id)
     if mode == "redis" or (mode == "auto" and config.cluster.redis_url):
+        from schedkit.broadcast.channels import redis_channel
         from schedkit.broadcast.redis import RedisTransport
 
-        return RedisTransport(config.cluster.redis_url or "redis://127.0.0.1:6379/0", name)
+        url = config.cluster.redis_url or "redis://127.0.0.1:6379/0"
+        channel = redis_channel(url, config.store_url, config.store_options)
+        return RedisTransport(url, name, channel)
     if config.store_url.startswith("postgresql"):
         from schedkit.broadcast.postgres import PostgresTransport
 
-        return PostgresTransport(config.store_url, name)
+        return PostgresTransport(config.store_url, name, config.store_options)
     if mode == "postgres":
         raise ConfigError("cluster.notify = 'postgres' needs a PostgreSQL store_url")
     return None

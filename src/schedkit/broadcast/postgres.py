@@ -1,38 +1,40 @@
 """The notify channel over PostgreSQL ``LISTEN``/``NOTIFY`` on the store's database: one
 extra connection per node, no other service to run.
 
-The connection is named (``application_name``, what ``pg_stat_activity`` shows) after
-the node, and reports its loss (a server restart, ``pg_terminate_backend``) through the
-``lost`` callback: :class:`~schedkit.broadcast.Broadcast` then polls and reconnects."""
+The connection is made as the store's pool connections are (ssl, timeouts, schema from
+the URL and options), named (``application_name``, what ``pg_stat_activity`` shows) after
+the node, on the store's channel (:mod:`schedkit.broadcast.channels`). It reports its
+loss (a server restart, ``pg_terminate_backend``) through the ``lost`` callback:
+:class:`~schedkit.broadcast.Broadcast` then polls and reconnects."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-
+from schedkit.broadcast.channels import postgres_channel
+from schedkit.store.sql.engine import PostgresRunner, create_runner
+from schedkit.store.sql.options import SQLOptions
 from schedkit.store.urls import mask_url
-
-#: The channel name (channels are per database, so stores in other databases never meet).
-CHANNEL = "schedkit_events"
-#: PostgreSQL's limit on ``application_name`` (longer names are cut by the server).
-MAX_APPLICATION_NAME = 63
 
 
 class PostgresTransport:
-    def __init__(self, store_url: str, client_name: str = "schedkit-events") -> None:
+    def __init__(
+        self,
+        store_url: str,
+        client_name: str = "schedkit-events",
+        store_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.name = f"PostgreSQL NOTIFY ({mask_url(store_url)})"
-        url = sa.make_url(store_url)
-        self._connect: dict[str, Any] = {
-            "host": url.host,
-            "port": url.port,
-            "user": url.username,
-            "password": url.password,
-            "database": url.database,
-            "server_settings": {"application_name": client_name[:MAX_APPLICATION_NAME]},
-        }
+        options = SQLOptions.parse(store_options or {})
+        runner = create_runner(store_url, options)
+        assert isinstance(runner, PostgresRunner), "a PostgreSQL store URL"
+        # The pool's arguments (ssl, timeouts, schema), under this connection's name.
+        self._connect = runner.connect_args(client_name)
+        self._table_prefix = options.table_prefix
+        #: Known once connected: it depends on the connection's schema.
+        self.channel = ""
         self._conn: Any = None
         self._on_closed: Callable[[Any], None] | None = None
         self._lock = asyncio.Lock()
@@ -50,7 +52,10 @@ class PostgresTransport:
         conn.add_termination_listener(on_closed)
         self._conn, self._on_closed = conn, on_closed
         try:
-            await conn.add_listener(CHANNEL, lambda *args: receive(args[-1]))
+            self.channel = postgres_channel(
+                await conn.fetchval("SELECT current_schema()"), self._table_prefix
+            )
+            await conn.add_listener(self.channel, lambda *args: receive(args[-1]))
         except BaseException:
             await self.close()
             raise
@@ -63,7 +68,9 @@ class PostgresTransport:
         # trip (unnest keeps their order).
         async with self._lock:
             await self._conn.execute(
-                "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, list(payloads)
+                "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+                self.channel,
+                list(payloads),
             )
 
     async def close(self) -> None:

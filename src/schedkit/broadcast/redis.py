@@ -15,13 +15,15 @@ from typing import Any
 
 from schedkit.store.urls import mask_url
 
-CHANNEL = "schedkit:events"
-
 
 class RedisTransport:
-    def __init__(self, url: str, client_name: str = "schedkit-events") -> None:
+    def __init__(
+        self, url: str, client_name: str = "schedkit-events", channel: str = "schedkit:events"
+    ) -> None:
         self.name = f"Redis pub/sub ({mask_url(url)})"
         self._url = url
+        #: The store's (:mod:`schedkit.broadcast.channels`): pub/sub ignores db numbers.
+        self.channel = channel
         # Redis client names may not contain spaces.
         self._client_name = client_name.replace(" ", "_")
         self._client: Any = None
@@ -36,7 +38,7 @@ class RedisTransport:
         )
         try:
             self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-            await self._pubsub.subscribe(CHANNEL)
+            await self._pubsub.subscribe(self.channel)
         except BaseException:
             await self.close()
             raise
@@ -54,7 +56,7 @@ class RedisTransport:
 
     async def send(self, payloads: Sequence[str]) -> None:
         for payload in payloads:  # a Redis message has no size limit: rarely several
-            await self._client.publish(CHANNEL, payload)
+            await self._client.publish(self.channel, payload)
 
     async def close(self) -> None:
         task, self._task = self._task, None

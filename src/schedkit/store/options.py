@@ -25,7 +25,7 @@ _URL_SHAPES = {"SQL": "sqlite:///FILE or postgresql://...", "MongoDB": "mongodb:
 
 
 def _kinds() -> dict[str, frozenset[str]]:
-    from schedkit.store.sql.engine import SQLOptions  # SQLAlchemy: only when options are given
+    from schedkit.store.sql.options import SQLOptions  # SQLAlchemy: only when options are given
 
     return {"SQL": frozenset(SQLOptions.__dataclass_fields__), "MongoDB": MONGO_OPTIONS}
 

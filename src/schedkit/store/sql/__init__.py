@@ -18,7 +18,7 @@ its atomic steps are atomic.
 from __future__ import annotations
 
 from schedkit.store.sql.admin import AdminMixin
-from schedkit.store.sql.engine import SQLOptions
+from schedkit.store.sql.options import SQLOptions
 from schedkit.store.sql.runs import RunsMixin
 from schedkit.store.sql.schedules import SchedulesMixin
 from schedkit.store.sql.stats import StatsMixin

@@ -17,8 +17,9 @@ from sqlalchemy.engine import Connection
 
 from schedkit.store._upgrade import UpgradeCheck
 from schedkit.store.base import Store
-from schedkit.store.sql.engine import SQLOptions, create_runner
+from schedkit.store.sql.engine import create_runner
 from schedkit.store.sql.migrations import latest_version
+from schedkit.store.sql.options import SQLOptions
 from schedkit.store.sql.rollups import apply_delta, runs_delta
 from schedkit.store.sql.schema import build_tables
 

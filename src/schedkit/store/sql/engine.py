@@ -34,9 +34,8 @@ import logging
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -51,9 +50,16 @@ from schedkit.errors import (
     StoreNotFoundError,
     StoreUnavailableError,
 )
+from schedkit.logcapture import node_here
 from schedkit.store._upgrade import UpgradeCheck, upgrade_check
 from schedkit.store.sql.columns import json_dumps
 from schedkit.store.sql.migrations import migrate
+from schedkit.store.sql.options import SQLOptions
+from schedkit.store.sql.pgconnect import (
+    DIALECT_ONLY,
+    connect_args,
+    quote_identifier,
+)
 from schedkit.store.sql.rows import driver
 from schedkit.store.sql.schema import Tables
 from schedkit.store.sql.writer import Work, Writer
@@ -74,47 +80,6 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
 #: handed out (see PostgresRunner._create).
 PING_IDLE_AFTER = 1.0
 _IDLE_SINCE = "schedkit_idle_since"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SQLOptions:
-    """The SQL store's options (``create_store(url, **options)``)."""
-
-    #: Keeps schedkit's tables apart from a host application's in a shared database.
-    table_prefix: str = "schedkit_"
-    #: Connections for concurrent reads (SQLite: reader threads; the writer has its own).
-    pool_size: int | None = None
-    #: SQLite: seconds a writer waits for another process's write lock before failing.
-    busy_timeout: float = 30.0
-    #: PostgreSQL: seconds connecting may take before the store counts as unavailable.
-    connect_timeout: float = 10.0
-    #: PostgreSQL: seconds a statement may take before the store counts as unavailable.
-    #: A connection cut silently (a firewall dropping packets) otherwise hangs a
-    #: statement until TCP gives up, many minutes later, without a word.
-    command_timeout: float = 60.0
-    #: Log every SQL statement (SQLAlchemy's ``echo``).
-    echo: bool = False
-
-    @classmethod
-    def parse(cls, options: Mapping[str, Any]) -> SQLOptions:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown SQL store option(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        parsed = cls(**options)
-        if not isinstance(parsed.table_prefix, str):
-            raise ConfigError(f"table_prefix must be a string, not {parsed.table_prefix!r}")
-        size = parsed.pool_size
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-            raise ConfigError(f"pool_size must be a positive integer, not {size!r}")
-        for name in ("busy_timeout", "connect_timeout", "command_timeout"):
-            value = getattr(parsed, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"{name} must be a positive number of seconds, not {value!r}")
-        return parsed
 
 
 def create_runner(url: str, options: SQLOptions) -> Runner:
@@ -154,11 +119,15 @@ def create_runner(url: str, options: SQLOptions) -> Runner:
                 "throwaway store, name a temporary file)"
             )
             raise ConfigError(f"store URL {display_url!r} names no database file: {how}")
+        if options.schema is not None:
+            raise ConfigError(f"store URL {display_url!r}: the schema option is PostgreSQL's")
         return SQLiteRunner(parsed.set(drivername="sqlite+pysqlite"), display_url, options)
     if backend in ("postgresql", "postgres"):
         if driver not in ("", "asyncpg"):
             raise ConfigError(f"store URL {display_url!r}: PostgreSQL is used through asyncpg")
-        return PostgresRunner(parsed.set(drivername="postgresql+asyncpg"), display_url, options)
+        runner = PostgresRunner(parsed.set(drivername="postgresql+asyncpg"), display_url, options)
+        runner.connect_args("schedkit")  # refuses a query parameter asyncpg does not take
+        return runner
     raise ConfigError(f"store URL {display_url!r} is not a sqlite:// or postgresql:// URL")
 
 
@@ -213,8 +182,8 @@ class Runner(abc.ABC):
         self._create()
         try:
             try:
-                await self.read(_select_one)
-            except StoreUnavailableError:
+                await self.read(self._connected)
+            except (StoreUnavailableError, StoreNotFoundError):
                 raise
             except StoreError as error:  # e.g. a wrong password: still "cannot reach"
                 raise StoreUnavailableError(str(error)) from error
@@ -238,6 +207,10 @@ class Runner(abc.ABC):
         self, tables: Tables, create: bool, check: UpgradeCheck | None, conn: Connection
     ) -> tuple[int, int]:
         return migrate(conn, tables, create=create, store=self.display_url, check=check)
+
+    def _connected(self, conn: Connection) -> None:
+        """The first statement, on opening: checks the connection."""
+        conn.execute(sa.select(1))
 
     def _not_open(self) -> StoreError:
         return StoreClosedError(f"store {self.display_url} is not open (call open() first)")
@@ -378,22 +351,17 @@ class PostgresRunner(Runner):
 
     def _create(self) -> None:
         size = self.options.pool_size or self._DEFAULT_POOL
+        # Opened by a node (Service.start), the connections carry its id: which node holds
+        # which connection, in pg_stat_activity. A CLI command's are plain "schedkit".
+        node = node_here()
+        dialect_query = {k: v for k, v in self.url.query.items() if k in DIALECT_ONLY}
         self._engine = create_async_engine(
-            self.url,
+            self.url.set(query=dialect_query),
             echo=self.options.echo,
             pool_size=size,
             max_overflow=size,
             json_serializer=json_dumps,
-            connect_args={
-                "timeout": self.options.connect_timeout,
-                "server_settings": {"application_name": "schedkit"},
-                # A command_timeout in the URL's query (which goes to asyncpg) wins.
-                **(
-                    {}
-                    if "command_timeout" in self.url.query
-                    else {"command_timeout": self.options.command_timeout}
-                ),
-            },
+            connect_args=self.connect_args(f"schedkit {node}" if node else "schedkit"),
         )
         # Reads and single-statement writes: each statement is its own transaction, as
         # a transaction's statements each see their own snapshot under READ COMMITTED
@@ -411,6 +379,31 @@ class PostgresRunner(Runner):
         event.listen(pool, "connect", _mark_idle)
         event.listen(pool, "checkin", _mark_idle)
         event.listen(pool, "checkout", functools.partial(_ping_if_idle, self._engine.dialect))
+
+    def connect_args(self, name: str) -> dict[str, Any]:
+        """asyncpg's ``connect()`` arguments for a connection named ``name`` (the pool's,
+        a node's LISTEN connection)."""
+        return connect_args(
+            self.url,
+            display_url=self.display_url,
+            name=name,
+            schema=self.options.schema,
+            connect_timeout=self.options.connect_timeout,
+            command_timeout=self.options.command_timeout,
+        )
+
+    def _connected(self, conn: Connection) -> None:
+        # A search_path naming no schema (or one this role has no USAGE on) leaves
+        # current_schema() NULL: every table would be "missing", or, creating them, "no
+        # schema has been selected to create in".
+        schema = self.options.schema
+        if schema is None:
+            conn.execute(sa.select(1))
+        elif conn.execute(sa.select(sa.func.current_schema())).scalar() is None:
+            raise StoreNotFoundError(
+                f"has no schema {schema!r} this role may use (create it as the tables' "
+                f"owner: CREATE SCHEMA {quote_identifier(schema)}; and grant USAGE on it)"
+            )
 
     async def read(self, work: Work[_T]) -> _T:
         if self._autocommit is None:
@@ -471,7 +464,11 @@ class PostgresRunner(Runner):
     ) -> tuple[int, int]:
         # Serialises concurrent openers of one database (SQLite's BEGIN IMMEDIATE does
         # that there); the lock is released at commit.
-        key = zlib.crc32(f"schedkit-schema:{tables.prefix}".encode())
+        # Per schema too when one is named (the key of the default schema is unchanged:
+        # nodes of the previous release take the same lock).
+        schema = self.options.schema
+        scope = tables.prefix if schema is None else f"{schema}.{tables.prefix}"
+        key = zlib.crc32(f"schedkit-schema:{scope}".encode())
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
         return migrate(conn, tables, create=create, store=self.display_url, check=check)
 
@@ -495,10 +492,6 @@ def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any)
             # The pool drops this connection and checks out another (a new one).
             raise exc.DisconnectionError(f"pooled connection is dead: {error}") from error
         raise
-
-
-def _select_one(conn: Connection) -> None:
-    conn.execute(sa.select(1))
 
 
 def _sqlite_connect_hook(busy_timeout: float) -> Callable[[Any, Any], None]:
