@@ -240,3 +240,51 @@ async def test_a_cancelled_error_of_the_task_s_own_is_a_failure(
     assert run.status is RunStatus.FAILED and run.error is not None
     assert (run.error["type"], run.error["message"]) == ("CancelledError", "from a thread")
     assert (await s.run_now("fine", wait=True, timeout=15)).status is RunStatus.SUCCESS
+
+
+class ExitInHook(BaseTask):
+    """Fails, then its on_failure hook ends the process its own way (a re-audit)."""
+
+    task_name = "exit_in_hook"
+    task_description = "on_failure calls sys.exit()"
+    task_category = "t"
+    default_schedule = None
+    retry_config = {"max_retries": 0}  # noqa: RUF012 - the design document's attribute
+    exit_with: BaseException = SystemExit(5)
+
+    def execute(self, **kwargs: Any) -> None:
+        raise ValueError("boom")
+
+    def on_failure(self, exception: Exception) -> None:
+        raise self.exit_with
+
+
+class InterruptInHook(ExitInHook):
+    task_name = "interrupt_in_hook"
+    task_description = "on_failure raises KeyboardInterrupt"
+    exit_with = KeyboardInterrupt()
+
+
+class ExitInHookOnLoop(ExitInHook):
+    task_name = "exit_in_hook_on_loop"
+    task_description = "an async on_failure calls sys.exit()"
+
+    async def execute(self, **kwargs: Any) -> None:  # type: ignore[override]
+        raise ValueError("boom")
+
+    async def on_failure(self, exception: Exception) -> None:  # type: ignore[override]
+        raise self.exit_with
+
+
+async def test_an_on_failure_hook_ending_the_process_fails_its_run_only(
+    make_scheduler: MakeScheduler,
+) -> None:
+    """Before: ``sys.exit()`` or ``KeyboardInterrupt`` in ``on_failure`` ended the node's
+    event loop (the run recorded ``cancelled``; a SyncScheduler's stop then hung)."""
+    hooks = [ExitInHook(), InterruptInHook(), ExitInHookOnLoop()]
+    s = await make_scheduler(*hooks, fine)
+    for hook in hooks:
+        run = await s.run_now(hook.task_name, wait=True, timeout=15)
+        assert run.status is RunStatus.FAILED, (hook.task_name, run)
+        assert run.error is not None and run.error["type"] == "ValueError", run.error
+    assert (await s.run_now("fine", wait=True, timeout=15)).status is RunStatus.SUCCESS

@@ -20,7 +20,7 @@ from typing import Any
 
 from schedkit._controls import escape_controls
 from schedkit.context import RunCancelledError, TaskContext
-from schedkit.engine.hooks import BaseExceptionRaised, raised_by_task, run_hooks
+from schedkit.engine.hooks import BaseExceptionRaised, call_hook, raised_by_task, run_hooks
 from schedkit.engine.isolation import IsolatedTimeout, needs_thread, run_isolated
 from schedkit.engine.retries import error_info, is_final
 from schedkit.engine.threads import HeldThread, ThreadLane, without_stop_iteration
@@ -256,9 +256,14 @@ class AttemptRunner:
         try:
             hook: Callable[[Exception], Any] = task.on_failure
             on_loop = task.is_async or inspect.iscoroutinefunction(hook)
-            outcome = hook(exc) if on_loop else asyncio.to_thread(without_stop_iteration, hook, exc)
-            if inspect.isawaitable(outcome):
-                await wait_for(outcome, ON_FAILURE_TIMEOUT)
+            # Through call_hook: the hook's own sys.exit() / KeyboardInterrupt become
+            # TaskExited inside wait_for's task, which would otherwise end the event loop.
+            called = (
+                call_hook(None, hook, exc)
+                if on_loop
+                else call_hook(None, asyncio.to_thread, without_stop_iteration, hook, exc)
+            )
+            await wait_for(called, ON_FAILURE_TIMEOUT)
         except BaseException as exc:  # whatever it raised: the run's end is still written
             if not raised_by_task(exc):
                 raise
