@@ -59,6 +59,10 @@ def _wait(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> T:
     try:
         while not future.done():
             concurrent.futures.wait((future,), timeout=_POLL)
+            if not (future.done() or loop.is_running()):
+                # Its thread is gone (a forked child, a loop ended under it): the call
+                # would wait for ever.
+                raise NotRunningError("the SyncScheduler's event loop has ended: start() again")
     except BaseException:
         future.cancel()
         raise
@@ -115,35 +119,43 @@ class SyncScheduler:
         )
         self._node: _Node | None = None
         self._warned_in_loop = False
+        # start() and stop() one at a time: two threads starting at once made two nodes,
+        # and the stop at exit waits for a stop under way in another thread.
+        self._lock = threading.RLock()
 
     def start(self) -> None:
         """Start the node (:meth:`Scheduler.start`); nothing if it is started already.
         A failure (configuration, store) closes the event loop thread again and raises
         the error; ``start()`` may then be called again."""
-        if self._node is not None:
-            return
-        self._warn_in_loop()
-        with ExitStack() as stack:
-            portal = stack.enter_context(start_blocking_portal())
-            loop = portal.call(asyncio.get_running_loop)
-            # Made on the portal's loop: the Scheduler makes asyncio objects.
-            scheduler = portal.call(self._make)
-            _wait(scheduler.start(), loop)
-            self._node = _Node(scheduler, loop, stack.pop_all())
-        _started.add(self)
+        with self._lock:
+            if self._node is not None:
+                return
+            self._warn_in_loop()
+            with ExitStack() as stack:
+                portal = stack.enter_context(start_blocking_portal())
+                loop = portal.call(asyncio.get_running_loop)
+                # Made on the portal's loop: the Scheduler makes asyncio objects.
+                scheduler = portal.call(self._make)
+                _wait(scheduler.start(), loop)
+                self._node = _Node(scheduler, loop, stack.pop_all())
+            _started.add(self)
 
     def stop(self) -> None:
         """Stop the node (:meth:`Scheduler.stop`: running runs get the shutdown grace)
         and its event loop thread; nothing if it is not started. Interrupted (Ctrl-C),
         the stop is cancelled: the grace ends, runs still running are left for the
         leader to judge lost, and the KeyboardInterrupt goes on."""
-        node, self._node = self._node, None
-        if node is None:
-            return
-        _started.discard(self)
-        self._warn_in_loop()
-        with node.portal:
-            _wait(node.scheduler.stop(), node.loop)
+        with self._lock:
+            node = self._node
+            if node is None:
+                return
+            try:
+                self._warn_in_loop()
+                with node.portal:
+                    _wait(node.scheduler.stop(), node.loop)
+            finally:
+                self._node = None
+                _started.discard(self)
 
     def __enter__(self) -> Self:
         self.start()
@@ -279,18 +291,23 @@ def _stop_forgotten() -> None:
     """Stop the nodes a program ended without stopping (a forgotten stop(), an error
     raised past it, Ctrl-C): their event loop would go on and the program not end."""
     for sync in list(_started):
-        node = sync._running()
-        logger.warning(
-            "SyncScheduler node %s is still started as the program ends: stopping it "
-            "(running runs get scheduler.shutdown_grace, %g s); call stop() or use "
-            "'with SyncScheduler(...)'",
-            node.scheduler.node_id,
-            node.scheduler.config.scheduler.shutdown_grace,
-        )
-        try:
-            sync.stop()
-        except Exception:
-            logger.exception("stopping SyncScheduler node %s failed", node.scheduler.node_id)
+        # Held by a stop under way in another thread: wait for it, the pools it needs
+        # are still there.
+        with sync._lock:
+            node = sync._node
+            if node is None:
+                continue
+            logger.warning(
+                "SyncScheduler node %s is still started as the program ends: stopping it "
+                "(running runs get scheduler.shutdown_grace, %g s); call stop() or use "
+                "'with SyncScheduler(...)'",
+                node.scheduler.node_id,
+                node.scheduler.config.scheduler.shutdown_grace,
+            )
+            try:
+                sync.stop()
+            except Exception:
+                logger.exception("stopping SyncScheduler node %s failed", node.scheduler.node_id)
 
 
 # Not atexit: Python calls atexit functions only after it has shut the thread pools down

@@ -252,3 +252,48 @@ def test_called_from_a_running_event_loop_it_warns_once(
         asyncio.run(notebook_cell())
     said = [r.getMessage() for r in caplog.records if r.name == "schedkit.sync"]
     assert len(said) == 1 and "blocks that loop" in said[0], said
+
+
+def test_two_threads_starting_at_once_start_one_node(tmp_path: Path) -> None:
+    """Before: both passed the "started?" check and made a node each (a re-audit: the
+    second was never stopped and fired on as an orphan)."""
+    before = set(threading.enumerate())
+    s = SyncScheduler(_config(tmp_path), registry=TaskRegistry())
+    barrier = threading.Barrier(2)
+
+    def start() -> None:
+        barrier.wait()
+        s.start()
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    try:
+        assert [n.id for n in s.list_nodes()] == [s.node_id]
+    finally:
+        s.stop()
+    assert _threads_left(before) == set()
+
+
+def test_the_stop_at_exit_waits_for_a_stop_under_way_in_another_thread(tmp_path: Path) -> None:
+    """Before: the main thread ended while a timer thread's stop() waited for a run; the
+    stop then failed ("cannot schedule new futures after interpreter shutdown")."""
+    proc = _program(
+        tmp_path,
+        """
+        import threading
+        s.start()
+        s.run_now("slow", {"s": 1.5})
+        time.sleep(0.3)
+        threading.Timer(0.1, s.stop).start()
+        time.sleep(0.3)
+        print("leaving", flush=True)
+        """,
+        grace=5,
+    )
+    _wait_for_line(proc, "leaving")
+    code, err = _ended(proc, 15)
+    assert code == 0, err
+    assert "Traceback" not in err and "after interpreter shutdown" not in err, err
