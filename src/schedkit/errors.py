@@ -205,6 +205,14 @@ class StoreOutdatedError(StoreError):
     reading ahead of a rollback must not lose it (``schedkit db upgrade`` upgrades)."""
 
 
+class StoreRefusedError(StoreError):
+    """The store refuses the operation in a way waiting does not cure: this database
+    user lacks a privilege, or a table or column is missing (the schema was changed
+    under the node). The message says what to do (a GRANT, ``schedkit db upgrade`` as
+    the tables' owner). Callers still try again, slowly: an administrator may fix it
+    while the node runs."""
+
+
 class StoreClosedError(StoreError):
     """The store object is not open (never opened, or closed by a stopping node): unlike
     an outage, waiting does not help."""

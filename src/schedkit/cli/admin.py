@@ -114,6 +114,8 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
                     code=store.code_version,
                 )  # fmt: skip
                 report.warnings.append(("store", newer))
+            for missing in await store.missing_privileges():
+                report.problem("store privileges", missing)
         except StoreNotFoundError as exc:
             # Not yet created is a sound state before the first start; a mistyped
             # database name shows here all the same (a problem with --require-store).

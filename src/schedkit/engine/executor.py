@@ -409,7 +409,7 @@ class Executor(RunHeartbeats):
                     # waited out the backoff, up to 30 s, on a node that said ready.
                     self._backing_off = True
                     try:
-                        await backoff.wait(f"claiming runs failed: {exc}", self._wake)
+                        await backoff.wait(f"claiming runs failed: {exc}", self._wake, error=exc)
                     finally:
                         self._backing_off = False
                     continue

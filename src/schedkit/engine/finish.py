@@ -164,7 +164,7 @@ class Finisher:
                 return Concluded(run=run, kind=EventKind.LOST, applied=False)
             except StoreError as exc:
                 resent = True
-                await backoff.wait(f"recording the end of run {run.id} failed: {exc}")
+                await backoff.wait(f"recording the end of run {run.id} failed: {exc}", error=exc)
         if not done.applied:
             logger.warning(
                 "run %s attempt %d was taken from this node (lost or cancelled); "
@@ -250,7 +250,9 @@ class Finisher:
                 started = await self.flows.launch(task.workflow, run)
                 break
             except StoreError as exc:
-                await backoff.wait(f"starting workflow {task.workflow.name} failed: {exc}")
+                await backoff.wait(
+                    f"starting workflow {task.workflow.name} failed: {exc}", error=exc
+                )
         result = {**(outcome.result or {}), "data": {"workflow_run_id": started.id}}
         if run.trigger_source is TriggerSource.BACKFILL:
             return await self._follow(run, started.id, result)
@@ -286,7 +288,9 @@ class Finisher:
                     return STOPPED_WAITING
                 backoff.reset()
             except StoreError as exc:
-                await backoff.wait(f"following workflow run {workflow_run_id} failed: {exc}")
+                await backoff.wait(
+                    f"following workflow run {workflow_run_id} failed: {exc}", error=exc
+                )
                 continue
             await asyncio.sleep(LAUNCH_WAIT_POLL)
 
@@ -420,7 +424,7 @@ class Finisher:
             except StoreError as exc:
                 resent = True
                 await backoff.wait(
-                    f"creating the runs depending on run {upstream.id} failed: {exc}"
+                    f"creating the runs depending on run {upstream.id} failed: {exc}", error=exc
                 )
         created = [run for run in dependents if run.id in stored]
         self.created(created)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from schedkit.clock import Clock
+from schedkit.engine.health import LoopHealth
 from schedkit.engine.retries import Backoff
 from schedkit.errors import StoreError
 from schedkit.models import Lease
@@ -45,6 +46,7 @@ class Leadership:
         #: When the store last failed this node's lease calls (None: not since start);
         #: the reaper holds its verdicts for a while after (see Reaper.reap).
         self.failed_at: datetime | None = None
+        self.health = LoopHealth("scheduler lease", clock)
 
     @property
     def is_leader(self) -> bool:
@@ -67,11 +69,14 @@ class Leadership:
         while True:
             try:
                 gained = await self.keep()
+                self.health.ok()
             except StoreError as exc:
+                self.health.failed(exc)
                 self.failed_at = self.clock.now()
-                await backoff.wait(f"scheduler lease: store error: {exc}")
+                await backoff.wait(f"scheduler lease: store error: {exc}", error=exc)
                 continue
-            except Exception:  # a bug must not end the node's part in leadership
+            except Exception as exc:  # a bug must not end the node's part in leadership
+                self.health.failed(exc)
                 logger.exception("scheduler lease: unexpected error; trying again in 1 s")
                 await asyncio.sleep(1)
                 continue

@@ -12,6 +12,7 @@ import logging
 import traceback
 from datetime import datetime, timedelta
 
+from schedkit.errors import StoreRefusedError
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_TRACEBACK_CHARS, clip, clip_tail
 from schedkit.models import JSON, Run, RunStatus
 from schedkit.stopping import wait_for
@@ -82,8 +83,14 @@ def retried_with(stored: Run, attempt: int, record: JSON) -> bool:
     )
 
 
+#: The first wait after a refusal (StoreRefusedError): no outage to ride out quickly.
+REFUSED_FIRST = 5.0
+
+
 class Backoff:
-    """Exponential wait after store errors: 0.5 s doubling to 30 s; logs each failure.
+    """Exponential wait after store errors: 0.5 s doubling to 30 s; logs each failure,
+    but a refusal (StoreRefusedError: waiting does not cure it) once, as an error, until
+    a success: retried every few seconds, the same line each time hid what to do.
 
     A wait given a ``wake`` event ends early when it is set: a sign that the store is
     back (another operation of this node succeeded) or that work waits (a run was
@@ -101,13 +108,33 @@ class Backoff:
         self.cap = cap
         self.heed_after = first if heed_after is None else heed_after
         self.current = first
+        #: The refusals logged since the last success.
+        self._refused: set[str] = set()
 
     def reset(self) -> None:
         self.current = self.first
+        self._refused.clear()
 
-    async def wait(self, message: str, wake: asyncio.Event | None = None) -> None:
+    async def wait(
+        self,
+        message: str,
+        wake: asyncio.Event | None = None,
+        *,
+        error: BaseException | None = None,
+    ) -> None:
+        """Wait after ``error`` (what ``message`` says, logged)."""
+        if isinstance(error, StoreRefusedError):
+            self.current = max(self.current, min(REFUSED_FIRST, self.cap))
         delay = self.current
         self.current = min(self.current * 2, self.cap)
+        if isinstance(error, StoreRefusedError):
+            if str(error) in self._refused:
+                logger.debug("%s; retrying in %.1f s", message, delay)
+            else:
+                self._refused.add(str(error))
+                logger.error("%s; retried every %.0f s at most until it works", message, self.cap)
+            await asyncio.sleep(delay)
+            return
         if wake is None:
             logger.warning("%s; retrying in %.1f s", message, delay)
             await asyncio.sleep(delay)

@@ -23,15 +23,17 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from schedkit.calendars import CalendarBook, CalendarSet
-from schedkit.clock import Clock, zoned
+from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.engine import planning, runs
+from schedkit.engine.announce import Announcer, Batch
 from schedkit.engine.executor import Executor
+from schedkit.engine.health import Failing, LoopHealth
 from schedkit.engine.leadership import Leadership
 from schedkit.engine.planning import Fire, NotRun
 from schedkit.engine.reaper import Reaper
@@ -39,7 +41,7 @@ from schedkit.engine.retries import Backoff
 from schedkit.engine.slots import Grant
 from schedkit.engine.window import Entry, FireWindow
 from schedkit.errors import StoreError
-from schedkit.events import EventBus, EventKind, RunEvent
+from schedkit.events import EventBus
 from schedkit.models import OverlapPolicy, Run, RunStatus, Schedule, labels_of
 from schedkit.registry import TaskRegistry
 from schedkit.stopping import cancel_and_wait, wait_for
@@ -60,23 +62,6 @@ class _Plan:
     run: list[Fire]
     not_run: list[NotRun]
     advance: ScheduleAdvance
-
-
-@dataclass(kw_only=True, slots=True)
-class _Batch:
-    """What one tick writes, and what it does once written."""
-
-    runs: list[Run] = field(default_factory=list)
-    advances: list[ScheduleAdvance] = field(default_factory=list)
-    #: Why a recorded fire did not run, by run id (machine-readable, for monitors).
-    causes: dict[str, str] = field(default_factory=dict)
-    #: Active runs a ``replace`` fire cancels once it is stored, by the new run's id.
-    replaces: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def add(self, run: Run, cause: str | None = None) -> None:
-        self.runs.append(run)
-        if cause is not None:
-            self.causes[run.id] = cause
 
 
 def _ended(schedule: Schedule) -> ScheduleAdvance:
@@ -128,6 +113,10 @@ class SchedulerLoop:
             hold=3 * self.cfg.heartbeat_interval,  # see Reaper._holding
             tz=self.tz,
         )
+        self.announcer = Announcer(
+            store=store, executor=executor, events=events, clock=clock, node_id=node_id, tz=self.tz
+        )
+        self.health = LoopHealth("scheduler loop", clock)
         #: The store's calendars, re-read (by version) at each tick firing on a calendar.
         self.calendars = CalendarBook(store)
         self.window = FireWindow()
@@ -148,7 +137,7 @@ class SchedulerLoop:
         #: claimed by this node are started here (else the reaper would find them lost
         #: after ``lost_after`` and retry them), and every stored fire is announced
         #: (else a missed fire would raise no alert).
-        self._unsettled: list[_Batch] = []
+        self._unsettled: list[Batch] = []
         #: (schedule id, exception type) already logged by :meth:`_build_or_skip`.
         self._unbuildable: set[tuple[str, str]] = set()
 
@@ -200,6 +189,12 @@ class SchedulerLoop:
     def is_leader(self) -> bool:
         return self.leadership.is_leader
 
+    @property
+    def failing(self) -> Failing | None:
+        """Why this node does not fire (its loop's or its lease's passes fail); None
+        when they work, or fail only for an outage (readiness pings the store)."""
+        return self.health.failing or self.leadership.health.failing
+
     def _replan(self) -> None:
         """Rebuild the window from the next read (fires taken from it but not written
         are planned again from the store)."""
@@ -224,10 +219,13 @@ class SchedulerLoop:
                 else:
                     self.window.clear()
                 backoff.reset()
+                self.health.ok()
             except StoreError as exc:
-                await backoff.wait(f"scheduler loop: store error: {exc}")
+                self.health.failed(exc)
+                await backoff.wait(f"scheduler loop: store error: {exc}", error=exc)
                 continue
-            except Exception:
+            except Exception as exc:
+                self.health.failed(exc)
                 logger.exception("scheduler loop: unexpected error; continuing in 1 s")
                 await asyncio.sleep(1)
                 continue
@@ -294,7 +292,7 @@ class SchedulerLoop:
             if p.run and p.entry.schedule.overlap is not OverlapPolicy.ALLOW
         ]
         active = await self.store.active_runs_of(watched) if watched else {}
-        batch = _Batch()
+        batch = Batch()
         with self.executor.reserve(sum(len(p.run) for p in plans)) as grant:
             for plan in plans:
                 self._build_or_skip(plan, active.get(plan.entry.schedule.id, []), now, batch, grant)
@@ -338,7 +336,7 @@ class SchedulerLoop:
             self.executor.launch(
                 grant, (r for r in batch.runs if r.id in stored and r.status is RunStatus.RUNNING)
             )
-        await self._announce(batch, stored)
+        await self.announcer.announce(batch, stored)
 
     def _plan(
         self, entry: Entry, now: datetime, until: datetime, books: CalendarSet
@@ -379,7 +377,7 @@ class SchedulerLoop:
         )
 
     def _build(
-        self, plan: _Plan, active: list[Run], now: datetime, batch: _Batch, grant: Grant
+        self, plan: _Plan, active: list[Run], now: datetime, batch: Batch, grant: Grant
     ) -> None:
         """Add a planned schedule's runs to the batch, overlap policy applied."""
         schedule = plan.entry.schedule
@@ -402,7 +400,7 @@ class SchedulerLoop:
         )
 
     def _build_or_skip(
-        self, plan: _Plan, active: list[Run], now: datetime, batch: _Batch, grant: Grant
+        self, plan: _Plan, active: list[Run], now: datetime, batch: Batch, grant: Grant
     ) -> None:
         """:meth:`_build`; when building a run raises (a property of the task failing
         now, though its declaration passed registration), what it added is taken back
@@ -445,7 +443,7 @@ class SchedulerLoop:
         task: BaseTask,
         active: list[Run],
         now: datetime,
-        batch: _Batch,
+        batch: Batch,
         grant: Grant,
     ) -> list[str]:
         """Add the runs of a plan's runnable fires; the ids of those that started (not
@@ -512,61 +510,7 @@ class SchedulerLoop:
             )
         ids = {run.id for run in stored}
         for batch in batches:
-            await self._announce(batch, ids)
-
-    async def _announce(self, batch: _Batch, stored: set[str]) -> None:
-        """Publish what the tick stored, then cancel the runs replaced by stored fires."""
-        # A fire taken ahead of its time and stored pending (no slot was free here, or
-        # this node executes nothing) cannot be claimed before its time: the claims its
-        # creation wakes pass it by, so they are woken again then, not at their poll.
-        ahead: set[datetime] = set()
-        # Missed fires are one warning per schedule: after an outage they come by the
-        # hundred (263 lines after 8 minutes down, each saying the same).
-        missed: dict[str | None, list[Run]] = {}
-        for run in batch.runs:
-            if run.id not in stored:
-                continue
-            if run.status in (RunStatus.SKIPPED, RunStatus.MISSED):
-                if run.status is RunStatus.MISSED:
-                    missed.setdefault(run.schedule_id, []).append(run)
-                else:
-                    logger.info(
-                        "fire of %s at %s skipped: %s",
-                        run.schedule_id,
-                        zoned(run.scheduled_for, self.tz),
-                        run.reason,
-                    )
-                cause = batch.causes.get(run.id)
-                kind = EventKind.SKIPPED if run.status is RunStatus.SKIPPED else EventKind.MISSED
-                self.events.publish(
-                    RunEvent(kind=kind, run=run, detail={"cause": cause} if cause else {})
-                )
-                continue
-            self.events.publish(RunEvent(kind=EventKind.CREATED, run=run))
-            if run.blocked_by is not None:
-                self.executor.note_blocker(run.blocked_by)
-                self.executor.wake()  # released if its blocker ended meanwhile: claim now
-            elif run.status is RunStatus.PENDING:
-                self.executor.wake()
-                ahead.add(run.not_before)
-            for old in batch.replaces.get(run.id, ()):
-                await self._cancel_replaced(old, run)
-        now = self.clock.now()
-        for when in ahead:
-            if when > now:
-                self.executor.wake_at(when)
-        for schedule_id, fires in missed.items():
-            _warn_missed(schedule_id, fires, self.tz)
-
-    async def _cancel_replaced(self, run_id: str, by: Run) -> None:
-        why = f"replaced by the fire at {by.scheduled_for.isoformat()}"
-        cancelled = await self.store.request_cancel(run_id, self.clock.now(), why)
-        if cancelled is None:
-            return
-        if cancelled.node_id == self.node_id:
-            self.executor.cancel_local(run_id, why)
-        if cancelled.status is RunStatus.CANCELLED:
-            self.events.publish(RunEvent(kind=EventKind.FINISHED, run=cancelled))
+            await self.announcer.announce(batch, ids)
 
     async def _reap(self) -> None:
         now = self.clock.now()
@@ -589,12 +533,3 @@ class SchedulerLoop:
             await self.executor.flows.sweep()
         except StoreError as exc:
             logger.warning("workflow sweep: store error: %s (next sweep retries)", exc)
-
-
-def _warn_missed(schedule_id: str | None, fires: list[Run], tz: tzinfo) -> None:
-    first, last = zoned(fires[0].scheduled_for, tz), zoned(fires[-1].scheduled_for, tz)
-    if len(fires) == 1:
-        logger.warning("fire of %s at %s missed: %s", schedule_id, first, fires[0].reason)
-        return
-    many = "%d fires of %s missed, from %s to %s (the first: %s)"
-    logger.warning(many, len(fires), schedule_id, first, last, fires[0].reason)

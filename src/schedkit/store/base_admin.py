@@ -109,6 +109,13 @@ class AdminStore(abc.ABC):
     async def delete_state(self, key: str) -> None:
         """Delete the entry (every version); an unknown key is ignored."""
 
+    async def missing_privileges(self) -> list[str]:
+        """What this database user may not do that a node needs, one sentence each with
+        the fix (PostgreSQL: a table privilege missing, with the GRANT; SQLite: the file
+        or its directory not writable; MongoDB: a collection refusing writes); empty
+        when nothing is missing or the store cannot tell. The store must be open."""
+        return []
+
     # -- run rollups -----------------------------------------------------------------------
 
     @abc.abstractmethod

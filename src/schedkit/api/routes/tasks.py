@@ -44,10 +44,10 @@ from schedkit.errors import (
     ConflictError,
     NotRunningError,
     ScheduleNotFoundError,
-    StoreError,
     ValidationError,
 )
 from schedkit.service.past_dates import noted
+from schedkit.service.readiness import NotReady, not_ready
 from schedkit.tokens import Role
 
 
@@ -91,7 +91,9 @@ async def ready(
     lang: LangDep,
     caller: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Readiness | ReadyStatus:
-    """Ready (200) when the scheduler is started and the store answers, else 503; 503
+    """Ready (200) when the scheduler is started, the store answers and, on a node that
+    fires, its scheduler loop works (503 ``not-ready`` with the reason while its passes
+    fail: a database role missing a privilege, a table gone); 503
     too (type ``draining``) while the node drains, if it executes runs: it takes no new
     ones until the drain is undone (``POST /nodes/{node_id}/undrain``). Without
     credentials, that is all it says (``status``, ``store``; a 503 gives a generic
@@ -102,21 +104,17 @@ async def ready(
     at ``/alerts/status``)."""
     try:
         scheduler = get_scheduler(request)
-        await scheduler.ping()
-    except (NotRunningError, StoreError) as exc:
+    except NotRunningError:
         if caller is not None:
             raise
-        raise ApiProblem(
-            503,
-            "not ready: the scheduler is not running"
-            if isinstance(exc, NotRunningError)
-            else "not ready: the store does not answer",
-            slug="not-ready",
-            title="Not ready",
-            headers={"Retry-After": "5"},
-        ) from None
-    if scheduler.draining and scheduler.config.executor.enabled:
-        raise _draining(scheduler.node_id, caller is not None)
+        raise _not_ready("not ready: the scheduler is not running") from None
+    why = await not_ready(scheduler)
+    if why is not None and why.error is not None and caller is not None:
+        raise why.error
+    if why is not None and why.kind == "draining":
+        raise _draining(scheduler.node_id, why, caller is not None)
+    if why is not None:
+        raise _not_ready(why.public if caller is None else why.detail)
     if caller is None:
         return ReadyStatus()
     role = "disabled"
@@ -135,19 +133,20 @@ async def ready(
     )
 
 
-def _draining(node_id: str, known: bool) -> ApiProblem:
+def _not_ready(reason: str) -> ApiProblem:
+    return ApiProblem(
+        503, reason, slug="not-ready", title="Not ready", headers={"Retry-After": "5"}
+    )
+
+
+def _draining(node_id: str, why: NotReady, known: bool) -> ApiProblem:
     """A draining node executes nothing more: out of its load balancer's rotation, and
     an orchestrator sees it, until it stops or its drain is undone. A node that executes
     nothing (``serve --no-executor``) loses nothing by a drain and stays ready."""
     if not known:
-        return ApiProblem(503, "not ready: the node is draining", slug="draining", title="Draining")
+        return ApiProblem(503, why.public, slug="draining", title="Draining")
     return ApiProblem(
-        503,
-        f"node {node_id} is draining: it takes no new runs "
-        f"(POST /nodes/{node_id}/undrain undoes it)",
-        slug="draining",
-        title="Draining",
-        extra={"node_id": node_id},
+        503, why.detail, slug="draining", title="Draining", extra={"node_id": node_id}
     )
 
 

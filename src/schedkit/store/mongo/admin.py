@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from pymongo.errors import (
     DuplicateKeyError,
+    OperationFailure,
 )
 
 from schedkit.models import (
@@ -35,6 +37,7 @@ from schedkit.store.mongo.codec import (
     versioned_id,
 )
 from schedkit.store.mongo.fences import FencesMixin
+from schedkit.store.refusals import MONGO_UNAUTHORIZED
 
 
 class AdminMixin(FencesMixin):
@@ -139,6 +142,26 @@ class AdminMixin(FencesMixin):
     # -- key/value state ---------------------------------------------------------------------
 
     @translate_errors
+    @translate_errors
+    async def missing_privileges(self) -> list[str]:
+        # A write probe per collection: an update and a delete of a document that does
+        # not exist change nothing, and the server checks the privilege all the same.
+        probe = {"_id": "schedkit-privilege-probe"}
+        missing = []
+        for field in dataclasses.fields(self._c):
+            collection = getattr(self._c, field.name)
+            try:
+                await collection.update_one(probe, {"$set": {"probe": 1}})
+                await collection.delete_one(probe)
+            except OperationFailure as error:
+                if error.code != MONGO_UNAUTHORIZED:
+                    raise
+                missing.append(
+                    f"collection {collection.name}: writes refused ({error}); grant the "
+                    "user the readWrite role on the database"
+                )
+        return missing
+
     async def get_state(self, key: str) -> StateEntry | None:
         doc = await self._c.state.find_one({"key": key}, sort=[("version", -1)])
         return decode_state(doc) if doc is not None else None

@@ -58,6 +58,7 @@ from schedkit.store.mongo.codec import (
     to_us,
 )
 from schedkit.store.options import MONGO_OPTIONS
+from schedkit.store.refusals import mongo_refusal
 from schedkit.store.urls import MONGO_SCHEMES, describe_url, mask_url, mongo_database
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,8 @@ def translate_errors(
     method: Callable[Concatenate[_S, _P], Awaitable[_R]],
 ) -> Callable[Concatenate[_S, _P], Coroutine[Any, Any, _R]]:
     """Driver errors as schedkit's: unreachable server → StoreUnavailableError (callers
-    back off and retry), any other server error → StoreError."""
+    back off and retry), a missing privilege → StoreRefusedError, any other server
+    error → StoreError."""
 
     @functools.wraps(method)
     async def wrapper(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
@@ -148,7 +150,9 @@ def translate_errors(
         except ConnectionFailure as error:
             raise StoreUnavailableError(f"store {self.display_url} unavailable: {error}") from error
         except PyMongoError as error:
-            raise StoreError(f"store {self.display_url} failed: {error}") from error
+            code = error.code if isinstance(error, OperationFailure) else None
+            refused = mongo_refusal(code, self.display_url, str(error))
+            raise refused or StoreError(f"store {self.display_url} failed: {error}") from error
 
     return wrapper
 

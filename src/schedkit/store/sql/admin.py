@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schedkit.models import JSON, ApiToken, AuditEvent, Node, StateEntry, utcnow
-from schedkit.store.sql import rollups
+from schedkit.store.sql import privileges, rollups
 from schedkit.store.sql.base import SQLBase, values_of
 from schedkit.store.values import RollupRebuild
 
@@ -126,6 +126,12 @@ class AdminMixin(SQLBase):
         )
 
     # -- key/value state ---------------------------------------------------------------------
+
+    async def missing_privileges(self) -> list[str]:
+        if self._sqlite:
+            return privileges.sqlite_missing(self._db.url.database)
+        names = [t.name for t in self._t.metadata.sorted_tables]
+        return await self._db.read(lambda conn: privileges.postgres_missing(conn, names))
 
     async def get_state(self, key: str) -> StateEntry | None:
         kv = self._t.kv_state

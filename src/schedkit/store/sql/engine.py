@@ -52,6 +52,7 @@ from schedkit.errors import (
 )
 from schedkit.logcapture import node_here
 from schedkit.store._upgrade import UpgradeCheck, upgrade_check
+from schedkit.store.refusals import sql_refusal
 from schedkit.store.sql.columns import json_dumps
 from schedkit.store.sql.migrations import migrate
 from schedkit.store.sql.options import SQLOptions
@@ -217,8 +218,14 @@ class Runner(abc.ABC):
 
     def translate(self, error: BaseException) -> BaseException:
         """The schedkit error for a database error: unreachable server or locked file →
-        StoreUnavailableError (callers back off and retry); anything else →
+        StoreUnavailableError (callers back off and retry); a missing privilege, table
+        or column → StoreRefusedError (saying what to do); anything else →
         StoreError; a bad value caught while binding parameters → that value error."""
+        cause = error.orig if isinstance(error, exc.DBAPIError) else error
+        sqlstate = _sqlstate(error) if isinstance(error, exc.DBAPIError) else None
+        refused = sql_refusal(cause, sqlstate, self.display_url, self.url.username, _reason(error))
+        if refused is not None:
+            return refused
         if isinstance(error, sqlite3.Error):
             # Raised by the SQLite store's statements given to the driver directly.
             if isinstance(error, sqlite3.OperationalError):

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from schedkit.errors import StoreError, StoreNotFoundError
+from schedkit.errors import StoreError, StoreNotFoundError, StoreOutdatedError
 from schedkit.models import LOCAL_EXECUTOR, Node, RunStatus, utcnow
 from schedkit.store._upgrade import (
     DEFAULT_CHECK,
@@ -38,6 +38,7 @@ from schedkit.store._upgrade import (
     outdated,
     refuse_upgrade,
 )
+from schedkit.store.refusals import PG_PRIVILEGE, UPGRADE_AS_OWNER
 from schedkit.store.sql.rollups import fill
 from schedkit.store.sql.schema import Tables, run_rollups_table, workflow_runs_table
 
@@ -269,7 +270,18 @@ def migrate(
                 )
     for target in range(version + 1, latest + 1):
         log.info("upgrading store %s from schema version %d to %d", label, target - 1, target)
-        MIGRATIONS[target - 2].upgrade(conn, tables)
+        try:
+            MIGRATIONS[target - 2].upgrade(conn, tables)
+        except sa.exc.DBAPIError as error:
+            if getattr(error.orig, "sqlstate", None) != PG_PRIVILEGE:
+                raise
+            # A node's role that owns nothing (the owner/runtime split): "must be owner
+            # of index ..." told it nothing of the version or of what to do.
+            raise StoreOutdatedError(
+                f"store {label} is at schema version {version}; this release uses {latest}, "
+                f"and this role may not upgrade it ({error.orig}): {UPGRADE_AS_OWNER}, "
+                "then start again"
+            ) from None
         _stamp(conn, tables, target)
     return version, latest
 

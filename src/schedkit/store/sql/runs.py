@@ -179,22 +179,38 @@ class RunsMixin(SQLBase):
         at its first full claim (a backlog): later ones are autovacuum's to keep."""
         name = self._t.runs.name
 
-        def work(conn: Connection) -> None:
-            never = conn.execute(
+        def work(conn: Connection) -> bool:
+            """Whether the table needs statistics this role may not give it."""
+            row = conn.execute(
                 sa.text(
-                    "SELECT last_analyze IS NULL AND last_autoanalyze IS NULL "
-                    "FROM pg_stat_user_tables WHERE relid = to_regclass(:name)"
+                    "SELECT s.last_analyze IS NULL AND s.last_autoanalyze IS NULL AS never, "
+                    "pg_has_role(c.relowner, 'USAGE') AS owner FROM pg_stat_user_tables s "
+                    "JOIN pg_class c ON c.oid = s.relid WHERE s.relid = to_regclass(:name)"
                 ),
                 {"name": name},
-            ).scalar()
-            if never:
-                # SKIP_LOCKED: if autovacuum is analyzing it right now, that will do.
-                conn.exec_driver_sql(f'ANALYZE (SKIP_LOCKED) "{name}"')
+            ).one_or_none()
+            if row is None or not row.never:
+                return False
+            if not row.owner:
+                # The server only warns, to the client, which logged nothing.
+                return True
+            # SKIP_LOCKED: if autovacuum is analyzing it right now, that will do.
+            conn.exec_driver_sql(f'ANALYZE (SKIP_LOCKED) "{name}"')
+            return False
 
         try:
-            await self._db.write_one(work)
+            not_owner = await self._db.write_one(work)
         except StoreError as exc:
             log.info("could not analyze %s (the claims may sort their candidates): %s", name, exc)
+            return
+        if not_owner:
+            log.warning(
+                "table %s has no planner statistics, and ANALYZE needs its owner's rights, "
+                "which this role lacks: claims may sort every pending run until autovacuum "
+                "analyzes it; run ANALYZE %s as its owner",
+                name,
+                name,
+            )
 
     async def heartbeat_runs(self, node_id: str, run_ids: Sequence[str], now: datetime) -> Held:
         if not run_ids:

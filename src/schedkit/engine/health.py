@@ -1,0 +1,55 @@
+"""Whether a loop of this node works: what readiness reports besides the store's ping.
+
+A node whose scheduler loop failed at every tick (a table its role may not write) went
+on answering ``/ready`` 200, the store answering its ping; nothing fired for as long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from schedkit.clock import Clock
+from schedkit.errors import StoreRefusedError, StoreUnavailableError
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Failing:
+    """A loop whose passes fail, since ``since`` (the first failure in a row)."""
+
+    loop: str
+    since: datetime
+    error: str
+    #: Waiting does not cure it (StoreRefusedError): someone must act.
+    refused: bool
+
+
+class LoopHealth:
+    """The last outcome of a loop's passes (:meth:`ok` and :meth:`failed` from it)."""
+
+    def __init__(self, loop: str, clock: Clock) -> None:
+        self.loop = loop
+        self.clock = clock
+        self._failing: Failing | None = None
+        self._outage = False
+
+    @property
+    def failing(self) -> Failing | None:
+        """The loop's failure, unless it is an outage: the store's ping tells that one,
+        while the loop, backing off, would keep a node whose store is back unready for
+        up to its backoff's cap."""
+        return None if self._outage else self._failing
+
+    def ok(self) -> None:
+        self._failing = None
+        self._outage = False
+
+    def failed(self, exc: BaseException) -> None:
+        previous = self._failing
+        self._outage = isinstance(exc, StoreUnavailableError)
+        self._failing = Failing(
+            loop=self.loop,
+            since=previous.since if previous is not None else self.clock.now(),
+            error=str(exc) or type(exc).__name__,
+            refused=isinstance(exc, StoreRefusedError),
+        )

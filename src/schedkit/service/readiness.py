@@ -1,0 +1,57 @@
+"""Whether a node is ready, and why not: what ``/ready`` answers (the API translates).
+
+Ready takes the store answering and, on a node that fires, its scheduler loop working:
+a loop failing at every tick (a table its database role may not write) left a node
+answering ready while nothing fired (an audit, with the store answering its ping).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from schedkit.clock import zoned
+from schedkit.errors import StoreError
+
+if TYPE_CHECKING:
+    from schedkit.service import Scheduler
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NotReady:
+    #: "store" (it does not answer), "loop" (the scheduler loop fails), "draining".
+    kind: str
+    #: For anyone (a load balancer): names no host, store or error text.
+    public: str
+    #: For an authenticated caller: what fails, since when, what to do.
+    detail: str
+    #: The store's error, when it does not answer.
+    error: StoreError | None = None
+
+
+async def not_ready(scheduler: Scheduler) -> NotReady | None:
+    """Why the started ``scheduler`` is not ready; None when it is."""
+    try:
+        await scheduler.ping()
+    except StoreError as exc:
+        return NotReady(
+            kind="store", public="not ready: the store does not answer", detail=str(exc), error=exc
+        )
+    # The façade's own engine: readiness is the service's to judge.
+    failing = scheduler._loop.failing
+    if failing is not None:
+        said = f"not ready: the {failing.loop} fails"
+        refused = ": the store refuses this node's role (see the node's log)"
+        return NotReady(
+            kind="loop",
+            public=said + (refused if failing.refused else ""),
+            detail=f"{said} since {zoned(failing.since, scheduler.tz)}: {failing.error}",
+        )
+    if scheduler.draining and scheduler.config.executor.enabled:
+        return NotReady(
+            kind="draining",
+            public="not ready: the node is draining",
+            detail=f"node {scheduler.node_id} is draining: it takes no new runs "
+            f"(POST /nodes/{scheduler.node_id}/undrain undoes it)",
+        )
+    return None
