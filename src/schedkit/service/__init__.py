@@ -17,16 +17,14 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from schedkit import broadcast
 from schedkit.clock import Clock, StoreClock, SystemClock
-from schedkit.config import DEFAULT_CONFIG_FILE, SchedkitConfig, find_config_file
 from schedkit.engine.executor import Executor
 from schedkit.engine.handoff import Sender
 from schedkit.engine.leadership import LEASE_NAME
@@ -54,6 +52,7 @@ from schedkit.service.calendar_years import CalendarYears
 from schedkit.service.calendars import CalendarDesk
 from schedkit.service.clock_sync import ClockSync
 from schedkit.service.cluster import DrainMethods
+from schedkit.service.config_input import ConfigInput, load_config
 from schedkit.service.extensions import node_extensions
 from schedkit.service.fire_searches import FireSearches
 from schedkit.service.node import (
@@ -66,6 +65,7 @@ from schedkit.service.pending_defaults import say_inherited
 from schedkit.service.retention import RetentionMethods
 from schedkit.service.runs import RunControl, RunMethods
 from schedkit.service.schedules import ScheduleBook
+from schedkit.service.start_once import StartOnce
 from schedkit.service.store_wait import StoreWait
 from schedkit.service.workflows import WorkflowControl
 from schedkit.store import Store, UpgradeCheck, create_store
@@ -76,9 +76,8 @@ from schedkit.workflows import Workflow
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SYSTEM", "Extension", "Scheduler", "__version__"]
+__all__ = ["SYSTEM", "ConfigInput", "Extension", "Scheduler", "__version__", "load_config"]
 
-ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
 #: Later than any fire time: "due by the end of time" is every fire to come.
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
@@ -212,6 +211,7 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         )
         self.extensions = node_extensions(self.config, extensions, self.is_node)
         self._stack: contextlib.AsyncExitStack | None = None
+        self._start_once = StartOnce()
         #: The start that waits for the store (``scheduler.store_wait = "retry"``), if any.
         self.store_wait: StoreWait | None = None
         #: The grace period of the stop in progress (None: the configured one).
@@ -254,15 +254,22 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         ``store_defaults=False`` (a management client that must write nothing): the
         default schedules are left unstored (the calendar warnings count them all the
         same). ``upgrade_store=False`` (tools that read): a store older than this
-        release raises StoreOutdatedError instead of being upgraded."""
-        if self.started:
-            return
+        release raises StoreOutdatedError instead of being upgraded. A start called while
+        one is under way waits for that one (and raises its error)."""
+        await self._start_once.run(
+            functools.partial(self._start, create_store, store_defaults, upgrade_store),
+            lambda: self.started,
+        )
+
+    async def _start(self, create_store: bool, store_defaults: bool, upgrade_store: bool) -> None:
         # A node's records carry its id (JSON logs' node_id), those of the tasks started
         # here included; a management client (CLI command) is no node.
         with acting_as(self.node_id) if self.is_node else contextlib.nullcontext():
-            await self._start(create_store, store_defaults, upgrade_store)
+            await self._start_steps(create_store, store_defaults, upgrade_store)
 
-    async def _start(self, create_store: bool, store_defaults: bool, upgrade_store: bool) -> None:
+    async def _start_steps(
+        self, create_store: bool, store_defaults: bool, upgrade_store: bool
+    ) -> None:
         if self.is_node:  # a service's log is where its operator looks; check lists them
             for warning in self.config.warnings:
                 logger.warning("%s", warning)
@@ -568,31 +575,6 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         from schedkit.tracing import observe_store
 
         return observe_store(self.store, observer, tracer)
-
-
-def load_config(config: ConfigInput) -> SchedkitConfig:
-    """A :class:`SchedkitConfig` from any of the forms :class:`Scheduler` accepts; None:
-    the file the CLI reads too (:func:`~schedkit.config.find_config_file`), if any."""
-    if isinstance(config, SchedkitConfig):
-        return config
-    if config is None:
-        # Found as the CLI finds it: an app and `schedkit tasks` in one folder agree.
-        path = find_config_file()
-        if path is None:
-            logger.info(
-                "configuration: no config file (SCHEDKIT_CONFIG is not set, no %s in %s): "
-                "defaults and SCHEDKIT_* variables",
-                DEFAULT_CONFIG_FILE,
-                Path.cwd(),
-            )
-        else:
-            logger.info("configuration: config file %s", Path(path).resolve())
-        return SchedkitConfig.load(path)
-    if isinstance(config, str | Path):
-        return SchedkitConfig.load(config)
-    if "jobstores" in config or "executors" in config:
-        return SchedkitConfig.from_document(dict(config))
-    return SchedkitConfig.load(**config)
 
 
 def _discard(items: list[Any], item: Any) -> None:
