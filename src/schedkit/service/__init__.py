@@ -443,12 +443,22 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         return await self.schedules.remove_task(task_name, actor=actor)
 
     async def delete_schedule(
-        self, schedule_id: str, *, task_name: str | None = None, actor: str = SYSTEM
+        self,
+        schedule_id: str,
+        *,
+        task_name: str | None = None,
+        actor: str = SYSTEM,
+        expected_version: int | None = None,
     ) -> None:
         """Delete a schedule; with ``task_name``, only if it is one of that task's
-        (ConflictError otherwise, as ``add_task`` refuses to set another task's)."""
+        (ConflictError otherwise, as ``add_task`` refuses to set another task's).
+        ``expected_version``: only if it is still at that version (ScheduleConflictError
+        otherwise); without it, a schedule changed meanwhile (a pause) is deleted all
+        the same."""
         self._require_started()
-        await self.schedules.delete(schedule_id, task_name=task_name, actor=actor)
+        await self.schedules.delete(
+            schedule_id, task_name=task_name, actor=actor, expected_version=expected_version
+        )
 
     async def pause_task(
         self, task_name: str, note: str | None = None, *, actor: str = SYSTEM
