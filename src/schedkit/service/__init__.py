@@ -26,19 +26,17 @@ from zoneinfo import ZoneInfo
 from schedkit import broadcast
 from schedkit.clock import Clock, StoreClock, SystemClock
 from schedkit.engine.executor import Executor
-from schedkit.engine.handoff import Sender
 from schedkit.engine.leadership import LEASE_NAME
 from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
 from schedkit.engine.watchdog import LoopWatchdog
 from schedkit.errors import NotRunningError
 from schedkit.events import EventBus, EventKind, Listener, RunEvent
-from schedkit.extension import Extension, RunWrapper, StoreObserver
+from schedkit.extension import Extension
 from schedkit.logcapture import RunLogBuffer, acting_as
 from schedkit.models import (
     Lease,
     Node,
-    Run,
     Schedule,
     ScheduleCounts,
 )
@@ -53,7 +51,7 @@ from schedkit.service.calendars import CalendarDesk
 from schedkit.service.clock_sync import ClockSync
 from schedkit.service.cluster import DrainMethods
 from schedkit.service.config_input import ConfigInput, load_config
-from schedkit.service.extensions import node_extensions
+from schedkit.service.extensions import ExtensionHooks, node_extensions
 from schedkit.service.fire_searches import FireSearches
 from schedkit.service.node import (
     NodeLifecycle,
@@ -82,7 +80,9 @@ __all__ = ["SYSTEM", "ConfigInput", "Extension", "Scheduler", "__version__", "lo
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, RetentionMethods):
+class Scheduler(
+    AdminFacade, BackfillMethods, DrainMethods, ExtensionHooks, RunMethods, RetentionMethods
+):
     """A schedkit node. ``async with Scheduler(config) as s: ...`` or start()/stop().
 
     ``config``: a :class:`SchedkitConfig`, a dict of its fields, the design document's
@@ -221,6 +221,7 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
 
     @property
     def started(self) -> bool:
+        """Whether :meth:`start` has completed and :meth:`stop` not begun."""
         return self._stack is not None
 
     @property
@@ -231,10 +232,12 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
 
     @property
     def is_leader(self) -> bool:
+        """Whether this node holds the scheduler lease now: the one node that fires."""
         return self._loop.is_leader
 
     @property
     def running_count(self) -> int:
+        """How many runs this node executes now."""
         return len(self._executor.running_ids)
 
     @property
@@ -394,11 +397,13 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         return self.registry.require(task_name)
 
     def find_task(self, task_name: str) -> BaseTask | None:
+        """The registered task, or None (:meth:`get_task` raises instead)."""
         return self.registry.get_task(task_name)
 
     def list_tasks(
         self, category: str | None = None, tags: Iterable[str] | None = None
     ) -> list[BaseTask]:
+        """The registered tasks by name: of ``category``, having any of ``tags``."""
         return self.registry.list_tasks(category, tags)
 
     # -- schedules ---------------------------------------------------------------------------
@@ -489,6 +494,7 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         return await self.schedules.put_many(entries, actor=actor, what=what)
 
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        """The stored schedule, or None."""
         return await self.schedules.get(schedule_id)
 
     async def list_schedules(
@@ -498,6 +504,7 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         return await self.schedules.of_task(task_name, limit=limit, offset=offset)
 
     async def count_schedules(self, task_name: str | None = None) -> int:
+        """How many schedules are stored (of one task if given)."""
         return await self.schedules.count(task_name)
 
     async def pending_defaults(self, tasks: Iterable[BaseTask]) -> list[Schedule]:
@@ -554,39 +561,10 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
     # -- cluster, audit, tokens, state -------------------------------------------------------
 
     async def list_nodes(self) -> list[Node]:
+        """The node records, by id (a silent node is listed until it ages out)."""
         return await self.store.list_nodes()
 
     async def leader_lease(self) -> Lease | None:
         """The scheduler lease if it is held now (expired leases are None)."""
         lease = await self.store.get_lease(LEASE_NAME)
         return lease if lease is not None and lease.expires_at > self.clock.now() else None
-
-    # -- extension hooks ---------------------------------------------------------------------
-
-    def add_run_wrapper(self, wrapper: RunWrapper) -> Callable[[], None]:
-        """Enter ``wrapper(run)`` around every attempt executed here; returns a remover."""
-        wrappers = self._executor.run_wrappers
-        wrappers.append(wrapper)
-        return lambda: _discard(wrappers, wrapper)
-
-    def add_executor(self, name: str, send: Sender) -> Callable[[], None]:
-        """Hand runs of tasks with ``executor = name`` to ``send`` (given each claimable
-        run, e.g. to send a Celery message); returns a remover. See docs/celery.md."""
-        return self._executor.handoff.add(name, send)
-
-    async def execute_handed_off(self, run_id: str, task_name: str) -> Run | None:
-        """A worker's end of a hand-off: claim the run and execute it here, as any run;
-        the run as the attempt left it, or None if not claimable (a duplicate message)."""
-        self._require_started()
-        return await self._executor.execute_one(run_id, task_name)
-
-    def observe_store(self, observer: StoreObserver, tracer: Any = None) -> Callable[[], None]:
-        """Time (and with ``tracer``, trace) every store call; returns an undo function."""
-        from schedkit.tracing import observe_store
-
-        return observe_store(self.store, observer, tracer)
-
-
-def _discard(items: list[Any], item: Any) -> None:
-    with contextlib.suppress(ValueError):
-        items.remove(item)
