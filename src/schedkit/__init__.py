@@ -9,14 +9,19 @@ from __future__ import annotations
 
 from schedkit.clock import Clock, OffsetClock, SystemClock
 from schedkit.config import SchedkitConfig
+from schedkit.context import RunCancelledError
 from schedkit.errors import (
     BackfillNotFoundError,
+    CalendarNotFoundError,
     ConfigError,
     ConflictError,
     DuplicateTaskError,
     NotRunningError,
+    ResultNotReadable,
     RunNotFoundError,
     SchedkitError,
+    ScheduleConflictError,
+    ScheduleLimitError,
     ScheduleNotFoundError,
     StoreClosedError,
     StoreError,
@@ -27,6 +32,7 @@ from schedkit.errors import (
     TaskDefinitionError,
     TaskNotFoundError,
     ValidationError,
+    WorkflowNotFoundError,
 )
 from schedkit.events import EventKind, RunEvent
 from schedkit.models import (
@@ -51,12 +57,19 @@ from schedkit.task import (
     task,
 )
 from schedkit.version import __version__ as __version__
-from schedkit.workflows import FailurePolicy, Step, StepCondition, Workflow
+from schedkit.workflows import (
+    FailurePolicy,
+    Step,
+    StepCondition,
+    Workflow,
+    WorkflowDefinitionError,
+)
 
 __all__ = [
     "BackfillNotFoundError",
     "BaseTask",
     "BulkScheduleError",
+    "CalendarNotFoundError",
     "Clock",
     "ConfigError",
     "ConflictError",
@@ -66,15 +79,19 @@ __all__ = [
     "NotRunningError",
     "OffsetClock",
     "OverlapPolicy",
+    "ResultNotReadable",
     "RetryPolicy",
     "Run",
+    "RunCancelledError",
     "RunEvent",
     "RunNotFoundError",
     "RunStatus",
     "SchedkitConfig",
     "SchedkitError",
     "Schedule",
+    "ScheduleConflictError",
     "ScheduleEntry",
+    "ScheduleLimitError",
     "ScheduleNotFoundError",
     "Scheduler",
     "Step",
@@ -97,6 +114,8 @@ __all__ = [
     "TriggerSource",
     "ValidationError",
     "Workflow",
+    "WorkflowDefinitionError",
+    "WorkflowNotFoundError",
     "current_context",
     "task",
     "task_registry",

@@ -14,13 +14,19 @@ STEP = 1.0
 
 
 class Clock(Protocol):
+    """Where a scheduler reads "now": anything with a ``now()`` returning an aware UTC
+    datetime (``Scheduler(clock=...)``; tests pass one to move time without sleeping)."""
+
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
         ...
 
 
 class SystemClock:
+    """This machine's clock, as it is (``scheduler.clock = "system"``)."""
+
     def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
         return datetime.now(UTC)
 
 

@@ -108,4 +108,9 @@ class TaskContext:
 
 
 class RunCancelledError(Exception):
-    """Raised inside a task by :meth:`TaskContext.raise_if_cancelled`."""
+    """Raised inside a task by :meth:`TaskContext.raise_if_cancelled`: its run was
+    cancelled (or timed out). Let it propagate. Not a :class:`~schedkit.errors.SchedkitError`,
+    an ``except SchedkitError`` around schedkit calls in the task lets it through; an
+    ``except Exception`` catches it: re-raise it there (``except RunCancelledError:
+    raise`` first). Swallowed, it stops nothing: the task's code goes on working while
+    its run is recorded ``cancelled`` (or ``timeout``)."""

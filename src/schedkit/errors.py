@@ -79,6 +79,8 @@ class TaskNotFoundError(SchedkitError, LookupError):
 
 
 class ScheduleNotFoundError(SchedkitError, LookupError):
+    """No schedule has this id (``schedule_id``); the API answers 404."""
+
     def __init__(self, schedule_id: str):
         super().__init__(f"unknown schedule {schedule_id!r}")
         self.schedule_id = schedule_id
@@ -93,6 +95,8 @@ class BackfillNotFoundError(SchedkitError, LookupError):
 
 
 class RunNotFoundError(SchedkitError, LookupError):
+    """No run has this id (``run_id``): never created, or purged; the API answers 404."""
+
     def __init__(self, run_id: str):
         super().__init__(f"unknown run {run_id!r}")
         self.run_id = run_id

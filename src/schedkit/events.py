@@ -27,6 +27,15 @@ MAX_PENDING_CALLS = 10_000
 
 
 class EventKind(enum.StrEnum):
+    """What happened to a run (:attr:`RunEvent.kind`), as ``add_listener(kinds=...)``
+    selects: ``created`` (a run stored here: a fire, a call, a workflow step),
+    ``started`` (an attempt began here), ``progress`` (the task reported some),
+    ``retrying`` (an attempt failed and another is due), ``finished`` (it ended:
+    ``run.status`` says how, after its retries), ``skipped`` (a fire not run, e.g. at
+    ``max_instances``), ``missed`` (a fire past its misfire grace), ``lost`` (its node
+    went silent while running it), ``cancel_requested`` (a cancel asked of a run
+    executing elsewhere)."""
+
     CREATED = "created"
     STARTED = "started"
     PROGRESS = "progress"
@@ -40,6 +49,9 @@ class EventKind(enum.StrEnum):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunEvent:
+    """One event of a run on this node: its ``kind``, the run as it was then, when
+    (``at``, UTC) and what else is known (``detail``; a lost run's ``final``...)."""
+
     kind: EventKind
     run: Run
     at: datetime = field(default_factory=utcnow)

@@ -234,6 +234,14 @@ class Schedule:
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
+    def __repr__(self) -> str:
+        # Short and safe to log: kwargs may hold secrets (the API masks them).
+        return (
+            f"Schedule(id={self.id!r}, task_name={self.task_name!r}, "
+            f"trigger={self.trigger.get('trigger')!r}, paused={self.paused}, "
+            f"next_fire_time={_when(self.next_fire_time)}, version={self.version})"
+        )
+
     @property
     def runs_left(self) -> int | None:
         """How many more runs the schedule may start (None: no ``max_runs``)."""
@@ -297,6 +305,19 @@ class Run:
     #: its task's): schedkit nodes claim only ``"local"`` runs; the others are handed to
     #: that executor (``schedkit.engine.handoff``). Retries and requeues keep it.
     executor: str = LOCAL_EXECUTOR
+
+    def __repr__(self) -> str:
+        # Short and safe to log: kwargs and results may hold secrets (the API masks
+        # them), and errors carry whole tracebacks.
+        return (
+            f"Run(id={self.id!r}, task_name={self.task_name!r}, status={self.status.value!r}, "
+            f"trigger_source={self.trigger_source.value!r}, attempt={self.attempt}, "
+            f"scheduled_for={_when(self.scheduled_for)}, finished_at={_when(self.finished_at)})"
+        )
+
+
+def _when(moment: datetime | None) -> str:
+    return "None" if moment is None else repr(moment.isoformat())
 
 
 #: The error type recorded for an attempt a drain handed back (``RunRequeue.spare``): it

@@ -28,7 +28,7 @@ from schedkit.errors import (
     TaskNotFoundError,
     ValidationError,
 )
-from schedkit.task import BaseTask
+from schedkit.task import BaseTask, definition
 from schedkit.workflows.definition import Workflow
 from schedkit.workflows.launcher import WorkflowLauncher, launcher_name
 
@@ -53,7 +53,9 @@ class TaskRegistry:
 
         ``task_config`` is merged into the task's ``execution_context``. Registering the
         same class twice is harmless; another task under a taken name raises
-        DuplicateTaskError naming both definitions.
+        DuplicateTaskError naming both definitions. A definition made again where it was
+        made before (same module, same qualified name: a notebook cell run again,
+        ``importlib.reload``) replaces the registered one.
         """
         # Typed for callers, checked at run time: the document requires a clear error
         # for classes that are not tasks.
@@ -77,8 +79,12 @@ class TaskRegistry:
                 if task_config:
                     existing.execution_context.update(task_config)
                 return existing
-            raise DuplicateTaskError(
-                f"task name {name!r} is defined twice: {existing.source} and {instance.source}"
+            if not _redefinition(existing, instance):
+                raise DuplicateTaskError(
+                    f"task name {name!r} is defined twice: {existing.source} and {instance.source}"
+                )
+            logger.debug(
+                "task %r redefined (%s): the new definition replaces it", name, instance.source
             )
         if task_config:
             # Before the check: a property may read its values from the config.
@@ -272,12 +278,19 @@ def _unfinished_error(cls: type[BaseTask]) -> TaskDefinitionError:
 
 
 def _same_definition(a: BaseTask, b: BaseTask) -> bool:
-    if a is b:
-        return True
-    func_a, func_b = getattr(a, "func", None), getattr(b, "func", None)
-    if func_a is not None or func_b is not None:
-        return func_a is func_b
-    return type(a) is type(b)
+    return a is b or definition(a) is definition(b)
+
+
+def _redefinition(a: BaseTask, b: BaseTask) -> bool:
+    """Whether ``b``'s definition is ``a``'s made again: another function or class object
+    of the same module and qualified name, as a notebook cell run again or
+    ``importlib.reload`` makes. A module imported under two names (``__main__`` and its
+    own) gives two modules: still a duplicate, as two definition sites are."""
+    where = [
+        (getattr(d, "__module__", None), getattr(d, "__qualname__", None))
+        for d in (definition(a), definition(b))
+    ]
+    return None not in where[0] and where[0] == where[1]
 
 
 def _walk(package: str) -> list[ModuleType]:

@@ -80,13 +80,11 @@ EXPECTED = [
 ]
 
 
-def test_task_examples_type_check(tmp_path: Path) -> None:
-    examples = [b.code for b in blocks(REPO / "docs" / "tasks.md") if b.lang == "python"]
-    assert len(examples) >= 4
-    (tmp_path / "tasks_doc.py").write_text("\n\n".join(examples), encoding="utf-8")
-    (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
+def _strict_mypy(folder: Path, *files: str) -> list[str]:
+    """mypy ``--strict`` over ``files`` of ``folder``: its lines, but notes that only
+    continue an error (a signature shown after it), which are part of it."""
     # An empty configuration: mypy's defaults, not this repository's (or a user's) file.
-    (tmp_path / "mypy.ini").write_text("[mypy]\n", encoding="utf-8")
+    (folder / "mypy.ini").write_text("[mypy]\n", encoding="utf-8")
     proc = subprocess.run(
         [
             sys.executable,
@@ -95,15 +93,14 @@ def test_task_examples_type_check(tmp_path: Path) -> None:
             "--config-file",
             "mypy.ini",
             "--cache-dir",
-            str(tmp_path / "cache"),
+            str(folder / "cache"),
             "--no-error-summary",
             "--no-pretty",
             "--show-error-codes",
             "--strict",
-            "tasks_doc.py",
-            "probe.py",
+            *files,
         ],
-        cwd=tmp_path,
+        cwd=folder,
         # This checkout's schedkit, whatever the environment has installed.
         env={**os.environ, "MYPYPATH": str(REPO / "src")},
         capture_output=True,
@@ -112,7 +109,29 @@ def test_task_examples_type_check(tmp_path: Path) -> None:
         check=False,
     )
     assert proc.stderr == ""
-    # Notes that only continue an error (a signature shown after it) are part of it.
-    lines = [line for line in proc.stdout.splitlines() if not re.match(r"^\S+:\d+: note:  ", line)]
-    assert [line for line in lines if not line.startswith("probe.py:")] == [], proc.stdout
-    assert [line for line in lines if line.startswith("probe.py:")] == EXPECTED, proc.stdout
+    return [line for line in proc.stdout.splitlines() if not re.match(r"^\S+:\d+: note:  ", line)]
+
+
+def _examples(page: str) -> list[str]:
+    """The python blocks of ``docs/<page>``, in order (one module, as test_snippets runs
+    them)."""
+    return [b.code for b in blocks(REPO / "docs" / page) if b.lang == "python"]
+
+
+def test_task_examples_type_check(tmp_path: Path) -> None:
+    examples = _examples("tasks.md")
+    assert len(examples) >= 4
+    (tmp_path / "tasks_doc.py").write_text("\n\n".join(examples), encoding="utf-8")
+    (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
+    lines = _strict_mypy(tmp_path, "tasks_doc.py", "probe.py")
+    assert [line for line in lines if not line.startswith("probe.py:")] == [], lines
+    assert [line for line in lines if line.startswith("probe.py:")] == EXPECTED, lines
+
+
+def test_workflow_examples_type_check(tmp_path: Path) -> None:
+    """docs/workflows.md's example (audit: ``Step(on="failure")`` and
+    ``ctx.workflow["params"]``, an Optional, failed ``--strict``)."""
+    examples = _examples("workflows.md")
+    assert examples
+    (tmp_path / "workflows_doc.py").write_text("\n\n".join(examples), encoding="utf-8")
+    assert _strict_mypy(tmp_path, "workflows_doc.py") == []

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from schedkit import RunStatus, task
 from schedkit.models import Schedule, utcnow
-from schedkit.service.schedules import ended_by
+from schedkit.service.series import ended_by
 
 from .conftest import MakeScheduler
 from .taps import until

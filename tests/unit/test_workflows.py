@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -13,7 +13,8 @@ from schedkit.errors import DuplicateTaskError, TaskDefinitionError, ValidationE
 from schedkit.models import Run, RunStatus, TriggerSource, WorkflowStatus
 from schedkit.registry import TaskRegistry
 from schedkit.task import task
-from schedkit.workflows import FailurePolicy, Step, Workflow, WorkflowDefinitionError
+from schedkit.workflows import FailurePolicy, Step, StepCondition, Workflow, WorkflowDefinitionError
+from schedkit.workflows.definition import StepConditionName
 from schedkit.workflows.launcher import WorkflowLauncher
 from schedkit.workflows.params import check_params
 from schedkit.workflows.plan import (
@@ -422,3 +423,13 @@ def test_a_failure_step_runs_when_a_failure_kept_its_upstream_step_from_running(
     assert p.steps["after_on_a"].reason == "upstream step on_a was skipped"
     assert p.steps["on_after"].reason == "no upstream step failed"
     assert p.status is WorkflowStatus.SUCCESS
+
+
+def test_a_step_takes_its_condition_written_out_as_a_workflow_its_policy() -> None:
+    assert set(get_args(StepConditionName)) == {c.value for c in StepCondition}
+    step = Step(name="alert", task="alert", after=("a",), on="failure")
+    assert step.on is StepCondition.FAILURE
+    assert step == Step(name="alert", task="alert", after=("a",), on=StepCondition.FAILURE)
+    with pytest.raises(WorkflowDefinitionError, match="'never' is not one of") as err:
+        Step(name="alert", task="alert", on="never")  # type: ignore[arg-type]
+    assert err.value.field == "steps.alert.on"

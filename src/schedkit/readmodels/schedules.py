@@ -24,7 +24,7 @@ from schedkit.readmodels.common import Lang, View, local
 from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
 from schedkit.service.fire_searches import FoundFires, search_upcoming
-from schedkit.service.schedules import EndReason, ended_by, kept_series
+from schedkit.service.series import EndReason, ended_by, kept_series
 from schedkit.triggers import (
     AllowedFire,
     Blocked,

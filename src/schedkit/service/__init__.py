@@ -17,30 +17,26 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from zoneinfo import ZoneInfo
 
 from schedkit import broadcast
 from schedkit.clock import Clock, StoreClock, SystemClock
-from schedkit.config import DEFAULT_CONFIG_FILE, SchedkitConfig, find_config_file
 from schedkit.engine.executor import Executor
-from schedkit.engine.handoff import Sender
 from schedkit.engine.leadership import LEASE_NAME
 from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
 from schedkit.engine.watchdog import LoopWatchdog
 from schedkit.errors import NotRunningError
 from schedkit.events import EventBus, EventKind, Listener, RunEvent
-from schedkit.extension import Extension, RunWrapper, StoreObserver
+from schedkit.extension import Extension
 from schedkit.logcapture import RunLogBuffer, acting_as
 from schedkit.models import (
     Lease,
     Node,
-    Run,
     Schedule,
     ScheduleCounts,
 )
@@ -54,7 +50,8 @@ from schedkit.service.calendar_years import CalendarYears
 from schedkit.service.calendars import CalendarDesk
 from schedkit.service.clock_sync import ClockSync
 from schedkit.service.cluster import DrainMethods
-from schedkit.service.extensions import node_extensions
+from schedkit.service.config_input import ConfigInput, load_config
+from schedkit.service.extensions import ExtensionHooks, node_extensions
 from schedkit.service.fire_searches import FireSearches
 from schedkit.service.node import (
     NodeLifecycle,
@@ -66,6 +63,7 @@ from schedkit.service.pending_defaults import say_inherited
 from schedkit.service.retention import RetentionMethods
 from schedkit.service.runs import RunControl, RunMethods
 from schedkit.service.schedules import ScheduleBook
+from schedkit.service.start_once import StartOnce
 from schedkit.service.store_wait import StoreWait
 from schedkit.service.workflows import WorkflowControl
 from schedkit.store import Store, UpgradeCheck, create_store
@@ -76,14 +74,15 @@ from schedkit.workflows import Workflow
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SYSTEM", "Extension", "Scheduler", "__version__"]
+__all__ = ["SYSTEM", "ConfigInput", "Extension", "Scheduler", "__version__", "load_config"]
 
-ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
 #: Later than any fire time: "due by the end of time" is every fire to come.
 END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
-class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, RetentionMethods):
+class Scheduler(
+    AdminFacade, BackfillMethods, DrainMethods, ExtensionHooks, RunMethods, RetentionMethods
+):
     """A schedkit node. ``async with Scheduler(config) as s: ...`` or start()/stop().
 
     ``config``: a :class:`SchedkitConfig`, a dict of its fields, the design document's
@@ -212,6 +211,7 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         )
         self.extensions = node_extensions(self.config, extensions, self.is_node)
         self._stack: contextlib.AsyncExitStack | None = None
+        self._start_once = StartOnce()
         #: The start that waits for the store (``scheduler.store_wait = "retry"``), if any.
         self.store_wait: StoreWait | None = None
         #: The grace period of the stop in progress (None: the configured one).
@@ -221,6 +221,7 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
 
     @property
     def started(self) -> bool:
+        """Whether :meth:`start` has completed and :meth:`stop` not begun."""
         return self._stack is not None
 
     @property
@@ -231,10 +232,12 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
 
     @property
     def is_leader(self) -> bool:
+        """Whether this node holds the scheduler lease now: the one node that fires."""
         return self._loop.is_leader
 
     @property
     def running_count(self) -> int:
+        """How many runs this node executes now."""
         return len(self._executor.running_ids)
 
     @property
@@ -254,15 +257,22 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         ``store_defaults=False`` (a management client that must write nothing): the
         default schedules are left unstored (the calendar warnings count them all the
         same). ``upgrade_store=False`` (tools that read): a store older than this
-        release raises StoreOutdatedError instead of being upgraded."""
-        if self.started:
-            return
+        release raises StoreOutdatedError instead of being upgraded. A start called while
+        one is under way waits for that one (and raises its error)."""
+        await self._start_once.run(
+            functools.partial(self._start, create_store, store_defaults, upgrade_store),
+            lambda: self.started,
+        )
+
+    async def _start(self, create_store: bool, store_defaults: bool, upgrade_store: bool) -> None:
         # A node's records carry its id (JSON logs' node_id), those of the tasks started
         # here included; a management client (CLI command) is no node.
         with acting_as(self.node_id) if self.is_node else contextlib.nullcontext():
-            await self._start(create_store, store_defaults, upgrade_store)
+            await self._start_steps(create_store, store_defaults, upgrade_store)
 
-    async def _start(self, create_store: bool, store_defaults: bool, upgrade_store: bool) -> None:
+    async def _start_steps(
+        self, create_store: bool, store_defaults: bool, upgrade_store: bool
+    ) -> None:
         if self.is_node:  # a service's log is where its operator looks; check lists them
             for warning in self.config.warnings:
                 logger.warning("%s", warning)
@@ -387,11 +397,13 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         return self.registry.require(task_name)
 
     def find_task(self, task_name: str) -> BaseTask | None:
+        """The registered task, or None (:meth:`get_task` raises instead)."""
         return self.registry.get_task(task_name)
 
     def list_tasks(
         self, category: str | None = None, tags: Iterable[str] | None = None
     ) -> list[BaseTask]:
+        """The registered tasks by name: of ``category``, having any of ``tags``."""
         return self.registry.list_tasks(category, tags)
 
     # -- schedules ---------------------------------------------------------------------------
@@ -436,12 +448,22 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         return await self.schedules.remove_task(task_name, actor=actor)
 
     async def delete_schedule(
-        self, schedule_id: str, *, task_name: str | None = None, actor: str = SYSTEM
+        self,
+        schedule_id: str,
+        *,
+        task_name: str | None = None,
+        actor: str = SYSTEM,
+        expected_version: int | None = None,
     ) -> None:
         """Delete a schedule; with ``task_name``, only if it is one of that task's
-        (ConflictError otherwise, as ``add_task`` refuses to set another task's)."""
+        (ConflictError otherwise, as ``add_task`` refuses to set another task's).
+        ``expected_version``: only if it is still at that version (ScheduleConflictError
+        otherwise); without it, a schedule changed meanwhile (a pause) is deleted all
+        the same."""
         self._require_started()
-        await self.schedules.delete(schedule_id, task_name=task_name, actor=actor)
+        await self.schedules.delete(
+            schedule_id, task_name=task_name, actor=actor, expected_version=expected_version
+        )
 
     async def pause_task(
         self, task_name: str, note: str | None = None, *, actor: str = SYSTEM
@@ -472,6 +494,7 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         return await self.schedules.put_many(entries, actor=actor, what=what)
 
     async def get_schedule(self, schedule_id: str) -> Schedule | None:
+        """The stored schedule, or None."""
         return await self.schedules.get(schedule_id)
 
     async def list_schedules(
@@ -481,6 +504,7 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
         return await self.schedules.of_task(task_name, limit=limit, offset=offset)
 
     async def count_schedules(self, task_name: str | None = None) -> int:
+        """How many schedules are stored (of one task if given)."""
         return await self.schedules.count(task_name)
 
     async def pending_defaults(self, tasks: Iterable[BaseTask]) -> list[Schedule]:
@@ -537,64 +561,10 @@ class Scheduler(AdminFacade, BackfillMethods, DrainMethods, RunMethods, Retentio
     # -- cluster, audit, tokens, state -------------------------------------------------------
 
     async def list_nodes(self) -> list[Node]:
+        """The node records, by id (a silent node is listed until it ages out)."""
         return await self.store.list_nodes()
 
     async def leader_lease(self) -> Lease | None:
         """The scheduler lease if it is held now (expired leases are None)."""
         lease = await self.store.get_lease(LEASE_NAME)
         return lease if lease is not None and lease.expires_at > self.clock.now() else None
-
-    # -- extension hooks ---------------------------------------------------------------------
-
-    def add_run_wrapper(self, wrapper: RunWrapper) -> Callable[[], None]:
-        """Enter ``wrapper(run)`` around every attempt executed here; returns a remover."""
-        wrappers = self._executor.run_wrappers
-        wrappers.append(wrapper)
-        return lambda: _discard(wrappers, wrapper)
-
-    def add_executor(self, name: str, send: Sender) -> Callable[[], None]:
-        """Hand runs of tasks with ``executor = name`` to ``send`` (given each claimable
-        run, e.g. to send a Celery message); returns a remover. See docs/celery.md."""
-        return self._executor.handoff.add(name, send)
-
-    async def execute_handed_off(self, run_id: str, task_name: str) -> Run | None:
-        """A worker's end of a hand-off: claim the run and execute it here, as any run;
-        the run as the attempt left it, or None if not claimable (a duplicate message)."""
-        self._require_started()
-        return await self._executor.execute_one(run_id, task_name)
-
-    def observe_store(self, observer: StoreObserver, tracer: Any = None) -> Callable[[], None]:
-        """Time (and with ``tracer``, trace) every store call; returns an undo function."""
-        from schedkit.tracing import observe_store
-
-        return observe_store(self.store, observer, tracer)
-
-
-def load_config(config: ConfigInput) -> SchedkitConfig:
-    """A :class:`SchedkitConfig` from any of the forms :class:`Scheduler` accepts; None:
-    the file the CLI reads too (:func:`~schedkit.config.find_config_file`), if any."""
-    if isinstance(config, SchedkitConfig):
-        return config
-    if config is None:
-        # Found as the CLI finds it: an app and `schedkit tasks` in one folder agree.
-        path = find_config_file()
-        if path is None:
-            logger.info(
-                "configuration: no config file (SCHEDKIT_CONFIG is not set, no %s in %s): "
-                "defaults and SCHEDKIT_* variables",
-                DEFAULT_CONFIG_FILE,
-                Path.cwd(),
-            )
-        else:
-            logger.info("configuration: config file %s", Path(path).resolve())
-        return SchedkitConfig.load(path)
-    if isinstance(config, str | Path):
-        return SchedkitConfig.load(config)
-    if "jobstores" in config or "executors" in config:
-        return SchedkitConfig.from_document(dict(config))
-    return SchedkitConfig.load(**config)
-
-
-def _discard(items: list[Any], item: Any) -> None:
-    with contextlib.suppress(ValueError):
-        items.remove(item)

@@ -49,6 +49,7 @@ class AdminFacade:
         target: str | None = None,
         include_tokens: bool = True,
     ) -> int:
+        """How many audit events :meth:`list_audit` with the same filters would list."""
         if include_tokens:
             return await self.store.count_audit(actor=actor, action=action, target=target)
         return await audit_trail.count_visible(
@@ -76,6 +77,7 @@ class AdminFacade:
         return await tokens.create_token(self.store, name=name, role=role, actor=actor)
 
     async def list_tokens(self, *, include_revoked: bool = False) -> list[ApiToken]:
+        """The API tokens (their secrets are not stored: a hash), revoked ones if asked."""
         return await tokens.list_tokens(self.store, include_revoked=include_revoked)
 
     async def revoke_token(self, ref: str, *, actor: str = SYSTEM) -> ApiToken:
@@ -91,6 +93,7 @@ class AdminFacade:
         return await tokens.is_live(self.store, token_id)
 
     async def get_state(self, key: str) -> StateEntry | None:
+        """The entry of the key/value area under ``key``, or None."""
         return await self.store.get_state(key)
 
     async def list_state(self, prefix: str) -> list[StateEntry]:

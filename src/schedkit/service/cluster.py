@@ -157,6 +157,7 @@ class DrainMethods:
 
     @property
     def draining(self) -> bool:
+        """Whether this node is draining: taking no new run (:meth:`drain`)."""
         return self._node.draining
 
     async def drain(self, grace: float | None = None, *, stopping: bool = False) -> None:

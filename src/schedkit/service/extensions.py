@@ -1,16 +1,22 @@
 """The extensions a node starts: those given, those the configuration names by import
-path (``extensions = ["proj.celery:bridge"]``), and a monitor when none was given."""
+path (``extensions = ["proj.celery:bridge"]``), and a monitor when none was given; and
+the façade's hooks they use (:class:`ExtensionHooks`)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
-from collections.abc import Iterable, Sequence
-from typing import cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
 
 from schedkit.config import SchedkitConfig
+from schedkit.engine.executor import Executor
+from schedkit.engine.handoff import Sender
 from schedkit.errors import ConfigError
-from schedkit.extension import Extension
+from schedkit.extension import Extension, RunWrapper, StoreObserver
+from schedkit.models import Run
+from schedkit.store import Store
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +70,42 @@ def alerts_extra_missing(exc: ImportError) -> ConfigError:
         f"alerts are on but the alerts extra is not installed ({exc}): "
         "pip install 'schedkit[alerts]', or set alerts.enabled = false"
     )
+
+
+class ExtensionHooks:
+    """The :class:`~schedkit.Scheduler`'s methods for extensions: around the runs
+    executed here, other executors, watching the store."""
+
+    store: Store
+    _executor: Executor
+
+    def _require_started(self) -> None:
+        raise NotImplementedError  # the Scheduler's
+
+    def add_run_wrapper(self, wrapper: RunWrapper) -> Callable[[], None]:
+        """Enter ``wrapper(run)`` around every attempt executed here; returns a remover."""
+        wrappers = self._executor.run_wrappers
+        wrappers.append(wrapper)
+        return lambda: _discard(wrappers, wrapper)
+
+    def add_executor(self, name: str, send: Sender) -> Callable[[], None]:
+        """Hand runs of tasks with ``executor = name`` to ``send`` (given each claimable
+        run, e.g. to send a Celery message); returns a remover. See docs/celery.md."""
+        return self._executor.handoff.add(name, send)
+
+    async def execute_handed_off(self, run_id: str, task_name: str) -> Run | None:
+        """A worker's end of a hand-off: claim the run and execute it here, as any run;
+        the run as the attempt left it, or None if not claimable (a duplicate message)."""
+        self._require_started()
+        return await self._executor.execute_one(run_id, task_name)
+
+    def observe_store(self, observer: StoreObserver, tracer: Any = None) -> Callable[[], None]:
+        """Time (and with ``tracer``, trace) every store call; returns an undo function."""
+        from schedkit.tracing import observe_store
+
+        return observe_store(self.store, observer, tracer)
+
+
+def _discard(items: list[Any], item: Any) -> None:
+    with contextlib.suppress(ValueError):
+        items.remove(item)

@@ -464,6 +464,7 @@ class RunMethods:
         return await self.runs.retry(run_id, actor=actor, idempotency_key=idempotency_key)
 
     async def get_run(self, run_id: str) -> Run:
+        """The run (RunNotFoundError if there is none: never created, or purged)."""
         return await self.runs.get(run_id)
 
     async def list_runs(
@@ -499,6 +500,7 @@ class RunMethods:
         trigger_source: TriggerSource | str | None = None,
         schedule_id: str | None = None,
     ) -> int:
+        """How many runs :meth:`list_runs` with the same filters would list in all."""
         flt = run_filter(task_name, status, since, until, trigger_source, schedule_id)
         return await self.runs.count(flt)
 
@@ -513,6 +515,8 @@ class RunMethods:
     async def get_logs(
         self, run_id: str, *, after_seq: int = -1, limit: int = 1000
     ) -> list[LogLine]:
+        """Up to ``limit`` log lines of the run, in order, after line ``after_seq`` (-1:
+        from the first; pass the last ``seq`` seen to follow a running one)."""
         return await self.runs.logs(run_id, after_seq=after_seq, limit=limit)
 
     async def stats(

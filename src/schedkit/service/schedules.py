@@ -14,7 +14,7 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from schedkit.calendars import CalendarSet
@@ -62,6 +62,7 @@ from schedkit.service.pending_defaults import (
     unstored_default,
 )
 from schedkit.service.schedule_diff import changed_fields
+from schedkit.service.series import kept_series, paused_or_resumed
 from schedkit.store.base import Store
 from schedkit.task import BaseTask
 from schedkit.triggers import AllowedFire, ScheduleSpec, preview, trigger_from_json
@@ -72,7 +73,7 @@ from schedkit.triggers.upcoming import PREVIEW_BUDGET
 _INSTANT = timedelta(microseconds=1)
 
 #: Tries of a write racing others: a default schedule's sync against nodes starting at
-#: the same time, a pause or resume against users changing the task's schedules.
+#: the same time, a pause, resume or deletion against users changing the schedules.
 SYNC_ATTEMPTS = 5
 
 logger = logging.getLogger(__name__)
@@ -95,14 +96,6 @@ def _say(found: ScheduleNote) -> None:
     adapter to keep it out of its log lines) and hand it to the caller collecting it."""
     logger.warning("%s", found.message(), extra={"schedule_note": found})
     note(found)
-
-
-def kept_series(existing: Schedule | None, trigger: JSON) -> datetime | None:
-    """The next fire of ``existing`` when saving ``trigger`` over it keeps its series (the
-    same trigger, not paused: fires due while down stay due), else None."""
-    if existing is None or existing.paused or existing.trigger != trigger:
-        return None
-    return existing.next_fire_time
 
 
 class ScheduleBook:
@@ -344,15 +337,43 @@ class ScheduleBook:
         """Delete every schedule of the task (its history stays)."""
         removed = False
         for schedule in await self.store.list_schedules(task_name):
-            removed |= await self._delete(schedule, actor)
+            removed |= await self._delete_latest(schedule, actor)
         return removed
 
-    async def delete(self, schedule_id: str, *, task_name: str | None, actor: str) -> None:
-        """Delete a schedule (with ``task_name``: only one of that task's, as in put)."""
+    async def delete(
+        self,
+        schedule_id: str,
+        *,
+        task_name: str | None,
+        actor: str,
+        expected_version: int | None = None,
+    ) -> None:
+        """Delete a schedule (with ``task_name``: only one of that task's, as in put).
+        ``expected_version``: only at that version (ScheduleConflictError otherwise);
+        without it, a schedule changed meanwhile (paused, edited) is deleted as changed."""
         schedule = await self.require(schedule_id)
         if task_name is not None:
             _check_owner(schedule, task_name)
-        await self._delete(schedule, actor)
+        if expected_version is None:
+            await self._delete_latest(schedule, actor)
+        elif schedule.version != expected_version:
+            raise ScheduleConflictError(schedule_id, expected_version, schedule.version)
+        else:
+            await self._delete(schedule, actor)
+
+    async def _delete_latest(self, schedule: Schedule, actor: str) -> bool:
+        """Delete the schedule at whatever version it has now: the deletion compares
+        versions (:meth:`_delete` remembers the version deleted), so one racing a change
+        reads the schedule again and deletes it as changed; gone meanwhile, False."""
+        for _ in range(SYNC_ATTEMPTS - 1):
+            try:
+                return await self._delete(schedule, actor)
+            except ScheduleConflictError:
+                latest = await self.store.get_schedule(schedule.id)
+                if latest is None:
+                    return False
+                schedule = latest
+        return await self._delete(schedule, actor)
 
     async def set_paused(
         self, task_name: str, paused: bool, note: str | None, *, actor: str
@@ -369,7 +390,7 @@ class ScheduleBook:
             if not paused and not any(s.paused for s in schedules):
                 raise ConflictError(f"task {task_name!r} is not paused")
             now = self.clock.now()
-            after = [_paused_or_resumed(s, paused, note, now) for s in schedules]
+            after = [paused_or_resumed(s, paused, note, now) for s in schedules]
             changed = [
                 (old, new) for old, new in zip(schedules, after, strict=True) if new is not old
             ]
@@ -532,43 +553,10 @@ class ScheduleBook:
         )
 
 
-#: Why a schedule fires no more (see :func:`ended_by`).
-EndReason = Literal["max_runs", "end_date", "last_fire"]
-
-
-def ended_by(schedule: Schedule) -> EndReason | None:
-    """Why the schedule has ended, or None while it still has a next fire: it started
-    ``max_runs`` runs, its trigger passed its ``end_date``, or its last fire (a one-off
-    date) came."""
-    if schedule.next_fire_time is not None:
-        return None
-    if schedule.runs_left == 0:
-        return "max_runs"
-    return "end_date" if schedule.trigger.get("end_date") else "last_fire"
-
-
 def _check_owner(schedule: Schedule, task_name: str) -> None:
     """ConflictError unless ``schedule`` is one of ``task_name``'s."""
     if schedule.task_name != task_name:
         raise ConflictError(f"schedule {schedule.id!r} belongs to task {schedule.task_name!r}")
-
-
-def _paused_or_resumed(old: Schedule, paused: bool, note: str | None, now: datetime) -> Schedule:
-    """``old`` paused with ``note`` or resumed: its next version, or itself if so already."""
-    if old.paused == paused and (not paused or old.pause_note == note):
-        return old
-    next_fire = old.next_fire_time
-    if not paused:
-        upcoming = trigger_from_json(old.trigger).next_fire_time(None, now)
-        next_fire = planning.next_after(old, 0, upcoming)  # an ended one stays ended
-    return dataclasses.replace(
-        old,
-        paused=paused,
-        pause_note=note if paused else None,
-        next_fire_time=next_fire,
-        version=old.version + 1,
-        updated_at=now,
-    )
 
 
 def _executor_of(schedule: Schedule, task: BaseTask | None) -> str:

@@ -10,7 +10,7 @@ import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import pydantic
 
@@ -32,6 +32,10 @@ class StepCondition(enum.StrEnum):
     ALWAYS = "always"
 
 
+#: :class:`StepCondition`'s values, as ``Step(on=...)`` takes them written out.
+StepConditionName = Literal["success", "failure", "always"]
+
+
 class FailurePolicy(enum.StrEnum):
     """What a failed step does to the steps not started yet."""
 
@@ -49,13 +53,29 @@ class WorkflowDefinitionError(ValidationError):
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Step:
     """One node of the DAG: run ``task`` (a registered task name) with ``kwargs`` when the
-    steps named in ``after`` have finished and ``on`` holds."""
+    steps named in ``after`` have finished and ``on`` holds (a :class:`StepCondition`
+    or its value, as ``Workflow(failure_policy=)`` takes a :class:`FailurePolicy`'s)."""
 
     name: str
     task: str
     after: tuple[str, ...] = ()
     on: StepCondition = StepCondition.SUCCESS
     kwargs: JSON = field(default_factory=dict)
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        task: str,
+        after: tuple[str, ...] = (),
+        on: StepCondition | StepConditionName = StepCondition.SUCCESS,
+        kwargs: JSON | None = None,
+    ) -> None:
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "task", task)
+        object.__setattr__(self, "after", after)
+        object.__setattr__(self, "on", _enum(StepCondition, on, f"steps.{name}.on"))
+        object.__setattr__(self, "kwargs", {} if kwargs is None else kwargs)
 
     def to_json(self) -> JSON:
         return {
@@ -155,7 +175,7 @@ class Workflow:
                     name=s["name"],
                     task=s["task"],
                     after=tuple(s.get("after", ())),
-                    on=_enum(StepCondition, s.get("on", "success"), f"steps.{s['name']}.on"),
+                    on=s.get("on", StepCondition.SUCCESS),
                     kwargs=dict(s.get("kwargs") or {}),
                 )
                 for s in data["steps"]
@@ -260,7 +280,7 @@ def _step(value: Step | Mapping[str, Any]) -> Step:
             name=value.name,
             task=value.task,
             after=(after,) if isinstance(after, str) else tuple(after),
-            on=_enum(StepCondition, value.on, f"steps.{value.name}.on"),
+            on=value.on,
             kwargs=dict(value.kwargs),
         )
     return _step(Step(**value))

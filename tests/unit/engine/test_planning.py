@@ -9,7 +9,7 @@ import pytest
 from schedkit.engine import planning
 from schedkit.engine.planning import Fire
 from schedkit.models import OverlapPolicy, Run, RunStatus, Schedule, TriggerSource
-from schedkit.service.schedules import ended_by
+from schedkit.service.series import ended_by
 from schedkit.triggers import trigger_from_json
 
 T0 = datetime(2026, 12, 2, 2, 0, tzinfo=UTC)
