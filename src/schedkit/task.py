@@ -53,6 +53,8 @@ R = TypeVar("R")
 
 
 class TaskPriority(enum.IntEnum):
+    """A task's priority: due runs of a higher one are claimed first."""
+
     LOW = 1
     NORMAL = 2
     HIGH = 3
