@@ -139,9 +139,6 @@ class AdminMixin(FencesMixin):
         async with self._locked(f"token:{token_id}"):
             await self._c.tokens.update_one({"_id": token_id}, last_used)
 
-    # -- key/value state ---------------------------------------------------------------------
-
-    @translate_errors
     @translate_errors
     async def missing_privileges(self) -> list[str]:
         # A write probe per collection: an update and a delete of a document that does
@@ -162,6 +159,9 @@ class AdminMixin(FencesMixin):
                 )
         return missing
 
+    # -- key/value state ---------------------------------------------------------------------
+
+    @translate_errors
     async def get_state(self, key: str) -> StateEntry | None:
         doc = await self._c.state.find_one({"key": key}, sort=[("version", -1)])
         return decode_state(doc) if doc is not None else None
