@@ -127,7 +127,13 @@ def create_runner(url: str, options: SQLOptions) -> Runner:
         if driver not in ("", "asyncpg"):
             raise ConfigError(f"store URL {display_url!r}: PostgreSQL is used through asyncpg")
         runner = PostgresRunner(parsed.set(drivername="postgresql+asyncpg"), display_url, options)
-        runner.connect_args("schedkit")  # refuses a query parameter asyncpg does not take
+        try:
+            runner.connect_args("schedkit")  # refuses a query parameter asyncpg does not take
+        except ModuleNotFoundError as missing:
+            # Without asyncpg the parameters cannot be checked: create_store says which
+            # extra to install (the store's open would fail on the import anyway).
+            if missing.name != "asyncpg":
+                raise
         return runner
     raise ConfigError(f"store URL {display_url!r} is not a sqlite:// or postgresql:// URL")
 
