@@ -6,23 +6,19 @@ Shared by the standalone app (:mod:`schedkit.api.app`) and the embedding helpers
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 
 from schedkit.api.auth import Authenticator, SignIn, sign_in_of
 from schedkit.api.router import DEFAULT_PREFIX, create_router
-from schedkit.config import SchedkitConfig
 from schedkit.registry import TaskRegistry
-from schedkit.service import Extension, Scheduler
+from schedkit.service import ConfigInput, Extension, Scheduler
 from schedkit.service.store_wait import StoreWait
 
 __all__ = ["ConfigInput", "api_sign_in", "include_scheduler_router", "scheduler_running"]
 
-ConfigInput = SchedkitConfig | Mapping[str, Any] | str | Path | None
 _MOUNTED = "_schedkit_router_prefixes"
 #: {API prefix: how a browser signs in to it}, for the console's pages.
 _SIGN_INS = "_schedkit_sign_ins"

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 from schedkit import broadcast
 from schedkit.clock import Clock, StoreClock, SystemClock
 from schedkit.engine.executor import Executor
+from schedkit.engine.health import Failing
 from schedkit.engine.leadership import LEASE_NAME
 from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
@@ -234,6 +235,12 @@ class Scheduler(
     def is_leader(self) -> bool:
         """Whether this node holds the scheduler lease now: the one node that fires."""
         return self._loop.is_leader
+
+    @property
+    def failing(self) -> Failing | None:
+        """Why this node does not fire although its store answers (its scheduler loop's
+        or lease's passes fail); None when they work. What ``/ready`` reports."""
+        return self._loop.failing
 
     @property
     def running_count(self) -> int:

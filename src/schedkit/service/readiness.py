@@ -37,8 +37,7 @@ async def not_ready(scheduler: Scheduler) -> NotReady | None:
         return NotReady(
             kind="store", public="not ready: the store does not answer", detail=str(exc), error=exc
         )
-    # The façade's own engine: readiness is the service's to judge.
-    failing = scheduler._loop.failing
+    failing = scheduler.failing
     if failing is not None:
         said = f"not ready: the {failing.loop} fails"
         refused = ": the store refuses this node's role (see the node's log)"
