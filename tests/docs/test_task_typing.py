@@ -11,13 +11,15 @@ order, as ``test_snippets`` runs them) and the probe.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.docs.snippets import REPO, blocks
+from tests.untraced import untraced_env
 
 PROBE = """\
 from typing import Any
@@ -80,7 +82,14 @@ EXPECTED = [
 ]
 
 
-def _strict_mypy(folder: Path, *files: str) -> list[str]:
+@pytest.fixture(scope="module")
+def mypy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache for the module's mypy runs: the second reuses the analysis of schedkit,
+    pydantic and the standard library (cold, each run took 19 s of a loaded CI core)."""
+    return tmp_path_factory.mktemp("mypy-cache")
+
+
+def _strict_mypy(folder: Path, cache: Path, *files: str) -> list[str]:
     """mypy ``--strict`` over ``files`` of ``folder``: its lines, but notes that only
     continue an error (a signature shown after it), which are part of it."""
     # An empty configuration: mypy's defaults, not this repository's (or a user's) file.
@@ -93,7 +102,7 @@ def _strict_mypy(folder: Path, *files: str) -> list[str]:
             "--config-file",
             "mypy.ini",
             "--cache-dir",
-            str(folder / "cache"),
+            str(cache),
             "--no-error-summary",
             "--no-pretty",
             "--show-error-codes",
@@ -101,8 +110,9 @@ def _strict_mypy(folder: Path, *files: str) -> list[str]:
             *files,
         ],
         cwd=folder,
-        # This checkout's schedkit, whatever the environment has installed.
-        env={**os.environ, "MYPYPATH": str(REPO / "src")},
+        # This checkout's schedkit, whatever the environment has installed; mypy only reads
+        # schedkit's code, so coverage does not trace the child.
+        env={**untraced_env(), "MYPYPATH": str(REPO / "src")},
         capture_output=True,
         text=True,
         timeout=120,
@@ -118,20 +128,20 @@ def _examples(page: str) -> list[str]:
     return [b.code for b in blocks(REPO / "docs" / page) if b.lang == "python"]
 
 
-def test_task_examples_type_check(tmp_path: Path) -> None:
+def test_task_examples_type_check(tmp_path: Path, mypy_cache: Path) -> None:
     examples = _examples("tasks.md")
     assert len(examples) >= 4
     (tmp_path / "tasks_doc.py").write_text("\n\n".join(examples), encoding="utf-8")
     (tmp_path / "probe.py").write_text(PROBE, encoding="utf-8")
-    lines = _strict_mypy(tmp_path, "tasks_doc.py", "probe.py")
+    lines = _strict_mypy(tmp_path, mypy_cache, "tasks_doc.py", "probe.py")
     assert [line for line in lines if not line.startswith("probe.py:")] == [], lines
     assert [line for line in lines if line.startswith("probe.py:")] == EXPECTED, lines
 
 
-def test_workflow_examples_type_check(tmp_path: Path) -> None:
+def test_workflow_examples_type_check(tmp_path: Path, mypy_cache: Path) -> None:
     """docs/workflows.md's example (audit: ``Step(on="failure")`` and
     ``ctx.workflow["params"]``, an Optional, failed ``--strict``)."""
     examples = _examples("workflows.md")
     assert examples
     (tmp_path / "workflows_doc.py").write_text("\n\n".join(examples), encoding="utf-8")
-    assert _strict_mypy(tmp_path, "workflows_doc.py") == []
+    assert _strict_mypy(tmp_path, mypy_cache, "workflows_doc.py") == []
