@@ -6,8 +6,17 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+from collections.abc import Callable
+from typing import Any
 
+import pytest
+
+from schedkit.engine.executor import Executor
+from schedkit.models import RunStatus
+from schedkit.service.runs import RunControl
 from tests.cli.conftest import SAMPLE_PACKAGE, Cli, one_error_line, write_config
+from tests.cli.test_subprocess import runs_of
 
 
 def test_run_wait_here_leaves_the_tasks_other_pending_runs_for_a_service(cli: Cli) -> None:
@@ -95,3 +104,47 @@ def test_run_local_executes_a_task_a_service_would_hand_elsewhere(cli: Cli) -> N
         # What to do depends on how it came to run here: --local given, or no service.
         assert ("drop --local" in said) == (args == ("--local",)), said
     assert json.loads(cli("--json", "history", "on_gpu").stdout)["runs"] == []
+
+
+def _sigterm_here() -> None:
+    """A real SIGTERM to this process, taken by the handler the command installed
+    (``cli.loop``); without one it would end the test run instead."""
+    assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+    signal.raise_signal(signal.SIGTERM)
+
+
+def _while_stored(monkeypatch: pytest.MonkeyPatch) -> None:
+    insert = RunControl._insert
+
+    async def signalled(self: RunControl, *args: Any, **kwargs: Any) -> Any:
+        _sigterm_here()
+        return await insert(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunControl, "_insert", signalled)
+
+
+def _as_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    launch = Executor.launch
+
+    def signalled(self: Executor, *args: Any, **kwargs: Any) -> None:
+        launch(self, *args, **kwargs)
+        _sigterm_here()
+
+    monkeypatch.setattr(Executor, "launch", signalled)
+
+
+@pytest.mark.parametrize("moment", [_while_stored, _as_it_starts], ids=["stored", "started"])
+def test_a_signal_while_the_run_is_created_cancels_it_with_the_users_reason(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, moment: Callable[[pytest.MonkeyPatch], None]
+) -> None:
+    """A flaky test on a loaded machine: SIGTERM (or Ctrl-C) that came while ``run
+    --wait`` was still creating its run (stored and started here, its audit record not
+    yet written) cut the creation short before the command's own cancel was set up.
+    The node's stop then ended the run as "service shut down before the run finished"
+    (there was no service) or, cut during its insert, left it running with nothing
+    executing it. Here the signal comes at those moments by construction."""
+    moment(monkeypatch)
+    result = cli("run", "slow", "-p", "seconds=6", "--wait")
+    assert result.exit_code == 143, result.output
+    (run,) = runs_of(cli.db, "slow")
+    assert (run.status, run.reason) == (RunStatus.CANCELLED, "interrupted in the CLI (SIGTERM)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -157,8 +158,9 @@ def run_task(
                     _check_labels_here(s, task_name, local)
         if wait and here:
             async with executing(state, node_name=_local_node_name(task_name)) as s:
-                run = await _create(s, task_name, kv, params, idempotency_key)
                 keyed = idempotency_key is not None
+                creating = _create(s, task_name, kv, params, idempotency_key)
+                run = await _create_here(s, creating, state, keyed)
                 attempts = asyncio.create_task(_execute_here(s, run), name="schedkit-cli-run")
                 try:
                     watched = await _watch_here(s, run, state, timeout, logs and not as_json, keyed)
@@ -271,6 +273,25 @@ async def _execute_here(s: Scheduler, run: Run) -> None:
         await asyncio.sleep(pause)
 
 
+async def _create_here(
+    s: Scheduler, creating: Coroutine[Any, Any, Run], state: CliState, keyed: bool
+) -> Run:
+    """The run ``creating`` makes, executing here from its insert on. Ctrl-C (SIGTERM)
+    while it was stored, or started with its audit record still being written, cut the
+    creation short outside :func:`_watch_here`: the node's stop then ended the run as
+    "service shut down before the run finished", or, cut in its insert, nothing
+    executed it and it stayed ``running``. The creation ends first, then the run is
+    cancelled as at any Ctrl-C."""
+    made = asyncio.ensure_future(creating)
+    try:
+        return await asyncio.shield(made)
+    except asyncio.CancelledError:
+        await asyncio.wait([made])
+        if not made.cancelled() and made.exception() is None:
+            await _interrupted(s, made.result(), state, keyed)
+        raise
+
+
 async def _watch_here(
     s: Scheduler, run: Run, state: CliState, timeout: float | None, logs: bool, keyed: bool
 ) -> Run:
@@ -279,17 +300,22 @@ async def _watch_here(
     try:
         run = await _watch(s, run, state, timeout, logs)
     except asyncio.CancelledError:
-        why = f"interrupted in the CLI ({stopped_by()})"
-        if await _cancel_if_ours(s, run, state, keyed, why):
-            # Let it end as cancelled (a thread checks ctx.cancelled between its steps)
-            # before stopping the node, which would cancel it with its own reason.
-            await s.wait_for_run(run.id, timeout=s.config.scheduler.shutdown_grace)
+        await _interrupted(s, run, state, keyed)
         raise
     if not run.status.finished:
         reason = f"the CLI stopped waiting after {timeout}s"
         if await _cancel_if_ours(s, run, state, keyed, reason):
             run = await s.wait_for_run(run.id, timeout=10)
     return run
+
+
+async def _interrupted(s: Scheduler, run: Run, state: CliState, keyed: bool) -> None:
+    """Cancel ``run`` with the user's reason (if ours) and let it end as cancelled (a
+    thread checks ctx.cancelled between its steps) before the node stops: its stop
+    would cancel it with its own reason."""
+    why = f"interrupted in the CLI ({stopped_by()})"
+    if await _cancel_if_ours(s, run, state, keyed, why):
+        await s.wait_for_run(run.id, timeout=s.config.scheduler.shutdown_grace)
 
 
 async def _cancel_if_ours(
