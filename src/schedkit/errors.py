@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -234,6 +235,16 @@ class NotRunningError(SchedkitError):
     def __init__(self, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    @classmethod
+    def forked(cls, what: str, started_in: int) -> NotRunningError:
+        """Used in a process forked from process ``started_in``, which started it."""
+        return cls(
+            f"this {what} was started in process {started_in}, and this process "
+            f"({os.getpid()}) is a fork of it, which has none of its threads and shares its "
+            f"store connections: make and start a new {what} in this process (or start "
+            "processes with the 'spawn' method)"
+        )
 
 
 class CalendarNotFoundError(SchedkitError, LookupError):

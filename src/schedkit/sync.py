@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Coroutine, Iterable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 from zoneinfo import ZoneInfo
@@ -50,6 +50,15 @@ class _Node:
     loop: asyncio.AbstractEventLoop
     #: Closes the portal: its event loop ends and its thread is joined.
     portal: ExitStack
+    #: The process it runs in: a forked child has a copy of it but none of its threads.
+    pid: int = field(default_factory=os.getpid)
+
+    def check_own(self) -> None:
+        """NotRunningError in a forked child: a call there waited for ever on the
+        parent's event loop thread, which the child does not have (its copy of the
+        loop still says it runs)."""
+        if self.pid != os.getpid():
+            raise NotRunningError.forked("SyncScheduler", self.pid)
 
 
 def _wait(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> T:
@@ -60,8 +69,8 @@ def _wait(coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop) -> T:
         while not future.done():
             concurrent.futures.wait((future,), timeout=_POLL)
             if not (future.done() or loop.is_running()):
-                # Its thread is gone (a forked child, a loop ended under it): the call
-                # would wait for ever.
+                # Its thread is gone (the loop ended under it): the call would wait
+                # for ever. (A forked child's copy of the loop says it runs: _Node.)
                 raise NotRunningError("the SyncScheduler's event loop has ended: start() again")
     except BaseException:
         future.cancel()
@@ -126,7 +135,10 @@ class SyncScheduler:
     def start(self) -> None:
         """Start the node (:meth:`Scheduler.start`); nothing if it is started already.
         A failure (configuration, store) closes the event loop thread again and raises
-        the error; ``start()`` may then be called again."""
+        the error; ``start()`` may then be called again. In a child forked after the
+        start it raises NotRunningError: the node is the parent's."""
+        if (node := self._node) is not None:
+            node.check_own()  # before the lock, which a thread of the parent may hold
         with self._lock:
             if self._node is not None:
                 return
@@ -144,7 +156,12 @@ class SyncScheduler:
         """Stop the node (:meth:`Scheduler.stop`: running runs get the shutdown grace)
         and its event loop thread; nothing if it is not started. Interrupted (Ctrl-C),
         the stop is cancelled: the grace ends, runs still running are left for the
-        leader to judge lost, and the KeyboardInterrupt goes on."""
+        leader to judge lost, and the KeyboardInterrupt goes on. In a child forked after
+        the start, it only forgets the node, which goes on in the parent: stopped here,
+        it would unregister the parent's node and close connections the two share."""
+        if (node := self._node) is not None and node.pid != os.getpid():
+            self._node = None
+            return
         with self._lock:
             node = self._node
             if node is None:
@@ -174,6 +191,7 @@ class SyncScheduler:
             raise NotRunningError(
                 "the SyncScheduler is not started: call start() or use 'with SyncScheduler(...)'"
             )
+        self._node.check_own()
         return self._node
 
     def _warn_in_loop(self) -> None:
@@ -316,5 +334,22 @@ def _stop_forgotten() -> None:
 # run last registered first: after the import of concurrent.futures.thread above, this
 # one runs ahead of the pools' shutdown, and before non-daemon threads are joined.
 threading._register_atexit(_stop_forgotten)  # type: ignore[attr-defined]
-# A forked child has none of its parent's event loop threads: its nodes are not its own.
-os.register_at_fork(after_in_child=_started.clear)
+
+
+def _forked() -> None:
+    """In a forked child, which has none of its parent's event loop threads: its nodes
+    are not its own, to stop at its exit. Each one's copy of its loop is marked closed:
+    when the child drops the node (a stop(), its exit), the portal's cleanup asks that
+    loop to stop the portal, and waited for ever; a closed loop refuses at once, which
+    anyio's cleanup ignores (the portal's thread, absent here, is not waited for)."""
+    for sync in _started:
+        node = sync._node
+        if node is not None and isinstance(node.loop, asyncio.BaseEventLoop):
+            # Marked, not close()d: close() takes the loop's self-pipe out of its epoll
+            # instance, which the child shares with the parent, whose loop then no
+            # longer woke up for the calls of its own SyncScheduler.
+            node.loop._closed = True  # type: ignore[attr-defined]
+    _started.clear()
+
+
+os.register_at_fork(after_in_child=_forked)

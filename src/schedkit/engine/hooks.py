@@ -5,8 +5,10 @@ attempt isolated in a child process (:mod:`~schedkit.engine.isolation_child`).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import AsyncIterator, Callable, Mapping
+import threading
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -120,16 +122,46 @@ async def _consumed(held: HeldThread | None, value: Any) -> Any:
     """A generator ``execute`` returned, run to its end into a list (what it yields is
     the task's data) where its code belongs: a sync one on the task's thread (it was
     iterated while its result was stored, on the loop, past the timeout and the error
-    handling), an async one on the loop."""
+    handling), an async one on the loop.
+
+    Either stops at its next item once the attempt is stopped (timeout, cancel, the node
+    stopping), closed so that its ``finally`` runs: a thread cannot be interrupted, but
+    a generator's consumer can stop asking for items. Read to its end by ``list``, a
+    timed-out sync generator went on running its steps, side effects and all."""
     if inspect.isgenerator(value):
-        return await call_hook(held, list, value)
+        stop = threading.Event()
+        try:
+            return await call_hook(held, _drained, value, stop)
+        finally:
+            # Early only when this task is stopped; after the call returned, a no-op.
+            stop.set()
     if inspect.isasyncgen(value):
         return await call_hook(None, _listed, value)
     return value
 
 
-async def _listed(items: AsyncIterator[Any]) -> list[Any]:
-    return [item async for item in items]
+def _drained(items: Generator[Any], stop: threading.Event) -> list[Any]:
+    """``items`` into a list, on the task's thread; closed at the next item once ``stop``
+    is set, when nothing waits for the list any more."""
+    with contextlib.closing(items):
+        listed = []
+        for item in items:
+            if stop.is_set():
+                break
+            listed.append(item)
+        return listed
+
+
+async def _listed(items: AsyncGenerator[Any]) -> list[Any]:
+    async with contextlib.aclosing(items):
+        listed = []
+        async for item in items:
+            if being_cancelled():
+                # It swallowed its CancelledError and yielded on: it is asked for no
+                # further item, and the attempt ends as stopped, not on to after_execution.
+                raise asyncio.CancelledError
+            listed.append(item)
+        return listed
 
 
 def _own_hook(task: BaseTask, name: str) -> Callable[..., Any] | None:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -217,6 +218,8 @@ class Scheduler(
         self.store_wait: StoreWait | None = None
         #: The grace period of the stop in progress (None: the configured one).
         self._grace: float | None = None
+        #: The process that started it (a forked child's copy is not its to use).
+        self._started_in = os.getpid()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -342,6 +345,7 @@ class Scheduler(
                 self._loop.start()
                 stack.push_async_callback(self._loop.stop)
             self._stack = stack.pop_all()
+            self._started_in = os.getpid()
         logger.info(
             "schedkit node %s started: %d task(s), store %s",
             self.node_id,
@@ -362,6 +366,10 @@ class Scheduler(
         if self._stack is None:
             return
         stack, self._stack = self._stack, None
+        if self._started_in != os.getpid():
+            # A forked child's copy, only forgotten: its stop unregistered the parent's
+            # node and closed store connections the two share.
+            return
         self._grace = grace
         self._node.stopping = True  # a drain can no longer be undone
         with acting_as(self.node_id) if self.is_node else contextlib.nullcontext():
@@ -392,6 +400,8 @@ class Scheduler(
             raise self.store_wait.not_started()
         if not self.started:
             raise NotRunningError("the scheduler is not started: call start() or use 'async with'")
+        if self._started_in != os.getpid():
+            raise NotRunningError.forked("Scheduler", self._started_in)
 
     async def ping(self) -> None:
         """Raise StoreUnavailableError unless the store answers now (readiness)."""
