@@ -1,6 +1,10 @@
 """The executor's claim loop: it takes pending runs from the store for this node's free
 slots, in batches, when woken (a run created, a slot freed, another node's word) or at
 each poll, and hands them to the executor to start.
+
+Its passes' outcome is kept in :attr:`ClaimLoop.health`: a node whose role may not update
+the runs table had every claim refused while it answered ``/ready`` 200 (its store
+answering the ping, its scheduler loop firing), and no run ever started.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
+from schedkit.engine.health import LoopHealth
 from schedkit.engine.isolation import needs_thread
 from schedkit.engine.retries import Backoff
 from schedkit.engine.slots import Slots
@@ -59,6 +64,9 @@ class ClaimLoop:
         self._busy = busy
         #: The wait after store errors; it ends early on a wake-up.
         self.backoff = Backoff()
+        #: Whether claims work; ok while the loop does not run (a drained node claims
+        #: nothing, and readiness says it drains).
+        self.health = LoopHealth("claim loop", clock)
         self._backing_off = False
         self._wake = asyncio.Event()
         # Whether claimable runs may be waiting. A claim is a write transaction, so the
@@ -134,6 +142,13 @@ class ClaimLoop:
     async def _loop(self) -> None:
         backoff = self.backoff
         backoff.reset()
+        self.health.ok()
+        try:
+            await self._claim_while_open(backoff)
+        finally:
+            self.health.ok()
+
+    async def _claim_while_open(self, backoff: Backoff) -> None:
         poll_interval = self.config.executor.poll_interval
         loop = asyncio.get_running_loop()
         # While runs are executing, a slot freed by one finishing run does not start a
@@ -165,7 +180,9 @@ class ClaimLoop:
                 try:
                     claimed = await self._claim(wanted, tasks)
                     backoff.reset()
+                    self.health.ok()
                 except StoreError as exc:
+                    self.health.failed(exc)
                     self._maybe_pending = True
                     # Ended early by a wake-up (a run created, a NOTIFY, the store
                     # answering another call): runs created just after an outage

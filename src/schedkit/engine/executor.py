@@ -28,6 +28,7 @@ from schedkit.engine.finish import Finisher
 from schedkit.engine.flows import Flows
 from schedkit.engine.handback import CodeHold
 from schedkit.engine.handoff import HandOff
+from schedkit.engine.health import failing_of
 from schedkit.engine.heartbeats import RunHeartbeats
 from schedkit.engine.hooks import context_of
 from schedkit.engine.progress import RunFeed
@@ -37,6 +38,7 @@ from schedkit.engine.threads import ThreadLane
 from schedkit.engine.work import ABANDON_AFTER, Work
 from schedkit.errors import NotRunningError, StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
+from schedkit.failing import Failing
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import JSON, Run, RunStatus
 from schedkit.placement import LOCAL_EXECUTOR
@@ -209,6 +211,12 @@ class Executor(RunHeartbeats):
             self._loops.append(claiming)
 
     # -- what the scheduler and the façade ask ---------------------------------------------
+
+    @property
+    def failing(self) -> list[Failing]:
+        """Why no run is claimed here (the claim loop's passes fail); empty while they
+        work, or while the loop does not run (a drained node claims nothing)."""
+        return failing_of(self.claims.health)
 
     @property
     def running_ids(self) -> list[str]:
