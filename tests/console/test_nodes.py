@@ -231,3 +231,63 @@ async def test_the_drain_of_a_node_of_an_older_release_cannot_be_undone_here(  #
     finally:
         async with create_store(f"sqlite:///{node_console.var / DB}") as store:
             await store.delete_node(old.id)
+
+
+async def test_a_node_whose_loop_fails_says_which_and_why(browser, node_console: Console) -> None:  # type: ignore[no-untyped-def]
+    """An audit: a node whose role could not update the runs table was listed Alive while
+    none of its claims went through; its heartbeat now carries the failing loop."""
+    assert node_console.var is not None
+    now = datetime.now(UTC)
+    error = "store postgresql://node:***@db/app refused: permission denied for table schedkit_runs"
+    # As the node's heartbeat stores it (schedkit.failing).
+    failing = {"loop": "claim loop", "since": now.isoformat(), "error": error, "refused": True}
+    refused = Node(
+        id="plant-e:99:bbb222",
+        hostname="plant-e",
+        pid=99,
+        started_at=now,
+        heartbeat_at=now + timedelta(minutes=5),  # alive for the whole test
+        roles=["executor"],
+        version="1.0",
+        info={"capacity": 4, "running": 0, "stopping": False, "failing": [failing]},
+    )
+    async with create_store(f"sqlite:///{node_console.var / DB}") as store:
+        await store.upsert_node(refused)
+    try:
+        for lang, state, said in (
+            (
+                "en",
+                "Failing",
+                "Claim loop (starts pending runs) fails since {time} · refused by the store: "
+                "waiting will not fix it",
+            ),
+            (
+                "zh",
+                "故障",
+                "运行领取循环（启动等待中的运行）持续失败，始于 {time} · 被存储拒绝：等待无法恢复",
+            ),
+        ):
+            browsing = await open_tab(browser, node_console.token, width=1280, lang=lang)
+            try:
+                await browsing.page.goto(node_console.base + "nodes")
+                row = browsing.page.locator(f'tr[data-node="{refused.id}"]')
+                await expect(row.locator(".badge-node-failing")).to_have_text(state)
+                # Above the table, whose state column a laptop's screen scrolls away.
+                line = browsing.page.locator(
+                    f'.nodes-failing [data-failing-node="{refused.id}"]'
+                    '[data-failing-loop="claim loop"]'
+                )
+                await expect(line).to_be_in_viewport()
+                shown = await line.locator("time").inner_text()
+                await expect(line).to_contain_text(f"{refused.id} {said.format(time=shown)}")
+                await expect(line.locator(".node-failing-error")).to_have_text(error)
+                await expect(browsing.page.locator(".nodes-failing li")).to_have_count(1)
+                # The drain stays offered: the node is alive.
+                await expect(row.locator("button")).to_have_count(1)
+                await shot(browsing.page, f"nodes-failing-{lang}")
+            finally:
+                await browsing.context.close()
+            assert browsing.unexpected_errors() == []
+    finally:
+        async with create_store(f"sqlite:///{node_console.var / DB}") as store:
+            await store.delete_node(refused.id)

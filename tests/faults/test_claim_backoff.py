@@ -70,7 +70,7 @@ async def test_a_run_created_after_an_outage_starts_at_once_and_a_down_store_is_
         fast_config(via_proxy.geturl(), scheduler={"enabled": False}, **quiet),
         registry=registry,
     )
-    node._executor.claim_backoff = Backoff(
+    node._executor.claims.backoff = Backoff(
         first=LONG_BACKOFF, cap=LONG_BACKOFF, heed_after=HEED_AFTER
     )
     manager = Scheduler(

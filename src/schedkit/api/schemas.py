@@ -30,6 +30,7 @@ from schedkit.models import RunStatus
 from schedkit.readmodels import (
     AuditView,
     CalendarWarningView,
+    FailingLoopView,
     LogLineView,
     RunSummary,
     RunView,
@@ -266,7 +267,14 @@ class TaskSchedules(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok"] = Field(
+        "ok", description="The process serves requests: ok also while a loop fails."
+    )
+    failing: list[FailingLoopView] = Field(
+        default_factory=list,
+        description="This node's loops whose passes fail although its store answers "
+        "(/ready answers 503 meanwhile); the error with credentials only.",
+    )
 
 
 class AlertsReadiness(BaseModel):

@@ -149,7 +149,8 @@ async def run_worker(state: CliState, scheduler: Scheduler) -> None:
 
 
 def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """The nodes sharing the store: roles, labels, capacity, running runs, lease, drain."""
+    """The nodes sharing the store: roles, labels, capacity, running runs, lease, drain,
+    and the loops of a node that fail (with why)."""
     state = get_state(ctx)
     as_json = wants_json(ctx, json_)
 
@@ -188,18 +189,29 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
             tr(node_state(n), lang),
         )
     state.out.print(table)
+    for n in found:
+        for f in n.failing if n.alive else ():
+            since = render.when(f.since, tz)
+            loop = tr(f.loop, lang)
+            said = words.fill(
+                "loop failing", lang, node=n.id, loop=loop, since=since, error=f.error
+            )
+            state.out.print(visible(said), style="red", highlight=False, soft_wrap=True)
     if not any(n.alive for n in found):
         state.out.print(words.fill("no live node", lang))
     render.store_line(state.out, store, lang)
 
 
 def node_state(node: NodeView) -> str:
-    """stopping (its drain cannot be undone), draining, alive or silent."""
+    """stopping (its drain cannot be undone), draining, failing (alive, but a loop of it
+    fails: the lines under the table say which and why), alive or silent."""
     if node.stopping:
         return "stopping"
     if node.draining:
         return "draining"
-    return "alive" if node.alive else "silent"
+    if not node.alive:
+        return "silent"
+    return "failing" if node.failing else "alive"
 
 
 def clock_text(node: NodeView, lang: words.Lang) -> str:

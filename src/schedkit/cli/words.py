@@ -81,6 +81,11 @@ _ZH: dict[str, str] = {
     "silent": "失联",
     "draining": "排空中",
     "stopping": "停止中",
+    "failing": "故障",
+    # a node's loops (engine/health.py)
+    "scheduler loop": "调度循环",
+    "scheduler lease": "调度租约",
+    "claim loop": "运行领取循环",
     "scheduler": "调度",
     "executor": "执行",
     # calendars
@@ -255,6 +260,10 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "(schedkit serve, schedkit worker, or an app that starts a Scheduler)",
         "zh": "此存储上没有在线节点：进程运行节点时才会列出"
         "（schedkit serve、schedkit worker，或启动了 Scheduler 的应用）",
+    },
+    "loop failing": {
+        "en": "node {node}: the {loop} fails since {since}: {error}",
+        "zh": "节点 {node}：{loop}自 {since} 起失败：{error}",
     },
     "no service": {
         "en": "no schedkit service is running on this store: the run stays pending until "

@@ -1,7 +1,7 @@
 """The executor: claims runs from the store and executes them on this node.
 
 A run's path here, each step one method: :meth:`Executor.launch` (a run created claimed
-by this node) or :meth:`Executor._claim_loop` (runs claimed from the store) →
+by this node) or :class:`~schedkit.engine.claims.ClaimLoop` (runs claimed from the store) →
 :meth:`Executor._start` (context, slot) → :meth:`Executor._execute`: the attempt
 (:class:`~schedkit.engine.attempt.AttemptRunner`) then its end
 (:class:`~schedkit.engine.finish.Finisher`). Heartbeats keep claimed runs alive
@@ -23,25 +23,27 @@ from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.active import Active, current_task, say_stopped
 from schedkit.engine.attempt import AttemptRunner, Outcome, cancelled
+from schedkit.engine.claims import ClaimLoop
 from schedkit.engine.finish import Finisher
 from schedkit.engine.flows import Flows
 from schedkit.engine.handback import CodeHold
 from schedkit.engine.handoff import HandOff
+from schedkit.engine.health import failing_of
 from schedkit.engine.heartbeats import RunHeartbeats
 from schedkit.engine.hooks import context_of
-from schedkit.engine.isolation import needs_thread
 from schedkit.engine.progress import RunFeed
-from schedkit.engine.retries import Backoff, error_info
+from schedkit.engine.retries import error_info
 from schedkit.engine.slots import Grant, Slots
 from schedkit.engine.threads import ThreadLane
 from schedkit.engine.work import ABANDON_AFTER, Work
 from schedkit.errors import NotRunningError, StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
+from schedkit.failing import Failing
 from schedkit.logcapture import RunLogBuffer
 from schedkit.models import JSON, Run, RunStatus
 from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
-from schedkit.stopping import cancel_and_wait, wait_for
+from schedkit.stopping import cancel_and_wait
 from schedkit.store.base import Store
 from schedkit.task import BaseTask, TaskContext
 
@@ -49,12 +51,8 @@ logger = logging.getLogger(__name__)
 
 #: Log line numbers of attempt n start at (n - 1) * this, so attempts never collide.
 SEQ_PER_ATTEMPT = 1_000_000_000
-#: Most runs claimed in one store call.
-CLAIM_BATCH = 100
 #: Longest wait for a handed-off run that arrived before its time by this node's clock.
 MAX_CLOCK_SKEW = 10.0
-#: Longest wait of a drain for the answer to a claim already sent.
-CLAIM_ANSWER_WAIT = 10.0
 #: Seconds a stop gives stopped attempts to write their end, beyond ABANDON_AFTER.
 END_WRITE_WAIT = 5.0
 #: How often a stop looks whether only runs held for their code are left.
@@ -89,8 +87,19 @@ class Executor(RunHeartbeats):
         self.logs = logs
         cfg = config.executor
         self.slots = Slots(cfg.max_concurrent_runs if cfg.enabled else 0)
-        # A freed thread may let runs of sync tasks be claimed (see _claimable_tasks).
+        # A freed thread may let runs of sync tasks be claimed (see ClaimLoop).
         self.lane = ThreadLane(cfg.max_workers, on_free=self._thread_freed)
+        self.claims = ClaimLoop(
+            store=store,
+            registry=registry,
+            clock=clock,
+            node_id=node_id,
+            config=config,
+            slots=self.slots,
+            lane=self.lane,
+            start=self._start_claimed,
+            busy=lambda: bool(self._active),
+        )
         self.attempts = AttemptRunner(self.lane)
         #: Workflow runs: advanced here when a step ends, and by the façade and the leader.
         self.flows = Flows(
@@ -122,18 +131,10 @@ class Executor(RunHeartbeats):
         self.run_wrappers: list[RunWrapper] = []
         self._active: dict[str, Active] = {}
         self._tasks: set[asyncio.Task[Run]] = set()
-        self._wake = asyncio.Event()
-        # Whether claimable runs may be waiting. A claim is a write transaction, so the
-        # claim loop runs one only on this hint or at each poll, not for every run end.
-        self._maybe_pending = True
-        # When the claim loop polls next (event loop time); a run end wakes the loop only
-        # if it is due or runs may be waiting (see _nudge).
-        self._poll_at = 0.0
         # Runs executing here that a queued run waits for (queue_one): their end makes
         # the queued run claimable.
         self._blockers: set[str] = set()
         self._loops: list[asyncio.Task[None]] = []
-        self._claiming: asyncio.Task[None] | None = None
         #: Tells the other nodes that runs became claimable (set when a notify channel
         #: connects the nodes; without one they find the runs at their next poll).
         self.announce: Callable[[], None] | None = None
@@ -141,12 +142,6 @@ class Executor(RunHeartbeats):
         self._handed_back: set[str] = set()
         #: Handed-back runs whose code ignored the stop, held here until it returns.
         self.code_hold = CodeHold(config.scheduler.lost_after)
-        # Clear while a claim waits for the store's answer (see drain).
-        self._no_claim_sent = asyncio.Event()
-        self._no_claim_sent.set()
-        #: The claim loop's wait after store errors; it ends early on a wake-up.
-        self.claim_backoff = Backoff()
-        self._backing_off = False
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -156,9 +151,7 @@ class Executor(RunHeartbeats):
         self.slots.open()
         self.lane.reopen()
         self._loops = []
-        self._wake = asyncio.Event()
-        self._no_claim_sent = asyncio.Event()
-        self._no_claim_sent.set()
+        self.claims.reset()
         self.code_hold.reset()
         self.handoff.reset()
         if self.slots.capacity:
@@ -181,8 +174,8 @@ class Executor(RunHeartbeats):
         are held, see CodeHold) or record them cancelled (the node stops: held runs are
         released). Returns when no run executes here but held ones."""
         self.slots.close()
-        self._wake.set()
-        await self._claim_answered()
+        self.claims.poke()
+        await self.claims.answered()
         if not self._tasks:
             return
         _, still = await asyncio.wait(set(self._tasks), timeout=grace)
@@ -209,32 +202,21 @@ class Executor(RunHeartbeats):
         """Take runs again after a drain (undone: the drain's wait was cancelled). The
         claim loop ends once it sees the slots closed: started again if it has."""
         self.slots.open()
-        self._maybe_pending = True
-        self._wake.set()
-        if self.slots.capacity and (self._claiming is None or self._claiming.done()):
+        self.claims.wake()
+        if self.slots.capacity:
             self._start_claiming()
 
     def _start_claiming(self) -> None:
-        self._claiming = asyncio.create_task(self._claim_loop(), name="schedkit-claim")
-        self._loops.append(self._claiming)
-
-    async def _claim_answered(self) -> None:
-        """Wait for the answer to a claim already sent. Cut by the stop's cancel, it left
-        runs the store had claimed for this node ``running`` and never started, until
-        the reaper found them stale (and on the MongoDB store, a claim cut between its
-        two writes holds its runs for ``recover_after`` first). Answered, the claim
-        loop hands them back unstarted (see _start_claimed) before this returns: it
-        starts them before it next yields."""
-        try:
-            await wait_for(self._no_claim_sent.wait(), CLAIM_ANSWER_WAIT)
-        except TimeoutError:
-            logger.warning(
-                "a claim sent before the drain had no answer after %.0f s; "
-                "runs it claimed are found by the reaper",
-                CLAIM_ANSWER_WAIT,
-            )
+        if (claiming := self.claims.start()) is not None:
+            self._loops.append(claiming)
 
     # -- what the scheduler and the façade ask ---------------------------------------------
+
+    @property
+    def failing(self) -> list[Failing]:
+        """Why no run is claimed here (the claim loop's passes fail); empty while they
+        work, or while the loop does not run (a drained node claims nothing)."""
+        return failing_of(self.claims.health)
 
     @property
     def running_ids(self) -> list[str]:
@@ -296,16 +278,14 @@ class Executor(RunHeartbeats):
 
     def wake_here(self) -> None:
         """Claim now (another node said claimable runs may be waiting)."""
-        self._maybe_pending = True
-        self._wake.set()
+        self.claims.wake()
         self.handoff.wake()
 
     def store_answered(self) -> None:
         """Another store call of this node succeeded (a node or run heartbeat): a claim
         loop backing off after store errors tries again now, not after the rest of its
         backoff (up to 30 s). Otherwise nothing: a wake-up per operation would cost CPU."""
-        if self._backing_off:
-            self._wake.set()
+        self.claims.store_answered()
 
     async def execute_one(self, run_id: str, task_name: str) -> Run | None:
         """The receiving end of a hand-off: claim the run ``run_id`` (of ``task_name``)
@@ -366,83 +346,7 @@ class Executor(RunHeartbeats):
             active.work.cancel()
         return True
 
-    # -- loops ----------------------------------------------------------------------------
-
-    async def _claim_loop(self) -> None:
-        backoff = self.claim_backoff
-        backoff.reset()
-        poll_interval = self.config.executor.poll_interval
-        loop = asyncio.get_running_loop()
-        # While runs are executing, a slot freed by one finishing run does not start a
-        # claim of its own: claims wait until a tenth of the slots are free (or the poll
-        # interval passes), so a busy node claims in batches, one transaction each. The
-        # poll (runs of other nodes, retries, runs released by other nodes) keeps its
-        # own clock: the run ends that wake this loop must not keep postponing it.
-        batch = max(1, self.slots.capacity // 10)
-        self._poll_at = loop.time()
-        # Checked, not only cancelled: stop() closes the slots and wakes this loop, which
-        # then ends of itself.
-        while not self.slots.closed:
-            # Cleared before the claim, not after it: a wake-up that arrives while a
-            # claim is in flight (a fire taken ahead coming due, a run created on
-            # another node) makes the loop look again instead of waiting for the poll.
-            self._wake.clear()
-            free = self.slots.free
-            wanted = min(free, CLAIM_BATCH)
-            polling = loop.time() >= self._poll_at
-            if (
-                free
-                and (self._maybe_pending or polling)
-                and (free >= batch or polling or not self._active)
-            ):
-                self._maybe_pending = False
-                if polling:
-                    self._poll_at = loop.time() + poll_interval
-                tasks, left_out = self._claimable_tasks()
-                try:
-                    claimed = await self._claim(wanted, tasks)
-                    backoff.reset()
-                except StoreError as exc:
-                    self._maybe_pending = True
-                    # Ended early by a wake-up (a run created, a NOTIFY, the store
-                    # answering another call): runs created just after an outage
-                    # waited out the backoff, up to 30 s, on a node that said ready.
-                    self._backing_off = True
-                    try:
-                        await backoff.wait(f"claiming runs failed: {exc}", self._wake, error=exc)
-                    finally:
-                        self._backing_off = False
-                    continue
-                self._start_claimed(claimed)
-                if len(claimed) == wanted:
-                    # A full claim: more may be waiting.
-                    self._maybe_pending = True
-                    if len(claimed) == free:
-                        continue
-                elif left_out:
-                    # Runs of sync tasks, left out while every thread was busy, may be
-                    # waiting: claimed at the next run end (it frees a thread), not at
-                    # the next poll. Forgotten, a backlog of sync runs went at one
-                    # claim per poll: 100 runs/s from 100 slots and a 1 s poll.
-                    self._maybe_pending = True
-            # With the poll overdue, no slot is free: the next run end wakes this loop.
-            wait = self._poll_at - loop.time()
-            with contextlib.suppress(TimeoutError):
-                await wait_for(self._wake.wait(), wait if wait > 0 else poll_interval)
-
-    async def _claim(self, wanted: int, tasks: Sequence[str]) -> list[Run]:
-        self._no_claim_sent.clear()
-        try:
-            return await self.store.claim_runs(
-                self.node_id,
-                self.clock.now(),
-                wanted,
-                tasks,
-                self.config.executor.labels,
-                executor=LOCAL_EXECUTOR,
-            )
-        finally:
-            self._no_claim_sent.set()
+    # -- claimed runs ----------------------------------------------------------------------
 
     def _start_claimed(self, claimed: Sequence[Run]) -> None:
         for run in claimed:
@@ -456,28 +360,7 @@ class Executor(RunHeartbeats):
                 self.cancel_local(run.id, "the node drained before the run started")
 
     def _thread_freed(self) -> None:
-        self._wake.set()
-
-    def _nudge(self) -> None:
-        """A slot came free: wake the claim loop if it would claim now (runs may be
-        waiting, or its poll is due and waited for a slot). Otherwise its wake-up would
-        only wait again: at 1,000 fires a second such wake-ups were about 5 % of the
-        event loop's CPU (py-spy)."""
-        if self._maybe_pending or asyncio.get_running_loop().time() >= self._poll_at:
-            self._wake.set()
-
-    def _claimable_tasks(self) -> tuple[list[str], bool]:
-        """The tasks this node claims runs of: the configured ones (default: all it has
-        registered), without sync tasks while every thread is busy (they would only wait
-        for one, holding a slot); and whether any was left out for that. Only their
-        ``local`` runs are claimed (see :meth:`_claim_loop`): the executor is the run's,
-        recorded when it was created."""
-        names = self.config.executor.tasks
-        tasks = [t for t in self.registry if names is None or t.task_name in names]
-        if self.lane.free > 0:
-            return [t.task_name for t in tasks], False
-        free_of_threads = [t.task_name for t in tasks if not needs_thread(t)]
-        return free_of_threads, len(free_of_threads) < len(tasks)
+        self.claims.poke()
 
     # -- one run --------------------------------------------------------------------------
 
@@ -519,7 +402,7 @@ class Executor(RunHeartbeats):
             self.logs.end_run(run.id)
             self._active[run.id].ending = True
         self.slots.vacate()
-        self._nudge()
+        self.claims.nudge()
         conclude = self._conclude(task, run, outcome, started)
         try:
             # Interrupted, the end is written by a task of its own, which the cancel
@@ -532,8 +415,8 @@ class Executor(RunHeartbeats):
             self._active.pop(run.id, None)
             if run.id in self._blockers:
                 self._blockers.discard(run.id)
-                self._maybe_pending = True
-            self._nudge()
+                self.claims.may_be_pending()
+            self.claims.nudge()
         if interrupted:
             raise asyncio.CancelledError
         return ended

@@ -1,4 +1,6 @@
-"""Whether a loop of this node works: what readiness reports besides the store's ping.
+"""Whether a loop of this node works: what readiness reports besides the store's ping,
+what ``/health`` says, and what the node's heartbeat carries to the other nodes (as
+:class:`~schedkit.failing.Failing`).
 
 A node whose scheduler loop failed at every tick (a table its role may not write) went
 on answering ``/ready`` 200, the store answering its ping; nothing fired for as long.
@@ -6,22 +8,16 @@ on answering ``/ready`` 200, the store answering its ping; nothing fired for as 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from schedkit.clock import Clock
 from schedkit.errors import StoreRefusedError, StoreUnavailableError
+from schedkit.failing import Failing
+from schedkit.limits import MAX_ERROR_MESSAGE_CHARS
+from schedkit.redaction import redact
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class Failing:
-    """A loop whose passes fail, since ``since`` (the first failure in a row)."""
-
-    loop: str
-    since: datetime
-    error: str
-    #: Waiting does not cure it (StoreRefusedError): someone must act.
-    refused: bool
+def failing_of(*loops: LoopHealth) -> list[Failing]:
+    """The failures of ``loops``, in their order."""
+    return [f for f in (loop.failing for loop in loops) if f is not None]
 
 
 class LoopHealth:
@@ -50,6 +46,7 @@ class LoopHealth:
         self._failing = Failing(
             loop=self.loop,
             since=previous.since if previous is not None else self.clock.now(),
-            error=str(exc) or type(exc).__name__,
+            # Shown to other nodes' viewers too (the heartbeat stores it): no secret.
+            error=redact(str(exc) or type(exc).__name__, limit=MAX_ERROR_MESSAGE_CHARS),
             refused=isinstance(exc, StoreRefusedError),
         )

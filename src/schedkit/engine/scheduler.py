@@ -33,7 +33,7 @@ from schedkit.config import SchedkitConfig
 from schedkit.engine import planning, runs
 from schedkit.engine.announce import Announcer, Batch
 from schedkit.engine.executor import Executor
-from schedkit.engine.health import Failing, LoopHealth
+from schedkit.engine.health import LoopHealth, failing_of
 from schedkit.engine.leadership import Leadership
 from schedkit.engine.planning import Fire, NotRun
 from schedkit.engine.reaper import Reaper
@@ -42,6 +42,7 @@ from schedkit.engine.slots import Grant
 from schedkit.engine.window import Entry, FireWindow
 from schedkit.errors import StoreError
 from schedkit.events import EventBus
+from schedkit.failing import Failing
 from schedkit.models import OverlapPolicy, Run, RunStatus, Schedule, labels_of
 from schedkit.registry import TaskRegistry
 from schedkit.stopping import cancel_and_wait, wait_for
@@ -190,10 +191,10 @@ class SchedulerLoop:
         return self.leadership.is_leader
 
     @property
-    def failing(self) -> Failing | None:
-        """Why this node does not fire (its loop's or its lease's passes fail); None
-        when they work, or fail only for an outage (readiness pings the store)."""
-        return self.health.failing or self.leadership.health.failing
+    def failing(self) -> list[Failing]:
+        """Why this node does not fire: its loop's and its lease's passes that fail;
+        empty when they work, or fail only for an outage (readiness pings the store)."""
+        return failing_of(self.health, self.leadership.health)
 
     def _replan(self) -> None:
         """Rebuild the window from the next read (fires taken from it but not written

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from schedkit.readmodels.admin import (
     AuditView,
+    FailingLoopView,
     NodeView,
     TokenView,
     audit_view,
+    failing_views,
     node_views,
     token_view,
 )
@@ -91,6 +93,7 @@ __all__ = [
     "CalendarYear",
     "CalendarYearAfterNotice",
     "DayView",
+    "FailingLoopView",
     "HourCounts",
     "Lang",
     "LogLineView",
@@ -127,6 +130,7 @@ __all__ = [
     "calendar_warnings",
     "calendar_year",
     "calendar_year_after_notice",
+    "failing_views",
     "log_line_view",
     "negotiate_lang",
     "node_views",

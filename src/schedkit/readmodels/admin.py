@@ -2,16 +2,56 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import Field, JsonValue
 
+from schedkit.failing import Failing, failing_in
 from schedkit.models import ApiToken, AuditEvent, to_json
 from schedkit.readmodels.common import View
 from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
 
-__all__ = ["AuditView", "NodeView", "TokenView", "audit_view", "node_views", "token_view"]
+__all__ = [
+    "AuditView",
+    "FailingLoopView",
+    "NodeView",
+    "TokenView",
+    "audit_view",
+    "failing_views",
+    "node_views",
+    "token_view",
+]
+
+
+class FailingLoopView(View):
+    """A loop of a node whose passes fail although the store answers."""
+
+    loop: str = Field(
+        description="scheduler loop (fires schedules), scheduler lease (takes or renews "
+        "the lease), claim loop (claims pending runs to execute on the node)."
+    )
+    since: datetime = Field(description="The first failure in a row.")
+    refused: bool = Field(
+        description="The store refuses the node (a privilege its database role lacks, a "
+        "table gone): waiting does not cure it, someone must act."
+    )
+    error: str | None = Field(
+        description="The error and what to do (credentials masked); null in /health "
+        "without credentials."
+    )
+
+
+def failing_views(failing: Iterable[Failing], *, errors: bool = True) -> list[FailingLoopView]:
+    """``failing`` as shown; ``errors``: with the error texts (they name the store's
+    host, database and role: not for an anonymous caller)."""
+    return [
+        FailingLoopView(
+            loop=f.loop, since=f.since, refused=f.refused, error=f.error if errors else None
+        )
+        for f in failing
+    ]
 
 
 class NodeView(View):
@@ -49,6 +89,12 @@ class NodeView(View):
         description="The node goes by the store server's time: its own clock is off by "
         "more than a second (scheduler.clock).",
     )
+    failing: list[FailingLoopView] = Field(
+        default_factory=list,
+        description="The node's loops whose passes fail, at its last heartbeat (a loop "
+        "failing leaves the node alive, but it fires or starts nothing): see the node's "
+        "/ready. Empty too for a node of a release that did not report it.",
+    )
     info: dict[str, JsonValue]
 
 
@@ -76,6 +122,7 @@ async def node_views(scheduler: Scheduler) -> list[NodeView]:
             alive=n.alive(now, lost_after),
             clock_offset=_seconds(n.info.get("clock_offset")),
             store_time=n.info.get("store_time") is True,
+            failing=failing_views(failing_in(n.info)),
             info=to_json(n.info),
         )
         for n in nodes

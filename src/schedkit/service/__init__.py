@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 from schedkit import broadcast
 from schedkit.clock import Clock, StoreClock, SystemClock
 from schedkit.engine.executor import Executor
-from schedkit.engine.health import Failing
 from schedkit.engine.leadership import LEASE_NAME
 from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
@@ -35,6 +34,8 @@ from schedkit.engine.watchdog import LoopWatchdog
 from schedkit.errors import NotRunningError
 from schedkit.events import EventBus, EventKind, Listener, RunEvent
 from schedkit.extension import Extension
+from schedkit.failing import INFO_KEY as FAILING_KEY
+from schedkit.failing import Failing
 from schedkit.logcapture import RunLogBuffer, acting_as
 from schedkit.models import (
     Lease,
@@ -205,6 +206,8 @@ class Scheduler(
                 NODE_RUNS: self._executor.running_ids,
                 "labels": self.config.executor.labels,
                 "capacity": self._executor.slots.capacity,
+                # For the node list of every node (readmodels.NodeView.failing).
+                FAILING_KEY: [f.to_json() for f in self.failing],
             },
             drain=self._executor.drain,
             undrain=self._executor.undrain,
@@ -240,10 +243,12 @@ class Scheduler(
         return self._loop.is_leader
 
     @property
-    def failing(self) -> Failing | None:
-        """Why this node does not fire although its store answers (its scheduler loop's
-        or lease's passes fail); None when they work. What ``/ready`` reports."""
-        return self._loop.failing
+    def failing(self) -> list[Failing]:
+        """This node's loops whose passes fail although its store answers: the scheduler
+        loop's or lease's (nothing fires), the claim loop's (no run starts here); empty
+        while they work. What ``/ready`` and ``/health`` report and the node's heartbeat
+        carries (the node list shows it)."""
+        return [*self._loop.failing, *self._executor.failing]
 
     @property
     def running_count(self) -> int:

@@ -1,8 +1,10 @@
 """Whether a node is ready, and why not: what ``/ready`` answers (the API translates).
 
-Ready takes the store answering and, on a node that fires, its scheduler loop working:
-a loop failing at every tick (a table its database role may not write) left a node
-answering ready while nothing fired (an audit, with the store answering its ping).
+Ready takes the store answering and this node's loops working: on a node that fires, its
+scheduler loop and lease; on a node that executes, its claim loop. A loop failing at
+every pass (a table its database role may not write) left a node answering ready while
+nothing fired (an audit, with the store answering its ping), and a node whose claims
+were refused answered ready while its runs piled up pending.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NotReady:
-    #: "store" (it does not answer), "loop" (the scheduler loop fails), "draining".
+    #: "store" (it does not answer), "loop" (a loop of the node fails), "draining".
     kind: str
     #: For anyone (a load balancer): names no host, store or error text.
     public: str
@@ -38,13 +40,17 @@ async def not_ready(scheduler: Scheduler) -> NotReady | None:
             kind="store", public="not ready: the store does not answer", detail=str(exc), error=exc
         )
     failing = scheduler.failing
-    if failing is not None:
-        said = f"not ready: the {failing.loop} fails"
+    if failing:
+        loops = " and the ".join(f.loop for f in failing)
+        said = f"not ready: the {loops} {'fails' if len(failing) == 1 else 'fail'}"
         refused = ": the store refuses this node's role (see the node's log)"
+        each = "; ".join(
+            f"the {f.loop} fails since {zoned(f.since, scheduler.tz)}: {f.error}" for f in failing
+        )
         return NotReady(
             kind="loop",
-            public=said + (refused if failing.refused else ""),
-            detail=f"{said} since {zoned(failing.since, scheduler.tz)}: {failing.error}",
+            public=said + (refused if any(f.refused for f in failing) else ""),
+            detail=f"not ready: {each}",
         )
     if scheduler.draining and scheduler.config.executor.enabled:
         return NotReady(

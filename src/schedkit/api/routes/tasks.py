@@ -73,9 +73,21 @@ WaitDep = Annotated[_Wait, Depends(_wait)]
 
 
 @route("GET", "/health", role=None, summary="Liveness", response_model=Health)
-async def health() -> Health:
-    """Answers as long as the process serves requests."""
-    return Health()
+async def health(request: Request) -> Health:
+    """Answers 200 as long as the process serves requests, also while a loop of the node
+    fails: restarting does not grant a privilege. ``failing`` names those loops, since
+    when and whether the store refuses the node (``/ready`` answers 503 meanwhile);
+    with credentials (any role) each also says its error and what to do."""
+    try:
+        failing = get_scheduler(request).failing
+    except NotRunningError:
+        return Health()
+    if not failing:
+        # The caller is looked up only then: a host's authenticator (its user store)
+        # stays out of the liveness probe's way while all is well.
+        return Health()
+    known = await optional_principal(request) is not None
+    return Health(failing=readmodels.failing_views(failing, errors=known))
 
 
 @route(
@@ -91,9 +103,10 @@ async def ready(
     lang: LangDep,
     caller: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Readiness | ReadyStatus:
-    """Ready (200) when the scheduler is started, the store answers and, on a node that
-    fires, its scheduler loop works (503 ``not-ready`` with the reason while its passes
-    fail: a database role missing a privilege, a table gone); 503
+    """Ready (200) when the scheduler is started, the store answers and the node's loops
+    work: on a node that fires, its scheduler loop and lease; on a node that executes,
+    its claim loop (503 ``not-ready`` with the reason while their passes fail: a
+    database role missing a privilege, a table gone); 503
     too (type ``draining``) while the node drains, if it executes runs: it takes no new
     ones until the drain is undone (``POST /nodes/{node_id}/undrain``). Without
     credentials, that is all it says (``status``, ``store``; a 503 gives a generic

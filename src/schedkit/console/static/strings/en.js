@@ -148,6 +148,12 @@ export default {
   node_state_silent: "Silent",
   node_state_draining: "Draining",
   node_state_stopping: "Stopping",
+  node_state_failing: "Failing",
+  node_loop_failing: "{loop} fails since",
+  node_loop_refused: "refused by the store: waiting will not fix it",
+  node_loop_scheduler_loop: "Scheduler loop (fires schedules)",
+  node_loop_scheduler_lease: "Scheduler lease",
+  node_loop_claim_loop: "Claim loop (starts pending runs)",
   node_clock: "Clock",
   node_clock_offset: "{sign}{n} s",
   node_store_time: "store time",
@@ -162,6 +168,9 @@ export default {
     "This node runs release {version}, which cannot undo a drain: restart it on this release.",
   node_draining_undo: "Takes no new runs: undo on the Nodes page",
   node_undrain_sent: "Drain undone; the node takes runs again within a few seconds.",
+  nodes_failing_title: "Loops failing.",
+  nodes_failing_help:
+    "These nodes are alive, but while a loop fails they fire no schedule (scheduler loop or lease) or start no pending run (claim loop), and their /ready answers 503. They keep trying: once the cause is fixed (a GRANT), no restart is needed.",
   nodes_intro:
     "Every process sharing this store. Silent nodes are removed after a while; runs needing labels go only to nodes offering them.",
   nodes_none: "No node has registered.",

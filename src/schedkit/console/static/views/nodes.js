@@ -1,9 +1,10 @@
 // Nodes sharing the store: roles, labels, capacity, what runs where, the lease holder,
-// heartbeats; Drain asks a node to stop taking runs and hand back what is left, Undo
-// drain has it take runs again (not once it is stopping).
+// heartbeats, the loops of a node that fail (and why); Drain asks a node to stop taking
+// runs and hand back what is left, Undo drain has it take runs again (not once it is
+// stopping).
 
 import { h, replace } from "../dom.js";
-import { t } from "../i18n.js";
+import { has, t } from "../i18n.js";
 import { api } from "../api.js";
 import {
   confirmAction,
@@ -15,15 +16,56 @@ import {
   toast,
 } from "../components.js";
 
+function stateKey(node) {
+  if (node.stopping) return "stopping";
+  if (node.draining) return "draining";
+  if (!node.alive) return "silent";
+  // An older server lists no `failing`.
+  return node.failing?.length ? "failing" : "alive";
+}
+
+/** A loop's name ("claim loop"); one this console does not know, as the node said it. */
+function loopName(loop) {
+  const key = `node_loop_${loop.replaceAll(" ", "_")}`;
+  return has(key) ? t(key) : loop;
+}
+
 function stateBadge(node) {
-  const key = node.stopping
-    ? "stopping"
-    : node.draining
-      ? "draining"
-      : node.alive
-        ? "alive"
-        : "silent";
+  const key = stateKey(node);
   return h("span", { class: `badge badge-node-${key}` }, t(`node_state_${key}`));
+}
+
+/** Each loop of a live node that fails, since when and why: above the table, which is
+ * wider than a laptop's screen (its state column scrolls out of sight). */
+function failingBox(nodes) {
+  const failing = nodes
+    .filter((n) => n.alive && n.failing?.length)
+    .flatMap((n) => n.failing.map((f) => ({ node: n.id, ...f })));
+  if (!failing.length) return null;
+  return h(
+    "div",
+    { class: "alert alert-error nodes-failing", role: "status" },
+    h("strong", {}, t("nodes_failing_title")),
+    " ",
+    t("nodes_failing_help"),
+    h(
+      "ul",
+      {},
+      failing.map((f) =>
+        h(
+          "li",
+          { dataset: { failingNode: f.node, failingLoop: f.loop } },
+          h("code", {}, f.node),
+          " ",
+          t("node_loop_failing", { loop: loopName(f.loop) }),
+          " ",
+          timeEl(f.since),
+          f.refused ? [" · ", t("node_loop_refused")] : null,
+          f.error ? h("span", { class: "node-failing-error" }, f.error) : null,
+        ),
+      ),
+    ),
+  );
 }
 
 /** How far the node's clock is behind the store's; flagged when it goes by the store's. */
@@ -120,6 +162,7 @@ export async function render(ctx) {
     }
     replace(
       body,
+      failingBox(nodes),
       table({
         caption: t("nodes_title"),
         empty: t("nodes_none"),
