@@ -267,6 +267,8 @@ class ApiConfig(_Section):
     preview_seconds: float = Field(10.0, gt=0)
     #: Serve ``GET /metrics`` without a token (for a scraper on a private network).
     metrics_public: bool = False
+    #: ``schedkit worker`` (no ``--api``): serve ``/metrics`` and the probes on this port.
+    metrics_port: int | None = Field(None, ge=0, le=65535)
     #: Serve the interactive API documentation (``/docs``).
     docs: bool = True
     #: Seconds between checks that the token of an open event stream is still valid.
