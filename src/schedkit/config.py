@@ -267,10 +267,16 @@ class ApiConfig(_Section):
     preview_seconds: float = Field(10.0, gt=0)
     #: Serve ``GET /metrics`` without a token (for a scraper on a private network).
     metrics_public: bool = False
+    #: ``schedkit worker`` (no ``--api``): serve ``/metrics`` and the probes on this port.
+    metrics_port: int | None = Field(None, ge=0, le=65535)
     #: Serve the interactive API documentation (``/docs``).
     docs: bool = True
     #: Seconds between checks that the token of an open event stream is still valid.
     stream_recheck: float = Field(5.0, gt=0, le=300)
+    #: Seconds a read trusts a token the store verified without asking it again (0: none).
+    token_cache: float = Field(5.0, ge=0, le=60)
+    #: Seconds after the store verified it that a token still reads while the store is down.
+    token_outage_grace: float = Field(900.0, ge=0, le=86400)
     #: ``schedkit serve``: seconds a connection gets to send a request's headers.
     header_timeout: float = Field(10.0, gt=0, le=300)
     #: ``schedkit serve``: most connections waiting for their request's headers at once

@@ -11,6 +11,8 @@ every node (aggregate them with ``max``).
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import (
@@ -21,6 +23,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 
 __all__ = ["CONTENT_TYPE", "SchedkitMetrics"]
 
@@ -51,6 +54,26 @@ DURATION_BUCKETS = (
 LATENESS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 #: Store operation latency.
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class _WithoutCreated:
+    """A registry's metrics without the ``*_created`` sample prometheus-client adds to
+    every counter and histogram child: in the text format each is a gauge series of its
+    own (``schedkit_runs_created``), doubling the series for a Unix time nothing here
+    reads. Dropped as the registry is rendered, not with
+    ``prometheus_client.disable_created_metrics()``: that switch is process-wide and
+    would change a host app's own metrics."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():
+            created = metric.name + "_created"
+            if any(sample.name == created for sample in metric.samples):
+                metric = copy.copy(metric)
+                metric.samples = [s for s in metric.samples if s.name != created]
+            yield metric
 
 
 class SchedkitMetrics:
@@ -183,11 +206,12 @@ class SchedkitMetrics:
             self.lease_term.set(term)
 
     def render(self) -> bytes:
-        """The registry in the Prometheus text format (:data:`CONTENT_TYPE`)."""
-        return generate_latest(self.registry)
+        """The registry in the Prometheus text format (:data:`CONTENT_TYPE`), without
+        ``*_created`` series (see :class:`_WithoutCreated`)."""
+        return generate_latest(_WithoutCreated(self.registry))
 
     def render_for(self, accept: str | None) -> tuple[bytes, str]:
         """The registry in the format the scraper's ``Accept`` header asks for (the
         Prometheus text format by default, OpenMetrics on request) and its content type."""
         encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+        return encoder(_WithoutCreated(self.registry)), content_type

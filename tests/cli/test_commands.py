@@ -591,3 +591,20 @@ def test_worker_host_and_port_need_api(cli: Cli) -> None:
     assert result.exit_code == 2, result.output
     assert "--host and --port go with --api" in one_error_line(result.stderr)
     assert not cli.db.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--host", "0.0.0.0"), "--host and --port go with --api (--host also with --metrics-"),
+        (("--metrics-port", "9464", "--port", "8123"), "--host and --port go with --api"),
+        (("--api", "--metrics-port", "9464"), "--metrics-port goes without --api (the API"),
+    ],
+)
+def test_worker_metrics_port_options_that_contradict(
+    cli: Cli, args: tuple[str, ...], said: str
+) -> None:
+    result = cli("worker", *args)
+    assert result.exit_code == 2, result.output
+    assert said in one_error_line(result.stderr)
+    assert not cli.db.exists()

@@ -155,6 +155,31 @@ def test_registries_are_independent() -> None:
     assert b'schedkit_runs_total{status="success",task="t"} 1.0' in a.render()
 
 
+def test_no_created_series_and_a_host_apps_metrics_keep_theirs() -> None:
+    """An audit: every counter and histogram child came with a ``*_created`` series
+    (``schedkit_runs_created``), doubling the series, documented nowhere."""
+    from prometheus_client import CollectorRegistry, Counter, generate_latest
+    from prometheus_client.openmetrics.parser import (
+        text_string_to_metric_families as openmetrics_families,
+    )
+
+    metrics = SchedkitMetrics()
+    metrics.runs.labels(task="t", status="success").inc()
+    metrics.run_duration.labels(task="t", status="success").observe(1.5)
+    text = metrics.render()
+    openmetrics, _ = metrics.render_for("application/openmetrics-text; version=1.0.0")
+    for body in (text, openmetrics):
+        assert b"_created" not in body
+        assert b'schedkit_runs_total{status="success",task="t"} 1.0' in body
+    assert b'schedkit_run_duration_seconds_count{status="success",task="t"} 1.0' in text
+    families = {f.name: f for f in openmetrics_families(openmetrics.decode())}
+    assert [s.value for s in families["schedkit_runs"].samples] == [1.0]
+    # Not with prometheus-client's process-wide switch: a host app's own keep theirs.
+    host = CollectorRegistry()
+    Counter("host_jobs", "Jobs of the host app.", registry=host).inc()
+    assert b"host_jobs_created " in generate_latest(host)
+
+
 def test_grafana_dashboard_uses_only_exported_metrics() -> None:
     import json
     import re

@@ -15,12 +15,11 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Literal
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from schedkit.api.auth import (
     Authenticator,
     anonymous_authenticator,
-    require_role,
     token_authenticator,
 )
 from schedkit.api.docs import add_docs
@@ -31,7 +30,6 @@ from schedkit.api.router import DEFAULT_PREFIX
 from schedkit.config import ApiConfig
 from schedkit.registry import TaskRegistry
 from schedkit.service import Extension, Scheduler, __version__, load_config
-from schedkit.tokens import Role
 
 __all__ = ["create_app"]
 
@@ -130,10 +128,7 @@ def _add_optional_parts(
     # It needs the alerts extra (prometheus-client); the API does not.
     if importlib.util.find_spec("prometheus_client") is not None:
         metrics = importlib.import_module("schedkit.api.metrics")
-        guard = (
-            [] if settings.metrics_public else [Depends(require_role(authenticate, Role.VIEWER))]
-        )
-        app.include_router(metrics.router, dependencies=guard)
+        metrics.include_metrics(app, authenticate, public=settings.metrics_public)
     # Web console: schedkit.console exposes `mount_console(app, *, api_prefix, sign_in)`,
     # mounted last because it serves "/" (API routes and /docs must match first). With
     # API tokens, the console signs in with a token at once (no probe answered 401).

@@ -53,6 +53,8 @@ _AUTHENTICATOR_KEY = "schedkit_authenticator"
 #: (secret, token) verified earlier in the same request (routes with a body authenticate
 #: before reading it, then FastAPI runs the guard again).
 _TOKEN_KEY = "schedkit_verified_token"
+#: Requests that change nothing (a method not listed is taken for a write).
+_READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -113,7 +115,10 @@ def token_authenticator() -> Authenticator:
         if known is not None and known[0] == secret:
             token = known[1]
         else:
-            token = await get_scheduler(request).verify_token(secret)
+            # A request that changes nothing may be admitted on a recent verification,
+            # and through a store outage (schedkit.token_trust); a write asks the store.
+            read_only = request.method in _READ_METHODS
+            token = await get_scheduler(request).verify_token(secret, read_only=read_only)
             setattr(request.state, _TOKEN_KEY, (secret, token))
         if token is None:
             raise _unauthorized("the API token is invalid or revoked")

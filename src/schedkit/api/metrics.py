@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 
+from schedkit.api.auth import Authenticator, require_role
 from schedkit.api.deps import NO_MONITOR
 from schedkit.api.problems import problem_response, problem_responses
 from schedkit.errors import StoreError
 from schedkit.metrics import CONTENT_TYPE
 from schedkit.monitor import Monitor, find_monitor
+from schedkit.tokens import Role
 
 router = APIRouter(tags=["monitoring"])
 
@@ -54,3 +56,10 @@ async def metrics(request: Request) -> Response:
         await monitor.refresh(SAMPLE_MAX_AGE)
     body, content_type = monitor.metrics.render_for(request.headers.get("accept"))
     return Response(body, headers={"Content-Type": content_type})
+
+
+def include_metrics(app: FastAPI, authenticate: Authenticator, *, public: bool) -> None:
+    """``GET /metrics`` at ``app``'s root, for viewers (it names tasks, channels and
+    hosts) unless ``public`` (``api.metrics_public``)."""
+    guard = [] if public else [Depends(require_role(authenticate, Role.VIEWER))]
+    app.include_router(router, dependencies=guard)

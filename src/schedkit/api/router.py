@@ -27,14 +27,18 @@ def create_router(
     *,
     prefix: str = DEFAULT_PREFIX,
     tags: Sequence[str] = ("Scheduler",),
+    open_only: bool = False,
 ) -> APIRouter:
     """The management API under ``prefix``, every route but health/readiness guarded by
-    ``authenticate`` (see :mod:`schedkit.api.auth`) and the role the route needs."""
+    ``authenticate`` (see :mod:`schedkit.api.auth`) and the role the route needs;
+    ``open_only``: health and readiness alone (a worker's probes)."""
     router = APIRouter(prefix=prefix, tags=list(tags), route_class=ProblemRoute)
     guards = {role: [Depends(require_role(authenticate, role))] for role in Role}
     # Open routes may tell an authenticated caller more (see optional_principal).
     open_route = [Depends(offer_authenticator(authenticate))]
     for spec in ROUTES.specs:
+        if open_only and spec.role is not None:
+            continue
         statuses = set(spec.errors) | {503}
         if spec.method in MUTATING_METHODS:
             # A body (or Content-Length) that cannot be decoded, too large, not JSON.

@@ -1,7 +1,8 @@
 """``schedkit worker``, ``schedkit nodes`` and ``schedkit drain [--undo]``: nodes sharing a
 store.
 
-A worker executes runs and fires nothing; it serves the API only with ``--api``. SIGTERM
+A worker executes runs and fires nothing; it serves the API only with ``--api``, its
+metrics and probes alone with ``--metrics-port`` (``api.metrics_port``). SIGTERM
 or Ctrl-C drains it (no new runs; running runs get ``--grace`` seconds; the rest go back
 to pending for other nodes) and it exits 0; so does a drain asked through the API, the
 console or ``schedkit drain``.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import signal
 from typing import Annotated
 
@@ -82,16 +84,35 @@ def worker(
     ] = False,
     host: Annotated[str | None, typer.Option("--host", metavar="HOST")] = None,
     port: Annotated[int | None, typer.Option("--port", "-p", min=0, max=65535)] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Serve /metrics and the health and readiness probes (no API) on "
+            "--host:PORT [default: config api.metrics_port; unset: nothing].",
+        ),
+    ] = None,
 ) -> None:
     """Execute runs (fire none) until SIGTERM, Ctrl-C or a drain request; then drain and
     exit 0."""
-    if not api and (host is not None or port is not None):
-        raise UsageProblem("--host and --port go with --api (a worker serves nothing else)")
+    if api and metrics_port is not None:
+        raise UsageProblem("--metrics-port goes without --api (the API serves /metrics)")
     state = get_state(ctx)
+    base = state.config()
+    if not api and metrics_port is None:
+        metrics_port = base.api.metrics_port
+    if not api and (port is not None or (host is not None and metrics_port is None)):
+        raise UsageProblem(
+            "--host and --port go with --api (--host also with --metrics-port): "
+            "a worker serves nothing else"
+        )
+    if metrics_port is not None and importlib.util.find_spec("prometheus_client") is None:
+        raise CommandFailed("--metrics-port needs the alerts extra: pip install 'schedkit[alerts]'")
     show_info_logs(state)
-    config = with_roles(
-        state.config(), scheduler=False, executor=True, max_concurrent_runs=capacity
-    )
+    config = with_roles(base, scheduler=False, executor=True, max_concurrent_runs=capacity)
     if label:
         try:
             executor = config.executor.model_validate(
@@ -112,8 +133,33 @@ def worker(
             state.out.print(f"schedkit worker {scheduler.node_id} serving on [bold]{url}[/]")
 
         run_async(serve_node(state, scheduler, bind_host, bind_port, on_ready=on_ready, drain=True))
+    elif metrics_port is not None:
+
+        async def on_listening(url: str) -> None:
+            state.err.print(started_line(scheduler, metrics=f"{url}metrics"), soft_wrap=True)
+
+        run_async(
+            serve_node(
+                state,
+                scheduler,
+                host or config.api.host,
+                metrics_port,
+                on_ready=on_listening,
+                drain=True,
+                metrics_only=True,
+            )
+        )
     else:
         run_async(run_worker(state, scheduler))
+
+
+def started_line(scheduler: Scheduler, *, metrics: str | None = None) -> str:
+    labels = ", ".join(scheduler.config.executor.labels) or "-"
+    serving = "" if metrics is None else f", metrics at {visible(metrics)}"
+    return (
+        f"schedkit worker {visible(scheduler.node_id)} started (labels: {visible(labels)})"
+        f"{serving}; SIGTERM or Ctrl-C drains it"
+    )
 
 
 async def run_worker(state: CliState, scheduler: Scheduler) -> None:
@@ -125,11 +171,7 @@ async def run_worker(state: CliState, scheduler: Scheduler) -> None:
     try:
         await scheduler.start()
         try:
-            labels = ", ".join(scheduler.config.executor.labels) or "-"
-            state.err.print(
-                f"schedkit worker {visible(scheduler.node_id)} started "
-                f"(labels: {visible(labels)}); SIGTERM or Ctrl-C drains it"
-            )
+            state.err.print(started_line(scheduler))
             signalled = asyncio.create_task(stop.wait())
             drained = asyncio.create_task(scheduler.wait_drained())
             await asyncio.wait({signalled, drained}, return_when=asyncio.FIRST_COMPLETED)

@@ -217,10 +217,12 @@ async def serve_node(
     on_ready: OnReady | None = None,
     before_serving: Callable[[Scheduler], Awaitable[None]] | None = None,
     drain: bool = False,
+    metrics_only: bool = False,
 ) -> None:
     """Start ``scheduler``, serve the API on ``host``:``port`` until a signal, stop both.
     ``drain`` (a worker): a drain request also ends serving, and the node drains (runs
-    left after the grace period are handed back, not cancelled) before it stops."""
+    left after the grace period are handed back, not cancelled) before it stops.
+    ``metrics_only``: ``/metrics`` and the probes instead of the API (a worker's)."""
     import uvicorn
 
     from schedkit.api import create_app
@@ -230,7 +232,12 @@ async def serve_node(
     check_auth_bind(auth, host)
     sock = bind_socket(host, port)
     try:
-        app = create_app(scheduler, auth=auth)
+        if metrics_only:
+            from schedkit.api.metrics_app import create_metrics_app
+
+            app = create_metrics_app(scheduler)
+        else:
+            app = create_app(scheduler, auth=auth)
         uv_config = uvicorn.Config(
             app,
             log_level="debug" if state.debug else "info",

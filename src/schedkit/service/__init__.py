@@ -71,6 +71,7 @@ from schedkit.service.store_wait import StoreWait
 from schedkit.service.workflows import WorkflowControl
 from schedkit.store import Store, UpgradeCheck, create_store
 from schedkit.task import BaseTask, definition
+from schedkit.token_trust import TokenTrust
 from schedkit.triggers import AllowedFire, ScheduleSpec
 from schedkit.version import __version__
 from schedkit.workflows import Workflow
@@ -157,6 +158,8 @@ class Scheduler(
         )
         audit = Auditor(self.store, self.clock)
         self._audit = audit
+        api = self.config.api
+        self._token_trust = TokenTrust(cache=api.token_cache, outage_grace=api.token_outage_grace)
         self.schedules = ScheduleBook(
             store=self.store,
             registry=self.registry,

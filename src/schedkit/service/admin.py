@@ -11,6 +11,7 @@ from schedkit.models import JSON, ApiToken, AuditEvent, StateEntry
 from schedkit.service import audit as audit_trail
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.store import Store
+from schedkit.token_trust import TokenTrust
 from schedkit.tokens import IssuedToken, Role
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 class AdminFacade:
     store: Store
     _audit: Auditor
+    _token_trust: TokenTrust
 
     async def list_audit(
         self,
@@ -82,11 +84,15 @@ class AdminFacade:
 
     async def revoke_token(self, ref: str, *, actor: str = SYSTEM) -> ApiToken:
         """Revoke the token with id or name ``ref``; returns it as it was."""
-        return await tokens.revoke_token(self.store, ref, actor=actor)
+        revoked = await tokens.revoke_token(self.store, ref, actor=actor)
+        self._token_trust.forget(revoked.id)
+        return revoked
 
-    async def verify_token(self, secret: str) -> ApiToken | None:
-        """The live token whose secret this is, or None."""
-        return await tokens.verify_token(self.store, secret)
+    async def verify_token(self, secret: str, *, read_only: bool = False) -> ApiToken | None:
+        """The live token whose secret this is, or None. ``read_only`` (a request that
+        changes nothing) may be answered from a recent verification, and while the store
+        cannot be reached, within ``api.token_outage_grace`` (:mod:`schedkit.token_trust`)."""
+        return await self._token_trust.verify(self.store, secret, read_only=read_only)
 
     async def token_is_live(self, token_id: str) -> bool:
         """Whether the token with this id exists and is not revoked (open streams ask)."""
