@@ -8,6 +8,7 @@ SCHEDKIT_REQUIRE_SERVICES=1 (set by .ci/run), where it fails instead: in CI noth
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 import uuid
@@ -136,6 +137,17 @@ SERIAL_FILES = (
     "tests/api/test_workers.py",
     "tests/unit/test_sync_lifecycle.py",
 )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The suite's CPU is the two cores' binding limit (CI: ~85 % busy). The modules loaded
+    # by then live to the end: frozen, the collector stops walking them; and a young
+    # generation of 50,000 objects instead of 700 collects 70 times less often (asyncio,
+    # pydantic and SQLAlchemy allocate a lot). Measured on tests/unit/triggers and two API
+    # test files, under coverage: 28.4-31.5 s -> 27.4-27.5 s of CPU.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
