@@ -76,7 +76,7 @@ async def test_a_run_executes_on_a_celery_worker_into_the_store(
 
 async def test_scheduled_fires_are_sent_to_celery(celery_env: CeleryEnv) -> None:
     s = await celery_env.scheduler()
-    celery_env.worker()
+    await celery_env.serve()
     await s.add_task("celery_echo", {"trigger": "interval", "seconds": 0.5, "kwargs": {"value": 3}})
     [job] = await s.get_job_info("celery_echo")
     assert job["executor"] == "celery"
@@ -91,7 +91,7 @@ async def test_scheduled_fires_are_sent_to_celery(celery_env: CeleryEnv) -> None
 
 async def test_a_failed_attempt_is_retried_on_celery(celery_env: CeleryEnv) -> None:
     s = await celery_env.scheduler()
-    celery_env.worker()
+    await celery_env.serve()
     run = await finished(s, (await s.run_now("celery_flaky")).id)
     assert run.status is RunStatus.SUCCESS, run
     assert run.attempt == 2
@@ -101,7 +101,7 @@ async def test_a_failed_attempt_is_retried_on_celery(celery_env: CeleryEnv) -> N
 
 async def test_the_document_s_hooks_run_in_order_on_celery(celery_env: CeleryEnv) -> None:
     s = await celery_env.scheduler()
-    celery_env.worker()
+    await celery_env.serve()
     ok = await s.run_now("celery_hooked", {"valid": True})
     refused = await s.run_now("celery_hooked", {"valid": False})
     ok, refused = await finished(s, ok.id), await finished(s, refused.id)
@@ -118,7 +118,7 @@ async def test_the_document_s_hooks_run_in_order_on_celery(celery_env: CeleryEnv
 
 async def test_a_run_over_its_timeout_times_out_on_celery(celery_env: CeleryEnv) -> None:
     s = await celery_env.scheduler()
-    celery_env.worker()
+    await celery_env.serve()
     run = await finished(s, (await s.run_now("celery_slow")).id)
     assert run.status is RunStatus.TIMEOUT, run
     assert run.error is not None and "timeout of 0.5 s" in run.error["message"]
@@ -126,7 +126,7 @@ async def test_a_run_over_its_timeout_times_out_on_celery(celery_env: CeleryEnv)
 
 async def test_a_run_on_celery_is_cancelled_from_the_schedkit_node(celery_env: CeleryEnv) -> None:
     s = await celery_env.scheduler()
-    celery_env.worker()
+    await celery_env.serve()
     run_id = (await s.run_now("celery_long")).id
 
     async def progressing() -> bool:
@@ -149,7 +149,7 @@ async def test_a_message_delivered_twice_executes_the_run_once(
     run = await s.run_now("celery_counted", {"path": str(counter)})
     assert run.status is RunStatus.PENDING
     first, second = celery_env.send(run.id, run.task_name), celery_env.send(run.id, run.task_name)
-    celery_env.worker(pool="threads")
+    await celery_env.serve("threads")
     answers = [await asyncio.to_thread(m.get, timeout=WAIT) for m in (first, second)]
     assert sorted(answers, key=lambda a: a is not None) == [
         None,
@@ -175,7 +175,7 @@ async def test_a_killed_celery_worker_s_run_is_lost_then_retried(
     victim = (await s.get_run(run_id)).node_id
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
-    celery_env.worker()
+    await celery_env.serve()
     run = await finished(s, run_id)
     assert run.status is RunStatus.SUCCESS, run
     assert run.attempt == 2 and run.node_id != victim
@@ -192,7 +192,7 @@ async def test_a_message_the_broker_lost_is_sent_again(celery_env: CeleryEnv) ->
 
     await until(sent, "the run's message in the queue")
     assert await asyncio.to_thread(celery_env.purge) >= 1  # no worker ever sees it
-    celery_env.worker()
+    await celery_env.serve()
     done = await finished(s, run.id)
     assert done.status is RunStatus.SUCCESS and done.attempt == 1
 

@@ -22,7 +22,7 @@ async def test_a_local_task_scheduled_on_celery_runs_on_a_celery_worker(
     celery_env: CeleryEnv,
 ) -> None:
     s = await celery_env.scheduler()
-    celery_env.worker()
+    await celery_env.serve()
     await s.add_task(
         "local_echo",
         {**EVERY_HALF_SECOND, "kwargs": {"value": 5}, "executor": "celery"},
