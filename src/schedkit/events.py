@@ -65,16 +65,18 @@ class EventBus:
     """Fan-out of run events to callbacks and bounded queues."""
 
     def __init__(self, max_pending: int = MAX_PENDING_CALLS) -> None:
-        self._listeners: list[tuple[Listener, frozenset[EventKind] | None]] = []
+        self._listeners: list[tuple[Listener, frozenset[EventKind] | None, bool]] = []
         self._queues: set[asyncio.Queue[RunEvent]] = set()
         self._pending: set[asyncio.Task[None]] = set()
         self.overflow = Overflow("listener_calls", max_pending)
 
     def add_listener(
-        self, listener: Listener, kinds: Iterable[EventKind] | None = None
+        self, listener: Listener, kinds: Iterable[EventKind] | None = None, *, remote: bool = False
     ) -> Callable[[], None]:
-        """Call ``listener`` for events of ``kinds`` (all if None); returns a remover."""
-        entry = (listener, frozenset(kinds) if kinds is not None else None)
+        """Call ``listener`` for events of ``kinds`` (all if None); returns a remover.
+        ``remote``: for other nodes' events too (:meth:`publish_remote`), which arrive
+        only where a notify channel or a live view's store poll carries them."""
+        entry = (listener, frozenset(kinds) if kinds is not None else None, remote)
         self._listeners.append(entry)
         return lambda: self._listeners.remove(entry) if entry in self._listeners else None
 
@@ -88,34 +90,43 @@ class EventBus:
         self._queues.discard(queue)
 
     def publish(self, event: RunEvent) -> None:
-        self.publish_remote(event)
-        for listener, kinds in self._listeners:
-            if kinds is not None and event.kind not in kinds:
-                continue
-            try:
-                outcome = listener(event)
-            except Exception:
-                logger.exception("run event listener %r failed on %s", listener, event.kind)
-                continue
-            # Most listeners are plain functions: None needs no awaitable check.
-            if outcome is None or not inspect.isawaitable(outcome):
-                continue
-            if len(self._pending) >= self.overflow.bound:
-                if inspect.iscoroutine(outcome):
-                    outcome.close()  # never awaited, on purpose
-                self.overflow.drop()
-                continue
-            task = asyncio.ensure_future(self._guard(listener, outcome, event))
-            self._pending.add(task)
-            task.add_done_callback(self._settled)
+        self._enqueue(event)
+        for listener, kinds, _ in self._listeners:
+            if kinds is None or event.kind in kinds:
+                self._call(listener, event)
 
     def publish_remote(self, event: RunEvent) -> None:
         """An event of another node (see :mod:`schedkit.broadcast`): to the queues (live
-        views) only; listeners hear only of this node's runs."""
+        views) and the listeners added with ``remote=True``; the others (metrics,
+        alerts) hear only of this node's runs."""
+        self._enqueue(event)
+        for listener, kinds, remote in self._listeners:
+            if remote and (kinds is None or event.kind in kinds):
+                self._call(listener, event)
+
+    def _enqueue(self, event: RunEvent) -> None:
         for queue in self._queues:
             if queue.full():
                 queue.get_nowait()
             queue.put_nowait(event)
+
+    def _call(self, listener: Listener, event: RunEvent) -> None:
+        try:
+            outcome = listener(event)
+        except Exception:
+            logger.exception("run event listener %r failed on %s", listener, event.kind)
+            return
+        # Most listeners are plain functions: None needs no awaitable check.
+        if outcome is None or not inspect.isawaitable(outcome):
+            return
+        if len(self._pending) >= self.overflow.bound:
+            if inspect.iscoroutine(outcome):
+                outcome.close()  # never awaited, on purpose
+            self.overflow.drop()
+            return
+        task = asyncio.ensure_future(self._guard(listener, outcome, event))
+        self._pending.add(task)
+        task.add_done_callback(self._settled)
 
     @property
     def watched(self) -> bool:

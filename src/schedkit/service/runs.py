@@ -272,7 +272,11 @@ class RunControl:
                 announced = announced or event.run.status.finished
                 done.set()
 
-        remove = self.events.add_listener(on_event, [EventKind.FINISHED, EventKind.RETRYING])
+        # Remote too: a run ending on another node wakes us through the notify channel
+        # (an end on a node without one is found by the poll below).
+        remove = self.events.add_listener(
+            on_event, [EventKind.FINISHED, EventKind.RETRYING], remote=True
+        )
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         try:
@@ -288,7 +292,7 @@ class RunControl:
                 remaining = None if deadline is None else deadline - loop.time()
                 if remaining is not None and remaining <= 0:
                     return run
-                # Local runs wake us by event; runs on other nodes are polled.
+                # Ends here, or announced on a channel, wake us; the poll finds the rest.
                 step = WAIT_POLL if remaining is None else min(WAIT_POLL, remaining)
                 with contextlib.suppress(TimeoutError):
                     await wait_for(done.wait(), step)
