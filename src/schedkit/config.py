@@ -220,7 +220,9 @@ class TracingConfig(_Section):
 
     otlp_endpoint: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
-    service_name: str = "schedkit"
+    #: Unset: OTEL_SERVICE_NAME, else ``service.name`` in OTEL_RESOURCE_ATTRIBUTES, else
+    #: "schedkit".
+    service_name: str | None = None
     timeout: float = Field(10.0, gt=0)
 
 

@@ -93,9 +93,8 @@ Fold = Callable[[TaskAlertState], Decision]
 class Monitor:
     """Metrics, alerts and traces for one :class:`~schedkit.service.Scheduler`.
 
-    ``settings`` default to the scheduler's ``config.alerts``; ``tracing`` to the
-    ``config.tracing`` section when there is one, else the OTEL_* environment.
-    """
+    ``settings`` default to the scheduler's ``config.alerts``, ``tracing`` to its
+    ``config.tracing`` (with the OTEL_* environment), read when the monitor starts."""
 
     def __init__(
         self,
@@ -109,7 +108,7 @@ class Monitor:
         self.settings = settings or AlertsSettings()
         self.metrics = metrics or SchedkitMetrics()
         self._tracing_given = tracing
-        self.tracing = tracing if isinstance(tracing, Tracing) else Tracing(TracingSettings())
+        self.tracing = tracing if isinstance(tracing, Tracing) else Tracing(off=True)
         self._environ = environ
         self.sender: AlertSender | None = None
         self.scheduler: ExtensionHost | None = None
@@ -256,10 +255,11 @@ class Monitor:
             m.child(m.runs, task, run.status.value).inc()
             if run.duration is not None:
                 m.child(m.run_duration, task, run.status.value).observe(run.duration)
-            self.tracing.end_run_span(run.id, run.attempt, run.status, run.error)
+            self.tracing.end_run_span(run.id, run.attempt, run.status, run.error, run.reason)
         elif kind is EventKind.RETRYING:
             m.child(m.retries, task).inc()
-            self.tracing.end_run_span(run.id, run.attempt - 1, "retrying")
+            error = event.detail.get("error")  # run.error: the next attempt's (none yet)
+            self.tracing.end_run_span(run.id, run.attempt - 1, "retrying", error)
         elif kind in (EventKind.SKIPPED, EventKind.MISSED):
             m.child(m.runs, task, run.status.value).inc()
         elif kind is EventKind.LOST:

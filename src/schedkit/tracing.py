@@ -13,16 +13,21 @@
 
 Tracing is enabled when an OTLP endpoint is configured (``TracingSettings.otlp_endpoint``
 or the standard ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_ENDPOINT``
-variables); otherwise every tracer here is OpenTelemetry's no-op tracer.
+variables) and ``OTEL_TRACES_EXPORTER`` is not ``none``; otherwise every tracer here is
+OpenTelemetry's no-op tracer. One provider serves the process (see :func:`_provider_for`):
+the spans the task code opens, through ``opentelemetry.trace``, are its run span's
+children only if schedkit's provider is the global one, or schedkit uses the global one.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import inspect
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -50,9 +55,17 @@ T = TypeVar("T")
 StoreObserver = Callable[[str, float, BaseException | None], None]
 
 TRACER_NAME = "schedkit"
+#: ``service.name`` when neither the settings nor OTEL_SERVICE_NAME /
+#: OTEL_RESOURCE_ATTRIBUTES name the service.
+DEFAULT_SERVICE_NAME = "schedkit"
 _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 #: A run span whose outcome never arrives (run taken away) is ended after this long.
 ORPHAN_SPAN_AGE = 300.0
+#: Longest wait for the last spans at a stop, and again at the process's exit. The SDK's
+#: own waits are unbounded in practice: against a collector that accepts connections and
+#: never answers, an idle node took 17.5 s to exit and a shutdown with 2,000 spans
+#: queued 30 s, past the stop bound of deployment.md.
+STOP_WAIT = 1.0
 
 
 class TracingSettings(BaseModel):
@@ -65,12 +78,16 @@ class TracingSettings(BaseModel):
     otlp_endpoint: str | None = None
     #: Extra request headers (values may name ``${ENV}`` variables, e.g. an API key).
     headers: dict[str, str] = Field(default_factory=dict)
-    service_name: str = "schedkit"
+    #: ``service.name`` of the spans; unset: OTEL_SERVICE_NAME, else ``service.name`` in
+    #: OTEL_RESOURCE_ATTRIBUTES, else :data:`DEFAULT_SERVICE_NAME`.
+    service_name: str | None = None
     #: Seconds an export may take.
     timeout: float = Field(10.0, gt=0)
 
     @property
     def enabled(self) -> bool:
+        if os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
+            return False
         return bool(self.otlp_endpoint) or any(os.environ.get(v) for v in _ENDPOINT_VARS)
 
     @classmethod
@@ -93,19 +110,25 @@ class Tracing:
         settings: TracingSettings | None = None,
         *,
         tracer_provider: trace.TracerProvider | None = None,
+        off: bool = False,
     ) -> None:
+        """``off``: no spans whatever the settings (a monitor's tracing until it starts:
+        made earlier, it set the process's provider with settings not yet its own)."""
         self.settings = settings or TracingSettings()
+        #: The provider this object flushes at its shutdown (schedkit's global one) or
+        #: shuts down (its own), None when the provider is not schedkit's.
         self._provider: Any = None
-        if tracer_provider is not None:
-            self.tracer: Tracer = tracer_provider.get_tracer(TRACER_NAME)
-            self.enabled = True
-        elif self.settings.enabled:
-            self._provider = _otlp_provider(self.settings)
-            self.tracer = self._provider.get_tracer(TRACER_NAME)
-            self.enabled = True
+        self._owned = False
+        self.enabled = not off and (tracer_provider is not None or self.settings.enabled)
+        if not self.enabled:
+            self.tracer: Tracer = NoOpTracer()
+        elif tracer_provider is not None:
+            self.tracer = tracer_provider.get_tracer(TRACER_NAME)
         else:
-            self.tracer = NoOpTracer()
-            self.enabled = False
+            provider, kind = _provider_for(self.settings)
+            if kind != "host":
+                self._provider, self._owned = provider, kind == "owned"
+            self.tracer = provider.get_tracer(TRACER_NAME)
         self._open: dict[tuple[str, int], tuple[Span, float]] = {}
 
     @contextlib.asynccontextmanager
@@ -136,12 +159,19 @@ class Tracing:
             raise
 
     def end_run_span(
-        self, run_id: str, attempt: int, status: RunStatus | str, error: JSON | None = None
+        self,
+        run_id: str,
+        attempt: int,
+        status: RunStatus | str,
+        error: JSON | None = None,
+        reason: str | None = None,
     ) -> None:
         """End the span of the run's ``attempt`` with its outcome.
 
-        ``status`` is the attempt's status, or ``"retrying"`` when the executor only
-        reported that a retry follows (its event does not carry the attempt's error).
+        ``status`` is the attempt's status, or ``"retrying"`` for a failed or timed-out
+        attempt a retry follows (``error`` its error). Span status: OK for a success,
+        ERROR for a failure, timeout, loss or retry; a cancel (someone's decision, or the
+        node's stop, not the task failing) leaves it unset, with ``reason`` saying why.
         """
         entry = self._open.pop((run_id, attempt), None)
         if entry is None:
@@ -159,6 +189,8 @@ class Tracing:
             if message:
                 span.set_attribute("schedkit.error_message", message)
             span.set_status(Status(StatusCode.ERROR, f"{kind}: {message}" if message else kind))
+        elif status is RunStatus.CANCELLED and reason:
+            span.set_attribute("schedkit.cancel_reason", redact(reason, limit=500))
         span.end()
 
     def sweep(self, max_age: float = ORPHAN_SPAN_AGE) -> int:
@@ -172,32 +204,126 @@ class Tracing:
         return len(stale)
 
     def force_flush(self, timeout_millis: int = 5000) -> bool:
+        """Send the spans ended so far; whether that ended within ``timeout_millis``."""
         if self._provider is None:
             return True
-        return bool(self._provider.force_flush(timeout_millis))
+        return _within(timeout_millis / 1000, self._provider.force_flush) is None
 
     def shutdown(self) -> None:
+        """End the open spans and send them, waiting at most :data:`STOP_WAIT`. The
+        process's provider stays (a node started again in this process uses it); it is
+        shut down at exit."""
         self.sweep(0)
-        if self._provider is not None:
-            self._provider.shutdown()
-            self._provider = None
+        provider, self._provider = self._provider, None
+        if provider is None:
+            return
+        left = _within(STOP_WAIT, provider.shutdown if self._owned else provider.force_flush)
+        if left is None:
+            return
+        if not self._owned:
+            global _flushing
+            _flushing = left
+        logger.warning(
+            "tracing: the collector did not take the last spans within %g s of the stop; "
+            "the stop goes on without them",
+            STOP_WAIT,
+        )
+
+
+#: schedkit's provider set as the process's global one, and the settings it was made of.
+_installed: tuple[TracingSettings, Any] | None = None
+_installed_lock = threading.Lock()
+#: A flush at a stop that did not end in time: the exit does not wait for the collector.
+_flushing: threading.Thread | None = None
+
+
+def _provider_for(settings: TracingSettings) -> tuple[Any, str]:
+    """The provider of schedkit's spans and whose it is: ``"global"`` (schedkit's, set as
+    the process's global provider: spans of the task code and of instrumented libraries
+    go through it too), ``"host"`` (the application set a global provider first:
+    schedkit's spans go through it, the settings are not used) or ``"owned"`` (other
+    settings than the global schedkit provider's: a provider of this node's own).
+
+    The global provider cannot be replaced (OpenTelemetry ignores a second
+    ``set_tracer_provider``), so schedkit's lives as long as the process, shared by the
+    nodes started in it with the same settings."""
+    global _installed
+    with _installed_lock:
+        current = trace.get_tracer_provider()
+        if _installed is not None and current is _installed[1]:
+            if _installed[0] == settings:
+                return current, "global"
+            logger.warning(
+                "tracing: this process's spans already go to %s; a node with other "
+                "[tracing] settings exports its own spans with them, and the spans its "
+                "tasks open go with the process's",
+                _installed[0].otlp_endpoint or "the OTEL_EXPORTER_OTLP_* endpoint",
+            )
+            return _otlp_provider(settings), "owned"
+        if isinstance(current, trace.ProxyTracerProvider):
+            provider = _otlp_provider(settings)
+            trace.set_tracer_provider(provider)
+            if trace.get_tracer_provider() is provider:
+                if _installed is None:
+                    atexit.register(_shutdown_at_exit)
+                _installed = (settings, provider)
+                return provider, "global"
+            provider.shutdown()  # another thread set one meanwhile: it is the host's
+            current = trace.get_tracer_provider()
+    logger.info(
+        "tracing: the application set a tracer provider: schedkit's spans go through it "
+        "([tracing] otlp_endpoint, headers, service_name and timeout are not used)"
+    )
+    return current, "host"
+
+
+def _shutdown_at_exit() -> None:
+    if _installed is None or (_flushing is not None and _flushing.is_alive()):
+        return
+    # Python 3.12.1 refuses a thread in an exit handler: the spans ended since the last
+    # stop are dropped then, rather than the exit waiting on the collector unbounded.
+    with contextlib.suppress(RuntimeError):
+        _within(STOP_WAIT, _installed[1].shutdown)
+
+
+def _within(seconds: float, call: Callable[[], object]) -> threading.Thread | None:
+    """Run ``call`` on a daemon thread for at most ``seconds``: None once it ended, else
+    the thread, left to end with the process (the exporter's request to a collector that
+    does not answer lasts its whole timeout, a shutdown then 30 s)."""
+    thread = threading.Thread(target=call, name="schedkit-tracing-flush", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return thread if thread.is_alive() else None
 
 
 def _otlp_provider(settings: TracingSettings) -> Any:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     from schedkit.alerts.channels import expand_url
 
     headers = {k: expand_url(v, os.environ, raw=True)[0] for k, v in settings.headers.items()}
-    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+    # Shut down by schedkit, within STOP_WAIT: the SDK's own exit handler waits up to 30 s.
+    provider = TracerProvider(resource=_resource(settings), shutdown_on_exit=False)
     exporter = OTLPSpanExporter(
         endpoint=settings.otlp_endpoint, headers=headers or None, timeout=settings.timeout
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     return provider
+
+
+def _resource(settings: TracingSettings) -> Any:
+    """``service.name``: the settings', else the environment's (OTEL_SERVICE_NAME before
+    OTEL_RESOURCE_ATTRIBUTES, the SDK's order), else :data:`DEFAULT_SERVICE_NAME`. The
+    other OTEL_RESOURCE_ATTRIBUTES are kept."""
+    from opentelemetry.sdk.resources import SERVICE_NAME, OTELResourceDetector, Resource
+
+    if settings.service_name:
+        return Resource.create({SERVICE_NAME: settings.service_name})
+    if OTELResourceDetector().detect().attributes.get(SERVICE_NAME):
+        return Resource.create()
+    return Resource.create({SERVICE_NAME: DEFAULT_SERVICE_NAME})
 
 
 def _run_attributes(run: Run) -> dict[str, str | int]:

@@ -8,6 +8,7 @@
 * ``sms_vendor`` — stand-ins for the Alibaba Cloud and Tencent Cloud SMS APIs that check
   each request's signature as the vendors do (see ``sms_vendor.py``).
 * ``make_monitored`` — Schedulers with short intervals, SQLite store and a Monitor.
+* ``fresh_otel`` (every test here) — OpenTelemetry's global tracer provider unset.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
+from opentelemetry import trace
+from opentelemetry.util._once import Once
 
 from schedkit import SchedkitConfig, Scheduler, TaskRegistry
+from schedkit import tracing as tracing_module
 from schedkit.alerts.config import AlertsSettings
 from schedkit.alerts.rules import Alert, AlertKind
 from schedkit.clock import Clock
@@ -79,6 +83,37 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+OTEL_VARS = (
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_TRACES_EXPORTER",
+)
+
+
+@pytest.fixture(autouse=True)
+def fresh_otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """OpenTelemetry's global provider as in a process that never set one, and no OTEL_*
+    variables: the tests share a process, where the global can be set only once (by
+    schedkit's tracing, see tracing._provider_for). After the test, schedkit's provider
+    is shut down and the globals are as they were."""
+    for var in OTEL_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", Once())
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    monkeypatch.setattr(tracing_module, "_installed", None)
+    monkeypatch.setattr(tracing_module, "_flushing", None)
+    yield
+    installed = tracing_module._installed
+    if installed is not None:
+        left = tracing_module._within(tracing_module.STOP_WAIT, installed[1].shutdown)
+        if left is not None:
+            # Spans queued for a collector that never answered: sent or given up now,
+            # not with the exporter's retries logged in the next tests.
+            left.join(30)
 
 
 # -- HTTP receiver ------------------------------------------------------------------------

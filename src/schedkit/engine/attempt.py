@@ -27,7 +27,7 @@ from schedkit.engine.threads import HeldThread, ThreadLane, without_stop_iterati
 from schedkit.engine.work import Work, WorkAbandonedError
 from schedkit.errors import ResultNotReadable, ResultNotStorable
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES, clip
-from schedkit.logcapture import ABOUT_RUN, run_fields
+from schedkit.logcapture import ABOUT_RUN
 from schedkit.models import JSON, Run, RunStatus, storable_json
 from schedkit.stopping import wait_for
 from schedkit.task import BaseTask, TaskResult
@@ -125,34 +125,52 @@ def judge_result(result: TaskResult, ctx: TaskContext) -> tuple[Outcome, Excepti
     ), failure
 
 
-def say_failed(run: Run, ctx: TaskContext, outcome: Outcome) -> None:
+def say_ended(run: Run, ctx: TaskContext, outcome: Outcome) -> None:
     """Log an attempt that failed (raised, or returned ``success: False`` or a result that
-    cannot be kept). Out of the run's context here (it ended with the attempt's task).
-    The run and task in the text: a host app's plain log format shows nothing of
-    ``extra`` (an audit: "run failed: ConnectionError: …", whose?). A failure a retry
+    cannot be kept), timed out, or was stopped (cancelled, a node's stop or drain). The
+    run and task in the text: a host app's plain log format shows nothing of ``extra``
+    (an audit: "run failed: ConnectionError: …", whose?). A failure or timeout a retry
     follows is no failure of the run yet (monitoring.md): a warning; the one ending the
-    run an error. ``about_run``: the node's own log shows it (lines made inside runs go
-    to their run's log only).
+    run an error; a stop is someone's decision: info, with its reason. Made in the run's
+    context, so that the run's own log ends with it (a timed-out run's log was empty);
+    ``about_run``: the node's own log shows it too (lines made inside runs go to their
+    run's log only).
 
     The error is anyone's text (a partner's answer): its controls are written as escapes
     here, not only by the CLI's formatter, so that the record is one line in any handler
     of a host process (ESC, BEL, a newline faking a log line, U+202E)."""
-    if outcome.status is not RunStatus.FAILED:
+    if outcome.status not in (RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.CANCELLED):
         return
-    final = not outcome.retryable or is_final(run, RunStatus.FAILED, registered=True)
-    error = outcome.error or {}
-    ctx.logger.log(
-        logging.ERROR if final else logging.WARNING,
-        "run %s of %s failed (attempt %d of %d%s): %s: %s",
-        ctx.run_id,
-        escape_controls(ctx.task_name),
-        ctx.attempt,
-        run.max_attempts,
-        "" if final else ", will be retried",
-        escape_controls(str(error.get("type"))),
-        escape_controls(str(error.get("message"))),
-        extra={**run_fields(ctx), ABOUT_RUN: True},
-    )
+    token = ctx.activate()
+    try:
+        if outcome.status is RunStatus.CANCELLED:
+            ctx.logger.info(
+                "run %s of %s stopped (attempt %d of %d): %s",
+                ctx.run_id,
+                escape_controls(ctx.task_name),
+                ctx.attempt,
+                run.max_attempts,
+                escape_controls(outcome.reason or "cancelled"),
+                extra={ABOUT_RUN: True},
+            )
+            return
+        final = not outcome.retryable or is_final(run, outcome.status, registered=True)
+        error = outcome.error or {}
+        ctx.logger.log(
+            logging.ERROR if final else logging.WARNING,
+            "run %s of %s %s (attempt %d of %d%s): %s: %s",
+            ctx.run_id,
+            escape_controls(ctx.task_name),
+            "failed" if outcome.status is RunStatus.FAILED else "timed out",
+            ctx.attempt,
+            run.max_attempts,
+            "" if final else ", will be retried",
+            escape_controls(str(error.get("type"))),
+            escape_controls(str(error.get("message"))),
+            extra={ABOUT_RUN: True},
+        )
+    finally:
+        TaskContext.deactivate(token)
 
 
 class AttemptRunner:
@@ -190,7 +208,8 @@ class AttemptRunner:
         except (asyncio.CancelledError, RunCancelledError):
             if not ctx.cancelled:
                 raise
-            return cancelled(ctx)
+            say_ended(run, ctx, outcome := cancelled(ctx))
+            return outcome
         finally:
             TaskContext.deactivate(token)
         on_work(work)
@@ -199,6 +218,7 @@ class AttemptRunner:
         finally:
             if held is not None:
                 held.done()
+        say_ended(run, ctx, outcome)
         if failure is not None:
             await self._on_failure(task, ctx, failure)
         return outcome
@@ -213,7 +233,7 @@ class AttemptRunner:
             if not (work.timed_out or ctx.cancelled):
                 # Neither a stop nor a timeout: ours (the node stops), or the code's own.
                 if isinstance(exc, asyncio.CancelledError) and raised_by_task(exc):
-                    return self._failed(exc, run, ctx)
+                    return judge_error(exc, ctx)
                 raise
             if isinstance(exc, WorkAbandonedError):
                 logger.warning(
@@ -231,18 +251,10 @@ class AttemptRunner:
                 raise
             if work.timed_out:
                 return self._timed_out(run, ctx)
-            return self._failed(exc, run, ctx)
+            return judge_error(exc, ctx)
         if work.timed_out:  # it caught its cancellation and returned anyway
             return self._timed_out(run, ctx)
-        outcome, failure = judge_result(result, ctx)
-        say_failed(run, ctx, outcome)
-        return outcome, failure
-
-    @staticmethod
-    def _failed(exc: BaseException, run: Run, ctx: TaskContext) -> tuple[Outcome, Exception | None]:
-        outcome, failure = judge_error(exc, ctx)
-        say_failed(run, ctx, outcome)
-        return outcome, failure
+        return judge_result(result, ctx)
 
     @staticmethod
     def _timed_out(run: Run, ctx: TaskContext) -> tuple[Outcome, Exception]:
