@@ -18,7 +18,7 @@ import pytest
 
 from schedkit import EventKind, RunStatus, SchedkitConfig, Scheduler
 from schedkit.broadcast.postgres import PostgresTransport
-from schedkit.config import ClusterConfig
+from schedkit.config_sections import ClusterConfig
 from tests.conftest import service_url
 
 from .conftest import Worker, management

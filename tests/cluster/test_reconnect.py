@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from schedkit import RunStatus, Scheduler
 from schedkit.broadcast import client_name
-from schedkit.config import ClusterConfig
+from schedkit.config_sections import ClusterConfig
 from tests.conftest import REDIS_VAR, service_url
 
 from .conftest import Worker, management

@@ -1,6 +1,6 @@
 """The real shape of the ``[alerts]`` configuration section.
 
-``schedkit.config.AlertsConfig`` accepts extra fields; :meth:`AlertsSettings.from_config`
+``schedkit.config_sections.AlertsConfig`` accepts extra fields; :meth:`AlertsSettings.from_config`
 validates them into the models below. Secrets never sit in the file: channel URLs and SMS
 keys name environment variables as ``${NAME}`` (see :mod:`schedkit.alerts.env`). A
 channel is an apprise URL string or a table whose ``type`` selects the model:

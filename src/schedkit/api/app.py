@@ -27,7 +27,7 @@ from schedkit.api.hosts import LoopbackHostOnly
 from schedkit.api.lifespan import ConfigInput, include_scheduler_router, scheduler_running
 from schedkit.api.problems import install_problem_handlers
 from schedkit.api.router import DEFAULT_PREFIX
-from schedkit.config import ApiConfig
+from schedkit.config_sections import ApiConfig
 from schedkit.registry import TaskRegistry
 from schedkit.service import Extension, Scheduler, __version__, load_config
 
