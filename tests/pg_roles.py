@@ -5,6 +5,7 @@ per test."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
+from schedkit.store import create_store
 from tests.conftest import POSTGRES_VAR, _postgres_database, _with_path, service_url
 
 
@@ -63,3 +65,18 @@ def node_role(make_store: Callable[[str], Awaitable[object]]) -> Iterator[NodeRo
     finally:
         asyncio.run(_postgres_database(base, name, create=False))
         asyncio.run(sql(base, f"DROP ROLE IF EXISTS {role}"))
+
+
+async def current_store(owner_url: str) -> None:
+    """The store of this version, made by the owner."""
+    store = create_store(owner_url)
+    await store.open()
+    await store.close()
+
+
+def until(what: Callable[[], bool], timeout: float, why: str) -> None:
+    """Poll ``what`` every 0.1 s until true; fail with ``why`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, why
+        time.sleep(0.1)

@@ -22,6 +22,7 @@ from schedkit.store import create_store
 from schedkit.tokens import Role, create_token, hash_secret
 from tests.api.server import LiveServer, fast_config
 from tests.api.tasks import api_registry
+from tests.pg_roles import NodeRole, current_store, node_role
 
 
 async def _make_tokens(url: str, preset: Mapping[str, str]) -> dict[str, str]:
@@ -120,3 +121,11 @@ def open_api(
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     path: Path = tmp_path_factory.mktemp("api") / "schedkit.db"
     yield from open_api(f"sqlite:///{path}")
+
+
+@pytest.fixture
+def node() -> Iterator[NodeRole]:
+    """A PostgreSQL database with the current store, and a node role of its own on it
+    (tests/pg_roles.py): for tests of what a node may not do."""
+    with node_role(current_store) as made:
+        yield made

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -23,30 +21,11 @@ from schedkit.store import create_store
 from tests.api.conftest import Api, open_api
 from tests.api.server import FAST, fast_config
 from tests.api.tasks import echo
-from tests.pg_roles import NodeRole, node_role
+from tests.pg_roles import NodeRole, until
 
 pytestmark = pytest.mark.external_service
 
 RUNS = "schedkit_runs"
-
-
-async def _create(owner_url: str) -> None:
-    store = create_store(owner_url)
-    await store.open()
-    await store.close()
-
-
-@pytest.fixture
-def node() -> Iterator[NodeRole]:
-    with node_role(_create) as made:
-        yield made
-
-
-def _until(what: Callable[[], bool], timeout: float, why: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not what():
-        assert time.monotonic() < deadline, why
-        time.sleep(0.1)
 
 
 async def _run_now(owner_url: str, registry: TaskRegistry) -> str:
@@ -94,7 +73,7 @@ def _refuse_and_grant(api: Api, node: NodeRole, registry: TaskRegistry) -> None:
 
     node.sql(f"REVOKE UPDATE ON {RUNS} FROM {node.role}")
     run_id = asyncio.run(_run_now(node.owner_url, registry))
-    _until(lambda: api.anon.get("/ready").status_code == 503, 15, "unready once refused")
+    until(lambda: api.anon.get("/ready").status_code == 503, 15, "unready once refused")
     anon = api.anon.get("/ready").json()["detail"]
     assert anon == (
         "not ready: the claim loop fails: the store refuses this node's role (see the node's log)"
@@ -118,7 +97,7 @@ def _refuse_and_grant(api: Api, node: NodeRole, registry: TaskRegistry) -> None:
         [row] = api.viewer.get("/nodes").json()
         return row  # type: ignore[no-any-return]
 
-    _until(lambda: bool(listed()["failing"]), 10, "the heartbeat carries the failure")
+    until(lambda: bool(listed()["failing"]), 10, "the heartbeat carries the failure")
     row = listed()
     assert row["alive"] is True
     [shown] = row["failing"]
@@ -136,11 +115,11 @@ def _refuse_and_grant(api: Api, node: NodeRole, registry: TaskRegistry) -> None:
     assert asyncio.run(_status(node.owner_url, run_id)) is RunStatus.PENDING
 
     node.sql(f"GRANT UPDATE ON {RUNS} TO {node.role}")
-    _until(lambda: api.anon.get("/ready").status_code == 200, 40, "ready once granted")
-    _until(
+    until(lambda: api.anon.get("/ready").status_code == 200, 40, "ready once granted")
+    until(
         lambda: asyncio.run(_status(node.owner_url, run_id)) is RunStatus.SUCCESS,
         15,
         "the pending run starts without a restart",
     )
     assert api.anon.get("/health").json()["failing"] == []
-    _until(lambda: listed()["failing"] == [], 10, "the node list clears")
+    until(lambda: listed()["failing"] == [], 10, "the node list clears")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -18,33 +16,13 @@ from typer.testing import CliRunner
 
 from schedkit import TaskRegistry
 from schedkit.cli import app as cli_app
-from schedkit.store import create_store
 from tests.api.conftest import Api, open_api
 from tests.api.tasks import echo
-from tests.pg_roles import NodeRole, node_role
+from tests.pg_roles import NodeRole, until
 
 pytestmark = pytest.mark.external_service
 
 ROLLUPS = "schedkit_run_rollups"
-
-
-async def _create(owner_url: str) -> None:
-    store = create_store(owner_url)
-    await store.open()
-    await store.close()
-
-
-@pytest.fixture
-def node() -> Iterator[NodeRole]:
-    with node_role(_create) as made:
-        yield made
-
-
-def _until(what: Callable[[], bool], timeout: float, why: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not what():
-        assert time.monotonic() < deadline, why
-        time.sleep(0.1)
 
 
 def _check(url: str) -> list[str]:
@@ -80,11 +58,11 @@ def _revoke_and_grant(api: Api, node: NodeRole, caplog: pytest.LogCaptureFixture
     ticks = {"trigger": "interval", "seconds": 1, "kwargs": {"count": 1}}
     saved = api.admin.post("/tasks/echo/schedule?schedule_id=tick", json=ticks)
     assert saved.status_code in (200, 201), saved.text
-    _until(lambda: _fired(api) > 0, 15, "the schedule fires")
+    until(lambda: _fired(api) > 0, 15, "the schedule fires")
     assert api.anon.get("/ready").status_code == 200
 
     node.sql(f"REVOKE ALL ON {ROLLUPS} FROM {role}")
-    _until(lambda: api.anon.get("/ready").status_code == 503, 15, "unready once refused")
+    until(lambda: api.anon.get("/ready").status_code == 503, 15, "unready once refused")
     anon = api.anon.get("/ready").json()
     assert "scheduler loop fails" in anon["detail"] and ROLLUPS not in anon["detail"]
     known = api.viewer.get("/ready")
@@ -92,7 +70,7 @@ def _revoke_and_grant(api: Api, node: NodeRole, caplog: pytest.LogCaptureFixture
     assert f"permission denied for table {ROLLUPS}" in known.json()["detail"]
     assert f"role {role} lacks a privilege" in known.json()["detail"]
     # Retried (a debug line), but logged as an error once.
-    _until(lambda: len(_refusals(caplog.records)) >= 2, 20, "retried")
+    until(lambda: len(_refusals(caplog.records)) >= 2, 20, "retried")
     errors = [r for r in _refusals(caplog.records) if r.levelno == logging.ERROR]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert "schedkit check" in errors[0].getMessage()
@@ -102,9 +80,9 @@ def _revoke_and_grant(api: Api, node: NodeRole, caplog: pytest.LogCaptureFixture
     assert f"GRANT SELECT, INSERT, UPDATE, DELETE ON {ROLLUPS} TO {role};" in missing[0]
 
     node.sql(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {ROLLUPS} TO {role}")
-    _until(lambda: api.anon.get("/ready").status_code == 200, 40, "ready once granted")
+    until(lambda: api.anon.get("/ready").status_code == 200, 40, "ready once granted")
     fired = _fired(api)
-    _until(lambda: _fired(api) > fired, 15, "firing resumes without a restart")
+    until(lambda: _fired(api) > fired, 15, "firing resumes without a restart")
     assert _check(url) == []
 
 
