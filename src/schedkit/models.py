@@ -519,7 +519,8 @@ class ApiToken:
     id: str
     name: str
     role: str
-    token_hash: str
+    #: Kept out of ``repr()``: derived from the secret, it has no place in logs.
+    token_hash: str = field(repr=False)
     created_at: datetime
     created_by: str | None = None
     last_used_at: datetime | None = None

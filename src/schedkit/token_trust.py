@@ -58,6 +58,9 @@ class TokenTrust:
         self.outage_grace = outage_grace
         self._clock = clock
         self._verified: dict[str, _Verified] = {}
+        #: Ids of tokens revoked through this node: a lookup already in flight when the
+        #: revocation came answers "live", and is not believed (revocation is final).
+        self._revoked: set[str] = set()
         #: Tokens admitted without the store since it last answered (said once each).
         self._said: set[str] = set()
 
@@ -77,6 +80,8 @@ class TokenTrust:
                 return known.token
             raise
         self._forget_expired(now)
+        if token is not None and token.id in self._revoked:
+            token = None
         if token is None:
             self._verified.pop(key, None)
         else:
@@ -86,6 +91,7 @@ class TokenTrust:
 
     def forget(self, token_id: str) -> None:
         """Stop believing the token with this id (revoked through this node)."""
+        self._revoked.add(token_id)
         self._verified = {k: v for k, v in self._verified.items() if v.token.id != token_id}
 
     def _forget_expired(self, now: float) -> None:

@@ -13,7 +13,7 @@ import hashlib
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from schedkit.errors import ConflictError, SchedkitError, ValidationError
@@ -74,7 +74,8 @@ class IssuedToken:
     """A new token: ``secret`` exists only here, show it once and forget it."""
 
     token: ApiToken
-    secret: str
+    #: Not in ``repr()``: a log line or traceback printing the object shows no secret.
+    secret: str = field(repr=False)
 
 
 def hash_secret(secret: str) -> str:

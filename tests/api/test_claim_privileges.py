@@ -123,3 +123,29 @@ def _refuse_and_grant(api: Api, node: NodeRole, registry: TaskRegistry) -> None:
     )
     assert api.anon.get("/health").json()["failing"] == []
     until(lambda: listed()["failing"] == [], 10, "the node list clears")
+
+
+def test_a_probe_with_a_token_the_store_refuses_to_look_up_is_told_the_node_lives(
+    node: NodeRole,
+) -> None:
+    """Re-audit: with the claim loop failing and the token lookup refused too (the role
+    may not UPDATE the tokens' table either), ``/health`` answered 503 to a caller with
+    credentials (a liveness probe sending its token restarted the node); anonymously 200."""
+    registry = TaskRegistry()
+    registry.register_task(echo)
+    worker = {"scheduler": {**FAST["scheduler"], "enabled": False}, "api": {"token_cache": 0}}
+    for api in open_api(node.url, registry=registry, **worker):
+        _probe_refused(api, node, registry)
+
+
+def _probe_refused(api: Api, node: NodeRole, registry: TaskRegistry) -> None:
+    node.sql(
+        f"REVOKE UPDATE ON {RUNS} FROM {node.role}",
+        f"REVOKE UPDATE ON schedkit_api_tokens FROM {node.role}",
+    )
+    asyncio.run(_run_now(node.owner_url, registry))
+    until(lambda: api.anon.get("/ready").status_code == 503, 15, "unready once refused")
+    probed = api.viewer.get("/health")
+    assert probed.status_code == 200, probed.text
+    [failing] = probed.json()["failing"]
+    assert (failing["loop"], failing["error"]) == ("claim loop", None)

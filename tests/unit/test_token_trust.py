@@ -5,13 +5,16 @@ behind a TCP proxy that is cut for the outage."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from schedkit import tokens
 from schedkit.errors import StoreUnavailableError
-from schedkit.store import create_store
+from schedkit.models import ApiToken
+from schedkit.store import Store, create_store
 from schedkit.token_trust import TokenTrust
 from schedkit.tokens import create_token, revoke_token
 from tests.store.proxy import Proxy
@@ -114,3 +117,41 @@ async def test_an_outage_lets_verified_tokens_read_within_the_grace_only(
                 clock.now += 1
         else:
             pytest.fail("the store did not answer again")
+
+
+async def test_a_lookup_in_flight_when_its_token_is_revoked_here_is_not_believed(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-audit: the store answered "live" to a lookup begun before the revocation through
+    this node; kept after ``forget()``, that answer admitted the revoked token's reads for
+    the cache, and through an outage for the grace."""
+    trust = TokenTrust(cache=5.0, outage_grace=900.0, clock=Clock())
+    store_lookup = tokens.verify_token
+    answered = asyncio.Event()
+    delivered = asyncio.Event()
+
+    async def slow(store: Store, secret: str) -> ApiToken | None:
+        found = await store_lookup(store, secret)
+        answered.set()
+        await delivered.wait()  # the answer travels back slowly
+        return found
+
+    async with create_store(sqlite_url) as store:
+        issued = await create_token(store, name="grafana", role="viewer")
+        monkeypatch.setattr(tokens, "verify_token", slow)
+        in_flight = asyncio.create_task(trust.verify(store, issued.secret, read_only=True))
+        await answered.wait()
+        revoked = await revoke_token(store, "grafana")
+        trust.forget(revoked.id)
+        delivered.set()
+        assert await in_flight is None
+        monkeypatch.setattr(tokens, "verify_token", store_lookup)
+        assert await trust.verify(store, issued.secret, read_only=True) is None
+
+
+async def test_a_token_s_repr_holds_no_hash_of_its_secret(sqlite_url: str) -> None:
+    async with create_store(sqlite_url) as store:
+        issued = await create_token(store, name="grafana", role="viewer")
+    assert issued.token.token_hash not in repr(issued.token)
+    assert issued.secret not in repr(issued)
+    assert "grafana" in repr(issued)

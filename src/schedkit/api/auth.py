@@ -28,6 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from schedkit.api.deps import get_scheduler
 from schedkit.api.problems import ApiProblem
+from schedkit.errors import StoreError
 from schedkit.tokens import Role
 
 __all__ = [
@@ -258,6 +259,8 @@ async def optional_principal(request: Request) -> Principal | None:
             principal = authenticate(**solved.values)
             if inspect.isawaitable(principal):
                 principal = await principal
-        except (ApiProblem, HTTPException):
+        except (ApiProblem, HTTPException, StoreError):
+            # Anonymous when the store cannot say who it is: an open route (a liveness
+            # probe with a token) must not answer 503 for a lookup it only uses to say more.
             return None
     return principal if isinstance(principal, Principal) else None
