@@ -131,29 +131,31 @@ def say_ended(run: Run, ctx: TaskContext, outcome: Outcome) -> None:
     run and task in the text: a host app's plain log format shows nothing of ``extra``
     (an audit: "run failed: ConnectionError: …", whose?). A failure or timeout a retry
     follows is no failure of the run yet (monitoring.md): a warning; the one ending the
-    run an error; a stop is someone's decision: info, with its reason. Made in the run's
-    context, so that the run's own log ends with it (a timed-out run's log was empty);
+    run an error; a stop is someone's decision: info, with its reason, in the node's log
+    only. A failure or timeout is made in the run's context, so that the run's own log
+    ends with it (a timed-out run's log was empty);
     ``about_run``: the node's own log shows it too (lines made inside runs go to their
     run's log only).
 
     The error is anyone's text (a partner's answer): its controls are written as escapes
     here, not only by the CLI's formatter, so that the record is one line in any handler
     of a host process (ESC, BEL, a newline faking a log line, U+202E)."""
-    if outcome.status not in (RunStatus.FAILED, RunStatus.TIMEOUT, RunStatus.CANCELLED):
+    if outcome.status is RunStatus.CANCELLED:
+        # The node's log only: the run's page shows the stop and its reason in the
+        # reader's language, which an English line at the end of its log contradicted.
+        ctx.logger.info(
+            "run %s of %s stopped (attempt %d of %d): %s",
+            ctx.run_id,
+            escape_controls(ctx.task_name),
+            ctx.attempt,
+            run.max_attempts,
+            escape_controls(outcome.reason or "cancelled"),
+        )
+        return
+    if outcome.status not in (RunStatus.FAILED, RunStatus.TIMEOUT):
         return
     token = ctx.activate()
     try:
-        if outcome.status is RunStatus.CANCELLED:
-            ctx.logger.info(
-                "run %s of %s stopped (attempt %d of %d): %s",
-                ctx.run_id,
-                escape_controls(ctx.task_name),
-                ctx.attempt,
-                run.max_attempts,
-                escape_controls(outcome.reason or "cancelled"),
-                extra={ABOUT_RUN: True},
-            )
-            return
         final = not outcome.retryable or is_final(run, outcome.status, registered=True)
         error = outcome.error or {}
         ctx.logger.log(
