@@ -19,7 +19,7 @@ INFO_KEY = "failing"
 class Failing:
     """A loop whose passes fail, since ``since`` (the first failure in a row)."""
 
-    #: "scheduler loop", "scheduler lease" or "claim loop".
+    #: "scheduler loop", "scheduler lease", "claim loop" or "node heartbeat".
     loop: str
     since: datetime
     error: str

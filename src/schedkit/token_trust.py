@@ -13,6 +13,14 @@ Two bounds, for reads only (``read_only``: the API's GET and HEAD requests):
   such a caller gets is what the node can answer without its store: its metrics (last
   sample), ``/ready``'s reason; every other read fails on the store anyway.
 
+A store that hangs (a firewall or a partition dropping its packets: nothing refuses)
+fails a lookup only after the driver's timeouts (``command_timeout``, 60 s): a scrape
+waited 20 to 72 s, past a scraper's timeout (Prometheus: 10 s), and every scrape of the
+partition failed. So a read whose token is within its grace waits for the store's lookup
+at most :data:`LOOKUP_DEADLINE` seconds, then counts the store as unavailable; and while
+the store was found unavailable a moment ago (:mod:`schedkit.recent_outage`), such reads
+do not ask it.
+
 A write always asks the store, so a revoked token never changes anything; and once the
 store answers again, a revoked token is refused on its next request (past ``cache``).
 A grace counts from the store's last verification, never from a request admitted by it.
@@ -30,11 +38,17 @@ from dataclasses import dataclass
 from schedkit import tokens
 from schedkit.errors import StoreUnavailableError
 from schedkit.models import ApiToken
+from schedkit.recent_outage import RecentOutage
+from schedkit.stopping import wait_for
 from schedkit.store.base import Store
 
-__all__ = ["TokenTrust"]
+__all__ = ["LOOKUP_DEADLINE", "TokenTrust"]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a read with a token in its outage grace waits for the store's lookup (its
+#: connection's closing adds up to 2 s: SQLAlchemy's wait for asyncpg).
+LOOKUP_DEADLINE = 2.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,6 +77,8 @@ class TokenTrust:
         self._revoked: set[str] = set()
         #: Tokens admitted without the store since it last answered (said once each).
         self._said: set[str] = set()
+        #: Whether a call found the store unavailable a moment ago.
+        self.outage = RecentOutage(clock)
 
     async def verify(self, store: Store, secret: str, *, read_only: bool) -> ApiToken | None:
         """The live token whose secret this is, or None; raises the store's error when
@@ -72,13 +88,27 @@ class TokenTrust:
         now = self._clock()
         if read_only and known is not None and now - known.at < self.cache:
             return known.token
+        graced = read_only and known is not None and now - known.at < self.outage_grace
+        down = self.outage.why
+        if graced and known is not None and down is not None:
+            self._say_trusted(known, now, down)
+            return known.token
         try:
-            token = await tokens.verify_token(store, secret)
-        except StoreUnavailableError as exc:
-            if read_only and known is not None and now - known.at < self.outage_grace:
-                self._say_trusted(known, now, exc)
+            lookup = tokens.verify_token(store, secret)
+            token = await (wait_for(lookup, LOOKUP_DEADLINE) if graced else lookup)
+        except (StoreUnavailableError, TimeoutError) as exc:
+            unanswered = isinstance(exc, TimeoutError)  # the deadline: graced reads only
+            why = (
+                f"no answer to a token lookup in {LOOKUP_DEADLINE:.0f} s"
+                if unanswered
+                else str(exc)
+            )
+            self.outage.found(why)
+            if graced and known is not None:
+                self._say_trusted(known, now, why)
                 return known.token
             raise
+        self.outage.answered()
         self._forget_expired(now)
         if token is not None and token.id in self._revoked:
             token = None
@@ -100,7 +130,7 @@ class TokenTrust:
         for key in expired:
             del self._verified[key]
 
-    def _say_trusted(self, known: _Verified, now: float, error: StoreUnavailableError) -> None:
+    def _say_trusted(self, known: _Verified, now: float, why: str) -> None:
         if known.token.id in self._said:
             return
         self._said.add(known.token.id)
@@ -108,7 +138,7 @@ class TokenTrust:
         logger.warning(
             "the store cannot be reached (%s): API token %r, verified %.0f s ago, reads "
             "without it for at most %.0f s more (api.token_outage_grace); writes need the store",
-            error,
+            why,
             known.token.name,
             now - known.at,
             left,

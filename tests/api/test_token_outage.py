@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 
 from schedkit.api import create_app
+from schedkit.recent_outage import DOWN_FOR
 from schedkit.store import create_store
 from schedkit.tokens import create_token, revoke_token
 from tests.api.server import LiveServer, fast_config
@@ -108,3 +110,50 @@ async def test_reads_with_a_verified_token_go_on_through_an_outage_writes_do_not
             assert (await metrics(unseen)).status_code == 200
     finally:
         await asyncio.to_thread(server.__exit__, None, None, None)
+
+
+async def test_a_scrape_with_a_verified_token_answers_in_time_while_the_store_hangs(
+    store_url: str, proxy: Proxy
+) -> None:
+    """Re-audit: with the store's packets dropped (a firewall, a partition: nothing
+    refuses), the grace applied only once the lookup had failed, after the driver's
+    timeouts: the first scrape took 72 s, the next ones 20 s, and a scraper's 10 s
+    timeout failed every scrape of the partition."""
+    async with create_store(store_url) as store:
+        viewer = (await create_token(store, name="prometheus", role="viewer")).secret
+    config = fast_config(through(proxy, store_url), api={"token_cache": 0.2})
+    server = LiveServer(create_app(config, registry=api_registry()))
+    await asyncio.to_thread(server.__enter__)
+    try:
+        headers = {"Authorization": f"Bearer {viewer}"}
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            assert (await client.get("/metrics", headers=headers)).status_code == 200
+            proxy.held = True
+            await asyncio.sleep(0.3)  # past the cache: only the grace admits the scrapes
+            # Scrapes 1.1 s apart (past the metrics' sample age), the last one past the
+            # time a finding that the store hangs holds (recent_outage.DOWN_FOR).
+            for pause in (1.1, 1.1, DOWN_FOR):
+                began = time.monotonic()
+                scraped = await client.get("/metrics", headers=headers)
+                took = time.monotonic() - began
+                assert scraped.status_code == 200, scraped.text
+                assert "schedkit_scheduler_is_leader" in scraped.text
+                # Under Prometheus' default scrape_timeout (10 s): the token's lookup
+                # waits 2 s, its connection's closing up to 2 s more.
+                assert took < 7, f"a scrape took {took:.1f} s"
+                await asyncio.sleep(pause)
+            # The partition ends with its connections reset: those held wait for answers
+            # that were dropped, until command_timeout (60 s).
+            await proxy.cut()
+            proxy.held = False
+            await proxy.start()
+            await until(lambda: _ok(client.get(PREFIX + "/ready")), "the store to answer again")
+            assert (await client.get("/metrics", headers=headers)).status_code == 200
+    finally:
+        if proxy.held:
+            await proxy.cut()  # the node's stop ends at once, not after command_timeout
+        await asyncio.to_thread(server.__exit__, None, None, None)
+
+
+async def _ok(response: Awaitable[httpx.Response]) -> bool:
+    return (await response).status_code == 200

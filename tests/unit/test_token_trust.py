@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -14,8 +15,9 @@ import pytest
 from schedkit import tokens
 from schedkit.errors import StoreUnavailableError
 from schedkit.models import ApiToken
+from schedkit.recent_outage import DOWN_FOR
 from schedkit.store import Store, create_store
-from schedkit.token_trust import TokenTrust
+from schedkit.token_trust import LOOKUP_DEADLINE, TokenTrust
 from schedkit.tokens import create_token, revoke_token
 from tests.store.proxy import Proxy
 
@@ -155,3 +157,53 @@ async def test_a_token_s_repr_holds_no_hash_of_its_secret(sqlite_url: str) -> No
     assert issued.token.token_hash not in repr(issued.token)
     assert issued.secret not in repr(issued)
     assert "grafana" in repr(issued)
+
+
+@pytest.mark.external_service
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+async def test_a_store_that_hangs_is_waited_for_briefly_then_not_until_it_may_answer(
+    store_url: str, proxy: Proxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Re-audit: with the store's packets dropped (nothing refuses), a read with a token
+    in its grace waited for the driver's timeouts (20 to 72 s) before the grace let it
+    through, and every following read waited as long again."""
+    clock = Clock()
+    trust = TokenTrust(cache=5.0, outage_grace=900.0, clock=clock)
+    async with create_store(store_url) as direct:
+        scraper = await create_token(direct, name="prometheus", role="viewer")
+    async with create_store(through(proxy, store_url), connect_timeout=2.0) as store:
+        token = await trust.verify(store, scraper.secret, read_only=True)
+        assert token is not None
+        proxy.held = True
+        caplog.set_level(logging.WARNING, logger="schedkit.token_trust")
+        clock.now += 60
+        # Asked (the deadline, then up to 2 s while the driver closes the connection);
+        # not asked while the finding holds; asked again once it no longer holds.
+        for ask, most, then in ((True, 4.5, 0.0), (False, 0.1, DOWN_FOR), (True, 4.5, 0.0)):
+            began = time.monotonic()
+            assert await trust.verify(store, scraper.secret, read_only=True) == token
+            took = time.monotonic() - began
+            assert took < most, f"{took:.1f} s"
+            assert (took >= LOOKUP_DEADLINE) is ask, f"{took:.1f} s"
+            clock.now += then
+        said = [r.getMessage() for r in caplog.records if r.name == "schedkit.token_trust"]
+        assert len(said) == 1, said
+        assert "(no answer to a token lookup in 2 s): API token 'prometheus'" in said[0]
+
+        # The store answers again: the next read past the cache asks it (revoked
+        # meanwhile on another node: refused).
+        await proxy.cut()
+        proxy.held = False
+        await proxy.start()
+        async with create_store(store_url) as direct:
+            await revoke_token(direct, "prometheus")
+        for _ in range(50):  # the pool's connections of before the cut fail first
+            try:
+                assert await trust.verify(store, scraper.secret, read_only=False) is None
+                break
+            except StoreUnavailableError:
+                pass
+        else:
+            pytest.fail("the store did not answer again")
+        assert trust.outage.why is None
+        assert await trust.verify(store, scraper.secret, read_only=True) is None

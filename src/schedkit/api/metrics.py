@@ -7,7 +7,6 @@ provides the registry; store-wide gauges are re-sampled at most once a second.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -15,15 +14,19 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from schedkit.api.auth import Authenticator, require_role
 from schedkit.api.deps import NO_MONITOR
 from schedkit.api.problems import problem_response, problem_responses
-from schedkit.errors import StoreError
+from schedkit.errors import StoreError, StoreUnavailableError
 from schedkit.metrics import CONTENT_TYPE
 from schedkit.monitor import Monitor, find_monitor
+from schedkit.recent_outage import RecentOutage
+from schedkit.stopping import wait_for
 from schedkit.tokens import Role
 
 router = APIRouter(tags=["monitoring"])
 
 #: Scrapes closer together than this reuse the last store-wide sample.
 SAMPLE_MAX_AGE = 1.0
+#: Seconds a scrape waits for a new sample (see _refresh).
+SAMPLE_DEADLINE = 2.0
 
 
 def monitor_of(request: Request) -> Monitor | None:
@@ -51,11 +54,28 @@ async def metrics(request: Request) -> Response:
     if monitor is None:
         # Built, not raised: this router may be mounted without schedkit's handlers.
         return problem_response(503, NO_MONITOR, title="Metrics are not enabled")
-    # On a store error serve the last sample; schedkit_store_operation_errors_total tells why.
-    with contextlib.suppress(StoreError):
-        await monitor.refresh(SAMPLE_MAX_AGE)
+    await _refresh(monitor, request.app.state.scheduler.store_outage)
     body, content_type = monitor.metrics.render_for(request.headers.get("accept"))
     return Response(body, headers={"Content-Type": content_type})
+
+
+async def _refresh(monitor: Monitor, outage: RecentOutage) -> None:
+    """Sample the store-wide gauges again if due; on a store error the last sample is
+    served (schedkit_store_operation_errors_total tells why). A store that hangs (packets
+    dropped: nothing refuses) fails only after the driver's timeouts (60 s), past a
+    scraper's own (Prometheus: 10 s): a scrape waits for it a short while, and not at all
+    while it was found unavailable a moment ago. The monitor's periodic check samples
+    without this bound."""
+    if outage.why is not None:
+        return
+    try:
+        await wait_for(monitor.refresh(SAMPLE_MAX_AGE), SAMPLE_DEADLINE)
+    except TimeoutError:
+        outage.found(f"no answer to a metrics sample in {SAMPLE_DEADLINE:.0f} s")
+    except StoreUnavailableError as exc:
+        outage.found(str(exc))
+    except StoreError:
+        pass
 
 
 def include_metrics(app: FastAPI, authenticate: Authenticator, *, public: bool) -> None:

@@ -115,6 +115,19 @@ class Backoff:
         self.current = self.first
         self._refused.clear()
 
+    def after_refusal(self, message: str, error: StoreRefusedError) -> float:
+        """The wait after a refusal (what ``message`` says: logged once, until a success),
+        for a loop that waits in a way of its own."""
+        self.current = max(self.current, min(REFUSED_FIRST, self.cap))
+        delay = self.current
+        self.current = min(self.current * 2, self.cap)
+        if str(error) in self._refused:
+            logger.debug("%s; retrying in %.1f s", message, delay)
+        else:
+            self._refused.add(str(error))
+            logger.error("%s; retried every %.0f s at most until it works", message, self.cap)
+        return delay
+
     async def wait(
         self,
         message: str,
@@ -124,17 +137,10 @@ class Backoff:
     ) -> None:
         """Wait after ``error`` (what ``message`` says, logged)."""
         if isinstance(error, StoreRefusedError):
-            self.current = max(self.current, min(REFUSED_FIRST, self.cap))
+            await asyncio.sleep(self.after_refusal(message, error))
+            return
         delay = self.current
         self.current = min(self.current * 2, self.cap)
-        if isinstance(error, StoreRefusedError):
-            if str(error) in self._refused:
-                logger.debug("%s; retrying in %.1f s", message, delay)
-            else:
-                self._refused.add(str(error))
-                logger.error("%s; retried every %.0f s at most until it works", message, self.cap)
-            await asyncio.sleep(delay)
-            return
         if wake is None:
             logger.warning("%s; retrying in %.1f s", message, delay)
             await asyncio.sleep(delay)

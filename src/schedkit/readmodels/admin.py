@@ -30,7 +30,8 @@ class FailingLoopView(View):
 
     loop: str = Field(
         description="scheduler loop (fires schedules), scheduler lease (takes or renews "
-        "the lease), claim loop (claims pending runs to execute on the node)."
+        "the lease), claim loop (claims pending runs to execute on the node), node "
+        "heartbeat (writes the node's row, reads drain requests asked of it)."
     )
     since: datetime = Field(description="The first failure in a row.")
     refused: bool = Field(

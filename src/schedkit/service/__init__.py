@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 from schedkit import broadcast
 from schedkit.clock import Clock, StoreClock, SystemClock
 from schedkit.engine.executor import Executor
-from schedkit.engine.leadership import LEASE_NAME
 from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
 from schedkit.engine.watchdog import LoopWatchdog
@@ -37,12 +36,7 @@ from schedkit.extension import Extension
 from schedkit.failing import INFO_KEY as FAILING_KEY
 from schedkit.failing import Failing
 from schedkit.logcapture import RunLogBuffer, acting_as
-from schedkit.models import (
-    Lease,
-    Node,
-    Schedule,
-    ScheduleCounts,
-)
+from schedkit.models import Schedule, ScheduleCounts
 from schedkit.registry import TaskRegistry, task_registry
 from schedkit.service import next_fires
 from schedkit.service.admin import AdminFacade
@@ -215,7 +209,7 @@ class Scheduler(
             drain=self._executor.drain,
             undrain=self._executor.undrain,
             clock_sync=ClockSync(self.store, self.clock),
-            answered=self._executor.store_answered,
+            answered=self._store_answered,
         )
         self.extensions = node_extensions(self.config, extensions, self.is_node)
         self._stack: contextlib.AsyncExitStack | None = None
@@ -248,10 +242,11 @@ class Scheduler(
     @property
     def failing(self) -> list[Failing]:
         """This node's loops whose passes fail although its store answers: the scheduler
-        loop's or lease's (nothing fires), the claim loop's (no run starts here); empty
-        while they work. What ``/ready`` and ``/health`` report and the node's heartbeat
-        carries (the node list shows it)."""
-        return [*self._loop.failing, *self._executor.failing]
+        loop's or lease's (nothing fires), the claim loop's (no run starts here), the node
+        heartbeat's (the other nodes find it silent); empty while they work. What
+        ``/ready`` and ``/health`` report and the node's heartbeat carries (the node list
+        shows it, unless the heartbeat is what fails)."""
+        return [*self._loop.failing, *self._executor.failing, *self._node.failing]
 
     @property
     def running_count(self) -> int:
@@ -414,6 +409,13 @@ class Scheduler(
     async def ping(self) -> None:
         """Raise StoreUnavailableError unless the store answers now (readiness)."""
         await self.store.ping()
+        self._store_answered()
+
+    def _store_answered(self) -> None:
+        """A call of this node's own found the store answering: whatever waits out an
+        outage stops doing so (the claim loop's backoff, reads on a token's grace)."""
+        self._executor.store_answered()
+        self.store_outage.answered()
 
     # -- tasks -------------------------------------------------------------------------------
 
@@ -582,14 +584,3 @@ class Scheduler(
             yield queue
         finally:
             self._events.unsubscribe(queue)
-
-    # -- cluster, audit, tokens, state -------------------------------------------------------
-
-    async def list_nodes(self) -> list[Node]:
-        """The node records, by id (a silent node is listed until it ages out)."""
-        return await self.store.list_nodes()
-
-    async def leader_lease(self) -> Lease | None:
-        """The scheduler lease if it is held now (expired leases are None)."""
-        lease = await self.store.get_lease(LEASE_NAME)
-        return lease if lease is not None and lease.expires_at > self.clock.now() else None

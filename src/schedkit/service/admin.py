@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from schedkit import tokens
 from schedkit.models import JSON, ApiToken, AuditEvent, StateEntry
+from schedkit.recent_outage import RecentOutage
 from schedkit.service import audit as audit_trail
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.store import Store
@@ -93,6 +94,12 @@ class AdminFacade:
         changes nothing) may be answered from a recent verification, and while the store
         cannot be reached, within ``api.token_outage_grace`` (:mod:`schedkit.token_trust`)."""
         return await self._token_trust.verify(self.store, secret, read_only=read_only)
+
+    @property
+    def store_outage(self) -> RecentOutage:
+        """Whether a call found the store unavailable a moment ago, and why: answers that
+        need not wait for it do not (:mod:`schedkit.recent_outage`)."""
+        return self._token_trust.outage
 
     async def token_is_live(self, token_id: str) -> bool:
         """Whether the token with this id exists and is not revoked (open streams ask)."""

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
+from schedkit.engine.leadership import LEASE_NAME
 from schedkit.errors import ConflictError, NodeNotFoundError, ValidationError
-from schedkit.models import JSON, Node, Run, RunStatus
+from schedkit.models import JSON, Lease, Node, Run, RunStatus
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.node import DRAIN_KEY, NodeLifecycle, drain_undone
 from schedkit.store.base import Store
@@ -143,8 +144,8 @@ async def waiting_reasons(
 
 
 class DrainMethods:
-    """The drain methods of the façade, :class:`schedkit.Scheduler` (kept here, beside
-    what they call, so that the façade's module stays readable)."""
+    """The nodes' list and the drain methods of the façade, :class:`schedkit.Scheduler`
+    (kept here, beside what they call, so that the façade's module stays readable)."""
 
     store: Store
     clock: Clock
@@ -154,6 +155,15 @@ class DrainMethods:
 
     def _require_started(self) -> None:
         raise NotImplementedError  # the Scheduler's
+
+    async def list_nodes(self) -> list[Node]:
+        """The node records, by id (a silent node is listed until it ages out)."""
+        return await self.store.list_nodes()
+
+    async def leader_lease(self) -> Lease | None:
+        """The scheduler lease if it is held now (expired leases are None)."""
+        lease = await self.store.get_lease(LEASE_NAME)
+        return lease if lease is not None and lease.expires_at > self.clock.now() else None
 
     @property
     def draining(self) -> bool:

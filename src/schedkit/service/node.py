@@ -17,7 +17,10 @@ from datetime import datetime
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.context import TASK_LOGGER
-from schedkit.errors import ConflictError, StoreError
+from schedkit.engine.health import LoopHealth, failing_of
+from schedkit.engine.retries import Backoff
+from schedkit.errors import ConflictError, StoreError, StoreRefusedError, StoreUnavailableError
+from schedkit.failing import Failing
 from schedkit.logcapture import RunLogBuffer, attach_node, capture, pass_info
 from schedkit.models import Node, new_id
 from schedkit.redaction import install_log_redaction, remember_url_password
@@ -136,6 +139,15 @@ class NodeLifecycle:
         self.stopping = False
         #: The version of the stored drain request this node last acted on.
         self._acted_on = 0
+        #: Whether beats are written: a node whose beats fail looks fine to itself and
+        #: dead to the others (they list it silent, and take its runs for lost).
+        self.health = LoopHealth("node heartbeat", clock)
+
+    @property
+    def failing(self) -> list[Failing]:
+        """Why the other nodes find this one silent (its beats fail); empty while beats
+        are written, or fail only for an outage (readiness pings the store)."""
+        return failing_of(self.health)
 
     @property
     def draining(self) -> bool:
@@ -237,6 +249,7 @@ class NodeLifecycle:
         self.drained = asyncio.Event()
         self.stopping = False
         self._acted_on = 0
+        self.health.ok()
         self._task = asyncio.create_task(self._loop(), name="schedkit-node")
 
     async def unregister(self) -> None:
@@ -264,16 +277,47 @@ class NodeLifecycle:
             logger.warning("could not unregister node %s: %s", self.node_id, exc)
 
     async def _loop(self) -> None:
-        while not await self._stopped_within(self.config.scheduler.heartbeat_interval):
+        interval = self.config.scheduler.heartbeat_interval
+        # A refusal is said once and tried again slowly (waiting does not cure it); an
+        # outage at every beat: a beat late once the store is back gets the node judged
+        # lost by the others.
+        refusals = Backoff(first=interval)
+        wait = interval
+        while not await self._stopped_within(wait):
+            wait = interval
             try:
-                await self.beat()
-                self._answered()
-                asked = await self.store.get_state(DRAIN_KEY + self.node_id)
-                if asked is not None and asked.version > self._acted_on:
-                    self._acted_on = asked.version
-                    await self._follow(asked.value)
+                await self._beat_and_look()
+                refusals.reset()
+                self.health.ok()
+            except StoreRefusedError as exc:
+                self.health.failed(exc)
+                wait = refusals.after_refusal(f"node heartbeat failed: {exc}", exc)
             except StoreError as exc:
+                self.health.failed(exc)
                 logger.warning("node heartbeat failed: %s", exc)
+            except Exception as exc:  # a bug must not end the heartbeat: the node seems dead
+                self.health.failed(exc)
+                logger.exception("node heartbeat: unexpected error; trying again")
+
+    async def _beat_and_look(self) -> None:
+        """A beat, then a look for a drain request, also when the beat was refused: a
+        node that may not write its row still drains when asked. After an outage the
+        look would only wait out the same timeouts. Raises the look's error, else the
+        beat's."""
+        beat_failed: StoreError | None = None
+        try:
+            await self.beat()
+            self._answered()
+        except StoreUnavailableError:
+            raise
+        except StoreError as exc:
+            beat_failed = exc
+        asked = await self.store.get_state(DRAIN_KEY + self.node_id)
+        if asked is not None and asked.version > self._acted_on:
+            self._acted_on = asked.version
+            await self._follow(asked.value)
+        if beat_failed is not None:
+            raise beat_failed
 
     async def _follow(self, request: object) -> None:
         """Act on a drain request written since the last one acted on: the last written

@@ -154,6 +154,7 @@ export default {
   node_loop_scheduler_loop: "Scheduler loop (fires schedules)",
   node_loop_scheduler_lease: "Scheduler lease",
   node_loop_claim_loop: "Claim loop (starts pending runs)",
+  node_loop_node_heartbeat: "Node heartbeat (keeps the node listed alive, reads drain requests)",
   node_clock: "Clock",
   node_clock_offset: "{sign}{n} s",
   node_store_time: "store time",

@@ -145,6 +145,7 @@ export default {
   node_loop_scheduler_loop: "调度循环（触发调度）",
   node_loop_scheduler_lease: "调度租约",
   node_loop_claim_loop: "运行领取循环（启动等待中的运行）",
+  node_loop_node_heartbeat: "节点心跳（保持节点在线，读取排空请求）",
   node_clock: "时钟偏差",
   node_clock_offset: "{sign}{n} 秒",
   node_store_time: "按存储时间",
