@@ -86,6 +86,7 @@ _ZH: dict[str, str] = {
     "scheduler loop": "调度循环",
     "scheduler lease": "调度租约",
     "claim loop": "运行领取循环",
+    "node heartbeat": "节点心跳",
     "scheduler": "调度",
     "executor": "执行",
     # calendars
