@@ -4,9 +4,11 @@ ended after retries; a mistyped task name opens no store."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -106,29 +108,37 @@ def test_run_local_executes_a_task_a_service_would_hand_elsewhere(cli: Cli) -> N
     assert json.loads(cli("--json", "history", "on_gpu").stdout)["runs"] == []
 
 
-def _sigterm_here() -> None:
-    """A real SIGTERM to this process, taken by the handler the command installed
+def _signal_here(signum: int) -> None:
+    """A real signal to this process, taken by the handler the command installed
     (``cli.loop``); without one it would end the test run instead."""
-    assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
-    signal.raise_signal(signal.SIGTERM)
+    unset = (signal.SIG_DFL, signal.SIG_IGN, signal.default_int_handler)
+    assert signal.getsignal(signum) not in unset
+    signal.raise_signal(signum)
 
 
-def _while_stored(monkeypatch: pytest.MonkeyPatch) -> None:
+def _while_stored(monkeypatch: pytest.MonkeyPatch, *signals: int) -> None:
+    """The first of ``signals`` (SIGTERM) as the run is inserted, the others once it is
+    stored (claimed by the CLI's node, not started yet)."""
+    first, *more = signals or (signal.SIGTERM,)
     insert = RunControl._insert
 
     async def signalled(self: RunControl, *args: Any, **kwargs: Any) -> Any:
-        _sigterm_here()
-        return await insert(self, *args, **kwargs)
+        _signal_here(first)
+        stored = await insert(self, *args, **kwargs)
+        for signum in more:
+            _signal_here(signum)
+        return stored
 
     monkeypatch.setattr(RunControl, "_insert", signalled)
 
 
-def _as_it_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+def _as_it_starts(monkeypatch: pytest.MonkeyPatch, *signals: int) -> None:
     launch = Executor.launch
 
     def signalled(self: Executor, *args: Any, **kwargs: Any) -> None:
         launch(self, *args, **kwargs)
-        _sigterm_here()
+        for signum in signals or (signal.SIGTERM,):
+            _signal_here(signum)
 
     monkeypatch.setattr(Executor, "launch", signalled)
 
@@ -148,3 +158,55 @@ def test_a_signal_while_the_run_is_created_cancels_it_with_the_users_reason(
     assert result.exit_code == 143, result.output
     (run,) = runs_of(cli.db, "slow")
     assert (run.status, run.reason) == (RunStatus.CANCELLED, "interrupted in the CLI (SIGTERM)")
+
+
+#: Two signals, the exit code and the words of the run's reason.
+TWICE = {
+    "ctrl-c": ((signal.SIGINT, signal.SIGINT), 130, "Ctrl-C"),
+    "sigterm": ((signal.SIGTERM, signal.SIGTERM), 143, "SIGTERM"),
+    "sigterm-then-ctrl-c": ((signal.SIGTERM, signal.SIGINT), 130, "SIGTERM"),
+}
+
+
+@pytest.mark.parametrize("twice", list(TWICE.values()), ids=list(TWICE))
+@pytest.mark.parametrize("moment", [_while_stored, _as_it_starts], ids=["stored", "started"])
+def test_a_second_signal_while_the_run_is_created_still_cancels_it(
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+    moment: Callable[..., None],
+    twice: tuple[tuple[int, int], int, str],
+) -> None:
+    """A re-audit: Ctrl-C twice while ``run --local`` created its run (PostgreSQL behind
+    a slow proxy) cut the creation short: runs ended "the node shut down", one stayed
+    ``running`` with nothing executing it, was judged lost, and a service executed it
+    90 s later as attempt 2; asyncio tracebacks on stderr. The second signal now lets
+    the creation end and the run be cancelled with the user's reason, then exits."""
+    signals, code, said = twice
+    moment(monkeypatch, *signals)
+    started = time.monotonic()
+    result = cli("run", "slow", "-p", "seconds=6", "--local")
+    assert result.exit_code == code, result.output
+    assert time.monotonic() - started < 6, "the run was not cut short"
+    (run,) = runs_of(cli.db, "slow")
+    assert (run.status, run.reason) == (RunStatus.CANCELLED, f"interrupted in the CLI ({said})")
+    assert "Traceback" not in result.output and "Traceback" not in result.stderr
+    assert "cancelling the run created here" in result.stderr, result.stderr
+
+
+def test_a_second_signal_exits_within_a_bound_when_the_creation_hangs(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a store that does not answer, the second Ctrl-C still exits in seconds."""
+
+    async def hung(self: RunControl, *args: Any, **kwargs: Any) -> Any:
+        _signal_here(signal.SIGINT)
+        _signal_here(signal.SIGINT)
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(RunControl, "_insert", hung)
+    started = time.monotonic()
+    result = cli("run", "slow", "--local")
+    assert result.exit_code == 130, result.output
+    assert time.monotonic() - started < 8
+    assert "Traceback" not in result.output and "Traceback" not in result.stderr
+    assert runs_of(cli.db, "slow") == []

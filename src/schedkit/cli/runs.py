@@ -52,7 +52,7 @@ from schedkit.stopping import cancel_and_wait
 
 from . import purge, render, words
 from .errors import EXIT_FAILURE, CommandFailed, UsageProblem
-from .loop import stopped_by
+from .loop import held, stopped_by
 from .parsing import parse_params
 from .render import visible
 from .state import (
@@ -157,16 +157,21 @@ def run_task(
                 if here:
                     _check_labels_here(s, task_name, local)
         if wait and here:
-            async with executing(state, node_name=_local_node_name(task_name)) as s:
-                keyed = idempotency_key is not None
-                creating = _create(s, task_name, kv, params, idempotency_key)
-                run = await _create_here(s, creating, state, keyed)
-                attempts = asyncio.create_task(_execute_here(s, run), name="schedkit-cli-run")
-                try:
-                    watched = await _watch_here(s, run, state, timeout, logs and not as_json, keyed)
-                finally:
-                    await cancel_and_wait(attempts)
-                return watched, True
+            # A second signal lets the run created here be cancelled and the node stop
+            # first (bounded): cut short, the creation left the run running with nothing
+            # executing it, and a service retried it as lost.
+            with held(lambda: state.err.print(words.fill("exit held", state.lang))):
+                async with executing(state, node_name=_local_node_name(task_name)) as s:
+                    keyed = idempotency_key is not None
+                    creating = _create(s, task_name, kv, params, idempotency_key)
+                    run = await _create_here(s, creating, state, keyed)
+                    attempts = asyncio.create_task(_execute_here(s, run), name="schedkit-cli-run")
+                    try:
+                        shown = logs and not as_json
+                        watched = await _watch_here(s, run, state, timeout, shown, keyed)
+                    finally:
+                        await cancel_and_wait(attempts)
+                    return watched, True
         async with management(state) as s:
             run = await _create(s, task_name, kv, params, idempotency_key)
             if not wait:

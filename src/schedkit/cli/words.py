@@ -276,6 +276,11 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "run {id} is executed by the schedkit service on this store; waiting for its end",
         "zh": "运行 {id} 由此存储上的 schedkit 服务执行，等待其结束",
     },
+    "exit held": {
+        "en": "cancelling the run created here, then exiting (a few seconds at most; "
+        "Ctrl-C again exits at once)",
+        "zh": "正在取消此处创建的运行，随后退出（至多几秒；再按 Ctrl-C 立即退出）",
+    },
     "workflow no service": {
         "en": "no schedkit service is running on this store: workflow run {id} waits for "
         "one to execute its steps (start one: schedkit serve, or schedkit worker){more}",
