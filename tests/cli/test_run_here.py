@@ -9,7 +9,7 @@ import json
 import re
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -106,6 +106,19 @@ def test_run_local_executes_a_task_a_service_would_hand_elsewhere(cli: Cli) -> N
         # What to do depends on how it came to run here: --local given, or no service.
         assert ("drop --local" in said) == (args == ("--local",)), said
     assert json.loads(cli("--json", "history", "on_gpu").stdout)["runs"] == []
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_as_in_a_terminal() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal. A command started in the
+    background by a shell without job control (a CI job's ``cmd &``) inherits SIGINT
+    ignored, and the CLI leaves an ignored SIGINT ignored (as under ``nohup``): in CI,
+    the Ctrl-C cases found no handler of the command's to take their signal."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _signal_here(signum: int) -> None:

@@ -28,8 +28,9 @@ FORKS = """
             s.stop()
 
     def waited(pid: int) -> int | None:
-        # A child that hangs is killed: the test then fails instead of hanging.
-        deadline = time.monotonic() + 5
+        # A child that hangs is killed: the test then fails instead of hanging. Its exit
+        # (coverage saving its data) took over 5 s on a loaded CI machine.
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
@@ -56,7 +57,7 @@ FORKS = """
     fork = multiprocessing.get_context("fork")
     forked = fork.Process(target=child, args=("multiprocessing", True))
     forked.start()
-    forked.join(5)
+    forked.join(20)
     if forked.is_alive():
         forked.kill()
         forked.join()
@@ -72,7 +73,7 @@ def test_a_forked_child_is_told_the_node_is_its_parent_s(tmp_path: Path) -> None
     """Before: the child's call waited for ever on the parent's event loop thread."""
     proc = _program(tmp_path, FORKS)
     try:
-        out, err = proc.communicate(timeout=40)
+        out, err = proc.communicate(timeout=80)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
