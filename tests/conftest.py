@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -195,19 +196,40 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+def _group(where: str) -> str | None:
+    """The xdist group of the tests in file ``where`` (relative to the repository)."""
+    tier = where.split("/")[1] if where.count("/") >= 2 else ""
+    if tier in SERIAL_TIERS or where in SERIAL_FILES:
+        return "processes"
+    if tier == "chaos":
+        return "chaos"
+    if tier == "console":
+        # One demo server per worker is shared by the console tests, which count the
+        # runs they made on it: they stay together in one worker, in file order.
+        return "console"
+    return None
+
+
+# tryfirst: pytest-xdist reads the groups in its own collection hook, which otherwise runs
+# before this conftest's (the groups were silently ignored).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     root = Path(str(config.rootpath))
     for item in items:
-        where = Path(str(item.path)).relative_to(root).as_posix()
-        tier = where.split("/")[1] if where.count("/") >= 2 else ""
-        if tier in SERIAL_TIERS or where in SERIAL_FILES:
-            item.add_marker(pytest.mark.xdist_group("processes"))
-        elif tier == "chaos":
-            item.add_marker(pytest.mark.xdist_group("chaos"))
-        elif tier == "console":
-            # One demo server per worker is shared by the console tests, which count the
-            # runs they made on it: they stay together in one worker, in file order.
-            item.add_marker(pytest.mark.xdist_group("console"))
+        group = _group(Path(str(item.path)).relative_to(root).as_posix())
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """The groups hold only if pytest-xdist put them in the node ids, which it cannot on
+    pytest 9: the suite then ran ungrouped without a word (a demo server and the process
+    tests on every worker). Checked here, in the controller, where an error is shown."""
+    if node.config.getvalue("dist") != "loadgroup":
+        return
+    lost = [i for i in ids if "@" not in i and _group(i.split("::")[0]) is not None]
+    if lost:
+        raise pytest.UsageError(f"--dist loadgroup ignored the xdist groups of {lost[:3]} ...")
 
 
 @pytest.fixture
