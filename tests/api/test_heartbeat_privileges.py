@@ -14,8 +14,8 @@ import logging
 import pytest
 
 from schedkit.models import utcnow
-from schedkit.service.node import DRAIN_KEY
 from schedkit.store import create_store
+from schedkit.store.base_admin import DRAIN_KEY
 from tests.api.conftest import Api, open_api
 from tests.api.server import FAST
 from tests.pg_roles import NodeRole, until

@@ -12,6 +12,7 @@ import pytest
 
 from schedkit import RunStatus, Scheduler, task
 from schedkit.errors import ConflictError
+from schedkit.store import Store
 
 from .conftest import MakeScheduler
 
@@ -101,6 +102,30 @@ async def test_an_undo_already_acted_on_does_not_undo_a_later_drain(
     for _ in range(10):  # heartbeats (0.2 s) reading the stored undo
         await asyncio.sleep(0.1)
         assert s.draining
+
+
+async def test_a_node_back_after_its_expiry_follows_a_drain_asked_again(
+    make_scheduler: MakeScheduler, store: Store
+) -> None:
+    """The leader's expiry of a silent node deletes its drain request with its row; the
+    next request written starts again at version 1, below the versions the node, back
+    since (a pause longer than node_expiry), had acted on."""
+    worker = await make_scheduler(quick, scheduler={"enabled": False})
+    operator = await make_scheduler(quick, executor={"enabled": False})
+    await operator.request_drain(worker.node_id, actor="ops")
+    await until(_async(lambda: worker.draining), "draining")
+    await operator.request_undrain(worker.node_id, actor="ops")
+    await until(_async(lambda: not worker.draining), "undrained")
+
+    assert await store.delete_node(worker.node_id)  # as the leader's expiry does
+    await until(_async(lambda: _listed(operator, worker.node_id)), "beating again")
+    await asyncio.sleep(0.5)  # its look after that beat, finding no request
+    await operator.request_drain(worker.node_id, actor="ops")
+    await until(_async(lambda: worker.draining), "draining when asked again")
+
+
+async def _listed(s: Scheduler, node_id: str) -> bool:
+    return any(n.id == node_id for n in await s.list_nodes())
 
 
 async def _is(s: Scheduler, run_id: str, wanted: RunStatus) -> bool:

@@ -2,9 +2,10 @@
 them to drain or to undo its drain, and which pending runs no live node can take (their
 labels).
 
-A request is the node's entry in the store's state area (``DRAIN_KEY`` + its id): a
-drain, or an undo (``"undo": true``), the last written replacing the one before. Each
-node reads its entry at each heartbeat and acts on a version it has not acted on yet.
+A request is the node's entry in the store's state area (``DRAIN_KEY`` + its id,
+deleted with the node's row): a drain, or an undo (``"undo": true``), the last written
+replacing the one before. Each node reads its entry at each heartbeat and acts on a
+version it has not acted on yet.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from schedkit.engine.leadership import LEASE_NAME
 from schedkit.errors import ConflictError, NodeNotFoundError, ValidationError
 from schedkit.models import JSON, Lease, Node, Run, RunStatus
 from schedkit.service.audit import SYSTEM, Auditor
-from schedkit.service.node import DRAIN_KEY, NodeLifecycle, drain_undone
+from schedkit.service.node import NodeLifecycle, drain_undone
 from schedkit.store.base import Store
+from schedkit.store.base_admin import DRAIN_KEY
 
 
 def offered_labels(node: Node) -> set[str]:

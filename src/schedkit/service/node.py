@@ -27,6 +27,7 @@ from schedkit.redaction import install_log_redaction, remember_url_password
 from schedkit.service.clock_sync import ClockSync
 from schedkit.stopping import cancel_and_wait, wait_for
 from schedkit.store.base import Store
+from schedkit.store.base_admin import DRAIN_KEY
 from schedkit.version import node_version
 
 logger = logging.getLogger(__name__)
@@ -74,9 +75,6 @@ def raise_gc_threshold(threshold: tuple[int, int, int]) -> None:
 
 #: Seconds unregistering waits for a heartbeat write in flight before cancelling it.
 UNREGISTER_WAIT = 5.0
-
-#: Key prefix, in the store's state area, of a drain asked of a node by another one.
-DRAIN_KEY = "node.drain:"
 
 
 def drain_grace(request: object) -> float | None:
@@ -271,8 +269,7 @@ class NodeLifecycle:
         if self._draining is not None:  # ends with the executor, stopped before this
             await asyncio.gather(self._draining, return_exceptions=True)
         try:
-            await self.store.delete_node(self.node_id)
-            await self.store.delete_state(DRAIN_KEY + self.node_id)
+            await self.store.delete_node(self.node_id)  # and its drain request
         except StoreError as exc:
             logger.warning("could not unregister node %s: %s", self.node_id, exc)
 
@@ -313,7 +310,11 @@ class NodeLifecycle:
         except StoreError as exc:
             beat_failed = exc
         asked = await self.store.get_state(DRAIN_KEY + self.node_id)
-        if asked is not None and asked.version > self._acted_on:
+        if asked is None:
+            # Deleted with this node's row by the leader (silent past node_expiry, back
+            # since): a request asked now starts again at version 1.
+            self._acted_on = 0
+        elif asked.version > self._acted_on:
             self._acted_on = asked.version
             await self._follow(asked.value)
         if beat_failed is not None:

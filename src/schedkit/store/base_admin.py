@@ -11,6 +11,10 @@ from datetime import datetime
 from schedkit.models import JSON, ApiToken, AuditEvent, Node, StateEntry
 from schedkit.store.values import RollupRebuild
 
+#: Key prefix, in the state area, of a drain asked of a node by another one (the node's
+#: id follows): the one state entry kept per node, so deleted with the node's record.
+DRAIN_KEY = "node.drain:"
+
 
 class AdminStore(abc.ABC):
     """Nodes, audit events, API tokens, a small versioned key/value area, and the
@@ -28,7 +32,10 @@ class AdminStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_node(self, node_id: str) -> bool:
-        """Delete a node's record; True if it existed."""
+        """Delete a node's record and its drain request (``DRAIN_KEY`` + its id, also
+        when the record is already gone); True if the record existed. Node ids are unique
+        per process start: a request left behind by a node that died would stay for
+        ever, the leader's expiry of silent nodes being the only delete it gets."""
 
     # -- audit ---------------------------------------------------------------------------
 

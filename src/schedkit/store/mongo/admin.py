@@ -17,6 +17,7 @@ from schedkit.models import (
     Node,
     StateEntry,
 )
+from schedkit.store.base_admin import DRAIN_KEY
 from schedkit.store.mongo.base import (
     PURGE_BATCH,
     clock_us,
@@ -54,6 +55,9 @@ class AdminMixin(FencesMixin):
 
     @translate_errors
     async def delete_node(self, node_id: str) -> bool:
+        # The request first: were the second delete to fail, the record left makes the
+        # leader's expiry try both again.
+        await self._c.state.delete_many({"key": DRAIN_KEY + node_id})
         return (await self._c.nodes.delete_one({"_id": node_id})).deleted_count > 0
 
     # -- audit ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schedkit.models import JSON, ApiToken, AuditEvent, Node, StateEntry, utcnow
+from schedkit.store.base_admin import DRAIN_KEY
 from schedkit.store.sql import privileges, rollups
 from schedkit.store.sql.base import SQLBase, values_of
 from schedkit.store.values import RollupRebuild
@@ -28,8 +29,13 @@ class AdminMixin(SQLBase):
         return [Node(**row._asdict()) for row in await self._fetch(sa.select(n).order_by(n.c.id))]
 
     async def delete_node(self, node_id: str) -> bool:
-        n = self._t.nodes
-        return await self._rowcount(sa.delete(n).where(n.c.id == node_id)) > 0
+        n, kv = self._t.nodes, self._t.kv_state
+
+        def delete(conn: Connection) -> bool:
+            conn.execute(sa.delete(kv).where(kv.c.key == DRAIN_KEY + node_id))
+            return conn.execute(sa.delete(n).where(n.c.id == node_id)).rowcount > 0
+
+        return await self._db.write(delete)
 
     # -- audit ---------------------------------------------------------------------------
 
