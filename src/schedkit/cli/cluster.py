@@ -245,8 +245,11 @@ def nodes(ctx: typer.Context, json_: JsonOpt = False) -> None:
 
 
 def node_state(node: NodeView) -> str:
-    """stopping (its drain cannot be undone), draining, failing (alive, but a loop of it
-    fails: the lines under the table say which and why), alive or silent."""
+    """outlived upgrade (older code working on the upgraded store: `schedkit check` says
+    what to do), stopping (its drain cannot be undone), draining, failing (alive, but a
+    loop of it fails: the lines under the table say which and why), alive or silent."""
+    if node.outlived_upgrade:
+        return "outlived upgrade"
     if node.stopping:
         return "stopping"
     if node.draining:

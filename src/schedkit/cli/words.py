@@ -82,6 +82,7 @@ _ZH: dict[str, str] = {
     "draining": "排空中",
     "stopping": "停止中",
     "failing": "故障",
+    "outlived upgrade": "旧版本（存储已升级）",
     # a node's loops (engine/health.py)
     "scheduler loop": "调度循环",
     "scheduler lease": "调度租约",

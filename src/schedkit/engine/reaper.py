@@ -26,6 +26,7 @@ from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import Node, Run, RunStatus
 from schedkit.registry import TaskRegistry
+from schedkit.store._upgrade import outlived_nodes
 from schedkit.store.base import Store
 from schedkit.store.values import LostRun
 
@@ -151,6 +152,8 @@ class Reaper:
         #: pass a retry by until then.
         self.retry_due = retry_due
         self._expire_at: datetime | None = None
+        #: Nodes said to have outlived an upgrade (once each: the check is once a minute).
+        self._outlived: set[str] = set()
         #: Verdicts of a write that failed: applied all the same if only its answer was
         #: lost, and then no later pass finds their runs (no longer running) to announce.
         self._unsettled: list[tuple[Run, LostRun]] = []
@@ -170,14 +173,20 @@ class Reaper:
 
     async def expire_nodes(self) -> int:
         """Delete the rows of nodes silent for ``node_expiry`` seconds (dead nodes age
-        out of the node list); looked at once a minute at most. Returns how many."""
+        out of the node list), and warn of nodes that outlived an upgrade of the store
+        (``store._upgrade``); looked at once a minute at most. Returns how many went."""
         now = self.clock.now()
         if self._expire_at is not None and now < self._expire_at:
             return 0
         self._expire_at = now + timedelta(seconds=min(60.0, self.node_expiry))
         cut = now - timedelta(seconds=self.node_expiry)
         gone = 0
-        for node in await self.store.list_nodes():
+        nodes = await self.store.list_nodes()
+        for old in await outlived_nodes(self.store, nodes):
+            if old.node.id not in self._outlived:
+                self._outlived.add(old.node.id)
+                logger.warning("%s", old.problem())
+        for node in nodes:
             if node.heartbeat_at < cut and await self.store.delete_node(node.id):
                 logger.info("node %s silent since %s: removed", node.id, node.heartbeat_at)
                 gone += 1

@@ -12,6 +12,7 @@ from schedkit.models import ApiToken, AuditEvent, to_json
 from schedkit.readmodels.common import View
 from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
+from schedkit.store._upgrade import outlived_nodes
 
 __all__ = [
     "AuditView",
@@ -96,11 +97,18 @@ class NodeView(View):
         "failing leaves the node alive, but it fires or starts nothing): see the node's "
         "/ready. Empty too for a node of a release that did not report it.",
     )
+    outlived_upgrade: bool = Field(
+        False,
+        description="The node runs code older than an upgrade of the store it cannot work "
+        "with, and went on working after it (it was paused, not stopped): stop it, then "
+        "`schedkit db rebuild-rollups` (`schedkit check` says so too).",
+    )
     info: dict[str, JsonValue]
 
 
 async def node_views(scheduler: Scheduler) -> list[NodeView]:
     nodes = await scheduler.list_nodes()
+    old = {o.node.id for o in await outlived_nodes(scheduler.store, nodes)}
     lease = await scheduler.leader_lease()
     holder = lease.holder if lease is not None else None
     lost_after = scheduler.config.scheduler.lost_after
@@ -124,6 +132,7 @@ async def node_views(scheduler: Scheduler) -> list[NodeView]:
             clock_offset=_seconds(n.info.get("clock_offset")),
             store_time=n.info.get("store_time") is True,
             failing=failing_views(failing_in(n.info)),
+            outlived_upgrade=n.id in old,
             info=to_json(n.info),
         )
         for n in nodes

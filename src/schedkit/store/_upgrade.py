@@ -7,19 +7,37 @@ upgraded store, but one already running never looks again: it went on holding th
 scheduler lease and finishing runs on the upgraded schema for minutes (seen in an
 upgrade audit: on PostgreSQL the runs it finished were missing from the rollups for
 good). So such an upgrade waits until those nodes are gone.
+
+"Gone" is judged by heartbeats, so a node that was only paused (a VM paused, SIGSTOP, a
+long stall, the store out of reach) for more than ``lost_after`` looks gone, and resumes
+with its old code on the upgraded store. The upgrade therefore records the node rows it
+saw and their last heartbeats (:data:`UPGRADE_KEY` in the key/value state, written in the
+upgrade itself): a recorded node whose heartbeat moved on has outlived the upgrade
+(:func:`outlived`). A node row of the new code is written only after its store opened,
+so neither the node that upgraded nor later ones are in the record; rows and heartbeats
+are compared as stored, so no clock is involved.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from schedkit.errors import StoreError, StoreOutdatedError
-from schedkit.models import Node
+from schedkit.models import JSON, Node, StateEntry
+
+if TYPE_CHECKING:
+    from schedkit.store.base import Store
+
+log = logging.getLogger(__name__)
 
 #: The default of ``scheduler.lost_after``, for openers that do not say.
 DEFAULT_LOST_AFTER = 20.0
+#: Key/value state key of the last upgrade that older code cannot work with.
+UPGRADE_KEY = "store.upgrade"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -96,6 +114,69 @@ def refuse_upgrade(
         f"{_utc(until)}), then try again; if those nodes are certainly gone, "
         f"`schedkit db upgrade --ignore-live-nodes` upgrades anyway"
     )
+
+
+def upgrade_record(*, kind: str, found: int, target: int, nodes: Iterable[Node]) -> JSON:
+    """The value of :data:`UPGRADE_KEY` for an upgrade from ``found`` to ``target`` that
+    code of ``found`` cannot work with, ``nodes`` the rows on the store at the time."""
+    return {
+        "kind": kind,
+        "from": found,
+        "to": target,
+        "nodes": {n.id: n.heartbeat_at.astimezone(UTC).isoformat() for n in nodes},
+    }
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outlived:
+    """A node of older code that went on heartbeating after an upgrade it cannot work
+    with: it started before the upgrade and was taken for gone (paused, or ignored)."""
+
+    node: Node
+    kind: str
+    found: int
+    target: int
+
+    def problem(self) -> str:
+        n = self.node
+        return (
+            f"node {n.id} (host {n.hostname}, pid {n.pid}, started {_utc(n.started_at)}) "
+            f"runs code older than the store's upgrade from {self.kind} version "
+            f"{self.found} to {self.target} and went on working after it (last heartbeat "
+            f"{_utc(n.heartbeat_at)}): it was paused, not stopped. Stop that node (and "
+            "restart it with this release), then `schedkit db rebuild-rollups`: the runs "
+            "it finished are missing from the run statistics"
+        )
+
+
+def outlived(nodes: Iterable[Node], entry: StateEntry | None) -> list[Outlived]:
+    """The ``nodes`` that outlived the upgrade ``entry`` (:data:`UPGRADE_KEY`) records."""
+    value = entry.value if entry is not None else {}
+    seen = value.get("nodes")
+    if not isinstance(seen, dict):
+        return []
+    found = []
+    for node in sorted(nodes, key=lambda n: n.id):
+        before = seen.get(node.id)
+        if isinstance(before, str) and node.heartbeat_at > datetime.fromisoformat(before):
+            found.append(
+                Outlived(
+                    node=node,
+                    kind=str(value.get("kind", "schema")),
+                    found=int(str(value.get("from", 0))),
+                    target=int(str(value.get("to", 0))),
+                )
+            )
+    return found
+
+
+async def outlived_nodes(store: Store, nodes: Iterable[Node] | None = None) -> list[Outlived]:
+    """The nodes on ``store`` (or ``nodes``, its rows read already) that outlived its
+    last upgrade that older code cannot work with."""
+    entry = await store.get_state(UPGRADE_KEY)
+    if entry is None:
+        return []
+    return outlived(await store.list_nodes() if nodes is None else nodes, entry)
 
 
 def _utc(moment: datetime) -> str:

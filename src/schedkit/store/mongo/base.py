@@ -36,16 +36,20 @@ from schedkit.errors import (
     StoreUnavailableError,
 )
 from schedkit.models import (
+    JSON,
+    Node,
     Run,
     RunStatus,
     utcnow,
 )
 from schedkit.store._upgrade import (
+    UPGRADE_KEY,
     UpgradeCheck,
     live_nodes,
     outdated,
     refuse_upgrade,
     upgrade_check,
+    upgrade_record,
 )
 from schedkit.store.base import Store
 from schedkit.store.mongo.codec import (
@@ -54,8 +58,10 @@ from schedkit.store.mongo.codec import (
     Index,
     decode_node,
     decode_run,
+    dump_json,
     run_sidecar_keys,
     to_us,
+    versioned_id,
 )
 from schedkit.store.options import MONGO_OPTIONS
 from schedkit.store.refusals import mongo_refusal
@@ -328,12 +334,20 @@ class MongoBase(Store):
                     needs=COMPATIBLE_FROM,
                 )
             return stored, stored
-        elif stored < COMPATIBLE_FROM and not check.ignore_live_nodes:
-            await self._refuse_live_nodes(c, stored, check.lost_after)
+        nodes = None
+        if check is not None and 0 < stored < COMPATIBLE_FROM:
+            nodes = [decode_node(d) for d in await c.nodes.find().to_list()]
+            if not check.ignore_live_nodes:
+                await self._refuse_live_nodes(c, nodes, stored, check.lost_after)
         for kind, indexes in INDEXES.items():
             await _sync_indexes(getattr(c, kind), indexes)
         if stored < INDEX_VERSION:
             await self._upgrade_documents(c, stored)
+            if nodes is not None:
+                record = upgrade_record(
+                    kind="index", found=stored, target=INDEX_VERSION, nodes=nodes
+                )
+                await _record_upgrade(c, record)
             doc = {"_id": _SCHEMA_ID, "version": INDEX_VERSION, "updated_at": clock_us()}
             await upsert(c.meta, doc)
             log.info(
@@ -344,8 +358,9 @@ class MongoBase(Store):
             )
         return stored, INDEX_VERSION
 
-    async def _refuse_live_nodes(self, c: Collections, stored: int, lost_after: float) -> None:
-        nodes = [decode_node(d) for d in await c.nodes.find().to_list()]
+    async def _refuse_live_nodes(
+        self, c: Collections, nodes: list[Node], stored: int, lost_after: float
+    ) -> None:
         if not nodes:
             return
         # The server's time: nodes whose clock is off write it (``scheduler.clock``).
@@ -406,6 +421,24 @@ async def stored_version(c: Collections) -> int:
     """The index version recorded in the meta collection (0: none yet)."""
     meta = await c.meta.find_one({"_id": _SCHEMA_ID})
     return int(meta["version"]) if meta is not None else 0
+
+
+async def _record_upgrade(c: Collections, record: JSON) -> None:
+    """Keep ``record`` under ``UPGRADE_KEY`` as ``set_state`` would (its versioned
+    documents), before the new version is recorded: an upgrade stopped in between is done
+    again by the next opener, which records it then."""
+    key = UPGRADE_KEY
+    current = await c.state.find_one({"key": key}, {"version": 1}, sort=[("version", -1)])
+    version = (int(current["version"]) if current is not None else 0) + 1
+    doc = {
+        "_id": versioned_id(key, version),
+        "key": key,
+        "version": version,
+        "value": dump_json(record),
+        "updated_at": clock_us(),
+    }
+    await upsert(c.state, doc)
+    await c.state.delete_many({"key": key, "version": {"$lt": version}})
 
 
 async def upsert(collection: AsyncCollection[Doc], doc: Doc) -> None:

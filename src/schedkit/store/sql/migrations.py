@@ -21,6 +21,7 @@ code, which does not look at the version again once started.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,19 +31,26 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from schedkit.errors import StoreError, StoreNotFoundError, StoreOutdatedError
-from schedkit.models import LOCAL_EXECUTOR, Node, RunStatus, utcnow
+from schedkit.models import JSON, LOCAL_EXECUTOR, Node, RunStatus, utcnow
 from schedkit.store._upgrade import (
     DEFAULT_CHECK,
+    UPGRADE_KEY,
     UpgradeCheck,
     live_nodes,
     outdated,
     refuse_upgrade,
+    upgrade_record,
 )
 from schedkit.store.refusals import PG_PRIVILEGE, UPGRADE_AS_OWNER
 from schedkit.store.sql.rollups import fill
 from schedkit.store.sql.schema import Tables, run_rollups_table, workflow_runs_table
 
 log = logging.getLogger("schedkit.store.sql")
+
+#: Seconds an upgrade step waits for a table lock on PostgreSQL before giving up.
+UPGRADE_LOCK_TIMEOUT = 5.0
+#: SQLSTATE lock_not_available: ``lock_timeout`` expired.
+PG_LOCK_NOT_AVAILABLE = "55P03"
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,11 +261,14 @@ def migrate(
         )
         return version, version
     needs = _compatible_from(latest)
+    nodes: list[Node] | None = None
     if version < latest:
         if check is None:
             raise outdated(store=label, kind="schema", found=version, target=latest, needs=needs)
-        if needs > version and not check.ignore_live_nodes:
-            live = live_nodes(_nodes(conn, tables), _now(conn), check.lost_after)
+        if needs > version:
+            nodes = _nodes(conn, tables)
+        if nodes is not None and not check.ignore_live_nodes:
+            live = live_nodes(nodes, _now(conn), check.lost_after)
             if live:
                 raise refuse_upgrade(
                     store=label,
@@ -268,12 +279,30 @@ def migrate(
                     live=live,
                     lost_after=check.lost_after,
                 )
+    postgres = conn.dialect.name == "postgresql"
+    if postgres and version < latest:
+        # A step's table lock queued behind a long transaction makes every statement of
+        # the live nodes on that table queue behind it (their claims and heartbeats froze
+        # for as long as the upgrade waited): better give up and be tried again.
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(UPGRADE_LOCK_TIMEOUT * 1000)}ms'")
     for target in range(version + 1, latest + 1):
         log.info("upgrading store %s from schema version %d to %d", label, target - 1, target)
         try:
-            MIGRATIONS[target - 2].upgrade(conn, tables)
+            # A savepoint on PostgreSQL: after a lock timeout the transaction can still
+            # read who holds the lock.
+            with conn.begin_nested() if postgres else contextlib.nullcontext():
+                MIGRATIONS[target - 2].upgrade(conn, tables)
         except sa.exc.DBAPIError as error:
-            if getattr(error.orig, "sqlstate", None) != PG_PRIVILEGE:
+            sqlstate = getattr(error.orig, "sqlstate", None)
+            if sqlstate == PG_LOCK_NOT_AVAILABLE:
+                raise StoreError(
+                    f"store {label}: upgrading from schema version {version} to {latest} "
+                    f"gave up after waiting {UPGRADE_LOCK_TIMEOUT:g} s for a table lock "
+                    f"(nothing changed, the store stays at version {version}): "
+                    f"{_lock_holders(conn, tables)}. Try again when that ends (end a "
+                    "session left idle in a transaction with pg_terminate_backend)"
+                ) from None
+            if sqlstate != PG_PRIVILEGE:
                 raise
             # A node's role that owns nothing (the owner/runtime split): "must be owner
             # of index ..." told it nothing of the version or of what to do.
@@ -283,7 +312,48 @@ def migrate(
                 "then start again"
             ) from None
         _stamp(conn, tables, target)
+    if nodes is not None:
+        record = upgrade_record(kind="schema", found=version, target=latest, nodes=nodes)
+        _record_upgrade(conn, tables, record)
     return version, latest
+
+
+def _record_upgrade(conn: Connection, tables: Tables, record: JSON) -> None:
+    """Keep ``record`` under ``UPGRADE_KEY`` as ``set_state`` would, in the upgrade's
+    transaction (a failed upgrade records nothing)."""
+    kv = tables.kv_state
+    before = conn.execute(sa.select(kv.c.version).where(kv.c.key == UPGRADE_KEY)).scalar()
+    conn.execute(sa.delete(kv).where(kv.c.key == UPGRADE_KEY))
+    conn.execute(
+        kv.insert().values(
+            key=UPGRADE_KEY, value=record, version=(before or 0) + 1, updated_at=utcnow()
+        )
+    )
+
+
+def _lock_holders(conn: Connection, tables: Tables) -> str:
+    """The other sessions holding locks on the store's tables, as pg_stat_activity
+    shows them (a role without pg_read_all_stats sees no query of other roles)."""
+    names = [t.name for t in tables.metadata.sorted_tables]
+    rows = conn.execute(
+        sa.text(
+            "SELECT DISTINCT a.pid, a.state, a.xact_start, left(a.query, 120) AS query "
+            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.granted AND l.pid <> pg_backend_pid() "
+            "AND l.relation = ANY (SELECT to_regclass(n) FROM unnest(CAST(:names AS text[])) n) "
+            "ORDER BY a.xact_start NULLS LAST LIMIT 5"
+        ),
+        {"names": names},
+    ).all()
+    if not rows:
+        return "another session held a lock on a table of the store (since released)"
+    return "held by " + "; ".join(
+        f"pid {r.pid} ({r.state}, in a transaction since "
+        f"{r.xact_start.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC: {r.query!r})"
+        if r.xact_start is not None
+        else f"pid {r.pid} ({r.state})"
+        for r in rows
+    )
 
 
 def _nodes(conn: Connection, tables: Tables) -> list[Node]:
