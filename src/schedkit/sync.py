@@ -290,6 +290,7 @@ class SyncScheduler:
     request_undrain = _blocking(Scheduler.request_undrain)
     waiting_reasons = _blocking(Scheduler.waiting_reasons)
     leader_lease = _blocking(Scheduler.leader_lease)
+    outlived_nodes = _blocking(Scheduler.outlived_nodes)
     list_audit = _blocking(Scheduler.list_audit)
     count_audit = _blocking(Scheduler.count_audit)
     create_token = _blocking(Scheduler.create_token)

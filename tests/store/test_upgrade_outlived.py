@@ -20,7 +20,6 @@ from schedkit import Scheduler, TaskRegistry
 from schedkit.models import Node, utcnow
 from schedkit.readmodels import node_views
 from schedkit.store import create_store
-from schedkit.store._upgrade import outlived_nodes
 from schedkit.store.sql import migrations as _sql_migrations
 from tests.engine.conftest import fast_config
 from tests.stopping import stop_or_fail
@@ -81,10 +80,10 @@ async def test_a_paused_old_node_that_resumes_after_the_upgrade_is_named(
         store = scheduler.store
         async with create_store(store_url) as later:  # a node started after the upgrade
             await later.upsert_node(old_node("later", 0))
-        assert await outlived_nodes(store) == []
+        assert await store.outlived_nodes() == []
         resumed = old_node("paused", 0)
         await store.upsert_node(resumed)  # its heartbeat, as its old code writes it
-        found = await outlived_nodes(store)
+        found = await store.outlived_nodes()
         assert [o.node.id for o in found] == ["paused"]
         problem = found[0].problem()
         assert "node paused (host host-paused, pid 4242" in problem
@@ -102,6 +101,6 @@ async def test_a_paused_old_node_that_resumes_after_the_upgrade_is_named(
         assert len(said) == 1 and "was paused, not stopped" in said[0]
         # Stopped, its row is gone (a stop removes it): nothing is named any more.
         assert await store.delete_node("paused")
-        assert await outlived_nodes(store) == []
+        assert await store.outlived_nodes() == []
     finally:
         await stop_or_fail(scheduler, 2.0)

@@ -21,7 +21,7 @@ from schedkit.service.extensions import alerts_extra_missing
 from schedkit.service.location import describe_store, sqlite_file
 from schedkit.service.pending_defaults import default_trigger, default_triggers, inherited_note
 from schedkit.store import RollupRebuild, Store, UpgradeCheck, create_store
-from schedkit.store._upgrade import live_nodes, outlived_nodes
+from schedkit.store._upgrade import live_nodes
 from schedkit.triggers import ScheduleSpec, trigger_from_json
 
 from . import render, words
@@ -170,7 +170,7 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
             books = await CalendarBook(store).refresh(names) if names else CalendarSet()
             _check_calendars(books, names, config.timezone, report, state.lang)
             await _check_builds(store, config.scheduler.lost_after, report)
-            for gone in await outlived_nodes(store):
+            for gone in await store.outlived_nodes():
                 report.problem(f"node {gone.node.id}", gone.problem())
             for s in schedules:
                 where = f"schedule {s.id}"

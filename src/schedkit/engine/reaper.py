@@ -26,7 +26,6 @@ from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import Node, Run, RunStatus
 from schedkit.registry import TaskRegistry
-from schedkit.store._upgrade import outlived_nodes
 from schedkit.store.base import Store
 from schedkit.store.values import LostRun
 
@@ -182,7 +181,7 @@ class Reaper:
         cut = now - timedelta(seconds=self.node_expiry)
         gone = 0
         nodes = await self.store.list_nodes()
-        for old in await outlived_nodes(self.store, nodes):
+        for old in await self.store.outlived_nodes(nodes):
             if old.node.id not in self._outlived:
                 self._outlived.add(old.node.id)
                 logger.warning("%s", old.problem())

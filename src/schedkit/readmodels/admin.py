@@ -12,7 +12,6 @@ from schedkit.models import ApiToken, AuditEvent, to_json
 from schedkit.readmodels.common import View
 from schedkit.redaction import redact, redact_json
 from schedkit.service import Scheduler
-from schedkit.store._upgrade import outlived_nodes
 
 __all__ = [
     "AuditView",
@@ -108,7 +107,7 @@ class NodeView(View):
 
 async def node_views(scheduler: Scheduler) -> list[NodeView]:
     nodes = await scheduler.list_nodes()
-    old = {o.node.id for o in await outlived_nodes(scheduler.store, nodes)}
+    old = {o.node.id for o in await scheduler.outlived_nodes(nodes)}
     lease = await scheduler.leader_lease()
     holder = lease.holder if lease is not None else None
     lost_after = scheduler.config.scheduler.lost_after

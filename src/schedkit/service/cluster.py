@@ -19,6 +19,7 @@ from schedkit.errors import ConflictError, NodeNotFoundError, ValidationError
 from schedkit.models import JSON, Lease, Node, Run, RunStatus
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.node import NodeLifecycle, drain_undone
+from schedkit.store._upgrade import Outlived
 from schedkit.store.base import Store
 from schedkit.store.base_admin import DRAIN_KEY
 
@@ -161,6 +162,12 @@ class DrainMethods:
     async def list_nodes(self) -> list[Node]:
         """The node records, by id (a silent node is listed until it ages out)."""
         return await self.store.list_nodes()
+
+    async def outlived_nodes(self, nodes: list[Node] | None = None) -> list[Outlived]:
+        """Nodes of older code that went on working after an upgrade of the store they
+        cannot work with (paused, not stopped, through it): ``schedkit check`` names them.
+        ``nodes``: the records, when read already."""
+        return await self.store.outlived_nodes(nodes)
 
     async def leader_lease(self) -> Lease | None:
         """The scheduler lease if it is held now (expired leases are None)."""

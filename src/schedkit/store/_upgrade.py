@@ -20,19 +20,12 @@ are compared as stored, so no clock is involved.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from schedkit.errors import StoreError, StoreOutdatedError
 from schedkit.models import JSON, Node, StateEntry
-
-if TYPE_CHECKING:
-    from schedkit.store.base import Store
-
-log = logging.getLogger(__name__)
 
 #: The default of ``scheduler.lost_after``, for openers that do not say.
 DEFAULT_LOST_AFTER = 20.0
@@ -168,15 +161,6 @@ def outlived(nodes: Iterable[Node], entry: StateEntry | None) -> list[Outlived]:
                 )
             )
     return found
-
-
-async def outlived_nodes(store: Store, nodes: Iterable[Node] | None = None) -> list[Outlived]:
-    """The nodes on ``store`` (or ``nodes``, its rows read already) that outlived its
-    last upgrade that older code cannot work with."""
-    entry = await store.get_state(UPGRADE_KEY)
-    if entry is None:
-        return []
-    return outlived(await store.list_nodes() if nodes is None else nodes, entry)
 
 
 def _utc(moment: datetime) -> str:

@@ -9,6 +9,7 @@ import abc
 from datetime import datetime
 
 from schedkit.models import JSON, ApiToken, AuditEvent, Node, StateEntry
+from schedkit.store._upgrade import UPGRADE_KEY, Outlived, outlived
 from schedkit.store.values import RollupRebuild
 
 #: Key prefix, in the state area, of a drain asked of a node by another one (the node's
@@ -36,6 +37,14 @@ class AdminStore(abc.ABC):
         when the record is already gone); True if the record existed. Node ids are unique
         per process start: a request left behind by a node that died would stay for
         ever, the leader's expiry of silent nodes being the only delete it gets."""
+
+    async def outlived_nodes(self, nodes: list[Node] | None = None) -> list[Outlived]:
+        """The nodes (``nodes``: the rows read already) that outlived the last upgrade
+        older code cannot work with (:mod:`schedkit.store._upgrade`)."""
+        entry = await self.get_state(UPGRADE_KEY)
+        if entry is None:
+            return []
+        return outlived(await self.list_nodes() if nodes is None else nodes, entry)
 
     # -- audit ---------------------------------------------------------------------------
 
