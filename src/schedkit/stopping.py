@@ -1,17 +1,120 @@
 """Stopping a node's background tasks: cancel them and wait until each has ended;
-waits with a time limit that a cancellation always ends; and whether the running task
-is being cancelled."""
+waits with a time limit that a cancellation always ends; whether the running task
+is being cancelled; and the deadline of a stop's own store writes."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 _T = TypeVar("_T")
 
+logger = logging.getLogger(__name__)
+
 #: Seconds after which a cancellation is sent again to a task that has not ended.
 RECANCEL_AFTER = 0.5
+
+
+#: Seconds after the runs' grace by which a stop gives up on its store writes: the 5 s an
+#: attempt ignoring its cancel gets (ABANDON_AFTER) plus the 5 s its end's write gets
+#: (END_WRITE_WAIT), after which the stop already went on without that end. On a store
+#: that answers the writes take milliseconds, and the runs' ends are written by then.
+STOP_WRITES_AFTER_GRACE = 10.0
+#: Seconds a stop's store write still gets once the deadline has passed.
+LAST_WRITE_WAIT = 1.0
+
+
+class StopDeadline:
+    """When a node's stop gives up on its store writes (the lease's release, run log
+    lines, the node's row) and goes on without them: a store that hangs (a partition
+    dropping packets, a server whose queries all time out) made each write wait for the
+    driver's own timeout (60 s), one after another, and a stopping service outlived its
+    manager's stop timeout. What was given up is kept in :attr:`unwritten`."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self.unwritten: list[str] = []
+
+    def begin(self, grace: float) -> None:
+        """A stop (or the drain that ends in one) begins and gives its runs ``grace``
+        seconds; a deadline already set stays (the drain's, for the stop after it)."""
+        if self.at is None:
+            self.at = asyncio.get_running_loop().time() + grace + STOP_WRITES_AFTER_GRACE
+            self.unwritten = []
+
+    def end(self) -> None:
+        self.at = None
+
+    def left(self) -> float | None:
+        """Seconds left (None: no stop under way, no deadline)."""
+        if self.at is None:
+            return None
+        return max(0.0, self.at - asyncio.get_running_loop().time())
+
+    async def write(
+        self, what: str, call: Callable[[], Awaitable[object]], within: float | None = None
+    ) -> None:
+        """``call()``, cut at the deadline (past it: after ``LAST_WRITE_WAIT``), or after
+        ``within`` seconds if sooner; ``what`` (said in the stop's warning) is kept in
+        :attr:`unwritten` when cut. The call's own errors propagate."""
+        left = self.left()
+        if left is not None:
+            # Past the deadline a write still gets a moment: a store that answers takes
+            # milliseconds, and task code that held the stop must not cost its log lines.
+            left = max(left, LAST_WRITE_WAIT)
+        if left is None or (within is not None and within < left):
+            left = within
+        try:
+            await wait_for(call(), left)
+        except TimeoutError:
+            self.unwritten.append(what)
+
+
+def say_unwritten(node_id: str, unwritten: list[str], runs: list[str], timing: Any) -> None:
+    """One warning for a stop that went on without the store: what it did not record
+    and what becomes of it. ``timing``: the node's ``scheduler`` settings."""
+    if not unwritten and not runs:
+        return
+    said = [f"gave up on: {', '.join(unwritten)}"] if unwritten else []
+    if runs:
+        said.append(
+            f"the end of run(s) {', '.join(runs)} is not recorded: they stay running in the "
+            "store until another node judges them lost "
+            f"(scheduler.lost_after, {timing.lost_after:g} s)"
+        )
+    if any("lease" in what for what in unwritten):
+        said.append(f"the scheduler lease expires on its own (lease_ttl, {timing.lease_ttl:g} s)")
+    logger.warning(
+        "node %s stopped without its store's answer (%.0f s after the runs' grace): %s",
+        node_id,
+        STOP_WRITES_AFTER_GRACE,
+        "; ".join(said),
+    )
+
+
+#: The deadline of the stop running in this context (None outside a stop): read by the
+#: parts whose stop writes to the store (the lease, the executor, the node's row).
+STOP_DEADLINE: contextvars.ContextVar[StopDeadline | None] = contextvars.ContextVar(
+    "schedkit_stop_deadline", default=None
+)
+
+
+async def stop_write(
+    what: str, call: Callable[[], Awaitable[object]], within: float | None = None
+) -> None:
+    """``call()`` under the deadline of the stop under way (without one: waited for) and
+    for at most ``within`` seconds (None: no bound of its own)."""
+    await (STOP_DEADLINE.get() or StopDeadline()).write(what, call, within)
+
+
+def stop_time_left(default: float) -> float:
+    """``default`` seconds, or less when the stop under way has less time left."""
+    deadline = STOP_DEADLINE.get()
+    left = None if deadline is None else deadline.left()
+    return default if left is None else min(default, left)
 
 
 def being_cancelled() -> bool:

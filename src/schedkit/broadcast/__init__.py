@@ -45,7 +45,7 @@ from schedkit.config import SchedkitConfig
 from schedkit.engine.executor import Executor
 from schedkit.errors import ConfigError
 from schedkit.events import EventBus, RunEvent
-from schedkit.stopping import cancel_and_wait, wait_for
+from schedkit.stopping import cancel_and_wait, stop_time_left, wait_for
 from schedkit.store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -269,7 +269,7 @@ class Broadcast:
         if self.connected:
             # The last runs' ends (this node stops after its executor): best effort.
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(2):
+                async with asyncio.timeout(stop_time_left(2)):
                     await self.transport.send([*self._payloads(), self._presence_message(BYE)])
         await self.transport.close()
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from schedkit.broadcast.channels import postgres_channel
+from schedkit.stopping import stop_time_left
 from schedkit.store.sql.engine import PostgresRunner, create_runner
 from schedkit.store.sql.options import SQLOptions
 from schedkit.store.urls import mask_url
@@ -81,6 +82,6 @@ class PostgresTransport:
             if conn.is_closed():
                 return
             try:
-                await conn.close(timeout=5)
+                await conn.close(timeout=stop_time_left(5))
             except Exception:  # a broken connection: dropped without the goodbye
                 conn.terminate()

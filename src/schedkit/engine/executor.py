@@ -43,7 +43,7 @@ from schedkit.logcapture import RunLogBuffer
 from schedkit.models import JSON, Run, RunStatus
 from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
-from schedkit.stopping import cancel_and_wait
+from schedkit.stopping import cancel_and_wait, stop_time_left, stop_write
 from schedkit.store.base import Store
 from schedkit.task import BaseTask, TaskContext
 
@@ -165,7 +165,7 @@ class Executor(RunHeartbeats):
         await self.drain(grace, hand_back=False)
         await cancel_and_wait(*self._loops)
         with contextlib.suppress(StoreError):
-            await self.feed.flush()
+            await stop_write("the runs' last log lines and progress", self.feed.flush)
         await self.lane.close(settle=THREAD_SETTLE)
 
     async def drain(self, grace: float, *, hand_back: bool = True) -> None:
@@ -178,7 +178,8 @@ class Executor(RunHeartbeats):
         await self.claims.answered()
         if not self._tasks:
             return
-        _, still = await asyncio.wait(set(self._tasks), timeout=grace)
+        # A stop after a stopping drain (a worker's SIGTERM) waits no second grace.
+        _, still = await asyncio.wait(set(self._tasks), timeout=stop_time_left(grace))
         why = "the node drained" if hand_back else "service shut down"
         if not hand_back:
             say_stopped(self._active.values(), grace, self.clock.now())
@@ -189,14 +190,14 @@ class Executor(RunHeartbeats):
         # An attempt ends ABANDON_AFTER after its cancel at the latest, then writes its
         # end: waiting only as long raced that write (a run left running on MongoDB).
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + ABANDON_AFTER + END_WRITE_WAIT
+        deadline = loop.time() + stop_time_left(ABANDON_AFTER + END_WRITE_WAIT)
         # A drain also gives held runs' code that long; a stop not (held since its drain).
         held: set[str] = set() if hand_back else self.code_hold.runs
         while len(still) > len(held) and loop.time() < deadline:
             _, still = await asyncio.wait(still, timeout=STOP_POLL)
         if still and self.code_hold.runs and not hand_back:
             self.code_hold.leave()
-            await asyncio.wait(still, timeout=END_WRITE_WAIT)
+            await asyncio.wait(still, timeout=stop_time_left(END_WRITE_WAIT))
 
     def undrain(self) -> None:
         """Take runs again after a drain (undone: the drain's wait was cancelled). The

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from schedkit.engine.health import LoopHealth
 from schedkit.engine.retries import Backoff
 from schedkit.errors import StoreError
 from schedkit.models import Lease
+from schedkit.stopping import stop_write
 from schedkit.store.base import Store
 from schedkit.store.values import LeaseFence
 
@@ -126,7 +128,12 @@ class Leadership:
         """Give the lease up so that a standby takes over without waiting for its TTL."""
         if self.lease is not None:
             with contextlib.suppress(StoreError):
-                await self.store.release_lease(LEASE_NAME, self.node_id)
+                # Past its TTL the lease has expired anyway: a later release changes nothing.
+                await stop_write(
+                    "the scheduler lease's release",
+                    functools.partial(self.store.release_lease, LEASE_NAME, self.node_id),
+                    within=self.ttl,
+                )
             self.lease = None
         # Started again, the node asks for the lease at once, not a renewal period later.
         self.due_at = _LONG_AGO

@@ -63,6 +63,7 @@ from schedkit.service.schedules import ScheduleBook
 from schedkit.service.start_once import StartOnce
 from schedkit.service.store_wait import StoreWait
 from schedkit.service.workflows import WorkflowControl
+from schedkit.stopping import STOP_DEADLINE, StopDeadline, say_unwritten
 from schedkit.store import Store, UpgradeCheck, create_store
 from schedkit.task import BaseTask, definition
 from schedkit.token_trust import TokenTrust
@@ -214,6 +215,8 @@ class Scheduler(
         self.extensions = node_extensions(self.config, extensions, self.is_node)
         self._stack: contextlib.AsyncExitStack | None = None
         self._start_once = StartOnce()
+        #: When this node's stop gives up on its store writes (set as the stop begins).
+        self._stop_deadline = StopDeadline()
         #: The start that waits for the store (``scheduler.store_wait = "retry"``), if any.
         self.store_wait: StoreWait | None = None
         #: The grace period of the stop in progress (None: the configured one).
@@ -375,11 +378,18 @@ class Scheduler(
             return
         self._grace = grace
         self._node.stopping = True  # a drain can no longer be undone
+        deadline = self._stop_deadline
+        deadline.begin(self.config.scheduler.shutdown_grace if grace is None else grace)
+        given = STOP_DEADLINE.set(deadline)
         with acting_as(self.node_id) if self.is_node else contextlib.nullcontext():
             try:
                 await stack.aclose()
             finally:
+                STOP_DEADLINE.reset(given)
                 self._grace = None
+                deadline.end()
+            left = self._executor.running_ids
+            say_unwritten(self.node_id, deadline.unwritten, left, self.config.scheduler)
             logger.info("schedkit node %s stopped", self.node_id)
 
     async def _stop_executor(self) -> None:

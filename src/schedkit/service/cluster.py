@@ -19,6 +19,7 @@ from schedkit.errors import ConflictError, NodeNotFoundError, ValidationError
 from schedkit.models import JSON, Lease, Node, Run, RunStatus
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.node import NodeLifecycle, drain_undone
+from schedkit.stopping import StopDeadline
 from schedkit.store._upgrade import Outlived
 from schedkit.store.base import Store
 from schedkit.store.base_admin import DRAIN_KEY
@@ -155,6 +156,7 @@ class DrainMethods:
     config: SchedkitConfig
     _node: NodeLifecycle
     _audit: Auditor
+    _stop_deadline: StopDeadline
 
     def _require_started(self) -> None:
         raise NotImplementedError  # the Scheduler's
@@ -186,6 +188,10 @@ class DrainMethods:
         drain is the first step of stopping this node (a worker's SIGTERM): it can no
         longer be undone."""
         self._require_started()
+        if stopping:  # the stop after it keeps this deadline: the grace is waited once
+            self._stop_deadline.begin(
+                self.config.scheduler.shutdown_grace if grace is None else grace
+            )
         await self._node.start_drain(grace, stopping=stopping)
 
     async def undrain(self) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
@@ -25,7 +26,7 @@ from schedkit.logcapture import RunLogBuffer, attach_node, capture, pass_info
 from schedkit.models import Node, new_id
 from schedkit.redaction import install_log_redaction, remember_url_password
 from schedkit.service.clock_sync import ClockSync
-from schedkit.stopping import cancel_and_wait, wait_for
+from schedkit.stopping import cancel_and_wait, stop_time_left, stop_write, wait_for
 from schedkit.store.base import Store
 from schedkit.store.base_admin import DRAIN_KEY
 from schedkit.version import node_version
@@ -191,8 +192,10 @@ class NodeLifecycle:
         self._acted_on = max(self._acted_on, version)
 
     async def _drain_now(self, grace: float) -> None:
-        with contextlib.suppress(StoreError):
-            await self.beat()  # shown draining at once, not at the next beat
+        # Shown draining at once, not at the next beat; a drain that ends in a stop does
+        # not wait for a store that hangs (the stop's writes have a deadline).
+        with contextlib.suppress(StoreError, TimeoutError):
+            await wait_for(self.beat(), UNREGISTER_WAIT if self.stopping else None)
         await self._drain(grace)
         self.drained.set()
         logger.info("node %s drained", self.node_id)
@@ -263,13 +266,16 @@ class NodeLifecycle:
             # bring the node back into the list until it expired (seen on FerretDB under
             # load).
             self._stop.set()
-            await asyncio.wait({self._task}, timeout=UNREGISTER_WAIT)
+            await asyncio.wait({self._task}, timeout=stop_time_left(UNREGISTER_WAIT))
             await cancel_and_wait(self._task)
             self._task = None
         if self._draining is not None:  # ends with the executor, stopped before this
             await asyncio.gather(self._draining, return_exceptions=True)
         try:
-            await self.store.delete_node(self.node_id)  # and its drain request
+            await stop_write(
+                "the node's row's removal",
+                functools.partial(self.store.delete_node, self.node_id),  # and its drain request
+            )
         except StoreError as exc:
             logger.warning("could not unregister node %s: %s", self.node_id, exc)
 
