@@ -25,7 +25,7 @@ from schedkit.errors import StoreError
 from schedkit.models import Run
 from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
-from schedkit.stopping import wait_for
+from schedkit.stopping import stop_time_left, wait_for
 from schedkit.store.base import Store
 
 logger = logging.getLogger("schedkit.engine.executor")
@@ -78,6 +78,8 @@ class ClaimLoop:
         # Clear while a claim waits for the store's answer (see answered).
         self._no_claim_sent = asyncio.Event()
         self._no_claim_sent.set()
+        # The claim waited for had no answer: not waited for again (a stop after a drain).
+        self._unanswered = False
         self._task: asyncio.Task[None] | None = None
 
     def reset(self) -> None:
@@ -86,6 +88,7 @@ class ClaimLoop:
         self._wake = asyncio.Event()
         self._no_claim_sent = asyncio.Event()
         self._no_claim_sent.set()
+        self._unanswered = False
 
     def start(self) -> asyncio.Task[None] | None:
         """Start the loop unless it runs (it ends by itself once the slots close); the
@@ -130,13 +133,18 @@ class ClaimLoop:
         two writes holds its runs for ``recover_after`` first). Answered, the loop gives
         its runs to ``start`` (which hands them back unstarted, the slots being closed)
         before this returns: it does so before it next yields."""
+        if self._unanswered and not self._no_claim_sent.is_set():
+            return
+        self._unanswered = False
+        wait = stop_time_left(CLAIM_ANSWER_WAIT)
         try:
-            await wait_for(self._no_claim_sent.wait(), CLAIM_ANSWER_WAIT)
+            await wait_for(self._no_claim_sent.wait(), wait)
         except TimeoutError:
+            self._unanswered = True
             logger.warning(
                 "a claim sent before the drain had no answer after %.0f s; "
                 "runs it claimed are found by the reaper",
-                CLAIM_ANSWER_WAIT,
+                wait,
             )
 
     async def _loop(self) -> None:

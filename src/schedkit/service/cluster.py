@@ -19,7 +19,7 @@ from schedkit.errors import ConflictError, NodeNotFoundError, ValidationError
 from schedkit.models import JSON, Lease, Node, Run, RunStatus
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.node import NodeLifecycle, drain_undone
-from schedkit.stopping import StopDeadline
+from schedkit.stopping import STOP_DEADLINE, StopDeadline
 from schedkit.store._upgrade import Outlived
 from schedkit.store.base import Store
 from schedkit.store.base_admin import DRAIN_KEY
@@ -192,6 +192,8 @@ class DrainMethods:
             self._stop_deadline.begin(
                 self.config.scheduler.shutdown_grace if grace is None else grace
             )
+            # The drain's task (started below) inherits it; so does the caller's stop.
+            STOP_DEADLINE.set(self._stop_deadline)
         await self._node.start_drain(grace, stopping=stopping)
 
     async def undrain(self) -> bool:
