@@ -307,6 +307,7 @@ class SchedulerLoop:
                 )
             except Exception:
                 self._unsettled.append(batch)
+                self.window.drop(sid for sid, e in due.items() if e.schedule.max_runs is not None)
                 raise
             if record.fenced:
                 # The lease was lost (expired or taken over) before the write: nothing
@@ -322,6 +323,7 @@ class SchedulerLoop:
                 (
                     (
                         a.schedule_id,
+                        a.version,
                         a.next_fire_time,
                         recounted[a.schedule_id]
                         if a.schedule_id in recounted
