@@ -334,7 +334,9 @@ class SchedulerLoop:
                 horizon,
             )
             if record.advanced < len(batch.advances):
-                # Changed on another node since the window was read: read it again now.
+                # Changed on another node since the window was read, or counted past the
+                # copy planned from (the version unchanged): read them again now.
+                self.window.drop(a.schedule_id for a in batch.advances if a.run_count is not None)
                 self.wake()
             self.executor.launch(
                 grant, (r for r in batch.runs if r.id in stored and r.status is RunStatus.RUNNING)
@@ -376,6 +378,7 @@ class SchedulerLoop:
                 version=schedule.version,
                 next_fire_time=next_fire,
                 last_fire_time=fires[-1].nominal,
+                run_count=schedule.run_count if schedule.max_runs is not None else None,
             ),
         )
 
