@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
 
 from schedkit import RunStatus, task
+from schedkit.errors import StoreUnavailableError
 from schedkit.models import Schedule, utcnow
 from schedkit.service.series import ended_by
+from schedkit.store import FireRecord
 
 from .conftest import MakeScheduler
 from .taps import until
@@ -170,3 +176,83 @@ async def test_a_due_schedule_whose_count_is_reached_is_ended_without_firing(
 
     await until(ended, 15)
     assert await s.count_runs("pulse") == 0
+
+
+@task("aside", category="t")
+async def aside() -> None:
+    return None
+
+
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+async def test_an_edit_during_a_tick_write_does_not_lose_the_count(
+    make_scheduler: MakeScheduler, store_url: str
+) -> None:
+    """Seen under load: max_runs 3 ended at run_count 4. An edit on the firing node (a
+    schedule added) cleared the fire window while a tick's write was in flight; the
+    write's count was then kept nowhere, and the next tick planned from the copy held
+    before it, whose count was short by that run. PostgreSQL holds the write: another
+    session locks the schedule's row (as a user's edit would) until the edit is made."""
+    s = await make_scheduler(pulse, aside)
+    await s.add_task("pulse", {"trigger": "interval", "seconds": 1.0, "max_runs": 2})
+    dsn = store_url.replace("postgresql+asyncpg://", "postgresql://")
+    holder, watcher = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    try:
+        locked = holder.transaction()
+        await locked.start()
+        await holder.execute("SELECT 1 FROM schedkit_schedules WHERE id = 'pulse' FOR UPDATE")
+
+        async def tick_waits() -> bool:
+            waiting = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            return bool(waiting)
+
+        await until(tick_waits, 10)  # the first fire's write waits on the row
+        await s.add_task("aside", {"trigger": "interval", "seconds": 3600})
+        await locked.rollback()
+    finally:
+        await holder.close()
+        await watcher.close()
+
+    async def ended() -> Schedule | None:
+        current = await s.get_schedule("pulse")
+        return current if current is not None and current.next_fire_time is None else None
+
+    done = await until(ended, 15)
+    assert done.run_count == 2
+    await asyncio.sleep(1.2)  # a period more: nothing fires past the end
+    assert await s.count_runs("pulse") == 2
+
+
+async def test_a_tick_write_whose_answer_was_lost_still_ends_after_max_runs(
+    make_scheduler: MakeScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first fire's write is committed, then its answer lost: the tick fails, and
+    the copy of the schedule held by the leader still shows the count before it, at the
+    version the store still has. Planned from it, the next fires ran past max_runs. The
+    answer lost is injected: no server can be made to drop the one reply after its
+    commit."""
+    s = await make_scheduler(pulse)
+    record_fires = s.store.record_fires
+    lost: list[FireRecord] = []
+
+    async def lose_the_first_answer(*args: Any, **kwargs: Any) -> FireRecord:
+        record = await record_fires(*args, **kwargs)
+        if record.inserted and not lost:
+            lost.append(record)
+            raise StoreUnavailableError("connection dropped after the commit")
+        return record
+
+    monkeypatch.setattr(s.store, "record_fires", lose_the_first_answer)
+    await s.add_task("pulse", {"trigger": "interval", "seconds": 0.3, "max_runs": 2})
+
+    async def ended() -> Schedule | None:
+        current = await s.get_schedule("pulse")
+        return current if current is not None and current.next_fire_time is None else None
+
+    done = await until(ended, 15)
+    assert lost  # the fault was injected
+    assert done.run_count == 2
+    await asyncio.sleep(0.7)  # two periods more: nothing fires past the end
+    assert await s.count_runs("pulse") == 2

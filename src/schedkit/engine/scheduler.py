@@ -307,6 +307,7 @@ class SchedulerLoop:
                 )
             except Exception:
                 self._unsettled.append(batch)
+                self.window.drop(sid for sid, e in due.items() if e.schedule.max_runs is not None)
                 raise
             if record.fenced:
                 # The lease was lost (expired or taken over) before the write: nothing
@@ -322,6 +323,7 @@ class SchedulerLoop:
                 (
                     (
                         a.schedule_id,
+                        a.version,
                         a.next_fire_time,
                         recounted[a.schedule_id]
                         if a.schedule_id in recounted
@@ -332,7 +334,9 @@ class SchedulerLoop:
                 horizon,
             )
             if record.advanced < len(batch.advances):
-                # Changed on another node since the window was read: read it again now.
+                # Changed on another node since the window was read, or counted past the
+                # copy planned from (the version unchanged): read them again now.
+                self.window.drop(a.schedule_id for a in batch.advances if a.run_count is not None)
                 self.wake()
             self.executor.launch(
                 grant, (r for r in batch.runs if r.id in stored and r.status is RunStatus.RUNNING)
@@ -374,6 +378,7 @@ class SchedulerLoop:
                 version=schedule.version,
                 next_fire_time=next_fire,
                 last_fire_time=fires[-1].nominal,
+                run_count=schedule.run_count if schedule.max_runs is not None else None,
             ),
         )
 

@@ -126,18 +126,19 @@ class FireWindow:
         self._known.clear()
         self._known_old.clear()
 
-    def advance(self, moves: Iterable[tuple[str, datetime | None, int]], horizon: datetime) -> None:
+    def advance(
+        self, moves: Iterable[tuple[str, int, datetime | None, int]], horizon: datetime
+    ) -> None:
         """Move entries on to their next nominal fire and count the runs started, as the
-        store was told, and queue each one due before ``horizon`` (later ones are read
+        store was told (moves of schedule id, version planned from, next nominal fire,
+        runs started), and queue each one due before ``horizon`` (later ones are read
         back by a later refresh)."""
-        for sid, nominal, started in moves:
+        for sid, version, nominal, started in moves:
+            if started:
+                self._count(sid, version, started)
             entry = self._window.get(sid)
             if entry is None:
                 continue
-            if started and entry.schedule.max_runs is not None:
-                # Only max_runs reads the count (planning.runs_left); for the others the
-                # copy of the schedule (5 us per fire) bought nothing.
-                entry = self._count(entry, started)
             if nominal is not None:
                 at = fire_time(entry.trigger, entry.schedule, nominal)
                 if at <= horizon:
@@ -146,16 +147,33 @@ class FireWindow:
                     continue
             del self._window[sid]
 
-    def _count(self, entry: Entry, started: int) -> Entry:
-        """``entry`` with ``started`` more runs counted, in the held copy too (the leader's
-        advances keep the version, so the copy would not be read again)."""
-        schedule = replace(entry.schedule, run_count=entry.schedule.run_count + started)
-        counted = Entry(schedule, entry.trigger, entry.next_fire)
-        self._window[schedule.id] = counted
-        held = self._known.get(schedule.id)
-        if held is not None and held.schedule.version == schedule.version:
-            self._known[schedule.id] = Entry(schedule, held.trigger, held.next_fire)
-        return counted
+    def _count(self, sid: str, version: int, started: int) -> None:
+        """Count ``started`` more runs in every copy of the schedule at ``version``: the
+        window's entry and the held copies of both generations. The leader's advances
+        keep the version, so a copy missed here would not be read again: the window
+        cleared while the write was in flight (an edit on this node), or the copy aged
+        into the old generation, and the next plan would read a count short by these
+        runs and fire past ``max_runs``."""
+        for copies in (self._window, self._known, self._known_old):
+            entry = copies.get(sid)
+            # Only max_runs reads the count (planning.runs_left); for the others the
+            # copy of the schedule (5 us per fire) bought nothing.
+            if (
+                entry is None
+                or entry.schedule.version != version
+                or entry.schedule.max_runs is None
+            ):
+                continue
+            schedule = replace(entry.schedule, run_count=entry.schedule.run_count + started)
+            copies[sid] = Entry(schedule, entry.trigger, entry.next_fire)
+
+    def drop(self, schedule_ids: Iterable[str]) -> None:
+        """Forget the held copies of ``schedule_ids`` (read again when next due): a tick
+        write that failed may have stored its count all the same (an answer lost after
+        the commit), which no copy held here can show at the unchanged version."""
+        for sid in schedule_ids:
+            self._known.pop(sid, None)
+            self._known_old.pop(sid, None)
 
     def report_broken(self, schedule: Schedule) -> None:
         """Log (once per version, with the traceback being handled) that a schedule

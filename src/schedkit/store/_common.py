@@ -156,6 +156,30 @@ def still_current(
     return kept, [advance for advance in advances if advance.schedule_id in current]
 
 
+#: Per schedule named in a tick's advances: the version and ``run_count`` it was planned
+#: from (see :func:`planned_from`).
+Planned = Mapping[str, tuple[int, int | None]]
+
+
+def planned_from(advances: Sequence[ScheduleAdvance]) -> dict[str, tuple[int, int | None]]:
+    """The state each schedule of ``advances`` was planned from: the first advance naming
+    it, planned from the state stored before this write."""
+    planned: dict[str, tuple[int, int | None]] = {}
+    for advance in advances:
+        planned.setdefault(advance.schedule_id, (advance.version, advance.run_count))
+    return planned
+
+
+def is_planned_state(planned: Planned, schedule_id: str, version: int, run_count: int) -> bool:
+    """Whether a schedule stored at ``version`` with ``run_count`` is still what its tick
+    was planned from. The count is checked as the version is: the leader plans a
+    ``max_runs`` schedule's fires from its copy's count, and a copy short by a run
+    (however it fell behind) would fire past the end; such a tick writes nothing for
+    the schedule, and the leader reads it again."""
+    version_planned, count_planned = planned[schedule_id]
+    return version == version_planned and count_planned in (None, run_count)
+
+
 def count_inserted(advances: Sequence[ScheduleAdvance], inserted: set[str]) -> list[int]:
     """Per advance, how many of its ``counted`` runs are among ``inserted``: what
     :meth:`Store.record_fires` adds to the schedule's ``run_count``, unless

@@ -274,9 +274,9 @@ class Store(AdminStore):
 
         The tick was planned from copies of the schedules read up to a second before:
         a run of a schedule named in ``advances`` is inserted only if that schedule is
-        still at the version named, and no schedule write can land between that check
-        and the writes. Runs of schedules not named in ``advances`` are inserted as
-        given.
+        still at the version named (and the ``run_count`` named, when given), and no
+        schedule write can land between that check and the writes. Runs of schedules
+        not named in ``advances`` are inserted as given.
 
         With ``fence``, nothing at all is written unless lease ``fence.name`` is held by
         ``fence.holder`` at ``fence.term`` with ``expires_at > now`` when the tick is

@@ -20,13 +20,16 @@ class ScheduleAdvance:
     """Move schedule ``schedule_id`` on to its next fire, if it is still at ``version``.
     ``counted`` names the runs of the same tick that count towards its ``max_runs``:
     :meth:`~schedkit.store.Store.record_fires` adds to ``run_count`` how many of them it
-    inserts (a fire already stored is not counted twice)."""
+    inserts (a fire already stored is not counted twice). ``run_count`` is the count the
+    tick was planned from: when given, the runs and the advance apply only if the
+    stored count is still that one, as for the version (None: not checked)."""
 
     schedule_id: str
     version: int
     next_fire_time: datetime | None
     last_fire_time: datetime | None
     counted: tuple[str, ...] = ()
+    run_count: int | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

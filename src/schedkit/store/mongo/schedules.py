@@ -30,6 +30,8 @@ from schedkit.store._common import (
     check_replacements,
     check_schedule_version,
     count_inserted,
+    is_planned_state,
+    planned_from,
     recounts,
     still_current,
 )
@@ -373,15 +375,18 @@ class SchedulesMixin(LeasesMixin, FencesMixin):
             if fence is not None and not await self._lease_held(fence, now):
                 return FireRecord(inserted=[], advanced=0, fenced=True)
             wanted = {
-                a.schedule_id: a.version for a in advances if _lock_name(a.schedule_id) in taken
+                sid: state
+                for sid, state in planned_from(advances).items()
+                if _lock_name(sid) in taken
             }
             found = await self._c.schedules.find(
-                {"_id": {"$in": sorted(wanted)}}, {"version": 1, "last_fire_time": 1}
+                {"_id": {"$in": sorted(wanted)}},
+                {"version": 1, "run_count": 1, "last_fire_time": 1},
             ).to_list()
             last_fired = {
                 d["_id"]: opt_dt(d.get("last_fire_time"))
                 for d in found
-                if d["version"] == wanted[d["_id"]]
+                if is_planned_state(wanted, d["_id"], d["version"], int(d.get("run_count", 0)))
             }
             kept, moved = still_current(runs, advances, set(last_fired))
             docs = [encode_run(run) for run in kept]

@@ -27,10 +27,13 @@ from schedkit.models import Run, Schedule, ScheduleCounts
 from schedkit.store._common import (
     FIRED_SOURCES,
     NOT_STARTED,
+    Planned,
     check_new_schedules,
     check_replacements,
     check_schedule_version,
     count_inserted,
+    is_planned_state,
+    planned_from,
     recounts,
     still_current,
 )
@@ -279,7 +282,7 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
     ) -> FireRecord:
         if not runs and not advances:
             return FireRecord(inserted=[], advanced=0)
-        wanted = {advance.schedule_id: advance.version for advance in advances}
+        wanted = planned_from(advances)
 
         # One transaction, one commit (one fsync) per tick.
         def work(conn: Connection) -> FireRecord:
@@ -334,14 +337,18 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
         )
         return inserted
 
-    def _current(self, conn: Connection, wanted: dict[str, int]) -> dict[str, datetime | None]:
-        """The ``last_fire_time`` of each of ``wanted`` stored at the version it names,
-        read under lock (see the module docstring), in id order like the advance (no
-        deadlock)."""
+    def _current(self, conn: Connection, wanted: Planned) -> dict[str, datetime | None]:
+        """The ``last_fire_time`` of each of ``wanted`` stored as planned (the version and
+        count it names: ``_common.is_planned_state``), read under lock (see the module
+        docstring), in id order like the advance (no deadlock)."""
         current: dict[str, datetime | None] = {}
         for chunk in chunks(sorted(wanted)):
             rows = self._versions.all(conn, {"ids": chunk})
-            current.update((sid, last) for sid, version, last in rows if wanted[sid] == version)
+            current.update(
+                (sid, last)
+                for sid, version, count, last in rows
+                if is_planned_state(wanted, sid, version, count)
+            )
         return current
 
     def _started_between(
@@ -399,7 +406,7 @@ class SchedulesMixin(LeasesMixin, QueueMixin):
     def _versions(self) -> Query:
         s = self._t.schedules
         stmt = (
-            sa.select(s.c.id, s.c.version, s.c.last_fire_time)
+            sa.select(s.c.id, s.c.version, s.c.run_count, s.c.last_fire_time)
             .where(s.c.id.in_(sa.bindparam("ids", expanding=True)))
             .order_by(s.c.id)
         )
