@@ -37,6 +37,8 @@ class StopDeadline:
     def __init__(self) -> None:
         self.at: float | None = None
         self.unwritten: list[str] = []
+        #: Runs still running when the executor had stopped (their ends not yet written).
+        self.runs_left: list[str] = []
 
     def begin(self, grace: float) -> None:
         """A stop (or the drain that ends in one) begins and gives its runs ``grace``
@@ -44,6 +46,7 @@ class StopDeadline:
         if self.at is None:
             self.at = asyncio.get_running_loop().time() + grace + STOP_WRITES_AFTER_GRACE
             self.unwritten = []
+            self.runs_left = []
 
     def end(self) -> None:
         self.at = None

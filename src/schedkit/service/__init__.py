@@ -388,13 +388,15 @@ class Scheduler(
                 STOP_DEADLINE.reset(given)
                 self._grace = None
                 deadline.end()
-            left = self._executor.running_ids
+            left = sorted({*deadline.runs_left, *self._executor.running_ids})
             say_unwritten(self.node_id, deadline.unwritten, left, self.config.scheduler)
             logger.info("schedkit node %s stopped", self.node_id)
 
     async def _stop_executor(self) -> None:
         grace = self._grace
         await self._executor.stop(self.config.scheduler.shutdown_grace if grace is None else grace)
+        # Their ends may still be on the way when the store closes (then never written).
+        self._stop_deadline.runs_left = self._executor.running_ids
 
     async def __aenter__(self) -> Self:
         await self.start()

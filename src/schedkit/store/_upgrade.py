@@ -31,6 +31,9 @@ from schedkit.models import JSON, Node, StateEntry
 DEFAULT_LOST_AFTER = 20.0
 #: Key/value state key of the last upgrade that older code cannot work with.
 UPGRADE_KEY = "store.upgrade"
+#: Seconds before an upgrade a node not in its record must have started to count as
+#: older code (more than any clock skew between nodes; less than ``node_expiry``).
+UNRECORDED_MARGIN = 60.0
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -116,6 +119,7 @@ def upgrade_record(*, kind: str, found: int, target: int, nodes: Iterable[Node])
         "kind": kind,
         "from": found,
         "to": target,
+        "at": datetime.now(UTC).isoformat(),
         "nodes": {n.id: n.heartbeat_at.astimezone(UTC).isoformat() for n in nodes},
     }
 
@@ -136,9 +140,11 @@ class Outlived:
             f"node {n.id} (host {n.hostname}, pid {n.pid}, started {_utc(n.started_at)}) "
             f"runs code older than the store's upgrade from {self.kind} version "
             f"{self.found} to {self.target} and went on working after it (last heartbeat "
-            f"{_utc(n.heartbeat_at)}): it was paused, not stopped. Stop that node (and "
-            "restart it with this release), then `schedkit db rebuild-rollups`: the runs "
-            "it finished are missing from the run statistics"
+            f"{_utc(n.heartbeat_at)}): it was paused (or let through with "
+            "--ignore-live-nodes), not stopped. Stop that node (and restart it with this "
+            "release), then `schedkit db rebuild-rollups`: the runs it finished are "
+            "missing from the run statistics. A node stopped since is named until its "
+            "row ages out (scheduler.node_expiry)"
         )
 
 
@@ -148,10 +154,27 @@ def outlived(nodes: Iterable[Node], entry: StateEntry | None) -> list[Outlived]:
     seen = value.get("nodes")
     if not isinstance(seen, dict):
         return []
+    at = value.get("at")
+    # A node silent past node_expiry before the upgrade had its row deleted, so it is not
+    # in the record: started well before the upgrade (beyond any clock skew between the
+    # nodes) and beating since, it is as old (seen in a re-audit).
+    started_before = (
+        datetime.fromisoformat(at) - timedelta(seconds=UNRECORDED_MARGIN)
+        if isinstance(at, str)
+        else None
+    )
     found = []
     for node in sorted(nodes, key=lambda n: n.id):
         before = seen.get(node.id)
-        if isinstance(before, str) and node.heartbeat_at > datetime.fromisoformat(before):
+        if isinstance(before, str):
+            old = node.heartbeat_at > datetime.fromisoformat(before)
+        else:
+            old = (
+                started_before is not None
+                and node.started_at < started_before
+                and node.heartbeat_at > started_before
+            )
+        if old:
             found.append(
                 Outlived(
                     node=node,
