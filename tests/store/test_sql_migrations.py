@@ -4,16 +4,13 @@ newer than the code is refused."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from schedkit import Scheduler, TaskRegistry
 from schedkit.errors import StoreError, StoreOutdatedError
@@ -537,38 +534,6 @@ async def test_a_read_opens_a_newer_compatible_store_and_leaves_it_as_it_is(
             assert store.code_version == CURRENT
         finally:
             await store.close()
-
-
-async def test_an_upgrade_waiting_for_a_table_lock_gives_up_and_says_who_holds_it(
-    store_url: str,
-) -> None:
-    """An upgrade audit: version 8's index swap queued behind a long transaction and the
-    live nodes' claims and heartbeats queued behind it for as long. On PostgreSQL it now
-    gives up after the lock timeout, names the session, and leaves version 7."""
-    if store_url.startswith("sqlite"):
-        pytest.skip("SQLite serialises writers (BEGIN IMMEDIATE): no table locks")
-    await on_database(store_url, create_v1)
-    async with SQLStore(store_url):
-        pass
-    await on_database(store_url, at_version_7)
-    holder = create_async_engine(store_url.replace("postgresql://", "postgresql+asyncpg://", 1))
-    try:
-        async with holder.connect() as conn:
-            await conn.exec_driver_sql("SELECT count(*) FROM schedkit_runs")  # idle in tx
-            pid = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
-            started = time.monotonic()
-            with pytest.raises(StoreError) as refused:
-                await asyncio.wait_for(SQLStore(store_url).open(), 30)
-            assert time.monotonic() - started < _sql_migrations.UPGRADE_LOCK_TIMEOUT + 5
-    finally:
-        await holder.dispose()
-    message = str(refused.value)
-    assert f"upgrading from schema version 7 to {CURRENT} gave up after waiting 5 s" in message
-    assert "the store stays at version 7" in message and "Try again" in message
-    assert f"pid {pid} (idle in transaction" in message, message
-    assert await on_database(store_url, max_version) == 7
-    async with SQLStore(store_url) as store:  # once it ended
-        assert await store.schema_version() == CURRENT
 
 
 def max_version(conn: sa.Connection) -> int:

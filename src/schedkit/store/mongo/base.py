@@ -42,7 +42,6 @@ from schedkit.models import (
     RunStatus,
     utcnow,
 )
-from schedkit.stopping import stop_time_left, wait_for
 from schedkit.store._upgrade import (
     UPGRADE_KEY,
     UpgradeCheck,
@@ -108,8 +107,6 @@ CLAIM_QUERIES = 4
 # request_cancel waits this long for a run that another caller is moving out of
 # ``pending`` (a claim, usually) before deciding how to cancel it.
 SETTLE_TRIES = 20
-#: Seconds closing the client waits for the server (it ends the sessions on close).
-CLOSE_WAIT = 5.0
 SETTLE_DELAY = 0.05
 MAX_LOCK_DELAY = 0.1
 # Update statements per command: FerretDB v1 (1.24) never answers an ``update`` command
@@ -283,14 +280,7 @@ class MongoBase(Store):
     async def close(self) -> None:
         client, self._client, self._collections = self._client, None, None
         if client is not None:
-            # A server that hangs held a node's stop here past its bound (its sessions'
-            # end is sent on close): the process goes on without that goodbye.
-            try:
-                await wait_for(client.close(), stop_time_left(CLOSE_WAIT))
-            except TimeoutError:
-                log.warning(
-                    "store %s: closing got no answer; connections dropped", self.display_url
-                )
+            await client.close()
 
     @translate_errors
     async def ping(self) -> None:

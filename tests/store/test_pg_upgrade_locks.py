@@ -1,0 +1,51 @@
+"""A PostgreSQL upgrade step waits for a table lock at most ``UPGRADE_LOCK_TIMEOUT``
+(docs/stores.md). SQLite has no table locks (it serialises writers), so PostgreSQL only."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from schedkit.errors import StoreError
+from schedkit.store.sql import SQLStore
+from schedkit.store.sql import migrations as _sql_migrations
+from tests.store._versions import create_v1, on_database
+from tests.store.test_sql_migrations import CURRENT, at_version_7, max_version
+
+pytestmark = [
+    pytest.mark.external_service,
+    pytest.mark.parametrize("store_url", ["postgres"], indirect=True),
+]
+
+
+async def test_an_upgrade_waiting_for_a_table_lock_gives_up_and_says_who_holds_it(
+    store_url: str,
+) -> None:
+    """An upgrade audit: version 8's index swap queued behind a long transaction and the
+    live nodes' claims and heartbeats queued behind it for as long. On PostgreSQL it now
+    gives up after the lock timeout, names the session, and leaves version 7."""
+    await on_database(store_url, create_v1)
+    async with SQLStore(store_url):
+        pass
+    await on_database(store_url, at_version_7)
+    holder = create_async_engine(store_url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with holder.connect() as conn:
+            await conn.exec_driver_sql("SELECT count(*) FROM schedkit_runs")  # idle in tx
+            pid = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+            started = time.monotonic()
+            with pytest.raises(StoreError) as refused:
+                await asyncio.wait_for(SQLStore(store_url).open(), 30)
+            assert time.monotonic() - started < _sql_migrations.UPGRADE_LOCK_TIMEOUT + 5
+    finally:
+        await holder.dispose()
+    message = str(refused.value)
+    assert f"upgrading from schema version 7 to {CURRENT} gave up after waiting 5 s" in message
+    assert "the store stays at version 7" in message and "Try again" in message
+    assert f"pid {pid} (idle in transaction" in message, message
+    assert await on_database(store_url, max_version) == 7
+    async with SQLStore(store_url) as store:  # once it ended
+        assert await store.schema_version() == CURRENT
