@@ -13,9 +13,11 @@ long stall, the store out of reach) for more than ``lost_after`` looks gone, and
 with its old code on the upgraded store. The upgrade therefore records the node rows it
 saw and their last heartbeats (:data:`UPGRADE_KEY` in the key/value state, written in the
 upgrade itself): a recorded node whose heartbeat moved on has outlived the upgrade
-(:func:`outlived`). A node row of the new code is written only after its store opened,
-so neither the node that upgraded nor later ones are in the record; rows and heartbeats
-are compared as stored, so no clock is involved.
+(:func:`outlived`), heartbeats compared as stored, with no clock involved. A node row of
+the new code is written only after its store opened, so neither the node that upgraded
+nor later ones are in the record. A node whose row had expired before the upgrade is
+not in it either; it is judged by the upgrade's time instead (the upgrader's clock
+against the node's start, with a margin for skew: :data:`UNRECORDED_MARGIN`).
 """
 
 from __future__ import annotations

@@ -30,12 +30,11 @@ from schedkit.store.mongo.codec import (
     decode_node,
     decode_state,
     decode_token,
-    dump_json,
     encode_audit,
     encode_node,
     encode_token,
+    state_doc,
     to_us,
-    versioned_id,
 )
 from schedkit.store.mongo.fences import FencesMixin
 from schedkit.store.refusals import MONGO_UNAUTHORIZED
@@ -172,20 +171,12 @@ class AdminMixin(FencesMixin):
 
     @translate_errors
     async def set_state(self, key: str, value: JSON, expected_version: int) -> bool:
-        text = dump_json(value)
         current = await self._c.state.find_one({"key": key}, {"version": 1}, sort=[("version", -1)])
         if (int(current["version"]) if current is not None else 0) != expected_version:
             return False
         version, now = expected_version + 1, clock_us()
-        doc = {
-            "_id": versioned_id(key, version),
-            "key": key,
-            "version": version,
-            "value": text,
-            "updated_at": now,
-        }
         try:
-            await self._c.state.insert_one(doc)
+            await self._c.state.insert_one(state_doc(key, version, value, now))
         except DuplicateKeyError:
             return False  # another writer with the same expectation won
         # Versions are pruned only once recover_after has passed since they were written:

@@ -58,10 +58,9 @@ from schedkit.store.mongo.codec import (
     Index,
     decode_node,
     decode_run,
-    dump_json,
     run_sidecar_keys,
+    state_doc,
     to_us,
-    versioned_id,
 )
 from schedkit.store.options import MONGO_OPTIONS
 from schedkit.store.refusals import mongo_refusal
@@ -430,14 +429,7 @@ async def _record_upgrade(c: Collections, record: JSON) -> None:
     key = UPGRADE_KEY
     current = await c.state.find_one({"key": key}, {"version": 1}, sort=[("version", -1)])
     version = (int(current["version"]) if current is not None else 0) + 1
-    doc = {
-        "_id": versioned_id(key, version),
-        "key": key,
-        "version": version,
-        "value": dump_json(record),
-        "updated_at": clock_us(),
-    }
-    await upsert(c.state, doc)
+    await upsert(c.state, state_doc(key, version, record, clock_us()))
     await c.state.delete_many({"key": key, "version": {"$lt": version}})
 
 

@@ -122,6 +122,18 @@ def versioned_id(name: str, version: int) -> str:
     return f"{name}:{version}"
 
 
+def state_doc(key: str, version: int, value: Any, now: int) -> Doc:
+    """The document of version ``version`` of state entry ``key`` (``now``: its write
+    time in microseconds)."""
+    return {
+        "_id": versioned_id(key, version),
+        "key": key,
+        "version": version,
+        "value": dump_json(value),
+        "updated_at": now,
+    }
+
+
 # -- schedules -----------------------------------------------------------------------------
 
 
