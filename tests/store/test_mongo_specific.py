@@ -39,7 +39,8 @@ from schedkit.models import (
 from schedkit.store import LeaseFence, ScheduleAdvance, create_store
 from schedkit.store._upgrade import UpgradeCheck
 from schedkit.store.mongo import DEFAULT_COLLECTIONS, INDEX_VERSION, MongoStore
-from schedkit.store.mongo.codec import INDEXES, fire_key, from_us, to_us
+from schedkit.store.mongo.codec import fire_key, from_us, to_us
+from schedkit.store.mongo.indexes import INDEXES
 from tests.engine.conftest import fast_config
 from tests.engine.taps import until
 from tests.stopping import stop_or_fail

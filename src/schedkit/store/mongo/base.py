@@ -53,15 +53,14 @@ from schedkit.store._upgrade import (
 )
 from schedkit.store.base import Store
 from schedkit.store.mongo.codec import (
-    INDEXES,
     Doc,
-    Index,
     decode_node,
     decode_run,
     run_sidecar_keys,
     state_doc,
     to_us,
 )
+from schedkit.store.mongo.indexes import INDEXES, Index
 from schedkit.store.options import MONGO_OPTIONS
 from schedkit.store.refusals import mongo_refusal
 from schedkit.store.urls import MONGO_SCHEMES, describe_url, mask_url, mongo_database
