@@ -107,8 +107,17 @@ def test_a_program_raising_after_start_ends_with_its_error(tmp_path: Path) -> No
     assert FORGOT in err
 
 
+#: The program's wait for Ctrl-C, in short sleeps: Python acts on a SIGINT whose handler
+#: ran after its last check for signals but before a sleep's system call began only once
+#: that sleep ends. The node's threads, busy right after the start, widen that gap (the
+#: main thread hands them the GIL on its way into the sleep): in one sleep of 60 s, 3 in
+#: 80 of these programs outlived the test's wait (a CI flake), each found sleeping in
+#: clock_nanosleep with no signal pending; none in 80 with these sleeps.
+FOREVER = "while True:\n    time.sleep(0.1)\n"
+
+
 def test_ctrl_c_ends_a_program_that_never_stops(tmp_path: Path) -> None:
-    proc = _program(tmp_path, 's.start()\nprint("ready", flush=True)\ntime.sleep(60)\n')
+    proc = _program(tmp_path, f's.start()\nprint("ready", flush=True)\n{FOREVER}')
     _wait_for_line(proc, "ready")
     proc.send_signal(signal.SIGINT)
     code, err = _ended(proc, 10)
