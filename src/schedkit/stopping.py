@@ -1,6 +1,7 @@
 """Stopping a node's background tasks: cancel them and wait until each has ended;
 waits with a time limit that a cancellation always ends; whether the running task
-is being cancelled; and the deadline of a stop's own store writes."""
+is being cancelled; the deadline of a stop's own store writes; and the end, within a
+bound, of what is left on an event loop once the work it ran is done."""
 
 from __future__ import annotations
 
@@ -10,12 +11,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from schedkit._controls import escape_controls
+
 _T = TypeVar("_T")
 
 logger = logging.getLogger(__name__)
 
 #: Seconds after which a cancellation is sent again to a task that has not ended.
 RECANCEL_AFTER = 0.5
+
+#: Seconds the tasks left on an event loop whose work is done (a command's, a
+#: SyncScheduler's) get to end once cancelled; as long for its default executor's threads.
+LEFTOVER_WAIT = 2.0
 
 
 #: Seconds after the runs' grace by which a stop gives up on its store writes: the 5 s an
@@ -180,3 +187,46 @@ async def _cancel_and_settle(inner: asyncio.Future[Any]) -> None:
     await asyncio.wait({inner})
     if not inner.cancelled():
         inner.exception()  # retrieved: no "exception was never retrieved" warning
+
+
+async def end_leftovers(where: str) -> set[asyncio.Task[Any]]:
+    """Cancel the running loop's other tasks and give them :data:`LEFTOVER_WAIT` seconds
+    to end. Those still going (code catching its cancellation, abandoned by its run after
+    ``engine.work.ABANDON_AFTER``) are named in a warning and returned: a loop waiting for
+    them, as ``asyncio.run`` does at its end, waited as long as they ran, for ever for
+    some. ``where``: when they are left ("at exit")."""
+    left = asyncio.all_tasks() - {asyncio.current_task()}
+    if not left:
+        return set()
+    for task in left:
+        task.cancel()
+    done, going = await asyncio.wait(left, timeout=LEFTOVER_WAIT)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error(
+                "task %s ended with an error %s",
+                escape_controls(task.get_name()),
+                where,
+                exc_info=task.exception(),
+            )
+    if going:
+        logger.warning(
+            "%d task(s) ignored being stopped and are left running %s: %s",
+            len(going),
+            where,
+            ", ".join(sorted(escape_controls(t.get_name()) for t in going)),
+        )
+        for task in going:
+            # Said above: asyncio's "Task was destroyed but it is pending!" with the
+            # task's repr, as the process drops it, read as a crash to operators.
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
+    return going
+
+
+async def end_default_executor(where: str) -> None:
+    """Shut the running loop's default executor down, waiting :data:`LEFTOVER_WAIT`
+    seconds at most for its threads (``asyncio.to_thread`` calls still busy)."""
+    try:
+        await wait_for(asyncio.get_running_loop().shutdown_default_executor(), LEFTOVER_WAIT)
+    except TimeoutError:
+        logger.warning("threads of the default executor still busy %s are left running", where)

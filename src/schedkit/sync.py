@@ -1,7 +1,7 @@
 """A synchronous face for programs without an event loop (Flask, scripts).
 
 One implementation: every call runs the async :class:`~schedkit.service.Scheduler`
-method on an event loop in a background thread (an anyio blocking portal). Each method
+method on an event loop of its own, in a daemon thread (:class:`_Loop`). Each method
 below is made from the async one it runs, so it keeps that method's signature, types and
 docstring (a test checks that every public coroutine method of Scheduler is here).
 """
@@ -15,13 +15,10 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Coroutine, Iterable
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 from zoneinfo import ZoneInfo
-
-from anyio.from_thread import start_blocking_portal
 
 from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
@@ -29,6 +26,7 @@ from schedkit.errors import NotRunningError
 from schedkit.extension import Extension
 from schedkit.registry import TaskRegistry
 from schedkit.service import ConfigInput, Scheduler
+from schedkit.stopping import end_default_executor, end_leftovers
 from schedkit.store import Store
 from schedkit.task import BaseTask
 from schedkit.workflows import Workflow
@@ -43,13 +41,73 @@ logger = logging.getLogger(__name__)
 #: thread took the signal (the main thread runs Python's handler only once it wakes).
 _POLL = 0.2
 
+#: When the tasks a stop leaves on the loop are left, in the warning that names them.
+_LEFT = "after the stop"
+
+
+class _Loop:
+    """An event loop running in a daemon thread of its own.
+
+    Not anyio's blocking portal, used before: its thread ends only once every task of its
+    loop has ended, and task code that catches its cancellation (abandoned by its run
+    after ``engine.work.ABANDON_AFTER``) held ``stop()``, the end of a ``with`` block and
+    a program's Ctrl-C as long as it ran, for ever for some. :meth:`end` leaves such
+    tasks running behind it, with a warning, as the CLI's loop does at exit."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._serve, name="schedkit-sync-loop", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.run_until_complete(end_default_executor(_LEFT))
+        finally:
+            # Closed once nothing runs on it any more (end()): no pending task is destroyed.
+            self.loop.close()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return _wait(coro, self.loop)
+
+    def end(self) -> None:
+        """Cancel the loop's tasks and end it: once they have all ended, its thread is
+        joined; tasks still going ``stopping.LEFTOVER_WAIT`` seconds after their cancel
+        are named in a warning and left running (this daemon thread ends with them, or
+        with the program)."""
+        going = self.call(end_leftovers(_LEFT))
+        self.loop.call_soon_threadsafe(_stop_when_ended, self.loop, going)
+        if not going:
+            while self.thread.is_alive():
+                self.thread.join(_POLL)  # with a timeout: interruptible (see _POLL)
+
+
+def _stop_when_ended(loop: asyncio.AbstractEventLoop, tasks: set[asyncio.Task[Any]]) -> None:
+    """Stop ``loop`` once every one of ``tasks`` has ended."""
+    going = {task for task in tasks if not task.done()}
+
+    def ended(task: asyncio.Task[Any]) -> None:
+        going.discard(task)
+        if not going:
+            loop.stop()
+
+    for task in going:
+        task.add_done_callback(ended)
+    if not going:
+        loop.stop()
+
+
+async def _made(make: Callable[[], T]) -> T:
+    """``make()`` run on the loop: the Scheduler makes asyncio objects."""
+    return make()
+
 
 @dataclass(frozen=True)
 class _Node:
     scheduler: Scheduler
-    loop: asyncio.AbstractEventLoop
-    #: Closes the portal: its event loop ends and its thread is joined.
-    portal: ExitStack
+    runner: _Loop
     #: The process it runs in: a forked child has a copy of it but none of its threads.
     pid: int = field(default_factory=os.getpid)
 
@@ -88,7 +146,7 @@ def _blocking(
     def blocking(self: SyncScheduler, /, *args: P.args, **kwargs: P.kwargs) -> T:
         node = self._running()
         self._warn_in_loop()
-        return _wait(method(node.scheduler, *args, **kwargs), node.loop)
+        return node.runner.call(method(node.scheduler, *args, **kwargs))
 
     return blocking
 
@@ -101,7 +159,8 @@ class SyncScheduler:
     KeyboardInterrupt at once (the call is cancelled; a run it started goes on); the
     stop then lets running runs finish for ``scheduler.shutdown_grace``, and a Ctrl-C
     during that stop cuts it short. A node still started when the program ends is
-    stopped then, with a warning.
+    stopped then, with a warning. Async task code that ignores its cancel does not hold
+    a stop: it is left running after it, with a warning naming its run.
     """
 
     def __init__(
@@ -143,22 +202,27 @@ class SyncScheduler:
             if self._node is not None:
                 return
             self._warn_in_loop()
-            with ExitStack() as stack:
-                portal = stack.enter_context(start_blocking_portal())
-                loop = portal.call(asyncio.get_running_loop)
-                # Made on the portal's loop: the Scheduler makes asyncio objects.
-                scheduler = portal.call(self._make)
-                _wait(scheduler.start(), loop)
-                self._node = _Node(scheduler, loop, stack.pop_all())
+            runner = _Loop()
+            try:
+                scheduler = runner.call(_made(self._make))
+                runner.call(scheduler.start())
+            except BaseException:
+                runner.end()
+                raise
+            self._node = _Node(scheduler, runner)
             _started.add(self)
 
     def stop(self) -> None:
         """Stop the node (:meth:`Scheduler.stop`: running runs get the shutdown grace)
-        and its event loop thread; nothing if it is not started. Interrupted (Ctrl-C),
-        the stop is cancelled: the grace ends, runs still running are left for the
-        leader to judge lost, and the KeyboardInterrupt goes on. In a child forked after
-        the start, it only forgets the node, which goes on in the parent: stopped here,
-        it would unregister the parent's node and close connections the two share."""
+        and its event loop thread; nothing if it is not started. Async code of a run that
+        ignores its cancel is waited for 7 s after its cancel (its run abandons it after
+        5 s, the loop 2 s later), then left running with a warning naming the run; the
+        thread ends once it returns, or with the program. Interrupted (Ctrl-C), the stop
+        is cancelled: the grace ends, runs still running are left for the leader to judge
+        lost, and the KeyboardInterrupt goes on once the node's tasks are cancelled (2 s
+        at most). In a child forked after the start, it only forgets the node, which goes
+        on in the parent: stopped here, it would unregister the parent's node and close
+        connections the two share."""
         if (node := self._node) is not None and node.pid != os.getpid():
             self._node = None
             return
@@ -168,8 +232,10 @@ class SyncScheduler:
                 return
             try:
                 self._warn_in_loop()
-                with node.portal:
-                    _wait(node.scheduler.stop(), node.loop)
+                try:
+                    node.runner.call(node.scheduler.stop())
+                finally:
+                    node.runner.end()
             finally:
                 self._node = None
                 _started.discard(self)
@@ -339,17 +405,10 @@ threading._register_atexit(_stop_forgotten)  # type: ignore[attr-defined]
 
 def _forked() -> None:
     """In a forked child, which has none of its parent's event loop threads: its nodes
-    are not its own, to stop at its exit. Each one's copy of its loop is marked closed:
-    when the child drops the node (a stop(), its exit), the portal's cleanup asks that
-    loop to stop the portal, and waited for ever; a closed loop refuses at once, which
-    anyio's cleanup ignores (the portal's thread, absent here, is not waited for)."""
-    for sync in _started:
-        node = sync._node
-        if node is not None and isinstance(node.loop, asyncio.BaseEventLoop):
-            # Marked, not close()d: close() takes the loop's self-pipe out of its epoll
-            # instance, which the child shares with the parent, whose loop then no
-            # longer woke up for the calls of its own SyncScheduler.
-            node.loop._closed = True  # type: ignore[attr-defined]
+    are not its own, to stop at its exit. Their loops' copies are left as they are, never
+    closed: close() takes a loop's self-pipe out of its epoll instance, which the child
+    shares with the parent, whose loop then no longer woke up for the calls of its own
+    SyncScheduler (a copy is not closed when collected either: it says it runs)."""
     _started.clear()
 
 

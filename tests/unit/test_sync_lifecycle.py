@@ -5,6 +5,7 @@ processes: what is checked is that the interpreter exits."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -18,10 +19,13 @@ from pathlib import Path
 import pytest
 
 import schedkit
-from schedkit import NotRunningError, SchedkitError, SyncScheduler, TaskRegistry
+from schedkit import NotRunningError, SchedkitError, SyncScheduler, TaskRegistry, task
+from schedkit.engine.work import ABANDON_AFTER
+from schedkit.stopping import LEFTOVER_WAIT
 
 SRC = Path(schedkit.__file__).parents[1]
 FORGOT = "is still started as the program ends: stopping it"
+LEFT_BEHIND = "1 task(s) ignored being stopped and are left running after the stop: run "
 
 
 def _program(tmp_path: Path, body: str, *, grace: float = 1) -> subprocess.Popen[str]:
@@ -34,23 +38,34 @@ def _program(tmp_path: Path, body: str, *, grace: float = 1) -> subprocess.Popen
     # exit depended on the order in which the interpreter tore its modules down.
     (tmp_path / "tasks.py").write_text(
         textwrap.dedent("""
-            import time
+            import asyncio, threading, time
             from schedkit import task
 
             @task("slow", retry={"max_retries": 0})
             def slow(s: float) -> None:
                 time.sleep(s)
+
+            began = threading.Event()
+
+            @task("stubborn", retry={"max_retries": 0})
+            async def stubborn() -> None:
+                began.set()
+                while True:
+                    try:
+                        await asyncio.sleep(1)
+                    except asyncio.CancelledError:
+                        pass
         """)
     )
     head = f"""
         import signal, time
         from schedkit import SyncScheduler, TaskRegistry
-        from tasks import slow
+        from tasks import began, slow, stubborn
 
         # A test runner started in the background passes SIGINT on ignored.
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
-        s = SyncScheduler({config!r}, registry=TaskRegistry(), tasks=[slow])
+        s = SyncScheduler({config!r}, registry=TaskRegistry(), tasks=[slow, stubborn])
     """
     script = tmp_path / "program.py"
     script.write_text(textwrap.dedent(head) + textwrap.dedent(body))
@@ -107,8 +122,17 @@ def test_a_program_raising_after_start_ends_with_its_error(tmp_path: Path) -> No
     assert FORGOT in err
 
 
+#: The program's wait for Ctrl-C, in short sleeps: Python acts on a SIGINT whose handler
+#: ran after its last check for signals but before a sleep's system call began only once
+#: that sleep ends. The node's threads, busy right after the start, widen that gap (the
+#: main thread hands them the GIL on its way into the sleep): in one sleep of 60 s, 3 in
+#: 80 of these programs outlived the test's wait (a CI flake), each found sleeping in
+#: clock_nanosleep with no signal pending; none in 80 with these sleeps.
+FOREVER = "while True:\n    time.sleep(0.1)\n"
+
+
 def test_ctrl_c_ends_a_program_that_never_stops(tmp_path: Path) -> None:
-    proc = _program(tmp_path, 's.start()\nprint("ready", flush=True)\ntime.sleep(60)\n')
+    proc = _program(tmp_path, f's.start()\nprint("ready", flush=True)\n{FOREVER}')
     _wait_for_line(proc, "ready")
     proc.send_signal(signal.SIGINT)
     code, err = _ended(proc, 10)
@@ -176,6 +200,75 @@ def test_ctrl_c_taken_by_another_thread_interrupts_a_blocking_call(tmp_path: Pat
     _wait_for_line(proc, "interrupted after 1 s")
     code, err = _ended(proc, 15)
     assert code == -signal.SIGINT, err
+
+
+def test_ctrl_c_ends_a_with_block_whose_task_code_ignores_its_cancel(tmp_path: Path) -> None:
+    """Before: the with block's stop waited until every task of its event loop had ended,
+    and this one never does: the program outlived any wait."""
+    body = """
+        with s:
+            s.run_now("stubborn")
+            began.wait(10)
+            print("ready", flush=True)
+    """
+    proc = _program(tmp_path, textwrap.dedent(body) + textwrap.indent(FOREVER, "    "))
+    _wait_for_line(proc, "ready")
+    proc.send_signal(signal.SIGINT)
+    # The run's grace (1 s), the 5 s its code gets after its cancel, the loop's 2 s.
+    code, err = _ended(proc, 1 + ABANDON_AFTER + LEFTOVER_WAIT + 5)
+    assert code == -signal.SIGINT, err
+    assert LEFT_BEHIND in err and " of stubborn" in err, err
+    assert FORGOT not in err and "Task was destroyed" not in err, err
+
+
+def test_stop_leaves_task_code_that_ignores_its_cancel_behind(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: stop() waited as long as the code ran (for ever here, but for the test's
+    release): the thread of anyio's portal ended only with the last task of its loop."""
+    began, release = threading.Event(), threading.Event()
+    laps: list[None] = []
+
+    @task("stubborn", retry={"max_retries": 0})
+    async def stubborn() -> None:
+        began.set()
+        while not release.is_set():
+            laps.append(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
+
+    grace = 0.5
+    before = set(threading.enumerate())
+    s = SyncScheduler(
+        _config(tmp_path, scheduler={"shutdown_grace": grace}),
+        registry=TaskRegistry(),
+        tasks=[stubborn],
+    )
+    s.start()
+    run = s.run_now("stubborn")
+    assert began.wait(10)
+    stopping = threading.Thread(target=s.stop)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING):
+        stopping.start()
+        try:
+            stopping.join(grace + ABANDON_AFTER + LEFTOVER_WAIT + 5)
+            took = time.monotonic() - started
+            assert not stopping.is_alive(), "stop() did not return"
+            # Left running: the code goes on, and its loop with it, until it returns.
+            lap = len(laps)
+            time.sleep(0.3)
+            assert len(laps) > lap
+            assert "schedkit-sync-loop" in {t.name for t in threading.enumerate()}
+        finally:
+            release.set()
+            stopping.join(30)
+    assert took < grace + ABANDON_AFTER + LEFTOVER_WAIT + 3, took
+    said = [r.getMessage() for r in caplog.records if r.name == "schedkit.stopping"]
+    assert said == [f"{LEFT_BEHIND}{run.id} of stubborn"], said
+    # Once it returned, the loop ends and closes without a word.
+    assert _threads_left(before) == set()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 def _config(tmp_path: Path, **more: object) -> dict[str, object]:

@@ -3,8 +3,8 @@
 ``asyncio.run`` ends by cancelling the tasks left on its loop and waiting for each to
 end, however long: task code that catches its cancellation (abandoned by its run after
 ``engine.work.ABANDON_AFTER``) then held ``schedkit serve`` 57 s past its SIGTERM, the
-node already stopped. Here leftovers get :data:`LEFTOVER_WAIT` seconds, then the loop
-closes without them, as a thread ignoring its stop is left at exit.
+node already stopped. Here leftovers get ``stopping.LEFTOVER_WAIT`` seconds, then the
+loop closes without them, as a thread ignoring its stop is left at exit.
 
 The first Ctrl-C cancels the command's coroutine (its clean-up runs), as under
 ``asyncio.run``. SIGTERM (``timeout``, systemd, a cancelled CI job) does the same, then
@@ -24,20 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from schedkit.stopping import wait_for
+from schedkit.stopping import end_default_executor, end_leftovers
 
 T = TypeVar("T")
-
-logger = logging.getLogger(__name__)
-
-#: Seconds the tasks left when a command's coroutine returns get to end.
-LEFTOVER_WAIT = 2.0
 
 #: Seconds a second signal waits for the step the command holds its exit for.
 HOLD_WAIT = 3.0
@@ -167,40 +161,9 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         if term:
             signal.signal(signal.SIGTERM, before_term)
         try:
-            _end_leftovers(loop)
+            loop.run_until_complete(end_leftovers("at exit"))
             loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(_within(loop.shutdown_default_executor()))
+            loop.run_until_complete(end_default_executor("at exit"))
         finally:
             asyncio.set_event_loop(None)
             loop.close()
-
-
-def _end_leftovers(loop: asyncio.AbstractEventLoop) -> None:
-    left = asyncio.all_tasks(loop)
-    if not left:
-        return
-    for task in left:
-        task.cancel()
-    done, going = loop.run_until_complete(asyncio.wait(left, timeout=LEFTOVER_WAIT))
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error(
-                "task %s ended with an error at exit", task.get_name(), exc_info=task.exception()
-            )
-    if going:
-        logger.warning(
-            "%d task(s) ignored being stopped and are left running at exit: %s",
-            len(going),
-            ", ".join(sorted(t.get_name() for t in going)),
-        )
-        for task in going:
-            # Said above: asyncio's "Task was destroyed but it is pending!" with the
-            # task's repr, as the process drops it, read as a crash to operators.
-            task._log_destroy_pending = False  # type: ignore[attr-defined]
-
-
-async def _within(step: Coroutine[Any, Any, None]) -> None:
-    try:
-        await wait_for(step, LEFTOVER_WAIT)
-    except TimeoutError:
-        logger.warning("threads of the default executor still busy at exit are left running")

@@ -191,9 +191,9 @@ class AttemptRunner:
         held: HeldThread | None = None
         isolated = task.isolation == "process"
         token = ctx.activate()
+        label = f"run {run.id} of {run.task_name}"
         try:
             if needs_thread(task):
-                label = f"run {run.id} of {run.task_name}"
                 waiting = Work(asyncio.create_task(self.lane.hold(label)))
                 on_work(waiting)
                 held = await waiting.result()
@@ -202,7 +202,10 @@ class AttemptRunner:
                 asyncio.create_task(
                     run_isolated(task, run, ctx, run.timeout)
                     if isolated
-                    else run_hooks(task, run, ctx, held)
+                    else run_hooks(task, run, ctx, held),
+                    # Named after its run: code ignoring its stop is left behind by the
+                    # loop's end with a warning naming the tasks it leaves.
+                    name=label,
                 ),
                 None if isolated else run.timeout,
             )
