@@ -23,7 +23,8 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """This machine's clock, as it is (``scheduler.clock = "system"``)."""
+    """This machine's clock, as it is: a node's with ``scheduler.clock = "local"``, and
+    the base of the :class:`StoreClock` that ``"store"`` (the default) gives it."""
 
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import numbers
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from schedkit.models import TriggerSource
@@ -82,9 +84,10 @@ class TaskContext:
         return result.get("data")
 
     def progress(self, done: float, total: float | None = None, note: str | None = None) -> None:
-        """Report progress (e.g. ``ctx.progress(120, 200, "customers")``)."""
+        """Report progress (e.g. ``ctx.progress(120, 200, "customers")``). Numbers of
+        other types (numpy's, ``Decimal``, ``Fraction``) are stored as an int or float."""
         if self._on_progress is not None:
-            self._on_progress({"done": done, "total": total, "note": note})
+            self._on_progress({"done": _plain(done), "total": _plain(total), "note": note})
 
     @property
     def cancelled(self) -> bool:
@@ -105,6 +108,18 @@ class TaskContext:
     @staticmethod
     def deactivate(token: contextvars.Token[TaskContext | None]) -> None:
         _current.reset(token)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as Python's int or float if it is a number of another type (JSON has no
+    form for numpy's ``int64``); anything else as given, for the run's feed to judge."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real | Decimal):
+        return float(value)
+    return value
 
 
 class RunCancelledError(Exception):

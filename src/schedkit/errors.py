@@ -56,8 +56,9 @@ class ResultNotReadable(SchedkitError):
 
 class ResultNotStorable(SchedkitError):
     """``execute`` returned a value JSON cannot carry in any form schedkit gives it (bytes
-    that are not UTF-8 text; the run's record says what). Fails the attempt, not retried:
-    the task did its work, and a retry would do it again."""
+    that are not UTF-8 text, NaN, an object of a type with no lossless JSON form: the
+    run's record says which, and how to convert it). Fails the attempt, not retried: the
+    task did its work, and a retry would do it again."""
 
 
 class DuplicateTaskError(TaskDefinitionError):

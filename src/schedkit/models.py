@@ -21,6 +21,7 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 
 from schedkit.errors import ResultNotStorable
+from schedkit.result_forms import lossless_form
 
 JSON = dict[str, Any]
 
@@ -110,20 +111,24 @@ def storable_json(value: Any) -> bytes:
 
 
 def result_json(value: Any) -> Any:
-    """``value`` as a run's result keeps it: what JSON cannot carry natively (dates,
-    decimals, ObjectIds) in its string form, bytes as text if they are UTF-8; else
-    ResultNotStorable. Other bytes get no second form (base64 with a marker): the data's
-    shape would change with its content, and its readers could not tell it from a
-    string the task returned."""
+    """``value`` as a run's result keeps it: what JSON cannot carry natively in pydantic's
+    form (dates, decimals and UUIDs as strings, sets and tuples as lists, enums by value,
+    pydantic models and dataclasses as objects), the few other values with a lossless
+    form in it (:func:`~schedkit.result_forms.lossless_form`: ObjectIds, numpy's numbers),
+    bytes as text if they are UTF-8; else ResultNotStorable. Other bytes get no second
+    form (base64 with a marker): the data's shape would change with its content, and its
+    readers could not tell it from a string the task returned."""
     try:
-        return to_jsonable_python(value, fallback=str)
+        return to_jsonable_python(value, fallback=lossless_form)
     except UnicodeDecodeError as exc:
         raise ResultNotStorable(
             f"not storable as JSON: bytes that are not UTF-8 text ({exc}); return them "
             "encoded (base64.b64encode(data).decode()), or store them elsewhere and "
             "return a reference"
         ) from None
-    except Exception as exc:  # a value's own __str__ (the fallback) may raise anything
+    except ResultNotStorable:
+        raise
+    except Exception as exc:  # a value's own code (a model's serializer, a generator)
         raise ResultNotStorable(f"not storable as JSON: {type(exc).__name__}: {exc}") from exc
 
 

@@ -5,6 +5,7 @@ anything is stored and gives the API and console their forms."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import typing
@@ -16,7 +17,7 @@ import pydantic
 from schedkit.context import TaskContext
 from schedkit.errors import TaskDefinitionError
 
-__all__ = ["context_parameter", "execute_model", "signature_model"]
+__all__ = ["context_parameter", "execute_model", "mimic", "signature_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,3 +146,19 @@ def on_loop(fn: Callable[..., Any]) -> bool:
     async generator (its body runs as it is iterated; in a thread it was never
     iterated, and the run recorded the generator object as its data)."""
     return inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+
+
+#: What ``functools.update_wrapper`` copies, and what ``inspect`` reads of an object it
+#: takes for a function (``inspect._signature_is_functionlike``, as for Cython's).
+_FUNCTION_LIKE = (*functools.WRAPPER_ASSIGNMENTS, "__code__", "__defaults__", "__kwdefaults__")
+
+
+def mimic(wrapper: Callable[..., Any], func: Callable[..., Any]) -> None:
+    """Give ``wrapper`` (an ``@task`` object) ``func``'s ``__name__``, ``__qualname__``,
+    ``__module__``, ``__doc__`` and ``__wrapped__``, and its code: so that
+    ``inspect.iscoroutinefunction`` (and ``asyncio``'s, which asks it) is true of the task
+    of an ``async def`` on Python 3.11, whose inspect reads only a code object's flags
+    (``inspect.markcoroutinefunction`` came in 3.12; asyncio's own ``_is_coroutine``
+    marker would not satisfy inspect's). Attributes ``func`` lacks (a callable object's)
+    are left unset."""
+    functools.update_wrapper(wrapper, func, assigned=_FUNCTION_LIKE, updated=())

@@ -30,7 +30,7 @@ from schedkit.placement import (
     check_isolation,
     check_labels,
 )
-from schedkit.signatures import context_parameter, execute_model, on_loop, signature_model
+from schedkit.signatures import context_parameter, execute_model, mimic, on_loop, signature_model
 
 __all__ = [
     "BaseTask",
@@ -415,8 +415,7 @@ class FunctionTask(BaseTask, Generic[P, R]):
             else signature_model(func, name, self._context_param)
         )
         self._depends_on = depends_on
-        self.__doc__ = func.__doc__
-        self.__wrapped__ = func
+        mimic(self, func)
 
     # Instance attributes shadow the ClassVars of BaseTask on purpose: each function
     # task carries its own declaration.

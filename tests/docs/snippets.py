@@ -26,6 +26,10 @@ NOT_RUN_FILES: dict[tuple[str, str], str] = {
     ),
 }
 
+#: Files whose python blocks are one pytest module (a page of tests), run by pytest in
+#: the clone: every test must pass, and there must be some.
+PYTEST_FILES = frozenset({"docs/testing.md"})
+
 #: Blocks not run, by (file relative to the repository, first line): why.
 NOT_RUN: dict[tuple[str, str], str] = {
     ("README.md", "make demo"): (

@@ -7,7 +7,8 @@
   answered below 400, or 409 (a documented conflict). A ``console`` command is checked
   for its exit status (an ``error:`` line shown means a failure with that message) and
   the schema version it shows;
-* ``python`` blocks of one file run as one script, in order, in the clone;
+* ``python`` blocks of one file run as one script, in order, in the clone; those of a
+  page of tests (``snippets.PYTEST_FILES``) as one pytest module, which must pass;
 * ``toml`` blocks load as a schedkit configuration; ``json`` blocks parse.
 
 Blocks that cannot run here are listed, with the reason, in ``snippets.NOT_RUN``.
@@ -32,6 +33,7 @@ from tests.docs.conftest import Demo, clean_env
 from tests.docs.snippets import (
     FILES,
     NOT_RUN,
+    PYTEST_FILES,
     REPO,
     RUNNABLE,
     SHELL,
@@ -92,10 +94,18 @@ def _python_files() -> list[Path]:
 @pytest.mark.parametrize("path", _python_files(), ids=lambda p: p.relative_to(REPO).as_posix())
 def test_python_blocks_run(path: Path, fresh_clone: Path, tmp_path: Path) -> None:
     code = "\n\n".join(b.code for b in to_run({"python"}) if b.path == path)
-    script = tmp_path / "snippets.py"
+    python = str(fresh_clone / ".venv" / "bin" / "python")
+    if path.relative_to(REPO).as_posix() in PYTEST_FILES:
+        script = tmp_path / "test_page.py"
+        # Outside the clone: pytest reads none of its configuration, as in a reader's
+        # project. Exit status 5 (no test ran) fails too.
+        command = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(script)]
+    else:
+        script = tmp_path / "snippets.py"
+        command = [python, str(script)]
     script.write_text(code, encoding="utf-8")
     proc = subprocess.run(
-        [str(fresh_clone / ".venv" / "bin" / "python"), str(script)],
+        command,
         cwd=fresh_clone,
         env=clean_env(),
         capture_output=True,

@@ -18,7 +18,7 @@ from schedkit.errors import StoreError
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.limits import MAX_NOTE_CHARS, clip
 from schedkit.logcapture import RunLogBuffer
-from schedkit.models import JSON, Run
+from schedkit.models import JSON, Run, storable_json
 from schedkit.store.base import Store
 
 logger = logging.getLogger(__name__)
@@ -47,10 +47,19 @@ class RunFeed:
         self._lock = threading.Lock()
 
     def progress(self, run_id: str, progress: JSON) -> None:
-        """Record a run's latest progress (thread-safe; the newest report wins)."""
+        """Record a run's latest progress (thread-safe; the newest report wins). One the
+        stores cannot take (an object, NaN) is left out with a WARNING, in the run's log
+        when reported from its task."""
         stamped = {**progress, "updated_at": self.clock.now().isoformat()}
         if isinstance(note := progress.get("note"), str):
             stamped["note"] = clip(note, MAX_NOTE_CHARS)
+        try:
+            storable_json(stamped)
+        except ValueError as exc:
+            # Written, it failed the flush: the run's end was never recorded (an audit:
+            # ctx.progress(np.int64(5), 10) left its run running), or the flush loop died.
+            logger.warning("a progress report of run %s was not stored: %s", run_id, exc)
+            return
         with self._lock:
             self._progress[run_id] = stamped
 
