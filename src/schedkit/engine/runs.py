@@ -21,6 +21,7 @@ from schedkit.errors import ConflictError, ValidationError
 from schedkit.limits import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_CHARS
 from schedkit.models import (
     JSON,
+    LOCAL_EXECUTOR,
     STEP_CREATOR,
     Run,
     RunStatus,
@@ -95,9 +96,18 @@ def fired(
 
 
 def not_run(
-    schedule: Schedule, fire: datetime, status: RunStatus, reason: str, now: datetime
+    schedule: Schedule,
+    task: BaseTask | None,
+    fire: datetime,
+    status: RunStatus,
+    reason: str,
+    now: datetime,
 ) -> Run:
-    """The record of a fire that does not run (``skipped`` or ``missed``, invariant 6)."""
+    """The record of a fire that does not run (``skipped`` or ``missed``, invariant 6),
+    of ``task`` (None: not registered here). Recorded for the executor its runs have:
+    as ``local`` runs, a Celery schedule's missed fires were counted and listed under the
+    wrong executor."""
+    executor = executor_of(schedule, task) if task is not None else schedule.executor
     return Run(
         id=new_id(),
         task_name=schedule.task_name,
@@ -111,6 +121,7 @@ def not_run(
         reason=reason,
         created_at=now,
         created_by=SCHEDULER_ACTOR,
+        executor=LOCAL_EXECUTOR if executor is None else executor,
     )
 
 

@@ -388,12 +388,12 @@ class SchedulerLoop:
         """Add a planned schedule's runs to the batch, overlap policy applied."""
         schedule = plan.entry.schedule
         counted: list[str] = []
+        task = self.registry.get_task(schedule.task_name)
         for dropped in plan.not_run:
             batch.add(
-                runs.not_run(schedule, dropped.fire, dropped.status, dropped.reason, now),
+                runs.not_run(schedule, task, dropped.fire, dropped.status, dropped.reason, now),
                 dropped.cause,
             )
-        task = self.registry.get_task(schedule.task_name)
         if task is not None and plan.run:
             counted = self._build_runs(plan, task, active, now, batch, grant)
         advance = plan.advance

@@ -19,6 +19,7 @@ from schedkit.engine.planning import CAUSE_CHANGED
 from schedkit.events import EventBus, EventKind, RunEvent
 from schedkit.models import RunStatus, Schedule
 from schedkit.store.base import Store
+from schedkit.task import BaseTask
 from schedkit.triggers import trigger_from_json
 
 #: Fires of the former series counted for the record (a long downtime of a frequent
@@ -62,7 +63,12 @@ def dropped_by(before: Schedule | None, after: Schedule, now: datetime) -> Dropp
 
 
 async def record_dropped(
-    store: Store, events: EventBus, before: Schedule | None, after: Schedule, now: datetime
+    store: Store,
+    events: EventBus,
+    task: BaseTask | None,
+    before: Schedule | None,
+    after: Schedule,
+    now: datetime,
 ) -> None:
     """Record (and publish) the first fire :func:`dropped_by` finds, if any. A run
     already stored for it (a tick handled it just before the change) is kept: the
@@ -70,7 +76,7 @@ async def record_dropped(
     dropped = dropped_by(before, after, now)
     if before is None or dropped is None:
         return
-    run = runs.not_run(before, dropped.first, RunStatus.MISSED, dropped.reason(), now)
+    run = runs.not_run(before, task, dropped.first, RunStatus.MISSED, dropped.reason(), now)
     if await store.insert_runs([run]):
         detail = {"cause": CAUSE_CHANGED}
         events.publish(RunEvent(kind=EventKind.MISSED, run=run, detail=detail))

@@ -494,7 +494,8 @@ class ScheduleBook:
         limit = self.config.limits.max_schedules if bounded else None
         await self.store.put_schedule(schedule, expected_version=expected, max_schedules=limit)
         # After the write: from then on no tick can fire the old series' due fire.
-        await record_dropped(self.store, self.events, before, schedule, self.clock.now())
+        task = self.registry.get_task(schedule.task_name)
+        await record_dropped(self.store, self.events, task, before, schedule, self.clock.now())
 
     async def _delete(self, schedule: Schedule, actor: str) -> bool:
         """Delete a schedule (its version remembered first: see deleted_schedules); a task's
