@@ -152,9 +152,11 @@ def test_check_reports_stored_schedules_of_unknown_tasks(cli: Cli) -> None:
 
     asyncio.run(orphan())
     data = json.loads(cli("--json", "check").stdout)
-    assert {"where": "schedule gone", "problem": "task 'removed_task' is not registered"} in data[
-        "problems"
-    ]
+    said = (
+        "task 'removed_task' is not registered: each fire is recorded skipped; remove the "
+        "schedule with `schedkit schedule removed_task --remove --id gone`"
+    )
+    assert {"where": "schedule gone", "problem": said} in data["problems"]
 
 
 def test_check_warns_when_live_nodes_run_different_builds(cli: Cli) -> None:

@@ -14,6 +14,7 @@ from schedkit import TaskRegistry, task
 from schedkit.models import Node
 from schedkit.store import create_store
 from tests.console.conftest import DB, Console, fresh_console, open_tab, shot
+from tests.engine.taps import manual_run
 
 pytestmark = [pytest.mark.external_service, pytest.mark.asyncio(loop_scope="module")]
 
@@ -50,6 +51,32 @@ async def test_a_run_no_node_can_take_says_why(browser, node_console: Console) -
         finally:
             await browsing.context.close()
         assert browsing.unexpected_errors() == []
+
+
+async def test_a_run_whose_task_no_node_has_says_why(browser, node_console: Console) -> None:  # type: ignore[no-untyped-def]
+    """Its code deployed away (here: never registered on this, the only node)."""
+    assert node_console.var is not None
+    run = manual_run("old_report")
+    async with create_store(f"sqlite:///{node_console.var / DB}") as store:
+        await store.insert_runs([run])
+    view = node_console.api.get(f"/runs/{run.id}").json()
+    assert view["status"] == "pending"
+    assert view["waiting"].startswith("task 'old_report' is not registered on any live node")
+    try:
+        for lang, text in (
+            ("en", "task old_report is not registered on any live node"),
+            ("zh", "任务 old_report 未在任何在线节点上注册"),
+        ):
+            browsing = await open_tab(browser, node_console.token, lang=lang)
+            try:
+                await browsing.page.goto(node_console.base + f"runs/{run.id}")
+                note = browsing.page.locator("[data-waiting=task]")
+                await expect(note).to_contain_text(text)
+            finally:
+                await browsing.context.close()
+            assert browsing.unexpected_errors() == []
+    finally:
+        node_console.api.post(f"/runs/{run.id}/cancel")
 
 
 async def test_nodes_page_lists_this_node_and_drains_it(browser, node_console: Console) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from schedkit.alerts.messages import MessageContext, format_duration, format_tim
 from schedkit.alerts.rules import Alert
 from schedkit.models import Run, RunStatus, TriggerSource
 from schedkit.redaction import redact
+from schedkit.waiting import no_labels_reason, no_task_reason
 from schedkit.workflows.plan import WORKFLOW_KEY, step_key
 
 T0 = datetime(2024, 5, 1, 18, 0, tzinfo=UTC)
@@ -266,3 +267,37 @@ def test_a_missed_fire_s_reason_is_in_the_alert_s_language(reason: str, zh: str)
     alert = Alert(kind=AlertKind.MISSED, task_name="contract_expiry_check", at=T0, run=run)
     assert f"原因：{zh}" in render(alert, CTX).body
     assert f"Reason: {reason}" in render(alert, MessageContext(language="en")).body
+
+
+@pytest.mark.parametrize(
+    ("reason", "zh", "en"),
+    [
+        (
+            no_task_reason("contract_expiry_check"),
+            "原因：任务 contract_expiry_check 未在任何在线节点上注册",
+            "Reason: task 'contract_expiry_check' is not registered on any live node",
+        ),
+        (
+            no_labels_reason(("gpu",)),
+            "原因：没有在线节点提供此运行所需的标签 gpu",
+            "Reason: no live node offers the labels gpu this run requires",
+        ),
+    ],
+)
+def test_a_late_run_no_node_can_take_says_why(reason: str, zh: str, en: str) -> None:
+    """The reason the monitor gives a run no live node can take (schedkit.waiting): its
+    task registered on none of them, or its labels offered by none."""
+    run = make_run(status=RunStatus.PENDING, started_at=None, labels=("gpu",), reason=reason)
+    alert = Alert(kind=AlertKind.LATE, task_name=run.task_name, at=T0, run=run, elapsed=360.0)
+    assert zh in render(alert, CTX).body
+    assert en in render(alert, MessageContext(language="en")).body
+
+
+def test_a_late_run_with_labels_and_another_reason_is_not_said_to_lack_a_node() -> None:
+    """A run handed back (its reason says so) waits for a slot like any other: its labels
+    are no reason."""
+    run = make_run(
+        status=RunStatus.PENDING, started_at=None, labels=("gpu",), reason="the node drained"
+    )
+    alert = Alert(kind=AlertKind.LATE, task_name=run.task_name, at=T0, run=run, elapsed=360.0)
+    assert "labels" not in render(alert, MessageContext(language="en")).body

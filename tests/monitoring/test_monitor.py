@@ -328,6 +328,27 @@ async def test_late_alert_of_a_run_no_node_can_take_says_why(
     assert (await s.get_run(run.id)).status is RunStatus.PENDING
 
 
+async def test_late_alert_of_a_run_whose_task_no_node_has_says_why(
+    make_monitored: MakeMonitored, receiver: Receiver
+) -> None:
+    # Its code deployed away: this node, the only one, runs other tasks.
+    t, _ = switchable("current")
+    s, _mon = await make_monitored(
+        t, settings=alert_settings([hook(receiver)], rules={"late_after": 0.3})
+    )
+    run = Run(
+        id=new_id(),
+        task_name="old_report",
+        schedule_id=None,
+        trigger_source=TriggerSource.MANUAL,
+        scheduled_for=datetime.now(UTC),
+    )
+    await s.store.insert_runs([run])
+    (msg,) = await receiver.wait("/alerts", 1, timeout=5)
+    assert msg.json()["title"] == "[WARNING] Run started late: old_report"
+    assert "task 'old_report' is not registered on any live node" in msg.json()["message"]
+
+
 async def test_no_resend_after_restart(make_monitored: MakeMonitored, receiver: Receiver) -> None:
     t, flag = switchable()
     s, mon = await make_monitored(t, settings=alert_settings([hook(receiver)]))

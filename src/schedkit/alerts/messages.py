@@ -23,6 +23,7 @@ from schedkit.alerts.markdown import PLAIN, Destination, write
 from schedkit.alerts.rules import Alert, Severity
 from schedkit.models import Run, RunStatus
 from schedkit.redaction import redact
+from schedkit.waiting import no_labels_reason, no_task_reason
 from schedkit.workflows.plan import WORKFLOW_KEY, parse_step_key
 
 Language = Literal["zh", "en"]
@@ -468,11 +469,18 @@ def _workflow_rows(run: Run, step: tuple[str, str], ctx: MessageContext) -> list
     return [(labels["workflow"], where), (labels["workflow_run"], link)]
 
 
-def _no_node_text(run: Run, lang: Language) -> str:
-    labels = ", ".join(run.labels)
-    if lang == "zh":
-        return f"没有在线节点提供此运行所需的标签 {labels}"
-    return f"no live node offers the labels {labels} this run requires"
+def _no_node_text(run: Run, lang: Language) -> str | None:
+    """Why a late run waits when no live node can take it (the reason the monitor gave
+    it: :mod:`schedkit.waiting`), in ``lang``; None for any other reason."""
+    if run.reason == no_task_reason(run.task_name):
+        if lang == "zh":
+            return f"任务 {run.task_name} 未在任何在线节点上注册（或不在其 executor.tasks 中）"
+        return run.reason
+    if run.labels and run.reason == no_labels_reason(run.labels):
+        if lang == "zh":
+            return f"没有在线节点提供此运行所需的标签 {', '.join(run.labels)}"
+        return run.reason
+    return None
 
 
 def _specific(alert: Alert, ctx: MessageContext) -> list[tuple[str, str]]:
@@ -518,8 +526,9 @@ def _specific(alert: Alert, ctx: MessageContext) -> list[tuple[str, str]]:
             rows.append((labels["threshold"], format_duration(alert.threshold, lang)))
         if alert.count > 1:
             rows.append((labels["late_count"], str(alert.count)))
-        if run is not None and run.reason and run.labels:  # no live node offers its labels
-            rows.append((labels["reason"], _no_node_text(run, lang)))
+        waits = _no_node_text(run, lang) if run is not None else None
+        if waits is not None:
+            rows.append((labels["reason"], waits))
     elif kind is AlertKind.MISSED:
         if run is not None and run.reason:
             rows.append((labels["reason"], _clean(_why_missed(run.reason, lang), ctx, ERROR_LIMIT)))

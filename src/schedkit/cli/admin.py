@@ -19,6 +19,7 @@ from schedkit.errors import SchedkitError, StoreNotFoundError, TaskDefinitionErr
 from schedkit.registry import TaskRegistry
 from schedkit.service.extensions import alerts_extra_missing
 from schedkit.service.location import describe_store, sqlite_file
+from schedkit.service.orphans import pending_orphans, schedule_problem
 from schedkit.service.pending_defaults import default_trigger, default_triggers, inherited_note
 from schedkit.store import RollupRebuild, Store, UpgradeCheck, create_store
 from schedkit.store._upgrade import live_nodes
@@ -180,12 +181,18 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
                     report.problem(where, f"invalid trigger: {exc}")
                 owner = registry.get_task(s.task_name)
                 if owner is None:
-                    report.problem(where, f"task {s.task_name!r} is not registered")
+                    report.problem(where, schedule_problem(s))
                     continue
                 try:
                     owner.validate_kwargs(s.kwargs)
                 except SchedkitError as exc:
                     report.problem(where, str(exc))
+            lost_after = config.scheduler.lost_after
+            orphans = await pending_orphans(store, registry, datetime.now(UTC), lost_after)
+            for where, problem in orphans.problems:
+                report.problem(where, problem)
+            if orphans.warning is not None:
+                report.warnings.append(("pending runs", orphans.warning))
         else:
             # No store yet: a first start stores every default schedule, and only the
             # built-in calendars exist (a new project's check said "no problem found"

@@ -269,13 +269,15 @@ def schedule(
 
     async def work() -> list[ScheduleView]:
         async with management(state) as s:
-            task = s.get_task(task_name)
+            # Removed without the task: its code may be gone already (a schedule left
+            # behind fires `skipped` for good, and only this command removes it).
             if config is None:
                 if schedule_id is not None:
                     await s.delete_schedule(schedule_id, task_name=task_name, actor=actor())
-                else:
-                    await s.remove_task(task_name, actor=actor())
+                elif not await s.remove_task(task_name, actor=actor()):
+                    s.get_task(task_name)  # nothing stored and not registered: a typo
                 return []
+            task = s.get_task(task_name)
             if param:
                 config["kwargs"] = parse_params(param, None, task.parameters_schema())
             saved = await s.add_task(task_name, config, schedule_id=schedule_id, actor=actor())

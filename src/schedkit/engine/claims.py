@@ -27,6 +27,7 @@ from schedkit.placement import LOCAL_EXECUTOR
 from schedkit.registry import TaskRegistry
 from schedkit.stopping import stop_time_left, wait_for
 from schedkit.store.base import Store
+from schedkit.task import BaseTask
 
 logger = logging.getLogger("schedkit.engine.executor")
 
@@ -232,14 +233,18 @@ class ClaimLoop:
         finally:
             self._no_claim_sent.set()
 
-    def _claimable_tasks(self) -> tuple[list[str], bool]:
+    def tasks(self) -> list[BaseTask]:
         """The tasks this node claims runs of: the configured ones (default: all it has
-        registered), without sync tasks while every thread is busy (they would only wait
-        for one, holding a slot); and whether any was left out for that. Only their
-        ``local`` runs are claimed (see :meth:`_claim`): the executor is the run's,
-        recorded when it was created."""
+        registered). Only their ``local`` runs are claimed (see :meth:`_claim`): the
+        executor is the run's, recorded when it was created."""
         names = self.config.executor.tasks
-        tasks = [t for t in self.registry if names is None or t.task_name in names]
+        return [t for t in self.registry if names is None or t.task_name in names]
+
+    def _claimable_tasks(self) -> tuple[list[str], bool]:
+        """The :meth:`tasks` claimed now: without sync tasks while every thread is busy
+        (they would only wait for one, holding a slot); and whether any was left out for
+        that."""
+        tasks = self.tasks()
         if self.lane.free > 0:
             return [t.task_name for t in tasks], False
         free_of_threads = [t.task_name for t in tasks if not needs_thread(t)]

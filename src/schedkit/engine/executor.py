@@ -32,6 +32,7 @@ from schedkit.engine.health import failing_of
 from schedkit.engine.heartbeats import RunHeartbeats
 from schedkit.engine.hooks import context_of
 from schedkit.engine.progress import RunFeed
+from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.retries import error_info
 from schedkit.engine.slots import Grant, Slots
 from schedkit.engine.threads import ThreadLane
@@ -46,6 +47,7 @@ from schedkit.registry import TaskRegistry
 from schedkit.stopping import cancel_and_wait, stop_time_left, stop_write
 from schedkit.store.base import Store
 from schedkit.task import BaseTask, TaskContext
+from schedkit.waiting import listed_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -222,6 +224,19 @@ class Executor(RunHeartbeats):
     @property
     def running_ids(self) -> list[str]:
         return list(self._active)
+
+    def node_info(self) -> dict[str, object]:
+        """What the node's row says of its executing: the runs it holds (the reaper
+        spares them), the labels it offers, its capacity and the tasks it claims runs of
+        (why a run waits that no live node takes: :mod:`schedkit.waiting`), if it claims
+        any (a node without the executor role claims none)."""
+        claims = self.config.executor.enabled
+        return {
+            NODE_RUNS: self.running_ids,
+            "labels": self.config.executor.labels,
+            "capacity": self.slots.capacity,
+            **(listed_tasks(t.task_name for t in self.claims.tasks()) if claims else {}),
+        }
 
     def holds(self, run_id: str) -> bool:
         """Whether the run executes here or its end is still being written and announced."""

@@ -27,7 +27,6 @@ from zoneinfo import ZoneInfo
 from schedkit import broadcast
 from schedkit.clock import Clock, StoreClock, SystemClock
 from schedkit.engine.executor import Executor
-from schedkit.engine.reaper import NODE_RUNS
 from schedkit.engine.scheduler import SchedulerLoop
 from schedkit.engine.watchdog import LoopWatchdog
 from schedkit.errors import NotRunningError
@@ -201,9 +200,7 @@ class Scheduler(
             info=lambda: {
                 "leader": self.is_leader,
                 "running": self.running_count,
-                NODE_RUNS: self._executor.running_ids,
-                "labels": self.config.executor.labels,
-                "capacity": self._executor.slots.capacity,
+                **self._executor.node_info(),
                 # For the node list of every node (readmodels.NodeView.failing).
                 FAILING_KEY: [f.to_json() for f in self.failing],
             },

@@ -1,6 +1,6 @@
 """What the façade knows of the nodes sharing its store: which are alive, asking one of
 them to drain or to undo its drain, and which pending runs no live node can take (their
-labels).
+task, their labels).
 
 A request is the node's entry in the store's state area (``DRAIN_KEY`` + its id,
 deleted with the node's row): a drain, or an undo (``"undo": true``), the last written
@@ -16,13 +16,14 @@ from schedkit.clock import Clock
 from schedkit.config import SchedkitConfig
 from schedkit.engine.leadership import LEASE_NAME
 from schedkit.errors import ConflictError, NodeNotFoundError, ValidationError
-from schedkit.models import JSON, Lease, Node, Run, RunStatus
+from schedkit.models import JSON, LOCAL_EXECUTOR, Lease, Node, Run, RunStatus
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.node import NodeLifecycle, drain_undone
 from schedkit.stopping import STOP_DEADLINE, StopDeadline
 from schedkit.store._upgrade import Outlived
 from schedkit.store.base import Store
 from schedkit.store.base_admin import DRAIN_KEY
+from schedkit.waiting import no_labels_reason, no_task_reason, taken_by_none, tasks_of
 
 
 def offered_labels(node: Node) -> set[str]:
@@ -129,21 +130,24 @@ async def _write_request(store: Store, node_id: str, request: JSON) -> int:
 async def waiting_reasons(
     store: Store, clock: Clock, lost_after: float, runs: Sequence[Run]
 ) -> dict[str, str]:
-    """Why pending runs that require labels wait: no live executor offers all of them.
-    Runs some node could take are left out (they wait for a slot, not a node)."""
-    if not any(r.labels and r.status is RunStatus.PENDING for r in runs):
+    """Why pending runs wait that no live executor can take: it runs none of their task
+    (:mod:`schedkit.waiting`: said only while some executor lives, and every live one
+    lists its tasks), or it offers none of their labels. Runs some node could take are
+    left out (they wait for a slot, not a node)."""
+    pending = [r for r in runs if r.status is RunStatus.PENDING]
+    if not pending:
         return {}  # no node list to read
-    nodes = await store.list_nodes()
     now = clock.now()
-    offers = [offered_labels(n) for n in nodes if takes_runs(n) and n.alive(now, lost_after)]
+    executors = [n for n in await store.list_nodes() if takes_runs(n) and n.alive(now, lost_after)]
+    takers = [tasks_of(n) for n in executors]
+    offers = [offered_labels(n) for n in executors]
     reasons: dict[str, str] = {}
-    for run in runs:
-        if run.status is not RunStatus.PENDING or not run.labels:
-            continue
-        if not any(set(run.labels) <= offered for offered in offers):
-            reasons[run.id] = (
-                "no live node offers the labels " + ", ".join(run.labels) + " this run requires"
-            )
+    for run in pending:
+        # Another executor's runs (Celery) are claimed by its workers, by their ids.
+        if takers and run.executor == LOCAL_EXECUTOR and taken_by_none(run.task_name, takers):
+            reasons[run.id] = no_task_reason(run.task_name)
+        elif run.labels and not any(set(run.labels) <= offered for offered in offers):
+            reasons[run.id] = no_labels_reason(run.labels)
     return reasons
 
 
@@ -223,7 +227,7 @@ class DrainMethods:
         return await request_undrain(self.store, self._node, self._audit, node_id, actor)
 
     async def waiting_reasons(self, runs: Sequence[Run]) -> dict[str, str]:
-        """Why each of ``runs`` that no live node can take waits (the labels it requires
-        that no node offers), by run id."""
+        """Why each of ``runs`` that no live node can take waits (its task no node runs,
+        or the labels it requires that no node offers), by run id."""
         lost_after = self.config.scheduler.lost_after
         return await waiting_reasons(self.store, self.clock, lost_after, runs)

@@ -381,11 +381,13 @@ class ScheduleBook:
         """Pause (with a note for operators) or resume every schedule of a task, all or
         nothing. A resumed schedule's next fire is computed from now: fires in the pause
         were paused on purpose and are not run. On a conflict the task is read again: a
-        schedule deleted meanwhile is left out, one changed is paused as changed."""
-        self.registry.require(task_name)
+        schedule deleted meanwhile is left out, one changed is paused as changed. A task no
+        longer registered is paused by its stored schedules all the same (they fire
+        ``skipped`` until removed); a name with none of either is unknown."""
         for attempt in range(SYNC_ATTEMPTS):
             schedules = await self.store.list_schedules(task_name)
             if not schedules:
+                self.registry.require(task_name)
                 raise ConflictError(f"task {task_name!r} has no schedule to pause or resume")
             if not paused and not any(s.paused for s in schedules):
                 raise ConflictError(f"task {task_name!r} is not paused")

@@ -66,7 +66,8 @@ async def list_runs(
     response_model=readmodels.RunView,
 )
 async def get_run(run_id: RunId, scheduler: SchedulerDep) -> readmodels.RunView:
-    """``waiting`` says why a pending run waits when no live node offers its labels."""
+    """``waiting`` says why a pending run waits when no live node can take it: its task
+    is registered on none of them, or none offers its labels."""
     run = await scheduler.get_run(run_id)
     waiting = await scheduler.waiting_reasons([run])
     return readmodels.run_view(run, scheduler.tz, waiting.get(run.id))

@@ -324,9 +324,10 @@ async def schedule_task(
     response_class=Response,
 )
 async def unschedule_task(task_name: TaskName, scheduler: SchedulerDep, actor: ActorDep) -> None:
-    """The task stays registered and can still be run by hand; its history is kept."""
-    scheduler.get_task(task_name)
+    """The task stays registered and can still be run by hand; its history is kept. The
+    schedules of a task no longer registered are removed all the same."""
     if not await scheduler.remove_task(task_name, actor=actor):
+        scheduler.get_task(task_name)  # nothing stored and not registered: a typo
         raise ScheduleNotFoundError(task_name)
 
 

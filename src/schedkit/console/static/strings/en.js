@@ -399,6 +399,8 @@ export default {
   run_blocked_by: "Waiting for",
   run_labels: "Required labels",
   run_waiting_labels: "Waiting: no live node offers the labels {labels} that this run requires.",
+  run_waiting_task:
+    "Waiting: task {task} is not registered on any live node, so none takes this run. Deploy its code again, or cancel the run.",
   run_progress: "Progress",
   run_progress_text: "{done} of {total}",
   run_progress_done: "{done} done",

@@ -377,6 +377,7 @@ export default {
   run_blocked_by: "等待",
   run_labels: "所需标签",
   run_waiting_labels: "等待中：没有在线节点提供此运行所需的标签 {labels}。",
+  run_waiting_task: "等待中：任务 {task} 未在任何在线节点上注册，没有节点会执行此运行。请重新部署其代码，或取消此运行。",
   run_progress: "进度",
   run_progress_text: "{done} / {total}",
   run_progress_done: "已完成 {done}",

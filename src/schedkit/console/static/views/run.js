@@ -39,6 +39,19 @@ function downloadIcon() {
   );
 }
 
+/** Why a pending run waits that no live node can take (service/cluster.py's
+ * waiting_reasons): its task, registered on none of them, or its labels. */
+function waitingNote(run) {
+  const task = run.waiting.startsWith("task ");
+  return h(
+    "p",
+    { class: "alert alert-warn", dataset: { waiting: task ? "task" : "labels" } },
+    task
+      ? t("run_waiting_task", { task: run.task_name })
+      : t("run_waiting_labels", { labels: run.labels.join(t("list_separator")) }),
+  );
+}
+
 /** Why a run shows no result, by its status (a run waiting to retry has run: it waits). */
 function noResultText(run) {
   if (waitsForRetry(run)) return t("run_no_result_retry");
@@ -253,13 +266,7 @@ export async function render(ctx) {
       run.cancel_requested && active
         ? h("p", { class: "alert alert-warn" }, t("run_cancel_requested"))
         : null,
-      run.waiting
-        ? h(
-            "p",
-            { class: "alert alert-warn", dataset: { waiting: "labels" } },
-            t("run_waiting_labels", { labels: run.labels.join(t("list_separator")) }),
-          )
-        : null,
+      run.waiting ? waitingNote(run) : null,
     );
     replace(
       info,
