@@ -14,6 +14,7 @@ import pytest
 
 from schedkit import SchedkitConfig, Scheduler, TaskRegistry
 from tests.cli.conftest import subprocess_env
+from tests.untraced import untraced_env
 
 TASKS = "tests.cluster.cluster_tasks"
 
@@ -43,7 +44,7 @@ class Worker:
     def __init__(self, config: Path, *args: str, **env: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "schedkit", "--config", str(config), "worker", *args],
-            env=subprocess_env(**env),
+            env=untraced_env(subprocess_env(**env)),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

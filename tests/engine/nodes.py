@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from schedkit import Scheduler
+from tests.untraced import untraced_env
 
 HERE = Path(__file__).parent
 
@@ -51,7 +52,7 @@ class Node:
     def __init__(self, url: str, marker: Path, **overrides: Any) -> None:
         # src/ after any PYTHONPATH given (a test may point it at another checkout).
         path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), "src") if p)
-        env = {**os.environ, "SCHEDKIT_TEST_MARKER": str(marker), "PYTHONPATH": path}
+        env = {**untraced_env(), "SCHEDKIT_TEST_MARKER": str(marker), "PYTHONPATH": path}
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "node_proc.py"), url, json.dumps(overrides)],
             stdout=subprocess.PIPE,
