@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from schedkit.models import TriggerSource
+from schedkit.redaction import mask_values
 
 #: The parent of the loggers that ``ctx.logger`` gives (``schedkit.task.<task name>``).
 TASK_LOGGER = "schedkit.task"
@@ -60,6 +61,9 @@ class TaskContext:
         #: workflow run's) and ``upstream``; None for a run outside a workflow.
         self.workflow: dict[str, Any] | None = dict(workflow) if workflow else None
         self._on_progress = on_progress
+        #: The values of the run's secret parameters (schedkit.redaction.secret_values),
+        #: masked in the text the run records: log lines, progress notes, its error.
+        self.secret_values: frozenset[str] = frozenset()
         # A plain flag, not a threading.Event: nothing waits on it, the task's thread
         # only reads it, and one attribute write is atomic (the reason is set first).
         self._cancelled = False
@@ -84,6 +88,8 @@ class TaskContext:
     def progress(self, done: float, total: float | None = None, note: str | None = None) -> None:
         """Report progress (e.g. ``ctx.progress(120, 200, "customers")``)."""
         if self._on_progress is not None:
+            if isinstance(note, str):
+                note = mask_values(note, self.secret_values)
             self._on_progress({"done": done, "total": total, "note": note})
 
     @property

@@ -15,6 +15,7 @@ import typer
 from schedkit.alerts.config import AlertsSettings, config_warnings
 from schedkit.calendars import CalendarBook, CalendarSet, WarningCode, referenced_names
 from schedkit.definitions import inherits_default_schedule
+from schedkit.engine.stale_kwargs import kwargs_problem
 from schedkit.errors import SchedkitError, StoreNotFoundError, TaskDefinitionError
 from schedkit.registry import TaskRegistry
 from schedkit.service.extensions import alerts_extra_missing
@@ -182,10 +183,8 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
                 if owner is None:
                     report.problem(where, f"task {s.task_name!r} is not registered")
                     continue
-                try:
-                    owner.validate_kwargs(s.kwargs)
-                except SchedkitError as exc:
-                    report.problem(where, str(exc))
+                if (problem := kwargs_problem(owner, s)) is not None:
+                    report.problem(where, problem)
         else:
             # No store yet: a first start stores every default schedule, and only the
             # built-in calendars exist (a new project's check said "no problem found"
