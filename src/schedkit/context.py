@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from schedkit.models import TriggerSource
+from schedkit.redaction import mask_values
 
 #: The parent of the loggers that ``ctx.logger`` gives (``schedkit.task.<task name>``).
 TASK_LOGGER = "schedkit.task"
@@ -62,6 +63,9 @@ class TaskContext:
         #: workflow run's) and ``upstream``; None for a run outside a workflow.
         self.workflow: dict[str, Any] | None = dict(workflow) if workflow else None
         self._on_progress = on_progress
+        #: The values of the run's secret parameters (schedkit.redaction.secret_values),
+        #: masked in the text the run records: log lines, progress notes, its error.
+        self.secret_values: frozenset[str] = frozenset()
         # A plain flag, not a threading.Event: nothing waits on it, the task's thread
         # only reads it, and one attribute write is atomic (the reason is set first).
         self._cancelled = False
@@ -87,6 +91,8 @@ class TaskContext:
         """Report progress (e.g. ``ctx.progress(120, 200, "customers")``). Numbers of
         other types (numpy's, ``Decimal``, ``Fraction``) are stored as an int or float."""
         if self._on_progress is not None:
+            if isinstance(note, str):
+                note = mask_values(note, self.secret_values)
             self._on_progress({"done": _plain(done), "total": _plain(total), "note": note})
 
     @property

@@ -61,6 +61,26 @@ class ResultNotStorable(SchedkitError):
     task did its work, and a retry would do it again."""
 
 
+class StaleKwargsError(SchedkitError):
+    """A run's stored kwargs do not fit its task's parameters as the code declares them
+    now: a deploy renamed, added or retyped a parameter after the run, or its schedule,
+    was made. Fails the attempt before any hook runs, not retried: every attempt would
+    read the same kwargs. ``problem`` is what validating them at the run's creation would
+    have said (``kwargs.limt: unknown key 'limt' (did you mean 'limit'?)``), ``field``
+    the first field at fault."""
+
+    def __init__(self, problem: str, field: str | None = None) -> None:
+        super().__init__(problem, field)  # both in args: a child process pickles it
+        self.problem = problem
+        self.field = field
+
+    def __str__(self) -> str:
+        return (
+            f"{self.problem}; the run's kwargs no longer fit the task's parameters, changed "
+            "since they were stored: edit the schedule's kwargs, or start a run with new ones"
+        )
+
+
 class DuplicateTaskError(TaskDefinitionError):
     """Two tasks declare the same name; the message names both locations."""
 

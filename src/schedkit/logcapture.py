@@ -27,6 +27,7 @@ from typing import Any
 
 from schedkit.models import LogLine
 from schedkit.overflow import Overflow
+from schedkit.redaction import mask_values, scrub_record
 from schedkit.task import TaskContext, current_context
 
 #: Longest message stored per line; longer ones are cut with a marker.
@@ -56,7 +57,8 @@ def record_text(record: logging.LogRecord) -> str:
     except Exception as exc:  # a bad format string must not break the task
         message = f"{record.msg!r} (unformattable: {exc})"
     if record.exc_info and record.exc_info[0] is not None:
-        message += "\n" + logging.Formatter().formatException(record.exc_info)
+        # Its text as masked (schedkit.redaction.scrub_record), when it was.
+        message += "\n" + (record.exc_text or logging.Formatter().formatException(record.exc_info))
     return message
 
 
@@ -213,7 +215,12 @@ def run_fields(ctx: TaskContext) -> dict[str, Any]:
 def keep(ctx: TaskContext, record: logging.LogRecord) -> None:
     """Buffer ``record`` as a line of the run of ``ctx`` (made elsewhere, e.g. in a task's
     child process, it did not pass the factory here), and stamp it with the id of the
-    node executing that run (else of the node whose work made it, see :func:`node_here`)."""
+    node executing that run (else of the node whose work made it, see :func:`node_here`).
+    The values of the run's secret parameters are masked first, for its log and for
+    every handler alike, whatever logger made the record."""
+    if ctx.secret_values:
+        values = ctx.secret_values
+        scrub_record(record, lambda text: mask_values(text, values))
     node = None
     for buffer in _buffers:
         if buffer.add(ctx, record):

@@ -1,5 +1,6 @@
 """A task's declared parameters as they are stored: validated against the declaration
-(errors named ``kwargs.<field>``), with naive date-times made aware.
+(errors named ``kwargs.<field>``, every one listed), with naive date-times made aware
+and the real values of secrets kept (:func:`stored_form`).
 
 Naive date-times are wall times in the scheduler's zone. A run's kwargs come from an
 operator (the console's form, ``schedkit run -p``, the API) who means the clock of the
@@ -20,35 +21,42 @@ so lands as far past the gap's end (03:30+02:00). A Python datetime given with
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+import typing
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, tzinfo
-from decimal import Decimal
-from types import UnionType
-from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
+from datetime import UTC, datetime, tzinfo
+from typing import Any, TypeVar
 
 import pydantic
-from pydantic.fields import FieldInfo
+from pydantic_core import CoreSchema, PydanticCustomError, SchemaValidator, to_jsonable_python
+from pydantic_core import core_schema as cs
 
 from schedkit._suggest import error_message
 from schedkit.errors import ValidationError
 
-__all__ = ["aware", "declared_in_zone", "lax_conversion", "validated"]
+__all__ = [
+    "aware",
+    "declared_in_zone",
+    "refusing_checker",
+    "secret_fields",
+    "stored_form",
+    "validated",
+]
 
 Model = TypeVar("Model", bound=pydantic.BaseModel)
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_SECRETS = (pydantic.SecretStr, pydantic.SecretBytes, pydantic.Secret)
 
 
 def validated(model: type[Model], kwargs: Mapping[str, Any], field: str = "kwargs") -> Model:
     """``kwargs`` validated by ``model``; ValidationError naming ``<field>.<name>`` (the
-    first error) and listing every error otherwise."""
-    for name, declared in model.model_fields.items():
-        key = name if name in kwargs else declared.alias
-        if key is not None and key in kwargs:
-            problem = lax_conversion(declared, kwargs[key])
-            if problem is not None:
-                raise ValidationError(problem, field=f"{field}.{key}")
+    first error) and listing every error otherwise, the refused conversions
+    (:func:`refusing_checker`) among them."""
     try:
+        # The refusals and pydantic's own errors in one pass, so that every error is
+        # listed together; then the model itself, which alone builds the instance.
+        _checker(model).validate_python(kwargs)
         return model.model_validate(kwargs)
     except pydantic.ValidationError as exc:
         # An unknown key first: a mistyped name (``regin``) is also its parameter missing
@@ -67,39 +75,163 @@ def validated(model: type[Model], kwargs: Mapping[str, Any], field: str = "kwarg
         ) from None
 
 
-def lax_conversion(declared: FieldInfo, value: Any) -> str | None:
-    """The problem with ``value`` for the ``declared`` field if pydantic's lax mode
-    would make it one of two conversions that turn a wrong value into a plausible one:
-    a boolean given for a number (``true`` → 1: "keep the last 1 backup") and a number,
-    or the text of one, given for a date or time (0 → 1970-01-01). Its other
-    conversions ("3" → 3, "off" → False, an ISO string → a date) stay: operators type
-    them."""
-    kinds = _plain_types(declared.annotation)
-    if isinstance(value, bool) and bool not in kinds and kinds & {int, float, Decimal}:
-        return "Input should be a number, not a boolean"
-    moments = kinds & {date, datetime, time} and not kinds & {int, float, Decimal, str}
-    if moments and _numeric(value):
-        return "Input should be a date or time in ISO 8601 form, not a number"
-    return None
+@functools.lru_cache(maxsize=512)
+def _checker(model: type[pydantic.BaseModel]) -> SchemaValidator:
+    return refusing_checker(model.__pydantic_core_schema__)
 
 
-def _numeric(value: Any) -> bool:
-    """A number, or a text of one ("0", "1764547200": ``-p day=0`` arrives as text, and
-    pydantic reads either as seconds since 1970)."""
+def refusing_checker(schema: CoreSchema) -> SchemaValidator:
+    """A validator of what ``schema`` validates that also refuses, at any depth (nested
+    models, dataclasses, lists, dicts, tuples), two conversions of pydantic's lax mode
+    that turn a wrong value into a plausible one: a boolean given for a number (``true``
+    → 1: "keep the last 1 backup") and a number, or the text of one, given for a date
+    or time (0 → 1970-01-01). Its other conversions ("3" → 3, "off" → False, an ISO
+    string → a date) stay: operators type them. A union member that takes the value as
+    it is wins as before (``int | bool`` keeps ``true``, ``date | str`` keeps ``"0"``).
+
+    For checking only: what it returns is no instance of the models. pydantic would use a
+    model's own validator for a model node of ``schema`` (its prebuilt validator), so each
+    one validates into a stand-in class; and validators that run after a model is built
+    (``mode="after"``) are left out, as they would be given the stand-in: the model's
+    own validation, which follows, runs them."""
+    return SchemaValidator(_refusing(schema))
+
+
+#: The keys of a core schema that hold schemas (or lists or maps of them).
+_SCHEMA_KEYS = frozenset(
+    {
+        "schema",
+        "choices",
+        "items_schema",
+        "keys_schema",
+        "values_schema",
+        "fields",
+        "lax_schema",
+        "strict_schema",
+        "python_schema",
+        "json_schema",
+        "definitions",
+        "steps",
+        "extras_schema",
+        "arguments_schema",
+        "var_args_schema",
+        "var_kwargs_schema",
+    }
+)
+
+
+class _StandIn(type):
+    """The class of a model's stand-in: its instances pass as the model's, so a model
+    instance given (a Python caller's) is taken as it is."""
+
+    stands_for: type
+
+    def __instancecheck__(cls, instance: Any) -> bool:
+        return isinstance(instance, cls.stands_for)
+
+
+def _refusing(node: Any) -> Any:
+    if isinstance(node, list | tuple):
+        return type(node)(_refusing(item) for item in node)
+    if not isinstance(node, dict):
+        return node
+    kind = node.get("type")
+    if not isinstance(kind, str):  # fields by name, tagged choices by tag
+        return {key: _refusing(value) for key, value in node.items()}
+    out = {key: _refusing(value) if key in _SCHEMA_KEYS else value for key, value in node.items()}
+    if kind == "function-after":
+        inner: dict[str, Any] = out["schema"]
+        return {**inner, "ref": node["ref"]} if "ref" in node else inner
+    if kind in ("model", "dataclass"):
+        out["cls"] = _StandIn(node["cls"].__name__, (), {"stands_for": node["cls"]})
+        out.pop("post_init", None)
+        out.pop("generic_origin", None)
+        if kind == "model":
+            out["custom_init"] = False
+    if kind in ("int", "float", "decimal"):
+        return cs.no_info_before_validator_function(_no_boolean, out)
+    if kind in ("date", "datetime", "time"):
+        return cs.no_info_before_validator_function(_no_number, out)
+    return out
+
+
+def _no_boolean(value: Any) -> Any:
     if isinstance(value, bool):
-        return False
-    if isinstance(value, int | float):
+        raise PydanticCustomError("boolean_for_number", "Input should be a number, not a boolean")
+    return value
+
+
+def _no_number(value: Any) -> Any:
+    """A number, or a text of one ("0", "1764547200": ``-p day=0`` arrives as text, and
+    pydantic reads either as seconds since 1970), is refused."""
+    text = isinstance(value, str) and _NUMBER.fullmatch(value.strip()) is not None
+    if text or (isinstance(value, int | float) and not isinstance(value, bool)):
+        raise PydanticCustomError(
+            "number_for_date", "Input should be a date or time in ISO 8601 form, not a number"
+        )
+    return value
+
+
+def stored_form(instance: pydantic.BaseModel) -> dict[str, Any]:
+    """The given values of validated parameters ``instance`` in JSON form, as stored:
+    pydantic's JSON form with the real values of secrets (``SecretStr``...), which it
+    writes as ``"**********"``. Readers are shown them masked (schedkit.redaction)."""
+    plain = instance.model_dump(exclude_unset=True)
+    json: dict[str, Any] = instance.model_dump(mode="json", exclude_unset=True)
+    if not secret_fields(type(instance)):
+        return json
+    revealed: dict[str, Any] = _revealed(plain, json)
+    return revealed
+
+
+def _revealed(plain: Any, json: Any) -> Any:
+    """``json`` (a JSON dump) with each secret revealed from ``plain``, the Python dump
+    of the same value: the two have the same shape (the keys of a mapping in the same
+    order), else ``json`` is kept as it is."""
+    if isinstance(plain, _SECRETS):
+        return to_jsonable_python(plain.get_secret_value())
+    if isinstance(plain, Mapping) and isinstance(json, dict) and len(plain) == len(json):
+        return {k: _revealed(p, j) for (k, j), p in zip(json.items(), plain.values(), strict=True)}
+    if isinstance(plain, list | tuple) and isinstance(json, list) and len(plain) == len(json):
+        return [_revealed(p, j) for p, j in zip(plain, json, strict=True)]
+    return json
+
+
+@functools.lru_cache(maxsize=512)
+def secret_fields(model: type[pydantic.BaseModel]) -> frozenset[str]:
+    """The parameters of ``model`` whose type holds a pydantic secret (``SecretStr``,
+    ``SecretBytes``, ``Secret[...]``), at any depth: ``SecretStr | None``,
+    ``list[SecretStr]``, a model or dataclass with a ``SecretStr`` field."""
+    return frozenset(
+        name for name, f in model.model_fields.items() if _holds_secret(f.annotation, set())
+    )
+
+
+def _holds_secret(annotation: Any, seen: set[Any]) -> bool:
+    kind = typing.get_origin(annotation) or annotation
+    if isinstance(kind, type) and issubclass(kind, _SECRETS):
         return True
-    return isinstance(value, str) and _NUMBER.fullmatch(value.strip()) is not None
+    if isinstance(annotation, type):
+        if annotation in seen:  # a model that holds itself
+            return False
+        seen.add(annotation)
+        if issubclass(annotation, pydantic.BaseModel):
+            inner = [f.annotation for f in annotation.model_fields.values()]
+        elif dataclasses.is_dataclass(annotation) or _record(annotation):
+            try:
+                inner = list(typing.get_type_hints(annotation).values())
+            except Exception:  # a hint that does not resolve here: pydantic read it
+                return False
+        else:
+            return False
+        return any(_holds_secret(a, seen) for a in inner)
+    return any(_holds_secret(a, seen) for a in typing.get_args(annotation))
 
 
-def _plain_types(annotation: Any) -> set[Any]:
-    """The classes an annotation accepts at its top level (``X | None``, ``Annotated``)."""
-    if get_origin(annotation) is Annotated:
-        return _plain_types(get_args(annotation)[0])
-    if get_origin(annotation) in (Union, UnionType):
-        return set().union(*(_plain_types(arg) for arg in get_args(annotation)))
-    return {annotation} if isinstance(annotation, type) else set()
+def _record(cls: type) -> bool:
+    """A NamedTuple or a TypedDict: fields read from its annotations."""
+    typed_dict = isinstance(getattr(cls, "__required_keys__", None), frozenset)
+    return typed_dict or (issubclass(cls, tuple) and hasattr(cls, "_fields"))
 
 
 def aware(value: datetime, tz: tzinfo) -> datetime:
@@ -143,7 +275,7 @@ def declared_in_zone(instance: Model, tz: tzinfo | None) -> Model:
     result = instance.model_copy(update=changed)
     try:
         # As the run's start will read it back (BaseTask.prepare_kwargs).
-        type(instance).model_validate(result.model_dump(mode="json", exclude_unset=True))
+        type(instance).model_validate(stored_form(result))
     except pydantic.ValidationError:
         return instance
     return result

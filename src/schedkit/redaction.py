@@ -8,10 +8,18 @@ whole), bearer/basic credentials, and every secret value this process knows
 (:func:`remember_secrets`: the store URL's password, the expanded ``${ENV}`` values of
 alert channel URLs).
 
+A run's secret parameters are those whose name is a secret's (:func:`is_secret_key`) or
+whose declared type is a pydantic secret (``SecretStr``..., :func:`declare_secret_parameters`
+when the task is registered). Readers see their values masked whole in kwargs, and
+:func:`mask_values` masks those values wherever they appear in the run's text: its
+error, traceback and log lines as they are recorded (:func:`scrub_record`), its result
+and progress note where they are shown.
+
 It is applied in one place per way out: :func:`install_log_redaction` (every record of
 the ``schedkit`` logger hierarchy, task loggers included, started by each node), the
 alert messages, and the read models that show run errors and log lines to API, console
-and CLI readers. The store keeps the original text.
+and CLI readers. The store keeps the original text, but for the values of a run's
+secret parameters in what the run's attempt records.
 """
 
 from __future__ import annotations
@@ -19,19 +27,26 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
     "MASK",
     "RedactingFilter",
+    "declare_secret_parameters",
     "install_log_redaction",
     "is_secret_key",
+    "mask_values",
     "redact",
     "redact_json",
+    "redact_kwargs",
     "remember_secrets",
     "remember_url_password",
+    "run_secrets",
+    "scrub_record",
+    "secret_parameters",
+    "secret_values",
     "unmask",
 ]
 
@@ -107,9 +122,17 @@ MIN_SECRET_LENGTH = 4
 #: and sentences. It is masked where a secret stands (a URL's password, ``key=value``).
 MIN_WORD_SECRET_LENGTH = 16
 
+#: A value of a run's secret parameter shorter than this is not searched for in the
+#: run's text: a password of a few characters protects nothing, and its text ("1",
+#: "2026", "prod") is all over errors, paths and numbers. Its kwarg is masked all the same.
+MIN_PARAMETER_SECRET_LENGTH = 6
+
 # Replaced as a whole (never mutated), so readers in any thread see a consistent set.
 _known: frozenset[str] = frozenset()
 _known_lock = threading.Lock()
+#: Per task name, the parameters its declaration types as secrets (any registration of
+#: the name in this process: a name declared twice masks what either declared).
+_declared: dict[str, frozenset[str]] = {}
 
 
 def remember_secrets(values: Iterable[str]) -> None:
@@ -129,6 +152,59 @@ def remember_url_password(url: str) -> None:
         return
     if password:
         remember_secrets([password])
+
+
+def declare_secret_parameters(task_name: str, names: Iterable[str]) -> None:
+    """Mask the values of parameters ``names`` of task ``task_name`` wherever its runs and
+    schedules are shown (this process), whatever their names (``SecretStr`` ones)."""
+    global _declared
+    fresh = frozenset(names)
+    with _known_lock:
+        before = _declared.get(task_name, frozenset())
+        if not fresh <= before:
+            _declared = {**_declared, task_name: before | fresh}
+
+
+def secret_parameters(task_name: str) -> frozenset[str]:
+    """The parameters of ``task_name`` declared secret (:func:`declare_secret_parameters`)."""
+    return _declared.get(task_name, frozenset())
+
+
+def run_secrets(task_name: str, kwargs: Any) -> frozenset[str]:
+    """The :func:`secret_values` of a run of task ``task_name`` with ``kwargs``."""
+    return secret_values(kwargs, secret_parameters(task_name))
+
+
+def secret_values(kwargs: Any, names: Collection[str] = ()) -> frozenset[str]:
+    """The values of a run's secret parameters in ``kwargs`` (JSON data) to search its
+    text for: those of parameters ``names`` and of every key that names a secret, at
+    any depth; their strings and numbers, at least MIN_PARAMETER_SECRET_LENGTH long."""
+    found: set[str] = set()
+    _secret_leaves(kwargs, frozenset(names), found)
+    return frozenset(v for v in found if len(v) >= MIN_PARAMETER_SECRET_LENGTH)
+
+
+def _secret_leaves(value: Any, names: frozenset[str], found: set[str], whole: bool = False) -> None:
+    """Into ``found``, the texts of the secret values in ``value`` (every one if
+    ``whole``: it is a secret's value); ``names`` are secret keys at its top."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            secret = whole or key in names or (isinstance(key, str) and is_secret_key(key))
+            _secret_leaves(item, frozenset(), found, secret)
+    elif isinstance(value, list):
+        for item in value:
+            _secret_leaves(item, frozenset(), found, whole)
+    elif whole and isinstance(value, str) and not value.startswith("${"):
+        found.add(value)
+    elif whole and isinstance(value, int | float) and not isinstance(value, bool):
+        found.add(str(value))
+
+
+def mask_values(text: str, values: Collection[str]) -> str:
+    """``text`` with each of ``values`` (:func:`secret_values`) masked, longest first."""
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text
 
 
 def _searchable(value: str) -> bool:
@@ -198,42 +274,63 @@ def _mask_pairs(text: str) -> str:
     return "".join(parts)
 
 
-def redact_json(value: Any) -> Any:
-    """``value`` (JSON data) with every string in it redacted, and the value of a key
-    that names a secret (:func:`is_secret_key`: ``{"token": "..."}``, ``{"credentials":
-    {...}}``) masked whole; null, true/false and a ``${VARIABLE}`` reference are kept."""
+def redact_json(value: Any, values: Collection[str] = ()) -> Any:
+    """``value`` (JSON data) with every string in it redacted, ``values`` (a run's
+    :func:`secret_values`) masked too, and the value of a key that names a secret
+    (:func:`is_secret_key`: ``{"token": "..."}``, ``{"credentials": {...}}``) masked
+    whole; null, true/false and a ``${VARIABLE}`` reference are kept."""
     if isinstance(value, str):
-        return redact(value)
+        return redact(mask_values(value, values))
     if isinstance(value, dict):
-        return {key: _redact_item(key, item) for key, item in value.items()}
+        return {key: _redact_item(key, item, values) for key, item in value.items()}
     if isinstance(value, list):
-        return [redact_json(item) for item in value]
+        return [redact_json(item, values) for item in value]
     return value
 
 
-def _redact_item(key: Any, item: Any) -> Any:
-    if (
-        isinstance(key, str)
-        and item is not None
+def redact_kwargs(kwargs: Any, names: Collection[str] = ()) -> Any:
+    """A run's or schedule's ``kwargs`` (JSON data) as readers see them: as
+    :func:`redact_json` shows them, the values of parameters ``names`` (declared secret,
+    :func:`secret_parameters`) masked whole, and every secret value among them masked
+    in the other values."""
+    values = secret_values(kwargs, names)
+    if not isinstance(kwargs, dict):
+        return redact_json(kwargs, values)
+    return {
+        key: MASK if key in names and _maskable(item) else _redact_item(key, item, values)
+        for key, item in kwargs.items()
+    }
+
+
+def _maskable(item: Any) -> bool:
+    """Whether the value of a secret key is masked: null, true/false and a
+    ``${VARIABLE}`` reference say nothing of the secret."""
+    return (
+        item is not None
         and not isinstance(item, bool)
         and not (isinstance(item, str) and item.startswith("${"))
-        and is_secret_key(key)
-    ):
+    )
+
+
+def _redact_item(key: Any, item: Any, values: Collection[str] = ()) -> Any:
+    if isinstance(key, str) and _maskable(item) and is_secret_key(key):
         return MASK
-    return redact_json(item)
+    return redact_json(item, values)
 
 
-def unmask(given: Mapping[str, Any], stored: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` (JSON data sent to replace ``stored``, as ``stored`` was read: redacted)
-    with each value that is exactly what a reader was shown of the stored value under
-    the same key taken back to the stored value. A schedule's kwargs edited in the
-    console come back so: saved as sent, ``"***"`` would replace the password."""
+def unmask(
+    given: Mapping[str, Any], stored: Mapping[str, Any], names: Collection[str] = ()
+) -> dict[str, Any]:
+    """``given`` (JSON data sent to replace ``stored``, as ``stored`` was read: redacted,
+    ``names`` as :func:`redact_kwargs` takes them) with each value that is exactly what a
+    reader was shown of the stored value under the same key taken back to the stored
+    value. A schedule's kwargs edited in the console come back so: saved as sent,
+    ``"***"`` would replace the password."""
+    shown = redact_kwargs(dict(stored), names)
     kept = dict(given)
     for key, value in given.items():
-        if key in stored:
-            old = stored[key]
-            if value != old and value == _redact_item(key, old):
-                kept[key] = old
+        if key in stored and value != stored[key] and value == shown[key]:
+            kept[key] = stored[key]
     return kept
 
 
@@ -243,20 +340,25 @@ class RedactingFilter(logging.Filter):
     handlers too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string is the emitter's problem, not ours
-            return True
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg = cleaned
-            record.args = None
-        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
-            text = logging.Formatter().formatException(record.exc_info)
-            masked = redact(text)
-            if masked != text:
-                record.exc_text = masked  # formatters use it instead of formatting again
+        scrub_record(record, redact)
         return True
+
+
+def scrub_record(record: logging.LogRecord, clean: Callable[[str], str]) -> None:
+    """``record``'s message and traceback as ``clean`` leaves them."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a bad format string is the emitter's problem, not ours
+        return
+    cleaned = clean(message)
+    if cleaned != message:
+        record.msg = cleaned
+        record.args = None
+    if record.exc_info and record.exc_info[0] is not None:
+        text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+        masked = clean(text)
+        if masked != text:
+            record.exc_text = masked  # formatters use it instead of formatting again
 
 
 _factory_lock = threading.Lock()

@@ -28,6 +28,8 @@ from schedkit.errors import (
     TaskNotFoundError,
     ValidationError,
 )
+from schedkit.parameters import secret_fields
+from schedkit.redaction import declare_secret_parameters
 from schedkit.task import BaseTask, definition
 from schedkit.workflows.definition import Workflow
 from schedkit.workflows.launcher import WorkflowLauncher, launcher_name
@@ -91,6 +93,9 @@ class TaskRegistry:
             instance.execution_context.update(task_config)
         check_definition(instance, name)
         self._tasks[name] = instance
+        if instance.parameters is not None:
+            # Readers of this process mask them, whatever their names (redaction).
+            declare_secret_parameters(name, secret_fields(instance.parameters))
         return instance
 
     def register_workflow(self, workflow: Workflow) -> Workflow:

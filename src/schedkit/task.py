@@ -20,9 +20,14 @@ from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
 import pydantic
 
 from schedkit.context import TaskContext, current_context
-from schedkit.errors import ResultNotReadable, TaskDefinitionError, ValidationError
+from schedkit.errors import (
+    ResultNotReadable,
+    StaleKwargsError,
+    TaskDefinitionError,
+    ValidationError,
+)
 from schedkit.models import RunStatus, result_json, storable_json
-from schedkit.parameters import declared_in_zone, validated
+from schedkit.parameters import declared_in_zone, stored_form, validated
 from schedkit.placement import (
     LOCAL_EXECUTOR,
     Isolation,
@@ -348,16 +353,18 @@ class BaseTask(abc.ABC):
         model = self.parameters
         if model is None:
             return _json_kwargs(kwargs)
-        instance = declared_in_zone(validated(model, kwargs), tz)
-        dumped: dict[str, Any] = instance.model_dump(mode="json", exclude_unset=True)
-        return _json_kwargs(dumped)
+        return _json_kwargs(stored_form(declared_in_zone(validated(model, kwargs), tz)))
 
     def prepare_kwargs(self, stored: Mapping[str, Any]) -> dict[str, Any]:
-        """Turn stored (JSON) kwargs into the Python values ``execute`` receives."""
+        """Turn stored (JSON) kwargs into the Python values ``execute`` receives;
+        StaleKwargsError when they no longer fit the declaration."""
         model = self.parameters
         if model is None:
             return dict(stored)
-        instance = model.model_validate(dict(stored))
+        try:
+            instance = validated(model, stored)
+        except ValidationError as exc:
+            raise StaleKwargsError(str(exc), exc.field) from None
         values = {name: getattr(instance, name) for name in model.model_fields}
         return {**(instance.model_extra or {}), **values}
 

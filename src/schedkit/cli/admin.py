@@ -15,6 +15,7 @@ import typer
 from schedkit.alerts.config import AlertsSettings, config_warnings
 from schedkit.calendars import CalendarBook, CalendarSet, WarningCode, referenced_names
 from schedkit.definitions import inherits_default_schedule
+from schedkit.engine.stale_kwargs import kwargs_problem
 from schedkit.errors import SchedkitError, StoreNotFoundError, TaskDefinitionError
 from schedkit.registry import TaskRegistry
 from schedkit.service.extensions import alerts_extra_missing
@@ -183,10 +184,8 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
                 if owner is None:
                     report.problem(where, schedule_problem(s))
                     continue
-                try:
-                    owner.validate_kwargs(s.kwargs)
-                except SchedkitError as exc:
-                    report.problem(where, str(exc))
+                if (problem := kwargs_problem(owner, s)) is not None:
+                    report.problem(where, problem)
             lost_after = config.scheduler.lost_after
             orphans = await pending_orphans(store, registry, datetime.now(UTC), lost_after)
             for where, problem in orphans.problems:

@@ -18,7 +18,7 @@ from schedkit import models
 from schedkit._controls import escape_controls, json_safe
 from schedkit.models import Run, RunStatus, attempt_failure, handed_back, to_json
 from schedkit.readmodels import ScheduleView
-from schedkit.redaction import redact
+from schedkit.redaction import mask_values, redact, run_secrets
 from schedkit.service.past_dates import FireRecorded, PastEndDate, ScheduleNote
 
 from .words import Lang, fill, run_reason, tr
@@ -191,7 +191,7 @@ def run_message(run: Run, lang: Lang, tz: tzinfo) -> str:
             text = fill("handed back", lang, error=error.get("message") or "")
         else:
             text = fill("retry pending after", lang, error=_error_text(error) or last.get("status"))
-    return redact(" ".join(text.split()))
+    return redact(" ".join(mask_values(text, run_secrets(run.task_name, run.kwargs)).split()))
 
 
 def _error_text(error: Mapping[str, Any]) -> str:

@@ -46,7 +46,7 @@ from schedkit.models import (
     utcnow,
 )
 from schedkit.readmodels import run_view
-from schedkit.redaction import redact, redact_json
+from schedkit.redaction import redact, redact_json, run_secrets
 from schedkit.service import Scheduler
 from schedkit.stopping import cancel_and_wait
 
@@ -454,7 +454,8 @@ def _print_outcome(state: CliState, run: Run, timeout: float | None) -> None:
         sentence = "run after attempts"
     mark = "[green]✔[/]" if ok else "[red]✘[/]"
     state.out.print(f"{mark} {words.fill(sentence, lang, **said)}{tail}")
-    stats = redact_json(to_json((run.result or {}).get("statistics"))) if ok else None
+    statistics = to_json((run.result or {}).get("statistics"))
+    stats = redact_json(statistics, run_secrets(run.task_name, run.kwargs)) if ok else None
     if isinstance(stats, dict) and stats:
         rows = [(visible(str(k)), visible(render.brief(v))) for k, v in stats.items()]
         render.print_kv(state.out, rows, lang)

@@ -25,10 +25,12 @@ from schedkit.engine.isolation import IsolatedTimeout, needs_thread, run_isolate
 from schedkit.engine.retries import error_info, is_final
 from schedkit.engine.threads import HeldThread, ThreadLane, without_stop_iteration
 from schedkit.engine.work import Work, WorkAbandonedError
-from schedkit.errors import ResultNotReadable, ResultNotStorable
+from schedkit.errors import ResultNotReadable, ResultNotStorable, StaleKwargsError
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS, MAX_RESULT_BYTES, clip
 from schedkit.logcapture import ABOUT_RUN
 from schedkit.models import JSON, Run, RunStatus, storable_json
+from schedkit.parameters import secret_fields
+from schedkit.redaction import mask_values, secret_values
 from schedkit.stopping import wait_for
 from schedkit.task import BaseTask, TaskResult
 
@@ -80,13 +82,24 @@ def judge_error(exc: BaseException, ctx: TaskContext) -> tuple[Outcome, Exceptio
     Exception (see hooks.BaseExceptionRaised)."""
     if ctx.cancelled:
         return cancelled(ctx), None
-    # The task did its work, and a retry would do it again to return the same result.
-    retryable = not isinstance(exc, ResultNotReadable | ResultNotStorable)
-    error = error_info(exc)
+    # The task did its work, and a retry would do it again to return the same result;
+    # or it cannot start, and a retry would read the same kwargs.
+    retryable = not isinstance(exc, ResultNotReadable | ResultNotStorable | StaleKwargsError)
+    error = masked(error_info(exc), ctx)
     if isinstance(exc, asyncio.CancelledError) and not str(exc):
         error["message"] = OWN_CANCEL
     failure = exc if isinstance(exc, Exception) else BaseExceptionRaised(exc)
     return Outcome(status=RunStatus.FAILED, error=error, retryable=retryable), failure
+
+
+def masked(error: JSON, ctx: TaskContext) -> JSON:
+    """``error`` (:func:`error_info`) with the values of the run's secret parameters
+    masked in its message and traceback (an exception saying ``login refused for
+    bob:Hunter2xyz``)."""
+    return {
+        key: mask_values(value, ctx.secret_values) if isinstance(value, str) else value
+        for key, value in error.items()
+    }
 
 
 def judge_result(result: TaskResult, ctx: TaskContext) -> tuple[Outcome, Exception | None]:
@@ -116,7 +129,8 @@ def judge_result(result: TaskResult, ctx: TaskContext) -> tuple[Outcome, Excepti
         ), None
     if result.success:
         return Outcome(status=RunStatus.SUCCESS, result=payload), None
-    message = clip(result.message or "the task reported failure", MAX_ERROR_MESSAGE_CHARS)
+    said = mask_values(result.message or "the task reported failure", ctx.secret_values)
+    message = clip(said, MAX_ERROR_MESSAGE_CHARS)
     failure = TaskReportedFailure(message)
     return Outcome(
         status=RunStatus.FAILED,
@@ -190,6 +204,9 @@ class AttemptRunner:
         for a thread, then the hooks), so that :meth:`Executor.cancel_local` can."""
         held: HeldThread | None = None
         isolated = task.isolation == "process"
+        model = task.parameters
+        names = secret_fields(model) if model is not None else ()
+        ctx.secret_values = secret_values(run.kwargs, names)
         token = ctx.activate()
         label = f"run {run.id} of {run.task_name}"
         try:

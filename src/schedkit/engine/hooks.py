@@ -92,7 +92,9 @@ async def run_hooks(
 ) -> TaskResult:
     """The hooks in the document's order; sync hooks of a sync task on ``held`` (in the
     calling thread when None). An ``after_execution`` failure is kept with the result,
-    which stands."""
+    which stands. Kwargs that no longer fit the task fail it first (StaleKwargsError):
+    no hook runs for a run that cannot."""
+    kwargs = task.prepare_kwargs({k: v for k, v in run.kwargs.items() if k != WORKFLOW_KEY})
     validate = _own_hook(task, "validate_execution_environment")
     if validate is not None and not await call_hook(held, validate):
         raise EnvironmentCheckFailed(
@@ -100,7 +102,6 @@ async def run_hooks(
         )
     if (before := _own_hook(task, "before_execution")) is not None:
         await call_hook(held, before)
-    kwargs = task.prepare_kwargs({k: v for k, v in run.kwargs.items() if k != WORKFLOW_KEY})
     value = await call_hook(held, task.execute, **kwargs)
     result = TaskResult.from_value(await _consumed(held, value))
     after = _own_hook(task, "after_execution")

@@ -39,6 +39,7 @@ from schedkit.engine.planning import Fire, NotRun
 from schedkit.engine.reaper import Reaper
 from schedkit.engine.retries import Backoff
 from schedkit.engine.slots import Grant
+from schedkit.engine.stale_kwargs import say_stale_kwargs
 from schedkit.engine.window import Entry, FireWindow
 from schedkit.errors import StoreError
 from schedkit.events import EventBus
@@ -127,6 +128,8 @@ class SchedulerLoop:
         self._reap_at = _LONG_AGO
         self._sweep_at = _LONG_AGO
         self._sweep: asyncio.Task[None] | None = None
+        #: The check of the stored schedules' kwargs, made at the first lease gain.
+        self._kwargs_check: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -149,6 +152,7 @@ class SchedulerLoop:
         # an asyncio object of the event loop it ran in before.
         self._stopping = False
         self._wake = asyncio.Event()
+        self._kwargs_check = None
         self._replan()
         self._lease_task = asyncio.create_task(
             self.leadership.run(on_gain=self._gained), name="schedkit-lease"
@@ -170,7 +174,7 @@ class SchedulerLoop:
                     self.cfg.lease_ttl,
                 )
                 await cancel_and_wait(self._task)
-        await cancel_and_wait(self._lease_task, self._sweep)
+        await cancel_and_wait(self._lease_task, self._sweep, self._kwargs_check)
         await self.leadership.release()
 
     def wake(self) -> None:
@@ -182,9 +186,17 @@ class SchedulerLoop:
         self.executor.wake()
 
     def _gained(self) -> None:
-        """The lease was taken: plan from fresh copies of the schedules."""
+        """The lease was taken: plan from fresh copies of the schedules. At the first
+        gain since the start, check every stored schedule's kwargs in the background:
+        one node reads them all, once, not each node at each start; a lease's time
+        later, after the start's own work (a node stopped at once reads nothing)."""
         self.window.forget()
         self.wake()
+        if self._kwargs_check is None:
+            self._kwargs_check = asyncio.create_task(
+                say_stale_kwargs(self.store, self.registry, self.cfg.lease_ttl),
+                name="schedkit-kwargs-check",
+            )
 
     @property
     def is_leader(self) -> bool:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field, JsonValue
 
 from schedkit.failing import Failing, failing_in
 from schedkit.models import ApiToken, AuditEvent, to_json
 from schedkit.readmodels.common import View
-from schedkit.redaction import redact, redact_json
+from schedkit.redaction import redact, redact_json, redact_kwargs, secret_parameters
 from schedkit.service import Scheduler
 
 __all__ = [
@@ -163,6 +164,17 @@ class AuditView(View):
     detail: str | None
 
 
+def _audited(value: Any) -> Any:
+    """An audited object masked as its own view masks it: a schedule's kwargs as
+    :func:`~schedkit.redaction.redact_kwargs` shows them for its task."""
+    data = to_json(value)
+    masked = redact_json(data)
+    task = data.get("task_name") if isinstance(data, dict) else None
+    if isinstance(task, str) and isinstance(data.get("kwargs"), dict):
+        masked["kwargs"] = redact_kwargs(data["kwargs"], secret_parameters(task))
+    return masked
+
+
 def audit_view(event: AuditEvent) -> AuditView:
     return AuditView(
         id=event.id,
@@ -170,8 +182,8 @@ def audit_view(event: AuditEvent) -> AuditView:
         actor=event.actor,
         action=event.action,
         target=event.target,
-        before=redact_json(to_json(event.before)),
-        after=redact_json(to_json(event.after)),
+        before=_audited(event.before),
+        after=_audited(event.after),
         detail=redact(event.detail) if event.detail else event.detail,
     )
 

@@ -20,7 +20,14 @@ from schedkit.models import (
     to_json,
 )
 from schedkit.readmodels.common import View, local
-from schedkit.redaction import redact, redact_json
+from schedkit.redaction import (
+    mask_values,
+    redact,
+    redact_json,
+    redact_kwargs,
+    run_secrets,
+    secret_parameters,
+)
 
 __all__ = [
     "LogLineView",
@@ -159,51 +166,64 @@ def run_brief(run: Run, tz: tzinfo) -> RunBrief:
     return RunBrief(**_run_fields(run, tz))
 
 
-def _summary_fields(run: Run, tz: tzinfo) -> dict[str, Any]:
+def _summary_fields(run: Run, tz: tzinfo, secrets: frozenset[str]) -> dict[str, Any]:
     return {
         **_run_fields(run, tz),
         **{name: getattr(run, name) for name in _SUMMARY_COPIED},
         "started_at_local": local(run.started_at, tz),
         "failed_attempts": failed_attempts(run),
-        "last_failure": _brief_error(last_failure(run)),
+        "last_failure": _brief_error(last_failure(run), secrets),
         # Task-written text, like the error: it can carry what the task connected with.
-        "progress": redact_json(to_json(run.progress)),
+        "progress": redact_json(to_json(run.progress), secrets),
         "labels": list(run.labels),
-        "message": _result_message(run),
+        "message": _result_message(run, secrets),
     }
 
 
-def _result_message(run: Run) -> str | None:
+def _secrets(run: Run) -> frozenset[str]:
+    """The values of ``run``'s secret parameters, masked in all it shows (its error and
+    log lines were masked as recorded; its result is the task's, as returned)."""
+    return run_secrets(run.task_name, to_json(run.kwargs))
+
+
+def _result_message(run: Run, secrets: frozenset[str]) -> str | None:
     """The result's ``message``, masked and cut: workflow pages showed nothing of what a
     successful step reported (an audit: "settled 173,250.0 CNY for 2026-12-04")."""
     said = (run.result or {}).get("message")
     if not isinstance(said, str) or not said:
         return None
-    text = redact(said)
+    text = redact(mask_values(said, secrets))
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
-def _brief_error(error: JSON | None) -> JSON | None:
+def _brief_error(error: JSON | None, secrets: frozenset[str]) -> JSON | None:
     """An error's type and message, masked: a summary leaves its traceback out."""
     if error is None:
         return None
-    brief: JSON = redact_json(to_json({key: error.get(key) for key in ("type", "message")}))
-    return brief
+    brief = {key: error.get(key) for key in ("type", "message")}
+    masked: JSON = redact_json(to_json(brief), secrets)
+    return masked
 
 
 def run_summary(run: Run, tz: tzinfo, waiting: str | None = None) -> RunSummary:
-    return RunSummary(**_summary_fields(run, tz), error=_brief_error(run.error), waiting=waiting)
+    secrets = _secrets(run)
+    return RunSummary(
+        **_summary_fields(run, tz, secrets),
+        error=_brief_error(run.error, secrets),
+        waiting=waiting,
+    )
 
 
 def run_view(run: Run, tz: tzinfo, waiting: str | None = None) -> RunView:
+    secrets = _secrets(run)
     return RunView(
-        **_summary_fields(run, tz),
+        **_summary_fields(run, tz, secrets),
         waiting=waiting,
-        kwargs=redact_json(to_json(run.kwargs)),
+        kwargs=redact_kwargs(to_json(run.kwargs), secret_parameters(run.task_name)),
         # The design document's tasks put the exception text in the result's message.
-        result=redact_json(to_json(run.result)),
-        error=redact_json(to_json(run.error)),
-        attempt_errors=redact_json(to_json(run.attempt_errors)),
+        result=redact_json(to_json(run.result), secrets),
+        error=redact_json(to_json(run.error), secrets),
+        attempt_errors=redact_json(to_json(run.attempt_errors), secrets),
     )
 
 

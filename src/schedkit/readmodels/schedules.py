@@ -21,7 +21,7 @@ from schedkit.calendars import CalendarSet, CalendarWarning
 from schedkit.errors import CalendarNotFoundError, ValidationError
 from schedkit.models import OverlapPolicy, Schedule, to_json
 from schedkit.readmodels.common import Lang, View, local
-from schedkit.redaction import redact, redact_json
+from schedkit.redaction import redact, redact_kwargs, secret_parameters
 from schedkit.service import Scheduler
 from schedkit.service.fire_searches import FoundFires, search_upcoming
 from schedkit.service.series import EndReason, ended_by, kept_series
@@ -205,7 +205,7 @@ def schedule_view(
         trigger=schedule.trigger,
         description=text,
         timezone=str(schedule.trigger.get("timezone") or default_zone),
-        kwargs=redact_json(to_json(schedule.kwargs)),
+        kwargs=redact_kwargs(to_json(schedule.kwargs), secret_parameters(schedule.task_name)),
         misfire_grace_time=schedule.misfire_grace_time,
         coalesce=schedule.coalesce,
         max_instances=schedule.max_instances,

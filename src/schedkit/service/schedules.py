@@ -33,7 +33,7 @@ from schedkit.events import EventBus
 from schedkit.limits import MAX_SCHEDULE_BATCH, check_kwargs_size
 from schedkit.models import JSON, RunFilter, Schedule, to_json
 from schedkit.placement import LOCAL_EXECUTOR
-from schedkit.redaction import unmask
+from schedkit.redaction import secret_parameters, unmask
 from schedkit.registry import TaskRegistry
 from schedkit.service.audit import SYSTEM, Auditor
 from schedkit.service.bulk import (
@@ -242,7 +242,7 @@ class ScheduleBook:
         given = spec.kwargs
         if before is not None:
             # Read models show kwargs redacted; a value sent back as shown keeps its own.
-            given = unmask(given, to_json(before.kwargs))
+            given = unmask(given, to_json(before.kwargs), secret_parameters(before.task_name))
         kwargs = task.validate_kwargs(given, tz=self.tz)
         check_kwargs_size(kwargs, self.config.limits.max_kwargs_bytes)
         if before is not None:

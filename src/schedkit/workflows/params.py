@@ -23,7 +23,7 @@ import pydantic
 
 from schedkit.errors import ValidationError
 from schedkit.models import storable_json
-from schedkit.parameters import lax_conversion, validated
+from schedkit.parameters import refusing_checker, validated
 from schedkit.task import BaseTask
 from schedkit.workflows.definition import Workflow
 
@@ -87,11 +87,10 @@ def _check_declared(
 
 def _check_value(declared: pydantic.fields.FieldInfo, value: Any, field: str, where: str) -> Any:
     """``value`` as the parameter ``declared`` reads it, in JSON form."""
-    message = lax_conversion(declared, value)
-    if message is None:
-        adapter = pydantic.TypeAdapter(declared.rebuild_annotation())
-        try:
-            return adapter.dump_python(adapter.validate_python(value), mode="json")
-        except pydantic.ValidationError as exc:
-            message = exc.errors()[0]["msg"]
+    adapter = pydantic.TypeAdapter(declared.rebuild_annotation())
+    try:
+        refusing_checker(adapter.core_schema).validate_python(value)
+        return adapter.dump_python(adapter.validate_python(value), mode="json")
+    except pydantic.ValidationError as exc:
+        message = exc.errors()[0]["msg"]
     raise ValidationError(f"{message} (as {where} takes it)", field=field)
