@@ -318,10 +318,13 @@ async def _started(
 ) -> AsyncIterator[Scheduler]:
     path = sqlite_file(scheduler.config.store_url)
     created = path is not None and not path.exists()
+    writes = not read_only
     try:
-        writes = not read_only
         await scheduler.start(create_store=writes, store_defaults=writes, upgrade_store=writes)
     except StoreNotFoundError as error:
+        if writes:
+            # What a write cannot create (a PostgreSQL schema): the error says what to do.
+            raise CommandFailed(str(error)) from None
         # A mistyped PostgreSQL or MongoDB database name got an empty store from a read.
         raise CommandFailed(
             f"{error}: this command reads a store and never creates one "
