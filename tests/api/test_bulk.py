@@ -54,6 +54,19 @@ def test_a_batch_creates_every_schedule(api: Api) -> None:
     assert event["after"] == {"count": 300, "ids": answer.json()["ids"]}
 
 
+def test_a_batch_keeps_labels_max_runs_and_executor(api: Api) -> None:
+    """They were dropped: the schedules ran on any node, for ever, where the task said."""
+    spec = {"trigger": "cron", "minute": 5, "kwargs": {"count": 1}, "labels": ["gpu"]}
+    spec |= {"max_runs": 3, "executor": "local"}
+    answer = api.admin.post("/schedules", json=[{"id": "kept", "task": "echo", "schedule": spec}])
+    assert answer.status_code == 201, answer.text
+    one = api.viewer.get("/schedules/kept").json()
+    assert (one["labels"], one["max_runs"], one["executor"]) == (["gpu"], 3, "local")
+    # Only a file's lines may carry a pause or an origin (schedkit schedule export's).
+    paused = {"id": "p", "task": "echo", "schedule": spec, "paused": True}
+    assert api.admin.post("/schedules", json=[paused]).status_code == 422
+
+
 def test_bad_items_are_each_named_and_nothing_is_stored(api: Api) -> None:
     before = total(api)
     batch = items(50, prefix="bad")

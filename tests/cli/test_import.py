@@ -183,6 +183,9 @@ def test_past_twenty_bad_lines_the_error_says_how_many_more(stored: Cli) -> None
 def test_import_twice_reports_existing_ids_and_format_errors(cli: Cli) -> None:
     (cli.cwd / "s.jsonl").write_text(jsonl(3), encoding="utf-8")
     assert cli("schedule", "import", "s.jsonl").exit_code == 0
+    same = cli("schedule", "import", "s.jsonl")  # left as they are
+    assert same.exit_code == 0 and "3 schedule(s) of the file stored already" in same.stdout
+    (cli.cwd / "s.jsonl").write_text(jsonl(3).replace('"minute": 0,', '"minute": 7,'), "utf-8")
     again = cli("schedule", "import", "s.jsonl")
     assert again.exit_code == 2
     assert "line 3: id: schedule 'j-000' exists already" in " ".join(again.stderr.split())

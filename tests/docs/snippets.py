@@ -97,6 +97,16 @@ NOT_RUN: dict[tuple[str, str], str] = {
         "needs a database app with a schema schedkit, and restores over it "
         "(tests/store/test_pg_connections.py runs a store in a schema)"
     ),
+    ("docs/stores.md", "# the URL names the database (…:27017/exds?replicaSet=rs0)"): (
+        "needs MongoDB's database tools (mongodump is not installed here) and a server at db1"
+    ),
+    (
+        "docs/stores.md",
+        "# 1. the old store: stop every node (nothing fires or changes after the export), then",
+    ): (
+        "needs a PostgreSQL server at db.internal; tests/cli/test_schedule_export.py moves "
+        "schedules from SQLite to PostgreSQL and MongoDB"
+    ),
     (
         "docs/stores.md",
         '"""Bytes per run in a schedkit SQL store: N runs through their whole life, then measure.',

@@ -50,7 +50,12 @@ def test_bad_json_lines_are_each_named() -> None:
     )
     assert bad_lines(text, "jsonl") == [
         (1, None, 'must be an object {"task": ..., "schedule": ...}'),
-        (2, None, "unknown key(s) when; known: id, task, schedule"),
+        (
+            2,
+            None,
+            "unknown key(s) when; known: id, task, schedule, paused, pause_note, origin "
+            "(`schedkit schedule export` writes schedules in this form)",
+        ),
         (3, "task", "a task name is required"),
         (4, "schedule", "a schedule (an object or a crontab string) is required"),
         (5, "schedule", "a schedule (an object or a crontab string) is required"),

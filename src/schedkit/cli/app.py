@@ -19,6 +19,7 @@ from . import (
     demo,
     next_fires,
     runs,
+    schedule_export,
     schedule_list,
     schedules,
     serve,
@@ -136,6 +137,7 @@ def _export_env(ctx: typer.Context, name: str, value: str | None) -> None:
 tasks.register(app)
 runs.register(app)
 schedules.register(app)
+schedule_export.register(app)
 next_fires.register(app)
 schedule_list.register(app)
 backfill.register(app)

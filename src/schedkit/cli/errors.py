@@ -133,7 +133,10 @@ class SchedkitGroup(TyperGroup):
 
     #: Two-word commands: ``schedkit schedule import FILE`` runs ``schedule-import``
     #: (``schedule`` itself takes a task name first).
-    SUBCOMMANDS: ClassVar[Mapping[str, str]] = {"schedule import": "schedule-import"}
+    SUBCOMMANDS: ClassVar[Mapping[str, str]] = {
+        "schedule import": "schedule-import",
+        "schedule export": "schedule-export",
+    }
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         typed = " ".join(args[:2])

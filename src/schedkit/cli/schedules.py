@@ -20,6 +20,7 @@ from . import render, words
 from .errors import UsageProblem, options_named
 from .parsing import parse_duration, parse_params, read_text_file
 from .render import visible
+from .schedule_export import import_new, say_unchanged
 from .state import (
     CliState,
     JsonOpt,
@@ -350,16 +351,19 @@ def import_schedules(
         raise UsageProblem(f"--format must be one of {', '.join(FORMATS)}, not {chosen!r}")
     entries = parse_schedule_file(read_text_file(file), chosen)
 
-    async def work() -> int:
-        async with management(state) as s:
-            return len(await s.add_schedules(entries, actor=actor()))
+    async def work() -> tuple[int, list[str]]:
+        async with management(state, defaults=False) as s:
+            return await import_new(s, entries)
 
-    created = _saying_warnings(state, work)
+    created, unchanged = _saying_warnings(state, work)
     store = state.store_label()
     if as_json:
-        render.emit_json({"store": store, "created": created, "file": str(file)})
+        render.emit_json(
+            {"store": store, "created": created, "unchanged": unchanged, "file": str(file)}
+        )
         return
     state.out.print(words.fill("imported", state.lang, n=created, file=visible(file.name)))
+    say_unchanged(state, unchanged)
     render.store_line(state.out, store, state.lang)
 
 

@@ -32,7 +32,7 @@ from schedkit.errors import StoreNotFoundError
 from schedkit.logcapture import ABOUT_RUN, NODE_ATTR
 from schedkit.registry import TaskRegistry
 from schedkit.service import Scheduler
-from schedkit.service.location import describe_store, sqlite_file
+from schedkit.service.location import created_by_start, describe_store, sqlite_file
 from schedkit.service.past_dates import ScheduleNote, noted
 
 from . import loop
@@ -276,19 +276,23 @@ def _relative_sqlite(url: str) -> bool:
 
 
 @asynccontextmanager
-async def management(state: CliState, *, read_only: bool = False) -> AsyncIterator[Scheduler]:
+async def management(
+    state: CliState, *, read_only: bool = False, defaults: bool = True
+) -> AsyncIterator[Scheduler]:
     """A started façade that neither fires schedules nor executes runs. ``read_only``:
     the store must exist already (see :func:`require_existing_store`) at this release's
     schema (an older one is not upgraded: `schedkit check` from a new release, run before
     deciding to roll back, upgraded the store past what the old release can run on), and
     the tasks' default schedules missing from it stay missing (a node's start stores
     them): run from a checkout against production, a read stored the schedule of a task
-    no node had the code of yet, and it failed for a read-only database user."""
+    no node had the code of yet, and it failed for a read-only database user. Not
+    ``defaults``: a write that leaves them missing too (a schedule import, whose lines
+    may be those defaults, copied from another store)."""
     if read_only:
         require_existing_store(state)
     config = with_roles(state.config(), scheduler=False, executor=False)
     scheduler = Scheduler(config, registry=TaskRegistry())
-    async with _started(state, scheduler, read_only=read_only) as started:
+    async with _started(state, scheduler, read_only=read_only, defaults=defaults) as started:
         yield started
 
 
@@ -314,24 +318,30 @@ async def executing(state: CliState, *, node_name: str | None = None) -> AsyncIt
 
 @asynccontextmanager
 async def _started(
-    state: CliState, scheduler: Scheduler, *, read_only: bool = False
+    state: CliState, scheduler: Scheduler, *, read_only: bool = False, defaults: bool = True
 ) -> AsyncIterator[Scheduler]:
-    path = sqlite_file(scheduler.config.store_url)
-    created = path is not None and not path.exists()
+    writes = not read_only
     try:
-        writes = not read_only
-        await scheduler.start(create_store=writes, store_defaults=writes, upgrade_store=writes)
+        await scheduler.start(
+            create_store=writes, store_defaults=writes and defaults, upgrade_store=writes
+        )
     except StoreNotFoundError as error:
+        if writes:
+            # What a write cannot create (a PostgreSQL schema): the error says what to do.
+            raise CommandFailed(str(error)) from None
         # A mistyped PostgreSQL or MongoDB database name got an empty store from a read.
         raise CommandFailed(
             f"{error}: this command reads a store and never creates one "
             f"({state.where_to_look()}; `schedkit db upgrade` creates a store)"
         ) from None
-    if created and not state.json:
-        # A new, empty store is rarely what a command on an existing system wants.
+    if created_by_start(scheduler) and not state.json:
+        # A new, empty store is rarely what a command on an existing system wants (and
+        # an import refused after creating one said only "nothing was stored").
+        path = sqlite_file(scheduler.config.store_url)
+        where = path if path is not None else state.store_label()
         relative = state.relative_store_note()
         state.err.print(
-            f"[yellow]note:[/] created a new store at {path} ({state.where_to_look()})"
+            f"[yellow]note:[/] created a new store at {where} ({state.where_to_look()})"
             + (f"; {relative}" if relative else ""),
             soft_wrap=True,
         )

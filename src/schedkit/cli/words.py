@@ -316,6 +316,19 @@ _TEMPLATES: dict[str, dict[Lang, str]] = {
         "en": "imported {n:,} schedule(s) from {file}",
         "zh": "已从 {file} 导入 {n:,} 个调度",
     },
+    "import unchanged": {
+        "en": "{n:,} schedule(s) of the file stored already as it has them, left as they "
+        "are: {ids}",
+        "zh": "文件中有 {n:,} 个调度已按相同内容存储，保持不变：{ids}",
+    },
+    "exported": {
+        "en": "exported {n:,} schedule(s) to {file}",
+        "zh": "已将 {n:,} 个调度导出到 {file}",
+    },
+    "export ended": {
+        "en": "left out {n:,} schedule(s) ended by their max_runs: {ids}",
+        "zh": "已略过 {n:,} 个已达 max_runs 而结束的调度：{ids}",
+    },
     "check ok": {"en": "ok: no problem found", "zh": "正常：未发现问题"},
     "check problems": {"en": "{n} problem(s)", "zh": "发现 {n} 个问题"},
     "store created": {

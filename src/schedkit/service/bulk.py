@@ -33,6 +33,7 @@ __all__ = [
     "ScheduleEntry",
     "build_schedules",
     "entry_from_item",
+    "entry_id",
     "existing_errors",
     "no_room",
 ]
@@ -40,7 +41,11 @@ __all__ = [
 #: Bad entries named one by one in an error's message (all are in its ``errors``).
 SHOWN_ERRORS = 20
 _ID = re.compile(SCHEDULE_ID_PATTERN)
-_ITEM_KEYS = frozenset({"id", "task", "schedule"})
+_ITEM_KEYS = ("id", "task", "schedule")
+#: What a line of a file may say besides, as ``schedkit schedule export`` writes it: a
+#: copy to another store keeps each pause, and a task's default schedule stays in step
+#: with its code (``origin``).
+FILE_KEYS = (*_ITEM_KEYS, "paused", "pause_note", "origin")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -51,6 +56,9 @@ class ScheduleEntry:
     task_name: str
     config: Any
     schedule_id: str | None = None
+    paused: bool = False
+    pause_note: str | None = None
+    origin: str = "runtime"
     line: int
 
 
@@ -93,16 +101,23 @@ class BulkScheduleError(ValidationError):
         return self.message
 
 
-def entry_from_item(line: int, item: object) -> ScheduleEntry | EntryError:
+def entry_from_item(
+    line: int, item: object, *, from_file: bool = False
+) -> ScheduleEntry | EntryError:
     """The entry a JSON item describes (``{"id": ..., "task": ..., "schedule": ...}``: a
-    line of a file, an item of a request), or why it is none; such an error goes to
-    :func:`build_schedules` with the entries, to be reported with theirs."""
+    line of a file, an item of a request; ``from_file``: the keys of :data:`FILE_KEYS`
+    too), or why it is none; such an error goes to :func:`build_schedules` with the
+    entries, to be reported with theirs."""
     if not isinstance(item, Mapping):
         return EntryError(line=line, message='must be an object {"task": ..., "schedule": ...}')
-    unknown = sorted(str(k) for k in set(item) - _ITEM_KEYS)
+    keys = FILE_KEYS if from_file else _ITEM_KEYS
+    unknown = sorted(str(k) for k in set(item) - set(keys))
     if unknown:
+        # A listing's JSON (`schedkit --json schedules`) was taken for an export.
+        hint = " (`schedkit schedule export` writes schedules in this form)" if from_file else ""
         return EntryError(
-            line=line, message=f"unknown key(s) {', '.join(unknown)}; known: id, task, schedule"
+            line=line,
+            message=f"unknown key(s) {', '.join(unknown)}; known: {', '.join(keys)}{hint}",
         )
     task, schedule, sid = item.get("task"), item.get("schedule"), item.get("id")
     if not isinstance(task, str) or not task:
@@ -115,7 +130,35 @@ def entry_from_item(line: int, item: object) -> ScheduleEntry | EntryError:
         )
     if sid is not None and not isinstance(sid, str):
         return EntryError(line=line, message="must be a string", field="id")
-    return ScheduleEntry(task_name=task, config=schedule, schedule_id=sid, line=line)
+    paused, note, origin = item.get("paused", False), item.get("pause_note"), item.get("origin")
+    problem = _state_problem(task, sid, paused, note, origin)
+    if problem is not None:
+        return EntryError(line=line, message=problem[1], field=problem[0])
+    return ScheduleEntry(
+        task_name=task,
+        config=schedule,
+        schedule_id=sid,
+        paused=paused,
+        pause_note=note,
+        origin=origin or "runtime",
+        line=line,
+    )
+
+
+def _state_problem(
+    task: str, sid: str | None, paused: object, note: object, origin: object
+) -> tuple[str, str] | None:
+    """What is wrong with a line's ``paused``, ``pause_note`` and ``origin`` (the field
+    and why), if anything."""
+    if not isinstance(paused, bool):
+        return "paused", "must be true or false"
+    if note is not None and not (isinstance(note, str) and paused):
+        return "pause_note", "a string, the note of a paused schedule (with paused: true)"
+    if origin not in (None, "code", "runtime"):
+        return "origin", "must be code (a task's default schedule) or runtime"
+    if origin == "code" and sid not in (None, task):
+        return "origin", "only a task's default schedule, whose id is the task name, is code"
+    return None
 
 
 def build_schedules(
@@ -212,7 +255,7 @@ class _Builder:
 
     def build(self, entry: ScheduleEntry) -> Schedule:
         task = self._registry.require(entry.task_name)
-        sid = _entry_id(entry)
+        sid = entry_id(entry)
         _check_id(sid)
         config, kwargs = _split_kwargs(entry.config)
         spec, trigger, next_fire = self._spec(config)
@@ -228,7 +271,12 @@ class _Builder:
             max_instances=spec.max_instances,
             overlap=spec.overlap,
             timeout=spec.timeout,
-            origin="runtime",
+            labels=tuple(spec.labels),
+            executor=spec.executor,
+            max_runs=spec.max_runs,
+            paused=entry.paused,
+            pause_note=entry.pause_note,
+            origin=entry.origin,
             next_fire_time=next_fire,
             version=self._deleted.get(sid, 0) + 1,
             created_at=self._now,
@@ -249,7 +297,8 @@ class _Builder:
         return found
 
 
-def _entry_id(entry: ScheduleEntry) -> str:
+def entry_id(entry: ScheduleEntry) -> str:
+    """The id of the schedule ``entry`` creates."""
     return entry.schedule_id if entry.schedule_id is not None else entry.task_name
 
 

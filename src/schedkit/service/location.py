@@ -1,17 +1,20 @@
 """Where a store URL points, said the same way by every tool: a SQLite file by its
 absolute path, any other store as the store itself shows it (password masked, a MongoDB
-database the URL does not name added)."""
+database the URL does not name added); and whether a façade's start created it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from schedkit.store.urls import describe_url
 
-__all__ = ["describe_store", "sqlite_file"]
+if TYPE_CHECKING:
+    from schedkit.service import Scheduler
+
+__all__ = ["created_by_start", "describe_store", "sqlite_file"]
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -32,3 +35,9 @@ def describe_store(url: str, options: Mapping[str, Any] | None = None) -> str:
     ``url`` and its ``store_options``."""
     path = sqlite_file(url)
     return f"sqlite:///{path}" if path is not None else describe_url(url, options)
+
+
+def created_by_start(scheduler: Scheduler) -> bool:
+    """Whether ``scheduler``'s start created its store: a new SQLite file, or schedkit's
+    tables or indexes in an empty database."""
+    return scheduler.store.found_version == 0

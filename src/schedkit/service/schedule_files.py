@@ -4,7 +4,8 @@
   "schedule": {"trigger": "cron", "minute": "*/15", "kwargs": {"meter": "0001"}}}``.
   ``schedule`` takes every form ``add_task`` takes (the document's flat dict, the nested
   spec, a crontab string); ``id`` is optional (default: the task name); ``task_name`` is
-  accepted for ``task``.
+  accepted for ``task``; ``paused``, ``pause_note`` and ``origin`` as ``schedkit schedule
+  export`` writes them (:mod:`schedkit.service.schedule_copy`).
 * CSV: a header line naming the columns ``task`` and ``schedule`` (required) and
   ``id``, ``kwargs``, ``timezone`` (optional). ``schedule`` is a crontab string or a JSON
   object (as in JSON lines); ``kwargs`` a JSON object; ``timezone`` the zone of a
@@ -72,7 +73,7 @@ def _jsonl_entries(text: str) -> list[ScheduleEntry | EntryError]:
             # The files' other name of "task" (which wins when both are given).
             task = item.get("task", item["task_name"])
             item = {**{k: v for k, v in item.items() if k != "task_name"}, "task": task}
-        found.append(entry_from_item(number, item))
+        found.append(entry_from_item(number, item, from_file=True))
     return found
 
 

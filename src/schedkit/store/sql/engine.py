@@ -61,6 +61,7 @@ from schedkit.store.sql.pgconnect import (
     connect_args,
     quote_identifier,
 )
+from schedkit.store.sql.privileges import unusable_schema
 from schedkit.store.sql.rows import driver
 from schedkit.store.sql.schema import Tables
 from schedkit.store.sql.writer import Work, Writer
@@ -413,6 +414,10 @@ class PostgresRunner(Runner):
         if schema is None:
             conn.execute(sa.select(1))
         elif conn.execute(sa.select(sa.func.current_schema())).scalar() is None:
+            prefix = self.options.table_prefix
+            refused = unusable_schema(conn, schema, prefix, self.display_url)
+            if refused is not None:
+                raise refused
             raise StoreNotFoundError(
                 f"has no schema {schema!r} this role may use (create it as the tables' "
                 f"owner: CREATE SCHEMA {quote_identifier(schema)}; and grant USAGE on it)"
