@@ -17,10 +17,10 @@ from typer.testing import CliRunner
 from schedkit import SchedkitConfig, Scheduler
 from schedkit.cli import app as cli_app
 from schedkit.errors import StoreError, StoreNotFoundError
-from schedkit.models import TriggerSource
+from schedkit.models import RunStatus, TriggerSource
 from schedkit.store import create_store
 from tests.pg_roles import NodeRole, node_role
-from tests.store._contract import add_runs, make_run
+from tests.store._contract import T0, add_runs, make_run
 
 pytestmark = pytest.mark.external_service
 
@@ -35,7 +35,17 @@ async def _restored(owner_url: str) -> None:
 
     await sql(owner_url, f"CREATE SCHEMA {SCHEMA}")
     async with create_store(owner_url, schema=SCHEMA) as store:
-        runs = [make_run(schedule_id=None, trigger_source=TriggerSource.MANUAL) for _ in range(3)]
+        # Finished: pending runs of a task no node has would be a problem of their own.
+        runs = [
+            make_run(
+                schedule_id=None,
+                trigger_source=TriggerSource.MANUAL,
+                status=RunStatus.SUCCESS,
+                started_at=T0,
+                finished_at=T0,
+            )
+            for _ in range(3)
+        ]
         await add_runs(store, *runs)
 
 
