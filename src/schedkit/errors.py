@@ -219,6 +219,15 @@ class StoreUnavailableError(StoreError):
     """The store cannot be reached; the URL in the message has its password masked."""
 
 
+class StoreUnwritableError(StoreUnavailableError):
+    """The store answers reads but refuses writes: its disk is full (SQLite's
+    SQLITE_FULL, PostgreSQL's disk_full) or writing its SQLite file fails (an I/O error:
+    the file made immutable, a file system remounted read-only). Waited out as an outage
+    is (writes resume by themselves once space is freed), but not hidden as one: the
+    store's ping, a read, passes, so the loops that write are what tell it (``/ready``,
+    ``/health``); see docs/monitoring.md#readiness."""
+
+
 class StoreNotFoundError(StoreError, LookupError):
     """The store URL reaches a database that holds no schedkit store, and the caller (a
     read command) must not create one there: a mistyped database name would otherwise
@@ -237,6 +246,14 @@ class StoreRefusedError(StoreError):
     under the node). The message says what to do (a GRANT, ``schedkit db upgrade`` as
     the tables' owner). Callers still try again, slowly: an administrator may fix it
     while the node runs."""
+
+
+class StoreFileReplacedError(StoreRefusedError):
+    """The SQLite store's file was removed or replaced (another file moved to its path)
+    since this process opened it. Its connections still use the old file, which no
+    other process will see again; a process started since uses the new one, and both
+    would fire every schedule. Every later call of this store object fails with it:
+    restart the process (docs/stores.md#backup-and-restore)."""
 
 
 class StoreClosedError(StoreError):

@@ -25,6 +25,9 @@ class Failing:
     error: str
     #: Waiting does not cure it (StoreRefusedError): someone must act.
     refused: bool
+    #: The store refuses writes (StoreUnwritableError: a full disk, a file that cannot
+    #: be written) while it answers reads.
+    unwritable: bool = False
 
     def to_json(self) -> JSON:
         """As a node's heartbeat stores it (in its ``info``, under ``failing``)."""
@@ -33,6 +36,7 @@ class Failing:
             "since": self.since.isoformat(),
             "error": self.error,
             "refused": self.refused,
+            "unwritable": self.unwritable,
         }
 
     @classmethod
@@ -50,7 +54,13 @@ class Failing:
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        return cls(loop=loop, since=when, error=error, refused=value.get("refused") is True)
+        return cls(
+            loop=loop,
+            since=when,
+            error=error,
+            refused=value.get("refused") is True,
+            unwritable=value.get("unwritable") is True,
+        )
 
 
 def failing_in(info: JSON) -> list[Failing]:

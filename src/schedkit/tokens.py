@@ -8,6 +8,7 @@ Creating and revoking a token writes an audit event.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import logging
@@ -16,7 +17,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from schedkit.errors import ConflictError, SchedkitError, ValidationError
+from schedkit.errors import ConflictError, SchedkitError, StoreUnwritableError, ValidationError
 from schedkit.models import ApiToken, AuditEvent, new_id, to_json, utcnow
 from schedkit.store.base import Store
 
@@ -142,7 +143,10 @@ async def verify_token(
         return None
     at = now or utcnow()
     if token.last_used_at is None or at - token.last_used_at >= TOUCH_INTERVAL:
-        await store.touch_token(token.id, at)
+        # A store refusing writes (a full disk) still tells who the caller is: its reads,
+        # /ready's reason among them, stay open to tokens used for the first time.
+        with contextlib.suppress(StoreUnwritableError):
+            await store.touch_token(token.id, at)
     return token
 
 

@@ -17,7 +17,13 @@ from .conftest import MakeScheduler
 SINCE = datetime(2026, 12, 7, 3, 38, 27, 123456, tzinfo=UTC)
 ERROR = "store postgresql://node:***@db/app refused: permission denied for table schedkit_runs"
 #: What a node's heartbeat writes for its refused claims.
-STORED = {"loop": "claim loop", "since": SINCE.isoformat(), "error": ERROR, "refused": True}
+STORED = {
+    "loop": "claim loop",
+    "since": SINCE.isoformat(),
+    "error": ERROR,
+    "refused": True,
+    "unwritable": False,
+}
 
 
 class Clock:

@@ -44,6 +44,7 @@ from schedkit.errors import (
     ScheduleNotFoundError,
     StoreError,
     StoreUnavailableError,
+    StoreUnwritableError,
     TaskNotFoundError,
     TooManyRequestsError,
     ValidationError,
@@ -395,19 +396,25 @@ def _store_problem(exc: StoreError) -> JSONResponse:
     with the password masked) is for the node's log, not for every token holder; the
     reference joins the two."""
     reference = secrets.token_hex(4)
-    unreachable = isinstance(exc, StoreUnavailableError)
+    unwritable = isinstance(exc, StoreUnwritableError)
+    unreachable = isinstance(exc, StoreUnavailableError) and not unwritable
     logger.log(
         logging.WARNING if unreachable else logging.ERROR,
         "store error answered with 503 (ref %s): %s",
         reference,
         exc,
     )
-    what = "cannot be reached" if unreachable else "failed"
+    if unwritable:
+        what, slug, title = "refuses writes", "store-unwritable", "Store refuses writes"
+    elif unreachable:
+        what, slug, title = "cannot be reached", "store-unavailable", "Store unavailable"
+    else:
+        what, slug, title = "failed", "store-error", "Store error"
     return problem_response(
         503,
         f"The store {what}; the node's log has the cause (ref {reference}).",
-        slug="store-unavailable" if unreachable else "store-error",
-        title="Store unavailable" if unreachable else "Store error",
+        slug=slug,
+        title=title,
         headers={"Retry-After": "5"},
         extra={"ref": reference},
     )

@@ -116,8 +116,11 @@ async def _check(state: CliState, report: Report, require_store: bool) -> None:
                     code=store.code_version,
                 )  # fmt: skip
                 report.warnings.append(("store", newer))
-            for missing in await store.missing_privileges():
-                report.problem("store privileges", missing)
+            missing = await store.missing_privileges()
+            for sentence in missing:
+                report.problem("store privileges", sentence)
+            for refused in [] if missing else await store.write_problems():
+                report.problem("store writes", refused)
         except StoreNotFoundError as exc:
             # Not yet created is a sound state before the first start; a mistyped
             # database name shows here all the same (a problem with --require-store).

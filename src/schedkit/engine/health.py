@@ -9,7 +9,7 @@ on answering ``/ready`` 200, the store answering its ping; nothing fired for as 
 from __future__ import annotations
 
 from schedkit.clock import Clock
-from schedkit.errors import StoreRefusedError, StoreUnavailableError
+from schedkit.errors import StoreRefusedError, StoreUnavailableError, StoreUnwritableError
 from schedkit.failing import Failing
 from schedkit.limits import MAX_ERROR_MESSAGE_CHARS
 from schedkit.redaction import redact
@@ -33,7 +33,8 @@ class LoopHealth:
     def failing(self) -> Failing | None:
         """The loop's failure, unless it is an outage: the store's ping tells that one,
         while the loop, backing off, would keep a node whose store is back unready for
-        up to its backoff's cap."""
+        up to its backoff's cap. A store refusing writes (a full disk) is no outage here:
+        its ping, a read, passes, and the loops that write are all that can tell it."""
         return None if self._outage else self._failing
 
     def ok(self) -> None:
@@ -42,11 +43,13 @@ class LoopHealth:
 
     def failed(self, exc: BaseException) -> None:
         previous = self._failing
-        self._outage = isinstance(exc, StoreUnavailableError)
+        unwritable = isinstance(exc, StoreUnwritableError)
+        self._outage = isinstance(exc, StoreUnavailableError) and not unwritable
         self._failing = Failing(
             loop=self.loop,
             since=previous.since if previous is not None else self.clock.now(),
             # Shown to other nodes' viewers too (the heartbeat stores it): no secret.
             error=redact(str(exc) or type(exc).__name__, limit=MAX_ERROR_MESSAGE_CHARS),
             refused=isinstance(exc, StoreRefusedError),
+            unwritable=unwritable,
         )

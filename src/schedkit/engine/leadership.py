@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from schedkit.clock import Clock
 from schedkit.engine.health import LoopHealth
 from schedkit.engine.retries import Backoff
-from schedkit.errors import StoreError
+from schedkit.errors import StoreError, StoreFileReplacedError
 from schedkit.models import Lease
 from schedkit.stopping import stop_write
 from schedkit.store.base import Store
@@ -75,6 +75,10 @@ class Leadership:
             except StoreError as exc:
                 self.health.failed(exc)
                 self.failed_at = self.clock.now()
+                if isinstance(exc, StoreFileReplacedError):
+                    # Its writes go to a file no other node sees: counted leader until
+                    # the lease's end, it would fire beside the holder of the new file.
+                    self.step_down()
                 await backoff.wait(f"scheduler lease: store error: {exc}", error=exc)
                 continue
             except Exception as exc:  # a bug must not end the node's part in leadership

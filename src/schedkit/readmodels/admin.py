@@ -39,6 +39,12 @@ class FailingLoopView(View):
         description="The store refuses the node (a privilege its database role lacks, a "
         "table gone): waiting does not cure it, someone must act."
     )
+    unwritable: bool = Field(
+        False,
+        description="The store answers reads but refuses writes (its disk is full, its "
+        "SQLite file cannot be written): nothing is fired, claimed or recorded until "
+        "it takes writes again.",
+    )
     error: str | None = Field(
         description="The error and what to do (credentials masked); null in /health "
         "without credentials."
@@ -50,7 +56,11 @@ def failing_views(failing: Iterable[Failing], *, errors: bool = True) -> list[Fa
     host, database and role: not for an anonymous caller)."""
     return [
         FailingLoopView(
-            loop=f.loop, since=f.since, refused=f.refused, error=f.error if errors else None
+            loop=f.loop,
+            since=f.since,
+            refused=f.refused,
+            unwritable=f.unwritable,
+            error=f.error if errors else None,
         )
         for f in failing
     ]

@@ -132,6 +132,12 @@ class AdminStore(abc.ABC):
         when nothing is missing or the store cannot tell. The store must be open."""
         return []
 
+    async def write_problems(self) -> list[str]:
+        """Why a write fails now on a store that answers reads (SQLite: its disk full, its
+        file not writable), one sentence each; empty when a write works or the store
+        cannot tell. Writes nothing that stays. The store must be open."""
+        return []
+
     # -- run rollups -----------------------------------------------------------------------
 
     @abc.abstractmethod

@@ -10,6 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from schedkit.errors import StoreUnwritableError
 from schedkit.models import JSON, ApiToken, AuditEvent, Node, StateEntry, utcnow
 from schedkit.store.base_admin import DRAIN_KEY
 from schedkit.store.sql import privileges, rollups
@@ -18,6 +19,10 @@ from schedkit.store.values import RollupRebuild
 
 #: Audit events per delete of a purge (one short write each).
 _PURGE_BATCH = 1000
+#: The key/value entry a write probe writes and deletes (see write_problems), and its
+#: size: pages enough that a disk with no room for a run's result fails it too.
+_PROBE_KEY = "schedkit:write-probe"
+_PROBE_BYTES = 65536
 
 
 class AdminMixin(SQLBase):
@@ -138,6 +143,27 @@ class AdminMixin(SQLBase):
             return privileges.sqlite_missing(self._db.url.database)
         names = [t.name for t in self._t.metadata.sorted_tables]
         return await self._db.read(lambda conn: privileges.postgres_missing(conn, names))
+
+    async def write_problems(self) -> list[str]:
+        # PostgreSQL: a full disk shows when a table must grow, which no small write
+        # that leaves nothing behind makes sure of.
+        if not self._sqlite:
+            return []
+        kv = self._t.kv_state
+        value = {"probe": "x" * _PROBE_BYTES}
+        row = {"key": _PROBE_KEY, "value": value, "version": 1, "updated_at": utcnow()}
+
+        def probe(conn: Connection) -> None:
+            # Nothing stays, but the commit writes its pages to the journal, which a full
+            # disk refuses (nodes' writes failed while `schedkit check` found no problem).
+            conn.execute(self._insert(kv).values(row).on_conflict_do_nothing())
+            conn.execute(sa.delete(kv).where(kv.c.key == _PROBE_KEY))
+
+        try:
+            await self._db.write(probe)
+        except StoreUnwritableError as exc:
+            return [str(exc)]
+        return []
 
     async def get_state(self, key: str) -> StateEntry | None:
         kv = self._t.kv_state

@@ -79,7 +79,7 @@ class SQLBase(Store):
         await self._db.close()
 
     async def ping(self) -> None:
-        await self._db.read(lambda conn: conn.execute(sa.select(1)).scalar_one())
+        await self._db.ping()
 
     async def server_time(self) -> datetime | None:
         if self._sqlite:

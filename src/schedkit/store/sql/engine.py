@@ -47,23 +47,21 @@ from schedkit.errors import (
     ConfigError,
     StoreClosedError,
     StoreError,
+    StoreFileReplacedError,
     StoreNotFoundError,
     StoreUnavailableError,
+    StoreUnwritableError,
 )
 from schedkit.logcapture import node_here
 from schedkit.store._upgrade import UpgradeCheck, upgrade_check
-from schedkit.store.refusals import sql_refusal
+from schedkit.store.refusals import sql_refusal, sql_unwritable
 from schedkit.store.sql.columns import json_dumps
 from schedkit.store.sql.migrations import migrate
 from schedkit.store.sql.options import SQLOptions
-from schedkit.store.sql.pgconnect import (
-    DIALECT_ONLY,
-    connect_args,
-    quote_identifier,
-)
+from schedkit.store.sql.pgconnect import DIALECT_ONLY, connect_args, quote_identifier
 from schedkit.store.sql.privileges import unusable_schema
-from schedkit.store.sql.rows import driver
 from schedkit.store.sql.schema import Tables
+from schedkit.store.sql.sqlite_file import WRITE_OPTION, SQLiteFile, connect_hook, on_begin
 from schedkit.store.sql.writer import Work, Writer
 from schedkit.store.urls import mask_url
 
@@ -71,7 +69,6 @@ log = logging.getLogger("schedkit.store.sql")
 
 _T = TypeVar("_T")
 
-_WRITE_OPTION = "schedkit_write"
 # PostgreSQL SQLSTATEs after which the whole transaction can simply be run again.
 _RETRY_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock
 _MAX_TX_ATTEMPTS = 5
@@ -81,6 +78,8 @@ _UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P")
 #: PostgreSQL: a pooled connection idle longer than this (seconds) is pinged before it is
 #: handed out (see PostgresRunner._create).
 PING_IDLE_AFTER = 1.0
+#: Seconds between two errors logged for a store refusing writes (see Runner._write_failed).
+UNWRITABLE_SAID_EVERY = 60.0
 _IDLE_SINCE = "schedkit_idle_since"
 
 
@@ -146,6 +145,10 @@ class Runner(abc.ABC):
         self.url = url
         self.display_url = display_url
         self.options = options
+        #: When a refusal of writes (a full disk) may be logged again; whether one logged
+        #: awaits the line saying writes work again.
+        self._say_unwritable_at = 0.0
+        self._unwritable_said = False
 
     @property
     @abc.abstractmethod
@@ -165,6 +168,10 @@ class Runner(abc.ABC):
         """Run ``work`` in one write transaction, committed when it returns. An
         ``urgent`` write (a heartbeat, a lease) goes ahead of writes still queued in
         this process."""
+
+    async def ping(self) -> None:
+        """Return if the store answers a read now (readiness)."""
+        await self.read(lambda conn: conn.execute(sa.select(1)).scalar_one())
 
     async def write_one(self, work: Work[_T], *, urgent: bool = False) -> _T:
         """Run ``work``, which sends **one** statement (a claim's ``UPDATE ...
@@ -223,9 +230,28 @@ class Runner(abc.ABC):
     def _not_open(self) -> StoreError:
         return StoreClosedError(f"store {self.display_url} is not open (call open() first)")
 
+    def _write_failed(self, error: BaseException) -> BaseException:
+        """``error`` of a write, translated. A refusal of writes (a full disk) is logged
+        as an error, once a minute at most: the loops that retry it each say an outage's
+        warning, and a disk nearly full refuses some writes and takes others."""
+        translated = self.translate(error)
+        if isinstance(translated, StoreUnwritableError) and time.monotonic() >= (
+            self._say_unwritable_at
+        ):
+            self._say_unwritable_at = time.monotonic() + UNWRITABLE_SAID_EVERY
+            self._unwritable_said = True
+            log.error("%s (said once a minute at most while writes are refused)", translated)
+        return translated
+
+    def _wrote(self) -> None:
+        if self._unwritable_said:
+            self._unwritable_said = False
+            log.info("store %s takes writes again", self.display_url)
+
     def translate(self, error: BaseException) -> BaseException:
         """The schedkit error for a database error: unreachable server or locked file →
-        StoreUnavailableError (callers back off and retry); a missing privilege, table
+        StoreUnavailableError (callers back off and retry), of which a full disk or a
+        file that cannot be written → StoreUnwritableError; a missing privilege, table
         or column → StoreRefusedError (saying what to do); anything else →
         StoreError; a bad value caught while binding parameters → that value error."""
         cause = error.orig if isinstance(error, exc.DBAPIError) else error
@@ -233,6 +259,9 @@ class Runner(abc.ABC):
         refused = sql_refusal(cause, sqlstate, self.display_url, self.url.username, _reason(error))
         if refused is not None:
             return refused
+        unwritable = sql_unwritable(cause, sqlstate, self.display_url, _reason(error))
+        if unwritable is not None:
+            return unwritable
         if isinstance(error, sqlite3.Error):
             # Raised by the SQLite store's statements given to the driver directly.
             if isinstance(error, sqlite3.OperationalError):
@@ -271,6 +300,8 @@ class SQLiteRunner(Runner):
         self._write_engine: sa.Engine | None = None
         self._writer: Writer | None = None
         self._readers: ThreadPoolExecutor | None = None
+        #: The database file (none for a ``file:`` URI, which SQLite opens its own way).
+        self._file: SQLiteFile | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -293,17 +324,45 @@ class SQLiteRunner(Runner):
             # The sqlite3 driver's timeout is SQLite's busy timeout.
             connect_args={"timeout": self.options.busy_timeout},
         )
-        event.listen(engine, "connect", _sqlite_connect_hook(self.options.busy_timeout))
-        event.listen(engine, "begin", _sqlite_on_begin)
+        event.listen(engine, "connect", connect_hook(self.options.busy_timeout))
+        event.listen(engine, "begin", on_begin)
+        database = self.url.database or ""
+        self._file = None
+        if not database.startswith("file:"):
+            self._file = SQLiteFile(database, self.display_url)
+            event.listen(engine, "do_connect", self._file.before_connect)
         self._engine = engine
-        self._write_engine = engine.execution_options(**{_WRITE_OPTION: True})
+        self._write_engine = engine.execution_options(**{WRITE_OPTION: True})
         self._writer = Writer("schedkit-sqlite-writer", self._write_engine)
         self._readers = ThreadPoolExecutor(readers, thread_name_prefix="schedkit-sqlite-reader")
+
+    def _connected(self, conn: Connection) -> None:
+        super()._connected(conn)
+        if self._file is not None:
+            self._file.opened()
+
+    async def ping(self) -> None:
+        await super().ping()
+        if self._file is not None:
+            self._file.check()
+
+    def translate(self, error: BaseException) -> BaseException:
+        # Whatever fails on a file removed or replaced fails for that reason: told as a
+        # table missing from the empty file created in its place, it said to run
+        # `schedkit db upgrade`.
+        if self._file is not None and isinstance(error, exc.DBAPIError | sqlite3.Error):
+            try:
+                self._file.check()
+            except StoreFileReplacedError as lost:
+                return lost
+        return super().translate(error)
 
     async def read(self, work: Work[_T]) -> _T:
         engine, executor = self._engine, self._readers
         if engine is None or executor is None:
             raise self._not_open()
+        if self._file is not None:
+            self._file.refuse_if_lost()
 
         def run() -> _T:
             with engine.connect() as conn:
@@ -315,11 +374,17 @@ class SQLiteRunner(Runner):
         engine, writer = self._write_engine, self._writer
         if engine is None or writer is None:
             raise self._not_open()
-
+        if self._file is not None:
+            # Urgent writes (heartbeats, the lease) come every few seconds: the look at
+            # the path (a stat) costs them nothing, and a node that lost its file stops
+            # holding the lease before its next renewal.
+            (self._file.check if urgent else self._file.refuse_if_lost)()
         try:
-            return await asyncio.wrap_future(writer.submit(work, urgent=urgent))
+            result = await asyncio.wrap_future(writer.submit(work, urgent=urgent))
         except (exc.SQLAlchemyError, OSError, sqlite3.Error) as error:
-            raise self.translate(error) from error
+            raise self._write_failed(error) from error
+        self._wrote()
+        return result
 
     async def _in_thread(self, executor: ThreadPoolExecutor, run: Callable[[], _T]) -> _T:
         try:
@@ -415,8 +480,7 @@ class PostgresRunner(Runner):
             conn.execute(sa.select(1))
         elif conn.execute(sa.select(sa.func.current_schema())).scalar() is None:
             prefix = self.options.table_prefix
-            refused = unusable_schema(conn, schema, prefix, self.display_url)
-            if refused is not None:
+            if (refused := unusable_schema(conn, schema, prefix, self.display_url)) is not None:
                 raise refused
             raise StoreNotFoundError(
                 f"has no schema {schema!r} this role may use (create it as the tables' "
@@ -467,15 +531,17 @@ class PostgresRunner(Runner):
         while True:
             try:
                 async with connect() as conn:
-                    return await conn.run_sync(work)
+                    result = await conn.run_sync(work)
             except exc.DBAPIError as error:
                 if attempt < _MAX_TX_ATTEMPTS and _sqlstate(error) in _RETRY_SQLSTATES:
                     log.debug("store transaction retried after %s", _reason(error))
                     attempt += 1
                     continue
-                raise self.translate(error) from error
+                raise self._write_failed(error) from error
             except (exc.SQLAlchemyError, OSError) as error:
-                raise self.translate(error) from error
+                raise self._write_failed(error) from error
+            self._wrote()
+            return result
 
     def _migrate(
         self, tables: Tables, create: bool, check: UpgradeCheck | None, conn: Connection
@@ -510,56 +576,6 @@ def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any)
             # The pool drops this connection and checks out another (a new one).
             raise exc.DisconnectionError(f"pooled connection is dead: {error}") from error
         raise
-
-
-def _sqlite_connect_hook(busy_timeout: float) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # The driver must not open transactions itself: _sqlite_on_begin does, so that
-        # writes can say IMMEDIATE (SQLAlchemy's documented recipe).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        # WAL: readers never block the writer nor it them. synchronous=NORMAL: no fsync
-        # per commit; a power cut may lose the last commits but never corrupts. No
-        # foreign keys are declared (see schema.py). No "PRAGMA optimize" (nor ANALYZE):
-        # on a new connection before SQLite 3.46 it does nothing (it analyzes only tables
-        # this connection has queried; measured no-op on 3.40), and where it runs it
-        # plans by statistics of whatever the history held then. The queries are written
-        # so that their index is the planner's choice without statistics (tests/store
-        # checks it).
-        _wal(cursor, busy_timeout)
-        for pragma in ("synchronous=NORMAL", "foreign_keys=OFF"):
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
-
-    return on_connect
-
-
-def _wal(cursor: sqlite3.Cursor, busy_timeout: float) -> None:
-    """Turn the file to WAL (a no-op once it is). Turning it needs the file unlocked, and
-    SQLite answers "database is locked" at once there rather than waiting out the busy
-    timeout: nodes started together on a new file failed to start. So wait here."""
-    deadline = time.monotonic() + busy_timeout
-    pause = 0.005
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            busy = error.sqlite_errorcode == sqlite3.SQLITE_BUSY
-            if not busy or time.monotonic() + pause > deadline:
-                raise
-        time.sleep(pause)
-        pause = min(pause * 2, 0.1)
-
-
-def _sqlite_on_begin(conn: Connection) -> None:
-    # Reads need no transaction (one statement each, a consistent snapshot in WAL
-    # mode); writes take the write lock up front (see the module docstring).
-    if conn.get_execution_options().get(_WRITE_OPTION):
-        # On the driver's connection: SQLAlchemy's statement machinery around this one
-        # statement was a seventh of the writer thread's Python time at 1,000 fires a
-        # second (py-spy, samples holding the interpreter lock).
-        driver(conn).execute("BEGIN IMMEDIATE")
 
 
 def _sqlstate(error: exc.DBAPIError) -> str | None:
