@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from schedkit.models import Run, RunStatus, Schedule, TriggerSource
+from schedkit.engine.executor import SEQ_PER_ATTEMPT
+from schedkit.models import LogLine, Run, RunStatus, Schedule, TriggerSource
 from schedkit.store import create_store
 from tests.api.conftest import PREFIX, Api, open_api
 from tests.api.helpers import problem, wait_run
@@ -54,6 +55,39 @@ def test_get_run_and_its_logs(api: Api) -> None:
     problem(api.viewer.get("/runs/0123/logs"), 404)
     body = problem(api.viewer.get("/runs/does-not-exist"), 404)
     assert body["run_id"] == "does-not-exist"
+
+
+def test_a_log_is_read_on_past_a_fourth_attempts_lines(api: Api) -> None:
+    """Attempt n's lines are numbered from (n - 1) * 10**9: ``after_seq`` was capped at
+    2**31 - 1, so the console following a run's log got 422 once it read a line of a
+    fourth attempt."""
+    run = wait_run(api.viewer, _run(api, "echo", {"count": 1}))
+    first = 3 * SEQ_PER_ATTEMPT
+    lines = [
+        LogLine(
+            run_id=run["id"],
+            seq=first + n,
+            attempt=4,
+            ts=datetime.now(UTC),
+            level="INFO",
+            logger="t",
+            message=f"attempt 4 line {n}",
+        )
+        for n in range(2)
+    ]
+
+    async def append() -> None:
+        async with create_store(api.store_url) as store:
+            await store.append_logs(lines)
+
+    asyncio.run(append())
+    logs = api.viewer.get(f"/runs/{run['id']}/logs").json()
+    assert logs["next_after_seq"] == first + 1
+    page = api.viewer.get(f"/runs/{run['id']}/logs?after_seq={first}")
+    assert page.status_code == 200, page.text
+    assert [line["message"] for line in page.json()["items"]] == ["attempt 4 line 1"]
+    end = api.viewer.get(f"/runs/{run['id']}/logs?after_seq={logs['next_after_seq']}").json()
+    assert (end["items"], end["next_after_seq"]) == ([], first + 1)
 
 
 def test_list_runs_filters_and_counts(api: Api) -> None:

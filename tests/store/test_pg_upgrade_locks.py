@@ -13,7 +13,7 @@ from schedkit.errors import StoreError
 from schedkit.store.sql import SQLStore
 from schedkit.store.sql import migrations as _sql_migrations
 from tests.store._versions import create_v1, on_database
-from tests.store.test_sql_migrations import CURRENT, at_version_7, max_version
+from tests.store.test_sql_migrations import CURRENT, at_version_7, at_version_8, max_version
 
 pytestmark = [
     pytest.mark.external_service,
@@ -48,4 +48,30 @@ async def test_an_upgrade_waiting_for_a_table_lock_gives_up_and_says_who_holds_i
     assert f"pid {pid} (idle in transaction" in message, message
     assert await on_database(store_url, max_version) == 7
     async with SQLStore(store_url) as store:  # once it ended
+        assert await store.schema_version() == CURRENT
+
+
+async def test_the_log_line_number_step_gives_up_too_while_run_logs_is_in_use(
+    store_url: str,
+) -> None:
+    """Version 9 rewrites run_logs under an ACCESS EXCLUSIVE lock: behind a session that
+    read a run's log and stayed in its transaction, it gives up after the lock timeout
+    like version 8's step (the nodes' log writes queue behind it no longer)."""
+    await on_database(store_url, create_v1)
+    async with SQLStore(store_url):
+        pass
+    await on_database(store_url, at_version_8)
+    holder = create_async_engine(store_url.replace("postgresql://", "postgresql+asyncpg://", 1))
+    try:
+        async with holder.connect() as conn:
+            await conn.exec_driver_sql("SELECT count(*) FROM schedkit_run_logs")  # idle in tx
+            with pytest.raises(StoreError) as refused:
+                await asyncio.wait_for(SQLStore(store_url).open(), 30)
+    finally:
+        await holder.dispose()
+    message = str(refused.value)
+    assert f"upgrading from schema version 8 to {CURRENT} gave up after waiting 5 s" in message
+    assert "(idle in transaction" in message, message
+    assert await on_database(store_url, max_version) == 8
+    async with SQLStore(store_url) as store:
         assert await store.schema_version() == CURRENT

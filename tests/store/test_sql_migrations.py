@@ -157,6 +157,13 @@ def undo_partial_run_indexes(conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"CREATE INDEX schedkit_runs_{name}_ix ON schedkit_runs {columns}")
 
 
+def undo_log_seq_bigint(conn: sa.Connection) -> None:
+    """A current database's log line numbers as versions before 9 had them (32-bit on
+    PostgreSQL; SQLite's are unchanged)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE schedkit_run_logs ALTER COLUMN seq TYPE INTEGER")
+
+
 def index_names(conn: sa.Connection) -> set[str]:
     return {ix["name"] or "" for ix in sa.inspect(conn).get_indexes("schedkit_runs")}
 
@@ -264,6 +271,7 @@ async def test_rollups_step_fills_the_rollups_from_the_stored_runs(
         # Version ROLLUPS_VERSION only added the table: without it (and its stamp), and
         # without what the later executor step added, the database is exactly the
         # version before.
+        undo_log_seq_bigint(conn)
         undo_partial_run_indexes(conn)
         conn.exec_driver_sql("DROP TABLE schedkit_run_rollups")
         conn.exec_driver_sql("DROP INDEX schedkit_runs_handoff_ix")
@@ -364,12 +372,10 @@ async def test_partial_run_indexes_step_keeps_every_run_findable_and_older_code_
         assert await store.insert_runs([blocker, queued, pending, done])
 
     def to_version_7(conn: sa.Connection) -> None:
+        undo_log_seq_bigint(conn)
         undo_partial_run_indexes(conn)
-        conn.exec_driver_sql(
-            f"UPDATE schedkit_schema_version SET version = {CURRENT - 1}, compatible_from = 7"
-        )
+        conn.exec_driver_sql("UPDATE schedkit_schema_version SET version = 7, compatible_from = 7")
 
-    assert CURRENT == 8
     await on_database(store_url, to_version_7)
     async with SQLStore(store_url) as store:
         assert await store.schema_version() == CURRENT
@@ -381,7 +387,7 @@ async def test_partial_run_indexes_step_keeps_every_run_findable_and_older_code_
         claimed = await store.claim_runs("n", T0, 5)
         assert {r.id for r in claimed} == {pending.id, queued.id}
         assert await store.purge_runs(T0 + timedelta(seconds=1)) == 2  # done and the lost one
-    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", RELEASED[:-1])
+    monkeypatch.setattr(_sql_migrations, "MIGRATIONS", RELEASED[:6])
     async with SQLStore(store_url) as older:  # code of version 7 opens it
         assert [r.id for r in await older.claim_runs("n", T0, 5)] == []
 
@@ -497,8 +503,15 @@ async def test_a_node_starting_on_a_store_with_live_older_nodes_does_not_upgrade
 
 def at_version_7(conn: sa.Connection) -> None:
     """A current database as version 7 left it."""
+    undo_log_seq_bigint(conn)
     undo_partial_run_indexes(conn)
     conn.exec_driver_sql("DELETE FROM schedkit_schema_version WHERE version > 7")
+
+
+def at_version_8(conn: sa.Connection) -> None:
+    """A current database as version 8 left it."""
+    undo_log_seq_bigint(conn)
+    conn.exec_driver_sql("DELETE FROM schedkit_schema_version WHERE version > 8")
 
 
 async def test_a_read_refusing_an_older_store_says_whether_its_release_survives_the_upgrade(

@@ -84,7 +84,8 @@ async def get_run(run_id: RunId, scheduler: SchedulerDep) -> readmodels.RunView:
 async def get_run_logs(
     run_id: RunId,
     scheduler: SchedulerDep,
-    after_seq: Annotated[int, Query(ge=-1, le=2**31 - 1, description="Lines after this seq.")] = -1,
+    # 64-bit, as the stores keep it: a fourth attempt's lines are numbered from 3 * 10**9.
+    after_seq: Annotated[int, Query(ge=-1, le=2**63 - 1, description="Lines after this seq.")] = -1,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> LogPage:
     lines = await scheduler.get_logs(run_id, after_seq=after_seq, limit=limit)

@@ -169,6 +169,24 @@ def _v8_partial_run_indexes(conn: Connection, tables: Tables) -> None:
         conn.exec_driver_sql(f"CREATE INDEX {p}runs_{new}_ix ON {runs} {definition}")
 
 
+def _v9_log_seq_bigint(conn: Connection, tables: Tables) -> None:
+    """Version 9: ``run_logs.seq`` holds 64 bits. Attempt n's lines are numbered from
+    (n - 1) * 10**9 (``SEQ_PER_ATTEMPT``), past PostgreSQL's 32-bit INTEGER from the
+    fourth attempt on: every line of it was refused.
+
+    PostgreSQL only: an INTEGER column of SQLite stores 64-bit values whatever its
+    declared type, so there the step changes nothing. On PostgreSQL the type change
+    rewrites the table and its primary key index under an ACCESS EXCLUSIVE lock on
+    ``run_logs``, for a time that grows with the lines stored (docs/stores.md):
+    PostgreSQL widens no integer column in place.
+
+    Additive in effect: older code writes and reads the same numbers as before (its
+    statements still cast them to 32 bits: its nodes store a fourth attempt's lines
+    once upgraded)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"ALTER TABLE {tables.run_logs.name} ALTER COLUMN seq TYPE BIGINT")
+
+
 #: ``MIGRATIONS[i]`` upgrades version ``i + 1`` to ``i + 2``. Version 1 is the baseline
 #: created by ``create_all``; append steps, never edit or reorder released ones.
 MIGRATIONS: list[Migration] = [
@@ -186,6 +204,8 @@ MIGRATIONS: list[Migration] = [
     Migration(_run_executor, compatible_from=None),
     # Additive in effect (see the step): code of version 7 keeps working on it.
     Migration(_v8_partial_run_indexes, compatible_from=7),
+    # Additive in effect (a wider column): code of version 7 keeps working on it.
+    Migration(_v9_log_seq_bigint, compatible_from=7),
 ]
 
 

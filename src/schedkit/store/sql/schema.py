@@ -208,7 +208,10 @@ def build_tables(prefix: str) -> Tables:
         f"{p}run_logs",
         md,
         sa.Column("run_id", sa.String, primary_key=True),
-        sa.Column("seq", sa.Integer, primary_key=True),
+        # 64-bit (schema version 9): attempt n's lines start at (n - 1) * 10**9
+        # (SEQ_PER_ATTEMPT), past 32 bits from the fourth attempt on. SQLite's INTEGER
+        # already holds 64 bits, so it keeps the name it has on upgraded databases.
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
         sa.Column("attempt", sa.Integer, nullable=False),
         sa.Column("ts", ts(), nullable=False),
         sa.Column("level", sa.String, nullable=False),
