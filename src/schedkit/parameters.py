@@ -176,11 +176,12 @@ def stored_form(instance: pydantic.BaseModel) -> dict[str, Any]:
     """The given values of validated parameters ``instance`` in JSON form, as stored:
     pydantic's JSON form with the real values of secrets (``SecretStr``...), which it
     writes as ``"**********"``. Readers are shown them masked (schedkit.redaction)."""
-    plain = instance.model_dump(exclude_unset=True)
     json: dict[str, Any] = instance.model_dump(mode="json", exclude_unset=True)
     if not secret_fields(type(instance)):
         return json
-    revealed: dict[str, Any] = _revealed(plain, json)
+    # The Python dump only where there are secrets to reveal: every run of a task with
+    # parameters is made through here.
+    revealed: dict[str, Any] = _revealed(instance.model_dump(exclude_unset=True), json)
     return revealed
 
 
